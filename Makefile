@@ -1,0 +1,55 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything else is a bench-* target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Real datasets are read through one setting; CI points it at ../shared/datasets.
+export POCKETFIT_DATA ?= $(abspath ../shared/datasets)
+# Two cores: keep XLA and BLAS from oversubscribing them.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain clean help
+
+help:
+	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
+	@echo "make test            install dev extras if needed, then ruff, mypy, pytest"
+	@echo "make bench-pretrain  train both LeNets on full MNIST -> notebooks/results/pretrain_mnist.json"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,notebooks]'
+	@touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
+
+demo: $(RUN_STAMP)
+	$(BIN)/python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/demo --set epochs=1
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+pytest: $(DEV_STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench-pretrain: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/pretrain_mnist.py
+
+clean:
+	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,107 @@
+"""The two MNIST networks of the Deep Compression paper, in their Caffe form.
+
+References:
+  LeCun, Bottou, Bengio, Haffner, "Gradient-based learning applied to document recognition", 1998.
+  Han, Mao, Dally, "Deep Compression", ICLR 2016 (tables 2-3: LeNet-300-100 267K, LeNet-5 431K).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain.models.registry import register
+
+
+def _per_layer(values: Sequence[float], layers: int, what: str, model: str) -> Sequence[float]:
+    if len(values) != layers:
+        raise ValueError(
+            f"{model}: {what} needs one value per layer ({layers}), got {len(values)}."
+        )
+    return values
+
+
+@register("lenet300")
+class LeNet300(nn.Module):
+    """LeNet-300-100: 784 -> 300 -> 100 -> 10, ReLU; 266,610 parameters.
+
+    Attributes:
+      hidden: widths of the hidden layers.
+      num_classes: output width.
+      init_std: standard deviation of each layer's zero-mean Gaussian weight initialisation.
+      bias_init: constant each layer's biases start from (0 or 1, as the seed describes).
+    """
+
+    hidden: Sequence[int] = (300, 100)
+    num_classes: int = 10
+    init_std: Sequence[float] = (0.05, 0.08, 0.14)
+    bias_init: Sequence[float] = (0.0, 0.0, 0.0)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        widths = (*self.hidden, self.num_classes)
+        std = _per_layer(self.init_std, len(widths), "init_std", "lenet300")
+        bias = _per_layer(self.bias_init, len(widths), "bias_init", "lenet300")
+        x = x.reshape((x.shape[0], -1))
+        for i, width in enumerate(widths):
+            x = nn.Dense(
+                width,
+                kernel_init=nn.initializers.normal(std[i]),
+                bias_init=nn.initializers.constant(bias[i]),
+                name=f"fc{i + 1}",
+            )(x)
+            if i < len(widths) - 1:
+                x = nn.relu(x)
+        return x
+
+
+@register("lenet5")
+class LeNet5(nn.Module):
+    """Caffe LeNet-5: conv 20@5x5, max-pool 2, conv 50@5x5, max-pool 2, fc 500, ReLU, fc 10.
+
+    431,080 parameters. Layers: ``conv1, conv2, fc1, fc2``.
+
+    Attributes:
+      num_classes: output width.
+      init_std: Gaussian standard deviation per layer (conv1, conv2, fc1, fc2).
+      bias_init: initial bias constant per layer.
+    """
+
+    num_classes: int = 10
+    init_std: Sequence[float] = (0.28, 0.063, 0.05, 0.045)
+    bias_init: Sequence[float] = (0.0, 0.0, 0.0, 0.0)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        std = _per_layer(self.init_std, 4, "init_std", "lenet5")
+        bias = _per_layer(self.bias_init, 4, "bias_init", "lenet5")
+
+        def conv(features: int, i: int) -> nn.Conv:
+            return nn.Conv(
+                features, (5, 5), padding="VALID", name=f"conv{i + 1}",
+                kernel_init=nn.initializers.normal(std[i]),
+                bias_init=nn.initializers.constant(bias[i]),
+            )  # fmt: skip
+
+        def dense(features: int, i: int) -> nn.Dense:
+            return nn.Dense(
+                features, name=f"fc{i - 1}",
+                kernel_init=nn.initializers.normal(std[i]),
+                bias_init=nn.initializers.constant(bias[i]),
+            )  # fmt: skip
+
+        if x.ndim == 3:
+            x = x[..., None]
+        x = nn.max_pool(conv(20, 0)(x), (2, 2), strides=(2, 2))
+        x = nn.max_pool(conv(50, 1)(x), (2, 2), strides=(2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.relu(dense(500, 2)(x))
+        return dense(self.num_classes, 3)(x)
+
+
+def count_params(params: object) -> int:
+    """Number of scalars in a parameter pytree."""
+    return sum(int(jnp.size(leaf)) for leaf in jax.tree.leaves(params))

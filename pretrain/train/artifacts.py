@@ -1,0 +1,114 @@
+"""Trained models on disk: ``params.npz`` (flattened parameter tree) + ``model.json``.
+
+The format is plain numpy and JSON so any later stage (compression, export, notebooks) reads it
+without the training state, and the committed models under ``notebooks/results/models/`` stay small.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import numpy as np
+from flax import traverse_util
+
+from pretrain.models import build_model, count_params
+
+FORMAT = "pocketfit-model/1"
+
+
+class SavedModel(NamedTuple):
+    """A model read back from disk: the built module, its parameters and its metadata."""
+
+    module: nn.Module
+    params: dict[str, Any]
+    info: dict[str, Any]
+
+
+def save_model(
+    directory: str | os.PathLike[str],
+    *,
+    model: str,
+    model_options: dict[str, Any],
+    params: Any,
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Writes ``params.npz`` and ``model.json`` into ``directory``; each file atomically.
+
+    Args:
+      directory: created if missing.
+      model: registered model name.
+      model_options: its options, so :func:`load_model` rebuilds the same module.
+      params: parameter pytree (nested dicts of arrays).
+      info: anything else worth keeping (metrics, config, data).
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
+    arrays: dict[str, Any] = {k: np.asarray(v) for k, v in flat.items()}
+    meta = {
+        "format": FORMAT,
+        "model": model,
+        "model_options": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in model_options.items()
+        },
+        "params": count_params(arrays),
+        "info": info or {},
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _write_atomic(out / "params.npz", buffer.getvalue())
+    _write_atomic(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model(directory: str | os.PathLike[str]) -> SavedModel:
+    """Reads a model written by :func:`save_model`.
+
+    Raises:
+      FileNotFoundError: a file is missing (the message names it).
+      ValueError: the files are not a pocketfit model or do not fit the named architecture.
+    """
+    base = Path(directory)
+    for name in ("model.json", "params.npz"):
+        if not (base / name).is_file():
+            raise FileNotFoundError(f"{base / name} not found: not a pocketfit model directory.")
+    try:
+        meta = json.loads((base / "model.json").read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{base / 'model.json'} is not valid JSON: {err}") from err
+    if meta.get("format") != FORMAT:
+        raise ValueError(
+            f"{base / 'model.json'}: format {meta.get('format')!r}, expected {FORMAT}."
+        )
+    with np.load(base / "params.npz") as npz:
+        flat = {k: npz[k] for k in npz.files}
+    params = traverse_util.unflatten_dict(flat, sep="/")
+    module = build_model(meta["model"], **meta["model_options"])
+    if count_params(params) != meta["params"]:
+        raise ValueError(
+            f"{base}: params.npz holds {count_params(params)} parameters, model.json says "
+            f"{meta['params']}."
+        )
+    return SavedModel(module, params, meta)

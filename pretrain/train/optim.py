@@ -1,0 +1,53 @@
+"""SGD with momentum whose update includes weight decay, and the plateau learning-rate cut.
+
+The optimizer is an ``optax`` chain; the plateau controller is
+``optax.contrib.reduce_on_plateau``, stepped once per epoch with the validation error, whose
+``scale`` multiplies the learning rate inside the train step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from pretrain.config import TrainConfig
+
+
+def weight_mask(params: Any) -> Any:
+    """True for weight matrices / kernels (ndim > 1), False for biases."""
+    return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """SGD: ``v <- m v + (g + wd w)``, ``w <- w - lr v`` (weight decay inside the update).
+
+    Biases are not decayed unless ``config.decay_biases``.
+    """
+    mask = None if config.decay_biases else weight_mask
+    return optax.chain(
+        optax.add_decayed_weights(config.weight_decay, mask=mask),
+        optax.sgd(config.learning_rate, momentum=config.momentum or None, nesterov=config.nesterov),
+    )
+
+
+def make_plateau(config: TrainConfig) -> optax.GradientTransformationExtraArgs:
+    """The per-epoch controller: cuts the learning rate by ``plateau_factor`` on a plateau."""
+    return optax.contrib.reduce_on_plateau(
+        factor=config.plateau_factor,
+        patience=config.plateau_patience,
+        rtol=config.plateau_rtol,
+        atol=0.0,
+        cooldown=0,
+        min_scale=config.min_lr_scale * config.plateau_factor,
+    )
+
+
+def plateau_step(
+    plateau: optax.GradientTransformationExtraArgs, state: Any, val_error: float
+) -> Any:
+    """Feeds one epoch's validation error to the controller; returns its new state."""
+    _, state = plateau.update({}, state, value=jnp.asarray(val_error, jnp.float32))
+    return state

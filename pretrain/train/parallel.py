@@ -1,0 +1,59 @@
+"""Data parallelism: one mesh axis over every device of every process.
+
+Parameters are replicated; each batch is split along its first axis. Several processes (machines,
+or local processes in tests) join through ``jax.distributed`` with gloo collectives on CPU.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
+    """Joins a multi-process run; call before any other JAX work.
+
+    Args:
+      coordinator: ``host:port`` of process 0.
+      num_processes: total number of processes.
+      process_id: this process's index in ``[0, num_processes)``.
+    """
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id {process_id} not in [0, {num_processes}).")
+    # CPU collectives across processes need an implementation; gloo ships with jaxlib.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
+
+
+def data_mesh() -> Mesh:
+    """A 1-D mesh named ``data`` over all devices of all processes."""
+    return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Sharding of values every device holds whole (parameters, optimizer state)."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+    """Sharding of batches: split along the first axis over the data axis."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    """Raises a clear error when a global batch cannot be split evenly over the devices."""
+    devices = mesh.devices.size
+    if batch_size % devices:
+        raise ValueError(
+            f"batch size {batch_size} does not split over {devices} devices "
+            f"({jax.process_count()} process(es)); choose a multiple of {devices}."
+        )
+
+
+def global_batch(local: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """Assembles the global batch from this process's slice of it."""
+    shape = (local.shape[0] * jax.process_count(), *local.shape[1:])
+    return jax.make_array_from_process_local_data(sharding, local, shape)

@@ -1,0 +1,148 @@
+"""One supervised model on one mesh: initialise, train an epoch, evaluate."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from pretrain.config import TrainConfig
+from pretrain.data import ArrayDataset, eval_batches, steps_per_epoch, train_batches
+from pretrain.models import build_model
+from pretrain.train.optim import make_optimizer
+from pretrain.train.parallel import (
+    batch_sharded,
+    check_batch_size,
+    data_mesh,
+    global_batch,
+    replicated,
+)
+from pretrain.train.steps import TrainState, init_state, make_eval_step, make_train_step
+
+
+class EpochStats(NamedTuple):
+    """Training figures of one epoch; ``images_per_s`` excludes the first (compiling) step."""
+
+    loss: float
+    error: float
+    steps: int
+    seconds: float
+    images_per_s: float
+
+
+class EvalStats(NamedTuple):
+    """Mean loss and error rate (0..1) over every example of a dataset."""
+
+    loss: float
+    error: float
+    examples: int
+
+
+class Trainer:
+    """Builds the model, optimizer and jitted steps of ``config`` on a data-parallel mesh.
+
+    Args:
+      config: the run's config.
+      example: one batch of inputs, to initialise parameter shapes.
+    """
+
+    def __init__(self, config: TrainConfig, example: np.ndarray) -> None:
+        self.config = config
+        self.mesh = data_mesh()
+        check_batch_size(config.batch_size, self.mesh)
+        check_batch_size(config.eval_batch_size, self.mesh)
+        self.module = build_model(config.model, **config.model_options)
+        self.tx = make_optimizer(config)
+        self._example = example[:1]
+        self._rep = replicated(self.mesh)
+        self._bat = batch_sharded(self.mesh)
+        self._train_step = make_train_step(self.module.apply, self.tx, self.mesh)
+        self._eval_step = make_eval_step(self.module.apply, self.mesh)
+
+    @property
+    def process(self) -> tuple[int, int]:
+        return jax.process_index(), jax.process_count()
+
+    def init_state(self, key: jax.Array) -> TrainState:
+        """Fresh replicated parameters from ``key`` and a zero optimizer state."""
+        params = self.module.init(key, self._example)["params"]
+        return self.replicate(init_state(params, self.tx))
+
+    def replicate(self, tree: Any) -> Any:
+        """Places a pytree on every device of the mesh."""
+        return jax.device_put(tree, self._rep)
+
+    def train_epoch(
+        self,
+        state: TrainState,
+        dataset: ArrayDataset,
+        *,
+        key: jax.Array,
+        epoch: int,
+        progress: bool = True,
+    ) -> tuple[TrainState, EpochStats]:
+        """Runs one shuffled pass over ``dataset``; returns the new state and the epoch's figures."""
+        index, count = self.process
+        steps = steps_per_epoch(dataset, self.config.batch_size)
+        if steps == 0:
+            raise ValueError(
+                f"{dataset.name}: {len(dataset)} examples make no full batch of "
+                f"{self.config.batch_size}."
+            )
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            unit="step",
+            disable=not progress or index != 0,
+            leave=False,
+            mininterval=0.5,
+        )
+        metrics = []
+        start = first_done = time.perf_counter()
+        batches = train_batches(
+            dataset, self.config.batch_size, key=key, epoch=epoch,
+            process_index=index, process_count=count,
+        )  # fmt: skip
+        for i, (images, labels) in enumerate(batches):
+            x, y = global_batch(images, self._bat), global_batch(labels, self._bat)
+            state, m = self._train_step(state, x, y)
+            metrics.append(m)
+            if i == 0:
+                jax.block_until_ready(state)
+                first_done = time.perf_counter()
+            if i % 100 == 99:
+                bar.set_postfix(loss=f"{float(m['loss']):.4f}", refresh=False)
+            bar.update()
+        jax.block_until_ready(state)
+        end = time.perf_counter()
+        bar.close()
+        host = jax.device_get(metrics)
+        loss = float(np.mean([h["loss"] for h in host]))
+        errors = float(np.sum([h["errors"] for h in host]))
+        timed = (steps - 1) * self.config.batch_size
+        rate = timed / (end - first_done) if steps > 1 else float("nan")
+        stats = EpochStats(
+            loss, errors / (steps * self.config.batch_size), steps, end - start, rate
+        )
+        return state, stats
+
+    def evaluate(self, params: Any, dataset: ArrayDataset) -> EvalStats:
+        """Loss and error of ``params`` on every example of ``dataset``."""
+        index, count = self.process
+        totals = {"loss": 0.0, "errors": 0.0, "count": 0.0}
+        for images, labels, mask in eval_batches(
+            dataset, self.config.eval_batch_size, process_index=index, process_count=count
+        ):
+            out = self._eval_step(
+                params,
+                global_batch(images, self._bat),
+                global_batch(labels, self._bat),
+                global_batch(mask, self._bat),
+            )
+            for k, v in jax.device_get(out).items():
+                totals[k] += float(v)
+        n = totals["count"]
+        return EvalStats(totals["loss"] / n, totals["errors"] / n, int(n))
