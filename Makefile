@@ -11,12 +11,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
 	@echo "make test            install dev extras if needed, then ruff, mypy, pytest"
 	@echo "make bench-pretrain  train both LeNets on full MNIST -> notebooks/results/pretrain_mnist.json"
+	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ test: lint typecheck pytest
 
 bench-pretrain: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/pretrain_mnist.py
+
+bench-data: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/data.py
 
 clean:
 	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

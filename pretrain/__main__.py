@@ -2,6 +2,8 @@
 
 python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/lenet300 [--resume]
     [--set key=value ...] [--coordinator HOST:PORT --num-processes N --process-id I]
+python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
+python -m pretrain data stats --source synthetic|fvc/<set>|orl [--plot stats.png]
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import logging
 import sys
 
-COMMANDS = ("train",)
+COMMANDS = ("train", "data")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +33,59 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--coordinator", help="HOST:PORT of process 0")
     group.add_argument("--num-processes", type=int, default=1)
     group.add_argument("--process-id", type=int, default=0)
+    _data_parser(sub)
     return parser
+
+
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="synthetic fingerprint gallery and dataset statistics")
+    tasks = data.add_subparsers(dest="task", required=True)
+    gallery = tasks.add_parser("gallery", help="masters and impressions of synthetic prints")
+    gallery.add_argument("--out", required=True, help="PNG to write")
+    gallery.add_argument("--seed", type=int, default=0)
+    gallery.add_argument("--identities", type=int, default=5)
+    gallery.add_argument("--impressions", type=int, default=4)
+    stats = tasks.add_parser(
+        "stats", help="ridge period, coherence, foreground, histogram, classes"
+    )
+    stats.add_argument("--source", required=True, action="append",
+                       help="synthetic, fvc/<set> or orl (repeatable: side by side)")  # fmt: skip
+    stats.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
+    stats.add_argument("--identities", type=int, default=10, help="synthetic identities")
+    stats.add_argument("--impressions", type=int, default=8, help="synthetic impressions each")
+    stats.add_argument("--limit", type=int, default=0, help="at most this many real images")
+    stats.add_argument("--plot", help="also save a figure to this PNG")
+    stats.add_argument("--json", help="also write the statistics to this JSON file")
+
+
+def _data(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pretrain.data import DataError
+    from pretrain.data.fingerprint import save_gallery
+    from pretrain.data.stats_report import format_table, plot_stats, source_stats
+
+    try:
+        if args.task == "gallery":
+            out = save_gallery(args.out, seed=args.seed, identities=args.identities,
+                               impressions=args.impressions)  # fmt: skip
+            print(f"wrote {out}")
+            return 0
+        table = {}
+        for source in args.source:
+            table[source] = source_stats(source, identities=args.identities, seed=args.seed,
+                                         impressions=args.impressions, limit=args.limit,
+                                         progress=True)  # fmt: skip
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(table))
+    if args.plot:
+        print(f"wrote {plot_stats(table, args.plot)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
         argv.insert(0, "train")  # `python -m pretrain --config ...` means train
     args = _parser().parse_args(argv)
+    if args.command == "data":
+        return _data(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     import pretrain  # after parsing, so --help stays fast

@@ -13,6 +13,8 @@ from jax.sharding import Mesh
 from pretrain.train.parallel import batch_sharded, replicated
 
 ApplyFn = Callable[..., Any]
+# Batches arrive as numpy arrays in one process and as global jax.Arrays in several.
+Batch = jax.typing.ArrayLike
 
 
 class TrainState(NamedTuple):
@@ -41,18 +43,18 @@ def init_state(params: Any, tx: optax.GradientTransformation) -> TrainState:
     )
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+def cross_entropy(logits: jax.Array, labels: Batch) -> jax.Array:
     """Per-example softmax cross-entropy with integer labels."""
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
 def train_step_fn(
     apply_fn: ApplyFn, tx: optax.GradientTransformation
-) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict[str, jax.Array]]]:
+) -> Callable[[TrainState, Batch, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """The pure (unjitted) step: forward, gradient, SGD update scaled by the plateau factor."""
 
     def step(
-        state: TrainState, images: jax.Array, labels: jax.Array
+        state: TrainState, images: Batch, labels: Batch
     ) -> tuple[TrainState, dict[str, jax.Array]]:
         def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
             logits = apply_fn({"params": params}, images)
@@ -71,7 +73,7 @@ def train_step_fn(
 
 def make_train_step(
     apply_fn: ApplyFn, tx: optax.GradientTransformation, mesh: Mesh
-) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict[str, jax.Array]]]:
+) -> Callable[[TrainState, Batch, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """Jits :func:`train_step_fn` with replicated state and batch-sharded inputs.
 
     The state argument is donated: its buffers are reused for the new state.
@@ -87,11 +89,11 @@ def make_train_step(
 
 def make_eval_step(
     apply_fn: ApplyFn, mesh: Mesh
-) -> Callable[[Any, jax.Array, jax.Array, jax.Array], dict[str, jax.Array]]:
+) -> Callable[[Any, Batch, Batch, Batch], dict[str, jax.Array]]:
     """A jitted step returning masked sums: ``loss``, ``errors`` and ``count``."""
     rep, bat = replicated(mesh), batch_sharded(mesh)
 
-    def step(params: Any, images: jax.Array, labels: jax.Array, mask: jax.Array) -> dict:
+    def step(params: Any, images: Batch, labels: Batch, mask: Batch) -> dict:
         logits = apply_fn({"params": params}, images)
         wrong = (jnp.argmax(logits, -1) != labels).astype(jnp.float32)
         return {

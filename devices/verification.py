@@ -1,0 +1,120 @@
+"""Verification error rates from similarity scores: ROC, EER, FRR at a FAR, the threshold for a FAR.
+
+Numpy only: the server's evaluation and the phone's accept/reject threshold use the same
+arithmetic. Scores are similarities (higher = more alike); a comparison is accepted when
+``score >= threshold``.
+
+Conventions (ISO/IEC 19795-1 terms): FAR = accepted impostor comparisons / impostor comparisons,
+FRR = rejected genuine comparisons / genuine comparisons.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Roc(NamedTuple):
+    """FAR and FRR at each candidate threshold (ascending thresholds)."""
+
+    thresholds: np.ndarray
+    far: np.ndarray
+    frr: np.ndarray
+
+
+def _scores(values: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size == 0:
+        raise ValueError(f"no {what} scores.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} scores contain NaN or infinity.")
+    return array
+
+
+def roc(genuine: np.ndarray, impostor: np.ndarray) -> Roc:
+    """FAR and FRR at every distinct score used as a threshold, plus one above the maximum."""
+    gen, imp = np.sort(_scores(genuine, "genuine")), np.sort(_scores(impostor, "impostor"))
+    thresholds = np.unique(np.concatenate([gen, imp]))
+    thresholds = np.append(thresholds, np.nextafter(thresholds[-1], np.inf))
+    # accept iff score >= t: accepted impostors = those not strictly below t.
+    far = 1.0 - np.searchsorted(imp, thresholds, side="left") / imp.size
+    frr = np.searchsorted(gen, thresholds, side="left") / gen.size
+    return Roc(thresholds, far, frr)
+
+
+def eer(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Equal error rate (0..1): where FAR and FRR cross, interpolated linearly between thresholds."""
+    curve = roc(genuine, impostor)
+    diff = curve.far - curve.frr  # decreasing from >= 0 to <= 0 as the threshold rises
+    i = int(np.argmax(diff <= 0))
+    if i == 0:
+        return float((curve.far[0] + curve.frr[0]) / 2)
+    d0, d1 = diff[i - 1], diff[i]
+    w = d0 / (d0 - d1) if d0 != d1 else 0.5
+    far = curve.far[i - 1] + w * (curve.far[i] - curve.far[i - 1])
+    frr = curve.frr[i - 1] + w * (curve.frr[i] - curve.frr[i - 1])
+    return float((far + frr) / 2)
+
+
+def min_impostors_for(far: float) -> int:
+    """Impostor comparisons needed before a FAR of ``far`` can be measured at all (``1 / far``)."""
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"target FAR must be in (0, 1), got {far}.")
+    return int(np.ceil(1.0 / far - 1e-9))
+
+
+def threshold_for_far(impostor: np.ndarray, far: float) -> float:
+    """The lowest threshold whose FAR on ``impostor`` is at most ``far``.
+
+    Args:
+      impostor: impostor similarity scores (e.g. the owner's template against background people).
+      far: target false accept rate in (0, 1).
+
+    Returns:
+      A threshold ``t``: at most ``floor(far * n)`` of the ``n`` impostor scores are ``>= t``.
+
+    Raises:
+      ValueError: fewer than ``1 / far`` impostor scores: the FAR cannot be measured, so no
+        threshold can honestly claim it.
+    """
+    imp = np.sort(_scores(impostor, "impostor"))
+    need = min_impostors_for(far)
+    if imp.size < need:
+        raise ValueError(
+            f"not enough impostor scores for FAR {far:g}: have {imp.size}, need at least {need}."
+        )
+    allowed = int(np.floor(far * imp.size + 1e-9))  # impostors that may be accepted
+    # Accept strictly above the (allowed+1)-th highest impostor score.
+    return float(np.nextafter(imp[imp.size - allowed - 1], np.inf))
+
+
+def frr_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float | None:
+    """FRR (0..1) at the threshold :func:`threshold_for_far` gives, or None when the impostor
+    set is too small to measure ``far`` ("not enough impostor pairs")."""
+    imp = _scores(impostor, "impostor")
+    if imp.size < min_impostors_for(far):
+        return None
+    t = threshold_for_far(imp, far)
+    gen = _scores(genuine, "genuine")
+    return float(np.mean(gen < t))
+
+
+def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of every unordered pair: ``(genuine, impostor)``.
+
+    Args:
+      embeddings: ``(n, d)``; normalised here, so any scale works.
+      labels: ``(n,)`` identity of each row.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    if x.ndim != 2 or labels.shape != (x.shape[0],):
+        raise ValueError(
+            f"need (n, d) embeddings and (n,) labels, got {x.shape} and {labels.shape}."
+        )
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sim = x @ x.T
+    i, j = np.triu_indices(x.shape[0], k=1)
+    same = labels[i] == labels[j]
+    return sim[i, j][same], sim[i, j][~same]

@@ -1,0 +1,142 @@
+"""bench-pretrain: both LeNets on full MNIST, and the framework's throughput vs a bare optax loop.
+
+Trains each model with its shipped config (55,000 training images, 5,000 held out for the plateau
+schedule and early stopping, the 10,000 test images for the reported error), copies the best
+parameters to notebooks/results/models/<name>/, then measures training throughput of the
+framework (``pretrain.Trainer.train_epoch``) and of a bare jitted optax loop on the same model,
+optimizer and batch size, alternating the two epoch by epoch so that machine noise hits both.
+
+  python notebooks/bench/pretrain_mnist.py [--models lenet300 lenet5] [--rounds 3] [--set epochs=1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from _results import RESULTS, ROOT, print_table, write_results
+
+import pretrain
+from pretrain.train import Trainer, load_splits, make_optimizer
+
+
+def bare_loop_epoch(
+    module: Any,
+    config: pretrain.TrainConfig,
+    params: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+) -> tuple[Any, float]:
+    """What a user writes without the framework: numpy batches into a jitted optax step."""
+    tx = make_optimizer(config)
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step(params, opt_state, x, y):
+        def loss_fn(p):
+            logits = module.apply({"params": p}, x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    b = config.batch_size
+    order = np.random.default_rng(seed).permutation(len(labels))
+    steps = len(labels) // b
+    start = time.perf_counter()
+    for i in range(steps):
+        idx = order[i * b : (i + 1) * b]
+        params, opt_state, _ = step(params, opt_state, images[idx], labels[idx])
+        if i == 0:
+            jax.block_until_ready(params)
+            start = time.perf_counter()
+    jax.block_until_ready(params)
+    return params, (steps - 1) * b / (time.perf_counter() - start)
+
+
+def throughput(config: pretrain.TrainConfig, splits: Any, rounds: int) -> tuple[float, float]:
+    """Median images/s of the framework and of the bare loop, measured alternately."""
+    trainer = Trainer(config, splits.train.images)
+    state = trainer.init_state(jax.random.key(0))
+    bare_params = jax.device_get(state.params)
+    ours, bare = [], []
+    for r in range(rounds + 1):  # round 0 warms both up (compilation, caches)
+        state, stats = trainer.train_epoch(
+            state, splits.train, key=jax.random.key(1), epoch=r, progress=False
+        )
+        bare_params, rate = bare_loop_epoch(
+            trainer.module, config, bare_params, splits.train.images, splits.train.labels, r
+        )
+        if r:
+            ours.append(stats.images_per_s)
+            bare.append(rate)
+        print(
+            f"  round {r}: framework {stats.images_per_s:,.0f} img/s, bare loop {rate:,.0f} img/s"
+        )
+    return statistics.median(ours), statistics.median(bare)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["lenet300", "lenet5"])
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (epochs) per side")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-pretrain"))
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = {}
+    rows = []
+    for name in args.models:
+        config = pretrain.load_config(ROOT / "pretrain" / "configs" / f"{name}.py", args.overrides)
+        splits = load_splits(config)
+        workdir = Path(args.workdir) / name
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"{name}: training ({config.epochs} epochs at most)")
+        result = pretrain.fit(config, workdir, splits=splits)
+        target = RESULTS / "models" / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(result.model_dir, target)
+        print(f"{name}: throughput, {args.rounds} rounds")
+        ours, bare = throughput(config, splits, args.rounds)
+        saved = pretrain.load_model(target)
+        figures[name] = {
+            "test_error_pct": 100 * result.test_error,
+            "val_error_pct": 100 * result.val_error,
+            "epochs": result.epochs,
+            "wall_s": result.wall_s,
+            "params": pretrain.count_params(saved.params),
+            "images_per_s": ours,
+            "bare_loop_images_per_s": bare,
+            "throughput_ratio": ours / bare,
+            "training_images_per_s": result.images_per_s,
+            "train_examples": len(splits.train),
+            "val_examples": len(splits.val) if splits.val is not None else 0,
+            "test_examples": len(splits.test),
+            "config": config.to_dict(),
+            "model_dir": str(target.relative_to(ROOT)),
+        }
+        rows.append([name, 100 * result.test_error, result.epochs, result.wall_s,
+                     figures[name]["params"], ours, bare, ours / bare])  # fmt: skip
+    figures["targets"] = {
+        "lenet300_test_error_pct": 1.64,
+        "lenet5_test_error_pct": 0.80,
+        "throughput_ratio": 0.95,
+    }
+    path = write_results("pretrain_mnist", figures)
+    print_table(
+        ["model", "test err %", "epochs", "wall s", "params", "img/s", "bare img/s", "ratio"], rows
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

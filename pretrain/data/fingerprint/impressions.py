@@ -1,0 +1,167 @@
+"""Impressions of a master print: placement, skin distortion, skin condition, noise, background.
+
+Each impression is the master seen through one acquisition: the finger placed with a random
+translation and rotation; non-linear (plastic) skin distortion outside the region of firm contact;
+ridge thickness from pressure and skin condition (dry skin: thin, broken ridges; wet or pressed:
+thick, merged ones); partial contact; dry blotches, scratches, blur and noise; a sensor-like
+background.
+
+References:
+  Cappelli, Maio, Maltoni, "Synthetic fingerprint-database generation", ICPR 2002 (impression
+  pipeline: displacement, rotation, distortion, noising and rendering, background).
+  Cappelli, Maio, Maltoni, "Modelling plastic distortion in fingerprint images", ICAPR 2001
+  (close-contact region, transitional region with a brake function, external region).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+
+from pretrain.data.fingerprint.frequency import smooth_noise
+from pretrain.data.fingerprint.silhouette import Silhouette, silhouette_radius
+
+
+class Placement(NamedTuple):
+    """Where and how the finger touches the sensor (pixels, radians).
+
+    Attributes:
+      shift: ``(dx, dy)`` of the window centre in the master.
+      rotation: finger rotation.
+      contact_centre: ``(x, y)`` of the close-contact ellipse in the impression.
+      contact_axes: semi-axes ``(a, b)`` of that ellipse.
+      distortion_shift: ``(dx, dy)`` of the external region relative to the contact region.
+      distortion_rotation: rotation of the external region.
+      brake: width of the transitional region.
+    """
+
+    shift: tuple[float, float]
+    rotation: float
+    contact_centre: tuple[float, float]
+    contact_axes: tuple[float, float]
+    distortion_shift: tuple[float, float]
+    distortion_rotation: float
+    brake: float
+
+
+def sample_placement(rng: np.random.Generator, shape: tuple[int, int]) -> Placement:
+    """Draws a placement for an impression of ``shape`` (rotation ~ N(0, 6 deg) within 15 deg)."""
+    h, w = shape
+    return Placement(
+        shift=tuple(np.clip(rng.normal(0, 16, 2), -40, 40)),
+        rotation=float(np.radians(np.clip(rng.normal(0, 6), -15, 15))),
+        contact_centre=(w / 2 + rng.normal(0, 15), h / 2 + rng.normal(0, 15)),
+        contact_axes=(rng.uniform(45, 75), rng.uniform(55, 90)),
+        distortion_shift=tuple(np.clip(rng.normal(0, 5, 2), -12, 12)),
+        distortion_rotation=float(np.radians(rng.normal(0, 2.0))),
+        brake=rng.uniform(40, 80),
+    )
+
+
+def master_coordinates(
+    placement: Placement, shape: tuple[int, int], centre: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` in the master for every impression pixel (the backward warp).
+
+    Points in the close-contact ellipse move rigidly with the finger; outside it the skin is
+    displaced by a further rigid motion (the external region's), weighted by a brake function
+    of the distance to the ellipse that goes from 0 to 1 across the transitional region.
+    """
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    ex, ey = placement.contact_centre
+    a, b = placement.contact_axes
+    dx, dy = x - ex, y - ey
+    outside = np.maximum(np.hypot(dx / a, dy / b) - 1.0, 0.0) * (a + b) / 2
+    brake = 1.0 - np.exp(-(outside**2) / (2 * placement.brake**2))
+    cr, sr = np.cos(placement.distortion_rotation), np.sin(placement.distortion_rotation)
+    tx, ty = placement.distortion_shift
+    x = x + brake * (cr * dx - sr * dy + tx - dx)
+    y = y + brake * (sr * dx + cr * dy + ty - dy)
+    c, s = np.cos(placement.rotation), np.sin(placement.rotation)
+    u, v = x - w / 2, y - h / 2
+    cols = centre[0] + placement.shift[0] + c * u - s * v
+    rows = centre[1] + placement.shift[1] + s * u + c * v
+    return rows, cols
+
+
+def _scratches(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A [0, 1] map of a few thin random line segments (1 on a scratch)."""
+    out = np.zeros(shape, np.float32)
+    count = rng.poisson(1.5)
+    if count == 0:
+        return out
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    for _ in range(count):
+        x0, y0 = rng.uniform(0, shape[1]), rng.uniform(0, shape[0])
+        angle, length = rng.uniform(0, np.pi), rng.uniform(30, 160)
+        ux, uy = np.cos(angle), np.sin(angle)
+        t = np.clip((x - x0) * ux + (y - y0) * uy, 0, length)
+        dist = np.hypot(x - x0 - t * ux, y - y0 - t * uy)
+        out = np.maximum(out, np.clip(rng.uniform(1.0, 3.0) - dist, 0, 1))
+    return out
+
+
+def render(
+    ridges: np.ndarray,
+    silhouette: Silhouette,
+    centre: tuple[float, float],
+    shape: tuple[int, int],
+    *,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One uint8 impression of a master.
+
+    Args:
+      ridges: the master's band-limited ridge field at 500 dpi (positive on ridges).
+      silhouette: the master's silhouette.
+      centre: ``(x, y)`` in the master that the impression window is centred on (before shift).
+      shape: ``(h, w)`` of the impression.
+      rng: draws everything about this acquisition.
+
+    Returns:
+      uint8 ``shape``: dark ridges on a light background, like an optical sensor.
+    """
+    placement = sample_placement(rng, shape)
+    rows, cols = master_coordinates(placement, shape, centre)
+    field = ndimage.map_coordinates(ridges, [rows, cols], order=1, mode="constant", cval=0.0)
+
+    # Contact: the silhouette shrinks at low pressure; partial contact cuts one side off.
+    pressure = rng.uniform(0.78, 1.02)
+    radius = silhouette_radius(silhouette, rows, cols) / pressure
+    edge = 1.0 - radius + 0.06 * smooth_noise(rng, shape, 12)
+    contact = 1.0 / (1.0 + np.exp(-np.clip(edge * 30.0, -30, 30)))
+    if rng.random() < 0.3:
+        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(40, 120)
+        side = (cols - centre[0]) * np.cos(angle) + (rows - centre[1]) * np.sin(angle)
+        contact *= 1.0 / (1.0 + np.exp(np.clip((side - reach) / 8.0, -30, 30)))
+
+    # Skin condition: the ridge threshold sets the ridge/valley width ratio.
+    condition = np.clip(rng.normal(0.0, 0.22), -0.45, 0.45)
+    # Slow variation (pressure across the finger) plus a ragged, pore-scale part (ridge edges,
+    # breaks in dry skin, bridges in wet skin).
+    rough = rng.uniform(0.4, 0.65)
+    threshold = (
+        condition + 0.15 * smooth_noise(rng, shape, 6) + rough * smooth_noise(rng, shape, 96)
+    )
+    ink = 1.0 / (1.0 + np.exp(-np.clip(5.0 * (field - threshold), -30, 30)))
+    dryness = max(condition, 0.0) + 0.15
+    blotches = smooth_noise(rng, shape, 48) > 2.6 - 1.5 * dryness
+    ink = np.where(blotches, ink * 0.25, ink)
+    # Wet or oily patches, where valleys fill in and ridges merge into smudges.
+    wet = smooth_noise(rng, shape, 10) > 1.9 + 2.5 * condition
+    ink = np.where(wet, np.maximum(ink, rng.uniform(0.5, 0.9)), ink)
+    ink *= 1.0 - _scratches(rng, shape)
+    ink *= contact * np.clip(0.85 + 0.25 * smooth_noise(rng, shape, 3), 0.4, 1.0)
+
+    background = rng.uniform(170, 245) + rng.uniform(3, 15) * smooth_noise(rng, shape, 2)
+    valley = rng.uniform(0, 35) * contact  # skin in contact darkens the valleys a little
+    ridge_level = rng.uniform(15, 110)
+    image = background - valley - (background - valley - ridge_level) * ink
+    grain = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 1.0)
+    image += rng.uniform(55, 100) * grain * (0.3 + contact)  # skin texture and sensor grain
+    image = ndimage.gaussian_filter(image.astype(np.float32), rng.uniform(0.5, 1.0))
+    image += rng.uniform(8, 22) * rng.standard_normal(shape, dtype=np.float32)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)

@@ -1,0 +1,97 @@
+"""FVC-style fingerprint sets under ``$POCKETFIT_DATA/fvc/<set>/<finger>_<impression>.tif``.
+
+The shared "B" sets hold 10 fingers x 8 impressions at 500 dpi. ``2000_DB4_B`` was made by SFinGe;
+the other five come from real sensors (:data:`SENSOR_SETS`).
+
+References:
+  Maio, Maltoni, Cappelli, Wayman, Jain, "FVC2000: fingerprint verification competition",
+  IEEE TPAMI 24(3), 2002; "FVC2002: Second fingerprint verification competition", ICPR 2002.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
+from pretrain.data.dataset import ArrayDataset
+from pretrain.data.errors import DataError, DataNotFoundError
+from pretrain.data.folders import EXTENSIONS, ImageSet, build_set
+from pretrain.data.paths import ENV_VAR, dataset_dir
+
+# (height, width) of each shared set; all 500 dpi.
+SET_SIZES = {
+    "2000_DB1_B": (300, 300),
+    "2000_DB2_B": (364, 256),
+    "2000_DB3_B": (478, 448),
+    "2000_DB4_B": (320, 240),
+    "2002_DB1_B": (374, 388),
+    "2002_DB2_B": (560, 296),
+}
+SENSOR_SETS = ("2000_DB1_B", "2000_DB2_B", "2000_DB3_B", "2002_DB1_B", "2002_DB2_B")
+SYNTHETIC_SET = "2000_DB4_B"
+_NAME = re.compile(r"^(\d+)_(\d+)\.tiff?$", re.IGNORECASE)
+
+
+def fvc_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    """``$POCKETFIT_DATA/fvc`` (or ``<root>/fvc``); raises naming the expected layout."""
+    return dataset_dir(
+        "fvc", [f"<set>/<finger>_<impression>.tif, e.g. {SENSOR_SETS[0]}/101_1.tif"], root
+    )
+
+
+def fvc_sets(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """Names of the sets present under ``fvc/`` (folders holding ``<finger>_<n>.tif`` files)."""
+    base = fvc_dir(root)
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if p.is_dir() and any(_NAME.match(f.name) for f in p.iterdir())
+    )
+
+
+def read_fvc(name: str, root: str | os.PathLike[str] | None = None) -> ImageSet:
+    """Reads one FVC set as uint8 images; labels index the fingers in numeric order.
+
+    Args:
+      name: set folder, e.g. ``"2000_DB1_B"``.
+      root: override for ``$POCKETFIT_DATA``.
+
+    Raises:
+      DataNotFoundError: no such set (the message lists those present).
+      DataError: a file that does not follow ``<finger>_<impression>.tif``, an empty set, or an
+        unreadable image (each named).
+    """
+    base = fvc_dir(root)
+    folder = base / name
+    if not folder.is_dir():
+        present = ", ".join(fvc_sets(root)) or "none"
+        raise DataNotFoundError(
+            f"FVC set {name!r} not found in {base} ({ENV_VAR}/fvc); sets present: {present}. "
+            f"Put its files in {folder}/ as <finger>_<impression>.tif."
+        )
+    fingers: dict[int, list[tuple[int, Path]]] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
+            continue
+        match = _NAME.match(path.name)
+        if not match:
+            raise DataError(
+                f"{path}: unknown layout - FVC files are named <finger>_<impression>.tif "
+                f"(e.g. 101_1.tif)."
+            )
+        fingers.setdefault(int(match[1]), []).append((int(match[2]), path))
+    if not fingers:
+        raise DataError(f"{folder}: no <finger>_<impression>.tif files.")
+    groups = [(str(f), [p for _, p in sorted(fingers[f])]) for f in sorted(fingers)]
+    return build_set(groups, f"fvc/{name}")
+
+
+def load_fvc(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    spec: PreprocessSpec = FINGERPRINT_SPEC,
+) -> ArrayDataset:
+    """One FVC set preprocessed with ``spec`` (default ``(n, 128, 128, 1)``)."""
+    return read_fvc(name, root).preprocess(spec)

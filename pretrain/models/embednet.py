@@ -1,0 +1,166 @@
+"""EmbedNet: a mobile identity-embedding backbone that quantizes to int8 and trains on the device.
+
+Strided and depthwise-separable convolutions (no pooling layers, so every part has gradients that
+convert to TFLite builtins), ReLU6 activations (a known range for int8), global average pooling,
+and an L2-normalised embedding. Parameters are grouped by name so training scopes can be chosen:
+``stem``, ``block1`` .. ``blockN``, ``embed`` (the last block is ``block{N}`` + ``embed``).
+
+References:
+  Howard et al., "MobileNets: efficient convolutional neural networks for mobile vision
+  applications", 2017 (depthwise-separable convolutions, ReLU6).
+  Sandler et al., "MobileNetV2", CVPR 2018.
+  Cai et al., "TinyTL: reduce memory, not parameters for efficient on-device learning",
+  NeurIPS 2020 (which parts to train on the device).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain.models.registry import register
+
+_HE = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+
+
+def _same_pads(size: int, stride: int, kernel: int) -> tuple[int, int]:
+    """TensorFlow/XLA "SAME" padding of one spatial axis."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+IMPLS = ("fast", "native")
+
+
+def _check_impl(impl: str) -> None:
+    if impl not in IMPLS:
+        raise ValueError(f"embednet impl must be one of {IMPLS}, got {impl!r}.")
+
+
+class DepthwiseConv(nn.Module):
+    """3x3 depthwise convolution, "SAME" padding, with bias; kernel ``(3, 3, 1, C)`` as Flax's.
+
+    Two implementations of the same function over the same parameters: ``"native"`` is a grouped
+    convolution (what export converts, so TFLite gets a native DEPTHWISE_CONV_2D); ``"fast"``
+    sums nine shifted, scaled copies of the input, which XLA runs several times faster on CPU
+    than its grouped convolution, forward and backward (measured here: 100 ms vs 844 ms forward
+    on a 64x64x32 batch of 64; 28 ms vs 740 ms for the strided gradient).
+    """
+
+    stride: int = 1
+    impl: str = "fast"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        kernel = self.param("kernel", _HE, (3, 3, 1, channels))
+        bias = self.param("bias", nn.initializers.zeros, (channels,))
+        s = self.stride
+        _check_impl(self.impl)
+        if self.impl == "native":
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (s, s), "SAME",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels,
+            )  # fmt: skip
+        else:
+            (top, bottom), (left, right) = (_same_pads(x.shape[a], s, 3) for a in (1, 2))
+            padded = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+            h, w = -(-x.shape[1] // s), -(-x.shape[2] // s)
+            taps = [
+                padded[:, i : i + s * (h - 1) + 1 : s, j : j + s * (w - 1) + 1 : s, :]
+                * kernel[i, j, 0]
+                for i in range(3)
+                for j in range(3)
+            ]
+            y = functools.reduce(jnp.add, taps)
+        return y + bias
+
+
+class PointwiseConv(nn.Module):
+    """1x1 convolution with bias; kernel ``(1, 1, C, F)`` as Flax's ``Conv``.
+
+    ``"native"`` is a convolution (TFLite CONV_2D); ``"fast"`` the same product as a matrix
+    multiplication over channels, whose gradient XLA computes about 2x faster on CPU.
+    """
+
+    features: int
+    impl: str = "fast"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_impl(self.impl)
+        kernel = self.param("kernel", _HE, (1, 1, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        if self.impl == "native":
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+        else:
+            y = jnp.einsum("nhwc,cf->nhwf", x, kernel[0, 0])
+        return y + bias
+
+
+class SeparableBlock(nn.Module):
+    """Depthwise 3x3 (optionally strided) -> ReLU6 -> pointwise 1x1 -> ReLU6."""
+
+    features: int
+    stride: int = 1
+    impl: str = "fast"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.relu6(DepthwiseConv(self.stride, self.impl, name="depthwise")(x))
+        return nn.relu6(PointwiseConv(self.features, self.impl, name="pointwise")(x))
+
+
+@register("embednet")
+class EmbedNet(nn.Module):
+    """Identity embeddings from a grayscale (or any-channel) image.
+
+    Attributes:
+      stem_width: channels of the first (3x3, stride 2) convolution.
+      widths: output channels of each separable block.
+      strides: stride of each separable block (same length as ``widths``).
+      embedding_dim: size of the embedding.
+      normalize: L2-normalise the embedding (off only to inspect raw features).
+      impl: ``"fast"`` (XLA-friendly training on CPU) or ``"native"`` (convolutions, for
+        export); the same parameters give the same function either way.
+    """
+
+    stem_width: int = 24
+    widths: Sequence[int] = (32, 64, 64, 96, 96, 128, 128, 192)
+    strides: Sequence[int] = (2, 1, 2, 1, 2, 1, 2, 1)
+    embedding_dim: int = 128
+    normalize: bool = True
+    impl: str = "fast"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if len(self.widths) != len(self.strides):
+            raise ValueError(
+                f"embednet: {len(self.widths)} widths but {len(self.strides)} strides."
+            )
+        if x.ndim == 3:
+            x = x[..., None]
+        x = nn.relu6(
+            nn.Conv(
+                self.stem_width,
+                (3, 3),
+                strides=(2, 2),
+                padding="SAME",
+                kernel_init=_HE,
+                name="stem",
+            )(x)
+        )
+        for i, (width, stride) in enumerate(zip(self.widths, self.strides, strict=True)):
+            x = SeparableBlock(width, stride, self.impl, name=f"block{i + 1}")(x)
+        x = jnp.mean(x, axis=(1, 2))
+        x = nn.Dense(self.embedding_dim, name="embed")(x)
+        if self.normalize:
+            x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+        return x

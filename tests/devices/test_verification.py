@@ -1,0 +1,69 @@
+"""Verification error rates against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from devices.verification import (
+    eer,
+    frr_at_far,
+    min_impostors_for,
+    pair_scores,
+    roc,
+    threshold_for_far,
+)
+
+
+def test_roc_by_hand() -> None:
+    # genuine 0.6, 0.8, 0.9; impostor 0.1, 0.5, 0.7. Accept iff score >= t.
+    curve = roc(np.array([0.9, 0.6, 0.8]), np.array([0.1, 0.7, 0.5]))
+    table = dict(
+        zip(curve.thresholds.round(6).tolist(), zip(curve.far, curve.frr, strict=True), strict=True)
+    )
+    assert table[0.1] == (1.0, 0.0)
+    assert table[0.6] == pytest.approx((1 / 3, 0.0))
+    assert table[0.7] == pytest.approx((1 / 3, 1 / 3))
+    assert table[0.8] == pytest.approx((0.0, 1 / 3))
+    assert curve.far[-1] == 0.0 and curve.frr[-1] == 1.0
+
+
+def test_eer_separable_and_crossing() -> None:
+    assert eer(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 0.0
+    # One impostor above one genuine out of 4 each: FAR = FRR = 1/4 at t = 0.6.
+    assert eer(np.array([0.5, 0.7, 0.8, 0.9]), np.array([0.1, 0.2, 0.3, 0.6])) == pytest.approx(
+        0.25
+    )
+    # Identical distributions: EER 1/2.
+    s = np.linspace(0, 1, 101)
+    assert eer(s, s) == pytest.approx(0.5, abs=0.01)
+
+
+def test_threshold_and_frr_at_far_by_hand() -> None:
+    impostor = np.arange(100) / 100.0  # 0.00 .. 0.99
+    genuine = np.array([0.5, 0.95, 0.985, 0.995])
+    t = threshold_for_far(impostor, 0.02)  # two impostors (0.98, 0.99) may pass
+    assert 0.97 < t <= 0.98 + 1e-12
+    assert np.sum(impostor >= t) == 2
+    assert frr_at_far(genuine, impostor, 0.02) == pytest.approx(0.5)  # 0.5, 0.95 rejected
+    assert frr_at_far(genuine, impostor, 0.001) is None  # needs 1000 impostors
+    with pytest.raises(ValueError, match="need at least 1000"):
+        threshold_for_far(impostor, 0.001)
+    assert min_impostors_for(1 / 50_000) == 50_000
+    # FAR 0.01 on 100 scores: exactly one impostor may be accepted, ties included conservatively.
+    tied = np.array([0.3] * 98 + [0.9, 0.9])
+    assert np.sum(tied >= threshold_for_far(tied, 0.01)) == 0
+
+
+def test_pair_scores() -> None:
+    x = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+    genuine, impostor = pair_scores(x, np.array([7, 7, 8]))
+    np.testing.assert_allclose(genuine, [1.0])
+    np.testing.assert_allclose(impostor, [0.0, 0.0])
+
+
+def test_bad_scores() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        eer(np.array([np.nan]), np.array([0.1]))
+    with pytest.raises(ValueError, match="no impostor"):
+        roc(np.array([0.5]), np.array([]))

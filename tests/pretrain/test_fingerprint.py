@@ -1,0 +1,139 @@
+"""The synthetic fingerprint generator: determinism, the SFinGe model's parts, realism vs FVC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pretrain.data import aligned_correlation, measure, read_fvc, summarise
+from pretrain.data.fingerprint import (
+    CLASS_FREQUENCIES,
+    CLASSES,
+    FingerprintGenerator,
+    GeneratorConfig,
+    generate_impression,
+    generate_master,
+    grow_ridges,
+    orientation_field,
+    sample_class,
+    sample_silhouette,
+    sample_singular_points,
+    synthetic_fingerprints,
+)
+from pretrain.data.fvc import SENSOR_SETS
+
+
+def test_same_seed_gives_the_same_bytes() -> None:
+    a = generate_impression(3, 1, seed=7)
+    b = generate_impression(3, 1, seed=7)
+    assert a.dtype == np.uint8 and a.shape == GeneratorConfig().impression_shape
+    assert a.tobytes() == b.tobytes()
+    assert (
+        generate_master(3, seed=7).ridges.tobytes() == generate_master(3, seed=7).ridges.tobytes()
+    )
+    assert a.tobytes() != generate_impression(3, 1, seed=8).tobytes()
+    assert a.tobytes() != generate_impression(3, 2, seed=7).tobytes()
+
+
+def test_an_identity_alone_equals_the_same_identity_in_a_batch() -> None:
+    images, owners = FingerprintGenerator(seed=7).impressions([2, 3, 4], 2)
+    assert owners.tolist() == [2, 2, 3, 3, 4, 4]
+    alone = generate_impression(3, 1, seed=7)
+    assert images[3].tobytes() == alone.tobytes()
+
+
+def test_class_sampler_has_the_natural_frequencies() -> None:
+    rng = np.random.default_rng(0)
+    draws = [sample_class(rng) for _ in range(20000)]
+    freq = [draws.count(c) / len(draws) for c in CLASSES]
+    np.testing.assert_allclose(freq, CLASS_FREQUENCIES, atol=0.01)
+
+
+def winding(theta_at, x: float, y: float, radius: float = 3.0) -> float:
+    """Total turn of the orientation field around a small circle, in half-turns."""
+    phi = np.linspace(0, 2 * np.pi, 129)
+    theta = theta_at(y + radius * np.sin(phi), x + radius * np.cos(phi))
+    step = np.mod(np.diff(theta) + np.pi / 2, np.pi) - np.pi / 2
+    return float(step.sum() / np.pi)
+
+
+@pytest.mark.parametrize("fp_class", CLASSES)
+def test_orientation_field_turns_around_the_singular_points(fp_class: str) -> None:
+    rng = np.random.default_rng(5)
+    sil = sample_silhouette(rng, (384, 320))
+    points = sample_singular_points(rng, fp_class, sil)
+
+    def theta_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return orientation_field(points, rows, cols)
+
+    for x, y in points.cores:
+        assert winding(theta_at, x, y) == pytest.approx(1.0, abs=1e-6)
+    for x, y in points.deltas:
+        assert winding(theta_at, x, y) == pytest.approx(-1.0, abs=1e-6)
+    # Away from the singular points the field turns by nothing.
+    assert winding(theta_at, 30.0, 30.0) == pytest.approx(0.0, abs=1e-6)
+    assert len(points.cores) == {"arch": 0, "tented_arch": 1, "whorl": 2}.get(fp_class, 1)
+
+
+def test_ridges_grow_from_one_seed_at_the_tuned_period() -> None:
+    shape = (96, 96)
+    seeds = np.zeros(shape, np.float32)
+    seeds[48, 48] = 4.0
+    field = grow_ridges(np.zeros(shape), np.full(shape, 5.0), seeds, iterations=14)
+    assert np.mean(np.abs(field) > 0.5) > 0.5  # the pattern spread from a single seed
+    spectrum = np.abs(np.fft.fft(field[:, 48] - field[:, 48].mean()))
+    assert int(np.argmax(spectrum[: shape[0] // 2])) == round(shape[0] / 5.0)  # horizontal ridges
+
+
+def test_dataset_shapes_and_labels() -> None:
+    data = synthetic_fingerprints([5, 9], 2, seed=1)
+    assert data.images.shape == (4, 128, 128, 1) and data.images.dtype == np.float32
+    assert data.labels.tolist() == [0, 0, 1, 1]
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="multiple of growth_step"):
+        GeneratorConfig(master_shape=(385, 320))
+    with pytest.raises(ValueError, match=">= 0"):
+        generate_master(-1, seed=0)
+
+
+def test_measured_period_follows_the_model() -> None:
+    gen = FingerprintGenerator(seed=3)
+    for identity in range(3):
+        master = gen.master(identity)
+        stats = measure(gen.impression(identity, 0))
+        assert stats.period_px == pytest.approx(float(np.median(master.period)), rel=0.15)
+
+
+def test_impressions_of_one_master_are_more_alike_than_two_masters() -> None:
+    gen = FingerprintGenerator(seed=11)
+    ids = range(4)
+    prints = {(i, k): gen.impression(i, k) for i in ids for k in range(3)}
+    genuine = [aligned_correlation(prints[i, 0], prints[i, k]) for i in ids for k in (1, 2)]
+    impostor = [aligned_correlation(prints[i, 0], prints[j, 1]) for i in ids for j in ids if i != j]
+    assert np.mean(genuine) > np.mean(impostor) + 0.1
+    assert min(genuine) > np.median(impostor)
+
+
+@pytest.mark.data
+def test_period_and_coherence_within_the_real_fvc_ranges(data_root: Path) -> None:
+    real = []
+    for name in SENSOR_SETS:
+        if not (data_root / "fvc" / name).is_dir():
+            pytest.skip(f"FVC set {name} not found under {data_root / 'fvc'}.")
+        images = read_fvc(name, data_root).images[::2]  # 4 impressions of each finger
+        real.append(summarise([measure(im) for im in images]))
+    gen = FingerprintGenerator(seed=0)
+    images, _ = gen.impressions(range(8), 2)
+    synthetic = [measure(im) for im in images]
+    summary = summarise(synthetic)
+    for key in ("period_px", "coherence"):
+        low = min(s[key]["p10"] for s in real)
+        high = max(s[key]["p90"] for s in real)
+        assert low <= summary[key]["median"] <= high, (key, low, summary[key], high)
+        inside = np.mean([low <= getattr(s, key) <= high for s in synthetic])
+        # p10-p90 holds 80% of each real set; ask the same of most synthetic prints.
+        assert inside >= 0.7, (key, inside)

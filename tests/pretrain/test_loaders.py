@@ -1,0 +1,168 @@
+"""Image loaders: ORL faces, FVC sets, folder-per-identity trees, and their error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC
+from pretrain.data import (
+    DataError,
+    DataNotFoundError,
+    fvc_sets,
+    load_folder,
+    load_fvc,
+    load_orl,
+    read_folder,
+    read_fvc,
+    read_image,
+    read_orl,
+)
+from pretrain.data.fvc import SET_SIZES
+
+
+@pytest.fixture(scope="module")
+def fvc_root(data_root: Path) -> Path:
+    if not (data_root / "fvc").is_dir():
+        pytest.skip(f"FVC sets not found: put them in {data_root / 'fvc'}/<set>/.")
+    return data_root
+
+
+@pytest.mark.data
+def test_orl_faces(data_root: Path) -> None:
+    if not (data_root / "orl_faces").is_dir():
+        pytest.skip(f"ORL not found: put s1..s40 in {data_root / 'orl_faces'}.")
+    raw = read_orl(data_root)
+    assert len(raw) == 400 and {im.shape for im in raw.images} == {(112, 92)}
+    assert np.bincount(raw.labels).tolist() == [10] * 40
+    assert raw.identities[0] == "s1" and raw.paths[-1].name == "10.pgm"
+    faces = load_orl(data_root)
+    assert faces.images.shape == (400, *FACE_SPEC.shape) and faces.images.dtype == np.float32
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", sorted(SET_SIZES))
+def test_fvc_sets(fvc_root: Path, name: str) -> None:
+    if name not in fvc_sets(fvc_root):
+        pytest.skip(f"{name} not present")
+    raw = read_fvc(name, fvc_root)
+    assert len(raw) == 80 and {im.shape for im in raw.images} == {SET_SIZES[name]}
+    assert np.bincount(raw.labels).tolist() == [8] * 10
+    assert raw.identities == tuple(str(f) for f in range(101, 111))
+    prints = load_fvc(name, fvc_root)
+    assert prints.images.shape == (80, *FINGERPRINT_SPEC.shape)
+    assert np.all(np.isfinite(prints.images))
+
+
+def write_images(folder: Path, count: int, ext: str, *, rgb: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(folder)))
+    for k in range(count):
+        shape = (40, 30, 3) if rgb else (40, 30)
+        array = rng.integers(0, 256, shape, dtype=np.uint8)
+        if ext == ".tif":
+            tifffile.imwrite(folder / f"{k}{ext}", array)
+        else:
+            Image.fromarray(array).save(folder / f"{k}{ext}")
+
+
+def test_folder_per_identity_all_formats(tmp_path: Path) -> None:
+    for ident, ext in enumerate((".png", ".jpg", ".pgm", ".tif", ".bmp")):
+        write_images(tmp_path / f"person{ident}", 2 + ident, ext, rgb=ext in (".png", ".jpg"))
+    raw = read_folder(tmp_path)
+    assert raw.identities == tuple(f"person{i}" for i in range(5))
+    assert np.bincount(raw.labels).tolist() == [2, 3, 4, 5, 6]
+    assert all(im.dtype == np.uint8 and im.shape == (40, 30) for im in raw.images)
+    data = load_folder(tmp_path, FACE_SPEC)
+    assert data.images.shape == (20, 64, 64, 1)
+
+
+def test_read_image_converts_rgb_to_gray(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4, 3), (255, 0, 0), np.uint8)).save(tmp_path / "red.png")
+    assert read_image(tmp_path / "red.png").tolist() == [[76] * 4] * 4
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("bad.png", b"\x89PNG\r\n\x1a\n" + b"garbage" * 20),
+        ("bad.tif", b"II*\x00" + b"\x00" * 10),
+        ("bad.jpg", b"not a jpeg at all"),
+        ("empty.pgm", b""),
+    ],
+)
+def test_corrupt_image_names_the_file(tmp_path: Path, name: str, content: bytes) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=rf"{name}: cannot read image"):
+        read_image(tmp_path / name)
+
+
+def test_truncated_png_names_the_file(tmp_path: Path) -> None:
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8)).save(
+        tmp_path / "t.png"
+    )
+    data = (tmp_path / "t.png").read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"t\.png: cannot read image"):
+        read_image(tmp_path / "t.png")
+
+
+def test_folder_layout_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="not a folder"):
+        read_folder(tmp_path / "missing")
+    write_images(tmp_path / "flat", 2, ".png")
+    with pytest.raises(DataError, match=r"unknown layout.*2 loose image files \(e\.g\. 0\.png\)"):
+        read_folder(tmp_path / "flat")
+    write_images(tmp_path / "tree" / "alice", 2, ".png")
+    (tmp_path / "tree" / "bob").mkdir()
+    with pytest.raises(DataError, match=r"bob: identity 'bob' has 0 image\(s\)"):
+        read_folder(tmp_path / "tree")
+    (tmp_path / "tree" / "bob" / "x.png").write_bytes(b"broken")
+    with pytest.raises(DataError, match=r"bob/x\.png: cannot read image"):
+        read_folder(tmp_path / "tree")
+
+
+def test_orl_missing_files_are_listed(tmp_path: Path) -> None:
+    write_images(tmp_path / "orl_faces" / "s1", 3, ".pgm")
+    with pytest.raises(DataNotFoundError) as err:
+        read_orl(tmp_path)
+    message = str(err.value)
+    assert (
+        "POCKETFIT_DATA/orl_faces" in message and "s1/1.pgm" not in message.split("missing")[1][:5]
+    )
+    assert "s1/10.pgm" in message or "s1/4.pgm" in message
+
+
+def test_orl_wrong_size_names_the_file(tmp_path: Path) -> None:
+    for s in range(1, 41):
+        folder = tmp_path / "orl_faces" / f"s{s}"
+        folder.mkdir(parents=True)
+        for k in range(1, 11):
+            Image.fromarray(np.zeros((112, 92) if s < 40 else (10, 10), np.uint8)).save(
+                folder / f"{k}.pgm"
+            )
+    with pytest.raises(DataError, match=r"s40/1\.pgm: ORL images are 92x112.*10x10"):
+        read_orl(tmp_path)
+
+
+def test_fvc_errors(tmp_path: Path) -> None:
+    folder = tmp_path / "fvc" / "mine"
+    folder.mkdir(parents=True)
+    tifffile.imwrite(folder / "1_1.tif", np.zeros((50, 40), np.uint8))
+    assert fvc_sets(tmp_path) == ["mine"]
+    with pytest.raises(DataNotFoundError, match=r"'nope' not found.*sets present: mine"):
+        read_fvc("nope", tmp_path)
+    tifffile.imwrite(folder / "finger1.tif", np.zeros((50, 40), np.uint8))
+    with pytest.raises(DataError, match=r"finger1\.tif: unknown layout"):
+        read_fvc("mine", tmp_path)
+    (folder / "finger1.tif").unlink()
+    (folder / "1_2.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(DataError, match=r"1_2\.tif: cannot read image"):
+        read_fvc("mine", tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(DataNotFoundError, match="No 'fvc' folder"):
+        read_fvc("mine", tmp_path / "elsewhere")

@@ -1,0 +1,126 @@
+"""Print statistics: ridge period, coherence, foreground, singular points, class rules, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pretrain.__main__ import main
+from pretrain.data import measure, summarise
+from pretrain.data.stats import orientation_and_coherence, ridge_periods
+from pretrain.data.stats_singular import classify, poincare, singular_points
+
+
+def stripes(period: float, angle_deg: float, shape=(256, 256), noise: float = 0.0) -> np.ndarray:
+    """Sinusoidal ridges of ``period`` px running at ``angle_deg`` (image axes), uint8."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    a = np.radians(angle_deg)
+    phase = 2 * np.pi * (-x * np.sin(a) + y * np.cos(a)) / period
+    image = 128 + 90 * np.cos(phase) + noise * np.random.default_rng(0).standard_normal(shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("period", [6.0, 9.0, 12.0])
+@pytest.mark.parametrize("angle", [0.0, 30.0, 100.0])
+def test_period_and_orientation_of_clean_stripes(period: float, angle: float) -> None:
+    image = stripes(period, angle)
+    periods = ridge_periods(image, np.ones((16, 16), bool))
+    assert np.median(periods) == pytest.approx(period, rel=0.04)
+    theta, coherence = orientation_and_coherence(image)
+    inner = theta[2:-2, 2:-2]
+    error = np.abs(np.mod(inner - np.radians(angle) + np.pi / 2, np.pi) - np.pi / 2)
+    assert np.degrees(error.max()) < 3.0
+    assert coherence[2:-2, 2:-2].min() > 0.9
+
+
+def test_noise_has_low_coherence_and_no_foreground_on_flat() -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (256, 256)).astype(np.uint8)
+    _, coherence = orientation_and_coherence(noise)
+    assert coherence.mean() < 0.3
+    flat = np.full((256, 256), 200, np.uint8)
+    flat[:, :128] = stripes(9.0, 0.0)[:, :128]
+    stats = measure(flat)
+    assert stats.foreground_fraction == pytest.approx(0.5, abs=0.07)
+    assert stats.period_px == pytest.approx(9.0, rel=0.05)
+    assert sum(stats.histogram) == pytest.approx(1.0)
+
+
+def analytic(cores, deltas, shape=(40, 40)) -> np.ndarray:
+    """Zero-pole orientation on a block grid (image axes), singular points in grid units."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    theta = np.zeros(shape)
+    for cx, cy in cores:
+        theta += 0.5 * np.arctan2(-(y - cy), x - cx)
+    for dx, dy in deltas:
+        theta -= 0.5 * np.arctan2(-(y - dy), x - dx)
+    return np.mod(-theta, np.pi)
+
+
+def test_poincare_index_finds_cores_and_deltas() -> None:
+    index = poincare(analytic([(10.5, 12.5)], [(25.5, 30.5)]))
+    assert index[12, 10] == 1 and index[30, 25] == -1
+    assert np.count_nonzero(index) == 2
+
+
+@pytest.mark.parametrize(
+    ("cores", "deltas", "expected"),
+    [
+        ([], [], "arch"),
+        ([(20.5, 12.5)], [(20.5, 26.5)], "tented_arch"),
+        ([(18.5, 12.5)], [(30.5, 26.5)], "left_loop"),
+        ([(22.5, 12.5)], [(9.5, 26.5)], "right_loop"),
+        ([(17.5, 15.5), (22.5, 18.5)], [(8.5, 30.5), (32.5, 30.5)], "whorl"),
+    ],
+)
+def test_class_rules_on_model_fields(cores, deltas, expected: str) -> None:
+    theta = analytic(cores, deltas)
+    found_cores, found_deltas = singular_points(theta, np.ones(theta.shape, bool), 8)
+    assert len(found_cores) == len(cores) and len(found_deltas) == len(deltas)
+    assert classify(found_cores, found_deltas, theta, 8) == expected
+
+
+def test_loop_side_without_a_delta_comes_from_the_core_axis() -> None:
+    theta = analytic([(18.5, 12.5)], [(30.5, 26.5)])
+    cores, _ = singular_points(theta, np.ones(theta.shape, bool), 8)
+    assert classify(cores, [], theta, 8) == "left_loop"
+
+
+def test_summary_reports_true_mix_and_accuracy() -> None:
+    images = [stripes(8.0, 10.0), stripes(10.0, 80.0, noise=20.0)]
+    summary = summarise([measure(im) for im in images], ["arch", "whorl"])
+    assert summary["images"] == 2
+    assert (
+        summary["period_px"]["p10"] <= summary["period_px"]["median"] <= summary["period_px"]["p90"]
+    )
+    assert summary["class_mix_true"]["whorl"] == 0.5
+    assert 0.0 <= summary["class_estimate_accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="no images"):
+        summarise([])
+
+
+def test_cli_unknown_source_is_a_clean_error(capsys) -> None:
+    code = main(["data", "stats", "--source", "bogus"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: unknown source 'bogus'") and "Traceback" not in err
+
+
+def test_cli_missing_fvc_set_names_the_setting(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("POCKETFIT_DATA", str(tmp_path))
+    code = main(["data", "stats", "--source", "fvc/2000_DB1_B"])
+    err = capsys.readouterr().err
+    assert code == 2 and "POCKETFIT_DATA" in err and "fvc" in err
+
+
+def test_cli_gallery_and_synthetic_stats(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "g.png"
+    assert (
+        main(["data", "gallery", "--out", str(out), "--identities", "2", "--impressions", "1"]) == 0
+    )
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot, table = tmp_path / "s.png", tmp_path / "s.json"
+    args = ["data", "stats", "--source", "synthetic", "--identities", "2", "--impressions", "2"]
+    assert main([*args, "--plot", str(plot), "--json", str(table)]) == 0
+    printed = capsys.readouterr().out
+    assert "ridge period (px)" in printed and plot.is_file() and table.is_file()
