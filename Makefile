@@ -35,6 +35,7 @@ install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
 
 demo: $(RUN_STAMP)
+	rm -rf runs/demo
 	$(BIN)/python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/demo --set epochs=1
 
 lint: $(DEV_STAMP)

@@ -12,6 +12,7 @@ optimizer and batch size, alternating the two epoch by epoch so that machine noi
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import statistics
 import time
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-pretrain"))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     figures: dict[str, Any] = {}
     rows = []
