@@ -1,6 +1,6 @@
 """Synthetic fingerprint generator speed, and statistics of synthetic vs real prints.
 
-    make bench-data        # or: POCKETFIT_DATA=../shared/datasets python notebooks/bench/data.py
+    make bench-data        # or: POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_data.py
 
 Writes ``notebooks/results/data.json`` and ``notebooks/results/gallery.png``; about 2 minutes on
 two cores.
