@@ -11,13 +11,15 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
 	@echo "make test            install dev extras if needed, then ruff, mypy, pytest"
 	@echo "make bench-pretrain  train both LeNets on full MNIST -> notebooks/results/pretrain_mnist.json"
 	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
+	@echo "make bench-devices   planner and host latency vs LiteRT measurements -> notebooks/results/devices.json"
+	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,10 +53,16 @@ pytest: $(DEV_STAMP)
 test: lint typecheck pytest
 
 bench-pretrain: $(RUN_STAMP)
-	$(BIN)/python notebooks/bench/pretrain_mnist.py
+	$(BIN)/python notebooks/bench/bench_pretrain.py
 
 bench-data: $(RUN_STAMP)
-	$(BIN)/python notebooks/bench/data.py
+	$(BIN)/python notebooks/bench/bench_data.py
+
+bench-devices: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_devices.py
+
+bench-compression: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_compression.py
 
 clean:
 	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

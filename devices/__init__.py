@@ -1,6 +1,22 @@
 """pocketfit devices: profiles, estimators and policies; numpy only, readable from anywhere."""
 
+from devices.artifact import ArtifactError, load_graph, model_file, plan_artifact
+from devices.estimate import Estimate, estimate, inference_energy
+from devices.flaxgraph import graph_from_flax, layers_from_flax, signatures_for
+from devices.graph import GRAPH_FORMAT, SCOPES, Graph, GraphError, LayerSpec, SignatureSpec
 from devices.host import host_info
+from devices.measure import (
+    MeasureError,
+    Measurement,
+    example_inputs,
+    measure_signature,
+    prefault_libraries,
+    reset_peak,
+    rss_status,
+    trim_heap,
+)
+from devices.planner import MemoryPlan, plan_scopes, plan_signature, widest_fitting_scope
+from devices.policy import Decision, PolicyConfig, Situation, decide
 from devices.preprocess import (
     FACE_SPEC,
     FINGERPRINT_SPEC,
@@ -9,13 +25,51 @@ from devices.preprocess import (
     preprocess_batch,
     preprocess_image,
 )
+from devices.profiles import Profile, ProfileError, load_profile, load_profiles, profile_names
 
 __all__ = [
     "FACE_SPEC",
     "FINGERPRINT_SPEC",
+    "GRAPH_FORMAT",
+    "SCOPES",
+    "ArtifactError",
+    "Decision",
+    "Estimate",
+    "Graph",
+    "GraphError",
+    "LayerSpec",
+    "MeasureError",
+    "Measurement",
+    "MemoryPlan",
+    "PolicyConfig",
     "PreprocessError",
     "PreprocessSpec",
+    "Profile",
+    "ProfileError",
+    "SignatureSpec",
+    "Situation",
+    "decide",
+    "estimate",
+    "example_inputs",
+    "graph_from_flax",
     "host_info",
+    "inference_energy",
+    "layers_from_flax",
+    "load_graph",
+    "load_profile",
+    "load_profiles",
+    "measure_signature",
+    "model_file",
+    "plan_artifact",
+    "plan_scopes",
+    "plan_signature",
+    "prefault_libraries",
     "preprocess_batch",
     "preprocess_image",
+    "profile_names",
+    "reset_peak",
+    "rss_status",
+    "signatures_for",
+    "trim_heap",
+    "widest_fitting_scope",
 ]

@@ -53,7 +53,7 @@ def _git_commit(cwd: Path) -> str | None:
 
 def host_info(repo: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Machine, OS, Python, package versions, git commit and time, as a JSON-ready dict."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -1,0 +1,59 @@
+"""Device side: the layer graph and model file of an artifact directory, and its memory plan.
+
+An artifact directory holds ``model.tflite`` and ``manifest.json``; the manifest's ``"graph"`` is
+a :class:`devices.Graph` in its ``to_dict`` form (export writes it; see :mod:`devices.graph`).
+Reading needs only the standard library: no interpreter is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from devices.graph import Graph, GraphError
+from devices.planner import MemoryPlan, plan_signature
+from devices.profiles import Profile
+
+MODEL_FILE = "model.tflite"
+MANIFEST_FILE = "manifest.json"
+
+
+class ArtifactError(ValueError):
+    """An artifact directory the planner cannot read; the message names the file."""
+
+
+def load_graph(artifact: str | os.PathLike[str]) -> Graph:
+    """The layer graph in ``<artifact>/manifest.json``."""
+    base = Path(artifact)
+    if not base.is_dir():
+        raise ArtifactError(f"{base}: not an artifact directory.")
+    path = base / MANIFEST_FILE
+    if not path.is_file():
+        raise ArtifactError(
+            f"{path}: not found (an artifact has {MODEL_FILE} and {MANIFEST_FILE})."
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path}: not valid JSON: {err}") from err
+    if not isinstance(data, dict) or "graph" not in data:
+        raise ArtifactError(f"{path}: no 'graph' entry (the planner's layer graph, devices.Graph).")
+    try:
+        return Graph.from_dict(data["graph"], where="graph")
+    except GraphError as err:
+        raise ArtifactError(f"{path}: {err}") from err
+
+
+def model_file(artifact: str | os.PathLike[str]) -> Path:
+    path = Path(artifact) / MODEL_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: not found.")
+    return path
+
+
+def plan_artifact(artifact: str | os.PathLike[str], profile: Profile) -> dict[str, MemoryPlan]:
+    """The memory plan of every signature in the artifact, with the real model file size."""
+    graph = load_graph(artifact)
+    size = model_file(artifact).stat().st_size
+    return {s.name: plan_signature(graph, s, profile, model_bytes=size) for s in graph.signatures}

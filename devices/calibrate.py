@@ -1,0 +1,408 @@
+"""Server side: measure this machine with LiteRT and write ``devices/profiles/host.json``.
+
+``python -m devices calibrate`` (about two minutes on two cores). TensorFlow is imported inside
+:func:`calibrate_host` to convert the probe models; every figure is then measured in a fresh
+LiteRT process (:func:`devices.measure_signature`, default delegates, one thread):
+
+- peak fp32 / int8 ops/s: a 64 x 1024 x 1024 fully connected layer (compute bound), float and
+  full-integer;
+- DRAM bandwidth: a 1 x 4096 x 4096 float layer (64 MiB of weights, far over the caches);
+- SRAM (cache) bandwidth: a 1 x 256 x 256 float layer (256 KiB, inside L2);
+- dispatch time per op: a chain of 64 tiny ADDs;
+- the runtime's fixed memory: a one-op model; its weight copies: the 4 MiB layer's peak over its
+  file; the arena factor: a reference artifact (:mod:`devices.reference`) whose layer graph the
+  planner reads, fitted by least squares over its embed and train signatures. The artifacts the
+  benchmark validates against are other sizes, so the benchmark's comparison is out of sample.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devices.measure import measure_signature
+from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
+
+CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
+
+
+def _convert(fn: Callable[..., Any], specs: list[Any], path: Path, *, int8: bool = False) -> Path:
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=specs)
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
+        if int8:
+            rng = np.random.default_rng(0)
+            shape = tuple(specs[0].shape)
+
+            def representative() -> Any:
+                for _ in range(8):
+                    yield {"x": rng.standard_normal(shape).astype(np.float32)}
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        path.write_bytes(conv.convert())
+    return path
+
+
+def build_probe_models(directory: Path) -> dict[str, Path]:
+    """The calibration models (TensorFlow converter), keyed by purpose."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+
+    def fc(n: int, k: int, m: int) -> tuple[Callable[..., Any], list[Any]]:
+        w = tf.constant((rng.standard_normal((k, m)) / np.sqrt(k)).astype(np.float32))
+        return (lambda x: {"y": tf.matmul(x, w)}), [tf.TensorSpec((n, k), tf.float32, name="x")]
+
+    def chain(x: Any) -> dict[str, Any]:
+        for i in range(64):
+            x = x + float(i % 3 + 1)
+        return {"y": x}
+
+    directory.mkdir(parents=True, exist_ok=True)
+    spec16 = [tf.TensorSpec((1, 16), tf.float32, name="x")]
+    return {
+        "trivial": _convert(lambda x: {"y": x + 1.0}, spec16, directory / "trivial.tflite"),
+        "chain": _convert(chain, spec16, directory / "chain.tflite"),
+        "fc_fp32": _convert(*fc(64, 1024, 1024), directory / "fc_fp32.tflite"),
+        "fc_int8": _convert(*fc(64, 1024, 1024), directory / "fc_int8.tflite", int8=True),
+        "fc_dram": _convert(*fc(1, 4096, 4096), directory / "fc_dram.tflite"),
+        "fc_cache": _convert(*fc(1, 256, 256), directory / "fc_cache.tflite"),
+    }
+
+
+def _meminfo_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("MemAvailable not in /proc/meminfo")
+
+
+def _last_level_cache() -> tuple[int, str]:
+    best = (0, "0")
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+            kind = (index / "type").read_text().strip()
+        except OSError:
+            continue
+        if kind == "Instruction" or level < int(best[1]):
+            continue
+        scale = {"K": 1024, "M": 1024**2}.get(size[-1], 1)
+        best = (int(size.rstrip("KM")) * scale, str(level))
+    return best
+
+
+def _solve(f: Callable[[float], float], lo: float = 1e-3, hi: float = 1.0) -> float:
+    """The x in [lo, hi] where the increasing-in-x function ``f`` crosses 0 (log bisection)."""
+    if f(hi) <= 0:
+        return hi
+    if f(lo) >= 0:
+        return lo
+    for _ in range(60):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return (lo * hi) ** 0.5
+
+
+def _steps(artifact: Path, runtime: Any, runs: int) -> list[dict[str, Any]]:
+    """Per compute signature: planned activations and step, and the measured peak over the
+    planned resident bytes (without the runtime's fixed bytes)."""
+    from devices.artifact import load_graph, model_file
+    from devices.planner import plan_signature
+
+    graph = load_graph(artifact)
+    size = model_file(artifact).stat().st_size
+    rows = []
+    for sig in graph.signatures:
+        if sig.kind not in ("embed", "train", "infer"):
+            continue
+        plan = plan_signature(graph, sig, runtime=runtime, model_bytes=size)
+        measured = measure_signature(model_file(artifact), sig.name, runs=runs).peak_bytes
+        rows.append({
+            "artifact": artifact.name, "signature": sig.name,
+            "activations": plan.activations, "step": plan.step_bytes,
+            "acts_dominate": plan.activations >= 3 * plan.gradients,
+            "over_resident": measured - (plan.resident_bytes - plan.runtime_fixed),
+        })  # fmt: skip
+    return rows
+
+
+def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """The runtime's overheads and arena factor, from the three reference artifacts.
+
+    Signatures with almost no activations (``infer``, the head-only ``train``) give the
+    overheads: on the head-only artifact what an artifact with variables costs beyond the
+    runtime's fixed bytes, on the all-scopes one also its image-input train subgraphs. The arena
+    factor is the least-squares ratio of what remains over the planned activations, on every
+    signature whose peak the activations set. The int8 artifact's ``embed`` leaves, beyond its
+    weight copies, the bytes per int8 layer.
+    """
+    import dataclasses
+
+    from devices.artifact import load_graph
+    from devices.planner import weight_bytes
+
+    small = 16384
+    fixed = runtime.fixed_bytes
+    bare = dataclasses.replace(runtime, fixed_bytes=0)
+    rows_h = _steps(refs["head"], bare, runs)
+    rows_f = _steps(refs["full"], bare, runs)
+    head = float(np.median([r["over_resident"] - r["step"] for r in rows_h if r["activations"] < small]))  # fmt: skip
+    training = max(0, round(head - fixed))
+    trains = sum(1 for s in load_graph(refs["full"]).signatures if s.kind == "train" and s.input == "images")  # fmt: skip
+    rest = float(np.median([r["over_resident"] - r["step"] for r in rows_f if r["activations"] < small]))  # fmt: skip
+    per_train = max(0, round((rest - fixed - training) / trains)) if trains else 0
+    num = den = 0.0
+    for rows, overhead in ((rows_h, fixed + training), (rows_f, fixed + training + per_train * trains)):  # fmt: skip
+        for r in rows:
+            if r["activations"] >= small and r["acts_dominate"]:
+                y = r["over_resident"] - overhead - (r["step"] - r["activations"])
+                num += y * r["activations"]
+                den += r["activations"] ** 2
+    factor = max(1.0, num / den if den else 1.0)
+    rows_8 = _steps(refs["int8"], bare, runs)  # over_resident includes the int8 copies
+    graph8 = load_graph(refs["int8"])
+    layers = sum(1 for layer in graph8.backbone if layer.kernel_params)
+    spare = float(np.median([r["over_resident"] - fixed - factor * r["activations"] for r in rows_8]))  # fmt: skip
+    copies8 = runtime.weight_copies_int8 or 0.0
+    int8_layer = max(0, round((spare - copies8 * weight_bytes(graph8)[2]["int8"]) / layers))
+    fit = {"training": training, "per_train": per_train, "factor": factor, "int8_layer": int8_layer}
+    return fit, rows_h + rows_f + rows_8
+
+
+def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, float]:
+    """Per-pass dispatch time and the share of the peak each kind of pass reaches.
+
+    Matched one at a time, each on the signatures it dominates: dispatch on those without real
+    compute (``infer``, head-only ``train``), forward on ``embed``, backward on the image-input
+    train steps that train no kernel (input gradients only), weight gradients on those that do,
+    int8 forward on the int8 artifact's ``embed``.
+    """
+    import dataclasses
+
+    from devices.artifact import load_graph, model_file
+    from devices.estimate import estimate
+
+    graph = load_graph(full)
+    measured = {
+        s.name: measure_signature(model_file(full), s.name, runs=runs).latency_s
+        for s in graph.signatures
+        if s.kind in ("embed", "train", "infer")
+    }
+    light = [
+        s
+        for s in graph.signatures
+        if s.kind == "infer" or (s.kind == "train" and s.input == "embeddings")
+    ]
+    spare = passes = 0.0
+    for sig in light:
+        est = estimate(graph, sig, base)
+        passes += est.compute_bound_layers + est.memory_bound_layers
+        spare += max(measured[sig.name] - est.latency_s, 0.0)
+    eff = {"forward": 1.0, "backward": 1.0, "weight_gradient": 1.0, "forward_int8": 1.0}
+    prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
+
+    def matched(key: str, pairs: list[tuple[Any, Any, float]]) -> float:
+        def gap(x: float) -> float:
+            trial = dataclasses.replace(prof, compute_efficiency={**eff, key: x})
+            return sum(t - estimate(g, s, trial).latency_s for g, s, t in pairs)
+
+        return _solve(gap) if pairs else 1.0
+
+    heavy = [s for s in graph.signatures if s.kind == "train" and s.input == "images"]
+    kernels = {s.name for s in heavy if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)}  # fmt: skip
+    eff["forward"] = matched("forward", [(graph, graph.signature("embed"), measured["embed"])])
+    eff["backward"] = matched(
+        "backward", [(graph, s, measured[s.name]) for s in heavy if s.name not in kernels]
+    )
+    eff["weight_gradient"] = matched(
+        "weight_gradient", [(graph, s, measured[s.name]) for s in heavy if s.name in kernels]
+    )
+    graph8 = load_graph(int8_ref)
+    t8 = measure_signature(model_file(int8_ref), "embed", runs=runs).latency_s
+    eff["forward_int8"] = matched("forward_int8", [(graph8, graph8.signature("embed"), t8)])
+    return {"op_overhead_s": prof.op_overhead_s, **eff}
+
+
+def calibrate_host(
+    out: str | os.PathLike[str] | None = None,
+    *,
+    workdir: str | os.PathLike[str] | None = None,
+    runs: int = 30,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Measures this machine and writes the ``host`` profile (with the date); returns its path."""
+    import dataclasses
+
+    from devices.profiles import Runtime
+    from devices.reference import build_reference
+
+    target = Path(out) if out else PROFILE_DIR / "host.json"
+    cache, level = _last_level_cache()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(workdir) if workdir else Path(tmp)
+        log("converting the probe models and the calibration reference artifacts ...")
+        models = build_probe_models(base / "probes")
+        refs = {
+            "full": build_reference(base / "calibration_ref", **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
+            "head": build_reference(base / "calibration_ref_head", scopes=("head",), **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
+            "int8": build_reference(base / "calibration_ref_int8", int8=True, **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
+        }  # fmt: skip
+        m = {name: measure_signature(path, "run", runs=runs) for name, path in models.items()}
+        for name, r in m.items():
+            log(f"  {name:9s} peak {r.peak_bytes / 1024:9.0f} KiB  min {r.latency_s * 1e6:9.1f} us")
+        size = {name: path.stat().st_size for name, path in models.items()}
+        trivial = m["trivial"].peak_bytes - size["trivial"]
+        # fully connected 64x1024x1024: weights 4 MiB (fp32) or 1 MiB (int8); in + out arena
+        copies = (m["fc_fp32"].peak_bytes - size["fc_fp32"] - trivial - 64 * 2048 * 4) / (
+            1024 * 1024 * 4
+        )
+        copies8 = (m["fc_int8"].peak_bytes - size["fc_int8"] - trivial - 64 * 1024 * 5) / (
+            1024 * 1024
+        )
+        fp32 = 2 * 64 * 1024 * 1024 / m["fc_fp32"].latency_s
+        int8 = 2 * 64 * 1024 * 1024 / m["fc_int8"].latency_s
+        call = m["trivial"].latency_s
+        dram = 4096 * 4096 * 4 / max(m["fc_dram"].latency_s - call, 1e-9)
+        sram = 256 * 256 * 4 / max(m["fc_cache"].latency_s - call, 1e-9)
+        runtime = Runtime(
+            fixed_bytes=trivial,
+            weight_copies=max(copies, 0.0),
+            weight_copies_int8=max(copies8, 0.0),
+        )
+        fit, rows = fit_memory(refs, runtime, runs=3)
+        training, per_train, factor = fit["training"], fit["per_train"], fit["factor"]
+        for row in rows:
+            log(f"  {row['artifact']:22s} {row['signature']:18s} activations {row['activations'] / 1024:7.0f} KiB  step {row['step'] / 1024:7.0f} KiB  measured over resident {row['over_resident'] / 1024:7.0f} KiB")  # fmt: skip
+        log(f"  fixed {trivial / 1024:.0f} KiB, with variables +{training / 1024:.0f} KiB, per image-input train subgraph {per_train / 1024:.0f} KiB, per int8 layer {fit['int8_layer'] / 1024:.0f} KiB, arena factor {factor:.3f}")  # fmt: skip
+        shape = dataclasses.replace(
+            load_profile(PROFILE_DIR / "mcu.json"),
+            name="host-calibration", sram_bytes=cache, precisions=("fp32", "int8"),
+            peak_ops_per_s={"fp32": fp32, "int8": int8}, dram_bandwidth_bytes_per_s=dram,
+            sram_bandwidth_bytes_per_s=sram, op_overhead_s=0.0, call_overhead_s=call,
+            compute_efficiency={"forward": 1.0, "backward": 1.0},
+        )  # fmt: skip
+        speed = fit_speed(refs["full"], refs["int8"], shape, runs)
+        log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items()))
+    day = datetime.date.today().isoformat()
+    how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
+    ref = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
+
+    def fig(value: Any, source: str) -> dict[str, Any]:
+        return {"value": value, "source": source}
+
+    energy_note = (
+        "not measured (no power meter on this machine): Horowitz 45 nm figures, not rescaled"
+    )
+    doc = {
+        "format": PROFILE_FORMAT,
+        "name": "host",
+        "description": "This machine, measured with LiteRT (one thread, default delegates)",
+        "measured": day,
+        "memory_bytes": fig(_meminfo_available(), f"MemAvailable in /proc/meminfo on {day}"),
+        "sram_bytes": fig(
+            cache,
+            f"last-level data cache (L{level}) of cpu0, /sys/devices/system/cpu/cpu0/cache, read on {day}",
+        ),
+        "flash_bytes": None,
+        "precisions": fig(["fp32", "int8"], f"{how}: float and full-integer int8 models both run"),
+        "peak_ops_per_s": {
+            "fp32": fig(
+                round(fp32),
+                f"{how}: fully connected 64x1024x1024 float, 2 ops per multiply-accumulate",
+            ),
+            "int8": fig(round(int8), f"{how}: fully connected 64x1024x1024 full-integer int8"),
+        },
+        "dram_bandwidth_bytes_per_s": fig(
+            round(dram),
+            f"{how}: fully connected 1x4096x4096 float (64 MiB of weights streamed), less the call overhead",
+        ),
+        "sram_bandwidth_bytes_per_s": fig(
+            round(sram),
+            f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), less the call overhead",
+        ),
+        "op_overhead_s": fig(
+            speed["op_overhead_s"],
+            f"{how}: signatures without real compute (infer, head-only train) of the {ref}, less the call overhead, per layer pass",
+        ),
+        "call_overhead_s": fig(
+            call, f"{how}: one call of a one-op model (setting inputs, invoking, reading outputs)"
+        ),
+        "compute_efficiency": {
+            key: fig(
+                round(speed[key], 4),
+                f"{how}: share of the peak that makes the roofline match the {what} of the {ref}",
+            )
+            for key, what in (
+                ("forward", "float embed"),
+                ("backward", "train steps that train no kernel"),
+                ("weight_gradient", "train steps that train kernels"),
+                ("forward_int8", "int8 embed"),
+            )
+        },
+        "energy": {
+            "scale": fig(1.0, energy_note),
+            "pj_per_op": {
+                p: fig(
+                    horowitz_pj_per_op(p),
+                    f"Horowitz, ISSCC 2014, 45 nm: {p} (add + mult) / 2 ops; {energy_note}",
+                )
+                for p in ("fp32", "int8")
+            },
+            "sram_pj_per_byte": fig(
+                1.25, f"Horowitz 45 nm: 5 pJ per 32-bit SRAM access / 4 bytes; {energy_note}"
+            ),
+            "dram_pj_per_byte": fig(
+                160.0, f"Horowitz 45 nm: 640 pJ per 32-bit DRAM access / 4 bytes; {energy_note}"
+            ),
+        },
+        "battery_joules": None,
+        "runtime": {
+            "fixed_bytes": fig(trivial, f"{how}: peak RSS rise of a one-op model less its file"),
+            "training_artifact_bytes": fig(
+                training,
+                f"{how}: peak rise over the planned resident bytes of the head-only reference's signatures without activations, less fixed_bytes",
+            ),
+            "weight_copies": fig(
+                round(max(copies, 0.0), 3),
+                f"{how}: (peak - file - fixed - activations) / weights of the 64x1024x1024 float layer",
+            ),
+            "weight_copies_int8": fig(
+                round(max(copies8, 0.0), 3),
+                f"{how}: the same for the full-integer int8 layer (arena: float and int8 input and output)",
+            ),
+            "int8_layer_bytes": fig(
+                fit["int8_layer"],
+                f"{how}: what the int8 reference's embed keeps beyond fixed bytes, arena and int8 copies, per int8 layer",
+            ),
+            "arena_factor": fig(
+                round(factor, 3),
+                f"{how}: least squares of the measured peak, less the planned resident bytes and overheads, over the planned activations of the signatures whose peak activations set, {ref}, 3 calls each",
+            ),
+            "train_subgraph_bytes": fig(
+                per_train,
+                f"{how}: overhead of the all-scopes reference over the head-only one, per image-input train subgraph",
+            ),
+            "frozen_weights_in_ram": fig(
+                True, "LiteRT memory-maps the model file; its pages are resident once read"
+            ),
+        },
+    }
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    load_profile(target)  # the file we wrote must validate
+    return target

@@ -1,0 +1,208 @@
+"""Latency and energy by roofline: each layer takes the longer of its compute and its traffic.
+
+Compute is two ops per multiply-accumulate (one per element for layers without weights) at the
+device's peak for the precision the layer runs in. Traffic is the layer's weights and its input
+and output activations; weights come from SRAM when all the weights the call touches fit in the
+device's SRAM, else from DRAM, and the same for a layer's activations (the argument of Deep
+Compression: a model that fits on chip does not pay 640 pJ per 32-bit DRAM access). Each layer
+also pays the device's fixed dispatch time, each call its fixed overhead, and compute runs at the
+measured share of the peak that forward and backward layers reach. A training step runs the frozen front forward, the
+trained part forward and backward (input gradients where an earlier layer trains, weight
+gradients where the layer trains its kernel) and the update (read weight and gradient, write the
+weight: 12 bytes and 4 ops per trained scalar).
+
+References:
+  S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model for
+  multicore architectures", CACM 2009.
+  S. Han, H. Mao, W. Dally, "Deep Compression", ICLR 2016 (energy: SRAM vs DRAM, Table 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from devices.graph import Graph, LayerSpec, SignatureSpec
+from devices.profiles import Profile
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """Roofline estimate of one call of a signature on one profile."""
+
+    signature: str
+    profile: str
+    latency_s: float
+    energy_j: float
+    ops: float
+    sram_bytes: float
+    dram_bytes: float
+    weight_bytes: int
+    weights_in_sram: bool
+    compute_bound_layers: int
+    memory_bound_layers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class _Pass:
+    """One layer pass: ops, weight bytes and activation bytes moved, at one precision."""
+
+    ops: float
+    weight_bytes: float
+    act_bytes: float
+    precision: str
+    kind: str = "forward"  # forward, backward, weight_gradient, or copy (update, weights)
+
+
+def _weight_bytes(layer: LayerSpec, bits: int) -> int:
+    return math.ceil(layer.kernel_params * bits / 8) + 4 * layer.bias_params
+
+
+def _ops(layer: LayerSpec, batch: int) -> float:
+    return 2.0 * layer.macs * batch if layer.macs else float(layer.output_size * batch)
+
+
+def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int | None, profile: Profile) -> list[_Pass]:  # fmt: skip
+    out = []
+    for layer in layers:
+        a = layer.act_bits if act_bits is None else act_bits
+        out.append(
+            _Pass(
+                _ops(layer, batch),
+                _weight_bytes(layer, bits),
+                batch * (layer.input_size + layer.output_size) * a / 8,
+                profile.compute_precision(bits),
+            )
+        )
+    return out
+
+
+def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
+    n = sig.batch
+    if sig.kind == "embed":
+        return _forward(graph.backbone, n, sig.frozen_bits, None, profile)
+    if sig.kind == "infer":
+        return _forward(graph.head, n, 32, 32, profile)
+    if sig.kind in ("get_weights", "set_weights"):
+        size = 4 * (graph.trainable_params(sig.scope) if sig.scope else graph.variable_params())
+        return [_Pass(0.0, 0.0, 2.0 * size, profile.compute_precision(32), "copy")]
+    assert sig.scope is not None
+    scope = sig.scope
+    first = graph.first_trained(scope)
+    start = 0 if sig.input == "images" else graph.index(graph.embedding_layer) + 1
+    passes = _forward(graph.layers[start:first], n, sig.frozen_bits, 32, profile)
+    fp32 = profile.compute_precision(32)
+    for i, layer in enumerate(graph.layers[first:], start=first):
+        mode = layer.train.get(scope)
+        acts = n * (layer.input_size + layer.output_size) * 4.0
+        wbytes = 4.0 * layer.params
+        passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32))  # forward
+        grad_in = i > first
+        if grad_in or not layer.macs:  # input gradient (or an elementwise layer's gradient)
+            passes.append(_Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward"))
+        if mode == "all" and layer.kernel_params and layer.macs:  # kernel gradient
+            passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, "weight_gradient"))
+        trained = layer.trainable_params(scope)
+        if trained:
+            passes.append(_Pass(4.0 * trained, 12.0 * trained, 0.0, fp32, "copy"))  # update
+    return passes
+
+
+def estimate(graph: Graph, signature: str | SignatureSpec, profile: Profile) -> Estimate:
+    """Roofline latency and energy of one call of ``signature`` on ``profile``.
+
+    Args:
+      graph: the layer graph (e.g. from an artifact's manifest, or :func:`graph_from_flax`).
+      signature: a signature name in ``graph`` or a spec (e.g. a hypothetical batch size).
+      profile: the device.
+
+    Returns:
+      An :class:`Estimate`: latency in seconds, energy in joules (at the profile's scale).
+    """
+    sig = graph.signature(signature) if isinstance(signature, str) else signature
+    passes = _passes(graph, sig, profile)
+    weights = sum(int(p.weight_bytes) for p in passes if p.ops and p.weight_bytes)
+    # Weights that execute in place from flash (microcontrollers) are read from there.
+    in_sram = 0 < weights <= profile.sram_bytes and profile.runtime.frozen_weights_in_ram
+    latency = profile.call_overhead_s
+    energy_pj = ops = sram = dram = 0.0
+    compute_bound = memory_bound = 0
+    for p in passes:
+        w_sram = p.weight_bytes if in_sram else 0.0
+        w_dram = 0.0 if in_sram else p.weight_bytes
+        a_sram = p.act_bytes if p.act_bytes <= profile.sram_bytes else 0.0
+        a_dram = p.act_bytes - a_sram
+        key = f"{p.kind}_int8" if p.precision == "int8" else p.kind
+        fallback = "backward" if p.kind == "weight_gradient" else p.kind
+        eff = profile.compute_efficiency.get(
+            key,
+            profile.compute_efficiency.get(p.kind, profile.compute_efficiency.get(fallback, 1.0)),
+        )
+        t_compute = p.ops / (profile.peak_ops_per_s[p.precision] * eff)
+        t_memory = (w_sram + a_sram) / profile.sram_bandwidth_bytes_per_s + (
+            w_dram + a_dram
+        ) / profile.dram_bandwidth_bytes_per_s
+        if t_compute >= t_memory:
+            compute_bound += 1
+        else:
+            memory_bound += 1
+        latency += max(t_compute, t_memory) + profile.op_overhead_s
+        energy_pj += (
+            p.ops * profile.pj_per_op[p.precision]
+            + (w_sram + a_sram) * profile.sram_pj_per_byte
+            + (w_dram + a_dram) * profile.dram_pj_per_byte
+        )
+        ops += p.ops
+        sram += w_sram + a_sram
+        dram += w_dram + a_dram
+    return Estimate(
+        signature=sig.name,
+        profile=profile.name,
+        latency_s=latency,
+        energy_j=energy_pj * 1e-12,
+        ops=ops,
+        sram_bytes=sram,
+        dram_bytes=dram,
+        weight_bytes=weights,
+        weights_in_sram=in_sram,
+        compute_bound_layers=compute_bound,
+        memory_bound_layers=memory_bound,
+    )
+
+
+def inference_energy(
+    weight_bytes: int, macs: int, profile: Profile, *, bits: int, activation_bytes: int = 0
+) -> dict[str, Any]:
+    """Energy and latency of one inference of a network known only by its totals.
+
+    For the "which backbone fits in SRAM" table: ``weight_bytes`` as stored (dense fp32, int8 or
+    Deep-Compression-sized), ``macs`` per example, computed at the precision ``bits`` maps to.
+    """
+    precision = profile.compute_precision(bits)
+    fits = weight_bytes <= profile.sram_bytes
+    level_pj = profile.sram_pj_per_byte if fits else profile.dram_pj_per_byte
+    level_bw = profile.sram_bandwidth_bytes_per_s if fits else profile.dram_bandwidth_bytes_per_s
+    ops = 2.0 * macs
+    act_sram = activation_bytes <= profile.sram_bytes
+    act_pj = profile.sram_pj_per_byte if act_sram else profile.dram_pj_per_byte
+    act_bw = profile.sram_bandwidth_bytes_per_s if act_sram else profile.dram_bandwidth_bytes_per_s
+    energy = (
+        ops * profile.pj_per_op[precision] + weight_bytes * level_pj + activation_bytes * act_pj
+    ) * 1e-12
+    latency = max(
+        ops / profile.peak_ops_per_s[precision], weight_bytes / level_bw + activation_bytes / act_bw
+    )
+    return {
+        # float weights need float arithmetic (fp16 counts: precision loss allowed, as on GPUs)
+        "supported": bits <= 8 or any(p in ("fp32", "fp16") for p in profile.precisions),
+        "fits_sram": fits,
+        "precision": precision,
+        "energy_j": energy,
+        "latency_s": latency,
+        "weight_energy_j": weight_bytes * level_pj * 1e-12,
+    }

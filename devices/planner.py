@@ -1,0 +1,329 @@
+"""Memory planner: the peak bytes a LiteRT signature needs, from the layer graph.
+
+The plan splits memory into what stays resident once the artifact is loaded and what one call of
+the signature adds at its peak. Resident: the model file (memory-mapped and read whole when it is
+loaded: frozen weights at their stored precision, the variables' initial values, the flatbuffer
+itself), the variables (every trainable weight of every scope the artifact holds: its
+initialisation subgraph allocates them all), the optimizer's slots, the runtime's own copies of
+constant weights (XNNPACK packs the weights of every subgraph when the interpreter is first
+allocated) and its fixed overhead (with what it keeps per image-input train subgraph). Per call,
+at the peak of the schedule: the activations live at once (inference: a layer's input and
+output; training: the inputs every trained layer keeps for the backward pass plus the gradient
+pair in flight), the gradients of the scope's weights and the step's workspace (the copies
+``READ_VARIABLE`` makes, the updated values before ``ASSIGN_VARIABLE``, and the packed copies a
+weight-packing runtime makes of the trained kernels). Sums where the tensors coexist, maxima
+where the arena reuses memory; the runtime's arena holds the activations with a measured factor
+(``Runtime.arena_factor``) over their ideal liveness bound.
+
+The same model predicts what :func:`devices.measure_signature` measures: the rise of the
+process's peak resident memory over a baseline taken after imports, inputs, the runtime's code
+pages and a heap trim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from devices.graph import Graph, GraphError, LayerSpec, SignatureSpec
+from devices.profiles import Profile, Runtime
+
+F32 = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes by cause for one signature; ``peak_bytes`` is what the device must have free.
+
+    ``activations``, ``gradients`` and ``workspace`` are each the most that is live at once
+    (ideal liveness); ``step_bytes`` is the peak of the call, which is not their sum:
+    activations peak at the forward/backward turn, gradients and update temporaries at the
+    update, and the runtime holds the activations with its ``arena_factor``.
+    """
+
+    signature: str
+    kind: str
+    scope: str | None
+    batch: int
+    frozen_weights: int
+    initial_values: int
+    file_other: int
+    trainable_weights: int
+    optimizer_state: int
+    weight_copies: int
+    runtime_fixed: int
+    activations: int
+    gradients: int
+    workspace: int
+    step_bytes: int
+
+    @property
+    def resident_bytes(self) -> int:
+        """Held from load to unload, whichever signature runs."""
+        return (
+            self.frozen_weights + self.initial_values + self.file_other + self.trainable_weights
+            + self.optimizer_state + self.weight_copies + self.runtime_fixed
+        )  # fmt: skip
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.resident_bytes + self.step_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "resident_bytes": self.resident_bytes,
+            "peak_bytes": self.peak_bytes,
+        }
+
+
+def _act(layer: LayerSpec, batch: int, bits: int = 32) -> tuple[int, int]:
+    """Bytes of a layer's input and output for ``batch`` examples."""
+    b = bits / 8
+    return math.ceil(batch * layer.input_size * b), math.ceil(batch * layer.output_size * b)
+
+
+def inference_peak(layers: Sequence[LayerSpec], batch: int, *, float_acts: bool = False) -> int:
+    """Peak activation bytes of a forward pass: the arena reuses memory, so one layer's in + out."""
+    peak = 0
+    for layer in layers:
+        i, o = _act(layer, batch, 32 if float_acts else layer.act_bits)
+        peak = max(peak, i + o)
+    return peak
+
+
+def training_peak(graph: Graph, scope: str, batch: int, *, from_images: bool) -> dict[str, int]:
+    """The live bytes of one SGD step on ``scope``, by cause, and their peak (``"step"``).
+
+    Frozen layers in front of the first trained one run forward only (peak: one layer's in +
+    out). From the first trained layer on, every layer's input is kept for the backward pass;
+    activations peak at the turn, with the widest gradient pair (d input, d output) in flight.
+    The trained weights (and momentum, if any) are read into the arena at the start
+    (``READ_VARIABLE`` copies, live to the update); the update works one tensor at a time: its
+    gradient, the decayed gradient and the new value (``ASSIGN_VARIABLE`` copies it into the
+    variable).
+    """
+    first = graph.first_trained(scope)
+    start = 0 if from_images else graph.index(graph.embedding_layer) + 1
+    front = graph.layers[start:first]
+    rest = graph.layers[first:]
+    front_peak = inference_peak(front, batch, float_acts=True)
+    kept = sum(_act(layer, batch)[0] for layer in rest) + _act(rest[-1], batch)[1]
+    in_flight = max(sum(_act(layer, batch)) for layer in rest)
+    activations = max(front_peak, kept + in_flight)
+    largest = 0  # the biggest tensor the scope trains: a kernel, or a bias vector
+    for layer in graph.layers:
+        mode = layer.train.get(scope)
+        if mode == "all":
+            largest = max(largest, layer.kernel_params, layer.bias_params)
+        elif mode == "bias":
+            largest = max(largest, layer.bias_params)
+    gradients = F32 * largest
+    # the weights and each optimizer slot (momentum) are read into the arena for the step
+    reads = F32 * graph.trainable_params(scope) * (1 + graph.optimizer_slots)
+    return {
+        "activations": activations,
+        "gradients": gradients,
+        "reads": reads,
+        "workspace": reads + 2 * gradients,
+        "step": reads + max(activations, 3 * gradients),
+    }
+
+
+def _pieces(graph: Graph, sig: SignatureSpec) -> list[tuple[str, str, int]]:
+    """(layer, "kernel" | "bias", bits) of the constant weights inside ``sig``'s subgraph."""
+    if sig.kind == "embed":
+        layers: Sequence[LayerSpec] = graph.backbone
+        frozen = {layer.name: "none" for layer in layers}
+    elif sig.kind == "train" and sig.scope is not None:
+        start = 0 if sig.input == "images" else graph.index(graph.embedding_layer) + 1
+        layers = graph.layers[start:]
+        frozen = {layer.name: layer.train.get(sig.scope, "none") for layer in layers}
+    else:
+        return []
+    out = []
+    for layer in layers:
+        mode = frozen[layer.name]
+        if layer.kernel_params and mode in ("none", "bias"):
+            out.append((layer.name, "kernel", sig.frozen_bits))
+        if layer.bias_params and mode == "none":  # 32-bit either way; int32 when quantized
+            out.append((layer.name, "bias", sig.frozen_bits))
+    return out
+
+
+def _variable_pieces(graph: Graph) -> list[tuple[str, str, int]]:
+    out = []
+    for layer in graph.layers:
+        modes = set(layer.train.values())
+        if "all" in modes and layer.kernel_params:
+            out.append((layer.name, "kernel", 32))
+        if modes and layer.bias_params:
+            out.append((layer.name, "bias", 32))
+    return out
+
+
+def _piece_bytes(graph: Graph, piece: tuple[str, str, int]) -> int:
+    name, part, bits = piece
+    layer = graph.layers[graph.index(name)]
+    if part == "bias":
+        return 4 * layer.bias_params
+    return math.ceil(layer.kernel_params * bits / 8)
+
+
+def weight_bytes(graph: Graph) -> tuple[int, int, dict[str, int]]:
+    """(frozen constants, variables' initial values, constants summed over subgraphs by kind).
+
+    The converter stores identical constant buffers once, so the file holds each frozen (layer,
+    part, precision) once, and the variables' initial values beside them (the initialisation
+    subgraph's own buffers). The runtime's per-subgraph copies count every subgraph.
+    """
+    init = set(_variable_pieces(graph))
+    frozen: set[tuple[str, str, int]] = set()
+    per_subgraph = {"int8": 0, "float": 0}
+    for sig in graph.signatures:
+        pieces = _pieces(graph, sig)
+        frozen.update(pieces)
+        for p in pieces:
+            per_subgraph["int8" if p[2] <= 8 else "float"] += _piece_bytes(graph, p)
+    return (
+        sum(_piece_bytes(graph, p) for p in frozen),
+        sum(_piece_bytes(graph, p) for p in init),
+        per_subgraph,
+    )
+
+
+def plan_signature(
+    graph: Graph,
+    signature: str | SignatureSpec,
+    profile: Profile | None = None,
+    *,
+    model_bytes: int | None = None,
+    runtime: Runtime | None = None,
+) -> MemoryPlan:
+    """Peak memory of one call of ``signature`` right after the artifact is loaded.
+
+    Args:
+      graph: the layer graph, with its signatures (all of them: the resident part depends on
+        every subgraph the artifact holds).
+      signature: a name from ``graph.signatures`` or a spec.
+      profile: supplies the runtime's behaviour (``profile.runtime``); or pass ``runtime``.
+      model_bytes: the artifact's ``model.tflite`` size when known; otherwise estimated from the
+        graph (distinct constant weights + the variables' initial values).
+
+    Returns:
+      A :class:`MemoryPlan`.
+    """
+    sig = graph.signature(signature) if isinstance(signature, str) else signature
+    rt = runtime or (profile.runtime if profile is not None else None)
+    if rt is None:
+        raise ValueError("plan_signature needs a profile or a runtime.")
+    frozen, initial, per_subgraph = weight_bytes(graph)
+    variables = F32 * graph.variable_params()
+    file_other = 0
+    if model_bytes is not None:
+        file_other = max(0, model_bytes - frozen - initial)
+    if not rt.frozen_weights_in_ram:  # weights execute in place from flash
+        frozen, initial, file_other = 0, 0, 0
+    acts = grads = work = 0
+    factor = rt.arena_factor
+    if sig.kind == "embed":
+        acts = inference_peak(graph.backbone, sig.batch)
+        step = round(factor * acts)
+    elif sig.kind == "infer":
+        acts = inference_peak(graph.head, sig.batch, float_acts=True)
+        step = round(factor * acts)
+    elif sig.kind in ("get_weights", "set_weights"):
+        scope_bytes = F32 * _scope_variables(graph, sig.scope)
+        # get: the arena's tensors and the copies handed back; set: the arena's input tensors.
+        # Plain copies, not delegated: no arena factor.
+        acts = step = (2 if sig.kind == "get_weights" else 1) * scope_bytes
+    elif sig.kind == "train":
+        assert sig.scope is not None
+        parts = training_peak(graph, sig.scope, sig.batch, from_images=sig.input == "images")
+        acts, grads, reads = parts["activations"], parts["gradients"], parts["reads"]
+        packed = packed_trained_bytes(graph, sig, rt)
+        work = parts["workspace"] + packed
+        # The runtime's factor is on the activations (delegated layers); the variable reads and
+        # the update temporaries are plain arena tensors.
+        step = reads + max(round(factor * acts), 3 * grads) + packed
+    else:  # pragma: no cover - SignatureSpec validates kinds
+        raise GraphError(f"unknown signature kind {sig.kind!r}")
+    return MemoryPlan(
+        signature=sig.name,
+        kind=sig.kind,
+        scope=sig.scope,
+        batch=sig.batch,
+        frozen_weights=frozen,
+        initial_values=initial,
+        file_other=file_other,
+        trainable_weights=variables,
+        optimizer_state=graph.optimizer_slots * variables,
+        weight_copies=round(
+            rt.copies(8) * per_subgraph["int8"] + rt.copies(32) * per_subgraph["float"]
+        ),
+        runtime_fixed=runtime_overhead(graph, rt),
+        activations=acts,
+        gradients=grads,
+        workspace=work,
+        step_bytes=step,
+    )
+
+
+def runtime_overhead(graph: Graph, runtime: Runtime) -> int:
+    """The runtime's own bytes for this artifact: fixed, plus what it keeps for variables, for
+    each image-input train subgraph and for each int8 layer of every subgraph."""
+    image_trains = sum(1 for s in graph.signatures if s.kind == "train" and s.input == "images")
+    int8_layers = sum(len(_weighted(graph, s)) for s in graph.signatures if s.frozen_bits <= 8)
+    has_variables = graph.variable_params() > 0 and any(s.kind == "train" for s in graph.signatures)
+    return (
+        runtime.fixed_bytes
+        + (runtime.training_artifact_bytes if has_variables else 0)
+        + runtime.train_subgraph_bytes * image_trains
+        + runtime.int8_layer_bytes * int8_layers
+    )
+
+
+def _weighted(graph: Graph, sig: SignatureSpec) -> set[str]:
+    return {name for name, part, _ in _pieces(graph, sig) if part == "kernel"}
+
+
+def packed_trained_bytes(graph: Graph, sig: SignatureSpec, runtime: Runtime) -> int:
+    """Bytes a weight-packing runtime adds during a train call for the trained kernels.
+
+    XNNPACK packs variable (dynamic) weights at every call like it packs constants once:
+    once for the forward use and once for the backward (input-gradient) use.
+    """
+    if sig.kind != "train" or sig.scope is None:
+        return 0
+    kernels = sum(
+        layer.kernel_params for layer in graph.layers if layer.train.get(sig.scope) == "all"
+    )
+    return round(runtime.weight_copies * 2 * F32 * kernels)
+
+
+def _scope_variables(graph: Graph, scope: str | None) -> int:
+    if scope is None:
+        return graph.variable_params()
+    return graph.trainable_params(scope)
+
+
+def plan_scopes(
+    graph: Graph, profile: Profile, *, model_bytes: int | None = None
+) -> dict[str, MemoryPlan]:
+    """The plan of every train signature, keyed by scope (narrow to wide)."""
+    plans = {}
+    for sig in graph.signatures:
+        if sig.kind == "train" and sig.scope is not None:
+            plans[sig.scope] = plan_signature(graph, sig, profile, model_bytes=model_bytes)
+    return {s: plans[s] for s in graph.scopes if s in plans}
+
+
+def widest_fitting_scope(
+    graph: Graph, profile: Profile, budget_bytes: int, *, model_bytes: int | None = None
+) -> tuple[str | None, dict[str, MemoryPlan]]:
+    """The widest scope whose training step fits ``budget_bytes``, and every scope's plan."""
+    plans = plan_scopes(graph, profile, model_bytes=model_bytes)
+    fitting = [s for s, p in plans.items() if p.peak_bytes <= budget_bytes]
+    return (fitting[-1] if fitting else None), plans
