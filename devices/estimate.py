@@ -86,15 +86,16 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
     n = sig.batch
     if sig.kind == "embed":
         return _forward(graph.backbone, n, sig.frozen_bits, None, profile)
-    if sig.kind == "infer":
-        return _forward(graph.head, n, 32, 32, profile)
+    if sig.kind in ("infer", "refine"):
+        layers = graph.head if sig.kind == "infer" else graph.last_block
+        return _forward(layers, n, 32, 32, profile)
     if sig.kind in ("get_weights", "set_weights"):
         size = 4 * (graph.trainable_params(sig.scope) if sig.scope else graph.variable_params())
         return [_Pass(0.0, 0.0, 2.0 * size, profile.compute_precision(32), "copy")]
     assert sig.scope is not None
     scope = sig.scope
     first = graph.first_trained(scope)
-    start = 0 if sig.input == "images" else graph.index(graph.embedding_layer) + 1
+    start = graph.input_start(sig.input)
     passes = _forward(graph.layers[start:first], n, sig.frozen_bits, 32, profile)
     fp32 = profile.compute_precision(32)
     for i, layer in enumerate(graph.layers[first:], start=first):

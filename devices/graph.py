@@ -7,6 +7,7 @@ one planner serves both. Format ``pocketfit-graph/1``:
 ``{"format": "pocketfit-graph/1", "name": str,``
 `` "input": {"shape": [H, W, C], "dtype": "float32"}``            one example, no batch axis
 `` "embedding_layer": str``                                      last layer of the backbone
+`` "features_layer": str | null``                               last layer of the frozen front
 `` "scopes": [str, ...]``                                       training scopes, narrow -> wide
 `` "optimizer_slots": int``                                     0 plain SGD, 1 SGD with momentum
 `` "layers": [``                                                execution order
@@ -21,6 +22,7 @@ one planner serves both. Format ``pocketfit-graph/1``:
 ``   {"name", "kind", "batch", "scope", "input", "frozen_bits"}, ...]}``
 
 ``kind`` is one of ``embed`` (backbone through ``embedding_layer``, weights constant),
+``refine`` (from ``features_layer`` through ``embedding_layer`` on the trainable variables),
 ``train`` (one SGD step on ``scope``: forward, backward, update), ``infer`` (head only),
 ``get_weights`` / ``set_weights`` (copy the variables out / in). ``input`` is ``"images"`` or
 ``"embeddings"``: a train signature takes embeddings iff every layer its scope trains comes after
@@ -42,8 +44,8 @@ OPS = (
     "conv", "depthwise_conv", "dense", "pool", "activation", "normalize", "reshape", "add",
     "loss", "other",
 )  # fmt: skip
-KINDS = ("embed", "train", "infer", "get_weights", "set_weights")
-INPUTS = ("images", "embeddings")
+KINDS = ("embed", "refine", "train", "infer", "get_weights", "set_weights")
+INPUTS = ("images", "features", "embeddings")
 TRAIN_MODES = ("all", "bias")
 # Common scope names, narrow to wide (issues 6 and 8); a graph may define others.
 SCOPES = ("head", "head_biases", "last_block")
@@ -194,6 +196,7 @@ class Graph:
     signatures: tuple[SignatureSpec, ...] = ()
     optimizer_slots: int = 0
     input_dtype: str = "float32"
+    features_layer: str | None = None
 
     def __post_init__(self) -> None:
         names = [layer.name for layer in self.layers]
@@ -205,6 +208,14 @@ class Graph:
         if self.embedding_layer not in names:
             raise GraphError(
                 f"graph {self.name!r}: embedding_layer {self.embedding_layer!r} is not a layer."
+            )
+        if self.features_layer is not None and (
+            self.features_layer not in names
+            or names.index(self.features_layer) >= names.index(self.embedding_layer)
+        ):
+            raise GraphError(
+                f"graph {self.name!r}: features_layer {self.features_layer!r} is not a layer "
+                f"before the embedding layer."
             )
         for layer in self.layers:
             unknown = sorted(set(layer.train) - set(self.scopes))
@@ -225,7 +236,8 @@ class Graph:
                 if sig.input != wanted:
                     raise GraphError(
                         f"graph {self.name!r}: signature {sig.name!r}: scope {sig.scope!r} "
-                        f"trains layers before the embedding, so input must be {wanted!r}."
+                        f"trains from layer {self.first_trained(sig.scope)}, so its input must be "
+                        f"{wanted!r}."
                     )
 
     # -- structure --------------------------------------------------------------------------
@@ -240,6 +252,13 @@ class Graph:
         return self.layers[: self.index(self.embedding_layer) + 1]
 
     @property
+    def last_block(self) -> tuple[LayerSpec, ...]:
+        """Layers after the frozen front up to the embedding (empty without features_layer)."""
+        if self.features_layer is None:
+            return ()
+        return self.layers[self.input_start("features") : self.index(self.embedding_layer) + 1]
+
+    @property
     def head(self) -> tuple[LayerSpec, ...]:
         return self.layers[self.index(self.embedding_layer) + 1 :]
 
@@ -251,12 +270,25 @@ class Graph:
         raise GraphError(f"graph {self.name!r}: scope {scope!r} trains no layer.")
 
     def train_input(self, scope: str) -> str:
-        """``"embeddings"`` if ``scope`` trains only layers after the embedding, else images."""
-        return (
-            "embeddings"
-            if self.first_trained(scope) > self.index(self.embedding_layer)
-            else "images"
-        )
+        """What a train step of ``scope`` reads: ``"embeddings"`` if it trains only layers after
+        the embedding, ``"features"`` (the frozen front's output, cached by ``embed``) if only
+        layers after ``features_layer``, else ``"images"``."""
+        first = self.first_trained(scope)
+        if first > self.index(self.embedding_layer):
+            return "embeddings"
+        if self.features_layer is not None and first > self.index(self.features_layer):
+            return "features"
+        return "images"
+
+    def input_start(self, source: str) -> int:
+        """Index of the first layer a signature reading ``source`` runs."""
+        if source == "embeddings":
+            return self.index(self.embedding_layer) + 1
+        if source == "features":
+            if self.features_layer is None:
+                raise GraphError(f"graph {self.name!r}: 'features' input but no features_layer.")
+            return self.index(self.features_layer) + 1
+        return 0
 
     def trainable_params(self, scope: str) -> int:
         return sum(layer.trainable_params(scope) for layer in self.layers)
@@ -286,6 +318,7 @@ class Graph:
             "name": self.name,
             "input": {"shape": list(self.input_shape), "dtype": self.input_dtype},
             "embedding_layer": self.embedding_layer,
+            "features_layer": self.features_layer,
             "scopes": list(self.scopes),
             "optimizer_slots": self.optimizer_slots,
             "layers": [layer.to_dict() for layer in self.layers],
@@ -312,6 +345,11 @@ class Graph:
             input_shape=_shape(_need(inp, "shape", f"{where}.input"), f"{where}.input.shape"),
             input_dtype=_str(inp.get("dtype", "float32"), f"{where}.input.dtype"),
             embedding_layer=_str(_need(data, "embedding_layer", where), f"{where}.embedding_layer"),
+            features_layer=(
+                None
+                if data.get("features_layer") is None
+                else _str(data["features_layer"], f"{where}.features_layer")
+            ),
             scopes=tuple(_str(s, f"{where}.scopes[{i}]") for i, s in enumerate(scopes)),
             optimizer_slots=_int(data.get("optimizer_slots", 0), f"{where}.optimizer_slots"),
             layers=tuple(

@@ -94,7 +94,7 @@ def inference_peak(layers: Sequence[LayerSpec], batch: int, *, float_acts: bool 
     return peak
 
 
-def training_peak(graph: Graph, scope: str, batch: int, *, from_images: bool) -> dict[str, int]:
+def training_peak(graph: Graph, scope: str, batch: int, *, source: str) -> dict[str, int]:
     """The live bytes of one SGD step on ``scope``, by cause, and their peak (``"step"``).
 
     Frozen layers in front of the first trained one run forward only (peak: one layer's in +
@@ -106,8 +106,7 @@ def training_peak(graph: Graph, scope: str, batch: int, *, from_images: bool) ->
     variable).
     """
     first = graph.first_trained(scope)
-    start = 0 if from_images else graph.index(graph.embedding_layer) + 1
-    front = graph.layers[start:first]
+    front = graph.layers[graph.input_start(source) : first]
     rest = graph.layers[first:]
     front_peak = inference_peak(front, batch, float_acts=True)
     kept = sum(_act(layer, batch)[0] for layer in rest) + _act(rest[-1], batch)[1]
@@ -138,8 +137,7 @@ def _pieces(graph: Graph, sig: SignatureSpec) -> list[tuple[str, str, int]]:
         layers: Sequence[LayerSpec] = graph.backbone
         frozen = {layer.name: "none" for layer in layers}
     elif sig.kind == "train" and sig.scope is not None:
-        start = 0 if sig.input == "images" else graph.index(graph.embedding_layer) + 1
-        layers = graph.layers[start:]
+        layers = graph.layers[graph.input_start(sig.input) :]
         frozen = {layer.name: layer.train.get(sig.scope, "none") for layer in layers}
     else:
         return []
@@ -231,8 +229,9 @@ def plan_signature(
     if sig.kind == "embed":
         acts = inference_peak(graph.backbone, sig.batch)
         step = round(factor * acts)
-    elif sig.kind == "infer":
-        acts = inference_peak(graph.head, sig.batch, float_acts=True)
+    elif sig.kind in ("infer", "refine"):
+        layers = graph.head if sig.kind == "infer" else graph.last_block
+        acts = inference_peak(layers, sig.batch, float_acts=True)
         step = round(factor * acts)
     elif sig.kind in ("get_weights", "set_weights"):
         scope_bytes = F32 * _scope_variables(graph, sig.scope)
@@ -241,7 +240,7 @@ def plan_signature(
         acts = step = (2 if sig.kind == "get_weights" else 1) * scope_bytes
     elif sig.kind == "train":
         assert sig.scope is not None
-        parts = training_peak(graph, sig.scope, sig.batch, from_images=sig.input == "images")
+        parts = training_peak(graph, sig.scope, sig.batch, source=sig.input)
         acts, grads, reads = parts["activations"], parts["gradients"], parts["reads"]
         packed = packed_trained_bytes(graph, sig, rt)
         work = parts["workspace"] + packed

@@ -16,6 +16,14 @@ import jax.numpy as jnp
 from pretrain.models.registry import register
 
 
+PARTS = ("all", "front", "last")
+
+
+def _check_part(part: str, model: str) -> None:
+    if part not in PARTS:
+        raise ValueError(f"{model}: part must be one of {PARTS}, got {part!r}.")
+
+
 def _per_layer(values: Sequence[float], layers: int, what: str, model: str) -> Sequence[float]:
     if len(values) != layers:
         raise ValueError(
@@ -33,22 +41,33 @@ class LeNet300(nn.Module):
       num_classes: output width.
       init_std: standard deviation of each layer's zero-mean Gaussian weight initialisation.
       bias_init: constant each layer's biases start from (0 or 1, as the seed describes).
+      part: ``"all"`` (logits), ``"front"`` (input -> the last hidden layer's input) or
+        ``"last"`` (that -> the last hidden activation, the embedding a device head reads).
     """
 
     hidden: Sequence[int] = (300, 100)
     num_classes: int = 10
     init_std: Sequence[float] = (0.05, 0.08, 0.14)
     bias_init: Sequence[float] = (0.0, 0.0, 0.0)
+    part: str = "all"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        _check_part(self.part, "lenet300")
         widths = (*self.hidden, self.num_classes)
         std = _per_layer(self.init_std, len(widths), "init_std", "lenet300")
         bias = _per_layer(self.bias_init, len(widths), "bias_init", "lenet300")
-        x = x.reshape((x.shape[0], -1))
-        for i, width in enumerate(widths):
+        last_hidden = len(widths) - 2
+        layers = {
+            "front": range(last_hidden),
+            "last": range(last_hidden, last_hidden + 1),
+            "all": range(len(widths)),
+        }[self.part]
+        if self.part != "last":
+            x = x.reshape((x.shape[0], -1))
+        for i in layers:
             x = nn.Dense(
-                width,
+                widths[i],
                 kernel_init=nn.initializers.normal(std[i]),
                 bias_init=nn.initializers.constant(bias[i]),
                 name=f"fc{i + 1}",
@@ -68,14 +87,18 @@ class LeNet5(nn.Module):
       num_classes: output width.
       init_std: Gaussian standard deviation per layer (conv1, conv2, fc1, fc2).
       bias_init: initial bias constant per layer.
+      part: ``"all"`` (logits), ``"front"`` (input -> flattened conv features) or ``"last"``
+        (those -> the ReLU output of ``fc1``, the embedding a device head reads).
     """
 
     num_classes: int = 10
     init_std: Sequence[float] = (0.28, 0.063, 0.05, 0.045)
     bias_init: Sequence[float] = (0.0, 0.0, 0.0, 0.0)
+    part: str = "all"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        _check_part(self.part, "lenet5")
         std = _per_layer(self.init_std, 4, "init_std", "lenet5")
         bias = _per_layer(self.bias_init, 4, "bias_init", "lenet5")
 
@@ -93,12 +116,17 @@ class LeNet5(nn.Module):
                 bias_init=nn.initializers.constant(bias[i]),
             )  # fmt: skip
 
-        if x.ndim == 3:
-            x = x[..., None]
-        x = nn.max_pool(conv(20, 0)(x), (2, 2), strides=(2, 2))
-        x = nn.max_pool(conv(50, 1)(x), (2, 2), strides=(2, 2))
-        x = x.reshape((x.shape[0], -1))
+        if self.part != "last":
+            if x.ndim == 3:
+                x = x[..., None]
+            x = nn.max_pool(conv(20, 0)(x), (2, 2), strides=(2, 2))
+            x = nn.max_pool(conv(50, 1)(x), (2, 2), strides=(2, 2))
+            x = x.reshape((x.shape[0], -1))
+            if self.part == "front":
+                return x
         x = nn.relu(dense(500, 2)(x))
+        if self.part == "last":
+            return x
         return dense(self.num_classes, 3)(x)
 
 

@@ -1,0 +1,229 @@
+"""``export build``: a trained backbone -> a signed artifact directory the phone downloads.
+
+Files of an artifact (format ``pocketfit-artifact/1``):
+  ``model.tflite``    every device operation as a signature (see ``convert``), builtins only;
+  ``background.npy``  float16 embeddings of background people (synthetic or public only) for
+                      on-device threshold calibration;
+  ``backbone.pfb``    optional: the backbone as a Deep Compression bundle (the OTA form);
+  ``manifest.json``   what the device needs to know, with the SHA-256 of every file above;
+  ``manifest.sig``    8-byte signer key id + 64-byte Ed25519 signature of ``manifest.json``.
+
+The device verifies ``manifest.sig`` against a key it already trusts, then each file's hash,
+before any byte reaches the interpreter (``personalize.load_artifact``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devices.planner import plan_signature
+from devices.profiles import load_profile, profile_names
+from export.artifact.convert import build_tflite, contract
+from export.artifact.head import HeadConfig
+from export.artifact.layers import artifact_graph
+from export.artifact.scopes import check_scopes, initial_variables, trained
+from export.artifact.split import Backbone
+from export.bundle import signing
+
+FORMAT = "pocketfit-artifact/1"
+MODEL, MANIFEST, SIGNATURE, BACKGROUND, OTA = (
+    "model.tflite", "manifest.json", "manifest.sig", "background.npy", "backbone.pfb",
+)  # fmt: skip
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def embed_batches(model: bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Runs the artifact's ``embed`` signature over ``images`` in the LiteRT interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=model).get_signature_runner("embed")
+    out = [runner(images=np.asarray(images[i : i + batch], np.float32))["embeddings"]
+           for i in range(0, len(images), batch)]  # fmt: skip
+    return np.concatenate(out)
+
+
+def make_manifest(
+    backbone: Backbone,
+    head: HeadConfig,
+    scopes: Sequence[str],
+    files: dict[str, bytes],
+    *,
+    int8: bool,
+    train_batch: int,
+    source: dict[str, Any],
+    background: dict[str, Any],
+    ota: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest: contract, preprocessing, scopes, memory plan, background, file hashes."""
+    initial_shapes = {n: list(s) for n, s in _variable_shapes(backbone, head, scopes).items()}
+    sigs = contract(backbone, head, scopes, initial_shapes)
+    graph = artifact_graph(
+        backbone, head, scopes, sigs, name=source["name"], embed_bits=8 if int8 else 32,
+        train_batch=train_batch,
+    )  # fmt: skip
+    memory = {
+        name: {
+            s.name: plan_signature(
+                graph, s, load_profile(name), model_bytes=len(files[MODEL])
+            ).peak_bytes
+            for s in graph.signatures
+        }
+        for name in profile_names()
+    }
+    return {
+        "format": FORMAT,
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "input": {
+            "shape": list(backbone.input_shape),
+            "dtype": "float32",
+            "preprocess": backbone.preprocess.to_dict(),
+        },
+        "embedding_dim": head.embedding_dim,
+        "embed_precision": "int8" if int8 else "float32",
+        "head": {"kind": "cosine", "classes": head.classes, "scale": head.scale},
+        "variables": {
+            n: {"shape": s, "dtype": "float32", "tensor": n.replace("/", "__")}
+            for n, s in initial_shapes.items()
+        },
+        "scopes": {
+            scope: {
+                "signature": "train" if scope == "head" else f"train_{scope}",
+                "input": "embeddings" if scope == "head" else "features",
+                "trains": trained(backbone, scope),
+                "trainable_params": int(
+                    sum(np.prod(initial_shapes[n]) for n in trained(backbone, scope))
+                ),
+            }
+            for scope in scopes
+        },
+        "signatures": {
+            s.name: {"kind": s.kind, "scope": s.scope, "inputs": s.inputs, "outputs": s.outputs}
+            for s in sigs
+        },
+        "memory_peak_bytes": memory,
+        "train_batch_planned": train_batch,
+        "graph": graph.to_dict(),
+        "background": background,
+        "ota": ota,
+        "files": {
+            name: {"sha256": _sha256(data), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
+    }
+
+
+def _variable_shapes(
+    backbone: Backbone, head: HeadConfig, scopes: Sequence[str]
+) -> dict[str, tuple[int, ...]]:
+    zeros = np.zeros((head.embedding_dim, head.classes), np.float32)
+    return {n: tuple(v.shape) for n, v in initial_variables(backbone, zeros, scopes).items()}
+
+
+def build_artifact(
+    backbone: Backbone,
+    out: str | os.PathLike[str],
+    *,
+    private_key: Any,
+    calibration: np.ndarray,
+    background_images: np.ndarray,
+    background_source: str,
+    scopes: Sequence[str] = ("head", "head_biases", "last_block"),
+    classes: int = 8,
+    scale: float = 16.0,
+    int8: bool = True,
+    train_batch: int = 5,
+    bundle: bytes | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Builds, signs and writes an artifact directory; returns its manifest.
+
+    Args:
+      backbone: the cut backbone (``split_backbone``).
+      out: the artifact directory; replaced only once the new one is complete.
+      private_key: Ed25519 signing key (``export.bundle.load_private_key``).
+      calibration: preprocessed pretraining images for int8 calibration.
+      background_images: preprocessed images of background people for threshold calibration
+        (never the users'; synthetic or public people only).
+      background_source: where those people come from, recorded in the manifest.
+      scopes: training scopes to export (``head`` always).
+      classes: head class slots.
+      scale: cosine logit scale.
+      int8: full-integer ``embed``.
+      train_batch: batch the memory plan assumes for a train step.
+      bundle: the backbone's ``.pfb`` bytes, shipped as the OTA form.
+      source: provenance (model directory, hashes) recorded in the manifest.
+    """
+    scopes = check_scopes(scopes)
+    head = HeadConfig(backbone.embedding_dim, classes, scale)
+    kernel = np.zeros(
+        (backbone.embedding_dim, classes), np.float32
+    )  # empty slots; imprinted on device
+    initial = initial_variables(backbone, kernel, scopes)
+    batches = [calibration[i : i + 16] for i in range(0, len(calibration), 16)]
+    model = build_tflite(backbone, head, scopes, initial, int8=int8, calibration=batches)
+    embeddings = embed_batches(model, background_images).astype(np.float16)
+    buffer = io.BytesIO()
+    np.save(buffer, embeddings, allow_pickle=False)
+    files = {MODEL: model, BACKGROUND: buffer.getvalue()}
+    float_bytes = 4 * sum(int(np.size(v)) for v in _leaves(backbone))
+    ota = None
+    if bundle is not None:
+        files[OTA] = bundle
+        ota = {"file": OTA, "bytes": len(bundle), "float_backbone_bytes": float_bytes,
+               "ratio": float_bytes / len(bundle)}  # fmt: skip
+    manifest = make_manifest(
+        backbone, head, scopes, files, int8=int8, train_batch=train_batch,
+        source={"name": Path(out).name, **(source or {})},
+        background={"file": BACKGROUND, "count": len(embeddings), "dtype": "float16",
+                    "source": background_source},
+        ota=ota,
+    )  # fmt: skip
+    text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    public = private_key.public_key()
+    files[MANIFEST] = text
+    files[SIGNATURE] = signing.key_id(public) + signing.sign(private_key, text)
+    _write_dir(Path(out), files)
+    return manifest
+
+
+def _leaves(backbone: Backbone) -> list[np.ndarray]:
+    import jax
+
+    return jax.tree.leaves((backbone.front_params, backbone.last_params))
+
+
+def _write_dir(out: Path, files: dict[str, bytes]) -> None:
+    """Writes every file into a fresh sibling directory, fsyncs, then swaps it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        for name, data in files.items():
+            with (tmp / name).open("wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        tmp.chmod(0o755)
+        old = out.with_name(f".{out.name}.old")
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

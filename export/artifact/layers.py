@@ -1,0 +1,77 @@
+"""The artifact's layer graph (``devices.Graph``) for the planner: front, last block, head."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from devices.flaxgraph import layers_from_flax
+from devices.graph import Graph, LayerSpec, SignatureSpec
+from export.artifact.convert import Signature
+from export.artifact.head import HeadConfig
+from export.artifact.split import Backbone
+
+
+def artifact_graph(
+    backbone: Backbone,
+    head: HeadConfig,
+    scopes: Sequence[str],
+    signatures: Sequence[Signature],
+    *,
+    name: str,
+    embed_bits: int,
+    train_batch: int,
+) -> Graph:
+    """The graph of an artifact: which layers each scope trains, what each signature runs.
+
+    Args:
+      backbone, head, scopes: as exported.
+      signatures: the artifact's signature contract.
+      name: graph name (the artifact's).
+      embed_bits: stored precision of the frozen backbone (8 for int8, 32 for float).
+      train_batch: batch the planner assumes for a train step (the enrollment shot count).
+    """
+    example = jax.ShapeDtypeStruct((1, *backbone.input_shape), jnp.float32)
+    features = jax.ShapeDtypeStruct((1, *backbone.features_shape), jnp.float32)
+    front = layers_from_flax(
+        backbone.module("front"), {"params": backbone.front_params}, example,
+        prefix="backbone/", bits=embed_bits, act_bits=embed_bits,
+    )  # fmt: skip
+    last = layers_from_flax(
+        backbone.module("last"), {"params": backbone.last_params}, features,
+        prefix="backbone/", bits=embed_bits, act_bits=embed_bits,
+    )  # fmt: skip
+    wide = {"head_biases": "bias", "last_block": "all"}
+    last = [
+        dataclasses.replace(layer, train={s: wide[s] for s in scopes if s in wide})
+        for layer in last
+    ]
+    e, k = head.embedding_dim, head.classes
+    head_layer = LayerSpec(
+        name="head", op="dense", input_shape=(e,), output_shape=(k,), kernel_params=e * k,
+        bias_params=0, bits=32, act_bits=32, macs=e * k, train={s: "all" for s in scopes},
+    )  # fmt: skip
+    specs = []
+    for sig in signatures:
+        if sig.kind == "train":
+            source = next(iter(sig.inputs))
+            specs.append(SignatureSpec(sig.name, "train", train_batch, sig.scope, source, 32))
+        elif sig.kind == "refine":
+            specs.append(SignatureSpec(sig.name, "refine", 1, None, "features", 32))
+        elif sig.kind == "embed":
+            specs.append(SignatureSpec(sig.name, "embed", 1, None, "images", embed_bits))
+        else:
+            specs.append(SignatureSpec(sig.name, sig.kind, 1, sig.scope, "embeddings", 32))
+    return Graph(
+        name=name,
+        input_shape=tuple(backbone.input_shape),
+        layers=(*front, *last, head_layer),
+        embedding_layer=last[-1].name,
+        features_layer=front[-1].name,
+        scopes=tuple(scopes),
+        signatures=tuple(specs),
+        optimizer_slots=0,
+    )

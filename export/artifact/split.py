@@ -1,0 +1,128 @@
+"""A trained backbone cut in two: a frozen front (int8 on the device) and a last block the wider
+device scopes may train.
+
+Every backbone model supports ``part="front" | "last" | "all"`` with the same parameter names, so
+the cut needs no model surgery: the front's parameter groups are those ``part="front"``
+initialises, the last block's those ``part="last"`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from devices.preprocess import PreprocessSpec
+from pretrain import SavedModel, build_model
+
+# Preprocessing of models whose saved info does not carry a spec, by training dataset.
+DATASET_SPECS = {
+    "mnist": PreprocessSpec(modality="digit", input_size=(28, 28), normalise="unit"),
+}
+
+
+class SplitError(ValueError):
+    """A model that cannot be exported as a backbone; the message says why."""
+
+
+class Backbone(NamedTuple):
+    """A saved model prepared for export.
+
+    Attributes:
+      name: registered model name.
+      options: its model options (without ``part``/``impl``).
+      front_params: parameter groups of the frozen front.
+      last_params: parameter groups of the last block (trainable in wider scopes).
+      preprocess: the exact input preprocessing.
+      features_shape: the front's output shape for one example.
+      embedding_dim: size of the embedding the last block produces.
+    """
+
+    name: str
+    options: dict[str, Any]
+    front_params: dict[str, Any]
+    last_params: dict[str, Any]
+    preprocess: PreprocessSpec
+    features_shape: tuple[int, ...]
+    embedding_dim: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.preprocess.shape
+
+    def module(self, part: str, *, fast: bool = False) -> Any:
+        """The model restricted to ``part``; ``fast=True`` picks an implementation whose
+        gradients convert to TFLite builtins where the model has a choice (EmbedNet)."""
+        options = dict(self.options, part=part)
+        fields = {f.name for f in dataclasses.fields(build_model(self.name).__class__)}
+        if "impl" in fields:
+            options["impl"] = "fast" if fast else "native"
+        return build_model(self.name, **options)
+
+    def front(self) -> Callable[[jax.Array], jax.Array]:
+        """``images -> features`` with the front's weights as constants."""
+        module, params = self.module("front"), self.front_params
+        return lambda x: module.apply({"params": params}, x)
+
+    def last(self, *, fast: bool = False) -> Callable[[dict[str, Any], jax.Array], jax.Array]:
+        """``(last_params, features) -> embeddings``."""
+        module = self.module("last", fast=fast)
+        return lambda p, f: module.apply({"params": p}, f)
+
+    def embed(self) -> Callable[[jax.Array], jax.Array]:
+        """``images -> embeddings`` through front and last block, weights constant."""
+        front, last, params = self.front(), self.last(), self.last_params
+        return lambda x: last(params, front(x))
+
+
+def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
+    info = saved.info.get("info", {})
+    if "preprocess" in info:
+        return PreprocessSpec.from_dict(info["preprocess"])
+    dataset = info.get("config", {}).get("dataset")
+    if dataset in DATASET_SPECS:
+        return DATASET_SPECS[dataset]
+    raise SplitError(
+        f"model {saved.info['model']!r} records no preprocessing (info.preprocess) and its "
+        f"dataset {dataset!r} has no default; known: {', '.join(DATASET_SPECS)}."
+    )
+
+
+def split_backbone(saved: SavedModel) -> Backbone:
+    """Cuts a saved model into front and last block.
+
+    Raises:
+      SplitError: the model has no ``part`` option or its parts do not cover its parameters.
+    """
+    name = saved.info["model"]
+    options = {k: v for k, v in saved.info["model_options"].items() if k not in ("part", "impl")}
+    fields = {f.name for f in dataclasses.fields(build_model(name).__class__)}
+    if "part" not in fields:
+        raise SplitError(f"model {name!r} cannot be cut into front and last block (no 'part').")
+    spec = _preprocess_of(saved)
+    probe = Backbone(name, options, {}, {}, spec, (), 0)
+    example = jax.ShapeDtypeStruct((1, *spec.shape), jnp.float32)
+    key = jax.random.key(0)
+    front_vars = jax.eval_shape(probe.module("front").init, key, example)["params"]
+    features = jax.eval_shape(probe.module("front").apply, {"params": front_vars}, example)
+    last_vars = jax.eval_shape(probe.module("last").init, key, features)["params"]
+    embedding = jax.eval_shape(probe.module("last").apply, {"params": last_vars}, features)
+    # Parameters neither part uses (a LeNet's classifier layer) are not part of the backbone.
+    used = set(front_vars) | set(last_vars)
+    missing = used - set(saved.params)
+    if missing:
+        raise SplitError(f"model {name!r}: saved parameters lack {sorted(missing)}.")
+    as_np = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
+    return Backbone(
+        name=name,
+        options=options,
+        front_params=as_np({k: saved.params[k] for k in front_vars}),
+        last_params=as_np({k: saved.params[k] for k in last_vars}),
+        preprocess=spec,
+        features_shape=tuple(int(d) for d in features.shape[1:]),
+        embedding_dim=int(embedding.shape[-1]),
+    )

@@ -1,0 +1,200 @@
+"""LiteRT artifacts: builtins only, JAX-exact training, int8 embed, exact weights I/O, trust."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pretrain
+from devices.graph import Graph
+from export.artifact.build import build_artifact
+from export.artifact.convert import op_names
+from export.artifact.head import HeadConfig, imprint
+from export.artifact.scopes import train_fn
+from export.artifact.split import split_backbone
+from export.bundle import generate_key
+from personalize.artifact import ArtifactError, load_artifact
+
+CLASSES = 4
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, make_toy):
+    """A small LeNet-300 backbone exported with every scope, int8 embed."""
+    tmp = tmp_path_factory.mktemp("artifact")
+    # A briefly trained backbone: int8 error is meaningful only on weights that were trained.
+    splits = pretrain.train.Splits(
+        make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2)
+    )
+    config = pretrain.make_config(
+        {"model": "lenet300", "model_options": {"hidden": (32, 16)}, "batch_size": 32,
+         "eval_batch_size": 100, "epochs": 3, "learning_rate": 0.05}
+    )  # fmt: skip
+    pretrain.fit(config, tmp / "run", progress=False, splits=splits)
+    shutil.copytree(tmp / "run" / "model", tmp / "model")
+    key = generate_key(tmp / "signing.key", tmp / "signing.pub")
+    data = make_toy(400, seed=3)
+    images = np.clip(data.images, 0, 1)
+    backbone = split_backbone(pretrain.load_model(tmp / "model"))
+    manifest = build_artifact(
+        backbone, tmp / "art", private_key=key, calibration=images[:256],
+        background_images=images[200:400], background_source="toy", classes=CLASSES,
+    )  # fmt: skip
+    return {"dir": tmp / "art", "pub": tmp / "signing.pub", "backbone": backbone,
+            "manifest": manifest, "images": images, "labels": data.labels % CLASSES, "tmp": tmp}  # fmt: skip
+
+
+@pytest.fixture
+def artifact(built):
+    return load_artifact(built["dir"], built["pub"])
+
+
+def test_builtins_only_and_contract(artifact) -> None:
+    ops = op_names(artifact.model)
+    assert not [o for o in ops if o.startswith(("FLEX", "CUSTOM"))], ops
+    assert {"VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"} <= set(ops)
+    sigs = artifact.interpreter().get_signature_list()
+    assert set(sigs) == {"embed", "train", "train_head_biases", "train_last_block", "infer",
+                         "refine", "get_weights", "set_weights"}  # fmt: skip
+    assert sigs["train"]["inputs"] == ["embeddings", "labels", "lr", "weight_decay"]
+    assert set(artifact.manifest["signatures"]) == set(sigs)
+
+
+def _weights(runner_get) -> dict[str, np.ndarray]:
+    return runner_get(unused=np.int32(0))
+
+
+def test_train_follows_the_jax_step(built, artifact) -> None:
+    it = artifact.interpreter()
+    x, y = built["images"][:12], built["labels"][:12].astype(np.int32)
+    emb = it.get_signature_runner("embed")(images=x)["embeddings"]
+    variables = {n: v["tensor"] for n, v in artifact.manifest["variables"].items()}
+    start = _weights(it.get_signature_runner("get_weights"))
+    start["head__kernel"] = imprint(emb, y, CLASSES)
+    it.get_signature_runner("set_weights")(**start)
+    jax_vars = {n: jnp.asarray(start[t]) for n, t in variables.items()}
+    step = jax.jit(train_fn(built["backbone"], HeadConfig(emb.shape[1], CLASSES), "head"))
+    train = it.get_signature_runner("train")
+    lr, wd = np.float32(0.1), np.float32(1e-3)
+    for _ in range(50):
+        loss = train(embeddings=emb, labels=y, lr=lr, weight_decay=wd)["loss"]
+        new, jax_loss = step(jax_vars, emb, y, lr, wd)
+        jax_vars.update(new)
+        np.testing.assert_allclose(loss, jax_loss, rtol=1e-5, atol=1e-5)
+    got = _weights(it.get_signature_runner("get_weights"))
+    np.testing.assert_allclose(got["head__kernel"], jax_vars["head/kernel"], rtol=1e-5, atol=1e-5)
+
+
+def test_int8_embed_agrees_with_jax_within_the_quantization_step(built, artifact) -> None:
+    # Inputs inside the calibrated range: the error is rounding, not saturation (a held-out
+    # input beyond every calibration example saturates; bench-export reports that case).
+    x = built["images"][:64]
+    out = artifact.interpreter().get_signature_runner("embed")(images=x)
+    for name, ref in (
+        ("features", built["backbone"].front()(x)),
+        ("embeddings", built["backbone"].embed()(x)),
+    ):
+        ref = np.asarray(ref)
+        step = (ref.max() - ref.min()) / 255  # the output tensor's int8 step
+        err = np.abs(out[name] - ref)
+        assert err.mean() <= 0.5 * step, name
+        assert err.max() <= 4 * step, name
+    assert artifact.manifest["embed_precision"] == "int8"
+
+
+def test_weights_round_trip_exactly(artifact) -> None:
+    it = artifact.interpreter()
+    rng = np.random.default_rng(0)
+    values = {k: rng.standard_normal(v.shape).astype(np.float32)
+              for k, v in _weights(it.get_signature_runner("get_weights")).items()}  # fmt: skip
+    it.get_signature_runner("set_weights")(**values)
+    back = _weights(it.get_signature_runner("get_weights"))
+    for k, v in values.items():
+        np.testing.assert_array_equal(back[k], v)
+
+
+@pytest.mark.parametrize("scope", ["train_head_biases", "train_last_block"])
+def test_wider_scopes_learn_from_cached_features(built, artifact, scope: str) -> None:
+    it = artifact.interpreter()
+    x, y = built["images"][:16], built["labels"][:16].astype(np.int32)
+    out = it.get_signature_runner("embed")(images=x)
+    start = _weights(it.get_signature_runner("get_weights"))
+    start["head__kernel"] = imprint(out["embeddings"], y, CLASSES)
+    it.get_signature_runner("set_weights")(**start)
+    train = it.get_signature_runner(scope)
+    losses = [float(train(features=out["features"], labels=y, lr=np.float32(0.2),
+                          weight_decay=np.float32(0.0))["loss"]) for _ in range(20)]  # fmt: skip
+    assert losses[-1] < 0.8 * losses[0]
+    after = _weights(it.get_signature_runner("get_weights"))
+    moved = {k for k in start if not np.array_equal(start[k], after[k])}
+    expected = {"head__kernel", "last__fc2__bias"} | (
+        {"last__fc2__kernel"} if scope == "train_last_block" else set()
+    )
+    assert moved == expected
+
+
+def test_manifest_describes_the_artifact(built, artifact) -> None:
+    m = artifact.manifest
+    assert m["input"]["preprocess"]["normalise"] == "unit" and m["input"]["shape"] == [28, 28, 1]
+    assert m["scopes"]["head"]["trainable_params"] == 16 * CLASSES
+    assert m["scopes"]["last_block"]["trainable_params"] == 16 * CLASSES + 32 * 16 + 16
+    assert artifact.background.shape == (200, 16)
+    graph = Graph.from_dict(m["graph"])
+    assert (
+        graph.train_input("head") == "embeddings" and graph.train_input("last_block") == "features"
+    )
+    plan = m["memory_peak_bytes"]["phone_cpu"]
+    assert plan["train_last_block"] > plan["train"] > 0
+
+
+def _copy(built, name: str) -> Path:
+    target = built["tmp"] / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(built["dir"], target)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: _flip(d / "model.tflite", 4000), "model.tflite: contents differ"),
+        (lambda d: _flip(d / "background.npy", 200), "background.npy: contents differ"),
+        (
+            lambda d: (d / "model.tflite").write_bytes((d / "model.tflite").read_bytes()[:-10]),
+            "contents differ",
+        ),
+        (lambda d: _edit_manifest(d), "signature does not match"),
+        (lambda d: _flip(d / "manifest.sig", 20), "signature does not match"),
+        (lambda d: _flip(d / "manifest.sig", 0), "signed by another key"),
+        (lambda d: (d / "manifest.sig").unlink(), "manifest.sig: missing"),
+    ],
+)
+def test_tampered_artifacts_are_refused(built, mutate, message: str) -> None:
+    target = _copy(built, "tampered")
+    mutate(target)
+    with pytest.raises(ArtifactError, match=message):
+        load_artifact(target, built["pub"])
+
+
+def test_another_key_is_refused(built) -> None:
+    generate_key(built["tmp"] / "other.key", built["tmp"] / "other.pub")
+    with pytest.raises(ArtifactError, match="signed by another key"):
+        load_artifact(built["dir"], built["tmp"] / "other.pub")
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _edit_manifest(d: Path) -> None:
+    manifest = json.loads((d / "manifest.json").read_text())
+    manifest["head"]["scale"] = 64.0
+    (d / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
