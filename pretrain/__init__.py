@@ -6,15 +6,20 @@ Example:
   >>> result = pretrain.fit(config, "runs/lenet300")
 """
 
+# Importing embedding registers its tasks, datasets and evaluation suites.
+from pretrain import embedding
 from pretrain.config import ConfigError, TrainConfig, load_config, make_config
 from pretrain.data import ArrayDataset, DataError, DataNotFoundError, load_mnist
 from pretrain.models import build_model, count_params, model_names
+from pretrain.staged_config import StagedConfig, load_run, make_staged
 from pretrain.train import (
     CheckpointError,
     FitResult,
     SavedModel,
+    StagedResult,
     Trainer,
     fit,
+    fit_stages,
     initialize_distributed,
     load_model,
     save_model,
@@ -28,16 +33,22 @@ __all__ = [
     "DataNotFoundError",
     "FitResult",
     "SavedModel",
+    "StagedConfig",
+    "StagedResult",
     "TrainConfig",
     "Trainer",
     "build_model",
     "count_params",
+    "embedding",
     "fit",
+    "fit_stages",
     "initialize_distributed",
     "load_config",
     "load_mnist",
     "load_model",
+    "load_run",
     "make_config",
+    "make_staged",
     "model_names",
     "save_model",
 ]

@@ -2,6 +2,8 @@
 
 python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/lenet300 [--resume]
     [--set key=value ...] [--coordinator HOST:PORT --num-processes N --process-id I]
+python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_face
+    (a staged config: stages run in order, then its evaluation suite; --set <stage>.key=value)
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--plot stats.png]
 """
@@ -9,6 +11,7 @@ python -m pretrain data stats --source synthetic|fvc/<set>|orl [--plot stats.png
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
@@ -88,6 +91,31 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_staged(staged: object) -> None:
+    from pretrain.train import StagedResult
+
+    assert isinstance(staged, StagedResult)
+    for name, stage in staged.stages.items():
+        print(
+            f"stage {name}: {stage['task']}, {stage['epochs']} epochs, {stage['steps']} steps, "
+            f"held-out {stage['error_kind']} {stage['test_error_pct']:.2f}%"
+        )
+    if staged.evaluation is not None:
+        print(json.dumps(_headline(staged.evaluation), indent=1))
+    print(f"done: model in {staged.model_dir}")
+
+
+def _headline(report: dict) -> dict:
+    """The figures of an evaluation report (per set), without the per-baseline detail."""
+    if "eer_pct" not in report:
+        return {k: _headline(v) for k, v in report.items() if isinstance(v, dict)}
+    keep = ("eer_pct", "frr_pct_at_far", "identification_pct")
+    out = {k: report[k] for k in keep if k in report}
+    if "baseline" in report:
+        out["baseline"] = {k: report["baseline"][k] for k in ("method", *keep)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
@@ -104,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             if not args.coordinator:
                 raise pretrain.ConfigError("--num-processes > 1 needs --coordinator HOST:PORT.")
             pretrain.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-        config = pretrain.load_config(args.config, args.overrides)
+        config = pretrain.load_run(args.config, args.overrides)
+        if isinstance(config, pretrain.StagedConfig):
+            staged = pretrain.fit_stages(
+                config, args.workdir, resume=args.resume, progress=not args.no_progress
+            )
+            _print_staged(staged)
+            return 0
         result = pretrain.fit(
             config, args.workdir, resume=args.resume, progress=not args.no_progress
         )

@@ -47,6 +47,13 @@ class TrainConfig:
       early_stop_patience: stop after this many epochs without a new best validation error.
       seed: the one seed; keys for init, data order and the validation split derive from it.
       keep_checkpoints: how many epoch checkpoints to keep in the workdir.
+      task: registered training task (see ``pretrain.train.task_names()``): what the loss is and
+        how held-out data is scored. ``"classification"`` (cross-entropy, error rate) is the
+        default; the embedding tasks are ``"contrastive"`` and ``"margin_softmax"``.
+      task_options: keyword options of the task (e.g. ``margin``, ``temperature``, ``augment``).
+      dataset_options: keyword options of the dataset loader (e.g. how many identities).
+      init_from: a model directory written by ``save_model`` whose parameters initialise the
+        model ("" = random initialisation); a later stage starts from an earlier one this way.
     """
 
     model: str = "lenet300"
@@ -69,6 +76,10 @@ class TrainConfig:
     early_stop_patience: int = 8
     seed: int = 0
     keep_checkpoints: int = 2
+    task: str = "classification"
+    task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    dataset_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "eval_batch_size", "epochs", "learning_rate", "keep_checkpoints")
@@ -88,16 +99,29 @@ class TrainConfig:
             raise ConfigError(f"min_lr_scale must be in (0, 1], got {self.min_lr_scale!r}.")
         if self.early_stop_patience < 1:
             raise ConfigError(f"early_stop_patience must be >= 1, got {self.early_stop_patience}.")
-        if not isinstance(self.model_options, Mapping):
-            raise ConfigError(f"model_options must be a dict, got {type(self.model_options)}.")
+        for name in NESTED:
+            if not isinstance(getattr(self, name), Mapping):
+                raise ConfigError(f"{name} must be a dict, got {type(getattr(self, name))}.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (tuples become lists)."""
         out = dataclasses.asdict(self)
-        out["model_options"] = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in self.model_options.items()
-        }
+        for name in NESTED:
+            out[name] = _jsonable(dict(getattr(self, name)))
         return out
+
+
+# Config keys holding a dict of options; ``--set <key>.<option>=value`` sets one option.
+NESTED = ("model_options", "task_options", "dataset_options")
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples become lists and mappings dicts, at any depth (JSON has no tuples)."""
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def field_names() -> list[str]:
@@ -163,9 +187,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         value = _parse_value(text)
         head, dot, sub = key.partition(".")
         if dot:
-            if head != "model_options":
-                raise ConfigError(f"--set {item!r}: only model_options.<name> may be nested.")
-            out.setdefault("model_options", {})[sub] = value
+            if head not in NESTED:
+                raise ConfigError(
+                    f"--set {item!r}: only model_options.<name>, task_options.<name> or "
+                    f"dataset_options.<name> may be nested."
+                )
+            out.setdefault(head, {})[sub] = value
         else:
             out[key] = value
     return out
@@ -195,8 +222,23 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     if not callable(get):
         raise ConfigError(f"{path} defines no get_config() function.")
     values = dict(get())
-    extra = parse_overrides(overrides)
-    if "model_options" in extra:
-        values["model_options"] = {**values.get("model_options", {}), **extra.pop("model_options")}
-    values.update(extra)
-    return make_config(values, where=str(path))
+    if STAGES_KEY in values:
+        raise ConfigError(
+            f"{path} is a staged config (it has {STAGES_KEY!r}); load it with load_run()."
+        )
+    return make_config(merge_overrides(values, parse_overrides(overrides)), where=str(path))
+
+
+def merge_overrides(values: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` updated by ``extra``; option dicts are merged key by key, not replaced."""
+    out = dict(values)
+    for key, value in extra.items():
+        if key in NESTED and isinstance(value, Mapping):
+            out[key] = {**out.get(key, {}), **value}
+        else:
+            out[key] = value
+    return out
+
+
+# A staged config's get_config() has this key: {stage name: {TrainConfig keys}} in order.
+STAGES_KEY = "stages"

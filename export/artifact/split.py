@@ -4,6 +4,12 @@ device scopes may train.
 Every backbone model supports ``part="front" | "last" | "all"`` with the same parameter names, so
 the cut needs no model surgery: the front's parameter groups are those ``part="front"``
 initialises, the last block's those ``part="last"`` does.
+
+Models trained with a reparametrisation export its folded form: EmbedNet's weight standardisation
+is folded into plain kernels (``fold_standardization``) before the cut. Where a model offers two
+implementations of one function (EmbedNet's ``impl``), the frozen front and the ``embed``
+signature use ``"native"`` (grouped convolution -> DEPTHWISE_CONV_2D, int8) and the training
+signatures ``"fast"``, whose gradients convert to builtins.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from devices.preprocess import PreprocessSpec
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from pretrain import SavedModel, build_model
+from pretrain.models.embednet import fold_standardization
 
 # Preprocessing of models whose saved info does not carry a spec, by training dataset.
 DATASET_SPECS = {
     "mnist": PreprocessSpec(modality="digit", input_size=(28, 28), normalise="unit"),
+    "orl_faces": FACE_SPEC,
+    "synthetic_fingerprints": FINGERPRINT_SPEC,
 }
 
 
@@ -79,11 +88,30 @@ class Backbone(NamedTuple):
         return lambda x: last(params, front(x))
 
 
+def training_dataset(saved: SavedModel) -> str | None:
+    """The dataset a saved model was (last) trained on: a single run's ``config.dataset`` or
+    the last stage's of a staged run; None when the info records neither."""
+    info = saved.info.get("info", {})
+    if "config" in info:
+        return info["config"].get("dataset")
+    stages = info.get("staged_config", {}).get("stages", {})
+    return list(stages.values())[-1].get("dataset") if stages else None
+
+
+def training_config(saved: SavedModel) -> dict[str, Any]:
+    """The config (as saved) of the run or the last stage that trained ``saved``; {} if none."""
+    info = saved.info.get("info", {})
+    if "config" in info:
+        return dict(info["config"])
+    stages = info.get("staged_config", {}).get("stages", {})
+    return dict(list(stages.values())[-1]) if stages else {}
+
+
 def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
     info = saved.info.get("info", {})
     if "preprocess" in info:
         return PreprocessSpec.from_dict(info["preprocess"])
-    dataset = info.get("config", {}).get("dataset")
+    dataset = training_dataset(saved)
     if dataset in DATASET_SPECS:
         return DATASET_SPECS[dataset]
     raise SplitError(
@@ -103,6 +131,12 @@ def split_backbone(saved: SavedModel) -> Backbone:
     fields = {f.name for f in dataclasses.fields(build_model(name).__class__)}
     if "part" not in fields:
         raise SplitError(f"model {name!r} cannot be cut into front and last block (no 'part').")
+    if options.get("start_block") or options.get("stop_after"):
+        raise SplitError(f"model {name!r} is already a part of a network (start_block/stop_after).")
+    params = saved.params
+    if options.get("standardize"):
+        _, params = fold_standardization(build_model(name, **options), params)
+        options["standardize"] = False
     spec = _preprocess_of(saved)
     probe = Backbone(name, options, {}, {}, spec, (), 0)
     example = jax.ShapeDtypeStruct((1, *spec.shape), jnp.float32)
@@ -113,15 +147,15 @@ def split_backbone(saved: SavedModel) -> Backbone:
     embedding = jax.eval_shape(probe.module("last").apply, {"params": last_vars}, features)
     # Parameters neither part uses (a LeNet's classifier layer) are not part of the backbone.
     used = set(front_vars) | set(last_vars)
-    missing = used - set(saved.params)
+    missing = used - set(params)
     if missing:
         raise SplitError(f"model {name!r}: saved parameters lack {sorted(missing)}.")
     as_np = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
     return Backbone(
         name=name,
         options=options,
-        front_params=as_np({k: saved.params[k] for k in front_vars}),
-        last_params=as_np({k: saved.params[k] for k in last_vars}),
+        front_params=as_np({k: params[k] for k in front_vars}),
+        last_params=as_np({k: params[k] for k in last_vars}),
         preprocess=spec,
         features_shape=tuple(int(d) for d in features.shape[1:]),
         embedding_dim=int(embedding.shape[-1]),

@@ -37,6 +37,7 @@ def _same_pads(size: int, stride: int, kernel: int) -> tuple[int, int]:
 
 
 IMPLS = ("fast", "native")
+PARTS = ("all", "front", "last")
 # Scaled weight standardisation keeps ReLU activations at unit scale: gamma = 1 / std(relu(z))
 # for z ~ N(0, 1) (Brock et al. 2021).
 _RELU_GAIN = math.sqrt(2.0 / (1.0 - 1.0 / math.pi))
@@ -193,6 +194,21 @@ class EmbedNet(nn.Module):
       feature_norm: standardise the pooled feature vector over its channels before ``embed``
         (no parameters). ReLU features are all positive, so without it every image starts with
         nearly the same embedding (cosine ~0.9) and margin losses stall.
+      start_block: run from block ``start_block`` (its input is the feature map block
+        ``start_block - 1`` outputs); 0 runs from the image (stem first). With
+        :attr:`stop_after` this splits the network into a frozen front and a trainable tail
+        with the same parameter names (e.g. the device trains ``block8`` + ``embed``).
+      stop_after: return the feature map block ``stop_after`` outputs (0 = the whole network:
+        pooling and the embedding).
+      part: the export cut, as the LeNets have it: ``"all"`` (the whole network), ``"front"``
+        (image -> the feature map of the second-to-last block: stem, block1 .. block{N-1}) or
+        ``"last"`` (that feature map -> block{N}, pooling, ``embed`` and the L2 norm: the block
+        a device may train). Shorthand for ``stop_after=N-1`` / ``start_block=N``; the
+        parameter names and tree are the same as the whole network's.
+
+    Example:
+      >>> front = build_model("embednet", stop_after=7)   # params: stem, block1..block7
+      >>> tail = build_model("embednet", start_block=8)   # params: block8, embed
     """
 
     stem_width: int = 24
@@ -203,20 +219,45 @@ class EmbedNet(nn.Module):
     impl: str = "fast"
     standardize: bool = False
     feature_norm: bool = False
+    start_block: int = 0
+    stop_after: int = 0
+    part: str = "all"
+
+    def _cut(self, blocks: int) -> tuple[int, int]:
+        """``(start_block, stop_after)`` in force, ``part`` resolved."""
+        if self.part not in PARTS:
+            raise ValueError(f"embednet: part must be one of {PARTS}, got {self.part!r}.")
+        if self.part == "all":
+            return self.start_block, self.stop_after
+        if self.start_block or self.stop_after:
+            raise ValueError("embednet: give part or start_block/stop_after, not both.")
+        if blocks < 2:
+            raise ValueError("embednet: part needs at least 2 blocks to cut between.")
+        return (0, blocks - 1) if self.part == "front" else (blocks, 0)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if len(self.widths) != len(self.strides):
-            raise ValueError(
-                f"embednet: {len(self.widths)} widths but {len(self.strides)} strides."
-            )
+        blocks = len(self.widths)
+        if blocks != len(self.strides):
+            raise ValueError(f"embednet: {blocks} widths but {len(self.strides)} strides.")
+        start_block, stop_after = self._cut(blocks)
+        if not (0 <= start_block <= blocks and 0 <= stop_after <= blocks):
+            raise ValueError(f"embednet: start_block and stop_after must be in 0..{blocks}.")
+        if stop_after and stop_after < max(start_block, 1):
+            raise ValueError("embednet: stop_after comes before start_block.")
         if x.ndim == 3:
             x = x[..., None]
         _check_impl(self.impl)
         ws = self.standardize
-        x = nn.relu6(StemConv(self.stem_width, 2, ws, name="stem")(x))
-        for i, (width, stride) in enumerate(zip(self.widths, self.strides, strict=True)):
-            x = SeparableBlock(width, stride, self.impl, ws, name=f"block{i + 1}")(x)
+        if start_block == 0:
+            x = nn.relu6(StemConv(self.stem_width, 2, ws, name="stem")(x))
+        last = stop_after or blocks
+        for i in range(max(start_block, 1) - 1, last):
+            x = SeparableBlock(
+                self.widths[i], self.strides[i], self.impl, ws, name=f"block{i + 1}"
+            )(x)
+        if stop_after:
+            return x
         x = jnp.mean(x, axis=(1, 2))
         if self.feature_norm:
             x = x - jnp.mean(x, axis=-1, keepdims=True)

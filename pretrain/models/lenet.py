@@ -15,7 +15,6 @@ import jax.numpy as jnp
 
 from pretrain.models.registry import register
 
-
 PARTS = ("all", "front", "last")
 
 

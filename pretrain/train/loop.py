@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -29,8 +30,10 @@ class FitResult(NamedTuple):
     """What a finished run produced.
 
     Attributes:
-      params: the parameters with the best validation error (last epoch's if no validation).
-      val_error: their validation error (0..1), or NaN without validation.
+      params: the model parameters with the best validation error (last epoch's if no
+        validation); a task's own parameters (a classifier over identities) are not included.
+      val_error: their validation error (0..1; the task's error: EER for embedding tasks), or NaN
+        without validation.
       test_error: their test error (0..1).
       epochs: epochs completed.
       wall_s: wall time of this invocation.
@@ -81,6 +84,9 @@ def _copy(tree: Any) -> Any:
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:
     now = config.to_dict()
+    # A key added to TrainConfig after the checkpoint was written had its default then.
+    defaults = TrainConfig().to_dict()
+    saved = {**{f.name: defaults[f.name] for f in dataclasses.fields(TrainConfig)}, **saved}
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
     if changed:
         diffs = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
@@ -115,7 +121,8 @@ def fit(
     workdir = Path(workdir)
     primary = jax.process_index() == 0
     splits = splits or load_splits(config)
-    trainer = Trainer(config, splits.train.images)
+    num_classes = int(splits.train.labels.max()) + 1 if len(splits.train) else 0
+    trainer = Trainer(config, splits.train.images, num_classes=num_classes)
     init_key, data_key = jax.random.split(jax.random.key(config.seed))
     plateau = make_plateau(config)
 
@@ -197,9 +204,9 @@ def fit(
             break
     ckpt.close()
 
-    best = run["best_params"]
+    best = trainer.task.model_params(run["best_params"])
     best_val = float(run["best_val_error"]) if splits.val is not None else math.nan
-    test = trainer.evaluate(best, splits.test)
+    test = trainer.evaluate(run["best_params"], splits.test)
     epochs_done = int(run["epoch"])
     model_dir = workdir / "model"
     if primary:
@@ -210,7 +217,11 @@ def fit(
             params=best,
             info={
                 "config": config.to_dict(),
+                "task": config.task,
+                "error_kind": trainer.task.error_name,
                 "epochs": epochs_done,
+                "steps": int(run["train"].step),
+                "wall_s": time.perf_counter() - started,
                 "val_error_pct": 100 * best_val,
                 "test_error_pct": 100 * test.error,
             },

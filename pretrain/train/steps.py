@@ -1,4 +1,4 @@
-"""The jitted train and evaluation steps of supervised classification."""
+"""The jitted train and evaluation steps; the loss comes from a task (default: classification)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import optax
 from jax.sharding import Mesh
 
 from pretrain.train.parallel import batch_sharded, replicated
+from pretrain.train.tasks import Classification, Task
+from pretrain.train.tasks import cross_entropy as cross_entropy
 
 ApplyFn = Callable[..., Any]
 # Batches arrive as numpy arrays in one process and as global jax.Arrays in several.
@@ -43,36 +45,33 @@ def init_state(params: Any, tx: optax.GradientTransformation) -> TrainState:
     )
 
 
-def cross_entropy(logits: jax.Array, labels: Batch) -> jax.Array:
-    """Per-example softmax cross-entropy with integer labels."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-
-
 def train_step_fn(
-    apply_fn: ApplyFn, tx: optax.GradientTransformation
+    apply_fn: ApplyFn, tx: optax.GradientTransformation, task: Task | None = None
 ) -> Callable[[TrainState, Batch, Batch], tuple[TrainState, dict[str, jax.Array]]]:
-    """The pure (unjitted) step: forward, gradient, SGD update scaled by the plateau factor."""
+    """The pure (unjitted) step: forward, gradient, SGD update scaled by the plateau factor.
+
+    ``task`` gives the loss and the step's metrics (default: classification cross-entropy).
+    """
+    task = task or Classification()
 
     def step(
         state: TrainState, images: Batch, labels: Batch
     ) -> tuple[TrainState, dict[str, jax.Array]]:
-        def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
-            logits = apply_fn({"params": params}, images)
-            return cross_entropy(logits, labels).mean(), logits
+        def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+            return task.loss(apply_fn, params, images, labels, state.step)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         updates = jax.tree.map(lambda u: u * state.lr_scale, updates)
         params = optax.apply_updates(state.params, updates)
-        errors = jnp.sum(jnp.argmax(logits, -1) != labels)
         new = TrainState(state.step + 1, params, opt_state, state.lr_scale)
-        return new, {"loss": loss, "errors": errors}
+        return new, {"loss": loss, **metrics}
 
     return step
 
 
 def make_train_step(
-    apply_fn: ApplyFn, tx: optax.GradientTransformation, mesh: Mesh
+    apply_fn: ApplyFn, tx: optax.GradientTransformation, mesh: Mesh, task: Task | None = None
 ) -> Callable[[TrainState, Batch, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """Jits :func:`train_step_fn` with replicated state and batch-sharded inputs.
 
@@ -80,7 +79,7 @@ def make_train_step(
     """
     rep, bat = replicated(mesh), batch_sharded(mesh)
     return jax.jit(
-        train_step_fn(apply_fn, tx),
+        train_step_fn(apply_fn, tx, task),
         in_shardings=(rep, bat, bat),
         out_shardings=(rep, rep),
         donate_argnums=0,
@@ -88,18 +87,16 @@ def make_train_step(
 
 
 def make_eval_step(
-    apply_fn: ApplyFn, mesh: Mesh
+    apply_fn: ApplyFn, mesh: Mesh, task: Task | None = None
 ) -> Callable[[Any, Batch, Batch, Batch], dict[str, jax.Array]]:
-    """A jitted step returning masked sums: ``loss``, ``errors`` and ``count``."""
+    """A jitted step returning what ``task`` scores a batch with, replicated on every device.
+
+    For classification (the default): masked sums ``loss``, ``errors`` and ``count``.
+    """
     rep, bat = replicated(mesh), batch_sharded(mesh)
+    task = task or Classification()
 
     def step(params: Any, images: Batch, labels: Batch, mask: Batch) -> dict:
-        logits = apply_fn({"params": params}, images)
-        wrong = (jnp.argmax(logits, -1) != labels).astype(jnp.float32)
-        return {
-            "loss": jnp.sum(cross_entropy(logits, labels) * mask),
-            "errors": jnp.sum(wrong * mask),
-            "count": jnp.sum(mask),
-        }
+        return task.eval_batch(apply_fn, params, images, labels, mask)
 
     return jax.jit(step, in_shardings=(rep, bat, bat, bat), out_shardings=rep)

@@ -1,4 +1,4 @@
-"""One supervised model on one mesh: initialise, train an epoch, evaluate."""
+"""One model and its training task on one mesh: initialise, train an epoch, evaluate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from pretrain.config import TrainConfig
+from pretrain.config import ConfigError, TrainConfig
 from pretrain.data import ArrayDataset, eval_batches, steps_per_epoch, train_batches
-from pretrain.models import build_model
+from pretrain.models import build_model, count_params
+from pretrain.train.artifacts import load_model
 from pretrain.train.optim import make_optimizer
 from pretrain.train.parallel import (
     batch_sharded,
@@ -21,6 +22,7 @@ from pretrain.train.parallel import (
     replicated,
 )
 from pretrain.train.steps import TrainState, init_state, make_eval_step, make_train_step
+from pretrain.train.tasks import build_task
 
 
 class EpochStats(NamedTuple):
@@ -34,7 +36,11 @@ class EpochStats(NamedTuple):
 
 
 class EvalStats(NamedTuple):
-    """Mean loss and error rate (0..1) over every example of a dataset."""
+    """Mean loss and error (0..1) over every example of a dataset.
+
+    The error is what the task monitors: the error rate for classification, the verification
+    EER for embedding tasks (whose loss is then NaN).
+    """
 
     loss: float
     error: float
@@ -45,31 +51,64 @@ class Trainer:
     """Builds the model, optimizer and jitted steps of ``config`` on a data-parallel mesh.
 
     Args:
-      config: the run's config.
+      config: the run's config (its ``task`` says what the loss is).
       example: one batch of inputs, to initialise parameter shapes.
+      num_classes: identities in the training data, for tasks that train a classifier over them
+        next to the model (ignored by plain classification, whose model has its own output).
     """
 
-    def __init__(self, config: TrainConfig, example: np.ndarray) -> None:
+    def __init__(self, config: TrainConfig, example: np.ndarray, *, num_classes: int = 0) -> None:
         self.config = config
         self.mesh = data_mesh()
         check_batch_size(config.batch_size, self.mesh)
         check_batch_size(config.eval_batch_size, self.mesh)
-        self.module = build_model(config.model, **config.model_options)
+        try:
+            self.module = build_model(config.model, **config.model_options)
+            self.task = build_task(config.task, config.task_options, seed=config.seed)
+        except ValueError as err:  # unknown model, task or option: a config mistake
+            raise ConfigError(str(err)) from None
+        self.num_classes = num_classes
         self.tx = make_optimizer(config)
         self._example = example[:1]
         self._rep = replicated(self.mesh)
         self._bat = batch_sharded(self.mesh)
-        self._train_step = make_train_step(self.module.apply, self.tx, self.mesh)
-        self._eval_step = make_eval_step(self.module.apply, self.mesh)
+        self._train_step = make_train_step(self.module.apply, self.tx, self.mesh, self.task)
+        self._eval_step = make_eval_step(self.module.apply, self.mesh, self.task)
 
     @property
     def process(self) -> tuple[int, int]:
         return jax.process_index(), jax.process_count()
 
     def init_state(self, key: jax.Array) -> TrainState:
-        """Fresh replicated parameters from ``key`` and a zero optimizer state."""
-        params = self.module.init(key, self._example)["params"]
+        """Fresh replicated parameters from ``key`` and a zero optimizer state.
+
+        With ``config.init_from``, the model's parameters come from that saved model instead
+        (the task's own parameters, e.g. a classifier over identities, still start fresh).
+        """
+        params = self.task.init(self.module, key, self._example, num_classes=self.num_classes)
+        if self.config.init_from:
+            params = self.task.with_model_params(params, self._initial_model(params))
         return self.replicate(init_state(params, self.tx))
+
+    def _initial_model(self, params: Any) -> Any:
+        """The parameters of ``config.init_from``, checked against this model's shapes."""
+        saved = load_model(self.config.init_from)
+        fresh = self.task.model_params(params)
+        want: Any = jax.tree_util.tree_structure(fresh)
+        same_tree = want == jax.tree_util.tree_structure(saved.params)
+        shapes_ok = bool(same_tree) and all(
+            np.shape(a) == np.shape(b)
+            for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(saved.params), strict=True)
+        )
+        if not shapes_ok:
+            raise ConfigError(
+                f"init_from {self.config.init_from}: its {saved.info.get('model')!r} parameters "
+                f"({count_params(saved.params)}) do not fit {self.config.model!r} with "
+                f"{dict(self.config.model_options)} ({count_params(fresh)})."
+            )
+        return jax.tree.map(
+            lambda a, b: np.asarray(a, dtype=np.asarray(b).dtype), saved.params, fresh
+        )
 
     def replicate(self, tree: Any) -> Any:
         """Places a pytree on every device of the mesh."""
@@ -132,7 +171,7 @@ class Trainer:
     def evaluate(self, params: Any, dataset: ArrayDataset) -> EvalStats:
         """Loss and error of ``params`` on every example of ``dataset``."""
         index, count = self.process
-        totals = {"loss": 0.0, "errors": 0.0, "count": 0.0}
+        outputs = []
         for images, labels, mask in eval_batches(
             dataset, self.config.eval_batch_size, process_index=index, process_count=count
         ):
@@ -142,7 +181,5 @@ class Trainer:
                 global_batch(labels, self._bat),
                 global_batch(mask, self._bat),
             )
-            for k, v in jax.device_get(out).items():
-                totals[k] += float(v)
-        n = totals["count"]
-        return EvalStats(totals["loss"] / n, totals["errors"] / n, int(n))
+            outputs.append(jax.device_get(out))
+        return EvalStats(*self.task.eval_result(outputs))

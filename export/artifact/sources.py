@@ -1,0 +1,173 @@
+"""Where an artifact's calibration images and background people come from, by training dataset.
+
+Two sets of images go into every artifact besides the weights:
+  * int8 *calibration* images: the pretraining data itself (the activation ranges the backbone
+    was trained on);
+  * *background* people: impostor embeddings the device calibrates its accept threshold against.
+    They must be synthetic or public people, never the people the protocol evaluates on (or the
+    user's): the registry below names, per dataset, exactly which ones.
+
+Registered sources (chosen by the model's training dataset, one small registry):
+  ``mnist``                   calibration and background: training digits (disjoint slices).
+  ``orl_faces``               calibration and background: the pretraining subjects (s1-s20 by
+                              default); the evaluation subjects s21-s40 are refused.
+  ``synthetic_fingerprints``  calibration: prints of the run's training identities; background:
+                              fresh generator identities after every identity the run used
+                              (validation, test and training ranges), so the held-out test
+                              identities are never among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from export.artifact.split import training_config, training_dataset
+from pretrain import SavedModel
+
+
+class Sources(NamedTuple):
+    """Preprocessed images for one artifact, and where they came from (for the manifest).
+
+    Attributes:
+      calibration: ``(n, h, w, c)`` float32 pretraining images for int8 calibration.
+      background: ``(m, h, w, c)`` float32 images of background people.
+      calibration_source: a human-readable description of ``calibration``.
+      background_source: a human-readable description of ``background``.
+    """
+
+    calibration: np.ndarray
+    background: np.ndarray
+    calibration_source: str
+    background_source: str
+
+
+# (dataset options of every stage that trained the model, last stage last; counts) -> Sources
+SourceFn = Callable[[list[Mapping[str, Any]], int, int], Sources]
+_SOURCES: dict[str, SourceFn] = {}
+
+
+def register_source(dataset: str) -> Callable[[SourceFn], SourceFn]:
+    """Decorator adding ``fn(stage_options, calibration_count, background_count)``."""
+
+    def add(fn: SourceFn) -> SourceFn:
+        if dataset in _SOURCES:
+            raise ValueError(f"a source for {dataset!r} is already registered.")
+        _SOURCES[dataset] = fn
+        return fn
+
+    return add
+
+
+def source_names() -> list[str]:
+    """Training datasets with registered sources, sorted."""
+    return sorted(_SOURCES)
+
+
+def data_sources(saved: SavedModel, *, calibration: int = 256, background: int = 200) -> Sources:
+    """Calibration and background images for ``saved``, by the dataset it was trained on.
+
+    Args:
+      saved: the trained model (its info names the dataset and its options).
+      calibration: number of calibration images.
+      background: number of background images.
+
+    Raises:
+      ValueError: the model records no training dataset, or one without a registered source.
+    """
+    dataset = training_dataset(saved)
+    if dataset not in _SOURCES:
+        raise ValueError(
+            f"no calibration/background source for training dataset {dataset!r}; registered: "
+            f"{', '.join(source_names())}."
+        )
+    if calibration < 1 or background < 1:
+        raise ValueError("calibration and background counts must be >= 1.")
+    return _SOURCES[dataset](stage_options(saved), calibration, background)
+
+
+def stage_options(saved: SavedModel) -> list[Mapping[str, Any]]:
+    """``dataset_options`` of every training stage of ``saved`` (one for a single run)."""
+    info = saved.info.get("info", {})
+    stages = info.get("staged_config", {}).get("stages", {})
+    configs = list(stages.values()) if stages else [training_config(saved)]
+    return [dict(c.get("dataset_options", {}) or {}) for c in configs]
+
+
+@register_source("mnist")
+def _mnist(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
+    from pretrain.data import load_mnist
+
+    train = load_mnist("train")
+    if calibration + background > len(train):
+        raise ValueError(f"MNIST has {len(train)} training digits; asked for more.")
+    images = np.asarray(train.images, np.float32)
+    return Sources(
+        images[:calibration],
+        images[calibration : calibration + background],
+        f"MNIST training digits 0..{calibration - 1}",
+        f"MNIST training digits {calibration}..{calibration + background - 1}",
+    )
+
+
+EVALUATION_SUBJECTS = range(21, 41)
+
+
+@register_source("orl_faces")
+def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
+    from pretrain.embedding import orl_subjects
+
+    options = stages[-1]
+    first, last = options.get("train_subjects", (1, 20))
+    subjects = range(int(first), int(last) + 1)
+    seen = {s for o in stages for s in range(o.get("train_subjects", (1, 20))[0],
+                                             o.get("train_subjects", (1, 20))[1] + 1)}  # fmt: skip
+    overlap = seen & set(EVALUATION_SUBJECTS)
+    if overlap:
+        raise ValueError(
+            f"the model was pretrained on evaluation subjects {sorted(overlap)}: refusing to "
+            "use evaluation people as background."
+        )
+    faces = orl_subjects(subjects, options.get("root", ""))
+    images = np.asarray(faces.images, np.float32)
+    # Each image once, spread over the subjects; only 200 faces exist, so both sets may share.
+    pick = lambda n: images[np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]  # noqa: E731
+    where = f"ORL s{first}-s{last} (the pretraining subjects)"
+    return Sources(pick(calibration), pick(background), where, where)
+
+
+@register_source("synthetic_fingerprints")
+def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
+    import inspect
+
+    from pretrain.embedding import identity_ranges, synthetic_fingerprint_splits, synthetic_prints
+
+    def ranges_of(options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
+        bound.apply_defaults()
+        a = bound.arguments
+        return identity_ranges(a["identities"], a["val_identities"], a["test_identities"]), a
+
+    ranges, a = ranges_of(stages[-1])
+    if any(ranges_of(o)[1]["seed"] != a["seed"] for o in stages):
+        raise ValueError("the stages drew synthetic prints with different seeds.")
+    per = 4  # impressions per identity
+    count = -(-calibration // per)
+    calib_ids = range(ranges.train.start, ranges.train.start + min(count, len(ranges.train)))
+    calib = synthetic_prints(calib_ids, per, seed=a["seed"], cache=a["cache"]).images
+    # After the last identity any stage read: never trained on, never evaluated.
+    start = max(ranges_of(o)[0].train.stop for o in stages)
+    shots = 2
+    people = range(start, start + -(-background // shots))
+    back = synthetic_prints(people, shots, seed=a["seed"], cache=a["cache"]).images
+    return Sources(
+        np.asarray(calib[:calibration], np.float32),
+        np.asarray(back[:background], np.float32),
+        f"synthetic training identities {calib_ids.start}-{calib_ids.stop - 1} x {per} "
+        f"impressions (seed {a['seed']})",
+        f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
+        f"{a['seed']}): generated fresh, never trained on, disjoint from the held-out test "
+        f"identities {ranges.test.start}-{ranges.test.stop - 1}",
+    )

@@ -1,0 +1,61 @@
+"""The ``.pfb`` bundle: Deep Compression's storage format, versioned, checksummed and signed.
+
+Numpy (and ``cryptography`` for signatures) only, so a device can decode it.
+"""
+
+from export.bundle.codec import Coded, TensorInfo, compact, decode_record, encode_tensor
+from export.bundle.container import VERSION, Container, Record
+from export.bundle.errors import BundleError, SignatureError
+from export.bundle.huffman import code_lengths
+from export.bundle.io import (
+    SUFFIX,
+    Bundle,
+    build_bundle,
+    default_public_key,
+    read_bundle,
+    write_bundle,
+)
+from export.bundle.report import layer_table, render, stage_sizes, summary
+from export.bundle.signing import (
+    DEFAULT_PRIVATE_KEY,
+    PUBLIC_KEY_NAME,
+    generate_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    write_public_key,
+)
+from export.bundle.sparse import decode_relative, encode_relative
+
+__all__ = [
+    "DEFAULT_PRIVATE_KEY",
+    "PUBLIC_KEY_NAME",
+    "SUFFIX",
+    "VERSION",
+    "Bundle",
+    "BundleError",
+    "Coded",
+    "Container",
+    "Record",
+    "SignatureError",
+    "TensorInfo",
+    "build_bundle",
+    "code_lengths",
+    "compact",
+    "decode_record",
+    "decode_relative",
+    "default_public_key",
+    "encode_relative",
+    "encode_tensor",
+    "generate_key",
+    "key_id",
+    "layer_table",
+    "load_private_key",
+    "load_public_key",
+    "read_bundle",
+    "render",
+    "stage_sizes",
+    "summary",
+    "write_bundle",
+    "write_public_key",
+]

@@ -1,0 +1,238 @@
+"""The ``.pfb`` container: preamble, header, checksummed sections, Ed25519 signature.
+
+Layout (little-endian)::
+
+    preamble  16 B   magic "\\x89PFB", u16 version, u16 flags (0), u32 file length, u32 header length
+    header           u32 CRC-32 of the rest of the header, then
+                     model name (u8 length + UTF-8), model options (u16 length + compact JSON),
+                     u16 tensor count, per tensor:
+                       name (u8 length + UTF-8), u8 kind, u8 dtype, u8 ndim, ndim x u32 dims,
+                       [kind "coded": u8 index bits, u8 order, u16 codebook entries,
+                        u8 deduplicated axes (bit 0 rows, bit 1 columns)]
+                       u8 section count, per section: u32 length, u32 CRC-32
+    sections         the section payloads, in header order
+    trailer   72 B   8-byte id of the signing key, 64-byte Ed25519 signature of everything before
+
+Every byte counts towards the compressed size. Reading checks, in order: magic and version, the
+stated length against the actual one (truncation), the header checksum, the layout, every section
+checksum (bit flips, naming the section), then the signer's key id and the signature (tampering or
+another key). Nothing is decoded before all checks pass.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from export.bundle import signing
+from export.bundle.errors import BundleError
+
+MAGIC = b"\x89PFB"
+VERSION = 1
+PREAMBLE = struct.Struct("<4sHHII")
+TRAILER_BYTES = signing.KEY_ID_BYTES + signing.SIGNATURE_BYTES
+KINDS = {"raw": 0, "coded": 1}
+DTYPES = {"float32": 0, "float16": 1}
+ORDERS = {"row": 0, "last-axis-first": 1}
+
+
+class Record(NamedTuple):
+    """One tensor as the container holds it.
+
+    Attributes:
+      name: leaf path, e.g. ``"fc1/kernel"``.
+      kind: ``"raw"`` (one section: the values) or ``"coded"`` (codebook, index and value
+        streams).
+      dtype: storage dtype of raw values or codebook entries (``"float32"`` / ``"float16"``).
+      shape: the tensor's shape.
+      index_bits: width of a relative index (coded only).
+      order: ``"row"`` or ``"last-axis-first"`` (coded only).
+      codebook: number of stored codebook entries, the implicit zero excluded (coded only).
+      sections: the section payloads.
+      dedup: deduplicated axes of the 2-D view (bit 0 rows, bit 1 columns; coded only).
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    index_bits: int
+    order: str
+    codebook: int
+    sections: tuple[bytes, ...]
+    dedup: int = 0
+
+
+class Container(NamedTuple):
+    """A verified container: model name and options, records, signer id, record byte counts."""
+
+    model: str
+    options: dict[str, Any]
+    records: list[Record]
+    key_id: bytes
+    nbytes: int
+    record_bytes: dict[str, int]
+
+
+def _str(text: str, width: str) -> bytes:
+    data = text.encode()
+    limit = 255 if width == "B" else 65535
+    if len(data) > limit:
+        raise ValueError(f"{text[:40]!r}... is longer than {limit} bytes.")
+    return struct.pack("<" + width, len(data)) + data
+
+
+def _record_bytes(r: Record) -> bytes:
+    if r.kind not in KINDS or r.dtype not in DTYPES or r.order not in ORDERS:
+        raise ValueError(f"{r.name}: bad kind/dtype/order {r.kind!r}/{r.dtype!r}/{r.order!r}.")
+    out = _str(r.name, "B") + struct.pack("<BBB", KINDS[r.kind], DTYPES[r.dtype], len(r.shape))
+    out += struct.pack(f"<{len(r.shape)}I", *r.shape)
+    if r.kind == "coded":
+        out += struct.pack("<BBHB", r.index_bits, ORDERS[r.order], r.codebook, r.dedup)
+    out += struct.pack("<B", len(r.sections))
+    for s in r.sections:
+        out += struct.pack("<II", len(s), zlib.crc32(s))
+    return out
+
+
+def write(
+    model: str, options: dict[str, Any], records: Sequence[Record], private_key: Any
+) -> bytes:
+    """Serializes and signs a container.
+
+    Args:
+      model: registered model name (``pretrain.build_model`` rebuilds it).
+      options: its structural options (JSON-able).
+      records: the tensors, in parameter-tree order.
+      private_key: an Ed25519 private key.
+
+    Returns:
+      The file's bytes.
+    """
+    body = _str(model, "B") + _str(json.dumps(options, separators=(",", ":"), sort_keys=True), "H")
+    body += struct.pack("<H", len(records))
+    for r in records:
+        body += _record_bytes(r)
+    header = struct.pack("<I", zlib.crc32(body)) + body
+    sections = b"".join(s for r in records for s in r.sections)
+    total = PREAMBLE.size + len(header) + len(sections) + TRAILER_BYTES
+    signed = PREAMBLE.pack(MAGIC, VERSION, 0, total, len(header)) + header + sections
+    public = private_key.public_key()
+    return signed + signing.key_id(public) + signing.sign(private_key, signed)
+
+
+class _Reader:
+    def __init__(self, data: bytes, end: int) -> None:
+        self.data, self.pos, self.end = data, 0, end
+
+    def take(self, fmt: str) -> tuple[Any, ...]:
+        size = struct.calcsize("<" + fmt)
+        if self.pos + size > self.end:
+            raise BundleError("header ends in the middle of a field (corrupt header).")
+        out = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += size
+        return out
+
+    def text(self, width: str) -> str:
+        (n,) = self.take(width)
+        if self.pos + n > self.end:
+            raise BundleError("header ends in the middle of a string (corrupt header).")
+        raw = self.data[self.pos : self.pos + n]
+        self.pos += n
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise BundleError("header holds a string that is not UTF-8 (corrupt header).") from None
+
+
+def _lookup(table: dict[str, int], code: int, what: str) -> str:
+    for k, v in table.items():
+        if v == code:
+            return k
+    raise BundleError(f"unknown {what} code {code} in the header.")
+
+
+def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Container:
+    """Checks and parses a container (see the module docstring for the order of checks).
+
+    Args:
+      data: the file's bytes.
+      public_key: the Ed25519 public key that must have signed it; None skips only the
+        signature (checksums are always verified).
+      where: names the file in error messages.
+
+    Raises:
+      BundleError: truncated, corrupt or malformed (the message says which part).
+      SignatureError: signed by another key, or modified after signing.
+    """
+    n = len(data)
+    if n < PREAMBLE.size or data[:4] != MAGIC:
+        raise BundleError(f"{where} is not a pocketfit bundle (no .pfb magic).")
+    _, version, flags, total, header_len = PREAMBLE.unpack_from(data)
+    if version != VERSION:
+        raise BundleError(f"{where}: bundle format version {version}; this reader knows {VERSION}.")
+    if total != n:
+        state = "truncated" if n < total else "has trailing bytes"
+        raise BundleError(f"{where} is {state}: {n} bytes, its header says {total}.")
+    if flags != 0 or header_len < 4 or PREAMBLE.size + header_len + TRAILER_BYTES > n:
+        raise BundleError(f"{where}: impossible header length {header_len} (corrupt preamble).")
+    header = data[PREAMBLE.size : PREAMBLE.size + header_len]
+    (crc,) = struct.unpack_from("<I", header)
+    if zlib.crc32(header[4:]) != crc:
+        raise BundleError(f"{where}: the header fails its CRC-32 check (corrupt).")
+    reader = _Reader(header, header_len)
+    reader.pos = 4
+    model = reader.text("B")
+    try:
+        options = json.loads(reader.text("H"))
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{where}: model options are not JSON ({err}).") from None
+    (count,) = reader.take("H")
+    specs = []
+    for _ in range(count):
+        name = reader.text("B")
+        kind_code, dtype_code, ndim = reader.take("BBB")
+        kind = _lookup(KINDS, kind_code, "kind")
+        dtype = _lookup(DTYPES, dtype_code, "dtype")
+        shape = tuple(int(d) for d in reader.take(f"{ndim}I"))
+        index_bits, order, book, dedup = 0, "row", 0, 0
+        if kind == "coded":
+            index_bits, order_code, book, dedup = reader.take("BBHB")
+            order = _lookup(ORDERS, order_code, "order")
+        (nsec,) = reader.take("B")
+        secs = [reader.take("II") for _ in range(nsec)]
+        specs.append((name, kind, dtype, shape, index_bits, order, book, secs, dedup))
+    if reader.pos != header_len:
+        raise BundleError(f"{where}: {header_len - reader.pos} unexplained header bytes (corrupt).")
+    offset = PREAMBLE.size + header_len
+    payload_end = n - TRAILER_BYTES
+    records, sizes = [], {}
+    for name, kind, dtype, shape, index_bits, order, book, secs, dedup in specs:
+        sections = []
+        for i, (length, crc) in enumerate(secs):
+            if offset + length > payload_end:
+                raise BundleError(f"{where}: section {i} of {name} runs past the end (corrupt).")
+            chunk = data[offset : offset + length]
+            if zlib.crc32(chunk) != crc:
+                raise BundleError(
+                    f"{where}: section {i} of {name} fails its CRC-32 check (corrupt data)."
+                )
+            sections.append(chunk)
+            offset += length
+        record = Record(name, kind, dtype, shape, index_bits, order, book, tuple(sections), dedup)
+        records.append(record)
+    if offset != payload_end:
+        raise BundleError(f"{where}: {payload_end - offset} bytes between sections and signature.")
+    for r in records:
+        sizes[r.name] = len(_record_bytes(r)) + sum(len(s) for s in r.sections)
+    signer = data[payload_end : payload_end + signing.KEY_ID_BYTES]
+    if public_key is not None:
+        signature = data[payload_end + signing.KEY_ID_BYTES :]
+        try:
+            signing.verify(public_key, data[:payload_end], signature, signer)
+        except BundleError as err:
+            raise type(err)(f"{where}: {err}") from None
+    return Container(model, options, records, signer, n, sizes)

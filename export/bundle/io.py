@@ -1,0 +1,170 @@
+"""Writing and reading whole bundles: parameters in, signed ``.pfb`` bytes out, and back.
+
+Example:
+  >>> data = build_bundle(tensors, model="lenet300", options={}, private_key=key)
+  >>> bundle = read_bundle(data, public_key=key.public_key())
+  >>> bundle.params["fc1"]["kernel"].shape
+  (784, 300)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from export.bundle import container, signing
+from export.bundle.codec import AUTO, TensorInfo, decode_record, encode_tensor, per_tensor
+from export.bundle.errors import BundleError
+
+SUFFIX = ".pfb"
+
+
+class Bundle(NamedTuple):
+    """A verified, decoded bundle.
+
+    Attributes:
+      model: registered model name.
+      options: the model's options.
+      params: nested dict of float32 arrays (``params["fc1"]["kernel"]``).
+      tensors: one :class:`TensorInfo` per tensor, in file order.
+      nbytes: the file's size, every header, table, codebook and the signature included.
+      key_id: hex id of the key that signed it.
+    """
+
+    model: str
+    options: dict[str, Any]
+    params: dict[str, Any]
+    tensors: list[TensorInfo]
+    nbytes: int
+    key_id: str
+
+    @property
+    def reference_bytes(self) -> int:
+        """Bytes of the same network dense in float32, biases included (the paper's reference)."""
+        return 4 * sum(t.size for t in self.tensors)
+
+    @property
+    def ratio(self) -> float:
+        """``reference_bytes / nbytes``."""
+        return self.reference_bytes / self.nbytes
+
+
+def build_bundle(
+    tensors: Mapping[str, Any],
+    *,
+    model: str,
+    options: Mapping[str, Any],
+    private_key: Any,
+    index_bits: int | str | Mapping[str, int | str] = AUTO,
+    order: str | Mapping[str, str] = AUTO,
+    dedup: int | str | Mapping[str, int | str] = AUTO,
+    codebook_dtype: str = "float32",
+    raw_dtype: str = "float32",
+) -> bytes:
+    """Encodes and signs a bundle.
+
+    Args:
+      tensors: leaf path -> array (stored raw) or anything with ``codebook`` and ``codes``
+        (stored coded, e.g. :class:`~export.bundle.codec.Coded` or a quantizer's packed leaf), in
+        parameter-tree order.
+      model: registered model name; ``options``: its options (for rebuilding it).
+      private_key: Ed25519 private key (see :mod:`export.bundle.signing`).
+      index_bits: relative index width, ``"auto"``, or per layer / leaf.
+      order: code layout, ``"auto"``, or per layer / leaf.
+      dedup: store distinct rows / columns once (0 no, 1 rows, 2 columns, 3 both), ``"auto"``, or
+        per layer / leaf.
+      codebook_dtype: ``"float32"`` or ``"float16"`` codebook entries.
+      raw_dtype: ``"float32"`` or ``"float16"`` for raw tensors (biases).
+
+    Returns:
+      The file's bytes.
+    """
+    records = []
+    for name, value in tensors.items():
+        record = encode_tensor(
+            name, value,
+            index_bits=per_tensor(index_bits, name), order=per_tensor(order, name),
+            dedup=per_tensor(dedup, name), codebook_dtype=codebook_dtype, raw_dtype=raw_dtype,
+        )  # fmt: skip
+        records.append(record)
+    return container.write(model, dict(options), records, private_key)
+
+
+def default_public_key(path: str | os.PathLike[str]) -> Path:
+    """The public key expected beside a bundle: ``signing.pub`` in the same folder."""
+    return Path(path).expanduser().parent / signing.PUBLIC_KEY_NAME
+
+
+def _nest(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = out
+        *parents, leaf = name.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise BundleError(f"tensor {name} clashes with another tensor's path.")
+        if leaf in node:
+            raise BundleError(f"tensor {name} appears twice.")
+        node[leaf] = value
+    return out
+
+
+def read_bundle(
+    source: bytes | str | os.PathLike[str],
+    *,
+    public_key: Any = None,
+    verify: bool = True,
+) -> Bundle:
+    """Verifies and decodes a bundle.
+
+    Args:
+      source: the file's bytes or its path.
+      public_key: key that must have signed it (path, PEM bytes or key object); default for a
+        path: ``signing.pub`` beside it.
+      verify: check the signature (checksums are always checked); False only for debugging.
+
+    Raises:
+      BundleError: unreadable, truncated, corrupt or malformed.
+      SignatureError: signed by another key, or modified after signing.
+    """
+    if isinstance(source, bytes | bytearray):
+        data, where = bytes(source), "bundle"
+    else:
+        file = Path(source).expanduser()
+        if not file.is_file():
+            raise BundleError(f"{file} not found.")
+        data, where = file.read_bytes(), str(file)
+        if verify and public_key is None:
+            public_key = default_public_key(file)
+    key = None
+    if verify:
+        if public_key is None:
+            raise BundleError("no public key given to verify the bundle's signature.")
+        key = signing.load_public_key(public_key)
+    parsed = container.read(data, key, where=where)
+    flat, infos = {}, []
+    for record in parsed.records:
+        try:
+            array, info = decode_record(record, parsed.record_bytes[record.name])
+        except BundleError as err:
+            raise BundleError(f"{where}: {err}") from None
+        flat[record.name] = array
+        infos.append(info)
+    return Bundle(
+        parsed.model, parsed.options, _nest(flat), infos, parsed.nbytes, parsed.key_id.hex()
+    )
+
+
+def write_bundle(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Writes bundle bytes to ``path`` (atomically: a temp file renamed into place)."""
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return out

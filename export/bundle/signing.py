@@ -1,0 +1,158 @@
+"""Ed25519 keys for signing bundles: generate, save, load, sign, verify.
+
+Private keys are PEM (PKCS#8, unencrypted, file mode 0600) and stay outside any repository;
+public keys are PEM (SubjectPublicKeyInfo) and travel with the bundles. A key's id is the first 8
+bytes of the SHA-256 of its raw public key; a bundle records the id of the key that signed it, so
+a reader can say "signed by another key" rather than just "invalid".
+
+References:
+  Bernstein, Duif, Lange, Schwabe, Yang, "High-speed high-security signatures", CHES 2011.
+  RFC 8032, "Edwards-Curve Digital Signature Algorithm (EdDSA)".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from export.bundle.errors import BundleError, SignatureError
+
+SIGNATURE_BYTES = 64
+KEY_ID_BYTES = 8
+DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
+PUBLIC_KEY_NAME = "signing.pub"
+
+
+def _ed25519() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519
+
+
+def _raw_public(public_key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return bytes(
+        public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def key_id(public_key: Any) -> bytes:
+    """The 8-byte id of a public key (SHA-256 of its raw bytes, truncated)."""
+    return hashlib.sha256(_raw_public(public_key)).digest()[:KEY_ID_BYTES]
+
+
+def generate_key(private_path: str | os.PathLike[str], public_path: str | os.PathLike[str]) -> Any:
+    """Creates an Ed25519 key pair; writes the private key (mode 0600) and the public key.
+
+    Refuses to overwrite an existing private key.
+
+    Returns:
+      The private key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    private_path, public_path = Path(private_path).expanduser(), Path(public_path).expanduser()
+    if private_path.exists():
+        raise FileExistsError(f"{private_path} exists; not overwriting a private key.")
+    key = _ed25519().Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    write_public_key(key.public_key(), public_path)
+    return key
+
+
+def write_public_key(public_key: Any, path: str | os.PathLike[str]) -> Path:
+    """Writes a public key as PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(
+        public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return out
+
+
+def load_private_key(path: str | os.PathLike[str]) -> Any:
+    """Reads an Ed25519 private key (PEM).
+
+    Raises:
+      BundleError: missing file, or not an Ed25519 private key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise BundleError(
+            f"private key {file} not found; create one with `python -m export keygen`."
+        )
+    try:
+        key = serialization.load_pem_private_key(file.read_bytes(), password=None)
+    except (ValueError, TypeError) as err:
+        raise BundleError(f"{file} is not a readable PEM private key: {err}") from None
+    if not isinstance(key, _ed25519().Ed25519PrivateKey):
+        raise BundleError(f"{file} holds a {type(key).__name__}, not an Ed25519 key.")
+    return key
+
+
+def load_public_key(source: Any) -> Any:
+    """An Ed25519 public key from a PEM file path, PEM bytes, or a key object.
+
+    Raises:
+      BundleError: missing file, or not an Ed25519 public key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    ed = _ed25519()
+    if isinstance(source, ed.Ed25519PublicKey):
+        return source
+    if isinstance(source, ed.Ed25519PrivateKey):
+        return source.public_key()
+    where = "key bytes"
+    if isinstance(source, str | os.PathLike):
+        file = Path(source).expanduser()
+        if not file.is_file():
+            raise BundleError(f"public key {file} not found.")
+        where, source = str(file), file.read_bytes()
+    try:
+        key = serialization.load_pem_public_key(bytes(source))
+    except (ValueError, TypeError) as err:
+        raise BundleError(f"{where} is not a readable PEM public key: {err}") from None
+    if not isinstance(key, ed.Ed25519PublicKey):
+        raise BundleError(f"{where} holds a {type(key).__name__}, not an Ed25519 public key.")
+    return key
+
+
+def sign(private_key: Any, message: bytes) -> bytes:
+    """The 64-byte Ed25519 signature of ``message``."""
+    return bytes(private_key.sign(message))
+
+
+def verify(public_key: Any, message: bytes, signature: bytes, signer_id: bytes) -> None:
+    """Checks ``signature``; raises :class:`SignatureError` saying why it fails."""
+    from cryptography.exceptions import InvalidSignature
+
+    expected = key_id(public_key)
+    if signer_id != expected:
+        raise SignatureError(
+            f"signed by another key (key id {signer_id.hex()}), not by the given public key "
+            f"(key id {expected.hex()})."
+        )
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        raise SignatureError(
+            "the signature does not match the contents: the bundle was modified after signing."
+        ) from None

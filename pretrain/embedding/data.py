@@ -1,0 +1,222 @@
+"""Identity datasets for embedding pretraining, registered by name with the train package.
+
+``synthetic_fingerprints``: SFinGe-style prints (:mod:`pretrain.data.fingerprint`), generated in
+chunks of identities and cached on disk. Identities are laid out so that the held-out ones never
+move: validation identities first, then the test (evaluation) identities, then the training
+identities, so stages with different training sets share the same held-out people.
+
+``orl_faces``: ORL subjects; pretraining reads only the subjects it is given (s1-s20 by
+default): s21-s40 are the evaluation people and are never loaded here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import devices.preprocess
+from devices.preprocess import FINGERPRINT_SPEC
+from pretrain.config import ConfigError
+from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
+from pretrain.data import fingerprint as _fingerprint
+from pretrain.data.faces import SUBJECTS
+from pretrain.embedding.cache import cached
+from pretrain.train.datasets import Splits, register_dataset
+
+CHUNK = 50  # identities per cache entry: a killed generation loses at most one chunk
+# Entries hold at least this many impressions per identity; fewer are sliced from them (each
+# impression is a pure function of (seed, identity, impression)), so stages that use different
+# counts of the same identities share the entries.
+STORED_IMPRESSIONS = 8
+
+
+def _code_digest() -> str:
+    """Digest of the generator's and the preprocessing's source: a code change rebuilds the cache."""
+    folder = Path(inspect.getsourcefile(_fingerprint) or "").parent
+    files = [*sorted(folder.glob("*.py")), Path(inspect.getsourcefile(devices.preprocess) or "")]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class IdentityRanges(NamedTuple):
+    """Identity numbers of each split of the synthetic fingerprint dataset."""
+
+    val: range
+    test: range
+    train: range
+
+
+def identity_ranges(identities: int, val_identities: int, test_identities: int) -> IdentityRanges:
+    """Validation first, then test, then training identities (held-out ranges never move)."""
+    val = range(0, val_identities)
+    test = range(val.stop, val.stop + test_identities)
+    return IdentityRanges(val, test, range(test.stop, test.stop + identities))
+
+
+def synthetic_prints(
+    identities: range, impressions: int, *, seed: int, cache: str = "", progress: bool = True
+) -> ArrayDataset:
+    """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
+
+    Every chunk of :data:`CHUNK` identities is one cache entry keyed by the seed, the identities,
+    the impressions, the generator settings, the preprocessing spec and a digest of their code.
+    """
+    if impressions < 1:
+        raise ConfigError(f"impressions must be >= 1, got {impressions}.")
+    stored = max(impressions, STORED_IMPRESSIONS)
+    base = {
+        "kind": "synthetic-fingerprints",
+        "seed": seed,
+        "impressions": stored,
+        "generator": dataclasses.asdict(GeneratorConfig()),
+        "spec": FINGERPRINT_SPEC.to_dict(),
+        "code": _code_digest(),
+    }
+    starts = list(range(identities.start, identities.stop, CHUNK))
+    bar = tqdm(total=len(identities) * impressions, desc=f"synthetic prints (seed {seed})",
+               unit="print", disable=not progress, leave=False, mininterval=1.0)  # fmt: skip
+    images = []
+    for start in starts:
+        stop = min(start + CHUNK, identities.stop)
+        key = {**base, "identities": [start, stop]}
+
+        def build(start: int = start, stop: int = stop) -> dict[str, np.ndarray]:
+            data = synthetic_fingerprints(range(start, stop), stored, seed=seed)
+            return {"images": data.images}
+
+        chunk = cached(key, build, directory=cache or None, prefix="prints")["images"]
+        chunk = chunk.reshape(stop - start, stored, *chunk.shape[1:])[:, :impressions]
+        images.append(chunk.reshape(-1, *chunk.shape[2:]))
+        bar.update((stop - start) * impressions)
+    bar.close()
+    stacked = (
+        np.concatenate(images) if images else np.zeros((0, *FINGERPRINT_SPEC.shape), np.float32)
+    )
+    labels = np.repeat(np.arange(len(identities), dtype=np.int32), impressions)
+    name = f"synthetic-seed{seed}[{identities.start}:{identities.stop}]x{impressions}"
+    return ArrayDataset(stacked, labels, name)
+
+
+def synthetic_fingerprint_splits(
+    identities: int = 2000,
+    impressions: int = 8,
+    val_identities: int = 100,
+    test_identities: int = 200,
+    held_out_impressions: int = 8,
+    validate: bool = True,
+    seed: int = 0,
+    cache: str = "",
+) -> Splits:
+    """Train / validation / test identities of synthetic prints (see :func:`identity_ranges`).
+
+    Args:
+      identities: training identities.
+      impressions: impressions per training identity.
+      val_identities: identities held out for the plateau schedule and early stopping.
+      test_identities: identities held out for evaluation (the protocol's synthetic set).
+      held_out_impressions: impressions per validation and test identity.
+      validate: hold the validation identities out as the validation split; False leaves
+        them unused (a self-supervised stage that must not see labels) and keeps the layout.
+      seed: generator seed.
+      cache: cache folder ("" = ``$POCKETFIT_CACHE`` or ``runs/cache``).
+    """
+    if identities < 2 or test_identities < 2:
+        raise ConfigError("synthetic_fingerprints needs at least 2 training and 2 test identities.")
+    ranges = identity_ranges(identities, val_identities, test_identities)
+    train = synthetic_prints(ranges.train, impressions, seed=seed, cache=cache)
+    test = synthetic_prints(ranges.test, held_out_impressions, seed=seed, cache=cache)
+    val = (
+        synthetic_prints(ranges.val, held_out_impressions, seed=seed, cache=cache)
+        if val_identities and validate
+        else None
+    )
+    return Splits(train, val, test)
+
+
+def synthetic_test_set(**options: Any) -> ArrayDataset:
+    """The test (evaluation) identities of ``synthetic_fingerprint_splits(**options)`` alone."""
+    bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
+    bound.apply_defaults()
+    a = bound.arguments
+    ranges = identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
+    return synthetic_prints(
+        ranges.test, a["held_out_impressions"], seed=a["seed"], cache=a["cache"]
+    )
+
+
+def _subjects(bounds: Sequence[int]) -> range:
+    if len(bounds) != 2 or not 1 <= bounds[0] <= bounds[1] <= SUBJECTS:
+        raise ConfigError(f"subjects must be (first, last) within 1..{SUBJECTS}, got {bounds}.")
+    return range(int(bounds[0]), int(bounds[1]) + 1)
+
+
+def orl_subjects(subjects: range, root: str = "") -> ArrayDataset:
+    """The preprocessed ORL faces (64x64) of ``subjects`` (1-based), labels 0.. in order.
+
+    Within a subject the images keep their file order ``1.pgm .. 10.pgm``.
+    """
+    faces = load_orl(root or None)
+    keep = np.isin(faces.labels, np.asarray(subjects) - 1)
+    labels = faces.labels[keep] - (subjects.start - 1)
+    return ArrayDataset(faces.images[keep], labels.astype(np.int32),
+                        f"orl[s{subjects.start}-s{subjects.stop - 1}]")  # fmt: skip
+
+
+def orl_splits(
+    train_subjects: Sequence[int] = (1, 20), val_subjects: int = 0, repeat: int = 1, root: str = ""
+) -> Splits:
+    """ORL faces of ``train_subjects`` for pretraining; the evaluation subjects are not read.
+
+    Args:
+      train_subjects: ``(first, last)`` subject numbers, inclusive.
+      val_subjects: the last this many of them are held out for validation (open-set EER).
+      repeat: the training set holds each image this many times, so that one epoch (one
+        validation, one checkpoint) spans several passes over the few faces there are; each
+        copy is augmented differently.
+      root: override for ``$POCKETFIT_DATA``.
+
+    Returns:
+      Splits whose test set is the validation subjects, or the training subjects themselves
+      when none are held out (pretraining never sees the evaluation people, s21-s40).
+    """
+    subjects = _subjects(train_subjects)
+    if not 0 <= val_subjects <= len(subjects) - 2:
+        raise ConfigError(f"val_subjects must leave >= 2 training subjects, got {val_subjects}.")
+    if repeat < 1:
+        raise ConfigError(f"repeat must be >= 1, got {repeat}.")
+    cut = subjects.stop - val_subjects
+    faces = orl_subjects(range(subjects.start, cut), root)
+    train = ArrayDataset(
+        np.tile(faces.images, (repeat, 1, 1, 1)), np.tile(faces.labels, repeat), faces.name
+    )
+    if not val_subjects:
+        return Splits(train, None, faces)
+    val = orl_subjects(range(cut, subjects.stop), root)
+    return Splits(train, val, val)
+
+
+def steps_per_epoch_of(examples: int, batch_size: int) -> int:
+    """Full batches per epoch (as the trainer counts them)."""
+    return examples // batch_size
+
+
+def epochs_for_steps(steps: int, examples: int, batch_size: int) -> int:
+    """The fewest epochs that take at least ``steps`` optimizer steps."""
+    per = steps_per_epoch_of(examples, batch_size)
+    if per < 1:
+        raise ValueError(f"{examples} examples make no batch of {batch_size}.")
+    return max(1, math.ceil(steps / per))
+
+
+register_dataset("synthetic_fingerprints", synthetic_fingerprint_splits)
+register_dataset("orl_faces", orl_splits)

@@ -1,0 +1,180 @@
+"""The two embedding-training tasks: ``"contrastive"`` (stage 1) and ``"margin_softmax"`` (stage 2).
+
+Both train a model whose output is an L2-normalised embedding, next to parameters of their own
+(a projection head, a classifier over identities) that are dropped when the model is saved, and
+both score held-out data by the verification EER (:class:`~pretrain.train.tasks.EmbeddingEval`).
+
+References:
+  Chen et al., "A simple framework for contrastive learning of visual representations", ICML 2020.
+  Wang et al., "CosFace", CVPR 2018; Deng et al., "ArcFace", CVPR 2019.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain.embedding.augment import augment_batch, make_augment
+from pretrain.embedding.losses import MARGINS, cosine_logits, margin_softmax_loss, nt_xent
+from pretrain.train.tasks import ApplyFn, EmbeddingEval, Params, register_task
+
+# Separates the augmentation stream from the other keys derived from the run's seed.
+_AUGMENT_STREAM = 0x0A06
+
+
+def _step_key(seed: int, step: Any) -> jax.Array:
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _AUGMENT_STREAM), step)
+
+
+def _embedding_dim(module: nn.Module, model: Params, example: jax.Array) -> int:
+    return int(jax.eval_shape(lambda p: module.apply({"params": p}, example), model).shape[-1])
+
+
+@register_task("margin_softmax")
+@dataclasses.dataclass(frozen=True)
+class MarginSoftmax(EmbeddingEval):
+    """Supervised metric learning: a cosine classifier over the training identities whose target
+    logit carries an additive margin, so that identities end up separated by an angle.
+
+    Attributes:
+      kind: ``"cosface"`` (``cos(theta) - m``) or ``"arcface"`` (``cos(theta + m)``).
+      scale: logit scale ``s``.
+      margin: ``m``.
+      margin_warmup: the margin grows linearly from 0 to ``m`` over this many steps. From a
+        random start every embedding points the same way (ReLU features, no normalisation
+        layers), and a full margin on top keeps them there; a plain normalised softmax first
+        spreads them out.
+      augment: augmentation options (:mod:`pretrain.embedding.augment`); {} for none.
+      seed: seeds the augmentation (set from the run's seed).
+    """
+
+    kind: str = "cosface"
+    scale: float = 30.0
+    margin: float = 0.35
+    margin_warmup: int = 0
+    augment: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MARGINS:
+            raise ValueError(f"margin_softmax kind must be one of {MARGINS}, got {self.kind!r}.")
+        if not self.scale > 0 or self.margin < 0 or self.margin_warmup < 0:
+            raise ValueError(
+                f"need scale > 0, margin >= 0 and margin_warmup >= 0, got {self.scale}, "
+                f"{self.margin}, {self.margin_warmup}."
+            )
+        make_augment(self.augment)  # validate now, not at the first step
+
+    def init(
+        self, module: nn.Module, key: jax.Array, example: jax.Array, *, num_classes: int
+    ) -> Params:
+        if num_classes < 2:
+            raise ValueError(f"margin_softmax needs at least 2 identities, got {num_classes}.")
+        k_model, k_head = jax.random.split(key)
+        model = module.init(k_model, example)["params"]
+        dim = _embedding_dim(module, model, example)
+        kernel = jax.random.normal(k_head, (dim, num_classes)) / math.sqrt(dim)
+        return {"model": model, "classifier": {"kernel": kernel}}
+
+    def margin_at(self, step: Any) -> Any:
+        """The margin in force at ``step`` (see ``margin_warmup``)."""
+        if not self.margin_warmup:
+            return self.margin
+        return self.margin * jnp.minimum(1.0, step / self.margin_warmup)
+
+    def loss(
+        self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        aug = make_augment(self.augment)
+        x = augment_batch(_step_key(self.seed, step), images, aug) if self.augment else images
+        embeddings = apply_fn({"params": params["model"]}, x)
+        cosines = cosine_logits(embeddings, params["classifier"]["kernel"])
+        loss = margin_softmax_loss(
+            cosines, labels, scale=self.scale, margin=self.margin_at(step), kind=self.kind
+        ).mean()
+        errors = jnp.sum(jnp.argmax(cosines, -1) != labels)
+        return loss, {"errors": errors}
+
+
+def same_source(images: jax.Array) -> jax.Array:
+    """``(n, n)`` True where two rows of the batch are the same image (bit for bit)."""
+    flat = images.reshape(images.shape[0], -1)
+    # Two random projections of the pixels: equal for copies, distinct for different images.
+    probe = jax.random.normal(jax.random.key(0), (flat.shape[1], 2), flat.dtype)
+    sketch = flat @ probe
+    a, b = sketch[:, None, :], sketch[None, :, :]
+    # A tolerance, not ==: a matrix product need not round identical rows identically.
+    return jnp.all(jnp.abs(a - b) <= 1e-5 * (jnp.abs(a) + jnp.abs(b) + 1e-3), axis=-1)
+
+
+@register_task("contrastive")
+@dataclasses.dataclass(frozen=True)
+class Contrastive(EmbeddingEval):
+    """Self-supervised instance discrimination (SimCLR): two augmented views of each image must
+    find each other among the other views of the batch. Labels are never read.
+
+    Attributes:
+      temperature: NT-Xent temperature.
+      projection: widths of the MLP projection head on top of the embedding (ReLU between
+        layers); dropped after training, as in SimCLR. () trains on the embedding itself.
+      augment: augmentation options (:mod:`pretrain.embedding.augment`); the views differ only
+        by them, so they define what the embedding learns to ignore.
+      seed: seeds the augmentation (set from the run's seed).
+    """
+
+    temperature: float = 0.2
+    projection: Sequence[int] = (256, 128)
+    augment: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        if any(int(w) < 1 for w in self.projection):
+            raise ValueError(f"projection widths must be positive, got {self.projection}.")
+        if not self.augment:
+            raise ValueError("contrastive needs augment options: without them both views agree.")
+        make_augment(self.augment)
+
+    def init(
+        self, module: nn.Module, key: jax.Array, example: jax.Array, *, num_classes: int = 0
+    ) -> Params:
+        k_model, *k_layers = jax.random.split(key, 1 + len(self.projection))
+        model = module.init(k_model, example)["params"]
+        width = _embedding_dim(module, model, example)
+        head = {}
+        for i, (k, out) in enumerate(zip(k_layers, self.projection, strict=True)):
+            head[f"layer{i}"] = {
+                "kernel": jax.random.normal(k, (width, int(out))) * math.sqrt(2.0 / width),
+                "bias": jnp.zeros((int(out),)),
+            }
+            width = int(out)
+        return {"model": model, "projection": head}
+
+    def _project(self, head: Params, h: jax.Array) -> jax.Array:
+        for i in range(len(self.projection)):
+            layer = head[f"layer{i}"]
+            h = h @ layer["kernel"] + layer["bias"]
+            if i < len(self.projection) - 1:
+                h = nn.relu(h)
+        return h
+
+    def loss(
+        self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        del labels  # self-supervised: identities are never seen
+        aug = make_augment(self.augment)
+        k1, k2 = jax.random.split(_step_key(self.seed, step))
+        n = images.shape[0]
+        views = jnp.concatenate([augment_batch(k1, images, aug), augment_batch(k2, images, aug)])
+        z = self._project(params["projection"], apply_fn({"params": params["model"]}, views))
+        loss, correct = nt_xent(
+            z[:n], z[n:], temperature=self.temperature, duplicates=same_source(images)
+        )
+        return loss.mean(), {"errors": (2 * n - jnp.sum(correct)) / 2}

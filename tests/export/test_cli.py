@@ -1,0 +1,117 @@
+"""``python -m export``: the table, the JSON, the evaluation, clean errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+import export
+from export.__main__ import main
+from export.bundle import Coded
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory) -> tuple[Path, object]:
+    """A small LeNet-300 (32-16 hidden) bundle with its public key beside it."""
+    folder = tmp_path_factory.mktemp("bundles")
+    key = ed25519.Ed25519PrivateKey.generate()
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for i, (a, b) in enumerate([(784, 32), (32, 16), (16, 10)], start=1):
+        book = np.concatenate([[0.0], np.linspace(-0.3, 0.3, 15)]).astype(np.float32)
+        codes = rng.integers(1, 16, (a, b)) * (rng.random((a, b)) < 0.2)
+        tensors[f"fc{i}/kernel"] = Coded(book, codes)
+        tensors[f"fc{i}/bias"] = np.zeros(b, np.float32)
+    data = export.build_bundle(
+        tensors, model="lenet300", options={"hidden": [32, 16]}, private_key=key
+    )
+    path = export.write_bundle(folder / "tiny.pfb", data)
+    export.bundle.write_public_key(key.public_key(), folder / "signing.pub")
+    return path, key
+
+
+def test_inspect_prints_the_table_and_json(signed, capsys) -> None:
+    path, _ = signed
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "fc1" in out and "kept %" in out and "stages:" in out
+    assert main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["bytes"] == path.stat().st_size
+    assert [r["layer"] for r in info["layers"]] == ["fc1", "fc2", "fc3"]
+    assert set(info["stages"]) == {"pruned", "quantized", "huffman"}
+
+
+@pytest.mark.data
+def test_evaluate_prints_one_json_object(signed, mnist_dir, capsys) -> None:
+    path, _ = signed
+    assert main(["evaluate", str(path), "--dataset", "mnist", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"test_error_pct", "ratio", "bytes", "reference_bytes"} <= set(result)
+    assert 0.0 <= result["test_error_pct"] <= 100.0 and result["examples"] == 10_000
+    assert result["ratio"] == pytest.approx(result["reference_bytes"] / result["bytes"])
+
+
+def test_tampered_bundle_is_a_clean_error(signed, tmp_path: Path, capsys) -> None:
+    path, _ = signed
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x04
+    bad = tmp_path / "bad.pfb"
+    bad.write_bytes(bytes(data))
+    code = main(["inspect", str(bad), "--key", str(path.parent / "signing.pub")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "CRC-32" in err
+
+
+def test_wrong_key_and_missing_files_are_clean_errors(signed, tmp_path: Path, capsys) -> None:
+    path, _ = signed
+    other = tmp_path / "other.pub"
+    export.bundle.write_public_key(ed25519.Ed25519PrivateKey.generate().public_key(), other)
+    assert main(["inspect", str(path), "--key", str(other)]) == 2
+    assert "signed by another key" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nope.pfb"), "--dataset", "mnist"]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "empty.pfb").write_bytes(b"")
+    assert main(["inspect", str(tmp_path / "empty.pfb"), "--key", str(other)]) == 2
+    assert "not a pocketfit bundle" in capsys.readouterr().err
+
+
+def test_keygen_then_refuse_to_overwrite(tmp_path: Path, capsys) -> None:
+    args = ["keygen", "--private", str(tmp_path / "k.key"), "--public", str(tmp_path / "k.pub")]
+    assert main(args) == 0
+    assert "key id" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "not overwriting" in capsys.readouterr().err
+
+
+def test_the_module_runs_without_tracebacks(signed, tmp_path: Path) -> None:
+    path, _ = signed
+    truncated = tmp_path / "cut.pfb"
+    truncated.write_bytes(path.read_bytes()[:-7])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "export", "inspect", str(truncated), "--key",
+         str(path.parent / "signing.pub")],
+        capture_output=True, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert run.returncode == 2 and "truncated" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_importing_export_loads_no_server_frameworks() -> None:
+    code = (
+        "import sys, export, export.bundle\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('jax', 'jaxlib', 'flax', 'optax', 'tensorflow', 'pretrain'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

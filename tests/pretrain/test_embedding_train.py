@@ -1,0 +1,205 @@
+"""Embedding training: tasks, augmentation, staged configs, the dataset cache, a two-stage run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pretrain.config import ConfigError, make_config
+from pretrain.data import ArrayDataset
+from pretrain.embedding import augment_batch, cached, make_augment
+from pretrain.embedding.tasks import MarginSoftmax, same_source
+from pretrain.staged_config import load_run, make_staged
+from pretrain.train import (
+    EmbeddingEval,
+    Splits,
+    Trainer,
+    build_task,
+    fit_stages,
+    load_model,
+    load_splits,
+    train_step_fn,
+)
+
+TINY = {"stem_width": 8, "widths": (16, 32), "strides": (2, 2), "embedding_dim": 16}
+AUG = {"rotate": 10, "translate": 0.05, "noise": 0.1, "erase": 0.3}
+CONFIGS = Path(__file__).parents[2] / "pretrain" / "configs"
+
+
+def identities(count: int, per: int, *, seed: int, size: int = 32) -> ArrayDataset:
+    """``count`` people, ``per`` noisy samples each of a smooth random pattern (their face)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.standard_normal((count, size // 4, size // 4))
+    faces = np.kron(coarse, np.ones((4, 4)))
+    labels = np.repeat(np.arange(count, dtype=np.int32), per)
+    images = faces[labels] + 0.3 * rng.standard_normal((count * per, size, size))
+    return ArrayDataset(images[..., None].astype(np.float32), labels, f"people-{seed}")
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    return Splits(identities(12, 8, seed=0), identities(4, 6, seed=1), identities(5, 6, seed=2))
+
+
+def _config(task: str, **extra) -> dict:
+    return {
+        "model": "embednet", "model_options": TINY, "task": task, "batch_size": 16,
+        "eval_batch_size": 32, "learning_rate": 0.01, "epochs": 2, "keep_checkpoints": 1, **extra,
+    }  # fmt: skip
+
+
+def test_augmentation_is_keyed_and_standardised() -> None:
+    x = identities(2, 2, seed=3).images
+    aug = make_augment({**AUG, "flip": True, "warp": 1.0, "gamma": 0.3, "blur": 0.5})
+    a = np.asarray(augment_batch(jax.random.key(0), x, aug))
+    b = np.asarray(augment_batch(jax.random.key(0), x, aug))
+    c = np.asarray(augment_batch(jax.random.key(1), x, aug))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == x.shape and np.abs(a - c).max() > 0.1
+    np.testing.assert_allclose(a.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(a.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
+    # No options: only the per-image standardisation.
+    plain = np.asarray(augment_batch(jax.random.key(0), x, make_augment({})))
+    ref = (x - x.mean(axis=(1, 2, 3), keepdims=True)) / x.std(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(plain, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown augment option"):
+        make_augment({"rotation": 10})
+
+
+def test_tasks_by_name_and_their_options() -> None:
+    with pytest.raises(ValueError, match="Did you mean 'contrastive'"):
+        build_task("contrastiv")
+    with pytest.raises(ValueError, match=r"no option.*margn.*valid: kind, scale, margin"):
+        build_task("margin_softmax", {"margn": 0.3})
+    with pytest.raises(ValueError, match="needs augment options"):
+        build_task("contrastive")
+    task = build_task("margin_softmax", {"margin": 0.4, "margin_warmup": 100}, seed=3)
+    assert isinstance(task, MarginSoftmax) and task.seed == 3
+    assert [float(task.margin_at(s)) for s in (0, 50, 100, 500)] == pytest.approx(
+        [0.0, 0.2, 0.4, 0.4]
+    )
+
+
+def test_same_source_finds_copies() -> None:
+    x = identities(3, 1, seed=4).images
+    batch = jnp.asarray(np.concatenate([x, x[:1]]))
+    got = np.asarray(same_source(batch))
+    expected = np.eye(4, dtype=bool)
+    expected[0, 3] = expected[3, 0] = True
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_contrastive_never_reads_labels(splits: Splits) -> None:
+    config = make_config(_config("contrastive", task_options={"augment": AUG}))
+    trainer = Trainer(config, splits.train.images)
+    step = jax.jit(train_step_fn(trainer.module.apply, trainer.tx, trainer.task))
+    x, y = splits.train.images[:16], splits.train.labels[:16]
+    a, _ = step(trainer.init_state(jax.random.key(0)), x, y)
+    b, _ = step(trainer.init_state(jax.random.key(0)), x, y[::-1].copy())
+    for u, v in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_embedding_eval_is_the_verification_eer() -> None:
+    labels = np.repeat(np.arange(3), 4)
+    perfect = np.eye(3)[labels]
+    out = [{"embeddings": perfect, "labels": labels, "mask": np.ones(12)}]
+    assert EmbeddingEval().eval_result(out)[1:] == (0.0, 12)
+    # Masked rows (batch padding) are left out.
+    padded = [{"embeddings": np.vstack([perfect, np.eye(3)[:1]]),
+               "labels": np.append(labels, 2), "mask": np.append(np.ones(12), 0)}]  # fmt: skip
+    assert EmbeddingEval().eval_result(padded)[1:] == (0.0, 12)
+
+
+def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> None:
+    shared = {"model": "embednet", "model_options": TINY, "batch_size": 16,
+              "eval_batch_size": 32, "epochs": 2, "keep_checkpoints": 1}  # fmt: skip
+    stages = {
+        "contrastive": {"task": "contrastive", "learning_rate": 0.01,
+                        "task_options": {"augment": AUG, "projection": (32, 16)}},
+        "metric": {"task": "margin_softmax", "learning_rate": 0.01,
+                   "task_options": {"scale": 16.0, "margin": 0.2, "augment": AUG}},
+    }  # fmt: skip
+    run = make_staged({"shared": shared, "stages": stages})
+    both = {"contrastive": splits, "metric": splits}
+    result = fit_stages(run, tmp_path, progress=False, splits=both)
+    assert list(result.stages) == ["contrastive", "metric"]
+    assert [s["steps"] for s in result.stages.values()] == [2 * (96 // 16)] * 2
+    assert all(s["error_kind"] == "eer" for s in result.stages.values())
+    metric_info = json.loads((tmp_path / "metric" / "model" / "model.json").read_text())
+    assert metric_info["info"]["config"]["init_from"] == str(tmp_path / "contrastive" / "model")
+    final = load_model(result.model_dir)
+    assert set(final.params) == {"stem", "block1", "block2", "embed"}  # no task parameters
+    out = final.module.apply({"params": final.params}, splits.test.images)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, rtol=1e-5)
+    # The learned embedding separates held-out people better than chance (EER 50%).
+    assert result.stages["metric"]["test_error_pct"] < 40.0
+    # Resuming a finished run trains nothing and gives the same model.
+    again = fit_stages(run, tmp_path, resume=True, progress=False, splits=both)
+    assert again.stages["metric"]["steps"] == result.stages["metric"]["steps"]
+    np.testing.assert_array_equal(
+        load_model(again.model_dir).params["embed"]["kernel"], final.params["embed"]["kernel"]
+    )
+
+
+def test_init_from_must_fit(tmp_path: Path, splits: Splits) -> None:
+    run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
+    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
+    wider = make_config(
+        _config("margin_softmax", model_options={**TINY, "widths": (16, 48)},
+                init_from=str(tmp_path / "a" / "model"))
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="do not fit"):
+        Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
+
+
+def test_staged_configs_and_overrides() -> None:
+    for name in ("embed_face", "embed_fingerprint"):
+        path = CONFIGS / f"{name}.py"
+        run = load_run(path, ["metric.epochs=3", "seed=7", "metric.task_options.margin=0.3"])
+        assert run.names == ["contrastive", "metric"]
+        assert run.stage("metric").epochs == 3
+        assert run.stage("metric").task_options["margin"] == 0.3
+        assert {run.stage(n).seed for n in run.names} == {7}
+        assert run.evaluation == name.removeprefix("embed_")
+        doc = path.read_text().split('"""')[1]
+        assert f"python -m pretrain --config pretrain/configs/{name}.py" in doc
+        assert "Expected" in doc and "Time here" in doc
+    with pytest.raises(ConfigError, match=r"unknown key 'bogus'.*a stage name"):
+        load_run(CONFIGS / "embed_face.py", ["bogus=1"])
+    with pytest.raises(ConfigError, match="stage configs have no key 'epoch'"):
+        load_run(CONFIGS / "embed_face.py", ["metric.epoch=1"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'lr'.*learning_rate"):
+        make_staged({"stages": {"a": {"lr": 1}}})
+
+
+def test_dataset_options_are_checked() -> None:
+    config = make_config({"dataset": "orl_faces", "dataset_options": {"subjects": (1, 5)}})
+    with pytest.raises(ConfigError, match=r"no option.*subjects.*valid: train_subjects"):
+        load_splits(config)
+
+
+def test_cache_builds_once_and_rebuilds_what_is_damaged(tmp_path: Path) -> None:
+    calls = []
+
+    def build() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"x": np.arange(6.0).reshape(2, 3)}
+
+    key = {"what": "test", "n": 2}
+    first = cached(key, build, directory=tmp_path)
+    second = cached(key, build, directory=tmp_path)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first["x"], second["x"])
+    (npz,) = tmp_path.glob("*.npz")
+    npz.write_bytes(npz.read_bytes()[:-7])  # truncated, e.g. a killed writer without rename
+    np.testing.assert_array_equal(cached(key, build, directory=tmp_path)["x"], first["x"])
+    assert len(calls) == 2
+    cached({**key, "n": 3}, build, directory=tmp_path)  # another key is another entry
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.npz"))) == 2
+    assert not list(tmp_path.glob(".*"))  # no temp files left behind

@@ -1,0 +1,93 @@
+"""EmbedNet: unit-norm embeddings, the two implementations agree, folding, front/tail split."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pretrain.models import build_model, count_params
+from pretrain.models.embednet import StemConv, fold_standardization
+
+TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16}
+
+
+def _images(n: int = 4, size: int = 32, seed: int = 0) -> jax.Array:
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.standard_normal((n, size, size, 1)), jnp.float32)
+
+
+def _init(model: nn.Module, x: jax.Array) -> dict:
+    return model.init(jax.random.key(0), x[:1])["params"]
+
+
+@pytest.mark.parametrize(
+    ("options", "size"), [({}, 32), ({"standardize": True, "feature_norm": True}, 64)]
+)
+def test_embeddings_are_unit_norm(options: dict, size: int) -> None:
+    model = build_model("embednet", **TINY, **options)
+    x = _images(size=size)
+    out = model.apply({"params": _init(model, x)}, x)
+    assert out.shape == (4, 16)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("options", [{}, {"standardize": True, "feature_norm": True}])
+def test_fast_and_native_agree(options: dict) -> None:
+    x = _images(n=2, size=20)  # odd spatial sizes appear after the strides
+    fast = build_model("embednet", **TINY, **options, impl="fast")
+    native = build_model("embednet", **TINY, **options, impl="native")
+    params = _init(fast, x)
+    a = fast.apply({"params": params}, x)
+    b = native.apply({"params": params}, x)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Gradients too: the fast implementation is what trains, the native one what is exported.
+    ga = jax.grad(lambda p: jnp.sum(fast.apply({"params": p}, x)[:, 0]))(params)
+    gb = jax.grad(lambda p: jnp.sum(native.apply({"params": p}, x)[:, 0]))(params)
+    for u, v in zip(jax.tree.leaves(ga), jax.tree.leaves(gb), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+def test_default_parameter_groups_and_size() -> None:
+    model = build_model("embednet")
+    params = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    # jax returns pytree dicts with sorted keys, so compare the names, not their order.
+    assert set(params) == {"stem", *(f"block{i}" for i in range(1, 9)), "embed"}
+    assert count_params(params) == 107_584
+    assert set(params["block8"]) == {"depthwise", "pointwise"}
+
+
+def test_stem_is_flax_conv() -> None:
+    """The stem keeps the parameters and the function of Flax's ``Conv`` (older checkpoints)."""
+    x = _images()
+    conv = nn.Conv(8, (3, 3), strides=(2, 2), padding="SAME")
+    params = conv.init(jax.random.key(0), x)["params"]
+    np.testing.assert_allclose(
+        StemConv(8).apply({"params": params}, x), conv.apply({"params": params}, x), atol=1e-6
+    )
+
+
+def test_folding_keeps_the_function() -> None:
+    x = _images()
+    model = build_model("embednet", **TINY, standardize=True, feature_norm=True)
+    params = _init(model, x)
+    plain, folded = fold_standardization(model.clone(impl="native"), params)
+    assert not plain.standardize
+    np.testing.assert_allclose(
+        plain.apply({"params": folded}, x), model.apply({"params": params}, x), atol=1e-6
+    )
+
+
+def test_front_and_tail_compose_to_the_whole() -> None:
+    x = _images()
+    model = build_model("embednet", **TINY, feature_norm=True)
+    params = _init(model, x)
+    front = model.clone(stop_after=2)
+    tail = model.clone(start_block=3)
+    maps = front.apply({"params": {k: params[k] for k in ("stem", "block1", "block2")}}, x)
+    out = tail.apply({"params": {k: params[k] for k in ("block3", "embed")}}, maps)
+    np.testing.assert_array_equal(out, model.apply({"params": params}, x))
+    with pytest.raises(ValueError, match="stop_after comes before start_block"):
+        model.clone(start_block=3, stop_after=2).init(jax.random.key(0), maps)
