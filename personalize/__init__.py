@@ -1,1 +1,45 @@
-"""pocketfit personalize."""
+"""pocketfit personalize: the device side (numpy + the LiteRT interpreter only).
+
+Example:
+  >>> from personalize import Device
+  >>> dev = Device("artifact", "store", profile="phone_cpu", trusted_key="signing.pub")
+  >>> report = dev.enroll("alice", images)
+  >>> dev.verify("alice", probe)
+  Decision(accept=True, score=0.83, threshold=0.61)
+"""
+
+from personalize.artifact import Artifact, ArtifactError, load_artifact
+from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
+from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
+from personalize.head import SgdConfig
+from personalize.keystore import FileKeyStore, KeyStore
+from personalize.quality import QualityError, check_image, check_samples
+from personalize.store import RecordStore, UserRecord
+from personalize.threshold import TailFit, threshold_at_far
+from personalize.trust import TrustError
+
+__all__ = [
+    "DEFAULT_FAR",
+    "NO_TRAINING",
+    "Artifact",
+    "ArtifactError",
+    "Decision",
+    "Device",
+    "EnrollmentError",
+    "EnrollmentReport",
+    "FileKeyStore",
+    "KeyStore",
+    "PersonalizeError",
+    "QualityError",
+    "RecordStore",
+    "SgdConfig",
+    "StoreError",
+    "TailFit",
+    "TrustError",
+    "UnknownUserError",
+    "UserRecord",
+    "check_image",
+    "check_samples",
+    "load_artifact",
+    "threshold_at_far",
+]

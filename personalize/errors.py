@@ -12,7 +12,7 @@ class EnrollmentError(PersonalizeError, ValueError):
 
 
 class StoreError(PersonalizeError):
-    """A record or key the store refuses: wrong key, tampered or truncated record, unsafe key file."""
+    """A record or key the store refuses: wrong key, tampered record, unsafe key file."""
 
 
 class UnknownUserError(PersonalizeError, LookupError):

@@ -1,0 +1,131 @@
+"""The ``python -m personalize`` commands, as functions over :class:`personalize.Device`.
+
+python -m personalize enroll   --artifact DIR --store DIR --key PUB --user NAME IMAGE...
+    [--profile P] [--budget BYTES] [--scope S | --no-train] [--target-far F] [--json]
+python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE [--json]
+python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--json]
+python -m personalize list     --store DIR
+python -m personalize remove   --store DIR --user NAME
+
+Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
+Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
+usage error (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
+from personalize.errors import PersonalizeError
+from personalize.images import read_all, read_images
+from personalize.store import RecordStore
+
+OK, REJECTED, ERROR = 0, 1, 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m personalize", description="On-device enrollment.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(cmd: argparse.ArgumentParser, *, artifact: bool = True) -> None:
+        cmd.add_argument("--store", required=True, help="directory of the encrypted user records")
+        if artifact:
+            cmd.add_argument("--artifact", required=True, help="the artifact directory")
+            cmd.add_argument("--key", required=True, help="the publisher's public key (PEM)")
+            cmd.add_argument("--profile", default="host", help="device profile (default host)")
+            cmd.add_argument("--budget", type=int, help="memory budget in bytes (default: profile)")
+            cmd.add_argument("--threads", type=int, default=1, help="interpreter threads")
+        else:
+            cmd.add_argument("--artifact", help="ignored: records are listed without the model")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+
+    enroll = sub.add_parser("enroll", help="enroll a user from a few images")
+    common(enroll)
+    enroll.add_argument("--user", required=True)
+    enroll.add_argument("--scope", help="force a training scope (default: widest that fits)")
+    enroll.add_argument("--no-train", action="store_true", help="imprinting only, no SGD")
+    enroll.add_argument("--target-far", type=float, default=DEFAULT_FAR)
+    enroll.add_argument("images", nargs="+")
+    verify = sub.add_parser("verify", help="is this image the user?")
+    common(verify)
+    verify.add_argument("--user", required=True)
+    verify.add_argument("images", nargs=1)
+    ident = sub.add_parser("identify", help="which enrolled user is this image?")
+    common(ident)
+    ident.add_argument("images", nargs=1)
+    ls = sub.add_parser("list", help="enrolled users")
+    common(ls, artifact=False)
+    rm = sub.add_parser("remove", help="delete a user's record")
+    common(rm, artifact=False)
+    rm.add_argument("--user", required=True)
+    return p
+
+
+def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, sort_keys=True) if args.json else text)
+
+
+def _device(args: argparse.Namespace) -> Device:
+    return Device(
+        args.artifact, args.store, profile=args.profile, budget=args.budget,
+        trusted_key=args.key, num_threads=args.threads,
+    )  # fmt: skip
+
+
+def _one_image(args: argparse.Namespace) -> Any:
+    images = read_images(args.images[0])
+    if len(images) != 1:
+        raise PersonalizeError(f"{args.images[0]}: holds {len(images)} images; give one.")
+    return images[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        users = RecordStore(args.store, create=False).users()
+        _out(args, {"users": users}, "\n".join(users) if users else "(no users enrolled)")
+        return OK
+    if args.command == "remove":
+        RecordStore(args.store, create=False).remove(args.user)
+        _out(args, {"removed": args.user}, f"removed {args.user}")
+        return OK
+    dev = _device(args)
+    if args.command == "enroll":
+        report = dev.enroll(
+            args.user, read_all(args.images), train=not args.no_train,
+            scope=NO_TRAINING if args.no_train else args.scope, target_far=args.target_far,
+        )  # fmt: skip
+        measured = report.measured_peak_bytes
+        _out(args, report.to_dict(), (
+            f"enrolled {report.user}: {report.samples} samples, scope {report.scope}, "
+            f"{report.steps} steps (loss {report.initial_loss} -> {report.final_loss}), "
+            f"threshold {report.threshold:.4f} for FAR {report.target_far:g} "
+            f"({report.threshold_method}); embed {report.embed_ms:.1f} ms, train "
+            f"{report.train_ms:.1f} ms; memory predicted {report.predicted_peak_bytes:,} B, "
+            f"measured {'n/a' if measured is None else f'{measured:,} B'}, budget "
+            f"{report.budget_bytes:,} B"
+        ))  # fmt: skip
+        return OK
+    if args.command == "verify":
+        d = dev.verify(args.user, _one_image(args))
+        _out(args, d._asdict(), (
+            f"{'ACCEPT' if d.accept else 'REJECT'} {args.user}: score {d.score:.4f}, "
+            f"threshold {d.threshold:.4f}"
+        ))  # fmt: skip
+        return OK if d.accept else REJECTED
+    user, score = dev.identify(_one_image(args))
+    _out(args, {"user": user, "score": score},
+         f"{user}: score {score:.4f}" if user else f"nobody (best score {score:.4f})")  # fmt: skip
+    return OK if user else REJECTED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except (PersonalizeError, ValueError, OSError) as err:  # ArtifactError, TrustError too
+        print(f"error: {err}", file=sys.stderr)
+        return ERROR

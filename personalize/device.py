@@ -1,0 +1,485 @@
+"""The device: enroll users from a few samples, verify and identify them (numpy + LiteRT only).
+
+Enrollment, in the order an app ships it:
+  1. verify the artifact (signature, then every file's hash) again, as it is used;
+  2. quality gate (:mod:`personalize.quality`): refuse a bad sample, naming it and the reason;
+  3. plan memory: the widest exported scope whose predicted peak fits the budget
+     (:mod:`personalize.memory`); none fits -> refused with the numbers;
+  4. embed the samples with the artifact's int8 ``embed``;
+  5. imprint the head (user + background prototypes, :mod:`personalize.head`);
+  6. few-shot SGD with weight decay through the scope's train signature, with early stopping;
+  7. per-user threshold for the target FAR from background impostor scores, with a tail fit
+     (:mod:`personalize.threshold`);
+  8. persist the user's weights and threshold, encrypted (:mod:`personalize.store`).
+
+The background embeddings are split in two halves: the first gives the prototypes and the
+training negatives, the second only the threshold, so the threshold is not set on impostors the
+head was trained to push away.
+
+The score of an image for a user is the cosine between its embedding (through the user's last
+block when a wider scope trained it) and the user's head column: ``infer`` output 0 / scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from devices.graph import Graph
+from devices.measure import trim_heap
+from devices.preprocess import PreprocessSpec
+from devices.profiles import Profile, ProfileError, load_profile
+from personalize.artifact import Artifact, ArtifactError, load_artifact
+from personalize.errors import EnrollmentError, StoreError
+from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
+from personalize.keystore import KeyStore
+from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
+from personalize.quality import check_image, check_samples
+from personalize.store import RecordStore, UserRecord, check_name
+from personalize.threshold import TailFit, threshold_at_far
+
+DEFAULT_FAR = 1 / 50_000
+NO_TRAINING = "none"  # the scope of an imprinting-only enrollment
+CHUNK = 64  # rows per infer / refine call during calibration
+HEAD = "head__kernel"
+
+
+class Decision(NamedTuple):
+    """A verification decision: accept iff ``score >= threshold``."""
+
+    accept: bool
+    score: float
+    threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollmentReport:
+    """What one enrollment did, measured.
+
+    Times are wall-clock milliseconds on this process (``embed_ms``: the ``embed`` call on the
+    samples; ``train_ms``: imprinting, loading the head and the SGD loop; ``calibrate_ms``:
+    scoring the background and the tail fit; ``total_ms``: everything, from artifact
+    verification to the record on disk). Memory: see :mod:`personalize.memory`.
+    """
+
+    user: str
+    samples: int
+    scope: str
+    predicted_peak_bytes: int
+    measured_peak_bytes: int | None
+    budget_bytes: int
+    embed_ms: float
+    train_ms: float
+    steps: int
+    final_loss: float | None
+    threshold: float
+    target_far: float
+    initial_loss: float | None = None
+    stopped_early: bool = False
+    calibrate_ms: float = 0.0
+    total_ms: float = 0.0
+    threshold_method: str = ""
+    impostors: int = 0
+    plans: dict[str, int] = dataclasses.field(default_factory=dict)
+    memory_note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _load_profile(profile: str | os.PathLike[str] | Profile) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return load_profile(profile)
+    except ProfileError as err:
+        raise EnrollmentError(str(err)) from None
+
+
+def _artifact_id(manifest: dict[str, Any]) -> str:
+    files = json.dumps(manifest["files"], sort_keys=True).encode()
+    return hashlib.sha256(files).hexdigest()[:16]
+
+
+class Device:
+    """A phone holding one verified artifact and an encrypted store of enrolled users.
+
+    Args:
+      artifact_dir: the artifact directory (``export build`` output).
+      store_dir: where user records live (created if missing).
+      profile: the device profile (name, path or :class:`devices.Profile`) for memory planning.
+      budget: memory (bytes) enrollment may use; default the profile's ``memory_bytes``.
+      trusted_key: the publisher's Ed25519 public key (PEM path, PEM bytes or key object); the
+        app ships it, a key inside the artifact is never trusted. Required.
+      keystore: supplies the store key; default a 0600 key file ``<store_dir>/store.key``.
+      num_threads: LiteRT interpreter threads.
+
+    Raises:
+      ArtifactError: the artifact is missing, modified or signed by another key.
+      StoreError: the key does not open the store or its file is unsafe.
+      EnrollmentError: a bad profile, budget or thread count.
+
+    Example:
+      >>> dev = Device("art", "store", trusted_key="signing.pub")
+      >>> report = dev.enroll("alice", images)   # (n, h, w) uint8 or floats in [0, 1]
+      >>> dev.verify("alice", probe).accept
+    """
+
+    def __init__(
+        self,
+        artifact_dir: str | os.PathLike[str],
+        store_dir: str | os.PathLike[str],
+        profile: str | os.PathLike[str] | Profile = "host",
+        budget: int | None = None,
+        trusted_key: Any = None,
+        keystore: KeyStore | None = None,
+        num_threads: int = 1,
+    ) -> None:
+        if trusted_key is None:
+            raise ArtifactError(
+                "trusted_key is required: the publisher's Ed25519 public key the app ships with "
+                "(a key inside the artifact is never trusted)."
+            )
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise EnrollmentError(f"num_threads must be a positive int, got {num_threads!r}.")
+        self.profile = _load_profile(profile)
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0
+        ):
+            raise EnrollmentError(f"budget must be a positive number of bytes, got {budget!r}.")
+        self.budget = int(budget) if budget is not None else self.profile.memory_bytes
+        self.artifact_dir, self.trusted_key, self.num_threads = (
+            Path(artifact_dir), trusted_key, num_threads,
+        )  # fmt: skip
+        artifact = load_artifact(self.artifact_dir, trusted_key)
+        self.manifest = artifact.manifest
+        self.artifact_id = _artifact_id(artifact.manifest)
+        self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
+        self.graph = Graph.from_dict(artifact.manifest["graph"])
+        self.scale = float(artifact.manifest["head"]["scale"])
+        self.classes = int(artifact.manifest["head"]["classes"])
+        self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
+        self.has_features = artifact.background_features is not None
+        self.model_bytes = len(artifact.model)
+        self.background_count = len(artifact.background)
+        half = self.background_count // 2
+        if self.classes < 2 or half < max(self.classes - 1, 40):
+            raise ArtifactError(
+                f"the artifact has {self.classes} head slot(s) and {self.background_count} "
+                "background embeddings; need >= 2 slots and >= 80 embeddings."
+            )
+        # The background prototypes depend on the artifact only: computed once, reused.
+        self._centres, self._proto = prototypes(artifact.background[:half], self.classes - 1)
+        self._interp = artifact.interpreter(num_threads)
+        self._pristine = self._get_weights(self._interp)
+        self.store = RecordStore(store_dir, keystore)
+
+    # -- users ------------------------------------------------------------------------------
+    def users(self) -> list[str]:
+        """Enrolled user names, sorted."""
+        return self.store.users()
+
+    def remove(self, user: str) -> None:
+        """Deletes a user's record (:class:`UnknownUserError` if there is none)."""
+        self.store.remove(self._name(user))
+
+    def wipe(self) -> int:
+        """Deletes every user's record; returns how many."""
+        return self.store.wipe()
+
+    @staticmethod
+    def _name(user: Any) -> str:
+        try:
+            return check_name(user)
+        except ValueError as err:
+            raise EnrollmentError(str(err)) from None
+
+    # -- enrollment -------------------------------------------------------------------------
+    def trainable_scopes(self) -> tuple[str, ...]:
+        """Exported scopes this artifact can train honestly (wider ones need background features
+        for their negatives and their threshold)."""
+        return tuple(s for s in self.scopes if s == "head" or self.has_features)
+
+    def plan(self, samples: int, *, train: bool = True) -> dict[str, ScopePlan]:
+        """Predicted enrollment peak of each trainable scope (or of imprinting only) for
+        ``samples`` enrollment images."""
+        return self._plans(samples, SgdConfig(), self.background_count, train=train)
+
+    def _plans(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:
+        d = int(self.manifest["embedding_dim"])
+        fshape = self.manifest["signatures"]["embed"]["outputs"].get("features", {}).get("shape")
+        feat = int(np.prod(fshape[1:])) if fshape else 0
+        image = int(np.prod(self.spec.shape))
+        batch = n + sgd.batch_negatives(n, n_bg // 2)
+        # See personalize.memory: float32 background arrays, the samples' inputs and the quality
+        # gate's float64 copy beside the interpreter; while loading, the model, the embeddings
+        # and the features file (fp16 bytes + float32 values) being converted.
+        # Beside them: the variables copied out of and into the interpreter (runner outputs,
+        # their copies, the merged dict handed to set_weights) and the training batch.
+        emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
+        weights = 3 * 4 * self.graph.variable_params()
+        host = 12 * n * image + 4 * (emb + fea) + weights + 4 * batch * max(d, feat)
+        load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
+        common = {"embed": n, "infer": CHUNK, "refine": CHUNK}
+        scopes = self.trainable_scopes() if train else (NO_TRAINING,)
+        plans = {}
+        for scope in scopes:
+            sigs = ["embed", "get_weights", "set_weights", "infer"]
+            batches = dict(common)
+            if scope != NO_TRAINING:
+                name = self.manifest["scopes"][scope]["signature"]
+                sigs.append(name)
+                batches[name] = batch
+                if scope != "head":
+                    sigs.append("refine")
+            plans[scope] = plan_enrollment(
+                self.graph, self.profile, scope=scope, signatures=sigs, batches=batches,
+                model_bytes=self.model_bytes, host_bytes=host, load_bytes=load,
+            )  # fmt: skip
+        return plans
+
+    def _choose_scope(self, plans: dict[str, ScopePlan], scope: str | None) -> ScopePlan:
+        summary = ", ".join(f"{s} {p.peak_bytes:,} B" for s, p in plans.items())
+        if scope is not None:
+            plan = plans[scope]
+            if plan.peak_bytes > self.budget:
+                raise EnrollmentError(
+                    f"scope {scope!r} needs {plan.peak_bytes:,} bytes (predicted peak), over the "
+                    f"budget of {self.budget:,} bytes; nothing was changed."
+                )
+            return plan
+        fitting = [p for p in plans.values() if p.peak_bytes <= self.budget]
+        if not fitting:
+            raise EnrollmentError(
+                f"no training scope fits the memory budget of {self.budget:,} bytes "
+                f"(profile {self.profile.name}): predicted peaks {summary}; the narrowest needs "
+                f"{min(p.peak_bytes for p in plans.values()) - self.budget:,} bytes more; "
+                "nothing was changed."
+            )
+        return fitting[-1]
+
+    def _check_scope(self, scope: str | None, train: bool) -> str | None:
+        if not train:
+            if scope not in (None, NO_TRAINING):
+                raise EnrollmentError(f"train=False enrolls by imprinting only; scope {scope!r} "
+                                      "would train nothing.")  # fmt: skip
+            return NO_TRAINING
+        if scope is None:
+            return None
+        if scope not in self.scopes:
+            raise EnrollmentError(
+                f"unknown scope {scope!r}; this artifact exports {', '.join(self.scopes)}."
+            )
+        if scope not in self.trainable_scopes():
+            raise EnrollmentError(
+                f"scope {scope!r} trains the last block, so its negatives and threshold need the "
+                f"background people's features, and this artifact ships none "
+                f"(background_features.npy); use scope 'head' or an artifact that has them."
+            )
+        return scope
+
+    def enroll(
+        self,
+        user: str,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        train: bool = True,
+        scope: str | None = None,
+        target_far: float = DEFAULT_FAR,
+        sgd: SgdConfig | None = None,
+        seed: int = 0,
+        measure_memory: bool = True,
+    ) -> EnrollmentReport:
+        """Enrolls (or re-enrolls) ``user`` from a few images of them.
+
+        Args:
+          user: the user name (printable, at most 100 characters).
+          images: ``(n, h, w[, c])`` array or a list of images: uint8, uint16 or floats in
+            [0, 1]; raw captures (the artifact's preprocessing is applied here).
+          train: ``False`` enrolls by imprinting only (no SGD; scope ``"none"``).
+          scope: force a training scope (``head``, ``head_biases``, ``last_block``, or ``"none"``
+            for imprinting only); default the widest whose predicted peak fits the budget.
+          target_far: false accept rate the user's threshold is set for.
+          sgd: learning rate, weight decay, steps and early stopping (:class:`SgdConfig`).
+          seed: draws of the training negatives.
+          measure_memory: measure the process's peak RSS rise (resets the process's VmHWM).
+
+        Returns:
+          An :class:`EnrollmentReport`.
+
+        Raises:
+          EnrollmentError: a refused sample (:class:`personalize.QualityError`, naming it and
+            why), no scope within the budget (with the numbers) or bad arguments. Nothing is
+            changed on disk when enrollment is refused.
+          ArtifactError: the artifact changed on disk or fails verification.
+        """
+        t_start = time.perf_counter()
+        user = self._name(user)
+        train = train and scope != NO_TRAINING  # scope="none" also means imprinting only
+        forced = self._check_scope(scope, train)
+        if not 0.0 < float(target_far) < 1.0:
+            raise EnrollmentError(f"target_far must be in (0, 1), got {target_far!r}.")
+        try:
+            sgd = sgd or SgdConfig()
+        except ValueError as err:  # pragma: no cover - SgdConfig validates when built
+            raise EnrollmentError(str(err)) from None
+        meter = PeakMeter()
+        if measure_memory:
+            meter.start()
+        artifact = load_artifact(self.artifact_dir, self.trusted_key)
+        trim_heap()  # hand the verified files' freed bytes back before the interpreter runs
+        if _artifact_id(artifact.manifest) != self.artifact_id:
+            raise ArtifactError(
+                f"{self.artifact_dir}: the artifact changed since this Device was created; "
+                "create a new Device (users enrolled on the old one must enroll again)."
+            )
+        inputs = check_samples(images, self.spec)
+        n, n_bg = len(inputs), len(artifact.background)
+        half = n_bg // 2
+        plans = self._plans(n, sgd, n_bg, train=train)
+        chosen = self._choose_scope(plans, forced)
+        scope = chosen.scope
+        interp = artifact.interpreter(self.num_threads)
+        t0 = time.perf_counter()
+        embedded = interp.get_signature_runner("embed")(images=inputs)
+        embed_ms = 1e3 * (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        kernel = imprint_kernel(embedded["embeddings"], self._centres)
+        self._set_weights(interp, {**self._pristine, HEAD: kernel})
+        result: TrainResult | None = None
+        if scope != NO_TRAINING:
+            wide = scope != "head"
+            assert not wide or artifact.background_features is not None
+            source = "features" if wide else "embeddings"
+            bg = artifact.background_features if wide else artifact.background
+            assert bg is not None
+            step = interp.get_signature_runner(self.manifest["scopes"][scope]["signature"])
+            labels = (self._proto + 1).astype(np.int32)
+            result = run_sgd(step, source, embedded[source], bg[:half], labels, sgd, seed=seed)
+        weights = self._get_weights(interp)
+        train_ms = 1e3 * (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fit = self._calibrate(interp, artifact, scope, half, target_far)
+        calibrate_ms = 1e3 * (time.perf_counter() - t0)
+        measured = meter.stop() if measure_memory else None
+        changed = [HEAD] if scope in ("head", NO_TRAINING) else [
+            n.replace("/", "__") for n in self.manifest["scopes"][scope]["trains"]
+        ]  # fmt: skip
+        record = UserRecord(
+            user=user, threshold=fit.threshold, scope=scope,
+            weights={k: weights[k] for k in changed},
+            meta={"artifact": self.artifact_id, "target_far": float(target_far), "samples": n,
+                  "threshold_method": fit.method, "tail": [fit.tail, fit.xi, fit.sigma, fit.u],
+                  "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        )  # fmt: skip
+        self.store.save(record)
+        note = (
+            "measured: rise of the process's peak RSS (VmHWM) over its RSS at the start of "
+            "enrollment (after a heap trim, runtime code prefaulted); predicted: planner "
+            "peak of the signatures enrollment runs + host arrays"
+        )
+        if measure_memory and measured is None:
+            note = f"peak RSS not measurable here: {meter.error}"
+        return EnrollmentReport(
+            user=user, samples=n, scope=scope, predicted_peak_bytes=chosen.peak_bytes,
+            measured_peak_bytes=measured, budget_bytes=self.budget, embed_ms=embed_ms,
+            train_ms=train_ms, steps=result.steps if result else 0,
+            final_loss=result.final_loss if result else None, threshold=fit.threshold,
+            target_far=float(target_far), initial_loss=result.initial_loss if result else None,
+            stopped_early=result.stopped_early if result else False, calibrate_ms=calibrate_ms,
+            total_ms=1e3 * (time.perf_counter() - t_start), threshold_method=fit.method,
+            impostors=fit.impostors, plans={s: p.peak_bytes for s, p in plans.items()},
+            memory_note=note,
+        )  # fmt: skip
+
+    def _calibrate(
+        self, interp: Any, artifact: Artifact, scope: str, half: int, target_far: float
+    ) -> TailFit:
+        """Threshold from the held-out half of the background, scored as a probe would be."""
+        wide = scope not in ("head", NO_TRAINING)
+        rows = artifact.background_features if wide else artifact.background
+        assert rows is not None
+        rows = rows[half:]
+        refine = interp.get_signature_runner("refine") if wide else None
+        infer = interp.get_signature_runner("infer")
+        scores = []
+        for i in range(0, len(rows), CHUNK):
+            e = rows[i : i + CHUNK]
+            if refine is not None:
+                e = refine(features=e)["embeddings"]
+            scores.append(infer(embeddings=np.asarray(e, np.float32))["scores"][:, 0])
+        return threshold_at_far(np.concatenate(scores) / self.scale, target_far)
+
+    # -- matching ---------------------------------------------------------------------------
+    def _record(self, user: str) -> UserRecord:
+        record = self.store.load(self._name(user))
+        if record.meta.get("artifact") != self.artifact_id:
+            raise StoreError(
+                f"user {user!r} was enrolled with another artifact "
+                f"({record.meta.get('artifact')}, this one is {self.artifact_id}); enroll again."
+            )
+        return record
+
+    def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        x = check_image(np.asarray(image), self.spec)
+        return self._interp.get_signature_runner("embed")(images=x[None])
+
+    def _score(self, embedded: dict[str, np.ndarray], record: UserRecord) -> float:
+        self._set_weights(self._interp, {**self._pristine, **record.weights})
+        e = embedded["embeddings"]
+        if record.scope not in ("head", NO_TRAINING):
+            e = self._interp.get_signature_runner("refine")(features=embedded["features"])[
+                "embeddings"
+            ]
+        out = self._interp.get_signature_runner("infer")(embeddings=e)["scores"]
+        return float(out[0, 0]) / self.scale
+
+    def verify(self, user: str, image: np.ndarray) -> Decision:
+        """Is ``image`` the enrolled ``user``?
+
+        Raises:
+          UnknownUserError: ``user`` is not enrolled.
+          StoreError: the record is refused (tampered, wrong key, other artifact).
+          QualityError: the image is refused by the quality gate (blank, saturated, ...).
+        """
+        record = self._record(user)
+        score = self._score(self._embed(image), record)
+        return Decision(score >= record.threshold, score, record.threshold)
+
+    def identify(self, image: np.ndarray) -> tuple[str | None, float]:
+        """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score.
+
+        Among the users whose threshold the score reaches, the one with the largest margin
+        (score - threshold) wins.
+        """
+        embedded = self._embed(image)
+        best: tuple[str | None, float] = (None, float("-inf"))
+        margin = float("-inf")
+        top = float("-inf")
+        for user in self.users():
+            record = self._record(user)
+            score = self._score(embedded, record)
+            top = max(top, score)
+            if score >= record.threshold and score - record.threshold > margin:
+                best, margin = (user, score), score - record.threshold
+        return best if best[0] is not None else (None, top)
+
+    # -- weights I/O ------------------------------------------------------------------------
+    @staticmethod
+    def _get_weights(interp: Any) -> dict[str, np.ndarray]:
+        out = interp.get_signature_runner("get_weights")(unused=np.int32(0))
+        return {k: np.array(v, np.float32) for k, v in out.items()}
+
+    @staticmethod
+    def _set_weights(interp: Any, weights: dict[str, np.ndarray]) -> None:
+        interp.get_signature_runner("set_weights")(
+            **{k: np.asarray(v, np.float32) for k, v in weights.items()}
+        )

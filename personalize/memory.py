@@ -1,0 +1,106 @@
+"""Enrollment memory: the planner's prediction for the signatures enrollment runs, and the
+measured peak of the enrolling process.
+
+Predicted: the larger of two moments. While the interpreter runs: what
+:func:`devices.plan_signature` says stays resident once the artifact is loaded (it includes the
+model file), plus the step bytes of every signature an enrollment calls (``embed`` on the
+samples, ``get_weights``/``set_weights``, the scope's train step at the real batch, ``infer``
+and, for wider scopes, ``refine`` on calibration chunks), summed because the interpreter keeps
+each subgraph's arena once that subgraph has run (measured: the resident set grows with each
+new signature and does not fall back), plus the host arrays then alive (the background arrays
+in float32, the samples' model inputs and the quality gate's float64 copy, three copies of the
+variables on their way out of and into the interpreter, the training batch). While the
+artifact is verified: the model file, the background arrays made so far and the file being
+converted (its bytes and its float32 values; see :func:`personalize.load_artifact`); the
+enrollment trims the heap after it, so those freed bytes do not linger. Not predicted: Python
+objects (the parsed manifest, small temporaries) and allocator slack, tens to hundreds of KB.
+Checked on a LeNet-300-100 artifact with 2,000 background people (a fresh process, first
+enrollment, ~6 MB): measured / predicted = 1.04 (imprinting only) to 1.10 (head + biases).
+
+Measured: the rise of this process's peak resident set (``VmHWM``) over its resident set at the
+start of the enrollment, after a heap trim, with the runtime's code pages prefaulted once per
+process (so code is not counted, as in :mod:`devices.measure`). It covers artifact
+verification, the interpreter, embedding, training and calibration. It is the whole process's
+peak: other threads allocating at the same time would count too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from devices.graph import Graph
+from devices.measure import MeasureError, prefault_libraries, reset_peak, rss_status, trim_heap
+from devices.planner import plan_signature
+from devices.profiles import Profile
+
+_PREFAULTED = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopePlan:
+    """Predicted enrollment peak of one scope (``by_signature``: each signature's step bytes)."""
+
+    scope: str
+    batch: int
+    interpreter_bytes: int
+    host_bytes: int
+    load_bytes: int
+    by_signature: dict[str, int]
+
+    @property
+    def peak_bytes(self) -> int:
+        return max(self.interpreter_bytes + self.host_bytes, self.load_bytes)
+
+
+def plan_enrollment(
+    graph: Graph,
+    profile: Profile,
+    *,
+    scope: str,
+    signatures: Iterable[str],
+    batches: dict[str, int],
+    model_bytes: int,
+    host_bytes: int,
+    load_bytes: int,
+) -> ScopePlan:
+    """The peak of an enrollment that calls ``signatures`` with ``batches`` (others: as planned),
+    with ``host_bytes`` of arrays alive beside the interpreter and ``load_bytes`` at the peak of
+    verifying the artifact."""
+    specs = [dataclasses.replace(s, batch=batches.get(s.name, s.batch)) for s in graph.signatures]
+    g = graph.with_signatures(specs)
+    plans = {name: plan_signature(g, name, profile, model_bytes=model_bytes) for name in signatures}
+    steps = {name: p.step_bytes for name, p in plans.items()}
+    interpreter = max(p.resident_bytes for p in plans.values()) + sum(steps.values())
+    train = next((n for n in plans if g.signature(n).kind == "train"), None)
+    batch = batches.get(train, 0) if train else 0
+    return ScopePlan(scope, batch, interpreter, host_bytes, load_bytes, steps)
+
+
+class PeakMeter:
+    """Measures the rise of the process's peak RSS over a region (Linux; ``None`` elsewhere)."""
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        global _PREFAULTED
+        try:
+            if not _PREFAULTED:
+                prefault_libraries()
+                _PREFAULTED = True
+            trim_heap()
+            reset_peak()
+            self.base = rss_status()["VmRSS"]
+        except (MeasureError, OSError) as err:
+            self.base, self.error = None, str(err)
+
+    def stop(self) -> int | None:
+        if self.base is None:
+            return None
+        try:
+            return rss_status()["VmHWM"] - self.base
+        except MeasureError as err:
+            self.error = str(err)
+            return None

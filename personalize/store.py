@@ -1,0 +1,266 @@
+"""The enrolled users: one AES-GCM-encrypted record per user, written atomically.
+
+Layout of a store directory::
+
+    keycheck          a known plaintext under the store key: tells "wrong key" from "tampered"
+    users/<name>.rec  one record per user; <name> is the user name in URL-safe base64
+
+A record file is ``MAGIC | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the associated data
+is the magic and the user name, so a record renamed to another user fails authentication. The
+plaintext is a JSON header (threshold, scope, metadata) and an ``.npz`` of the user's trained
+weights (head, and the last block's when a wider scope trained it). Nothing else is stored: no
+image, no embedding.
+
+Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
+the directory fsynced, so a killed process leaves either the old or the new record, never a
+mix. Stale temp files of killed writers are removed when the store is opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import secrets
+import struct
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from personalize.errors import StoreError, UnknownUserError
+from personalize.keystore import FileKeyStore, KeyStore, fsync_dir
+
+MAGIC = b"PFUSER1\n"
+CHECK_MAGIC = b"PFKEYC1\n"
+CHECK_TEXT = b"pocketfit store key check"
+NONCE = 12
+MAX_NAME = 100
+SUFFIX = ".rec"
+STALE_TMP_S = 600.0
+
+
+class UserRecord(NamedTuple):
+    """What the device keeps about one user.
+
+    Attributes:
+      user: the user name.
+      threshold: accept when the score is at least this.
+      scope: the training scope the weights come from (``"none"`` for imprinting only).
+      weights: ``{artifact tensor name: array}`` of the variables enrollment changed.
+      meta: everything else worth keeping (target FAR, samples, artifact id, times).
+    """
+
+    user: str
+    threshold: float
+    scope: str
+    weights: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+
+def check_name(user: Any) -> str:
+    """A valid user name: a non-empty string of printable characters, at most 100."""
+    if not isinstance(user, str) or not user.strip():
+        raise ValueError(f"user name must be a non-empty string, got {user!r}.")
+    if len(user) > MAX_NAME or not user.isprintable():
+        raise ValueError(f"user name {user!r}: at most {MAX_NAME} printable characters.")
+    return user
+
+
+def _file_name(user: str) -> str:
+    return base64.urlsafe_b64encode(user.encode()).decode().rstrip("=") + SUFFIX
+
+
+def _user_of(file: Path) -> str | None:
+    stem = file.name[: -len(SUFFIX)]
+    try:
+        return base64.urlsafe_b64decode(stem + "=" * (-len(stem) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _aad(user: str) -> bytes:
+    return MAGIC + b"user:" + user.encode()
+
+
+def encode_record(record: UserRecord) -> bytes:
+    """The plaintext of a record: 4-byte header length, JSON header, npz of the weights."""
+    header = {
+        "user": record.user,
+        "threshold": float(record.threshold),
+        "scope": record.scope,
+        "meta": record.meta,
+    }
+    text = json.dumps(header, sort_keys=True).encode()
+    buffer = io.BytesIO()
+    save: Any = np.savez  # the stubs reserve keyword names for options
+    save(buffer, **{k: np.asarray(v, np.float32) for k, v in record.weights.items()})
+    return struct.pack("<I", len(text)) + text + buffer.getvalue()
+
+
+def decode_record(plain: bytes) -> UserRecord:
+    (size,) = struct.unpack("<I", plain[:4])
+    header = json.loads(plain[4 : 4 + size])
+    with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
+        weights = {k: npz[k] for k in npz.files}
+    return UserRecord(
+        header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
+    )
+
+
+class RecordStore:
+    """Encrypted per-user records in a directory (see the module docstring).
+
+    Args:
+      directory: the store directory (created if missing).
+      keystore: supplies the key; default a :class:`FileKeyStore` at ``<directory>/store.key``.
+      create: create the store if it does not exist (otherwise a missing store is an error).
+
+    Raises:
+      StoreError: the key is refused or does not open this store, or no store (``create=False``).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        keystore: KeyStore | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.users_dir = self.directory / "users"
+        if not create and not self.users_dir.is_dir():
+            raise StoreError(f"{self.directory}: no user store here.")
+        self.users_dir.mkdir(parents=True, exist_ok=True)
+        self.keystore = keystore or FileKeyStore(self.directory / "store.key")
+        key = self.keystore.key()
+        if len(key) != 32:
+            raise StoreError(f"the keystore returned a {len(key)}-byte key; AES-256 needs 32.")
+        self._aead = AESGCM(key)
+        self._check_key()
+        self._remove_stale()
+
+    def _check_key(self) -> None:
+        path = self.directory / "keycheck"
+        if not path.exists():
+            nonce = secrets.token_bytes(NONCE)
+            atomic_write(
+                path, CHECK_MAGIC + nonce + self._aead.encrypt(nonce, CHECK_TEXT, CHECK_MAGIC)
+            )
+            return
+        data = path.read_bytes()
+        try:
+            ok = (
+                data.startswith(CHECK_MAGIC)
+                and self._aead.decrypt(
+                    data[len(CHECK_MAGIC) : len(CHECK_MAGIC) + NONCE],
+                    data[len(CHECK_MAGIC) + NONCE :],
+                    CHECK_MAGIC,
+                )
+                == CHECK_TEXT
+            )
+        except InvalidTag:
+            ok = False
+        if not ok:
+            raise StoreError(
+                f"{self.directory}: the key from {type(self.keystore).__name__} does not open "
+                "this store (wrong key, or the store's keycheck file was modified)."
+            )
+
+    def _remove_stale(self) -> None:
+        now = time.time()
+        for tmp in self.users_dir.glob(".*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_TMP_S:
+                    tmp.unlink()
+            except OSError:
+                pass
+
+    def path(self, user: str) -> Path:
+        return self.users_dir / _file_name(check_name(user))
+
+    def save(self, record: UserRecord) -> Path:
+        """Encrypts and atomically writes (or replaces) ``record.user``'s record."""
+        path = self.path(record.user)
+        nonce = secrets.token_bytes(NONCE)
+        blob = self._aead.encrypt(nonce, encode_record(record), _aad(record.user))
+        atomic_write(path, MAGIC + nonce + blob)
+        return path
+
+    def load(self, user: str) -> UserRecord:
+        """Reads and authenticates ``user``'s record.
+
+        Raises:
+          UnknownUserError: no record.
+          StoreError: the record was modified, truncated, renamed or written with another key.
+        """
+        path = self.path(user)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + NONCE + 16:
+            raise StoreError(f"{path}: not a pocketfit user record (truncated or foreign file).")
+        nonce = data[len(MAGIC) : len(MAGIC) + NONCE]
+        try:
+            plain = self._aead.decrypt(nonce, data[len(MAGIC) + NONCE :], _aad(user))
+        except InvalidTag:
+            raise StoreError(
+                f"{path}: record of {user!r} fails authentication (modified, truncated or "
+                "renamed from another user's record); refusing it."
+            ) from None
+        record = decode_record(plain)
+        if record.user != user:  # pragma: no cover - the associated data already binds the name
+            raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
+        return record
+
+    def users(self) -> list[str]:
+        """Names of the users with a record, sorted."""
+        names = (
+            _user_of(p) for p in self.users_dir.glob(f"*{SUFFIX}") if not p.name.startswith(".")
+        )
+        return sorted(n for n in names if n is not None)
+
+    def remove(self, user: str) -> None:
+        """Deletes ``user``'s record.
+
+        Raises:
+          UnknownUserError: no record.
+        """
+        path = self.path(user)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
+        fsync_dir(self.users_dir)
+
+    def wipe(self) -> int:
+        """Deletes every record (and temp file); returns how many records were deleted."""
+        count = 0
+        for p in self.users_dir.iterdir():
+            if p.name.endswith((SUFFIX, ".tmp")):
+                count += p.name.endswith(SUFFIX) and not p.name.startswith(".")
+                p.unlink(missing_ok=True)
+        fsync_dir(self.users_dir)
+        return count

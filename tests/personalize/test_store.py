@@ -1,0 +1,170 @@
+"""The user store: AES-GCM records, authenticated, atomic under SIGKILL; the key file's rules."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from personalize import (
+    FileKeyStore,
+    KeyStore,
+    RecordStore,
+    StoreError,
+    UnknownUserError,
+    UserRecord,
+)
+
+WRITER = Path(__file__).with_name("store_writer.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _record(user: str = "alice", value: float = 1.0) -> UserRecord:
+    weights = {"head__kernel": np.full((16, 4), value, np.float32)}
+    return UserRecord(user, 0.5 + value, "head", weights, {"samples": 5})
+
+
+def test_round_trip_and_nothing_in_clear(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path)
+    rec = _record(value=0.25)
+    path = store.save(rec)
+    back = store.load("alice")
+    assert back.threshold == rec.threshold and back.scope == "head" and back.meta == rec.meta
+    np.testing.assert_array_equal(back.weights["head__kernel"], rec.weights["head__kernel"])
+    raw = path.read_bytes()
+    assert rec.weights["head__kernel"].tobytes()[:16] not in raw and b"samples" not in raw
+    assert store.users() == ["alice"]
+    assert (tmp_path / "store.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_names_round_trip_and_are_checked(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path)
+    names = ["bob", "Ã©lise / 2", "a" * 100]
+    for n in names:
+        store.save(_record(n))
+    assert store.users() == sorted(names)
+    for bad in ["", "   ", "a" * 101, "tab\there", 7]:
+        with pytest.raises(ValueError, match="user name"):
+            store.save(_record(bad))  # type: ignore[arg-type]
+
+
+def test_wrong_key_is_refused(tmp_path: Path) -> None:
+    RecordStore(tmp_path).save(_record())
+    other = FileKeyStore(tmp_path / "other.key")
+    with pytest.raises(StoreError, match="does not open this store"):
+        RecordStore(tmp_path, other)
+
+
+class FixedKey(KeyStore):
+    """A platform keystore stand-in."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def key(self) -> bytes:
+        return self._key
+
+
+def test_a_platform_keystore_plugs_in_and_a_record_needs_its_key(tmp_path: Path) -> None:
+    RecordStore(tmp_path, FixedKey(b"k" * 32)).save(_record())
+    assert RecordStore(tmp_path, FixedKey(b"k" * 32)).load("alice").threshold == 1.5
+    # Without the keycheck file the wrong key is caught by the record's own authentication.
+    (tmp_path / "keycheck").unlink()
+    with pytest.raises(StoreError, match="fails authentication"):
+        RecordStore(tmp_path, FixedKey(b"x" * 32)).load("alice")
+    with pytest.raises(StoreError, match="32"):
+        RecordStore(tmp_path / "s2", FixedKey(b"short"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: _flip(p, -5), "fails authentication"),  # the tag
+        (lambda p: _flip(p, 40), "fails authentication"),  # the ciphertext
+        (lambda p: _flip(p, 10), "fails authentication"),  # the nonce
+        (lambda p: p.write_bytes(p.read_bytes()[:-100]), "fails authentication"),
+        (lambda p: p.write_bytes(p.read_bytes()[:20]), "not a pocketfit user record"),
+        (lambda p: p.write_bytes(b""), "not a pocketfit user record"),
+    ],
+)
+def test_tampered_records_are_refused(tmp_path: Path, mutate, message: str) -> None:
+    store = RecordStore(tmp_path)
+    mutate(store.save(_record()))
+    with pytest.raises(StoreError, match=message):
+        store.load("alice")
+
+
+def test_a_record_renamed_to_another_user_is_refused(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path)
+    store.save(_record("alice"))
+    store.path("alice").rename(store.path("mallory"))
+    with pytest.raises(StoreError, match="fails authentication"):
+        store.load("mallory")
+
+
+def test_unsafe_or_corrupt_key_files_are_refused(tmp_path: Path) -> None:
+    key = tmp_path / "store.key"
+    RecordStore(tmp_path)
+    key.chmod(0o644)
+    with pytest.raises(StoreError, match="0644 lets other users read"):
+        RecordStore(tmp_path)
+    key.chmod(0o600)
+    key.write_bytes(b"short")
+    with pytest.raises(StoreError, match="5 bytes, expected 32"):
+        RecordStore(tmp_path)
+
+
+def test_remove_wipe_and_unknown_users(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path)
+    for n in ("a", "b", "c"):
+        store.save(_record(n))
+    store.remove("b")
+    assert store.users() == ["a", "c"]
+    with pytest.raises(UnknownUserError, match="no enrolled user 'b'"):
+        store.load("b")
+    with pytest.raises(UnknownUserError):
+        store.remove("b")
+    assert store.wipe() == 2 and store.users() == []
+    with pytest.raises(StoreError, match="no user store"):
+        RecordStore(tmp_path / "missing", create=False)
+
+
+def test_sigkill_while_saving_never_loses_the_record(tmp_path: Path) -> None:
+    """Kill a writer at random moments of its save loop, 20 times: the record always reads back
+    whole (threshold i and every weight i), never older than the last save it reported."""
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    last = 0
+    for _ in range(20):
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(tmp_path)], stdout=subprocess.PIPE, text=True,
+            env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # one full save done
+        assert first.strip(), "writer died before saving"
+        time.sleep(float(rng.uniform(0.0, 0.03)))
+        proc.send_signal(signal.SIGKILL)
+        reported = [int(x) for x in [first, *proc.stdout.read().split()] if str(x).strip()]
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        rec = RecordStore(tmp_path).load("alice")
+        i = int(rec.threshold)
+        assert rec.meta["i"] == i and i >= max(reported) >= 1
+        np.testing.assert_array_equal(rec.weights["w"], np.full((256, 1024), i, np.float32))
+        assert i >= last
+        last = i
+    leftovers = list((tmp_path / "users").glob(".*.tmp"))
+    assert len(leftovers) <= 20  # a kill inside a write leaves a temp file; never the record
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
