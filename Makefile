@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -20,6 +20,9 @@ help:
 	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
 	@echo "make bench-devices   planner and host latency vs LiteRT measurements -> notebooks/results/devices.json"
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
+	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
+	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
+	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +39,11 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
 
+# The whole pipeline on synthetic fingerprints, ~8 min on 2 cores: pretrain -> compress -> export ->
+# enroll + verify on the device; prints a summary, writes runs/demo/demo.png and summary.json.
 demo: $(RUN_STAMP)
 	rm -rf runs/demo
-	$(BIN)/python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/demo --set epochs=1
+	$(BIN)/python notebooks/demo.py --workdir runs/demo
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -63,6 +68,15 @@ bench-devices: $(RUN_STAMP)
 
 bench-compression: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_compression.py
+
+bench-export: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_export.py
+
+bench-embed: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_embed.py
+
+bench-enroll: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_enroll.py
 
 clean:
 	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

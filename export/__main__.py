@@ -3,6 +3,7 @@
 python -m export inspect BUNDLE [--key PUBLIC.pem] [--json]
 python -m export evaluate BUNDLE --dataset mnist [--key PUBLIC.pem] [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
+python -m export build --backbone MODEL_DIR --out DIR [--bundle B.pfb] [--scope head|head_biases|last_block ...]
 """
 
 from __future__ import annotations
@@ -42,7 +43,51 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--private", default=str(DEFAULT_PRIVATE_KEY),
                         help="private key file, kept outside any repository (default: %(default)s)")  # fmt: skip
     keygen.add_argument("--public", required=True, help="public key file to publish with bundles")
+    build = sub.add_parser("build", help="a trained backbone -> a signed LiteRT artifact directory")
+    build.add_argument("--backbone", required=True, help="model directory (pretrain.save_model)")
+    build.add_argument("--out", required=True, help="artifact directory to write (replaced)")
+    build.add_argument("--bundle", help="the backbone's .pfb, shipped as the OTA form")
+    build.add_argument("--bundle-key", help="public key (PEM) the bundle is signed with; "
+                                            "default: the public half of --key")  # fmt: skip
+    build.add_argument("--scope", action="append", default=[], metavar="SCOPE",
+                       help="training scope to export besides 'head' (repeatable): "
+                            "head, head_biases, last_block")  # fmt: skip
+    build.add_argument("--key", default=str(DEFAULT_PRIVATE_KEY),
+                       help="Ed25519 private key that signs the manifest (created if missing; "
+                            "default: %(default)s)")  # fmt: skip
+    build.add_argument("--public", help="also write the key's public half here (signing.pub)")
+    build.add_argument("--classes", type=int, default=8, help="head class slots (default: 8)")
+    build.add_argument("--float", action="store_true", help="float32 embed instead of int8")
+    build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return parser
+
+
+def _build(args: argparse.Namespace) -> None:
+    from export.artifact.convert import ConversionError
+    from export.artifact.pipeline import export_model, signing_key
+    from export.bundle import write_public_key
+
+    key = signing_key(args.key)
+    if args.public:
+        write_public_key(key.public_key(), args.public)
+    try:
+        manifest = export_model(
+            args.backbone, args.out, scopes=("head", *args.scope), bundle=args.bundle,
+            bundle_key=args.bundle_key, private_key=key, int8=not args.float, classes=args.classes,
+        )  # fmt: skip
+    except ConversionError as err:
+        raise ValueError(str(err)) from None
+    if args.json:
+        print(json.dumps(manifest))
+        return
+    files = ", ".join(f"{n} {f['bytes']:,} B" for n, f in manifest["files"].items())
+    ota = manifest["ota"]
+    print(
+        f"{args.out}: {manifest['source']['model']} artifact, embed {manifest['embed_precision']}, "
+        f"scopes {', '.join(manifest['scopes'])}; {files}"
+        + (f"; OTA bundle {ota['ratio']:.1f}x smaller than the float backbone" if ota else "")
+        + f"; signed by key {key_id(key.public_key()).hex()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"error {result['test_error_pct']:.2f}%, {result['bytes']:,} bytes, "
                     f"ratio {result['ratio']:.1f}x (reference {result['reference_bytes']:,} bytes)"
                 )
+        elif args.command == "build":
+            _build(args)
         else:
             key = generate_key(args.private, args.public)
             print(

@@ -10,6 +10,14 @@ Files of an artifact (format ``pocketfit-artifact/1``):
 
 The device verifies ``manifest.sig`` against a key it already trusts, then each file's hash,
 before any byte reaches the interpreter (``personalize.load_artifact``).
+
+Manifest fields the device reads: ``format``, ``input`` (shape, dtype, ``preprocess``: the
+``devices.preprocess`` spec), ``embedding_dim``, ``embed_precision``, ``head``, ``variables``,
+``scopes`` (signature, input, trained variables, ``trainable_params``), ``signatures``,
+``memory_peak_bytes`` (per device profile and signature), ``background`` (file, count, dtype,
+``source``: which people), ``ota`` (null, or the bundle's file, bytes, ``float_backbone_bytes``
+and ``ratio``) and ``files``. ``source`` is provenance only (model name and directory, the
+calibration images, the bundle signer's key id when a bundle is shipped).
 """
 
 from __future__ import annotations

@@ -288,3 +288,32 @@ def check_builtins(blob: bytes) -> None:
     bad = [n for n in op_names(blob) if n.upper().startswith(FORBIDDEN_OP_PREFIXES)]
     if bad:
         raise ConversionError(f"the model needs ops a stock LiteRT runtime lacks: {bad}.")
+
+
+def size_breakdown(blob: bytes) -> dict[str, Any]:
+    """Where a flatbuffer's bytes go: constant buffers by dtype, quantization parameters
+    (per-channel scales and int64 zero points), tensor names, and the rest (graph structure of
+    every signature, signature tables, metadata)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(blob, 0)
+    dtypes = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    buffers: dict[str, int] = {}
+    seen: set[int] = set()
+    quant = names = 0
+    for graph in model.subgraphs or []:
+        for t in graph.tensors or []:
+            names += len(t.name or b"")
+            if t.quantization is not None:
+                for field, width in (("scale", 4), ("zeroPoint", 8), ("min", 4), ("max", 4)):
+                    values = getattr(t.quantization, field)
+                    quant += 0 if values is None else len(values) * width
+            data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+            if data is not None and len(data) and t.buffer not in seen:
+                seen.add(t.buffer)
+                kind = dtypes.get(t.type, str(t.type)).lower()
+                buffers[kind] = buffers.get(kind, 0) + len(data)
+    total = len(blob)
+    other = total - sum(buffers.values()) - quant - names
+    return {"bytes": total, "constants": buffers, "quantization_params": quant,
+            "tensor_names": names, "graph_and_metadata": other}  # fmt: skip

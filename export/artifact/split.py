@@ -24,7 +24,7 @@ import numpy as np
 
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from pretrain import SavedModel, build_model
-from pretrain.models.embednet import fold_standardization
+from pretrain.models.embednet import EmbedNet, fold_standardization
 
 # Preprocessing of models whose saved info does not carry a spec, by training dataset.
 DATASET_SPECS = {
@@ -135,7 +135,10 @@ def split_backbone(saved: SavedModel) -> Backbone:
         raise SplitError(f"model {name!r} is already a part of a network (start_block/stop_after).")
     params = saved.params
     if options.get("standardize"):
-        _, params = fold_standardization(build_model(name, **options), params)
+        module = build_model(name, **options)
+        if not isinstance(module, EmbedNet):
+            raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
+        _, params = fold_standardization(module, params)
         options["standardize"] = False
     spec = _preprocess_of(saved)
     probe = Backbone(name, options, {}, {}, spec, (), 0)

@@ -76,6 +76,48 @@ def _load(npz_path: Path, meta_path: Path, key: Mapping[str, Any]) -> dict[str, 
     return arrays
 
 
+def _paths(
+    key: Mapping[str, Any], directory: str | os.PathLike[str] | None, prefix: str
+) -> tuple[Path, Path]:
+    name = f"{prefix}-{key_digest(key)}"
+    folder = cache_dir(directory)
+    return folder / f"{name}.npz", folder / f"{name}.json"
+
+
+def lookup(
+    key: Mapping[str, Any],
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    prefix: str = "entry",
+) -> dict[str, np.ndarray] | None:
+    """The arrays of a valid entry for ``key``, or None (missing, stale or damaged)."""
+    return _load(*_paths(key, directory, prefix), key)
+
+
+def store(
+    key: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    prefix: str = "entry",
+) -> None:
+    """Writes ``arrays`` as the entry of ``key`` (atomically, the ``.json`` last)."""
+    npz_path, meta_path = _paths(key, directory, prefix)
+    npz_path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    stored: dict[str, Any] = dict(arrays)
+    np.savez(buffer, **stored)
+    data = buffer.getvalue()
+    meta = {
+        "format": FORMAT,
+        "key": key,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "shapes": {k: list(v.shape) for k, v in arrays.items()},
+    }
+    _write_atomic(npz_path, data)
+    _write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+
+
 def cached(
     key: Mapping[str, Any],
     build: Callable[[], dict[str, np.ndarray]],
@@ -91,24 +133,9 @@ def cached(
       directory: cache folder (see :func:`cache_dir`).
       prefix: file name prefix, for people looking at the folder.
     """
-    folder = cache_dir(directory)
-    name = f"{prefix}-{key_digest(key)}"
-    npz_path, meta_path = folder / f"{name}.npz", folder / f"{name}.json"
-    arrays = _load(npz_path, meta_path, key)
+    arrays = lookup(key, directory=directory, prefix=prefix)
     if arrays is not None:
         return arrays
     arrays = build()
-    folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    stored: dict[str, Any] = dict(arrays)
-    np.savez(buffer, **stored)
-    data = buffer.getvalue()
-    meta = {
-        "format": FORMAT,
-        "key": key,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "shapes": {k: list(v.shape) for k, v in arrays.items()},
-    }
-    _write_atomic(npz_path, data)
-    _write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    store(key, arrays, directory=directory, prefix=prefix)
     return arrays

@@ -15,7 +15,10 @@ import dataclasses
 import hashlib
 import inspect
 import math
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +31,7 @@ from pretrain.config import ConfigError
 from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
 from pretrain.data import fingerprint as _fingerprint
 from pretrain.data.faces import SUBJECTS
-from pretrain.embedding.cache import cached
+from pretrain.embedding.cache import lookup, store
 from pretrain.train.datasets import Splits, register_dataset
 
 CHUNK = 50  # identities per cache entry: a killed generation loses at most one chunk
@@ -63,13 +66,36 @@ def identity_ranges(identities: int, val_identities: int, test_identities: int) 
     return IdentityRanges(val, test, range(test.stop, test.stop + identities))
 
 
+def _build_chunk(start: int, stop: int, impressions: int, seed: int) -> tuple[int, np.ndarray]:
+    """Prints of identities ``start..stop-1`` (a worker process's job)."""
+    return start, synthetic_fingerprints(range(start, stop), impressions, seed=seed).images
+
+
+def default_workers() -> int:
+    """Processes for print generation: ``$POCKETFIT_WORKERS``, else the CPU count."""
+    value = os.environ.get("POCKETFIT_WORKERS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"POCKETFIT_WORKERS must be a positive integer, got {value!r}.")
+        return int(value)
+    return os.cpu_count() or 1
+
+
 def synthetic_prints(
-    identities: range, impressions: int, *, seed: int, cache: str = "", progress: bool = True
+    identities: range,
+    impressions: int,
+    *,
+    seed: int,
+    cache: str = "",
+    progress: bool = True,
+    workers: int = 0,
 ) -> ArrayDataset:
     """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
 
     Every chunk of :data:`CHUNK` identities is one cache entry keyed by the seed, the identities,
     the impressions, the generator settings, the preprocessing spec and a digest of their code.
+    Missing chunks are generated in ``workers`` processes (0 = :func:`default_workers`); each
+    print is a pure function of (seed, identity, impression), so the result does not depend on it.
     """
     if impressions < 1:
         raise ConfigError(f"impressions must be >= 1, got {impressions}.")
@@ -82,23 +108,45 @@ def synthetic_prints(
         "spec": FINGERPRINT_SPEC.to_dict(),
         "code": _code_digest(),
     }
-    starts = list(range(identities.start, identities.stop, CHUNK))
-    bar = tqdm(total=len(identities) * impressions, desc=f"synthetic prints (seed {seed})",
-               unit="print", disable=not progress, leave=False, mininterval=1.0)  # fmt: skip
+    bounds = [
+        (start, min(start + CHUNK, identities.stop))
+        for start in range(identities.start, identities.stop, CHUNK)
+    ]
+    chunks: dict[int, np.ndarray] = {}
+    for start, stop in bounds:
+        found = lookup({**base, "identities": [start, stop]}, directory=cache or None,
+                       prefix="prints")  # fmt: skip
+        if found is not None:
+            chunks[start] = found["images"]
+    missing = [(start, stop) for start, stop in bounds if start not in chunks]
+    if missing:
+        workers = min(workers or default_workers(), len(missing))
+        todo = sum((stop - start) * stored for start, stop in missing)
+        bar = tqdm(total=todo, desc=f"synthetic prints (seed {seed}, {workers} processes)",
+                   unit="print", disable=not progress, mininterval=1.0)  # fmt: skip
+        sizes = dict(missing)
+
+        def keep(start: int, images: np.ndarray) -> None:
+            store({**base, "identities": [start, sizes[start]]}, {"images": images},
+                  directory=cache or None, prefix="prints")  # fmt: skip
+            chunks[start] = images
+            bar.update(len(images))
+
+        if workers == 1:
+            for start, stop in missing:
+                keep(*_build_chunk(start, stop, stored, seed))
+        else:
+            # spawn, not fork: the parent may already run JAX's threads.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                jobs = [pool.submit(_build_chunk, a, b, stored, seed) for a, b in missing]
+                for job in as_completed(jobs):
+                    keep(*job.result())
+        bar.close()
     images = []
-    for start in starts:
-        stop = min(start + CHUNK, identities.stop)
-        key = {**base, "identities": [start, stop]}
-
-        def build(start: int = start, stop: int = stop) -> dict[str, np.ndarray]:
-            data = synthetic_fingerprints(range(start, stop), stored, seed=seed)
-            return {"images": data.images}
-
-        chunk = cached(key, build, directory=cache or None, prefix="prints")["images"]
-        chunk = chunk.reshape(stop - start, stored, *chunk.shape[1:])[:, :impressions]
-        images.append(chunk.reshape(-1, *chunk.shape[2:]))
-        bar.update((stop - start) * impressions)
-    bar.close()
+    for start, stop in bounds:
+        chunk = chunks[start].reshape(stop - start, stored, *FINGERPRINT_SPEC.shape)
+        images.append(chunk[:, :impressions].reshape(-1, *FINGERPRINT_SPEC.shape))
     stacked = (
         np.concatenate(images) if images else np.zeros((0, *FINGERPRINT_SPEC.shape), np.float32)
     )

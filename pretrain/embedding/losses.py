@@ -75,9 +75,14 @@ def margin_softmax_loss(
     margin: float | jax.Array,
     kind: str = "cosface",
 ) -> jax.Array:
-    """Per-example margin-softmax cross-entropy (see :func:`margin_logits`), ``(n,)``."""
+    """Per-example margin-softmax cross-entropy (see :func:`margin_logits`), ``(n,)``.
+
+    Written with a one-hot product, not a gather: the gather's gradient is a scatter that the
+    LiteRT interpreter cannot run, and a device train signature may reuse this loss.
+    """
     logits = margin_logits(cosines, labels, scale=scale, margin=margin, kind=kind)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(logp * jax.nn.one_hot(labels, logits.shape[-1], dtype=logp.dtype), axis=-1)
 
 
 def nt_xent(

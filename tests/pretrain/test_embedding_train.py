@@ -203,3 +203,20 @@ def test_cache_builds_once_and_rebuilds_what_is_damaged(tmp_path: Path) -> None:
     cached({**key, "n": 3}, build, directory=tmp_path)  # another key is another entry
     assert len(calls) == 3 and len(list(tmp_path.glob("*.npz"))) == 2
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+
+
+def test_prints_in_worker_processes_match_one_process(tmp_path: Path, monkeypatch) -> None:
+    from pretrain.embedding import data
+
+    monkeypatch.setattr(data, "CHUNK", 1)  # two identities make two chunks, one per worker
+    one = data.synthetic_prints(range(0, 2), 2, seed=3, cache=str(tmp_path / "a"), workers=1)
+    two = data.synthetic_prints(range(0, 2), 2, seed=3, cache=str(tmp_path / "b"), workers=2)
+    np.testing.assert_array_equal(one.images, two.images)
+    np.testing.assert_array_equal(one.labels, [0, 0, 1, 1])
+    assert len(list((tmp_path / "b").glob("*.npz"))) == 2
+    # From the cache, without generating: the same arrays.
+    again = data.synthetic_prints(range(0, 2), 2, seed=3, cache=str(tmp_path / "b"), workers=2)
+    np.testing.assert_array_equal(again.images, one.images)
+    monkeypatch.setenv("POCKETFIT_WORKERS", "zero")
+    with pytest.raises(ConfigError, match="POCKETFIT_WORKERS"):
+        data.default_workers()

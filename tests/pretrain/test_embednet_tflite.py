@@ -1,8 +1,9 @@
 """The part of EmbedNet a phone may train converts to TFLite builtins, with its training step.
 
 One small conversion (TensorFlow is imported once, for the module): the last block, the pooling,
-the feature normalisation and the embedding of a tiny EmbedNet (``impl="native"``, weight
-standardisation folded away) plus a cosine head, trained by one SGD-with-weight-decay step on a
+the feature normalisation and the embedding of a tiny EmbedNet (weight standardisation folded
+away; ``impl="fast"``, as export's training signatures use: the grouped convolution's kernel
+gradient does not legalize to builtins) plus a cosine head, trained by one SGD-with-weight-decay step on a
 CosFace loss, as the widest on-device scope would be (see ``shared/FEASIBILITY.md``).
 """
 
@@ -50,7 +51,7 @@ def converted(tmp_path_factory) -> dict:
     params = full.init(jax.random.key(0), x)["params"]
     full, params = fold_standardization(full, params)
     front = full.clone(stop_after=1)
-    tail = full.clone(start_block=2)
+    tail = full.clone(start_block=2, impl="fast")
     feats = front.apply({"params": {k: params[k] for k in ("stem", "block1")}}, x)
     trainable = {
         "tail": {k: params[k] for k in ("block2", "embed")},
@@ -108,7 +109,6 @@ def converted(tmp_path_factory) -> dict:
 def test_train_step_has_builtin_ops_only(converted: dict) -> None:
     ops = _op_names(converted["blob"])
     assert not [op for op in ops if op.upper().startswith(FORBIDDEN)], ops
-    assert "DEPTHWISE_CONV_2D" in ops and "CONV_2D" in ops  # the native layers, not einsums
     assert "ASSIGN_VARIABLE" in ops  # the step updates its weights in place
 
 
@@ -117,7 +117,7 @@ def test_train_step_runs_in_litert_like_jax(converted: dict) -> None:
 
     runner = Interpreter(model_content=converted["blob"]).get_signature_runner("train")
     x, y = converted["inputs"]["features"], converted["inputs"]["labels"]
-    lr, wd = np.float32(0.1), np.float32(5e-4)
+    lr, wd = np.float32(0.01), np.float32(5e-4)
     losses = [float(runner(features=x, labels=y, lr=lr, weight_decay=wd)["loss"])
               for _ in range(3)]  # fmt: skip
     leaves = converted["leaves"]

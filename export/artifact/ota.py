@@ -1,0 +1,294 @@
+"""The OTA form of an embedding backbone: Deep Compression retrained on the embedding task.
+
+``pretrain.compression`` prunes and weight-shares any parameter tree, but its retraining
+(``CompressedTrainer``) trains with the classification loss on the model's own outputs; an
+embedding backbone has no classifier, its last stage trained a margin softmax over identities
+next to the model. This module runs the same compressors (magnitude pruning, then k-means weight
+sharing with centroid fine-tuning) inside the *embedding* task's loss: the classifier over the
+training identities starts imprinted from the current embeddings (normalised class means), and
+the model sees ``compressor.apply(params)`` in the forward pass, so pruned weights stay zero and
+shared weights move together. The packed result becomes a signed, Huffman-coded ``.pfb``.
+
+The recipe is given per layer *kind* (``stem``, ``depthwise``, ``pointwise``, ``embed``) and
+expanded over whatever blocks the backbone has.
+
+References:
+  Han, Mao, Dally, "Deep Compression", ICLR 2016.
+  Qi, Brown, Lowe, "Low-shot learning with imprinted weights", CVPR 2018 (imprinted classifier).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+import pretrain.compression as pc
+from export.artifact.split import training_config, training_dataset
+from export.bundle import build_bundle
+from pretrain import SavedModel, build_model, make_config
+from pretrain.data import ArrayDataset, train_batches
+from pretrain.models.embednet import EmbedNet, fold_standardization
+from pretrain.train import load_splits
+from pretrain.train.optim import make_optimizer
+from pretrain.train.steps import init_state, train_step_fn
+from pretrain.train.tasks import build_task
+
+KINDS = ("stem", "depthwise", "pointwise", "embed")
+
+
+@dataclasses.dataclass(frozen=True)
+class OtaRecipe:
+    """How to compress an EmbedNet for the air.
+
+    Attributes:
+      sparsity: final fraction pruned per layer kind.
+      bits: weight-sharing code width per layer kind.
+      rounds: prune -> retrain rounds (cubic schedule towards ``sparsity``).
+      steps_per_round: retraining steps of each round (batches of the last stage's size).
+      quant_steps: centroid fine-tuning steps.
+      learning_rate: retraining learning rate (cosine-annealed within each round).
+      quant_lr: centroid learning rate (their gradients are sums over members).
+      max_identities: retrain on at most this many training identities (a subset of those the
+        model was trained on; the imprinted classifier covers exactly them).
+      float16: store codebooks and biases as float16.
+      augment: retrain with the last stage's augmentation (False: plain images, faster).
+
+    The registered recipes (:func:`recipe_for`, by the model's training dataset) say what they
+    give and how long they take.
+    """
+
+    sparsity: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {"stem": 0.3, "depthwise": 0.5, "pointwise": 0.88, "embed": 0.9}
+    )
+    bits: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: {"stem": 6, "depthwise": 5, "pointwise": 4, "embed": 4}
+    )
+    rounds: int = 3
+    steps_per_round: int = 150
+    quant_steps: int = 100
+    learning_rate: float = 0.005
+    quant_lr: float = 1e-4
+    max_identities: int = 500
+    float16: bool = True
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        for what in (self.sparsity, self.bits):
+            unknown = sorted(set(what) - set(KINDS))
+            if unknown:
+                raise ValueError(f"unknown layer kind(s) {unknown}; kinds: {', '.join(KINDS)}.")
+        if self.rounds < 1 or self.steps_per_round < 0 or self.quant_steps < 0:
+            raise ValueError("rounds must be >= 1 and step counts >= 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "sparsity": dict(self.sparsity),
+                "bits": dict(self.bits)}  # fmt: skip
+
+
+EMBEDNET = OtaRecipe()
+"""The default: 88-90% of the 1x1 and embedding weights pruned, 4-bit codes; about 22x smaller
+than the float32 backbone (measured on the default EmbedNet: 19.4 KB of 430 KB)."""
+
+FACE = OtaRecipe(rounds=3, steps_per_round=80, quant_steps=40, max_identities=20)
+"""Face EmbedNet (ORL s1-s20, all 20 identities). Command: ``make bench-export``. Expected:
+about 22x smaller than float32 (``pfb_bytes`` in ``notebooks/results/export.json``, with the
+decoded bundle's accuracy on s21-s40). Time here (2 shared CPU cores): about 3 minutes."""
+
+FINGERPRINT = OtaRecipe(rounds=3, steps_per_round=100, quant_steps=50, max_identities=300)
+"""Fingerprint EmbedNet (the first 300 synthetic training identities x 8 impressions). Command:
+``make bench-export``. Expected: about 22x smaller than float32, accuracy in ``export.json``.
+Time here (2 shared CPU cores): about 8 minutes (about 1 s per step)."""
+
+_RECIPES = {"orl_faces": FACE, "synthetic_fingerprints": FINGERPRINT}
+
+
+def recipe_for(saved: SavedModel) -> OtaRecipe:
+    """The registered recipe of the dataset ``saved`` was trained on (default: ``EMBEDNET``)."""
+    return _RECIPES.get(training_dataset(saved) or "", EMBEDNET)
+
+
+def kind_of(layer: str) -> str:
+    """``"block3/pointwise"`` -> ``"pointwise"``; ``"stem"`` and ``"embed"`` are themselves."""
+    return layer.rsplit("/", 1)[-1]
+
+
+def per_layer(params: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A per-kind setting expanded to every kernel layer of ``params``."""
+    layers = [pc.layer_of(n) for n in pc.selected(params, pc.kernels())]
+    return {layer: values[kind_of(layer)] for layer in layers if kind_of(layer) in values}
+
+
+class OtaResult(NamedTuple):
+    """A compressed backbone.
+
+    Attributes:
+      params: the decoded-equivalent parameters (pruned, weight-shared), the model's full tree.
+      bundle: the signed ``.pfb`` bytes.
+      history: per round / phase: sparsity, steps, mean loss, seconds.
+      recipe: the recipe, as a dict.
+    """
+
+    params: Any
+    bundle: bytes
+    history: list[dict[str, Any]]
+    recipe: dict[str, Any]
+
+
+def _retrain_splits(saved: SavedModel, recipe: OtaRecipe) -> tuple[Any, ArrayDataset]:
+    values = training_config(saved)
+    if not values:
+        raise ValueError("the model records no training config: nothing to retrain on.")
+    values.pop("init_from", None)
+    options = dict(values.get("dataset_options") or {})
+    if values.get("dataset") == "synthetic_fingerprints":
+        options["identities"] = min(options.get("identities", 2000), recipe.max_identities)
+    values["dataset_options"] = options
+    if not recipe.augment:
+        values["task_options"] = {**(values.get("task_options") or {}), "augment": {}}
+    config = make_config(values, where="OTA retraining config")
+    train = load_splits(config).train
+    keep = train.labels < recipe.max_identities
+    if not keep.all():
+        train = ArrayDataset(train.images[keep], train.labels[keep], train.name)
+    return config, train
+
+
+def _imprinted(module: Any, params: Any, data: ArrayDataset, classes: int) -> jax.Array:
+    """``(d, classes)`` normalised class means of normalised embeddings (distinct images)."""
+    apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
+    sums: np.ndarray | None = None
+    counts = np.zeros(classes)
+    for start in range(0, len(data), 256):
+        x = data.images[start : start + 256]
+        y = data.labels[start : start + 256]
+        e = np.asarray(apply(params, x), np.float64)
+        e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        if sums is None:
+            sums = np.zeros((classes, e.shape[1]))
+        np.add.at(sums, y, e)
+        np.add.at(counts, y, 1)
+    assert sums is not None
+    means = sums / np.maximum(counts[:, None], 1)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return jnp.asarray(means.T, jnp.float32)
+
+
+def _run(
+    compressor: pc.Compressor, cstate: Any, params: Any, classifier: jax.Array, *,
+    config: Any, train: ArrayDataset, steps: int, lr: float, key: jax.Array, desc: str,
+    progress: bool,
+) -> tuple[Any, jax.Array, float]:  # fmt: skip
+    """``steps`` SGD steps of the task's loss on ``compressor.apply(params)``.
+
+    Returns:
+      ``(projected model parameters, classifier kernel, mean loss)``.
+    """
+    projected, _ = jax.jit(compressor.apply)(params, cstate)
+    if steps == 0:
+        return projected, classifier, math.nan
+    module = build_model(config.model, **config.model_options)
+    task = build_task(config.task, config.task_options, seed=config.seed)
+    tx = make_optimizer(dataclasses.replace(config, learning_rate=lr))
+
+    def apply_fn(variables: dict[str, Any], x: jax.Array) -> Any:
+        p, _ = compressor.apply(variables["params"], cstate)
+        return module.apply({"params": p}, x)
+
+    step = jax.jit(train_step_fn(apply_fn, tx, task), donate_argnums=0)
+    # The step donates its state: the classifier must not be the caller's buffer.
+    state = init_state({"model": projected, "classifier": {"kernel": jnp.copy(classifier)}}, tx)
+    losses, done, epoch = [], 0, 0
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
+    while done < steps:
+        for images, labels in train_batches(train, config.batch_size, key=key, epoch=epoch):
+            scale = 0.5 * (1.0 + math.cos(math.pi * done / steps))
+            state = state._replace(lr_scale=jnp.asarray(scale, jnp.float32))
+            state, metrics = step(state, images, labels)
+            losses.append(metrics["loss"])
+            done += 1
+            bar.update()
+            if done == steps:
+                break
+        epoch += 1
+    bar.close()
+    out, _ = jax.jit(compressor.apply)(state.params["model"], cstate)
+    kernel = state.params["classifier"]["kernel"]
+    return out, kernel, float(np.mean(jax.device_get(losses)))
+
+
+def compress_backbone(
+    saved: SavedModel,
+    *,
+    private_key: Any,
+    recipe: OtaRecipe = EMBEDNET,
+    key: jax.Array,
+    progress: bool = True,
+) -> OtaResult:
+    """Prunes and weight-shares an EmbedNet with retraining on its embedding task; signs a .pfb.
+
+    Args:
+      saved: the trained backbone (its info holds the last stage's config).
+      private_key: Ed25519 key signing the bundle.
+      recipe: what to do.
+      key: PRNG key (batch orders).
+      progress: progress bars.
+    """
+    if saved.info["model"] != "embednet":
+        raise ValueError(f"OTA retraining is for embednet backbones, not {saved.info['model']!r}.")
+    options = {k: v for k, v in saved.info["model_options"].items() if k not in ("impl", "part")}
+    full = build_model("embednet", **options)
+    assert isinstance(full, EmbedNet)
+    module, params = fold_standardization(full, saved.params)
+    options["standardize"] = False
+    config, train = _retrain_splits(saved, recipe)
+    # Train with the folded, XLA-friendly form: the same function as the saved model.
+    config = dataclasses.replace(config, model_options={**options, "impl": "fast"})
+    classes = int(train.labels.max()) + 1
+    sparsity = per_layer(params, recipe.sparsity)
+    history: list[dict[str, Any]] = []
+    schedule = pc.polynomial(sparsity, recipe.rounds)
+    # Imprinted once from the trained model, then trained along (the model only drifts).
+    classifier = _imprinted(module, params, train, classes)
+    for r in range(recipe.rounds):
+        started = time.perf_counter()
+        target = schedule(r)
+        assert isinstance(target, Mapping)  # a per-layer schedule gives per-layer fractions
+        prune = pc.magnitude_pruning(target)
+        cstate = prune.init(params)
+        params, classifier, loss = _run(
+            prune, cstate, params, classifier, config=config, train=train,
+            steps=recipe.steps_per_round, lr=recipe.learning_rate,
+            key=jax.random.fold_in(key, r), desc=f"prune round {r + 1}/{recipe.rounds}",
+            progress=progress,
+        )  # fmt: skip
+        by_kind = {kind_of(layer): v for layer, v in target.items()}
+        history.append({"phase": f"prune {r + 1}", "sparsity": by_kind, "loss": loss,
+                        "steps": recipe.steps_per_round,
+                        "seconds": time.perf_counter() - started})  # fmt: skip
+    started = time.perf_counter()
+    share = pc.weight_sharing(per_layer(params, recipe.bits))
+    sstate = share.init(params)
+    shared, _, loss = _run(
+        share, sstate, params, classifier, config=config, train=train,
+        steps=recipe.quant_steps, lr=recipe.quant_lr, key=jax.random.fold_in(key, 99),
+        desc="centroid fine-tuning", progress=progress,
+    )  # fmt: skip
+    # Same assignments; the centroids are the members' (fine-tuned) means.
+    packed = share.encode(shared, sstate)
+    history.append({"phase": "weight sharing", "bits": dict(recipe.bits),
+                    "loss": loss, "steps": recipe.quant_steps,
+                    "seconds": time.perf_counter() - started})  # fmt: skip
+    dtype = "float16" if recipe.float16 else "float32"
+    blob = build_bundle(
+        packed.leaves, model="embednet", options=options, private_key=private_key,
+        codebook_dtype=dtype, raw_dtype=dtype,
+    )  # fmt: skip
+    return OtaResult(shared, blob, history, recipe.to_dict())

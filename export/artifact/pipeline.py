@@ -1,0 +1,162 @@
+"""``python -m export build``: a saved model directory -> a signed artifact directory, in one call.
+
+Steps (one progress bar): read and cut the model, gather the calibration and background images
+of its training dataset (:mod:`export.artifact.sources`), check the OTA bundle against the
+backbone, convert (int8 ``embed`` + float training scopes), sign and write.
+
+Example:
+  >>> from export.artifact.pipeline import export_model
+  >>> manifest = export_model("notebooks/results/models/embed_face", "runs/art/face",
+  ...                         scopes=("head", "last_block"))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from export.artifact.build import build_artifact
+from export.artifact.scopes import check_scopes
+from export.artifact.sources import data_sources
+from export.artifact.split import Backbone, split_backbone
+from export.bundle import BundleError, read_bundle, signing
+
+
+def signing_key(path: str | os.PathLike[str] = signing.DEFAULT_PRIVATE_KEY) -> Any:
+    """The Ed25519 private key at ``path``, created there (mode 0600) when missing."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            signing.generate_key(file, Path(tmp) / signing.PUBLIC_KEY_NAME)
+    return signing.load_private_key(file)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when below it (no machine paths in manifests)."""
+    relative = os.path.relpath(path.resolve())
+    return str(path.resolve()) if relative.startswith("..") else relative
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "/"))
+        else:
+            out[name] = tuple(np.shape(value))
+    return out
+
+
+def check_bundle(data: bytes, backbone: Backbone, public_key: Any) -> dict[str, Any]:
+    """Verifies a ``.pfb`` and checks it holds this backbone; returns the manifest's ``ota`` facts.
+
+    Raises:
+      BundleError: unreadable, not signed by ``public_key``, another model, or other shapes.
+    """
+    bundle = read_bundle(data, public_key=public_key)
+    if bundle.model != backbone.name:
+        raise BundleError(
+            f"the bundle holds a {bundle.model!r}, the backbone is {backbone.name!r}."
+        )
+    want = _flat({**backbone.front_params, **backbone.last_params})
+    have = _flat(bundle.params)
+    wrong = sorted(k for k in want if have.get(k) != want[k])
+    if wrong:
+        raise BundleError(
+            f"the bundle does not hold this backbone: {len(wrong)} tensor(s) missing or of "
+            f"another shape, e.g. {wrong[0]} (backbone {want[wrong[0]]}, bundle "
+            f"{have.get(wrong[0], 'missing')})."
+        )
+    float_bytes = 4 * sum(int(np.prod(s)) for s in want.values())
+    return {"bytes": bundle.nbytes, "float_backbone_bytes": float_bytes,
+            "ratio": float_bytes / bundle.nbytes, "key_id": bundle.key_id}  # fmt: skip
+
+
+def export_model(
+    model_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    scopes: Sequence[str] = ("head",),
+    bundle: str | os.PathLike[str] | None = None,
+    bundle_key: Any = None,
+    private_key: Any = None,
+    int8: bool = True,
+    classes: int = 8,
+    calibration: int = 256,
+    background: int = 200,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
+
+    Args:
+      model_dir: a directory written by ``pretrain.save_model`` (a model with a ``part`` option).
+      out: the artifact directory (replaced atomically).
+      scopes: training scopes (``head`` always; ``head_biases``, ``last_block`` for devices with
+        room).
+      bundle: the backbone's ``.pfb`` (the OTA form).
+      bundle_key: public key the bundle must be signed with (path, PEM or key); default: the
+        public half of ``private_key``.
+      private_key: Ed25519 key; default ``~/.config/pocketfit/signing.key`` (created if missing).
+      int8: full-integer ``embed`` (False: float32, for comparison).
+      classes: head class slots.
+      calibration: int8 calibration images from the pretraining data.
+      background: background-people images embedded into ``background.npy``.
+      progress: show a progress bar.
+
+    Returns:
+      The manifest.
+
+    Raises:
+      FileNotFoundError: no model in ``model_dir``.
+      ValueError: unknown scope, a model that cannot be cut, a dataset without sources.
+      BundleError: a bundle that is unreadable, unsigned by the key, or of another model.
+    """
+    scopes = check_scopes(scopes)  # before any slow step
+    if classes < 2:
+        raise ValueError(f"the head needs at least 2 class slots, got {classes}.")
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"{model_dir}: no such model directory.")
+    steps = ["read model", "calibration + background data", "check bundle", "convert", "sign"]
+    bar = tqdm(steps, desc="export build", unit="step", disable=not progress, leave=False)
+    import pretrain
+
+    try:
+        bar.set_postfix_str(steps[0])
+        saved = pretrain.load_model(model_dir)
+        backbone = split_backbone(saved)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        sources = data_sources(saved, calibration=calibration, background=background)
+        bar.update()
+        bar.set_postfix_str(steps[2])
+        key = private_key if private_key is not None else signing_key()
+        blob, ota = None, None
+        if bundle is not None:
+            path = Path(bundle)
+            if not path.is_file():
+                raise BundleError(f"{path}: bundle not found.")
+            blob = path.read_bytes()
+            ota = check_bundle(blob, backbone, bundle_key or key.public_key())
+        bar.update()
+        bar.set_postfix_str(steps[3])
+        manifest = build_artifact(
+            backbone, out, private_key=key, calibration=sources.calibration,
+            background_images=sources.background, background_source=sources.background_source,
+            scopes=scopes, classes=classes, int8=int8, bundle=blob,
+            source={"model_dir": _shown(model_dir), "model": backbone.name,
+                    "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
+                    **({"bundle_key_id": ota["key_id"]} if ota else {})},
+        )  # fmt: skip
+        bar.update(2)
+    finally:
+        bar.close()
+    return manifest

@@ -1,0 +1,362 @@
+"""bench-export: LiteRT artifacts of the embedding backbones (and the LeNets), measured.
+
+Command:
+  make bench-export
+  python notebooks/bench/bench_export.py [--only face fingerprint lenet300 lenet5]
+      [--model face=DIR ...] [--key ~/.config/pocketfit/signing.key] [--smoke | --dry-run]
+
+Per embedding backbone (``notebooks/results/models/embed_{face,fingerprint}``, written by
+bench-embed): the OTA form (Deep Compression retrained on the embedding task, a signed ``.pfb``),
+then the artifacts: head-only float32 and int8 (the headline ``float_bytes`` / ``int8_bytes``),
+and the committed int8 artifact with every scope and the bundle inside; ``embed`` latency per
+image and ``train`` latency per step in the LiteRT interpreter (1 thread, median); the embedding
+protocol (1/3/5-shot identification by imprinting, EER) on the people pretraining never saw, for
+the float JAX model, the int8 artifact and the decoded OTA bundle. The LeNets (if their models and
+bundles exist) get the same sizes, latencies and 5-shot identification on the MNIST test digits.
+
+Writes notebooks/results/export.json and notebooks/results/artifacts/{face,fingerprint,lenet300,
+lenet5}/ with notebooks/results/artifacts/signing.pub (the private key stays at --key, created
+there if missing, never inside the repository). --smoke uses a tiny OTA recipe and writes into a
+temporary folder only; --dry-run runs everything but writes nothing either.
+
+Time here (2 shared CPU cores): about 25 minutes (most of it the OTA retraining).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from _results import RESULTS, ROOT, print_table, write_results
+
+import export
+import pretrain
+from export.artifact.build import MODEL
+from export.artifact.convert import size_breakdown
+from export.artifact.ota import compress_backbone, recipe_for
+from export.artifact.pipeline import export_model, signing_key
+from export.artifact.split import split_backbone, training_config
+from pretrain.embedding import fvc_sensor_sets, orl_subjects, synthetic_test_set
+from pretrain.embedding.suites import within_identity_order
+from pretrain.evaluation import evaluate_features, identification_accuracy
+
+EMBEDDINGS = ("face", "fingerprint")
+LENETS = ("lenet300", "lenet5")
+SCOPES = ("head", "head_biases", "last_block")
+REPEATS = 50
+TRAIN_BATCH = 5  # one enrollment: 5 shots
+
+
+def median_ms(fn: Any, repeats: int = REPEATS) -> float:
+    fn()  # warm-up (allocations, XNNPACK packing)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
+def latencies(model: bytes, manifest: dict[str, Any], image: np.ndarray) -> dict[str, float]:
+    """``embed`` per image and each train signature per step (batch 5), median, 1 thread."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model, num_threads=1)
+    embed = it.get_signature_runner("embed")
+    x = image[None].astype(np.float32)
+    out = {"embed_ms": median_ms(lambda: embed(images=x))}
+    batch = np.repeat(x, TRAIN_BATCH, axis=0)
+    cached = embed(images=batch)
+    labels = np.arange(TRAIN_BATCH, dtype=np.int32) % 2
+    lr, wd = np.float32(0.01), np.float32(1e-4)
+    for scope, info in manifest["scopes"].items():
+        runner = it.get_signature_runner(info["signature"])
+        source = cached[info["input"]]
+        key = "train_step_ms" if scope == "head" else f"train_{scope}_step_ms"
+        out[key] = median_ms(
+            lambda r=runner, s=source, n=info["input"]: r(
+                **{n: s}, labels=labels, lr=lr, weight_decay=wd
+            )
+        )
+    return out
+
+
+def interpreter_embed(
+    model: bytes, images: np.ndarray, batch: int = 64, *, refine: bool = False
+) -> np.ndarray:
+    """The ``embed`` signature's embeddings; ``refine=True``: its int8 ``features`` through the
+    float ``refine`` signature instead (where int8 loses accuracy: front or last block)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model, num_threads=2)
+    runner, last = (
+        it.get_signature_runner("embed"),
+        it.get_signature_runner("refine") if refine else None,
+    )
+    out = []
+    for i in range(0, len(images), batch):
+        got = runner(images=np.asarray(images[i : i + batch], np.float32))
+        out.append(last(features=got["features"])["embeddings"] if last else got["embeddings"])
+    return np.concatenate(out)
+
+
+def jax_embed(module: Any, params: Any, images: np.ndarray, batch: int = 200) -> np.ndarray:
+    from pretrain.embedding import embed
+
+    return embed(module, params, images, batch_size=batch)
+
+
+def protocol(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dict[str, Any]:
+    report = evaluate_features(features, labels, order=order)
+    return {"identification_pct": report["identification_pct"], "eer_pct": report["eer_pct"]}
+
+
+def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ...]]:
+    """``{set: (images, labels, order)}``: the protocol's people, never seen in pretraining."""
+    if modality == "face":
+        faces = orl_subjects(range(21, 41))
+        return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
+    options = training_config(saved).get("dataset_options", {})
+    held = synthetic_test_set(**options)
+    images, labels, impressions, _ = fvc_sensor_sets()
+    return {
+        "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels)),
+        "fvc": (images, labels, impressions),
+    }
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def artifact_bytes(directory: Path) -> int:
+    return (directory / MODEL).stat().st_size
+
+
+def build_sizes(model_dir: Path, tmp: Path, key: Any, scopes: tuple[str, ...]) -> dict[str, Any]:
+    """model.tflite bytes of float32 and int8 artifacts with ``scopes``, and where they go."""
+    out: dict[str, Any] = {"breakdown": {}}
+    for name, int8 in (("float_bytes", False), ("int8_bytes", True)):
+        target = tmp / f"{model_dir.name}-{name}"
+        export_model(model_dir, target, scopes=scopes, private_key=key, int8=int8)
+        out[name] = artifact_bytes(target)
+        out["breakdown"][name.split("_")[0]] = size_breakdown((target / MODEL).read_bytes())
+    return out
+
+
+def run_embedding(
+    modality: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path, *, smoke: bool
+) -> dict[str, Any]:
+    print(f"\n== {modality}: {model_dir} ==", flush=True)
+    saved = pretrain.load_model(model_dir)
+    backbone = split_backbone(saved)
+    result: dict[str, Any] = {"model_dir": shown(model_dir), "params": saved.info["params"]}
+    started = time.perf_counter()
+    head_only = build_sizes(model_dir, tmp, key, ("head",))
+    result.update(head_only)
+    result["int8_vs_float"] = head_only["int8_bytes"] / head_only["float_bytes"]
+    wide = build_sizes(model_dir, tmp, key, SCOPES)
+    wide.pop("breakdown")
+    result["all_scopes"] = {**wide, "int8_vs_float": wide["int8_bytes"] / wide["float_bytes"]}
+    result["convert_s"] = time.perf_counter() - started
+
+    print("OTA: prune + weight sharing, retrained on the embedding task", flush=True)
+    recipe = recipe_for(saved)
+    if smoke:
+        recipe = dataclasses.replace(recipe, rounds=1, steps_per_round=2, quant_steps=2)
+    started = time.perf_counter()
+    ota = compress_backbone(saved, private_key=key, recipe=recipe, key=jax.random.key(0))
+    bundle_path = export.write_bundle(tmp / f"{modality}.pfb", ota.bundle)
+    float_backbone = 4 * pretrain.count_params((backbone.front_params, backbone.last_params))
+    result["pfb_bytes"] = len(ota.bundle)
+    result["pfb_ratio_vs_float_backbone"] = float_backbone / len(ota.bundle)
+    result["pfb_vs_float_artifact"] = len(ota.bundle) / head_only["float_bytes"]
+    result["ota"] = {"recipe": ota.recipe, "history": ota.history,
+                     "seconds": time.perf_counter() - started,
+                     "float_backbone_bytes": float_backbone}  # fmt: skip
+
+    manifest = export_model(
+        model_dir, out_dir, scopes=SCOPES, bundle=bundle_path, private_key=key, int8=True
+    )
+    model = (out_dir / MODEL).read_bytes()
+    sets = evaluation_sets(modality, saved)
+    first = next(iter(sets.values()))[0][0]
+    result.update(latencies(model, manifest, first))
+    result["artifact"] = {"dir": shown(out_dir), "bytes": artifact_bytes(out_dir),
+                          "scopes": list(manifest["scopes"]),
+                          "memory_peak_bytes": manifest["memory_peak_bytes"]}  # fmt: skip
+
+    decoded = export.read_bundle(ota.bundle, public_key=key.public_key())
+    ota_module = pretrain.build_model("embednet", **decoded.options)
+    accuracy: dict[str, Any] = {}
+    for name, (images, labels, order) in sets.items():
+        print(f"protocol on {name} ({len(images)} images)", flush=True)
+        row = {
+            "float": protocol(jax_embed(saved.module, saved.params, images), labels, order),
+            "int8": protocol(interpreter_embed(model, images), labels, order),
+            "ota_decoded": protocol(jax_embed(ota_module, decoded.params, images), labels, order),
+            "int8_front_float_last": protocol(
+                interpreter_embed(model, images, refine=True), labels, order
+            ),
+        }
+        row["int8_loss_5shot_pts"] = (
+            row["float"]["identification_pct"]["5"] - row["int8"]["identification_pct"]["5"]
+        )
+        row["ota_loss_5shot_pts"] = (
+            row["float"]["identification_pct"]["5"] - row["ota_decoded"]["identification_pct"]["5"]
+        )
+        row["int8_within_0_5_pts"] = row["int8_loss_5shot_pts"] <= 0.5
+        row["samples"] = len(images)
+        row["identities"] = int(np.unique(labels).size)
+        # One probe changing its answer moves 5-shot accuracy by this much.
+        row["probes"] = len(images) - 5 * row["identities"]
+        row["pts_per_probe"] = 100.0 / row["probes"]
+        accuracy[name] = row
+    result["accuracy"] = accuracy
+    return result
+
+
+def run_lenet(name: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path) -> dict[str, Any]:
+    print(f"\n== {name}: {model_dir} ==", flush=True)
+    result: dict[str, Any] = build_sizes(model_dir, tmp, key, ("head",))
+    result["int8_vs_float"] = result["int8_bytes"] / result["float_bytes"]
+    bundle = RESULTS / "bundles" / f"{name}.pfb"
+    bundle_key = RESULTS / "bundles" / "signing.pub"
+    has_bundle = bundle.is_file() and bundle_key.is_file()
+    # Head only: the wide scopes would ship the float 800x500 fc1 of LeNet-5 as variables.
+    manifest = export_model(
+        model_dir, out_dir, scopes=("head",), private_key=key, int8=True,
+        bundle=bundle if has_bundle else None, bundle_key=bundle_key if has_bundle else None,
+    )  # fmt: skip
+    if has_bundle:
+        result["pfb_bytes"] = manifest["ota"]["bytes"]
+        result["pfb_ratio_vs_float_network"] = export.read_bundle(
+            bundle, public_key=bundle_key
+        ).ratio
+        result["pfb_vs_float_artifact"] = manifest["ota"]["bytes"] / result["float_bytes"]
+        result["pfb_note"] = (
+            "the bench-compression bundle of the whole LeNet (classifier layer included), signed "
+            "by its own key (notebooks/results/bundles/signing.pub)"
+        )
+    model = (out_dir / MODEL).read_bytes()
+    test = pretrain.load_mnist("test")
+    result.update(latencies(model, manifest, test.images[0]))
+    saved = pretrain.load_model(model_dir)
+    backbone = split_backbone(saved)
+    embed = jax.jit(backbone.embed())
+    order = np.arange(len(test))
+    float_e = np.concatenate(
+        [np.asarray(embed(test.images[i : i + 1000])) for i in range(0, len(test), 1000)]
+    )
+    int8_e = interpreter_embed(model, test.images)
+    f = identification_accuracy(float_e, test.labels, order=order)
+    q = identification_accuracy(int8_e, test.labels, order=order)
+    result["accuracy"] = {"mnist_test": {
+        "float": {"identification_pct": f}, "int8": {"identification_pct": q},
+        "int8_loss_5shot_pts": f["5"] - q["5"], "samples": len(test), "identities": 10}}  # fmt: skip
+    result["artifact"] = {"dir": shown(out_dir), "bytes": artifact_bytes(out_dir),
+                          "model_dir": shown(model_dir)}  # fmt: skip
+    return result
+
+
+def table(results: dict[str, Any]) -> None:
+    rows = []
+    for name, r in results.items():
+        acc = next(iter(r["accuracy"].values()))
+        rows.append((
+            name, r["float_bytes"], r["int8_bytes"], r.get("pfb_bytes", "-"), r["embed_ms"],
+            r["train_step_ms"], acc["float"]["identification_pct"]["5"],
+            acc["int8"]["identification_pct"]["5"],
+            acc.get("ota_decoded", {}).get("identification_pct", {}).get("5", "-"),
+        ))  # fmt: skip
+    print()
+    print_table(("backbone", "float B", "int8 B", ".pfb B", "embed ms", "train ms",
+                 "5-shot float %", "5-shot int8 %", "5-shot OTA %"), rows)  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", choices=(*EMBEDDINGS, *LENETS),
+                        default=[*EMBEDDINGS, *LENETS])  # fmt: skip
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                        help="use another model directory for NAME")  # fmt: skip
+    parser.add_argument("--key", default=str(export.bundle.DEFAULT_PRIVATE_KEY),
+                        help="Ed25519 private key (PEM), kept outside the repository")  # fmt: skip
+    parser.add_argument("--smoke", action="store_true", help="tiny OTA recipe, temporary output")
+    parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
+    args = parser.parse_args()
+    dirs = {m: RESULTS / "models" / f"embed_{m}" for m in EMBEDDINGS}
+    dirs.update({m: RESULTS / "models" / m for m in LENETS})
+    for item in args.model:
+        name, _, path = item.partition("=")
+        if name not in dirs or not path:
+            parser.error(f"--model wants NAME=DIR with NAME in {', '.join(dirs)}, got {item!r}")
+        dirs[name] = Path(path)
+    missing = [m for m in args.only if not (dirs[m] / "model.json").is_file()]
+    for m in missing:
+        print(f"skipping {m}: no model at {dirs[m]}", file=sys.stderr)
+    key = signing_key(args.key)
+    scratch = args.smoke or args.dry_run
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        artifacts = tmp / "artifacts" if scratch else RESULTS / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        export.bundle.write_public_key(key.public_key(), artifacts / "signing.pub")
+        for name in [m for m in args.only if m not in missing]:
+            if name in EMBEDDINGS:
+                results[name] = run_embedding(name, dirs[name], artifacts / name, key, tmp,
+                                              smoke=args.smoke)  # fmt: skip
+            else:
+                results[name] = run_lenet(name, dirs[name], artifacts / name, key, tmp)
+            if scratch:
+                shutil.rmtree(artifacts / name, ignore_errors=True)
+    if not results:
+        print("nothing to measure", file=sys.stderr)
+        return 1
+    table(results)
+    figures = {
+        **results,
+        "notes": {
+            "float_bytes/int8_bytes": "model.tflite of the head-only artifact (embed + train + "
+            "infer + weights I/O), float32 vs int8 embed; all_scopes: the same with the "
+            "head_biases and last_block scopes, whose last block is float variables in both",
+            "pfb_bytes": "the signed Deep Compression bundle of the backbone (OTA form)",
+            "embed_ms": "LiteRT interpreter, 1 thread, one image, median of 50",
+            "train_step_ms": "the head's train signature, batch 5 (one enrollment), median of 50",
+            "accuracy": "k-shot identification by imprinting (the embedding protocol) on people "
+            "pretraining never saw; int8 = the artifact's embed signature in the interpreter; "
+            "int8_front_float_last = its int8 features through the float refine signature (a "
+            "diagnostic: how much of the int8 loss is the last block's)",
+        },
+        "key_id": export.bundle.key_id(key.public_key()).hex(),
+        "smoke": args.smoke,
+    }
+    if scratch:
+        print(json.dumps(figures, indent=1, default=str))
+    else:
+        previous = RESULTS / "export.json"
+        if previous.is_file():  # a partial run (--only) keeps the other backbones' figures
+            old = json.loads(previous.read_text())
+            for name in (*EMBEDDINGS, *LENETS):
+                if name not in results and name in old:
+                    figures[name] = old[name]
+        path = write_results("export", figures)
+        print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

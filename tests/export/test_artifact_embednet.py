@@ -1,0 +1,101 @@
+"""EmbedNet's export cut (``part``) and the calibration / background sources registry."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pretrain
+import pretrain.embedding
+from export.artifact.sources import data_sources, source_names
+from export.artifact.split import DATASET_SPECS, SplitError, split_backbone
+from pretrain.data import ArrayDataset
+from pretrain.train.artifacts import SavedModel
+
+TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16}
+
+
+@pytest.mark.parametrize("options", [{}, {"standardize": True, "feature_norm": True}])
+def test_front_then_last_is_the_whole_network_with_the_same_parameters(options) -> None:
+    full = pretrain.build_model("embednet", **TINY, **options)
+    x = jax.random.normal(jax.random.key(1), (3, 32, 32, 1))
+    params = full.init(jax.random.key(0), x)["params"]
+    front, last = full.clone(part="front"), full.clone(part="last")
+    front_vars = front.init(jax.random.key(0), x)["params"]
+    features = front.apply({"params": front_vars}, x)
+    last_vars = last.init(jax.random.key(0), features)["params"]
+    assert set(front_vars) == {"stem", "block1", "block2"} and set(last_vars) == {"block3", "embed"}
+    same = jax.tree.map(np.shape, params) == jax.tree.map(np.shape, {**front_vars, **last_vars})
+    assert same  # the saved tree splits without renaming
+    pick = lambda names: {k: params[k] for k in names}  # noqa: E731
+    feats = front.apply({"params": pick(front_vars)}, x)
+    got = last.apply({"params": pick(last_vars)}, feats)
+    np.testing.assert_allclose(got, full.apply({"params": params}, x), rtol=1e-5, atol=1e-6)
+    assert got.shape == (3, 16)
+
+
+def test_bad_parts_are_refused() -> None:
+    x = jnp.zeros((1, 32, 32, 1))
+    with pytest.raises(ValueError, match="part must be one of"):
+        pretrain.build_model("embednet", **TINY, part="middle").init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match="not both"):
+        pretrain.build_model("embednet", **TINY, part="front", stop_after=1).init(
+            jax.random.key(0), x
+        )
+
+
+def _saved(dataset: str, stages: list[dict], **options) -> SavedModel:
+    model_options = {**TINY, **options}
+    module = pretrain.build_model("embednet", **model_options)
+    size = DATASET_SPECS[dataset].input_size
+    params = module.init(jax.random.key(0), jnp.zeros((1, *size, 1)))["params"]
+    info = {"staged_config": {"stages": {f"s{i}": {"dataset": dataset, "dataset_options": o}
+                                         for i, o in enumerate(stages)}}}  # fmt: skip
+    meta = {"model": "embednet", "model_options": model_options, "info": info}
+    return SavedModel(module, params, meta)
+
+
+def test_split_folds_standardisation_and_reads_the_staged_dataset() -> None:
+    saved = _saved("orl_faces", [{}], standardize=True, feature_norm=True)
+    backbone = split_backbone(saved)
+    assert backbone.preprocess.modality == "face" and backbone.input_shape == (64, 64, 1)
+    assert backbone.options["standardize"] is False
+    x = jax.random.normal(jax.random.key(2), (2, 64, 64, 1))
+    want = saved.module.apply({"params": saved.params}, x)
+    np.testing.assert_allclose(backbone.embed()(x), want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(SplitError, match="already a part"):
+        split_backbone(_saved("orl_faces", [{}], stop_after=2))
+
+
+def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None:
+    calls = []
+
+    def fake(identities, impressions, *, seed, cache="", progress=True):
+        calls.append((identities, impressions, seed))
+        n = len(identities) * impressions
+        return ArrayDataset(np.zeros((n, 128, 128, 1), np.float32), np.zeros(n, np.int32), "x")
+
+    monkeypatch.setattr(pretrain.embedding, "synthetic_prints", fake)
+    stages = [{"identities": 400, "impressions": 4, "validate": False, "seed": 3},
+              {"identities": 200, "impressions": 8, "seed": 3}]  # fmt: skip
+    sources = data_sources(_saved("synthetic_fingerprints", stages), calibration=10, background=7)
+    (calib, per, seed), (people, shots, _) = calls
+    test = range(100, 300)  # default 100 validation, then 200 test identities
+    assert seed == 3 and calib.start >= test.stop and per * len(calib) >= 10
+    assert people.start >= 300 + 400  # after every identity any stage trained on
+    assert not set(people) & set(test) and shots * len(people) >= 7
+    assert sources.calibration.shape == (10, 128, 128, 1) and len(sources.background) == 7
+    assert "disjoint from the held-out test identities 100-299" in sources.background_source
+
+
+def test_face_sources_refuse_evaluation_people(data_root) -> None:
+    sources = data_sources(_saved("orl_faces", [{"train_subjects": (1, 20)}]), background=50)
+    assert sources.calibration.shape == (200, 64, 64, 1) and len(sources.background) == 50
+    assert "s1-s20" in sources.background_source
+    with pytest.raises(ValueError, match="evaluation subjects"):
+        data_sources(_saved("orl_faces", [{"train_subjects": (1, 30)}]))
+    with pytest.raises(ValueError, match="no calibration/background source"):
+        data_sources(SavedModel(None, {}, {"model": "x", "info": {}}))
+    assert {"mnist", "orl_faces", "synthetic_fingerprints"} <= set(source_names())

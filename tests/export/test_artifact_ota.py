@@ -1,0 +1,73 @@
+"""The OTA form of an EmbedNet: pruned, weight-shared, retrained on the embedding task, signed."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+import export
+import pretrain
+from export.artifact.ota import OtaRecipe, compress_backbone, per_layer
+from export.artifact.pipeline import check_bundle
+from export.artifact.split import split_backbone
+
+TINY = {"stem_width": 8, "widths": (16, 24), "strides": (2, 2), "embedding_dim": 16,
+        "standardize": True, "feature_norm": True}  # fmt: skip
+RECIPE = OtaRecipe(rounds=1, steps_per_round=2, quant_steps=2)
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory, data_root) -> dict:
+    tmp = tmp_path_factory.mktemp("ota")
+    config = pretrain.make_config(
+        {"model": "embednet", "model_options": TINY, "dataset": "orl_faces",
+         "dataset_options": {"train_subjects": (1, 20)}, "val_size": 0, "batch_size": 32,
+         "eval_batch_size": 200, "task": "margin_softmax",
+         "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2}}
+    )  # fmt: skip
+    module = pretrain.build_model("embednet", **TINY)
+    params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
+                        info={"config": config.to_dict()})  # fmt: skip
+    saved = pretrain.load_model(tmp / "model")
+    key = ed25519.Ed25519PrivateKey.generate()
+    result = compress_backbone(
+        saved, private_key=key, recipe=RECIPE, key=jax.random.key(0), progress=False
+    )
+    return {"saved": saved, "key": key, "result": result}
+
+
+def test_bundle_decodes_to_the_compressed_weights(compressed) -> None:
+    result, key = compressed["result"], compressed["key"]
+    bundle = export.read_bundle(result.bundle, public_key=key.public_key())
+    assert bundle.model == "embednet" and bundle.options["standardize"] is False
+    got = dict(jax.tree_util.tree_leaves_with_path(bundle.params))
+    want = dict(jax.tree_util.tree_leaves_with_path(result.params))
+    assert got.keys() == want.keys()
+    for path, value in want.items():
+        # float16 codebooks and biases: the only loss between the trained and the shipped form
+        np.testing.assert_allclose(got[path], value, rtol=1e-3, atol=1e-3)
+
+
+def test_sparsity_and_codebooks_follow_the_recipe(compressed) -> None:
+    result = compressed["result"]
+    params = result.params
+    sparsity = per_layer(params, RECIPE.sparsity)
+    bits = per_layer(params, RECIPE.bits)
+    assert set(sparsity) == {"stem", "block1/depthwise", "block1/pointwise", "block2/depthwise",
+                             "block2/pointwise", "embed"}  # fmt: skip
+    for layer, target in sparsity.items():
+        group, name = ([*layer.split("/"), ""])[:2]
+        kernel = np.asarray((params[group][name] if name else params[group])["kernel"])
+        assert np.mean(kernel == 0) == pytest.approx(target, abs=0.05), layer
+        assert np.unique(kernel[kernel != 0]).size <= 2 ** bits[layer], layer
+    assert [h["phase"] for h in result.history] == ["prune 1", "weight sharing"]
+
+
+def test_bundle_fits_the_backbone_and_is_smaller(compressed) -> None:
+    backbone = split_backbone(compressed["saved"])
+    ota = check_bundle(compressed["result"].bundle, backbone, compressed["key"].public_key())
+    assert ota["ratio"] > 2.5  # tiny layers: headers dominate; the real figure is in export.json

@@ -1,0 +1,197 @@
+"""``python -m export build`` on a tiny EmbedNet: a verified artifact, and clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+import export
+import pretrain
+from devices.preprocess import FACE_SPEC
+from export.__main__ import main
+from export.artifact.convert import op_names, size_breakdown
+from export.artifact.head import HeadConfig, imprint
+from export.artifact.scopes import train_fn
+from export.artifact.split import split_backbone
+from personalize.artifact import load_artifact
+from pretrain.compression import named_leaves
+from pretrain.models import registry
+
+TINY = {"stem_width": 8, "widths": (16, 24), "strides": (2, 2), "embedding_dim": 16,
+        "standardize": True, "feature_norm": True}  # fmt: skip
+CLASSES = 8  # the CLI's default head
+
+
+def _config() -> dict:
+    return pretrain.make_config(
+        {"model": "embednet", "model_options": TINY, "dataset": "orl_faces",
+         "dataset_options": {"train_subjects": (1, 20)}, "val_size": 0, "batch_size": 32,
+         "eval_batch_size": 200, "task": "margin_softmax"}
+    ).to_dict()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, data_root) -> dict:
+    """A random-init tiny EmbedNet (weight-standardised) saved as trained on ORL s1-s20."""
+    tmp = tmp_path_factory.mktemp("build")
+    module = pretrain.build_model("embednet", **TINY)
+    params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
+                        info={"config": _config()})  # fmt: skip
+    return {"tmp": tmp, "module": module, "params": params}
+
+
+@pytest.fixture(scope="module")
+def built(tiny) -> dict:
+    """The CLI run: int8 embed, head + last_block scopes, a raw OTA bundle, a fresh key."""
+    tmp = tiny["tmp"]
+    key = ed25519.Ed25519PrivateKey.generate()
+    tensors = named_leaves(jax.device_get(tiny["params"]))
+    bundle = export.build_bundle(tensors, model="embednet", options=TINY, private_key=key)
+    export.write_bundle(tmp / "tiny.pfb", bundle)
+    _write_key(key, tmp / "signing.key")
+    code = main(["build", "--backbone", str(tmp / "model"), "--out", str(tmp / "art"),
+                 "--bundle", str(tmp / "tiny.pfb"), "--scope", "last_block",
+                 "--key", str(tmp / "signing.key"), "--public", str(tmp / "signing.pub")])  # fmt: skip
+    assert code == 0
+    return {**tiny, "artifact": load_artifact(tmp / "art", tmp / "signing.pub")}
+
+
+def test_build_writes_a_verified_embednet_artifact(built, capsys) -> None:
+    art = built["artifact"]
+    m = art.manifest
+    assert m["input"]["preprocess"] == FACE_SPEC.to_dict() and m["input"]["shape"] == [64, 64, 1]
+    assert set(m["scopes"]) == {"head", "last_block"}
+    assert "ORL s1-s20" in m["background"]["source"] and art.background.shape == (200, 16)
+    assert m["ota"]["bytes"] == (built["tmp"] / "tiny.pfb").stat().st_size
+    assert m["ota"]["ratio"] == pytest.approx(m["ota"]["float_backbone_bytes"] / m["ota"]["bytes"])
+    ops = op_names(art.model)
+    assert "DEPTHWISE_CONV_2D" in ops and not [o for o in ops if o.startswith(("FLEX", "CUSTOM"))]
+    sizes = size_breakdown(art.model)
+    parts = sum(sizes["constants"].values()) + sizes["quantization_params"] + sizes["tensor_names"]
+    assert parts + sizes["graph_and_metadata"] == len(art.model)
+    # int8 front + last block in embed; the last block again as float variables (wide scope)
+    assert sizes["constants"]["int8"] < sizes["constants"]["float32"] and parts < len(art.model)
+
+
+def test_int8_embed_matches_the_folded_model(built, data_root) -> None:
+    from pretrain.embedding import orl_subjects
+
+    faces = orl_subjects(range(1, 21)).images[::5]  # inside the calibrated data
+    # The saved (weight-standardised, "fast") model is the reference: folding the
+    # standardisation and the "native" implementation compute the same function in float...
+    ref = np.asarray(built["module"].apply({"params": built["params"]}, faces))
+    backbone = split_backbone(pretrain.load_model(built["tmp"] / "model"))
+    np.testing.assert_allclose(np.asarray(backbone.embed()(faces)), ref, rtol=1e-4, atol=1e-5)
+    # ...and int8 stays close: rounding in five int8 layers and the feature normalisation adds
+    # up to a few output steps (2/255 for a unit vector), far below the gap between people.
+    got = built["artifact"].interpreter().get_signature_runner("embed")(images=faces)["embeddings"]
+    cosine = np.sum(got * ref, axis=1) / np.linalg.norm(got, axis=1)
+    others = ref @ ref.T
+    assert cosine.min() >= 0.97 and np.abs(got - ref).mean() <= 4 * 2.0 / 255
+    assert cosine.mean() > others[~np.eye(len(ref), dtype=bool)].mean() + 0.1
+
+
+def test_last_block_step_follows_jax(built, data_root) -> None:
+    from pretrain.embedding import orl_subjects
+
+    faces = orl_subjects(range(1, 3))
+    it = built["artifact"].interpreter()
+    out = it.get_signature_runner("embed")(images=faces.images)
+    start = it.get_signature_runner("get_weights")(unused=np.int32(0))
+    start["head__kernel"] = imprint(out["embeddings"], faces.labels, CLASSES)
+    it.get_signature_runner("set_weights")(**start)
+    names = {n: v["tensor"] for n, v in built["artifact"].manifest["variables"].items()}
+    jax_vars = {n: jnp.asarray(start[t]) for n, t in names.items()}
+    backbone = split_backbone(pretrain.load_model(built["tmp"] / "model"))
+    step = jax.jit(train_fn(backbone, HeadConfig(16, CLASSES), "last_block"))
+    train = it.get_signature_runner("train_last_block")
+    lr, wd = np.float32(0.05), np.float32(1e-3)
+    y = faces.labels.astype(np.int32)
+    for _ in range(5):
+        loss = train(features=out["features"], labels=y, lr=lr, weight_decay=wd)["loss"]
+        new, jax_loss = step(jax_vars, out["features"], y, lr, wd)
+        jax_vars.update(new)
+        np.testing.assert_allclose(loss, jax_loss, rtol=1e-4, atol=1e-5)
+    got = it.get_signature_runner("get_weights")(unused=np.int32(0))
+    for name, tensor in names.items():
+        np.testing.assert_allclose(got[tensor], jax_vars[name], rtol=1e-4, atol=1e-5)
+
+
+class _NoPart(nn.Module):
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.Dense(4)(x.reshape((x.shape[0], -1)))
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no such model directory"),
+        ("scope", "unknown training scope"),
+        ("nopart", "cannot be cut into front and last block"),
+        ("corrupt", "bundle"),
+        ("othermodel", "holds a 'lenet300'"),
+        ("otherkey", "signed by another key"),
+    ],
+)
+def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, message: str):
+    tmp = tiny["tmp"]
+    key = ed25519.Ed25519PrivateKey.generate()
+    args = ["build", "--backbone", str(tmp / "model"), "--out", str(tmp / f"err-{case}"),
+            "--key", str(tmp / f"{case}.key")]  # fmt: skip
+    if case == "missing":
+        args[2] = str(tmp / "nowhere")
+    elif case == "scope":
+        args += ["--scope", "everything"]
+    elif case == "nopart":
+        monkeypatch.setitem(registry._MODELS, "nopart", _NoPart)
+        params = _NoPart().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
+        pretrain.save_model(tmp / "nopart", model="nopart", model_options={}, params=params,
+                            info={"config": {"dataset": "mnist"}})  # fmt: skip
+        args[2] = str(tmp / "nopart")
+    else:
+        path = tmp / f"{case}.pfb"
+        if case == "corrupt":
+            path.write_bytes(b"\x89PFB" + bytes(40))
+        else:
+            signer = key if case == "othermodel" else ed25519.Ed25519PrivateKey.generate()
+            if case == "othermodel":
+                tensors = {"fc1/kernel": np.zeros((784, 4), np.float32)}
+                data = export.build_bundle(tensors, model="lenet300", options={}, private_key=key)
+            else:
+                tensors = named_leaves(jax.device_get(tiny["params"]))
+                data = export.build_bundle(tensors, model="embednet", options=TINY,
+                                           private_key=signer)  # fmt: skip
+            path.write_bytes(data)
+        _write_key(key, tmp / f"{case}.key")
+        args += ["--bundle", str(path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+    assert not (tmp / f"err-{case}").exists()
+
+
+def _write_key(key, path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))  # fmt: skip
+
+
+def test_manifest_records_the_feature_cache_shape(built) -> None:
+    manifest = json.loads((built["tmp"] / "art" / "manifest.json").read_text())
+    assert manifest["signatures"]["train_last_block"]["inputs"]["features"]["shape"][1:] == [
+        16,
+        16,
+        16,
+    ]
