@@ -4,6 +4,9 @@ Files of an artifact (format ``pocketfit-artifact/1``):
   ``model.tflite``    every device operation as a signature (see ``convert``), builtins only;
   ``background.npy``  float16 embeddings of background people (synthetic or public only) for
                       on-device threshold calibration;
+  ``background_features.npy``  with a wider scope than ``head``: float16 front features of the
+                      same background people (the ``features`` output of the int8 ``embed``),
+                      the negatives and calibration set of the wider scopes on the device;
   ``backbone.pfb``    optional: the backbone as a Deep Compression bundle (the OTA form);
   ``manifest.json``   what the device needs to know, with the SHA-256 of every file above;
   ``manifest.sig``    8-byte signer key id + 64-byte Ed25519 signature of ``manifest.json``.
@@ -48,18 +51,22 @@ FORMAT = "pocketfit-artifact/1"
 MODEL, MANIFEST, SIGNATURE, BACKGROUND, OTA = (
     "model.tflite", "manifest.json", "manifest.sig", "background.npy", "backbone.pfb",
 )  # fmt: skip
+BACKGROUND_FEATURES = "background_features.npy"
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def embed_batches(model: bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Runs the artifact's ``embed`` signature over ``images`` in the LiteRT interpreter."""
+def embed_batches(
+    model: bytes, images: np.ndarray, batch: int = 64, output: str = "embeddings"
+) -> np.ndarray:
+    """Runs the artifact's ``embed`` signature over ``images`` in the LiteRT interpreter and
+    returns its ``output`` (``embeddings``, or ``features`` when the artifact has wider scopes)."""
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_content=model).get_signature_runner("embed")
-    out = [runner(images=np.asarray(images[i : i + batch], np.float32))["embeddings"]
+    out = [runner(images=np.asarray(images[i : i + batch], np.float32))[output]
            for i in range(0, len(images), batch)]  # fmt: skip
     return np.concatenate(out)
 
@@ -188,6 +195,11 @@ def build_artifact(
     buffer = io.BytesIO()
     np.save(buffer, embeddings, allow_pickle=False)
     files = {MODEL: model, BACKGROUND: buffer.getvalue()}
+    if any(scope != "head" for scope in scopes):
+        features = embed_batches(model, background_images, output="features")
+        buffer = io.BytesIO()
+        np.save(buffer, features.astype(np.float16), allow_pickle=False)
+        files[BACKGROUND_FEATURES] = buffer.getvalue()
     float_bytes = 4 * sum(int(np.size(v)) for v in _leaves(backbone))
     ota = None
     if bundle is not None:
