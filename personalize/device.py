@@ -416,7 +416,7 @@ class Device:
             if refine is not None:
                 e = refine(features=e)["embeddings"]
             scores.append(infer(embeddings=np.asarray(e, np.float32))["scores"][:, 0])
-        return threshold_at_far(np.concatenate(scores) / self.scale, target_far)
+        return threshold_at_far(np.concatenate(scores) / self.scale, target_far, cosine=True)
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:

@@ -17,6 +17,11 @@ shape estimated by probability-weighted moments (clipped to <= 0), Gaussian scor
 diagnostic. The threshold is never below the highest impostor score seen. When ``n >= 1 / far``
 the empirical threshold (:func:`devices.verification.threshold_for_far`) is used as is.
 
+Cosine scores (``cosine=True``, what the device uses) are bounded by 1, which an exponential tail
+ignores: from 100 background scores it extrapolated thresholds above 1, which no probe can reach.
+They are fitted in Fisher's z = atanh(s), unbounded and near Gaussian for correlations, and the
+threshold is mapped back with tanh, so it always lies below 1.
+
 References:
   Pickands, "Statistical inference using extreme order statistics", Ann. Statist. 1975.
   Hosking, Wallis, "Parameter and quantile estimation for the generalized Pareto distribution",
@@ -58,7 +63,7 @@ def gpd_pwm(excesses: np.ndarray) -> tuple[float, float]:
 
 
 def threshold_at_far(
-    impostor_scores: np.ndarray, far: float, *, tail: int | None = None
+    impostor_scores: np.ndarray, far: float, *, tail: int | None = None, cosine: bool = False
 ) -> TailFit:
     """The lowest score to accept so that impostors pass with probability ``far``.
 
@@ -66,6 +71,7 @@ def threshold_at_far(
       impostor_scores: scores of background impostors against the user (higher = more alike).
       far: target false accept rate in (0, 1), e.g. ``1 / 50_000``.
       tail: top scores used for the GPD fit; default ``max(20, n // 10)``.
+      cosine: the scores are cosines in [-1, 1]: fit the tail in Fisher's z (see module doc).
 
     Raises:
       ValueError: fewer than 40 scores, non-finite scores or a FAR outside (0, 1).
@@ -78,10 +84,16 @@ def threshold_at_far(
     n = s.size
     if n >= min_impostors_for(far):
         return TailFit(threshold_for_far(s, far), "empirical", n, 0, 0.0, 0.0, float(s[-1]))
+    if cosine and (s[0] < -1.0 - 1e-3 or s[-1] > 1.0 + 1e-3):
+        raise ValueError(f"cosine scores must lie in [-1, 1], got [{s[0]:.4g}, {s[-1]:.4g}].")
+    z = np.arctanh(np.clip(s, -1.0 + 1e-7, 1.0 - 1e-7)) if cosine else s
     k = min(n - 1, tail if tail is not None else max(20, n // 10))
-    u = float(s[n - k - 1])
-    excesses = s[n - k :] - u
+    u = float(z[n - k - 1])
+    excesses = z[n - k :] - u
     xi, _ = gpd_pwm(excesses)
     sigma = float(excesses.mean())
-    t = max(u + sigma * float(np.log((k / n) / far)), float(np.nextafter(s[-1], np.inf)))
-    return TailFit(t, "exponential_tail", n, k, float(xi), sigma, u)
+    zt = u + sigma * float(np.log((k / n) / far))
+    t = float(np.tanh(zt)) if cosine else zt
+    t = max(t, float(np.nextafter(s[-1], np.inf)))
+    method = "exponential_tail_fisher_z" if cosine else "exponential_tail"
+    return TailFit(t, method, n, k, float(xi), sigma, u)

@@ -9,8 +9,6 @@ pairwise EER of its raw embeddings on unseen identities is about 1%).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -33,28 +31,14 @@ def captures(identities: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return np.clip(templates[labels] + noise, 0.0, 1.0), labels
 
 
-def add_background_features(art: Path, private_key: Any, images: np.ndarray) -> None:
-    """Adds ``background_features.npy`` (the frozen front's features of the background images,
-    through the artifact's own int8 ``embed``) to the manifest and signs it again."""
-    from ai_edge_litert.interpreter import Interpreter
-
+def remove_background_features(art: Path, private_key: Any) -> None:
+    """Drops ``background_features.npy`` (which export writes for wider scopes) from an
+    artifact and signs its manifest again: an artifact of an older exporter."""
     from export.bundle import signing
 
     manifest = json.loads((art / "manifest.json").read_text())
-    embed = Interpreter(model_content=(art / "model.tflite").read_bytes()).get_signature_runner(
-        "embed"
-    )
-    feats = np.concatenate(
-        [embed(images=images[i : i + 64])["features"] for i in range(0, len(images), 64)]
-    ).astype(np.float16)
-    buffer = io.BytesIO()
-    np.save(buffer, feats, allow_pickle=False)
-    data = buffer.getvalue()
-    (art / "background_features.npy").write_bytes(data)
-    manifest["files"]["background_features.npy"] = {
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
-    }
+    (art / "background_features.npy").unlink()
+    del manifest["files"]["background_features.npy"]
     text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     (art / "manifest.json").write_bytes(text)
     public = private_key.public_key()
@@ -89,8 +73,9 @@ def toy_artifact(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         backbone, tmp / "art", private_key=key, calibration=background[:256],
         background_images=background, background_source="toy identities 60-159", classes=CLASSES,
     )  # fmt: skip
+    assert (tmp / "art" / "background_features.npy").is_file()  # export writes them
     shutil.copytree(tmp / "art", tmp / "art_plain")  # every scope, no background features
-    add_background_features(tmp / "art", key, background)
+    remove_background_features(tmp / "art_plain", key)
     owner, _ = captures([OWNER], 25, seed=14)
     impostors, impostor_labels = captures(IMPOSTORS, 180, seed=15)
     shutil.rmtree(tmp / "run" / "checkpoints", ignore_errors=True)

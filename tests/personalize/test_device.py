@@ -58,7 +58,7 @@ def test_default_far_extrapolates_the_tail(toy_artifact, tmp_path: Path) -> None
     dev = _device(toy_artifact, tmp_path)
     strict = dev.enroll("owner", toy_artifact["owner"], scope="head")
     loose = dev.enroll("owner", toy_artifact["owner"], scope="head", target_far=FAR)
-    assert strict.target_far == 2e-5 and strict.threshold_method == "exponential_tail"
+    assert strict.target_far == 2e-5 and strict.threshold_method == "exponential_tail_fisher_z"
     assert strict.threshold > loose.threshold
     assert dev.verify("owner", toy_artifact["owner_test"][0]).threshold == loose.threshold
 

@@ -56,3 +56,16 @@ def test_empirical_when_the_far_is_measurable() -> None:
 def test_bad_input(scores, far, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         threshold_at_far(scores, far)
+
+
+def test_cosine_thresholds_stay_reachable() -> None:
+    """100 cosine scores close to 1: a tail fitted on the raw scores would cross 1."""
+    rng = np.random.default_rng(3)
+    scores = np.clip(0.6 + 0.12 * rng.standard_normal(100), -1.0, 0.999)
+    raw = threshold_at_far(scores, 2e-5)
+    fit = threshold_at_far(scores, 2e-5, cosine=True)
+    assert raw.threshold > 1.0  # the failure this guards against
+    assert scores.max() < fit.threshold < 1.0
+    assert fit.method == "exponential_tail_fisher_z"
+    with pytest.raises(ValueError, match="cosine"):
+        threshold_at_far(scores * 3, 2e-5, cosine=True)
