@@ -15,12 +15,13 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pretrain.train.artifacts import write_atomic
 
 log = logging.getLogger("pocketfit.cache")
 
@@ -39,19 +40,6 @@ def key_digest(key: Mapping[str, Any]) -> str:
     """A short stable digest of a JSON-able key."""
     text = json.dumps(key, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load(npz_path: Path, meta_path: Path, key: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
@@ -114,8 +102,8 @@ def store(
         "sha256": hashlib.sha256(data).hexdigest(),
         "shapes": {k: list(v.shape) for k, v in arrays.items()},
     }
-    _write_atomic(npz_path, data)
-    _write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(npz_path, data)
+    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
 
 
 def cached(

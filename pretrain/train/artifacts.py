@@ -63,12 +63,12 @@ def save_model(
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _write_atomic(out / "params.npz", buffer.getvalue())
-    _write_atomic(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(out / "params.npz", buffer.getvalue())
+    write_atomic(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
