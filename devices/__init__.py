@@ -1,6 +1,6 @@
 """pocketfit devices: profiles, estimators and policies; numpy only, readable from anywhere."""
 
-from devices.artifact import ArtifactError, load_graph, model_file, plan_artifact
+from devices.artifact import ArtifactError, load_graph, model_file, model_stats, plan_artifact
 from devices.estimate import Estimate, estimate, inference_energy
 from devices.flaxgraph import graph_from_flax, layers_from_flax, signatures_for
 from devices.graph import GRAPH_FORMAT, SCOPES, Graph, GraphError, LayerSpec, SignatureSpec
@@ -26,6 +26,7 @@ from devices.preprocess import (
     preprocess_image,
 )
 from devices.profiles import Profile, ProfileError, load_profile, load_profiles, profile_names
+from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
 
 __all__ = [
     "FACE_SPEC",
@@ -41,6 +42,8 @@ __all__ = [
     "MeasureError",
     "Measurement",
     "MemoryPlan",
+    "ModelFileError",
+    "ModelStats",
     "PolicyConfig",
     "PreprocessError",
     "PreprocessSpec",
@@ -60,6 +63,7 @@ __all__ = [
     "load_profiles",
     "measure_signature",
     "model_file",
+    "model_stats",
     "plan_artifact",
     "plan_scopes",
     "plan_signature",
@@ -67,6 +71,7 @@ __all__ = [
     "preprocess_batch",
     "preprocess_image",
     "profile_names",
+    "read_model_stats",
     "reset_peak",
     "rss_status",
     "signatures_for",

@@ -101,11 +101,16 @@ def _plan(args: argparse.Namespace) -> int:
 
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
-    plans = devices.plan_artifact(args.artifact, profile)
+    size = devices.model_file(args.artifact).stat().st_size
+    stats = devices.model_stats(args.artifact)
+    plans = {
+        s.name: devices.plan_signature(graph, s, profile, model_bytes=size, model_stats=stats)
+        for s in graph.signatures
+    }
     out = []
     for sig in graph.signatures:
         p = plans[sig.name]
-        e = devices.estimate(graph, sig, profile)
+        e = devices.estimate(graph, sig, profile, model_stats=stats)
         out.append({
             **p.to_dict(), "latency_s": e.latency_s, "energy_j": e.energy_j,
             "fits": p.peak_bytes <= profile.memory_bytes,
@@ -136,7 +141,8 @@ def _plan(args: argparse.Namespace) -> int:
         graph,
         profile,
         profile.memory_bytes,
-        model_bytes=devices.model_file(args.artifact).stat().st_size,
+        model_bytes=size,
+        model_stats=stats,
     )
     print(f"widest scope that fits: {widest or 'none'}")
     return 0
@@ -180,6 +186,7 @@ def _offload(args: argparse.Namespace) -> int:
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
     size = devices.model_file(args.artifact).stat().st_size
+    stats = devices.model_stats(args.artifact)
     free = args.free_bytes if args.free_bytes is not None else profile.memory_bytes
     if args.scope:
         scope = args.scope
@@ -188,11 +195,13 @@ def _offload(args: argparse.Namespace) -> int:
                 f"unknown scope {scope!r}; the artifact has {', '.join(graph.scopes)}."
             )
     else:
-        widest, _ = devices.widest_fitting_scope(graph, profile, free, model_bytes=size)
+        widest, _ = devices.widest_fitting_scope(
+            graph, profile, free, model_bytes=size, model_stats=stats
+        )
         scope = widest or graph.scopes[0]
     sig = next(s for s in graph.signatures if s.kind == "train" and s.scope == scope)
-    plan = devices.plan_signature(graph, sig, profile, model_bytes=size)
-    est = devices.estimate(graph, sig, profile)
+    plan = devices.plan_signature(graph, sig, profile, model_bytes=size, model_stats=stats)
+    est = devices.estimate(graph, sig, profile, model_stats=stats)
     situation = devices.Situation(
         args.connectivity, args.battery, args.charging, args.consent, est.latency_s,
         est.energy_j, plan.peak_bytes, free, profile.battery_joules,

@@ -14,6 +14,7 @@ from pathlib import Path
 from devices.graph import Graph, GraphError
 from devices.planner import MemoryPlan, plan_signature
 from devices.profiles import Profile
+from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
 
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"
@@ -52,8 +53,22 @@ def model_file(artifact: str | os.PathLike[str]) -> Path:
     return path
 
 
+def model_stats(artifact: str | os.PathLike[str]) -> ModelStats:
+    """The node counts of the artifact's model file (:func:`devices.read_model_stats`)."""
+    path = model_file(artifact)
+    try:
+        return read_model_stats(path)
+    except ModelFileError as err:
+        raise ArtifactError(str(err)) from err
+
+
 def plan_artifact(artifact: str | os.PathLike[str], profile: Profile) -> dict[str, MemoryPlan]:
-    """The memory plan of every signature in the artifact, with the real model file size."""
+    """The memory plan of every signature in the artifact, with the real model file's size and
+    node counts."""
     graph = load_graph(artifact)
     size = model_file(artifact).stat().st_size
-    return {s.name: plan_signature(graph, s, profile, model_bytes=size) for s in graph.signatures}
+    stats = model_stats(artifact)
+    return {
+        s.name: plan_signature(graph, s, profile, model_bytes=size, model_stats=stats)
+        for s in graph.signatures
+    }

@@ -84,6 +84,252 @@ def build_probe_models(directory: Path) -> dict[str, Path]:
     }
 
 
+def write_chain(path: Path, n: int, op: str, width: int = 16) -> Path:
+    """A one-signature (``run``) model of ``n`` chained ``op`` nodes on [1, width] float32,
+    written straight as a flatbuffer (``ADD`` adds the input again; unary ops otherwise)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fbs
+
+    model = fbs.ModelT()
+    model.version = 3
+    code = fbs.OperatorCodeT()
+    code.builtinCode = getattr(fbs.BuiltinOperator, op)
+    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+    code.version = 1
+    model.operatorCodes = [code]
+    model.buffers = [fbs.BufferT()]
+    sg = fbs.SubGraphT()
+    sg.tensors, sg.operators = [], []
+
+    def tensor(name: str) -> int:
+        t = fbs.TensorT()
+        t.shape = np.array([1, width], np.int32)
+        t.type = fbs.TensorType.FLOAT32
+        model.buffers.append(fbs.BufferT())
+        t.buffer = len(model.buffers) - 1
+        t.name = name.encode()
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    x = cur = tensor("x")
+    for i in range(n):
+        out = tensor(f"t{i}")
+        node = fbs.OperatorT()
+        node.opcodeIndex = 0
+        node.inputs = np.array([cur, x] if op == "ADD" else [cur], np.int32)
+        node.outputs = np.array([out], np.int32)
+        if op == "ADD":
+            node.builtinOptionsType = fbs.BuiltinOptions.AddOptions
+            node.builtinOptions = fbs.AddOptionsT()
+        sg.operators.append(node)
+        cur = out
+    sg.inputs, sg.outputs = np.array([x], np.int32), np.array([cur], np.int32)
+    model.subgraphs = [sg]
+    sig = fbs.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = b"run", 0
+    tin, tout = fbs.TensorMapT(), fbs.TensorMapT()
+    tin.name, tin.tensorIndex, tout.name, tout.tensorIndex = b"x", x, b"y", cur
+    sig.inputs, sig.outputs = [tin], [tout]
+    model.signatureDefs = [sig]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(builder.Output())
+    return path
+
+
+def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[Path, dict[str, np.ndarray]]:  # fmt: skip
+    """A ``run`` model of ``n`` independent builtin ``op`` nodes over run-time inputs, and its
+    inputs: ``BROADCAST_TO`` [B,1,1,C] to a run-time shape ``shape``; ``STRIDED_SLICE`` of a
+    ``shape`` tensor with run-time begin/end/strides (every other row); ``ADD`` of two int32
+    ``shape`` tensors (a builtin kernel: XNNPACK takes no int32). Outputs are dynamic where
+    their shape is run-time, as in a polymorphic-batch export."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fbs
+
+    model = fbs.ModelT()
+    model.version = 3
+    code = fbs.OperatorCodeT()
+    code.builtinCode = getattr(fbs.BuiltinOperator, op)
+    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+    code.version = 3 if op == "BROADCAST_TO" else 1
+    model.operatorCodes = [code]
+    model.buffers = [fbs.BufferT()]
+    sg = fbs.SubGraphT()
+    sg.tensors, sg.operators = [], []
+
+    def tensor(name: str, dims: tuple[int, ...], kind: int) -> int:
+        t = fbs.TensorT()
+        t.shape, t.type, t.name = np.array(dims, np.int32), kind, name.encode()
+        model.buffers.append(fbs.BufferT())
+        t.buffer = len(model.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    f32, i32 = fbs.TensorType.FLOAT32, fbs.TensorType.INT32
+    rank = len(shape)
+    feed: dict[str, np.ndarray] = {}
+    if op == "BROADCAST_TO":
+        small = (shape[0], *([1] * (rank - 2)), shape[-1])
+        ins = [tensor("x", small, f32), tensor("shape", (rank,), i32)]
+        feed = {"x": np.ones(small, np.float32), "shape": np.array(shape, np.int32)}
+        out_shape = shape
+    elif op == "STRIDED_SLICE":
+        ins = [tensor("x", shape, f32), tensor("begin", (rank,), i32), tensor("end", (rank,), i32), tensor("strides", (rank,), i32)]  # fmt: skip
+        feed = {
+            "x": np.ones(shape, np.float32), "begin": np.zeros(rank, np.int32),
+            "end": np.array(shape, np.int32), "strides": np.array([1, 2, *([1] * (rank - 2))], np.int32),
+        }  # fmt: skip
+        out_shape = (shape[0], (shape[1] + 1) // 2, *shape[2:])
+    else:
+        ins = [tensor("x", shape, i32), tensor("y", shape, i32)]
+        feed = {"x": np.ones(shape, np.int32), "y": np.ones(shape, np.int32)}
+        out_shape = shape
+    outs = []
+    for i in range(n):
+        out = tensor(f"o{i}", out_shape, i32 if op == "ADD" else f32)
+        node = fbs.OperatorT()
+        node.opcodeIndex, node.inputs, node.outputs = (
+            0,
+            np.array(ins, np.int32),
+            np.array([out], np.int32),
+        )
+        if op == "ADD":
+            node.builtinOptionsType, node.builtinOptions = (
+                fbs.BuiltinOptions.AddOptions,
+                fbs.AddOptionsT(),
+            )
+        elif op == "STRIDED_SLICE":
+            node.builtinOptionsType = fbs.BuiltinOptions.StridedSliceOptions
+            node.builtinOptions = fbs.StridedSliceOptionsT()
+        sg.operators.append(node)
+        outs.append(out)
+    sg.inputs, sg.outputs = np.array(ins, np.int32), np.array(outs[-1:], np.int32)
+    model.subgraphs = [sg]
+    sig = fbs.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = b"run", 0
+    sig.inputs = []
+    for i in ins:
+        tm = fbs.TensorMapT()
+        tm.name, tm.tensorIndex = sg.tensors[i].name, i
+        sig.inputs.append(tm)
+    tout = fbs.TensorMapT()
+    tout.name, tout.tensorIndex = b"y", outs[-1]
+    sig.outputs = [tout]
+    model.signatureDefs = [sig]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(builder.Output())
+    return path, feed
+
+
+def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
+    """Seconds per node (builtin, and taken by XNNPACK), per output element of the builtin
+    kernels a polymorphic-batch export runs (broadcast, copy, elementwise), and per byte of a
+    call's inputs and outputs copied across the API, default delegates.
+
+    Per node: latency slope of chains of 100 vs 800 ``ZEROS_LIKE`` (builtin) and ``ADD``
+    (delegated) nodes on [1, 16]. Per element: latency slope of 4 vs 16 independent nodes over
+    [8, 8, 8, 128] tensors (:func:`write_fanout`), over their output elements.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    out: dict[str, float] = {}
+    for key, op in (("node_s", "ZEROS_LIKE"), ("delegated_node_s", "ADD")):
+        t = [
+            measure_signature(write_chain(directory / f"lat_{op}_{n}.tflite", n, op), "run", runs=runs).latency_s
+            for n in (100, 800)
+        ]  # fmt: skip
+        out[key] = max(0.0, (t[1] - t[0]) / 700)
+    t = []
+    for n in (16384, 262144):
+        path = write_chain(directory / f"io_{n}.tflite", 1, "ZEROS_LIKE", width=n)
+        t.append(measure_signature(path, "run", runs=runs).latency_s)
+    out["io_byte_s"] = max(0.0, (t[1] - t[0]) / (2 * 4 * (262144 - 16384)))  # input + output
+    shape = (8, 8, 8, 128)
+    for key, op in (("broadcast_element_s", "BROADCAST_TO"), ("copy_element_s", "STRIDED_SLICE"), ("elementwise_element_s", "ADD")):  # fmt: skip
+        t, elements = [], 0
+        for n in (4, 16):
+            path, feed = write_fanout(directory / f"fan_{op}_{n}.tflite", n, op, shape)
+            t.append(measure_signature(path, "run", inputs=feed, runs=runs).latency_s)
+        elements = int(np.prod(shape)) // (2 if op == "STRIDED_SLICE" else 1)
+        out[key] = max(0.0, (t[1] - t[0]) / (12 * elements))
+    return out
+
+
+def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
+    """Bytes per interpreter node: built at load, prepared once its subgraph runs, and extra per
+    node XNNPACK takes over (default delegates).
+
+    Least-squares slopes over chains of 100 to 1600 nodes (one node and one tensor each): of
+    ``ZEROS_LIKE`` (no XNNPACK kernel) the resident rise after loading (node, tensor, op data:
+    ``node``) and the peak's rise over it (arena plan and kernel state: ``prepared``); of ``ADD``
+    (delegated) the peak's rise over the ``ZEROS_LIKE`` one (XNNPACK's operator and values).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    sizes = (100, 400, 800, 1200, 1600)
+    peak, loaded = {}, {}
+    for op in ("ZEROS_LIKE", "ADD"):
+        m = [
+            measure_signature(write_chain(directory / f"chain_{op}_{n}.tflite", n, op), "run", runs=runs)
+            for n in sizes
+        ]  # fmt: skip
+        # least-squares slopes: the allocators grow in steps, one pair of sizes is noisy
+        peak[op] = float(np.polyfit(sizes, [x.peak_bytes for x in m], 1)[0])
+        loaded[op] = float(np.polyfit(sizes, [x.loaded_bytes for x in m], 1)[0])
+    return {
+        "node": loaded["ZEROS_LIKE"],
+        "prepared": max(0.0, peak["ZEROS_LIKE"] - loaded["ZEROS_LIKE"]),
+        "delegated": max(0.0, peak["ADD"] - peak["ZEROS_LIKE"]),
+    }
+
+
+def update_file_costs(target: Path | None = None, *, workdir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Measures :func:`measure_node_bytes` and :func:`measure_kernel_costs` and writes them into
+    the ``host`` profile (the rest of it unchanged): about 30 s."""
+    target = target or PROFILE_DIR / "host.json"
+    day = datetime.date.today().isoformat()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(workdir) if workdir else Path(tmp)
+        nodes = measure_node_bytes(base / "chains")
+        kernels = measure_kernel_costs(base / "kernels")
+    doc = json.loads(target.read_text())
+    doc["runtime"].update(_node_figures(nodes, day))
+    doc["kernel_costs"] = _kernel_figures(kernels, day)
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    load_profile(target)
+    return {**nodes, **kernels}
+
+
+def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
+    how = f"measured by devices.calibrate.measure_kernel_costs on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of 30 calls"
+    what = {
+        "node_s": "latency slope of chains of 100 vs 800 ZEROS_LIKE nodes (builtin) on [1, 16]",
+        "delegated_node_s": "latency slope of chains of 100 vs 800 ADD nodes (XNNPACK) on [1, 16]",
+        "broadcast_element_s": "BROADCAST_TO [8,1,1,128] to a run-time shape [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
+        "copy_element_s": "STRIDED_SLICE with run-time begin/end/strides of [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
+        "elementwise_element_s": "int32 ADD of [8,8,8,128] (builtin kernel): latency slope of 4 vs 16 nodes per output element",
+        "io_byte_s": "one ZEROS_LIKE node on [1, 16384] vs [1, 262144] float: latency slope per byte of input + output (set into the input tensor, read out to a fresh array; the kernel's own writes are in it)",
+    }
+    return {k: {"value": v, "source": f"{how}: {what[k]}"} for k, v in costs.items()}
+
+
+def _node_figures(nodes: dict[str, float], day: str) -> dict[str, Any]:
+    how = f"measured by devices.calibrate.measure_node_bytes on {day}: LiteRT default delegates (XNNPACK), 1 thread"
+    return {
+        "node_bytes": {
+            "value": round(nodes["node"]),
+            "source": f"{how}: least-squares slope of the resident rise after loading over chains of 100..1600 ZEROS_LIKE nodes (no XNNPACK kernel), per node and its tensor",
+        },
+        "prepared_node_bytes": {
+            "value": round(nodes["prepared"]),
+            "source": f"{how}: slope of the peak over the loaded rise of the same chains once called (arena plan, kernel state)",
+        },
+        "delegated_node_bytes": {
+            "value": round(nodes["delegated"]),
+            "source": f"{how}: least-squares peak-RSS slope over chains of 100..1600 ADD nodes (delegated to XNNPACK) less that of the ZEROS_LIKE chains",
+        },
+    }
+
+
 def _meminfo_available() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -197,8 +443,10 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, flo
 
     from devices.artifact import load_graph, model_file
     from devices.estimate import estimate
+    from devices.tflite_file import read_model_stats
 
     graph = load_graph(full)
+    stats = read_model_stats(model_file(full))  # the estimator adds what the file runs
     measured = {
         s.name: measure_signature(model_file(full), s.name, runs=runs).latency_s
         for s in graph.signatures
@@ -211,31 +459,34 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, flo
     ]
     spare = passes = 0.0
     for sig in light:
-        est = estimate(graph, sig, base)
+        est = estimate(graph, sig, base, model_stats=stats)
         passes += est.compute_bound_layers + est.memory_bound_layers
         spare += max(measured[sig.name] - est.latency_s, 0.0)
     eff = {"forward": 1.0, "backward": 1.0, "weight_gradient": 1.0, "forward_int8": 1.0}
     prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
 
-    def matched(key: str, pairs: list[tuple[Any, Any, float]]) -> float:
+    def matched(key: str, pairs: list[tuple[Any, Any, float, Any]]) -> float:
         def gap(x: float) -> float:
             trial = dataclasses.replace(prof, compute_efficiency={**eff, key: x})
-            return sum(t - estimate(g, s, trial).latency_s for g, s, t in pairs)
+            return sum(t - estimate(g, s, trial, model_stats=st).latency_s for g, s, t, st in pairs)
 
         return _solve(gap) if pairs else 1.0
 
     heavy = [s for s in graph.signatures if s.kind == "train" and s.input == "images"]
     kernels = {s.name for s in heavy if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)}  # fmt: skip
-    eff["forward"] = matched("forward", [(graph, graph.signature("embed"), measured["embed"])])
+    eff["forward"] = matched(
+        "forward", [(graph, graph.signature("embed"), measured["embed"], stats)]
+    )
     eff["backward"] = matched(
-        "backward", [(graph, s, measured[s.name]) for s in heavy if s.name not in kernels]
+        "backward", [(graph, s, measured[s.name], stats) for s in heavy if s.name not in kernels]
     )
     eff["weight_gradient"] = matched(
-        "weight_gradient", [(graph, s, measured[s.name]) for s in heavy if s.name in kernels]
+        "weight_gradient", [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels]
     )
     graph8 = load_graph(int8_ref)
+    stats8 = read_model_stats(model_file(int8_ref))
     t8 = measure_signature(model_file(int8_ref), "embed", runs=runs).latency_s
-    eff["forward_int8"] = matched("forward_int8", [(graph8, graph8.signature("embed"), t8)])
+    eff["forward_int8"] = matched("forward_int8", [(graph8, graph8.signature("embed"), t8, stats8)])
     return {"op_overhead_s": prof.op_overhead_s, **eff}
 
 
@@ -297,7 +548,14 @@ def calibrate_host(
             sram_bandwidth_bytes_per_s=sram, op_overhead_s=0.0, call_overhead_s=call,
             compute_efficiency={"forward": 1.0, "backward": 1.0},
         )  # fmt: skip
+        nodes = measure_node_bytes(base / "chains")
+        kernels = measure_kernel_costs(base / "kernels")
+        shape = dataclasses.replace(shape, kernel_costs=kernels)
         speed = fit_speed(refs["full"], refs["int8"], shape, runs)
+        log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
+        log(
+            f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, delegated +{nodes['delegated']:.0f} B"
+        )
         log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items()))
     day = datetime.date.today().isoformat()
     how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
@@ -372,6 +630,7 @@ def calibrate_host(
             ),
         },
         "battery_joules": None,
+        "kernel_costs": _kernel_figures(kernels, day),
         "runtime": {
             "fixed_bytes": fig(trivial, f"{how}: peak RSS rise of a one-op model less its file"),
             "training_artifact_bytes": fig(
@@ -401,6 +660,7 @@ def calibrate_host(
             "frozen_weights_in_ram": fig(
                 True, "LiteRT memory-maps the model file; its pages are resident once read"
             ),
+            **_node_figures(nodes, day),
         },
     }
     target.write_text(json.dumps(doc, indent=2) + "\n")

@@ -26,6 +26,7 @@ from typing import Any
 
 from devices.graph import Graph, LayerSpec, SignatureSpec
 from devices.profiles import Profile
+from devices.tflite_file import ModelStats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +115,38 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
     return passes
 
 
-def estimate(graph: Graph, signature: str | SignatureSpec, profile: Profile) -> Estimate:
+def builtin_kernel_s(stats: ModelStats, sig: SignatureSpec, profile: Profile) -> float:
+    """Time of the builtin (not delegated) kernels a call runs beside the layers: dispatch per
+    node, and per output element by kernel class (a polymorphic-batch export materialises
+    broadcasts and slices the layer graph does not see); and the copies of the call's inputs
+    and outputs across the API (into the input tensors, out to fresh host arrays), per byte.
+    0 without the profile's costs."""
+    costs = profile.kernel_costs
+    if not costs:
+        return 0.0
+    work = stats.work_of(sig.name)
+    t = (work.nodes - work.delegated) * costs.get("node_s", 0.0)
+    t += work.io_bytes_at(sig.batch) * costs.get("io_byte_s", 0.0)
+    for kind, count in work.elements_at(sig.batch).items():
+        t += count * costs.get(f"{kind}_element_s", 0.0)
+    return t
+
+
+def estimate(
+    graph: Graph,
+    signature: str | SignatureSpec,
+    profile: Profile,
+    *,
+    model_stats: ModelStats | None = None,
+) -> Estimate:
     """Roofline latency and energy of one call of ``signature`` on ``profile``.
 
     Args:
       graph: the layer graph (e.g. from an artifact's manifest, or :func:`graph_from_flax`).
       signature: a signature name in ``graph`` or a spec (e.g. a hypothetical batch size).
       profile: the device.
+      model_stats: the model file's counts (:func:`devices.read_model_stats`): adds the builtin
+        kernels the file runs beside the layers (:func:`builtin_kernel_s`).
 
     Returns:
       An :class:`Estimate`: latency in seconds, energy in joules (at the profile's scale).
@@ -161,6 +187,8 @@ def estimate(graph: Graph, signature: str | SignatureSpec, profile: Profile) -> 
         ops += p.ops
         sram += w_sram + a_sram
         dram += w_dram + a_dram
+    if model_stats is not None:
+        latency += builtin_kernel_s(model_stats, sig, profile)
     return Estimate(
         signature=sig.name,
         profile=profile.name,

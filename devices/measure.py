@@ -113,9 +113,13 @@ class Measurement:
 
 
 def example_inputs(
-    model: str | os.PathLike[str], signature: str, *, seed: int = 0
+    model: str | os.PathLike[str], signature: str, *, seed: int = 0, batch: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Inputs of the right shapes and dtypes: images in [0, 1), labels 0..1, lr 0.01, wd 5e-4."""
+    """Inputs of the right shapes and dtypes: images in [0, 1), labels 0..1, lr 0.01, wd 5e-4.
+
+    ``batch``: rows for inputs whose leading dimension is symbolic (``-1`` in the signature's
+    ``shape_signature``, as a polymorphic-batch export has); the stored shape (1) otherwise.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(model))
@@ -126,7 +130,16 @@ def example_inputs(
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for name, d in runner.get_input_details().items():
-        shape, dtype = tuple(d["shape"]), np.dtype(d["dtype"])
+        shape, dtype = tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"])
+        symbolic = d.get("shape_signature")
+        if (
+            batch is not None
+            and shape
+            and symbolic is not None
+            and len(symbolic)
+            and symbolic[0] < 0
+        ):
+            shape = (batch, *shape[1:])
         if np.issubdtype(dtype, np.integer):
             out[name] = (np.arange(int(np.prod(shape))) % 2).astype(dtype).reshape(shape)
         elif not shape:

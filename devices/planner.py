@@ -6,7 +6,9 @@ loaded: frozen weights at their stored precision, the variables' initial values,
 itself), the variables (every trainable weight of every scope the artifact holds: its
 initialisation subgraph allocates them all), the optimizer's slots, the runtime's own copies of
 constant weights (XNNPACK packs the weights of every subgraph when the interpreter is first
-allocated) and its fixed overhead (with what it keeps per image-input train subgraph). Per call,
+allocated) and its bookkeeping: per operator node of every subgraph in the file, and per node
+the default delegate takes over (read from the file by :mod:`devices.tflite_file`; without the
+file, proxies from the layer graph). Per call,
 at the peak of the schedule: the activations live at once (inference: a layer's input and
 output; training: the inputs every trained layer keeps for the backward pass plus the gradient
 pair in flight), the gradients of the scope's weights and the step's workspace (the copies
@@ -29,6 +31,7 @@ from typing import Any
 
 from devices.graph import Graph, GraphError, LayerSpec, SignatureSpec
 from devices.profiles import Profile, Runtime
+from devices.tflite_file import ModelStats
 
 F32 = 4
 
@@ -58,6 +61,7 @@ class MemoryPlan:
     gradients: int
     workspace: int
     step_bytes: int
+    dynamic_tensors: int = 0  # heap-allocated dynamic outputs of this call (in step_bytes)
 
     @property
     def resident_bytes(self) -> int:
@@ -199,6 +203,7 @@ def plan_signature(
     *,
     model_bytes: int | None = None,
     runtime: Runtime | None = None,
+    model_stats: ModelStats | None = None,
 ) -> MemoryPlan:
     """Peak memory of one call of ``signature`` right after the artifact is loaded.
 
@@ -209,6 +214,8 @@ def plan_signature(
       profile: supplies the runtime's behaviour (``profile.runtime``); or pass ``runtime``.
       model_bytes: the artifact's ``model.tflite`` size when known; otherwise estimated from the
         graph (distinct constant weights + the variables' initial values).
+      model_stats: the file's node counts (:func:`devices.read_model_stats`); with them the
+        runtime's bookkeeping is charged per node (see :func:`runtime_overhead`).
 
     Returns:
       A :class:`MemoryPlan`.
@@ -249,6 +256,14 @@ def plan_signature(
         step = reads + max(round(factor * acts), 3 * grads) + packed
     else:  # pragma: no cover - SignatureSpec validates kinds
         raise GraphError(f"unknown signature kind {sig.kind!r}")
+    # Outputs whose shape is computed at run time live on the heap beside the arena, all at
+    # once, for the interpreter's life (devices.tflite_file).
+    dynamic = prepared = 0
+    if model_stats is not None:
+        dynamic = model_stats.dynamic_bytes(sig.name, sig.batch)
+        # the called subgraph's nodes are prepared (planned, kernel state) once it has run
+        prepared = rt.prepared_node_bytes * model_stats.nodes_of(sig.name)
+    step += dynamic + prepared
     return MemoryPlan(
         signature=sig.name,
         kind=sig.kind,
@@ -262,19 +277,36 @@ def plan_signature(
         weight_copies=round(
             rt.copies(8) * per_subgraph["int8"] + rt.copies(32) * per_subgraph["float"]
         ),
-        runtime_fixed=runtime_overhead(graph, rt),
+        runtime_fixed=runtime_overhead(graph, rt, model_stats),
         activations=acts,
         gradients=grads,
         workspace=work,
         step_bytes=step,
+        dynamic_tensors=dynamic,
     )
 
 
-def runtime_overhead(graph: Graph, runtime: Runtime) -> int:
-    """The runtime's own bytes for this artifact: fixed, plus what it keeps for variables, for
-    each image-input train subgraph and for each int8 layer of every subgraph."""
-    image_trains = sum(1 for s in graph.signatures if s.kind == "train" and s.input == "images")
+def runtime_overhead(graph: Graph, runtime: Runtime, stats: ModelStats | None = None) -> int:
+    """The runtime's own bytes for this artifact.
+
+    With the model file's node counts (``stats``) and a runtime that knows its per-node costs:
+    fixed bytes, plus ``node_bytes`` for every operator node of every subgraph (the interpreter
+    builds them all at load: node, tensors, kernel op data) and ``delegated_node_bytes`` for
+    every node the default delegate takes over (XNNPACK's operator and value records, made for
+    all subgraphs at the first call), plus what each int8 layer keeps (quantization
+    parameters). Without them, proxies from the layer graph: fixed bytes, a lump for an artifact
+    with variables and one per image-input train subgraph (calibrated on a reference artifact's
+    node counts, so they only hold for graphs shaped like it).
+    """
     int8_layers = sum(len(_weighted(graph, s)) for s in graph.signatures if s.frozen_bits <= 8)
+    if stats is not None and (runtime.node_bytes or runtime.delegated_node_bytes):
+        return (
+            runtime.fixed_bytes
+            + runtime.node_bytes * stats.nodes
+            + runtime.delegated_node_bytes * stats.delegable_nodes
+            + runtime.int8_layer_bytes * int8_layers
+        )
+    image_trains = sum(1 for s in graph.signatures if s.kind == "train" and s.input == "images")
     has_variables = graph.variable_params() > 0 and any(s.kind == "train" for s in graph.signatures)
     return (
         runtime.fixed_bytes
@@ -309,20 +341,31 @@ def _scope_variables(graph: Graph, scope: str | None) -> int:
 
 
 def plan_scopes(
-    graph: Graph, profile: Profile, *, model_bytes: int | None = None
+    graph: Graph,
+    profile: Profile,
+    *,
+    model_bytes: int | None = None,
+    model_stats: ModelStats | None = None,
 ) -> dict[str, MemoryPlan]:
     """The plan of every train signature, keyed by scope (narrow to wide)."""
     plans = {}
     for sig in graph.signatures:
         if sig.kind == "train" and sig.scope is not None:
-            plans[sig.scope] = plan_signature(graph, sig, profile, model_bytes=model_bytes)
+            plans[sig.scope] = plan_signature(
+                graph, sig, profile, model_bytes=model_bytes, model_stats=model_stats
+            )
     return {s: plans[s] for s in graph.scopes if s in plans}
 
 
 def widest_fitting_scope(
-    graph: Graph, profile: Profile, budget_bytes: int, *, model_bytes: int | None = None
+    graph: Graph,
+    profile: Profile,
+    budget_bytes: int,
+    *,
+    model_bytes: int | None = None,
+    model_stats: ModelStats | None = None,
 ) -> tuple[str | None, dict[str, MemoryPlan]]:
     """The widest scope whose training step fits ``budget_bytes``, and every scope's plan."""
-    plans = plan_scopes(graph, profile, model_bytes=model_bytes)
+    plans = plan_scopes(graph, profile, model_bytes=model_bytes, model_stats=model_stats)
     fitting = [s for s, p in plans.items() if p.peak_bytes <= budget_bytes]
     return (fitting[-1] if fitting else None), plans

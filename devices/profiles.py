@@ -22,8 +22,15 @@ each ``{"value": ..., "source": "..."}``:
   ``weight_copies_int8`` (optional): the same for int8 weights; ``training_artifact_bytes``
   (optional): what it keeps for an artifact with variables (initialisation subgraph, resource
   variables); ``int8_layer_bytes`` (optional): per int8 layer of every subgraph;
-  ``frozen_weights_in_ram``: false where weights execute in place from flash), or the string
-  ``"host"`` to use the figures measured on the host with the same LiteRT library.
+  ``frozen_weights_in_ram``: false where weights execute in place from flash; ``node_bytes``,
+  ``prepared_node_bytes``, ``delegated_node_bytes`` (optional): per operator node of the model
+  file, per node of a subgraph that has run, extra per node the delegate takes, used when the
+  planner reads the file's counts instead of the layer-graph proxies), or the string ``"host"``
+  to use the figures measured on the host with the same LiteRT library;
+- ``kernel_costs`` (optional): seconds per builtin node (``node_s``) and per output element of
+  builtin kernels by class (``broadcast_element_s``, ``copy_element_s``,
+  ``elementwise_element_s``) and per byte of a call's inputs and outputs copied across the API
+  (``io_byte_s``), added to the roofline when the model file's counts are known.
 
 References:
   M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014 (45 nm).
@@ -74,6 +81,13 @@ class Runtime:
     weight_copies_int8: float | None = None
     training_artifact_bytes: int = 0
     int8_layer_bytes: int = 0
+    # Per operator node of the model file (every subgraph, built at load), per node of a subgraph
+    # once it has run (prepared: arena plan, kernel state), and extra per node the default
+    # delegate takes over; when known and the file was read they replace the
+    # training_artifact_bytes / train_subgraph_bytes proxies (see devices.planner).
+    node_bytes: int = 0
+    delegated_node_bytes: int = 0
+    prepared_node_bytes: int = 0
 
     def copies(self, bits: int) -> float:
         """Copies the runtime keeps of constant weights stored at ``bits``."""
@@ -107,6 +121,9 @@ class Profile:
     path: Path
     sources: Mapping[str, str]
     measured: str | None = None
+    # Seconds per builtin node and per output element of builtin kernels by class (see
+    # devices.tflite_file.KERNEL_CLASS); used with a model file's counts. Optional.
+    kernel_costs: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def supports(self, precision: str) -> bool:
         return precision in self.precisions
@@ -195,6 +212,25 @@ def _efficiency(r: _Reader) -> dict[str, float]:
     return out
 
 
+KERNEL_COSTS = (
+    "node_s", "broadcast_element_s", "copy_element_s", "elementwise_element_s", "io_byte_s",
+)  # fmt: skip
+
+
+def _kernel_costs(r: _Reader) -> dict[str, float]:
+    node = r.data.get("kernel_costs")
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise r.fail("kernel_costs", "expected an object {name: figure}.")
+    out = {}
+    for key in sorted(node):
+        if key not in (*KERNEL_COSTS, "delegated_node_s"):
+            raise r.fail(f"kernel_costs.{key}", f"unknown; expected {', '.join(KERNEL_COSTS)}.")
+        out[key] = r.number(f"kernel_costs.{key}", node[key], positive=False)
+    return out  # type: ignore[return-value]
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ProfileError(f"{path}: profile file not found.")
@@ -229,7 +265,13 @@ def _runtime(r: _Reader, node: Any) -> Runtime:
     if factor is not None and factor < 1.0:
         raise r.fail("runtime.arena_factor", f"must be >= 1 (the ideal arena), got {factor}.")
     extra = {}
-    for key in ("training_artifact_bytes", "int8_layer_bytes"):
+    for key in (
+        "training_artifact_bytes",
+        "int8_layer_bytes",
+        "node_bytes",
+        "delegated_node_bytes",
+        "prepared_node_bytes",
+    ):
         value = r.number(f"runtime.{key}", node.get(key), nullable=True, positive=False)
         extra[key] = int(value or 0)
     return Runtime(
@@ -304,6 +346,7 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
         path=path,
         sources={**r.sources, **{f"energy.{k}": v for k, v in er.sources.items()}},
         measured=data.get("measured"),
+        kernel_costs=_kernel_costs(r),
     )
     if profile.sram_bytes > profile.memory_bytes and profile.flash_bytes is None:
         raise r.fail("sram_bytes", "larger than memory_bytes.")

@@ -37,6 +37,7 @@ from devices.graph import Graph
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec
 from devices.profiles import Profile, ProfileError, load_profile
+from devices.tflite_file import read_model_stats
 from personalize.artifact import Artifact, ArtifactError, load_artifact
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
@@ -169,6 +170,7 @@ class Device:
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
         self.has_features = artifact.background_features is not None
         self.model_bytes = len(artifact.model)
+        self.model_stats = read_model_stats(artifact.model)  # the planner charges its nodes
         self.background_count = len(artifact.background)
         half = self.background_count // 2
         if self.classes < 2 or half < max(self.classes - 1, 40):
@@ -242,7 +244,8 @@ class Device:
                     sigs.append("refine")
             plans[scope] = plan_enrollment(
                 self.graph, self.profile, scope=scope, signatures=sigs, batches=batches,
-                model_bytes=self.model_bytes, host_bytes=host, load_bytes=load,
+                model_bytes=self.model_bytes, model_stats=self.model_stats,
+                host_bytes=host, load_bytes=load,
             )  # fmt: skip
         return plans
 

@@ -33,6 +33,7 @@ from devices.graph import Graph
 from devices.measure import MeasureError, prefault_libraries, reset_peak, rss_status, trim_heap
 from devices.planner import plan_signature
 from devices.profiles import Profile
+from devices.tflite_file import ModelStats
 
 _PREFAULTED = False
 
@@ -63,13 +64,17 @@ def plan_enrollment(
     model_bytes: int,
     host_bytes: int,
     load_bytes: int,
+    model_stats: ModelStats | None = None,
 ) -> ScopePlan:
     """The peak of an enrollment that calls ``signatures`` with ``batches`` (others: as planned),
     with ``host_bytes`` of arrays alive beside the interpreter and ``load_bytes`` at the peak of
     verifying the artifact."""
     specs = [dataclasses.replace(s, batch=batches.get(s.name, s.batch)) for s in graph.signatures]
     g = graph.with_signatures(specs)
-    plans = {name: plan_signature(g, name, profile, model_bytes=model_bytes) for name in signatures}
+    plans = {
+        name: plan_signature(g, name, profile, model_bytes=model_bytes, model_stats=model_stats)
+        for name in signatures
+    }
     steps = {name: p.step_bytes for name, p in plans.items()}
     interpreter = max(p.resident_bytes for p in plans.values()) + sum(steps.values())
     train = next((n for n in plans if g.signature(n).kind == "train"), None)

@@ -4,8 +4,11 @@ For every artifact found (the exported ones under notebooks/results/artifacts/*/
 exist, plus small reference artifacts converted here by devices.reference, cached in --workdir),
 each signature is run in a fresh LiteRT process (devices.measure_signature: peak RSS rise over a
 baseline taken after imports, inputs, the runtime's code pages and a heap trim; default
-delegates, one thread) and compared with the planner's prediction from the artifact's layer
-graph and the host profile (target: within 15%), and its latency (the fastest timed call) with the roofline estimate on the host profile (target: within 30%). The host profile is
+delegates, one thread; at the signature's planned batch, which a polymorphic-batch export does
+not store in its input shapes) and compared with the planner's prediction from the artifact's
+layer graph, its model file's node counts (devices.read_model_stats) and the host profile
+(target: within 15%), and its latency (the fastest timed call) with the roofline estimate plus
+the builtin kernels the file runs, on the host profile (target: within 30%). The host profile is
 calibrated by `python -m devices calibrate` on artifacts of other sizes, so this is out of sample.
 The sram_fit table puts the LeNets (notebooks/results/models/, or their architecture when not
 trained yet) and a reference EmbedNet-like backbone on every profile as dense fp32, int8 and
@@ -63,11 +66,14 @@ def measure_artifact(name: str, path: Path, host: devices.Profile, runs: int) ->
         print(f"skipping {name}: {err}")
         return [], []
     size = devices.model_file(path).stat().st_size
+    stats = devices.model_stats(path)
     memory, latency = [], []
     for sig in graph.signatures:
-        m = devices.measure_signature(devices.model_file(path), sig.name, runs=runs)
-        plan = plan_signature(graph, sig, host, model_bytes=size)
-        est = devices.estimate(graph, sig, host)
+        # at the planned batch: a polymorphic-batch export stores batch 1 in its input shapes
+        feed = devices.example_inputs(devices.model_file(path), sig.name, batch=sig.batch)
+        m = devices.measure_signature(devices.model_file(path), sig.name, inputs=feed, runs=runs)
+        plan = plan_signature(graph, sig, host, model_bytes=size, model_stats=stats)
+        est = devices.estimate(graph, sig, host, model_stats=stats)
         memory.append({
             "artifact": name, "signature": sig.name, "scope": sig.scope,
             "predicted_bytes": plan.peak_bytes, "measured_bytes": m.peak_bytes,

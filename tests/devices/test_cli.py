@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 
 from devices.__main__ import main
+from devices.calibrate import write_chain
 
 
 @pytest.fixture
 def artifact(tmp_path: Path, mlp) -> Path:
-    """An artifact directory as export writes it (the planner only sizes model.tflite)."""
+    """An artifact directory as export writes it (the planner sizes model.tflite and counts its
+    nodes: here a chain of 40 ADDs)."""
     out = tmp_path / "mlp"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"graph": mlp.to_dict()}))
-    (out / "model.tflite").write_bytes(b"\0" * 150_000)
+    write_chain(out / "model.tflite", 40, "ADD")
     return out
 
 

@@ -1,0 +1,281 @@
+"""What the interpreter builds from a ``.tflite`` file: its operator nodes, read without LiteRT.
+
+The interpreter keeps bookkeeping for every node of every subgraph in the file (the node, its
+tensors, its kernel's op data), whichever signature runs; the default XNNPACK delegate adds, at
+the first call, its own per-node state (an XNNPACK operator and value records) for every node it
+takes over, in every subgraph. :func:`read_model_stats` counts those nodes from the flatbuffer
+with the standard library (the device side has no schema package), so the planner can charge
+them (:func:`devices.planner.runtime_overhead`).
+
+Which nodes XNNPACK takes: builtin operators it implements (``XNNPACK_BUILTINS``, from the
+delegate's ``VisitNode``; ``EXPAND_DIMS`` is left out, this LiteRT build does not take it),
+whose run-time tensors (not constants) are float32, int8 or uint8 and whose shape-setting
+inputs (``SHAPE_INPUTS``: a reshape's new shape, a slice's bounds, ...) are constants. Checked
+against the delegate's partitions on an exported ``infer`` subgraph: 12 of 33 nodes, as
+predicted. A symbolic batch (``-1`` in ``shape_signature``) does not stop the delegate.
+
+Dynamic tensors: an operator whose output shape comes from a run-time tensor (``BROADCAST_TO``
+or ``RESHAPE`` to a computed shape, ``SLICE`` with computed bounds, ...: ``SHAPE_INPUTS``)
+cannot be planned into the arena; the interpreter marks its output dynamic and allocates it on
+the heap, where it stays for the interpreter's life. A polymorphic-batch export (``jax2tf``
+with a symbolic batch) is full of them. ``ModelStats.dynamic_bytes`` sums those outputs for a
+signature at a batch size (dimensions that are ``-1`` in the signature scale with the batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from pathlib import Path
+
+# BuiltinOperator codes (tflite schema) the XNNPACK delegate implements.
+XNNPACK_BUILTINS: dict[int, str] = {
+    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
+    5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 8: "FLOOR", 9: "FULLY_CONNECTED", 14: "LOGISTIC",
+    17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE",
+    23: "RESIZE_BILINEAR", 25: "SOFTMAX", 26: "SPACE_TO_DEPTH", 28: "TANH", 34: "PAD",
+    39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV", 45: "STRIDED_SLICE", 47: "EXP",
+    49: "SPLIT", 54: "PRELU", 55: "MAXIMUM", 57: "MINIMUM", 59: "NEG", 65: "SLICE", 66: "SIN",
+    67: "TRANSPOSE_CONV", 73: "LOG", 74: "SUM", 75: "SQRT", 76: "RSQRT",
+    92: "SQUARE", 98: "LEAKY_RELU", 99: "SQUARED_DIFFERENCE", 101: "ABS", 104: "CEIL",
+    108: "COS", 111: "ELU", 114: "QUANTIZE", 116: "ROUND", 117: "HARD_SWISH",
+    126: "BATCH_MATMUL", 150: "GELU",
+}  # fmt: skip
+_XNNPACK_TYPES = (0, 3, 9)  # TensorType FLOAT32, UINT8, INT8
+# BuiltinOperator code -> the inputs that set its output shape: run-time there, dynamic output.
+SHAPE_INPUTS: dict[int, tuple[int, ...]] = {
+    130: (1,),  # BROADCAST_TO: shape
+    22: (1,),  # RESHAPE: new shape
+    65: (1, 2),  # SLICE: begin, size
+    45: (1, 2, 3),  # STRIDED_SLICE: begin, end, strides
+    39: (1,),  # TRANSPOSE: perm
+    34: (1,),  # PAD: paddings
+    60: (1,),  # PADV2: paddings
+    69: (1,),  # TILE: multiples
+    94: (0,),  # FILL: dims
+    70: (1,),  # EXPAND_DIMS: axis
+    74: (1,), 40: (1,), 82: (1,), 89: (1,), 81: (1,), 91: (1,),  # SUM, MEAN, REDUCE_*: axes
+    153: (2,), 154: (2,), 155: (2,), 157: (2,),  # UNSORTED_SEGMENT_*: num_segments
+}  # fmt: skip
+# Builtin (not delegated) kernels by how their time grows: per output element.
+KERNEL_CLASS: dict[int, str] = {
+    130: "broadcast", 69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
+    65: "copy", 45: "copy", 22: "copy", 2: "copy", 34: "copy", 60: "copy", 39: "copy",
+    36: "copy",  # SLICE, STRIDED_SLICE, RESHAPE, CONCATENATION, PAD, PADV2, TRANSPOSE, GATHER
+}  # fmt: skip
+# Resource-variable and control nodes: their copies are the estimator's variable passes.
+_NOT_KERNELS = frozenset({129, 142, 143, 144})  # CALL_ONCE, VAR_HANDLE, READ/ASSIGN_VARIABLE
+# TensorType -> bytes per element (the types a dynamic output can have here).
+_ITEM_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 12: 8, 15: 4, 16: 2}
+
+
+class ModelFileError(ValueError):
+    """Not a readable ``.tflite`` flatbuffer; the message says where it broke."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SubgraphWork:
+    """What one call of a signature runs outside the layer graph's view.
+
+    ``nodes`` / ``delegated``: its subgraph's nodes and those XNNPACK takes; ``elements``:
+    (kernel class, output elements, output elements per batch row) of the builtin kernels
+    (classes: ``broadcast``, ``copy``, ``elementwise``; see ``KERNEL_CLASS``).
+    """
+
+    nodes: int = 0
+    delegated: int = 0
+    elements: tuple[tuple[str, int, int], ...] = ()
+    io_bytes: tuple[int, int] = (0, 0)  # inputs + outputs: (bytes, bytes per batch row)
+
+    def io_bytes_at(self, batch: int) -> int:
+        """Bytes of the subgraph's inputs and outputs at ``batch`` rows (copied across the API)."""
+        return self.io_bytes[0] + self.io_bytes[1] * batch
+
+    def elements_at(self, batch: int) -> dict[str, int]:
+        """Output elements of the builtin kernels by class at ``batch`` rows."""
+        out: dict[str, int] = {}
+        for kind, fixed, per_row in self.elements:
+            out[kind] = out.get(kind, 0) + fixed + per_row * batch
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStats:
+    """Node and tensor counts of a ``.tflite`` file, over all its subgraphs.
+
+    ``delegable_nodes`` are the nodes XNNPACK takes over (see the module docstring);
+    ``dynamic_nodes`` those with a tensor of dynamic shape; ``dynamic`` has, per signature,
+    (name, bytes, bytes per batch row) of the outputs the interpreter allocates on the heap;
+    ``work`` (name, :class:`SubgraphWork` of its subgraph).
+    """
+
+    subgraphs: int
+    nodes: int
+    tensors: int
+    delegable_nodes: int
+    dynamic_nodes: int
+    dynamic: tuple[tuple[str, int, int], ...] = ()
+    work: tuple[tuple[str, SubgraphWork], ...] = ()
+
+    def work_of(self, signature: str) -> SubgraphWork:
+        """What ``signature``'s subgraph runs (empty if unknown)."""
+        return dict(self.work).get(signature, SubgraphWork())
+
+    def nodes_of(self, signature: str) -> int:
+        """Nodes of ``signature``'s subgraph (0 if unknown)."""
+        return self.work_of(signature).nodes
+
+    def dynamic_bytes(self, signature: str, batch: int) -> int:
+        """Heap bytes of ``signature``'s dynamic outputs at ``batch`` rows (0 if unknown)."""
+        for name, fixed, per_row in self.dynamic:
+            if name == signature:
+                return fixed + per_row * batch
+        return 0
+
+
+def _elements(shape: list[int], signature: list[int]) -> int:
+    """Elements of a tensor per batch row when ``signature`` has a ``-1`` (those dimensions are
+    the batch), else in all."""
+    count = 1
+    for d, d_sig in zip(shape, signature or shape, strict=False):
+        count *= max(d, 1) if d_sig >= 0 else 1
+    return count
+
+
+class _Fb:
+    """Just enough of the flatbuffer wire format: tables, scalars, vectors."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.b = buf
+
+    def u32(self, pos: int) -> int:
+        return int(struct.unpack_from("<I", self.b, pos)[0])
+
+    def field(self, table: int, index: int) -> int:
+        """Absolute position of field ``index`` of ``table``, or 0 when absent."""
+        vtable = table - int(struct.unpack_from("<i", self.b, table)[0])
+        size = int(struct.unpack_from("<H", self.b, vtable)[0])
+        slot = 4 + 2 * index
+        if slot >= size:
+            return 0
+        off = int(struct.unpack_from("<H", self.b, vtable + slot)[0])
+        return table + off if off else 0
+
+    def scalar(self, table: int, index: int, fmt: str, default: int = 0) -> int:
+        pos = self.field(table, index)
+        return int(struct.unpack_from("<" + fmt, self.b, pos)[0]) if pos else default
+
+    def vector(self, table: int, index: int) -> tuple[int, int]:
+        """(start of the elements, length) of a vector field; (0, 0) when absent."""
+        pos = self.field(table, index)
+        if not pos:
+            return 0, 0
+        start = pos + self.u32(pos)
+        return start + 4, self.u32(start)
+
+    def tables(self, table: int, index: int) -> list[int]:
+        start, n = self.vector(table, index)
+        return [start + 4 * i + self.u32(start + 4 * i) for i in range(n)]
+
+    def string(self, table: int, index: int) -> str:
+        pos = self.field(table, index)
+        if not pos:
+            return ""
+        start = pos + self.u32(pos)
+        return self.b[start + 4 : start + 4 + self.u32(start)].decode("utf-8", "replace")
+
+    def ints(self, table: int, index: int) -> list[int]:
+        start, n = self.vector(table, index)
+        return list(struct.unpack_from(f"<{n}i", self.b, start)) if n else []
+
+
+def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
+    """Counts the nodes and tensors of a ``.tflite`` model (its bytes or its path).
+
+    Raises:
+      ModelFileError: not a TFLite flatbuffer (no ``TFL3`` identifier, or truncated).
+    """
+    where = "model bytes" if isinstance(model, bytes | bytearray) else str(model)
+    try:
+        buf = bytes(model) if isinstance(model, bytes | bytearray) else Path(model).read_bytes()
+    except OSError as err:
+        raise ModelFileError(f"{where}: cannot read: {err}") from err
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ModelFileError(f"{where}: not a TFLite flatbuffer (no TFL3 file identifier).")
+    fb = _Fb(buf)
+    try:
+        root = fb.u32(0)
+        codes = []
+        for code in fb.tables(root, 1):  # operator_codes
+            deprecated = fb.scalar(code, 0, "b")
+            codes.append(max(deprecated, fb.scalar(code, 3, "i")))
+        buffers = fb.tables(root, 4)
+        const = [fb.vector(b, 0)[1] > 0 or fb.scalar(b, 2, "Q") > 0 for b in buffers]
+        subgraphs = fb.tables(root, 2)
+        nodes = tensors = delegable = dynamic = 0
+        heap: list[tuple[int, int]] = []  # per subgraph: (bytes, bytes per batch row)
+        per_subgraph: list[SubgraphWork] = []
+        for sg in subgraphs:
+            ts = fb.tables(sg, 0)
+            tensors += len(ts)
+            info = []
+            for t in ts:
+                buffer = fb.scalar(t, 2, "I")
+                is_const = buffer < len(const) and const[buffer]
+                shape, sig = fb.ints(t, 0), fb.ints(t, 7)  # shape, shape_signature
+                info.append((is_const, fb.scalar(t, 1, "b"), any(d < 0 for d in sig), shape, sig))
+            fixed = per_row = delegated = 0
+            elements: dict[str, list[int]] = {}
+            for op in fb.tables(sg, 3):
+                nodes += 1
+                ins, outs = fb.ints(op, 1), fb.ints(op, 2)
+                idx = [i for i in ins + outs if 0 <= i < len(info)]
+                is_dyn = any(info[i][2] for i in idx)
+                dynamic += is_dyn
+                typed = all(info[i][1] in _XNNPACK_TYPES for i in idx if not info[i][0])
+                code = codes[fb.scalar(op, 0, "I")]
+                shaping = [ins[k] for k in SHAPE_INPUTS.get(code, ()) if k < len(ins)]
+                runtime_shape = any(0 <= i < len(info) and not info[i][0] for i in shaping)
+                takes = code in XNNPACK_BUILTINS and typed and not runtime_shape
+                delegable += takes
+                delegated += takes
+                if not takes and code not in _NOT_KERNELS:
+                    acc = elements.setdefault(KERNEL_CLASS.get(code, "elementwise"), [0, 0])
+                    for o in outs:
+                        if 0 <= o < len(info):
+                            count = _elements(info[o][3], info[o][4])
+                            acc[1 if info[o][2] else 0] += count
+                if runtime_shape:
+                    for o in outs:
+                        if not 0 <= o < len(info):
+                            continue
+                        _, kind, dyn, shape, sig = info[o]
+                        size = _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
+                        if dyn:
+                            per_row += size
+                        else:
+                            fixed += size
+            heap.append((fixed, per_row))
+            io = [0, 0]
+            for t in fb.ints(sg, 1) + fb.ints(sg, 2):  # the subgraph's inputs and outputs
+                if 0 <= t < len(info):
+                    _, kind, dyn, shape, sig = info[t]
+                    io[1 if dyn else 0] += _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
+            per_subgraph.append(
+                SubgraphWork(
+                    nodes=len(fb.tables(sg, 3)),
+                    delegated=delegated,
+                    elements=tuple((k, v[0], v[1]) for k, v in sorted(elements.items())),
+                    io_bytes=(io[0], io[1]),
+                )
+            )
+        named, work = [], []
+        for sd in fb.tables(root, 7):  # signature_defs: key (2), subgraph_index (4)
+            index = fb.scalar(sd, 4, "I")
+            if index < len(heap):
+                named.append((fb.string(sd, 2), *heap[index]))
+                work.append((fb.string(sd, 2), per_subgraph[index]))
+    except (struct.error, IndexError) as err:
+        raise ModelFileError(f"{where}: truncated or corrupt flatbuffer ({err}).") from err
+    return ModelStats(len(subgraphs), nodes, tensors, delegable, dynamic, tuple(named), tuple(work))
