@@ -2,6 +2,8 @@
 
 Files of an artifact (format ``pocketfit-artifact/1``):
   ``model.tflite``    every device operation as a signature (see ``convert``), builtins only;
+                      in an int8 artifact the wider scopes start from the int8 weights (their
+                      kernels stored int8 + per-channel scales, dequantized once on load);
   ``background.npy``  float16 embeddings of background people (synthetic or public only) for
                       on-device threshold calibration;
   ``background_features.npy``  with a wider scope than ``head``: float16 front features of the

@@ -3,13 +3,16 @@
 Each device operation is a JAX function converted with ``jax2tf`` (native serialisation,
 ``with_gradient=False``) inside a ``tf.Module`` whose ``tf.Variable``s hold the trainable values;
 ``TFLiteConverter.from_saved_model`` with resource variables and ``TFLITE_BUILTINS`` makes the
-flatbuffer. With ``int8=True`` only the ``embed`` signature is calibrated (on the representative
-images given) and becomes full-integer; the training signatures stay float.
+flatbuffer. The ``embed`` signature of a model with a TensorFlow builder (EmbedNet) is built
+from TensorFlow ops instead (``export.artifact.tfnative``: a canonical conv net with fused bias
+and ReLU6). With ``int8=True`` only ``embed`` is calibrated (on the representative images given)
+and becomes full-integer; the training signatures stay float, and the kernels that initialise
+their variables are stored int8 (``export.artifact.flatbuffer``). Tensor names are stripped.
 
 Two constraints of the converter shape the contract (checked on this machine):
   * a signature without inputs breaks int8 calibration ("NULL SignatureDef inputs"), so
     ``get_weights`` takes a dummy scalar;
-  * batch axes are symbolic (``polymorphic_shapes``), so one signature serves any batch.
+  * batch axes are symbolic (``polymorphic_shapes`` / ``None``), so one signature serves any batch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from export.artifact.flatbuffer import compact_initial_values, strip_tensor_names
 from export.artifact.head import HeadConfig
 from export.artifact.scopes import (
     Variables,
@@ -30,6 +34,7 @@ from export.artifact.scopes import (
     variable_names,
 )
 from export.artifact.split import Backbone
+from export.artifact.tfnative import native_embed
 
 # TFLite builtin ops that are fine on a phone; anything else (Flex, custom) is refused.
 FORBIDDEN_OP_PREFIXES = ("FLEX", "CUSTOM")
@@ -101,6 +106,19 @@ def contract(
     return sigs
 
 
+def _jax2tf_embed(backbone: Backbone, wide: bool) -> Callable[[Any], dict[str, Any]]:
+    """``embed`` through jax2tf under a symbolic batch (models without a TensorFlow builder)."""
+    from jax.experimental import jax2tf
+
+    front, embed_all = backbone.front(), backbone.embed()
+    poly = "(b, " + ", ".join("_" for _ in backbone.input_shape) + ")"
+    return jax2tf.convert(
+        (lambda x: {"embeddings": embed_all(x), "features": front(x)}) if wide else
+        (lambda x: {"embeddings": embed_all(x)}),
+        with_gradient=False, polymorphic_shapes=[poly],
+    )  # fmt: skip
+
+
 def build_tflite(
     backbone: Backbone,
     head: HeadConfig,
@@ -135,13 +153,8 @@ def build_tflite(
     wide = len(scopes) > 1
     f32 = tf.float32
 
-    front, embed_all = backbone.front(), backbone.embed()
     refine = refine_fn(backbone)
-    conv_embed = jax2tf.convert(
-        (lambda x: {"embeddings": embed_all(x), "features": front(x)}) if wide else
-        (lambda x: {"embeddings": embed_all(x)}),
-        with_gradient=False, polymorphic_shapes=[batch(ishape)],
-    )  # fmt: skip
+    conv_embed = native_embed(backbone, with_features=wide) or _jax2tf_embed(backbone, wide)
     var_poly = {n: None for n in names}
     conv_infer = jax2tf.convert(
         infer_fn(head), with_gradient=False, polymorphic_shapes=[var_poly, batch([e])]
@@ -259,7 +272,10 @@ def build_tflite(
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         blob = converter.convert()
     check_builtins(blob)
-    return bytes(blob)
+    blob = bytes(blob)
+    if int8:
+        blob, _ = compact_initial_values(blob)
+    return strip_tensor_names(blob)
 
 
 def op_names(blob: bytes) -> list[str]:
@@ -281,6 +297,31 @@ def op_names(blob: bytes) -> list[str]:
         else:
             names.add(builtin.get(op, f"UNKNOWN_{op}"))
     return sorted(names)
+
+
+def subgraph_ops(blob: bytes, subgraph: str) -> list[tuple[str, str | None]]:
+    """``(op name, fused activation or None)`` of every operator of the subgraph named
+    ``subgraph`` (a signature's, e.g. ``"embed"``), in execution order.
+
+    Raises:
+      KeyError: no subgraph of that name.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(blob, 0)
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    acts = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+    for graph in model.subgraphs or []:
+        if (graph.name or b"").decode() != subgraph:
+            continue
+        out = []
+        for op in graph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = builtin.get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN")
+            act = getattr(op.builtinOptions, "fusedActivationFunction", None)
+            out.append((name, None if act is None else acts.get(act, str(act))))
+        return out
+    raise KeyError(f"no subgraph {subgraph!r} in the model.")
 
 
 def check_builtins(blob: bytes) -> None:

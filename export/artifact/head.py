@@ -36,8 +36,16 @@ class HeadConfig(NamedTuple):
 
 
 def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
-    """``x / max(||x||, EPS)`` along ``axis``: zero vectors stay zero (empty class slots)."""
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=axis, keepdims=True), EPS)
+    """``x / max(||x||, EPS)`` along ``axis``: zero vectors stay zero (empty class slots).
+
+    The norm of a zero vector is computed off the square-root branch: the gradient of ``||x||``
+    there is 0/0 = NaN, and one empty class slot then turned every weight NaN after the first
+    device SGD step. Same values as ``jnp.linalg.norm`` everywhere else.
+    """
+    squared = jnp.sum(x * x, axis=axis, keepdims=True)
+    positive = squared > 0
+    norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+    return x / jnp.maximum(norm, EPS)
 
 
 def scores(kernel: jax.Array, embeddings: jax.Array, scale: float) -> jax.Array:

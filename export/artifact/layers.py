@@ -1,8 +1,16 @@
-"""The artifact's layer graph (``devices.Graph``) for the planner: front, last block, head."""
+"""The artifact's layer graph (``devices.Graph``) for the planner: front, last block, head.
+
+The layers are those the ``embed`` flatbuffer runs: each convolution with its bias and ReLU6
+fused (one CONV_2D / DEPTHWISE_CONV_2D, as ``export.artifact.tfnative`` builds it), and for an
+EmbedNet the parameter-free ops that are real kernels there too: the global average pool (MEAN),
+the feature standardisation (when the model has ``feature_norm``) and the final
+L2_NORMALIZATION, which is the embedding layer.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import jax
@@ -44,6 +52,7 @@ def artifact_graph(
         backbone.module("last"), {"params": backbone.last_params}, features,
         prefix="backbone/", bits=embed_bits, act_bits=embed_bits,
     )  # fmt: skip
+    last = _functional(backbone, last, embed_bits)
     wide = {"head_biases": "bias", "last_block": "all"}
     last = [
         dataclasses.replace(layer, train={s: wide[s] for s in scopes if s in wide})
@@ -75,3 +84,24 @@ def artifact_graph(
         signatures=tuple(specs),
         optimizer_slots=0,
     )
+
+
+def _functional(backbone: Backbone, last: list[LayerSpec], bits: int) -> list[LayerSpec]:
+    """The last block with the parameter-free kernels the flatbuffer runs (EmbedNet: pool,
+    optional feature standardisation, L2 normalisation); other models unchanged."""
+    if backbone.name != "embednet":
+        return last
+    dense = next(i for i, layer in enumerate(last) if layer.op == "dense")
+    fmap = last[dense - 1].output_shape
+    c, e = fmap[-1], last[-1].output_shape[-1]
+    op = lambda name, kind, shape_in, shape_out, macs: LayerSpec(  # noqa: E731
+        name=f"backbone/{name}", op=kind, input_shape=shape_in, output_shape=shape_out,
+        bits=bits, act_bits=bits, macs=macs,
+    )  # fmt: skip
+    middle = [op("pool", "pool", tuple(fmap), (c,), math.prod(fmap))]
+    if backbone.options.get("feature_norm"):
+        middle.append(op("feature_norm", "normalize", (c,), (c,), 3 * c))
+    tail = []
+    if backbone.options.get("normalize", True):
+        tail.append(op("l2_normalize", "normalize", (e,), (e,), 2 * e))
+    return [*last[:dense], *middle, *last[dense:], *tail]

@@ -77,8 +77,10 @@ def test_build_writes_a_verified_embednet_artifact(built, capsys) -> None:
     sizes = size_breakdown(art.model)
     parts = sum(sizes["constants"].values()) + sizes["quantization_params"] + sizes["tensor_names"]
     assert parts + sizes["graph_and_metadata"] == len(art.model)
-    # int8 front + last block in embed; the last block again as float variables (wide scope)
-    assert sizes["constants"]["int8"] < sizes["constants"]["float32"] and parts < len(art.model)
+    # int8 front + last block in embed; the wide scope's starting kernels int8 too (dequantized
+    # into its float variables once): float32 constants are biases and kernels too small to pack
+    assert sizes["constants"]["float32"] < sizes["constants"]["int8"] and parts < len(art.model)
+    assert sizes["tensor_names"] == 0
 
 
 def test_int8_embed_matches_the_folded_model(built, data_root) -> None:
@@ -113,7 +115,9 @@ def test_last_block_step_follows_jax(built, data_root) -> None:
     backbone = split_backbone(pretrain.load_model(built["tmp"] / "model"))
     step = jax.jit(train_fn(backbone, HeadConfig(16, CLASSES), "last_block"))
     train = it.get_signature_runner("train_last_block")
-    lr, wd = np.float32(0.05), np.float32(1e-3)
+    # A stable step size: at lr 0.05 this random-init net's loss jumps (0.57, 0.24, 0.63, 4.5),
+    # and float rounding alone separates two trajectories by more than the tolerance.
+    lr, wd = np.float32(0.005), np.float32(1e-3)
     y = faces.labels.astype(np.int32)
     for _ in range(5):
         loss = train(features=out["features"], labels=y, lr=lr, weight_decay=wd)["loss"]
