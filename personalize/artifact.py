@@ -54,9 +54,14 @@ class Artifact(NamedTuple):
 
     def interpreter(self, num_threads: int = 1) -> Any:
         """A LiteRT interpreter over the verified model bytes."""
-        from ai_edge_litert.interpreter import Interpreter
+        return load_runtime()(model_content=self.model, num_threads=num_threads)
 
-        return Interpreter(model_content=self.model, num_threads=num_threads)
+
+def load_runtime() -> Any:
+    """The LiteRT ``Interpreter`` class (imports the runtime library on first use)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
 
 
 def _read(path: Path) -> bytes:

@@ -17,11 +17,14 @@ objects (the parsed manifest, small temporaries) and allocator slack, tens to hu
 Checked on a LeNet-300-100 artifact with 2,000 background people (a fresh process, first
 enrollment, ~6 MB): measured / predicted = 1.04 (imprinting only) to 1.10 (head + biases).
 
-Measured: the rise of this process's peak resident set (``VmHWM``) over its resident set at the
-start of the enrollment, after a heap trim, with the runtime's code pages prefaulted once per
-process (so code is not counted, as in :mod:`devices.measure`). It covers artifact
-verification, the interpreter, embedding, training and calibration. It is the whole process's
-peak: other threads allocating at the same time would count too.
+Measured: what the Device's interpreter holds (the resident set its creation and first
+``get_weights`` added when the Device was created, plus the verified model bytes it runs from)
+plus the rise of this process's peak resident set (``VmHWM``) over its resident set at the
+start of the enrollment, after a heap trim, with the runtime's code pages prefaulted once per process (so
+code is not counted, as in :mod:`devices.measure`). The enrollment reuses that warm interpreter
+(an app keeps one), so its own rise covers artifact re-verification, the arenas of the
+signatures it runs for the first time or at a new batch, embedding, training and calibration.
+It is the whole process's peak: other threads allocating at the same time would count too.
 """
 
 from __future__ import annotations
@@ -100,6 +103,18 @@ class PeakMeter:
             self.base = rss_status()["VmRSS"]
         except (MeasureError, OSError) as err:
             self.base, self.error = None, str(err)
+
+    def held(self) -> int | None:
+        """Resident bytes gained since :meth:`start` and still held now (after a heap trim):
+        what a region leaves behind, e.g. the Device's interpreter once it is built."""
+        if self.base is None:
+            return None
+        try:
+            trim_heap()
+            return max(rss_status()["VmRSS"] - self.base, 0)
+        except MeasureError as err:
+            self.error = str(err)
+            return None
 
     def stop(self) -> int | None:
         if self.base is None:

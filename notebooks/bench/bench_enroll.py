@@ -53,7 +53,7 @@ from personalize import DEFAULT_FAR, NO_TRAINING, Device, QualityError, load_art
 SHOTS = (1, 3, 5)
 POOL = 5
 OFFICIAL_EPOCHS = 100  # the guide's NUM_EPOCHS
-REPEATS = 7  # timed enrollments of the official recipe (fresh interpreter each)
+REPEATS = 7  # timed enrollments of the official recipe (one warm interpreter)
 OFFICIAL_BATCH = 100  # the guide's BATCH_SIZE
 # A Dense head over unit-norm embeddings needs large weights: the Keras default (0.01) barely
 # moves in 100 epochs. Swept over {0.1, 0.5, 2, 8, 32} on ORL s21-s40 with a development
@@ -346,12 +346,15 @@ def official_baseline(
         predicted = np.asarray(ids)[np.argmax(probs, axis=1)]
         out["identification_pct"][str(k)] = float(100 * np.mean(predicted == data.labels[probe]))
         if k == max(shots):
-            # One person's enrollment as the app runs it, timed like the device's: a fresh
-            # interpreter (built before the clock starts), then load the new person's k images
-            # and retrain the head over the gallery's bottlenecks (cold first calls included).
+            # One person's enrollment as the app runs it, timed like the device's: the app's
+            # interpreter is kept warm (one untimed enrollment first, as personalize.Device's
+            # interpreter is built and run when the Device is created), then load the new
+            # person's k images and retrain the head over the gallery's bottlenecks.
             embed_times, train_times = [], []
+            app = OfficialModel(blob, num_threads=1)
+            app.load(inputs[pool[ids[-1]][:k]], batch=k)
+            app.train(bottlenecks[chosen], y, epochs=1, batch=OFFICIAL_BATCH)
             for person in ids[:REPEATS]:
-                app = OfficialModel(blob, num_threads=1)
                 t0 = time.perf_counter()
                 app.load(inputs[pool[person][:k]], batch=k)
                 t1 = time.perf_counter()
@@ -360,7 +363,7 @@ def official_baseline(
                 train_times.append(1e3 * (time.perf_counter() - t1))
             out.update(
                 embed_ms=statistics.median(embed_times), train_ms=statistics.median(train_times),
-                timing=f"median of {len(embed_times)} enrollments, fresh interpreter each",
+                timing=f"median of {len(embed_times)} enrollments, one warm interpreter",
                 gallery_train_ms=train_ms,
                 final_loss=losses[-1], initial_loss=losses[0], gallery_samples=len(chosen),
             )  # fmt: skip
