@@ -5,6 +5,7 @@ from devices.estimate import Estimate, estimate, inference_energy
 from devices.flaxgraph import graph_from_flax, layers_from_flax, signatures_for
 from devices.graph import GRAPH_FORMAT, SCOPES, Graph, GraphError, LayerSpec, SignatureSpec
 from devices.host import host_info
+from devices.kernels import KERNEL_CLASSES, kernel_class
 from devices.measure import (
     MeasureError,
     Measurement,
@@ -32,6 +33,7 @@ __all__ = [
     "FACE_SPEC",
     "FINGERPRINT_SPEC",
     "GRAPH_FORMAT",
+    "KERNEL_CLASSES",
     "SCOPES",
     "ArtifactError",
     "Decision",
@@ -57,6 +59,7 @@ __all__ = [
     "graph_from_flax",
     "host_info",
     "inference_energy",
+    "kernel_class",
     "layers_from_flax",
     "load_graph",
     "load_profile",

@@ -6,7 +6,7 @@ python -m devices energy --artifact DIR [--profile NAME ...] [--signature NAME] 
 python -m devices energy --weights-bytes N --macs N --bits 32|16|8 [--profile NAME ...] [--json]
 python -m devices offload --artifact DIR --profile NAME --connectivity offline|metered|unmetered
     --battery 0..1 [--charging] [--consent] [--scope NAME] [--free-bytes N]
-python -m devices calibrate [--out PATH]      (server side: converts probe models with TF)
+python -m devices calibrate [--out PATH] [--speed]  (server side: converts probe models with TF)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -47,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     off.add_argument("--free-bytes", type=int, help="memory free now (default: the profile's)")
     cal = sub.add_parser("calibrate", help="measure this machine into the host profile")
     cal.add_argument("--out", help="where to write (default devices/profiles/host.json)")
+    cal.add_argument(
+        "--speed",
+        action="store_true",
+        help="only the call costs, kernel classes and speed fit (into the existing profile)",
+    )
     return parser
 
 
@@ -217,9 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"list": _list, "plan": _plan, "energy": _energy, "offload": _offload}
     try:
         if args.command == "calibrate":
-            from devices.calibrate import calibrate_host
+            from devices.calibrate import calibrate_host, update_speed
 
-            print(f"wrote {calibrate_host(args.out)}")
+            if args.speed:
+                target = Path(args.out) if args.out else None
+                update_speed(target)
+                print(f"updated {target or 'devices/profiles/host.json'}")
+            else:
+                print(f"wrote {calibrate_host(args.out)}")
             return 0
         return handlers[args.command](args)
     except (devices.ProfileError, devices.ArtifactError, devices.GraphError, devices.MeasureError, ValueError) as err:  # fmt: skip

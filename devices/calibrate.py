@@ -1,6 +1,7 @@
 """Server side: measure this machine with LiteRT and write ``devices/profiles/host.json``.
 
-``python -m devices calibrate`` (about two minutes on two cores). TensorFlow is imported inside
+``python -m devices calibrate`` (about four minutes on two cores; ``--speed``: only the call
+costs, kernel classes and speed fit, about three). TensorFlow is imported inside
 :func:`calibrate_host` to convert the probe models; every figure is then measured in a fresh
 LiteRT process (:func:`devices.measure_signature`, default delegates, one thread):
 
@@ -8,7 +9,13 @@ LiteRT process (:func:`devices.measure_signature`, default delegates, one thread
   full-integer;
 - DRAM bandwidth: a 1 x 4096 x 4096 float layer (64 MiB of weights, far over the caches);
 - SRAM (cache) bandwidth: a 1 x 256 x 256 float layer (256 KiB, inside L2);
-- dispatch time per op: a chain of 64 tiny ADDs;
+- the signature runner's cost per call, per input and per output tensor: one-op models of 1
+  and 8 inputs and outputs (:func:`measure_call_costs`);
+- the share of the peak each kernel class reaches (:mod:`devices.kernels`: thin-input stems,
+  depthwise, pointwise and other convs, per precision; the builtin convs a train step runs on
+  variable filters, forward and kernel gradient), on single-layer probe models;
+- dispatch time per layer pass and the backward share: fitted on the calibration reference's
+  light and kernel-free train signatures (:func:`fit_speed`);
 - the runtime's fixed memory: a one-op model; its weight copies: the 4 MiB layer's peak over its
   file; the arena factor: a reference artifact (:mod:`devices.reference`) whose layer graph the
   planner reads, fitted by least squares over its embed and train signatures. The artifacts the
@@ -27,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from devices.kernels import measure_kernel_probes
 from devices.measure import measure_signature
 from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
 
@@ -293,7 +301,7 @@ def update_file_costs(target: Path | None = None, *, workdir: Path | None = None
         kernels = measure_kernel_costs(base / "kernels")
     doc = json.loads(target.read_text())
     doc["runtime"].update(_node_figures(nodes, day))
-    doc["kernel_costs"] = _kernel_figures(kernels, day)
+    doc["kernel_costs"].update(_kernel_figures(kernels, day))
     target.write_text(json.dumps(doc, indent=2) + "\n")
     load_profile(target)
     return {**nodes, **kernels}
@@ -308,6 +316,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
         "copy_element_s": "STRIDED_SLICE with run-time begin/end/strides of [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
         "elementwise_element_s": "int32 ADD of [8,8,8,128] (builtin kernel): latency slope of 4 vs 16 nodes per output element",
         "io_byte_s": "one ZEROS_LIKE node on [1, 16384] vs [1, 262144] float: latency slope per byte of input + output (set into the input tensor, read out to a fresh array; the kernel's own writes are in it)",
+        **IO_SOURCES,
     }
     return {k: {"value": v, "source": f"{how}: {what[k]}"} for k, v in costs.items()}
 
@@ -431,18 +440,130 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     return fit, rows_h + rows_f + rows_8
 
 
-def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, float]:
+CALL_SOURCE = "one call of a one-op model (setting inputs, invoking, reading outputs), less its one input at io_input_s and one output at io_output_s"
+IO_SOURCES = {
+    "io_input_s": "models of 1 vs 8 float [1, 16] inputs summed into one output: latency slope per input tensor the signature runner sets",
+    "io_output_s": "models of one float [1, 16] input into 1 vs 8 outputs: latency slope per output tensor the signature runner hands back",
+}
+
+
+def measure_call_costs(directory: Path, runs: int = 30, repeats: int = 3) -> dict[str, float]:
+    """The signature runner's fixed cost per call, per input tensor and per output tensor.
+
+    Models of one float [1, 16] input plus 1 into one output, of 8 inputs summed into one
+    output, of one input into 8 outputs (delegated ADDs: 20 ns each), called through the runner
+    (fastest of ``runs`` calls, fastest of ``repeats`` fresh processes): the slopes over the
+    7 extra inputs and outputs are ``io_input_s`` and ``io_output_s``; the one-op model less
+    its input and output is ``call_overhead_s``.
+    """
+    import tensorflow as tf
+
+    def many_in(*xs: Any) -> dict[str, Any]:
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return {"y": y + 1.0}
+
+    directory.mkdir(parents=True, exist_ok=True)
+    t = {}
+    for key, (n_in, n_out) in {"1_1": (1, 1), "8_1": (8, 1), "1_8": (1, 8)}.items():
+        specs = [tf.TensorSpec((1, 16), tf.float32, name=f"x{i}") for i in range(n_in)]
+        fn = many_in if n_out == 1 else (lambda x: {f"y{i}": x + float(i + 1) for i in range(8)})
+        path = _convert(fn, specs, directory / f"io_{key}.tflite")
+        t[key] = min(measure_signature(path, "run", runs=runs).latency_s for _ in range(repeats))
+    per_in = max(0.0, (t["8_1"] - t["1_1"]) / 7)
+    per_out = max(0.0, (t["1_8"] - t["1_1"]) / 7)
+    call = max(0.0, t["1_1"] - per_in - per_out)
+    return {"io_input_s": per_in, "io_output_s": per_out, "call_overhead_s": call}
+
+
+def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, float, float]], how: str, ref: str) -> dict[str, Any]:  # fmt: skip
+    out = {
+        "forward": {"value": 1.0, "source": "not fitted: forward layers without a kernel class (pooling, normalisation, fully connected: memory bound, or the kind the peak is measured on) at the peak"},
+        "forward_int8": {"value": 1.0, "source": "not fitted: the same for int8 layers"},
+    }  # fmt: skip
+    for key, what in (("backward", "train steps that train no kernel"), ("weight_gradient", "train steps that train kernels")):  # fmt: skip
+        if any(p[0] == key for p in probes):
+            continue  # measured on probes (below)
+        out[key] = {"value": round(speed[key], 4), "source": f"{how}: share of the peak that makes the roofline match the {what} of the {ref}"}  # fmt: skip
+    names: dict[str, list[str]] = {}
+    for key, name, _, _ in probes:
+        names.setdefault(key, []).append(name)
+    for key, probe_names in names.items():
+        out[key] = {
+            "value": round(speed[key], 4),
+            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.kernels): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less op_overhead_s), over the peak",
+        }  # fmt: skip
+    return out
+
+
+def update_speed(target: Path | None = None, *, workdir: Path | None = None, runs: int = 30, log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+    """Measures the call costs (:func:`measure_call_costs`) and the kernel classes
+    (:func:`devices.kernels.measure_kernel_probes`), refits the dispatch and the backward
+    shares (:func:`fit_speed`) on the calibration references, and writes those figures into the
+    ``host`` profile (the rest unchanged): about three minutes.
+
+    Returns the figures and ``check``: (predicted, measured) seconds of the references' embeds.
+    """
+    import dataclasses
+
+    from devices.reference import build_reference
+
+    target = target or PROFILE_DIR / "host.json"
+    day = datetime.date.today().isoformat()
+    how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
+    ref = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(workdir) if workdir else Path(tmp)
+        log("converting the call probes, the kernel probes and the calibration references ...")
+        calls = measure_call_costs(base / "calls", runs=runs)
+        probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
+        refs = {
+            "full": base / "calibration_ref", "int8": base / "calibration_ref_int8",
+        }  # fmt: skip
+        for key, kwargs in (("full", {}), ("int8", {"int8": True})):
+            if not (refs[key] / "model.tflite").is_file():
+                build_reference(refs[key], **kwargs, **CALIBRATION_REFERENCE)  # type: ignore[arg-type]
+        host = load_profile(target)
+        costs = {k: v for k, v in host.kernel_costs.items() if k != "io_tensor_s"}
+        costs.update({k: calls[k] for k in IO_SOURCES})
+        shape = dataclasses.replace(
+            host, kernel_costs=costs, call_overhead_s=calls["call_overhead_s"],
+            op_overhead_s=0.0, compute_efficiency={"forward": 1.0, "backward": 1.0},
+        )  # fmt: skip
+        speed = fit_speed(refs["full"], refs["int8"], shape, runs, probes)
+    doc = json.loads(target.read_text())
+    doc["call_overhead_s"] = {"value": calls["call_overhead_s"], "source": f"{how}: {CALL_SOURCE}"}
+    doc["kernel_costs"].pop("io_tensor_s", None)
+    for key, what in IO_SOURCES.items():
+        doc["kernel_costs"][key] = {"value": calls[key], "source": f"{how}: {what}"}
+    doc["op_overhead_s"]["value"] = speed["op_overhead_s"]
+    doc["compute_efficiency"] = _efficiency_figures(speed, probes, how, ref)
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    load_profile(target)
+    for key, name, slope, ops in probes:
+        log(f"  {key:24s} {name:34s} {slope * 1e6:8.2f} us/layer  {ops / slope / 1e9:7.1f} Gops/s")
+    return {**calls, **speed}
+
+
+def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tuple[str, str, float, float]] | None = None) -> dict[str, Any]:  # fmt: skip
     """Per-pass dispatch time and the share of the peak each kind of pass reaches.
 
     Matched one at a time, each on the signatures it dominates: dispatch on those without real
-    compute (``infer``, head-only ``train``), forward on ``embed``, backward on the image-input
-    train steps that train no kernel (input gradients only), weight gradients on those that do,
-    int8 forward on the int8 artifact's ``embed``.
+    compute (``infer``, head-only ``train``), backward on the image-input train steps that
+    train no kernel (input gradients only), weight gradients on those that do unless the
+    kernel-gradient probes measured them. Forward
+    convolutions run at their kernel class's share (:func:`devices.kernels.class_efficiencies`
+    of the single-layer ``probes``, less the dispatch fitted here), not fitted; the remaining
+    forward layers (pooling, normalisation, fully connected: memory bound, or the peak's own
+    kind) at 1. The references' ``embed`` calls are the out-of-sample check of the classes
+    (returned as ``check``).
     """
     import dataclasses
 
     from devices.artifact import load_graph, model_file
     from devices.estimate import estimate
+    from devices.kernels import class_efficiencies
     from devices.tflite_file import read_model_stats
 
     graph = load_graph(full)
@@ -460,10 +581,11 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, flo
     spare = passes = 0.0
     for sig in light:
         est = estimate(graph, sig, base, model_stats=stats)
-        passes += est.compute_bound_layers + est.memory_bound_layers
+        passes += est.dispatches
         spare += max(measured[sig.name] - est.latency_s, 0.0)
-    eff = {"forward": 1.0, "backward": 1.0, "weight_gradient": 1.0, "forward_int8": 1.0}
+    eff = {"forward": 1.0, "backward": 1.0, "forward_int8": 1.0}
     prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
+    eff.update(class_efficiencies(probes or [], dict(base.peak_ops_per_s), prof.op_overhead_s))
 
     def matched(key: str, pairs: list[tuple[Any, Any, float, Any]]) -> float:
         def gap(x: float) -> float:
@@ -474,20 +596,24 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int) -> dict[str, flo
 
     heavy = [s for s in graph.signatures if s.kind == "train" and s.input == "images"]
     kernels = {s.name for s in heavy if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)}  # fmt: skip
-    eff["forward"] = matched(
-        "forward", [(graph, graph.signature("embed"), measured["embed"], stats)]
-    )
     eff["backward"] = matched(
         "backward", [(graph, s, measured[s.name], stats) for s in heavy if s.name not in kernels]
     )
-    eff["weight_gradient"] = matched(
-        "weight_gradient", [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels]
-    )
+    if "weight_gradient" not in eff:  # measured on the kernel-gradient probes when given
+        eff["weight_gradient"] = matched(
+            "weight_gradient", [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels]
+        )  # fmt: skip
+    check_rows = {s.name: measured[s.name] for s in heavy}
     graph8 = load_graph(int8_ref)
     stats8 = read_model_stats(model_file(int8_ref))
     t8 = measure_signature(model_file(int8_ref), "embed", runs=runs).latency_s
-    eff["forward_int8"] = matched("forward_int8", [(graph8, graph8.signature("embed"), t8, stats8)])
-    return {"op_overhead_s": prof.op_overhead_s, **eff}
+    final = dataclasses.replace(prof, compute_efficiency=eff)
+    check = {
+        "embed": (estimate(graph, "embed", final, model_stats=stats).latency_s, measured["embed"]),
+        "embed_int8": (estimate(graph8, "embed", final, model_stats=stats8).latency_s, t8),
+        **{k: (estimate(graph, k, final, model_stats=stats).latency_s, t) for k, t in check_rows.items()},
+    }  # fmt: skip
+    return {"op_overhead_s": prof.op_overhead_s, **eff, "check": check}
 
 
 def calibrate_host(
@@ -550,13 +676,17 @@ def calibrate_host(
         )  # fmt: skip
         nodes = measure_node_bytes(base / "chains")
         kernels = measure_kernel_costs(base / "kernels")
-        shape = dataclasses.replace(shape, kernel_costs=kernels)
-        speed = fit_speed(refs["full"], refs["int8"], shape, runs)
+        calls = measure_call_costs(base / "calls", runs=runs)
+        call = calls["call_overhead_s"]
+        kernels.update({k: calls[k] for k in IO_SOURCES})
+        probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
+        shape = dataclasses.replace(shape, kernel_costs=kernels, call_overhead_s=call)
+        speed = fit_speed(refs["full"], refs["int8"], shape, runs, probes)
         log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
         log(
             f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, delegated +{nodes['delegated']:.0f} B"
         )
-        log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items()))
+        log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
     day = datetime.date.today().isoformat()
     how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
     ref = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
@@ -598,21 +728,8 @@ def calibrate_host(
             speed["op_overhead_s"],
             f"{how}: signatures without real compute (infer, head-only train) of the {ref}, less the call overhead, per layer pass",
         ),
-        "call_overhead_s": fig(
-            call, f"{how}: one call of a one-op model (setting inputs, invoking, reading outputs)"
-        ),
-        "compute_efficiency": {
-            key: fig(
-                round(speed[key], 4),
-                f"{how}: share of the peak that makes the roofline match the {what} of the {ref}",
-            )
-            for key, what in (
-                ("forward", "float embed"),
-                ("backward", "train steps that train no kernel"),
-                ("weight_gradient", "train steps that train kernels"),
-                ("forward_int8", "int8 embed"),
-            )
-        },
+        "call_overhead_s": fig(call, f"{how}: {CALL_SOURCE}"),
+        "compute_efficiency": _efficiency_figures(speed, probes, how, ref),
         "energy": {
             "scale": fig(1.0, energy_note),
             "pj_per_op": {

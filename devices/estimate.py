@@ -5,8 +5,11 @@ device's peak for the precision the layer runs in. Traffic is the layer's weight
 and output activations; weights come from SRAM when all the weights the call touches fit in the
 device's SRAM, else from DRAM, and the same for a layer's activations (the argument of Deep
 Compression: a model that fits on chip does not pay 640 pJ per 32-bit DRAM access). Each layer
-also pays the device's fixed dispatch time, each call its fixed overhead, and compute runs at the
-measured share of the peak that forward and backward layers reach. A training step runs the frozen front forward, the
+pass also pays the device's fixed dispatch time (the copies of variables do not: they are no
+layer), each call its fixed overhead, and compute runs at the
+measured share of the peak that forward and backward layers reach; a forward convolution at the
+share its kernel class reaches (:mod:`devices.kernels`: thin-input stems, depthwise, pointwise,
+other convs, per precision), measured on single-layer models. A training step runs the frozen front forward, the
 trained part forward and backward (input gradients where an earlier layer trains, weight
 gradients where the layer trains its kernel) and the update (read weight and gradient, write the
 weight: 12 bytes and 4 ops per trained scalar).
@@ -25,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from devices.graph import Graph, LayerSpec, SignatureSpec
+from devices.kernels import efficiency_key, kernel_class
 from devices.profiles import Profile
 from devices.tflite_file import ModelStats
 
@@ -44,6 +48,7 @@ class Estimate:
     weights_in_sram: bool
     compute_bound_layers: int
     memory_bound_layers: int
+    dispatches: int = 0  # layer passes charged the profile's op_overhead_s
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -58,6 +63,7 @@ class _Pass:
     act_bytes: float
     precision: str
     kind: str = "forward"  # forward, backward, weight_gradient, or copy (update, weights)
+    cls: str | None = None  # kernel class of a forward pass (devices.kernels)
 
 
 def _weight_bytes(layer: LayerSpec, bits: int) -> int:
@@ -78,6 +84,7 @@ def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int |
                 _weight_bytes(layer, bits),
                 batch * (layer.input_size + layer.output_size) * a / 8,
                 profile.compute_precision(bits),
+                cls=kernel_class(layer),
             )
         )
     return out
@@ -103,7 +110,10 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
         mode = layer.train.get(scope)
         acts = n * (layer.input_size + layer.output_size) * 4.0
         wbytes = 4.0 * layer.params
-        passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32))  # forward
+        cls = kernel_class(layer)
+        if mode == "all" and layer.op == "conv":  # a variable filter: the builtin kernel
+            cls = "conv_variable"
+        passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, cls=cls))
         grad_in = i > first
         if grad_in or not layer.macs:  # input gradient (or an elementwise layer's gradient)
             passes.append(_Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward"))
@@ -119,13 +129,16 @@ def builtin_kernel_s(stats: ModelStats, sig: SignatureSpec, profile: Profile) ->
     """Time of the builtin (not delegated) kernels a call runs beside the layers: dispatch per
     node, and per output element by kernel class (a polymorphic-batch export materialises
     broadcasts and slices the layer graph does not see); and the copies of the call's inputs
-    and outputs across the API (into the input tensors, out to fresh host arrays), per byte.
-    0 without the profile's costs."""
+    and outputs across the API (into the input tensors, out to fresh host arrays), per byte
+    and per input and output tensor (the signature runner's work for each name it maps). 0 without the
+    profile's costs."""
     costs = profile.kernel_costs
     if not costs:
         return 0.0
     work = stats.work_of(sig.name)
     t = (work.nodes - work.delegated) * costs.get("node_s", 0.0)
+    t += work.io_tensors[0] * costs.get("io_input_s", 0.0)
+    t += work.io_tensors[1] * costs.get("io_output_s", 0.0)
     t += work.io_bytes_at(sig.batch) * costs.get("io_byte_s", 0.0)
     for kind, count in work.elements_at(sig.batch).items():
         t += count * costs.get(f"{kind}_element_s", 0.0)
@@ -158,7 +171,7 @@ def estimate(
     in_sram = 0 < weights <= profile.sram_bytes and profile.runtime.frozen_weights_in_ram
     latency = profile.call_overhead_s
     energy_pj = ops = sram = dram = 0.0
-    compute_bound = memory_bound = 0
+    compute_bound = memory_bound = dispatches = 0
     for p in passes:
         w_sram = p.weight_bytes if in_sram else 0.0
         w_dram = 0.0 if in_sram else p.weight_bytes
@@ -170,6 +183,8 @@ def estimate(
             key,
             profile.compute_efficiency.get(p.kind, profile.compute_efficiency.get(fallback, 1.0)),
         )
+        if p.kind == "forward" and p.cls is not None:  # the kernel class's measured share
+            eff = profile.compute_efficiency.get(efficiency_key(p.cls, p.precision), eff)
         t_compute = p.ops / (profile.peak_ops_per_s[p.precision] * eff)
         t_memory = (w_sram + a_sram) / profile.sram_bandwidth_bytes_per_s + (
             w_dram + a_dram
@@ -178,7 +193,9 @@ def estimate(
             compute_bound += 1
         else:
             memory_bound += 1
-        latency += max(t_compute, t_memory) + profile.op_overhead_s
+        # dispatch per layer pass; the variable copies (update, get/set weights) are no layer
+        latency += max(t_compute, t_memory) + (0.0 if p.kind == "copy" else profile.op_overhead_s)
+        dispatches += p.kind != "copy"
         energy_pj += (
             p.ops * profile.pj_per_op[p.precision]
             + (w_sram + a_sram) * profile.sram_pj_per_byte
@@ -201,6 +218,7 @@ def estimate(
         weights_in_sram=in_sram,
         compute_bound_layers=compute_bound,
         memory_bound_layers=memory_bound,
+        dispatches=dispatches,
     )
 
 

@@ -158,6 +158,7 @@ def measure_signature(
     delegate: str = "default",
     threads: int = 1,
     timeout_s: float = 300.0,
+    invoke_only: bool = False,
 ) -> Measurement:
     """Loads ``model`` in a fresh process, calls ``signature`` ``1 + runs`` times, measures.
 
@@ -169,6 +170,8 @@ def measure_signature(
       delegate: ``"default"`` (the interpreter's default delegates: XNNPACK on CPU, what an app
         gets) or ``"none"`` (builtin kernels only).
       threads: interpreter threads.
+      invoke_only: time ``Interpreter.invoke()`` alone (inputs set once, outputs not copied
+        out): the kernels of a one-subgraph model without the signature runner's copies.
 
     Raises:
       MeasureError: not Linux, missing model or signature, or the child failed (its stderr).
@@ -187,6 +190,8 @@ def measure_signature(
             sys.executable, "-m", "devices._probe", str(path), signature, str(npz),
             "--runs", str(runs), "--delegate", delegate, "--threads", str(threads),
         ]  # fmt: skip
+        if invoke_only:
+            cmd.append("--invoke-only")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

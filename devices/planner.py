@@ -62,6 +62,7 @@ class MemoryPlan:
     workspace: int
     step_bytes: int
     dynamic_tensors: int = 0  # heap-allocated dynamic outputs of this call (in step_bytes)
+    scratch: int = 0  # the builtin convs' im2col buffer (in step_bytes)
 
     @property
     def resident_bytes(self) -> int:
@@ -258,12 +259,18 @@ def plan_signature(
         raise GraphError(f"unknown signature kind {sig.kind!r}")
     # Outputs whose shape is computed at run time live on the heap beside the arena, all at
     # once, for the interpreter's life (devices.tflite_file).
-    dynamic = prepared = 0
+    dynamic = prepared = scratch = 0
     if model_stats is not None:
         dynamic = model_stats.dynamic_bytes(sig.name, sig.batch)
         # the called subgraph's nodes are prepared (planned, kernel state) once it has run
         prepared = rt.prepared_node_bytes * model_stats.nodes_of(sig.name)
-    step += dynamic + prepared
+        # A conv whose filter is a variable (a trained kernel, and the kernel gradient, a conv
+        # over the activations with the output gradient as filter) runs the builtin kernel,
+        # whose im2col buffer is a temporary of the interpreter's own arena. That arena and the
+        # delegate's workspace (where the frozen front's activations peak) are both held for
+        # the whole call, so it adds to the peak rather than sharing it.
+        scratch = model_stats.work_of(sig.name).im2col_bytes_at(sig.batch)
+    step += dynamic + prepared + scratch
     return MemoryPlan(
         signature=sig.name,
         kind=sig.kind,
@@ -283,6 +290,7 @@ def plan_signature(
         workspace=work,
         step_bytes=step,
         dynamic_tensors=dynamic,
+        scratch=scratch,
     )
 
 

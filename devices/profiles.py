@@ -10,7 +10,8 @@ each ``{"value": ..., "source": "..."}``:
 - ``dram_bandwidth_bytes_per_s``, ``sram_bandwidth_bytes_per_s``;
 - ``op_overhead_s``: fixed time per layer pass (dispatch), ``call_overhead_s`` per call (setting
   inputs, reading outputs), ``compute_efficiency`` ``{"forward": f, "backward": b}``: the share of
-  the peak that layers reach forward and in backward passes; measured on ``host``;
+  the peak that layers reach forward and in backward passes, and optionally per kernel class
+  (``forward_<class>``, ``forward_<class>_int8``: :mod:`devices.kernels`); measured on ``host``;
 - ``energy``: ``scale`` and the scaled figures ``pj_per_op`` ``{precision: figure}``,
   ``sram_pj_per_byte``, ``dram_pj_per_byte``;
 - ``battery_joules``: null for mains-powered machines;
@@ -30,7 +31,8 @@ each ``{"value": ..., "source": "..."}``:
 - ``kernel_costs`` (optional): seconds per builtin node (``node_s``) and per output element of
   builtin kernels by class (``broadcast_element_s``, ``copy_element_s``,
   ``elementwise_element_s``) and per byte of a call's inputs and outputs copied across the API
-  (``io_byte_s``), added to the roofline when the model file's counts are known.
+  (``io_byte_s``) and per input and per output tensor (``io_input_s``, ``io_output_s``), added to the roofline when
+  the model file's counts are known.
 
 References:
   M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014 (45 nm).
@@ -214,6 +216,7 @@ def _efficiency(r: _Reader) -> dict[str, float]:
 
 KERNEL_COSTS = (
     "node_s", "broadcast_element_s", "copy_element_s", "elementwise_element_s", "io_byte_s",
+    "io_input_s", "io_output_s",
 )  # fmt: skip
 
 

@@ -9,7 +9,9 @@ them (:func:`devices.planner.runtime_overhead`).
 
 Which nodes XNNPACK takes: builtin operators it implements (``XNNPACK_BUILTINS``, from the
 delegate's ``VisitNode``; ``EXPAND_DIMS`` is left out, this LiteRT build does not take it),
-whose run-time tensors (not constants) are float32, int8 or uint8 and whose shape-setting
+whose run-time tensors (not constants) are float32, int8 or uint8, whose filter is a constant
+(convolutions: a trained conv's variable filter keeps it on the builtin kernel, which needs an
+im2col scratch buffer: ``SubgraphWork.im2col_bytes_at``) and whose shape-setting
 inputs (``SHAPE_INPUTS``: a reshape's new shape, a slice's bounds, ...) are constants. Checked
 against the delegate's partitions on an exported ``infer`` subgraph: 12 of 33 nodes, as
 predicted. A symbolic batch (``-1`` in ``shape_signature``) does not stop the delegate.
@@ -28,6 +30,7 @@ import dataclasses
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 # BuiltinOperator codes (tflite schema) the XNNPACK delegate implements.
 XNNPACK_BUILTINS: dict[int, str] = {
@@ -43,6 +46,9 @@ XNNPACK_BUILTINS: dict[int, str] = {
     126: "BATCH_MATMUL", 150: "GELU",
 }  # fmt: skip
 _XNNPACK_TYPES = (0, 3, 9)  # TensorType FLOAT32, UINT8, INT8
+# CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV: XNNPACK takes them only with a constant filter
+# (input 1); a trained conv's filter is a variable, so its builtin kernel runs.
+_STATIC_FILTER = frozenset({3, 4, 67})
 # BuiltinOperator code -> the inputs that set its output shape: run-time there, dynamic output.
 SHAPE_INPUTS: dict[int, tuple[int, ...]] = {
     130: (1,),  # BROADCAST_TO: shape
@@ -87,6 +93,16 @@ class SubgraphWork:
     delegated: int = 0
     elements: tuple[tuple[str, int, int], ...] = ()
     io_bytes: tuple[int, int] = (0, 0)  # inputs + outputs: (bytes, bytes per batch row)
+    io_tensors: tuple[int, int] = (0, 0)  # (inputs, outputs) of the subgraph
+    # (elements, elements per batch row) of the im2col buffer of each builtin float CONV_2D
+    im2col: tuple[tuple[int, int], ...] = ()
+
+    def im2col_bytes_at(self, batch: int) -> int:
+        """The largest im2col scratch buffer of the subgraph's builtin convs at ``batch`` rows:
+        the builtin CONV_2D (one thread) unrolls every output position's receptive field,
+        ``N x OH x OW x KH x KW x Cin`` floats, as an arena temporary unless the kernel is 1x1
+        at stride 1. The arena reuses it from node to node: the largest counts."""
+        return max((4 * (fixed + per_row * batch) for fixed, per_row in self.im2col), default=0)
 
     def io_bytes_at(self, batch: int) -> int:
         """Bytes of the subgraph's inputs and outputs at ``batch`` rows (copied across the API)."""
@@ -132,6 +148,27 @@ class ModelStats:
             if name == signature:
                 return fixed + per_row * batch
         return 0
+
+
+def _im2col(x: tuple[Any, ...], w: tuple[Any, ...], y: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """[(elements, elements per batch row)] of a float CONV_2D's im2col buffer, from its input
+    ``x`` [N, H, W, Cin], filter ``w`` [Cout, KH, KW, Cin] and output ``y`` [N, OH, OW, Cout]
+    (tensor infos: const, type, dynamic, shape, shape_signature); [] when none is needed."""
+    if x[1] != 0 or len(x[3]) != 4 or len(w[3]) != 4 or len(y[3]) != 4:
+        return []
+    (_, h, wd, _), (_, kh, kw, cin), (n, oh, ow, _) = x[3], w[3], y[3]
+    if kh == kw == 1 and (h, wd) == (oh, ow):
+        return []
+    # a -1 in the signature of N (output) or Cin (filter: the kernel gradient's batch) scales
+    dims = [(n, y[4][0] if len(y[4]) == 4 else n), (cin, w[4][3] if len(w[4]) == 4 else cin)]
+    count = oh * ow * kh * kw
+    scales = False
+    for d, d_sig in dims:
+        if d_sig < 0:
+            scales = True
+        else:
+            count *= max(d, 1)
+    return [(0, count) if scales else (count, 0)]
 
 
 def _elements(shape: list[int], signature: list[int]) -> int:
@@ -227,6 +264,7 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                 info.append((is_const, fb.scalar(t, 1, "b"), any(d < 0 for d in sig), shape, sig))
             fixed = per_row = delegated = 0
             elements: dict[str, list[int]] = {}
+            im2col: list[tuple[int, int]] = []
             for op in fb.tables(sg, 3):
                 nodes += 1
                 ins, outs = fb.ints(op, 1), fb.ints(op, 2)
@@ -237,7 +275,10 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                 code = codes[fb.scalar(op, 0, "I")]
                 shaping = [ins[k] for k in SHAPE_INPUTS.get(code, ()) if k < len(ins)]
                 runtime_shape = any(0 <= i < len(info) and not info[i][0] for i in shaping)
-                takes = code in XNNPACK_BUILTINS and typed and not runtime_shape
+                static = code not in _STATIC_FILTER or (len(ins) > 1 and 0 <= ins[1] < len(info) and info[ins[1]][0])  # fmt: skip
+                takes = code in XNNPACK_BUILTINS and typed and not runtime_shape and static
+                if code == 3 and not takes and len(ins) > 1 and outs:
+                    im2col.extend(_im2col(info[ins[0]], info[ins[1]], info[outs[0]]))
                 delegable += takes
                 delegated += takes
                 if not takes and code not in _NOT_KERNELS:
@@ -258,7 +299,8 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                             fixed += size
             heap.append((fixed, per_row))
             io = [0, 0]
-            for t in fb.ints(sg, 1) + fb.ints(sg, 2):  # the subgraph's inputs and outputs
+            ins_sg, outs_sg = fb.ints(sg, 1), fb.ints(sg, 2)  # the subgraph's inputs, outputs
+            for t in ins_sg + outs_sg:
                 if 0 <= t < len(info):
                     _, kind, dyn, shape, sig = info[t]
                     io[1 if dyn else 0] += _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
@@ -268,6 +310,8 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                     delegated=delegated,
                     elements=tuple((k, v[0], v[1]) for k, v in sorted(elements.items())),
                     io_bytes=(io[0], io[1]),
+                    io_tensors=(len(ins_sg), len(outs_sg)),
+                    im2col=tuple(im2col),
                 )
             )
         named, work = [], []

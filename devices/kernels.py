@@ -1,0 +1,258 @@
+"""Kernel classes: the share of the peak a convolution reaches depends on its shape, not only on
+its precision.
+
+XNNPACK's kernels differ by kind: a dense convolution with one or a few input channels (an image
+stem: grey, RGB) cannot fill the vector lanes along its reduction axis, a 3x3 depthwise convolution does
+nine multiply-accumulates per output element and is bound by loads, a 1x1 (pointwise)
+convolution is a matrix product like a fully connected layer. One efficiency per precision
+cannot explain all of them: on this machine an int8 stem with one input channel reaches a few
+percent of the int8 peak that a fully connected layer reaches. So the roofline uses, for a
+forward layer of a known class, the efficiency measured on single-layer models of that class
+(:func:`measure_kernel_probes`), and for the rest (pooling, normalisation, fully connected:
+memory bound, or the peak itself) the profile's ``forward`` figure.
+
+Classes (:func:`kernel_class`): ``conv_thin`` (a conv with at most ``THIN_CHANNELS`` input
+channels: grey images), ``conv_narrow`` (at most ``NARROW_CHANNELS``: colour), ``depthwise``, ``pointwise`` (a conv whose kernel is ``Cin x Cout``: 1x1), ``conv``
+(any other conv). Profile keys: ``compute_efficiency.forward_<class>`` for float and
+``forward_<class>_int8`` for int8 layers. In a train step a conv whose kernel trains has a
+variable filter, which XNNPACK does not take: its forward runs the builtin kernel
+(``forward_conv_variable``), and so does its kernel gradient (``weight_gradient``), both
+measured on probes of their own (``TRAIN_PROBES``).
+
+TensorFlow is imported inside the functions that build the probe models (server side only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devices.graph import LayerSpec
+
+KERNEL_CLASSES = ("conv_thin", "conv_narrow", "depthwise", "pointwise", "conv")
+THIN_CHANNELS = 2
+NARROW_CHANNELS = 4
+
+
+def kernel_class(layer: LayerSpec) -> str | None:
+    """The kernel class of a layer (see the module docstring), or None for other layers."""
+    if layer.op == "depthwise_conv" and layer.kernel_params:
+        return "depthwise"
+    if layer.op != "conv" or not layer.kernel_params:
+        return None
+    cin, cout = layer.input_shape[-1], layer.output_shape[-1]
+    if cin <= THIN_CHANNELS:
+        return "conv_thin"
+    if cin <= NARROW_CHANNELS:
+        return "conv_narrow"
+    if layer.kernel_params == cin * cout:
+        return "pointwise"
+    return "conv"
+
+
+def efficiency_key(cls: str, precision: str) -> str:
+    """The profile's ``compute_efficiency`` key of a kernel class at a precision."""
+    if cls == "kernel_gradient":
+        return "weight_gradient"
+    return f"forward_{cls}_int8" if precision == "int8" else f"forward_{cls}"
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelProbe:
+    """One single-layer probe: a ``size`` x ``size`` x ``cin`` input, a ``ksize`` x ``ksize``
+    kernel (depthwise: per channel), ``cout`` outputs, ``stride``, SAME padding, a bias."""
+
+    cls: str
+    size: int
+    cin: int
+    cout: int
+    stride: int
+    ksize: int
+    batch: int = 1
+
+    @property
+    def out_size(self) -> int:
+        return -(-self.size // self.stride)
+
+    @property
+    def macs(self) -> int:
+        per_output = self.ksize * self.ksize * (1 if self.cls == "depthwise" else self.cin)
+        return self.batch * self.out_size**2 * self.cout * per_output
+
+    @property
+    def name(self) -> str:
+        return f"{self.cls}_{self.batch}x{self.size}x{self.size}x{self.cin}_{self.ksize}x{self.ksize}s{self.stride}_{self.cout}"  # fmt: skip
+
+
+# Two shapes per class (stride 1 and 2 or two widths), of the sizes the EmbedNets run; none is a
+# layer of the benchmarked artifacts.
+PROBES = (
+    KernelProbe("conv_thin", 96, 1, 16, 2, 3),
+    KernelProbe("conv_thin", 48, 1, 32, 1, 3),
+    KernelProbe("conv_narrow", 64, 3, 16, 2, 3),
+    KernelProbe("conv_narrow", 48, 4, 32, 1, 3),
+    KernelProbe("depthwise", 32, 48, 48, 1, 3),
+    KernelProbe("depthwise", 32, 48, 48, 2, 3),
+    KernelProbe("pointwise", 16, 64, 96, 1, 1),
+    KernelProbe("pointwise", 32, 32, 48, 1, 1),
+    KernelProbe("conv", 16, 32, 32, 1, 3),
+    KernelProbe("conv", 16, 48, 64, 2, 3),
+)
+# Convs whose filter is a variable run the builtin kernel (XNNPACK wants constant filters), in
+# a train step: the trained conv's forward (``conv_variable``) and its kernel gradient, a
+# conv of the transposed, padded input [Cin, H+1, W+1, N] with the transposed output gradient
+# [OH, OW, N, Cout] as filter, dilated by the stride, giving [Cin, K, K, Cout]
+# (``kernel_gradient``: the profile's ``weight_gradient``). Float only; batch 5.
+TRAIN_PROBES = (
+    KernelProbe("conv_variable", 16, 48, 48, 2, 3, batch=5),
+    KernelProbe("conv_variable", 10, 96, 96, 2, 3, batch=5),
+    KernelProbe("kernel_gradient", 16, 48, 48, 2, 3, batch=5),
+    KernelProbe("kernel_gradient", 10, 96, 96, 2, 3, batch=5),
+)
+BRANCHES = (1, 4)  # independent copies of the layer over one input: the slope is one layer
+
+
+def build_kernel_probe(probe: KernelProbe, branches: int, path: Path, *, int8: bool) -> Path:
+    """A ``run`` model of ``branches`` independent copies of ``probe`` (different weights) over
+    one input, one output each; int8: full-integer with int8 inputs and outputs (no quantize or
+    dequantize nodes in the timing)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tempfile
+
+    import tensorflow as tf
+
+    if probe.cls in ("conv_variable", "kernel_gradient"):
+        return _build_variable_probe(probe, branches, path)
+    rng = np.random.default_rng(0)
+    k, s = probe.ksize, probe.stride
+    weights = []
+    for _ in range(branches):
+        if probe.cls == "depthwise":
+            w = rng.standard_normal((k, k, probe.cin, 1)) / k
+        else:
+            w = rng.standard_normal((k, k, probe.cin, probe.cout)) / np.sqrt(k * k * probe.cin)
+        b = 0.01 * rng.standard_normal(probe.cout)
+        weights.append((tf.constant(w.astype(np.float32)), tf.constant(b.astype(np.float32))))
+
+    def fn(x: Any) -> dict[str, Any]:
+        out = {}
+        for i, (w, b) in enumerate(weights):
+            if probe.cls == "depthwise":
+                y = tf.nn.depthwise_conv2d(x, w, (1, s, s, 1), "SAME")
+            else:
+                y = tf.nn.conv2d(x, w, s, "SAME")
+            out[f"y{i}"] = tf.nn.bias_add(y, b)
+        return out
+
+    shape = (1, probe.size, probe.size, probe.cin)
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
+        if int8:
+
+            def representative() -> Any:
+                for _ in range(8):
+                    yield {"x": rng.standard_normal(shape).astype(np.float32)}
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(conv.convert())
+    return path
+
+
+def _build_variable_probe(probe: KernelProbe, branches: int, path: Path) -> Path:
+    """``branches`` float convs whose filters are inputs (see ``TRAIN_PROBES``)."""
+    import tempfile
+
+    import tensorflow as tf
+
+    n, s, o = probe.batch, probe.stride, probe.out_size
+    if probe.cls == "conv_variable":
+        x_shape = (n, probe.size, probe.size, probe.cin)
+        w_shape = (probe.ksize, probe.ksize, probe.cin, probe.cout)
+    else:
+        x_shape = (probe.cin, probe.size + 1, probe.size + 1, n)
+        w_shape = (o, o, n, probe.cout)
+    specs = [tf.TensorSpec(x_shape, tf.float32, name="x")]
+    specs += [tf.TensorSpec(w_shape, tf.float32, name=f"w{i}") for i in range(branches)]
+
+    def fn(x: Any, *ws: Any) -> dict[str, Any]:
+        if probe.cls == "conv_variable":
+            return {f"y{i}": tf.nn.conv2d(x, w, s, "SAME") for i, w in enumerate(ws)}
+        return {f"y{i}": tf.nn.conv2d(x, w, 1, "VALID", dilations=s) for i, w in enumerate(ws)}
+
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=specs)
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(conv.convert())
+    return path
+
+
+def measure_kernel_probes(
+    directory: Path,
+    *,
+    runs: int = 30,
+    repeats: int = 2,
+    probes: tuple[KernelProbe, ...] = PROBES + TRAIN_PROBES,
+) -> list[tuple[str, str, float, float]]:
+    """Time of one layer of each probe, float and int8, on this machine (default delegates).
+
+    Each probe is timed with 1 and 4 branches (``Interpreter.invoke()`` alone: the copies of a
+    call's inputs and outputs are the estimator's ``io_byte_s``; fastest of ``runs`` calls, the
+    fastest of ``repeats`` fresh processes: the machine is shared); the slope is one layer.
+
+    Returns:
+      ``[(profile key, probe name, seconds per layer, ops per layer), ...]``.
+    """
+    from tqdm import tqdm
+
+    from devices.measure import measure_signature
+
+    rows = []
+    jobs = [(p, int8) for p in probes for int8 in (False, True) if not (int8 and p in TRAIN_PROBES)]
+    for probe, int8 in tqdm(jobs, desc="kernel classes", unit="probe"):
+        precision = "int8" if int8 else "fp32"
+        t = []
+        for n in BRANCHES:
+            path = build_kernel_probe(probe, n, directory / f"{probe.name}_{precision}_{n}.tflite", int8=int8)  # fmt: skip
+            t.append(min(measure_signature(path, "run", runs=runs, invoke_only=True).latency_s for _ in range(repeats)))  # fmt: skip
+        slope = (t[1] - t[0]) / (BRANCHES[1] - BRANCHES[0])
+        rows.append((efficiency_key(probe.cls, precision), probe.name, slope, 2.0 * probe.macs))
+    return rows
+
+
+def class_efficiencies(
+    rows: list[tuple[str, str, float, float]],
+    peak_ops_per_s: dict[str, float],
+    op_overhead_s: float,
+) -> dict[str, float]:
+    """Share of the peak each kernel class reaches: its probes' ops over their time, less the
+    per-layer dispatch the estimator adds (``op_overhead_s``), at the precision's peak (at most
+    1; at least 1e-3).
+
+    Example: a class whose one probe does 2e6 ops in 12 us with 2 us of dispatch on a 1e12
+    ops/s peak reaches 2e6 / 10e-6 / 1e12 = 0.2.
+    """
+    ops: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for key, _, slope, n in rows:
+        ops[key] = ops.get(key, 0.0) + n
+        seconds[key] = seconds.get(key, 0.0) + max(slope - op_overhead_s, 1e-9)
+    out = {}
+    for key in ops:
+        peak = peak_ops_per_s["int8" if key.endswith("_int8") else "fp32"]
+        out[key] = min(1.0, max(1e-3, ops[key] / seconds[key] / peak))
+    return out
