@@ -3,9 +3,10 @@
 Each device operation is a JAX function converted with ``jax2tf`` (native serialisation,
 ``with_gradient=False``) inside a ``tf.Module`` whose ``tf.Variable``s hold the trainable values;
 ``TFLiteConverter.from_saved_model`` with resource variables and ``TFLITE_BUILTINS`` makes the
-flatbuffer. The ``embed`` signature of a model with a TensorFlow builder (EmbedNet) is built
-from TensorFlow ops instead (``export.artifact.tfnative``: a canonical conv net with fused bias
-and ReLU6). With ``int8=True`` only ``embed`` is calibrated (on the representative images given)
+flatbuffer. The signatures of a model with TensorFlow builders (EmbedNet) are built from
+TensorFlow ops instead: ``embed`` (``export.artifact.tfnative``: a canonical conv net with fused
+bias and ReLU6) and ``train*`` / ``refine`` / ``infer`` (``export.artifact.tftrain``: the
+backward pass written out, no shape arithmetic), each checked against JAX at build time. With ``int8=True`` only ``embed`` is calibrated (on the representative images given)
 and becomes full-integer; the training signatures stay float, and the kernels that initialise
 their variables are stored int8 (``export.artifact.flatbuffer``). Tensor names are stripped.
 
@@ -35,6 +36,7 @@ from export.artifact.scopes import (
 )
 from export.artifact.split import Backbone
 from export.artifact.tfnative import native_embed
+from export.artifact.tftrain import Steps, native_steps
 
 # TFLite builtin ops that are fine on a phone; anything else (Flex, custom) is refused.
 FORBIDDEN_OP_PREFIXES = ("FLEX", "CUSTOM")
@@ -119,6 +121,37 @@ def _jax2tf_embed(backbone: Backbone, wide: bool) -> Callable[[Any], dict[str, A
     )  # fmt: skip
 
 
+def _jax2tf_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps:
+    """``train*``, ``infer`` and ``refine`` through jax2tf under a symbolic batch (models without
+    a TensorFlow steps builder)."""
+    from jax.experimental import jax2tf
+
+    batch = lambda rest: "(b, " + ", ".join("_" for _ in rest) + ")"  # noqa: E731
+    e, fshape = head.embedding_dim, backbone.features_shape
+    var_poly = {n: None for n in variable_names(backbone, scopes)}
+    infer = jax2tf.convert(
+        infer_fn(head), with_gradient=False, polymorphic_shapes=[var_poly, batch([e])]
+    )
+    refine = jax2tf.convert(
+        refine_fn(backbone), with_gradient=False, polymorphic_shapes=[var_poly, batch(fshape)]
+    )
+    train = {
+        scope: jax2tf.convert(
+            train_fn(backbone, head, scope),
+            with_gradient=False,
+            polymorphic_shapes=[
+                var_poly,
+                batch([e] if scope == "head" else fshape),
+                "(b,)",
+                None,
+                None,
+            ],
+        )
+        for scope in scopes
+    }
+    return Steps(train=train, infer=infer, refine=refine if len(scopes) > 1 else None)
+
+
 def build_tflite(
     backbone: Backbone,
     head: HeadConfig,
@@ -143,39 +176,16 @@ def build_tflite(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
-    from jax.experimental import jax2tf
 
     names = variable_names(backbone, scopes)
     if set(names) != set(initial):
         raise ValueError(f"initial variables {sorted(initial)} do not match {names}.")
-    batch = lambda rest: "(b, " + ", ".join("_" for _ in rest) + ")"  # noqa: E731
     e, fshape, ishape = head.embedding_dim, backbone.features_shape, backbone.input_shape
     wide = len(scopes) > 1
     f32 = tf.float32
 
-    refine = refine_fn(backbone)
     conv_embed = native_embed(backbone, with_features=wide) or _jax2tf_embed(backbone, wide)
-    var_poly = {n: None for n in names}
-    conv_infer = jax2tf.convert(
-        infer_fn(head), with_gradient=False, polymorphic_shapes=[var_poly, batch([e])]
-    )
-    conv_refine = jax2tf.convert(
-        refine, with_gradient=False, polymorphic_shapes=[var_poly, batch(fshape)]
-    )
-    conv_train = {
-        scope: jax2tf.convert(
-            train_fn(backbone, head, scope),
-            with_gradient=False,
-            polymorphic_shapes=[
-                var_poly,
-                batch([e] if scope == "head" else fshape),
-                "(b,)",
-                None,
-                None,
-            ],
-        )
-        for scope in scopes
-    }
+    steps = native_steps(backbone, head, scopes) or _jax2tf_steps(backbone, head, scopes)
 
     class Artifact(tf.Module):
         def __init__(self) -> None:
@@ -212,7 +222,7 @@ def build_tflite(
             ]
         )  # fmt: skip
         def train(x, labels, lr, weight_decay):
-            new, loss = conv_train[scope](module.values(), x, labels, lr, weight_decay)
+            new, loss = steps.train[scope](module.values(), x, labels, lr, weight_decay)
             for n, value in new.items():
                 module.vars[tensor_name(n)].assign(value)
             return {"loss": loss}
@@ -226,16 +236,17 @@ def build_tflite(
         autograph=False, input_signature=[tf.TensorSpec([None, e], f32, name="embeddings")]
     )
     def infer(embeddings):
-        return {"scores": conv_infer(module.values(), embeddings)}
+        return {"scores": steps.infer(module.values(), embeddings)}
 
     signatures["infer"] = infer
-    if wide:
+    if steps.refine is not None:
+        refine = steps.refine
 
         @tf.function(
             autograph=False, input_signature=[tf.TensorSpec([None, *fshape], f32, name="features")]
         )
         def refine_sig(features):
-            return {"embeddings": conv_refine(module.values(), features)}
+            return {"embeddings": refine(module.values(), features)}
 
         signatures["refine"] = refine_sig
 

@@ -28,35 +28,47 @@ from export.artifact.split import Backbone
 # images -> {"embeddings": ..., ["features": ...]}; tf imported by the builder, never here.
 EmbedFn = Callable[[Any], dict[str, Any]]
 Builder = Callable[[Backbone, bool], EmbedFn]
-_BUILDERS: dict[str, Builder] = {}
+# kind -> model -> builder. "embed": fn(backbone, with_features) -> (images -> outputs);
+# "steps": fn(backbone, head, scopes) -> export.artifact.tftrain.Steps (train*, infer, refine).
+KINDS = ("embed", "steps")
+_BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 
 
-def register_builder(model: str) -> Callable[[Builder], Builder]:
-    """Decorator adding ``fn(backbone, with_features) -> (images -> outputs)`` for ``model``."""
+def register_builder(model: str, kind: str = "embed") -> Callable[[Any], Any]:
+    """Decorator adding a TensorFlow builder of ``kind`` (``embed`` or ``steps``) for ``model``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown builder kind {kind!r}; choose from {', '.join(KINDS)}.")
 
-    def add(fn: Builder) -> Builder:
-        if model in _BUILDERS:
-            raise ValueError(f"a TensorFlow embed builder for {model!r} is already registered.")
-        _BUILDERS[model] = fn
+    def add(fn: Any) -> Any:
+        if model in _BUILDERS[kind]:
+            raise ValueError(f"a TensorFlow {kind} builder for {model!r} is already registered.")
+        _BUILDERS[kind][model] = fn
         return fn
 
     return add
 
 
+def steps_builder(model: str) -> Callable[..., Any] | None:
+    """The registered ``steps`` builder of ``model`` (see export.artifact.tftrain), or None."""
+    import export.artifact.tftrain  # noqa: F401  (registers the builders it defines)
+
+    return _BUILDERS["steps"].get(model)
+
+
 def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
     """The TensorFlow ``embed`` of ``backbone`` (``features`` too when asked), checked against the
     JAX model (:func:`check_against_jax`), or None when its model has no registered builder."""
-    builder = _BUILDERS.get(backbone.name)
+    builder = _BUILDERS["embed"].get(backbone.name)
     if builder is None:
         return None
-    fn = builder(backbone, with_features)
+    fn: EmbedFn = builder(backbone, with_features)
     check_against_jax(backbone, fn, with_features=with_features)
     return fn
 
 
 # Options _embednet reproduces (stem_width and embedding_dim follow from the parameter shapes;
 # start_block / stop_after are refused by split_backbone; part and impl are not kept).
-_EMBEDNET_OPTIONS = {"stem_width", "widths", "strides", "embedding_dim", "normalize",
+EMBEDNET_OPTIONS = {"stem_width", "widths", "strides", "embedding_dim", "normalize",
                      "standardize", "feature_norm", "start_block", "stop_after"}  # fmt: skip
 
 
@@ -92,7 +104,7 @@ def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
     import tensorflow as tf
 
     options = backbone.options
-    unknown = set(options) - _EMBEDNET_OPTIONS
+    unknown = set(options) - EMBEDNET_OPTIONS
     if unknown:  # a new model option this builder would silently ignore: refuse
         raise ValueError(
             f"embednet: the TensorFlow embed does not know option(s) {sorted(unknown)}."

@@ -1,0 +1,283 @@
+"""The device steps of a backbone written in TensorFlow ops: ``train*`` (forward, backward and
+the SGD update), ``refine`` and ``infer``, for a batch axis the runtime resizes.
+
+Why not ``jax2tf`` (nor ``tf.GradientTape``): under a symbolic batch jax2tf broadcasts every bias
+and ReLU6 bound with a runtime shape (SHAPE / CONCATENATION / BROADCAST_TO, dynamic
+STRIDED_SLICE), and TensorFlow's own gradients of broadcasting ops reduce over axes computed at
+run time (SHAPE + BroadcastGradientArgs) or need kernels TFLite lacks (the depthwise kernel's
+gradient). The backward pass is therefore written out, with ops that broadcast natively
+(``bias_add``, ``relu6``, keepdims reductions, reshapes with -1): the same math as the JAX step
+in :mod:`export.artifact.scopes` (cosine head with its scale, weight decay on kernels only,
+``w <- w - lr * (g + wd * w)``), checked against it at build time (:func:`check_against_jax`).
+
+A builder is chosen by registered model name (:func:`export.artifact.tfnative.register_builder`
+with ``kind="steps"``); models without one (the LeNets) keep the jax2tf path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from export.artifact.head import EPS, HeadConfig
+from export.artifact.scopes import HEAD, LAST, infer_fn, refine_fn, train_fn, trained
+from export.artifact.split import Backbone
+from export.artifact.tfnative import EMBEDNET_OPTIONS, register_builder, steps_builder
+
+# Same signatures as the JAX functions of export.artifact.scopes, over tf tensors.
+TfVariables = dict[str, Any]
+
+
+class Steps(NamedTuple):
+    """TensorFlow device steps: ``train[scope](variables, inputs, labels, lr, wd) -> (updated
+    variables of the scope, loss)``, ``infer(variables, embeddings) -> scores`` and
+    ``refine(variables, features) -> embeddings`` (None when only the head is exported)."""
+
+    train: dict[str, Callable[..., tuple[TfVariables, Any]]]
+    infer: Callable[[TfVariables, Any], Any]
+    refine: Callable[[TfVariables, Any], Any] | None
+
+
+def native_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps | None:
+    """The TensorFlow steps of ``backbone``'s scopes, checked against the JAX steps
+    (:func:`check_against_jax`), or None when its model has no registered builder."""
+    builder = steps_builder(backbone.name)
+    if builder is None:
+        return None
+    steps = builder(backbone, head, tuple(scopes))
+    check_against_jax(backbone, head, scopes, steps)
+    return steps
+
+
+def check_against_jax(
+    backbone: Backbone,
+    head: HeadConfig,
+    scopes: Sequence[str],
+    steps: Steps,
+    *,
+    tolerance: float = 1e-4,
+) -> float:
+    """Runs every TensorFlow step (eagerly) and its JAX reference on one random batch (features
+    of random images, random labels and head, weight decay on); returns the largest difference
+    of loss, updated variables, scores and refined embeddings, relative to max(1, |JAX value|).
+
+    Raises:
+      ValueError: a difference above ``tolerance`` (a builder out of step with the JAX step).
+    """
+    import jax.numpy as jnp
+    import tensorflow as tf
+
+    from export.artifact.scopes import initial_variables
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(6, *backbone.input_shape)).astype(np.float32)
+    features = np.asarray(backbone.front()(jnp.asarray(images)))
+    embeddings = np.asarray(backbone.embed()(jnp.asarray(images)))
+    labels = (np.arange(6) % head.classes).astype(np.int32)
+    kernel = rng.normal(size=(head.embedding_dim, head.classes)).astype(np.float32)
+    kernel[:, -1] = 0.0  # an empty class slot
+    values = {k: np.asarray(v) for k, v in initial_variables(backbone, kernel, scopes).items()}
+    lr, wd = np.float32(0.5), np.float32(0.01)
+    as_tf = {k: tf.constant(v) for k, v in values.items()}
+    as_jax = {k: jnp.asarray(v) for k, v in values.items()}
+    pairs: list[tuple[str, Any, Any]] = []
+    for scope in scopes:
+        source = embeddings if scope == "head" else features
+        new, loss = steps.train[scope](as_tf, tf.constant(source), tf.constant(labels), lr, wd)
+        want, want_loss = train_fn(backbone, head, scope)(
+            as_jax, jnp.asarray(source), jnp.asarray(labels), jnp.asarray(lr), jnp.asarray(wd)
+        )
+        if set(new) != set(trained(backbone, scope)):
+            raise ValueError(f"{backbone.name}: the TensorFlow {scope} step updates {sorted(new)}.")
+        pairs.append((f"{scope} loss", loss, want_loss))
+        pairs.extend((f"{scope} {n}", new[n], want[n]) for n in want)
+    pairs.append(
+        (
+            "infer",
+            steps.infer(as_tf, tf.constant(embeddings)),
+            infer_fn(head)(as_jax, jnp.asarray(embeddings)),
+        )
+    )
+    if steps.refine is not None:
+        got = steps.refine(as_tf, tf.constant(features))
+        pairs.append(("refine", got, refine_fn(backbone)(as_jax, jnp.asarray(features))))
+    worst, where = 0.0, ""
+    for name, tf_value, jax_value in pairs:
+        a, b = np.asarray(tf_value), np.asarray(jax_value)
+        err = float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+        if not err <= worst:  # also catches NaN
+            worst, where = err, name
+            if err != err:
+                break
+    if not worst <= tolerance:
+        raise ValueError(
+            f"{backbone.name}: the TensorFlow step differs from the JAX step by {worst:.3g} "
+            f"(> {tolerance}) in {where}; its builder in export.artifact.tftrain is out of step."
+        )
+    return worst
+
+
+def _normalize(tf: Any, x: Any, axis: int, eps: float) -> tuple[Any, Any, Any]:
+    """``(x / max(||x||, eps), 1 / max(||x||, eps), ||x|| > eps)`` along ``axis`` (keepdims)."""
+    norm = tf.sqrt(tf.reduce_sum(x * x, axis=axis, keepdims=True))
+    clipped = tf.maximum(norm, eps)
+    return x / clipped, 1.0 / clipped, tf.cast(norm > eps, x.dtype)
+
+
+def _normalize_grad(tf: Any, u: Any, inv: Any, mask: Any, g: Any, axis: int) -> Any:
+    """Gradient through ``u = x / max(||x||, eps)``: ``(g - u <u, g>) / ||x||`` where the norm
+    is above eps, ``g / eps`` where the clip holds (no gradient flows through the norm there)."""
+    return (g - u * (tf.reduce_sum(u * g, axis=axis, keepdims=True) * mask)) * inv
+
+
+def _relu6_mask(tf: Any, z: Any) -> Any:
+    """``relu6'(z)`` as JAX defines it: 1 on the open interval (0, 6), else 0."""
+    return tf.cast(tf.logical_and(z > 0.0, z < 6.0), z.dtype)
+
+
+def _head_forward(tf: Any, head: HeadConfig, kernel: Any, embeddings: Any) -> dict[str, Any]:
+    en, e_inv, e_mask = _normalize(tf, embeddings, -1, EPS)
+    wn, w_inv, w_mask = _normalize(tf, kernel, 0, EPS)
+    logits = tf.matmul(head.scale * en, wn)  # (s * e) @ w, the JAX order
+    return {"en": en, "e_inv": e_inv, "e_mask": e_mask, "wn": wn, "w_inv": w_inv,
+            "w_mask": w_mask, "logits": logits}  # fmt: skip
+
+
+def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
+    """``w - lr * (g + wd * w)`` (the JAX step's order); biases have no decay."""
+    return w - lr * (g + wd * w) if wd is not None else w - lr * g
+
+
+@register_builder("embednet", kind="steps")
+def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> Steps:
+    import tensorflow as tf
+
+    options = backbone.options
+    unknown = set(options) - EMBEDNET_OPTIONS
+    if unknown or options.get("standardize"):
+        raise ValueError(
+            f"embednet: the TensorFlow steps do not know option(s) {sorted(unknown)} "
+            "(or a weight standardisation that was not folded)."
+        )
+    widths = tuple(options.get("widths", (32, 64, 64, 96, 96, 128, 128, 192)))
+    strides = tuple(options.get("strides", (2, 1, 2, 1, 2, 1, 2, 1)))
+    feature_norm = bool(options.get("feature_norm", False))
+    normalize = bool(options.get("normalize", True))
+    block = f"{LAST}block{len(widths)}/"
+    names = {k: block + k for k in ("depthwise/kernel", "depthwise/bias", "pointwise/kernel",
+                                    "pointwise/bias")}  # fmt: skip
+    names.update({"embed/kernel": LAST + "embed/kernel", "embed/bias": LAST + "embed/bias"})
+    stride = int(strides[-1])
+    h_in, w_in, c_in = backbone.features_shape
+    h_out, w_out = -(-h_in // stride), -(-w_in // stride)
+    pads = []
+    for size, out in ((h_in, h_out), (w_in, w_out)):
+        total = max((out - 1) * stride + 3 - size, 0)
+        pads.append([total // 2, total - total // 2])
+    c_out = int(backbone.last_params[f"block{len(widths)}"]["pointwise"]["kernel"].shape[-1])
+
+    def last_forward(v: TfVariables, features: Any) -> dict[str, Any]:
+        dk = tf.reshape(v[names["depthwise/kernel"]], (3, 3, c_in, 1))
+        z1 = tf.nn.bias_add(
+            tf.nn.depthwise_conv2d(features, dk, (1, stride, stride, 1), "SAME"),
+            v[names["depthwise/bias"]],
+        )
+        a1 = tf.nn.relu6(z1)
+        pk = tf.reshape(v[names["pointwise/kernel"]], (c_in, c_out))
+        z2 = tf.nn.bias_add(
+            tf.reshape(tf.matmul(tf.reshape(a1, (-1, c_in)), pk), (-1, h_out, w_out, c_out)),
+            v[names["pointwise/bias"]],
+        )
+        m = tf.reduce_mean(tf.nn.relu6(z2), axis=(1, 2))
+        out = {"z1": z1, "a1": a1, "z2": z2, "pk": pk}
+        if feature_norm:
+            c = m - tf.reduce_mean(m, axis=-1, keepdims=True)
+            r = tf.math.rsqrt(tf.reduce_mean(c * c, axis=-1, keepdims=True) + 1e-6)
+            out.update(c=c, r=r)
+            m = c * r
+        z3 = tf.nn.bias_add(tf.matmul(m, v[names["embed/kernel"]]), v[names["embed/bias"]])
+        out["pooled"] = m
+        if normalize:
+            z3, inv, mask = _normalize(tf, z3, -1, 1e-12)
+            out.update(inv=inv, mask=mask)
+        out["embeddings"] = z3
+        return out
+
+    def last_backward(
+        v: TfVariables, features: Any, fw: dict[str, Any], g: Any, kernels: bool
+    ) -> dict[str, Any]:
+        """Gradients of the last block's leaves (kernels only when ``kernels``) given
+        ``g = dloss/dembeddings``."""
+        grads: dict[str, Any] = {}
+        if normalize:
+            g = _normalize_grad(tf, fw["embeddings"], fw["inv"], fw["mask"], g, -1)
+        grads[names["embed/bias"]] = tf.reduce_sum(g, axis=0)
+        if kernels:
+            grads[names["embed/kernel"]] = tf.matmul(fw["pooled"], g, transpose_a=True)
+        g = tf.matmul(g, v[names["embed/kernel"]], transpose_b=True)
+        if feature_norm:
+            c, r = fw["c"], fw["r"]
+            g = r * g - (r * r * r) * c * tf.reduce_mean(g * c, axis=-1, keepdims=True)
+            g = g - tf.reduce_mean(g, axis=-1, keepdims=True)
+        g = tf.reshape(g * (1.0 / (h_out * w_out)), (-1, 1, 1, c_out))
+        g = g * _relu6_mask(tf, fw["z2"])
+        grads[names["pointwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
+        flat = tf.reshape(g, (-1, c_out))
+        if kernels:
+            pk = tf.matmul(tf.reshape(fw["a1"], (-1, c_in)), flat, transpose_a=True)
+            grads[names["pointwise/kernel"]] = tf.reshape(pk, (1, 1, c_in, c_out))
+        g = tf.reshape(tf.matmul(flat, fw["pk"], transpose_b=True), (-1, h_out, w_out, c_in))
+        g = g * _relu6_mask(tf, fw["z1"])
+        grads[names["depthwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
+        if kernels:
+            padded = tf.pad(features, [[0, 0], pads[0], pads[1], [0, 0]])
+            hi, wi = stride * (h_out - 1) + 1, stride * (w_out - 1) + 1
+            taps = [
+                tf.reduce_sum(
+                    padded[:, i : i + hi : stride, j : j + wi : stride, :] * g, axis=(0, 1, 2)
+                )
+                for i in range(3)
+                for j in range(3)
+            ]
+            grads[names["depthwise/kernel"]] = tf.reshape(tf.stack(taps), (3, 3, 1, c_in))
+        return grads
+
+    def make_train(scope: str) -> Callable[..., tuple[TfVariables, Any]]:
+        updated = trained(backbone, scope)
+
+        def step(v: TfVariables, inputs: Any, labels: Any, lr: Any, wd: Any) -> Any:
+            fw = last_forward(v, inputs) if scope != "head" else None
+            embeddings = inputs if fw is None else fw["embeddings"]
+            hf = _head_forward(tf, head, v[HEAD], embeddings)
+            logp = tf.nn.log_softmax(hf["logits"], axis=-1)
+            onehot = tf.one_hot(labels, head.classes, dtype=tf.float32)
+            loss = -tf.reduce_mean(tf.reduce_sum(logp * onehot, axis=-1))
+            # d loss / d logits = (softmax - onehot) / n; n counted without a SHAPE op.
+            count = tf.reduce_sum(tf.cast(labels, tf.float32) * 0.0 + 1.0)
+            g = (tf.exp(logp) - onehot) * (head.scale / count)
+            dwn = tf.matmul(hf["en"], g, transpose_a=True)
+            grads = {HEAD: _normalize_grad(tf, hf["wn"], hf["w_inv"], hf["w_mask"], dwn, 0)}
+            if fw is not None:
+                den = tf.matmul(g, hf["wn"], transpose_b=True)
+                de = _normalize_grad(tf, hf["en"], hf["e_inv"], hf["e_mask"], den, -1)
+                grads.update(last_backward(v, inputs, fw, de, scope == "last_block"))
+            new = {
+                n: _sgd(v[n], grads[n], lr, wd if n.endswith("kernel") else None) for n in updated
+            }
+            return new, loss
+
+        return step
+
+    def infer(v: TfVariables, embeddings: Any) -> Any:
+        return _head_forward(tf, head, v[HEAD], embeddings)["logits"]
+
+    def refine(v: TfVariables, features: Any) -> Any:
+        return last_forward(v, features)["embeddings"]
+
+    return Steps(
+        train={scope: make_train(scope) for scope in scopes},
+        infer=infer,
+        refine=refine if len(scopes) > 1 else None,
+    )

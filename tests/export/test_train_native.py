@@ -1,0 +1,142 @@
+"""The EmbedNet training signatures built from TensorFlow ops: builtins only, no shape
+arithmetic, and in the LiteRT interpreter the JAX steps' trajectory (loss and weights)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pretrain
+from devices.preprocess import FACE_SPEC
+from export.artifact.convert import build_tflite, subgraph_ops, tensor_name
+from export.artifact.head import HeadConfig, imprint
+from export.artifact.scopes import infer_fn, initial_variables, refine_fn, train_fn, trained
+from export.artifact.split import split_backbone
+from export.artifact.tfnative import steps_builder
+from export.artifact.tftrain import Steps, check_against_jax, native_steps
+
+# A strided last block with feature standardisation: every branch of the written-out backward.
+TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16,
+        "feature_norm": True}  # fmt: skip
+SCOPES = ("head", "head_biases", "last_block")
+CLASSES = 4
+# What a symbolic-batch jax2tf step left behind: runtime shapes and broadcasts.
+SHAPE_MATH = {"SHAPE", "BROADCAST_TO", "BROADCAST_ARGS", "CONCATENATION", "GATHER", "FILL"}
+SIGNATURES = ("train", "train_head_biases", "train_last_block", "refine", "infer")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("train_native")
+    module = pretrain.build_model("embednet", **TINY)
+    params = module.init(jax.random.key(2), jnp.zeros((1, 64, 64, 1)))["params"]
+    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
+                        info={"preprocess": FACE_SPEC.to_dict()})  # fmt: skip
+    backbone = split_backbone(pretrain.load_model(tmp / "model"))
+    head = HeadConfig(backbone.embedding_dim, CLASSES)
+    images = np.random.default_rng(0).normal(size=(16, 64, 64, 1)).astype(np.float32)
+    labels = (np.arange(8) % 3).astype(np.int32)  # slot 3 stays empty
+    embeddings = np.asarray(backbone.embed()(jnp.asarray(images[:8])))
+    initial = initial_variables(backbone, imprint(embeddings, labels, CLASSES), SCOPES)
+    blob = build_tflite(backbone, head, SCOPES, initial, int8=True, calibration=[images])
+    return {"backbone": backbone, "head": head, "images": images[:8], "labels": labels,
+            "initial": initial, "blob": blob}  # fmt: skip
+
+
+def _interpreter(
+    models: dict, scope: str
+) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """An interpreter holding exactly known float starting values (the artifact stores them
+    int8), the head imprinted as on the device; inputs for the steps.
+
+    The inputs are random, not the tiny untrained backbone's: that maps every image to nearly
+    one embedding (pairwise cosine ~1), a problem so ill-conditioned that a 1-ulp change of the
+    start moves JAX's own 50-step trajectory by 5e-6."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=models["blob"])
+    rng = np.random.default_rng(1)
+    shape = (len(models["labels"]), *models["backbone"].features_shape)
+    features = rng.uniform(0.0, 3.0, size=shape).astype(np.float32)
+    refined = it.get_signature_runner("refine")(features=features)["embeddings"]
+    out = {"features": features, "embeddings": rng.normal(size=refined.shape).astype(np.float32)}
+    start = {k: np.asarray(v) for k, v in models["initial"].items()}
+    source = out["embeddings"] if scope == "head" else refined
+    start["head/kernel"] = imprint(source, models["labels"], CLASSES)
+    it.get_signature_runner("set_weights")(**{tensor_name(k): v for k, v in start.items()})
+    return it, start, out
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_steps_have_no_shape_arithmetic(models, signature: str) -> None:
+    ops = {op for op, _ in subgraph_ops(models["blob"], signature)}
+    assert not ops & SHAPE_MATH, sorted(ops)
+
+
+def test_lenets_keep_the_jax2tf_steps() -> None:
+    assert steps_builder("embednet") is not None
+    assert steps_builder("lenet300") is None
+
+
+@pytest.mark.parametrize(
+    ("scope", "steps", "lr", "tolerance"),
+    [("head", 50, 0.1, 1e-5), ("head_biases", 20, 0.1, 1e-4), ("last_block", 20, 0.01, 1e-4)],
+)
+def test_train_follows_the_jax_step(
+    models, scope: str, steps: int, lr: float, tolerance: float
+) -> None:
+    backbone, head = models["backbone"], models["head"]
+    it, start, out = _interpreter(models, scope)
+    x, y = out["embeddings" if scope == "head" else "features"], models["labels"]
+    signature = "train" if scope == "head" else f"train_{scope}"
+    train, get = it.get_signature_runner(signature), it.get_signature_runner("get_weights")
+    step = jax.jit(train_fn(backbone, head, scope))
+    values = {k: jnp.asarray(v) for k, v in start.items()}
+    rate, wd = np.float32(lr), np.float32(1e-3)
+    losses = []
+    for _ in range(steps):
+        loss = float(train(**{"embeddings" if scope == "head" else "features": x},
+                           labels=y, lr=rate, weight_decay=wd)["loss"])  # fmt: skip
+        new, want = step(values, jnp.asarray(x), jnp.asarray(y), rate, wd)
+        values.update(new)
+        np.testing.assert_allclose(loss, float(want), rtol=tolerance, atol=tolerance)
+        losses.append(loss)
+    assert losses[-1] < losses[0]
+    got = get(unused=np.int32(0))
+    for name in values:
+        np.testing.assert_allclose(
+            got[tensor_name(name)], values[name], rtol=tolerance, atol=tolerance
+        )
+    moved = {n for n in values if not np.array_equal(got[tensor_name(n)], start[n])}
+    assert moved == set(trained(backbone, scope))
+
+
+def test_refine_and_infer_are_the_jax_functions(models) -> None:
+    it, start, out = _interpreter(models, "last_block")
+    features = out["features"]
+    values = {k: jnp.asarray(v) for k, v in start.items()}
+    refined = it.get_signature_runner("refine")(features=features)["embeddings"]
+    np.testing.assert_allclose(refined, refine_fn(models["backbone"])(values, features), atol=1e-5)
+    scores = it.get_signature_runner("infer")(embeddings=refined)["scores"]
+    np.testing.assert_allclose(scores, infer_fn(models["head"])(values, refined), atol=1e-4)
+    assert np.all(scores[:, -1] == 0)  # the empty slot scores 0
+
+
+def test_a_step_out_of_step_with_jax_is_refused(models) -> None:
+    backbone, head = models["backbone"], models["head"]
+    steps = native_steps(backbone, head, SCOPES)
+    assert steps is not None
+    assert check_against_jax(backbone, head, SCOPES, steps) <= 1e-4
+    train = steps.train["last_block"]
+
+    def off(*args):
+        new, loss = train(*args)
+        return {**new, "head/kernel": new["head/kernel"] * 1.001}, loss
+
+    with pytest.raises(ValueError, match="out of step"):
+        check_against_jax(backbone, head, SCOPES, Steps({**steps.train, "last_block": off},
+                                                         steps.infer, steps.refine))  # fmt: skip
