@@ -130,7 +130,8 @@ def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
             f"the model was pretrained on evaluation subjects {sorted(overlap)}: refusing to "
             "use evaluation people as background."
         )
-    faces = orl_subjects(subjects, options.get("root", ""))
+    faces = orl_subjects(subjects, options.get("root", ""), options.get("input_size"),
+                         options.get("crop"))  # fmt: skip
     images = np.asarray(faces.images, np.float32)
     # Each image once, spread over the subjects; only 200 faces exist, so both sets may share.
     pick = lambda n: images[np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]  # noqa: E731

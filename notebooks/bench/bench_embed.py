@@ -34,7 +34,9 @@ from typing import Any
 from _results import RESULTS, ROOT, print_table, write_results
 
 import pretrain
-from devices.preprocess import SPECS
+from devices.preprocess import SPECS, PreprocessSpec
+from pretrain.config import TrainConfig
+from pretrain.embedding import face_spec
 from pretrain.staged_config import StagedConfig
 from pretrain.train import load_splits
 
@@ -56,6 +58,15 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     if "frr_not_measured" in report:
         out["frr_not_measured"] = report["frr_not_measured"]
     return out
+
+
+def input_spec(modality: str, config: TrainConfig) -> PreprocessSpec:
+    """The preprocessing the model was trained on: faces may resize or crop differently from
+    ``FACE_SPEC`` through their dataset options (``input_size``, ``crop``)."""
+    if modality == "face":
+        options = config.dataset_options
+        return face_spec(options.get("input_size"), options.get("crop"))
+    return SPECS[modality]
 
 
 def stage2_alone(run: StagedConfig, steps: int, examples: int) -> StagedConfig:
@@ -97,7 +108,7 @@ def run_modality(
         model=final.info["model"],
         model_options=final.info["model_options"],
         params=final.params,
-        info={**final.info["info"], "preprocess": SPECS[modality].to_dict()},
+        info={**final.info["info"], "preprocess": input_spec(modality, last).to_dict()},
     )
     stages = {name: {k: v for k, v in s.items()} for name, s in two.stages.items()}
     ablation = {

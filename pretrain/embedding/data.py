@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import devices.preprocess
-from devices.preprocess import FINGERPRINT_SPEC
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import ConfigError
 from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
 from pretrain.data import fingerprint as _fingerprint
@@ -208,12 +208,31 @@ def _subjects(bounds: Sequence[int]) -> range:
     return range(int(bounds[0]), int(bounds[1]) + 1)
 
 
-def orl_subjects(subjects: range, root: str = "") -> ArrayDataset:
-    """The preprocessed ORL faces (64x64) of ``subjects`` (1-based), labels 0.. in order.
+def face_spec(input_size: Sequence[int] | None = None, crop: str | None = None) -> PreprocessSpec:
+    """``FACE_SPEC`` with its input size ``(height, width)`` and/or crop replaced."""
+    changes: dict[str, Any] = {}
+    if input_size is not None:
+        changes["input_size"] = tuple(int(v) for v in input_size)
+    if crop is not None:
+        changes["crop"] = crop
+    try:
+        return dataclasses.replace(FACE_SPEC, **changes)
+    except ValueError as err:
+        raise ConfigError(f"face preprocessing: {err}") from None
 
-    Within a subject the images keep their file order ``1.pgm .. 10.pgm``.
+
+def orl_subjects(
+    subjects: range,
+    root: str = "",
+    input_size: Sequence[int] | None = None,
+    crop: str | None = None,
+) -> ArrayDataset:
+    """The preprocessed ORL faces of ``subjects`` (1-based), labels 0.. in order.
+
+    Preprocessing is ``FACE_SPEC`` (64x64) unless ``input_size`` / ``crop`` replace its fields
+    (:func:`face_spec`). Within a subject the images keep their file order ``1.pgm .. 10.pgm``.
     """
-    faces = load_orl(root or None)
+    faces = load_orl(root or None, face_spec(input_size, crop))
     keep = np.isin(faces.labels, np.asarray(subjects) - 1)
     labels = faces.labels[keep] - (subjects.start - 1)
     return ArrayDataset(faces.images[keep], labels.astype(np.int32),
@@ -221,7 +240,12 @@ def orl_subjects(subjects: range, root: str = "") -> ArrayDataset:
 
 
 def orl_splits(
-    train_subjects: Sequence[int] = (1, 20), val_subjects: int = 0, repeat: int = 1, root: str = ""
+    train_subjects: Sequence[int] = (1, 20),
+    val_subjects: int = 0,
+    repeat: int = 1,
+    root: str = "",
+    input_size: Sequence[int] | None = None,
+    crop: str | None = None,
 ) -> Splits:
     """ORL faces of ``train_subjects`` for pretraining; the evaluation subjects are not read.
 
@@ -232,6 +256,8 @@ def orl_splits(
         validation, one checkpoint) spans several passes over the few faces there are; each
         copy is augmented differently.
       root: override for ``$POCKETFIT_DATA``.
+      input_size, crop: replace those fields of ``FACE_SPEC`` (:func:`face_spec`); the
+        evaluation suite and the saved model take them from the same options.
 
     Returns:
       Splits whose test set is the validation subjects, or the training subjects themselves
@@ -243,13 +269,13 @@ def orl_splits(
     if repeat < 1:
         raise ConfigError(f"repeat must be >= 1, got {repeat}.")
     cut = subjects.stop - val_subjects
-    faces = orl_subjects(range(subjects.start, cut), root)
+    faces = orl_subjects(range(subjects.start, cut), root, input_size, crop)
     train = ArrayDataset(
         np.tile(faces.images, (repeat, 1, 1, 1)), np.tile(faces.labels, repeat), faces.name
     )
     if not val_subjects:
         return Splits(train, None, faces)
-    val = orl_subjects(range(cut, subjects.stop), root)
+    val = orl_subjects(range(cut, subjects.stop), root, input_size, crop)
     return Splits(train, val, val)
 
 

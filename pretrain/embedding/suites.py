@@ -112,8 +112,14 @@ def face_suite(
     subjects: tuple[int, int] = (21, 40),
     root: str = "",
 ) -> dict[str, Any]:
-    """ORL ``subjects`` (default s21-s40): 1/3/5-shot identification and verification."""
-    faces = orl_subjects(range(subjects[0], subjects[1] + 1), root)
+    """ORL ``subjects`` (default s21-s40): 1/3/5-shot identification and verification.
+
+    The faces are preprocessed as the training stage's (``input_size`` / ``crop`` of its
+    ``dataset_options``, else ``FACE_SPEC``).
+    """
+    options = config.dataset_options if config is not None else {}
+    spec = {k: options[k] for k in ("input_size", "crop") if k in options}
+    faces = orl_subjects(range(subjects[0], subjects[1] + 1), root, **spec)
     order = within_identity_order(faces.labels)
     features = embed(module, params, faces.images)
     report = score(features, faces.labels, order, faces.images)

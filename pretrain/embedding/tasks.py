@@ -51,6 +51,12 @@ class MarginSoftmax(EmbeddingEval):
         layers), and a full margin on top keeps them there; a plain normalised softmax first
         spreads them out.
       augment: augmentation options (:mod:`pretrain.embedding.augment`); {} for none.
+      contrastive_weight: adds this times the NT-Xent loss of :class:`Contrastive` on two views
+        of each batch (both views also carry the margin loss). With few training identities
+        the margin loss alone discards what tells apart faces it was not trained on; instance
+        discrimination keeps it. 0 (the default) trains on the margin loss alone.
+      temperature, projection: the NT-Xent temperature and projection head (as
+        :class:`Contrastive`'s), used when ``contrastive_weight > 0``.
       seed: seeds the augmentation (set from the run's seed).
     """
 
@@ -59,6 +65,9 @@ class MarginSoftmax(EmbeddingEval):
     margin: float = 0.35
     margin_warmup: int = 0
     augment: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    contrastive_weight: float = 0.0
+    temperature: float = 0.1
+    projection: Sequence[int] = (256, 128)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -69,7 +78,19 @@ class MarginSoftmax(EmbeddingEval):
                 f"need scale > 0, margin >= 0 and margin_warmup >= 0, got {self.scale}, "
                 f"{self.margin}, {self.margin_warmup}."
             )
+        if self.contrastive_weight < 0:
+            raise ValueError(f"contrastive_weight must be >= 0, got {self.contrastive_weight}.")
+        if self.contrastive_weight and not self.augment:
+            raise ValueError(
+                "contrastive_weight needs augment options: without them both views agree."
+            )
         make_augment(self.augment)  # validate now, not at the first step
+
+    def _contrastive(self) -> Contrastive:
+        return Contrastive(
+            temperature=self.temperature, projection=tuple(self.projection),
+            augment=self.augment, seed=self.seed,
+        )  # fmt: skip
 
     def init(
         self, module: nn.Module, key: jax.Array, example: jax.Array, *, num_classes: int
@@ -80,7 +101,11 @@ class MarginSoftmax(EmbeddingEval):
         model = module.init(k_model, example)["params"]
         dim = _embedding_dim(module, model, example)
         kernel = jax.random.normal(k_head, (dim, num_classes)) / math.sqrt(dim)
-        return {"model": model, "classifier": {"kernel": kernel}}
+        params = {"model": model, "classifier": {"kernel": kernel}}
+        if self.contrastive_weight:
+            k_proj = jax.random.fold_in(key, 1)
+            params["projection"] = self._contrastive().init(module, k_proj, example)["projection"]
+        return params
 
     def margin_at(self, step: Any) -> Any:
         """The margin in force at ``step`` (see ``margin_warmup``)."""
@@ -92,13 +117,28 @@ class MarginSoftmax(EmbeddingEval):
         self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         aug = make_augment(self.augment)
-        x = augment_batch(_step_key(self.seed, step), images, aug) if self.augment else images
+        key = _step_key(self.seed, step)
+        n = images.shape[0]
+        if self.contrastive_weight:
+            k1, k2 = jax.random.split(key)
+            x = jnp.concatenate([augment_batch(k1, images, aug), augment_batch(k2, images, aug)])
+            targets = jnp.concatenate([labels, labels])
+        else:
+            x = augment_batch(key, images, aug) if self.augment else images
+            targets = labels
         embeddings = apply_fn({"params": params["model"]}, x)
         cosines = cosine_logits(embeddings, params["classifier"]["kernel"])
         loss = margin_softmax_loss(
-            cosines, labels, scale=self.scale, margin=self.margin_at(step), kind=self.kind
+            cosines, targets, scale=self.scale, margin=self.margin_at(step), kind=self.kind
         ).mean()
-        errors = jnp.sum(jnp.argmax(cosines, -1) != labels)
+        # Over the first view only, so the count stays per example of the batch.
+        errors = jnp.sum(jnp.argmax(cosines[:n], -1) != labels)
+        if self.contrastive_weight:
+            z = self._contrastive()._project(params["projection"], embeddings)
+            contrast, _ = nt_xent(
+                z[:n], z[n:], temperature=self.temperature, duplicates=same_source(images)
+            )
+            loss = loss + self.contrastive_weight * contrast.mean()
         return loss, {"errors": errors}
 
 
