@@ -69,6 +69,15 @@ def test_split_folds_standardisation_and_reads_the_staged_dataset() -> None:
         split_backbone(_saved("orl_faces", [{}], stop_after=2))
 
 
+def test_face_preprocessing_follows_the_training_dataset_options() -> None:
+    """A face model that records no ``info.preprocess`` gets the resize and crop it trained on,
+    not the default 64x64 centre square."""
+    saved = _saved("orl_faces", [{}, {"input_size": (78, 64), "crop": "none"}])
+    spec = split_backbone(saved).preprocess
+    assert (spec.input_size, spec.crop) == ((78, 64), "none")
+    assert split_backbone(_saved("orl_faces", [{}])).preprocess == DATASET_SPECS["orl_faces"]
+
+
 def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None:
     calls = []
 
