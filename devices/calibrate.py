@@ -148,7 +148,8 @@ def write_chain(path: Path, n: int, op: str, width: int = 16) -> Path:
 def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[Path, dict[str, np.ndarray]]:  # fmt: skip
     """A ``run`` model of ``n`` independent builtin ``op`` nodes over run-time inputs, and its
     inputs: ``BROADCAST_TO`` [B,1,1,C] to a run-time shape ``shape``; ``STRIDED_SLICE`` of a
-    ``shape`` tensor with run-time begin/end/strides (every other row); ``ADD`` of two int32
+    ``shape`` tensor with run-time begin/end/strides (every other row); ``RESHAPE`` of a
+    ``shape`` tensor to a run-time shape (the same: one memcpy); ``ADD`` of two int32
     ``shape`` tensors (a builtin kernel: XNNPACK takes no int32). Outputs are dynamic where
     their shape is run-time, as in a polymorphic-batch export."""
     import flatbuffers
@@ -180,6 +181,10 @@ def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[P
         small = (shape[0], *([1] * (rank - 2)), shape[-1])
         ins = [tensor("x", small, f32), tensor("shape", (rank,), i32)]
         feed = {"x": np.ones(small, np.float32), "shape": np.array(shape, np.int32)}
+        out_shape = shape
+    elif op == "RESHAPE":
+        ins = [tensor("x", shape, f32), tensor("shape", (rank,), i32)]
+        feed = {"x": np.ones(shape, np.float32), "shape": np.array(shape, np.int32)}
         out_shape = shape
     elif op == "STRIDED_SLICE":
         ins = [tensor("x", shape, f32), tensor("begin", (rank,), i32), tensor("end", (rank,), i32), tensor("strides", (rank,), i32)]  # fmt: skip
@@ -253,14 +258,27 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
         t.append(measure_signature(path, "run", runs=runs).latency_s)
     out["io_byte_s"] = max(0.0, (t[1] - t[0]) / (2 * 4 * (262144 - 16384)))  # input + output
     shape = (8, 8, 8, 128)
-    for key, op in (("broadcast_element_s", "BROADCAST_TO"), ("copy_element_s", "STRIDED_SLICE"), ("elementwise_element_s", "ADD")):  # fmt: skip
-        t, elements = [], 0
-        for n in (4, 16):
-            path, feed = write_fanout(directory / f"fan_{op}_{n}.tflite", n, op, shape)
-            t.append(measure_signature(path, "run", inputs=feed, runs=runs).latency_s)
-        elements = int(np.prod(shape)) // (2 if op == "STRIDED_SLICE" else 1)
-        out[key] = max(0.0, (t[1] - t[0]) / (12 * elements))
+    for key, op in ELEMENT_PROBES.items():
+        out[key] = measure_element_cost(directory, op, shape, runs=runs)
     return out
+
+
+ELEMENT_PROBES = {
+    "broadcast_element_s": "BROADCAST_TO", "copy_element_s": "STRIDED_SLICE",
+    "memcpy_element_s": "RESHAPE", "elementwise_element_s": "ADD",
+}  # fmt: skip
+
+
+def measure_element_cost(directory: Path, op: str, shape: tuple[int, ...], runs: int = 30) -> float:
+    """Seconds per output element of the builtin ``op``: latency slope of 4 vs 16 independent
+    nodes (:func:`write_fanout`) over ``shape`` tensors, per output element."""
+    directory.mkdir(parents=True, exist_ok=True)
+    t = []
+    for n in (4, 16):
+        path, feed = write_fanout(directory / f"fan_{op}_{n}.tflite", n, op, shape)
+        t.append(measure_signature(path, "run", inputs=feed, runs=runs).latency_s)
+    elements = int(np.prod(shape)) // (2 if op == "STRIDED_SLICE" else 1)
+    return max(0.0, (t[1] - t[0]) / (12 * elements))
 
 
 def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
@@ -314,6 +332,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
         "delegated_node_s": "latency slope of chains of 100 vs 800 ADD nodes (XNNPACK) on [1, 16]",
         "broadcast_element_s": "BROADCAST_TO [8,1,1,128] to a run-time shape [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
         "copy_element_s": "STRIDED_SLICE with run-time begin/end/strides of [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
+        "memcpy_element_s": "RESHAPE of [8,8,8,128] to a run-time shape (one memcpy): latency slope of 4 vs 16 nodes per output element",
         "elementwise_element_s": "int32 ADD of [8,8,8,128] (builtin kernel): latency slope of 4 vs 16 nodes per output element",
         "io_byte_s": "one ZEROS_LIKE node on [1, 16384] vs [1, 262144] float: latency slope per byte of input + output (set into the input tensor, read out to a fresh array; the kernel's own writes are in it)",
         **IO_SOURCES,
@@ -492,7 +511,7 @@ def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, floa
     for key, probe_names in names.items():
         out[key] = {
             "value": round(speed[key], 4),
-            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.kernels): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less op_overhead_s), over the peak",
+            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.kernels): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
         }  # fmt: skip
     return out
 
@@ -554,7 +573,8 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
     train no kernel (input gradients only), weight gradients on those that do unless the
     kernel-gradient probes measured them. Forward
     convolutions run at their kernel class's share (:func:`devices.kernels.class_efficiencies`
-    of the single-layer ``probes``, less the dispatch fitted here), not fitted; the remaining
+    of the single-layer ``probes``, less XNNPACK's per-node cost ``delegated_node_s``, or the
+    dispatch fitted here for the variable-filter probes), not fitted; the remaining
     forward layers (pooling, normalisation, fully connected: memory bound, or the peak's own
     kind) at 1. The references' ``embed`` calls are the out-of-sample check of the classes
     (returned as ``check``).
@@ -585,7 +605,7 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
         spare += max(measured[sig.name] - est.latency_s, 0.0)
     eff = {"forward": 1.0, "backward": 1.0, "forward_int8": 1.0}
     prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
-    eff.update(class_efficiencies(probes or [], dict(base.peak_ops_per_s), prof.op_overhead_s))
+    eff.update(class_efficiencies(probes or [], dict(base.peak_ops_per_s), prof.op_overhead_s, base.kernel_costs.get("delegated_node_s")))  # fmt: skip
 
     def matched(key: str, pairs: list[tuple[Any, Any, float, Any]]) -> float:
         def gap(x: float) -> float:

@@ -5,7 +5,9 @@ device's peak for the precision the layer runs in. Traffic is the layer's weight
 and output activations; weights come from SRAM when all the weights the call touches fit in the
 device's SRAM, else from DRAM, and the same for a layer's activations (the argument of Deep
 Compression: a model that fits on chip does not pay 640 pJ per 32-bit DRAM access). Each layer
-pass also pays the device's fixed dispatch time (the copies of variables do not: they are no
+pass also pays a fixed dispatch time (:func:`dispatch_s`: XNNPACK's per-node cost for the layers of
+a frozen backbone, whose constant weights the delegate takes; the fitted ``op_overhead_s`` for the
+builtin kernels over variable weights; the copies of variables pay none: they are no
 layer), each call its fixed overhead, and compute runs at the
 measured share of the peak that forward and backward layers reach; a forward convolution at the
 share its kernel class reaches (:mod:`devices.kernels`: thin-input stems, depthwise, pointwise,
@@ -48,7 +50,7 @@ class Estimate:
     weights_in_sram: bool
     compute_bound_layers: int
     memory_bound_layers: int
-    dispatches: int = 0  # layer passes charged the profile's op_overhead_s
+    dispatches: int = 0  # layer passes charged the profile's op_overhead_s (not the delegated)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,6 +66,7 @@ class _Pass:
     precision: str
     kind: str = "forward"  # forward, backward, weight_gradient, or copy (update, weights)
     cls: str | None = None  # kernel class of a forward pass (devices.kernels)
+    delegated: bool = False  # a layer of constant weights XNNPACK runs inside its own graph
 
 
 def _weight_bytes(layer: LayerSpec, bits: int) -> int:
@@ -74,7 +77,7 @@ def _ops(layer: LayerSpec, batch: int) -> float:
     return 2.0 * layer.macs * batch if layer.macs else float(layer.output_size * batch)
 
 
-def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int | None, profile: Profile) -> list[_Pass]:  # fmt: skip
+def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int | None, profile: Profile, *, delegated: bool = False) -> list[_Pass]:  # fmt: skip
     out = []
     for layer in layers:
         a = layer.act_bits if act_bits is None else act_bits
@@ -85,6 +88,7 @@ def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int |
                 batch * (layer.input_size + layer.output_size) * a / 8,
                 profile.compute_precision(bits),
                 cls=kernel_class(layer),
+                delegated=delegated,
             )
         )
     return out
@@ -93,7 +97,8 @@ def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int |
 def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
     n = sig.batch
     if sig.kind == "embed":
-        return _forward(graph.backbone, n, sig.frozen_bits, None, profile)
+        # the frozen backbone's weights are constants: XNNPACK takes its layers
+        return _forward(graph.backbone, n, sig.frozen_bits, None, profile, delegated=True)
     if sig.kind in ("infer", "refine"):
         layers = graph.head if sig.kind == "infer" else graph.last_block
         return _forward(layers, n, 32, 32, profile)
@@ -125,6 +130,19 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
     return passes
 
 
+def dispatch_s(kind: str, delegated: bool, profile: Profile) -> float:
+    """Fixed time of one layer pass: none for a variable copy (no layer); XNNPACK's per-node
+    cost (``kernel_costs.delegated_node_s``, ~20 ns on the host) for a layer the delegate runs
+    inside its own graph (constant weights: a frozen backbone); else the profile's
+    ``op_overhead_s`` (a builtin kernel over variable weights, fitted on the calls without
+    real compute). A profile without ``delegated_node_s`` charges ``op_overhead_s`` to all."""
+    if kind == "copy":
+        return 0.0
+    if delegated:
+        return profile.kernel_costs.get("delegated_node_s", profile.op_overhead_s)
+    return profile.op_overhead_s
+
+
 def builtin_kernel_s(stats: ModelStats, sig: SignatureSpec, profile: Profile) -> float:
     """Time of the builtin (not delegated) kernels a call runs beside the layers: dispatch per
     node, and per output element by kernel class (a polymorphic-batch export materialises
@@ -141,7 +159,9 @@ def builtin_kernel_s(stats: ModelStats, sig: SignatureSpec, profile: Profile) ->
     t += work.io_tensors[1] * costs.get("io_output_s", 0.0)
     t += work.io_bytes_at(sig.batch) * costs.get("io_byte_s", 0.0)
     for kind, count in work.elements_at(sig.batch).items():
-        t += count * costs.get(f"{kind}_element_s", 0.0)
+        # a profile measured before memcpy was its own class charges it as a copy
+        fallback = costs.get("copy_element_s", 0.0) if kind == "memcpy" else 0.0
+        t += count * costs.get(f"{kind}_element_s", fallback)
     return t
 
 
@@ -194,8 +214,10 @@ def estimate(
         else:
             memory_bound += 1
         # dispatch per layer pass; the variable copies (update, get/set weights) are no layer
-        latency += max(t_compute, t_memory) + (0.0 if p.kind == "copy" else profile.op_overhead_s)
-        dispatches += p.kind != "copy"
+        latency += max(t_compute, t_memory) + dispatch_s(p.kind, p.delegated, profile)
+        dispatches += p.kind != "copy" and not (
+            p.delegated and "delegated_node_s" in profile.kernel_costs
+        )
         energy_pj += (
             p.ops * profile.pj_per_op[p.precision]
             + (w_sram + a_sram) * profile.sram_pj_per_byte

@@ -113,6 +113,8 @@ TRAIN_PROBES = (
     KernelProbe("kernel_gradient", 16, 48, 48, 2, 3, batch=5),
     KernelProbe("kernel_gradient", 10, 96, 96, 2, 3, batch=5),
 )
+# Profile keys of the TRAIN_PROBES: builtin kernels (dispatch: op_overhead_s, not XNNPACK's).
+VARIABLE_KEYS = frozenset({"forward_conv_variable", "weight_gradient"})
 BRANCHES = (1, 4)  # independent copies of the layer over one input: the slope is one layer
 
 
@@ -238,10 +240,13 @@ def class_efficiencies(
     rows: list[tuple[str, str, float, float]],
     peak_ops_per_s: dict[str, float],
     op_overhead_s: float,
+    delegated_node_s: float | None = None,
 ) -> dict[str, float]:
     """Share of the peak each kernel class reaches: its probes' ops over their time, less the
-    per-layer dispatch the estimator adds (``op_overhead_s``), at the precision's peak (at most
-    1; at least 1e-3).
+    per-layer dispatch the estimator adds (:func:`devices.estimate.dispatch_s`:
+    ``delegated_node_s`` for the probes XNNPACK runs, constant filters; ``op_overhead_s`` for
+    the builtin kernels of variable filters, ``VARIABLE_KEYS``, and for all without
+    ``delegated_node_s``), at the precision's peak (at most 1; at least 1e-3).
 
     Example: a class whose one probe does 2e6 ops in 12 us with 2 us of dispatch on a 1e12
     ops/s peak reaches 2e6 / 10e-6 / 1e12 = 0.2.
@@ -249,8 +254,10 @@ def class_efficiencies(
     ops: dict[str, float] = {}
     seconds: dict[str, float] = {}
     for key, _, slope, n in rows:
+        builtin = key in VARIABLE_KEYS or delegated_node_s is None
+        dispatch = op_overhead_s if builtin else float(delegated_node_s or 0.0)
         ops[key] = ops.get(key, 0.0) + n
-        seconds[key] = seconds.get(key, 0.0) + max(slope - op_overhead_s, 1e-9)
+        seconds[key] = seconds.get(key, 0.0) + max(slope - dispatch, 1e-9)
     out = {}
     for key in ops:
         peak = peak_ops_per_s["int8" if key.endswith("_int8") else "fp32"]

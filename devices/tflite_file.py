@@ -67,8 +67,9 @@ SHAPE_INPUTS: dict[int, tuple[int, ...]] = {
 # Builtin (not delegated) kernels by how their time grows: per output element.
 KERNEL_CLASS: dict[int, str] = {
     130: "broadcast", 69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
-    65: "copy", 45: "copy", 22: "copy", 2: "copy", 34: "copy", 60: "copy", 39: "copy",
-    36: "copy",  # SLICE, STRIDED_SLICE, RESHAPE, CONCATENATION, PAD, PADV2, TRANSPOSE, GATHER
+    65: "copy", 45: "copy", 2: "copy", 34: "copy", 60: "copy", 39: "copy",
+    36: "copy",  # SLICE, STRIDED_SLICE, CONCATENATION, PAD, PADV2, TRANSPOSE, GATHER
+    22: "memcpy",  # RESHAPE: one contiguous copy of its input, no index walk
 }  # fmt: skip
 # Resource-variable and control nodes: their copies are the estimator's variable passes.
 _NOT_KERNELS = frozenset({129, 142, 143, 144})  # CALL_ONCE, VAR_HANDLE, READ/ASSIGN_VARIABLE
@@ -86,7 +87,9 @@ class SubgraphWork:
 
     ``nodes`` / ``delegated``: its subgraph's nodes and those XNNPACK takes; ``elements``:
     (kernel class, output elements, output elements per batch row) of the builtin kernels
-    (classes: ``broadcast``, ``copy``, ``elementwise``; see ``KERNEL_CLASS``).
+    (classes: ``broadcast``, ``copy``, ``memcpy``, ``elementwise``; see ``KERNEL_CLASS``;
+    ``memcpy``: a ``RESHAPE``, or a ``BROADCAST_TO`` whose input has as many elements as its
+    output, which TFLite copies in one ``memcpy``).
     """
 
     nodes: int = 0
@@ -169,6 +172,13 @@ def _im2col(x: tuple[Any, ...], w: tuple[Any, ...], y: tuple[Any, ...]) -> list[
         else:
             count *= max(d, 1)
     return [(0, count) if scales else (count, 0)]
+
+
+def _same_size(info: list[tuple[Any, ...]], a: int, b: int) -> bool:
+    """Whether tensors ``a`` and ``b`` hold as many elements at every batch size."""
+    if not (0 <= a < len(info) and 0 <= b < len(info)):
+        return False
+    return info[a][2] == info[b][2] and _elements(info[a][3], info[a][4]) == _elements(info[b][3], info[b][4])  # fmt: skip
 
 
 def _elements(shape: list[int], signature: list[int]) -> int:
@@ -282,7 +292,10 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                 delegable += takes
                 delegated += takes
                 if not takes and code not in _NOT_KERNELS:
-                    acc = elements.setdefault(KERNEL_CLASS.get(code, "elementwise"), [0, 0])
+                    cls = KERNEL_CLASS.get(code, "elementwise")
+                    if code == 130 and ins and outs and _same_size(info, ins[0], outs[0]):
+                        cls = "memcpy"  # BROADCAST_TO that broadcasts nothing: one memcpy
+                    acc = elements.setdefault(cls, [0, 0])
                     for o in outs:
                         if 0 <= o < len(info):
                             count = _elements(info[o][3], info[o][4])

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from devices import Graph, LayerSpec, SignatureSpec, estimate, inference_energy, load_profile
+from devices.estimate import dispatch_s
 
 
 def one_layer(kernel: int, macs: int, bits: int = 32) -> Graph:
@@ -77,3 +78,24 @@ def test_training_costs_more_than_inference(mlp: Graph) -> None:
     head = estimate(g, "train", p)
     wide = estimate(g, "train_last_block", p)
     assert 0 < head.latency_s < wide.latency_s and head.energy_j < wide.energy_j
+
+
+def test_a_frozen_backbone_pays_the_delegate_node_cost(device) -> None:
+    # embed: its constant weights run inside XNNPACK, ~20 ns per layer, not op_overhead_s
+    costs = {"delegated_node_s": 20e-9}
+    dev = dataclasses.replace(device, op_overhead_s=2e-6, kernel_costs=costs)
+    e = estimate(one_layer(kernel=200, macs=1_000_000), "embed", dev)
+    assert e.latency_s == pytest.approx(2e6 / 1e9 + 20e-9)
+    assert e.dispatches == 0  # no pass charged op_overhead_s
+    # a profile without the delegate's figure charges the fitted per-layer overhead
+    e = estimate(one_layer(kernel=200, macs=1_000_000), "embed", dataclasses.replace(dev, kernel_costs={}))  # fmt: skip
+    assert e.latency_s == pytest.approx(2e6 / 1e9 + 2e-6) and e.dispatches == 1
+    # the head over variable weights (infer) runs the builtin kernel: op_overhead_s
+    head = LayerSpec("h", "dense", (10,), (5,), 50, 0, bits=32, act_bits=32, macs=50)
+    g = Graph(
+        name="two", input_shape=(100,), layers=(*one_layer(200, 1_000_000).layers, head),
+        embedding_layer="fc", signatures=(SignatureSpec("infer", "infer", 1, None, "embeddings", 32),),
+    )  # fmt: skip
+    e = estimate(g, "infer", dev)  # 100 ops; traffic 200 B weights + 60 B activations in SRAM
+    assert e.latency_s == pytest.approx(max(100 / 1e9, 260 / 1e9) + 2e-6) and e.dispatches == 1
+    assert dispatch_s("copy", False, dev) == 0.0

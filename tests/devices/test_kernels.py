@@ -48,6 +48,14 @@ def test_class_efficiencies() -> None:
     eff = class_efficiencies(rows, {"fp32": 1e12, "int8": 2e12}, 2e-6)
     assert eff["forward_depthwise"] == pytest.approx(6e6 / 40e-6 / 1e12)
     assert eff["forward_conv_int8"] == 1.0
+    # with XNNPACK's per-node cost: delegated probes less 20 ns, variable filters less 2 us
+    rows = [
+        ("forward_depthwise", "a", 10.02e-6, 2e6),  # 2e6 ops in 10 us
+        ("forward_conv_variable", "v", 12e-6, 2e6),  # 2e6 ops in 12 - 2 = 10 us
+    ]
+    eff = class_efficiencies(rows, {"fp32": 1e12, "int8": 2e12}, 2e-6, 20e-9)
+    assert eff["forward_depthwise"] == pytest.approx(0.2)
+    assert eff["forward_conv_variable"] == pytest.approx(0.2)
     assert efficiency_key("conv_thin", "int8") == "forward_conv_thin_int8"
     assert efficiency_key("conv_thin", "fp32") == "forward_conv_thin"
     assert efficiency_key("kernel_gradient", "fp32") == "weight_gradient"

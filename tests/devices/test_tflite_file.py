@@ -44,6 +44,7 @@ def test_chain_counts(tmp_path: Path, op: str, delegable: bool) -> None:
     [
         ("BROADCAST_TO", "broadcast", 2 * 3 * 4 * 5, True),  # to a run-time shape: heap
         ("STRIDED_SLICE", "copy", 2 * 2 * 4 * 5, True),  # every other row, run-time bounds
+        ("RESHAPE", "memcpy", 2 * 3 * 4 * 5, True),  # to a run-time shape: one memcpy
         ("ADD", "elementwise", 2 * 3 * 4 * 5, False),  # int32: builtin, static shape
     ],
 )
@@ -57,6 +58,12 @@ def test_runtime_shaped_outputs(
     assert work.elements_at(1) == {kind: 3 * out_elements}
     # 3 outputs of 4-byte elements each on the heap when their shape is computed at run time
     assert stats.dynamic_bytes("run", 1) == (3 * 4 * out_elements if dynamic else 0)
+
+
+def test_a_broadcast_that_broadcasts_nothing_is_a_memcpy(tmp_path: Path) -> None:
+    # [2, 1, 1, 5] to the run-time shape [2, 1, 1, 5]: as many elements in as out
+    path, _ = write_fanout(tmp_path / "fan.tflite", 3, "BROADCAST_TO", (2, 1, 1, 5))
+    assert read_model_stats(path).work_of("run").elements_at(1) == {"memcpy": 3 * 10}
 
 
 def test_not_a_model(tmp_path: Path) -> None:
@@ -123,6 +130,14 @@ def test_builtin_kernel_time(mlp: Graph) -> None:
     # 30 builtin nodes; broadcast 10 + 2 * 5 and copy 4 * 5 elements; io 8 + 16 * 5 bytes
     expected = 30 * 1e-8 + 20 * 1e-9 + 20 * 5e-10 + 88 * 1e-11
     assert more - base == pytest.approx(expected, rel=1e-9)
+    # memcpy elements (RESHAPE) at their own cost; a profile without it charges them as copies
+    work = dataclasses.replace(STATS.work[0][1], elements=(("memcpy", 100, 10),))
+    stats = dataclasses.replace(STATS, work=(("train", work),))
+    memcpy = {**costs, "memcpy_element_s": 1e-10}
+    t = estimate(mlp, sig, dataclasses.replace(host, kernel_costs=memcpy), model_stats=stats)
+    assert t.latency_s - base == pytest.approx(30 * 1e-8 + 150 * 1e-10 + 88 * 1e-11, rel=1e-9)
+    t = estimate(mlp, sig, prof, model_stats=stats)
+    assert t.latency_s - base == pytest.approx(30 * 1e-8 + 150 * 5e-10 + 88 * 1e-11, rel=1e-9)
     # a profile without kernel costs adds nothing
     bare = dataclasses.replace(host, kernel_costs={})
     assert (
