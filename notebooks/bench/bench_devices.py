@@ -144,6 +144,9 @@ def backbones(workdir: Path) -> list[dict[str, Any]]:
         x = jnp.zeros((1, hw, hw, 1))
         if (saved / "model.json").is_file():
             loaded = pretrain.load_model(saved)
+            recorded = loaded.info.get("info", {}).get("preprocess", {}).get("input_size")
+            if recorded:  # the input it was trained on (faces: 78x64 whole face)
+                x = jnp.zeros((1, *recorded, 1))
             module, variables, source = (
                 loaded.module,
                 {"params": loaded.params},
