@@ -34,34 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from devices.kernels import measure_kernel_probes
+from devices.kernels import convert_tf, measure_kernel_probes
 from devices.measure import measure_signature
 from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
 
 CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
-
-
-def _convert(fn: Callable[..., Any], specs: list[Any], path: Path, *, int8: bool = False) -> Path:
-    import tensorflow as tf
-
-    module = tf.Module()
-    module.f = tf.function(fn, input_signature=specs)
-    with tempfile.TemporaryDirectory() as tmp:
-        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
-        if int8:
-            rng = np.random.default_rng(0)
-            shape = tuple(specs[0].shape)
-
-            def representative() -> Any:
-                for _ in range(8):
-                    yield {"x": rng.standard_normal(shape).astype(np.float32)}
-
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        path.write_bytes(conv.convert())
-    return path
 
 
 def build_probe_models(directory: Path) -> dict[str, Path]:
@@ -83,12 +60,12 @@ def build_probe_models(directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     spec16 = [tf.TensorSpec((1, 16), tf.float32, name="x")]
     return {
-        "trivial": _convert(lambda x: {"y": x + 1.0}, spec16, directory / "trivial.tflite"),
-        "chain": _convert(chain, spec16, directory / "chain.tflite"),
-        "fc_fp32": _convert(*fc(64, 1024, 1024), directory / "fc_fp32.tflite"),
-        "fc_int8": _convert(*fc(64, 1024, 1024), directory / "fc_int8.tflite", int8=True),
-        "fc_dram": _convert(*fc(1, 4096, 4096), directory / "fc_dram.tflite"),
-        "fc_cache": _convert(*fc(1, 256, 256), directory / "fc_cache.tflite"),
+        "trivial": convert_tf(lambda x: {"y": x + 1.0}, spec16, directory / "trivial.tflite"),
+        "chain": convert_tf(chain, spec16, directory / "chain.tflite"),
+        "fc_fp32": convert_tf(*fc(64, 1024, 1024), directory / "fc_fp32.tflite"),
+        "fc_int8": convert_tf(*fc(64, 1024, 1024), directory / "fc_int8.tflite", int8=True),
+        "fc_dram": convert_tf(*fc(1, 4096, 4096), directory / "fc_dram.tflite"),
+        "fc_cache": convert_tf(*fc(1, 256, 256), directory / "fc_cache.tflite"),
     }
 
 
@@ -488,7 +465,7 @@ def measure_call_costs(directory: Path, runs: int = 30, repeats: int = 3) -> dic
     for key, (n_in, n_out) in {"1_1": (1, 1), "8_1": (8, 1), "1_8": (1, 8)}.items():
         specs = [tf.TensorSpec((1, 16), tf.float32, name=f"x{i}") for i in range(n_in)]
         fn = many_in if n_out == 1 else (lambda x: {f"y{i}": x + float(i + 1) for i in range(8)})
-        path = _convert(fn, specs, directory / f"io_{key}.tflite")
+        path = convert_tf(fn, specs, directory / f"io_{key}.tflite")
         t[key] = min(measure_signature(path, "run", runs=runs).latency_s for _ in range(repeats))
     per_in = max(0.0, (t["8_1"] - t["1_1"]) / 7)
     per_out = max(0.0, (t["1_8"] - t["1_1"]) / 7)

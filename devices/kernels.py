@@ -118,12 +118,48 @@ VARIABLE_KEYS = frozenset({"forward_conv_variable", "weight_gradient"})
 BRANCHES = (1, 4)  # independent copies of the layer over one input: the slope is one layer
 
 
+def convert_tf(
+    fn: Any, specs: list[Any], path: Path, *, int8: bool = False, int8_io: bool = False
+) -> Path:
+    """Writes ``fn`` (TF ops over ``specs``, first input ``x``) as a one-signature ``.tflite``.
+
+    ``int8``: full-integer weights and activations calibrated on 8 standard-normal batches;
+    ``int8_io``: the model's input and output are int8 too.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tempfile
+
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=specs)
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
+        if int8:
+            rng = np.random.default_rng(0)
+            shape = tuple(specs[0].shape)
+
+            def representative() -> Any:
+                for _ in range(8):
+                    yield {"x": rng.standard_normal(shape).astype(np.float32)}
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if int8_io:
+                conv.inference_input_type = tf.int8
+                conv.inference_output_type = tf.int8
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(conv.convert())
+    return path
+
+
 def build_kernel_probe(probe: KernelProbe, branches: int, path: Path, *, int8: bool) -> Path:
     """A ``run`` model of ``branches`` independent copies of ``probe`` (different weights) over
     one input, one output each; int8: full-integer with int8 inputs and outputs (no quantize or
     dequantize nodes in the timing)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tempfile
 
     import tensorflow as tf
 
@@ -151,30 +187,12 @@ def build_kernel_probe(probe: KernelProbe, branches: int, path: Path, *, int8: b
         return out
 
     shape = (1, probe.size, probe.size, probe.cin)
-    module = tf.Module()
-    module.f = tf.function(fn, input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
-    with tempfile.TemporaryDirectory() as tmp:
-        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
-        if int8:
-
-            def representative() -> Any:
-                for _ in range(8):
-                    yield {"x": rng.standard_normal(shape).astype(np.float32)}
-
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(conv.convert())
-    return path
+    specs = [tf.TensorSpec(shape, tf.float32, name="x")]
+    return convert_tf(fn, specs, path, int8=int8, int8_io=int8)
 
 
 def _build_variable_probe(probe: KernelProbe, branches: int, path: Path) -> Path:
     """``branches`` float convs whose filters are inputs (see ``TRAIN_PROBES``)."""
-    import tempfile
 
     import tensorflow as tf
 
@@ -193,14 +211,7 @@ def _build_variable_probe(probe: KernelProbe, branches: int, path: Path) -> Path
             return {f"y{i}": tf.nn.conv2d(x, w, s, "SAME") for i, w in enumerate(ws)}
         return {f"y{i}": tf.nn.conv2d(x, w, 1, "VALID", dilations=s) for i, w in enumerate(ws)}
 
-    module = tf.Module()
-    module.f = tf.function(fn, input_signature=specs)
-    with tempfile.TemporaryDirectory() as tmp:
-        tf.saved_model.save(module, tmp, signatures={"run": module.f.get_concrete_function()})
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["run"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(conv.convert())
-    return path
+    return convert_tf(fn, specs, path)
 
 
 def measure_kernel_probes(
