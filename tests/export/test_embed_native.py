@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import pretrain
 from devices.preprocess import FACE_SPEC
 from export.artifact.convert import build_tflite, size_breakdown, subgraph_ops, tensor_name
 from export.artifact.flatbuffer import quantize_per_channel
@@ -29,13 +26,10 @@ NOT_CANONICAL = {"SHAPE", "SLICE", "CAST", "BROADCAST_TO", "CONCATENATION", "MAX
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict:
+def models(tmp_path_factory, save_embednet) -> dict:
     tmp = tmp_path_factory.mktemp("native")
-    module = pretrain.build_model("embednet", **TINY)
-    params = module.init(jax.random.key(1), jnp.zeros((1, 64, 64, 1)))["params"]
-    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
-                        info={"preprocess": FACE_SPEC.to_dict()})  # fmt: skip
-    backbone = split_backbone(pretrain.load_model(tmp / "model"))
+    saved = save_embednet(tmp / "model", TINY, info={"preprocess": FACE_SPEC.to_dict()}, seed=1)
+    backbone = split_backbone(saved)
     head = HeadConfig(backbone.embedding_dim, 4)
     initial = initial_variables(backbone, np.zeros((16, 4), np.float32), SCOPES)
     images = np.random.default_rng(0).normal(size=(48, 64, 64, 1)).astype(np.float32)

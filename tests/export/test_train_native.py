@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import pretrain
 from devices.preprocess import FACE_SPEC
 from export.artifact.convert import build_tflite, subgraph_ops, tensor_name
 from export.artifact.head import HeadConfig, imprint
@@ -30,13 +29,10 @@ SIGNATURES = ("train", "train_head_biases", "train_last_block", "refine", "infer
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict:
+def models(tmp_path_factory, save_embednet) -> dict:
     tmp = tmp_path_factory.mktemp("train_native")
-    module = pretrain.build_model("embednet", **TINY)
-    params = module.init(jax.random.key(2), jnp.zeros((1, 64, 64, 1)))["params"]
-    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
-                        info={"preprocess": FACE_SPEC.to_dict()})  # fmt: skip
-    backbone = split_backbone(pretrain.load_model(tmp / "model"))
+    saved = save_embednet(tmp / "model", TINY, info={"preprocess": FACE_SPEC.to_dict()}, seed=2)
+    backbone = split_backbone(saved)
     head = HeadConfig(backbone.embedding_dim, CLASSES)
     images = np.random.default_rng(0).normal(size=(16, 64, 64, 1)).astype(np.float32)
     labels = (np.arange(8) % 3).astype(np.int32)  # slot 3 stays empty
