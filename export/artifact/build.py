@@ -92,15 +92,13 @@ def make_manifest(
         backbone, head, scopes, sigs, name=source["name"], embed_bits=8 if int8 else 32,
         train_batch=train_batch,
     )  # fmt: skip
-    memory = {
-        name: {
-            s.name: plan_signature(
-                graph, s, load_profile(name), model_bytes=len(files[MODEL])
-            ).peak_bytes
+    memory = {}
+    for name in profile_names():
+        profile = load_profile(name)
+        memory[name] = {
+            s.name: plan_signature(graph, s, profile, model_bytes=len(files[MODEL])).peak_bytes
             for s in graph.signatures
         }
-        for name in profile_names()
-    }
     return {
         "format": FORMAT,
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
