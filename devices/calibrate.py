@@ -127,13 +127,17 @@ def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[P
     inputs: ``BROADCAST_TO`` [B,1,1,C] to a run-time shape ``shape``; ``STRIDED_SLICE`` of a
     ``shape`` tensor with run-time begin/end/strides (every other row); ``RESHAPE`` of a
     ``shape`` tensor to a run-time shape (the same: one memcpy); ``ADD`` of two int32
-    ``shape`` tensors (a builtin kernel: XNNPACK takes no int32). Outputs are dynamic where
-    their shape is run-time, as in a polymorphic-batch export."""
+    ``shape`` tensors (a builtin kernel: XNNPACK takes no int32); ``FLOAT_ADD``: ``ADD`` of two
+    float32 ones (XNNPACK takes it; each adds ``y`` to the one before, since XNNPACK drops
+    nodes whose outputs nothing reads). Outputs are dynamic where their shape is run-time, as in a
+    polymorphic-batch export."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as fbs
 
     model = fbs.ModelT()
     model.version = 3
+    as_float = op == "FLOAT_ADD"
+    op = "ADD" if as_float else op
     code = fbs.OperatorCodeT()
     code.builtinCode = getattr(fbs.BuiltinOperator, op)
     code.deprecatedBuiltinCode = min(code.builtinCode, 127)
@@ -152,6 +156,7 @@ def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[P
         return len(sg.tensors) - 1
 
     f32, i32 = fbs.TensorType.FLOAT32, fbs.TensorType.INT32
+    kind = f32 if as_float else i32  # of ADD's operands
     rank = len(shape)
     feed: dict[str, np.ndarray] = {}
     if op == "BROADCAST_TO":
@@ -171,16 +176,19 @@ def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[P
         }  # fmt: skip
         out_shape = (shape[0], (shape[1] + 1) // 2, *shape[2:])
     else:
-        ins = [tensor("x", shape, i32), tensor("y", shape, i32)]
-        feed = {"x": np.ones(shape, np.int32), "y": np.ones(shape, np.int32)}
+        dtype = np.float32 if as_float else np.int32
+        ins = [tensor("x", shape, kind), tensor("y", shape, kind)]
+        feed = {"x": np.ones(shape, dtype), "y": np.ones(shape, dtype)}
         out_shape = shape
-    outs = []
+    outs: list[int] = []
     for i in range(n):
-        out = tensor(f"o{i}", out_shape, i32 if op == "ADD" else f32)
+        out = tensor(f"o{i}", out_shape, kind if op == "ADD" else f32)
         node = fbs.OperatorT()
+        # XNNPACK drops nodes whose outputs nothing reads: its ADDs form a chain
+        args = [outs[-1], ins[1]] if as_float and outs else ins
         node.opcodeIndex, node.inputs, node.outputs = (
             0,
-            np.array(ins, np.int32),
+            np.array(args, np.int32),
             np.array([out], np.int32),
         )
         if op == "ADD":
@@ -214,7 +222,8 @@ def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[P
 
 def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
     """Seconds per node (builtin, and taken by XNNPACK), per output element of the builtin
-    kernels a polymorphic-batch export runs (broadcast, copy, elementwise), and per byte of a
+    kernels a polymorphic-batch export runs (broadcast, copy, elementwise) and of XNNPACK's
+    elementwise nodes (a float ``ADD``: ``delegated``), and per byte of a
     call's inputs and outputs copied across the API, default delegates.
 
     Per node: latency slope of chains of 100 vs 800 ``ZEROS_LIKE`` (builtin) and ``ADD``
@@ -243,6 +252,7 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
 ELEMENT_PROBES = {
     "broadcast_element_s": "BROADCAST_TO", "copy_element_s": "STRIDED_SLICE",
     "memcpy_element_s": "RESHAPE", "elementwise_element_s": "ADD",
+    "delegated_element_s": "FLOAT_ADD",
 }  # fmt: skip
 
 
@@ -311,6 +321,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
         "copy_element_s": "STRIDED_SLICE with run-time begin/end/strides of [8,8,8,128]: latency slope of 4 vs 16 nodes per output element",
         "memcpy_element_s": "RESHAPE of [8,8,8,128] to a run-time shape (one memcpy): latency slope of 4 vs 16 nodes per output element",
         "elementwise_element_s": "int32 ADD of [8,8,8,128] (builtin kernel): latency slope of 4 vs 16 nodes per output element",
+        "delegated_element_s": "float ADD of [8,8,8,128] (XNNPACK): latency slope of 4 vs 16 nodes per output element",
         "io_byte_s": "one ZEROS_LIKE node on [1, 16384] vs [1, 262144] float: latency slope per byte of input + output (set into the input tensor, read out to a fresh array; the kernel's own writes are in it)",
         **IO_SOURCES,
     }

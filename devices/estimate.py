@@ -14,7 +14,12 @@ share its kernel class reaches (:mod:`devices.kernels`: thin-input stems, depthw
 other convs, per precision), measured on single-layer models. A training step runs the frozen front forward, the
 trained part forward and backward (input gradients where an earlier layer trains, weight
 gradients where the layer trains its kernel) and the update (read weight and gradient, write the
-weight: 12 bytes and 4 ops per trained scalar).
+weight: 12 bytes and 4 ops per trained scalar). A step whose file shows the matrix-product form
+(``SubgraphWork.matmul_form``: 1x1 convs and dense layers as products over their variables) runs
+their forward at ``forward_matmul_variable``, input gradients at ``backward_matmul`` (the builtin
+fully connected kernel over a variable) and kernel gradients at ``weight_gradient_matmul``, each
+measured on probes (:data:`devices.kernels.TRAIN_PROBES`); a depthwise kernel's gradient there is
+nine shifted products summed, elementwise nodes the file's counts charge (``delegated``).
 
 References:
   S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model for
@@ -94,7 +99,7 @@ def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int |
     return out
 
 
-def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
+def _passes(graph: Graph, sig: SignatureSpec, profile: Profile, matmul_form: bool = False) -> list[_Pass]:  # fmt: skip
     n = sig.batch
     if sig.kind == "embed":
         # the frozen backbone's weights are constants: XNNPACK takes its layers
@@ -116,14 +121,22 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile) -> list[_Pass]:
         acts = n * (layer.input_size + layer.output_size) * 4.0
         wbytes = 4.0 * layer.params
         cls = kernel_class(layer)
-        if mode == "all" and layer.op == "conv":  # a variable filter: the builtin kernel
+        # matrix-product form: 1x1 convs and dense layers are products over their variables
+        product = matmul_form and (cls == "pointwise" or (layer.op == "dense" and layer.macs > 0))
+        grad_cls = "matmul" if product else None
+        if product and mode == "all":
+            cls = "matmul_variable"
+        elif mode == "all" and layer.op == "conv":  # a variable filter: the builtin kernel
             cls = "conv_variable"
         passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, cls=cls))
         grad_in = i > first
         if grad_in or not layer.macs:  # input gradient (or an elementwise layer's gradient)
-            passes.append(_Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward"))
-        if mode == "all" and layer.kernel_params and layer.macs:  # kernel gradient
-            passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, "weight_gradient"))
+            passes.append(_Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward", grad_cls))  # fmt: skip
+        # kernel gradient; in matrix-product form a depthwise kernel's is nine shifted
+        # products summed: elementwise nodes, charged from the model file
+        shifted = matmul_form and cls == "depthwise"
+        if mode == "all" and layer.kernel_params and layer.macs and not shifted:
+            passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, "weight_gradient", grad_cls))
         trained = layer.trainable_params(scope)
         if trained:
             passes.append(_Pass(4.0 * trained, 12.0 * trained, 0.0, fp32, "copy"))  # update
@@ -185,7 +198,8 @@ def estimate(
       An :class:`Estimate`: latency in seconds, energy in joules (at the profile's scale).
     """
     sig = graph.signature(signature) if isinstance(signature, str) else signature
-    passes = _passes(graph, sig, profile)
+    form = model_stats is not None and model_stats.work_of(sig.name).matmul_form
+    passes = _passes(graph, sig, profile, form)
     weights = sum(int(p.weight_bytes) for p in passes if p.ops and p.weight_bytes)
     # Weights that execute in place from flash (microcontrollers) are read from there.
     in_sram = 0 < weights <= profile.sram_bytes and profile.runtime.frozen_weights_in_ram
@@ -205,6 +219,8 @@ def estimate(
         )
         if p.kind == "forward" and p.cls is not None:  # the kernel class's measured share
             eff = profile.compute_efficiency.get(efficiency_key(p.cls, p.precision), eff)
+        elif p.cls is not None:  # a gradient in a measured form (backward_matmul, ...)
+            eff = profile.compute_efficiency.get(f"{p.kind}_{p.cls}", eff)
         t_compute = p.ops / (profile.peak_ops_per_s[p.precision] * eff)
         t_memory = (w_sram + a_sram) / profile.sram_bandwidth_bytes_per_s + (
             w_dram + a_dram

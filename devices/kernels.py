@@ -56,8 +56,8 @@ def kernel_class(layer: LayerSpec) -> str | None:
 
 def efficiency_key(cls: str, precision: str) -> str:
     """The profile's ``compute_efficiency`` key of a kernel class at a precision."""
-    if cls == "kernel_gradient":
-        return "weight_gradient"
+    if cls in GRADIENT_KEYS:
+        return GRADIENT_KEYS[cls]
     return f"forward_{cls}_int8" if precision == "int8" else f"forward_{cls}"
 
 
@@ -82,6 +82,11 @@ class KernelProbe:
     def macs(self) -> int:
         per_output = self.ksize * self.ksize * (1 if self.cls == "depthwise" else self.cin)
         return self.batch * self.out_size**2 * self.cout * per_output
+
+    @property
+    def rows(self) -> int:
+        """Rows of a matrix-product probe: batch x positions."""
+        return self.batch * self.out_size**2
 
     @property
     def name(self) -> str:
@@ -112,9 +117,31 @@ TRAIN_PROBES = (
     KernelProbe("conv_variable", 10, 96, 96, 2, 3, batch=5),
     KernelProbe("kernel_gradient", 16, 48, 48, 2, 3, batch=5),
     KernelProbe("kernel_gradient", 10, 96, 96, 2, 3, batch=5),
+    # The native train steps (export.artifact.tftrain) compute a trained 1x1 conv or dense
+    # layer as matrix products over its variable [Cin, Cout] on [batch x positions] rows: the
+    # forward ``x @ W`` (BATCH_MATMUL, XNNPACK: ``matmul_variable``), the input gradient
+    # ``g @ W^T`` (the builtin FULLY_CONNECTED: XNNPACK takes no variable weights;
+    # ``matmul_backward``) and the kernel gradient ``x^T @ g`` (BATCH_MATMUL;
+    # ``matmul_kernel_gradient``). Sizes near the EmbedNets' last blocks, none of them.
+    KernelProbe("matmul_variable", 4, 96, 160, 1, 1, batch=5),
+    KernelProbe("matmul_variable", 3, 160, 96, 1, 1, batch=5),
+    KernelProbe("matmul_backward", 4, 96, 160, 1, 1, batch=5),
+    KernelProbe("matmul_backward", 3, 160, 96, 1, 1, batch=5),
+    KernelProbe("matmul_kernel_gradient", 4, 96, 160, 1, 1, batch=5),
+    KernelProbe("matmul_kernel_gradient", 3, 160, 96, 1, 1, batch=5),
 )
-# Profile keys of the TRAIN_PROBES: builtin kernels (dispatch: op_overhead_s, not XNNPACK's).
-VARIABLE_KEYS = frozenset({"forward_conv_variable", "weight_gradient"})
+# Probe classes of gradients -> their profile keys.
+GRADIENT_KEYS = {
+    "kernel_gradient": "weight_gradient",
+    "matmul_backward": "backward_matmul",
+    "matmul_kernel_gradient": "weight_gradient_matmul",
+}
+# Profile keys of the TRAIN_PROBES: the estimator charges their passes op_overhead_s (the
+# trained part's dispatch), not XNNPACK's per-node cost.
+VARIABLE_KEYS = frozenset(
+    {"forward_conv_variable", "weight_gradient", "forward_matmul_variable", "backward_matmul",
+     "weight_gradient_matmul"}
+)  # fmt: skip
 BRANCHES = (1, 4)  # independent copies of the layer over one input: the slope is one layer
 
 
@@ -165,6 +192,8 @@ def build_kernel_probe(probe: KernelProbe, branches: int, path: Path, *, int8: b
 
     if probe.cls in ("conv_variable", "kernel_gradient"):
         return _build_variable_probe(probe, branches, path)
+    if probe.cls.startswith("matmul_"):
+        return _build_matmul_probe(probe, branches, path)
     rng = np.random.default_rng(0)
     k, s = probe.ksize, probe.stride
     weights = []
@@ -210,6 +239,38 @@ def _build_variable_probe(probe: KernelProbe, branches: int, path: Path) -> Path
         if probe.cls == "conv_variable":
             return {f"y{i}": tf.nn.conv2d(x, w, s, "SAME") for i, w in enumerate(ws)}
         return {f"y{i}": tf.nn.conv2d(x, w, 1, "VALID", dilations=s) for i, w in enumerate(ws)}
+
+    return convert_tf(fn, specs, path)
+
+
+def _build_matmul_probe(probe: KernelProbe, branches: int, path: Path) -> Path:
+    """``branches`` float matrix products of one form (see ``TRAIN_PROBES``) whose operands
+    are all inputs (run-time tensors, as variables are)."""
+
+    import tensorflow as tf
+
+    rows, cin, cout = probe.rows, probe.cin, probe.cout
+    if probe.cls == "matmul_variable":  # x [rows, cin] @ W [cin, cout]
+        x_shape, w_shape = (rows, cin), (cin, cout)
+
+        def one(x: Any, w: Any) -> Any:
+            return tf.matmul(x, w)
+    elif probe.cls == "matmul_backward":  # g [rows, cout] @ W [cin, cout]^T
+        x_shape, w_shape = (rows, cout), (cin, cout)
+
+        def one(x: Any, w: Any) -> Any:
+            return tf.matmul(x, w, transpose_b=True)
+    else:  # x [rows, cin]^T @ g [rows, cout]
+        x_shape, w_shape = (rows, cin), (rows, cout)
+
+        def one(x: Any, w: Any) -> Any:
+            return tf.matmul(x, w, transpose_a=True)
+
+    specs = [tf.TensorSpec(x_shape, tf.float32, name="x")]
+    specs += [tf.TensorSpec(w_shape, tf.float32, name=f"w{i}") for i in range(branches)]
+
+    def fn(x: Any, *ws: Any) -> dict[str, Any]:
+        return {f"y{i}": one(x, w) for i, w in enumerate(ws)}
 
     return convert_tf(fn, specs, path)
 

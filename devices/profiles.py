@@ -30,7 +30,8 @@ each ``{"value": ..., "source": "..."}``:
   to use the figures measured on the host with the same LiteRT library;
 - ``kernel_costs`` (optional): seconds per builtin node (``node_s``) and per output element of
   builtin kernels by class (``broadcast_element_s``, ``copy_element_s``, ``memcpy_element_s``,
-  ``elementwise_element_s``) and per byte of a call's inputs and outputs copied across the API
+  ``elementwise_element_s``) and of XNNPACK's nodes other than layers (``delegated_element_s``)
+  and per byte of a call's inputs and outputs copied across the API
   (``io_byte_s``) and per input and per output tensor (``io_input_s``, ``io_output_s``), added to the roofline when
   the model file's counts are known.
 
@@ -215,7 +216,8 @@ def _efficiency(r: _Reader) -> dict[str, float]:
 
 
 KERNEL_COSTS = (
-    "node_s", "broadcast_element_s", "copy_element_s", "memcpy_element_s", "elementwise_element_s", "io_byte_s",
+    "node_s", "broadcast_element_s", "copy_element_s", "memcpy_element_s", "elementwise_element_s",
+    "delegated_element_s", "io_byte_s",
     "io_input_s", "io_output_s",
 )  # fmt: skip
 

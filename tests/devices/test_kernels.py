@@ -59,6 +59,9 @@ def test_class_efficiencies() -> None:
     assert efficiency_key("conv_thin", "int8") == "forward_conv_thin_int8"
     assert efficiency_key("conv_thin", "fp32") == "forward_conv_thin"
     assert efficiency_key("kernel_gradient", "fp32") == "weight_gradient"
+    assert efficiency_key("matmul_backward", "fp32") == "backward_matmul"
+    assert efficiency_key("matmul_kernel_gradient", "fp32") == "weight_gradient_matmul"
+    assert efficiency_key("matmul_variable", "fp32") == "forward_matmul_variable"
 
 
 def test_a_trained_conv_runs_at_the_variable_filter_share(device) -> None:
@@ -76,6 +79,53 @@ def test_a_trained_conv_runs_at_the_variable_filter_share(device) -> None:
     # layer), the update of 148 scalars: 4 ops each at the peak
     expected = ops / 0.5e9 + ops / 0.25e9 + 4 * 148 / 1e9
     assert estimate(graph, "train", prof).latency_s == pytest.approx(expected)
+
+
+def test_matrix_product_steps_run_at_their_measured_shares(device) -> None:
+    # a native last block trained whole on features [4, 4, 8], batch 2: depthwise 3x3, 1x1
+    # conv 8 -> 16, dense 16 -> 4 (after a pool); the file shows the matrix-product form
+    dw = LayerSpec("dw", "depthwise_conv", (4, 4, 8), (4, 4, 8), 72, 8, macs=4 * 4 * 8 * 9, train={"all": "all"})  # fmt: skip
+    pw = LayerSpec("pw", "conv", (4, 4, 8), (4, 4, 16), 128, 16, macs=4 * 4 * 16 * 8, train={"all": "all"})  # fmt: skip
+    pool = LayerSpec("pool", "pool", (4, 4, 16), (16,), 0, 0, train={"all": "none"})
+    fc = LayerSpec("fc", "dense", (16,), (4,), 64, 4, macs=64, train={"all": "all"})
+    graph = Graph(
+        name="native", input_shape=(4, 4, 8), layers=(dw, pw, pool, fc), embedding_layer="fc",
+        features_layer=None, scopes=("all",),
+        signatures=(SignatureSpec("train", "train", 2, "all", "images"),),
+    )  # fmt: skip
+    eff = {**device.compute_efficiency, "forward_depthwise": 0.5, "forward_matmul_variable": 0.8,
+           "backward_matmul": 0.25, "weight_gradient_matmul": 0.4, "weight_gradient": 0.1,
+           "forward_conv_variable": 0.2}  # fmt: skip
+    prof = dataclasses.replace(device, compute_efficiency=eff)
+    work = SubgraphWork(nodes=10, variable_fc=2)
+    assert work.matmul_form
+    stats = ModelStats(1, 10, 20, 0, 0, work=(("train", work),))
+    d, p, f = (2.0 * 2 * layer.macs for layer in (dw, pw, fc))
+    update = 4 * (80 + 144 + 68) / 1e9  # kernels and biases of the three layers
+    pool_ops = 2 * 2 * 16 / 1e9  # the pool's forward and gradient: an op per output element
+    # depthwise forward at its class share, no kernel-gradient pass (elementwise in the file);
+    # the products: forward, input gradient, kernel gradient at the measured shares
+    native = d / 0.5e9 + (p + f) / 0.8e9 + (p + f) / 0.25e9 + (p + f) / 0.4e9 + pool_ops + update
+    assert estimate(graph, "train", prof, model_stats=stats).latency_s == pytest.approx(native)
+    # without the file: convs with variable filters, kernel gradients at weight_gradient,
+    # input gradients at backward (1), the dense forward at forward (1)
+    conv = d / 0.5e9 + p / 0.2e9 + f / 1e9 + (d + p + f) / 0.1e9 + (p + f) / 1e9 + pool_ops + update  # fmt: skip
+    assert estimate(graph, "train", prof).latency_s == pytest.approx(conv)
+
+
+def test_matrix_product_probes_are_what_the_native_steps_run(tmp_path) -> None:
+    # the forward and kernel gradient are BATCH_MATMUL (XNNPACK takes them over run-time
+    # operands); the input gradient is a FULLY_CONNECTED over a run-time weight (XNNPACK
+    # does not take it: the builtin kernel)
+    from devices import read_model_stats
+    from devices.kernels import build_kernel_probe
+
+    for cls, delegated, variable_fc in (("matmul_variable", 1, 0), ("matmul_backward", 0, 1), ("matmul_kernel_gradient", 1, 0)):  # fmt: skip
+        probe = KernelProbe(cls, 2, 8, 4, 1, 1, batch=1)
+        path = build_kernel_probe(probe, 1, tmp_path / f"{cls}.tflite", int8=False)
+        work = read_model_stats(path).work_of("run")
+        assert (work.nodes, work.delegated, work.variable_fc) == (1, delegated, variable_fc), cls
+        assert work.matmul_form == bool(variable_fc)
 
 
 def _convnet(bits: int) -> Graph:

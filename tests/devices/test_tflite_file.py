@@ -32,8 +32,8 @@ def test_chain_counts(tmp_path: Path, op: str, delegable: bool) -> None:
     assert stats.dynamic_nodes == 0 and stats.dynamic_bytes("run", 5) == 0
     work = stats.work_of("run")
     assert (work.nodes, work.delegated) == (7, 7 if delegable else 0)
-    # Builtin ZEROS_LIKE: 7 outputs of [1, 16] elementwise; XNNPACK's ADDs are not counted.
-    assert work.elements_at(5) == ({} if delegable else {"elementwise": 7 * 16})
+    # 7 outputs of [1, 16]: builtin ZEROS_LIKE elementwise, XNNPACK's ADDs its own class
+    assert work.elements_at(5) == {"delegated" if delegable else "elementwise": 7 * 16}
     # Signature input and output: [1, 16] float32 each, no symbolic batch.
     assert work.io_bytes_at(5) == 2 * 16 * 4
     assert read_model_stats(path.read_bytes()) == stats
@@ -58,6 +58,15 @@ def test_runtime_shaped_outputs(
     assert work.elements_at(1) == {kind: 3 * out_elements}
     # 3 outputs of 4-byte elements each on the heap when their shape is computed at run time
     assert stats.dynamic_bytes("run", 1) == (3 * 4 * out_elements if dynamic else 0)
+
+
+def test_xnnpack_elementwise_nodes_are_counted_per_element(tmp_path: Path) -> None:
+    # 3 float ADDs in a chain over [2, 3, 4, 5]: XNNPACK takes them; 120 elements each
+    path, _ = write_fanout(tmp_path / "fan.tflite", 3, "FLOAT_ADD", (2, 3, 4, 5))
+    work = read_model_stats(path).work_of("run")
+    assert (work.nodes, work.delegated) == (3, 3)
+    assert work.elements_at(7) == {"delegated": 3 * 120}
+    assert (work.variable_fc, work.variable_conv, work.matmul_form) == (0, 0, False)
 
 
 def test_a_broadcast_that_broadcasts_nothing_is_a_memcpy(tmp_path: Path) -> None:
@@ -138,6 +147,12 @@ def test_builtin_kernel_time(mlp: Graph) -> None:
     assert t.latency_s - base == pytest.approx(30 * 1e-8 + 150 * 1e-10 + 88 * 1e-11, rel=1e-9)
     t = estimate(mlp, sig, prof, model_stats=stats)
     assert t.latency_s - base == pytest.approx(30 * 1e-8 + 150 * 5e-10 + 88 * 1e-11, rel=1e-9)
+    # XNNPACK's elementwise nodes: 1000 + 200 * 5 elements at their own cost
+    work = dataclasses.replace(STATS.work[0][1], elements=(("delegated", 1000, 200),))
+    stats = dataclasses.replace(STATS, work=(("train", work),))
+    costs = {**costs, "delegated_element_s": 1e-11}
+    t = estimate(mlp, sig, dataclasses.replace(host, kernel_costs=costs), model_stats=stats)
+    assert t.latency_s - base == pytest.approx(30 * 1e-8 + 2000 * 1e-11 + 88 * 1e-11, rel=1e-9)
     # a profile without kernel costs adds nothing
     bare = dataclasses.replace(host, kernel_costs={})
     assert (
