@@ -35,6 +35,7 @@ Activations inside train steps are float32.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -241,11 +242,19 @@ class Graph:
                     )
 
     # -- structure --------------------------------------------------------------------------
-    def index(self, name: str) -> int:
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        """Layer name -> its first position (the planner looks layers up per weight piece)."""
+        out: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
-            if layer.name == name:
-                return i
-        raise GraphError(f"graph {self.name!r}: no layer {name!r}.")
+            out.setdefault(layer.name, i)
+        return out
+
+    def index(self, name: str) -> int:
+        try:
+            return self._positions[name]
+        except KeyError:
+            raise GraphError(f"graph {self.name!r}: no layer {name!r}.") from None
 
     @property
     def backbone(self) -> tuple[LayerSpec, ...]:

@@ -192,6 +192,9 @@ class Device:
         rise = held.held()
         self._held_bytes = None if rise is None else rise + len(artifact.model)
         self.store = RecordStore(store_dir, keystore)
+        # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
+        # and SGD settings: computed once per combination (the planner walks every signature).
+        self._plan_memo: dict[tuple[int, SgdConfig, int, bool], dict[str, ScopePlan]] = {}
 
     # -- users ------------------------------------------------------------------------------
     def users(self) -> list[str]:
@@ -225,6 +228,12 @@ class Device:
         return self._plans(samples, SgdConfig(), self.background_count, train=train)
 
     def _plans(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:
+        key = (n, sgd, n_bg, train)
+        if key not in self._plan_memo:
+            self._plan_memo[key] = self._plan_scopes(n, sgd, n_bg, train=train)
+        return dict(self._plan_memo[key])
+
+    def _plan_scopes(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:  # fmt: skip
         d = int(self.manifest["embedding_dim"])
         fshape = self.manifest["signatures"]["embed"]["outputs"].get("features", {}).get("shape")
         feat = int(np.prod(fshape[1:])) if fshape else 0
