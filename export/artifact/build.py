@@ -42,6 +42,7 @@ import numpy as np
 
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
+from devices.tflite_file import read_model_stats
 from export.artifact.convert import build_tflite, contract
 from export.artifact.head import HeadConfig
 from export.artifact.layers import artifact_graph
@@ -92,11 +93,16 @@ def make_manifest(
         backbone, head, scopes, sigs, name=source["name"], embed_bits=8 if int8 else 32,
         train_batch=train_batch,
     )  # fmt: skip
+    # the planner charges the file's nodes, dynamic tensors and scratch (what the device's
+    # planner charges too, and what bench-devices validates)
+    stats = read_model_stats(files[MODEL])
     memory = {}
     for name in profile_names():
         profile = load_profile(name)
         memory[name] = {
-            s.name: plan_signature(graph, s, profile, model_bytes=len(files[MODEL])).peak_bytes
+            s.name: plan_signature(
+                graph, s, profile, model_bytes=len(files[MODEL]), model_stats=stats
+            ).peak_bytes
             for s in graph.signatures
         }
     return {

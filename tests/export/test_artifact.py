@@ -151,6 +151,13 @@ def test_manifest_describes_the_artifact(built, artifact) -> None:
     )
     plan = m["memory_peak_bytes"]["phone_cpu"]
     assert plan["train_last_block"] > plan["train"] > 0
+    # the plan the device's planner makes from the model file (its nodes, dynamic tensors)
+    from devices import load_profile, plan_signature, read_model_stats
+
+    stats, profile = read_model_stats(artifact.model), load_profile("phone_cpu")
+    for sig in graph.signatures:
+        want = plan_signature(graph, sig, profile, model_bytes=len(artifact.model), model_stats=stats)  # fmt: skip
+        assert plan[sig.name] == want.peak_bytes, sig.name
 
 
 def _copy(built, name: str) -> Path:
