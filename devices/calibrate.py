@@ -504,6 +504,44 @@ def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, floa
     return out
 
 
+def _how(runs: int) -> str:
+    day = datetime.date.today().isoformat()
+    return f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
+
+
+REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
+
+
+def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:  # fmt: skip
+    """The call costs (:func:`measure_call_costs`), the kernel classes
+    (:func:`devices.kernels.measure_kernel_probes`) and the dispatch and backward shares fitted
+    on the calibration references ``refs`` (:func:`fit_speed`) over the profile ``shape`` (its
+    peaks, bandwidths and kernel costs)."""
+    import dataclasses
+
+    calls = measure_call_costs(base / "calls", runs=runs)
+    probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
+    shape = dataclasses.replace(
+        shape, kernel_costs={**shape.kernel_costs, **{k: calls[k] for k in IO_SOURCES}},
+        call_overhead_s=calls["call_overhead_s"], op_overhead_s=0.0,
+        compute_efficiency={"forward": 1.0, "backward": 1.0},
+    )  # fmt: skip
+    return calls, probes, fit_speed(refs["full"], refs["int8"], shape, runs, probes)
+
+
+def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, float]], speed: dict[str, Any], runs: int) -> dict[str, Any]:  # fmt: skip
+    """The profile's call overhead, dispatch and compute shares, with their sources."""
+    how = _how(runs)
+    return {
+        "op_overhead_s": {
+            "value": speed["op_overhead_s"],
+            "source": f"{how}: signatures without real compute (infer, head-only train) of the {REFERENCES}, less the call overhead, per layer pass",
+        },
+        "call_overhead_s": {"value": calls["call_overhead_s"], "source": f"{how}: {CALL_SOURCE}"},
+        "compute_efficiency": _efficiency_figures(speed, probes, how, REFERENCES),
+    }  # fmt: skip
+
+
 def update_speed(target: Path | None = None, *, workdir: Path | None = None, runs: int = 30, log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
     """Measures the call costs (:func:`measure_call_costs`) and the kernel classes
     (:func:`devices.kernels.measure_kernel_probes`), refits the dispatch and the backward
@@ -512,40 +550,23 @@ def update_speed(target: Path | None = None, *, workdir: Path | None = None, run
 
     Returns the figures and ``check``: (predicted, measured) seconds of the references' embeds.
     """
-    import dataclasses
-
     from devices.reference import build_reference
 
     target = target or PROFILE_DIR / "host.json"
-    day = datetime.date.today().isoformat()
-    how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
-    ref = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(workdir) if workdir else Path(tmp)
         log("converting the call probes, the kernel probes and the calibration references ...")
-        calls = measure_call_costs(base / "calls", runs=runs)
-        probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
         refs = {
             "full": base / "calibration_ref", "int8": base / "calibration_ref_int8",
         }  # fmt: skip
         for key, kwargs in (("full", {}), ("int8", {"int8": True})):
             if not (refs[key] / "model.tflite").is_file():
                 build_reference(refs[key], **kwargs, **CALIBRATION_REFERENCE)  # type: ignore[arg-type]
-        host = load_profile(target)
-        costs = {k: v for k, v in host.kernel_costs.items() if k != "io_tensor_s"}
-        costs.update({k: calls[k] for k in IO_SOURCES})
-        shape = dataclasses.replace(
-            host, kernel_costs=costs, call_overhead_s=calls["call_overhead_s"],
-            op_overhead_s=0.0, compute_efficiency={"forward": 1.0, "backward": 1.0},
-        )  # fmt: skip
-        speed = fit_speed(refs["full"], refs["int8"], shape, runs, probes)
+        calls, probes, speed = measure_speed(base, refs, load_profile(target), runs)
     doc = json.loads(target.read_text())
-    doc["call_overhead_s"] = {"value": calls["call_overhead_s"], "source": f"{how}: {CALL_SOURCE}"}
-    doc["kernel_costs"].pop("io_tensor_s", None)
+    doc.update(_speed_figures(calls, probes, speed, runs))
     for key, what in IO_SOURCES.items():
-        doc["kernel_costs"][key] = {"value": calls[key], "source": f"{how}: {what}"}
-    doc["op_overhead_s"]["value"] = speed["op_overhead_s"]
-    doc["compute_efficiency"] = _efficiency_figures(speed, probes, how, ref)
+        doc["kernel_costs"][key] = {"value": calls[key], "source": f"{_how(runs)}: {what}"}
     target.write_text(json.dumps(doc, indent=2) + "\n")
     load_profile(target)
     for key, name, slope, ops in probes:
@@ -684,20 +705,16 @@ def calibrate_host(
         )  # fmt: skip
         nodes = measure_node_bytes(base / "chains")
         kernels = measure_kernel_costs(base / "kernels")
-        calls = measure_call_costs(base / "calls", runs=runs)
-        call = calls["call_overhead_s"]
+        shape = dataclasses.replace(shape, kernel_costs=kernels)
+        calls, probes, speed = measure_speed(base, refs, shape, runs)
         kernels.update({k: calls[k] for k in IO_SOURCES})
-        probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
-        shape = dataclasses.replace(shape, kernel_costs=kernels, call_overhead_s=call)
-        speed = fit_speed(refs["full"], refs["int8"], shape, runs, probes)
         log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
         log(
             f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, delegated +{nodes['delegated']:.0f} B"
         )
         log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
     day = datetime.date.today().isoformat()
-    how = f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
-    ref = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
+    how = _how(runs)
 
     def fig(value: Any, source: str) -> dict[str, Any]:
         return {"value": value, "source": source}
@@ -732,12 +749,7 @@ def calibrate_host(
             round(sram),
             f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), less the call overhead",
         ),
-        "op_overhead_s": fig(
-            speed["op_overhead_s"],
-            f"{how}: signatures without real compute (infer, head-only train) of the {ref}, less the call overhead, per layer pass",
-        ),
-        "call_overhead_s": fig(call, f"{how}: {CALL_SOURCE}"),
-        "compute_efficiency": _efficiency_figures(speed, probes, how, ref),
+        **_speed_figures(calls, probes, speed, runs),
         "energy": {
             "scale": fig(1.0, energy_note),
             "pj_per_op": {
@@ -776,7 +788,7 @@ def calibrate_host(
             ),
             "arena_factor": fig(
                 round(factor, 3),
-                f"{how}: least squares of the measured peak, less the planned resident bytes and overheads, over the planned activations of the signatures whose peak activations set, {ref}, 3 calls each",
+                f"{how}: least squares of the measured peak, less the planned resident bytes and overheads, over the planned activations of the signatures whose peak activations set, {REFERENCES}, 3 calls each",
             ),
             "train_subgraph_bytes": fig(
                 per_train,

@@ -313,20 +313,18 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
                     variable_conv += code in _CONVS
                 delegable += takes
                 delegated += takes
+                cls = None
                 if takes and code not in _LAYER_KERNELS:  # XNNPACK's elementwise, reductions
-                    acc = elements.setdefault("delegated", [0, 0])
-                    for o in outs:
-                        if 0 <= o < len(info):
-                            acc[1 if info[o][2] else 0] += _elements(info[o][3], info[o][4])
-                if not takes and code not in _NOT_KERNELS:
+                    cls = "delegated"
+                elif not takes and code not in _NOT_KERNELS:
                     cls = KERNEL_CLASS.get(code, "elementwise")
                     if code == 130 and ins and outs and _same_size(info, ins[0], outs[0]):
                         cls = "memcpy"  # BROADCAST_TO that broadcasts nothing: one memcpy
+                if cls is not None:
                     acc = elements.setdefault(cls, [0, 0])
                     for o in outs:
                         if 0 <= o < len(info):
-                            count = _elements(info[o][3], info[o][4])
-                            acc[1 if info[o][2] else 0] += count
+                            acc[1 if info[o][2] else 0] += _elements(info[o][3], info[o][4])
                 if runtime_shape:
                     for o in outs:
                         if not 0 <= o < len(info):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -204,8 +203,8 @@ def enroll_in_fresh_process(
         "--store", str(store), "--key", str(public), "--user", "owner", "--profile", "phone_cpu",
         "--threads", "1", "--target-far", str(target_far), "--json", str(samples),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    # `-m` from the project root finds the packages whether or not they are installed
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"enrollment failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])

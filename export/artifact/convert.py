@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from export.artifact.flatbuffer import compact_initial_values, strip_tensor_names
+from export.artifact.flatbuffer import compact_initial_values, load_model, strip_tensor_names
 from export.artifact.head import HeadConfig
 from export.artifact.scopes import (
     Variables,
@@ -289,12 +289,21 @@ def build_tflite(
     return strip_tensor_names(blob)
 
 
-def op_names(blob: bytes) -> list[str]:
-    """Sorted names of every operator code in a flatbuffer (custom ops by their custom code)."""
+def _schema() -> Any:
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(blob, 0)
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return schema
+
+
+def _names(enum: Any) -> dict[int, str]:
+    """A schema enum's value -> name."""
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
+
+
+def op_names(blob: bytes) -> list[str]:
+    """Sorted names of every operator code in a flatbuffer (custom ops by their custom code)."""
+    schema, model = _schema(), load_model(blob)
+    builtin = _names(schema.BuiltinOperator)
     names = set()
     for code in model.operatorCodes or []:
         op = max(code.builtinCode, code.deprecatedBuiltinCode)
@@ -317,11 +326,8 @@ def subgraph_ops(blob: bytes, subgraph: str) -> list[tuple[str, str | None]]:
     Raises:
       KeyError: no subgraph of that name.
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(blob, 0)
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    acts = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+    schema, model = _schema(), load_model(blob)
+    builtin, acts = _names(schema.BuiltinOperator), _names(schema.ActivationFunctionType)
     for graph in model.subgraphs or []:
         if (graph.name or b"").decode() != subgraph:
             continue
@@ -346,10 +352,8 @@ def size_breakdown(blob: bytes) -> dict[str, Any]:
     """Where a flatbuffer's bytes go: constant buffers by dtype, quantization parameters
     (per-channel scales and int64 zero points), tensor names, and the rest (graph structure of
     every signature, signature tables, metadata)."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(blob, 0)
-    dtypes = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    schema, model = _schema(), load_model(blob)
+    dtypes = _names(schema.TensorType)
     buffers: dict[str, int] = {}
     seen: set[int] = set()
     quant = names = 0

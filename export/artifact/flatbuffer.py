@@ -23,7 +23,8 @@ _DEQUANTIZE_PER_CHANNEL_VERSION = 5
 _MIN_ELEMENTS = 256  # smaller kernels are not worth an extra op
 
 
-def _load(blob: bytes) -> Any:
+def load_model(blob: bytes) -> Any:
+    """The flatbuffer as the schema's object tree (``ModelT``)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     return schema.ModelT.InitFromPackedBuf(blob, 0)
@@ -39,7 +40,7 @@ def _pack(model: Any, size_hint: int) -> bytes:
 
 def strip_tensor_names(blob: bytes) -> bytes:
     """The flatbuffer without tensor names (signature tables keep their names)."""
-    model = _load(blob)
+    model = load_model(blob)
     for graph in model.subgraphs or []:
         for t in graph.tensors or []:
             t.name = None
@@ -75,7 +76,7 @@ def compact_initial_values(blob: bytes) -> tuple[bytes, int]:
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = _load(blob)
+    model = load_model(blob)
     ops = schema.BuiltinOperator
     done = 0
     before = {t.buffer for g in model.subgraphs or [] for t in g.tensors or []}

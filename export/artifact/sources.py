@@ -117,7 +117,7 @@ EVALUATION_SUBJECTS = range(21, 41)
 
 @register_source("orl_faces")
 def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
-    from pretrain.embedding import orl_subjects
+    from pretrain.embedding import face_options, orl_subjects
 
     options = stages[-1]
     first, last = options.get("train_subjects", (1, 20))
@@ -130,8 +130,7 @@ def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
             f"the model was pretrained on evaluation subjects {sorted(overlap)}: refusing to "
             "use evaluation people as background."
         )
-    faces = orl_subjects(subjects, options.get("root", ""), options.get("input_size"),
-                         options.get("crop"))  # fmt: skip
+    faces = orl_subjects(subjects, options.get("root", ""), **face_options(options))
     images = np.asarray(faces.images, np.float32)
     # Each image once, spread over the subjects; only 200 faces exist, so both sets may share.
     pick = lambda n: images[np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]  # noqa: E731

@@ -113,10 +113,10 @@ def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
         return PreprocessSpec.from_dict(info["preprocess"])
     dataset = training_dataset(saved)
     if dataset == "orl_faces":  # its dataset options may resize or crop (pretrain face_spec)
-        from pretrain.embedding import face_spec
+        from pretrain.embedding import face_options, face_spec
 
         options = training_config(saved).get("dataset_options") or {}
-        return face_spec(options.get("input_size"), options.get("crop"))
+        return face_spec(**face_options(options))
     if dataset in DATASET_SPECS:
         return DATASET_SPECS[dataset]
     raise SplitError(

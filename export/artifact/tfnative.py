@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from export.artifact.split import Backbone
+from pretrain.models.embednet import EmbedNet
 
 # images -> {"embeddings": ..., ["features": ...]}; tf imported by the builder, never here.
 EmbedFn = Callable[[Any], dict[str, Any]]
@@ -72,6 +73,25 @@ EMBEDNET_OPTIONS = {"stem_width", "widths", "strides", "embedding_dim", "normali
                      "standardize", "feature_norm", "start_block", "stop_after"}  # fmt: skip
 
 
+def embednet_of(backbone: Backbone, what: str) -> EmbedNet:
+    """The EmbedNet ``backbone``'s options describe (the model's own defaults for the rest), for
+    a TensorFlow builder of ``what``; refuses options a builder would silently ignore.
+
+    Raises:
+      ValueError: an option outside ``EMBEDNET_OPTIONS``, or an unfolded weight standardisation.
+    """
+    unknown = set(backbone.options) - EMBEDNET_OPTIONS
+    if unknown:
+        raise ValueError(
+            f"embednet: the TensorFlow {what} does not know option(s) {sorted(unknown)}."
+        )
+    if backbone.options.get("standardize"):
+        raise ValueError(
+            "embednet: fold the weight standardisation before export (split_backbone)."
+        )
+    return EmbedNet(**backbone.options)
+
+
 def check_against_jax(
     backbone: Backbone, fn: EmbedFn, *, with_features: bool, tolerance: float = 1e-4
 ) -> float:
@@ -103,20 +123,9 @@ def check_against_jax(
 def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
     import tensorflow as tf
 
-    options = backbone.options
-    unknown = set(options) - EMBEDNET_OPTIONS
-    if unknown:  # a new model option this builder would silently ignore: refuse
-        raise ValueError(
-            f"embednet: the TensorFlow embed does not know option(s) {sorted(unknown)}."
-        )
-    if options.get("standardize"):
-        raise ValueError(
-            "embednet: fold the weight standardisation before export (split_backbone)."
-        )
-    widths = tuple(options.get("widths", (32, 64, 64, 96, 96, 128, 128, 192)))
-    strides = tuple(options.get("strides", (2, 1, 2, 1, 2, 1, 2, 1)))
-    feature_norm = bool(options.get("feature_norm", False))
-    normalize = bool(options.get("normalize", True))
+    net = embednet_of(backbone, "embed")
+    widths, strides = tuple(net.widths), tuple(net.strides)
+    feature_norm, normalize = net.feature_norm, net.normalize
     params = {**backbone.front_params, **backbone.last_params}
     const = lambda a: tf.constant(np.asarray(a, np.float32))  # noqa: E731
 

@@ -24,7 +24,7 @@ import numpy as np
 from export.artifact.head import EPS, HeadConfig
 from export.artifact.scopes import HEAD, LAST, infer_fn, refine_fn, train_fn, trained
 from export.artifact.split import Backbone
-from export.artifact.tfnative import EMBEDNET_OPTIONS, register_builder, steps_builder
+from export.artifact.tfnative import embednet_of, register_builder, steps_builder
 
 # Same signatures as the JAX functions of export.artifact.scopes, over tf tensors.
 TfVariables = dict[str, Any]
@@ -154,17 +154,9 @@ def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
 def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> Steps:
     import tensorflow as tf
 
-    options = backbone.options
-    unknown = set(options) - EMBEDNET_OPTIONS
-    if unknown or options.get("standardize"):
-        raise ValueError(
-            f"embednet: the TensorFlow steps do not know option(s) {sorted(unknown)} "
-            "(or a weight standardisation that was not folded)."
-        )
-    widths = tuple(options.get("widths", (32, 64, 64, 96, 96, 128, 128, 192)))
-    strides = tuple(options.get("strides", (2, 1, 2, 1, 2, 1, 2, 1)))
-    feature_norm = bool(options.get("feature_norm", False))
-    normalize = bool(options.get("normalize", True))
+    net = embednet_of(backbone, "steps")
+    widths, strides = tuple(net.widths), tuple(net.strides)
+    feature_norm, normalize = net.feature_norm, net.normalize
     block = f"{LAST}block{len(widths)}/"
     names = {k: block + k for k in ("depthwise/kernel", "depthwise/bias", "pointwise/kernel",
                                     "pointwise/bias")}  # fmt: skip

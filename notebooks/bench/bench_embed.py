@@ -36,7 +36,7 @@ from _results import RESULTS, ROOT, print_table, write_results
 import pretrain
 from devices.preprocess import SPECS, PreprocessSpec
 from pretrain.config import TrainConfig
-from pretrain.embedding import face_spec
+from pretrain.embedding import face_options, face_spec
 from pretrain.staged_config import StagedConfig
 from pretrain.train import load_splits
 
@@ -64,8 +64,7 @@ def input_spec(modality: str, config: TrainConfig) -> PreprocessSpec:
     """The preprocessing the model was trained on: faces may resize or crop differently from
     ``FACE_SPEC`` through their dataset options (``input_size``, ``crop``)."""
     if modality == "face":
-        options = config.dataset_options
-        return face_spec(options.get("input_size"), options.get("crop"))
+        return face_spec(**face_options(config.dataset_options))
     return SPECS[modality]
 
 

@@ -47,7 +47,7 @@ from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.ota import compress_backbone, recipe_for
 from export.artifact.pipeline import export_model, signing_key
 from export.artifact.split import split_backbone, training_config
-from pretrain.embedding import fvc_sensor_sets, orl_subjects, synthetic_test_set
+from pretrain.embedding import face_options, fvc_sensor_sets, orl_subjects, synthetic_test_set
 from pretrain.embedding.suites import within_identity_order
 from pretrain.evaluation import evaluate_features, identification_accuracy
 
@@ -162,7 +162,7 @@ def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ..
     """``{set: (images, labels, order)}``: the protocol's people, never seen in pretraining."""
     options = training_config(saved).get("dataset_options", {})
     if modality == "face":  # preprocessed as in training (input_size / crop options)
-        faces = orl_subjects(range(21, 41), "", options.get("input_size"), options.get("crop"))
+        faces = orl_subjects(range(21, 41), "", **face_options(options))
         return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
     held = synthetic_test_set(**options)
     images, labels, impressions, _ = fvc_sensor_sets()

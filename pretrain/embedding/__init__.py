@@ -11,6 +11,7 @@ from pretrain.embedding.cache import cache_dir, cached
 from pretrain.embedding.data import (
     IdentityRanges,
     epochs_for_steps,
+    face_options,
     face_spec,
     identity_ranges,
     orl_splits,
@@ -49,6 +50,7 @@ __all__ = [
     "cosine_logits",
     "embed",
     "epochs_for_steps",
+    "face_options",
     "face_spec",
     "face_suite",
     "fingerprint_suite",

@@ -17,7 +17,7 @@ import inspect
 import math
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -206,6 +206,15 @@ def _subjects(bounds: Sequence[int]) -> range:
     if len(bounds) != 2 or not 1 <= bounds[0] <= bounds[1] <= SUBJECTS:
         raise ConfigError(f"subjects must be (first, last) within 1..{SUBJECTS}, got {bounds}.")
     return range(int(bounds[0]), int(bounds[1]) + 1)
+
+
+FACE_OPTIONS = ("input_size", "crop")
+
+
+def face_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataset options that shape a face input (``FACE_OPTIONS``), as keyword arguments of
+    :func:`face_spec` and :func:`orl_subjects`: training, evaluation and export read the same."""
+    return {k: options[k] for k in FACE_OPTIONS if options.get(k) is not None}
 
 
 def face_spec(input_size: Sequence[int] | None = None, crop: str | None = None) -> PreprocessSpec:

@@ -26,7 +26,7 @@ import numpy as np
 from devices.preprocess import FINGERPRINT_SPEC
 from pretrain.config import TrainConfig
 from pretrain.data import SENSOR_SETS, read_fvc
-from pretrain.embedding.data import orl_subjects, synthetic_test_set
+from pretrain.embedding.data import face_options, orl_subjects, synthetic_test_set
 from pretrain.evaluation import BASELINES, evaluate_features
 
 Suite = Callable[..., dict[str, Any]]
@@ -117,9 +117,8 @@ def face_suite(
     The faces are preprocessed as the training stage's (``input_size`` / ``crop`` of its
     ``dataset_options``, else ``FACE_SPEC``).
     """
-    options = config.dataset_options if config is not None else {}
-    spec = {k: options[k] for k in ("input_size", "crop") if k in options}
-    faces = orl_subjects(range(subjects[0], subjects[1] + 1), root, **spec)
+    options = face_options(config.dataset_options) if config is not None else {}
+    faces = orl_subjects(range(subjects[0], subjects[1] + 1), root, **options)
     order = within_identity_order(faces.labels)
     features = embed(module, params, faces.images)
     report = score(features, faces.labels, order, faces.images)

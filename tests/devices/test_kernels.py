@@ -129,30 +129,11 @@ def test_matrix_product_probes_are_what_the_native_steps_run(tmp_path) -> None:
 
 
 def _convnet(bits: int) -> Graph:
-    layers = (
-        LayerSpec(
-            "stem",
-            "conv",
-            (64, 64, 1),
-            (32, 32, 16),
-            144,
-            16,
-            bits=bits,
-            act_bits=bits,
-            macs=32 * 32 * 16 * 9,
-        ),
-        LayerSpec(
-            "dw",
-            "depthwise_conv",
-            (32, 32, 16),
-            (32, 32, 16),
-            144,
-            16,
-            bits=bits,
-            act_bits=bits,
-            macs=32 * 32 * 16 * 9,
-        ),
-    )
+    # a thin stem and a depthwise layer, each 144 kernel weights, 16 biases, 32x32x16x9 MACs
+    def spec(name: str, op: str, shape_in: tuple[int, ...]) -> LayerSpec:
+        return LayerSpec(name, op, shape_in, (32, 32, 16), 144, 16, bits=bits, act_bits=bits, macs=32 * 32 * 16 * 9)  # fmt: skip
+
+    layers = (spec("stem", "conv", (64, 64, 1)), spec("dw", "depthwise_conv", (32, 32, 16)))
     return Graph(
         name="convnet",
         input_shape=(64, 64, 1),

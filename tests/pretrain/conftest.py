@@ -50,3 +50,11 @@ def _run_dp_worker(
 def dp_run() -> DpRun:
     """``dp_run(worker, out, devices=1, processes=1)``: see :func:`_run_dp_worker`."""
     return _run_dp_worker
+
+
+@pytest.fixture(scope="session")
+def orl_root(data_root: Path) -> Path:
+    """The datasets folder when it holds ORL (``orl_faces/s1..s40``), or a skip saying where."""
+    if not (data_root / "orl_faces").is_dir():
+        pytest.skip(f"ORL not found: put s1..s40 in {data_root / 'orl_faces'}.")
+    return data_root

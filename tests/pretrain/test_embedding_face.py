@@ -31,13 +31,6 @@ def test_face_spec_replaces_only_what_is_given() -> None:
         face_spec(crop="chin")
 
 
-@pytest.fixture(scope="module")
-def orl_root(data_root: Path) -> Path:
-    if not (data_root / "orl_faces").is_dir():
-        pytest.skip(f"ORL not found: put s1..s40 in {data_root / 'orl_faces'}.")
-    return data_root
-
-
 @pytest.mark.data
 def test_orl_subjects_in_the_chosen_preprocessing(orl_root: Path) -> None:
     square = orl_subjects(range(1, 3), str(orl_root))

@@ -33,14 +33,12 @@ def fvc_root(data_root: Path) -> Path:
 
 
 @pytest.mark.data
-def test_orl_faces(data_root: Path) -> None:
-    if not (data_root / "orl_faces").is_dir():
-        pytest.skip(f"ORL not found: put s1..s40 in {data_root / 'orl_faces'}.")
-    raw = read_orl(data_root)
+def test_orl_faces(orl_root: Path) -> None:
+    raw = read_orl(orl_root)
     assert len(raw) == 400 and {im.shape for im in raw.images} == {(112, 92)}
     assert np.bincount(raw.labels).tolist() == [10] * 40
     assert raw.identities[0] == "s1" and raw.paths[-1].name == "10.pgm"
-    faces = load_orl(data_root)
+    faces = load_orl(orl_root)
     assert faces.images.shape == (400, *FACE_SPEC.shape) and faces.images.dtype == np.float32
 
 
