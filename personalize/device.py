@@ -85,6 +85,7 @@ class EnrollmentReport:
     target_far: float
     initial_loss: float | None = None
     stopped_early: bool = False
+    stop_reason: str = ""
     calibrate_ms: float = 0.0
     total_ms: float = 0.0
     threshold_method: str = ""
@@ -417,7 +418,8 @@ class Device:
             train_ms=train_ms, steps=result.steps if result else 0,
             final_loss=result.final_loss if result else None, threshold=fit.threshold,
             target_far=float(target_far), initial_loss=result.initial_loss if result else None,
-            stopped_early=result.stopped_early if result else False, calibrate_ms=calibrate_ms,
+            stopped_early=result.stopped_early if result else False,
+            stop_reason=result.stop_reason if result else "", calibrate_ms=calibrate_ms,
             total_ms=1e3 * (time.perf_counter() - t_start), threshold_method=fit.method,
             impostors=fit.impostors, plans={s: p.peak_bytes for s, p in plans.items()},
             memory_note=note,

@@ -72,6 +72,13 @@ class SgdConfig:
       patience: stop after this many steps without the smoothed loss improving by ``min_delta``.
       min_delta: relative improvement that counts.
       smoothing: exponential moving average factor of the loss (negatives are redrawn each step).
+      converged: stop as soon as the smoothed loss is below this (from step 2): the head already
+        tells the samples from the negatives (mean probability of the right slot about
+        ``1 - converged``), and each further step moves it by about ``lr * converged``. An
+        imprinted face head starts there (loss 0.004-0.005). Measured on ORL s21-s40 over 10
+        random enrollment splits (1,000 probes per k), scope last_block: 1/3/5-shot 78.2 / 86.8 /
+        88.8% in 2 steps and 3.2 ms, against 78.2 / 86.6 / 89.0% in the 10 steps the patience
+        rule alone took, 8.5 ms (imprinting only: 79.8 / 87.2 / 88.5%). ``0`` disables it.
     """
 
     lr: float = 0.05
@@ -81,6 +88,7 @@ class SgdConfig:
     patience: int = 8
     min_delta: float = 0.01
     smoothing: float = 0.7
+    converged: float = 0.01
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.weight_decay >= 0 and self.max_steps >= 1):
@@ -90,6 +98,8 @@ class SgdConfig:
             )
         if self.negatives < 1 or self.patience < 1 or not 0 <= self.smoothing < 1:
             raise ValueError("need negatives >= 1, patience >= 1, 0 <= smoothing < 1.")
+        if not 0 <= self.converged < 1:
+            raise ValueError(f"need 0 <= converged < 1, got {self.converged}.")
 
     def batch_negatives(self, samples: int, available: int) -> int:
         return min(available, max(self.negatives, 4 * samples))
@@ -102,6 +112,7 @@ class TrainResult:
     final_loss: float
     stopped_early: bool
     seconds: float
+    stop_reason: str = "max_steps"  # "converged", "plateau" or "max_steps"
 
 
 def run_sgd(
@@ -129,7 +140,7 @@ def run_sgd(
     batch = np.empty((len(positives) + m, *positives.shape[1:]), np.float32)
     batch[: len(positives)] = positives
     best = ema = first = loss = float("nan")
-    since, steps, early = 0, 0, False
+    since, steps, reason = 0, 0, "max_steps"
     t0 = time.perf_counter()
     for steps in range(1, config.max_steps + 1):
         pick = rng.choice(len(negatives), m, replace=False)
@@ -142,11 +153,15 @@ def run_sgd(
             first = best = ema = loss
             continue
         ema = config.smoothing * ema + (1 - config.smoothing) * loss
+        if ema < config.converged:
+            reason = "converged"
+            break
         if ema < best * (1 - config.min_delta):
             best, since = ema, 0
         else:
             since += 1
             if since >= config.patience:
-                early = True
+                reason = "plateau"
                 break
-    return TrainResult(steps, first, loss, early, time.perf_counter() - t0)
+    early = reason != "max_steps"
+    return TrainResult(steps, first, loss, early, time.perf_counter() - t0, reason)

@@ -14,6 +14,13 @@ FAR, encrypted record). Then:
   * peak memory of a 5-shot enrollment per scope, measured in a fresh subprocess (peak RSS rise,
     ``personalize.memory``) against the planner's prediction.
 
+The fixed split has 100 face probes (one probe is one point), so the face set is also enrolled on
+``--episodes`` random splits (seeds 1..10 by default) by the default scope, imprinting only and the
+official recipe, and the 5-shot difference to the official recipe is reported per split with a
+95% confidence interval. Two matching rules computed in numpy on the artifact's int8 embeddings
+over the same splits (class mean, nearest enrollment sample) show what the decision rule alone
+is worth; the device uses neither as such (see ``matching_rules``).
+
 Baselines on the same splits, in the same run: (a) imprinting only (``enroll(train=False)``);
 (b) the official TensorFlow Lite on-device training recipe on the same backbone in float32
 (``export.baselines.tflite_official``): a Dense head over the gallery, trained for the guide's
@@ -39,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -60,6 +68,10 @@ OFFICIAL_BATCH = 100  # the guide's BATCH_SIZE
 # backbone (1-epoch smoke run, not the evaluated one); 8 was best at every k. The sweep used the
 # evaluation probes, which can only favour the baseline.
 OFFICIAL_LR = 8.0
+# Random enrollment splits of the face set (seeds 1..EPISODES) on which pocketfit's default scope,
+# imprinting and the official recipe are also compared: the fixed split has 100 probes, so one
+# probe is one point; ten splits give 1,000 probes per k and a paired difference per split.
+EPISODES = 10
 TARGETS = {"face_5shot_pct": 97.0, "enroll_latency_ms": 200.0, "speedup": 3.0, "size_ratio": 4.0}
 
 
@@ -144,12 +156,17 @@ def fvc_set() -> EvalSet:
     )  # fmt: skip
 
 
-def pools(data: EvalSet) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """Per identity, its pool indices in order; and the probe mask."""
+def pools(data: EvalSet, episode: int = 0) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Per identity, its pool indices in order; and the probe mask.
+
+    Episode 0 is the fixed split (the first ``POOL`` captures enroll); episode ``e > 0`` draws each
+    identity's pool at random (seed ``e``), the rest of its captures probe.
+    """
     pool, probe = {}, np.zeros(len(data.labels), bool)
+    rng = np.random.default_rng(episode)
     for identity in np.unique(data.labels):
         idx = np.flatnonzero(data.labels == identity)
-        idx = idx[np.argsort(data.order[idx], kind="stable")]
+        idx = rng.permutation(idx) if episode else idx[np.argsort(data.order[idx], kind="stable")]
         pool[int(identity)] = idx[:POOL]
         probe[idx[POOL:]] = True
     return pool, probe
@@ -183,10 +200,10 @@ class Scorer:
 
 def evaluate_scope(
     data: EvalSet, artifact: Path, key: Path, scorer: Scorer, *, scope: str, shots: tuple[int, ...],
-    profile: str, workdir: Path,
+    profile: str, workdir: Path, episode: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """k-shot enrollment of everyone on a fresh device, identification, FRR and measured FAR."""
-    pool, probe = pools(data)
+    pool, probe = pools(data, episode)
     ids = sorted(pool)
     out: dict[str, Any] = {"identification_pct": {}, "scope": scope}
     for k in shots:
@@ -205,7 +222,8 @@ def evaluate_scope(
         enrolled = [i for i in ids if str(i) not in refused]
         records = [dev.store.load(f"p{identity}") for identity in enrolled]
         matrix = np.stack([scorer.scores(r) for r in records], axis=1)  # (samples, people)
-        _check_against_verify(dev, data, matrix, enrolled, records)
+        if not episode:
+            _check_against_verify(dev, data, matrix, enrolled, records)
         # Probes of people who could not enroll count as misidentified.
         predicted = np.asarray(enrolled)[np.argmax(matrix[probe], axis=1)]
         out["identification_pct"][str(k)] = float(100 * np.mean(predicted == data.labels[probe]))
@@ -230,6 +248,7 @@ def evaluate_scope(
                 enroll_ms=statistics.median(r.embed_ms + r.train_ms for r in reports),
                 total_ms=statistics.median(r.total_ms for r in reports),
                 steps=statistics.median(r.steps for r in reports),
+                stop_reasons=dict(Counter(r.stop_reason for r in reports if r.stop_reason)),
                 shots=k,
             )  # fmt: skip
     return out
@@ -301,12 +320,32 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def matching_rules(data: EvalSet, embeddings: np.ndarray, episodes: int) -> dict[str, Any]:
+    """Identification by two matching rules on the artifact's int8 embeddings, numpy only, on the
+    episodes' splits: the cosine to each person's mean embedding (what imprinting stores) and the
+    best cosine to any one of their enrollment embeddings (templates). The device cannot use the
+    second: it would store the owner's embeddings, which it never writes to disk."""
+    e = _unit(embeddings)
+    out: dict[str, Any] = {"class_mean": {}, "nearest_sample": {}, "note": matching_rules.__doc__}
+    for episode in range(1, episodes + 1):
+        pool, probe = pools(data, episode)
+        ids = np.asarray(sorted(pool))
+        for k in SHOTS:
+            means = _unit(np.stack([e[pool[i][:k]].mean(axis=0) for i in ids]))
+            nearest = np.stack([(e[probe] @ e[pool[i][:k]].T).max(axis=1) for i in ids], axis=1)
+            for rule, scores in (("class_mean", e[probe] @ means.T), ("nearest_sample", nearest)):
+                hit = ids[np.argmax(scores, axis=1)] == data.labels[probe]
+                out[rule].setdefault(str(k), []).append(float(100 * hit.mean()))
+    return out
+
+
 # -- baseline (b) ------------------------------------------------------------------------------
 def official_baseline(
     data: EvalSet, backbone: Any, spec: PreprocessSpec, shots: tuple[int, ...], workdir: Path,
-    *, measure: bool, artifact_embeddings: np.ndarray,
+    *, measure: bool, artifact_embeddings: np.ndarray, episodes: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """The official recipe on the same split: gallery head trained per k, identification."""
+    """The official recipe on the same split: gallery head trained per k, identification; and on
+    ``episodes`` random splits (:func:`pools`), identification only."""
     from devices.measure import measure_signature
     from export.baselines import OfficialModel, build_official
 
@@ -335,16 +374,26 @@ def official_baseline(
                    "loss": "keras CategoricalCrossentropy(from_logits=True)"},
     }  # fmt: skip
     label_of = {identity: c for c, identity in enumerate(ids)}
-    for k in shots:
+
+    def gallery(pool: dict[int, np.ndarray], probe: np.ndarray, k: int) -> tuple[Any, ...]:
+        """A fresh head trained on everyone's first k: (pct, chosen, labels, losses, ms)."""
         chosen = np.concatenate([pool[i][:k] for i in ids])
         y = np.asarray([label_of[int(v)] for v in data.labels[chosen]])
         fresh = OfficialModel(blob, num_threads=1)  # initial head and optimizer state
         t0 = time.perf_counter()
         losses = fresh.train(bottlenecks[chosen], y, epochs=OFFICIAL_EPOCHS, batch=OFFICIAL_BATCH)
         train_ms = 1e3 * (time.perf_counter() - t0)
-        probs = fresh.infer(inputs[probe])
-        predicted = np.asarray(ids)[np.argmax(probs, axis=1)]
-        out["identification_pct"][str(k)] = float(100 * np.mean(predicted == data.labels[probe]))
+        predicted = np.asarray(ids)[np.argmax(fresh.infer(inputs[probe]), axis=1)]
+        pct = float(100 * np.mean(predicted == data.labels[probe]))
+        return pct, chosen, y, losses, train_ms
+
+    for episode in range(1, episodes + 1):
+        split = pools(data, episode)
+        for k in shots:
+            out.setdefault("episodes", {}).setdefault(str(k), []).append(gallery(*split, k)[0])
+    for k in shots:
+        pct, chosen, y, losses, train_ms = gallery(pool, probe, k)
+        out["identification_pct"][str(k)] = pct
         if k == max(shots):
             # One person's enrollment as the app runs it, timed like the device's: the app's
             # interpreter is kept warm (one untimed enrollment first, as personalize.Device's
@@ -387,9 +436,10 @@ def official_baseline(
 # -- one modality --------------------------------------------------------------------------------
 def run_set(
     data: EvalSet, artifact: Path, key: Path, profile: str, workdir: Path, *, wide_shots: bool,
-    backbone: Any, measure: bool,
+    backbone: Any, measure: bool, episodes: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """Device (every scope), imprinting only and the official recipe on one evaluation set."""
+    """Device (every scope), imprinting only and the official recipe on one evaluation set; the
+    default scope, imprinting and the official recipe also on ``episodes`` random splits."""
     art = load_artifact(artifact, key)
     spec = PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
     scorer = Scorer(artifact, key, preprocess_batch(data.images, spec))
@@ -410,7 +460,17 @@ def run_set(
     imprint = evaluate_scope(data, artifact, key, scorer, scope=NO_TRAINING, shots=SHOTS,
                              profile=profile, workdir=workdir)  # fmt: skip
     official = official_baseline(data, backbone, spec, SHOTS, workdir, measure=measure,
-                                 artifact_embeddings=scorer.embedded["embeddings"])  # fmt: skip
+                                 artifact_embeddings=scorer.embedded["embeddings"],
+                                 episodes=episodes)  # fmt: skip
+    for run, scope in ((result, "auto"), (imprint, NO_TRAINING)):
+        for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} {scope} episodes"):
+            pct = evaluate_scope(data, artifact, key, scorer, scope=scope, shots=SHOTS,
+                                 profile=profile, workdir=workdir,
+                                 episode=episode)["identification_pct"]  # fmt: skip
+            for k in SHOTS:
+                run.setdefault("episodes", {}).setdefault(str(k), []).append(pct[str(k)])
+    if episodes:
+        result["matching_rules"] = matching_rules(data, scorer.embedded["embeddings"], episodes)
     return {"pocketfit": result, "imprint_only": imprint, "tflite_official": official}
 
 
@@ -457,6 +517,7 @@ def modality(
         out["sets"][set_name] = run_set(
             data, artifact, key, args.profile, sub, wide_shots=name == "face", backbone=backbone,
             measure=set_name in ("face", "synthetic"),
+            episodes=args.episodes if name == "face" else 0,
         )  # fmt: skip
         sizes["official_model_bytes"] = out["sets"][set_name]["tflite_official"]["model_bytes"]
         if set_name in ("face", "synthetic"):
@@ -478,7 +539,30 @@ def _leaves(backbone: Any) -> list[Any]:
 
 SET_KEYS = ("identification_pct", "frr_pct", "far_measured", "far_target", "genuine_attempts",
             "impostor_attempts", "impostor_accepts", "scope", "enroll_ms", "embed_ms", "train_ms",
-            "steps", "set", "split", "identities", "scopes", "failure_to_enroll")  # fmt: skip
+            "steps", "stop_reasons", "set", "split", "identities", "scopes", "failure_to_enroll",
+            "episodes", "matching_rules")  # fmt: skip
+
+
+def _episodes(run: dict[str, Any]) -> None:
+    """Per-split identification lists -> their means, in place (``run["episodes"]``)."""
+    lists = run.get("episodes")
+    if lists:
+        run["episodes"] = {
+            "count": len(lists["5"]), "seeds": list(range(1, len(lists["5"]) + 1)),
+            "identification_pct": {k: float(np.mean(v)) for k, v in lists.items()},
+            "per_episode": lists, "split": "per identity, 5 captures drawn at random enroll "
+            "(first k for k-shot), the rest probe",
+        }  # fmt: skip
+
+
+def paired_delta(ours: list[float], theirs: list[float]) -> dict[str, Any]:
+    """Mean of the per-split differences and its 95% confidence interval (Student t)."""
+    from scipy import stats
+
+    d = np.asarray(ours) - np.asarray(theirs)
+    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+    mean = float(d.mean())
+    return {"mean": mean, "ci95": [mean - half, mean + half], "per_episode": d.tolist()}
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
@@ -502,6 +586,10 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("peak_memory", {})[name] = mod.get("peak_memory")
         out.setdefault("sizes", {})[name] = mod["sizes"]
     main = "face" if "face" in raw else next(iter(raw))
+    if "face" in out:
+        for run in (out["face"], out["baselines"]["imprint_only"]["face"],
+                    out["baselines"]["tflite_official"]["face"]):  # fmt: skip
+            _episodes(run)
     head = out["face"] if main == "face" else out["fingerprint"]["synthetic"]
     off = (out["baselines"]["tflite_official"]["face"] if main == "face"
            else out["baselines"]["tflite_official"]["fingerprint"]["synthetic"])  # fmt: skip
@@ -536,6 +624,10 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     ratios = out["ratios_vs_official"]
+    if head.get("episodes") and off.get("episodes"):
+        ratios["identification_5shot_delta_pct_episodes"] = paired_delta(
+            head["episodes"]["per_episode"]["5"], off["episodes"]["per_episode"]["5"]
+        )
     out["targets"] = {
         "face_5shot_pct": {"target": TARGETS["face_5shot_pct"],
                            "measured": out.get("face", {}).get("identification_pct", {}).get("5")},
@@ -550,6 +642,11 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
                                                  ratios["identification_5shot_delta_pct"]},
         "far_measured_le_target": {"target": DEFAULT_FAR, "measured": head["far_measured"]},
     }  # fmt: skip
+    if "identification_5shot_delta_pct_episodes" in ratios:
+        out["targets"]["accuracy_vs_official_5shot_delta_pct_episodes"] = {
+            "target": 0.0,
+            "measured": ratios["identification_5shot_delta_pct_episodes"]["mean"],
+        }
     return out
 
 
@@ -579,6 +676,23 @@ def table(out: dict[str, Any]) -> None:
     print()
     print_table(("set / method", "scope", "1-shot %", "3-shot %", "5-shot %", "FRR %", "FAR",
                  "5-shot enroll ms"), rows)  # fmt: skip
+    if "face" in out and out["face"].get("episodes"):
+        face = out["face"]
+        runs = [("pocketfit", face), ("(a) imprint only", base["imprint_only"]["face"]),
+                ("(b) official TFLite", base["tflite_official"]["face"])]  # fmt: skip
+        for rule, lists in (face.get("matching_rules") or {}).items():
+            if rule != "note":
+                means = {k: float(np.mean(v)) for k, v in lists.items()}
+                runs.append((f"numpy rule: {rule}", {"episodes": {"identification_pct": means}}))
+        print(f"\nface, {face['episodes']['count']} random enrollment splits (mean):")
+        print_table(("method", "1-shot %", "3-shot %", "5-shot %"),
+                    [(n, *(r["episodes"]["identification_pct"][str(k)] for k in SHOTS))
+                     for n, r in runs])  # fmt: skip
+        delta = out["ratios_vs_official"].get("identification_5shot_delta_pct_episodes")
+        if delta:
+            lo, hi = delta["ci95"]
+            print(f"5-shot, pocketfit - official: {delta['mean']:+.1f} points "
+                  f"(95% CI {lo:+.1f} to {hi:+.1f})")  # fmt: skip
     print()
     mem = []
     for name, scopes in out["peak_memory"].items():
@@ -610,6 +724,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("face", "fingerprint"), action="append")
     parser.add_argument("--identities", type=int, default=None,
                         help="cap on held-out synthetic identities (default: all of the run's)")  # fmt: skip
+    parser.add_argument("--episodes", type=int, default=EPISODES,
+                        help="random enrollment splits of the face set for the accuracy "
+                        "comparison (0: the fixed split only)")  # fmt: skip
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-enroll"))
     parser.add_argument("--name", default="enrollment", help="result file name")
     args = parser.parse_args()
