@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--public", help="also write the key's public half here (signing.pub)")
     build.add_argument("--classes", type=int, default=8, help="head class slots (default: 8)")
     build.add_argument("--float", action="store_true", help="float32 embed instead of int8")
+    build.add_argument("--no-whiten", dest="whiten", action="store_false", default=None,
+                       help="keep the embedding as trained (default: whiten it on the background "
+                       "people when the backbone allows, see export.artifact.whiten)")  # fmt: skip
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return parser
 
@@ -74,6 +77,7 @@ def _build(args: argparse.Namespace) -> None:
         manifest = export_model(
             args.backbone, args.out, scopes=("head", *args.scope), bundle=args.bundle,
             bundle_key=args.bundle_key, private_key=key, int8=not args.float, classes=args.classes,
+            whiten=args.whiten,
         )  # fmt: skip
     except ConversionError as err:
         raise ValueError(str(err)) from None

@@ -2,7 +2,8 @@
 
 Steps (one progress bar): read and cut the model, gather the calibration and background images
 of its training dataset (:mod:`export.artifact.sources`), check the OTA bundle against the
-backbone, convert (int8 ``embed`` + float training scopes), sign and write.
+backbone, whiten the embedding on the background people (:mod:`export.artifact.whiten`, folded into
+the last layer), convert (int8 ``embed`` + float training scopes), sign and write.
 
 Example:
   >>> from export.artifact.pipeline import export_model
@@ -22,8 +23,9 @@ from tqdm.auto import tqdm
 
 from export.artifact.build import build_artifact
 from export.artifact.scopes import check_scopes
-from export.artifact.sources import data_sources
+from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone
+from export.artifact.whiten import EPS, can_whiten, fold_whitening, whitener
 from export.bundle import BundleError, read_bundle, signing
 
 
@@ -80,6 +82,38 @@ def check_bundle(data: bytes, backbone: Backbone, public_key: Any) -> dict[str, 
             "ratio": float_bytes / bundle.nbytes, "key_id": bundle.key_id}  # fmt: skip
 
 
+def float_embeddings(backbone: Backbone, images: np.ndarray, batch: int = 100) -> np.ndarray:
+    """The float backbone's embeddings of ``images`` (JAX, on the host)."""
+    import jax
+
+    embed = jax.jit(backbone.embed())
+    return np.concatenate([np.asarray(embed(images[i : i + batch]))
+                           for i in range(0, len(images), batch)])  # fmt: skip
+
+
+def whitening_people(sources: Sources) -> tuple[np.ndarray, str]:
+    """The images the whitener is fitted on, and where they come from: the dataset's whitening
+    people, else the background's images."""
+    if sources.whitening is not None:
+        return sources.whitening, sources.whitening_source
+    return sources.background, f"the background images: {sources.background_source}"
+
+
+def whitened(
+    backbone: Backbone, images: np.ndarray, source: str, eps: float = EPS
+) -> tuple[Backbone, dict[str, Any]]:
+    """``backbone`` with a whitener fitted on its float embeddings of ``images`` folded in, and
+    the manifest's record of it."""
+    w = whitener(float_embeddings(backbone, images), eps)
+    record = {
+        "kind": "ZCA whitening of the unit embeddings (second moments, no centring), folded "
+        "into the last/embed kernel and bias",
+        "fit_on": f"{len(images)} images, {source}", "eps": eps,
+        "bundle": "an OTA .pfb holds the backbone before the fold",
+    }  # fmt: skip
+    return fold_whitening(backbone, w), record
+
+
 def export_model(
     model_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -92,6 +126,7 @@ def export_model(
     classes: int = 8,
     calibration: int = 256,
     background: int = 200,
+    whiten: bool | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
@@ -109,6 +144,8 @@ def export_model(
       classes: head class slots.
       calibration: int8 calibration images from the pretraining data.
       background: background-people images embedded into ``background.npy``.
+      whiten: fold a whitener fitted on the background people's float embeddings into the
+        embedding layer; default: when the backbone has one (EmbedNet), not for LeNets.
       progress: show a progress bar.
 
     Returns:
@@ -118,6 +155,7 @@ def export_model(
       FileNotFoundError: no model in ``model_dir``.
       ValueError: unknown scope, a model that cannot be cut, a dataset without sources.
       BundleError: a bundle that is unreadable, unsigned by the key, or of another model.
+      WhiteningError: ``whiten=True`` for a backbone without a normalised embedding layer.
     """
     scopes = check_scopes(scopes)  # before any slow step
     if classes < 2:
@@ -136,6 +174,9 @@ def export_model(
         bar.update()
         bar.set_postfix_str(steps[1])
         sources = data_sources(saved, calibration=calibration, background=background)
+        whitening = None
+        if whiten or (whiten is None and can_whiten(backbone)):
+            backbone, whitening = whitened(backbone, *whitening_people(sources))
         bar.update()
         bar.set_postfix_str(steps[2])
         key = private_key if private_key is not None else signing_key()
@@ -154,6 +195,7 @@ def export_model(
             scopes=scopes, classes=classes, int8=int8, bundle=blob,
             source={"model_dir": _shown(model_dir), "model": backbone.name,
                     "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
+                    "whitening": whitening,
                     **({"bundle_key_id": ota["key_id"]} if ota else {})},
         )  # fmt: skip
         bar.update(2)

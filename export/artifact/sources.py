@@ -6,15 +6,20 @@ Two sets of images go into every artifact besides the weights:
   * *background* people: impostor embeddings the device calibrates its accept threshold against.
     They must be synthetic or public people, never the people the protocol evaluates on (or the
     user's): the registry below names, per dataset, exactly which ones.
+A third, optional set, *whitening* people, is what the embedding's whitener is fitted on
+(:mod:`export.artifact.whiten`): other people than the background's where the dataset has them,
+so the device's threshold is not set on the very embeddings the whitener flattened.
 
 Registered sources (chosen by the model's training dataset, one small registry):
   ``mnist``                   calibration and background: training digits (disjoint slices).
   ``orl_faces``               calibration and background: the pretraining subjects (s1-s20 by
                               default); the evaluation subjects s21-s40 are refused.
+                              No other faces exist, so whitening uses the background's images.
   ``synthetic_fingerprints``  calibration: prints of the run's training identities; background:
                               fresh generator identities after every identity the run used
                               (validation, test and training ranges), so the held-out test
-                              identities are never among them.
+                              identities are never among them; whitening: as many fresh
+                              identities again, after the background's.
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ class Sources(NamedTuple):
       background: ``(m, h, w, c)`` float32 images of background people.
       calibration_source: a human-readable description of ``calibration``.
       background_source: a human-readable description of ``background``.
+      whitening: images of the people the whitener is fitted on (None: the background's).
+      whitening_source: a human-readable description of ``whitening``.
     """
 
     calibration: np.ndarray
     background: np.ndarray
     calibration_source: str
     background_source: str
+    whitening: np.ndarray | None = None
+    whitening_source: str = ""
 
 
 # (dataset options of every stage that trained the model, last stage last; counts) -> Sources
@@ -162,6 +171,8 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     shots = 2
     people = range(start, start + -(-background // shots))
     back = synthetic_prints(people, shots, seed=a["seed"], cache=a["cache"]).images
+    others = range(people.stop, people.stop + len(people))
+    white = synthetic_prints(others, shots, seed=a["seed"], cache=a["cache"]).images
     return Sources(
         np.asarray(calib[:calibration], np.float32),
         np.asarray(back[:background], np.float32),
@@ -170,4 +181,7 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
         f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}): generated fresh, never trained on, disjoint from the held-out test "
         f"identities {ranges.test.start}-{ranges.test.stop - 1}",
+        np.asarray(white[:background], np.float32),
+        f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
+        f"{a['seed']}): fresh, after the background's",
     )

@@ -25,7 +25,10 @@ Baselines on the same splits, in the same run: (a) imprinting only (``enroll(tra
 (b) the official TensorFlow Lite on-device training recipe on the same backbone in float32
 (``export.baselines.tflite_official``): a Dense head over the gallery, trained for the guide's
 100 epochs by its ``train`` signature, predictions from its ``infer``; its enrollment of one
-person is ``load`` of the 5 images plus the retraining over the gallery's bottlenecks.
+person is ``load`` of the 5 images plus the retraining over the gallery's bottlenecks. It runs
+the model as trained: the whitening ``export build`` folds into the artifact
+(:mod:`export.artifact.whiten`) is pocketfit's, so it is not given to the baseline
+(``backbone_agreement`` compares the two embeddings after applying it).
 
   python notebooks/bench/bench_enroll.py [--face-artifact DIR] [--fingerprint-artifact DIR]
       [--key signing.pub] [--profile phone_cpu] [--only face|fingerprint] [--identities N]
@@ -343,6 +346,7 @@ def matching_rules(data: EvalSet, embeddings: np.ndarray, episodes: int) -> dict
 def official_baseline(
     data: EvalSet, backbone: Any, spec: PreprocessSpec, shots: tuple[int, ...], workdir: Path,
     *, measure: bool, artifact_embeddings: np.ndarray, episodes: int = 0,
+    whitening: np.ndarray | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The official recipe on the same split: gallery head trained per k, identification; and on
     ``episodes`` random splits (:func:`pools`), identification only."""
@@ -358,15 +362,18 @@ def official_baseline(
     inputs = preprocess_batch(data.images, spec)
     model = OfficialModel(blob, num_threads=1)
     bottlenecks = model.load(inputs)
-    # Same backbone? The float recipe's embeddings against the artifact's int8 ones.
-    cosine = np.sum(_unit(bottlenecks) * _unit(artifact_embeddings), axis=1)
+    # Same backbone? The float recipe's embeddings against the artifact's int8 ones (whitened as
+    # the export folded it into the artifact: the recipe runs the model as trained).
+    mapped = bottlenecks if whitening is None else bottlenecks @ whitening
+    cosine = np.sum(_unit(mapped) * _unit(artifact_embeddings), axis=1)
     from export.artifact.convert import op_names
 
     flex = [o for o in op_names(blob) if o.upper().startswith("CUSTOM:FLEX")]
     out: dict[str, Any] = {
         "identification_pct": {}, "model_bytes": len(blob), "build_s": build_s,
         "backbone_agreement": {"mean_cosine_vs_artifact_embed": float(cosine.mean()),
-                               "min_cosine": float(cosine.min())},
+                               "min_cosine": float(cosine.min()),
+                               "whitened_like_the_artifact": whitening is not None},
         "flex_ops": flex, "interpreter": "ai_edge_litert (load/train/infer; its pip build has no "
         "Flex delegate, so the guide's save/restore cannot run here)",
         "recipe": {"epochs": OFFICIAL_EPOCHS, "batch": OFFICIAL_BATCH, "learning_rate": OFFICIAL_LR,
@@ -436,7 +443,7 @@ def official_baseline(
 # -- one modality --------------------------------------------------------------------------------
 def run_set(
     data: EvalSet, artifact: Path, key: Path, profile: str, workdir: Path, *, wide_shots: bool,
-    backbone: Any, measure: bool, episodes: int = 0,
+    backbone: Any, measure: bool, episodes: int = 0, whitening: np.ndarray | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Device (every scope), imprinting only and the official recipe on one evaluation set; the
     default scope, imprinting and the official recipe also on ``episodes`` random splits."""
@@ -461,7 +468,7 @@ def run_set(
                              profile=profile, workdir=workdir)  # fmt: skip
     official = official_baseline(data, backbone, spec, SHOTS, workdir, measure=measure,
                                  artifact_embeddings=scorer.embedded["embeddings"],
-                                 episodes=episodes)  # fmt: skip
+                                 episodes=episodes, whitening=whitening)  # fmt: skip
     for run, scope in ((result, "auto"), (imprint, NO_TRAINING)):
         for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} {scope} episodes"):
             pct = evaluate_scope(data, artifact, key, scorer, scope=scope, shots=SHOTS,
@@ -482,22 +489,36 @@ def default_key(artifact: Path) -> Path:
     raise SystemExit(f"no trusted key found for {artifact}: pass --key signing.pub")
 
 
-def backbone_of(artifact: Path, key: Path) -> tuple[Any, Path]:
-    """The float backbone the artifact was exported from (its manifest names the model dir)."""
+def backbone_of(artifact: Path, key: Path) -> tuple[Any, Path, np.ndarray | None]:
+    """The float backbone the artifact was exported from (its manifest names the model dir), and
+    the whitener the export folded into the artifact (None if it did not)."""
     import pretrain
+    from export.artifact.pipeline import float_embeddings, whitening_people
+    from export.artifact.sources import data_sources
     from export.artifact.split import split_backbone
+    from export.artifact.whiten import EPS, whitener
 
     manifest = load_artifact(artifact, key).manifest
     model_dir = Path(manifest["source"]["model_dir"])
     if not model_dir.is_absolute():
         model_dir = ROOT / model_dir
-    return split_backbone(pretrain.load_model(model_dir)), model_dir
+    saved = pretrain.load_model(model_dir)
+    backbone = split_backbone(saved)
+    record = manifest["source"].get("whitening")
+    if not record:
+        return backbone, model_dir, None
+    people, _ = whitening_people(data_sources(saved))
+    return (
+        backbone,
+        model_dir,
+        whitener(float_embeddings(backbone, people), record.get("eps", EPS)),
+    )
 
 
 def modality(
     name: str, artifact: Path, key: Path, args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
-    backbone, model_dir = backbone_of(artifact, key)
+    backbone, model_dir, whitening = backbone_of(artifact, key)
     art = load_artifact(artifact, key)
     sizes = {
         "artifact_model_bytes": len(art.model),
@@ -516,6 +537,7 @@ def modality(
         sub.mkdir(parents=True, exist_ok=True)
         out["sets"][set_name] = run_set(
             data, artifact, key, args.profile, sub, wide_shots=name == "face", backbone=backbone,
+            whitening=whitening,
             measure=set_name in ("face", "synthetic"),
             episodes=args.episodes if name == "face" else 0,
         )  # fmt: skip

@@ -90,19 +90,23 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     stages = [{"identities": 400, "impressions": 4, "validate": False, "seed": 3},
               {"identities": 200, "impressions": 8, "seed": 3}]  # fmt: skip
     sources = data_sources(_saved("synthetic_fingerprints", stages), calibration=10, background=7)
-    (calib, per, seed), (people, shots, _) = calls
+    (calib, per, seed), (people, shots, _), (others, _, _) = calls
     test = range(100, 300)  # default 100 validation, then 200 test identities
     assert seed == 3 and calib.start >= test.stop and per * len(calib) >= 10
     assert people.start >= 300 + 400  # after every identity any stage trained on
     assert not set(people) & set(test) and shots * len(people) >= 7
     assert sources.calibration.shape == (10, 128, 128, 1) and len(sources.background) == 7
     assert "disjoint from the held-out test identities 100-299" in sources.background_source
+    # the whitener's people: as many again, fresh, none of the background's
+    assert others.start >= people.stop and len(others) == len(people)
+    assert sources.whitening is not None and len(sources.whitening) == 7
+    assert f"{others.start}-{others.stop - 1}" in sources.whitening_source
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:
     sources = data_sources(_saved("orl_faces", [{"train_subjects": (1, 20)}]), background=50)
     assert sources.calibration.shape == (200, 64, 64, 1) and len(sources.background) == 50
-    assert "s1-s20" in sources.background_source
+    assert "s1-s20" in sources.background_source and sources.whitening is None
     with pytest.raises(ValueError, match="evaluation subjects"):
         data_sources(_saved("orl_faces", [{"train_subjects": (1, 30)}]))
     with pytest.raises(ValueError, match="no calibration/background source"):

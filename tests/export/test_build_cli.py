@@ -18,8 +18,11 @@ from devices.preprocess import FACE_SPEC
 from export.__main__ import main
 from export.artifact.convert import op_names, size_breakdown
 from export.artifact.head import HeadConfig, imprint
+from export.artifact.pipeline import float_embeddings, whitening_people
 from export.artifact.scopes import train_fn
+from export.artifact.sources import data_sources
 from export.artifact.split import split_backbone
+from export.artifact.whiten import EPS, whitener
 from personalize.artifact import load_artifact
 from pretrain.compression import named_leaves
 from pretrain.models import registry
@@ -70,6 +73,8 @@ def test_build_writes_a_verified_embednet_artifact(built, capsys) -> None:
     assert m["input"]["preprocess"] == FACE_SPEC.to_dict() and m["input"]["shape"] == [64, 64, 1]
     assert set(m["scopes"]) == {"head", "last_block"}
     assert "ORL s1-s20" in m["background"]["source"] and art.background.shape == (200, 16)
+    assert m["source"]["whitening"]["eps"] == EPS
+    assert "200 images, the background images: ORL s1-s20" in m["source"]["whitening"]["fit_on"]
     assert m["ota"]["bytes"] == (built["tmp"] / "tiny.pfb").stat().st_size
     assert m["ota"]["ratio"] == pytest.approx(m["ota"]["float_backbone_bytes"] / m["ota"]["bytes"])
     ops = op_names(art.model)
@@ -90,14 +95,22 @@ def test_int8_embed_matches_the_folded_model(built, data_root) -> None:
     # The saved (weight-standardised, "fast") model is the reference: folding the
     # standardisation and the "native" implementation compute the same function in float...
     ref = np.asarray(built["module"].apply({"params": built["params"]}, faces))
-    backbone = split_backbone(pretrain.load_model(built["tmp"] / "model"))
+    saved = pretrain.load_model(built["tmp"] / "model")
+    backbone = split_backbone(saved)
     np.testing.assert_allclose(np.asarray(backbone.embed()(faces)), ref, rtol=1e-4, atol=1e-5)
+    # ...whitened on the background people (the export's default for an EmbedNet)...
+    people, _ = whitening_people(data_sources(saved))
+    w = whitener(float_embeddings(backbone, people))
+    ref = ref @ w / np.linalg.norm(ref @ w, axis=1, keepdims=True)
     # ...and int8 stays close: rounding in five int8 layers and the feature normalisation adds
     # up to a few output steps (2/255 for a unit vector), far below the gap between people.
+    # Whitening weighs up the directions people share little of, and the rounding in them: the
+    # worst cosine to float was 0.965 here (this random-init net; the trained backbones' int8 vs
+    # float accuracy is measured by bench-export).
     got = built["artifact"].interpreter().get_signature_runner("embed")(images=faces)["embeddings"]
     cosine = np.sum(got * ref, axis=1) / np.linalg.norm(got, axis=1)
     others = ref @ ref.T
-    assert cosine.min() >= 0.97 and np.abs(got - ref).mean() <= 4 * 2.0 / 255
+    assert cosine.min() >= 0.95 and np.abs(got - ref).mean() <= 4 * 2.0 / 255
     assert cosine.mean() > others[~np.eye(len(ref), dtype=bool)].mean() + 0.1
 
 
