@@ -79,7 +79,8 @@ class SgdConfig:
 
     How the defaults were chosen (class-mean identification over random enrollment splits of the
     evaluation sets, ORL s21-s40 and the FVC B sets, so they can only look better than they are):
-      * ``lr``: on the whitened artifacts (:mod:`export.artifact.whiten`), 0.05 made last-block
+      * ``lr``: on whitened artifacts (:mod:`export.artifact.whiten`; these figures with the
+        whitener fitted on the background embeddings, before fresh people), 0.05 made last-block
         SGD lose accuracy against imprinting alone (faces 5-shot 87.6 vs 92.8%, FVC 14.7 vs
         32.4%); 0.01 does not (92.6%, 32.9%) and raises the per-user verification AUC (faces
         0.9863 -> 0.9920). The head alone trains the same at either (faces 93.4 / 93.0%).

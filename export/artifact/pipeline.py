@@ -2,8 +2,9 @@
 
 Steps (one progress bar): read and cut the model, gather the calibration and background images
 of its training dataset (:mod:`export.artifact.sources`), check the OTA bundle against the
-backbone, whiten the embedding on the background people (:mod:`export.artifact.whiten`, folded into
-the last layer), convert (int8 ``embed`` + float training scopes), sign and write.
+backbone, whiten the embedding on people outside training and evaluation
+(:mod:`export.artifact.whiten`, folded into the last layer), convert (int8 ``embed`` + float
+training scopes), sign and write.
 
 Example:
   >>> from export.artifact.pipeline import export_model
@@ -144,8 +145,9 @@ def export_model(
       classes: head class slots.
       calibration: int8 calibration images from the pretraining data.
       background: background-people images embedded into ``background.npy``.
-      whiten: fold a whitener fitted on the background people's float embeddings into the
-        embedding layer; default: when the backbone has one (EmbedNet), not for LeNets.
+      whiten: fold a whitener fitted on float embeddings of the dataset's whitening people
+        (:func:`whitening_people`) into the embedding layer; default: when the backbone has
+        one (EmbedNet), not for LeNets.
       progress: show a progress bar.
 
     Returns:
