@@ -83,36 +83,22 @@ def check_bundle(data: bytes, backbone: Backbone, public_key: Any) -> dict[str, 
             "ratio": float_bytes / bundle.nbytes, "key_id": bundle.key_id}  # fmt: skip
 
 
-def float_embeddings(backbone: Backbone, images: np.ndarray, batch: int = 100) -> np.ndarray:
-    """The float backbone's embeddings of ``images`` (JAX, on the host)."""
-    import jax
-
-    embed = jax.jit(backbone.embed())
-    return np.concatenate([np.asarray(embed(images[i : i + batch]))
-                           for i in range(0, len(images), batch)])  # fmt: skip
-
-
-def whitening_people(sources: Sources) -> tuple[np.ndarray, str]:
-    """The images the whitener is fitted on, and where they come from: the dataset's whitening
-    people, else the background's images."""
+def fit_whitening(
+    backbone: Backbone, sources: Sources, eps: float = EPS
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The whitener of ``backbone``'s float embeddings of the dataset's whitening people (the
+    background's images where it names none), and the manifest's record of it."""
     if sources.whitening is not None:
-        return sources.whitening, sources.whitening_source
-    return sources.background, f"the background images: {sources.background_source}"
-
-
-def whitened(
-    backbone: Backbone, images: np.ndarray, source: str, eps: float = EPS
-) -> tuple[Backbone, dict[str, Any]]:
-    """``backbone`` with a whitener fitted on its float embeddings of ``images`` folded in, and
-    the manifest's record of it."""
-    w = whitener(float_embeddings(backbone, images), eps)
+        images, where = sources.whitening, sources.whitening_source
+    else:
+        images, where = sources.background, f"the background images: {sources.background_source}"
     record = {
         "kind": "ZCA whitening of the unit embeddings (second moments, no centring), folded "
         "into the last/embed kernel and bias",
-        "fit_on": f"{len(images)} images, {source}", "eps": eps,
+        "fit_on": f"{len(images)} images, {where}", "eps": eps,
         "bundle": "an OTA .pfb holds the backbone before the fold",
     }  # fmt: skip
-    return fold_whitening(backbone, w), record
+    return whitener(backbone.embeddings(images), eps), record
 
 
 def export_model(
@@ -146,7 +132,7 @@ def export_model(
       calibration: int8 calibration images from the pretraining data.
       background: background-people images embedded into ``background.npy``.
       whiten: fold a whitener fitted on float embeddings of the dataset's whitening people
-        (:func:`whitening_people`) into the embedding layer; default: when the backbone has
+        (:func:`fit_whitening`) into the embedding layer; default: when the backbone has
         one (EmbedNet), not for LeNets.
       progress: show a progress bar.
 
@@ -178,7 +164,8 @@ def export_model(
         sources = data_sources(saved, calibration=calibration, background=background)
         whitening = None
         if whiten or (whiten is None and can_whiten(backbone)):
-            backbone, whitening = whitened(backbone, *whitening_people(sources))
+            w, whitening = fit_whitening(backbone, sources)
+            backbone = fold_whitening(backbone, w)
         bar.update()
         bar.set_postfix_str(steps[2])
         key = private_key if private_key is not None else signing_key()

@@ -82,6 +82,12 @@ class Backbone(NamedTuple):
         module = self.module("last", fast=fast)
         return lambda p, f: module.apply({"params": p}, f)
 
+    def embeddings(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
+        """Float embeddings of ``images`` on the host (:meth:`embed`, jitted, in batches)."""
+        embed = jax.jit(self.embed())
+        return np.concatenate([np.asarray(embed(images[i : i + batch]))
+                               for i in range(0, len(images), batch)])  # fmt: skip
+
     def embed(self) -> Callable[[jax.Array], jax.Array]:
         """``images -> embeddings`` through front and last block, weights constant."""
         front, last, params = self.front(), self.last(), self.last_params

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from export.artifact.split import Backbone
+from pretrain.models.embednet import EmbedNet
 
 EPS = 1e-3  # relative to the largest eigenvalue of the background's second moments
 LAYER = "embed"
@@ -75,7 +76,7 @@ def can_whiten(backbone: Backbone) -> bool:
     layer = backbone.last_params.get(LAYER)
     return (
         backbone.name == "embednet"
-        and bool(backbone.options.get("normalize", True))
+        and EmbedNet(**backbone.options).normalize  # the model's own default when unset
         and isinstance(layer, dict)
         and {"kernel", "bias"} <= set(layer)
     )

@@ -493,10 +493,9 @@ def backbone_of(artifact: Path, key: Path) -> tuple[Any, Path, np.ndarray | None
     """The float backbone the artifact was exported from (its manifest names the model dir), and
     the whitener the export folded into the artifact (None if it did not)."""
     import pretrain
-    from export.artifact.pipeline import float_embeddings, whitening_people
+    from export.artifact.pipeline import fit_whitening
     from export.artifact.sources import data_sources
     from export.artifact.split import split_backbone
-    from export.artifact.whiten import EPS, whitener
 
     manifest = load_artifact(artifact, key).manifest
     model_dir = Path(manifest["source"]["model_dir"])
@@ -507,12 +506,7 @@ def backbone_of(artifact: Path, key: Path) -> tuple[Any, Path, np.ndarray | None
     record = manifest["source"].get("whitening")
     if not record:
         return backbone, model_dir, None
-    people, _ = whitening_people(data_sources(saved))
-    return (
-        backbone,
-        model_dir,
-        whitener(float_embeddings(backbone, people), record.get("eps", EPS)),
-    )
+    return backbone, model_dir, fit_whitening(backbone, data_sources(saved), record["eps"])[0]
 
 
 def modality(

@@ -45,15 +45,10 @@ import pretrain
 from export.artifact.build import MODEL
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.ota import compress_backbone, recipe_for
-from export.artifact.pipeline import (
-    export_model,
-    float_embeddings,
-    signing_key,
-    whitened,
-    whitening_people,
-)
+from export.artifact.pipeline import export_model, fit_whitening, signing_key
 from export.artifact.sources import data_sources
 from export.artifact.split import split_backbone, training_config
+from export.artifact.whiten import fold_whitening
 from pretrain.embedding import face_options, fvc_sensor_sets, orl_subjects, synthetic_test_set
 from pretrain.embedding.suites import within_identity_order
 from pretrain.evaluation import evaluate_features, identification_accuracy
@@ -249,12 +244,13 @@ def run_embedding(
     result["whitening"] = manifest["source"].get("whitening")
     artifact_float = backbone
     if result["whitening"]:
-        artifact_float, _ = whitened(backbone, *whitening_people(data_sources(saved)))
+        w, _ = fit_whitening(backbone, data_sources(saved), result["whitening"]["eps"])
+        artifact_float = fold_whitening(backbone, w)
     accuracy: dict[str, Any] = {}
     for name, (images, labels, order) in sets.items():
         print(f"protocol on {name} ({len(images)} images)", flush=True)
         trained_e = jax_embed(saved.module, saved.params, images)
-        float_e, int8_e = float_embeddings(artifact_float, images), interpreter_embed(model, images)
+        float_e, int8_e = artifact_float.embeddings(images), interpreter_embed(model, images)
         row = {
             "float": protocol(float_e, labels, order),
             "float_as_trained": protocol(trained_e, labels, order),

@@ -18,11 +18,11 @@ from devices.preprocess import FACE_SPEC
 from export.__main__ import main
 from export.artifact.convert import op_names, size_breakdown
 from export.artifact.head import HeadConfig, imprint
-from export.artifact.pipeline import float_embeddings, whitening_people
+from export.artifact.pipeline import fit_whitening
 from export.artifact.scopes import train_fn
 from export.artifact.sources import data_sources
 from export.artifact.split import split_backbone
-from export.artifact.whiten import EPS, whitener
+from export.artifact.whiten import EPS
 from personalize.artifact import load_artifact
 from pretrain.compression import named_leaves
 from pretrain.models import registry
@@ -99,8 +99,7 @@ def test_int8_embed_matches_the_folded_model(built, data_root) -> None:
     backbone = split_backbone(saved)
     np.testing.assert_allclose(np.asarray(backbone.embed()(faces)), ref, rtol=1e-4, atol=1e-5)
     # ...whitened on the background people (the export's default for an EmbedNet)...
-    people, _ = whitening_people(data_sources(saved))
-    w = whitener(float_embeddings(backbone, people))
+    w, _ = fit_whitening(backbone, data_sources(saved))
     ref = ref @ w / np.linalg.norm(ref @ w, axis=1, keepdims=True)
     # ...and int8 stays close: rounding in five int8 layers and the feature normalisation adds
     # up to a few output steps (2/255 for a unit vector), far below the gap between people.
