@@ -70,7 +70,7 @@ def _weights(runner_get) -> dict[str, np.ndarray]:
     return runner_get(unused=np.int32(0))
 
 
-def test_train_follows_the_jax_step(built, artifact) -> None:
+def test_train_follows_the_jax_step(built, artifact, steps_follow_jax) -> None:
     it = artifact.interpreter()
     x, y = built["images"][:12], built["labels"][:12].astype(np.int32)
     emb = it.get_signature_runner("embed")(images=x)["embeddings"]
@@ -80,15 +80,18 @@ def test_train_follows_the_jax_step(built, artifact) -> None:
     it.get_signature_runner("set_weights")(**start)
     jax_vars = {n: jnp.asarray(start[t]) for n, t in variables.items()}
     step = jax.jit(train_fn(built["backbone"], HeadConfig(emb.shape[1], CLASSES), "head"))
-    train = it.get_signature_runner("train")
-    lr, wd = np.float32(0.1), np.float32(1e-3)
-    for _ in range(50):
-        loss = train(embeddings=emb, labels=y, lr=lr, weight_decay=wd)["loss"]
-        new, jax_loss = step(jax_vars, emb, y, lr, wd)
-        jax_vars.update(new)
-        np.testing.assert_allclose(loss, jax_loss, rtol=1e-5, atol=1e-5)
-    got = _weights(it.get_signature_runner("get_weights"))
-    np.testing.assert_allclose(got["head__kernel"], jax_vars["head/kernel"], rtol=1e-5, atol=1e-5)
+    inputs = {"embeddings": emb, "labels": y}
+    steps_follow_jax(
+        it,
+        "train",
+        step,
+        jax_vars,
+        variables,
+        inputs,
+        steps=50,
+        lr=np.float32(0.1),
+        weight_decay=np.float32(1e-3),
+    )
 
 
 def test_int8_embed_agrees_with_jax_within_the_quantization_step(built, artifact) -> None:
