@@ -1,0 +1,72 @@
+"""Faces at scale: LFW roles are fixed and disjoint, the loaders frame faces as ORL's, the suite
+and the config hold together (real-data tests skip without LFW / Yale B)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devices.preprocess import LFW_FRAME, YALE_B_FRAME
+from pretrain.config import ConfigError
+from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
+from pretrain.embedding import lfw_roles, lfw_yale_splits, roles_for
+
+COUNTS = {f"p{i:03d}": 1 + i % 9 for i in range(300)}
+
+
+def test_roles_are_disjoint_cover_everyone_and_follow_the_rules() -> None:
+    roles = lfw_roles(COUNTS, dev_people=20, background_people=30, seed=3)
+    sets = [set(roles.train), set(roles.dev), set(roles.background)]
+    assert sum(len(s) for s in sets) == len(COUNTS) == len(set.union(*sets))
+    assert all(6 <= COUNTS[p] <= 40 for p in roles.dev) and len(roles.dev) == 20
+    assert all(COUNTS[p] == 1 for p in roles.background) and len(roles.background) == 30
+    assert roles == lfw_roles(dict(reversed(list(COUNTS.items()))), dev_people=20,
+                              background_people=30, seed=3)  # fmt: skip
+    assert roles.dev != lfw_roles(COUNTS, dev_people=20, background_people=30, seed=4).dev
+    record = roles.record()
+    assert record["counts"] == {"train": 250, "dev": 20, "background": 30}
+
+
+def test_roles_refuse_more_people_than_qualify() -> None:
+    with pytest.raises(ConfigError, match=r"dev_people must be in 0\.\.\d+"):
+        lfw_roles(COUNTS, dev_people=10_000)
+
+
+@pytest.fixture(scope="module")
+def faces_root(data_root: Path) -> Path:
+    for name in (LFW, YALE_B):
+        if not (data_root / name).is_dir():
+            pytest.skip(f"{name} not found under {data_root}.")
+    return data_root
+
+
+def test_real_roles_match_the_dataset_readme(faces_root: Path) -> None:
+    counts = image_counts(LFW, faces_root)
+    assert len(counts) == 5749 and sum(counts.values()) == 13233
+    roles = roles_for(str(faces_root))
+    assert len(roles.dev) == 120 and len(roles.background) == 1000
+    assert len(roles.train) == 5749 - 1120
+
+
+def test_framed_readers_give_orl_framing(faces_root: Path) -> None:
+    people = sorted(image_counts(YALE_B, faces_root))[:1]
+    yale = read_framed(YALE_B, faces_root, people=people, progress=False)
+    assert {im.shape for im in yale.images} == {(YALE_B_FRAME.height, YALE_B_FRAME.width)}
+    lfw = read_framed(LFW, faces_root, people=["Aaron_Eckhart"], progress=False)
+    assert lfw.images[0].shape == (LFW_FRAME.height, LFW_FRAME.width)
+    # The face, not the black alignment border, fills the frame's middle.
+    middle = lfw.images[0][60:100, 40:90]
+    assert 40 < float(np.mean(middle)) < 220
+
+
+def test_splits_hold_dev_people_out_of_training(faces_root: Path, tmp_path: Path) -> None:
+    splits = lfw_yale_splits(min_images=40, root=str(faces_root), cache=str(tmp_path))
+    assert splits.val is not None and splits.val.images.shape[1:] == (96, 80, 1)
+    assert int(splits.val.labels.max()) + 1 == 120
+    counts = np.bincount(splits.train.labels)
+    assert counts.min() >= 40  # every Yale B person (59-64 images) and LFW's largest
+    dev = {tuple(x) for x in splits.val.images[:, 40, 30:50, 0].round(4)}
+    train = {tuple(x) for x in splits.train.images[:, 40, 30:50, 0].round(4)}
+    assert not dev & train
