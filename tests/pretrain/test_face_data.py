@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from devices.preprocess import LFW_FRAME, YALE_B_FRAME
-from pretrain.config import ConfigError
+from pretrain.config import ConfigError, make_config
 from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
-from pretrain.embedding import lfw_roles, lfw_yale_splits, roles_for
+from pretrain.embedding import (
+    checkpoint_model_params,
+    faces_suite,
+    lfw_roles,
+    lfw_yale_splits,
+    roles_for,
+)
+from pretrain.models import build_model
+from pretrain.train.checkpoint import Checkpointer
 
 COUNTS = {f"p{i:03d}": 1 + i % 9 for i in range(300)}
 
@@ -70,3 +80,44 @@ def test_splits_hold_dev_people_out_of_training(faces_root: Path, tmp_path: Path
     dev = {tuple(x) for x in splits.val.images[:, 40, 30:50, 0].round(4)}
     train = {tuple(x) for x in splits.train.images[:, 40, 30:50, 0].round(4)}
     assert not dev & train
+
+
+TINY = {"stem_width": 8, "widths": (16, 32), "strides": (2, 2), "embedding_dim": 16}
+
+
+@pytest.mark.data
+def test_faces_suite_scores_all_orl_people_and_the_dev_people(
+    faces_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POCKETFIT_CACHE", str(tmp_path))
+    config = make_config({
+        "model": "embednet", "model_options": TINY, "dataset": "lfw_yale_b", "val_size": 0,
+        "dataset_options": {"input_size": (40, 32)},
+    })  # fmt: skip
+    module = build_model("embednet", **TINY)
+    params = module.init(jax.random.key(0), jnp.zeros((1, 40, 32, 1)))["params"]
+    report = faces_suite(module, params, config=config, root=str(faces_root), splits=2,
+                         baselines=False)  # fmt: skip
+    orl, dev = report["orl"], report["dev"]
+    assert orl["identities"] == 40 and orl["samples"] == 400
+    assert orl["genuine_pairs"] == 40 * 45 and orl["identification_splits"] == 2
+    assert dev["identities"] == 120 and set(dev["identification_pct_fixed"]) == {"1", "3", "5"}
+    # A random network is far from perfect on 40 people, and far above chance (2.5%).
+    assert 5.0 < orl["identification_pct"]["5"] < 95.0
+
+
+def test_checkpoint_reader_returns_the_best_model_params(tmp_path: Path) -> None:
+    module = build_model("embednet", **TINY)
+    params = module.init(jax.random.key(0), jnp.zeros((1, 40, 32, 1)))["params"]
+    newer = jax.tree.map(lambda p: p + 1.0, params)
+    state = {"best_params": {"model": params, "classifier": jnp.zeros(3)}, "train": newer}
+    ckpt = Checkpointer(tmp_path / "stage" / "checkpoints")
+    ckpt.save(1, state, {"config": {}})
+    ckpt.save(2, {**state, "best_params": {"model": newer, "classifier": jnp.zeros(3)}}, {})
+    ckpt.close()
+    restored, epoch = checkpoint_model_params(tmp_path / "stage")
+    assert epoch == 2
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(newer), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(FileNotFoundError, match="no finished checkpoint"):
+        checkpoint_model_params(tmp_path / "empty")
