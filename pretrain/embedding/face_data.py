@@ -177,6 +177,27 @@ def roles_for(root: str = "", options: RoleOptions = RoleOptions()) -> FaceRoles
     return lfw_roles(image_counts(LFW, root or None), **dataclasses.asdict(options))
 
 
+def lfw_role_set(
+    role: str,
+    root: str = "",
+    input_size: Sequence[int] = INPUT_SIZE,
+    dev_people: int = 120,
+    background_people: int = 1000,
+    role_seed: int = 0,
+    cache: str = "",
+) -> ArrayDataset:
+    """The model inputs of the LFW people in ``role`` (labels index that role's names).
+
+    ``lfw_role_set("background")`` is the device threshold's impostors; ``"dev"`` the people
+    every choice is made on.
+    """
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}.")
+    people = getattr(roles_for(root, RoleOptions(dev_people, background_people, role_seed)), role)
+    data, _ = framed_faces(LFW, people, input_size=input_size, root=root, cache=cache)
+    return ArrayDataset(data.images, data.labels, f"lfw-{role}[{len(people)}]")
+
+
 def lfw_dev_set(
     root: str = "",
     input_size: Sequence[int] = INPUT_SIZE,
@@ -185,10 +206,8 @@ def lfw_dev_set(
     role_seed: int = 0,
     cache: str = "",
 ) -> ArrayDataset:
-    """The LFW development people's model inputs (labels index ``roles.dev``)."""
-    roles = roles_for(root, RoleOptions(dev_people, background_people, role_seed))
-    dev, _ = framed_faces(LFW, roles.dev, input_size=input_size, root=root, cache=cache)
-    return ArrayDataset(dev.images, dev.labels, f"lfw-dev[{len(roles.dev)}]")
+    """The LFW development people's model inputs (:func:`lfw_role_set` ``"dev"``)."""
+    return lfw_role_set("dev", root, input_size, dev_people, background_people, role_seed, cache)
 
 
 def lfw_yale_splits(

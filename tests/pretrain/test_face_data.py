@@ -16,6 +16,7 @@ from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
 from pretrain.embedding import (
     checkpoint_model_params,
     faces_suite,
+    lfw_role_set,
     lfw_roles,
     lfw_yale_splits,
     roles_for,
@@ -121,3 +122,10 @@ def test_checkpoint_reader_returns_the_best_model_params(tmp_path: Path) -> None
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(FileNotFoundError, match="no finished checkpoint"):
         checkpoint_model_params(tmp_path / "empty")
+
+
+def test_background_people_have_one_image_each(faces_root: Path, tmp_path: Path) -> None:
+    background = lfw_role_set("background", str(faces_root), (40, 32), cache=str(tmp_path))
+    assert len(background) == 1000 and np.bincount(background.labels).max() == 1
+    with pytest.raises(ConfigError, match="role must be one of train, dev, background"):
+        lfw_role_set("evaluation", str(faces_root))
