@@ -79,7 +79,7 @@ def get_config() -> dict:
                     "kind": "cosface",
                     "scale": 30.0,
                     "margin": 0.35,
-                    "margin_warmup": 400,  # 5 epochs
+                    "margin_warmup": 800,  # 10 epochs
                     "augment": FACE_AUGMENT,
                 },
             },
