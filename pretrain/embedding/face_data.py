@@ -238,7 +238,10 @@ def lfw_yale_splits(
     if min_images < 1:
         raise ConfigError(f"min_images must be >= 1, got {min_images}.")
     roles = roles_for(root, RoleOptions(dev_people, background_people, role_seed))
-    lfw, _ = framed_faces(LFW, roles.train, input_size=input_size, root=root, cache=cache)
+    counts = image_counts(LFW, root or None)
+    # People below min_images are never read (the same set and order _keep_min_images keeps).
+    people = [p for p in roles.train if counts[p] >= min_images]
+    lfw, _ = framed_faces(LFW, people, input_size=input_size, root=root, cache=cache)
     parts = [lfw]
     if yale_b:
         yale, _ = framed_faces(YALE_B, None, input_size=input_size, root=root, cache=cache)
