@@ -127,7 +127,13 @@ def run_faces(
     run = pretrain.load_run(FACE_CONFIG, overrides)
     assert isinstance(run, StagedConfig), f"{FACE_CONFIG} is not a staged config"
     print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
-    # Always resumed: the job trains for hours; a finished workdir is only evaluated.
+    if not (face_workdir / "model" / "model.json").is_file():
+        raise SystemExit(
+            f"error: no finished face backbone in {face_workdir} (it trains for hours): run "
+            f"the command in {FACE_CONFIG.name}'s docstring with --workdir {face_workdir} to the "
+            "end (--resume continues it), or score its newest checkpoint with --face-checkpoint."
+        )
+    # The finished stages are skipped: this evaluates the job's model with the faces suite.
     result = pretrain.fit_stages(run, face_workdir, resume=True)
     assert result.evaluation is not None, f"{FACE_CONFIG} names no evaluation suite"
     final = pretrain.load_model(result.model_dir)
