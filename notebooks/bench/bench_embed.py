@@ -97,16 +97,22 @@ def orl_only(workdir: Path, *, resume: bool) -> dict[str, Any]:
     }
 
 
-def training_figures(run: StagedConfig, result: Any, params: int) -> dict[str, Any]:
-    """What the face backbone was trained on: people and images per stage, steps, time."""
+def training_figures(run: StagedConfig, result: Any, params: int, workdir: Path) -> dict[str, Any]:
+    """What the face backbone was trained on: people and images per stage, steps, time.
+
+    A stage's time is the sum of its epochs' training time (``metrics.jsonl``): the job ran in
+    several sessions, and a resumed fit times only its own part.
+    """
     stages = {}
     for name, config in run.stages:
         train = load_splits(config).train
+        lines = (workdir / name / "metrics.jsonl").read_text().splitlines()
         stages[name] = {
             "identities": int(train.labels.max()) + 1,
             "images": len(train),
+            "epochs": len(lines),
             "steps": result.stages[name]["steps"],
-            "wall_s": result.stages[name]["seconds"],
+            "wall_s": sum(float(json.loads(line)["epoch_s"]) for line in lines),
             "dev_eer_pct": result.stages[name]["val_error_pct"],
         }
     first = stages[run.names[0]]
@@ -146,7 +152,7 @@ def run_faces(
     }
     out["baselines"] = {name: face_figures(b) for name, b in orl["baselines"].items()}
     out["baselines"]["orl_only"] = orl_only(workdir / "orl_only", resume=resume)
-    out["training"] = training_figures(run, result, int(final.info["params"]))
+    out["training"] = training_figures(run, result, int(final.info["params"]), face_workdir)
     roles = roles_for("", _role_options(last)).record()
     out_dir = RESULTS / "models" / "embed_face_lfw"
     if out_dir.exists():
