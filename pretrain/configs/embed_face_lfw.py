@@ -8,7 +8,10 @@ Command (hours on 2 cores; resumable, checkpoints every epoch):
 Expected: issue 14's targets are ORL (all 40 people unseen) 5-shot identification >= 97% and
   EER <= 3%; the bench writes the figures to notebooks/results/embedding.json. On the same
   96x80 inputs (10 random splits): HOG 59 / 79 / 86% 1/3/5-shot, EER 22.7%; LBP 62 / 78 / 84%,
-  EER 17.0%; LFW dev: HOG 19 / 37 / 44%, EER 36.0%.
+  EER 17.0%; LFW dev: HOG 19 / 37 / 44%, EER 36.0%. Measured so far (``--face-checkpoint``,
+  notebooks/results/embedding_face_trend.json): after stage 1, ORL 62 / 74 / 76%, EER 13.4%;
+  stage 2 epoch 45 (first learning-rate cut at 40): ORL 81 / 94 / 96%, EER 8.1%; dev 22 / 37 /
+  42%, EER 22.8%.
 Time here (2 cores shared with 4-6 other jobs): stage 1 300-370 s per epoch (103 steps of 128),
   stage 2 about half that.
 
