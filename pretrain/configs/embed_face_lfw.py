@@ -12,8 +12,8 @@ Expected: issue 14's targets are ORL (all 40 people unseen) 5-shot identificatio
   notebooks/results/embedding_face_trend.json): after stage 1, ORL 62 / 74 / 76%, EER 13.4%;
   stage 2 epoch 45 (first learning-rate cut at 40): ORL 81 / 94 / 96%, EER 8.1%; dev 22 / 37 /
   42%, EER 22.8%.
-Time here (2 cores shared with 4-6 other jobs): stage 1 300-370 s per epoch (103 steps of 128),
-  stage 2 about half that.
+Time here (2 cores shared with 4-6 other jobs): stage 1 230-370 s per epoch (103 steps of 128),
+  stage 2 60-125 s (80 steps); stage 1 20 min, stage 2's first 45 epochs 70 min.
 
 Data (``lfw_yale_b``, :mod:`pretrain.embedding.face_data`): LFW cut to ORL's framing
 (``devices.preprocess.LFW_FRAME``) and Extended Yale B padded to it (``YALE_B_FRAME``), at
@@ -27,7 +27,7 @@ Chosen on: the architecture by train-step speed here (contrastive step, batch 64
 shared: the 107K-parameter EmbedNet 60 img/s at 112x92 and 90 at 96x80; this 338K net, wider
 late blocks, 69 at 96x80; widening the early blocks too halved the speed); its int8 ``embed``
 takes 0.11 ms on one thread in LiteRT (random weights, 412 KB). Stage 1's length by the dev EER
-(39.2% after epoch 1, 39.8% after 2: flat, so 4 epochs). The losses carry over from the ORL
+(39.2% after epoch 1, 39.8% after 2: flat, so 4 epochs; 38.6% after 3 is the kept model). The losses carry over from the ORL
 config (``embed_face.py``) rescaled for 1,600 identities (CosFace scale 30 and margin 0.35 as
 in CosFace's paper; stage 2's learning rate 0.05 as stage 1's, not the ORL config's 0.002
 fine-tuning rate: 1,600 identities and 10k images learn from a weak stage 1, not polish it);
