@@ -1,9 +1,10 @@
 """pocketfit devices: profiles, estimators and policies; numpy only, readable from anywhere."""
 
-from devices.artifact import ArtifactError, load_graph, model_file, model_stats, plan_artifact
+from devices.artifact import load_graph, model_file, model_stats, plan_artifact
+from devices.contract import SCOPES, ArtifactError
 from devices.estimate import Estimate, estimate, inference_energy
 from devices.flaxgraph import graph_from_flax, layers_from_flax, signatures_for
-from devices.graph import GRAPH_FORMAT, SCOPES, Graph, GraphError, LayerSpec, SignatureSpec
+from devices.graph import GRAPH_FORMAT, Graph, GraphError, LayerSpec, SignatureSpec
 from devices.host import host_info
 from devices.kernels import KERNEL_CLASSES, kernel_class
 from devices.measure import (

@@ -48,8 +48,6 @@ OPS = (
 KINDS = ("embed", "refine", "train", "infer", "get_weights", "set_weights")
 INPUTS = ("images", "features", "embeddings")
 TRAIN_MODES = ("all", "bias")
-# Common scope names, narrow to wide (issues 6 and 8); a graph may define others.
-SCOPES = ("head", "head_biases", "last_block")
 
 
 class GraphError(ValueError):

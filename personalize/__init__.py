@@ -8,7 +8,8 @@ Example:
   Decision(accept=True, score=0.83, threshold=0.61)
 """
 
-from personalize.artifact import Artifact, ArtifactError, load_artifact
+from devices.contract import ArtifactError
+from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig

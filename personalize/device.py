@@ -33,12 +33,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.contract import HEAD_TENSOR as HEAD
+from devices.contract import NO_TRAINING, ArtifactError, tensor_name
 from devices.graph import Graph
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
-from personalize.artifact import Artifact, ArtifactError, load_artifact, load_runtime
+from personalize.artifact import Artifact, load_artifact, load_runtime
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
 from personalize.keystore import KeyStore
@@ -48,9 +50,7 @@ from personalize.store import RecordStore, UserRecord, check_name
 from personalize.threshold import TailFit, threshold_at_far
 
 DEFAULT_FAR = 1 / 50_000
-NO_TRAINING = "none"  # the scope of an imprinting-only enrollment
 CHUNK = 64  # rows per infer / refine call during calibration
-HEAD = "head__kernel"
 
 
 class Decision(NamedTuple):
@@ -394,7 +394,7 @@ class Device:
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
         changed = [HEAD] if scope in ("head", NO_TRAINING) else [
-            n.replace("/", "__") for n in self.manifest["scopes"][scope]["trains"]
+            tensor_name(n) for n in self.manifest["scopes"][scope]["trains"]
         ]  # fmt: skip
         record = UserRecord(
             user=user, threshold=fit.threshold, scope=scope,

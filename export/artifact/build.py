@@ -40,6 +40,22 @@ from typing import Any
 
 import numpy as np
 
+from devices.contract import (
+    BACKGROUND,
+    BACKGROUND_FEATURES,
+    EMBED,
+    EMBEDDINGS,
+    FEATURES,
+    FORMAT,
+    IMAGES,
+    MANIFEST,
+    MODEL,
+    OTA,
+    SIGNATURE,
+    tensor_name,
+    train_input,
+    train_signature,
+)
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
@@ -50,27 +66,23 @@ from export.artifact.scopes import check_scopes, initial_variables, trained
 from export.artifact.split import Backbone
 from export.bundle import signing
 
-FORMAT = "pocketfit-artifact/1"
-MODEL, MANIFEST, SIGNATURE, BACKGROUND, OTA = (
-    "model.tflite", "manifest.json", "manifest.sig", "background.npy", "backbone.pfb",
-)  # fmt: skip
-BACKGROUND_FEATURES = "background_features.npy"
-
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def embed_batches(
-    model: bytes, images: np.ndarray, batch: int = 64, output: str = "embeddings"
+    model: bytes, images: np.ndarray, batch: int = 64, output: str = EMBEDDINGS
 ) -> np.ndarray:
     """Runs the artifact's ``embed`` signature over ``images`` in the LiteRT interpreter and
     returns its ``output`` (``embeddings``, or ``features`` when the artifact has wider scopes)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=model).get_signature_runner("embed")
-    out = [runner(images=np.asarray(images[i : i + batch], np.float32))[output]
-           for i in range(0, len(images), batch)]  # fmt: skip
+    runner = Interpreter(model_content=model).get_signature_runner(EMBED)
+    out = [
+        runner(**{IMAGES: np.asarray(images[i : i + batch], np.float32)})[output]
+        for i in range(0, len(images), batch)
+    ]
     return np.concatenate(out)
 
 
@@ -118,13 +130,13 @@ def make_manifest(
         "embed_precision": "int8" if int8 else "float32",
         "head": {"kind": "cosine", "classes": head.classes, "scale": head.scale},
         "variables": {
-            n: {"shape": s, "dtype": "float32", "tensor": n.replace("/", "__")}
+            n: {"shape": s, "dtype": "float32", "tensor": tensor_name(n)}
             for n, s in initial_shapes.items()
         },
         "scopes": {
             scope: {
-                "signature": "train" if scope == "head" else f"train_{scope}",
-                "input": "embeddings" if scope == "head" else "features",
+                "signature": train_signature(scope),
+                "input": train_input(scope),
                 "trains": trained(backbone, scope),
                 "trainable_params": int(
                     sum(np.prod(initial_shapes[n]) for n in trained(backbone, scope))
@@ -202,7 +214,7 @@ def build_artifact(
     np.save(buffer, embeddings, allow_pickle=False)
     files = {MODEL: model, BACKGROUND: buffer.getvalue()}
     if any(scope != "head" for scope in scopes):
-        features = embed_batches(model, background_images, output="features")
+        features = embed_batches(model, background_images, output=FEATURES)
         buffer = io.BytesIO()
         np.save(buffer, features.astype(np.float16), allow_pickle=False)
         files[BACKGROUND_FEATURES] = buffer.getvalue()

@@ -42,7 +42,7 @@ from _results import RESULTS, ROOT, print_table, write_results
 
 import export
 import pretrain
-from export.artifact.build import MODEL
+from devices.contract import MODEL
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.ota import compress_backbone, recipe_for
 from export.artifact.pipeline import export_model, fit_whitening, signing_key

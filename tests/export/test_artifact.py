@@ -19,7 +19,7 @@ from export.artifact.head import HeadConfig, imprint
 from export.artifact.scopes import train_fn
 from export.artifact.split import split_backbone
 from export.bundle import generate_key
-from personalize.artifact import ArtifactError, load_artifact
+from personalize import ArtifactError, load_artifact
 
 CLASSES = 4
 
