@@ -9,6 +9,7 @@ Example:
 """
 
 from devices.contract import ArtifactError
+from devices.trust import TrustError
 from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
@@ -17,7 +18,6 @@ from personalize.keystore import FileKeyStore, KeyStore
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
-from personalize.trust import TrustError
 
 __all__ = [
     "DEFAULT_FAR",

@@ -25,7 +25,7 @@ from devices.contract import (
     SIGNATURE,
     ArtifactError,
 )
-from personalize.trust import TrustError, public_key, verify
+from devices.trust import TrustError, public_key, verify_file
 
 
 class Artifact(NamedTuple):
@@ -80,7 +80,7 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
         raise ArtifactError(f"{base}: not an artifact directory.")
     manifest_bytes = _read(base / MANIFEST)
     try:
-        verify(
+        verify_file(
             public_key(trusted_key),
             manifest_bytes,
             _read(base / SIGNATURE),

@@ -20,12 +20,7 @@ from typing import Any
 
 import numpy as np
 
-EPS = 1e-6
-
-
-def normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), EPS)
+from devices.cosine import imprint, normalize
 
 
 def prototypes(
@@ -56,8 +51,8 @@ def prototypes(
 
 def imprint_kernel(owner: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Kernel ``(d, 1 + k)``: the owner's normalised mean embedding, then the prototypes."""
-    mean = normalize(normalize(owner).mean(axis=0))
-    return np.concatenate([mean[:, None], normalize(centres).T], axis=1).astype(np.float32)
+    _, owner_template = imprint(owner, np.zeros(len(owner), np.int64))
+    return np.concatenate([owner_template.T, normalize(centres).T], axis=1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from devices.cosine import normalize
 from devices.preprocess import PreprocessError, PreprocessSpec, crop, preprocess_image, to_gray_u8
 from personalize.errors import EnrollmentError
 
@@ -119,7 +120,7 @@ def check_samples(
     inputs = np.stack([check_image(x, spec, i) for i, x in enumerate(samples)])
     flat = inputs.reshape(len(inputs), -1).astype(np.float64)
     flat -= flat.mean(axis=1, keepdims=True)
-    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    flat = normalize(flat)
     corr = flat @ flat.T
     for j in range(len(inputs)):
         for i in range(j):

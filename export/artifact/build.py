@@ -32,8 +32,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from devices.contract import (
     train_input,
     train_signature,
 )
+from devices.files import atomic_write_dir
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
@@ -218,7 +217,7 @@ def build_artifact(
         buffer = io.BytesIO()
         np.save(buffer, features.astype(np.float16), allow_pickle=False)
         files[BACKGROUND_FEATURES] = buffer.getvalue()
-    float_bytes = 4 * sum(int(np.size(v)) for v in _leaves(backbone))
+    float_bytes = backbone.float_bytes
     ota = None
     if bundle is not None:
         files[OTA] = bundle
@@ -235,33 +234,5 @@ def build_artifact(
     public = private_key.public_key()
     files[MANIFEST] = text
     files[SIGNATURE] = signing.key_id(public) + signing.sign(private_key, text)
-    _write_dir(Path(out), files)
+    atomic_write_dir(out, files)
     return manifest
-
-
-def _leaves(backbone: Backbone) -> list[np.ndarray]:
-    import jax
-
-    return jax.tree.leaves((backbone.front_params, backbone.last_params))
-
-
-def _write_dir(out: Path, files: dict[str, bytes]) -> None:
-    """Writes every file into a fresh sibling directory, fsyncs, then swaps it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        for name, data in files.items():
-            with (tmp / name).open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        tmp.chmod(0o755)
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

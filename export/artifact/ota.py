@@ -31,6 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import pretrain.compression as pc
+from devices.cosine import normalize
 from export.artifact.split import training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
@@ -107,12 +108,15 @@ FINGERPRINT = OtaRecipe(rounds=3, steps_per_round=100, quant_steps=50, max_ident
 ``make bench-export``. Expected: about 22x smaller than float32, accuracy in ``export.json``.
 Time here (2 shared CPU cores): about 8 minutes (about 1 s per step)."""
 
-_RECIPES = {"orl_faces": FACE, "synthetic_fingerprints": FINGERPRINT}
+pc.register_recipe("embednet", EMBEDNET)
+pc.register_recipe("embednet:orl_faces", FACE)
+pc.register_recipe("embednet:synthetic_fingerprints", FINGERPRINT)
 
 
 def recipe_for(saved: SavedModel) -> OtaRecipe:
     """The registered recipe of the dataset ``saved`` was trained on (default: ``EMBEDNET``)."""
-    return _RECIPES.get(training_dataset(saved) or "", EMBEDNET)
+    name = f"embednet:{training_dataset(saved)}"
+    return pc.recipe(name if name in pc.recipe_names() else "embednet")
 
 
 def kind_of(layer: str) -> str:
@@ -169,15 +173,13 @@ def _imprinted(module: Any, params: Any, data: ArrayDataset, classes: int) -> ja
     for start in range(0, len(data), 256):
         x = data.images[start : start + 256]
         y = data.labels[start : start + 256]
-        e = np.asarray(apply(params, x), np.float64)
-        e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        e = normalize(np.asarray(apply(params, x)))
         if sums is None:
             sums = np.zeros((classes, e.shape[1]))
         np.add.at(sums, y, e)
         np.add.at(counts, y, 1)
     assert sums is not None
-    means = sums / np.maximum(counts[:, None], 1)
-    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    means = normalize(sums / np.maximum(counts[:, None], 1))
     return jnp.asarray(means.T, jnp.float32)
 
 

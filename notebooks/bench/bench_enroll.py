@@ -518,7 +518,7 @@ def modality(
         "artifact_model_bytes": len(art.model),
         "official_model_bytes": None,
         "ota_bundle_bytes": (art.manifest.get("ota") or {}).get("bytes"),
-        "float_backbone_bytes": 4 * sum(int(np.size(v)) for v in _leaves(backbone)),
+        "float_backbone_bytes": backbone.float_bytes,
     }
     sets = {"face": [("face", face_set)],
             "fingerprint": [("synthetic", lambda: synthetic_set(model_dir, args.identities)),
@@ -545,12 +545,6 @@ def modality(
             )
     out["sizes"] = sizes
     return out
-
-
-def _leaves(backbone: Any) -> list[Any]:
-    import jax
-
-    return jax.tree.leaves((backbone.front_params, backbone.last_params))
 
 
 SET_KEYS = ("identification_pct", "frr_pct", "far_measured", "far_target", "genuine_attempts",

@@ -126,14 +126,33 @@ Command: ``make bench-compression`` (part of it). Expected: about 50x at about 0
 minutes.
 """
 
-_RECIPES = {"lenet300": LENET300, "lenet5": LENET5}
+# Every compression recipe, by model name (``model:dataset`` for one trained on that dataset; the
+# embedding backbones' OTA recipes register from export.artifact.ota).
+_RECIPES: dict[str, Any] = {}
 
 
-def recipe(name: str) -> Recipe:
-    """The registered recipe of model ``name``."""
+def register_recipe(name: str, recipe: Any) -> Any:
+    """Adds ``recipe`` under ``name``; returns it."""
+    if name in _RECIPES:
+        raise ValueError(f"a recipe {name!r} is already registered.")
+    _RECIPES[name] = recipe
+    return recipe
+
+
+def recipe_names() -> list[str]:
+    """Registered recipe names, sorted."""
+    return sorted(_RECIPES)
+
+
+def recipe(name: str) -> Any:
+    """The registered recipe ``name``."""
     if name not in _RECIPES:
-        raise ValueError(f"no recipe for {name!r}; registered: {', '.join(sorted(_RECIPES))}.")
+        raise ValueError(f"no recipe for {name!r}; registered: {', '.join(recipe_names())}.")
     return _RECIPES[name]
+
+
+register_recipe("lenet300", LENET300)
+register_recipe("lenet5", LENET5)
 
 
 def cosine(epoch: int, epochs: int) -> float:
