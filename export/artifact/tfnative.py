@@ -29,37 +29,27 @@ from pretrain.models.embednet import EmbedNet
 # images -> {"embeddings": ..., ["features": ...]}; tf imported by the builder, never here.
 EmbedFn = Callable[[Any], dict[str, Any]]
 Builder = Callable[[Backbone, bool], EmbedFn]
-# kind -> model -> builder. "embed": fn(backbone, with_features) -> (images -> outputs);
-# "steps": fn(backbone, head, scopes) -> export.artifact.tftrain.Steps (train*, infer, refine).
-KINDS = ("embed", "steps")
-_BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
+# model -> fn(backbone, with_features) -> (images -> outputs). The steps builders (train*,
+# infer, refine) have their own registry in export.artifact.tftrain.
+_BUILDERS: dict[str, Builder] = {}
 
 
-def register_builder(model: str, kind: str = "embed") -> Callable[[Any], Any]:
-    """Decorator adding a TensorFlow builder of ``kind`` (``embed`` or ``steps``) for ``model``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown builder kind {kind!r}; choose from {', '.join(KINDS)}.")
+def register_builder(model: str) -> Callable[[Builder], Builder]:
+    """Decorator adding the TensorFlow ``embed`` builder of ``model``."""
 
-    def add(fn: Any) -> Any:
-        if model in _BUILDERS[kind]:
-            raise ValueError(f"a TensorFlow {kind} builder for {model!r} is already registered.")
-        _BUILDERS[kind][model] = fn
+    def add(fn: Builder) -> Builder:
+        if model in _BUILDERS:
+            raise ValueError(f"a TensorFlow embed builder for {model!r} is already registered.")
+        _BUILDERS[model] = fn
         return fn
 
     return add
 
 
-def steps_builder(model: str) -> Callable[..., Any] | None:
-    """The registered ``steps`` builder of ``model`` (see export.artifact.tftrain), or None."""
-    import export.artifact.tftrain  # noqa: F401  (registers the builders it defines)
-
-    return _BUILDERS["steps"].get(model)
-
-
 def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
     """The TensorFlow ``embed`` of ``backbone`` (``features`` too when asked), checked against the
     JAX model (:func:`check_against_jax`), or None when its model has no registered builder."""
-    builder = _BUILDERS["embed"].get(backbone.name)
+    builder = _BUILDERS.get(backbone.name)
     if builder is None:
         return None
     fn: EmbedFn = builder(backbone, with_features)

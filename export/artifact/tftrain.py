@@ -10,8 +10,8 @@ gradient). The backward pass is therefore written out, with ops that broadcast n
 in :mod:`export.artifact.scopes` (cosine head with its scale, weight decay on kernels only,
 ``w <- w - lr * (g + wd * w)``), checked against it at build time (:func:`check_against_jax`).
 
-A builder is chosen by registered model name (:func:`export.artifact.tfnative.register_builder`
-with ``kind="steps"``); models without one (the LeNets) keep the jax2tf path.
+A builder is chosen by registered model name (:func:`register_steps`); models without one (the
+LeNets) keep the jax2tf path.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from export.artifact.head import EPS, HeadConfig
 from export.artifact.scopes import HEAD, LAST, infer_fn, refine_fn, train_fn, trained
 from export.artifact.split import Backbone
-from export.artifact.tfnative import embednet_of, register_builder, steps_builder
+from export.artifact.tfnative import embednet_of
 
 # Same signatures as the JAX functions of export.artifact.scopes, over tf tensors.
 TfVariables = dict[str, Any]
@@ -38,6 +38,27 @@ class Steps(NamedTuple):
     train: dict[str, Callable[..., tuple[TfVariables, Any]]]
     infer: Callable[[TfVariables, Any], Any]
     refine: Callable[[TfVariables, Any], Any] | None
+
+
+StepsBuilder = Callable[[Backbone, HeadConfig, tuple[str, ...]], Steps]
+_STEPS: dict[str, StepsBuilder] = {}
+
+
+def register_steps(model: str) -> Callable[[StepsBuilder], StepsBuilder]:
+    """Decorator adding the TensorFlow steps builder of ``model``."""
+
+    def add(fn: StepsBuilder) -> StepsBuilder:
+        if model in _STEPS:
+            raise ValueError(f"a TensorFlow steps builder for {model!r} is already registered.")
+        _STEPS[model] = fn
+        return fn
+
+    return add
+
+
+def steps_builder(model: str) -> StepsBuilder | None:
+    """The registered steps builder of ``model``, or None."""
+    return _STEPS.get(model)
 
 
 def native_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps | None:
@@ -150,7 +171,7 @@ def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
     return w - lr * (g + wd * w) if wd is not None else w - lr * g
 
 
-@register_builder("embednet", kind="steps")
+@register_steps("embednet")
 def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> Steps:
     import tensorflow as tf
 

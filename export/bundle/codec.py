@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from export.bundle import dedup as slices
-from export.bundle import huffman
+import export.bundle.dedup as slices
+import export.bundle.huffman as huffman
 from export.bundle.container import Record
 from export.bundle.errors import BundleError
 from export.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative

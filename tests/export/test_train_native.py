@@ -15,8 +15,7 @@ from export.artifact.convert import build_tflite, subgraph_ops, tensor_name
 from export.artifact.head import HeadConfig, imprint
 from export.artifact.scopes import infer_fn, initial_variables, refine_fn, train_fn, trained
 from export.artifact.split import split_backbone
-from export.artifact.tfnative import steps_builder
-from export.artifact.tftrain import Steps, check_against_jax, native_steps
+from export.artifact.tftrain import Steps, check_against_jax, native_steps, steps_builder
 
 # A strided last block with feature standardisation: every branch of the written-out backward.
 TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16,
