@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import devices
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devices", description=__doc__.split("\n")[0])
@@ -71,8 +73,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    import devices
-
     profiles = devices.load_profiles()
     if args.json:
         print(json.dumps({n: _profile_dict(p) for n, p in profiles.items()}, indent=2))
@@ -103,8 +103,6 @@ def _profile_dict(p: Any) -> dict[str, Any]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    import devices
-
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
     size = devices.model_file(args.artifact).stat().st_size
@@ -155,8 +153,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _energy(args: argparse.Namespace) -> int:
-    import devices
-
     names = args.profile or devices.profile_names()
     profiles = [devices.load_profile(n) for n in names]
     rows: list[dict[str, Any]] = []
@@ -187,8 +183,6 @@ def _energy(args: argparse.Namespace) -> int:
 
 
 def _offload(args: argparse.Namespace) -> int:
-    import devices
-
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
     size = devices.model_file(args.artifact).stat().st_size
@@ -218,12 +212,10 @@ def _offload(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import devices
-
     handlers = {"list": _list, "plan": _plan, "energy": _energy, "offload": _offload}
     try:
-        if args.command == "calibrate":
-            from devices.calibrate import calibrate_host, update_speed
+        if args.command == "calibrate":  # server side: TensorFlow converts the probe models
+            from devices.server.calibrate import calibrate_host, update_speed
 
             if args.speed:
                 target = Path(args.out) if args.out else None
@@ -233,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {calibrate_host(args.out)}")
             return 0
         return handlers[args.command](args)
-    except (devices.ProfileError, devices.ArtifactError, devices.GraphError, devices.MeasureError, ValueError) as err:  # fmt: skip
+    except (
+        devices.ProfileError,
+        devices.ArtifactError,
+        devices.GraphError,
+        devices.MeasureError,
+        ValueError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

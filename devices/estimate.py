@@ -18,7 +18,7 @@ weight: 12 bytes and 4 ops per trained scalar). A step whose file shows the matr
 (``SubgraphWork.matmul_form``: 1x1 convs and dense layers as products over their variables) runs
 their forward at ``forward_matmul_variable``, input gradients at ``backward_matmul`` (the builtin
 fully connected kernel over a variable) and kernel gradients at ``weight_gradient_matmul``, each
-measured on probes (:data:`devices.kernels.TRAIN_PROBES`); a depthwise kernel's gradient there is
+measured on probes (:data:`devices.server.probes.TRAIN_PROBES`); a depthwise kernel's gradient there is
 nine shifted products summed, elementwise nodes the file's counts charge (``delegated``).
 
 References:

@@ -1,7 +1,7 @@
 """The layer graph: what the planner and the estimators read, as plain JSON-ready data.
 
 Export writes ``Graph.to_dict()`` under the key ``"graph"`` of an artifact's ``manifest.json``;
-the server side builds the same object from a Flax model (:func:`devices.graph_from_flax`), so
+the server side builds the same object from a Flax model (:func:`devices.server.graph_from_flax`), so
 one planner serves both. Format ``pocketfit-graph/1``:
 
 ``{"format": "pocketfit-graph/1", "name": str,``

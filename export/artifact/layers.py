@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from devices.flaxgraph import layers_from_flax
 from devices.graph import Graph, LayerSpec, SignatureSpec
+from devices.server.flaxgraph import layers_from_flax
 from export.artifact.convert import Signature
 from export.artifact.head import HeadConfig
 from export.artifact.split import Backbone

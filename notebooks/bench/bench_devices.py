@@ -1,7 +1,7 @@
 """bench-devices: the planner and the host latency estimate against LiteRT measurements.
 
 For every artifact found (the exported ones under notebooks/results/artifacts/*/ as soon as they
-exist, plus small reference artifacts converted here by devices.reference, cached in --workdir),
+exist, plus small reference artifacts converted here by devices.server.reference, cached in --workdir),
 each signature is run in a fresh LiteRT process (devices.measure_signature: peak RSS rise over a
 baseline taken after imports, inputs, the runtime's code pages and a heap trim; default
 delegates, one thread; at the signature's planned batch, which a polymorphic-batch export does
@@ -30,6 +30,7 @@ from _results import RESULTS, ROOT, print_table, write_results
 
 import devices
 from devices.planner import plan_signature
+from devices.server import graph_from_flax
 
 # Reference artifacts: other sizes than the calibration one (16, 32, 64, 128 at 64 px).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -49,7 +50,7 @@ def find_artifacts(workdir: Path, with_reference: bool) -> list[tuple[str, Path]
         if (d / "model.tflite").is_file() and (d / "manifest.json").is_file():
             out.append((d.name, d))
     if with_reference:
-        from devices.reference import build_reference
+        from devices.server.reference import build_reference
 
         for name, kwargs in REFERENCES.items():
             d = workdir / name
@@ -134,7 +135,7 @@ def backbones(workdir: Path) -> list[dict[str, Any]]:
                 module.init, jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1))
             )
             source = f"pretrain.build_model({model!r}) (not trained yet; sizes only)"
-        graph = devices.graph_from_flax(module, variables, jnp.zeros((1, 28, 28, 1)), name=model)
+        graph = graph_from_flax(module, variables, jnp.zeros((1, 28, 28, 1)), name=model)
         out.append(_summary(model, source, graph))
     for model, hw, trained in (
         ("embednet", 128, "embed_fingerprint"),
@@ -156,7 +157,7 @@ def backbones(workdir: Path) -> list[dict[str, Any]]:
             module = pretrain.build_model(model)
             variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
             source = f"pretrain.build_model({model!r}) at {hw}x{hw} (not trained yet; sizes only)"
-        graph = devices.graph_from_flax(module, variables, x, name=trained)
+        graph = graph_from_flax(module, variables, x, name=trained)
         out.append(_summary(trained, source, graph))
     ref = workdir / "ref_medium"
     if (ref / "manifest.json").is_file():

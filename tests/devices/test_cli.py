@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices.__main__ import main
-from devices.calibrate import write_chain
+from devices.server.chains import write_chain
 
 
 @pytest.fixture

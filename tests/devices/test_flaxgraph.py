@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from devices import Graph, graph_from_flax, plan_signature, signatures_for
+from devices import Graph, plan_signature
 from devices.profiles import Runtime
+from devices.server import graph_from_flax, signatures_for
 from pretrain import build_model
 
 

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 
 from devices import Graph, LayerSpec, ModelStats, SignatureSpec, estimate, load_profile
-from devices.kernels import KernelProbe, class_efficiencies, efficiency_key, kernel_class
+from devices.kernels import efficiency_key, kernel_class
 from devices.planner import plan_signature
+from devices.server.probes import KernelProbe, class_efficiencies
 from devices.tflite_file import SubgraphWork, _im2col
 
 
@@ -118,7 +119,7 @@ def test_matrix_product_probes_are_what_the_native_steps_run(tmp_path) -> None:
     # operands); the input gradient is a FULLY_CONNECTED over a run-time weight (XNNPACK
     # does not take it: the builtin kernel)
     from devices import read_model_stats
-    from devices.kernels import build_kernel_probe
+    from devices.server.probes import build_kernel_probe
 
     for cls, delegated, variable_fc in (("matmul_variable", 1, 0), ("matmul_backward", 0, 1), ("matmul_kernel_gradient", 1, 0)):  # fmt: skip
         probe = KernelProbe(cls, 2, 8, 4, 1, 1, batch=1)
@@ -210,8 +211,8 @@ def test_planner_adds_the_largest_im2col(mlp: Graph) -> None:
 
 
 def test_invoke_only_times_the_kernels(tmp_path) -> None:
-    from devices.calibrate import write_chain
     from devices.measure import measure_signature
+    from devices.server.chains import write_chain
 
     path = write_chain(tmp_path / "chain.tflite", 4, "ADD")
     m = measure_signature(path, "run", runs=3, invoke_only=True)

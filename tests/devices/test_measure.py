@@ -15,7 +15,7 @@ TOLERANCE = 0.15  # the acceptance bound for predicted vs measured peak memory
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
     """One conversion (~30 s): an EmbedNet-like backbone, cosine head, three training scopes."""
-    from devices.reference import build_reference
+    from devices.server.reference import build_reference
 
     out = tmp_path_factory.mktemp("ref") / "tiny"
     return build_reference(out, widths=(8, 16, 32), input_hw=32, embed_dim=32, classes=4)

@@ -17,8 +17,8 @@ from devices import (
     plan_signature,
     read_model_stats,
 )
-from devices.calibrate import write_chain, write_fanout
 from devices.profiles import Runtime
+from devices.server.chains import write_chain, write_fanout
 from devices.tflite_file import SubgraphWork
 
 

@@ -91,7 +91,7 @@ def build_reference(
     from flax import traverse_util
     from jax.experimental import jax2tf
 
-    from devices.flaxgraph import graph_from_flax, signatures_for
+    from devices.server.flaxgraph import graph_from_flax, signatures_for
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,13 @@ LiteRT process (:func:`devices.measure_signature`, default delegates, one thread
 - SRAM (cache) bandwidth: a 1 x 256 x 256 float layer (256 KiB, inside L2);
 - the signature runner's cost per call, per input and per output tensor: one-op models of 1
   and 8 inputs and outputs (:func:`measure_call_costs`);
-- the share of the peak each kernel class reaches (:mod:`devices.kernels`: thin-input stems,
+- the share of the peak each kernel class reaches (:mod:`devices.server.probes`: thin-input stems,
   depthwise, pointwise and other convs, per precision; the builtin convs a train step runs on
   variable filters, forward and kernel gradient), on single-layer probe models;
 - dispatch time per layer pass and the backward share: fitted on the calibration reference's
   light and kernel-free train signatures (:func:`fit_speed`);
 - the runtime's fixed memory: a one-op model; its weight copies: the 4 MiB layer's peak over its
-  file; the arena factor: a reference artifact (:mod:`devices.reference`) whose layer graph the
+  file; the arena factor: a reference artifact (:mod:`devices.server.reference`) whose layer graph the
   planner reads, fitted by least squares over its embed and train signatures. The artifacts the
   benchmark validates against are other sizes, so the benchmark's comparison is out of sample.
 """
@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from devices.kernels import convert_tf, measure_kernel_probes
 from devices.measure import measure_signature
 from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
+from devices.server.chains import write_chain, write_fanout
+from devices.server.probes import class_efficiencies, convert_tf, measure_kernel_probes
 
 CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
 
@@ -67,157 +68,6 @@ def build_probe_models(directory: Path) -> dict[str, Path]:
         "fc_dram": convert_tf(*fc(1, 4096, 4096), directory / "fc_dram.tflite"),
         "fc_cache": convert_tf(*fc(1, 256, 256), directory / "fc_cache.tflite"),
     }
-
-
-def write_chain(path: Path, n: int, op: str, width: int = 16) -> Path:
-    """A one-signature (``run``) model of ``n`` chained ``op`` nodes on [1, width] float32,
-    written straight as a flatbuffer (``ADD`` adds the input again; unary ops otherwise)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fbs
-
-    model = fbs.ModelT()
-    model.version = 3
-    code = fbs.OperatorCodeT()
-    code.builtinCode = getattr(fbs.BuiltinOperator, op)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 1
-    model.operatorCodes = [code]
-    model.buffers = [fbs.BufferT()]
-    sg = fbs.SubGraphT()
-    sg.tensors, sg.operators = [], []
-
-    def tensor(name: str) -> int:
-        t = fbs.TensorT()
-        t.shape = np.array([1, width], np.int32)
-        t.type = fbs.TensorType.FLOAT32
-        model.buffers.append(fbs.BufferT())
-        t.buffer = len(model.buffers) - 1
-        t.name = name.encode()
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    x = cur = tensor("x")
-    for i in range(n):
-        out = tensor(f"t{i}")
-        node = fbs.OperatorT()
-        node.opcodeIndex = 0
-        node.inputs = np.array([cur, x] if op == "ADD" else [cur], np.int32)
-        node.outputs = np.array([out], np.int32)
-        if op == "ADD":
-            node.builtinOptionsType = fbs.BuiltinOptions.AddOptions
-            node.builtinOptions = fbs.AddOptionsT()
-        sg.operators.append(node)
-        cur = out
-    sg.inputs, sg.outputs = np.array([x], np.int32), np.array([cur], np.int32)
-    model.subgraphs = [sg]
-    sig = fbs.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = b"run", 0
-    tin, tout = fbs.TensorMapT(), fbs.TensorMapT()
-    tin.name, tin.tensorIndex, tout.name, tout.tensorIndex = b"x", x, b"y", cur
-    sig.inputs, sig.outputs = [tin], [tout]
-    model.signatureDefs = [sig]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(builder.Output())
-    return path
-
-
-def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[Path, dict[str, np.ndarray]]:  # fmt: skip
-    """A ``run`` model of ``n`` independent builtin ``op`` nodes over run-time inputs, and its
-    inputs: ``BROADCAST_TO`` [B,1,1,C] to a run-time shape ``shape``; ``STRIDED_SLICE`` of a
-    ``shape`` tensor with run-time begin/end/strides (every other row); ``RESHAPE`` of a
-    ``shape`` tensor to a run-time shape (the same: one memcpy); ``ADD`` of two int32
-    ``shape`` tensors (a builtin kernel: XNNPACK takes no int32); ``FLOAT_ADD``: ``ADD`` of two
-    float32 ones (XNNPACK takes it; each adds ``y`` to the one before, since XNNPACK drops
-    nodes whose outputs nothing reads). Outputs are dynamic where their shape is run-time, as in a
-    polymorphic-batch export."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fbs
-
-    model = fbs.ModelT()
-    model.version = 3
-    as_float = op == "FLOAT_ADD"
-    op = "ADD" if as_float else op
-    code = fbs.OperatorCodeT()
-    code.builtinCode = getattr(fbs.BuiltinOperator, op)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 3 if op == "BROADCAST_TO" else 1
-    model.operatorCodes = [code]
-    model.buffers = [fbs.BufferT()]
-    sg = fbs.SubGraphT()
-    sg.tensors, sg.operators = [], []
-
-    def tensor(name: str, dims: tuple[int, ...], kind: int) -> int:
-        t = fbs.TensorT()
-        t.shape, t.type, t.name = np.array(dims, np.int32), kind, name.encode()
-        model.buffers.append(fbs.BufferT())
-        t.buffer = len(model.buffers) - 1
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    f32, i32 = fbs.TensorType.FLOAT32, fbs.TensorType.INT32
-    kind = f32 if as_float else i32  # of ADD's operands
-    rank = len(shape)
-    feed: dict[str, np.ndarray] = {}
-    if op == "BROADCAST_TO":
-        small = (shape[0], *([1] * (rank - 2)), shape[-1])
-        ins = [tensor("x", small, f32), tensor("shape", (rank,), i32)]
-        feed = {"x": np.ones(small, np.float32), "shape": np.array(shape, np.int32)}
-        out_shape = shape
-    elif op == "RESHAPE":
-        ins = [tensor("x", shape, f32), tensor("shape", (rank,), i32)]
-        feed = {"x": np.ones(shape, np.float32), "shape": np.array(shape, np.int32)}
-        out_shape = shape
-    elif op == "STRIDED_SLICE":
-        ins = [tensor("x", shape, f32), tensor("begin", (rank,), i32), tensor("end", (rank,), i32), tensor("strides", (rank,), i32)]  # fmt: skip
-        feed = {
-            "x": np.ones(shape, np.float32), "begin": np.zeros(rank, np.int32),
-            "end": np.array(shape, np.int32), "strides": np.array([1, 2, *([1] * (rank - 2))], np.int32),
-        }  # fmt: skip
-        out_shape = (shape[0], (shape[1] + 1) // 2, *shape[2:])
-    else:
-        dtype = np.float32 if as_float else np.int32
-        ins = [tensor("x", shape, kind), tensor("y", shape, kind)]
-        feed = {"x": np.ones(shape, dtype), "y": np.ones(shape, dtype)}
-        out_shape = shape
-    outs: list[int] = []
-    for i in range(n):
-        out = tensor(f"o{i}", out_shape, kind if op == "ADD" else f32)
-        node = fbs.OperatorT()
-        # XNNPACK drops nodes whose outputs nothing reads: its ADDs form a chain
-        args = [outs[-1], ins[1]] if as_float and outs else ins
-        node.opcodeIndex, node.inputs, node.outputs = (
-            0,
-            np.array(args, np.int32),
-            np.array([out], np.int32),
-        )
-        if op == "ADD":
-            node.builtinOptionsType, node.builtinOptions = (
-                fbs.BuiltinOptions.AddOptions,
-                fbs.AddOptionsT(),
-            )
-        elif op == "STRIDED_SLICE":
-            node.builtinOptionsType = fbs.BuiltinOptions.StridedSliceOptions
-            node.builtinOptions = fbs.StridedSliceOptionsT()
-        sg.operators.append(node)
-        outs.append(out)
-    sg.inputs, sg.outputs = np.array(ins, np.int32), np.array(outs[-1:], np.int32)
-    model.subgraphs = [sg]
-    sig = fbs.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = b"run", 0
-    sig.inputs = []
-    for i in ins:
-        tm = fbs.TensorMapT()
-        tm.name, tm.tensorIndex = sg.tensors[i].name, i
-        sig.inputs.append(tm)
-    tout = fbs.TensorMapT()
-    tout.name, tout.tensorIndex = b"y", outs[-1]
-    sig.outputs = [tout]
-    model.signatureDefs = [sig]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(builder.Output())
-    return path, feed
 
 
 def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
@@ -313,7 +163,7 @@ def update_file_costs(target: Path | None = None, *, workdir: Path | None = None
 
 
 def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
-    how = f"measured by devices.calibrate.measure_kernel_costs on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of 30 calls"
+    how = f"measured by devices.server.calibrate.measure_kernel_costs on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of 30 calls"
     what = {
         "node_s": "latency slope of chains of 100 vs 800 ZEROS_LIKE nodes (builtin) on [1, 16]",
         "delegated_node_s": "latency slope of chains of 100 vs 800 ADD nodes (XNNPACK) on [1, 16]",
@@ -329,7 +179,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
 
 
 def _node_figures(nodes: dict[str, float], day: str) -> dict[str, Any]:
-    how = f"measured by devices.calibrate.measure_node_bytes on {day}: LiteRT default delegates (XNNPACK), 1 thread"
+    how = f"measured by devices.server.calibrate.measure_node_bytes on {day}: LiteRT default delegates (XNNPACK), 1 thread"
     return {
         "node_bytes": {
             "value": round(nodes["node"]),
@@ -499,14 +349,14 @@ def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, floa
     for key, probe_names in names.items():
         out[key] = {
             "value": round(speed[key], 4),
-            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.kernels): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
+            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.server.probes): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
         }  # fmt: skip
     return out
 
 
 def _how(runs: int) -> str:
     day = datetime.date.today().isoformat()
-    return f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
+    return f"measured by devices.server.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
 
 
 REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
@@ -514,7 +364,7 @@ REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head onl
 
 def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:  # fmt: skip
     """The call costs (:func:`measure_call_costs`), the kernel classes
-    (:func:`devices.kernels.measure_kernel_probes`) and the dispatch and backward shares fitted
+    (:func:`devices.server.probes.measure_kernel_probes`) and the dispatch and backward shares fitted
     on the calibration references ``refs`` (:func:`fit_speed`) over the profile ``shape`` (its
     peaks, bandwidths and kernel costs)."""
     import dataclasses
@@ -544,13 +394,13 @@ def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, 
 
 def update_speed(target: Path | None = None, *, workdir: Path | None = None, runs: int = 30, log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
     """Measures the call costs (:func:`measure_call_costs`) and the kernel classes
-    (:func:`devices.kernels.measure_kernel_probes`), refits the dispatch and the backward
+    (:func:`devices.server.probes.measure_kernel_probes`), refits the dispatch and the backward
     shares (:func:`fit_speed`) on the calibration references, and writes those figures into the
     ``host`` profile (the rest unchanged): about three minutes.
 
     Returns the figures and ``check``: (predicted, measured) seconds of the references' embeds.
     """
-    from devices.reference import build_reference
+    from devices.server.reference import build_reference
 
     target = target or PROFILE_DIR / "host.json"
     with tempfile.TemporaryDirectory() as tmp:
@@ -581,7 +431,7 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
     compute (``infer``, head-only ``train``), backward on the image-input train steps that
     train no kernel (input gradients only), weight gradients on those that do unless the
     kernel-gradient probes measured them. Forward
-    convolutions run at their kernel class's share (:func:`devices.kernels.class_efficiencies`
+    convolutions run at their kernel class's share (:func:`devices.server.probes.class_efficiencies`
     of the single-layer ``probes``, less XNNPACK's per-node cost ``delegated_node_s``, or the
     dispatch fitted here for the variable-filter probes), not fitted; the remaining
     forward layers (pooling, normalisation, fully connected: memory bound, or the peak's own
@@ -592,7 +442,6 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
 
     from devices.artifact import load_graph, model_file
     from devices.estimate import estimate
-    from devices.kernels import class_efficiencies
     from devices.tflite_file import read_model_stats
 
     graph = load_graph(full)
@@ -656,7 +505,7 @@ def calibrate_host(
     import dataclasses
 
     from devices.profiles import Runtime
-    from devices.reference import build_reference
+    from devices.server.reference import build_reference
 
     target = Path(out) if out else PROFILE_DIR / "host.json"
     cache, level = _last_level_cache()
