@@ -184,3 +184,17 @@ def test_report_is_json_ready(toy_artifact, tmp_path: Path) -> None:
                 "budget_bytes", "embed_ms", "train_ms", "steps", "final_loss", "threshold",
                 "target_far"):  # fmt: skip
         assert key in data
+
+
+@pytest.mark.parametrize("scope", ["head", "last_block"])
+def test_batched_scores_are_the_verify_scores(toy_artifact, tmp_path: Path, scope: str) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    dev.enroll("owner", toy_artifact["owner"], scope=scope, target_far=FAR)
+    probes = np.concatenate([toy_artifact["owner_test"][:3], toy_artifact["impostors"][:70]])
+    one = np.array([dev.verify("owner", x).score for x in probes])
+    many = dev.scores("owner", probes)  # 73 captures: two batches
+    again = dev.scores("owner", dev.embed(probes))
+    assert many.shape == (73,)
+    # another batch size may round the int8 embed and the cosine differently in float32
+    np.testing.assert_allclose(many, one, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(again, many)
