@@ -24,20 +24,32 @@ LiteRT process (:func:`devices.measure_signature`, default delegates, one thread
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.artifact import load_graph, model_file
+from devices.estimate import estimate
 from devices.measure import measure_signature
-from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
+from devices.planner import plan_signature, weight_bytes
+from devices.profiles import (
+    PROFILE_DIR,
+    PROFILE_FORMAT,
+    Runtime,
+    horowitz_pj_per_op,
+    load_profile,
+)
 from devices.server.chains import write_chain, write_fanout
 from devices.server.probes import class_efficiencies, convert_tf, measure_kernel_probes
+from devices.server.reference import build_reference
+from devices.tflite_file import read_model_stats
 
 CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
 
@@ -234,8 +246,6 @@ def _solve(f: Callable[[float], float], lo: float = 1e-3, hi: float = 1.0) -> fl
 def _steps(artifact: Path, runtime: Any, runs: int) -> list[dict[str, Any]]:
     """Per compute signature: planned activations and step, and the measured peak over the
     planned resident bytes (without the runtime's fixed bytes)."""
-    from devices.artifact import load_graph, model_file
-    from devices.planner import plan_signature
 
     graph = load_graph(artifact)
     size = model_file(artifact).stat().st_size
@@ -264,10 +274,6 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     signature whose peak the activations set. The int8 artifact's ``embed`` leaves, beyond its
     weight copies, the bytes per int8 layer.
     """
-    import dataclasses
-
-    from devices.artifact import load_graph
-    from devices.planner import weight_bytes
 
     small = 16384
     fixed = runtime.fixed_bytes
@@ -367,8 +373,6 @@ def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> t
     (:func:`devices.server.probes.measure_kernel_probes`) and the dispatch and backward shares fitted
     on the calibration references ``refs`` (:func:`fit_speed`) over the profile ``shape`` (its
     peaks, bandwidths and kernel costs)."""
-    import dataclasses
-
     calls = measure_call_costs(base / "calls", runs=runs)
     probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
     shape = dataclasses.replace(
@@ -400,7 +404,6 @@ def update_speed(target: Path | None = None, *, workdir: Path | None = None, run
 
     Returns the figures and ``check``: (predicted, measured) seconds of the references' embeds.
     """
-    from devices.server.reference import build_reference
 
     target = target or PROFILE_DIR / "host.json"
     with tempfile.TemporaryDirectory() as tmp:
@@ -438,11 +441,6 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
     kind) at 1. The references' ``embed`` calls are the out-of-sample check of the classes
     (returned as ``check``).
     """
-    import dataclasses
-
-    from devices.artifact import load_graph, model_file
-    from devices.estimate import estimate
-    from devices.tflite_file import read_model_stats
 
     graph = load_graph(full)
     stats = read_model_stats(model_file(full))  # the estimator adds what the file runs
@@ -494,6 +492,26 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
     return {"op_overhead_s": prof.op_overhead_s, **eff, "check": check}
 
 
+class _HostFigures(NamedTuple):
+    """What calibrating this machine measured (the inputs of the ``host`` profile)."""
+
+    cache: int  # last-level data cache, bytes
+    level: int  # its level
+    fixed: float  # the runtime's fixed bytes: a one-op model's peak less its file
+    copies: float  # weight copies of a float layer
+    copies8: float  # the same of a full-integer int8 layer
+    fp32: float  # peak ops/s
+    int8: float
+    dram: float  # bytes/s
+    sram: float
+    fit: dict[str, Any]  # fit_memory: training, per_train, factor, int8_layer
+    nodes: dict[str, float]  # measure_node_bytes
+    kernels: dict[str, float]  # measure_kernel_costs + the call costs
+    calls: dict[str, float]
+    probes: list[tuple[str, str, float, float]]
+    speed: dict[str, Any]
+
+
 def calibrate_host(
     out: str | os.PathLike[str] | None = None,
     *,
@@ -502,153 +520,187 @@ def calibrate_host(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Measures this machine and writes the ``host`` profile (with the date); returns its path."""
-    import dataclasses
-
-    from devices.profiles import Runtime
-    from devices.server.reference import build_reference
-
     target = Path(out) if out else PROFILE_DIR / "host.json"
-    cache, level = _last_level_cache()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(workdir) if workdir else Path(tmp)
-        log("converting the probe models and the calibration reference artifacts ...")
-        models = build_probe_models(base / "probes")
-        refs = {
-            "full": build_reference(base / "calibration_ref", **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-            "head": build_reference(base / "calibration_ref_head", scopes=("head",), **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-            "int8": build_reference(base / "calibration_ref_int8", int8=True, **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-        }  # fmt: skip
-        m = {name: measure_signature(path, "run", runs=runs) for name, path in models.items()}
-        for name, r in m.items():
-            log(f"  {name:9s} peak {r.peak_bytes / 1024:9.0f} KiB  min {r.latency_s * 1e6:9.1f} us")
-        size = {name: path.stat().st_size for name, path in models.items()}
-        trivial = m["trivial"].peak_bytes - size["trivial"]
-        # fully connected 64x1024x1024: weights 4 MiB (fp32) or 1 MiB (int8); in + out arena
-        copies = (m["fc_fp32"].peak_bytes - size["fc_fp32"] - trivial - 64 * 2048 * 4) / (
-            1024 * 1024 * 4
-        )
-        copies8 = (m["fc_int8"].peak_bytes - size["fc_int8"] - trivial - 64 * 1024 * 5) / (
-            1024 * 1024
-        )
-        fp32 = 2 * 64 * 1024 * 1024 / m["fc_fp32"].latency_s
-        int8 = 2 * 64 * 1024 * 1024 / m["fc_int8"].latency_s
-        call = m["trivial"].latency_s
-        dram = 4096 * 4096 * 4 / max(m["fc_dram"].latency_s - call, 1e-9)
-        sram = 256 * 256 * 4 / max(m["fc_cache"].latency_s - call, 1e-9)
-        runtime = Runtime(
-            fixed_bytes=trivial,
-            weight_copies=max(copies, 0.0),
-            weight_copies_int8=max(copies8, 0.0),
-        )
-        fit, rows = fit_memory(refs, runtime, runs=3)
-        training, per_train, factor = fit["training"], fit["per_train"], fit["factor"]
-        for row in rows:
-            log(f"  {row['artifact']:22s} {row['signature']:18s} activations {row['activations'] / 1024:7.0f} KiB  step {row['step'] / 1024:7.0f} KiB  measured over resident {row['over_resident'] / 1024:7.0f} KiB")  # fmt: skip
-        log(f"  fixed {trivial / 1024:.0f} KiB, with variables +{training / 1024:.0f} KiB, per image-input train subgraph {per_train / 1024:.0f} KiB, per int8 layer {fit['int8_layer'] / 1024:.0f} KiB, arena factor {factor:.3f}")  # fmt: skip
-        shape = dataclasses.replace(
-            load_profile(PROFILE_DIR / "mcu.json"),
-            name="host-calibration", sram_bytes=cache, precisions=("fp32", "int8"),
-            peak_ops_per_s={"fp32": fp32, "int8": int8}, dram_bandwidth_bytes_per_s=dram,
-            sram_bandwidth_bytes_per_s=sram, op_overhead_s=0.0, call_overhead_s=call,
-            compute_efficiency={"forward": 1.0, "backward": 1.0},
-        )  # fmt: skip
-        nodes = measure_node_bytes(base / "chains")
-        kernels = measure_kernel_costs(base / "kernels")
-        shape = dataclasses.replace(shape, kernel_costs=kernels)
-        calls, probes, speed = measure_speed(base, refs, shape, runs)
-        kernels.update({k: calls[k] for k in IO_SOURCES})
-        log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
+        figures = _measure_host(Path(workdir) if workdir else Path(tmp), runs, log)
+    target.write_text(json.dumps(_host_profile(figures, runs), indent=2) + "\n")
+    load_profile(target)  # the file we wrote must validate
+    return target
+
+
+def _calibration_references(base: Path) -> dict[str, Path]:
+    """The calibration reference artifacts: all scopes, head only, int8 ``embed``."""
+    ref: dict[str, Any] = dict(CALIBRATION_REFERENCE)
+    return {
+        "full": build_reference(base / "calibration_ref", **ref),
+        "head": build_reference(base / "calibration_ref_head", scopes=("head",), **ref),
+        "int8": build_reference(base / "calibration_ref_int8", int8=True, **ref),
+    }
+
+
+def _measure_host(base: Path, runs: int, log: Callable[[str], None]) -> _HostFigures:
+    cache, level = _last_level_cache()
+    log("converting the probe models and the calibration reference artifacts ...")
+    models = build_probe_models(base / "probes")
+    refs = _calibration_references(base)
+    m = {name: measure_signature(path, "run", runs=runs) for name, path in models.items()}
+    for name, r in m.items():
+        log(f"  {name:9s} peak {r.peak_bytes / 1024:9.0f} KiB  min {r.latency_s * 1e6:9.1f} us")
+    size = {name: path.stat().st_size for name, path in models.items()}
+    fixed = m["trivial"].peak_bytes - size["trivial"]
+    # fully connected 64x1024x1024: weights 4 MiB (fp32) or 1 MiB (int8); in + out arena
+    copies = (m["fc_fp32"].peak_bytes - size["fc_fp32"] - fixed - 64 * 2048 * 4) / (1024 * 1024 * 4)
+    copies8 = (m["fc_int8"].peak_bytes - size["fc_int8"] - fixed - 64 * 1024 * 5) / (1024 * 1024)
+    call = m["trivial"].latency_s
+    runtime = Runtime(
+        fixed_bytes=fixed, weight_copies=max(copies, 0.0), weight_copies_int8=max(copies8, 0.0)
+    )
+    fit, rows = fit_memory(refs, runtime, runs=3)
+    for row in rows:
         log(
-            f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, delegated +{nodes['delegated']:.0f} B"
+            f"  {row['artifact']:22s} {row['signature']:18s} "
+            f"activations {row['activations'] / 1024:7.0f} KiB  step {row['step'] / 1024:7.0f} KiB  "
+            f"measured over resident {row['over_resident'] / 1024:7.0f} KiB"
         )
-        log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
+    log(
+        f"  fixed {fixed / 1024:.0f} KiB, with variables +{fit['training'] / 1024:.0f} KiB, "
+        f"per image-input train subgraph {fit['per_train'] / 1024:.0f} KiB, "
+        f"per int8 layer {fit['int8_layer'] / 1024:.0f} KiB, arena factor {fit['factor']:.3f}"
+    )
+    fp32 = 2 * 64 * 1024 * 1024 / m["fc_fp32"].latency_s
+    int8 = 2 * 64 * 1024 * 1024 / m["fc_int8"].latency_s
+    dram = 4096 * 4096 * 4 / max(m["fc_dram"].latency_s - call, 1e-9)
+    sram = 256 * 256 * 4 / max(m["fc_cache"].latency_s - call, 1e-9)
+    shape = dataclasses.replace(
+        load_profile(PROFILE_DIR / "mcu.json"),
+        name="host-calibration",
+        sram_bytes=cache,
+        precisions=("fp32", "int8"),
+        peak_ops_per_s={"fp32": fp32, "int8": int8},
+        dram_bandwidth_bytes_per_s=dram,
+        sram_bandwidth_bytes_per_s=sram,
+        op_overhead_s=0.0,
+        call_overhead_s=call,
+        compute_efficiency={"forward": 1.0, "backward": 1.0},
+    )
+    nodes = measure_node_bytes(base / "chains")
+    kernels = measure_kernel_costs(base / "kernels")
+    shape = dataclasses.replace(shape, kernel_costs=kernels)
+    calls, probes, speed = measure_speed(base, refs, shape, runs)
+    kernels.update({k: calls[k] for k in IO_SOURCES})
+    log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
+    log(
+        f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, "
+        f"delegated +{nodes['delegated']:.0f} B"
+    )
+    log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
+    return _HostFigures(
+        cache, level, fixed, copies, copies8, fp32, int8, dram, sram, fit, nodes, kernels, calls,
+        probes, speed,
+    )  # fmt: skip
+
+
+def _fig(value: Any, source: str) -> dict[str, Any]:
+    return {"value": value, "source": source}
+
+
+ENERGY_NOTE = "not measured (no power meter on this machine): Horowitz 45 nm figures, not rescaled"
+
+
+def _host_profile(f: _HostFigures, runs: int) -> dict[str, Any]:
+    """The ``host`` profile document: every figure with how it was measured."""
     day = datetime.date.today().isoformat()
     how = _how(runs)
-
-    def fig(value: Any, source: str) -> dict[str, Any]:
-        return {"value": value, "source": source}
-
-    energy_note = (
-        "not measured (no power meter on this machine): Horowitz 45 nm figures, not rescaled"
-    )
-    doc = {
+    cpu_cache = f"/sys/devices/system/cpu/cpu0/cache, read on {day}"
+    return {
         "format": PROFILE_FORMAT,
         "name": "host",
         "description": "This machine, measured with LiteRT (one thread, default delegates)",
         "measured": day,
-        "memory_bytes": fig(_meminfo_available(), f"MemAvailable in /proc/meminfo on {day}"),
-        "sram_bytes": fig(
-            cache,
-            f"last-level data cache (L{level}) of cpu0, /sys/devices/system/cpu/cpu0/cache, read on {day}",
-        ),
+        "memory_bytes": _fig(_meminfo_available(), f"MemAvailable in /proc/meminfo on {day}"),
+        "sram_bytes": _fig(f.cache, f"last-level data cache (L{f.level}) of cpu0, {cpu_cache}"),
         "flash_bytes": None,
-        "precisions": fig(["fp32", "int8"], f"{how}: float and full-integer int8 models both run"),
+        "precisions": _fig(["fp32", "int8"], f"{how}: float and full-integer int8 models both run"),
         "peak_ops_per_s": {
-            "fp32": fig(
-                round(fp32),
+            "fp32": _fig(
+                round(f.fp32),
                 f"{how}: fully connected 64x1024x1024 float, 2 ops per multiply-accumulate",
             ),
-            "int8": fig(round(int8), f"{how}: fully connected 64x1024x1024 full-integer int8"),
+            "int8": _fig(round(f.int8), f"{how}: fully connected 64x1024x1024 full-integer int8"),
         },
-        "dram_bandwidth_bytes_per_s": fig(
-            round(dram),
-            f"{how}: fully connected 1x4096x4096 float (64 MiB of weights streamed), less the call overhead",
+        "dram_bandwidth_bytes_per_s": _fig(
+            round(f.dram),
+            f"{how}: fully connected 1x4096x4096 float (64 MiB of weights streamed), "
+            "less the call overhead",
         ),
-        "sram_bandwidth_bytes_per_s": fig(
-            round(sram),
-            f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), less the call overhead",
+        "sram_bandwidth_bytes_per_s": _fig(
+            round(f.sram),
+            f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), "
+            "less the call overhead",
         ),
-        **_speed_figures(calls, probes, speed, runs),
-        "energy": {
-            "scale": fig(1.0, energy_note),
-            "pj_per_op": {
-                p: fig(
-                    horowitz_pj_per_op(p),
-                    f"Horowitz, ISSCC 2014, 45 nm: {p} (add + mult) / 2 ops; {energy_note}",
-                )
-                for p in ("fp32", "int8")
-            },
-            "sram_pj_per_byte": fig(
-                1.25, f"Horowitz 45 nm: 5 pJ per 32-bit SRAM access / 4 bytes; {energy_note}"
-            ),
-            "dram_pj_per_byte": fig(
-                160.0, f"Horowitz 45 nm: 640 pJ per 32-bit DRAM access / 4 bytes; {energy_note}"
-            ),
-        },
+        **_speed_figures(f.calls, f.probes, f.speed, runs),
+        "energy": _energy_figures(),
         "battery_joules": None,
-        "kernel_costs": _kernel_figures(kernels, day),
-        "runtime": {
-            "fixed_bytes": fig(trivial, f"{how}: peak RSS rise of a one-op model less its file"),
-            "training_artifact_bytes": fig(
-                training,
-                f"{how}: peak rise over the planned resident bytes of the head-only reference's signatures without activations, less fixed_bytes",
-            ),
-            "weight_copies": fig(
-                round(max(copies, 0.0), 3),
-                f"{how}: (peak - file - fixed - activations) / weights of the 64x1024x1024 float layer",
-            ),
-            "weight_copies_int8": fig(
-                round(max(copies8, 0.0), 3),
-                f"{how}: the same for the full-integer int8 layer (arena: float and int8 input and output)",
-            ),
-            "int8_layer_bytes": fig(
-                fit["int8_layer"],
-                f"{how}: what the int8 reference's embed keeps beyond fixed bytes, arena and int8 copies, per int8 layer",
-            ),
-            "arena_factor": fig(
-                round(factor, 3),
-                f"{how}: least squares of the measured peak, less the planned resident bytes and overheads, over the planned activations of the signatures whose peak activations set, {REFERENCES}, 3 calls each",
-            ),
-            "train_subgraph_bytes": fig(
-                per_train,
-                f"{how}: overhead of the all-scopes reference over the head-only one, per image-input train subgraph",
-            ),
-            "frozen_weights_in_ram": fig(
-                True, "LiteRT memory-maps the model file; its pages are resident once read"
-            ),
-            **_node_figures(nodes, day),
-        },
+        "kernel_costs": _kernel_figures(f.kernels, day),
+        "runtime": _runtime_figures(f, how, day),
     }
-    target.write_text(json.dumps(doc, indent=2) + "\n")
-    load_profile(target)  # the file we wrote must validate
-    return target
+
+
+def _energy_figures() -> dict[str, Any]:
+    note = ENERGY_NOTE
+    return {
+        "scale": _fig(1.0, note),
+        "pj_per_op": {
+            p: _fig(
+                horowitz_pj_per_op(p),
+                f"Horowitz, ISSCC 2014, 45 nm: {p} (add + mult) / 2 ops; {note}",
+            )
+            for p in ("fp32", "int8")
+        },
+        "sram_pj_per_byte": _fig(
+            1.25, f"Horowitz 45 nm: 5 pJ per 32-bit SRAM access / 4 bytes; {note}"
+        ),
+        "dram_pj_per_byte": _fig(
+            160.0, f"Horowitz 45 nm: 640 pJ per 32-bit DRAM access / 4 bytes; {note}"
+        ),
+    }
+
+
+def _runtime_figures(f: _HostFigures, how: str, day: str) -> dict[str, Any]:
+    return {
+        "fixed_bytes": _fig(f.fixed, f"{how}: peak RSS rise of a one-op model less its file"),
+        "training_artifact_bytes": _fig(
+            f.fit["training"],
+            f"{how}: peak rise over the planned resident bytes of the head-only reference's "
+            "signatures without activations, less fixed_bytes",
+        ),
+        "weight_copies": _fig(
+            round(max(f.copies, 0.0), 3),
+            f"{how}: (peak - file - fixed - activations) / weights of the 64x1024x1024 float layer",
+        ),
+        "weight_copies_int8": _fig(
+            round(max(f.copies8, 0.0), 3),
+            f"{how}: the same for the full-integer int8 layer (arena: float and int8 input and "
+            "output)",
+        ),
+        "int8_layer_bytes": _fig(
+            f.fit["int8_layer"],
+            f"{how}: what the int8 reference's embed keeps beyond fixed bytes, arena and int8 "
+            "copies, per int8 layer",
+        ),
+        "arena_factor": _fig(
+            round(f.fit["factor"], 3),
+            f"{how}: least squares of the measured peak, less the planned resident bytes and "
+            "overheads, over the planned activations of the signatures whose peak activations "
+            f"set, {REFERENCES}, 3 calls each",
+        ),
+        "train_subgraph_bytes": _fig(
+            f.fit["per_train"],
+            f"{how}: overhead of the all-scopes reference over the head-only one, per image-input "
+            "train subgraph",
+        ),
+        "frozen_weights_in_ram": _fig(
+            True, "LiteRT memory-maps the model file; its pages are resident once read"
+        ),
+        **_node_figures(f.nodes, day),
+    }

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.graph import Graph, SignatureSpec
+from devices.server.flaxgraph import graph_from_flax, signatures_for
 
 REFERENCE_FORMAT = "pocketfit-reference/1"
 COSINE_SCALE = 16.0
@@ -84,108 +85,171 @@ def build_reference(
       ``out_dir``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
     import tensorflow as tf
-    from flax import traverse_util
-    from jax.experimental import jax2tf
-
-    from devices.server.flaxgraph import graph_from_flax, signatures_for
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    net, head = _modules(widths, embed_dim, classes)
-    shape = (1, input_hw, input_hw, 1)
-    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
-    bv = net.init(k1, jnp.zeros(shape))
-    hv = head.init(k2, jnp.zeros((1, embed_dim)))
-    last = f"backbone/b{len(widths) - 1}_"
-    rules = {
-        "head": {"head/": "all"},
-        "head_biases": {"head/": "all", last + "dw": "bias", last + "pw": "bias", "backbone/embed": "bias"},
-        "last_block": {"head/": "all", last + "dw": "all", last + "pw": "all", "backbone/embed": "all"},
-    }  # fmt: skip
-    chosen = {s: rules[s] for s in scopes} if not int8 else {}
-    graph = graph_from_flax(
-        net, bv, jnp.zeros(shape), name=out.name, head=None if int8 else head,
-        head_variables=hv, scopes=chosen, bits=8 if int8 else 32, act_bits=8 if int8 else 32,
-    )  # fmt: skip
-    sigs = signatures_for(
-        graph, train_batch=train_batch, embed_batch=embed_batch, embed_bits=8 if int8 else 32
-    )
-    graph = graph.with_signatures(sigs)
+    ref = _Reference(widths, embed_dim, classes, seed, input_hw)
+    graph = ref.graph(out.name, scopes, int8, train_batch, embed_batch)
+    module = tf.Module()
+    module.vars = {k: tf.Variable(ref.flat[k], name=k.replace("/", "_")) for k in ref.variables}
+    img = tf.TensorSpec((embed_batch, input_hw, input_hw, 1), tf.float32)
+    fns = {"embed": _embed_fn(ref, img)}
+    if not int8:
+        fns.update(_device_fns(ref, graph, module, embed_batch))
+    keys = [k for k in fns if k in {s.name for s in graph.signatures}]
+    model = _convert(module, fns, keys, int8=int8, seed=seed, images=tuple(img.shape))
+    (out / "model.tflite").write_bytes(model)
+    manifest = {"format": REFERENCE_FORMAT, "graph": graph.to_dict(), "model_bytes": len(model)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
 
-    flat = {
-        **{"backbone/" + k: np.asarray(v) for k, v in traverse_util.flatten_dict(bv["params"], sep="/").items()},
-        **{"head/" + k: np.asarray(v) for k, v in traverse_util.flatten_dict(hv["params"], sep="/").items()},
-    }  # fmt: skip
 
-    def trains(key: str, scope: str) -> bool:
+class _Reference:
+    """The reference network and head, initialised, with their parameters flat by name
+    (``backbone/<layer>/<leaf>``, ``head/kernel``)."""
+
+    def __init__(
+        self, widths: Sequence[int], embed_dim: int, classes: int, seed: int, input_hw: int
+    ) -> None:
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+        from flax import traverse_util
+
+        self.widths, self.embed_dim, self.classes = widths, embed_dim, classes
+        self.net, self.head = _modules(widths, embed_dim, classes)
+        self.shape = (1, input_hw, input_hw, 1)
+        k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+        self.bv = self.net.init(k1, jnp.zeros(self.shape))
+        self.hv = self.head.init(k2, jnp.zeros((1, embed_dim)))
+        flat = traverse_util.flatten_dict
+        self.flat = {
+            **{"backbone/" + k: np.asarray(v) for k, v in flat(self.bv["params"], sep="/").items()},
+            **{"head/" + k: np.asarray(v) for k, v in flat(self.hv["params"], sep="/").items()},
+        }
+        self.names = sorted(self.flat)
+        self.variables: list[str] = []
+        self._graph: Graph | None = None
+
+    def graph(
+        self, name: str, scopes: Sequence[str], int8: bool, train_batch: int, embed_batch: int
+    ) -> Graph:
+        """The planner's layer graph with its signatures; sets which parameters are variables."""
+        import jax.numpy as jnp
+
+        last = f"backbone/b{len(self.widths) - 1}_"
+        rules = {
+            "head": {"head/": "all"},
+            "head_biases": {
+                "head/": "all", last + "dw": "bias", last + "pw": "bias", "backbone/embed": "bias"
+            },
+            "last_block": {
+                "head/": "all", last + "dw": "all", last + "pw": "all", "backbone/embed": "all"
+            },
+        }  # fmt: skip
+        chosen = {s: rules[s] for s in scopes} if not int8 else {}
+        graph = graph_from_flax(
+            self.net, self.bv, jnp.zeros(self.shape), name=name,
+            head=None if int8 else self.head, head_variables=self.hv, scopes=chosen,
+            bits=8 if int8 else 32, act_bits=8 if int8 else 32,
+        )  # fmt: skip
+        sigs = signatures_for(
+            graph, train_batch=train_batch, embed_batch=embed_batch, embed_bits=8 if int8 else 32
+        )
+        self._graph = graph.with_signatures(sigs)
+        self.variables = [k for k in self.names if any(self.trains(k, s) for s in graph.scopes)]
+        return self._graph
+
+    def trains(self, key: str, scope: str) -> bool:
+        """Whether ``scope`` trains the parameter ``key``."""
+        assert self._graph is not None
         layer, leaf = key.rsplit("/", 1)
-        mode = graph.layers[graph.index(layer)].train.get(scope)
+        mode = self._graph.layers[self._graph.index(layer)].train.get(scope)
         return mode == "all" or (mode == "bias" and leaf == "bias")
 
-    names = sorted(flat)
-    var_names = [k for k in names if any(trains(k, s) for s in graph.scopes)]
+    def split(self, p: dict[str, Any]) -> tuple[Any, Any]:
+        from flax import traverse_util
 
-    def split(p: dict[str, Any]) -> tuple[Any, Any]:
         b = traverse_util.unflatten_dict(
             {k[9:]: v for k, v in p.items() if k.startswith("backbone/")}, sep="/"
         )
         h = traverse_util.unflatten_dict(
             {k[5:]: v for k, v in p.items() if k.startswith("head/")}, sep="/"
         )
-        return {"params": b}, {"params": h}  # fmt: skip
+        return {"params": b}, {"params": h}
 
-    def embed_fn(p: dict[str, Any], x: Any) -> Any:
-        return net.apply(split(p)[0], x)
+    def embed(self, p: dict[str, Any], x: Any) -> Any:
+        return self.net.apply(self.split(p)[0], x)
 
-    def loss_fn(p: dict[str, Any], x: Any, y: Any, from_images: bool) -> Any:
-        e = embed_fn(p, x) if from_images else x
-        logits = head.apply(split(p)[1], e)
-        return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(y, classes), -1))
+    def loss(self, p: dict[str, Any], x: Any, y: Any, from_images: bool) -> Any:
+        import jax
+        import jax.numpy as jnp
 
-    const = {k: jnp.asarray(v) for k, v in flat.items()}
-    module = tf.Module()
-    module.vars = {k: tf.Variable(flat[k], name=k.replace("/", "_")) for k in var_names}
+        e = self.embed(p, x) if from_images else x
+        logits = self.head.apply(self.split(p)[1], e)
+        return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(y, self.classes), -1))
+
+    def constants(self) -> dict[str, Any]:
+        import jax.numpy as jnp
+
+        return {k: jnp.asarray(v) for k, v in self.flat.items()}
+
+
+def _embed_fn(ref: _Reference, img: Any) -> Any:
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+
+    const = ref.constants()
+    embed_c = jax2tf.convert(lambda x: ref.embed(const, x), with_gradient=False)
+    return tf.function(lambda images: {"embeddings": embed_c(images)}, input_signature=[img])
+
+
+def _device_fns(ref: _Reference, graph: Graph, module: Any, embed_batch: int) -> dict[str, Any]:
+    """The train steps, ``infer``, ``get_weights`` and ``set_weights`` of a float reference."""
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+
+    const = ref.constants()
     fns: dict[str, Any] = {}
-    img = tf.TensorSpec((embed_batch, input_hw, input_hw, 1), tf.float32)
-    emb = tf.TensorSpec((embed_batch, embed_dim), tf.float32)
-    embed_c = jax2tf.convert(lambda x: embed_fn(const, x), with_gradient=False)
-    fns["embed"] = tf.function(
-        lambda images: {"embeddings": embed_c(images)}, input_signature=[img]
-    )
-    if not int8:
-        for sig in graph.signatures:
-            if sig.kind != "train":
-                continue
-            assert sig.scope is not None
+    for sig in graph.signatures:
+        if sig.kind == "train":
             fns[sig.name] = _train_fn(
-                module, sig, graph, names, const, loss_fn, trains, input_hw, embed_dim
-            )
-        head_c = jax2tf.convert(
-            lambda w, e: head.apply(split({"head/kernel": w})[1], e), with_gradient=False
-        )
-        fns["infer"] = tf.function(
-            lambda embeddings: {"scores": head_c(module.vars["head/kernel"], embeddings)},
-            input_signature=[emb],
-        )
-        fns["get_weights"] = tf.function(
-            lambda: {k.replace("/", "_"): v.read_value() for k, v in module.vars.items()},
-            input_signature=[],
-        )
-        specs = [
-            tf.TensorSpec(flat[k].shape, tf.float32, name=k.replace("/", "_")) for k in var_names
-        ]
+                module, sig, graph, ref.names, const, ref.loss, ref.trains, ref.shape[1],
+                ref.embed_dim,
+            )  # fmt: skip
+    head_c = jax2tf.convert(
+        lambda w, e: ref.head.apply(ref.split({"head/kernel": w})[1], e), with_gradient=False
+    )
+    emb = tf.TensorSpec((embed_batch, ref.embed_dim), tf.float32)
+    fns["infer"] = tf.function(
+        lambda embeddings: {"scores": head_c(module.vars["head/kernel"], embeddings)},
+        input_signature=[emb],
+    )
+    fns["get_weights"] = tf.function(
+        lambda: {k.replace("/", "_"): v.read_value() for k, v in module.vars.items()},
+        input_signature=[],
+    )
+    names = ref.variables
+    specs = [tf.TensorSpec(ref.flat[k].shape, tf.float32, name=k.replace("/", "_")) for k in names]
 
-        def set_weights(*values: Any) -> dict[str, Any]:
-            for k, v in zip(var_names, values, strict=True):
-                module.vars[k].assign(v)
-            return {"ok": tf.constant(1, tf.int32)}
+    def set_weights(*values: Any) -> dict[str, Any]:
+        for k, v in zip(names, values, strict=True):
+            module.vars[k].assign(v)
+        return {"ok": tf.constant(1, tf.int32)}
 
-        fns["set_weights"] = tf.function(set_weights, input_signature=specs)
-    keys = [k for k in fns if k in {s.name for s in graph.signatures}]
+    fns["set_weights"] = tf.function(set_weights, input_signature=specs)
+    return fns
+
+
+def _convert(
+    module: Any, fns: dict[str, Any], keys: list[str], *, int8: bool, seed: int, images: tuple
+) -> bytes:
+    """SavedModel -> TFLite: full-integer int8 calibrated on random images, or float with
+    resource variables."""
+    import numpy as np
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory() as tmp:
         tf.saved_model.save(
             module, tmp, signatures={k: fns[k].get_concrete_function() for k in keys}
@@ -196,9 +260,7 @@ def build_reference(
 
             def representative() -> Any:
                 for _ in range(16):
-                    yield {
-                        "images": rng.random((embed_batch, input_hw, input_hw, 1), dtype=np.float32)
-                    }
+                    yield {"images": rng.random(images, dtype=np.float32)}
 
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
@@ -206,11 +268,7 @@ def build_reference(
         else:
             conv.experimental_enable_resource_variables = True
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        model = conv.convert()
-    (out / "model.tflite").write_bytes(model)
-    manifest = {"format": REFERENCE_FORMAT, "graph": graph.to_dict(), "model_bytes": len(model)}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
+        return bytes(conv.convert())
 
 
 def _train_fn(module, sig: SignatureSpec, graph: Graph, names, const, loss_fn, trains, hw, dim):
