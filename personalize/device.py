@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -532,7 +532,7 @@ class Device:
         """The artifact's ``embed`` outputs (``embeddings``, and ``features`` when a wider scope
         is exported) of many raw captures, preprocessed as enrollment does but without the quality
         gate (for scoring a whole evaluation set; ``verify`` gates each capture)."""
-        inputs = preprocess_batch(images, self.spec)
+        inputs = preprocess_batch(cast(Sequence[np.ndarray], images), self.spec)
         runner = self._interp.get_signature_runner(EMBED)
         chunks = [runner(**{IMAGES: inputs[i : i + CHUNK]}) for i in range(0, len(inputs), CHUNK)]
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}

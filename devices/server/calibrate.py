@@ -496,7 +496,7 @@ class _HostFigures(NamedTuple):
     """What calibrating this machine measured (the inputs of the ``host`` profile)."""
 
     cache: int  # last-level data cache, bytes
-    level: int  # its level
+    level: str  # its level (1, 2, 3)
     fixed: float  # the runtime's fixed bytes: a one-op model's peak less its file
     copies: float  # weight copies of a float layer
     copies8: float  # the same of a full-integer int8 layer

@@ -10,7 +10,13 @@ and names of an artifact are is :mod:`devices.contract`.
 Needs JAX (and TensorFlow while converting); the device reads artifacts with :mod:`personalize`.
 """
 
-from export.artifact.build import build_artifact, embed_batches, make_manifest
+from export.artifact.build import (
+    build_artifact,
+    embed_batches,
+    make_manifest,
+    sign_manifest,
+    signed_manifest,
+)
 from export.artifact.convert import (
     ConversionError,
     Signature,
@@ -69,6 +75,8 @@ __all__ = [
     "register_builder",
     "register_source",
     "register_steps",
+    "sign_manifest",
+    "signed_manifest",
     "signing_key",
     "size_breakdown",
     "source_names",

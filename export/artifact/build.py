@@ -54,7 +54,7 @@ from devices.contract import (
     train_input,
     train_signature,
 )
-from devices.files import atomic_write_dir
+from devices.files import atomic_write, atomic_write_dir
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
@@ -230,9 +230,22 @@ def build_artifact(
                     "source": background_source},
         ota=ota,
     )  # fmt: skip
+    atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
+    return manifest
+
+
+def signed_manifest(manifest: dict[str, Any], private_key: Any) -> dict[str, bytes]:
+    """``manifest.json`` and ``manifest.sig`` (signer key id + Ed25519 signature) as bytes."""
     text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    public = private_key.public_key()
-    files[MANIFEST] = text
-    files[SIGNATURE] = signing.key_id(public) + signing.sign(private_key, text)
-    atomic_write_dir(out, files)
+    signature = signing.key_id(private_key.public_key()) + signing.sign(private_key, text)
+    return {MANIFEST: text, SIGNATURE: signature}
+
+
+def sign_manifest(directory: str | os.PathLike[str], private_key: Any) -> dict[str, Any]:
+    """Signs an artifact directory's ``manifest.json`` again (after a publisher edits what it
+    lists, e.g. drops a file); returns the manifest."""
+    base = Path(directory)
+    manifest = json.loads((base / MANIFEST).read_text())
+    for name, data in signed_manifest(manifest, private_key).items():
+        atomic_write(base / name, data)
     return manifest

@@ -58,8 +58,11 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 from tqdm.auto import tqdm
 
+from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
 from personalize import DEFAULT_FAR, NO_TRAINING, Device, QualityError, load_artifact
+from pretrain.evaluation.episodes import enrollment_pools, paired_difference
+from pretrain.evaluation.episodes import matching_rules as episode_matching_rules
 
 SHOTS = (1, 3, 5)
 POOL = 5
@@ -160,52 +163,27 @@ def fvc_set() -> EvalSet:
 
 
 def pools(data: EvalSet, episode: int = 0) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """Per identity, its pool indices in order; and the probe mask.
-
-    Episode 0 is the fixed split (the first ``POOL`` captures enroll); episode ``e > 0`` draws each
-    identity's pool at random (seed ``e``), the rest of its captures probe.
-    """
-    pool, probe = {}, np.zeros(len(data.labels), bool)
-    rng = np.random.default_rng(episode)
-    for identity in np.unique(data.labels):
-        idx = np.flatnonzero(data.labels == identity)
-        idx = rng.permutation(idx) if episode else idx[np.argsort(data.order[idx], kind="stable")]
-        pool[int(identity)] = idx[:POOL]
-        probe[idx[POOL:]] = True
-    return pool, probe
+    """Per identity, its pool indices in order; and the probe mask (episode 0: the fixed split;
+    ``e > 0``: random pools, seed ``e``; :func:`pretrain.evaluation.episodes.enrollment_pools`)."""
+    return enrollment_pools(data.labels, pool=POOL, episode=episode, order=data.order)
 
 
 # -- scoring -----------------------------------------------------------------------------------
-class Scorer:
-    """Scores every sample against every enrolled person in batches, as ``Device.verify`` does
-    one at a time (int8 embed; the person's weights; ``refine`` for wide scopes; ``infer``)."""
-
-    def __init__(self, artifact: Path, key: Path, inputs: np.ndarray) -> None:
-        art = load_artifact(artifact, key)
-        self.interp = art.interpreter(1)
-        self.scale = float(art.manifest["head"]["scale"])
-        self.pristine = self.interp.get_signature_runner("get_weights")(unused=np.int32(0))
-        embed = self.interp.get_signature_runner("embed")
-        chunks = [embed(images=inputs[i : i + 64]) for i in range(0, len(inputs), 64)]
-        self.embedded = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-    def scores(self, record: Any) -> np.ndarray:
-        self.interp.get_signature_runner("set_weights")(**{**self.pristine, **record.weights})
-        e = self.embedded["embeddings"]
-        if record.scope not in ("head", NO_TRAINING):
-            refine = self.interp.get_signature_runner("refine")
-            e = np.concatenate([refine(features=self.embedded["features"][i : i + 256])["embeddings"]
-                                for i in range(0, len(e), 256)])  # fmt: skip
-        infer = self.interp.get_signature_runner("infer")
-        out = [infer(embeddings=e[i : i + 256])["scores"][:, 0] for i in range(0, len(e), 256)]
-        return np.concatenate(out) / self.scale
-
-
 def evaluate_scope(
-    data: EvalSet, artifact: Path, key: Path, scorer: Scorer, *, scope: str, shots: tuple[int, ...],
-    profile: str, workdir: Path, episode: int = 0,
-) -> dict[str, Any]:  # fmt: skip
-    """k-shot enrollment of everyone on a fresh device, identification, FRR and measured FAR."""
+    data: EvalSet,
+    artifact: Path,
+    key: Path,
+    embedded: dict[str, np.ndarray],
+    *,
+    scope: str,
+    shots: tuple[int, ...],
+    profile: str,
+    workdir: Path,
+    episode: int = 0,
+) -> dict[str, Any]:
+    """k-shot enrollment of everyone on a fresh device, identification, FRR and measured FAR;
+    every capture scored against every person by ``Device.scores`` (``embedded``: the set's
+    ``Device.embed`` outputs, computed once)."""
     pool, probe = pools(data, episode)
     ids = sorted(pool)
     out: dict[str, Any] = {"identification_pct": {}, "scope": scope}
@@ -224,7 +202,8 @@ def evaluate_scope(
                 refused[str(identity)] = str(err)
         enrolled = [i for i in ids if str(i) not in refused]
         records = [dev.store.load(f"p{identity}") for identity in enrolled]
-        matrix = np.stack([scorer.scores(r) for r in records], axis=1)  # (samples, people)
+        # (samples, people)
+        matrix = np.stack([dev.scores(f"p{identity}", embedded) for identity in enrolled], axis=1)
         if not episode:
             _check_against_verify(dev, data, matrix, enrolled, records)
         # Probes of people who could not enroll count as misidentified.
@@ -318,28 +297,15 @@ def peak_memory(
     return out
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def matching_rules(data: EvalSet, embeddings: np.ndarray, episodes: int) -> dict[str, Any]:
     """Identification by two matching rules on the artifact's int8 embeddings, numpy only, on the
     episodes' splits: the cosine to each person's mean embedding (what imprinting stores) and the
     best cosine to any one of their enrollment embeddings (templates). The device cannot use the
     second: it would store the owner's embeddings, which it never writes to disk."""
-    e = _unit(embeddings)
-    out: dict[str, Any] = {"class_mean": {}, "nearest_sample": {}, "note": matching_rules.__doc__}
-    for episode in range(1, episodes + 1):
-        pool, probe = pools(data, episode)
-        ids = np.asarray(sorted(pool))
-        for k in SHOTS:
-            means = _unit(np.stack([e[pool[i][:k]].mean(axis=0) for i in ids]))
-            nearest = np.stack([(e[probe] @ e[pool[i][:k]].T).max(axis=1) for i in ids], axis=1)
-            for rule, scores in (("class_mean", e[probe] @ means.T), ("nearest_sample", nearest)):
-                hit = ids[np.argmax(scores, axis=1)] == data.labels[probe]
-                out[rule].setdefault(str(k), []).append(float(100 * hit.mean()))
-    return out
+    rules = episode_matching_rules(
+        embeddings, data.labels, episodes=episodes, shots=SHOTS, pool=POOL, order=data.order
+    )
+    return {**rules, "note": matching_rules.__doc__}
 
 
 # -- baseline (b) ------------------------------------------------------------------------------
@@ -365,7 +331,7 @@ def official_baseline(
     # Same backbone? The float recipe's embeddings against the artifact's int8 ones (whitened as
     # the export folded it into the artifact: the recipe runs the model as trained).
     mapped = bottlenecks if whitening is None else bottlenecks @ whitening
-    cosine = np.sum(_unit(mapped) * _unit(artifact_embeddings), axis=1)
+    cosine = np.sum(normalize(mapped) * normalize(artifact_embeddings), axis=1)
     from export.artifact.convert import op_names
 
     flex = [o for o in op_names(blob) if o.upper().startswith("CUSTOM:FLEX")]
@@ -449,10 +415,10 @@ def run_set(
     default scope, imprinting and the official recipe also on ``episodes`` random splits."""
     art = load_artifact(artifact, key)
     spec = PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
-    scorer = Scorer(artifact, key, preprocess_batch(data.images, spec))
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
+    embedded = probe_dev.embed(data.images)
     scopes = list(probe_dev.trainable_scopes())
-    default = evaluate_scope(data, artifact, key, scorer, scope="auto", shots=SHOTS,
+    default = evaluate_scope(data, artifact, key, embedded, scope="auto", shots=SHOTS,
                              profile=profile, workdir=workdir)  # fmt: skip
     result: dict[str, Any] = {**default, "set": data.name, "split": data.split,
                               "identities": len(np.unique(data.labels)), "scopes": {}}  # fmt: skip
@@ -462,22 +428,29 @@ def run_set(
             continue
         shots = SHOTS if wide_shots else (max(SHOTS),)
         result["scopes"][scope] = evaluate_scope(
-            data, artifact, key, scorer, scope=scope, shots=shots, profile=profile, workdir=workdir
+            data,
+            artifact,
+            key,
+            embedded,
+            scope=scope,
+            shots=shots,
+            profile=profile,
+            workdir=workdir,
         )
-    imprint = evaluate_scope(data, artifact, key, scorer, scope=NO_TRAINING, shots=SHOTS,
+    imprint = evaluate_scope(data, artifact, key, embedded, scope=NO_TRAINING, shots=SHOTS,
                              profile=profile, workdir=workdir)  # fmt: skip
     official = official_baseline(data, backbone, spec, SHOTS, workdir, measure=measure,
-                                 artifact_embeddings=scorer.embedded["embeddings"],
+                                 artifact_embeddings=embedded["embeddings"],
                                  episodes=episodes, whitening=whitening)  # fmt: skip
     for run, scope in ((result, "auto"), (imprint, NO_TRAINING)):
         for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} {scope} episodes"):
-            pct = evaluate_scope(data, artifact, key, scorer, scope=scope, shots=SHOTS,
+            pct = evaluate_scope(data, artifact, key, embedded, scope=scope, shots=SHOTS,
                                  profile=profile, workdir=workdir,
                                  episode=episode)["identification_pct"]  # fmt: skip
             for k in SHOTS:
                 run.setdefault("episodes", {}).setdefault(str(k), []).append(pct[str(k)])
     if episodes:
-        result["matching_rules"] = matching_rules(data, scorer.embedded["embeddings"], episodes)
+        result["matching_rules"] = matching_rules(data, embedded["embeddings"], episodes)
     return {"pocketfit": result, "imprint_only": imprint, "tflite_official": official}
 
 
@@ -565,16 +538,6 @@ def _episodes(run: dict[str, Any]) -> None:
         }  # fmt: skip
 
 
-def paired_delta(ours: list[float], theirs: list[float]) -> dict[str, Any]:
-    """Mean of the per-split differences and its 95% confidence interval (Student t)."""
-    from scipy import stats
-
-    d = np.asarray(ours) - np.asarray(theirs)
-    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
-    mean = float(d.mean())
-    return {"mean": mean, "ci95": [mean - half, mean + half], "per_episode": d.tolist()}
-
-
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     """The issue's result keys from the per-modality runs."""
     out: dict[str, Any] = {"baselines": {"imprint_only": {}, "tflite_official": {}}}
@@ -635,7 +598,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     }
     ratios = out["ratios_vs_official"]
     if head.get("episodes") and off.get("episodes"):
-        ratios["identification_5shot_delta_pct_episodes"] = paired_delta(
+        ratios["identification_5shot_delta_pct_episodes"] = paired_difference(
             head["episodes"]["per_episode"]["5"], off["episodes"]["per_episode"]["5"]
         )
     out["targets"] = {
