@@ -13,11 +13,9 @@ import pytest
 
 import pretrain
 from devices.graph import Graph
-from export.artifact.build import build_artifact
 from export.artifact.convert import op_names
 from export.artifact.head import HeadConfig, imprint
 from export.artifact.scopes import train_fn
-from export.artifact.split import split_backbone
 from export.bundle import generate_key
 from personalize import ArtifactError, load_artifact
 
@@ -25,29 +23,18 @@ CLASSES = 4
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, make_toy):
+def built(tmp_path_factory, make_toy, make_toy_artifact):
     """A small LeNet-300 backbone exported with every scope, int8 embed."""
-    tmp = tmp_path_factory.mktemp("artifact")
-    # A briefly trained backbone: int8 error is meaningful only on weights that were trained.
     splits = pretrain.train.Splits(
         make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2)
     )
-    config = pretrain.make_config(
-        {"model": "lenet300", "model_options": {"hidden": (32, 16)}, "batch_size": 32,
-         "eval_batch_size": 100, "epochs": 3, "learning_rate": 0.05}
-    )  # fmt: skip
-    pretrain.fit(config, tmp / "run", progress=False, splits=splits)
-    shutil.copytree(tmp / "run" / "model", tmp / "model")
-    key = generate_key(tmp / "signing.key", tmp / "signing.pub")
     data = make_toy(400, seed=3)
     images = np.clip(data.images, 0, 1)
-    backbone = split_backbone(pretrain.load_model(tmp / "model"))
-    manifest = build_artifact(
-        backbone, tmp / "art", private_key=key, calibration=images[:256],
-        background_images=images[200:400], background_source="toy", classes=CLASSES,
+    art = make_toy_artifact(
+        tmp_path_factory.mktemp("artifact"), splits, hidden=(32, 16), calibration=images[:256],
+        background=images[200:400], background_source="toy", classes=CLASSES,
     )  # fmt: skip
-    return {"dir": tmp / "art", "pub": tmp / "signing.pub", "backbone": backbone,
-            "manifest": manifest, "images": images, "labels": data.labels % CLASSES, "tmp": tmp}  # fmt: skip
+    return {**art, "images": images, "labels": data.labels % CLASSES}
 
 
 @pytest.fixture
