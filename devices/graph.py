@@ -42,9 +42,17 @@ from typing import Any
 
 GRAPH_FORMAT = "pocketfit-graph/1"
 OPS = (
-    "conv", "depthwise_conv", "dense", "pool", "activation", "normalize", "reshape", "add",
-    "loss", "other",
-)  # fmt: skip
+    "conv",
+    "depthwise_conv",
+    "dense",
+    "pool",
+    "activation",
+    "normalize",
+    "reshape",
+    "add",
+    "loss",
+    "other",
+)
 KINDS = ("embed", "refine", "train", "infer", "get_weights", "set_weights")
 INPUTS = ("images", "features", "embeddings")
 TRAIN_MODES = ("all", "bias")
@@ -127,12 +135,17 @@ class LayerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "op": self.op,
-            "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
-            "kernel_params": self.kernel_params, "bias_params": self.bias_params,
-            "bits": self.bits, "act_bits": self.act_bits, "macs": self.macs,
+            "name": self.name,
+            "op": self.op,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "kernel_params": self.kernel_params,
+            "bias_params": self.bias_params,
+            "bits": self.bits,
+            "act_bits": self.act_bits,
+            "macs": self.macs,
             "train": dict(self.train),
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "layer") -> LayerSpec:

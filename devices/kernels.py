@@ -63,6 +63,11 @@ GRADIENT_KEYS = {
 # Profile keys of the TRAIN_PROBES: the estimator charges their passes op_overhead_s (the
 # trained part's dispatch), not XNNPACK's per-node cost.
 VARIABLE_KEYS = frozenset(
-    {"forward_conv_variable", "weight_gradient", "forward_matmul_variable", "backward_matmul",
-     "weight_gradient_matmul"}
-)  # fmt: skip
+    {
+        "forward_conv_variable",
+        "weight_gradient",
+        "forward_matmul_variable",
+        "backward_matmul",
+        "weight_gradient_matmul",
+    }
+)

@@ -187,9 +187,19 @@ def measure_signature(
         save: Any = np.savez  # the stubs reserve keyword names for options
         save(npz, **feed)
         cmd = [
-            sys.executable, "-m", "devices._probe", str(path), signature, str(npz),
-            "--runs", str(runs), "--delegate", delegate, "--threads", str(threads),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "devices._probe",
+            str(path),
+            signature,
+            str(npz),
+            "--runs",
+            str(runs),
+            "--delegate",
+            delegate,
+            "--threads",
+            str(threads),
+        ]
         if invoke_only:
             cmd.append("--invoke-only")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}

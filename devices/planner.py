@@ -68,9 +68,14 @@ class MemoryPlan:
     def resident_bytes(self) -> int:
         """Held from load to unload, whichever signature runs."""
         return (
-            self.frozen_weights + self.initial_values + self.file_other + self.trainable_weights
-            + self.optimizer_state + self.weight_copies + self.runtime_fixed
-        )  # fmt: skip
+            self.frozen_weights
+            + self.initial_values
+            + self.file_other
+            + self.trainable_weights
+            + self.optimizer_state
+            + self.weight_copies
+            + self.runtime_fixed
+        )
 
     @property
     def peak_bytes(self) -> int:

@@ -36,17 +36,58 @@ from typing import Any
 
 # BuiltinOperator codes (tflite schema) the XNNPACK delegate implements.
 XNNPACK_BUILTINS: dict[int, str] = {
-    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
-    5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 8: "FLOOR", 9: "FULLY_CONNECTED", 14: "LOGISTIC",
-    17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE",
-    23: "RESIZE_BILINEAR", 25: "SOFTMAX", 26: "SPACE_TO_DEPTH", 28: "TANH", 34: "PAD",
-    39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV", 45: "STRIDED_SLICE", 47: "EXP",
-    49: "SPLIT", 54: "PRELU", 55: "MAXIMUM", 57: "MINIMUM", 59: "NEG", 65: "SLICE", 66: "SIN",
-    67: "TRANSPOSE_CONV", 73: "LOG", 74: "SUM", 75: "SQRT", 76: "RSQRT",
-    92: "SQUARE", 98: "LEAKY_RELU", 99: "SQUARED_DIFFERENCE", 101: "ABS", 104: "CEIL",
-    108: "COS", 111: "ELU", 114: "QUANTIZE", 116: "ROUND", 117: "HARD_SWISH",
-    126: "BATCH_MATMUL", 150: "GELU",
-}  # fmt: skip
+    0: "ADD",
+    1: "AVERAGE_POOL_2D",
+    2: "CONCATENATION",
+    3: "CONV_2D",
+    4: "DEPTHWISE_CONV_2D",
+    5: "DEPTH_TO_SPACE",
+    6: "DEQUANTIZE",
+    8: "FLOOR",
+    9: "FULLY_CONNECTED",
+    14: "LOGISTIC",
+    17: "MAX_POOL_2D",
+    18: "MUL",
+    19: "RELU",
+    20: "RELU_N1_TO_1",
+    21: "RELU6",
+    22: "RESHAPE",
+    23: "RESIZE_BILINEAR",
+    25: "SOFTMAX",
+    26: "SPACE_TO_DEPTH",
+    28: "TANH",
+    34: "PAD",
+    39: "TRANSPOSE",
+    40: "MEAN",
+    41: "SUB",
+    42: "DIV",
+    45: "STRIDED_SLICE",
+    47: "EXP",
+    49: "SPLIT",
+    54: "PRELU",
+    55: "MAXIMUM",
+    57: "MINIMUM",
+    59: "NEG",
+    65: "SLICE",
+    66: "SIN",
+    67: "TRANSPOSE_CONV",
+    73: "LOG",
+    74: "SUM",
+    75: "SQRT",
+    76: "RSQRT",
+    92: "SQUARE",
+    98: "LEAKY_RELU",
+    99: "SQUARED_DIFFERENCE",
+    101: "ABS",
+    104: "CEIL",
+    108: "COS",
+    111: "ELU",
+    114: "QUANTIZE",
+    116: "ROUND",
+    117: "HARD_SWISH",
+    126: "BATCH_MATMUL",
+    150: "GELU",
+}
 _XNNPACK_TYPES = (0, 3, 9)  # TensorType FLOAT32, UINT8, INT8
 # CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED: XNNPACK takes them only with a
 # constant filter (input 1); a trained layer's filter is a variable, so its builtin kernel runs.
@@ -64,16 +105,30 @@ SHAPE_INPUTS: dict[int, tuple[int, ...]] = {
     69: (1,),  # TILE: multiples
     94: (0,),  # FILL: dims
     70: (1,),  # EXPAND_DIMS: axis
-    74: (1,), 40: (1,), 82: (1,), 89: (1,), 81: (1,), 91: (1,),  # SUM, MEAN, REDUCE_*: axes
-    153: (2,), 154: (2,), 155: (2,), 157: (2,),  # UNSORTED_SEGMENT_*: num_segments
-}  # fmt: skip
+    74: (1,),
+    40: (1,),
+    82: (1,),
+    89: (1,),
+    81: (1,),
+    91: (1,),  # SUM, MEAN, REDUCE_*: axes
+    153: (2,),
+    154: (2,),
+    155: (2,),
+    157: (2,),  # UNSORTED_SEGMENT_*: num_segments
+}
 # Builtin (not delegated) kernels by how their time grows: per output element.
 KERNEL_CLASS: dict[int, str] = {
-    130: "broadcast", 69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
-    65: "copy", 45: "copy", 2: "copy", 34: "copy", 60: "copy", 39: "copy",
+    130: "broadcast",
+    69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
+    65: "copy",
+    45: "copy",
+    2: "copy",
+    34: "copy",
+    60: "copy",
+    39: "copy",
     36: "copy",  # SLICE, STRIDED_SLICE, CONCATENATION, PAD, PADV2, TRANSPOSE, GATHER
     22: "memcpy",  # RESHAPE: one contiguous copy of its input, no index walk
-}  # fmt: skip
+}
 # The layer kernels (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, BATCH_MATMUL):
 # the estimator's layer passes charge their compute; XNNPACK's other nodes (elementwise,
 # reductions, copies) are charged per output element (class ``delegated``).
@@ -197,7 +252,9 @@ def _same_size(info: list[tuple[Any, ...]], a: int, b: int) -> bool:
     """Whether tensors ``a`` and ``b`` hold as many elements at every batch size."""
     if not (0 <= a < len(info) and 0 <= b < len(info)):
         return False
-    return info[a][2] == info[b][2] and _elements(info[a][3], info[a][4]) == _elements(info[b][3], info[b][4])  # fmt: skip
+    return info[a][2] == info[b][2] and _elements(info[a][3], info[a][4]) == _elements(
+        info[b][3], info[b][4]
+    )
 
 
 def _elements(shape: list[int], signature: list[int]) -> int:

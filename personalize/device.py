@@ -202,8 +202,10 @@ class Device:
             raise EnrollmentError(f"budget must be a positive number of bytes, got {budget!r}.")
         self.budget = int(budget) if budget is not None else self.profile.memory_bytes
         self.artifact_dir, self.trusted_key, self.num_threads = (
-            Path(artifact_dir), trusted_key, num_threads,
-        )  # fmt: skip
+            Path(artifact_dir),
+            trusted_key,
+            num_threads,
+        )
         artifact = load_artifact(self.artifact_dir, trusted_key)
         self.manifest = artifact.manifest
         self.artifact_id = _artifact_id(artifact.manifest)
@@ -277,7 +279,9 @@ class Device:
             self._plan_memo[key] = self._plan_scopes(n, sgd, n_bg, train=train)
         return dict(self._plan_memo[key])
 
-    def _plan_scopes(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:  # fmt: skip
+    def _plan_scopes(
+        self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool
+    ) -> dict[str, ScopePlan]:
         d = int(self.manifest["embedding_dim"])
         fshape = self.manifest["signatures"][EMBED]["outputs"].get(FEATURES, {}).get("shape")
         feat = int(np.prod(fshape[1:])) if fshape else 0
@@ -305,10 +309,16 @@ class Device:
                 if trains_last_block(scope):
                     sigs.append(REFINE)
             plans[scope] = plan_enrollment(
-                self.graph, self.profile, scope=scope, signatures=sigs, batches=batches,
-                model_bytes=self.model_bytes, model_stats=self.model_stats,
-                host_bytes=host, load_bytes=load,
-            )  # fmt: skip
+                self.graph,
+                self.profile,
+                scope=scope,
+                signatures=sigs,
+                batches=batches,
+                model_bytes=self.model_bytes,
+                model_stats=self.model_stats,
+                host_bytes=host,
+                load_bytes=load,
+            )
         return plans
 
     def _choose_scope(self, plans: dict[str, ScopePlan], scope: str | None) -> ScopePlan:
@@ -334,8 +344,9 @@ class Device:
     def _check_scope(self, scope: str | None, train: bool) -> str | None:
         if not train:
             if scope not in (None, NO_TRAINING):
-                raise EnrollmentError(f"train=False enrolls by imprinting only; scope {scope!r} "
-                                      "would train nothing.")  # fmt: skip
+                raise EnrollmentError(
+                    f"train=False enrolls by imprinting only; scope {scope!r} would train nothing."
+                )
             return NO_TRAINING
         if scope is None:
             return None

@@ -100,9 +100,10 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
     saturated = float(np.mean((patch == 0) | (patch == 255)))
     if saturated > MAX_SATURATED:
         raise QualityError(
-            index, f"saturated ({100 * saturated:.0f}% of pixels at 0 or 255 > "
-            f"{100 * MAX_SATURATED:.0f}%)"
-        )  # fmt: skip
+            index,
+            f"saturated ({100 * saturated:.0f}% of pixels at 0 or 255 > "
+            f"{100 * MAX_SATURATED:.0f}%)",
+        )
     return model_input
 
 
@@ -126,7 +127,8 @@ def check_samples(
         for i in range(j):
             if corr[i, j] > MAX_CORRELATION:
                 raise QualityError(
-                    j, f"near-duplicate of sample {i} (correlation {corr[i, j]:.4f} > "
-                    f"{MAX_CORRELATION})"
-                )  # fmt: skip
+                    j,
+                    f"near-duplicate of sample {i} (correlation {corr[i, j]:.4f} > "
+                    f"{MAX_CORRELATION})",
+                )
     return inputs

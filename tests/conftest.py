@@ -84,20 +84,36 @@ def build_toy_artifact(
     if num_classes is not None:
         options["num_classes"] = num_classes
     config = pretrain.make_config(
-        {"model": "lenet300", "model_options": options, "batch_size": 32, "eval_batch_size": 100,
-         "epochs": 3, "learning_rate": 0.05}
-    )  # fmt: skip
+        {
+            "model": "lenet300",
+            "model_options": options,
+            "batch_size": 32,
+            "eval_batch_size": 100,
+            "epochs": 3,
+            "learning_rate": 0.05,
+        }
+    )
     pretrain.fit(config, tmp / "run", progress=False, splits=splits)
     key = generate_key(tmp / "signing.key", tmp / "signing.pub")
     backbone = split_backbone(pretrain.load_model(tmp / "run" / "model"))
     manifest = build_artifact(
-        backbone, tmp / "art", private_key=key,
+        backbone,
+        tmp / "art",
+        private_key=key,
         calibration=background[:256] if calibration is None else calibration,
-        background_images=background, background_source=background_source, classes=classes,
-    )  # fmt: skip
+        background_images=background,
+        background_source=background_source,
+        classes=classes,
+    )
     shutil.rmtree(tmp / "run" / "checkpoints", ignore_errors=True)
-    return {"dir": tmp / "art", "pub": tmp / "signing.pub", "key": key, "backbone": backbone,
-            "manifest": manifest, "tmp": tmp}  # fmt: skip
+    return {
+        "dir": tmp / "art",
+        "pub": tmp / "signing.pub",
+        "key": key,
+        "backbone": backbone,
+        "manifest": manifest,
+        "tmp": tmp,
+    }
 
 
 @pytest.fixture(scope="session")

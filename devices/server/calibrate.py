@@ -96,9 +96,11 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, op in (("node_s", "ZEROS_LIKE"), ("delegated_node_s", "ADD")):
         t = [
-            measure_signature(write_chain(directory / f"lat_{op}_{n}.tflite", n, op), "run", runs=runs).latency_s
+            measure_signature(
+                write_chain(directory / f"lat_{op}_{n}.tflite", n, op), "run", runs=runs
+            ).latency_s
             for n in (100, 800)
-        ]  # fmt: skip
+        ]
         out[key] = max(0.0, (t[1] - t[0]) / 700)
     t = []
     for n in (16384, 262144):
@@ -112,10 +114,12 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
 
 
 ELEMENT_PROBES = {
-    "broadcast_element_s": "BROADCAST_TO", "copy_element_s": "STRIDED_SLICE",
-    "memcpy_element_s": "RESHAPE", "elementwise_element_s": "ADD",
+    "broadcast_element_s": "BROADCAST_TO",
+    "copy_element_s": "STRIDED_SLICE",
+    "memcpy_element_s": "RESHAPE",
+    "elementwise_element_s": "ADD",
     "delegated_element_s": "FLOAT_ADD",
-}  # fmt: skip
+}
 
 
 def measure_element_cost(directory: Path, op: str, shape: tuple[int, ...], runs: int = 30) -> float:
@@ -144,9 +148,11 @@ def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
     peak, loaded = {}, {}
     for op in ("ZEROS_LIKE", "ADD"):
         m = [
-            measure_signature(write_chain(directory / f"chain_{op}_{n}.tflite", n, op), "run", runs=runs)
+            measure_signature(
+                write_chain(directory / f"chain_{op}_{n}.tflite", n, op), "run", runs=runs
+            )
             for n in sizes
-        ]  # fmt: skip
+        ]
         # least-squares slopes: the allocators grow in steps, one pair of sizes is noisy
         peak[op] = float(np.polyfit(sizes, [x.peak_bytes for x in m], 1)[0])
         loaded[op] = float(np.polyfit(sizes, [x.loaded_bytes for x in m], 1)[0])
@@ -157,7 +163,7 @@ def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
     }
 
 
-def update_file_costs(target: Path | None = None, *, workdir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def update_file_costs(target: Path | None = None, *, workdir: Path | None = None) -> dict[str, Any]:
     """Measures :func:`measure_node_bytes` and :func:`measure_kernel_costs` and writes them into
     the ``host`` profile (the rest of it unchanged): about 30 s."""
     target = target or PROFILE_DIR / "host.json"
@@ -255,16 +261,22 @@ def _steps(artifact: Path, runtime: Any, runs: int) -> list[dict[str, Any]]:
             continue
         plan = plan_signature(graph, sig, runtime=runtime, model_bytes=size)
         measured = measure_signature(model_file(artifact), sig.name, runs=runs).peak_bytes
-        rows.append({
-            "artifact": artifact.name, "signature": sig.name,
-            "activations": plan.activations, "step": plan.step_bytes,
-            "acts_dominate": plan.activations >= 3 * plan.gradients,
-            "over_resident": measured - (plan.resident_bytes - plan.runtime_fixed),
-        })  # fmt: skip
+        rows.append(
+            {
+                "artifact": artifact.name,
+                "signature": sig.name,
+                "activations": plan.activations,
+                "step": plan.step_bytes,
+                "acts_dominate": plan.activations >= 3 * plan.gradients,
+                "over_resident": measured - (plan.resident_bytes - plan.runtime_fixed),
+            }
+        )
     return rows
 
 
-def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+def fit_memory(
+    refs: dict[str, Path], runtime: Any, runs: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The runtime's overheads and arena factor, from the three reference artifacts.
 
     Signatures with almost no activations (``infer``, the head-only ``train``) give the
@@ -280,13 +292,22 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     bare = dataclasses.replace(runtime, fixed_bytes=0)
     rows_h = _steps(refs["head"], bare, runs)
     rows_f = _steps(refs["full"], bare, runs)
-    head = float(np.median([r["over_resident"] - r["step"] for r in rows_h if r["activations"] < small]))  # fmt: skip
+    head = float(
+        np.median([r["over_resident"] - r["step"] for r in rows_h if r["activations"] < small])
+    )
     training = max(0, round(head - fixed))
-    trains = sum(1 for s in load_graph(refs["full"]).signatures if s.kind == "train" and s.input == "images")  # fmt: skip
-    rest = float(np.median([r["over_resident"] - r["step"] for r in rows_f if r["activations"] < small]))  # fmt: skip
+    trains = sum(
+        1 for s in load_graph(refs["full"]).signatures if s.kind == "train" and s.input == "images"
+    )
+    rest = float(
+        np.median([r["over_resident"] - r["step"] for r in rows_f if r["activations"] < small])
+    )
     per_train = max(0, round((rest - fixed - training) / trains)) if trains else 0
     num = den = 0.0
-    for rows, overhead in ((rows_h, fixed + training), (rows_f, fixed + training + per_train * trains)):  # fmt: skip
+    for rows, overhead in (
+        (rows_h, fixed + training),
+        (rows_f, fixed + training + per_train * trains),
+    ):
         for r in rows:
             if r["activations"] >= small and r["acts_dominate"]:
                 y = r["over_resident"] - overhead - (r["step"] - r["activations"])
@@ -296,7 +317,9 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     rows_8 = _steps(refs["int8"], bare, runs)  # over_resident includes the int8 copies
     graph8 = load_graph(refs["int8"])
     layers = sum(1 for layer in graph8.backbone if layer.kernel_params)
-    spare = float(np.median([r["over_resident"] - fixed - factor * r["activations"] for r in rows_8]))  # fmt: skip
+    spare = float(
+        np.median([r["over_resident"] - fixed - factor * r["activations"] for r in rows_8])
+    )
     copies8 = runtime.weight_copies_int8 or 0.0
     int8_layer = max(0, round((spare - copies8 * weight_bytes(graph8)[2]["int8"]) / layers))
     fit = {"training": training, "per_train": per_train, "factor": factor, "int8_layer": int8_layer}
@@ -340,15 +363,26 @@ def measure_call_costs(directory: Path, runs: int = 30, repeats: int = 3) -> dic
     return {"io_input_s": per_in, "io_output_s": per_out, "call_overhead_s": call}
 
 
-def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, float, float]], how: str, ref: str) -> dict[str, Any]:  # fmt: skip
+def _efficiency_figures(
+    speed: dict[str, Any], probes: list[tuple[str, str, float, float]], how: str, ref: str
+) -> dict[str, Any]:
     out = {
-        "forward": {"value": 1.0, "source": "not fitted: forward layers without a kernel class (pooling, normalisation, fully connected: memory bound, or the kind the peak is measured on) at the peak"},
+        "forward": {
+            "value": 1.0,
+            "source": "not fitted: forward layers without a kernel class (pooling, normalisation, fully connected: memory bound, or the kind the peak is measured on) at the peak",
+        },
         "forward_int8": {"value": 1.0, "source": "not fitted: the same for int8 layers"},
-    }  # fmt: skip
-    for key, what in (("backward", "train steps that train no kernel"), ("weight_gradient", "train steps that train kernels")):  # fmt: skip
+    }
+    for key, what in (
+        ("backward", "train steps that train no kernel"),
+        ("weight_gradient", "train steps that train kernels"),
+    ):
         if any(p[0] == key for p in probes):
             continue  # measured on probes (below)
-        out[key] = {"value": round(speed[key], 4), "source": f"{how}: share of the peak that makes the roofline match the {what} of the {ref}"}  # fmt: skip
+        out[key] = {
+            "value": round(speed[key], 4),
+            "source": f"{how}: share of the peak that makes the roofline match the {what} of the {ref}",
+        }
     names: dict[str, list[str]] = {}
     for key, name, _, _ in probes:
         names.setdefault(key, []).append(name)
@@ -356,7 +390,7 @@ def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, floa
         out[key] = {
             "value": round(speed[key], 4),
             "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.server.probes): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
-        }  # fmt: skip
+        }
     return out
 
 
@@ -368,7 +402,9 @@ def _how(runs: int) -> str:
 REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
 
 
-def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:  # fmt: skip
+def measure_speed(
+    base: Path, refs: dict[str, Path], shape: Any, runs: int
+) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:
     """The call costs (:func:`measure_call_costs`), the kernel classes
     (:func:`devices.server.probes.measure_kernel_probes`) and the dispatch and backward shares fitted
     on the calibration references ``refs`` (:func:`fit_speed`) over the profile ``shape`` (its
@@ -376,14 +412,21 @@ def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> t
     calls = measure_call_costs(base / "calls", runs=runs)
     probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
     shape = dataclasses.replace(
-        shape, kernel_costs={**shape.kernel_costs, **{k: calls[k] for k in IO_SOURCES}},
-        call_overhead_s=calls["call_overhead_s"], op_overhead_s=0.0,
+        shape,
+        kernel_costs={**shape.kernel_costs, **{k: calls[k] for k in IO_SOURCES}},
+        call_overhead_s=calls["call_overhead_s"],
+        op_overhead_s=0.0,
         compute_efficiency={"forward": 1.0, "backward": 1.0},
-    )  # fmt: skip
+    )
     return calls, probes, fit_speed(refs["full"], refs["int8"], shape, runs, probes)
 
 
-def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, float]], speed: dict[str, Any], runs: int) -> dict[str, Any]:  # fmt: skip
+def _speed_figures(
+    calls: dict[str, float],
+    probes: list[tuple[str, str, float, float]],
+    speed: dict[str, Any],
+    runs: int,
+) -> dict[str, Any]:
     """The profile's call overhead, dispatch and compute shares, with their sources."""
     how = _how(runs)
     return {
@@ -393,10 +436,16 @@ def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, 
         },
         "call_overhead_s": {"value": calls["call_overhead_s"], "source": f"{how}: {CALL_SOURCE}"},
         "compute_efficiency": _efficiency_figures(speed, probes, how, REFERENCES),
-    }  # fmt: skip
+    }
 
 
-def update_speed(target: Path | None = None, *, workdir: Path | None = None, runs: int = 30, log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+def update_speed(
+    target: Path | None = None,
+    *,
+    workdir: Path | None = None,
+    runs: int = 30,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Measures the call costs (:func:`measure_call_costs`) and the kernel classes
     (:func:`devices.server.probes.measure_kernel_probes`), refits the dispatch and the backward
     shares (:func:`fit_speed`) on the calibration references, and writes those figures into the
@@ -410,8 +459,9 @@ def update_speed(target: Path | None = None, *, workdir: Path | None = None, run
         base = Path(workdir) if workdir else Path(tmp)
         log("converting the call probes, the kernel probes and the calibration references ...")
         refs = {
-            "full": base / "calibration_ref", "int8": base / "calibration_ref_int8",
-        }  # fmt: skip
+            "full": base / "calibration_ref",
+            "int8": base / "calibration_ref_int8",
+        }
         for key, kwargs in (("full", {}), ("int8", {"int8": True})):
             if not (refs[key] / "model.tflite").is_file():
                 build_reference(refs[key], **kwargs, **CALIBRATION_REFERENCE)  # type: ignore[arg-type]
@@ -427,7 +477,13 @@ def update_speed(target: Path | None = None, *, workdir: Path | None = None, run
     return {**calls, **speed}
 
 
-def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tuple[str, str, float, float]] | None = None) -> dict[str, Any]:  # fmt: skip
+def fit_speed(
+    full: Path,
+    int8_ref: Path,
+    base: Any,
+    runs: int,
+    probes: list[tuple[str, str, float, float]] | None = None,
+) -> dict[str, Any]:
     """Per-pass dispatch time and the share of the peak each kind of pass reaches.
 
     Matched one at a time, each on the signatures it dominates: dispatch on those without real
@@ -461,7 +517,14 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
         spare += max(measured[sig.name] - est.latency_s, 0.0)
     eff = {"forward": 1.0, "backward": 1.0, "forward_int8": 1.0}
     prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
-    eff.update(class_efficiencies(probes or [], dict(base.peak_ops_per_s), prof.op_overhead_s, base.kernel_costs.get("delegated_node_s")))  # fmt: skip
+    eff.update(
+        class_efficiencies(
+            probes or [],
+            dict(base.peak_ops_per_s),
+            prof.op_overhead_s,
+            base.kernel_costs.get("delegated_node_s"),
+        )
+    )
 
     def matched(key: str, pairs: list[tuple[Any, Any, float, Any]]) -> float:
         def gap(x: float) -> float:
@@ -471,14 +534,19 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
         return _solve(gap) if pairs else 1.0
 
     heavy = [s for s in graph.signatures if s.kind == "train" and s.input == "images"]
-    kernels = {s.name for s in heavy if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)}  # fmt: skip
+    kernels = {
+        s.name
+        for s in heavy
+        if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)
+    }
     eff["backward"] = matched(
         "backward", [(graph, s, measured[s.name], stats) for s in heavy if s.name not in kernels]
     )
     if "weight_gradient" not in eff:  # measured on the kernel-gradient probes when given
         eff["weight_gradient"] = matched(
-            "weight_gradient", [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels]
-        )  # fmt: skip
+            "weight_gradient",
+            [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels],
+        )
     check_rows = {s.name: measured[s.name] for s in heavy}
     graph8 = load_graph(int8_ref)
     stats8 = read_model_stats(model_file(int8_ref))
@@ -487,8 +555,11 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
     check = {
         "embed": (estimate(graph, "embed", final, model_stats=stats).latency_s, measured["embed"]),
         "embed_int8": (estimate(graph8, "embed", final, model_stats=stats8).latency_s, t8),
-        **{k: (estimate(graph, k, final, model_stats=stats).latency_s, t) for k, t in check_rows.items()},
-    }  # fmt: skip
+        **{
+            k: (estimate(graph, k, final, model_stats=stats).latency_s, t)
+            for k, t in check_rows.items()
+        },
+    }
     return {"op_overhead_s": prof.op_overhead_s, **eff, "check": check}
 
 
@@ -595,9 +666,22 @@ def _measure_host(base: Path, runs: int, log: Callable[[str], None]) -> _HostFig
     )
     log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
     return _HostFigures(
-        cache, level, fixed, copies, copies8, fp32, int8, dram, sram, fit, nodes, kernels, calls,
-        probes, speed,
-    )  # fmt: skip
+        cache,
+        level,
+        fixed,
+        copies,
+        copies8,
+        fp32,
+        int8,
+        dram,
+        sram,
+        fit,
+        nodes,
+        kernels,
+        calls,
+        probes,
+        speed,
+    )
 
 
 def _fig(value: Any, source: str) -> dict[str, Any]:

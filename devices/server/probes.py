@@ -50,7 +50,7 @@ class KernelProbe:
 
     @property
     def name(self) -> str:
-        return f"{self.cls}_{self.batch}x{self.size}x{self.size}x{self.cin}_{self.ksize}x{self.ksize}s{self.stride}_{self.cout}"  # fmt: skip
+        return f"{self.cls}_{self.batch}x{self.size}x{self.size}x{self.cin}_{self.ksize}x{self.ksize}s{self.stride}_{self.cout}"
 
 
 # Two shapes per class (stride 1 and 2 or two widths), of the sizes the EmbedNets run; none is a
@@ -243,8 +243,15 @@ def measure_kernel_probes(
         precision = "int8" if int8 else "fp32"
         t = []
         for n in BRANCHES:
-            path = build_kernel_probe(probe, n, directory / f"{probe.name}_{precision}_{n}.tflite", int8=int8)  # fmt: skip
-            t.append(min(measure_signature(path, "run", runs=runs, invoke_only=True).latency_s for _ in range(repeats)))  # fmt: skip
+            path = build_kernel_probe(
+                probe, n, directory / f"{probe.name}_{precision}_{n}.tflite", int8=int8
+            )
+            t.append(
+                min(
+                    measure_signature(path, "run", runs=runs, invoke_only=True).latency_s
+                    for _ in range(repeats)
+                )
+            )
         slope = (t[1] - t[0]) / (BRANCHES[1] - BRANCHES[0])
         rows.append((efficiency_key(probe.cls, precision), probe.name, slope, 2.0 * probe.macs))
     return rows

@@ -142,18 +142,30 @@ class _Reference:
         rules = {
             "head": {"head/": "all"},
             "head_biases": {
-                "head/": "all", last + "dw": "bias", last + "pw": "bias", "backbone/embed": "bias"
+                "head/": "all",
+                last + "dw": "bias",
+                last + "pw": "bias",
+                "backbone/embed": "bias",
             },
             "last_block": {
-                "head/": "all", last + "dw": "all", last + "pw": "all", "backbone/embed": "all"
+                "head/": "all",
+                last + "dw": "all",
+                last + "pw": "all",
+                "backbone/embed": "all",
             },
-        }  # fmt: skip
+        }
         chosen = {s: rules[s] for s in scopes} if not int8 else {}
         graph = graph_from_flax(
-            self.net, self.bv, jnp.zeros(self.shape), name=name,
-            head=None if int8 else self.head, head_variables=self.hv, scopes=chosen,
-            bits=8 if int8 else 32, act_bits=8 if int8 else 32,
-        )  # fmt: skip
+            self.net,
+            self.bv,
+            jnp.zeros(self.shape),
+            name=name,
+            head=None if int8 else self.head,
+            head_variables=self.hv,
+            scopes=chosen,
+            bits=8 if int8 else 32,
+            act_bits=8 if int8 else 32,
+        )
         sigs = signatures_for(
             graph, train_batch=train_batch, embed_batch=embed_batch, embed_bits=8 if int8 else 32
         )
@@ -215,9 +227,16 @@ def _device_fns(ref: _Reference, graph: Graph, module: Any, embed_batch: int) ->
     for sig in graph.signatures:
         if sig.kind == "train":
             fns[sig.name] = _train_fn(
-                module, sig, graph, ref.names, const, ref.loss, ref.trains, ref.shape[1],
+                module,
+                sig,
+                graph,
+                ref.names,
+                const,
+                ref.loss,
+                ref.trains,
+                ref.shape[1],
                 ref.embed_dim,
-            )  # fmt: skip
+            )
     head_c = jax2tf.convert(
         lambda w, e: ref.head.apply(ref.split({"head/kernel": w})[1], e), with_gradient=False
     )

@@ -101,9 +101,14 @@ def make_manifest(
     initial_shapes = {n: list(s) for n, s in _variable_shapes(backbone, head, scopes).items()}
     sigs = contract(backbone, head, scopes, initial_shapes)
     graph = artifact_graph(
-        backbone, head, scopes, sigs, name=source["name"], embed_bits=8 if int8 else 32,
+        backbone,
+        head,
+        scopes,
+        sigs,
+        name=source["name"],
+        embed_bits=8 if int8 else 32,
         train_batch=train_batch,
-    )  # fmt: skip
+    )
     # the planner charges the file's nodes, dynamic tensors and scratch (what the device's
     # planner charges too, and what bench-devices validates)
     stats = read_model_stats(files[MODEL])
@@ -221,15 +226,28 @@ def build_artifact(
     ota = None
     if bundle is not None:
         files[OTA] = bundle
-        ota = {"file": OTA, "bytes": len(bundle), "float_backbone_bytes": float_bytes,
-               "ratio": float_bytes / len(bundle)}  # fmt: skip
+        ota = {
+            "file": OTA,
+            "bytes": len(bundle),
+            "float_backbone_bytes": float_bytes,
+            "ratio": float_bytes / len(bundle),
+        }
     manifest = make_manifest(
-        backbone, head, scopes, files, int8=int8, train_batch=train_batch,
+        backbone,
+        head,
+        scopes,
+        files,
+        int8=int8,
+        train_batch=train_batch,
         source={"name": Path(out).name, **(source or {})},
-        background={"file": BACKGROUND, "count": len(embeddings), "dtype": "float16",
-                    "source": background_source},
+        background={
+            "file": BACKGROUND,
+            "count": len(embeddings),
+            "dtype": "float16",
+            "source": background_source,
+        },
         ota=ota,
-    )  # fmt: skip
+    )
     atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
     return manifest
 

@@ -126,10 +126,12 @@ def _jax2tf_embed(backbone: Backbone, wide: bool) -> Callable[[Any], dict[str, A
     front, embed_all = backbone.front(), backbone.embed()
     poly = "(b, " + ", ".join("_" for _ in backbone.input_shape) + ")"
     return jax2tf.convert(
-        (lambda x: {EMBEDDINGS: embed_all(x), FEATURES: front(x)}) if wide else
-        (lambda x: {EMBEDDINGS: embed_all(x)}),
-        with_gradient=False, polymorphic_shapes=[poly],
-    )  # fmt: skip
+        (lambda x: {EMBEDDINGS: embed_all(x), FEATURES: front(x)})
+        if wide
+        else (lambda x: {EMBEDDINGS: embed_all(x)}),
+        with_gradient=False,
+        polymorphic_shapes=[poly],
+    )
 
 
 def _jax2tf_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps:
@@ -411,5 +413,10 @@ def size_breakdown(blob: bytes) -> dict[str, Any]:
                 buffers[kind] = buffers.get(kind, 0) + len(data)
     total = len(blob)
     other = total - sum(buffers.values()) - quant - names
-    return {"bytes": total, "constants": buffers, "quantization_params": quant,
-            "tensor_names": names, "graph_and_metadata": other}  # fmt: skip
+    return {
+        "bytes": total,
+        "constants": buffers,
+        "quantization_params": quant,
+        "tensor_names": names,
+        "graph_and_metadata": other,
+    }

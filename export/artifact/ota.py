@@ -90,8 +90,11 @@ class OtaRecipe:
             raise ValueError("rounds must be >= 1 and step counts >= 0.")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "sparsity": dict(self.sparsity),
-                "bits": dict(self.bits)}  # fmt: skip
+        return {
+            **dataclasses.asdict(self),
+            "sparsity": dict(self.sparsity),
+            "bits": dict(self.bits),
+        }
 
 
 EMBEDNET = OtaRecipe()
@@ -184,10 +187,19 @@ def _imprinted(module: Any, params: Any, data: ArrayDataset, classes: int) -> ja
 
 
 def _run(
-    compressor: pc.Compressor, cstate: Any, params: Any, classifier: jax.Array, *,
-    config: Any, train: ArrayDataset, steps: int, lr: float, key: jax.Array, desc: str,
+    compressor: pc.Compressor,
+    cstate: Any,
+    params: Any,
+    classifier: jax.Array,
+    *,
+    config: Any,
+    train: ArrayDataset,
+    steps: int,
+    lr: float,
+    key: jax.Array,
+    desc: str,
     progress: bool,
-) -> tuple[Any, jax.Array, float]:  # fmt: skip
+) -> tuple[Any, jax.Array, float]:
     """``steps`` SGD steps of the task's loss on ``compressor.apply(params)``.
 
     Returns:
@@ -266,31 +278,62 @@ def compress_backbone(
         prune = pc.magnitude_pruning(target)
         cstate = prune.init(params)
         params, classifier, loss = _run(
-            prune, cstate, params, classifier, config=config, train=train,
-            steps=recipe.steps_per_round, lr=recipe.learning_rate,
-            key=jax.random.fold_in(key, r), desc=f"prune round {r + 1}/{recipe.rounds}",
+            prune,
+            cstate,
+            params,
+            classifier,
+            config=config,
+            train=train,
+            steps=recipe.steps_per_round,
+            lr=recipe.learning_rate,
+            key=jax.random.fold_in(key, r),
+            desc=f"prune round {r + 1}/{recipe.rounds}",
             progress=progress,
-        )  # fmt: skip
+        )
         by_kind = {kind_of(layer): v for layer, v in target.items()}
-        history.append({"phase": f"prune {r + 1}", "sparsity": by_kind, "loss": loss,
-                        "steps": recipe.steps_per_round,
-                        "seconds": time.perf_counter() - started})  # fmt: skip
+        history.append(
+            {
+                "phase": f"prune {r + 1}",
+                "sparsity": by_kind,
+                "loss": loss,
+                "steps": recipe.steps_per_round,
+                "seconds": time.perf_counter() - started,
+            }
+        )
     started = time.perf_counter()
     share = pc.weight_sharing(per_layer(params, recipe.bits))
     sstate = share.init(params)
     shared, _, loss = _run(
-        share, sstate, params, classifier, config=config, train=train,
-        steps=recipe.quant_steps, lr=recipe.quant_lr, key=jax.random.fold_in(key, 99),
-        desc="centroid fine-tuning", progress=progress,
-    )  # fmt: skip
+        share,
+        sstate,
+        params,
+        classifier,
+        config=config,
+        train=train,
+        steps=recipe.quant_steps,
+        lr=recipe.quant_lr,
+        key=jax.random.fold_in(key, 99),
+        desc="centroid fine-tuning",
+        progress=progress,
+    )
     # Same assignments; the centroids are the members' (fine-tuned) means.
     packed = share.encode(shared, sstate)
-    history.append({"phase": "weight sharing", "bits": dict(recipe.bits),
-                    "loss": loss, "steps": recipe.quant_steps,
-                    "seconds": time.perf_counter() - started})  # fmt: skip
+    history.append(
+        {
+            "phase": "weight sharing",
+            "bits": dict(recipe.bits),
+            "loss": loss,
+            "steps": recipe.quant_steps,
+            "seconds": time.perf_counter() - started,
+        }
+    )
     dtype = "float16" if recipe.float16 else "float32"
     blob = build_bundle(
-        packed.leaves, model="embednet", options=options, private_key=private_key,
-        codebook_dtype=dtype, raw_dtype=dtype,
-    )  # fmt: skip
+        packed.leaves,
+        model="embednet",
+        options=options,
+        private_key=private_key,
+        codebook_dtype=dtype,
+        raw_dtype=dtype,
+    )
     return OtaResult(shared, blob, history, recipe.to_dict())

@@ -131,8 +131,11 @@ def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
     options = stages[-1]
     first, last = options.get("train_subjects", (1, 20))
     subjects = range(int(first), int(last) + 1)
-    seen = {s for o in stages for s in range(o.get("train_subjects", (1, 20))[0],
-                                             o.get("train_subjects", (1, 20))[1] + 1)}  # fmt: skip
+    seen = {
+        s
+        for o in stages
+        for s in range(o.get("train_subjects", (1, 20))[0], o.get("train_subjects", (1, 20))[1] + 1)
+    }
     overlap = seen & set(EVALUATION_SUBJECTS)
     if overlap:
         raise ValueError(

@@ -91,8 +91,9 @@ class Backbone(NamedTuple):
     def embeddings(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
         """Float embeddings of ``images`` on the host (:meth:`embed`, jitted, in batches)."""
         embed = jax.jit(self.embed())
-        return np.concatenate([np.asarray(embed(images[i : i + batch]))
-                               for i in range(0, len(images), batch)])  # fmt: skip
+        return np.concatenate(
+            [np.asarray(embed(images[i : i + batch])) for i in range(0, len(images), batch)]
+        )
 
     def embed(self) -> Callable[[jax.Array], jax.Array]:
         """``images -> embeddings`` through front and last block, weights constant."""

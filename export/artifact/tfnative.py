@@ -59,8 +59,17 @@ def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
 
 # Options _embednet reproduces (stem_width and embedding_dim follow from the parameter shapes;
 # start_block / stop_after are refused by split_backbone; part and impl are not kept).
-EMBEDNET_OPTIONS = {"stem_width", "widths", "strides", "embedding_dim", "normalize",
-                     "standardize", "feature_norm", "start_block", "stop_after"}  # fmt: skip
+EMBEDNET_OPTIONS = {
+    "stem_width",
+    "widths",
+    "strides",
+    "embedding_dim",
+    "normalize",
+    "standardize",
+    "feature_norm",
+    "start_block",
+    "stop_after",
+}
 
 
 def embednet_of(backbone: Backbone, what: str) -> EmbedNet:

@@ -162,8 +162,15 @@ def _head_forward(tf: Any, head: HeadConfig, kernel: Any, embeddings: Any) -> di
     en, e_inv, e_mask = _normalize(tf, embeddings, -1, EPS)
     wn, w_inv, w_mask = _normalize(tf, kernel, 0, EPS)
     logits = tf.matmul(head.scale * en, wn)  # (s * e) @ w, the JAX order
-    return {"en": en, "e_inv": e_inv, "e_mask": e_mask, "wn": wn, "w_inv": w_inv,
-            "w_mask": w_mask, "logits": logits}  # fmt: skip
+    return {
+        "en": en,
+        "e_inv": e_inv,
+        "e_mask": e_mask,
+        "wn": wn,
+        "w_inv": w_inv,
+        "w_mask": w_mask,
+        "logits": logits,
+    }
 
 
 def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:

@@ -88,10 +88,14 @@ def build_bundle(
     records = []
     for name, value in tensors.items():
         record = encode_tensor(
-            name, value,
-            index_bits=per_tensor(index_bits, name), order=per_tensor(order, name),
-            dedup=per_tensor(dedup, name), codebook_dtype=codebook_dtype, raw_dtype=raw_dtype,
-        )  # fmt: skip
+            name,
+            value,
+            index_bits=per_tensor(index_bits, name),
+            order=per_tensor(order, name),
+            dedup=per_tensor(dedup, name),
+            codebook_dtype=codebook_dtype,
+            raw_dtype=raw_dtype,
+        )
         records.append(record)
     return container.write(model, dict(options), records, private_key)
 

@@ -24,8 +24,15 @@ def artifact(tmp_path_factory) -> Path:
 def test_converted_artifact_has_the_contract(artifact: Path) -> None:
     graph = load_graph(artifact)
     names = {s.name for s in graph.signatures}
-    assert names == {"embed", "train", "train_head_biases", "train_last_block", "infer",
-                     "get_weights", "set_weights"}  # fmt: skip
+    assert names == {
+        "embed",
+        "train",
+        "train_head_biases",
+        "train_last_block",
+        "infer",
+        "get_weights",
+        "set_weights",
+    }
     assert graph.train_input("head") == "embeddings" and graph.train_input("last_block") == "images"
 
 

@@ -18,8 +18,13 @@ from export.artifact.split import split_backbone
 from export.artifact.tftrain import Steps, check_against_jax, native_steps, steps_builder
 
 # A strided last block with feature standardisation: every branch of the written-out backward.
-TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16,
-        "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24, 32),
+    "strides": (2, 1, 2),
+    "embedding_dim": 16,
+    "feature_norm": True,
+}
 SCOPES = ("head", "head_biases", "last_block")
 CLASSES = 4
 # What a symbolic-batch jax2tf step left behind: runtime shapes and broadcasts.
@@ -38,8 +43,14 @@ def models(tmp_path_factory, save_embednet) -> dict:
     embeddings = np.asarray(backbone.embed()(jnp.asarray(images[:8])))
     initial = initial_variables(backbone, imprint(embeddings, labels, CLASSES), SCOPES)
     blob = build_tflite(backbone, head, SCOPES, initial, int8=True, calibration=[images])
-    return {"backbone": backbone, "head": head, "images": images[:8], "labels": labels,
-            "initial": initial, "blob": blob}  # fmt: skip
+    return {
+        "backbone": backbone,
+        "head": head,
+        "images": images[:8],
+        "labels": labels,
+        "initial": initial,
+        "blob": blob,
+    }
 
 
 def _interpreter(
@@ -94,8 +105,14 @@ def test_train_follows_the_jax_step(
     rate, wd = np.float32(lr), np.float32(1e-3)
     losses = []
     for _ in range(steps):
-        loss = float(train(**{"embeddings" if scope == "head" else "features": x},
-                           labels=y, lr=rate, weight_decay=wd)["loss"])  # fmt: skip
+        loss = float(
+            train(
+                **{"embeddings" if scope == "head" else "features": x},
+                labels=y,
+                lr=rate,
+                weight_decay=wd,
+            )["loss"]
+        )
         new, want = step(values, jnp.asarray(x), jnp.asarray(y), rate, wd)
         values.update(new)
         np.testing.assert_allclose(loss, float(want), rtol=tolerance, atol=tolerance)
@@ -133,5 +150,9 @@ def test_a_step_out_of_step_with_jax_is_refused(models) -> None:
         return {**new, "head/kernel": new["head/kernel"] * 1.001}, loss
 
     with pytest.raises(ValueError, match="out of step"):
-        check_against_jax(backbone, head, SCOPES, Steps({**steps.train, "last_block": off},
-                                                         steps.infer, steps.refine))  # fmt: skip
+        check_against_jax(
+            backbone,
+            head,
+            SCOPES,
+            Steps({**steps.train, "last_block": off}, steps.infer, steps.refine),
+        )

@@ -53,14 +53,21 @@ def toy_artifact(tmp_path_factory: pytest.TempPathFactory, make_toy_artifact) ->
 
     tmp = tmp_path_factory.mktemp("personalize_artifact")
     splits = pretrain.train.Splits(
-        *(pretrain.ArrayDataset(*captures(SEEN, n, seed), f"toy-{seed}")
-          for n, seed in ((3000, 10), (100, 11), (100, 12)))
-    )  # fmt: skip
+        *(
+            pretrain.ArrayDataset(*captures(SEEN, n, seed), f"toy-{seed}")
+            for n, seed in ((3000, 10), (100, 11), (100, 12))
+        )
+    )
     background, _ = captures(BACKGROUND, 400, seed=13)
     art = make_toy_artifact(
-        tmp, splits, hidden=(64, 32), num_classes=len(SEEN), background=background,
-        background_source="toy identities 60-159", classes=CLASSES,
-    )  # fmt: skip
+        tmp,
+        splits,
+        hidden=(64, 32),
+        num_classes=len(SEEN),
+        background=background,
+        background_source="toy identities 60-159",
+        classes=CLASSES,
+    )
     assert (tmp / "art" / "background_features.npy").is_file()  # export writes them
     shutil.copytree(tmp / "art", tmp / "art_plain")  # every scope, no background features
     remove_background_features(tmp / "art_plain", art["key"])

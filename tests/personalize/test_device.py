@@ -38,9 +38,12 @@ def test_owner_accepted_impostors_rejected(toy_artifact, tmp_path: Path, scope: 
     dev = _device(toy_artifact, tmp_path)
     train = scope != NO_TRAINING
     report = dev.enroll(
-        "owner", toy_artifact["owner"], scope=scope if train else None, train=train,
+        "owner",
+        toy_artifact["owner"],
+        scope=scope if train else None,
+        train=train,
         target_far=FAR,
-    )  # fmt: skip
+    )
     assert report.user == "owner" and report.samples == 5 and report.scope == scope
     assert report.threshold_method == "empirical" and report.impostors == 200
     if train:
@@ -180,9 +183,20 @@ def test_bad_enroll_arguments(toy_artifact, tmp_path: Path) -> None:
 def test_report_is_json_ready(toy_artifact, tmp_path: Path) -> None:
     report = _device(toy_artifact, tmp_path).enroll("owner", toy_artifact["owner"], scope="head")
     data = json.loads(json.dumps(report.to_dict()))
-    for key in ("user", "samples", "scope", "predicted_peak_bytes", "measured_peak_bytes",
-                "budget_bytes", "embed_ms", "train_ms", "steps", "final_loss", "threshold",
-                "target_far"):  # fmt: skip
+    for key in (
+        "user",
+        "samples",
+        "scope",
+        "predicted_peak_bytes",
+        "measured_peak_bytes",
+        "budget_bytes",
+        "embed_ms",
+        "train_ms",
+        "steps",
+        "final_loss",
+        "threshold",
+        "target_far",
+    ):
         assert key in data
 
 
