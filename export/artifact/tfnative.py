@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from devices.registry import Registry
 from export.artifact.split import Backbone
 from pretrain.models.embednet import EmbedNet
 
@@ -31,25 +32,14 @@ EmbedFn = Callable[[Any], dict[str, Any]]
 Builder = Callable[[Backbone, bool], EmbedFn]
 # model -> fn(backbone, with_features) -> (images -> outputs). The steps builders (train*,
 # infer, refine) have their own registry in export.artifact.tftrain.
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register_builder(model: str) -> Callable[[Builder], Builder]:
-    """Decorator adding the TensorFlow ``embed`` builder of ``model``."""
-
-    def add(fn: Builder) -> Builder:
-        if model in _BUILDERS:
-            raise ValueError(f"a TensorFlow embed builder for {model!r} is already registered.")
-        _BUILDERS[model] = fn
-        return fn
-
-    return add
+EMBED_BUILDERS: Registry[Builder] = Registry("TensorFlow embed builder")
+register_builder = EMBED_BUILDERS.register  # decorator: @register_builder("embednet")
 
 
 def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
     """The TensorFlow ``embed`` of ``backbone`` (``features`` too when asked), checked against the
     JAX model (:func:`check_against_jax`), or None when its model has no registered builder."""
-    builder = _BUILDERS.get(backbone.name)
+    builder = EMBED_BUILDERS.get(backbone.name)
     if builder is None:
         return None
     fn: EmbedFn = builder(backbone, with_features)

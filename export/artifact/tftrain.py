@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.registry import Registry
 from export.artifact.head import EPS, HeadConfig
 from export.artifact.scopes import HEAD, LAST, infer_fn, refine_fn, train_fn, trained
 from export.artifact.split import Backbone
@@ -41,24 +42,9 @@ class Steps(NamedTuple):
 
 
 StepsBuilder = Callable[[Backbone, HeadConfig, tuple[str, ...]], Steps]
-_STEPS: dict[str, StepsBuilder] = {}
-
-
-def register_steps(model: str) -> Callable[[StepsBuilder], StepsBuilder]:
-    """Decorator adding the TensorFlow steps builder of ``model``."""
-
-    def add(fn: StepsBuilder) -> StepsBuilder:
-        if model in _STEPS:
-            raise ValueError(f"a TensorFlow steps builder for {model!r} is already registered.")
-        _STEPS[model] = fn
-        return fn
-
-    return add
-
-
-def steps_builder(model: str) -> StepsBuilder | None:
-    """The registered steps builder of ``model``, or None."""
-    return _STEPS.get(model)
+STEPS_BUILDERS: Registry[StepsBuilder] = Registry("TensorFlow steps builder")
+register_steps = STEPS_BUILDERS.register  # decorator: @register_steps("embednet")
+steps_builder = STEPS_BUILDERS.get  # the builder of a model, or None
 
 
 def native_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps | None:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from devices.registry import Registry
 from pretrain.compression.base import Packed, Params
 from pretrain.compression.obd import gauss_newton_diagonal, obd_pruning
 from pretrain.compression.pruning import Sparsity, magnitude_pruning
@@ -128,27 +129,10 @@ minutes.
 
 # Every compression recipe, by model name (``model:dataset`` for one trained on that dataset; the
 # embedding backbones' OTA recipes register from export.artifact.ota).
-_RECIPES: dict[str, Any] = {}
-
-
-def register_recipe(name: str, recipe: Any) -> Any:
-    """Adds ``recipe`` under ``name``; returns it."""
-    if name in _RECIPES:
-        raise ValueError(f"a recipe {name!r} is already registered.")
-    _RECIPES[name] = recipe
-    return recipe
-
-
-def recipe_names() -> list[str]:
-    """Registered recipe names, sorted."""
-    return sorted(_RECIPES)
-
-
-def recipe(name: str) -> Any:
-    """The registered recipe ``name``."""
-    if name not in _RECIPES:
-        raise ValueError(f"no recipe for {name!r}; registered: {', '.join(recipe_names())}.")
-    return _RECIPES[name]
+RECIPES: Registry[Any] = Registry("recipe")
+register_recipe = RECIPES.add  # (name, recipe) -> recipe
+recipe_names = RECIPES.names  # registered names, sorted
+recipe = RECIPES.__getitem__  # the registered recipe ``name`` (ValueError listing the others)
 
 
 register_recipe("lenet300", LENET300)
