@@ -1,13 +1,12 @@
 """The OTA form of an embedding backbone: Deep Compression retrained on the embedding task.
 
-``pretrain.compression`` prunes and weight-shares any parameter tree, but its retraining
-(``CompressedTrainer``) trains with the classification loss on the model's own outputs; an
-embedding backbone has no classifier, its last stage trained a margin softmax over identities
-next to the model. This module runs the same compressors (magnitude pruning, then k-means weight
-sharing with centroid fine-tuning) inside the *embedding* task's loss: the classifier over the
-training identities starts imprinted from the current embeddings (normalised class means), and
-the model sees ``compressor.apply(params)`` in the forward pass, so pruned weights stay zero and
-shared weights move together. The packed result becomes a signed, Huffman-coded ``.pfb``.
+The same compressors as ``pretrain.compression`` (magnitude pruning, then k-means weight sharing
+with centroid fine-tuning) on the same trainer (:class:`pretrain.compression.CompressedTrainer`),
+whose loss is the model's training task: for an embedding backbone, the margin softmax over the
+training identities, with its classifier starting imprinted from the current embeddings
+(normalised class means). The model sees ``compressor.apply(params)`` in the forward pass, so
+pruned weights stay zero and shared weights move together. The packed result becomes a signed,
+Huffman-coded ``.pfb``.
 
 The recipe is given per layer *kind* (``stem``, ``depthwise``, ``pointwise``, ``embed``) and
 expanded over whatever blocks the backbone has.
@@ -28,19 +27,16 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 import pretrain.compression as pc
 from devices.cosine import normalize
 from export.artifact.split import training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
-from pretrain.data import ArrayDataset, train_batches
+from pretrain.data import ArrayDataset
 from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.train import load_splits
-from pretrain.train.optim import make_optimizer
-from pretrain.train.steps import init_state, train_step_fn
-from pretrain.train.tasks import build_task
+from pretrain.train.steps import init_state
 
 KINDS = ("stem", "depthwise", "pointwise", "embed")
 
@@ -200,42 +196,26 @@ def _run(
     desc: str,
     progress: bool,
 ) -> tuple[Any, jax.Array, float]:
-    """``steps`` SGD steps of the task's loss on ``compressor.apply(params)``.
+    """``steps`` steps of the embedding task's loss on ``compressor.apply(params)``, on the
+    compression pipeline's trainer (:class:`pretrain.compression.CompressedTrainer`), the
+    learning rate cosine-annealed over the steps.
 
     Returns:
       ``(projected model parameters, classifier kernel, mean loss)``.
     """
-    projected, _ = jax.jit(compressor.apply)(params, cstate)
+    config = dataclasses.replace(config, learning_rate=lr)
+    trainer = pc.CompressedTrainer(config, train.images, compressor, cstate)
+    projected, _ = trainer.project(params)
     if steps == 0:
         return projected, classifier, math.nan
-    module = build_model(config.model, **config.model_options)
-    task = build_task(config.task, config.task_options, seed=config.seed)
-    tx = make_optimizer(dataclasses.replace(config, learning_rate=lr))
-
-    def apply_fn(variables: dict[str, Any], x: jax.Array) -> Any:
-        p, _ = compressor.apply(variables["params"], cstate)
-        return module.apply({"params": p}, x)
-
-    step = jax.jit(train_step_fn(apply_fn, tx, task), donate_argnums=0)
     # The step donates its state: the classifier must not be the caller's buffer.
-    state = init_state({"model": projected, "classifier": {"kernel": jnp.copy(classifier)}}, tx)
-    losses, done, epoch = [], 0, 0
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
-    while done < steps:
-        for images, labels in train_batches(train, config.batch_size, key=key, epoch=epoch):
-            scale = 0.5 * (1.0 + math.cos(math.pi * done / steps))
-            state = state._replace(lr_scale=jnp.asarray(scale, jnp.float32))
-            state, metrics = step(state, images, labels)
-            losses.append(metrics["loss"])
-            done += 1
-            bar.update()
-            if done == steps:
-                break
-        epoch += 1
-    bar.close()
-    out, _ = jax.jit(compressor.apply)(state.params["model"], cstate)
-    kernel = state.params["classifier"]["kernel"]
-    return out, kernel, float(np.mean(jax.device_get(losses)))
+    start = {"model": projected, "classifier": {"kernel": jnp.copy(classifier)}}
+    state = trainer.replicate(init_state(start, trainer.tx))
+    state, loss = trainer.train_steps(
+        state, train, steps=steps, key=key, lr_scale=pc.cosine, desc=desc, progress=progress
+    )
+    out, _ = trainer.project(state.params["model"])
+    return out, state.params["classifier"]["kernel"], loss
 
 
 def compress_backbone(
