@@ -15,12 +15,16 @@ from export.artifact.convert import build_tflite, subgraph_ops, tensor_name
 from export.artifact.head import HeadConfig, imprint
 from export.artifact.scopes import infer_fn, initial_variables, refine_fn, train_fn, trained
 from export.artifact.split import split_backbone
-from export.artifact.tfnative import steps_builder
-from export.artifact.tftrain import Steps, check_against_jax, native_steps
+from export.artifact.tftrain import Steps, check_against_jax, native_steps, steps_builder
 
 # A strided last block with feature standardisation: every branch of the written-out backward.
-TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16,
-        "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24, 32),
+    "strides": (2, 1, 2),
+    "embedding_dim": 16,
+    "feature_norm": True,
+}
 SCOPES = ("head", "head_biases", "last_block")
 CLASSES = 4
 # What a symbolic-batch jax2tf step left behind: runtime shapes and broadcasts.
@@ -39,8 +43,14 @@ def models(tmp_path_factory, save_embednet) -> dict:
     embeddings = np.asarray(backbone.embed()(jnp.asarray(images[:8])))
     initial = initial_variables(backbone, imprint(embeddings, labels, CLASSES), SCOPES)
     blob = build_tflite(backbone, head, SCOPES, initial, int8=True, calibration=[images])
-    return {"backbone": backbone, "head": head, "images": images[:8], "labels": labels,
-            "initial": initial, "blob": blob}  # fmt: skip
+    return {
+        "backbone": backbone,
+        "head": head,
+        "images": images[:8],
+        "labels": labels,
+        "initial": initial,
+        "blob": blob,
+    }
 
 
 def _interpreter(
@@ -133,5 +143,9 @@ def test_a_step_out_of_step_with_jax_is_refused(models) -> None:
         return {**new, "head/kernel": new["head/kernel"] * 1.001}, loss
 
     with pytest.raises(ValueError, match="out of step"):
-        check_against_jax(backbone, head, SCOPES, Steps({**steps.train, "last_block": off},
-                                                         steps.infer, steps.refine))  # fmt: skip
+        check_against_jax(
+            backbone,
+            head,
+            SCOPES,
+            Steps({**steps.train, "last_block": off}, steps.infer, steps.refine),
+        )
