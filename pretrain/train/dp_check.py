@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -101,14 +101,13 @@ def _worker(args: argparse.Namespace) -> None:
     final = _flat(state.params)
     if jax.process_index() == 0:
         parts = {"init": init, "step1": step1, "final": final}
-        arrays = {f"{part}:{k}": v for part, p in parts.items() for k, v in p.items()}
-        np.savez(
-            args.out,
-            devices=jax.local_device_count(),
-            processes=jax.process_count(),
-            images_per_s=stats.images_per_s,
-            **arrays,
-        )
+        arrays: dict[str, Any] = {
+            f"{part}:{k}": v for part, p in parts.items() for k, v in p.items()
+        }
+        arrays["devices"] = np.asarray(jax.local_device_count())
+        arrays["processes"] = np.asarray(jax.process_count())
+        arrays["images_per_s"] = np.asarray(stats.images_per_s)
+        np.savez(args.out, **arrays)
 
 
 def _free_port() -> int:
