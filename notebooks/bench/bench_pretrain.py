@@ -6,8 +6,8 @@ schedule and early stopping, the 10,000 test images for the reported error), cop
 parameters to notebooks/results/models/<name>/, then measures training throughput of the
 framework (``pretrain.Trainer.train_epoch``), of a bare jitted optax loop on the same model,
 optimizer and batch size, and of Keras ``model.fit`` on the same network (the peer in
-``_keras_peer.py``, its own process), alternating the three in short rounds so that machine noise
-hits all of them. Then ``pretrain.train.dp_check`` trains LeNet-5 on 1 device, 2 host devices and
+``bench_pretrain_keras.py``, its own process), alternating the three in short rounds so that
+machine noise hits all of them. Then ``pretrain.train.dp_check`` trains LeNet-5 on 1 device, 2 host devices and
 2 processes (one core each): the same parameters, and the throughput of each.
 
   python notebooks/bench/bench_pretrain.py [--models lenet300 lenet5] [--rounds 15] [--set epochs=1]
@@ -30,8 +30,8 @@ from typing import Any
 import jax
 import numpy as np
 import optax
-from _keras_peer import KerasPeer
 from _results import RESULTS, ROOT, print_table, write_results
+from bench_pretrain_keras import KerasPeer
 
 import pretrain
 from pretrain.train import Trainer, dp_check, load_splits, make_optimizer

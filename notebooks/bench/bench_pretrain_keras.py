@@ -10,7 +10,7 @@ over the same images each time the bench asks, so the two sides alternate under 
 Throughput counts from the end of a round's first step to the end of its last, as
 ``pretrain.Trainer`` does.
 
-  python notebooks/bench/_keras_peer.py --model lenet5 --config '{...}' --data part.npz
+  python notebooks/bench/bench_pretrain_keras.py --model lenet5 --config '{...}' --data part.npz
   (then one line on stdin per round; one line back: images/s)
 """
 
