@@ -1,6 +1,17 @@
 """The evaluation protocol: verification (EER, FRR at FAR) and k-shot identification."""
 
 from pretrain.evaluation.baselines import BASELINES, hog_features, lbp_features
+from pretrain.evaluation.fvc_protocol import (
+    FvcProtocolError,
+    cosine_scorer,
+    evaluate_fvc,
+    features_scorer,
+    fnmr_at_fmr,
+    fvc_pairs,
+    impression_numbers,
+    scores_report,
+    set_report,
+)
 from pretrain.evaluation.protocol import (
     FARS,
     SHOTS,
@@ -16,14 +27,23 @@ from pretrain.evaluation.protocol import (
 __all__ = [
     "BASELINES",
     "FARS",
+    "FvcProtocolError",
     "SHOTS",
+    "cosine_scorer",
     "enroll_probe_split",
     "evaluate_features",
+    "evaluate_fvc",
+    "features_scorer",
+    "fnmr_at_fmr",
+    "fvc_pairs",
     "hog_features",
     "identification_accuracy",
     "identify",
+    "impression_numbers",
     "imprint",
     "lbp_features",
     "normalize",
+    "scores_report",
+    "set_report",
     "verification_report",
 ]
