@@ -3,7 +3,9 @@
 from pretrain.evaluation.baselines import BASELINES, hog_features, lbp_features
 from pretrain.evaluation.fvc_protocol import (
     FvcProtocolError,
+    MakeScorer,
     cosine_scorer,
+    default_prepare,
     evaluate_fvc,
     features_scorer,
     fnmr_at_fmr,
@@ -28,8 +30,10 @@ __all__ = [
     "BASELINES",
     "FARS",
     "FvcProtocolError",
+    "MakeScorer",
     "SHOTS",
     "cosine_scorer",
+    "default_prepare",
     "enroll_probe_split",
     "evaluate_features",
     "evaluate_fvc",

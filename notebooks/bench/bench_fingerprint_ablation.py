@@ -1,0 +1,162 @@
+"""Fingerprint ablation: each input variant x matcher on the FVC protocol, dev data first.
+
+    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_ablation.py \
+        [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
+
+Development data: the synthetic validation identities 0-99 of generator seed 0 (never trained on
+by the committed backbone, which trains on identities from 300 on), 8 impressions each, scored
+by the FVC protocol (every impression pair of a finger: 2,800 genuine; first impressions across
+fingers: 4,950 impostor). Choices are made on these rows. The FVC B sets are then reported with
+:func:`pretrain.evaluation.evaluate_fvc` (mean EER over the five sensor sets; 2000_DB4_B is
+SFinGe output). Matchers: LBP and HOG features (cosine), and the committed backbone
+``notebooks/results/models/embed_fingerprint`` (embedding cosine, no retraining).
+
+Writes ``notebooks/results/fingerprint_ablation.json`` (merged per variant x matcher, so runs
+of single rows add up) and prints the table. The raw dev prints are cached in ``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _results import RESULTS, ROOT, print_table, write_results
+
+import pretrain
+from devices.registration import RegistrationConfig, registered_inputs
+from pretrain.data.fingerprint import FingerprintGenerator
+from pretrain.embedding.suites import embed
+from pretrain.evaluation import (
+    BASELINES,
+    MakeScorer,
+    default_prepare,
+    evaluate_fvc,
+    features_scorer,
+    set_report,
+)
+
+DEV_IDENTITIES = range(0, 100)
+DEV_IMPRESSIONS = 8
+SEED = 0
+BACKBONE = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+
+Prepare = Callable[[Sequence[np.ndarray]], np.ndarray]
+
+
+def _registered(**options: Any) -> Prepare:
+    config = RegistrationConfig(**options)
+    return lambda images: registered_inputs(list(images), config)
+
+
+VARIANTS: dict[str, Prepare] = {
+    "foreground": default_prepare,  # today's FINGERPRINT_SPEC: window on the foreground centroid
+    "core": _registered(rotate=False),
+    "core_rotation": _registered(rotate=True),
+}
+
+
+def backbone_features() -> Callable[[np.ndarray], np.ndarray]:
+    saved = pretrain.load_model(BACKBONE)
+    return lambda samples: embed(saved.module, saved.params, samples)
+
+
+def matchers(names: Sequence[str]) -> dict[str, MakeScorer]:
+    out: dict[str, MakeScorer] = {}
+    for name in names:
+        fn = backbone_features() if name == "backbone" else BASELINES[name]
+        out[name] = features_scorer(fn)
+    return out
+
+
+def dev_prints(workdir: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Raw uint8 dev prints, their identities and impression numbers (1..8), cached."""
+    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}.npz"
+    if path.exists():
+        data = np.load(path)
+        images, owners = data["images"], data["owners"]
+    else:
+        gen = FingerprintGenerator(seed=SEED, cache_size=1)
+        images, owners = gen.impressions(DEV_IDENTITIES, DEV_IMPRESSIONS, progress=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        np.savez(path, images=images, owners=owners)
+    impressions = np.tile(np.arange(1, DEV_IMPRESSIONS + 1), len(images) // DEV_IMPRESSIONS)
+    return list(images), owners, impressions
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    images, owners, impressions = dev_prints(Path(args.workdir))
+    rows: dict[str, Any] = {}
+    for variant in args.variant:
+        prepare = VARIANTS[variant]
+        started = time.perf_counter()
+        samples = prepare(images)
+        prep_s = time.perf_counter() - started
+        for name, make in matchers(args.matcher).items():
+            row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
+            row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
+            if not args.no_fvc:
+                fvc = evaluate_fvc(make, prepare=prepare, progress=False)
+                row["fvc_protocol"] = {
+                    s: {k: r[k] for k in ("eer_pct", "fnmr_at_fmr1_pct")}
+                    for s, r in fvc["sets"].items()
+                }
+                row["fvc_protocol_mean_eer_pct"] = fvc["mean_eer_pct"]
+                row["fvc_protocol_mean_fnmr_at_fmr1_pct"] = fvc["mean_fnmr_at_fmr1_pct"]
+            row["command"] = (
+                "python notebooks/bench/bench_fingerprint_ablation.py "
+                f"--variant {variant} --matcher {name}" + (" --no-fvc" if args.no_fvc else "")
+            )
+            rows[f"{variant}/{name}"] = row
+            print(f"{variant}/{name}: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
+    return rows
+
+
+def table(rows: dict[str, Any]) -> None:
+    out = []
+    for key, row in rows.items():
+        fvc = row.get("fvc_protocol", {})
+        per_set = [fvc.get(s, {}).get("eer_pct") for s in sorted(fvc)]
+        out.append(
+            (
+                key,
+                row["dev"]["eer_pct"],
+                row["dev"]["fnmr_at_fmr1_pct"],
+                row.get("fvc_protocol_mean_eer_pct"),
+                " ".join(f"{v:.1f}" for v in per_set if v is not None),
+            )
+        )
+    print_table(("variant/matcher", "dev EER %", "dev FNMR@1%", "FVC mean EER %", "per set"), out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", action="append", choices=sorted(VARIANTS))
+    parser.add_argument("--matcher", action="append", choices=["backbone", *sorted(BASELINES)])
+    parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
+    parser.add_argument("--workdir", default="/work/runs/prints_ablation")
+    args = parser.parse_args()
+    args.variant = args.variant or list(VARIANTS)
+    args.matcher = args.matcher or ["lbp", "hog", "backbone"]
+    started = time.perf_counter()
+    rows = run(args)
+    previous = RESULTS / "fingerprint_ablation.json"
+    merged = json.loads(previous.read_text())["rows"] if previous.exists() else {}
+    merged.update(rows)
+    command = " ".join(shlex.quote(a) for a in sys.argv)
+    write_results(
+        "fingerprint_ablation",
+        {"rows": merged, "wall_s": time.perf_counter() - started},
+        command=command,
+    )
+    table(merged)
+
+
+if __name__ == "__main__":
+    main()
