@@ -95,8 +95,9 @@ class RegistrationConfig:
             raise PreprocessError(f"size must be at least {2 * BLOCK} px a side, got {self.size}.")
         if self.smooth < 1 or self.smooth % 2 == 0:
             raise PreprocessError(f"smooth must be a positive odd number, got {self.smooth}.")
-        if self.filter_order < 2 or self.filter_order % 2 or self.filter_order > 12:
-            raise PreprocessError(f"filter_order must be even in 2..12, got {self.filter_order}.")
+        # Above 10 the squared response could overflow int64 (|response| < 2^31 up to 10).
+        if self.filter_order < 2 or self.filter_order % 2 or self.filter_order > 10:
+            raise PreprocessError(f"filter_order must be even in 2..10, got {self.filter_order}.")
         num, den = self.min_strength
         if not (0 <= num < den):
             raise PreprocessError(f"min_strength must be num/den in [0, 1), got {num}/{den}.")
@@ -265,6 +266,29 @@ def register_print(
 
 WINDOW_SPEC = PreprocessSpec(modality="fingerprint", input_size=(128, 128), crop="none")
 """The registered window's model input: the 256x256 window halved by area, standardised."""
+
+
+def register_views(
+    image: np.ndarray,
+    config: RegistrationConfig = RegistrationConfig(),
+    *,
+    shifts: tuple[tuple[int, int], ...] = ((0, 0),),
+    turns: tuple[int, ...] = (0,),
+) -> np.ndarray:
+    """uint8 ``(len(turns) * len(shifts), *config.size)``: the registered window, then copies
+    turned by each of ``turns`` (degrees) and moved by each ``(drow, dcol)`` of ``shifts``
+    (source px), for matching under small residual misregistration. View 0 is the plain window
+    when ``shifts[0] == (0, 0)`` and ``turns[0] == 0``."""
+    pose = estimate_pose(image, config)
+    views = []
+    for turn in turns:
+        turned = pose._replace(degrees=(pose.degrees + turn) % 360)
+        for dr, dc in shifts:
+            moved = dataclasses.replace(
+                config, core_at=(config.core_at[0] + dr, config.core_at[1] + dc)
+            )
+            views.append(warp_window(image, turned, moved))
+    return np.stack(views)
 
 
 def registered_inputs(

@@ -30,7 +30,13 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 
 import pretrain
-from devices.registration import RegistrationConfig, registered_inputs
+from devices.preprocess import preprocess_image
+from devices.registration import (
+    WINDOW_SPEC,
+    RegistrationConfig,
+    register_views,
+    registered_inputs,
+)
 from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import (
@@ -40,6 +46,7 @@ from pretrain.evaluation import (
     evaluate_fvc,
     features_scorer,
     set_report,
+    views_scorer,
 )
 
 DEV_IDENTITIES = range(0, 100)
@@ -55,10 +62,28 @@ def _registered(**options: Any) -> Prepare:
     return lambda images: registered_inputs(list(images), config)
 
 
+def _views(shifts: tuple[tuple[int, int], ...], turns: tuple[int, ...], **options: Any) -> Prepare:
+    """Registered windows with extra template views: samples ``(n, views, 128, 128, 1)``."""
+    config = RegistrationConfig(**options)
+
+    def prepare(images: Sequence[np.ndarray]) -> np.ndarray:
+        out = []
+        for image in images:
+            views = register_views(image, config, shifts=shifts, turns=turns)
+            out.append(np.stack([preprocess_image(v, WINDOW_SPEC) for v in views]))
+        return np.stack(out)
+
+    return prepare
+
+
+SHIFT9 = tuple((dr, dc) for dr in (0, -16, 16) for dc in (0, -16, 16))
 VARIANTS: dict[str, Prepare] = {
     "foreground": default_prepare,  # today's FINGERPRINT_SPEC: window on the foreground centroid
     "core": _registered(rotate=False),
     "core_rotation": _registered(rotate=True),
+    "core_shift9": _views(SHIFT9, (0,), rotate=False),  # template views 16 px apart
+    "core_turn5": _views(((0, 0),), (0, -10, 10, -20, 20), rotate=False),
+    "core_shift9_turn3": _views(SHIFT9, (0, -10, 10), rotate=False),
 }
 
 
@@ -67,11 +92,12 @@ def backbone_features() -> Callable[[np.ndarray], np.ndarray]:
     return lambda samples: embed(saved.module, saved.params, samples)
 
 
-def matchers(names: Sequence[str]) -> dict[str, MakeScorer]:
+def matchers(names: Sequence[str], *, views: bool) -> dict[str, MakeScorer]:
+    """Cosine matchers; with ``views`` the best template view against the probe's first."""
     out: dict[str, MakeScorer] = {}
     for name in names:
         fn = backbone_features() if name == "backbone" else BASELINES[name]
-        out[name] = features_scorer(fn)
+        out[name] = views_scorer(fn) if views else features_scorer(fn)
     return out
 
 
@@ -98,7 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         samples = prepare(images)
         prep_s = time.perf_counter() - started
-        for name, make in matchers(args.matcher).items():
+        for name, make in matchers(args.matcher, views=samples.ndim == 5).items():
             row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
             row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
             if not args.no_fvc:

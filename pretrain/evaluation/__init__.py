@@ -11,8 +11,10 @@ from pretrain.evaluation.fvc_protocol import (
     fnmr_at_fmr,
     fvc_pairs,
     impression_numbers,
+    max_cosine_scorer,
     scores_report,
     set_report,
+    views_scorer,
 )
 from pretrain.evaluation.protocol import (
     FARS,
@@ -29,9 +31,9 @@ from pretrain.evaluation.protocol import (
 __all__ = [
     "BASELINES",
     "FARS",
+    "SHOTS",
     "FvcProtocolError",
     "MakeScorer",
-    "SHOTS",
     "cosine_scorer",
     "default_prepare",
     "enroll_probe_split",
@@ -46,8 +48,10 @@ __all__ = [
     "impression_numbers",
     "imprint",
     "lbp_features",
+    "max_cosine_scorer",
     "normalize",
     "scores_report",
     "set_report",
     "verification_report",
+    "views_scorer",
 ]

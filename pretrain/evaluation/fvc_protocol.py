@@ -152,6 +152,28 @@ def features_scorer(features_of: Callable[[np.ndarray], np.ndarray]) -> MakeScor
     return lambda samples: cosine_scorer(features_of(samples))
 
 
+def max_cosine_scorer(features: np.ndarray) -> Scorer:
+    """A :data:`Scorer` over views ``(n, v, d)``: the best cosine between any view of the
+    template ``i`` and view 0 of the probe ``j`` (matching under the views' shifts or turns)."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 3:
+        raise FvcProtocolError(f"view features must be (n, views, d), got shape {x.shape}.")
+    x = x / np.maximum(np.linalg.norm(x, axis=2, keepdims=True), 1e-12)
+    return lambda i, j: np.einsum("kvd,kd->kv", x[i], x[j, 0]).max(axis=1)
+
+
+def views_scorer(features_of: Callable[[np.ndarray], np.ndarray]) -> MakeScorer:
+    """Like :func:`features_scorer` for samples ``(n, v, ...)`` with a view axis, scored by
+    :func:`max_cosine_scorer`."""
+
+    def make(samples: np.ndarray) -> Scorer:
+        n, v = samples.shape[:2]
+        flat = features_of(samples.reshape(n * v, *samples.shape[2:]))
+        return max_cosine_scorer(flat.reshape(n, v, -1))
+
+    return make
+
+
 def set_report(scorer: Scorer, fingers: np.ndarray, impressions: np.ndarray) -> dict[str, Any]:
     """The protocol on one set: :func:`fvc_pairs`, score them, :func:`scores_report`."""
     pairs = fvc_pairs(fingers, impressions)

@@ -15,7 +15,9 @@ from devices.registration import (
     RegistrationConfig,
     estimate_pose,
     register_print,
+    register_views,
     registered_inputs,
+    symmetry_filter,
     symmetry_response,
     warp_window,
 )
@@ -60,7 +62,7 @@ def test_core_is_found_where_the_generator_put_it(masters) -> None:
     assert len(loops) >= 5
     for master in loops:
         pose = estimate_pose(master.image())
-        (x, y), = master.points.cores
+        ((x, y),) = master.points.cores
         assert pose.found
         assert np.hypot(pose.col - x, pose.row - y) <= 1.5 * BLOCK, (pose, (x, y))
 
@@ -124,3 +126,27 @@ def test_registered_inputs_shape_and_repeatability(masters) -> None:
 def test_bad_config_is_refused(options, match) -> None:
     with pytest.raises(PreprocessError, match=match):
         RegistrationConfig(**options)
+
+
+def test_views_start_with_the_plain_window(masters) -> None:
+    image = masters[1].image()
+    views = register_views(image, shifts=((0, 0), (0, 16)), turns=(0, 10))
+    assert views.shape == (4, 256, 256) and views.dtype == np.uint8
+    np.testing.assert_array_equal(views[0], register_print(image))
+    # A shift of the core's place in the window moves the content by exactly that much.
+    np.testing.assert_array_equal(views[1][:, 16:], views[0][:, :-16])
+
+
+def test_largest_filter_response_fits_int64() -> None:
+    # Every vector aligned with the filter: the largest response the config allows.
+    hx, hy = symmetry_filter(10)
+    norm = np.sqrt(hx * hx + hy * hy)
+    vx = np.rint(UNIT * np.divide(hx, norm, out=np.zeros(norm.shape), where=norm > 0))
+    vy = np.rint(UNIT * np.divide(hy, norm, out=np.zeros(norm.shape), where=norm > 0))
+    re, im = symmetry_response(vx.astype(np.int64), vy.astype(np.int64), 10)
+    exact = sum(
+        int(a) * int(b) + int(c) * int(d)
+        for a, b, c, d in zip(vx.ravel(), hx.ravel(), vy.ravel(), hy.ravel(), strict=True)
+    )
+    assert int(re[5, 5]) == exact and int(im[5, 5]) == 0
+    assert int(re[5, 5]) ** 2 < np.iinfo(np.int64).max // 2

@@ -16,8 +16,10 @@ from pretrain.evaluation import (
     fvc_pairs,
     impression_numbers,
     lbp_features,
+    max_cosine_scorer,
     scores_report,
     set_report,
+    views_scorer,
 )
 
 
@@ -128,3 +130,16 @@ def test_real_set_through_a_baseline(data_root: Path) -> None:
     assert (one["genuine_pairs"], one["impostor_pairs"]) == (280, 45)
     assert 0.0 <= one["eer_pct"] < 50.0  # better than chance on real prints
     assert report["mean_eer_pct"] == one["eer_pct"] and report["mean_over"] == ["2000_DB1_B"]
+
+
+def test_views_score_the_best_template_view_against_the_probe() -> None:
+    # Sample 0 has views e0 (plain) and e1 (shifted); sample 1's plain view is e1.
+    features = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 2.0], [1.0, 0.0]]])
+    scorer = max_cosine_scorer(features)
+    np.testing.assert_allclose(scorer(np.array([0, 1]), np.array([1, 0])), [1.0, 1.0])
+    # Only the template's views count: sample 1 against sample 1's plain view, e1 vs e1.
+    samples = np.arange(2 * 2 * 3, dtype=np.float64).reshape(2, 2, 3)
+    make = views_scorer(lambda flat: flat * np.array([1.0, 0.0, 0.0]) + np.array([0, 1.0, 0]))
+    assert make(samples)(np.array([0]), np.array([1])).shape == (1,)
+    with pytest.raises(FvcProtocolError, match="views, d"):
+        max_cosine_scorer(np.zeros((3, 4)))
