@@ -37,14 +37,18 @@ from devices.registration import (
     register_views,
     registered_inputs,
 )
+from export.artifact.whiten import whitener
+from pretrain.data import aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import (
     BASELINES,
     MakeScorer,
+    Scorer,
     default_prepare,
     evaluate_fvc,
     features_scorer,
+    protocol_figures,
     set_report,
     views_scorer,
 )
@@ -52,6 +56,9 @@ from pretrain.evaluation import (
 DEV_IDENTITIES = range(0, 100)
 DEV_IMPRESSIONS = 8
 SEED = 0
+# The people notebooks/results/artifacts/fingerprint's whitener was fitted on (its manifest:
+# "synthetic identities 2400-2499 x 2 impressions (seed 0)").
+WHITENING = range(2400, 2500)
 BACKBONE = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 
 Prepare = Callable[[Sequence[np.ndarray]], np.ndarray]
@@ -92,11 +99,24 @@ def backbone_features() -> Callable[[np.ndarray], np.ndarray]:
     return lambda samples: embed(saved.module, saved.params, samples)
 
 
-def matchers(names: Sequence[str], *, views: bool) -> dict[str, MakeScorer]:
+def whitened_features(whitening: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The backbone's embedding after the export's ZCA whitener (``export.artifact.whitener``,
+    eps 1e-3) fitted on ``whitening``: the function the shipped artifact computes."""
+    features = backbone_features()
+    w = whitener(features(whitening))
+    return lambda samples: features(samples) @ w
+
+
+def matchers(names: Sequence[str], *, views: bool, whitening: np.ndarray) -> dict[str, MakeScorer]:
     """Cosine matchers; with ``views`` the best template view against the probe's first."""
     out: dict[str, MakeScorer] = {}
     for name in names:
-        fn = backbone_features() if name == "backbone" else BASELINES[name]
+        if name == "backbone":
+            fn = backbone_features()
+        elif name == "backbone_whitened":
+            fn = whitened_features(whitening)
+        else:
+            fn = BASELINES[name]
         out[name] = views_scorer(fn) if views else features_scorer(fn)
     return out
 
@@ -116,32 +136,68 @@ def dev_prints(workdir: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]
     return list(images), owners, impressions
 
 
+def whitening_prints(workdir: Path) -> list[np.ndarray]:
+    """Raw prints of the people the shipped artifact's whitener was fitted on, cached."""
+    path = workdir / f"whitening_seed{SEED}_{WHITENING.start}-{WHITENING.stop}.npz"
+    if path.exists():
+        return list(np.load(path)["images"])
+    gen = FingerprintGenerator(seed=SEED, cache_size=1)
+    images, _ = gen.impressions(WHITENING, 2, progress=True)
+    np.savez(path, images=images)
+    return list(images)
+
+
+def correlation_scorer(raw: Sequence[np.ndarray]) -> Scorer:
+    """:func:`pretrain.data.aligned_correlation` of two raw prints (rotations +-15 deg, shifts
+    +-40 input px): a slow pixel-level yardstick, not a device matcher."""
+    return lambda i, j: np.array(
+        [aligned_correlation(raw[a], raw[b]) for a, b in zip(i, j, strict=True)]
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     images, owners, impressions = dev_prints(Path(args.workdir))
+    keep = len(images) if args.dev_identities is None else args.dev_identities * DEV_IMPRESSIONS
+    images, owners, impressions = images[:keep], owners[:keep], impressions[:keep]
+    suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
+    white_raw = whitening_prints(Path(args.workdir))
     rows: dict[str, Any] = {}
-    for variant in args.variant:
+    if "raw" in args.variant:
+        row: dict[str, Any] = {"dev": set_report(correlation_scorer(images), owners, impressions)}
+        if not args.no_fvc:
+            row.update(
+                protocol_figures(evaluate_fvc(correlation_scorer, prepare=list, progress=False))
+            )
+        row["command"] = _command("raw", "correlation", args)
+        rows[f"raw/correlation{suffix}"] = row
+        print(f"raw/correlation: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
+    for variant in (v for v in args.variant if v != "raw"):
         prepare = VARIANTS[variant]
         started = time.perf_counter()
         samples = prepare(images)
         prep_s = time.perf_counter() - started
-        for name, make in matchers(args.matcher, views=samples.ndim == 5).items():
+        white = prepare(white_raw)
+        if white.ndim == 5:
+            white = white[:, 0]
+        found = matchers(args.matcher, views=samples.ndim == 5, whitening=white)
+        for name, make in found.items():
             row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
             row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
             if not args.no_fvc:
-                fvc = evaluate_fvc(make, prepare=prepare, progress=False)
-                row["fvc_protocol"] = {
-                    s: {k: r[k] for k in ("eer_pct", "fnmr_at_fmr1_pct")}
-                    for s, r in fvc["sets"].items()
-                }
-                row["fvc_protocol_mean_eer_pct"] = fvc["mean_eer_pct"]
-                row["fvc_protocol_mean_fnmr_at_fmr1_pct"] = fvc["mean_fnmr_at_fmr1_pct"]
-            row["command"] = (
-                "python notebooks/bench/bench_fingerprint_ablation.py "
-                f"--variant {variant} --matcher {name}" + (" --no-fvc" if args.no_fvc else "")
-            )
-            rows[f"{variant}/{name}"] = row
+                row.update(protocol_figures(evaluate_fvc(make, prepare=prepare, progress=False)))
+            row["command"] = _command(variant, name, args)
+            rows[f"{variant}/{name}{suffix}"] = row
             print(f"{variant}/{name}: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
     return rows
+
+
+def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
+    out = f"python notebooks/bench/bench_fingerprint_ablation.py --variant {variant}"
+    if variant != "raw":
+        out += f" --matcher {matcher}"
+    if args.dev_identities is not None:
+        out += f" --dev-identities {args.dev_identities}"
+    return out + (" --no-fvc" if args.no_fvc else "")
 
 
 def table(rows: dict[str, Any]) -> None:
@@ -163,13 +219,21 @@ def table(rows: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variant", action="append", choices=sorted(VARIANTS))
-    parser.add_argument("--matcher", action="append", choices=["backbone", *sorted(BASELINES)])
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=[*sorted(VARIANTS), "raw"],
+        help="raw: the aligned-correlation yardstick on the raw prints (its only matcher)",
+    )
+    parser.add_argument("--dev-identities", type=int, help="first N dev identities only")
+    parser.add_argument(
+        "--matcher", action="append", choices=["backbone", "backbone_whitened", *sorted(BASELINES)]
+    )
     parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
     parser.add_argument("--workdir", default="/work/runs/prints_ablation")
     args = parser.parse_args()
     args.variant = args.variant or list(VARIANTS)
-    args.matcher = args.matcher or ["lbp", "hog", "backbone"]
+    args.matcher = args.matcher or ["lbp", "hog", "backbone", "backbone_whitened"]
     started = time.perf_counter()
     rows = run(args)
     previous = RESULTS / "fingerprint_ablation.json"

@@ -243,3 +243,17 @@ def evaluate_fvc(
         "mean_fnmr_at_fmr1_pct": float(np.mean(fnmr)) if fnmr else None,
         "mean_over": sensors,
     }
+
+
+def protocol_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """The result-file keys of one matcher's :func:`evaluate_fvc` report: ``fvc_protocol``
+    ``{set: {"eer_pct", "fnmr_at_fmr1_pct"}}``, ``fvc_protocol_mean_eer_pct`` and
+    ``fvc_protocol_mean_fnmr_at_fmr1_pct`` (means over the sensor sets)."""
+    return {
+        "fvc_protocol": {
+            name: {k: r[k] for k in ("eer_pct", "fnmr_at_fmr1_pct")}
+            for name, r in report["sets"].items()
+        },
+        "fvc_protocol_mean_eer_pct": report["mean_eer_pct"],
+        "fvc_protocol_mean_fnmr_at_fmr1_pct": report["mean_fnmr_at_fmr1_pct"],
+    }

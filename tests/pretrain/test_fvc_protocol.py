@@ -17,6 +17,7 @@ from pretrain.evaluation import (
     impression_numbers,
     lbp_features,
     max_cosine_scorer,
+    protocol_figures,
     scores_report,
     set_report,
     views_scorer,
@@ -143,3 +144,13 @@ def test_views_score_the_best_template_view_against_the_probe() -> None:
     assert make(samples)(np.array([0]), np.array([1])).shape == (1,)
     with pytest.raises(FvcProtocolError, match="views, d"):
         max_cosine_scorer(np.zeros((3, 4)))
+
+
+def test_protocol_figures_keep_the_result_keys() -> None:
+    one = {"eer_pct": 1.0, "fnmr_at_fmr1_pct": 2.0, "genuine_pairs": 280, "impostor_pairs": 45}
+    report = {"sets": {"2000_DB1_B": one}, "mean_eer_pct": 1.0, "mean_fnmr_at_fmr1_pct": 2.0}
+    assert protocol_figures(report) == {
+        "fvc_protocol": {"2000_DB1_B": {"eer_pct": 1.0, "fnmr_at_fmr1_pct": 2.0}},
+        "fvc_protocol_mean_eer_pct": 1.0,
+        "fvc_protocol_mean_fnmr_at_fmr1_pct": 2.0,
+    }
