@@ -33,13 +33,16 @@ import pretrain
 from devices.preprocess import preprocess_image
 from devices.registration import (
     WINDOW_SPEC,
+    Pose,
     RegistrationConfig,
     register_views,
     registered_inputs,
+    warp_window,
 )
 from export.artifact.whiten import whitener
 from pretrain.data import aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator
+from pretrain.data.fingerprint.impressions import sample_placement
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import (
     BASELINES,
@@ -147,6 +150,26 @@ def whitening_prints(workdir: Path) -> list[np.ndarray]:
     return list(images)
 
 
+def oracle_windows(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.ndarray]):
+    """Dev prints turned and moved back into their master's frame by the generator's own
+    placement (rigid part; skin distortion stays): perfect rigid registration, dev only.
+
+    The placement is the first draw of the impression's generator (seed, identity,
+    1 + impression), as ``generate_impression`` makes it.
+    """
+    out = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
+    for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
+        rng = np.random.default_rng([SEED, int(owner), int(number)])  # impression = number - 1
+        placement = sample_placement(rng, image.shape)
+        sx, sy = (round(float(v)) for v in placement.shift)
+        turn = round(-float(np.degrees(placement.rotation))) % 360
+        config = RegistrationConfig(core_at=(128 + sy, 128 + sx))
+        pose = Pose(row=image.shape[0] // 2, col=image.shape[1] // 2, degrees=turn, strength=0,
+                    found=True)  # fmt: skip
+        out[k] = preprocess_image(warp_window(image, pose, config), WINDOW_SPEC)
+    return out
+
+
 def correlation_scorer(raw: Sequence[np.ndarray]) -> Scorer:
     """:func:`pretrain.data.aligned_correlation` of two raw prints (rotations +-15 deg, shifts
     +-40 input px): a slow pixel-level yardstick, not a device matcher."""
@@ -172,9 +195,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows[f"raw/correlation{suffix}"] = row
         print(f"raw/correlation: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
     for variant in (v for v in args.variant if v != "raw"):
-        prepare = VARIANTS[variant]
+        oracle = variant == "oracle"
+        prepare = VARIANTS["core" if oracle else variant]
         started = time.perf_counter()
-        samples = prepare(images)
+        samples = oracle_windows(owners, impressions, images) if oracle else prepare(images)
         prep_s = time.perf_counter() - started
         white = prepare(white_raw)
         if white.ndim == 5:
@@ -183,7 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, make in found.items():
             row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
             row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
-            if not args.no_fvc:
+            if not (args.no_fvc or oracle):
                 row.update(protocol_figures(evaluate_fvc(make, prepare=prepare, progress=False)))
             row["command"] = _command(variant, name, args)
             rows[f"{variant}/{name}{suffix}"] = row
@@ -222,8 +246,9 @@ def main() -> None:
     parser.add_argument(
         "--variant",
         action="append",
-        choices=[*sorted(VARIANTS), "raw"],
-        help="raw: the aligned-correlation yardstick on the raw prints (its only matcher)",
+        choices=[*sorted(VARIANTS), "raw", "oracle"],
+        help="raw: the aligned-correlation yardstick on the raw prints (its only matcher); "
+        "oracle: dev prints registered by the generator's own placement (no FVC rows)",
     )
     parser.add_argument("--dev-identities", type=int, help="first N dev identities only")
     parser.add_argument(
