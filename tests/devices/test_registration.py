@@ -24,6 +24,7 @@ from devices.registration import (
 from pretrain.data.fingerprint import FingerprintGenerator
 
 LOOPS = ("left_loop", "right_loop")
+TURNING = RegistrationConfig(rotate=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +71,8 @@ def test_core_is_found_where_the_generator_put_it(masters) -> None:
 def test_pose_turns_exactly_with_the_print(masters) -> None:
     for master in masters[:6]:
         image = master.image()  # 384 x 320: whole blocks, so the block grid turns with it
-        pose = estimate_pose(image)
-        turned = estimate_pose(np.rot90(image))  # (x, y) -> (y, W - 1 - x): -90 degrees
+        pose = estimate_pose(image, TURNING)
+        turned = estimate_pose(np.rot90(image), TURNING)  # (x, y) -> (y, W - 1 - x): -90 deg
         assert turned.found == pose.found
         if not pose.found:
             continue
@@ -83,8 +84,8 @@ def test_pose_turns_exactly_with_the_print(masters) -> None:
 def test_registered_windows_agree_across_turned_copies(masters) -> None:
     # The same print turned by 90 degrees registers to (nearly) the same window.
     master = next(m for m in masters if m.fp_class in LOOPS)
-    a = register_print(master.image()).astype(np.int64)
-    b = register_print(np.rot90(master.image())).astype(np.int64)
+    a = register_print(master.image(), TURNING).astype(np.int64)
+    b = register_print(np.rot90(master.image()), TURNING).astype(np.int64)
     inner = (slice(64, 192), slice(64, 192))
     corr = np.corrcoef(a[inner].ravel(), b[inner].ravel())[0, 1]
     assert corr > 0.8, corr
@@ -100,6 +101,12 @@ def test_perfect_core_field_gives_full_strength() -> None:
     power = re * re + im * im
     assert np.unravel_index(np.argmax(power), power.shape) == (20, 20)
     assert abs(np.degrees(np.arctan2(im[20, 20], re[20, 20]))) < 0.5  # phase 0 for this field
+
+
+def test_without_rotate_the_pose_keeps_the_print_angle(masters) -> None:
+    image = masters[1].image()
+    assert estimate_pose(image).degrees == 0
+    assert estimate_pose(image, TURNING)[:2] == estimate_pose(image)[:2]
 
 
 def test_flat_image_falls_back_to_the_centre() -> None:
