@@ -31,7 +31,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from math import comb
+from math import comb, isqrt
 from typing import NamedTuple
 
 import numpy as np
@@ -70,8 +70,9 @@ _DEG_COS, _DEG_SIN = _table(360, ANGLE_UNIT)
 
 @dataclasses.dataclass(frozen=True)
 class RegistrationConfig:
-    """How a print is registered; chosen on the synthetic validation identities 0-99 (seed 0).
+    """How a print is registered; checked on the synthetic validation identities 0-99 (seed 0).
 
+    The block, smoothing, filter and strength settings were set beforehand and are measured by
     ``python notebooks/bench/bench_fingerprint_ablation.py --pose-truth`` (~1 min): the core
     lands a median 6 px from the generator's (97% within 16 px); the core's direction is a median
     5 deg but at p90 31 deg off its finger's mean, worse than the prints' own spread (N(0, 6 deg)),
@@ -80,7 +81,9 @@ class RegistrationConfig:
 
     Attributes:
       size: ``(height, width)`` of the output window in source pixels.
-      core_at: ``(row, col)`` where the core lands in the window.
+      core_at: ``(row, col)`` where the core lands in the window; 30 px above the centre, as
+        the generator frames its impressions (their centre is 30 px below the core), so the
+        backbone sees windows framed as in training.
       smooth: orientation tensors are summed over ``smooth x smooth`` blocks (odd).
       filter_order: the binomial order of the symmetry filter's envelope (its side is
         ``filter_order + 1`` blocks; even).
@@ -209,7 +212,8 @@ def estimate_pose(image: np.ndarray, config: RegistrationConfig = RegistrationCo
     power = re * re + im * im
     candidates = _eroded((vx != 0) | (vy != 0), config.erode)
     hx, hy = symmetry_filter(config.filter_order)
-    peak = UNIT * int(np.sqrt(hx * hx + hy * hy).sum())  # response of a perfect core, bound
+    # The response of a perfect core (every vector along the filter), in exact integers.
+    peak = UNIT * sum(isqrt(int(v)) for v in (hx * hx + hy * hy).ravel())
     if candidates.any():
         flat = int(np.argmax(np.where(candidates, power, -1)))
         i, j = divmod(flat, power.shape[1])
@@ -217,7 +221,7 @@ def estimate_pose(image: np.ndarray, config: RegistrationConfig = RegistrationCo
     else:
         best = 0
     num, den = config.min_strength
-    strength = int(np.sqrt(best) * 1000 // peak) if peak else 0
+    strength = isqrt(best) * 1000 // peak
     if best == 0 or den * den * best < num * num * peak * peak:
         row, col = foreground_centre(gray, _spec())
         return Pose(row, col, 0, strength, False)
