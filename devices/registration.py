@@ -74,9 +74,9 @@ class RegistrationConfig:
 
     The block, smoothing, filter and strength settings were set beforehand and are measured by
     ``python notebooks/bench/bench_fingerprint_ablation.py --pose-truth`` (~1 min): the core
-    lands a median 6 px from the generator's (97% within 16 px); the core's direction is a median
-    5 deg but at p90 31 deg off its finger's mean, worse than the prints' own spread (N(0, 6 deg)),
-    so ``rotate`` is off: turning cost the backbone 1.8 EER points on those identities (see
+    lands a median 5.7 px from the generator's (96% within 16 px); the core's direction is a
+    median 5 deg but at p90 19 deg off its finger's mean, wider than the prints' own rotation
+    (N(0, 6 deg)), so ``rotate`` is off: turning cost the backbone 3.3 EER points there (see
     ``notebooks/results/fingerprint_ablation.md``).
 
     Attributes:
