@@ -41,9 +41,11 @@ install-dev: $(DEV_STAMP)
 
 # The whole pipeline on synthetic fingerprints, ~8 min on 2 cores: pretrain -> compress -> export ->
 # enroll + verify on the device; prints a summary, writes runs/demo/demo.png and summary.json.
+# `make demo DEMO_ARGS=--smoke` shrinks every step to check the plumbing (~2 min; a test runs it).
+DEMO_ARGS ?=
 demo: $(RUN_STAMP)
 	rm -rf runs/demo
-	$(BIN)/python notebooks/demo.py --workdir runs/demo
+	$(BIN)/python notebooks/demo.py --workdir runs/demo $(DEMO_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
