@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from devices.cosine import normalize
 from devices.preprocess import FINGERPRINT_SPEC, preprocess_batch
 from devices.verification import eer
 from pretrain.data.fvc import SENSOR_SETS, SYNTHETIC_SET, fvc_sets, read_fvc
@@ -143,7 +144,7 @@ def cosine_scorer(features: np.ndarray) -> Scorer:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise FvcProtocolError(f"features must be (n, d), got shape {x.shape}.")
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = normalize(x)
     return lambda i, j: np.einsum("kd,kd->k", x[i], x[j])
 
 
@@ -158,7 +159,7 @@ def max_cosine_scorer(features: np.ndarray) -> Scorer:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 3:
         raise FvcProtocolError(f"view features must be (n, views, d), got shape {x.shape}.")
-    x = x / np.maximum(np.linalg.norm(x, axis=2, keepdims=True), 1e-12)
+    x = normalize(x)
     return lambda i, j: np.einsum("kvd,kd->kv", x[i], x[j, 0]).max(axis=1)
 
 
