@@ -16,7 +16,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
 	@echo "make test            install dev extras if needed, then ruff, mypy, pytest"
-	@echo "make bench-pretrain  train both LeNets on full MNIST -> notebooks/results/pretrain_mnist.json"
+	@echo "make bench-pretrain  both LeNets on full MNIST, vs a bare loop and Keras, data parallel -> notebooks/results/pretrain_mnist.json"
 	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
 	@echo "make bench-devices   planner and host latency vs LiteRT measurements -> notebooks/results/devices.json"
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
@@ -41,9 +41,11 @@ install-dev: $(DEV_STAMP)
 
 # The whole pipeline on synthetic fingerprints, ~8 min on 2 cores: pretrain -> compress -> export ->
 # enroll + verify on the device; prints a summary, writes runs/demo/demo.png and summary.json.
+# `make demo DEMO_ARGS=--smoke` shrinks every step to check the plumbing (~2 min; a test runs it).
+DEMO_ARGS ?=
 demo: $(RUN_STAMP)
 	rm -rf runs/demo
-	$(BIN)/python notebooks/demo.py --workdir runs/demo
+	$(BIN)/python notebooks/demo.py --workdir runs/demo $(DEMO_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

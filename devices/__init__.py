@@ -1,9 +1,13 @@
-"""pocketfit devices: profiles, estimators and policies; numpy only, readable from anywhere."""
+"""pocketfit devices: profiles, estimators and policies; numpy only, readable from anywhere.
 
-from devices.artifact import ArtifactError, load_graph, model_file, model_stats, plan_artifact
+This is what the phone imports (with :mod:`personalize`). The server-side calibration and probes,
+which need TensorFlow or JAX, are :mod:`devices.server`; nothing here imports them.
+"""
+
+from devices.artifact import load_graph, model_file, model_stats, plan_artifact
+from devices.contract import SCOPES, ArtifactError
 from devices.estimate import Estimate, estimate, inference_energy
-from devices.flaxgraph import graph_from_flax, layers_from_flax, signatures_for
-from devices.graph import GRAPH_FORMAT, SCOPES, Graph, GraphError, LayerSpec, SignatureSpec
+from devices.graph import GRAPH_FORMAT, Graph, GraphError, LayerSpec, SignatureSpec
 from devices.host import host_info
 from devices.kernels import KERNEL_CLASSES, kernel_class
 from devices.measure import (
@@ -56,11 +60,9 @@ __all__ = [
     "decide",
     "estimate",
     "example_inputs",
-    "graph_from_flax",
     "host_info",
     "inference_energy",
     "kernel_class",
-    "layers_from_flax",
     "load_graph",
     "load_profile",
     "load_profiles",
@@ -77,7 +79,6 @@ __all__ = [
     "read_model_stats",
     "reset_peak",
     "rss_status",
-    "signatures_for",
     "trim_heap",
     "widest_fitting_scope",
 ]

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import devices
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devices", description=__doc__.split("\n")[0])
@@ -71,8 +73,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    import devices
-
     profiles = devices.load_profiles()
     if args.json:
         print(json.dumps({n: _profile_dict(p) for n, p in profiles.items()}, indent=2))
@@ -81,10 +81,17 @@ def _list(args: argparse.Namespace) -> int:
     for name, p in profiles.items():
         peaks = ", ".join(f"{k} {v / 1e9:g}" for k, v in p.peak_ops_per_s.items())
         battery = "mains" if p.battery_joules is None else f"{p.battery_joules / 3600:.2f} Wh"
-        rows.append([
-            name, _mib(p.memory_bytes), f"{p.sram_bytes / 1024:.0f}", peaks,
-            f"{p.dram_bandwidth_bytes_per_s / 1e9:.3g}", battery, p.measured or "cited",
-        ])  # fmt: skip
+        rows.append(
+            [
+                name,
+                _mib(p.memory_bytes),
+                f"{p.sram_bytes / 1024:.0f}",
+                peaks,
+                f"{p.dram_bandwidth_bytes_per_s / 1e9:.3g}",
+                battery,
+                p.measured or "cited",
+            ]
+        )
     _table(
         ["profile", "memory MiB", "SRAM KiB", "peak Gops/s", "DRAM GB/s", "battery", "figures"],
         rows,
@@ -94,17 +101,20 @@ def _list(args: argparse.Namespace) -> int:
 
 def _profile_dict(p: Any) -> dict[str, Any]:
     return {
-        "description": p.description, "memory_bytes": p.memory_bytes, "sram_bytes": p.sram_bytes,
-        "flash_bytes": p.flash_bytes, "precisions": list(p.precisions),
+        "description": p.description,
+        "memory_bytes": p.memory_bytes,
+        "sram_bytes": p.sram_bytes,
+        "flash_bytes": p.flash_bytes,
+        "precisions": list(p.precisions),
         "peak_ops_per_s": dict(p.peak_ops_per_s),
         "dram_bandwidth_bytes_per_s": p.dram_bandwidth_bytes_per_s,
-        "battery_joules": p.battery_joules, "measured": p.measured, "path": str(p.path),
-    }  # fmt: skip
+        "battery_joules": p.battery_joules,
+        "measured": p.measured,
+        "path": str(p.path),
+    }
 
 
 def _plan(args: argparse.Namespace) -> int:
-    import devices
-
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
     size = devices.model_file(args.artifact).stat().st_size
@@ -117,10 +127,14 @@ def _plan(args: argparse.Namespace) -> int:
     for sig in graph.signatures:
         p = plans[sig.name]
         e = devices.estimate(graph, sig, profile, model_stats=stats)
-        out.append({
-            **p.to_dict(), "latency_s": e.latency_s, "energy_j": e.energy_j,
-            "fits": p.peak_bytes <= profile.memory_bytes,
-        })  # fmt: skip
+        out.append(
+            {
+                **p.to_dict(),
+                "latency_s": e.latency_s,
+                "energy_j": e.energy_j,
+                "fits": p.peak_bytes <= profile.memory_bytes,
+            }
+        )
     if args.json:
         print(
             json.dumps(
@@ -132,17 +146,36 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"{graph.name} on {profile.name} ({_mib(profile.memory_bytes)} MiB for the app)")
     rows = [
         [
-            r["signature"], r["scope"] or "-", r["batch"], _mib(r["peak_bytes"]),
-            _mib(r["resident_bytes"]), _mib(r["step_bytes"]), _mib(r["activations"]),
-            _mib(r["gradients"] + r["workspace"]), f"{r['latency_s'] * 1e3:.3f}",
-            f"{r['energy_j'] * 1e3:.4f}", "yes" if r["fits"] else "NO",
+            r["signature"],
+            r["scope"] or "-",
+            r["batch"],
+            _mib(r["peak_bytes"]),
+            _mib(r["resident_bytes"]),
+            _mib(r["step_bytes"]),
+            _mib(r["activations"]),
+            _mib(r["gradients"] + r["workspace"]),
+            f"{r['latency_s'] * 1e3:.3f}",
+            f"{r['energy_j'] * 1e3:.4f}",
+            "yes" if r["fits"] else "NO",
         ]
         for r in out
-    ]  # fmt: skip
+    ]
     _table(
-        ["signature", "scope", "batch", "peak MiB", "resident", "step", "activations",
-         "grads+work", "latency ms", "energy mJ", "fits"], rows,
-    )  # fmt: skip
+        [
+            "signature",
+            "scope",
+            "batch",
+            "peak MiB",
+            "resident",
+            "step",
+            "activations",
+            "grads+work",
+            "latency ms",
+            "energy mJ",
+            "fits",
+        ],
+        rows,
+    )
     widest, _ = devices.widest_fitting_scope(
         graph,
         profile,
@@ -155,8 +188,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _energy(args: argparse.Namespace) -> int:
-    import devices
-
     names = args.profile or devices.profile_names()
     profiles = [devices.load_profile(n) for n in names]
     rows: list[dict[str, Any]] = []
@@ -166,13 +197,27 @@ def _energy(args: argparse.Namespace) -> int:
         for p in profiles:
             for sig in sigs:
                 e = devices.estimate(graph, sig, p)
-                rows.append({"profile": p.name, "signature": sig.name, "latency_s": e.latency_s,
-                             "energy_j": e.energy_j, "weights_in_sram": e.weights_in_sram})  # fmt: skip
+                rows.append(
+                    {
+                        "profile": p.name,
+                        "signature": sig.name,
+                        "latency_s": e.latency_s,
+                        "energy_j": e.energy_j,
+                        "weights_in_sram": e.weights_in_sram,
+                    }
+                )
     elif args.weights_bytes is not None and args.macs is not None:
         for p in profiles:
             r = devices.inference_energy(args.weights_bytes, args.macs, p, bits=args.bits)
-            rows.append({"profile": p.name, "signature": "inference", "latency_s": r["latency_s"],
-                         "energy_j": r["energy_j"], "weights_in_sram": r["fits_sram"]})  # fmt: skip
+            rows.append(
+                {
+                    "profile": p.name,
+                    "signature": "inference",
+                    "latency_s": r["latency_s"],
+                    "energy_j": r["energy_j"],
+                    "weights_in_sram": r["fits_sram"],
+                }
+            )
     else:
         raise ValueError("energy needs --artifact DIR, or --weights-bytes N and --macs N.")
     if args.json:
@@ -180,15 +225,21 @@ def _energy(args: argparse.Namespace) -> int:
         return 0
     _table(
         ["profile", "signature", "latency ms", "energy uJ", "weights in SRAM"],
-        [[r["profile"], r["signature"], f"{r['latency_s'] * 1e3:.4g}", f"{r['energy_j'] * 1e6:.4g}",
-          "yes" if r["weights_in_sram"] else "no"] for r in rows],
-    )  # fmt: skip
+        [
+            [
+                r["profile"],
+                r["signature"],
+                f"{r['latency_s'] * 1e3:.4g}",
+                f"{r['energy_j'] * 1e6:.4g}",
+                "yes" if r["weights_in_sram"] else "no",
+            ]
+            for r in rows
+        ],
+    )
     return 0
 
 
 def _offload(args: argparse.Namespace) -> int:
-    import devices
-
     profile = devices.load_profile(args.profile)
     graph = devices.load_graph(args.artifact)
     size = devices.model_file(args.artifact).stat().st_size
@@ -209,21 +260,26 @@ def _offload(args: argparse.Namespace) -> int:
     plan = devices.plan_signature(graph, sig, profile, model_bytes=size, model_stats=stats)
     est = devices.estimate(graph, sig, profile, model_stats=stats)
     situation = devices.Situation(
-        args.connectivity, args.battery, args.charging, args.consent, est.latency_s,
-        est.energy_j, plan.peak_bytes, free, profile.battery_joules,
-    )  # fmt: skip
+        args.connectivity,
+        args.battery,
+        args.charging,
+        args.consent,
+        est.latency_s,
+        est.energy_j,
+        plan.peak_bytes,
+        free,
+        profile.battery_joules,
+    )
     print(devices.decide(situation))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import devices
-
     handlers = {"list": _list, "plan": _plan, "energy": _energy, "offload": _offload}
     try:
-        if args.command == "calibrate":
-            from devices.calibrate import calibrate_host, update_speed
+        if args.command == "calibrate":  # server side: TensorFlow converts the probe models
+            from devices.server.calibrate import calibrate_host, update_speed
 
             if args.speed:
                 target = Path(args.out) if args.out else None
@@ -233,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {calibrate_host(args.out)}")
             return 0
         return handlers[args.command](args)
-    except (devices.ProfileError, devices.ArtifactError, devices.GraphError, devices.MeasureError, ValueError) as err:  # fmt: skip
+    except (
+        devices.ProfileError,
+        devices.ArtifactError,
+        devices.GraphError,
+        devices.MeasureError,
+        ValueError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -11,17 +11,11 @@ import json
 import os
 from pathlib import Path
 
+from devices.contract import MANIFEST, MODEL, ArtifactError
 from devices.graph import Graph, GraphError
 from devices.planner import MemoryPlan, plan_signature
 from devices.profiles import Profile
 from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
-
-MODEL_FILE = "model.tflite"
-MANIFEST_FILE = "manifest.json"
-
-
-class ArtifactError(ValueError):
-    """An artifact directory the planner cannot read; the message names the file."""
 
 
 def load_graph(artifact: str | os.PathLike[str]) -> Graph:
@@ -29,11 +23,9 @@ def load_graph(artifact: str | os.PathLike[str]) -> Graph:
     base = Path(artifact)
     if not base.is_dir():
         raise ArtifactError(f"{base}: not an artifact directory.")
-    path = base / MANIFEST_FILE
+    path = base / MANIFEST
     if not path.is_file():
-        raise ArtifactError(
-            f"{path}: not found (an artifact has {MODEL_FILE} and {MANIFEST_FILE})."
-        )
+        raise ArtifactError(f"{path}: not found (an artifact has {MODEL} and {MANIFEST}).")
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -47,7 +39,7 @@ def load_graph(artifact: str | os.PathLike[str]) -> Graph:
 
 
 def model_file(artifact: str | os.PathLike[str]) -> Path:
-    path = Path(artifact) / MODEL_FILE
+    path = Path(artifact) / MODEL
     if not path.is_file():
         raise ArtifactError(f"{path}: not found.")
     return path

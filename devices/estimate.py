@@ -18,7 +18,7 @@ weight: 12 bytes and 4 ops per trained scalar). A step whose file shows the matr
 (``SubgraphWork.matmul_form``: 1x1 convs and dense layers as products over their variables) runs
 their forward at ``forward_matmul_variable``, input gradients at ``backward_matmul`` (the builtin
 fully connected kernel over a variable) and kernel gradients at ``weight_gradient_matmul``, each
-measured on probes (:data:`devices.kernels.TRAIN_PROBES`); a depthwise kernel's gradient there is
+measured on probes (:data:`devices.server.probes.TRAIN_PROBES`); a depthwise kernel's gradient there is
 nine shifted products summed, elementwise nodes the file's counts charge (``delegated``).
 
 References:
@@ -82,7 +82,15 @@ def _ops(layer: LayerSpec, batch: int) -> float:
     return 2.0 * layer.macs * batch if layer.macs else float(layer.output_size * batch)
 
 
-def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int | None, profile: Profile, *, delegated: bool = False) -> list[_Pass]:  # fmt: skip
+def _forward(
+    layers: Sequence[LayerSpec],
+    batch: int,
+    bits: int,
+    act_bits: int | None,
+    profile: Profile,
+    *,
+    delegated: bool = False,
+) -> list[_Pass]:
     out = []
     for layer in layers:
         a = layer.act_bits if act_bits is None else act_bits
@@ -99,7 +107,9 @@ def _forward(layers: Sequence[LayerSpec], batch: int, bits: int, act_bits: int |
     return out
 
 
-def _passes(graph: Graph, sig: SignatureSpec, profile: Profile, matmul_form: bool = False) -> list[_Pass]:  # fmt: skip
+def _passes(
+    graph: Graph, sig: SignatureSpec, profile: Profile, matmul_form: bool = False
+) -> list[_Pass]:
     n = sig.batch
     if sig.kind == "embed":
         # the frozen backbone's weights are constants: XNNPACK takes its layers
@@ -131,7 +141,9 @@ def _passes(graph: Graph, sig: SignatureSpec, profile: Profile, matmul_form: boo
         passes.append(_Pass(_ops(layer, n), wbytes, acts, fp32, cls=cls))
         grad_in = i > first
         if grad_in or not layer.macs:  # input gradient (or an elementwise layer's gradient)
-            passes.append(_Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward", grad_cls))  # fmt: skip
+            passes.append(
+                _Pass(_ops(layer, n), wbytes if grad_in else 0.0, acts, fp32, "backward", grad_cls)
+            )
         # kernel gradient; in matrix-product form a depthwise kernel's is nine shifted
         # products summed: elementwise nodes, charged from the model file
         shifted = matmul_form and cls == "depthwise"

@@ -1,7 +1,7 @@
 """The layer graph: what the planner and the estimators read, as plain JSON-ready data.
 
 Export writes ``Graph.to_dict()`` under the key ``"graph"`` of an artifact's ``manifest.json``;
-the server side builds the same object from a Flax model (:func:`devices.graph_from_flax`), so
+the server side builds the same object from a Flax model (:func:`devices.server.graph_from_flax`), so
 one planner serves both. Format ``pocketfit-graph/1``:
 
 ``{"format": "pocketfit-graph/1", "name": str,``
@@ -42,14 +42,20 @@ from typing import Any
 
 GRAPH_FORMAT = "pocketfit-graph/1"
 OPS = (
-    "conv", "depthwise_conv", "dense", "pool", "activation", "normalize", "reshape", "add",
-    "loss", "other",
-)  # fmt: skip
+    "conv",
+    "depthwise_conv",
+    "dense",
+    "pool",
+    "activation",
+    "normalize",
+    "reshape",
+    "add",
+    "loss",
+    "other",
+)
 KINDS = ("embed", "refine", "train", "infer", "get_weights", "set_weights")
 INPUTS = ("images", "features", "embeddings")
 TRAIN_MODES = ("all", "bias")
-# Common scope names, narrow to wide (issues 6 and 8); a graph may define others.
-SCOPES = ("head", "head_biases", "last_block")
 
 
 class GraphError(ValueError):
@@ -129,12 +135,17 @@ class LayerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "op": self.op,
-            "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
-            "kernel_params": self.kernel_params, "bias_params": self.bias_params,
-            "bits": self.bits, "act_bits": self.act_bits, "macs": self.macs,
+            "name": self.name,
+            "op": self.op,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "kernel_params": self.kernel_params,
+            "bias_params": self.bias_params,
+            "bits": self.bits,
+            "act_bits": self.act_bits,
+            "macs": self.macs,
             "train": dict(self.train),
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "layer") -> LayerSpec:

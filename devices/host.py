@@ -11,9 +11,19 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "tensorflow-cpu",
-    "ai-edge-litert", "scipy", "scikit-image", "cryptography", "pocketfit",
-)  # fmt: skip
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "orbax-checkpoint",
+    "numpy",
+    "tensorflow-cpu",
+    "ai-edge-litert",
+    "scipy",
+    "scikit-image",
+    "cryptography",
+    "pocketfit",
+)
 
 
 def _cpu_model() -> str:

@@ -149,6 +149,35 @@ def example_inputs(
     return out
 
 
+def _run_probe(
+    path: Path, signature: str, feed: dict[str, np.ndarray], options: list[str], timeout_s: float
+) -> dict[str, Any]:
+    """Runs ``python -m devices._probe`` on the model in a fresh process; its JSON result."""
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "inputs.npz"
+        save: Any = np.savez  # the stubs reserve keyword names for options
+        save(npz, **feed)
+        cmd = [sys.executable, "-m", "devices._probe", str(path), signature, str(npz), *options]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired as err:
+            raise MeasureError(
+                f"{path}:{signature}: probe timed out after {timeout_s:.0f} s."
+            ) from err
+    if proc.returncode != 0:
+        raise MeasureError(f"{path}:{signature}: probe failed: {proc.stderr.strip()[-2000:]}")
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError) as err:
+        raise MeasureError(
+            f"{path}:{signature}: probe printed no result: {proc.stdout[-500:]}"
+        ) from err
+    return data
+
+
 def measure_signature(
     model: str | os.PathLike[str],
     signature: str,
@@ -182,33 +211,10 @@ def measure_signature(
     if delegate not in DELEGATES:
         raise MeasureError(f"delegate {delegate!r}: expected one of {', '.join(DELEGATES)}.")
     feed = dict(inputs) if inputs is not None else example_inputs(path, signature)
-    with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "inputs.npz"
-        save: Any = np.savez  # the stubs reserve keyword names for options
-        save(npz, **feed)
-        cmd = [
-            sys.executable, "-m", "devices._probe", str(path), signature, str(npz),
-            "--runs", str(runs), "--delegate", delegate, "--threads", str(threads),
-        ]  # fmt: skip
-        if invoke_only:
-            cmd.append("--invoke-only")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
-        except subprocess.TimeoutExpired as err:
-            raise MeasureError(
-                f"{path}:{signature}: probe timed out after {timeout_s:.0f} s."
-            ) from err
-    if proc.returncode != 0:
-        raise MeasureError(f"{path}:{signature}: probe failed: {proc.stderr.strip()[-2000:]}")
-    try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError) as err:
-        raise MeasureError(
-            f"{path}:{signature}: probe printed no result: {proc.stdout[-500:]}"
-        ) from err
+    options = ["--runs", str(runs), "--delegate", delegate, "--threads", str(threads)]
+    if invoke_only:
+        options.append("--invoke-only")
+    data = _run_probe(path, signature, feed, options, timeout_s)
     lat = tuple(float(x) for x in data["latencies_s"])
     return Measurement(
         model=str(path),

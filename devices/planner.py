@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from devices.graph import Graph, GraphError, LayerSpec, SignatureSpec
 from devices.profiles import Profile, Runtime
@@ -68,9 +68,14 @@ class MemoryPlan:
     def resident_bytes(self) -> int:
         """Held from load to unload, whichever signature runs."""
         return (
-            self.frozen_weights + self.initial_values + self.file_other + self.trainable_weights
-            + self.optimizer_state + self.weight_copies + self.runtime_fixed
-        )  # fmt: skip
+            self.frozen_weights
+            + self.initial_values
+            + self.file_other
+            + self.trainable_weights
+            + self.optimizer_state
+            + self.weight_copies
+            + self.runtime_fixed
+        )
 
     @property
     def peak_bytes(self) -> int:
@@ -232,45 +237,8 @@ def plan_signature(
         file_other = max(0, model_bytes - frozen - initial)
     if not rt.frozen_weights_in_ram:  # weights execute in place from flash
         frozen, initial, file_other = 0, 0, 0
-    acts = grads = work = 0
-    factor = rt.arena_factor
-    if sig.kind == "embed":
-        acts = inference_peak(graph.backbone, sig.batch)
-        step = round(factor * acts)
-    elif sig.kind in ("infer", "refine"):
-        layers = graph.head if sig.kind == "infer" else graph.last_block
-        acts = inference_peak(layers, sig.batch, float_acts=True)
-        step = round(factor * acts)
-    elif sig.kind in ("get_weights", "set_weights"):
-        scope_bytes = F32 * _scope_variables(graph, sig.scope)
-        # get: the arena's tensors and the copies handed back; set: the arena's input tensors.
-        # Plain copies, not delegated: no arena factor.
-        acts = step = (2 if sig.kind == "get_weights" else 1) * scope_bytes
-    elif sig.kind == "train":
-        assert sig.scope is not None
-        parts = training_peak(graph, sig.scope, sig.batch, source=sig.input)
-        acts, grads, reads = parts["activations"], parts["gradients"], parts["reads"]
-        packed = packed_trained_bytes(graph, sig, rt)
-        work = parts["workspace"] + packed
-        # The runtime's factor is on the activations (delegated layers); the variable reads and
-        # the update temporaries are plain arena tensors.
-        step = reads + max(round(factor * acts), 3 * grads) + packed
-    else:  # pragma: no cover - SignatureSpec validates kinds
-        raise GraphError(f"unknown signature kind {sig.kind!r}")
-    # Outputs whose shape is computed at run time live on the heap beside the arena, all at
-    # once, for the interpreter's life (devices.tflite_file).
-    dynamic = prepared = scratch = 0
-    if model_stats is not None:
-        dynamic = model_stats.dynamic_bytes(sig.name, sig.batch)
-        # the called subgraph's nodes are prepared (planned, kernel state) once it has run
-        prepared = rt.prepared_node_bytes * model_stats.nodes_of(sig.name)
-        # A conv whose filter is a variable (a trained kernel, and the kernel gradient, a conv
-        # over the activations with the output gradient as filter) runs the builtin kernel,
-        # whose im2col buffer is a temporary of the interpreter's own arena. That arena and the
-        # delegate's workspace (where the frozen front's activations peak) are both held for
-        # the whole call, so it adds to the peak rather than sharing it.
-        scratch = model_stats.work_of(sig.name).im2col_bytes_at(sig.batch)
-    step += dynamic + prepared + scratch
+    call = _call_bytes(graph, sig, rt)
+    heap = _heap_bytes(sig, rt, model_stats)
     return MemoryPlan(
         signature=sig.name,
         kind=sig.kind,
@@ -285,13 +253,74 @@ def plan_signature(
             rt.copies(8) * per_subgraph["int8"] + rt.copies(32) * per_subgraph["float"]
         ),
         runtime_fixed=runtime_overhead(graph, rt, model_stats),
-        activations=acts,
-        gradients=grads,
-        workspace=work,
-        step_bytes=step,
-        dynamic_tensors=dynamic,
-        scratch=scratch,
+        activations=call.activations,
+        gradients=call.gradients,
+        workspace=call.workspace,
+        step_bytes=call.step + heap.dynamic + heap.prepared + heap.scratch,
+        dynamic_tensors=heap.dynamic,
+        scratch=heap.scratch,
     )
+
+
+class _Call(NamedTuple):
+    """What one call of a signature holds in the arena (bytes)."""
+
+    activations: int
+    gradients: int
+    workspace: int
+    step: int  # the call's peak in the arena, with the runtime's factor
+
+
+class _Heap(NamedTuple):
+    """What one call holds beside the arena (bytes), from the model file's node counts."""
+
+    dynamic: int
+    prepared: int
+    scratch: int
+
+
+def _call_bytes(graph: Graph, sig: SignatureSpec, rt: Runtime) -> _Call:
+    factor = rt.arena_factor
+    if sig.kind == "embed":
+        acts = inference_peak(graph.backbone, sig.batch)
+        return _Call(acts, 0, 0, round(factor * acts))
+    if sig.kind in ("infer", "refine"):
+        layers = graph.head if sig.kind == "infer" else graph.last_block
+        acts = inference_peak(layers, sig.batch, float_acts=True)
+        return _Call(acts, 0, 0, round(factor * acts))
+    if sig.kind in ("get_weights", "set_weights"):
+        scope_bytes = F32 * _scope_variables(graph, sig.scope)
+        # get: the arena's tensors and the copies handed back; set: the arena's input tensors.
+        # Plain copies, not delegated: no arena factor.
+        acts = (2 if sig.kind == "get_weights" else 1) * scope_bytes
+        return _Call(acts, 0, 0, acts)
+    if sig.kind == "train":
+        assert sig.scope is not None
+        parts = training_peak(graph, sig.scope, sig.batch, source=sig.input)
+        acts, grads, reads = parts["activations"], parts["gradients"], parts["reads"]
+        packed = packed_trained_bytes(graph, sig, rt)
+        # The runtime's factor is on the activations (delegated layers); the variable reads and
+        # the update temporaries are plain arena tensors.
+        step = reads + max(round(factor * acts), 3 * grads) + packed
+        return _Call(acts, grads, parts["workspace"] + packed, step)
+    raise GraphError(f"unknown signature kind {sig.kind!r}")  # pragma: no cover - validated
+
+
+def _heap_bytes(sig: SignatureSpec, rt: Runtime, model_stats: ModelStats | None) -> _Heap:
+    if model_stats is None:
+        return _Heap(0, 0, 0)
+    # Outputs whose shape is computed at run time live on the heap beside the arena, all at
+    # once, for the interpreter's life (devices.tflite_file).
+    dynamic = model_stats.dynamic_bytes(sig.name, sig.batch)
+    # the called subgraph's nodes are prepared (planned, kernel state) once it has run
+    prepared = rt.prepared_node_bytes * model_stats.nodes_of(sig.name)
+    # A conv whose filter is a variable (a trained kernel, and the kernel gradient, a conv
+    # over the activations with the output gradient as filter) runs the builtin kernel,
+    # whose im2col buffer is a temporary of the interpreter's own arena. That arena and the
+    # delegate's workspace (where the frozen front's activations peak) are both held for
+    # the whole call, so it adds to the peak rather than sharing it.
+    scratch = model_stats.work_of(sig.name).im2col_bytes_at(sig.batch)
+    return _Heap(dynamic, prepared, scratch)
 
 
 def runtime_overhead(graph: Graph, runtime: Runtime, stats: ModelStats | None = None) -> int:

@@ -107,18 +107,31 @@ RULES: tuple[Rule, ...] = (
         "does not fit, cloud allowed",
         lambda s, c: not s.fits and s.cloud_allowed,
         "cloud",
-        lambda s, c: f"the local step needs {_mb(s.local_peak_bytes)} but {_mb(s.free_bytes)} is free; sending embeddings only, with consent",
+        lambda s, c: (
+            f"the local step needs {_mb(s.local_peak_bytes)} but {_mb(s.free_bytes)} is free; sending embeddings only, with consent"
+        ),
     ),
     (
         "does not fit, no cloud",
         lambda s, c: not s.fits,
         "defer",
-        lambda s, c: f"the local step needs {_mb(s.local_peak_bytes)} but {_mb(s.free_bytes)} is free, and "
-        + ("the user has not consented to sending embeddings" if s.online else "there is no connection"),
+        lambda s, c: (
+            f"the local step needs {_mb(s.local_peak_bytes)} but {_mb(s.free_bytes)} is free, and "
+            + (
+                "the user has not consented to sending embeddings"
+                if s.online
+                else "there is no connection"
+            )
+        ),
     ),
     (
         "critical battery",
-        lambda s, c: not s.charging and s.battery_joules is not None and s.battery_level < c.critical_battery and not s.cloud_allowed,
+        lambda s, c: (
+            not s.charging
+            and s.battery_joules is not None
+            and s.battery_level < c.critical_battery
+            and not s.cloud_allowed
+        ),
         "defer",
         lambda s, c: f"battery at {100 * s.battery_level:.0f}% and not charging; waiting for power",
     ),
@@ -126,29 +139,45 @@ RULES: tuple[Rule, ...] = (
         "charging",
         lambda s, c: s.charging,
         "local",
-        lambda s, c: f"charging, and it fits ({_mb(s.local_peak_bytes)} of {_mb(s.free_bytes)}); nothing leaves the device",
+        lambda s, c: (
+            f"charging, and it fits ({_mb(s.local_peak_bytes)} of {_mb(s.free_bytes)}); nothing leaves the device"
+        ),
     ),
     (
         "drains battery, cloud allowed",
         lambda s, c: s.battery_fraction > c.max_battery_fraction and s.cloud_allowed,
         "cloud",
-        lambda s, c: f"the local enrollment would use {100 * s.battery_fraction:.2f}% of the remaining charge (limit {100 * c.max_battery_fraction:g}%); sending embeddings only, with consent",
+        lambda s, c: (
+            f"the local enrollment would use {100 * s.battery_fraction:.2f}% of the remaining charge (limit {100 * c.max_battery_fraction:g}%); sending embeddings only, with consent"
+        ),
     ),
     (
         "too slow, unmetered cloud allowed",
-        lambda s, c: s.local_latency_s > c.max_latency_s and s.cloud_allowed and s.connectivity == "unmetered",
+        lambda s, c: (
+            s.local_latency_s > c.max_latency_s
+            and s.cloud_allowed
+            and s.connectivity == "unmetered"
+        ),
         "cloud",
-        lambda s, c: f"the local enrollment would take {s.local_latency_s:.1f} s (limit {c.max_latency_s:g} s); sending embeddings over an unmetered link, with consent",
+        lambda s, c: (
+            f"the local enrollment would take {s.local_latency_s:.1f} s (limit {c.max_latency_s:g} s); sending embeddings over an unmetered link, with consent"
+        ),
     ),
     (
         "default",
         lambda s, c: True,
         "local",
-        lambda s, c: f"it fits ({_mb(s.local_peak_bytes)} of {_mb(s.free_bytes)}), takes {s.local_latency_s:.2f} s"
-        + ("" if s.battery_joules is None else f" and {100 * s.battery_fraction:.3f}% of the charge")
-        + "; nothing leaves the device",
+        lambda s, c: (
+            f"it fits ({_mb(s.local_peak_bytes)} of {_mb(s.free_bytes)}), takes {s.local_latency_s:.2f} s"
+            + (
+                ""
+                if s.battery_joules is None
+                else f" and {100 * s.battery_fraction:.3f}% of the charge"
+            )
+            + "; nothing leaves the device"
+        ),
     ),
-)  # fmt: skip
+)
 
 
 def decide(situation: Situation, config: PolicyConfig | None = None) -> Decision:

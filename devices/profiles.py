@@ -57,9 +57,15 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # Horowitz, ISSCC 2014, 45 nm, 0.9 V (Deep Compression Table 1 quotes the 32-bit rows).
 # A multiply-accumulate is one multiply and one add, two ops.
 HOROWITZ_45NM_PJ = {
-    "fp32_add": 0.9, "fp32_mult": 3.7, "fp16_add": 0.4, "fp16_mult": 1.1,
-    "int8_add": 0.03, "int8_mult": 0.2, "sram_32bit": 5.0, "dram_32bit": 640.0,
-}  # fmt: skip
+    "fp32_add": 0.9,
+    "fp32_mult": 3.7,
+    "fp16_add": 0.4,
+    "fp16_mult": 1.1,
+    "int8_add": 0.03,
+    "int8_mult": 0.2,
+    "sram_32bit": 5.0,
+    "dram_32bit": 640.0,
+}
 
 
 def horowitz_pj_per_op(precision: str) -> float:
@@ -175,7 +181,9 @@ class _Reader:
             return None
         raise self.fail(field, "missing.")
 
-    def number(self, field: str, node: Any = None, *, nullable: bool = False, positive: bool = True) -> float | None:  # fmt: skip
+    def number(
+        self, field: str, node: Any = None, *, nullable: bool = False, positive: bool = True
+    ) -> float | None:
         value = self.figure(field, node, nullable=nullable)
         if value is None:
             return None
@@ -216,10 +224,16 @@ def _efficiency(r: _Reader) -> dict[str, float]:
 
 
 KERNEL_COSTS = (
-    "node_s", "broadcast_element_s", "copy_element_s", "memcpy_element_s", "elementwise_element_s",
-    "delegated_element_s", "io_byte_s",
-    "io_input_s", "io_output_s",
-)  # fmt: skip
+    "node_s",
+    "broadcast_element_s",
+    "copy_element_s",
+    "memcpy_element_s",
+    "elementwise_element_s",
+    "delegated_element_s",
+    "io_byte_s",
+    "io_input_s",
+    "io_output_s",
+)
 
 
 def _kernel_costs(r: _Reader) -> dict[str, float]:

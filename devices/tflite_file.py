@@ -36,17 +36,58 @@ from typing import Any
 
 # BuiltinOperator codes (tflite schema) the XNNPACK delegate implements.
 XNNPACK_BUILTINS: dict[int, str] = {
-    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
-    5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 8: "FLOOR", 9: "FULLY_CONNECTED", 14: "LOGISTIC",
-    17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE",
-    23: "RESIZE_BILINEAR", 25: "SOFTMAX", 26: "SPACE_TO_DEPTH", 28: "TANH", 34: "PAD",
-    39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV", 45: "STRIDED_SLICE", 47: "EXP",
-    49: "SPLIT", 54: "PRELU", 55: "MAXIMUM", 57: "MINIMUM", 59: "NEG", 65: "SLICE", 66: "SIN",
-    67: "TRANSPOSE_CONV", 73: "LOG", 74: "SUM", 75: "SQRT", 76: "RSQRT",
-    92: "SQUARE", 98: "LEAKY_RELU", 99: "SQUARED_DIFFERENCE", 101: "ABS", 104: "CEIL",
-    108: "COS", 111: "ELU", 114: "QUANTIZE", 116: "ROUND", 117: "HARD_SWISH",
-    126: "BATCH_MATMUL", 150: "GELU",
-}  # fmt: skip
+    0: "ADD",
+    1: "AVERAGE_POOL_2D",
+    2: "CONCATENATION",
+    3: "CONV_2D",
+    4: "DEPTHWISE_CONV_2D",
+    5: "DEPTH_TO_SPACE",
+    6: "DEQUANTIZE",
+    8: "FLOOR",
+    9: "FULLY_CONNECTED",
+    14: "LOGISTIC",
+    17: "MAX_POOL_2D",
+    18: "MUL",
+    19: "RELU",
+    20: "RELU_N1_TO_1",
+    21: "RELU6",
+    22: "RESHAPE",
+    23: "RESIZE_BILINEAR",
+    25: "SOFTMAX",
+    26: "SPACE_TO_DEPTH",
+    28: "TANH",
+    34: "PAD",
+    39: "TRANSPOSE",
+    40: "MEAN",
+    41: "SUB",
+    42: "DIV",
+    45: "STRIDED_SLICE",
+    47: "EXP",
+    49: "SPLIT",
+    54: "PRELU",
+    55: "MAXIMUM",
+    57: "MINIMUM",
+    59: "NEG",
+    65: "SLICE",
+    66: "SIN",
+    67: "TRANSPOSE_CONV",
+    73: "LOG",
+    74: "SUM",
+    75: "SQRT",
+    76: "RSQRT",
+    92: "SQUARE",
+    98: "LEAKY_RELU",
+    99: "SQUARED_DIFFERENCE",
+    101: "ABS",
+    104: "CEIL",
+    108: "COS",
+    111: "ELU",
+    114: "QUANTIZE",
+    116: "ROUND",
+    117: "HARD_SWISH",
+    126: "BATCH_MATMUL",
+    150: "GELU",
+}
 _XNNPACK_TYPES = (0, 3, 9)  # TensorType FLOAT32, UINT8, INT8
 # CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED: XNNPACK takes them only with a
 # constant filter (input 1); a trained layer's filter is a variable, so its builtin kernel runs.
@@ -64,16 +105,30 @@ SHAPE_INPUTS: dict[int, tuple[int, ...]] = {
     69: (1,),  # TILE: multiples
     94: (0,),  # FILL: dims
     70: (1,),  # EXPAND_DIMS: axis
-    74: (1,), 40: (1,), 82: (1,), 89: (1,), 81: (1,), 91: (1,),  # SUM, MEAN, REDUCE_*: axes
-    153: (2,), 154: (2,), 155: (2,), 157: (2,),  # UNSORTED_SEGMENT_*: num_segments
-}  # fmt: skip
+    74: (1,),
+    40: (1,),
+    82: (1,),
+    89: (1,),
+    81: (1,),
+    91: (1,),  # SUM, MEAN, REDUCE_*: axes
+    153: (2,),
+    154: (2,),
+    155: (2,),
+    157: (2,),  # UNSORTED_SEGMENT_*: num_segments
+}
 # Builtin (not delegated) kernels by how their time grows: per output element.
 KERNEL_CLASS: dict[int, str] = {
-    130: "broadcast", 69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
-    65: "copy", 45: "copy", 2: "copy", 34: "copy", 60: "copy", 39: "copy",
+    130: "broadcast",
+    69: "broadcast",  # BROADCAST_TO, TILE: generic N-d index walk
+    65: "copy",
+    45: "copy",
+    2: "copy",
+    34: "copy",
+    60: "copy",
+    39: "copy",
     36: "copy",  # SLICE, STRIDED_SLICE, CONCATENATION, PAD, PADV2, TRANSPOSE, GATHER
     22: "memcpy",  # RESHAPE: one contiguous copy of its input, no index walk
-}  # fmt: skip
+}
 # The layer kernels (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, BATCH_MATMUL):
 # the estimator's layer passes charge their compute; XNNPACK's other nodes (elementwise,
 # reductions, copies) are charged per output element (class ``delegated``).
@@ -197,7 +252,9 @@ def _same_size(info: list[tuple[Any, ...]], a: int, b: int) -> bool:
     """Whether tensors ``a`` and ``b`` hold as many elements at every batch size."""
     if not (0 <= a < len(info) and 0 <= b < len(info)):
         return False
-    return info[a][2] == info[b][2] and _elements(info[a][3], info[a][4]) == _elements(info[b][3], info[b][4])  # fmt: skip
+    return info[a][2] == info[b][2] and _elements(info[a][3], info[a][4]) == _elements(
+        info[b][3], info[b][4]
+    )
 
 
 def _elements(shape: list[int], signature: list[int]) -> int:
@@ -256,12 +313,86 @@ class _Fb:
         return list(struct.unpack_from(f"<{n}i", self.b, start)) if n else []
 
 
-def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
-    """Counts the nodes and tensors of a ``.tflite`` model (its bytes or its path).
+# A tensor as the counters read it: (constant, TensorType, dynamic, shape, shape_signature).
+_TensorInfo = tuple[bool, int, bool, list[int], list[int]]
 
-    Raises:
-      ModelFileError: not a TFLite flatbuffer (no ``TFL3`` identifier, or truncated).
-    """
+
+@dataclasses.dataclass
+class _Tally:
+    """The counts of one subgraph, node by node."""
+
+    info: list[_TensorInfo]
+    nodes: int = 0
+    dynamic: int = 0
+    delegated: int = 0
+    variable_fc: int = 0
+    variable_conv: int = 0
+    fixed: int = 0  # bytes of run-time-shaped outputs
+    per_row: int = 0  # the same per batch row
+    elements: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    im2col: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+
+    def _known(self, tensors: list[int]) -> list[int]:
+        return [i for i in tensors if 0 <= i < len(self.info)]
+
+    def add(self, code: int, ins: list[int], outs: list[int]) -> None:
+        """One node of builtin ``code`` over tensors ``ins`` -> ``outs``."""
+        info = self.info
+        idx = self._known(ins + outs)
+        self.nodes += 1
+        self.dynamic += any(info[i][2] for i in idx)
+        typed = all(info[i][1] in _XNNPACK_TYPES for i in idx if not info[i][0])
+        shaping = [ins[k] for k in SHAPE_INPUTS.get(code, ()) if k < len(ins)]
+        runtime_shape = any(not info[i][0] for i in self._known(shaping))
+        static = code not in _STATIC_FILTER or (
+            len(ins) > 1 and 0 <= ins[1] < len(info) and info[ins[1]][0]
+        )
+        takes = code in XNNPACK_BUILTINS and typed and not runtime_shape and static
+        if code == 3 and not takes and len(ins) > 1 and outs:
+            self.im2col.extend(_im2col(info[ins[0]], info[ins[1]], info[outs[0]]))
+        if not static:
+            self.variable_fc += code == 9
+            self.variable_conv += code in _CONVS
+        self.delegated += takes
+        cls = None
+        if takes and code not in _LAYER_KERNELS:  # XNNPACK's elementwise, reductions
+            cls = "delegated"
+        elif not takes and code not in _NOT_KERNELS:
+            cls = KERNEL_CLASS.get(code, "elementwise")
+            if code == 130 and ins and outs and _same_size(info, ins[0], outs[0]):
+                cls = "memcpy"  # BROADCAST_TO that broadcasts nothing: one memcpy
+        if cls is not None:
+            acc = self.elements.setdefault(cls, [0, 0])
+            for o in self._known(outs):
+                acc[1 if info[o][2] else 0] += _elements(info[o][3], info[o][4])
+        if runtime_shape:
+            for o in self._known(outs):
+                _, kind, dyn, shape, sig = info[o]
+                size = _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
+                if dyn:
+                    self.per_row += size
+                else:
+                    self.fixed += size
+
+    def work(self, ins: list[int], outs: list[int]) -> SubgraphWork:
+        """The subgraph's :class:`SubgraphWork`, given its input and output tensors."""
+        io = [0, 0]
+        for t in self._known(ins + outs):
+            _, kind, dyn, shape, sig = self.info[t]
+            io[1 if dyn else 0] += _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
+        return SubgraphWork(
+            nodes=self.nodes,
+            delegated=self.delegated,
+            elements=tuple((k, v[0], v[1]) for k, v in sorted(self.elements.items())),
+            io_bytes=(io[0], io[1]),
+            io_tensors=(len(ins), len(outs)),
+            im2col=tuple(self.im2col),
+            variable_fc=self.variable_fc,
+            variable_conv=self.variable_conv,
+        )
+
+
+def _model_bytes(model: bytes | str | os.PathLike[str]) -> tuple[bytes, str]:
     where = "model bytes" if isinstance(model, bytes | bytearray) else str(model)
     try:
         buf = bytes(model) if isinstance(model, bytes | bytearray) else Path(model).read_bytes()
@@ -269,97 +400,56 @@ def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
         raise ModelFileError(f"{where}: cannot read: {err}") from err
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFileError(f"{where}: not a TFLite flatbuffer (no TFL3 file identifier).")
+    return buf, where
+
+
+def _subgraph(fb: _Fb, sg: int, codes: list[int], const: list[bool]) -> _Tally:
+    """Every node of subgraph table ``sg`` counted."""
+    info: list[_TensorInfo] = []
+    for t in fb.tables(sg, 0):
+        buffer = fb.scalar(t, 2, "I")
+        is_const = buffer < len(const) and const[buffer]
+        shape, sig = fb.ints(t, 0), fb.ints(t, 7)  # shape, shape_signature
+        info.append((is_const, fb.scalar(t, 1, "b"), any(d < 0 for d in sig), shape, sig))
+    tally = _Tally(info)
+    for op in fb.tables(sg, 3):
+        tally.add(codes[fb.scalar(op, 0, "I")], fb.ints(op, 1), fb.ints(op, 2))
+    return tally
+
+
+def read_model_stats(model: bytes | str | os.PathLike[str]) -> ModelStats:
+    """Counts the nodes and tensors of a ``.tflite`` model (its bytes or its path).
+
+    Raises:
+      ModelFileError: not a TFLite flatbuffer (no ``TFL3`` identifier, or truncated).
+    """
+    buf, where = _model_bytes(model)
     fb = _Fb(buf)
     try:
         root = fb.u32(0)
-        codes = []
-        for code in fb.tables(root, 1):  # operator_codes
-            deprecated = fb.scalar(code, 0, "b")
-            codes.append(max(deprecated, fb.scalar(code, 3, "i")))
-        buffers = fb.tables(root, 4)
-        const = [fb.vector(b, 0)[1] > 0 or fb.scalar(b, 2, "Q") > 0 for b in buffers]
+        codes = [  # operator_codes: max(deprecated_builtin_code, builtin_code)
+            max(fb.scalar(code, 0, "b"), fb.scalar(code, 3, "i")) for code in fb.tables(root, 1)
+        ]
+        const = [fb.vector(b, 0)[1] > 0 or fb.scalar(b, 2, "Q") > 0 for b in fb.tables(root, 4)]
         subgraphs = fb.tables(root, 2)
-        nodes = tensors = delegable = dynamic = 0
-        heap: list[tuple[int, int]] = []  # per subgraph: (bytes, bytes per batch row)
-        per_subgraph: list[SubgraphWork] = []
-        for sg in subgraphs:
-            ts = fb.tables(sg, 0)
-            tensors += len(ts)
-            info = []
-            for t in ts:
-                buffer = fb.scalar(t, 2, "I")
-                is_const = buffer < len(const) and const[buffer]
-                shape, sig = fb.ints(t, 0), fb.ints(t, 7)  # shape, shape_signature
-                info.append((is_const, fb.scalar(t, 1, "b"), any(d < 0 for d in sig), shape, sig))
-            fixed = per_row = delegated = variable_fc = variable_conv = 0
-            elements: dict[str, list[int]] = {}
-            im2col: list[tuple[int, int]] = []
-            for op in fb.tables(sg, 3):
-                nodes += 1
-                ins, outs = fb.ints(op, 1), fb.ints(op, 2)
-                idx = [i for i in ins + outs if 0 <= i < len(info)]
-                is_dyn = any(info[i][2] for i in idx)
-                dynamic += is_dyn
-                typed = all(info[i][1] in _XNNPACK_TYPES for i in idx if not info[i][0])
-                code = codes[fb.scalar(op, 0, "I")]
-                shaping = [ins[k] for k in SHAPE_INPUTS.get(code, ()) if k < len(ins)]
-                runtime_shape = any(0 <= i < len(info) and not info[i][0] for i in shaping)
-                static = code not in _STATIC_FILTER or (len(ins) > 1 and 0 <= ins[1] < len(info) and info[ins[1]][0])  # fmt: skip
-                takes = code in XNNPACK_BUILTINS and typed and not runtime_shape and static
-                if code == 3 and not takes and len(ins) > 1 and outs:
-                    im2col.extend(_im2col(info[ins[0]], info[ins[1]], info[outs[0]]))
-                if not static:
-                    variable_fc += code == 9
-                    variable_conv += code in _CONVS
-                delegable += takes
-                delegated += takes
-                cls = None
-                if takes and code not in _LAYER_KERNELS:  # XNNPACK's elementwise, reductions
-                    cls = "delegated"
-                elif not takes and code not in _NOT_KERNELS:
-                    cls = KERNEL_CLASS.get(code, "elementwise")
-                    if code == 130 and ins and outs and _same_size(info, ins[0], outs[0]):
-                        cls = "memcpy"  # BROADCAST_TO that broadcasts nothing: one memcpy
-                if cls is not None:
-                    acc = elements.setdefault(cls, [0, 0])
-                    for o in outs:
-                        if 0 <= o < len(info):
-                            acc[1 if info[o][2] else 0] += _elements(info[o][3], info[o][4])
-                if runtime_shape:
-                    for o in outs:
-                        if not 0 <= o < len(info):
-                            continue
-                        _, kind, dyn, shape, sig = info[o]
-                        size = _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
-                        if dyn:
-                            per_row += size
-                        else:
-                            fixed += size
-            heap.append((fixed, per_row))
-            io = [0, 0]
-            ins_sg, outs_sg = fb.ints(sg, 1), fb.ints(sg, 2)  # the subgraph's inputs, outputs
-            for t in ins_sg + outs_sg:
-                if 0 <= t < len(info):
-                    _, kind, dyn, shape, sig = info[t]
-                    io[1 if dyn else 0] += _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
-            per_subgraph.append(
-                SubgraphWork(
-                    nodes=len(fb.tables(sg, 3)),
-                    delegated=delegated,
-                    elements=tuple((k, v[0], v[1]) for k, v in sorted(elements.items())),
-                    io_bytes=(io[0], io[1]),
-                    io_tensors=(len(ins_sg), len(outs_sg)),
-                    im2col=tuple(im2col),
-                    variable_fc=variable_fc,
-                    variable_conv=variable_conv,
-                )
-            )
+        tallies = [_subgraph(fb, sg, codes, const) for sg in subgraphs]
+        works = [
+            t.work(fb.ints(sg, 1), fb.ints(sg, 2)) for t, sg in zip(tallies, subgraphs, strict=True)
+        ]
         named, work = [], []
         for sd in fb.tables(root, 7):  # signature_defs: key (2), subgraph_index (4)
             index = fb.scalar(sd, 4, "I")
-            if index < len(heap):
-                named.append((fb.string(sd, 2), *heap[index]))
-                work.append((fb.string(sd, 2), per_subgraph[index]))
+            if index < len(tallies):
+                named.append((fb.string(sd, 2), tallies[index].fixed, tallies[index].per_row))
+                work.append((fb.string(sd, 2), works[index]))
     except (struct.error, IndexError) as err:
         raise ModelFileError(f"{where}: truncated or corrupt flatbuffer ({err}).") from err
-    return ModelStats(len(subgraphs), nodes, tensors, delegable, dynamic, tuple(named), tuple(work))
+    return ModelStats(
+        len(subgraphs),
+        sum(t.nodes for t in tallies),
+        sum(len(t.info) for t in tallies),
+        sum(t.delegated for t in tallies),
+        sum(t.dynamic for t in tallies),
+        tuple(named),
+        tuple(work),
+    )

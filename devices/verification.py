@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from devices.cosine import normalize
+
 
 class Roc(NamedTuple):
     """FAR and FRR at each candidate threshold (ascending thresholds)."""
@@ -113,7 +115,7 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
         raise ValueError(
             f"need (n, d) embeddings and (n,) labels, got {x.shape} and {labels.shape}."
         )
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = normalize(x)
     sim = x @ x.T
     i, j = np.triu_indices(x.shape[0], k=1)
     same = labels[i] == labels[j]

@@ -1,6 +1,11 @@
-"""pocketfit export: Deep Compression bundles (``.pfb``) and, later, LiteRT artifacts.
+"""pocketfit export: Deep Compression bundles (``.pfb``) and LiteRT artifacts, on the server.
 
-Importing ``export`` loads numpy only; evaluating a bundle imports ``pretrain`` and JAX on demand.
+``export`` itself offers the bundle: encode, sign, read, verify and summarise a ``.pfb``
+(:mod:`export.bundle`; numpy and ``cryptography`` only, so importing ``export`` loads no JAX);
+``evaluate_bundle`` decodes one into its model and measures it (imports ``pretrain`` and JAX on
+demand). The artifact a phone downloads is built by :mod:`export.artifact` (JAX, and TensorFlow
+while converting): ``export.artifact.export_model`` is ``python -m export build``. What an
+artifact's files and names are is :mod:`devices.contract`.
 
 Example:
   >>> import export

@@ -40,27 +40,44 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--key", help=KEY_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
-    keygen.add_argument("--private", default=str(DEFAULT_PRIVATE_KEY),
-                        help="private key file, kept outside any repository (default: %(default)s)")  # fmt: skip
+    keygen.add_argument(
+        "--private",
+        default=str(DEFAULT_PRIVATE_KEY),
+        help="private key file, kept outside any repository (default: %(default)s)",
+    )
     keygen.add_argument("--public", required=True, help="public key file to publish with bundles")
     build = sub.add_parser("build", help="a trained backbone -> a signed LiteRT artifact directory")
     build.add_argument("--backbone", required=True, help="model directory (pretrain.save_model)")
     build.add_argument("--out", required=True, help="artifact directory to write (replaced)")
     build.add_argument("--bundle", help="the backbone's .pfb, shipped as the OTA form")
-    build.add_argument("--bundle-key", help="public key (PEM) the bundle is signed with; "
-                                            "default: the public half of --key")  # fmt: skip
-    build.add_argument("--scope", action="append", default=[], metavar="SCOPE",
-                       help="training scope to export besides 'head' (repeatable): "
-                            "head, head_biases, last_block")  # fmt: skip
-    build.add_argument("--key", default=str(DEFAULT_PRIVATE_KEY),
-                       help="Ed25519 private key that signs the manifest (created if missing; "
-                            "default: %(default)s)")  # fmt: skip
+    build.add_argument(
+        "--bundle-key",
+        help="public key (PEM) the bundle is signed with; default: the public half of --key",
+    )
+    build.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="training scope to export besides 'head' (repeatable): head, head_biases, last_block",
+    )
+    build.add_argument(
+        "--key",
+        default=str(DEFAULT_PRIVATE_KEY),
+        help="Ed25519 private key that signs the manifest (created if missing; "
+        "default: %(default)s)",
+    )
     build.add_argument("--public", help="also write the key's public half here (signing.pub)")
     build.add_argument("--classes", type=int, default=8, help="head class slots (default: 8)")
     build.add_argument("--float", action="store_true", help="float32 embed instead of int8")
-    build.add_argument("--no-whiten", dest="whiten", action="store_false", default=None,
-                       help="keep the embedding as trained (default: whiten it on the background "
-                       "people when the backbone allows, see export.artifact.whiten)")  # fmt: skip
+    build.add_argument(
+        "--no-whiten",
+        dest="whiten",
+        action="store_false",
+        default=None,
+        help="keep the embedding as trained (default: whiten it on the background "
+        "people when the backbone allows, see export.artifact.whiten)",
+    )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return parser
 
@@ -75,10 +92,16 @@ def _build(args: argparse.Namespace) -> None:
         write_public_key(key.public_key(), args.public)
     try:
         manifest = export_model(
-            args.backbone, args.out, scopes=("head", *args.scope), bundle=args.bundle,
-            bundle_key=args.bundle_key, private_key=key, int8=not args.float, classes=args.classes,
+            args.backbone,
+            args.out,
+            scopes=("head", *args.scope),
+            bundle=args.bundle,
+            bundle_key=args.bundle_key,
+            private_key=key,
+            int8=not args.float,
+            classes=args.classes,
             whiten=args.whiten,
-        )  # fmt: skip
+        )
     except ConversionError as err:
         raise ValueError(str(err)) from None
     if args.json:

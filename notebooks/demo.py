@@ -57,10 +57,17 @@ class DemoConfig:
     embedding_dim: int = 64
     # Gentler than the OTA default (which keeps 12% of pointwise weights at 4 bits): a 4-block
     # net has little redundancy, and the demo retrains for seconds, not minutes.
-    sparsity: tuple[tuple[str, float], ...] = (("depthwise", 0.3), ("pointwise", 0.6),
-                                               ("embed", 0.6))  # fmt: skip
-    bits: tuple[tuple[str, int], ...] = (("stem", 8), ("depthwise", 6), ("pointwise", 5),
-                                         ("embed", 5))  # fmt: skip
+    sparsity: tuple[tuple[str, float], ...] = (
+        ("depthwise", 0.3),
+        ("pointwise", 0.6),
+        ("embed", 0.6),
+    )
+    bits: tuple[tuple[str, int], ...] = (
+        ("stem", 8),
+        ("depthwise", 6),
+        ("pointwise", 5),
+        ("embed", 5),
+    )
     prune_rounds: int = 2
     prune_steps: int = 100
     quant_steps: int = 50
@@ -77,9 +84,19 @@ class DemoConfig:
     owner_impressions: int = 20
 
 
-SMOKE = DemoConfig(identities=20, test_identities=6, epochs=1, widths=(8, 16), stem_width=4,
-                   embedding_dim=16, prune_rounds=1, prune_steps=2, quant_steps=2, background=100,
-                   scopes=("head",))  # fmt: skip
+SMOKE = DemoConfig(
+    identities=20,
+    test_identities=6,
+    epochs=1,
+    widths=(8, 16),
+    stem_width=4,
+    embedding_dim=16,
+    prune_rounds=1,
+    prune_steps=2,
+    quant_steps=2,
+    background=100,
+    scopes=("head",),
+)
 
 
 def pretrain_config(c: DemoConfig) -> dict[str, Any]:
@@ -102,8 +119,13 @@ def pretrain_config(c: DemoConfig) -> dict[str, Any]:
         # the same embedding (cosine ~0.96 measured) and minutes of training do not move it.
         "standardize": True,
     }
-    task = {"kind": "cosface", "scale": 16.0, "margin": 0.2, "margin_warmup": 300,
-            "augment": AUGMENT}  # fmt: skip
+    task = {
+        "kind": "cosface",
+        "scale": 16.0,
+        "margin": 0.2,
+        "margin_warmup": 300,
+        "augment": AUGMENT,
+    }
     return {
         "shared": {
             "model": "embednet",
@@ -150,28 +172,44 @@ def compress_backbone(model_dir: Path, c: DemoConfig, workdir: Path, key: Any) -
 
     saved = pretrain.load_model(model_dir)
     recipe = dataclasses.replace(
-        EMBEDNET, sparsity=dict(c.sparsity), bits=dict(c.bits), rounds=c.prune_rounds,
-        steps_per_round=c.prune_steps, quant_steps=c.quant_steps, max_identities=c.identities,
-    )  # fmt: skip
+        EMBEDNET,
+        sparsity=dict(c.sparsity),
+        bits=dict(c.bits),
+        rounds=c.prune_rounds,
+        steps_per_round=c.prune_steps,
+        quant_steps=c.quant_steps,
+        max_identities=c.identities,
+    )
     result = compress_backbone(saved, private_key=key, recipe=recipe, key=jax.random.key(c.seed))
     pfb = export.write_bundle(workdir / "backbone.pfb", result.bundle)
     out = workdir / "model_compressed"
     if out.exists():
         shutil.rmtree(out)
     options = {**saved.info["model_options"], "standardize": False}  # folded into the kernels
-    pretrain.save_model(out, model=saved.info["model"], model_options=options,
-                        params=result.params, info=saved.info["info"])  # fmt: skip
+    pretrain.save_model(
+        out,
+        model=saved.info["model"],
+        model_options=options,
+        params=result.params,
+        info=saved.info["info"],
+    )
     info = export.summary(export.read_bundle(pfb, public_key=key.public_key()))
-    return {"pfb": pfb, "model_dir": out, "summary": info, "history": result.history,
-            "float_bytes": 4 * pretrain.count_params(saved.params)}  # fmt: skip
+    return {
+        "pfb": pfb,
+        "model_dir": out,
+        "summary": info,
+        "history": result.history,
+        "float_bytes": 4 * pretrain.count_params(saved.params),
+    }
 
 
 def export_artifact(model_dir: Path, pfb: Path, c: DemoConfig, workdir: Path, key: Any) -> Path:
     from export.artifact.pipeline import export_model
 
     out = workdir / "artifact"
-    export_model(model_dir, out, scopes=c.scopes, bundle=pfb, private_key=key,
-                 background=c.background)  # fmt: skip
+    export_model(
+        model_dir, out, scopes=c.scopes, bundle=pfb, private_key=key, background=c.background
+    )
     return out
 
 
@@ -199,10 +237,27 @@ def enroll_in_fresh_process(
 ) -> dict[str, Any]:
     """``python -m personalize enroll --json`` of ``samples`` as user ``owner``: its report."""
     cmd = [
-        sys.executable, "-m", "personalize", "enroll", "--artifact", str(artifact),
-        "--store", str(store), "--key", str(public), "--user", "owner", "--profile", "phone_cpu",
-        "--threads", "1", "--target-far", str(target_far), "--json", str(samples),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "personalize",
+        "enroll",
+        "--artifact",
+        str(artifact),
+        "--store",
+        str(store),
+        "--key",
+        str(public),
+        "--user",
+        "owner",
+        "--profile",
+        "phone_cpu",
+        "--threads",
+        "1",
+        "--target-far",
+        str(target_far),
+        "--json",
+        str(samples),
+    ]
     # `-m` from the project root finds the packages whether or not they are installed
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
@@ -212,9 +267,13 @@ def enroll_in_fresh_process(
 
 
 def on_device(
-    artifact: Path, public: Path, images: np.ndarray, ids: np.ndarray, c: DemoConfig,
+    artifact: Path,
+    public: Path,
+    images: np.ndarray,
+    ids: np.ndarray,
+    c: DemoConfig,
     workdir: Path,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Enroll person 0 from their first impressions; verify their others and everyone else.
 
     The enrollment runs as an app runs it: ``python -m personalize enroll`` in a fresh process
@@ -229,10 +288,16 @@ def on_device(
     np.save(samples, owner[: c.enroll])
     report = enroll_in_fresh_process(artifact, public, store, samples, c.target_far)
     dev = Device(artifact, store, profile="phone_cpu", trusted_key=public, num_threads=1)
-    imprint = Device(artifact, workdir / "device_store_imprint", profile="phone_cpu",
-                     trusted_key=public, num_threads=1)  # fmt: skip
-    imprint.enroll("owner", list(owner[: c.enroll]), train=False, measure_memory=False,
-                   target_far=c.target_far)  # fmt: skip
+    imprint = Device(
+        artifact,
+        workdir / "device_store_imprint",
+        profile="phone_cpu",
+        trusted_key=public,
+        num_threads=1,
+    )
+    imprint.enroll(
+        "owner", list(owner[: c.enroll]), train=False, measure_memory=False, target_far=c.target_far
+    )
 
     def run(device: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float]]:
         scores, accept, ms = [], [], []
@@ -253,16 +318,20 @@ def on_device(
     identified, _ = dev.identify(genuine[0])
     return {
         "report": report,
-        "genuine_scores": g_scores.tolist(), "impostor_scores": i_scores.tolist(),
-        "imprint_genuine_scores": ig.tolist(), "imprint_impostor_scores": ii.tolist(),
-        "frr_pct": float(100 * (1 - g_accept.mean())), "far_pct": float(100 * i_accept.mean()),
-        "genuine_attempts": len(genuine), "impostor_attempts": len(crowd),
+        "genuine_scores": g_scores.tolist(),
+        "impostor_scores": i_scores.tolist(),
+        "imprint_genuine_scores": ig.tolist(),
+        "imprint_impostor_scores": ii.tolist(),
+        "frr_pct": float(100 * (1 - g_accept.mean())),
+        "far_pct": float(100 * i_accept.mean()),
+        "genuine_attempts": len(genuine),
+        "impostor_attempts": len(crowd),
         "impostors": int(len(np.unique(ids)) - 1),
         "accuracy_pct": float(100 - 50 * ((1 - g_accept.mean()) + i_accept.mean())),
         "verify_ms": statistics.median(g_ms + i_ms),
         "identify_owner": identified,
         "model_bytes": dev.model_bytes,
-    }  # fmt: skip
+    }
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -271,26 +340,43 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     mib = lambda b: "n/a" if b is None else f"{b / 2**20:.2f} MiB"  # noqa: E731
     d = s["device"]
     return [
-        ("owner accepted (FRR)", f"{d['genuine_attempts'] - round(d['frr_pct'] * d['genuine_attempts'] / 100)}"
-                                 f"/{d['genuine_attempts']} (FRR {d['frr_pct']:.1f}%)"),
-        ("impostors accepted (FAR)", f"{round(d['far_pct'] * d['impostor_attempts'] / 100)}"
-                                     f"/{d['impostor_attempts']} from {d['impostors']} people "
-                                     f"(FAR {d['far_pct']:.2f}%, target {r['target_far']:.0e})"),
+        (
+            "owner accepted (FRR)",
+            f"{d['genuine_attempts'] - round(d['frr_pct'] * d['genuine_attempts'] / 100)}"
+            f"/{d['genuine_attempts']} (FRR {d['frr_pct']:.1f}%)",
+        ),
+        (
+            "impostors accepted (FAR)",
+            f"{round(d['far_pct'] * d['impostor_attempts'] / 100)}"
+            f"/{d['impostor_attempts']} from {d['impostors']} people "
+            f"(FAR {d['far_pct']:.2f}%, target {r['target_far']:.0e})",
+        ),
         ("verification accuracy", f"{d['accuracy_pct']:.1f}% (balanced: 100 - (FRR + FAR) / 2)"),
         ("identify(owner probe)", str(d["identify_owner"])),
-        ("training scope (planner)", f"{r['scope']} ({r['steps']} SGD steps, loss "
-                                     f"{r['initial_loss']:.3f} -> {r['final_loss']:.3f})"),
+        (
+            "training scope (planner)",
+            f"{r['scope']} ({r['steps']} SGD steps, loss "
+            f"{r['initial_loss']:.3f} -> {r['final_loss']:.3f})",
+        ),
         ("float32 backbone", f"{s['sizes']['float_backbone_bytes']:,} B"),
-        ("compressed .pfb (OTA)", f"{s['sizes']['pfb_bytes']:,} B "
-                                  f"({s['sizes']['float_backbone_bytes'] / s['sizes']['pfb_bytes']:.1f}x)"),
+        (
+            "compressed .pfb (OTA)",
+            f"{s['sizes']['pfb_bytes']:,} B "
+            f"({s['sizes']['float_backbone_bytes'] / s['sizes']['pfb_bytes']:.1f}x)",
+        ),
         ("model.tflite (int8 embed + train)", f"{s['sizes']['model_bytes']:,} B"),
-        ("enroll: embed / train / total", f"{r['embed_ms']:.1f} / {r['train_ms']:.1f} / "
-                                          f"{r['total_ms']:.1f} ms (1 thread)"),
+        (
+            "enroll: embed / train / total",
+            f"{r['embed_ms']:.1f} / {r['train_ms']:.1f} / {r['total_ms']:.1f} ms (1 thread)",
+        ),
         ("verify (median)", f"{d['verify_ms']:.1f} ms"),
-        ("enroll peak memory", f"predicted {mib(r['predicted_peak_bytes'])}, measured "
-                               f"{mib(r['measured_peak_bytes'])} (budget {mib(r['budget_bytes'])})"),
+        (
+            "enroll peak memory",
+            f"predicted {mib(r['predicted_peak_bytes'])}, measured "
+            f"{mib(r['measured_peak_bytes'])} (budget {mib(r['budget_bytes'])})",
+        ),
         ("wall time", " / ".join(f"{k} {v:.0f}s" for k, v in s["seconds"].items())),
-    ]  # fmt: skip
+    ]
 
 
 def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -> None:
@@ -321,12 +407,31 @@ def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -
     low = min(every) - 0.05
     high = max(1.0, r["threshold"]) + 0.05 if r["threshold"] < 1.5 else 1.05
     bins = np.linspace(low, high, 60)
-    ax.hist(d["impostor_scores"], bins, alpha=0.6, label=f"impostors ({d['impostor_attempts']})",
-            color="#c44", density=True)  # fmt: skip
-    ax.hist(d["genuine_scores"], bins, alpha=0.8, label=f"owner ({d['genuine_attempts']})",
-            color="#2a7", density=True)  # fmt: skip
-    ax.hist(d["imprint_impostor_scores"], bins, histtype="step", color="#c44", ls="--",
-            density=True, label="impostors, imprint only")  # fmt: skip
+    ax.hist(
+        d["impostor_scores"],
+        bins,
+        alpha=0.6,
+        label=f"impostors ({d['impostor_attempts']})",
+        color="#c44",
+        density=True,
+    )
+    ax.hist(
+        d["genuine_scores"],
+        bins,
+        alpha=0.8,
+        label=f"owner ({d['genuine_attempts']})",
+        color="#2a7",
+        density=True,
+    )
+    ax.hist(
+        d["imprint_impostor_scores"],
+        bins,
+        histtype="step",
+        color="#c44",
+        ls="--",
+        density=True,
+        label="impostors, imprint only",
+    )
     ax.axvline(r["threshold"], color="k", ls=":", label=f"threshold (FAR {r['target_far']:.0e})")
     ax.set_xlabel("cosine score against the owner's head")
     ax.set_title(f"verification: FRR {d['frr_pct']:.1f}%, FAR {d['far_pct']:.2f}%", fontsize=10)
@@ -336,8 +441,16 @@ def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -
     rows = summary_rows(s)
     width = max(len(k) for k, _ in rows)
     text = "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
-    ax.text(0.0, 0.5, text, family="monospace", fontsize=7.2, va="center", ha="left",
-            transform=ax.transAxes)  # fmt: skip
+    ax.text(
+        0.0,
+        0.5,
+        text,
+        family="monospace",
+        fontsize=7.2,
+        va="center",
+        ha="left",
+        transform=ax.transAxes,
+    )
     fig.suptitle("pocketfit demo: synthetic fingerprints -> EmbedNet -> .pfb -> LiteRT -> device")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

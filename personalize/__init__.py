@@ -8,7 +8,9 @@ Example:
   Decision(accept=True, score=0.83, threshold=0.61)
 """
 
-from personalize.artifact import Artifact, ArtifactError, load_artifact
+from devices.contract import ArtifactError
+from devices.trust import TrustError
+from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig
@@ -16,7 +18,6 @@ from personalize.keystore import FileKeyStore, KeyStore
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
-from personalize.trust import TrustError
 
 __all__ = [
     "DEFAULT_FAR",

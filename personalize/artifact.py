@@ -16,22 +16,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from personalize.trust import TrustError, public_key, verify
-
-FORMAT = "pocketfit-artifact/1"
-MODEL, MANIFEST, SIGNATURE, BACKGROUND = (
-    "model.tflite",
-    "manifest.json",
-    "manifest.sig",
-    "background.npy",
+from devices.contract import (
+    BACKGROUND,
+    BACKGROUND_FEATURES,
+    FORMAT,
+    MANIFEST,
+    MODEL,
+    SIGNATURE,
+    ArtifactError,
 )
-# Optional: the frozen front's features of the same background people, which the wider training
-# scopes need (their negatives and their threshold go through the trained last block).
-BACKGROUND_FEATURES = "background_features.npy"
-
-
-class ArtifactError(ValueError):
-    """An artifact the device refuses to load; the message names the file and the reason."""
+from devices.trust import TrustError, public_key, verify_file
 
 
 class Artifact(NamedTuple):
@@ -86,7 +80,7 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
         raise ArtifactError(f"{base}: not an artifact directory.")
     manifest_bytes = _read(base / MANIFEST)
     try:
-        verify(
+        verify_file(
             public_key(trusted_key),
             manifest_bytes,
             _read(base / SIGNATURE),

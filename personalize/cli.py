@@ -71,9 +71,13 @@ def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def _device(args: argparse.Namespace) -> Device:
     return Device(
-        args.artifact, args.store, profile=args.profile, budget=args.budget,
-        trusted_key=args.key, num_threads=args.threads,
-    )  # fmt: skip
+        args.artifact,
+        args.store,
+        profile=args.profile,
+        budget=args.budget,
+        trusted_key=args.key,
+        num_threads=args.threads,
+    )
 
 
 def _one_image(args: argparse.Namespace) -> Any:
@@ -95,30 +99,44 @@ def run(args: argparse.Namespace) -> int:
     dev = _device(args)
     if args.command == "enroll":
         report = dev.enroll(
-            args.user, read_all(args.images), train=not args.no_train,
-            scope=NO_TRAINING if args.no_train else args.scope, target_far=args.target_far,
-        )  # fmt: skip
+            args.user,
+            read_all(args.images),
+            train=not args.no_train,
+            scope=NO_TRAINING if args.no_train else args.scope,
+            target_far=args.target_far,
+        )
         measured = report.measured_peak_bytes
-        _out(args, report.to_dict(), (
-            f"enrolled {report.user}: {report.samples} samples, scope {report.scope}, "
-            f"{report.steps} steps (loss {report.initial_loss} -> {report.final_loss}), "
-            f"threshold {report.threshold:.4f} for FAR {report.target_far:g} "
-            f"({report.threshold_method}); embed {report.embed_ms:.1f} ms, train "
-            f"{report.train_ms:.1f} ms; memory predicted {report.predicted_peak_bytes:,} B, "
-            f"measured {'n/a' if measured is None else f'{measured:,} B'}, budget "
-            f"{report.budget_bytes:,} B"
-        ))  # fmt: skip
+        _out(
+            args,
+            report.to_dict(),
+            (
+                f"enrolled {report.user}: {report.samples} samples, scope {report.scope}, "
+                f"{report.steps} steps (loss {report.initial_loss} -> {report.final_loss}), "
+                f"threshold {report.threshold:.4f} for FAR {report.target_far:g} "
+                f"({report.threshold_method}); embed {report.embed_ms:.1f} ms, train "
+                f"{report.train_ms:.1f} ms; memory predicted {report.predicted_peak_bytes:,} B, "
+                f"measured {'n/a' if measured is None else f'{measured:,} B'}, budget "
+                f"{report.budget_bytes:,} B"
+            ),
+        )
         return OK
     if args.command == "verify":
         d = dev.verify(args.user, _one_image(args))
-        _out(args, d._asdict(), (
-            f"{'ACCEPT' if d.accept else 'REJECT'} {args.user}: score {d.score:.4f}, "
-            f"threshold {d.threshold:.4f}"
-        ))  # fmt: skip
+        _out(
+            args,
+            d._asdict(),
+            (
+                f"{'ACCEPT' if d.accept else 'REJECT'} {args.user}: score {d.score:.4f}, "
+                f"threshold {d.threshold:.4f}"
+            ),
+        )
         return OK if d.accept else REJECTED
     user, score = dev.identify(_one_image(args))
-    _out(args, {"user": user, "score": score},
-         f"{user}: score {score:.4f}" if user else f"nobody (best score {score:.4f})")  # fmt: skip
+    _out(
+        args,
+        {"user": user, "score": score},
+        f"{user}: score {score:.4f}" if user else f"nobody (best score {score:.4f})",
+    )
     return OK if user else REJECTED
 
 

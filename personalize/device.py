@@ -29,16 +29,34 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
+from devices.contract import (
+    EMBED,
+    EMBEDDINGS,
+    FEATURES,
+    GET_WEIGHTS,
+    IMAGES,
+    INFER,
+    NO_TRAINING,
+    REFINE,
+    SCORES,
+    SET_WEIGHTS,
+    UNUSED,
+    ArtifactError,
+    tensor_name,
+    train_input,
+    trains_last_block,
+)
+from devices.contract import HEAD_TENSOR as HEAD
 from devices.graph import Graph
 from devices.measure import trim_heap
-from devices.preprocess import PreprocessSpec
+from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
-from personalize.artifact import Artifact, ArtifactError, load_artifact, load_runtime
+from personalize.artifact import Artifact, load_artifact, load_runtime
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
 from personalize.keystore import KeyStore
@@ -48,9 +66,34 @@ from personalize.store import RecordStore, UserRecord, check_name
 from personalize.threshold import TailFit, threshold_at_far
 
 DEFAULT_FAR = 1 / 50_000
-NO_TRAINING = "none"  # the scope of an imprinting-only enrollment
 CHUNK = 64  # rows per infer / refine call during calibration
-HEAD = "head__kernel"
+
+
+MEMORY_NOTE = (
+    "measured: resident bytes the Device's interpreter holds (measured at creation) + "
+    "rise of the process's peak RSS (VmHWM) over its RSS at the start of enrollment "
+    "(after a heap trim, runtime code prefaulted); predicted: planner peak of the "
+    "signatures enrollment runs + host arrays"
+)
+
+
+class _Request(NamedTuple):
+    """An enrollment's arguments, checked."""
+
+    user: str
+    train: bool
+    scope: str | None  # forced scope, or None: the widest that fits
+    target_far: float
+    sgd: SgdConfig
+
+
+class _Trained(NamedTuple):
+    """What embedding the samples and training the head produced."""
+
+    weights: dict[str, np.ndarray]
+    result: TrainResult | None  # None when imprinting only
+    embed_ms: float
+    train_ms: float
 
 
 class Decision(NamedTuple):
@@ -159,8 +202,10 @@ class Device:
             raise EnrollmentError(f"budget must be a positive number of bytes, got {budget!r}.")
         self.budget = int(budget) if budget is not None else self.profile.memory_bytes
         self.artifact_dir, self.trusted_key, self.num_threads = (
-            Path(artifact_dir), trusted_key, num_threads,
-        )  # fmt: skip
+            Path(artifact_dir),
+            trusted_key,
+            num_threads,
+        )
         artifact = load_artifact(self.artifact_dir, trusted_key)
         self.manifest = artifact.manifest
         self.artifact_id = _artifact_id(artifact.manifest)
@@ -234,9 +279,11 @@ class Device:
             self._plan_memo[key] = self._plan_scopes(n, sgd, n_bg, train=train)
         return dict(self._plan_memo[key])
 
-    def _plan_scopes(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:  # fmt: skip
+    def _plan_scopes(
+        self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool
+    ) -> dict[str, ScopePlan]:
         d = int(self.manifest["embedding_dim"])
-        fshape = self.manifest["signatures"]["embed"]["outputs"].get("features", {}).get("shape")
+        fshape = self.manifest["signatures"][EMBED]["outputs"].get(FEATURES, {}).get("shape")
         feat = int(np.prod(fshape[1:])) if fshape else 0
         image = int(np.prod(self.spec.shape))
         batch = n + sgd.batch_negatives(n, n_bg // 2)
@@ -249,23 +296,29 @@ class Device:
         weights = 3 * 4 * self.graph.variable_params()
         host = 12 * n * image + 4 * (emb + fea) + weights + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
-        common = {"embed": n, "infer": CHUNK, "refine": CHUNK}
+        common = {EMBED: n, INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
-            sigs = ["embed", "get_weights", "set_weights", "infer"]
+            sigs = [EMBED, GET_WEIGHTS, SET_WEIGHTS, INFER]
             batches = dict(common)
             if scope != NO_TRAINING:
                 name = self.manifest["scopes"][scope]["signature"]
                 sigs.append(name)
                 batches[name] = batch
-                if scope != "head":
-                    sigs.append("refine")
+                if trains_last_block(scope):
+                    sigs.append(REFINE)
             plans[scope] = plan_enrollment(
-                self.graph, self.profile, scope=scope, signatures=sigs, batches=batches,
-                model_bytes=self.model_bytes, model_stats=self.model_stats,
-                host_bytes=host, load_bytes=load,
-            )  # fmt: skip
+                self.graph,
+                self.profile,
+                scope=scope,
+                signatures=sigs,
+                batches=batches,
+                model_bytes=self.model_bytes,
+                model_stats=self.model_stats,
+                host_bytes=host,
+                load_bytes=load,
+            )
         return plans
 
     def _choose_scope(self, plans: dict[str, ScopePlan], scope: str | None) -> ScopePlan:
@@ -291,8 +344,9 @@ class Device:
     def _check_scope(self, scope: str | None, train: bool) -> str | None:
         if not train:
             if scope not in (None, NO_TRAINING):
-                raise EnrollmentError(f"train=False enrolls by imprinting only; scope {scope!r} "
-                                      "would train nothing.")  # fmt: skip
+                raise EnrollmentError(
+                    f"train=False enrolls by imprinting only; scope {scope!r} would train nothing."
+                )
             return NO_TRAINING
         if scope is None:
             return None
@@ -344,18 +398,62 @@ class Device:
           ArtifactError: the artifact changed on disk or fails verification.
         """
         t_start = time.perf_counter()
-        user = self._name(user)
+        request = self._request(user, train, scope, target_far, sgd)
+        meter = PeakMeter()
+        if measure_memory:
+            meter.start()
+        artifact = self._reverified()
+        inputs = check_samples(images, self.spec)
+        plans = self._plans(len(inputs), request.sgd, len(artifact.background), train=request.train)
+        chosen = self._choose_scope(plans, request.scope)
+        trained = self._train(artifact, inputs, chosen.scope, request.sgd, seed)
+        t0 = time.perf_counter()
+        fit = self._calibrate(self._interp, artifact, chosen.scope, request.target_far)
+        calibrate_ms = 1e3 * (time.perf_counter() - t0)
+        rise = meter.stop() if measure_memory else None
+        measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
+        self._save(request, chosen.scope, trained.weights, fit, len(inputs))
+        note = MEMORY_NOTE
+        if measure_memory and measured is None:
+            note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
+        result = trained.result
+        return EnrollmentReport(
+            user=request.user,
+            samples=len(inputs),
+            scope=chosen.scope,
+            predicted_peak_bytes=chosen.peak_bytes,
+            measured_peak_bytes=measured,
+            budget_bytes=self.budget,
+            embed_ms=trained.embed_ms,
+            train_ms=trained.train_ms,
+            steps=result.steps if result else 0,
+            final_loss=result.final_loss if result else None,
+            threshold=fit.threshold,
+            target_far=request.target_far,
+            initial_loss=result.initial_loss if result else None,
+            stopped_early=result.stopped_early if result else False,
+            stop_reason=result.stop_reason if result else "",
+            calibrate_ms=calibrate_ms,
+            total_ms=1e3 * (time.perf_counter() - t_start),
+            threshold_method=fit.method,
+            impostors=fit.impostors,
+            plans={s: p.peak_bytes for s, p in plans.items()},
+            memory_note=note,
+        )
+
+    def _request(
+        self, user: Any, train: bool, scope: str | None, target_far: float, sgd: SgdConfig | None
+    ) -> _Request:
+        """Step 0: the arguments, checked (nothing has been read yet)."""
+        name = self._name(user)
         train = train and scope != NO_TRAINING  # scope="none" also means imprinting only
         forced = self._check_scope(scope, train)
         if not 0.0 < float(target_far) < 1.0:
             raise EnrollmentError(f"target_far must be in (0, 1), got {target_far!r}.")
-        try:
-            sgd = sgd or SgdConfig()
-        except ValueError as err:  # pragma: no cover - SgdConfig validates when built
-            raise EnrollmentError(str(err)) from None
-        meter = PeakMeter()
-        if measure_memory:
-            meter.start()
+        return _Request(name, train, forced, float(target_far), sgd or SgdConfig())
+
+    def _reverified(self) -> Artifact:
+        """Step 1: the artifact verified again (signature, every file), as it is used."""
         artifact = load_artifact(self.artifact_dir, self.trusted_key)
         trim_heap()  # hand the verified files' freed bytes back before the interpreter runs
         if _artifact_id(artifact.manifest) != self.artifact_id:
@@ -363,85 +461,73 @@ class Device:
                 f"{self.artifact_dir}: the artifact changed since this Device was created; "
                 "create a new Device (users enrolled on the old one must enroll again)."
             )
-        inputs = check_samples(images, self.spec)
-        n, n_bg = len(inputs), len(artifact.background)
-        half = n_bg // 2
-        plans = self._plans(n, sgd, n_bg, train=train)
-        chosen = self._choose_scope(plans, forced)
-        scope = chosen.scope
+        return artifact
+
+    def _train(
+        self, artifact: Artifact, inputs: np.ndarray, scope: str, sgd: SgdConfig, seed: int
+    ) -> _Trained:
+        """Steps 4-6: embed the samples, imprint the head, SGD through the scope's signature."""
         interp = self._interp
         t0 = time.perf_counter()
-        embedded = interp.get_signature_runner("embed")(images=inputs)
+        embedded = interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
         embed_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        kernel = imprint_kernel(embedded["embeddings"], self._centres)
+        kernel = imprint_kernel(embedded[EMBEDDINGS], self._centres)
         self._set_weights(interp, {**self._pristine, HEAD: kernel})
         result: TrainResult | None = None
         if scope != NO_TRAINING:
-            wide = scope != "head"
-            assert not wide or artifact.background_features is not None
-            source = "features" if wide else "embeddings"
-            bg = artifact.background_features if wide else artifact.background
-            assert bg is not None
+            source = train_input(scope)
+            background = self._background(artifact, scope)[: len(artifact.background) // 2]
             step = interp.get_signature_runner(self.manifest["scopes"][scope]["signature"])
             labels = (self._proto + 1).astype(np.int32)
-            result = run_sgd(step, source, embedded[source], bg[:half], labels, sgd, seed=seed)
+            result = run_sgd(step, source, embedded[source], background, labels, sgd, seed=seed)
         weights = self._get_weights(interp)
-        train_ms = 1e3 * (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fit = self._calibrate(interp, artifact, scope, half, target_far)
-        calibrate_ms = 1e3 * (time.perf_counter() - t0)
-        rise = meter.stop() if measure_memory else None
-        measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
-        changed = [HEAD] if scope in ("head", NO_TRAINING) else [
-            n.replace("/", "__") for n in self.manifest["scopes"][scope]["trains"]
-        ]  # fmt: skip
-        record = UserRecord(
-            user=user, threshold=fit.threshold, scope=scope,
-            weights={k: weights[k] for k in changed},
-            meta={"artifact": self.artifact_id, "target_far": float(target_far), "samples": n,
-                  "threshold_method": fit.method, "tail": [fit.tail, fit.xi, fit.sigma, fit.u],
-                  "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )  # fmt: skip
-        self.store.save(record)
-        note = (
-            "measured: resident bytes the Device's interpreter holds (measured at creation) + "
-            "rise of the process's peak RSS (VmHWM) over its RSS at the start of enrollment "
-            "(after a heap trim, runtime code prefaulted); predicted: planner peak of the "
-            "signatures enrollment runs + host arrays"
-        )
-        if measure_memory and measured is None:
-            note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
-        return EnrollmentReport(
-            user=user, samples=n, scope=scope, predicted_peak_bytes=chosen.peak_bytes,
-            measured_peak_bytes=measured, budget_bytes=self.budget, embed_ms=embed_ms,
-            train_ms=train_ms, steps=result.steps if result else 0,
-            final_loss=result.final_loss if result else None, threshold=fit.threshold,
-            target_far=float(target_far), initial_loss=result.initial_loss if result else None,
-            stopped_early=result.stopped_early if result else False,
-            stop_reason=result.stop_reason if result else "", calibrate_ms=calibrate_ms,
-            total_ms=1e3 * (time.perf_counter() - t_start), threshold_method=fit.method,
-            impostors=fit.impostors, plans={s: p.peak_bytes for s, p in plans.items()},
-            memory_note=note,
-        )  # fmt: skip
+        return _Trained(weights, result, embed_ms, 1e3 * (time.perf_counter() - t0))
 
-    def _calibrate(
-        self, interp: Any, artifact: Artifact, scope: str, half: int, target_far: float
-    ) -> TailFit:
-        """Threshold from the held-out half of the background, scored as a probe would be."""
-        wide = scope not in ("head", NO_TRAINING)
-        rows = artifact.background_features if wide else artifact.background
-        assert rows is not None
-        rows = rows[half:]
-        refine = interp.get_signature_runner("refine") if wide else None
-        infer = interp.get_signature_runner("infer")
+    @staticmethod
+    def _background(artifact: Artifact, scope: str) -> np.ndarray:
+        """The background rows ``scope`` reads: embeddings, or the front's features."""
+        rows = artifact.background_features if trains_last_block(scope) else artifact.background
+        assert rows is not None  # trainable_scopes() holds wider scopes back without features
+        return rows
+
+    def _calibrate(self, interp: Any, artifact: Artifact, scope: str, target_far: float) -> TailFit:
+        """Step 7: the threshold from the held-out half of the background, scored as a probe."""
+        rows = self._background(artifact, scope)[len(artifact.background) // 2 :]
+        refine = interp.get_signature_runner(REFINE) if trains_last_block(scope) else None
+        infer = interp.get_signature_runner(INFER)
         scores = []
         for i in range(0, len(rows), CHUNK):
             e = rows[i : i + CHUNK]
             if refine is not None:
-                e = refine(features=e)["embeddings"]
-            scores.append(infer(embeddings=np.asarray(e, np.float32))["scores"][:, 0])
+                e = refine(**{FEATURES: e})[EMBEDDINGS]
+            scores.append(infer(**{EMBEDDINGS: np.asarray(e, np.float32)})[SCORES][:, 0])
         return threshold_at_far(np.concatenate(scores) / self.scale, target_far, cosine=True)
+
+    def _save(
+        self,
+        request: _Request,
+        scope: str,
+        weights: dict[str, np.ndarray],
+        fit: TailFit,
+        samples: int,
+    ) -> None:
+        """Step 8: the user's changed weights and threshold, encrypted on disk."""
+        changed = (
+            [tensor_name(n) for n in self.manifest["scopes"][scope]["trains"]]
+            if trains_last_block(scope)
+            else [HEAD]
+        )
+        meta = {
+            "artifact": self.artifact_id,
+            "target_far": request.target_far,
+            "samples": samples,
+            "threshold_method": fit.method,
+            "tail": [fit.tail, fit.xi, fit.sigma, fit.u],
+            "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        weights = {k: weights[k] for k in changed}
+        self.store.save(UserRecord(request.user, fit.threshold, scope, weights, meta))
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:
@@ -453,19 +539,49 @@ class Device:
             )
         return record
 
+    def embed(self, images: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The artifact's ``embed`` outputs (``embeddings``, and ``features`` when a wider scope
+        is exported) of many raw captures, preprocessed as enrollment does but without the quality
+        gate (for scoring a whole evaluation set; ``verify`` gates each capture)."""
+        inputs = preprocess_batch(cast(Sequence[np.ndarray], images), self.spec)
+        runner = self._interp.get_signature_runner(EMBED)
+        chunks = [runner(**{IMAGES: inputs[i : i + CHUNK]}) for i in range(0, len(inputs), CHUNK)]
+        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+    def scores(
+        self, user: str, images: np.ndarray | Sequence[np.ndarray] | dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """The scores ``verify`` gives, of many captures against ``user`` at once.
+
+        Args:
+          user: an enrolled user.
+          images: raw captures, or what :meth:`embed` returned for them (to score many users
+            without embedding the captures again).
+
+        Returns:
+          ``(n,)`` float cosines.
+        """
+        embedded = images if isinstance(images, dict) else self.embed(images)
+        return self._scores(embedded, self._record(user))
+
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
         x = check_image(np.asarray(image), self.spec)
-        return self._interp.get_signature_runner("embed")(images=x[None])
+        return self._interp.get_signature_runner(EMBED)(**{IMAGES: x[None]})
 
-    def _score(self, embedded: dict[str, np.ndarray], record: UserRecord) -> float:
+    def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
+        """Cosines of embedded captures with ``record``'s head (through its last block when its
+        scope trained it): ``infer`` output 0 / scale."""
         self._set_weights(self._interp, {**self._pristine, **record.weights})
-        e = embedded["embeddings"]
-        if record.scope not in ("head", NO_TRAINING):
-            e = self._interp.get_signature_runner("refine")(features=embedded["features"])[
-                "embeddings"
-            ]
-        out = self._interp.get_signature_runner("infer")(embeddings=e)["scores"]
-        return float(out[0, 0]) / self.scale
+        wide = trains_last_block(record.scope)
+        refine = self._interp.get_signature_runner(REFINE) if wide else None
+        infer = self._interp.get_signature_runner(INFER)
+        out = []
+        for i in range(0, len(embedded[EMBEDDINGS]), CHUNK):
+            e = embedded[EMBEDDINGS][i : i + CHUNK]
+            if refine is not None:
+                e = refine(**{FEATURES: embedded[FEATURES][i : i + CHUNK]})[EMBEDDINGS]
+            out.append(infer(**{EMBEDDINGS: e})[SCORES][:, 0])
+        return np.concatenate(out) / self.scale
 
     def verify(self, user: str, image: np.ndarray) -> Decision:
         """Is ``image`` the enrolled ``user``?
@@ -476,7 +592,7 @@ class Device:
           QualityError: the image is refused by the quality gate (blank, saturated, ...).
         """
         record = self._record(user)
-        score = self._score(self._embed(image), record)
+        score = float(self._scores(self._embed(image), record)[0])
         return Decision(score >= record.threshold, score, record.threshold)
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:
@@ -491,7 +607,7 @@ class Device:
         top = float("-inf")
         for user in self.users():
             record = self._record(user)
-            score = self._score(embedded, record)
+            score = float(self._scores(embedded, record)[0])
             top = max(top, score)
             if score >= record.threshold and score - record.threshold > margin:
                 best, margin = (user, score), score - record.threshold
@@ -500,11 +616,11 @@ class Device:
     # -- weights I/O ------------------------------------------------------------------------
     @staticmethod
     def _get_weights(interp: Any) -> dict[str, np.ndarray]:
-        out = interp.get_signature_runner("get_weights")(unused=np.int32(0))
+        out = interp.get_signature_runner(GET_WEIGHTS)(**{UNUSED: np.int32(0)})
         return {k: np.array(v, np.float32) for k, v in out.items()}
 
     @staticmethod
     def _set_weights(interp: Any, weights: dict[str, np.ndarray]) -> None:
-        interp.get_signature_runner("set_weights")(
+        interp.get_signature_runner(SET_WEIGHTS)(
             **{k: np.asarray(v, np.float32) for k, v in weights.items()}
         )

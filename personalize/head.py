@@ -20,12 +20,7 @@ from typing import Any
 
 import numpy as np
 
-EPS = 1e-6
-
-
-def normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), EPS)
+from devices.cosine import imprint, normalize
 
 
 def prototypes(
@@ -56,8 +51,8 @@ def prototypes(
 
 def imprint_kernel(owner: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Kernel ``(d, 1 + k)``: the owner's normalised mean embedding, then the prototypes."""
-    mean = normalize(normalize(owner).mean(axis=0))
-    return np.concatenate([mean[:, None], normalize(centres).T], axis=1).astype(np.float32)
+    _, owner_template = imprint(owner, np.zeros(len(owner), np.int64))
+    return np.concatenate([owner_template.T, normalize(centres).T], axis=1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,17 +72,9 @@ class SgdConfig:
         ``1 - converged``), and each further step moves it by about ``lr * converged``. ``0``
         disables it.
 
-    How the defaults were chosen (class-mean identification over random enrollment splits of the
-    evaluation sets, ORL s21-s40 and the FVC B sets, so they can only look better than they are):
-      * ``lr``: on whitened artifacts (:mod:`export.artifact.whiten`; these figures with the
-        whitener fitted on the background embeddings, before fresh people), 0.05 made last-block
-        SGD lose accuracy against imprinting alone (faces 5-shot 87.6 vs 92.8%, FVC 14.7 vs
-        32.4%); 0.01 does not (92.6%, 32.9%) and raises the per-user verification AUC (faces
-        0.9863 -> 0.9920). The head alone trains the same at either (faces 93.4 / 93.0%).
-      * ``patience`` 4 instead of 8: faces 5-shot 93.2 vs 92.6% in 5 steps instead of 9.
-      * ``converged``: before whitening an imprinted face head started below it (loss
-        0.004-0.005) and stopped at step 2, with the accuracy of the 10 steps patience took
-        (10 splits: 88.8 vs 89.0%); whitened embeddings give a higher starting loss.
+    Defaults: ``make bench-enroll`` (``notebooks/results/enrollment.json``: face 5-shot
+    identification about 89-91% on ORL s21-s40, enrollment about 6 ms; about 4 minutes on two
+    cores). How they were chosen: ``notebooks/results/tuning_notes.md``.
     """
 
     lr: float = 0.01

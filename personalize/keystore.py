@@ -9,15 +9,16 @@ development machines and tests.
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
 import secrets
 import stat
 from pathlib import Path
 
+from devices.files import atomic_write
 from personalize.errors import StoreError
 
 KEY_BYTES = 32
+SECRET_MODE = 0o600  # keys and records: owner read/write only
 
 
 class KeyStore(abc.ABC):
@@ -61,26 +62,5 @@ class FileKeyStore(KeyStore):
         return data
 
     def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(secrets.token_bytes(KEY_BYTES))
-                f.flush()
-                os.fsync(f.fileno())
-            # Fails if another process created the key first: then its key is used.
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, self.path)
-            fsync_dir(self.path.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-def fsync_dir(path: Path) -> None:
-    """Makes a rename or link inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        # Linked into place, so a key another process created first wins (and is used).
+        atomic_write(self.path, secrets.token_bytes(KEY_BYTES), mode=SECRET_MODE, exclusive=True)

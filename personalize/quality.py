@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from devices.cosine import normalize
 from devices.preprocess import PreprocessError, PreprocessSpec, crop, preprocess_image, to_gray_u8
 from personalize.errors import EnrollmentError
 
@@ -99,9 +100,10 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
     saturated = float(np.mean((patch == 0) | (patch == 255)))
     if saturated > MAX_SATURATED:
         raise QualityError(
-            index, f"saturated ({100 * saturated:.0f}% of pixels at 0 or 255 > "
-            f"{100 * MAX_SATURATED:.0f}%)"
-        )  # fmt: skip
+            index,
+            f"saturated ({100 * saturated:.0f}% of pixels at 0 or 255 > "
+            f"{100 * MAX_SATURATED:.0f}%)",
+        )
     return model_input
 
 
@@ -119,13 +121,14 @@ def check_samples(
     inputs = np.stack([check_image(x, spec, i) for i, x in enumerate(samples)])
     flat = inputs.reshape(len(inputs), -1).astype(np.float64)
     flat -= flat.mean(axis=1, keepdims=True)
-    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    flat = normalize(flat)
     corr = flat @ flat.T
     for j in range(len(inputs)):
         for i in range(j):
             if corr[i, j] > MAX_CORRELATION:
                 raise QualityError(
-                    j, f"near-duplicate of sample {i} (correlation {corr[i, j]:.4f} > "
-                    f"{MAX_CORRELATION})"
-                )  # fmt: skip
+                    j,
+                    f"near-duplicate of sample {i} (correlation {corr[i, j]:.4f} > "
+                    f"{MAX_CORRELATION})",
+                )
     return inputs

@@ -33,8 +33,9 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from devices.files import atomic_write, fsync_dir
 from personalize.errors import StoreError, UnknownUserError
-from personalize.keystore import FileKeyStore, KeyStore, fsync_dir
+from personalize.keystore import SECRET_MODE, FileKeyStore, KeyStore
 
 MAGIC = b"PFUSER1\n"
 CHECK_MAGIC = b"PFKEYC1\n"
@@ -82,22 +83,6 @@ def _user_of(file: Path) -> str | None:
         return base64.urlsafe_b64decode(stem + "=" * (-len(stem) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def _aad(user: str) -> bytes:
@@ -165,9 +150,8 @@ class RecordStore:
         path = self.directory / "keycheck"
         if not path.exists():
             nonce = secrets.token_bytes(NONCE)
-            atomic_write(
-                path, CHECK_MAGIC + nonce + self._aead.encrypt(nonce, CHECK_TEXT, CHECK_MAGIC)
-            )
+            check = CHECK_MAGIC + nonce + self._aead.encrypt(nonce, CHECK_TEXT, CHECK_MAGIC)
+            atomic_write(path, check, mode=SECRET_MODE)
             return
         data = path.read_bytes()
         try:
@@ -205,7 +189,7 @@ class RecordStore:
         path = self.path(record.user)
         nonce = secrets.token_bytes(NONCE)
         blob = self._aead.encrypt(nonce, encode_record(record), _aad(record.user))
-        atomic_write(path, MAGIC + nonce + blob)
+        atomic_write(path, MAGIC + nonce + blob, mode=SECRET_MODE)
         return path
 
     def load(self, user: str) -> UserRecord:

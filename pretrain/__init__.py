@@ -4,6 +4,9 @@ Example:
   >>> import pretrain
   >>> config = pretrain.load_config("pretrain/configs/lenet300.py", ["epochs=1"])
   >>> result = pretrain.fit(config, "runs/lenet300")
+
+``import pretrain`` sets XLA:CPU's training defaults (:mod:`pretrain.train.xla_cpu`) unless the
+user's ``XLA_FLAGS`` sets those flags.
 """
 
 # Importing embedding registers its tasks, datasets and evaluation suites.
@@ -24,6 +27,10 @@ from pretrain.train import (
     load_model,
     save_model,
 )
+from pretrain.train.xla_cpu import apply_cpu_defaults
+
+# XLA reads XLA_FLAGS once, when JAX starts its backend (importing does not start it).
+apply_cpu_defaults()
 
 __all__ = [
     "ArrayDataset",

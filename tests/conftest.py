@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,3 +56,68 @@ def toy_dataset(n: int = 640, *, seed: int = 0, classes: int = 10) -> ArrayDatas
 def make_toy():
     """The :func:`toy_dataset` factory (tests import nothing from conftest directly)."""
     return toy_dataset
+
+
+def build_toy_artifact(
+    tmp: Path,
+    splits: Any,
+    *,
+    hidden: tuple[int, int],
+    background: np.ndarray,
+    background_source: str,
+    calibration: np.ndarray | None = None,
+    classes: int = 4,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
+    """A briefly trained LeNet-300 exported as a signed artifact with every scope (int8 embed;
+    calibrated on ``calibration``, default the first 256 background images): int8 error is
+    meaningful only on weights that were trained.
+
+    Returns:
+      ``dir`` (the artifact), ``pub`` and ``key`` (its signer), ``backbone``, ``manifest``, ``tmp``.
+    """
+    import pretrain
+    from export.artifact import build_artifact, split_backbone
+    from export.bundle import generate_key
+
+    options: dict[str, Any] = {"hidden": hidden}
+    if num_classes is not None:
+        options["num_classes"] = num_classes
+    config = pretrain.make_config(
+        {
+            "model": "lenet300",
+            "model_options": options,
+            "batch_size": 32,
+            "eval_batch_size": 100,
+            "epochs": 3,
+            "learning_rate": 0.05,
+        }
+    )
+    pretrain.fit(config, tmp / "run", progress=False, splits=splits)
+    key = generate_key(tmp / "signing.key", tmp / "signing.pub")
+    backbone = split_backbone(pretrain.load_model(tmp / "run" / "model"))
+    manifest = build_artifact(
+        backbone,
+        tmp / "art",
+        private_key=key,
+        calibration=background[:256] if calibration is None else calibration,
+        background_images=background,
+        background_source=background_source,
+        classes=classes,
+    )
+    shutil.rmtree(tmp / "run" / "checkpoints", ignore_errors=True)
+    return {
+        "dir": tmp / "art",
+        "pub": tmp / "signing.pub",
+        "key": key,
+        "backbone": backbone,
+        "manifest": manifest,
+        "tmp": tmp,
+    }
+
+
+@pytest.fixture(scope="session")
+def make_toy_artifact() -> Callable[..., dict[str, Any]]:
+    """The :func:`build_toy_artifact` factory: the one toy-artifact build of the export and
+    personalize tests (each asks for its own backbone size and background people)."""
+    return build_toy_artifact

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import pretrain
@@ -46,3 +50,34 @@ def test_configs_build(demo, which: str) -> None:
     assert recipe.rounds == c.prune_rounds
     assert check_scopes(c.scopes)[0] == "head"
     assert 0 < c.target_far < 1 and c.enroll < c.owner_impressions
+
+
+@pytest.mark.slow
+def test_smoke_run_end_to_end(tmp_path: Path) -> None:
+    """``make demo DEMO_ARGS=--smoke``'s script in a fresh process: every step runs and the
+    summary's figures agree with the scores it records (about 2 minutes on 2 cores)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, str(DEMO), "--smoke", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "demo.png").stat().st_size > 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    device = summary["device"]
+    threshold = device["report"]["threshold"]
+    genuine, impostor = np.asarray(device["genuine_scores"]), np.asarray(device["impostor_scores"])
+    assert device["genuine_attempts"] == len(genuine) and device["impostor_attempts"] == len(
+        impostor
+    )
+    assert device["frr_pct"] == pytest.approx(100 * np.mean(genuine < threshold))
+    assert device["far_pct"] == pytest.approx(100 * np.mean(impostor >= threshold))
+    assert (
+        device["report"]["steps"] >= 1 and device["model_bytes"] == summary["sizes"]["model_bytes"]
+    )
+    assert summary["sizes"]["pfb_bytes"] == (tmp_path / "backbone.pfb").stat().st_size

@@ -43,3 +43,22 @@ def test_dataset_files_are_not_in_the_repo() -> None:
         p for p in ROOT.rglob("*") if p.suffix.lower() in suffixes and ".venv" not in p.parts
     ]
     assert not tracked, f"dataset files belong under $POCKETFIT_DATA, not the repo: {tracked[:5]}"
+
+
+def _long_functions(package: str, limit: int) -> list[str]:
+    import ast
+
+    out = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > limit:
+                    out.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
+    return out
+
+
+@pytest.mark.parametrize("package", ["personalize", "devices"])
+def test_device_side_functions_do_one_step(package: str) -> None:
+    """A function over 80 lines (docstring included) is several steps: split it."""
+    assert _long_functions(package, 80) == []

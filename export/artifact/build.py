@@ -32,14 +32,29 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from devices.contract import (
+    BACKGROUND,
+    BACKGROUND_FEATURES,
+    EMBED,
+    EMBEDDINGS,
+    FEATURES,
+    FORMAT,
+    IMAGES,
+    MANIFEST,
+    MODEL,
+    OTA,
+    SIGNATURE,
+    tensor_name,
+    train_input,
+    train_signature,
+)
+from devices.files import atomic_write, atomic_write_dir
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
@@ -50,27 +65,23 @@ from export.artifact.scopes import check_scopes, initial_variables, trained
 from export.artifact.split import Backbone
 from export.bundle import signing
 
-FORMAT = "pocketfit-artifact/1"
-MODEL, MANIFEST, SIGNATURE, BACKGROUND, OTA = (
-    "model.tflite", "manifest.json", "manifest.sig", "background.npy", "backbone.pfb",
-)  # fmt: skip
-BACKGROUND_FEATURES = "background_features.npy"
-
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def embed_batches(
-    model: bytes, images: np.ndarray, batch: int = 64, output: str = "embeddings"
+    model: bytes, images: np.ndarray, batch: int = 64, output: str = EMBEDDINGS
 ) -> np.ndarray:
     """Runs the artifact's ``embed`` signature over ``images`` in the LiteRT interpreter and
     returns its ``output`` (``embeddings``, or ``features`` when the artifact has wider scopes)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=model).get_signature_runner("embed")
-    out = [runner(images=np.asarray(images[i : i + batch], np.float32))[output]
-           for i in range(0, len(images), batch)]  # fmt: skip
+    runner = Interpreter(model_content=model).get_signature_runner(EMBED)
+    out = [
+        runner(**{IMAGES: np.asarray(images[i : i + batch], np.float32)})[output]
+        for i in range(0, len(images), batch)
+    ]
     return np.concatenate(out)
 
 
@@ -90,9 +101,14 @@ def make_manifest(
     initial_shapes = {n: list(s) for n, s in _variable_shapes(backbone, head, scopes).items()}
     sigs = contract(backbone, head, scopes, initial_shapes)
     graph = artifact_graph(
-        backbone, head, scopes, sigs, name=source["name"], embed_bits=8 if int8 else 32,
+        backbone,
+        head,
+        scopes,
+        sigs,
+        name=source["name"],
+        embed_bits=8 if int8 else 32,
         train_batch=train_batch,
-    )  # fmt: skip
+    )
     # the planner charges the file's nodes, dynamic tensors and scratch (what the device's
     # planner charges too, and what bench-devices validates)
     stats = read_model_stats(files[MODEL])
@@ -118,13 +134,13 @@ def make_manifest(
         "embed_precision": "int8" if int8 else "float32",
         "head": {"kind": "cosine", "classes": head.classes, "scale": head.scale},
         "variables": {
-            n: {"shape": s, "dtype": "float32", "tensor": n.replace("/", "__")}
+            n: {"shape": s, "dtype": "float32", "tensor": tensor_name(n)}
             for n, s in initial_shapes.items()
         },
         "scopes": {
             scope: {
-                "signature": "train" if scope == "head" else f"train_{scope}",
-                "input": "embeddings" if scope == "head" else "features",
+                "signature": train_signature(scope),
+                "input": train_input(scope),
                 "trains": trained(backbone, scope),
                 "trainable_params": int(
                     sum(np.prod(initial_shapes[n]) for n in trained(backbone, scope))
@@ -202,54 +218,52 @@ def build_artifact(
     np.save(buffer, embeddings, allow_pickle=False)
     files = {MODEL: model, BACKGROUND: buffer.getvalue()}
     if any(scope != "head" for scope in scopes):
-        features = embed_batches(model, background_images, output="features")
+        features = embed_batches(model, background_images, output=FEATURES)
         buffer = io.BytesIO()
         np.save(buffer, features.astype(np.float16), allow_pickle=False)
         files[BACKGROUND_FEATURES] = buffer.getvalue()
-    float_bytes = 4 * sum(int(np.size(v)) for v in _leaves(backbone))
+    float_bytes = backbone.float_bytes
     ota = None
     if bundle is not None:
         files[OTA] = bundle
-        ota = {"file": OTA, "bytes": len(bundle), "float_backbone_bytes": float_bytes,
-               "ratio": float_bytes / len(bundle)}  # fmt: skip
+        ota = {
+            "file": OTA,
+            "bytes": len(bundle),
+            "float_backbone_bytes": float_bytes,
+            "ratio": float_bytes / len(bundle),
+        }
     manifest = make_manifest(
-        backbone, head, scopes, files, int8=int8, train_batch=train_batch,
+        backbone,
+        head,
+        scopes,
+        files,
+        int8=int8,
+        train_batch=train_batch,
         source={"name": Path(out).name, **(source or {})},
-        background={"file": BACKGROUND, "count": len(embeddings), "dtype": "float16",
-                    "source": background_source},
+        background={
+            "file": BACKGROUND,
+            "count": len(embeddings),
+            "dtype": "float16",
+            "source": background_source,
+        },
         ota=ota,
-    )  # fmt: skip
-    text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    public = private_key.public_key()
-    files[MANIFEST] = text
-    files[SIGNATURE] = signing.key_id(public) + signing.sign(private_key, text)
-    _write_dir(Path(out), files)
+    )
+    atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
     return manifest
 
 
-def _leaves(backbone: Backbone) -> list[np.ndarray]:
-    import jax
+def signed_manifest(manifest: dict[str, Any], private_key: Any) -> dict[str, bytes]:
+    """``manifest.json`` and ``manifest.sig`` (signer key id + Ed25519 signature) as bytes."""
+    text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    signature = signing.key_id(private_key.public_key()) + signing.sign(private_key, text)
+    return {MANIFEST: text, SIGNATURE: signature}
 
-    return jax.tree.leaves((backbone.front_params, backbone.last_params))
 
-
-def _write_dir(out: Path, files: dict[str, bytes]) -> None:
-    """Writes every file into a fresh sibling directory, fsyncs, then swaps it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        for name, data in files.items():
-            with (tmp / name).open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        tmp.chmod(0o755)
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def sign_manifest(directory: str | os.PathLike[str], private_key: Any) -> dict[str, Any]:
+    """Signs an artifact directory's ``manifest.json`` again (after a publisher edits what it
+    lists, e.g. drops a file); returns the manifest."""
+    base = Path(directory)
+    manifest = json.loads((base / MANIFEST).read_text())
+    for name, data in signed_manifest(manifest, private_key).items():
+        atomic_write(base / name, data)
+    return manifest

@@ -25,6 +25,26 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.contract import (
+    COUNT,
+    EMBED,
+    EMBEDDINGS,
+    FEATURES,
+    GET_WEIGHTS,
+    IMAGES,
+    INFER,
+    LABELS,
+    LOSS,
+    LR,
+    REFINE,
+    SCORES,
+    SET_WEIGHTS,
+    UNUSED,
+    WEIGHT_DECAY,
+    tensor_name,
+    train_input,
+    train_signature,
+)
 from export.artifact.flatbuffer import compact_initial_values, load_model, strip_tensor_names
 from export.artifact.head import HeadConfig
 from export.artifact.scopes import (
@@ -44,11 +64,6 @@ FORBIDDEN_OP_PREFIXES = ("FLEX", "CUSTOM")
 
 class ConversionError(RuntimeError):
     """The converted model is unusable on a stock LiteRT runtime; the message says why."""
-
-
-def tensor_name(variable: str) -> str:
-    """Signature-safe name of a variable (``head/kernel`` -> ``head__kernel``)."""
-    return variable.replace("/", "__")
 
 
 class Signature(NamedTuple):
@@ -79,32 +94,28 @@ def contract(
     e, fshape = head.embedding_dim, list(backbone.features_shape)
     wide = len(scopes) > 1
     f32 = "float32"
-    embed_out = {"embeddings": _spec([None, e], f32)}
-    if wide:
-        embed_out["features"] = _spec([None, *fshape], f32)
-    images = {"images": _spec([None, *backbone.input_shape], f32)}
-    sigs = [Signature("embed", "embed", None, images, embed_out)]
+    embeddings = {EMBEDDINGS: _spec([None, e], f32)}
+    features = {FEATURES: _spec([None, *fshape], f32)}
+    embed_out = {**embeddings, **features} if wide else embeddings
+    images = {IMAGES: _spec([None, *backbone.input_shape], f32)}
+    sigs = [Signature(EMBED, "embed", None, images, embed_out)]
     for scope in scopes:
-        source = {"embeddings": [None, e]} if scope == "head" else {"features": [None, *fshape]}
-        inputs = {k: _spec(v, f32) for k, v in source.items()}
-        inputs.update(labels=_spec([None], "int32"), lr=_spec([], f32), weight_decay=_spec([], f32))
-        name = "train" if scope == "head" else f"train_{scope}"
-        sigs.append(Signature(name, "train", scope, inputs, {"loss": _spec([], f32)}))
-    scores = {"scores": _spec([None, head.classes], f32)}
-    sigs.append(Signature("infer", "infer", None, {"embeddings": _spec([None, e], f32)}, scores))
-    if wide:
-        features = {"features": _spec([None, *fshape], f32)}
-        sigs.append(
-            Signature("refine", "refine", None, features, {"embeddings": _spec([None, e], f32)})
+        inputs = dict(embeddings if train_input(scope) == EMBEDDINGS else features)
+        inputs.update(
+            {LABELS: _spec([None], "int32"), LR: _spec([], f32), WEIGHT_DECAY: _spec([], f32)}
         )
+        sigs.append(
+            Signature(train_signature(scope), "train", scope, inputs, {LOSS: _spec([], f32)})
+        )
+    scores = {SCORES: _spec([None, head.classes], f32)}
+    sigs.append(Signature(INFER, "infer", None, embeddings, scores))
+    if wide:
+        sigs.append(Signature(REFINE, "refine", None, features, embeddings))
     weights = {tensor_name(n): _spec(shape, f32) for n, shape in variables.items()}
     widest = scopes[-1]
-    sigs.append(
-        Signature("get_weights", "get_weights", widest, {"unused": _spec([], "int32")}, weights)
-    )
-    sigs.append(
-        Signature("set_weights", "set_weights", widest, weights, {"count": _spec([], "int32")})
-    )
+    unused, count = {UNUSED: _spec([], "int32")}, {COUNT: _spec([], "int32")}
+    sigs.append(Signature(GET_WEIGHTS, "get_weights", widest, unused, weights))
+    sigs.append(Signature(SET_WEIGHTS, "set_weights", widest, weights, count))
     return sigs
 
 
@@ -115,10 +126,12 @@ def _jax2tf_embed(backbone: Backbone, wide: bool) -> Callable[[Any], dict[str, A
     front, embed_all = backbone.front(), backbone.embed()
     poly = "(b, " + ", ".join("_" for _ in backbone.input_shape) + ")"
     return jax2tf.convert(
-        (lambda x: {"embeddings": embed_all(x), "features": front(x)}) if wide else
-        (lambda x: {"embeddings": embed_all(x)}),
-        with_gradient=False, polymorphic_shapes=[poly],
-    )  # fmt: skip
+        (lambda x: {EMBEDDINGS: embed_all(x), FEATURES: front(x)})
+        if wide
+        else (lambda x: {EMBEDDINGS: embed_all(x)}),
+        with_gradient=False,
+        polymorphic_shapes=[poly],
+    )
 
 
 def _jax2tf_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps:
@@ -141,7 +154,7 @@ def _jax2tf_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -
             with_gradient=False,
             polymorphic_shapes=[
                 var_poly,
-                batch([e] if scope == "head" else fshape),
+                batch([e] if train_input(scope) == EMBEDDINGS else fshape),
                 "(b,)",
                 None,
                 None,
@@ -180,113 +193,142 @@ def build_tflite(
     names = variable_names(backbone, scopes)
     if set(names) != set(initial):
         raise ValueError(f"initial variables {sorted(initial)} do not match {names}.")
-    e, fshape, ishape = head.embedding_dim, backbone.features_shape, backbone.input_shape
-    wide = len(scopes) > 1
-    f32 = tf.float32
-
-    conv_embed = native_embed(backbone, with_features=wide) or _jax2tf_embed(backbone, wide)
+    module = _VariableModule(tf, names, initial)
     steps = native_steps(backbone, head, scopes) or _jax2tf_steps(backbone, head, scopes)
+    signatures = {
+        EMBED: _embed_signature(tf, backbone, wide=len(scopes) > 1),
+        **{
+            train_signature(s): _train_signature(tf, backbone, head, module, steps, s)
+            for s in scopes
+        },
+        **_head_signatures(tf, backbone, head, module, steps),
+        **_weight_signatures(tf, module),
+    }
+    blob = _convert(tf, module, signatures, int8=int8, calibration=calibration)
+    check_builtins(blob)
+    if int8:
+        blob, _ = compact_initial_values(blob)
+    return strip_tensor_names(blob)
 
-    class Artifact(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.vars = {
-                tensor_name(n): tf.Variable(np.asarray(initial[n]), name=tensor_name(n))
-                for n in names
-            }
 
-        def values(self) -> dict[str, Any]:
-            return {n: self.vars[tensor_name(n)].read_value() for n in names}
+class _VariableModule:
+    """A ``tf.Module`` holding one ``tf.Variable`` per artifact variable, by tensor name."""
 
-    module = Artifact()
-    signatures: dict[str, Callable[..., Any]] = {}
+    def __init__(self, tf: Any, names: Sequence[str], initial: Variables) -> None:
+        self.names = list(names)
+        self.module = tf.Module()
+        self.module.vars = {
+            tensor_name(n): tf.Variable(np.asarray(initial[n]), name=tensor_name(n)) for n in names
+        }
+        self.shapes = {n: tuple(np.shape(initial[n])) for n in names}
 
-    @tf.function(
-        autograph=False, input_signature=[tf.TensorSpec([None, *ishape], f32, name="images")]
-    )
+    def values(self) -> dict[str, Any]:
+        """``{variable name: current value}``."""
+        return {n: self.module.vars[tensor_name(n)].read_value() for n in self.names}
+
+    def assign(self, new: Mapping[str, Any]) -> None:
+        for n, value in new.items():
+            self.module.vars[tensor_name(n)].assign(value)
+
+
+def _embed_signature(tf: Any, backbone: Backbone, *, wide: bool) -> Callable[..., Any]:
+    conv_embed = native_embed(backbone, with_features=wide) or _jax2tf_embed(backbone, wide)
+    spec = tf.TensorSpec([None, *backbone.input_shape], tf.float32, name=IMAGES)
+
+    @tf.function(autograph=False, input_signature=[spec])
     def embed(images):
         return conv_embed(images)
 
-    signatures["embed"] = embed
+    return embed
 
-    def make_train(scope: str) -> Callable[..., Any]:
-        source, shape = (
-            ("embeddings", [None, e]) if scope == "head" else ("features", [None, *fshape])
-        )
 
-        @tf.function(
-            autograph=False,
-            input_signature=[
-                tf.TensorSpec(shape, f32, name=source), tf.TensorSpec([None], tf.int32, name="labels"),
-                tf.TensorSpec([], f32, name="lr"), tf.TensorSpec([], f32, name="weight_decay"),
-            ]
-        )  # fmt: skip
-        def train(x, labels, lr, weight_decay):
-            new, loss = steps.train[scope](module.values(), x, labels, lr, weight_decay)
-            for n, value in new.items():
-                module.vars[tensor_name(n)].assign(value)
-            return {"loss": loss}
+def _train_signature(
+    tf: Any, backbone: Backbone, head: HeadConfig, module: _VariableModule, steps: Steps, scope: str
+) -> Callable[..., Any]:
+    source = train_input(scope)
+    shape = [None, head.embedding_dim] if source == EMBEDDINGS else [None, *backbone.features_shape]
+    specs = [
+        tf.TensorSpec(shape, tf.float32, name=source),
+        tf.TensorSpec([None], tf.int32, name=LABELS),
+        tf.TensorSpec([], tf.float32, name=LR),
+        tf.TensorSpec([], tf.float32, name=WEIGHT_DECAY),
+    ]
 
-        return train
+    @tf.function(autograph=False, input_signature=specs)
+    def train(x, labels, lr, weight_decay):
+        new, loss = steps.train[scope](module.values(), x, labels, lr, weight_decay)
+        module.assign(new)
+        return {LOSS: loss}
 
-    for scope in scopes:
-        signatures["train" if scope == "head" else f"train_{scope}"] = make_train(scope)
+    return train
 
-    @tf.function(
-        autograph=False, input_signature=[tf.TensorSpec([None, e], f32, name="embeddings")]
-    )
+
+def _head_signatures(
+    tf: Any, backbone: Backbone, head: HeadConfig, module: _VariableModule, steps: Steps
+) -> dict[str, Callable[..., Any]]:
+    """``infer``, and ``refine`` when a wider scope is exported."""
+    spec = tf.TensorSpec([None, head.embedding_dim], tf.float32, name=EMBEDDINGS)
+
+    @tf.function(autograph=False, input_signature=[spec])
     def infer(embeddings):
-        return {"scores": steps.infer(module.values(), embeddings)}
+        return {SCORES: steps.infer(module.values(), embeddings)}
 
-    signatures["infer"] = infer
-    if steps.refine is not None:
-        refine = steps.refine
+    out = {INFER: infer}
+    refine = steps.refine
+    if refine is not None:
+        spec = tf.TensorSpec([None, *backbone.features_shape], tf.float32, name=FEATURES)
 
-        @tf.function(
-            autograph=False, input_signature=[tf.TensorSpec([None, *fshape], f32, name="features")]
-        )
+        @tf.function(autograph=False, input_signature=[spec])
         def refine_sig(features):
-            return {"embeddings": refine(module.values(), features)}
+            return {EMBEDDINGS: refine(module.values(), features)}
 
-        signatures["refine"] = refine_sig
+        out[REFINE] = refine_sig
+    return out
 
-    @tf.function(autograph=False, input_signature=[tf.TensorSpec([], tf.int32, name="unused")])
+
+def _weight_signatures(tf: Any, module: _VariableModule) -> dict[str, Callable[..., Any]]:
+    """``get_weights`` (a dummy scalar input: see the module docstring) and ``set_weights``."""
+    names = module.names
+
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([], tf.int32, name=UNUSED)])
     def get_weights(unused):
-        return {tensor_name(n): module.vars[tensor_name(n)].read_value() for n in names}
+        return {tensor_name(n): t for n, t in module.values().items()}
 
-    signatures["get_weights"] = get_weights
-    specs = [tf.TensorSpec(initial[n].shape, f32, name=tensor_name(n)) for n in names]
+    specs = [tf.TensorSpec(module.shapes[n], tf.float32, name=tensor_name(n)) for n in names]
 
     @tf.function(autograph=False, input_signature=specs)
     def set_weights(*values):
-        for n, value in zip(names, values, strict=True):
-            module.vars[tensor_name(n)].assign(value)
-        return {"count": tf.constant(len(names), tf.int32)}
+        module.assign(dict(zip(names, values, strict=True)))
+        return {COUNT: tf.constant(len(names), tf.int32)}
 
-    signatures["set_weights"] = set_weights
+    return {GET_WEIGHTS: get_weights, SET_WEIGHTS: set_weights}
 
+
+def _convert(
+    tf: Any,
+    module: _VariableModule,
+    signatures: dict[str, Callable[..., Any]],
+    *,
+    int8: bool,
+    calibration: Iterable[np.ndarray],
+) -> bytes:
+    """SavedModel -> TFLite with resource variables; int8 ``embed`` calibrated on the images."""
     with tempfile.TemporaryDirectory() as tmp:
-        tf.saved_model.save(module, tmp, signatures=signatures)
+        tf.saved_model.save(module.module, tmp, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(signatures))
         converter.experimental_enable_resource_variables = True
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if int8:
             batches = [np.asarray(b, np.float32) for b in calibration]
             if not batches:
                 raise ValueError("int8 export needs calibration images from the pretraining data.")
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: (("embed", {"images": b}) for b in batches)
+            converter.representative_dataset = lambda: ((EMBED, {IMAGES: b}) for b in batches)
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                 tf.lite.OpsSet.TFLITE_BUILTINS,
             ]
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        blob = converter.convert()
-    check_builtins(blob)
-    blob = bytes(blob)
-    if int8:
-        blob, _ = compact_initial_values(blob)
-    return strip_tensor_names(blob)
+        return bytes(converter.convert())
 
 
 def _schema() -> Any:
@@ -371,5 +413,10 @@ def size_breakdown(blob: bytes) -> dict[str, Any]:
                 buffers[kind] = buffers.get(kind, 0) + len(data)
     total = len(blob)
     other = total - sum(buffers.values()) - quant - names
-    return {"bytes": total, "constants": buffers, "quantization_params": quant,
-            "tensor_names": names, "graph_and_metadata": other}  # fmt: skip
+    return {
+        "bytes": total,
+        "constants": buffers,
+        "quantization_params": quant,
+        "tensor_names": names,
+        "graph_and_metadata": other,
+    }

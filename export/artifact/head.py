@@ -18,7 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-EPS = 1e-6
+from devices import cosine
+
+EPS = 1e-6  # inside the model's graph (and its TensorFlow steps): kept as exported
 
 
 class HeadConfig(NamedTuple):
@@ -60,17 +62,10 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def imprint(embeddings: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    """Imprinted kernel ``(d, classes)``: column ``c`` = normalised mean of class ``c``'s
-    normalised embeddings; slots without examples are zero (score 0 against everything)."""
-    e = np.asarray(embeddings, np.float64)
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), EPS)
-    kernel = np.zeros((e.shape[1], classes))
-    for c in np.unique(labels):
-        if not 0 <= c < classes:
-            raise ValueError(f"label {c} outside the head's {classes} class slots.")
-        mean = e[labels == c].mean(axis=0)
-        kernel[:, c] = mean / max(np.linalg.norm(mean), EPS)
-    return kernel.astype(np.float32)
+    """Imprinted kernel ``(d, classes)``: column ``c`` is class ``c``'s template
+    (:func:`devices.cosine.imprint`); slots without examples are zero (score 0 against everything).
+    """
+    return cosine.imprint(embeddings, labels, classes)[1].T.astype(np.float32)
 
 
 def sgd_step(params: dict, grads: dict, lr: jax.Array, weight_decay: jax.Array) -> dict:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from devices.flaxgraph import layers_from_flax
 from devices.graph import Graph, LayerSpec, SignatureSpec
+from devices.server.flaxgraph import layers_from_flax
 from export.artifact.convert import Signature
 from export.artifact.head import HeadConfig
 from export.artifact.split import Backbone
@@ -45,13 +45,21 @@ def artifact_graph(
     example = jax.ShapeDtypeStruct((1, *backbone.input_shape), jnp.float32)
     features = jax.ShapeDtypeStruct((1, *backbone.features_shape), jnp.float32)
     front = layers_from_flax(
-        backbone.module("front"), {"params": backbone.front_params}, example,
-        prefix="backbone/", bits=embed_bits, act_bits=embed_bits,
-    )  # fmt: skip
+        backbone.module("front"),
+        {"params": backbone.front_params},
+        example,
+        prefix="backbone/",
+        bits=embed_bits,
+        act_bits=embed_bits,
+    )
     last = layers_from_flax(
-        backbone.module("last"), {"params": backbone.last_params}, features,
-        prefix="backbone/", bits=embed_bits, act_bits=embed_bits,
-    )  # fmt: skip
+        backbone.module("last"),
+        {"params": backbone.last_params},
+        features,
+        prefix="backbone/",
+        bits=embed_bits,
+        act_bits=embed_bits,
+    )
     last = _functional(backbone, last, embed_bits)
     wide = {"head_biases": "bias", "last_block": "all"}
     last = [
@@ -60,9 +68,17 @@ def artifact_graph(
     ]
     e, k = head.embedding_dim, head.classes
     head_layer = LayerSpec(
-        name="head", op="dense", input_shape=(e,), output_shape=(k,), kernel_params=e * k,
-        bias_params=0, bits=32, act_bits=32, macs=e * k, train={s: "all" for s in scopes},
-    )  # fmt: skip
+        name="head",
+        op="dense",
+        input_shape=(e,),
+        output_shape=(k,),
+        kernel_params=e * k,
+        bias_params=0,
+        bits=32,
+        act_bits=32,
+        macs=e * k,
+        train={s: "all" for s in scopes},
+    )
     specs = []
     for sig in signatures:
         if sig.kind == "train":
@@ -95,9 +111,14 @@ def _functional(backbone: Backbone, last: list[LayerSpec], bits: int) -> list[La
     fmap = last[dense - 1].output_shape
     c, e = fmap[-1], last[-1].output_shape[-1]
     op = lambda name, kind, shape_in, shape_out, macs: LayerSpec(  # noqa: E731
-        name=f"backbone/{name}", op=kind, input_shape=shape_in, output_shape=shape_out,
-        bits=bits, act_bits=bits, macs=macs,
-    )  # fmt: skip
+        name=f"backbone/{name}",
+        op=kind,
+        input_shape=shape_in,
+        output_shape=shape_out,
+        bits=bits,
+        act_bits=bits,
+        macs=macs,
+    )
     middle = [op("pool", "pool", tuple(fmap), (c,), math.prod(fmap))]
     if backbone.options.get("feature_norm"):
         middle.append(op("feature_norm", "normalize", (c,), (c,), 3 * c))

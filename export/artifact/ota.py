@@ -1,13 +1,12 @@
 """The OTA form of an embedding backbone: Deep Compression retrained on the embedding task.
 
-``pretrain.compression`` prunes and weight-shares any parameter tree, but its retraining
-(``CompressedTrainer``) trains with the classification loss on the model's own outputs; an
-embedding backbone has no classifier, its last stage trained a margin softmax over identities
-next to the model. This module runs the same compressors (magnitude pruning, then k-means weight
-sharing with centroid fine-tuning) inside the *embedding* task's loss: the classifier over the
-training identities starts imprinted from the current embeddings (normalised class means), and
-the model sees ``compressor.apply(params)`` in the forward pass, so pruned weights stay zero and
-shared weights move together. The packed result becomes a signed, Huffman-coded ``.pfb``.
+The same compressors as ``pretrain.compression`` (magnitude pruning, then k-means weight sharing
+with centroid fine-tuning) on the same trainer (:class:`pretrain.compression.CompressedTrainer`),
+whose loss is the model's training task: for an embedding backbone, the margin softmax over the
+training identities, with its classifier starting imprinted from the current embeddings
+(normalised class means). The model sees ``compressor.apply(params)`` in the forward pass, so
+pruned weights stay zero and shared weights move together. The packed result becomes a signed,
+Huffman-coded ``.pfb``.
 
 The recipe is given per layer *kind* (``stem``, ``depthwise``, ``pointwise``, ``embed``) and
 expanded over whatever blocks the backbone has.
@@ -28,18 +27,16 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 import pretrain.compression as pc
+from devices.cosine import normalize
 from export.artifact.split import training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
-from pretrain.data import ArrayDataset, train_batches
+from pretrain.data import ArrayDataset
 from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.train import load_splits
-from pretrain.train.optim import make_optimizer
-from pretrain.train.steps import init_state, train_step_fn
-from pretrain.train.tasks import build_task
+from pretrain.train.steps import init_state
 
 KINDS = ("stem", "depthwise", "pointwise", "embed")
 
@@ -89,8 +86,11 @@ class OtaRecipe:
             raise ValueError("rounds must be >= 1 and step counts >= 0.")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "sparsity": dict(self.sparsity),
-                "bits": dict(self.bits)}  # fmt: skip
+        return {
+            **dataclasses.asdict(self),
+            "sparsity": dict(self.sparsity),
+            "bits": dict(self.bits),
+        }
 
 
 EMBEDNET = OtaRecipe()
@@ -107,12 +107,15 @@ FINGERPRINT = OtaRecipe(rounds=3, steps_per_round=100, quant_steps=50, max_ident
 ``make bench-export``. Expected: about 22x smaller than float32, accuracy in ``export.json``.
 Time here (2 shared CPU cores): about 8 minutes (about 1 s per step)."""
 
-_RECIPES = {"orl_faces": FACE, "synthetic_fingerprints": FINGERPRINT}
+pc.register_recipe("embednet", EMBEDNET)
+pc.register_recipe("embednet:orl_faces", FACE)
+pc.register_recipe("embednet:synthetic_fingerprints", FINGERPRINT)
 
 
 def recipe_for(saved: SavedModel) -> OtaRecipe:
     """The registered recipe of the dataset ``saved`` was trained on (default: ``EMBEDNET``)."""
-    return _RECIPES.get(training_dataset(saved) or "", EMBEDNET)
+    name = f"embednet:{training_dataset(saved)}"
+    return pc.recipe(name if name in pc.recipe_names() else "embednet")
 
 
 def kind_of(layer: str) -> str:
@@ -169,59 +172,50 @@ def _imprinted(module: Any, params: Any, data: ArrayDataset, classes: int) -> ja
     for start in range(0, len(data), 256):
         x = data.images[start : start + 256]
         y = data.labels[start : start + 256]
-        e = np.asarray(apply(params, x), np.float64)
-        e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        e = normalize(np.asarray(apply(params, x)))
         if sums is None:
             sums = np.zeros((classes, e.shape[1]))
         np.add.at(sums, y, e)
         np.add.at(counts, y, 1)
     assert sums is not None
-    means = sums / np.maximum(counts[:, None], 1)
-    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    means = normalize(sums / np.maximum(counts[:, None], 1))
     return jnp.asarray(means.T, jnp.float32)
 
 
 def _run(
-    compressor: pc.Compressor, cstate: Any, params: Any, classifier: jax.Array, *,
-    config: Any, train: ArrayDataset, steps: int, lr: float, key: jax.Array, desc: str,
+    compressor: pc.Compressor,
+    cstate: Any,
+    params: Any,
+    classifier: jax.Array,
+    *,
+    config: Any,
+    train: ArrayDataset,
+    steps: int,
+    lr: float,
+    key: jax.Array,
+    desc: str,
     progress: bool,
-) -> tuple[Any, jax.Array, float]:  # fmt: skip
-    """``steps`` SGD steps of the task's loss on ``compressor.apply(params)``.
+) -> tuple[Any, jax.Array, float]:
+    """``steps`` steps of the embedding task's loss on ``compressor.apply(params)``, on the
+    compression pipeline's trainer (:class:`pretrain.compression.CompressedTrainer`), the
+    learning rate cosine-annealed over the steps.
 
     Returns:
       ``(projected model parameters, classifier kernel, mean loss)``.
     """
-    projected, _ = jax.jit(compressor.apply)(params, cstate)
+    config = dataclasses.replace(config, learning_rate=lr)
+    trainer = pc.CompressedTrainer(config, train.images, compressor, cstate)
+    projected, _ = trainer.project(params)
     if steps == 0:
         return projected, classifier, math.nan
-    module = build_model(config.model, **config.model_options)
-    task = build_task(config.task, config.task_options, seed=config.seed)
-    tx = make_optimizer(dataclasses.replace(config, learning_rate=lr))
-
-    def apply_fn(variables: dict[str, Any], x: jax.Array) -> Any:
-        p, _ = compressor.apply(variables["params"], cstate)
-        return module.apply({"params": p}, x)
-
-    step = jax.jit(train_step_fn(apply_fn, tx, task), donate_argnums=0)
     # The step donates its state: the classifier must not be the caller's buffer.
-    state = init_state({"model": projected, "classifier": {"kernel": jnp.copy(classifier)}}, tx)
-    losses, done, epoch = [], 0, 0
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
-    while done < steps:
-        for images, labels in train_batches(train, config.batch_size, key=key, epoch=epoch):
-            scale = 0.5 * (1.0 + math.cos(math.pi * done / steps))
-            state = state._replace(lr_scale=jnp.asarray(scale, jnp.float32))
-            state, metrics = step(state, images, labels)
-            losses.append(metrics["loss"])
-            done += 1
-            bar.update()
-            if done == steps:
-                break
-        epoch += 1
-    bar.close()
-    out, _ = jax.jit(compressor.apply)(state.params["model"], cstate)
-    kernel = state.params["classifier"]["kernel"]
-    return out, kernel, float(np.mean(jax.device_get(losses)))
+    start = {"model": projected, "classifier": {"kernel": jnp.copy(classifier)}}
+    state = trainer.replicate(init_state(start, trainer.tx))
+    state, loss = trainer.train_steps(
+        state, train, steps=steps, key=key, lr_scale=pc.cosine, desc=desc, progress=progress
+    )
+    out, _ = trainer.project(state.params["model"])
+    return out, state.params["classifier"]["kernel"], loss
 
 
 def compress_backbone(
@@ -264,31 +258,62 @@ def compress_backbone(
         prune = pc.magnitude_pruning(target)
         cstate = prune.init(params)
         params, classifier, loss = _run(
-            prune, cstate, params, classifier, config=config, train=train,
-            steps=recipe.steps_per_round, lr=recipe.learning_rate,
-            key=jax.random.fold_in(key, r), desc=f"prune round {r + 1}/{recipe.rounds}",
+            prune,
+            cstate,
+            params,
+            classifier,
+            config=config,
+            train=train,
+            steps=recipe.steps_per_round,
+            lr=recipe.learning_rate,
+            key=jax.random.fold_in(key, r),
+            desc=f"prune round {r + 1}/{recipe.rounds}",
             progress=progress,
-        )  # fmt: skip
+        )
         by_kind = {kind_of(layer): v for layer, v in target.items()}
-        history.append({"phase": f"prune {r + 1}", "sparsity": by_kind, "loss": loss,
-                        "steps": recipe.steps_per_round,
-                        "seconds": time.perf_counter() - started})  # fmt: skip
+        history.append(
+            {
+                "phase": f"prune {r + 1}",
+                "sparsity": by_kind,
+                "loss": loss,
+                "steps": recipe.steps_per_round,
+                "seconds": time.perf_counter() - started,
+            }
+        )
     started = time.perf_counter()
     share = pc.weight_sharing(per_layer(params, recipe.bits))
     sstate = share.init(params)
     shared, _, loss = _run(
-        share, sstate, params, classifier, config=config, train=train,
-        steps=recipe.quant_steps, lr=recipe.quant_lr, key=jax.random.fold_in(key, 99),
-        desc="centroid fine-tuning", progress=progress,
-    )  # fmt: skip
+        share,
+        sstate,
+        params,
+        classifier,
+        config=config,
+        train=train,
+        steps=recipe.quant_steps,
+        lr=recipe.quant_lr,
+        key=jax.random.fold_in(key, 99),
+        desc="centroid fine-tuning",
+        progress=progress,
+    )
     # Same assignments; the centroids are the members' (fine-tuned) means.
     packed = share.encode(shared, sstate)
-    history.append({"phase": "weight sharing", "bits": dict(recipe.bits),
-                    "loss": loss, "steps": recipe.quant_steps,
-                    "seconds": time.perf_counter() - started})  # fmt: skip
+    history.append(
+        {
+            "phase": "weight sharing",
+            "bits": dict(recipe.bits),
+            "loss": loss,
+            "steps": recipe.quant_steps,
+            "seconds": time.perf_counter() - started,
+        }
+    )
     dtype = "float16" if recipe.float16 else "float32"
     blob = build_bundle(
-        packed.leaves, model="embednet", options=options, private_key=private_key,
-        codebook_dtype=dtype, raw_dtype=dtype,
-    )  # fmt: skip
+        packed.leaves,
+        model="embednet",
+        options=options,
+        private_key=private_key,
+        codebook_dtype=dtype,
+        raw_dtype=dtype,
+    )
     return OtaResult(shared, blob, history, recipe.to_dict())

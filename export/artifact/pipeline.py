@@ -79,8 +79,12 @@ def check_bundle(data: bytes, backbone: Backbone, public_key: Any) -> dict[str, 
             f"{have.get(wrong[0], 'missing')})."
         )
     float_bytes = 4 * sum(int(np.prod(s)) for s in want.values())
-    return {"bytes": bundle.nbytes, "float_backbone_bytes": float_bytes,
-            "ratio": float_bytes / bundle.nbytes, "key_id": bundle.key_id}  # fmt: skip
+    return {
+        "bytes": bundle.nbytes,
+        "float_backbone_bytes": float_bytes,
+        "ratio": float_bytes / bundle.nbytes,
+        "key_id": bundle.key_id,
+    }
 
 
 def fit_whitening(
@@ -95,9 +99,10 @@ def fit_whitening(
     record = {
         "kind": "ZCA whitening of the unit embeddings (second moments, no centring), folded "
         "into the last/embed kernel and bias",
-        "fit_on": f"{len(images)} images, {where}", "eps": eps,
+        "fit_on": f"{len(images)} images, {where}",
+        "eps": eps,
         "bundle": "an OTA .pfb holds the backbone before the fold",
-    }  # fmt: skip
+    }
     return whitener(backbone.embeddings(images), eps), record
 
 
@@ -179,14 +184,24 @@ def export_model(
         bar.update()
         bar.set_postfix_str(steps[3])
         manifest = build_artifact(
-            backbone, out, private_key=key, calibration=sources.calibration,
-            background_images=sources.background, background_source=sources.background_source,
-            scopes=scopes, classes=classes, int8=int8, bundle=blob,
-            source={"model_dir": _shown(model_dir), "model": backbone.name,
-                    "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
-                    "whitening": whitening,
-                    **({"bundle_key_id": ota["key_id"]} if ota else {})},
-        )  # fmt: skip
+            backbone,
+            out,
+            private_key=key,
+            calibration=sources.calibration,
+            background_images=sources.background,
+            background_source=sources.background_source,
+            scopes=scopes,
+            classes=classes,
+            int8=int8,
+            bundle=blob,
+            source={
+                "model_dir": _shown(model_dir),
+                "model": backbone.name,
+                "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
+                "whitening": whitening,
+                **({"bundle_key_id": ota["key_id"]} if ota else {}),
+            },
+        )
         bar.update(2)
     finally:
         bar.close()

@@ -6,8 +6,8 @@ parameters):
   ``head_biases`` the head plus the biases of the last block; reads the frozen front's features.
   ``last_block``  the head plus the whole last block; reads the frozen front's features.
 
-Variables are flat ``{name: array}``: ``head/kernel`` and ``last/<layer>/.../<leaf>``. A step
-reads every variable and returns only those its scope trains.
+Variables are flat ``{name: array}``: ``head/kernel`` and ``last/<layer>/.../<leaf>`` (named in
+:mod:`devices.contract`). A step reads every variable and returns only those its scope trains.
 
 References:
   Cai, Gan, Zhu, Han, "TinyTL: reduce memory, not parameters for efficient on-device learning",
@@ -23,12 +23,11 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
+from devices.contract import HEAD_VARIABLE as HEAD
+from devices.contract import LAST_PREFIX as LAST
+from devices.contract import SCOPES
 from export.artifact.head import HeadConfig, cross_entropy, scores, sgd_step
 from export.artifact.split import Backbone
-
-SCOPES = ("head", "head_biases", "last_block")
-HEAD = "head/kernel"
-LAST = "last/"
 
 Variables = dict[str, jax.Array]
 TrainFn = Callable[

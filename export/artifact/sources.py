@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.registry import Registry
 from export.artifact.split import training_config, training_dataset
 from pretrain import SavedModel
 
@@ -55,24 +56,10 @@ class Sources(NamedTuple):
 
 # (dataset options of every stage that trained the model, last stage last; counts) -> Sources
 SourceFn = Callable[[list[Mapping[str, Any]], int, int], Sources]
-_SOURCES: dict[str, SourceFn] = {}
-
-
-def register_source(dataset: str) -> Callable[[SourceFn], SourceFn]:
-    """Decorator adding ``fn(stage_options, calibration_count, background_count)``."""
-
-    def add(fn: SourceFn) -> SourceFn:
-        if dataset in _SOURCES:
-            raise ValueError(f"a source for {dataset!r} is already registered.")
-        _SOURCES[dataset] = fn
-        return fn
-
-    return add
-
-
-def source_names() -> list[str]:
-    """Training datasets with registered sources, sorted."""
-    return sorted(_SOURCES)
+SOURCES: Registry[SourceFn] = Registry("calibration/background source for training dataset")
+# Decorator adding ``fn(stage_options, calibration_count, background_count)`` for a dataset.
+register_source = SOURCES.register
+source_names = SOURCES.names  # training datasets with registered sources, sorted
 
 
 def data_sources(saved: SavedModel, *, calibration: int = 256, background: int = 200) -> Sources:
@@ -86,15 +73,10 @@ def data_sources(saved: SavedModel, *, calibration: int = 256, background: int =
     Raises:
       ValueError: the model records no training dataset, or one without a registered source.
     """
-    dataset = training_dataset(saved)
-    if dataset not in _SOURCES:
-        raise ValueError(
-            f"no calibration/background source for training dataset {dataset!r}; registered: "
-            f"{', '.join(source_names())}."
-        )
+    source = SOURCES[str(training_dataset(saved))]
     if calibration < 1 or background < 1:
         raise ValueError("calibration and background counts must be >= 1.")
-    return _SOURCES[dataset](stage_options(saved), calibration, background)
+    return source(stage_options(saved), calibration, background)
 
 
 def stage_options(saved: SavedModel) -> list[Mapping[str, Any]]:
@@ -131,8 +113,11 @@ def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
     options = stages[-1]
     first, last = options.get("train_subjects", (1, 20))
     subjects = range(int(first), int(last) + 1)
-    seen = {s for o in stages for s in range(o.get("train_subjects", (1, 20))[0],
-                                             o.get("train_subjects", (1, 20))[1] + 1)}  # fmt: skip
+    seen = {
+        s
+        for o in stages
+        for s in range(o.get("train_subjects", (1, 20))[0], o.get("train_subjects", (1, 20))[1] + 1)
+    }
     overlap = seen & set(EVALUATION_SUBJECTS)
     if overlap:
         raise ValueError(

@@ -63,6 +63,12 @@ class Backbone(NamedTuple):
     def input_shape(self) -> tuple[int, int, int]:
         return self.preprocess.shape
 
+    @property
+    def float_bytes(self) -> int:
+        """Bytes of every weight (front and last block) as float32: the size compression beats."""
+        leaves = jax.tree.leaves((self.front_params, self.last_params))
+        return 4 * sum(int(np.size(v)) for v in leaves)
+
     def module(self, part: str, *, fast: bool = False) -> Any:
         """The model restricted to ``part``; ``fast=True`` picks an implementation whose
         gradients convert to TFLite builtins where the model has a choice (EmbedNet)."""
@@ -85,8 +91,9 @@ class Backbone(NamedTuple):
     def embeddings(self, images: np.ndarray, batch: int = 100) -> np.ndarray:
         """Float embeddings of ``images`` on the host (:meth:`embed`, jitted, in batches)."""
         embed = jax.jit(self.embed())
-        return np.concatenate([np.asarray(embed(images[i : i + batch]))
-                               for i in range(0, len(images), batch)])  # fmt: skip
+        return np.concatenate(
+            [np.asarray(embed(images[i : i + batch])) for i in range(0, len(images), batch)]
+        )
 
     def embed(self) -> Callable[[jax.Array], jax.Array]:
         """``images -> embeddings`` through front and last block, weights constant."""

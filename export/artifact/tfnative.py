@@ -23,43 +23,23 @@ from typing import Any
 
 import numpy as np
 
+from devices.registry import Registry
 from export.artifact.split import Backbone
 from pretrain.models.embednet import EmbedNet
 
 # images -> {"embeddings": ..., ["features": ...]}; tf imported by the builder, never here.
 EmbedFn = Callable[[Any], dict[str, Any]]
 Builder = Callable[[Backbone, bool], EmbedFn]
-# kind -> model -> builder. "embed": fn(backbone, with_features) -> (images -> outputs);
-# "steps": fn(backbone, head, scopes) -> export.artifact.tftrain.Steps (train*, infer, refine).
-KINDS = ("embed", "steps")
-_BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
-
-
-def register_builder(model: str, kind: str = "embed") -> Callable[[Any], Any]:
-    """Decorator adding a TensorFlow builder of ``kind`` (``embed`` or ``steps``) for ``model``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown builder kind {kind!r}; choose from {', '.join(KINDS)}.")
-
-    def add(fn: Any) -> Any:
-        if model in _BUILDERS[kind]:
-            raise ValueError(f"a TensorFlow {kind} builder for {model!r} is already registered.")
-        _BUILDERS[kind][model] = fn
-        return fn
-
-    return add
-
-
-def steps_builder(model: str) -> Callable[..., Any] | None:
-    """The registered ``steps`` builder of ``model`` (see export.artifact.tftrain), or None."""
-    import export.artifact.tftrain  # noqa: F401  (registers the builders it defines)
-
-    return _BUILDERS["steps"].get(model)
+# model -> fn(backbone, with_features) -> (images -> outputs). The steps builders (train*,
+# infer, refine) have their own registry in export.artifact.tftrain.
+EMBED_BUILDERS: Registry[Builder] = Registry("TensorFlow embed builder")
+register_builder = EMBED_BUILDERS.register  # decorator: @register_builder("embednet")
 
 
 def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
     """The TensorFlow ``embed`` of ``backbone`` (``features`` too when asked), checked against the
     JAX model (:func:`check_against_jax`), or None when its model has no registered builder."""
-    builder = _BUILDERS["embed"].get(backbone.name)
+    builder = EMBED_BUILDERS.get(backbone.name)
     if builder is None:
         return None
     fn: EmbedFn = builder(backbone, with_features)
@@ -69,8 +49,17 @@ def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
 
 # Options _embednet reproduces (stem_width and embedding_dim follow from the parameter shapes;
 # start_block / stop_after are refused by split_backbone; part and impl are not kept).
-EMBEDNET_OPTIONS = {"stem_width", "widths", "strides", "embedding_dim", "normalize",
-                     "standardize", "feature_norm", "start_block", "stop_after"}  # fmt: skip
+EMBEDNET_OPTIONS = {
+    "stem_width",
+    "widths",
+    "strides",
+    "embedding_dim",
+    "normalize",
+    "standardize",
+    "feature_norm",
+    "start_block",
+    "stop_after",
+}
 
 
 def embednet_of(backbone: Backbone, what: str) -> EmbedNet:

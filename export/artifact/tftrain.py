@@ -10,8 +10,8 @@ gradient). The backward pass is therefore written out, with ops that broadcast n
 in :mod:`export.artifact.scopes` (cosine head with its scale, weight decay on kernels only,
 ``w <- w - lr * (g + wd * w)``), checked against it at build time (:func:`check_against_jax`).
 
-A builder is chosen by registered model name (:func:`export.artifact.tfnative.register_builder`
-with ``kind="steps"``); models without one (the LeNets) keep the jax2tf path.
+A builder is chosen by registered model name (:func:`register_steps`); models without one (the
+LeNets) keep the jax2tf path.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.registry import Registry
 from export.artifact.head import EPS, HeadConfig
 from export.artifact.scopes import HEAD, LAST, infer_fn, refine_fn, train_fn, trained
 from export.artifact.split import Backbone
-from export.artifact.tfnative import embednet_of, register_builder, steps_builder
+from export.artifact.tfnative import embednet_of
 
 # Same signatures as the JAX functions of export.artifact.scopes, over tf tensors.
 TfVariables = dict[str, Any]
@@ -38,6 +39,12 @@ class Steps(NamedTuple):
     train: dict[str, Callable[..., tuple[TfVariables, Any]]]
     infer: Callable[[TfVariables, Any], Any]
     refine: Callable[[TfVariables, Any], Any] | None
+
+
+StepsBuilder = Callable[[Backbone, HeadConfig, tuple[str, ...]], Steps]
+STEPS_BUILDERS: Registry[StepsBuilder] = Registry("TensorFlow steps builder")
+register_steps = STEPS_BUILDERS.register  # decorator: @register_steps("embednet")
+steps_builder = STEPS_BUILDERS.get  # the builder of a model, or None
 
 
 def native_steps(backbone: Backbone, head: HeadConfig, scopes: Sequence[str]) -> Steps | None:
@@ -141,8 +148,15 @@ def _head_forward(tf: Any, head: HeadConfig, kernel: Any, embeddings: Any) -> di
     en, e_inv, e_mask = _normalize(tf, embeddings, -1, EPS)
     wn, w_inv, w_mask = _normalize(tf, kernel, 0, EPS)
     logits = tf.matmul(head.scale * en, wn)  # (s * e) @ w, the JAX order
-    return {"en": en, "e_inv": e_inv, "e_mask": e_mask, "wn": wn, "w_inv": w_inv,
-            "w_mask": w_mask, "logits": logits}  # fmt: skip
+    return {
+        "en": en,
+        "e_inv": e_inv,
+        "e_mask": e_mask,
+        "wn": wn,
+        "w_inv": w_inv,
+        "w_mask": w_mask,
+        "logits": logits,
+    }
 
 
 def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
@@ -150,16 +164,27 @@ def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
     return w - lr * (g + wd * w) if wd is not None else w - lr * g
 
 
-@register_builder("embednet", kind="steps")
-def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> Steps:
-    import tensorflow as tf
+class _LastBlock(NamedTuple):
+    """The shapes and variable names of an EmbedNet's last block (depthwise 3x3, pointwise 1x1,
+    mean pool, optional feature standardisation, embedding Dense, optional L2 normalisation)."""
 
+    names: dict[str, str]  # leaf ("depthwise/kernel", ...) -> variable name
+    stride: int
+    pads: list[list[int]]  # SAME padding of the depthwise conv: [[top, bottom], [left, right]]
+    h_out: int
+    w_out: int
+    c_in: int
+    c_out: int
+    feature_norm: bool
+    normalize: bool
+
+
+def _last_block(backbone: Backbone) -> _LastBlock:
     net = embednet_of(backbone, "steps")
     widths, strides = tuple(net.widths), tuple(net.strides)
-    feature_norm, normalize = net.feature_norm, net.normalize
     block = f"{LAST}block{len(widths)}/"
-    names = {k: block + k for k in ("depthwise/kernel", "depthwise/bias", "pointwise/kernel",
-                                    "pointwise/bias")}  # fmt: skip
+    leaves = ("depthwise/kernel", "depthwise/bias", "pointwise/kernel", "pointwise/bias")
+    names = {k: block + k for k in leaves}
     names.update({"embed/kernel": LAST + "embed/kernel", "embed/bias": LAST + "embed/bias"})
     stride = int(strides[-1])
     h_in, w_in, c_in = backbone.features_shape
@@ -169,78 +194,98 @@ def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> 
         total = max((out - 1) * stride + 3 - size, 0)
         pads.append([total // 2, total - total // 2])
     c_out = int(backbone.last_params[f"block{len(widths)}"]["pointwise"]["kernel"].shape[-1])
+    return _LastBlock(
+        names, stride, pads, h_out, w_out, c_in, c_out, net.feature_norm, net.normalize
+    )
 
-    def last_forward(v: TfVariables, features: Any) -> dict[str, Any]:
-        dk = tf.reshape(v[names["depthwise/kernel"]], (3, 3, c_in, 1))
+
+class _EmbedNetSteps:
+    """The written-out forward and backward passes of an EmbedNet's last block and the head."""
+
+    def __init__(self, tf: Any, block: _LastBlock, head: HeadConfig) -> None:
+        self.tf, self.b, self.head = tf, block, head
+
+    def last_forward(self, v: TfVariables, features: Any) -> dict[str, Any]:
+        """The last block's outputs and what its backward pass reads."""
+        tf, b, n = self.tf, self.b, self.b.names
+        dk = tf.reshape(v[n["depthwise/kernel"]], (3, 3, b.c_in, 1))
         z1 = tf.nn.bias_add(
-            tf.nn.depthwise_conv2d(features, dk, (1, stride, stride, 1), "SAME"),
-            v[names["depthwise/bias"]],
+            tf.nn.depthwise_conv2d(features, dk, (1, b.stride, b.stride, 1), "SAME"),
+            v[n["depthwise/bias"]],
         )
         a1 = tf.nn.relu6(z1)
-        pk = tf.reshape(v[names["pointwise/kernel"]], (c_in, c_out))
+        pk = tf.reshape(v[n["pointwise/kernel"]], (b.c_in, b.c_out))
         z2 = tf.nn.bias_add(
-            tf.reshape(tf.matmul(tf.reshape(a1, (-1, c_in)), pk), (-1, h_out, w_out, c_out)),
-            v[names["pointwise/bias"]],
+            tf.reshape(
+                tf.matmul(tf.reshape(a1, (-1, b.c_in)), pk), (-1, b.h_out, b.w_out, b.c_out)
+            ),
+            v[n["pointwise/bias"]],
         )
         m = tf.reduce_mean(tf.nn.relu6(z2), axis=(1, 2))
         out = {"z1": z1, "a1": a1, "z2": z2, "pk": pk}
-        if feature_norm:
+        if b.feature_norm:
             c = m - tf.reduce_mean(m, axis=-1, keepdims=True)
             r = tf.math.rsqrt(tf.reduce_mean(c * c, axis=-1, keepdims=True) + 1e-6)
             out.update(c=c, r=r)
             m = c * r
-        z3 = tf.nn.bias_add(tf.matmul(m, v[names["embed/kernel"]]), v[names["embed/bias"]])
+        z3 = tf.nn.bias_add(tf.matmul(m, v[n["embed/kernel"]]), v[n["embed/bias"]])
         out["pooled"] = m
-        if normalize:
+        if b.normalize:
             z3, inv, mask = _normalize(tf, z3, -1, 1e-12)
             out.update(inv=inv, mask=mask)
         out["embeddings"] = z3
         return out
 
     def last_backward(
-        v: TfVariables, features: Any, fw: dict[str, Any], g: Any, kernels: bool
+        self, v: TfVariables, features: Any, fw: dict[str, Any], g: Any, kernels: bool
     ) -> dict[str, Any]:
         """Gradients of the last block's leaves (kernels only when ``kernels``) given
         ``g = dloss/dembeddings``."""
+        tf, b, n = self.tf, self.b, self.b.names
         grads: dict[str, Any] = {}
-        if normalize:
+        if b.normalize:
             g = _normalize_grad(tf, fw["embeddings"], fw["inv"], fw["mask"], g, -1)
-        grads[names["embed/bias"]] = tf.reduce_sum(g, axis=0)
+        grads[n["embed/bias"]] = tf.reduce_sum(g, axis=0)
         if kernels:
-            grads[names["embed/kernel"]] = tf.matmul(fw["pooled"], g, transpose_a=True)
-        g = tf.matmul(g, v[names["embed/kernel"]], transpose_b=True)
-        if feature_norm:
+            grads[n["embed/kernel"]] = tf.matmul(fw["pooled"], g, transpose_a=True)
+        g = tf.matmul(g, v[n["embed/kernel"]], transpose_b=True)
+        if b.feature_norm:
             c, r = fw["c"], fw["r"]
             g = r * g - (r * r * r) * c * tf.reduce_mean(g * c, axis=-1, keepdims=True)
             g = g - tf.reduce_mean(g, axis=-1, keepdims=True)
-        g = tf.reshape(g * (1.0 / (h_out * w_out)), (-1, 1, 1, c_out))
+        g = tf.reshape(g * (1.0 / (b.h_out * b.w_out)), (-1, 1, 1, b.c_out))
         g = g * _relu6_mask(tf, fw["z2"])
-        grads[names["pointwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
-        flat = tf.reshape(g, (-1, c_out))
+        grads[n["pointwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
+        flat = tf.reshape(g, (-1, b.c_out))
         if kernels:
-            pk = tf.matmul(tf.reshape(fw["a1"], (-1, c_in)), flat, transpose_a=True)
-            grads[names["pointwise/kernel"]] = tf.reshape(pk, (1, 1, c_in, c_out))
-        g = tf.reshape(tf.matmul(flat, fw["pk"], transpose_b=True), (-1, h_out, w_out, c_in))
+            pk = tf.matmul(tf.reshape(fw["a1"], (-1, b.c_in)), flat, transpose_a=True)
+            grads[n["pointwise/kernel"]] = tf.reshape(pk, (1, 1, b.c_in, b.c_out))
+        g = tf.reshape(tf.matmul(flat, fw["pk"], transpose_b=True), (-1, b.h_out, b.w_out, b.c_in))
         g = g * _relu6_mask(tf, fw["z1"])
-        grads[names["depthwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
+        grads[n["depthwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
         if kernels:
-            padded = tf.pad(features, [[0, 0], pads[0], pads[1], [0, 0]])
-            hi, wi = stride * (h_out - 1) + 1, stride * (w_out - 1) + 1
-            taps = [
-                tf.reduce_sum(
-                    padded[:, i : i + hi : stride, j : j + wi : stride, :] * g, axis=(0, 1, 2)
-                )
-                for i in range(3)
-                for j in range(3)
-            ]
-            grads[names["depthwise/kernel"]] = tf.reshape(tf.stack(taps), (3, 3, 1, c_in))
+            grads[n["depthwise/kernel"]] = self._depthwise_kernel_grad(features, g)
         return grads
 
-    def make_train(scope: str) -> Callable[..., tuple[TfVariables, Any]]:
-        updated = trained(backbone, scope)
+    def _depthwise_kernel_grad(self, features: Any, g: Any) -> Any:
+        """The 3x3 taps' gradients: each the sum of the strided, padded input times ``g``."""
+        tf, b = self.tf, self.b
+        padded = tf.pad(features, [[0, 0], b.pads[0], b.pads[1], [0, 0]])
+        hi, wi = b.stride * (b.h_out - 1) + 1, b.stride * (b.w_out - 1) + 1
+        s = b.stride
+        taps = [
+            tf.reduce_sum(padded[:, i : i + hi : s, j : j + wi : s, :] * g, axis=(0, 1, 2))
+            for i in range(3)
+            for j in range(3)
+        ]
+        return tf.reshape(tf.stack(taps), (3, 3, 1, b.c_in))
+
+    def train(self, updated: list[str], scope: str) -> Callable[..., tuple[TfVariables, Any]]:
+        """One SGD step on ``scope`` (updating ``updated``), as the JAX step."""
+        tf, head = self.tf, self.head
 
         def step(v: TfVariables, inputs: Any, labels: Any, lr: Any, wd: Any) -> Any:
-            fw = last_forward(v, inputs) if scope != "head" else None
+            fw = self.last_forward(v, inputs) if scope != "head" else None
             embeddings = inputs if fw is None else fw["embeddings"]
             hf = _head_forward(tf, head, v[HEAD], embeddings)
             logp = tf.nn.log_softmax(hf["logits"], axis=-1)
@@ -254,7 +299,7 @@ def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> 
             if fw is not None:
                 den = tf.matmul(g, hf["wn"], transpose_b=True)
                 de = _normalize_grad(tf, hf["en"], hf["e_inv"], hf["e_mask"], den, -1)
-                grads.update(last_backward(v, inputs, fw, de, scope == "last_block"))
+                grads.update(self.last_backward(v, inputs, fw, de, scope == "last_block"))
             new = {
                 n: _sgd(v[n], grads[n], lr, wd if n.endswith("kernel") else None) for n in updated
             }
@@ -262,14 +307,20 @@ def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> 
 
         return step
 
-    def infer(v: TfVariables, embeddings: Any) -> Any:
-        return _head_forward(tf, head, v[HEAD], embeddings)["logits"]
+    def infer(self, v: TfVariables, embeddings: Any) -> Any:
+        return _head_forward(self.tf, self.head, v[HEAD], embeddings)["logits"]
 
-    def refine(v: TfVariables, features: Any) -> Any:
-        return last_forward(v, features)["embeddings"]
+    def refine(self, v: TfVariables, features: Any) -> Any:
+        return self.last_forward(v, features)["embeddings"]
 
+
+@register_steps("embednet")
+def _embednet(backbone: Backbone, head: HeadConfig, scopes: tuple[str, ...]) -> Steps:
+    import tensorflow as tf
+
+    steps = _EmbedNetSteps(tf, _last_block(backbone), head)
     return Steps(
-        train={scope: make_train(scope) for scope in scopes},
-        infer=infer,
-        refine=refine if len(scopes) > 1 else None,
+        train={scope: steps.train(trained(backbone, scope), scope) for scope in scopes},
+        infer=steps.infer,
+        refine=steps.refine if len(scopes) > 1 else None,
     )

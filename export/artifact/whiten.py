@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from devices.cosine import normalize
 from export.artifact.split import Backbone
 from pretrain.models.embednet import EmbedNet
 
@@ -65,7 +66,7 @@ def whitener(embeddings: np.ndarray, eps: float = EPS) -> np.ndarray:
         raise WhiteningError(f"need >= 2 finite embedding rows, got shape {e.shape}.")
     if not 0.0 < eps <= 1.0:
         raise WhiteningError(f"eps must be in (0, 1], got {eps}.")
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    e = normalize(e)
     w, v = np.linalg.eigh(e.T @ e / len(e))
     w = np.maximum(w, 0.0)
     return (v / np.sqrt(w + eps * w.max())) @ v.T

@@ -233,8 +233,10 @@ class OfficialModel:
         x, y = np.asarray(bottlenecks, np.float32), one_hot(labels, self.classes)
         losses = []
         for _ in range(epochs):
-            step = [float(run(bottleneck=x[i : i + batch], label=y[i : i + batch])["loss"])
-                    for i in range(0, len(x), batch)]  # fmt: skip
+            step = [
+                float(run(bottleneck=x[i : i + batch], label=y[i : i + batch])["loss"])
+                for i in range(0, len(x), batch)
+            ]
             losses.append(float(np.mean(step)))
         return losses
 

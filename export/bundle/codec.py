@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from export.bundle import dedup as slices
-from export.bundle import huffman
+import export.bundle.dedup as slices
+import export.bundle.huffman as huffman
 from export.bundle.container import Record
 from export.bundle.errors import BundleError
 from export.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative
@@ -232,8 +232,21 @@ def decode_record(record: Record, nbytes: int) -> tuple[np.ndarray, TensorInfo]:
             raise BundleError(f"{name}: a raw tensor has 1 section, found {len(record.sections)}.")
         values = _floats(record.sections[0], record.dtype, size, name).reshape(shape)
         bits = size * np.dtype(record.dtype).itemsize * 8
-        info = TensorInfo(name, "raw", shape, size, int(np.count_nonzero(values)), size, 0, 0,
-                          "row", bits, 0, nbytes, record.dtype)  # fmt: skip
+        info = TensorInfo(
+            name,
+            "raw",
+            shape,
+            size,
+            int(np.count_nonzero(values)),
+            size,
+            0,
+            0,
+            "row",
+            bits,
+            0,
+            nbytes,
+            record.dtype,
+        )
         return values, info
     return _decode_coded(record, nbytes)
 
@@ -281,10 +294,24 @@ def _decode_coded(record: Record, nbytes: int) -> tuple[np.ndarray, TensorInfo]:
             slices.expand(symbols, matrix) if axis == ROWS else slices.expand(symbols, matrix.T).T
         )
     weights = book[matrix].reshape(shape)
-    info = TensorInfo(name, "coded", shape, weights.size, int(np.count_nonzero(weights)),
-                      int(gaps.size), book.size, record.index_bits, record.order, vstream.bits,
-                      gstream.bits, nbytes, record.dtype, (kept[ROWS], rows), (kept[COLS], cols),
-                      map_bits)  # fmt: skip
+    info = TensorInfo(
+        name,
+        "coded",
+        shape,
+        weights.size,
+        int(np.count_nonzero(weights)),
+        int(gaps.size),
+        book.size,
+        record.index_bits,
+        record.order,
+        vstream.bits,
+        gstream.bits,
+        nbytes,
+        record.dtype,
+        (kept[ROWS], rows),
+        (kept[COLS], cols),
+        map_bits,
+    )
     return weights, info
 
 

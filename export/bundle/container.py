@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from export.bundle import signing
+import export.bundle.signing as signing
 from export.bundle.errors import BundleError
 
 MAGIC = b"\x89PFB"

@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from export.bundle import container, signing
+import export.bundle.container as container
+import export.bundle.signing as signing
+from devices.files import atomic_write
 from export.bundle.codec import AUTO, TensorInfo, decode_record, encode_tensor, per_tensor
 from export.bundle.errors import BundleError
 
@@ -86,10 +88,14 @@ def build_bundle(
     records = []
     for name, value in tensors.items():
         record = encode_tensor(
-            name, value,
-            index_bits=per_tensor(index_bits, name), order=per_tensor(order, name),
-            dedup=per_tensor(dedup, name), codebook_dtype=codebook_dtype, raw_dtype=raw_dtype,
-        )  # fmt: skip
+            name,
+            value,
+            index_bits=per_tensor(index_bits, name),
+            order=per_tensor(order, name),
+            dedup=per_tensor(dedup, name),
+            codebook_dtype=codebook_dtype,
+            raw_dtype=raw_dtype,
+        )
         records.append(record)
     return container.write(model, dict(options), records, private_key)
 
@@ -161,10 +167,5 @@ def read_bundle(
 
 
 def write_bundle(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Writes bundle bytes to ``path`` (atomically: a temp file renamed into place)."""
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
-    return out
+    """Writes bundle bytes to ``path`` (atomically: :func:`devices.files.atomic_write`)."""
+    return atomic_write(path, data)

@@ -51,11 +51,22 @@ def layer_table(bundle: Bundle) -> list[dict[str, Any]]:
     for t in bundle.tensors:
         row = rows.setdefault(
             _layer(t.name),
-            {"layer": _layer(t.name), "params": 0, "weights": 0, "nonzero": 0, "entries": 0,
-             "weight_bits": None, "weight_bits_huffman": None, "index_bits": None,
-             "index_bits_huffman": None, "order": None, "stored_rows": None,
-             "stored_cols": None, "bytes": 0},
-        )  # fmt: skip
+            {
+                "layer": _layer(t.name),
+                "params": 0,
+                "weights": 0,
+                "nonzero": 0,
+                "entries": 0,
+                "weight_bits": None,
+                "weight_bits_huffman": None,
+                "index_bits": None,
+                "index_bits_huffman": None,
+                "order": None,
+                "stored_rows": None,
+                "stored_cols": None,
+                "bytes": 0,
+            },
+        )
         row["params"] += t.size
         row["bytes"] += t.nbytes
         if t.kind == "coded":
@@ -140,17 +151,61 @@ def _stored(row: dict[str, Any]) -> str | None:
 
 def render(info: dict[str, Any]) -> str:
     """The human-readable ``inspect`` output of :func:`summary`'s dict."""
-    header = ["layer", "weights", "kept %", "bits", "bits(H)", "idx", "idx(H)", "stored",
-              "bytes", "ratio"]  # fmt: skip
+    header = [
+        "layer",
+        "weights",
+        "kept %",
+        "bits",
+        "bits(H)",
+        "idx",
+        "idx(H)",
+        "stored",
+        "bytes",
+        "ratio",
+    ]
     rows = [
-        [r["layer"], r["weights"], r["kept_pct"], r["weight_bits"], r["weight_bits_huffman"],
-         r["index_bits"], r["index_bits_huffman"], _stored(r), r["bytes"], r["ratio"]]
+        [
+            r["layer"],
+            r["weights"],
+            r["kept_pct"],
+            r["weight_bits"],
+            r["weight_bits_huffman"],
+            r["index_bits"],
+            r["index_bits_huffman"],
+            _stored(r),
+            r["bytes"],
+            r["ratio"],
+        ]
         for r in info["layers"]
-    ]  # fmt: skip
-    rows.append(["(header+signature)", None, None, None, None, None, None, None,
-                 info["overhead_bytes"], None])  # fmt: skip
-    rows.append(["total", sum(r["weights"] for r in info["layers"]), info["weights_kept_pct"],
-                 None, None, None, None, None, info["bytes"], info["ratio"]])  # fmt: skip
+    ]
+    rows.append(
+        [
+            "(header+signature)",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            info["overhead_bytes"],
+            None,
+        ]
+    )
+    rows.append(
+        [
+            "total",
+            sum(r["weights"] for r in info["layers"]),
+            info["weights_kept_pct"],
+            None,
+            None,
+            None,
+            None,
+            None,
+            info["bytes"],
+            info["ratio"],
+        ]
+    )
     stages = "  ".join(
         f"{k}: {v['bytes']:,} B ({v['ratio']:.1f}x)" for k, v in info["stages"].items()
     )

@@ -12,15 +12,16 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
+from devices import trust
+from devices.trust import KEY_ID_BYTES as KEY_ID_BYTES  # re-exported: the bundle's layout
+from devices.trust import SIGNATURE_BYTES as SIGNATURE_BYTES
+from devices.trust import key_id as key_id
 from export.bundle.errors import BundleError, SignatureError
 
-SIGNATURE_BYTES = 64
-KEY_ID_BYTES = 8
 DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
 PUBLIC_KEY_NAME = "signing.pub"
 
@@ -29,19 +30,6 @@ def _ed25519() -> Any:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     return ed25519
-
-
-def _raw_public(public_key: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return bytes(
-        public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
-
-
-def key_id(public_key: Any) -> bytes:
-    """The 8-byte id of a public key (SHA-256 of its raw bytes, truncated)."""
-    return hashlib.sha256(_raw_public(public_key)).digest()[:KEY_ID_BYTES]
 
 
 def generate_key(private_path: str | os.PathLike[str], public_path: str | os.PathLike[str]) -> Any:
@@ -113,26 +101,10 @@ def load_public_key(source: Any) -> Any:
     Raises:
       BundleError: missing file, or not an Ed25519 public key.
     """
-    from cryptography.hazmat.primitives import serialization
-
-    ed = _ed25519()
-    if isinstance(source, ed.Ed25519PublicKey):
-        return source
-    if isinstance(source, ed.Ed25519PrivateKey):
-        return source.public_key()
-    where = "key bytes"
-    if isinstance(source, str | os.PathLike):
-        file = Path(source).expanduser()
-        if not file.is_file():
-            raise BundleError(f"public key {file} not found.")
-        where, source = str(file), file.read_bytes()
     try:
-        key = serialization.load_pem_public_key(bytes(source))
-    except (ValueError, TypeError) as err:
-        raise BundleError(f"{where} is not a readable PEM public key: {err}") from None
-    if not isinstance(key, ed.Ed25519PublicKey):
-        raise BundleError(f"{where} holds a {type(key).__name__}, not an Ed25519 public key.")
-    return key
+        return trust.public_key(source)
+    except trust.TrustError as err:
+        raise BundleError(str(err)) from None
 
 
 def sign(private_key: Any, message: bytes) -> bytes:
@@ -142,17 +114,7 @@ def sign(private_key: Any, message: bytes) -> bytes:
 
 def verify(public_key: Any, message: bytes, signature: bytes, signer_id: bytes) -> None:
     """Checks ``signature``; raises :class:`SignatureError` saying why it fails."""
-    from cryptography.exceptions import InvalidSignature
-
-    expected = key_id(public_key)
-    if signer_id != expected:
-        raise SignatureError(
-            f"signed by another key (key id {signer_id.hex()}), not by the given public key "
-            f"(key id {expected.hex()})."
-        )
     try:
-        public_key.verify(signature, message)
-    except InvalidSignature:
-        raise SignatureError(
-            "the signature does not match the contents: the bundle was modified after signing."
-        ) from None
+        trust.verify(public_key, message, signature, signer_id, what="bundle")
+    except trust.TrustError as err:
+        raise SignatureError(str(err)) from None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devices import host_info
+from devices.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "notebooks" / "results"
@@ -36,10 +37,7 @@ def write_results(name: str, figures: dict[str, Any], *, command: str | None = N
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, (json.dumps(_clean(record), indent=2) + "\n").encode())
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

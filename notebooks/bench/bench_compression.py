@@ -147,8 +147,11 @@ def fixed_point_figures(saved: Any, splits: Any, trainer: Trainer) -> dict[str, 
     n = pretrain.count_params(saved.params)
     kernels = sum(np.size(v) for v in pc.selected(saved.params, pc.kernels()).values())
     size = kernels + 4 * (n - kernels) + 4 * len(pc.selected(saved.params, pc.kernels()))
-    return {"test_error_pct": test_error(trainer, params, splits), "bytes": size,
-            "ratio": 4 * n / size}  # fmt: skip
+    return {
+        "test_error_pct": test_error(trainer, params, splits),
+        "bytes": size,
+        "ratio": 4 * n / size,
+    }
 
 
 def model_options(saved: Any) -> dict[str, Any]:
@@ -209,9 +212,11 @@ def compress_model(
             saved, splits, trainer, recipe, result.pruned, prune_key
         )
     data = export.build_bundle(
-        result.packed.leaves, model=saved.info["model"], options=model_options(saved),
+        result.packed.leaves,
+        model=saved.info["model"],
+        options=model_options(saved),
         private_key=key,
-    )  # fmt: skip
+    )
     path = export.write_bundle(bundles / f"{name}.pfb", data)
     evaluated = export.evaluate_bundle(path, dataset="mnist", public_key=key.public_key())
     info = export.summary(export.read_bundle(path, public_key=key.public_key()))
@@ -252,35 +257,68 @@ def report(figures: dict[str, Any]) -> None:
     rows = []
     for name, m in figures["models"].items():
         c = m["compressed"]
-        rows.append([name, _pct(m["reference"]["test_error_pct"]), _pct(c["test_error_pct"]),
-                     f"{c['ratio']:.1f}x", c["bytes"], f"{c['weights_kept_pct']:.2f}%",
-                     f"{m['paper']['ratio']}x / {_pct(m['paper']['test_error_pct'])}"])  # fmt: skip
+        rows.append(
+            [
+                name,
+                _pct(m["reference"]["test_error_pct"]),
+                _pct(c["test_error_pct"]),
+                f"{c['ratio']:.1f}x",
+                c["bytes"],
+                f"{c['weights_kept_pct']:.2f}%",
+                f"{m['paper']['ratio']}x / {_pct(m['paper']['test_error_pct'])}",
+            ]
+        )
     print_table(["model", "ref err", "err", "ratio", "bytes", "kept", "paper"], rows)
     for name, m in figures["models"].items():
         print(f"\n{name}: per layer")
         print_table(
             ["layer", "weights", "kept %", "bits", "bits(H)", "idx", "idx(H)", "bytes", "ratio"],
-            [[r["layer"], r["weights"], r["kept_pct"], r["weight_bits"], r["weight_bits_huffman"],
-              r["index_bits"], r["index_bits_huffman"], r["bytes"], r["ratio"]]
-             for r in m["layers"]],
-        )  # fmt: skip
+            [
+                [
+                    r["layer"],
+                    r["weights"],
+                    r["kept_pct"],
+                    r["weight_bits"],
+                    r["weight_bits_huffman"],
+                    r["index_bits"],
+                    r["index_bits_huffman"],
+                    r["bytes"],
+                    r["ratio"],
+                ]
+                for r in m["layers"]
+            ],
+        )
         print_table(
             ["stage", "bytes", "ratio", "test err"],
-            [[k, v["bytes"], f"{v['ratio']:.1f}x", _pct(v["test_error_pct"])]
-             for k, v in m["stages"].items()],
-        )  # fmt: skip
+            [
+                [k, v["bytes"], f"{v['ratio']:.1f}x", _pct(v["test_error_pct"])]
+                for k, v in m["stages"].items()
+            ],
+        )
     obd = figures["models"].get("lenet300", {}).get("obd_vs_magnitude")
     if obd:
         print("\nOBD vs magnitude, LeNet-300-100, no retraining (global deletion)")
         print_table(
-            ["deleted", "OBD", "magnitude", "OBD per layer", "magnitude per layer",
-             "OBD loss increase predicted / actual"],
-            [[f"{r['deleted_pct']:.0f}%", _pct(r["obd_test_error_pct"]),
-              _pct(r["magnitude_test_error_pct"]), _pct(r["obd_per_layer_test_error_pct"]),
-              _pct(r["magnitude_per_layer_test_error_pct"]),
-              f"{r['obd_predicted_loss_increase']:.4f} / {r['obd_train_loss_increase']:.4f}"]
-             for r in obd["rows"]],
-        )  # fmt: skip
+            [
+                "deleted",
+                "OBD",
+                "magnitude",
+                "OBD per layer",
+                "magnitude per layer",
+                "OBD loss increase predicted / actual",
+            ],
+            [
+                [
+                    f"{r['deleted_pct']:.0f}%",
+                    _pct(r["obd_test_error_pct"]),
+                    _pct(r["magnitude_test_error_pct"]),
+                    _pct(r["obd_per_layer_test_error_pct"]),
+                    _pct(r["magnitude_per_layer_test_error_pct"]),
+                    f"{r['obd_predicted_loss_increase']:.4f} / {r['obd_train_loss_increase']:.4f}",
+                ]
+                for r in obd["rows"]
+            ],
+        )
         retrained = figures["models"]["lenet300"].get("obd_with_retraining")
         if retrained:
             print(
@@ -302,10 +340,18 @@ def signing_key(path: Path) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
-                        help="model directory (default notebooks/results/models/NAME)")  # fmt: skip
-    parser.add_argument("--key", default=str(export.bundle.DEFAULT_PRIVATE_KEY),
-                        help="Ed25519 private key (PEM), kept outside the repository")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="model directory (default notebooks/results/models/NAME)",
+    )
+    parser.add_argument(
+        "--key",
+        default=str(export.bundle.DEFAULT_PRIVATE_KEY),
+        help="Ed25519 private key (PEM), kept outside the repository",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny run into a temporary folder")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """bench-devices: the planner and the host latency estimate against LiteRT measurements.
 
 For every artifact found (the exported ones under notebooks/results/artifacts/*/ as soon as they
-exist, plus small reference artifacts converted here by devices.reference, cached in --workdir),
+exist, plus small reference artifacts converted here by devices.server.reference, cached in --workdir),
 each signature is run in a fresh LiteRT process (devices.measure_signature: peak RSS rise over a
 baseline taken after imports, inputs, the runtime's code pages and a heap trim; default
 delegates, one thread; at the signature's planned batch, which a polymorphic-batch export does
@@ -30,6 +30,7 @@ from _results import RESULTS, ROOT, print_table, write_results
 
 import devices
 from devices.planner import plan_signature
+from devices.server import graph_from_flax
 
 # Reference artifacts: other sizes than the calibration one (16, 32, 64, 128 at 64 px).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -37,9 +38,19 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "ref_face64": {"widths": (32, 64, 128, 256), "input_hw": 64, "embed_dim": 128},
     "ref_fingerprint128": {"widths": (16, 32, 64, 128), "input_hw": 128, "embed_dim": 128},
     "ref_medium": {"widths": (32, 64, 128, 256), "input_hw": 96, "embed_dim": 64},
-    "ref_medium_head": {"widths": (32, 64, 128, 256), "input_hw": 96, "embed_dim": 64, "scopes": ("head",)},
-    "ref_medium_int8": {"widths": (32, 64, 128, 256), "input_hw": 96, "embed_dim": 64, "int8": True},
-}  # fmt: skip
+    "ref_medium_head": {
+        "widths": (32, 64, 128, 256),
+        "input_hw": 96,
+        "embed_dim": 64,
+        "scopes": ("head",),
+    },
+    "ref_medium_int8": {
+        "widths": (32, 64, 128, 256),
+        "input_hw": 96,
+        "embed_dim": 64,
+        "int8": True,
+    },
+}
 
 
 def find_artifacts(workdir: Path, with_reference: bool) -> list[tuple[str, Path]]:
@@ -49,7 +60,7 @@ def find_artifacts(workdir: Path, with_reference: bool) -> list[tuple[str, Path]
         if (d / "model.tflite").is_file() and (d / "manifest.json").is_file():
             out.append((d.name, d))
     if with_reference:
-        from devices.reference import build_reference
+        from devices.server.reference import build_reference
 
         for name, kwargs in REFERENCES.items():
             d = workdir / name
@@ -60,7 +71,9 @@ def find_artifacts(workdir: Path, with_reference: bool) -> list[tuple[str, Path]
     return out
 
 
-def measure_artifact(name: str, path: Path, host: devices.Profile, runs: int, repeats: int = 3) -> tuple[list, list]:  # fmt: skip
+def measure_artifact(
+    name: str, path: Path, host: devices.Profile, runs: int, repeats: int = 3
+) -> tuple[list, list]:
     try:
         graph = devices.load_graph(path)
     except devices.ArtifactError as err:  # an export without the planner's graph: say so
@@ -77,20 +90,32 @@ def measure_artifact(name: str, path: Path, host: devices.Profile, runs: int, re
         fastest = min(
             [m.latency_s]
             + [
-                devices.measure_signature(devices.model_file(path), sig.name, inputs=feed, runs=runs).latency_s
+                devices.measure_signature(
+                    devices.model_file(path), sig.name, inputs=feed, runs=runs
+                ).latency_s
                 for _ in range(repeats - 1)
             ]
-        )  # fmt: skip
+        )
         plan = plan_signature(graph, sig, host, model_bytes=size, model_stats=stats)
         est = devices.estimate(graph, sig, host, model_stats=stats)
-        memory.append({
-            "artifact": name, "signature": sig.name, "scope": sig.scope,
-            "predicted_bytes": plan.peak_bytes, "measured_bytes": m.peak_bytes,
-        })  # fmt: skip
-        latency.append({
-            "artifact": name, "signature": sig.name, "scope": sig.scope,
-            "predicted_s": est.latency_s, "measured_s": fastest,
-        })  # fmt: skip
+        memory.append(
+            {
+                "artifact": name,
+                "signature": sig.name,
+                "scope": sig.scope,
+                "predicted_bytes": plan.peak_bytes,
+                "measured_bytes": m.peak_bytes,
+            }
+        )
+        latency.append(
+            {
+                "artifact": name,
+                "signature": sig.name,
+                "scope": sig.scope,
+                "predicted_s": est.latency_s,
+                "measured_s": fastest,
+            }
+        )
     return memory, latency
 
 
@@ -134,7 +159,7 @@ def backbones(workdir: Path) -> list[dict[str, Any]]:
                 module.init, jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1))
             )
             source = f"pretrain.build_model({model!r}) (not trained yet; sizes only)"
-        graph = devices.graph_from_flax(module, variables, jnp.zeros((1, 28, 28, 1)), name=model)
+        graph = graph_from_flax(module, variables, jnp.zeros((1, 28, 28, 1)), name=model)
         out.append(_summary(model, source, graph))
     for model, hw, trained in (
         ("embednet", 128, "embed_fingerprint"),
@@ -156,7 +181,7 @@ def backbones(workdir: Path) -> list[dict[str, Any]]:
             module = pretrain.build_model(model)
             variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
             source = f"pretrain.build_model({model!r}) at {hw}x{hw} (not trained yet; sizes only)"
-        graph = devices.graph_from_flax(module, variables, x, name=trained)
+        graph = graph_from_flax(module, variables, x, name=trained)
         out.append(_summary(trained, source, graph))
     ref = workdir / "ref_medium"
     if (ref / "manifest.json").is_file():
@@ -208,12 +233,21 @@ def sram_fit(
                 # e.g. float weights on an int8-only DSP: they do not run there
                 if not r["supported"]:
                     r = {**r, "energy_j": None, "weight_energy_j": None, "latency_s": None}
-                rows.append({
-                    "backbone": net["name"], "form": form, "bytes": nbytes, "profile": pname,
-                    "sram_bytes": p.sram_bytes, "supported": r["supported"], "fits_sram": r["fits_sram"],
-                    "precision": r["precision"], "energy_j": r["energy_j"],
-                    "weight_energy_j": r["weight_energy_j"], "latency_s": r["latency_s"],
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "backbone": net["name"],
+                        "form": form,
+                        "bytes": nbytes,
+                        "profile": pname,
+                        "sram_bytes": p.sram_bytes,
+                        "supported": r["supported"],
+                        "fits_sram": r["fits_sram"],
+                        "precision": r["precision"],
+                        "energy_j": r["energy_j"],
+                        "weight_energy_j": r["weight_energy_j"],
+                        "latency_s": r["latency_s"],
+                    }
+                )
     return rows
 
 
@@ -240,28 +274,61 @@ def main() -> None:
     print(f"memory (host profile calibrated {host.measured}): predicted vs measured peak, KiB")
     print_table(
         ["artifact", "signature", "predicted", "measured", "ratio"],
-        [[r["artifact"], r["signature"], r["predicted_bytes"] / 1024, r["measured_bytes"] / 1024,
-          r["predicted_bytes"] / r["measured_bytes"]] for r in memory],
-    )  # fmt: skip
+        [
+            [
+                r["artifact"],
+                r["signature"],
+                r["predicted_bytes"] / 1024,
+                r["measured_bytes"] / 1024,
+                r["predicted_bytes"] / r["measured_bytes"],
+            ]
+            for r in memory
+        ],
+    )
     ok = sum(abs(r["predicted_bytes"] / r["measured_bytes"] - 1) <= 0.15 for r in memory)
     print(f"within 15%: {ok}/{len(memory)}\n")
     print("latency: predicted vs measured, ms")
     print_table(
         ["artifact", "signature", "predicted", "measured", "ratio"],
-        [[r["artifact"], r["signature"], 1e3 * r["predicted_s"], 1e3 * r["measured_s"],
-          r["predicted_s"] / r["measured_s"]] for r in latency],
-    )  # fmt: skip
+        [
+            [
+                r["artifact"],
+                r["signature"],
+                1e3 * r["predicted_s"],
+                1e3 * r["measured_s"],
+                r["predicted_s"] / r["measured_s"],
+            ]
+            for r in latency
+        ],
+    )
     work = [r for r in latency if r["measured_s"] >= 1e-4]
     ok = sum(abs(r["predicted_s"] / r["measured_s"] - 1) <= 0.30 for r in work)
-    print(f"within 30%: {ok}/{len(work)} of the calls that take >= 0.1 ms "
-          f"({sum(abs(r['predicted_s'] / r['measured_s'] - 1) <= 0.30 for r in latency)}/{len(latency)} of all)\n")  # fmt: skip
+    print(
+        f"within 30%: {ok}/{len(work)} of the calls that take >= 0.1 ms "
+        f"({sum(abs(r['predicted_s'] / r['measured_s'] - 1) <= 0.30 for r in latency)}/{len(latency)} of all)\n"
+    )
     print("sram_fit: weights in SRAM? energy per inference, uJ")
     print_table(
         ["backbone", "form", "KiB", *profiles],
-        [[n, f, next(r["bytes"] for r in fit if r["backbone"] == n and r["form"] == f) / 1024,
-          *[_cell(next(r for r in fit if r["backbone"] == n and r["form"] == f and r["profile"] == p)) for p in profiles]]
-         for n, f in dict.fromkeys((r["backbone"], r["form"]) for r in fit)],
-    )  # fmt: skip
+        [
+            [
+                n,
+                f,
+                next(r["bytes"] for r in fit if r["backbone"] == n and r["form"] == f) / 1024,
+                *[
+                    _cell(
+                        next(
+                            r
+                            for r in fit
+                            if r["backbone"] == n and r["form"] == f and r["profile"] == p
+                        )
+                    )
+                    for p in profiles
+                ],
+            ]
+            for n, f in dict.fromkeys((r["backbone"], r["form"]) for r in fit)
+        ],
+    )
     print(f"\nwrote {path}")
 
 

@@ -58,8 +58,11 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 from tqdm.auto import tqdm
 
+from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
 from personalize import DEFAULT_FAR, NO_TRAINING, Device, QualityError, load_artifact
+from pretrain.evaluation.episodes import enrollment_pools, paired_difference
+from pretrain.evaluation.episodes import matching_rules as episode_matching_rules
 
 SHOTS = (1, 3, 5)
 POOL = 5
@@ -97,9 +100,12 @@ def face_set() -> EvalSet:
     keep = [i for i, label in enumerate(faces.labels) if 20 <= label < 40]
     order = [int(faces.paths[i].stem) - 1 for i in keep]
     return EvalSet(
-        "orl[s21-s40]", [faces.images[i] for i in keep], faces.labels[keep] - 20,
-        np.asarray(order), "per subject, images 1-5 enroll (first k for k-shot), 6-10 probe",
-    )  # fmt: skip
+        "orl[s21-s40]",
+        [faces.images[i] for i in keep],
+        faces.labels[keep] - 20,
+        np.asarray(order),
+        "per subject, images 1-5 enroll (first k for k-shot), 6-10 probe",
+    )
 
 
 def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
@@ -109,9 +115,13 @@ def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
     from pretrain.embedding import identity_ranges
 
     options = {
-        "identities": 2000, "val_identities": 100, "test_identities": 200,
-        "held_out_impressions": 8, "seed": 0, **stage_options(pretrain.load_model(model_dir))[-1],
-    }  # fmt: skip
+        "identities": 2000,
+        "val_identities": 100,
+        "test_identities": 200,
+        "held_out_impressions": 8,
+        "seed": 0,
+        **stage_options(pretrain.load_model(model_dir))[-1],
+    }
     test = identity_ranges(
         options["identities"], options["val_identities"], options["test_identities"]
     ).test
@@ -127,10 +137,12 @@ def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
     raw = np.concatenate([p[0] for p in parts])
     owners = np.concatenate([p[1] for p in parts])
     return EvalSet(
-        f"synthetic-seed{options['seed']}[{test.start}:{test.stop}]x{per}", list(raw),
-        (owners - test.start).astype(np.int64), np.tile(np.arange(per), len(test)),
+        f"synthetic-seed{options['seed']}[{test.start}:{test.stop}]x{per}",
+        list(raw),
+        (owners - test.start).astype(np.int64),
+        np.tile(np.arange(per), len(test)),
         f"per identity, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-{per} probe",
-    )  # fmt: skip
+    )
 
 
 def _raw_prints(seed: int, identities: range, per: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,58 +166,36 @@ def fvc_set() -> EvalSet:
             match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
             order.append(int(match[1]) - 1 if match else 0)
     return EvalSet(
-        "fvc[" + ",".join(SENSOR_SETS) + "]", images, np.concatenate(labels), np.asarray(order),
+        "fvc[" + ",".join(SENSOR_SETS) + "]",
+        images,
+        np.concatenate(labels),
+        np.asarray(order),
         f"per finger, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-8 probe",
-    )  # fmt: skip
+    )
 
 
 def pools(data: EvalSet, episode: int = 0) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """Per identity, its pool indices in order; and the probe mask.
-
-    Episode 0 is the fixed split (the first ``POOL`` captures enroll); episode ``e > 0`` draws each
-    identity's pool at random (seed ``e``), the rest of its captures probe.
-    """
-    pool, probe = {}, np.zeros(len(data.labels), bool)
-    rng = np.random.default_rng(episode)
-    for identity in np.unique(data.labels):
-        idx = np.flatnonzero(data.labels == identity)
-        idx = rng.permutation(idx) if episode else idx[np.argsort(data.order[idx], kind="stable")]
-        pool[int(identity)] = idx[:POOL]
-        probe[idx[POOL:]] = True
-    return pool, probe
+    """Per identity, its pool indices in order; and the probe mask (episode 0: the fixed split;
+    ``e > 0``: random pools, seed ``e``; :func:`pretrain.evaluation.episodes.enrollment_pools`)."""
+    return enrollment_pools(data.labels, pool=POOL, episode=episode, order=data.order)
 
 
 # -- scoring -----------------------------------------------------------------------------------
-class Scorer:
-    """Scores every sample against every enrolled person in batches, as ``Device.verify`` does
-    one at a time (int8 embed; the person's weights; ``refine`` for wide scopes; ``infer``)."""
-
-    def __init__(self, artifact: Path, key: Path, inputs: np.ndarray) -> None:
-        art = load_artifact(artifact, key)
-        self.interp = art.interpreter(1)
-        self.scale = float(art.manifest["head"]["scale"])
-        self.pristine = self.interp.get_signature_runner("get_weights")(unused=np.int32(0))
-        embed = self.interp.get_signature_runner("embed")
-        chunks = [embed(images=inputs[i : i + 64]) for i in range(0, len(inputs), 64)]
-        self.embedded = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-    def scores(self, record: Any) -> np.ndarray:
-        self.interp.get_signature_runner("set_weights")(**{**self.pristine, **record.weights})
-        e = self.embedded["embeddings"]
-        if record.scope not in ("head", NO_TRAINING):
-            refine = self.interp.get_signature_runner("refine")
-            e = np.concatenate([refine(features=self.embedded["features"][i : i + 256])["embeddings"]
-                                for i in range(0, len(e), 256)])  # fmt: skip
-        infer = self.interp.get_signature_runner("infer")
-        out = [infer(embeddings=e[i : i + 256])["scores"][:, 0] for i in range(0, len(e), 256)]
-        return np.concatenate(out) / self.scale
-
-
 def evaluate_scope(
-    data: EvalSet, artifact: Path, key: Path, scorer: Scorer, *, scope: str, shots: tuple[int, ...],
-    profile: str, workdir: Path, episode: int = 0,
-) -> dict[str, Any]:  # fmt: skip
-    """k-shot enrollment of everyone on a fresh device, identification, FRR and measured FAR."""
+    data: EvalSet,
+    artifact: Path,
+    key: Path,
+    embedded: dict[str, np.ndarray],
+    *,
+    scope: str,
+    shots: tuple[int, ...],
+    profile: str,
+    workdir: Path,
+    episode: int = 0,
+) -> dict[str, Any]:
+    """k-shot enrollment of everyone on a fresh device, identification, FRR and measured FAR;
+    every capture scored against every person by ``Device.scores`` (``embedded``: the set's
+    ``Device.embed`` outputs, computed once)."""
     pool, probe = pools(data, episode)
     ids = sorted(pool)
     out: dict[str, Any] = {"identification_pct": {}, "scope": scope}
@@ -216,15 +206,21 @@ def evaluate_scope(
         for identity in tqdm(ids, desc=f"{data.name} {scope} {k}-shot", leave=False):
             samples = [data.images[i] for i in pool[identity][:k]]
             try:
-                reports.append(dev.enroll(
-                    f"p{identity}", samples, train=scope != NO_TRAINING,
-                    scope=None if scope in (NO_TRAINING, "auto") else scope, measure_memory=False,
-                ))  # fmt: skip
+                reports.append(
+                    dev.enroll(
+                        f"p{identity}",
+                        samples,
+                        train=scope != NO_TRAINING,
+                        scope=None if scope in (NO_TRAINING, "auto") else scope,
+                        measure_memory=False,
+                    )
+                )
             except QualityError as err:  # a failure to enroll, counted and reported
                 refused[str(identity)] = str(err)
         enrolled = [i for i in ids if str(i) not in refused]
         records = [dev.store.load(f"p{identity}") for identity in enrolled]
-        matrix = np.stack([scorer.scores(r) for r in records], axis=1)  # (samples, people)
+        # (samples, people)
+        matrix = np.stack([dev.scores(f"p{identity}", embedded) for identity in enrolled], axis=1)
         if not episode:
             _check_against_verify(dev, data, matrix, enrolled, records)
         # Probes of people who could not enroll count as misidentified.
@@ -253,7 +249,7 @@ def evaluate_scope(
                 steps=statistics.median(r.steps for r in reports),
                 stop_reasons=dict(Counter(r.stop_reason for r in reports if r.stop_reason)),
                 shots=k,
-            )  # fmt: skip
+            )
     return out
 
 
@@ -291,9 +287,13 @@ print(json.dumps({"scope": rep.scope, "predicted": rep.predicted_peak_bytes,
 
 
 def peak_memory(
-    artifact: Path, key: Path, samples: list[np.ndarray], scopes: list[str], profile: str,
+    artifact: Path,
+    key: Path,
+    samples: list[np.ndarray],
+    scopes: list[str],
+    profile: str,
     workdir: Path,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """A 5-shot enrollment per scope in a fresh subprocess: predicted vs measured peak."""
     out = {}
     images = workdir / "owner.npy"
@@ -301,10 +301,22 @@ def peak_memory(
     for scope in scopes:
         store = Path(tempfile.mkdtemp(dir=workdir, prefix=f"mem-{scope}-"))
         result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(artifact), str(key), str(store), profile, scope,
-             str(images)],
-            capture_output=True, text=True, check=False, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(artifact),
+                str(key),
+                str(store),
+                profile,
+                scope,
+                str(images),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"enrollment subprocess ({scope}) failed:\n{result.stderr[-2000:]}")
         child = json.loads(result.stdout.strip().splitlines()[-1])
@@ -318,36 +330,30 @@ def peak_memory(
     return out
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def matching_rules(data: EvalSet, embeddings: np.ndarray, episodes: int) -> dict[str, Any]:
     """Identification by two matching rules on the artifact's int8 embeddings, numpy only, on the
     episodes' splits: the cosine to each person's mean embedding (what imprinting stores) and the
     best cosine to any one of their enrollment embeddings (templates). The device cannot use the
     second: it would store the owner's embeddings, which it never writes to disk."""
-    e = _unit(embeddings)
-    out: dict[str, Any] = {"class_mean": {}, "nearest_sample": {}, "note": matching_rules.__doc__}
-    for episode in range(1, episodes + 1):
-        pool, probe = pools(data, episode)
-        ids = np.asarray(sorted(pool))
-        for k in SHOTS:
-            means = _unit(np.stack([e[pool[i][:k]].mean(axis=0) for i in ids]))
-            nearest = np.stack([(e[probe] @ e[pool[i][:k]].T).max(axis=1) for i in ids], axis=1)
-            for rule, scores in (("class_mean", e[probe] @ means.T), ("nearest_sample", nearest)):
-                hit = ids[np.argmax(scores, axis=1)] == data.labels[probe]
-                out[rule].setdefault(str(k), []).append(float(100 * hit.mean()))
-    return out
+    rules = episode_matching_rules(
+        embeddings, data.labels, episodes=episodes, shots=SHOTS, pool=POOL, order=data.order
+    )
+    return {**rules, "note": matching_rules.__doc__}
 
 
 # -- baseline (b) ------------------------------------------------------------------------------
 def official_baseline(
-    data: EvalSet, backbone: Any, spec: PreprocessSpec, shots: tuple[int, ...], workdir: Path,
-    *, measure: bool, artifact_embeddings: np.ndarray, episodes: int = 0,
+    data: EvalSet,
+    backbone: Any,
+    spec: PreprocessSpec,
+    shots: tuple[int, ...],
+    workdir: Path,
+    *,
+    measure: bool,
+    artifact_embeddings: np.ndarray,
+    episodes: int = 0,
     whitening: np.ndarray | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The official recipe on the same split: gallery head trained per k, identification; and on
     ``episodes`` random splits (:func:`pools`), identification only."""
     from devices.measure import measure_signature
@@ -365,21 +371,31 @@ def official_baseline(
     # Same backbone? The float recipe's embeddings against the artifact's int8 ones (whitened as
     # the export folded it into the artifact: the recipe runs the model as trained).
     mapped = bottlenecks if whitening is None else bottlenecks @ whitening
-    cosine = np.sum(_unit(mapped) * _unit(artifact_embeddings), axis=1)
+    cosine = np.sum(normalize(mapped) * normalize(artifact_embeddings), axis=1)
     from export.artifact.convert import op_names
 
     flex = [o for o in op_names(blob) if o.upper().startswith("CUSTOM:FLEX")]
     out: dict[str, Any] = {
-        "identification_pct": {}, "model_bytes": len(blob), "build_s": build_s,
-        "backbone_agreement": {"mean_cosine_vs_artifact_embed": float(cosine.mean()),
-                               "min_cosine": float(cosine.min()),
-                               "whitened_like_the_artifact": whitening is not None},
-        "flex_ops": flex, "interpreter": "ai_edge_litert (load/train/infer; its pip build has no "
+        "identification_pct": {},
+        "model_bytes": len(blob),
+        "build_s": build_s,
+        "backbone_agreement": {
+            "mean_cosine_vs_artifact_embed": float(cosine.mean()),
+            "min_cosine": float(cosine.min()),
+            "whitened_like_the_artifact": whitening is not None,
+        },
+        "flex_ops": flex,
+        "interpreter": "ai_edge_litert (load/train/infer; its pip build has no "
         "Flex delegate, so the guide's save/restore cannot run here)",
-        "recipe": {"epochs": OFFICIAL_EPOCHS, "batch": OFFICIAL_BATCH, "learning_rate": OFFICIAL_LR,
-                   "weight_decay": 5e-4, "optimizer": "keras SGD (weight decay)",
-                   "loss": "keras CategoricalCrossentropy(from_logits=True)"},
-    }  # fmt: skip
+        "recipe": {
+            "epochs": OFFICIAL_EPOCHS,
+            "batch": OFFICIAL_BATCH,
+            "learning_rate": OFFICIAL_LR,
+            "weight_decay": 5e-4,
+            "optimizer": "keras SGD (weight decay)",
+            "loss": "keras CategoricalCrossentropy(from_logits=True)",
+        },
+    }
     label_of = {identity: c for c, identity in enumerate(ids)}
 
     def gallery(pool: dict[int, np.ndarray], probe: np.ndarray, k: int) -> tuple[Any, ...]:
@@ -418,18 +434,23 @@ def official_baseline(
                 embed_times.append(1e3 * (t1 - t0))
                 train_times.append(1e3 * (time.perf_counter() - t1))
             out.update(
-                embed_ms=statistics.median(embed_times), train_ms=statistics.median(train_times),
+                embed_ms=statistics.median(embed_times),
+                train_ms=statistics.median(train_times),
                 timing=f"median of {len(embed_times)} enrollments, one warm interpreter",
                 gallery_train_ms=train_ms,
-                final_loss=losses[-1], initial_loss=losses[0], gallery_samples=len(chosen),
-            )  # fmt: skip
+                final_loss=losses[-1],
+                initial_loss=losses[0],
+                gallery_samples=len(chosen),
+            )
             out["enroll_ms"] = out["embed_ms"] + out["train_ms"]
             if measure:
                 path = workdir / "official.tflite"
                 path.write_bytes(blob)
                 batch = min(OFFICIAL_BATCH, len(chosen))
-                train_in = {"bottleneck": bottlenecks[chosen][:batch],
-                            "label": np.eye(classes, dtype=np.float32)[y[:batch]]}  # fmt: skip
+                train_in = {
+                    "bottleneck": bottlenecks[chosen][:batch],
+                    "label": np.eye(classes, dtype=np.float32)[y[:batch]],
+                }
                 load_in = {"x": inputs[pool[ids[0]][:k]]}
                 peaks = {
                     "train": measure_signature(path, "train", inputs=train_in, runs=3).peak_bytes,
@@ -442,48 +463,97 @@ def official_baseline(
 
 # -- one modality --------------------------------------------------------------------------------
 def run_set(
-    data: EvalSet, artifact: Path, key: Path, profile: str, workdir: Path, *, wide_shots: bool,
-    backbone: Any, measure: bool, episodes: int = 0, whitening: np.ndarray | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    data: EvalSet,
+    artifact: Path,
+    key: Path,
+    profile: str,
+    workdir: Path,
+    *,
+    wide_shots: bool,
+    backbone: Any,
+    measure: bool,
+    episodes: int = 0,
+    whitening: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Device (every scope), imprinting only and the official recipe on one evaluation set; the
     default scope, imprinting and the official recipe also on ``episodes`` random splits."""
     art = load_artifact(artifact, key)
     spec = PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
-    scorer = Scorer(artifact, key, preprocess_batch(data.images, spec))
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
+    embedded = probe_dev.embed(data.images)
     scopes = list(probe_dev.trainable_scopes())
-    default = evaluate_scope(data, artifact, key, scorer, scope="auto", shots=SHOTS,
-                             profile=profile, workdir=workdir)  # fmt: skip
-    result: dict[str, Any] = {**default, "set": data.name, "split": data.split,
-                              "identities": len(np.unique(data.labels)), "scopes": {}}  # fmt: skip
+    default = evaluate_scope(
+        data, artifact, key, embedded, scope="auto", shots=SHOTS, profile=profile, workdir=workdir
+    )
+    result: dict[str, Any] = {
+        **default,
+        "set": data.name,
+        "split": data.split,
+        "identities": len(np.unique(data.labels)),
+        "scopes": {},
+    }
     for scope in scopes:
         if scope == default["scope"]:
             result["scopes"][scope] = default
             continue
         shots = SHOTS if wide_shots else (max(SHOTS),)
         result["scopes"][scope] = evaluate_scope(
-            data, artifact, key, scorer, scope=scope, shots=shots, profile=profile, workdir=workdir
+            data,
+            artifact,
+            key,
+            embedded,
+            scope=scope,
+            shots=shots,
+            profile=profile,
+            workdir=workdir,
         )
-    imprint = evaluate_scope(data, artifact, key, scorer, scope=NO_TRAINING, shots=SHOTS,
-                             profile=profile, workdir=workdir)  # fmt: skip
-    official = official_baseline(data, backbone, spec, SHOTS, workdir, measure=measure,
-                                 artifact_embeddings=scorer.embedded["embeddings"],
-                                 episodes=episodes, whitening=whitening)  # fmt: skip
+    imprint = evaluate_scope(
+        data,
+        artifact,
+        key,
+        embedded,
+        scope=NO_TRAINING,
+        shots=SHOTS,
+        profile=profile,
+        workdir=workdir,
+    )
+    official = official_baseline(
+        data,
+        backbone,
+        spec,
+        SHOTS,
+        workdir,
+        measure=measure,
+        artifact_embeddings=embedded["embeddings"],
+        episodes=episodes,
+        whitening=whitening,
+    )
     for run, scope in ((result, "auto"), (imprint, NO_TRAINING)):
         for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} {scope} episodes"):
-            pct = evaluate_scope(data, artifact, key, scorer, scope=scope, shots=SHOTS,
-                                 profile=profile, workdir=workdir,
-                                 episode=episode)["identification_pct"]  # fmt: skip
+            pct = evaluate_scope(
+                data,
+                artifact,
+                key,
+                embedded,
+                scope=scope,
+                shots=SHOTS,
+                profile=profile,
+                workdir=workdir,
+                episode=episode,
+            )["identification_pct"]
             for k in SHOTS:
                 run.setdefault("episodes", {}).setdefault(str(k), []).append(pct[str(k)])
     if episodes:
-        result["matching_rules"] = matching_rules(data, scorer.embedded["embeddings"], episodes)
+        result["matching_rules"] = matching_rules(data, embedded["embeddings"], episodes)
     return {"pocketfit": result, "imprint_only": imprint, "tflite_official": official}
 
 
 def default_key(artifact: Path) -> Path:
-    for candidate in (artifact.parent / "signing.pub", artifact / "signing.pub",
-                      RESULTS / "bundles" / "signing.pub"):  # fmt: skip
+    for candidate in (
+        artifact.parent / "signing.pub",
+        artifact / "signing.pub",
+        RESULTS / "bundles" / "signing.pub",
+    ):
         if candidate.is_file():
             return candidate
     raise SystemExit(f"no trusted key found for {artifact}: pass --key signing.pub")
@@ -518,11 +588,15 @@ def modality(
         "artifact_model_bytes": len(art.model),
         "official_model_bytes": None,
         "ota_bundle_bytes": (art.manifest.get("ota") or {}).get("bytes"),
-        "float_backbone_bytes": 4 * sum(int(np.size(v)) for v in _leaves(backbone)),
+        "float_backbone_bytes": backbone.float_bytes,
     }
-    sets = {"face": [("face", face_set)],
-            "fingerprint": [("synthetic", lambda: synthetic_set(model_dir, args.identities)),
-                            ("fvc", fvc_set)]}[name]  # fmt: skip
+    sets = {
+        "face": [("face", face_set)],
+        "fingerprint": [
+            ("synthetic", lambda: synthetic_set(model_dir, args.identities)),
+            ("fvc", fvc_set),
+        ],
+    }[name]
     out: dict[str, Any] = {"artifact": str(artifact), "model_dir": str(model_dir), "sets": {}}
     for set_name, load in sets:
         data = load()
@@ -530,11 +604,17 @@ def modality(
         sub = workdir / f"{name}-{set_name}"
         sub.mkdir(parents=True, exist_ok=True)
         out["sets"][set_name] = run_set(
-            data, artifact, key, args.profile, sub, wide_shots=name == "face", backbone=backbone,
+            data,
+            artifact,
+            key,
+            args.profile,
+            sub,
+            wide_shots=name == "face",
+            backbone=backbone,
             whitening=whitening,
             measure=set_name in ("face", "synthetic"),
             episodes=args.episodes if name == "face" else 0,
-        )  # fmt: skip
+        )
         sizes["official_model_bytes"] = out["sets"][set_name]["tflite_official"]["model_bytes"]
         if set_name in ("face", "synthetic"):
             pool, _ = pools(data)
@@ -547,16 +627,28 @@ def modality(
     return out
 
 
-def _leaves(backbone: Any) -> list[Any]:
-    import jax
-
-    return jax.tree.leaves((backbone.front_params, backbone.last_params))
-
-
-SET_KEYS = ("identification_pct", "frr_pct", "far_measured", "far_target", "genuine_attempts",
-            "impostor_attempts", "impostor_accepts", "scope", "enroll_ms", "embed_ms", "train_ms",
-            "steps", "stop_reasons", "set", "split", "identities", "scopes", "failure_to_enroll",
-            "episodes", "matching_rules")  # fmt: skip
+SET_KEYS = (
+    "identification_pct",
+    "frr_pct",
+    "far_measured",
+    "far_target",
+    "genuine_attempts",
+    "impostor_attempts",
+    "impostor_accepts",
+    "scope",
+    "enroll_ms",
+    "embed_ms",
+    "train_ms",
+    "steps",
+    "stop_reasons",
+    "set",
+    "split",
+    "identities",
+    "scopes",
+    "failure_to_enroll",
+    "episodes",
+    "matching_rules",
+)
 
 
 def _episodes(run: dict[str, Any]) -> None:
@@ -564,21 +656,13 @@ def _episodes(run: dict[str, Any]) -> None:
     lists = run.get("episodes")
     if lists:
         run["episodes"] = {
-            "count": len(lists["5"]), "seeds": list(range(1, len(lists["5"]) + 1)),
+            "count": len(lists["5"]),
+            "seeds": list(range(1, len(lists["5"]) + 1)),
             "identification_pct": {k: float(np.mean(v)) for k, v in lists.items()},
-            "per_episode": lists, "split": "per identity, 5 captures drawn at random enroll "
+            "per_episode": lists,
+            "split": "per identity, 5 captures drawn at random enroll "
             "(first k for k-shot), the rest probe",
-        }  # fmt: skip
-
-
-def paired_delta(ours: list[float], theirs: list[float]) -> dict[str, Any]:
-    """Mean of the per-split differences and its 95% confidence interval (Student t)."""
-    from scipy import stats
-
-    d = np.asarray(ours) - np.asarray(theirs)
-    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
-    mean = float(d.mean())
-    return {"mean": mean, "ci95": [mean - half, mean + half], "per_episode": d.tolist()}
+        }
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
@@ -603,20 +687,33 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("sizes", {})[name] = mod["sizes"]
     main = "face" if "face" in raw else next(iter(raw))
     if "face" in out:
-        for run in (out["face"], out["baselines"]["imprint_only"]["face"],
-                    out["baselines"]["tflite_official"]["face"]):  # fmt: skip
+        for run in (
+            out["face"],
+            out["baselines"]["imprint_only"]["face"],
+            out["baselines"]["tflite_official"]["face"],
+        ):
             _episodes(run)
     head = out["face"] if main == "face" else out["fingerprint"]["synthetic"]
-    off = (out["baselines"]["tflite_official"]["face"] if main == "face"
-           else out["baselines"]["tflite_official"]["fingerprint"]["synthetic"])  # fmt: skip
-    imp = (out["baselines"]["imprint_only"]["face"] if main == "face"
-           else out["baselines"]["imprint_only"]["fingerprint"]["synthetic"])  # fmt: skip
+    off = (
+        out["baselines"]["tflite_official"]["face"]
+        if main == "face"
+        else out["baselines"]["tflite_official"]["fingerprint"]["synthetic"]
+    )
+    imp = (
+        out["baselines"]["imprint_only"]["face"]
+        if main == "face"
+        else out["baselines"]["imprint_only"]["fingerprint"]["synthetic"]
+    )
     out["enroll_latency_ms"] = head["enroll_ms"]
     out["enroll_latency"] = {
-        "modality": main, "shots": max(SHOTS), "threads": 1, "scope": head["scope"],
-        "embed_ms": head["embed_ms"], "train_ms": head["train_ms"],
+        "modality": main,
+        "shots": max(SHOTS),
+        "threads": 1,
+        "scope": head["scope"],
+        "embed_ms": head["embed_ms"],
+        "train_ms": head["train_ms"],
         "statistic": "median over the set's people",
-    }  # fmt: skip
+    }
     out["baselines"]["imprint_only"]["enroll_latency_ms"] = imp["enroll_ms"]
     out["baselines"]["tflite_official"]["enroll_latency_ms"] = off["enroll_ms"]
     sizes = out["sizes"][main]
@@ -641,23 +738,33 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     }
     ratios = out["ratios_vs_official"]
     if head.get("episodes") and off.get("episodes"):
-        ratios["identification_5shot_delta_pct_episodes"] = paired_delta(
+        ratios["identification_5shot_delta_pct_episodes"] = paired_difference(
             head["episodes"]["per_episode"]["5"], off["episodes"]["per_episode"]["5"]
         )
     out["targets"] = {
-        "face_5shot_pct": {"target": TARGETS["face_5shot_pct"],
-                           "measured": out.get("face", {}).get("identification_pct", {}).get("5")},
-        "enroll_latency_ms": {"target": TARGETS["enroll_latency_ms"],
-                              "measured": out["enroll_latency_ms"]},
+        "face_5shot_pct": {
+            "target": TARGETS["face_5shot_pct"],
+            "measured": out.get("face", {}).get("identification_pct", {}).get("5"),
+        },
+        "enroll_latency_ms": {
+            "target": TARGETS["enroll_latency_ms"],
+            "measured": out["enroll_latency_ms"],
+        },
         "speedup_vs_official": {"target": TARGETS["speedup"], "measured": ratios["speedup"]},
-        "size_ratio_vs_official": {"target": TARGETS["size_ratio"],
-                                   "measured": ratios["size_ratio"]},
-        "download_size_ratio_vs_official": {"target": TARGETS["size_ratio"],
-                                            "measured": ratios["size_ratio_download"]},
-        "accuracy_vs_official_5shot_delta_pct": {"target": 0.0, "measured":
-                                                 ratios["identification_5shot_delta_pct"]},
+        "size_ratio_vs_official": {
+            "target": TARGETS["size_ratio"],
+            "measured": ratios["size_ratio"],
+        },
+        "download_size_ratio_vs_official": {
+            "target": TARGETS["size_ratio"],
+            "measured": ratios["size_ratio_download"],
+        },
+        "accuracy_vs_official_5shot_delta_pct": {
+            "target": 0.0,
+            "measured": ratios["identification_5shot_delta_pct"],
+        },
         "far_measured_le_target": {"target": DEFAULT_FAR, "measured": head["far_measured"]},
-    }  # fmt: skip
+    }
     if "identification_5shot_delta_pct_episodes" in ratios:
         out["targets"]["accuracy_vs_official_5shot_delta_pct_episodes"] = {
             "target": 0.0,
@@ -673,9 +780,18 @@ def table(out: dict[str, Any]) -> None:
         if not r:
             return
         ident = r["identification_pct"]
-        rows.append((name, r.get("scope", "-"), ident.get("1", "-"), ident.get("3", "-"),
-                     ident.get("5", "-"), r.get("frr_pct", "-"), r.get("far_measured", "-"),
-                     r.get("enroll_ms", "-")))  # fmt: skip
+        rows.append(
+            (
+                name,
+                r.get("scope", "-"),
+                ident.get("1", "-"),
+                ident.get("3", "-"),
+                ident.get("5", "-"),
+                r.get("frr_pct", "-"),
+                r.get("far_measured", "-"),
+                r.get("enroll_ms", "-"),
+            )
+        )
 
     base = out["baselines"]
     if "face" in out:
@@ -690,25 +806,42 @@ def table(out: dict[str, Any]) -> None:
         add(f"fp {split}: (a) imprint only", base["imprint_only"]["fingerprint"][split])
         add(f"fp {split}: (b) official TFLite", base["tflite_official"]["fingerprint"][split])
     print()
-    print_table(("set / method", "scope", "1-shot %", "3-shot %", "5-shot %", "FRR %", "FAR",
-                 "5-shot enroll ms"), rows)  # fmt: skip
+    print_table(
+        (
+            "set / method",
+            "scope",
+            "1-shot %",
+            "3-shot %",
+            "5-shot %",
+            "FRR %",
+            "FAR",
+            "5-shot enroll ms",
+        ),
+        rows,
+    )
     if "face" in out and out["face"].get("episodes"):
         face = out["face"]
-        runs = [("pocketfit", face), ("(a) imprint only", base["imprint_only"]["face"]),
-                ("(b) official TFLite", base["tflite_official"]["face"])]  # fmt: skip
+        runs = [
+            ("pocketfit", face),
+            ("(a) imprint only", base["imprint_only"]["face"]),
+            ("(b) official TFLite", base["tflite_official"]["face"]),
+        ]
         for rule, lists in (face.get("matching_rules") or {}).items():
             if rule != "note":
                 means = {k: float(np.mean(v)) for k, v in lists.items()}
                 runs.append((f"numpy rule: {rule}", {"episodes": {"identification_pct": means}}))
         print(f"\nface, {face['episodes']['count']} random enrollment splits (mean):")
-        print_table(("method", "1-shot %", "3-shot %", "5-shot %"),
-                    [(n, *(r["episodes"]["identification_pct"][str(k)] for k in SHOTS))
-                     for n, r in runs])  # fmt: skip
+        print_table(
+            ("method", "1-shot %", "3-shot %", "5-shot %"),
+            [(n, *(r["episodes"]["identification_pct"][str(k)] for k in SHOTS)) for n, r in runs],
+        )
         delta = out["ratios_vs_official"].get("identification_5shot_delta_pct_episodes")
         if delta:
             lo, hi = delta["ci95"]
-            print(f"5-shot, pocketfit - official: {delta['mean']:+.1f} points "
-                  f"(95% CI {lo:+.1f} to {hi:+.1f})")  # fmt: skip
+            print(
+                f"5-shot, pocketfit - official: {delta['mean']:+.1f} points "
+                f"(95% CI {lo:+.1f} to {hi:+.1f})"
+            )
     print()
     mem = []
     for name, scopes in out["peak_memory"].items():
@@ -720,13 +853,23 @@ def table(out: dict[str, Any]) -> None:
     for name, sz in out["sizes"].items():
         official = base["tflite_official"].get(name) or {}
         official = official.get("synthetic", official) if name == "fingerprint" else official
-        sizes.append((name, sz["artifact_model_bytes"], sz["ota_bundle_bytes"] or "-",
-                      sz["official_model_bytes"], official.get("peak_memory_bytes", "-")))  # fmt: skip
-    print_table(("modality", "model.tflite B", ".pfb B", "official .tflite B",
-                 "official peak B"), sizes)  # fmt: skip
+        sizes.append(
+            (
+                name,
+                sz["artifact_model_bytes"],
+                sz["ota_bundle_bytes"] or "-",
+                sz["official_model_bytes"],
+                official.get("peak_memory_bytes", "-"),
+            )
+        )
+    print_table(
+        ("modality", "model.tflite B", ".pfb B", "official .tflite B", "official peak B"), sizes
+    )
     print()
-    print_table(("target", "goal", "measured"),
-                [(k, v["target"], v["measured"]) for k, v in out["targets"].items()])  # fmt: skip
+    print_table(
+        ("target", "goal", "measured"),
+        [(k, v["target"], v["measured"]) for k, v in out["targets"].items()],
+    )
 
 
 def main() -> None:
@@ -738,11 +881,19 @@ def main() -> None:
     parser.add_argument("--key", help="trusted public key (default: signing.pub near the artifact)")
     parser.add_argument("--profile", default="phone_cpu", help="device profile (memory budget)")
     parser.add_argument("--only", choices=("face", "fingerprint"), action="append")
-    parser.add_argument("--identities", type=int, default=None,
-                        help="cap on held-out synthetic identities (default: all of the run's)")  # fmt: skip
-    parser.add_argument("--episodes", type=int, default=EPISODES,
-                        help="random enrollment splits of the face set for the accuracy "
-                        "comparison (0: the fixed split only)")  # fmt: skip
+    parser.add_argument(
+        "--identities",
+        type=int,
+        default=None,
+        help="cap on held-out synthetic identities (default: all of the run's)",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=EPISODES,
+        help="random enrollment splits of the face set for the accuracy "
+        "comparison (0: the fixed split only)",
+    )
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-enroll"))
     parser.add_argument("--name", default="enrollment", help="result file name")
     args = parser.parse_args()
@@ -753,8 +904,10 @@ def main() -> None:
     for name in args.only or ("face", "fingerprint"):
         artifact = Path(getattr(args, f"{name}_artifact"))
         if not (artifact / "manifest.json").is_file():
-            raise SystemExit(f"{artifact}: no artifact (manifest.json); build it with "
-                             "`python -m export build` or pass --{name}-artifact.")  # fmt: skip
+            raise SystemExit(
+                f"{artifact}: no artifact (manifest.json); build it with "
+                "`python -m export build` or pass --{name}-artifact."
+            )
         key = Path(args.key) if args.key else default_key(artifact)
         raw[name] = modality(name, artifact, key, args, Path(tempfile.mkdtemp(dir=workdir)))
     out = summarize(raw)

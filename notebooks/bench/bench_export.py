@@ -42,7 +42,7 @@ from _results import RESULTS, ROOT, print_table, write_results
 
 import export
 import pretrain
-from export.artifact.build import MODEL
+from devices.contract import MODEL
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.ota import compress_backbone, recipe_for
 from export.artifact.pipeline import export_model, fit_whitening, signing_key
@@ -144,9 +144,12 @@ def five_shot_flips(
     lost = right["reference"] & ~right["other"]
     gained = ~right["reference"] & right["other"]
     changed = lost | gained
-    return {"lost": int(lost.sum()), "gained": int(gained.sum()),
-            "float_margins_of_changed": [round(float(m), 5) for m in margins[changed]],
-            "float_margin_median_all": float(np.median(margins))}  # fmt: skip
+    return {
+        "lost": int(lost.sum()),
+        "gained": int(gained.sum()),
+        "float_margins_of_changed": [round(float(m), 5) for m in margins[changed]],
+        "float_margin_median_all": float(np.median(margins)),
+    }
 
 
 def jax_embed(module: Any, params: Any, images: np.ndarray, batch: int = 200) -> np.ndarray:
@@ -221,9 +224,12 @@ def run_embedding(
     result["pfb_bytes"] = len(ota.bundle)
     result["pfb_ratio_vs_float_backbone"] = float_backbone / len(ota.bundle)
     result["pfb_vs_float_artifact"] = len(ota.bundle) / head_only["float_bytes"]
-    result["ota"] = {"recipe": ota.recipe, "history": ota.history,
-                     "seconds": time.perf_counter() - started,
-                     "float_backbone_bytes": float_backbone}  # fmt: skip
+    result["ota"] = {
+        "recipe": ota.recipe,
+        "history": ota.history,
+        "seconds": time.perf_counter() - started,
+        "float_backbone_bytes": float_backbone,
+    }
 
     manifest = export_model(
         model_dir, out_dir, scopes=SCOPES, bundle=bundle_path, private_key=key, int8=True
@@ -233,9 +239,12 @@ def run_embedding(
     first = next(iter(sets.values()))[0][0]
     result.update(latencies(model, manifest, first))
     result["embed_ops"] = embed_ops(model)
-    result["artifact"] = {"dir": shown(out_dir), "bytes": artifact_bytes(out_dir),
-                          "scopes": list(manifest["scopes"]),
-                          "memory_peak_bytes": manifest["memory_peak_bytes"]}  # fmt: skip
+    result["artifact"] = {
+        "dir": shown(out_dir),
+        "bytes": artifact_bytes(out_dir),
+        "scopes": list(manifest["scopes"]),
+        "memory_peak_bytes": manifest["memory_peak_bytes"],
+    }
 
     decoded = export.read_bundle(ota.bundle, public_key=key.public_key())
     ota_module = pretrain.build_model("embednet", **decoded.options)
@@ -289,9 +298,14 @@ def run_lenet(name: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path) ->
     has_bundle = bundle.is_file() and bundle_key.is_file()
     # Head only: the wide scopes would ship the float 800x500 fc1 of LeNet-5 as variables.
     manifest = export_model(
-        model_dir, out_dir, scopes=("head",), private_key=key, int8=True,
-        bundle=bundle if has_bundle else None, bundle_key=bundle_key if has_bundle else None,
-    )  # fmt: skip
+        model_dir,
+        out_dir,
+        scopes=("head",),
+        private_key=key,
+        int8=True,
+        bundle=bundle if has_bundle else None,
+        bundle_key=bundle_key if has_bundle else None,
+    )
     if has_bundle:
         result["pfb_bytes"] = manifest["ota"]["bytes"]
         result["pfb_ratio_vs_float_network"] = export.read_bundle(
@@ -315,11 +329,20 @@ def run_lenet(name: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path) ->
     int8_e = interpreter_embed(model, test.images)
     f = identification_accuracy(float_e, test.labels, order=order)
     q = identification_accuracy(int8_e, test.labels, order=order)
-    result["accuracy"] = {"mnist_test": {
-        "float": {"identification_pct": f}, "int8": {"identification_pct": q},
-        "int8_loss_5shot_pts": f["5"] - q["5"], "samples": len(test), "identities": 10}}  # fmt: skip
-    result["artifact"] = {"dir": shown(out_dir), "bytes": artifact_bytes(out_dir),
-                          "model_dir": shown(model_dir)}  # fmt: skip
+    result["accuracy"] = {
+        "mnist_test": {
+            "float": {"identification_pct": f},
+            "int8": {"identification_pct": q},
+            "int8_loss_5shot_pts": f["5"] - q["5"],
+            "samples": len(test),
+            "identities": 10,
+        }
+    }
+    result["artifact"] = {
+        "dir": shown(out_dir),
+        "bytes": artifact_bytes(out_dir),
+        "model_dir": shown(model_dir),
+    }
     return result
 
 
@@ -327,25 +350,53 @@ def table(results: dict[str, Any]) -> None:
     rows = []
     for name, r in results.items():
         acc = next(iter(r["accuracy"].values()))
-        rows.append((
-            name, r["float_bytes"], r["int8_bytes"], r.get("pfb_bytes", "-"), r["embed_ms"],
-            r["train_step_ms"], acc["float"]["identification_pct"]["5"],
-            acc["int8"]["identification_pct"]["5"],
-            acc.get("ota_decoded", {}).get("identification_pct", {}).get("5", "-"),
-        ))  # fmt: skip
+        rows.append(
+            (
+                name,
+                r["float_bytes"],
+                r["int8_bytes"],
+                r.get("pfb_bytes", "-"),
+                r["embed_ms"],
+                r["train_step_ms"],
+                acc["float"]["identification_pct"]["5"],
+                acc["int8"]["identification_pct"]["5"],
+                acc.get("ota_decoded", {}).get("identification_pct", {}).get("5", "-"),
+            )
+        )
     print()
-    print_table(("backbone", "float B", "int8 B", ".pfb B", "embed ms", "train ms",
-                 "5-shot float %", "5-shot int8 %", "5-shot OTA %"), rows)  # fmt: skip
+    print_table(
+        (
+            "backbone",
+            "float B",
+            "int8 B",
+            ".pfb B",
+            "embed ms",
+            "train ms",
+            "5-shot float %",
+            "5-shot int8 %",
+            "5-shot OTA %",
+        ),
+        rows,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="+", choices=(*EMBEDDINGS, *LENETS),
-                        default=[*EMBEDDINGS, *LENETS])  # fmt: skip
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
-                        help="use another model directory for NAME")  # fmt: skip
-    parser.add_argument("--key", default=str(export.bundle.DEFAULT_PRIVATE_KEY),
-                        help="Ed25519 private key (PEM), kept outside the repository")  # fmt: skip
+    parser.add_argument(
+        "--only", nargs="+", choices=(*EMBEDDINGS, *LENETS), default=[*EMBEDDINGS, *LENETS]
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="use another model directory for NAME",
+    )
+    parser.add_argument(
+        "--key",
+        default=str(export.bundle.DEFAULT_PRIVATE_KEY),
+        help="Ed25519 private key (PEM), kept outside the repository",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny OTA recipe, temporary output")
     parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
     args = parser.parse_args()
@@ -369,8 +420,9 @@ def main() -> int:
         export.bundle.write_public_key(key.public_key(), artifacts / "signing.pub")
         for name in [m for m in args.only if m not in missing]:
             if name in EMBEDDINGS:
-                results[name] = run_embedding(name, dirs[name], artifacts / name, key, tmp,
-                                              smoke=args.smoke)  # fmt: skip
+                results[name] = run_embedding(
+                    name, dirs[name], artifacts / name, key, tmp, smoke=args.smoke
+                )
             else:
                 results[name] = run_lenet(name, dirs[name], artifacts / name, key, tmp)
             if scratch:

@@ -46,6 +46,8 @@ from pretrain.compression.pipeline import (
     deep_compression,
     prune_stage,
     recipe,
+    recipe_names,
+    register_recipe,
 )
 from pretrain.compression.pruning import (
     PruneState,
@@ -113,6 +115,8 @@ __all__ = [
     "polynomial",
     "prune_stage",
     "recipe",
+    "recipe_names",
+    "register_recipe",
     "replace_leaves",
     "retrain",
     "retrain_config",

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from devices.registry import Registry
 from pretrain.compression.base import Packed, Params
 from pretrain.compression.obd import gauss_newton_diagonal, obd_pruning
 from pretrain.compression.pruning import Sparsity, magnitude_pruning
@@ -126,14 +127,16 @@ Command: ``make bench-compression`` (part of it). Expected: about 50x at about 0
 minutes.
 """
 
-_RECIPES = {"lenet300": LENET300, "lenet5": LENET5}
+# Every compression recipe, by model name (``model:dataset`` for one trained on that dataset; the
+# embedding backbones' OTA recipes register from export.artifact.ota).
+RECIPES: Registry[Any] = Registry("recipe")
+register_recipe = RECIPES.add  # (name, recipe) -> recipe
+recipe_names = RECIPES.names  # registered names, sorted
+recipe = RECIPES.__getitem__  # the registered recipe ``name`` (ValueError listing the others)
 
 
-def recipe(name: str) -> Recipe:
-    """The registered recipe of model ``name``."""
-    if name not in _RECIPES:
-        raise ValueError(f"no recipe for {name!r}; registered: {', '.join(sorted(_RECIPES))}.")
-    return _RECIPES[name]
+register_recipe("lenet300", LENET300)
+register_recipe("lenet5", LENET5)
 
 
 def cosine(epoch: int, epochs: int) -> float:

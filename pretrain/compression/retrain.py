@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 from pretrain.compression.base import Compressor, Params
 from pretrain.compression.schedules import Schedule, Sparsity
 from pretrain.config import TrainConfig, make_config
-from pretrain.data import ArrayDataset
+from pretrain.data import ArrayDataset, train_batches
 from pretrain.train.artifacts import SavedModel
 from pretrain.train.datasets import Splits
-from pretrain.train.parallel import batch_sharded, replicated
+from pretrain.train.parallel import batch_sharded, global_batch, replicated
 from pretrain.train.steps import TrainState, init_state, train_step_fn
 from pretrain.train.trainer import Trainer
 
@@ -66,14 +66,16 @@ class CompressedTrainer(Trainer):
         super().__init__(config, example)
         self.compressor = compressor
         self.state = self.replicate(state)
-        module_apply, tx = self.module.apply, self.tx
+        module_apply, tx, task = self.module.apply, self.tx, self.task
 
         def step(train: TrainState, images: jax.Array, labels: jax.Array, cstate: Any) -> Any:
             def apply_fn(variables: dict[str, Any], x: jax.Array) -> Any:
                 params, _ = compressor.apply(variables["params"], cstate)
                 return module_apply({"params": params}, x)
 
-            return train_step_fn(apply_fn, tx)(train, images, labels)
+            # the config's task: classification for the LeNets, the embedding task's margin
+            # softmax (its classifier trained beside the model) for an embedding backbone
+            return train_step_fn(apply_fn, tx, task)(train, images, labels)
 
         # The compressor state is an argument, not a closure: as a constant, XLA would fold
         # whole-layer scatters over it at every compile.
@@ -83,6 +85,38 @@ class CompressedTrainer(Trainer):
         )
         self._train_step = lambda train, images, labels: jitted(train, images, labels, self.state)
         self._project = jax.jit(compressor.apply)
+
+    def train_steps(
+        self,
+        train: TrainState,
+        dataset: ArrayDataset,
+        *,
+        steps: int,
+        key: jax.Array,
+        lr_scale: LrScale | None = None,
+        desc: str = "steps",
+        progress: bool = True,
+    ) -> tuple[TrainState, float]:
+        """``steps`` steps over shuffled passes of ``dataset`` (the last pass may stop part-way),
+        the learning rate times ``lr_scale(step, steps)``; the state and the mean loss."""
+        losses, done, epoch = [], 0, 0
+        bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
+        while done < steps:
+            for images, labels in train_batches(
+                dataset, self.config.batch_size, key=key, epoch=epoch
+            ):
+                scale = 1.0 if lr_scale is None else float(lr_scale(done, steps))
+                train = train._replace(lr_scale=self.replicate(jnp.asarray(scale, jnp.float32)))
+                x, y = global_batch(images, self._bat), global_batch(labels, self._bat)
+                train, metrics = self._train_step(train, x, y)
+                losses.append(metrics["loss"])
+                done += 1
+                bar.update()
+                if done == steps:
+                    break
+            epoch += 1
+        bar.close()
+        return train, float(np.mean(jax.device_get(losses))) if losses else math.nan
 
     def project(self, params: Params) -> tuple[Params, Any]:
         """The compressed parameters (fresh buffers, safe from the step's donation) and state."""

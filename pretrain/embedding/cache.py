@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pretrain.train.artifacts import write_atomic
+from devices.files import atomic_write
 
 log = logging.getLogger("pocketfit.cache")
 
@@ -102,8 +102,8 @@ def store(
         "sha256": hashlib.sha256(data).hexdigest(),
         "shapes": {k: list(v.shape) for k, v in arrays.items()},
     }
-    write_atomic(npz_path, data)
-    write_atomic(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(npz_path, data)
+    atomic_write(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
 
 
 def cached(

@@ -17,16 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from devices.cosine import imprint as cosine_imprint
+from devices.cosine import normalize as normalize
 from devices.verification import eer, frr_at_far, min_impostors_for, pair_scores
 
 FARS = {"1e-2": 1e-2, "1e-3": 1e-3, "2e-5": 1 / 50_000}
 SHOTS = (1, 3, 5)
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def enroll_probe_split(
@@ -66,10 +62,7 @@ def imprint(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     Returns:
       ``(classes, templates)`` with ``templates[i]`` the unit vector of ``classes[i]``.
     """
-    x, labels = normalize(embeddings), np.asarray(labels)
-    classes = np.unique(labels)
-    means = np.stack([x[labels == c].mean(axis=0) for c in classes])
-    return classes, normalize(means)
+    return cosine_imprint(embeddings, labels)
 
 
 def identify(templates: np.ndarray, classes: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,6 +17,7 @@ import jax
 import numpy as np
 from flax import traverse_util
 
+from devices.files import atomic_write
 from pretrain.models import build_model, count_params
 
 FORMAT = "pocketfit-model/1"
@@ -63,24 +63,9 @@ def save_model(
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_atomic(out / "params.npz", buffer.getvalue())
-    write_atomic(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(out / "params.npz", buffer.getvalue())
+    atomic_write(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     return out
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_model(directory: str | os.PathLike[str]) -> SavedModel:

@@ -2,6 +2,16 @@
 
 Parameters are replicated; each batch is split along its first axis. Several processes (machines,
 or local processes in tests) join through ``jax.distributed`` with gloo collectives on CPU.
+
+Steps are dispatched at most :data:`MAX_IN_FLIGHT` ahead of the devices. XLA:CPU launches a step
+on several host devices (``--xla_force_host_platform_device_count``) from a pool of
+max(cores, devices) threads; a launch waits there while its device already has 32 steps queued,
+and a running step holds its thread while its all-reduce waits for the other devices. Once the
+Python loop is 32 steps ahead (at once: dispatch takes microseconds, a step milliseconds), one
+device's step can sit in the all-reduce on one thread while the launch on the other waits for
+a step of the other device that is queued behind it: the all-reduce aborts after 40 s. Measured
+with LeNet-5 on 2 host devices, 300 steps: 8 runs of 8 aborted unbounded or 34 ahead, none of 6
+at 2 or 30 ahead.
 """
 
 from __future__ import annotations
@@ -11,6 +21,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+# Steps dispatched but not finished; far below XLA:CPU's 32 per device, and enough to hide the
+# Python loop's dispatch time.
+MAX_IN_FLIGHT = 4
 
 
 def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:

@@ -15,6 +15,7 @@ from pretrain.models import build_model, count_params
 from pretrain.train.artifacts import load_model
 from pretrain.train.optim import make_optimizer
 from pretrain.train.parallel import (
+    MAX_IN_FLIGHT,
     batch_sharded,
     check_batch_size,
     data_mesh,
@@ -149,6 +150,8 @@ class Trainer:
             x, y = global_batch(images, self._bat), global_batch(labels, self._bat)
             state, m = self._train_step(state, x, y)
             metrics.append(m)
+            if i >= MAX_IN_FLIGHT:  # see pretrain.train.parallel: never far ahead of the devices
+                jax.block_until_ready(metrics[i - MAX_IN_FLIGHT])
             if i == 0:
                 jax.block_until_ready(state)
                 first_done = time.perf_counter()

@@ -14,10 +14,28 @@ def mlp() -> Graph:
         input_shape=(784,),
         layers=(
             LayerSpec("fc1", "dense", (784,), (32,), 25088, 32, bits=8, act_bits=8, macs=25088),
-            LayerSpec("fc2", "dense", (32,), (16,), 512, 16, bits=8, act_bits=8, macs=512,
-                      train={"last_block": "all"}),
-            LayerSpec("head", "dense", (16,), (10,), 160, 10, macs=160,
-                      train={"head": "all", "last_block": "all"}),
+            LayerSpec(
+                "fc2",
+                "dense",
+                (32,),
+                (16,),
+                512,
+                16,
+                bits=8,
+                act_bits=8,
+                macs=512,
+                train={"last_block": "all"},
+            ),
+            LayerSpec(
+                "head",
+                "dense",
+                (16,),
+                (10,),
+                160,
+                10,
+                macs=160,
+                train={"head": "all", "last_block": "all"},
+            ),
         ),
         embedding_layer="fc2",
         scopes=("head", "last_block"),
@@ -27,7 +45,7 @@ def mlp() -> Graph:
             SignatureSpec("train_last_block", "train", 5, "last_block", "images"),
             SignatureSpec("get_weights", "get_weights", 1, "last_block", "embeddings"),
         ),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(name="mlp")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices.__main__ import main
-from devices.calibrate import write_chain
+from devices.server.chains import write_chain
 
 
 @pytest.fixture
@@ -47,14 +47,39 @@ def test_energy_for_an_artifact_and_for_a_size(artifact: Path, capsys) -> None:
     assert main(["energy", "--artifact", str(artifact), "--signature", "embed", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) >= 5 and all(r["energy_j"] > 0 for r in rows)
-    assert main(["energy", "--weights-bytes", "100000", "--macs", "400000", "--bits", "8",
-                 "--profile", "mcu", "--profile", "dsp"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "energy",
+                "--weights-bytes",
+                "100000",
+                "--macs",
+                "400000",
+                "--bits",
+                "8",
+                "--profile",
+                "mcu",
+                "--profile",
+                "dsp",
+            ]
+        )
+        == 0
+    )
     assert "mcu" in capsys.readouterr().out
 
 
 def test_offload_prints_one_line(artifact: Path, capsys) -> None:
-    args = ["offload", "--artifact", str(artifact), "--profile", "phone_cpu",
-            "--connectivity", "offline", "--battery", "0.9"]  # fmt: skip
+    args = [
+        "offload",
+        "--artifact",
+        str(artifact),
+        "--profile",
+        "phone_cpu",
+        "--connectivity",
+        "offline",
+        "--battery",
+        "0.9",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith("local: ") and "\n" not in out
@@ -63,15 +88,30 @@ def test_offload_prints_one_line(artifact: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["plan", "--artifact", "/nonexistent", "--profile", "phone_cpu"], "not an artifact directory"),
+        (
+            ["plan", "--artifact", "/nonexistent", "--profile", "phone_cpu"],
+            "not an artifact directory",
+        ),
         (["plan", "--artifact", "{artifact}", "--profile", "toaster"], "unknown profile 'toaster'"),
         (["energy"], "needs --artifact"),
         (["energy", "--artifact", "{artifact}", "--signature", "fly"], "no signature 'fly'"),
-        (["offload", "--artifact", "{artifact}", "--profile", "mcu", "--connectivity", "offline",
-          "--battery", "2"], "battery_level 2.0"),
+        (
+            [
+                "offload",
+                "--artifact",
+                "{artifact}",
+                "--profile",
+                "mcu",
+                "--connectivity",
+                "offline",
+                "--battery",
+                "2",
+            ],
+            "battery_level 2.0",
+        ),
         (["plan", "--artifact", "{bad}", "--profile", "mcu"], "graph.layers[0].op"),
     ],
-)  # fmt: skip
+)
 def test_clean_errors(argv, says: str, artifact: Path, tmp_path: Path, mlp, capsys) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()

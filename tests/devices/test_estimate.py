@@ -27,13 +27,21 @@ def device():
     """A made-up device with round numbers (the mcu file supplies the schema)."""
     p = load_profile("mcu")
     return dataclasses.replace(
-        p, sram_bytes=1000, precisions=("fp32", "int8"),
-        peak_ops_per_s={"fp32": 1e9, "int8": 4e9}, sram_bandwidth_bytes_per_s=1e9,
-        dram_bandwidth_bytes_per_s=1e8, op_overhead_s=0.0, call_overhead_s=0.0,
-        compute_efficiency={"forward": 1.0, "backward": 1.0}, energy_scale=1.0,
-        pj_per_op={"fp32": 2.3, "int8": 0.115}, sram_pj_per_byte=1.25, dram_pj_per_byte=160.0,
+        p,
+        sram_bytes=1000,
+        precisions=("fp32", "int8"),
+        peak_ops_per_s={"fp32": 1e9, "int8": 4e9},
+        sram_bandwidth_bytes_per_s=1e9,
+        dram_bandwidth_bytes_per_s=1e8,
+        op_overhead_s=0.0,
+        call_overhead_s=0.0,
+        compute_efficiency={"forward": 1.0, "backward": 1.0},
+        energy_scale=1.0,
+        pj_per_op={"fp32": 2.3, "int8": 0.115},
+        sram_pj_per_byte=1.25,
+        dram_pj_per_byte=160.0,
         runtime=dataclasses.replace(p.runtime, frozen_weights_in_ram=True),
-    )  # fmt: skip
+    )
 
 
 def test_weights_in_sram_compute_bound(device) -> None:
@@ -88,14 +96,19 @@ def test_a_frozen_backbone_pays_the_delegate_node_cost(device) -> None:
     assert e.latency_s == pytest.approx(2e6 / 1e9 + 20e-9)
     assert e.dispatches == 0  # no pass charged op_overhead_s
     # a profile without the delegate's figure charges the fitted per-layer overhead
-    e = estimate(one_layer(kernel=200, macs=1_000_000), "embed", dataclasses.replace(dev, kernel_costs={}))  # fmt: skip
+    e = estimate(
+        one_layer(kernel=200, macs=1_000_000), "embed", dataclasses.replace(dev, kernel_costs={})
+    )
     assert e.latency_s == pytest.approx(2e6 / 1e9 + 2e-6) and e.dispatches == 1
     # the head over variable weights (infer) runs the builtin kernel: op_overhead_s
     head = LayerSpec("h", "dense", (10,), (5,), 50, 0, bits=32, act_bits=32, macs=50)
     g = Graph(
-        name="two", input_shape=(100,), layers=(*one_layer(200, 1_000_000).layers, head),
-        embedding_layer="fc", signatures=(SignatureSpec("infer", "infer", 1, None, "embeddings", 32),),
-    )  # fmt: skip
+        name="two",
+        input_shape=(100,),
+        layers=(*one_layer(200, 1_000_000).layers, head),
+        embedding_layer="fc",
+        signatures=(SignatureSpec("infer", "infer", 1, None, "embeddings", 32),),
+    )
     e = estimate(g, "infer", dev)  # 100 ops; traffic 200 B weights + 60 B activations in SRAM
     assert e.latency_s == pytest.approx(max(100 / 1e9, 260 / 1e9) + 2e-6) and e.dispatches == 1
     assert dispatch_s("copy", False, dev) == 0.0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from devices import Graph, graph_from_flax, plan_signature, signatures_for
+from devices import Graph, plan_signature
 from devices.profiles import Runtime
+from devices.server import graph_from_flax, signatures_for
 from pretrain import build_model
 
 
@@ -15,9 +16,15 @@ def test_lenet5_layers_by_hand() -> None:
     x = jnp.zeros((1, 28, 28, 1))
     variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
     graph = graph_from_flax(
-        model, variables, x, name="lenet5",
-        scopes={"head": {"backbone/fc2": "all"}, "last_block": {"backbone/fc1": "all", "backbone/fc2": "all"}},
-    )  # fmt: skip
+        model,
+        variables,
+        x,
+        name="lenet5",
+        scopes={
+            "head": {"backbone/fc2": "all"},
+            "last_block": {"backbone/fc1": "all", "backbone/fc2": "all"},
+        },
+    )
     rows = [(x.name, x.op, x.input_shape, x.output_shape, x.params, x.macs) for x in graph.layers]
     assert rows == [
         ("backbone/conv1", "conv", (28, 28, 1), (24, 24, 20), 520, 24 * 24 * 20 * 25),

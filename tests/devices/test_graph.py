@@ -15,10 +15,28 @@ def mlp() -> Graph:
         name="mlp",
         input_shape=(784,),
         layers=(
-            LayerSpec("fc1", "dense", (784,), (32,), 784 * 32, 32, bits=8, act_bits=8, macs=784 * 32,
-                      train={"head_biases": "bias"}),
-            LayerSpec("head", "dense", (32,), (10,), 320, 10, macs=320,
-                      train={"head": "all", "head_biases": "all"}),
+            LayerSpec(
+                "fc1",
+                "dense",
+                (784,),
+                (32,),
+                784 * 32,
+                32,
+                bits=8,
+                act_bits=8,
+                macs=784 * 32,
+                train={"head_biases": "bias"},
+            ),
+            LayerSpec(
+                "head",
+                "dense",
+                (32,),
+                (10,),
+                320,
+                10,
+                macs=320,
+                train={"head": "all", "head_biases": "all"},
+            ),
         ),
         embedding_layer="fc1",
         scopes=("head", "head_biases"),
@@ -27,7 +45,7 @@ def mlp() -> Graph:
             SignatureSpec("train", "train", 4, "head", "embeddings"),
             SignatureSpec("train_head_biases", "train", 4, "head_biases", "images"),
         ),
-    )  # fmt: skip
+    )
 
 
 def test_round_trip_is_exact() -> None:
@@ -52,7 +70,10 @@ def test_hand_counted_parameters() -> None:
     [
         (lambda d: d.pop("embedding_layer"), "graph.embedding_layer: missing"),
         (lambda d: d["layers"][0].pop("output_shape"), "graph.layers[0].output_shape: missing"),
-        (lambda d: d["layers"][1].update(kernel_params=-1), "graph.layers[1].kernel_params: must be >= 0"),
+        (
+            lambda d: d["layers"][1].update(kernel_params=-1),
+            "graph.layers[1].kernel_params: must be >= 0",
+        ),
         (lambda d: d["layers"][0].update(op="lstm"), "graph.layers[0].op: 'lstm' is not one of"),
         (lambda d: d["layers"][1]["train"].update(head="weights"), "graph.layers[1].train.head"),
         (lambda d: d["signatures"][1].update(kind="fit"), "graph.signatures[1].kind"),
@@ -61,7 +82,7 @@ def test_hand_counted_parameters() -> None:
         (lambda d: d["layers"][1]["train"].update(wide="all"), "not in scopes"),
         (lambda d: d.update(embedding_layer="fc9"), "embedding_layer 'fc9' is not a layer"),
     ],
-)  # fmt: skip
+)
 def test_invalid_graphs_name_the_field(edit, message: str) -> None:
     data = copy.deepcopy(mlp().to_dict())
     edit(data)

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 
 from devices import Graph, LayerSpec, ModelStats, SignatureSpec, estimate, load_profile
-from devices.kernels import KernelProbe, class_efficiencies, efficiency_key, kernel_class
+from devices.kernels import efficiency_key, kernel_class
 from devices.planner import plan_signature
+from devices.server.probes import KernelProbe, class_efficiencies
 from devices.tflite_file import SubgraphWork, _im2col
 
 
@@ -36,7 +37,7 @@ def test_probe_macs() -> None:
     assert KernelProbe("depthwise", 32, 48, 48, 1, 3).macs == 32 * 32 * 48 * 9
     assert KernelProbe("pointwise", 16, 64, 96, 1, 1).macs == 16 * 16 * 64 * 96
     # a kernel gradient does the forward's MACs: batch 5, 8x8 outputs of 3*3*48 MACs, 48 maps
-    assert KernelProbe("kernel_gradient", 16, 48, 48, 2, 3, batch=5).macs == 5 * 8 * 8 * 48 * 9 * 48  # fmt: skip
+    assert KernelProbe("kernel_gradient", 16, 48, 48, 2, 3, batch=5).macs == 5 * 8 * 8 * 48 * 9 * 48
 
 
 def test_class_efficiencies() -> None:
@@ -66,13 +67,24 @@ def test_class_efficiencies() -> None:
 
 def test_a_trained_conv_runs_at_the_variable_filter_share(device) -> None:
     # train the conv "c" (3x3, 8x8x4 -> 8x8x4, 4*9*4 kernel, 4 biases) on features, batch 2
-    conv = LayerSpec("c", "conv", (8, 8, 4), (8, 8, 4), 144, 4, macs=8 * 8 * 4 * 36, train={"all": "all"})  # fmt: skip
+    conv = LayerSpec(
+        "c", "conv", (8, 8, 4), (8, 8, 4), 144, 4, macs=8 * 8 * 4 * 36, train={"all": "all"}
+    )
     graph = Graph(
-        name="one_conv", input_shape=(8, 8, 4), layers=(conv,), embedding_layer="c",
-        features_layer=None, scopes=("all",),
+        name="one_conv",
+        input_shape=(8, 8, 4),
+        layers=(conv,),
+        embedding_layer="c",
+        features_layer=None,
+        scopes=("all",),
         signatures=(SignatureSpec("train", "train", 2, "all", "images"),),
-    )  # fmt: skip
-    eff = {**device.compute_efficiency, "forward_conv": 1.0, "forward_conv_variable": 0.5, "weight_gradient": 0.25}  # fmt: skip
+    )
+    eff = {
+        **device.compute_efficiency,
+        "forward_conv": 1.0,
+        "forward_conv_variable": 0.5,
+        "weight_gradient": 0.25,
+    }
     prof = dataclasses.replace(device, compute_efficiency=eff)
     ops = 2.0 * 2 * 8 * 8 * 4 * 36
     # forward at 1/2, its kernel gradient at 1/4 (no input gradient: the first trained
@@ -84,18 +96,39 @@ def test_a_trained_conv_runs_at_the_variable_filter_share(device) -> None:
 def test_matrix_product_steps_run_at_their_measured_shares(device) -> None:
     # a native last block trained whole on features [4, 4, 8], batch 2: depthwise 3x3, 1x1
     # conv 8 -> 16, dense 16 -> 4 (after a pool); the file shows the matrix-product form
-    dw = LayerSpec("dw", "depthwise_conv", (4, 4, 8), (4, 4, 8), 72, 8, macs=4 * 4 * 8 * 9, train={"all": "all"})  # fmt: skip
-    pw = LayerSpec("pw", "conv", (4, 4, 8), (4, 4, 16), 128, 16, macs=4 * 4 * 16 * 8, train={"all": "all"})  # fmt: skip
+    dw = LayerSpec(
+        "dw",
+        "depthwise_conv",
+        (4, 4, 8),
+        (4, 4, 8),
+        72,
+        8,
+        macs=4 * 4 * 8 * 9,
+        train={"all": "all"},
+    )
+    pw = LayerSpec(
+        "pw", "conv", (4, 4, 8), (4, 4, 16), 128, 16, macs=4 * 4 * 16 * 8, train={"all": "all"}
+    )
     pool = LayerSpec("pool", "pool", (4, 4, 16), (16,), 0, 0, train={"all": "none"})
     fc = LayerSpec("fc", "dense", (16,), (4,), 64, 4, macs=64, train={"all": "all"})
     graph = Graph(
-        name="native", input_shape=(4, 4, 8), layers=(dw, pw, pool, fc), embedding_layer="fc",
-        features_layer=None, scopes=("all",),
+        name="native",
+        input_shape=(4, 4, 8),
+        layers=(dw, pw, pool, fc),
+        embedding_layer="fc",
+        features_layer=None,
+        scopes=("all",),
         signatures=(SignatureSpec("train", "train", 2, "all", "images"),),
-    )  # fmt: skip
-    eff = {**device.compute_efficiency, "forward_depthwise": 0.5, "forward_matmul_variable": 0.8,
-           "backward_matmul": 0.25, "weight_gradient_matmul": 0.4, "weight_gradient": 0.1,
-           "forward_conv_variable": 0.2}  # fmt: skip
+    )
+    eff = {
+        **device.compute_efficiency,
+        "forward_depthwise": 0.5,
+        "forward_matmul_variable": 0.8,
+        "backward_matmul": 0.25,
+        "weight_gradient_matmul": 0.4,
+        "weight_gradient": 0.1,
+        "forward_conv_variable": 0.2,
+    }
     prof = dataclasses.replace(device, compute_efficiency=eff)
     work = SubgraphWork(nodes=10, variable_fc=2)
     assert work.matmul_form
@@ -109,7 +142,7 @@ def test_matrix_product_steps_run_at_their_measured_shares(device) -> None:
     assert estimate(graph, "train", prof, model_stats=stats).latency_s == pytest.approx(native)
     # without the file: convs with variable filters, kernel gradients at weight_gradient,
     # input gradients at backward (1), the dense forward at forward (1)
-    conv = d / 0.5e9 + p / 0.2e9 + f / 1e9 + (d + p + f) / 0.1e9 + (p + f) / 1e9 + pool_ops + update  # fmt: skip
+    conv = d / 0.5e9 + p / 0.2e9 + f / 1e9 + (d + p + f) / 0.1e9 + (p + f) / 1e9 + pool_ops + update
     assert estimate(graph, "train", prof).latency_s == pytest.approx(conv)
 
 
@@ -118,9 +151,13 @@ def test_matrix_product_probes_are_what_the_native_steps_run(tmp_path) -> None:
     # operands); the input gradient is a FULLY_CONNECTED over a run-time weight (XNNPACK
     # does not take it: the builtin kernel)
     from devices import read_model_stats
-    from devices.kernels import build_kernel_probe
+    from devices.server.probes import build_kernel_probe
 
-    for cls, delegated, variable_fc in (("matmul_variable", 1, 0), ("matmul_backward", 0, 1), ("matmul_kernel_gradient", 1, 0)):  # fmt: skip
+    for cls, delegated, variable_fc in (
+        ("matmul_variable", 1, 0),
+        ("matmul_backward", 0, 1),
+        ("matmul_kernel_gradient", 1, 0),
+    ):
         probe = KernelProbe(cls, 2, 8, 4, 1, 1, batch=1)
         path = build_kernel_probe(probe, 1, tmp_path / f"{cls}.tflite", int8=False)
         work = read_model_stats(path).work_of("run")
@@ -131,7 +168,17 @@ def test_matrix_product_probes_are_what_the_native_steps_run(tmp_path) -> None:
 def _convnet(bits: int) -> Graph:
     # a thin stem and a depthwise layer, each 144 kernel weights, 16 biases, 32x32x16x9 MACs
     def spec(name: str, op: str, shape_in: tuple[int, ...]) -> LayerSpec:
-        return LayerSpec(name, op, shape_in, (32, 32, 16), 144, 16, bits=bits, act_bits=bits, macs=32 * 32 * 16 * 9)  # fmt: skip
+        return LayerSpec(
+            name,
+            op,
+            shape_in,
+            (32, 32, 16),
+            144,
+            16,
+            bits=bits,
+            act_bits=bits,
+            macs=32 * 32 * 16 * 9,
+        )
 
     layers = (spec("stem", "conv", (64, 64, 1)), spec("dw", "depthwise_conv", (32, 32, 16)))
     return Graph(
@@ -148,13 +195,22 @@ def device():
     """Round numbers; memory so fast that every layer is compute bound."""
     p = load_profile("mcu")
     return dataclasses.replace(
-        p, sram_bytes=10**9, precisions=("fp32", "int8"),
-        peak_ops_per_s={"fp32": 1e9, "int8": 4e9}, sram_bandwidth_bytes_per_s=1e15,
-        dram_bandwidth_bytes_per_s=1e15, op_overhead_s=0.0, call_overhead_s=0.0,
-        compute_efficiency={"forward": 1.0, "backward": 1.0, "forward_depthwise": 0.25,
-                            "forward_conv_thin_int8": 0.1},
+        p,
+        sram_bytes=10**9,
+        precisions=("fp32", "int8"),
+        peak_ops_per_s={"fp32": 1e9, "int8": 4e9},
+        sram_bandwidth_bytes_per_s=1e15,
+        dram_bandwidth_bytes_per_s=1e15,
+        op_overhead_s=0.0,
+        call_overhead_s=0.0,
+        compute_efficiency={
+            "forward": 1.0,
+            "backward": 1.0,
+            "forward_depthwise": 0.25,
+            "forward_conv_thin_int8": 0.1,
+        },
         kernel_costs={},
-    )  # fmt: skip
+    )
 
 
 def test_forward_layers_run_at_their_class_share(device) -> None:
@@ -173,7 +229,9 @@ def test_call_pays_per_input_and_output_tensor(device) -> None:
     graph = _convnet(32)
     stats = ModelStats(1, 2, 3, 2, 0, work=(("embed", SubgraphWork(2, 2, io_tensors=(2, 1))),))
     plain = estimate(graph, "embed", prof).latency_s
-    assert estimate(graph, "embed", prof, model_stats=stats).latency_s == pytest.approx(plain + 2e-6 + 3e-7)  # fmt: skip
+    assert estimate(graph, "embed", prof, model_stats=stats).latency_s == pytest.approx(
+        plain + 2e-6 + 3e-7
+    )
 
 
 def _info(shape: list[int], signature: list[int] | None = None) -> tuple:
@@ -191,16 +249,27 @@ def test_im2col_of_a_kernel_gradient_by_hand() -> None:
     w_dyn = _info([64, 8, 8, 1], [64, 8, 8, -1])
     assert _im2col(_info([64, 17, 17, 1], [64, 17, 17, -1]), w_dyn, y) == [(0, 36864)]
     # the forward conv: [5, 16, 16, 64] by a 3x3 filter, stride 2: 5 * 8 * 8 * 9 * 64
-    assert _im2col(_info([5, 16, 16, 64]), _info([64, 3, 3, 64]), _info([5, 8, 8, 64])) == [(184320, 0)]  # fmt: skip
+    assert _im2col(_info([5, 16, 16, 64]), _info([64, 3, 3, 64]), _info([5, 8, 8, 64])) == [
+        (184320, 0)
+    ]
     # 1x1 at stride 1 reads its input in place; int8 inputs (type 9) take another kernel
     assert _im2col(_info([5, 8, 8, 64]), _info([128, 1, 1, 64]), _info([5, 8, 8, 128])) == []
-    assert _im2col((False, 9, False, [5, 16, 16, 64], [5, 16, 16, 64]), _info([64, 3, 3, 64]), _info([5, 8, 8, 64])) == []  # fmt: skip
+    assert (
+        _im2col(
+            (False, 9, False, [5, 16, 16, 64], [5, 16, 16, 64]),
+            _info([64, 3, 3, 64]),
+            _info([5, 8, 8, 64]),
+        )
+        == []
+    )
 
 
 def test_planner_adds_the_largest_im2col(mlp: Graph) -> None:
     host = load_profile("host")
     im2col = ((184320, 0), (20480, 0), (0, 1000))  # at batch 5: 184320, 20480, 5000 floats
-    stats = ModelStats(1, 9, 9, 0, 0, work=(("train_last_block", SubgraphWork(9, 0, im2col=im2col)),))  # fmt: skip
+    stats = ModelStats(
+        1, 9, 9, 0, 0, work=(("train_last_block", SubgraphWork(9, 0, im2col=im2col)),)
+    )
     bare = ModelStats(1, 9, 9, 0, 0, work=(("train_last_block", SubgraphWork(9, 0)),))
     with_scratch = plan_signature(mlp, "train_last_block", host, model_stats=stats)
     without = plan_signature(mlp, "train_last_block", host, model_stats=bare)
@@ -210,8 +279,8 @@ def test_planner_adds_the_largest_im2col(mlp: Graph) -> None:
 
 
 def test_invoke_only_times_the_kernels(tmp_path) -> None:
-    from devices.calibrate import write_chain
     from devices.measure import measure_signature
+    from devices.server.chains import write_chain
 
     path = write_chain(tmp_path / "chain.tflite", 4, "ADD")
     m = measure_signature(path, "run", runs=3, invoke_only=True)

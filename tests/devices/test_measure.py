@@ -15,7 +15,7 @@ TOLERANCE = 0.15  # the acceptance bound for predicted vs measured peak memory
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
     """One conversion (~30 s): an EmbedNet-like backbone, cosine head, three training scopes."""
-    from devices.reference import build_reference
+    from devices.server.reference import build_reference
 
     out = tmp_path_factory.mktemp("ref") / "tiny"
     return build_reference(out, widths=(8, 16, 32), input_hw=32, embed_dim=32, classes=4)
@@ -24,8 +24,15 @@ def artifact(tmp_path_factory) -> Path:
 def test_converted_artifact_has_the_contract(artifact: Path) -> None:
     graph = load_graph(artifact)
     names = {s.name for s in graph.signatures}
-    assert names == {"embed", "train", "train_head_biases", "train_last_block", "infer",
-                     "get_weights", "set_weights"}  # fmt: skip
+    assert names == {
+        "embed",
+        "train",
+        "train_head_biases",
+        "train_last_block",
+        "infer",
+        "get_weights",
+        "set_weights",
+    }
     assert graph.train_input("head") == "embeddings" and graph.train_input("last_block") == "images"
 
 

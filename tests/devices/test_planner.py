@@ -49,9 +49,13 @@ def test_train_last_block_step_by_hand(mlp: Graph) -> None:
 def test_runtime_terms_scale_as_documented(mlp: Graph) -> None:
     g = mlp
     rt = dataclasses.replace(
-        IDEAL, weight_copies=1.0, arena_factor=2.0, train_subgraph_bytes=7,
-        training_artifact_bytes=11, int8_layer_bytes=3,
-    )  # fmt: skip
+        IDEAL,
+        weight_copies=1.0,
+        arena_factor=2.0,
+        train_subgraph_bytes=7,
+        training_artifact_bytes=11,
+        int8_layer_bytes=3,
+    )
     ideal = plan_signature(g, "train_last_block", runtime=IDEAL)
     plan = plan_signature(g, "train_last_block", runtime=rt)
     # Packed copies of every subgraph's constants: embed (int8) + train_last_block's fc1 (fp32).

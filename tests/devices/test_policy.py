@@ -60,7 +60,15 @@ def test_mains_power_never_counts_battery() -> None:
     [{"connectivity": "5g"}, {"battery_level": 1.5}, {"free_bytes": -1}],
 )
 def test_bad_situations_are_refused(kwargs) -> None:
-    base = dict(connectivity="offline", battery_level=0.5, charging=False, consent_embeddings=False,
-                local_latency_s=0.1, local_energy_j=0.1, local_peak_bytes=1, free_bytes=2)  # fmt: skip
+    base = dict(
+        connectivity="offline",
+        battery_level=0.5,
+        charging=False,
+        consent_embeddings=False,
+        local_latency_s=0.1,
+        local_energy_j=0.1,
+        local_peak_bytes=1,
+        free_bytes=2,
+    )
     with pytest.raises(ValueError):
         Situation(**{**base, **kwargs})

@@ -46,17 +46,25 @@ def _write(tmp_path: Path, edit) -> Path:
     [
         (lambda d: d.pop("memory_bytes"), "memory_bytes", "missing"),
         (lambda d: d["sram_bytes"].update(value=-1), "sram_bytes", ">= 0"),
-        (lambda d: d["dram_bandwidth_bytes_per_s"].update(value=0), "dram_bandwidth_bytes_per_s", "> 0"),
+        (
+            lambda d: d["dram_bandwidth_bytes_per_s"].update(value=0),
+            "dram_bandwidth_bytes_per_s",
+            "> 0",
+        ),
         (lambda d: d["peak_ops_per_s"].pop("int8"), "peak_ops_per_s.int8", "missing"),
         (lambda d: d["peak_ops_per_s"]["fp32"].update(value=-4.0), "peak_ops_per_s.fp32", "> 0"),
         (lambda d: d["battery_joules"].update(source=""), "battery_joules", "source"),
-        (lambda d: d["energy"]["pj_per_op"]["fp16"].update(value="cheap"), "energy.pj_per_op.fp16", "number"),
+        (
+            lambda d: d["energy"]["pj_per_op"]["fp16"].update(value="cheap"),
+            "energy.pj_per_op.fp16",
+            "number",
+        ),
         (lambda d: d["energy"].pop("dram_pj_per_byte"), "energy.dram_pj_per_byte", "missing"),
         (lambda d: d["precisions"].update(value=["fp64"]), "precisions", "fp32"),
         (lambda d: d.update(runtime=3), "runtime", "host"),
         (lambda d: d.pop("format"), "format", "pocketfit-profile/1"),
     ],
-)  # fmt: skip
+)
 def test_bad_profiles_name_file_and_field(tmp_path: Path, edit, field: str, problem: str) -> None:
     path = _write(tmp_path, edit)
     with pytest.raises(ProfileError) as err:

@@ -17,8 +17,8 @@ from devices import (
     plan_signature,
     read_model_stats,
 )
-from devices.calibrate import write_chain, write_fanout
 from devices.profiles import Runtime
+from devices.server.chains import write_chain, write_fanout
 from devices.tflite_file import SubgraphWork
 
 
@@ -110,10 +110,14 @@ STATS = ModelStats(
 
 def test_runtime_bytes_per_node(mlp: Graph) -> None:
     rt = Runtime(
-        fixed_bytes=1000, weight_copies=0.0, training_artifact_bytes=50_000,
-        train_subgraph_bytes=70_000, node_bytes=500, delegated_node_bytes=1700,
+        fixed_bytes=1000,
+        weight_copies=0.0,
+        training_artifact_bytes=50_000,
+        train_subgraph_bytes=70_000,
+        node_bytes=500,
+        delegated_node_bytes=1700,
         prepared_node_bytes=300,
-    )  # fmt: skip
+    )
     with_file = plan_signature(mlp, "get_weights", runtime=rt, model_stats=STATS)
     # fixed + 500 per node + 1700 per delegated node; the layer-graph proxies are not added.
     assert with_file.runtime_fixed == 1000 + 500 * 120 + 1700 * 40
@@ -131,7 +135,12 @@ def test_runtime_bytes_per_node(mlp: Graph) -> None:
 
 def test_builtin_kernel_time(mlp: Graph) -> None:
     host = load_profile("host")
-    costs = {"node_s": 1e-8, "broadcast_element_s": 1e-9, "copy_element_s": 5e-10, "io_byte_s": 1e-11}  # fmt: skip
+    costs = {
+        "node_s": 1e-8,
+        "broadcast_element_s": 1e-9,
+        "copy_element_s": 5e-10,
+        "io_byte_s": 1e-11,
+    }
     prof = dataclasses.replace(host, kernel_costs=costs)
     sig = mlp.signature("train")  # batch 5
     base = estimate(mlp, sig, prof).latency_s

@@ -23,8 +23,9 @@ def save_embednet() -> Callable[..., SavedModel]:
     def save(folder: Path, options: dict[str, Any], *, info: dict, seed: int = 0) -> SavedModel:
         module = pretrain.build_model("embednet", **options)
         params = module.init(jax.random.key(seed), jnp.zeros((1, 64, 64, 1)))["params"]
-        pretrain.save_model(folder, model="embednet", model_options=options, params=params,
-                            info=info)  # fmt: skip
+        pretrain.save_model(
+            folder, model="embednet", model_options=options, params=params, info=info
+        )
         return pretrain.load_model(folder)
 
     return save
@@ -45,7 +46,7 @@ def _assert_steps_follow_jax(
     steps: int,
     lr: np.float32,
     weight_decay: np.float32,
-) -> None:
+) -> list[float]:
     """Each LiteRT train step from JAX's weights matches the JAX step from the same weights.
 
     A trajectory compared end to end amplifies rounding: two CPUs that sum in another order
@@ -65,10 +66,14 @@ def _assert_steps_follow_jax(
       inputs: the signature's data inputs (features or embeddings, labels) by name.
       steps: how many steps to compare.
       lr, weight_decay: the step's hyperparameters.
+
+    Returns:
+      The LiteRT step's loss at each step.
     """
     train = interpreter.get_signature_runner(signature)
     get = interpreter.get_signature_runner("get_weights")
     put = interpreter.get_signature_runner("set_weights")
+    losses = []
     for _ in range(steps):
         before = {n: np.asarray(v) for n, v in jax_vars.items()}
         current = get(unused=np.int32(0))
@@ -77,6 +82,7 @@ def _assert_steps_follow_jax(
         new, jax_loss = step(jax_vars, *inputs.values(), lr, weight_decay)
         jax_vars.update(new)
         np.testing.assert_allclose(loss, jax_loss, rtol=1e-4, atol=1e-6)
+        losses.append(float(loss))
         got = get(unused=np.int32(0))
         for name, tensor in tensors.items():
             want = np.asarray(jax_vars[name]) - before[name]
@@ -84,10 +90,11 @@ def _assert_steps_follow_jax(
             np.testing.assert_allclose(
                 got[tensor] - before[name], want, rtol=0, atol=tol, err_msg=name
             )
+    return losses
 
 
 @pytest.fixture(scope="session")
-def steps_follow_jax() -> Callable[..., None]:
+def steps_follow_jax() -> Callable[..., list[float]]:
     """``check(interpreter, signature, step, jax_vars, tensors, inputs, *, steps, lr,
     weight_decay)``: each LiteRT train step matches JAX's from the same weights (see
     :func:`_assert_steps_follow_jax`)."""

@@ -13,41 +13,33 @@ import pytest
 
 import pretrain
 from devices.graph import Graph
-from export.artifact.build import build_artifact
 from export.artifact.convert import op_names
 from export.artifact.head import HeadConfig, imprint
 from export.artifact.scopes import train_fn
-from export.artifact.split import split_backbone
 from export.bundle import generate_key
-from personalize.artifact import ArtifactError, load_artifact
+from personalize import ArtifactError, load_artifact
 
 CLASSES = 4
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, make_toy):
+def built(tmp_path_factory, make_toy, make_toy_artifact):
     """A small LeNet-300 backbone exported with every scope, int8 embed."""
-    tmp = tmp_path_factory.mktemp("artifact")
-    # A briefly trained backbone: int8 error is meaningful only on weights that were trained.
     splits = pretrain.train.Splits(
         make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2)
     )
-    config = pretrain.make_config(
-        {"model": "lenet300", "model_options": {"hidden": (32, 16)}, "batch_size": 32,
-         "eval_batch_size": 100, "epochs": 3, "learning_rate": 0.05}
-    )  # fmt: skip
-    pretrain.fit(config, tmp / "run", progress=False, splits=splits)
-    shutil.copytree(tmp / "run" / "model", tmp / "model")
-    key = generate_key(tmp / "signing.key", tmp / "signing.pub")
     data = make_toy(400, seed=3)
     images = np.clip(data.images, 0, 1)
-    backbone = split_backbone(pretrain.load_model(tmp / "model"))
-    manifest = build_artifact(
-        backbone, tmp / "art", private_key=key, calibration=images[:256],
-        background_images=images[200:400], background_source="toy", classes=CLASSES,
-    )  # fmt: skip
-    return {"dir": tmp / "art", "pub": tmp / "signing.pub", "backbone": backbone,
-            "manifest": manifest, "images": images, "labels": data.labels % CLASSES, "tmp": tmp}  # fmt: skip
+    art = make_toy_artifact(
+        tmp_path_factory.mktemp("artifact"),
+        splits,
+        hidden=(32, 16),
+        calibration=images[:256],
+        background=images[200:400],
+        background_source="toy",
+        classes=CLASSES,
+    )
+    return {**art, "images": images, "labels": data.labels % CLASSES}
 
 
 @pytest.fixture
@@ -60,8 +52,16 @@ def test_builtins_only_and_contract(artifact) -> None:
     assert not [o for o in ops if o.startswith(("FLEX", "CUSTOM"))], ops
     assert {"VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"} <= set(ops)
     sigs = artifact.interpreter().get_signature_list()
-    assert set(sigs) == {"embed", "train", "train_head_biases", "train_last_block", "infer",
-                         "refine", "get_weights", "set_weights"}  # fmt: skip
+    assert set(sigs) == {
+        "embed",
+        "train",
+        "train_head_biases",
+        "train_last_block",
+        "infer",
+        "refine",
+        "get_weights",
+        "set_weights",
+    }
     assert sigs["train"]["inputs"] == ["embeddings", "labels", "lr", "weight_decay"]
     assert set(artifact.manifest["signatures"]) == set(sigs)
 
@@ -114,8 +114,10 @@ def test_int8_embed_agrees_with_jax_within_the_quantization_step(built, artifact
 def test_weights_round_trip_exactly(artifact) -> None:
     it = artifact.interpreter()
     rng = np.random.default_rng(0)
-    values = {k: rng.standard_normal(v.shape).astype(np.float32)
-              for k, v in _weights(it.get_signature_runner("get_weights")).items()}  # fmt: skip
+    values = {
+        k: rng.standard_normal(v.shape).astype(np.float32)
+        for k, v in _weights(it.get_signature_runner("get_weights")).items()
+    }
     it.get_signature_runner("set_weights")(**values)
     back = _weights(it.get_signature_runner("get_weights"))
     for k, v in values.items():
@@ -131,8 +133,14 @@ def test_wider_scopes_learn_from_cached_features(built, artifact, scope: str) ->
     start["head__kernel"] = imprint(out["embeddings"], y, CLASSES)
     it.get_signature_runner("set_weights")(**start)
     train = it.get_signature_runner(scope)
-    losses = [float(train(features=out["features"], labels=y, lr=np.float32(0.2),
-                          weight_decay=np.float32(0.0))["loss"]) for _ in range(20)]  # fmt: skip
+    losses = [
+        float(
+            train(
+                features=out["features"], labels=y, lr=np.float32(0.2), weight_decay=np.float32(0.0)
+            )["loss"]
+        )
+        for _ in range(20)
+    ]
     assert losses[-1] < 0.8 * losses[0]
     after = _weights(it.get_signature_runner("get_weights"))
     moved = {k for k in start if not np.array_equal(start[k], after[k])}
@@ -159,7 +167,9 @@ def test_manifest_describes_the_artifact(built, artifact) -> None:
 
     stats, profile = read_model_stats(artifact.model), load_profile("phone_cpu")
     for sig in graph.signatures:
-        want = plan_signature(graph, sig, profile, model_bytes=len(artifact.model), model_stats=stats)  # fmt: skip
+        want = plan_signature(
+            graph, sig, profile, model_bytes=len(artifact.model), model_stats=stats
+        )
         assert plan[sig.name] == want.peak_bytes, sig.name
 
 

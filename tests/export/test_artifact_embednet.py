@@ -51,8 +51,13 @@ def _saved(dataset: str, stages: list[dict], **options) -> SavedModel:
     module = pretrain.build_model("embednet", **model_options)
     size = DATASET_SPECS[dataset].input_size
     params = module.init(jax.random.key(0), jnp.zeros((1, *size, 1)))["params"]
-    info = {"staged_config": {"stages": {f"s{i}": {"dataset": dataset, "dataset_options": o}
-                                         for i, o in enumerate(stages)}}}  # fmt: skip
+    info = {
+        "staged_config": {
+            "stages": {
+                f"s{i}": {"dataset": dataset, "dataset_options": o} for i, o in enumerate(stages)
+            }
+        }
+    }
     meta = {"model": "embednet", "model_options": model_options, "info": info}
     return SavedModel(module, params, meta)
 
@@ -87,8 +92,10 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
         return ArrayDataset(np.zeros((n, 128, 128, 1), np.float32), np.zeros(n, np.int32), "x")
 
     monkeypatch.setattr(pretrain.embedding, "synthetic_prints", fake)
-    stages = [{"identities": 400, "impressions": 4, "validate": False, "seed": 3},
-              {"identities": 200, "impressions": 8, "seed": 3}]  # fmt: skip
+    stages = [
+        {"identities": 400, "impressions": 4, "validate": False, "seed": 3},
+        {"identities": 200, "impressions": 8, "seed": 3},
+    ]
     sources = data_sources(_saved("synthetic_fingerprints", stages), calibration=10, background=7)
     (calib, per, seed), (people, shots, _), (others, _, _) = calls
     test = range(100, 300)  # default 100 validation, then 200 test identities

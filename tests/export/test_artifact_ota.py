@@ -14,8 +14,14 @@ from export.artifact.ota import OtaRecipe, compress_backbone, per_layer
 from export.artifact.pipeline import check_bundle
 from export.artifact.split import split_backbone
 
-TINY = {"stem_width": 8, "widths": (16, 24), "strides": (2, 2), "embedding_dim": 16,
-        "standardize": True, "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24),
+    "strides": (2, 2),
+    "embedding_dim": 16,
+    "standardize": True,
+    "feature_norm": True,
+}
 RECIPE = OtaRecipe(rounds=1, steps_per_round=2, quant_steps=2)
 
 
@@ -23,15 +29,27 @@ RECIPE = OtaRecipe(rounds=1, steps_per_round=2, quant_steps=2)
 def compressed(tmp_path_factory, data_root) -> dict:
     tmp = tmp_path_factory.mktemp("ota")
     config = pretrain.make_config(
-        {"model": "embednet", "model_options": TINY, "dataset": "orl_faces",
-         "dataset_options": {"train_subjects": (1, 20)}, "val_size": 0, "batch_size": 32,
-         "eval_batch_size": 200, "task": "margin_softmax",
-         "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2}}
-    )  # fmt: skip
+        {
+            "model": "embednet",
+            "model_options": TINY,
+            "dataset": "orl_faces",
+            "dataset_options": {"train_subjects": (1, 20)},
+            "val_size": 0,
+            "batch_size": 32,
+            "eval_batch_size": 200,
+            "task": "margin_softmax",
+            "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2},
+        }
+    )
     module = pretrain.build_model("embednet", **TINY)
     params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
-    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
-                        info={"config": config.to_dict()})  # fmt: skip
+    pretrain.save_model(
+        tmp / "model",
+        model="embednet",
+        model_options=TINY,
+        params=params,
+        info={"config": config.to_dict()},
+    )
     saved = pretrain.load_model(tmp / "model")
     key = ed25519.Ed25519PrivateKey.generate()
     result = compress_backbone(
@@ -57,8 +75,14 @@ def test_sparsity_and_codebooks_follow_the_recipe(compressed) -> None:
     params = result.params
     sparsity = per_layer(params, RECIPE.sparsity)
     bits = per_layer(params, RECIPE.bits)
-    assert set(sparsity) == {"stem", "block1/depthwise", "block1/pointwise", "block2/depthwise",
-                             "block2/pointwise", "embed"}  # fmt: skip
+    assert set(sparsity) == {
+        "stem",
+        "block1/depthwise",
+        "block1/pointwise",
+        "block2/depthwise",
+        "block2/pointwise",
+        "embed",
+    }
     for layer, target in sparsity.items():
         group, name = ([*layer.split("/"), ""])[:2]
         kernel = np.asarray((params[group][name] if name else params[group])["kernel"])

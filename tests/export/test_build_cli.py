@@ -27,17 +27,30 @@ from personalize.artifact import load_artifact
 from pretrain.compression import named_leaves
 from pretrain.models import registry
 
-TINY = {"stem_width": 8, "widths": (16, 24), "strides": (2, 2), "embedding_dim": 16,
-        "standardize": True, "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24),
+    "strides": (2, 2),
+    "embedding_dim": 16,
+    "standardize": True,
+    "feature_norm": True,
+}
 CLASSES = 8  # the CLI's default head
 
 
 def _config() -> dict:
     return pretrain.make_config(
-        {"model": "embednet", "model_options": TINY, "dataset": "orl_faces",
-         "dataset_options": {"train_subjects": (1, 20)}, "val_size": 0, "batch_size": 32,
-         "eval_batch_size": 200, "task": "margin_softmax"}
-    ).to_dict()  # fmt: skip
+        {
+            "model": "embednet",
+            "model_options": TINY,
+            "dataset": "orl_faces",
+            "dataset_options": {"train_subjects": (1, 20)},
+            "val_size": 0,
+            "batch_size": 32,
+            "eval_batch_size": 200,
+            "task": "margin_softmax",
+        }
+    ).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +59,13 @@ def tiny(tmp_path_factory, data_root) -> dict:
     tmp = tmp_path_factory.mktemp("build")
     module = pretrain.build_model("embednet", **TINY)
     params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
-    pretrain.save_model(tmp / "model", model="embednet", model_options=TINY, params=params,
-                        info={"config": _config()})  # fmt: skip
+    pretrain.save_model(
+        tmp / "model",
+        model="embednet",
+        model_options=TINY,
+        params=params,
+        info={"config": _config()},
+    )
     return {"tmp": tmp, "module": module, "params": params}
 
 
@@ -60,9 +78,23 @@ def built(tiny) -> dict:
     bundle = export.build_bundle(tensors, model="embednet", options=TINY, private_key=key)
     export.write_bundle(tmp / "tiny.pfb", bundle)
     _write_key(key, tmp / "signing.key")
-    code = main(["build", "--backbone", str(tmp / "model"), "--out", str(tmp / "art"),
-                 "--bundle", str(tmp / "tiny.pfb"), "--scope", "last_block",
-                 "--key", str(tmp / "signing.key"), "--public", str(tmp / "signing.pub")])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--backbone",
+            str(tmp / "model"),
+            "--out",
+            str(tmp / "art"),
+            "--bundle",
+            str(tmp / "tiny.pfb"),
+            "--scope",
+            "last_block",
+            "--key",
+            str(tmp / "signing.key"),
+            "--public",
+            str(tmp / "signing.pub"),
+        ]
+    )
     assert code == 0
     return {**tiny, "artifact": load_artifact(tmp / "art", tmp / "signing.pub")}
 
@@ -161,8 +193,15 @@ class _NoPart(nn.Module):
 def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, message: str):
     tmp = tiny["tmp"]
     key = ed25519.Ed25519PrivateKey.generate()
-    args = ["build", "--backbone", str(tmp / "model"), "--out", str(tmp / f"err-{case}"),
-            "--key", str(tmp / f"{case}.key")]  # fmt: skip
+    args = [
+        "build",
+        "--backbone",
+        str(tmp / "model"),
+        "--out",
+        str(tmp / f"err-{case}"),
+        "--key",
+        str(tmp / f"{case}.key"),
+    ]
     if case == "missing":
         args[2] = str(tmp / "nowhere")
     elif case == "scope":
@@ -170,8 +209,13 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
     elif case == "nopart":
         monkeypatch.setitem(registry._MODELS, "nopart", _NoPart)
         params = _NoPart().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
-        pretrain.save_model(tmp / "nopart", model="nopart", model_options={}, params=params,
-                            info={"config": {"dataset": "mnist"}})  # fmt: skip
+        pretrain.save_model(
+            tmp / "nopart",
+            model="nopart",
+            model_options={},
+            params=params,
+            info={"config": {"dataset": "mnist"}},
+        )
         args[2] = str(tmp / "nopart")
     else:
         path = tmp / f"{case}.pfb"
@@ -184,8 +228,9 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
                 data = export.build_bundle(tensors, model="lenet300", options={}, private_key=key)
             else:
                 tensors = named_leaves(jax.device_get(tiny["params"]))
-                data = export.build_bundle(tensors, model="embednet", options=TINY,
-                                           private_key=signer)  # fmt: skip
+                data = export.build_bundle(
+                    tensors, model="embednet", options=TINY, private_key=signer
+                )
             path.write_bytes(data)
         _write_key(key, tmp / f"{case}.key")
         args += ["--bundle", str(path)]
@@ -199,9 +244,13 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
 def _write_key(key, path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))  # fmt: skip
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def test_manifest_records_the_feature_cache_shape(built) -> None:

@@ -63,9 +63,17 @@ def test_every_layout_decodes_exactly(key, bits: int, order: str, dedup: int) ->
     codes[:, 5] = 0
     codes[20] = codes[21]
     codes[:, 8] = codes[:, 2]
-    data = export.build_bundle(t, model="m", options={}, private_key=key, index_bits=bits,
-                               order=order, dedup=dedup, codebook_dtype="float16",
-                               raw_dtype="float16")  # fmt: skip
+    data = export.build_bundle(
+        t,
+        model="m",
+        options={},
+        private_key=key,
+        index_bits=bits,
+        order=order,
+        dedup=dedup,
+        codebook_dtype="float16",
+        raw_dtype="float16",
+    )
     bundle = export.read_bundle(data, public_key=key.public_key())
     coded = t["fc1/kernel"]
     want = coded.codebook.astype(np.float16).astype(np.float32)[coded.codes]

@@ -99,10 +99,20 @@ def test_the_module_runs_without_tracebacks(signed, tmp_path: Path) -> None:
     truncated.write_bytes(path.read_bytes()[:-7])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "export", "inspect", str(truncated), "--key",
-         str(path.parent / "signing.pub")],
-        capture_output=True, text=True, cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "export",
+            "inspect",
+            str(truncated),
+            "--key",
+            str(path.parent / "signing.pub"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     assert run.returncode == 2 and "truncated" in run.stderr and "Traceback" not in run.stderr
 
 

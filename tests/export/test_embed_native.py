@@ -17,12 +17,27 @@ from export.artifact.scopes import initial_variables
 from export.artifact.split import split_backbone
 from export.artifact.tfnative import check_against_jax, native_embed
 
-TINY = {"stem_width": 8, "widths": (16, 24, 32), "strides": (2, 1, 2), "embedding_dim": 16,
-        "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24, 32),
+    "strides": (2, 1, 2),
+    "embedding_dim": 16,
+    "feature_norm": True,
+}
 SCOPES = ("head", "last_block")
 # What a polymorphic-batch jax2tf embed left behind (broadcast biases, unfused ReLU6, shape math).
-NOT_CANONICAL = {"SHAPE", "SLICE", "CAST", "BROADCAST_TO", "CONCATENATION", "MAXIMUM", "MINIMUM",
-                 "GATHER", "UNSORTED_SEGMENT_PROD", "RESHAPE"}  # fmt: skip
+NOT_CANONICAL = {
+    "SHAPE",
+    "SLICE",
+    "CAST",
+    "BROADCAST_TO",
+    "CONCATENATION",
+    "MAXIMUM",
+    "MINIMUM",
+    "GATHER",
+    "UNSORTED_SEGMENT_PROD",
+    "RESHAPE",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +49,16 @@ def models(tmp_path_factory, save_embednet) -> dict:
     initial = initial_variables(backbone, np.zeros((16, 4), np.float32), SCOPES)
     images = np.random.default_rng(0).normal(size=(48, 64, 64, 1)).astype(np.float32)
     blobs = {
-        int8: build_tflite(backbone, head, SCOPES, initial, int8=int8,
-                           calibration=[images[i : i + 16] for i in range(0, 48, 16)])
+        int8: build_tflite(
+            backbone,
+            head,
+            SCOPES,
+            initial,
+            int8=int8,
+            calibration=[images[i : i + 16] for i in range(0, 48, 16)],
+        )
         for int8 in (False, True)
-    }  # fmt: skip
+    }
     return {"backbone": backbone, "head": head, "images": images, "initial": initial, **blobs}
 
 

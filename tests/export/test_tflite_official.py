@@ -25,9 +25,13 @@ class TinyBackbone:
 
     def __init__(self) -> None:
         self.module = build_model(
-            "embednet", stem_width=8, widths=(8, 16), strides=(2, 2), embedding_dim=16,
+            "embednet",
+            stem_width=8,
+            widths=(8, 16),
+            strides=(2, 2),
+            embedding_dim=16,
             feature_norm=True,
-        )  # fmt: skip
+        )
         self.params = self.module.init(jax.random.key(0), jnp.zeros((1, *self.input_shape)))[
             "params"
         ]
@@ -52,8 +56,12 @@ def official() -> dict[str, Any]:
 def test_guide_signatures_and_ops(official) -> None:
     model = OfficialModel(official["blob"])
     assert set(model.interpreter.get_signature_list()) == {
-        "load", "train", "infer", "save", "restore",
-    }  # fmt: skip
+        "load",
+        "train",
+        "infer",
+        "save",
+        "restore",
+    }
     ops = op_names(official["blob"])
     # save / restore are the guide's tf.raw_ops.Save / Restore: Select TF ops.
     assert {"CUSTOM:FlexSave", "CUSTOM:FlexRestore"} <= set(ops)

@@ -20,8 +20,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def test_whitener_equalises_the_second_moments() -> None:
     rng = np.random.default_rng(0)
     # Unit rows in a narrow cone: one shared direction, the rest small and unequal.
-    e = _unit(np.concatenate([np.full((500, 1), 4.0), rng.normal(size=(500, 7)) *
-                              np.linspace(0.1, 1.0, 7)], axis=1))  # fmt: skip
+    e = _unit(
+        np.concatenate(
+            [np.full((500, 1), 4.0), rng.normal(size=(500, 7)) * np.linspace(0.1, 1.0, 7)], axis=1
+        )
+    )
     z = _unit(e) @ whitener(e, eps=1e-9)
     np.testing.assert_allclose(z.T @ z / len(z), np.eye(8), atol=1e-5)
     assert np.linalg.norm(_unit(z).mean(axis=0)) < 0.5 < np.linalg.norm(e.mean(axis=0))
@@ -31,8 +34,12 @@ def test_whitener_equalises_the_second_moments() -> None:
 
 
 def test_folding_computes_the_whitened_embedding(tmp_path, save_embednet) -> None:
-    saved = save_embednet(tmp_path / "m", {**TINY, "feature_norm": True},
-                          info={"preprocess": FACE_SPEC.to_dict()}, seed=3)  # fmt: skip
+    saved = save_embednet(
+        tmp_path / "m",
+        {**TINY, "feature_norm": True},
+        info={"preprocess": FACE_SPEC.to_dict()},
+        seed=3,
+    )
     backbone = split_backbone(saved)
     rng = np.random.default_rng(1)
     layer = {**backbone.last_params["embed"], "bias": rng.normal(size=16).astype(np.float32)}
@@ -49,8 +56,9 @@ def test_folding_computes_the_whitened_embedding(tmp_path, save_embednet) -> Non
 
 
 def test_only_a_normalised_embed_layer_folds(tmp_path, save_embednet) -> None:
-    saved = save_embednet(tmp_path / "m", {**TINY, "normalize": False},
-                          info={"preprocess": FACE_SPEC.to_dict()})  # fmt: skip
+    saved = save_embednet(
+        tmp_path / "m", {**TINY, "normalize": False}, info={"preprocess": FACE_SPEC.to_dict()}
+    )
     raw = split_backbone(saved)
     lenet = Backbone("lenet300", {}, {}, {"fc2": {"kernel": np.zeros((4, 4))}}, FACE_SPEC, (), 4)
     for backbone in (raw, lenet):
@@ -64,9 +72,12 @@ def test_only_a_normalised_embed_layer_folds(tmp_path, save_embednet) -> None:
 
 @pytest.mark.parametrize(
     ("rows", "eps", "message"),
-    [(np.ones((1, 4)), 1e-3, ">= 2 finite"), (np.full((3, 4), np.nan), 1e-3, ">= 2 finite"),
-     (np.ones((3, 4)), 0.0, "eps must be")],
-)  # fmt: skip
+    [
+        (np.ones((1, 4)), 1e-3, ">= 2 finite"),
+        (np.full((3, 4), np.nan), 1e-3, ">= 2 finite"),
+        (np.ones((3, 4)), 0.0, "eps must be"),
+    ],
+)
 def test_whitener_refuses_bad_input(rows: np.ndarray, eps: float, message: str) -> None:
     with pytest.raises(WhiteningError, match=message):
         whitener(rows, eps)

@@ -19,8 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _args(art: dict[str, Any], store: Path, command: str, *rest: str) -> list[str]:
-    return [command, "--artifact", str(art["dir"]), "--store", str(store), "--key",
-            str(art["pub"]), *rest]  # fmt: skip
+    return [
+        command,
+        "--artifact",
+        str(art["dir"]),
+        "--store",
+        str(store),
+        "--key",
+        str(art["pub"]),
+        *rest,
+    ]
 
 
 def _png(path: Path, image: np.ndarray) -> Path:
@@ -33,8 +41,22 @@ def test_enroll_verify_identify_list_remove(toy_artifact, tmp_path: Path, capsys
     batch = tmp_path / "owner.npy"
     np.save(batch, toy_artifact["owner"][:3])
     pngs = [_png(tmp_path / f"o{i}.png", x) for i, x in enumerate(toy_artifact["owner"][3:])]
-    code = main(_args(toy_artifact, store, "enroll", "--user", "owner", "--scope", "head",
-                      "--target-far", "0.01", "--json", str(batch), *map(str, pngs)))  # fmt: skip
+    code = main(
+        _args(
+            toy_artifact,
+            store,
+            "enroll",
+            "--user",
+            "owner",
+            "--scope",
+            "head",
+            "--target-far",
+            "0.01",
+            "--json",
+            str(batch),
+            *map(str, pngs),
+        )
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == OK and report["samples"] == 5 and report["scope"] == "head"
     dev = Device(toy_artifact["dir"], store, trusted_key=toy_artifact["pub"])
@@ -89,6 +111,8 @@ def test_errors_exit_2_with_the_reason(toy_artifact, tmp_path: Path, capsys, cas
 def test_module_entry_point(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "personalize", "list", "--store", str(tmp_path / "none")],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == ERROR and "no user store" in result.stderr

@@ -38,9 +38,12 @@ def test_owner_accepted_impostors_rejected(toy_artifact, tmp_path: Path, scope: 
     dev = _device(toy_artifact, tmp_path)
     train = scope != NO_TRAINING
     report = dev.enroll(
-        "owner", toy_artifact["owner"], scope=scope if train else None, train=train,
+        "owner",
+        toy_artifact["owner"],
+        scope=scope if train else None,
+        train=train,
         target_far=FAR,
-    )  # fmt: skip
+    )
     assert report.user == "owner" and report.samples == 5 and report.scope == scope
     assert report.threshold_method == "empirical" and report.impostors == 200
     if train:
@@ -180,7 +183,32 @@ def test_bad_enroll_arguments(toy_artifact, tmp_path: Path) -> None:
 def test_report_is_json_ready(toy_artifact, tmp_path: Path) -> None:
     report = _device(toy_artifact, tmp_path).enroll("owner", toy_artifact["owner"], scope="head")
     data = json.loads(json.dumps(report.to_dict()))
-    for key in ("user", "samples", "scope", "predicted_peak_bytes", "measured_peak_bytes",
-                "budget_bytes", "embed_ms", "train_ms", "steps", "final_loss", "threshold",
-                "target_far"):  # fmt: skip
+    for key in (
+        "user",
+        "samples",
+        "scope",
+        "predicted_peak_bytes",
+        "measured_peak_bytes",
+        "budget_bytes",
+        "embed_ms",
+        "train_ms",
+        "steps",
+        "final_loss",
+        "threshold",
+        "target_far",
+    ):
         assert key in data
+
+
+@pytest.mark.parametrize("scope", ["head", "last_block"])
+def test_batched_scores_are_the_verify_scores(toy_artifact, tmp_path: Path, scope: str) -> None:
+    dev = _device(toy_artifact, tmp_path)
+    dev.enroll("owner", toy_artifact["owner"], scope=scope, target_far=FAR)
+    probes = np.concatenate([toy_artifact["owner_test"][:3], toy_artifact["impostors"][:70]])
+    one = np.array([dev.verify("owner", x).score for x in probes])
+    many = dev.scores("owner", probes)  # 73 captures: two batches
+    again = dev.scores("owner", dev.embed(probes))
+    assert many.shape == (73,)
+    # another batch size may round the int8 embed and the cosine differently in float32
+    np.testing.assert_allclose(many, one, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(again, many)

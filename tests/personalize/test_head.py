@@ -67,8 +67,9 @@ def test_max_steps_is_a_hard_limit() -> None:
 def test_each_step_trains_on_every_sample_and_fresh_negatives() -> None:
     _, calls = _run([0.5] * 100, patience=3, negatives=20)
     assert all(c["embeddings"].shape == (25, 8) for c in calls)
-    assert all(np.array_equal(c["labels"][:5], np.zeros(5)) and np.all(c["labels"][5:] >= 1)
-               for c in calls)  # fmt: skip
+    assert all(
+        np.array_equal(c["labels"][:5], np.zeros(5)) and np.all(c["labels"][5:] >= 1) for c in calls
+    )
     assert not np.array_equal(calls[0]["embeddings"][5:], calls[1]["embeddings"][5:])
 
 

@@ -143,9 +143,11 @@ def test_sigkill_while_saving_never_loses_the_record(tmp_path: Path) -> None:
     last = 0
     for _ in range(20):
         proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(tmp_path)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, str(WRITER), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
             env=env,
-        )  # fmt: skip
+        )
         assert proc.stdout is not None
         first = proc.stdout.readline()  # one full save done
         assert first.strip(), "writer died before saving"

@@ -1,13 +1,17 @@
-"""The LeNets: parameter counts of the paper, shapes, the configurable initialisation."""
+"""The LeNets: parameter counts of the paper, shapes, the configurable initialisation, and
+LeNet-5's fast pooling and convolution backward passes against JAX's own."""
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 from pretrain.models import build_model, count_params, model_names
+from pretrain.models.lenet import max_pool_2x2, valid_conv
 
 
 @pytest.mark.parametrize(
@@ -48,3 +52,62 @@ def test_unknown_model_and_option() -> None:
         build_model("lenet-5")
     with pytest.raises(ValueError, match=r"no option\(s\) dropout; valid: hidden"):
         build_model("lenet300", dropout=0.5)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8, 4), (2, 7, 9, 3)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_2x2_is_nn_max_pool_with_its_gradients(shape: tuple, ties: bool) -> None:
+    rng = np.random.default_rng(0)
+    # Ties: small integers, so most windows hold their maximum twice or more.
+    x = rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)
+    x = jnp.asarray(x, jnp.float32)
+    g = jnp.asarray(rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3])))
+    want, want_vjp = jax.vjp(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2)), x)
+    got, got_vjp = jax.jit(lambda v: jax.vjp(max_pool_2x2, v))(x)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(max_pool_2x2(x), want)  # undifferentiated: reduce_window
+    np.testing.assert_array_equal(got_vjp(g)[0], want_vjp(g)[0])
+
+
+def _lax_conv(x: jax.Array, k: jax.Array, strides=(1, 1), padding="VALID") -> jax.Array:
+    dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
+    return lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=dn)
+
+
+def test_valid_conv_gradients_are_lax_s() -> None:
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((4, 12, 12, 20)), jnp.float32)
+    k = jnp.asarray(0.1 * rng.standard_normal((5, 5, 20, 50)), jnp.float32)
+    g = jnp.asarray(rng.standard_normal((4, 8, 8, 50)), jnp.float32)
+    dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
+    want, want_vjp = jax.vjp(_lax_conv, x, k)
+    got, got_vjp = jax.jit(
+        lambda a, b: jax.vjp(
+            lambda u, v: valid_conv(u, v, (1, 1), "VALID", dimension_numbers=dn), a, b
+        )
+    )(x, k)
+    np.testing.assert_array_equal(got, want)
+    (dx_want, dk_want), (dx_got, dk_got) = want_vjp(g), got_vjp(g)
+    np.testing.assert_array_equal(dk_got, dk_want)
+    # The input gradient sums the same 5*5*50 products in another order: each sum is within
+    # n * eps of the sum of the products' magnitudes, for both.
+    _, abs_vjp = jax.vjp(_lax_conv, x, jnp.abs(k))
+    magnitude = abs_vjp(jnp.abs(g))[0]
+    bound = 2 * 5 * 5 * 50 * np.finfo(np.float32).eps * np.asarray(magnitude)
+    assert np.all(np.abs(np.asarray(dx_got) - np.asarray(dx_want)) <= bound)
+    assert float(np.abs(dx_want).max()) > 100 * float(bound.max())  # the bound is meaningful
+
+
+@pytest.mark.parametrize(("strides", "padding"), [((2, 2), "VALID"), ((1, 1), "SAME")])
+def test_valid_conv_leaves_other_convolutions_to_lax(strides, padding) -> None:
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((2, 9, 9, 3)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)), jnp.float32)
+    dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
+    f = lambda u, v: valid_conv(u, v, strides, padding, dimension_numbers=dn)  # noqa: E731
+    g = lambda u, v: _lax_conv(u, v, strides, padding)  # noqa: E731
+    np.testing.assert_array_equal(f(x, k), g(x, k))
+    got = jax.grad(lambda u, v: f(u, v).sum(), (0, 1))(x, k)
+    want = jax.grad(lambda u, v: g(u, v).sum(), (0, 1))(x, k)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

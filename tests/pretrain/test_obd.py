@@ -46,7 +46,7 @@ def _hessian_diag(loss, params) -> np.ndarray:
 def test_exact_diagonal_matches_jax_hessian() -> None:
     _, loss, params, _ = _setup("tanh")
     mine = ravel_pytree(pc.hessian_diagonal(loss, params, chunk=16))[0]
-    np.testing.assert_allclose(mine, _hessian_diag(loss, params), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(mine, _hessian_diag(loss, params), rtol=5e-5, atol=1e-6)
 
 
 def test_gauss_newton_diagonal_is_the_hessian_diagonal_of_a_relu_net() -> None:

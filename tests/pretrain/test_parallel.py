@@ -1,26 +1,36 @@
-"""Data parallelism: several devices, several processes, the same parameters as one device."""
+"""Data parallelism: 2 host devices, 2 processes and 2x2 train the same parameters as 1 device.
+
+120 steps after the first: with the loop free to run 32 steps ahead, 2 host devices aborted in
+the all-reduce in 2 runs of 2 (see pretrain.train.parallel; 40 steps did not always show it).
+Parameters are compared after one step within 1e-4 of the update and at the end within 1% of the
+total move (pretrain.train.dp_check).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-WORKER = Path(__file__).with_name("dp_worker.py")
+from pretrain.train import dp_check
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, dp_run) -> dict[str, np.ndarray]:
-    return dp_run(WORKER, tmp_path_factory.mktemp("ref") / "p.npz")
+def reference() -> dp_check.Run:
+    return dp_check.run()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("devices", "processes"), [(8, 1), (1, 2), (2, 2)])
-def test_same_parameters_as_one_device(
-    tmp_path: Path, reference, dp_run, devices: int, processes: int
-) -> None:
-    got = dp_run(WORKER, tmp_path / "p.npz", devices=devices, processes=processes)
-    assert got.keys() == reference.keys()
-    for k in reference:
-        np.testing.assert_allclose(got[k], reference[k], rtol=1e-5, atol=1e-5, err_msg=k)
+@pytest.mark.parametrize(("devices", "processes"), [(2, 1), (1, 2), (2, 2)])
+def test_same_parameters_as_one_device(reference, devices: int, processes: int) -> None:
+    got = dp_check.run(devices, processes)
+    assert (got.devices, got.processes) == (devices, processes)
+    equal, why = dp_check.same_parameters(reference, got)
+    assert equal, why
+
+
+def test_comparison_catches_a_wrong_reduction(reference) -> None:
+    # A step that summed the two halves' mean gradients instead of averaging them moves twice as far.
+    doubled = {k: 2 * v - reference.init[k] for k, v in reference.step1.items()}
+    wrong = reference._replace(step1=doubled)
+    equal, why = dp_check.same_parameters(reference, wrong)
+    assert not equal and "after one step" in why
+    assert dp_check.same_parameters(reference, reference) == (True, "")

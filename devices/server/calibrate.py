@@ -11,32 +11,45 @@ LiteRT process (:func:`devices.measure_signature`, default delegates, one thread
 - SRAM (cache) bandwidth: a 1 x 256 x 256 float layer (256 KiB, inside L2);
 - the signature runner's cost per call, per input and per output tensor: one-op models of 1
   and 8 inputs and outputs (:func:`measure_call_costs`);
-- the share of the peak each kernel class reaches (:mod:`devices.kernels`: thin-input stems,
+- the share of the peak each kernel class reaches (:mod:`devices.server.probes`: thin-input stems,
   depthwise, pointwise and other convs, per precision; the builtin convs a train step runs on
   variable filters, forward and kernel gradient), on single-layer probe models;
 - dispatch time per layer pass and the backward share: fitted on the calibration reference's
   light and kernel-free train signatures (:func:`fit_speed`);
 - the runtime's fixed memory: a one-op model; its weight copies: the 4 MiB layer's peak over its
-  file; the arena factor: a reference artifact (:mod:`devices.reference`) whose layer graph the
+  file; the arena factor: a reference artifact (:mod:`devices.server.reference`) whose layer graph the
   planner reads, fitted by least squares over its embed and train signatures. The artifacts the
   benchmark validates against are other sizes, so the benchmark's comparison is out of sample.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from devices.kernels import convert_tf, measure_kernel_probes
+from devices.artifact import load_graph, model_file
+from devices.estimate import estimate
 from devices.measure import measure_signature
-from devices.profiles import PROFILE_DIR, PROFILE_FORMAT, horowitz_pj_per_op, load_profile
+from devices.planner import plan_signature, weight_bytes
+from devices.profiles import (
+    PROFILE_DIR,
+    PROFILE_FORMAT,
+    Runtime,
+    horowitz_pj_per_op,
+    load_profile,
+)
+from devices.server.chains import write_chain, write_fanout
+from devices.server.probes import class_efficiencies, convert_tf, measure_kernel_probes
+from devices.server.reference import build_reference
+from devices.tflite_file import read_model_stats
 
 CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
 
@@ -69,157 +82,6 @@ def build_probe_models(directory: Path) -> dict[str, Path]:
     }
 
 
-def write_chain(path: Path, n: int, op: str, width: int = 16) -> Path:
-    """A one-signature (``run``) model of ``n`` chained ``op`` nodes on [1, width] float32,
-    written straight as a flatbuffer (``ADD`` adds the input again; unary ops otherwise)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fbs
-
-    model = fbs.ModelT()
-    model.version = 3
-    code = fbs.OperatorCodeT()
-    code.builtinCode = getattr(fbs.BuiltinOperator, op)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 1
-    model.operatorCodes = [code]
-    model.buffers = [fbs.BufferT()]
-    sg = fbs.SubGraphT()
-    sg.tensors, sg.operators = [], []
-
-    def tensor(name: str) -> int:
-        t = fbs.TensorT()
-        t.shape = np.array([1, width], np.int32)
-        t.type = fbs.TensorType.FLOAT32
-        model.buffers.append(fbs.BufferT())
-        t.buffer = len(model.buffers) - 1
-        t.name = name.encode()
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    x = cur = tensor("x")
-    for i in range(n):
-        out = tensor(f"t{i}")
-        node = fbs.OperatorT()
-        node.opcodeIndex = 0
-        node.inputs = np.array([cur, x] if op == "ADD" else [cur], np.int32)
-        node.outputs = np.array([out], np.int32)
-        if op == "ADD":
-            node.builtinOptionsType = fbs.BuiltinOptions.AddOptions
-            node.builtinOptions = fbs.AddOptionsT()
-        sg.operators.append(node)
-        cur = out
-    sg.inputs, sg.outputs = np.array([x], np.int32), np.array([cur], np.int32)
-    model.subgraphs = [sg]
-    sig = fbs.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = b"run", 0
-    tin, tout = fbs.TensorMapT(), fbs.TensorMapT()
-    tin.name, tin.tensorIndex, tout.name, tout.tensorIndex = b"x", x, b"y", cur
-    sig.inputs, sig.outputs = [tin], [tout]
-    model.signatureDefs = [sig]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(builder.Output())
-    return path
-
-
-def write_fanout(path: Path, n: int, op: str, shape: tuple[int, ...]) -> tuple[Path, dict[str, np.ndarray]]:  # fmt: skip
-    """A ``run`` model of ``n`` independent builtin ``op`` nodes over run-time inputs, and its
-    inputs: ``BROADCAST_TO`` [B,1,1,C] to a run-time shape ``shape``; ``STRIDED_SLICE`` of a
-    ``shape`` tensor with run-time begin/end/strides (every other row); ``RESHAPE`` of a
-    ``shape`` tensor to a run-time shape (the same: one memcpy); ``ADD`` of two int32
-    ``shape`` tensors (a builtin kernel: XNNPACK takes no int32); ``FLOAT_ADD``: ``ADD`` of two
-    float32 ones (XNNPACK takes it; each adds ``y`` to the one before, since XNNPACK drops
-    nodes whose outputs nothing reads). Outputs are dynamic where their shape is run-time, as in a
-    polymorphic-batch export."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fbs
-
-    model = fbs.ModelT()
-    model.version = 3
-    as_float = op == "FLOAT_ADD"
-    op = "ADD" if as_float else op
-    code = fbs.OperatorCodeT()
-    code.builtinCode = getattr(fbs.BuiltinOperator, op)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 3 if op == "BROADCAST_TO" else 1
-    model.operatorCodes = [code]
-    model.buffers = [fbs.BufferT()]
-    sg = fbs.SubGraphT()
-    sg.tensors, sg.operators = [], []
-
-    def tensor(name: str, dims: tuple[int, ...], kind: int) -> int:
-        t = fbs.TensorT()
-        t.shape, t.type, t.name = np.array(dims, np.int32), kind, name.encode()
-        model.buffers.append(fbs.BufferT())
-        t.buffer = len(model.buffers) - 1
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    f32, i32 = fbs.TensorType.FLOAT32, fbs.TensorType.INT32
-    kind = f32 if as_float else i32  # of ADD's operands
-    rank = len(shape)
-    feed: dict[str, np.ndarray] = {}
-    if op == "BROADCAST_TO":
-        small = (shape[0], *([1] * (rank - 2)), shape[-1])
-        ins = [tensor("x", small, f32), tensor("shape", (rank,), i32)]
-        feed = {"x": np.ones(small, np.float32), "shape": np.array(shape, np.int32)}
-        out_shape = shape
-    elif op == "RESHAPE":
-        ins = [tensor("x", shape, f32), tensor("shape", (rank,), i32)]
-        feed = {"x": np.ones(shape, np.float32), "shape": np.array(shape, np.int32)}
-        out_shape = shape
-    elif op == "STRIDED_SLICE":
-        ins = [tensor("x", shape, f32), tensor("begin", (rank,), i32), tensor("end", (rank,), i32), tensor("strides", (rank,), i32)]  # fmt: skip
-        feed = {
-            "x": np.ones(shape, np.float32), "begin": np.zeros(rank, np.int32),
-            "end": np.array(shape, np.int32), "strides": np.array([1, 2, *([1] * (rank - 2))], np.int32),
-        }  # fmt: skip
-        out_shape = (shape[0], (shape[1] + 1) // 2, *shape[2:])
-    else:
-        dtype = np.float32 if as_float else np.int32
-        ins = [tensor("x", shape, kind), tensor("y", shape, kind)]
-        feed = {"x": np.ones(shape, dtype), "y": np.ones(shape, dtype)}
-        out_shape = shape
-    outs: list[int] = []
-    for i in range(n):
-        out = tensor(f"o{i}", out_shape, kind if op == "ADD" else f32)
-        node = fbs.OperatorT()
-        # XNNPACK drops nodes whose outputs nothing reads: its ADDs form a chain
-        args = [outs[-1], ins[1]] if as_float and outs else ins
-        node.opcodeIndex, node.inputs, node.outputs = (
-            0,
-            np.array(args, np.int32),
-            np.array([out], np.int32),
-        )
-        if op == "ADD":
-            node.builtinOptionsType, node.builtinOptions = (
-                fbs.BuiltinOptions.AddOptions,
-                fbs.AddOptionsT(),
-            )
-        elif op == "STRIDED_SLICE":
-            node.builtinOptionsType = fbs.BuiltinOptions.StridedSliceOptions
-            node.builtinOptions = fbs.StridedSliceOptionsT()
-        sg.operators.append(node)
-        outs.append(out)
-    sg.inputs, sg.outputs = np.array(ins, np.int32), np.array(outs[-1:], np.int32)
-    model.subgraphs = [sg]
-    sig = fbs.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = b"run", 0
-    sig.inputs = []
-    for i in ins:
-        tm = fbs.TensorMapT()
-        tm.name, tm.tensorIndex = sg.tensors[i].name, i
-        sig.inputs.append(tm)
-    tout = fbs.TensorMapT()
-    tout.name, tout.tensorIndex = b"y", outs[-1]
-    sig.outputs = [tout]
-    model.signatureDefs = [sig]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(builder.Output())
-    return path, feed
-
-
 def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
     """Seconds per node (builtin, and taken by XNNPACK), per output element of the builtin
     kernels a polymorphic-batch export runs (broadcast, copy, elementwise) and of XNNPACK's
@@ -234,9 +96,11 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, op in (("node_s", "ZEROS_LIKE"), ("delegated_node_s", "ADD")):
         t = [
-            measure_signature(write_chain(directory / f"lat_{op}_{n}.tflite", n, op), "run", runs=runs).latency_s
+            measure_signature(
+                write_chain(directory / f"lat_{op}_{n}.tflite", n, op), "run", runs=runs
+            ).latency_s
             for n in (100, 800)
-        ]  # fmt: skip
+        ]
         out[key] = max(0.0, (t[1] - t[0]) / 700)
     t = []
     for n in (16384, 262144):
@@ -250,10 +114,12 @@ def measure_kernel_costs(directory: Path, runs: int = 30) -> dict[str, float]:
 
 
 ELEMENT_PROBES = {
-    "broadcast_element_s": "BROADCAST_TO", "copy_element_s": "STRIDED_SLICE",
-    "memcpy_element_s": "RESHAPE", "elementwise_element_s": "ADD",
+    "broadcast_element_s": "BROADCAST_TO",
+    "copy_element_s": "STRIDED_SLICE",
+    "memcpy_element_s": "RESHAPE",
+    "elementwise_element_s": "ADD",
     "delegated_element_s": "FLOAT_ADD",
-}  # fmt: skip
+}
 
 
 def measure_element_cost(directory: Path, op: str, shape: tuple[int, ...], runs: int = 30) -> float:
@@ -282,9 +148,11 @@ def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
     peak, loaded = {}, {}
     for op in ("ZEROS_LIKE", "ADD"):
         m = [
-            measure_signature(write_chain(directory / f"chain_{op}_{n}.tflite", n, op), "run", runs=runs)
+            measure_signature(
+                write_chain(directory / f"chain_{op}_{n}.tflite", n, op), "run", runs=runs
+            )
             for n in sizes
-        ]  # fmt: skip
+        ]
         # least-squares slopes: the allocators grow in steps, one pair of sizes is noisy
         peak[op] = float(np.polyfit(sizes, [x.peak_bytes for x in m], 1)[0])
         loaded[op] = float(np.polyfit(sizes, [x.loaded_bytes for x in m], 1)[0])
@@ -295,7 +163,7 @@ def measure_node_bytes(directory: Path, runs: int = 3) -> dict[str, float]:
     }
 
 
-def update_file_costs(target: Path | None = None, *, workdir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def update_file_costs(target: Path | None = None, *, workdir: Path | None = None) -> dict[str, Any]:
     """Measures :func:`measure_node_bytes` and :func:`measure_kernel_costs` and writes them into
     the ``host`` profile (the rest of it unchanged): about 30 s."""
     target = target or PROFILE_DIR / "host.json"
@@ -313,7 +181,7 @@ def update_file_costs(target: Path | None = None, *, workdir: Path | None = None
 
 
 def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
-    how = f"measured by devices.calibrate.measure_kernel_costs on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of 30 calls"
+    how = f"measured by devices.server.calibrate.measure_kernel_costs on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of 30 calls"
     what = {
         "node_s": "latency slope of chains of 100 vs 800 ZEROS_LIKE nodes (builtin) on [1, 16]",
         "delegated_node_s": "latency slope of chains of 100 vs 800 ADD nodes (XNNPACK) on [1, 16]",
@@ -329,7 +197,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
 
 
 def _node_figures(nodes: dict[str, float], day: str) -> dict[str, Any]:
-    how = f"measured by devices.calibrate.measure_node_bytes on {day}: LiteRT default delegates (XNNPACK), 1 thread"
+    how = f"measured by devices.server.calibrate.measure_node_bytes on {day}: LiteRT default delegates (XNNPACK), 1 thread"
     return {
         "node_bytes": {
             "value": round(nodes["node"]),
@@ -384,8 +252,6 @@ def _solve(f: Callable[[float], float], lo: float = 1e-3, hi: float = 1.0) -> fl
 def _steps(artifact: Path, runtime: Any, runs: int) -> list[dict[str, Any]]:
     """Per compute signature: planned activations and step, and the measured peak over the
     planned resident bytes (without the runtime's fixed bytes)."""
-    from devices.artifact import load_graph, model_file
-    from devices.planner import plan_signature
 
     graph = load_graph(artifact)
     size = model_file(artifact).stat().st_size
@@ -395,16 +261,22 @@ def _steps(artifact: Path, runtime: Any, runs: int) -> list[dict[str, Any]]:
             continue
         plan = plan_signature(graph, sig, runtime=runtime, model_bytes=size)
         measured = measure_signature(model_file(artifact), sig.name, runs=runs).peak_bytes
-        rows.append({
-            "artifact": artifact.name, "signature": sig.name,
-            "activations": plan.activations, "step": plan.step_bytes,
-            "acts_dominate": plan.activations >= 3 * plan.gradients,
-            "over_resident": measured - (plan.resident_bytes - plan.runtime_fixed),
-        })  # fmt: skip
+        rows.append(
+            {
+                "artifact": artifact.name,
+                "signature": sig.name,
+                "activations": plan.activations,
+                "step": plan.step_bytes,
+                "acts_dominate": plan.activations >= 3 * plan.gradients,
+                "over_resident": measured - (plan.resident_bytes - plan.runtime_fixed),
+            }
+        )
     return rows
 
 
-def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+def fit_memory(
+    refs: dict[str, Path], runtime: Any, runs: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The runtime's overheads and arena factor, from the three reference artifacts.
 
     Signatures with almost no activations (``infer``, the head-only ``train``) give the
@@ -414,23 +286,28 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     signature whose peak the activations set. The int8 artifact's ``embed`` leaves, beyond its
     weight copies, the bytes per int8 layer.
     """
-    import dataclasses
-
-    from devices.artifact import load_graph
-    from devices.planner import weight_bytes
 
     small = 16384
     fixed = runtime.fixed_bytes
     bare = dataclasses.replace(runtime, fixed_bytes=0)
     rows_h = _steps(refs["head"], bare, runs)
     rows_f = _steps(refs["full"], bare, runs)
-    head = float(np.median([r["over_resident"] - r["step"] for r in rows_h if r["activations"] < small]))  # fmt: skip
+    head = float(
+        np.median([r["over_resident"] - r["step"] for r in rows_h if r["activations"] < small])
+    )
     training = max(0, round(head - fixed))
-    trains = sum(1 for s in load_graph(refs["full"]).signatures if s.kind == "train" and s.input == "images")  # fmt: skip
-    rest = float(np.median([r["over_resident"] - r["step"] for r in rows_f if r["activations"] < small]))  # fmt: skip
+    trains = sum(
+        1 for s in load_graph(refs["full"]).signatures if s.kind == "train" and s.input == "images"
+    )
+    rest = float(
+        np.median([r["over_resident"] - r["step"] for r in rows_f if r["activations"] < small])
+    )
     per_train = max(0, round((rest - fixed - training) / trains)) if trains else 0
     num = den = 0.0
-    for rows, overhead in ((rows_h, fixed + training), (rows_f, fixed + training + per_train * trains)):  # fmt: skip
+    for rows, overhead in (
+        (rows_h, fixed + training),
+        (rows_f, fixed + training + per_train * trains),
+    ):
         for r in rows:
             if r["activations"] >= small and r["acts_dominate"]:
                 y = r["over_resident"] - overhead - (r["step"] - r["activations"])
@@ -440,7 +317,9 @@ def fit_memory(refs: dict[str, Path], runtime: Any, runs: int) -> tuple[dict[str
     rows_8 = _steps(refs["int8"], bare, runs)  # over_resident includes the int8 copies
     graph8 = load_graph(refs["int8"])
     layers = sum(1 for layer in graph8.backbone if layer.kernel_params)
-    spare = float(np.median([r["over_resident"] - fixed - factor * r["activations"] for r in rows_8]))  # fmt: skip
+    spare = float(
+        np.median([r["over_resident"] - fixed - factor * r["activations"] for r in rows_8])
+    )
     copies8 = runtime.weight_copies_int8 or 0.0
     int8_layer = max(0, round((spare - copies8 * weight_bytes(graph8)[2]["int8"]) / layers))
     fit = {"training": training, "per_train": per_train, "factor": factor, "int8_layer": int8_layer}
@@ -484,52 +363,70 @@ def measure_call_costs(directory: Path, runs: int = 30, repeats: int = 3) -> dic
     return {"io_input_s": per_in, "io_output_s": per_out, "call_overhead_s": call}
 
 
-def _efficiency_figures(speed: dict[str, Any], probes: list[tuple[str, str, float, float]], how: str, ref: str) -> dict[str, Any]:  # fmt: skip
+def _efficiency_figures(
+    speed: dict[str, Any], probes: list[tuple[str, str, float, float]], how: str, ref: str
+) -> dict[str, Any]:
     out = {
-        "forward": {"value": 1.0, "source": "not fitted: forward layers without a kernel class (pooling, normalisation, fully connected: memory bound, or the kind the peak is measured on) at the peak"},
+        "forward": {
+            "value": 1.0,
+            "source": "not fitted: forward layers without a kernel class (pooling, normalisation, fully connected: memory bound, or the kind the peak is measured on) at the peak",
+        },
         "forward_int8": {"value": 1.0, "source": "not fitted: the same for int8 layers"},
-    }  # fmt: skip
-    for key, what in (("backward", "train steps that train no kernel"), ("weight_gradient", "train steps that train kernels")):  # fmt: skip
+    }
+    for key, what in (
+        ("backward", "train steps that train no kernel"),
+        ("weight_gradient", "train steps that train kernels"),
+    ):
         if any(p[0] == key for p in probes):
             continue  # measured on probes (below)
-        out[key] = {"value": round(speed[key], 4), "source": f"{how}: share of the peak that makes the roofline match the {what} of the {ref}"}  # fmt: skip
+        out[key] = {
+            "value": round(speed[key], 4),
+            "source": f"{how}: share of the peak that makes the roofline match the {what} of the {ref}",
+        }
     names: dict[str, list[str]] = {}
     for key, name, _, _ in probes:
         names.setdefault(key, []).append(name)
     for key, probe_names in names.items():
         out[key] = {
             "value": round(speed[key], 4),
-            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.kernels): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
-        }  # fmt: skip
+            "source": f"{how} of Interpreter.invoke(), fastest of 2 processes (devices.server.probes): ops over the latency slope of 1 vs 4 independent copies of the single layer {' and '.join(probe_names)} (less the dispatch the estimator charges: delegated_node_s, or op_overhead_s for variable filters), over the peak",
+        }
     return out
 
 
 def _how(runs: int) -> str:
     day = datetime.date.today().isoformat()
-    return f"measured by devices.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
+    return f"measured by devices.server.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
 
 
 REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
 
 
-def measure_speed(base: Path, refs: dict[str, Path], shape: Any, runs: int) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:  # fmt: skip
+def measure_speed(
+    base: Path, refs: dict[str, Path], shape: Any, runs: int
+) -> tuple[dict[str, float], list[tuple[str, str, float, float]], dict[str, Any]]:
     """The call costs (:func:`measure_call_costs`), the kernel classes
-    (:func:`devices.kernels.measure_kernel_probes`) and the dispatch and backward shares fitted
+    (:func:`devices.server.probes.measure_kernel_probes`) and the dispatch and backward shares fitted
     on the calibration references ``refs`` (:func:`fit_speed`) over the profile ``shape`` (its
     peaks, bandwidths and kernel costs)."""
-    import dataclasses
-
     calls = measure_call_costs(base / "calls", runs=runs)
     probes = measure_kernel_probes(base / "kernel_classes", runs=runs)
     shape = dataclasses.replace(
-        shape, kernel_costs={**shape.kernel_costs, **{k: calls[k] for k in IO_SOURCES}},
-        call_overhead_s=calls["call_overhead_s"], op_overhead_s=0.0,
+        shape,
+        kernel_costs={**shape.kernel_costs, **{k: calls[k] for k in IO_SOURCES}},
+        call_overhead_s=calls["call_overhead_s"],
+        op_overhead_s=0.0,
         compute_efficiency={"forward": 1.0, "backward": 1.0},
-    )  # fmt: skip
+    )
     return calls, probes, fit_speed(refs["full"], refs["int8"], shape, runs, probes)
 
 
-def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, float]], speed: dict[str, Any], runs: int) -> dict[str, Any]:  # fmt: skip
+def _speed_figures(
+    calls: dict[str, float],
+    probes: list[tuple[str, str, float, float]],
+    speed: dict[str, Any],
+    runs: int,
+) -> dict[str, Any]:
     """The profile's call overhead, dispatch and compute shares, with their sources."""
     how = _how(runs)
     return {
@@ -539,26 +436,32 @@ def _speed_figures(calls: dict[str, float], probes: list[tuple[str, str, float, 
         },
         "call_overhead_s": {"value": calls["call_overhead_s"], "source": f"{how}: {CALL_SOURCE}"},
         "compute_efficiency": _efficiency_figures(speed, probes, how, REFERENCES),
-    }  # fmt: skip
+    }
 
 
-def update_speed(target: Path | None = None, *, workdir: Path | None = None, runs: int = 30, log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+def update_speed(
+    target: Path | None = None,
+    *,
+    workdir: Path | None = None,
+    runs: int = 30,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Measures the call costs (:func:`measure_call_costs`) and the kernel classes
-    (:func:`devices.kernels.measure_kernel_probes`), refits the dispatch and the backward
+    (:func:`devices.server.probes.measure_kernel_probes`), refits the dispatch and the backward
     shares (:func:`fit_speed`) on the calibration references, and writes those figures into the
     ``host`` profile (the rest unchanged): about three minutes.
 
     Returns the figures and ``check``: (predicted, measured) seconds of the references' embeds.
     """
-    from devices.reference import build_reference
 
     target = target or PROFILE_DIR / "host.json"
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(workdir) if workdir else Path(tmp)
         log("converting the call probes, the kernel probes and the calibration references ...")
         refs = {
-            "full": base / "calibration_ref", "int8": base / "calibration_ref_int8",
-        }  # fmt: skip
+            "full": base / "calibration_ref",
+            "int8": base / "calibration_ref_int8",
+        }
         for key, kwargs in (("full", {}), ("int8", {"int8": True})):
             if not (refs[key] / "model.tflite").is_file():
                 build_reference(refs[key], **kwargs, **CALIBRATION_REFERENCE)  # type: ignore[arg-type]
@@ -574,26 +477,26 @@ def update_speed(target: Path | None = None, *, workdir: Path | None = None, run
     return {**calls, **speed}
 
 
-def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tuple[str, str, float, float]] | None = None) -> dict[str, Any]:  # fmt: skip
+def fit_speed(
+    full: Path,
+    int8_ref: Path,
+    base: Any,
+    runs: int,
+    probes: list[tuple[str, str, float, float]] | None = None,
+) -> dict[str, Any]:
     """Per-pass dispatch time and the share of the peak each kind of pass reaches.
 
     Matched one at a time, each on the signatures it dominates: dispatch on those without real
     compute (``infer``, head-only ``train``), backward on the image-input train steps that
     train no kernel (input gradients only), weight gradients on those that do unless the
     kernel-gradient probes measured them. Forward
-    convolutions run at their kernel class's share (:func:`devices.kernels.class_efficiencies`
+    convolutions run at their kernel class's share (:func:`devices.server.probes.class_efficiencies`
     of the single-layer ``probes``, less XNNPACK's per-node cost ``delegated_node_s``, or the
     dispatch fitted here for the variable-filter probes), not fitted; the remaining
     forward layers (pooling, normalisation, fully connected: memory bound, or the peak's own
     kind) at 1. The references' ``embed`` calls are the out-of-sample check of the classes
     (returned as ``check``).
     """
-    import dataclasses
-
-    from devices.artifact import load_graph, model_file
-    from devices.estimate import estimate
-    from devices.kernels import class_efficiencies
-    from devices.tflite_file import read_model_stats
 
     graph = load_graph(full)
     stats = read_model_stats(model_file(full))  # the estimator adds what the file runs
@@ -614,7 +517,14 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
         spare += max(measured[sig.name] - est.latency_s, 0.0)
     eff = {"forward": 1.0, "backward": 1.0, "forward_int8": 1.0}
     prof = dataclasses.replace(base, op_overhead_s=spare / passes if passes else 0.0)
-    eff.update(class_efficiencies(probes or [], dict(base.peak_ops_per_s), prof.op_overhead_s, base.kernel_costs.get("delegated_node_s")))  # fmt: skip
+    eff.update(
+        class_efficiencies(
+            probes or [],
+            dict(base.peak_ops_per_s),
+            prof.op_overhead_s,
+            base.kernel_costs.get("delegated_node_s"),
+        )
+    )
 
     def matched(key: str, pairs: list[tuple[Any, Any, float, Any]]) -> float:
         def gap(x: float) -> float:
@@ -624,25 +534,61 @@ def fit_speed(full: Path, int8_ref: Path, base: Any, runs: int, probes: list[tup
         return _solve(gap) if pairs else 1.0
 
     heavy = [s for s in graph.signatures if s.kind == "train" and s.input == "images"]
-    kernels = {s.name for s in heavy if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)}  # fmt: skip
+    kernels = {
+        s.name
+        for s in heavy
+        if any(layer.train.get(s.scope or "") == "all" and layer.macs for layer in graph.layers)
+    }
     eff["backward"] = matched(
         "backward", [(graph, s, measured[s.name], stats) for s in heavy if s.name not in kernels]
     )
     if "weight_gradient" not in eff:  # measured on the kernel-gradient probes when given
         eff["weight_gradient"] = matched(
-            "weight_gradient", [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels]
-        )  # fmt: skip
-    check_rows = {s.name: measured[s.name] for s in heavy}
-    graph8 = load_graph(int8_ref)
-    stats8 = read_model_stats(model_file(int8_ref))
-    t8 = measure_signature(model_file(int8_ref), "embed", runs=runs).latency_s
+            "weight_gradient",
+            [(graph, s, measured[s.name], stats) for s in heavy if s.name in kernels],
+        )
     final = dataclasses.replace(prof, compute_efficiency=eff)
-    check = {
-        "embed": (estimate(graph, "embed", final, model_stats=stats).latency_s, measured["embed"]),
-        "embed_int8": (estimate(graph8, "embed", final, model_stats=stats8).latency_s, t8),
-        **{k: (estimate(graph, k, final, model_stats=stats).latency_s, t) for k, t in check_rows.items()},
-    }  # fmt: skip
+    rows = {"embed": measured["embed"], **{s.name: measured[s.name] for s in heavy}}
+    check = _speed_check(full, int8_ref, final, rows, runs)
     return {"op_overhead_s": prof.op_overhead_s, **eff, "check": check}
+
+
+def _speed_check(
+    full: Path, int8_ref: Path, profile: Any, measured: dict[str, float], runs: int
+) -> dict[str, tuple[float, float]]:
+    """``{signature: (estimated, measured) seconds}``: the float reference's ``embed`` and
+    image-input train steps (``measured``), and the int8 reference's ``embed`` (measured here)."""
+    graph, stats = load_graph(full), read_model_stats(model_file(full))
+    graph8, stats8 = load_graph(int8_ref), read_model_stats(model_file(int8_ref))
+    t8 = measure_signature(model_file(int8_ref), "embed", runs=runs).latency_s
+    check = {
+        "embed": (estimate(graph, "embed", profile, model_stats=stats).latency_s, measured["embed"])
+    }
+    check["embed_int8"] = (estimate(graph8, "embed", profile, model_stats=stats8).latency_s, t8)
+    for k, t in measured.items():
+        if k != "embed":
+            check[k] = (estimate(graph, k, profile, model_stats=stats).latency_s, t)
+    return check
+
+
+class _HostFigures(NamedTuple):
+    """What calibrating this machine measured (the inputs of the ``host`` profile)."""
+
+    cache: int  # last-level data cache, bytes
+    level: str  # its level (1, 2, 3)
+    fixed: float  # the runtime's fixed bytes: a one-op model's peak less its file
+    copies: float  # weight copies of a float layer
+    copies8: float  # the same of a full-integer int8 layer
+    fp32: float  # peak ops/s
+    int8: float
+    dram: float  # bytes/s
+    sram: float
+    fit: dict[str, Any]  # fit_memory: training, per_train, factor, int8_layer
+    nodes: dict[str, float]  # measure_node_bytes
+    kernels: dict[str, float]  # measure_kernel_costs + the call costs
+    calls: dict[str, float]
+    probes: list[tuple[str, str, float, float]]
+    speed: dict[str, Any]
 
 
 def calibrate_host(
@@ -653,153 +599,200 @@ def calibrate_host(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Measures this machine and writes the ``host`` profile (with the date); returns its path."""
-    import dataclasses
-
-    from devices.profiles import Runtime
-    from devices.reference import build_reference
-
     target = Path(out) if out else PROFILE_DIR / "host.json"
-    cache, level = _last_level_cache()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(workdir) if workdir else Path(tmp)
-        log("converting the probe models and the calibration reference artifacts ...")
-        models = build_probe_models(base / "probes")
-        refs = {
-            "full": build_reference(base / "calibration_ref", **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-            "head": build_reference(base / "calibration_ref_head", scopes=("head",), **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-            "int8": build_reference(base / "calibration_ref_int8", int8=True, **CALIBRATION_REFERENCE),  # type: ignore[arg-type]
-        }  # fmt: skip
-        m = {name: measure_signature(path, "run", runs=runs) for name, path in models.items()}
-        for name, r in m.items():
-            log(f"  {name:9s} peak {r.peak_bytes / 1024:9.0f} KiB  min {r.latency_s * 1e6:9.1f} us")
-        size = {name: path.stat().st_size for name, path in models.items()}
-        trivial = m["trivial"].peak_bytes - size["trivial"]
-        # fully connected 64x1024x1024: weights 4 MiB (fp32) or 1 MiB (int8); in + out arena
-        copies = (m["fc_fp32"].peak_bytes - size["fc_fp32"] - trivial - 64 * 2048 * 4) / (
-            1024 * 1024 * 4
-        )
-        copies8 = (m["fc_int8"].peak_bytes - size["fc_int8"] - trivial - 64 * 1024 * 5) / (
-            1024 * 1024
-        )
-        fp32 = 2 * 64 * 1024 * 1024 / m["fc_fp32"].latency_s
-        int8 = 2 * 64 * 1024 * 1024 / m["fc_int8"].latency_s
-        call = m["trivial"].latency_s
-        dram = 4096 * 4096 * 4 / max(m["fc_dram"].latency_s - call, 1e-9)
-        sram = 256 * 256 * 4 / max(m["fc_cache"].latency_s - call, 1e-9)
-        runtime = Runtime(
-            fixed_bytes=trivial,
-            weight_copies=max(copies, 0.0),
-            weight_copies_int8=max(copies8, 0.0),
-        )
-        fit, rows = fit_memory(refs, runtime, runs=3)
-        training, per_train, factor = fit["training"], fit["per_train"], fit["factor"]
-        for row in rows:
-            log(f"  {row['artifact']:22s} {row['signature']:18s} activations {row['activations'] / 1024:7.0f} KiB  step {row['step'] / 1024:7.0f} KiB  measured over resident {row['over_resident'] / 1024:7.0f} KiB")  # fmt: skip
-        log(f"  fixed {trivial / 1024:.0f} KiB, with variables +{training / 1024:.0f} KiB, per image-input train subgraph {per_train / 1024:.0f} KiB, per int8 layer {fit['int8_layer'] / 1024:.0f} KiB, arena factor {factor:.3f}")  # fmt: skip
-        shape = dataclasses.replace(
-            load_profile(PROFILE_DIR / "mcu.json"),
-            name="host-calibration", sram_bytes=cache, precisions=("fp32", "int8"),
-            peak_ops_per_s={"fp32": fp32, "int8": int8}, dram_bandwidth_bytes_per_s=dram,
-            sram_bandwidth_bytes_per_s=sram, op_overhead_s=0.0, call_overhead_s=call,
-            compute_efficiency={"forward": 1.0, "backward": 1.0},
-        )  # fmt: skip
-        nodes = measure_node_bytes(base / "chains")
-        kernels = measure_kernel_costs(base / "kernels")
-        shape = dataclasses.replace(shape, kernel_costs=kernels)
-        calls, probes, speed = measure_speed(base, refs, shape, runs)
-        kernels.update({k: calls[k] for k in IO_SOURCES})
-        log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
+        figures = _measure_host(Path(workdir) if workdir else Path(tmp), runs, log)
+    target.write_text(json.dumps(_host_profile(figures, runs), indent=2) + "\n")
+    load_profile(target)  # the file we wrote must validate
+    return target
+
+
+def _calibration_references(base: Path) -> dict[str, Path]:
+    """The calibration reference artifacts: all scopes, head only, int8 ``embed``."""
+    ref: dict[str, Any] = dict(CALIBRATION_REFERENCE)
+    return {
+        "full": build_reference(base / "calibration_ref", **ref),
+        "head": build_reference(base / "calibration_ref_head", scopes=("head",), **ref),
+        "int8": build_reference(base / "calibration_ref_int8", int8=True, **ref),
+    }
+
+
+def _measure_host(base: Path, runs: int, log: Callable[[str], None]) -> _HostFigures:
+    cache, level = _last_level_cache()
+    log("converting the probe models and the calibration reference artifacts ...")
+    models = build_probe_models(base / "probes")
+    refs = _calibration_references(base)
+    m = {name: measure_signature(path, "run", runs=runs) for name, path in models.items()}
+    for name, r in m.items():
+        log(f"  {name:9s} peak {r.peak_bytes / 1024:9.0f} KiB  min {r.latency_s * 1e6:9.1f} us")
+    size = {name: path.stat().st_size for name, path in models.items()}
+    fixed = m["trivial"].peak_bytes - size["trivial"]
+    # fully connected 64x1024x1024: weights 4 MiB (fp32) or 1 MiB (int8); in + out arena
+    copies = (m["fc_fp32"].peak_bytes - size["fc_fp32"] - fixed - 64 * 2048 * 4) / (1024 * 1024 * 4)
+    copies8 = (m["fc_int8"].peak_bytes - size["fc_int8"] - fixed - 64 * 1024 * 5) / (1024 * 1024)
+    call = m["trivial"].latency_s
+    runtime = Runtime(
+        fixed_bytes=fixed, weight_copies=max(copies, 0.0), weight_copies_int8=max(copies8, 0.0)
+    )
+    fit, rows = fit_memory(refs, runtime, runs=3)
+    for row in rows:
         log(
-            f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, delegated +{nodes['delegated']:.0f} B"
+            f"  {row['artifact']:22s} {row['signature']:18s} "
+            f"activations {row['activations'] / 1024:7.0f} KiB  step {row['step'] / 1024:7.0f} KiB  "
+            f"measured over resident {row['over_resident'] / 1024:7.0f} KiB"
         )
-        log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
+    log(
+        f"  fixed {fixed / 1024:.0f} KiB, with variables +{fit['training'] / 1024:.0f} KiB, "
+        f"per image-input train subgraph {fit['per_train'] / 1024:.0f} KiB, "
+        f"per int8 layer {fit['int8_layer'] / 1024:.0f} KiB, arena factor {fit['factor']:.3f}"
+    )
+    fp32 = 2 * 64 * 1024 * 1024 / m["fc_fp32"].latency_s
+    int8 = 2 * 64 * 1024 * 1024 / m["fc_int8"].latency_s
+    dram = 4096 * 4096 * 4 / max(m["fc_dram"].latency_s - call, 1e-9)
+    sram = 256 * 256 * 4 / max(m["fc_cache"].latency_s - call, 1e-9)
+    shape = dataclasses.replace(
+        load_profile(PROFILE_DIR / "mcu.json"),
+        name="host-calibration",
+        sram_bytes=cache,
+        precisions=("fp32", "int8"),
+        peak_ops_per_s={"fp32": fp32, "int8": int8},
+        dram_bandwidth_bytes_per_s=dram,
+        sram_bandwidth_bytes_per_s=sram,
+        op_overhead_s=0.0,
+        call_overhead_s=call,
+        compute_efficiency={"forward": 1.0, "backward": 1.0},
+    )
+    nodes = measure_node_bytes(base / "chains")
+    kernels = measure_kernel_costs(base / "kernels")
+    shape = dataclasses.replace(shape, kernel_costs=kernels)
+    calls, probes, speed = measure_speed(base, refs, shape, runs)
+    kernels.update({k: calls[k] for k in IO_SOURCES})
+    log("  " + ", ".join(f"{k} {v:.3g}" for k, v in kernels.items()))
+    log(
+        f"  per node {nodes['node']:.0f} B, prepared +{nodes['prepared']:.0f} B, "
+        f"delegated +{nodes['delegated']:.0f} B"
+    )
+    log("  " + ", ".join(f"{k} {v:.4g}" for k, v in speed.items() if k != "check"))
+    return _HostFigures(
+        cache,
+        level,
+        fixed,
+        copies,
+        copies8,
+        fp32,
+        int8,
+        dram,
+        sram,
+        fit,
+        nodes,
+        kernels,
+        calls,
+        probes,
+        speed,
+    )
+
+
+def _fig(value: Any, source: str) -> dict[str, Any]:
+    return {"value": value, "source": source}
+
+
+ENERGY_NOTE = "not measured (no power meter on this machine): Horowitz 45 nm figures, not rescaled"
+
+
+def _host_profile(f: _HostFigures, runs: int) -> dict[str, Any]:
+    """The ``host`` profile document: every figure with how it was measured."""
     day = datetime.date.today().isoformat()
     how = _how(runs)
-
-    def fig(value: Any, source: str) -> dict[str, Any]:
-        return {"value": value, "source": source}
-
-    energy_note = (
-        "not measured (no power meter on this machine): Horowitz 45 nm figures, not rescaled"
-    )
-    doc = {
+    cpu_cache = f"/sys/devices/system/cpu/cpu0/cache, read on {day}"
+    return {
         "format": PROFILE_FORMAT,
         "name": "host",
         "description": "This machine, measured with LiteRT (one thread, default delegates)",
         "measured": day,
-        "memory_bytes": fig(_meminfo_available(), f"MemAvailable in /proc/meminfo on {day}"),
-        "sram_bytes": fig(
-            cache,
-            f"last-level data cache (L{level}) of cpu0, /sys/devices/system/cpu/cpu0/cache, read on {day}",
-        ),
+        "memory_bytes": _fig(_meminfo_available(), f"MemAvailable in /proc/meminfo on {day}"),
+        "sram_bytes": _fig(f.cache, f"last-level data cache (L{f.level}) of cpu0, {cpu_cache}"),
         "flash_bytes": None,
-        "precisions": fig(["fp32", "int8"], f"{how}: float and full-integer int8 models both run"),
+        "precisions": _fig(["fp32", "int8"], f"{how}: float and full-integer int8 models both run"),
         "peak_ops_per_s": {
-            "fp32": fig(
-                round(fp32),
+            "fp32": _fig(
+                round(f.fp32),
                 f"{how}: fully connected 64x1024x1024 float, 2 ops per multiply-accumulate",
             ),
-            "int8": fig(round(int8), f"{how}: fully connected 64x1024x1024 full-integer int8"),
+            "int8": _fig(round(f.int8), f"{how}: fully connected 64x1024x1024 full-integer int8"),
         },
-        "dram_bandwidth_bytes_per_s": fig(
-            round(dram),
-            f"{how}: fully connected 1x4096x4096 float (64 MiB of weights streamed), less the call overhead",
+        "dram_bandwidth_bytes_per_s": _fig(
+            round(f.dram),
+            f"{how}: fully connected 1x4096x4096 float (64 MiB of weights streamed), "
+            "less the call overhead",
         ),
-        "sram_bandwidth_bytes_per_s": fig(
-            round(sram),
-            f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), less the call overhead",
+        "sram_bandwidth_bytes_per_s": _fig(
+            round(f.sram),
+            f"{how}: fully connected 1x256x256 float (256 KiB, cache resident), "
+            "less the call overhead",
         ),
-        **_speed_figures(calls, probes, speed, runs),
-        "energy": {
-            "scale": fig(1.0, energy_note),
-            "pj_per_op": {
-                p: fig(
-                    horowitz_pj_per_op(p),
-                    f"Horowitz, ISSCC 2014, 45 nm: {p} (add + mult) / 2 ops; {energy_note}",
-                )
-                for p in ("fp32", "int8")
-            },
-            "sram_pj_per_byte": fig(
-                1.25, f"Horowitz 45 nm: 5 pJ per 32-bit SRAM access / 4 bytes; {energy_note}"
-            ),
-            "dram_pj_per_byte": fig(
-                160.0, f"Horowitz 45 nm: 640 pJ per 32-bit DRAM access / 4 bytes; {energy_note}"
-            ),
-        },
+        **_speed_figures(f.calls, f.probes, f.speed, runs),
+        "energy": _energy_figures(),
         "battery_joules": None,
-        "kernel_costs": _kernel_figures(kernels, day),
-        "runtime": {
-            "fixed_bytes": fig(trivial, f"{how}: peak RSS rise of a one-op model less its file"),
-            "training_artifact_bytes": fig(
-                training,
-                f"{how}: peak rise over the planned resident bytes of the head-only reference's signatures without activations, less fixed_bytes",
-            ),
-            "weight_copies": fig(
-                round(max(copies, 0.0), 3),
-                f"{how}: (peak - file - fixed - activations) / weights of the 64x1024x1024 float layer",
-            ),
-            "weight_copies_int8": fig(
-                round(max(copies8, 0.0), 3),
-                f"{how}: the same for the full-integer int8 layer (arena: float and int8 input and output)",
-            ),
-            "int8_layer_bytes": fig(
-                fit["int8_layer"],
-                f"{how}: what the int8 reference's embed keeps beyond fixed bytes, arena and int8 copies, per int8 layer",
-            ),
-            "arena_factor": fig(
-                round(factor, 3),
-                f"{how}: least squares of the measured peak, less the planned resident bytes and overheads, over the planned activations of the signatures whose peak activations set, {REFERENCES}, 3 calls each",
-            ),
-            "train_subgraph_bytes": fig(
-                per_train,
-                f"{how}: overhead of the all-scopes reference over the head-only one, per image-input train subgraph",
-            ),
-            "frozen_weights_in_ram": fig(
-                True, "LiteRT memory-maps the model file; its pages are resident once read"
-            ),
-            **_node_figures(nodes, day),
-        },
+        "kernel_costs": _kernel_figures(f.kernels, day),
+        "runtime": _runtime_figures(f, how, day),
     }
-    target.write_text(json.dumps(doc, indent=2) + "\n")
-    load_profile(target)  # the file we wrote must validate
-    return target
+
+
+def _energy_figures() -> dict[str, Any]:
+    note = ENERGY_NOTE
+    return {
+        "scale": _fig(1.0, note),
+        "pj_per_op": {
+            p: _fig(
+                horowitz_pj_per_op(p),
+                f"Horowitz, ISSCC 2014, 45 nm: {p} (add + mult) / 2 ops; {note}",
+            )
+            for p in ("fp32", "int8")
+        },
+        "sram_pj_per_byte": _fig(
+            1.25, f"Horowitz 45 nm: 5 pJ per 32-bit SRAM access / 4 bytes; {note}"
+        ),
+        "dram_pj_per_byte": _fig(
+            160.0, f"Horowitz 45 nm: 640 pJ per 32-bit DRAM access / 4 bytes; {note}"
+        ),
+    }
+
+
+def _runtime_figures(f: _HostFigures, how: str, day: str) -> dict[str, Any]:
+    return {
+        "fixed_bytes": _fig(f.fixed, f"{how}: peak RSS rise of a one-op model less its file"),
+        "training_artifact_bytes": _fig(
+            f.fit["training"],
+            f"{how}: peak rise over the planned resident bytes of the head-only reference's "
+            "signatures without activations, less fixed_bytes",
+        ),
+        "weight_copies": _fig(
+            round(max(f.copies, 0.0), 3),
+            f"{how}: (peak - file - fixed - activations) / weights of the 64x1024x1024 float layer",
+        ),
+        "weight_copies_int8": _fig(
+            round(max(f.copies8, 0.0), 3),
+            f"{how}: the same for the full-integer int8 layer (arena: float and int8 input and "
+            "output)",
+        ),
+        "int8_layer_bytes": _fig(
+            f.fit["int8_layer"],
+            f"{how}: what the int8 reference's embed keeps beyond fixed bytes, arena and int8 "
+            "copies, per int8 layer",
+        ),
+        "arena_factor": _fig(
+            round(f.fit["factor"], 3),
+            f"{how}: least squares of the measured peak, less the planned resident bytes and "
+            "overheads, over the planned activations of the signatures whose peak activations "
+            f"set, {REFERENCES}, 3 calls each",
+        ),
+        "train_subgraph_bytes": _fig(
+            f.fit["per_train"],
+            f"{how}: overhead of the all-scopes reference over the head-only one, per image-input "
+            "train subgraph",
+        ),
+        "frozen_weights_in_ram": _fig(
+            True, "LiteRT memory-maps the model file; its pages are resident once read"
+        ),
+        **_node_figures(f.nodes, day),
+    }

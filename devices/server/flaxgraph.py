@@ -195,10 +195,14 @@ def signatures_for(
     for i, scope in enumerate(graph.scopes):
         sigs.append(
             SignatureSpec(
-                "train" if i == 0 else f"train_{scope}", "train", train_batch, scope,
-                graph.train_input(scope), train_frozen_bits,
+                "train" if i == 0 else f"train_{scope}",
+                "train",
+                train_batch,
+                scope,
+                graph.train_input(scope),
+                train_frozen_bits,
             )
-        )  # fmt: skip
+        )
     if graph.head:
         sigs.append(SignatureSpec("infer", "infer", embed_batch, None, "embeddings", 32))
     if graph.scopes:

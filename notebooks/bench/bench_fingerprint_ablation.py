@@ -1,0 +1,398 @@
+"""Fingerprint ablation: each input variant x matcher on the FVC protocol, dev data first.
+
+    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_ablation.py \
+        [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
+        [--dev-identities 30] [--finetune-steps 250] [--pose-truth]
+
+Development data: the synthetic validation identities 0-99 of generator seed 0 (the committed
+backbone trains on identities from 300 on), 8 impressions each, scored by the FVC protocol (every
+impression pair of a finger: 2,800 genuine; first impressions across fingers: 4,950 impostor).
+Choices are made on these rows. The FVC B sets are then reported with
+:func:`pretrain.evaluation.evaluate_fvc` (mean EER over the five sensor sets; 2000_DB4_B is
+SFinGe output).
+
+Variants (model inputs): ``foreground`` (today's ``FINGERPRINT_SPEC``), ``core`` /
+``core_rotation`` (:mod:`devices.registration`), ``core_shift9`` / ``core_turn5`` /
+``core_shift9_turn3`` (extra template views, best view scored), ``oracle`` (dev only: the
+generator's own placement undone, perfect rigid registration), ``raw`` (the aligned-correlation
+yardstick, its only matcher; slow: use ``--dev-identities 30``). Matchers: LBP and HOG (cosine),
+the committed backbone ``notebooks/results/models/embed_fingerprint`` (embedding cosine) and the
+same after the shipped artifact's whitener (``backbone_whitened``). ``--finetune-steps N`` first
+trains the backbone N more CosFace steps on the variant's inputs of 200 training identities.
+``--pose-truth`` measures the registration against the generator's ground truth.
+
+Writes ``notebooks/results/fingerprint_ablation.json`` (merged by row name, so runs of single
+rows add up) and prints the table. Raw prints are cached in ``--workdir``. Times on 2 shared
+cores: a variant x the three cosine matchers with FVC ~4 min; ``raw`` on 30 identities with FVC
+~6 min; ``--finetune-steps 250`` ~15 min per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _results import RESULTS, ROOT, print_table, write_results
+
+import pretrain
+from devices.preprocess import preprocess_image
+from devices.registration import (
+    WINDOW_SPEC,
+    Pose,
+    RegistrationConfig,
+    estimate_pose,
+    register_views,
+    registered_inputs,
+    warp_window,
+)
+from export.artifact.whiten import whitener
+from pretrain.data import ArrayDataset, aligned_correlation
+from pretrain.data.fingerprint import FingerprintGenerator, master_coordinates
+from pretrain.data.fingerprint.impressions import sample_placement
+from pretrain.embedding.suites import embed
+from pretrain.evaluation import (
+    BASELINES,
+    MakeScorer,
+    Scorer,
+    default_prepare,
+    evaluate_fvc,
+    features_scorer,
+    protocol_figures,
+    set_report,
+    views_scorer,
+)
+from pretrain.train import Splits
+
+DEV_IDENTITIES = range(0, 100)
+DEV_IMPRESSIONS = 8
+SEED = 0
+# The people notebooks/results/artifacts/fingerprint's whitener was fitted on (its manifest:
+# "synthetic identities 2400-2499 x 2 impressions (seed 0)").
+WHITENING = range(2400, 2500)
+BACKBONE = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+
+Prepare = Callable[[Sequence[np.ndarray]], np.ndarray]
+
+
+def _registered(**options: Any) -> Prepare:
+    config = RegistrationConfig(**options)
+    return lambda images: registered_inputs(list(images), config)
+
+
+def _views(shifts: tuple[tuple[int, int], ...], turns: tuple[int, ...], **options: Any) -> Prepare:
+    """Registered windows with extra template views: samples ``(n, views, 128, 128, 1)``."""
+    config = RegistrationConfig(**options)
+
+    def prepare(images: Sequence[np.ndarray]) -> np.ndarray:
+        out = []
+        for image in images:
+            views = register_views(image, config, shifts=shifts, turns=turns)
+            out.append(np.stack([preprocess_image(v, WINDOW_SPEC) for v in views]))
+        return np.stack(out)
+
+    return prepare
+
+
+SHIFT9 = tuple((dr, dc) for dr in (0, -16, 16) for dc in (0, -16, 16))
+VARIANTS: dict[str, Prepare] = {
+    "foreground": default_prepare,  # today's FINGERPRINT_SPEC: window on the foreground centroid
+    "core": _registered(rotate=False),
+    "core_rotation": _registered(rotate=True),
+    "core_shift9": _views(SHIFT9, (0,), rotate=False),  # template views 16 px apart
+    "core_turn5": _views(((0, 0),), (0, -10, 10, -20, 20), rotate=False),
+    "core_shift9_turn3": _views(SHIFT9, (0, -10, 10), rotate=False),
+}
+
+
+def backbone_features(model: Path = BACKBONE) -> Callable[[np.ndarray], np.ndarray]:
+    saved = pretrain.load_model(model)
+    return lambda samples: embed(saved.module, saved.params, samples)
+
+
+def whitened_features(
+    whitening: np.ndarray, model: Path = BACKBONE
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The backbone's embedding after the export's ZCA whitener (``export.artifact.whitener``,
+    eps 1e-3) fitted on ``whitening``: the function the shipped artifact computes."""
+    features = backbone_features(model)
+    w = whitener(features(whitening))
+    return lambda samples: features(samples) @ w
+
+
+def matchers(
+    names: Sequence[str], *, views: bool, whitening: np.ndarray, model: Path = BACKBONE
+) -> dict[str, MakeScorer]:
+    """Cosine matchers; with ``views`` the best template view against the probe's first."""
+    out: dict[str, MakeScorer] = {}
+    for name in names:
+        if name == "backbone":
+            fn = backbone_features(model)
+        elif name == "backbone_whitened":
+            fn = whitened_features(whitening, model)
+        else:
+            fn = BASELINES[name]
+        out[name] = views_scorer(fn) if views else features_scorer(fn)
+    return out
+
+
+def dev_prints(workdir: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Raw uint8 dev prints, their identities and impression numbers (1..8), cached."""
+    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}.npz"
+    if path.exists():
+        data = np.load(path)
+        images, owners = data["images"], data["owners"]
+    else:
+        gen = FingerprintGenerator(seed=SEED, cache_size=1)
+        images, owners = gen.impressions(DEV_IDENTITIES, DEV_IMPRESSIONS, progress=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        np.savez(path, images=images, owners=owners)
+    impressions = np.tile(np.arange(1, DEV_IMPRESSIONS + 1), len(images) // DEV_IMPRESSIONS)
+    return list(images), owners, impressions
+
+
+def whitening_prints(workdir: Path) -> list[np.ndarray]:
+    """Raw prints of the people the shipped artifact's whitener was fitted on, cached."""
+    path = workdir / f"whitening_seed{SEED}_{WHITENING.start}-{WHITENING.stop}.npz"
+    if path.exists():
+        return list(np.load(path)["images"])
+    gen = FingerprintGenerator(seed=SEED, cache_size=1)
+    images, _ = gen.impressions(WHITENING, 2, progress=True)
+    np.savez(path, images=images)
+    return list(images)
+
+
+def oracle_windows(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.ndarray]):
+    """Dev prints turned and moved back into their master's frame by the generator's own
+    placement (rigid part; skin distortion stays): perfect rigid registration, dev only.
+
+    The placement is the first draw of the impression's generator (seed, identity,
+    1 + impression), as ``generate_impression`` makes it.
+    """
+    out = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
+    for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
+        rng = np.random.default_rng([SEED, int(owner), int(number)])  # impression = number - 1
+        placement = sample_placement(rng, image.shape)
+        sx, sy = (round(float(v)) for v in placement.shift)
+        turn = round(-float(np.degrees(placement.rotation))) % 360
+        config = RegistrationConfig(core_at=(128 + sy, 128 + sx))
+        pose = Pose(row=image.shape[0] // 2, col=image.shape[1] // 2, degrees=turn, strength=0,
+                    found=True)  # fmt: skip
+        out[k] = preprocess_image(warp_window(image, pose, config), WINDOW_SPEC)
+    return out
+
+
+def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.ndarray]) -> dict:
+    """How far :func:`devices.registration.estimate_pose` lands from the generator's truth.
+
+    Truth: the impression pixel whose master coordinate (``master_coordinates`` of the
+    impression's placement) is nearest a master core (within 3 px; a core outside the window
+    is skipped); rotation: how far each pose's angle is from its finger's circular mean pose
+    angle, against the generator's own rotation spread (N(0, 6 deg) within 15 deg).
+    """
+    gen = FingerprintGenerator(seed=SEED, cache_size=1)
+    config = RegistrationConfig(rotate=True)
+    errors, spread, found = [], [], 0
+    for finger in np.unique(owners):
+        master = gen.master(int(finger))
+        angles = []
+        for k in np.flatnonzero(owners == finger):
+            image = images[k]
+            pose = estimate_pose(image, config)
+            found += pose.found
+            if pose.found:
+                angles.append(np.radians(pose.degrees))
+            rng = np.random.default_rng([SEED, int(finger), int(impressions[k])])
+            rows, cols = master_coordinates(sample_placement(rng, image.shape), image.shape,
+                                            master.centre)  # fmt: skip
+            near = []
+            for x, y in master.points.cores:
+                d = np.hypot(rows - y, cols - x)
+                if d.min() < 3:
+                    r, c = divmod(int(np.argmin(d)), image.shape[1])
+                    near.append(np.hypot(pose.row - r, pose.col - c) if pose.found else np.inf)
+            if near:
+                errors.append(min(near))
+        if len(angles) > 1:
+            mean = np.angle(np.exp(1j * np.asarray(angles)).mean())
+            spread.extend(np.abs(np.angle(np.exp(1j * (np.asarray(angles) - mean)))).tolist())
+    e, a = np.asarray(errors), np.degrees(np.asarray(spread))
+    return {
+        "prints": len(images),
+        "core_found": found,
+        "prints_with_a_core_in_view": int(e.size),
+        "core_error_px": {"median": float(np.median(e)), "p90": float(np.percentile(e, 90))},
+        "core_within_16px_pct": float(100 * np.mean(e <= 16)),
+        "angle_off_finger_mean_deg": {
+            "median": float(np.median(a)),
+            "p90": float(np.percentile(a, 90)),
+        },
+        "command": "python notebooks/bench/bench_fingerprint_ablation.py --pose-truth",
+    }
+
+
+def training_prints(workdir: Path, identities: range) -> tuple[list[np.ndarray], np.ndarray]:
+    """Raw prints of backbone training identities (8 each) and labels 0.., cached."""
+    path = workdir / f"train_seed{SEED}_{identities.start}-{identities.stop}.npz"
+    if path.exists():
+        data = np.load(path)
+        return list(data["images"]), data["labels"]
+    gen = FingerprintGenerator(seed=SEED, cache_size=1)
+    images, owners = gen.impressions(identities, DEV_IMPRESSIONS, progress=True)
+    labels = (owners - identities.start).astype(np.int32)
+    np.savez(path, images=images, labels=labels)
+    return list(images), labels
+
+
+def finetune(variant: str, args: argparse.Namespace) -> Path:
+    """The committed backbone trained on for ``--finetune-steps`` more CosFace steps (the
+    config's metric stage: its learning rate, margin, augmentation) on ``variant``'s inputs of
+    training identities 300.. (validation: the dev identities, same inputs); returns the model
+    directory. Equal data, seed and steps for every variant: only the input differs."""
+    workdir = Path(args.workdir)
+    images, labels = training_prints(workdir, range(300, 300 + args.finetune_identities))
+    dev, owners, _ = dev_prints(workdir)
+    prepare = VARIANTS[variant]
+    train = ArrayDataset(prepare(images), labels, f"train[{variant}]")
+    val = ArrayDataset(prepare(dev), owners.astype(np.int32), f"dev[{variant}]")
+    run = pretrain.load_run(ROOT / "pretrain" / "configs" / "embed_fingerprint.py", [])
+    stage = dict(run.stages)["metric"]
+    per_epoch = len(train) // stage.batch_size
+    config = dataclasses.replace(
+        stage,
+        init_from=str(BACKBONE),
+        epochs=max(1, -(-args.finetune_steps // per_epoch)),
+        plateau_patience=max(stage.plateau_patience, 2),
+    )
+    out = workdir / f"finetune_{variant}_{args.finetune_steps}"
+    if out.exists():
+        shutil.rmtree(out)
+    return pretrain.fit(config, out, splits=Splits(train, val, val)).model_dir
+
+
+def correlation_scorer(raw: Sequence[np.ndarray]) -> Scorer:
+    """:func:`pretrain.data.aligned_correlation` of two raw prints (rotations +-15 deg, shifts
+    +-40 input px): a slow pixel-level yardstick, not a device matcher."""
+    return lambda i, j: np.array(
+        [aligned_correlation(raw[a], raw[b]) for a, b in zip(i, j, strict=True)]
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    images, owners, impressions = dev_prints(Path(args.workdir))
+    keep = len(images) if args.dev_identities is None else args.dev_identities * DEV_IMPRESSIONS
+    images, owners, impressions = images[:keep], owners[:keep], impressions[:keep]
+    suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
+    white_raw = whitening_prints(Path(args.workdir))
+    rows: dict[str, Any] = {}
+    if args.pose_truth:
+        rows["pose_truth"] = pose_truth(owners, impressions, images)
+        print(json.dumps(rows["pose_truth"], indent=1), flush=True)
+    if "raw" in args.variant:
+        row: dict[str, Any] = {"dev": set_report(correlation_scorer(images), owners, impressions)}
+        if not args.no_fvc:
+            row.update(
+                protocol_figures(evaluate_fvc(correlation_scorer, prepare=list, progress=False))
+            )
+        row["command"] = _command("raw", "correlation", args)
+        rows[f"raw/correlation{suffix}"] = row
+        print(f"raw/correlation: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
+    for variant in (v for v in args.variant if v != "raw"):
+        oracle = variant == "oracle"
+        prepare = VARIANTS["core" if oracle else variant]
+        started = time.perf_counter()
+        samples = oracle_windows(owners, impressions, images) if oracle else prepare(images)
+        prep_s = time.perf_counter() - started
+        white = prepare(white_raw)
+        if white.ndim == 5:
+            white = white[:, 0]
+        model = finetune(variant, args) if args.finetune_steps else BACKBONE
+        tuned = f"+finetune{args.finetune_steps}" if args.finetune_steps else ""
+        found = matchers(args.matcher, views=samples.ndim == 5, whitening=white, model=model)
+        for name, make in found.items():
+            row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
+            row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
+            if not (args.no_fvc or oracle):
+                row.update(protocol_figures(evaluate_fvc(make, prepare=prepare, progress=False)))
+            row["command"] = _command(variant, name, args)
+            rows[f"{variant}/{name}{suffix}{tuned}"] = row
+            print(f"{variant}/{name}: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
+    return rows
+
+
+def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
+    out = f"python notebooks/bench/bench_fingerprint_ablation.py --variant {variant}"
+    if variant != "raw":
+        out += f" --matcher {matcher}"
+    if args.finetune_steps:
+        out += f" --finetune-steps {args.finetune_steps}"
+        out += f" --finetune-identities {args.finetune_identities}"
+    if args.dev_identities is not None:
+        out += f" --dev-identities {args.dev_identities}"
+    return out + (" --no-fvc" if args.no_fvc else "")
+
+
+def table(rows: dict[str, Any]) -> None:
+    out = []
+    for key, row in rows.items():
+        if "dev" not in row:
+            continue
+        fvc = row.get("fvc_protocol", {})
+        per_set = [fvc.get(s, {}).get("eer_pct") for s in sorted(fvc)]
+        out.append(
+            (
+                key,
+                row["dev"]["eer_pct"],
+                row["dev"]["fnmr_at_fmr1_pct"],
+                row.get("fvc_protocol_mean_eer_pct"),
+                " ".join(f"{v:.1f}" for v in per_set if v is not None),
+            )
+        )
+    print_table(("variant/matcher", "dev EER %", "dev FNMR@1%", "FVC mean EER %", "per set"), out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=[*sorted(VARIANTS), "raw", "oracle"],
+        help="raw: the aligned-correlation yardstick on the raw prints (its only matcher); "
+        "oracle: dev prints registered by the generator's own placement (no FVC rows)",
+    )
+    parser.add_argument("--dev-identities", type=int, help="first N dev identities only")
+    parser.add_argument("--finetune-steps", type=int, default=0, help="train the backbone on")
+    parser.add_argument("--finetune-identities", type=int, default=200)
+    parser.add_argument("--pose-truth", action="store_true", help="registration vs generator truth")
+    parser.add_argument(
+        "--matcher", action="append", choices=["backbone", "backbone_whitened", *sorted(BASELINES)]
+    )
+    parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
+    parser.add_argument("--workdir", default="/work/runs/prints_ablation")
+    args = parser.parse_args()
+    args.variant = args.variant or ([] if args.pose_truth else list(VARIANTS))
+    args.matcher = args.matcher or ["lbp", "hog", "backbone", "backbone_whitened"]
+    started = time.perf_counter()
+    rows = run(args)
+    previous = RESULTS / "fingerprint_ablation.json"
+    merged = json.loads(previous.read_text())["rows"] if previous.exists() else {}
+    merged.update(rows)
+    command = " ".join(shlex.quote(a) for a in sys.argv)
+    write_results(
+        "fingerprint_ablation",
+        {"rows": merged, "wall_s": time.perf_counter() - started},
+        command=command,
+    )
+    table(merged)
+
+
+if __name__ == "__main__":
+    main()

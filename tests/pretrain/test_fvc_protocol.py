@@ -1,0 +1,156 @@
+"""The FVC protocol on made-up score sets whose EER and FNMR are worked out by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pretrain.evaluation import (
+    FvcProtocolError,
+    cosine_scorer,
+    evaluate_fvc,
+    features_scorer,
+    fnmr_at_fmr,
+    fvc_pairs,
+    impression_numbers,
+    lbp_features,
+    max_cosine_scorer,
+    protocol_figures,
+    scores_report,
+    set_report,
+    views_scorer,
+)
+
+
+def test_pairs_of_a_b_set() -> None:
+    fingers = np.repeat(np.arange(101, 111), 8)
+    impressions = np.tile(np.arange(1, 9), 10)
+    pairs = fvc_pairs(fingers, impressions)
+    assert pairs.genuine.shape == (280, 2) and pairs.impostor.shape == (45, 2)
+    assert np.all(fingers[pairs.genuine[:, 0]] == fingers[pairs.genuine[:, 1]])
+    assert np.all(impressions[pairs.genuine[:, 0]] < impressions[pairs.genuine[:, 1]])
+    assert np.all(impressions[pairs.impostor] == 1)
+    assert np.all(fingers[pairs.impostor[:, 0]] < fingers[pairs.impostor[:, 1]])
+
+
+def test_pairs_follow_impression_numbers_not_file_order() -> None:
+    fingers = np.array([7, 7, 7, 3, 3])
+    impressions = np.array([3, 1, 2, 2, 1])
+    pairs = fvc_pairs(fingers, impressions)
+    # Finger 3 first (sorted): (1st, 2nd) = samples (4, 3); finger 7: samples 1, 2, 0.
+    assert pairs.genuine.tolist() == [[4, 3], [1, 2], [1, 0], [2, 0]]
+    assert pairs.impostor.tolist() == [[4, 1]]
+
+
+@pytest.mark.parametrize(
+    ("fingers", "impressions", "match"),
+    [
+        ([1, 1, 2, 2], [1, 1, 1, 2], "repeats an impression"),
+        ([1, 2, 2], [1, 1, 2], "no genuine pair"),
+        ([1, 1], [1, 2], "at least 2 fingers"),
+        ([1, 1], [1], "need \\(n,\\)"),
+    ],
+)
+def test_pairs_reject_what_the_protocol_cannot_score(fingers, impressions, match) -> None:
+    with pytest.raises(FvcProtocolError, match=match):
+        fvc_pairs(np.array(fingers), np.array(impressions))
+
+
+def test_eer_and_fnmr_worked_by_hand() -> None:
+    # Thresholds 0.6 -> FAR 1/4 (0.7 passes), FRR 0; 0.7 -> FAR 1/4, FRR 1/4 (0.6 fails): the
+    # curves meet at 25%. With 4 impostors no false match is allowed at FMR 1%: the threshold
+    # lies above 0.7 and rejects the genuine 0.6, FNMR 25%.
+    report = scores_report(np.array([0.6, 0.8, 0.9, 1.0]), np.array([0.1, 0.2, 0.3, 0.7]))
+    assert report == {
+        "eer_pct": 25.0,
+        "fnmr_at_fmr1_pct": 25.0,
+        "genuine_pairs": 4,
+        "impostor_pairs": 4,
+    }
+
+
+def test_eer_interpolates_between_thresholds() -> None:
+    # t = 0.5: FAR 1 (both impostors pass), FRR 0; t = 0.7: FAR 1/2, FRR 1/2 (genuine 0.5 fails).
+    genuine, impostor = np.array([0.5, 0.9]), np.array([0.5, 0.7])
+    assert scores_report(genuine, impostor)["eer_pct"] == 50.0
+    # Perfect separation: EER 0, FNMR 0.
+    report = scores_report(np.array([0.8, 0.9]), np.array([0.1, 0.2, 0.3]))
+    assert report["eer_pct"] == 0.0 and report["fnmr_at_fmr1_pct"] == 0.0
+
+
+def test_fnmr_allows_one_percent_of_many_impostors() -> None:
+    impostor = np.arange(200) / 200  # 0 .. 0.995: 2 of 200 (1%) may be accepted
+    genuine = np.array([0.5, 0.985, 0.99, 0.999])
+    # Threshold just above 0.985 (the third highest impostor): 0.5 and 0.985 rejected.
+    assert fnmr_at_fmr(genuine, impostor) == 0.5
+    # One accepted: threshold just above the impostor 0.99, so the genuine 0.99 fails too.
+    assert fnmr_at_fmr(genuine, impostor, 0.005) == 0.75
+    assert fnmr_at_fmr(genuine, impostor, 0.02) == 0.25  # four: threshold above 0.975
+
+
+def test_scores_must_be_finite_and_present() -> None:
+    with pytest.raises(FvcProtocolError, match="NaN"):
+        scores_report(np.array([0.5, np.nan]), np.array([0.1]))
+    with pytest.raises(FvcProtocolError, match="no impostor"):
+        scores_report(np.array([0.5]), np.array([]))
+    with pytest.raises(FvcProtocolError, match="fmr must be"):
+        fnmr_at_fmr(np.array([0.5]), np.array([0.1]), 1.5)
+
+
+def test_set_report_scores_the_protocol_pairs() -> None:
+    fingers = np.repeat(np.arange(10), 8)
+    impressions = np.tile(np.arange(1, 9), 10)
+    features = np.eye(10)[fingers]
+    # Impression 8 of finger 0 looks like finger 1: 7 of finger 0's 28 genuine pairs score 0.
+    features[7] = np.eye(10)[1]
+    report = set_report(cosine_scorer(features), fingers, impressions)
+    assert report["genuine_pairs"] == 280 and report["impostor_pairs"] == 45
+    # Impostors (first impressions) all score 0; genuines 273 x 1.0, 7 x 0.0.
+    # Threshold above 0 rejects the 7: FNMR 7/280 = 2.5%; EER: at t = 0 FAR 1, FRR 0;
+    # at t = 1 FAR 0, FRR 7/280: FAR - FRR goes from 1 to -1/40 and crosses zero at w = 40/41
+    # of the way, where FAR = FRR = 1/41.
+    assert report["fnmr_at_fmr1_pct"] == pytest.approx(2.5, abs=1e-12)
+    assert report["eer_pct"] == pytest.approx(100 / 41, abs=1e-9)
+
+
+def test_impression_numbers_from_file_names() -> None:
+    assert impression_numbers([Path("a/101_3.tif"), Path("102_8.TIF")]).tolist() == [3, 8]
+    with pytest.raises(FvcProtocolError, match="<finger>_<impression>"):
+        impression_numbers([Path("101-3.tif")])
+
+
+def test_real_set_through_a_baseline(data_root: Path) -> None:
+    if not (data_root / "fvc" / "2000_DB1_B").is_dir():
+        pytest.skip(f"FVC set 2000_DB1_B not found under {data_root / 'fvc'}.")
+    report = evaluate_fvc(
+        features_scorer(lbp_features), sets=["2000_DB1_B"], root=data_root, progress=False
+    )
+    one = report["sets"]["2000_DB1_B"]
+    assert (one["genuine_pairs"], one["impostor_pairs"]) == (280, 45)
+    assert 0.0 <= one["eer_pct"] < 50.0  # better than chance on real prints
+    assert report["mean_eer_pct"] == one["eer_pct"] and report["mean_over"] == ["2000_DB1_B"]
+
+
+def test_views_score_the_best_template_view_against_the_probe() -> None:
+    # Sample 0 has views e0 (plain) and e1 (shifted); sample 1's plain view is e1.
+    features = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 2.0], [1.0, 0.0]]])
+    scorer = max_cosine_scorer(features)
+    np.testing.assert_allclose(scorer(np.array([0, 1]), np.array([1, 0])), [1.0, 1.0])
+    # Only the template's views count: sample 1 against sample 1's plain view, e1 vs e1.
+    samples = np.arange(2 * 2 * 3, dtype=np.float64).reshape(2, 2, 3)
+    make = views_scorer(lambda flat: flat * np.array([1.0, 0.0, 0.0]) + np.array([0, 1.0, 0]))
+    assert make(samples)(np.array([0]), np.array([1])).shape == (1,)
+    with pytest.raises(FvcProtocolError, match="views, d"):
+        max_cosine_scorer(np.zeros((3, 4)))
+
+
+def test_protocol_figures_keep_the_result_keys() -> None:
+    one = {"eer_pct": 1.0, "fnmr_at_fmr1_pct": 2.0, "genuine_pairs": 280, "impostor_pairs": 45}
+    report = {"sets": {"2000_DB1_B": one}, "mean_eer_pct": 1.0, "mean_fnmr_at_fmr1_pct": 2.0}
+    assert protocol_figures(report) == {
+        "fvc_protocol": {"2000_DB1_B": {"eer_pct": 1.0, "fnmr_at_fmr1_pct": 2.0}},
+        "fvc_protocol_mean_eer_pct": 1.0,
+        "fvc_protocol_mean_fnmr_at_fmr1_pct": 2.0,
+    }
