@@ -11,7 +11,8 @@ Expected: issue 14's targets are ORL (all 40 people unseen) 5-shot identificatio
   EER 17.0%; LFW dev: HOG 19 / 37 / 44%, EER 36.0%. Measured so far (``--face-checkpoint``,
   notebooks/results/embedding_face_trend.json): after stage 1, ORL 62 / 74 / 76%, EER 13.4%;
   stage 2 epoch 45 (first learning-rate cut at 40): ORL 81 / 94 / 96%, EER 8.1%; dev 22 / 37 /
-  42%, EER 22.8%.
+  42%, EER 22.8%; epoch 60 (second cut at 57): ORL 82 / 95 / 97.0%, EER 7.7%, FRR 48.8% at FAR
+  1e-3; dev 24 / 40 / 46%, EER 22.0%. The EER target is not in reach of this recipe yet.
 Time here (2 cores shared with 4-6 other jobs): stage 1 230-370 s per epoch (103 steps of 128),
   stage 2 60-125 s (80 steps); stage 1 20 min, stage 2's first 45 epochs 70 min.
 
