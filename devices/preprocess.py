@@ -312,3 +312,74 @@ def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.n
     for i, image in enumerate(images):
         out[i] = preprocess_image(image, spec)
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceFrame:
+    """A fixed box that cuts one dataset's aligned faces to ORL's framing (forehead to chin).
+
+    ORL's 92x112 faces are the framing every face model input has: the eyes on row ~50 of 112,
+    the mouth on row ~87, cheek to cheek about two thirds of the width. A dataset whose faces are
+    already aligned (same eye positions in every image) maps onto it by one box in its own
+    pixels, found from the dataset's mean face (eye row, eye distance, eye-to-mouth distance).
+    Where the box leaves the image (a tight crop such as Extended Yale B's) it is filled with the
+    mean of the image's outermost pixels, a flat background like ORL's.
+
+    Attributes:
+      name: the dataset, for messages and manifests.
+      source: ``(height, width)`` every image of the dataset has.
+      top, left: the box's corner in source pixels (negative where it starts outside).
+      height, width: the box's size in source pixels (aspect 112:92 as ORL's).
+    """
+
+    name: str
+    source: tuple[int, int]
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "source": list(self.source)}
+
+
+# LFW (aligned, 250x250): eyes on row 112, 43 px apart, mouth ~50 px below them: ORL's framing is
+# the 160x131 box from row 38 (ORL's 37 px eye-to-mouth scaled by 50/37 = 1.43).
+LFW_FRAME = FaceFrame("lfw", (250, 250), top=38, left=60, height=160, width=131)
+# Extended Yale B cropped (192x168, brow to chin): eyes on row 48, 94 px apart, mouth on row
+# 147: scale 2.85 (between the eye-distance and the eye-to-mouth ratios, 3.0 and 2.7).
+YALE_B_FRAME = FaceFrame("extended_yale_b", (192, 168), top=-95, left=-47, height=320, width=262)
+FACE_FRAMES = {frame.name: frame for frame in (LFW_FRAME, YALE_B_FRAME)}
+
+
+def border_mean(gray: np.ndarray) -> int:
+    """The rounded mean of an image's outermost ring of pixels (exact integer arithmetic)."""
+    values = gray.astype(np.int64)
+    ring = int(values[0].sum() + values[-1].sum())
+    ring += int(values[1:-1, 0].sum() + values[1:-1, -1].sum()) if gray.shape[0] > 2 else 0
+    count = 2 * gray.shape[1] + 2 * max(gray.shape[0] - 2, 0)
+    return (2 * ring + count) // (2 * count)
+
+
+def frame_face(image: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """Cuts an aligned face to ORL's framing: uint8 ``(frame.height, frame.width)``.
+
+    Integer indexing and padding only, so the device repeats it bit for bit; the result then goes
+    through :func:`preprocess_image` with a ``crop="none"`` spec, as an ORL image does.
+
+    Raises:
+      PreprocessError: the image is not ``frame.source`` in size (the frame fits one dataset's
+        alignment).
+    """
+    gray = to_gray_u8(image)
+    if gray.shape != frame.source:
+        raise PreprocessError(
+            f"the {frame.name} frame fits {frame.source[1]}x{frame.source[0]} (w x h) images, "
+            f"got {gray.shape[1]}x{gray.shape[0]}; align the face to that dataset's framing first."
+        )
+    h, w = gray.shape
+    out = np.full((frame.height, frame.width), border_mean(gray), np.uint8)
+    r0, r1 = max(frame.top, 0), min(frame.top + frame.height, h)
+    c0, c1 = max(frame.left, 0), min(frame.left + frame.width, w)
+    out[r0 - frame.top : r1 - frame.top, c0 - frame.left : c1 - frame.left] = gray[r0:r1, c0:c1]
+    return out

@@ -5,6 +5,7 @@ python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/lenet300
 python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_face
     (a staged config: stages run in order, then its evaluation suite; --set <stage>.key=value)
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
+python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--plot stats.png]
 """
 
@@ -48,6 +49,10 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     gallery.add_argument("--seed", type=int, default=0)
     gallery.add_argument("--identities", type=int, default=5)
     gallery.add_argument("--impressions", type=int, default=4)
+    faces = tasks.add_parser("faces", help="LFW, Extended Yale B and ORL in ORL's framing")
+    faces.add_argument("--out", required=True, help="PNG to write")
+    faces.add_argument("--seed", type=int, default=0)
+    faces.add_argument("--per-set", type=int, default=8, help="faces per dataset row")
     stats = tasks.add_parser(
         "stats", help="ridge period, coherence, foreground, histogram, classes"
     )
@@ -74,6 +79,11 @@ def _data(args: argparse.Namespace) -> int:
             out = save_gallery(args.out, seed=args.seed, identities=args.identities,
                                impressions=args.impressions)  # fmt: skip
             print(f"wrote {out}")
+            return 0
+        if args.task == "faces":
+            from pretrain.data.face_sets import framing_gallery
+
+            print(f"wrote {framing_gallery(args.out, per_set=args.per_set, seed=args.seed)}")
             return 0
         table = {}
         for source in args.source:

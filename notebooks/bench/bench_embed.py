@@ -1,20 +1,29 @@
-"""bench-embed: the two identity-embedding backbones, evaluated by the protocol, with the ablation.
+"""bench-embed: the two identity-embedding backbones, evaluated by the protocol.
 
-For each modality (faces, fingerprints) it trains the shipped two-stage config
-(``pretrain/configs/embed_<modality>.py``: contrastive stage 1, margin-softmax stage 2), runs the
-config's evaluation suite (people never seen in pretraining; HOG and LBP baselines on the same
-split, in the same call), then trains stage 2 alone for the same total number of optimizer steps
-and evaluates it the same way (the ablation). The two-stage backbones are written to
-``notebooks/results/models/embed_<modality>/`` and the figures to
+Faces (issue 14): the two-stage config ``pretrain/configs/embed_face_lfw.py`` (LFW + Extended
+Yale B; hours here, so its workdir lives outside the tree and is resumed: ``--face-workdir``),
+evaluated by the ``faces`` suite on all 40 ORL people (10 random enrollment splits and the fixed
+split, EER and FRR over all pairs) and on the LFW development people, with the HOG and LBP
+baselines and ``orl_only`` (the previous pipeline, ``embed_face.py``: trained on ORL s1-s20,
+evaluated on s21-s40) in the same run. ``--face-checkpoint`` instead scores the newest checkpoint
+of a running face job (without touching it) and appends the figures to
+``notebooks/results/embedding_face_trend.json``.
+
+Fingerprints: the shipped two-stage config (``embed_fingerprint.py``: contrastive stage 1,
+margin-softmax stage 2), its evaluation suite, then stage 2 alone for the same number of
+optimizer steps (the ablation).
+
+The backbones are written to ``notebooks/results/models/embed_<name>/`` and the figures to
 ``notebooks/results/embedding.json``.
 
   python notebooks/bench/bench_embed.py [--only face|fingerprint] [--workdir runs/bench-embed]
-      [--set <stage>.key=value ...] [--resume]
+      [--face-workdir /work/runs/face_lfw] [--face-checkpoint] [--set <stage>.key=value ...]
+      [--resume]
 
-Measured on 2 shared CPU cores (load average 6-12 from other jobs): 52 min for both modalities
-with the print cache warm; the first run also generates the synthetic prints (18,400, one
-process per core: ~27 min under that load, once, cached under runs/cache). ``--only`` reruns one
-modality and keeps the other's figures; each modality's ``run`` names the call that measured it.
+Measured on 2 shared CPU cores (load average 6-12 from other jobs): fingerprints 52 min with the
+print cache warm (the first run also generates 18,400 synthetic prints, ~27 min, cached under
+runs/cache). ``--only`` reruns one modality and keeps the other's figures; each modality's
+``run`` names the call that measured it.
 """
 
 from __future__ import annotations
@@ -34,14 +43,172 @@ from typing import Any
 from _results import RESULTS, ROOT, print_table, write_results
 
 import pretrain
-from devices.preprocess import SPECS, PreprocessSpec
+from devices.preprocess import FACE_FRAMES, SPECS, PreprocessSpec
 from pretrain.config import TrainConfig
-from pretrain.embedding import face_options, face_spec
+from pretrain.embedding import (
+    RoleOptions,
+    checkpoint_model_params,
+    embed,
+    face_input_spec,
+    face_options,
+    face_spec,
+    faces_suite,
+    orl_subjects,
+    roles_for,
+    score_set,
+)
+from pretrain.models import build_model
 from pretrain.staged_config import StagedConfig
 from pretrain.train import load_splits
 
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
+FACE_KEYS = (
+    "identification_pct", "identification_pct_std", "identification_splits",
+    "identification_pct_fixed", "eer_pct", "frr_pct_at_far", "identities", "samples",
+    "genuine_pairs", "impostor_pairs", "set", "frr_not_measured",
+)  # fmt: skip
+FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
+ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
+TREND = RESULTS / "embedding_face_trend.json"
+
+
+def face_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """The issue-14 figures of one face report (:func:`pretrain.evaluation.face_report`)."""
+    return {k: report[k] for k in FACE_KEYS if k in report}
+
+
+def orl_only(workdir: Path, *, resume: bool) -> dict[str, Any]:
+    """The previous pipeline (``embed_face.py``, ORL s1-s20) on s21-s40, by the same figures."""
+    run = pretrain.load_run(ORL_ONLY_CONFIG)
+    assert isinstance(run, StagedConfig)
+    print("\n== face baseline orl_only: embed_face.py on ORL s1-s20 ==", flush=True)
+    started = time.perf_counter()
+    result = pretrain.fit_stages(run, workdir, resume=resume)
+    final = pretrain.load_model(result.model_dir)
+    options = face_options(run.stages[-1][1].dataset_options)
+    faces = orl_subjects(range(21, 41), "", **options)
+    report = score_set(embed(final.module, final.params, faces.images), faces, baselines=False)
+    return {
+        **face_figures(report),
+        "trained_on": "orl s1-s20",
+        "steps": sum(int(st["steps"]) for st in result.stages.values()),
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def training_figures(run: StagedConfig, result: Any, params: int, workdir: Path) -> dict[str, Any]:
+    """What the face backbone was trained on: people and images per stage, steps, time.
+
+    A stage's time is the sum of its epochs' training time (``metrics.jsonl``): the job ran in
+    several sessions, and a resumed fit times only its own part.
+    """
+    stages = {}
+    for name, config in run.stages:
+        train = load_splits(config).train
+        lines = (workdir / name / "metrics.jsonl").read_text().splitlines()
+        stages[name] = {
+            "identities": int(train.labels.max()) + 1,
+            "images": len(train),
+            "epochs": len(lines),
+            "steps": result.stages[name]["steps"],
+            "wall_s": sum(float(json.loads(line)["epoch_s"]) for line in lines),
+            "dev_eer_pct": result.stages[name]["val_error_pct"],
+        }
+    first = stages[run.names[0]]
+    return {
+        "identities": first["identities"],
+        "images": first["images"],
+        "steps": sum(int(st["steps"]) for st in stages.values()),
+        "wall_s": sum(float(st["wall_s"] or 0.0) for st in stages.values()),
+        "params": params,
+        "stages": stages,
+    }
+
+
+def run_faces(
+    workdir: Path, face_workdir: Path, overrides: list[str], *, resume: bool
+) -> dict[str, Any]:
+    """The face backbone at scale (resumed in ``face_workdir``), its figures and baselines."""
+    run = pretrain.load_run(FACE_CONFIG, overrides)
+    assert isinstance(run, StagedConfig), f"{FACE_CONFIG} is not a staged config"
+    print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
+    if not (face_workdir / "model" / "model.json").is_file():
+        raise SystemExit(
+            f"error: no finished face backbone in {face_workdir} (it trains for hours): run "
+            f"the command in {FACE_CONFIG.name}'s docstring with --workdir {face_workdir} to the "
+            "end (--resume continues it), or score its newest checkpoint with --face-checkpoint."
+        )
+    # The finished stages are skipped: this evaluates the job's model with the faces suite.
+    result = pretrain.fit_stages(run, face_workdir, resume=True)
+    assert result.evaluation is not None, f"{FACE_CONFIG} names no evaluation suite"
+    final = pretrain.load_model(result.model_dir)
+    last = run.stages[-1][1]
+    orl, dev = result.evaluation["orl"], result.evaluation["dev"]
+    out = face_figures(orl)
+    out["dev"] = {
+        **face_figures(dev),
+        "baselines": {name: face_figures(b) for name, b in dev["baselines"].items()},
+    }
+    out["baselines"] = {name: face_figures(b) for name, b in orl["baselines"].items()}
+    out["baselines"]["orl_only"] = orl_only(workdir / "orl_only", resume=resume)
+    out["training"] = training_figures(run, result, int(final.info["params"]), face_workdir)
+    roles = roles_for("", _role_options(last)).record()
+    out_dir = RESULTS / "models" / "embed_face_lfw"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    # The preprocessing and the framing travel with the model: the device frames, then resizes.
+    pretrain.save_model(
+        out_dir,
+        model=final.info["model"],
+        model_options=final.info["model_options"],
+        params=final.params,
+        info={
+            **final.info["info"],
+            "preprocess": face_input_spec(last.dataset_options["input_size"]).to_dict(),
+            "framing": {name: frame.to_dict() for name, frame in FACE_FRAMES.items()},
+            "roles": roles,
+        },
+    )
+    out["model"] = {
+        "dir": str(out_dir.relative_to(ROOT)),
+        "params": final.info["params"],
+        "model_options": final.info["model_options"],
+        "config": run.to_dict(),
+        "roles": {k: v for k, v in roles.items() if k not in ("dev", "background")},
+    }
+    return out
+
+
+def _role_options(config: TrainConfig) -> RoleOptions:
+    o = config.dataset_options
+    return RoleOptions(
+        o.get("dev_people", 120), o.get("background_people", 1000), o.get("role_seed", 0)
+    )
+
+
+def face_trend(face_workdir: Path) -> dict[str, Any]:
+    """Scores the newest checkpoint of the running face job (ORL and dev, no baselines)."""
+    run = pretrain.load_run(FACE_CONFIG)
+    assert isinstance(run, StagedConfig)
+    stage = next(n for n in reversed(run.names) if (face_workdir / n / "checkpoints").is_dir())
+    config = run.stage(stage)
+    params, epoch = checkpoint_model_params(face_workdir / stage)
+    module = build_model(config.model, **config.model_options)
+    started = time.perf_counter()
+    ev = faces_suite(module, params, config=config, baselines=False)
+    record = {
+        "stage": stage,
+        "epoch": epoch,
+        "orl": face_figures(ev["orl"]),
+        "dev": face_figures(ev["dev"]),
+        "eval_s": time.perf_counter() - started,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    metrics = face_workdir / stage / "metrics.jsonl"
+    if metrics.is_file():
+        record["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
+    return record
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -153,9 +320,14 @@ def table(results: dict[str, Any]) -> None:
 
     if "face" in results:
         face = results["face"]
-        add("face s21-s40: two-stage", face)
-        add("face: stage 2 alone", face["ablation"]["stage2_only"])
-        add(f"face: baseline {face['baseline']['method']}", face["baseline"])
+        add("face ORL s1-s40: LFW + Yale B two-stage (10 splits)", face)
+        add(
+            "face ORL: fixed split",
+            {**face, "identification_pct": face["identification_pct_fixed"]},
+        )
+        for name, b in face["baselines"].items():
+            add(f"face baseline {name}" + (" (s21-s40)" if name == "orl_only" else ""), b)
+        add("face LFW dev people (10 splits)", face["dev"])
     if "fingerprint" in results:
         fp = results["fingerprint"]
         for split in ("synthetic", "fvc"):
@@ -178,9 +350,30 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-embed"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true", help="continue an interrupted bench")
+    parser.add_argument(
+        "--face-workdir",
+        default=str(ROOT / "runs" / "face_lfw"),
+        help="the face job's workdir (resumed; keep it outside the tree)",
+    )
+    parser.add_argument(
+        "--face-checkpoint",
+        action="store_true",
+        help="score the running face job's newest checkpoint, append to the trend",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     workdir = Path(args.workdir)
+    if args.face_checkpoint:
+        record = face_trend(Path(args.face_workdir))
+        trend = json.loads(TREND.read_text())["checkpoints"] if TREND.exists() else []
+        path = write_results(TREND.stem, {"checkpoints": [*trend, record]})
+        orl, dev = record["orl"], record["dev"]
+        print(
+            f"{record['stage']} epoch {record['epoch']}: ORL 1/3/5-shot "
+            f"{orl['identification_pct']} EER {orl['eer_pct']:.2f}%; dev "
+            f"{dev['identification_pct']} EER {dev['eer_pct']:.2f}%  -> {path}"
+        )
+        return
     modalities = args.only or MODALITIES
     for modality in modalities:  # only the modalities this call runs: --only keeps the others
         if not args.resume and (workdir / modality).exists():
@@ -188,9 +381,14 @@ def main() -> None:
     results: dict[str, Any] = {}
     started = time.perf_counter()
     for modality in modalities:
-        results[modality] = run_modality(
-            modality, workdir / modality, args.overrides, resume=args.resume
-        )
+        if modality == "face":
+            results[modality] = run_faces(
+                workdir / modality, Path(args.face_workdir), args.overrides, resume=args.resume
+            )
+        else:
+            results[modality] = run_modality(
+                modality, workdir / modality, args.overrides, resume=args.resume
+            )
     results["wall_s"] = time.perf_counter() - started
     # Each modality says which invocation measured it (an --only run keeps the other's figures).
     command = " ".join(shlex.quote(a) for a in sys.argv)

@@ -1,8 +1,8 @@
 """Identity embeddings: contrastive and margin-softmax tasks, identity datasets, evaluation suites.
 
 Importing this package registers the tasks ``"contrastive"`` and ``"margin_softmax"`` (with
-:mod:`pretrain.train.tasks`), the datasets ``"synthetic_fingerprints"`` and ``"orl_faces"`` (with
-:mod:`pretrain.train.datasets`) and the evaluation suites ``"face"`` and ``"fingerprint"``.
+:mod:`pretrain.train.tasks`), the datasets ``"synthetic_fingerprints"``, ``"orl_faces"`` and ``"lfw_yale_b"`` (with
+:mod:`pretrain.train.datasets`) and the evaluation suites ``"face"``, ``"faces"`` and ``"fingerprint"``.
 ``import pretrain`` imports it.
 """
 
@@ -19,6 +19,23 @@ from pretrain.embedding.data import (
     synthetic_fingerprint_splits,
     synthetic_prints,
     synthetic_test_set,
+)
+from pretrain.embedding.face_data import (
+    FaceRoles,
+    RoleOptions,
+    face_input_spec,
+    framed_faces,
+    lfw_dev_set,
+    lfw_role_set,
+    lfw_roles,
+    lfw_yale_splits,
+    roles_for,
+)
+from pretrain.embedding.face_suite import (
+    checkpoint_model_params,
+    faces_suite,
+    orl_faces,
+    score_set,
 )
 from pretrain.embedding.losses import (
     cosine_logits,
@@ -42,30 +59,43 @@ from pretrain.embedding.tasks import Contrastive, MarginSoftmax
 __all__ = [
     "Augment",
     "Contrastive",
+    "FaceRoles",
     "IdentityRanges",
     "MarginSoftmax",
+    "RoleOptions",
     "augment_batch",
     "cache_dir",
     "cached",
+    "checkpoint_model_params",
     "cosine_logits",
     "embed",
     "epochs_for_steps",
+    "face_input_spec",
     "face_options",
     "face_spec",
     "face_suite",
+    "faces_suite",
     "fingerprint_suite",
+    "framed_faces",
     "fvc_sensor_sets",
     "identity_ranges",
     "l2_normalize",
+    "lfw_dev_set",
+    "lfw_role_set",
+    "lfw_roles",
+    "lfw_yale_splits",
     "make_augment",
     "margin_logits",
     "margin_softmax_loss",
     "nt_xent",
+    "orl_faces",
     "orl_splits",
     "orl_subjects",
     "register_suite",
+    "roles_for",
     "run_suite",
     "score",
+    "score_set",
     "suite_names",
     "synthetic_fingerprint_splits",
     "synthetic_prints",

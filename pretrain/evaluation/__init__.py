@@ -1,4 +1,5 @@
-"""The evaluation protocol: verification (EER, FRR at FAR) and k-shot identification."""
+"""The evaluation protocol: verification (EER, FRR at FAR) and k-shot identification (fixed or
+over repeated random enrollment splits)."""
 
 from pretrain.evaluation.baselines import BASELINES, hog_features, lbp_features
 from pretrain.evaluation.fvc_protocol import (
@@ -29,11 +30,18 @@ from pretrain.evaluation.protocol import (
     normalize,
     verification_report,
 )
+from pretrain.evaluation.repeated import (
+    SPLITS,
+    face_report,
+    random_enrollment,
+    repeated_identification,
+)
 
 __all__ = [
     "BASELINES",
     "FARS",
     "SHOTS",
+    "SPLITS",
     "FvcProtocolError",
     "MakeScorer",
     "Scorer",
@@ -42,6 +50,7 @@ __all__ = [
     "enroll_probe_split",
     "evaluate_features",
     "evaluate_fvc",
+    "face_report",
     "features_scorer",
     "fnmr_at_fmr",
     "fvc_pairs",
@@ -54,6 +63,8 @@ __all__ = [
     "max_cosine_scorer",
     "normalize",
     "protocol_figures",
+    "random_enrollment",
+    "repeated_identification",
     "scores_report",
     "set_report",
     "verification_report",

@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 
 from devices.preprocess import (
+    FACE_FRAMES,
     FACE_SPEC,
     FINGERPRINT_SPEC,
+    LFW_FRAME,
+    YALE_B_FRAME,
+    FaceFrame,
     PreprocessError,
     PreprocessSpec,
+    border_mean,
     crop,
     foreground_centre,
+    frame_face,
     preprocess_batch,
     preprocess_image,
     resize,
@@ -136,3 +142,43 @@ def test_preprocess_imports_only_numpy() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     assert roots <= {"__future__", "dataclasses", "json", "collections", "typing", "numpy"}, roots
+
+
+@pytest.mark.parametrize("frame", list(FACE_FRAMES.values()), ids=list(FACE_FRAMES))
+def test_face_frames_have_orl_aspect(frame: FaceFrame) -> None:
+    # ORL is 92 wide by 112 high; a frame off by more than one pixel distorts the face.
+    assert abs(frame.width - frame.height * 92 / 112) <= 1.0
+
+
+def test_lfw_frame_cuts_the_box_exactly() -> None:
+    image = np.random.default_rng(0).integers(0, 256, LFW_FRAME.source).astype(np.uint8)
+    out = frame_face(image, LFW_FRAME)
+    assert out.shape == (LFW_FRAME.height, LFW_FRAME.width) and out.dtype == np.uint8
+    f = LFW_FRAME
+    np.testing.assert_array_equal(out, image[f.top : f.top + f.height, f.left : f.left + f.width])
+
+
+def test_yale_b_frame_pads_with_the_border_mean() -> None:
+    image = np.random.default_rng(1).integers(0, 256, YALE_B_FRAME.source).astype(np.uint8)
+    out = frame_face(image, YALE_B_FRAME)
+    f = YALE_B_FRAME
+    assert out.shape == (f.height, f.width)
+    # The whole image sits inside the frame at (-top, -left); everything else is the fill.
+    r, c = -f.top, -f.left
+    np.testing.assert_array_equal(out[r : r + image.shape[0], c : c + image.shape[1]], image)
+    ring = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    assert border_mean(image) == int(np.floor(ring.astype(np.float64).mean() + 0.5))
+    assert out[0, 0] == out[-1, -1] == border_mean(image)
+
+
+def test_frame_refuses_another_size_with_the_sizes() -> None:
+    with pytest.raises(PreprocessError, match=r"fits 250x250 .* got 92x112"):
+        frame_face(np.zeros((112, 92), np.uint8), LFW_FRAME)
+
+
+def test_framed_face_preprocesses_bit_identically() -> None:
+    image = np.random.default_rng(2).integers(0, 256, LFW_FRAME.source).astype(np.uint8)
+    spec = PreprocessSpec("face", (96, 80), crop="none")
+    a = preprocess_image(frame_face(image, LFW_FRAME), spec)
+    b = preprocess_image(frame_face(image.copy(), LFW_FRAME), spec)
+    assert a.shape == (96, 80, 1) and a.tobytes() == b.tobytes()
