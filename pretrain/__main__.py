@@ -30,8 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         "--workdir", required=True, help="checkpoints, metrics.jsonl and model/ go here"
     )
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key (repeatable)")  # fmt: skip
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     group = train.add_argument_group("multi-process (data parallel over machines)")
     group.add_argument("--coordinator", help="HOST:PORT of process 0")
@@ -56,8 +62,12 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     stats = tasks.add_parser(
         "stats", help="ridge period, coherence, foreground, histogram, classes"
     )
-    stats.add_argument("--source", required=True, action="append",
-                       help="synthetic, fvc/<set> or orl (repeatable: side by side)")  # fmt: skip
+    stats.add_argument(
+        "--source",
+        required=True,
+        action="append",
+        help="synthetic, fvc/<set> or orl (repeatable: side by side)",
+    )
     stats.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
     stats.add_argument("--identities", type=int, default=10, help="synthetic identities")
     stats.add_argument("--impressions", type=int, default=8, help="synthetic impressions each")
@@ -76,8 +86,9 @@ def _data(args: argparse.Namespace) -> int:
 
     try:
         if args.task == "gallery":
-            out = save_gallery(args.out, seed=args.seed, identities=args.identities,
-                               impressions=args.impressions)  # fmt: skip
+            out = save_gallery(
+                args.out, seed=args.seed, identities=args.identities, impressions=args.impressions
+            )
             print(f"wrote {out}")
             return 0
         if args.task == "faces":
@@ -87,9 +98,14 @@ def _data(args: argparse.Namespace) -> int:
             return 0
         table = {}
         for source in args.source:
-            table[source] = source_stats(source, identities=args.identities, seed=args.seed,
-                                         impressions=args.impressions, limit=args.limit,
-                                         progress=True)  # fmt: skip
+            table[source] = source_stats(
+                source,
+                identities=args.identities,
+                seed=args.seed,
+                impressions=args.impressions,
+                limit=args.limit,
+                progress=True,
+            )
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

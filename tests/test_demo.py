@@ -44,9 +44,14 @@ def test_configs_build(demo, which: str) -> None:
     params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
     assert jax.eval_shape(model.apply, {"params": params}, x).shape == (2, c.embedding_dim)
     recipe = dataclasses.replace(
-        EMBEDNET, sparsity=dict(c.sparsity), bits=dict(c.bits), rounds=c.prune_rounds,
-        steps_per_round=c.prune_steps, quant_steps=c.quant_steps, max_identities=c.identities,
-    )  # fmt: skip
+        EMBEDNET,
+        sparsity=dict(c.sparsity),
+        bits=dict(c.bits),
+        rounds=c.prune_rounds,
+        steps_per_round=c.prune_steps,
+        quant_steps=c.quant_steps,
+        max_identities=c.identities,
+    )
     assert recipe.rounds == c.prune_rounds
     assert check_scopes(c.scopes)[0] == "head"
     assert 0 < c.target_far < 1 and c.enroll < c.owner_impressions

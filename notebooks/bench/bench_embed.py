@@ -64,10 +64,19 @@ from pretrain.train import load_splits
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
 FACE_KEYS = (
-    "identification_pct", "identification_pct_std", "identification_splits",
-    "identification_pct_fixed", "eer_pct", "frr_pct_at_far", "identities", "samples",
-    "genuine_pairs", "impostor_pairs", "set", "frr_not_measured",
-)  # fmt: skip
+    "identification_pct",
+    "identification_pct_std",
+    "identification_splits",
+    "identification_pct_fixed",
+    "eer_pct",
+    "frr_pct_at_far",
+    "identities",
+    "samples",
+    "genuine_pairs",
+    "impostor_pairs",
+    "set",
+    "frr_not_measured",
+)
 FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
 ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
 TREND = RESULTS / "embedding_face_trend.json"
@@ -333,8 +342,10 @@ def table(results: dict[str, Any]) -> None:
         for split in ("synthetic", "fvc"):
             add(f"fingerprint {split}: two-stage", fp[split])
             add(f"fingerprint {split}: stage 2 alone", fp["ablation"]["stage2_only"][split])
-            add(f"fingerprint {split}: baseline {fp[split]['baseline']['method']}",
-                fp[split]["baseline"])  # fmt: skip
+            add(
+                f"fingerprint {split}: baseline {fp[split]['baseline']['method']}",
+                fp[split]["baseline"],
+            )
     print()
     print_table(("set / model", "EER %", "1-shot %", "3-shot %", "5-shot %"), rows)
     if "fingerprint" in results:

@@ -184,8 +184,9 @@ def oracle_windows(owners: np.ndarray, impressions: np.ndarray, images: Sequence
         sx, sy = (round(float(v)) for v in placement.shift)
         turn = round(-float(np.degrees(placement.rotation))) % 360
         config = RegistrationConfig(core_at=(128 + sy, 128 + sx))
-        pose = Pose(row=image.shape[0] // 2, col=image.shape[1] // 2, degrees=turn, strength=0,
-                    found=True)  # fmt: skip
+        pose = Pose(
+            row=image.shape[0] // 2, col=image.shape[1] // 2, degrees=turn, strength=0, found=True
+        )
         out[k] = preprocess_image(warp_window(image, pose, config), WINDOW_SPEC)
     return out
 
@@ -211,8 +212,9 @@ def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.
             if pose.found:
                 angles.append(np.radians(pose.degrees))
             rng = np.random.default_rng([SEED, int(finger), int(impressions[k])])
-            rows, cols = master_coordinates(sample_placement(rng, image.shape), image.shape,
-                                            master.centre)  # fmt: skip
+            rows, cols = master_coordinates(
+                sample_placement(rng, image.shape), image.shape, master.centre
+            )
             near = []
             for x, y in master.points.cores:
                 d = np.hypot(rows - y, cols - x)

@@ -197,8 +197,16 @@ def main() -> None:
             "model_dir": str(target.relative_to(ROOT)),
             "utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
-        rows.append([name, 100 * result.test_error, result.epochs, result.wall_s,
-                     figures[name]["params"], *speed.values()])  # fmt: skip
+        rows.append(
+            [
+                name,
+                100 * result.test_error,
+                result.epochs,
+                result.wall_s,
+                figures[name]["params"],
+                *speed.values(),
+            ]
+        )
     previous = RESULTS / "pretrain_mnist.json"
     old = json.loads(previous.read_text()) if previous.exists() else {}
     if old:  # --models a subset: keep the others' figures from their own run

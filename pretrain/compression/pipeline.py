@@ -194,9 +194,15 @@ def prune_stage(
     pruned, _, _, history = iterative_pruning(
         pruning_factory(saved, splits, recipe),
         polynomial(dict(recipe.sparsity), recipe.rounds),
-        recipe.rounds, saved.params, config, splits,
-        epochs=epochs, key=key, lr_scale=cosine, progress=progress,
-    )  # fmt: skip
+        recipe.rounds,
+        saved.params,
+        config,
+        splits,
+        epochs=epochs,
+        key=key,
+        lr_scale=cosine,
+        progress=progress,
+    )
     return pruned, history
 
 
@@ -229,12 +235,23 @@ def deep_compression(
     # Centroid gradients are sums over many members; a per-weight decay is noise beside them.
     qconfig = retrain_config(saved, learning_rate=recipe.quant_lr, weight_decay=0.0)
     result = retrain(
-        share, state, pruned, qconfig, splits,
-        epochs=recipe.quant_epochs, key=quant_key, lr_scale=cosine, progress=progress,
-    )  # fmt: skip
+        share,
+        state,
+        pruned,
+        qconfig,
+        splits,
+        epochs=recipe.quant_epochs,
+        key=quant_key,
+        lr_scale=cosine,
+        progress=progress,
+    )
     packed = share.encode(result.params, result.state)
     done = time.perf_counter()
     return CompressionResult(
-        pruned, result.params, packed, prune_history, result.history,
+        pruned,
+        result.params,
+        packed,
+        prune_history,
+        result.history,
         {"prune": pruned_at - started, "quantize": done - pruned_at},
-    )  # fmt: skip
+    )

@@ -185,9 +185,15 @@ def retrain(
         current, current_state = trainer.project(train.params)
         error = error_of(trainer, current, splits.val)
         history.append(
-            {"epoch": epoch + 1, "train_loss": stats.loss, "train_error": stats.error,
-             "val_error": error, "lr_scale": scale, "seconds": stats.seconds}
-        )  # fmt: skip
+            {
+                "epoch": epoch + 1,
+                "train_loss": stats.loss,
+                "train_error": stats.error,
+                "val_error": error,
+                "lr_scale": scale,
+                "seconds": stats.seconds,
+            }
+        )
         if math.isnan(error) or error <= best_error or math.isnan(best_error):
             best, best_state, best_error = current, current_state, error
     return RetrainResult(best, best_state, best_error, history)
@@ -234,14 +240,26 @@ def iterative_pruning(
         state = compressor.init(params)
         n = epochs(r) if callable(epochs) else epochs
         result = retrain(
-            compressor, state, params, config, splits,
-            epochs=n, key=jax.random.fold_in(key, r), lr_scale=lr_scale, progress=progress,
-        )  # fmt: skip
+            compressor,
+            state,
+            params,
+            config,
+            splits,
+            epochs=n,
+            key=jax.random.fold_in(key, r),
+            lr_scale=lr_scale,
+            progress=progress,
+        )
         params, state = result.params, result.state
         history.append(
-            {"round": r, "sparsity": sparsity, "val_error_pruned": result.history[0]["val_error"],
-             "val_error": result.val_error, "epochs": result.history[1:]}
-        )  # fmt: skip
+            {
+                "round": r,
+                "sparsity": sparsity,
+                "val_error_pruned": result.history[0]["val_error"],
+                "val_error": result.val_error,
+                "epochs": result.history[1:],
+            }
+        )
     assert compressor is not None
     return params, compressor, state, history
 

@@ -11,32 +11,7 @@ Time here (2 CPU cores shared with other sessions' jobs, load average 6-12): sta
   780 s (500 steps), the stage-2-alone ablation 518 s; the print cache (18,400 prints) took
   ~27 min in two processes under that load, once.
 
-Data: identities are laid out as 100 validation, then 200 test (the protocol's held-out synthetic
-people), then training identities, all from generator seed 0 and cached under runs/cache (the
-first run generates 2,300 identities x 8 stored impressions = 18,400 prints, one process per
-core; ``POCKETFIT_WORKERS`` sets the count). Stage 1 reads 2,000 identities x 4 impressions without
-their labels (the larger unlabeled set: 8,000 prints of twice as many people); stage 2 reads the
-first 1,000 of them x 8 impressions with labels. Nothing real is used for training; the real FVC
-sets are only evaluated (the ``fingerprint`` suite).
-
-Shrunk to fit the hour bench-embed may take on a shared 2-core machine (a 128x128 contrastive
-step of 2 x 64 views took 4-7 s there): the first design read 4,000 identities in stage 1
-(3 epochs) and 2,000 in stage 2 (8 epochs), about ten times the compute. At this budget the
-margin softmax over 1,000 identities has not started to fit (training error 99.8% after 500
-steps; from a random start, stage 2 alone barely moves): the embedding is essentially stage 1's.
-More steps (the first design) are the first thing to try.
-
-Stage 1 objective - contrastive (SimCLR, NT-Xent), not a denoising autoencoder: it shapes the
-L2-normalised embedding itself, under the cosine score that verification and the phone use, and
-needs no decoder (only the backbone is exported and trained on the phone). Its views differ by
-what an acquisition changes - placement and rotation, elastic skin distortion, pressure (gamma),
-smudge (blur), sensor noise, partial contact (an erased rectangle) - so the embedding learns to
-ignore exactly that; a denoising autoencoder would spend its capacity on reconstructing ridge
-pixels, identity-irrelevant detail included.
-
-Stage 2: CosFace (additive cosine margin) over the 1,000 training identities, SGD with momentum
-and weight decay, the learning rate cut on a plateau of the validation EER (100 held-out
-identities), best-validation parameters kept.
+How each setting was chosen: notebooks/results/tuning_notes.md.
 """
 
 FINGERPRINT_AUGMENT = {

@@ -91,8 +91,9 @@ def read_framed(
     groups = [(folder.name, image_files(folder)) for folder in folders]
     total = sum(len(files) for _, files in groups)
     images, labels, paths = [], [], []
-    with tqdm(total=total, desc=f"reading {name}", unit="img", disable=not progress,
-              mininterval=1.0) as bar:  # fmt: skip
+    with tqdm(
+        total=total, desc=f"reading {name}", unit="img", disable=not progress, mininterval=1.0
+    ) as bar:
         for label, (_, files) in enumerate(groups):
             for path in files:
                 try:

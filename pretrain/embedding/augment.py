@@ -83,8 +83,10 @@ def make_augment(options: Mapping[str, Any] | None) -> Augment:
         raise ValueError(
             f"unknown augment option(s) {', '.join(unknown)}; valid: {', '.join(valid)}."
         )
-    values: dict[str, Any] = {k: float(v) if isinstance(v, int) and not isinstance(v, bool)
-                              else v for k, v in (options or {}).items()}  # fmt: skip
+    values: dict[str, Any] = {
+        k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in (options or {}).items()
+    }
     return Augment(**values)
 
 
@@ -102,8 +104,9 @@ def _geometry(key: jax.Array, image: jax.Array, aug: Augment, fill: jax.Array) -
     shift = jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0) * aug.translate
     mirror = jnp.where(jax.random.bernoulli(k_flip), -1.0, 1.0) if aug.flip else 1.0
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                              indexing="ij")  # fmt: skip
+    rows, cols = jnp.meshgrid(
+        jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+    )
     # Output pixel -> source pixel: undo the shift, the zoom, the rotation, the mirror.
     y = rows - cy - shift[0] * h
     x = cols - cx - shift[1] * w
@@ -122,8 +125,11 @@ def _geometry(key: jax.Array, image: jax.Array, aug: Augment, fill: jax.Array) -
 def _blur3(image: jax.Array) -> jax.Array:
     padded = jnp.pad(image, 1, mode="edge")
     h, w = image.shape
-    taps = [padded[i : i + h, j : j + w] * (2 - abs(i - 1)) * (2 - abs(j - 1))
-            for i in range(3) for j in range(3)]  # fmt: skip
+    taps = [
+        padded[i : i + h, j : j + w] * (2 - abs(i - 1)) * (2 - abs(j - 1))
+        for i in range(3)
+        for j in range(3)
+    ]
     return sum(taps[1:], taps[0]) / 16.0
 
 

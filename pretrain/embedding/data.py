@@ -114,21 +114,31 @@ def synthetic_prints(
     ]
     chunks: dict[int, np.ndarray] = {}
     for start, stop in bounds:
-        found = lookup({**base, "identities": [start, stop]}, directory=cache or None,
-                       prefix="prints")  # fmt: skip
+        found = lookup(
+            {**base, "identities": [start, stop]}, directory=cache or None, prefix="prints"
+        )
         if found is not None:
             chunks[start] = found["images"]
     missing = [(start, stop) for start, stop in bounds if start not in chunks]
     if missing:
         workers = min(workers or default_workers(), len(missing))
         todo = sum((stop - start) * stored for start, stop in missing)
-        bar = tqdm(total=todo, desc=f"synthetic prints (seed {seed}, {workers} processes)",
-                   unit="print", disable=not progress, mininterval=1.0)  # fmt: skip
+        bar = tqdm(
+            total=todo,
+            desc=f"synthetic prints (seed {seed}, {workers} processes)",
+            unit="print",
+            disable=not progress,
+            mininterval=1.0,
+        )
         sizes = dict(missing)
 
         def keep(start: int, images: np.ndarray) -> None:
-            store({**base, "identities": [start, sizes[start]]}, {"images": images},
-                  directory=cache or None, prefix="prints")  # fmt: skip
+            store(
+                {**base, "identities": [start, sizes[start]]},
+                {"images": images},
+                directory=cache or None,
+                prefix="prints",
+            )
             chunks[start] = images
             bar.update(len(images))
 
@@ -244,8 +254,9 @@ def orl_subjects(
     faces = load_orl(root or None, face_spec(input_size, crop))
     keep = np.isin(faces.labels, np.asarray(subjects) - 1)
     labels = faces.labels[keep] - (subjects.start - 1)
-    return ArrayDataset(faces.images[keep], labels.astype(np.int32),
-                        f"orl[s{subjects.start}-s{subjects.stop - 1}]")  # fmt: skip
+    return ArrayDataset(
+        faces.images[keep], labels.astype(np.int32), f"orl[s{subjects.start}-s{subjects.stop - 1}]"
+    )
 
 
 def orl_splits(

@@ -89,8 +89,10 @@ def lfw_roles(
     names = sorted(counts)
     eligible = [n for n in names if dev_min_images <= counts[n] <= dev_max_images]
     singles = [n for n in names if counts[n] == 1]
-    for role, want, have in (("dev", dev_people, eligible), ("background", background_people,
-                                                             singles)):  # fmt: skip
+    for role, want, have in (
+        ("dev", dev_people, eligible),
+        ("background", background_people, singles),
+    ):
         if not 0 <= want <= len(have):
             raise ConfigError(
                 f"{role}_people must be in 0..{len(have)} (LFW people that qualify), got {want}."

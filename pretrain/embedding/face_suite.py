@@ -79,12 +79,16 @@ def faces_suite(
     """ORL s1-s40 and the LFW dev people: ``{"orl": report, "dev": report}`` (see the module)."""
     size = _input_size(config)
     orl = orl_faces(size, root)
-    out = {"orl": score_set(embed(module, params, orl.images), orl, splits=splits, seed=seed,
-                            baselines=baselines)}  # fmt: skip
+    out = {
+        "orl": score_set(
+            embed(module, params, orl.images), orl, splits=splits, seed=seed, baselines=baselines
+        )
+    }
     if dev:
         options = dict(config.dataset_options) if config is not None else {}
-        roles = {k: options[k] for k in ("dev_people", "background_people", "role_seed")
-                 if k in options}  # fmt: skip
+        roles = {
+            k: options[k] for k in ("dev_people", "background_people", "role_seed") if k in options
+        }
         people = lfw_dev_set(root, size, **roles)
         features = embed(module, params, people.images)
         out["dev"] = score_set(features, people, splits=splits, seed=seed, baselines=baselines)

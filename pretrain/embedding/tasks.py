@@ -88,9 +88,11 @@ class MarginSoftmax(EmbeddingEval):
 
     def _contrastive(self) -> Contrastive:
         return Contrastive(
-            temperature=self.temperature, projection=tuple(self.projection),
-            augment=self.augment, seed=self.seed,
-        )  # fmt: skip
+            temperature=self.temperature,
+            projection=tuple(self.projection),
+            augment=self.augment,
+            seed=self.seed,
+        )
 
     def init(
         self, module: nn.Module, key: jax.Array, example: jax.Array, *, num_classes: int

@@ -89,9 +89,13 @@ class DepthwiseConv(nn.Module):
         _check_impl(self.impl)
         if self.impl == "native":
             y = jax.lax.conv_general_dilated(
-                x, kernel, (s, s), "SAME",
-                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels,
-            )  # fmt: skip
+                x,
+                kernel,
+                (s, s),
+                "SAME",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                feature_group_count=channels,
+            )
         else:
             (top, bottom), (left, right) = (_same_pads(x.shape[a], s, 3) for a in (1, 2))
             padded = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))

@@ -229,18 +229,22 @@ class LeNet5(nn.Module):
 
         def conv(features: int, i: int) -> nn.Conv:
             return nn.Conv(
-                features, (5, 5), padding="VALID", name=f"conv{i + 1}",
+                features,
+                (5, 5),
+                padding="VALID",
+                name=f"conv{i + 1}",
                 conv_general_dilated=valid_conv,
                 kernel_init=nn.initializers.normal(std[i]),
                 bias_init=nn.initializers.constant(bias[i]),
-            )  # fmt: skip
+            )
 
         def dense(features: int, i: int) -> nn.Dense:
             return nn.Dense(
-                features, name=f"fc{i - 1}",
+                features,
+                name=f"fc{i - 1}",
                 kernel_init=nn.initializers.normal(std[i]),
                 bias_init=nn.initializers.constant(bias[i]),
-            )  # fmt: skip
+            )
 
         if self.part != "last":
             if x.ndim == 3:

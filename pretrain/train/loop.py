@@ -192,9 +192,14 @@ def fit(
         rates.append(stats.images_per_s)
         log.info(
             "epoch %d/%d  loss %.4f  train err %.2f%%  val err %.2f%%  lr %.2e  %.0f img/s",
-            epoch + 1, config.epochs, stats.loss, 100 * stats.error, 100 * val_error,
-            record["lr"], stats.images_per_s,
-        )  # fmt: skip
+            epoch + 1,
+            config.epochs,
+            stats.loss,
+            100 * stats.error,
+            100 * val_error,
+            record["lr"],
+            stats.images_per_s,
+        )
         ckpt.save(epoch + 1, run, {"config": config.to_dict(), "record": record})
         if int(run["epochs_since_best"]) >= config.early_stop_patience:
             log.info("early stop: no improvement for %d epochs", config.early_stop_patience)

@@ -143,9 +143,13 @@ class Trainer:
         metrics = []
         start = first_done = time.perf_counter()
         batches = train_batches(
-            dataset, self.config.batch_size, key=key, epoch=epoch,
-            process_index=index, process_count=count,
-        )  # fmt: skip
+            dataset,
+            self.config.batch_size,
+            key=key,
+            epoch=epoch,
+            process_index=index,
+            process_count=count,
+        )
         for i, (images, labels) in enumerate(batches):
             x, y = global_batch(images, self._bat), global_batch(labels, self._bat)
             state, m = self._train_step(state, x, y)

@@ -42,9 +42,16 @@ def main() -> None:
         ("margin_softmax", {"scale": 16.0, "margin": 0.2, "augment": AUG}),
     ):
         config = pretrain.make_config(
-            {"model": "embednet", "model_options": TINY, "task": task, "task_options": options,
-             "batch_size": 16, "eval_batch_size": 16, "learning_rate": 0.02}
-        )  # fmt: skip
+            {
+                "model": "embednet",
+                "model_options": TINY,
+                "task": task,
+                "task_options": options,
+                "batch_size": 16,
+                "eval_batch_size": 16,
+                "learning_rate": 0.02,
+            }
+        )
         trainer = Trainer(config, data.images, num_classes=8)
         state = trainer.init_state(jax.random.key(0))
         if previous is not None:

@@ -40,8 +40,20 @@ def test_distributed_needs_a_coordinator(tmp_path: Path, capsys) -> None:
 def test_tiny_real_run_end_to_end(tmp_path: Path, mnist_dir: Path) -> None:
     """The smoke test: the real command on a small slice of real MNIST, then a resume."""
     workdir = tmp_path / "run"
-    base = [sys.executable, "-m", "pretrain", "--config", CONFIG, "--workdir", str(workdir),
-            "--no-progress", "--set", "train_size=3000", "--set", "val_size=500"]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "pretrain",
+        "--config",
+        CONFIG,
+        "--workdir",
+        str(workdir),
+        "--no-progress",
+        "--set",
+        "train_size=3000",
+        "--set",
+        "val_size=500",
+    ]
     first = subprocess.run([*base, "--set", "epochs=1"], capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "done: 1 epochs" in first.stdout

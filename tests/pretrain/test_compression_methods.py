@@ -18,11 +18,15 @@ def jit_grad(f):
 def params_of(seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     return {
-        "fc1": {"kernel": jnp.asarray(rng.standard_normal((20, 10)), jnp.float32),
-                "bias": jnp.zeros(10)},
-        "fc2": {"kernel": jnp.asarray(rng.standard_normal((10, 5)), jnp.float32),
-                "bias": jnp.zeros(5)},
-    }  # fmt: skip
+        "fc1": {
+            "kernel": jnp.asarray(rng.standard_normal((20, 10)), jnp.float32),
+            "bias": jnp.zeros(10),
+        },
+        "fc2": {
+            "kernel": jnp.asarray(rng.standard_normal((10, 5)), jnp.float32),
+            "bias": jnp.zeros(5),
+        },
+    }
 
 
 # --- pruning -------------------------------------------------------------------------------

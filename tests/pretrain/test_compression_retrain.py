@@ -34,9 +34,16 @@ def test_iterative_pruning_keeps_pruned_weights_zero(setup) -> None:
     config, splits, params = setup
     schedule = pc.polynomial({"fc1": 0.9, "fc2": 0.8, "fc3": 0.5}, 2)
     pruned, _, state, history = pc.iterative_pruning(
-        pc.magnitude_pruning, schedule, 2, params, config, splits,
-        epochs=1, key=jax.random.key(1), progress=False,
-    )  # fmt: skip
+        pc.magnitude_pruning,
+        schedule,
+        2,
+        params,
+        config,
+        splits,
+        epochs=1,
+        key=jax.random.key(1),
+        progress=False,
+    )
     assert [h["round"] for h in history] == [0, 1]
     assert len(history[1]["epochs"]) == 1
     got = pc.sparsity_of(pruned)
@@ -54,9 +61,15 @@ def test_quantized_retraining_keeps_weights_shared_and_zeros_zero(setup) -> None
     share = pc.weight_sharing(3)
     state = share.init(pruned)
     result = pc.retrain(
-        share, state, pruned, dataclasses.replace(config, learning_rate=1e-3),
-        splits, epochs=1, key=jax.random.key(2), progress=False,
-    )  # fmt: skip
+        share,
+        state,
+        pruned,
+        dataclasses.replace(config, learning_rate=1e-3),
+        splits,
+        epochs=1,
+        key=jax.random.key(2),
+        progress=False,
+    )
     assert len(result.history) == 2 and result.history[1]["seconds"] > 0
     for name, w in pc.selected(result.params, pc.kernels()).items():
         w = np.asarray(w)

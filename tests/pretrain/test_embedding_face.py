@@ -43,10 +43,14 @@ def test_orl_subjects_in_the_chosen_preprocessing(orl_root: Path) -> None:
 
 @pytest.mark.data
 def test_face_suite_preprocesses_as_the_training_stage(orl_root: Path, monkeypatch) -> None:
-    config = make_config({
-        "model": "embednet", "model_options": TINY, "dataset": "orl_faces",
-        "dataset_options": {"input_size": (40, 32), "crop": "none"},
-    })  # fmt: skip
+    config = make_config(
+        {
+            "model": "embednet",
+            "model_options": TINY,
+            "dataset": "orl_faces",
+            "dataset_options": {"input_size": (40, 32), "crop": "none"},
+        }
+    )
     module = build_model("embednet", **TINY)
     params = module.init(jax.random.key(0), jnp.zeros((1, 40, 32, 1)))["params"]
     seen = []

@@ -38,8 +38,9 @@ def test_arcface_by_hand() -> None:
     loss = margin_softmax_loss(cos, jnp.array([0]), scale=2.0, margin=0.5, kind="arcface")
     np.testing.assert_allclose(loss, [expected], rtol=1e-6)
     # Past theta + m = pi the penalty stays monotone: cos - m sin(m).
-    far = margin_logits(jnp.array([[-0.95, 0.0]]), jnp.array([0]), scale=1.0, margin=0.5,
-                        kind="arcface")  # fmt: skip
+    far = margin_logits(
+        jnp.array([[-0.95, 0.0]]), jnp.array([0]), scale=1.0, margin=0.5, kind="arcface"
+    )
     np.testing.assert_allclose(far[0, 0], -0.95 - 0.5 * math.sin(0.5), rtol=1e-6)
 
 

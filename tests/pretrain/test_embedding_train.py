@@ -48,9 +48,16 @@ def splits() -> Splits:
 
 def _config(task: str, **extra) -> dict:
     return {
-        "model": "embednet", "model_options": TINY, "task": task, "batch_size": 16,
-        "eval_batch_size": 32, "learning_rate": 0.01, "epochs": 2, "keep_checkpoints": 1, **extra,
-    }  # fmt: skip
+        "model": "embednet",
+        "model_options": TINY,
+        "task": task,
+        "batch_size": 16,
+        "eval_batch_size": 32,
+        "learning_rate": 0.01,
+        "epochs": 2,
+        "keep_checkpoints": 1,
+        **extra,
+    }
 
 
 def test_augmentation_is_keyed_and_standardised() -> None:
@@ -111,20 +118,37 @@ def test_embedding_eval_is_the_verification_eer() -> None:
     out = [{"embeddings": perfect, "labels": labels, "mask": np.ones(12)}]
     assert EmbeddingEval().eval_result(out)[1:] == (0.0, 12)
     # Masked rows (batch padding) are left out.
-    padded = [{"embeddings": np.vstack([perfect, np.eye(3)[:1]]),
-               "labels": np.append(labels, 2), "mask": np.append(np.ones(12), 0)}]  # fmt: skip
+    padded = [
+        {
+            "embeddings": np.vstack([perfect, np.eye(3)[:1]]),
+            "labels": np.append(labels, 2),
+            "mask": np.append(np.ones(12), 0),
+        }
+    ]
     assert EmbeddingEval().eval_result(padded)[1:] == (0.0, 12)
 
 
 def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> None:
-    shared = {"model": "embednet", "model_options": TINY, "batch_size": 16,
-              "eval_batch_size": 32, "epochs": 2, "keep_checkpoints": 1}  # fmt: skip
+    shared = {
+        "model": "embednet",
+        "model_options": TINY,
+        "batch_size": 16,
+        "eval_batch_size": 32,
+        "epochs": 2,
+        "keep_checkpoints": 1,
+    }
     stages = {
-        "contrastive": {"task": "contrastive", "learning_rate": 0.01,
-                        "task_options": {"augment": AUG, "projection": (32, 16)}},
-        "metric": {"task": "margin_softmax", "learning_rate": 0.01,
-                   "task_options": {"scale": 16.0, "margin": 0.2, "augment": AUG}},
-    }  # fmt: skip
+        "contrastive": {
+            "task": "contrastive",
+            "learning_rate": 0.01,
+            "task_options": {"augment": AUG, "projection": (32, 16)},
+        },
+        "metric": {
+            "task": "margin_softmax",
+            "learning_rate": 0.01,
+            "task_options": {"scale": 16.0, "margin": 0.2, "augment": AUG},
+        },
+    }
     run = make_staged({"shared": shared, "stages": stages})
     both = {"contrastive": splits, "metric": splits}
     result = fit_stages(run, tmp_path, progress=False, splits=both)
@@ -151,9 +175,12 @@ def test_init_from_must_fit(tmp_path: Path, splits: Splits) -> None:
     run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
     fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
     wider = make_config(
-        _config("margin_softmax", model_options={**TINY, "widths": (16, 48)},
-                init_from=str(tmp_path / "a" / "model"))
-    )  # fmt: skip
+        _config(
+            "margin_softmax",
+            model_options={**TINY, "widths": (16, 48)},
+            init_from=str(tmp_path / "a" / "model"),
+        )
+    )
     with pytest.raises(ConfigError, match="do not fit"):
         Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
 

@@ -20,8 +20,14 @@ from pretrain.embedding import cosine_logits, margin_softmax_loss
 from pretrain.models import build_model
 from pretrain.models.embednet import fold_standardization
 
-TINY = {"stem_width": 8, "widths": (16, 24), "strides": (2, 2), "embedding_dim": 16,
-        "standardize": True, "feature_norm": True}  # fmt: skip
+TINY = {
+    "stem_width": 8,
+    "widths": (16, 24),
+    "strides": (2, 2),
+    "embedding_dim": 16,
+    "standardize": True,
+    "feature_norm": True,
+}
 CLASSES = 5
 FORBIDDEN = ("FLEX", "CUSTOM")
 
@@ -82,9 +88,13 @@ def converted(tmp_path_factory) -> dict:
             self.weights = [tf.Variable(np.asarray(v)) for v in leaves]
 
         @tf.function(
-            input_signature=[feature_spec, tf.TensorSpec((batch,), tf.int32),
-                             tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32)]
-        )  # fmt: skip
+            input_signature=[
+                feature_spec,
+                tf.TensorSpec((batch,), tf.int32),
+                tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((), tf.float32),
+            ]
+        )
         def train(self, features, labels, lr, weight_decay):
             *new, loss = step_tf(*self.weights, features, labels, lr, weight_decay)
             for var, value in zip(self.weights, new, strict=True):
@@ -118,8 +128,7 @@ def test_train_step_runs_in_litert_like_jax(converted: dict) -> None:
     runner = Interpreter(model_content=converted["blob"]).get_signature_runner("train")
     x, y = converted["inputs"]["features"], converted["inputs"]["labels"]
     lr, wd = np.float32(0.01), np.float32(5e-4)
-    losses = [float(runner(features=x, labels=y, lr=lr, weight_decay=wd)["loss"])
-              for _ in range(3)]  # fmt: skip
+    losses = [float(runner(features=x, labels=y, lr=lr, weight_decay=wd)["loss"]) for _ in range(3)]
     leaves = converted["leaves"]
     expected = []
     for _ in range(3):

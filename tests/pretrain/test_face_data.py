@@ -33,8 +33,9 @@ def test_roles_are_disjoint_cover_everyone_and_follow_the_rules() -> None:
     assert sum(len(s) for s in sets) == len(COUNTS) == len(set.union(*sets))
     assert all(6 <= COUNTS[p] <= 40 for p in roles.dev) and len(roles.dev) == 20
     assert all(COUNTS[p] == 1 for p in roles.background) and len(roles.background) == 30
-    assert roles == lfw_roles(dict(reversed(list(COUNTS.items()))), dev_people=20,
-                              background_people=30, seed=3)  # fmt: skip
+    assert roles == lfw_roles(
+        dict(reversed(list(COUNTS.items()))), dev_people=20, background_people=30, seed=3
+    )
     assert roles.dev != lfw_roles(COUNTS, dev_people=20, background_people=30, seed=4).dev
     record = roles.record()
     assert record["counts"] == {"train": 250, "dev": 20, "background": 30}
@@ -91,14 +92,20 @@ def test_faces_suite_scores_all_orl_people_and_the_dev_people(
     faces_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POCKETFIT_CACHE", str(tmp_path))
-    config = make_config({
-        "model": "embednet", "model_options": TINY, "dataset": "lfw_yale_b", "val_size": 0,
-        "dataset_options": {"input_size": (40, 32)},
-    })  # fmt: skip
+    config = make_config(
+        {
+            "model": "embednet",
+            "model_options": TINY,
+            "dataset": "lfw_yale_b",
+            "val_size": 0,
+            "dataset_options": {"input_size": (40, 32)},
+        }
+    )
     module = build_model("embednet", **TINY)
     params = module.init(jax.random.key(0), jnp.zeros((1, 40, 32, 1)))["params"]
-    report = faces_suite(module, params, config=config, root=str(faces_root), splits=2,
-                         baselines=False)  # fmt: skip
+    report = faces_suite(
+        module, params, config=config, root=str(faces_root), splits=2, baselines=False
+    )
     orl, dev = report["orl"], report["dev"]
     assert orl["identities"] == 40 and orl["samples"] == 400
     assert orl["genuine_pairs"] == 40 * 45 and orl["identification_splits"] == 2
