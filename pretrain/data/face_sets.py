@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from devices.preprocess import FACE_FRAMES, FaceFrame, PreprocessError, frame_face, resize
 from pretrain.data.errors import DataError, DataNotFoundError
 from pretrain.data.faces import read_orl
-from pretrain.data.folders import ImageSet, image_files, read_image
+from pretrain.data.folders import ImageSet, build_set, image_files, read_image
 from pretrain.data.paths import ENV_VAR, dataset_dir
 
 LFW = "lfw"
@@ -89,27 +88,14 @@ def read_framed(
             )
         folders = [by_name[p] for p in people]
     groups = [(folder.name, image_files(folder)) for folder in folders]
-    total = sum(len(files) for _, files in groups)
-    images, labels, paths = [], [], []
-    with tqdm(
-        total=total, desc=f"reading {name}", unit="img", disable=not progress, mininterval=1.0
-    ) as bar:
-        for label, (_, files) in enumerate(groups):
-            for path in files:
-                try:
-                    images.append(frame_face(read_image(path), frame))
-                except PreprocessError as err:
-                    raise DataError(f"{path}: {err}") from err
-                labels.append(label)
-                paths.append(path)
-                bar.update()
-    return ImageSet(
-        tuple(images),
-        np.asarray(labels, np.int32),
-        tuple(identity for identity, _ in groups),
-        tuple(paths),
-        name,
-    )
+
+    def framed(path: Path) -> np.ndarray:
+        try:
+            return frame_face(read_image(path), frame)
+        except PreprocessError as err:
+            raise DataError(f"{path}: {err}") from err
+
+    return build_set(groups, name, read=framed, progress=progress)
 
 
 def image_counts(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, int]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from devices.preprocess import PreprocessError, PreprocessSpec, preprocess_batch, to_gray_u8
 from pretrain.data.dataset import ArrayDataset
@@ -92,14 +93,30 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-def build_set(groups: Sequence[tuple[str, Sequence[Path]]], name: str) -> ImageSet:
-    """Reads ``[(identity, files), ...]`` into an :class:`ImageSet` (identities in given order)."""
+def build_set(
+    groups: Sequence[tuple[str, Sequence[Path]]],
+    name: str,
+    *,
+    read: Callable[[Path], np.ndarray] = read_image,
+    progress: bool = False,
+) -> ImageSet:
+    """Reads ``[(identity, files), ...]`` into an :class:`ImageSet` (identities in given order).
+
+    Args:
+      groups: each identity's name and image files.
+      name: where the set came from, for messages.
+      read: reads one file (default :func:`read_image`; a loader may frame or crop as it reads).
+      progress: show a progress bar over the files.
+    """
     images, labels, paths = [], [], []
-    for label, (_, files) in enumerate(groups):
-        for path in files:
-            images.append(read_image(path))
-            labels.append(label)
-            paths.append(path)
+    total = sum(len(files) for _, files in groups)
+    with tqdm(total=total, desc=f"reading {name}", unit="img", disable=not progress) as bar:
+        for label, (_, files) in enumerate(groups):
+            for path in files:
+                images.append(read(path))
+                labels.append(label)
+                paths.append(path)
+                bar.update()
     return ImageSet(
         tuple(images),
         np.asarray(labels, np.int32),
