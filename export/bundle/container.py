@@ -23,6 +23,7 @@ section). Nothing of a signed file is parsed before its signature verifies.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from collections.abc import Sequence
@@ -38,6 +39,9 @@ TRAILER_BYTES = signing.KEY_ID_BYTES + signing.SIGNATURE_BYTES
 KINDS = {"raw": 0, "coded": 1}
 DTYPES = {"float32": 0, "float16": 1}
 ORDERS = {"row": 0, "last-axis-first": 1}
+# Weights a bundle may declare in all (256 MiB as float32; pocketfit's networks hold < 1M). A few
+# coded bytes can declare any shape (zeros are implied), so the reader bounds what it decodes.
+MAX_WEIGHTS = 1 << 26
 
 
 class Record(NamedTuple):
@@ -234,6 +238,12 @@ def _parse(data: bytes, where: str) -> Container:
         specs.append((name, kind, dtype, shape, index_bits, order, book, secs, dedup))
     if reader.pos != header_len:
         raise BundleError(f"{where}: {header_len - reader.pos} unexplained header bytes (corrupt).")
+    weights = sum(math.prod(spec[3]) for spec in specs)
+    if weights > MAX_WEIGHTS:
+        raise BundleError(
+            f"{where}: declares {weights:,} weights, more than this reader decodes "
+            f"({MAX_WEIGHTS:,}); a corrupt header or a decompression bomb."
+        )
     offset = PREAMBLE.size + header_len
     payload_end = n - TRAILER_BYTES
     records, sizes = [], {}
