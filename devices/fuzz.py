@@ -9,7 +9,8 @@ so a hang or a native crash (a segfault in a decoder) is counted and the worker 
 fatal. Targets are built in the worker by a factory named ``"module:function"`` (spawned, so a
 parent that imported JAX or TensorFlow forks nothing).
 
-Standard library only (the leaf package): the targets live beside their parsers
+Standard library only at import (the leaf package; the image seeds import numpy, Pillow and
+tifffile when made); the targets live beside their parsers
 (``export.bundle.fuzz``, ``personalize.fuzz``, ``pretrain.fuzz``).
 
 Example:
@@ -22,10 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
+import logging
 import multiprocessing as mp
 import random
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +39,7 @@ MAX_STACK = 4  # mutations applied to one input
 TIME_BOUND_S = 10.0  # per input; a parser slower than this counts as a hang
 MEMORY_CAP = 4 << 30  # bytes of address space a worker may map; more is a MemoryError
 EXAMPLES_KEPT = 5
+IMAGE_SUFFIXES = (".png", ".pgm", ".jpg", ".bmp", ".tif", ".npy")
 
 
 class Target(NamedTuple):
@@ -120,10 +125,49 @@ def classify(target: Target, data: bytes) -> tuple[str, str]:
         target.run(data)
     except target.refusals:
         return "refused", ""
-    except Exception as err:  # noqa: BLE001 - this is what fuzzing looks for
+    except Exception as err:
         where = traceback.extract_tb(err.__traceback__)[-1]
         return "exception", f"{type(err).__name__}: {err} ({where.filename}:{where.lineno})"[:400]
     return "loaded", ""
+
+
+def seed_images() -> list[bytes]:
+    """Small valid captures, one per format the device reads; each begins with its suffix."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (24, 20), np.uint8)
+    out = []
+    for suffix in IMAGE_SUFFIXES:
+        buffer = io.BytesIO()
+        if suffix == ".npy":
+            np.save(buffer, gray, allow_pickle=False)
+        elif suffix == ".tif":
+            import tifffile
+
+            tifffile.imwrite(buffer, gray)
+        else:
+            fmt = {".png": "PNG", ".pgm": "PPM", ".jpg": "JPEG", ".bmp": "BMP"}[suffix]
+            Image.fromarray(gray).save(buffer, format=fmt)
+        out.append(suffix.encode() + b"|" + buffer.getvalue())
+    return out
+
+
+def image_file_runner(workdir: Path, read: Callable[[Path], Any]) -> Callable[[bytes], Any]:
+    """Writes an input (``suffix|bytes``, as :func:`seed_images` makes) to a file and reads it."""
+
+    def run(data: bytes) -> Any:
+        suffix, _, body = data.partition(b"|")
+        name = suffix.decode("ascii", "replace")
+        file = workdir / f"capture{name if name in IMAGE_SUFFIXES else '.png'}"
+        file.write_bytes(body)
+        try:
+            return read(file)
+        finally:
+            file.unlink()
+
+    return run
 
 
 def load_target(factory: str, name: str, workdir: Path) -> Target:
@@ -134,6 +178,8 @@ def load_target(factory: str, name: str, workdir: Path) -> Target:
 
 
 def _worker(factory: str, name: str, seed: int, conn: Any) -> None:
+    logging.disable(logging.CRITICAL)  # decoders log every refusal (tifffile: one line each)
+    warnings.simplefilter("ignore")  # and warn about what they parse (SyntaxWarning, bombs)
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 

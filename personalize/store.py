@@ -26,7 +26,9 @@ import os
 import secrets
 import struct
 import time
+import zipfile
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,14 +106,44 @@ def encode_record(record: UserRecord) -> bytes:
     return struct.pack("<I", len(text)) + text + buffer.getvalue()
 
 
+# What reading a malformed plaintext raises: struct, JSON, zip and the .npy header reader.
+_MALFORMED = (
+    struct.error,
+    ValueError,
+    KeyError,
+    TypeError,
+    EOFError,
+    OSError,
+    SyntaxError,
+    TokenError,
+    RecursionError,
+    zipfile.BadZipFile,
+    NotImplementedError,  # zipfile: unsupported versions, flags
+    RuntimeError,  # zipfile: "encrypted, password required"
+)
+
+
 def decode_record(plain: bytes) -> UserRecord:
-    (size,) = struct.unpack("<I", plain[:4])
-    header = json.loads(plain[4 : 4 + size])
-    with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
-        weights = {k: npz[k] for k in npz.files}
-    return UserRecord(
-        header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
-    )
+    """The record of a plaintext :func:`encode_record` wrote.
+
+    Raises:
+      StoreError: the plaintext is not a record (an authentic file can still hold one if its
+        writer was faulty or the store key leaked).
+    """
+    try:
+        (size,) = struct.unpack("<I", plain[:4])
+        header = json.loads(plain[4 : 4 + size])
+        with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
+            weights = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+        record = UserRecord(
+            header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
+        )
+    except _MALFORMED as err:
+        raise StoreError(f"not a user record ({type(err).__name__}: {err})"[:300]) from None
+    ok = isinstance(record.user, str) and isinstance(record.scope, str)
+    if not (ok and isinstance(record.meta, dict) and np.isfinite(record.threshold)):
+        raise StoreError("not a user record (header fields of the wrong type).")
+    return record
 
 
 class RecordStore:
@@ -214,8 +246,11 @@ class RecordStore:
                 f"{path}: record of {user!r} fails authentication (modified, truncated or "
                 "renamed from another user's record); refusing it."
             ) from None
-        record = decode_record(plain)
-        if record.user != user:  # pragma: no cover - the associated data already binds the name
+        try:
+            record = decode_record(plain)
+        except StoreError as err:
+            raise StoreError(f"{path}: {err}; refusing it.") from None
+        if record.user != user:  # the associated data binds the name; a faulty writer may not
             raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
         return record
 

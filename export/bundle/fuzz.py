@@ -10,11 +10,10 @@ Numpy and ``cryptography`` only.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import struct
 import zlib
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
