@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import logging
 import multiprocessing as mp
@@ -171,9 +172,17 @@ def image_file_runner(workdir: Path, read: Callable[[Path], Any]) -> Callable[[b
 
 
 def load_target(factory: str, name: str, workdir: Path) -> Target:
-    """Builds target ``name`` with ``module:function(workdir) -> {name: Target}``."""
-    module, _, function = factory.partition(":")
-    targets: dict[str, Target] = getattr(importlib.import_module(module), function)(workdir)
+    """Builds target ``name`` with ``module:function(workdir) -> {name: Target}`` (the module
+    may be a ``.py`` file's path)."""
+    module_name, _, function = factory.rpartition(":")
+    if module_name.endswith(".py"):  # a file, e.g. a test's own faulty targets
+        spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+        assert spec is not None and spec.loader is not None, module_name
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    targets: dict[str, Target] = getattr(module, function)(workdir)
     return targets[name]
 
 
