@@ -112,10 +112,14 @@ def _mutate_once(data: bytearray, rng: random.Random, seeds: Sequence[bytes]) ->
 
 
 def mutate(seeds: Sequence[bytes], seed: int, index: int) -> bytes:
-    """Input ``index`` of a run: one seed with 1-4 stacked mutations, reproducible."""
+    """Input ``index`` of a run: one seed with 1-4 stacked mutations (never the seed itself),
+    reproducible."""
     rng = random.Random(seed * 1_000_003 + index)
-    data = bytearray(rng.choice(seeds))
+    source = rng.choice(seeds)
+    data = bytearray(source)
     for _ in range(rng.randrange(1, MAX_STACK + 1)):
+        data = _mutate_once(data, rng, seeds)
+    while data == source:  # a mutation that restored its seed (a splice, a byte set to itself)
         data = _mutate_once(data, rng, seeds)
     return bytes(data)
 

@@ -8,8 +8,11 @@ Layout of a store directory::
 A record file is ``MAGIC | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the associated data
 is the magic and the user name, so a record renamed to another user fails authentication. The
 plaintext is a JSON header (threshold, scope, metadata) and an ``.npz`` of the user's trained
-weights (head, and the last block's when a wider scope trained it). Nothing else is stored: no
-image, no embedding.
+weights (head, and the last block's when a wider scope trained it). No capture image is stored,
+but a record *is a biometric template*: the user's head column starts as the mean of their
+embeddings and stays close to it, so it can be matched against new captures of the same face or
+finger, and must be protected like the biometric data it was derived from (GDPR art. 9). The
+store's folders are mode 0700 and its records and key 0600.
 
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
@@ -46,10 +49,11 @@ NONCE = 12
 MAX_NAME = 100
 SUFFIX = ".rec"
 STALE_TMP_S = 600.0
+STORE_MODE = 0o700  # the store's folders: only the owner lists or enters them
 
 
 class UserRecord(NamedTuple):
-    """What the device keeps about one user.
+    """What the device keeps about one user: a biometric template (see the module docstring).
 
     Attributes:
       user: the user name.
@@ -169,7 +173,9 @@ class RecordStore:
         self.users_dir = self.directory / "users"
         if not create and not self.users_dir.is_dir():
             raise StoreError(f"{self.directory}: no user store here.")
-        self.users_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.directory, self.users_dir):
+            folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+            folder.chmod(STORE_MODE)  # the umask may widen nothing, but older stores were 0755
         self.keystore = keystore or FileKeyStore(self.directory / "store.key")
         key = self.keystore.key()
         if len(key) != 32:

@@ -15,20 +15,20 @@ def test_mutations_are_reproducible_and_mutate() -> None:
     inputs = [mutate(seeds, 7, i) for i in range(200)]
     assert inputs == [mutate(seeds, 7, i) for i in range(200)]
     assert inputs != [mutate(seeds, 8, i) for i in range(200)]
-    assert sum(x not in seeds for x in inputs) >= 190
+    assert sum(x not in seeds for x in inputs) >= 198  # never its own seed; rarely the other
     assert len(set(inputs)) >= 180
 
 
 def test_every_kind_of_outcome_is_counted_and_the_worker_restarts() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         target = load_target(FAULTS, "faulty", Path(tmp))
-    report = fuzz(FAULTS, "faulty", inputs=15, seed=0, time_bound=1.0)
+    report = fuzz(FAULTS, "faulty", inputs=6, seed=1, time_bound=0.5)
     assert (
         report.inputs
-        == 15
+        == 6
         == (report.loaded + report.refused + report.exceptions + report.hangs + report.crashes)
     )
-    expected = [classify_kind(mutate(target.seeds, 0, i)) for i in range(15)]
+    expected = [classify_kind(mutate(target.seeds, 1, i)) for i in range(6)]
     assert report.loaded == expected.count(0) and report.refused == expected.count(1)
     assert report.exceptions == expected.count(2) and report.exceptions > 0
     assert report.hangs == expected.count(3) and report.hangs > 0

@@ -26,7 +26,7 @@ def test_a_slice_of_the_fuzz_bench_finds_nothing(name: str) -> None:
     assert report.refused > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400), st.integers(0, len(SEEDS) - 1), st.integers(0, 2000))
 def test_any_bytes_spliced_into_a_signed_bundle_load_or_are_refused(
     junk: bytes, which: int, at: int
@@ -37,7 +37,7 @@ def test_any_bytes_spliced_into_a_signed_bundle_load_or_are_refused(
         export.read_bundle(data, public_key=KEY.public_key())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=200), st.integers(1, 4096), st.integers(0, 1 << 20))
 def test_any_huffman_stream_decodes_or_is_refused(data: bytes, limit: int, count: int) -> None:
     with contextlib.suppress(BundleError):

@@ -41,7 +41,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(JSON, st.binary(max_size=40))
 def test_any_signed_manifest_parses_or_is_refused(value, junk: bytes) -> None:
     for text in (json.dumps(value).encode(), junk):
@@ -58,7 +58,7 @@ def test_a_manifest_naming_a_file_outside_the_artifact_is_refused() -> None:
             parse_manifest(text.encode())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_authentic_plaintext_is_a_record_or_refused(plain: bytes) -> None:
     with contextlib.suppress(StoreError):

@@ -22,7 +22,7 @@ def test_a_slice_of_the_fuzz_bench_finds_nothing(name: str, inputs: int) -> None
     assert report.refused > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=4))
 def test_any_set_values_make_a_config_or_are_refused(items: list[str]) -> None:
     with contextlib.suppress(ConfigError):
