@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
 	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
 	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
+	@echo "make bench-reliability  fuzzing of every parser of outside bytes -> notebooks/results/reliability.json"
 	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
 
 $(BIN)/python:
@@ -73,6 +74,9 @@ bench-compression: $(RUN_STAMP)
 
 bench-export: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_export.py
+
+bench-reliability: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_reliability.py
 
 bench-embed: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_embed.py

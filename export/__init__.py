@@ -9,7 +9,8 @@ artifact's files and names are is :mod:`devices.contract`.
 
 Example:
   >>> import export
-  >>> bundle = export.read_bundle("notebooks/results/bundles/lenet300.pfb")
+  >>> bundle = export.read_bundle("notebooks/results/bundles/lenet300.pfb",
+  ...                             public_key="notebooks/results/bundles/signing.pub")
   >>> print(export.render(export.summary(bundle)))
 """
 
@@ -19,7 +20,6 @@ from export.bundle import (
     Coded,
     SignatureError,
     build_bundle,
-    default_public_key,
     generate_key,
     load_private_key,
     load_public_key,
@@ -37,7 +37,6 @@ __all__ = [
     "Coded",
     "SignatureError",
     "build_bundle",
-    "default_public_key",
     "evaluate_bundle",
     "generate_key",
     "load_private_key",

@@ -1,9 +1,9 @@
 """``python -m export``: argument parsing only; the work is in the library.
 
-python -m export inspect BUNDLE [--key PUBLIC.pem] [--json]
-python -m export evaluate BUNDLE --dataset mnist [--key PUBLIC.pem] [--json]
+python -m export inspect BUNDLE --key PUBLIC.pem [--json]
+python -m export evaluate BUNDLE --dataset mnist --key PUBLIC.pem [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
-python -m export build --backbone MODEL_DIR --out DIR [--bundle B.pfb] [--scope head|head_biases|last_block ...]
+python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from export.bundle import (
 )
 from export.evaluate import DATASETS, evaluate_bundle
 
-KEY_HELP = "public key (PEM) the bundle must be signed with; default: signing.pub beside it"
+KEY_HELP = "the trusted public key (PEM) the bundle must be signed with (required to verify)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--key",
         default=str(DEFAULT_PRIVATE_KEY),
-        help="Ed25519 private key that signs the manifest (created if missing; "
-        "default: %(default)s)",
+        help="Ed25519 private key (mode 0600) that signs the manifest (default: %(default)s)",
+    )
+    build.add_argument(
+        "--new-key",
+        action="store_true",
+        help="create --key (mode 0600) when it does not exist; never done without this flag",
     )
     build.add_argument("--public", help="also write the key's public half here (signing.pub)")
     build.add_argument("--classes", type=int, default=8, help="head class slots (default: 8)")
@@ -87,7 +91,7 @@ def _build(args: argparse.Namespace) -> None:
     from export.artifact.pipeline import export_model, signing_key
     from export.bundle import write_public_key
 
-    key = signing_key(args.key)
+    key = signing_key(args.key, create=args.new_key)
     if args.public:
         write_public_key(key.public_key(), args.public)
     try:

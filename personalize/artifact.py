@@ -12,6 +12,7 @@ import io
 import json
 import os
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -47,8 +48,24 @@ class Artifact(NamedTuple):
     background_features: np.ndarray | None = None
 
     def interpreter(self, num_threads: int = 1) -> Any:
-        """A LiteRT interpreter over the verified model bytes."""
-        return load_runtime()(model_content=self.model, num_threads=num_threads)
+        """A LiteRT interpreter over the verified model bytes, its tensors allocated.
+
+        Raises:
+          ArtifactError: the runtime refuses the model (unknown ops, corrupt flatbuffer).
+        """
+        return open_model(self.model, num_threads, where=str(self.directory / MODEL))
+
+
+def open_model(model: bytes, num_threads: int = 1, *, where: str = MODEL) -> Any:
+    """A LiteRT interpreter over ``model`` with its tensors allocated; refusals as ArtifactError."""
+    try:
+        interpreter = load_runtime()(model_content=model, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:  # what the runtime raises for a model it refuses
+        text = str(err).strip().splitlines()
+        reason = text[0] if text else repr(err)
+        raise ArtifactError(f"{where}: LiteRT refuses the model ({reason}).") from None
+    return interpreter
 
 
 def load_runtime() -> Any:
@@ -88,14 +105,8 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
         )
     except TrustError as err:
         raise ArtifactError(str(err)) from None
-    manifest = json.loads(manifest_bytes)
-    if manifest.get("format") != FORMAT:
-        raise ArtifactError(
-            f"{base / MANIFEST}: format {manifest.get('format')!r}, expected {FORMAT}."
-        )
+    manifest = parse_manifest(manifest_bytes, where=str(base / MANIFEST))
     names = manifest["files"]
-    if MODEL not in names or BACKGROUND not in names:
-        raise ArtifactError(f"{base / MANIFEST}: lists no {MODEL} or no {BACKGROUND}.")
     # One file at a time, each dropped once used, so that loading holds at most one file's
     # bytes beside the arrays made so far; files the device does not use are hashed streaming.
     for name, entry in names.items():
@@ -113,6 +124,33 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
                 f"{len(background)}."
             )
     return Artifact(base, manifest, model, background, features)
+
+
+def parse_manifest(data: bytes, *, where: str = MANIFEST) -> dict[str, Any]:
+    """The manifest's JSON, with the fields the loader reads checked (format, files).
+
+    Raises:
+      ArtifactError: not JSON, another format, or a file list that is malformed or names a file
+        outside the artifact directory.
+    """
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ArtifactError(f"{where}: not a readable JSON manifest ({err}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ArtifactError(f"{where}: format {found!r}, expected {FORMAT}.")
+    names = manifest.get("files")
+    if not isinstance(names, dict) or MODEL not in names or BACKGROUND not in names:
+        raise ArtifactError(f"{where}: lists no {MODEL} or no {BACKGROUND}.")
+    for name, entry in names.items():
+        plain = name not in ("", ".", "..") and "/" not in name and "\\" not in name
+        ok = isinstance(entry, dict) and isinstance(entry.get("bytes"), int)
+        if not (plain and ok and isinstance(entry.get("sha256"), str)):
+            raise ArtifactError(
+                f"{where}: file entry {name!r} is not a plain file name with bytes and sha256."
+            )
+    return manifest
 
 
 def _check(path: Path, entry: dict[str, Any], got: tuple[int, str]) -> None:
@@ -154,5 +192,6 @@ def _verified_array(path: Path, entry: dict[str, Any]) -> np.ndarray:
         flat = np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
         values = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
         return values.astype(np.float32)
-    except ValueError as err:
+    except (ValueError, SyntaxError, TokenError, TypeError, OverflowError) as err:
+        # numpy's header reader tokenizes and evaluates the header text: each can refuse it.
         raise ArtifactError(f"{path}: not a readable .npy array ({err}).") from None

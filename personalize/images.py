@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devices.imagefile import read_pil, read_tiff
 from personalize.errors import PersonalizeError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".tif", ".tiff", ".bmp", ".npy")
@@ -41,15 +42,8 @@ def read_images(path: str | os.PathLike[str]) -> list[np.ndarray]:
                 return list(array)
             raise ImageFileError(f"{file}: array of shape {array.shape} is not an image or batch.")
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            return [np.asarray(tifffile.imread(file))]
-        from PIL import Image
-
-        with Image.open(file) as image:
-            image.load()
-            keep = image.mode in ("L", "RGB", "RGBA", "I;16")
-            return [np.asarray(image if keep else image.convert("L"))]
+            return [read_tiff(file)]
+        return [read_pil(file, keep=("L", "RGB", "RGBA", "I;16"))]
     except ImageFileError:
         raise
     except Exception as err:  # decoders raise many types for corrupt files

@@ -8,8 +8,11 @@ Layout of a store directory::
 A record file is ``MAGIC | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the associated data
 is the magic and the user name, so a record renamed to another user fails authentication. The
 plaintext is a JSON header (threshold, scope, metadata) and an ``.npz`` of the user's trained
-weights (head, and the last block's when a wider scope trained it). Nothing else is stored: no
-image, no embedding.
+weights (head, and the last block's when a wider scope trained it). No capture image is stored,
+but a record *is a biometric template*: the user's head column starts as the mean of their
+embeddings and stays close to it, so it can be matched against new captures of the same face or
+finger, and must be protected like the biometric data it was derived from (GDPR art. 9). The
+store's folders are mode 0700 and its records and key 0600.
 
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
@@ -26,7 +29,9 @@ import os
 import secrets
 import struct
 import time
+import zipfile
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,10 +49,11 @@ NONCE = 12
 MAX_NAME = 100
 SUFFIX = ".rec"
 STALE_TMP_S = 600.0
+STORE_MODE = 0o700  # the store's folders: only the owner lists or enters them
 
 
 class UserRecord(NamedTuple):
-    """What the device keeps about one user.
+    """What the device keeps about one user: a biometric template (see the module docstring).
 
     Attributes:
       user: the user name.
@@ -104,14 +110,44 @@ def encode_record(record: UserRecord) -> bytes:
     return struct.pack("<I", len(text)) + text + buffer.getvalue()
 
 
+# What reading a malformed plaintext raises: struct, JSON, zip and the .npy header reader.
+_MALFORMED = (
+    struct.error,
+    ValueError,
+    KeyError,
+    TypeError,
+    EOFError,
+    OSError,
+    SyntaxError,
+    TokenError,
+    RecursionError,
+    zipfile.BadZipFile,
+    NotImplementedError,  # zipfile: unsupported versions, flags
+    RuntimeError,  # zipfile: "encrypted, password required"
+)
+
+
 def decode_record(plain: bytes) -> UserRecord:
-    (size,) = struct.unpack("<I", plain[:4])
-    header = json.loads(plain[4 : 4 + size])
-    with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
-        weights = {k: npz[k] for k in npz.files}
-    return UserRecord(
-        header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
-    )
+    """The record of a plaintext :func:`encode_record` wrote.
+
+    Raises:
+      StoreError: the plaintext is not a record (an authentic file can still hold one if its
+        writer was faulty or the store key leaked).
+    """
+    try:
+        (size,) = struct.unpack("<I", plain[:4])
+        header = json.loads(plain[4 : 4 + size])
+        with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
+            weights = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+        record = UserRecord(
+            header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
+        )
+    except _MALFORMED as err:
+        raise StoreError(f"not a user record ({type(err).__name__}: {err})"[:300]) from None
+    ok = isinstance(record.user, str) and isinstance(record.scope, str)
+    if not (ok and isinstance(record.meta, dict) and np.isfinite(record.threshold)):
+        raise StoreError("not a user record (header fields of the wrong type).")
+    return record
 
 
 class RecordStore:
@@ -137,7 +173,9 @@ class RecordStore:
         self.users_dir = self.directory / "users"
         if not create and not self.users_dir.is_dir():
             raise StoreError(f"{self.directory}: no user store here.")
-        self.users_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.directory, self.users_dir):
+            folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+            folder.chmod(STORE_MODE)  # the umask may widen nothing, but older stores were 0755
         self.keystore = keystore or FileKeyStore(self.directory / "store.key")
         key = self.keystore.key()
         if len(key) != 32:
@@ -214,8 +252,11 @@ class RecordStore:
                 f"{path}: record of {user!r} fails authentication (modified, truncated or "
                 "renamed from another user's record); refusing it."
             ) from None
-        record = decode_record(plain)
-        if record.user != user:  # pragma: no cover - the associated data already binds the name
+        try:
+            record = decode_record(plain)
+        except StoreError as err:
+            raise StoreError(f"{path}: {err}; refusing it.") from None
+        if record.user != user:  # the associated data binds the name; a faulty writer may not
             raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
         return record
 

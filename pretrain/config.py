@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import importlib.util
 import os
+import traceback
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -161,6 +162,8 @@ def make_config(values: Mapping[str, Any], *, where: str = "config") -> TrainCon
     """Builds a validated :class:`TrainConfig` from a dict of overrides on the defaults."""
     checked = {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: config keys are strings, got {key!r}.")
         if key not in field_names():
             raise _unknown_key(key, where)
         checked[key] = _coerce(key, value, where)
@@ -173,8 +176,9 @@ def make_config(values: Mapping[str, Any], *, where: str = "config") -> TrainCon
 def _parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a bare word is a string, e.g. model=lenet5
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        # A bare word is a string (model=lenet5); so is what is no literal ({[]: 1}, deep nests).
+        return text
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
@@ -207,8 +211,20 @@ def load_module(path: str | os.PathLike[str]) -> types.ModuleType:
     if spec is None or spec.loader is None:
         raise ConfigError(f"{file} is not a Python file.")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # a config file is a program: any error of its own is reported
+        raise ConfigError(f"{file} fails to run: {_where(err, file)}") from None
     return module
+
+
+def _where(err: BaseException, file: Path) -> str:
+    """``Type: message (line n)`` of an error raised while running config ``file``."""
+    line = getattr(err, "lineno", None)
+    for frame in traceback.extract_tb(err.__traceback__):
+        if Path(frame.filename) == file:
+            line = frame.lineno
+    return f"{type(err).__name__}: {err}"[:300] + (f" (line {line})" if line else "")
 
 
 def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> TrainConfig:
@@ -221,7 +237,10 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     get = getattr(module, "get_config", None)
     if not callable(get):
         raise ConfigError(f"{path} defines no get_config() function.")
-    values = dict(get())
+    try:
+        values = dict(get())
+    except Exception as err:  # as above: the config's own code
+        raise ConfigError(f"{path}: get_config() fails: {_where(err, Path(path))}") from None
     if STAGES_KEY in values:
         raise ConfigError(
             f"{path} is a staged config (it has {STAGES_KEY!r}); load it with load_run()."

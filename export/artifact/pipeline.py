@@ -30,10 +30,20 @@ from export.artifact.whiten import EPS, can_whiten, fold_whitening, whitener
 from export.bundle import BundleError, read_bundle, signing
 
 
-def signing_key(path: str | os.PathLike[str] = signing.DEFAULT_PRIVATE_KEY) -> Any:
-    """The Ed25519 private key at ``path``, created there (mode 0600) when missing."""
+def signing_key(path: str | os.PathLike[str], *, create: bool = False) -> Any:
+    """The Ed25519 private key at ``path``; created there (mode 0600) only when ``create``.
+
+    Raises:
+      BundleError: no key at ``path`` and not ``create`` (the message says how to make one), or
+        the key is unreadable or readable by others.
+    """
     file = Path(path).expanduser()
     if not file.exists():
+        if not create:
+            raise BundleError(
+                f"signing key {file} not found; create it with `python -m export keygen "
+                f"--private {file} --public signing.pub`, or pass --new-key to build."
+            )
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -173,7 +183,7 @@ def export_model(
             backbone = fold_whitening(backbone, w)
         bar.update()
         bar.set_postfix_str(steps[2])
-        key = private_key if private_key is not None else signing_key()
+        key = private_key if private_key is not None else signing_key(signing.DEFAULT_PRIVATE_KEY)
         blob, ota = None, None
         if bundle is not None:
             path = Path(bundle)

@@ -11,7 +11,6 @@ from export.bundle.io import (
     SUFFIX,
     Bundle,
     build_bundle,
-    default_public_key,
     read_bundle,
     write_bundle,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "compact",
     "decode_record",
     "decode_relative",
-    "default_public_key",
     "encode_relative",
     "encode_tensor",
     "generate_key",

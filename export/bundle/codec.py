@@ -271,18 +271,23 @@ def _decode_coded(record: Record, nbytes: int) -> tuple[np.ndarray, TensorInfo]:
     maps, map_bits = [], 0
     for i, axis in enumerate(axes):
         what = f"{name} {'row' if axis == ROWS else 'column'} map"
-        symbols, stream = huffman.decode(record.sections[1 + i], what=what)
+        slices_ = rows if axis == ROWS else cols
+        symbols, stream = huffman.decode(record.sections[1 + i], max_count=slices_, what=what)
         if symbols.size != (rows if axis == ROWS else cols):
             raise BundleError(f"{what}: {symbols.size} entries for {kept[axis]} slices.")
         maps.append((axis, symbols))
         kept[axis] = slices.distinct_count(symbols)
         map_bits += stream.bits
     first = 1 + len(axes)
+    positions = kept[ROWS] * kept[COLS]  # each stored entry takes at least one position
     gaps, gstream = huffman.decode(
-        record.sections[first], limit=1 << record.index_bits, what=f"{name} index stream"
+        record.sections[first],
+        limit=1 << record.index_bits,
+        max_count=positions,
+        what=f"{name} index stream",
     )
     values, vstream = huffman.decode(
-        record.sections[first + 1], limit=book.size, what=f"{name} values"
+        record.sections[first + 1], limit=book.size, max_count=positions, what=f"{name} values"
     )
     flat = decode_relative(gaps, values, kept[ROWS] * kept[COLS], record.index_bits)
     if record.order == "row":

@@ -13,22 +13,24 @@ Layout (little-endian)::
     sections         the section payloads, in header order
     trailer   72 B   8-byte id of the signing key, 64-byte Ed25519 signature of everything before
 
-Every byte counts towards the compressed size. Reading checks, in order: magic and version, the
-stated length against the actual one (truncation), the header checksum, the layout, every section
-checksum (bit flips, naming the section), then the signer's key id and the signature (tampering or
-another key). Nothing is decoded before all checks pass.
+Every byte counts towards the compressed size. Reading checks, in order: the magic (a byte
+comparison), then the signer's key id and the Ed25519 signature over the raw bytes before the
+trailer (tampering, truncation or another key), and only then parses: version, the stated length
+against the actual one, the header checksum, the layout, every section checksum (naming the
+section). Nothing of a signed file is parsed before its signature verifies.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import export.bundle.signing as signing
-from export.bundle.errors import BundleError
+from export.bundle.errors import BundleError, SignatureError
 
 MAGIC = b"\x89PFB"
 VERSION = 1
@@ -37,6 +39,9 @@ TRAILER_BYTES = signing.KEY_ID_BYTES + signing.SIGNATURE_BYTES
 KINDS = {"raw": 0, "coded": 1}
 DTYPES = {"float32": 0, "float16": 1}
 ORDERS = {"row": 0, "last-axis-first": 1}
+# Weights a bundle may declare in all (256 MiB as float32; pocketfit's networks hold < 1M). A few
+# coded bytes can declare any shape (zeros are implied), so the reader bounds what it decodes.
+MAX_WEIGHTS = 1 << 26
 
 
 class Record(NamedTuple):
@@ -160,8 +165,9 @@ def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Conta
 
     Args:
       data: the file's bytes.
-      public_key: the Ed25519 public key that must have signed it; None skips only the
-        signature (checksums are always verified).
+      public_key: the Ed25519 public key that must have signed it, checked on the raw bytes
+        before anything is parsed; None skips only the signature (debugging: checksums are
+        always verified).
       where: names the file in error messages.
 
     Raises:
@@ -169,8 +175,33 @@ def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Conta
       SignatureError: signed by another key, or modified after signing.
     """
     n = len(data)
-    if n < PREAMBLE.size or data[:4] != MAGIC:
+    if n < PREAMBLE.size + TRAILER_BYTES or data[:4] != MAGIC:
         raise BundleError(f"{where} is not a pocketfit bundle (no .pfb magic).")
+    if public_key is not None:
+        _check_signature(data, public_key, where)
+    return _parse(data, where)
+
+
+def _check_signature(data: bytes, public_key: Any, where: str) -> None:
+    """Verifies the trailer over the raw bytes before it; nothing is parsed first."""
+    end = len(data) - TRAILER_BYTES
+    signer, signature = data[end : end + signing.KEY_ID_BYTES], data[end + signing.KEY_ID_BYTES :]
+    try:
+        signing.verify(public_key, data[:end], signature, signer)
+    except BundleError as err:
+        # The file is refused either way; a stated length that differs names the likely cause.
+        total = PREAMBLE.unpack_from(data)[3]
+        if total != len(data):
+            state = "is truncated" if len(data) < total else "has trailing bytes"
+            raise SignatureError(
+                f"{where} {state}: {len(data)} bytes, its header says {total} "
+                "(the signature check fails)."
+            ) from None
+        raise type(err)(f"{where}: {err}") from None
+
+
+def _parse(data: bytes, where: str) -> Container:
+    n = len(data)
     _, version, flags, total, header_len = PREAMBLE.unpack_from(data)
     if version != VERSION:
         raise BundleError(f"{where}: bundle format version {version}; this reader knows {VERSION}.")
@@ -207,6 +238,12 @@ def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Conta
         specs.append((name, kind, dtype, shape, index_bits, order, book, secs, dedup))
     if reader.pos != header_len:
         raise BundleError(f"{where}: {header_len - reader.pos} unexplained header bytes (corrupt).")
+    weights = sum(math.prod(spec[3]) for spec in specs)
+    if weights > MAX_WEIGHTS:
+        raise BundleError(
+            f"{where}: declares {weights:,} weights, more than this reader decodes "
+            f"({MAX_WEIGHTS:,}); a corrupt header or a decompression bomb."
+        )
     offset = PREAMBLE.size + header_len
     payload_end = n - TRAILER_BYTES
     records, sizes = [], {}
@@ -229,10 +266,4 @@ def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Conta
     for r in records:
         sizes[r.name] = len(_record_bytes(r)) + sum(len(s) for s in r.sections)
     signer = data[payload_end : payload_end + signing.KEY_ID_BYTES]
-    if public_key is not None:
-        signature = data[payload_end + signing.KEY_ID_BYTES :]
-        try:
-            signing.verify(public_key, data[:payload_end], signature, signer)
-        except BundleError as err:
-            raise type(err)(f"{where}: {err}") from None
     return Container(model, options, records, signer, n, sizes)

@@ -25,6 +25,7 @@ from export.bundle.errors import BundleError
 
 MAX_LEN = 15
 MAX_ALPHABET = 4096
+MAX_SYMBOLS = 1 << 26  # a stream's symbol count is read from the file: bounded before allocating
 _HEAD = struct.Struct("<IHB")  # count, alphabet, mode
 MODE_CODED, MODE_CONSTANT = 0, 1
 
@@ -152,13 +153,15 @@ def stream_size(counts: np.ndarray) -> int:
 
 
 def decode(
-    data: bytes, *, limit: int | None = None, what: str = "stream"
+    data: bytes, *, limit: int | None = None, max_count: int = MAX_SYMBOLS, what: str = "stream"
 ) -> tuple[np.ndarray, Stream]:
     """Reads a stream written by :func:`encode`; every byte of ``data`` must belong to it.
 
     Args:
       data: the serialized stream.
       limit: symbols must be below this (the alphabet the caller expects).
+      max_count: the most symbols the caller can use (a stated count above it is refused before
+        anything is allocated).
       what: names the stream in error messages.
 
     Raises:
@@ -167,6 +170,8 @@ def decode(
     if len(data) < _HEAD.size:
         raise BundleError(f"{what}: {len(data)} bytes, too short for a stream header.")
     count, alphabet, mode = _HEAD.unpack_from(data)
+    if count > max_count:
+        raise BundleError(f"{what}: {count:,} symbols stated, at most {max_count:,} fit (corrupt).")
     top = MAX_ALPHABET if limit is None else limit
     if not 1 <= alphabet <= top:
         raise BundleError(f"{what}: alphabet size {alphabet} out of range [1, {top}].")

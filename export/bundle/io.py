@@ -100,11 +100,6 @@ def build_bundle(
     return container.write(model, dict(options), records, private_key)
 
 
-def default_public_key(path: str | os.PathLike[str]) -> Path:
-    """The public key expected beside a bundle: ``signing.pub`` in the same folder."""
-    return Path(path).expanduser().parent / signing.PUBLIC_KEY_NAME
-
-
 def _nest(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in flat.items():
@@ -130,8 +125,9 @@ def read_bundle(
 
     Args:
       source: the file's bytes or its path.
-      public_key: key that must have signed it (path, PEM bytes or key object); default for a
-        path: ``signing.pub`` beside it.
+      public_key: the trusted key that must have signed it (path, PEM bytes or key object),
+        named by the caller: a key found beside the bundle is never trusted, since whoever can
+        replace the bundle can replace that key too.
       verify: check the signature (checksums are always checked); False only for debugging.
 
     Raises:
@@ -145,12 +141,14 @@ def read_bundle(
         if not file.is_file():
             raise BundleError(f"{file} not found.")
         data, where = file.read_bytes(), str(file)
-        if verify and public_key is None:
-            public_key = default_public_key(file)
     key = None
     if verify:
         if public_key is None:
-            raise BundleError("no public key given to verify the bundle's signature.")
+            raise BundleError(
+                f"{where}: no trusted public key given to verify its signature; pass --key "
+                "PUBLIC.pem (python -m export) or public_key= (a key beside a bundle is never "
+                "trusted)."
+            )
         key = signing.load_public_key(public_key)
     parsed = container.read(data, key, where=where)
     flat, infos = {}, []

@@ -1,7 +1,8 @@
 """Ed25519 keys for signing bundles: generate, save, load, sign, verify.
 
-Private keys are PEM (PKCS#8, unencrypted, file mode 0600) and stay outside any repository;
-public keys are PEM (SubjectPublicKeyInfo) and travel with the bundles. A key's id is the first 8
+Private keys are PEM (PKCS#8, unencrypted, file mode 0600, checked on every read) and stay
+outside any repository; public keys are PEM (SubjectPublicKeyInfo) and are handed to readers,
+who must name the one they trust (a key travelling beside a bundle proves nothing). A key's id is the first 8
 bytes of the SHA-256 of its raw public key; a bundle records the id of the key that signed it, so
 a reader can say "signed by another key" rather than just "invalid".
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devices import trust
+from devices.files import atomic_write
 from devices.trust import KEY_ID_BYTES as KEY_ID_BYTES  # re-exported: the bundle's layout
 from devices.trust import SIGNATURE_BYTES as SIGNATURE_BYTES
 from devices.trust import key_id as key_id
@@ -24,6 +26,7 @@ from export.bundle.errors import BundleError, SignatureError
 
 DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
 PUBLIC_KEY_NAME = "signing.pub"
+PRIVATE_MODE = 0o600
 
 
 def _ed25519() -> Any:
@@ -46,38 +49,45 @@ def generate_key(private_path: str | os.PathLike[str], public_path: str | os.Pat
     if private_path.exists():
         raise FileExistsError(f"{private_path} exists; not overwriting a private key.")
     key = _ed25519().Ed25519PrivateKey.generate()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    atomic_write(private_path, pem, mode=PRIVATE_MODE, exclusive=True)
+    if load_private_key(private_path).public_key() != key.public_key():
+        raise FileExistsError(f"{private_path} was created meanwhile; not overwriting it.")
     write_public_key(key.public_key(), public_path)
     return key
 
 
 def write_public_key(public_key: Any, path: str | os.PathLike[str]) -> Path:
-    """Writes a public key as PEM."""
+    """Writes a public key as PEM (atomically: :func:`devices.files.atomic_write`)."""
     from cryptography.hazmat.primitives import serialization
 
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(
-        public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return out
+    return atomic_write(path, pem)
+
+
+def _check_private_mode(file: Path) -> None:
+    """Refuses a private key that others may read, as ssh does."""
+    if os.name != "posix":
+        return
+    mode = file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise BundleError(
+            f"private key {file} has mode {mode:04o}: readable by group or others; a signing key "
+            f"must be {PRIVATE_MODE:04o} (run `chmod 600 {file}`, or make a new key if it leaked)."
+        )
 
 
 def load_private_key(path: str | os.PathLike[str]) -> Any:
-    """Reads an Ed25519 private key (PEM).
+    """Reads an Ed25519 private key (PEM) whose file only its owner may read (mode 0600).
 
     Raises:
-      BundleError: missing file, or not an Ed25519 private key.
+      BundleError: missing file, readable by group or others, or not an Ed25519 private key.
     """
     from cryptography.hazmat.primitives import serialization
 
@@ -86,6 +96,7 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
         raise BundleError(
             f"private key {file} not found; create one with `python -m export keygen`."
         )
+    _check_private_mode(file)
     try:
         key = serialization.load_pem_private_key(file.read_bytes(), password=None)
     except (ValueError, TypeError) as err:

@@ -410,7 +410,7 @@ def main() -> int:
     missing = [m for m in args.only if not (dirs[m] / "model.json").is_file()]
     for m in missing:
         print(f"skipping {m}: no model at {dirs[m]}", file=sys.stderr)
-    key = signing_key(args.key)
+    key = signing_key(args.key, create=True)
     scratch = args.smoke or args.dry_run
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import tifffile
-from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from devices.imagefile import read_pil, read_tiff
 from devices.preprocess import PreprocessError, PreprocessSpec, preprocess_batch, to_gray_u8
 from pretrain.data.dataset import ArrayDataset
 from pretrain.data.errors import DataError, DataNotFoundError
@@ -36,19 +35,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataNotFoundError(f"{path}: no such image file.")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
-            array = tifffile.imread(path)
+            array = read_tiff(path)
         else:
-            with Image.open(path) as image:
-                image.load()  # decode now, so truncated files fail here
-                keep = image.mode in ("L", "RGB", "RGBA", "I;16", "I", "F")
-                array = np.asarray(image if keep else image.convert("L"))
-    except (
-        OSError,
-        ValueError,
-        SyntaxError,
-        UnidentifiedImageError,
-        tifffile.TiffFileError,
-    ) as err:
+            array = read_pil(path, keep=("L", "RGB", "RGBA", "I;16", "I", "F"))
+    except Exception as err:  # decoders raise many types for corrupt files (pretrain.fuzz)
         raise DataError(f"{path}: cannot read image ({type(err).__name__}: {err}).") from err
     if array.size == 0:
         raise DataError(f"{path}: cannot read image (no pixel data; corrupt or truncated file).")

@@ -6,6 +6,7 @@ without the training state, and the committed models under ``notebooks/results/m
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -39,7 +40,8 @@ def save_model(
     params: Any,
     info: dict[str, Any] | None = None,
 ) -> Path:
-    """Writes ``params.npz`` and ``model.json`` into ``directory``; each file atomically.
+    """Writes ``params.npz`` and ``model.json`` into ``directory``; each file atomically, the pair
+    checked on load (``model.json`` records the SHA-256 of its ``params.npz``).
 
     Args:
       directory: created if missing.
@@ -63,7 +65,11 @@ def save_model(
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write(out / "params.npz", buffer.getvalue())
+    blob = buffer.getvalue()
+    # model.json is written last and names the params.npz it belongs to: a writer killed between
+    # the two renames leaves a pair that load_model refuses instead of mixing two saves.
+    meta["params_sha256"] = hashlib.sha256(blob).hexdigest()
+    atomic_write(out / "params.npz", blob)
     atomic_write(out / "model.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     return out
 
@@ -87,7 +93,14 @@ def load_model(directory: str | os.PathLike[str]) -> SavedModel:
         raise ValueError(
             f"{base / 'model.json'}: format {meta.get('format')!r}, expected {FORMAT}."
         )
-    with np.load(base / "params.npz") as npz:
+    blob = (base / "params.npz").read_bytes()
+    expected = meta.get("params_sha256")  # absent in models saved before it was recorded
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise ValueError(
+            f"{base}: params.npz is not the one model.json was saved with (a save was "
+            "interrupted between its two files, or a file was replaced); save the model again."
+        )
+    with np.load(io.BytesIO(blob)) as npz:
         flat = {k: npz[k] for k in npz.files}
     params = traverse_util.unflatten_dict(flat, sep="/")
     module = build_model(meta["model"], **meta["model_options"])

@@ -188,6 +188,8 @@ class _NoPart(nn.Module):
         ("corrupt", "bundle"),
         ("othermodel", "holds a 'lenet300'"),
         ("otherkey", "signed by another key"),
+        ("nokey", "pass --new-key"),
+        ("openkey", "chmod 600"),
     ],
 )
 def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, message: str):
@@ -206,6 +208,8 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
         args[2] = str(tmp / "nowhere")
     elif case == "scope":
         args += ["--scope", "everything"]
+    elif case in ("nokey", "openkey"):
+        pass
     elif case == "nopart":
         monkeypatch.setitem(registry._MODELS, "nopart", _NoPart)
         params = _NoPart().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
@@ -232,8 +236,11 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
                     tensors, model="embednet", options=TINY, private_key=signer
                 )
             path.write_bytes(data)
-        _write_key(key, tmp / f"{case}.key")
         args += ["--bundle", str(path)]
+    if case != "nokey":
+        _write_key(key, tmp / f"{case}.key")
+    if case == "openkey":
+        (tmp / f"{case}.key").chmod(0o644)
     assert main(args) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("error: ")]
@@ -251,6 +258,7 @@ def _write_key(key, path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
+    path.chmod(0o600)
 
 
 def test_manifest_records_the_feature_cache_shape(built) -> None:
@@ -260,3 +268,17 @@ def test_manifest_records_the_feature_cache_shape(built) -> None:
         16,
         16,
     ]
+
+
+def test_a_signing_key_is_created_only_when_asked(tmp_path: Path) -> None:
+    from export.artifact.pipeline import signing_key
+
+    file = tmp_path / "keys" / "signing.key"
+    with pytest.raises(export.BundleError, match=r"not found.*keygen.*--new-key"):
+        signing_key(file)
+    assert not file.exists()
+    key = signing_key(file, create=True)
+    assert file.stat().st_mode & 0o777 == 0o600
+    assert export.bundle.key_id(signing_key(file).public_key()) == export.bundle.key_id(
+        key.public_key()
+    )

@@ -32,6 +32,13 @@ def tensors(seed: int = 0) -> dict:
     }
 
 
+def resigned(data: bytes, key) -> bytes:
+    """``data`` with its trailer replaced by ``key``'s signature of everything before it."""
+    body = data[: -container.TRAILER_BYTES]
+    public = key.public_key()
+    return body + export.bundle.key_id(public) + export.bundle.signing.sign(key, body)
+
+
 @pytest.fixture(scope="module")
 def data(key) -> bytes:
     return export.build_bundle(
@@ -128,8 +135,33 @@ def test_every_bit_flip_is_refused(data: bytes, key) -> None:
 def test_a_section_flip_names_the_section(data: bytes, key) -> None:
     flipped = bytearray(data)
     flipped[len(data) - container.TRAILER_BYTES - 3] ^= 0x10  # inside the last section
-    with pytest.raises(BundleError, match="conv/bias fails its CRC-32"):
+    with pytest.raises(SignatureError, match="modified after signing"):
         export.read_bundle(bytes(flipped), public_key=key.public_key())
+    # Signed as it is (a signer's bug), the checksums still name the section.
+    with pytest.raises(BundleError, match="conv/bias fails its CRC-32"):
+        export.read_bundle(resigned(bytes(flipped), key), public_key=key.public_key())
+
+
+def test_the_signature_is_checked_before_anything_is_parsed(data: bytes, key) -> None:
+    """A malformed header signed by another key is refused for its signature, not its header."""
+    other = ed25519.Ed25519PrivateKey.generate()
+    for pos in (4, 6, 12, container.PREAMBLE.size, container.PREAMBLE.size + 6):  # not the length
+        broken = bytearray(data)
+        broken[pos] ^= 0xFF
+        forged = resigned(bytes(broken), other)
+        with pytest.raises(SignatureError, match="signed by another key"):
+            export.read_bundle(forged, public_key=key.public_key())
+    calls = []
+    real = container._parse
+    try:
+        container._parse = lambda *a: calls.append(a) or real(*a)  # type: ignore[assignment]
+        with pytest.raises(SignatureError):
+            export.read_bundle(resigned(data, other), public_key=key.public_key())
+        assert calls == []
+        export.read_bundle(data, public_key=key.public_key())
+        assert len(calls) == 1
+    finally:
+        container._parse = real
 
 
 def test_another_key_is_refused(data: bytes) -> None:
@@ -156,19 +188,19 @@ def test_tampering_with_fixed_checksums_is_caught_by_the_signature(data: bytes, 
 def test_not_a_bundle_and_future_versions_are_refused(data: bytes, key) -> None:
     with pytest.raises(BundleError, match="not a pocketfit bundle"):
         export.read_bundle(b"hello world", public_key=key.public_key())
-    newer = data[:4] + struct.pack("<H", 99) + data[6:]
+    newer = resigned(data[:4] + struct.pack("<H", 99) + data[6:], key)
     with pytest.raises(BundleError, match="version 99"):
         export.read_bundle(newer, public_key=key.public_key())
 
 
-def test_files_and_default_key_beside_the_bundle(tmp_path: Path, data: bytes, key) -> None:
+def test_files_need_a_named_key_never_the_one_beside(tmp_path: Path, data: bytes, key) -> None:
     path = export.write_bundle(tmp_path / "m.pfb", data)
-    with pytest.raises(BundleError, match=r"signing\.pub"):
-        export.read_bundle(path)
     export.bundle.write_public_key(key.public_key(), tmp_path / "signing.pub")
-    assert export.read_bundle(path).nbytes == len(data)
+    with pytest.raises(BundleError, match="pass --key"):
+        export.read_bundle(path)
+    assert export.read_bundle(path, public_key=tmp_path / "signing.pub").nbytes == len(data)
     with pytest.raises(BundleError, match="not found"):
-        export.read_bundle(tmp_path / "missing.pfb")
+        export.read_bundle(tmp_path / "missing.pfb", public_key=key.public_key())
 
 
 def test_keys_round_trip_and_private_keys_are_never_overwritten(tmp_path: Path) -> None:
@@ -185,6 +217,19 @@ def test_keys_round_trip_and_private_keys_are_never_overwritten(tmp_path: Path) 
     with pytest.raises(BundleError, match="not a readable PEM"):
         (tmp_path / "bad.pub").write_text("nope")
         export.load_public_key(tmp_path / "bad.pub")
+    assert sorted(p.name for p in private.parent.iterdir()) == ["k.key"]  # no temp files left
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o700])
+def test_a_private_key_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
+    private = tmp_path / "k.key"
+    export.generate_key(private, tmp_path / "k.pub")
+    private.chmod(mode)
+    if mode & 0o077:
+        with pytest.raises(BundleError, match=f"mode {mode:04o}.*chmod 600"):
+            export.load_private_key(private)
+    else:
+        export.load_private_key(private)
 
 
 def test_codebooks_must_reserve_zero(key) -> None:

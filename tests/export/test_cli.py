@@ -41,10 +41,11 @@ def signed(tmp_path_factory) -> tuple[Path, object]:
 
 def test_inspect_prints_the_table_and_json(signed, capsys) -> None:
     path, _ = signed
-    assert main(["inspect", str(path)]) == 0
+    pub = str(path.parent / "signing.pub")
+    assert main(["inspect", str(path), "--key", pub]) == 0
     out = capsys.readouterr().out
     assert "fc1" in out and "kept %" in out and "stages:" in out
-    assert main(["inspect", str(path), "--json"]) == 0
+    assert main(["inspect", str(path), "--key", pub, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["bytes"] == path.stat().st_size
     assert [r["layer"] for r in info["layers"]] == ["fc1", "fc2", "fc3"]
@@ -54,7 +55,8 @@ def test_inspect_prints_the_table_and_json(signed, capsys) -> None:
 @pytest.mark.data
 def test_evaluate_prints_one_json_object(signed, mnist_dir, capsys) -> None:
     path, _ = signed
-    assert main(["evaluate", str(path), "--dataset", "mnist", "--json"]) == 0
+    pub = str(path.parent / "signing.pub")
+    assert main(["evaluate", str(path), "--dataset", "mnist", "--key", pub, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"test_error_pct", "ratio", "bytes", "reference_bytes"} <= set(result)
     assert 0.0 <= result["test_error_pct"] <= 100.0 and result["examples"] == 10_000
@@ -69,7 +71,16 @@ def test_tampered_bundle_is_a_clean_error(signed, tmp_path: Path, capsys) -> Non
     bad.write_bytes(bytes(data))
     code = main(["inspect", str(bad), "--key", str(path.parent / "signing.pub")])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: ") and "CRC-32" in err
+    assert code == 2 and err.startswith("error: ") and "modified after signing" in err
+
+
+def test_a_key_beside_the_bundle_is_never_trusted(signed, capsys) -> None:
+    """signing.pub sits beside the bundle, yet without --key nothing is verified or decoded."""
+    path, _ = signed
+    assert (path.parent / "signing.pub").is_file()
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "pass --key" in err and "fc1" not in err
 
 
 def test_wrong_key_and_missing_files_are_clean_errors(signed, tmp_path: Path, capsys) -> None:
@@ -78,7 +89,8 @@ def test_wrong_key_and_missing_files_are_clean_errors(signed, tmp_path: Path, ca
     export.bundle.write_public_key(ed25519.Ed25519PrivateKey.generate().public_key(), other)
     assert main(["inspect", str(path), "--key", str(other)]) == 2
     assert "signed by another key" in capsys.readouterr().err
-    assert main(["evaluate", str(tmp_path / "nope.pfb"), "--dataset", "mnist"]) == 2
+    nope = str(tmp_path / "nope.pfb")
+    assert main(["evaluate", nope, "--dataset", "mnist", "--key", str(other)]) == 2
     assert "not found" in capsys.readouterr().err
     (tmp_path / "empty.pfb").write_bytes(b"")
     assert main(["inspect", str(tmp_path / "empty.pfb"), "--key", str(other)]) == 2

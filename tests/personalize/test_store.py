@@ -170,3 +170,16 @@ def _flip(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def test_store_folders_are_owner_only_even_when_they_existed(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "s" / "users").mkdir(parents=True, mode=0o755)
+        store = RecordStore(tmp_path / "s")
+        store.save(_record())
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "s", tmp_path / "s" / "users"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert store.path("alice").stat().st_mode & 0o777 == 0o600

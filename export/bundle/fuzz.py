@@ -1,0 +1,110 @@
+"""Fuzz targets of the ``.pfb`` reader (run by :func:`devices.fuzz.fuzz`).
+
+``pfb``: mutated bundles re-signed with the trusted key, so the parser and the decoders behind
+the signature see every mutation (as they would from a compromised or buggy signer).
+``pfb_decode``: the same with every checksum recomputed as well, so mutated sections reach the
+decoders (Huffman, relative indices, codebooks, deduplication).
+``pfb_signature``: mutated bundles as they are, which the signature check must refuse.
+Numpy and ``cryptography`` only.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import export.bundle.container as container
+import export.bundle.signing as signing
+from devices.fuzz import Target
+from export.bundle.codec import Coded
+from export.bundle.errors import BundleError
+from export.bundle.io import build_bundle, read_bundle
+
+
+def resign(data: bytes, private_key: Any) -> bytes:
+    """``data`` with its trailer replaced by ``private_key``'s signature of what precedes it."""
+    body = data[: max(0, len(data) - container.TRAILER_BYTES)]
+    return body + signing.key_id(private_key.public_key()) + signing.sign(private_key, body)
+
+
+def fix_checksums(data: bytes) -> bytes:
+    """``data`` with its header and section CRC-32s recomputed, where the header can be walked."""
+    pre = container.PREAMBLE
+    try:
+        header_len = pre.unpack_from(data)[4]
+        out = bytearray(data)
+        reader = container._Reader(data, pre.size + header_len)
+        reader.pos = pre.size + 4
+        reader.text("B")
+        reader.text("H")
+        offset = pre.size + header_len
+        for _ in range(reader.take("H")[0]):
+            reader.text("B")
+            kind, _, ndim = reader.take("BBB")
+            reader.take(f"{ndim}I")
+            if kind == container.KINDS["coded"]:
+                reader.take("BBHB")
+            for _ in range(reader.take("B")[0]):
+                length = reader.take("I")[0]
+                struct.pack_into("<I", out, reader.pos, zlib.crc32(data[offset : offset + length]))
+                reader.take("I")
+                offset += length
+        struct.pack_into("<I", out, pre.size, zlib.crc32(out[pre.size + 4 : pre.size + header_len]))
+        return bytes(out)
+    except (BundleError, struct.error):
+        return data
+
+
+def seed_bundles(private_key: Any) -> list[bytes]:
+    """Small bundles covering every layout: raw float32/float16, coded with each order, index
+    width and deduplication, 1- to 4-D."""
+    rng = np.random.default_rng(0)
+    book = np.concatenate([[0.0], np.sort(rng.standard_normal(15))]).astype(np.float32)
+    out = []
+    for bits, order, dedup in [(4, "row", 0), (5, "last-axis-first", 1), (3, "row", 3)]:
+        codes = rng.integers(1, 16, (12, 10)) * (rng.random((12, 10)) < 0.3)
+        conv = rng.integers(1, 8, (3, 3, 2, 4)) * (rng.random((3, 3, 2, 4)) < 0.6)
+        tensors = {
+            "fc/kernel": Coded(book, codes),
+            "fc/bias": rng.standard_normal(10).astype(np.float32),
+            "conv/kernel": Coded(book[:8], conv),
+        }
+        for dtype in ("float32", "float16"):
+            out.append(
+                build_bundle(
+                    tensors,
+                    model="lenet300",
+                    options={"hidden": [10]},
+                    private_key=private_key,
+                    index_bits=bits,
+                    order=order,
+                    dedup=dedup,
+                    codebook_dtype=dtype,
+                    raw_dtype=dtype,
+                )
+            )
+    return out
+
+
+def targets(workdir: Path) -> dict[str, Target]:
+    """The bundle targets (``workdir`` is unused: bundles are read from bytes)."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    public = key.public_key()
+    seeds = seed_bundles(key)
+    return {
+        "pfb": Target(
+            seeds, lambda d: read_bundle(resign(d, key), public_key=public), (BundleError,)
+        ),
+        "pfb_decode": Target(
+            seeds,
+            lambda d: read_bundle(resign(fix_checksums(d), key), public_key=public),
+            (BundleError,),
+        ),
+        "pfb_signature": Target(seeds, lambda d: read_bundle(d, public_key=public), (BundleError,)),
+    }

@@ -1,0 +1,126 @@
+"""Fuzz targets of the device's parsers (run by :func:`devices.fuzz.fuzz`).
+
+An artifact's manifest, signature and background arrays, its model (the LiteRT interpreter:
+native code, so the worker process counts a segfault rather than dying with it), user records
+(the encrypted file, and its plaintext encrypted under the right key so the decoder behind the
+authentication sees the mutation) and capture image files. Manifest and arrays are re-signed with
+a key the target trusts, so the mutations reach the parsers behind the signature check (as from
+a compromised or buggy publisher); ``artifact_signature`` mutates the signature itself.
+
+The seed artifact is ``$POCKETFIT_FUZZ_ARTIFACT`` (default: the committed
+``notebooks/results/artifacts/lenet300``). Numpy, LiteRT, Pillow and ``cryptography`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE, ArtifactError
+from devices.fuzz import Target, image_file_runner, seed_images
+from devices.trust import key_id
+from personalize.artifact import load_artifact, open_model
+from personalize.errors import PersonalizeError
+from personalize.images import read_images
+from personalize.keystore import KeyStore
+from personalize.store import RecordStore, UserRecord, encode_record
+
+SEED_ARTIFACT = Path(__file__).resolve().parents[1] / "notebooks/results/artifacts/lenet300"
+
+
+class _FixedKey(KeyStore):
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def key(self) -> bytes:
+        return self._key
+
+
+def _sign(key: Any, data: bytes) -> bytes:
+    return key_id(key.public_key()) + key.sign(data)
+
+
+def _artifact_targets(workdir: Path) -> dict[str, Target]:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    source = Path(os.environ.get("POCKETFIT_FUZZ_ARTIFACT", SEED_ARTIFACT))
+    art = workdir / "artifact"
+    shutil.copytree(source, art)
+    key = ed25519.Ed25519PrivateKey.generate()
+    manifest = json.loads((art / MANIFEST).read_bytes())
+    public = key.public_key()
+
+    def signed(text: bytes) -> None:
+        (art / MANIFEST).write_bytes(text)
+        (art / SIGNATURE).write_bytes(_sign(key, text))
+
+    def with_manifest(data: bytes) -> Any:
+        signed(data)
+        return load_artifact(art, public)
+
+    def with_background(data: bytes) -> Any:
+        (art / BACKGROUND).write_bytes(data)
+        entry = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        signed(json.dumps({**manifest, "files": {**manifest["files"], BACKGROUND: entry}}).encode())
+        return load_artifact(art, public)
+
+    original = (art / MANIFEST).read_bytes()
+    good_signature = _sign(key, original)
+
+    def with_signature(data: bytes) -> Any:
+        (art / MANIFEST).write_bytes(original)
+        (art / SIGNATURE).write_bytes(data)
+        return load_artifact(art, public)
+
+    refused = (ArtifactError,)
+    return {
+        "artifact_manifest": Target([original], with_manifest, refused),
+        "artifact_background": Target([(art / BACKGROUND).read_bytes()], with_background, refused),
+        "artifact_signature": Target([good_signature], with_signature, refused),
+        "litert_model": Target([(art / MODEL).read_bytes()], open_model, refused),
+    }
+
+
+def _record_targets(workdir: Path) -> dict[str, Target]:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from personalize.store import MAGIC, NONCE, _aad
+
+    key = bytes(range(32))
+    store = RecordStore(workdir / "store", _FixedKey(key))
+    rng = np.random.default_rng(0)
+    record = UserRecord(
+        "alice",
+        0.42,
+        "last_block",
+        {"head__kernel": rng.standard_normal((8, 4)), "last__dense__bias": rng.standard_normal(4)},
+        {"target_far": 0.01, "samples": 5, "artifact": "abc"},
+    )
+    path = store.save(record)
+
+    def raw(data: bytes) -> Any:
+        path.write_bytes(data)
+        return store.load("alice")
+
+    def plaintext(data: bytes) -> Any:
+        nonce = bytes(NONCE)
+        path.write_bytes(MAGIC + nonce + AESGCM(key).encrypt(nonce, data, _aad("alice")))
+        return store.load("alice")
+
+    refused = (PersonalizeError,)
+    return {
+        "record_file": Target([path.read_bytes()], raw, refused),
+        "record_plaintext": Target([encode_record(record)], plaintext, refused),
+    }
+
+
+def targets(workdir: Path) -> dict[str, Target]:
+    """Every device-side target, built in ``workdir``."""
+    images = Target(seed_images(), image_file_runner(workdir, read_images), (PersonalizeError,))
+    return {**_artifact_targets(workdir), **_record_targets(workdir), "image_file": images}
