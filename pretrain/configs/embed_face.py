@@ -8,6 +8,8 @@ Expected: (``bench_embed.py --only face``, 2026-11-25) s21-s40, images 1-5 enrol
   alone for the same 1,500 steps: 76 / 84 / 85%, EER 12.3%.
   The 97% 5-shot is not reached on this split (the ceilings in the tuning notes: no method measured here
   reaches it on this split with class-mean templates).
+Time here (2 CPU cores shared with 3-4 other jobs): stage 1 458 s (600 steps), stage 2 356 s
+  (900 steps), the stage-2-alone ablation 482 s; the whole face bench 1,301 s.
 
 How each setting was chosen: notebooks/results/tuning_notes.md.
 """
