@@ -2,8 +2,8 @@
 
 Command:
   python -m pretrain --config pretrain/configs/lenet5.py --workdir runs/lenet5
-Expected: test error about 0.7% (target <= 0.80%): 0.64% in 16 epochs on 2026-11-25.
-Time here (2 CPU cores): 15 minutes (902 s, sharing the cores with other jobs); ~10 quiet.
+Expected: test error about 0.7% (target <= 0.80%): 0.65% in 18 epochs on 2026-12-01 (bench-pretrain).
+Time here (2 CPU cores, shared with other jobs at load ~12): 644 s.
 """
 
 
