@@ -14,14 +14,8 @@ Time here (2 CPU cores shared with 3-4 other jobs): stage 1 458 s (600 steps), s
 How each setting was chosen: notebooks/results/tuning_notes.md.
 """
 
-FACE_AUGMENT = {
-    "rotate": 10.0, "translate": 0.06, "scale": 0.1, "flip": True, "gamma": 0.4, "blur": 1.0,
-    "noise": 0.2, "erase": 0.5, "erase_area": 0.2,
-}  # fmt: skip
-CONTRASTIVE_AUGMENT = {
-    "rotate": 15.0, "translate": 0.1, "scale": 0.15, "flip": True, "gamma": 0.5, "blur": 1.0,
-    "noise": 0.3, "erase": 0.5, "erase_area": 0.25,
-}  # fmt: skip
+from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT as CONTRASTIVE_AUGMENT
+from pretrain.embedding import FACE_AUGMENT
 
 
 def get_config() -> dict:

@@ -6,7 +6,13 @@ Importing this package registers the tasks ``"contrastive"`` and ``"margin_softm
 ``import pretrain`` imports it.
 """
 
-from pretrain.embedding.augment import Augment, augment_batch, make_augment
+from pretrain.embedding.augment import (
+    CONTRASTIVE_FACE_AUGMENT,
+    FACE_AUGMENT,
+    Augment,
+    augment_batch,
+    make_augment,
+)
 from pretrain.embedding.cache import cache_dir, cached
 from pretrain.embedding.data import (
     IdentityRanges,
@@ -57,6 +63,8 @@ from pretrain.embedding.suites import (
 from pretrain.embedding.tasks import Contrastive, MarginSoftmax
 
 __all__ = [
+    "CONTRASTIVE_FACE_AUGMENT",
+    "FACE_AUGMENT",
     "Augment",
     "Contrastive",
     "FaceRoles",

@@ -43,6 +43,17 @@ from jax.scipy.ndimage import map_coordinates
 
 FILLS = ("mean", "bright")
 
+# The face configs' strengths (embed_face, embed_face_lfw): a capture's pose, light and occlusion
+# for the margin-softmax stage; stronger for the contrastive stage's views.
+FACE_AUGMENT = {
+    "rotate": 10.0, "translate": 0.06, "scale": 0.1, "flip": True, "gamma": 0.4, "blur": 1.0,
+    "noise": 0.2, "erase": 0.5, "erase_area": 0.2,
+}  # fmt: skip
+CONTRASTIVE_FACE_AUGMENT = {
+    "rotate": 15.0, "translate": 0.1, "scale": 0.15, "flip": True, "gamma": 0.5, "blur": 1.0,
+    "noise": 0.3, "erase": 0.5, "erase_area": 0.25,
+}  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
 class Augment:
