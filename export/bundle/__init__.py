@@ -14,7 +14,15 @@ from export.bundle.io import (
     read_bundle,
     write_bundle,
 )
-from export.bundle.report import layer_table, render, stage_sizes, summary
+from export.bundle.report import (
+    LAYER_HEADER,
+    SIZE_HEADER,
+    layer_rows,
+    layer_table,
+    render,
+    stage_sizes,
+    summary,
+)
 from export.bundle.signing import (
     DEFAULT_PRIVATE_KEY,
     PUBLIC_KEY_NAME,
@@ -28,7 +36,9 @@ from export.bundle.sparse import decode_relative, encode_relative
 
 __all__ = [
     "DEFAULT_PRIVATE_KEY",
+    "LAYER_HEADER",
     "PUBLIC_KEY_NAME",
+    "SIZE_HEADER",
     "SUFFIX",
     "VERSION",
     "Bundle",
@@ -47,6 +57,7 @@ __all__ = [
     "encode_tensor",
     "generate_key",
     "key_id",
+    "layer_rows",
     "layer_table",
     "load_private_key",
     "load_public_key",

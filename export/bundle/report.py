@@ -149,21 +149,13 @@ def _stored(row: dict[str, Any]) -> str | None:
     return f"{row['stored_rows'][0]}x{row['stored_cols'][0]}"
 
 
-def render(info: dict[str, Any]) -> str:
-    """The human-readable ``inspect`` output of :func:`summary`'s dict."""
-    header = [
-        "layer",
-        "weights",
-        "kept %",
-        "bits",
-        "bits(H)",
-        "idx",
-        "idx(H)",
-        "stored",
-        "bytes",
-        "ratio",
-    ]
-    rows = [
+LAYER_HEADER = ("layer", "weights", "kept %", "bits", "bits(H)", "idx", "idx(H)", "stored")
+SIZE_HEADER = ("bytes", "ratio")
+
+
+def layer_rows(layers: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """One table row per :func:`layer_table` entry, in ``LAYER_HEADER + SIZE_HEADER`` order."""
+    return [
         [
             r["layer"],
             r["weights"],
@@ -176,8 +168,14 @@ def render(info: dict[str, Any]) -> str:
             r["bytes"],
             r["ratio"],
         ]
-        for r in info["layers"]
+        for r in layers
     ]
+
+
+def render(info: dict[str, Any]) -> str:
+    """The human-readable ``inspect`` output of :func:`summary`'s dict."""
+    header = [*LAYER_HEADER, *SIZE_HEADER]
+    rows = layer_rows(info["layers"])
     rows.append(
         [
             "(header+signature)",

@@ -271,23 +271,8 @@ def report(figures: dict[str, Any]) -> None:
     print_table(["model", "ref err", "err", "ratio", "bytes", "kept", "paper"], rows)
     for name, m in figures["models"].items():
         print(f"\n{name}: per layer")
-        print_table(
-            ["layer", "weights", "kept %", "bits", "bits(H)", "idx", "idx(H)", "bytes", "ratio"],
-            [
-                [
-                    r["layer"],
-                    r["weights"],
-                    r["kept_pct"],
-                    r["weight_bits"],
-                    r["weight_bits_huffman"],
-                    r["index_bits"],
-                    r["index_bits_huffman"],
-                    r["bytes"],
-                    r["ratio"],
-                ]
-                for r in m["layers"]
-            ],
-        )
+        rows = export.bundle.layer_rows(m["layers"])
+        print_table([*export.bundle.LAYER_HEADER, *export.bundle.SIZE_HEADER], rows)
         print_table(
             ["stage", "bytes", "ratio", "test err"],
             [
