@@ -393,12 +393,7 @@ class Device:
           sgd: learning rate, weight decay, steps and early stopping (:class:`SgdConfig`).
           seed: draws of the training negatives.
           measure_memory: measure the process's peak RSS rise (resets the process's VmHWM).
-          offload: the offload service, the owner's recorded consent and the device's situation
-            (:class:`personalize.offload.Offload`): :mod:`devices.policy` decides; on ``cloud``
-            the service trains the widest exported scope on the samples' embeddings and
-            features, its signed weights are checked against ``offload.service_key`` before
-            anything is installed, and any failure (timeout, 5xx, refusal, bad signature, no
-            network) falls back to local training; ``report.offload`` says what happened.
+          offload: service, consent, situation (:func:`personalize.offload.offload_enrollment`).
 
         Returns:
           An :class:`EnrollmentReport`.
@@ -417,29 +412,11 @@ class Device:
         artifact = self._reverified()
         inputs = check_samples(images, self.spec)
         plans = self._plans(len(inputs), request.sgd, len(artifact.background), train=request.train)
-        t0 = time.perf_counter()
-        embedded = self._interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
-        embed_ms = 1e3 * (time.perf_counter() - t0)
-        outcome = OffloadOutcome()
-        if offload is not None and request.train:
-            outcome = offload_enrollment(self, offload, request, embedded, plans, seed)
-        if outcome.remote is not None:
-            chosen = plans[outcome.remote.scope]  # the local plan of the scope the service trained
-            fitted = self._install(outcome.remote)
-        else:
-            chosen = self._choose_scope(plans, request.scope)
-            fitted = self.fit_embedded(
-                embedded,
-                chosen.scope,
-                request.sgd,
-                request.target_far,
-                seed=seed,
-                artifact=artifact,
-            )
+        embedded, embed_ms = self._embed_samples(inputs)
+        chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
-        meta = {"trained_by": "cloud" if outcome.remote else "device", **outcome.meta()}
-        self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), meta)
+        self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), outcome.meta())
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -466,9 +443,38 @@ class Device:
             impostors=fit.impostors,
             plans={s: p.peak_bytes for s, p in plans.items()},
             memory_note=note,
-            where="cloud" if outcome.remote else "device",
+            where=outcome.where,
             offload=outcome.to_dict(),
         )
+
+    def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
+        t0 = time.perf_counter()
+        embedded = self._interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
+        return embedded, 1e3 * (time.perf_counter() - t0)
+
+    def _fit(
+        self,
+        request: _Request,
+        artifact: Artifact,
+        embedded: dict[str, np.ndarray],
+        plans: dict[str, ScopePlan],
+        seed: int,
+        offload: Offload | None,
+    ) -> tuple[ScopePlan, Fitted, OffloadOutcome]:
+        """Steps 5-7 by the offload service when the policy sends them and its signed reply
+        verifies; otherwise here, in the widest scope that fits."""
+        outcome = OffloadOutcome()
+        if offload is not None and request.train:
+            outcome = offload_enrollment(self, offload, request, embedded, plans, seed)
+        if outcome.remote is not None:
+            # the local plan of the scope the service trained (what it would have cost here)
+            return plans[outcome.remote.scope], self._install(outcome.remote), outcome
+        chosen = self._choose_scope(plans, request.scope)
+        fitted = self.fit_embedded(
+            embedded, chosen.scope, request.sgd, request.target_far, seed=seed, artifact=artifact
+        )
+        return chosen, fitted, outcome
 
     def _request(
         self, user: Any, train: bool, scope: str | None, target_far: float, sgd: SgdConfig | None

@@ -183,14 +183,16 @@ class OffloadOutcome:
             "steps": self.remote.steps if self.remote else None,
         }
 
+    @property
+    def where(self) -> str:
+        """Who trained the weights installed: ``cloud`` or ``device``."""
+        return "cloud" if self.remote is not None else "device"
+
     def meta(self) -> dict[str, Any]:
-        """What the user's record keeps: the decision, the consent, the job."""
+        """What the user's record keeps: who trained it; the decision, consent and job."""
         out = self.to_dict()
-        return (
-            {"offload": {k: out[k] for k in ("decision", "consent", "fell_back", "job")}}
-            if out
-            else {}
-        )
+        keep = ("decision", "consent", "fell_back", "job")
+        return {"trained_by": self.where, **({"offload": {k: out[k] for k in keep}} if out else {})}
 
 
 # -- the policy's inputs --------------------------------------------------------------------------

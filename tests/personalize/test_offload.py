@@ -16,7 +16,7 @@ import pytest
 
 from export.bundle import generate_key
 from export.serve import Limits, Relay, ServeConfig, issue_token, self_signed, serve_in_thread
-from personalize import Consent, Device, Offload, SgdConfig
+from personalize import Consent, Device, EnrollmentError, Offload, SgdConfig
 
 CONSENT = Consent("owner", "2026-12-01T12:00:00Z")
 FAR = 1e-2  # what the toy task's 200 held-out background scores measure directly
@@ -269,3 +269,16 @@ def test_tls_on_loopback(
             report.where == "device"
             and "CERTIFICATE_VERIFY_FAILED" in report.offload["fallback_reason"]
         )
+
+
+def test_the_policy_defers_on_a_critical_battery(
+    toy_artifact: dict[str, Any], service: dict[str, Any], tmp_path: Path
+) -> None:
+    """The step fits, but the battery is nearly empty, not charging, and nothing may leave."""
+    dev = Device(toy_artifact["dir"], tmp_path, trusted_key=toy_artifact["pub"])
+    off = _offload(service, consent=None, battery_level=0.01, battery_joules=40_000.0)
+    with pytest.raises(EnrollmentError, match="enrollment deferred: battery at 1%"):
+        dev.enroll("owner", toy_artifact["owner"], offload=off, measure_memory=False)
+    assert dev.users() == []
+    with pytest.raises(EnrollmentError, match="consent needs the user"):
+        Consent("owner", "")
