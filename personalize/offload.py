@@ -278,7 +278,8 @@ def _post(url: str, token: str, body: bytes, timeout: float, cafile: str | None)
         with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return bytes(reply.read(MAX_REPLY_BYTES + 1))
     except urllib.error.HTTPError as err:
-        detail = err.read(300).decode(errors="replace").strip()
+        with err:  # an HTTPError holds the connection open until closed
+            detail = err.read(300).decode(errors="replace").strip()
         kind = "service error" if err.code >= 500 else "refused"
         raise OffloadError(f"{kind}: HTTP {err.code} {detail}") from None
     except (TimeoutError, ssl.SSLError, urllib.error.URLError, OSError) as err:

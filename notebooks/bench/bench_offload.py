@@ -114,7 +114,8 @@ def _call(
         with urllib.request.urlopen(request, timeout=60, context=ctx) as reply:
             body, status, got = reply.read(), reply.status, dict(reply.headers)
     except urllib.error.HTTPError as err:
-        body, status, got = err.read(), err.code, dict(err.headers)
+        with err:
+            body, status, got = err.read(), err.code, dict(err.headers)
     return status, body, {k.lower(): v for k, v in got.items()}, 1e3 * (time.perf_counter() - t0)
 
 

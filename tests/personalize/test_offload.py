@@ -157,7 +157,8 @@ def _get(url: str, token: str, **headers: str) -> tuple[int, bytes, dict[str, st
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, reply.read(), dict(reply.headers)
     except urllib.error.HTTPError as err:
-        return err.code, err.read(), dict(err.headers)
+        with err:
+            return err.code, err.read(), dict(err.headers)
 
 
 def test_auth_and_tenant_isolation(
@@ -224,6 +225,7 @@ def test_size_and_rate_limits(toy_artifact: dict[str, Any], service: dict[str, A
         )
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=10)
+        err.value.close()
         assert err.value.code == 413
         assert _get(f"{url}/v1/artifacts", token)[0] == 200
         status, body, headers = _get(f"{url}/v1/artifacts", token)
