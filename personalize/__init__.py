@@ -15,6 +15,7 @@ from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, Enrol
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig
 from personalize.keystore import FileKeyStore, KeyStore
+from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
@@ -24,12 +25,15 @@ __all__ = [
     "NO_TRAINING",
     "Artifact",
     "ArtifactError",
+    "Consent",
     "Decision",
     "Device",
     "EnrollmentError",
     "EnrollmentReport",
     "FileKeyStore",
     "KeyStore",
+    "Offload",
+    "OffloadError",
     "PersonalizeError",
     "QualityError",
     "RecordStore",
