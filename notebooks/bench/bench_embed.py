@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 
 import pretrain
@@ -53,9 +54,13 @@ from pretrain.embedding import (
     face_options,
     face_spec,
     faces_suite,
+    lfw_role_set,
+    lfw_yale_splits,
+    orl_faces,
     orl_subjects,
     roles_for,
     score_set,
+    score_variants,
 )
 from pretrain.models import build_model
 from pretrain.staged_config import StagedConfig
@@ -80,6 +85,9 @@ FACE_KEYS = (
 FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
 ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
 TREND = RESULTS / "embedding_face_trend.json"
+VARIANTS = RESULTS / "embedding_face_variants.json"
+# Training people's images that fit the training-role whitening (a fixed random subset).
+WHITEN_TRAIN_IMAGES = 3000
 
 
 def face_figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +226,97 @@ def face_trend(face_workdir: Path) -> dict[str, Any]:
     if metrics.is_file():
         record["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
     return record
+
+
+def face_variants(model_dir: Path) -> dict[str, Any]:
+    """Every test-time variant of a saved face backbone on the dev people and ORL (no baselines),
+    and the int8 LiteRT embed of the flip-averaged model (:func:`int8_flip_embed`)."""
+    saved = pretrain.load_model(model_dir)
+    config = pretrain.load_run(FACE_CONFIG).stages[-1][1]
+    size = config.dataset_options["input_size"]
+    options = _role_options(config)
+    roles = {"dev_people": options.dev_people, "background_people": options.background_people}
+    dev = lfw_role_set("dev", "", size, **roles, role_seed=options.seed)
+    background = lfw_role_set("background", "", size, **roles, role_seed=options.seed)
+    train = lfw_yale_splits(2, size, **roles, role_seed=options.seed).train
+    pick = np.random.default_rng(0).permutation(len(train))[:WHITEN_TRAIN_IMAGES]
+    started = time.perf_counter()
+    scored = score_variants(
+        saved.module.clone(flip_average=False),
+        saved.params,
+        {"dev": dev, "orl": orl_faces(size)},
+        background=background,
+        train=train.take(pick),
+    )
+    return {
+        "model": str(model_dir),
+        "variants": {
+            v: {name: face_figures(r) for name, r in sets.items()} for v, sets in scored.items()
+        },
+        "eval_s": time.perf_counter() - started,
+        "int8_flip_embed": int8_flip_embed(saved, dev.images),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# int8 embed timing: rounds of single-image calls, the median round reported.
+TIMING_ROUNDS, TIMING_CALLS = 5, 100
+
+
+def int8_flip_embed(saved: Any, images: np.ndarray) -> dict[str, Any]:
+    """The flip-averaged backbone as one int8 LiteRT ``embed`` (full-integer post-training
+    quantization, calibrated on ``images[:400]``): its ops, its agreement with the float JAX
+    model on 200 images and its time per image on one thread."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    from jax.experimental import jax2tf
+
+    from pretrain.models.embednet import fold_standardization
+
+    module, params = fold_standardization(
+        saved.module.clone(impl="native", flip_average=True), saved.params
+    )
+    fn = lambda x: module.apply({"params": params}, x)  # noqa: E731
+    spec = tf.TensorSpec((1, *images.shape[1:]), tf.float32)
+    tf_fn = tf.function(jax2tf.convert(fn, with_gradient=False), input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf_fn.get_concrete_function()], tf_fn
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(0, 400, 4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    blob = converter.convert()
+    interpreter = Interpreter(model_content=blob, num_threads=1)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(inp, x[None])
+        interpreter.invoke()
+        return interpreter.get_tensor(out)[0]
+
+    int8 = np.stack([run(x) for x in images[:200]])
+    ref = embed(module, params, images[:200])
+    cos = np.sum(int8 * ref, -1) / np.linalg.norm(int8, axis=-1) / np.linalg.norm(ref, axis=-1)
+    rounds = []
+    for _ in range(TIMING_ROUNDS):
+        start = time.perf_counter()
+        for x in images[:TIMING_CALLS]:
+            run(x)
+        rounds.append(1e3 * (time.perf_counter() - start) / TIMING_CALLS)
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    codes = schema.ModelT.InitFromPackedBuf(blob, 0).operatorCodes or []
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return {
+        "ops": sorted({names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in codes}),
+        "bytes": len(blob),
+        "cosine_int8_vs_float_min": float(cos.min()),
+        "ms_per_image": float(np.median(rounds)),
+        "ms_rounds": rounds,
+        "timing": f"{TIMING_ROUNDS} rounds of {TIMING_CALLS} single-image calls, one thread",
+    }
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -371,9 +470,33 @@ def main() -> None:
         action="store_true",
         help="score the running face job's newest checkpoint, append to the trend",
     )
+    parser.add_argument(
+        "--face-config",
+        default=str(FACE_CONFIG),
+        help="the face job's staged config (embed_face_lfw.py or its later stages' config)",
+    )
+    parser.add_argument(
+        "--face-variants",
+        metavar="MODEL_DIR",
+        help="score the test-time variants of a saved face backbone, add them to the variants file",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     workdir = Path(args.workdir)
+    global FACE_CONFIG
+    FACE_CONFIG = Path(args.face_config).resolve()
+    if args.face_variants:
+        record = face_variants(Path(args.face_variants))
+        old = json.loads(VARIANTS.read_text())["models"] if VARIANTS.exists() else []
+        path = write_results(VARIANTS.stem, {"models": [*old, record]})
+        rows = [
+            [v, s, r["eer_pct"], r["frr_pct_at_far"]["1e-3"], r["identification_pct"]["5"]]
+            for v, sets in record["variants"].items()
+            for s, r in sets.items()
+        ]
+        print_table(["variant", "set", "EER %", "FRR@1e-3 %", "5-shot %"], rows)
+        print(f"int8 flip embed: {record['int8_flip_embed']}\nwrote {path}")
+        return
     if args.face_checkpoint:
         record = face_trend(Path(args.face_workdir))
         trend = json.loads(TREND.read_text())["checkpoints"] if TREND.exists() else []
