@@ -144,21 +144,26 @@ def training_figures(run: StagedConfig, result: Any, params: int, workdir: Path)
 
 
 def run_faces(
-    workdir: Path, face_workdir: Path, overrides: list[str], *, resume: bool
+    workdir: Path,
+    face_workdir: Path,
+    overrides: list[str],
+    *,
+    resume: bool,
+    face_config: Path = FACE_CONFIG,
 ) -> dict[str, Any]:
     """The face backbone at scale (resumed in ``face_workdir``), its figures and baselines."""
-    run = pretrain.load_run(FACE_CONFIG, overrides)
-    assert isinstance(run, StagedConfig), f"{FACE_CONFIG} is not a staged config"
+    run = pretrain.load_run(face_config, overrides)
+    assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
     print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
     if not (face_workdir / "model" / "model.json").is_file():
         raise SystemExit(
             f"error: no finished face backbone in {face_workdir} (it trains for hours): run "
-            f"the command in {FACE_CONFIG.name}'s docstring with --workdir {face_workdir} to the "
+            f"the command in {face_config.name}'s docstring with --workdir {face_workdir} to the "
             "end (--resume continues it), or score its newest checkpoint with --face-checkpoint."
         )
     # The finished stages are skipped: this evaluates the job's model with the faces suite.
     result = pretrain.fit_stages(run, face_workdir, resume=True)
-    assert result.evaluation is not None, f"{FACE_CONFIG} names no evaluation suite"
+    assert result.evaluation is not None, f"{face_config} names no evaluation suite"
     final = pretrain.load_model(result.model_dir)
     last = run.stages[-1][1]
     orl, dev = result.evaluation["orl"], result.evaluation["dev"]
@@ -175,10 +180,14 @@ def run_faces(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     # The preprocessing and the framing travel with the model: the device frames, then resizes.
+    # Test-time options the suite scored with (flip averaging) are the model's from here on.
+    options = dict(final.info["model_options"])
+    if run.evaluation_options.get("flip_average"):
+        options["flip_average"] = True
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
-        model_options=final.info["model_options"],
+        model_options=options,
         params=final.params,
         info={
             **final.info["info"],
@@ -190,7 +199,7 @@ def run_faces(
     out["model"] = {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
-        "model_options": final.info["model_options"],
+        "model_options": options,
         "config": run.to_dict(),
         "roles": {k: v for k, v in roles.items() if k not in ("dev", "background")},
     }
@@ -204,9 +213,9 @@ def _role_options(config: TrainConfig) -> RoleOptions:
     )
 
 
-def face_trend(face_workdir: Path) -> dict[str, Any]:
+def face_trend(face_workdir: Path, face_config: Path = FACE_CONFIG) -> dict[str, Any]:
     """Scores the newest checkpoint of the running face job (ORL and dev, no baselines)."""
-    run = pretrain.load_run(FACE_CONFIG)
+    run = pretrain.load_run(face_config)
     assert isinstance(run, StagedConfig)
     stage = next(n for n in reversed(run.names) if (face_workdir / n / "checkpoints").is_dir())
     config = run.stage(stage)
@@ -228,11 +237,11 @@ def face_trend(face_workdir: Path) -> dict[str, Any]:
     return record
 
 
-def face_variants(model_dir: Path) -> dict[str, Any]:
+def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str, Any]:
     """Every test-time variant of a saved face backbone on the dev people and ORL (no baselines),
     and the int8 LiteRT embed of the flip-averaged model (:func:`int8_flip_embed`)."""
     saved = pretrain.load_model(model_dir)
-    config = pretrain.load_run(FACE_CONFIG).stages[-1][1]
+    config = pretrain.load_run(face_config).stages[-1][1]
     size = config.dataset_options["input_size"]
     options = _role_options(config)
     roles = {"dev_people": options.dev_people, "background_people": options.background_people}
@@ -377,10 +386,14 @@ def run_modality(
         shutil.rmtree(out_dir)
     final = pretrain.load_model(two.model_dir)
     # The input preprocessing travels with the model, so export repeats it exactly on the device.
+    # Test-time options the suite scored with (flip averaging) are the model's from here on.
+    options = dict(final.info["model_options"])
+    if run.evaluation_options.get("flip_average"):
+        options["flip_average"] = True
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
-        model_options=final.info["model_options"],
+        model_options=options,
         params=final.params,
         info={**final.info["info"], "preprocess": input_spec(modality, last).to_dict()},
     )
@@ -413,7 +426,7 @@ def run_modality(
     result["model"] = {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
-        "model_options": final.info["model_options"],
+        "model_options": options,
         "config": run.to_dict(),
     }
     return result
@@ -483,10 +496,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     workdir = Path(args.workdir)
-    global FACE_CONFIG
-    FACE_CONFIG = Path(args.face_config).resolve()
+    face_config = Path(args.face_config).resolve()
     if args.face_variants:
-        record = face_variants(Path(args.face_variants))
+        record = face_variants(Path(args.face_variants), face_config)
         old = json.loads(VARIANTS.read_text())["models"] if VARIANTS.exists() else []
         path = write_results(VARIANTS.stem, {"models": [*old, record]})
         rows = [
@@ -498,7 +510,7 @@ def main() -> None:
         print(f"int8 flip embed: {record['int8_flip_embed']}\nwrote {path}")
         return
     if args.face_checkpoint:
-        record = face_trend(Path(args.face_workdir))
+        record = face_trend(Path(args.face_workdir), face_config)
         trend = json.loads(TREND.read_text())["checkpoints"] if TREND.exists() else []
         path = write_results(TREND.stem, {"checkpoints": [*trend, record]})
         orl, dev = record["orl"], record["dev"]
@@ -517,7 +529,11 @@ def main() -> None:
     for modality in modalities:
         if modality == "face":
             results[modality] = run_faces(
-                workdir / modality, Path(args.face_workdir), args.overrides, resume=args.resume
+                workdir / modality,
+                Path(args.face_workdir),
+                args.overrides,
+                resume=args.resume,
+                face_config=face_config,
             )
         else:
             results[modality] = run_modality(
