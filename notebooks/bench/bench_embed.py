@@ -241,13 +241,16 @@ def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str,
     """Every test-time variant of a saved face backbone on the dev people and ORL (no baselines),
     and the int8 LiteRT embed of the flip-averaged model (:func:`int8_flip_embed`)."""
     saved = pretrain.load_model(model_dir)
-    config = pretrain.load_run(face_config).stages[-1][1]
+    run = pretrain.load_run(face_config)
+    assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
+    config = run.stages[-1][1]
     size = config.dataset_options["input_size"]
-    options = _role_options(config)
-    roles = {"dev_people": options.dev_people, "background_people": options.background_people}
-    dev = lfw_role_set("dev", "", size, **roles, role_seed=options.seed)
-    background = lfw_role_set("background", "", size, **roles, role_seed=options.seed)
-    train = lfw_yale_splits(2, size, **roles, role_seed=options.seed).train
+    o = _role_options(config)
+    dev = lfw_role_set("dev", "", size, o.dev_people, o.background_people, o.seed)
+    background = lfw_role_set("background", "", size, o.dev_people, o.background_people, o.seed)
+    train = lfw_yale_splits(
+        2, size, dev_people=o.dev_people, background_people=o.background_people, role_seed=o.seed
+    ).train
     pick = np.random.default_rng(0).permutation(len(train))[:WHITEN_TRAIN_IMAGES]
     started = time.perf_counter()
     scored = score_variants(
@@ -265,6 +268,7 @@ def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str,
         "eval_s": time.perf_counter() - started,
         "int8_flip_embed": int8_flip_embed(saved, dev.images),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
     }
 
 
