@@ -10,8 +10,11 @@ run's finished ``contrastive/`` and ``metric/`` folders skips them):
     --workdir /work/runs/face_lfw2 --resume
   then python notebooks/bench/bench_embed.py --only face --face-config \\
     pretrain/configs/embed_face_lfw2.py --face-workdir /work/runs/face_lfw2
-Expected: see notebooks/results/embedding_face_variants.json (dev and ORL per variant).
-Time here: 104 steps of 128 per epoch, 45-80 s each on 2 shared cores.
+Expected (measured 2026-12-01, stopped after 12 epochs: not improving): dev EER 22.47, 22.26,
+  22.82, 22.46, 22.41 (rate cut) 22.09, 22.06, 22.15, 21.98, 21.99, 22.02, 22.06%, against
+  stage 2's 21.97%: no better, so models/embed_face_lfw stays stage 2's model.
+Time here: 80 steps of 128 per epoch, 120-230 s each on 2 cores shared with a load of 8-18
+  (2,087 s for the 12 epochs; the all_people attempt below 1,328 s for 9).
 
 Stage 3 (``low_decay``), chosen on the LFW dev people's EER: through stage 2 the dev EER fell
 with the training error (0.90 -> 0.27 while dev went 34.6 -> 22.0%), and the training error was
