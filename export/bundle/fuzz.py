@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-import export.bundle.container as container
+import devices.bundle.container as container
 import export.bundle.signing as signing
+from devices.bundle.codec import Coded
+from devices.bundle.errors import BundleError
 from devices.fuzz import Target
-from export.bundle.codec import Coded
-from export.bundle.errors import BundleError
 from export.bundle.io import build_bundle, read_bundle
 
 

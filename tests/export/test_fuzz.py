@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import export
+from devices.bundle import container, huffman
 from devices.fuzz import fuzz
-from export.bundle import BundleError, container, huffman
+from export.bundle import BundleError
 from export.bundle.fuzz import fix_checksums, resign, seed_bundles
 
 KEY = ed25519.Ed25519PrivateKey.generate()

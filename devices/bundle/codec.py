@@ -3,9 +3,9 @@
 A *coded* tensor is a codebook and one code per weight (code 0 is the zero of pruned weights and
 of filler entries; it is implicit, not stored). Its codes are seen as a 2-D matrix (all axes but
 the last, by the last: a Dense kernel as inputs x units, a convolution as positions x filters);
-optionally each distinct row and column is kept once (:mod:`export.bundle.dedup`); what remains
+optionally each distinct row and column is kept once (:mod:`devices.bundle.dedup`); what remains
 is read row by row or column by column, turned into gap and value streams
-(:mod:`export.bundle.sparse`), and every stream is Huffman coded (:mod:`export.bundle.huffman`).
+(:mod:`devices.bundle.sparse`), and every stream is Huffman coded (:mod:`devices.bundle.huffman`).
 The encoder picks the deduplication, order and index width that give the fewest bytes unless
 told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16.
 
@@ -22,11 +22,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-import export.bundle.dedup as slices
-import export.bundle.huffman as huffman
-from export.bundle.container import Record
-from export.bundle.errors import BundleError
-from export.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative
+import devices.bundle.dedup as slices
+import devices.bundle.huffman as huffman
+from devices.bundle.container import Record
+from devices.bundle.errors import BundleError
+from devices.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative
 
 ORDERS = ("row", "last-axis-first")
 AUTO = "auto"
