@@ -7,7 +7,8 @@ optionally each distinct row and column is kept once (:mod:`devices.bundle.dedup
 is read row by row or column by column, turned into gap and value streams
 (:mod:`devices.bundle.sparse`), and every stream is Huffman coded (:mod:`devices.bundle.huffman`).
 The encoder picks the deduplication, order and index width that give the fewest bytes unless
-told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16.
+told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16; raw
+int8 / uint8 hold integers and bytes (a download's exponents and compressed model skeleton).
 
 Decoding is numpy only and exact: it returns the codebook value of every code.
 
@@ -185,7 +186,7 @@ def encode_coded(
 
 
 def encode_raw(name: str, array: np.ndarray, *, dtype: str = "float32") -> Record:
-    """The record of a tensor stored as plain little-endian floats."""
+    """The record of a tensor stored as plain little-endian values (floats, int8 or uint8)."""
     data = np.asarray(array).astype(np.dtype(dtype).newbyteorder("<"))
     return Record(name, "raw", dtype, tuple(data.shape), 0, "row", 0, (data.tobytes(),))
 

@@ -37,7 +37,7 @@ VERSION = 1
 PREAMBLE = struct.Struct("<4sHHII")
 TRAILER_BYTES = trust.KEY_ID_BYTES + trust.SIGNATURE_BYTES
 KINDS = {"raw": 0, "coded": 1}
-DTYPES = {"float32": 0, "float16": 1}
+DTYPES = {"float32": 0, "float16": 1, "int8": 2, "uint8": 3}
 ORDERS = {"row": 0, "last-axis-first": 1}
 # Weights a bundle may declare in all (256 MiB as float32; pocketfit's networks hold < 1M). A few
 # coded bytes can declare any shape (zeros are implied), so the reader bounds what it decodes.
