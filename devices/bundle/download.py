@@ -95,9 +95,9 @@ def expand_background(q: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    """``np.save`` of ``array`` as bytes (no pickle)."""
+    """``np.save`` of ``array`` as bytes (no pickle; C order, whatever the array's layout)."""
     buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 

@@ -20,7 +20,7 @@ KEY = ed25519.Ed25519PrivateKey.generate()
 SEEDS = seed_bundles(KEY)
 
 
-@pytest.mark.parametrize("name", ["pfb", "pfb_decode", "pfb_signature"])
+@pytest.mark.parametrize("name", ["pfb", "pfb_decode", "pfb_signature", "download"])
 def test_a_slice_of_the_fuzz_bench_finds_nothing(name: str) -> None:
     report = fuzz("export.bundle.fuzz:targets", name, inputs=400, seed=1)
     assert report.unexpected == 0, report.examples
