@@ -28,10 +28,10 @@ from devices.bundle.grid import snap
 from devices.files import atomic_write
 from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
-from export.artifact.pipeline import fit_whitening
-from export.artifact.sources import data_sources
+from export.artifact.pipeline import fit_whitening, whitens_by_default
+from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone
-from export.artifact.whiten import can_whiten, fold_whitening
+from export.artifact.whiten import fold_whitening
 from export.bundle import read_bundle
 from export.bundle.download import DOWNLOAD_FILES, as_coded, build_download
 
@@ -92,6 +92,7 @@ class DownloadResult(NamedTuple):
       float_backbone: the same backbone uncompressed, whitening folded in (the reference).
       ota: the compression run (its weights bundle, history, recipe).
       whitening: the manifest's record of the whitener.
+      sources: the calibration and background images the artifact was built with.
     """
 
     bundle: bytes
@@ -101,6 +102,7 @@ class DownloadResult(NamedTuple):
     float_backbone: Backbone
     ota: OtaResult
     whitening: dict[str, Any] | None
+    sources: Sources
 
 
 def export_download(
@@ -116,7 +118,9 @@ def export_download(
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> DownloadResult:
-    """Saved model -> whitened, compressed backbone -> signed artifact in ``out`` (+ download).
+    """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
+
+    The backbone is whitened when :func:`export.artifact.pipeline.whitens_by_default` says so.
 
     Args:
       model_dir: a saved EmbedNet (``pretrain.save_model``).
@@ -138,7 +142,7 @@ def export_download(
     backbone = split_backbone(saved)
     sources = data_sources(saved, background=background)
     whitening = None
-    if can_whiten(backbone):
+    if whitens_by_default(saved, backbone):
         w, whitening = fit_whitening(backbone, sources)
         whitening["bundle"] = "the compressed backbone is the whitened one (fold, then compress)"
         backbone = fold_whitening(backbone, w)
@@ -181,4 +185,4 @@ def export_download(
         )
         if bundle_path is not None:
             atomic_write(bundle_path, blob)
-    return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening)
+    return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)
