@@ -580,7 +580,8 @@ def main() -> int:
             "compressed_identification_5shot_delta_pts": "5-shot identification (class-mean "
             "imprinting, mean over 10 random enrollment splits: pretrain.evaluation.face_report, "
             "as bench-embed) of the installed int8 compressed model minus the float model (the "
-            "uncompressed backbone, whitened like the artifact), on the headline set (ORL all "
+            "uncompressed backbone, whitened where the export whitens: not the LFW face "
+            "backbone, export.artifact.whiten.UNWHITENED), on the headline set (ORL all "
             "40 people for faces, held-out synthetic prints); per set in accuracy.*",
             "compressed_eer_delta_pts": "EER (all pairs) of the same two, compressed - float",
             "embed_ms": "LiteRT interpreter, 1 thread, one image, median of 50",
