@@ -28,7 +28,7 @@ from devices.bundle.grid import snap
 from devices.files import atomic_write
 from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
-from export.artifact.pipeline import fit_whitening, whitens_by_default
+from export.artifact.pipeline import fit_whitening, shown_path, whitens_by_default
 from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone
 from export.artifact.whiten import fold_whitening
@@ -162,7 +162,7 @@ def export_download(
         scopes=scopes,
         background_levels=background_levels,
         source={
-            "model_dir": str(model_dir),
+            "model_dir": shown_path(Path(model_dir)),
             "model": backbone.name,
             "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
             "whitening": whitening,

@@ -51,7 +51,7 @@ def signing_key(path: str | os.PathLike[str], *, create: bool = False) -> Any:
     return signing.load_private_key(file)
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """``path`` relative to the working directory when below it (no machine paths in manifests)."""
     relative = os.path.relpath(path.resolve())
     return str(path.resolve()) if relative.startswith("..") else relative
@@ -212,7 +212,7 @@ def export_model(
             int8=int8,
             bundle=blob,
             source={
-                "model_dir": _shown(model_dir),
+                "model_dir": shown_path(model_dir),
                 "model": backbone.name,
                 "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
                 "whitening": whitening,
