@@ -14,6 +14,7 @@ from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig
+from personalize.install import install
 from personalize.keystore import FileKeyStore, KeyStore
 from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
@@ -45,6 +46,7 @@ __all__ = [
     "UserRecord",
     "check_image",
     "check_samples",
+    "install",
     "load_artifact",
     "threshold_at_far",
 ]

@@ -6,6 +6,7 @@ python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME 
 python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--json]
 python -m personalize list     --store DIR
 python -m personalize remove   --store DIR --user NAME
+python -m personalize install  --bundle X.pfb --artifact DIR --key PUB [--json]
 
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
@@ -22,6 +23,7 @@ from typing import Any
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
 from personalize.images import read_all, read_images
+from personalize.install import install
 from personalize.store import RecordStore
 
 OK, REJECTED, ERROR = 0, 1, 2
@@ -62,6 +64,11 @@ def parser() -> argparse.ArgumentParser:
     rm = sub.add_parser("remove", help="delete a user's record")
     common(rm, artifact=False)
     rm.add_argument("--user", required=True)
+    inst = sub.add_parser("install", help="install an artifact from its signed download bundle")
+    inst.add_argument("--bundle", required=True, help="the download (.pfb)")
+    inst.add_argument("--artifact", required=True, help="the artifact directory to write")
+    inst.add_argument("--key", required=True, help="the publisher's public key (PEM)")
+    inst.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
@@ -91,6 +98,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "list":
         users = RecordStore(args.store, create=False).users()
         _out(args, {"users": users}, "\n".join(users) if users else "(no users enrolled)")
+        return OK
+    if args.command == "install":
+        done = install(args.bundle, args.artifact, args.key)
+        sizes = ", ".join(f"{n} {b:,} B" for n, b in done["files"].items())
+        _out(
+            args,
+            done,
+            f"installed {done['artifact']} from {done['bundle_bytes']:,} B: {sizes}",
+        )
         return OK
     if args.command == "remove":
         RecordStore(args.store, create=False).remove(args.user)

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from devices.bundle.download import compact_background as compact_background_rows
+from devices.bundle.download import expand_background
 from devices.contract import (
     BACKGROUND,
     BACKGROUND_FEATURES,
@@ -186,6 +188,7 @@ def build_artifact(
     train_batch: int = 5,
     bundle: bytes | None = None,
     source: dict[str, Any] | None = None,
+    background_levels: int | None = None,
 ) -> dict[str, Any]:
     """Builds, signs and writes an artifact directory; returns its manifest.
 
@@ -204,6 +207,10 @@ def build_artifact(
       train_batch: batch the memory plan assumes for a train step.
       bundle: the backbone's ``.pfb`` bytes, shipped as the OTA form.
       source: provenance (model directory, hashes) recorded in the manifest.
+      background_levels: store the background embeddings on a grid, ``q`` in
+        -levels..levels times a power of two per row (float16 in the file, exactly;
+        :func:`devices.bundle.download.compact_background`), so a download carries them as
+        small integers; None: plain float16.
     """
     scopes = check_scopes(scopes)
     head = HeadConfig(backbone.embedding_dim, classes, scale)
@@ -213,7 +220,11 @@ def build_artifact(
     initial = initial_variables(backbone, kernel, scopes)
     batches = [calibration[i : i + 16] for i in range(0, len(calibration), 16)]
     model = build_tflite(backbone, head, scopes, initial, int8=int8, calibration=batches)
-    embeddings = embed_batches(model, background_images).astype(np.float16)
+    embeddings = embed_batches(model, background_images)
+    if background_levels is not None:
+        embeddings = expand_background(*compact_background_rows(embeddings, background_levels))
+    else:
+        embeddings = embeddings.astype(np.float16)
     buffer = io.BytesIO()
     np.save(buffer, embeddings, allow_pickle=False)
     files = {MODEL: model, BACKGROUND: buffer.getvalue()}
@@ -244,6 +255,7 @@ def build_artifact(
             "file": BACKGROUND,
             "count": len(embeddings),
             "dtype": "float16",
+            **({"levels": background_levels} if background_levels is not None else {}),
             "source": background_source,
         },
         ota=ota,

@@ -137,3 +137,24 @@ def _compact(model: Any, graph: Any, assign: Any) -> Any:
     )
     dequantize.inputs, dequantize.outputs = [len(graph.tensors) - 1], [index]
     return dequantize
+
+
+def int8_constants(blob: bytes) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Every int8 constant tensor with per-channel scales: ``(q, scales, quantized axis)``, in
+    buffer order (each buffer once)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model, seen, out = load_model(blob), set(), []
+    for graph in model.subgraphs or []:
+        for t in graph.tensors or []:
+            data = model.buffers[t.buffer].data if t.buffer else None
+            if t.type != schema.TensorType.INT8 or data is None or t.buffer in seen:
+                continue
+            if t.quantization is None or t.quantization.scale is None:
+                continue
+            seen.add(t.buffer)
+            shape = tuple(int(d) for d in t.shape)
+            q = np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.int8).reshape(shape)
+            scales = np.asarray(t.quantization.scale, np.float32)
+            out.append((q, scales, int(t.quantization.quantizedDimension)))
+    return out

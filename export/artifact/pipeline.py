@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from export.artifact.build import build_artifact
 from export.artifact.scopes import check_scopes
 from export.artifact.sources import Sources, data_sources
-from export.artifact.split import Backbone, split_backbone
-from export.artifact.whiten import EPS, can_whiten, fold_whitening, whitener
+from export.artifact.split import Backbone, split_backbone, training_dataset
+from export.artifact.whiten import EPS, UNWHITENED, can_whiten, fold_whitening, whitener
 from export.bundle import BundleError, read_bundle, signing
 
 
@@ -51,7 +51,7 @@ def signing_key(path: str | os.PathLike[str], *, create: bool = False) -> Any:
     return signing.load_private_key(file)
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """``path`` relative to the working directory when below it (no machine paths in manifests)."""
     relative = os.path.relpath(path.resolve())
     return str(path.resolve()) if relative.startswith("..") else relative
@@ -95,6 +95,12 @@ def check_bundle(data: bytes, backbone: Backbone, public_key: Any) -> dict[str, 
         "ratio": float_bytes / bundle.nbytes,
         "key_id": bundle.key_id,
     }
+
+
+def whitens_by_default(saved: Any, backbone: Backbone) -> bool:
+    """Whether an export whitens ``backbone`` unless told: when it can, except for the training
+    datasets in :data:`export.artifact.whiten.UNWHITENED` (measured there)."""
+    return can_whiten(backbone) and training_dataset(saved) not in UNWHITENED
 
 
 def fit_whitening(
@@ -148,7 +154,8 @@ def export_model(
       background: background-people images embedded into ``background.npy``.
       whiten: fold a whitener fitted on float embeddings of the dataset's whitening people
         (:func:`fit_whitening`) into the embedding layer; default: when the backbone has
-        one (EmbedNet), not for LeNets.
+        one (EmbedNet), not for LeNets, not for the datasets whose development people it did
+        not help (:func:`whitens_by_default`).
       progress: show a progress bar.
 
     Returns:
@@ -178,7 +185,7 @@ def export_model(
         bar.set_postfix_str(steps[1])
         sources = data_sources(saved, calibration=calibration, background=background)
         whitening = None
-        if whiten or (whiten is None and can_whiten(backbone)):
+        if whiten or (whiten is None and whitens_by_default(saved, backbone)):
             w, whitening = fit_whitening(backbone, sources)
             backbone = fold_whitening(backbone, w)
         bar.update()
@@ -205,7 +212,7 @@ def export_model(
             int8=int8,
             bundle=blob,
             source={
-                "model_dir": _shown(model_dir),
+                "model_dir": shown_path(model_dir),
                 "model": backbone.name,
                 "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
                 "whitening": whitening,

@@ -15,6 +15,9 @@ Registered sources (chosen by the model's training dataset, one small registry):
   ``orl_faces``               calibration and background: the pretraining subjects (s1-s20 by
                               default); the evaluation subjects s21-s40 are refused.
                               No other faces exist, so whitening uses the background's images.
+  ``lfw_yale_b``              calibration: training images (LFW train role + Extended Yale B);
+                              background: the LFW background role (one-image people nobody
+                              trained or evaluates on); whitening: other training images.
   ``synthetic_fingerprints``  calibration: prints of the run's training identities; background:
                               fresh generator identities after every identity the run used
                               (validation, test and training ranges), so the held-out test
@@ -130,6 +133,39 @@ def _orl(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
     pick = lambda n: images[np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]  # noqa: E731
     where = f"ORL s{first}-s{last} (the pretraining subjects)"
     return Sources(pick(calibration), pick(background), where, where)
+
+
+@register_source("lfw_yale_b")
+def _lfw(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
+    import inspect
+
+    from pretrain.embedding.face_data import lfw_role_set, lfw_yale_splits
+
+    bound = inspect.signature(lfw_yale_splits).bind(**stages[-1])
+    bound.apply_defaults()
+    a = dict(bound.arguments)
+    roles = {k: a[k] for k in ("input_size", "dev_people", "background_people", "role_seed")}
+    train = lfw_yale_splits(**{**a, "min_images": 1}).train
+    back = lfw_role_set("background", a["root"], cache=a["cache"], **roles)
+    if background > len(back):
+        raise ValueError(
+            f"{background} background images asked for; the LFW background role has "
+            f"{len(back)} people (one image each)."
+        )
+    # Each training image at most once, spread over the whole set; the whitener's images are
+    # every other one in between (training people: the background stays unflattened).
+    pick = np.linspace(0, len(train) - 1, min(calibration, len(train))).astype(int)
+    white = np.setdiff1d(np.linspace(0, len(train) - 1, 4 * background).astype(int), pick)
+    return Sources(
+        np.asarray(train.images[pick], np.float32),
+        np.asarray(back.images[:background], np.float32),
+        f"{len(pick)} LFW + Extended Yale B training images (spread over the set)",
+        f"LFW background role: {background} one-image people (pretrain.embedding.face_data."
+        f"lfw_roles, seed {a['role_seed']}), never trained on, disjoint from dev and ORL",
+        np.asarray(train.images[white[:background]], np.float32),
+        f"{min(len(white), background)} LFW + Extended Yale B training images (not the "
+        "calibration ones)",
+    )
 
 
 @register_source("synthetic_fingerprints")

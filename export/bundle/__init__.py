@@ -1,12 +1,15 @@
 """The ``.pfb`` bundle: Deep Compression's storage format, versioned, checksummed and signed.
 
-Numpy (and ``cryptography`` for signatures) only, so a device can decode it.
+The writer side (encoding, signing, the size report) lives here; the format and its reader
+(numpy and ``cryptography`` only, so a device can decode it) live in :mod:`devices.bundle`, and
+are re-exported.
 """
 
-from export.bundle.codec import Coded, TensorInfo, compact, decode_record, encode_tensor
-from export.bundle.container import VERSION, Container, Record
-from export.bundle.errors import BundleError, SignatureError
-from export.bundle.huffman import code_lengths
+from devices.bundle.codec import Coded, TensorInfo, compact, decode_record, encode_tensor
+from devices.bundle.container import VERSION, Container, Record
+from devices.bundle.errors import BundleError, SignatureError
+from devices.bundle.huffman import code_lengths
+from devices.bundle.sparse import decode_relative, encode_relative
 from export.bundle.io import (
     SUFFIX,
     Bundle,
@@ -32,7 +35,6 @@ from export.bundle.signing import (
     load_public_key,
     write_public_key,
 )
-from export.bundle.sparse import decode_relative, encode_relative
 
 __all__ = [
     "DEFAULT_PRIVATE_KEY",

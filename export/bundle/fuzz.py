@@ -5,11 +5,15 @@ the signature see every mutation (as they would from a compromised or buggy sign
 ``pfb_decode``: the same with every checksum recomputed as well, so mutated sections reach the
 decoders (Huffman, relative indices, codebooks, deduplication).
 ``pfb_signature``: mutated bundles as they are, which the signature check must refuse.
+``download``: mutated download bundles (:mod:`devices.bundle.download`: coded kernels, an XZ
+model skeleton with placements, the background, the manifest), checksums fixed and re-signed,
+so the skeleton's inflation, the placements and the background decoder see every mutation.
 Numpy and ``cryptography`` only.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -17,11 +21,15 @@ from typing import Any
 
 import numpy as np
 
-import export.bundle.container as container
+import devices.bundle.container as container
 import export.bundle.signing as signing
+from devices.bundle import download as dl
+from devices.bundle.codec import Coded
+from devices.bundle.errors import BundleError
+from devices.bundle.grid import snap
+from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE
 from devices.fuzz import Target
-from export.bundle.codec import Coded
-from export.bundle.errors import BundleError
+from export.bundle.download import build_download
 from export.bundle.io import build_bundle, read_bundle
 
 
@@ -90,6 +98,39 @@ def seed_bundles(private_key: Any) -> list[bytes]:
     return out
 
 
+def seed_downloads(private_key: Any) -> list[bytes]:
+    """Small download bundles: a stand-in model file holding two kernels' int8 bytes (once in
+    each layout), a 5-bit background, a manifest and a signature."""
+    rng = np.random.default_rng(1)
+    out = []
+    for rows in (40, 90):
+        book = np.concatenate([[0.0], np.sort(rng.standard_normal(7))]).astype(np.float32)
+        kernels = {
+            "a/kernel": Coded(book, rng.integers(0, 8, (3, 3, 2, 8))),
+            "b/kernel": Coded(book[:5], rng.integers(0, 5, (16, 6))),
+        }
+        q = {
+            n: snap(k.codebook.astype(np.float16).astype(np.float32)[k.codes]).q
+            for n, k in kernels.items()
+        }
+        model = b"TFL3" + bytes(rng.integers(0, 256, 64, dtype=np.uint8))
+        model += dl.laid_out(q["a/kernel"], "last-axis-first").tobytes() + b"graph" * 20
+        model += dl.laid_out(q["b/kernel"], "row").tobytes() + bytes(40)
+        levels = 15
+        background = dl.expand_background(
+            *dl.compact_background(rng.standard_normal((rows, 8)), levels)
+        )
+        manifest = {"format": "pocketfit-artifact/1", "background": {"levels": levels}}
+        files = {
+            MODEL: model,
+            BACKGROUND: dl.npy_bytes(background),
+            MANIFEST: json.dumps(manifest).encode(),
+            SIGNATURE: bytes(72),
+        }
+        out.append(build_download(files, kernels, model="embednet", private_key=private_key))
+    return out
+
+
 def targets(workdir: Path) -> dict[str, Target]:
     """The bundle targets (``workdir`` is unused: bundles are read from bytes)."""
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -107,4 +148,9 @@ def targets(workdir: Path) -> dict[str, Target]:
             (BundleError,),
         ),
         "pfb_signature": Target(seeds, lambda d: read_bundle(d, public_key=public), (BundleError,)),
+        "download": Target(
+            seed_downloads(key),
+            lambda d: dl.read_download(resign(fix_checksums(d), key), public_key=public),
+            (BundleError,),
+        ),
     }

@@ -1,4 +1,5 @@
-"""Writing and reading whole bundles: parameters in, signed ``.pfb`` bytes out, and back.
+"""Writing whole bundles: parameters in, signed ``.pfb`` bytes out (the reader is
+:mod:`devices.bundle.reader`, which a device may import).
 
 Example:
   >>> data = build_bundle(tensors, model="lenet300", options={}, private_key=key)
@@ -12,47 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
-
-import export.bundle.container as container
-import export.bundle.signing as signing
+import devices.bundle.container as container
+from devices.bundle.codec import AUTO, encode_tensor, per_tensor
+from devices.bundle.reader import Bundle as Bundle  # re-exported: the writer's counterpart
+from devices.bundle.reader import read_bundle as read_bundle
 from devices.files import atomic_write
-from export.bundle.codec import AUTO, TensorInfo, decode_record, encode_tensor, per_tensor
-from export.bundle.errors import BundleError
 
 SUFFIX = ".pfb"
-
-
-class Bundle(NamedTuple):
-    """A verified, decoded bundle.
-
-    Attributes:
-      model: registered model name.
-      options: the model's options.
-      params: nested dict of float32 arrays (``params["fc1"]["kernel"]``).
-      tensors: one :class:`TensorInfo` per tensor, in file order.
-      nbytes: the file's size, every header, table, codebook and the signature included.
-      key_id: hex id of the key that signed it.
-    """
-
-    model: str
-    options: dict[str, Any]
-    params: dict[str, Any]
-    tensors: list[TensorInfo]
-    nbytes: int
-    key_id: str
-
-    @property
-    def reference_bytes(self) -> int:
-        """Bytes of the same network dense in float32, biases included (the paper's reference)."""
-        return 4 * sum(t.size for t in self.tensors)
-
-    @property
-    def ratio(self) -> float:
-        """``reference_bytes / nbytes``."""
-        return self.reference_bytes / self.nbytes
 
 
 def build_bundle(
@@ -71,7 +40,7 @@ def build_bundle(
 
     Args:
       tensors: leaf path -> array (stored raw) or anything with ``codebook`` and ``codes``
-        (stored coded, e.g. :class:`~export.bundle.codec.Coded` or a quantizer's packed leaf), in
+        (stored coded, e.g. :class:`~devices.bundle.codec.Coded` or a quantizer's packed leaf), in
         parameter-tree order.
       model: registered model name; ``options``: its options (for rebuilding it).
       private_key: Ed25519 private key (see :mod:`export.bundle.signing`).
@@ -98,70 +67,6 @@ def build_bundle(
         )
         records.append(record)
     return container.write(model, dict(options), records, private_key)
-
-
-def _nest(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in flat.items():
-        node = out
-        *parents, leaf = name.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise BundleError(f"tensor {name} clashes with another tensor's path.")
-        if leaf in node:
-            raise BundleError(f"tensor {name} appears twice.")
-        node[leaf] = value
-    return out
-
-
-def read_bundle(
-    source: bytes | str | os.PathLike[str],
-    *,
-    public_key: Any = None,
-    verify: bool = True,
-) -> Bundle:
-    """Verifies and decodes a bundle.
-
-    Args:
-      source: the file's bytes or its path.
-      public_key: the trusted key that must have signed it (path, PEM bytes or key object),
-        named by the caller: a key found beside the bundle is never trusted, since whoever can
-        replace the bundle can replace that key too.
-      verify: check the signature (checksums are always checked); False only for debugging.
-
-    Raises:
-      BundleError: unreadable, truncated, corrupt or malformed.
-      SignatureError: signed by another key, or modified after signing.
-    """
-    if isinstance(source, bytes | bytearray):
-        data, where = bytes(source), "bundle"
-    else:
-        file = Path(source).expanduser()
-        if not file.is_file():
-            raise BundleError(f"{file} not found.")
-        data, where = file.read_bytes(), str(file)
-    key = None
-    if verify:
-        if public_key is None:
-            raise BundleError(
-                f"{where}: no trusted public key given to verify its signature; pass --key "
-                "PUBLIC.pem (python -m export) or public_key= (a key beside a bundle is never "
-                "trusted)."
-            )
-        key = signing.load_public_key(public_key)
-    parsed = container.read(data, key, where=where)
-    flat, infos = {}, []
-    for record in parsed.records:
-        try:
-            array, info = decode_record(record, parsed.record_bytes[record.name])
-        except BundleError as err:
-            raise BundleError(f"{where}: {err}") from None
-        flat[record.name] = array
-        infos.append(info)
-    return Bundle(
-        parsed.model, parsed.options, _nest(flat), infos, parsed.nbytes, parsed.key_id.hex()
-    )
 
 
 def write_bundle(path: str | os.PathLike[str], data: bytes) -> Path:

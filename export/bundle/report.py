@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from export.bundle.codec import TensorInfo
+from devices.bundle.codec import TensorInfo
 from export.bundle.io import Bundle
 
 

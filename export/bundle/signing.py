@@ -17,12 +17,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from devices import trust
+from devices.bundle.container import load_public_key as load_public_key  # re-exported
+from devices.bundle.container import verify as verify  # re-exported
+from devices.bundle.errors import BundleError
 from devices.files import atomic_write
 from devices.trust import KEY_ID_BYTES as KEY_ID_BYTES  # re-exported: the bundle's layout
 from devices.trust import SIGNATURE_BYTES as SIGNATURE_BYTES
 from devices.trust import key_id as key_id
-from export.bundle.errors import BundleError, SignatureError
 
 DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
 PUBLIC_KEY_NAME = "signing.pub"
@@ -106,26 +107,6 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
     return key
 
 
-def load_public_key(source: Any) -> Any:
-    """An Ed25519 public key from a PEM file path, PEM bytes, or a key object.
-
-    Raises:
-      BundleError: missing file, or not an Ed25519 public key.
-    """
-    try:
-        return trust.public_key(source)
-    except trust.TrustError as err:
-        raise BundleError(str(err)) from None
-
-
 def sign(private_key: Any, message: bytes) -> bytes:
     """The 64-byte Ed25519 signature of ``message``."""
     return bytes(private_key.sign(message))
-
-
-def verify(public_key: Any, message: bytes, signature: bytes, signer_id: bytes) -> None:
-    """Checks ``signature``; raises :class:`SignatureError` saying why it fails."""
-    try:
-        trust.verify(public_key, message, signature, signer_id, what="bundle")
-    except trust.TrustError as err:
-        raise SignatureError(str(err)) from None

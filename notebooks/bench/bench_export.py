@@ -5,17 +5,23 @@ Command:
   python notebooks/bench/bench_export.py [--only face fingerprint lenet300 lenet5]
       [--model face=DIR ...] [--key ~/.config/pocketfit/signing.key] [--smoke | --dry-run]
 
-Per embedding backbone (``notebooks/results/models/embed_{face,fingerprint}``, written by
-bench-embed): the OTA form (Deep Compression retrained on the embedding task, a signed ``.pfb``),
-then the artifacts: head-only float32 and int8 (the headline ``float_bytes`` / ``int8_bytes``),
-and the committed int8 artifact with every scope and the bundle inside; ``embed`` latency per
+Per embedding backbone (``notebooks/results/models/embed_face_lfw`` and ``embed_fingerprint``;
+rerunning picks up whatever weights those folders hold): the head-only float32 and int8
+artifacts of the uncompressed backbone (the headline ``float_bytes`` / ``int8_bytes``); the
+download (``export.artifact.download``: whiten, Deep Compression retrained on the embedding task,
+kernels on their int8 grid, the head-only artifact built from them, packed into one signed
+``.pfb``), its bytes by part, installed bytes and peak RAM, the official TFLite recipe's model of
+the same network, and an install from it (``python -m personalize install``'s function) compared
+byte for byte; the committed int8 artifact with every scope built from the same compressed
+backbone (its weights bundle inside); ``embed`` latency per
 image and ``train`` latency per step in the LiteRT interpreter (1 thread, median); the embedding
 protocol (1/3/5-shot identification by imprinting, EER) on the people pretraining never saw, for
-the float JAX model, the int8 artifact and the decoded OTA bundle. The LeNets (if their models and
+the float JAX model, the int8 artifact, the decoded compressed backbone and the installed
+download's int8 model (also over 10 random enrollment splits, as bench-embed). The LeNets (if their models and
 bundles exist) get the same sizes, latencies and 5-shot identification on the MNIST test digits.
 
-Writes notebooks/results/export.json and notebooks/results/artifacts/{face,fingerprint,lenet300,
-lenet5}/ with notebooks/results/artifacts/signing.pub (the private key stays at --key, created
+Writes notebooks/results/export.json, notebooks/results/artifacts/{face,fingerprint,lenet300,
+lenet5}/ and the downloads artifacts/{face,fingerprint}.pfb, with artifacts/signing.pub (the private key stays at --key, created
 there if missing, never inside the repository). --smoke uses a tiny OTA recipe and writes into a
 temporary folder only; --dry-run runs everything but writes nothing either.
 
@@ -42,22 +48,34 @@ from _results import RESULTS, ROOT, print_table, write_results
 
 import export
 import pretrain
+from devices.bundle import download as dl
 from devices.contract import MODEL
+from devices.files import atomic_write
+from export.artifact import build_artifact
 from export.artifact.convert import size_breakdown, subgraph_ops
-from export.artifact.ota import compress_backbone, recipe_for
-from export.artifact.pipeline import export_model, fit_whitening, signing_key
-from export.artifact.sources import data_sources
-from export.artifact.split import split_backbone, training_config
-from export.artifact.whiten import fold_whitening
+from export.artifact.download import export_download
+from export.artifact.ota import recipe_for
+from export.artifact.pipeline import export_model, signing_key
+from export.artifact.split import split_backbone, training_config, training_dataset
+from export.baselines import build_official
+from personalize import install
 from pretrain.embedding import face_options, fvc_sensor_sets, orl_subjects, synthetic_test_set
+from pretrain.embedding.face_data import lfw_dev_set
+from pretrain.embedding.face_suite import orl_faces
 from pretrain.embedding.suites import within_identity_order
 from pretrain.evaluation import evaluate_features, identification_accuracy
+from pretrain.evaluation.repeated import face_report
 
 EMBEDDINGS = ("face", "fingerprint")
 LENETS = ("lenet300", "lenet5")
 SCOPES = ("head", "head_biases", "last_block")
 REPEATS = 50
 TRAIN_BATCH = 5  # one enrollment: 5 shots
+CLASSES = 8  # head slots of every artifact (and of the official recipe's Dense head)
+# Background people of the downloads: faces, the LFW background role (all 1,000); prints, 200
+# fresh generator identities' impressions, as before.
+BACKGROUND_PEOPLE = {"face": 1000, "fingerprint": 200}
+MODELS = {"face": "embed_face_lfw", "fingerprint": "embed_fingerprint"}
 
 
 def median_ms(fn: Any, repeats: int = REPEATS) -> float:
@@ -164,8 +182,19 @@ def protocol(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dic
 
 
 def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ...]]:
-    """``{set: (images, labels, order)}``: the protocol's people, never seen in pretraining."""
+    """``{set: (images, labels, order)}``: the protocol's people, never seen in pretraining
+    (the first set is the headline one: ORL all 40 for faces, held-out synthetic for prints)."""
     options = training_config(saved).get("dataset_options", {})
+    if modality == "face" and training_dataset(saved) == "lfw_yale_b":
+        size = tuple(options.get("input_size", (96, 80)))
+        roles = {
+            k: options[k] for k in ("dev_people", "background_people", "role_seed") if k in options
+        }
+        orl, dev = orl_faces(size), lfw_dev_set("", size, **roles)
+        return {
+            "orl": (orl.images, orl.labels, within_identity_order(orl.labels)),
+            "lfw_dev": (dev.images, dev.labels, within_identity_order(dev.labels)),
+        }
     if modality == "face":  # preprocessed as in training (input_size / crop options)
         faces = orl_subjects(range(21, 41), "", **face_options(options))
         return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
@@ -198,6 +227,37 @@ def build_sizes(model_dir: Path, tmp: Path, key: Any, scopes: tuple[str, ...]) -
     return out
 
 
+def download_parts(record_bytes: dict[str, int], total: int) -> dict[str, int]:
+    """A download's bytes by what they carry (the container's header and signature apart)."""
+    side = {
+        dl.SKELETON: "model_skeleton",
+        dl.BACKGROUND_Q: "background",
+        dl.BACKGROUND_EXPONENT: "background",
+        dl.MANIFEST_RECORD: "manifest",
+        dl.SIGNATURE_RECORD: "manifest_signature",
+    }
+    parts: dict[str, int] = {}
+    for name, size in record_bytes.items():
+        part = side.get(name, "compressed_weights")
+        parts[part] = parts.get(part, 0) + size
+    parts["container_and_signature"] = total - sum(parts.values())
+    return parts
+
+
+def installed_identical(bundle: Path, files: dict[str, bytes], public: Path, tmp: Path) -> bool:
+    """Installs ``bundle`` as the device does and compares every file with the signed ones."""
+    target = tmp / f"installed-{bundle.stem}"
+    install(bundle, target, public)
+    got = {p.name: p.read_bytes() for p in target.iterdir()}
+    return got.keys() == files.keys() and all(got[n] == files[n] for n in files)
+
+
+def repeated(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dict[str, Any]:
+    """bench-embed's figures: identification over 10 random enrollment splits, EER."""
+    report = face_report(features, labels, order=order)
+    return {"identification_pct": report["identification_pct"], "eer_pct": report["eer_pct"]}
+
+
 def run_embedding(
     modality: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path, *, smoke: bool
 ) -> dict[str, Any]:
@@ -213,13 +273,22 @@ def run_embedding(
     result["all_scopes"] = {**wide, "int8_vs_float": wide["int8_bytes"] / wide["float_bytes"]}
     result["convert_s"] = time.perf_counter() - started
 
-    print("OTA: prune + weight sharing, retrained on the embedding task", flush=True)
+    print("download: whiten, prune + weight sharing on the embedding task, int8 grid", flush=True)
     recipe = recipe_for(saved)
     if smoke:
         recipe = dataclasses.replace(recipe, rounds=1, steps_per_round=2, quant_steps=2)
     started = time.perf_counter()
-    ota = compress_backbone(saved, private_key=key, recipe=recipe, key=jax.random.key(0))
-    bundle_path = export.write_bundle(tmp / f"{modality}.pfb", ota.bundle)
+    bundle_path = tmp / f"{modality}.pfb"
+    down = export_download(
+        model_dir,
+        tmp / f"{modality}-download",
+        private_key=key,
+        key=jax.random.key(0),
+        recipe=recipe,
+        background=BACKGROUND_PEOPLE[modality],
+        bundle_path=bundle_path,
+    )
+    ota = down.ota
     float_backbone = 4 * pretrain.count_params((backbone.front_params, backbone.last_params))
     result["pfb_bytes"] = len(ota.bundle)
     result["pfb_ratio_vs_float_backbone"] = float_backbone / len(ota.bundle)
@@ -230,11 +299,37 @@ def run_embedding(
         "seconds": time.perf_counter() - started,
         "float_backbone_bytes": float_backbone,
     }
+    public = out_dir.parent / "signing.pub"
+    parsed = dl.read_download(down.bundle, public_key=public)
+    memory = down.manifest["memory_peak_bytes"]["phone_cpu"]
+    result["download_bytes"] = len(down.bundle)
+    result["download_parts"] = download_parts(parsed.record_bytes, parsed.nbytes)
+    result["stored_bytes"] = sum(len(d) for d in down.files.values())
+    result["stored_files"] = {n: len(d) for n, d in sorted(down.files.items())}
+    result["peak_ram_bytes"] = max(memory.values())
+    result["peak_ram"] = {"profile": "phone_cpu", "per_signature": memory}
+    print("official TFLite on-device training recipe, same network", flush=True)
+    result["official_download_bytes"] = len(build_official(backbone, CLASSES))
+    result["official_vs_download"] = result["official_download_bytes"] / len(down.bundle)
+    result["installed_from_bundle_identical"] = installed_identical(
+        bundle_path, down.files, public, tmp
+    )
 
-    manifest = export_model(
-        model_dir, out_dir, scopes=SCOPES, bundle=bundle_path, private_key=key, int8=True
+    sources = down.sources
+    manifest = build_artifact(
+        down.backbone,
+        out_dir,
+        private_key=key,
+        calibration=sources.calibration,
+        background_images=sources.background[: BACKGROUND_PEOPLE[modality]],
+        background_source=sources.background_source,
+        scopes=SCOPES,
+        background_levels=down.manifest["background"]["levels"],
+        bundle=ota.bundle,
+        source={**down.manifest["source"], "model_dir": shown(model_dir)},
     )
     model = (out_dir / MODEL).read_bytes()
+    device_model = down.files[MODEL]
     sets = evaluation_sets(modality, saved)
     first = next(iter(sets.values()))[0][0]
     result.update(latencies(model, manifest, first))
@@ -245,36 +340,46 @@ def run_embedding(
         "scopes": list(manifest["scopes"]),
         "memory_peak_bytes": manifest["memory_peak_bytes"],
     }
+    if not smoke:
+        atomic_write(out_dir.parent / f"{modality}.pfb", down.bundle)
+        result["download"] = shown(out_dir.parent / f"{modality}.pfb")
 
-    decoded = export.read_bundle(ota.bundle, public_key=key.public_key())
-    ota_module = pretrain.build_model("embednet", **decoded.options)
-    # The artifact computes the trained model with the export's whitening folded in: its float
-    # twin is the reference for int8; the OTA bundle holds the model as trained.
-    result["whitening"] = manifest["source"].get("whitening")
-    artifact_float = backbone
-    if result["whitening"]:
-        w, _ = fit_whitening(backbone, data_sources(saved), result["whitening"]["eps"])
-        artifact_float = fold_whitening(backbone, w)
+    result["whitening"] = down.whitening
+    uncompressed_int8 = (tmp / f"{model_dir.name}-int8_bytes" / MODEL).read_bytes()
     accuracy: dict[str, Any] = {}
     for name, (images, labels, order) in sets.items():
         print(f"protocol on {name} ({len(images)} images)", flush=True)
         trained_e = jax_embed(saved.module, saved.params, images)
-        float_e, int8_e = artifact_float.embeddings(images), interpreter_embed(model, images)
+        float_e = down.float_backbone.embeddings(images)
+        int8_e = interpreter_embed(uncompressed_int8, images)
+        device_e = interpreter_embed(device_model, images)
         row = {
             "float": protocol(float_e, labels, order),
             "float_as_trained": protocol(trained_e, labels, order),
             "int8": protocol(int8_e, labels, order),
-            "ota_decoded": protocol(jax_embed(ota_module, decoded.params, images), labels, order),
+            "ota_decoded": protocol(down.backbone.embeddings(images), labels, order),
+            "compressed_int8": protocol(device_e, labels, order),
             "int8_front_float_last": protocol(
                 interpreter_embed(model, images, refine=True), labels, order
             ),
+            "repeated_splits": {
+                "float": repeated(float_e, labels, order),
+                "compressed_int8": repeated(device_e, labels, order),
+            },
         }
+        rep = row["repeated_splits"]
+        row["compressed_identification_5shot_delta_pts"] = (
+            rep["compressed_int8"]["identification_pct"]["5"]
+            - rep["float"]["identification_pct"]["5"]
+        )
+        row["compressed_eer_delta_pts"] = (
+            rep["compressed_int8"]["eer_pct"] - rep["float"]["eer_pct"]
+        )
         row["int8_loss_5shot_pts"] = (
             row["float"]["identification_pct"]["5"] - row["int8"]["identification_pct"]["5"]
         )
         row["ota_loss_5shot_pts"] = (
-            row["float_as_trained"]["identification_pct"]["5"]
-            - row["ota_decoded"]["identification_pct"]["5"]
+            row["float"]["identification_pct"]["5"] - row["ota_decoded"]["identification_pct"]["5"]
         )
         row["int8_within_0_5_pts"] = row["int8_loss_5shot_pts"] <= 0.5
         row["int8_float_cosine_mean"] = float(np.mean(np.sum(int8_e * float_e, axis=1)))
@@ -286,6 +391,18 @@ def run_embedding(
         row["pts_per_probe"] = 100.0 / row["probes"]
         accuracy[name] = row
     result["accuracy"] = accuracy
+    headline = next(iter(accuracy.values()))
+    result["compressed_identification_5shot_delta_pts"] = headline[
+        "compressed_identification_5shot_delta_pts"
+    ]
+    result["compressed_eer_delta_pts"] = headline["compressed_eer_delta_pts"]
+    result["targets"] = {
+        "official_vs_download_ge_10": result["official_vs_download"] >= 10,
+        "installed_from_bundle_identical": result["installed_from_bundle_identical"],
+        "compressed_5shot_delta_ge_-1": result["compressed_identification_5shot_delta_pts"] >= -1,
+        "compressed_eer_delta_le_0_5": result["compressed_eer_delta_pts"] <= 0.5,
+        "int8_vs_float_le_0_40": result["int8_vs_float"] <= 0.40,
+    }
     return result
 
 
@@ -356,11 +473,14 @@ def table(results: dict[str, Any]) -> None:
                 r["float_bytes"],
                 r["int8_bytes"],
                 r.get("pfb_bytes", "-"),
+                r.get("download_bytes", "-"),
+                r.get("official_download_bytes", "-"),
                 r["embed_ms"],
                 r["train_step_ms"],
                 acc["float"]["identification_pct"]["5"],
                 acc["int8"]["identification_pct"]["5"],
-                acc.get("ota_decoded", {}).get("identification_pct", {}).get("5", "-"),
+                r.get("compressed_identification_5shot_delta_pts", "-"),
+                r.get("compressed_eer_delta_pts", "-"),
             )
         )
     print()
@@ -370,11 +490,14 @@ def table(results: dict[str, Any]) -> None:
             "float B",
             "int8 B",
             ".pfb B",
+            "download B",
+            "official B",
             "embed ms",
             "train ms",
             "5-shot float %",
             "5-shot int8 %",
-            "5-shot OTA %",
+            "5-shot compressed - float",
+            "EER compressed - float",
         ),
         rows,
     )
@@ -400,7 +523,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny OTA recipe, temporary output")
     parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
     args = parser.parse_args()
-    dirs = {m: RESULTS / "models" / f"embed_{m}" for m in EMBEDDINGS}
+    dirs = {m: RESULTS / "models" / MODELS[m] for m in EMBEDDINGS}
     dirs.update({m: RESULTS / "models" / m for m in LENETS})
     for item in args.model:
         name, _, path = item.partition("=")
@@ -439,14 +562,37 @@ def main() -> int:
             "head_biases and last_block scopes, whose last block is float variables in both "
             "(their starting kernels stored int8 + per-channel scales in the int8 artifact, "
             "float32 in the float one); tensor names stripped from both",
-            "pfb_bytes": "the signed Deep Compression bundle of the backbone (OTA form)",
+            "pfb_bytes": "the signed Deep Compression bundle of the backbone's weights (OTA "
+            "form: the whitened backbone pruned and weight-shared on its embedding task)",
+            "download_bytes": "everything a phone downloads to install the head-only artifact: "
+            "one signed .pfb (devices.bundle.download) holding the compressed kernels, the model "
+            "file with their int8 buffers zeroed (XZ), the background (5-bit rows x 2**e), the "
+            "manifest (XZ) and its signature; download_parts splits it",
+            "stored_bytes": "the installed artifact's files (model.tflite, background.npy, "
+            "manifest, signature)",
+            "peak_ram_bytes": "the planner's peak resident memory of the installed artifact's "
+            "costliest signature on phone_cpu (manifest memory_peak_bytes)",
+            "official_download_bytes": "model.tflite of the official TFLite on-device training "
+            "recipe (export.baselines.build_official: float32 backbone + Keras Dense head, 8 "
+            "classes) for the same network, as trained",
+            "installed_from_bundle_identical": "python -m personalize install of the download, "
+            "run in this bench: every file equal byte for byte to the signed artifact's",
+            "compressed_identification_5shot_delta_pts": "5-shot identification (class-mean "
+            "imprinting, mean over 10 random enrollment splits: pretrain.evaluation.face_report, "
+            "as bench-embed) of the installed int8 compressed model minus the float model (the "
+            "uncompressed backbone, whitened where the export whitens: not the LFW face "
+            "backbone, export.artifact.whiten.UNWHITENED), on the headline set (ORL all "
+            "40 people for faces, held-out synthetic prints); per set in accuracy.*",
+            "compressed_eer_delta_pts": "EER (all pairs) of the same two, compressed - float",
             "embed_ms": "LiteRT interpreter, 1 thread, one image, median of 50",
             "train_step_ms": "the head's train signature, batch 5 (one enrollment), median of 50",
             "accuracy": "k-shot identification by imprinting (the embedding protocol) on people "
             "pretraining never saw; float = the artifact's function in float32 (the trained "
             "EmbedNet with the export's whitening folded into its last layer, see whitening), "
-            "float_as_trained = the model as pretrained (bench-embed's; the OTA bundle's "
-            "reference); int8 = the artifact's embed signature in the interpreter; "
+            "float_as_trained = the model as pretrained (bench-embed's); int8 = the uncompressed "
+            "int8 head-only artifact's embed; ota_decoded = the compressed backbone in float "
+            "(kernels on their int8 grid); compressed_int8 = the installed download's embed "
+            "(the model the device runs); "
             "int8_front_float_last = its int8 features through the float refine signature (a "
             "diagnostic: how much of the int8 loss is the last block's); "
             "int8_float_cosine_mean: mean cosine of each image's int8 and float embeddings; "

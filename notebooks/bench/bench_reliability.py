@@ -4,7 +4,7 @@ Command:
   make bench-reliability
   python notebooks/bench/bench_reliability.py [--inputs 8000] [--seed 0] [--only pfb ...] [--smoke]
 
-Runs ``--inputs`` mutated inputs through each of 13 targets (:mod:`devices.fuzz`; the targets are
+Runs ``--inputs`` mutated inputs through each of 14 targets (:mod:`devices.fuzz`; the targets are
 ``export.bundle.fuzz``, ``personalize.fuzz`` and ``pretrain.fuzz``): ``.pfb`` bundles (the
 signature check, the parser behind it, the decoders behind the checksums), an artifact's
 manifest, signature and background array, its model in the LiteRT interpreter, user records
@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from devices.fuzz import MEMORY_CAP, TIME_BOUND_S, fuzz
 
 FACTORIES = {
-    "export.bundle.fuzz:targets": ("pfb", "pfb_decode", "pfb_signature"),
+    "export.bundle.fuzz:targets": ("pfb", "pfb_decode", "pfb_signature", "download"),
     "personalize.fuzz:targets": (
         "artifact_manifest",
         "artifact_background",

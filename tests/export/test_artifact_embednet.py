@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,3 +121,49 @@ def test_face_sources_refuse_evaluation_people(data_root) -> None:
     with pytest.raises(ValueError, match="no calibration/background source"):
         data_sources(SavedModel(None, {}, {"model": "x", "info": {}}))
     assert {"mnist", "orl_faces", "synthetic_fingerprints"} <= set(source_names())
+
+
+def test_lfw_sources_are_the_background_role_and_training_images(monkeypatch) -> None:
+    import pretrain.embedding.face_data as face_data
+
+    train = ArrayDataset(
+        np.arange(600, dtype=np.float32).reshape(600, 1, 1, 1) * np.ones((1, 4, 4, 1), np.float32),
+        np.arange(600) // 3,
+        "train",
+    )
+    back = ArrayDataset(-np.ones((30, 4, 4, 1), np.float32), np.arange(30), "back")
+    asked = {}
+
+    @functools.wraps(face_data.lfw_yale_splits)  # the source reads its defaults
+    def splits(**options):
+        asked["splits"] = options
+        return face_data.Splits(train, train, train)
+
+    def role_set(role, root, **options):
+        asked["role"] = role
+        return back
+
+    monkeypatch.setattr(face_data, "lfw_yale_splits", splits)
+    monkeypatch.setattr(face_data, "lfw_role_set", role_set)
+    stages = [{"input_size": [4, 4], "min_images": 2}]
+    sources = data_sources(_saved_lfw(stages), calibration=50, background=20)
+    assert asked["role"] == "background" and asked["splits"]["min_images"] == 1
+    assert sources.background.shape == (20, 4, 4, 1) and np.all(sources.background == -1)
+    calib = {float(v) for v in sources.calibration[:, 0, 0, 0]}
+    white = {float(v) for v in sources.whitening[:, 0, 0, 0]}
+    assert len(calib) == 50 and len(white) == 20 and not calib & white  # distinct training images
+    assert "LFW background role" in sources.background_source
+    with pytest.raises(ValueError, match="background role has 30 people"):
+        data_sources(_saved_lfw(stages), background=31)
+
+
+def _saved_lfw(stages: list[dict]) -> SavedModel:
+    info = {
+        "staged_config": {
+            "stages": {
+                f"s{i}": {"dataset": "lfw_yale_b", "dataset_options": o}
+                for i, o in enumerate(stages)
+            }
+        }
+    }
+    return SavedModel(None, {}, {"model": "embednet", "model_options": TINY, "info": info})

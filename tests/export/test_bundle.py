@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+import devices.bundle.container as container
 import export
-from export.bundle import BundleError, Coded, SignatureError, container, summary
+from export.bundle import BundleError, Coded, SignatureError, summary
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import export
+from devices.bundle import container, huffman
 from devices.fuzz import fuzz
-from export.bundle import BundleError, container, huffman
+from export.bundle import BundleError
 from export.bundle.fuzz import fix_checksums, resign, seed_bundles
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 SEEDS = seed_bundles(KEY)
 
 
-@pytest.mark.parametrize("name", ["pfb", "pfb_decode", "pfb_signature"])
+@pytest.mark.parametrize("name", ["pfb", "pfb_decode", "pfb_signature", "download"])
 def test_a_slice_of_the_fuzz_bench_finds_nothing(name: str) -> None:
     report = fuzz("export.bundle.fuzz:targets", name, inputs=400, seed=1)
     assert report.unexpected == 0, report.examples

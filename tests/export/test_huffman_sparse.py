@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from export.bundle import BundleError, huffman
-from export.bundle import dedup as slices
-from export.bundle.sparse import decode_relative, encode_relative
+from devices.bundle import dedup as slices
+from devices.bundle import huffman
+from devices.bundle.sparse import decode_relative, encode_relative
+from export.bundle import BundleError
 
 FAST = settings(max_examples=60, deadline=None)
 

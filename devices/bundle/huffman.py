@@ -4,7 +4,7 @@ A stream is stored as its symbol count, its code lengths (4 bits per symbol up t
 symbol used; codes are at most 15 bits long) and the bits, most significant first. A stream of one repeated
 symbol needs no bits at all. Decoding checks everything it reads: lengths that break the Kraft
 inequality, bits that spell no code, bits missing or left over are refused with
-:class:`~export.bundle.errors.BundleError`.
+:class:`~devices.bundle.errors.BundleError`.
 
 References:
   Huffman, "A Method for the Construction of Minimum-Redundancy Codes", Proc. IRE 1952.
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from export.bundle.errors import BundleError
+from devices.bundle.errors import BundleError
 
 MAX_LEN = 15
 MAX_ALPHABET = 4096

@@ -29,15 +29,15 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import export.bundle.signing as signing
-from export.bundle.errors import BundleError, SignatureError
+from devices import trust
+from devices.bundle.errors import BundleError, SignatureError
 
 MAGIC = b"\x89PFB"
 VERSION = 1
 PREAMBLE = struct.Struct("<4sHHII")
-TRAILER_BYTES = signing.KEY_ID_BYTES + signing.SIGNATURE_BYTES
+TRAILER_BYTES = trust.KEY_ID_BYTES + trust.SIGNATURE_BYTES
 KINDS = {"raw": 0, "coded": 1}
-DTYPES = {"float32": 0, "float16": 1}
+DTYPES = {"float32": 0, "float16": 1, "int8": 2, "uint8": 3}
 ORDERS = {"row": 0, "last-axis-first": 1}
 # Weights a bundle may declare in all (256 MiB as float32; pocketfit's networks hold < 1M). A few
 # coded bytes can declare any shape (zeros are implied), so the reader bounds what it decodes.
@@ -126,7 +126,7 @@ def write(
     total = PREAMBLE.size + len(header) + len(sections) + TRAILER_BYTES
     signed = PREAMBLE.pack(MAGIC, VERSION, 0, total, len(header)) + header + sections
     public = private_key.public_key()
-    return signed + signing.key_id(public) + signing.sign(private_key, signed)
+    return signed + trust.key_id(public) + bytes(private_key.sign(signed))
 
 
 class _Reader:
@@ -182,12 +182,32 @@ def read(data: bytes, public_key: Any | None, *, where: str = "bundle") -> Conta
     return _parse(data, where)
 
 
+def verify(public_key: Any, message: bytes, signature: bytes, signer_id: bytes) -> None:
+    """Checks ``signature``; raises :class:`SignatureError` saying why it fails."""
+    try:
+        trust.verify(public_key, message, signature, signer_id, what="bundle")
+    except trust.TrustError as err:
+        raise SignatureError(str(err)) from None
+
+
+def load_public_key(source: Any) -> Any:
+    """An Ed25519 public key from a PEM file path, PEM bytes, or a key object.
+
+    Raises:
+      BundleError: missing file, or not an Ed25519 public key.
+    """
+    try:
+        return trust.public_key(source)
+    except trust.TrustError as err:
+        raise BundleError(str(err)) from None
+
+
 def _check_signature(data: bytes, public_key: Any, where: str) -> None:
     """Verifies the trailer over the raw bytes before it; nothing is parsed first."""
     end = len(data) - TRAILER_BYTES
-    signer, signature = data[end : end + signing.KEY_ID_BYTES], data[end + signing.KEY_ID_BYTES :]
+    signer, signature = data[end : end + trust.KEY_ID_BYTES], data[end + trust.KEY_ID_BYTES :]
     try:
-        signing.verify(public_key, data[:end], signature, signer)
+        verify(public_key, data[:end], signature, signer)
     except BundleError as err:
         # The file is refused either way; a stated length that differs names the likely cause.
         total = PREAMBLE.unpack_from(data)[3]
@@ -265,5 +285,5 @@ def _parse(data: bytes, where: str) -> Container:
         raise BundleError(f"{where}: {payload_end - offset} bytes between sections and signature.")
     for r in records:
         sizes[r.name] = len(_record_bytes(r)) + sum(len(s) for s in r.sections)
-    signer = data[payload_end : payload_end + signing.KEY_ID_BYTES]
+    signer = data[payload_end : payload_end + trust.KEY_ID_BYTES]
     return Container(model, options, records, signer, n, sizes)

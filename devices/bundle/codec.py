@@ -3,11 +3,12 @@
 A *coded* tensor is a codebook and one code per weight (code 0 is the zero of pruned weights and
 of filler entries; it is implicit, not stored). Its codes are seen as a 2-D matrix (all axes but
 the last, by the last: a Dense kernel as inputs x units, a convolution as positions x filters);
-optionally each distinct row and column is kept once (:mod:`export.bundle.dedup`); what remains
+optionally each distinct row and column is kept once (:mod:`devices.bundle.dedup`); what remains
 is read row by row or column by column, turned into gap and value streams
-(:mod:`export.bundle.sparse`), and every stream is Huffman coded (:mod:`export.bundle.huffman`).
+(:mod:`devices.bundle.sparse`), and every stream is Huffman coded (:mod:`devices.bundle.huffman`).
 The encoder picks the deduplication, order and index width that give the fewest bytes unless
-told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16.
+told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16; raw
+int8 / uint8 hold integers and bytes (a download's exponents and compressed model skeleton).
 
 Decoding is numpy only and exact: it returns the codebook value of every code.
 
@@ -22,11 +23,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-import export.bundle.dedup as slices
-import export.bundle.huffman as huffman
-from export.bundle.container import Record
-from export.bundle.errors import BundleError
-from export.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative
+import devices.bundle.dedup as slices
+import devices.bundle.huffman as huffman
+from devices.bundle.container import Record
+from devices.bundle.errors import BundleError
+from devices.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relative
 
 ORDERS = ("row", "last-axis-first")
 AUTO = "auto"
@@ -185,7 +186,7 @@ def encode_coded(
 
 
 def encode_raw(name: str, array: np.ndarray, *, dtype: str = "float32") -> Record:
-    """The record of a tensor stored as plain little-endian floats."""
+    """The record of a tensor stored as plain little-endian values (floats, int8 or uint8)."""
     data = np.asarray(array).astype(np.dtype(dtype).newbyteorder("<"))
     return Record(name, "raw", dtype, tuple(data.shape), 0, "row", 0, (data.tobytes(),))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.bundle.errors import BundleError
+from devices.bundle.errors import BundleError
 
 ZERO, NEW = 0, 1
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.bundle.errors import BundleError
+from devices.bundle.errors import BundleError
 
 MAX_INDEX_BITS = 12
 

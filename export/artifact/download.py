@@ -1,0 +1,188 @@
+"""The download a phone installs: the compressed backbone's artifact, rebuilt from one ``.pfb``.
+
+:func:`compressed_backbone` turns an OTA bundle (pruned, k-means shared, Huffman coded) into the
+backbone the artifact is built from: its decoded kernels on their int8 grid
+(:func:`devices.bundle.grid.snap`), so the int8 ``embed`` the converter writes holds exactly the
+decoded weights. :func:`export_download` is the whole path from a saved model: whiten, compress
+on the embedding task, build the artifact from the compressed backbone, pack it into one signed
+download (:func:`export.bundle.download.build_download`).
+
+Example:
+  >>> result = export_download("notebooks/results/models/embed_face_lfw", "runs/face_download",
+  ...                          private_key=key, key=jax.random.key(0))
+  >>> result.download_bytes, result.files
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from devices.bundle.errors import BundleError
+from devices.bundle.grid import snap
+from devices.files import atomic_write
+from export.artifact.build import build_artifact
+from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
+from export.artifact.pipeline import fit_whitening, shown_path, whitens_by_default
+from export.artifact.sources import Sources, data_sources
+from export.artifact.split import Backbone, split_backbone
+from export.artifact.whiten import fold_whitening
+from export.bundle import read_bundle
+from export.bundle.download import DOWNLOAD_FILES, as_coded, build_download
+
+BACKGROUND_LEVELS = 15
+"""The download's background values: ``q`` in -15..15 (5 bits) times a power of two per row.
+Chosen on the LFW development people (the LFW backbone, whitened; 1,000 background people; each
+dev person's 5-shot template, its threshold from :func:`personalize.threshold.threshold_at_far`
+against the background): the mean threshold moved by 0.0069 at FAR 2e-5 (0.0021 at 127 levels,
+0.0050 at 31, 0.0125 at 7), against 0.048 between thresholds set on either half of the
+background (its sampling noise); dev FRR at FAR 1e-2 51.62% vs 51.71% with the float16
+background. 1,000 rows x 128 cost about 70 KB instead of 256 KB (float16)."""
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_leaves(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = np.asarray(value)
+    return out
+
+
+def _on_grid(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: _on_grid(v) if isinstance(v, Mapping) else (snap(v).weights if k == "kernel" else v)
+        for k, v in tree.items()
+    }
+
+
+def compressed_backbone(backbone: Backbone, bundle: bytes, public_key: Any) -> Backbone:
+    """``backbone`` with the bundle's decoded weights, kernels on their int8 grid.
+
+    Raises:
+      BundleError: the bundle is unverified, or lacks or reshapes a tensor of the backbone.
+    """
+    decoded = read_bundle(bundle, public_key=public_key).params
+
+    def take(part: Mapping[str, Any]) -> dict[str, Any]:
+        missing = sorted(set(_leaves(part)) - set(_leaves(decoded)))
+        if missing:
+            raise BundleError(f"the bundle lacks {len(missing)} backbone tensor(s): {missing[0]}.")
+        return _on_grid({k: decoded[k] for k in part})
+
+    return backbone._replace(
+        front_params=take(backbone.front_params), last_params=take(backbone.last_params)
+    )
+
+
+class DownloadResult(NamedTuple):
+    """What :func:`export_download` made.
+
+    Attributes:
+      bundle: the download's bytes (written to ``<out>.pfb`` when asked).
+      files: the artifact's files, as the device rebuilds them.
+      manifest: the artifact's manifest.
+      backbone: the compressed backbone (kernels on their int8 grid, whitening folded in).
+      float_backbone: the same backbone uncompressed, whitening folded in (the reference).
+      ota: the compression run (its weights bundle, history, recipe).
+      whitening: the manifest's record of the whitener.
+      sources: the calibration and background images the artifact was built with.
+    """
+
+    bundle: bytes
+    files: dict[str, bytes]
+    manifest: dict[str, Any]
+    backbone: Backbone
+    float_backbone: Backbone
+    ota: OtaResult
+    whitening: dict[str, Any] | None
+    sources: Sources
+
+
+def export_download(
+    model_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    private_key: Any,
+    key: jax.Array,
+    recipe: OtaRecipe | None = None,
+    scopes: Sequence[str] = ("head",),
+    background: int = 1000,
+    background_levels: int = BACKGROUND_LEVELS,
+    bundle_path: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> DownloadResult:
+    """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
+
+    The backbone is whitened when :func:`export.artifact.pipeline.whitens_by_default` says so.
+
+    Args:
+      model_dir: a saved EmbedNet (``pretrain.save_model``).
+      out: the artifact directory (written atomically).
+      private_key: Ed25519 key signing artifact and bundle.
+      key: PRNG key of the compression's retraining.
+      recipe: the compression recipe (default: the one registered for the training dataset).
+      scopes: training scopes; only a head-only artifact packs into a download (wider scopes
+        ship front features), so with wider scopes ``bundle`` is empty.
+      background: background people embedded (the device's threshold impostors).
+      background_levels: their values' levels, ``q`` in -levels..levels per row times a
+        power of two (see :data:`BACKGROUND_LEVELS`).
+      bundle_path: where to write the download bundle too.
+      progress: progress bars.
+    """
+    import pretrain
+
+    saved = pretrain.load_model(model_dir)
+    backbone = split_backbone(saved)
+    sources = data_sources(saved, background=background)
+    whitening = None
+    if whitens_by_default(saved, backbone):
+        w, whitening = fit_whitening(backbone, sources)
+        whitening["bundle"] = "the compressed backbone is the whitened one (fold, then compress)"
+        backbone = fold_whitening(backbone, w)
+    recipe = recipe or recipe_for(saved)
+    start = {**backbone.front_params, **backbone.last_params}
+    ota = compress_backbone(
+        saved, private_key=private_key, recipe=recipe, key=key, start=start, progress=progress
+    )
+    compressed = compressed_backbone(backbone, ota.bundle, private_key.public_key())
+    manifest = build_artifact(
+        compressed,
+        out,
+        private_key=private_key,
+        calibration=sources.calibration,
+        background_images=sources.background,
+        background_source=sources.background_source,
+        scopes=scopes,
+        background_levels=background_levels,
+        source={
+            "model_dir": shown_path(Path(model_dir)),
+            "model": backbone.name,
+            "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
+            "whitening": whitening,
+            "compression": {
+                "method": "Deep Compression retrained on the embedding task "
+                "(export.artifact.ota), kernels on their int8 grid (devices.bundle.grid)",
+                "recipe": ota.recipe,
+            },
+        },
+    )
+    files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
+    blob = b""
+    if set(files) == set(DOWNLOAD_FILES):
+        leaves = _leaves({**compressed.front_params, **compressed.last_params})
+        decoded = _leaves(read_bundle(ota.bundle, public_key=private_key.public_key()).params)
+        kernels = {n: as_coded(decoded[n]) for n in leaves if n.endswith("kernel")}
+        dtype = "float16" if recipe.float16 else "float32"
+        blob = build_download(
+            files, kernels, model=backbone.name, private_key=private_key, codebook_dtype=dtype
+        )
+        if bundle_path is not None:
+            atomic_write(bundle_path, blob)
+    return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)

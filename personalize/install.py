@@ -1,0 +1,78 @@
+"""``python -m personalize install``: an artifact installed from its signed download bundle.
+
+Order of checks (nothing is written before all pass): the bundle's Ed25519 signature on its raw
+bytes with the key the app trusts (:func:`devices.bundle.download.read_download`, which then
+decodes the compressed backbone and rebuilds the files), the manifest's own signature with the
+same key, then every file's size and SHA-256 against the signed manifest. The artifact folder is
+then written as a new sibling folder renamed into place (:func:`devices.files.atomic_write_dir`):
+an artifact already installed there stays as it was on any failure.
+
+Example:
+  >>> install("face.pfb", "artifacts/face", "signing.pub")["files"]
+  {'background.npy': 256128, 'manifest.json': 61003, 'manifest.sig': 72, 'model.tflite': 694760}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from devices.bundle.download import read_download
+from devices.bundle.errors import BundleError
+from devices.contract import MANIFEST, SIGNATURE, ArtifactError
+from devices.files import atomic_write_dir
+from devices.trust import TrustError, public_key, verify_file
+from personalize.artifact import parse_manifest
+
+
+def install(
+    bundle: str | os.PathLike[str], artifact: str | os.PathLike[str], trusted_key: Any
+) -> dict[str, Any]:
+    """Verifies ``bundle``, rebuilds its artifact and writes it to ``artifact`` atomically.
+
+    Args:
+      bundle: the download (``.pfb``) path.
+      artifact: the artifact directory to create or replace.
+      trusted_key: the publisher's Ed25519 public key (PEM path, PEM bytes or key object).
+
+    Returns:
+      ``{"artifact", "bundle_bytes", "files": {name: bytes}, "key_id"}``.
+
+    Raises:
+      ArtifactError: unreadable, wrongly signed, truncated or tampered bundle, or files that
+        differ from the signed manifest; ``artifact`` is then left untouched.
+    """
+    path = Path(bundle)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such bundle.")
+    try:
+        key = public_key(trusted_key)
+        download = read_download(path.read_bytes(), public_key=key, where=str(path))
+        files = download.files
+        verify_file(key, files[MANIFEST], files[SIGNATURE], what=f"{path}: {MANIFEST}")
+    except (BundleError, TrustError) as err:
+        raise ArtifactError(f"{err} Nothing was installed.") from None
+    manifest = parse_manifest(files[MANIFEST], where=f"{path}: {MANIFEST}")
+    listed = set(manifest["files"])
+    carried = set(files) - {MANIFEST, SIGNATURE}
+    if listed != carried:
+        raise ArtifactError(
+            f"{path}: the signed manifest lists {sorted(listed)}, the bundle rebuilds "
+            f"{sorted(carried)}. Nothing was installed."
+        )
+    for name in sorted(listed):
+        entry, data = manifest["files"][name], files[name]
+        if (len(data), hashlib.sha256(data).hexdigest()) != (entry["bytes"], entry["sha256"]):
+            raise ArtifactError(
+                f"{path}: rebuilt {name} differs from the signed manifest ({len(data)} bytes, "
+                f"signed {entry['bytes']}). Nothing was installed."
+            )
+    out = atomic_write_dir(artifact, files)
+    return {
+        "artifact": str(out),
+        "bundle_bytes": download.nbytes,
+        "files": {n: len(d) for n, d in sorted(files.items())},
+        "key_id": download.key_id,
+    }
