@@ -7,12 +7,22 @@ deleted once the new is complete), read back with :class:`pretrain.train.checkpo
 and written again after the kill, as ``--resume`` does. Orbax writes its own files, so the
 checkpoint is killed after a random delay; the model's writes go through ``devices.files``.
 The seed parameters are the committed ``lenet300`` model's.
+
+:func:`resume_equal`: a pretraining run SIGKILLed inside an epoch and continued with ``--resume``
+ends with the parameters of the same run uninterrupted.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from flax import traverse_util
@@ -20,7 +30,10 @@ from flax import traverse_util
 from devices.crash import CrashTarget
 from pretrain.train.artifacts import load_model, save_model
 
-SEED_MODEL = Path(__file__).resolve().parents[1] / "notebooks/results/models/lenet300"
+# A run of seconds: LeNet-300-100 on 12,000 MNIST digits, 4 epochs of 750 steps.
+RESUME_OVERRIDES = ("train_size=12000", "val_size=500", "epochs=4", "batch_size=16")
+ROOT = Path(__file__).resolve().parents[1]
+SEED_MODEL = ROOT / "notebooks/results/models/lenet300"
 
 
 def _flat(params: Any) -> dict[str, np.ndarray]:
@@ -107,3 +120,121 @@ def _checkpoint_target() -> CrashTarget:
 def targets(workdir: Path) -> dict[str, CrashTarget]:
     """The model and checkpoint writers (``workdir`` is unused)."""
     return {"final_model": _model_target(), "checkpoint": _checkpoint_target()}
+
+
+class ResumeCheck(NamedTuple):
+    """A run killed mid-epoch and resumed, against the same run uninterrupted.
+
+    Attributes:
+      equal: every final parameter bitwise equal, and every epoch's training loss.
+      max_abs_diff: the largest parameter difference (0.0 when equal).
+      kills: per kill, the epoch it aimed at, how far into it (seconds after the previous
+        epoch's checkpoint was complete) and where it landed (``"inside the epoch"``).
+      epochs: epochs of each run.
+      command: the uninterrupted run's command.
+    """
+
+    equal: bool
+    max_abs_diff: float
+    kills: list[dict[str, Any]]
+    epochs: int
+    command: list[str]
+
+
+def _checkpointed(workdir: Path, epoch: int) -> bool:
+    return (workdir / "checkpoints" / str(epoch) / "_CHECKPOINT_METADATA").exists()
+
+
+def _losses(workdir: Path) -> list[float]:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["train_loss"] for line in lines]
+
+
+def _kill_in_epoch(
+    command: list[str], workdir: Path, epoch: int, fraction: float, epoch_s: float
+) -> float:
+    """Runs ``command`` until ``fraction`` of an epoch after checkpoint ``epoch - 1``, SIGKILLs it;
+    returns how far after that checkpoint it fell (seconds)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while not _checkpointed(workdir, epoch - 1):
+            if process.poll() is not None:
+                raise RuntimeError(f"the run ended before epoch {epoch}: {process.stderr.read()}")
+            time.sleep(0.002)
+        start = time.perf_counter()
+        time.sleep(fraction * epoch_s)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        into = time.perf_counter() - start
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    return into
+
+
+def _landed(workdir: Path, epoch: int) -> str:
+    """Where a kill aimed inside ``epoch`` fell (a loaded machine may run the epoch faster or
+    slower than measured)."""
+    done = len(_losses(workdir))
+    if done == epoch - 1 and not _checkpointed(workdir, epoch):
+        return "inside the epoch"
+    return f"after {done} epochs"
+
+
+def resume_equal(
+    workdir: Path,
+    *,
+    config: str = str(ROOT / "pretrain/configs/lenet300.py"),
+    overrides: tuple[str, ...] = RESUME_OVERRIDES,
+    kill_epochs: tuple[int, ...] = (2, 3),
+    seed: int = 0,
+) -> ResumeCheck:
+    """Trains ``config`` twice: straight through, and SIGKILLed inside each of ``kill_epochs``
+    then continued with ``--resume``; compares the final models bitwise.
+
+    Args:
+      workdir: scratch folder (two run folders go in it).
+      config: the config file (``python -m pretrain --config``).
+      overrides: its ``--set`` values (small data, so a run takes seconds).
+      kill_epochs: the epochs to kill inside (each after the previous epoch's checkpoint).
+      seed: chooses how far into each epoch the kill falls (20-80% of its measured length).
+    """
+    base = [sys.executable, "-m", "pretrain", "--config", config, "--no-progress"]
+    for value in overrides:
+        base += ["--set", value]
+    straight, killed = workdir / "straight", workdir / "killed"
+    command = [*base, "--workdir", str(straight)]
+    subprocess.run(command, check=True, capture_output=True)
+    records = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    epoch_s = min(r["epoch_s"] for r in records[1:])  # the first epoch compiles
+    rng = random.Random(seed)
+    kills = []
+    for epoch in kill_epochs:
+        resume = ["--resume"] if kills else []
+        fraction = rng.uniform(0.2, 0.8)
+        into = _kill_in_epoch(
+            [*base, "--workdir", str(killed), *resume], killed, epoch, fraction, epoch_s
+        )
+        kills.append(
+            {
+                "epoch": epoch,
+                "seconds_in": round(into, 3),
+                "epoch_s": round(epoch_s, 3),
+                "landed": _landed(killed, epoch),
+            }
+        )
+    subprocess.run([*base, "--workdir", str(killed), "--resume"], check=True, capture_output=True)
+    a, b = load_model(straight / "model"), load_model(killed / "model")
+    fa, fb = _flat(a.params), _flat(b.params)
+    diff = (
+        max(float(np.max(np.abs(fa[k] - fb[k]))) for k in fa)
+        if fa.keys() == fb.keys()
+        else math.inf
+    )
+    equal = (
+        fa.keys() == fb.keys()
+        and all(np.array_equal(fa[k], fb[k]) for k in fa)
+        and _losses(straight) == _losses(killed)
+    )
+    return ResumeCheck(equal, diff, kills, len(records), command)
