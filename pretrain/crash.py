@@ -155,7 +155,10 @@ def _kill_in_epoch(
 ) -> float:
     """Runs ``command`` until ``fraction`` of an epoch after checkpoint ``epoch - 1``, SIGKILLs it;
     returns how far after that checkpoint it fell (seconds)."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
     try:
         while not _checkpointed(workdir, epoch - 1):
             if process.poll() is not None:
@@ -209,7 +212,7 @@ def resume_equal(
     records = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
     epoch_s = min(r["epoch_s"] for r in records[1:])  # the first epoch compiles
     rng = random.Random(seed)
-    kills = []
+    kills: list[dict[str, Any]] = []
     for epoch in kill_epochs:
         resume = ["--resume"] if kills else []
         fraction = rng.uniform(0.2, 0.8)
