@@ -14,7 +14,8 @@ from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig
-from personalize.keystore import FileKeyStore, KeyStore
+from personalize.keystore import FileKeyStore, KeyStore, MemoryKeyStore, key_dir
+from personalize.migrate import migrate_store
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
@@ -30,6 +31,7 @@ __all__ = [
     "EnrollmentReport",
     "FileKeyStore",
     "KeyStore",
+    "MemoryKeyStore",
     "PersonalizeError",
     "QualityError",
     "RecordStore",
@@ -41,6 +43,8 @@ __all__ = [
     "UserRecord",
     "check_image",
     "check_samples",
+    "key_dir",
     "load_artifact",
+    "migrate_store",
     "threshold_at_far",
 ]

@@ -1,7 +1,8 @@
 """Crash injection targets of the device's writers (run by :func:`devices.crash.crash`).
 
-``store_create``: the first enrollment into a new store (key, keycheck, record); ``record_save``:
-a user's record replaced by a newer one; ``record_remove``: a record deleted; ``artifact_install``:
+``store_create``: the first enrollment into a new store (key, keycheck, record, counter);
+``record_save``: a user's record replaced by a newer one (then its rollback counter advanced);
+``record_remove``: a record deleted (then its counter advanced past it); ``artifact_install``:
 an installed artifact folder replaced by a newer signed one (``devices.files.atomic_write_dir``,
 what installing does on main). Each is read back with the device's own readers
 (:class:`~personalize.store.RecordStore`, :func:`~personalize.artifact.load_artifact`); a state
@@ -30,7 +31,6 @@ from devices.files import atomic_write_dir
 from devices.trust import key_id
 from personalize.artifact import load_artifact
 from personalize.errors import StoreError, UnknownUserError
-from personalize.keystore import FileKeyStore
 from personalize.store import RecordStore, UserRecord
 
 SEED_ARTIFACT = Path(__file__).resolve().parents[1] / "notebooks/results/artifacts/lenet300"
@@ -46,7 +46,7 @@ def _record(version: int) -> UserRecord:
 
 
 def _store(folder: Path, *, create: bool = True) -> RecordStore:
-    return RecordStore(folder / "store", FileKeyStore(folder / "keys" / "store.key"), create=create)
+    return RecordStore(folder / "store", create=create, keys=folder / "keys")
 
 
 def _which_record(store: RecordStore) -> str:
