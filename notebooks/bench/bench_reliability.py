@@ -26,7 +26,8 @@ Writes notebooks/results/reliability.json: ``fuzz {"inputs", "unexpected_excepti
 "per_parser": {...}}``, ``crash {"injections", "lost_or_corrupt", "per_writer": {...}}``,
 ``resume_equal`` (--smoke and --only write nothing). Expected: >= 100,000 inputs, 0 unexpected;
 >= 1,000 injections, 0 lost or corrupt; resume_equal true.
-Time here (2 shared CPU cores): about 8 minutes of fuzzing, 12 of crash injection, 2 of resume.
+Time here (2 shared CPU cores): 18 minutes (7.4 of fuzzing; 9.1 of crash injection, of which
+the Orbax checkpoint's 40 kills 5.3; 1.5 of resume).
 """
 
 from __future__ import annotations
