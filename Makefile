@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability bench-offload clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
 	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
 	@echo "make bench-reliability  fuzzing of every parser of outside bytes, crash injection into every writer, a killed and resumed pretraining run -> notebooks/results/reliability.json"
+	@echo "make bench-offload   the offload service on loopback: load, faults, auth, ORL benefit -> notebooks/results/offload.json"
 	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
 
 $(BIN)/python:
@@ -34,7 +35,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,notebooks]'
+	$(BIN)/python -m pip install -q -e '.[dev,notebooks,serve]'
 	@touch $@ $(RUN_STAMP)
 
 install: $(RUN_STAMP)
@@ -83,6 +84,9 @@ bench-embed: $(RUN_STAMP)
 
 bench-enroll: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_enroll.py
+
+bench-offload: $(DEV_STAMP)
+	$(BIN)/python notebooks/bench/bench_offload.py
 
 clean:
 	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -4,11 +4,14 @@ python -m export inspect BUNDLE --key PUBLIC.pem [--json]
 python -m export evaluate BUNDLE --dataset mnist --key PUBLIC.pem [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
 python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...]
+python -m export serve --artifacts DIR --key SIGNING_KEY --tokens TOKENS [--host H --port N --tls-cert C --tls-key K]
+python -m export serve --tokens TOKENS --issue DEVICE --tenant TENANT   (prints the device's token once)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -83,7 +86,59 @@ def _parser() -> argparse.ArgumentParser:
         "people when the backbone allows, see export.artifact.whiten)",
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    serve = sub.add_parser("serve", help="the offload service: downloads and enrollment training")
+    serve.add_argument("--artifacts", help="folder of artifact directories and .pfb bundles")
+    serve.add_argument("--key", help="the service's Ed25519 private key (0600); signs replies")
+    serve.add_argument("--tokens", required=True, help="device tokens file (hashes only)")
+    serve.add_argument(
+        "--artifact-key", help="publisher public key; default the public half of --key"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8443, help="port, 0 for a free one (default: %(default)s)"
+    )
+    serve.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS with")
+    serve.add_argument("--tls-key", help="its private key (PEM)")
+    serve.add_argument(
+        "--max-request-bytes", type=int, default=4 * 2**20, help="default: %(default)s"
+    )
+    serve.add_argument(
+        "--rate", type=float, default=20.0, help="requests/s per device (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--burst", type=int, default=40, help="burst per device (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--issue", metavar="DEVICE", help="add a device to --tokens, print its token, exit"
+    )
+    serve.add_argument("--tenant", help="the tenant of --issue's device")
     return parser
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from export.serve import Limits, ServeConfig, issue_token, serve
+
+    if args.issue:
+        if not args.tenant:
+            raise ValueError("--issue needs --tenant.")
+        print(issue_token(args.tokens, args.issue, args.tenant))
+        return
+    if not (args.artifacts and args.key):
+        raise ValueError("serve needs --artifacts and --key (or --issue DEVICE --tenant T).")
+    limits = Limits(args.max_request_bytes, args.rate, args.burst)
+    config = ServeConfig(
+        args.artifacts,
+        args.key,
+        args.tokens,
+        args.artifact_key,
+        args.host,
+        args.port,
+        args.tls_cert,
+        args.tls_key,
+        limits,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config)
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -139,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "build":
             _build(args)
+        elif args.command == "serve":
+            _serve(args)
         else:
             key = generate_key(args.private, args.public)
             print(

@@ -16,6 +16,7 @@ from personalize.errors import EnrollmentError, PersonalizeError, StoreError, Un
 from personalize.head import SgdConfig
 from personalize.keystore import FileKeyStore, KeyStore, MemoryKeyStore, key_dir
 from personalize.migrate import migrate_store
+from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
@@ -25,6 +26,7 @@ __all__ = [
     "NO_TRAINING",
     "Artifact",
     "ArtifactError",
+    "Consent",
     "Decision",
     "Device",
     "EnrollmentError",
@@ -32,6 +34,8 @@ __all__ = [
     "FileKeyStore",
     "KeyStore",
     "MemoryKeyStore",
+    "Offload",
+    "OffloadError",
     "PersonalizeError",
     "QualityError",
     "RecordStore",

@@ -61,6 +61,7 @@ from personalize.errors import EnrollmentError, StoreError
 from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
 from personalize.keystore import KeyStore
 from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
+from personalize.offload import Offload, OffloadOutcome, Remote, offload_enrollment
 from personalize.quality import check_image, check_samples
 from personalize.store import RecordStore, UserRecord, check_name
 from personalize.threshold import TailFit, threshold_at_far
@@ -87,13 +88,15 @@ class _Request(NamedTuple):
     sgd: SgdConfig
 
 
-class _Trained(NamedTuple):
-    """What embedding the samples and training the head produced."""
+class Fitted(NamedTuple):
+    """What training the head on embedded samples and calibrating its threshold produced (the
+    device's own enrollment and the offload service run this one implementation)."""
 
-    weights: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray]  # the tensors the scope changed
     result: TrainResult | None  # None when imprinting only
-    embed_ms: float
+    fit: TailFit
     train_ms: float
+    calibrate_ms: float
 
 
 class Decision(NamedTuple):
@@ -135,6 +138,8 @@ class EnrollmentReport:
     impostors: int = 0
     plans: dict[str, int] = dataclasses.field(default_factory=dict)
     memory_note: str = ""
+    where: str = "device"  # "device" or "cloud": who trained the weights installed
+    offload: dict[str, Any] = dataclasses.field(default_factory=dict)  # the policy, the reason
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,7 +154,7 @@ def _load_profile(profile: str | os.PathLike[str] | Profile) -> Profile:
         raise EnrollmentError(str(err)) from None
 
 
-def _artifact_id(manifest: dict[str, Any]) -> str:
+def artifact_id(manifest: dict[str, Any]) -> str:
     files = json.dumps(manifest["files"], sort_keys=True).encode()
     return hashlib.sha256(files).hexdigest()[:16]
 
@@ -213,7 +218,7 @@ class Device:
         )
         artifact = load_artifact(self.artifact_dir, trusted_key)
         self.manifest = artifact.manifest
-        self.artifact_id = _artifact_id(artifact.manifest)
+        self.artifact_id = artifact_id(artifact.manifest)
         self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
         self.graph = Graph.from_dict(artifact.manifest["graph"])
         self.scale = float(artifact.manifest["head"]["scale"])
@@ -379,6 +384,7 @@ class Device:
         sgd: SgdConfig | None = None,
         seed: int = 0,
         measure_memory: bool = True,
+        offload: Offload | None = None,
     ) -> EnrollmentReport:
         """Enrolls (or re-enrolls) ``user`` from a few images of them.
 
@@ -393,6 +399,7 @@ class Device:
           sgd: learning rate, weight decay, steps and early stopping (:class:`SgdConfig`).
           seed: draws of the training negatives.
           measure_memory: measure the process's peak RSS rise (resets the process's VmHWM).
+          offload: service, consent, situation (:func:`personalize.offload.offload_enrollment`).
 
         Returns:
           An :class:`EnrollmentReport`.
@@ -411,18 +418,15 @@ class Device:
         artifact = self._reverified()
         inputs = check_samples(images, self.spec)
         plans = self._plans(len(inputs), request.sgd, len(artifact.background), train=request.train)
-        chosen = self._choose_scope(plans, request.scope)
-        trained = self._train(artifact, inputs, chosen.scope, request.sgd, seed)
-        t0 = time.perf_counter()
-        fit = self._calibrate(self._interp, artifact, chosen.scope, request.target_far)
-        calibrate_ms = 1e3 * (time.perf_counter() - t0)
+        embedded, embed_ms = self._embed_samples(inputs)
+        chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
-        self._save(request, chosen.scope, trained.weights, fit, len(inputs))
+        self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), outcome.meta())
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
-        result = trained.result
+        result, fit = fitted.result, fitted.fit
         return EnrollmentReport(
             user=request.user,
             samples=len(inputs),
@@ -430,8 +434,8 @@ class Device:
             predicted_peak_bytes=chosen.peak_bytes,
             measured_peak_bytes=measured,
             budget_bytes=self.budget,
-            embed_ms=trained.embed_ms,
-            train_ms=trained.train_ms,
+            embed_ms=embed_ms,
+            train_ms=fitted.train_ms,
             steps=result.steps if result else 0,
             final_loss=result.final_loss if result else None,
             threshold=fit.threshold,
@@ -439,13 +443,44 @@ class Device:
             initial_loss=result.initial_loss if result else None,
             stopped_early=result.stopped_early if result else False,
             stop_reason=result.stop_reason if result else "",
-            calibrate_ms=calibrate_ms,
+            calibrate_ms=fitted.calibrate_ms,
             total_ms=1e3 * (time.perf_counter() - t_start),
             threshold_method=fit.method,
             impostors=fit.impostors,
             plans={s: p.peak_bytes for s, p in plans.items()},
             memory_note=note,
+            where=outcome.where,
+            offload=outcome.to_dict(),
         )
+
+    def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
+        t0 = time.perf_counter()
+        embedded = self._interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
+        return embedded, 1e3 * (time.perf_counter() - t0)
+
+    def _fit(
+        self,
+        request: _Request,
+        artifact: Artifact,
+        embedded: dict[str, np.ndarray],
+        plans: dict[str, ScopePlan],
+        seed: int,
+        offload: Offload | None,
+    ) -> tuple[ScopePlan, Fitted, OffloadOutcome]:
+        """Steps 5-7 by the offload service when the policy sends them and its signed reply
+        verifies; otherwise here, in the widest scope that fits."""
+        outcome = OffloadOutcome()
+        if offload is not None and request.train:
+            outcome = offload_enrollment(self, offload, request, embedded, plans, seed)
+        if outcome.remote is not None:
+            # the local plan of the scope the service trained (what it would have cost here)
+            return plans[outcome.remote.scope], self._install(outcome.remote), outcome
+        chosen = self._choose_scope(plans, request.scope)
+        fitted = self.fit_embedded(
+            embedded, chosen.scope, request.sgd, request.target_far, seed=seed, artifact=artifact
+        )
+        return chosen, fitted, outcome
 
     def _request(
         self, user: Any, train: bool, scope: str | None, target_far: float, sgd: SgdConfig | None
@@ -462,21 +497,34 @@ class Device:
         """Step 1: the artifact verified again (signature, every file), as it is used."""
         artifact = load_artifact(self.artifact_dir, self.trusted_key)
         trim_heap()  # hand the verified files' freed bytes back before the interpreter runs
-        if _artifact_id(artifact.manifest) != self.artifact_id:
+        if artifact_id(artifact.manifest) != self.artifact_id:
             raise ArtifactError(
                 f"{self.artifact_dir}: the artifact changed since this Device was created; "
                 "create a new Device (users enrolled on the old one must enroll again)."
             )
         return artifact
 
-    def _train(
-        self, artifact: Artifact, inputs: np.ndarray, scope: str, sgd: SgdConfig, seed: int
-    ) -> _Trained:
-        """Steps 4-6: embed the samples, imprint the head, SGD through the scope's signature."""
+    def fit_embedded(
+        self,
+        embedded: dict[str, np.ndarray],
+        scope: str,
+        sgd: SgdConfig,
+        target_far: float,
+        *,
+        seed: int = 0,
+        artifact: Artifact | None = None,
+    ) -> Fitted:
+        """Steps 5-7 on embedded samples: imprint the head, SGD with weight decay through the
+        scope's signature, the threshold; the offload service runs this same method.
+
+        Args:
+          embedded: the samples' ``embed`` outputs (``embeddings``; ``features`` for a scope
+            that trains the last block).
+          scope: an exported trainable scope, or ``"none"`` (imprinting only).
+          artifact: this Device's artifact, verified by the caller; default verified again here.
+        """
+        artifact = artifact or self._reverified()
         interp = self._interp
-        t0 = time.perf_counter()
-        embedded = interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
-        embed_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
         kernel = imprint_kernel(embedded[EMBEDDINGS], self._centres)
         self._set_weights(interp, {**self._pristine, HEAD: kernel})
@@ -487,8 +535,29 @@ class Device:
             step = interp.get_signature_runner(self.manifest["scopes"][scope]["signature"])
             labels = (self._proto + 1).astype(np.int32)
             result = run_sgd(step, source, embedded[source], background, labels, sgd, seed=seed)
-        weights = self._get_weights(interp)
-        return _Trained(weights, result, embed_ms, 1e3 * (time.perf_counter() - t0))
+        weights = self._changed(scope, self._get_weights(interp))
+        train_ms = 1e3 * (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fit = self._calibrate(interp, artifact, scope, target_far)
+        return Fitted(weights, result, fit, train_ms, 1e3 * (time.perf_counter() - t0))
+
+    def _changed(self, scope: str, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The tensors ``scope`` trains (the head alone for imprinting)."""
+        names = (
+            [tensor_name(n) for n in self.manifest["scopes"][scope]["trains"]]
+            if trains_last_block(scope)
+            else [HEAD]
+        )
+        return {k: weights[k] for k in names}
+
+    def trained_tensors(self, scope: str) -> dict[str, tuple[int, ...]]:
+        """The tensors an enrollment of ``scope`` changes and keeps: name -> shape."""
+        return {k: v.shape for k, v in self._changed(scope, self._pristine).items()}
+
+    @staticmethod
+    def _install(remote: Remote) -> Fitted:
+        """The service's weights and threshold (verified and checked by the offload client)."""
+        return Fitted(dict(remote.weights), None, remote.fit, 0.0, 0.0)
 
     @staticmethod
     def _background(artifact: Artifact, scope: str) -> np.ndarray:
@@ -517,13 +586,9 @@ class Device:
         weights: dict[str, np.ndarray],
         fit: TailFit,
         samples: int,
+        extra: dict[str, Any],
     ) -> None:
         """Step 8: the user's changed weights and threshold, encrypted on disk."""
-        changed = (
-            [tensor_name(n) for n in self.manifest["scopes"][scope]["trains"]]
-            if trains_last_block(scope)
-            else [HEAD]
-        )
         meta = {
             "artifact": self.artifact_id,
             "target_far": request.target_far,
@@ -531,8 +596,8 @@ class Device:
             "threshold_method": fit.method,
             "tail": [fit.tail, fit.xi, fit.sigma, fit.u],
             "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **extra,
         }
-        weights = {k: weights[k] for k in changed}
         self.store.save(UserRecord(request.user, fit.threshold, scope, weights, meta))
 
     # -- matching ---------------------------------------------------------------------------

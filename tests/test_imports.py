@@ -16,7 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pretrain", "export", "personalize", "devices")
-SERVER_FRAMEWORKS = ("jax", "jaxlib", "flax", "optax", "orbax", "tensorflow")
+SERVER_FRAMEWORKS = (
+    *("jax", "jaxlib", "flax", "optax", "orbax", "tensorflow"),
+    *("fastapi", "starlette", "uvicorn"),  # the offload service (export.serve)
+)
 # The one device-side module that may reach devices.server: the CLI's `calibrate` command, which
 # runs on a server (it converts probe models with TensorFlow).
 SERVER_DOOR = "devices.__main__"

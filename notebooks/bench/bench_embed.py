@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 
 import pretrain
@@ -53,9 +54,13 @@ from pretrain.embedding import (
     face_options,
     face_spec,
     faces_suite,
+    lfw_role_set,
+    lfw_yale_splits,
+    orl_faces,
     orl_subjects,
     roles_for,
     score_set,
+    score_variants,
 )
 from pretrain.models import build_model
 from pretrain.staged_config import StagedConfig
@@ -80,6 +85,9 @@ FACE_KEYS = (
 FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
 ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
 TREND = RESULTS / "embedding_face_trend.json"
+VARIANTS = RESULTS / "embedding_face_variants.json"
+# Training people's images that fit the training-role whitening (a fixed random subset).
+WHITEN_TRAIN_IMAGES = 3000
 
 
 def face_figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -136,21 +144,26 @@ def training_figures(run: StagedConfig, result: Any, params: int, workdir: Path)
 
 
 def run_faces(
-    workdir: Path, face_workdir: Path, overrides: list[str], *, resume: bool
+    workdir: Path,
+    face_workdir: Path,
+    overrides: list[str],
+    *,
+    resume: bool,
+    face_config: Path = FACE_CONFIG,
 ) -> dict[str, Any]:
     """The face backbone at scale (resumed in ``face_workdir``), its figures and baselines."""
-    run = pretrain.load_run(FACE_CONFIG, overrides)
-    assert isinstance(run, StagedConfig), f"{FACE_CONFIG} is not a staged config"
+    run = pretrain.load_run(face_config, overrides)
+    assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
     print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
     if not (face_workdir / "model" / "model.json").is_file():
         raise SystemExit(
             f"error: no finished face backbone in {face_workdir} (it trains for hours): run "
-            f"the command in {FACE_CONFIG.name}'s docstring with --workdir {face_workdir} to the "
+            f"the command in {face_config.name}'s docstring with --workdir {face_workdir} to the "
             "end (--resume continues it), or score its newest checkpoint with --face-checkpoint."
         )
     # The finished stages are skipped: this evaluates the job's model with the faces suite.
     result = pretrain.fit_stages(run, face_workdir, resume=True)
-    assert result.evaluation is not None, f"{FACE_CONFIG} names no evaluation suite"
+    assert result.evaluation is not None, f"{face_config} names no evaluation suite"
     final = pretrain.load_model(result.model_dir)
     last = run.stages[-1][1]
     orl, dev = result.evaluation["orl"], result.evaluation["dev"]
@@ -167,10 +180,14 @@ def run_faces(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     # The preprocessing and the framing travel with the model: the device frames, then resizes.
+    # Test-time options the suite scored with (flip averaging) are the model's from here on.
+    options = dict(final.info["model_options"])
+    if run.evaluation_options.get("flip_average"):
+        options["flip_average"] = True
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
-        model_options=final.info["model_options"],
+        model_options=options,
         params=final.params,
         info={
             **final.info["info"],
@@ -182,7 +199,7 @@ def run_faces(
     out["model"] = {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
-        "model_options": final.info["model_options"],
+        "model_options": options,
         "config": run.to_dict(),
         "roles": {k: v for k, v in roles.items() if k not in ("dev", "background")},
     }
@@ -196,9 +213,9 @@ def _role_options(config: TrainConfig) -> RoleOptions:
     )
 
 
-def face_trend(face_workdir: Path) -> dict[str, Any]:
+def face_trend(face_workdir: Path, face_config: Path = FACE_CONFIG) -> dict[str, Any]:
     """Scores the newest checkpoint of the running face job (ORL and dev, no baselines)."""
-    run = pretrain.load_run(FACE_CONFIG)
+    run = pretrain.load_run(face_config)
     assert isinstance(run, StagedConfig)
     stage = next(n for n in reversed(run.names) if (face_workdir / n / "checkpoints").is_dir())
     config = run.stage(stage)
@@ -218,6 +235,101 @@ def face_trend(face_workdir: Path) -> dict[str, Any]:
     if metrics.is_file():
         record["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
     return record
+
+
+def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str, Any]:
+    """Every test-time variant of a saved face backbone on the dev people and ORL (no baselines),
+    and the int8 LiteRT embed of the flip-averaged model (:func:`int8_flip_embed`)."""
+    saved = pretrain.load_model(model_dir)
+    run = pretrain.load_run(face_config)
+    assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
+    config = run.stages[-1][1]
+    size = config.dataset_options["input_size"]
+    o = _role_options(config)
+    dev = lfw_role_set("dev", "", size, o.dev_people, o.background_people, o.seed)
+    background = lfw_role_set("background", "", size, o.dev_people, o.background_people, o.seed)
+    train = lfw_yale_splits(
+        2, size, dev_people=o.dev_people, background_people=o.background_people, role_seed=o.seed
+    ).train
+    pick = np.random.default_rng(0).permutation(len(train))[:WHITEN_TRAIN_IMAGES]
+    started = time.perf_counter()
+    scored = score_variants(
+        saved.module.clone(flip_average=False),
+        saved.params,
+        {"dev": dev, "orl": orl_faces(size)},
+        background=background,
+        train=train.take(pick),
+    )
+    return {
+        "model": str(model_dir),
+        "variants": {
+            v: {name: face_figures(r) for name, r in sets.items()} for v, sets in scored.items()
+        },
+        "eval_s": time.perf_counter() - started,
+        "int8_flip_embed": int8_flip_embed(saved, dev.images),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+    }
+
+
+# int8 embed timing: rounds of single-image calls, the median round reported.
+TIMING_ROUNDS, TIMING_CALLS = 5, 100
+
+
+def int8_flip_embed(saved: Any, images: np.ndarray) -> dict[str, Any]:
+    """The flip-averaged backbone as one int8 LiteRT ``embed`` (full-integer post-training
+    quantization, calibrated on ``images[:400]``): its ops, its agreement with the float JAX
+    model on 200 images and its time per image on one thread."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    from jax.experimental import jax2tf
+
+    from pretrain.models.embednet import fold_standardization
+
+    module, params = fold_standardization(
+        saved.module.clone(impl="native", flip_average=True), saved.params
+    )
+    fn = lambda x: module.apply({"params": params}, x)  # noqa: E731
+    spec = tf.TensorSpec((1, *images.shape[1:]), tf.float32)
+    tf_fn = tf.function(jax2tf.convert(fn, with_gradient=False), input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf_fn.get_concrete_function()], tf_fn
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(0, 400, 4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    blob = converter.convert()
+    interpreter = Interpreter(model_content=blob, num_threads=1)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(inp, x[None])
+        interpreter.invoke()
+        return interpreter.get_tensor(out)[0]
+
+    int8 = np.stack([run(x) for x in images[:200]])
+    ref = embed(module, params, images[:200])
+    cos = np.sum(int8 * ref, -1) / np.linalg.norm(int8, axis=-1) / np.linalg.norm(ref, axis=-1)
+    rounds = []
+    for _ in range(TIMING_ROUNDS):
+        start = time.perf_counter()
+        for x in images[:TIMING_CALLS]:
+            run(x)
+        rounds.append(1e3 * (time.perf_counter() - start) / TIMING_CALLS)
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    codes = schema.ModelT.InitFromPackedBuf(blob, 0).operatorCodes or []
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return {
+        "ops": sorted({names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in codes}),
+        "bytes": len(blob),
+        "cosine_int8_vs_float_min": float(cos.min()),
+        "ms_per_image": float(np.median(rounds)),
+        "ms_rounds": rounds,
+        "timing": f"{TIMING_ROUNDS} rounds of {TIMING_CALLS} single-image calls, one thread",
+    }
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -278,10 +390,14 @@ def run_modality(
         shutil.rmtree(out_dir)
     final = pretrain.load_model(two.model_dir)
     # The input preprocessing travels with the model, so export repeats it exactly on the device.
+    # Test-time options the suite scored with (flip averaging) are the model's from here on.
+    options = dict(final.info["model_options"])
+    if run.evaluation_options.get("flip_average"):
+        options["flip_average"] = True
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
-        model_options=final.info["model_options"],
+        model_options=options,
         params=final.params,
         info={**final.info["info"], "preprocess": input_spec(modality, last).to_dict()},
     )
@@ -314,7 +430,7 @@ def run_modality(
     result["model"] = {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
-        "model_options": final.info["model_options"],
+        "model_options": options,
         "config": run.to_dict(),
     }
     return result
@@ -371,11 +487,34 @@ def main() -> None:
         action="store_true",
         help="score the running face job's newest checkpoint, append to the trend",
     )
+    parser.add_argument(
+        "--face-config",
+        default=str(FACE_CONFIG),
+        help="the face job's staged config (embed_face_lfw.py or its later stages' config)",
+    )
+    parser.add_argument(
+        "--face-variants",
+        metavar="MODEL_DIR",
+        help="score the test-time variants of a saved face backbone, add them to the variants file",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     workdir = Path(args.workdir)
+    face_config = Path(args.face_config).resolve()
+    if args.face_variants:
+        record = face_variants(Path(args.face_variants), face_config)
+        old = json.loads(VARIANTS.read_text())["models"] if VARIANTS.exists() else []
+        path = write_results(VARIANTS.stem, {"models": [*old, record]})
+        rows = [
+            [v, s, r["eer_pct"], r["frr_pct_at_far"]["1e-3"], r["identification_pct"]["5"]]
+            for v, sets in record["variants"].items()
+            for s, r in sets.items()
+        ]
+        print_table(["variant", "set", "EER %", "FRR@1e-3 %", "5-shot %"], rows)
+        print(f"int8 flip embed: {record['int8_flip_embed']}\nwrote {path}")
+        return
     if args.face_checkpoint:
-        record = face_trend(Path(args.face_workdir))
+        record = face_trend(Path(args.face_workdir), face_config)
         trend = json.loads(TREND.read_text())["checkpoints"] if TREND.exists() else []
         path = write_results(TREND.stem, {"checkpoints": [*trend, record]})
         orl, dev = record["orl"], record["dev"]
@@ -394,7 +533,11 @@ def main() -> None:
     for modality in modalities:
         if modality == "face":
             results[modality] = run_faces(
-                workdir / modality, Path(args.face_workdir), args.overrides, resume=args.resume
+                workdir / modality,
+                Path(args.face_workdir),
+                args.overrides,
+                resume=args.resume,
+                face_config=face_config,
             )
         else:
             results[modality] = run_modality(

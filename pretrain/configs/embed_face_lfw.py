@@ -33,6 +33,14 @@ config (``embed_face.py``) rescaled for 1,600 identities (CosFace scale 30 and m
 in CosFace's paper; stage 2's learning rate 0.05 as stage 1's, not the ORL config's 0.002
 fine-tuning rate: 1,600 identities and 10k images learn from a weak stage 1, not polish it);
 the dev people judge every epoch.
+
+Test time (``evaluation_options``), chosen on the dev people among the variants of
+``bench_embed.py --face-variants`` (notebooks/results/embedding_face_variants.json, ~5 min):
+flip averaging (EmbedNet ``flip_average``: the image and its mirror; dev EER 21.97 -> 21.52%,
+5-shot 45.7 -> 47.5%; reported, ORL EER 7.56 -> 7.24%, 5-shot 97.25%; int8 LiteRT embed < 1 ms). Worse on dev: the pooled features before the
+projection (25.1%), whitening fitted on the background or training people (30.1, 28.8%).
+AS-norm against the background people: 21.34%, not adopted (0.2 points; the device scores one
+cosine against its threshold).
 """
 
 from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT as CONTRASTIVE_AUGMENT
@@ -89,4 +97,5 @@ def get_config() -> dict:
             },
         },
         "evaluation": "faces",
+        "evaluation_options": {"flip_average": True},
     }

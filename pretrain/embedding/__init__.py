@@ -43,6 +43,7 @@ from pretrain.embedding.face_suite import (
     orl_faces,
     score_set,
 )
+from pretrain.embedding.face_variants import VARIANTS, score_variants
 from pretrain.embedding.losses import (
     cosine_logits,
     l2_normalize,
@@ -65,6 +66,7 @@ from pretrain.embedding.tasks import Contrastive, MarginSoftmax
 __all__ = [
     "CONTRASTIVE_FACE_AUGMENT",
     "FACE_AUGMENT",
+    "VARIANTS",
     "Augment",
     "Contrastive",
     "FaceRoles",
@@ -104,6 +106,7 @@ __all__ = [
     "run_suite",
     "score",
     "score_set",
+    "score_variants",
     "suite_names",
     "synthetic_fingerprint_splits",
     "synthetic_prints",

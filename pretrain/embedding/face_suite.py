@@ -75,8 +75,15 @@ def faces_suite(
     seed: int = 0,
     baselines: bool = True,
     dev: bool = True,
+    flip_average: bool = False,
 ) -> dict[str, Any]:
-    """ORL s1-s40 and the LFW dev people: ``{"orl": report, "dev": report}`` (see the module)."""
+    """ORL s1-s40 and the LFW dev people: ``{"orl": report, "dev": report}`` (see the module).
+
+    ``flip_average`` scores the model as it will run (EmbedNet's ``flip_average``: the image and
+    its mirror) when training ran it without; a staged config sets it in ``evaluation_options``.
+    """
+    if flip_average:
+        module = module.clone(flip_average=True)
     size = _input_size(config)
     orl = orl_faces(size, root)
     out = {

@@ -19,10 +19,14 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pretrain.embedding.augment import augment_batch, make_augment
 from pretrain.embedding.losses import MARGINS, cosine_logits, margin_softmax_loss, nt_xent
 from pretrain.train.tasks import ApplyFn, EmbeddingEval, Params, register_task
+
+HEAD_INITS = ("random", "imprint")
+IMPRINT_BATCH = 256
 
 # Separates the augmentation stream from the other keys derived from the run's seed.
 _AUGMENT_STREAM = 0x0A06
@@ -57,6 +61,11 @@ class MarginSoftmax(EmbeddingEval):
         discrimination keeps it. 0 (the default) trains on the margin loss alone.
       temperature, projection: the NT-Xent temperature and projection head (as
         :class:`Contrastive`'s), used when ``contrastive_weight > 0``.
+      head_init: how a stage that starts from a saved model (``init_from``) sets its classifier:
+        ``"random"`` (as a fresh run) or ``"imprint"`` (each identity's weight vector is the
+        normalised mean embedding of its training images under the saved model, so the first
+        steps refine a classifier that already agrees with the backbone instead of pulling the
+        backbone towards random directions; Qi et al. 2018). A fresh run ignores it.
       seed: seeds the augmentation (set from the run's seed).
     """
 
@@ -68,9 +77,14 @@ class MarginSoftmax(EmbeddingEval):
     contrastive_weight: float = 0.0
     temperature: float = 0.1
     projection: Sequence[int] = (256, 128)
+    head_init: str = "random"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(
+                f"margin_softmax head_init must be one of {HEAD_INITS}, got {self.head_init!r}."
+            )
         if self.kind not in MARGINS:
             raise ValueError(f"margin_softmax kind must be one of {MARGINS}, got {self.kind!r}.")
         if not self.scale > 0 or self.margin < 0 or self.margin_warmup < 0:
@@ -108,6 +122,37 @@ class MarginSoftmax(EmbeddingEval):
             k_proj = jax.random.fold_in(key, 1)
             params["projection"] = self._contrastive().init(module, k_proj, example)["projection"]
         return params
+
+    def init_from_data(
+        self, module: nn.Module, params: Params, images: np.ndarray, labels: np.ndarray
+    ) -> Params:
+        """``params`` with the classifier imprinted from the training data (``head_init``).
+
+        Called once, after the model's parameters were loaded from ``init_from``; with
+        ``head_init="random"`` it returns ``params`` unchanged.
+        """
+        if self.head_init != "imprint":
+            return params
+        kernel = params["classifier"]["kernel"]
+        apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
+        model = params["model"]
+        sums = np.zeros((kernel.shape[1], kernel.shape[0]), np.float64)
+        for start in range(0, len(images), IMPRINT_BATCH):
+            chunk = np.asarray(images[start : start + IMPRINT_BATCH])
+            pad = IMPRINT_BATCH - len(chunk)
+            if pad:  # one batch shape, one compilation
+                chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
+            emb = np.asarray(apply(model, chunk), np.float64)[: IMPRINT_BATCH - pad]
+            np.add.at(sums, np.asarray(labels[start : start + IMPRINT_BATCH]), emb)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            missing = int(np.sum(norms == 0))
+            raise ValueError(
+                f"head_init='imprint': {missing} of {sums.shape[0]} identities have no training "
+                "image (labels must cover 0..num_classes-1)."
+            )
+        imprinted = (sums / norms).T.astype(np.asarray(kernel).dtype)
+        return {**params, "classifier": {"kernel": jnp.asarray(imprinted)}}
 
     def margin_at(self, step: Any) -> Any:
         """The margin in force at ``step`` (see ``margin_warmup``)."""

@@ -204,6 +204,11 @@ class EmbedNet(nn.Module):
         with the same parameter names (e.g. the device trains ``block8`` + ``embed``).
       stop_after: return the feature map block ``stop_after`` outputs (0 = the whole network:
         pooling and the embedding).
+      flip_average: the embedding of the image and of its left-right mirror, each normalised,
+        summed and normalised again (test-time flip averaging of faces: chosen on the LFW dev
+        people, see ``pretrain/configs/embed_face_lfw.py``). Only the whole network
+        (image -> embedding) can do it; a cut (``part``, ``start_block``, ``stop_after``)
+        refuses it: whoever composes the parts runs both views through them.
       part: the export cut, as the LeNets have it: ``"all"`` (the whole network), ``"front"``
         (image -> the feature map of the second-to-last block: stem, block1 .. block{N-1}) or
         ``"last"`` (that feature map -> block{N}, pooling, ``embed`` and the L2 norm: the block
@@ -226,6 +231,7 @@ class EmbedNet(nn.Module):
     start_block: int = 0
     stop_after: int = 0
     part: str = "all"
+    flip_average: bool = False
 
     def _cut(self, blocks: int) -> tuple[int, int]:
         """``(start_block, stop_after)`` in force, ``part`` resolved."""
@@ -239,8 +245,27 @@ class EmbedNet(nn.Module):
             raise ValueError("embednet: part needs at least 2 blocks to cut between.")
         return (0, blocks - 1) if self.part == "front" else (blocks, 0)
 
-    @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        if not self.flip_average:
+            return self._embed(x)
+        if self._cut(len(self.widths)) != (0, 0):
+            raise ValueError(
+                "embednet: flip_average needs the whole network (part='all', no start_block or "
+                "stop_after); run both views through the parts instead."
+            )
+        if x.ndim == 3:
+            x = x[..., None]
+        n = x.shape[0]
+        # One batch of both views; the mirror is a reversed width axis (TFLite REVERSE_V2).
+        both = self._embed(jnp.concatenate([x, jnp.flip(x, axis=2)], axis=0))
+        both = both / jnp.maximum(jnp.linalg.norm(both, axis=-1, keepdims=True), 1e-12)
+        mean = both[:n] + both[n:]
+        if not self.normalize:
+            return 0.5 * mean
+        return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
+
+    @nn.compact
+    def _embed(self, x: jax.Array) -> jax.Array:
         blocks = len(self.widths)
         if blocks != len(self.strides):
             raise ValueError(f"embednet: {blocks} widths but {len(self.strides)} strides.")

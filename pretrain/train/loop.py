@@ -126,7 +126,7 @@ def fit(
     init_key, data_key = jax.random.split(jax.random.key(config.seed))
     plateau = make_plateau(config)
 
-    state = trainer.init_state(init_key)
+    state = trainer.init_state(init_key, splits.train)
     # The train step donates its state, so nothing else may hold the state's buffers: copies.
     run: dict[str, Any] = trainer.replicate(
         {

@@ -80,15 +80,19 @@ class Trainer:
     def process(self) -> tuple[int, int]:
         return jax.process_index(), jax.process_count()
 
-    def init_state(self, key: jax.Array) -> TrainState:
+    def init_state(self, key: jax.Array, train: ArrayDataset | None = None) -> TrainState:
         """Fresh replicated parameters from ``key`` and a zero optimizer state.
 
         With ``config.init_from``, the model's parameters come from that saved model instead
-        (the task's own parameters, e.g. a classifier over identities, still start fresh).
+        (the task's own parameters, e.g. a classifier over identities, start fresh, or from
+        the ``train`` data when the task has an ``init_from_data`` step).
         """
         params = self.task.init(self.module, key, self._example, num_classes=self.num_classes)
         if self.config.init_from:
             params = self.task.with_model_params(params, self._initial_model(params))
+            from_data = getattr(self.task, "init_from_data", None)
+            if from_data is not None and train is not None:
+                params = from_data(self.module, params, train.images, train.labels)
         return self.replicate(init_state(params, self.tx))
 
     def _initial_model(self, params: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FORBIDDEN = ("jax", "jaxlib", "flax", "optax", "tensorflow", "orbax")
+FORBIDDEN = ("jax", "jaxlib", "flax", "optax", "tensorflow", "orbax", "fastapi", "uvicorn")
 
 
 def test_personalize_imports_no_server_frameworks() -> None:

@@ -185,6 +185,28 @@ def test_init_from_must_fit(tmp_path: Path, splits: Splits) -> None:
         Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
 
 
+def test_imprinted_head_is_each_identity_mean_embedding(tmp_path: Path, splits: Splits) -> None:
+    run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
+    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
+    saved = load_model(tmp_path / "a" / "model")
+    options = {"task_options": {"head_init": "imprint"}, "init_from": str(tmp_path / "a" / "model")}
+    config = make_config(_config("margin_softmax", **options))
+    trainer = Trainer(config, splits.train.images, num_classes=12)
+    kernel = np.asarray(
+        trainer.init_state(jax.random.key(0), splits.train).params["classifier"]["kernel"]
+    )
+    emb = np.asarray(saved.module.apply({"params": saved.params}, splits.train.images))
+    means = np.stack([emb[splits.train.labels == c].mean(0) for c in range(12)])
+    want = (means / np.linalg.norm(means, axis=1, keepdims=True)).T
+    # float32 embeddings summed in float64: equal to float32 rounding.
+    np.testing.assert_allclose(kernel, want, atol=1e-5)
+    # Without data (or with head_init="random") the classifier is the random one.
+    fresh = np.asarray(trainer.init_state(jax.random.key(0)).params["classifier"]["kernel"])
+    assert not np.allclose(fresh, want, atol=1e-2)
+    with pytest.raises(ValueError, match="head_init must be one of"):
+        build_task("margin_softmax", {"head_init": "mean"})
+
+
 def test_staged_configs_and_overrides() -> None:
     for name in ("embed_face", "embed_fingerprint"):
         path = CONFIGS / f"{name}.py"

@@ -91,3 +91,22 @@ def test_front_and_tail_compose_to_the_whole() -> None:
     np.testing.assert_array_equal(out, model.apply({"params": params}, x))
     with pytest.raises(ValueError, match="stop_after comes before start_block"):
         model.clone(start_block=3, stop_after=2).init(jax.random.key(0), maps)
+
+
+def test_flip_average_is_the_mean_of_both_views() -> None:
+    x = _images()
+    model = build_model("embednet", **TINY, feature_norm=True)
+    params = _init(model, x)
+    flipped = model.clone(flip_average=True)
+    # The same parameters: flip averaging adds none.
+    assert jax.tree.structure(_init(flipped, x)) == jax.tree.structure(params)
+    out = np.asarray(flipped.apply({"params": params}, x))
+    a = np.asarray(model.apply({"params": params}, x), np.float64)
+    b = np.asarray(model.apply({"params": params}, x[:, :, ::-1]), np.float64)
+    want = (a + b) / np.linalg.norm(a + b, axis=-1, keepdims=True)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    # A mirrored image has the same embedding (up to float rounding of the sum's order).
+    mirrored = np.asarray(flipped.apply({"params": params}, x[:, :, ::-1]))
+    np.testing.assert_allclose(mirrored, out, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="flip_average needs the whole network"):
+        flipped.clone(part="last").init(jax.random.key(0), x)

@@ -15,11 +15,14 @@ from pretrain.config import ConfigError, make_config
 from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
 from pretrain.embedding import (
     checkpoint_model_params,
+    embed,
     faces_suite,
     lfw_role_set,
     lfw_roles,
     lfw_yale_splits,
+    orl_faces,
     roles_for,
+    score_set,
 )
 from pretrain.models import build_model
 from pretrain.train.checkpoint import Checkpointer
@@ -112,6 +115,25 @@ def test_faces_suite_scores_all_orl_people_and_the_dev_people(
     assert dev["identities"] == 120 and set(dev["identification_pct_fixed"]) == {"1", "3", "5"}
     # A random network is far from perfect on 40 people, and far above chance (2.5%).
     assert 5.0 < orl["identification_pct"]["5"] < 95.0
+    # flip_average scores the model as the device runs it: the image and its mirror.
+    flipped = faces_suite(
+        module,
+        params,
+        config=config,
+        root=str(faces_root),
+        splits=2,
+        baselines=False,
+        dev=False,
+        flip_average=True,
+    )["orl"]
+    faces = orl_faces((40, 32), str(faces_root))
+    want = score_set(
+        embed(module.clone(flip_average=True), params, faces.images),
+        faces,
+        splits=2,
+        baselines=False,
+    )
+    assert flipped["eer_pct"] == want["eer_pct"] != orl["eer_pct"]
 
 
 def test_checkpoint_reader_returns_the_best_model_params(tmp_path: Path) -> None:
