@@ -22,7 +22,7 @@ help:
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
 	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
 	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
-	@echo "make bench-reliability  fuzzing of every parser of outside bytes -> notebooks/results/reliability.json"
+	@echo "make bench-reliability  fuzzing of every parser of outside bytes, crash injection into every writer, a killed and resumed pretraining run -> notebooks/results/reliability.json"
 	@echo "make bench-offload   the offload service on loopback: load, faults, auth, ORL benefit -> notebooks/results/offload.json"
 	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
 

@@ -15,7 +15,8 @@ from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, Enrol
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import SgdConfig
 from personalize.install import install
-from personalize.keystore import FileKeyStore, KeyStore
+from personalize.keystore import FileKeyStore, KeyStore, MemoryKeyStore, key_dir
+from personalize.migrate import migrate_store
 from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
@@ -33,6 +34,7 @@ __all__ = [
     "EnrollmentReport",
     "FileKeyStore",
     "KeyStore",
+    "MemoryKeyStore",
     "Offload",
     "OffloadError",
     "PersonalizeError",
@@ -47,6 +49,8 @@ __all__ = [
     "check_image",
     "check_samples",
     "install",
+    "key_dir",
     "load_artifact",
+    "migrate_store",
     "threshold_at_far",
 ]

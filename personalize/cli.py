@@ -7,6 +7,9 @@ python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--jso
 python -m personalize list     --store DIR
 python -m personalize remove   --store DIR --user NAME
 python -m personalize install  --bundle X.pfb --artifact DIR --key PUB [--json]
+python -m personalize migrate  --store DIR             (a store of format 1, once)
+Every command takes ``--keys KEYDIR``: the folder of the store's key and rollback counters
+(default ``$POCKETFIT_KEYS`` or ``~/.config/pocketfit/keys``; never inside the store).
 
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
@@ -24,6 +27,7 @@ from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
 from personalize.images import read_all, read_images
 from personalize.install import install
+from personalize.migrate import migrate_store
 from personalize.store import RecordStore
 
 OK, REJECTED, ERROR = 0, 1, 2
@@ -35,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
 
     def common(cmd: argparse.ArgumentParser, *, artifact: bool = True) -> None:
         cmd.add_argument("--store", required=True, help="directory of the encrypted user records")
+        cmd.add_argument("--keys", help="folder of the store's key (default: the per-user one)")
         if artifact:
             cmd.add_argument("--artifact", required=True, help="the artifact directory")
             cmd.add_argument("--key", required=True, help="the publisher's public key (PEM)")
@@ -69,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--artifact", required=True, help="the artifact directory to write")
     inst.add_argument("--key", required=True, help="the publisher's public key (PEM)")
     inst.add_argument("--json", action="store_true", help="machine-readable output")
+    mig = sub.add_parser("migrate", help="move a format-1 store's key out, hash its file names")
+    common(mig, artifact=False)
     return p
 
 
@@ -84,6 +91,7 @@ def _device(args: argparse.Namespace) -> Device:
         budget=args.budget,
         trusted_key=args.key,
         num_threads=args.threads,
+        keys=args.keys,
     )
 
 
@@ -96,7 +104,7 @@ def _one_image(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "list":
-        users = RecordStore(args.store, create=False).users()
+        users = RecordStore(args.store, create=False, keys=args.keys).users()
         _out(args, {"users": users}, "\n".join(users) if users else "(no users enrolled)")
         return OK
     if args.command == "install":
@@ -109,8 +117,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return OK
     if args.command == "remove":
-        RecordStore(args.store, create=False).remove(args.user)
+        RecordStore(args.store, create=False, keys=args.keys).remove(args.user)
         _out(args, {"removed": args.user}, f"removed {args.user}")
+        return OK
+    if args.command == "migrate":
+        count = migrate_store(args.store, keys=args.keys)
+        _out(args, {"migrated": count}, f"migrated {count} record(s) of {args.store}")
         return OK
     dev = _device(args)
     if args.command == "enroll":

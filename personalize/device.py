@@ -169,12 +169,16 @@ class Device:
       budget: memory (bytes) enrollment may use; default the profile's ``memory_bytes``.
       trusted_key: the publisher's Ed25519 public key (PEM path, PEM bytes or key object); the
         app ships it, a key inside the artifact is never trusted. Required.
-      keystore: supplies the store key; default a 0600 key file ``<store_dir>/store.key``.
+      keystore: supplies the store key and its rollback counters; default a 0600 key file in
+        the per-user key folder (``keys``), never in the store.
+      keys: the default keystore's folder (default :func:`personalize.keystore.key_dir`).
       num_threads: LiteRT interpreter threads.
 
     Raises:
-      ArtifactError: the artifact is missing, modified or signed by another key.
-      StoreError: the key does not open the store or its file is unsafe.
+      ArtifactError: the artifact is missing, modified, signed by another key, or older than
+        one this store already admitted (rollback).
+      StoreError: the key does not open the store, its file is unsafe, or the store is of
+        format 1 (the message says how to migrate it).
       EnrollmentError: a bad profile, budget or thread count.
 
     Example:
@@ -192,6 +196,7 @@ class Device:
         trusted_key: Any = None,
         keystore: KeyStore | None = None,
         num_threads: int = 1,
+        keys: str | os.PathLike[str] | None = None,
     ) -> None:
         if trusted_key is None:
             raise ArtifactError(
@@ -242,7 +247,8 @@ class Device:
         self._pristine = self._get_weights(self._interp)
         rise = held.held()
         self._held_bytes = None if rise is None else rise + len(artifact.model)
-        self.store = RecordStore(store_dir, keystore)
+        self.store = RecordStore(store_dir, keystore, keys=keys)
+        self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
         self._plan_memo: dict[tuple[int, SgdConfig, int, bool], dict[str, ScopePlan]] = {}

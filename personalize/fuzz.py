@@ -28,18 +28,10 @@ from devices.trust import key_id
 from personalize.artifact import load_artifact, open_model
 from personalize.errors import PersonalizeError
 from personalize.images import read_images
-from personalize.keystore import KeyStore
+from personalize.keystore import MemoryKeyStore
 from personalize.store import RecordStore, UserRecord, encode_record
 
 SEED_ARTIFACT = Path(__file__).resolve().parents[1] / "notebooks/results/artifacts/lenet300"
-
-
-class _FixedKey(KeyStore):
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def key(self) -> bytes:
-        return self._key
 
 
 def _sign(key: Any, data: bytes) -> bytes:
@@ -88,12 +80,8 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
 
 
 def _record_targets(workdir: Path) -> dict[str, Target]:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    from personalize.store import MAGIC, NONCE, _aad
-
     key = bytes(range(32))
-    store = RecordStore(workdir / "store", _FixedKey(key))
+    store = RecordStore(workdir / "store", MemoryKeyStore(key))
     rng = np.random.default_rng(0)
     record = UserRecord(
         "alice",
@@ -109,8 +97,7 @@ def _record_targets(workdir: Path) -> dict[str, Target]:
         return store.load("alice")
 
     def plaintext(data: bytes) -> Any:
-        nonce = bytes(NONCE)
-        path.write_bytes(MAGIC + nonce + AESGCM(key).encrypt(nonce, data, _aad("alice")))
+        path.write_bytes(store.seal(store.file_id("alice"), 1, data))
         return store.load("alice")
 
     refused = (PersonalizeError,)

@@ -1,28 +1,46 @@
 """The enrolled users: one AES-GCM-encrypted record per user, written atomically.
 
-Layout of a store directory::
+Layout of a store directory (format 2)::
 
-    keycheck          a known plaintext under the store key: tells "wrong key" from "tampered"
-    users/<name>.rec  one record per user; <name> is the user name in URL-safe base64
+    keycheck          the store id, and a known plaintext under the store key (wrong key vs
+                      tampered)
+    users/<id>.rec    one record per user; <id> is a keyed hash of the user name (HMAC-SHA256
+                      under a key derived from the store key), so file names reveal no names
 
-A record file is ``MAGIC | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the associated data
-is the magic and the user name, so a record renamed to another user fails authentication. The
-plaintext is a JSON header (threshold, scope, metadata) and an ``.npz`` of the user's trained
-weights (head, and the last block's when a wider scope trained it). No capture image is stored,
-but a record *is a biometric template*: the user's head column starts as the mean of their
-embeddings and stays close to it, so it can be matched against new captures of the same face or
-finger, and must be protected like the biometric data it was derived from (GDPR art. 9). The
-store's folders are mode 0700 and its records and key 0600.
+The key is not in the store: a :class:`~personalize.keystore.KeyStore` supplies it (by default a
+0600 file ``store-<store id>.key`` in the per-user key folder, :func:`~personalize.keystore.key_dir`),
+so a copy of the store's folder is useless without it. Two keys are derived from it (HKDF-SHA256):
+one encrypts the records, one hashes the names.
+
+A record file is ``MAGIC | 8-byte version | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the
+associated data is the magic, the file id and the version, so a record renamed to another user or
+given another version fails authentication. The plaintext is a JSON header (user name,
+threshold, scope, metadata) and an ``.npz`` of the user's trained weights (head, and the last
+block's when a wider scope trained it). No capture image is stored, but a record *is a biometric
+template*: the user's head column starts as the mean of their embeddings and stays close to it,
+so it can be matched against new captures of the same face or finger, and must be protected like
+the biometric data it was derived from (GDPR art. 9). The store's folders are mode 0700 and its
+records 0600.
+
+Rollback protection: each user's record carries a version; the keystore keeps the newest version
+it has seen per record (a monotonic counter beside the key, outside the store). Loading a record
+older than that (an authentic record restored from a backup) is refused, as is a record restored
+after its user was removed, and an artifact older than one this store already admitted
+(:meth:`RecordStore.admit_artifact`).
 
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
-mix. Stale temp files of killed writers are removed when the store is opened.
+mix; the counter is advanced after the rename (a record newer than its counter is a save killed
+in between, and advances it when read). Stale temp files of killed writers are removed when the
+store is opened. Stores of format 1 (key beside the records, names in the file names) are
+refused with the command that migrates them (:mod:`personalize.migrate`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import datetime
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -36,16 +54,25 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from devices.files import atomic_write, fsync_dir
+from devices.contract import ArtifactError
+from devices.files import atomic_write, crash_point, fsync_dir
 from personalize.errors import StoreError, UnknownUserError
-from personalize.keystore import SECRET_MODE, FileKeyStore, KeyStore
+from personalize.keystore import SECRET_MODE, FileKeyStore, KeyStore, key_dir
 
-MAGIC = b"PFUSER1\n"
-CHECK_MAGIC = b"PFKEYC1\n"
+MAGIC = b"PFUSER2\n"
+CHECK_MAGIC = b"PFKEYC2\n"
 CHECK_TEXT = b"pocketfit store key check"
+OLD_MAGIC = b"PFUSER1\n"  # format 1: the key beside the records, names in the file names
+OLD_CHECK_MAGIC = b"PFKEYC1\n"
+OLD_KEY = "store.key"
 NONCE = 12
+TAG = 16
+ID_BYTES = 16
+VERSION = struct.Struct("<Q")
 MAX_NAME = 100
 SUFFIX = ".rec"
 STALE_TMP_S = 600.0
@@ -79,20 +106,42 @@ def check_name(user: Any) -> str:
     return user
 
 
-def _file_name(user: str) -> str:
-    return base64.urlsafe_b64encode(user.encode()).decode().rstrip("=") + SUFFIX
+def subkey(master: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose (``b"records"``, ``b"names"``) derived from the store key."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"pocketfit store " + purpose)
+    return hkdf.derive(master)
 
 
-def _user_of(file: Path) -> str | None:
-    stem = file.name[: -len(SUFFIX)]
-    try:
-        return base64.urlsafe_b64decode(stem + "=" * (-len(stem) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
+def _aad(file_id: str, version: int) -> bytes:
+    return MAGIC + file_id.encode() + VERSION.pack(version)
 
 
-def _aad(user: str) -> bytes:
-    return MAGIC + b"user:" + user.encode()
+def file_id(names_key: bytes, user: str) -> str:
+    """A record file's stem: HMAC-SHA256 of the user name under the store's name key."""
+    return hmac.new(names_key, check_name(user).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def seal(aead: AESGCM, file_id: str, version: int, plaintext: bytes) -> bytes:
+    """A record file's bytes: ``plaintext`` encrypted for ``file_id`` at ``version``."""
+    nonce = secrets.token_bytes(NONCE)
+    sealed = aead.encrypt(nonce, plaintext, _aad(file_id, version))
+    return MAGIC + VERSION.pack(version) + nonce + sealed
+
+
+def key_check(aead: AESGCM, store_id: str) -> bytes:
+    """The ``keycheck`` file of a store: its id, and a known text under its key."""
+    aad = CHECK_MAGIC + bytes.fromhex(store_id)
+    nonce = secrets.token_bytes(NONCE)
+    return aad + nonce + aead.encrypt(nonce, CHECK_TEXT, aad)
+
+
+def old_format_error(directory: Path, keys: Path) -> StoreError:
+    """The refusal of a format-1 store, with the command that migrates it."""
+    return StoreError(
+        f"{directory}: a store of format 1 (its key beside the records, user names in the file "
+        f"names); migrate it once with `python -m personalize migrate --store {directory}` "
+        f"(moves the key to {keys}, re-encrypts the records under hashed names)."
+    )
 
 
 def encode_record(record: UserRecord) -> bytes:
@@ -155,11 +204,14 @@ class RecordStore:
 
     Args:
       directory: the store directory (created if missing).
-      keystore: supplies the key; default a :class:`FileKeyStore` at ``<directory>/store.key``.
+      keystore: supplies the key and the rollback counters; default a :class:`FileKeyStore`
+        ``<keys>/store-<store id>.key``.
       create: create the store if it does not exist (otherwise a missing store is an error).
+      keys: the key folder of the default keystore (default :func:`key_dir`).
 
     Raises:
-      StoreError: the key is refused or does not open this store, or no store (``create=False``).
+      StoreError: the key is refused or does not open this store, no store (``create=False``),
+        or a store of format 1 (the message says how to migrate it).
     """
 
     def __init__(
@@ -168,6 +220,7 @@ class RecordStore:
         keystore: KeyStore | None = None,
         *,
         create: bool = True,
+        keys: str | os.PathLike[str] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.users_dir = self.directory / "users"
@@ -176,30 +229,44 @@ class RecordStore:
         for folder in (self.directory, self.users_dir):
             folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
             folder.chmod(STORE_MODE)  # the umask may widen nothing, but older stores were 0755
-        self.keystore = keystore or FileKeyStore(self.directory / "store.key")
+        keys_dir = Path(keys).expanduser() if keys is not None else key_dir()
+        check = self._read_check(keys_dir)
+        self.store_id = check[len(CHECK_MAGIC) : len(CHECK_MAGIC) + ID_BYTES].hex() if check else ""
+        if not check:
+            self.store_id = secrets.token_hex(ID_BYTES)
+        self.keystore = keystore or FileKeyStore(keys_dir / f"store-{self.store_id}.key")
         key = self.keystore.key()
         if len(key) != 32:
             raise StoreError(f"the keystore returned a {len(key)}-byte key; AES-256 needs 32.")
-        self._aead = AESGCM(key)
-        self._check_key()
+        self._aead = AESGCM(subkey(key, b"records"))
+        self._names = subkey(key, b"names")
+        self._check_key(check)
         self._remove_stale()
 
-    def _check_key(self) -> None:
+    def _read_check(self, keys: Path) -> bytes:
         path = self.directory / "keycheck"
-        if not path.exists():
-            nonce = secrets.token_bytes(NONCE)
-            check = CHECK_MAGIC + nonce + self._aead.encrypt(nonce, CHECK_TEXT, CHECK_MAGIC)
-            atomic_write(path, check, mode=SECRET_MODE)
+        data = path.read_bytes() if path.exists() else b""
+        if data.startswith(OLD_CHECK_MAGIC) or (self.directory / OLD_KEY).exists():
+            if data.startswith(CHECK_MAGIC):
+                raise StoreError(
+                    f"{self.directory}: a migration to format 2 was interrupted; run `python -m "
+                    f"personalize migrate --store {self.directory}` again to finish it."
+                )
+            raise old_format_error(self.directory, keys)
+        if data and (not data.startswith(CHECK_MAGIC) or len(data) < len(CHECK_MAGIC) + ID_BYTES):
+            raise StoreError(f"{path}: not a pocketfit store key check (modified?).")
+        return data
+
+    def _check_key(self, data: bytes) -> None:
+        head = len(CHECK_MAGIC) + ID_BYTES
+        aad = CHECK_MAGIC + bytes.fromhex(self.store_id)
+        if not data:
+            check = key_check(self._aead, self.store_id)
+            atomic_write(self.directory / "keycheck", check, mode=SECRET_MODE)
             return
-        data = path.read_bytes()
         try:
             ok = (
-                data.startswith(CHECK_MAGIC)
-                and self._aead.decrypt(
-                    data[len(CHECK_MAGIC) : len(CHECK_MAGIC) + NONCE],
-                    data[len(CHECK_MAGIC) + NONCE :],
-                    CHECK_MAGIC,
-                )
+                self._aead.decrypt(data[head : head + NONCE], data[head + NONCE :], aad)
                 == CHECK_TEXT
             )
         except InvalidTag:
@@ -219,15 +286,40 @@ class RecordStore:
             except OSError:
                 pass
 
+    def file_id(self, user: str) -> str:
+        """The stem of ``user``'s record file (:func:`file_id`)."""
+        return file_id(self._names, user)
+
     def path(self, user: str) -> Path:
-        return self.users_dir / _file_name(check_name(user))
+        return self.users_dir / (self.file_id(user) + SUFFIX)
+
+    def seal(self, file_id: str, version: int, plaintext: bytes) -> bytes:
+        """A record file's bytes under this store's key (:func:`seal`)."""
+        return seal(self._aead, file_id, version, plaintext)
+
+    def _open(self, path: Path, data: bytes) -> tuple[int, bytes]:
+        """(version, plaintext) of a record file, authenticated."""
+        head = len(MAGIC) + VERSION.size
+        if not data.startswith(MAGIC) or len(data) < head + NONCE + TAG:
+            raise StoreError(f"{path}: not a pocketfit user record (truncated or foreign file).")
+        (version,) = VERSION.unpack_from(data, len(MAGIC))
+        aad = _aad(path.name[: -len(SUFFIX)], version)
+        try:
+            return version, self._aead.decrypt(data[head : head + NONCE], data[head + NONCE :], aad)
+        except InvalidTag:
+            raise StoreError(
+                f"{path}: record fails authentication (modified, truncated, or renamed from "
+                "another user's record); refusing it."
+            ) from None
 
     def save(self, record: UserRecord) -> Path:
-        """Encrypts and atomically writes (or replaces) ``record.user``'s record."""
-        path = self.path(record.user)
-        nonce = secrets.token_bytes(NONCE)
-        blob = self._aead.encrypt(nonce, encode_record(record), _aad(record.user))
-        atomic_write(path, MAGIC + nonce + blob, mode=SECRET_MODE)
+        """Encrypts and atomically writes (or replaces) ``record.user``'s record, one version
+        newer than the newest the keystore has seen."""
+        file_id = self.file_id(record.user)
+        version = self.keystore.counter(f"record:{file_id}") + 1
+        path = self.users_dir / (file_id + SUFFIX)
+        atomic_write(path, self.seal(file_id, version, encode_record(record)), mode=SECRET_MODE)
+        self.keystore.advance(f"record:{file_id}", version)
         return path
 
     def load(self, user: str) -> UserRecord:
@@ -235,57 +327,103 @@ class RecordStore:
 
         Raises:
           UnknownUserError: no record.
-          StoreError: the record was modified, truncated, renamed or written with another key.
+          StoreError: the record was modified, truncated, renamed, written with another key, or
+            is older than the newest this store has seen (restored from a backup).
         """
         path = self.path(user)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + NONCE + 16:
-            raise StoreError(f"{path}: not a pocketfit user record (truncated or foreign file).")
-        nonce = data[len(MAGIC) : len(MAGIC) + NONCE]
-        try:
-            plain = self._aead.decrypt(nonce, data[len(MAGIC) + NONCE :], _aad(user))
-        except InvalidTag:
-            raise StoreError(
-                f"{path}: record of {user!r} fails authentication (modified, truncated or "
-                "renamed from another user's record); refusing it."
-            ) from None
+        version, plain = self._open(path, data)
         try:
             record = decode_record(plain)
         except StoreError as err:
             raise StoreError(f"{path}: {err}; refusing it.") from None
         if record.user != user:  # the associated data binds the name; a faulty writer may not
             raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
+        name = f"record:{self.file_id(user)}"
+        newest = self.keystore.counter(name)
+        if version < newest:
+            raise StoreError(
+                f"{path}: {user!r}'s record is version {version}, but this store has seen "
+                f"version {newest}: an older record restored (rollback); refusing it. Enroll "
+                f"{user!r} again."
+            )
+        self.keystore.advance(name, version)  # a save killed before it advanced the counter
         return record
 
     def users(self) -> list[str]:
-        """Names of the users with a record, sorted."""
-        names = (
-            _user_of(p) for p in self.users_dir.glob(f"*{SUFFIX}") if not p.name.startswith(".")
-        )
-        return sorted(n for n in names if n is not None)
+        """Names of the users with a readable record, sorted (each record is decrypted: the file
+        names are hashes)."""
+        names = []
+        for path in self.users_dir.glob(f"*{SUFFIX}"):
+            if path.name.startswith("."):
+                continue
+            try:
+                user = decode_record(self._open(path, path.read_bytes())[1]).user
+            except (StoreError, OSError):
+                continue  # load() says what is wrong with it
+            if self.file_id(user) + SUFFIX == path.name:
+                names.append(user)
+        return sorted(names)
+
+    def _delete(self, path: Path) -> None:
+        """Deletes a record file and advances its counter past it, so it cannot come back."""
+        name = f"record:{path.name[: -len(SUFFIX)]}"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UnknownUserError(f"no record {path.name} in {self.directory}.") from None
+        version = VERSION.unpack_from(data, len(MAGIC))[0] if len(data) >= 16 else 0
+        path.unlink()
+        crash_point()
+        fsync_dir(self.users_dir)
+        self.keystore.advance(name, max(self.keystore.counter(name), version) + 1)
 
     def remove(self, user: str) -> None:
-        """Deletes ``user``'s record.
+        """Deletes ``user``'s record; a copy of it restored later is refused.
 
         Raises:
           UnknownUserError: no record.
         """
-        path = self.path(user)
         try:
-            path.unlink()
-        except FileNotFoundError:
+            self._delete(self.path(user))
+        except UnknownUserError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
-        fsync_dir(self.users_dir)
 
     def wipe(self) -> int:
         """Deletes every record (and temp file); returns how many records were deleted."""
         count = 0
         for p in self.users_dir.iterdir():
-            if p.name.endswith((SUFFIX, ".tmp")):
-                count += p.name.endswith(SUFFIX) and not p.name.startswith(".")
+            if p.name.endswith(SUFFIX) and not p.name.startswith("."):
+                self._delete(p)
+                count += 1
+            elif p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
         fsync_dir(self.users_dir)
         return count
+
+    def admit_artifact(self, manifest: dict[str, Any]) -> None:
+        """Refuses an artifact older than one this store admitted under the same name (an
+        older signed artifact put back: rollback), then remembers this one's creation time.
+
+        Raises:
+          ArtifactError: older than the newest admitted, or without a creation time.
+        """
+        name = str((manifest.get("source") or {}).get("name", ""))
+        created = manifest.get("created_utc")
+        try:
+            when = datetime.datetime.fromisoformat(str(created))
+        except ValueError:
+            raise ArtifactError(f"artifact {name!r}: no creation time ({created!r}).") from None
+        stamp = int(when.timestamp() * 1000)
+        newest = self.keystore.counter(f"artifact:{name}")
+        if stamp < newest:
+            seen = datetime.datetime.fromtimestamp(newest / 1000, datetime.UTC).isoformat()
+            raise ArtifactError(
+                f"artifact {name!r} was created {created}, but this device already used one "
+                f"created {seen}: an older artifact put back (rollback); refusing it. Install "
+                "the newest artifact."
+            )
+        self.keystore.advance(f"artifact:{name}", stamp)

@@ -14,6 +14,19 @@ import pytest
 from pretrain.data import ArrayDataset
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _keys_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Store keys (personalize.keystore.key_dir) go to a temp folder, not ~/.config, for the
+    tests and the commands they start."""
+    old = os.environ.get("POCKETFIT_KEYS")
+    os.environ["POCKETFIT_KEYS"] = str(tmp_path_factory.mktemp("keys"))
+    yield
+    if old is None:
+        os.environ.pop("POCKETFIT_KEYS", None)
+    else:
+        os.environ["POCKETFIT_KEYS"] = old
+
+
 def _data_root() -> Path | None:
     value = os.environ.get("POCKETFIT_DATA")
     return Path(value) if value and Path(value).is_dir() else None

@@ -16,6 +16,7 @@ from export.artifact.build import (
     make_manifest,
     sign_manifest,
     signed_manifest,
+    write_artifact,
 )
 from export.artifact.convert import (
     ConversionError,
@@ -85,4 +86,5 @@ __all__ = [
     "train_fn",
     "trained",
     "whitener",
+    "write_artifact",
 ]

@@ -260,8 +260,16 @@ def build_artifact(
         },
         ota=ota,
     )
-    atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
+    write_artifact(out, files, manifest, private_key)
     return manifest
+
+
+def write_artifact(
+    out: str | os.PathLike[str], files: dict[str, bytes], manifest: dict[str, Any], private_key: Any
+) -> Path:
+    """Writes an artifact folder: ``files`` and the signed manifest, swapped in as one folder
+    (:func:`devices.files.atomic_write_dir`: a killed writer leaves the old artifact or the new)."""
+    return atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
 
 
 def signed_manifest(manifest: dict[str, Any], private_key: Any) -> dict[str, bytes]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,11 +16,12 @@ import pytest
 
 from personalize import (
     FileKeyStore,
-    KeyStore,
+    MemoryKeyStore,
     RecordStore,
     StoreError,
     UnknownUserError,
     UserRecord,
+    key_dir,
 )
 
 WRITER = Path(__file__).with_name("store_writer.py")
@@ -40,7 +43,37 @@ def test_round_trip_and_nothing_in_clear(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert rec.weights["head__kernel"].tobytes()[:16] not in raw and b"samples" not in raw
     assert store.users() == ["alice"]
-    assert (tmp_path / "store.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_key_is_outside_the_store_and_names_are_hashed(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path / "store", keys=tmp_path / "keys")
+    path = store.save(_record("alice"))
+    inside = [p.name for p in (tmp_path / "store").rglob("*")]
+    assert sorted(inside) == sorted(["keycheck", "users", path.name])
+    assert (
+        "alice" not in path.name
+        and base64.urlsafe_b64encode(b"alice")[:5].decode() not in path.name
+    )
+    assert len(path.stem) == 32 and all(c in "0123456789abcdef" for c in path.stem)
+    key = tmp_path / "keys" / f"store-{store.store_id}.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    # the same name hashes differently in another store (another key)
+    assert RecordStore(tmp_path / "s2", keys=tmp_path / "keys").path("alice").name != path.name
+    # a copy of the store's folder opens nothing without the key folder
+    shutil.copytree(tmp_path / "store", tmp_path / "copy")
+    with pytest.raises(StoreError, match="does not open this store"):
+        RecordStore(tmp_path / "copy", keys=tmp_path / "elsewhere")
+
+
+def test_the_default_key_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("POCKETFIT_KEYS", str(tmp_path / "k"))
+    assert key_dir() == tmp_path / "k"
+    monkeypatch.delenv("POCKETFIT_KEYS")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert key_dir() == tmp_path / "cfg" / "pocketfit" / "keys"
+    store = RecordStore(tmp_path / "store")
+    assert (tmp_path / "cfg/pocketfit/keys" / f"store-{store.store_id}.key").is_file()
 
 
 def test_names_round_trip_and_are_checked(tmp_path: Path) -> None:
@@ -61,25 +94,19 @@ def test_wrong_key_is_refused(tmp_path: Path) -> None:
         RecordStore(tmp_path, other)
 
 
-class FixedKey(KeyStore):
-    """A platform keystore stand-in."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def key(self) -> bytes:
-        return self._key
-
-
 def test_a_platform_keystore_plugs_in_and_a_record_needs_its_key(tmp_path: Path) -> None:
-    RecordStore(tmp_path, FixedKey(b"k" * 32)).save(_record())
-    assert RecordStore(tmp_path, FixedKey(b"k" * 32)).load("alice").threshold == 1.5
+    keystore = MemoryKeyStore(b"k" * 32)
+    RecordStore(tmp_path, keystore).save(_record())
+    assert RecordStore(tmp_path, keystore).load("alice").threshold == 1.5
     # Without the keycheck file the wrong key is caught by the record's own authentication.
+    path = RecordStore(tmp_path, keystore).path("alice")
     (tmp_path / "keycheck").unlink()
+    other = RecordStore(tmp_path, MemoryKeyStore(b"x" * 32))
+    path.rename(other.path("alice"))  # where the other key looks for alice
     with pytest.raises(StoreError, match="fails authentication"):
-        RecordStore(tmp_path, FixedKey(b"x" * 32)).load("alice")
+        other.load("alice")
     with pytest.raises(StoreError, match="32"):
-        RecordStore(tmp_path / "s2", FixedKey(b"short"))
+        RecordStore(tmp_path / "s2", MemoryKeyStore(b"short"))
 
 
 @pytest.mark.parametrize(
@@ -87,7 +114,8 @@ def test_a_platform_keystore_plugs_in_and_a_record_needs_its_key(tmp_path: Path)
     [
         (lambda p: _flip(p, -5), "fails authentication"),  # the tag
         (lambda p: _flip(p, 40), "fails authentication"),  # the ciphertext
-        (lambda p: _flip(p, 10), "fails authentication"),  # the nonce
+        (lambda p: _flip(p, 20), "fails authentication"),  # the nonce
+        (lambda p: _flip(p, 9), "fails authentication"),  # the version
         (lambda p: p.write_bytes(p.read_bytes()[:-100]), "fails authentication"),
         (lambda p: p.write_bytes(p.read_bytes()[:20]), "not a pocketfit user record"),
         (lambda p: p.write_bytes(b""), "not a pocketfit user record"),
@@ -109,15 +137,21 @@ def test_a_record_renamed_to_another_user_is_refused(tmp_path: Path) -> None:
 
 
 def test_unsafe_or_corrupt_key_files_are_refused(tmp_path: Path) -> None:
-    key = tmp_path / "store.key"
-    RecordStore(tmp_path)
+    store = RecordStore(tmp_path / "s", keys=tmp_path / "keys")
+    store.save(_record())
+    key = tmp_path / "keys" / f"store-{store.store_id}.key"
     key.chmod(0o644)
     with pytest.raises(StoreError, match="0644 lets other users read"):
-        RecordStore(tmp_path)
+        RecordStore(tmp_path / "s", keys=tmp_path / "keys")
     key.chmod(0o600)
+    counters = key.with_name(key.name + ".counters")
+    counters.chmod(0o664)
+    with pytest.raises(StoreError, match=r"counter file .* 0664"):
+        RecordStore(tmp_path / "s", keys=tmp_path / "keys").load("alice")
+    counters.chmod(0o600)
     key.write_bytes(b"short")
     with pytest.raises(StoreError, match="5 bytes, expected 32"):
-        RecordStore(tmp_path)
+        RecordStore(tmp_path / "s", keys=tmp_path / "keys")
 
 
 def test_remove_wipe_and_unknown_users(tmp_path: Path) -> None:
