@@ -18,6 +18,5 @@ def test_a_killed_writer_leaves_old_or_new(name: str) -> None:
     assert report.old + report.new == 24 and report.new > 0
 
 
-
 def test_install_joins_the_injected_writers() -> None:
     assert install_available()  # personalize install exists: the bench injects it
