@@ -1,8 +1,9 @@
 """The two MNIST networks of the Deep Compression paper, in their Caffe form.
 
-LeNet-5's pooling and convolutions carry hand-written backward passes that XLA:CPU runs faster
-than the ones JAX derives (same values and gradients; see :func:`max_pool_2x2` and
-:func:`valid_conv`); inference and export see the plain ``reduce_window`` / ``conv`` ops.
+LeNet-5's pooling and convolutions carry hand-written training passes that XLA:CPU runs faster
+than the ones JAX derives (the same values and gradients up to float32 summation order; see
+:func:`max_pool_2x2` and :func:`valid_conv`); inference and export see the plain
+``reduce_window`` / ``conv`` ops.
 
 References:
   LeCun, Bottou, Bengio, Haffner, "Gradient-based learning applied to document recognition", 1998.
@@ -148,8 +149,9 @@ def valid_conv(
 ) -> jax.Array:
     """``lax.conv_general_dilated`` for ``nn.Conv(conv_general_dilated=...)``, with the input
     gradient of a stride-1 VALID NHWC convolution computed as im2col's transpose (1.85x LeNet-5's
-    training throughput on top of :func:`max_pool_2x2`, measured the same way); other cases go to
-    lax as is.
+    training throughput on top of :func:`max_pool_2x2`, measured the same way), and its forward
+    pass and kernel gradient under differentiation as im2col matrix products when the patch
+    depth is at most :data:`IM2COL_MAX_DEPTH`; other cases go to lax as is.
     """
     plain = (
         tuple(window_strides) == (1, 1)
