@@ -261,6 +261,7 @@ def main() -> None:
         for name in ("lenet300", "lenet5"):
             if name not in figures and name in old:
                 figures[name] = {**old[name], "from_earlier_run": old.get("machine", {}).get("utc")}
+    figures = {name: figures[name] for name in ("lenet300", "lenet5") if name in figures}
     if not (args.no_data_parallel or args.throughput_only):
         print("data parallel: 1 device, 2 host devices, 2 processes")
         figures["data_parallel"] = data_parallel(args.dp_rounds)
