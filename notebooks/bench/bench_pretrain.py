@@ -10,8 +10,15 @@ optimizer and batch size, and of Keras ``model.fit`` on the same network (the pe
 machine noise hits all of them. Then ``pretrain.train.dp_check`` trains LeNet-5 on 1 device, 2 host devices and
 2 processes (one core each): the same parameters, and the throughput of each.
 
+Besides images/s, each throughput side records its process's CPU time per training step (all
+threads): on a machine shared with other jobs the wall-time ratio also measures which process
+gets more of the cores, the CPU-time ratio only how much work each does per step.
+
   python notebooks/bench/bench_pretrain.py [--models lenet300 lenet5] [--rounds 15] [--set epochs=1]
-      [--no-data-parallel]
+      [--no-data-parallel] [--throughput-only]
+
+``--throughput-only`` measures the throughput figures again without training (the models, test
+errors and data-parallel figures stay those of the JSON's earlier full run).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import datetime
 import json
 import logging
+import os
 import shutil
 import statistics
 import tempfile
@@ -38,6 +46,22 @@ from pretrain.train import Trainer, dp_check, load_splits, make_optimizer
 
 # Rounds each side runs before the timed ones (compilation, Keras's tracing and XLA build).
 WARMUP_ROUNDS = 2
+# The printed table: figure key -> column title.
+TABLE = {
+    "test_error_pct": "test err %",
+    "epochs": "epochs",
+    "images_per_s": "img/s",
+    "throughput_ratio": "vs bare",
+    "keras_images_per_s": "keras img/s",
+    "ratio_vs_keras": "vs keras",
+    "cpu_ms_per_step": "cpu ms/step",
+    "keras_cpu_ms_per_step": "keras cpu ms",
+    "cpu_ratio_vs_keras": "cpu vs keras",
+}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def bare_loop_epoch(
@@ -78,44 +102,59 @@ def bare_loop_epoch(
 
 def throughput(
     name: str, config: pretrain.TrainConfig, splits: Any, rounds: int, steps: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Framework vs bare loop vs Keras, alternating over the same ``steps``-batch slice.
 
     Short alternating rounds put all sides under the same machine load; the figures are the
-    medians over rounds of each side's images/s and of the per-round ratios.
+    medians over rounds of each side's images/s and of the per-round ratios. CPU ms per step:
+    the framework's over its whole round (first step included), Keras's from the end of its
+    first step to the end of its last.
     """
     trainer = Trainer(config, splits.train.images)
     state = trainer.init_state(jax.random.key(0))
     bare_params = jax.device_get(state.params)
     part = splits.train.take(slice(0, steps * config.batch_size))
     ours, bare, keras = [], [], []
+    ours_cpu, keras_cpu, loads = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         peer = KerasPeer(name, config.to_dict(), part.images, part.labels, Path(tmp))
         try:
             for r in range(WARMUP_ROUNDS + rounds):
+                cpu = time.process_time()
                 state, stats = trainer.train_epoch(
                     state, part, key=jax.random.key(1), epoch=r, progress=False
                 )
+                cpu = 1e3 * (time.process_time() - cpu) / steps
                 bare_params, rate = bare_loop_epoch(
                     trainer.module, config, bare_params, part.images, part.labels, r
                 )
-                keras_rate = peer.round()
+                keras_round = peer.round()
                 if r >= WARMUP_ROUNDS:
                     ours.append(stats.images_per_s)
                     bare.append(rate)
-                    keras.append(keras_rate)
+                    keras.append(keras_round.images_per_s)
+                    ours_cpu.append(cpu)
+                    keras_cpu.append(keras_round.cpu_ms_per_step)
+                    loads.append(os.getloadavg()[0])
         finally:
             peer.close()
     ratios = [a / b for a, b in zip(ours, bare, strict=True)]
     vs_keras = [a / b for a, b in zip(ours, keras, strict=True)]
     print(f"  {rounds} rounds of {steps} steps: vs bare " + " ".join(f"{x:.2f}" for x in ratios))
     print("  vs Keras " + " ".join(f"{x:.2f}" for x in vs_keras))
+    cpu_vs_keras = [b / a for a, b in zip(ours_cpu, keras_cpu, strict=True)]
+    print("  CPU per step, Keras / ours " + " ".join(f"{x:.2f}" for x in cpu_vs_keras))
     return {
         "images_per_s": statistics.median(ours),
         "bare_loop_images_per_s": statistics.median(bare),
         "throughput_ratio": statistics.median(ratios),
         "keras_images_per_s": statistics.median(keras),
         "ratio_vs_keras": statistics.median(vs_keras),
+        "ratio_vs_keras_range": [min(vs_keras), max(vs_keras)],
+        "cpu_ms_per_step": statistics.median(ours_cpu),
+        "keras_cpu_ms_per_step": statistics.median(keras_cpu),
+        "cpu_ratio_vs_keras": statistics.median(cpu_vs_keras),
+        "load_average_1min": statistics.median(loads),
     }
 
 
@@ -161,15 +200,35 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--dp-rounds", type=int, default=3, help="data-parallel runs per setup")
     parser.add_argument("--no-data-parallel", action="store_true")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="measure throughput again, no training"
+    )
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-pretrain"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    previous = RESULTS / "pretrain_mnist.json"
+    old = json.loads(previous.read_text()) if previous.exists() else {}
+    if args.throughput_only and not all(name in old for name in args.models):
+        raise SystemExit(
+            f"--throughput-only updates {previous.relative_to(ROOT)}'s figures of "
+            f"{args.models}, which it lacks; run the full bench first."
+        )
     figures: dict[str, Any] = {}
-    rows = []
     for name in args.models:
         config = pretrain.load_config(ROOT / "pretrain" / "configs" / f"{name}.py", args.overrides)
         splits = load_splits(config)
+        if args.throughput_only:
+            print(f"{name}: throughput, framework vs bare loop vs Keras")
+            speed = throughput(name, config, splits, args.rounds, args.steps)
+            figures[name] = {
+                **old[name],
+                **speed,
+                "throughput_rounds": args.rounds,
+                "throughput_steps_per_round": args.steps,
+                "throughput_utc": _now(),
+            }
+            continue
         workdir = Path(args.workdir) / name
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"{name}: training ({config.epochs} epochs at most)")
@@ -195,25 +254,15 @@ def main() -> None:
             "test_examples": len(splits.test),
             "config": config.to_dict(),
             "model_dir": str(target.relative_to(ROOT)),
-            "utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "utc": _now(),
         }
-        rows.append(
-            [
-                name,
-                100 * result.test_error,
-                result.epochs,
-                result.wall_s,
-                figures[name]["params"],
-                *speed.values(),
-            ]
-        )
-    previous = RESULTS / "pretrain_mnist.json"
-    old = json.loads(previous.read_text()) if previous.exists() else {}
+    rows = [[name, *(figures[name][key] for key in TABLE)] for name in figures]
     if old:  # --models a subset: keep the others' figures from their own run
         for name in ("lenet300", "lenet5"):
             if name not in figures and name in old:
                 figures[name] = {**old[name], "from_earlier_run": old.get("machine", {}).get("utc")}
-    if not args.no_data_parallel:
+    figures = {name: figures[name] for name in ("lenet300", "lenet5") if name in figures}
+    if not (args.no_data_parallel or args.throughput_only):
         print("data parallel: 1 device, 2 host devices, 2 processes")
         figures["data_parallel"] = data_parallel(args.dp_rounds)
     elif "data_parallel" in old:
@@ -226,8 +275,7 @@ def main() -> None:
         "lenet5_ratio_vs_keras": 1.0,
     }
     path = write_results("pretrain_mnist", figures)
-    header = ["model", "test err %", "epochs", "wall s", "params", "img/s", "bare img/s", "ratio"]
-    print_table([*header, "keras img/s", "vs keras"], rows)
+    print_table(["model", *TABLE.values()], rows)
     print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -8,10 +8,11 @@ cross-entropy and an accuracy metric, ``model.compile`` with its default ``jit_c
 in a child process without the project's ``XLA_FLAGS`` (Keras as shipped) and trains one round
 over the same images each time the bench asks, so the two sides alternate under the same load.
 Throughput counts from the end of a round's first step to the end of its last, as
-``pretrain.Trainer`` does.
+``pretrain.Trainer`` does; so does the process's CPU time per step (all its threads), which the
+machine's other load does not inflate the way it does wall time.
 
   python notebooks/bench/bench_pretrain_keras.py --model lenet5 --config '{...}' --data part.npz
-  (then one line on stdin per round; one line back: images/s)
+  (then one line on stdin per round; one line back: images/s and CPU ms per step)
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+
+class Round(NamedTuple):
+    """One ``model.fit`` round: images per second and the process's CPU ms per step."""
+
+    images_per_s: float
+    cpu_ms_per_step: float
 
 
 def build(name: str, config: dict[str, Any]) -> Any:
@@ -77,19 +85,20 @@ def _serve(args: argparse.Namespace) -> None:
         images, labels = npz["images"], npz["labels"]
     model = build(args.model, config)
     batch = config["batch_size"]
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
 
     class Clock(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             if batch == 0 or batch == steps - 1:
-                stamps.append(time.perf_counter())
+                stamps.append((time.perf_counter(), time.process_time()))
 
     steps = len(labels) // batch
     for _ in sys.stdin:
         stamps.clear()
         model.fit(images, labels, batch_size=batch, epochs=1, verbose=0, callbacks=[Clock()])
-        rate = (steps - 1) * batch / (stamps[-1] - stamps[0])
-        print(f"{rate:.3f}", flush=True)
+        (wall0, cpu0), (wall1, cpu1) = stamps[0], stamps[-1]
+        rate = (steps - 1) * batch / (wall1 - wall0)
+        print(f"{rate:.3f} {1e3 * (cpu1 - cpu0) / (steps - 1):.4f}", flush=True)
 
 
 class KerasPeer:
@@ -110,15 +119,17 @@ class KerasPeer:
             text=True,
         )
 
-    def round(self) -> float:
-        """Images per second of one ``model.fit`` round (the first step excluded)."""
+    def round(self) -> Round:
+        """Images per second and CPU ms per step of one ``model.fit`` round (the first step
+        excluded)."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write("run\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the Keras peer exited ({self._proc.wait()}); see its stderr.")
-        return float(line)
+        rate, cpu = line.split()
+        return Round(float(rate), float(cpu))
 
     def close(self) -> None:
         if self._proc.stdin is not None:

@@ -1,8 +1,9 @@
 """The two MNIST networks of the Deep Compression paper, in their Caffe form.
 
-LeNet-5's pooling and convolutions carry hand-written backward passes that XLA:CPU runs faster
-than the ones JAX derives (same values and gradients; see :func:`max_pool_2x2` and
-:func:`valid_conv`); inference and export see the plain ``reduce_window`` / ``conv`` ops.
+LeNet-5's pooling and convolutions carry hand-written training passes that XLA:CPU runs faster
+than the ones JAX derives (the same values and gradients up to float32 summation order; see
+:func:`max_pool_2x2` and :func:`valid_conv`); inference and export see the plain
+``reduce_window`` / ``conv`` ops.
 
 References:
   LeCun, Bottou, Bengio, Haffner, "Gradient-based learning applied to document recognition", 1998.
@@ -37,30 +38,33 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     """``nn.max_pool(x, (2, 2), strides=(2, 2))`` with a backward pass XLA:CPU runs fast.
 
     The values are ``nn.max_pool``'s (max is exact). The gradient goes, like XLA's
-    select-and-scatter, to the first maximum of each window in row-major order (ties included),
-    but as compares and selects on the reshaped windows instead of an argmax and a scatter: 1.56x
-    LeNet-5's training throughput against ``nn.max_pool`` (one process, alternating rounds,
-    2026-12-01). Without differentiation (eval, export) it is the plain ``reduce_window``.
+    select-and-scatter, to the first maximum of each window in row-major order (ties included):
+    the forward pass records which one (an int8 per output) and the backward pass is one select,
+    instead of an argmax and a scatter (1.56x LeNet-5's training throughput against
+    ``nn.max_pool``; the recorded position, with :func:`valid_conv`'s im2col conv1, 6% less CPU
+    per step than comparing the windows again; one process, alternating rounds, 2026-12-01).
+    Without differentiation (eval, export) it is the plain ``reduce_window``.
     """
     return nn.max_pool(x, (2, 2), strides=(2, 2))
 
 
-def _max_pool_fwd(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    y = _blocks(x).max(axis=(2, 4))
-    return y, (x, y)
+def _max_pool_fwd(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, tuple[int, ...]]]:
+    b = _blocks(x)
+    w00, w01, w10, w11 = b[:, :, 0, :, 0], b[:, :, 0, :, 1], b[:, :, 1, :, 0], b[:, :, 1, :, 1]
+    y = jnp.maximum(jnp.maximum(w00, w01), jnp.maximum(w10, w11))
+    # The first maximum in window order (0,0), (0,1), (1,0), (1,1): 0..3.
+    first = jnp.where(w00 == y, 0, jnp.where(w01 == y, 1, jnp.where(w10 == y, 2, 3)))
+    return y, (first.astype(jnp.int8), x.shape)
 
 
-def _max_pool_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax.Array]:
-    x, y = res
-    hit = _blocks(x) == y[:, :, None, :, None, :]
-    h00, h01, h10 = hit[:, :, 0, :, 0], hit[:, :, 0, :, 1], hit[:, :, 1, :, 0]
-    # The first maximum in window order (0,0), (0,1), (1,0), (1,1) takes the whole gradient.
-    first = (h00, h01 & ~h00, h10 & ~(h00 | h01), ~(h00 | h01 | h10))
-    zero = jnp.zeros_like(g)
-    top, bottom = ([jnp.where(m, g, zero) for m in pair] for pair in (first[:2], first[2:]))
-    windows = jnp.stack([jnp.stack(top, axis=3), jnp.stack(bottom, axis=3)], axis=2)
-    n, h, w, c = x.shape
-    dx = windows.reshape(n, h - h % 2, w - w % 2, c)
+def _max_pool_bwd(res: tuple[jax.Array, tuple[int, ...]], g: jax.Array) -> tuple[jax.Array]:
+    first, (n, h, w, c) = res
+    position = (  # of each element in its window, in the same order
+        2 * lax.broadcasted_iota(jnp.int8, (1, 1, 2, 1, 2, 1), 2)
+        + lax.broadcasted_iota(jnp.int8, (1, 1, 2, 1, 2, 1), 4)
+    )
+    hit = first[:, :, None, :, None, :] == position
+    dx = jnp.where(hit, g[:, :, None, :, None, :], 0.0).reshape(n, h - h % 2, w - w % 2, c)
     return (jnp.pad(dx, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
 
 
@@ -71,30 +75,60 @@ def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_NHWC)
 
 
+# Patch depth (kh * kw * in channels) up to which training runs the forward pass and the kernel
+# gradient as im2col + one matrix product: LeNet-5's conv1 (25) does, 7% less CPU per training
+# step than XLA:CPU's convolutions (one process, alternating rounds, 2026-12-01); conv2 (500)
+# does not, its patches cost more to build than Eigen's convolution loses.
+IM2COL_MAX_DEPTH = 64
+
+
+def patches(x: jax.Array, kh: int, kw: int) -> jax.Array:
+    """``(n, h, w, c)`` -> ``(n, h-kh+1, w-kw+1, kh*kw*c)``: each VALID window, in HWIO order.
+
+    Two stacks of slices (first along the width, then the height) instead of one concatenation
+    of ``kh * kw`` slices, which XLA:CPU copies in ``c``-wide pieces (3.5x slower for conv1).
+    """
+    n, h, w, c = x.shape
+    oh, ow = h - kh + 1, w - kw + 1
+    rows = jnp.stack([x[:, :, j : j + ow, :] for j in range(kw)], axis=3)
+    rows = rows.reshape(n, h, ow, kw * c)
+    return jnp.stack([rows[:, i : i + oh] for i in range(kh)], axis=3).reshape(n, oh, ow, -1)
+
+
 @jax.custom_vjp
 def _valid_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return _conv(x, kernel)
 
 
 def _valid_conv_fwd(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple]:
-    return _conv(x, kernel), (x, kernel)
+    kh, kw, c, o = kernel.shape
+    if kh * kw * c > IM2COL_MAX_DEPTH:
+        return _conv(x, kernel), (x, kernel, None)
+    cols = patches(x, kh, kw)
+    n, oh, ow, depth = cols.shape
+    y = (cols.reshape(-1, depth) @ kernel.reshape(depth, o)).reshape(n, oh, ow, o)
+    return y, (x, kernel, cols)
 
 
-def _valid_conv_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax.Array, ...]:
-    x, kernel = res
+def _valid_conv_bwd(res: tuple, g: jax.Array) -> tuple[jax.Array, ...]:
+    x, kernel, cols = res
     kh, kw, c, o = kernel.shape
     n, oh, ow, _ = g.shape
-    _, kernel_vjp = jax.vjp(lambda k: _conv(x, k), kernel)
-    (dkernel,) = kernel_vjp(g)
+    if cols is None:
+        _, kernel_vjp = jax.vjp(lambda k: _conv(x, k), kernel)
+        (dkernel,) = kernel_vjp(g)
+    else:
+        # (o, depth) = g^T cols: the operand order XLA:CPU multiplies fastest here.
+        dkernel = (g.reshape(-1, o).T @ cols.reshape(-1, kh * kw * c)).T.reshape(kernel.shape)
     # Input gradient as im2col's transpose: one matrix product with the forward's multiply-adds,
     # then each kernel tap's columns added back at its offset. XLA's own (a convolution of the
     # zero-padded output gradient) does (oh + kh - 1)(ow + kw - 1) / (oh ow) times the work:
     # 2.25x for LeNet-5's conv2.
-    cols = (g.reshape(-1, o) @ kernel.reshape(-1, o).T).reshape(n, oh, ow, kh, kw, c)
+    taps = (g.reshape(-1, o) @ kernel.reshape(-1, o).T).reshape(n, oh, ow, kh, kw, c)
     dx = jnp.zeros_like(x)
     for i in range(kh):
         for j in range(kw):
-            dx = dx.at[:, i : i + oh, j : j + ow, :].add(cols[:, :, :, i, j, :])
+            dx = dx.at[:, i : i + oh, j : j + ow, :].add(taps[:, :, :, i, j, :])
     return dx, dkernel
 
 
@@ -115,8 +149,9 @@ def valid_conv(
 ) -> jax.Array:
     """``lax.conv_general_dilated`` for ``nn.Conv(conv_general_dilated=...)``, with the input
     gradient of a stride-1 VALID NHWC convolution computed as im2col's transpose (1.85x LeNet-5's
-    training throughput on top of :func:`max_pool_2x2`, measured the same way); other cases go to
-    lax as is.
+    training throughput on top of :func:`max_pool_2x2`, measured the same way), and its forward
+    pass and kernel gradient under differentiation as im2col matrix products when the patch
+    depth is at most :data:`IM2COL_MAX_DEPTH`; other cases go to lax as is.
     """
     plain = (
         tuple(window_strides) == (1, 1)

@@ -3,6 +3,8 @@ LeNet-5's fast pooling and convolution backward passes against JAX's own."""
 
 from __future__ import annotations
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -74,11 +76,26 @@ def _lax_conv(x: jax.Array, k: jax.Array, strides=(1, 1), padding="VALID") -> ja
     return lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=dn)
 
 
-def test_valid_conv_gradients_are_lax_s() -> None:
+def _within_rounding(got: jax.Array, want: jax.Array, magnitude: jax.Array, terms: int) -> None:
+    """Each value sums ``terms`` products in another order than lax's: both are within
+    ``terms * eps`` of the sum of the products' magnitudes (``magnitude``), so they differ by at
+    most twice that on any x86 CPU."""
+    bound = 2 * terms * np.finfo(np.float32).eps * np.asarray(magnitude)
+    assert np.all(np.abs(np.asarray(got) - np.asarray(want)) <= bound)
+    assert float(np.abs(want).max()) > 100 * float(bound.max())  # the bound is meaningful
+
+
+# conv2 of LeNet-5 (lax's forward and kernel gradient) and a conv1-like single-channel input
+# (patch depth 25 <= IM2COL_MAX_DEPTH: im2col forward and kernel gradient).
+@pytest.mark.parametrize(
+    ("x_shape", "k_shape"), [((4, 12, 12, 20), (5, 5, 20, 50)), ((4, 12, 12, 1), (5, 5, 1, 20))]
+)
+def test_valid_conv_values_and_gradients_are_lax_s(x_shape: tuple, k_shape: tuple) -> None:
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((4, 12, 12, 20)), jnp.float32)
-    k = jnp.asarray(0.1 * rng.standard_normal((5, 5, 20, 50)), jnp.float32)
-    g = jnp.asarray(rng.standard_normal((4, 8, 8, 50)), jnp.float32)
+    x = jnp.asarray(rng.standard_normal(x_shape), jnp.float32)
+    k = jnp.asarray(0.1 * rng.standard_normal(k_shape), jnp.float32)
+    g_shape = (x_shape[0], x_shape[1] - k_shape[0] + 1, x_shape[2] - k_shape[1] + 1, k_shape[3])
+    g = jnp.asarray(rng.standard_normal(g_shape), jnp.float32)
     dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
     want, want_vjp = jax.vjp(_lax_conv, x, k)
     got, got_vjp = jax.jit(
@@ -86,16 +103,15 @@ def test_valid_conv_gradients_are_lax_s() -> None:
             lambda u, v: valid_conv(u, v, (1, 1), "VALID", dimension_numbers=dn), a, b
         )
     )(x, k)
-    np.testing.assert_array_equal(got, want)
     (dx_want, dk_want), (dx_got, dk_got) = want_vjp(g), got_vjp(g)
-    np.testing.assert_array_equal(dk_got, dk_want)
-    # The input gradient sums the same 5*5*50 products in another order: each sum is within
-    # n * eps of the sum of the products' magnitudes, for both.
-    _, abs_vjp = jax.vjp(_lax_conv, x, jnp.abs(k))
-    magnitude = abs_vjp(jnp.abs(g))[0]
-    bound = 2 * 5 * 5 * 50 * np.finfo(np.float32).eps * np.asarray(magnitude)
-    assert np.all(np.abs(np.asarray(dx_got) - np.asarray(dx_want)) <= bound)
-    assert float(np.abs(dx_want).max()) > 100 * float(bound.max())  # the bound is meaningful
+    np.testing.assert_array_equal(valid_conv(x, k, (1, 1), "VALID", dimension_numbers=dn), want)
+    kh, kw, c, _ = k_shape
+    (ax, ak), ag = (jnp.abs(x), jnp.abs(k)), jnp.abs(g)
+    abs_out, abs_vjp = jax.vjp(_lax_conv, ax, ak)
+    dx_magnitude, dk_magnitude = abs_vjp(ag)
+    _within_rounding(got, want, abs_out, kh * kw * c)
+    _within_rounding(dx_got, dx_want, dx_magnitude, kh * kw * k_shape[3])
+    _within_rounding(dk_got, dk_want, dk_magnitude, int(np.prod(g_shape[:3])))
 
 
 @pytest.mark.parametrize(("strides", "padding"), [((2, 2), "VALID"), ((1, 1), "SAME")])
@@ -111,3 +127,21 @@ def test_valid_conv_leaves_other_convolutions_to_lax(strides, padding) -> None:
     want = jax.grad(lambda u, v: g(u, v).sum(), (0, 1))(x, k)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_saved_lenet5_evaluates_to_its_recorded_test_error(mnist_dir) -> None:
+    """The shipped model (notebooks/results/models/lenet5) against the bench's figure."""
+    from pathlib import Path
+
+    import pretrain
+    from pretrain.train import Trainer, load_splits
+
+    root = Path(__file__).resolve().parents[2] / "notebooks" / "results"
+    saved = pretrain.load_model(root / "models" / "lenet5")
+    recorded = json.loads((root / "pretrain_mnist.json").read_text())["lenet5"]["test_error_pct"]
+    config = pretrain.make_config({**saved.info["info"]["config"], "val_size": 0})
+    splits = load_splits(config)
+    trainer = Trainer(config, splits.test.images)
+    stats = trainer.evaluate(trainer.replicate(saved.params), splits.test)
+    assert stats.examples == 10_000
+    assert round(100 * stats.error, 2) == recorded
