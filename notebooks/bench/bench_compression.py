@@ -53,7 +53,8 @@ OBD_DELETED = (0.5, 0.7, 0.9)
 SENSITIVITY = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 NOTES = {
     "selection": "retraining epochs are chosen by validation error (5,000 training images held "
-    "out, as in pretraining); the test set is only reported",
+    "out, as in pretraining); the test set is only reported. val_error_pct (reference and "
+    "compressed, the decoded bundle) is what a recipe is chosen by",
     "bundle": "relative-index sparse codes with filler zeros (index width chosen per layer), "
     "distinct rows / columns stored once, canonical Huffman (codes <= 15 bits) for every stream, "
     "float32 codebooks and biases, CRC-32 per section, Ed25519 signature; bytes = the whole file",
@@ -213,6 +214,7 @@ def compress_model(
         ),
         "reference": {
             "test_error_pct": reference,
+            "val_error_pct": 100.0 * trainer.evaluate(saved.params, splits.val).error,
             "recorded_test_error_pct": saved.info["info"].get("test_error_pct"),
             "params": pretrain.count_params(saved.params),
             "bytes": 4 * pretrain.count_params(saved.params),
@@ -256,6 +258,7 @@ def compress_model(
     out.update(
         compressed={
             "test_error_pct": evaluated["test_error_pct"],
+            "val_error_pct": 100.0 * trainer.evaluate(searched.params, splits.val).error,
             "ratio": evaluated["ratio"],
             "bytes": evaluated["bytes"],
             "reference_bytes": evaluated["reference_bytes"],
