@@ -72,6 +72,11 @@ def test_error(trainer: Trainer, params: Any, splits: Any) -> float:
     return 100.0 * trainer.evaluate(params, splits.test).error
 
 
+def val_error(trainer: Trainer, params: Any, splits: Any) -> float:
+    """Validation error in percent (the held-out training images recipes are chosen on)."""
+    return 100.0 * trainer.evaluate(params, splits.val).error
+
+
 def obd_vs_magnitude(saved: Any, splits: Any, trainer: Trainer, examples: int) -> dict[str, Any]:
     """Deleting 50/70/90% of the weights at once, without retraining: OBD vs magnitude.
 
@@ -214,7 +219,7 @@ def compress_model(
         ),
         "reference": {
             "test_error_pct": reference,
-            "val_error_pct": 100.0 * trainer.evaluate(saved.params, splits.val).error,
+            "val_error_pct": val_error(trainer, saved.params, splits),
             "recorded_test_error_pct": saved.info["info"].get("test_error_pct"),
             "params": pretrain.count_params(saved.params),
             "bytes": 4 * pretrain.count_params(saved.params),
@@ -258,7 +263,7 @@ def compress_model(
     out.update(
         compressed={
             "test_error_pct": evaluated["test_error_pct"],
-            "val_error_pct": 100.0 * trainer.evaluate(searched.params, splits.val).error,
+            "val_error_pct": val_error(trainer, searched.params, splits),
             "ratio": evaluated["ratio"],
             "bytes": evaluated["bytes"],
             "reference_bytes": evaluated["reference_bytes"],
