@@ -99,7 +99,7 @@ LENET300 = Recipe(
 """LeNet-300-100: paper table 2 keeps 8% / 9% / 26% at 6 bits; this keeps 7% / 10% / 30% at 5.
 
 Command: ``make bench-compression`` (part of it). Expected: 49.5x at 1.46% test error from the
-1.37% reference of pretrain_mnist.json (validation: 1.88% after centroid fine-tuning vs the
+1.37% reference of pretrain_mnist.json (validation: 1.84% decoded vs the
 reference's 1.74%); the paper's fixed 5-bit indices 43.3x. Time here (2 shared CPU cores): about
 3 minutes.
 
