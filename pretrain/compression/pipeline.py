@@ -99,9 +99,8 @@ LENET300 = Recipe(
 """LeNet-300-100: paper table 2 keeps 8% / 9% / 26% at 6 bits; this keeps 7% / 10% / 30% at 5.
 
 Command: ``make bench-compression`` (part of it). Expected: 49.5x at 1.46% test error from the
-1.37% reference of pretrain_mnist.json (validation: 1.84% decoded vs the
-reference's 1.74%); the paper's fixed 5-bit indices 43.3x. Time here (2 shared CPU cores): about
-3 minutes.
+1.37% reference of pretrain_mnist.json (validation: 1.84% decoded vs the reference's 1.74%); the
+paper's fixed 5-bit indices 43.3x. Time here (2 shared CPU cores): about 3 minutes.
 
 Selection: the bench picks every retraining epoch by validation error; these constants are not
 yet re-selected on validation only (issue 16 item 4): the history below saw the test error.
