@@ -7,8 +7,9 @@ optionally each distinct row and column is kept once (:mod:`devices.bundle.dedup
 is read row by row or column by column, turned into gap and value streams
 (:mod:`devices.bundle.sparse`), and every stream is Huffman coded (:mod:`devices.bundle.huffman`).
 The encoder picks the deduplication, order and index width that give the fewest bytes unless
-told. Codebooks hold only the codes in use. *Raw* tensors (biases) are float32 or float16; raw
-int8 / uint8 hold integers and bytes (a download's exponents and compressed model skeleton).
+told (``index_bits="paper"``: the paper's fixed widths, :data:`PAPER_INDEX_BITS`). Codebooks hold
+only the codes in use. *Raw* tensors (biases) are float32 or float16; raw int8 / uint8 hold
+integers and bytes (a download's exponents and compressed model skeleton).
 
 Decoding is numpy only and exact: it returns the codebook value of every code.
 
@@ -31,6 +32,11 @@ from devices.bundle.sparse import MAX_INDEX_BITS, decode_relative, encode_relati
 
 ORDERS = ("row", "last-axis-first")
 AUTO = "auto"
+PAPER = "paper"
+PAPER_INDEX_BITS = {"conv": 4, "fc": 5}
+"""The fixed relative-index widths of Deep Compression's LeNet format (4 bits for conv, 5 for fc;
+issue 16): ``index_bits="paper"`` uses them (a kernel of 4 or more axes is a convolution), to
+compare the searched widths with the paper's format."""
 ROWS, COLS = 1, 2
 DEDUPS = (0, ROWS, COLS, ROWS | COLS)
 
@@ -143,11 +149,14 @@ def encode_coded(
     Args:
       name: leaf path.
       coded: codebook and codes (see :class:`Coded`).
-      index_bits: relative index width in ``[1, 12]``, or ``"auto"``.
+      index_bits: relative index width in ``[1, 12]``, ``"auto"`` or ``"paper"`` (4 bits for a
+        convolution kernel, 5 for any other: :data:`PAPER_INDEX_BITS`).
       order: ``"row"``, ``"last-axis-first"`` (column by column of the 2-D view) or ``"auto"``.
       dedup: deduplicated axes of the 2-D view (0 none, 1 rows, 2 columns, 3 both) or ``"auto"``.
       dtype: codebook storage, ``"float32"`` or ``"float16"``.
     """
+    if index_bits == PAPER:
+        index_bits = PAPER_INDEX_BITS["conv" if np.ndim(coded.codes) >= 4 else "fc"]
     coded = compact(coded)
     alphabet = coded.codebook.size
     if alphabet - 1 > 65535:

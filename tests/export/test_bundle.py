@@ -93,6 +93,26 @@ def test_every_layout_decodes_exactly(key, bits: int, order: str, dedup: int) ->
     assert info.cols[1] == 30 and (info.cols[0] < 30 if dedup & 2 else info.cols[0] == 30)
 
 
+def test_the_papers_widths_store_the_same_weights(data: bytes, key) -> None:
+    paper = export.build_bundle(
+        tensors(),
+        model="lenet300",
+        options={"hidden": [30]},
+        private_key=key,
+        index_bits="paper",
+        dedup=0,
+    )
+    public = key.public_key()
+    searched, fixed = (export.read_bundle(d, public_key=public) for d in (data, paper))
+    widths = {t.name: t.index_bits for t in fixed.tensors if t.kind == "coded"}
+    assert widths == {"fc1/kernel": 5, "conv/kernel": 4}
+    assert all(t.rows[0] == t.rows[1] for t in fixed.tensors if t.kind == "coded")
+    for layer, leaves in searched.params.items():
+        for leaf, value in leaves.items():
+            np.testing.assert_array_equal(fixed.params[layer][leaf], value)
+    assert len(paper) >= len(data)  # the searched widths include the paper's
+
+
 def test_sizes_add_up_to_the_file(data: bytes, key) -> None:
     bundle = export.read_bundle(data, public_key=key.public_key())
     info = summary(bundle)
