@@ -90,6 +90,15 @@ VARIANTS = RESULTS / "embedding_face_variants.json"
 WHITEN_TRAIN_IMAGES = 3000
 
 
+def scored_options(final: Any, run: Any) -> dict[str, Any]:
+    """The saved model's options: the trained ones plus the test-time options the suite scored
+    with (flip averaging), which are the model's from here on."""
+    options = dict(final.info["model_options"])
+    if run.evaluation_options.get("flip_average"):
+        options["flip_average"] = True
+    return options
+
+
 def face_figures(report: dict[str, Any]) -> dict[str, Any]:
     """The issue-14 figures of one face report (:func:`pretrain.evaluation.face_report`)."""
     return {k: report[k] for k in FACE_KEYS if k in report}
@@ -180,10 +189,7 @@ def run_faces(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     # The preprocessing and the framing travel with the model: the device frames, then resizes.
-    # Test-time options the suite scored with (flip averaging) are the model's from here on.
-    options = dict(final.info["model_options"])
-    if run.evaluation_options.get("flip_average"):
-        options["flip_average"] = True
+    options = scored_options(final, run)
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
@@ -390,10 +396,7 @@ def run_modality(
         shutil.rmtree(out_dir)
     final = pretrain.load_model(two.model_dir)
     # The input preprocessing travels with the model, so export repeats it exactly on the device.
-    # Test-time options the suite scored with (flip averaging) are the model's from here on.
-    options = dict(final.info["model_options"])
-    if run.evaluation_options.get("flip_average"):
-        options["flip_average"] = True
+    options = scored_options(final, run)
     pretrain.save_model(
         out_dir,
         model=final.info["model"],
