@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from devices.files import atomic_write
 from pretrain.config import TrainConfig
 from pretrain.train.artifacts import save_model
 from pretrain.train.checkpoint import Checkpointer, CheckpointError
@@ -59,23 +60,33 @@ class _MetricsLog:
         self.path, self.enabled = path, enabled
         self.lines: list[dict[str, Any]] = []
         if enabled and path.exists():
-            for text in path.read_text().splitlines():
-                record = json.loads(text)
-                if record["epoch"] <= keep_through_epoch:
+            for text in path.read_text(errors="replace").splitlines():
+                record = _parse_line(text)
+                if record is not None and record["epoch"] <= keep_through_epoch:
                     self.lines.append(record)
         if enabled:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.lines))
-        tmp.replace(self.path)
+        text = "".join(json.dumps(r) + "\n" for r in self.lines)
+        atomic_write(self.path, text.encode())
 
     def add(self, record: dict[str, Any]) -> None:
         self.lines.append(record)
         if self.enabled:
             with self.path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+
+
+def _parse_line(text: str) -> dict[str, Any] | None:
+    """One metrics record, or None for a line a kill tore mid-write (it is rewritten on resume)."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        return None
+    return record
 
 
 def _copy(tree: Any) -> Any:
