@@ -176,13 +176,35 @@ def export_download(
     files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
     blob = b""
     if set(files) == set(DOWNLOAD_FILES):
-        leaves = _leaves({**compressed.front_params, **compressed.last_params})
-        decoded = _leaves(read_bundle(ota.bundle, public_key=private_key.public_key()).params)
-        kernels = {n: as_coded(decoded[n]) for n in leaves if n.endswith("kernel")}
         dtype = "float16" if recipe.float16 else "float32"
-        blob = build_download(
-            files, kernels, model=backbone.name, private_key=private_key, codebook_dtype=dtype
+        blob = pack_download(
+            files, compressed, ota.bundle, private_key=private_key, codebook_dtype=dtype
         )
         if bundle_path is not None:
             atomic_write(bundle_path, blob)
     return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)
+
+
+def pack_download(
+    files: Mapping[str, bytes],
+    compressed: Backbone,
+    bundle: bytes,
+    *,
+    private_key: Any,
+    codebook_dtype: str = "float16",
+    bundle_key: Any = None,
+) -> bytes:
+    """The download of a head-only artifact's ``files`` built from ``compressed``
+    (:func:`compressed_backbone` of ``bundle``), signed by ``private_key``; ``bundle_key``: the
+    public key that signed ``bundle`` (default ``private_key``'s)."""
+    leaves = _leaves({**compressed.front_params, **compressed.last_params})
+    signer = bundle_key if bundle_key is not None else private_key.public_key()
+    decoded = _leaves(read_bundle(bundle, public_key=signer).params)
+    kernels = {n: as_coded(decoded[n]) for n in leaves if n.endswith("kernel")}
+    return build_download(
+        files,
+        kernels,
+        model=compressed.name,
+        private_key=private_key,
+        codebook_dtype=codebook_dtype,
+    )
