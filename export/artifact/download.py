@@ -117,6 +117,7 @@ def export_download(
     background_levels: int = BACKGROUND_LEVELS,
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    flip_average: bool = False,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
 
@@ -135,6 +136,8 @@ def export_download(
         power of two (see :data:`BACKGROUND_LEVELS`).
       bundle_path: where to write the download bundle too.
       progress: progress bars.
+      flip_average: the device embeds every capture with its mirror (head scope only; see
+        :func:`export.artifact.build_artifact`).
     """
     import pretrain
 
@@ -161,6 +164,7 @@ def export_download(
         background_source=sources.background_source,
         scopes=scopes,
         background_levels=background_levels,
+        flip_average=flip_average,
         source={
             "model_dir": shown_path(Path(model_dir)),
             "model": backbone.name,
