@@ -120,3 +120,41 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
     i, j = np.triu_indices(x.shape[0], k=1)
     same = labels[i] == labels[j]
     return sim[i, j][same], sim[i, j][~same]
+
+
+class Attempts(NamedTuple):
+    """Accept/reject counts of verification attempts at per-user thresholds."""
+
+    far: float
+    frr: float
+    impostor_attempts: int
+    impostor_accepts: int
+    genuine_attempts: int
+    genuine_rejects: int
+
+
+def count_attempts(
+    scores: np.ndarray, thresholds: np.ndarray, genuine: np.ndarray, impostor: np.ndarray
+) -> Attempts:
+    """FAR and FRR of a score matrix against each user's threshold.
+
+    Args:
+      scores: ``(captures, users)`` similarities.
+      thresholds: ``(users,)``; a capture is accepted for a user when ``score >= threshold``.
+      genuine: ``(captures, users)`` bool, the attempts that are the user's own probes.
+      impostor: ``(captures, users)`` bool, the attempts by other people.
+    """
+    s = np.asarray(scores, np.float64)
+    t = np.asarray(thresholds, np.float64)
+    if s.ndim != 2 or t.shape != (s.shape[1],) or not genuine.shape == impostor.shape == s.shape:
+        raise ValueError(
+            f"need (captures, users) scores and masks and (users,) thresholds, got {s.shape}, "
+            f"{t.shape}, {genuine.shape}, {impostor.shape}."
+        )
+    accept = s >= t[None, :]
+    n_imp, n_gen = int(impostor.sum()), int(genuine.sum())
+    if n_imp == 0:
+        raise ValueError("no impostor attempts.")
+    acc, rej = int(accept[impostor].sum()), int((~accept[genuine]).sum())
+    frr = rej / n_gen if n_gen else float("nan")
+    return Attempts(acc / n_imp, frr, n_imp, acc, n_gen, rej)

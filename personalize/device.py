@@ -14,7 +14,10 @@ Enrollment, in the order an app ships it:
 
 The background embeddings are split in two halves: the first gives the prototypes and the
 training negatives, the second only the threshold, so the threshold is not set on impostors the
-head was trained to push away.
+head was trained to push away. Imprinting only trains on none of them, so its threshold reads
+every row: a tail fitted on more impostor scores is less noisy (on the LFW development people,
+imprinted 5-shot templates against the face artifact's background, target FAR 1e-4: measured
+1.05e-5 from 500 rows, 2.1e-6 from 1,000; ``notebooks/bench/bench_enroll_far.py``).
 
 The score of an image for a user is the cosine between its embedding (through the user's last
 block when a wider scope trained it) and the user's head column: ``infer`` output 0 / scale.
@@ -51,6 +54,7 @@ from devices.contract import (
     trains_last_block,
 )
 from devices.contract import HEAD_TENSOR as HEAD
+from devices.cosine import flip_average, mirror
 from devices.graph import Graph
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch
@@ -225,6 +229,14 @@ class Device:
         self.classes = int(artifact.manifest["head"]["classes"])
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
         self.has_features = artifact.background_features is not None
+        # Test-time flip averaging (export's ``flip_average``): every capture is embedded with
+        # its mirror; only the head-family scopes, which read embeddings, can run it.
+        self.flip = bool(artifact.manifest["input"].get("flip_average", False))
+        if self.flip and self.has_features:
+            raise ArtifactError(
+                f"{self.artifact_dir}: the manifest asks for flip averaging but ships front "
+                "features for wider scopes, which train on one view; export one or the other."
+            )
         self.model_bytes = len(artifact.model)
         self.model_stats = read_model_stats(artifact.model)  # the planner charges its nodes
         self.background_count = len(artifact.background)
@@ -307,7 +319,7 @@ class Device:
         weights = 3 * 4 * self.graph.variable_params()
         host = 12 * n * image + 4 * (emb + fea) + weights + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
-        common = {EMBED: n, INFER: CHUNK, REFINE: CHUNK}
+        common = {EMBED: 2 * n if self.flip else n, INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
@@ -456,7 +468,7 @@ class Device:
     def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
         t0 = time.perf_counter()
-        embedded = self._interp.get_signature_runner(EMBED)(**{IMAGES: inputs})
+        embedded = self._run_embed(inputs)
         return embedded, 1e3 * (time.perf_counter() - t0)
 
     def _fit(
@@ -567,8 +579,11 @@ class Device:
         return rows
 
     def _calibrate(self, interp: Any, artifact: Artifact, scope: str, target_far: float) -> TailFit:
-        """Step 7: the threshold from the held-out half of the background, scored as a probe."""
-        rows = self._background(artifact, scope)[len(artifact.background) // 2 :]
+        """Step 7: the threshold from the background rows the head was not trained against,
+        scored as a probe: the held-out half after SGD, every row after imprinting only."""
+        rows = self._background(artifact, scope)
+        if scope != NO_TRAINING:
+            rows = rows[len(artifact.background) // 2 :]
         refine = interp.get_signature_runner(REFINE) if trains_last_block(scope) else None
         infer = interp.get_signature_runner(INFER)
         scores = []
@@ -615,8 +630,7 @@ class Device:
         is exported) of many raw captures, preprocessed as enrollment does but without the quality
         gate (for scoring a whole evaluation set; ``verify`` gates each capture)."""
         inputs = preprocess_batch(cast(Sequence[np.ndarray], images), self.spec)
-        runner = self._interp.get_signature_runner(EMBED)
-        chunks = [runner(**{IMAGES: inputs[i : i + CHUNK]}) for i in range(0, len(inputs), CHUNK)]
+        chunks = [self._run_embed(inputs[i : i + CHUNK]) for i in range(0, len(inputs), CHUNK)]
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
     def scores(
@@ -637,7 +651,17 @@ class Device:
 
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
         x = check_image(np.asarray(image), self.spec)
-        return self._interp.get_signature_runner(EMBED)(**{IMAGES: x[None]})
+        return self._run_embed(x[None])
+
+    def _run_embed(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``embed`` outputs of preprocessed ``inputs``; with flip averaging, the images and
+        their mirrors run as one batch and the embeddings are their flip averages."""
+        runner = self._interp.get_signature_runner(EMBED)
+        if not self.flip:
+            return runner(**{IMAGES: inputs})
+        both = runner(**{IMAGES: np.concatenate([inputs, mirror(inputs)])})[EMBEDDINGS]
+        n = len(inputs)
+        return {EMBEDDINGS: flip_average(both[:n], both[n:])}
 
     def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
         """Cosines of embedded captures with ``record``'s head (through its last block when its

@@ -97,3 +97,49 @@ def threshold_at_far(
     t = max(t, float(np.nextafter(s[-1], np.inf)))
     method = "exponential_tail_fisher_z" if cosine else "exponential_tail"
     return TailFit(t, method, n, k, float(xi), sigma, u)
+
+
+# -- score normalization against a cohort (candidates compared on the development people) -------
+class CohortStats(NamedTuple):
+    """Mean and standard deviation of each row's top cohort cosines (AS-norm's statistics)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def cohort_stats(x: np.ndarray, cohort: np.ndarray, top: int) -> CohortStats:
+    """The ``top`` highest cosines of each row of ``x`` against the ``cohort`` rows.
+
+    Args:
+      x: ``(n, d)`` unit embeddings (templates or probes).
+      cohort: ``(m, d)`` unit embeddings of cohort people (the artifact's background).
+      top: how many of the closest cohort rows count (AS-norm's ``k``), ``1 <= top <= m``.
+    """
+    x, cohort = np.atleast_2d(np.asarray(x, np.float64)), np.asarray(cohort, np.float64)
+    if not 1 <= top <= len(cohort):
+        raise ValueError(f"top must be in 1..{len(cohort)} (the cohort's rows), got {top}.")
+    s = x @ cohort.T
+    best = np.partition(s, s.shape[1] - top, axis=1)[:, -top:]
+    return CohortStats(best.mean(axis=1), np.maximum(best.std(axis=1), 1e-9))
+
+
+def as_norm(scores: np.ndarray, enrolled: CohortStats, probes: CohortStats) -> np.ndarray:
+    """Adaptive symmetric normalization of ``(probes, users)`` scores: the mean of the score
+    standardised by the user's template statistics and by the probe's.
+
+    References:
+      Cumani, Batzu, Colibro, Vair, Laface, Castaldo, "Comparison of speaker recognition
+      approaches for real applications", Interspeech 2011 (adaptive S-norm).
+    """
+    s = np.asarray(scores, np.float64)
+    by_user = (s - enrolled.mean[None, :]) / enrolled.std[None, :]
+    by_probe = (s - probes.mean[:, None]) / probes.std[:, None]
+    return 0.5 * (by_user + by_probe)
+
+
+def z_norm(scores: np.ndarray, impostor_scores: np.ndarray) -> np.ndarray:
+    """``(probes, users)`` scores standardised by each user's background impostor scores
+    (``impostor_scores``: ``(users, m)``)."""
+    imp = np.asarray(impostor_scores, np.float64)
+    mean, std = imp.mean(axis=1), np.maximum(imp.std(axis=1), 1e-9)
+    return (np.asarray(scores, np.float64) - mean[None, :]) / std[None, :]

@@ -17,11 +17,11 @@ The device verifies ``manifest.sig`` against a key it already trusts, then each 
 before any byte reaches the interpreter (``personalize.load_artifact``).
 
 Manifest fields the device reads: ``format``, ``input`` (shape, dtype, ``preprocess``: the
-``devices.preprocess`` spec), ``embedding_dim``, ``embed_precision``, ``head``, ``variables``,
-``scopes`` (signature, input, trained variables, ``trainable_params``), ``signatures``,
-``memory_peak_bytes`` (per device profile and signature), ``background`` (file, count, dtype,
-``source``: which people), ``ota`` (null, or the bundle's file, bytes, ``float_backbone_bytes``
-and ``ratio``) and ``files``. ``source`` is provenance only (model name and directory, the
+``devices.preprocess`` spec; ``flip_average`` when set: embed each capture with its mirror),
+``embedding_dim``, ``embed_precision``, ``head``, ``variables``, ``scopes`` (signature, input,
+trained variables, ``trainable_params``), ``signatures``, ``memory_peak_bytes`` (per device
+profile and signature), ``background`` (file, count, dtype, ``source``: which people), ``ota``
+(null, or the bundle's file, bytes, ``float_backbone_bytes`` and ``ratio``) and ``files``. ``source`` is provenance only (model name and directory, the
 calibration images, the bundle signer's key id when a bundle is shipped).
 """
 
@@ -56,6 +56,8 @@ from devices.contract import (
     train_input,
     train_signature,
 )
+from devices.cosine import flip_average as flip_average_rows
+from devices.cosine import mirror
 from devices.files import atomic_write, atomic_write_dir
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
@@ -98,6 +100,7 @@ def make_manifest(
     source: dict[str, Any],
     background: dict[str, Any],
     ota: dict[str, Any] | None,
+    flip_average: bool = False,
 ) -> dict[str, Any]:
     """The manifest: contract, preprocessing, scopes, memory plan, background, file hashes."""
     initial_shapes = {n: list(s) for n, s in _variable_shapes(backbone, head, scopes).items()}
@@ -131,6 +134,7 @@ def make_manifest(
             "shape": list(backbone.input_shape),
             "dtype": "float32",
             "preprocess": backbone.preprocess.to_dict(),
+            **({"flip_average": True} if flip_average else {}),
         },
         "embedding_dim": head.embedding_dim,
         "embed_precision": "int8" if int8 else "float32",
@@ -189,6 +193,7 @@ def build_artifact(
     bundle: bytes | None = None,
     source: dict[str, Any] | None = None,
     background_levels: int | None = None,
+    flip_average: bool = False,
 ) -> dict[str, Any]:
     """Builds, signs and writes an artifact directory; returns its manifest.
 
@@ -211,8 +216,20 @@ def build_artifact(
         -levels..levels times a power of two per row (float16 in the file, exactly;
         :func:`devices.bundle.download.compact_background`), so a download carries them as
         small integers; None: plain float16.
+      flip_average: the device embeds each capture and its mirror and averages
+        (:func:`devices.cosine.flip_average`; manifest ``input.flip_average``), and the
+        background is embedded so too. Head scope only: the wider scopes train on one view's
+        front features.
+
+    Raises:
+      ValueError: ``flip_average`` with a scope wider than ``head``.
     """
     scopes = check_scopes(scopes)
+    if flip_average and any(scope != "head" for scope in scopes):
+        raise ValueError(
+            f"flip_average needs scopes ('head',), got {tuple(scopes)}: the wider scopes train "
+            "on one view's front features."
+        )
     head = HeadConfig(backbone.embedding_dim, classes, scale)
     kernel = np.zeros(
         (backbone.embedding_dim, classes), np.float32
@@ -221,6 +238,8 @@ def build_artifact(
     batches = [calibration[i : i + 16] for i in range(0, len(calibration), 16)]
     model = build_tflite(backbone, head, scopes, initial, int8=int8, calibration=batches)
     embeddings = embed_batches(model, background_images)
+    if flip_average:
+        embeddings = flip_average_rows(embeddings, embed_batches(model, mirror(background_images)))
     if background_levels is not None:
         embeddings = expand_background(*compact_background_rows(embeddings, background_levels))
     else:
@@ -250,6 +269,7 @@ def build_artifact(
         files,
         int8=int8,
         train_batch=train_batch,
+        flip_average=flip_average,
         source={"name": Path(out).name, **(source or {})},
         background={
             "file": BACKGROUND,

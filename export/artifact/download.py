@@ -117,6 +117,7 @@ def export_download(
     background_levels: int = BACKGROUND_LEVELS,
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    flip_average: bool = False,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
 
@@ -135,6 +136,8 @@ def export_download(
         power of two (see :data:`BACKGROUND_LEVELS`).
       bundle_path: where to write the download bundle too.
       progress: progress bars.
+      flip_average: the device embeds every capture with its mirror (head scope only; see
+        :func:`export.artifact.build_artifact`).
     """
     import pretrain
 
@@ -161,6 +164,7 @@ def export_download(
         background_source=sources.background_source,
         scopes=scopes,
         background_levels=background_levels,
+        flip_average=flip_average,
         source={
             "model_dir": shown_path(Path(model_dir)),
             "model": backbone.name,
@@ -176,13 +180,35 @@ def export_download(
     files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
     blob = b""
     if set(files) == set(DOWNLOAD_FILES):
-        leaves = _leaves({**compressed.front_params, **compressed.last_params})
-        decoded = _leaves(read_bundle(ota.bundle, public_key=private_key.public_key()).params)
-        kernels = {n: as_coded(decoded[n]) for n in leaves if n.endswith("kernel")}
         dtype = "float16" if recipe.float16 else "float32"
-        blob = build_download(
-            files, kernels, model=backbone.name, private_key=private_key, codebook_dtype=dtype
+        blob = pack_download(
+            files, compressed, ota.bundle, private_key=private_key, codebook_dtype=dtype
         )
         if bundle_path is not None:
             atomic_write(bundle_path, blob)
     return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)
+
+
+def pack_download(
+    files: Mapping[str, bytes],
+    compressed: Backbone,
+    bundle: bytes,
+    *,
+    private_key: Any,
+    codebook_dtype: str = "float16",
+    bundle_key: Any = None,
+) -> bytes:
+    """The download of a head-only artifact's ``files`` built from ``compressed``
+    (:func:`compressed_backbone` of ``bundle``), signed by ``private_key``; ``bundle_key``: the
+    public key that signed ``bundle`` (default ``private_key``'s)."""
+    leaves = _leaves({**compressed.front_params, **compressed.last_params})
+    signer = bundle_key if bundle_key is not None else private_key.public_key()
+    decoded = _leaves(read_bundle(bundle, public_key=signer).params)
+    kernels = {n: as_coded(decoded[n]) for n in leaves if n.endswith("kernel")}
+    return build_download(
+        files,
+        kernels,
+        model=compressed.name,
+        private_key=private_key,
+        codebook_dtype=codebook_dtype,
+    )

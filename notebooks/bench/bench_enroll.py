@@ -56,6 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
+from bench_enroll_far import far_section
 from tqdm.auto import tqdm
 
 from devices.cosine import normalize
@@ -911,6 +912,7 @@ def main() -> None:
         key = Path(args.key) if args.key else default_key(artifact)
         raw[name] = modality(name, artifact, key, args, Path(tempfile.mkdtemp(dir=workdir)))
     out = summarize(raw)
+    far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
     out["wall_s"] = time.perf_counter() - started
     out["profile"] = args.profile
     path = write_results(args.name, out)

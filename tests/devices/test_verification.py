@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from devices.verification import (
+    count_attempts,
     eer,
     frr_at_far,
     min_impostors_for,
@@ -67,3 +68,21 @@ def test_bad_scores() -> None:
         eer(np.array([np.nan]), np.array([0.1]))
     with pytest.raises(ValueError, match="no impostor"):
         roc(np.array([0.5]), np.array([]))
+
+
+def test_count_attempts_by_hand() -> None:
+    # 3 captures x 2 users; user 0 threshold 0.5, user 1 threshold 0.8. Accept iff >= t.
+    scores = np.array([[0.9, 0.1], [0.5, 0.85], [0.2, 0.79]])
+    genuine = np.array([[True, False], [False, True], [False, False]])
+    impostor = np.array([[False, True], [True, False], [True, True]])
+    got = count_attempts(scores, np.array([0.5, 0.8]), genuine, impostor)
+    # impostors: (1,0)=0.5 accepted (>= 0.5), (0,1)=0.1, (2,0)=0.2, (2,1)=0.79 rejected.
+    assert got.impostor_attempts == 4 and got.impostor_accepts == 1 and got.far == 0.25
+    assert got.genuine_attempts == 2 and got.genuine_rejects == 0 and got.frr == 0.0
+
+
+def test_count_attempts_refuses_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="thresholds"):
+        count_attempts(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2), bool), np.ones((3, 2), bool))
+    with pytest.raises(ValueError, match="no impostor"):
+        count_attempts(np.zeros((3, 2)), np.zeros(2), np.ones((3, 2), bool), np.zeros((3, 2), bool))

@@ -26,15 +26,26 @@ from devices.bundle.download import (
     read_download,
 )
 from devices.bundle.grid import fixed_scales, snap
-from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE, ArtifactError
+from devices.contract import (
+    BACKGROUND,
+    EMBED,
+    EMBEDDINGS,
+    IMAGES,
+    MANIFEST,
+    MODEL,
+    SIGNATURE,
+    ArtifactError,
+)
+from devices.cosine import flip_average, mirror
+from devices.preprocess import preprocess_batch
 from devices.trust import KEY_ID_BYTES
 from export.artifact import build_artifact
-from export.artifact.download import compressed_backbone
+from export.artifact.download import compressed_backbone, pack_download
 from export.artifact.flatbuffer import int8_constants
 from export.artifact.split import split_backbone
 from export.bundle import BundleError, SignatureError
 from export.bundle.download import as_coded, build_download
-from personalize import install, load_artifact
+from personalize import Device, install, load_artifact
 from personalize.cli import main as personalize_main
 from pretrain.train.artifacts import SavedModel
 
@@ -106,6 +117,8 @@ def packed(tmp_path_factory) -> dict:
         "files": files,
         "blob": blob,
         "compressed": _leaves({**compressed.front_params, **compressed.last_params}),
+        "backbone": compressed,
+        "weights": weights,
         "kernels": kernels,
     }
 
@@ -228,3 +241,54 @@ def test_scales_map_to_themselves() -> None:
     levels = np.float32(127)
     np.testing.assert_array_equal(((s * levels).astype(np.float32) / levels).astype(np.float32), s)
     assert np.all(np.abs(s - top / levels) <= 4 * np.spacing(s))
+
+
+def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
+    packed, tmp_path: Path
+) -> None:
+    key, rng = packed["key"], np.random.default_rng(1)
+    images = rng.standard_normal((96, 64, 64, 1)).astype(np.float32)
+    manifest = build_artifact(
+        packed["backbone"],
+        tmp_path / "art",
+        private_key=key,
+        calibration=images[:32],
+        background_images=images,
+        background_source="random images",
+        scopes=("head",),
+        background_levels=LEVELS,
+        flip_average=True,
+    )
+    assert manifest["input"]["flip_average"] is True
+    files = {p.name: p.read_bytes() for p in (tmp_path / "art").iterdir()}
+    blob = pack_download(files, packed["backbone"], packed["weights"], private_key=key)
+    (tmp_path / "flip.pfb").write_bytes(blob)
+    pub = packed["tmp"] / "signing.pub"
+    install(tmp_path / "flip.pfb", tmp_path / "installed", trusted_key=pub)
+    for name, data in files.items():
+        assert (tmp_path / "installed" / name).read_bytes() == data, name
+    dev = Device(tmp_path / "installed", tmp_path / "store", trusted_key=pub)
+    assert dev.flip and dev.trainable_scopes() == ("head",)
+    raw = [rng.integers(0, 256, (112, 92), dtype=np.uint8) for _ in range(6)]
+    runner = load_artifact(tmp_path / "installed", pub).interpreter().get_signature_runner(EMBED)
+    x = preprocess_batch(raw, dev.spec)
+    views = [runner(**{IMAGES: v})[EMBEDDINGS] for v in (x, mirror(x))]
+    # one batch of both views on the device, two here: float32 rounding apart at most
+    np.testing.assert_allclose(dev.embed(raw)[EMBEDDINGS], flip_average(*views), atol=1e-5)
+    report = dev.enroll("owner", raw[:5], target_far=1e-2)
+    assert report.scope == "head" and dev.verify("owner", raw[5]).threshold == report.threshold
+
+
+def test_flip_average_is_refused_with_wider_scopes(packed, tmp_path: Path) -> None:
+    images = np.zeros((4, 64, 64, 1), np.float32)
+    with pytest.raises(ValueError, match="flip_average needs scopes"):
+        build_artifact(
+            packed["backbone"],
+            tmp_path / "art",
+            private_key=packed["key"],
+            calibration=images,
+            background_images=images,
+            background_source="zeros",
+            scopes=("head", "last_block"),
+            flip_average=True,
+        )

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from devices.cosine import normalize
 from devices.verification import threshold_for_far
 from personalize import threshold_at_far
-from personalize.threshold import gpd_pwm
+from personalize.threshold import as_norm, cohort_stats, gpd_pwm, z_norm
 
 
 def _gauss_sf(t: float, mu: float, sd: float) -> float:
@@ -69,3 +70,26 @@ def test_cosine_thresholds_stay_reachable() -> None:
     assert fit.method == "exponential_tail_fisher_z"
     with pytest.raises(ValueError, match="cosine"):
         threshold_at_far(scores * 3, 2e-5, cosine=True)
+
+
+def test_cohort_stats_are_the_top_cosines() -> None:
+    rng = np.random.default_rng(0)
+    x, cohort = normalize(rng.normal(size=(4, 8))), normalize(rng.normal(size=(30, 8)))
+    stats = cohort_stats(x, cohort, 5)
+    top = np.sort(x @ cohort.T, axis=1)[:, -5:]
+    np.testing.assert_allclose(stats.mean, top.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(stats.std, top.std(axis=1), rtol=1e-12)
+    with pytest.raises(ValueError, match="top"):
+        cohort_stats(x, cohort, 31)
+
+
+def test_as_norm_and_z_norm_by_hand() -> None:
+    # One probe, two users: (s - mu_user) / sd_user and (s - mu_probe) / sd_probe, averaged.
+    user = cohort_stats(np.eye(2), np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), 2)
+    probe = type(user)(np.array([0.5]), np.array([0.25]))
+    scores = np.array([[0.7, 0.2]])
+    got = as_norm(scores, user, probe)
+    want = 0.5 * ((scores - user.mean) / user.std + (scores - 0.5) / 0.25)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    imp = np.array([[0.1, 0.3], [0.0, 0.4]])  # (users, background)
+    np.testing.assert_allclose(z_norm(scores, imp), [[(0.7 - 0.2) / 0.1, (0.2 - 0.2) / 0.2]])
