@@ -123,12 +123,12 @@ def _valid_conv_bwd(res: tuple, g: jax.Array) -> tuple[jax.Array, ...]:
     # Input gradient as im2col's transpose: one matrix product with the forward's multiply-adds,
     # then each kernel tap's columns added back at its offset. XLA's own (a convolution of the
     # zero-padded output gradient) does (oh + kh - 1)(ow + kw - 1) / (oh ow) times the work:
-    # 2.25x for LeNet-5's conv2.
-    taps = (g.reshape(-1, o) @ kernel.reshape(-1, o).T).reshape(n, oh, ow, kh, kw, c)
-    dx = jnp.zeros_like(x)
-    for i in range(kh):
-        for j in range(kw):
-            dx = dx.at[:, i : i + oh, j : j + ow, :].add(taps[:, :, :, i, j, :])
+    # 2.25x for LeNet-5's conv2. The adding back is :func:`patches`' own transpose, which
+    # XLA:CPU runs as kh padded copies and one fused sum instead of kh * kw in-place updates of
+    # dx (conv2's forward and backward 5% less CPU, 8.85 vs 9.32 ms, one process, alternating).
+    taps = (g.reshape(-1, o) @ kernel.reshape(-1, o).T).reshape(n, oh, ow, kh * kw * c)
+    _, patches_vjp = jax.vjp(lambda v: patches(v, kh, kw), x)
+    (dx,) = patches_vjp(taps)
     return dx, dkernel
 
 
