@@ -50,7 +50,7 @@ SEEDS = (0, 1, 2)
 FACE_MODEL = ROOT / "notebooks" / "results" / "models" / "embed_face_lfw"
 CNN_CONFIG = ROOT / "pretrain" / "configs" / "lenet5.py"
 # The CNN's epoch budget (each epoch >= MIN_EPOCH_EXAMPLES examples); the rest is lenet5.py's.
-CNN_OVERRIDES = ["epochs=8", "keep_checkpoints=1"]
+CNN_OVERRIDES = ["epochs=6", "keep_checkpoints=1"]
 
 
 def protocol(args: argparse.Namespace, cnn: pretrain.TrainConfig) -> dict[str, Any]:
@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", nargs="+", type=int, default=list(SHOTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--workdir", default="runs/curves")
+    parser.add_argument(
+        "--methods", nargs="+", default=list(MNIST_DESCRIPTORS), choices=list(MNIST_DESCRIPTORS)
+    )
     parser.add_argument("--no-cnn", action="store_true", help="MNIST descriptors only")
     parser.add_argument(
         "--cnn-only", action="store_true", help="MNIST CNN only (run beside --no-cnn)"
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         show(write(store, args, cnn, started))
     if "mnist" in args.tasks:
         if not args.cnn_only:
-            run_mnist(store, sizes=args.sizes, seeds=args.seeds, cnn=None)
+            run_mnist(store, sizes=args.sizes, seeds=args.seeds, cnn=None, methods=args.methods)
             write(store, args, cnn, started)
         if not args.no_cnn:
             for size in args.sizes:

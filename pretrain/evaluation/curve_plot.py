@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 # Learned features in black, hand-made descriptors in colour.
 STYLES: dict[str, dict[str, Any]] = {
@@ -44,6 +45,12 @@ def plot_curves(
             ax.errorbar(x, y, yerr=err, label=method, capsize=3, markersize=4, **style)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted({r["train_size"] for rows in results[task].values() for r in rows})
+        ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(X_LABELS.get(task, "training size"))
         ax.set_ylabel("test error (%)")
         ax.set_title(task)
