@@ -38,6 +38,7 @@ from pretrain.evaluation.curve_runs import (
     MIN_EPOCH_EXAMPLES,
     MNIST_DESCRIPTORS,
     CellStore,
+    extend_cnn,
     face_features,
     run_faces,
     run_mnist,
@@ -66,6 +67,9 @@ def protocol(args: argparse.Namespace, cnn: pretrain.TrainConfig) -> dict[str, A
                 "overrides": CNN_OVERRIDES,
                 "epoch": f"each epoch sees >= {MIN_EPOCH_EXAMPLES} examples (small subsets "
                 "repeated); the checkpoint with the lowest validation error is tested",
+                "budget": "6 epochs at every size (the machine was shared by ~15 jobs); "
+                "cnn<E>ep: the same runs of one size continued to E epochs (--extend), a "
+                "check of what the budget costs",
             },
         },
         "faces": {
@@ -134,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cnn-only", action="store_true", help="MNIST CNN only (run beside --no-cnn)"
     )
+    parser.add_argument(
+        "--extend",
+        nargs=2,
+        type=int,
+        metavar=("SIZE", "EPOCHS"),
+        help="continue the finished CNN cells of SIZE to EPOCHS epochs (method cnn<EPOCHS>ep)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny run in a temporary folder")
     args = parser.parse_args(argv)
     overrides = list(CNN_OVERRIDES)
@@ -147,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     if "faces" in args.tasks:
         run_faces(store, face_features(FACE_MODEL), shots=args.shots, seeds=args.seeds)
         show(write(store, args, cnn, started))
+    if args.extend:
+        size, epochs = args.extend
+        extend_cnn(store, size=size, seeds=args.seeds, cnn=cnn, epochs=epochs)
+        show(write(store, args, cnn, started))
+        return 0
     if "mnist" in args.tasks:
         if not args.cnn_only:
             run_mnist(store, sizes=args.sizes, seeds=args.seeds, cnn=None, methods=args.methods)

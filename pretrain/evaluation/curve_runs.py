@@ -24,6 +24,7 @@ import hashlib
 import inspect
 import json
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -228,6 +229,36 @@ def run_mnist(
                 ),
             )
     return store.curves("mnist")
+
+
+def extend_cnn(
+    store: CellStore, *, size: int, seeds: Sequence[int], cnn: TrainConfig, epochs: int
+) -> None:
+    """Continues finished ``cnn`` cells of ``size`` to ``epochs`` epochs, in a copy of their
+    workdirs, stored as method ``cnn<epochs>ep`` (the ``cnn`` cells are kept as they are)."""
+    train_set, test_set = load_mnist("train"), load_mnist("test")
+    for seed in seeds:
+        source = store.folder / "cnn" / f"mnist-{size}-{seed}"
+        if store.get("mnist", "cnn", size, seed) is None:
+            raise CurveError(f"no finished cnn cell for size {size}, seed {seed} to extend.")
+        target = source.with_name(f"{source.name}-{epochs}ep")
+        if not target.exists():
+            shutil.copytree(source, target)
+        subset = draw_subset(len(train_set), size, seed=seed)
+        store.run(
+            "mnist",
+            f"cnn{epochs}ep",
+            size,
+            seed,
+            functools.partial(
+                cnn_cell,
+                dataclasses.replace(cnn, seed=seed, epochs=epochs),
+                train_set.take(subset.train),
+                train_set.take(subset.val),
+                test_set,
+                target,
+            ),
+        )
 
 
 def ten_per_person(data: ArrayDataset, count: int = FACE_IMAGES_PER_PERSON) -> ArrayDataset:
