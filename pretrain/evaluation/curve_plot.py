@@ -1,4 +1,5 @@
-"""The learning-curve figure: one panel per task, test error against training size (log x),
+"""The learning-curve figure: one panel per task, test error against training size (log x; log y
+unless some mean error is 0),
 mean over seeds with one-std error bars. Uses matplotlib's Figure directly (no pyplot state):
 headless in a bench, shown inline when a notebook displays the returned figure."""
 
@@ -41,16 +42,20 @@ def plot_curves(
             x = [r["train_size"] for r in rows]
             y = [r["error_pct_mean"] for r in rows]
             err = [r["error_pct_std"] for r in rows]
-            style = STYLES.get(method, {})
+            variant = {"color": "gray", "marker": "o", "linestyle": "--"}
+            style = STYLES.get(method, variant if method.startswith("cnn") else {})
             ax.errorbar(x, y, yerr=err, label=method, capsize=3, markersize=4, **style)
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        means = [r["error_pct_mean"] for rows in results[task].values() for r in rows]
+        log_y = min(means, default=0.0) > 0  # a zero error has no place on a log axis
+        ax.set_yscale("log" if log_y else "linear")
         sizes = sorted({r["train_size"] for rows in results[task].values() for r in rows})
         ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        if log_y:
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(X_LABELS.get(task, "training size"))
         ax.set_ylabel("test error (%)")
         ax.set_title(task)
