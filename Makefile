@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability bench-offload clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability bench-offload bench-curves notebooks clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-reliability  fuzzing of every parser of outside bytes, crash injection into every writer, a killed and resumed pretraining run -> notebooks/results/reliability.json"
 	@echo "make bench-offload   the offload service on loopback: load, faults, auth, ORL benefit -> notebooks/results/offload.json"
 	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
+	@echo "make bench-curves    learning curves, SIFT/LBP/HOG/GIST + linear vs CNN, MNIST and ORL -> notebooks/results/curves.json, curves.png"
+	@echo "make notebooks       run every notebook in full -> notebooks/rendered/ (git-ignored)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +89,23 @@ bench-enroll: $(RUN_STAMP)
 
 bench-offload: $(DEV_STAMP)
 	$(BIN)/python notebooks/bench/bench_offload.py
+
+bench-curves: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_curves.py
+
+# Every notebook top to bottom at full size; the executed copies (outputs included) go to
+# notebooks/rendered/, git-ignored: they are regenerated from the committed notebooks and results.
+NOTEBOOK_TIMEOUT ?= 7200
+notebooks: $(DEV_STAMP)
+	mkdir -p notebooks/rendered
+	set -e; for nb in notebooks/*.ipynb; do \
+	  echo "running $$nb"; \
+	  $(BIN)/python -c 'import sys, nbformat; from nbclient import NotebookClient; \
+	    nb = nbformat.read(sys.argv[1], as_version=4); \
+	    NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", \
+	      resources={"metadata": {"path": "notebooks"}}).execute(); \
+	    nbformat.write(nb, sys.argv[2])' "$$nb" "notebooks/rendered/$$(basename $$nb)" $(NOTEBOOK_TIMEOUT); \
+	done
 
 clean:
 	rm -rf runs build *.egg-info .mypy_cache .ruff_cache .pytest_cache

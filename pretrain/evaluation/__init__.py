@@ -1,7 +1,29 @@
 """The evaluation protocol: verification (EER, FRR at FAR) and k-shot identification (fixed or
-over repeated random enrollment splits)."""
+over repeated random enrollment splits); hand-made descriptors, a linear classifier and learning
+curves (the runs themselves are in :mod:`pretrain.evaluation.curve_runs`, not imported here: it
+reads :mod:`pretrain.embedding`, which imports this package)."""
 
 from pretrain.evaluation.baselines import BASELINES, hog_features, lbp_features
+from pretrain.evaluation.curves import (
+    CurveError,
+    Subset,
+    choose_l2_k_shot,
+    crossing_point,
+    draw_subset,
+    k_shot_cell,
+    k_shot_split,
+    linear_cell,
+    summarize,
+    val_size,
+)
+from pretrain.evaluation.descriptors import (
+    DESCRIPTORS,
+    DescriptorError,
+    DescriptorSpec,
+    dense_sift_features,
+    gist_bank,
+    gist_features,
+)
 from pretrain.evaluation.fvc_protocol import (
     FvcProtocolError,
     MakeScorer,
@@ -18,6 +40,14 @@ from pretrain.evaluation.fvc_protocol import (
     scores_report,
     set_report,
     views_scorer,
+)
+from pretrain.evaluation.linear import (
+    L2_GRID,
+    Chosen,
+    LinearError,
+    LinearModel,
+    choose_linear,
+    fit_linear,
 )
 from pretrain.evaluation.protocol import (
     FARS,
@@ -39,27 +69,47 @@ from pretrain.evaluation.repeated import (
 
 __all__ = [
     "BASELINES",
+    "DESCRIPTORS",
     "FARS",
+    "L2_GRID",
     "SHOTS",
     "SPLITS",
+    "Chosen",
+    "CurveError",
+    "DescriptorError",
+    "DescriptorSpec",
     "FvcProtocolError",
+    "LinearError",
+    "LinearModel",
     "MakeScorer",
     "Scorer",
+    "Subset",
+    "choose_l2_k_shot",
+    "choose_linear",
     "cosine_scorer",
+    "crossing_point",
     "default_prepare",
+    "dense_sift_features",
+    "draw_subset",
     "enroll_probe_split",
     "evaluate_features",
     "evaluate_fvc",
     "face_report",
     "features_scorer",
+    "fit_linear",
     "fnmr_at_fmr",
     "fvc_pairs",
+    "gist_bank",
+    "gist_features",
     "hog_features",
     "identification_accuracy",
     "identify",
     "impression_numbers",
     "imprint",
+    "k_shot_cell",
+    "k_shot_split",
     "lbp_features",
+    "linear_cell",
     "max_cosine_scorer",
     "normalize",
     "protocol_figures",
@@ -67,6 +117,8 @@ __all__ = [
     "repeated_identification",
     "scores_report",
     "set_report",
+    "summarize",
+    "val_size",
     "verification_report",
     "views_scorer",
 ]
