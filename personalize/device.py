@@ -414,8 +414,7 @@ class Device:
           user: the user name (printable, at most 100 characters).
           images: ``(n, h, w[, c])`` array or a list of images: uint8, uint16 or floats in
             [0, 1]; raw captures (the artifact's preprocessing is applied here).
-          train: ``False`` enrolls by imprinting only (no SGD; scope ``"none"``); ``None``: as
-            the Device's match config says (``MatchConfig.train``; a forced ``scope`` trains).
+          train: ``False``: imprinting only (scope ``"none"``); ``None``: ``match.train`` says.
           scope: force a training scope (``head``, ``head_biases``, ``last_block``, or ``"none"``
             for imprinting only); default the widest whose predicted peak fits the budget.
           target_far: false accept rate the user's threshold is set for.

@@ -247,7 +247,7 @@ class MatchConfig:
 
 
 # The device's default per modality (the artifact's preprocess ``modality``), chosen on
-# development people only. Faces: the LFW dev people (notebooks/bench/select_enroll.py ->
+# development people only. Faces: the LFW dev people (notebooks/bench/bench_enroll_select.py ->
 # notebooks/results/enroll_selection.json). Other modalities: the head, trained, as before
 # templates (no selection on their development people yet).
 DEFAULT_MATCH = {"face": MatchConfig(rule="nearest", train=False)}

@@ -1,4 +1,4 @@
-"""select-enroll: choose the device's enrollment defaults on the LFW development people only.
+"""bench-enroll-select: choose the device's enrollment defaults on the LFW development people only.
 
 Reads the face artifact's LFW ``dev`` people (``pretrain.embedding.face_data.lfw_role_set``: 120
 people with 6-40 images, never trained on, disjoint from the artifact's background; ORL is never
@@ -14,7 +14,7 @@ SGD through the artifact's train signature, threshold; nothing saved) for each c
 Closed-set identification (each probe to the highest-scoring person) per candidate and k. The
 chosen defaults (``SgdConfig``, ``MatchConfig``) are the best 5-shot mean over the episodes.
 
-  python notebooks/bench/select_enroll.py [--face-artifact DIR] [--episodes 2]
+  python notebooks/bench/bench_enroll_select.py [--face-artifact DIR] [--episodes 2]
 
 Writes ``notebooks/results/enroll_selection.json`` (about 20 minutes on two cores).
 """
