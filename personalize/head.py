@@ -250,7 +250,7 @@ class MatchConfig:
 # development people only. Faces: the LFW dev people (notebooks/bench/bench_enroll_select.py ->
 # notebooks/results/enroll_selection.json). Other modalities: the head, trained, as before
 # templates (no selection on their development people yet).
-DEFAULT_MATCH = {"face": MatchConfig(rule="nearest", train=False)}
+DEFAULT_MATCH = {"face": MatchConfig(rule="mix", mix=0.5, train=False)}
 
 
 def default_match(modality: str) -> MatchConfig:
