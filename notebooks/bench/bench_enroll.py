@@ -60,8 +60,14 @@ from tqdm.auto import tqdm
 
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
-from personalize import DEFAULT_FAR, NO_TRAINING, Device, QualityError, load_artifact
-from personalize.head import MatchConfig
+from personalize import (
+    DEFAULT_FAR,
+    NO_TRAINING,
+    Device,
+    MatchConfig,
+    QualityError,
+    load_artifact,
+)
 from pretrain.evaluation.episodes import enrollment_pools, paired_difference
 from pretrain.evaluation.episodes import matching_rules as episode_matching_rules
 

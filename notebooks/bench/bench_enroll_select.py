@@ -34,8 +34,7 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
 from tqdm.auto import tqdm
 
-from personalize import NO_TRAINING, Device
-from personalize.head import MatchConfig, SgdConfig
+from personalize import NO_TRAINING, Device, MatchConfig, SgdConfig
 from pretrain.embedding.face_data import lfw_role_set
 from pretrain.evaluation.episodes import enrollment_pools
 

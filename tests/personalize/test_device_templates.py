@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from devices.contract import HEAD_TENSOR as HEAD
-from personalize import NO_TRAINING, Device
-from personalize.head import MatchConfig, SgdConfig
+from personalize import NO_TRAINING, Device, MatchConfig, SgdConfig
 
 FAR = 1e-2
 
