@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     parser.add_argument("--name", default="enroll_selection", help="result file name")
     parser.add_argument("--from-candidates", help="decide from a saved candidates JSON only")
+    parser.add_argument("--only", nargs="+", help="candidate names to run (default: all)")
+    parser.add_argument("--first-episode", type=int, default=1, help="seed of the first split")
     args = parser.parse_args()
     if args.from_candidates:
         from_candidates(Path(args.from_candidates), args.name)
@@ -130,14 +132,16 @@ def main() -> None:
     print(f"{data.name}: {len(labels)} images, {len(np.unique(labels))} people", flush=True)
     results: dict[str, Any] = {}
     rows = []
-    todo = list(candidates(dev.trainable_scopes()).items())
+    todo = [
+        (n, c) for n, c in candidates(dev.trainable_scopes()).items() if n in (args.only or [n])
+    ]
     for name, (scope, sgd) in tqdm(todo, desc="candidates"):
         shots = args.shots if name == "imprint" or name.startswith("head/") else [max(args.shots)]
         entry: dict[str, Any] = {"scope": scope, "sgd": dataclasses.asdict(sgd), "shots": {}}
         for k in shots:
             per_rule: dict[str, list[float]] = {}
             stats: list[dict[str, Any]] = []
-            for episode in range(1, args.episodes + 1):
+            for episode in range(args.first_episode, args.first_episode + args.episodes):
                 pct, st = identify(dev, embedded, labels, episode, scope, sgd, k)
                 for rule, v in pct.items():
                     per_rule.setdefault(rule, []).append(v)
@@ -155,6 +159,7 @@ def main() -> None:
     out = {
         "set": data.name,
         "episodes": args.episodes,
+        "first_episode": args.first_episode,
         "pool": POOL,
         "probes": int(len(labels) - POOL * len(np.unique(labels))),
         **decide(results, str(max(args.shots)), MARGIN_PCT),
