@@ -607,15 +607,20 @@ def sgd_vs_imprint(result: dict[str, Any], imprint: dict[str, Any], widest: str 
         return None
     sgd = result["scopes"][widest]
 
+    both = bool(sgd.get("episodes") and imprint.get("episodes"))
+
     def five(run: dict[str, Any]) -> float:
-        lists = run.get("episodes")  # per-split lists here (summarize() averages them later)
-        return float(np.mean(lists["5"])) if lists else float(run["identification_pct"]["5"])
+        # per-split lists here (summarize() averages them later); the fixed split unless both
+        # runs have the random splits
+        if both:
+            return float(np.mean(run["episodes"]["5"]))
+        return float(run["identification_pct"]["5"])
 
     pct = {"sgd": five(sgd), "imprint": five(imprint)}
     return {
         "scope": widest,
         "identification_pct_5": pct,
-        "statistic": "mean over the random splits" if sgd.get("episodes") else "fixed split",
+        "statistic": "mean over the random splits" if both else "fixed split",
         "sgd_beats_imprint": pct["sgd"] > pct["imprint"],
         "device_default": result.get("match"),
     }
