@@ -13,7 +13,7 @@ from devices.trust import TrustError
 from personalize.artifact import Artifact, load_artifact
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
-from personalize.head import SgdConfig
+from personalize.head import MatchConfig, SgdConfig, default_match
 from personalize.install import install
 from personalize.keystore import FileKeyStore, KeyStore, MemoryKeyStore, key_dir
 from personalize.migrate import migrate_store
@@ -34,6 +34,7 @@ __all__ = [
     "EnrollmentReport",
     "FileKeyStore",
     "KeyStore",
+    "MatchConfig",
     "MemoryKeyStore",
     "Offload",
     "OffloadError",
@@ -48,6 +49,7 @@ __all__ = [
     "UserRecord",
     "check_image",
     "check_samples",
+    "default_match",
     "install",
     "key_dir",
     "load_artifact",

@@ -7,7 +7,7 @@ python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--jso
 python -m personalize list     --store DIR
 python -m personalize remove   --store DIR --user NAME
 python -m personalize install  --bundle X.pfb --artifact DIR --key PUB [--json]
-python -m personalize migrate  --store DIR             (a store of format 1, once)
+python -m personalize migrate  --store DIR             (a store of format 1 or 2, once)
 Every command takes ``--keys KEYDIR``: the folder of the store's key and rollback counters
 (default ``$POCKETFIT_KEYS`` or ``~/.config/pocketfit/keys``; never inside the store).
 
@@ -74,7 +74,10 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--artifact", required=True, help="the artifact directory to write")
     inst.add_argument("--key", required=True, help="the publisher's public key (PEM)")
     inst.add_argument("--json", action="store_true", help="machine-readable output")
-    mig = sub.add_parser("migrate", help="move a format-1 store's key out, hash its file names")
+    mig = sub.add_parser(
+        "migrate",
+        help="migrate an older store: format 1 (key out, hashed names), format-2 records (to 3)",
+    )
     common(mig, artifact=False)
     return p
 
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         report = dev.enroll(
             args.user,
             read_all(args.images),
-            train=not args.no_train,
+            train=False if args.no_train else None,  # None: the artifact modality default
             scope=NO_TRAINING if args.no_train else args.scope,
             target_far=args.target_far,
         )

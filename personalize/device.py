@@ -7,20 +7,25 @@ Enrollment, in the order an app ships it:
      (:mod:`personalize.memory`); none fits -> refused with the numbers;
   4. embed the samples with the artifact's int8 ``embed``;
   5. imprint the head (user + background prototypes, :mod:`personalize.head`);
-  6. few-shot SGD with weight decay through the scope's train signature, with early stopping;
+  6. few-shot SGD with weight decay through the scope's train signature, with early stopping,
+     keeping the weights that score best on held-out background negatives;
   7. per-user threshold for the target FAR from background impostor scores, with a tail fit
      (:mod:`personalize.threshold`);
-  8. persist the user's weights and threshold, encrypted (:mod:`personalize.store`).
+  8. persist the user's weights, threshold and templates (their enrollment embeddings),
+     encrypted (:mod:`personalize.store`).
 
-The background embeddings are split in two halves: the first gives the prototypes and the
-training negatives, the second only the threshold, so the threshold is not set on impostors the
-head was trained to push away. Imprinting only trains on none of them, so its threshold reads
-every row: a tail fitted on more impostor scores is less noisy (on the LFW development people,
-imprinted 5-shot templates against the face artifact's background, target FAR 1e-4: measured
-1.05e-5 from 500 rows, 2.1e-6 from 1,000; ``notebooks/bench/bench_enroll_far.py``).
+The background embeddings are split in two halves: the first gives the prototypes, the training
+negatives and (its last ``SgdConfig.holdout`` rows) the held-out negatives that choose the kept
+weights, the second only the threshold, so the threshold is not set on impostors the head was
+trained to push away. Imprinting only trains on none of them, so its threshold reads every row:
+a tail fitted on more impostor scores is less noisy (on the LFW development people, imprinted
+5-shot templates against the face artifact's background, target FAR 1e-4: measured 1.05e-5 from
+500 rows, 2.1e-6 from 1,000; ``notebooks/bench/bench_enroll_far.py``).
 
-The score of an image for a user is the cosine between its embedding (through the user's last
-block when a wider scope trained it) and the user's head column: ``infer`` output 0 / scale.
+The score of an image for a user follows the Device's :class:`~personalize.head.MatchConfig`:
+the cosine between its embedding (through the user's last block when a wider scope trained it)
+and the user's head column (``infer`` output 0 / scale), the best cosine of its embedding to the
+user's templates, or a mix. The threshold is set on the same score.
 """
 
 from __future__ import annotations
@@ -62,7 +67,19 @@ from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from personalize.artifact import Artifact, load_artifact, load_runtime
 from personalize.errors import EnrollmentError, StoreError
-from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
+from personalize.head import (
+    MatchConfig,
+    SgdConfig,
+    TrainResult,
+    Validation,
+    default_match,
+    holdout_margin,
+    imprint_kernel,
+    match_scores,
+    prototypes,
+    run_sgd,
+    templates_of,
+)
 from personalize.keystore import KeyStore
 from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
 from personalize.offload import Offload, OffloadOutcome, Remote, offload_enrollment
@@ -177,6 +194,9 @@ class Device:
         the per-user key folder (``keys``), never in the store.
       keys: the default keystore's folder (default :func:`personalize.keystore.key_dir`).
       num_threads: LiteRT interpreter threads.
+      match: how captures are scored against users and whether records keep templates
+        (:class:`~personalize.head.MatchConfig`; default :func:`personalize.head.default_match`
+        of the artifact's modality, chosen on development people).
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
@@ -201,6 +221,7 @@ class Device:
         keystore: KeyStore | None = None,
         num_threads: int = 1,
         keys: str | os.PathLike[str] | None = None,
+        match: MatchConfig | None = None,
     ) -> None:
         if trusted_key is None:
             raise ArtifactError(
@@ -224,6 +245,7 @@ class Device:
         self.manifest = artifact.manifest
         self.artifact_id = artifact_id(artifact.manifest)
         self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
+        self.match = match or default_match(self.spec.modality)
         self.graph = Graph.from_dict(artifact.manifest["graph"])
         self.scale = float(artifact.manifest["head"]["scale"])
         self.classes = int(artifact.manifest["head"]["classes"])
@@ -390,7 +412,7 @@ class Device:
         user: str,
         images: np.ndarray | Sequence[np.ndarray],
         *,
-        train: bool = True,
+        train: bool | None = None,
         scope: str | None = None,
         target_far: float = DEFAULT_FAR,
         sgd: SgdConfig | None = None,
@@ -404,7 +426,7 @@ class Device:
           user: the user name (printable, at most 100 characters).
           images: ``(n, h, w[, c])`` array or a list of images: uint8, uint16 or floats in
             [0, 1]; raw captures (the artifact's preprocessing is applied here).
-          train: ``False`` enrolls by imprinting only (no SGD; scope ``"none"``).
+          train: ``False``: imprinting only (scope ``"none"``); ``None``: ``match.train`` says.
           scope: force a training scope (``head``, ``head_biases``, ``last_block``, or ``"none"``
             for imprinting only); default the widest whose predicted peak fits the budget.
           target_far: false accept rate the user's threshold is set for.
@@ -434,7 +456,8 @@ class Device:
         chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
-        self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), outcome.meta())
+        templates = self._templates(embedded)
+        self._save(request, chosen.scope, fitted, templates, len(inputs), outcome.meta())
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -464,6 +487,10 @@ class Device:
             where=outcome.where,
             offload=outcome.to_dict(),
         )
+
+    def _templates(self, embedded: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The owner's templates a record keeps (None when the match config keeps none)."""
+        return templates_of(embedded[EMBEDDINGS]) if self.match.templates else None
 
     def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
@@ -495,10 +522,17 @@ class Device:
         return chosen, fitted, outcome
 
     def _request(
-        self, user: Any, train: bool, scope: str | None, target_far: float, sgd: SgdConfig | None
+        self,
+        user: Any,
+        train: bool | None,
+        scope: str | None,
+        target_far: float,
+        sgd: SgdConfig | None,
     ) -> _Request:
         """Step 0: the arguments, checked (nothing has been read yet)."""
         name = self._name(user)
+        if train is None:
+            train = self.match.train or scope not in (None, NO_TRAINING)
         train = train and scope != NO_TRAINING  # scope="none" also means imprinting only
         forced = self._check_scope(scope, train)
         if not 0.0 < float(target_far) < 1.0:
@@ -542,16 +576,68 @@ class Device:
         self._set_weights(interp, {**self._pristine, HEAD: kernel})
         result: TrainResult | None = None
         if scope != NO_TRAINING:
-            source = train_input(scope)
-            background = self._background(artifact, scope)[: len(artifact.background) // 2]
-            step = interp.get_signature_runner(self.manifest["scopes"][scope]["signature"])
-            labels = (self._proto + 1).astype(np.int32)
-            result = run_sgd(step, source, embedded[source], background, labels, sgd, seed=seed)
+            result = self._train(interp, artifact, embedded, scope, sgd, seed)
         weights = self._changed(scope, self._get_weights(interp))
         train_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        fit = self._calibrate(interp, artifact, scope, target_far)
+        templates = self._templates(embedded)
+        fit = self._calibrate(interp, artifact, scope, target_far, templates)
         return Fitted(weights, result, fit, train_ms, 1e3 * (time.perf_counter() - t0))
+
+    def _train(
+        self,
+        interp: Any,
+        artifact: Artifact,
+        embedded: dict[str, np.ndarray],
+        scope: str,
+        sgd: SgdConfig,
+        seed: int,
+    ) -> TrainResult:
+        """Step 6: SGD through the scope's train signature on fresh negatives each step; with
+        ``sgd.keep_best`` the weights end as those of the step (0: imprinted) that scored best
+        on the held-out negatives (:func:`personalize.head.holdout_margin`)."""
+        source = train_input(scope)
+        first_half = self._background(artifact, scope)[: len(artifact.background) // 2]
+        labels = (self._proto + 1).astype(np.int32)
+        held = min(sgd.holdout, len(first_half) // 4) if sgd.keep_best else 0
+        train_rows, held_rows = first_half[: len(first_half) - held], first_half[-held:]
+        step = interp.get_signature_runner(self.manifest["scopes"][scope]["signature"])
+        validation = None
+        if held:
+            owner = embedded[source]
+            rows = np.concatenate([owner, held_rows]).astype(np.float32)
+
+            def score() -> float:
+                s = self._head_scores(interp, rows, trains_last_block(scope))
+                return holdout_margin(s[: len(owner)], s[len(owner) :])
+
+            validation = Validation(score, lambda: self._get_weights(interp))
+        result = run_sgd(
+            step,
+            source,
+            embedded[source],
+            train_rows,
+            labels[: len(train_rows)],
+            sgd,
+            seed=seed,
+            validation=validation,
+        )
+        if result.best_state is not None:
+            self._set_weights(interp, result.best_state)
+        return result
+
+    def _head_scores(self, interp: Any, rows: np.ndarray, wide: bool) -> np.ndarray:
+        """Cosines of ``rows`` (embeddings, or the front's features when ``wide``) with the
+        head column the interpreter holds now."""
+        refine = interp.get_signature_runner(REFINE) if wide else None
+        infer = interp.get_signature_runner(INFER)
+        scores = []
+        for i in range(0, len(rows), CHUNK):
+            e = rows[i : i + CHUNK]
+            if refine is not None:
+                e = refine(**{FEATURES: e})[EMBEDDINGS]
+            scores.append(infer(**{EMBEDDINGS: np.asarray(e, np.float32)})[SCORES][:, 0])
+        return np.concatenate(scores) / self.scale
 
     def _changed(self, scope: str, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The tensors ``scope`` trains (the head alone for imprinting)."""
@@ -578,32 +664,34 @@ class Device:
         assert rows is not None  # trainable_scopes() holds wider scopes back without features
         return rows
 
-    def _calibrate(self, interp: Any, artifact: Artifact, scope: str, target_far: float) -> TailFit:
-        """Step 7: the threshold from the background rows the head was not trained against,
-        scored as a probe: the held-out half after SGD, every row after imprinting only."""
-        rows = self._background(artifact, scope)
-        if scope != NO_TRAINING:
-            rows = rows[len(artifact.background) // 2 :]
-        refine = interp.get_signature_runner(REFINE) if trains_last_block(scope) else None
-        infer = interp.get_signature_runner(INFER)
-        scores = []
-        for i in range(0, len(rows), CHUNK):
-            e = rows[i : i + CHUNK]
-            if refine is not None:
-                e = refine(**{FEATURES: e})[EMBEDDINGS]
-            scores.append(infer(**{EMBEDDINGS: np.asarray(e, np.float32)})[SCORES][:, 0])
-        return threshold_at_far(np.concatenate(scores) / self.scale, target_far, cosine=True)
+    def _calibrate(
+        self,
+        interp: Any,
+        artifact: Artifact,
+        scope: str,
+        target_far: float,
+        templates: np.ndarray | None = None,
+    ) -> TailFit:
+        """Step 7: the threshold from the background rows the head was not trained against (the
+        held-out half after SGD, every row after imprinting only), scored as a probe by the
+        Device's match rule (over ``templates`` when it uses them)."""
+        start = 0 if scope == NO_TRAINING else len(artifact.background) // 2
+        rows = self._background(artifact, scope)[start:]
+        head = self._head_scores(interp, rows, trains_last_block(scope))
+        scores = match_scores(self.match, head, artifact.background[start:], templates)
+        return threshold_at_far(scores, target_far, cosine=True)
 
     def _save(
         self,
         request: _Request,
         scope: str,
-        weights: dict[str, np.ndarray],
-        fit: TailFit,
+        fitted: Fitted,
+        templates: np.ndarray | None,
         samples: int,
         extra: dict[str, Any],
     ) -> None:
-        """Step 8: the user's changed weights and threshold, encrypted on disk."""
+        """Step 8: the user's changed weights, threshold and templates, encrypted on disk."""
+        weights, fit = fitted.weights, fitted.fit
         meta = {
             "artifact": self.artifact_id,
             "target_far": request.target_far,
@@ -611,9 +699,12 @@ class Device:
             "threshold_method": fit.method,
             "tail": [fit.tail, fit.xi, fit.sigma, fit.u],
             "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "match": dataclasses.asdict(self.match),
+            "best_step": fitted.result.best_step if fitted.result else 0,
             **extra,
         }
-        self.store.save(UserRecord(request.user, fit.threshold, scope, weights, meta))
+        record = UserRecord(request.user, fit.threshold, scope, weights, meta, templates)
+        self.store.save(record)
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:
@@ -625,11 +716,40 @@ class Device:
             )
         return record
 
+    def record_of(
+        self,
+        user: str,
+        embedded: dict[str, np.ndarray],
+        scope: str,
+        sgd: SgdConfig | None = None,
+        *,
+        target_far: float = DEFAULT_FAR,
+        seed: int = 0,
+    ) -> tuple[UserRecord, Fitted]:
+        """An enrollment from embedded samples kept in memory, not saved (what a selection
+        script scores many variants of; :meth:`score_record` scores it as :meth:`verify` would).
+        """
+        fitted = self.fit_embedded(embedded, scope, sgd or SgdConfig(), target_far, seed=seed)
+        meta = {"match": dataclasses.asdict(self.match), "target_far": target_far}
+        templates = self._templates(embedded)
+        return UserRecord(
+            user, fitted.fit.threshold, scope, fitted.weights, meta, templates
+        ), fitted
+
+    def score_record(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
+        """The scores :meth:`scores` gives, for a record held in memory."""
+        return self._scores(embedded, record)
+
     def embed(self, images: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """The artifact's ``embed`` outputs (``embeddings``, and ``features`` when a wider scope
         is exported) of many raw captures, preprocessed as enrollment does but without the quality
         gate (for scoring a whole evaluation set; ``verify`` gates each capture)."""
-        inputs = preprocess_batch(cast(Sequence[np.ndarray], images), self.spec)
+        return self.embed_inputs(preprocess_batch(cast(Sequence[np.ndarray], images), self.spec))
+
+    def embed_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``embed`` outputs of model inputs already preprocessed (``(n, *input shape)``
+        float32, as :func:`devices.preprocess.preprocess_batch` gives them; flip-averaged when
+        the artifact says so)."""
         chunks = [self._run_embed(inputs[i : i + CHUNK]) for i in range(0, len(inputs), CHUNK)]
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
@@ -664,6 +784,14 @@ class Device:
         return {EMBEDDINGS: flip_average(both[:n], both[n:])}
 
     def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
+        """Scores of embedded captures for ``record`` by the match rule its threshold was set
+        with (the record's ``meta["match"]``; the head alone for records without templates)."""
+        head = self._head_scores_of(embedded, record)
+        rule = record.meta.get("match")
+        match = MatchConfig(**rule) if isinstance(rule, dict) else MatchConfig(rule="head")
+        return match_scores(match, head, embedded[EMBEDDINGS], record.templates)
+
+    def _head_scores_of(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
         """Cosines of embedded captures with ``record``'s head (through its last block when its
         scope trained it): ``infer`` output 0 / scale."""
         self._set_weights(self._interp, {**self._pristine, **record.weights})

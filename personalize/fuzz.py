@@ -89,6 +89,7 @@ def _record_targets(workdir: Path) -> dict[str, Target]:
         "last_block",
         {"head__kernel": rng.standard_normal((8, 4)), "last__dense__bias": rng.standard_normal(4)},
         {"target_far": 0.01, "samples": 5, "artifact": "abc"},
+        rng.standard_normal((5, 8)).astype(np.float32),  # templates (record format 3)
     )
     path = store.save(record)
 

@@ -1,5 +1,6 @@
 """Migrates a user store of format 1 (its key beside the records, user names in the file names)
-to format 2 (the key in the per-user key folder, keyed-hash file names, rollback counters).
+to format 2 (the key in the per-user key folder, keyed-hash file names, rollback counters), and
+the records of a format-2 store from record format 2 to 3 (room for the owner's templates).
 
 Command:
   python -m personalize migrate --store DIR [--keys KEYDIR]
@@ -9,6 +10,10 @@ written again under a fresh key (new file names); the new key check then replace
 (the switch: before it the store is still format 1, and a second run starts over); last the old
 records and the old key are deleted (a store whose switch is done but whose old key is still
 there is refused until the migration is run again, which finishes it).
+
+Records of format 2 are re-sealed one by one as format 3 (same key, same file, one version newer;
+no templates: they were never stored, the user gains them by enrolling again). Each rewrite is
+atomic, so a killed run leaves some of each; the store is refused until a second run finishes.
 """
 
 from __future__ import annotations
@@ -27,17 +32,20 @@ from personalize.errors import StoreError
 from personalize.keystore import SECRET_MODE, FileKeyStore, key_dir
 from personalize.store import (
     CHECK_MAGIC,
+    FORMAT2_MAGIC,
     ID_BYTES,
     NONCE,
     OLD_CHECK_MAGIC,
     OLD_KEY,
     OLD_MAGIC,
     SUFFIX,
+    RecordStore,
     UserRecord,
     decode_record,
     encode_record,
     file_id,
     key_check,
+    open_sealed,
     seal,
     subkey,
 )
@@ -99,26 +107,59 @@ def _finish(directory: Path) -> None:
     fsync_dir(directory)
 
 
+def migrate_records(
+    directory: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None
+) -> int:
+    """Re-seals a format-2 store's records of format 2 as format 3; returns how many.
+
+    Raises:
+      StoreError: a record fails authentication or is older than its rollback counter (nothing
+        more is changed then; the records already re-sealed stay valid).
+    """
+    store = RecordStore(directory, keys=keys, create=False, allow_format_2=True)
+    paths = store.format_2_records()
+    for path in paths:
+        version, plain = open_sealed(store._aead, path, path.read_bytes(), FORMAT2_MAGIC)
+        record = decode_record(plain)
+        stem = path.name[: -len(SUFFIX)]
+        if store.file_id(record.user) != stem:
+            raise StoreError(f"{path}: record names {record.user!r}, another file; not migrated.")
+        name = f"record:{stem}"
+        newest = store.keystore.counter(name)
+        if version < newest:
+            raise StoreError(
+                f"{path}: version {version} but this store has seen {newest} (restored from a "
+                "backup); not migrated. Remove it and enroll the user again."
+            )
+        atomic_write(path, store.seal(stem, newest + 1, encode_record(record)), mode=SECRET_MODE)
+        store.keystore.advance(name, newest + 1)
+    return len(paths)
+
+
 def migrate_store(
     directory: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None
 ) -> int:
-    """Migrates a format-1 store in place; returns how many records were migrated.
+    """Migrates a format-1 store, or a format-2 store's format-2 records, in place; returns
+    how many records were migrated.
 
     Args:
       directory: the store.
       keys: the key folder the new key goes to (default :func:`personalize.keystore.key_dir`).
 
     Raises:
-      StoreError: not a format-1 store, or its key does not open it (nothing is changed then).
+      StoreError: nothing to migrate, or its key does not open it (nothing is changed then).
     """
     base = Path(directory)
     old_key_path = base / OLD_KEY
     check = base / "keycheck"
     if check.exists() and check.read_bytes().startswith(CHECK_MAGIC):
-        if not old_key_path.exists():
-            raise StoreError(f"{base}: already format 2; nothing to migrate.")
-        _finish(base)  # a run killed after the switch
-        return 0
+        if old_key_path.exists():
+            _finish(base)  # a run killed after the switch
+            return 0
+        count = migrate_records(base, keys=keys)
+        if not count:
+            raise StoreError(f"{base}: already format 2 with format-3 records; nothing to migrate.")
+        return count
     if not old_key_path.exists() or not check.exists():
         raise StoreError(f"{base}: no format-1 store here ({OLD_KEY} or keycheck missing).")
     old_key = FileKeyStore(old_key_path).key()  # its mode and size checked

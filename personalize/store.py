@@ -1,6 +1,6 @@
 """The enrolled users: one AES-GCM-encrypted record per user, written atomically.
 
-Layout of a store directory (format 2)::
+Layout of a store directory (format 2; its records of format 3)::
 
     keycheck          the store id, and a known plaintext under the store key (wrong key vs
                       tampered)
@@ -15,12 +15,13 @@ one encrypts the records, one hashes the names.
 A record file is ``MAGIC | 8-byte version | 12-byte nonce | AES-256-GCM(ciphertext + tag)``; the
 associated data is the magic, the file id and the version, so a record renamed to another user or
 given another version fails authentication. The plaintext is a JSON header (user name,
-threshold, scope, metadata) and an ``.npz`` of the user's trained weights (head, and the last
-block's when a wider scope trained it). No capture image is stored, but a record *is a biometric
-template*: the user's head column starts as the mean of their embeddings and stays close to it,
-so it can be matched against new captures of the same face or finger, and must be protected like
-the biometric data it was derived from (GDPR art. 9). The store's folders are mode 0700 and its
-records 0600.
+threshold, scope, metadata, template count) and an ``.npz`` of the user's trained weights (head,
+and the last block's when a wider scope trained it) and, from record format 3, the user's
+enrollment embeddings (``templates``, matched against new captures; :mod:`personalize.head`).
+No capture image is stored, but a record *is a biometric template* (its embeddings are, and the
+head column starts as their mean): it can be matched against new captures of the same face or
+finger, so it is only ever written encrypted and must be protected like the biometric data it
+was derived from (GDPR art. 9). The store's folders are mode 0700 and its records 0600.
 
 Rollback protection: each user's record carries a version; the keystore keeps the newest version
 it has seen per record (a monotonic counter beside the key, outside the store). Loading a record
@@ -33,7 +34,8 @@ the directory fsynced, so a killed process leaves either the old or the new reco
 mix; the counter is advanced after the rename (a record newer than its counter is a save killed
 in between, and advances it when read). Stale temp files of killed writers are removed when the
 store is opened. Stores of format 1 (key beside the records, names in the file names) are
-refused with the command that migrates them (:mod:`personalize.migrate`).
+refused with the command that migrates them (:mod:`personalize.migrate`), and so are format-2
+records (no templates; the migration re-seals them as format 3, still without templates).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ from devices.files import atomic_write, crash_point, fsync_dir
 from personalize.errors import StoreError, UnknownUserError
 from personalize.keystore import SECRET_MODE, FileKeyStore, KeyStore, key_dir
 
-MAGIC = b"PFUSER2\n"
+MAGIC = b"PFUSER3\n"  # record format 3: format 2 plus the owner's enrollment embeddings
+FORMAT2_MAGIC = b"PFUSER2\n"
 CHECK_MAGIC = b"PFKEYC2\n"
 CHECK_TEXT = b"pocketfit store key check"
 OLD_MAGIC = b"PFUSER1\n"  # format 1: the key beside the records, names in the file names
@@ -77,6 +80,8 @@ MAX_NAME = 100
 SUFFIX = ".rec"
 STALE_TMP_S = 600.0
 STORE_MODE = 0o700  # the store's folders: only the owner lists or enters them
+TEMPLATES = "~templates"  # the npz entry of the templates (no artifact tensor name has a ~)
+MAX_TEMPLATES = 64  # enrollment takes a few samples; more in a record is a faulty writer
 
 
 class UserRecord(NamedTuple):
@@ -88,6 +93,8 @@ class UserRecord(NamedTuple):
       scope: the training scope the weights come from (``"none"`` for imprinting only).
       weights: ``{artifact tensor name: array}`` of the variables enrollment changed.
       meta: everything else worth keeping (target FAR, samples, artifact id, times).
+      templates: ``(k, d)`` the owner's enrollment embeddings (unit rows), or None (a record
+        migrated from format 2, or enrolled with templates off).
     """
 
     user: str
@@ -95,6 +102,7 @@ class UserRecord(NamedTuple):
     scope: str
     weights: dict[str, np.ndarray]
     meta: dict[str, Any]
+    templates: np.ndarray | None = None
 
 
 def check_name(user: Any) -> str:
@@ -112,8 +120,8 @@ def subkey(master: bytes, purpose: bytes) -> bytes:
     return hkdf.derive(master)
 
 
-def _aad(file_id: str, version: int) -> bytes:
-    return MAGIC + file_id.encode() + VERSION.pack(version)
+def _aad(file_id: str, version: int, magic: bytes = MAGIC) -> bytes:
+    return magic + file_id.encode() + VERSION.pack(version)
 
 
 def file_id(names_key: bytes, user: str) -> str:
@@ -135,6 +143,35 @@ def key_check(aead: AESGCM, store_id: str) -> bytes:
     return aad + nonce + aead.encrypt(nonce, CHECK_TEXT, aad)
 
 
+def open_sealed(aead: AESGCM, path: Path, data: bytes, magic: bytes = MAGIC) -> tuple[int, bytes]:
+    """(version, plaintext) of a record file sealed with ``magic``, authenticated.
+
+    Raises:
+      StoreError: not such a record, or it fails authentication.
+    """
+    head = len(magic) + VERSION.size
+    if not data.startswith(magic) or len(data) < head + NONCE + TAG:
+        raise StoreError(f"{path}: not a pocketfit user record (truncated or foreign file).")
+    (version,) = VERSION.unpack_from(data, len(magic))
+    aad = _aad(path.name[: -len(SUFFIX)], version, magic)
+    try:
+        return version, aead.decrypt(data[head : head + NONCE], data[head + NONCE :], aad)
+    except InvalidTag:
+        raise StoreError(
+            f"{path}: record fails authentication (modified, truncated, or renamed from "
+            "another user's record); refusing it."
+        ) from None
+
+
+def format_2_error(directory: Path, count: int) -> StoreError:
+    """The refusal of a store holding records of format 2, with the command that migrates them."""
+    return StoreError(
+        f"{directory}: {count} user record(s) of format 2 (before templates); migrate them once "
+        f"with `python -m personalize migrate --store {directory}` (re-seals them as format 3; "
+        "their users keep working and gain templates when they enroll again)."
+    )
+
+
 def old_format_error(directory: Path, keys: Path) -> StoreError:
     """The refusal of a format-1 store, with the command that migrates it."""
     return StoreError(
@@ -145,17 +182,25 @@ def old_format_error(directory: Path, keys: Path) -> StoreError:
 
 
 def encode_record(record: UserRecord) -> bytes:
-    """The plaintext of a record: 4-byte header length, JSON header, npz of the weights."""
+    """The plaintext of a record: 4-byte header length, JSON header, npz of the weights and the
+    templates."""
+    templates = record.templates
+    if TEMPLATES in record.weights:
+        raise ValueError(f"{TEMPLATES!r} is reserved for the templates, not a weight name.")
     header = {
         "user": record.user,
         "threshold": float(record.threshold),
         "scope": record.scope,
         "meta": record.meta,
+        "templates": 0 if templates is None else len(templates),
     }
     text = json.dumps(header, sort_keys=True).encode()
+    arrays = {k: np.asarray(v, np.float32) for k, v in record.weights.items()}
+    if templates is not None:
+        arrays[TEMPLATES] = np.asarray(templates, np.float32)
     buffer = io.BytesIO()
     save: Any = np.savez  # the stubs reserve keyword names for options
-    save(buffer, **{k: np.asarray(v, np.float32) for k, v in record.weights.items()})
+    save(buffer, **arrays)
     return struct.pack("<I", len(text)) + text + buffer.getvalue()
 
 
@@ -188,15 +233,38 @@ def decode_record(plain: bytes) -> UserRecord:
         header = json.loads(plain[4 : 4 + size])
         with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
             weights = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+        templates = weights.pop(TEMPLATES, None)
         record = UserRecord(
-            header["user"], float(header["threshold"]), header["scope"], weights, header["meta"]
+            header["user"],
+            float(header["threshold"]),
+            header["scope"],
+            weights,
+            header["meta"],
+            templates,
         )
+        count = header.get("templates", 0)
     except _MALFORMED as err:
         raise StoreError(f"not a user record ({type(err).__name__}: {err})"[:300]) from None
     ok = isinstance(record.user, str) and isinstance(record.scope, str)
     if not (ok and isinstance(record.meta, dict) and np.isfinite(record.threshold)):
         raise StoreError("not a user record (header fields of the wrong type).")
+    _check_templates(templates, count)
     return record
+
+
+def _check_templates(templates: np.ndarray | None, count: Any) -> None:
+    """Templates as the header announces them: ``count`` finite rows (none when 0)."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_TEMPLATES:
+        raise StoreError(f"not a user record (template count {count!r}, 0..{MAX_TEMPLATES}).")
+    if templates is None:
+        if count:
+            raise StoreError(f"not a user record (header says {count} templates, none stored).")
+        return
+    if templates.ndim != 2 or len(templates) != count or not np.all(np.isfinite(templates)):
+        raise StoreError(
+            f"not a user record (templates of shape {templates.shape}, the header says {count}, "
+            "or not finite)."
+        )
 
 
 class RecordStore:
@@ -208,10 +276,11 @@ class RecordStore:
         ``<keys>/store-<store id>.key``.
       create: create the store if it does not exist (otherwise a missing store is an error).
       keys: the key folder of the default keystore (default :func:`key_dir`).
+      allow_format_2: open a store that still holds format-2 records (the migration does).
 
     Raises:
       StoreError: the key is refused or does not open this store, no store (``create=False``),
-        or a store of format 1 (the message says how to migrate it).
+        a store of format 1 or with records of format 2 (the message says how to migrate it).
     """
 
     def __init__(
@@ -221,6 +290,7 @@ class RecordStore:
         *,
         create: bool = True,
         keys: str | os.PathLike[str] | None = None,
+        allow_format_2: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.users_dir = self.directory / "users"
@@ -242,6 +312,8 @@ class RecordStore:
         self._names = subkey(key, b"names")
         self._check_key(check)
         self._remove_stale()
+        if not allow_format_2:
+            self._refuse_format_2()
 
     def _read_check(self, keys: Path) -> bytes:
         path = self.directory / "keycheck"
@@ -299,18 +371,26 @@ class RecordStore:
 
     def _open(self, path: Path, data: bytes) -> tuple[int, bytes]:
         """(version, plaintext) of a record file, authenticated."""
-        head = len(MAGIC) + VERSION.size
-        if not data.startswith(MAGIC) or len(data) < head + NONCE + TAG:
-            raise StoreError(f"{path}: not a pocketfit user record (truncated or foreign file).")
-        (version,) = VERSION.unpack_from(data, len(MAGIC))
-        aad = _aad(path.name[: -len(SUFFIX)], version)
-        try:
-            return version, self._aead.decrypt(data[head : head + NONCE], data[head + NONCE :], aad)
-        except InvalidTag:
-            raise StoreError(
-                f"{path}: record fails authentication (modified, truncated, or renamed from "
-                "another user's record); refusing it."
-            ) from None
+        if data.startswith(FORMAT2_MAGIC):
+            raise format_2_error(self.directory, 1)
+        return open_sealed(self._aead, path, data)
+
+    def format_2_records(self) -> list[Path]:
+        """Record files of format 2 (before templates), which :mod:`personalize.migrate`
+        re-seals as format 3."""
+        old = []
+        for path in sorted(self.users_dir.glob(f"*{SUFFIX}")):
+            if path.name.startswith("."):
+                continue
+            with path.open("rb") as f:
+                if f.read(len(FORMAT2_MAGIC)) == FORMAT2_MAGIC:
+                    old.append(path)
+        return old
+
+    def _refuse_format_2(self) -> None:
+        old = self.format_2_records()
+        if old:
+            raise format_2_error(self.directory, len(old))
 
     def save(self, record: UserRecord) -> Path:
         """Encrypts and atomically writes (or replaces) ``record.user``'s record, one version

@@ -77,20 +77,68 @@ def build_official(
     Returns:
       The ``.tflite`` bytes (builtins plus Flex ops for ``save`` / ``restore``).
     """
+    _check(classes, learning_rate, weight_decay)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from jax.experimental import jax2tf
+
+    embed = jax2tf.convert(
+        backbone.embed(), with_gradient=False, polymorphic_shapes=["(b, _, _, _)"]
+    )
+    shape, dim = tuple(backbone.input_shape), int(backbone.embedding_dim)
+    return _convert(embed, (), shape, dim, classes, learning_rate, weight_decay, seed)
+
+
+def build_official_keras(
+    model: Any,
+    classes: int,
+    *,
+    learning_rate: float = 0.5,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+) -> bytes:
+    """The guide's trainable model over a Keras backbone, as its users have one.
+
+    Args:
+      model: a Keras model ``images -> embeddings`` (e.g.
+        :func:`export.baselines.keras_embednet.keras_backbone`), frozen in ``load``.
+      classes, learning_rate, weight_decay, seed: as :func:`build_official`.
+
+    Returns:
+      The ``.tflite`` bytes (builtins plus Flex ops for ``save`` / ``restore``).
+    """
+    _check(classes, learning_rate, weight_decay)
+    model.trainable = False
+    shape, dim = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    # Keras 3 weights wrap tf.Variables the module would not track (see the module docstring).
+    backbone_variables = [w.value for w in model.weights]
+    embed = lambda x: model(x, training=False)  # noqa: E731
+    return _convert(
+        embed, backbone_variables, shape, dim, classes, learning_rate, weight_decay, seed
+    )
+
+
+def _check(classes: int, learning_rate: float, weight_decay: float) -> None:
     if classes < 2:
         raise ValueError(f"the head needs at least 2 classes, got {classes}.")
     if learning_rate <= 0 or weight_decay < 0:
         raise ValueError(
             f"learning_rate must be > 0 and weight_decay >= 0, got {learning_rate}, {weight_decay}."
         )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    from jax.experimental import jax2tf
 
-    shape, dim = tuple(backbone.input_shape), int(backbone.embedding_dim)
-    embed = jax2tf.convert(
-        backbone.embed(), with_gradient=False, polymorphic_shapes=["(b, _, _, _)"]
-    )
+
+def _convert(
+    embed: Callable[[Any], Any],
+    backbone_variables: Any,
+    shape: tuple[int, ...],
+    dim: int,
+    classes: int,
+    learning_rate: float,
+    weight_decay: float,
+    seed: int,
+) -> bytes:
+    """The guide's ``tf.Module`` over ``embed`` (a TF-callable backbone), converted."""
+    import tensorflow as tf
+
     f32 = tf.float32
 
     class TrainableModel(tf.Module):
@@ -106,6 +154,7 @@ def build_official(
             # Keras 3 variables wrap tf.Variables the module does not track: attach them, or
             # the converter drops their initial values (READ_VARIABLE fails on the device).
             self.tracked = [v.value for v in (*self.head.weights, *self.optimizer.variables)]
+            self.backbone_variables = list(backbone_variables)
             self.loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
 
         @tf.function(

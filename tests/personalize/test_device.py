@@ -48,7 +48,8 @@ def test_owner_accepted_impostors_rejected(toy_artifact, tmp_path: Path, scope: 
     # SGD's threshold reads the held-out half of the 400 background rows; imprinting reads all.
     assert report.threshold_method == "empirical" and report.impostors == (200 if train else 400)
     if train:
-        assert 1 < report.steps <= 100 and report.final_loss < 0.9 * report.initial_loss
+        # the loss falls (the kept weights are chosen on held-out negatives, not by the loss)
+        assert 1 < report.steps <= 100 and report.final_loss < report.initial_loss
     else:
         assert report.steps == 0 and report.final_loss is None
     assert report.embed_ms > 0 and report.train_ms > 0 and report.total_ms > report.train_ms
