@@ -57,6 +57,7 @@ from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from personalize.artifact import Artifact, load_artifact, load_runtime
+from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import SgdConfig, TrainResult, imprint_kernel, prototypes, run_sgd
 from personalize.keystore import KeyStore
@@ -173,6 +174,8 @@ class Device:
         the per-user key folder (``keys``), never in the store.
       keys: the default keystore's folder (default :func:`personalize.keystore.key_dir`).
       num_threads: LiteRT interpreter threads.
+      continual: keep learning each user from accepted captures after enrollment
+        (:mod:`personalize.continual`); None (default) never changes a record after enrollment.
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
@@ -197,6 +200,7 @@ class Device:
         keystore: KeyStore | None = None,
         num_threads: int = 1,
         keys: str | os.PathLike[str] | None = None,
+        continual: ContinualConfig | None = None,
     ) -> None:
         if trusted_key is None:
             raise ArtifactError(
@@ -252,6 +256,7 @@ class Device:
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
         self._plan_memo: dict[tuple[int, SgdConfig, int, bool], dict[str, ScopePlan]] = {}
+        self.continual = Continual(self, continual) if continual is not None else None
 
     # -- users ------------------------------------------------------------------------------
     def users(self) -> list[str]:
@@ -259,11 +264,14 @@ class Device:
         return self.store.users()
 
     def remove(self, user: str) -> None:
-        """Deletes a user's record (:class:`UnknownUserError` if there is none)."""
+        """Deletes a user's record (:class:`UnknownUserError` if there is none) and continual
+        buffer."""
         self.store.remove(self._name(user))
+        forget(self.store, user)
 
     def wipe(self) -> int:
-        """Deletes every user's record; returns how many."""
+        """Deletes every user's record (and continual buffer); returns how many records."""
+        forget_all(self.store)
         return self.store.wipe()
 
     @staticmethod
@@ -423,6 +431,8 @@ class Device:
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
         self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), outcome.meta())
+        if self.continual is not None:  # the enrollment captures anchor later updates
+            self.continual.start(request.user, embedded)
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -654,8 +664,10 @@ class Device:
             out.append(infer(**{EMBEDDINGS: e})[SCORES][:, 0])
         return np.concatenate(out) / self.scale
 
-    def verify(self, user: str, image: np.ndarray) -> Decision:
-        """Is ``image`` the enrolled ``user``?
+    def verify(self, user: str, image: np.ndarray, *, adapt: bool = True) -> Decision:
+        """Is ``image`` the enrolled ``user``? With ``continual`` set and ``adapt``, an accepted
+        capture may update the user's record (:meth:`personalize.continual.Continual.observe`;
+        what it did: ``self.continual.last``).
 
         Raises:
           UnknownUserError: ``user`` is not enrolled.
@@ -663,8 +675,12 @@ class Device:
           QualityError: the image is refused by the quality gate (blank, saturated, ...).
         """
         record = self._record(user)
-        score = float(self._scores(self._embed(image), record)[0])
-        return Decision(score >= record.threshold, score, record.threshold)
+        embedded = self._embed(image)
+        score = float(self._scores(embedded, record)[0])
+        decision = Decision(score >= record.threshold, score, record.threshold)
+        if adapt and self.continual is not None:
+            self.continual.observe(record, embedded, decision)
+        return decision
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:
         """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score.
