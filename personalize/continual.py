@@ -85,7 +85,7 @@ class ContinualConfig:
       sgd: the re-training's SGD (enrollment's defaults).
 
     Defaults chosen on the LFW development people (never trained on, not reported) under the
-    synthetic lighting drift of ``notebooks/bench/enroll_continual.py --dev`` (a grid over margin
+    synthetic lighting drift of ``notebooks/bench/bench_enroll_continual.py --dev`` (a grid over margin
     x buffer x cap, the lowest FRR over 50 unlocks whose poisoning FAR stays at 0; about 10 min on
     two cores); the reported figures are ORL (unseen) and Extended Yale B (seen in training):
     ``notebooks/results/enrollment.json`` ``continual``.

@@ -431,8 +431,7 @@ class Device:
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
         self._save(request, chosen.scope, fitted.weights, fitted.fit, len(inputs), outcome.meta())
-        if self.continual is not None:  # the enrollment captures anchor later updates
-            self.continual.start(request.user, embedded)
+        self._start_continual(request.user, embedded)
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -462,6 +461,11 @@ class Device:
             where=outcome.where,
             offload=outcome.to_dict(),
         )
+
+    def _start_continual(self, user: str, embedded: dict[str, np.ndarray]) -> None:
+        """The enrollment captures anchor the user's later continual updates (if enabled)."""
+        if self.continual is not None:
+            self.continual.start(user, embedded)
 
     def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""

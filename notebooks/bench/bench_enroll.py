@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
-from enroll_continual import run as continual
+from bench_enroll_continual import run as continual
 from tqdm.auto import tqdm
 
 from devices.cosine import normalize
@@ -912,7 +912,7 @@ def main() -> None:
         key = Path(args.key) if args.key else default_key(artifact)
         raw[name] = modality(name, artifact, key, args, Path(tempfile.mkdtemp(dir=workdir)))
     out = summarize(raw)
-    if "face" in raw:  # issue 17 item 3: notebooks/bench/enroll_continual.py
+    if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py
         face = Path(args.face_artifact)
         face_key = Path(args.key) if args.key else default_key(face)
         out["continual"] = continual(face, face_key, workdir / "continual")
