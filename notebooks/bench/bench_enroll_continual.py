@@ -151,23 +151,33 @@ def _attempts(
 ) -> tuple[list[bool], dict[str, int]]:
     """Verifies ``images`` in order as ``"owner"`` (a capture the quality gate refuses is a
     failed attempt); accepts, and what the learner did. Without updates nothing changes between
-    attempts, so they are scored at once (``Device.scores``, the scores ``verify`` gives)."""
+    attempts, so they are scored at once (``Device.scores``, the scores ``verify`` gives). With
+    updates, a rejected attempt changes nothing either (the learner's first guard): the attempts
+    up to the next one the current record accepts are scored at once, and that one goes through
+    ``Device.verify`` (which decides, and may update the record)."""
     assert dev.continual is not None
-    if not adapt:
-        gate = np.asarray([_passes_gate(dev, x) for x in images])
-        threshold = dev.store.load("owner").threshold
-        return [bool(v) for v in gate & (dev.scores("owner", images) >= threshold)], {}
+    gate = np.asarray([_passes_gate(dev, x) for x in images])
+    embedded = dev.embed(images)
     accepted: list[bool] = []
     outcomes: dict[str, int] = {}
-    for i, image in enumerate(images):
-        clock.now = START + i * step
-        try:
-            ok = dev.verify("owner", image, adapt=True).accept
-        except QualityError:
-            ok = False
+    i = 0
+    while i < len(images):
+        threshold = dev.store.load("owner").threshold
+        rest = {k: v[i:] for k, v in embedded.items()}
+        hits = np.flatnonzero(gate[i:] & (dev.scores("owner", rest) >= threshold))
+        if not adapt or not hits.size:
+            accepted += [bool(v) for v in np.isin(np.arange(len(images) - i), hits)]
+            break
+        j = i + int(hits[0])
+        accepted += [False] * (j - i)
+        clock.now = START + j * step
+        ok = dev.verify("owner", images[j], adapt=True).accept
         accepted.append(ok)
         what = dev.continual.last.outcome if ok else "rejected"
         outcomes[what] = outcomes.get(what, 0) + 1
+        i = j + 1
+    if adapt:
+        outcomes["rejected"] = outcomes.get("rejected", 0) + len(images) - sum(outcomes.values())
     return accepted, outcomes
 
 
@@ -317,6 +327,30 @@ def choose(
     return {"people": len(dev), "grid": rows}
 
 
+def pick(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rule the defaults follow: among the grid's configs under which the lenient attacker is
+    accepted no more often with updates than without, the lowest FRR with updates (ties: the
+    larger margin, then the smaller buffer and cap)."""
+    safe = [
+        r
+        for r in rows
+        if r["poisoning_lenient"]["far_with_updates"]
+        <= r["poisoning_lenient"]["far_without_updates"]
+    ]
+    if not safe:
+        raise SystemExit("no config of the grid keeps the lenient attacker's FAR from rising.")
+    best = min(
+        safe,
+        key=lambda r: (
+            r["frr_pct_with_updates"],
+            -r["margin"],
+            r["buffer_size"],
+            r["max_updates_per_day"],
+        ),
+    )
+    return {k: best[k] for k in ("margin", "buffer_size", "max_updates_per_day")}
+
+
 # -- driver --------------------------------------------------------------------------------------
 def run(
     artifact: Path,
@@ -404,12 +438,20 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["orl", "yale_b"], choices=sorted(SETS))
     parser.add_argument("--people", type=int, help="first N people of each set (default all)")
     parser.add_argument("--dev", action="store_true", help="the defaults' grid on dev people")
+    parser.add_argument(
+        "--pick", action="store_true", help="the defaults by the dev grids' results (pick())"
+    )
     parser.add_argument("--margins", type=float, nargs="+", help="--dev: margins of the grid")
     parser.add_argument("--buffers", type=int, nargs="+", help="--dev: buffer sizes of the grid")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-continual"))
     args = parser.parse_args()
     artifact, key, workdir = Path(args.artifact), Path(args.key), Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.pick:
+        files = sorted(RESULTS.glob("continual_dev_*.json"))
+        rows = [r for f in files for r in json.loads(f.read_text())["grid"]]
+        print(f"{len(rows)} configs from {', '.join(f.name for f in files)}: {pick(rows)}")
+        return
     if args.dev:
         buffers = tuple(args.buffers or BUFFERS)
         margins = tuple(args.margins or MARGINS)
