@@ -11,6 +11,7 @@ Example:
 from devices.contract import ArtifactError
 from devices.trust import TrustError
 from personalize.artifact import Artifact, load_artifact
+from personalize.continual import Continual, ContinualConfig
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
 from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
 from personalize.head import MatchConfig, SgdConfig, default_match
@@ -28,6 +29,8 @@ __all__ = [
     "Artifact",
     "ArtifactError",
     "Consent",
+    "Continual",
+    "ContinualConfig",
     "Decision",
     "Device",
     "EnrollmentError",

@@ -1,8 +1,9 @@
 """The ``python -m personalize`` commands, as functions over :class:`personalize.Device`.
 
 python -m personalize enroll   --artifact DIR --store DIR --key PUB --user NAME IMAGE...
-    [--profile P] [--budget BYTES] [--scope S | --no-train] [--target-far F] [--json]
-python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE [--json]
+    [--profile P] [--budget BYTES] [--scope S | --no-train] [--target-far F] [--no-adapt] [--json]
+python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE
+    [--no-adapt] [--json]
 python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--json]
 python -m personalize list     --store DIR
 python -m personalize remove   --store DIR --user NAME
@@ -10,6 +11,11 @@ python -m personalize install  --bundle X.pfb --artifact DIR --key PUB [--json]
 python -m personalize migrate  --store DIR             (a store of format 1 or 2, once)
 Every command takes ``--keys KEYDIR``: the folder of the store's key and rollback counters
 (default ``$POCKETFIT_KEYS`` or ``~/.config/pocketfit/keys``; never inside the store).
+
+Continual personalization (:mod:`personalize.continual`) is on for ``enroll`` and ``verify``: the
+enrollment captures' embeddings are kept in an encrypted buffer, and an accepted capture well
+above the threshold re-trains the user's head (at most a few times a day). ``--no-adapt`` turns
+it off: ``enroll`` keeps no buffer, ``verify`` never changes the record.
 
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
@@ -23,6 +29,7 @@ import json
 import sys
 from typing import Any
 
+from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
 from personalize.images import read_all, read_images
@@ -57,10 +64,20 @@ def parser() -> argparse.ArgumentParser:
     enroll.add_argument("--no-train", action="store_true", help="imprinting only, no SGD")
     enroll.add_argument("--target-far", type=float, default=DEFAULT_FAR)
     enroll.add_argument("images", nargs="+")
+    adapt_help = (
+        "continual personalization: accepted captures well above the threshold re-train the "
+        "user's head (default on; --no-adapt: the record never changes after enrollment)"
+    )
+    enroll.add_argument(
+        "--adapt", action=argparse.BooleanOptionalAction, default=True, help=adapt_help
+    )
     verify = sub.add_parser("verify", help="is this image the user?")
     common(verify)
     verify.add_argument("--user", required=True)
     verify.add_argument("images", nargs=1)
+    verify.add_argument(
+        "--adapt", action=argparse.BooleanOptionalAction, default=True, help=adapt_help
+    )
     ident = sub.add_parser("identify", help="which enrolled user is this image?")
     common(ident)
     ident.add_argument("images", nargs=1)
@@ -95,6 +112,7 @@ def _device(args: argparse.Namespace) -> Device:
         trusted_key=args.key,
         num_threads=args.threads,
         keys=args.keys,
+        continual=ContinualConfig() if getattr(args, "adapt", False) else None,
     )
 
 
@@ -120,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return OK
     if args.command == "remove":
-        RecordStore(args.store, create=False, keys=args.keys).remove(args.user)
+        store = RecordStore(args.store, create=False, keys=args.keys)
+        store.remove(args.user)
+        forget(store, args.user)  # its continual buffer too
         _out(args, {"removed": args.user}, f"removed {args.user}")
         return OK
     if args.command == "migrate":
@@ -153,12 +173,13 @@ def run(args: argparse.Namespace) -> int:
         return OK
     if args.command == "verify":
         d = dev.verify(args.user, _one_image(args))
+        adapted = dev.continual.last.outcome if dev.continual is not None else "off"
         _out(
             args,
-            d._asdict(),
+            {**d._asdict(), "adapt": adapted},
             (
                 f"{'ACCEPT' if d.accept else 'REJECT'} {args.user}: score {d.score:.4f}, "
-                f"threshold {d.threshold:.4f}"
+                f"threshold {d.threshold:.4f}; continual: {adapted}"
             ),
         )
         return OK if d.accept else REJECTED

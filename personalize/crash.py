@@ -8,6 +8,11 @@ what installing does on main). Each is read back with the device's own readers
 (:class:`~personalize.store.RecordStore`, :func:`~personalize.artifact.load_artifact`); a state
 counts as old only if the store still takes a new enrollment after it.
 
+``continual_update``: a continual update (:func:`personalize.continual.commit_update`: the
+user's record, then the encrypted buffer that follows it; a kill between the two is rolled
+forward when the buffer is read); ``continual_buffer``: a capture added to the buffer (old: the
+buffer without it, new: with it).
+
 ``install``: ``python -m personalize install``'s function (:data:`INSTALL_HOOK`) replacing an
 installed artifact with the one rebuilt from the committed fingerprint download
 (:data:`SEED_DOWNLOAD`, signed by the repository's key): old verifies with the fixture's key,
@@ -32,6 +37,7 @@ from devices.crash import CrashTarget
 from devices.files import atomic_write_dir
 from devices.trust import key_id
 from personalize.artifact import load_artifact
+from personalize.continual import Buffer, BufferStore, commit_update, current
 from personalize.errors import StoreError, UnknownUserError
 from personalize.store import RecordStore, UserRecord
 
@@ -96,6 +102,78 @@ def _record_state(folder: Path, *, none_is: str) -> str:
     if found == "old":
         _still_enrolls(folder)
     return found
+
+
+def _buffer(updates: int, recent: int) -> Buffer:
+    rng = np.random.default_rng(100 + recent)
+    meta = {
+        "record_version": 0,
+        "updates": updates,
+        "day": 7,
+        "updates_today": updates,
+        "pending": 0 if updates else recent,
+        "scores": [0.5] * recent,
+        "added": [float(i) for i in range(recent)],
+    }
+    anchors = {"embeddings": np.ones((3, 64), np.float32)}
+    return Buffer(USER, anchors, {"embeddings": rng.standard_normal((recent, 64))}, meta)
+
+
+def _continual_record(updates: int) -> UserRecord:
+    record = _record(1 + updates)
+    meta = {**record.meta, "continual": {"updates": updates, "day": 7}} if updates else record.meta
+    return record._replace(meta=meta)
+
+
+def _continual_prepare(folder: Path) -> None:
+    store = _store(folder)
+    store.save(_continual_record(0))
+    buffer = _buffer(0, 2)
+    meta = {
+        **buffer.meta,
+        "record_version": store.keystore.counter(f"record:{store.file_id(USER)}"),
+    }
+    BufferStore(store).save(buffer._replace(meta=meta))
+
+
+def _continual_state(folder: Path, *, recent_new: int) -> str:
+    store = _store(folder, create=False)
+    record = store.load(USER)
+    buffer = current(BufferStore(store), record)
+    if buffer is None:
+        return "lost: no buffer for the record"
+    version, updates = record.meta.get("version"), buffer.meta["updates"]
+    recent = len(buffer.meta["scores"])
+    if version == 1 and updates == 0 and recent == 2:
+        return "old"
+    if (version, updates, recent) in ((2, 1, 2), (1, 0, recent_new)):
+        return "new"
+    return f"record {version}, buffer of {updates} update(s) and {recent} capture(s)"
+
+
+def _continual_targets() -> dict[str, CrashTarget]:
+    def update(folder: Path) -> None:
+        store = _store(folder)
+        commit_update(BufferStore(store), _continual_record(1), _buffer(1, 2))
+
+    def add(folder: Path) -> None:
+        store = _store(folder)
+        buffers = BufferStore(store)
+        buffer = current(buffers, store.load(USER))
+        assert buffer is not None
+        grown = _buffer(0, 3)
+        buffers.save(
+            grown._replace(meta={**grown.meta, "record_version": buffer.meta["record_version"]})
+        )
+
+    return {
+        "continual_update": CrashTarget(
+            _continual_prepare, update, lambda f: _continual_state(f, recent_new=2)
+        ),
+        "continual_buffer": CrashTarget(
+            _continual_prepare, add, lambda f: _continual_state(f, recent_new=3)
+        ),
+    }
 
 
 def artifact_versions(source: Path, private_key: Any) -> tuple[dict[str, bytes], dict[str, bytes]]:
@@ -174,6 +252,7 @@ def targets(workdir: Path) -> dict[str, CrashTarget]:
             lambda f: artifact_state(f / "artifact", key.public_key()),
         ),
     }
+    out.update(_continual_targets())
     install = _install_hook()
     if install is not None and SEED_DOWNLOAD.is_file():  # a signed download into the folder
         bundle = workdir / "new.pfb"

@@ -66,6 +66,7 @@ from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from personalize.artifact import Artifact, load_artifact, load_runtime
+from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import (
     MatchConfig,
@@ -197,6 +198,8 @@ class Device:
       match: how captures are scored against users and whether records keep templates
         (:class:`~personalize.head.MatchConfig`; default :func:`personalize.head.default_match`
         of the artifact's modality, chosen on development people).
+      continual: keep learning each user from accepted captures after enrollment
+        (:mod:`personalize.continual`); None (default) never changes a record after enrollment.
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
@@ -222,6 +225,7 @@ class Device:
         num_threads: int = 1,
         keys: str | os.PathLike[str] | None = None,
         match: MatchConfig | None = None,
+        continual: ContinualConfig | None = None,
     ) -> None:
         if trusted_key is None:
             raise ArtifactError(
@@ -286,6 +290,7 @@ class Device:
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
         self._plan_memo: dict[tuple[int, SgdConfig, int, bool], dict[str, ScopePlan]] = {}
+        self.continual = Continual(self, continual) if continual is not None else None
 
     # -- users ------------------------------------------------------------------------------
     def users(self) -> list[str]:
@@ -293,11 +298,14 @@ class Device:
         return self.store.users()
 
     def remove(self, user: str) -> None:
-        """Deletes a user's record (:class:`UnknownUserError` if there is none)."""
+        """Deletes a user's record (:class:`UnknownUserError` if there is none) and continual
+        buffer."""
         self.store.remove(self._name(user))
+        forget(self.store, user)
 
     def wipe(self) -> int:
-        """Deletes every user's record; returns how many."""
+        """Deletes every user's record (and continual buffer); returns how many records."""
+        forget_all(self.store)
         return self.store.wipe()
 
     @staticmethod
@@ -458,6 +466,7 @@ class Device:
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
         templates = self._templates(embedded)
         self._save(request, chosen.scope, fitted, templates, len(inputs), outcome.meta())
+        self._start_continual(request.user, embedded)
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -491,6 +500,11 @@ class Device:
     def _templates(self, embedded: dict[str, np.ndarray]) -> np.ndarray | None:
         """The owner's templates a record keeps (None when the match config keeps none)."""
         return templates_of(embedded[EMBEDDINGS]) if self.match.templates else None
+
+    def _start_continual(self, user: str, embedded: dict[str, np.ndarray]) -> None:
+        """The enrollment captures anchor the user's later continual updates (if enabled)."""
+        if self.continual is not None:
+            self.continual.start(user, embedded)
 
     def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
@@ -806,8 +820,10 @@ class Device:
             out.append(infer(**{EMBEDDINGS: e})[SCORES][:, 0])
         return np.concatenate(out) / self.scale
 
-    def verify(self, user: str, image: np.ndarray) -> Decision:
-        """Is ``image`` the enrolled ``user``?
+    def verify(self, user: str, image: np.ndarray, *, adapt: bool = True) -> Decision:
+        """Is ``image`` the enrolled ``user``? With ``continual`` set and ``adapt``, an accepted
+        capture may update the user's record (:meth:`personalize.continual.Continual.observe`;
+        what it did: ``self.continual.last``).
 
         Raises:
           UnknownUserError: ``user`` is not enrolled.
@@ -815,8 +831,12 @@ class Device:
           QualityError: the image is refused by the quality gate (blank, saturated, ...).
         """
         record = self._record(user)
-        score = float(self._scores(self._embed(image), record)[0])
-        return Decision(score >= record.threshold, score, record.threshold)
+        embedded = self._embed(image)
+        score = float(self._scores(embedded, record)[0])
+        decision = Decision(score >= record.threshold, score, record.threshold)
+        if adapt and self.continual is not None:
+            self.continual.observe(record, embedded, decision)
+        return decision
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:
         """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score.

@@ -2,8 +2,8 @@
 
 An artifact's manifest, signature and background arrays, its model (the LiteRT interpreter:
 native code, so the worker process counts a segfault rather than dying with it), user records
-(the encrypted file, and its plaintext encrypted under the right key so the decoder behind the
-authentication sees the mutation) and capture image files. Manifest and arrays are re-signed with
+and continual buffers (the encrypted file, and its plaintext encrypted under the right key so
+the decoder behind the authentication sees the mutation) and capture image files. Manifest and arrays are re-signed with
 a key the target trusts, so the mutations reach the parsers behind the signature check (as from
 a compromised or buggy publisher); ``artifact_signature`` mutates the signature itself.
 
@@ -26,6 +26,7 @@ from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE, ArtifactErr
 from devices.fuzz import Target, image_file_runner, seed_images
 from devices.trust import key_id
 from personalize.artifact import load_artifact, open_model
+from personalize.continual import Buffer, BufferStore, encode_buffer
 from personalize.errors import PersonalizeError
 from personalize.images import read_images
 from personalize.keystore import MemoryKeyStore
@@ -101,10 +102,35 @@ def _record_targets(workdir: Path) -> dict[str, Target]:
         path.write_bytes(store.seal(store.file_id("alice"), 1, data))
         return store.load("alice")
 
+    buffers = BufferStore(store)
+    meta = {
+        "record_version": 1,
+        "updates": 1,
+        "day": 20000,
+        "updates_today": 1,
+        "pending": 0,
+        "scores": [0.7, 0.8],
+        "added": [1.0, 2.0],
+    }
+    anchors = {"embeddings": rng.standard_normal((3, 8)), "features": rng.standard_normal((3, 6))}
+    recent = {"embeddings": rng.standard_normal((2, 8)), "features": rng.standard_normal((2, 6))}
+    buffer = Buffer("alice", anchors, recent, meta)
+    buffer_path = buffers.save(buffer)
+
+    def buffer_raw(data: bytes) -> Any:
+        buffer_path.write_bytes(data)
+        return buffers.load("alice")
+
+    def buffer_plaintext(data: bytes) -> Any:
+        buffer_path.write_bytes(buffers.seal(store.file_id("alice"), 1, data))
+        return buffers.load("alice")
+
     refused = (PersonalizeError,)
     return {
         "record_file": Target([path.read_bytes()], raw, refused),
         "record_plaintext": Target([encode_record(record)], plaintext, refused),
+        "continual_file": Target([buffer_path.read_bytes()], buffer_raw, refused),
+        "continual_plaintext": Target([encode_buffer(buffer)], buffer_plaintext, refused),
     }
 
 

@@ -67,6 +67,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, write_results
+from bench_enroll_continual import run as continual
 from bench_enroll_far import far_section
 from tqdm.auto import tqdm
 
@@ -1102,6 +1103,10 @@ def main() -> None:
         raw = {name: future.result() for name, future in futures.items()}
     out = summarize(raw)
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
+    if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py
+        face = Path(args.face_artifact)
+        face_key = Path(args.key) if args.key else default_key(face)
+        out["continual"] = continual(face, face_key, workdir / "continual")
     out["wall_s"] = time.perf_counter() - started
     out["profile"] = args.profile
     path = write_results(args.name, out)

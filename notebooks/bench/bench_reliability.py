@@ -53,6 +53,8 @@ FACTORIES = {
         "litert_model",
         "record_file",
         "record_plaintext",
+        "continual_file",
+        "continual_plaintext",
         "image_file",
     ),
     "pretrain.fuzz:targets": ("read_image", "config_set", "config_file"),
@@ -67,6 +69,8 @@ WRITERS = {
         "record_remove": 100,
         "artifact_install": 150,
         "install": 150,  # python -m personalize install from the committed fingerprint download
+        "continual_update": 150,  # record then buffer (personalize.continual.commit_update)
+        "continual_buffer": 100,
     },
     "export.crash:targets": {"bundle_write": 150, "artifact_write": 150, "artifact_resign": 100},
     "pretrain.crash:targets": {"final_model": 150, "checkpoint": 40},

@@ -116,3 +116,26 @@ def test_module_entry_point(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == ERROR and "no user store" in result.stderr
+
+
+def test_verify_adapts_unless_told_not_to(toy_artifact, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    np.save(tmp_path / "owner.npy", toy_artifact["owner"])
+    enroll = ["enroll", "--user", "owner", "--scope", "head", "--target-far", "0.01"]
+    assert main(_args(toy_artifact, store, *enroll, str(tmp_path / "owner.npy"))) == OK
+    buffers = list((store / "continual").glob("*.buf"))
+    assert len(buffers) == 1  # the enrollment's embeddings, encrypted
+    record = next((store / "users").glob("*.rec"))
+    before = record.read_bytes()
+    np.save(tmp_path / "probe.npy", toy_artifact["owner_test"][0])
+    off = _args(toy_artifact, store, "verify", "--user", "owner", "--no-adapt", "--json")
+    assert main([*off, str(tmp_path / "probe.npy")]) == OK
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["adapt"] == "off"
+    assert record.read_bytes() == before
+    on = _args(toy_artifact, store, "verify", "--user", "owner")
+    assert main([*on, str(tmp_path / "probe.npy")]) == OK
+    assert capsys.readouterr().out.strip().endswith("continual: below_margin") or (
+        record.read_bytes() != before
+    )
+    assert main(["remove", "--store", str(store), "--user", "owner"]) == OK
+    assert not buffers[0].exists()

@@ -10,7 +10,16 @@ from personalize.crash import install_available
 
 
 @pytest.mark.parametrize(
-    "name", ["store_create", "record_save", "record_remove", "artifact_install", "install"]
+    "name",
+    [
+        "store_create",
+        "record_save",
+        "record_remove",
+        "artifact_install",
+        "install",
+        "continual_update",
+        "continual_buffer",
+    ],
 )
 def test_a_killed_writer_leaves_old_or_new(name: str) -> None:
     report = crash("personalize.crash:targets", name, injections=24, seed=0, tail=12)

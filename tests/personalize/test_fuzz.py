@@ -23,6 +23,8 @@ TARGETS = [
     ("litert_model", 300),
     ("record_file", 200),
     ("record_plaintext", 300),
+    ("continual_file", 200),
+    ("continual_plaintext", 300),
     ("image_file", 300),
 ]
 
