@@ -25,14 +25,14 @@ import numpy as np
 from devices.contract import MODEL
 from export.artifact.build import embed_batches
 from export.artifact.download import export_download
-from export.artifact.ota import FACE_LFW, OtaRecipe
+from export.artifact.ota import FACE_LFW_TASK, OtaRecipe
 from export.artifact.split import training_config, training_dataset
 
 FACE_LFW_CANDIDATES: dict[str, OtaRecipe] = {
-    "task": FACE_LFW,
-    "distill": dataclasses.replace(FACE_LFW, distill=10.0),
+    "task": FACE_LFW_TASK,
+    "distill": dataclasses.replace(FACE_LFW_TASK, distill=10.0),
     "distill_gentle_1x1": dataclasses.replace(
-        FACE_LFW,
+        FACE_LFW_TASK,
         distill=10.0,
         sparsity={"stem": 0.3, "depthwise": 0.55, "pointwise": 0.85, "embed": 0.9},
     ),
