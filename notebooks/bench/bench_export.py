@@ -4,6 +4,7 @@ Command:
   make bench-export
   python notebooks/bench/bench_export.py [--only face fingerprint lenet300 lenet5]
       [--model face=DIR ...] [--key ~/.config/pocketfit/signing.key] [--smoke | --dry-run]
+  python notebooks/bench/bench_export.py --search face [--candidates NAME ...] [--smoke]
 
 Per embedding backbone (``notebooks/results/models/embed_face_lfw`` and ``embed_fingerprint``;
 rerunning picks up whatever weights those folders hold): the head-only float32 and int8
@@ -24,6 +25,10 @@ Writes notebooks/results/export.json, notebooks/results/artifacts/{face,fingerpr
 lenet5}/ and the downloads artifacts/{face,fingerprint}.pfb, with artifacts/signing.pub (the private key stays at --key, created
 there if missing, never inside the repository). --smoke uses a tiny OTA recipe and writes into a
 temporary folder only; --dry-run runs everything but writes nothing either.
+
+--search face scores export.artifact.ota_search.FACE_LFW_CANDIDATES on the LFW development
+people only (the installed int8 model vs the float backbone; about 20-30 minutes per candidate)
+and writes notebooks/results/export_search.json, merging candidates run separately.
 
 Time here (2 shared CPU cores): about 10 minutes (9:23 measured, 12:49 with other jobs running;
 most of it the OTA retraining).
@@ -51,7 +56,7 @@ import pretrain
 from devices.bundle import download as dl
 from devices.contract import MODEL
 from devices.files import atomic_write
-from export.artifact import build_artifact
+from export.artifact import build_artifact, ota_search
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.download import export_download
 from export.artifact.ota import recipe_for
@@ -503,6 +508,57 @@ def table(results: dict[str, Any]) -> None:
     )
 
 
+def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
+    """``--search face``: the face OTA recipe candidates scored on the LFW dev people only
+    (export.artifact.ota_search) -> notebooks/results/export_search.json (merged per candidate)."""
+    saved = pretrain.load_model(dirs["face"])
+    candidates = dict(ota_search.FACE_LFW_CANDIDATES)
+    if args.candidates:
+        unknown = sorted(set(args.candidates) - set(candidates))
+        if unknown:
+            print(f"unknown candidate(s) {unknown}; known: {sorted(candidates)}", file=sys.stderr)
+            return 2
+        candidates = {k: candidates[k] for k in args.candidates}
+    if args.smoke:
+        candidates = {
+            k: dataclasses.replace(r, rounds=1, steps_per_round=2, quant_steps=2, max_identities=50)
+            for k, r in candidates.items()
+        }
+    official = len(build_official(split_backbone(saved), CLASSES))
+    budget = official / ota_search.MIN_DOWNLOAD_RATIO
+    path = RESULTS / "export_search.json"
+    scores: dict[str, Any] = {}
+    for name, recipe in candidates.items():
+        print(f"\n== candidate {name} ==", flush=True)
+        scores[name] = ota_search.dev_score(
+            dirs["face"], recipe, private_key=key, key=jax.random.key(0)
+        )
+        s = scores[name]
+        print(
+            f"{name}: dev 5-shot {s['five_shot_pct']['float']:.2f} -> "
+            f"{s['five_shot_pct']['compressed_int8']:.2f} ({s['five_shot_delta_pts']:+.2f}), "
+            f"EER {s['eer_delta_pts']:+.2f}, {s['download_bytes']} bytes, {s['seconds']:.0f} s",
+            flush=True,
+        )
+    # Read now, not at the start: candidates may run in parallel processes.
+    old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
+    scores = {**old.get("candidates", {}), **scores}
+    figures = {
+        "candidates": scores,
+        "chosen": ota_search.choose(scores, budget),
+        "official_download_bytes": official,
+        "max_download_bytes": budget,
+        "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
+        "random enrollment splits of the 120 LFW dev people; ties: smaller EER delta) among "
+        f"downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official recipe's",
+        "model_dir": shown(dirs["face"]),
+    }
+    print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
+    if not args.smoke:
+        print(f"wrote {write_results('export_search', figures)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -522,6 +578,14 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny OTA recipe, temporary output")
     parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
+    parser.add_argument(
+        "--search",
+        choices=("face",),
+        help="score the face OTA recipe candidates on the LFW dev people -> export_search.json",
+    )
+    parser.add_argument(
+        "--candidates", nargs="+", default=[], help="with --search: these candidates only"
+    )
     args = parser.parse_args()
     dirs = {m: RESULTS / "models" / MODELS[m] for m in EMBEDDINGS}
     dirs.update({m: RESULTS / "models" / m for m in LENETS})
@@ -534,6 +598,8 @@ def main() -> int:
     for m in missing:
         print(f"skipping {m}: no model at {dirs[m]}", file=sys.stderr)
     key = signing_key(args.key, create=True)
+    if args.search:
+        return run_search(args, dirs, key)
     scratch = args.smoke or args.dry_run
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -73,9 +73,11 @@ from pretrain.compression.retrain import (
     sensitivity,
 )
 from pretrain.compression.schedules import constant, polynomial, steps
+from pretrain.compression.search import CANDIDATES, SearchResult, Trial, choose, search_recipes
 from pretrain.compression.sharing import group_means, tie
 
 __all__ = [
+    "CANDIDATES",
     "CodebookLeaf",
     "CompressedTrainer",
     "CompressionResult",
@@ -88,10 +90,13 @@ __all__ = [
     "PruneState",
     "Recipe",
     "RetrainResult",
+    "SearchResult",
     "SharingState",
     "SparseLeaf",
+    "Trial",
     "activation_ranges",
     "chain",
+    "choose",
     "clip_activations",
     "constant",
     "cosine",
@@ -122,6 +127,7 @@ __all__ = [
     "retrain_config",
     "saliency_masks",
     "saliency_pruning",
+    "search_recipes",
     "selected",
     "sensitivity",
     "sparsity_of",

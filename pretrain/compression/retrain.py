@@ -58,14 +58,23 @@ class CompressedTrainer(Trainer):
       example: one batch of inputs.
       compressor: the compression in force.
       state: its state (masks, assignments), fixed for this trainer.
+      task: the training loss (default: the config's task).
     """
 
     def __init__(
-        self, config: TrainConfig, example: np.ndarray, compressor: Compressor, state: Any
+        self,
+        config: TrainConfig,
+        example: np.ndarray,
+        compressor: Compressor,
+        state: Any,
+        *,
+        task: Any = None,
     ) -> None:
         super().__init__(config, example)
         self.compressor = compressor
         self.state = self.replicate(state)
+        if task is not None:  # e.g. the config's task plus a distillation term
+            self.task = task
         module_apply, tx, task = self.module.apply, self.tx, self.task
 
         def step(train: TrainState, images: jax.Array, labels: jax.Array, cstate: Any) -> Any:

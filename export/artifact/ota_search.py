@@ -1,0 +1,127 @@
+"""Choosing a backbone's OTA recipe on development people: the installed int8 model, scored.
+
+:func:`dev_score` runs the whole download path (:func:`export.artifact.download.export_download`:
+whiten, compress with the candidate recipe, build the artifact from the compressed backbone, pack
+the download) and scores the device's int8 ``embed`` against the uncompressed (whitened) float
+backbone on the development people only: 5-shot identification over the same 10 random splits
+as ``make bench-embed`` and the EER over all pairs. :data:`FACE_LFW_CANDIDATES` are the candidates
+``bench_export.py --search face`` tries; :func:`choose` keeps the best 5-shot delta among those
+whose download stays under the size budget. The evaluation people (ORL) are never read here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from devices.contract import MODEL
+from export.artifact.build import embed_batches
+from export.artifact.download import export_download
+from export.artifact.ota import FACE_LFW_TASK, OtaRecipe
+from export.artifact.split import training_config, training_dataset
+
+FACE_LFW_CANDIDATES: dict[str, OtaRecipe] = {
+    "task": FACE_LFW_TASK,
+    "distill": dataclasses.replace(FACE_LFW_TASK, distill=10.0),
+    "distill_gentle_1x1": dataclasses.replace(
+        FACE_LFW_TASK,
+        distill=10.0,
+        sparsity={"stem": 0.3, "depthwise": 0.55, "pointwise": 0.85, "embed": 0.9},
+    ),
+}
+"""``bench_export.py --search face``: the recipe as it stood (the task's margin softmax alone),
+with a distillation term towards the float model's embeddings, and that with gentler pruning of
+the 1x1 convolutions (most of the weights) paid for by the depthwise ones."""
+
+MIN_DOWNLOAD_RATIO = 10.0
+"""A candidate's download must stay this many times smaller than the official recipe's model."""
+
+
+def dev_people(saved: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, labels, order)`` of the development people of an LFW-trained face backbone."""
+    from pretrain.embedding.face_data import lfw_dev_set
+    from pretrain.embedding.suites import within_identity_order
+
+    if training_dataset(saved) != "lfw_yale_b":
+        raise ValueError(
+            f"the dev search is for LFW-trained face backbones, not {training_dataset(saved)!r}."
+        )
+    options = training_config(saved).get("dataset_options", {})
+    size = tuple(options.get("input_size", (96, 80)))
+    roles = {
+        k: options[k] for k in ("dev_people", "background_people", "role_seed") if k in options
+    }
+    dev = lfw_dev_set("", size, **roles)
+    return dev.images, dev.labels, within_identity_order(dev.labels)
+
+
+def dev_score(
+    model_dir: str | os.PathLike[str],
+    recipe: OtaRecipe,
+    *,
+    private_key: Any,
+    key: jax.Array,
+    background: int = 1000,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The installed int8 model of ``recipe``'s download vs the float backbone, on dev people.
+
+    Returns:
+      ``five_shot_pct`` / ``eer_pct`` per model (``float``, ``compressed_int8``), their deltas
+      (compressed minus float, points), ``download_bytes``, ``seconds`` and the recipe.
+    """
+    import pretrain
+    from pretrain.evaluation.repeated import face_report
+
+    saved = pretrain.load_model(model_dir)
+    images, labels, order = dev_people(saved)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        down = export_download(
+            model_dir,
+            Path(tmp) / "artifact",
+            private_key=private_key,
+            key=key,
+            recipe=recipe,
+            background=background,
+            progress=progress,
+        )
+    reports = {
+        "float": face_report(down.float_backbone.embeddings(images), labels, order=order),
+        "compressed_int8": face_report(
+            embed_batches(down.files[MODEL], images), labels, order=order
+        ),
+    }
+    five = {k: float(r["identification_pct"]["5"]) for k, r in reports.items()}
+    eer = {k: float(r["eer_pct"]) for k, r in reports.items()}
+    return {
+        "recipe": recipe.to_dict(),
+        "five_shot_pct": five,
+        "eer_pct": eer,
+        "five_shot_delta_pts": five["compressed_int8"] - five["float"],
+        "eer_delta_pts": eer["compressed_int8"] - eer["float"],
+        "download_bytes": len(down.bundle),
+        "history": down.ota.history,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def choose(scores: Mapping[str, Mapping[str, Any]], max_download_bytes: float) -> str:
+    """The best dev 5-shot delta (ties: the smaller EER delta) among downloads within budget."""
+    within = {k: s for k, s in scores.items() if s["download_bytes"] <= max_download_bytes}
+    if not within:
+        raise ValueError(
+            f"no candidate's download is within {max_download_bytes:.0f} bytes "
+            f"(smallest {min(s['download_bytes'] for s in scores.values())}); prune more."
+        )
+    return max(
+        within, key=lambda k: (within[k]["five_shot_delta_pts"], -within[k]["eer_delta_pts"])
+    )

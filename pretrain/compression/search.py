@@ -1,0 +1,167 @@
+"""Choosing a compression recipe on validation error: a few candidates, the test split withheld.
+
+:func:`search_recipes` runs :func:`~pretrain.compression.deep_compression` for each candidate
+recipe on splits whose test part is replaced by an empty set (so nothing in the search can read
+it), measures the compressed model's validation error and its size (a caller-given function of
+the packed form, e.g. the signed bundle's bytes), and :func:`choose` keeps the candidate with the
+lowest validation error among those reaching the size ratio. :data:`CANDIDATES` are the
+registered LeNet searches; the winners are the registered recipes.
+
+Example:
+  >>> result = search_recipes(saved, CANDIDATES["lenet300"], splits, size=bundle_bytes,
+  ...                         reference_bytes=4 * n, min_ratio=50, key=jax.random.key(0))
+  >>> result.chosen, [t.val_error_pct for t in result.trials]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from pretrain.compression.base import Packed
+from pretrain.compression.pipeline import LENET5, LENET300, Recipe, deep_compression
+from pretrain.data import ArrayDataset
+from pretrain.train.artifacts import SavedModel
+from pretrain.train.datasets import Splits
+from pretrain.train.trainer import Trainer
+
+CANDIDATES: dict[str, dict[str, Recipe]] = {
+    "lenet300": {
+        "fc1_93": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
+        ),
+        "fc1_94": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
+        ),
+        "fc1_94_long": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=20
+        ),
+    },
+    "lenet5": {
+        "fc1_95": dataclasses.replace(
+            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75}
+        ),
+        "fc1_955": dataclasses.replace(
+            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
+        ),
+        "fc1_955_long": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            final_epochs=16,
+        ),
+    },
+}
+"""The candidates of ``bench_compression.py --search`` per model (about 3 minutes per LeNet-300-100
+run here, 8 per LeNet-5 run): the recipe as it stood, a little more pruning of the largest layer
+(the 50x ratio), and that with a longer last round."""
+
+
+class Trial(NamedTuple):
+    """One candidate's validation figures.
+
+    Attributes:
+      name: the candidate's name.
+      recipe: the recipe, as a dict.
+      val_error_pct: validation error of the compressed (pruned, shared) model.
+      pruned_val_error_pct: validation error after pruning, before weight sharing.
+      bytes: the size function's answer for the packed form.
+      ratio: ``reference_bytes / bytes``.
+      seconds: wall time of the compression.
+    """
+
+    name: str
+    recipe: dict[str, Any]
+    val_error_pct: float
+    pruned_val_error_pct: float
+    bytes: int
+    ratio: float
+    seconds: float
+
+
+class SearchResult(NamedTuple):
+    """The trials and the chosen candidate's name (see :func:`choose`)."""
+
+    chosen: str
+    trials: list[Trial]
+    rule: str
+
+
+def without_test(splits: Splits) -> Splits:
+    """``splits`` with an empty test set: what a search may see."""
+    test = splits.test
+    empty = ArrayDataset(test.images[:0], test.labels[:0], f"{test.name} (withheld)")
+    return splits._replace(test=empty)
+
+
+def choose(trials: Sequence[Trial], min_ratio: float) -> str:
+    """The lowest validation error among trials with ``ratio >= min_ratio`` (ties: the larger
+    ratio); if none reaches it, the largest ratio."""
+    if not trials:
+        raise ValueError("no trials to choose from.")
+    eligible = [t for t in trials if t.ratio >= min_ratio]
+    if not eligible:
+        return max(trials, key=lambda t: t.ratio).name
+    return min(eligible, key=lambda t: (t.val_error_pct, -t.ratio)).name
+
+
+def search_recipes(
+    saved: SavedModel,
+    candidates: Mapping[str, Recipe],
+    splits: Splits,
+    *,
+    size: Callable[[Packed], int],
+    reference_bytes: int,
+    min_ratio: float,
+    key: jax.Array,
+    trainer: Trainer,
+    progress: bool = True,
+) -> SearchResult:
+    """Compresses with each candidate (same key) and chooses by validation error.
+
+    Args:
+      saved: the trained model.
+      candidates: name -> recipe.
+      splits: data; the test split is withheld (:func:`without_test`) before anything runs.
+      size: bytes of a packed compressed model (e.g. the signed bundle's length).
+      reference_bytes: the uncompressed model's bytes (the ratio's numerator).
+      min_ratio: the size ratio a candidate must reach to be chosen on error.
+      key: PRNG key, the same for every candidate.
+      trainer: evaluates parameters (its config's batch size and model).
+      progress: progress bars.
+    """
+    val = splits.val
+    if val is None or not len(val):
+        raise ValueError("a recipe search needs a validation split (val_size > 0).")
+    seen = without_test(splits)
+    trials = []
+    for name, recipe in candidates.items():
+        started = time.perf_counter()
+        result = deep_compression(saved, recipe, seen, key=key, progress=progress)
+        nbytes = int(size(result.packed))
+        trials.append(
+            Trial(
+                name,
+                recipe.to_dict(),
+                100.0 * trainer.evaluate(result.params, val).error,
+                100.0 * trainer.evaluate(result.pruned, val).error,
+                nbytes,
+                reference_bytes / nbytes if nbytes else math.inf,
+                time.perf_counter() - started,
+            )
+        )
+        if progress:
+            t = trials[-1]
+            print(
+                f"  {name}: val {t.val_error_pct:.2f}% (pruned {t.pruned_val_error_pct:.2f}%), "
+                f"{t.ratio:.1f}x, {t.seconds:.0f} s",
+                flush=True,
+            )
+    assert np.isfinite([t.val_error_pct for t in trials]).all()
+    rule = f"lowest validation error with ratio >= {min_ratio} (else the largest ratio)"
+    return SearchResult(choose(trials, min_ratio), trials, rule)

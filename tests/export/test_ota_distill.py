@@ -1,0 +1,74 @@
+"""The OTA recipe's distillation term and the dev search's choice rule."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pretrain
+from export.artifact import ota_search
+from export.artifact.ota import Distilled, OtaRecipe
+from pretrain.train import build_task
+
+TINY = {"stem_width": 8, "widths": (16,), "strides": (2,), "embedding_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    module = pretrain.build_model("embednet", **TINY)
+    x = jax.random.normal(jax.random.key(0), (6, 32, 32, 1))
+    params = module.init(jax.random.key(1), x)["params"]
+    task = build_task("margin_softmax", {"kind": "cosface", "scale": 16.0, "margin": 0.2})
+    classifier = jax.random.normal(jax.random.key(2), (8, 3))
+    full = {"model": params, "classifier": {"kernel": classifier}}
+    labels = jnp.array([0, 1, 2, 0, 1, 2])
+    return module, params, task, full, x, labels
+
+
+def test_distillation_adds_nothing_when_the_model_is_its_teacher(setup) -> None:
+    module, params, task, full, x, labels = setup
+    base, _ = task.loss(module.apply, full, x, labels, 0)
+    same = Distilled(task, lambda z: module.apply({"params": params}, z), 10.0)
+    loss, metrics = same.loss(module.apply, full, x, labels, 0)
+    # cosines of a vector with itself: 1 within float32 rounding
+    assert float(metrics["distill"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(loss) == pytest.approx(float(base), abs=1e-4)
+
+
+def test_distillation_pulls_towards_the_teacher(setup) -> None:
+    module, params, task, full, x, labels = setup
+    other = module.init(jax.random.key(9), x)["params"]
+    base, _ = task.loss(module.apply, full, x, labels, 0)
+    distilled = Distilled(task, lambda z: module.apply({"params": other}, z), 10.0)
+    loss, metrics = distilled.loss(module.apply, full, x, labels, 0)
+    distance = float(metrics["distill"])
+    assert 0.0 < distance <= 2.0
+    assert float(loss) == pytest.approx(float(base) + 10.0 * distance, rel=1e-5)
+
+    # the gradient reaches the model only, never the teacher's constant parameters
+    def total(p):  # type: ignore[no-untyped-def]
+        return distilled.loss(module.apply, {**full, "model": p}, x, labels, 0)[0]
+
+    grads = jax.grad(total)(params)
+    assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+    assert distilled.scale == task.scale  # everything but the loss is the base task's
+
+
+def test_recipe_refuses_a_negative_distillation_weight() -> None:
+    with pytest.raises(ValueError, match="distill must be >= 0"):
+        OtaRecipe(distill=-1.0)
+
+
+def test_dev_search_keeps_the_best_delta_within_the_download_budget() -> None:
+    scores = {
+        "a": {"five_shot_delta_pts": -3.0, "eer_delta_pts": 1.0, "download_bytes": 120_000},
+        "b": {"five_shot_delta_pts": -1.0, "eer_delta_pts": 0.4, "download_bytes": 150_000},
+        "c": {"five_shot_delta_pts": -2.0, "eer_delta_pts": 0.2, "download_bytes": 140_000},
+        "d": {"five_shot_delta_pts": -2.0, "eer_delta_pts": 0.1, "download_bytes": 139_000},
+    }
+    assert ota_search.choose(scores, 144_000) == "d"  # b is too big; c and d tie, d's EER
+    with pytest.raises(ValueError, match="no candidate's download is within 100000 bytes"):
+        ota_search.choose(scores, 100_000)
+    assert np.isclose(ota_search.MIN_DOWNLOAD_RATIO, 10.0)

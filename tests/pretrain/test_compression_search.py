@@ -1,0 +1,92 @@
+"""Choosing a compression recipe on validation: the test split is withheld, the rule is kept."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import pytest
+
+import pretrain
+import pretrain.compression as pc
+from pretrain.compression import search
+from pretrain.config import make_config
+from pretrain.train import Splits, Trainer
+
+TINY = {
+    "model": "lenet300",
+    "model_options": {"hidden": (32, 16)},
+    "batch_size": 32,
+    "eval_batch_size": 100,
+    "learning_rate": 0.05,
+}
+
+
+def trial(name: str, val: float, ratio: float) -> pc.Trial:
+    return pc.Trial(name, {}, val, val, 100, ratio, 0.0)
+
+
+def test_choose_takes_the_lowest_validation_error_among_ratios_reached() -> None:
+    trials = [trial("a", 1.2, 49.0), trial("b", 1.5, 51.0), trial("c", 1.4, 50.5)]
+    assert pc.choose(trials, 50) == "c"
+    # ties on validation error: the smaller model
+    assert pc.choose([trial("a", 1.4, 50.0), trial("b", 1.4, 52.0)], 50) == "b"
+    # none reaches the ratio: the largest ratio
+    assert pc.choose([trial("a", 1.0, 40.0), trial("b", 2.0, 45.0)], 50) == "b"
+    with pytest.raises(ValueError, match="no trials"):
+        pc.choose([], 50)
+
+
+def test_search_never_sees_the_test_split(tmp_path, make_toy, monkeypatch) -> None:
+    config = make_config(TINY)
+    trainer = Trainer(config, make_toy(32).images)
+    params = jax.device_get(trainer.init_state(jax.random.key(0)).params)
+    pretrain.save_model(
+        tmp_path,
+        model="lenet300",
+        model_options={"hidden": (32, 16)},
+        params=params,
+        info={"config": config.to_dict()},
+    )
+    saved = pretrain.load_model(tmp_path)
+    splits = Splits(make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2))
+    given: list[int] = []
+    real = search.deep_compression
+
+    def recording(saved, recipe, splits, **kw):  # type: ignore[no-untyped-def]
+        given.append(len(splits.test))
+        return real(saved, recipe, splits, **kw)
+
+    monkeypatch.setattr(search, "deep_compression", recording)
+    base = pc.Recipe(
+        sparsity={"fc1": 0.5, "fc2": 0.5, "fc3": 0.2},
+        bits={"fc1": 4, "fc2": 4, "fc3": 5},
+        rounds=1,
+        prune_epochs=1,
+        quant_epochs=1,
+    )
+    candidates = {"light": base, "heavy": dataclasses.replace(base, sparsity={"fc1": 0.9})}
+    calls: list[pc.Packed] = []
+
+    def size(packed: pc.Packed) -> int:  # the heavier pruning is the smaller model
+        calls.append(packed)
+        return 200 if len(calls) == 1 else 100
+
+    result = pc.search_recipes(
+        saved,
+        candidates,
+        splits,
+        size=size,
+        reference_bytes=1000,
+        min_ratio=8,
+        key=jax.random.key(1),
+        trainer=trainer,
+        progress=False,
+    )
+    assert [t.name for t in result.trials] == ["light", "heavy"]
+    assert [t.ratio for t in result.trials] == [5.0, 10.0]
+    assert result.chosen == "heavy"  # the only one reaching 8x
+    for t in result.trials:
+        assert 0.0 <= t.val_error_pct <= 100.0
+    assert given == [0, 0]  # every compression ran without the test images
+    assert len(splits.test) == 200  # the caller's splits are untouched
