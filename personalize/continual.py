@@ -41,7 +41,7 @@ import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from devices.contract import EMBEDDINGS
 from devices.files import atomic_write, crash_point, fsync_dir
 from personalize.errors import StoreError
-from personalize.head import SgdConfig
+from personalize.head import MatchConfig, SgdConfig, templates_of
 from personalize.keystore import SECRET_MODE
 from personalize.store import (
     _MALFORMED,
@@ -63,8 +63,35 @@ from personalize.store import (
 )
 from personalize.store import subkey as store_subkey
 
-if TYPE_CHECKING:
-    from personalize.device import Decision, Device
+
+class Verdict(Protocol):
+    """What the learner reads of a verification (``personalize.Decision`` is one)."""
+
+    @property
+    def accept(self) -> bool: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+
+
+class Learner(Protocol):
+    """What the learner uses of its device (``personalize.Device`` is one; a Protocol, so this
+    module does not import the device module that imports it)."""
+
+    store: RecordStore
+    match: MatchConfig
+
+    def fit_embedded(
+        self,
+        embedded: dict[str, np.ndarray],
+        scope: str,
+        sgd: SgdConfig,
+        target_far: float,
+        *,
+        seed: int = 0,
+    ) -> Any: ...
+
 
 MAGIC = b"PFCONT1\n"
 FOLDER = "continual"
@@ -348,7 +375,7 @@ class Continual:
 
     def __init__(
         self,
-        device: Device,
+        device: Learner,
         config: ContinualConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
@@ -379,7 +406,7 @@ class Continual:
         return int(self.clock() // DAY_S)
 
     def observe(
-        self, record: UserRecord, embedded: dict[str, np.ndarray], decision: Decision
+        self, record: UserRecord, embedded: dict[str, np.ndarray], decision: Verdict
     ) -> Observation:
         """Learns from one verification of ``record.user`` (called by ``Device.verify``).
 
@@ -392,7 +419,7 @@ class Continual:
         return self.last
 
     def _observe(
-        self, record: UserRecord, embedded: dict[str, np.ndarray], decision: Decision
+        self, record: UserRecord, embedded: dict[str, np.ndarray], decision: Verdict
     ) -> Observation:
         if not decision.accept:
             return Observation("rejected")
@@ -454,7 +481,7 @@ class Continual:
             },
         }
         # The threshold was set on the match rule over these positives' templates: keep them.
-        templates = dev._templates(positives)
+        templates = templates_of(positives[EMBEDDINGS]) if dev.match.templates else None
         new = UserRecord(
             record.user, fit.threshold, record.scope, fitted.weights, new_meta, templates
         )

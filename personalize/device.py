@@ -464,9 +464,7 @@ class Device:
         chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
         rise = meter.stop() if measure_memory else None
         measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
-        templates = self._templates(embedded)
-        self._save(request, chosen.scope, fitted, templates, len(inputs), outcome.meta())
-        self._start_continual(request.user, embedded)
+        self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta())
         note = MEMORY_NOTE
         if measure_memory and measured is None:
             note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
@@ -700,11 +698,13 @@ class Device:
         request: _Request,
         scope: str,
         fitted: Fitted,
-        templates: np.ndarray | None,
+        embedded: dict[str, np.ndarray],
         samples: int,
         extra: dict[str, Any],
     ) -> None:
-        """Step 8: the user's changed weights, threshold and templates, encrypted on disk."""
+        """Step 8: the user's changed weights, threshold and templates (of ``embedded``),
+        encrypted on disk; the enrollment captures anchor continual learning (if enabled)."""
+        templates = self._templates(embedded)
         weights, fit = fitted.weights, fitted.fit
         meta = {
             "artifact": self.artifact_id,
@@ -719,6 +719,7 @@ class Device:
         }
         record = UserRecord(request.user, fit.threshold, scope, weights, meta, templates)
         self.store.save(record)
+        self._start_continual(request.user, embedded)
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:
