@@ -23,10 +23,15 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from devices.preprocess import FINGERPRINT_SPEC
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import TrainConfig
 from pretrain.data import SENSOR_SETS, read_fvc
-from pretrain.embedding.data import face_options, orl_subjects, synthetic_test_set
+from pretrain.embedding.data import (
+    face_options,
+    fingerprint_spec,
+    orl_subjects,
+    synthetic_test_set,
+)
 from pretrain.evaluation import BASELINES, evaluate_features
 
 Suite = Callable[..., dict[str, Any]]
@@ -127,7 +132,9 @@ def face_suite(
     return report
 
 
-def fvc_sensor_sets(root: str = "", sets: tuple[str, ...] = SENSOR_SETS) -> tuple[Any, ...]:
+def fvc_sensor_sets(
+    root: str = "", sets: tuple[str, ...] = SENSOR_SETS, spec: PreprocessSpec = FINGERPRINT_SPEC
+) -> tuple[Any, ...]:
     """The real-sensor FVC B sets as one identity set: ``(images, labels, impression, names)``.
 
     Each finger of each set is its own identity (labels ``10 * set + finger``); ``impression`` is
@@ -137,7 +144,7 @@ def fvc_sensor_sets(root: str = "", sets: tuple[str, ...] = SENSOR_SETS) -> tupl
     offset = 0
     for name in sets:
         raw = read_fvc(name, root or None)
-        data = raw.preprocess(FINGERPRINT_SPEC)
+        data = raw.preprocess(spec)
         images.append(data.images)
         labels.append(data.labels + offset)
         offset += len(raw.identities)
@@ -162,7 +169,8 @@ def fingerprint_suite(
     synthetic = score(embed(module, params, held.images), held.labels, order, held.images)
     synthetic["set"] = held.name
     synthetic["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
-    images, labels, impressions, names = fvc_sensor_sets(root, sets)
+    spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
+    images, labels, impressions, names = fvc_sensor_sets(root, sets, spec)
     fvc = score(embed(module, params, images), labels, impressions, images)
     fvc["sets"] = list(names)
     fvc["split"] = "per finger, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
