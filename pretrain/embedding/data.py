@@ -114,8 +114,13 @@ def synthetic_prints(
     progress: bool = True,
     workers: int = 0,
     spec: PreprocessSpec = FINGERPRINT_SPEC,
+    min_stored: int = STORED_IMPRESSIONS,
 ) -> ArrayDataset:
     """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
+
+    Entries hold ``max(impressions, min_stored)`` impressions per identity, so that stages
+    using fewer share them; people drawn once with few impressions (an artifact's background)
+    pass ``min_stored=impressions`` and generate no more than they use.
 
     Every chunk of :data:`CHUNK` identities is one cache entry keyed by the seed, the identities,
     the impressions, the generator settings, the preprocessing ``spec`` and a digest of their
@@ -125,7 +130,7 @@ def synthetic_prints(
     """
     if impressions < 1:
         raise ConfigError(f"impressions must be >= 1, got {impressions}.")
-    stored = max(impressions, STORED_IMPRESSIONS)
+    stored = max(impressions, min_stored)
     base = {
         "kind": "synthetic-fingerprints",
         "seed": seed,

@@ -32,7 +32,7 @@ from pretrain.embedding.data import (
     orl_subjects,
     synthetic_test_set,
 )
-from pretrain.evaluation import BASELINES, evaluate_features
+from pretrain.evaluation import BASELINES, evaluate_features, matchers_protocol
 
 Suite = Callable[..., dict[str, Any]]
 _SUITES: dict[str, Suite] = {}
@@ -163,7 +163,9 @@ def fingerprint_suite(
     root: str = "",
     sets: tuple[str, ...] = SENSOR_SETS,
 ) -> dict[str, Any]:
-    """Held-out synthetic identities of ``config.dataset_options``, then the real FVC sets."""
+    """Held-out synthetic identities of ``config.dataset_options``, then the real FVC sets: the
+    k-shot split of the five sensor sets (``fvc``) and the FVC protocol of all six sets, with
+    the HOG and LBP baselines (``fvc_protocol``)."""
     held = synthetic_test_set(**config.dataset_options)
     order = within_identity_order(held.labels)
     synthetic = score(embed(module, params, held.images), held.labels, order, held.images)
@@ -174,4 +176,7 @@ def fingerprint_suite(
     fvc = score(embed(module, params, images), labels, impressions, images)
     fvc["sets"] = list(names)
     fvc["split"] = "per finger, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
-    return {"synthetic": synthetic, "fvc": fvc}
+    protocol = matchers_protocol(
+        lambda x: embed(module, params, x), spec=spec, baselines=BASELINES, root=root or None
+    )
+    return {"synthetic": synthetic, "fvc": fvc, "fvc_protocol": protocol}

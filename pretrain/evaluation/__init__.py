@@ -13,10 +13,12 @@ from pretrain.evaluation.fvc_protocol import (
     fnmr_at_fmr,
     fvc_pairs,
     impression_numbers,
+    matchers_protocol,
     max_cosine_scorer,
     protocol_figures,
     scores_report,
     set_report,
+    spec_prepare,
     views_scorer,
 )
 from pretrain.evaluation.protocol import (
@@ -60,6 +62,7 @@ __all__ = [
     "impression_numbers",
     "imprint",
     "lbp_features",
+    "matchers_protocol",
     "max_cosine_scorer",
     "normalize",
     "protocol_figures",
@@ -67,6 +70,7 @@ __all__ = [
     "repeated_identification",
     "scores_report",
     "set_report",
+    "spec_prepare",
     "verification_report",
     "views_scorer",
 ]
