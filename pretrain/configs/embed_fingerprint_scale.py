@@ -1,4 +1,4 @@
-"""Fingerprint EmbedNet at scale: core-registered windows, 4,000 synthetic identities, hours.
+"""Fingerprint EmbedNet at scale: core-registered windows, SimCLR then CosFace on 4,000 identities.
 
 Command (resumable: ``--resume`` continues the newest checkpoint; finished stages are skipped):
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= POCKETFIT_CACHE=/work/runs/cache \\
@@ -7,20 +7,25 @@ Command (resumable: ``--resume`` continues the newest checkpoint; finished stage
   then python notebooks/bench/bench_embed.py --only fingerprint --fingerprint-config \\
     pretrain/configs/embed_fingerprint_scale.py --fingerprint-workdir /work/runs/prints_scale
 Expected: see notebooks/results/fingerprint_ablation.md (the run's dev EER per epoch).
-Time here: the print cache (4,300 identities x 8, ~0.1 s a print on a free core) ~1-2 h in
-  the background; stage ``warm`` 750 steps, stage ``scale`` 500 steps an epoch at 2-8 s a step
-  on 2 cores shared with a face run: the 40-epoch bound is a day; dev EER stops it earlier.
+Time here: the print cache (4,300 identities x 8, ~0.1 s a print on a free core) filled in
+  the background (2 niced processes); on 2 cores shared with a face run and a load of 20-38,
+  a contrastive step took ~15-20 s and a CosFace step ~9 s: ``scale``'s epochs (500 steps)
+  are hours each; the 40-epoch bound is days; dev EER stops it earlier.
 
 What chose what (dev = synthetic validation identities 0-99 x 8, never trained on):
 - ``crop="core"`` (``devices.registration.CORE_SPEC``, the device repeats it from the
   artifact's spec): core/translation registration beat the foreground window on dev
   (backbone 22.9 -> 21.4%, whitened 21.3 -> 20.4%; ``bench_fingerprint_ablation.py``).
 - the net: the committed backbone's widths with the last four blocks wider (128-256: they run
-  on 16x16 to 4x4 maps, so the step costs little more) - a step measured 2.2 s against 3.9 s
-  for every block ~1.5x wider, under a load of 16.
-- the checkpoint: the epoch with the lowest dev EER (the trainer's validation).
-- stage ``warm`` trains on the first 500 training identities while the background cache fills
-  with the rest; ``scale`` continues on all 4,000 with the classifier imprinted.
+  on 16x16 to 4x4 maps): a CosFace step 2.2 s against 3.9 s for every block ~1.5x wider (load
+  16); its int8 LiteRT ``embed`` 2.0 ms against 1.75 ms for the committed net (random
+  weights, one thread, same load), 247 KB.
+- the stages: SimCLR first, as ``embed_fingerprint.py`` (there CosFace alone for the same
+  625 steps read 41.2% synthetic EER against 21.8% after the contrastive stage); a first
+  attempt here with CosFace from scratch read 45.0, 43.5% dev EER after 62, 124 steps
+  (``/work/runs/prints_scale_cosface_only``) and was stopped for this order. ``contrastive``
+  reads the first 500 training identities (cached first) while the rest are generated.
+- the checkpoint: each stage's epoch with the lowest dev EER (the trainer's validation).
 Not wired (no time to test it this session): the generator's orientation field as an
 auxiliary head (DeepPrint-style multi-task training).
 """
@@ -59,14 +64,18 @@ def get_config() -> dict:
             "keep_checkpoints": 2,
         },
         "stages": {
-            "warm": {
-                "task": "margin_softmax",
+            "contrastive": {
+                "task": "contrastive",
                 "dataset_options": {**data, "identities": 500},
-                "epochs": 12,  # 62 steps each, while the cache fills
+                "epochs": 3,  # 62 steps each, while the cache fills with the other identities
                 "learning_rate": 0.01,
-                "plateau_patience": 100,  # a fixed warm-up budget
+                "plateau_patience": 100,  # a fixed budget
                 "early_stop_patience": 100,
-                "task_options": {**cosface, "margin_warmup": 300},
+                "task_options": {
+                    "temperature": 0.2,
+                    "projection": (256, 128),
+                    "augment": FINGERPRINT_AUGMENT,
+                },
             },
             "scale": {
                 "task": "margin_softmax",
@@ -75,7 +84,7 @@ def get_config() -> dict:
                 "learning_rate": 0.01,
                 "plateau_patience": 3,
                 "early_stop_patience": 8,
-                "task_options": {**cosface, "head_init": "imprint"},
+                "task_options": {**cosface, "margin_warmup": 300, "head_init": "imprint"},
             },
         },
         "evaluation": "fingerprint",
