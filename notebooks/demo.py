@@ -15,14 +15,13 @@ minutes of training); ``--smoke`` shrinks every step of that path (plumbing only
 Nobody here is real: the owner and the crowd are held-out generator identities the backbone never
 saw, and the artifact's background people are fresh identities after every one the run used.
 Keys are made for the demo under ``<workdir>/keys`` (nothing is written to ~/.config).
-Time here (2 CPU cores shared with four other jobs, load average 8-10, cold print cache):
-``make demo`` took 6 min 12 s (3 min 39 s user CPU); another run under heavier load 10 min 18 s.
-``--smoke`` shrinks every step (plumbing only: its figures mean nothing).
+Time here: see README.md's demo section. ``--smoke`` shrinks every step (plumbing only: its
+figures mean nothing).
 
-The demo's budget shortens every step against the shipped configs: a 4-block EmbedNet, one
-CosFace stage without augmentation, and the OTA Deep Compression recipe
-(``export.artifact.ota``) with few retraining steps; its accuracy is that of a few minutes of
-training, not of ``make bench-enroll``'s backbones.
+The demo's budget shortens the OTA Deep Compression recipe (``export.artifact.ota``: gentler
+sparsity, few retraining steps on 100 identities); ``--pretrain``'s backbone (a 4-block
+EmbedNet, one CosFace stage without augmentation) has the accuracy of a few minutes of
+training, not of the shipped one.
 """
 
 from __future__ import annotations
@@ -529,7 +528,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     key = load_private_key(private) if private.exists() else generate_key(private, public)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    steps = ["1/5 pretrain", "2/5 compress", "3/5 export", "4/5 device", "5/5 report"]
+    steps = ["1/5 backbone", "2/5 compress", "3/5 export", "4/5 device", "5/5 report"]
     if c.backbone:
         model_dir = shipped_backbone(c)
         print(f"== {steps[0]}: the pretrained backbone {c.backbone} ==", flush=True)
