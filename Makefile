@@ -43,9 +43,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
 
-# The whole pipeline on synthetic fingerprints, ~8 min on 2 cores: pretrain -> compress -> export ->
-# enroll + verify on the device; prints a summary, writes runs/demo/demo.png and summary.json.
-# `make demo DEMO_ARGS=--smoke` shrinks every step to check the plumbing (~2 min; a test runs it).
+# The whole pipeline on synthetic fingerprints from the shipped pretrained backbone: compress ->
+# export -> enroll + verify on the device (1,008 impostor attempts); prints a summary, writes
+# runs/demo/demo.png and summary.json. `make demo DEMO_ARGS=--pretrain` trains a small backbone
+# from scratch first; `DEMO_ARGS=--smoke` shrinks that path to check the plumbing (a test runs it).
 DEMO_ARGS ?=
 demo: $(RUN_STAMP)
 	rm -rf runs/demo

@@ -31,9 +31,11 @@ from devices.preprocess import (
     preprocess_image,
 )
 from devices.profiles import Profile, ProfileError, load_profile, load_profiles, profile_names
+from devices.registration import CORE_SPEC  # registers the "core" crop
 from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
 
 __all__ = [
+    "CORE_SPEC",
     "FACE_SPEC",
     "FINGERPRINT_SPEC",
     "GRAPH_FORMAT",

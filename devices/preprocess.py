@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-CROPS = ("foreground", "centre_square", "none")
+CROPS = ("foreground", "core", "centre_square", "none")
+# Crops built on this module by others, by name: ``devices.registration`` adds ``"core"`` (it
+# reads this module's segmentation, so this module cannot import it; ``devices/__init__`` imports
+# it, so the crop is there whenever ``devices`` is).
+CROP_FUNCTIONS: dict[str, Callable[[np.ndarray, tuple[int, int]], np.ndarray]] = {}
 RESIZES = ("area", "bilinear")
 NORMALISATIONS = ("standardise", "unit")
 
@@ -51,9 +55,10 @@ class PreprocessSpec:
       modality: ``"fingerprint"``, ``"face"`` or any other label, for messages and artifacts.
       input_size: ``(height, width)`` of the model input.
       crop: ``"foreground"`` (a ``crop_size`` window centred on the foreground centroid, padded
-        with the background level where it leaves the image), ``"centre_square"`` (the largest
-        centred square) or ``"none"``.
-      crop_size: ``(height, width)`` in source pixels, for ``crop="foreground"``.
+        with the background level where it leaves the image), ``"core"`` (a fingerprint's
+        ``crop_size`` window registered on its core, :func:`devices.registration.core_window`),
+        ``"centre_square"`` (the largest centred square) or ``"none"``.
+      crop_size: ``(height, width)`` in source pixels, for ``crop="foreground"`` and ``"core"``.
       resize: ``"area"`` (mean over each output pixel's footprint; for shrinking) or
         ``"bilinear"`` (half-pixel centres, clamped edges).
       normalise: ``"standardise"`` (zero mean, unit std over the crop) or ``"unit"`` (x / 255).
@@ -81,8 +86,8 @@ class PreprocessSpec:
         ):
             if value not in valid:
                 raise PreprocessError(f"{name} must be one of {', '.join(valid)}; got {value!r}.")
-        if self.crop == "foreground" and min(self.crop_size) <= 0:
-            raise PreprocessError("crop='foreground' needs a positive crop_size (height, width).")
+        if self.crop in ("foreground", "core") and min(self.crop_size) <= 0:
+            raise PreprocessError(f"crop={self.crop!r} needs a positive crop_size (height, width).")
         if self.foreground_block < 2:
             raise PreprocessError(f"foreground_block must be >= 2, got {self.foreground_block}.")
         if not 0.0 < self.foreground_threshold < 1.0:
@@ -227,6 +232,8 @@ def crop(gray: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
         return gray[top : top + side, left : left + side]
+    if spec.crop in CROP_FUNCTIONS:
+        return CROP_FUNCTIONS[spec.crop](gray, spec.crop_size)
     ch, cw = spec.crop_size
     row, col = foreground_centre(gray, spec)
     top, left = row - ch // 2, col - cw // 2

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from devices.preprocess import (
+    CROP_FUNCTIONS,
     PreprocessError,
     PreprocessSpec,
     _background_level,
@@ -278,6 +279,28 @@ def register_print(
 
 WINDOW_SPEC = PreprocessSpec(modality="fingerprint", input_size=(128, 128), crop="none")
 """The registered window's model input: the 256x256 window halved by area, standardised."""
+
+# The generator frames an impression 30 px below its core; registered windows keep that framing.
+CORE_ABOVE_CENTRE = 30
+
+
+def core_window(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The uint8 ``size`` window of a print registered on its core (translation only), the
+    core ``CORE_ABOVE_CENTRE`` px above the window's centre: ``crop="core"`` of
+    :func:`devices.preprocess.preprocess_image`."""
+    h, w = size
+    config = RegistrationConfig(size=(h, w), core_at=(h // 2 - CORE_ABOVE_CENTRE, w // 2))
+    return register_print(gray, config)
+
+
+CROP_FUNCTIONS["core"] = core_window
+
+CORE_SPEC = PreprocessSpec(
+    modality="fingerprint", input_size=(128, 128), crop="core", crop_size=(256, 256)
+)
+"""``FINGERPRINT_SPEC`` with the core-registered window in place of the foreground-centred one:
+the same model input as :func:`registered_inputs` (register, then ``WINDOW_SPEC``), in one
+spec the artifact carries to the device."""
 
 
 def register_views(

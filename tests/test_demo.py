@@ -57,6 +57,26 @@ def test_configs_build(demo, which: str) -> None:
     assert 0 < c.target_far < 1 and c.enroll < c.owner_impressions
 
 
+def test_shipped_backbone_holds_out_an_owner_and_a_crowd(demo, tmp_path: Path) -> None:
+    """The default starts from the committed backbone: its held-out test identities give the
+    owner and a crowd of >= 1,000 impostor attempts, none of them trained on."""
+    from devices.preprocess import PreprocessSpec
+    from export.artifact.split import training_config
+
+    c = demo.DemoConfig()
+    assert c.backbone and not demo.SMOKE.backbone  # --smoke trains from scratch
+    model_dir = demo.shipped_backbone(c)
+    test, seed = demo.held_out(model_dir)
+    assert len(test) >= 1 + c.crowd and 8 * c.crowd >= 1000
+    saved = pretrain.load_model(model_dir)
+    options = training_config(saved)["dataset_options"]
+    assert test.stop <= options.get("val_identities", 100) + options["test_identities"]
+    assert seed == options["seed"]
+    assert PreprocessSpec.from_dict(saved.info["info"]["preprocess"]).modality == "fingerprint"
+    with pytest.raises(SystemExit, match="--pretrain"):
+        demo.shipped_backbone(dataclasses.replace(c, backbone=str(tmp_path)))
+
+
 @pytest.mark.slow
 def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     """``make demo DEMO_ARGS=--smoke``'s script in a fresh process: every step runs and the

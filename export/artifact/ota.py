@@ -184,6 +184,7 @@ def _retrain_splits(saved: SavedModel, recipe: OtaRecipe) -> tuple[Any, ArrayDat
     options = dict(values.get("dataset_options") or {})
     if values.get("dataset") == "synthetic_fingerprints":
         options["identities"] = min(options.get("identities", 2000), recipe.max_identities)
+        options["validate"] = False  # retraining never validates: skip generating those prints
     values["dataset_options"] = options
     if not recipe.augment:
         values["task_options"] = {**(values.get("task_options") or {}), "augment": {}}

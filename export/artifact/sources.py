@@ -172,7 +172,12 @@ def _lfw(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
 def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
     import inspect
 
-    from pretrain.embedding import identity_ranges, synthetic_fingerprint_splits, synthetic_prints
+    from pretrain.embedding import (
+        fingerprint_spec,
+        identity_ranges,
+        synthetic_fingerprint_splits,
+        synthetic_prints,
+    )
 
     def ranges_of(options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
@@ -186,14 +191,18 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     per = 4  # impressions per identity
     count = -(-calibration // per)
     calib_ids = range(ranges.train.start, ranges.train.start + min(count, len(ranges.train)))
-    calib = synthetic_prints(calib_ids, per, seed=a["seed"], cache=a["cache"]).images
+    # The model's own preprocessing (the foreground or the core-registered window).
+    spec = fingerprint_spec(a["crop"])
+    calib = synthetic_prints(calib_ids, per, seed=a["seed"], cache=a["cache"], spec=spec).images
     # After the last identity any stage read: never trained on, never evaluated.
     start = max(ranges_of(o)[0].train.stop for o in stages)
     shots = 2
     people = range(start, start + -(-background // shots))
-    back = synthetic_prints(people, shots, seed=a["seed"], cache=a["cache"]).images
+    # Fresh people, used once: generate the impressions used and no more.
+    fresh = {"seed": a["seed"], "cache": a["cache"], "spec": spec, "min_stored": shots}
+    back = synthetic_prints(people, shots, **fresh).images
     others = range(people.stop, people.stop + len(people))
-    white = synthetic_prints(others, shots, seed=a["seed"], cache=a["cache"]).images
+    white = synthetic_prints(others, shots, **fresh).images
     return Sources(
         np.asarray(calib[:calibration], np.float32),
         np.asarray(back[:background], np.float32),

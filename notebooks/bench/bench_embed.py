@@ -54,6 +54,8 @@ from pretrain.embedding import (
     face_options,
     face_spec,
     faces_suite,
+    fingerprint_spec,
+    fingerprint_suite,
     lfw_role_set,
     lfw_yale_splits,
     orl_faces,
@@ -86,6 +88,8 @@ FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
 ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
 TREND = RESULTS / "embedding_face_trend.json"
 VARIANTS = RESULTS / "embedding_face_variants.json"
+FINGERPRINT_CONFIG = ROOT / "pretrain" / "configs" / "embed_fingerprint.py"
+FINGERPRINT_TREND = RESULTS / "embedding_fingerprint_trend.json"
 # Training people's images that fit the training-role whitening (a fixed random subset).
 WHITEN_TRAIN_IMAGES = 3000
 
@@ -359,6 +363,8 @@ def input_spec(modality: str, config: TrainConfig) -> PreprocessSpec:
     ``FACE_SPEC`` through their dataset options (``input_size``, ``crop``)."""
     if modality == "face":
         return face_spec(**face_options(config.dataset_options))
+    if modality == "fingerprint":
+        return fingerprint_spec(config.dataset_options.get("crop", "foreground"))
     return SPECS[modality]
 
 
@@ -425,11 +431,8 @@ def run_modality(
         for name, ev in (("two_stage", two.evaluation), ("stage2_only", alone.evaluation)):
             ablation[name]["synthetic"] = {k: ev["synthetic"][k] for k in KEYS}
             ablation[name]["fvc"] = {k: ev["fvc"][k] for k in KEYS}
-        result = {
-            "synthetic": figures(two.evaluation["synthetic"]),
-            "fvc": figures(two.evaluation["fvc"]),
-            "ablation": ablation,
-        }
+            ablation[name].update(protocol_keys(ev["fvc_protocol"]))
+        result = {**fingerprint_figures(two.evaluation), "ablation": ablation}
     result["model"] = {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
@@ -437,6 +440,151 @@ def run_modality(
         "config": run.to_dict(),
     }
     return result
+
+
+def protocol_keys(protocol: dict[str, Any]) -> dict[str, Any]:
+    """The FVC-protocol result keys of one matcher (``fvc_protocol``, the sensor-set means)."""
+    return {k: v for k, v in protocol.items() if k != "baselines"}
+
+
+def fingerprint_figures(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The issue-15 keys of one fingerprint suite report: ``synthetic`` and ``fvc`` (k-shot and
+    all pairs), ``fvc_protocol`` per set with its sensor-set means, and the same FVC-protocol
+    keys for each baseline under ``baselines``."""
+    protocol = evaluation["fvc_protocol"]
+    return {
+        "synthetic": figures(evaluation["synthetic"]),
+        "fvc": figures(evaluation["fvc"]),
+        **protocol_keys(protocol),
+        "baselines": protocol["baselines"],
+    }
+
+
+def dev_trend(workdir: Path) -> dict[str, Any]:
+    """Each stage's dev EER per epoch (``metrics.jsonl``) of a staged run's workdir."""
+    trend = {}
+    for metrics in sorted(workdir.glob("*/metrics.jsonl")):
+        lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+        trend[metrics.parent.name] = [
+            {
+                k: line.get(k)
+                for k in (
+                    "epoch",
+                    "step",
+                    "val_error",
+                    "train_loss",
+                    "train_error",
+                    "lr",
+                    "epoch_s",
+                )
+            }
+            for line in lines
+        ]
+    return trend
+
+
+def fingerprint_job(
+    job: Path, config_path: Path, overrides: list[str], *, checkpoint: bool
+) -> dict[str, Any]:
+    """A long fingerprint run in ``job`` (``--fingerprint-workdir``), evaluated without training:
+    its finished model (every stage done: ``fit_stages`` skips them and runs the suite), or with
+    ``checkpoint`` the best-on-dev parameters of the newest checkpoint of its newest stage
+    (copied first: the running job is not disturbed)."""
+    run = pretrain.load_run(config_path, overrides)
+    assert isinstance(run, StagedConfig), f"{config_path} is not a staged config"
+    started = time.perf_counter()
+    if checkpoint:
+        stage = next(n for n in reversed(run.names) if (job / n / "checkpoints").is_dir())
+        config = run.stage(stage)
+        params, epoch = checkpoint_model_params(job / stage)
+        module = build_model(config.model, **config.model_options)
+        evaluation = fingerprint_suite(module, params, config=config)
+        source = {"stage": stage, "epoch": epoch, "checkpoint": True}
+        final = None
+    else:
+        if not (job / "model" / "model.json").is_file():
+            raise SystemExit(
+                f"error: no finished fingerprint backbone in {job}: run the command in "
+                f"{config_path.name}'s docstring with --workdir {job} to the end (--resume "
+                "continues it), or score its best checkpoint so far with "
+                "--fingerprint-checkpoint."
+            )
+        result = pretrain.fit_stages(run, job, resume=True)
+        assert result.evaluation is not None, f"{config_path} names no evaluation suite"
+        evaluation, final = result.evaluation, pretrain.load_model(result.model_dir)
+        source = {"stages": result.stages, "checkpoint": False}
+    out = fingerprint_figures(evaluation)
+    out["training"] = {**source, "dev_eer_trend": dev_trend(job), "workdir": str(job)}
+    out["eval_s"] = time.perf_counter() - started
+    out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if final is not None:
+        out["model"] = save_fingerprint(final, run)
+    return out
+
+
+def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
+    """Writes the fingerprint backbone to ``models/embed_fingerprint`` with the preprocessing it
+    was trained on (the device repeats it from the artifact)."""
+    out_dir = RESULTS / "models" / "embed_fingerprint"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    options = scored_options(final, run)
+    spec = input_spec("fingerprint", run.stages[-1][1])
+    pretrain.save_model(
+        out_dir,
+        model=final.info["model"],
+        model_options=options,
+        params=final.params,
+        info={**final.info["info"], "preprocess": spec.to_dict()},
+    )
+    return {
+        "dir": str(out_dir.relative_to(ROOT)),
+        "params": final.info["params"],
+        "model_options": options,
+        "config": run.to_dict(),
+    }
+
+
+def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
+    """What the long run's parts did: each stage's best dev EER (the warm stage on a subset of
+    identities, then all of them), and the backbone it replaces (the previous ``embedding.json``
+    fingerprint figures, when they hold the FVC protocol). The input variants (registration)
+    are measured by ``bench_fingerprint_ablation.py`` (``fingerprint_ablation.json``)."""
+    out: dict[str, Any] = {
+        "stages": {
+            name: {"dev_eer_pct": stage.get("val_error_pct"), "steps": stage.get("steps")}
+            for name, stage in result["training"].get("stages", {}).items()
+        },
+        "input_variants": "notebooks/results/fingerprint_ablation.json",
+    }
+    previous = RESULTS / "embedding.json"
+    if previous.exists():
+        old = json.loads(previous.read_text()).get("fingerprint", {})
+        keys = ("fvc_protocol", "fvc_protocol_mean_eer_pct", "fvc_protocol_mean_fnmr_at_fmr1_pct")
+        if "fvc_protocol" in old:
+            out["previous_backbone"] = {
+                "synthetic": old["synthetic"],
+                **{k: old[k] for k in keys if k in old},
+                "model": old.get("model", {}).get("config"),
+            }
+    return out
+
+
+def print_fingerprint(r: dict[str, Any]) -> None:
+    """The FVC protocol per set of a fingerprint result, beside its baselines."""
+    rows = []
+    for name, fig in [("backbone", r), *r["baselines"].items()]:
+        per_set = fig["fvc_protocol"]
+        rows.append(
+            [name, fig["fvc_protocol_mean_eer_pct"]]
+            + [per_set[s]["eer_pct"] for s in sorted(per_set)]
+        )
+    print_table(["matcher", "FVC mean EER %", *sorted(r["fvc_protocol"])], rows)
+    syn = r["synthetic"]
+    print(f"synthetic: EER {syn['eer_pct']:.2f}%, FRR at FAR 1e-3 {syn['frr_pct_at_far']['1e-3']}%")
+    if "training" in r:
+        for stage, lines in r["training"]["dev_eer_trend"].items():
+            print(f"dev EER {stage}: " + " ".join(f"{100 * x['val_error']:.2f}" for x in lines))
 
 
 def table(results: dict[str, Any]) -> None:
@@ -460,13 +608,16 @@ def table(results: dict[str, Any]) -> None:
         fp = results["fingerprint"]
         for split in ("synthetic", "fvc"):
             add(f"fingerprint {split}: two-stage", fp[split])
-            add(f"fingerprint {split}: stage 2 alone", fp["ablation"]["stage2_only"][split])
+            if "stage2_only" in fp["ablation"]:
+                add(f"fingerprint {split}: stage 2 alone", fp["ablation"]["stage2_only"][split])
             add(
                 f"fingerprint {split}: baseline {fp[split]['baseline']['method']}",
                 fp[split]["baseline"],
             )
     print()
     print_table(("set / model", "EER %", "1-shot %", "3-shot %", "5-shot %"), rows)
+    if "fingerprint" in results and "fvc_protocol" in results["fingerprint"]:
+        print_fingerprint(results["fingerprint"])
     if "fingerprint" in results:
         frr = results["fingerprint"]["synthetic"]["frr_pct_at_far"]
         print(
@@ -500,8 +651,39 @@ def main() -> None:
         metavar="MODEL_DIR",
         help="score the test-time variants of a saved face backbone, add them to the variants file",
     )
+    parser.add_argument(
+        "--fingerprint-config",
+        default=str(FINGERPRINT_CONFIG),
+        help="the fingerprint staged config (embed_fingerprint.py, or embed_fingerprint_scale.py "
+        "with --fingerprint-workdir)",
+    )
+    parser.add_argument(
+        "--fingerprint-workdir",
+        help="a long fingerprint run's workdir (outside the tree): evaluate it instead of training",
+    )
+    parser.add_argument(
+        "--fingerprint-checkpoint",
+        action="store_true",
+        help="with --fingerprint-workdir: score the running job's best checkpoint so far and "
+        "append it to embedding_fingerprint_trend.json (the model and embedding.json stay)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    fingerprint_config = Path(args.fingerprint_config).resolve()
+    if args.fingerprint_checkpoint:
+        if not args.fingerprint_workdir:
+            parser.error("--fingerprint-checkpoint needs --fingerprint-workdir.")
+        record = fingerprint_job(
+            Path(args.fingerprint_workdir), fingerprint_config, args.overrides, checkpoint=True
+        )
+        record["command"] = " ".join(shlex.quote(a) for a in sys.argv)
+        old = json.loads(FINGERPRINT_TREND.read_text()) if FINGERPRINT_TREND.exists() else {}
+        path = write_results(
+            FINGERPRINT_TREND.stem, {"checkpoints": [*old.get("checkpoints", []), record]}
+        )
+        print_fingerprint(record)
+        print(f"wrote {path}")
+        return
     workdir = Path(args.workdir)
     face_config = Path(args.face_config).resolve()
     if args.face_variants:
@@ -542,6 +724,11 @@ def main() -> None:
                 resume=args.resume,
                 face_config=face_config,
             )
+        elif args.fingerprint_workdir:
+            results[modality] = fingerprint_job(
+                Path(args.fingerprint_workdir), fingerprint_config, args.overrides, checkpoint=False
+            )
+            results[modality]["ablation"] = job_ablation(results[modality])
         else:
             results[modality] = run_modality(
                 modality, workdir / modality, args.overrides, resume=args.resume

@@ -12,6 +12,7 @@ default): s21-s40 are the evaluation people and are never loaded here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import math
@@ -26,7 +27,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import devices.preprocess
+import devices.registration
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
+from devices.registration import CORE_SPEC
 from pretrain.config import ConfigError
 from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
 from pretrain.data import fingerprint as _fingerprint
@@ -41,10 +44,28 @@ CHUNK = 50  # identities per cache entry: a killed generation loses at most one 
 STORED_IMPRESSIONS = 8
 
 
+# The fingerprint crops a dataset may ask for: the foreground-centred window or the window
+# registered on the core (``devices.registration``); each is the spec the saved model carries.
+FINGERPRINT_CROPS = {"foreground": FINGERPRINT_SPEC, "core": CORE_SPEC}
+
+
+def fingerprint_spec(crop: str = "foreground") -> PreprocessSpec:
+    """The model-input spec of synthetic and real prints for the dataset option ``crop``."""
+    if crop not in FINGERPRINT_CROPS:
+        raise ConfigError(f"crop must be one of {sorted(FINGERPRINT_CROPS)}, got {crop!r}.")
+    return FINGERPRINT_CROPS[crop]
+
+
+@functools.cache
 def _code_digest() -> str:
-    """Digest of the generator's and the preprocessing's source: a code change rebuilds the cache."""
+    """Digest of the generator's and the preprocessing's source: a code change rebuilds the cache.
+
+    Read once per process: a long run keeps reading the entries of the code it runs, even when
+    the files change under it.
+    """
     folder = Path(inspect.getsourcefile(_fingerprint) or "").parent
-    files = [*sorted(folder.glob("*.py")), Path(inspect.getsourcefile(devices.preprocess) or "")]
+    modules = (devices.preprocess, devices.registration)
+    files = [*sorted(folder.glob("*.py")), *(Path(inspect.getsourcefile(m) or "") for m in modules)]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.read_bytes())
@@ -66,9 +87,12 @@ def identity_ranges(identities: int, val_identities: int, test_identities: int) 
     return IdentityRanges(val, test, range(test.stop, test.stop + identities))
 
 
-def _build_chunk(start: int, stop: int, impressions: int, seed: int) -> tuple[int, np.ndarray]:
+def _build_chunk(
+    start: int, stop: int, impressions: int, seed: int, spec: PreprocessSpec = FINGERPRINT_SPEC
+) -> tuple[int, np.ndarray]:
     """Prints of identities ``start..stop-1`` (a worker process's job)."""
-    return start, synthetic_fingerprints(range(start, stop), impressions, seed=seed).images
+    prints = synthetic_fingerprints(range(start, stop), impressions, seed=seed, spec=spec)
+    return start, prints.images
 
 
 def default_workers() -> int:
@@ -89,23 +113,30 @@ def synthetic_prints(
     cache: str = "",
     progress: bool = True,
     workers: int = 0,
+    spec: PreprocessSpec = FINGERPRINT_SPEC,
+    min_stored: int = STORED_IMPRESSIONS,
 ) -> ArrayDataset:
     """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
 
+    Entries hold ``max(impressions, min_stored)`` impressions per identity, so that stages
+    using fewer share them; people drawn once with few impressions (an artifact's background)
+    pass ``min_stored=impressions`` and generate no more than they use.
+
     Every chunk of :data:`CHUNK` identities is one cache entry keyed by the seed, the identities,
-    the impressions, the generator settings, the preprocessing spec and a digest of their code.
-    Missing chunks are generated in ``workers`` processes (0 = :func:`default_workers`); each
-    print is a pure function of (seed, identity, impression), so the result does not depend on it.
+    the impressions, the generator settings, the preprocessing ``spec`` and a digest of their
+    code. Missing chunks are generated in ``workers`` processes (0 = :func:`default_workers`);
+    each print is a pure function of (seed, identity, impression), so the result does not
+    depend on it.
     """
     if impressions < 1:
         raise ConfigError(f"impressions must be >= 1, got {impressions}.")
-    stored = max(impressions, STORED_IMPRESSIONS)
+    stored = max(impressions, min_stored)
     base = {
         "kind": "synthetic-fingerprints",
         "seed": seed,
         "impressions": stored,
         "generator": dataclasses.asdict(GeneratorConfig()),
-        "spec": FINGERPRINT_SPEC.to_dict(),
+        "spec": spec.to_dict(),
         "code": _code_digest(),
     }
     bounds = [
@@ -144,22 +175,20 @@ def synthetic_prints(
 
         if workers == 1:
             for start, stop in missing:
-                keep(*_build_chunk(start, stop, stored, seed))
+                keep(*_build_chunk(start, stop, stored, seed, spec))
         else:
             # spawn, not fork: the parent may already run JAX's threads.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                jobs = [pool.submit(_build_chunk, a, b, stored, seed) for a, b in missing]
+                jobs = [pool.submit(_build_chunk, a, b, stored, seed, spec) for a, b in missing]
                 for job in as_completed(jobs):
                     keep(*job.result())
         bar.close()
     images = []
     for start, stop in bounds:
-        chunk = chunks[start].reshape(stop - start, stored, *FINGERPRINT_SPEC.shape)
-        images.append(chunk[:, :impressions].reshape(-1, *FINGERPRINT_SPEC.shape))
-    stacked = (
-        np.concatenate(images) if images else np.zeros((0, *FINGERPRINT_SPEC.shape), np.float32)
-    )
+        chunk = chunks[start].reshape(stop - start, stored, *spec.shape)
+        images.append(chunk[:, :impressions].reshape(-1, *spec.shape))
+    stacked = np.concatenate(images) if images else np.zeros((0, *spec.shape), np.float32)
     labels = np.repeat(np.arange(len(identities), dtype=np.int32), impressions)
     name = f"synthetic-seed{seed}[{identities.start}:{identities.stop}]x{impressions}"
     return ArrayDataset(stacked, labels, name)
@@ -174,6 +203,7 @@ def synthetic_fingerprint_splits(
     validate: bool = True,
     seed: int = 0,
     cache: str = "",
+    crop: str = "foreground",
 ) -> Splits:
     """Train / validation / test identities of synthetic prints (see :func:`identity_ranges`).
 
@@ -187,14 +217,17 @@ def synthetic_fingerprint_splits(
         them unused (a self-supervised stage that must not see labels) and keeps the layout.
       seed: generator seed.
       cache: cache folder ("" = ``$POCKETFIT_CACHE`` or ``runs/cache``).
+      crop: ``"foreground"`` (``FINGERPRINT_SPEC``) or ``"core"`` (``CORE_SPEC``: the window
+        registered on the print's core); see :func:`fingerprint_spec`.
     """
+    spec = fingerprint_spec(crop)
     if identities < 2 or test_identities < 2:
         raise ConfigError("synthetic_fingerprints needs at least 2 training and 2 test identities.")
     ranges = identity_ranges(identities, val_identities, test_identities)
-    train = synthetic_prints(ranges.train, impressions, seed=seed, cache=cache)
-    test = synthetic_prints(ranges.test, held_out_impressions, seed=seed, cache=cache)
+    train = synthetic_prints(ranges.train, impressions, seed=seed, cache=cache, spec=spec)
+    test = synthetic_prints(ranges.test, held_out_impressions, seed=seed, cache=cache, spec=spec)
     val = (
-        synthetic_prints(ranges.val, held_out_impressions, seed=seed, cache=cache)
+        synthetic_prints(ranges.val, held_out_impressions, seed=seed, cache=cache, spec=spec)
         if val_identities and validate
         else None
     )
@@ -208,7 +241,11 @@ def synthetic_test_set(**options: Any) -> ArrayDataset:
     a = bound.arguments
     ranges = identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
     return synthetic_prints(
-        ranges.test, a["held_out_impressions"], seed=a["seed"], cache=a["cache"]
+        ranges.test,
+        a["held_out_impressions"],
+        seed=a["seed"],
+        cache=a["cache"],
+        spec=fingerprint_spec(a["crop"]),
     )
 
 

@@ -23,11 +23,16 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from devices.preprocess import FINGERPRINT_SPEC
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import TrainConfig
 from pretrain.data import SENSOR_SETS, read_fvc
-from pretrain.embedding.data import face_options, orl_subjects, synthetic_test_set
-from pretrain.evaluation import BASELINES, evaluate_features
+from pretrain.embedding.data import (
+    face_options,
+    fingerprint_spec,
+    orl_subjects,
+    synthetic_test_set,
+)
+from pretrain.evaluation import BASELINES, evaluate_features, matchers_protocol
 
 Suite = Callable[..., dict[str, Any]]
 _SUITES: dict[str, Suite] = {}
@@ -127,7 +132,9 @@ def face_suite(
     return report
 
 
-def fvc_sensor_sets(root: str = "", sets: tuple[str, ...] = SENSOR_SETS) -> tuple[Any, ...]:
+def fvc_sensor_sets(
+    root: str = "", sets: tuple[str, ...] = SENSOR_SETS, spec: PreprocessSpec = FINGERPRINT_SPEC
+) -> tuple[Any, ...]:
     """The real-sensor FVC B sets as one identity set: ``(images, labels, impression, names)``.
 
     Each finger of each set is its own identity (labels ``10 * set + finger``); ``impression`` is
@@ -137,7 +144,7 @@ def fvc_sensor_sets(root: str = "", sets: tuple[str, ...] = SENSOR_SETS) -> tupl
     offset = 0
     for name in sets:
         raw = read_fvc(name, root or None)
-        data = raw.preprocess(FINGERPRINT_SPEC)
+        data = raw.preprocess(spec)
         images.append(data.images)
         labels.append(data.labels + offset)
         offset += len(raw.identities)
@@ -156,14 +163,20 @@ def fingerprint_suite(
     root: str = "",
     sets: tuple[str, ...] = SENSOR_SETS,
 ) -> dict[str, Any]:
-    """Held-out synthetic identities of ``config.dataset_options``, then the real FVC sets."""
+    """Held-out synthetic identities of ``config.dataset_options``, then the real FVC sets: the
+    k-shot split of the five sensor sets (``fvc``) and the FVC protocol of all six sets, with
+    the HOG and LBP baselines (``fvc_protocol``)."""
     held = synthetic_test_set(**config.dataset_options)
     order = within_identity_order(held.labels)
     synthetic = score(embed(module, params, held.images), held.labels, order, held.images)
     synthetic["set"] = held.name
     synthetic["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
-    images, labels, impressions, names = fvc_sensor_sets(root, sets)
+    spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
+    images, labels, impressions, names = fvc_sensor_sets(root, sets, spec)
     fvc = score(embed(module, params, images), labels, impressions, images)
     fvc["sets"] = list(names)
     fvc["split"] = "per finger, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
-    return {"synthetic": synthetic, "fvc": fvc}
+    protocol = matchers_protocol(
+        lambda x: embed(module, params, x), spec=spec, baselines=BASELINES, root=root or None
+    )
+    return {"synthetic": synthetic, "fvc": fvc, "fvc_protocol": protocol}

@@ -35,10 +35,12 @@ from pretrain.evaluation.fvc_protocol import (
     fnmr_at_fmr,
     fvc_pairs,
     impression_numbers,
+    matchers_protocol,
     max_cosine_scorer,
     protocol_figures,
     scores_report,
     set_report,
+    spec_prepare,
     views_scorer,
 )
 from pretrain.evaluation.linear import (
@@ -110,6 +112,7 @@ __all__ = [
     "k_shot_split",
     "lbp_features",
     "linear_cell",
+    "matchers_protocol",
     "max_cosine_scorer",
     "normalize",
     "protocol_figures",
@@ -117,6 +120,7 @@ __all__ = [
     "repeated_identification",
     "scores_report",
     "set_report",
+    "spec_prepare",
     "summarize",
     "val_size",
     "verification_report",

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from devices.cosine import normalize
-from devices.preprocess import FINGERPRINT_SPEC, preprocess_batch
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_batch
 from devices.verification import eer
 from pretrain.data.fvc import SENSOR_SETS, SYNTHETIC_SET, fvc_sets, read_fvc
 
@@ -258,3 +258,54 @@ def protocol_figures(report: dict[str, Any]) -> dict[str, Any]:
         "fvc_protocol_mean_eer_pct": report["mean_eer_pct"],
         "fvc_protocol_mean_fnmr_at_fmr1_pct": report["mean_fnmr_at_fmr1_pct"],
     }
+
+
+def spec_prepare(spec: PreprocessSpec) -> Prepare:
+    """A :data:`Prepare` that preprocesses every print with ``spec`` (as the device does)."""
+    return lambda images: preprocess_batch(images, spec)
+
+
+def matchers_protocol(
+    features_of: Callable[[np.ndarray], np.ndarray],
+    *,
+    spec: PreprocessSpec = FINGERPRINT_SPEC,
+    baselines: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+    baseline_spec: PreprocessSpec = FINGERPRINT_SPEC,
+    sets: Sequence[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """The FVC protocol of an embedding and of each baseline, in the result-file keys.
+
+    Args:
+      features_of: model inputs ``(n, *spec.shape)`` -> embeddings ``(n, d)`` (cosine matched).
+      spec: the model's preprocessing.
+      baselines: name -> features of preprocessed prints (e.g. ``BASELINES``); None for none.
+      baseline_spec: the baselines' preprocessing (default: the foreground window, their best
+        input on the dev prints in ``notebooks/results/fingerprint_ablation.md``).
+      sets, root: as :func:`evaluate_fvc`.
+
+    Returns:
+      :func:`protocol_figures` of the model, with ``"baselines": {name: protocol_figures}``.
+    """
+    out = protocol_figures(
+        evaluate_fvc(
+            features_scorer(features_of),
+            sets=sets,
+            root=root,
+            prepare=spec_prepare(spec),
+            progress=False,
+        )
+    )
+    out["baselines"] = {
+        name: protocol_figures(
+            evaluate_fvc(
+                features_scorer(fn),
+                sets=sets,
+                root=root,
+                prepare=spec_prepare(baseline_spec),
+                progress=False,
+            )
+        )
+        for name, fn in (baselines or {}).items()
+    }
+    return out

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.preprocess import PreprocessError
+from devices.preprocess import PreprocessError, PreprocessSpec, preprocess_image
 from devices.registration import (
     BLOCK,
+    CORE_SPEC,
     UNIT,
     WINDOW_SPEC,
     Pose,
@@ -157,3 +158,16 @@ def test_largest_filter_response_fits_int64() -> None:
     )
     assert int(re[5, 5]) == exact and int(im[5, 5]) == 0
     assert int(re[5, 5]) ** 2 < np.iinfo(np.int64).max // 2
+
+
+def test_core_crop_is_registration_then_the_window_spec() -> None:
+    """``crop="core"`` (what the artifact's spec tells the device) gives the same bytes as
+    registering first and preprocessing the window, on whole impressions as on masters."""
+    gen = FingerprintGenerator(seed=0, cache_size=1)
+    for identity, impression in ((3, 0), (3, 5), (8, 2)):
+        image = gen.impression(identity, impression)
+        expected = preprocess_image(register_print(image), WINDOW_SPEC)
+        np.testing.assert_array_equal(preprocess_image(image, CORE_SPEC), expected)
+    assert PreprocessSpec.from_dict(CORE_SPEC.to_dict()) == CORE_SPEC  # travels in artifacts
+    with pytest.raises(PreprocessError, match="crop_size"):
+        PreprocessSpec(modality="fingerprint", input_size=(128, 128), crop="core")

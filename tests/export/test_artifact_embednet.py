@@ -86,10 +86,11 @@ def test_face_preprocessing_follows_the_training_dataset_options() -> None:
 
 
 def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None:
-    calls = []
+    calls, kept = [], []
 
-    def fake(identities, impressions, *, seed, cache="", progress=True):
+    def fake(identities, impressions, *, seed, cache="", progress=True, spec=None, min_stored=8):
         calls.append((identities, impressions, seed))
+        kept.append((spec.crop, min_stored))
         n = len(identities) * impressions
         return ArrayDataset(np.zeros((n, 128, 128, 1), np.float32), np.zeros(n, np.int32), "x")
 
@@ -110,6 +111,13 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     assert others.start >= people.stop and len(others) == len(people)
     assert sources.whitening is not None and len(sources.whitening) == 7
     assert f"{others.start}-{others.stop - 1}" in sources.whitening_source
+    # the model's own window; fresh people generate only the impressions they give
+    assert kept == [("foreground", 8), ("foreground", shots), ("foreground", shots)]
+    kept.clear()
+    calls.clear()
+    core = [{**stage, "crop": "core"} for stage in stages]
+    data_sources(_saved("synthetic_fingerprints", core), calibration=10, background=7)
+    assert [crop for crop, _ in kept] == ["core"] * 3
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:

@@ -266,6 +266,15 @@ def test_prints_in_worker_processes_match_one_process(tmp_path: Path, monkeypatc
     # From the cache, without generating: the same arrays.
     again = data.synthetic_prints(range(0, 2), 2, seed=3, cache=str(tmp_path / "b"), workers=2)
     np.testing.assert_array_equal(again.images, one.images)
+    # Fresh people drawn once store only the impressions asked for; the key keeps them apart.
+    few = data.synthetic_prints(
+        range(0, 2), 2, seed=3, cache=str(tmp_path / "c"), workers=1, min_stored=2
+    )
+    np.testing.assert_array_equal(few.images, one.images)
+    stored = [
+        json.loads(m.read_text())["shapes"]["images"] for m in (tmp_path / "c").glob("*.json")
+    ]
+    assert stored == [[2, 128, 128, 1]] * 2  # one identity x 2 impressions per chunk
     monkeypatch.setenv("POCKETFIT_WORKERS", "zero")
     with pytest.raises(ConfigError, match="POCKETFIT_WORKERS"):
         data.default_workers()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.registration import CORE_SPEC
 from pretrain.evaluation import (
     FvcProtocolError,
     cosine_scorer,
@@ -16,6 +17,7 @@ from pretrain.evaluation import (
     fvc_pairs,
     impression_numbers,
     lbp_features,
+    matchers_protocol,
     max_cosine_scorer,
     protocol_figures,
     scores_report,
@@ -154,3 +156,35 @@ def test_protocol_figures_keep_the_result_keys() -> None:
         "fvc_protocol_mean_eer_pct": 1.0,
         "fvc_protocol_mean_fnmr_at_fmr1_pct": 2.0,
     }
+
+
+def test_matchers_protocol_scores_the_model_and_each_baseline(data_root: Path) -> None:
+    if not (data_root / "fvc" / "2000_DB1_B").is_dir():
+        pytest.skip(f"FVC set 2000_DB1_B not found under {data_root / 'fvc'}.")
+    seen = []
+
+    def model(x: np.ndarray) -> np.ndarray:
+        seen.append(x.shape)
+        return lbp_features(x)
+
+    out = matchers_protocol(
+        model,
+        spec=CORE_SPEC,
+        baselines={"lbp": lbp_features},
+        sets=["2000_DB1_B"],
+        root=data_root,
+    )
+    assert seen == [(80, *CORE_SPEC.shape)]  # the model reads its own spec's inputs
+    assert set(out) == {
+        "fvc_protocol",
+        "fvc_protocol_mean_eer_pct",
+        "fvc_protocol_mean_fnmr_at_fmr1_pct",
+        "baselines",
+    }
+    lbp = out["baselines"]["lbp"]
+    direct = evaluate_fvc(
+        features_scorer(lbp_features), sets=["2000_DB1_B"], root=data_root, progress=False
+    )
+    # The baseline on the foreground window is exactly evaluate_fvc's default.
+    assert lbp == protocol_figures(direct)
+    assert set(out["fvc_protocol"]) == {"2000_DB1_B"}
