@@ -166,9 +166,9 @@ def split_backbone(saved: SavedModel) -> Backbone:
     fold = FOLDS.get(type(module))
     if fold is not None:
         folded, params = fold(module, params)
-        for key in REPARAMETRISATIONS:  # the folded module's values, defaults included
-            if getattr(module, key, None) != getattr(folded, key, None):
-                options[key] = getattr(folded, key)
+        for option in REPARAMETRISATIONS:  # the folded module's values, defaults included
+            if getattr(module, option, None) != getattr(folded, option, None):
+                options[option] = getattr(folded, option)
     elif options.get("standardize"):
         raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
     spec = _preprocess_of(saved)
