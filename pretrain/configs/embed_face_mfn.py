@@ -10,14 +10,14 @@ Command (hours on 2 cores; resumable, checkpoints every epoch):
 Expected: issue 14's targets, ORL (all 40 people unseen) 5-shot identification >= 97% and EER
   <= 3%, against embed_face_lfw.py's EmbedNet (ORL 97.25%, EER 7.56%; LFW dev EER 21.97%).
   Not measured yet: started 2026-12-02 00:05 UTC on /work/runs/face_mfn (log
-  /work/runs/face_mfn.log), no epoch finished by 00:45 (27 of 80 steps in 19 min, nice 19,
+  /work/runs/face_mfn.log), no epoch finished by 00:42 (55 of 80 steps in 32 min, nice 19,
   load average 41). Score its checkpoints with ``bench_embed.py --face-checkpoint
   --face-config pretrain/configs/embed_face_mfn.py --face-workdir /work/runs/face_mfn``.
 Quick check (00:00-00:35, normal priority, ``--set metric.dataset_options.min_images=60
   --set metric.dataset_options.yale_b=False --set batch_size=64 --set epochs=3 --set
   metric.task_options.margin_warmup=20``: the 8 LFW people with >= 60 images, 21 steps an
-  epoch): training loss 14.03 -> 12.99, training error 71.4 -> 68.2%, dev EER 49.3 -> 49.2%
-  (chance). The embeddings of dev images collapsed (mean cosine 0.999 between different
+  epoch): training loss 14.03, 12.99, 12.21, training error 71.4, 68.2, 61.2%, dev EER 49.3,
+  49.2, 48.7% (chance). The embeddings of dev images collapsed (mean cosine 0.999 between different
   people after 3 epochs, 0.38 at initialisation): the GDC's output carries a component common
   to every image (its spread over channels 4.8 vs 2.2 over images) that ``feature_norm``
   (over channels) does not remove and the paper's batch normalisation after the GDC would.
