@@ -6,7 +6,8 @@ the cut needs no model surgery: the front's parameter groups are those ``part="f
 initialises, the last block's those ``part="last"`` does.
 
 Models trained with a reparametrisation export its folded form: EmbedNet's weight standardisation
-is folded into plain kernels (``fold_standardization``) before the cut. Where a model offers two
+(``fold_standardization``), MobileFaceNet's and its residual gains (``fold_mobilefacenet``) are
+folded into plain kernels before the cut. Where a model offers two
 implementations of one function (EmbedNet's ``impl``), the frozen front and the ``embed``
 signature use ``"native"`` (grouped convolution -> DEPTHWISE_CONV_2D, int8) and the training
 signatures ``"fast"``, whose gradients convert to builtins.
@@ -25,6 +26,7 @@ import numpy as np
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from pretrain import SavedModel, build_model
 from pretrain.models.embednet import EmbedNet, fold_standardization
+from pretrain.models.mobilefacenet import MobileFaceNet, fold_mobilefacenet
 
 # Preprocessing of models whose saved info does not carry a spec, by training dataset.
 DATASET_SPECS = {
@@ -32,6 +34,14 @@ DATASET_SPECS = {
     "orl_faces": FACE_SPEC,
     "synthetic_fingerprints": FINGERPRINT_SPEC,
 }
+
+# Training-time reparametrisations folded into plain kernels before the cut, by model class, and
+# the options that switch them (off in the exported model).
+FOLDS: dict[type, Callable[[Any, Any], tuple[Any, Any]]] = {
+    EmbedNet: fold_standardization,
+    MobileFaceNet: fold_mobilefacenet,
+}
+REPARAMETRISATIONS = ("standardize", "skip_init")
 
 
 class SplitError(ValueError):
@@ -152,12 +162,15 @@ def split_backbone(saved: SavedModel) -> Backbone:
     if options.get("start_block") or options.get("stop_after"):
         raise SplitError(f"model {name!r} is already a part of a network (start_block/stop_after).")
     params = saved.params
-    if options.get("standardize"):
-        module = build_model(name, **options)
-        if not isinstance(module, EmbedNet):
-            raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
-        _, params = fold_standardization(module, params)
-        options["standardize"] = False
+    module = build_model(name, **options)
+    fold = FOLDS.get(type(module))
+    if fold is not None:
+        folded, params = fold(module, params)
+        for option in REPARAMETRISATIONS:  # the folded module's values, defaults included
+            if getattr(module, option, None) != getattr(folded, option, None):
+                options[option] = getattr(folded, option)
+    elif options.get("standardize"):
+        raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
     spec = _preprocess_of(saved)
     probe = Backbone(name, options, {}, {}, spec, (), 0)
     example = jax.ShapeDtypeStruct((1, *spec.shape), jnp.float32)

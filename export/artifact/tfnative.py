@@ -150,3 +150,59 @@ def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
         return out
 
     return run
+
+
+@register_builder("mobilefacenet")
+def _mobilefacenet(backbone: Backbone, with_features: bool) -> EmbedFn:
+    """MobileFaceNet as folded by ``split_backbone``: plain convolutions, residual ADDs, the
+    GDC as a "VALID" depthwise convolution over the whole map."""
+    import tensorflow as tf
+
+    from pretrain.models.mobilefacenet import MobileFaceNet
+
+    net = MobileFaceNet(**backbone.options)
+    if net.standardize or net.skip_init:
+        raise ValueError(
+            "mobilefacenet: fold the weight standardisation and residual gains before export "
+            "(split_backbone)."
+        )
+    blocks = net._blocks()
+    params = {**backbone.front_params, **backbone.last_params}
+    const = lambda a: tf.constant(np.asarray(a, np.float32))  # noqa: E731
+
+    def conv(x: Any, layer: dict[str, Any], stride: int, relu: bool = True) -> Any:
+        y = tf.nn.bias_add(
+            tf.nn.conv2d(x, const(layer["kernel"]), stride, "SAME"), const(layer["bias"])
+        )
+        return tf.nn.relu6(y) if relu else y
+
+    def depthwise(x: Any, layer: dict[str, Any], stride: int, padding: str = "SAME") -> Any:
+        kernel = np.asarray(layer["kernel"])  # Flax (H, W, 1, C) -> TF (H, W, C, 1)
+        kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3], 1)
+        y = tf.nn.depthwise_conv2d(x, const(kernel), (1, stride, stride, 1), padding)
+        return tf.nn.bias_add(y, const(layer["bias"]))
+
+    def run(images: Any) -> dict[str, Any]:
+        x = conv(images, params["stem"], 2)
+        x = tf.nn.relu6(depthwise(x, params["stem_dw"], 1))
+        for i, (width, _, stride) in enumerate(blocks):
+            p = params[f"block{i + 1}"]
+            h = conv(x, p["expand"], 1)
+            h = tf.nn.relu6(depthwise(h, p["depthwise"], stride))
+            h = conv(h, p["project"], 1, relu=False)
+            x = x + h if stride == 1 and x.shape[-1] == width else h
+        features = x
+        x = depthwise(conv(x, params["tail"], 1), params["gdc"], 1, "VALID")
+        x = tf.reshape(x, (-1, x.shape[-1]))
+        if net.feature_norm:
+            x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+            x = x * tf.math.rsqrt(tf.reduce_mean(x * x, axis=-1, keepdims=True) + 1e-6)
+        x = tf.matmul(x, const(params["embed"]["kernel"])) + const(params["embed"]["bias"])
+        if net.normalize:
+            x = tf.math.l2_normalize(x, axis=-1, epsilon=1e-24)
+        out = {"embeddings": x}
+        if with_features:
+            out["features"] = features
+        return out
+
+    return run

@@ -2,6 +2,7 @@
 
 from pretrain.models.embednet import DepthwiseConv, EmbedNet, PointwiseConv, SeparableBlock
 from pretrain.models.lenet import LeNet5, LeNet300, count_params
+from pretrain.models.mobilefacenet import MobileFaceNet
 from pretrain.models.registry import build_model, model_names, register
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "EmbedNet",
     "LeNet5",
     "LeNet300",
+    "MobileFaceNet",
     "PointwiseConv",
     "SeparableBlock",
     "build_model",
