@@ -275,7 +275,7 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
     views = [runner(**{IMAGES: v})[EMBEDDINGS] for v in (x, mirror(x))]
     # one batch of both views on the device, two here: float32 rounding apart at most
     np.testing.assert_allclose(dev.embed(raw)[EMBEDDINGS], flip_average(*views), atol=1e-5)
-    report = dev.enroll("owner", raw[:5], target_far=1e-2)
+    report = dev.enroll("owner", raw[:5], train=True, target_far=1e-2)  # faces default: imprint
     assert report.scope == "head" and dev.verify("owner", raw[5]).threshold == report.threshold
 
 
