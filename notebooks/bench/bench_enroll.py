@@ -551,23 +551,19 @@ def run_set(
         workdir=workdir,
         match=HEAD,
     )
-    official = official_baseline(
-        data,
-        lambda classes, lr: build_official(backbone, classes, learning_rate=lr),
-        spec,
-        SHOTS,
-        workdir,
-        measure=measure,
-        artifact_embeddings=embedded["embeddings"],
-        episodes=episodes,
-        whitening=whitening,
-    )
-    out = {"pocketfit": result, "imprint_only": imprint, "tflite_official": official}
+    builders: dict[str, Any] = {
+        "tflite_official": lambda classes, lr: build_official(backbone, classes, learning_rate=lr)
+    }
     if keras:
         model = keras_backbone(backbone)
-        out["tflite_official_keras"] = official_baseline(
+        builders["tflite_official_keras"] = lambda classes, lr: build_official_keras(
+            model, classes, learning_rate=lr
+        )
+    out = {"pocketfit": result, "imprint_only": imprint}
+    for name, build in builders.items():  # the guide's recipe over a jax2tf / a Keras backbone
+        out[name] = official_baseline(
             data,
-            lambda classes, lr: build_official_keras(model, classes, learning_rate=lr),
+            build,
             spec,
             SHOTS,
             workdir,

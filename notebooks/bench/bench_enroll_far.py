@@ -161,9 +161,9 @@ def _verify_ms(dev: Device, user: str, images: list[np.ndarray]) -> float:
 
 
 # -- the candidate rules on the development people -------------------------------------------------
-def _embed_inputs(artifact: Path, key: Path, inputs: np.ndarray) -> np.ndarray:
-    """The artifact's int8 ``embed`` of model inputs (already framed and resized), unit rows."""
-    runner = load_artifact(artifact, key).interpreter(1).get_signature_runner(EMBED)
+def _embed_inputs(runner: Any, inputs: np.ndarray) -> np.ndarray:
+    """The ``embed`` signature ``runner``'s output for model inputs (already framed and resized),
+    unit rows."""
     out = [runner(**{IMAGES: inputs[i : i + 64]})[EMBEDDINGS] for i in range(0, len(inputs), 64)]
     return normalize(np.concatenate(out))
 
@@ -292,8 +292,9 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         "orl": preprocess_batch(images, spec),
         "background": np.asarray(lfw_role_set("background").images, np.float32),
     }
-    plain = {k: _embed_inputs(artifact, key, v) for k, v in inputs.items()}
-    mirror = {k: _embed_inputs(artifact, key, v[:, :, ::-1].copy()) for k, v in inputs.items()}
+    runner = art.interpreter(1).get_signature_runner(EMBED)  # one verified load, one interpreter
+    plain = {k: _embed_inputs(runner, v) for k, v in inputs.items()}
+    mirror = {k: _embed_inputs(runner, v[:, :, ::-1].copy()) for k, v in inputs.items()}
     people = np.random.default_rng(0).permutation(np.unique(dev_labels))
     members = (people[: len(people) // 2], people[len(people) // 2 :])
 
