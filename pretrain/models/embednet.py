@@ -62,6 +62,17 @@ def standardize_kernel(kernel: jax.Array, eps: float = 1e-4) -> jax.Array:
     return _RELU_GAIN * (kernel - mean) * jax.lax.rsqrt(var * fan_in + eps)
 
 
+def standardize_features(x: jax.Array) -> jax.Array:
+    """Each row centred and scaled to unit mean square over its features (``feature_norm``)."""
+    x = x - jnp.mean(x, axis=-1, keepdims=True)
+    return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
+
+
+def unit_rows(x: jax.Array) -> jax.Array:
+    """Rows scaled to unit L2 norm (eps 1e-12, as ``devices.cosine.normalize``)."""
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 class DepthwiseConv(nn.Module):
     """3x3 depthwise convolution, "SAME" padding, with bias; kernel ``(3, 3, 1, C)`` as Flax's.
 
@@ -258,11 +269,11 @@ class EmbedNet(nn.Module):
         n = x.shape[0]
         # One batch of both views; the mirror is a reversed width axis (TFLite REVERSE_V2).
         both = self._embed(jnp.concatenate([x, jnp.flip(x, axis=2)], axis=0))
-        both = both / jnp.maximum(jnp.linalg.norm(both, axis=-1, keepdims=True), 1e-12)
+        both = unit_rows(both)
         mean = both[:n] + both[n:]
         if not self.normalize:
             return 0.5 * mean
-        return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
+        return unit_rows(mean)
 
     @nn.compact
     def _embed(self, x: jax.Array) -> jax.Array:
@@ -289,11 +300,10 @@ class EmbedNet(nn.Module):
             return x
         x = jnp.mean(x, axis=(1, 2))
         if self.feature_norm:
-            x = x - jnp.mean(x, axis=-1, keepdims=True)
-            x = x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
+            x = standardize_features(x)
         x = nn.Dense(self.embedding_dim, name="embed")(x)
         if self.normalize:
-            x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+            x = unit_rows(x)
         return x
 
 

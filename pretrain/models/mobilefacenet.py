@@ -43,7 +43,9 @@ from pretrain.models.embednet import (
     PointwiseConv,
     StemConv,
     _check_impl,
+    standardize_features,
     standardize_kernel,
+    unit_rows,
 )
 from pretrain.models.registry import register
 
@@ -178,11 +180,10 @@ class MobileFaceNet(nn.Module):
         x = nn.relu6(PointwiseConv(self.tail_width, impl, ws, name="tail")(x))
         x = GlobalDepthwise(impl, name="gdc")(x)
         if self.feature_norm:
-            x = x - jnp.mean(x, axis=-1, keepdims=True)
-            x = x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
+            x = standardize_features(x)
         x = nn.Dense(self.embedding_dim, name="embed")(x)
         if self.normalize:
-            x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+            x = unit_rows(x)
         return x
 
 
