@@ -59,8 +59,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+# CI has 2 cores: two pytest workers, whole files per worker (module fixtures built once).
+# PYTEST_WORKERS=0 runs in one process (for -x / pdb).
+PYTEST_WORKERS ?= 2
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
