@@ -60,10 +60,10 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # CI has 2 cores: two pytest workers, whole files per worker (module fixtures built once).
-# PYTEST_WORKERS=0 runs in one process (for -x / pdb).
+# PYTEST_WORKERS=0 runs in one process (for -x / pdb). The 15 slowest tests are listed at the end.
 PYTEST_WORKERS ?= 2
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck pytest
 
