@@ -5,7 +5,8 @@ backbone the artifact is built from: its decoded kernels on their int8 grid
 (:func:`devices.bundle.grid.snap`), so the int8 ``embed`` the converter writes holds exactly the
 decoded weights. :func:`export_download` is the whole path from a saved model: whiten, compress
 on the embedding task, build the artifact from the compressed backbone, pack it into one signed
-download (:func:`export.bundle.download.build_download`).
+download (:func:`export.bundle.download.build_download`); :func:`artifact_from_bundle` is its
+last part, for a bundle that is already made.
 
 Example:
   >>> result = export_download("notebooks/results/models/embed_face_lfw", "runs/face_download",
@@ -155,16 +156,16 @@ def export_download(
         saved, private_key=private_key, recipe=recipe, key=key, start=start, progress=progress
     )
     compressed = compressed_backbone(backbone, ota.bundle, private_key.public_key())
-    manifest = build_artifact(
+    manifest, files, blob = artifact_from_bundle(
         compressed,
+        ota.bundle,
         out,
         private_key=private_key,
-        calibration=sources.calibration,
-        background_images=sources.background,
-        background_source=sources.background_source,
+        sources=sources,
         scopes=scopes,
         background_levels=background_levels,
         flip_average=flip_average,
+        codebook_dtype="float16" if recipe.float16 else "float32",
         source={
             "model_dir": shown_path(Path(model_dir)),
             "model": backbone.name,
@@ -177,16 +178,61 @@ def export_download(
             },
         },
     )
+    if blob and bundle_path is not None:
+        atomic_write(bundle_path, blob)
+    return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)
+
+
+def artifact_from_bundle(
+    compressed: Backbone,
+    bundle: bytes,
+    out: str | os.PathLike[str],
+    *,
+    private_key: Any,
+    sources: Sources,
+    source: dict[str, Any],
+    scopes: Sequence[str] = ("head",),
+    background_levels: int = BACKGROUND_LEVELS,
+    flip_average: bool = False,
+    codebook_dtype: str = "float16",
+    bundle_key: Any = None,
+) -> tuple[dict[str, Any], dict[str, bytes], bytes]:
+    """The signed artifact in ``out`` of ``compressed`` (:func:`compressed_backbone` of
+    ``bundle``) with ``sources``' calibration and background people, and its download.
+
+    Args:
+      scopes: training scopes; only a head-only artifact packs into a download.
+      source: the manifest's record of where the backbone came from.
+      bundle_key: the public key that signed ``bundle`` (default ``private_key``'s).
+
+    Returns:
+      ``(manifest, files, download)``: the artifact's manifest and files, and the download's
+      bytes (empty when ``scopes`` are wider than the head).
+    """
+    manifest = build_artifact(
+        compressed,
+        out,
+        private_key=private_key,
+        calibration=sources.calibration,
+        background_images=sources.background,
+        background_source=sources.background_source,
+        scopes=scopes,
+        background_levels=background_levels,
+        flip_average=flip_average,
+        source=source,
+    )
     files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
     blob = b""
     if set(files) == set(DOWNLOAD_FILES):
-        dtype = "float16" if recipe.float16 else "float32"
         blob = pack_download(
-            files, compressed, ota.bundle, private_key=private_key, codebook_dtype=dtype
+            files,
+            compressed,
+            bundle,
+            private_key=private_key,
+            codebook_dtype=codebook_dtype,
+            bundle_key=bundle_key,
         )
-        if bundle_path is not None:
-            atomic_write(bundle_path, blob)
-    return DownloadResult(blob, files, manifest, compressed, backbone, ota, whitening, sources)
+    return manifest, files, blob
 
 
 def pack_download(

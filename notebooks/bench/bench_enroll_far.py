@@ -344,8 +344,8 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
 
     import pretrain
     from devices.trust import public_key
-    from export.artifact import build_artifact, data_sources, split_backbone
-    from export.artifact.download import BACKGROUND_LEVELS, compressed_backbone, pack_download
+    from export.artifact import data_sources, split_backbone
+    from export.artifact.download import artifact_from_bundle, compressed_backbone
 
     manifest = load_artifact(artifact, key).manifest
     saved = pretrain.load_model(ROOT / manifest["source"]["model_dir"])
@@ -356,21 +356,15 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
     out = {}
     for name, flip in (("head", False), ("head_flip", True)):
         folder = workdir / f"face-{name}"
-        built = build_artifact(
+        built, _, blob = artifact_from_bundle(
             compressed,
+            bundle,
             folder,
             private_key=signer,
-            calibration=sources.calibration,
-            background_images=sources.background,
-            background_source=sources.background_source,
-            scopes=("head",),
-            background_levels=BACKGROUND_LEVELS,
+            sources=sources,
             flip_average=flip,
+            bundle_key=public_key(key),
             source={"model_dir": manifest["source"]["model_dir"], "model": compressed.name},
-        )
-        files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
-        blob = pack_download(
-            files, compressed, bundle, private_key=signer, bundle_key=public_key(key)
         )
         out[name] = {
             "dir": folder,
