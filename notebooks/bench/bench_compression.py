@@ -43,7 +43,8 @@ from tqdm.auto import tqdm
 import export
 import pretrain
 import pretrain.compression as pc
-from pretrain.train import Trainer, load_splits
+from pretrain.data import ArrayDataset
+from pretrain.train import Splits, Trainer, load_splits
 
 MODELS = ("lenet300", "lenet5")
 PAPER = {  # Han, Mao, Dally, ICLR 2016, tables 1-3: published figures, for comparison only
@@ -70,14 +71,24 @@ NOTES = {
 }
 
 
-def test_error(trainer: Trainer, params: Any, splits: Any) -> float:
+def test_error(trainer: Trainer, params: Any, splits: Splits) -> float:
     """Test error in percent."""
     return 100.0 * trainer.evaluate(params, splits.test).error
 
 
-def val_error(trainer: Trainer, params: Any, splits: Any) -> float:
+def validation(splits: Splits) -> ArrayDataset:
+    """The held-out training images recipes are chosen on (an error if none are held out)."""
+    if splits.val is None:
+        raise SystemExit(
+            "the retraining config holds out no validation images (val_size=0): sensitivity "
+            "and the recipe search choose on them; retrain with val_size > 0."
+        )
+    return splits.val
+
+
+def val_error(trainer: Trainer, params: Any, splits: Splits) -> float:
     """Validation error in percent (the held-out training images recipes are chosen on)."""
-    return 100.0 * trainer.evaluate(params, splits.val).error
+    return 100.0 * trainer.evaluate(params, validation(splits)).error
 
 
 def obd_vs_magnitude(saved: Any, splits: Any, trainer: Trainer, examples: int) -> dict[str, Any]:
@@ -232,7 +243,8 @@ def compress_model(
     }
     if name == "lenet300":
         out["obd_vs_magnitude"] = obd_vs_magnitude(saved, splits, trainer, 500 if smoke else 2000)
-    errors = lambda p: trainer.evaluate(p, splits.val).error  # noqa: E731
+    val = validation(splits)
+    errors = lambda p: trainer.evaluate(p, val).error  # noqa: E731
     layers = sorted(recipe.sparsity)
     out["sensitivity"] = {
         layer: [{"sparsity": s, "val_error_pct": 100 * e} for s, e in curve]
