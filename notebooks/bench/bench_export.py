@@ -156,14 +156,13 @@ def five_shot_flips(
 
     enroll, probe = enroll_probe_split(labels, pool=5, order=order)
     chosen = np.concatenate([enroll[labels[enroll] == c][:5] for c in np.unique(labels)])
-    right, margins = {}, None
+    right, scores = {}, {}
     for name, features in (("reference", reference), ("other", other)):
         classes, templates = imprint(features[chosen], labels[chosen])
-        scores = normalize(features[probe]) @ templates.T
-        right[name] = classes[np.argmax(scores, axis=1)] == labels[probe]
-        if margins is None:
-            top = np.sort(scores, axis=1)
-            margins = top[:, -1] - top[:, -2]
+        scores[name] = normalize(features[probe]) @ templates.T
+        right[name] = classes[np.argmax(scores[name], axis=1)] == labels[probe]
+    top = np.sort(scores["reference"], axis=1)
+    margins = top[:, -1] - top[:, -2]
     lost = right["reference"] & ~right["other"]
     gained = ~right["reference"] & right["other"]
     changed = lost | gained
@@ -358,7 +357,7 @@ def run_embedding(
         float_e = down.float_backbone.embeddings(images)
         int8_e = interpreter_embed(uncompressed_int8, images)
         device_e = interpreter_embed(device_model, images)
-        row = {
+        row: dict[str, Any] = {
             "float": protocol(float_e, labels, order),
             "float_as_trained": protocol(trained_e, labels, order),
             "int8": protocol(int8_e, labels, order),
