@@ -206,7 +206,7 @@ def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.
         master = gen.master(int(finger))
         angles = []
         for k in np.flatnonzero(owners == finger):
-            image = images[k]
+            image = images[int(k)]
             pose = estimate_pose(image, config)
             found += pose.found
             if pose.found:
@@ -265,7 +265,10 @@ def finetune(variant: str, args: argparse.Namespace) -> Path:
     prepare = VARIANTS[variant]
     train = ArrayDataset(prepare(images), labels, f"train[{variant}]")
     val = ArrayDataset(prepare(dev), owners.astype(np.int32), f"dev[{variant}]")
-    run = pretrain.load_run(ROOT / "pretrain" / "configs" / "embed_fingerprint.py", [])
+    path = ROOT / "pretrain" / "configs" / "embed_fingerprint.py"
+    run = pretrain.load_run(path, [])
+    if not isinstance(run, pretrain.StagedConfig):
+        raise SystemExit(f"{path} has no stages; --finetune-steps trains its 'metric' stage.")
     stage = dict(run.stages)["metric"]
     per_epoch = len(train) // stage.batch_size
     config = dataclasses.replace(
@@ -280,7 +283,16 @@ def finetune(variant: str, args: argparse.Namespace) -> Path:
     return pretrain.fit(config, out, splits=Splits(train, val, val)).model_dir
 
 
-def correlation_scorer(raw: Sequence[np.ndarray]) -> Scorer:
+def raw_prints(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The raw prints as they are, one object per print (an FVC set's sizes may differ): the
+    samples :func:`correlation_scorer` reads."""
+    out = np.empty(len(images), dtype=object)
+    for k, image in enumerate(images):
+        out[k] = image
+    return out
+
+
+def correlation_scorer(raw: Sequence[np.ndarray] | np.ndarray) -> Scorer:
     """:func:`pretrain.data.aligned_correlation` of two raw prints (rotations +-15 deg, shifts
     +-40 input px): a slow pixel-level yardstick, not a device matcher."""
     return lambda i, j: np.array(
@@ -302,7 +314,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {"dev": set_report(correlation_scorer(images), owners, impressions)}
         if not args.no_fvc:
             row.update(
-                protocol_figures(evaluate_fvc(correlation_scorer, prepare=list, progress=False))
+                protocol_figures(
+                    evaluate_fvc(correlation_scorer, prepare=raw_prints, progress=False)
+                )
             )
         row["command"] = _command("raw", "correlation", args)
         rows[f"raw/correlation{suffix}"] = row
@@ -320,7 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tuned = f"+finetune{args.finetune_steps}" if args.finetune_steps else ""
         found = matchers(args.matcher, views=samples.ndim == 5, whitening=white, model=model)
         for name, make in found.items():
-            row: dict[str, Any] = {"dev": set_report(make(samples), owners, impressions)}
+            row = {"dev": set_report(make(samples), owners, impressions)}
             row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
             if not (args.no_fvc or oracle):
                 row.update(protocol_figures(evaluate_fvc(make, prepare=prepare, progress=False)))
