@@ -101,13 +101,18 @@ class Service:
 
 
 def _call(
-    url: str, token: str, ctx: ssl.SSLContext, *, data: bytes | None = None, **headers: str
+    url: str,
+    token: str,
+    ctx: ssl.SSLContext,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes, dict[str, str], float]:
     request = urllib.request.Request(
         url,
         data=data,
         method="POST" if data else "GET",
-        headers={"Authorization": f"Bearer {token}", **headers},
+        headers={"Authorization": f"Bearer {token}", **(headers or {})},
     )
     t0 = time.perf_counter()
     try:
@@ -169,18 +174,25 @@ def load_phase(
                 f"{base}/v1/artifacts/face/manifest.json",
                 token,
                 ctx,
-                **{"If-None-Match": headers["etag"]},
+                headers={"If-None-Match": headers["etag"]},
             )
             mine.append(ms)
             _expect(status == 304, f"conditional manifest {status}")
             status, part, _, ms = _call(
-                f"{base}/v1/artifacts/face/model.tflite", token, ctx, Range="bytes=0-65535"
+                f"{base}/v1/artifacts/face/model.tflite",
+                token,
+                ctx,
+                headers={"Range": "bytes=0-65535"},
             )
             mine.append(ms)
             _expect(status == 206 and len(part) == 65536, f"range {status} {len(part)}")
             body = bodies[i % len(bodies)]
             status, reply, _, ms = _call(
-                f"{base}/v1/jobs", token, ctx, data=body, **{"Content-Type": "application/json"}
+                f"{base}/v1/jobs",
+                token,
+                ctx,
+                data=body,
+                headers={"Content-Type": "application/json"},
             )
             mine.append(ms)
             _expect(status == 200, f"job {status} {reply[:200]!r}")
