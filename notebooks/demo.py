@@ -448,7 +448,7 @@ def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -
     every = d["impostor_scores"] + d["genuine_scores"] + d["imprint_impostor_scores"]
     low = min(every) - 0.05
     high = max(1.0, r["threshold"]) + 0.05 if r["threshold"] < 1.5 else 1.05
-    bins = np.linspace(low, high, 60)
+    bins = np.linspace(low, high, 60).tolist()
     ax.hist(
         d["impostor_scores"],
         bins,
