@@ -30,6 +30,7 @@ from 7 on (crossing 7, interval [1, never] at one std). 60,000 was not run (CNN 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -46,23 +47,41 @@ from pretrain.evaluation.curve_runs import (
     MIN_EPOCH_EXAMPLES,
     MNIST_DESCRIPTORS,
     CellStore,
-    extend_cnn,
     face_features,
+    patience_table,
+    pilot_cnn,
     run_faces,
     run_mnist,
 )
 from pretrain.evaluation.linear import L2_GRID, MAX_ITERATIONS
 
-SIZES = (100, 300, 1000, 3000, 10000)
+SIZES = (100, 300, 1000, 3000, 10000, 30000, 60000)
 SHOTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 SEEDS = (0, 1, 2)
 FACE_MODEL = ROOT / "notebooks" / "results" / "models" / "embed_face_lfw"
 CNN_CONFIG = ROOT / "pretrain" / "configs" / "lenet5.py"
 # The CNN's epoch budget (each epoch >= MIN_EPOCH_EXAMPLES examples); the rest is lenet5.py's.
-CNN_OVERRIDES = ["epochs=6", "keep_checkpoints=1"]
+CNN_OVERRIDES = ["epochs=20", "early_stop_patience=4", "keep_checkpoints=1"]
+# The budget pilot: epochs trained with no patience stop, and the patiences it compares.
+PILOT_CAP = 40
+PATIENCES = (2, 3, 4, 6, 8, 10, 12, 16)
 
 
-def protocol(args: argparse.Namespace, cnn: pretrain.TrainConfig) -> dict[str, Any]:
+def pilots(store: CellStore) -> list[dict[str, Any]]:
+    """The stored pilot runs (--pilot), each with what every patience would have kept."""
+    rows = []
+    for path in sorted(store.folder.glob("pilot-*.json")):
+        cell = json.loads(path.read_text())
+        val = cell.pop("val_error_by_epoch")
+        rows.append(
+            {**cell, "patience": patience_table(val, PATIENCES), "val_error_pct_by_epoch": val}
+        )
+    return rows
+
+
+def protocol(
+    args: argparse.Namespace, cnn: pretrain.TrainConfig, store: CellStore
+) -> dict[str, Any]:
     return {
         "mnist": {
             "subsets": "seed s draws train_size random images of the 60,000; 20% of them "
@@ -75,9 +94,13 @@ def protocol(args: argparse.Namespace, cnn: pretrain.TrainConfig) -> dict[str, A
                 "overrides": CNN_OVERRIDES,
                 "epoch": f"each epoch sees >= {MIN_EPOCH_EXAMPLES} examples (small subsets "
                 "repeated); the checkpoint with the lowest validation error is tested",
-                "budget": "6 epochs at every size (the machine was shared by ~15 jobs); "
-                "cnn<E>ep: the same runs of one size continued to E epochs (--extend), a "
-                "check of what the budget costs",
+                "budget": f"the same rule at every size: lenet5.py's schedule (learning "
+                f"rate x{cnn.plateau_factor} after {cnn.plateau_patience} epochs without a new "
+                f"best validation error, stop below x{cnn.min_lr_scale}), stopped after "
+                f"{cnn.early_stop_patience} epochs without a new best, at most {cnn.epochs} "
+                "epochs; patience and cap chosen on the validation slices of the pilot runs "
+                "(budget_choice)",
+                "budget_choice": pilots(store),
             },
         },
         "faces": {
@@ -106,7 +129,7 @@ def write(
         if "cnn" in compared and len(compared) > 1:
             crossing[task] = crossing_point(compared, "cnn")
     figures["crossing"] = crossing
-    figures["protocol"] = protocol(args, cnn)
+    figures["protocol"] = protocol(args, cnn, store)
     if not args.smoke:
         write_results("curves", figures)
         plot_curves(figures, RESULTS / "curves.png")
@@ -148,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn-only", action="store_true", help="MNIST CNN only (run beside --no-cnn)"
     )
     parser.add_argument(
-        "--extend",
-        nargs=2,
+        "--pilot",
+        nargs="+",
         type=int,
-        metavar=("SIZE", "EPOCHS"),
-        help="continue the finished CNN cells of SIZE to EPOCHS epochs (method cnn<EPOCHS>ep)",
+        metavar="SIZE",
+        help="train the CNN on these sizes (first seed) to --pilot-cap epochs with no patience "
+        "stop, and print what each patience would keep on validation (chooses the budget)",
+    )
+    parser.add_argument("--pilot-cap", type=int, default=PILOT_CAP)
+    parser.add_argument(
+        "--pilot-overrides", nargs="*", default=[], help="config overrides of the pilot runs"
     )
     parser.add_argument(
         "--write-only", action="store_true", help="rewrite curves.json/png from stored cells"
@@ -170,10 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_only:
         show(write(store, args, cnn, started))
         return 0
-    if args.extend:
-        size, epochs = args.extend
-        extend_cnn(store, size=size, seeds=args.seeds, cnn=cnn, epochs=epochs)
-        show(write(store, args, cnn, started))
+    if args.pilot:
+        variant = pretrain.load_config(CNN_CONFIG, overrides + args.pilot_overrides)
+        for size in args.pilot:
+            cell = pilot_cnn(store, size=size, seed=args.seeds[0], cnn=variant, cap=args.pilot_cap)
+            table = patience_table(cell["val_error_by_epoch"], PATIENCES)
+            print(
+                f"\npilot {args.pilot_overrides}: size {size}, seed {args.seeds[0]}, "
+                f"{cell['epochs']} epochs, {cell['wall_s']:.0f} s"
+            )
+            print_table(
+                ["patience", "stop epoch", "best epoch", "val error %"],
+                [[p, *t.values()] for p, t in table.items()],
+            )
         return 0
     if "faces" in args.tasks:
         run_faces(store, face_features(FACE_MODEL), shots=args.shots, seeds=args.seeds)
