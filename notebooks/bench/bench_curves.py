@@ -67,6 +67,30 @@ PILOT_CAP = 40
 PATIENCES = (2, 3, 4, 6, 8, 10, 12, 16)
 
 
+def reuse_cells(store: CellStore, path: Path, commit: str) -> int:
+    """Stores the per-seed errors of an earlier curves.json as cells (``reused_from`` says
+    where) for every method the CNN's recipe does not touch: the faces (the CNN there is a
+    fixed backbone's embeddings) and the MNIST descriptors. MNIST ``cnn*`` cells are never
+    reused. A cell already stored is kept. Returns how many cells were added."""
+    old = json.loads(path.read_text())
+    seeds = old["protocol"]["seeds"]
+    added = 0
+    for task in ("mnist", "faces"):
+        for method, rows in old.get(task, {}).items():
+            if task == "mnist" and method not in MNIST_DESCRIPTORS:
+                continue
+            for row in rows:
+                if len(row["error_pct"]) != len(seeds):
+                    continue  # which seed is which is then unknown
+                for seed, error in zip(seeds, row["error_pct"], strict=True):
+                    size = row["train_size"]
+                    if store.get(task, method, size, seed) is None:
+                        cell = {"error_pct": error, "reused_from": f"{path.name} at {commit}"}
+                        store.put(task, method, size, seed, cell)
+                        added += 1
+    return added
+
+
 def pilots(store: CellStore) -> list[dict[str, Any]]:
     """The stored pilot runs (--pilot), each with what every patience would have kept."""
     rows = []
@@ -85,7 +109,8 @@ def protocol(
     return {
         "mnist": {
             "subsets": "seed s draws train_size random images of the 60,000; 20% of them "
-            "(at most 5,000) are the validation slice, the rest are trained on; test: the "
+            "(at most 5,000) are the validation slice, the rest are trained on (so 60,000 is "
+            "55,000 trained on + 5,000 validation, the seed choosing which 5,000); test: the "
             "10,000 test images",
             "descriptors": {k: v._asdict() for k, v in MNIST_DESCRIPTORS.items()},
             "cnn": {
@@ -115,7 +140,51 @@ def protocol(
         f"slice, L2 on the weights from {list(L2_GRID)}, L-BFGS <= {MAX_ITERATIONS} iterations",
         "descriptor_parameters": "the usual settings for the image size, not tuned here",
         "seeds": list(args.seeds),
+        "reused_cells": reused(store),
     }
+
+
+def reused(store: CellStore) -> dict[str, Any]:
+    """Which stored cells came from an earlier run (--reuse): ``{source: {task: count}}``."""
+    counts: dict[str, dict[str, int]] = {}
+    for path in sorted(store.folder.glob("*.json")):
+        source = json.loads(path.read_text()).get("reused_from")
+        if source:
+            task = path.stem.split("-", 1)[0]
+            counts.setdefault(source, {}).setdefault(task, 0)
+            counts[source][task] += 1
+    return counts
+
+
+def statement(crossing: dict[str, Any], curves: dict[str, list[dict[str, Any]]]) -> str:
+    """What the crossing says in one sentence, with the figures at the largest size compared."""
+    sizes = crossing["sizes_compared"]
+    low, high = crossing["interval"]
+    if not sizes:
+        return "no size measured by every method."
+    last = sizes[-1]
+    at_last = {m: next(r for r in rows if r["train_size"] == last) for m, rows in curves.items()}
+    best = min((m for m in at_last if m != "cnn"), key=lambda m: at_last[m]["error_pct_mean"])
+    figures = (
+        f"at {last:,}: cnn {at_last['cnn']['error_pct_mean']:.2f} +- "
+        f"{at_last['cnn']['error_pct_std']:.2f}% vs {best} "
+        f"{at_last[best]['error_pct_mean']:.2f} +- {at_last[best]['error_pct_std']:.2f}%"
+    )
+    if crossing["size"] is None:
+        return (
+            f"no crossing within {sizes[0]:,}..{last:,}: the CNN's mean error is not below "
+            f"every descriptor's at the largest size ({figures}); "
+            + (
+                "not even with the CNN at mean - std and the descriptors at mean + std."
+                if low is None
+                else f"with the CNN at mean - std and the descriptors at mean + std: from {low:,}."
+            )
+        )
+    return (
+        f"the CNN's mean error is below every descriptor's from {crossing['size']:,} on "
+        f"(interval at one std across seeds: {'none' if low is None else f'{low:,}'} to "
+        f"{'never within the sizes measured' if high is None else f'{high:,}'}; {figures})."
+    )
 
 
 def write(
@@ -124,10 +193,11 @@ def write(
     figures: dict[str, Any] = {task: store.curves(task) for task in ("mnist", "faces")}
     crossing = {}
     for task in ("mnist", "faces"):
-        # the CNN against the descriptors (not against its own variants such as cnn15ep)
+        # the CNN against the descriptors (not against variants of itself)
         compared = {m: v for m, v in figures[task].items() if m == "cnn" or m in DESCRIPTORS}
         if "cnn" in compared and len(compared) > 1:
             crossing[task] = crossing_point(compared, "cnn")
+            crossing[task]["statement"] = statement(crossing[task], compared)
     figures["crossing"] = crossing
     figures["protocol"] = protocol(args, cnn, store)
     if not args.smoke:
@@ -151,7 +221,7 @@ def show(figures: dict[str, Any]) -> None:
             print_table(["method", "train_size", "error %", "std", "seeds"], rows)
         if task in figures["crossing"]:
             c = figures["crossing"][task]
-            print(f"crossing: {c['size']} (interval {c['interval']})")
+            print(f"crossing: {c['statement']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         "--pilot-overrides", nargs="*", default=[], help="config overrides of the pilot runs"
     )
     parser.add_argument(
+        "--reuse",
+        nargs=2,
+        metavar=("CURVES_JSON", "COMMIT"),
+        help="store an earlier run's descriptor and faces cells (same code and data) first",
+    )
+    parser.add_argument(
         "--write-only", action="store_true", help="rewrite curves.json/png from stored cells"
     )
     parser.add_argument("--smoke", action="store_true", help="tiny run in a temporary folder")
@@ -195,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     cnn = pretrain.load_config(CNN_CONFIG, overrides)
     store = CellStore(Path(args.workdir) / "cells")
     started = time.perf_counter()
+    if args.reuse:
+        added = reuse_cells(store, Path(args.reuse[0]), args.reuse[1])
+        print(f"reused {added} cells from {args.reuse[0]} at {args.reuse[1]}")
     if args.write_only:
         show(write(store, args, cnn, started))
         return 0

@@ -9,8 +9,14 @@
   k on the LFW development people (the same k-shot protocol), never on ORL.
 
 A cell (task, method, size, seed) is a small JSON file under the run's folder; a rerun skips the
-cells it finds, so an interrupted run continues where it stopped. Descriptors are cached with
-:func:`pretrain.embedding.cached` (``$POCKETFIT_CACHE`` or ``runs/cache``).
+cells it finds, so an interrupted run continues where it stopped. A CNN cell and its workdir carry
+a digest of the training recipe, so a cell trained by another recipe (e.g. a shorter budget) is
+retrained, never reused. Descriptors are cached with :func:`pretrain.embedding.cached`
+(``$POCKETFIT_CACHE`` or ``runs/cache``).
+
+The CNN's training budget is one rule at every size, chosen on validation slices only:
+:func:`pilot_cnn` trains one subset with no patience stop and :func:`patience_table` reads off
+what each patience would have stopped at and kept (the bench's ``--pilot``).
 
 This module imports :mod:`pretrain.embedding` and :mod:`pretrain.train`, which import
 :mod:`pretrain.evaluation`; so :mod:`pretrain.evaluation`'s ``__init__`` does not import it.
