@@ -198,14 +198,19 @@ def cnn_cell(
 
 def patience_table(val_errors: Sequence[float], patiences: Sequence[int]) -> dict[str, Any]:
     """What stopping after ``P`` epochs without a new best validation error would have kept,
-    for each ``P``, read off one run's per-epoch validation errors (stopping early changes
+    for each ``P``, read off one run's per-epoch validation errors in % (stopping early changes
     nothing before the stop, so one long run answers every ``P``): ``{P: {stop_epoch,
-    best_epoch, val_error_pct}}``."""
+    best_epoch, val_error_pct}}``.
+
+    The improvement test is :func:`pretrain.fit`'s own: the error as a fraction against the best
+    so far stored in float32, so a tie counts as an improvement when float32 rounds the best up
+    (e.g. 7.0%, kept as 0.0700000003) and not when it rounds down (e.g. 4.0%).
+    """
     table: dict[str, Any] = {}
     for patience in patiences:
         best, best_epoch, stop, since = math.inf, 0, len(val_errors), 0
         for epoch, value in enumerate(val_errors, start=1):
-            if value < best:
+            if value / 100 < float(np.float32(best / 100)):
                 best, best_epoch, since = value, epoch, 0
             else:
                 since += 1

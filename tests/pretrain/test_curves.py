@@ -214,6 +214,13 @@ def test_patience_table_stops_after_p_epochs_without_a_new_best() -> None:
     assert table["10"] == {"stop_epoch": 9, "best_epoch": 5, "val_error_pct": 3.0}
 
 
+def test_patience_table_compares_like_fit_against_a_float32_best() -> None:
+    # 7% is stored as float32 0.0700000003 > 0.07: a tie counts as a new best, as in fit
+    assert float(np.float32(0.07)) > 0.07 and float(np.float32(0.04)) < 0.04
+    table = patience_table([8.0, 7.0, 7.0, 7.0, 7.0], [2])
+    assert table["2"] == {"stop_epoch": 5, "best_epoch": 5, "val_error_pct": 7.0}
+
+
 def test_repeat_to_repeats_whole_sets() -> None:
     data = ArrayDataset(np.zeros((3, 2, 2, 1), np.float32), np.arange(3, dtype=np.int32))
     assert len(repeat_to(data, 10)) == 12 and len(repeat_to(data, 2)) == 3
