@@ -224,3 +224,15 @@ def test_patience_table_compares_like_fit_against_a_float32_best() -> None:
 def test_repeat_to_repeats_whole_sets() -> None:
     data = ArrayDataset(np.zeros((3, 2, 2, 1), np.float32), np.arange(3, dtype=np.int32))
     assert len(repeat_to(data, 10)) == 12 and len(repeat_to(data, 2)) == 3
+
+
+def test_size_labels_shorten_from_ten_thousand() -> None:
+    from pretrain.evaluation.curve_plot import _size_label
+
+    assert [_size_label(s) for s in (100, 3000, 10000, 60000, 12345)] == [
+        "100",
+        "3,000",
+        "10k",
+        "60k",
+        "12,345",
+    ]
