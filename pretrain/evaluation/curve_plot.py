@@ -23,6 +23,11 @@ STYLES: dict[str, dict[str, Any]] = {
 X_LABELS = {"mnist": "training images", "faces": "training images per person (ORL, 40 people)"}
 
 
+def _size_label(size: int) -> str:
+    """``1,000``; ``30k`` from 10,000 on (neighbouring ticks on a log axis stay apart)."""
+    return f"{size // 1000}k" if size >= 10_000 and size % 1000 == 0 else f"{size:,}"
+
+
 def plot_curves(
     results: Mapping[str, Any],
     path: str | Path | None = None,
@@ -50,7 +55,7 @@ def plot_curves(
         log_y = min(means, default=0.0) > 0  # a zero error has no place on a log axis
         ax.set_yscale("log" if log_y else "linear")
         sizes = sorted({r["train_size"] for rows in results[task].values() for r in rows})
-        ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+        ax.set_xticks(sizes, [_size_label(s) for s in sizes])
         ax.xaxis.set_minor_formatter(NullFormatter())
         if log_y:
             ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))

@@ -9,8 +9,14 @@
   k on the LFW development people (the same k-shot protocol), never on ORL.
 
 A cell (task, method, size, seed) is a small JSON file under the run's folder; a rerun skips the
-cells it finds, so an interrupted run continues where it stopped. Descriptors are cached with
-:func:`pretrain.embedding.cached` (``$POCKETFIT_CACHE`` or ``runs/cache``).
+cells it finds, so an interrupted run continues where it stopped. A CNN cell and its workdir carry
+a digest of the training recipe, so a cell trained by another recipe (e.g. a shorter budget) is
+retrained, never reused. Descriptors are cached with :func:`pretrain.embedding.cached`
+(``$POCKETFIT_CACHE`` or ``runs/cache``).
+
+The CNN's training budget is one rule at every size, chosen on validation slices only:
+:func:`pilot_cnn` trains one subset with no patience stop and :func:`patience_table` reads off
+what each patience would have stopped at and kept (the bench's ``--pilot``).
 
 This module imports :mod:`pretrain.embedding` and :mod:`pretrain.train`, which import
 :mod:`pretrain.evaluation`; so :mod:`pretrain.evaluation`'s ``__init__`` does not import it.
@@ -24,7 +30,6 @@ import hashlib
 import inspect
 import json
 import math
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -77,6 +82,13 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def _config_digest(config: TrainConfig, min_epoch_examples: int = MIN_EPOCH_EXAMPLES) -> str:
+    """A short name for a CNN recipe (the config without its seed, and the epoch length): CNN
+    cells and workdirs carry it, so a changed recipe never reuses a stale cell."""
+    recipe = {**config.to_dict(), "seed": None, "min_epoch_examples": min_epoch_examples}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def cached_descriptors(
     spec: DescriptorSpec, images: np.ndarray, *, data_key: str, cache: str = ""
 ) -> np.ndarray:
@@ -108,25 +120,36 @@ class CellStore:
     def path(self, task: str, method: str, size: int, seed: int) -> Path:
         return self.folder / f"{task}-{method}-{size}-{seed}.json"
 
-    def get(self, task: str, method: str, size: int, seed: int) -> dict[str, Any] | None:
+    def get(
+        self, task: str, method: str, size: int, seed: int, key: str | None = None
+    ) -> dict[str, Any] | None:
+        """The stored cell; None when absent, unreadable or stored under another ``key``."""
         path = self.path(task, method, size, seed)
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
+            cell = json.loads(path.read_text())
         except json.JSONDecodeError:
             return None
+        return cell if key is None or cell.get("key") == key else None
 
     def put(self, task: str, method: str, size: int, seed: int, cell: dict[str, Any]) -> None:
         atomic_write(self.path(task, method, size, seed), (json.dumps(cell) + "\n").encode())
 
     def run(
-        self, task: str, method: str, size: int, seed: int, work: Callable[[], dict[str, Any]]
+        self,
+        task: str,
+        method: str,
+        size: int,
+        seed: int,
+        work: Callable[[], dict[str, Any]],
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """The stored cell, or ``work()`` stored."""
-        cell = self.get(task, method, size, seed)
+        """The stored cell, or ``work()`` stored (with ``key``: a cell stored under another key,
+        e.g. a CNN trained by an older recipe, is recomputed and replaced)."""
+        cell = self.get(task, method, size, seed, key)
         if cell is None:
-            cell = work()
+            cell = work() if key is None else {**work(), "key": key}
             self.put(task, method, size, seed, cell)
         return cell
 
@@ -169,7 +192,37 @@ def cnn_cell(
         "epochs": result.epochs,
         "steps": int(result.history[-1]["step"]) if result.history else 0,
         "wall_s": result.wall_s,
+        "val_error_by_epoch": [100 * h["val_error"] for h in result.history],
     }
+
+
+def patience_table(val_errors: Sequence[float], patiences: Sequence[int]) -> dict[str, Any]:
+    """What stopping after ``P`` epochs without a new best validation error would have kept,
+    for each ``P``, read off one run's per-epoch validation errors in % (stopping early changes
+    nothing before the stop, so one long run answers every ``P``): ``{P: {stop_epoch,
+    best_epoch, val_error_pct}}``.
+
+    The improvement test is :func:`pretrain.fit`'s own: the error as a fraction against the best
+    so far stored in float32, so a tie counts as an improvement when float32 rounds the best up
+    (e.g. 7.0%, kept as 0.0700000003) and not when it rounds down (e.g. 4.0%).
+    """
+    table: dict[str, Any] = {}
+    for patience in patiences:
+        best, best_epoch, stop, since = math.inf, 0, len(val_errors), 0
+        for epoch, value in enumerate(val_errors, start=1):
+            if value / 100 < float(np.float32(best / 100)):
+                best, best_epoch, since = value, epoch, 0
+            else:
+                since += 1
+                if since >= patience:
+                    stop = epoch
+                    break
+        table[str(patience)] = {
+            "stop_epoch": stop,
+            "best_epoch": best_epoch,
+            "val_error_pct": best,
+        }
+    return table
 
 
 def run_mnist(
@@ -212,8 +265,9 @@ def run_mnist(
                 functools.partial(linear_cell, tr, labels, local, (te, test_set.labels), **extra),
             )
     if cnn is not None:
+        key = _config_digest(cnn)
         for (size, seed), subset in tqdm(subsets.items(), desc="mnist cnn", leave=False):
-            workdir = store.folder / "cnn" / f"mnist-{size}-{seed}"
+            workdir = store.folder / "cnn" / f"mnist-{size}-{seed}-{key}"
             store.run(
                 "mnist",
                 "cnn",
@@ -227,38 +281,32 @@ def run_mnist(
                     test_set,
                     workdir,
                 ),
+                key,
             )
     return store.curves("mnist")
 
 
-def extend_cnn(
-    store: CellStore, *, size: int, seeds: Sequence[int], cnn: TrainConfig, epochs: int
-) -> None:
-    """Continues finished ``cnn`` cells of ``size`` to ``epochs`` epochs, in a copy of their
-    workdirs, stored as method ``cnn<epochs>ep`` (the ``cnn`` cells are kept as they are)."""
-    train_set, test_set = load_mnist("train"), load_mnist("test")
-    for seed in seeds:
-        source = store.folder / "cnn" / f"mnist-{size}-{seed}"
-        if store.get("mnist", "cnn", size, seed) is None:
-            raise CurveError(f"no finished cnn cell for size {size}, seed {seed} to extend.")
-        target = source.with_name(f"{source.name}-{epochs}ep")
-        if not target.exists():
-            shutil.copytree(source, target)
-        subset = draw_subset(len(train_set), size, seed=seed)
-        store.run(
-            "mnist",
-            f"cnn{epochs}ep",
-            size,
-            seed,
-            functools.partial(
-                cnn_cell,
-                dataclasses.replace(cnn, seed=seed, epochs=epochs),
-                train_set.take(subset.train),
-                train_set.take(subset.val),
-                test_set,
-                target,
-            ),
-        )
+def pilot_cnn(
+    store: CellStore, *, size: int, seed: int, cnn: TrainConfig, cap: int
+) -> dict[str, Any]:
+    """The CNN on subset ``(size, seed)`` trained to ``cap`` epochs with no patience stop (the
+    plateau cuts and the learning-rate floor still act), stored as task ``pilot``. Its
+    validation errors by epoch choose the patience and the epoch cap (:func:`patience_table`);
+    the validation slice stands in for the test set, so the test images are never read."""
+    train_set = load_mnist("train")
+    subset = draw_subset(len(train_set), size, seed=seed)
+    val = train_set.take(subset.val)
+    config = dataclasses.replace(cnn, seed=seed, epochs=cap, early_stop_patience=cap)
+    key = _config_digest(config)
+    workdir = store.folder / "cnn" / f"pilot-{size}-{seed}-{key}"
+
+    def work() -> dict[str, Any]:
+        cell = cnn_cell(config, train_set.take(subset.train), val, val, workdir)
+        del cell["error_pct"]  # the validation slice again, not a test error
+        recipe = {k: getattr(config, k) for k in ("plateau_patience", "plateau_factor")}
+        return {"size": size, "seed": seed, "cap": cap, **recipe, **cell}
+
+    return store.run("pilot", f"cnn_{key}", size, seed, work, key)
 
 
 def ten_per_person(data: ArrayDataset, count: int = FACE_IMAGES_PER_PERSON) -> ArrayDataset:

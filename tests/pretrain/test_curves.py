@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pretrain
 from pretrain.data import ArrayDataset
 from pretrain.evaluation import (
     DESCRIPTORS,
@@ -22,7 +23,7 @@ from pretrain.evaluation import (
     k_shot_split,
     summarize,
 )
-from pretrain.evaluation.curve_runs import CellStore, repeat_to
+from pretrain.evaluation.curve_runs import CellStore, _config_digest, patience_table, repeat_to
 from pretrain.evaluation.linear import _loss_and_grad
 
 SHAPES = {"sift": (4, 28, 28), "lbp": (4, 28, 28), "hog": (4, 28, 28), "gist": (4, 28, 28)}
@@ -183,6 +184,55 @@ def test_cell_store_runs_each_cell_once(tmp_path) -> None:
     assert store.curves("mnist")["hog"][0]["error_pct_mean"] == 2.0
 
 
+def test_cell_store_recomputes_a_cell_stored_under_another_key(tmp_path) -> None:
+    store = CellStore(tmp_path)
+    store.run("mnist", "cnn", 100, 0, lambda: {"error_pct": 9.0}, "old-recipe")
+    assert (
+        store.run("mnist", "cnn", 100, 0, lambda: {"error_pct": 3.0}, "old-recipe")["error_pct"]
+        == 9.0
+    )
+    cell = store.run("mnist", "cnn", 100, 0, lambda: {"error_pct": 3.0}, "new-recipe")
+    assert cell == {"error_pct": 3.0, "key": "new-recipe"}
+    assert store.get("mnist", "cnn", 100, 0, "old-recipe") is None
+
+
+def test_config_digest_ignores_the_seed_only() -> None:
+    config = pretrain.TrainConfig(model="lenet5", dataset="mnist")
+    same = pretrain.TrainConfig(model="lenet5", dataset="mnist", seed=7)
+    longer = pretrain.TrainConfig(model="lenet5", dataset="mnist", epochs=config.epochs + 1)
+    assert _config_digest(config) == _config_digest(same)
+    assert _config_digest(config) != _config_digest(longer)
+    assert _config_digest(config) != _config_digest(config, min_epoch_examples=1)
+
+
+def test_patience_table_stops_after_p_epochs_without_a_new_best() -> None:
+    val = [5.0, 4.0, 4.0, 4.5, 3.0, 3.5, 3.5, 3.5, 3.5]
+    table = patience_table(val, [2, 3, 10])
+    assert table["2"] == {"stop_epoch": 4, "best_epoch": 2, "val_error_pct": 4.0}
+    assert table["3"] == {"stop_epoch": 8, "best_epoch": 5, "val_error_pct": 3.0}
+    # never stopped by patience: the run's own length
+    assert table["10"] == {"stop_epoch": 9, "best_epoch": 5, "val_error_pct": 3.0}
+
+
+def test_patience_table_compares_like_fit_against_a_float32_best() -> None:
+    # 7% is stored as float32 0.0700000003 > 0.07: a tie counts as a new best, as in fit
+    assert float(np.float32(0.07)) > 0.07 and float(np.float32(0.04)) < 0.04
+    table = patience_table([8.0, 7.0, 7.0, 7.0, 7.0], [2])
+    assert table["2"] == {"stop_epoch": 5, "best_epoch": 5, "val_error_pct": 7.0}
+
+
 def test_repeat_to_repeats_whole_sets() -> None:
     data = ArrayDataset(np.zeros((3, 2, 2, 1), np.float32), np.arange(3, dtype=np.int32))
     assert len(repeat_to(data, 10)) == 12 and len(repeat_to(data, 2)) == 3
+
+
+def test_size_labels_shorten_from_ten_thousand() -> None:
+    from pretrain.evaluation.curve_plot import _size_label
+
+    assert [_size_label(s) for s in (100, 3000, 10000, 60000, 12345)] == [
+        "100",
+        "3,000",
+        "10k",
+        "60k",
+        "12,345",
+    ]
