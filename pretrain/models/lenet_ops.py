@@ -6,9 +6,10 @@ its forward pass keeps what the backward pass needs and the backward pass is lai
 XLA:CPU fuses well. Values and gradients are those of the plain ops up to float32 summation order
 (pooling: exactly).
 
-Measured one process at a time on a 2-core AMD EPYC, LeNet-5 train steps in alternating rounds
-(CPU ms per step; 2026-12-02, machine load 10-14): 23.4 for the previous passes (valid_conv and
-nn.Conv's own bias), 19.9 with :func:`conv_bias` and :func:`col2im`.
+LeNet-5's train step, one process, the two versions in alternating rounds on a 2-core AMD EPYC
+(2026-12-02, machine load ~10): 19.9 ms CPU per step with :func:`conv_bias` and :func:`col2im`,
+23.8 with the previous passes (``nn.Conv``'s own bias, ``patches``' transpose as the input
+gradient); ``bench-pretrain``'s Keras peer used 19.5 in the same bench run, ours 19.3.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from jax import lax
 NHWC = ("NHWC", "HWIO", "NHWC")
 # Patch depth (kh * kw * in channels) up to which training runs a convolution's forward pass and
 # kernel gradient as im2col + one matrix product: LeNet-5's conv1 (25) does; conv2 (500) does not,
-# its patches cost more to build than Eigen's convolution loses (conv2 im2col, forward and kernel
-# gradient, 26.2 vs 20.4 ms CPU per training step).
+# its patches cost more to build than Eigen's convolution loses (conv2 through im2col with the bias
+# column: 26.2 vs 20.4 ms CPU per training step, alternating rounds, load ~10).
 IM2COL_MAX_DEPTH = 64
 
 
@@ -94,8 +95,9 @@ def col2im(columns: jax.Array, kh: int, kw: int) -> jax.Array:
     ``(n, oh, ow, kh*kw*c)`` -> ``(n, oh+kh-1, ow+kw-1, c)``. Along the height, then the width,
     each tap is one in-place add into a single buffer. ``patches``' own transpose (a sum of padded
     copies) gave XLA:CPU elementwise sums that it fused into the pooling's backward select after
-    it, recomputing them for each of the 4 positions of every window (LeNet-5: 2.5 ms of a 20 ms
-    training step, against 1.2 here).
+    it, recomputing them for each of the 4 positions of every window (LeNet-5's conv2 input
+    gradient, pool1's backward select and conv1's kernel gradient: 3.8 ms CPU here, 5.5 that way;
+    alternating, load ~11).
     """
     n, oh, ow, depth = columns.shape
     c = depth // (kh * kw)
