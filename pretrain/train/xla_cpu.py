@@ -8,7 +8,7 @@ defaults to the environment (:func:`apply_cpu_defaults`); a flag the user alread
 products, convolutions and elementwise chains to YNNPACK by default; those fusions run
 synchronously on the calling thread and were the slower choice on every model measured here
 (train steps compiled both ways in one process, alternating rounds, 2026-12-01: without them
-LeNet-5 1.19x with JAX's own pooling, 1.46x with :func:`pretrain.models.lenet.max_pool_2x2`;
+LeNet-5 1.19x with JAX's own pooling, 1.46x with :func:`pretrain.models.lenet_ops.max_pool_2x2`;
 LeNet-300-100 1.12x).
 """
 

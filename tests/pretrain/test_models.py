@@ -1,5 +1,5 @@
 """The LeNets: parameter counts of the paper, shapes, the configurable initialisation, and
-LeNet-5's fast pooling and convolution backward passes against JAX's own."""
+LeNet-5's fast pooling and convolution training passes against JAX's own."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from jax import lax
 
 from pretrain.models import build_model, count_params, model_names
-from pretrain.models.lenet import max_pool_2x2, valid_conv
+from pretrain.models.lenet_ops import ValidConv, col2im, conv_bias, max_pool_2x2, patches
 
 
 @pytest.mark.parametrize(
@@ -71,9 +71,9 @@ def test_max_pool_2x2_is_nn_max_pool_with_its_gradients(shape: tuple, ties: bool
     np.testing.assert_array_equal(got_vjp(g)[0], want_vjp(g)[0])
 
 
-def _lax_conv(x: jax.Array, k: jax.Array, strides=(1, 1), padding="VALID") -> jax.Array:
+def _lax_conv(x: jax.Array, k: jax.Array) -> jax.Array:
     dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
-    return lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=dn)
+    return lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=dn)
 
 
 def _within_rounding(got: jax.Array, want: jax.Array, magnitude: jax.Array, terms: int) -> None:
@@ -85,48 +85,53 @@ def _within_rounding(got: jax.Array, want: jax.Array, magnitude: jax.Array, term
     assert float(np.abs(want).max()) > 100 * float(bound.max())  # the bound is meaningful
 
 
+def _lax_conv_bias(x: jax.Array, k: jax.Array, b: jax.Array) -> jax.Array:
+    return _lax_conv(x, k) + b
+
+
 # conv2 of LeNet-5 (lax's forward and kernel gradient) and a conv1-like single-channel input
-# (patch depth 25 <= IM2COL_MAX_DEPTH: im2col forward and kernel gradient).
+# (patch depth 25 <= IM2COL_MAX_DEPTH: im2col forward, kernel and bias gradients).
 @pytest.mark.parametrize(
     ("x_shape", "k_shape"), [((4, 12, 12, 20), (5, 5, 20, 50)), ((4, 12, 12, 1), (5, 5, 1, 20))]
 )
-def test_valid_conv_values_and_gradients_are_lax_s(x_shape: tuple, k_shape: tuple) -> None:
+def test_conv_bias_values_and_gradients_are_lax_s(x_shape: tuple, k_shape: tuple) -> None:
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal(x_shape), jnp.float32)
     k = jnp.asarray(0.1 * rng.standard_normal(k_shape), jnp.float32)
+    b = jnp.asarray(rng.standard_normal(k_shape[3]), jnp.float32)
     g_shape = (x_shape[0], x_shape[1] - k_shape[0] + 1, x_shape[2] - k_shape[1] + 1, k_shape[3])
     g = jnp.asarray(rng.standard_normal(g_shape), jnp.float32)
-    dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
-    want, want_vjp = jax.vjp(_lax_conv, x, k)
-    got, got_vjp = jax.jit(
-        lambda a, b: jax.vjp(
-            lambda u, v: valid_conv(u, v, (1, 1), "VALID", dimension_numbers=dn), a, b
-        )
-    )(x, k)
-    (dx_want, dk_want), (dx_got, dk_got) = want_vjp(g), got_vjp(g)
-    np.testing.assert_array_equal(valid_conv(x, k, (1, 1), "VALID", dimension_numbers=dn), want)
+    want, want_vjp = jax.vjp(_lax_conv_bias, x, k, b)
+    got, got_vjp = jax.jit(lambda *a: jax.vjp(conv_bias, *a))(x, k, b)
+    np.testing.assert_array_equal(conv_bias(x, k, b), want)  # undifferentiated: lax's
     kh, kw, c, _ = k_shape
-    (ax, ak), ag = (jnp.abs(x), jnp.abs(k)), jnp.abs(g)
-    abs_out, abs_vjp = jax.vjp(_lax_conv, ax, ak)
-    dx_magnitude, dk_magnitude = abs_vjp(ag)
-    _within_rounding(got, want, abs_out, kh * kw * c)
-    _within_rounding(dx_got, dx_want, dx_magnitude, kh * kw * k_shape[3])
-    _within_rounding(dk_got, dk_want, dk_magnitude, int(np.prod(g_shape[:3])))
+    (ax, ak, ab), ag = (jnp.abs(x), jnp.abs(k), jnp.abs(b)), jnp.abs(g)
+    abs_out, abs_vjp = jax.vjp(_lax_conv_bias, ax, ak, ab)
+    magnitudes = abs_vjp(ag)
+    positions = int(np.prod(g_shape[:3]))
+    _within_rounding(got, want, abs_out, kh * kw * c + 1)
+    terms = (kh * kw * k_shape[3], positions, positions)  # dx, dkernel, dbias
+    for got_d, want_d, magnitude, n in zip(got_vjp(g), want_vjp(g), magnitudes, terms, strict=True):
+        _within_rounding(got_d, want_d, magnitude, n)
 
 
-@pytest.mark.parametrize(("strides", "padding"), [((2, 2), "VALID"), ((1, 1), "SAME")])
-def test_valid_conv_leaves_other_convolutions_to_lax(strides, padding) -> None:
-    rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.standard_normal((2, 9, 9, 3)), jnp.float32)
-    k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)), jnp.float32)
-    dn = lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
-    f = lambda u, v: valid_conv(u, v, strides, padding, dimension_numbers=dn)  # noqa: E731
-    g = lambda u, v: _lax_conv(u, v, strides, padding)  # noqa: E731
-    np.testing.assert_array_equal(f(x, k), g(x, k))
-    got = jax.grad(lambda u, v: f(u, v).sum(), (0, 1))(x, k)
-    want = jax.grad(lambda u, v: g(u, v).sum(), (0, 1))(x, k)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(a, b)
+def test_col2im_is_the_transpose_of_patches() -> None:
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((2, 9, 8, 3)), jnp.float32)
+    cols = jnp.asarray(rng.standard_normal((2, 6, 4, 4 * 5 * 3)), jnp.float32)
+    _, patches_vjp = jax.vjp(lambda v: patches(v, 4, 5), x)
+    np.testing.assert_allclose(col2im(cols, 4, 5), patches_vjp(cols)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_valid_conv_is_nn_conv_with_its_parameters() -> None:
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((2, 10, 10, 3)), jnp.float32)
+    ours, flax_s = ValidConv(6, (3, 3), padding="VALID"), nn.Conv(6, (3, 3), padding="VALID")
+    variables = ours.init(jax.random.key(4), x)
+    same = jax.tree.map(np.array_equal, variables, flax_s.init(jax.random.key(4), x))
+    assert all(jax.tree.leaves(same))
+    np.testing.assert_array_equal(ours.apply(variables, x), flax_s.apply(variables, x))
+    with pytest.raises(ValueError, match="stride-1 VALID 2-D convolutions with a bias"):
+        ValidConv(6, (3, 3), padding="SAME").init(jax.random.key(4), x)
 
 
 def test_saved_lenet5_evaluates_to_its_recorded_test_error(mnist_dir) -> None:
