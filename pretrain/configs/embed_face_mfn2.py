@@ -9,8 +9,12 @@ Command (hours on 2 cores; resumable, checkpoints every epoch):
   python notebooks/bench/bench_embed.py --only face --face-checkpoint --face-config \\
     pretrain/configs/embed_face_mfn2.py --face-workdir /work/runs/face4
 Expected: issue 14's targets (ORL 5-shot >= 97%, EER <= 3%), against embed_face_lfw.py's
-  EmbedNet (LFW dev EER 21.97%, ORL EER 7.56%). Not reached yet: started 2026-12-02 03:31 UTC,
-  scored with ``--face-checkpoint`` into notebooks/results/embedding_face_trend.json.
+  EmbedNet (LFW dev EER 21.97%, ORL EER 7.56%). Not reached: started 2026-12-02 03:31 UTC at
+  nice 19 (13-15 min an epoch beside other jobs), dev EER 46.88% after epoch 1 and 50.18%
+  after epoch 2 (training error 0.997, 0.989 of 1,598 people: no longer one class); the best
+  checkpoint's dev embeddings stay spread (mean cosine 0.096 between different people, 0.116
+  within a person: no collapse, little identity yet); ``--face-checkpoint`` on it (trend file):
+  dev 5-shot 2.8%, ORL EER 39.4% (reported, not chosen on).
 
 Why the first run (``embed_face_mfn.py``) collapsed: it learnt the class prior. Its training
 error fell to 0.955 = 1 - 530/10,240 (George W Bush's share of the training images: every face
