@@ -41,7 +41,7 @@ FOLDS: dict[type, Callable[[Any, Any], tuple[Any, Any]]] = {
     EmbedNet: fold_standardization,
     MobileFaceNet: fold_mobilefacenet,
 }
-REPARAMETRISATIONS = ("standardize", "skip_init")
+REPARAMETRISATIONS = ("standardize", "skip_init", "gdc_norm", "embed_norm")
 
 
 class SplitError(ValueError):

@@ -155,16 +155,17 @@ def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
 @register_builder("mobilefacenet")
 def _mobilefacenet(backbone: Backbone, with_features: bool) -> EmbedFn:
     """MobileFaceNet as folded by ``split_backbone``: plain convolutions, residual ADDs, the
-    GDC as a "VALID" depthwise convolution over the whole map."""
+    GDC as a "VALID" depthwise convolution over the whole map (its running standardisation,
+    ``gdc_norm``, folded into its kernel and bias)."""
     import tensorflow as tf
 
     from pretrain.models.mobilefacenet import MobileFaceNet
 
     net = MobileFaceNet(**backbone.options)
-    if net.standardize or net.skip_init:
+    if net.standardize or net.skip_init or net.gdc_norm or net.embed_norm:
         raise ValueError(
-            "mobilefacenet: fold the weight standardisation and residual gains before export "
-            "(split_backbone)."
+            "mobilefacenet: fold the weight standardisation, residual gains and running statistics "
+            "before export (split_backbone)."
         )
     blocks = net._blocks()
     params = {**backbone.front_params, **backbone.last_params}

@@ -234,6 +234,9 @@ def face_trend(face_workdir: Path, face_config: Path = FACE_CONFIG) -> dict[str,
     started = time.perf_counter()
     ev = faces_suite(module, params, config=config, baselines=False)
     record = {
+        # Each record names its job: the file's top-level command is only the latest call's.
+        "config": face_config.name,
+        "workdir": str(face_workdir),
         "stage": stage,
         "epoch": epoch,
         "orl": face_figures(ev["orl"]),

@@ -8,14 +8,18 @@ keeps no batch statistics): every convolution is trained with scaled weight stan
 (``standardize``) and every residual branch with a learned gain that starts at zero
 (``skip_init``, SkipInit), the normaliser-free recipe of Brock et al. Both are
 reparametrisations that :func:`fold_mobilefacenet` folds into plain kernels for export, as
-batch normalisation is folded in the paper's deployment. An optional parameter-free
-standardisation of the pooled features (``feature_norm``, as EmbedNet's) precedes ``embed``.
+batch normalisation is folded in the paper's deployment. ``gdc_norm`` standardises each GDC
+channel by running training statistics (the paper's batch normalisation after the GDC, without
+the learned scale and shift that ``embed`` already has; :class:`RunningStandardize`), folded into
+the GDC's kernel and bias for export. An optional parameter-free standardisation of the pooled
+features (``feature_norm``, as EmbedNet's) precedes ``embed``.
 
 Parameter groups: ``stem`` (3x3 stride-2 convolution), ``stem_dw`` (3x3 depthwise),
 ``block1`` .. ``blockN`` (bottlenecks: ``expand`` 1x1, ``depthwise`` 3x3, ``project`` 1x1
 linear, ``gain`` when residual and ``skip_init``), then the last block the device may train:
 ``tail`` (1x1 to ``tail_width``), ``gdc`` (linear depthwise convolution over the whole final
-map) and ``embed`` (linear), L2-normalised. ``part="front"`` runs the image to blockN's output,
+map), ``gdc_norm`` (its running statistics, under ``gdc_norm``) and ``embed`` (linear),
+L2-normalised. ``part="front"`` runs the image to blockN's output,
 ``part="last"`` that map to the embedding.
 
 References:
@@ -26,10 +30,12 @@ References:
   networks", NeurIPS 2020 (SkipInit).
   Brock, De, Smith, "Characterizing signal propagation to close the performance gap in
   unnormalized ResNets", ICLR 2021 (scaled weight standardisation).
+  Ioffe, Szegedy, "Batch normalization", ICML 2015 (running statistics).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +89,81 @@ class GlobalDepthwise(nn.Module):
         return y + bias
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _tracked(stat: jax.Array, target: jax.Array, rate: float) -> jax.Array:
+    """``stat``, whose gradient is ``rate * (stat - target)`` whatever the loss: an SGD step on
+    it moves it towards ``target`` (an exponential moving average kept by the optimizer)."""
+    del target, rate
+    return stat
+
+
+def _tracked_fwd(
+    stat: jax.Array, target: jax.Array, rate: float
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    del rate
+    return stat, (stat, target)
+
+
+def _tracked_bwd(
+    rate: float, residuals: tuple[jax.Array, jax.Array], cotangent: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    del cotangent
+    stat, target = residuals
+    return rate * (stat - target), jnp.zeros_like(target)
+
+
+_tracked.defvjp(_tracked_fwd, _tracked_bwd)
+
+
+class RunningStandardize(nn.Module):
+    """Each feature centred and scaled by running means and variances of the training batches:
+    batch normalisation without its learned scale and shift, using the running statistics in
+    training too, so training, evaluation and export compute one function of one image. The
+    gradient is batch normalisation's centring: what reaches the input has its batch mean
+    removed, so no step moves every image's features the same way.
+
+    The trainer keeps no batch statistics, so the running ``mean`` and ``var`` are parameters
+    whose gradient is ``rate * (value - batch statistic)`` (:func:`_tracked`): the optimizer's
+    SGD step (learning rate ``lr``, momentum ``m``) keeps each an exponential average with rate
+    about ``lr * rate / (1 - m)`` per step, and the loss never moves them. They are 1-D, so
+    weight decay leaves them alone. A linear map of each feature: :func:`fold_mobilefacenet`
+    folds it into the GDC's kernel and bias.
+
+    Why: from random weights every face's embedding shares a large component (pooled ReLU6
+    features are positive), and CosFace pushed all of them further along it: the classifier's
+    weights move away from the embeddings' common direction, which makes that direction the
+    nearest to no wrong class for every face. The MobileFaceNet run collapsed so (dev EER at
+    chance, mean cosine 0.997 between different people; ``pretrain/configs/embed_face_mfn.py``).
+    Centring by running statistics alone did not stop it (the features ran away from their
+    running mean faster than it followed); the centred gradient does.
+    """
+
+    rate: float = 0.5
+    eps: float = 1e-3
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        mean = self.param("mean", nn.initializers.zeros, (channels,))
+        var = self.param("var", nn.initializers.ones, (channels,))
+        batch = jax.lax.stop_gradient(x.reshape(-1, channels))
+        batch_mean = jnp.mean(batch, axis=0)
+        batch_var = jnp.mean(jnp.square(batch - batch_mean), axis=0)
+        m = _tracked(mean, batch_mean, self.rate)
+        v = _tracked(var, batch_var, self.rate)
+        # Exactly 0, but its gradient takes each input's share of the batch mean: the gradient
+        # reaching x is centred over the batch, as batch normalisation's is.
+        centring = jnp.mean(x.reshape(-1, channels), axis=0)
+        centring = centring - jax.lax.stop_gradient(centring)
+        return (x - m - centring) * running_scale(v, self.eps)
+
+
+def running_scale(var: jax.Array, eps: float = 1e-3) -> jax.Array:
+    """``1 / sqrt(var)``, with ``var`` floored at ``eps`` (a running estimate may dip below 0
+    while its momentum settles)."""
+    return jax.lax.rsqrt(jnp.maximum(var, eps))
+
+
 class Bottleneck(nn.Module):
     """Inverted residual: 1x1 expand -> ReLU6 -> 3x3 depthwise (strided) -> ReLU6 -> 1x1 linear
     projection, plus the input when the shapes allow (stride 1, same width), the branch scaled
@@ -119,6 +200,10 @@ class MobileFaceNet(nn.Module):
       tail_width: channels of the last block's 1x1 convolution before the GDC.
       embedding_dim: size of the embedding.
       normalize: L2-normalise the embedding.
+      gdc_norm: standardise each GDC channel by its running training mean and variance
+        (:class:`RunningStandardize`) before ``feature_norm`` and ``embed``.
+      embed_norm: the same on ``embed``'s output, before the L2 norm (the paper's batch
+        normalisation after its last linear layer).
       feature_norm: standardise the GDC's output over its channels before ``embed``.
       standardize: scaled weight standardisation of the stem, depthwise and 1x1 kernels.
       skip_init: a learned scalar gain, zero at first, on each residual branch.
@@ -139,6 +224,8 @@ class MobileFaceNet(nn.Module):
     tail_width: int = 512
     embedding_dim: int = 128
     normalize: bool = True
+    gdc_norm: bool = False
+    embed_norm: bool = False
     feature_norm: bool = True
     standardize: bool = True
     skip_init: bool = True
@@ -179,9 +266,13 @@ class MobileFaceNet(nn.Module):
                 return x
         x = nn.relu6(PointwiseConv(self.tail_width, impl, ws, name="tail")(x))
         x = GlobalDepthwise(impl, name="gdc")(x)
+        if self.gdc_norm:
+            x = RunningStandardize(name="gdc_norm")(x)
         if self.feature_norm:
             x = standardize_features(x)
         x = nn.Dense(self.embedding_dim, name="embed")(x)
+        if self.embed_norm:
+            x = RunningStandardize(name="embed_norm")(x)
         if self.normalize:
             x = unit_rows(x)
         return x
@@ -189,13 +280,14 @@ class MobileFaceNet(nn.Module):
 
 def fold_mobilefacenet(module: MobileFaceNet, params: Any) -> tuple[MobileFaceNet, Any]:
     """The same function as plain convolutions: standardised kernels stored as their values,
-    each residual ``gain`` multiplied into its block's ``project`` kernel and bias
-    (``standardize=False, skip_init=False``). What export and compression work on.
+    each residual ``gain`` multiplied into its block's ``project`` kernel and bias, the running
+    standardisations into the GDC's and ``embed``'s kernels and biases (``standardize=False,
+    skip_init=False, gdc_norm=False, embed_norm=False``). What export and compression work on.
 
     Returns:
-      ``(module, params)``; unchanged when neither reparametrisation is on.
+      ``(module, params)``; unchanged when no reparametrisation is on.
     """
-    if not (module.standardize or module.skip_init):
+    if not (module.standardize or module.skip_init or module.gdc_norm or module.embed_norm):
         return module, params
     standardized = ("stem", "stem_dw", "expand", "depthwise", "project", "tail")
 
@@ -216,4 +308,13 @@ def fold_mobilefacenet(module: MobileFaceNet, params: Any) -> tuple[MobileFaceNe
                 **{k: v for k, v in group.items() if k != "gain"},
                 "project": project,
             }
-    return module.clone(standardize=False, skip_init=False), folded
+    for layer in ("gdc", "embed"):  # statistics absent from a part="front" tree
+        if getattr(module, f"{layer}_norm") and f"{layer}_norm" in folded:
+            stats, linear = folded.pop(f"{layer}_norm"), folded[layer]
+            scale = running_scale(jnp.asarray(stats["var"]))
+            folded[layer] = {
+                "kernel": jnp.asarray(linear["kernel"]) * scale,
+                "bias": (jnp.asarray(linear["bias"]) - jnp.asarray(stats["mean"])) * scale,
+            }
+    plain = module.clone(standardize=False, skip_init=False, gdc_norm=False, embed_norm=False)
+    return plain, folded

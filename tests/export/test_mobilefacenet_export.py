@@ -31,23 +31,33 @@ SPEC = PreprocessSpec(modality="face", input_size=(28, 24), crop="none")
 SCOPES = ("head", "last_block")
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    module = pretrain.build_model("mobilefacenet", **TINY)
+def _save(folder, options: dict) -> pretrain.SavedModel:
+    module = pretrain.build_model("mobilefacenet", **options)
     params = module.init(jax.random.key(0), jnp.zeros((1, 28, 24, 1)))["params"]
     # Residual gains off zero, so folding them into the projections is exercised.
     params = jax.tree_util.tree_map_with_path(
         lambda path, v: v + 0.7 if path[-1].key == "gain" else v, params
     )
-    folder = tmp_path_factory.mktemp("mfn") / "model"
+    if "gdc_norm" in params:  # running statistics off their start, so their fold is exercised
+        rng = np.random.default_rng(3)
+        shape = params["gdc_norm"]["mean"].shape
+        params["gdc_norm"] = {
+            "mean": jnp.asarray(rng.normal(0.0, 2.0, size=shape), jnp.float32),
+            "var": jnp.asarray(rng.uniform(0.3, 4.0, size=shape), jnp.float32),
+        }
     pretrain.save_model(
         folder,
         model="mobilefacenet",
-        model_options=TINY,
+        model_options=options,
         params=params,
         info={"preprocess": SPEC.to_dict()},
     )
     return pretrain.load_model(folder)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    return _save(tmp_path_factory.mktemp("mfn") / "model", TINY)
 
 
 def test_split_folds_the_default_reparametrisations(saved) -> None:
@@ -59,6 +69,22 @@ def test_split_folds_the_default_reparametrisations(saved) -> None:
     x = jax.random.normal(jax.random.key(2), (3, 28, 24, 1))
     want = saved.module.apply({"params": saved.params}, x)
     np.testing.assert_allclose(backbone.embed()(x), want, atol=1e-5)
+
+
+def test_gdc_statistics_fold_and_the_tensorflow_embed_agrees(tmp_path) -> None:
+    saved = _save(tmp_path / "model", {**TINY, "gdc_norm": True})
+    backbone = split_backbone(saved)
+    assert backbone.options["gdc_norm"] is False
+    assert set(backbone.last_params) == {"tail", "gdc", "embed"}
+    x = jax.random.normal(jax.random.key(2), (3, 28, 24, 1))
+    want = saved.module.apply({"params": saved.params}, x)
+    np.testing.assert_allclose(backbone.embed()(x), want, atol=1e-5)
+    fn = native_embed(backbone, with_features=False)  # within 1e-4 of the JAX model inside
+    assert fn is not None
+    import tensorflow as tf
+
+    got = fn(tf.constant(np.asarray(x)))["embeddings"]
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-4)
 
 
 def test_tensorflow_embed_is_the_jax_model_and_converts_canonically(saved) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pretrain.models import MobileFaceNet, build_model
-from pretrain.models.mobilefacenet import fold_mobilefacenet
+from pretrain.models.mobilefacenet import RunningStandardize, fold_mobilefacenet
 
 # Two stages: a strided one that changes width, then residual blocks (repeats 2 -> 1 residual).
 TINY = {
@@ -90,6 +90,71 @@ def test_folding_gives_the_same_function_as_plain_convolutions() -> None:
     # Folding a plain network changes nothing.
     again_model, again = fold_mobilefacenet(folded_model, folded)
     assert again_model is folded_model and again is folded
+
+
+def _with_stats(params: dict, seed: int = 1) -> dict:
+    """``params`` with the GDC's running statistics moved off their start (mean 0, var 1)."""
+    rng = np.random.default_rng(seed)
+    stats = params["gdc_norm"]
+    return {
+        **params,
+        "gdc_norm": {
+            "mean": jnp.asarray(rng.normal(size=stats["mean"].shape), jnp.float32),
+            "var": jnp.asarray(rng.uniform(0.2, 3.0, size=stats["var"].shape), jnp.float32),
+        },
+    }
+
+
+def test_running_standardize_tracks_batch_statistics_and_ignores_the_loss() -> None:
+    layer = RunningStandardize(rate=0.5)
+    x = jnp.asarray(np.random.default_rng(0).normal(3.0, 2.0, size=(64, 5)), jnp.float32)
+    params = layer.init(jax.random.key(0), x)["params"]
+    out = layer.apply({"params": params}, x)
+    np.testing.assert_allclose(out, x, rtol=1e-6)  # mean 0, var 1: the identity at first
+    # One image is scored alone as it was in its batch (running statistics, not the batch's).
+    np.testing.assert_allclose(layer.apply({"params": params}, x[:1]), out[:1], rtol=1e-6)
+
+    def loss(p: dict, w: jax.Array) -> jax.Array:
+        return jnp.sum(layer.apply({"params": p}, x) * w)
+
+    w = jnp.ones_like(x)
+    grads = jax.grad(loss)(params, w)
+    # The gradient is rate * (statistic - batch statistic), whatever the loss weights w.
+    np.testing.assert_allclose(grads["mean"], 0.5 * (0.0 - np.mean(x, 0)), rtol=1e-5)
+    np.testing.assert_allclose(grads["var"], 0.5 * (1.0 - np.var(x, 0)), rtol=1e-4)
+    other = jax.grad(loss)(params, -3.0 * w)
+    np.testing.assert_allclose(other["mean"], grads["mean"], rtol=1e-6)
+    # Plain SGD with rate 0.5 and step 1 halves the distance to the batch statistics.
+    stepped = jax.tree.map(lambda p, g: p - g, params, grads)
+    np.testing.assert_allclose(stepped["mean"], 0.5 * np.mean(x, 0), rtol=1e-5)
+    np.testing.assert_allclose(stepped["var"], 0.5 * (1.0 + np.var(x, 0)), rtol=1e-4)
+    # The input's gradient is the loss's, centred over the batch (batch normalisation's), then
+    # scaled: a loss moving every row the same way moves none.
+    scale = 1 / np.sqrt(np.asarray(stepped["var"]))
+    gx = jax.grad(lambda v: jnp.sum(layer.apply({"params": stepped}, v) * w))(x)
+    np.testing.assert_allclose(gx, 0.0, atol=1e-6)
+    wr = jnp.asarray(np.random.default_rng(1).normal(size=x.shape), jnp.float32)
+    gx = jax.grad(lambda v: jnp.sum(layer.apply({"params": stepped}, v) * wr))(x)
+    want = (np.asarray(wr) - np.mean(np.asarray(wr), 0)) * scale
+    np.testing.assert_allclose(gx, want, rtol=1e-4, atol=1e-6)
+
+
+def test_gdc_norm_folds_into_the_gdc() -> None:
+    model = build_model("mobilefacenet", **TINY, gdc_norm=True)
+    x = _images()
+    params = _with_stats(_params(model, x))
+    assert set(params["gdc_norm"]) == {"mean", "var"}
+    plain = build_model("mobilefacenet", **TINY)
+    assert not np.allclose(
+        model.apply({"params": params}, x),
+        plain.apply({"params": {k: v for k, v in params.items() if k != "gdc_norm"}}, x),
+        atol=1e-3,
+    )
+    folded_model, folded = fold_mobilefacenet(model, params)
+    assert not folded_model.gdc_norm and "gdc_norm" not in folded
+    np.testing.assert_allclose(
+        folded_model.apply({"params": folded}, x), model.apply({"params": params}, x), atol=1e-5
+    )
 
 
 def test_front_then_last_is_the_whole_network() -> None:
