@@ -7,6 +7,14 @@ Command (resumable: ``--resume`` continues the newest checkpoint; finished stage
   then python notebooks/bench/bench_embed.py --only fingerprint --fingerprint-config \\
     pretrain/configs/embed_fingerprint_scale.py --fingerprint-workdir /work/runs/prints_scale
 Expected: see notebooks/results/fingerprint_ablation.md (the run's dev EER per epoch).
+Measured 2026-12-02: dev EER per ``scale`` epoch 14.36 12.89 12.14 10.77 11.15 8.46 6.89 6.39
+  6.18% (still falling at epoch 9, lr never cut). The committed backbone
+  (notebooks/results/models/embed_fingerprint) is epoch 9's best-dev weights, made final on a
+  copy of the running job (``cp -r`` the workdir; the copy's checkpoint metadata and
+  scale/config.json name the copy's ``contrastive/model`` as ``init_from``; then this command
+  with ``--set scale.epochs=9`` from the job's frozen code, which finds the print cache, and
+  ``bench_embed.py ... --fingerprint-workdir <copy> --set scale.epochs=9``): FVC-protocol mean
+  EER 22.29% (HOG 27.02, LBP 32.21), held-out synthetic EER 5.70%.
 Time here: the print cache (4,300 identities x 8, ~0.1 s a print on a free core) filled in
   the background (2 niced processes); on 2 cores shared with a face run and a load of 20-38,
   a contrastive step took ~15-20 s and a CosFace step ~9 s: ``scale``'s epochs (500 steps)
