@@ -138,18 +138,23 @@ def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
             x = block(x, i)
         features = x
         x = tf.reduce_mean(block(x, len(widths) - 1), axis=(1, 2))
-        if feature_norm:
-            x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-            x = x * tf.math.rsqrt(tf.reduce_mean(x * x, axis=-1, keepdims=True) + 1e-6)
-        x = tf.matmul(x, const(params["embed"]["kernel"])) + const(params["embed"]["bias"])
-        if normalize:  # x / max(||x||, 1e-12), as the model: L2_NORMALIZATION on the device
-            x = tf.math.l2_normalize(x, axis=-1, epsilon=1e-24)
-        out = {"embeddings": x}
-        if with_features:
-            out["features"] = features
-        return out
+        x = _embedding(x, params["embed"], const, feature_norm=feature_norm, normalize=normalize)
+        return {"embeddings": x, **({"features": features} if with_features else {})}
 
     return run
+
+
+def _embedding(x: Any, embed: Any, const: Any, *, feature_norm: bool, normalize: bool) -> Any:
+    """Both nets' last step on pooled features ``x``: the feature norm over channels (as
+    ``pretrain.models.standardize_features``), ``embed``'s affine map, the L2 normalisation
+    (x / max(||x||, 1e-12), as ``unit_rows``: L2_NORMALIZATION on the device)."""
+    import tensorflow as tf
+
+    if feature_norm:
+        x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+        x = x * tf.math.rsqrt(tf.reduce_mean(x * x, axis=-1, keepdims=True) + 1e-6)
+    x = tf.matmul(x, const(embed["kernel"])) + const(embed["bias"])
+    return tf.math.l2_normalize(x, axis=-1, epsilon=1e-24) if normalize else x
 
 
 @register_builder("mobilefacenet")
@@ -195,15 +200,9 @@ def _mobilefacenet(backbone: Backbone, with_features: bool) -> EmbedFn:
         features = x
         x = depthwise(conv(x, params["tail"], 1), params["gdc"], 1, "VALID")
         x = tf.reshape(x, (-1, x.shape[-1]))
-        if net.feature_norm:
-            x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-            x = x * tf.math.rsqrt(tf.reduce_mean(x * x, axis=-1, keepdims=True) + 1e-6)
-        x = tf.matmul(x, const(params["embed"]["kernel"])) + const(params["embed"]["bias"])
-        if net.normalize:
-            x = tf.math.l2_normalize(x, axis=-1, epsilon=1e-24)
-        out = {"embeddings": x}
-        if with_features:
-            out["features"] = features
-        return out
+        x = _embedding(
+            x, params["embed"], const, feature_norm=net.feature_norm, normalize=net.normalize
+        )
+        return {"embeddings": x, **({"features": features} if with_features else {})}
 
     return run

@@ -58,52 +58,12 @@ biases for export (``fold_mobilefacenet``); the TensorFlow ``embed`` of the fold
 with the JAX model within 1e-4 (tests/export/test_mobilefacenet_export.py).
 """
 
-from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT
-
-INPUT_SIZE = (112, 96)
+from pretrain.configs import embed_face_mfn
 
 
 def get_config() -> dict:
-    return {
-        "shared": {
-            "model": "mobilefacenet",
-            "model_options": {
-                "stem_width": 32,
-                "widths": (48, 96, 128, 128, 128),
-                "expansions": (2, 4, 2, 4, 2),
-                "repeats": (2, 1, 3, 1, 1),
-                "strides": (2, 2, 1, 2, 1),
-                "tail_width": 512,
-                "embedding_dim": 128,
-                "gdc_norm": True,
-                "embed_norm": True,
-            },
-            "dataset": "lfw_yale_b",
-            "dataset_options": {"input_size": INPUT_SIZE},
-            "val_size": 0,
-            "batch_size": 128,
-            "eval_batch_size": 256,
-            "momentum": 0.9,
-            "weight_decay": 5e-4,
-            "plateau_factor": 0.1,
-            "plateau_patience": 4,
-            "early_stop_patience": 12,
-            "keep_checkpoints": 2,
-        },
-        "stages": {
-            "metric": {
-                "task": "margin_softmax",
-                "epochs": 120,  # an upper bound: the dev EER's plateaus cut the rate, then stop
-                "learning_rate": 0.01,
-                "dataset_options": {"input_size": INPUT_SIZE, "min_images": 2},
-                "task_options": {
-                    "kind": "cosface",
-                    "scale": 30.0,
-                    "margin": 0.35,
-                    "margin_warmup": 800,  # 10 epochs
-                    "augment": CONTRASTIVE_FACE_AUGMENT,
-                },
-            },
-        },
-        "evaluation": "faces",
-    }
+    """``embed_face_mfn.py``'s run with the two running standardisations and rate 0.01."""
+    config = embed_face_mfn.get_config()
+    config["shared"]["model_options"].update(gdc_norm=True, embed_norm=True)
+    config["stages"]["metric"]["learning_rate"] = 0.01
+    return config
