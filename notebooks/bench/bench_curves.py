@@ -55,6 +55,7 @@ import pretrain
 from pretrain.evaluation import DESCRIPTORS, crossing_point
 from pretrain.evaluation.curve_plot import plot_curves
 from pretrain.evaluation.curve_runs import (
+    CNN_OVERRIDES,
     FACE_DESCRIPTORS,
     MIN_EPOCH_EXAMPLES,
     MNIST_DESCRIPTORS,
@@ -72,15 +73,6 @@ SHOTS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 SEEDS = (0, 1, 2)
 FACE_MODEL = ROOT / "notebooks" / "results" / "models" / "embed_face_lfw"
 CNN_CONFIG = ROOT / "pretrain" / "configs" / "lenet5.py"
-# The CNN's budget, one rule at every size (each epoch >= MIN_EPOCH_EXAMPLES examples; the rest
-# is lenet5.py's recipe, its plateau schedule included): stop after 4 epochs without a new best
-# validation error, at most 20 epochs, the best-validation checkpoint tested. Chosen on the
-# validation slices of `--pilot 1000 10000 --seeds 0` (cap 40, no patience stop; about 3
-# minutes at load ~10): the best validation error was reached by epoch 3 of 15 (1,000: 7.0%,
-# train error 0 from epoch 3) and at epoch 6 of 18 (10,000: 1.75%), both runs ending on the
-# learning-rate floor; every patience from 2 keeps those bests, 4 is the smallest that gives
-# the schedule's first cut (after 3 epochs) an epoch to act, and 20 is above both runs' length.
-CNN_OVERRIDES = ["epochs=20", "early_stop_patience=4", "keep_checkpoints=1"]
 # The budget pilot: epochs trained with no patience stop, and the patiences it compares.
 PILOT_CAP = 40
 PATIENCES = (2, 3, 4, 6, 8, 10, 12, 16)
