@@ -21,23 +21,20 @@ continues where the last one stopped, and curves.json is rewritten after each ta
 Writes notebooks/results/curves.json ``{task: {method: [{train_size, error_pct_mean,
 error_pct_std, seeds, error_pct}]}}`` plus the crossing points, and curves.png.
 
-Measured 2026-12-02, second run (load 9-12 on the 2 cores; one process at a time: --pilot
-1000 10000 --seeds 0; --reuse runs/curves_5ecc476.json 5ecc476 --write-only, the file being
-`git show 5ecc476:notebooks/results/curves.json`: the faces and the MNIST descriptors up to
-10,000 are that run's cells, same code and data (faces SIFT k=1 recomputed here: the same three
-errors to the last digit); --tasks mnist --cnn-only; --no-cnn --methods gist sift --sizes
-30000 60000 --seeds 0, then gist --seeds 1 2; about 95 minutes). LeNet-5 with the validation-
-chosen budget: 24.07 / 11.69 / 7.06 / 4.01 / 2.09 / 1.16 / 0.72 % at 100 / 300 / 1k / 3k /
-10k / 30k / 60k (the 6-epoch run: 24.1 / 11.7 / 7.1 / 4.0 / 2.3; up to 10,000 the CNN is
-data-limited, not budget-limited: training error 0 within 3-6 epochs and no later validation
-gain), GIST 14.03 / 5.80 / 3.08 / 2.33 / 1.63 / 1.26 / 1.05, dense SIFT 16.3 .. 1.74 at 10k,
-1.33 at 30k and 60k (one seed). MNIST crossing: LeNet-5 below every descriptor from 30,000 on
-(interval 30,000 to 60,000 at one std; 60,000: 0.72 +- 0.08% vs GIST 1.05 +- 0.06%; one of the
-three 60,000 runs reached the 20-epoch cap, validation 0.82 -> 0.80% in its last 4 epochs).
-Not run for time: SIFT seeds 1-2 and HOG, LBP at 30,000 and 60,000 (at 10,000 HOG 2.81%, LBP
-13.85%, above GIST); the crossing compares the descriptors measured at every size and names the
-others (crossing.mnist.left_out). Faces unchanged: the embeddings lowest from 7 per person
-(interval [1, never]).
+Measured 2026-12-02, third run (every cell at 3 seeds; load 10-13 on the 2 cores; about 70
+minutes): --reuse of runs/curves_5ecc476.json at 5ecc476 (the faces, the MNIST descriptors up to
+10,000) and of 2776fa5's curves.json (GIST at 30,000 and 60,000); --no-cnn --methods sift hog
+lbp --sizes 30000 60000 (code of 2776fa5); --cnn-only (every CNN cell, fde16c3's tree, i.e. with
+the float32 tie rule of pretrain.train.loop.improved; curves.json names that tree's cherry-pick
+284ff00); then the plain `bench_curves.py`, which found every cell stored and wrote curves.json.
+LeNet-5 with the validation-chosen budget: 24.72 / 12.33 / 7.15 / 4.13 / 2.11 / 1.17 / 0.75 %
+at 100 / 300 / 1k / 3k / 10k / 30k / 60k; GIST 14.03 / 5.80 / 3.08 / 2.33 / 1.63 / 1.26 / 1.05;
+dense SIFT 16.33 .. 1.74 at 10k, 1.44 at 30k, 1.25 at 60k; HOG 2.30 / 2.02 and LBP 12.84 / 12.53
+at 30k / 60k (HOG's three 30,000 seeds all test at 2.30% with different validation errors and
+chosen L2). MNIST crossing: LeNet-5 below every descriptor from 30,000 on (interval 30,000 to
+60,000 at one std; 60,000: 0.75 +- 0.09% vs GIST 1.05 +- 0.06%); up to 10,000 the CNN is
+data-limited, not budget-limited (training error 0 within 3-6 epochs, no later validation
+gain). Faces unchanged: the embeddings lowest from 7 per person (interval [1, never]).
 """
 
 from __future__ import annotations
