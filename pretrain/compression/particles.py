@@ -197,12 +197,23 @@ class FilterSettings:
       rounds: generations per filter.
       temperature: error scale of the importance weights (0.002 = 0.2 points).
       moves: units swapped (offsets redrawn) per perturbation.
+      examples: validation examples a particle's error is measured on (the first ones; 0: all).
     """
 
-    particles: int = 16
+    particles: int = 12
     rounds: int = 4
     temperature: float = 0.002
     moves: int = 2
+    examples: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.particles < 1 or self.rounds < 1 or self.moves < 1 or self.examples < 0:
+            raise ValueError(
+                f"particles, rounds and moves must be >= 1 and examples >= 0, got "
+                f"{self.particles}, {self.rounds}, {self.moves}, {self.examples}."
+            )
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}.")
 
 
 class Particles(NamedTuple):

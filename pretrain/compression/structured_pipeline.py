@@ -156,6 +156,7 @@ def structured_compression(
     key: jax.Array,
     rng: np.random.Generator,
     structure: Structure | None = None,
+    start: Structure | None = None,
     progress: bool = True,
 ) -> StructuredResult:
     """Select (particle filters, unless ``structure`` is given) -> retrain -> fixed point.
@@ -167,6 +168,7 @@ def structured_compression(
       key: PRNG key of the batch orders.
       rng: randomness of the particles.
       structure: a structure chosen elsewhere (e.g. :func:`l1_structure`): skips the filters.
+      start: choices the filters build on (e.g. channels chosen before kernels and strides).
       progress: progress bars.
     """
     if splits.val is None:
@@ -180,6 +182,12 @@ def structured_compression(
     def error(p: Params) -> float:
         return trainer.evaluate(p, val).error
 
+    n = recipe.filters.examples
+    particle_val = val.take(slice(0, n)) if 0 < n < len(val) else val
+
+    def particle_error(p: Params) -> float:
+        return trainer.evaluate(p, particle_val).error
+
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     log: dict[str, Any] = {}
@@ -187,10 +195,11 @@ def structured_compression(
         structure, log["filters"] = select_structure(
             saved.params,
             recipe.plan,
-            error,
+            particle_error,
             settings=recipe.filters,
             rng=rng,
             chain=LENET5_CHAIN,
+            start=start,
             progress=progress,
         )
     seconds["select"] = time.perf_counter() - t0
