@@ -56,6 +56,7 @@ class StructuredRecipe:
       bits_tolerance: validation error (0..1) the word length may add over the float network.
       bits_epochs: fine-tuning epochs under fixed point (rate ``bits_lr``).
       bits_lr: its learning rate.
+      chain: the network's prunable layers in execution order, then its output layer.
     """
 
     plan: Mapping[str, LayerPlan]
@@ -66,6 +67,7 @@ class StructuredRecipe:
     bits_tolerance: float = 0.0005
     bits_epochs: int = 1
     bits_lr: float = 1e-4
+    chain: tuple[str, ...] = LENET5_CHAIN
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.bits_epochs < 0:
@@ -115,7 +117,7 @@ def _retrain(
     key: jax.Array,
     progress: bool,
 ) -> Any:
-    prune = structured_pruning(structure, LENET5_CHAIN)
+    prune = structured_pruning(structure, recipe.chain)
     config = retrain_config(saved, learning_rate=recipe.lr, weight_decay=recipe.weight_decay)
     return retrain(
         prune,
@@ -198,7 +200,7 @@ def structured_compression(
             particle_error,
             settings=recipe.filters,
             rng=rng,
-            chain=LENET5_CHAIN,
+            chain=recipe.chain,
             start=start,
             progress=progress,
         )
@@ -211,7 +213,7 @@ def structured_compression(
     bits, log["word_lengths"] = word_length(result.params, error, recipe.bits_tolerance)
     params = result.params
     if bits is not None:
-        both = chain(structured_pruning(structure, LENET5_CHAIN), fixed_point(bits))
+        both = chain(structured_pruning(structure, recipe.chain), fixed_point(bits))
         config = retrain_config(saved, learning_rate=recipe.bits_lr, weight_decay=0.0)
         fine = retrain(
             both,
