@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-embed bench-export bench-enroll bench-reliability bench-offload bench-curves notebooks clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-structured bench-embed bench-export bench-enroll bench-reliability bench-offload bench-curves notebooks clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
 	@echo "make bench-devices   planner and host latency vs LiteRT measurements -> notebooks/results/devices.json"
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
+	@echo "make bench-structured  structured pruning of LeNet-5 (particle filters vs L1), narrow LiteRT speedup -> notebooks/results/structured.json"
 	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
 	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
 	@echo "make bench-reliability  fuzzing of every parser of outside bytes, crash injection into every writer, a killed and resumed pretraining run -> notebooks/results/reliability.json"
@@ -79,6 +80,9 @@ bench-devices: $(RUN_STAMP)
 
 bench-compression: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_compression.py
+
+bench-structured: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_structured.py
 
 bench-export: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_export.py

@@ -18,6 +18,7 @@ from export.artifact.build import (
     signed_manifest,
     write_artifact,
 )
+from export.artifact.classifier import classifier_tflite
 from export.artifact.convert import (
     ConversionError,
     Signature,
@@ -59,6 +60,7 @@ __all__ = [
     "check_builtins",
     "check_bundle",
     "check_scopes",
+    "classifier_tflite",
     "compress_backbone",
     "contract",
     "data_sources",

@@ -8,9 +8,17 @@ Example:
   >>> params, state = prune.apply(params, state)
   >>> both = pc.chain(prune, pc.weight_sharing(5))
 
+Structured pruning (channels, kernels, intra-kernel strides chosen by particle filters; L1-norm
+filter pruning as the baseline; ``shrink_module`` cuts the removed channels out of the arrays):
+  >>> result = pc.structured_compression(saved, pc.structured_recipe("lenet5"), splits,
+  ...                                    key=key, rng=np.random.default_rng(0))
+  >>> module, params = pc.shrink_module(saved.module, result.params, result.structure)
+
 References:
   Han, Mao, Dally, "Deep Compression", ICLR 2016.
   LeCun, Denker, Solla, "Optimal Brain Damage", NeurIPS 1989.
+  Anwar, Hwang, Sung, "Structured Pruning of Deep Convolutional Neural Networks", ACM JETC 2017.
+  Li, Kadav, Durdanovic, Samet, Graf, "Pruning Filters for Efficient ConvNets", ICLR 2017.
 """
 
 from pretrain.compression.base import (
@@ -38,6 +46,14 @@ from pretrain.compression.obd import (
     hessian_diagonal,
     obd_pruning,
     obd_saliency,
+)
+from pretrain.compression.particles import (
+    FilterResult,
+    FilterSettings,
+    LayerPlan,
+    particle_filter,
+    select_structure,
+    systematic_resample,
 )
 from pretrain.compression.pipeline import (
     CompressionResult,
@@ -75,17 +91,41 @@ from pretrain.compression.retrain import (
 from pretrain.compression.schedules import constant, polynomial, steps
 from pretrain.compression.search import CANDIDATES, SearchResult, Trial, choose, search_recipes
 from pretrain.compression.sharing import group_means, tie
+from pretrain.compression.shrink import shrink, shrink_module
+from pretrain.compression.structured import (
+    LENET5_CHAIN,
+    Structure,
+    filter_norms,
+    l1_structure,
+    macs,
+    output_positions,
+    strided_positions,
+    structure_masks,
+    structured_pruning,
+)
+from pretrain.compression.structured_pipeline import (
+    StructuredRecipe,
+    StructuredResult,
+    l1_compression,
+    structured_compression,
+    structured_recipe,
+    word_length,
+)
 
 __all__ = [
     "CANDIDATES",
+    "LENET5_CHAIN",
     "CodebookLeaf",
     "CompressedTrainer",
     "CompressionResult",
     "Compressor",
     "DedupLeaf",
     "DedupState",
+    "FilterResult",
+    "FilterSettings",
     "FixedLeaf",
     "FixedPointState",
+    "LayerPlan",
     "Packed",
     "PruneState",
     "Recipe",
@@ -93,6 +133,9 @@ __all__ = [
     "SearchResult",
     "SharingState",
     "SparseLeaf",
+    "Structure",
+    "StructuredRecipe",
+    "StructuredResult",
     "Trial",
     "activation_ranges",
     "chain",
@@ -104,6 +147,7 @@ __all__ = [
     "deep_compression",
     "distinct_slices",
     "fake_quantize",
+    "filter_norms",
     "fixed_point",
     "gauss_newton_diagonal",
     "group_means",
@@ -111,12 +155,17 @@ __all__ = [
     "iterative_pruning",
     "kernels",
     "kmeans_1d",
+    "l1_compression",
+    "l1_structure",
     "layer_of",
+    "macs",
     "magnitude",
     "magnitude_pruning",
     "named_leaves",
     "obd_pruning",
     "obd_saliency",
+    "output_positions",
+    "particle_filter",
     "polynomial",
     "prune_stage",
     "recipe",
@@ -128,11 +177,21 @@ __all__ = [
     "saliency_masks",
     "saliency_pruning",
     "search_recipes",
+    "select_structure",
     "selected",
     "sensitivity",
+    "shrink",
+    "shrink_module",
     "sparsity_of",
     "steps",
+    "strided_positions",
+    "structure_masks",
+    "structured_compression",
+    "structured_pruning",
+    "structured_recipe",
+    "systematic_resample",
     "tie",
     "to_numpy",
     "weight_sharing",
+    "word_length",
 ]

@@ -89,6 +89,8 @@ class LeNet5(nn.Module):
     431,080 parameters. Layers: ``conv1, conv2, fc1, fc2``.
 
     Attributes:
+      features: widths of ``conv1``, ``conv2`` and ``fc1`` (a structurally pruned LeNet-5 is the
+        same network, narrower: :func:`pretrain.compression.shrink_lenet5`).
       num_classes: output width.
       init_std: Gaussian standard deviation per layer (conv1, conv2, fc1, fc2).
       bias_init: initial bias constant per layer.
@@ -96,6 +98,7 @@ class LeNet5(nn.Module):
         (those -> the ReLU output of ``fc1``, the embedding a device head reads).
     """
 
+    features: Sequence[int] = (20, 50, 500)
     num_classes: int = 10
     init_std: Sequence[float] = (0.28, 0.063, 0.05, 0.045)
     bias_init: Sequence[float] = (0.0, 0.0, 0.0, 0.0)
@@ -106,6 +109,7 @@ class LeNet5(nn.Module):
         _check_part(self.part, "lenet5")
         std = _per_layer(self.init_std, 4, "init_std", "lenet5")
         bias = _per_layer(self.bias_init, 4, "bias_init", "lenet5")
+        c1, c2, hidden = (int(w) for w in _per_layer(self.features, 3, "features", "lenet5"))
 
         def conv(features: int, i: int) -> nn.Conv:
             return ValidConv(
@@ -128,12 +132,12 @@ class LeNet5(nn.Module):
         if self.part != "last":
             if x.ndim == 3:
                 x = x[..., None]
-            x = max_pool_2x2(conv(20, 0)(x))
-            x = max_pool_2x2(conv(50, 1)(x))
+            x = max_pool_2x2(conv(c1, 0)(x))
+            x = max_pool_2x2(conv(c2, 1)(x))
             x = x.reshape((x.shape[0], -1))
             if self.part == "front":
                 return x
-        x = nn.relu(dense(500, 2)(x))
+        x = nn.relu(dense(hidden, 2)(x))
         if self.part == "last":
             return x
         return dense(self.num_classes, 3)(x)

@@ -25,6 +25,14 @@ METHODS: dict[str, Callable[[], pc.Compressor]] = {
     "dedup-rows": lambda: pc.deduplicate(axis=0),
     "dedup-filters": lambda: pc.deduplicate(axis=-1, atol=0.5),
     "fixed-point": lambda: pc.fixed_point(8),
+    "structured": lambda: pc.structured_pruning(
+        pc.Structure(
+            {"conv": np.array([True, False, True, True])},
+            {"conv": np.array([[True, True, False, True], [False, True, True, True]])},
+            {},
+        ),
+        ("conv", "dense"),
+    ),
     "fixed-point-clipped": lambda: pc.fixed_point(4, clip={"conv": 0.5, "dense": 0.25}),
     "chain": lambda: pc.chain(
         pc.magnitude_pruning(0.7), pc.weight_sharing(3), pc.deduplicate(axis=0)
