@@ -3,8 +3,10 @@ tree for 1:N face identification among every LFW person, each against its flat c
 
 ``mnist``: LeNet-5 (``pretrain/configs/lenet5.py``) and the conditional LeNet-5
 (``pretrain/configs/lenet5_tree.py``: LeNet-5's conv1 as trunk, a learned router, 2 branches) are
-trained in this run with the same epoch budget (``--epochs``; 55,000 training images, the best of
-the 5,000 validation images' epochs kept), exported to LiteRT (float32, batch 1: the flat model's
+trained in this run with the same budget (``--epochs``, and ``--set`` overrides applied to both:
+by default the learning rate is cut x0.1 at the first epoch without a new best validation error,
+``plateau_patience=1``; 55,000 training images, the best of the 5,000 validation images' epochs
+kept), exported to LiteRT (float32, batch 1: the flat model's
 ``infer``, the tree's ``trunk`` + ``branch_<i>``) and run as the device runs them
 (:class:`personalize.RoutedClassifier`: the trunk, the argmax, one branch): test accuracy of both
 on the device path, MACs executed per image (:mod:`devices.routed`: trunk + router + one branch vs
@@ -19,7 +21,7 @@ top-1), figures are reported on the second's. ``macs_ratio`` is the matching ste
 is the part the tree changes); ``macs_ratio_end_to_end`` adds the backbone's embedding of the probe.
 Latency is the matching in numpy as the device runs it (alternating rounds, medians).
 
-  python notebooks/bench/bench_tree.py [--tasks mnist lfw_identify] [--epochs 6] [--rounds 15]
+  python notebooks/bench/bench_tree.py [--tasks mnist lfw_identify] [--epochs 6] [--set key=value] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +80,12 @@ def mnist(args: argparse.Namespace) -> dict[str, Any]:
     """Trains both models with the same budget, exports, runs and times them on the device path."""
     configs = {
         name: pretrain.load_config(
-            ROOT / "pretrain" / "configs" / f"{name}.py", [f"epochs={args.epochs}"]
+            ROOT / "pretrain" / "configs" / f"{name}.py", [f"epochs={args.epochs}", *args.overrides]
         )
         for name in ("lenet5", "lenet5_tree")
     }
     splits = load_splits(configs["lenet5"])
+    shutil.rmtree(args.workdir, ignore_errors=True)  # fit refuses a workdir with checkpoints
     fits = {
         name: pretrain.fit(cfg, Path(args.workdir) / name, splits=splits)
         for name, cfg in configs.items()
@@ -161,6 +165,7 @@ def mnist(args: argparse.Namespace) -> dict[str, Any]:
         "accuracy_delta_pts": tree_acc - flat_acc,
         "accuracy_on": "MNIST test (10,000), LiteRT on the device path",
         "epochs_budget": args.epochs,
+        "overrides": list(args.overrides),
         "profile": PROFILE,
     }
 
@@ -240,6 +245,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--epochs", type=int, default=6, help="epoch budget of both MNIST models")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=["plateau_patience=1"],
+        help="config override applied to both MNIST models",
+    )
     parser.add_argument("--rounds", type=int, default=15, help="alternating latency rounds")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-tree"))
     args = parser.parse_args()

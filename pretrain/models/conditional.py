@@ -63,10 +63,10 @@ class ConditionalLeNet5(nn.Module):
       num_classes: output width.
     """
 
-    branches: int = 4
+    branches: int = 2
     trunk_features: int = 20
-    branch_features: int = 20
-    branch_hidden: int = 256
+    branch_features: int = 16
+    branch_hidden: int = 128
     num_classes: int = 10
 
     def setup(self) -> None:

@@ -7,6 +7,12 @@ inference runs (one branch: the argmax). A load-balancing term (``balance`` time
 of the squared mean routing weights: 1 when the batch is spread evenly, B when one branch takes it
 all) keeps every branch in use. Held-out data is scored on the hard path (the device's).
 
+Ioannou et al. train their explicit routers jointly by back-propagation with the router's soft
+weights multiplying the branches' outputs, and at test time compute only the best-weighted
+branch; weighting the branches' losses instead (Jacobs et al.) makes each branch a classifier on
+its own, and the annealed temperature closes the gap between the soft training path and the hard
+test path.
+
 References:
   Y. Ioannou et al., "Decision Forests, Convolutional Networks and the Models In-Between", 2016.
   R. Jacobs, M. Jordan, S. Nowlan, G. Hinton, "Adaptive mixtures of local experts", 1991.
