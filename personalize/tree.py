@@ -132,20 +132,29 @@ def tree_search(tree: GalleryTree, probe: np.ndarray, beam: int) -> Match:
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}.")
-    d = probe.shape[0]
+    spans = [(0, len(tree.centroids[0]))]
     macs = 0
-    lo, hi = np.zeros(1, np.int64), np.asarray([len(tree.centroids[0])], np.int64)
     for centroids, children in zip(tree.centroids, tree.children, strict=True):
-        rows = _ranges(lo, hi)
-        scores = centroids[rows] @ probe
-        macs += rows.size * d
+        scores, rows = _score_spans(centroids, spans, probe)
+        macs += scores.size * probe.shape[0]
         keep = rows[_top(scores, beam)]
-        lo, hi = children[keep], children[keep + 1]
-    rows = _ranges(lo, hi)
-    scores = tree.templates[rows] @ probe
-    macs += rows.size * d
+        spans = list(zip(children[keep].tolist(), children[keep + 1].tolist(), strict=True))
+    scores, rows = _score_spans(tree.templates, spans, probe)
+    macs += scores.size * probe.shape[0]
     best = int(np.argmax(scores))
-    return Match(tree.ids[rows[best]], float(scores[best]), macs, rows.size)
+    return Match(tree.ids[rows[best]], float(scores[best]), macs, scores.size)
+
+
+def _score_spans(
+    matrix: np.ndarray, spans: list[tuple[int, int]], probe: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine of ``probe`` with the rows of each ``(start, stop)`` span (slices: no row copies),
+    and the row index of each score."""
+    if len(spans) == 1:
+        a, b = spans[0]
+        return matrix[a:b] @ probe, np.arange(a, b)
+    scores = np.concatenate([matrix[a:b] @ probe for a, b in spans])
+    return scores, np.concatenate([np.arange(a, b) for a, b in spans])
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -153,10 +162,3 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     if k >= scores.size:
         return np.arange(scores.size)
     return np.argpartition(-scores, k - 1)[:k]
-
-
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """The concatenation of ``range(lo[i], hi[i])`` as one index array."""
-    if lo.size == 1:
-        return np.arange(lo[0], hi[0])
-    return np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devices import LayerSpec, estimate, load_profile
+from devices import LayerSpec, RoutedGraph, estimate, load_profile, routed_cost
 from devices.graph import GraphError
-from devices.routed import RoutedGraph, routed_cost
 
 
 def layers() -> list[LayerSpec]:
