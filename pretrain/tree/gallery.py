@@ -1,13 +1,16 @@
 """A tree over an enrolled gallery: hierarchical spherical k-means on the templates (numpy).
 
 Each node's members are split by spherical k-means (cosine assignment, unit mean centroids,
-k-means++ seeding) into ``branching`` children, ``depth`` times; the leaves' templates are stored
-leaf by leaf so that :func:`personalize.tree_search` reads a leaf as one slice. The tree is fitted
+k-means++ seeding) into ``branching`` children, ``depth`` times; with ``spill`` > 1 each template
+is also stored in its next most similar leaves (a spill tree: boundary templates are found from
+either side). The leaves' templates are stored leaf by leaf so that :func:`personalize.tree_search` reads a leaf as one slice. The tree is fitted
 on the enrolled templates only (no probe is seen), as a phone would refit it after enrolling.
 
 References:
   D. Nister, H. Stewenius, "Scalable recognition with a vocabulary tree", CVPR 2006
   (hierarchical k-means, search down the tree).
+  T. Liu, A. Moore, A. Gray, K. Yang, "An investigation of practical approximate nearest
+  neighbor algorithms", NIPS 2004 (spill trees).
   I. Dhillon, D. Modha, "Concept decompositions for large sparse text data using clustering",
   Machine Learning 2001 (spherical k-means).
 """
@@ -58,6 +61,7 @@ def fit_gallery_tree(
     *,
     branching: int,
     depth: int = 1,
+    spill: int = 1,
     seed: int = 0,
     iterations: int = 10,
 ) -> GalleryTree:
@@ -68,12 +72,15 @@ def fit_gallery_tree(
       ids: ``(n,)`` identity of each template.
       branching: children per node (k of each k-means split).
       depth: levels of centroids above the templates.
+      spill: leaves each template is stored in (its ``spill`` most similar leaf centroids): a
+        template near a boundary is found from either side, for ``spill`` times the storage.
       seed: seeds the k-means draws.
       iterations: Lloyd iterations per split.
     """
-    if branching < 2 or depth < 1:
+    if branching < 2 or depth < 1 or spill < 1:
         raise ValueError(
-            f"a gallery tree needs branching >= 2 and depth >= 1, got {branching}, {depth}."
+            f"a gallery tree needs branching >= 2, depth >= 1 and spill >= 1, got {branching}, "
+            f"{depth} and {spill}."
         )
     x = normalize(templates).astype(np.float32)
     rng = np.random.default_rng(seed)
@@ -92,6 +99,9 @@ def fit_gallery_tree(
         centroids.append(np.stack([normalize(x[m].sum(0)) for m in nodes]).astype(np.float32))
         children.append(np.zeros(0, np.int64))
         groups = nodes
+    if spill > 1:
+        near = np.argsort(-(x @ centroids[-1].T), axis=1)[:, :spill]
+        groups = [np.flatnonzero((near == leaf).any(axis=1)) for leaf in range(len(groups))]
     order = np.concatenate(groups)
     children[-1] = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
     return GalleryTree(tuple(centroids), tuple(children), x[order], np.asarray(ids)[order])

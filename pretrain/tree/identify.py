@@ -5,12 +5,13 @@ Every identity of a labelled embedding set is enrolled (its template: the imprin
 their other embeddings as probes. The flat head scores a probe against every template
 (:func:`personalize.flat_search`), the tree head descends a :class:`personalize.GalleryTree`
 (:func:`personalize.tree_search`). :func:`choose_tree` picks the tree's shape and beam on one set
-of probe people (the cheapest that keeps ``min_kept_pct`` of the flat head's right answers there);
+of probe people (the fastest that keeps ``min_kept_pct`` of the flat head's right answers there);
 the same figures on another set of probe people report the choice.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -39,10 +40,11 @@ class Gallery(NamedTuple):
 
 
 class TreeShape(NamedTuple):
-    """A gallery tree's shape and the beam its search keeps."""
+    """A gallery tree's shape (:func:`fit_gallery_tree`) and the beam its search keeps."""
 
     depth: int
     branching: int
+    spill: int
     beam: int
 
 
@@ -88,8 +90,11 @@ def flat_figures(gallery: Gallery) -> dict[str, float]:
 
 def tree_figures(tree: GalleryTree, gallery: Gallery, beam: int) -> dict[str, float]:
     """Per probe of a tree search: top-1 (%), agreement with the flat head's answer (%), the
-    flat head's right answers it keeps (%), mean MACs and mean templates scored."""
+    flat head's right answers it keeps (%), mean MACs, mean templates scored and mean wall time
+    (ms, one pass: for ranking candidates, not a benchmark)."""
+    start = time.perf_counter()
     matches = [tree_search(tree, p, beam) for p in gallery.probes]
+    search_ms = 1e3 * (time.perf_counter() - start) / max(len(matches), 1)
     found = np.asarray([m.identity for m in matches])
     flat = np.asarray(
         [flat_search(gallery.templates, gallery.ids, p).identity for p in gallery.probes]
@@ -101,19 +106,20 @@ def tree_figures(tree: GalleryTree, gallery: Gallery, beam: int) -> dict[str, fl
         "kept_pct": 100.0 * float(np.mean(right[flat_right])) if flat_right.any() else 100.0,
         "macs": float(np.mean([m.macs for m in matches])),
         "templates_scored": float(np.mean([m.templates_scored for m in matches])),
+        "search_ms": search_ms,
     }
 
 
 def choose_tree(
     gallery: Gallery,
-    shapes: Sequence[tuple[int, int]],
+    shapes: Sequence[tuple[int, int, int]],
     beams: Sequence[int],
     *,
     min_kept_pct: float,
     seed: int = 0,
 ) -> tuple[TreeShape, list[dict[str, Any]]]:
-    """The cheapest (mean MACs) tree shape and beam that keeps at least ``min_kept_pct`` of the
-    flat head's right answers on ``gallery``'s probes; falls back to the one that keeps most.
+    """The fastest tree shape and beam (mean search time on ``gallery``'s probes) that keeps at
+    least ``min_kept_pct`` of the flat head's right answers there; else the one that keeps most.
 
     The tree loses top-1 only on probes the flat head gets right; with a weak backbone most
     probes are wrong for both heads, and the top-1 of a few hundred probes moves by a third of a
@@ -121,27 +127,20 @@ def choose_tree(
 
     Args:
       gallery: the choosing probes (development people) and every template.
-      shapes: ``(depth, branching)`` candidates.
+      shapes: ``(depth, branching, spill)`` candidates.
       beams: beam candidates.
       min_kept_pct: the least share of the flat head's right answers the tree must keep (%).
 
     Returns:
       The chosen :class:`TreeShape` and one row per candidate (figures on these probes).
     """
-    rows = []
-    for depth, branching in tqdm(shapes, desc="gallery trees", leave=False):
+    rows: list[dict[str, Any]] = []
+    for depth, branching, spill in tqdm(shapes, desc="gallery trees", leave=False):
         tree = fit_gallery_tree(
-            gallery.templates, gallery.ids, branching=branching, depth=depth, seed=seed
+            gallery.templates, gallery.ids, branching=branching, depth=depth, spill=spill, seed=seed
         )
-        for beam in beams:
-            rows.append(
-                {
-                    "depth": depth,
-                    "branching": branching,
-                    "beam": beam,
-                    **tree_figures(tree, gallery, beam),
-                }
-            )
+        shape = {"depth": depth, "branching": branching, "spill": spill}
+        rows.extend({**shape, "beam": b, **tree_figures(tree, gallery, b)} for b in beams)
     ok = [r for r in rows if r["kept_pct"] >= min_kept_pct]
-    best = min(ok, key=lambda r: r["macs"]) if ok else max(rows, key=lambda r: r["kept_pct"])
-    return TreeShape(best["depth"], best["branching"], best["beam"]), rows
+    best = min(ok, key=lambda r: r["search_ms"]) if ok else max(rows, key=lambda r: r["kept_pct"])
+    return TreeShape(best["depth"], best["branching"], best["spill"], best["beam"]), rows

@@ -14,18 +14,20 @@ def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return normalize(rng.normal(size=(n, d))).astype(np.float32)
 
 
-@pytest.mark.parametrize(("depth", "branching"), [(1, 7), (2, 4), (3, 3)])
-def test_full_beam_equals_flat_search(depth: int, branching: int) -> None:
+@pytest.mark.parametrize(
+    ("depth", "branching", "spill"), [(1, 7, 1), (2, 4, 1), (3, 3, 1), (1, 7, 2)]
+)
+def test_full_beam_equals_flat_search(depth: int, branching: int, spill: int) -> None:
     rng = np.random.default_rng(depth)
     templates, ids = unit(rng, 300, 16), np.arange(300) * 3
-    tree = fit_gallery_tree(templates, ids, branching=branching, depth=depth, seed=0)
-    assert sorted(tree.ids.tolist()) == sorted(ids.tolist())
+    tree = fit_gallery_tree(templates, ids, branching=branching, depth=depth, spill=spill, seed=0)
+    assert sorted(tree.ids.tolist()) == sorted(ids.tolist() * spill)
     for probe in unit(rng, 20, 16):
         flat = flat_search(templates, ids, probe)
         full = tree_search(tree, probe, beam=tree.widest)
         assert full.identity == flat.identity
         assert full.score == pytest.approx(flat.score, rel=1e-6)
-        assert full.templates_scored == 300
+        assert full.templates_scored == 300 * spill
         assert flat.macs == 300 * 16
 
 
