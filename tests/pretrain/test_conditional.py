@@ -35,20 +35,21 @@ def test_hard_path_equals_soft_path_with_all_weight_on_one_branch(taken: int) ->
     model, variables, x = small()
     bias = np.full(3, -30.0)
     bias[taken] = 30.0
-    v = with_router(variables, bias)
-    logits, route = model.apply(v, x, method="soft")
-    weights = jax.nn.softmax(route, axis=-1)  # one-hot up to exp(-60)
-    soft = jnp.einsum("nb,bnc->nc", weights, logits)
-    hard = model.apply(v, x)
-    np.testing.assert_allclose(hard, soft, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        hard,
-        model.apply(v, model.apply(v, x, method="trunk")[0], taken, method="branch"),
-        rtol=1e-6,
-        atol=1e-6,
-    )
     labels = jnp.arange(5) % 10
-    loss, _ = routed_loss(logits, route, labels, jnp.float32(1.0), balance=0.0)
+
+    @jax.jit  # one compilation instead of every op's (the test's time)
+    def paths(v):
+        logits, route = model.apply(v, x, method="soft")
+        weights = jax.nn.softmax(route, axis=-1)  # one-hot up to exp(-60)
+        soft = jnp.einsum("nb,bnc->nc", weights, logits)
+        features, _ = model.apply(v, x, method="trunk")
+        alone = model.apply(v, features, taken, method="branch")
+        loss, _ = routed_loss(logits, route, labels, jnp.float32(1.0), balance=0.0)
+        return model.apply(v, x), soft, alone, loss
+
+    hard, soft, alone, loss = paths(with_router(variables, bias))
+    np.testing.assert_allclose(hard, soft, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hard, alone, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(loss, cross_entropy(hard, labels).mean(), rtol=1e-5)
 
 
