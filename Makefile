@@ -60,11 +60,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-# CI has 2 cores: two pytest workers, whole files per worker (module fixtures built once).
-# PYTEST_WORKERS=0 runs in one process (for -x / pdb). The 15 slowest tests are listed at the end.
+# CI has 2 cores: two pytest workers, whole files per worker (module fixtures built once), the
+# slowest files first (tests/conftest.py SLOW_FILES, collection order kept). PYTEST_WORKERS=0
+# runs in one process (for -x / pdb). The 15 slowest tests are listed at the end.
 PYTEST_WORKERS ?= 2
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test: lint typecheck pytest
 

@@ -6,9 +6,9 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from devices import host_info
 from devices.files import atomic_write
@@ -54,3 +54,46 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _project_errors() -> tuple[type[Exception], ...]:
+    """The errors the packages raise for bad input or a missing file (each says what and how to
+    fix it in one line), as opposed to bugs."""
+    from devices.contract import ArtifactError
+    from devices.graph import GraphError
+    from devices.preprocess import PreprocessError
+    from devices.profiles import ProfileError
+    from devices.tflite_file import ModelFileError
+    from devices.trust import TrustError
+    from personalize.errors import PersonalizeError
+    from pretrain.config import ConfigError
+    from pretrain.data.errors import DataError
+    from pretrain.train.checkpoint import CheckpointError
+
+    return (
+        ArtifactError,
+        CheckpointError,
+        ConfigError,
+        DataError,
+        GraphError,
+        ModelFileError,
+        PersonalizeError,
+        PreprocessError,
+        ProfileError,
+        TrustError,
+    )
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """Runs a bench's ``main`` and exits with its status. The project's own errors (datasets not
+    found under $POCKETFIT_DATA, a bad config, a missing checkpoint) end with their one-line
+    message and status 2 instead of a traceback; Ctrl-C ends with status 130."""
+    try:
+        status = main()
+    except _project_errors() as err:
+        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{Path(sys.argv[0]).name}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)

@@ -37,7 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from tqdm.auto import tqdm
 
 import export
@@ -541,4 +541,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import pretrain
 from pretrain.evaluation import DESCRIPTORS, crossing_point
@@ -340,4 +339,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -25,7 +25,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import time  # noqa: E402
 
-from _results import RESULTS, print_table, write_results  # noqa: E402
+from _results import RESULTS, print_table, run_main, write_results  # noqa: E402
 
 from pretrain.data import DataNotFoundError, fvc_sets  # noqa: E402
 from pretrain.data.fingerprint import (  # noqa: E402
@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import devices
 from devices.planner import plan_signature
@@ -342,4 +342,4 @@ def _cell(row: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import pretrain
 from devices.preprocess import FACE_FRAMES, SPECS, PreprocessSpec
@@ -753,4 +753,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

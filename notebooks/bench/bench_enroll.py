@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from bench_enroll_continual import run as continual
 from bench_enroll_far import far_section
 from tqdm.auto import tqdm
@@ -1111,4 +1111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from tqdm.auto import tqdm
 
 from devices import host_info
@@ -489,4 +489,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

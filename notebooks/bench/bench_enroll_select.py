@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from tqdm.auto import tqdm
 
 from personalize import NO_TRAINING, Device, MatchConfig, SgdConfig
@@ -213,4 +213,4 @@ def from_candidates(path: Path, name: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

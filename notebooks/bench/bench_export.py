@@ -49,7 +49,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import export
 import pretrain
@@ -686,4 +686,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from bench_enroll import face_set, pools
 from tqdm.auto import tqdm
 
@@ -584,4 +584,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    run_main(main)

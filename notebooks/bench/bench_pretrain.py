@@ -38,7 +38,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 from bench_pretrain_keras import KerasPeer
 
 import pretrain
@@ -280,4 +280,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -33,12 +33,11 @@ the Orbax checkpoint's 40 kills 5.3; 1.5 of resume).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from _results import print_table, write_results
+from _results import print_table, run_main, write_results
 from tqdm.auto import tqdm
 
 from devices.crash import crash
@@ -200,4 +199,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

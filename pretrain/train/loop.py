@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from devices.files import atomic_write
 from pretrain.config import TrainConfig
@@ -91,6 +92,14 @@ def _parse_line(text: str) -> dict[str, Any] | None:
 
 def _copy(tree: Any) -> Any:
     return jax.tree.map(jnp.copy, tree)
+
+
+def improved(error: float, best: Any) -> bool:
+    """Whether a validation ``error`` is a new best against ``best``, kept in float32 in the run
+    state. Both sides are compared in float32: comparing the float64 error with the float32 best
+    made an exact tie an improvement whenever float32 rounded that value up (0.07 -> 0.0700000003),
+    and not otherwise, so ties reset early stopping or not depending on the value."""
+    return bool(np.float32(error) < np.float32(best))
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:
@@ -180,7 +189,7 @@ def fit(
             val_loss, val_error, monitored = val.loss, val.error, val.error
         run["plateau"] = plateau_step(plateau, run["plateau"], monitored)
         run["train"] = state._replace(lr_scale=_copy(run["plateau"].scale))
-        if monitored < float(run["best_val_error"]):
+        if improved(monitored, run["best_val_error"]):
             run["best_params"] = _copy(state.params)
             run["best_val_error"] = jnp.asarray(monitored, jnp.float32)
             run["epochs_since_best"] = jnp.zeros((), jnp.int32)

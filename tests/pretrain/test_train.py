@@ -167,3 +167,15 @@ def test_optax_sgd_reference_agrees(splits: Splits) -> None:
     )
     for a, b in zip(jax.tree.leaves(ours.params), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("error", [0.07, 0.0175, 1 / 3, 0.9, 0.5])
+def test_a_tie_is_no_improvement_whichever_way_float32_rounds(error: float) -> None:
+    from pretrain.train.loop import improved
+
+    best = jnp.asarray(error, jnp.float32)  # how the run state keeps the best
+    assert float(best) != error or error == 0.5  # float32 rounds these up or down (0.5 exact)
+    assert not improved(error, best)
+    assert improved(float(np.nextafter(np.float32(error), np.float32(0))), best)
+    assert not improved(float("nan"), best)
+    assert improved(error, jnp.asarray(jnp.inf, jnp.float32))
