@@ -45,7 +45,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from _results import RESULTS, ROOT, print_table, write_results
+from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import pretrain
 from devices import (
@@ -311,4 +311,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
