@@ -3,9 +3,12 @@
 Every branch runs during training and its cross-entropy is weighted by the router's softmax
 (a mixture of experts); the softmax's temperature falls geometrically from ``temperature_start``
 to ``temperature_end`` over ``anneal_steps`` so that the weights end one-hot and training sees what
-inference runs (one branch: the argmax). A load-balancing term (``balance`` times B times the sum
-of the squared mean routing weights: 1 when the batch is spread evenly, B when one branch takes it
-all) keeps every branch in use. Held-out data is scored on the hard path (the device's).
+inference runs (one branch: the argmax). A load-balancing term keeps every branch in use:
+``balance`` times B times the sum over branches of the share of the batch each takes (argmax)
+times its mean untempered routing weight (Switch Transformer's auxiliary loss: 1 when the batch is
+spread evenly, B when one branch takes it all). A first form, B times the sum of the squared mean
+tempered weights, let the router collapse onto one branch on MNIST (every test image on branch 0):
+its gradient vanishes once the tempered softmax saturates. Held-out data is scored on the hard path (the device's).
 
 Ioannou et al. train their explicit routers jointly by back-propagation with the router's soft
 weights multiplying the branches' outputs, and at test time compute only the best-weighted
@@ -18,6 +21,7 @@ References:
   R. Jacobs, M. Jordan, S. Nowlan, G. Hinton, "Adaptive mixtures of local experts", 1991.
   N. Shazeer et al., "Outrageously Large Neural Networks: the Sparsely-Gated Mixture-of-Experts
   Layer", ICLR 2017 (balancing the load of a learned router).
+  W. Fedus, B. Zoph, N. Shazeer, "Switch Transformers", JMLR 2022 (the auxiliary load loss).
 """
 
 from __future__ import annotations
@@ -53,8 +57,12 @@ def routed_loss(
     weights = jax.nn.softmax(route / tau, axis=-1)
     per_branch = jax.vmap(lambda logits: cross_entropy(logits, labels))(branch_logits)  # (B, N)
     mixture = jnp.mean(jnp.sum(weights.T * per_branch, axis=0))
-    load = jnp.mean(weights, axis=0)
-    return mixture + balance * load.size * jnp.sum(load**2), weights
+    # The share each branch takes (argmax, no gradient) times its mean untempered weight: the
+    # gradient lowers the weight of overloaded branches even where the tempered softmax saturates.
+    taken = jnp.mean(jax.nn.one_hot(jnp.argmax(route, -1), route.shape[-1]), axis=0)
+    mean_weight = jnp.mean(jax.nn.softmax(route, axis=-1), axis=0)
+    load = route.shape[-1] * jnp.sum(jax.lax.stop_gradient(taken) * mean_weight)
+    return mixture + balance * load, weights
 
 
 @register_task("routed_classification")
