@@ -11,7 +11,10 @@ kept), exported to LiteRT (float32, batch 1: the flat model's
 (:class:`personalize.RoutedClassifier`: the trunk, the argmax, one branch): test accuracy of both
 on the device path, MACs executed per image (:mod:`devices.routed`: trunk + router + one branch vs
 every layer of LeNet-5), latency of one image on one thread (alternating rounds, medians), and the
-roofline estimator's prediction for a phone CPU.
+roofline estimator's prediction for a phone CPU. ``branch_share`` is the share of test images each
+branch took. A second tree (``variant``: ``--variant`` overrides, by default a 5x stronger load
+loss) is trained and scored beside it: the shipped config's router was seen to send every image
+to one branch on the validation split, the stronger load loss splits them at some accuracy.
 
 ``lfw_identify``: every LFW person (5,749) enrolled from up to 5 images through the committed face
 backbone (``notebooks/results/models/embed_face_lfw``; template = imprint); probes are the other
@@ -21,7 +24,8 @@ the flat head there), figures are reported on the second's. Both searches run on
 is the part the tree changes); ``macs_ratio_end_to_end`` adds the backbone's embedding of the probe.
 Latency is the matching in numpy as the device runs it (alternating rounds, medians).
 
-  python notebooks/bench/bench_tree.py [--tasks mnist lfw_identify] [--epochs 6] [--set key=value] [--rounds 15]
+  python notebooks/bench/bench_tree.py [--tasks mnist lfw_identify] [--epochs 6] [--set key=value] [--variant key=value ...]
+      [--rounds 15]
 """
 
 # ruff: noqa: E402  (the BLAS thread count is set before numpy loads)
@@ -93,6 +97,34 @@ def _device_accuracy(predict: Any, images: np.ndarray, labels: np.ndarray) -> fl
     return 100.0 * hits / len(labels)
 
 
+def _device_run(
+    blob: bytes, images: np.ndarray, labels: np.ndarray
+) -> tuple[float, dict[str, float]]:
+    """Test accuracy (%) of a routed model on the device path and the share of each branch."""
+    device = RoutedClassifier(blob)
+    acc = _device_accuracy(lambda x: int(np.argmax(device.scores(x)[0])), images, labels)
+    share = {k: v / len(labels) for k, v in sorted(device.invocations.items()) if k != "trunk"}
+    return acc, share
+
+
+def _balanced_variant(args: argparse.Namespace, splits: Any, images: np.ndarray) -> dict[str, Any]:
+    """The tree trained with a 5x stronger load loss (``--variant``): its routing and accuracy."""
+    cfg = pretrain.load_config(
+        ROOT / "pretrain" / "configs" / "lenet5_tree.py",
+        [f"epochs={args.epochs}", *args.overrides, *args.variant],
+    )
+    fit = pretrain.fit(cfg, Path(args.workdir) / "lenet5_tree_variant", splits=splits)
+    module = pretrain.build_model(cfg.model, **cfg.model_options)
+    blob = routed_tflite(module, {"params": fit.params}, MNIST_SHAPE, batch=1)
+    acc, share = _device_run(blob, images, splits.test.labels)
+    return {
+        "overrides": list(args.variant),
+        "test_accuracy_pct": acc,
+        "val_error_pct": 100.0 * fit.val_error,
+        "branch_share": share,
+    }
+
+
 def mnist(args: argparse.Namespace) -> dict[str, Any]:
     """Trains both models with the same budget, exports, runs and times them on the device path."""
     configs = {
@@ -123,11 +155,7 @@ def mnist(args: argparse.Namespace) -> dict[str, Any]:
     flat_acc = _device_accuracy(
         lambda x: int(np.argmax(flat_run(**{IMAGES: x})["scores"])), images, labels
     )
-    device.invocations.clear()
-    tree_acc = _device_accuracy(lambda x: int(np.argmax(device.scores(x)[0])), images, labels)
-    branch_share = {
-        k: v / len(labels) for k, v in sorted(device.invocations.items()) if k != "trunk"
-    }
+    tree_acc, branch_share = _device_run(tree_blob, images, labels)
     cycle_f, cycle_t = itertools.cycle(images[:500]), itertools.cycle(images[:500])
     seconds = alternating_medians(
         {
@@ -181,6 +209,7 @@ def mnist(args: argparse.Namespace) -> dict[str, Any]:
         "estimated_latency_ratio": flat_est / cost.latency_s,
         "accuracy_delta_pts": tree_acc - flat_acc,
         "accuracy_on": "MNIST test (10,000), LiteRT on the device path",
+        "variant": _balanced_variant(args, splits, images) if args.variant else None,
         "epochs_budget": args.epochs,
         "overrides": list(args.overrides),
         "profile": PROFILE,
@@ -283,6 +312,12 @@ def main() -> None:
         action="append",
         default=["plateau_patience=1"],
         help="config override applied to both MNIST models",
+    )
+    parser.add_argument(
+        "--variant",
+        nargs="*",
+        default=["task_options.balance=0.5"],
+        help="overrides of a second tree trained and scored beside (none: skip)",
     )
     parser.add_argument("--rounds", type=int, default=15, help="alternating latency rounds")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-tree"))
