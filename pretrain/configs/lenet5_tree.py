@@ -4,7 +4,8 @@
 Command:
   python -m pretrain --config pretrain/configs/lenet5_tree.py --workdir runs/lenet5_tree --set epochs=6
 Expected: ``make bench-tree`` trains it beside LeNet-5 with the same 6-epoch budget
-(notebooks/results/tree.json: test accuracy, executed MACs, LiteRT latency of both).
+(notebooks/results/tree.json; 2026-12-02: test 99.13% vs LeNet-5's 99.22%, 840k vs 2.29M MACs
+per image, LiteRT 2.08x faster on one thread; the router sent every test image to branch 0).
 Time here (2 cores shared, load ~10): ~40 s per epoch.
 
 Chosen on MNIST's validation split (6 epochs, plateau_patience 3, 2026-12-02): 4 branches train at
