@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-structured bench-embed bench-export bench-enroll bench-reliability bench-offload bench-curves notebooks clean help
+.PHONY: demo test lint typecheck pytest install install-dev bench-pretrain bench-data bench-devices bench-compression bench-structured bench-embed bench-export bench-enroll bench-reliability bench-offload bench-curves bench-tree notebooks clean help
 
 help:
 	@echo "make demo            install into .venv if needed, run the pipeline on the embedded default"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-offload   the offload service on loopback: load, faults, auth, ORL benefit -> notebooks/results/offload.json"
 	@echo "make bench-embed     face + fingerprint EmbedNets, protocol, ablation -> notebooks/results/embedding.json, models/"
 	@echo "make bench-curves    learning curves, SIFT/LBP/HOG/GIST + linear vs CNN, MNIST and ORL -> notebooks/results/curves.json, curves.png"
+	@echo "make bench-tree      conditional LeNet-5 (one branch runs) vs LeNet-5 on MNIST, gallery tree vs flat 1:N on LFW -> notebooks/results/tree.json"
 	@echo "make notebooks       run every notebook in full -> notebooks/rendered/ (git-ignored)"
 
 $(BIN)/python:
@@ -101,6 +102,9 @@ bench-offload: $(DEV_STAMP)
 
 bench-curves: $(RUN_STAMP)
 	$(BIN)/python notebooks/bench/bench_curves.py
+
+bench-tree: $(RUN_STAMP)
+	$(BIN)/python notebooks/bench/bench_tree.py
 
 # Every notebook top to bottom at full size; the executed copies (outputs included) go to
 # notebooks/rendered/, git-ignored: they are regenerated from the committed notebooks and results.

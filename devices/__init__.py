@@ -32,7 +32,9 @@ from devices.preprocess import (
 )
 from devices.profiles import Profile, ProfileError, load_profile, load_profiles, profile_names
 from devices.registration import CORE_SPEC  # registers the "core" crop
+from devices.routed import RoutedCost, RoutedGraph, routed_cost
 from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
+from devices.timing import alternating_medians
 
 __all__ = [
     "CORE_SPEC",
@@ -57,8 +59,11 @@ __all__ = [
     "PreprocessSpec",
     "Profile",
     "ProfileError",
+    "RoutedCost",
+    "RoutedGraph",
     "SignatureSpec",
     "Situation",
+    "alternating_medians",
     "decide",
     "estimate",
     "example_inputs",
@@ -80,6 +85,7 @@ __all__ = [
     "profile_names",
     "read_model_stats",
     "reset_peak",
+    "routed_cost",
     "rss_status",
     "trim_heap",
     "widest_fitting_scope",

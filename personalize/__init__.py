@@ -22,6 +22,7 @@ from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
+from personalize.tree import GalleryTree, Match, RoutedClassifier, flat_search, tree_search
 
 __all__ = [
     "DEFAULT_FAR",
@@ -36,7 +37,9 @@ __all__ = [
     "EnrollmentError",
     "EnrollmentReport",
     "FileKeyStore",
+    "GalleryTree",
     "KeyStore",
+    "Match",
     "MatchConfig",
     "MemoryKeyStore",
     "Offload",
@@ -44,6 +47,7 @@ __all__ = [
     "PersonalizeError",
     "QualityError",
     "RecordStore",
+    "RoutedClassifier",
     "SgdConfig",
     "StoreError",
     "TailFit",
@@ -53,9 +57,11 @@ __all__ = [
     "check_image",
     "check_samples",
     "default_match",
+    "flat_search",
     "install",
     "key_dir",
     "load_artifact",
     "migrate_store",
     "threshold_at_far",
+    "tree_search",
 ]

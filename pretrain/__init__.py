@@ -10,7 +10,8 @@ user's ``XLA_FLAGS`` sets those flags.
 """
 
 # Importing embedding registers its tasks, datasets and evaluation suites.
-from pretrain import embedding
+# Importing tree registers the routed_classification task (conditional networks).
+from pretrain import embedding, tree
 from pretrain.config import ConfigError, TrainConfig, load_config, make_config
 from pretrain.data import ArrayDataset, DataError, DataNotFoundError, load_mnist
 from pretrain.models import build_model, count_params, model_names
@@ -58,4 +59,5 @@ __all__ = [
     "make_staged",
     "model_names",
     "save_model",
+    "tree",
 ]

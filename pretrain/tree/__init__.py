@@ -1,0 +1,30 @@
+"""Trees in the network: conditional networks (a learned router, one branch runs) and the tree
+over an enrolled gallery for 1:N identification.
+
+Importing this package registers the ``routed_classification`` task.
+"""
+
+from pretrain.tree.gallery import fit_gallery_tree, spherical_kmeans
+from pretrain.tree.identify import (
+    Gallery,
+    TreeShape,
+    build_gallery,
+    choose_tree,
+    flat_figures,
+    tree_figures,
+)
+from pretrain.tree.task import RoutedClassification, routed_loss, temperature
+
+__all__ = [
+    "Gallery",
+    "RoutedClassification",
+    "TreeShape",
+    "build_gallery",
+    "choose_tree",
+    "fit_gallery_tree",
+    "flat_figures",
+    "routed_loss",
+    "spherical_kmeans",
+    "temperature",
+    "tree_figures",
+]
