@@ -9,10 +9,10 @@ Command (hours on 2 cores; resumable, checkpoints every epoch):
   python notebooks/bench/bench_embed.py --only face --face-checkpoint --face-config \\
     pretrain/configs/embed_face_wide.py --face-workdir /work/runs/face5
 Expected: issue 14's targets (ORL 5-shot >= 97%, EER <= 3%) against embed_face_lfw.py's
-  EmbedNet (LFW dev EER 21.97%, ORL EER 7.56%). Not measured yet: the run was started
-  2026-12-02 ~07:10 UTC on /work/runs/face5 and cannot finish in that session; its quick
-  check (below) is the only figure: the contrastive stage's first epoch took the dev EER from
-  50.1% to 46.6% and still falling.
+  EmbedNet (LFW dev EER 21.97%, ORL EER 7.56%). Not measured yet: the run started
+  2026-12-02 06:42 UTC on /work/runs/face5 (nice 19, ~10 s a step) and cannot finish in that
+  session; the quick check (below) is the only figure: the contrastive stage's first epoch
+  took the dev EER from 50.1% to 46.6%, still falling.
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
   a step of 128 pairs, 9-10 min an epoch (104 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs expect 2-3x that: 4 + 40-60 epochs, 6-15 h.
