@@ -15,7 +15,7 @@ Expected: issue 14's targets (ORL 5-shot >= 97%, EER <= 3%) against embed_face_l
   loss 5.40, 4.99; 13 and 8 min an epoch); the committed EmbedNet's stage 1 stayed at
   38.6-39.8% over its 4 epochs.
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
-  a step of 128 pairs, 9-10 min an epoch (104 steps); CosFace 4.4-4.7 s a step of 128, 6 min
+  a step of 128 pairs, 9-10 min an epoch (103 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs 1-2x that: 4 + 40-60 epochs, 5-12 h.
 
 Why this net and not the MobileFaceNet (``embed_face_mfn2.py``): a third of the arithmetic
