@@ -13,8 +13,9 @@ Expected: issue 14's targets (ORL 5-shot >= 97%, EER <= 3%) against embed_face_l
   2026-12-02 06:42 UTC on /work/runs/face5 (nice 19, ~10 s a step) and cannot finish in that
   session; its contrastive stage's dev EER after epochs 1-4: 47.6, 43.2, 40.8, 40.3%
   (NT-Xent loss 5.40, 4.99, 4.42, 4.03; 13, 8, 7, 6 min an epoch), still falling; the
-  committed EmbedNet's stage 1 stayed at 38.6-39.8% over its 4 epochs. CosFace started
-  from it at about 07:19 UTC (2.6 s a step).
+  committed EmbedNet's stage 1 stayed at 38.6-39.8% over its 4 epochs. CosFace from it
+  (from about 07:19 UTC), epochs 1-4: dev EER 46.6, 39.1, 37.3, 36.6%, training error 0.973,
+  0.941, 0.926, 0.914 (margin still growing; 100-220 s an epoch).
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
   a step of 128 pairs, 9-10 min an epoch (103 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs 1-2x that: 4 + 40-60 epochs, 5-12 h.
