@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from pretrain.models.registry import register
+from pretrain.models.running_norm import RunningStandardize, running_scale
 
 _HE = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
@@ -209,6 +210,11 @@ class EmbedNet(nn.Module):
       feature_norm: standardise the pooled feature vector over its channels before ``embed``
         (no parameters). ReLU features are all positive, so without it every image starts with
         nearly the same embedding (cosine ~0.9) and margin losses stall.
+      embed_norm: standardise ``embed``'s output by running training means and variances
+        (:class:`~pretrain.models.running_norm.RunningStandardize`, batch normalisation's
+        centred gradient) before the L2 norm. From random weights CosFace over 1,600
+        identities moves every embedding the same way (all faces one direction, the class
+        weights the other); the centred gradient cannot. Folded into ``embed`` for export.
       start_block: run from block ``start_block`` (its input is the feature map block
         ``start_block - 1`` outputs); 0 runs from the image (stem first). With
         :attr:`stop_after` this splits the network into a frozen front and a trainable tail
@@ -239,6 +245,7 @@ class EmbedNet(nn.Module):
     impl: str = "fast"
     standardize: bool = False
     feature_norm: bool = False
+    embed_norm: bool = False
     start_block: int = 0
     stop_after: int = 0
     part: str = "all"
@@ -302,26 +309,40 @@ class EmbedNet(nn.Module):
         if self.feature_norm:
             x = standardize_features(x)
         x = nn.Dense(self.embedding_dim, name="embed")(x)
+        if self.embed_norm:
+            x = RunningStandardize(name="embed_norm")(x)
         if self.normalize:
             x = unit_rows(x)
         return x
 
 
 def fold_standardization(module: EmbedNet, params: Any) -> tuple[EmbedNet, Any]:
-    """The same function without weight standardisation: stored kernels replaced by their
-    standardised values, ``standardize=False``. What export and compression should work on.
+    """The same function without weight standardisation or running statistics: stored kernels
+    replaced by their standardised values, ``embed_norm``'s statistics multiplied into
+    ``embed``'s kernel and bias (``standardize=False, embed_norm=False``). What export and
+    compression should work on.
 
     Returns:
-      ``(module, params)``; unchanged when the module does not standardise.
+      ``(module, params)``; unchanged when the module does neither.
     """
-    if not module.standardize:
+    if not (module.standardize or module.embed_norm):
         return module, params
-    folded = jax.tree_util.tree_map_with_path(
-        lambda path, leaf: (
-            standardize_kernel(leaf)
-            if getattr(path[-1], "key", None) == "kernel" and path[0].key != "embed"
-            else leaf
-        ),
-        params,
-    )
-    return module.clone(standardize=False), folded
+    folded = params
+    if module.standardize:
+        folded = jax.tree_util.tree_map_with_path(
+            lambda path, leaf: (
+                standardize_kernel(leaf)
+                if getattr(path[-1], "key", None) == "kernel" and path[0].key != "embed"
+                else leaf
+            ),
+            params,
+        )
+    if module.embed_norm and "embed_norm" in folded:  # absent from a part="front" tree
+        folded = dict(folded)
+        stats, linear = folded.pop("embed_norm"), folded["embed"]
+        scale = running_scale(jnp.asarray(stats["var"]))
+        folded["embed"] = {
+            "kernel": jnp.asarray(linear["kernel"]) * scale,
+            "bias": (jnp.asarray(linear["bias"]) - jnp.asarray(stats["mean"])) * scale,
+        }
+    return module.clone(standardize=False, embed_norm=False), folded

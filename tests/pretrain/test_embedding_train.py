@@ -207,6 +207,20 @@ def test_imprinted_head_is_each_identity_mean_embedding(tmp_path: Path, splits: 
         build_task("margin_softmax", {"head_init": "mean"})
 
 
+def test_wide_face_config_standardises_and_trains_two_stages() -> None:
+    """embed_face_wide.py: the two stages of the EmbedNet that learns, on the 1.0M-parameter net."""
+    path = CONFIGS / "embed_face_wide.py"
+    run = load_run(path, ["metric.epochs=2"])
+    assert run.names == ["contrastive", "metric"]
+    options = run.stage("metric").model_options
+    assert options["standardize"] and options["embed_norm"] and options["feature_norm"]
+    assert run.stage("contrastive").model_options == options
+    assert run.stage("metric").epochs == 2
+    doc = path.read_text().split('"""')[1]
+    assert "python -m pretrain --config pretrain/configs/embed_face_wide.py" in doc
+    assert "Expected" in doc and "Time here" in doc
+
+
 def test_staged_configs_and_overrides() -> None:
     for name in ("embed_face", "embed_fingerprint"):
         path = CONFIGS / f"{name}.py"

@@ -69,15 +69,39 @@ def test_stem_is_flax_conv() -> None:
     )
 
 
-def test_folding_keeps_the_function() -> None:
+@pytest.mark.parametrize("embed_norm", [False, True])
+def test_folding_keeps_the_function(embed_norm: bool) -> None:
     x = _images()
-    model = build_model("embednet", **TINY, standardize=True, feature_norm=True)
+    model = build_model(
+        "embednet", **TINY, standardize=True, feature_norm=True, embed_norm=embed_norm
+    )
     params = _init(model, x)
+    if embed_norm:  # running statistics moved off their start (mean 0, var 1)
+        rng = np.random.default_rng(1)
+        params = {
+            **params,
+            "embed_norm": {
+                "mean": jnp.asarray(rng.normal(size=16), jnp.float32),
+                "var": jnp.asarray(rng.uniform(0.2, 3.0, size=16), jnp.float32),
+            },
+        }
     plain, folded = fold_standardization(model.clone(impl="native"), params)
-    assert not plain.standardize
+    assert not plain.standardize and not plain.embed_norm and "embed_norm" not in folded
     np.testing.assert_allclose(
         plain.apply({"params": folded}, x), model.apply({"params": params}, x), atol=1e-5
     )
+
+
+def test_embed_norm_centres_the_gradient() -> None:
+    """A loss pulling every embedding the same way moves none of ``embed``'s inputs."""
+    x = _images(n=8)
+    model = build_model("embednet", **TINY, feature_norm=True, embed_norm=True, normalize=False)
+    params = _init(model, x)
+    assert set(params["embed_norm"]) == {"mean", "var"}
+    common = jnp.asarray(np.random.default_rng(2).normal(size=16), jnp.float32)
+    grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) @ common))(params)
+    np.testing.assert_allclose(grads["embed"]["kernel"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(grads["block3"]["pointwise"]["kernel"], 0.0, atol=1e-5)
 
 
 def test_front_and_tail_compose_to_the_whole() -> None:
