@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import shlex
@@ -54,6 +55,20 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def model_dirs(
+    parser: argparse.ArgumentParser, items: Sequence[str], models: Sequence[str]
+) -> dict[str, Path]:
+    """The model folder of each of ``models``: the committed one under notebooks/results/models,
+    or the ``NAME=DIR`` of a ``--model`` item (a bad item ends through ``parser.error``)."""
+    dirs = {m: RESULTS / "models" / m for m in models}
+    for item in items:
+        name, _, folder = item.partition("=")
+        if name not in models or not folder:
+            parser.error(f"--model expects NAME=DIR with NAME in {models}, got {item!r}")
+        dirs[name] = Path(folder)
+    return dirs
 
 
 def _project_errors() -> tuple[type[Exception], ...]:

@@ -37,7 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, model_dirs, print_table, run_main, write_results
 from tqdm.auto import tqdm
 
 import export
@@ -497,12 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         help="score pc.CANDIDATES on validation only -> notebooks/results/compression_search.json",
     )
     args = parser.parse_args(argv)
-    dirs = {m: RESULTS / "models" / m for m in MODELS}
-    for item in args.model:
-        name, _, folder = item.partition("=")
-        if name not in MODELS or not folder:
-            parser.error(f"--model expects NAME=DIR with NAME in {MODELS}, got {item!r}")
-        dirs[name] = Path(folder)
+    dirs = model_dirs(parser, args.model, MODELS)
     key = signing_key(Path(args.key))
     if args.search:
         return run_search(args, dirs, key)

@@ -42,7 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import ROOT, model_dirs, print_table, run_main, write_results
 
 import devices
 import pretrain
@@ -397,12 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny run, writes nothing")
     parser.add_argument("--search", action="store_true", help="choose the channel split")
     args = parser.parse_args(argv)
-    dirs = {m: RESULTS / "models" / m for m in MODELS}
-    for item in args.model:
-        name, _, folder = item.partition("=")
-        if name not in MODELS or not folder:
-            parser.error(f"--model expects NAME=DIR with NAME in {MODELS}, got {item!r}")
-        dirs[name] = Path(folder)
+    dirs = model_dirs(parser, args.model, MODELS)
     if args.smoke:
         args.runs, args.rounds = min(args.runs, 20), min(args.rounds, 1)
     figures: dict[str, Any] = {"models": {}}

@@ -19,30 +19,24 @@ temperature_end 1.0: 1.70%); balance 0.5 splits the images 77/23 at 2.46%. The s
 the lower error; ``make bench-tree`` reports both (``variant``).
 """
 
+from pretrain.configs import lenet5
+
 
 def get_config() -> dict:
-    return {
-        "model": "lenet5_tree",
-        "model_options": {
-            "branches": 2,
-            "trunk_features": 20,
-            "branch_features": 16,
-            "branch_hidden": 128,
-        },
-        "task": "routed_classification",
-        "task_options": {
-            "temperature_start": 1.0,
-            "temperature_end": 0.05,
-            "anneal_steps": 2500,
-            "balance": 0.1,
-        },
-        "dataset": "mnist",
-        "batch_size": 64,
-        "epochs": 40,
-        "learning_rate": 0.02,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "plateau_factor": 0.1,
-        "plateau_patience": 3,
-        "early_stop_patience": 8,
+    """LeNet-5's training recipe (lenet5.py), with the conditional model and its routed task."""
+    config = lenet5.get_config()
+    config["model"] = "lenet5_tree"
+    config["model_options"] = {
+        "branches": 2,
+        "trunk_features": 20,
+        "branch_features": 16,
+        "branch_hidden": 128,
     }
+    config["task"] = "routed_classification"
+    config["task_options"] = {
+        "temperature_start": 1.0,
+        "temperature_end": 0.05,
+        "anneal_steps": 2500,
+        "balance": 0.1,
+    }
+    return config
