@@ -53,61 +53,22 @@ different dev people; ORL never read):
   rate, this recipe on the MobileFaceNet.
 """
 
-from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT, FACE_AUGMENT
+from pretrain.configs import embed_face_lfw
 
 INPUT_SIZE = (112, 96)
 
 
 def get_config() -> dict:
-    return {
-        "shared": {
-            "model": "embednet",
-            "model_options": {
-                "standardize": True,
-                "feature_norm": True,
-                "embed_norm": True,
-                "stem_width": 32,
-                "widths": (48, 96, 96, 192, 192, 384, 512, 1024),
-                "strides": (2, 1, 2, 1, 2, 1, 2, 1),
-                "embedding_dim": 128,
-            },
-            "dataset": "lfw_yale_b",
-            "dataset_options": {"input_size": INPUT_SIZE},
-            "val_size": 0,
-            "batch_size": 128,
-            "eval_batch_size": 256,
-            "momentum": 0.9,
-            "weight_decay": 5e-4,
-            "plateau_factor": 0.1,
-            "plateau_patience": 4,
-            "early_stop_patience": 12,
-            "keep_checkpoints": 2,
-        },
-        "stages": {
-            "contrastive": {
-                "task": "contrastive",
-                "epochs": 4,
-                "learning_rate": 0.05,
-                "dataset_options": {"input_size": INPUT_SIZE, "min_images": 1},
-                "task_options": {
-                    "temperature": 0.1,
-                    "projection": (256, 128),
-                    "augment": CONTRASTIVE_FACE_AUGMENT,
-                },
-            },
-            "metric": {
-                "task": "margin_softmax",
-                "epochs": 120,  # an upper bound: the dev EER's plateaus cut the rate, then stop
-                "learning_rate": 0.05,
-                "dataset_options": {"input_size": INPUT_SIZE, "min_images": 2},
-                "task_options": {
-                    "kind": "cosface",
-                    "scale": 30.0,
-                    "margin": 0.35,
-                    "margin_warmup": 800,  # 10 epochs
-                    "augment": FACE_AUGMENT,
-                },
-            },
-        },
-        "evaluation": "faces",
+    """embed_face_lfw's two stages and evaluation on the widened net, with ``embed_norm``."""
+    config = embed_face_lfw.get_config()
+    options = config["shared"]["model_options"]
+    config["shared"]["model_options"] = {
+        **options,
+        "standardize": True,
+        "embed_norm": True,
+        "stem_width": 32,
+        "widths": (48, 96, 96, 192, 192, 384, 512, 1024),
     }
+    for part in (config["shared"], *config["stages"].values()):
+        part["dataset_options"] = {**part["dataset_options"], "input_size": INPUT_SIZE}
+    return config
