@@ -5,6 +5,7 @@ Importing this package registers the ``routed_classification`` task.
 """
 
 from pretrain.tree.gallery import fit_gallery_tree, spherical_kmeans
+from pretrain.tree.groups import class_groups, class_means
 from pretrain.tree.identify import (
     Gallery,
     TreeShape,
@@ -21,6 +22,8 @@ __all__ = [
     "TreeShape",
     "build_gallery",
     "choose_tree",
+    "class_groups",
+    "class_means",
     "fit_gallery_tree",
     "flat_figures",
     "routed_loss",

@@ -44,9 +44,22 @@ def temperature(step: Any, start: float, end: float, steps: int) -> jax.Array:
 
 
 def routed_loss(
-    branch_logits: jax.Array, route: jax.Array, labels: Any, tau: jax.Array, balance: float
+    branch_logits: jax.Array,
+    route: jax.Array,
+    labels: Any,
+    tau: jax.Array,
+    balance: float,
+    *,
+    groups: jax.Array | None = None,
+    route_weight: float = 1.0,
+    overlap: float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """Mixture cross-entropy plus load balance of one batch, and the router's weights ``(N, B)``.
+    """Mixture cross-entropy plus the router's own term of one batch, and the branch weights.
+
+    Without ``groups`` the router learns from the mixture (its weights carry the gradient) and a
+    load-balancing term. With ``groups`` it learns the group of each label (cross-entropy, times
+    ``route_weight``) and the mixture's weights are constants to it: each branch is trained on
+    what the router sends it, every other image still reaching it with weight ``overlap / B``.
 
     Args:
       branch_logits: every branch's logits ``(B, N, C)``.
@@ -54,16 +67,27 @@ def routed_loss(
       labels: integer labels ``(N,)``.
       tau: the softmax temperature.
       balance: weight of the load-balancing term.
+      groups: the branch of each class ``(C,)`` (None: the routing is learned from the mixture).
+      route_weight: weight of the router's cross-entropy on the groups.
+      overlap: the share of uniform weight mixed into the branch weights (0: none).
+
+    Returns:
+      The loss and the branch weights ``(N, B)`` it used.
     """
+    branches = route.shape[-1]
     weights = jax.nn.softmax(route / tau, axis=-1)
+    if groups is not None:
+        weights = jax.lax.stop_gradient((1.0 - overlap) * weights + overlap / branches)
     per_branch = jax.vmap(lambda logits: cross_entropy(logits, labels))(branch_logits)  # (B, N)
-    mixture = jnp.mean(jnp.sum(weights.T * per_branch, axis=0))
+    loss = jnp.mean(jnp.sum(weights.T * per_branch, axis=0))
+    if groups is not None:
+        loss = loss + route_weight * jnp.mean(cross_entropy(route, groups[labels]))
     # The share each branch takes (argmax, no gradient) times its mean untempered weight: the
     # gradient lowers the weight of overloaded branches even where the tempered softmax saturates.
-    taken = jnp.mean(jax.nn.one_hot(jnp.argmax(route, -1), route.shape[-1]), axis=0)
+    taken = jnp.mean(jax.nn.one_hot(jnp.argmax(route, -1), branches), axis=0)
     mean_weight = jnp.mean(jax.nn.softmax(route, axis=-1), axis=0)
-    load = route.shape[-1] * jnp.sum(jax.lax.stop_gradient(taken) * mean_weight)
-    return mixture + balance * load, weights
+    load = branches * jnp.sum(jax.lax.stop_gradient(taken) * mean_weight)
+    return loss + balance * load, weights
 
 
 @register_task("routed_classification")
@@ -77,12 +101,21 @@ class RoutedClassification(Classification):
         ``anneal_steps`` on.
       anneal_steps: optimizer steps over which the temperature falls.
       balance: weight of the load-balancing term.
+      groups: the branch of each class (``groups[c]``; e.g. from :func:`pretrain.tree.class_groups`);
+        empty: the router learns from the mixture alone.
+      route_weight: weight of the router's cross-entropy on the groups.
+      overlap: share of uniform weight in the branch weights (with ``groups``): how much every
+        branch also learns the images routed elsewhere, so a misrouted image meets a branch that
+        has seen its class.
     """
 
     temperature_start: float = 1.0
     temperature_end: float = 0.05
     anneal_steps: int = 2500
     balance: float = 0.1
+    groups: tuple[int, ...] = ()
+    route_weight: float = 1.0
+    overlap: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.temperature_end <= self.temperature_start:
@@ -95,12 +128,34 @@ class RoutedClassification(Classification):
                 f"routed_classification: balance ({self.balance}) and anneal_steps "
                 f"({self.anneal_steps}) must be >= 0."
             )
+        if not 0.0 <= self.overlap <= 1.0 or self.route_weight < 0:
+            raise ValueError(
+                f"routed_classification: need 0 <= overlap <= 1 and route_weight >= 0, got "
+                f"{self.overlap} and {self.route_weight}."
+            )
+        if self.groups and min(self.groups) < 0:
+            raise ValueError(f"routed_classification: groups must be >= 0, got {self.groups}.")
 
     def loss(
         self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         logits, route = apply_fn({"params": params}, images, method="soft")
         tau = temperature(step, self.temperature_start, self.temperature_end, self.anneal_steps)
-        loss, _ = routed_loss(logits, route, labels, tau, self.balance)
+        if self.groups and max(self.groups) >= route.shape[-1]:
+            raise ValueError(
+                f"routed_classification: groups name branch {max(self.groups)} but the model "
+                f"has {route.shape[-1]} branches; set task_options.groups to 0..B-1 per class."
+            )
+        groups = jnp.asarray(self.groups, jnp.int32) if self.groups else None
+        loss, _ = routed_loss(
+            logits,
+            route,
+            labels,
+            tau,
+            self.balance,
+            groups=groups,
+            route_weight=self.route_weight,
+            overlap=self.overlap,
+        )
         hard = take_branch(logits, jnp.argmax(route, -1))
         return loss, {"errors": jnp.sum(jnp.argmax(hard, -1) != labels)}
