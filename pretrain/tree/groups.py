@@ -18,8 +18,14 @@ References:
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import jax
 import numpy as np
+
+from pretrain.config import load_config
+from pretrain.models.lenet_ops import ValidConv, max_pool_2x2
+from pretrain.train import load_model, load_splits
 
 # Assignments scored at most (branches ** classes); beyond it the enumeration is refused.
 MAX_ASSIGNMENTS = 2_000_000
@@ -85,3 +91,36 @@ def class_groups(
     best = assign[np.flatnonzero(feasible)[np.argmax(between[feasible])]]
     order = {g: i for i, g in enumerate(dict.fromkeys(best.tolist()))}
     return tuple(order[g] for g in best.tolist())
+
+
+def lenet5_trunk_features(conv1: dict, images: np.ndarray, *, batch: int = 2000) -> np.ndarray:
+    """LeNet-5's conv1 + max-pool (the conditional LeNet-5's trunk) on ``images`` ``(N, 28, 28[, 1])``.
+
+    Args:
+      conv1: the ``conv1`` parameters (``kernel`` ``(5, 5, 1, F)``, ``bias``) of a trained LeNet-5.
+      images: the images.
+      batch: images per call.
+    """
+    x = np.asarray(images, np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    conv = ValidConv(int(np.shape(conv1["kernel"])[-1]), (5, 5), padding="VALID")
+    run = jax.jit(lambda v, b: max_pool_2x2(conv.apply({"params": v}, b)))
+    return np.concatenate(
+        [np.asarray(run(conv1, x[i : i + batch])) for i in range(0, len(x), batch)]
+    )
+
+
+def groups_from_model(
+    model_dir: str | Path, branches: int, *, examples: int = 20_000, min_share: float = 0.15
+) -> tuple[int, ...]:
+    """:func:`class_groups` on a saved LeNet-5's trunk features of MNIST training images.
+
+    The images are the first ``examples`` of the training split ``pretrain/configs/lenet5.py``
+    trains on (validation and test held out); needs ``POCKETFIT_DATA``.
+    """
+    root = Path(__file__).resolve().parents[1]
+    train = load_splits(load_config(root / "configs" / "lenet5.py")).train
+    saved = load_model(model_dir)
+    features = lenet5_trunk_features(saved.params["conv1"], train.images[:examples])
+    return class_groups(features, train.labels[:examples], branches, min_share=min_share)
