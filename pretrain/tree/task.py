@@ -9,7 +9,15 @@ times its mean untempered routing weight (Switch Transformer's auxiliary loss: 1
 spread evenly, B when one branch takes it all). On MNIST with 2 branches neither this term nor
 a first form (B times the sum of the squared mean tempered weights) at ``balance`` 0.1 kept the
 router from sending every image to one branch; at 0.5 it splits them 77/23, at a higher error
-(``pretrain/configs/lenet5_tree.py``, ``make bench-tree``'s ``variant``). Held-out data is scored on the hard path (the device's).
+(``pretrain/configs/lenet5_tree.py``). Held-out data is scored on the hard path (the device's).
+
+With ``groups`` (the branch of each class, e.g. :func:`pretrain.tree.class_groups` on a trained
+trunk's features) the router is instead a classifier of the groups (cross-entropy), trained
+jointly with the trunk and the branches; the branches' weights are the router's tempered softmax
+as constants, mixed with ``overlap`` of uniform weight, so each branch learns mostly the images
+the router sends it and a little of the others, and an image the router sends to the wrong
+group still meets a branch that has seen its class (HD-CNN's coarse-to-fine split, trained
+end to end as Ioannou et al. do).
 
 Ioannou et al. train their explicit routers jointly by back-propagation with the router's soft
 weights multiplying the branches' outputs, and at test time compute only the best-weighted
@@ -23,6 +31,8 @@ References:
   N. Shazeer et al., "Outrageously Large Neural Networks: the Sparsely-Gated Mixture-of-Experts
   Layer", ICLR 2017 (balancing the load of a learned router).
   W. Fedus, B. Zoph, N. Shazeer, "Switch Transformers", JMLR 2022 (the auxiliary load loss).
+  Z. Yan et al., "HD-CNN: Hierarchical Deep Convolutional Neural Networks for Large Scale Visual
+  Recognition", ICCV 2015 (class groups, one branch per group).
 """
 
 from __future__ import annotations
