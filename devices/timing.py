@@ -48,12 +48,13 @@ def alternating_medians(
 
 def fresh_process_rounds(
     commands: Mapping[str, Sequence[str]], *, rounds: int = 5, timeout_s: float = 300.0
-) -> dict[str, list[float]]:
-    """Seconds per call reported by each command, run in a fresh Python process per round.
+) -> dict[str, list[dict[str, float]]]:
+    """The figures each command reports, run in a fresh Python process per round.
 
     The commands alternate within a round, and their order flips every other round, so that
-    neither side always runs first. Each command is the arguments after ``python``; it must print
-    ``{"seconds": s}`` as the last line of its standard output.
+    neither always runs first. Each command is the arguments after ``python``; it must print
+    ``{"seconds": {label: seconds per call, ...}}`` as the last line of its standard output (one
+    label, or several calls it timed in alternation with :func:`alternating_medians`).
 
     Args:
       commands: ``{name: arguments of python}``.
@@ -61,7 +62,7 @@ def fresh_process_rounds(
       timeout_s: the longest a process may run.
 
     Returns:
-      ``{name: [seconds per call in each round]}``.
+      ``{name: [{label: seconds per call} of each round]}``.
 
     Raises:
       RuntimeError: a process failed or printed no figure (its last lines of stderr).
@@ -69,19 +70,19 @@ def fresh_process_rounds(
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}.")
     names = list(commands)
-    out: dict[str, list[float]] = {name: [] for name in names}
+    out: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             argv = [sys.executable, *commands[name]]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
             lines = done.stdout.strip().splitlines()
             try:
-                seconds = float(json.loads(lines[-1])["seconds"])
-            except (IndexError, KeyError, TypeError, ValueError):
+                figures = {str(k): float(v) for k, v in json.loads(lines[-1])["seconds"].items()}
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError):
                 tail = " | ".join(done.stderr.strip().splitlines()[-3:])
                 raise RuntimeError(
                     f"timing {name!r}: {' '.join(argv)} exited {done.returncode} without a "
-                    f'{{"seconds": s}} line; stderr: {tail or "empty"}'
+                    f'{{"seconds": {{label: s}}}} line; stderr: {tail or "empty"}'
                 ) from None
-            out[name].append(seconds)
+            out[name].append(figures)
     return out

@@ -149,15 +149,17 @@ def tree_search(tree: GalleryTree, probe: np.ndarray, beam: int) -> Match:
         starts, stops = children[nodes], children[nodes + 1]
         if level < last:
             rows = _ranges(starts, stops)
-    scores = np.concatenate(
-        [tree.templates[a:b] @ probe for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
-    )
+    spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
+    scores = np.concatenate([tree.templates[a:b] @ probe for a, b in spans])
     if scores.size == 0:
         raise ValueError("tree_search: the leaves reached hold no template; refit the tree.")
     best = int(scores.argmax())
-    ends = np.cumsum(stops - starts)
-    leaf = int(np.searchsorted(ends, best, side="right"))
-    row = int(stops[leaf]) - int(ends[leaf]) + best
+    row, offset = -1, best
+    for a, b in spans:  # a few leaves: plain Python beats numpy's per-call cost here
+        if offset < b - a:
+            row = a + offset
+            break
+        offset -= b - a
     return Match(tree.ids[row], float(scores[best]), macs + scores.size * dim, scores.size)
 
 

@@ -1,10 +1,10 @@
 """One fresh-process timing round of bench-tree's 1:N search (started by bench_tree.py).
 
-Loads a gallery (and its tree) saved by bench_tree, times the flat or the tree search on its
-probes on one BLAS thread (devices.alternating_medians over a few in-process rounds) and prints
-``{"seconds": s}``, the time per search.
+Loads a gallery (and its tree) saved by bench_tree, times the flat and the tree search on its
+probes on one BLAS thread, alternating (devices.alternating_medians: the median over in-process
+rounds of each one's mean time per search), and prints ``{"seconds": {"flat": s, "tree": s}}``.
 
-  python notebooks/bench/_tree_timing.py SEARCH.npz {flat,tree} [--beam 4] [--repeats 200]
+  python notebooks/bench/_tree_timing.py SEARCH.npz [--beam 4] [--repeats 200] [--rounds 15]
 """
 
 # ruff: noqa: E402  (the BLAS thread count is set before numpy loads)
@@ -53,21 +53,22 @@ def load_tree(data: Any) -> GalleryTree:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("search")
-    parser.add_argument("kind", choices=("flat", "tree"))
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5, help="in-process rounds (median)")
+    parser.add_argument("--rounds", type=int, default=15, help="in-process rounds (median)")
     args = parser.parse_args()
     data = np.load(args.search)
-    probes = itertools.cycle(data["probes"])
-    if args.kind == "flat":
-        templates, ids = data["templates"], data["ids"]
-        call = lambda: flat_search(templates, ids, next(probes))  # noqa: E731
-    else:
-        tree = load_tree(data)
-        call = lambda: tree_search(tree, next(probes), args.beam)  # noqa: E731
-    seconds = alternating_medians({args.kind: call}, rounds=args.rounds, repeats=args.repeats)
-    print(json.dumps({"seconds": seconds[args.kind]}))
+    templates, ids, tree = data["templates"], data["ids"], load_tree(data)
+    probes_f, probes_t = itertools.cycle(data["probes"]), itertools.cycle(data["probes"])
+    seconds = alternating_medians(
+        {
+            "flat": lambda: flat_search(templates, ids, next(probes_f)),
+            "tree": lambda: tree_search(tree, next(probes_t), args.beam),
+        },
+        rounds=args.rounds,
+        repeats=args.repeats,
+    )
+    print(json.dumps({"seconds": seconds}))
 
 
 if __name__ == "__main__":

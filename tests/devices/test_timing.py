@@ -21,13 +21,16 @@ def test_alternating_medians_calls_each_side_in_every_round() -> None:
 def test_fresh_process_rounds_alternate_and_read_each_figure(tmp_path) -> None:
     """Each command runs once per round in its own process, the order flipping every round."""
     log = tmp_path / "order"
-    code = "import json, sys; open({log!r}, 'a').write('{name}'); print(json.dumps({{'seconds': {s}}}))"
+    code = (
+        "import json; open({log!r}, 'a').write('{name}'); "
+        "print(json.dumps({{'seconds': {{'x': {s}, 'y': 1.0}}}}))"
+    )
     commands = {
         name: ["-c", code.format(log=str(log), name=name, s=s)]
         for name, s in (("flat", 0.5), ("tree", 0.25))
     }
     out = fresh_process_rounds(commands, rounds=3)
-    assert out == {"flat": [0.5] * 3, "tree": [0.25] * 3}
+    assert out == {"flat": [{"x": 0.5, "y": 1.0}] * 3, "tree": [{"x": 0.25, "y": 1.0}] * 3}
     assert log.read_text() == "flattreetreeflatflattree"
 
 
