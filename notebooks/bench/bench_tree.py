@@ -26,7 +26,7 @@ beam are chosen on the first half's probes (the fewest MACs that keep every righ
 the flat head there), figures are reported on the second's. Both searches run on one BLAS thread. ``macs_ratio`` is the matching step's (the key: it
 is the part the tree changes); ``macs_ratio_end_to_end`` adds the backbone's embedding of the probe.
 Latency is the matching in numpy as the device runs it, timed in a fresh process per round
-(``_tree_timing.py``: flat and tree alternating inside it; ``--rounds`` rounds): the ratio of the
+(``bench_tree_timing.py``: flat and tree alternating inside it; ``--rounds`` rounds): the ratio of the
 medians, and the range of the rounds' ratios.
 
   python notebooks/bench/bench_tree.py [--tasks mnist lfw_identify] [--epochs 6] [--set key=value] [--variant key=value ...]
@@ -56,7 +56,7 @@ from typing import Any
 import jax
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
-from _tree_timing import save_search
+from bench_tree_timing import save_search
 
 import pretrain
 from devices import (
@@ -287,7 +287,7 @@ def lfw_identify(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         search = str(Path(tmp) / "search.npz")
         save_search(search, report.templates, report.ids, report.probes, tree)
-        child = [str(Path(__file__).with_name("_tree_timing.py")), search]
+        child = [str(Path(__file__).with_name("bench_tree_timing.py")), search]
         rounds = fresh_process_rounds(
             {"search": [*child, "--beam", str(shape.beam)]}, rounds=args.rounds
         )["search"]

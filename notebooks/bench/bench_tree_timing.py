@@ -4,7 +4,7 @@ Loads a gallery (and its tree) saved by bench_tree, times the flat and the tree 
 probes on one BLAS thread, alternating (devices.alternating_medians: the median over in-process
 rounds of each one's mean time per search), and prints ``{"seconds": {"flat": s, "tree": s}}``.
 
-  python notebooks/bench/_tree_timing.py SEARCH.npz [--beam 4] [--repeats 200] [--rounds 15]
+  python notebooks/bench/bench_tree_timing.py SEARCH.npz [--beam 4] [--repeats 200] [--rounds 15]
 """
 
 # ruff: noqa: E402  (the BLAS thread count is set before numpy loads)
@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 import numpy as np
+from _results import run_main
 
 from devices import alternating_medians
 from personalize import GalleryTree, flat_search, tree_search
@@ -72,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
