@@ -34,7 +34,7 @@ from devices.profiles import Profile, ProfileError, load_profile, load_profiles,
 from devices.registration import CORE_SPEC  # registers the "core" crop
 from devices.routed import RoutedCost, RoutedGraph, routed_cost
 from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
-from devices.timing import alternating_medians
+from devices.timing import alternating_medians, fresh_process_rounds
 
 __all__ = [
     "CORE_SPEC",
@@ -67,6 +67,7 @@ __all__ = [
     "decide",
     "estimate",
     "example_inputs",
+    "fresh_process_rounds",
     "host_info",
     "inference_energy",
     "kernel_class",

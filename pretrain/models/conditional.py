@@ -3,7 +3,8 @@
 The trunk is LeNet-5's first convolution and pooling; the router is one dense layer on the
 trunk's features (softmax over the branches); each branch is a thinner LeNet-5 tail (conv 5x5,
 pool, fc, ReLU, fc). Training sees every branch weighted by the router (``soft``: the task in
-:mod:`pretrain.tree.task` anneals the router's temperature so that the weights become one-hot);
+:mod:`pretrain.tree.task` anneals the router's temperature so that the weights become one-hot,
+and may train the router on class groups);
 inference and the device run the trunk, take the router's argmax and run that branch alone, so the
 multiply-accumulates executed per image are the trunk's, the router's and one branch's.
 

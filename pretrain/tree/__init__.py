@@ -5,6 +5,7 @@ Importing this package registers the ``routed_classification`` task.
 """
 
 from pretrain.tree.gallery import fit_gallery_tree, spherical_kmeans
+from pretrain.tree.groups import class_groups, class_means, groups_from_model, lenet5_trunk_features
 from pretrain.tree.identify import (
     Gallery,
     TreeShape,
@@ -21,8 +22,12 @@ __all__ = [
     "TreeShape",
     "build_gallery",
     "choose_tree",
+    "class_groups",
+    "class_means",
     "fit_gallery_tree",
     "flat_figures",
+    "groups_from_model",
+    "lenet5_trunk_features",
     "routed_loss",
     "spherical_kmeans",
     "temperature",

@@ -53,3 +53,28 @@ def test_gallery_enrolls_everyone_and_probes_the_probe_people() -> None:
     assert sorted(gallery.probe_ids.tolist()) == [0, 4, 4, 4]
     with pytest.raises(ValueError, match="probe person 1"):
         build_gallery(unit(rng, labels.size, 4), labels, [1], enroll=2)
+
+
+def descend(tree, probe: np.ndarray, beam: int) -> tuple[int, int]:
+    """A reference beam descent, one node at a time: (best template row, templates scored)."""
+    nodes = list(range(len(tree.centroids[0])))
+    for level, centroids in enumerate(tree.centroids):
+        nodes = sorted(nodes, key=lambda n: -float(centroids[n] @ probe))[:beam]
+        children = tree.children[level]
+        nodes = [c for n in nodes for c in range(children[n], children[n + 1])]
+    rows = np.asarray(nodes)
+    return int(rows[np.argmax(tree.templates[rows] @ probe)]), len(rows)
+
+
+@pytest.mark.parametrize(("depth", "branching", "beam"), [(2, 4, 1), (2, 4, 3), (3, 3, 2)])
+def test_narrow_beam_finds_what_a_node_by_node_descent_finds(
+    depth: int, branching: int, beam: int
+) -> None:
+    rng = np.random.default_rng(depth + beam)
+    templates = unit(rng, 300, 16)
+    tree = fit_gallery_tree(templates, np.arange(300) + 1000, branching=branching, depth=depth)
+    for probe in unit(rng, 20, 16):
+        row, scored = descend(tree, probe, beam)
+        match = tree_search(tree, probe, beam)
+        assert match.identity == tree.ids[row]
+        assert match.templates_scored == scored
