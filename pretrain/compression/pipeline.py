@@ -22,6 +22,7 @@ import jax
 
 from devices.registry import Registry
 from pretrain.compression.base import Packed, Params
+from pretrain.compression.distill import Distillation, distillation_teacher
 from pretrain.compression.obd import gauss_newton_diagonal, obd_pruning
 from pretrain.compression.pruning import Sparsity, magnitude_pruning
 from pretrain.compression.quantization import weight_sharing
@@ -50,6 +51,10 @@ class Recipe:
       quant_lr: learning rate of centroid fine-tuning (gradients are summed over members).
       criterion: ``"magnitude"`` or ``"obd"`` (per-layer OBD saliency).
       curvature_examples: training images for OBD's curvature.
+      distill: share in [0, 1] of the soft-target term (the uncompressed model's outputs at
+        ``temperature``) in every retraining loss, pruning and centroid fine-tuning (0: labels
+        only); see :class:`~pretrain.compression.distill.Distillation`.
+      temperature: the distillation temperature.
     """
 
     sparsity: Mapping[str, float]
@@ -63,6 +68,8 @@ class Recipe:
     quant_lr: float = 1e-4
     criterion: str = "magnitude"
     curvature_examples: int = 2000
+    distill: float = 0.0
+    temperature: float = 4.0
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -73,6 +80,10 @@ class Recipe:
         for name in ("prune_epochs", "final_epochs", "quant_epochs", "curvature_examples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0.")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill must be in [0, 1], got {self.distill}.")
+        if not self.temperature > 0.0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         polynomial(dict(self.sparsity), self.rounds)  # validates the fractions
         weight_sharing(dict(self.bits))  # validates the widths
 
@@ -188,6 +199,15 @@ def pruning_factory(saved: SavedModel, splits: Splits, recipe: Recipe) -> Callab
     return lambda s: obd_pruning(s, curvature, scope="layer")
 
 
+def retrain_task(saved: SavedModel, recipe: Recipe) -> Distillation | None:
+    """The retraining loss: distillation from ``saved`` itself if the recipe asks, else None
+    (the config's task)."""
+    if not recipe.distill:
+        return None
+    teacher = distillation_teacher(saved.module, saved.params)
+    return Distillation(teacher, weight=recipe.distill, temperature=recipe.temperature)
+
+
 def prune_stage(
     saved: SavedModel, recipe: Recipe, splits: Splits, *, key: jax.Array, progress: bool = True
 ) -> tuple[Params, list[dict[str, Any]]]:
@@ -210,6 +230,7 @@ def prune_stage(
         epochs=epochs,
         key=key,
         lr_scale=cosine,
+        task=retrain_task(saved, recipe),
         progress=progress,
     )
     return pruned, history
@@ -252,6 +273,7 @@ def deep_compression(
         epochs=recipe.quant_epochs,
         key=quant_key,
         lr_scale=cosine,
+        task=retrain_task(saved, recipe),
         progress=progress,
     )
     packed = share.encode(result.params, result.state)

@@ -42,6 +42,12 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
         "fc1_94_long": dataclasses.replace(
             LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=20
         ),
+        "fc1_94_kd50": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.5
+        ),
+        "fc1_94_kd90": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9
+        ),
     },
     "lenet5": {
         "fc1_95": dataclasses.replace(
@@ -54,6 +60,12 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
             LENET5,
             sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
             final_epochs=16,
+        ),
+        "fc1_955_kd50": dataclasses.replace(
+            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}, distill=0.5
+        ),
+        "fc1_955_kd90": dataclasses.replace(
+            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}, distill=0.9
         ),
     },
 }
