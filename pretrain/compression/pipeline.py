@@ -236,12 +236,37 @@ def prune_stage(
     return pruned, history
 
 
+# The recipe fields the pruning stage reads: recipes equal on these prune alike (same key).
+PRUNE_FIELDS = (
+    "sparsity",
+    "rounds",
+    "prune_epochs",
+    "final_epochs",
+    "prune_lr",
+    "prune_weight_decay",
+    "criterion",
+    "curvature_examples",
+    "distill",
+    "temperature",
+)
+
+
+def pruning_settings(recipe: Recipe) -> tuple[Any, ...]:
+    """What decides the pruning stage's outcome (with the key): equal tuples, equal pruning."""
+    values = recipe.to_dict()
+    return tuple(
+        tuple(sorted(values[f].items())) if isinstance(values[f], dict) else values[f]
+        for f in PRUNE_FIELDS
+    )
+
+
 def deep_compression(
     saved: SavedModel,
     recipe: Recipe,
     splits: Splits,
     *,
     key: jax.Array,
+    pruned: tuple[Params, list[dict[str, Any]]] | None = None,
     progress: bool = True,
 ) -> CompressionResult:
     """Prunes (iteratively, with retraining), then quantizes (k-means + centroid fine-tuning).
@@ -251,6 +276,9 @@ def deep_compression(
       recipe: what to do.
       splits: data; validation picks epochs, the test split is not touched.
       key: PRNG key (batch orders).
+      pruned: ``(params, history)`` of a pruning stage already run with ``key`` and a recipe of
+        the same :func:`pruning_settings` (a search sharing it between candidates that differ
+        only in quantization); None runs it.
       progress: progress bars.
 
     Returns:
@@ -258,16 +286,18 @@ def deep_compression(
     """
     prune_key, quant_key = jax.random.split(key)
     started = time.perf_counter()
-    pruned, prune_history = prune_stage(saved, recipe, splits, key=prune_key, progress=progress)
+    if pruned is None:
+        pruned = prune_stage(saved, recipe, splits, key=prune_key, progress=progress)
+    pruned_params, prune_history = pruned
     pruned_at = time.perf_counter()
     share = weight_sharing(dict(recipe.bits))
-    state = share.init(pruned)
+    state = share.init(pruned_params)
     # Centroid gradients are sums over many members; a per-weight decay is noise beside them.
     qconfig = retrain_config(saved, learning_rate=recipe.quant_lr, weight_decay=0.0)
     result = retrain(
         share,
         state,
-        pruned,
+        pruned_params,
         qconfig,
         splits,
         epochs=recipe.quant_epochs,
@@ -279,7 +309,7 @@ def deep_compression(
     packed = share.encode(result.params, result.state)
     done = time.perf_counter()
     return CompressionResult(
-        pruned,
+        pruned_params,
         result.params,
         packed,
         prune_history,

@@ -25,7 +25,13 @@ import jax
 import numpy as np
 
 from pretrain.compression.base import Packed
-from pretrain.compression.pipeline import LENET5, LENET300, Recipe, deep_compression
+from pretrain.compression.pipeline import (
+    LENET5,
+    LENET300,
+    Recipe,
+    deep_compression,
+    pruning_settings,
+)
 from pretrain.data import ArrayDataset
 from pretrain.train.artifacts import SavedModel
 from pretrain.train.datasets import Splits
@@ -84,7 +90,8 @@ class Trial(NamedTuple):
       pruned_val_error_pct: validation error after pruning, before weight sharing.
       bytes: the size function's answer for the packed form.
       ratio: ``reference_bytes / bytes``.
-      seconds: wall time of the compression.
+      seconds: wall time of the compression (of the quantization alone when an earlier
+        candidate with the same pruning settings gave its pruned network).
     """
 
     name: str
@@ -136,6 +143,10 @@ def search_recipes(
 ) -> SearchResult:
     """Compresses with each candidate (same key) and chooses by validation error.
 
+    Candidates with equal :func:`~pretrain.compression.pipeline.pruning_settings` share one
+    pruning stage (the same key gives the same pruned network), so quantization settings are
+    cheap to compare.
+
     Args:
       saved: the trained model.
       candidates: name -> recipe.
@@ -152,9 +163,16 @@ def search_recipes(
         raise ValueError("a recipe search needs a validation split (val_size > 0).")
     seen = without_test(splits)
     trials = []
+    pruned: dict[
+        tuple[Any, ...], tuple[Any, Any]
+    ] = {}  # candidates that differ in quantization only
     for name, recipe in candidates.items():
         started = time.perf_counter()
-        result = deep_compression(saved, recipe, seen, key=key, progress=progress)
+        settings = pruning_settings(recipe)
+        result = deep_compression(
+            saved, recipe, seen, key=key, pruned=pruned.get(settings), progress=progress
+        )
+        pruned[settings] = (result.pruned, result.prune_history)
         nbytes = int(size(result.packed))
         trials.append(
             Trial(
