@@ -15,7 +15,9 @@ signed with the private key at --key (created there if missing; never inside the
 published as notebooks/results/bundles/signing.pub. --smoke runs a tiny version into a temporary
 folder and writes nothing under notebooks/results. --search compresses with each of
 ``pc.CANDIDATES`` on the training split and scores the results on validation only (the test
-split withheld), choosing the registered recipes: notebooks/results/compression_search.json.
+split withheld), choosing the registered recipes: notebooks/results/compression_search.json
+(``--candidates`` runs some of them; earlier trials of the same model and seed are kept and the
+choice is made over all: the lowest validation error among ratios >= 51x, ties the larger ratio).
 
 Expected: LeNet-300-100 >= 40x at <= 1.64% and LeNet-5 >= 39x at <= 0.80% (the paper's); here
 55.0x at 1.53% (reference 1.37%) and 49.8x at 0.79% (reference 0.65%), the paper's fixed index
@@ -53,6 +55,9 @@ PAPER = {  # Han, Mao, Dally, ICLR 2016, tables 1-3: published figures, for comp
 }
 BOUNDS = {"lenet300": {"ratio": 40, "error_pct": 1.64}, "lenet5": {"ratio": 39, "error_pct": 0.80}}
 STRETCH_RATIO = 50
+# --search chooses among candidates a margin above the 50x target, so that a change of Huffman
+# tables or bundle overhead cannot take the chosen recipe under it.
+SEARCH_MIN_RATIO = 51
 OBD_DELETED = (0.5, 0.7, 0.9)
 SENSITIVITY = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 NOTES = {
@@ -343,18 +348,41 @@ def search_model(
         splits,
         size=size,
         reference_bytes=reference,
-        min_ratio=STRETCH_RATIO,
+        min_ratio=SEARCH_MIN_RATIO,
         key=jax.random.key(seed),
         trainer=trainer,
     )
     return {
         "model_dir": str(model_dir),
+        "seed": seed,
         "reference_val_error_pct": val_error(trainer, saved.params, splits),
         "reference_bytes": reference,
         "rule": result.rule,
         "chosen": result.chosen,
         "trials": [t._asdict() for t in result.trials],
     }
+
+
+def merge_trials(
+    previous: dict[str, Any] | None, m: dict[str, Any], command: str
+) -> dict[str, Any]:
+    """``m`` (one model's search) with the trials of earlier searches of the same model and seed
+    that this one did not rerun, and the choice made over all of them (each trial says which
+    command ran it). Entries written before seeds were recorded ran with the default, 0."""
+    new = [{**t, "command": command} for t in m["trials"]]
+    rerun = {t["name"] for t in new}
+    old = []
+    if previous and (previous.get("model_dir"), previous.get("seed", 0)) == (
+        m["model_dir"],
+        m["seed"],
+    ):
+        command_then = previous.get("command", "")
+        old = [{"command": command_then, **t} for t in previous["trials"] if t["name"] not in rerun]
+    trials = old + new
+    chosen = pc.choose(
+        [pc.Trial(**{k: t[k] for k in pc.Trial._fields}) for t in trials], SEARCH_MIN_RATIO
+    )
+    return {**m, "trials": trials, "chosen": chosen}
 
 
 def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
@@ -365,6 +393,12 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         m = search_model(
             name, dirs[name], key, smoke=args.smoke, seed=args.seed, only=args.candidates
         )
+        command = " ".join(["python", *sys.argv])
+        previous = RESULTS / "compression_search.json"
+        if not args.smoke and previous.exists():
+            m = merge_trials(
+                json.loads(previous.read_text()).get("models", {}).get(name), m, command
+            )
         print_table(
             ["candidate", "val err", "pruned val err", "ratio", "s"],
             [
@@ -380,14 +414,13 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         )
         if args.smoke:
             continue
-        previous = RESULTS / "compression_search.json"
         figures: dict[str, Any] = {
             "models": {},
             "notes": {"selection": "test split withheld (pc.search.without_test); validation only"},
         }
         if previous.exists():  # read now: another process may have written a model meanwhile
             figures["models"] = json.loads(previous.read_text()).get("models", {})
-        figures["models"][name] = {**m, "command": " ".join(["python", *sys.argv])}
+        figures["models"][name] = {**m, "command": command}
         print(f"wrote {write_results('compression_search', figures)}")
     if args.smoke:
         print("\nsmoke run: nothing written under notebooks/results")
