@@ -54,6 +54,22 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
         "fc1_94_kd90": dataclasses.replace(
             LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9
         ),
+        # the same pruning (shared), other quantization settings
+        "fc1_94_kd90_q0": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_epochs=0
+        ),
+        "fc1_94_kd90_qlr4": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-4
+        ),
+        "fc1_94_kd90_qlr3": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-3
+        ),
+        "fc1_94_kd90_6bit": dataclasses.replace(
+            LENET300,
+            sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
+            bits={"fc1": 6, "fc2": 6, "fc3": 6},
+            distill=0.9,
+        ),
     },
     "lenet5": {
         "fc1_95": dataclasses.replace(
@@ -75,9 +91,12 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
         ),
     },
 }
-"""The candidates of ``bench_compression.py --search`` per model (about 3 minutes per LeNet-300-100
-run here, 8 per LeNet-5 run): the recipe as it stood, a little more pruning of the largest layer
-(the 50x ratio), and that with a longer last round."""
+"""The candidates of ``bench_compression.py --search`` per model (about 4 minutes per LeNet-300-100
+pruning run here, 10-20 per LeNet-5 one; quantization-only variants share their pruning): the
+recipe as it stood, a little more pruning of the largest layer (the 50x ratio), a longer last
+round, distillation from the uncompressed model at two weights, and, for LeNet-300-100, the
+quantization settings around the distilled pruning (no fine-tuning, higher rates, the paper's 6
+bits). The trials run and their figures: notebooks/results/compression_search.json."""
 
 
 class Trial(NamedTuple):
