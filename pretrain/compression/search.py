@@ -89,6 +89,31 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
         "fc1_955_kd90": dataclasses.replace(
             LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}, distill=0.9
         ),
+        # the kd50 pruning (shared), other quantization settings
+        "fc1_955_kd50_q0": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            distill=0.5,
+            quant_epochs=0,
+        ),
+        "fc1_955_kd50_qlr4": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            distill=0.5,
+            quant_lr=1e-4,
+        ),
+        "fc1_955_kd50_qlr3": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            distill=0.5,
+            quant_lr=1e-3,
+        ),
+        "fc1_955_kd50_8bitconv": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5},
+            distill=0.5,
+        ),
     },
 }
 """The candidates of ``bench_compression.py --search`` per model (about 4 minutes per LeNet-300-100
