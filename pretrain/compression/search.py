@@ -64,6 +64,9 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
         "fc1_94_kd90_qlr3": dataclasses.replace(
             LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-3
         ),
+        "fc1_94_kd90_qlr2": dataclasses.replace(
+            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-2
+        ),
         "fc1_94_kd90_6bit": dataclasses.replace(
             LENET300,
             sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
@@ -107,6 +110,12 @@ CANDIDATES: dict[str, dict[str, Recipe]] = {
             sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
             distill=0.5,
             quant_lr=1e-3,
+        ),
+        "fc1_955_kd50_qlr2": dataclasses.replace(
+            LENET5,
+            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
+            distill=0.5,
+            quant_lr=1e-2,
         ),
         "fc1_955_kd50_8bitconv": dataclasses.replace(
             LENET5,
