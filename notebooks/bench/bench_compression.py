@@ -61,9 +61,13 @@ SEARCH_MIN_RATIO = 51
 OBD_DELETED = (0.5, 0.7, 0.9)
 SENSITIVITY = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 NOTES = {
-    "selection": "retraining epochs are chosen by validation error (5,000 training images held "
-    "out, as in pretraining); the test set is only reported. val_error_pct (reference and "
-    "compressed, the decoded bundle) is what a recipe is chosen by",
+    "selection": "recipes chosen by --search on validation error (5,000 training images held "
+    "out, as in pretraining; compression_search.json; what each constant's choice was: the "
+    "LENET300 / LENET5 docstrings), retraining epochs too; the test set is only reported. "
+    "val_error_pct (reference and compressed, the decoded bundle) is what a recipe is chosen by",
+    "distillation": "recipe.distill > 0: every retraining loss (pruning rounds, centroid "
+    "fine-tuning) is (1 - distill) * cross-entropy + distill * T^2 KL(reference_T || model_T), "
+    "the reference being the uncompressed model (Hinton et al. 2015)",
     "bundle": "relative-index sparse codes with filler zeros (index width chosen per layer), "
     "distinct rows / columns stored once, canonical Huffman (codes <= 15 bits) for every stream, "
     "float32 codebooks and biases, CRC-32 per section, Ed25519 signature; bytes = the whole file",

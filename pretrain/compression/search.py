@@ -25,104 +25,68 @@ import jax
 import numpy as np
 
 from pretrain.compression.base import Packed
-from pretrain.compression.pipeline import (
-    LENET5,
-    LENET300,
-    Recipe,
-    deep_compression,
-    pruning_settings,
-)
+from pretrain.compression.pipeline import Recipe, deep_compression, pruning_settings
 from pretrain.data import ArrayDataset
 from pretrain.train.artifacts import SavedModel
 from pretrain.train.datasets import Splits
 from pretrain.train.trainer import Trainer
 
+# The recipes as they stood when the validation search began (2026-12-02): each candidate is one
+# of them with a few changes, so a candidate keeps its meaning when the registered recipe moves.
+LENET300_START = Recipe(
+    sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
+    bits={"fc1": 5, "fc2": 5, "fc3": 5},
+    rounds=5,
+    prune_epochs=8,
+    final_epochs=12,
+    prune_lr=0.02,
+    prune_weight_decay=1e-4,
+    quant_epochs=3,
+    quant_lr=1e-5,
+)
+LENET5_START = Recipe(
+    sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75},
+    bits={"conv1": 6, "conv2": 6, "fc1": 5, "fc2": 5},
+    rounds=3,
+    prune_epochs=6,
+    final_epochs=10,
+    prune_lr=0.01,
+    prune_weight_decay=1e-4,
+    quant_epochs=2,
+    quant_lr=1e-5,
+)
+_FC1_93 = {"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}
+_FC1_955 = {"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
+_KD300 = dataclasses.replace(LENET300_START, distill=0.9)
+_KD5 = dataclasses.replace(LENET5_START, sparsity=_FC1_955, distill=0.5)
+_replace = dataclasses.replace
+
 CANDIDATES: dict[str, dict[str, Recipe]] = {
     "lenet300": {
-        "fc1_93": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
-        ),
-        "fc1_94": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
-        ),
-        "fc1_94_long": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=20
-        ),
-        "fc1_94_kd50": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.5
-        ),
-        "fc1_94_kd90": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9
-        ),
+        "fc1_93": _replace(LENET300_START, sparsity=_FC1_93),
+        "fc1_94": LENET300_START,
+        "fc1_94_long": _replace(LENET300_START, final_epochs=20),
+        "fc1_94_kd50": _replace(LENET300_START, distill=0.5),
+        "fc1_94_kd90": _KD300,
         # the same pruning (shared), other quantization settings
-        "fc1_94_kd90_q0": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_epochs=0
-        ),
-        "fc1_94_kd90_qlr4": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-4
-        ),
-        "fc1_94_kd90_qlr3": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-3
-        ),
-        "fc1_94_kd90_qlr2": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, distill=0.9, quant_lr=1e-2
-        ),
-        "fc1_94_kd90_6bit": dataclasses.replace(
-            LENET300,
-            sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
-            bits={"fc1": 6, "fc2": 6, "fc3": 6},
-            distill=0.9,
-        ),
+        "fc1_94_kd90_q0": _replace(_KD300, quant_epochs=0),
+        "fc1_94_kd90_qlr4": _replace(_KD300, quant_lr=1e-4),
+        "fc1_94_kd90_qlr3": _replace(_KD300, quant_lr=1e-3),
+        "fc1_94_kd90_qlr2": _replace(_KD300, quant_lr=1e-2),
+        "fc1_94_kd90_6bit": _replace(_KD300, bits={"fc1": 6, "fc2": 6, "fc3": 6}),
     },
     "lenet5": {
-        "fc1_95": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75}
-        ),
-        "fc1_955": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
-        ),
-        "fc1_955_long": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            final_epochs=16,
-        ),
-        "fc1_955_kd50": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}, distill=0.5
-        ),
-        "fc1_955_kd90": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}, distill=0.9
-        ),
+        "fc1_95": LENET5_START,
+        "fc1_955": _replace(LENET5_START, sparsity=_FC1_955),
+        "fc1_955_long": _replace(LENET5_START, sparsity=_FC1_955, final_epochs=16),
+        "fc1_955_kd50": _KD5,
+        "fc1_955_kd90": _replace(_KD5, distill=0.9),
         # the kd50 pruning (shared), other quantization settings
-        "fc1_955_kd50_q0": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            distill=0.5,
-            quant_epochs=0,
-        ),
-        "fc1_955_kd50_qlr4": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            distill=0.5,
-            quant_lr=1e-4,
-        ),
-        "fc1_955_kd50_qlr3": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            distill=0.5,
-            quant_lr=1e-3,
-        ),
-        "fc1_955_kd50_qlr2": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            distill=0.5,
-            quant_lr=1e-2,
-        ),
-        "fc1_955_kd50_8bitconv": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5},
-            distill=0.5,
-        ),
+        "fc1_955_kd50_q0": _replace(_KD5, quant_epochs=0),
+        "fc1_955_kd50_qlr4": _replace(_KD5, quant_lr=1e-4),
+        "fc1_955_kd50_qlr3": _replace(_KD5, quant_lr=1e-3),
+        "fc1_955_kd50_qlr2": _replace(_KD5, quant_lr=1e-2),
+        "fc1_955_kd50_8bitconv": _replace(_KD5, bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5}),
     },
 }
 """The candidates of ``bench_compression.py --search`` per model (about 4 minutes per LeNet-300-100
