@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import jax
 import pytest
@@ -104,3 +106,15 @@ def test_search_never_sees_the_test_split(tmp_path, make_toy, monkeypatch) -> No
         assert 0.0 <= t.val_error_pct <= 100.0
     assert given == [0, 0, 0]  # every compression ran without the test images
     assert len(splits.test) == 200  # the caller's splits are untouched
+
+
+def test_registered_lenet_recipes_are_the_searchs_choice() -> None:
+    """The recipes bench-compression runs are the candidates the validation search chose."""
+    results = Path(__file__).parents[2] / "notebooks" / "results" / "compression_search.json"
+    models = json.loads(results.read_text())["models"]
+    for name in ("lenet300", "lenet5"):
+        chosen = models[name]["chosen"]
+        assert pc.recipe(name) == pc.CANDIDATES[name][chosen], name
+        trial = next(t for t in models[name]["trials"] if t["name"] == chosen)
+        assert trial["recipe"] == json.loads(json.dumps(pc.recipe(name).to_dict())), name
+        assert trial["ratio"] >= 51
