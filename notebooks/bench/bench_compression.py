@@ -357,7 +357,9 @@ def search_model(
         trainer=trainer,
     )
     return {
-        "model_dir": str(model_dir),
+        "model_dir": str(
+            model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
+        ),
         "seed": seed,
         "reference_val_error_pct": val_error(trainer, saved.params, splits),
         "reference_bytes": reference,
