@@ -20,8 +20,9 @@ split withheld), choosing the registered recipes: notebooks/results/compression_
 choice is made over all: the lowest validation error among ratios >= 51x, ties the larger ratio).
 
 Expected: LeNet-300-100 >= 40x at <= 1.64% and LeNet-5 >= 39x at <= 0.80% (the paper's); here
-55.0x at 1.53% (reference 1.37%) and 49.8x at 0.79% (reference 0.65%), the paper's fixed index
-widths 47.3x and 46.9x on the same weights. Time here (2 shared CPU cores): about 15 minutes.
+52.3x at 1.42% (reference 1.37%) and 52.7x at 0.68% (reference 0.65%), the paper's fixed index
+widths 45.4x and 49.4x on the same weights. Time here (2 shared CPU cores, load ~10): about 22
+minutes.
 """
 
 from __future__ import annotations
