@@ -15,11 +15,14 @@ signed with the private key at --key (created there if missing; never inside the
 published as notebooks/results/bundles/signing.pub. --smoke runs a tiny version into a temporary
 folder and writes nothing under notebooks/results. --search compresses with each of
 ``pc.CANDIDATES`` on the training split and scores the results on validation only (the test
-split withheld), choosing the registered recipes: notebooks/results/compression_search.json.
+split withheld), choosing the registered recipes: notebooks/results/compression_search.json
+(``--candidates`` runs some of them; earlier trials of the same model and seed are kept and the
+choice is made over all: the lowest validation error among ratios >= 51x, ties the larger ratio).
 
 Expected: LeNet-300-100 >= 40x at <= 1.64% and LeNet-5 >= 39x at <= 0.80% (the paper's); here
-55.0x at 1.53% (reference 1.37%) and 49.8x at 0.79% (reference 0.65%), the paper's fixed index
-widths 47.3x and 46.9x on the same weights. Time here (2 shared CPU cores): about 15 minutes.
+52.3x at 1.42% (reference 1.37%) and 52.7x at 0.68% (reference 0.65%), the paper's fixed index
+widths 45.4x and 49.4x on the same weights. Time here (2 shared CPU cores, load ~10): about 22
+minutes.
 """
 
 from __future__ import annotations
@@ -53,12 +56,19 @@ PAPER = {  # Han, Mao, Dally, ICLR 2016, tables 1-3: published figures, for comp
 }
 BOUNDS = {"lenet300": {"ratio": 40, "error_pct": 1.64}, "lenet5": {"ratio": 39, "error_pct": 0.80}}
 STRETCH_RATIO = 50
+# --search chooses among candidates a margin above the 50x target, so that a change of Huffman
+# tables or bundle overhead cannot take the chosen recipe under it.
+SEARCH_MIN_RATIO = 51
 OBD_DELETED = (0.5, 0.7, 0.9)
 SENSITIVITY = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 NOTES = {
-    "selection": "retraining epochs are chosen by validation error (5,000 training images held "
-    "out, as in pretraining); the test set is only reported. val_error_pct (reference and "
-    "compressed, the decoded bundle) is what a recipe is chosen by",
+    "selection": "recipes chosen by --search on validation error (5,000 training images held "
+    "out, as in pretraining; compression_search.json; what each constant's choice was: the "
+    "LENET300 / LENET5 docstrings), retraining epochs too; the test set is only reported. "
+    "val_error_pct (reference and compressed, the decoded bundle) is what a recipe is chosen by",
+    "distillation": "recipe.distill > 0: every retraining loss (pruning rounds, centroid "
+    "fine-tuning) is (1 - distill) * cross-entropy + distill * T^2 KL(reference_T || model_T), "
+    "the reference being the uncompressed model (Hinton et al. 2015)",
     "bundle": "relative-index sparse codes with filler zeros (index width chosen per layer), "
     "distinct rows / columns stored once, canonical Huffman (codes <= 15 bits) for every stream, "
     "float32 codebooks and biases, CRC-32 per section, Ed25519 signature; bytes = the whole file",
@@ -343,18 +353,43 @@ def search_model(
         splits,
         size=size,
         reference_bytes=reference,
-        min_ratio=STRETCH_RATIO,
+        min_ratio=SEARCH_MIN_RATIO,
         key=jax.random.key(seed),
         trainer=trainer,
     )
     return {
-        "model_dir": str(model_dir),
+        "model_dir": str(
+            model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
+        ),
+        "seed": seed,
         "reference_val_error_pct": val_error(trainer, saved.params, splits),
         "reference_bytes": reference,
         "rule": result.rule,
         "chosen": result.chosen,
         "trials": [t._asdict() for t in result.trials],
     }
+
+
+def merge_trials(
+    previous: dict[str, Any] | None, m: dict[str, Any], command: str
+) -> dict[str, Any]:
+    """``m`` (one model's search) with the trials of earlier searches of the same model and seed
+    that this one did not rerun, and the choice made over all of them (each trial says which
+    command ran it). Entries written before seeds were recorded ran with the default, 0."""
+    new = [{**t, "command": command} for t in m["trials"]]
+    rerun = {t["name"] for t in new}
+    old = []
+    if previous and (previous.get("model_dir"), previous.get("seed", 0)) == (
+        m["model_dir"],
+        m["seed"],
+    ):
+        command_then = previous.get("command", "")
+        old = [{"command": command_then, **t} for t in previous["trials"] if t["name"] not in rerun]
+    trials = old + new
+    chosen = pc.choose(
+        [pc.Trial(**{k: t[k] for k in pc.Trial._fields}) for t in trials], SEARCH_MIN_RATIO
+    )
+    return {**m, "trials": trials, "chosen": chosen}
 
 
 def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
@@ -365,6 +400,12 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         m = search_model(
             name, dirs[name], key, smoke=args.smoke, seed=args.seed, only=args.candidates
         )
+        command = " ".join(["python", *sys.argv])
+        previous = RESULTS / "compression_search.json"
+        if not args.smoke and previous.exists():
+            m = merge_trials(
+                json.loads(previous.read_text()).get("models", {}).get(name), m, command
+            )
         print_table(
             ["candidate", "val err", "pruned val err", "ratio", "s"],
             [
@@ -380,14 +421,13 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         )
         if args.smoke:
             continue
-        previous = RESULTS / "compression_search.json"
         figures: dict[str, Any] = {
             "models": {},
             "notes": {"selection": "test split withheld (pc.search.without_test); validation only"},
         }
         if previous.exists():  # read now: another process may have written a model meanwhile
             figures["models"] = json.loads(previous.read_text()).get("models", {})
-        figures["models"][name] = {**m, "command": " ".join(["python", *sys.argv])}
+        figures["models"][name] = {**m, "command": command}
         print(f"wrote {write_results('compression_search', figures)}")
     if args.smoke:
         print("\nsmoke run: nothing written under notebooks/results")

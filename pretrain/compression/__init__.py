@@ -33,6 +33,7 @@ from pretrain.compression.base import (
     to_numpy,
 )
 from pretrain.compression.dedup import DedupLeaf, DedupState, deduplicate, distinct_slices
+from pretrain.compression.distill import Distillation, distillation_teacher, soft_cross_entropy
 from pretrain.compression.fixed_point import (
     FixedLeaf,
     FixedPointState,
@@ -121,6 +122,7 @@ __all__ = [
     "Compressor",
     "DedupLeaf",
     "DedupState",
+    "Distillation",
     "FilterResult",
     "FilterSettings",
     "FixedLeaf",
@@ -145,6 +147,7 @@ __all__ = [
     "cosine",
     "deduplicate",
     "deep_compression",
+    "distillation_teacher",
     "distinct_slices",
     "fake_quantize",
     "filter_norms",
@@ -182,6 +185,7 @@ __all__ = [
     "sensitivity",
     "shrink",
     "shrink_module",
+    "soft_cross_entropy",
     "sparsity_of",
     "steps",
     "strided_positions",

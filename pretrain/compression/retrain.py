@@ -157,6 +157,7 @@ def retrain(
     epochs: int,
     key: jax.Array,
     lr_scale: LrScale | None = None,
+    task: Any = None,
     progress: bool = True,
 ) -> RetrainResult:
     """Trains ``params`` for ``epochs`` with ``compressor`` in force; keeps the best epoch.
@@ -171,6 +172,9 @@ def retrain(
       key: PRNG key of the batch order.
       lr_scale: ``(epoch, epochs) -> multiplier`` of ``config.learning_rate`` (default 1), e.g.
         :func:`~pretrain.compression.pipeline.cosine`.
+      task: the training loss (default the config's task), e.g. a
+        :class:`~pretrain.compression.distill.Distillation`; the best epoch is still chosen by
+        the config's task's validation error.
       progress: show progress bars.
 
     Returns:
@@ -179,7 +183,7 @@ def retrain(
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}.")
     config = dataclasses.replace(config, epochs=max(epochs, 1))  # progress bars count these
-    trainer = CompressedTrainer(config, splits.train.images, compressor, state)
+    trainer = CompressedTrainer(config, splits.train.images, compressor, state, task=task)
     best, best_state = trainer.project(params)
     best_error = error_of(trainer, best, splits.val)
     history: list[dict[str, Any]] = [{"epoch": 0, "val_error": best_error}]
@@ -219,6 +223,7 @@ def iterative_pruning(
     epochs: int | Callable[[int], int],
     key: jax.Array,
     lr_scale: LrScale | None = None,
+    task: Any = None,
     progress: bool = True,
 ) -> tuple[Params, Compressor, Any, list[dict[str, Any]]]:
     """The paper's prune -> retrain cycles: round ``r`` prunes to ``schedule(r)`` then retrains.
@@ -233,6 +238,7 @@ def iterative_pruning(
       epochs: retraining epochs per round, or ``round -> epochs``.
       key: PRNG key; round ``r`` uses ``fold_in(key, r)``.
       lr_scale: ``(epoch, epochs) -> multiplier`` within each round.
+      task: the training loss of every round (default the config's task).
       progress: progress bars.
 
     Returns:
@@ -257,6 +263,7 @@ def iterative_pruning(
             epochs=n,
             key=jax.random.fold_in(key, r),
             lr_scale=lr_scale,
+            task=task,
             progress=progress,
         )
         params, state = result.params, result.state

@@ -25,41 +25,76 @@ import jax
 import numpy as np
 
 from pretrain.compression.base import Packed
-from pretrain.compression.pipeline import LENET5, LENET300, Recipe, deep_compression
+from pretrain.compression.pipeline import Recipe, deep_compression, pruning_settings
 from pretrain.data import ArrayDataset
 from pretrain.train.artifacts import SavedModel
 from pretrain.train.datasets import Splits
 from pretrain.train.trainer import Trainer
 
+# The recipes as they stood when the validation search began (2026-12-02): each candidate is one
+# of them with a few changes, so a candidate keeps its meaning when the registered recipe moves.
+LENET300_START = Recipe(
+    sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
+    bits={"fc1": 5, "fc2": 5, "fc3": 5},
+    rounds=5,
+    prune_epochs=8,
+    final_epochs=12,
+    prune_lr=0.02,
+    prune_weight_decay=1e-4,
+    quant_epochs=3,
+    quant_lr=1e-5,
+)
+LENET5_START = Recipe(
+    sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75},
+    bits={"conv1": 6, "conv2": 6, "fc1": 5, "fc2": 5},
+    rounds=3,
+    prune_epochs=6,
+    final_epochs=10,
+    prune_lr=0.01,
+    prune_weight_decay=1e-4,
+    quant_epochs=2,
+    quant_lr=1e-5,
+)
+_FC1_93 = {"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}
+_FC1_955 = {"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
+_KD300 = dataclasses.replace(LENET300_START, distill=0.9)
+_KD5 = dataclasses.replace(LENET5_START, sparsity=_FC1_955, distill=0.5)
+_replace = dataclasses.replace
+
 CANDIDATES: dict[str, dict[str, Recipe]] = {
     "lenet300": {
-        "fc1_93": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
-        ),
-        "fc1_94": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=12
-        ),
-        "fc1_94_long": dataclasses.replace(
-            LENET300, sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7}, final_epochs=20
-        ),
+        "fc1_93": _replace(LENET300_START, sparsity=_FC1_93),
+        "fc1_94": LENET300_START,
+        "fc1_94_long": _replace(LENET300_START, final_epochs=20),
+        "fc1_94_kd50": _replace(LENET300_START, distill=0.5),
+        "fc1_94_kd90": _KD300,
+        # the same pruning (shared), other quantization settings
+        "fc1_94_kd90_q0": _replace(_KD300, quant_epochs=0),
+        "fc1_94_kd90_qlr4": _replace(_KD300, quant_lr=1e-4),
+        "fc1_94_kd90_qlr3": _replace(_KD300, quant_lr=1e-3),
+        "fc1_94_kd90_qlr2": _replace(_KD300, quant_lr=1e-2),
+        "fc1_94_kd90_6bit": _replace(_KD300, bits={"fc1": 6, "fc2": 6, "fc3": 6}),
     },
     "lenet5": {
-        "fc1_95": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75}
-        ),
-        "fc1_955": dataclasses.replace(
-            LENET5, sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
-        ),
-        "fc1_955_long": dataclasses.replace(
-            LENET5,
-            sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75},
-            final_epochs=16,
-        ),
+        "fc1_95": LENET5_START,
+        "fc1_955": _replace(LENET5_START, sparsity=_FC1_955),
+        "fc1_955_long": _replace(LENET5_START, sparsity=_FC1_955, final_epochs=16),
+        "fc1_955_kd50": _KD5,
+        "fc1_955_kd90": _replace(_KD5, distill=0.9),
+        # the kd50 pruning (shared), other quantization settings
+        "fc1_955_kd50_q0": _replace(_KD5, quant_epochs=0),
+        "fc1_955_kd50_qlr4": _replace(_KD5, quant_lr=1e-4),
+        "fc1_955_kd50_qlr3": _replace(_KD5, quant_lr=1e-3),
+        "fc1_955_kd50_qlr2": _replace(_KD5, quant_lr=1e-2),
+        "fc1_955_kd50_8bitconv": _replace(_KD5, bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5}),
     },
 }
-"""The candidates of ``bench_compression.py --search`` per model (about 3 minutes per LeNet-300-100
-run here, 8 per LeNet-5 run): the recipe as it stood, a little more pruning of the largest layer
-(the 50x ratio), and that with a longer last round."""
+"""The candidates of ``bench_compression.py --search`` per model (about 4 minutes per LeNet-300-100
+pruning run here, 10-20 per LeNet-5 one; quantization-only variants share their pruning): the
+recipe as it stood, a little more pruning of the largest layer (the 50x ratio), a longer last
+round, distillation from the uncompressed model at two weights, and, for LeNet-300-100, the
+quantization settings around the distilled pruning (no fine-tuning, higher rates, the paper's 6
+bits). The trials run and their figures: notebooks/results/compression_search.json."""
 
 
 class Trial(NamedTuple):
@@ -72,7 +107,8 @@ class Trial(NamedTuple):
       pruned_val_error_pct: validation error after pruning, before weight sharing.
       bytes: the size function's answer for the packed form.
       ratio: ``reference_bytes / bytes``.
-      seconds: wall time of the compression.
+      seconds: wall time of the compression (of the quantization alone when an earlier
+        candidate with the same pruning settings gave its pruned network).
     """
 
     name: str
@@ -124,6 +160,10 @@ def search_recipes(
 ) -> SearchResult:
     """Compresses with each candidate (same key) and chooses by validation error.
 
+    Candidates with equal :func:`~pretrain.compression.pipeline.pruning_settings` share one
+    pruning stage (the same key gives the same pruned network), so quantization settings are
+    cheap to compare.
+
     Args:
       saved: the trained model.
       candidates: name -> recipe.
@@ -140,9 +180,16 @@ def search_recipes(
         raise ValueError("a recipe search needs a validation split (val_size > 0).")
     seen = without_test(splits)
     trials = []
+    pruned: dict[
+        tuple[Any, ...], tuple[Any, Any]
+    ] = {}  # candidates that differ in quantization only
     for name, recipe in candidates.items():
         started = time.perf_counter()
-        result = deep_compression(saved, recipe, seen, key=key, progress=progress)
+        settings = pruning_settings(recipe)
+        result = deep_compression(
+            saved, recipe, seen, key=key, pruned=pruned.get(settings), progress=progress
+        )
+        pruned[settings] = (result.pruned, result.prune_history)
         nbytes = int(size(result.packed))
         trials.append(
             Trial(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import jax
 import pytest
 
 import pretrain
 import pretrain.compression as pc
-from pretrain.compression import search
+from pretrain.compression import pipeline, search
 from pretrain.config import make_config
 from pretrain.train import Splits, Trainer
 
@@ -65,12 +67,24 @@ def test_search_never_sees_the_test_split(tmp_path, make_toy, monkeypatch) -> No
         prune_epochs=1,
         quant_epochs=1,
     )
-    candidates = {"light": base, "heavy": dataclasses.replace(base, sparsity={"fc1": 0.9})}
+    candidates = {
+        "light": base,
+        "heavy": dataclasses.replace(base, sparsity={"fc1": 0.9}),
+        "light_lr": dataclasses.replace(base, quant_lr=1e-3),  # shares light's pruning
+    }
     calls: list[pc.Packed] = []
+    pruning_runs: list[dict[str, float]] = []
+    real_prune = pipeline.prune_stage
+
+    def counting(saved, recipe, splits, **kw):  # type: ignore[no-untyped-def]
+        pruning_runs.append(dict(recipe.sparsity))
+        return real_prune(saved, recipe, splits, **kw)
+
+    monkeypatch.setattr(pipeline, "prune_stage", counting)
 
     def size(packed: pc.Packed) -> int:  # the heavier pruning is the smaller model
         calls.append(packed)
-        return 200 if len(calls) == 1 else 100
+        return 100 if len(calls) == 2 else 200
 
     result = pc.search_recipes(
         saved,
@@ -83,10 +97,24 @@ def test_search_never_sees_the_test_split(tmp_path, make_toy, monkeypatch) -> No
         trainer=trainer,
         progress=False,
     )
-    assert [t.name for t in result.trials] == ["light", "heavy"]
-    assert [t.ratio for t in result.trials] == [5.0, 10.0]
+    assert [t.name for t in result.trials] == ["light", "heavy", "light_lr"]
+    assert [t.ratio for t in result.trials] == [5.0, 10.0, 5.0]
+    assert pruning_runs == [base.sparsity, {"fc1": 0.9}]  # light_lr reused light's pruning
+    assert result.trials[2].pruned_val_error_pct == result.trials[0].pruned_val_error_pct
     assert result.chosen == "heavy"  # the only one reaching 8x
     for t in result.trials:
         assert 0.0 <= t.val_error_pct <= 100.0
-    assert given == [0, 0]  # every compression ran without the test images
+    assert given == [0, 0, 0]  # every compression ran without the test images
     assert len(splits.test) == 200  # the caller's splits are untouched
+
+
+def test_registered_lenet_recipes_are_the_searchs_choice() -> None:
+    """The recipes bench-compression runs are the candidates the validation search chose."""
+    results = Path(__file__).parents[2] / "notebooks" / "results" / "compression_search.json"
+    models = json.loads(results.read_text())["models"]
+    for name in ("lenet300", "lenet5"):
+        chosen = models[name]["chosen"]
+        assert pc.recipe(name) == pc.CANDIDATES[name][chosen], name
+        trial = next(t for t in models[name]["trials"] if t["name"] == chosen)
+        assert trial["recipe"] == json.loads(json.dumps(pc.recipe(name).to_dict())), name
+        assert trial["ratio"] >= 51

@@ -1,0 +1,90 @@
+"""Knowledge distillation for retraining under compression: soft targets of the uncompressed model.
+
+:class:`Distillation` is the classification task whose loss mixes the hard-label cross-entropy
+with the cross-entropy against the teacher's softened outputs (temperature ``T``, scaled by
+``T**2`` so the soft term's gradients keep their size as ``T`` changes). Pruning and weight
+sharing retrain the compressed network towards the reference it came from, not only towards the
+labels: the reference's wrong-class probabilities carry what the labels do not.
+
+Example:
+  >>> teacher = distillation_teacher(saved.module, saved.params)
+  >>> task = Distillation(teacher, weight=0.5, temperature=4.0)
+  >>> trainer = CompressedTrainer(config, images, compressor, state, task=task)
+
+References:
+  Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", 2015.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pretrain.compression.base import Params
+from pretrain.train.tasks import ApplyFn, Classification, cross_entropy
+
+Teacher = Callable[[jax.Array], jax.Array]  # images -> logits
+
+
+def soft_cross_entropy(
+    logits: jax.Array, teacher_logits: jax.Array, temperature: float
+) -> jax.Array:
+    """Per-example ``T**2 * KL(softmax(teacher / T) || softmax(logits / T))``.
+
+    Zero (with zero gradient) where the student's logits equal the teacher's up to a constant;
+    the KL form (not the plain soft cross-entropy) so that a perfect match reads 0.
+    """
+    target = jax.nn.softmax(teacher_logits / temperature, axis=-1)
+    log_student = jax.nn.log_softmax(logits / temperature, axis=-1)
+    log_target = jax.nn.log_softmax(teacher_logits / temperature, axis=-1)
+    kl = jnp.sum(target * (log_target - log_student), axis=-1)
+    return temperature**2 * kl
+
+
+@dataclasses.dataclass(frozen=True)
+class Distillation(Classification):
+    """Classification with ``(1 - weight) * CE(labels) + weight * T**2 * KL(teacher_T || model_T)``.
+
+    Scoring (``eval_batch``, the error rate) is plain classification's.
+
+    Attributes:
+      teacher: images -> the teacher's logits (its parameters held constant).
+      weight: share of the soft term in [0, 1] (0: plain classification).
+      temperature: ``T`` > 0 softening both distributions.
+    """
+
+    teacher: Teacher = dataclasses.field(compare=False)
+    weight: float = 0.5
+    temperature: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"distillation weight must be in [0, 1], got {self.weight}.")
+        if not self.temperature > 0.0:
+            raise ValueError(f"distillation temperature must be > 0, got {self.temperature}.")
+
+    def loss(
+        self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        logits = apply_fn({"params": params}, images)
+        target = jax.lax.stop_gradient(self.teacher(images))
+        hard = cross_entropy(logits, labels).mean()
+        soft = soft_cross_entropy(logits, target, self.temperature).mean()
+        errors = jnp.sum(jnp.argmax(logits, -1) != labels)
+        loss = (1.0 - self.weight) * hard + self.weight * soft
+        return loss, {"errors": errors, "hard_loss": hard, "soft_loss": soft}
+
+
+def distillation_teacher(module: nn.Module, params: Params) -> Teacher:
+    """``images -> logits`` of ``module`` with ``params`` frozen (copied: later donation-safe)."""
+    frozen = jax.tree.map(jnp.array, params)
+
+    def teacher(images: jax.Array) -> jax.Array:
+        return module.apply({"params": frozen}, images)  # type: ignore[return-value]
+
+    return teacher
