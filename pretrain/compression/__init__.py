@@ -90,6 +90,21 @@ from pretrain.compression.retrain import (
 )
 from pretrain.compression.schedules import constant, polynomial, steps
 from pretrain.compression.search import CANDIDATES, SearchResult, Trial, choose, search_recipes
+from pretrain.compression.separable import (
+    l1_separable,
+    select_separable,
+    separable_chain,
+    separable_masks,
+    separable_pruning,
+    shrink_separable,
+)
+from pretrain.compression.separable_pipeline import (
+    SeparableRecipe,
+    SeparableResult,
+    channels_kept,
+    dev_eer,
+    separable_compression,
+)
 from pretrain.compression.sharing import group_means, tie
 from pretrain.compression.shrink import shrink, shrink_module
 from pretrain.compression.structured import (
@@ -140,6 +155,8 @@ __all__ = [
     "Recipe",
     "RetrainResult",
     "SearchResult",
+    "SeparableRecipe",
+    "SeparableResult",
     "SharingState",
     "SparseLeaf",
     "Structure",
@@ -149,6 +166,7 @@ __all__ = [
     "activation_ranges",
     "binomial_se",
     "chain",
+    "channels_kept",
     "choose",
     "clip_activations",
     "common_bits",
@@ -157,6 +175,7 @@ __all__ = [
     "cosine",
     "deduplicate",
     "deep_compression",
+    "dev_eer",
     "distinct_slices",
     "fake_quantize",
     "filter_norms",
@@ -168,6 +187,7 @@ __all__ = [
     "kernels",
     "kmeans_1d",
     "l1_compression",
+    "l1_separable",
     "l1_structure",
     "layer_of",
     "macs",
@@ -191,11 +211,17 @@ __all__ = [
     "saliency_masks",
     "saliency_pruning",
     "search_recipes",
+    "select_separable",
     "select_structure",
     "selected",
     "sensitivity",
+    "separable_chain",
+    "separable_compression",
+    "separable_masks",
+    "separable_pruning",
     "shrink",
     "shrink_module",
+    "shrink_separable",
     "sparsity_of",
     "steps",
     "strided_positions",
