@@ -103,6 +103,9 @@ from pretrain.compression.separable_pipeline import (
     SeparableResult,
     channels_kept,
     dev_eer,
+    embed_fn,
+    finetune_config,
+    folded,
     separable_compression,
 )
 from pretrain.compression.sharing import group_means, tie
@@ -177,9 +180,12 @@ __all__ = [
     "deep_compression",
     "dev_eer",
     "distinct_slices",
+    "embed_fn",
     "fake_quantize",
     "filter_norms",
+    "finetune_config",
     "fixed_point",
+    "folded",
     "gauss_newton_diagonal",
     "group_means",
     "hessian_diagonal",

@@ -38,7 +38,7 @@ from pretrain.compression.structured import Structure
 from pretrain.config import TrainConfig
 from pretrain.data import ArrayDataset
 from pretrain.evaluation.protocol import verification_report
-from pretrain.models.embednet import fold_standardization
+from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.staged_config import load_run
 from pretrain.train.artifacts import SavedModel, load_model, save_model
 from pretrain.train.datasets import Splits
@@ -60,7 +60,8 @@ class SeparableRecipe:
       config: the backbone's pretraining config (its margin-softmax stage fine-tunes).
       stage: that stage's name.
       epochs: fine-tuning epochs (the time box).
-      train_size: training prints per epoch (the first identities' impressions).
+      identities: training identities of the fine-tuning (the first ones of the stage's; all
+        their impressions each epoch).
       overrides: ``--set``-style overrides of the stage (e.g. the learning rate).
     """
 
@@ -68,16 +69,16 @@ class SeparableRecipe:
     filters: FilterSettings = EMBED_FILTERS
     config: str = "pretrain/configs/embed_fingerprint_scale.py"
     stage: str = "scale"
-    epochs: int = 3
-    train_size: int = 6400
+    epochs: int = 4
+    identities: int = 800
     overrides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keep <= 1.0:
             raise ValueError(f"keep must be a fraction in (0, 1], got {self.keep}.")
-        if self.epochs < 0 or self.train_size < 0:
+        if self.epochs < 0 or self.identities < 2:
             raise ValueError(
-                f"epochs and train_size must be >= 0, got {self.epochs}, {self.train_size}."
+                f"need epochs >= 0 and identities >= 2, got {self.epochs}, {self.identities}."
             )
 
 
@@ -132,8 +133,8 @@ def channels_kept(module: Any, keep: float) -> dict[str, int]:
 
 
 def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> TrainConfig:
-    """The recipe's stage of the backbone's config for the narrow network: its widths, its
-    ``train_size`` and ``epochs``, starting from ``init_from`` (set by the caller)."""
+    """The recipe's stage of the backbone's config for the narrow network: its widths, the
+    recipe's ``identities`` and ``epochs`` (``init_from`` is set by the caller)."""
     run = load_run(recipe.config, list(recipe.overrides))
     config = run.stage(recipe.stage) if hasattr(run, "stage") else run
     options = {
@@ -143,9 +144,25 @@ def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> 
         "standardize": False,
         "embed_norm": False,
     }
+    data = {**config.dataset_options, "identities": recipe.identities}
     return dataclasses.replace(
-        config, model_options=options, epochs=recipe.epochs, train_size=recipe.train_size
+        config, model_options=options, epochs=recipe.epochs, dataset_options=data
     )
+
+
+def folded(saved: SavedModel) -> tuple[EmbedNet, Params]:
+    """``saved``'s EmbedNet with weight standardisation folded (``impl="fast"``, no flip).
+
+    Raises:
+      ValueError: the model is not an EmbedNet.
+    """
+    if not isinstance(saved.module, EmbedNet):
+        raise ValueError(
+            f"separable pruning needs an EmbedNet backbone, got {type(saved.module).__name__}: "
+            "use structured_compression for a plain chain (LeNet-5)."
+        )
+    module, params = fold_standardization(saved.module, saved.params)
+    return module.clone(impl="fast", flip_average=False), params
 
 
 def separable_compression(
@@ -172,8 +189,7 @@ def separable_compression(
       progress: progress bars.
     """
     started = time.perf_counter()
-    module, params = fold_standardization(saved.module, saved.params)
-    module = module.clone(impl="fast", flip_average=False)
+    module, params = folded(saved)
     chain = separable_chain(len(module.widths))
     keep = channels_kept(module, recipe.keep)
     error = dev_eer(module, dev)
@@ -213,7 +229,7 @@ def separable_compression(
         log["finetune_config"] = {
             "learning_rate": config.learning_rate,
             "epochs": config.epochs,
-            "train_size": config.train_size,
+            "identities": config.dataset_options.get("identities"),
             "batch_size": config.batch_size,
             "task_options": dict(config.task_options),
         }

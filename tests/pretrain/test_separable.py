@@ -15,15 +15,14 @@ import pytest
 
 import pretrain
 import pretrain.compression as pc
-from pretrain.models.embednet import fold_standardization
+from pretrain.models.embednet import EmbedNet, fold_standardization
 
 INPUT = (1, 32, 32, 1)
 
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    module = pretrain.build_model(
-        "embednet",
+    module = EmbedNet(
         stem_width=6,
         widths=(8, 8, 12),
         strides=(2, 1, 2),
@@ -99,3 +98,13 @@ def test_channels_kept_halves_every_producer(tiny: tuple) -> None:
         "block1/pointwise": 4,
         "block2/pointwise": 4,
     }
+
+
+def test_recipe_and_backbone_are_checked() -> None:
+    with pytest.raises(ValueError, match="keep must be a fraction"):
+        pc.SeparableRecipe(keep=0.0)
+    with pytest.raises(ValueError, match="identities >= 2"):
+        pc.SeparableRecipe(identities=1)
+    saved = pretrain.SavedModel(pretrain.build_model("lenet5"), {}, {})
+    with pytest.raises(ValueError, match="needs an EmbedNet backbone"):
+        pc.folded(saved)
