@@ -1,7 +1,8 @@
 """The fingerprint row of bench-structured: EmbedNet channel pruning, int8 LiteRT embed timing.
 
-Driven by ``bench_structured.py`` (``--only fingerprint`` runs this row alone and keeps the other
-rows of structured.json). Particle filters (``pc.separable_compression``) and L1 norms choose
+Driven by ``bench_structured.py``; ``python notebooks/bench/bench_structured_embed.py [ARGS]`` is
+``bench_structured.py --only fingerprint [ARGS]`` (this row alone, the other rows of
+structured.json kept). Particle filters (``pc.separable_compression``) and L1 norms choose
 half of every prunable producer's channels on the dev prints (synthetic validation identities
 0-99 x 8, EER); each narrow network is fine-tuned with the backbone's own CosFace stage
 (``pretrain/configs/embed_fingerprint_scale.py``, ``scale``) for a few short epochs, the dev EER
@@ -16,6 +17,7 @@ in alternating rounds (``devices.timing.alternating_medians``).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from _results import ROOT
+from _results import ROOT, run_main
 
 import devices
 import pretrain
@@ -202,3 +204,15 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": time.perf_counter() - started,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``bench_structured.py --only fingerprint`` with the same arguments."""
+    import bench_structured  # imports this module: not at the top
+
+    args = sys.argv[1:] if argv is None else argv
+    return bench_structured.main(["--only", "fingerprint", *args])
+
+
+if __name__ == "__main__":
+    run_main(main)
