@@ -69,7 +69,8 @@ class SeparableRecipe:
     the fine-tuning length is the time box: 4 epochs of 800 identities (400 steps) left the dev
     EER falling (10.7, 10.2, 9.9, 8.6% against the unpruned 6.2%), so 5 epochs of 2,000
     identities (1,250 steps, ~20-30 min a network on 2 shared cores); the learning rate and
-    margins are the stage's own.
+    margins are the stage's own. Expected (2026-12-02): dev EER 7.3% (unpruned 6.2%), FVC 5-shot
+    55.4% against 61.1% unpruned; L1 at the same widths 7.2% and 54.9%.
     """
 
     keep: float = 0.5
