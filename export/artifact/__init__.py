@@ -18,7 +18,7 @@ from export.artifact.build import (
     signed_manifest,
     write_artifact,
 )
-from export.artifact.classifier import classifier_tflite
+from export.artifact.classifier import classifier_tflite, embedder_tflite
 from export.artifact.convert import (
     ConversionError,
     Signature,
@@ -65,6 +65,7 @@ __all__ = [
     "contract",
     "data_sources",
     "embed_batches",
+    "embedder_tflite",
     "export_model",
     "fit_whitening",
     "fold_whitening",

@@ -146,6 +146,29 @@ def test_word_length_is_the_shortest_within_tolerance() -> None:
     assert bits == 2 or errors[{8: 6, 6: 4, 4: 2}[bits]] > 0.05  # the next shorter one fails
 
 
+def test_word_length_rule_is_monotone() -> None:
+    # 6 bits fails, 5 and 4 happen to pass: a monotone rule stops at 7 and scans every length
+    errors = {None: 0.010, 8: 0.010, 7: 0.011, 6: 0.020, 5: 0.009, 4: 0.010, 3: 0.05}
+    calls = iter([None, 8, 7, 6, 5, 4, 3])
+
+    def error(p: dict) -> float:
+        return errors[next(calls)]
+
+    bits, scan = pc.word_length(tiny_params(), error, 0.002, lengths=(8, 7, 6, 5, 4, 3))
+    assert bits == 7
+    assert [s["bits"] for s in scan] == [8, 7, 6, 5, 4, 3]
+
+
+def test_binomial_tolerance_and_common_bits() -> None:
+    assert pc.binomial_se(0.01, 10_000) == pytest.approx(np.sqrt(0.01 * 0.99 / 10_000), rel=1e-12)
+    with pytest.raises(ValueError, match="n >= 1"):
+        pc.binomial_se(0.01, 0)
+    assert pc.common_bits([4, 6, 5]) == 6
+    assert pc.common_bits([4, None]) is None
+    stats = pc.mean_std([1.0, 2.0, 3.0])
+    assert stats == {"mean": 2.0, "std": 1.0, "n": 3}
+
+
 @pytest.fixture(scope="module")
 def lenet5() -> tuple:
     module = pretrain.build_model("lenet5")

@@ -1,0 +1,218 @@
+"""The fingerprint row of bench-structured: EmbedNet channel pruning, int8 LiteRT embed timing.
+
+Driven by ``bench_structured.py``; ``python notebooks/bench/bench_structured_embed.py [ARGS]`` is
+``bench_structured.py --only fingerprint [ARGS]`` (this row alone, the other rows of
+structured.json kept). Particle filters (``pc.separable_compression``) and L1 norms choose
+half of every prunable producer's channels on the dev prints (synthetic validation identities
+0-99 x 8, EER); each narrow network is fine-tuned with the backbone's own CosFace stage
+(``pretrain/configs/embed_fingerprint_scale.py``, ``scale``) for a few short epochs, the dev EER
+picking the epoch. Reported, never tuned on: 5-shot identification on the FVC B sensor sets
+(50 fingers x 8 impressions) as bench-embed scores them, the mean over 10 random enrollment
+splits (``repeated_identification``, the same enrollments for every network) and the fixed split
+(impressions 1-5 enroll), against the unpruned backbone in the same run; the int8 ``embed``
+signature of each network (full-integer, calibrated on 100 training prints) timed on one thread
+in alternating rounds (``devices.timing.alternating_medians``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from _results import ROOT, run_main
+
+import devices
+import pretrain
+import pretrain.compression as pc
+from devices.server import graph_from_flax
+from devices.timing import alternating_medians
+from export.artifact import embedder_tflite
+from pretrain.embedding import fingerprint_spec, fvc_sensor_sets
+from pretrain.evaluation import evaluate_features, repeated_identification
+from pretrain.train import load_splits
+
+PROFILE = "phone_cpu"
+CALIBRATION = 100  # training prints that calibrate the int8 conversion
+
+
+def smoke_recipe(recipe: pc.SeparableRecipe) -> pc.SeparableRecipe:
+    """Tiny filters, one short epoch (plumbing only)."""
+    return dataclasses.replace(
+        recipe,
+        filters=pc.FilterSettings(particles=2, rounds=1, temperature=0.005, examples=0),
+        epochs=1,
+        identities=40,
+    )
+
+
+def fvc_scores(embed: Any, params: Any, fvc: tuple) -> dict[str, Any]:
+    """5-shot identification (mean over random splits, and the fixed split) and EER on FVC."""
+    images, labels, impressions, _ = fvc
+    features = embed(params, images)
+    fixed = evaluate_features(features, labels, order=impressions)
+    repeated = repeated_identification(features, labels)
+    return {
+        "identification_5shot_pct": repeated["mean"]["5"],
+        "identification_5shot_std_pct": repeated["std"]["5"],
+        "identification_5shot_fixed_split_pct": fixed["identification_pct"]["5"],
+        "identification_pct": repeated["mean"],
+        "eer_pct": fixed["eer_pct"],
+    }
+
+
+def describe(module: Any, params: Any, calibration: np.ndarray, folder: Path, name: str) -> dict:
+    """Sizes, MACs, the estimator's latency and the int8 LiteRT file of one network."""
+    native = module.clone(impl="native")
+    graph = graph_from_flax(
+        native,
+        {"params": params},
+        jax.ShapeDtypeStruct((1, *calibration.shape[1:]), np.float32),
+        name=name,
+        signatures=[devices.SignatureSpec("embed", "embed", 1, None, "images", 8)],
+    )
+    estimate = devices.estimate(graph, "embed", devices.load_profile(PROFILE))
+    blob = embedder_tflite(native, params, calibration.shape[1:], list(calibration))
+    path = folder / f"{name}.tflite"
+    path.write_bytes(blob)
+    return {
+        "params": int(sum(np.size(v) for v in jax.tree.leaves(params))),
+        "macs": int(sum(layer.macs for layer in graph.layers)),
+        "tflite_bytes": len(blob),
+        "stem_width": int(module.stem_width),
+        "widths": [int(w) for w in module.widths],
+        f"estimated_latency_s_{PROFILE}": estimate.latency_s,
+        "path": path,
+    }
+
+
+def int8_agreement(path: Path, embed: Any, params: Any, images: np.ndarray) -> float:
+    """Smallest cosine between the int8 LiteRT embedding and the float JAX one."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner("embed")
+    got = np.concatenate([runner(images=x[None])["embeddings"] for x in images])
+    want = embed(params, images)
+    cos = np.sum(got * want, -1) / np.linalg.norm(got, axis=-1) / np.linalg.norm(want, axis=-1)
+    return float(cos.min())
+
+
+def time_embed(paths: dict[str, Path], image: np.ndarray, rounds: int) -> dict[str, float]:
+    """Median seconds per ``embed`` call of each model, one thread, alternating rounds."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runners = {
+        k: Interpreter(model_path=str(p), num_threads=1).get_signature_runner("embed")
+        for k, p in paths.items()
+    }
+    x = image[None].astype(np.float32)
+    calls = {k: (lambda r=r: r(images=x)) for k, r in runners.items()}
+    return alternating_medians(calls, rounds=rounds, repeats=50, warmup=10)
+
+
+def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
+    """The ``fingerprint`` row of structured.json."""
+    started = time.perf_counter()
+    saved = pretrain.load_model(model_dir)
+    recipe = pc.SeparableRecipe()
+    if args.smoke:
+        recipe = smoke_recipe(recipe)
+    module, params = pc.folded(saved)
+    stage = pc.finetune_config(saved, recipe, module)
+    splits = load_splits(stage)
+    if splits.val is None:
+        raise SystemExit(f"{recipe.config}: its {recipe.stage} stage holds out no dev identities.")
+    crop = stage.dataset_options.get("crop", "foreground")
+    fvc = fvc_sensor_sets("", spec=fingerprint_spec(crop))
+    if args.smoke:
+        fvc = tuple(a[:80] if isinstance(a, np.ndarray) else a for a in fvc)
+    rng = np.random.default_rng(args.seed)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, by_norm in (("particle_filter", False), ("l1_baseline", True)):
+            results[name] = pc.separable_compression(
+                saved, recipe, splits.val, rng=rng, workdir=work / name, l1=by_norm, splits=splits
+            )
+        calibration = splits.train.images[:CALIBRATION]
+        embed = pc.embed_fn(module)
+        ref = {
+            **describe(module, params, calibration, work, "reference"),
+            **fvc_scores(embed, params, fvc),
+        }
+        ref["int8_cosine_min"] = int8_agreement(ref["path"], embed, params, fvc[0][:100])
+        entries: dict[str, dict[str, Any]] = {}
+        for name, r in results.items():
+            narrow_embed = pc.embed_fn(r.module)
+            e = describe(r.module, r.params, calibration, work, name)
+            e.update(fvc_scores(narrow_embed, r.params, fvc))
+            e["int8_cosine_min"] = int8_agreement(e["path"], narrow_embed, r.params, fvc[0][:100])
+            e["identification_5shot_before_finetune_pct"] = fvc_scores(
+                narrow_embed, r.selected, fvc
+            )["identification_5shot_pct"]
+            e["dev_eer_pct"] = {k: 100 * v for k, v in r.dev_eer.items()}
+            e["channels_kept"] = r.log["channels_kept"]
+            e["filters"] = r.log.get("filters")
+            e["finetune"] = r.log.get("finetune")
+            e["finetune_config"] = r.log.get("finetune_config")
+            e["seconds"] = r.log["seconds"]
+            entries[name] = e
+        paths = {"reference": ref["path"], **{k: e["path"] for k, e in entries.items()}}
+        timing = time_embed(paths, fvc[0][0], rounds=3 if args.smoke else 15)
+    ref.pop("path")
+    ref["latency_s"] = timing["reference"]
+    for name, e in entries.items():
+        e.pop("path")
+        e["latency_s"] = timing[name]
+        e["speedup"] = timing["reference"] / timing[name]
+        e["params_pruned_pct"] = 100 * (1 - e["params"] / ref["params"])
+        e["flops_ratio"] = e["macs"] / ref["macs"]
+        e["bytes_ratio"] = e["tflite_bytes"] / ref["tflite_bytes"]
+        e["accuracy_delta_pts"] = e["identification_5shot_pct"] - ref["identification_5shot_pct"]
+        e["accuracy_delta_fixed_split_pts"] = (
+            e["identification_5shot_fixed_split_pct"] - ref["identification_5shot_fixed_split_pct"]
+        )
+        e["meets_targets"] = e["speedup"] >= 2.0 and e["accuracy_delta_pts"] >= -1.0
+    pf, l1 = entries["particle_filter"], entries["l1_baseline"]
+    return {
+        "model_dir": str(
+            model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
+        ),
+        "recipe": {**dataclasses.asdict(recipe), "filters": dataclasses.asdict(recipe.filters)},
+        "accuracy": "5-shot identification on the FVC B sensor sets (50 fingers x 8), mean over "
+        "10 random enrollment splits (the same for every network); accuracy_delta_pts: pruned "
+        "minus unpruned, in points",
+        "reference": ref,
+        **entries,
+        "pf_vs_l1": {
+            "equal_flops": pf["macs"] == l1["macs"],
+            "identification_5shot_pct": [
+                pf["identification_5shot_pct"],
+                l1["identification_5shot_pct"],
+            ],
+            "pf_at_least_as_accurate": pf["identification_5shot_pct"]
+            >= l1["identification_5shot_pct"],
+            "rule": "the particle filters' FVC 5-shot identification (mean over the enrollment "
+            "splits) >= L1's, one fine-tuning each (no seeds repeated: the time box)",
+        },
+        "timing": "median over 15 alternating rounds of 50 int8 embed calls, one thread, batch 1",
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``bench_structured.py --only fingerprint`` with the same arguments."""
+    import bench_structured  # imports this module: not at the top
+
+    args = sys.argv[1:] if argv is None else argv
+    return bench_structured.main(["--only", "fingerprint", *args])
+
+
+if __name__ == "__main__":
+    run_main(main)

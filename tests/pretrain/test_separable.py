@@ -1,0 +1,110 @@
+"""Channel pruning through EmbedNet's separable blocks: the masks remove a channel from its
+producer, the next depthwise filter and the next pointwise input row, and the narrow EmbedNet
+equals the masked one.
+
+Tolerances: masks are exact; the narrow network against the masked one differs only by float32
+summation order (1e-5 of the embedding scale: unit vectors).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pretrain
+import pretrain.compression as pc
+from pretrain.models.embednet import EmbedNet, fold_standardization
+
+INPUT = (1, 32, 32, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple:
+    module = EmbedNet(
+        stem_width=6,
+        widths=(8, 8, 12),
+        strides=(2, 1, 2),
+        embedding_dim=5,
+        feature_norm=True,
+        standardize=True,
+    )
+    shapes = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros(INPUT))["params"]
+    # random weights without compiling the initialisers; nonzero biases: a removed channel's
+    # constant output must vanish
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(lambda s: jnp.asarray(rng.normal(0, 0.3, s.shape), s.dtype), shapes)
+    return fold_standardization(module, params)
+
+
+def test_chain_is_every_producer_but_the_last_block() -> None:
+    assert pc.separable_chain(3) == ("stem", "block1/pointwise", "block2/pointwise")
+
+
+def test_masks_remove_the_channel_from_producer_depthwise_and_next_pointwise(tiny: tuple) -> None:
+    _, params = tiny
+    keep = np.array([True, False, True, True, False, True, True, True])
+    structure = pc.Structure({"block1/pointwise": keep}, {}, {})
+    masks = pc.separable_masks(params, structure, pc.separable_chain(3))
+    assert not masks["block1/pointwise/kernel"][..., ~keep].any()
+    assert masks["block1/pointwise/kernel"][..., keep].all()
+    assert not masks["block2/depthwise/kernel"][..., ~keep].any()
+    assert not masks["block2/pointwise/kernel"][:, :, ~keep, :].any()
+    assert masks["block2/pointwise/kernel"][:, :, keep, :].all()
+    assert set(masks) == {
+        "block1/pointwise/kernel",
+        "block2/depthwise/kernel",
+        "block2/pointwise/kernel",
+    }
+
+
+def test_narrow_embednet_equals_the_masked_one(tiny: tuple) -> None:
+    module, params = tiny
+    chain = pc.separable_chain(3)
+    structure = pc.l1_separable(params, {"stem": 4, "block1/pointwise": 5, "block2/pointwise": 3})
+    c = pc.separable_pruning(structure, chain)
+    masked = c.apply(params, c.init(params))[0]
+    narrow, small = pc.shrink_separable(module, params, structure, chain)
+    assert narrow.stem_width == 4 and tuple(narrow.widths) == (5, 3, 12)
+    assert small["block2"]["pointwise"]["kernel"].shape == (1, 1, 5, 3)
+    assert small["block3"]["depthwise"]["kernel"].shape == (3, 3, 1, 3)
+    x = jax.random.normal(jax.random.key(1), (4, *INPUT[1:]))
+    native = module.clone(impl="native")  # one convolution per layer: quick to compile
+    want = np.asarray(native.apply({"params": masked}, x))
+    got = np.asarray(narrow.clone(impl="native").apply({"params": small}, x))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    full = np.asarray(native.apply({"params": params}, x))
+    assert np.max(np.abs(full - want)) > 1e-3  # the pruning did change the function
+
+
+def test_l1_keeps_the_largest_filters_and_the_last_block_is_refused(tiny: tuple) -> None:
+    module, params = tiny
+    kernel = np.asarray(params["stem"]["kernel"])
+    norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
+    keep = pc.l1_separable(params, {"stem": 2}).channels["stem"]
+    assert sorted(np.flatnonzero(keep)) == sorted(np.argsort(-norms)[:2])
+    bad = pc.Structure({"block3/pointwise": np.ones(12, bool)}, {}, {})
+    with pytest.raises(ValueError, match="removes channels of"):
+        pc.separable_masks(params, bad, pc.separable_chain(3))
+    with pytest.raises(ValueError, match="fold weight standardisation"):
+        pc.shrink_separable(module.clone(standardize=True), params, bad, pc.separable_chain(3))
+
+
+def test_channels_kept_halves_every_producer(tiny: tuple) -> None:
+    module, _ = tiny
+    assert pc.channels_kept(module, 0.5) == {
+        "stem": 3,
+        "block1/pointwise": 4,
+        "block2/pointwise": 4,
+    }
+
+
+def test_recipe_and_backbone_are_checked() -> None:
+    with pytest.raises(ValueError, match="keep must be a fraction"):
+        pc.SeparableRecipe(keep=0.0)
+    with pytest.raises(ValueError, match="identities >= 2"):
+        pc.SeparableRecipe(identities=1)
+    saved = pretrain.SavedModel(pretrain.build_model("lenet5"), {}, {})
+    with pytest.raises(ValueError, match="needs an EmbedNet backbone"):
+        pc.folded(saved)
