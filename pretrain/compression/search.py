@@ -25,36 +25,18 @@ import jax
 import numpy as np
 
 from pretrain.compression.base import Packed
-from pretrain.compression.pipeline import Recipe, deep_compression, pruning_settings
+from pretrain.compression.pipeline import (
+    LENET5_START,
+    LENET300_START,
+    Recipe,
+    deep_compression,
+    pruning_settings,
+)
 from pretrain.data import ArrayDataset
 from pretrain.train.artifacts import SavedModel
 from pretrain.train.datasets import Splits
 from pretrain.train.trainer import Trainer
 
-# The recipes as they stood when the validation search began (2026-12-02): each candidate is one
-# of them with a few changes, so a candidate keeps its meaning when the registered recipe moves.
-LENET300_START = Recipe(
-    sparsity={"fc1": 0.94, "fc2": 0.9, "fc3": 0.7},
-    bits={"fc1": 5, "fc2": 5, "fc3": 5},
-    rounds=5,
-    prune_epochs=8,
-    final_epochs=12,
-    prune_lr=0.02,
-    prune_weight_decay=1e-4,
-    quant_epochs=3,
-    quant_lr=1e-5,
-)
-LENET5_START = Recipe(
-    sparsity={"conv1": 0.4, "conv2": 0.85, "fc1": 0.95, "fc2": 0.75},
-    bits={"conv1": 6, "conv2": 6, "fc1": 5, "fc2": 5},
-    rounds=3,
-    prune_epochs=6,
-    final_epochs=10,
-    prune_lr=0.01,
-    prune_weight_decay=1e-4,
-    quant_epochs=2,
-    quant_lr=1e-5,
-)
 _FC1_93 = {"fc1": 0.93, "fc2": 0.9, "fc3": 0.7}
 _FC1_955 = {"conv1": 0.4, "conv2": 0.85, "fc1": 0.955, "fc2": 0.75}
 _KD300 = dataclasses.replace(LENET300_START, distill=0.9)
