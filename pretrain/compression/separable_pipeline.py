@@ -37,6 +37,7 @@ from pretrain.compression.separable import (
 from pretrain.compression.structured import Structure
 from pretrain.config import TrainConfig
 from pretrain.data import ArrayDataset
+from pretrain.embedding.suites import embed_jitted
 from pretrain.evaluation.protocol import verification_report
 from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.staged_config import load_run
@@ -115,14 +116,7 @@ def embed_fn(module: Any, batch_size: int = 200) -> Callable[[Params, np.ndarray
     apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
 
     def run(params: Params, images: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            pad = batch_size - len(chunk)
-            if pad:
-                chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
-            out.append(np.asarray(apply(params, chunk))[: batch_size - pad])
-        return np.concatenate(out).astype(np.float32)
+        return embed_jitted(apply, params, images, batch_size)
 
     return run
 

@@ -68,7 +68,15 @@ def embed(
     module: nn.Module, params: Any, images: np.ndarray, *, batch_size: int = 200
 ) -> np.ndarray:
     """Embeddings of ``images`` in fixed-size batches (one compilation), as float32 numpy."""
-    apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
+    return embed_jitted(
+        jax.jit(lambda p, x: module.apply({"params": p}, x)), params, images, batch_size
+    )
+
+
+def embed_jitted(
+    apply: Callable[[Any, Any], Any], params: Any, images: np.ndarray, batch_size: int = 200
+) -> np.ndarray:
+    """:func:`embed` with a compiled ``apply(params, batch)`` the caller keeps across calls."""
     out = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
