@@ -4,9 +4,12 @@
 whiten, compress with the candidate recipe, build the artifact from the compressed backbone, pack
 the download) and scores the device's int8 ``embed`` against the uncompressed (whitened) float
 backbone on the development people only: 5-shot identification over the same 10 random splits
-as ``make bench-embed`` and the EER over all pairs. :data:`FACE_LFW_CANDIDATES` are the candidates
-``bench_export.py --search face`` tries; :func:`choose` keeps the best 5-shot delta among those
-whose download stays under the size budget. The evaluation people (ORL) are never read here.
+as ``make bench-embed`` and the EER over all pairs. :data:`CANDIDATES` are the candidates
+``bench_export.py --search face|fingerprint`` tries; :func:`choose` keeps the best 5-shot delta
+among those whose download stays under the size budget. :func:`whitening_scores` measures the
+float backbone with and without the export's whitening on the same people. The development
+people are the LFW dev people for faces and the synthetic validation identities for prints; the
+evaluation people (ORL, FVC, the synthetic test identities) are never read here.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ import jax
 import numpy as np
 
 from devices.contract import MODEL
+from devices.cosine import normalize
 from export.artifact.build import embed_batches
 from export.artifact.download import export_download
-from export.artifact.ota import FACE_LFW_TASK, OtaRecipe
-from export.artifact.split import training_config, training_dataset
+from export.artifact.ota import FACE_LFW_TASK, FINGERPRINT, OtaRecipe
+from export.artifact.pipeline import fit_whitening
+from export.artifact.sources import data_sources
+from export.artifact.split import split_backbone, training_config, training_dataset
 
 FACE_LFW_CANDIDATES: dict[str, OtaRecipe] = {
     "task": FACE_LFW_TASK,
@@ -41,26 +47,83 @@ FACE_LFW_CANDIDATES: dict[str, OtaRecipe] = {
 with a distillation term towards the float model's embeddings, and that with gentler pruning of
 the 1x1 convolutions (most of the weights) paid for by the depthwise ones."""
 
+FINGERPRINT_CANDIDATES: dict[str, OtaRecipe] = {
+    "task": FINGERPRINT,
+    "distill": dataclasses.replace(FINGERPRINT, distill=10.0),
+}
+"""``bench_export.py --search fingerprint``: the print recipe as it stood (the task's margin
+softmax alone) and with the distillation term that cut the face recipe's dev loss."""
+
+CANDIDATES: dict[str, dict[str, OtaRecipe]] = {
+    "face": FACE_LFW_CANDIDATES,
+    "fingerprint": FINGERPRINT_CANDIDATES,
+}
+"""The candidates ``bench_export.py --search <modality>`` tries."""
+
 MIN_DOWNLOAD_RATIO = 10.0
 """A candidate's download must stay this many times smaller than the official recipe's model."""
 
 
 def dev_people(saved: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(images, labels, order)`` of the development people of an LFW-trained face backbone."""
+    """``(images, labels, order)`` of a backbone's development people: the LFW dev people of an
+    LFW-trained face backbone, the validation identities of a synthetic-print backbone."""
+    from pretrain.embedding import synthetic_val_set
     from pretrain.embedding.face_data import lfw_dev_set
     from pretrain.embedding.suites import within_identity_order
 
-    if training_dataset(saved) != "lfw_yale_b":
-        raise ValueError(
-            f"the dev search is for LFW-trained face backbones, not {training_dataset(saved)!r}."
-        )
+    dataset = training_dataset(saved)
     options = training_config(saved).get("dataset_options", {})
+    if dataset == "synthetic_fingerprints":
+        dev = synthetic_val_set(**options)
+        return dev.images, dev.labels, within_identity_order(dev.labels)
+    if dataset != "lfw_yale_b":
+        raise ValueError(
+            "the dev search is for LFW-trained face and synthetic-print backbones, "
+            f"not {dataset!r}."
+        )
     size = tuple(options.get("input_size", (96, 80)))
     roles = {
         k: options[k] for k in ("dev_people", "background_people", "role_seed") if k in options
     }
     dev = lfw_dev_set("", size, **roles)
     return dev.images, dev.labels, within_identity_order(dev.labels)
+
+
+def whitening_scores(
+    model_dir: str | os.PathLike[str],
+    eps_values: tuple[float, ...] = (1e-3, 1e-2, 1e-1),
+    *,
+    background: int = 200,
+) -> dict[str, Any]:
+    """The float backbone's dev 5-shot / EER unwhitened and whitened (each ``eps``), the
+    whitener fitted where the export fits it (:func:`export.artifact.pipeline.fit_whitening`).
+
+    Returns:
+      ``{"none" | "eps <eps>": {"five_shot_pct", "eer_pct"}, "fit_on": ...}``.
+    """
+    import pretrain
+    from pretrain.evaluation.repeated import face_report
+
+    saved = pretrain.load_model(model_dir)
+    backbone = split_backbone(saved)
+    images, labels, order = dev_people(saved)
+    raw = backbone.embeddings(images)
+    sources = data_sources(saved, calibration=4, background=background)
+
+    def scores(e: np.ndarray) -> dict[str, float]:
+        r = face_report(e, labels, order=order)
+        return {
+            "five_shot_pct": float(r["identification_pct"]["5"]),
+            "eer_pct": float(r["eer_pct"]),
+        }
+
+    out: dict[str, Any] = {"none": scores(raw)}
+    record: dict[str, Any] = {}
+    for eps in eps_values:
+        w, record = fit_whitening(backbone, sources, eps)
+        out[f"eps {eps:g}"] = scores(normalize(raw @ w))
+    out["fit_on"] = record.get("fit_on", "")
+    return out
 
 
 def dev_score(

@@ -4,7 +4,7 @@ Command:
   make bench-export
   python notebooks/bench/bench_export.py [--only face fingerprint lenet300 lenet5]
       [--model face=DIR ...] [--key ~/.config/pocketfit/signing.key] [--smoke | --dry-run]
-  python notebooks/bench/bench_export.py --search face [--candidates NAME ...] [--smoke]
+  python notebooks/bench/bench_export.py --search face|fingerprint [--candidates NAME ...] [--smoke]
 
 Per embedding backbone (``notebooks/results/models/embed_face_lfw`` and ``embed_fingerprint``;
 rerunning picks up whatever weights those folders hold): the head-only float32 and int8
@@ -28,7 +28,9 @@ temporary folder only; --dry-run runs everything but writes nothing either.
 
 --search face scores export.artifact.ota_search.FACE_LFW_CANDIDATES on the LFW development
 people only (the installed int8 model vs the float backbone; about 20-30 minutes per candidate)
-and writes notebooks/results/export_search.json, merging candidates run separately.
+and writes notebooks/results/export_search.json, merging candidates run separately; --search
+fingerprint does the same for FINGERPRINT_CANDIDATES on the synthetic validation identities
+(export_search_fingerprint.json, with the whitening choice's figures).
 
 Time here (2 shared CPU cores): about 10 minutes (9:23 measured, 12:49 with other jobs running;
 most of it the OTA retraining).
@@ -507,11 +509,21 @@ def table(results: dict[str, Any]) -> None:
     )
 
 
+SEARCH_FILES = {"face": "export_search", "fingerprint": "export_search_fingerprint"}
+SEARCH_PEOPLE = {
+    "face": "the 120 LFW dev people",
+    "fingerprint": "the 100 synthetic validation identities x 8 impressions",
+}
+
+
 def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
-    """``--search face``: the face OTA recipe candidates scored on the LFW dev people only
-    (export.artifact.ota_search) -> notebooks/results/export_search.json (merged per candidate)."""
-    saved = pretrain.load_model(dirs["face"])
-    candidates = dict(ota_search.FACE_LFW_CANDIDATES)
+    """``--search face|fingerprint``: the OTA recipe candidates scored on the development people
+    only (export.artifact.ota_search) -> notebooks/results/export_search[_fingerprint].json
+    (merged per candidate); for prints also the float backbone's dev figures with and without
+    whitening (what chose ``export.artifact.whiten.UNWHITENED``)."""
+    modality = args.search
+    saved = pretrain.load_model(dirs[modality])
+    candidates = dict(ota_search.CANDIDATES[modality])
     if args.candidates:
         unknown = sorted(set(args.candidates) - set(candidates))
         if unknown:
@@ -525,12 +537,21 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         }
     official = len(build_official(split_backbone(saved), CLASSES))
     budget = official / ota_search.MIN_DOWNLOAD_RATIO
-    path = RESULTS / "export_search.json"
+    path = RESULTS / f"{SEARCH_FILES[modality]}.json"
+    extra: dict[str, Any] = {}
+    if modality == "fingerprint":
+        print("\n== whitening (float backbone, dev identities) ==", flush=True)
+        extra["whitening"] = ota_search.whitening_scores(dirs[modality])
+        print(json.dumps(extra["whitening"], indent=1), flush=True)
     scores: dict[str, Any] = {}
     for name, recipe in candidates.items():
         print(f"\n== candidate {name} ==", flush=True)
         scores[name] = ota_search.dev_score(
-            dirs["face"], recipe, private_key=key, key=jax.random.key(0)
+            dirs[modality],
+            recipe,
+            private_key=key,
+            key=jax.random.key(0),
+            background=BACKGROUND_PEOPLE[modality],
         )
         s = scores[name]
         print(
@@ -543,18 +564,21 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
     old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
     scores = {**old.get("candidates", {}), **scores}
     figures = {
+        **{k: v for k, v in old.items() if k in ("whitening",)},
+        **extra,
         "candidates": scores,
         "chosen": ota_search.choose(scores, budget),
         "official_download_bytes": official,
         "max_download_bytes": budget,
         "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
-        "random enrollment splits of the 120 LFW dev people; ties: smaller EER delta) among "
-        f"downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official recipe's",
-        "model_dir": shown(dirs["face"]),
+        f"random enrollment splits of {SEARCH_PEOPLE[modality]}; ties: smaller EER delta) "
+        f"among downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official "
+        "recipe's",
+        "model_dir": shown(dirs[modality]),
     }
     print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
     if not args.smoke:
-        print(f"wrote {write_results('export_search', figures)}")
+        print(f"wrote {write_results(SEARCH_FILES[modality], figures)}")
     return 0
 
 
@@ -579,8 +603,9 @@ def main() -> int:
     parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
     parser.add_argument(
         "--search",
-        choices=("face",),
-        help="score the face OTA recipe candidates on the LFW dev people -> export_search.json",
+        choices=tuple(SEARCH_FILES),
+        help="score the OTA recipe candidates on the development people -> "
+        "export_search.json (face), export_search_fingerprint.json",
     )
     parser.add_argument(
         "--candidates", nargs="+", default=[], help="with --search: these candidates only"

@@ -26,6 +26,7 @@ from pretrain.embedding.data import (
     synthetic_fingerprint_splits,
     synthetic_prints,
     synthetic_test_set,
+    synthetic_val_set,
 )
 from pretrain.embedding.face_data import (
     FaceRoles,
@@ -113,4 +114,5 @@ __all__ = [
     "synthetic_fingerprint_splits",
     "synthetic_prints",
     "synthetic_test_set",
+    "synthetic_val_set",
 ]

@@ -236,12 +236,25 @@ def synthetic_fingerprint_splits(
 
 def synthetic_test_set(**options: Any) -> ArrayDataset:
     """The test (evaluation) identities of ``synthetic_fingerprint_splits(**options)`` alone."""
+    return _held_out("test", options)
+
+
+def synthetic_val_set(**options: Any) -> ArrayDataset:
+    """The validation (development) identities of ``synthetic_fingerprint_splits(**options)``
+    alone: what choices after training (export recipes, whitening) are made on."""
+    return _held_out("val", options)
+
+
+def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
     bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
     bound.apply_defaults()
     a = bound.arguments
     ranges = identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
+    identities = getattr(ranges, split)
+    if len(identities) < 2:
+        raise ConfigError(f"the {split} split has {len(identities)} identities; 2 are needed.")
     return synthetic_prints(
-        ranges.test,
+        identities,
         a["held_out_impressions"],
         seed=a["seed"],
         cache=a["cache"],

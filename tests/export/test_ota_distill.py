@@ -72,3 +72,67 @@ def test_dev_search_keeps_the_best_delta_within_the_download_budget() -> None:
     with pytest.raises(ValueError, match="no candidate's download is within 100000 bytes"):
         ota_search.choose(scores, 100_000)
     assert np.isclose(ota_search.MIN_DOWNLOAD_RATIO, 10.0)
+
+
+def _fake_prints(calls: list):  # type: ignore[no-untyped-def]
+    """A stand-in for ``synthetic_prints``: random 128x128 prints, one seed per identity range."""
+
+    def fake(identities, impressions, *, seed, cache="", progress=True, spec=None, min_stored=8):
+        calls.append((identities, impressions))
+        n = len(identities) * impressions
+        rng = np.random.default_rng(identities.start)
+        images = rng.normal(size=(n, 128, 128, 1)).astype(np.float32)
+        labels = np.repeat(np.arange(len(identities), dtype=np.int32), impressions)
+        return pretrain.data.ArrayDataset(images, labels, "fake")
+
+    return fake
+
+
+def _saved_prints(tmp_path, save_embednet):  # type: ignore[no-untyped-def]
+    options = {"identities": 50, "val_identities": 6, "test_identities": 4, "seed": 0}
+    stage = {"dataset": "synthetic_fingerprints", "dataset_options": options}
+    info = {"staged_config": {"stages": {"s": stage}}}
+    tiny = {**TINY, "widths": (16, 16), "strides": (2, 2), "feature_norm": True}
+    return save_embednet(tmp_path / "m", tiny, info=info), options
+
+
+def test_print_dev_people_are_the_validation_identities(
+    tmp_path, save_embednet, monkeypatch
+) -> None:
+    import pretrain.embedding.data as data
+
+    calls: list = []
+    monkeypatch.setattr(data, "synthetic_prints", _fake_prints(calls))
+    saved, _ = _saved_prints(tmp_path, save_embednet)
+    images, labels, order = ota_search.dev_people(saved)
+    # validation first (0-5), never the test identities (6-9) the protocol reports on
+    assert calls == [(range(0, 6), 8)]
+    assert images.shape == (48, 128, 128, 1) and sorted(set(labels.tolist())) == list(range(6))
+    assert len(order) == 48
+    with pytest.raises(ValueError, match="LFW-trained face and synthetic-print"):
+        ota_search.dev_people(
+            pretrain.train.artifacts.SavedModel(
+                None, {}, {"model": "embednet", "info": {"config": {"dataset": "mnist"}}}
+            )
+        )
+
+
+def test_whitening_scores_compare_the_unwhitened_backbone_on_dev_people(
+    tmp_path, save_embednet, monkeypatch
+) -> None:
+    import pretrain.embedding
+    import pretrain.embedding.data as data
+
+    calls: list = []
+    monkeypatch.setattr(data, "synthetic_prints", _fake_prints(calls))
+    monkeypatch.setattr(pretrain.embedding, "synthetic_prints", _fake_prints(calls))
+    _, options = _saved_prints(tmp_path, save_embednet)
+    out = ota_search.whitening_scores(tmp_path / "m", (1e-3, 1e-1), background=20)
+    assert set(out) == {"none", "eps 0.001", "eps 0.1", "fit_on"}
+    for name in ("none", "eps 0.001", "eps 0.1"):
+        assert 0.0 <= out[name]["five_shot_pct"] <= 100.0 and 0.0 <= out[name]["eer_pct"] <= 100.0
+    # the whitener changes the scores: the variants are not the unwhitened figures again
+    assert out["eps 0.001"] != out["none"]
+    # fitted on fresh people after every identity the run trained, validated or tested on
+    fresh = 6 + 4 + options["identities"]
+    assert f"synthetic identities {fresh + 10}-" in out["fit_on"]
