@@ -39,6 +39,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from devices import median_parts
+
 SIGNATURES = ("load", "train", "infer", "save", "restore")
 
 
@@ -372,8 +374,6 @@ def time_official_enrollments(
     Returns:
       Median seconds of ``enroll``, ``load`` and ``train`` (:func:`devices.median_parts`).
     """
-    from devices.timing import median_parts
-
     people = np.asarray(people, np.float32)
     count, k = people.shape[:2]
     if count != model.classes:
