@@ -34,7 +34,14 @@ from devices.profiles import Profile, ProfileError, load_profile, load_profiles,
 from devices.registration import CORE_SPEC  # registers the "core" crop
 from devices.routed import RoutedCost, RoutedGraph, routed_cost
 from devices.tflite_file import ModelFileError, ModelStats, read_model_stats
-from devices.timing import alternating_medians, fresh_process_rounds
+from devices.timing import (
+    alternating_blocks,
+    alternating_medians,
+    fresh_process_rounds,
+    median_parts,
+    over_rounds,
+    ratio_over_rounds,
+)
 
 __all__ = [
     "CORE_SPEC",
@@ -63,6 +70,7 @@ __all__ = [
     "RoutedGraph",
     "SignatureSpec",
     "Situation",
+    "alternating_blocks",
     "alternating_medians",
     "decide",
     "estimate",
@@ -75,8 +83,10 @@ __all__ = [
     "load_profile",
     "load_profiles",
     "measure_signature",
+    "median_parts",
     "model_file",
     "model_stats",
+    "over_rounds",
     "plan_artifact",
     "plan_scopes",
     "plan_signature",
@@ -84,6 +94,7 @@ __all__ = [
     "preprocess_batch",
     "preprocess_image",
     "profile_names",
+    "ratio_over_rounds",
     "read_model_stats",
     "reset_peak",
     "routed_cost",

@@ -22,6 +22,7 @@ from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
 from personalize.store import RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
+from personalize.timing import enrollment_seconds, time_enrollments
 from personalize.tree import GalleryTree, Match, RoutedClassifier, flat_search, tree_search
 
 __all__ = [
@@ -57,11 +58,13 @@ __all__ = [
     "check_image",
     "check_samples",
     "default_match",
+    "enrollment_seconds",
     "flat_search",
     "install",
     "key_dir",
     "load_artifact",
     "migrate_store",
     "threshold_at_far",
+    "time_enrollments",
     "tree_search",
 ]

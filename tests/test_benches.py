@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -32,3 +33,53 @@ def test_missing_datasets_end_with_one_line_and_status_2(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("bench_curves.py: error: No 'mnist' folder under POCKETFIT_DATA")
+
+
+def test_enroll_timing_replaces_the_rows_figures_and_keeps_their_names(monkeypatch) -> None:
+    """bench_enroll's rows get the fresh-process medians under their old keys, the bench's own
+    in-process figures beside them; bench-enroll's speed is then the ratio of the medians."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, "1"))  # the module sets them; restored after
+    monkeypatch.syspath_prepend(str(BENCH))  # for its `_results`
+    # loaded under another name: a bench script in sys.modules would look like a module that
+    # shadows it (test_layout)
+    spec = importlib.util.spec_from_file_location(
+        "_enroll_timing", BENCH / "bench_enroll_timing.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    apply_timing = module.apply_timing
+
+    def side(enroll: list[float], **parts: float) -> dict:
+        out = {
+            "enroll": {
+                "median": sorted(enroll)[1],
+                "range": [min(enroll), max(enroll)],
+                "rounds": enroll,
+            }
+        }
+        return {**out, **{k: {"median": v} for k, v in parts.items()}}
+
+    block = {
+        "timing": "3 rounds",
+        "ms": {
+            "device": side([4.0, 6.0, 5.0], embed=2.0, train=1.0, calibrate=2.0, whole_call=40.0),
+            "tflite_official_keras": side([12.0, 9.0, 10.0], load=1.5, train=8.5),
+        },
+        "speed": {"tflite_official_keras": {"ratio": 2.0, "range": [1.5, 3.0]}},
+    }
+    runs = {
+        "pocketfit": {"enroll_ms": 21.7, "embed_ms": 0.7, "train_ms": 11.0},
+        "tflite_official_keras": {"enroll_ms": 26.3, "embed_ms": 1.1, "train_ms": 25.2},
+        "imprint_only": {"enroll_ms": 2.3},
+    }
+    apply_timing(runs, block)
+    device, keras = runs["pocketfit"], runs["tflite_official_keras"]
+    assert (device["enroll_ms"], device["embed_ms"], device["calibrate_ms"]) == (5.0, 2.0, 2.0)
+    assert device["whole_call_ms"] == 40.0 and device["enroll_ms_range"] == [4.0, 6.0]
+    assert device["in_bench_ms"] == {"enroll": 21.7, "embed": 0.7, "train": 11.0}
+    assert (keras["enroll_ms"], keras["embed_ms"], keras["train_ms"]) == (10.0, 1.5, 8.5)
+    assert keras["enroll_ms_rounds"] == [12.0, 9.0, 10.0] and keras["timing"] == "3 rounds"
+    assert keras["enroll_ms"] / device["enroll_ms"] == 2.0
+    assert runs["imprint_only"] == {"enroll_ms": 2.3} and runs["timing"] is block

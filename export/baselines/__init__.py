@@ -11,7 +11,9 @@ from export.baselines.tflite_official import (
     OfficialModel,
     build_official,
     build_official_keras,
+    official_gallery,
     one_hot,
+    time_official_enrollments,
 )
 
 __all__ = [
@@ -21,5 +23,7 @@ __all__ = [
     "build_official_keras",
     "keras_backbone",
     "keras_embednet",
+    "official_gallery",
     "one_hot",
+    "time_official_enrollments",
 ]

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from devices import median_parts
 
 SIGNATURES = ("load", "train", "infer", "save", "restore")
 
@@ -289,6 +292,37 @@ class OfficialModel:
             losses.append(float(np.mean(step)))
         return losses
 
+    def enroll(
+        self,
+        images: np.ndarray,
+        label: int,
+        gallery: np.ndarray,
+        gallery_labels: np.ndarray,
+        *,
+        epochs: int,
+        batch: int = 100,
+    ) -> dict[str, float]:
+        """One person's enrollment as the guide's app runs it, timed: ``load`` of their captures
+        (one batch), then ``epochs`` passes of ``train`` over the gallery's bottlenecks with
+        theirs appended (the guide retrains the head over everyone's cached bottlenecks).
+
+        Args:
+          images: the person's model inputs ``(k, *input shape)``.
+          label: their class.
+          gallery, gallery_labels: everyone else's bottlenecks and classes.
+
+        Returns:
+          Seconds: ``{"enroll": load + train, "load": ..., "train": ...}``.
+        """
+        t0 = time.perf_counter()
+        new = self.load(images, batch=len(images))
+        t1 = time.perf_counter()
+        x = np.concatenate([gallery, new])
+        y = np.concatenate([gallery_labels, np.full(len(new), label)])
+        self.train(x, y, epochs=epochs, batch=batch)
+        t2 = time.perf_counter()
+        return {"enroll": t2 - t0, "load": t1 - t0, "train": t2 - t1}
+
     def infer(self, images: np.ndarray, *, batch: int = 32) -> np.ndarray:
         """Class probabilities ``(n, classes)`` of ``images``."""
         run = self._runner("infer")
@@ -313,3 +347,53 @@ class OfficialModel:
                 f"signature {name!r} needs Select TF ops (Flex), which this LiteRT interpreter "
                 f"does not ship: {str(err).splitlines()[0]}"
             ) from None
+
+
+def time_official_enrollments(
+    model: OfficialModel,
+    people: np.ndarray,
+    *,
+    epochs: int,
+    batch: int = 100,
+    warmup: int = 1,
+    bottlenecks: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Median seconds of one enrollment by the guide's recipe, over one of each of ``people``.
+
+    Person ``i`` (class ``i``) enrolls from their captures against a gallery of everyone else's
+    bottlenecks (:meth:`OfficialModel.enroll`), on ``model``'s interpreter, kept warm by
+    ``warmup`` untimed enrollments of the first person (as an app's interpreter is loaded and
+    has run).
+
+    Args:
+      model: the recipe's model; one class per person.
+      people: model inputs ``(people, k, *input shape)``.
+      epochs, batch: the recipe's (the guide: 100 epochs of batches of 100).
+      bottlenecks: ``model.load`` of ``people``, ``(people, k, dim)``; computed when None.
+
+    Returns:
+      Median seconds of ``enroll``, ``load`` and ``train`` (:func:`devices.median_parts`).
+    """
+    people = np.asarray(people, np.float32)
+    count, k = people.shape[:2]
+    if count != model.classes:
+        raise ValueError(f"the model has {model.classes} classes for {count} people.")
+    if bottlenecks is None:
+        bottlenecks = official_gallery(model, people)
+    labels = np.repeat(np.arange(count), k)
+
+    def enroll(i: int) -> dict[str, float]:
+        others = bottlenecks[np.arange(count) != i].reshape(-1, bottlenecks.shape[-1])
+        return model.enroll(people[i], i, others, labels[labels != i], epochs=epochs, batch=batch)
+
+    for _ in range(warmup):
+        enroll(0)
+    return median_parts([enroll(i) for i in range(count)])
+
+
+def official_gallery(model: OfficialModel, people: np.ndarray) -> np.ndarray:
+    """The cached bottlenecks of ``people`` (model inputs ``(people, k, *input shape)``), as
+    the guide's app keeps them: ``(people, k, dim)``."""
+    people = np.asarray(people, np.float32)
+    count, k = people.shape[:2]
+    return model.load(people.reshape(count * k, *people.shape[2:])).reshape(count, k, -1)

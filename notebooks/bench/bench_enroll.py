@@ -11,6 +11,9 @@ FAR, encrypted record). Then:
   * FRR at each person's calibrated threshold (their own probes) and the FAR measured on held-out
     impostors (every sample of every other person of the set, against each person's threshold);
   * 5-shot enrollment latency: ``embed_ms + train_ms`` of the report, one interpreter thread;
+    the face set's default flow and official recipes are timed again against each other in
+    fresh processes, alternating (``bench_enroll_timing.py``: ``enroll_ms`` = embed + train +
+    calibrate, the medians over rounds and their range; ``baselines.tflite_official_keras.timing``);
   * peak memory of a 5-shot enrollment per scope, measured in a fresh subprocess (peak RSS rise,
     ``personalize.memory``) against the planner's prediction.
 
@@ -69,6 +72,7 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
 from bench_enroll_continual import run as continual
 from bench_enroll_far import far_section
+from bench_enroll_timing import TIMED_KEYS, apply_timing, speed_rounds
 from tqdm.auto import tqdm
 
 from devices.cosine import normalize
@@ -380,10 +384,11 @@ def official_baseline(
     artifact_embeddings: np.ndarray,
     episodes: int = 0,
     whitening: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bytes]:
     """The official recipe on the same split: gallery head trained per k, identification; and on
     ``episodes`` random splits (:func:`pools`), identification only. ``build(classes, lr)``
-    gives the recipe's flatbuffer (its backbone through jax2tf, or rebuilt in Keras)."""
+    gives the recipe's flatbuffer (its backbone through jax2tf, or rebuilt in Keras), returned
+    beside the figures."""
     from devices.measure import measure_signature
     from export.baselines import OfficialModel
 
@@ -446,25 +451,25 @@ def official_baseline(
         pct, chosen, y, losses, train_ms = gallery(pool, probe, k)
         out["identification_pct"][str(k)] = pct
         if k == max(shots):
-            # One person's enrollment as the app runs it, timed like the device's: the app's
-            # interpreter is kept warm (one untimed enrollment first, as personalize.Device's
-            # interpreter is built and run when the Device is created), then load the new
-            # person's k images and retrain the head over the gallery's bottlenecks.
-            embed_times, train_times = [], []
+            # One person's enrollment as the app runs it (the face set's figures are timed again
+            # in fresh processes, bench_enroll_timing.py): a warm interpreter, then load the new
+            # person's k images and retrain the head over everyone's bottlenecks.
             app = OfficialModel(blob, num_threads=1)
-            app.load(inputs[pool[ids[-1]][:k]], batch=k)
-            app.train(bottlenecks[chosen], y, epochs=1, batch=OFFICIAL_BATCH)
-            for person in ids[:REPEATS]:
-                t0 = time.perf_counter()
-                app.load(inputs[pool[person][:k]], batch=k)
-                t1 = time.perf_counter()
-                app.train(bottlenecks[chosen], y, epochs=OFFICIAL_EPOCHS, batch=OFFICIAL_BATCH)
-                embed_times.append(1e3 * (t1 - t0))
-                train_times.append(1e3 * (time.perf_counter() - t1))
+            times = [
+                app.enroll(
+                    inputs[pool[person][:k]],
+                    label_of[person],
+                    bottlenecks[chosen][data.labels[chosen] != person],
+                    y[data.labels[chosen] != person],
+                    epochs=OFFICIAL_EPOCHS,
+                    batch=OFFICIAL_BATCH,
+                )
+                for person in (ids[-1], *ids[:REPEATS])  # the first one untimed
+            ][1:]
             out.update(
-                embed_ms=statistics.median(embed_times),
-                train_ms=statistics.median(train_times),
-                timing=f"median of {len(embed_times)} enrollments, one warm interpreter",
+                embed_ms=1e3 * statistics.median(t["load"] for t in times),
+                train_ms=1e3 * statistics.median(t["train"] for t in times),
+                timing=f"median of {len(times)} enrollments, one warm interpreter",
                 gallery_train_ms=train_ms,
                 final_loss=losses[-1],
                 initial_loss=losses[0],
@@ -486,7 +491,7 @@ def official_baseline(
                 }
                 out["peak_memory_bytes"] = max(peaks.values())
                 out["peak_memory_by_signature"] = peaks
-    return out
+    return out, blob
 
 
 # -- one modality --------------------------------------------------------------------------------
@@ -560,8 +565,9 @@ def run_set(
             model, classes, learning_rate=lr
         )
     out = {"pocketfit": result, "imprint_only": imprint}
+    blobs = {}
     for name, build in builders.items():  # the guide's recipe over a jax2tf / a Keras backbone
-        out[name] = official_baseline(
+        out[name], blobs[name] = official_baseline(
             data,
             build,
             spec,
@@ -572,6 +578,15 @@ def run_set(
             episodes=episodes,
             whitening=whitening,
         )
+    if keras:  # the speed comparison, timed in fresh processes (bench_enroll_timing.py)
+        pool, _ = pools(data)
+        people = [pool[i][: max(SHOTS)] for i in sorted(pool)]
+        captures = np.stack([[data.images[j] for j in p] for p in people])
+        inputs = np.stack([preprocess_batch([data.images[j] for j in p], spec) for p in people])
+        block = speed_rounds(
+            artifact, key, blobs, captures, inputs, epochs=OFFICIAL_EPOCHS, batch=OFFICIAL_BATCH
+        )
+        apply_timing(out, block)
     widest = scopes[-1] if scopes else None
     # SGD in the widest scope is compared on the fixed split only (its ten splits took 15 min of
     # this run's budget on the shared machine)
@@ -777,6 +792,7 @@ SET_KEYS = (
     "matching_rules",
     "match",
     "sgd_vs_imprint",
+    *TIMED_KEYS,
 )
 
 
@@ -808,6 +824,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             if "tflite_official_keras" in runs:
                 _episodes(runs["tflite_official_keras"])
                 out["baselines"]["tflite_official_keras"] = {"face": runs["tflite_official_keras"]}
+                if "timing" in runs:  # the fresh-process speed comparison (bench_enroll_timing)
+                    out["baselines"]["tflite_official_keras"]["timing"] = runs["timing"]
             if name == "face":
                 out["face"] = figures
                 if "orl_all40" in mod:
@@ -849,7 +867,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "scope": head["scope"],
         "embed_ms": head["embed_ms"],
         "train_ms": head["train_ms"],
-        "statistic": "median over the set's people",
+        "calibrate_ms": head.get("calibrate_ms"),
+        "statistic": head.get("timing", "median over the set's people"),
     }
     out["baselines"]["imprint_only"]["enroll_latency_ms"] = imp["enroll_ms"]
     out["baselines"]["tflite_official"]["enroll_latency_ms"] = off["enroll_ms"]
@@ -874,6 +893,9 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     ratios = out["ratios_vs_official"]
+    timed = (out["baselines"].get("tflite_official_keras") or {}).get("timing") or {}
+    if main == "face" and "tflite_official" in timed.get("speed", {}):
+        ratios["speedup_range"] = timed["speed"]["tflite_official"]["range"]
     if head.get("episodes") and off.get("episodes"):
         ratios["identification_5shot_delta_pct_episodes"] = paired_difference(
             head["episodes"]["per_episode"]["5"], off["episodes"]["per_episode"]["5"]
@@ -938,9 +960,15 @@ def keras_summary(
                 else None
             ),
             "note": "speed: the Keras recipe's 5-shot enrollment ms over the device's default "
-            "flow's; download: its .tflite bytes over the artifact's Deep Compression .pfb",
+            "flow's (medians over fresh-process rounds, see timing); download: its .tflite "
+            "bytes over the artifact's Deep Compression .pfb",
         },
     )
+    timed = keras.get("timing", {}).get("speed", {}).get("tflite_official_keras")
+    if timed:  # the rounds' own ratios: how far one round alone could have put the speed
+        keras["ratios_vs_official_keras"].update(
+            speed_range=timed["range"], speed_rounds=timed["rounds"]
+        )
     ours = (head.get("episodes") or {}).get("identification_pct", head["identification_pct"])
     ratios = keras["ratios_vs_official_keras"]
     out["targets"].update(

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from export.artifact.convert import op_names
-from export.baselines import FlexUnavailable, OfficialModel, build_official, one_hot
+from export.baselines import (
+    FlexUnavailable,
+    OfficialModel,
+    build_official,
+    one_hot,
+    time_official_enrollments,
+)
 from pretrain import build_model
 
 CLASSES = 4
@@ -113,3 +119,26 @@ def _builtin_only_model() -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()])
     return bytes(converter.convert())
+
+
+def test_enroll_loads_the_person_and_trains_over_the_gallery(official) -> None:
+    model = OfficialModel(official["blob"])
+    x, y = official["images"], official["labels"]
+    person, others = x[y == 3][:5], y != 3
+    gallery = model.load(x[others])
+    before = model.infer(person)[:, 3]
+    out = model.enroll(person, 3, gallery, y[others], epochs=40, batch=16)
+    assert set(out) == {"enroll", "load", "train"} and min(out.values()) > 0
+    np.testing.assert_allclose(out["enroll"], out["load"] + out["train"], rtol=1e-9)
+    # the new person's captures were appended under their label and learned
+    assert np.mean(model.infer(person)[:, 3]) > np.mean(before) + 0.1
+
+
+def test_time_official_enrollments_one_per_class(official) -> None:
+    model = OfficialModel(official["blob"])
+    x, y = official["images"], official["labels"]
+    people = np.stack([x[y == c][:5] for c in range(CLASSES)])
+    out = time_official_enrollments(model, people, epochs=2, batch=16)
+    assert set(out) == {"enroll", "load", "train"} and min(out.values()) > 0
+    with pytest.raises(ValueError, match="4 classes for 3 people"):
+        time_official_enrollments(model, people[:3], epochs=1)
