@@ -77,13 +77,17 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--public", help="also write the key's public half here (signing.pub)")
     build.add_argument("--classes", type=int, default=8, help="head class slots (default: 8)")
     build.add_argument("--float", action="store_true", help="float32 embed instead of int8")
-    build.add_argument(
-        "--no-whiten",
+    whiten = build.add_mutually_exclusive_group()
+    whiten.add_argument(
+        "--whiten",
         dest="whiten",
-        action="store_false",
+        action="store_true",
         default=None,
-        help="keep the embedding as trained (default: whiten it on the background "
-        "people when the backbone allows, see export.artifact.whiten)",
+        help="whiten the embedding (default: as chosen for the training dataset on its "
+        "development people, see export.artifact.whiten.UNWHITENED)",
+    )
+    whiten.add_argument(
+        "--no-whiten", dest="whiten", action="store_false", help="keep the embedding as trained"
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     serve = sub.add_parser("serve", help="the offload service: downloads and enrollment training")

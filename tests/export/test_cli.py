@@ -137,3 +137,15 @@ def test_importing_export_loads_no_server_frameworks() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_build_whitening_follows_the_dataset_unless_told() -> None:
+    from export.__main__ import _parser
+
+    def whiten(*flags: str) -> object:
+        return _parser().parse_args(["build", "--backbone", "m", "--out", "o", *flags]).whiten
+
+    assert whiten() is None  # the training dataset's development choice
+    assert whiten("--whiten") is True and whiten("--no-whiten") is False
+    with pytest.raises(SystemExit):
+        whiten("--whiten", "--no-whiten")
