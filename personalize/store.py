@@ -430,7 +430,8 @@ class RecordStore:
                 f"version {newest}: an older record restored (rollback); refusing it. Enroll "
                 f"{user!r} again."
             )
-        self.keystore.advance(name, version)  # a save killed before it advanced the counter
+        if version > newest:  # a save killed before it advanced the counter
+            self.keystore.advance(name, version)
         return record
 
     def users(self) -> list[str]:
