@@ -603,7 +603,7 @@ class Device:
           embedded: the samples' ``embed`` outputs (``embeddings``; ``features`` for a scope
             that trains the last block).
           scope: an exported trainable scope, or ``"none"`` (imprinting only).
-          artifact: this Device's artifact, verified by the caller; default verified again here.
+          artifact: this Device's artifact, verified by the caller; default checked here (step 1).
         """
         artifact = artifact or self._reverified()
         interp = self._interp
