@@ -14,7 +14,7 @@ by round (devices.fresh_process_rounds); the bench prints the median over rounds
 
 The captures (nothing is chosen here): ORL s21-s40, images 1-5 enroll and 6-8 verify, or with
 ``--captures fvc`` (for the fingerprint artifact) FVC2002 DB1_B's 10 fingers, impressions 1-5 and
-6-8. On the committed face artifact, 7 rounds a side take about 2 minutes:
+6-8. On the committed face artifact, 7 rounds a side take 1-2 minutes (fvc, 12 calls: 2):
 
   python notebooks/bench/bench_device_call.py [--artifact DIR] [--key PUB] [--captures orl]
       [--rounds 7] [--gap-ms 0] [--baseline SRC] [--out FILE]
