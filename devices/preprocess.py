@@ -301,7 +301,13 @@ def preprocess_image(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
       >>> x.shape
       (128, 128, 1)
     """
-    patch = crop(to_gray_u8(image), spec)
+    return preprocess_patch(crop(to_gray_u8(image), spec), spec)
+
+
+def preprocess_patch(patch: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The model input of an image already cropped (``crop(to_gray_u8(image), spec)``): resized
+    and normalised as :func:`preprocess_image` does (for a caller that reads the crop too, e.g.
+    the device's quality gate, so the crop, a fingerprint's registration, runs once)."""
     out = resize(patch, spec.input_size, spec.resize)
     if spec.normalise == "unit":
         return (out / 255.0).astype(np.float32)[..., None]

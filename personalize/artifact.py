@@ -3,6 +3,13 @@
 Order matters: ``manifest.sig`` is checked against a key the app already trusts, then every file
 the manifest lists is checked against its SHA-256, and only the verified bytes (never a second
 read from disk) reach the interpreter.
+
+A holder of a verified artifact (the :class:`~personalize.Device`) asks :func:`unchanged` before
+using it again: each file's stat (device, inode, size, mtime and ctime in ns), taken on the open
+file before its bytes were read, must be as it was, else the artifact is verified again in full.
+A rewrite keeps every one of them only within one tick of the file system's clock, so a file
+written less than :data:`RACY_NS` before it was verified has no stamp and is always verified
+again (git's "racily clean" entries). Changing ctime needs the clock, not write access.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from pathlib import Path
 from tokenize import TokenError
 from typing import Any, NamedTuple
@@ -28,6 +36,12 @@ from devices.contract import (
 )
 from devices.trust import TrustError, public_key, verify_file
 
+# Files modified this recently are verified again on every use: above the timestamp tick of any
+# file system a phone or host writes to (ext4/f2fs: a kernel clock tick of 1-10 ms; FAT: 2 s).
+RACY_NS = 2_000_000_000
+
+FileStamp = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
+
 
 class Artifact(NamedTuple):
     """A verified artifact.
@@ -39,6 +53,9 @@ class Artifact(NamedTuple):
       background: ``(n, d)`` float32 background embeddings.
       background_features: ``(n, *features)`` float32 front features of the same people, or
         ``None`` when the artifact does not ship them (then only the ``head`` scope can train).
+      stamps: ``(file name, stamp)`` of every file read (the manifest, its signature and each
+        file it lists), each taken before the file was read; a stamp is None for a file
+        modified within :data:`RACY_NS` of being read (see :func:`unchanged`).
     """
 
     directory: Path
@@ -46,6 +63,7 @@ class Artifact(NamedTuple):
     model: bytes
     background: np.ndarray
     background_features: np.ndarray | None = None
+    stamps: tuple[tuple[str, FileStamp | None], ...] = ()
 
     def interpreter(self, num_threads: int = 1) -> Any:
         """A LiteRT interpreter over the verified model bytes, its tensors allocated.
@@ -75,10 +93,47 @@ def load_runtime() -> Any:
     return Interpreter
 
 
-def _read(path: Path) -> bytes:
+def _fields(st: os.stat_result) -> FileStamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stamp(st: os.stat_result) -> FileStamp | None:
+    """The stamp of a file about to be read; None if it was modified within RACY_NS of now."""
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+        return None
+    return _fields(st)
+
+
+def unchanged(artifact: Artifact) -> bool:
+    """Whether every file of a verified artifact is still the one that was verified, by its stat
+    alone (microseconds; no file is read). False: verify it again (:func:`load_artifact`).
+
+    False too when a file has no stamp (modified within :data:`RACY_NS` of being verified) or
+    the artifact came without stamps.
+    """
+    if not artifact.stamps:
+        return False
+    for name, stamp in artifact.stamps:
+        try:
+            if stamp is None or _fields((artifact.directory / name).stat()) != stamp:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _sha256() -> Any:
+    """A SHA-256 hasher (every file hash of this module goes through here; tests count them)."""
+    return hashlib.sha256()
+
+
+def _read(path: Path, stamps: dict[str, FileStamp | None]) -> bytes:
+    """``path``'s bytes, its stamp (taken on the open file, before reading) into ``stamps``."""
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (an artifact has {MODEL}, {MANIFEST}, {SIGNATURE}).")
-    return path.read_bytes()
+    with path.open("rb") as f:
+        stamps[path.name] = _stamp(os.fstat(f.fileno()))
+        return f.read()
 
 
 def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifact:
@@ -95,12 +150,13 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     base = Path(directory)
     if not base.is_dir():
         raise ArtifactError(f"{base}: not an artifact directory.")
-    manifest_bytes = _read(base / MANIFEST)
+    stamps: dict[str, FileStamp | None] = {}
+    manifest_bytes = _read(base / MANIFEST, stamps)
     try:
         verify_file(
             public_key(trusted_key),
             manifest_bytes,
-            _read(base / SIGNATURE),
+            _read(base / SIGNATURE, stamps),
             what=str(base / MANIFEST),
         )
     except TrustError as err:
@@ -111,19 +167,19 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     # bytes beside the arrays made so far; files the device does not use are hashed streaming.
     for name, entry in names.items():
         if name not in (MODEL, BACKGROUND, BACKGROUND_FEATURES):
-            _check(base / name, entry, _hash_file(base / name))
-    model = _read(base / MODEL)
-    _check(base / MODEL, names[MODEL], (len(model), hashlib.sha256(model).hexdigest()))
-    background = _verified_array(base / BACKGROUND, names[BACKGROUND])
+            _check(base / name, entry, _hash_file(base / name, stamps))
+    model = _read(base / MODEL, stamps)
+    _check(base / MODEL, names[MODEL], _digest(model))
+    background = _verified_array(base / BACKGROUND, names[BACKGROUND], stamps)
     features = None
     if BACKGROUND_FEATURES in names:
-        features = _verified_array(base / BACKGROUND_FEATURES, names[BACKGROUND_FEATURES])
+        features = _verified_array(base / BACKGROUND_FEATURES, names[BACKGROUND_FEATURES], stamps)
         if len(features) != len(background):
             raise ArtifactError(
                 f"{base / BACKGROUND_FEATURES}: {len(features)} rows, {BACKGROUND} has "
                 f"{len(background)}."
             )
-    return Artifact(base, manifest, model, background, features)
+    return Artifact(base, manifest, model, background, features, tuple(stamps.items()))
 
 
 def parse_manifest(data: bytes, *, where: str = MANIFEST) -> dict[str, Any]:
@@ -160,21 +216,30 @@ def _check(path: Path, entry: dict[str, Any], got: tuple[int, str]) -> None:
         )
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
+def _digest(data: bytes) -> tuple[int, str]:
+    digest = _sha256()
+    digest.update(data)
+    return len(data), digest.hexdigest()
+
+
+def _hash_file(path: Path, stamps: dict[str, FileStamp | None]) -> tuple[int, str]:
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (listed in the signed manifest).")
-    digest, size = hashlib.sha256(), 0
+    digest, size = _sha256(), 0
     with path.open("rb") as f:
+        stamps[path.name] = _stamp(os.fstat(f.fileno()))
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
 
 
-def _verified_array(path: Path, entry: dict[str, Any]) -> np.ndarray:
+def _verified_array(
+    path: Path, entry: dict[str, Any], stamps: dict[str, FileStamp | None]
+) -> np.ndarray:
     """A verified ``.npy`` file as float32, without a second copy of its stored values."""
-    data = _read(path)
-    _check(path, entry, (len(data), hashlib.sha256(data).hexdigest()))
+    data = _read(path, stamps)
+    _check(path, entry, _digest(data))
     try:
         stream = io.BytesIO(data)
         version = np.lib.format.read_magic(stream)

@@ -1,7 +1,9 @@
 """The device: enroll users from a few samples, verify and identify them (numpy + LiteRT only).
 
 Enrollment, in the order an app ships it:
-  1. verify the artifact (signature, then every file's hash) again, as it is used;
+  1. check that the artifact's files are still those the Device verified when it was created
+     (their stat, :func:`personalize.artifact.unchanged`); verify it again in full (signature,
+     then every file's hash) if any changed, and refuse it if that fails or it is another one;
   2. quality gate (:mod:`personalize.quality`): refuse a bad sample, naming it and the reason;
   3. plan memory: the widest exported scope whose predicted peak fits the budget
      (:mod:`personalize.memory`); none fits -> refused with the numbers;
@@ -21,6 +23,10 @@ trained to push away. Imprinting only trains on none of them, so its threshold r
 a tail fitted on more impostor scores is less noisy (on the LFW development people, imprinted
 5-shot templates against the face artifact's background, target FAR 1e-4: measured 1.05e-5 from
 500 rows, 2.1e-6 from 1,000; ``notebooks/bench/bench_enroll_far.py``).
+
+The Device keeps the verified artifact (its decoded background arrays) for its life, so step 1
+costs a few ``stat`` calls, not a hash of every file; ``verify``, ``identify`` and ``scores``
+run the same check before they decide.
 
 The score of an image for a user follows the Device's :class:`~personalize.head.MatchConfig`:
 the cosine between its embedding (through the user's last block when a wider scope trained it)
@@ -65,7 +71,7 @@ from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
-from personalize.artifact import Artifact, load_artifact, load_runtime
+from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
 from personalize.head import (
@@ -135,8 +141,8 @@ class EnrollmentReport:
 
     Times are wall-clock milliseconds on this process (``embed_ms``: the ``embed`` call on the
     samples; ``train_ms``: imprinting, loading the head and the SGD loop; ``calibrate_ms``:
-    scoring the background and the tail fit; ``total_ms``: everything, from artifact
-    verification to the record on disk). Memory: see :mod:`personalize.memory`.
+    scoring the background and the tail fit; ``total_ms``: everything, from the artifact
+    check to the record on disk). Memory: see :mod:`personalize.memory`.
     """
 
     user: str
@@ -284,7 +290,11 @@ class Device:
         self._interp = artifact.interpreter(num_threads)
         self._pristine = self._get_weights(self._interp)
         rise = held.held()
-        self._held_bytes = None if rise is None else rise + len(artifact.model)
+        # ... and the verified artifact it keeps: the model bytes and the background arrays
+        kept = len(artifact.model) + artifact.background.nbytes
+        kept += 0 if artifact.background_features is None else artifact.background_features.nbytes
+        self._held_bytes = None if rise is None else rise + kept
+        self._artifact: Artifact | None = artifact
         self.store = RecordStore(store_dir, keystore, keys=keys)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
@@ -552,7 +562,19 @@ class Device:
         return _Request(name, train, forced, float(target_far), sgd or SgdConfig())
 
     def _reverified(self) -> Artifact:
-        """Step 1: the artifact verified again (signature, every file), as it is used."""
+        """Step 1: the verified artifact, if its files are unchanged on disk (by their stat);
+        otherwise verified again in full (signature, every file) and refused unless it is the
+        same artifact.
+
+        Raises:
+          ArtifactError: a file changed and fails verification, or the artifact is another one.
+        """
+        if self._artifact is not None and unchanged(self._artifact):
+            return self._artifact
+        # Dropped first: a refused artifact is not used again, and the old arrays do not sit
+        # beside the new ones while they load (the plan's load_bytes).
+        model = self._artifact.model if self._artifact is not None else None
+        self._artifact = None
         artifact = load_artifact(self.artifact_dir, self.trusted_key)
         trim_heap()  # hand the verified files' freed bytes back before the interpreter runs
         if artifact_id(artifact.manifest) != self.artifact_id:
@@ -560,7 +582,9 @@ class Device:
                 f"{self.artifact_dir}: the artifact changed since this Device was created; "
                 "create a new Device (users enrolled on the old one must enroll again)."
             )
-        return artifact
+        # the same files (the manifest lists their hashes): keep the bytes the interpreter runs
+        self._artifact = artifact if model is None else artifact._replace(model=model)
+        return self._artifact
 
     def fit_embedded(
         self,
@@ -579,7 +603,7 @@ class Device:
           embedded: the samples' ``embed`` outputs (``embeddings``; ``features`` for a scope
             that trains the last block).
           scope: an exported trainable scope, or ``"none"`` (imprinting only).
-          artifact: this Device's artifact, verified by the caller; default verified again here.
+          artifact: this Device's artifact, verified by the caller; default checked here (step 1).
         """
         artifact = artifact or self._reverified()
         interp = self._interp
@@ -781,6 +805,7 @@ class Device:
         Returns:
           ``(n,)`` float cosines.
         """
+        self._reverified()
         embedded = images if isinstance(images, dict) else self.embed(images)
         return self._scores(embedded, self._record(user))
 
@@ -830,7 +855,9 @@ class Device:
           UnknownUserError: ``user`` is not enrolled.
           StoreError: the record is refused (tampered, wrong key, other artifact).
           QualityError: the image is refused by the quality gate (blank, saturated, ...).
+          ArtifactError: the artifact changed on disk and fails verification.
         """
+        self._reverified()
         record = self._record(user)
         embedded = self._embed(image)
         score = float(self._scores(embedded, record)[0])
@@ -845,6 +872,7 @@ class Device:
         Among the users whose threshold the score reaches, the one with the largest margin
         (score - threshold) wins.
         """
+        self._reverified()
         embedded = self._embed(image)
         best: tuple[str | None, float] = (None, float("-inf"))
         margin = float("-inf")

@@ -22,8 +22,10 @@ Measured: what the Device's interpreter holds (the resident set its creation and
 plus the rise of this process's peak resident set (``VmHWM``) over its resident set at the
 start of the enrollment, after a heap trim, with the runtime's code pages prefaulted once per process (so
 code is not counted, as in :mod:`devices.measure`). The enrollment reuses that warm interpreter
-(an app keeps one), so its own rise covers artifact re-verification, the arenas of the
-signatures it runs for the first time or at a new batch, embedding, training and calibration.
+(an app keeps one) and the verified artifact the Device keeps (its background arrays are
+counted in what the Device holds), so its own rise covers the arenas of the signatures it runs
+for the first time or at a new batch, embedding, training, calibration, and the artifact's full
+re-verification in the call after one of its files changed on disk (which ``load_bytes`` plans).
 It is the whole process's peak: other threads allocating at the same time would count too.
 """
 

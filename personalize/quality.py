@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from devices.cosine import normalize
-from devices.preprocess import PreprocessError, PreprocessSpec, crop, preprocess_image, to_gray_u8
+from devices.preprocess import PreprocessError, PreprocessSpec, crop, preprocess_patch, to_gray_u8
 from personalize.errors import EnrollmentError
 
 MIN_STD = 2.0
@@ -89,9 +89,8 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
                 index, f"float values up to {top:g}: expected intensities in [0, 1] (divide by 255)"
             )
     try:
-        gray = to_gray_u8(image)
-        patch = crop(gray, spec)
-        model_input = preprocess_image(image, spec)
+        patch = crop(to_gray_u8(image), spec)  # once: a fingerprint's crop is its registration
+        model_input = preprocess_patch(patch, spec)
     except PreprocessError as err:
         raise QualityError(index, str(err)) from None
     std = float(patch.std())

@@ -29,6 +29,12 @@ older than that (an authentic record restored from a backup) is refused, as is a
 after its user was removed, and an artifact older than one this store already admitted
 (:meth:`RecordStore.admit_artifact`).
 
+A store remembers the last bytes it authenticated and decoded from each record file, with the
+record: reading the very same bytes again gives that record without decrypting and decoding them
+again (the result is a function of the bytes and the key, which it holds anyway). Every other
+check runs on every load: the bytes are read, compared in full, the name and the rollback
+counter checked.
+
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
 mix; the counter is advanced after the rename (a record newer than its counter is a save killed
@@ -40,6 +46,7 @@ records (no templates; the migration re-seals them as format 3, still without te
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import hmac
@@ -267,6 +274,13 @@ def _check_templates(templates: np.ndarray | None, count: Any) -> None:
         )
 
 
+def _copied(record: UserRecord) -> UserRecord:
+    """A copy a caller may change without changing the remembered record."""
+    templates = None if record.templates is None else record.templates.copy()
+    weights = {k: v.copy() for k, v in record.weights.items()}
+    return record._replace(weights=weights, meta=copy.deepcopy(record.meta), templates=templates)
+
+
 class RecordStore:
     """Encrypted per-user records in a directory (see the module docstring).
 
@@ -310,6 +324,7 @@ class RecordStore:
             raise StoreError(f"the keystore returned a {len(key)}-byte key; AES-256 needs 32.")
         self._aead = AESGCM(subkey(key, b"records"))
         self._names = subkey(key, b"names")
+        self._known: dict[str, tuple[bytes, int, UserRecord]] = {}  # file name -> last decoded
         self._check_key(check)
         self._remove_stale()
         if not allow_format_2:
@@ -398,6 +413,7 @@ class RecordStore:
         file_id = self.file_id(record.user)
         version = self.keystore.counter(f"record:{file_id}") + 1
         path = self.users_dir / (file_id + SUFFIX)
+        self._known.pop(path.name, None)
         atomic_write(path, self.seal(file_id, version, encode_record(record)), mode=SECRET_MODE)
         self.keystore.advance(f"record:{file_id}", version)
         return path
@@ -415,11 +431,7 @@ class RecordStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
-        version, plain = self._open(path, data)
-        try:
-            record = decode_record(plain)
-        except StoreError as err:
-            raise StoreError(f"{path}: {err}; refusing it.") from None
+        version, record = self._decoded(path, data)
         if record.user != user:  # the associated data binds the name; a faulty writer may not
             raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
         name = f"record:{self.file_id(user)}"
@@ -430,8 +442,27 @@ class RecordStore:
                 f"version {newest}: an older record restored (rollback); refusing it. Enroll "
                 f"{user!r} again."
             )
-        self.keystore.advance(name, version)  # a save killed before it advanced the counter
+        if version > newest:  # a save killed before it advanced the counter
+            self.keystore.advance(name, version)
         return record
+
+    def _decoded(self, path: Path, data: bytes) -> tuple[int, UserRecord]:
+        """(version, a copy of the record) of a record file's bytes, authenticated and decoded,
+        or remembered from the last time this store decoded these very bytes from ``path``.
+
+        Raises:
+          StoreError: the bytes fail authentication or hold no record.
+        """
+        known = self._known.get(path.name)
+        if known is None or not hmac.compare_digest(known[0], data):
+            version, plain = self._open(path, data)
+            try:
+                record = decode_record(plain)
+            except StoreError as err:
+                raise StoreError(f"{path}: {err}; refusing it.") from None
+            known = (data, version, record)
+            self._known[path.name] = known
+        return known[1], _copied(known[2])
 
     def users(self) -> list[str]:
         """Names of the users with a readable record, sorted (each record is decrypted: the file
@@ -441,7 +472,7 @@ class RecordStore:
             if path.name.startswith("."):
                 continue
             try:
-                user = decode_record(self._open(path, path.read_bytes())[1]).user
+                user = self._decoded(path, path.read_bytes())[1].user
             except (StoreError, OSError):
                 continue  # load() says what is wrong with it
             if self.file_id(user) + SUFFIX == path.name:
@@ -456,6 +487,7 @@ class RecordStore:
         except FileNotFoundError:
             raise UnknownUserError(f"no record {path.name} in {self.directory}.") from None
         version = VERSION.unpack_from(data, len(MAGIC))[0] if len(data) >= 16 else 0
+        self._known.pop(path.name, None)
         path.unlink()
         crash_point()
         fsync_dir(self.users_dir)

@@ -4,8 +4,9 @@ The parts are the :class:`~personalize.device.EnrollmentReport`'s: ``embed`` (th
 through the artifact's ``embed`` signature), ``train`` (imprinting the head, and SGD when the flow
 trains), ``calibrate`` (the user's threshold, from the background); ``enroll`` is their sum, the
 work from the checked captures to an enrolled user in memory. ``whole_call`` is the whole
-:meth:`~personalize.device.Device.enroll` call besides: the artifact verified again, the quality
-gate and preprocessing, the memory plan, and the encrypted record written to disk.
+:meth:`~personalize.device.Device.enroll` call besides: the artifact's check (its files' stat;
+verified again in full only if one changed), the quality gate and preprocessing, the memory plan,
+and the encrypted record written to disk.
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ INCLUDES = {
     DEVICE: "Device.enroll's default flow for the artifact's modality, as an app calls it: "
     "enroll = embed (the 5 captures through the int8 embed signature) + train (imprinting; SGD "
     "only if the flow trains) + calibrate (the user's threshold from the background); "
-    "whole_call adds the artifact's re-verification, the quality gate and preprocessing, the "
+    "whole_call adds the artifact's check (its files' stat; verified again only if one changed), "
+    "the quality gate and preprocessing, the "
     "memory plan and the encrypted record written to disk",
     "official": "the guide's app: enroll = load (the 5 captures through the float backbone, one "
     "batch) + train (the recipe's epochs of its train signature over everyone's bottlenecks, the "

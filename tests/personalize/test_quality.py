@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_batch
 from personalize import Device, EnrollmentError, QualityError, check_samples
 
 SPEC = PreprocessSpec(modality="digit", input_size=(28, 28), normalise="unit")
@@ -75,6 +75,30 @@ def test_a_real_fingerprint_with_a_white_background_passes(data_root: Path) -> N
         pytest.skip(f"no FVC prints under {data_root / 'fvc'}")
     prints = [tifffile.imread(f) for f in files]
     assert check_samples(prints, FINGERPRINT_SPEC).shape == (len(prints), 128, 128, 1)
+
+
+@pytest.mark.parametrize("spec", [SPEC, FINGERPRINT_SPEC], ids=["digit", "fingerprint"])
+def test_the_gate_gives_the_model_input_and_crops_once(
+    spec: PreprocessSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devices.preprocess
+    import personalize.quality as quality
+
+    crops = [0]
+    real = devices.preprocess.crop
+
+    def counting(gray: np.ndarray, s: PreprocessSpec) -> np.ndarray:
+        crops[0] += 1
+        return real(gray, s)
+
+    for module in (quality, devices.preprocess):  # wherever the gate may crop
+        monkeypatch.setattr(module, "crop", counting)
+    rng = np.random.default_rng(5)
+    size = (300, 300) if spec is FINGERPRINT_SPEC else (28, 28)
+    images = [(rng.random(size) * 255).astype(np.uint8) for _ in range(3)]
+    out = check_samples(images, spec)
+    assert crops[0] == len(images)  # a fingerprint's crop registers it: tens of ms each
+    np.testing.assert_array_equal(out, preprocess_batch(images, spec))  # the same bits
 
 
 @pytest.mark.parametrize("images", [[], np.zeros((28, 28)), "x.png"])

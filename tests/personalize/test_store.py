@@ -123,9 +123,40 @@ def test_a_platform_keystore_plugs_in_and_a_record_needs_its_key(tmp_path: Path)
 )
 def test_tampered_records_are_refused(tmp_path: Path, mutate, message: str) -> None:
     store = RecordStore(tmp_path)
-    mutate(store.save(_record()))
+    path = store.save(_record())
+    store.load("alice")  # the store now remembers the authentic bytes
+    mutate(path)
     with pytest.raises(StoreError, match=message):
         store.load("alice")
+
+
+def test_the_same_bytes_are_decrypted_once_and_loads_are_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import personalize.store as store_module
+
+    opened = [0]
+    real = store_module.open_sealed
+
+    def counting(*args, **kwargs):
+        opened[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "open_sealed", counting)
+    store = RecordStore(tmp_path)
+    store.save(_record(value=0.25))
+    first = store.load("alice")
+    first.weights["head__kernel"][:] = 9.0  # a caller's changes stay in its copy
+    first.meta["samples"] = 0
+    for _ in range(3):
+        back = store.load("alice")
+        np.testing.assert_array_equal(back.weights["head__kernel"], np.float32(0.25))
+        assert back.meta == {"samples": 5}
+    assert store.users() == ["alice"]
+    assert opened[0] == 1
+    store.save(_record(value=0.5))  # other bytes: authenticated and decoded again
+    assert store.load("alice").threshold == 1.0
+    assert opened[0] == 2
 
 
 def test_a_record_renamed_to_another_user_is_refused(tmp_path: Path) -> None:

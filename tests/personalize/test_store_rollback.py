@@ -44,6 +44,18 @@ def test_an_older_authentic_record_put_back_is_refused(tmp_path: Path) -> None:
     assert _store(tmp_path).load("alice").threshold == 3.0
 
 
+def test_an_older_record_put_back_is_refused_by_a_store_that_read_it(tmp_path: Path) -> None:
+    # The reader remembers the bytes of version 1 it decoded; the counter is read at every load.
+    reader, writer = _store(tmp_path), _store(tmp_path)
+    path = writer.save(_record(value=1.0))
+    backup = path.read_bytes()
+    assert reader.load("alice").threshold == 1.0
+    writer.save(_record(value=2.0))  # e.g. another process enrolls alice again
+    path.write_bytes(backup)
+    with pytest.raises(StoreError, match="version 1, but this store has seen version 2"):
+        reader.load("alice")
+
+
 def test_a_removed_users_record_put_back_is_refused(tmp_path: Path) -> None:
     store = _store(tmp_path)
     backup = store.save(_record()).read_bytes()
