@@ -33,6 +33,7 @@ from export.bundle.signing import (
     key_id,
     load_private_key,
     load_public_key,
+    replace_public_key,
     write_public_key,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "load_public_key",
     "read_bundle",
     "render",
+    "replace_public_key",
     "stage_sizes",
     "summary",
     "write_bundle",

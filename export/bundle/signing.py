@@ -14,6 +14,7 @@ References:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,30 @@ def write_public_key(public_key: Any, path: str | os.PathLike[str]) -> Path:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return atomic_write(path, pem)
+
+
+def replace_public_key(
+    public_key: Any, path: str | os.PathLike[str], *, signed: Sequence[str] = ()
+) -> Path:
+    """Writes ``public_key`` at ``path`` unless another key's is there and ``signed`` names files
+    that key signed and that stay: they would no longer verify against the key beside them.
+
+    Raises:
+      BundleError: ``path`` holds another key's public half while ``signed`` is not empty; the
+        message names the key ids and the files (sign them again, or use the old private key).
+    """
+    path = Path(path)
+    if path.is_file() and signed:
+        old = key_id(load_public_key(path))
+        new = key_id(public_key)
+        if old != new:
+            raise BundleError(
+                f"{path} is the public half of another key (id {old.hex()}) than the signing "
+                f"key's (id {new.hex()}), and {', '.join(signed)} signed by it would stay: they "
+                "would no longer verify. Sign them again with this key too, or use the key "
+                "that signed them."
+            )
+    return write_public_key(public_key, path)
 
 
 def _check_private_mode(file: Path) -> None:

@@ -630,7 +630,17 @@ def main() -> int:
         tmp = Path(tmp_name)
         artifacts = tmp / "artifacts" if scratch else RESULTS / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
-        export.bundle.write_public_key(key.public_key(), artifacts / "signing.pub")
+        # Artifacts this run does not rebuild must still verify against the key beside them.
+        rebuilt = {m for m in args.only if m not in missing}
+        kept = [f"artifacts/{m}" for m in dirs if m not in rebuilt and (artifacts / m).is_dir()]
+        try:
+            export.bundle.replace_public_key(
+                key.public_key(), artifacts / "signing.pub", signed=[] if scratch else kept
+            )
+        except export.bundle.BundleError as err:
+            every = " ".join(dirs)
+            print(f"bench_export.py: error: {err} (all: --only {every})", file=sys.stderr)
+            return 2
         for name in [m for m in args.only if m not in missing]:
             if name in EMBEDDINGS:
                 results[name] = run_embedding(

@@ -261,3 +261,19 @@ def test_codebooks_must_reserve_zero(key) -> None:
             options={},
             private_key=key,
         )
+
+
+def test_a_new_signing_key_never_strands_artifacts_the_old_one_signed(tmp_path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from export.bundle import BundleError, load_public_key, replace_public_key
+
+    old, new = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    path = tmp_path / "signing.pub"
+    replace_public_key(old.public_key(), path, signed=["artifacts/face"])  # nothing there yet
+    with pytest.raises(BundleError, match="artifacts/face signed by it would stay"):
+        replace_public_key(new.public_key(), path, signed=["artifacts/face"])
+    assert load_public_key(path) == old.public_key()  # untouched
+    replace_public_key(old.public_key(), path, signed=["artifacts/face"])  # the same key: fine
+    replace_public_key(new.public_key(), path)  # everything it signed is rebuilt
+    assert load_public_key(path) == new.public_key()
