@@ -53,6 +53,7 @@ from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import export
 import pretrain
+from devices import host_info
 from devices.bundle import download as dl
 from devices.contract import MODEL
 from devices.files import atomic_write
@@ -526,35 +527,33 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
     official = len(build_official(split_backbone(saved), CLASSES))
     budget = official / ota_search.MIN_DOWNLOAD_RATIO
     path = RESULTS / "export_search.json"
-    scores: dict[str, Any] = {}
     for name, recipe in candidates.items():
         print(f"\n== candidate {name} ==", flush=True)
-        scores[name] = ota_search.dev_score(
-            dirs["face"], recipe, private_key=key, key=jax.random.key(0)
-        )
-        s = scores[name]
+        s = ota_search.dev_score(dirs["face"], recipe, private_key=key, key=jax.random.key(0))
         print(
             f"{name}: dev 5-shot {s['five_shot_pct']['float']:.2f} -> "
             f"{s['five_shot_pct']['compressed_int8']:.2f} ({s['five_shot_delta_pts']:+.2f}), "
             f"EER {s['eer_delta_pts']:+.2f}, {s['download_bytes']} bytes, {s['seconds']:.0f} s",
             flush=True,
         )
-    # Read now, not at the start: candidates may run in parallel processes.
-    old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
-    scores = {**old.get("candidates", {}), **scores}
-    figures = {
-        "candidates": scores,
-        "chosen": ota_search.choose(scores, budget),
-        "official_download_bytes": official,
-        "max_download_bytes": budget,
-        "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
-        "random enrollment splits of the 120 LFW dev people; ties: smaller EER delta) among "
-        f"downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official recipe's",
-        "model_dir": shown(dirs["face"]),
-    }
-    print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
-    if not args.smoke:
-        print(f"wrote {write_results('export_search', figures)}")
+        host = host_info(ROOT)
+        # Each candidate keeps its own provenance: the top-level machine and command are the
+        # last merge's only.
+        s["run"] = {"command": " ".join(sys.argv), **{k: host[k] for k in ("git_commit", "utc")}}
+        # Merged and written after every candidate, reading the file now: a later candidate's
+        # crash keeps this one, and candidates may run in parallel processes.
+        old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
+        figures = {
+            **ota_search.merge_search(old, {name: s}, budget),
+            "official_download_bytes": official,
+            "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
+            "random enrollment splits of the 120 LFW dev people; ties: smaller EER delta) among "
+            f"downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official recipe's",
+            "model_dir": shown(dirs["face"]),
+        }
+        print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
+        if not args.smoke:
+            print(f"wrote {write_results('export_search', figures)}", flush=True)
     return 0
 
 
