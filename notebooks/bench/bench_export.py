@@ -28,7 +28,8 @@ temporary folder only; --dry-run runs everything but writes nothing either.
 
 --search face scores export.artifact.ota_search.FACE_LFW_CANDIDATES on the LFW development
 people only (the installed int8 model vs the float backbone; about 20-30 minutes per candidate)
-and writes notebooks/results/export_search.json, merging candidates run separately.
+and writes notebooks/results/export_search.json after each candidate, merged with the candidates
+already there (export.artifact.ota_search.merge_search; each records its own command and commit).
 
 Time here (2 shared CPU cores): about 10 minutes (9:23 measured, 12:49 with other jobs running;
 most of it the OTA retraining).
