@@ -28,9 +28,10 @@ temporary folder only; --dry-run runs everything but writes nothing either.
 
 --search face scores export.artifact.ota_search.FACE_LFW_CANDIDATES on the LFW development
 people only (the installed int8 model vs the float backbone; about 20-30 minutes per candidate)
-and writes notebooks/results/export_search.json, merging candidates run separately; --search
-fingerprint does the same for FINGERPRINT_CANDIDATES on the synthetic validation identities
-(export_search_fingerprint.json, with the whitening choice's figures).
+and writes notebooks/results/export_search.json after each candidate, merged with the candidates
+already there (export.artifact.ota_search.merge_search; each records its own command and commit);
+--search fingerprint does the same for FINGERPRINT_CANDIDATES on the synthetic validation
+identities (export_search_fingerprint.json, with the whitening choice's figures).
 
 Time here (2 shared CPU cores): about 10 minutes (9:23 measured, 12:49 with other jobs running;
 most of it the OTA retraining).
@@ -55,6 +56,7 @@ from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import export
 import pretrain
+from devices import host_info
 from devices.bundle import download as dl
 from devices.contract import MODEL
 from devices.files import atomic_write
@@ -543,42 +545,41 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
         print("\n== whitening (float backbone, dev identities) ==", flush=True)
         extra["whitening"] = ota_search.whitening_scores(dirs[modality])
         print(json.dumps(extra["whitening"], indent=1), flush=True)
-    scores: dict[str, Any] = {}
     for name, recipe in candidates.items():
         print(f"\n== candidate {name} ==", flush=True)
-        scores[name] = ota_search.dev_score(
+        s = ota_search.dev_score(
             dirs[modality],
             recipe,
             private_key=key,
             key=jax.random.key(0),
             background=BACKGROUND_PEOPLE[modality],
         )
-        s = scores[name]
         print(
             f"{name}: dev 5-shot {s['five_shot_pct']['float']:.2f} -> "
             f"{s['five_shot_pct']['compressed_int8']:.2f} ({s['five_shot_delta_pts']:+.2f}), "
             f"EER {s['eer_delta_pts']:+.2f}, {s['download_bytes']} bytes, {s['seconds']:.0f} s",
             flush=True,
         )
-    # Read now, not at the start: candidates may run in parallel processes.
-    old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
-    scores = {**old.get("candidates", {}), **scores}
-    figures = {
-        **{k: v for k, v in old.items() if k in ("whitening",)},
-        **extra,
-        "candidates": scores,
-        "chosen": ota_search.choose(scores, budget),
-        "official_download_bytes": official,
-        "max_download_bytes": budget,
-        "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
-        f"random enrollment splits of {SEARCH_PEOPLE[modality]}; ties: smaller EER delta) "
-        f"among downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official "
-        "recipe's",
-        "model_dir": shown(dirs[modality]),
-    }
-    print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
-    if not args.smoke:
-        print(f"wrote {write_results(SEARCH_FILES[modality], figures)}")
+        host = host_info(ROOT)
+        # Each candidate keeps its own provenance: the top-level machine and command are the
+        # last merge's only.
+        s["run"] = {"command": " ".join(sys.argv), **{k: host[k] for k in ("git_commit", "utc")}}
+        # Merged and written after every candidate, reading the file now: a later candidate's
+        # crash keeps this one, and candidates may run in parallel processes.
+        old = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
+        figures = {
+            **ota_search.merge_search(old, {name: s}, budget),
+            **extra,
+            "official_download_bytes": official,
+            "rule": "best dev 5-shot delta (installed int8 compressed minus float, mean over 10 "
+            f"random enrollment splits of {SEARCH_PEOPLE[modality]}; ties: smaller EER delta) "
+            f"among downloads >= {ota_search.MIN_DOWNLOAD_RATIO:g}x smaller than the official "
+            "recipe's",
+            "model_dir": shown(dirs[modality]),
+        }
+        print(json.dumps({k: v for k, v in figures.items() if k != "candidates"}, indent=1))
+        if not args.smoke:
+            print(f"wrote {write_results(SEARCH_FILES[modality], figures)}", flush=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The OTA recipe's distillation term and the dev search's choice rule."""
+"""The OTA recipe's distillation term and the dev search's choice rule and record."""
 
 from __future__ import annotations
 
@@ -136,3 +136,26 @@ def test_whitening_scores_compare_the_unwhitened_backbone_on_dev_people(
     # fitted on fresh people after every identity the run trained, validated or tested on
     fresh = 6 + 4 + options["identities"]
     assert f"synthetic identities {fresh + 10}-" in out["fit_on"]
+
+
+def test_dev_search_merge_keeps_earlier_candidates_and_notes() -> None:
+    def score(delta: float, size: int) -> dict[str, float]:
+        return {"five_shot_delta_pts": delta, "eer_delta_pts": 1.0, "download_bytes": size}
+
+    old = {
+        "candidates": {"a": score(-4.0, 130_000), "b": score(-6.0, 120_000)},
+        "chosen": "a",
+        "note": "how a and b got here",
+    }
+    merged = ota_search.merge_search(old, {"c": score(-3.0, 140_000)}, 144_000)
+    assert sorted(merged["candidates"]) == ["a", "b", "c"]
+    assert merged["chosen"] == "c"
+    assert merged["note"] == "how a and b got here"
+    assert merged["max_download_bytes"] == pytest.approx(144_000)
+    # a rerun replaces its own entry only; over budget, the choice falls back to the others
+    again = ota_search.merge_search(merged, {"c": score(-3.0, 150_000)}, 144_000)
+    assert again["candidates"]["c"]["download_bytes"] == 150_000
+    assert again["candidates"]["b"] == old["candidates"]["b"]
+    assert again["chosen"] == "a"
+    assert old["candidates"].keys() == {"a", "b"}  # the record read is not modified
+    assert ota_search.merge_search({}, {"c": score(-3.0, 140_000)}, 144_000)["chosen"] == "c"
