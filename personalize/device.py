@@ -173,6 +173,15 @@ class EnrollmentReport:
         return dataclasses.asdict(self)
 
 
+def _budget_bytes(budget: Any, profile: Profile) -> int:
+    """``budget`` in bytes (None: the profile's memory); refused unless a positive integer."""
+    if budget is None:
+        return profile.memory_bytes
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
+        raise EnrollmentError(f"budget must be a positive number of bytes, got {budget!r}.")
+    return int(budget)
+
+
 def _load_profile(profile: str | os.PathLike[str] | Profile) -> Profile:
     if isinstance(profile, Profile):
         return profile
@@ -241,11 +250,7 @@ class Device:
         if not isinstance(num_threads, int) or num_threads < 1:
             raise EnrollmentError(f"num_threads must be a positive int, got {num_threads!r}.")
         self.profile = _load_profile(profile)
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0
-        ):
-            raise EnrollmentError(f"budget must be a positive number of bytes, got {budget!r}.")
-        self.budget = int(budget) if budget is not None else self.profile.memory_bytes
+        self.budget = _budget_bytes(budget, self.profile)
         self.artifact_dir, self.trusted_key, self.num_threads = (
             Path(artifact_dir),
             trusted_key,
