@@ -541,7 +541,9 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
     budget = official / ota_search.MIN_DOWNLOAD_RATIO
     path = RESULTS / f"{SEARCH_FILES[modality]}.json"
     extra: dict[str, Any] = {}
-    if modality == "fingerprint":
+    saved_search = json.loads(path.read_text()) if path.is_file() and not args.smoke else {}
+    # The whitening figures depend on the backbone only: a run of some candidates keeps them.
+    if modality == "fingerprint" and not (args.candidates and "whitening" in saved_search):
         print("\n== whitening (float backbone, dev identities) ==", flush=True)
         extra["whitening"] = ota_search.whitening_scores(dirs[modality])
         print(json.dumps(extra["whitening"], indent=1), flush=True)
