@@ -31,7 +31,15 @@ from export.artifact.convert import (
 )
 from export.artifact.head import HeadConfig, imprint
 from export.artifact.layers import artifact_graph
-from export.artifact.ota import EMBEDNET, OtaRecipe, OtaResult, compress_backbone, recipe_for
+from export.artifact.ota import (
+    EMBEDNET,
+    OtaRecipe,
+    OtaResult,
+    compress_backbone,
+    load_ota,
+    recipe_for,
+    save_ota,
+)
 from export.artifact.pipeline import check_bundle, export_model, fit_whitening, signing_key
 from export.artifact.scopes import check_scopes, initial_variables, train_fn, trained
 from export.artifact.sources import Sources, data_sources, register_source, source_names
@@ -71,6 +79,7 @@ __all__ = [
     "fold_whitening",
     "imprint",
     "initial_variables",
+    "load_ota",
     "make_manifest",
     "native_embed",
     "native_steps",
@@ -79,6 +88,7 @@ __all__ = [
     "register_builder",
     "register_source",
     "register_steps",
+    "save_ota",
     "sign_manifest",
     "signed_manifest",
     "signing_key",

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -119,6 +120,7 @@ def export_download(
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
     flip_average: bool = False,
+    ota: OtaResult | None = None,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
 
@@ -139,10 +141,21 @@ def export_download(
       progress: progress bars.
       flip_average: the device embeds every capture with its mirror (head scope only; see
         :func:`export.artifact.build_artifact`).
+      ota: a compression of this backbone by ``recipe`` made before (:func:`load_ota` of what
+        :func:`save_ota` kept, e.g. the dev search's): shipped as is, not compressed again; its
+        bundle must verify against ``private_key`` and decode onto this backbone.
+
+    Raises:
+      ValueError: ``ota`` was made by another recipe.
     """
     import pretrain
 
     saved = pretrain.load_model(model_dir)
+    recipe = recipe or recipe_for(saved)
+    if ota is not None and ota.recipe != json.loads(json.dumps(recipe.to_dict())):
+        raise ValueError(
+            f"the saved compression was made by the recipe {ota.recipe}, not {recipe.to_dict()}."
+        )
     backbone = split_backbone(saved)
     sources = data_sources(saved, background=background)
     whitening = None
@@ -150,11 +163,11 @@ def export_download(
         w, whitening = fit_whitening(backbone, sources)
         whitening["bundle"] = "the compressed backbone is the whitened one (fold, then compress)"
         backbone = fold_whitening(backbone, w)
-    recipe = recipe or recipe_for(saved)
-    start = {**backbone.front_params, **backbone.last_params}
-    ota = compress_backbone(
-        saved, private_key=private_key, recipe=recipe, key=key, start=start, progress=progress
-    )
+    if ota is None:
+        start = {**backbone.front_params, **backbone.last_params}
+        ota = compress_backbone(
+            saved, private_key=private_key, recipe=recipe, key=key, start=start, progress=progress
+        )
     compressed = compressed_backbone(backbone, ota.bundle, private_key.public_key())
     manifest, files, blob = artifact_from_bundle(
         compressed,

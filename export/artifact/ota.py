@@ -19,9 +19,12 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -30,6 +33,7 @@ import numpy as np
 
 import pretrain.compression as pc
 from devices.cosine import normalize
+from devices.files import atomic_write
 from export.artifact.split import training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
@@ -191,6 +195,39 @@ class OtaResult(NamedTuple):
     bundle: bytes
     history: list[dict[str, Any]]
     recipe: dict[str, Any]
+
+
+OTA_BUNDLE, OTA_RECORD = "bundle.pfb", "ota.json"
+
+
+def save_ota(ota: OtaResult, folder: str | os.PathLike[str]) -> Path:
+    """A compressed backbone's signed bundle and its record (recipe, history) in ``folder``
+    (``bundle.pfb``, ``ota.json``), so that a later export ships these same bytes
+    (:func:`load_ota`, ``export_download(ota=...)``) instead of compressing again."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / OTA_BUNDLE, ota.bundle)
+    record = {"recipe": ota.recipe, "history": ota.history}
+    atomic_write(out / OTA_RECORD, json.dumps(record, indent=1).encode())
+    return out
+
+
+def load_ota(folder: str | os.PathLike[str]) -> OtaResult:
+    """The compressed backbone :func:`save_ota` wrote (``params`` is None: the bundle holds the
+    weights; the export verifies and decodes it).
+
+    Raises:
+      ValueError: the folder lacks either file or its record is not a saved compression.
+    """
+    where = Path(folder)
+    try:
+        bundle = (where / OTA_BUNDLE).read_bytes()
+        record = json.loads((where / OTA_RECORD).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{where}: not a saved compression ({err}).") from None
+    if not isinstance(record, dict) or not isinstance(record.get("recipe"), dict):
+        raise ValueError(f"{where / OTA_RECORD}: no recipe recorded.")
+    return OtaResult(None, bundle, list(record.get("history") or []), record["recipe"])
 
 
 def _retrain_splits(saved: SavedModel, recipe: OtaRecipe) -> tuple[Any, ArrayDataset]:

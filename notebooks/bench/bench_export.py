@@ -63,7 +63,7 @@ from devices.files import atomic_write
 from export.artifact import build_artifact, ota_search
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.download import export_download
-from export.artifact.ota import recipe_for
+from export.artifact.ota import load_ota, recipe_for
 from export.artifact.pipeline import export_model, signing_key
 from export.artifact.split import split_backbone, training_config, training_dataset
 from export.baselines import build_official
@@ -85,6 +85,7 @@ CLASSES = 8  # head slots of every artifact (and of the official recipe's Dense 
 # fresh generator identities' impressions, as before.
 BACKGROUND_PEOPLE = {"face": 1000, "fingerprint": 200}
 MODELS = {"face": "embed_face_lfw", "fingerprint": "embed_fingerprint"}
+OTA_KEPT = ROOT / "runs" / "ota-search"  # --search keeps each candidate's compression here
 
 
 def median_ms(fn: Any, repeats: int = REPEATS) -> float:
@@ -267,7 +268,14 @@ def repeated(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dic
 
 
 def run_embedding(
-    modality: str, model_dir: Path, out_dir: Path, key: Any, tmp: Path, *, smoke: bool
+    modality: str,
+    model_dir: Path,
+    out_dir: Path,
+    key: Any,
+    tmp: Path,
+    *,
+    smoke: bool,
+    ota_dir: Path | None = None,
 ) -> dict[str, Any]:
     print(f"\n== {modality}: {model_dir} ==", flush=True)
     saved = pretrain.load_model(model_dir)
@@ -295,7 +303,9 @@ def run_embedding(
         recipe=recipe,
         background=BACKGROUND_PEOPLE[modality],
         bundle_path=bundle_path,
+        ota=None if ota_dir is None else load_ota(ota_dir),
     )
+    result["ota_reused_from"] = None if ota_dir is None else shown(ota_dir)
     ota = down.ota
     float_backbone = 4 * pretrain.count_params((backbone.front_params, backbone.last_params))
     result["pfb_bytes"] = len(ota.bundle)
@@ -555,6 +565,7 @@ def run_search(args: Any, dirs: dict[str, Path], key: Any) -> int:
             private_key=key,
             key=jax.random.key(0),
             background=BACKGROUND_PEOPLE[modality],
+            keep=None if args.smoke else OTA_KEPT / modality / name,
         )
         print(
             f"{name}: dev 5-shot {s['five_shot_pct']['float']:.2f} -> "
@@ -613,6 +624,14 @@ def main() -> int:
     parser.add_argument(
         "--candidates", nargs="+", default=[], help="with --search: these candidates only"
     )
+    parser.add_argument(
+        "--ota",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="ship the compression a --search run kept in DIR (runs/ota-search/NAME/<candidate>; "
+        "its recipe must be NAME's registered one) instead of compressing again",
+    )
     args = parser.parse_args()
     dirs = {m: RESULTS / "models" / MODELS[m] for m in EMBEDDINGS}
     dirs.update({m: RESULTS / "models" / m for m in LENETS})
@@ -621,6 +640,12 @@ def main() -> int:
         if name not in dirs or not path:
             parser.error(f"--model wants NAME=DIR with NAME in {', '.join(dirs)}, got {item!r}")
         dirs[name] = Path(path)
+    reuse: dict[str, Path] = {}
+    for item in args.ota:
+        name, _, path = item.partition("=")
+        if name not in EMBEDDINGS or not path:
+            parser.error(f"--ota wants NAME=DIR with NAME in {', '.join(EMBEDDINGS)}, got {item!r}")
+        reuse[name] = Path(path)
     missing = [m for m in args.only if not (dirs[m] / "model.json").is_file()]
     for m in missing:
         print(f"skipping {m}: no model at {dirs[m]}", file=sys.stderr)
@@ -647,7 +672,13 @@ def main() -> int:
         for name in [m for m in args.only if m not in missing]:
             if name in EMBEDDINGS:
                 results[name] = run_embedding(
-                    name, dirs[name], artifacts / name, key, tmp, smoke=args.smoke
+                    name,
+                    dirs[name],
+                    artifacts / name,
+                    key,
+                    tmp,
+                    smoke=args.smoke,
+                    ota_dir=reuse.get(name),
                 )
             else:
                 results[name] = run_lenet(name, dirs[name], artifacts / name, key, tmp)

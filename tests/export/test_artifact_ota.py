@@ -55,7 +55,7 @@ def compressed(tmp_path_factory, data_root) -> dict:
     result = compress_backbone(
         saved, private_key=key, recipe=RECIPE, key=jax.random.key(0), progress=False
     )
-    return {"saved": saved, "key": key, "result": result}
+    return {"saved": saved, "key": key, "result": result, "dir": tmp / "model"}
 
 
 def test_bundle_decodes_to_the_compressed_weights(compressed) -> None:
@@ -95,3 +95,45 @@ def test_bundle_fits_the_backbone_and_is_smaller(compressed) -> None:
     backbone = split_backbone(compressed["saved"])
     ota = check_bundle(compressed["result"].bundle, backbone, compressed["key"].public_key())
     assert ota["ratio"] > 2.5  # tiny layers: headers dominate; the real figure is in export.json
+
+
+def test_a_kept_compression_is_shipped_as_is_and_only_for_its_recipe(compressed, tmp_path) -> None:
+    """What the dev search scored is what the export ships: no second, different retraining."""
+    import dataclasses
+
+    from export.artifact.download import export_download
+    from export.artifact.ota import load_ota, save_ota
+
+    result, key = compressed["result"], compressed["key"]
+    kept = load_ota(save_ota(result, tmp_path / "kept"))
+    assert (kept.bundle, kept.recipe, kept.history) == (
+        result.bundle,
+        result.recipe,
+        result.history,
+    )
+    down = export_download(
+        compressed["dir"],
+        tmp_path / "artifact",
+        private_key=key,
+        key=jax.random.key(1),
+        recipe=RECIPE,
+        ota=kept,
+        background=40,
+        progress=False,
+    )
+    assert down.ota.bundle == result.bundle
+    assert down.manifest["source"]["compression"]["recipe"] == result.recipe
+    with pytest.raises(ValueError, match="made by the recipe"):
+        export_download(
+            compressed["dir"],
+            tmp_path / "other",
+            private_key=key,
+            key=jax.random.key(1),
+            recipe=dataclasses.replace(RECIPE, steps_per_round=3),
+            ota=kept,
+            background=40,
+            progress=False,
+        )
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(ValueError, match="not a saved compression"):
+        load_ota(tmp_path / "nothing")
