@@ -60,6 +60,13 @@ FACE_LFW_CANDIDATES: dict[str, OtaRecipe] = {
         steps_per_round=240,
         quant_steps=120,
     ),
+    "distill_1x1_82_long3": dataclasses.replace(
+        FACE_LFW_TASK,
+        distill=10.0,
+        sparsity={"stem": 0.3, "depthwise": 0.55, "pointwise": 0.82, "embed": 0.9},
+        steps_per_round=360,
+        quant_steps=180,
+    ),
 }
 """``bench_export.py --search face``: the recipe as it stood (the task's margin softmax alone),
 with a distillation term towards the float model's embeddings, and that with gentler pruning of
@@ -70,7 +77,8 @@ layers pruned 82% instead of 85%, or kept at 85% with 5-bit codes and the embedd
 85% (both about 5.8 KB more than ``distill_gentle_1x1``, packed without retraining). Then the
 retraining itself twice as long (``distill_1x1_82_long``: 240 steps per pruning round, 120 of
 centroid fine-tuning; distillation 10, the 1x1 layers pruned 82%): the chosen recipe's loss was
-still falling when its rounds ended (``export.json`` ``face.ota.history``)."""
+still falling when its rounds ended (``export.json`` ``face.ota.history``); and three times as
+long (``distill_1x1_82_long3``)."""
 
 FINGERPRINT_CANDIDATES: dict[str, OtaRecipe] = {
     "task": FINGERPRINT_TASK,
@@ -87,13 +95,20 @@ FINGERPRINT_CANDIDATES: dict[str, OtaRecipe] = {
         steps_per_round=200,
         quant_steps=100,
     ),
+    "distill_gentler_long3": dataclasses.replace(
+        FINGERPRINT_TASK,
+        distill=10.0,
+        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
+        steps_per_round=300,
+        quant_steps=150,
+    ),
 }
 """``bench_export.py --search fingerprint``: the print recipe as it stood (the task's margin
 softmax alone), with the distillation term that cut the face recipe's dev loss, and that with
 the 1x1 and embedding layers pruned less (78% / 85% instead of 88% / 90%), spending the download
 budget's headroom. Then the rest of that headroom (1x1 / embedding layers pruned 70% / 80%)
 with the retraining twice as long (``distill_gentler_long``: 200 steps per round, 100 of
-centroid fine-tuning)."""
+centroid fine-tuning), and three times as long (``distill_gentler_long3``)."""
 
 CANDIDATES: dict[str, dict[str, OtaRecipe]] = {
     "face": FACE_LFW_CANDIDATES,
