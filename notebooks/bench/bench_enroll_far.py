@@ -324,7 +324,7 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
             "unflipped": table(plain, plain["background"], tuple(TAILS)),
             "flipped": table(flipped, flipped["background"], tuple(TAILS)),
             "note": "the background embedded here in float from the LFW background role's "
-            "images (both rows alike: the artifact ships it on a 5-bit grid); flipped: probes, "
+            "images (both rows alike: the artifact ships it on its grid); flipped: probes, "
             "templates and background are EmbedNet flip averages of the image and its mirror",
         },
         "targets": list(RULE_TARGETS),
@@ -367,6 +367,7 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
             sources=sources,
             flip_average=flip,
             bundle_key=public_key(key),
+            background_levels=manifest["background"]["levels"],
             source={"model_dir": manifest["source"]["model_dir"], "model": compressed.name},
         )
         out[name] = {
@@ -394,7 +395,7 @@ def flip_section(artifact: Path, key: Path, *, profile: str, workdir: Path, epis
         }
     out["note"] = (
         "head-only face artifacts (the download's form) rebuilt in the bench from the committed "
-        "face artifact's backbone.pfb and the same 1,000 LFW background people (5-bit grid), "
+        "face artifact's backbone.pfb and the same 1,000 LFW background people (its grid), "
         "without and with the manifest's flip_average (the device embeds every capture and its "
         "mirror as one batch; the background is embedded so too); signed by a key made for the "
         "bench; the committed artifacts are unchanged"

@@ -700,8 +700,9 @@ def main() -> int:
             "form: the whitened backbone pruned and weight-shared on its embedding task)",
             "download_bytes": "everything a phone downloads to install the head-only artifact: "
             "one signed .pfb (devices.bundle.download) holding the compressed kernels, the model "
-            "file with their int8 buffers zeroed (XZ), the background (5-bit rows x 2**e), the "
-            "manifest (XZ) and its signature; download_parts splits it",
+            "file with their int8 buffers zeroed (XZ), the background (rows of small integers "
+            "x 2**e, the manifest's background.levels), the manifest (XZ) and its signature; "
+            "download_parts splits it",
             "stored_bytes": "the installed artifact's files (model.tflite, background.npy, "
             "manifest, signature)",
             "peak_ram_bytes": "the planner's peak resident memory of the installed artifact's "
