@@ -52,9 +52,10 @@ BACKGROUND_LEVELS_BY_DATASET = {"lfw_yale_b": 9}
 5-shot template, its per-user threshold by the device's tail rule on the background's held-out
 half, FAR measured on the other fold of dev people; ``bench_enroll_far``'s ``tail`` rule): at 9
 levels (q in -9..9) the FAR over the target was 1.36 / 0.48 / 0 / 0 at targets 1e-2 / 1e-3 /
-1e-4 / 2e-5 against 1.33 / 0.52 / 0 / 0 at 15 levels and FRR within 0.1 point at each, while
+1e-4 / 2e-5 against 1.33 / 0.52 / 0 / 0 at 15 levels and FRR within 0.15 point at each, while
 the background's record shrinks from 69,842 to 59,446 bytes; at 7 levels the FAR rose (1.45 /
-0.57 / 0.13 / 0). The 10 KB keep the face download 10x smaller than the official recipe's model
+0.57 / 0.13 / 0). ``python notebooks/bench/bench_enroll_far.py --grids 15 9 7 5 --name
+background_grid`` -> notebooks/results/background_grid.json. The 10 KB keep the face download 10x smaller than the official recipe's model
 rebuilt natively in Keras (issue 17) with the backbone compressed as the dev people chose."""
 
 

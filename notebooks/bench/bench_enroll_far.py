@@ -28,6 +28,7 @@ Run standalone it updates ``notebooks/results/enrollment.json`` in place (``face
 the ``far`` section); ``bench_enroll.py`` calls :func:`far_section` on its own result.
 
   python notebooks/bench/bench_enroll_far.py [--far-episodes 10] [--only face|fingerprint]
+  python notebooks/bench/bench_enroll_far.py --grids 15 9 7 5   (the face background's grid)
 """
 
 from __future__ import annotations
@@ -337,6 +338,54 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     }
 
 
+def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict[str, Any]:
+    """The device's tail rule on the LFW dev people (as :func:`threshold_rules`, held-out fold)
+    with the background people embedded in float and stored on each grid of ``levels`` (what
+    the download ships, ``devices.bundle.download.compact_background``; ``"float"``: not
+    gridded), and each grid's Huffman-coded record bytes: what chose
+    ``export.artifact.download.BACKGROUND_LEVELS_BY_DATASET``."""
+    from devices.bundle import download as grid
+    from devices.bundle.codec import Coded, encode_tensor
+    from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
+
+    art = load_artifact(artifact, key)
+    dev = lfw_dev_set()
+    labels = np.asarray(dev.labels)
+    runner = art.interpreter(1).get_signature_runner(EMBED)
+    emb = _embed_inputs(runner, np.asarray(dev.images, np.float32))
+    images = np.asarray(lfw_role_set("background").images, np.float32)
+    raw = np.concatenate(
+        [runner(**{IMAGES: images[i : i + 64]})[EMBEDDINGS] for i in range(0, len(images), 64)]
+    ).astype(np.float32)
+    people = np.random.default_rng(0).permutation(np.unique(labels))
+    out: dict[str, Any] = {}
+    for level in (None, *levels):
+        record = None
+        background = normalize(raw)
+        if level is not None:
+            q, e = grid.compact_background(raw, level)
+            background = normalize(grid.expand_background(q, e).astype(np.float32))
+            book = np.concatenate([[0], np.arange(-127, 0), np.arange(1, 128)])
+            v = q.astype(np.int64)
+            codes = np.where(v < 0, v + 128, np.where(v > 0, v + 127, 0))
+            coded = encode_tensor(
+                "q", Coded(book.astype(np.float32), codes), codebook_dtype="float16"
+            )
+            record = sum(len(section) for section in coded.sections)
+        folds = []
+        for fold in (people[: len(people) // 2], people[len(people) // 2 :]):
+            keep = np.isin(labels, fold)
+            folds.append(
+                _trials(emb[keep], labels[keep], background, episodes=RULE_EPISODES, order=None)
+            )
+        table = _rule_table(folds, folds[0][:1], ("tail",))["tail"]
+        out["float" if level is None else str(level)] = {
+            "record_bytes": record,
+            "dev": {far: r["dev"] for far, r in table.items()},
+        }
+    return out
+
+
 # -- flip averaging on the device ------------------------------------------------------------------
 def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
     """Two head-only face artifacts (what the download ships) from the committed artifact's
@@ -544,6 +593,13 @@ def main() -> None:
     parser.add_argument("--far-episodes", type=int, default=EPISODES)
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench-enroll-far"))
     parser.add_argument("--name", default="enrollment", help="result file to update")
+    parser.add_argument(
+        "--grids",
+        type=int,
+        nargs="+",
+        help="only compare these background grids (levels) on the LFW dev people "
+        "(far.background_grids)",
+    )
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -551,6 +607,27 @@ def main() -> None:
     out = json.loads(path.read_text()) if path.is_file() else {}
     command = out.pop("command", None)
     out.pop("machine", None)
+    if args.grids:
+        from bench_enroll import default_key
+
+        face = Path(args.face_artifact)
+        key = Path(args.key) if args.key else default_key(face)
+        grids = background_grids(face, key, tuple(args.grids))
+        out.setdefault("far", {})["background_grids"] = grids
+        write_results(args.name, out, command=command)
+        print_table(
+            ("grid", "record B", *(f"FAR/target @{t:g}" for t in RULE_TARGETS), "FRR % @2e-05"),
+            [
+                (
+                    name,
+                    g["record_bytes"] or "-",
+                    *(g["dev"][f"{t:g}"]["far_over_target"] for t in RULE_TARGETS),
+                    g["dev"]["2e-05"]["frr_pct"],
+                )
+                for name, g in grids.items()
+            ],
+        )
+        return
     started = time.perf_counter()
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))
     out["far"]["wall_s"] = time.perf_counter() - started
