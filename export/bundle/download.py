@@ -67,6 +67,14 @@ def _placements(model: bytes, kernels: Mapping[str, np.ndarray]) -> list[list[An
     return sorted(out)
 
 
+def background_coded(q: np.ndarray) -> Coded:
+    """A background grid's integers ``q`` (-127..127) as a codebook (zero first) and indices,
+    which the download Huffman-codes by their frequencies."""
+    book = np.concatenate([[0], np.arange(-127, 0), np.arange(1, 128)]).astype(np.float32)
+    v = np.asarray(q).astype(np.int64)
+    return Coded(book, np.where(v < 0, v + 128, np.where(v > 0, v + 127, 0)))
+
+
 def _background_records(background_npy: bytes, levels: int) -> list[Any]:
     values = np.load(io.BytesIO(background_npy), allow_pickle=False)
     q, e = dl.compact_background(values, levels)
@@ -75,12 +83,8 @@ def _background_records(background_npy: bytes, levels: int) -> list[Any]:
             f"{BACKGROUND} is not on a {levels}-level power-of-two grid; build the artifact "
             "with background_levels set."
         )
-    # integers -127..127 as a codebook (zero first): Huffman codes their frequencies
-    book = np.concatenate([[0], np.arange(-127, 0), np.arange(1, 128)]).astype(np.float32)
-    v = q.astype(np.int64)
-    codes = np.where(v < 0, v + 128, np.where(v > 0, v + 127, 0))
     return [
-        encode_tensor(dl.BACKGROUND_Q, Coded(book, codes), codebook_dtype="float16"),
+        encode_tensor(dl.BACKGROUND_Q, background_coded(q), codebook_dtype="float16"),
         encode_tensor(dl.BACKGROUND_EXPONENT, e, raw_dtype="int8"),
     ]
 

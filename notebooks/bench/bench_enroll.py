@@ -731,18 +731,25 @@ def modality(
                 artifact, key, owner, [*dev.trainable_scopes(), NO_TRAINING], args.profile, sub
             )
     if name == "face":
-        out["orl_all40"] = all_people(artifact, key, args, workdir / "face-all40")
-        out["orl_all40"]["tflite_official_keras"] = keras_all_people(
-            backbone, artifact, key, args, workdir / "face-all40", whitening
+        out["orl_all40"] = all_people(
+            artifact, key, args, workdir / "face-all40", keras=(backbone, whitening)
         )
     out["sizes"] = sizes
     return out
 
 
-def all_people(artifact: Path, key: Path, args: argparse.Namespace, workdir: Path) -> Any:
+def all_people(
+    artifact: Path,
+    key: Path,
+    args: argparse.Namespace,
+    workdir: Path,
+    *,
+    keras: tuple[Any, np.ndarray | None] | None = None,
+) -> Any:
     """All 40 ORL people (none trained on: the backbone saw LFW and Yale B only): the device's
     default flow at every k on the fixed split and ``args.episodes`` random splits; imprinting
-    and SGD in the widest scope at 5-shot on the fixed split."""
+    and SGD in the widest scope at 5-shot on the fixed split; with ``keras`` (the float backbone
+    and the export's whitener) the Keras recipe on the same splits (:func:`keras_all_people`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = face_set(first=0)
     print(f"\n== face/all: {data.name}, {len(data.images)} samples ==", flush=True)
@@ -783,26 +790,29 @@ def all_people(artifact: Path, key: Path, args: argparse.Namespace, workdir: Pat
                 "identification_pct": {k: float(np.mean(v)) for k, v in per.items()},
                 "per_episode": per,
             }
+    if keras is not None:
+        out["tflite_official_keras"] = keras_all_people(
+            data, embedded["embeddings"], dev.spec, *keras, episodes=args.episodes, workdir=workdir
+        )
     return out
 
 
 def keras_all_people(
+    data: EvalSet,
+    embeddings: np.ndarray,
+    spec: PreprocessSpec,
     backbone: Any,
-    artifact: Path,
-    key: Path,
-    args: argparse.Namespace,
-    workdir: Path,
     whitening: np.ndarray | None,
+    *,
+    episodes: int,
+    workdir: Path,
 ) -> dict[str, Any]:
     """The official recipe over the Keras rebuild of the backbone on all 40 ORL people, on the
     same fixed and random splits as :func:`all_people`'s default flow (5-shot; the gallery is
-    the 40 people)."""
+    the 40 people; ``embeddings``: the artifact's, for the backbone agreement figures)."""
     from export.baselines import build_official_keras, keras_backbone
 
-    data = face_set(first=0)
     model = keras_backbone(backbone)
-    spec = PreprocessSpec.from_dict(load_artifact(artifact, key).manifest["input"]["preprocess"])
-    dev = Device(artifact, workdir / "keras-probe-store", profile=args.profile, trusted_key=key)
     run, _ = official_baseline(
         data,
         lambda classes, lr: build_official_keras(model, classes, learning_rate=lr),
@@ -810,8 +820,8 @@ def keras_all_people(
         (max(SHOTS),),
         workdir,
         measure=False,
-        artifact_embeddings=dev.embed(data.images)["embeddings"],
-        episodes=args.episodes,
+        artifact_embeddings=embeddings,
+        episodes=episodes,
         whitening=whitening,
     )
     _episodes(run)

@@ -345,7 +345,8 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
     gridded), and each grid's Huffman-coded record bytes: what chose
     ``export.artifact.download.BACKGROUND_LEVELS_BY_DATASET``."""
     from devices.bundle import download as grid
-    from devices.bundle.codec import Coded, encode_tensor
+    from devices.bundle.codec import encode_tensor
+    from export.bundle.download import background_coded
     from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
 
     art = load_artifact(artifact, key)
@@ -365,12 +366,7 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
         if level is not None:
             q, e = grid.compact_background(raw, level)
             background = normalize(grid.expand_background(q, e).astype(np.float32))
-            book = np.concatenate([[0], np.arange(-127, 0), np.arange(1, 128)])
-            v = q.astype(np.int64)
-            codes = np.where(v < 0, v + 128, np.where(v > 0, v + 127, 0))
-            coded = encode_tensor(
-                "q", Coded(book.astype(np.float32), codes), codebook_dtype="float16"
-            )
+            coded = encode_tensor("q", background_coded(q), codebook_dtype="float16")
             record = sum(len(section) for section in coded.sections)
         folds = []
         for fold in (people[: len(people) // 2], people[len(people) // 2 :]):
