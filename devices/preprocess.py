@@ -319,6 +319,54 @@ def preprocess_patch(patch: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return ((out - mean) / std).astype(np.float32)[..., None]
 
 
+# What :func:`preprocess_image` allocates at its peak, per pixel (see :func:`working_bytes`).
+# Counted from the arrays each step keeps alive, then checked with tracemalloc over raw sizes,
+# dtypes and crops (tests/devices/test_preprocess_memory.py: within -10%..+20%).
+WORKING_FIXED = 64 * 1024  # the resize taps and small arrays
+SOURCE_BYTES = {"foreground": 16, "core": 24}  # per source pixel while the crop reads it: int64
+# block statistics (foreground); the int64 source copy and the print's background level (core)
+WARP_BYTES = 90  # per window pixel of the core crop: the warp's int64 coordinates and taps
+CONVERT_BYTES = 2  # per source pixel, channel and byte of a value (at least int32's 4) while a
+# non-uint8 or colour image becomes uint8 grey: two copies (clipped and scaled, or widened and summed)
+
+
+def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.uint8) -> int:
+    """Peak bytes :func:`preprocess_image` allocates for one raw image of ``shape`` and ``dtype``
+    (beyond the image itself and the float32 model input it returns), for a device's memory plan.
+
+    The steps run one after another, so the peak is the largest of them: converting to uint8 grey
+    (copies of a non-uint8 or colour image), the crop reading the source (int64 statistics, and a
+    core crop's warp over its window), and resizing then standardising the patch (a float64 copy,
+    the accumulator, gathered rows and their product along the first axis; or the int64 values and
+    their squares). The uint8 grey copy of a non-uint8 or colour image stays alive throughout.
+
+    Example:
+      >>> working_bytes(FINGERPRINT_SPEC, (300, 300)) > 300 * 300
+      True
+    """
+    if len(shape) < 2:
+        raise PreprocessError(f"expected an image shape (h, w[, c]), got {tuple(shape)}.")
+    h, w = int(shape[0]), int(shape[1])
+    channels = int(shape[2]) if len(shape) > 2 else 1
+    itemsize = np.dtype(dtype).itemsize
+    raw = h * w
+    grey = 0 if (itemsize == 1 and channels == 1) else raw
+    colour = 3 if channels >= 3 else 1
+    convert = 0 if grey == 0 else CONVERT_BYTES * max(itemsize, 4) * colour * raw
+    if spec.crop == "none":
+        ph, pw = h, w
+    elif spec.crop == "centre_square":
+        ph = pw = min(h, w)
+    else:
+        ph, pw = spec.crop_size
+    source = SOURCE_BYTES.get(spec.crop, 0) * raw
+    if spec.crop == "core":
+        source += WARP_BYTES * ph * pw
+    oh, ow = spec.input_size
+    patch = max(8 * ph * pw + 24 * oh * pw, 16 * ph * pw + 8 * oh * ow)
+    return WORKING_FIXED + grey + max(convert, source, patch)
+
+
 def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
     """Preprocesses each image; returns float32 ``(n, *spec.shape)``."""
     out = np.empty((len(images), *spec.shape), np.float32)

@@ -68,7 +68,7 @@ from devices.contract import HEAD_TENSOR as HEAD
 from devices.cosine import flip_average, mirror
 from devices.graph import Graph
 from devices.measure import trim_heap
-from devices.preprocess import PreprocessSpec, preprocess_batch
+from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
@@ -90,7 +90,7 @@ from personalize.head import (
 from personalize.keystore import KeyStore
 from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
 from personalize.offload import Offload, OffloadOutcome, Remote, offload_enrollment
-from personalize.quality import check_image, check_samples
+from personalize.quality import as_samples, check_image, check_samples
 from personalize.store import RecordStore, UserRecord, check_name
 from personalize.threshold import TailFit, threshold_at_far
 
@@ -304,7 +304,7 @@ class Device:
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
-        self._plan_memo: dict[tuple[int, SgdConfig, int, bool], dict[str, ScopePlan]] = {}
+        self._plan_memo: dict[tuple[int, SgdConfig, int, int, bool], dict[str, ScopePlan]] = {}
         self.continual = Continual(self, continual) if continual is not None else None
 
     # -- users ------------------------------------------------------------------------------
@@ -336,19 +336,31 @@ class Device:
         for their negatives and their threshold)."""
         return tuple(s for s in self.scopes if s == "head" or self.has_features)
 
-    def plan(self, samples: int, *, train: bool = True) -> dict[str, ScopePlan]:
+    def plan(
+        self, samples: int, *, train: bool = True, image: Sequence[int] | None = None
+    ) -> dict[str, ScopePlan]:
         """Predicted enrollment peak of each trainable scope (or of imprinting only) for
-        ``samples`` enrollment images."""
-        return self._plans(samples, SgdConfig(), self.background_count, train=train)
+        ``samples`` enrollment images of shape ``image`` (raw uint8 ``(h, w)`` or
+        ``(h, w, c)``; default: the smallest the preprocessing takes, its crop window or the
+        model input)."""
+        work = working_bytes(self.spec, image or self._smallest_image())
+        return self._plans(samples, SgdConfig(), self.background_count, work, train=train)
 
-    def _plans(self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool) -> dict[str, ScopePlan]:
-        key = (n, sgd, n_bg, train)
+    def _smallest_image(self) -> tuple[int, int]:
+        if self.spec.crop in ("none", "centre_square") or min(self.spec.crop_size) <= 0:
+            return self.spec.input_size
+        return self.spec.crop_size
+
+    def _plans(
+        self, n: int, sgd: SgdConfig, n_bg: int, work: int, *, train: bool
+    ) -> dict[str, ScopePlan]:
+        key = (n, sgd, n_bg, work, train)
         if key not in self._plan_memo:
-            self._plan_memo[key] = self._plan_scopes(n, sgd, n_bg, train=train)
+            self._plan_memo[key] = self._plan_scopes(n, sgd, n_bg, work, train=train)
         return dict(self._plan_memo[key])
 
     def _plan_scopes(
-        self, n: int, sgd: SgdConfig, n_bg: int, *, train: bool
+        self, n: int, sgd: SgdConfig, n_bg: int, work: int, *, train: bool
     ) -> dict[str, ScopePlan]:
         d = int(self.manifest["embedding_dim"])
         fshape = self.manifest["signatures"][EMBED]["outputs"].get(FEATURES, {}).get("shape")
@@ -364,6 +376,9 @@ class Device:
         weights = 3 * 4 * self.graph.variable_params()
         host = 12 * n * image + 4 * (emb + fea) + weights + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
+        # Before the interpreter runs: the background arrays, the inputs made so far and the
+        # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
+        prepare = 4 * (emb + fea) + 4 * n * image + work
         common = {EMBED: 2 * n if self.flip else n, INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
@@ -386,6 +401,8 @@ class Device:
                 model_stats=self.model_stats,
                 host_bytes=host,
                 load_bytes=load,
+                prepare_bytes=prepare,
+                held=(GET_WEIGHTS,),
             )
         return plans
 
@@ -474,7 +491,10 @@ class Device:
             meter.start()
         artifact = self._reverified()
         inputs = check_samples(images, self.spec)
-        plans = self._plans(len(inputs), request.sgd, len(artifact.background), train=request.train)
+        work = max(working_bytes(self.spec, x.shape, x.dtype) for x in as_samples(images))
+        plans = self._plans(
+            len(inputs), request.sgd, len(artifact.background), work, train=request.train
+        )
         embedded, embed_ms = self._embed_samples(inputs)
         chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
         rise = meter.stop() if measure_memory else None

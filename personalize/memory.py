@@ -12,7 +12,11 @@ in float32, the samples' model inputs and the quality gate's float64 copy, three
 variables on their way out of and into the interpreter, the training batch). While the
 artifact is verified: the model file, the background arrays made so far and the file being
 converted (its bytes and its float32 values; see :func:`personalize.load_artifact`); the
-enrollment trims the heap after it, so those freed bytes do not linger. Not predicted: Python
+enrollment trims the heap after it, so those freed bytes do not linger. While the samples are
+preprocessed (before the interpreter runs): the interpreter as the Device created it, the
+background arrays, the model inputs made so far and the preprocessing's own peak for the largest
+raw image (:func:`devices.preprocess.working_bytes`: a fingerprint's core registration of a
+640x480 print alone allocates ~13 MB). Not predicted: Python
 objects (the parsed manifest, small temporaries) and allocator slack, tens to hundreds of KB.
 Checked on a LeNet-300-100 artifact with 2,000 background people (a fresh process, first
 enrollment, ~6 MB): measured / predicted = 1.04 (imprinting only) to 1.10 (head + biases).
@@ -53,10 +57,11 @@ class ScopePlan:
     host_bytes: int
     load_bytes: int
     by_signature: dict[str, int]
+    prepare_bytes: int = 0
 
     @property
     def peak_bytes(self) -> int:
-        return max(self.interpreter_bytes + self.host_bytes, self.load_bytes)
+        return max(self.interpreter_bytes + self.host_bytes, self.load_bytes, self.prepare_bytes)
 
 
 def plan_enrollment(
@@ -70,10 +75,14 @@ def plan_enrollment(
     host_bytes: int,
     load_bytes: int,
     model_stats: ModelStats | None = None,
+    prepare_bytes: int = 0,
+    held: Iterable[str] = (),
 ) -> ScopePlan:
     """The peak of an enrollment that calls ``signatures`` with ``batches`` (others: as planned),
-    with ``host_bytes`` of arrays alive beside the interpreter and ``load_bytes`` at the peak of
-    verifying the artifact."""
+    with ``host_bytes`` of arrays alive beside the interpreter, ``load_bytes`` at the peak of
+    verifying the artifact and ``prepare_bytes`` while the samples are preprocessed, beside the
+    interpreter as it is before the enrollment runs it (resident, plus the arenas of the ``held``
+    signatures it ran when it was created)."""
     specs = [dataclasses.replace(s, batch=batches.get(s.name, s.batch)) for s in graph.signatures]
     g = graph.with_signatures(specs)
     plans = {
@@ -84,7 +93,10 @@ def plan_enrollment(
     interpreter = max(p.resident_bytes for p in plans.values()) + sum(steps.values())
     train = next((n for n in plans if g.signature(n).kind == "train"), None)
     batch = batches.get(train, 0) if train else 0
-    return ScopePlan(scope, batch, interpreter, host_bytes, load_bytes, steps)
+    before = max(p.resident_bytes for p in plans.values()) + sum(steps.get(s, 0) for s in held)
+    return ScopePlan(
+        scope, batch, interpreter, host_bytes, load_bytes, steps, before + prepare_bytes
+    )
 
 
 class PeakMeter:

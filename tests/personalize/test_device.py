@@ -214,3 +214,17 @@ def test_batched_scores_are_the_verify_scores(toy_artifact, tmp_path: Path, scop
     # another batch size may round the int8 embed and the cosine differently in float32
     np.testing.assert_allclose(many, one, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(again, many)
+
+
+def test_a_larger_raw_image_is_planned_by_its_preprocessing(toy_artifact, tmp_path: Path) -> None:
+    """The plan counts the preprocessing of the raw images the enrollment is given: a capture
+    much larger than the model input raises every scope's predicted peak by its working bytes."""
+    from devices.preprocess import working_bytes
+
+    dev = _device(toy_artifact, tmp_path)
+    small, large = dev.plan(5), dev.plan(5, image=(2000, 2000))
+    grown = working_bytes(dev.spec, (2000, 2000)) - working_bytes(dev.spec, dev.spec.input_size)
+    for scope, plan in small.items():
+        assert large[scope].prepare_bytes - plan.prepare_bytes == grown
+        assert large[scope].peak_bytes >= plan.peak_bytes
+    assert max(p.peak_bytes for p in large.values()) >= grown
