@@ -171,25 +171,30 @@ def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> Non
     )
 
 
-def test_init_from_must_fit(tmp_path: Path, splits: Splits) -> None:
+@pytest.fixture(scope="module")
+def one_stage(tmp_path_factory: pytest.TempPathFactory, splits: Splits) -> Path:
+    """The saved model of one margin-softmax epoch (read, never changed, by the tests below)."""
+    tmp = tmp_path_factory.mktemp("one_stage")
     run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
-    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
+    fit_stages(run, tmp, progress=False, splits={"one": splits})
+    return tmp / "model"
+
+
+def test_init_from_must_fit(one_stage: Path, splits: Splits) -> None:
     wider = make_config(
         _config(
             "margin_softmax",
             model_options={**TINY, "widths": (16, 48)},
-            init_from=str(tmp_path / "a" / "model"),
+            init_from=str(one_stage),
         )
     )
     with pytest.raises(ConfigError, match="do not fit"):
         Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
 
 
-def test_imprinted_head_is_each_identity_mean_embedding(tmp_path: Path, splits: Splits) -> None:
-    run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
-    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
-    saved = load_model(tmp_path / "a" / "model")
-    options = {"task_options": {"head_init": "imprint"}, "init_from": str(tmp_path / "a" / "model")}
+def test_imprinted_head_is_each_identity_mean_embedding(one_stage: Path, splits: Splits) -> None:
+    saved = load_model(one_stage)
+    options = {"task_options": {"head_init": "imprint"}, "init_from": str(one_stage)}
     config = make_config(_config("margin_softmax", **options))
     trainer = Trainer(config, splits.train.images, num_classes=12)
     kernel = np.asarray(
