@@ -20,7 +20,8 @@ def _images(n: int = 4, size: int = 32, seed: int = 0) -> jax.Array:
 
 
 def _init(model: nn.Module, x: jax.Array) -> dict:
-    return model.init(jax.random.key(0), x[:1])["params"]
+    """Jitted: an eager init compiles each op of the random initialisers on its own (3x slower)."""
+    return jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +40,7 @@ def test_fast_and_native_agree(options: dict) -> None:
     x = _images(n=2, size=20)  # odd spatial sizes appear after the strides
     fast = build_model("embednet", **TINY, **options, impl="fast")
     native = build_model("embednet", **TINY, **options, impl="native")
-    params = jax.jit(fast.init)(jax.random.key(0), x[:1])["params"]
+    params = _init(fast, x)
     # Jitted, as training and export run them (eagerly every op compiles on its own: 2x slower).
     a = jax.jit(fast.apply)({"params": params}, x)
     b = jax.jit(native.apply)({"params": params}, x)
@@ -102,7 +103,7 @@ def test_embed_norm_centres_the_gradient() -> None:
     params = _init(model, x)
     assert set(params["embed_norm"]) == {"mean", "var"}
     common = jnp.asarray(np.random.default_rng(2).normal(size=16), jnp.float32)
-    grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) @ common))(params)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) @ common)))(params)
     np.testing.assert_allclose(grads["embed"]["kernel"], 0.0, atol=1e-5)
     np.testing.assert_allclose(grads["block3"]["pointwise"]["kernel"], 0.0, atol=1e-5)
 

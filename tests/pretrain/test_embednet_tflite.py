@@ -54,7 +54,7 @@ def converted(tmp_path_factory) -> dict:
 
     full = build_model("embednet", **TINY, impl="native")
     x = jnp.zeros((1, 32, 32, 1))
-    params = full.init(jax.random.key(0), x)["params"]
+    params = jax.jit(full.init)(jax.random.key(0), x)["params"]
     full, params = fold_standardization(full, params)
     front = full.clone(stop_after=1)
     tail = full.clone(start_block=2, impl="fast")
