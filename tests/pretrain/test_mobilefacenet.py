@@ -54,7 +54,7 @@ def test_registered_with_residual_gains_and_unit_norm_embeddings() -> None:
 def test_residual_branches_start_as_the_identity() -> None:
     model = build_model("mobilefacenet", **TINY, part="front")
     x = _images()
-    params = model.init(jax.random.key(0), x[:1])["params"]
+    params = jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
     before = model.apply({"params": params}, x)
     changed = jax.tree.map(lambda v: v, params)
     changed["block4"]["project"]["kernel"] = params["block4"]["project"]["kernel"] + 1.0
@@ -165,7 +165,7 @@ def test_front_then_last_is_the_whole_network() -> None:
     last = build_model("mobilefacenet", **TINY, part="last")
     features = front.apply({"params": params}, x)
     assert features.shape == (3, 4, 3, 16)
-    last_params = last.init(jax.random.key(1), features[:1])["params"]
+    last_params = jax.jit(last.init)(jax.random.key(1), features[:1])["params"]
     assert set(last_params) == {"tail", "gdc", "embed"}
     np.testing.assert_allclose(
         last.apply({"params": {k: params[k] for k in last_params}}, features),
