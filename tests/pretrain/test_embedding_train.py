@@ -63,15 +63,17 @@ def _config(task: str, **extra) -> dict:
 def test_augmentation_is_keyed_and_standardised() -> None:
     x = identities(2, 2, seed=3).images
     aug = make_augment({**AUG, "flip": True, "warp": 1.0, "gamma": 0.3, "blur": 0.5})
-    a = np.asarray(augment_batch(jax.random.key(0), x, aug))
-    b = np.asarray(augment_batch(jax.random.key(0), x, aug))
-    c = np.asarray(augment_batch(jax.random.key(1), x, aug))
+    # Jitted, as the train step runs it (eagerly every op compiles on its own).
+    run = jax.jit(augment_batch, static_argnums=2)
+    a = np.asarray(run(jax.random.key(0), x, aug))
+    b = np.asarray(run(jax.random.key(0), x, aug))
+    c = np.asarray(run(jax.random.key(1), x, aug))
     np.testing.assert_array_equal(a, b)
     assert a.shape == x.shape and np.abs(a - c).max() > 0.1
     np.testing.assert_allclose(a.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
     np.testing.assert_allclose(a.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
     # No options: only the per-image standardisation.
-    plain = np.asarray(augment_batch(jax.random.key(0), x, make_augment({})))
+    plain = np.asarray(run(jax.random.key(0), x, make_augment({})))
     ref = (x - x.mean(axis=(1, 2, 3), keepdims=True)) / x.std(axis=(1, 2, 3), keepdims=True)
     np.testing.assert_allclose(plain, ref, atol=1e-5)
     with pytest.raises(ValueError, match="unknown augment option"):
