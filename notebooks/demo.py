@@ -95,7 +95,7 @@ class DemoConfig:
 
 SMOKE = DemoConfig(
     backbone="",
-    identities=20,
+    identities=8,
     test_identities=6,
     crowd=5,
     epochs=1,

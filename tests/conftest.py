@@ -8,24 +8,52 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
+# Under xdist every worker gets its share of the cores for BLAS (and so do the notebook kernels
+# and subprocesses it starts, which inherit the environment). OpenBLAS's default, one thread per
+# core in every worker, oversubscribes the cores, and its threads spin while they wait: the MNIST
+# descriptor fits of the deep_vs_traditional notebook took 10.6 s with 2 threads beside another
+# busy process and 0.5 s with 1. A variable the user set wins. This must run before numpy loads.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _share = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _share)
 
-from pretrain.data import ArrayDataset
+# XLA:CPU compiles for the tests with LLVM at -O0: most tests run a tiny model for a few steps,
+# where compiling is most of the time (test_embedding_train.py 105 -> 80 s, its two-stage run
+# 27 -> 14 s); only long training runs slower (the killed-and-resumed MNIST run 30 -> 33 s). The
+# HLO passes (fusion, layout) are the same, so the programs compute the same functions. Workers
+# and notebooks started by the tests inherit it; a level the user set wins.
+_xla_flags = os.environ.get("XLA_FLAGS", "")
+if "--xla_backend_optimization_level" not in _xla_flags:
+    os.environ["XLA_FLAGS"] = f"{_xla_flags} --xla_backend_optimization_level=0".strip()
 
-# The files holding the slowest tests (the `--durations` list of a fresh clone at 2776fa5,
-# slowest first). They are collected first, and `make test` keeps collection order
-# (`--no-loadscope-reorder`), so the two xdist workers start on them rather than one worker being
-# left alone with them at the end. A file missing here only runs later; nothing else depends on it.
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pretrain.data import ArrayDataset  # noqa: E402
+
+# The files holding the slowest tests (per-file sums of the `--durations` list of the suite at
+# a309ccc, less what later commits saved; slowest first). They are collected first, and `make test`
+# keeps collection order (`--no-loadscope-reorder`), so the two xdist workers start on them rather
+# than one worker being left alone with them at the end. A file missing here only runs later;
+# nothing else depends on it.
 SLOW_FILES = (
+    "tests/pretrain/test_parallel_embed.py",
+    "tests/pretrain/test_parallel.py",
     "tests/test_notebooks.py",
     "tests/test_demo.py",
-    "tests/export/test_mobilefacenet_export.py",
+    "tests/pretrain/test_embedding_train.py",
     "tests/pretrain/test_mobilefacenet.py",
-    "tests/pretrain/test_parallel_embed.py",
-    "tests/pretrain/test_cli.py",
-    "tests/pretrain/test_parallel.py",
     "tests/pretrain/test_resume.py",
+    "tests/pretrain/test_cli.py",
+    "tests/pretrain/test_embednet.py",
+    "tests/export/test_mobilefacenet_export.py",
+    "tests/export/test_build_cli.py",
+    "tests/pretrain/test_models.py",
+    "tests/export/test_artifact_ota.py",
+    "tests/pretrain/test_embedding_face.py",
+    "tests/pretrain/test_xla_cpu.py",
 )
 
 

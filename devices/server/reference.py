@@ -214,7 +214,9 @@ def _embed_fn(ref: _Reference, img: Any) -> Any:
 
     const = ref.constants()
     embed_c = jax2tf.convert(lambda x: ref.embed(const, x), with_gradient=False)
-    return tf.function(lambda images: {"embeddings": embed_c(images)}, input_signature=[img])
+    return tf.function(
+        lambda images: {"embeddings": embed_c(images)}, autograph=False, input_signature=[img]
+    )
 
 
 def _device_fns(ref: _Reference, graph: Graph, module: Any, embed_batch: int) -> dict[str, Any]:
@@ -243,10 +245,12 @@ def _device_fns(ref: _Reference, graph: Graph, module: Any, embed_batch: int) ->
     emb = tf.TensorSpec((embed_batch, ref.embed_dim), tf.float32)
     fns["infer"] = tf.function(
         lambda embeddings: {"scores": head_c(module.vars["head/kernel"], embeddings)},
+        autograph=False,
         input_signature=[emb],
     )
     fns["get_weights"] = tf.function(
         lambda: {k.replace("/", "_"): v.read_value() for k, v in module.vars.items()},
+        autograph=False,
         input_signature=[],
     )
     names = ref.variables
@@ -257,7 +261,7 @@ def _device_fns(ref: _Reference, graph: Graph, module: Any, embed_batch: int) ->
             module.vars[k].assign(v)
         return {"ok": tf.constant(1, tf.int32)}
 
-    fns["set_weights"] = tf.function(set_weights, input_signature=specs)
+    fns["set_weights"] = tf.function(set_weights, autograph=False, input_signature=specs)
     return fns
 
 
@@ -327,4 +331,4 @@ def _train_fn(module, sig: SignatureSpec, graph: Graph, names, const, loss_fn, t
         tf.TensorSpec((), tf.float32, name="lr"),
         tf.TensorSpec((), tf.float32, name="weight_decay"),
     ]
-    return tf.function(train, input_signature=specs)
+    return tf.function(train, autograph=False, input_signature=specs)

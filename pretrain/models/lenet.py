@@ -12,11 +12,12 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from pretrain.models.lenet_ops import ValidConv, max_pool_2x2
 from pretrain.models.registry import register
@@ -144,5 +145,5 @@ class LeNet5(nn.Module):
 
 
 def count_params(params: object) -> int:
-    """Number of scalars in a parameter pytree."""
-    return sum(int(jnp.size(leaf)) for leaf in jax.tree.leaves(params))
+    """Number of scalars in a parameter pytree (arrays or shapes, e.g. from ``jax.eval_shape``)."""
+    return sum(math.prod(np.shape(leaf)) for leaf in jax.tree.leaves(params))

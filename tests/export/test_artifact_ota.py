@@ -42,7 +42,7 @@ def compressed(tmp_path_factory, data_root) -> dict:
         }
     )
     module = pretrain.build_model("embednet", **TINY)
-    params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
     pretrain.save_model(
         tmp / "model",
         model="embednet",

@@ -58,7 +58,7 @@ def tiny(tmp_path_factory, data_root) -> dict:
     """A random-init tiny EmbedNet (weight-standardised) saved as trained on ORL s1-s20."""
     tmp = tmp_path_factory.mktemp("build")
     module = pretrain.build_model("embednet", **TINY)
-    params = module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
     pretrain.save_model(
         tmp / "model",
         model="embednet",

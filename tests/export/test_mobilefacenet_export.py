@@ -33,7 +33,7 @@ SCOPES = ("head", "last_block")
 
 def _save(folder, options: dict) -> pretrain.SavedModel:
     module = pretrain.build_model("mobilefacenet", **options)
-    params = module.init(jax.random.key(0), jnp.zeros((1, 28, 24, 1)))["params"]
+    params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 28, 24, 1)))["params"]
     # Residual gains off zero, so folding them into the projections is exercised.
     params = jax.tree_util.tree_map_with_path(
         lambda path, v: v + 0.7 if path[-1].key == "gain" else v, params

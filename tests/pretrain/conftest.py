@@ -20,7 +20,10 @@ def _run_dp_worker(
 ) -> dict[str, np.ndarray]:
     """Runs a data-parallel worker script on ``devices`` host devices in each of ``processes``
     processes (jax.distributed over a free local port) and returns the arrays it saved."""
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    flags = [f for f in flags if "xla_force_host_platform_device_count" not in f]
+    flags.append(f"--xla_force_host_platform_device_count={devices}")
+    env = {**os.environ, "XLA_FLAGS": " ".join(flags)}
     env.pop("JAX_PLATFORMS", None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

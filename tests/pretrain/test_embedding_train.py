@@ -63,15 +63,17 @@ def _config(task: str, **extra) -> dict:
 def test_augmentation_is_keyed_and_standardised() -> None:
     x = identities(2, 2, seed=3).images
     aug = make_augment({**AUG, "flip": True, "warp": 1.0, "gamma": 0.3, "blur": 0.5})
-    a = np.asarray(augment_batch(jax.random.key(0), x, aug))
-    b = np.asarray(augment_batch(jax.random.key(0), x, aug))
-    c = np.asarray(augment_batch(jax.random.key(1), x, aug))
+    # Jitted, as the train step runs it (eagerly every op compiles on its own).
+    run = jax.jit(augment_batch, static_argnums=2)
+    a = np.asarray(run(jax.random.key(0), x, aug))
+    b = np.asarray(run(jax.random.key(0), x, aug))
+    c = np.asarray(run(jax.random.key(1), x, aug))
     np.testing.assert_array_equal(a, b)
     assert a.shape == x.shape and np.abs(a - c).max() > 0.1
     np.testing.assert_allclose(a.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
     np.testing.assert_allclose(a.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
     # No options: only the per-image standardisation.
-    plain = np.asarray(augment_batch(jax.random.key(0), x, make_augment({})))
+    plain = np.asarray(run(jax.random.key(0), x, make_augment({})))
     ref = (x - x.mean(axis=(1, 2, 3), keepdims=True)) / x.std(axis=(1, 2, 3), keepdims=True)
     np.testing.assert_allclose(plain, ref, atol=1e-5)
     with pytest.raises(ValueError, match="unknown augment option"):
@@ -171,25 +173,30 @@ def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> Non
     )
 
 
-def test_init_from_must_fit(tmp_path: Path, splits: Splits) -> None:
+@pytest.fixture(scope="module")
+def one_stage(tmp_path_factory: pytest.TempPathFactory, splits: Splits) -> Path:
+    """The saved model of one margin-softmax epoch (read, never changed, by the tests below)."""
+    tmp = tmp_path_factory.mktemp("one_stage")
     run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
-    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
+    fit_stages(run, tmp, progress=False, splits={"one": splits})
+    return tmp / "model"
+
+
+def test_init_from_must_fit(one_stage: Path, splits: Splits) -> None:
     wider = make_config(
         _config(
             "margin_softmax",
             model_options={**TINY, "widths": (16, 48)},
-            init_from=str(tmp_path / "a" / "model"),
+            init_from=str(one_stage),
         )
     )
     with pytest.raises(ConfigError, match="do not fit"):
         Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
 
 
-def test_imprinted_head_is_each_identity_mean_embedding(tmp_path: Path, splits: Splits) -> None:
-    run = make_staged({"stages": {"one": _config("margin_softmax", epochs=1)}})
-    fit_stages(run, tmp_path / "a", progress=False, splits={"one": splits})
-    saved = load_model(tmp_path / "a" / "model")
-    options = {"task_options": {"head_init": "imprint"}, "init_from": str(tmp_path / "a" / "model")}
+def test_imprinted_head_is_each_identity_mean_embedding(one_stage: Path, splits: Splits) -> None:
+    saved = load_model(one_stage)
+    options = {"task_options": {"head_init": "imprint"}, "init_from": str(one_stage)}
     config = make_config(_config("margin_softmax", **options))
     trainer = Trainer(config, splits.train.images, num_classes=12)
     kernel = np.asarray(

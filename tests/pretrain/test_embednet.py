@@ -20,7 +20,8 @@ def _images(n: int = 4, size: int = 32, seed: int = 0) -> jax.Array:
 
 
 def _init(model: nn.Module, x: jax.Array) -> dict:
-    return model.init(jax.random.key(0), x[:1])["params"]
+    """Jitted: an eager init compiles each op of the random initialisers on its own (3x slower)."""
+    return jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
 
 
 @pytest.mark.parametrize(
@@ -40,19 +41,22 @@ def test_fast_and_native_agree(options: dict) -> None:
     fast = build_model("embednet", **TINY, **options, impl="fast")
     native = build_model("embednet", **TINY, **options, impl="native")
     params = _init(fast, x)
-    a = fast.apply({"params": params}, x)
-    b = native.apply({"params": params}, x)
+    # Jitted, as training and export run them (eagerly every op compiles on its own: 2x slower).
+    a = jax.jit(fast.apply)({"params": params}, x)
+    b = jax.jit(native.apply)({"params": params}, x)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # Gradients too: the fast implementation is what trains, the native one what is exported.
-    ga = jax.grad(lambda p: jnp.sum(fast.apply({"params": p}, x)[:, 0]))(params)
-    gb = jax.grad(lambda p: jnp.sum(native.apply({"params": p}, x)[:, 0]))(params)
+    ga = jax.jit(jax.grad(lambda p: jnp.sum(fast.apply({"params": p}, x)[:, 0])))(params)
+    gb = jax.jit(jax.grad(lambda p: jnp.sum(native.apply({"params": p}, x)[:, 0])))(params)
     for u, v in zip(jax.tree.leaves(ga), jax.tree.leaves(gb), strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
 
 
 def test_default_parameter_groups_and_size() -> None:
     model = build_model("embednet")
-    params = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    # Shapes only: an eager init compiles each of its ops on its own (16 s in the suite).
+    x = jax.ShapeDtypeStruct((1, 64, 64, 1), jnp.float32)
+    params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
     # jax returns pytree dicts with sorted keys, so compare the names, not their order.
     assert set(params) == {"stem", *(f"block{i}" for i in range(1, 9)), "embed"}
     assert count_params(params) == 107_584
@@ -99,7 +103,7 @@ def test_embed_norm_centres_the_gradient() -> None:
     params = _init(model, x)
     assert set(params["embed_norm"]) == {"mean", "var"}
     common = jnp.asarray(np.random.default_rng(2).normal(size=16), jnp.float32)
-    grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) @ common))(params)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) @ common)))(params)
     np.testing.assert_allclose(grads["embed"]["kernel"], 0.0, atol=1e-5)
     np.testing.assert_allclose(grads["block3"]["pointwise"]["kernel"], 0.0, atol=1e-5)
 

@@ -54,7 +54,7 @@ def converted(tmp_path_factory) -> dict:
 
     full = build_model("embednet", **TINY, impl="native")
     x = jnp.zeros((1, 32, 32, 1))
-    params = full.init(jax.random.key(0), x)["params"]
+    params = jax.jit(full.init)(jax.random.key(0), x)["params"]
     full, params = fold_standardization(full, params)
     front = full.clone(stop_after=1)
     tail = full.clone(start_block=2, impl="fast")
@@ -88,12 +88,13 @@ def converted(tmp_path_factory) -> dict:
             self.weights = [tf.Variable(np.asarray(v)) for v in leaves]
 
         @tf.function(
+            autograph=False,
             input_signature=[
                 feature_spec,
                 tf.TensorSpec((batch,), tf.int32),
                 tf.TensorSpec((), tf.float32),
                 tf.TensorSpec((), tf.float32),
-            ]
+            ],
         )
         def train(self, features, labels, lr, weight_decay):
             *new, loss = step_tf(*self.weights, features, labels, lr, weight_decay)
@@ -153,7 +154,8 @@ def test_flip_average_converts_to_int8_builtins_and_agrees(tmp_path: Path) -> No
     params = model.init(jax.random.key(0), images[:1])["params"]
     model, params = fold_standardization(model, params)
     fn = jax2tf.convert(lambda x: model.apply({"params": params}, x), with_gradient=False)
-    tf_fn = tf.function(fn, input_signature=[tf.TensorSpec((1, 32, 32, 1), tf.float32)])
+    spec = tf.TensorSpec((1, 32, 32, 1), tf.float32)
+    tf_fn = tf.function(fn, autograph=False, input_signature=[spec])
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [tf_fn.get_concrete_function()], tf_fn
     )

@@ -29,7 +29,7 @@ def _images(n: int = 3, shape: tuple[int, int] = (28, 24), seed: int = 0) -> jax
 
 def _params(model: MobileFaceNet, x: jax.Array, gain: float = 0.5) -> dict:
     """Initial parameters with the residual gains moved off zero (else residuals are idle)."""
-    params = model.init(jax.random.key(0), x[:1])["params"]
+    params = jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
     return jax.tree_util.tree_map_with_path(
         lambda path, v: v + gain if path[-1].key == "gain" else v, params
     )
@@ -54,7 +54,7 @@ def test_registered_with_residual_gains_and_unit_norm_embeddings() -> None:
 def test_residual_branches_start_as_the_identity() -> None:
     model = build_model("mobilefacenet", **TINY, part="front")
     x = _images()
-    params = model.init(jax.random.key(0), x[:1])["params"]
+    params = jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
     before = model.apply({"params": params}, x)
     changed = jax.tree.map(lambda v: v, params)
     changed["block4"]["project"]["kernel"] = params["block4"]["project"]["kernel"] + 1.0
@@ -68,11 +68,11 @@ def test_fast_and_native_agree(options: dict) -> None:
     fast = build_model("mobilefacenet", **TINY, **options, impl="fast")
     native = build_model("mobilefacenet", **TINY, **options, impl="native")
     params = _params(fast, x)
-    np.testing.assert_allclose(
-        fast.apply({"params": params}, x), native.apply({"params": params}, x), atol=1e-5
-    )
-    ga = jax.grad(lambda p: jnp.sum(fast.apply({"params": p}, x)[:, 0]))(params)
-    gb = jax.grad(lambda p: jnp.sum(native.apply({"params": p}, x)[:, 0]))(params)
+    # Jitted, as training and export run them (eagerly every op compiles on its own: 2x slower).
+    a = jax.jit(fast.apply)({"params": params}, x)
+    np.testing.assert_allclose(a, jax.jit(native.apply)({"params": params}, x), atol=1e-5)
+    ga = jax.jit(jax.grad(lambda p: jnp.sum(fast.apply({"params": p}, x)[:, 0])))(params)
+    gb = jax.jit(jax.grad(lambda p: jnp.sum(native.apply({"params": p}, x)[:, 0])))(params)
     for u, v in zip(jax.tree.leaves(ga), jax.tree.leaves(gb), strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
 
@@ -165,7 +165,7 @@ def test_front_then_last_is_the_whole_network() -> None:
     last = build_model("mobilefacenet", **TINY, part="last")
     features = front.apply({"params": params}, x)
     assert features.shape == (3, 4, 3, 16)
-    last_params = last.init(jax.random.key(1), features[:1])["params"]
+    last_params = jax.jit(last.init)(jax.random.key(1), features[:1])["params"]
     assert set(last_params) == {"tail", "gdc", "embed"}
     np.testing.assert_allclose(
         last.apply({"params": {k: params[k] for k in last_params}}, features),

@@ -1,4 +1,9 @@
-"""Data parallelism: 2 host devices, 2 processes and 2x2 train the same parameters as 1 device.
+"""Data parallelism: 2 host devices and 2 processes of 2 host devices train the same parameters
+as 1 device.
+
+2x2 reduces over local devices and over processes at once (a separate 1x2 run checked nothing
+that 2x2 does not). 2x1 stays on its own: the abort of the in-flight bound below was seen on host
+devices in one process.
 
 120 steps after the first: with the loop free to run 32 steps ahead, 2 host devices aborted in
 the all-reduce in 2 runs of 2 (see pretrain.train.parallel; 40 steps did not always show it).
@@ -19,7 +24,7 @@ def reference() -> dp_check.Run:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("devices", "processes"), [(2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize(("devices", "processes"), [(2, 1), (2, 2)])
 def test_same_parameters_as_one_device(reference, devices: int, processes: int) -> None:
     got = dp_check.run(devices, processes)
     assert (got.devices, got.processes) == (devices, processes)
