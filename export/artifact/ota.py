@@ -277,45 +277,6 @@ def _imprinted(module: Any, params: Any, data: ArrayDataset, classes: int) -> ja
     return jnp.asarray(means.T, jnp.float32)
 
 
-@dataclasses.dataclass(frozen=True)
-class Distilled:
-    """The task ``base`` plus ``weight`` times the mean cosine distance between the model's
-    embeddings and the ``teacher``'s on every batch the base task feeds the model.
-
-    Everything but the loss is the base task's.
-
-    References:
-      Hinton, Vinyals, Dean, "Distilling the knowledge in a neural network", 2015.
-    """
-
-    base: Any
-    teacher: Any  # images -> embeddings (constant parameters)
-    weight: float
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)
-
-    def loss(
-        self, apply_fn: Any, params: Any, images: Any, labels: Any, step: Any
-    ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        distances: list[jax.Array] = []
-
-        def matched(variables: Any, x: jax.Array) -> jax.Array:
-            out = apply_fn(variables, x)
-            target = jax.lax.stop_gradient(self.teacher(x))
-            cos = jnp.sum(_unit(out) * _unit(target), axis=-1)
-            distances.append(jnp.mean(1.0 - cos))
-            return out
-
-        loss, metrics = self.base.loss(matched, params, images, labels, step)
-        distance = sum(distances) / max(len(distances), 1)
-        return loss + self.weight * distance, {**metrics, "distill": distance}
-
-
-def _unit(x: jax.Array) -> jax.Array:
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def _run(
     compressor: pc.Compressor,
     cstate: Any,
@@ -343,7 +304,7 @@ def _run(
     task = None
     if distill:
         base = build_task(config.task, config.task_options, seed=config.seed)
-        task = Distilled(base, teacher, distill)
+        task = pc.EmbeddingDistillation(base, teacher, distill)
     trainer = pc.CompressedTrainer(config, train.images, compressor, cstate, task=task)
     projected, _ = trainer.project(params)
     if steps == 0:

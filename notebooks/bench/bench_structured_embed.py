@@ -1,8 +1,10 @@
-"""The fingerprint row of bench-structured: EmbedNet channel pruning, int8 LiteRT embed timing.
+"""The fingerprint and face rows of bench-structured: EmbedNet channel pruning, int8 LiteRT timing.
 
 Driven by ``bench_structured.py``; ``python notebooks/bench/bench_structured_embed.py [ARGS]`` is
-``bench_structured.py --only fingerprint [ARGS]`` (this row alone, the other rows of
-structured.json kept). Particle filters (``pc.separable_compression``) and L1 norms choose
+``bench_structured.py --only fingerprint face [ARGS]`` (these rows alone, the other rows of
+structured.json kept).
+
+Fingerprint: particle filters (``pc.separable_compression``) and L1 norms choose
 half of every prunable producer's channels on the dev prints (synthetic validation identities
 0-99 x 8, EER); each narrow network is fine-tuned with the backbone's own CosFace stage
 (``pretrain/configs/embed_fingerprint_scale.py``, ``scale``) for a few short epochs, the dev EER
@@ -12,6 +14,13 @@ splits (``repeated_identification``, the same enrollments for every network) and
 (impressions 1-5 enroll), against the unpruned backbone in the same run; the int8 ``embed``
 signature of each network (full-integer, calibrated on 100 training prints) timed on one thread
 in alternating rounds (``devices.timing.alternating_medians``).
+
+Face: the same on the face backbone (``pc.FACE_SEPARABLE``): the dev people are the 120 LFW
+development people (EER), the fine-tuning is the backbone's CosFace stage on LFW + Extended Yale B
+(``pretrain/configs/embed_face_lfw.py``, ``metric``) distilled towards the unpruned network's
+embeddings; reported: 5-shot identification of all 40 ORL people (none trained on), the mean over
+10 random enrollment splits as bench-embed scores it, and the fixed split; int8 calibrated on 100
+training faces, timed on an ORL face.
 """
 
 from __future__ import annotations
@@ -20,12 +29,13 @@ import dataclasses
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from _results import ROOT, run_main
+from _results import ROOT, print_table, run_main
 
 import devices
 import pretrain
@@ -33,8 +43,10 @@ import pretrain.compression as pc
 from devices.server import graph_from_flax
 from devices.timing import alternating_medians
 from export.artifact import embedder_tflite
-from pretrain.embedding import fingerprint_spec, fvc_sensor_sets
-from pretrain.evaluation import evaluate_features, repeated_identification
+from pretrain.data import ArrayDataset
+from pretrain.embedding import fingerprint_spec, fvc_sensor_sets, orl_faces
+from pretrain.embedding.suites import within_identity_order
+from pretrain.evaluation import evaluate_features, face_report, repeated_identification
 from pretrain.train import load_splits
 
 PROFILE = "phone_cpu"
@@ -47,11 +59,14 @@ def smoke_recipe(recipe: pc.SeparableRecipe) -> pc.SeparableRecipe:
         recipe,
         filters=pc.FilterSettings(particles=2, rounds=1, temperature=0.005, examples=0),
         epochs=1,
-        identities=40,
+        identities=40 if recipe.identities else 0,
     )
 
 
-def fvc_scores(embed: Any, params: Any, fvc: tuple) -> dict[str, Any]:
+Scores = dict[str, Any]
+
+
+def fvc_scores(embed: Any, params: Any, fvc: tuple) -> Scores:
     """5-shot identification (mean over random splits, and the fixed split) and EER on FVC."""
     images, labels, impressions, _ = fvc
     features = embed(params, images)
@@ -63,6 +78,20 @@ def fvc_scores(embed: Any, params: Any, fvc: tuple) -> dict[str, Any]:
         "identification_5shot_fixed_split_pct": fixed["identification_pct"]["5"],
         "identification_pct": repeated["mean"],
         "eer_pct": fixed["eer_pct"],
+    }
+
+
+def orl_scores(embed: Any, params: Any, orl: ArrayDataset) -> Scores:
+    """bench-embed's face figures on all 40 ORL people: 5-shot identification over 10 random
+    enrollment splits (seed 0) and on the fixed split, EER over all pairs."""
+    features = embed(params, orl.images)
+    r = face_report(features, orl.labels, order=within_identity_order(orl.labels))
+    return {
+        "identification_5shot_pct": r["identification_pct"]["5"],
+        "identification_5shot_std_pct": r["identification_pct_std"]["5"],
+        "identification_5shot_fixed_split_pct": r["identification_pct_fixed"]["5"],
+        "identification_pct": r["identification_pct"],
+        "eer_pct": r["eer_pct"],
     }
 
 
@@ -115,11 +144,54 @@ def time_embed(paths: dict[str, Path], image: np.ndarray, rounds: int) -> dict[s
     return alternating_medians(calls, rounds=rounds, repeats=50, warmup=10)
 
 
-def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
-    """The ``fingerprint`` row of structured.json."""
+class EvalSet(NamedTuple):
+    """What a row reports on: its images, how a network is scored on them, and the wording."""
+
+    images: np.ndarray
+    scores: Callable[[Any, Any], Scores]  # (embed, params) -> figures
+    accuracy: str
+
+
+def fingerprint_eval(stage: Any, smoke: bool) -> EvalSet:
+    """The FVC B sensor sets in the crop the backbone trained on."""
+    crop = stage.dataset_options.get("crop", "foreground")
+    fvc = fvc_sensor_sets("", spec=fingerprint_spec(crop))
+    if smoke:
+        fvc = tuple(a[:80] if isinstance(a, np.ndarray) else a for a in fvc)
+    return EvalSet(
+        fvc[0],
+        lambda embed, params: fvc_scores(embed, params, fvc),
+        "5-shot identification on the FVC B sensor sets (50 fingers x 8), mean over 10 random "
+        "enrollment splits (the same for every network); accuracy_delta_pts: pruned minus "
+        "unpruned, in points",
+    )
+
+
+def face_eval(stage: Any, smoke: bool) -> EvalSet:
+    """All 40 ORL people at the backbone's input size (8 in a smoke run)."""
+    orl = orl_faces(stage.dataset_options["input_size"])
+    if smoke:
+        orl = orl.take(np.flatnonzero(orl.labels < 8))
+    return EvalSet(
+        orl.images,
+        lambda embed, params: orl_scores(embed, params, orl),
+        "5-shot identification of all 40 ORL people (none trained on), mean over 10 random "
+        "enrollment splits (seed 0, as bench-embed); accuracy_delta_pts: pruned minus unpruned, "
+        "in points",
+    )
+
+
+ROWS = {
+    "fingerprint": (pc.SeparableRecipe(), fingerprint_eval),
+    "face": (pc.FACE_SEPARABLE, face_eval),
+}
+
+
+def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
+    """The ``fingerprint`` or ``face`` row of structured.json."""
     started = time.perf_counter()
     saved = pretrain.load_model(model_dir)
-    recipe = pc.SeparableRecipe()
+    recipe, make_eval = ROWS[kind]
     if args.smoke:
         recipe = smoke_recipe(recipe)
     module, params = pc.folded(saved)
@@ -127,34 +199,34 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
     splits = load_splits(stage)
     if splits.val is None:
         raise SystemExit(f"{recipe.config}: its {recipe.stage} stage holds out no dev identities.")
-    crop = stage.dataset_options.get("crop", "foreground")
-    fvc = fvc_sensor_sets("", spec=fingerprint_spec(crop))
-    if args.smoke:
-        fvc = tuple(a[:80] if isinstance(a, np.ndarray) else a for a in fvc)
+    ev = make_eval(stage, args.smoke)
     rng = np.random.default_rng(args.seed)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, by_norm in (("particle_filter", False), ("l1_baseline", True)):
+            print(f"== {kind} {name} ==", flush=True)
             results[name] = pc.separable_compression(
                 saved, recipe, splits.val, rng=rng, workdir=work / name, l1=by_norm, splits=splits
             )
         calibration = splits.train.images[:CALIBRATION]
         embed = pc.embed_fn(module)
+        probe = ev.images[:100]
         ref = {
             **describe(module, params, calibration, work, "reference"),
-            **fvc_scores(embed, params, fvc),
+            **ev.scores(embed, params),
         }
-        ref["int8_cosine_min"] = int8_agreement(ref["path"], embed, params, fvc[0][:100])
+        ref["dev_eer_pct"] = 100 * results["particle_filter"].dev_eer["reference"]
+        ref["int8_cosine_min"] = int8_agreement(ref["path"], embed, params, probe)
         entries: dict[str, dict[str, Any]] = {}
         for name, r in results.items():
             narrow_embed = pc.embed_fn(r.module)
             e = describe(r.module, r.params, calibration, work, name)
-            e.update(fvc_scores(narrow_embed, r.params, fvc))
-            e["int8_cosine_min"] = int8_agreement(e["path"], narrow_embed, r.params, fvc[0][:100])
-            e["identification_5shot_before_finetune_pct"] = fvc_scores(
-                narrow_embed, r.selected, fvc
-            )["identification_5shot_pct"]
+            e.update(ev.scores(narrow_embed, r.params))
+            e["int8_cosine_min"] = int8_agreement(e["path"], narrow_embed, r.params, probe)
+            e["identification_5shot_before_finetune_pct"] = ev.scores(narrow_embed, r.selected)[
+                "identification_5shot_pct"
+            ]
             e["dev_eer_pct"] = {k: 100 * v for k, v in r.dev_eer.items()}
             e["channels_kept"] = r.log["channels_kept"]
             e["filters"] = r.log.get("filters")
@@ -163,7 +235,8 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
             e["seconds"] = r.log["seconds"]
             entries[name] = e
         paths = {"reference": ref["path"], **{k: e["path"] for k, e in entries.items()}}
-        timing = time_embed(paths, fvc[0][0], rounds=3 if args.smoke else 15)
+        timing = time_embed(paths, ev.images[0], rounds=3 if args.smoke else 15)
+
     ref.pop("path")
     ref["latency_s"] = timing["reference"]
     for name, e in entries.items():
@@ -184,9 +257,7 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
             model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
         ),
         "recipe": {**dataclasses.asdict(recipe), "filters": dataclasses.asdict(recipe.filters)},
-        "accuracy": "5-shot identification on the FVC B sensor sets (50 fingers x 8), mean over "
-        "10 random enrollment splits (the same for every network); accuracy_delta_pts: pruned "
-        "minus unpruned, in points",
+        "accuracy": ev.accuracy,
         "reference": ref,
         **entries,
         "pf_vs_l1": {
@@ -197,7 +268,7 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
             ],
             "pf_at_least_as_accurate": pf["identification_5shot_pct"]
             >= l1["identification_5shot_pct"],
-            "rule": "the particle filters' FVC 5-shot identification (mean over the enrollment "
+            "rule": "the particle filters' 5-shot identification (mean over the enrollment "
             "splits) >= L1's, one fine-tuning each (no seeds repeated: the time box)",
         },
         "timing": "median over 15 alternating rounds of 50 int8 embed calls, one thread, batch 1",
@@ -206,12 +277,31 @@ def run_fingerprint(model_dir: Path, args: Any) -> dict[str, Any]:
     }
 
 
+def report_embed(kind: str, m: dict[str, Any]) -> None:
+    """An embedding row: 5-shot identification, speed and size against the reference."""
+    ref = m["reference"]
+    rows = [[f"{kind} reference", f"{ref['identification_5shot_pct']:.2f}%", "-", "1", "1", "1"]]
+    for k in ("particle_filter", "l1_baseline"):
+        e = m[k]
+        rows.append(
+            [
+                k,
+                f"{e['identification_5shot_pct']:.2f}%",
+                f"{e['accuracy_delta_pts']:+.2f}",
+                f"{e['flops_ratio']:.3f}",
+                f"{e['bytes_ratio']:.3f}",
+                f"{e['speedup']:.2f}x",
+            ]
+        )
+    print_table(["network", "5-shot", "acc delta pts", "flops", "bytes", "speedup"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``bench_structured.py --only fingerprint`` with the same arguments."""
+    """``bench_structured.py --only fingerprint face`` with the same arguments."""
     import bench_structured  # imports this module: not at the top
 
     args = sys.argv[1:] if argv is None else argv
-    return bench_structured.main(["--only", "fingerprint", *args])
+    return bench_structured.main(["--only", "fingerprint", "--only", "face", *args])
 
 
 if __name__ == "__main__":

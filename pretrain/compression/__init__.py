@@ -33,7 +33,12 @@ from pretrain.compression.base import (
     to_numpy,
 )
 from pretrain.compression.dedup import DedupLeaf, DedupState, deduplicate, distinct_slices
-from pretrain.compression.distill import Distillation, distillation_teacher, soft_cross_entropy
+from pretrain.compression.distill import (
+    Distillation,
+    EmbeddingDistillation,
+    distillation_teacher,
+    soft_cross_entropy,
+)
 from pretrain.compression.fixed_point import (
     FixedLeaf,
     FixedPointState,
@@ -100,6 +105,7 @@ from pretrain.compression.separable import (
     shrink_separable,
 )
 from pretrain.compression.separable_pipeline import (
+    FACE_SEPARABLE,
     SeparableRecipe,
     SeparableResult,
     channels_kept,
@@ -141,6 +147,7 @@ from pretrain.compression.structured_pipeline import (
 
 __all__ = [
     "CANDIDATES",
+    "FACE_SEPARABLE",
     "LENET5_CHAIN",
     "CodebookLeaf",
     "Comparison",
@@ -150,6 +157,7 @@ __all__ = [
     "DedupLeaf",
     "DedupState",
     "Distillation",
+    "EmbeddingDistillation",
     "FilterResult",
     "FilterSettings",
     "FixedLeaf",

@@ -6,6 +6,10 @@ with the cross-entropy against the teacher's softened outputs (temperature ``T``
 sharing retrain the compressed network towards the reference it came from, not only towards the
 labels: the reference's wrong-class probabilities carry what the labels do not.
 
+:class:`EmbeddingDistillation` does the same for embedding tasks (margin softmax, contrastive):
+any task plus the mean cosine distance between the model's embeddings and the teacher's, on every
+batch the task feeds the model.
+
 Example:
   >>> teacher = distillation_teacher(saved.module, saved.params)
   >>> task = Distillation(teacher, weight=0.5, temperature=4.0)
@@ -88,3 +92,52 @@ def distillation_teacher(module: nn.Module, params: Params) -> Teacher:
         return module.apply({"params": frozen}, images)  # type: ignore[return-value]
 
     return teacher
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingDistillation:
+    """The task ``base`` plus ``weight`` times the mean cosine distance between the model's
+    embeddings and the ``teacher``'s on every batch the base task feeds the model.
+
+    Everything but the loss is the base task's (its scoring, its classifier, its
+    ``init_from_data``).
+
+    Attributes:
+      base: the embedding task (e.g. the margin softmax of the backbone's pretraining stage).
+      teacher: images -> embeddings (constant parameters; :func:`distillation_teacher`).
+      weight: the distance term's weight (>= 0).
+
+    References:
+      Hinton, Vinyals, Dean, "Distilling the knowledge in a neural network", 2015.
+    """
+
+    base: Any
+    teacher: Teacher = dataclasses.field(compare=False)
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0.0:
+            raise ValueError(f"distillation weight must be >= 0, got {self.weight}.")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+    def loss(
+        self, apply_fn: ApplyFn, params: Params, images: Any, labels: Any, step: Any
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        distances: list[jax.Array] = []
+
+        def matched(variables: Any, x: jax.Array) -> jax.Array:
+            out = apply_fn(variables, x)
+            target = jax.lax.stop_gradient(self.teacher(x))
+            cos = jnp.sum(_unit(out) * _unit(target), axis=-1)
+            distances.append(jnp.mean(1.0 - cos))
+            return out
+
+        loss, metrics = self.base.loss(matched, params, images, labels, step)
+        distance = sum(distances) / max(len(distances), 1)
+        return loss + self.weight * distance, {**metrics, "distill": distance}
+
+
+def _unit(x: jax.Array) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

@@ -70,11 +70,9 @@ class CompressedTrainer(Trainer):
         *,
         task: Any = None,
     ) -> None:
-        super().__init__(config, example)
+        super().__init__(config, example, task=task)
         self.compressor = compressor
         self.state = self.replicate(state)
-        if task is not None:  # e.g. the config's task plus a distillation term
-            self.task = task
         module_apply, tx, task = self.module.apply, self.tx, self.task
 
         def step(train: TrainState, images: jax.Array, labels: jax.Array, cstate: Any) -> Any:

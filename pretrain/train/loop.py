@@ -123,6 +123,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     splits: Splits | None = None,
+    task: Any = None,
 ) -> FitResult:
     """Trains ``config`` in ``workdir``: checkpoints every epoch, writes the best model at the end.
 
@@ -133,6 +134,8 @@ def fit(
         state); without it, a workdir that already has checkpoints is refused.
       progress: show a progress bar (process 0 only).
       splits: preloaded data; loaded from ``config.dataset`` when omitted.
+      task: a built task instead of ``config.task`` (:class:`Trainer`'s ``task``); a resumed run
+        must be given the same one.
 
     Returns:
       A :class:`FitResult`.
@@ -142,7 +145,7 @@ def fit(
     primary = jax.process_index() == 0
     splits = splits or load_splits(config)
     num_classes = int(splits.train.labels.max()) + 1 if len(splits.train) else 0
-    trainer = Trainer(config, splits.train.images, num_classes=num_classes)
+    trainer = Trainer(config, splits.train.images, num_classes=num_classes, task=task)
     init_key, data_key = jax.random.split(jax.random.key(config.seed))
     plateau = make_plateau(config)
 

@@ -56,16 +56,25 @@ class Trainer:
       example: one batch of inputs, to initialise parameter shapes.
       num_classes: identities in the training data, for tasks that train a classifier over them
         next to the model (ignored by plain classification, whose model has its own output).
+      task: a built task instead of ``config.task`` (e.g. the config's task wrapped in
+        :class:`pretrain.compression.EmbeddingDistillation`, whose teacher a config cannot name).
     """
 
-    def __init__(self, config: TrainConfig, example: np.ndarray, *, num_classes: int = 0) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        example: np.ndarray,
+        *,
+        num_classes: int = 0,
+        task: Any = None,
+    ) -> None:
         self.config = config
         self.mesh = data_mesh()
         check_batch_size(config.batch_size, self.mesh)
         check_batch_size(config.eval_batch_size, self.mesh)
         try:
             self.module = build_model(config.model, **config.model_options)
-            self.task = build_task(config.task, config.task_options, seed=config.seed)
+            self.task = task or build_task(config.task, config.task_options, seed=config.seed)
         except ValueError as err:  # unknown model, task or option: a config mistake
             raise ConfigError(str(err)) from None
         self.num_classes = num_classes

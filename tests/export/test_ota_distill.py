@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import pretrain
+import pretrain.compression as pc
 from export.artifact import ota_search
-from export.artifact.ota import Distilled, OtaRecipe
+from export.artifact.ota import OtaRecipe
 from pretrain.train import build_task
 
 TINY = {"stem_width": 8, "widths": (16,), "strides": (2,), "embedding_dim": 8}
@@ -30,7 +31,7 @@ def setup():
 def test_distillation_adds_nothing_when_the_model_is_its_teacher(setup) -> None:
     module, params, task, full, x, labels = setup
     base, _ = task.loss(module.apply, full, x, labels, 0)
-    same = Distilled(task, lambda z: module.apply({"params": params}, z), 10.0)
+    same = pc.EmbeddingDistillation(task, lambda z: module.apply({"params": params}, z), 10.0)
     loss, metrics = same.loss(module.apply, full, x, labels, 0)
     # cosines of a vector with itself: 1 within float32 rounding
     assert float(metrics["distill"]) == pytest.approx(0.0, abs=1e-5)
@@ -41,7 +42,7 @@ def test_distillation_pulls_towards_the_teacher(setup) -> None:
     module, params, task, full, x, labels = setup
     other = module.init(jax.random.key(9), x)["params"]
     base, _ = task.loss(module.apply, full, x, labels, 0)
-    distilled = Distilled(task, lambda z: module.apply({"params": other}, z), 10.0)
+    distilled = pc.EmbeddingDistillation(task, lambda z: module.apply({"params": other}, z), 10.0)
     loss, metrics = distilled.loss(module.apply, full, x, labels, 0)
     distance = float(metrics["distill"])
     assert 0.0 < distance <= 2.0
