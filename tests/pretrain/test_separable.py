@@ -103,8 +103,11 @@ def test_channels_kept_halves_every_producer(tiny: tuple) -> None:
 def test_recipe_and_backbone_are_checked() -> None:
     with pytest.raises(ValueError, match="keep must be a fraction"):
         pc.SeparableRecipe(keep=0.0)
-    with pytest.raises(ValueError, match="identities >= 2"):
+    with pytest.raises(ValueError, match="identities 0 or >= 2"):
         pc.SeparableRecipe(identities=1)
+    with pytest.raises(ValueError, match="distill must be >= 0"):
+        pc.SeparableRecipe(distill=-1.0)
+    assert pc.FACE_SEPARABLE.distill > 0 and pc.FACE_SEPARABLE.identities == 0
     saved = pretrain.SavedModel(pretrain.build_model("lenet5"), {}, {})
     with pytest.raises(ValueError, match="needs an EmbedNet backbone"):
         pc.folded(saved)

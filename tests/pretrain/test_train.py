@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+import pretrain.compression as pc
 from pretrain.config import make_config
 from pretrain.train import (
     CheckpointError,
@@ -179,3 +180,17 @@ def test_a_tie_is_no_improvement_whichever_way_float32_rounds(error: float) -> N
     assert improved(float(np.nextafter(np.float32(error), np.float32(0))), best)
     assert not improved(float("nan"), best)
     assert improved(error, jnp.asarray(jnp.inf, jnp.float32))
+
+
+def test_a_built_task_replaces_the_configs(tmp_path: Path, splits: Splits) -> None:
+    # Pure distillation towards a teacher that always says class 0: the model learns that, not
+    # the labels (with the config's own task the toy classes are learnt: the test above).
+    def teacher(images: jax.Array) -> jax.Array:
+        return jnp.zeros((images.shape[0], 10)).at[:, 0].set(10.0)
+
+    task = pc.Distillation(teacher=teacher, weight=1.0, temperature=1.0)
+    config = make_config({**TINY, "epochs": 2})
+    result = fit(config, tmp_path, progress=False, splits=splits, task=task)
+    saved = load_model(result.model_dir)
+    logits = saved.module.apply({"params": saved.params}, splits.test.images)
+    assert np.mean(np.argmax(logits, -1) == 0) > 0.95
