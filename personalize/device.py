@@ -497,12 +497,8 @@ class Device:
         )
         embedded, embed_ms = self._embed_samples(inputs)
         chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
-        rise = meter.stop() if measure_memory else None
-        measured = None if rise is None or self._held_bytes is None else rise + self._held_bytes
+        measured, note = self._measured_peak(meter if measure_memory else None)
         self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta())
-        note = MEMORY_NOTE
-        if measure_memory and measured is None:
-            note = f"peak RSS not measurable here: {meter.error or 'no /proc resident counters'}"
         result, fit = fitted.result, fitted.fit
         return EnrollmentReport(
             user=request.user,
@@ -529,6 +525,17 @@ class Device:
             where=outcome.where,
             offload=outcome.to_dict(),
         )
+
+    def _measured_peak(self, meter: PeakMeter | None) -> tuple[int | None, str]:
+        """The enrollment's measured peak (the RSS rise over what the device held before) and
+        the report's memory note; ``(None, ...)`` when not measured or not measurable."""
+        if meter is None:
+            return None, MEMORY_NOTE
+        rise = meter.stop()
+        if rise is None or self._held_bytes is None:
+            why = meter.error or "no /proc resident counters"
+            return None, f"peak RSS not measurable here: {why}"
+        return rise + self._held_bytes, MEMORY_NOTE
 
     def _templates(self, embedded: dict[str, np.ndarray]) -> np.ndarray | None:
         """The owner's templates a record keeps (None when the match config keeps none)."""
