@@ -4,7 +4,7 @@ Command:
   make bench-structured
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5] [--no-intra]
-      [--smoke] [--search]
+      [--smoke] [--search] [--distill W]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -498,6 +498,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-intra", dest="intra", action="store_false")
     parser.add_argument("--smoke", action="store_true", help="tiny run, writes nothing")
     parser.add_argument("--search", action="store_true", help="choose the channel split")
+    parser.add_argument(
+        "--distill",
+        type=float,
+        default=None,
+        metavar="W",
+        help="fingerprint/face rows: distillation weight of the fine-tuning (default: the recipe's)",
+    )
     parser.add_argument(
         "--only",
         action="append",

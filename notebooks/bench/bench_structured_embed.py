@@ -192,6 +192,8 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     started = time.perf_counter()
     saved = pretrain.load_model(model_dir)
     recipe, make_eval = ROWS[kind]
+    if args.distill is not None:
+        recipe = dataclasses.replace(recipe, distill=args.distill)
     if args.smoke:
         recipe = smoke_recipe(recipe)
     module, params = pc.folded(saved)
