@@ -187,6 +187,28 @@ ROWS = {
 }
 
 
+def latency_by_depth(
+    module: Any, params: Any, calibration: np.ndarray, image: np.ndarray, rounds: int
+) -> dict[str, float]:
+    """Where an int8 ``embed``'s time goes: the median ``invoke`` time (us, one thread) of the
+    network cut after block 1, 2, 4, 6 (its feature map out) and of the whole network, timed in
+    alternating rounds. The differences are what each stretch of blocks costs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    blocks = len(module.widths)
+    cuts = [k for k in (1, 2, 4, 6) if k < blocks]
+    calls = {}
+    for k in [*cuts, 0]:
+        cut = module.clone(impl="native", stop_after=k)
+        blob = embedder_tflite(cut, params, calibration.shape[1:], list(calibration[:20]))
+        interpreter = Interpreter(model_content=blob, num_threads=1)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+        calls[f"block{k}" if k else "whole"] = interpreter.invoke
+    medians = alternating_medians(calls, rounds=rounds, repeats=200, warmup=20)
+    return {name: 1e6 * t for name, t in medians.items()}
+
+
 def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     """The ``fingerprint`` or ``face`` row of structured.json."""
     started = time.perf_counter()
@@ -238,6 +260,15 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
             entries[name] = e
         paths = {"reference": ref["path"], **{k: e["path"] for k, e in entries.items()}}
         timing = time_embed(paths, ev.images[0], rounds=3 if args.smoke else 15)
+        depth_rounds = 2 if args.smoke else 9
+        image = ev.images[0].astype(np.float32)
+        ref["latency_by_depth_us"] = latency_by_depth(
+            module, params, calibration, image, depth_rounds
+        )
+        for name, r in results.items():
+            entries[name]["latency_by_depth_us"] = latency_by_depth(
+                r.module, r.params, calibration, image, depth_rounds
+            )
 
     ref.pop("path")
     ref["latency_s"] = timing["reference"]
@@ -296,6 +327,13 @@ def report_embed(kind: str, m: dict[str, Any]) -> None:
             ]
         )
     print_table(["network", "5-shot", "acc delta pts", "flops", "bytes", "speedup"], rows)
+    for k in ("reference", "particle_filter", "l1_baseline"):
+        depth = m[k].get("latency_by_depth_us")
+        if depth:
+            print(
+                f"{k} int8 invoke by depth (us): "
+                + ", ".join(f"{c} {t:.1f}" for c, t in depth.items())
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
