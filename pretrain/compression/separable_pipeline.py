@@ -73,12 +73,16 @@ class SeparableRecipe:
         the stage's loss (0: the stage's loss alone).
 
     What chose what (``bench_structured.py --only fingerprint``, dev = synthetic identities 0-99):
-    ``keep`` is the budget, not tuned (0.5: 0.31 of the MACs, int8 embed 2.0-2.6x here);
+    ``keep`` is the budget, not tuned (0.5: 0.31 of the MACs; int8 embed 1.8-1.9x here on
+    2026-12-03, 1.9-2.4x on 2026-12-02: the same shapes, the machine's noise);
     the fine-tuning length is the time box: 4 epochs of 800 identities (400 steps) left the dev
     EER falling (10.7, 10.2, 9.9, 8.6% against the unpruned 6.2%), so 5 epochs of 2,000
     identities (1,250 steps, ~20-30 min a network on 2 shared cores); the learning rate and
-    margins are the stage's own. Expected (2026-12-02): dev EER 7.3% (unpruned 6.2%), FVC 5-shot
-    55.4% against 61.1% unpruned; L1 at the same widths 7.2% and 54.9%.
+    margins are the stage's own; ``distill`` stays 0: on the epoch-13 backbone distillation
+    (weight 10, as the face row) gave dev EER 5.2% (PF) and 5.0% (L1) against 5.3% and 4.8%
+    without, no difference (notebooks/results/structured_fingerprint_distill10.json, the
+    ``--distill 10`` run at 1dae17f). Expected (2026-12-03, epoch-13 backbone): dev EER 5.3% / 4.8% (PF /
+    L1; unpruned 5.0%), FVC 5-shot 65.0% / 65.3% against 64.9% unpruned.
     """
 
     keep: float = 0.5
@@ -107,7 +111,8 @@ class SeparableRecipe:
 # the fingerprint row's 1,250), the dev people's EER cutting the rate and picking the epoch as in
 # pretraining. distill=10: the weight the OTA retraining of this same backbone chose on the same
 # dev people (export.artifact.ota.FACE_LFW, notebooks/results/export_search.json); not searched
-# again here (the time box). Dev = the 120 LFW development people; ORL is reported only.
+# again here (the time box; on the fingerprint row it made no dev difference). Dev = the 120 LFW
+# development people; ORL is reported only.
 FACE_SEPARABLE = SeparableRecipe(
     config="pretrain/configs/embed_face_lfw.py",
     stage="metric",
