@@ -4,7 +4,7 @@ Command:
   make bench-structured
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5] [--no-intra]
-      [--smoke] [--search] [--distill W]
+      [--smoke] [--search] [--distill W] [--keep F]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -518,6 +518,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="W",
         help="fingerprint/face rows: distillation weight of the fine-tuning (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=float,
+        default=None,
+        metavar="F",
+        help="fingerprint/face rows: fraction of each producer's channels kept (default: the "
+        "recipe's)",
     )
     parser.add_argument(
         "--only",

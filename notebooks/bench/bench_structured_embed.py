@@ -216,6 +216,8 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     recipe, make_eval = ROWS[kind]
     if args.distill is not None:
         recipe = dataclasses.replace(recipe, distill=args.distill)
+    if args.keep is not None:
+        recipe = dataclasses.replace(recipe, keep=args.keep)
     if args.smoke:
         recipe = smoke_recipe(recipe)
     module, params = pc.folded(saved)
