@@ -4,7 +4,7 @@ Command:
   make bench-structured
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5] [--no-intra]
-      [--smoke] [--search] [--distill W] [--keep F]
+      [--smoke] [--search] [--keep-scan] [--distill W] [--keep F]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -34,7 +34,8 @@ distillation towards the unpruned embeddings (``pc.FACE_SEPARABLE``); ORL all-40
 identification (10 random splits) and the int8 ``embed`` speedup.
 
 Writes notebooks/results/structured.json (``--only``: those rows, the others kept;
-``--search``: structured_search.json; ``--smoke``: nothing). Every choice is on validation / dev
+``--search``: structured_search.json; ``--keep-scan``: structured_keep_scan.json, the int8
+latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing). Every choice is on validation / dev
 data; test, FVC and timing are reported only.
 
 Expected (2026-12-02, load ~12): LeNet-5 at 8/25/250 channels (0.234 of the MACs): the rule
@@ -74,7 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _results import RESULTS, ROOT, model_dirs, print_table, run_main, write_results
-from bench_structured_embed import report_embed, run_embed
+from bench_structured_embed import keep_scan, report_embed, run_embed
 
 import devices
 import pretrain
@@ -513,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny run, writes nothing")
     parser.add_argument("--search", action="store_true", help="choose the channel split")
     parser.add_argument(
+        "--keep-scan",
+        action="store_true",
+        help="fingerprint/face: int8 latency of L1-narrowed backbones at several channel budgets "
+        "(structured_keep_scan.json)",
+    )
+    parser.add_argument(
         "--distill",
         type=float,
         default=None,
@@ -543,6 +550,20 @@ def main(argv: list[str] | None = None) -> int:
         args.runs, args.rounds = min(args.runs, 20), min(args.rounds, 1)
         args.seeds = min(args.seeds, 2)
     figures: dict[str, Any] = {"models": {}}
+    if args.keep_scan:
+        rows = [m for m in only if m in EMBED_ROWS] or list(EMBED_ROWS)
+        for name in rows:
+            figures["models"][name] = scan = keep_scan(name, dirs[name], args)
+            print_table(
+                [f"{name} keep", "flops", "invoke us", "speedup"],
+                [
+                    [k, f"{v['flops_ratio']:.3f}", f"{v['invoke_us']:.1f}", f"{v['speedup']:.2f}x"]
+                    for k, v in scan["keep"].items()
+                ],
+            )
+        if not args.smoke:
+            print(f"wrote {write_results('structured_keep_scan', figures)}")
+        return 0
     if args.search:
         for name in CANDIDATES:
             figures["models"][name] = run_search(name, dirs[name], args)

@@ -209,6 +209,55 @@ def latency_by_depth(
     return {name: 1e6 * t for name, t in medians.items()}
 
 
+KEEP_SCAN = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
+
+
+def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
+    """The channel budget by speed alone: the int8 ``embed`` invoke time (one thread,
+    alternating rounds) of the backbone narrowed by L1 norms to each fraction of
+    :data:`KEEP_SCAN` (no fine-tuning: latency does not depend on the weights' values),
+    calibrated on training images. No accuracy is read: this picks a budget, not a network."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pretrain.compression.separable import l1_separable, separable_chain, shrink_separable
+
+    saved = pretrain.load_model(model_dir)
+    recipe = ROWS[kind][0]
+    module, params = pc.folded(saved)
+    stage = pc.finetune_config(saved, recipe, module)
+    calibration = load_splits(stage).train.images[:CALIBRATION]
+    chain = separable_chain(len(module.widths))
+    networks = {"1.0": (module, params)}
+    for keep in KEEP_SCAN:
+        structure = l1_separable(params, pc.channels_kept(module, keep))
+        networks[str(keep)] = shrink_separable(module, params, structure, chain)
+    calls, macs = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (m, p) in networks.items():
+            d = describe(m, p, calibration, Path(tmp), f"k{name}")
+            macs[name] = d["macs"]
+            interpreter = Interpreter(model_path=str(d["path"]), num_threads=1)
+            interpreter.allocate_tensors()
+            x = calibration[:1].astype(np.float32)
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+            calls[name] = interpreter.invoke
+        medians = alternating_medians(calls, rounds=3 if args.smoke else 15, repeats=200)
+    base = medians["1.0"]
+    return {
+        "model_dir": str(model_dir),
+        "keep": {
+            name: {
+                "invoke_us": 1e6 * t,
+                "speedup": base / t,
+                "flops_ratio": macs[name] / macs["1.0"],
+            }
+            for name, t in medians.items()
+        },
+        "rule": "a budget, not a network: the int8 invoke time of the L1-narrowed backbone at each "
+        "fraction of channels kept, one thread, median of alternating rounds; no accuracy read",
+    }
+
+
 def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     """The ``fingerprint`` or ``face`` row of structured.json."""
     started = time.perf_counter()
