@@ -53,8 +53,10 @@ against the unpruned 22.0%; ORL 5-shot 96.60% (PF) and 96.90% (L1) against 97.25
 -0.35 points); int8 embed 1.6-1.8x faster over three runs: at 96x80 the stem and block 1 take 23
 of the unpruned 61 us and still 13 of 34 at half width (``latency_by_depth_us``), so channel
 pruning cannot halve what does not scale with channels. Neither row meets the 2x target at half
-the channels; int8 latency falls in steps as the widths cross the SIMD widths, and on random
-weights only a quarter of the channels (about 0.1 of the MACs) measured >= 2x on both.
+the channels, and fewer channels do not buy the speed at a price the target allows:
+``--keep-scan`` (structured_keep_scan.json) measures 1.84x / 1.93x (fingerprint / face) at 0.5,
+1.94x / 2.11x at 0.3, 2.14x / 2.34x at 0.25, and at 0.25 (``--keep 0.25``,
+structured_keep0.25.json) the 5-shot falls 14-15 points (fingerprint) and 6-7 (face).
 Time here (2 CPU cores): LeNet-5 31 minutes with 3 seeds, fingerprint 45 minutes (shared, load
 ~10), face 9 minutes (the LFW faces cached).
 """
