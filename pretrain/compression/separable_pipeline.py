@@ -81,8 +81,8 @@ class SeparableRecipe:
     margins are the stage's own; ``distill`` stays 0: on the epoch-13 backbone distillation
     (weight 10, as the face row) gave dev EER 5.2% (PF) and 5.0% (L1) against 5.3% and 4.8%
     without, no difference (notebooks/results/structured_fingerprint_distill10.json, the
-    ``--distill 10`` run at 1dae17f). Expected (2026-12-03, epoch-13 backbone): dev EER 5.3% / 4.8% (PF /
-    L1; unpruned 5.0%), FVC 5-shot 65.0% / 65.3% against 64.9% unpruned.
+    ``--distill 10`` run at 1dae17f). Expected (2026-12-03, epoch-13 backbone): dev EER 5.3% /
+    4.8% (PF / L1; unpruned 5.0%), FVC 5-shot 65.0% / 65.3% against 64.9% unpruned.
     """
 
     keep: float = 0.5
