@@ -3,8 +3,8 @@
 Command:
   make bench-structured
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
-      [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5] [--no-intra]
-      [--smoke] [--search] [--keep-scan] [--distill W] [--keep F]
+      [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5]
+      [--no-intra] [--smoke] [--search] [--keep-scan] [--distill W] [--keep F]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -35,8 +35,8 @@ identification (10 random splits) and the int8 ``embed`` speedup.
 
 Writes notebooks/results/structured.json (``--only``: those rows, the others kept;
 ``--search``: structured_search.json; ``--keep-scan``: structured_keep_scan.json, the int8
-latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing). Every choice is on validation / dev
-data; test, FVC and timing are reported only.
+latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing).
+Every choice is on validation / dev data; test, FVC, ORL and timing are reported only.
 
 Expected (2026-12-02, load ~12): LeNet-5 at 8/25/250 channels (0.234 of the MACs): the rule
 takes 4 bits for all six retrained networks (tolerance 0.14 points); test over seeds 0-2: particle
