@@ -33,7 +33,7 @@ EER scoring the particles, its CosFace stage on LFW + Extended Yale B fine-tunin
 distillation towards the unpruned embeddings (``pc.FACE_SEPARABLE``); ORL all-40 5-shot
 identification (10 random splits) and the int8 ``embed`` speedup.
 
-Writes notebooks/results/structured.json (``--only``: those rows, the others kept;
+Writes notebooks/results/structured.json and structured_latency.png (``--only``: those rows, the others kept;
 ``--search``: structured_search.json; ``--keep-scan``: structured_keep_scan.json, the int8
 latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing).
 Every choice is on validation / dev data; test, FVC, ORL and timing are reported only.
@@ -85,6 +85,7 @@ import pretrain.compression as pc
 from devices.server import graph_from_flax
 from export.artifact import classifier_tflite
 from pretrain.compression.structured_pipeline import CANDIDATES
+from pretrain.evaluation.structured_plot import plot_structured
 from pretrain.train import Splits, Trainer, load_splits
 
 MODELS = ("lenet5", "fingerprint", "face")
@@ -505,6 +506,18 @@ def report(figures: dict[str, Any]) -> None:
             )
 
 
+def plot_latency() -> Path:
+    """structured_latency.png from structured.json and structured_keep_scan.json (either may be
+    missing): where the embedding networks' int8 time goes, and what fewer channels buy."""
+    loaded = {}
+    for name in ("structured", "structured_keep_scan"):
+        path = RESULTS / f"{name}.json"
+        loaded[name] = json.loads(path.read_text()) if path.is_file() else {}
+    out = RESULTS / "structured_latency.png"
+    plot_structured(loaded["structured"], loaded["structured_keep_scan"], out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR")
@@ -565,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not args.smoke:
             print(f"wrote {write_results('structured_keep_scan', figures)}")
+            print(f"wrote {plot_latency()}")
         return 0
     if args.search:
         for name in CANDIDATES:
@@ -601,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nsmoke run: nothing written under notebooks/results")
         return 0
     print(f"\nwrote {write_results('structured', figures)}")
+    print(f"wrote {plot_latency()}")
     return 0
 
 
