@@ -90,10 +90,11 @@ def plan_enrollment(
         for name in signatures
     }
     steps = {name: p.step_bytes for name, p in plans.items()}
-    interpreter = max(p.resident_bytes for p in plans.values()) + sum(steps.values())
+    resident = max(p.resident_bytes for p in plans.values())
     train = next((n for n in plans if g.signature(n).kind == "train"), None)
     batch = batches.get(train, 0) if train else 0
-    before = max(p.resident_bytes for p in plans.values()) + sum(steps.get(s, 0) for s in held)
+    before = resident + sum(steps.get(s, 0) for s in held)
+    interpreter = resident + sum(steps.values())
     return ScopePlan(
         scope, batch, interpreter, host_bytes, load_bytes, steps, before + prepare_bytes
     )

@@ -39,7 +39,7 @@ from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
 from pretrain.data import ArrayDataset
 from pretrain.models.embednet import EmbedNet, fold_standardization
-from pretrain.train import build_task, load_splits
+from pretrain.train import load_splits
 from pretrain.train.steps import init_state
 
 KINDS = ("stem", "depthwise", "pointwise", "embed")
@@ -301,10 +301,7 @@ def _run(
       ``(projected model parameters, classifier kernel, mean loss)``.
     """
     config = dataclasses.replace(config, learning_rate=lr)
-    task = None
-    if distill:
-        base = build_task(config.task, config.task_options, seed=config.seed)
-        task = pc.EmbeddingDistillation(base, teacher, distill)
+    task = pc.distilled_task(config, teacher, distill)
     trainer = pc.CompressedTrainer(config, train.images, compressor, cstate, task=task)
     projected, _ = trainer.project(params)
     if steps == 0:
@@ -361,10 +358,7 @@ def compress_backbone(
     # Imprinted once from the trained model, then trained along (the model only drifts).
     classifier = _imprinted(module, params, train, classes)
     fast = build_model("embednet", **config.model_options)
-    reference = jax.tree.map(jnp.copy, params)
-
-    def teacher(x: jax.Array) -> jax.Array:
-        return fast.apply({"params": reference}, x)  # type: ignore[return-value]
+    teacher = pc.distillation_teacher(fast, params)
 
     for r in range(recipe.rounds):
         started = time.perf_counter()

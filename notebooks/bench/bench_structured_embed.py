@@ -43,10 +43,9 @@ import pretrain.compression as pc
 from devices.server import graph_from_flax
 from devices.timing import alternating_medians
 from export.artifact import embedder_tflite
-from pretrain.data import ArrayDataset
 from pretrain.embedding import fingerprint_spec, fvc_sensor_sets, orl_faces
 from pretrain.embedding.suites import within_identity_order
-from pretrain.evaluation import evaluate_features, face_report, repeated_identification
+from pretrain.evaluation import face_report
 from pretrain.train import load_splits
 
 PROFILE = "phone_cpu"
@@ -66,26 +65,11 @@ def smoke_recipe(recipe: pc.SeparableRecipe) -> pc.SeparableRecipe:
 Scores = dict[str, Any]
 
 
-def fvc_scores(embed: Any, params: Any, fvc: tuple) -> Scores:
-    """5-shot identification (mean over random splits, and the fixed split) and EER on FVC."""
-    images, labels, impressions, _ = fvc
-    features = embed(params, images)
-    fixed = evaluate_features(features, labels, order=impressions)
-    repeated = repeated_identification(features, labels)
-    return {
-        "identification_5shot_pct": repeated["mean"]["5"],
-        "identification_5shot_std_pct": repeated["std"]["5"],
-        "identification_5shot_fixed_split_pct": fixed["identification_pct"]["5"],
-        "identification_pct": repeated["mean"],
-        "eer_pct": fixed["eer_pct"],
-    }
-
-
-def orl_scores(embed: Any, params: Any, orl: ArrayDataset) -> Scores:
-    """bench-embed's face figures on all 40 ORL people: 5-shot identification over 10 random
-    enrollment splits (seed 0) and on the fixed split, EER over all pairs."""
-    features = embed(params, orl.images)
-    r = face_report(features, orl.labels, order=within_identity_order(orl.labels))
+def five_shot_scores(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> Scores:
+    """bench-embed's figures (``face_report``): 5-shot identification over 10 random enrollment
+    splits (seed 0) and on the fixed split (the first images of each identity by ``order``
+    enroll), EER over all pairs."""
+    r = face_report(features, labels, order=order)
     return {
         "identification_5shot_pct": r["identification_pct"]["5"],
         "identification_5shot_std_pct": r["identification_pct_std"]["5"],
@@ -145,22 +129,29 @@ def time_embed(paths: dict[str, Path], image: np.ndarray, rounds: int) -> dict[s
 
 
 class EvalSet(NamedTuple):
-    """What a row reports on: its images, how a network is scored on them, and the wording."""
+    """What a row reports on: its images, identities and the order of each identity's images
+    (the fixed split enrolls the first ones), and the wording of its accuracy."""
 
     images: np.ndarray
-    scores: Callable[[Any, Any], Scores]  # (embed, params) -> figures
+    labels: np.ndarray
+    order: np.ndarray
     accuracy: str
+
+    def scores(self, embed: Any, params: Any) -> Scores:
+        """:func:`five_shot_scores` of the network ``embed(params, images)``."""
+        return five_shot_scores(embed(params, self.images), self.labels, self.order)
 
 
 def fingerprint_eval(stage: Any, smoke: bool) -> EvalSet:
-    """The FVC B sensor sets in the crop the backbone trained on."""
+    """The FVC B sensor sets in the crop the backbone trained on (impressions in order)."""
     crop = stage.dataset_options.get("crop", "foreground")
-    fvc = fvc_sensor_sets("", spec=fingerprint_spec(crop))
+    images, labels, impressions, _ = fvc_sensor_sets("", spec=fingerprint_spec(crop))
     if smoke:
-        fvc = tuple(a[:80] if isinstance(a, np.ndarray) else a for a in fvc)
+        images, labels, impressions = images[:80], labels[:80], impressions[:80]
     return EvalSet(
-        fvc[0],
-        lambda embed, params: fvc_scores(embed, params, fvc),
+        images,
+        labels,
+        impressions,
         "5-shot identification on the FVC B sensor sets (50 fingers x 8), mean over 10 random "
         "enrollment splits (the same for every network); accuracy_delta_pts: pruned minus "
         "unpruned, in points",
@@ -174,7 +165,8 @@ def face_eval(stage: Any, smoke: bool) -> EvalSet:
         orl = orl.take(np.flatnonzero(orl.labels < 8))
     return EvalSet(
         orl.images,
-        lambda embed, params: orl_scores(embed, params, orl),
+        orl.labels,
+        within_identity_order(orl.labels),
         "5-shot identification of all 40 ORL people (none trained on), mean over 10 random "
         "enrollment splits (seed 0, as bench-embed); accuracy_delta_pts: pruned minus unpruned, "
         "in points",
@@ -187,24 +179,35 @@ ROWS = {
 }
 
 
-def latency_by_depth(
-    module: Any, params: Any, calibration: np.ndarray, image: np.ndarray, rounds: int
-) -> dict[str, float]:
-    """Where an int8 ``embed``'s time goes: the median ``invoke`` time (us, one thread) of the
-    network cut after block 1, 2, 4, 6 (its feature map out) and of the whole network, timed in
-    alternating rounds. The differences are what each stretch of blocks costs."""
+def invoker(model: bytes | Path, image: np.ndarray) -> Callable[[], None]:
+    """A one-thread interpreter of the int8 model (file or bytes) with ``image`` set as its
+    input: its ``invoke``, what the invoke-only timings call."""
     from ai_edge_litert.interpreter import Interpreter
 
+    if isinstance(model, Path):
+        interpreter = Interpreter(model_path=str(model), num_threads=1)
+    else:
+        interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    x = image[None].astype(np.float32)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    return interpreter.invoke
+
+
+def latency_by_depth(
+    module: Any, params: Any, whole: Path, calibration: np.ndarray, image: np.ndarray, rounds: int
+) -> dict[str, float]:
+    """Where an int8 ``embed``'s time goes: the median ``invoke`` time (us, one thread) of the
+    network cut after block 1, 2, 4, 6 (its feature map out; converted here, calibrated on the
+    first 20 of ``calibration``) and of the ``whole`` network's file, in alternating rounds. The
+    differences are what each stretch of blocks costs."""
     blocks = len(module.widths)
-    cuts = [k for k in (1, 2, 4, 6) if k < blocks]
     calls = {}
-    for k in [*cuts, 0]:
+    for k in (k for k in (1, 2, 4, 6) if k < blocks):
         cut = module.clone(impl="native", stop_after=k)
         blob = embedder_tflite(cut, params, calibration.shape[1:], list(calibration[:20]))
-        interpreter = Interpreter(model_content=blob, num_threads=1)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
-        calls[f"block{k}" if k else "whole"] = interpreter.invoke
+        calls[f"block{k}"] = invoker(blob, image)
+    calls["whole"] = invoker(whole, image)
     medians = alternating_medians(calls, rounds=rounds, repeats=200, warmup=20)
     return {name: 1e6 * t for name, t in medians.items()}
 
@@ -217,8 +220,6 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     alternating rounds) of the backbone narrowed by L1 norms to each fraction of
     :data:`KEEP_SCAN` (no fine-tuning: latency does not depend on the weights' values),
     calibrated on training images. No accuracy is read: this picks a budget, not a network."""
-    from ai_edge_litert.interpreter import Interpreter
-
     from pretrain.compression.separable import l1_separable, separable_chain, shrink_separable
 
     saved = pretrain.load_model(model_dir)
@@ -236,11 +237,7 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         for name, (m, p) in networks.items():
             d = describe(m, p, calibration, Path(tmp), f"k{name}")
             macs[name] = d["macs"]
-            interpreter = Interpreter(model_path=str(d["path"]), num_threads=1)
-            interpreter.allocate_tensors()
-            x = calibration[:1].astype(np.float32)
-            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-            calls[name] = interpreter.invoke
+            calls[name] = invoker(d["path"], calibration[0])
         medians = alternating_medians(calls, rounds=3 if args.smoke else 15, repeats=200)
     base = medians["1.0"]
     return {
@@ -312,13 +309,14 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         paths = {"reference": ref["path"], **{k: e["path"] for k, e in entries.items()}}
         timing = time_embed(paths, ev.images[0], rounds=3 if args.smoke else 15)
         depth_rounds = 2 if args.smoke else 9
-        image = ev.images[0].astype(np.float32)
-        ref["latency_by_depth_us"] = latency_by_depth(
-            module, params, calibration, image, depth_rounds
-        )
-        for name, r in results.items():
-            entries[name]["latency_by_depth_us"] = latency_by_depth(
-                r.module, r.params, calibration, image, depth_rounds
+        rows = {"reference": ref, **entries}
+        nets = {
+            "reference": (module, params),
+            **{n: (r.module, r.params) for n, r in results.items()},
+        }
+        for name, (m, p) in nets.items():
+            rows[name]["latency_by_depth_us"] = latency_by_depth(
+                m, p, rows[name]["path"], calibration, ev.images[0], depth_rounds
             )
 
     ref.pop("path")

@@ -37,6 +37,7 @@ from pretrain.compression.distill import (
     Distillation,
     EmbeddingDistillation,
     distillation_teacher,
+    distilled_task,
     soft_cross_entropy,
 )
 from pretrain.compression.fixed_point import (
@@ -190,6 +191,7 @@ __all__ = [
     "deep_compression",
     "dev_eer",
     "distillation_teacher",
+    "distilled_task",
     "distinct_slices",
     "embed_fn",
     "fake_quantize",

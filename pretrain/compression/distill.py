@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from pretrain.compression.base import Params
-from pretrain.train.tasks import ApplyFn, Classification, cross_entropy
+from pretrain.train.tasks import ApplyFn, Classification, build_task, cross_entropy
 
 Teacher = Callable[[jax.Array], jax.Array]  # images -> logits
 
@@ -137,6 +137,15 @@ class EmbeddingDistillation:
         loss, metrics = self.base.loss(matched, params, images, labels, step)
         distance = sum(distances) / max(len(distances), 1)
         return loss + self.weight * distance, {**metrics, "distill": distance}
+
+
+def distilled_task(config: Any, teacher: Teacher, weight: float) -> EmbeddingDistillation | None:
+    """``config``'s own task plus the embedding distance to ``teacher`` at ``weight`` (None when
+    ``weight`` is 0: the config's task as it is)."""
+    if not weight:
+        return None
+    base = build_task(config.task, config.task_options, seed=config.seed)
+    return EmbeddingDistillation(base, teacher, weight)
 
 
 def _unit(x: jax.Array) -> jax.Array:

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from pretrain.compression.base import Params
-from pretrain.compression.distill import EmbeddingDistillation, distillation_teacher
+from pretrain.compression.distill import distillation_teacher, distilled_task
 from pretrain.compression.particles import FilterSettings
 from pretrain.compression.separable import (
     l1_separable,
@@ -47,7 +47,6 @@ from pretrain.staged_config import load_run
 from pretrain.train.artifacts import SavedModel, load_model, save_model
 from pretrain.train.datasets import Splits
 from pretrain.train.loop import fit
-from pretrain.train.tasks import build_task
 
 # Particle filter size for EmbedNet: each particle costs one embedding pass over the 800 dev
 # prints (~3-7 s here), so 4 particles x 2 rounds per producer (not searched: the time budget).
@@ -259,11 +258,8 @@ def separable_compression(
             params=small,
         )
         config = dataclasses.replace(config, init_from=str(init))
-        task = None
-        if recipe.distill:
-            base = build_task(config.task, config.task_options, seed=config.seed)
-            teacher = distillation_teacher(module, params)
-            task = EmbeddingDistillation(base, teacher, recipe.distill)
+        teacher = distillation_teacher(module, params)
+        task = distilled_task(config, teacher, recipe.distill)
         result = fit(config, workdir / "finetune", splits=splits, progress=progress, task=task)
         finetuned = load_model(result.model_dir).params
         eer["finetuned"] = float(result.val_error)
