@@ -47,10 +47,12 @@ def native_embed(backbone: Backbone, *, with_features: bool) -> EmbedFn | None:
     return fn
 
 
-# Options _embednet reproduces (stem_width and embedding_dim follow from the parameter shapes;
-# start_block / stop_after are refused by split_backbone; part and impl are not kept).
+# Options _embednet reproduces (stem_width, stem_kernel and embedding_dim follow from the
+# parameter shapes; start_block / stop_after are refused by split_backbone; part and impl are not
+# kept).
 EMBEDNET_OPTIONS = {
     "stem_width",
+    "stem_kernel",
     "widths",
     "strides",
     "embedding_dim",

@@ -72,7 +72,8 @@ def keras_embednet(
     dim = int(options.get("embedding_dim", 128))
     relu6 = lambda name: keras.layers.ReLU(6.0, name=name)  # noqa: E731
     inputs = keras.Input(shape=tuple(input_shape), name="x")
-    x = keras.layers.Conv2D(stem_width, 3, strides=2, padding="same", name="stem")(inputs)
+    stem_kernel = int(options.get("stem_kernel", 3))
+    x = keras.layers.Conv2D(stem_width, stem_kernel, strides=2, padding="same", name="stem")(inputs)
     x = relu6("stem_relu6")(x)
     for i, (width, stride) in enumerate(zip(widths, strides, strict=True), start=1):
         x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"block{i}_dw")(x)

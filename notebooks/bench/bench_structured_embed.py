@@ -98,6 +98,7 @@ def describe(module: Any, params: Any, calibration: np.ndarray, folder: Path, na
         "macs": int(sum(layer.macs for layer in graph.layers)),
         "tflite_bytes": len(blob),
         "stem_width": int(module.stem_width),
+        "stem_kernel": int(module.stem_kernel),
         "widths": [int(w) for w in module.widths],
         f"estimated_latency_s_{PROFILE}": estimate.latency_s,
         "path": path,
@@ -218,9 +219,14 @@ KEEP_SCAN = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
 def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     """The channel budget by speed alone: the int8 ``embed`` invoke time (one thread,
     alternating rounds) of the backbone narrowed by L1 norms to each fraction of
-    :data:`KEEP_SCAN` (no fine-tuning: latency does not depend on the weights' values),
+    :data:`KEEP_SCAN`, its stem cut to the recipe's ``stem_kernel`` (no fine-tuning: latency does not depend on the weights' values),
     calibrated on training images. No accuracy is read: this picks a budget, not a network."""
-    from pretrain.compression.separable import l1_separable, separable_chain, shrink_separable
+    from pretrain.compression.separable import (
+        l1_separable,
+        separable_chain,
+        shrink_separable,
+        shrink_stem,
+    )
 
     saved = pretrain.load_model(model_dir)
     recipe = ROWS[kind][0]
@@ -229,9 +235,10 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     calibration = load_splits(stage).train.images[:CALIBRATION]
     chain = separable_chain(len(module.widths))
     networks = {"1.0": (module, params)}
+    stem, stem_params = shrink_stem(module, params, calibration.shape[1:3], recipe.stem_kernel)
     for keep in KEEP_SCAN:
-        structure = l1_separable(params, pc.channels_kept(module, keep))
-        networks[str(keep)] = shrink_separable(module, params, structure, chain)
+        structure = l1_separable(stem_params, pc.channels_kept(stem, keep))
+        networks[str(keep)] = shrink_separable(stem, stem_params, structure, chain)
     calls, macs = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (m, p) in networks.items():
@@ -242,6 +249,7 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     base = medians["1.0"]
     return {
         "model_dir": str(model_dir),
+        "stem_kernel": int(stem.stem_kernel),
         "keep": {
             name: {
                 "invoke_us": 1e6 * t,
@@ -251,7 +259,8 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
             for name, t in medians.items()
         },
         "rule": "a budget, not a network: the int8 invoke time of the L1-narrowed backbone at each "
-        "fraction of channels kept, one thread, median of alternating rounds; no accuracy read",
+        "fraction of channels kept (the recipe's stem_kernel), one thread, median of alternating "
+        "rounds; no accuracy read",
     }
 
 

@@ -104,6 +104,8 @@ from pretrain.compression.separable import (
     separable_masks,
     separable_pruning,
     shrink_separable,
+    shrink_stem,
+    stem_window,
 )
 from pretrain.compression.separable_pipeline import (
     FACE_SEPARABLE,
@@ -241,8 +243,10 @@ __all__ = [
     "shrink",
     "shrink_module",
     "shrink_separable",
+    "shrink_stem",
     "soft_cross_entropy",
     "sparsity_of",
+    "stem_window",
     "steps",
     "strided_positions",
     "structure_masks",

@@ -8,7 +8,10 @@ pruning :class:`~pretrain.compression.structured.Structure`'s ``channels``, keye
 e.g. ``"stem"`` or ``"block3/pointwise"``), :func:`separable_pruning` is the pruning
 :class:`~pretrain.compression.base.Compressor` over them, and :func:`shrink_separable` cuts the
 channels out (an EmbedNet with smaller ``stem_width`` / ``widths``), so LiteRT runs narrower
-convolutions. The last block's output is not prunable: the pooled features are standardised over
+convolutions. :func:`shrink_stem` is intra-kernel sparsity on the stem: every stem filter keeps the
+same 2x2 window of its 3x3 kernel, so the stem becomes a 2x2 convolution (the stem runs at the
+highest resolution with one input channel, where int8 LiteRT time falls with the taps, not with
+the channels). The last block's output is not prunable: the pooled features are standardised over
 their channels (``feature_norm``), so a removed channel would change every other one.
 
 Weight standardisation must be folded first (``fold_standardization``): a standardised kernel
@@ -36,6 +39,7 @@ from pretrain.compression.particles import (
 )
 from pretrain.compression.pruning import PruneState, _encode, decode_pruned, masked
 from pretrain.compression.structured import Structure, keep_largest
+from pretrain.models.embednet import same_pads
 
 
 def separable_chain(blocks: int) -> tuple[str, ...]:
@@ -142,6 +146,46 @@ def shrink_separable(
     return module.clone(
         stem_width=width.get("stem", module.stem_width), widths=tuple(widths)
     ), small
+
+
+def stem_window(image_hw: Sequence[int], kernel: int, size: int) -> tuple[int, int]:
+    """The row and column offsets of the ``size`` x ``size`` window of a ``kernel`` x ``kernel``
+    stride-2 "SAME" convolution's taps that a ``size`` x ``size`` stride-2 "SAME" convolution
+    reads on ``image_hw`` inputs (top-left on even sides; one lower on odd ones).
+
+    Raises:
+      ValueError: no such window (``size`` not in 1..``kernel``, or the pads do not nest).
+    """
+    if not 1 <= size <= kernel:
+        raise ValueError(f"the stem window must be 1..{kernel} taps wide, got {size}.")
+    offsets = tuple(same_pads(n, 2, kernel)[0] - same_pads(n, 2, size)[0] for n in image_hw)
+    if not all(0 <= o <= kernel - size for o in offsets):
+        raise ValueError(f"no {size}x{size} window of the stem nests in {tuple(image_hw)} inputs.")
+    return offsets[0], offsets[1]
+
+
+def shrink_stem(
+    module: Any, params: Params, image_hw: Sequence[int], size: int
+) -> tuple[Any, Params]:
+    """The EmbedNet with its stem kernel cut to the ``size`` x ``size`` window
+    :func:`stem_window` names: the same function as the stem with every other tap zeroed
+    (intra-kernel sparsity shared by all stem filters), run as a smaller convolution.
+
+    Args:
+      module: an EmbedNet (weight standardisation folded).
+      params: its parameters.
+      image_hw: the input's height and width (the window depends on their parity).
+      size: the kept window's side (``module.stem_kernel`` keeps the stem as it is).
+    """
+    if getattr(module, "standardize", False):
+        raise ValueError("fold weight standardisation first (fold_standardization).")
+    kernel = int(module.stem_kernel)
+    if size == kernel:
+        return module, params
+    top, left = stem_window(image_hw, kernel, size)
+    leaves = named_leaves(to_numpy(params))
+    cut = leaves["stem/kernel"][top : top + size, left : left + size]
+    return module.clone(stem_kernel=size), replace_leaves(to_numpy(params), {"stem/kernel": cut})
 
 
 def l1_separable(params: Params, keep: Mapping[str, int]) -> Structure:

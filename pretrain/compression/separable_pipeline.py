@@ -36,6 +36,7 @@ from pretrain.compression.separable import (
     separable_chain,
     separable_pruning,
     shrink_separable,
+    shrink_stem,
 )
 from pretrain.compression.structured import Structure
 from pretrain.config import TrainConfig
@@ -70,6 +71,9 @@ class SeparableRecipe:
       overrides: ``--set``-style overrides of the stage (e.g. the learning rate).
       distill: weight of the mean cosine distance to the unpruned network's embeddings added to
         the stage's loss (0: the stage's loss alone).
+      stem_kernel: the stem's kernel side after pruning: 2 keeps the 2x2 window of every 3x3
+        stem filter that a 2x2 convolution reads (:func:`shrink_stem`, before the channels are
+        chosen, so the filters and L1 norms see it); 3 keeps the stem's taps.
 
     What chose what (``bench_structured.py --only fingerprint``, dev = synthetic identities 0-99):
     ``keep`` is the budget, not tuned (0.5: 0.31 of the MACs; int8 embed 1.8-1.9x here on
@@ -92,6 +96,7 @@ class SeparableRecipe:
     identities: int = 2000
     overrides: tuple[str, ...] = ()
     distill: float = 0.0
+    stem_kernel: int = 2
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keep <= 1.0:
@@ -102,6 +107,8 @@ class SeparableRecipe:
             )
         if not self.distill >= 0.0:
             raise ValueError(f"distill must be >= 0, got {self.distill}.")
+        if self.stem_kernel not in (1, 2, 3):
+            raise ValueError(f"stem_kernel must be 1, 2 or 3, got {self.stem_kernel}.")
 
 
 # The face backbone's row (bench_structured.py --only face). keep is the budget (0.5 of every
@@ -131,7 +138,8 @@ class SeparableResult(NamedTuple):
       module: the narrow EmbedNet.
       selected: its parameters before fine-tuning.
       params: after fine-tuning (best dev epoch; ``selected`` when ``epochs`` is 0).
-      dev_eer: dev EER (0..1): ``reference``, ``selected``, ``finetuned``.
+      dev_eer: dev EER (0..1): ``reference``, ``stem`` (the stem cut, full width; when cut),
+        ``selected``, ``finetuned``.
       log: particle filter histories, fine-tuning epochs, seconds.
     """
 
@@ -174,6 +182,7 @@ def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> 
     options = {
         **saved.info.get("model_options", {}),
         "stem_width": narrow.stem_width,
+        "stem_kernel": narrow.stem_kernel,
         "widths": tuple(narrow.widths),
         "standardize": False,
         "embed_norm": False,
@@ -225,12 +234,16 @@ def separable_compression(
       progress: progress bars.
     """
     started = time.perf_counter()
-    module, params = folded(saved)
+    unpruned, unpruned_params = folded(saved)
+    eer = {"reference": dev_eer(unpruned, dev)(unpruned_params)}
+    hw = np.shape(dev.images)[1:3]
+    module, params = shrink_stem(unpruned, unpruned_params, hw, recipe.stem_kernel)
     chain = separable_chain(len(module.widths))
     keep = channels_kept(module, recipe.keep)
     error = dev_eer(module, dev)
-    log: dict[str, Any] = {"channels_kept": keep}
-    eer = {"reference": error(params)}
+    log: dict[str, Any] = {"channels_kept": keep, "stem_kernel": module.stem_kernel}
+    if module is not unpruned:
+        eer["stem"] = error(params)
     if l1:
         structure = l1_separable(params, keep)
     else:
@@ -258,7 +271,7 @@ def separable_compression(
             params=small,
         )
         config = dataclasses.replace(config, init_from=str(init))
-        teacher = distillation_teacher(module, params)
+        teacher = distillation_teacher(unpruned, unpruned_params)
         task = distilled_task(config, teacher, recipe.distill)
         result = fit(config, workdir / "finetune", splits=splits, progress=progress, task=task)
         finetuned = load_model(result.model_dir).params

@@ -78,6 +78,34 @@ def test_narrow_embednet_equals_the_masked_one(tiny: tuple) -> None:
     assert np.max(np.abs(full - want)) > 1e-3  # the pruning did change the function
 
 
+@pytest.mark.parametrize("side", [32, 33])
+def test_stem_cut_to_a_window_equals_the_stem_with_its_other_taps_zeroed(
+    tiny: tuple, side: int
+) -> None:
+    module, params = tiny
+    top, left = pc.stem_window((side, side + 2), 3, 2)
+    assert (top, left) == ((0, 0) if side % 2 == 0 else (1, 1))
+    small_module, small = pc.shrink_stem(module, params, (side, side + 2), 2)
+    assert small_module.stem_kernel == 2 and small["stem"]["kernel"].shape == (2, 2, 1, 6)
+    kernel = np.asarray(params["stem"]["kernel"])
+    zeroed = np.zeros_like(kernel)
+    zeroed[top : top + 2, left : left + 2] = kernel[top : top + 2, left : left + 2]
+    masked = {**params, "stem": {**params["stem"], "kernel": jnp.asarray(zeroed)}}
+    x = jax.random.normal(jax.random.key(2), (3, side, side + 2, 1))
+    native = module.clone(impl="native")
+    want = np.asarray(native.apply({"params": masked}, x))
+    got = np.asarray(small_module.clone(impl="native").apply({"params": small}, x))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert np.max(np.abs(np.asarray(native.apply({"params": params}, x)) - want)) > 1e-3
+    # the channels are then chosen on the cut stem as on any other
+    structure = pc.l1_separable(small, {"stem": 4})
+    narrow, _ = pc.shrink_separable(small_module, small, structure, pc.separable_chain(3))
+    assert narrow.stem_width == 4 and narrow.stem_kernel == 2
+    assert pc.shrink_stem(module, params, (side, side), 3) == (module, params)
+    with pytest.raises(ValueError, match="1..3 taps"):
+        pc.stem_window((side, side), 3, 4)
+
+
 def test_l1_keeps_the_largest_filters_and_the_last_block_is_refused(tiny: tuple) -> None:
     module, params = tiny
     kernel = np.asarray(params["stem"]["kernel"])
@@ -107,6 +135,8 @@ def test_recipe_and_backbone_are_checked() -> None:
         pc.SeparableRecipe(identities=1)
     with pytest.raises(ValueError, match="distill must be >= 0"):
         pc.SeparableRecipe(distill=-1.0)
+    with pytest.raises(ValueError, match="stem_kernel must be"):
+        pc.SeparableRecipe(stem_kernel=4)
     assert pc.FACE_SEPARABLE.distill > 0 and pc.FACE_SEPARABLE.identities == 0
     saved = pretrain.SavedModel(pretrain.build_model("lenet5"), {}, {})
     with pytest.raises(ValueError, match="needs an EmbedNet backbone"):
