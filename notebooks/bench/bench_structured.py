@@ -22,9 +22,10 @@ thread (``devices.measure_signature``), the reference in the same rounds, altern
 speedup is the ratio of the medians. The LiteRT models also run the whole test set (their error
 must equal JAX's), and the devices estimator reads the narrow layer graph.
 
-Fingerprint (``fingerprint``, ``bench_structured_embed.py``): half of every prunable channel set
-of the committed EmbedNet, chosen by particle filters on the dev prints' EER or by L1 norm, cut
-out, fine-tuned with the backbone's CosFace stage; FVC 5-shot identification and the int8
+Fingerprint (``fingerprint``, ``bench_structured_embed.py``): the stem's kernel cut to 2x2
+(``pc.shrink_stem``, intra-kernel sparsity shared by all its filters), then half of every
+prunable channel set of the committed EmbedNet, chosen by particle filters on the dev prints' EER
+or by L1 norm, cut out, fine-tuned with the backbone's CosFace stage; FVC 5-shot identification and the int8
 LiteRT ``embed`` speedup against the unpruned backbone in the same run. Its prints come from the
 print cache (``POCKETFIT_CACHE``; missing ones are generated, ~0.1 s a print).
 
@@ -43,22 +44,23 @@ takes 4 bits for all six retrained networks (tolerance 0.14 points); test over s
 filters 0.94 +- 0.02% (float 0.83 +- 0.02%), L1 0.82 +- 0.03% (float 0.78 +- 0.03%) against the
 reference's 0.65%, so pf_at_least_as_accurate is false (on validation the particle filters are
 ahead, 1.09 vs 1.13%, within noise); LiteRT infer 2.9x (PF) and 3.6x (L1) faster, same shapes
-(round ratios 2.8-4.3: noise). Fingerprint at half the channels (0.31 of the MACs, 54% of the
-parameters removed) of the epoch-13 backbone, 1,250 CosFace steps each: dev EER 5.3% (PF) and 4.8%
-(L1) against the unpruned 5.0%; FVC 5-shot 65.00% (PF) and 65.27% (L1) against 64.87% (+0.13 and
-+0.40 points); int8 embed 1.85x faster (invoke alone 1.95x): stem and block 1 take 45 of the
-unpruned 104 us and 25 of 53 at half width. Face at half the channels (0.33 of the MACs, 50% of
-the parameters removed), 1,200 distilled CosFace steps each: dev EER 22.6% (PF) and 22.2% (L1)
-against the unpruned 22.0%; ORL 5-shot 96.60% (PF) and 96.90% (L1) against 97.25% (-0.65 and
--0.35 points); int8 embed 1.6-1.8x faster over three runs: at 96x80 the stem and block 1 take 23
-of the unpruned 61 us and still 13 of 34 at half width (``latency_by_depth_us``), so channel
-pruning cannot halve what does not scale with channels. Neither row meets the 2x target at half
-the channels, and fewer channels do not buy the speed at a price the target allows:
-``--keep-scan`` (structured_keep_scan.json) measures 1.84x / 1.93x (fingerprint / face) at 0.5,
-1.94x / 2.11x at 0.3, 2.14x / 2.34x at 0.25, and at 0.25 (``--keep 0.25``,
-structured_keep0.25.json) the 5-shot falls 14-15 points (fingerprint) and 6-7 (face).
-Time here (2 CPU cores): LeNet-5 31 minutes with 3 seeds, fingerprint 45 minutes (shared, load
-~10), face 9 minutes (the LFW faces cached).
+(round ratios 2.8-4.3: noise). The embedding rows cut the stem to a 2x2 window of its 3x3 kernel
+(``SeparableRecipe.stem_kernel``: the stem runs at the highest resolution on one input channel,
+where int8 time falls with the taps and hardly with the channels) and keep half of every
+producer's channels. Fingerprint (2026-12-03 at 31bcb2a, 0.29 of the MACs, epoch-13 backbone,
+1,250 CosFace steps each): dev EER 5.5% (PF) and 5.2% (L1) against the unpruned 5.0%; FVC 5-shot
+66.00% (PF) and 63.47% (L1) against 64.87% (+1.13 and -1.40 points); int8 embed 2.17x and 2.14x
+faster. Face (0.31 of the MACs, 1,200 distilled CosFace steps each): dev EER 22.0% and 21.8%
+against 22.0%; ORL 5-shot 96.90% and 97.10% against 97.25% (-0.35 and -0.15 points); 2.11x and
+2.16x. Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
+int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
+``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint)
+and 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x
+/ 2.12x (fingerprint / face) at 0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25
+(``--keep 0.25``, structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points
+(fingerprint) and 6-7 (face).
+Time here (2 CPU cores): LeNet-5 31 minutes with 3 seeds, fingerprint 12 minutes (free cores;
+45 shared at load ~10), face 7 minutes (the LFW faces cached).
 """
 
 from __future__ import annotations

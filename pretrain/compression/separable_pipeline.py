@@ -76,16 +76,21 @@ class SeparableRecipe:
         chosen, so the filters and L1 norms see it); 3 keeps the stem's taps.
 
     What chose what (``bench_structured.py --only fingerprint``, dev = synthetic identities 0-99):
-    ``keep`` is the budget, not tuned (0.5: 0.31 of the MACs; int8 embed 1.8-1.9x here on
-    2026-12-03, 1.9-2.4x on 2026-12-02: the same shapes, the machine's noise);
+    ``keep`` and ``stem_kernel`` are the speed budget, not tuned: half the channels alone left
+    the int8 embed at 1.8-1.9x (the stem, at full resolution on one input channel, hardly
+    shrinks with its channels), the 2x2 stem at half the channels measures 2.1-2.2x
+    (0.29 of the MACs; ``--keep-scan``, structured_keep_scan.json); the dev EER judges what the
+    cut costs (5.0% unpruned; 8.9% with the stem cut alone, before the channels; 5.5% / 5.2%
+    PF / L1 after fine-tuning, 2026-12-03 at 31bcb2a);
     the fine-tuning length is the time box: 4 epochs of 800 identities (400 steps) left the dev
     EER falling (10.7, 10.2, 9.9, 8.6% against the unpruned 6.2%), so 5 epochs of 2,000
     identities (1,250 steps, ~20-30 min a network on 2 shared cores); the learning rate and
     margins are the stage's own; ``distill`` stays 0: on the epoch-13 backbone distillation
     (weight 10, as the face row) gave dev EER 5.2% (PF) and 5.0% (L1) against 5.3% and 4.8%
     without, no difference (notebooks/results/structured_fingerprint_distill10.json, the
-    ``--distill 10`` run at 1dae17f). Expected (2026-12-03, epoch-13 backbone): dev EER 5.3% /
-    4.8% (PF / L1; unpruned 5.0%), FVC 5-shot 65.0% / 65.3% against 64.9% unpruned.
+    ``--distill 10`` run at 1dae17f, 3x3 stem). Expected (2026-12-03, epoch-13 backbone, 2x2
+    stem): dev EER 5.5% / 5.2% (PF / L1; unpruned 5.0%), FVC 5-shot 66.0% / 63.5% against
+    64.9% unpruned.
     """
 
     keep: float = 0.5
@@ -120,7 +125,9 @@ class SeparableRecipe:
 # again here. Without it (--distill 0, structured_face_distill0.json) the dev EER is the same
 # (22.2 / 22.6% PF / L1 against 22.6 / 22.2% with it: a tie), so the earlier dev choice stands;
 # ORL moved (-1.80 / -1.50 points without, -0.65 / -0.35 with) but ORL is reported, never used to
-# choose. Dev = the 120 LFW development people.
+# choose. Dev = the 120 LFW development people. The 2x2 stem (``stem_kernel``, the speed budget as
+# for prints): dev EER 22.0 -> 24.1% with the stem cut alone, 22.0 / 21.8% (PF / L1) after
+# fine-tuning (2026-12-03 at 31bcb2a); the distillation runs above had the 3x3 stem.
 FACE_SEPARABLE = SeparableRecipe(
     config="pretrain/configs/embed_face_lfw.py",
     stage="metric",
