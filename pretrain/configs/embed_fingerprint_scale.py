@@ -8,8 +8,10 @@ Command (resumable: ``--resume`` continues the newest checkpoint; finished stage
     pretrain/configs/embed_fingerprint_scale.py --fingerprint-workdir /work/runs/prints_scale
 Expected: see notebooks/results/fingerprint_ablation.md (the run's dev EER per epoch).
 Measured 2026-12-02: dev EER per ``scale`` epoch 14.36 12.89 12.14 10.77 11.15 8.46 6.89 6.39
-  6.18% (still falling at epoch 9, lr never cut). The committed backbone
-  (notebooks/results/models/embed_fingerprint) is epoch 9's best-dev weights, made final on a
+  6.18% (still falling at epoch 9, lr never cut); later epochs 5.94, 5.63, 5.62, 4.96% (epoch 13,
+  the backbone committed until 2026-12-03; ``embed_fingerprint_scale2.py`` continued it from
+  there and its model is the committed one now). The committed backbone of 2026-12-02 was
+  epoch 9's best-dev weights, made final on a
   copy of the running job (``cp -r`` the workdir; the copy's checkpoint metadata and
   scale/config.json name the copy's ``contrastive/model`` as ``init_from``; then this command
   with ``--set scale.epochs=9`` from the job's frozen code, which finds the print cache, and
