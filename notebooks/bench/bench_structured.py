@@ -47,10 +47,11 @@ ahead, 1.09 vs 1.13%, within noise); LiteRT infer 2.9x (PF) and 3.6x (L1) faster
 (round ratios 2.8-4.3: noise). The embedding rows cut the stem to a 2x2 window of its 3x3 kernel
 (``SeparableRecipe.stem_kernel``: the stem runs at the highest resolution on one input channel,
 where int8 time falls with the taps and hardly with the channels) and keep half of every
-producer's channels. Fingerprint (2026-12-03 at 31bcb2a, 0.29 of the MACs, epoch-13 backbone,
-1,250 CosFace steps each): dev EER 5.5% (PF) and 5.2% (L1) against the unpruned 5.0%; FVC 5-shot
-66.00% (PF) and 63.47% (L1) against 64.87% (+1.13 and -1.40 points); int8 embed 2.17x and 2.14x
-faster. Face (0.31 of the MACs, 1,200 distilled CosFace steps each): dev EER 22.0% and 21.8%
+producer's channels. Fingerprint (2026-12-03 at 64c8e5b, 0.29 of the MACs, the backbone of
+``embed_fingerprint_scale2.py``, 1,250 CosFace steps each): dev EER 3.8% (PF) and 3.5% (L1)
+against the unpruned 3.3%; FVC 5-shot 69.20% (PF) and 68.13% (L1) against 69.80% (-0.60 and
+-1.67 points); int8 embed 2.16x faster both (on the epoch-13 backbone at 31bcb2a: 66.00% and
+63.47% against 64.87%, 2.17x and 2.14x). Face (0.31 of the MACs, 1,200 distilled CosFace steps each): dev EER 22.0% and 21.8%
 against 22.0%; ORL 5-shot 96.90% and 97.10% against 97.25% (-0.35 and -0.15 points); 2.11x and
 2.16x. Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
 int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:

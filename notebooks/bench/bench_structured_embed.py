@@ -219,8 +219,8 @@ KEEP_SCAN = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
 def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     """The channel budget by speed alone: the int8 ``embed`` invoke time (one thread,
     alternating rounds) of the backbone narrowed by L1 norms to each fraction of
-    :data:`KEEP_SCAN`, its stem cut to the recipe's ``stem_kernel`` (no fine-tuning: latency does not depend on the weights' values),
-    calibrated on training images. No accuracy is read: this picks a budget, not a network."""
+    :data:`KEEP_SCAN`, its stem cut to the recipe's ``stem_kernel`` (no fine-tuning: latency
+    does not depend on the weights' values), calibrated on training images. No accuracy is read: this picks a budget, not a network."""
     from pretrain.compression.separable import (
         l1_separable,
         separable_chain,

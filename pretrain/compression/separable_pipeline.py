@@ -80,17 +80,18 @@ class SeparableRecipe:
     the int8 embed at 1.8-1.9x (the stem, at full resolution on one input channel, hardly
     shrinks with its channels), the 2x2 stem at half the channels measures 2.1-2.2x
     (0.29 of the MACs; ``--keep-scan``, structured_keep_scan.json); the dev EER judges what the
-    cut costs (5.0% unpruned; 8.9% with the stem cut alone, before the channels; 5.5% / 5.2%
-    PF / L1 after fine-tuning, 2026-12-03 at 31bcb2a);
+    cut costs (on the epoch-13 backbone: 5.0% unpruned, 8.9% with the stem cut alone, 5.5% /
+    5.2% PF / L1 after fine-tuning, 2026-12-03 at 31bcb2a);
     the fine-tuning length is the time box: 4 epochs of 800 identities (400 steps) left the dev
     EER falling (10.7, 10.2, 9.9, 8.6% against the unpruned 6.2%), so 5 epochs of 2,000
     identities (1,250 steps, ~20-30 min a network on 2 shared cores); the learning rate and
     margins are the stage's own; ``distill`` stays 0: on the epoch-13 backbone distillation
     (weight 10, as the face row) gave dev EER 5.2% (PF) and 5.0% (L1) against 5.3% and 4.8%
     without, no difference (notebooks/results/structured_fingerprint_distill10.json, the
-    ``--distill 10`` run at 1dae17f, 3x3 stem). Expected (2026-12-03, epoch-13 backbone, 2x2
-    stem): dev EER 5.5% / 5.2% (PF / L1; unpruned 5.0%), FVC 5-shot 66.0% / 63.5% against
-    64.9% unpruned.
+    ``--distill 10`` run at 1dae17f, 3x3 stem). Expected (2026-12-03 at 64c8e5b, the backbone
+    of ``embed_fingerprint_scale2.py``, 2x2 stem): dev EER 3.8% / 3.5% (PF / L1; unpruned 3.3%,
+    4.9% with the stem cut alone), FVC 5-shot 69.2% / 68.1% against 69.8% unpruned, int8 embed
+    2.16x; on the epoch-13 backbone 66.0% / 63.5% against 64.9%.
     """
 
     keep: float = 0.5
