@@ -141,7 +141,8 @@ def smoke_recipe(recipe: pc.StructuredRecipe) -> pc.StructuredRecipe:
     """Tiny filters and one epoch (plumbing only)."""
     return dataclasses.replace(
         recipe,
-        filters=pc.FilterSettings(particles=3, rounds=2, examples=200),
+        filters=dataclasses.replace(recipe.filters, particles=3, rounds=2, examples=200),
+        score_steps=min(recipe.score_steps, 20),
         epochs=1,
         bits_epochs=1,
     )
@@ -363,6 +364,11 @@ def run_model(name: str, model_dir: Path, args: Any) -> dict[str, Any]:
         "pf_vs_l1": {
             "equal_flops": entries["particle_filter"]["dense_macs"]
             == entries["l1_baseline"]["dense_macs"],
+            # how far the filters moved from the L1 choice they start from
+            "channels_swapped_vs_l1": {
+                layer: int(np.sum(keep & ~structures["l1_baseline"].channels[layer]))
+                for layer, keep in pf_structure.channels.items()
+            },
             **seed_comparison(comparison, trainer, splits, ref),
         },
         "paper": PAPER,

@@ -7,7 +7,8 @@ rate with the pattern applied (:func:`particle_filter`'s ``error``, on a validat
 the rates into importance weights (``exp(-(rate - best) / temperature)``), resamples the particles
 in proportion to those weights (systematic resampling) and perturbs each resampled particle (a few
 removed units swapped with kept ones; a few offsets redrawn). The best particle ever evaluated is
-the choice. :func:`select_structure` runs one filter per layer and granularity, in execution
+the choice, unless ``margin`` asks a newcomer to beat the first particle by more than the scoring
+split's noise (then the first particle, the baseline, stays unless beaten clearly). :func:`select_structure` runs one filter per layer and granularity, in execution
 order, each conditioned on the choices before it.
 
 The first particle of a channel or kernel filter is the L1-norm ranking (Li et al.'s choice; the
@@ -48,14 +49,16 @@ class FilterResult(NamedTuple):
     """What one particle filter chose.
 
     Attributes:
-      best: the particle with the lowest error seen.
+      best: the particle with the lowest error seen (or the first one, within the margin).
       error: its error (0..1).
       history: per round, ``{"round", "best_error", "mean_error", "effective_particles"}``.
+      first_error: the first particle's error (the baseline the filter starts from).
     """
 
     best: np.ndarray
     error: float
     history: list[dict[str, float]]
+    first_error: float = math.nan
 
 
 def systematic_resample(weights: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
@@ -78,6 +81,7 @@ def particle_filter(
     temperature: float,
     rng: np.random.Generator,
     desc: str = "particles",
+    margin: Callable[[float], float] | None = None,
     progress: bool = True,
 ) -> FilterResult:
     """Evaluate -> weight -> resample -> perturb, ``rounds`` times; the best particle seen.
@@ -90,6 +94,8 @@ def particle_filter(
       temperature: error scale of the weights ``exp(-(error - min error) / temperature)``.
       rng: randomness of resampling and perturbation.
       desc: progress bar label.
+      margin: ``first particle's error -> how much lower`` another particle's error must be to
+        replace it (e.g. one binomial standard error of the scoring split); None: any lower.
       progress: show a progress bar.
     """
     if rounds < 1 or not initial:
@@ -97,13 +103,17 @@ def particle_filter(
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
     particles = [np.asarray(p).copy() for p in initial]
+    first = particles[0].copy()
     best, best_error = particles[0], math.inf
     history = []
+    first_error = math.nan
     bar = tqdm(total=rounds * len(particles), desc=desc, disable=not progress, leave=False)
     for r in range(rounds):
         errors = np.empty(len(particles))
         for i, p in enumerate(particles):
             errors[i] = error(p)
+            if r == 0 and i == 0:
+                first_error = float(errors[i])
             bar.update()
             if errors[i] < best_error:
                 best, best_error = p.copy(), float(errors[i])
@@ -120,7 +130,9 @@ def particle_filter(
             picked = systematic_resample(weights, rng=rng)
             particles = [perturb(particles[i], rng) for i in picked]
     bar.close()
-    return FilterResult(best, best_error, history)
+    if margin is not None and best_error > first_error - margin(first_error):
+        best, best_error = first, first_error
+    return FilterResult(best, best_error, history, first_error)
 
 
 def random_masks(
@@ -198,6 +210,10 @@ class FilterSettings:
       temperature: error scale of the importance weights (0.002 = 0.2 points).
       moves: units swapped (offsets redrawn) per perturbation.
       examples: validation examples a particle's error is measured on (the first ones; 0: all).
+      significance: binomial standard errors (of the first particle's error on those examples)
+        by which a particle must beat the first one, the L1 choice, to replace it; 0: any lower
+        error wins (the paper's rule). Read by the callers that know the scoring split's size
+        (:func:`~pretrain.compression.structured_pipeline.particle_structure`).
     """
 
     particles: int = 12
@@ -205,6 +221,7 @@ class FilterSettings:
     temperature: float = 0.002
     moves: int = 2
     examples: int = 2000
+    significance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.particles < 1 or self.rounds < 1 or self.moves < 1 or self.examples < 0:
@@ -214,6 +231,8 @@ class FilterSettings:
             )
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        if self.significance < 0:
+            raise ValueError(f"significance must be >= 0, got {self.significance}.")
 
 
 class Particles(NamedTuple):
@@ -297,6 +316,8 @@ def select_structure(
     rng: np.random.Generator,
     chain: Sequence[str] = LENET5_CHAIN,
     start: Structure | None = None,
+    structure_error: Callable[[Structure], float] | None = None,
+    margin: Callable[[float], float] | None = None,
     progress: bool = True,
 ) -> tuple[Structure, dict[str, Any]]:
     """One particle filter per layer and granularity of ``plan``, in ``chain`` order.
@@ -308,7 +329,14 @@ def select_structure(
       settings: particle count, rounds, weight temperature, perturbation size.
       rng: randomness of the particles.
       chain: the network's layers in order.
-      start: choices already made (default: nothing removed).
+      start: choices already made (default: nothing removed); a layer's filter replaces its
+        entry of the field it chooses (so ``start`` may also hold placeholders, e.g. the L1
+        choice of layers not chosen yet).
+      structure_error: scores a whole candidate structure instead of ``error`` of the pruned
+        parameters (e.g. the error after a short retraining with its masks fixed).
+      margin: passed to every filter (:func:`particle_filter`): how much lower than the first
+        particle's error (the L1 choice; the first offsets draw for strides) a newcomer must
+        score to replace it.
       progress: progress bars.
 
     Returns:
@@ -320,6 +348,8 @@ def select_structure(
     log: dict[str, Any] = {}
 
     def score(candidate: Structure) -> float:
+        if structure_error is not None:
+            return float(structure_error(candidate))
         c = structured_pruning(candidate, chain)
         return float(error(c.apply(params, c.init(params))[0]))
 
@@ -335,10 +365,15 @@ def select_structure(
             temperature=settings.temperature,
             rng=rng,
             desc=f"{layer} {field}",
+            margin=margin,
             progress=progress,
         )
         structure = _with(base, field, layer, to(result.best))
-        log[f"{layer}/{field}"] = {"val_error": result.error, "rounds": result.history}
+        log[f"{layer}/{field}"] = {
+            "val_error": result.error,
+            "first_val_error": result.first_error,
+            "rounds": result.history,
+        }
 
     for layer in chain[:-1]:
         if layer not in plan:

@@ -93,6 +93,10 @@ class CompressedTrainer(Trainer):
         self._train_step = lambda train, images, labels: jitted(train, images, labels, self.state)
         self._project = jax.jit(compressor.apply)
 
+    def use_state(self, state: Any) -> None:
+        """Put another compressor state in force (same shapes: the compiled step is reused)."""
+        self.state = self.replicate(state)
+
     def train_steps(
         self,
         train: TrainState,

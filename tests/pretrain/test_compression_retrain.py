@@ -11,6 +11,7 @@ import pytest
 import pretrain.compression as pc
 from pretrain.config import make_config
 from pretrain.train import Splits, Trainer
+from pretrain.train.artifacts import SavedModel
 
 TINY = {
     "model": "lenet300",
@@ -76,3 +77,29 @@ def test_quantized_retraining_keeps_weights_shared_and_zeros_zero(setup) -> None
         assert np.unique(w).size <= 8
         np.testing.assert_array_equal(w == 0, np.asarray(pc.named_leaves(pruned)[name]) == 0)
         assert set(np.unique(w)) <= set(np.asarray(result.state.centroids[name]))
+
+
+def test_retrained_error_scores_a_structure_after_masked_steps(setup) -> None:
+    config, splits, params = setup
+    saved = SavedModel(None, params, {"model": config.model, "info": {"config": TINY}})
+    recipe = pc.StructuredRecipe(
+        plan={"fc1": pc.LayerPlan(8)}, chain=("fc1", "fc2", "fc3"), lr=0.05, score_steps=20
+    )
+    score = pc.retrained_error(saved, recipe, splits, steps=20, key=jax.random.key(0))
+    keep = pc.l1_structure(params, {"fc1": 8})
+    starved = pc.l1_structure(params, {"fc1": 1})
+    trainer = Trainer(config, splits.train.images)
+    untrained = trainer.evaluate(
+        pc.structured_pruning(keep, recipe.chain).apply(
+            params, pc.structured_pruning(keep, recipe.chain).init(params)
+        )[0],
+        splits.val,
+    ).error
+    first = score(keep)
+    assert score(keep) == first  # the same batches every call: a function of the masks
+    assert first < untrained  # the steps trained the network ...
+    assert score(starved) > first  # ... and one hidden unit is worse than eight
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        pc.retrained_error(saved, recipe, splits, steps=0, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="score_steps must be >= 0"):
+        dataclasses.replace(recipe, score_steps=-1)

@@ -108,6 +108,34 @@ def test_particle_filter_finds_the_mask_with_the_lowest_error() -> None:
     assert result.history[-1]["best_error"] <= result.history[0]["best_error"]
 
 
+def test_the_first_particle_stays_unless_beaten_by_more_than_the_margin() -> None:
+    important = np.zeros(12, bool)
+    important[[1, 4, 6, 9]] = True  # the error counts the important units a mask removes
+    first = np.zeros(12, bool)
+    first[[1, 4, 6, 0]] = True  # one important unit short: error 1/12
+
+    def error(mask: np.ndarray) -> float:
+        return float(np.sum(important & ~mask)) / 12
+
+    def run(margin: float) -> pc.particles.FilterResult:
+        rng = np.random.default_rng(0)
+        return pc.particle_filter(
+            error,
+            [first, important, ~important],  # the baseline, a better and a worse particle
+            pc.particles.swap_units(1),
+            rounds=1,
+            temperature=0.05,
+            rng=rng,
+            margin=lambda e: margin,
+            progress=False,
+        )
+
+    beaten = run(0.05)  # the perfect mask is 1/12 = 0.083 better: clearly better
+    assert beaten.error == 0.0 and beaten.first_error == 1 / 12
+    kept = run(0.1)  # within the margin: the first particle stays
+    assert np.array_equal(kept.best, first) and kept.error == 1 / 12
+
+
 def test_select_structure_prefers_a_lower_validation_error_than_l1() -> None:
     params = tiny_params()
     kernel = np.asarray(params["conv"]["kernel"]).copy()
@@ -130,6 +158,30 @@ def test_select_structure_prefers_a_lower_validation_error_than_l1() -> None:
     )
     assert structure.channels["conv"][3] and structure.channels["conv"].sum() == 3
     assert log["conv/channels"]["val_error"] == 0.1
+
+
+def test_select_structure_scores_whole_structures_and_replaces_placeholders() -> None:
+    params = tiny_params()
+    seen: list[pc.Structure] = []
+
+    def structure_error(s: pc.Structure) -> float:  # only keeping filter 3 is cheap
+        seen.append(s)
+        return 0.1 if s.channels["conv"][3] else 0.5
+
+    placeholder = pc.Structure({"conv": np.array([True, True, True, False])}, {}, {})
+    structure, log = pc.select_structure(
+        params,
+        {"conv": pc.LayerPlan(channels=3)},
+        lambda p: 1.0,  # not read when structures are scored
+        settings=pc.FilterSettings(particles=6, rounds=3, moves=1),
+        rng=np.random.default_rng(1),
+        chain=CHAIN,
+        start=placeholder,
+        structure_error=structure_error,
+        progress=False,
+    )
+    assert len(seen) == 18 and all(s.channels["conv"].sum() == 3 for s in seen)
+    assert structure.channels["conv"][3] and log["conv/channels"]["val_error"] == 0.1
 
 
 def test_word_length_is_the_shortest_within_tolerance() -> None:
