@@ -26,6 +26,7 @@ training faces, timed on an ORL face.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import tempfile
 import time
@@ -282,14 +283,30 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         raise SystemExit(f"{recipe.config}: its {recipe.stage} stage holds out no dev identities.")
     ev = make_eval(stage, args.smoke)
     rng = np.random.default_rng(args.seed)
-    results = {}
+    seeds = [args.seed + i for i in range(args.seeds)]
+    runs: dict[str, list[pc.SeparableResult]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, by_norm in (("particle_filter", False), ("l1_baseline", True)):
-            print(f"== {kind} {name} ==", flush=True)
-            results[name] = pc.separable_compression(
-                saved, recipe, splits.val, rng=rng, workdir=work / name, l1=by_norm, splits=splits
-            )
+            runs[name] = []
+            for seed in seeds:  # the structure is chosen once, fine-tuned under every seed
+                print(f"== {kind} {name} fine-tuning seed {seed} ==", flush=True)
+                given = runs[name][0].structure if runs[name] else None
+                runs[name].append(
+                    pc.separable_compression(
+                        saved,
+                        recipe,
+                        splits.val,
+                        rng=rng,
+                        workdir=work / f"{name}_{seed}",
+                        l1=by_norm,
+                        splits=splits,
+                        structure=given,
+                        seed=seed,
+                    )
+                )
+        # the first seed's networks are the ones exported and timed
+        results = {name: r[0] for name, r in runs.items()}
         calibration = splits.train.images[:CALIBRATION]
         embed = pc.embed_fn(module)
         probe = ev.images[:100]
@@ -315,6 +332,7 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
             e["finetune_config"] = r.log.get("finetune_config")
             e["seconds"] = r.log["seconds"]
             entries[name] = e
+        comparison = seed_comparison(runs, seeds, ev, ref)
         paths = {"reference": ref["path"], **{k: e["path"] for k, e in entries.items()}}
         timing = time_embed(paths, ev.images[0], rounds=3 if args.smoke else 15)
         depth_rounds = 2 if args.smoke else 9
@@ -351,20 +369,61 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         "accuracy": ev.accuracy,
         "reference": ref,
         **entries,
-        "pf_vs_l1": {
-            "equal_flops": pf["macs"] == l1["macs"],
-            "identification_5shot_pct": [
-                pf["identification_5shot_pct"],
-                l1["identification_5shot_pct"],
-            ],
-            "pf_at_least_as_accurate": pf["identification_5shot_pct"]
-            >= l1["identification_5shot_pct"],
-            "rule": "the particle filters' 5-shot identification (mean over the enrollment "
-            "splits) >= L1's, one fine-tuning each (no seeds repeated: the time box)",
-        },
+        "pf_vs_l1": {"equal_flops": pf["macs"] == l1["macs"], **comparison},
         "timing": "median over 15 alternating rounds of 50 int8 embed calls, one thread, batch 1",
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": time.perf_counter() - started,
+    }
+
+
+def seed_comparison(
+    runs: dict[str, list[pc.SeparableResult]], seeds: list[int], ev: Any, ref: dict[str, Any]
+) -> dict[str, Any]:
+    """Per fine-tuning seed and mean +- std 5-shot identification of both methods (structures
+    fixed), and the verdict from the means; the evaluation set is read only here."""
+    per_seed: dict[str, list[dict[str, Any]]] = {}
+    for name, results in runs.items():
+        per_seed[name] = []
+        for seed, r in zip(seeds, results, strict=True):
+            scores = ev.scores(pc.embed_fn(r.module), r.params)
+            per_seed[name].append(
+                {
+                    "seed": seed,
+                    "identification_5shot_pct": scores["identification_5shot_pct"],
+                    "identification_5shot_fixed_split_pct": scores[
+                        "identification_5shot_fixed_split_pct"
+                    ],
+                    "dev_eer_pct": 100 * r.dev_eer["finetuned"]
+                    if "finetuned" in r.dev_eer
+                    else None,
+                }
+            )
+    stats = {
+        name: pc.mean_std([s["identification_5shot_pct"] for s in v])
+        for name, v in per_seed.items()
+    }
+    dev = {
+        name: pc.mean_std(
+            [s["dev_eer_pct"] for s in v if s["dev_eer_pct"] is not None] or [math.nan]
+        )
+        for name, v in per_seed.items()
+    }
+    pf, l1 = stats["particle_filter"], stats["l1_baseline"]
+    return {
+        "rule": "pf_at_least_as_accurate: the particle filters' mean 5-shot identification (each "
+        "the mean over the enrollment splits) over the fine-tuning seeds >= L1's; each method's "
+        "structure is chosen once (dev EER), the seeds vary the fine-tuning's classifier "
+        "initialisation and batch order; nothing is chosen on the evaluation set",
+        "seeds": seeds,
+        "per_seed": per_seed,
+        "identification_5shot_pct": stats,
+        "dev_eer_pct_finetuned": dev,
+        "accuracy_delta_pts_mean": {
+            name: v["mean"] - ref["identification_5shot_pct"] for name, v in stats.items()
+        },
+        "difference_pts": pf["mean"] - l1["mean"],
+        "difference_se_pts": math.sqrt(pf["std"] ** 2 / pf["n"] + l1["std"] ** 2 / l1["n"]),
+        "pf_at_least_as_accurate": pf["mean"] >= l1["mean"],
     }
 
 
@@ -385,6 +444,16 @@ def report_embed(kind: str, m: dict[str, Any]) -> None:
             ]
         )
     print_table(["network", "5-shot", "acc delta pts", "flops", "bytes", "speedup"], rows)
+    c = m.get("pf_vs_l1", {})
+    if "seeds" in c:
+        print(
+            f"{len(c['seeds'])} fine-tuning seeds: "
+            + ", ".join(
+                f"{k} {v['mean']:.2f} +- {v['std']:.2f}%"
+                for k, v in c["identification_5shot_pct"].items()
+            )
+            + f"; pf_at_least_as_accurate {c['pf_at_least_as_accurate']}"
+        )
     for k in ("reference", "particle_filter", "l1_baseline"):
         depth = m[k].get("latency_by_depth_us")
         if depth:

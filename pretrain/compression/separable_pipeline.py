@@ -227,6 +227,8 @@ def separable_compression(
     workdir: str | Path,
     l1: bool = False,
     splits: Splits | None = None,
+    structure: Structure | None = None,
+    seed: int | None = None,
     progress: bool = True,
 ) -> SeparableResult:
     """Select (particle filters, or L1 norms with ``l1``) -> narrow -> fine-tune.
@@ -239,6 +241,11 @@ def separable_compression(
       workdir: the fine-tuning run's folder (its ``init`` model, checkpoints, metrics).
       l1: Li et al.'s choice instead of the particle filters.
       splits: the fine-tuning stage's data, preloaded (default: loaded from its config).
+      structure: a choice made earlier (e.g. this method's under another fine-tuning seed):
+        skips the selection.
+      seed: the fine-tuning's seed (its classifier's initialisation and batch order; the
+        stage's dev and training people are fixed by its dataset options, not by it); default
+        the stage config's.
       progress: progress bars.
     """
     started = time.perf_counter()
@@ -252,7 +259,9 @@ def separable_compression(
     log: dict[str, Any] = {"channels_kept": keep, "stem_kernel": module.stem_kernel}
     if module is not unpruned:
         eer["stem"] = error(params)
-    if l1:
+    if structure is not None:
+        log["structure_given"] = True
+    elif l1:
         structure = l1_separable(params, keep)
     else:
         structure, log["filters"] = select_separable(
@@ -272,6 +281,8 @@ def separable_compression(
     if recipe.epochs:
         workdir = Path(workdir)
         config = finetune_config(saved, recipe, narrow)
+        if seed is not None:
+            config = dataclasses.replace(config, seed=seed)
         init = save_model(
             workdir / "init",
             model=str(saved.info.get("model", "embednet")),
@@ -292,6 +303,7 @@ def separable_compression(
             "batch_size": config.batch_size,
             "task_options": dict(config.task_options),
             "distill": recipe.distill,
+            "seed": config.seed,
         }
     seconds["total"] = time.perf_counter() - started
     log["seconds"] = seconds
