@@ -39,29 +39,33 @@ Writes notebooks/results/structured.json and structured_latency.png (``--only``:
 latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing).
 Every choice is on validation / dev data; test, FVC, ORL and timing are reported only.
 
-Expected (2026-12-02, load ~12): LeNet-5 at 8/25/250 channels (0.234 of the MACs): the rule
-takes 4 bits for all six retrained networks (tolerance 0.14 points); test over seeds 0-2: particle
-filters 0.94 +- 0.02% (float 0.83 +- 0.02%), L1 0.82 +- 0.03% (float 0.78 +- 0.03%) against the
-reference's 0.65%, so pf_at_least_as_accurate is false (on validation the particle filters are
-ahead, 1.09 vs 1.13%, within noise); LiteRT infer 2.9x (PF) and 3.6x (L1) faster, same shapes
-(round ratios 2.8-4.3: noise). The embedding rows cut the stem to a 2x2 window of its 3x3 kernel
+Expected (every row names its run: ``models.<row>.run``). LeNet-5 (2026-12-03 at 1147dfd, free
+cores) at 8/25/250 channels (0.234 of the MACs): particles scored after 200 masked SGD steps with
+the one-standard-error guard (``pc.structured_recipe("lenet5")`` says what chose that) keep
+L1's channels in every layer (``channels_swapped_vs_l1`` all 0), so both methods are the same
+network: test over seeds 0-2 at 4 bits 0.79 +- 0.02% each (float 0.77%) against the reference's
+0.65%, pf_at_least_as_accurate true as a tie; LiteRT infer 3.1x faster. With the paper's rule
+(error as pruned; 90e655d) the filters' masks retrained worse: 0.94 +- 0.02% against L1's 0.82
++- 0.03%. The embedding rows cut the stem to a 2x2 window of its 3x3 kernel
 (``SeparableRecipe.stem_kernel``: the stem runs at the highest resolution on one input channel,
 where int8 time falls with the taps and hardly with the channels) and keep half of every
-producer's channels. Fingerprint (2026-12-03 at 64c8e5b, 0.29 of the MACs, the backbone of
-``embed_fingerprint_scale2.py``, 1,250 CosFace steps each): dev EER 3.8% (PF) and 3.5% (L1)
+producer's channels; each method's structure is chosen once and fine-tuned under ``--seeds``
+seeds. Fingerprint (2026-12-03 at 64c8e5b, one fine-tuning each, 0.29 of the MACs, the backbone
+of ``embed_fingerprint_scale2.py``, 1,250 CosFace steps each): dev EER 3.8% (PF) and 3.5% (L1)
 against the unpruned 3.3%; FVC 5-shot 69.20% (PF) and 68.13% (L1) against 69.80% (-0.60 and
--1.67 points); int8 embed 2.16x faster both (on the epoch-13 backbone at 31bcb2a: 66.00% and
-63.47% against 64.87%, 2.17x and 2.14x). Face (0.31 of the MACs, 1,200 distilled CosFace steps each): dev EER 22.0% and 21.8%
-against 22.0%; ORL 5-shot 96.90% and 97.10% against 97.25% (-0.35 and -0.15 points); 2.11x and
-2.16x. Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
+-1.67 points); int8 embed 2.16x faster both. Face (2026-12-03 at e97dda5, 0.31 of the MACs,
+1,200 distilled CosFace steps each, seeds 0-2): ORL 5-shot 96.67 +- 0.21% (PF) and 96.83 +-
+0.31% (L1) against 97.25%, so pf_at_least_as_accurate is false by 0.17 points (within the
+seeds' spread; seed 0: 96.90 and 97.10%, dev EER 22.0 and 21.8% against 22.0%); 2.08x both.
+Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
 int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
 ``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint)
 and 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x
 / 2.12x (fingerprint / face) at 0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25
 (``--keep 0.25``, structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points
 (fingerprint) and 6-7 (face).
-Time here (2 CPU cores): LeNet-5 31 minutes with 3 seeds, fingerprint 12 minutes (free cores;
-45 shared at load ~10), face 7 minutes (the LFW faces cached).
+Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
+fingerprint 12 minutes a seed, face 27 minutes with 3 seeds (the LFW faces cached).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 import sys
 import tempfile
 import time
@@ -618,6 +623,13 @@ def main(argv: list[str] | None = None) -> int:
             figures["models"][name] = run_embed(name, dirs[name], args)
         else:
             figures["models"][name] = run_model(name, dirs[name], args)
+        # rows of earlier runs are kept by --only: each row names the run that measured it
+        machine = devices.host_info(ROOT)
+        figures["models"][name]["run"] = {
+            "git_commit": machine["git_commit"],
+            "utc": machine["utc"],
+            "command": " ".join(shlex.quote(a) for a in sys.argv),
+        }
     figures.pop("not_run", None)
     report(figures)
     if args.smoke:
