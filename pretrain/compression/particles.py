@@ -8,8 +8,9 @@ the rates into importance weights (``exp(-(rate - best) / temperature)``), resam
 in proportion to those weights (systematic resampling) and perturbs each resampled particle (a few
 removed units swapped with kept ones; a few offsets redrawn). The best particle ever evaluated is
 the choice, unless ``margin`` asks a newcomer to beat the first particle by more than the scoring
-split's noise (then the first particle, the baseline, stays unless beaten clearly). :func:`select_structure` runs one filter per layer and granularity, in execution
-order, each conditioned on the choices before it.
+split's noise (then the first particle, the baseline, stays unless beaten clearly).
+:func:`select_structure` runs one filter per layer and granularity, in execution order, each
+conditioned on the choices before it.
 
 The first particle of a channel or kernel filter is the L1-norm ranking (Li et al.'s choice; the
 others are uniform random draws), so the filter starts from the baseline and keeps it unless a
@@ -211,8 +212,8 @@ class FilterSettings:
       moves: units swapped (offsets redrawn) per perturbation.
       examples: validation examples a particle's error is measured on (the first ones; 0: all).
       significance: binomial standard errors (of the first particle's error on those examples)
-        by which a particle must beat the first one, the L1 choice, to replace it; 0: any lower
-        error wins (the paper's rule). Read by the callers that know the scoring split's size
+        by which a particle must beat the first one (the L1 choice for channels and kernels) to
+        replace it; 0: any lower error wins (the paper's rule). Read by the callers that know the scoring split's size
         (:func:`~pretrain.compression.structured_pipeline.particle_structure`).
     """
 
