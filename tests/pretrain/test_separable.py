@@ -15,6 +15,7 @@ import pytest
 
 import pretrain
 import pretrain.compression as pc
+from pretrain.data import ArrayDataset
 from pretrain.models.embednet import EmbedNet, fold_standardization
 
 INPUT = (1, 32, 32, 1)
@@ -141,3 +142,21 @@ def test_recipe_and_backbone_are_checked() -> None:
     saved = pretrain.SavedModel(pretrain.build_model("lenet5"), {}, {})
     with pytest.raises(ValueError, match="needs an EmbedNet backbone"):
         pc.folded(saved)
+
+
+def test_a_given_structure_skips_the_selection(tiny: tuple, tmp_path) -> None:
+    module, params = tiny
+    saved = pretrain.SavedModel(module, params, {"model": "embednet"})
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(12, 32, 32, 1)).astype(np.float32)
+    dev = ArrayDataset(images, np.repeat(np.arange(4), 3))
+    recipe = pc.SeparableRecipe(epochs=0, stem_kernel=3)
+    given = pc.l1_separable(params, pc.channels_kept(module, 0.5))
+    before = rng.bit_generator.state
+    result = pc.separable_compression(
+        saved, recipe, dev, rng=rng, workdir=tmp_path, structure=given, progress=False
+    )
+    assert rng.bit_generator.state == before  # no particle drawn
+    assert result.structure is given and "filters" not in result.log
+    assert result.log["structure_given"]
+    assert result.module.stem_width == 3 and tuple(result.module.widths) == (4, 4, 12)
