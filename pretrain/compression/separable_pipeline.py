@@ -88,10 +88,11 @@ class SeparableRecipe:
     margins are the stage's own; ``distill`` stays 0: on the epoch-13 backbone distillation
     (weight 10, as the face row) gave dev EER 5.2% (PF) and 5.0% (L1) against 5.3% and 4.8%
     without, no difference (notebooks/results/structured_fingerprint_distill10.json, the
-    ``--distill 10`` run at 1dae17f, 3x3 stem). Expected (2026-12-03 at 64c8e5b, the backbone
-    of ``embed_fingerprint_scale2.py``, 2x2 stem): dev EER 3.8% / 3.5% (PF / L1; unpruned 3.3%,
-    4.9% with the stem cut alone), FVC 5-shot 69.2% / 68.1% against 69.8% unpruned, int8 embed
-    2.16x; on the epoch-13 backbone 66.0% / 63.5% against 64.9%.
+    ``--distill 10`` run at 1dae17f, 3x3 stem). Expected (2026-12-03 at bbc8b45, the backbone
+    of ``embed_fingerprint_scale2.py``, 2x2 stem, fine-tuning seeds 0-2): dev EER 4.0% / 3.8%
+    (PF / L1; unpruned 3.3%, 4.9% with the stem cut alone), FVC 5-shot 68.6% / 68.2% against
+    69.8% unpruned, int8 embed 2.15x; on the epoch-13 backbone (one seed) 66.0% / 63.5% against
+    64.9%.
     """
 
     keep: float = 0.5
