@@ -54,7 +54,8 @@ seeds. Fingerprint (2026-12-03 at bbc8b45, 0.29 of the MACs, the backbone of
 ``embed_fingerprint_scale2.py``, 1,250 CosFace steps each, seeds 0-2): FVC 5-shot 68.56 +- 0.67%
 (PF) and 68.24 +- 0.44% (L1) against 69.80%, pf_at_least_as_accurate true by 0.31 points
 (within the spread; the fine-tuned dev EER favours L1, 4.0 against 3.8%); seed 0: 69.20% and
-68.13% (-0.60 and -1.67 points); int8 embed 2.15x and 2.14x faster. Face (2026-12-03 at e97dda5, 0.31 of the MACs,
+68.13% (-0.60 and -1.67 points: the exported seed-0 network meets the -1 target, the seeds'
+mean, -1.24 and -1.56, does not); int8 embed 2.15x and 2.14x faster. Face (2026-12-03 at e97dda5, 0.31 of the MACs,
 1,200 distilled CosFace steps each, seeds 0-2): ORL 5-shot 96.67 +- 0.21% (PF) and 96.83 +-
 0.31% (L1) against 97.25%, so pf_at_least_as_accurate is false by 0.17 points (within the
 seeds' spread; seed 0: 96.90 and 97.10%, dev EER 22.0 and 21.8% against 22.0%); 2.08x both.
