@@ -136,6 +136,7 @@ from pretrain.compression.structured_compare import (
     common_bits,
     compare_structures,
     mean_std,
+    pf_vs_l1,
 )
 from pretrain.compression.structured_pipeline import (
     StructuredRecipe,
@@ -222,6 +223,7 @@ __all__ = [
     "output_positions",
     "particle_filter",
     "particle_structure",
+    "pf_vs_l1",
     "polynomial",
     "prune_stage",
     "recipe",

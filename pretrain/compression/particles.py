@@ -213,7 +213,8 @@ class FilterSettings:
       examples: validation examples a particle's error is measured on (the first ones; 0: all).
       significance: binomial standard errors (of the first particle's error on those examples)
         by which a particle must beat the first one (the L1 choice for channels and kernels) to
-        replace it; 0: any lower error wins (the paper's rule). Read by the callers that know the scoring split's size
+        replace it; 0: any lower error wins (the paper's rule). Read by the callers that know
+        the scoring split's size
         (:func:`~pretrain.compression.structured_pipeline.particle_structure`).
     """
 

@@ -258,3 +258,13 @@ def test_shrink_module_needs_a_features_field() -> None:
     module = pretrain.build_model("lenet300")
     with pytest.raises(ValueError, match="no 'features' field"):
         pc.shrink_module(module, {}, pc.Structure({}, {}, {}))
+
+
+def test_pf_vs_l1_is_positive_when_the_particle_filters_are_better() -> None:
+    errors = pc.pf_vs_l1([0.8, 0.9], [1.0, 1.1], higher_is_better=False)
+    assert errors["difference_pts"] == pytest.approx(0.2) and errors["pf_at_least_as_accurate"]
+    accuracy = pc.pf_vs_l1([96.5, 96.7], [96.8, 97.0], higher_is_better=True)
+    assert accuracy["difference_pts"] == pytest.approx(-0.3)
+    assert not accuracy["pf_at_least_as_accurate"]
+    assert accuracy["difference_se_pts"] == pytest.approx(0.02**0.5)  # sqrt(0.02 / 2 + 0.02 / 2)
+    assert pc.pf_vs_l1([1.0], [1.0], higher_is_better=False)["pf_at_least_as_accurate"]
