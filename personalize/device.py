@@ -267,13 +267,10 @@ class Device:
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
         self.has_features = artifact.background_features is not None
         # Test-time flip averaging (export's ``flip_average``): every capture is embedded with
-        # its mirror; only the head-family scopes, which read embeddings, can run it.
+        # its mirror and the embeddings (imprinting, templates, the head scope) are the flip
+        # averages; the front features the wider scopes train on are the capture's own view,
+        # as the background features are (export's ``build_artifact``).
         self.flip = bool(artifact.manifest["input"].get("flip_average", False))
-        if self.flip and self.has_features:
-            raise ArtifactError(
-                f"{self.artifact_dir}: the manifest asks for flip averaging but ships front "
-                "features for wider scopes, which train on one view; export one or the other."
-            )
         self.model_bytes = len(artifact.model)
         self.model_stats = read_model_stats(artifact.model)  # the planner charges its nodes
         self.background_count = len(artifact.background)
@@ -847,13 +844,17 @@ class Device:
 
     def _run_embed(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The ``embed`` outputs of preprocessed ``inputs``; with flip averaging, the images and
-        their mirrors run as one batch and the embeddings are their flip averages."""
+        their mirrors run as one batch, the embeddings are their flip averages and the features
+        (when the artifact has wider scopes) the images' own."""
         runner = self._interp.get_signature_runner(EMBED)
         if not self.flip:
             return runner(**{IMAGES: inputs})
-        both = runner(**{IMAGES: np.concatenate([inputs, mirror(inputs)])})[EMBEDDINGS]
+        both = runner(**{IMAGES: np.concatenate([inputs, mirror(inputs)])})
         n = len(inputs)
-        return {EMBEDDINGS: flip_average(both[:n], both[n:])}
+        out = {EMBEDDINGS: flip_average(both[EMBEDDINGS][:n], both[EMBEDDINGS][n:])}
+        if FEATURES in both:
+            out[FEATURES] = both[FEATURES][:n]
+        return out
 
     def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
         """Scores of embedded captures for ``record`` by the match rule its threshold was set

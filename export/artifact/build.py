@@ -216,20 +216,12 @@ def build_artifact(
         -levels..levels times a power of two per row (float16 in the file, exactly;
         :func:`devices.bundle.download.compact_background`), so a download carries them as
         small integers; None: plain float16.
-      flip_average: the device embeds each capture and its mirror and averages
-        (:func:`devices.cosine.flip_average`; manifest ``input.flip_average``), and the
-        background is embedded so too. Head scope only: the wider scopes train on one view's
-        front features.
-
-    Raises:
-      ValueError: ``flip_average`` with a scope wider than ``head``.
+      flip_average: the device embeds each capture and its mirror and averages the
+        embeddings (:func:`devices.cosine.flip_average`; manifest ``input.flip_average``), and
+        the background embeddings are made so too; the front features the wider scopes train
+        on stay one view's, the capture's own, for the background as on the device.
     """
     scopes = check_scopes(scopes)
-    if flip_average and any(scope != "head" for scope in scopes):
-        raise ValueError(
-            f"flip_average needs scopes ('head',), got {tuple(scopes)}: the wider scopes train "
-            "on one view's front features."
-        )
     head = HeadConfig(backbone.embedding_dim, classes, scale)
     kernel = np.zeros(
         (backbone.embedding_dim, classes), np.float32

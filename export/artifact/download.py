@@ -30,7 +30,12 @@ from devices.bundle.grid import snap
 from devices.files import atomic_write
 from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
-from export.artifact.pipeline import fit_whitening, shown_path, whitens_by_default
+from export.artifact.pipeline import (
+    fit_whitening,
+    flip_average_for,
+    shown_path,
+    whitens_by_default,
+)
 from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone, training_dataset
 from export.artifact.whiten import fold_whitening
@@ -136,7 +141,7 @@ def export_download(
     background_levels: int | None = None,
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    flip_average: bool = False,
+    flip_average: bool | None = None,
     ota: OtaResult | None = None,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
@@ -156,8 +161,9 @@ def export_download(
         power of two (default: :func:`background_levels_for` the training dataset).
       bundle_path: where to write the download bundle too.
       progress: progress bars.
-      flip_average: the device embeds every capture with its mirror (head scope only; see
-        :func:`export.artifact.build_artifact`).
+      flip_average: the device embeds every capture with its mirror (see
+        :func:`export.artifact.build_artifact`); default :func:`flip_average_for` the training
+        dataset.
       ota: a compression of this backbone by ``recipe`` made before (:func:`load_ota` of what
         :func:`save_ota` kept, e.g. the dev search's): shipped as is, not compressed again; its
         bundle must verify against ``private_key`` and decode onto this backbone.
@@ -175,6 +181,8 @@ def export_download(
         )
     if background_levels is None:
         background_levels = background_levels_for(training_dataset(saved) or "")
+    if flip_average is None:
+        flip_average = flip_average_for(training_dataset(saved) or "")
     backbone = split_backbone(saved)
     sources = data_sources(saved, background=background)
     whitening = None

@@ -343,6 +343,7 @@ def run_embedding(
         background_source=sources.background_source,
         scopes=SCOPES,
         background_levels=down.manifest["background"]["levels"],
+        flip_average=bool(down.manifest["input"].get("flip_average", False)),
         bundle=ota.bundle,
         source={**down.manifest["source"], "model_dir": shown(model_dir)},
     )
@@ -363,6 +364,7 @@ def run_embedding(
         result["download"] = shown(out_dir.parent / f"{modality}.pfb")
 
     result["whitening"] = down.whitening
+    result["flip_average"] = bool(manifest["input"].get("flip_average", False))
     uncompressed_int8 = (tmp / f"{model_dir.name}-int8_bytes" / MODEL).read_bytes()
     accuracy: dict[str, Any] = {}
     for name, (images, labels, order) in sets.items():

@@ -40,11 +40,13 @@ flip averaging (EmbedNet ``flip_average``: the image and its mirror; dev EER 21.
 5-shot 45.7 -> 47.5%; reported, ORL EER 7.56 -> 7.24%, 5-shot 97.25%; int8 LiteRT embed < 1 ms). Worse on dev: the pooled features before the
 projection (25.1%), whitening fitted on the background or training people (30.1, 28.8%).
 AS-norm against the background people: 21.34%, not adopted (0.2 points; the device scores one
-cosine against its threshold). Flip averaging is not switched on yet: export cuts the backbone
-into front + last block for the device's training scopes, and those signatures do not carry the
-mirrored view yet, so the device would not run what bench-embed scored. Until export does,
-bench-embed reports the unflipped model (ORL EER 7.56%), which is what the artifact runs; add
-``"evaluation_options": {"flip_average": True}`` back to this config when it does.
+cosine against its threshold). The artifact flip-averages since 2026-12-03
+(``export.artifact.pipeline.FLIP_AVERAGED``, chosen again on the dev people with the device's
+own flow: 5-shot 45.6 -> 46.8%): the device embeds each capture with its mirror and averages
+the embeddings; the last block still trains on the capture's own front features. bench-embed
+still reports the unflipped float model (ORL EER 7.56%): this config gets
+``"evaluation_options": {"flip_average": True}`` back once ``export.artifact.split_backbone``
+accepts a saved model whose options carry the flag (bench-embed writes it into the model).
 """
 
 from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT as CONTRASTIVE_AUGMENT

@@ -218,3 +218,33 @@ def _edit_manifest(d: Path) -> None:
     manifest = json.loads((d / "manifest.json").read_text())
     manifest["head"]["scale"] = 64.0
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def test_flip_average_beside_the_wider_scopes(built, tmp_path: Path) -> None:
+    # the background embeddings are the flip averages of both views; the front features the
+    # wider scopes train on stay the images' own
+    from devices.cosine import flip_average, mirror
+    from export.artifact import build_artifact
+    from export.artifact.build import embed_batches
+
+    background = built["images"][200:264]
+    manifest = build_artifact(
+        built["backbone"],
+        tmp_path / "flip",
+        private_key=built["key"],
+        calibration=built["images"][:256],
+        background_images=background,
+        background_source="toy",
+        scopes=("head", "head_biases", "last_block"),
+        classes=CLASSES,
+        flip_average=True,
+    )
+    assert manifest["input"]["flip_average"] is True
+    art = load_artifact(tmp_path / "flip", built["pub"])
+    plain = embed_batches(art.model, background)
+    want = flip_average(plain, embed_batches(art.model, mirror(background)))
+    assert not np.allclose(want, plain, atol=1e-2)  # the mirrors' embeddings differ
+    np.testing.assert_allclose(art.background, want, atol=2e-3)  # float16 rows
+    assert art.background_features is not None
+    features = embed_batches(art.model, background, output="features")
+    np.testing.assert_allclose(art.background_features, features, rtol=2e-3, atol=2e-3)
