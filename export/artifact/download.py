@@ -32,7 +32,7 @@ from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
 from export.artifact.pipeline import (
     fit_whitening,
-    flip_average_for,
+    flips_by_default,
     shown_path,
     whitens_by_default,
 )
@@ -162,8 +162,7 @@ def export_download(
       bundle_path: where to write the download bundle too.
       progress: progress bars.
       flip_average: the device embeds every capture with its mirror (see
-        :func:`export.artifact.build_artifact`); default :func:`flip_average_for` the training
-        dataset.
+        :func:`export.artifact.build_artifact`); default :func:`flips_by_default`.
       ota: a compression of this backbone by ``recipe`` made before (:func:`load_ota` of what
         :func:`save_ota` kept, e.g. the dev search's): shipped as is, not compressed again; its
         bundle must verify against ``private_key`` and decode onto this backbone.
@@ -182,7 +181,7 @@ def export_download(
     if background_levels is None:
         background_levels = background_levels_for(training_dataset(saved) or "")
     if flip_average is None:
-        flip_average = flip_average_for(training_dataset(saved) or "")
+        flip_average = flips_by_default(saved)
     backbone = split_backbone(saved)
     sources = data_sources(saved, background=background)
     whitening = None

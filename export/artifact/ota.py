@@ -34,7 +34,7 @@ import numpy as np
 import pretrain.compression as pc
 from devices.cosine import normalize
 from devices.files import atomic_write
-from export.artifact.split import training_config, training_dataset
+from export.artifact.split import TEST_TIME, training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
 from pretrain.data import ArrayDataset
@@ -339,7 +339,7 @@ def compress_backbone(
     """
     if saved.info["model"] != "embednet":
         raise ValueError(f"OTA retraining is for embednet backbones, not {saved.info['model']!r}.")
-    options = {k: v for k, v in saved.info["model_options"].items() if k not in ("impl", "part")}
+    options = {k: v for k, v in saved.info["model_options"].items() if k not in TEST_TIME}
     full = build_model("embednet", **options)
     assert isinstance(full, EmbedNet)
     module, params = fold_standardization(full, saved.params)

@@ -109,9 +109,12 @@ face and its mirror are the same person; prints and digits are not symmetric), w
 development-set measurement that chose it."""
 
 
-def flip_average_for(dataset: str) -> bool:
-    """Whether an artifact of a backbone trained on ``dataset`` flip-averages by default."""
-    return dataset in FLIP_AVERAGED
+def flips_by_default(saved: Any) -> bool:
+    """Whether an export of ``saved`` flip-averages unless told: when the saved model says it
+    runs so (``model_options.flip_average``, which bench-embed writes from its config's
+    evaluation options) or its training dataset is in :data:`FLIP_AVERAGED`."""
+    options = saved.info.get("model_options", {})
+    return bool(options.get("flip_average")) or training_dataset(saved) in FLIP_AVERAGED
 
 
 def whitens_by_default(saved: Any, backbone: Backbone) -> bool:
@@ -175,8 +178,7 @@ def export_model(
         one (EmbedNet), not for LeNets, not for the datasets whose development people it did
         not help (:func:`whitens_by_default`).
       flip_average: the device embeds every capture with its mirror
-        (:func:`export.artifact.build_artifact`); default :func:`flip_average_for` the
-        training dataset.
+        (:func:`export.artifact.build_artifact`); default :func:`flips_by_default`.
       progress: show a progress bar.
 
     Returns:
@@ -232,11 +234,7 @@ def export_model(
             classes=classes,
             int8=int8,
             bundle=blob,
-            flip_average=(
-                flip_average_for(training_dataset(saved) or "")
-                if flip_average is None
-                else flip_average
-            ),
+            flip_average=flips_by_default(saved) if flip_average is None else flip_average,
             source={
                 "model_dir": shown_path(model_dir),
                 "model": backbone.name,

@@ -148,6 +148,10 @@ def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
     )
 
 
+TEST_TIME = ("part", "impl", "flip_average")
+"""Saved model options a cut drops: the export cut, the implementation, test-time flipping."""
+
+
 def split_backbone(saved: SavedModel) -> Backbone:
     """Cuts a saved model into front and last block.
 
@@ -155,7 +159,9 @@ def split_backbone(saved: SavedModel) -> Backbone:
       SplitError: the model has no ``part`` option or its parts do not cover its parameters.
     """
     name = saved.info["model"]
-    options = {k: v for k, v in saved.info["model_options"].items() if k not in ("part", "impl")}
+    # flip_average is how the whole model is run at test time, not a part's: the artifact
+    # carries it in its manifest (export.artifact.pipeline.flips_by_default)
+    options = {k: v for k, v in saved.info["model_options"].items() if k not in TEST_TIME}
     fields = {f.name for f in dataclasses.fields(build_model(name).__class__)}
     if "part" not in fields:
         raise SplitError(f"model {name!r} cannot be cut into front and last block (no 'part').")

@@ -44,9 +44,10 @@ cosine against its threshold). The artifact flip-averages since 2026-12-03
 (``export.artifact.pipeline.FLIP_AVERAGED``, chosen again on the dev people with the device's
 own flow: 5-shot 45.6 -> 46.8%): the device embeds each capture with its mirror and averages
 the embeddings; the last block still trains on the capture's own front features. bench-embed
-still reports the unflipped float model (ORL EER 7.56%): this config gets
-``"evaluation_options": {"flip_average": True}`` back once ``export.artifact.split_backbone``
-accepts a saved model whose options carry the flag (bench-embed writes it into the model).
+still reports the unflipped float model (ORL EER 7.56%); ``export.artifact.split_backbone`` now
+drops the flag a saved model's options carry (and the export flips when they do), so
+``"evaluation_options": {"flip_average": True}`` can come back here: not while a run built on
+this config (``embed_face_wide.py``) is training, whose per-epoch dev scores would change.
 """
 
 from pretrain.embedding import CONTRASTIVE_FACE_AUGMENT as CONTRASTIVE_AUGMENT

@@ -76,6 +76,20 @@ def test_split_folds_standardisation_and_reads_the_staged_dataset() -> None:
         split_backbone(_saved("orl_faces", [{}], stop_after=2))
 
 
+def test_a_flip_averaged_model_is_cut_unflipped_and_exports_flipping() -> None:
+    # test-time flipping runs the whole model twice: the cut drops it, the manifest carries it
+    from export.artifact.pipeline import flips_by_default
+
+    saved = _saved("orl_faces", [{}], flip_average=True)
+    backbone = split_backbone(saved)
+    assert "flip_average" not in backbone.options
+    x = jax.random.normal(jax.random.key(3), (2, 64, 64, 1))
+    want = saved.module.clone(flip_average=False).apply({"params": saved.params}, x)
+    np.testing.assert_allclose(backbone.embed()(x), want, rtol=1e-4, atol=1e-5)
+    assert flips_by_default(saved)
+    assert not flips_by_default(_saved("orl_faces", [{}]))
+
+
 def test_face_preprocessing_follows_the_training_dataset_options() -> None:
     """A face model that records no ``info.preprocess`` gets the resize and crop it trained on,
     not the default 64x64 centre square."""
