@@ -116,6 +116,8 @@ from pretrain.compression.separable_pipeline import (
     embed_fn,
     finetune_config,
     folded,
+    genuine_pairs,
+    retrained_dev_eer,
     separable_compression,
 )
 from pretrain.compression.sharing import group_means, tie
@@ -204,6 +206,7 @@ __all__ = [
     "fixed_point",
     "folded",
     "gauss_newton_diagonal",
+    "genuine_pairs",
     "group_means",
     "hessian_diagonal",
     "iterative_pruning",
@@ -232,6 +235,7 @@ __all__ = [
     "replace_leaves",
     "retrain",
     "retrain_config",
+    "retrained_dev_eer",
     "retrained_error",
     "saliency_masks",
     "saliency_pruning",

@@ -208,15 +208,27 @@ def select_separable(
     chain: Sequence[str],
     settings: FilterSettings,
     rng: np.random.Generator,
+    structure_error: Callable[[Structure], float] | None = None,
+    margin: Callable[[float], float] | None = None,
     progress: bool = True,
 ) -> tuple[Structure, dict[str, Any]]:
     """One particle filter per producer of ``keep``, in ``chain`` order, each conditioned on the
     choices before it; ``error`` scores a masked network (a dev identification error or EER).
 
+    Args:
+      structure_error: scores a whole candidate structure instead of ``error`` of the masked
+        parameters (e.g. the dev EER after a short retraining with its masks fixed); the
+        producers not chosen yet then hold their L1 choice, so every particle is scored at the
+        whole budget.
+      margin: passed to every filter (:func:`particle_filter`): how much lower than the first
+        particle's error (the L1 choice) a newcomer must score to replace it.
+
     Returns:
-      ``(structure, log)``; ``log[layer]`` holds the filter's best error and its rounds.
+      ``(structure, log)``; ``log[layer]`` holds the filter's best error, the first particle's
+      and its rounds.
     """
     channels: dict[str, np.ndarray] = {}
+    placeholders = dict(l1_separable(params, keep).channels) if structure_error else {}
     log: dict[str, Any] = {}
     for layer in chain:
         if layer not in keep:
@@ -224,6 +236,10 @@ def select_separable(
         base = dict(channels)
 
         def score(mask: np.ndarray, layer: str = layer, base: dict = base) -> float:
+            if structure_error is not None:
+                return float(
+                    structure_error(Structure({**placeholders, **base, layer: mask}, {}, {}))
+                )
             c = separable_pruning(Structure({**base, layer: mask}, {}, {}), chain)
             return float(error(c.apply(params, c.init(params))[0]))
 
@@ -236,8 +252,13 @@ def select_separable(
             temperature=settings.temperature,
             rng=rng,
             desc=f"{layer} channels",
+            margin=margin,
             progress=progress,
         )
         channels[layer] = result.best
-        log[layer] = {"error": result.error, "rounds": result.history}
+        log[layer] = {
+            "error": result.error,
+            "first_error": result.first_error,
+            "rounds": result.history,
+        }
     return Structure(channels, {}, {}), log

@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from pretrain.compression.base import Params
 from pretrain.compression.distill import distillation_teacher, distilled_task
 from pretrain.compression.particles import FilterSettings
+from pretrain.compression.pipeline import cosine
+from pretrain.compression.retrain import CompressedTrainer
 from pretrain.compression.separable import (
     l1_separable,
     select_separable,
@@ -39,15 +42,18 @@ from pretrain.compression.separable import (
     shrink_stem,
 )
 from pretrain.compression.structured import Structure
+from pretrain.compression.structured_pipeline import binomial_se
 from pretrain.config import TrainConfig
 from pretrain.data import ArrayDataset
 from pretrain.embedding.suites import embed_jitted
+from pretrain.embedding.tasks import imprinted_kernel
 from pretrain.evaluation.protocol import verification_report
 from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.staged_config import load_run
 from pretrain.train.artifacts import SavedModel, load_model, save_model
-from pretrain.train.datasets import Splits
+from pretrain.train.datasets import Splits, load_splits
 from pretrain.train.loop import fit
+from pretrain.train.steps import init_state
 
 # Particle filter size for EmbedNet: each particle costs one embedding pass over the 800 dev
 # prints (~3-7 s here), so 4 particles x 2 rounds per producer (not searched: the time budget).
@@ -74,6 +80,12 @@ class SeparableRecipe:
       stem_kernel: the stem's kernel side after pruning: 2 keeps the 2x2 window of every 3x3
         stem filter that a 2x2 convolution reads (:func:`shrink_stem`, before the channels are
         chosen, so the filters and L1 norms see it); 3 keeps the stem's taps.
+      score_steps: how the particles are scored. 0: the paper's rule, the dev EER of the
+        network as pruned; n > 0: the dev EER after n steps of the fine-tuning stage's loss with
+        the particle's masks fixed (:func:`retrained_dev_eer`; the producers not chosen yet at
+        their L1 choice). ``filters.significance`` > 0 asks a particle to beat the first one
+        (L1's choice) by that many binomial standard errors of the dev EER (over its genuine
+        pairs) to replace it.
 
     What chose what (``bench_structured.py --only fingerprint``, dev = synthetic identities 0-99):
     ``keep`` and ``stem_kernel`` are the speed budget, not tuned: half the channels alone left
@@ -104,6 +116,7 @@ class SeparableRecipe:
     overrides: tuple[str, ...] = ()
     distill: float = 0.0
     stem_kernel: int = 2
+    score_steps: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keep <= 1.0:
@@ -116,6 +129,8 @@ class SeparableRecipe:
             raise ValueError(f"distill must be >= 0, got {self.distill}.")
         if self.stem_kernel not in (1, 2, 3):
             raise ValueError(f"stem_kernel must be 1, 2 or 3, got {self.stem_kernel}.")
+        if self.score_steps < 0:
+            raise ValueError(f"score_steps must be >= 0, got {self.score_steps}.")
 
 
 # The face backbone's row (bench_structured.py --only face). keep is the budget (0.5 of every
@@ -219,6 +234,64 @@ def folded(saved: SavedModel) -> tuple[EmbedNet, Params]:
     return module.clone(impl="fast", flip_average=False), params
 
 
+def genuine_pairs(labels: np.ndarray) -> int:
+    """The number of same-identity pairs among ``labels`` (what a dev EER's FRR is over)."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    return int(np.sum(counts * (counts - 1) // 2))
+
+
+def retrained_dev_eer(
+    saved: SavedModel,
+    recipe: SeparableRecipe,
+    module: Any,
+    params: Params,
+    dev: ArrayDataset,
+    splits: Splits,
+    *,
+    chain: tuple[str, ...],
+    steps: int,
+    key: jax.Array,
+) -> Callable[[Structure], float]:
+    """``structure ->`` dev EER (0..1) of ``module`` (full width) after ``steps`` steps of the
+    recipe's fine-tuning loss (its stage's margin softmax, plus its distillation) with the
+    structure's channel masks fixed.
+
+    Every call starts from ``params`` with the same classifier (imprinted from ``params``'
+    embeddings of the training identities, so a short run refines the backbone instead of
+    chasing random class vectors) and sees the same batches (``key``): two structures differ by
+    their masks alone; one compiled step serves every call.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    config = finetune_config(saved, recipe, module)
+    unpruned, unpruned_params = folded(saved)
+    task = distilled_task(config, distillation_teacher(unpruned, unpruned_params), recipe.distill)
+    empty = separable_pruning(Structure({}, {}, {}), chain)
+    train = splits.train
+    trainer = CompressedTrainer(config, train.images, empty, empty.init(params), task=task)
+    classes = int(np.max(train.labels)) + 1
+    start = trainer.task.init(
+        trainer.module, jax.random.key(config.seed), train.images[:1], num_classes=classes
+    )
+    kernel = imprinted_kernel(module, params, train.images, train.labels, classes)
+    start = {**start, "classifier": {"kernel": jnp.asarray(kernel)}}
+    error = dev_eer(module, dev)
+
+    def score(structure: Structure) -> float:
+        trainer.use_state(separable_pruning(structure, chain).init(params))
+        projected, _ = trainer.project(params)
+        # the step donates its state: every call starts from its own copy of the classifier
+        first = jax.tree.map(jnp.copy, trainer.task.with_model_params(start, projected))
+        state = trainer.replicate(init_state(first, trainer.tx))
+        state, _ = trainer.train_steps(
+            state, train, steps=steps, key=key, lr_scale=cosine, progress=False
+        )
+        masked, _ = trainer.project(trainer.task.model_params(state.params))
+        return float(error(masked))
+
+    return score
+
+
 def separable_compression(
     saved: SavedModel,
     recipe: SeparableRecipe,
@@ -265,6 +338,26 @@ def separable_compression(
     elif l1:
         structure = l1_separable(params, keep)
     else:
+        structure_error, margin = None, None
+        if recipe.score_steps:
+            splits = splits or load_splits(finetune_config(saved, recipe, module))
+            structure_error = retrained_dev_eer(
+                saved,
+                recipe,
+                module,
+                params,
+                dev,
+                splits,
+                chain=chain,
+                steps=recipe.score_steps,
+                key=jax.random.key(0),
+            )
+        if recipe.filters.significance:
+            k, pairs = recipe.filters.significance, genuine_pairs(dev.labels)
+
+            def margin(first: float) -> float:
+                return k * binomial_se(first, pairs)
+
         structure, log["filters"] = select_separable(
             params,
             keep,
@@ -272,6 +365,8 @@ def separable_compression(
             chain=chain,
             settings=recipe.filters,
             rng=rng,
+            structure_error=structure_error,
+            margin=margin,
             progress=progress,
         )
     c = separable_pruning(structure, chain)

@@ -40,6 +40,37 @@ def _embedding_dim(module: nn.Module, model: Params, example: jax.Array) -> int:
     return int(jax.eval_shape(lambda p: module.apply({"params": p}, example), model).shape[-1])
 
 
+def imprinted_kernel(
+    module: nn.Module, model: Params, images: np.ndarray, labels: np.ndarray, classes: int
+) -> np.ndarray:
+    """``(d, classes)`` classifier columns imprinted from ``model``'s embeddings: each identity's
+    normalised sum of its training images' embeddings (float32).
+
+    Raises:
+      ValueError: an identity of ``0..classes-1`` without a training image.
+    """
+    apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
+    sums: np.ndarray | None = None
+    for start in range(0, len(images), IMPRINT_BATCH):
+        chunk = np.asarray(images[start : start + IMPRINT_BATCH])
+        pad = IMPRINT_BATCH - len(chunk)
+        if pad:  # one batch shape, one compilation
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
+        emb = np.asarray(apply(model, chunk), np.float64)[: IMPRINT_BATCH - pad]
+        if sums is None:
+            sums = np.zeros((classes, emb.shape[1]), np.float64)
+        np.add.at(sums, np.asarray(labels[start : start + IMPRINT_BATCH]), emb)
+    assert sums is not None, "no training images"
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        missing = int(np.sum(norms == 0))
+        raise ValueError(
+            f"head_init='imprint': {missing} of {sums.shape[0]} identities have no training "
+            "image (labels must cover 0..num_classes-1)."
+        )
+    return (sums / norms).T.astype(np.float32)
+
+
 @register_task("margin_softmax")
 @dataclasses.dataclass(frozen=True)
 class MarginSoftmax(EmbeddingEval):
@@ -134,25 +165,8 @@ class MarginSoftmax(EmbeddingEval):
         if self.head_init != "imprint":
             return params
         kernel = params["classifier"]["kernel"]
-        apply = jax.jit(lambda p, x: module.apply({"params": p}, x))
-        model = params["model"]
-        sums = np.zeros((kernel.shape[1], kernel.shape[0]), np.float64)
-        for start in range(0, len(images), IMPRINT_BATCH):
-            chunk = np.asarray(images[start : start + IMPRINT_BATCH])
-            pad = IMPRINT_BATCH - len(chunk)
-            if pad:  # one batch shape, one compilation
-                chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
-            emb = np.asarray(apply(model, chunk), np.float64)[: IMPRINT_BATCH - pad]
-            np.add.at(sums, np.asarray(labels[start : start + IMPRINT_BATCH]), emb)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        if np.any(norms == 0):
-            missing = int(np.sum(norms == 0))
-            raise ValueError(
-                f"head_init='imprint': {missing} of {sums.shape[0]} identities have no training "
-                "image (labels must cover 0..num_classes-1)."
-            )
-        imprinted = (sums / norms).T.astype(np.asarray(kernel).dtype)
-        return {**params, "classifier": {"kernel": jnp.asarray(imprinted)}}
+        imprinted = imprinted_kernel(module, params["model"], images, labels, kernel.shape[1])
+        return {**params, "classifier": {"kernel": jnp.asarray(imprinted, kernel.dtype)}}
 
     def margin_at(self, step: Any) -> Any:
         """The margin in force at ``step`` (see ``margin_warmup``)."""

@@ -160,3 +160,90 @@ def test_a_given_structure_skips_the_selection(tiny: tuple, tmp_path) -> None:
     assert result.structure is given and "filters" not in result.log
     assert result.log["structure_given"]
     assert result.module.stem_width == 3 and tuple(result.module.widths) == (4, 4, 12)
+
+
+def test_whole_structures_are_scored_with_placeholders_and_the_margin_keeps_l1(
+    tiny: tuple,
+) -> None:
+    # with a structure scorer every particle is scored at the whole budget (producers not
+    # chosen yet at their L1 choice), and a margin keeps the first particle (L1's) unless beaten
+    module, params = tiny
+    keep = pc.channels_kept(module, 0.5)
+    l1 = pc.l1_separable(params, keep)
+    seen: list[pc.Structure] = []
+
+    def scorer(structure: pc.Structure) -> float:
+        seen.append(structure)
+        return 0.5 - 0.01 * len(seen)  # later particles a little better: within the margin
+
+    settings = pc.FilterSettings(particles=3, rounds=2, temperature=0.01, moves=1, examples=0)
+    structure, log = pc.select_separable(
+        params,
+        keep,
+        lambda p: 0.0,
+        chain=pc.separable_chain(len(module.widths)),
+        settings=settings,
+        rng=np.random.default_rng(0),
+        structure_error=scorer,
+        margin=lambda first: 0.5,
+        progress=False,
+    )
+    assert len(seen) == 6 * len(keep)
+    assert all(set(s.channels) == set(keep) for s in seen)  # always the whole budget
+    first = seen[0].channels
+    np.testing.assert_array_equal(first["stem"], l1.channels["stem"])
+    for layer in keep:
+        np.testing.assert_array_equal(structure.channels[layer], l1.channels[layer])
+        assert log[layer]["error"] == log[layer]["first_error"]
+    # without the margin the best-scored particle wins
+    seen.clear()
+    structure, _ = pc.select_separable(
+        params,
+        keep,
+        lambda p: 0.0,
+        chain=pc.separable_chain(len(module.widths)),
+        settings=settings,
+        rng=np.random.default_rng(0),
+        structure_error=scorer,
+        progress=False,
+    )
+    last = seen[-1].channels
+    np.testing.assert_array_equal(structure.channels["block2/pointwise"], last["block2/pointwise"])
+
+
+def test_retrained_dev_eer_trains_under_the_masks_and_repeats(tiny: tuple, monkeypatch) -> None:
+    import pretrain.compression.separable_pipeline as sp
+
+    module, params = tiny
+    options = {"stem_width": 6, "widths": (8, 8, 12), "strides": (2, 1, 2), "embedding_dim": 5}
+    saved = pretrain.SavedModel(module, params, {"model": "embednet", "model_options": options})
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(8), 4)
+    train = ArrayDataset(rng.normal(size=(32, 32, 32, 1)).astype(np.float32), labels, "train")
+    dev = ArrayDataset(rng.normal(size=(12, 32, 32, 1)).astype(np.float32), labels[:12], "dev")
+    splits = pretrain.train.Splits(train, None, None)
+    recipe = pc.SeparableRecipe(stem_kernel=3, overrides=("scale.batch_size=8",))
+    chain = pc.separable_chain(len(module.widths))
+    l1 = pc.l1_separable(params, pc.channels_kept(module, 0.5))
+    scored: list = []
+    real = sp.dev_eer
+
+    def recording(m, d):
+        eer = real(m, d)
+        return lambda p: scored.append(jax.tree.map(np.asarray, p)) or eer(p)
+
+    monkeypatch.setattr(sp, "dev_eer", recording)
+    score = pc.retrained_dev_eer(
+        saved, recipe, module, params, dev, splits, chain=chain, steps=3, key=jax.random.key(0)
+    )
+    first = score(l1)
+    assert 0.0 <= first <= 1.0 and score(l1) == first  # same start, same batches
+    c = pc.separable_pruning(l1, chain)
+    pruned = pc.named_leaves(jax.tree.map(np.asarray, c.apply(params, c.init(params))[0]))
+    trained = pc.named_leaves(scored[0])
+    for name, value in trained.items():
+        np.testing.assert_array_equal(value == 0, (value == 0) | (pruned[name] == 0))
+    assert any(not np.allclose(trained[n], pruned[n]) for n in pruned)  # it trained
+    zeros = {n: int(np.sum(v == 0)) for n, v in pruned.items()}
+    assert all(int(np.sum(trained[n] == 0)) >= zeros[n] for n in zeros)  # the masks held
+    np.testing.assert_array_equal(pc.named_leaves(scored[1])["stem/kernel"], trained["stem/kernel"])
