@@ -570,6 +570,22 @@ def main(argv: list[str] | None = None) -> int:
         "recipe's)",
     )
     parser.add_argument(
+        "--score-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fingerprint/face rows: score each particle by its dev EER after N fine-tuning steps "
+        "with its masks fixed (default: the recipe's; 0 = the paper's rule, as pruned)",
+    )
+    parser.add_argument(
+        "--significance",
+        type=float,
+        default=None,
+        metavar="K",
+        help="fingerprint/face rows: a particle must beat L1's choice by K binomial standard "
+        "errors of the dev EER (default: the recipe's)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=MODELS,
