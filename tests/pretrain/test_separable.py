@@ -8,6 +8,8 @@ summation order (1e-5 of the embedding scale: unit vectors).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,17 +179,22 @@ def test_whole_structures_are_scored_with_placeholders_and_the_margin_keeps_l1(
         return 0.5 - 0.01 * len(seen)  # later particles a little better: within the margin
 
     settings = pc.FilterSettings(particles=3, rounds=2, temperature=0.01, moves=1, examples=0)
-    structure, log = pc.select_separable(
-        params,
-        keep,
-        lambda p: 0.0,
-        chain=pc.separable_chain(len(module.widths)),
-        settings=settings,
-        rng=np.random.default_rng(0),
-        structure_error=scorer,
-        margin=lambda first: 0.5,
-        progress=False,
-    )
+
+    def select(margin: Any) -> tuple[pc.Structure, dict]:
+        seen.clear()
+        return pc.select_separable(
+            params,
+            keep,
+            lambda p: 0.0,
+            chain=pc.separable_chain(len(module.widths)),
+            settings=settings,
+            rng=np.random.default_rng(0),
+            structure_error=scorer,
+            margin=margin,
+            progress=False,
+        )
+
+    structure, log = select(lambda first: 0.5)
     assert len(seen) == 6 * len(keep)
     assert all(set(s.channels) == set(keep) for s in seen)  # always the whole budget
     first = seen[0].channels
@@ -196,17 +203,7 @@ def test_whole_structures_are_scored_with_placeholders_and_the_margin_keeps_l1(
         np.testing.assert_array_equal(structure.channels[layer], l1.channels[layer])
         assert log[layer]["error"] == log[layer]["first_error"]
     # without the margin the best-scored particle wins
-    seen.clear()
-    structure, _ = pc.select_separable(
-        params,
-        keep,
-        lambda p: 0.0,
-        chain=pc.separable_chain(len(module.widths)),
-        settings=settings,
-        rng=np.random.default_rng(0),
-        structure_error=scorer,
-        progress=False,
-    )
+    structure, _ = select(None)
     last = seen[-1].channels
     np.testing.assert_array_equal(structure.channels["block2/pointwise"], last["block2/pointwise"])
 
