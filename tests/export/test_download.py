@@ -277,18 +277,3 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
     np.testing.assert_allclose(dev.embed(raw)[EMBEDDINGS], flip_average(*views), atol=1e-5)
     report = dev.enroll("owner", raw[:5], train=True, target_far=1e-2)  # faces default: imprint
     assert report.scope == "head" and dev.verify("owner", raw[5]).threshold == report.threshold
-
-
-def test_flip_average_is_refused_with_wider_scopes(packed, tmp_path: Path) -> None:
-    images = np.zeros((4, 64, 64, 1), np.float32)
-    with pytest.raises(ValueError, match="flip_average needs scopes"):
-        build_artifact(
-            packed["backbone"],
-            tmp_path / "art",
-            private_key=packed["key"],
-            calibration=images,
-            background_images=images,
-            background_source="zeros",
-            scopes=("head", "last_block"),
-            flip_average=True,
-        )
