@@ -16,6 +16,10 @@ Expected: issue 14's targets (ORL 5-shot >= 97%, EER <= 3%) against embed_face_l
   committed EmbedNet's stage 1 stayed at 38.6-39.8% over its 4 epochs. CosFace from it
   (from about 07:19 UTC), epochs 1-4: dev EER 46.6, 39.1, 37.3, 36.6%, training error 0.973,
   0.941, 0.926, 0.914 (margin still growing; 100-220 s an epoch).
+  That run folder is gone; started again 2026-12-03 10:26 UTC on /work/runs/face5 (log
+  /work/runs/face5.log) on 2 otherwise free cores: ~1 s a step, 100-150 s an epoch; contrastive
+  dev EER 48.4, 45.2, 44.4, 43.0% (epochs 1-4); paused (SIGSTOP) from 10:44 while a bench
+  ran, continued (SIGCONT) by a waiter when that bench ends; CosFace stage not scored yet.
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
   a step of 128 pairs, 9-10 min an epoch (103 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs 1-2x that: 4 + 40-60 epochs, 5-12 h.
