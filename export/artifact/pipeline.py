@@ -101,7 +101,9 @@ FLIP_AVERAGED = {
     "lfw_yale_b": "LFW dev people (120, never trained on), the face artifact's int8 embed, the "
     "device's default flow (imprinting, mix 0.5 of head and nearest template), 5 random "
     "splits: 5-shot identification 45.58 -> 46.75% (+0.6 to +1.7 on every split), 3-shot "
-    "37.91 -> 39.08%, 1-shot 22.47 -> 23.36%; on the float model dev EER 21.97 -> 21.52% "
+    "37.91 -> 39.08%, 1-shot 22.47 -> 23.36% (bench_enroll_select.py --only imprint "
+    "--episodes 5 [--one-view]: notebooks/results/enroll_selection_flip.json, "
+    "enroll_selection_oneview.json); on the float model dev EER 21.97 -> 21.52% "
     "(pretrain/configs/embed_face_lfw.py)",
 }
 """Training datasets whose artifacts embed each capture with its mirror by default (faces: a

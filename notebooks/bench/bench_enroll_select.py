@@ -117,6 +117,12 @@ def main() -> None:
     parser.add_argument("--from-candidates", help="decide from a saved candidates JSON only")
     parser.add_argument("--only", nargs="+", help="candidate names to run (default: all)")
     parser.add_argument("--first-episode", type=int, default=1, help="seed of the first split")
+    parser.add_argument(
+        "--one-view",
+        action="store_true",
+        help="embed each image alone even when the artifact flip-averages (the comparison that "
+        "chose flip averaging: export.artifact.pipeline.FLIP_AVERAGED)",
+    )
     args = parser.parse_args()
     if args.from_candidates:
         from_candidates(Path(args.from_candidates), args.name)
@@ -124,6 +130,8 @@ def main() -> None:
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="select-enroll-"))
     dev = Device(args.face_artifact, workdir / "store", trusted_key=Path(args.key))
+    flip = dev.flip and not args.one_view
+    dev.flip = flip  # identification ranks people: the background rows' views do not enter
     size = tuple(dev.spec.shape[:2])
     data = lfw_role_set("dev", "", size)
     embedded = dev.embed_inputs(np.asarray(data.images, np.float32))
@@ -161,6 +169,7 @@ def main() -> None:
         "episodes": args.episodes,
         "first_episode": args.first_episode,
         "pool": POOL,
+        "flip_average": flip,
         "probes": int(len(labels) - POOL * len(np.unique(labels))),
         **decide(results, str(max(args.shots)), MARGIN_PCT),
         "candidates": results,
@@ -182,13 +191,22 @@ def decide(results: dict[str, Any], k: str, margin: float) -> dict[str, Any]:
     trained = [
         (n, r) for n in results if n != "imprint" for r in MATCHES if k in results[n]["shots"]
     ]
+    imprint_best = {"match": imprint_rule, "identification_pct": pct("imprint", imprint_rule)}
+    if not trained:  # --only imprint: the matching rules alone
+        return {
+            "chosen": {"training": "imprint", **imprint_best},
+            "imprint_best": imprint_best,
+            "sgd_best": None,
+            "sgd_beats_imprint": False,
+            "shots": int(k),
+        }
     sgd_name, sgd_rule = max(trained, key=lambda nr: pct(*nr))
     gain = pct(sgd_name, sgd_rule) - pct("imprint", imprint_rule)
     adopt = gain > margin
     chosen = (sgd_name, sgd_rule) if adopt else ("imprint", imprint_rule)
     out = {
         "chosen": {"training": chosen[0], "match": chosen[1], "identification_pct": pct(*chosen)},
-        "imprint_best": {"match": imprint_rule, "identification_pct": pct("imprint", imprint_rule)},
+        "imprint_best": imprint_best,
         "sgd_best": {
             "training": sgd_name,
             "match": sgd_rule,
