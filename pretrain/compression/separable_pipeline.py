@@ -251,6 +251,7 @@ def retrained_dev_eer(
     chain: tuple[str, ...],
     steps: int,
     key: jax.Array,
+    teacher: Any = None,
 ) -> Callable[[Structure], float]:
     """``structure ->`` dev EER (0..1) of ``module`` (full width) after ``steps`` steps of the
     recipe's fine-tuning loss (its stage's margin softmax, plus its distillation) with the
@@ -260,12 +261,16 @@ def retrained_dev_eer(
     embeddings of the training identities, so a short run refines the backbone instead of
     chasing random class vectors) and sees the same batches (``key``): two structures differ by
     their masks alone; one compiled step serves every call.
+
+    ``teacher``: the unpruned network the recipe's distillation pulls towards (default: folded
+    from ``saved`` here; :func:`separable_compression` passes the one its fine-tuning uses).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
     config = finetune_config(saved, recipe, module)
-    unpruned, unpruned_params = folded(saved)
-    task = distilled_task(config, distillation_teacher(unpruned, unpruned_params), recipe.distill)
+    if teacher is None:
+        teacher = distillation_teacher(*folded(saved))
+    task = distilled_task(config, teacher, recipe.distill)
     empty = separable_pruning(Structure({}, {}, {}), chain)
     train = splits.train
     trainer = CompressedTrainer(config, train.images, empty, empty.init(params), task=task)
@@ -324,6 +329,7 @@ def separable_compression(
     """
     started = time.perf_counter()
     unpruned, unpruned_params = folded(saved)
+    teacher = distillation_teacher(unpruned, unpruned_params)  # distillation: scoring, fine-tuning
     eer = {"reference": dev_eer(unpruned, dev)(unpruned_params)}
     hw = np.shape(dev.images)[1:3]
     module, params = shrink_stem(unpruned, unpruned_params, hw, recipe.stem_kernel)
@@ -351,6 +357,7 @@ def separable_compression(
                 chain=chain,
                 steps=recipe.score_steps,
                 key=jax.random.key(0),
+                teacher=teacher,
             )
         if recipe.filters.significance:
             k, pairs = recipe.filters.significance, genuine_pairs(dev.labels)
@@ -386,7 +393,6 @@ def separable_compression(
             params=small,
         )
         config = dataclasses.replace(config, init_from=str(init))
-        teacher = distillation_teacher(unpruned, unpruned_params)
         task = distilled_task(config, teacher, recipe.distill)
         result = fit(config, workdir / "finetune", splits=splits, progress=progress, task=task)
         finetuned = load_model(result.model_dir).params
