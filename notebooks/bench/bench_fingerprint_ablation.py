@@ -2,7 +2,8 @@
 
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_ablation.py \
         [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
-        [--dev-identities 30] [--finetune-steps 250] [--pose-truth]
+        [--dev-identities 30] [--dev-scale 1.25] [--finetune-steps 250] [--pose-truth]
+        [--period-spread]
 
 Development data: the synthetic validation identities 0-99 of generator seed 0 (the committed
 backbone trains on identities from 300 on), 8 impressions each, scored by the FVC protocol (every
@@ -13,13 +14,18 @@ SFinGe output).
 
 Variants (model inputs): ``foreground`` (today's ``FINGERPRINT_SPEC``), ``core`` /
 ``core_rotation`` (:mod:`devices.registration`), ``core_shift9`` / ``core_turn5`` /
-``core_shift9_turn3`` (extra template views, best view scored), ``oracle`` (dev only: the
+``core_shift9_turn3`` (extra template views, best view scored), ``core_period`` /
+``core_period_clamp`` (the print resized to the generator's mean ridge period, or into its
+range, before the core registration; ``--dev-scale s`` resizes the dev prints by ``s`` first,
+as a sensor of another resolution would), ``oracle`` (dev only: the
 generator's own placement undone, perfect rigid registration), ``raw`` (the aligned-correlation
 yardstick, its only matcher; slow: use ``--dev-identities 30``). Matchers: LBP and HOG (cosine),
 the committed backbone ``notebooks/results/models/embed_fingerprint`` (embedding cosine) and the
 same after the shipped artifact's whitener (``backbone_whitened``). ``--finetune-steps N`` first
 trains the backbone N more CosFace steps on the variant's inputs of 200 training identities.
-``--pose-truth`` measures the registration against the generator's ground truth.
+``--pose-truth`` measures the registration against the generator's ground truth;
+``--period-spread`` the prints' ridge periods on dev and FVC (median, spread within and between
+fingers).
 
 Writes ``notebooks/results/fingerprint_ablation.json`` (merged by row name, so runs of single
 rows add up) and prints the table. Raw prints are cached in ``--workdir``. Times on 2 shared
@@ -44,7 +50,7 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import pretrain
-from devices.preprocess import preprocess_image
+from devices.preprocess import preprocess_image, resize, to_gray_u8
 from devices.registration import (
     WINDOW_SPEC,
     Pose,
@@ -57,7 +63,10 @@ from devices.registration import (
 from export.artifact.whiten import whitener
 from pretrain.data import ArrayDataset, aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator, master_coordinates
+from pretrain.data.fingerprint.frequency import PERIOD_RANGE
 from pretrain.data.fingerprint.impressions import sample_placement
+from pretrain.data.fvc import fvc_sets, read_fvc
+from pretrain.data.stats import foreground_mask, ridge_periods
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import (
     BASELINES,
@@ -102,6 +111,56 @@ def _views(shifts: tuple[tuple[int, int], ...], turns: tuple[int, ...], **option
     return prepare
 
 
+def rescaled(gray: np.ndarray, scale: float) -> np.ndarray:
+    """``gray`` resized by ``scale`` (area when shrinking, bilinear when growing), uint8."""
+    h, w = gray.shape
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return np.clip(np.rint(resize(gray, size, "area")), 0, 255).astype(np.uint8)
+
+
+def print_period(gray: np.ndarray) -> float | None:
+    """Median ridge period (px) over the print's foreground windows, None if none is found."""
+    periods = ridge_periods(gray, foreground_mask(gray))
+    return float(np.median(periods)) if len(periods) else None
+
+
+def _period(rule: str) -> Prepare:
+    """Core-registered windows of prints first resized so that their median ridge period is the
+    generator's mean (``normalize``) or within the generator's range of masters (``clamp``)."""
+    lo, hi = PERIOD_RANGE
+    register = _registered(rotate=False)
+
+    def prepare(images: Sequence[np.ndarray]) -> np.ndarray:
+        out = []
+        for image in images:
+            gray = to_gray_u8(image)
+            period = print_period(gray)
+            if period is not None:
+                target = (lo + hi) / 2 if rule == "normalize" else min(max(period, lo), hi)
+                if abs(target / period - 1) > 0.01:
+                    gray = rescaled(gray, target / period)
+            out.append(gray)
+        return register(out)
+
+    return prepare
+
+
+def period_spread(images: Sequence[np.ndarray], owners: np.ndarray) -> dict[str, float]:
+    """Median ridge period of a set's prints (:func:`print_period`) and the spread of its log,
+    in %: within a finger (std over its impressions, mean over fingers) and between fingers
+    (std of the fingers' means)."""
+    log = np.log([print_period(to_gray_u8(image)) or np.nan for image in images])
+    owners = np.asarray(owners)
+    fingers = np.unique(owners)
+    within = np.nanmean([np.nanstd(log[owners == f]) for f in fingers])
+    between = np.nanstd([np.nanmean(log[owners == f]) for f in fingers])
+    return {
+        "median_px": float(np.exp(np.nanmedian(log))),
+        "within_finger_pct": 100 * float(within),
+        "between_fingers_pct": 100 * float(between),
+    }
+
+
 SHIFT9 = tuple((dr, dc) for dr in (0, -16, 16) for dc in (0, -16, 16))
 VARIANTS: dict[str, Prepare] = {
     "foreground": default_prepare,  # today's FINGERPRINT_SPEC: window on the foreground centroid
@@ -110,6 +169,8 @@ VARIANTS: dict[str, Prepare] = {
     "core_shift9": _views(SHIFT9, (0,), rotate=False),  # template views 16 px apart
     "core_turn5": _views(((0, 0),), (0, -10, 10, -20, 20), rotate=False),
     "core_shift9_turn3": _views(SHIFT9, (0, -10, 10), rotate=False),
+    "core_period": _period("normalize"),
+    "core_period_clamp": _period("clamp"),
 }
 
 
@@ -305,11 +366,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     keep = len(images) if args.dev_identities is None else args.dev_identities * DEV_IMPRESSIONS
     images, owners, impressions = images[:keep], owners[:keep], impressions[:keep]
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
+    if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
+        images = [rescaled(to_gray_u8(image), args.dev_scale) for image in images]
+        suffix += f"@scale{args.dev_scale:g}"
     white_raw = whitening_prints(Path(args.workdir))
     rows: dict[str, Any] = {}
     if args.pose_truth:
         rows["pose_truth"] = pose_truth(owners, impressions, images)
         print(json.dumps(rows["pose_truth"], indent=1), flush=True)
+    if args.period_spread:
+        spread = {"synthetic_dev": period_spread(images, owners)}
+        for name in fvc_sets():
+            fvc = read_fvc(name)
+            spread[name] = period_spread(list(fvc.images), np.asarray(fvc.labels))
+        rows["period_spread"] = spread
+        print(json.dumps(spread, indent=1), flush=True)
     if "raw" in args.variant:
         row: dict[str, Any] = {"dev": set_report(correlation_scorer(images), owners, impressions)}
         if not args.no_fvc:
@@ -353,6 +424,8 @@ def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
         out += f" --finetune-identities {args.finetune_identities}"
     if args.dev_identities is not None:
         out += f" --dev-identities {args.dev_identities}"
+    if args.dev_scale != 1.0:
+        out += f" --dev-scale {args.dev_scale:g}"
     return out + (" --no-fvc" if args.no_fvc else "")
 
 
@@ -391,10 +464,21 @@ def main() -> None:
     parser.add_argument(
         "--matcher", action="append", choices=["backbone", "backbone_whitened", *sorted(BASELINES)]
     )
+    parser.add_argument(
+        "--dev-scale",
+        type=float,
+        default=1.0,
+        help="resize the dev prints by this factor first (a sensor of another resolution)",
+    )
+    parser.add_argument(
+        "--period-spread",
+        action="store_true",
+        help="ridge period per print: median, spread within and between fingers (dev and FVC)",
+    )
     parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
     parser.add_argument("--workdir", default="/work/runs/prints_ablation")
     args = parser.parse_args()
-    args.variant = args.variant or ([] if args.pose_truth else list(VARIANTS))
+    args.variant = args.variant or ([] if args.pose_truth or args.period_spread else list(VARIANTS))
     args.matcher = args.matcher or ["lbp", "hog", "backbone", "backbone_whitened"]
     started = time.perf_counter()
     rows = run(args)
