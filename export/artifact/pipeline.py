@@ -104,7 +104,9 @@ FLIP_AVERAGED = {
     "37.91 -> 39.08%, 1-shot 22.47 -> 23.36% (bench_enroll_select.py --only imprint "
     "--episodes 5 [--one-view]: notebooks/results/enroll_selection_flip.json, "
     "enroll_selection_oneview.json); on the float model dev EER 21.97 -> 21.52% "
-    "(pretrain/configs/embed_face_lfw.py)",
+    "(pretrain/configs/embed_face_lfw.py); the wider backbone that replaced it "
+    "(pretrain/configs/embed_face_wide.py) again on its float model: dev EER 16.20 -> 15.46%, "
+    "5-shot 63.2 -> 66.4% (notebooks/results/embedding_face_variants.json)",
 }
 """Training datasets whose artifacts embed each capture with its mirror by default (faces: a
 face and its mirror are the same person; prints and digits are not symmetric), with the

@@ -1,7 +1,9 @@
 """bench-embed: the two identity-embedding backbones, evaluated by the protocol.
 
-Faces (issue 14): the two-stage config ``pretrain/configs/embed_face_lfw.py`` (LFW + Extended
-Yale B; hours here, so its workdir lives outside the tree and is resumed: ``--face-workdir``),
+Faces (issue 14): the two-stage config ``pretrain/configs/embed_face_wide.py`` (the 1.0M-parameter
+EmbedNet at 112x96 on LFW + Extended Yale B, chosen on the LFW dev people over
+``embed_face_lfw.py``'s: dev EER 16.20 vs 21.97%; hours here, so its workdir lives outside the
+tree and is resumed: ``--face-workdir``, ``--face-config`` for another),
 evaluated by the ``faces`` suite on all 40 ORL people (10 random enrollment splits and the fixed
 split, EER and FRR over all pairs) and on the LFW development people, with the HOG and LBP
 baselines and ``orl_only`` (the previous pipeline, ``embed_face.py``: trained on ORL s1-s20,
@@ -17,7 +19,7 @@ The backbones are written to ``notebooks/results/models/embed_<name>/`` and the 
 ``notebooks/results/embedding.json``.
 
   python notebooks/bench/bench_embed.py [--only face|fingerprint] [--workdir runs/bench-embed]
-      [--face-workdir /work/runs/face_lfw] [--face-checkpoint] [--set <stage>.key=value ...]
+      [--face-workdir /work/runs/face5] [--face-checkpoint] [--set <stage>.key=value ...]
       [--resume]
 
 Measured on 2 shared CPU cores (load average 6-12 from other jobs): fingerprints 52 min with the
@@ -84,7 +86,7 @@ FACE_KEYS = (
     "set",
     "frr_not_measured",
 )
-FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_lfw.py"
+FACE_CONFIG = ROOT / "pretrain" / "configs" / "embed_face_wide.py"
 ORL_ONLY_CONFIG = ROOT / "pretrain" / "configs" / "embed_face.py"
 TREND = RESULTS / "embedding_face_trend.json"
 VARIANTS = RESULTS / "embedding_face_variants.json"
@@ -636,7 +638,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted bench")
     parser.add_argument(
         "--face-workdir",
-        default=str(ROOT / "runs" / "face_lfw"),
+        default=str(ROOT / "runs" / "face_wide"),
         help="the face job's workdir (resumed; keep it outside the tree)",
     )
     parser.add_argument(

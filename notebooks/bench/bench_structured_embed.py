@@ -17,7 +17,7 @@ in alternating rounds (``devices.timing.alternating_medians``).
 
 Face: the same on the face backbone (``pc.FACE_SEPARABLE``): the dev people are the 120 LFW
 development people (EER), the fine-tuning is the backbone's CosFace stage on LFW + Extended Yale B
-(``pretrain/configs/embed_face_lfw.py``, ``metric``) distilled towards the unpruned network's
+(``pretrain/configs/embed_face_wide.py``, ``metric``) distilled towards the unpruned network's
 embeddings; reported: 5-shot identification of all 40 ORL people (none trained on), the mean over
 10 random enrollment splits as bench-embed scores it, and the fixed split; int8 calibrated on 100
 training faces, timed on an ORL face.
