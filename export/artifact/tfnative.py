@@ -64,14 +64,22 @@ EMBEDNET_OPTIONS = {
 }
 
 
+# An EmbedNet reparametrisation the builders reproduce only once folded (``split_backbone``
+# records it as False; ``standardize`` likewise, checked below with its own message).
+FOLDED_OPTIONS = ("embed_norm",)
+
+
 def embednet_of(backbone: Backbone, what: str) -> EmbedNet:
     """The EmbedNet ``backbone``'s options describe (the model's own defaults for the rest), for
     a TensorFlow builder of ``what``; refuses options a builder would silently ignore.
 
     Raises:
-      ValueError: an option outside ``EMBEDNET_OPTIONS``, or an unfolded weight standardisation.
+      ValueError: an option outside ``EMBEDNET_OPTIONS`` (the ``FOLDED_OPTIONS`` only when
+        False), or an unfolded weight standardisation.
     """
-    unknown = set(backbone.options) - EMBEDNET_OPTIONS
+    # split_backbone folds these away and records them as False (the folded module's values).
+    folded = {k for k in FOLDED_OPTIONS if k in backbone.options and not backbone.options[k]}
+    unknown = set(backbone.options) - EMBEDNET_OPTIONS - folded
     if unknown:
         raise ValueError(
             f"embednet: the TensorFlow {what} does not know option(s) {sorted(unknown)}."

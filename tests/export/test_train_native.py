@@ -149,3 +149,29 @@ def test_a_step_out_of_step_with_jax_is_refused(models) -> None:
             SCOPES,
             Steps({**steps.train, "last_block": off}, steps.infer, steps.refine),
         )
+
+
+def test_a_folded_embed_norm_backbone_builds_natively(tmp_path, save_embednet) -> None:
+    """The face backbone's options (weight standardisation and ``embed_norm``, folded by
+    ``split_backbone`` and recorded as False) build the native steps and embed, both checked
+    against JAX; an unfolded ``embed_norm`` is refused."""
+    from export.artifact.tfnative import check_against_jax as check_embed
+    from export.artifact.tfnative import native_embed
+
+    options = {**TINY, "standardize": True, "embed_norm": True}
+    saved = save_embednet(tmp_path / "m", options, info={"preprocess": FACE_SPEC.to_dict()})
+    dim = saved.params["embed_norm"]["mean"].shape[-1]
+    rng = np.random.default_rng(4)  # running statistics off their start: the fold does work
+    stats = {
+        "mean": jnp.asarray(rng.normal(size=dim), jnp.float32),
+        "var": jnp.asarray(rng.uniform(0.5, 2.0, size=dim), jnp.float32),
+    }
+    backbone = split_backbone(saved._replace(params={**saved.params, "embed_norm": stats}))
+    assert backbone.options["embed_norm"] is False and not backbone.options["standardize"]
+    head = HeadConfig(backbone.embedding_dim, CLASSES)
+    assert native_steps(backbone, head, SCOPES) is not None  # checked against JAX inside
+    fn = native_embed(backbone, with_features=True)
+    assert fn is not None and check_embed(backbone, fn, with_features=True) <= 1e-4
+    unfolded = backbone._replace(options={**backbone.options, "embed_norm": True})
+    with pytest.raises(ValueError, match="does not know option"):
+        native_embed(unfolded, with_features=False)
