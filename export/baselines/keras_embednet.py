@@ -48,8 +48,9 @@ def keras_embednet(
 
     Args:
       options: the EmbedNet's model options (``stem_width``, ``widths``, ``strides``,
-        ``embedding_dim``, ``normalize``, ``feature_norm``); ``standardize`` must be folded
-        (:func:`pretrain.models.embednet.fold_standardization`, which ``split_backbone`` does).
+        ``embedding_dim``, ``normalize``, ``feature_norm``); ``standardize`` and ``embed_norm``
+        must be folded (:func:`pretrain.models.embednet.fold_standardization`, which
+        ``split_backbone`` does).
       params: the whole network's parameters (``stem``, ``block1`` .. ``blockN``, ``embed``).
       input_shape: one image's shape, ``(h, w, c)``.
 
@@ -58,8 +59,11 @@ def keras_embednet(
     """
     import keras
 
-    if options.get("standardize") or options.get("flip_average"):
-        raise ValueError("keras_embednet: fold standardisation first; flip_average is not rebuilt.")
+    if options.get("standardize") or options.get("embed_norm") or options.get("flip_average"):
+        raise ValueError(
+            "keras_embednet: fold standardisation and embed_norm first (split_backbone); "
+            "flip_average is not rebuilt."
+        )
     if (
         options.get("start_block")
         or options.get("stop_after")

@@ -78,3 +78,6 @@ def test_parameters_that_do_not_fit_the_options_are_refused() -> None:
         keras_embednet({**OPTIONS, "embedding_dim": 8}, params, SHAPE)
     with pytest.raises(ValueError, match="fold standardisation"):
         keras_embednet({**OPTIONS, "standardize": True}, params, SHAPE)
+    with pytest.raises(ValueError, match="embed_norm"):  # it would be silently dropped
+        keras_embednet({**OPTIONS, "embed_norm": True}, params, SHAPE)
+    assert keras_embednet({**OPTIONS, "embed_norm": False}, params, SHAPE) is not None  # folded
