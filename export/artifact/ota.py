@@ -348,6 +348,8 @@ def compress_backbone(
             raise ValueError("start must hold the model's parameter tree (standardisation folded).")
         params = jax.tree.map(jnp.asarray, dict(start))
     options["standardize"] = False
+    if "embed_norm" in options:  # folded into embed's kernel and bias as well
+        options["embed_norm"] = False
     config, train = _retrain_splits(saved, recipe)
     # Train with the folded, XLA-friendly form: the same function as the saved model.
     config = dataclasses.replace(config, model_options={**options, "impl": "fast"})

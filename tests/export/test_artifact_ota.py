@@ -21,6 +21,7 @@ TINY = {
     "embedding_dim": 16,
     "standardize": True,
     "feature_norm": True,
+    "embed_norm": True,  # as the face backbone (embed_face_wide.py): folded before retraining
 }
 RECIPE = OtaRecipe(rounds=1, steps_per_round=2, quant_steps=2)
 
@@ -62,6 +63,7 @@ def test_bundle_decodes_to_the_compressed_weights(compressed) -> None:
     result, key = compressed["result"], compressed["key"]
     bundle = export.read_bundle(result.bundle, public_key=key.public_key())
     assert bundle.model == "embednet" and bundle.options["standardize"] is False
+    assert bundle.options["embed_norm"] is False and "embed_norm" not in bundle.params
     got = dict(jax.tree_util.tree_leaves_with_path(bundle.params))
     want = dict(jax.tree_util.tree_leaves_with_path(result.params))
     assert got.keys() == want.keys()
