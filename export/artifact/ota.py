@@ -158,7 +158,8 @@ bench-export``. Expected: weights of 133 KB (the whole download with its backgro
 40 with other jobs on the 2 cores.
 
 Chosen on the 120 LFW dev people (``bench_export.py --search face``, the installed int8 model's
-5-shot over 10 splits minus the float model's 45.70%; notebooks/results/export_search.json):
+5-shot over 10 splits minus the float model's 45.70%;
+notebooks/results/export_search_embed_face_lfw.json):
 the task alone (:data:`FACE_LFW_TASK`) -9.85 points, EER +3.30, 129,226 bytes; with
 ``distill=10`` -6.36, EER +1.37, 129,834 bytes; that with the 1x1 layers pruned 85% instead of
 88% and the depthwise 55% instead of 50% -4.35, EER +1.16, 134,924 bytes; that with the 1x1

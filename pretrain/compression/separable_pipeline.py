@@ -138,7 +138,7 @@ class SeparableRecipe:
 # B (1,598 people with >= 2 images, 80 steps an epoch), time-boxed to 15 epochs (1,200 steps, as
 # the fingerprint row's 1,250), the dev people's EER cutting the rate and picking the epoch as in
 # pretraining. distill=10: the weight the OTA retraining of this same backbone chose on the same
-# dev people (export.artifact.ota.FACE_LFW, notebooks/results/export_search.json); not searched
+# dev people (export.artifact.ota.FACE_LFW, export_search_embed_face_lfw.json); not searched
 # again here. Without it (--distill 0, structured_face_distill0.json) the dev EER is the same
 # (22.2 / 22.6% PF / L1 against 22.6 / 22.2% with it: a tie), so the earlier dev choice stands;
 # ORL moved (-1.80 / -1.50 points without, -0.65 / -0.35 with) but ORL is reported, never used to
