@@ -25,6 +25,9 @@ from personalize.errors import EnrollmentError
 MIN_STD = 2.0
 MAX_SATURATED = 0.9
 MAX_CORRELATION = 0.99
+# How much a capture may be enlarged to the model input, per side: ORL's 92-pixel-wide faces
+# feed the 96-wide face model (4%); a capture much smaller than the input lacks its detail.
+MAX_UPSCALE = 1.1
 DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
 
 
@@ -74,11 +77,11 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
     need_h, need_w = spec.input_size
     if not channels_ok:
         raise QualityError(index, f"shape {image.shape} is not (h, w) or (h, w, 1|3|4)")
-    if image.shape[0] < need_h or image.shape[1] < need_w:
+    if image.shape[0] * MAX_UPSCALE < need_h or image.shape[1] * MAX_UPSCALE < need_w:
         raise QualityError(
             index,
             f"{image.shape[0]}x{image.shape[1]} pixels, smaller than the model input "
-            f"{need_h}x{need_w}",
+            f"{need_h}x{need_w} (by more than {MAX_UPSCALE:g}x a side)",
         )
     if np.issubdtype(image.dtype, np.floating):
         if not np.all(np.isfinite(image)):

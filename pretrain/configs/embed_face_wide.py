@@ -8,10 +8,11 @@ Command (hours on 2 cores; resumable, checkpoints every epoch):
   (add --resume to continue after an interruption), then
   python notebooks/bench/bench_embed.py --only face --face-checkpoint --face-config \\
     pretrain/configs/embed_face_wide.py --face-workdir /work/runs/face5
-Measured: the committed face backbone since 2026-12-03 (``models/embed_face_lfw``, written by
-  bench-embed from /work/runs/face5): LFW dev EER 16.20% (embed_face_lfw.py's EmbedNet: 21.97%),
-  dev 5-shot 63.2% (45.7%); reported on ORL (never read in training or choice): 5-shot 98.25%
-  (97.25%), EER 5.11% (7.56%): issue 14's EER target (<= 3%) is still not met.
+Expected (measured): the committed face backbone since 2026-12-03 (``models/embed_face_lfw``,
+  written by bench-embed from /work/runs/face5): LFW dev EER 16.20% (embed_face_lfw.py's
+  EmbedNet: 21.97%), dev 5-shot 63.2% (45.7%); reported on ORL (never read in training or
+  choice): 5-shot 98.25% (97.25%), EER 5.11% (7.56%); flip-averaged as below 98.80%, 4.72%:
+  issue 14's EER target (<= 3%) is still not met.
   The run: started 2026-12-02 06:42 UTC (nice 19, ~10 s a step), that folder lost; started again
   2026-12-03 10:26 UTC on /work/runs/face5 and resumed across a session end (epoch 24) on 2
   otherwise mostly free cores, ~1 s a step, 30-60 s a CosFace epoch. Contrastive dev EER 48.4,

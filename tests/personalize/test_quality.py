@@ -35,7 +35,7 @@ BAD = {
     "0-255 floats": (np.random.default_rng(1).random((28, 28)) * 255, "expected intensities"),
     "int64": (np.zeros((28, 28), np.int64), "dtype int64 not accepted"),
     "bool": (np.ones((28, 28), bool), "dtype bool not accepted"),
-    "too small": (np.random.default_rng(2).random((20, 28)), "smaller than the model input"),
+    "too small": (np.random.default_rng(2).random((25, 28)), "smaller than the model input"),
     "5 channels": (np.random.default_rng(3).random((28, 28, 5)), r"is not \(h, w\)"),
     "1-d": (np.random.default_rng(4).random(784), r"is not \(h, w\)"),
 }
@@ -65,6 +65,14 @@ def test_good_samples_pass_in_every_accepted_form() -> None:
     rgb = np.repeat(as_u8[..., None], 3, axis=-1)
     np.testing.assert_array_equal(check_samples(rgb, SPEC), check_samples(as_u8, SPEC))
     assert check_samples(as_u8.astype(np.uint16) * 257, SPEC).shape == (4, 28, 28, 1)
+
+
+def test_a_capture_slightly_smaller_than_the_input_is_enlarged() -> None:
+    """ORL's 112x92 faces and the 112x96 face model: within MAX_UPSCALE a side passes."""
+    small = [np.random.default_rng(k).random((26, 28), dtype=np.float32) for k in range(4)]
+    assert check_samples(small, SPEC).shape == (4, 28, 28, 1)
+    with pytest.raises(QualityError, match="smaller than the model input"):
+        check_samples([*small[:3], small[3][:25]], SPEC)
 
 
 def test_a_real_fingerprint_with_a_white_background_passes(data_root: Path) -> None:
