@@ -77,7 +77,6 @@ def embednet_of(backbone: Backbone, what: str) -> EmbedNet:
       ValueError: an option outside ``EMBEDNET_OPTIONS`` (the ``FOLDED_OPTIONS`` only when
         False), or an unfolded weight standardisation.
     """
-    # split_backbone folds these away and records them as False (the folded module's values).
     folded = {k for k in FOLDED_OPTIONS if k in backbone.options and not backbone.options[k]}
     unknown = set(backbone.options) - EMBEDNET_OPTIONS - folded
     if unknown:
