@@ -34,7 +34,7 @@ import numpy as np
 import pretrain.compression as pc
 from devices.cosine import normalize
 from devices.files import atomic_write
-from export.artifact.split import TEST_TIME, training_config, training_dataset
+from export.artifact.split import TEST_TIME, folded_options, training_config, training_dataset
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
 from pretrain.data import ArrayDataset
@@ -350,9 +350,8 @@ def compress_backbone(
         if str(jax.tree.structure(dict(start))) != str(jax.tree.structure(params)):
             raise ValueError("start must hold the model's parameter tree (standardisation folded).")
         params = jax.tree.map(jnp.asarray, dict(start))
-    options["standardize"] = False
-    if "embed_norm" in options:  # folded into embed's kernel and bias as well
-        options["embed_norm"] = False
+    options["standardize"] = False  # every bundle records it
+    options.update(folded_options(full, module))  # and whatever else the fold turned off
     config, train = _retrain_splits(saved, recipe)
     # Train with the folded, XLA-friendly form: the same function as the saved model.
     config = dataclasses.replace(config, model_options={**options, "impl": "fast"})

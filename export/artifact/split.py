@@ -152,6 +152,16 @@ TEST_TIME = ("part", "impl", "flip_average")
 """Saved model options a cut drops: the export cut, the implementation, test-time flipping."""
 
 
+def folded_options(module: Any, folded: Any) -> dict[str, Any]:
+    """The reparametrisation options a fold changed (``REPARAMETRISATIONS``), at the folded
+    module's values: what a saved model's options become once its parameters are folded."""
+    return {
+        option: getattr(folded, option)
+        for option in REPARAMETRISATIONS
+        if getattr(module, option, None) != getattr(folded, option, None)
+    }
+
+
 def split_backbone(saved: SavedModel) -> Backbone:
     """Cuts a saved model into front and last block.
 
@@ -172,9 +182,7 @@ def split_backbone(saved: SavedModel) -> Backbone:
     fold = FOLDS.get(type(module))
     if fold is not None:
         folded, params = fold(module, params)
-        for option in REPARAMETRISATIONS:  # the folded module's values, defaults included
-            if getattr(module, option, None) != getattr(folded, option, None):
-                options[option] = getattr(folded, option)
+        options.update(folded_options(module, folded))
     elif options.get("standardize"):
         raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
     spec = _preprocess_of(saved)
