@@ -137,3 +137,52 @@ def test_enroll_face_headline_is_all_40_people_over_the_random_splits(monkeypatc
     assert (
         abs(out["targets"]["face_5shot_vs_official_keras_pct_orl_s21_s40"]["measured"] + 1.5) < 1e-9
     )
+
+
+def test_enroll_far_frames_at_the_artifacts_size_and_scores_the_devices_rule(monkeypatch) -> None:
+    """bench-enroll-far's threshold study refuses model inputs of another size than the
+    artifact's (the signature runner would resize its input and embed them silently), and its
+    ``device`` rule scores a probe as the device's face flow does (personalize.head)."""
+    import numpy as np
+    import pytest
+
+    from devices.cosine import normalize
+    from personalize.head import (
+        default_match,
+        imprint_kernel,
+        match_scores,
+        templates_of,
+        user_cosines,
+    )
+    from pretrain.evaluation.episodes import enrollment_pools
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location("_enroll_far", BENCH / "bench_enroll_far.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for name in set(sys.modules) - before:
+            if name.startswith("bench_"):
+                sys.modules.pop(name)
+
+    with pytest.raises(ValueError, match="input"):
+        module._embed_inputs(None, np.zeros((2, 96, 80, 1), np.float32), (112, 96))
+    rng = np.random.default_rng(0)
+    emb = normalize(rng.standard_normal((40, 8))).astype(np.float32)
+    labels = np.repeat(np.arange(4), 10)
+    # its first half is the AS-norm cohort (>= 100 rows)
+    background = normalize(rng.standard_normal((240, 8))).astype(np.float32)
+    trial = module._trials(emb, labels, background, episodes=1, order=None)[0]
+    pool, _ = enrollment_pools(labels, pool=5, episode=1, order=None)
+    for column, person in enumerate(sorted(pool)):
+        owner = emb[pool[person]]
+        kernel = imprint_kernel(owner, background[:3])
+        for rows, key in ((emb, "mix"), (background, "mix_background")):
+            want = match_scores(
+                default_match("face"), user_cosines(rows, kernel), rows, templates_of(owner)
+            )
+            got = trial[key][:, column] if key == "mix" else trial[key][column]
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -18,10 +18,13 @@ encrypted record; ``face_sgd``: the same with SGD forced, what SGD does to the F
     pool 5: 392 impostor attempts per enrolled finger, 19,600 per split.
   * ``threshold_rules``: how the candidate rules' predicted FAR (the target) matches the measured
     FAR on the LFW development people not used for calibration (two folds of 60 people, 3 splits
-    each, 5-shot imprinted templates on the artifact's int8 embeddings, numpy): the device's tail
-    fit on the held-out half of the background (``tail``) or on all of it (``tail_all``), and one
-    global threshold on raw cosines, Z-normed or AS-normed scores (``personalize.threshold``)
-    set on the other fold's impostors. The same rules are reported on ORL (never chosen on).
+    each, 5-shot imprinted templates on the artifact's int8 embeddings, flip-averaged when its
+    manifest says so, numpy): the device's tail fit on the held-out half of the background
+    (``tail``) or on all of it (``tail_all``), the face default flow's own (``device``: the mix
+    of head and nearest template, the tail over every row), and one global threshold on raw
+    cosines, Z-normed or AS-normed scores (``personalize.threshold``) set on the other fold's
+    impostors. The same rules are reported on ORL (never chosen on). The LFW people are framed
+    at the artifact's input size.
 
 Run standalone it updates ``notebooks/results/enrollment.json`` in place (``face.far_measured``,
 ``face.impostor_attempts``, ``fingerprint.fvc.far_measured``, ``fingerprint.fvc.frr_pct`` and
@@ -50,6 +53,7 @@ from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.verification import count_attempts
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
+from personalize.head import default_match
 from personalize.threshold import as_norm, cohort_stats, threshold_at_far, z_norm
 from pretrain.evaluation.episodes import enrollment_pools
 
@@ -165,9 +169,17 @@ def _verify_ms(dev: Device, user: str, images: list[np.ndarray]) -> float:
 
 
 # -- the candidate rules on the development people -------------------------------------------------
-def _embed_inputs(runner: Any, inputs: np.ndarray) -> np.ndarray:
-    """The ``embed`` signature ``runner``'s output for model inputs (already framed and resized),
-    unit rows."""
+def _input_size(art: Any) -> tuple[int, int]:
+    """The artifact's model input (height, width): what the LFW role sets are framed to."""
+    return tuple(art.manifest["input"]["preprocess"]["input_size"])
+
+
+def _embed_inputs(runner: Any, inputs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The ``embed`` signature ``runner``'s output for model inputs (already framed and resized
+    to ``size``), unit rows. Other sizes are refused: the signature runner would resize its
+    input tensor and embed them without a word."""
+    if tuple(inputs.shape[1:3]) != tuple(size):
+        raise ValueError(f"inputs of {inputs.shape[1:3]} for an artifact of input {size}.")
     out = [runner(**{IMAGES: inputs[i : i + 64]})[EMBEDDINGS] for i in range(0, len(inputs), 64)]
     return normalize(np.concatenate(out))
 
@@ -178,9 +190,11 @@ def _trials(
     """Per split: imprinted 5-shot templates, the score matrix, its masks, every rule's
     normalised scores and the templates' background scores (the background's first half is the
     cohort, its second the impostors the device calibrates on after SGD, as
-    ``personalize.Device`` splits it)."""
+    ``personalize.Device`` splits it); and the device's face rule (``mix``: the head column, here
+    the class mean, mixed with the nearest template as ``personalize.head.match_scores`` does)."""
     half = len(background) // 2
     cohort, held = background[:half], background[half:]
+    mix = default_match("face").mix
     out = []
     for episode in range(1, episodes + 1):
         pool, probe = enrollment_pools(labels, pool=POOL, episode=episode, order=order)
@@ -190,6 +204,9 @@ def _trials(
         own = labels[:, None] == ids[None, :]
         user_stats = cohort_stats(templates, cohort, COHORT_TOP)
         probe_stats = cohort_stats(emb, cohort, COHORT_TOP)
+        enrolled = [emb[pool[i]] for i in ids]
+        nearest = np.stack([(emb @ e.T).max(axis=1) for e in enrolled], axis=1)
+        nearest_back = np.stack([(background @ e.T).max(axis=1) for e in enrolled])
         out.append(
             {
                 "genuine": own & probe[:, None],
@@ -198,26 +215,31 @@ def _trials(
                 "z_norm": z_norm(scores, templates @ held.T),
                 "as_norm": as_norm(scores, user_stats, probe_stats),
                 "background": templates @ background.T,
+                "mix": mix * scores + (1 - mix) * nearest,
+                "mix_background": mix * (templates @ background.T) + (1 - mix) * nearest_back,
             }
         )
     return out
 
 
 # Per-user tail fits on the last 1/4, the last half (the device's rows after SGD) or all of the
-# background; and one global threshold on raw, Z-normed or AS-normed scores.
-TAILS = {"tail_quarter": 3 / 4, "tail": 1 / 2, "tail_all": 0.0}
+# background; and one global threshold on raw, Z-normed or AS-normed scores. ``device``: the face
+# default flow's (imprinting, the mix rule, the tail over every background row).
+TAILS = {"tail_quarter": 3 / 4, "tail": 1 / 2, "tail_all": 0.0, "device": 0.0}
 RULES = (*TAILS, "global_raw", "global_z_norm", "global_as_norm")
 
 
 def _thresholds(rule: str, trial: dict[str, np.ndarray], far: float, fitted: float) -> np.ndarray:
     if rule not in TAILS:
         return np.full(trial["raw"].shape[1], fitted)
-    rows = trial["background"]
+    rows = trial["mix_background" if rule == "device" else "background"]
     rows = rows[:, int(TAILS[rule] * rows.shape[1]) :]
     return np.asarray([threshold_at_far(r, far, cosine=True).threshold for r in rows])
 
 
 def _scores_of(rule: str, trial: dict[str, np.ndarray]) -> np.ndarray:
+    if rule == "device":
+        return trial["mix"]
     return trial[rule.removeprefix("global_")] if rule.startswith("global_") else trial["raw"]
 
 
@@ -287,18 +309,19 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
 
     art = load_artifact(artifact, key)
-    dev = lfw_dev_set()
+    size = _input_size(art)
+    dev = lfw_dev_set(input_size=size)
     dev_labels = np.asarray(dev.labels)
     images, labels, order, _ = orl_all()
     spec = PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
     inputs = {
         "dev": np.asarray(dev.images, np.float32),
         "orl": preprocess_batch(images, spec),
-        "background": np.asarray(lfw_role_set("background").images, np.float32),
+        "background": np.asarray(lfw_role_set("background", input_size=size).images, np.float32),
     }
     runner = art.interpreter(1).get_signature_runner(EMBED)  # one verified load, one interpreter
-    plain = {k: _embed_inputs(runner, v) for k, v in inputs.items()}
-    mirror = {k: _embed_inputs(runner, v[:, :, ::-1].copy()) for k, v in inputs.items()}
+    plain = {k: _embed_inputs(runner, v, size) for k, v in inputs.items()}
+    mirror = {k: _embed_inputs(runner, v[:, :, ::-1].copy(), size) for k, v in inputs.items()}
     people = np.random.default_rng(0).permutation(np.unique(dev_labels))
     members = (people[: len(people) // 2], people[len(people) // 2 :])
 
@@ -319,8 +342,9 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         return _rule_table(folds, orl, rules)
 
     flipped = {k: _flip_average(plain[k], mirror[k]) for k in plain}
+    device = flipped if art.manifest["input"].get("flip_average") else plain
     return {
-        "rules": table(plain, normalize(art.background), RULES),
+        "rules": table(device, normalize(art.background), RULES),
         "flip_average": {
             "unflipped": table(plain, plain["background"], tuple(TAILS)),
             "flipped": table(flipped, flipped["background"], tuple(TAILS)),
@@ -330,7 +354,8 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         },
         "targets": list(RULE_TARGETS),
         "dev": f"LFW dev people ({len(people)}), 2 folds by person, {RULE_EPISODES} splits each, "
-        "5-shot imprinted templates (class mean of the artifact's int8 embeddings); global rules "
+        "5-shot imprinted templates (class mean of the artifact's int8 embeddings, as the device "
+        "embeds: flip-averaged when the manifest says so); global rules "
         "set on one fold, measured on the other",
         "orl": f"ORL all 40 people, {episodes} splits, the global rules set on all dev people",
         "cohort": f"AS-norm: top {COHORT_TOP} of the background's first half; Z-norm: the "
@@ -350,11 +375,12 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
     from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
 
     art = load_artifact(artifact, key)
-    dev = lfw_dev_set()
+    size = _input_size(art)
+    dev = lfw_dev_set(input_size=size)
     labels = np.asarray(dev.labels)
     runner = art.interpreter(1).get_signature_runner(EMBED)
-    emb = _embed_inputs(runner, np.asarray(dev.images, np.float32))
-    images = np.asarray(lfw_role_set("background").images, np.float32)
+    emb = _embed_inputs(runner, np.asarray(dev.images, np.float32), size)
+    images = np.asarray(lfw_role_set("background", input_size=size).images, np.float32)
     raw = np.concatenate(
         [runner(**{IMAGES: images[i : i + 64]})[EMBEDDINGS] for i in range(0, len(images), 64)]
     ).astype(np.float32)
