@@ -65,7 +65,7 @@ from devices.contract import (
     trains_last_block,
 )
 from devices.contract import HEAD_TENSOR as HEAD
-from devices.cosine import flip_average, mirror
+from devices.cosine import flip_average, mirror, normalize
 from devices.graph import Graph
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
@@ -86,6 +86,7 @@ from personalize.head import (
     prototypes,
     run_sgd,
     templates_of,
+    user_cosines,
 )
 from personalize.keystore import KeyStore
 from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
@@ -140,8 +141,10 @@ class EnrollmentReport:
     """What one enrollment did, measured.
 
     Times are wall-clock milliseconds on this process (``embed_ms``: the ``embed`` call on the
-    samples; ``train_ms``: imprinting, loading the head and the SGD loop; ``calibrate_ms``:
-    scoring the background and the tail fit; ``total_ms``: everything, from the artifact
+    samples; ``train_ms``: imprinting, and when the scope trains, loading the head into the
+    interpreter, the SGD loop and reading the weights back; ``calibrate_ms``: scoring the
+    background (in numpy with the head's column, through the interpreter for a trained last
+    block) and the tail fit; ``total_ms``: everything, from the artifact
     check to the record on disk). Memory: see :mod:`personalize.memory`.
     """
 
@@ -189,6 +192,18 @@ def _load_profile(profile: str | os.PathLike[str] | Profile) -> Profile:
         return load_profile(profile)
     except ProfileError as err:
         raise EnrollmentError(str(err)) from None
+
+
+def _cosine_head(manifest: dict[str, Any], where: Path) -> tuple[float, int]:
+    """The head's scale and class slots; refused unless it is a cosine head (the device scores
+    a record by its column's cosine, :func:`personalize.head.user_cosines`)."""
+    head = manifest["head"]
+    if head.get("kind") != "cosine":
+        raise ArtifactError(
+            f"{where}: a head of kind {head.get('kind')!r}; this device scores cosine heads "
+            "(export writes kind 'cosine')."
+        )
+    return float(head["scale"]), int(head["classes"])
 
 
 def artifact_id(manifest: dict[str, Any]) -> str:
@@ -262,8 +277,7 @@ class Device:
         self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
         self.match = match or default_match(self.spec.modality)
         self.graph = Graph.from_dict(artifact.manifest["graph"])
-        self.scale = float(artifact.manifest["head"]["scale"])
-        self.classes = int(artifact.manifest["head"]["classes"])
+        self.scale, self.classes = _cosine_head(artifact.manifest, self.artifact_dir)
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
         self.has_features = artifact.background_features is not None
         # Test-time flip averaging (export's ``flip_average``): every capture is embedded with
@@ -282,6 +296,8 @@ class Device:
             )
         # The background prototypes depend on the artifact only: computed once, reused.
         self._centres, self._proto = prototypes(artifact.background[:half], self.classes - 1)
+        # ... and so are its background embeddings as unit rows (every calibration scores them)
+        self._background_unit = normalize(artifact.background).astype(np.float32)
         # One interpreter for the Device's life: enrollment and matching share it (each call
         # sets the weights it needs), so enrollment runs warm kernels, as an app's would.
         # What the interpreter keeps resident (see personalize.memory): its own rise, measured
@@ -293,7 +309,7 @@ class Device:
         self._pristine = self._get_weights(self._interp)
         rise = held.held()
         # ... and the verified artifact it keeps: the model bytes and the background arrays
-        kept = len(artifact.model) + artifact.background.nbytes
+        kept = len(artifact.model) + artifact.background.nbytes + self._background_unit.nbytes
         kept += 0 if artifact.background_features is None else artifact.background_features.nbytes
         self._held_bytes = None if rise is None else rise + kept
         self._artifact: Artifact | None = artifact
@@ -638,15 +654,17 @@ class Device:
         interp = self._interp
         t0 = time.perf_counter()
         kernel = imprint_kernel(embedded[EMBEDDINGS], self._centres)
-        self._set_weights(interp, {**self._pristine, HEAD: kernel})
         result: TrainResult | None = None
-        if scope != NO_TRAINING:
+        if scope == NO_TRAINING:
+            weights = {HEAD: kernel}  # imprinting alone: nothing for the interpreter to do
+        else:
+            self._set_weights(interp, {**self._pristine, HEAD: kernel})
             result = self._train(interp, artifact, embedded, scope, sgd, seed)
-        weights = self._changed(scope, self._get_weights(interp))
+            weights = self._changed(scope, self._get_weights(interp))
         train_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
         templates = self._templates(embedded)
-        fit = self._calibrate(interp, artifact, scope, target_far, templates)
+        fit = self._calibrate(interp, artifact, scope, target_far, weights, templates)
         return Fitted(weights, result, fit, train_ms, 1e3 * (time.perf_counter() - t0))
 
     def _train(
@@ -735,15 +753,20 @@ class Device:
         artifact: Artifact,
         scope: str,
         target_far: float,
+        weights: dict[str, np.ndarray],
         templates: np.ndarray | None = None,
     ) -> TailFit:
         """Step 7: the threshold from the background rows the head was not trained against (the
         held-out half after SGD, every row after imprinting only), scored as a probe by the
-        Device's match rule (over ``templates`` when it uses them)."""
+        Device's match rule (over ``templates`` when it uses them) with the user's ``weights``
+        (the interpreter holds them too when the scope trained)."""
         start = 0 if scope == NO_TRAINING else len(artifact.background) // 2
-        rows = self._background(artifact, scope)[start:]
-        head = self._head_scores(interp, rows, trains_last_block(scope))
-        scores = match_scores(self.match, head, artifact.background[start:], templates)
+        unit = self._background_unit[start:]
+        if trains_last_block(scope):
+            head = self._head_scores(interp, self._background(artifact, scope)[start:], True)
+        else:
+            head = user_cosines(unit, weights[HEAD], unit=True)
+        scores = match_scores(self.match, head, unit, templates, unit=True)
         return threshold_at_far(scores, target_far, cosine=True)
 
     def _save(
@@ -865,17 +888,17 @@ class Device:
         return match_scores(match, head, embedded[EMBEDDINGS], record.templates)
 
     def _head_scores_of(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
-        """Cosines of embedded captures with ``record``'s head (through its last block when its
-        scope trained it): ``infer`` output 0 / scale."""
+        """Cosines of embedded captures with ``record``'s head: with its column (the ``infer``
+        signature's cosine, :func:`personalize.head.user_cosines`), or through its trained last
+        block (``refine`` then ``infer``, output 0 / scale)."""
+        if not trains_last_block(record.scope):
+            return user_cosines(embedded[EMBEDDINGS], record.weights[HEAD])
         self._set_weights(self._interp, {**self._pristine, **record.weights})
-        wide = trains_last_block(record.scope)
-        refine = self._interp.get_signature_runner(REFINE) if wide else None
+        refine = self._interp.get_signature_runner(REFINE)
         infer = self._interp.get_signature_runner(INFER)
         out = []
         for i in range(0, len(embedded[EMBEDDINGS]), CHUNK):
-            e = embedded[EMBEDDINGS][i : i + CHUNK]
-            if refine is not None:
-                e = refine(**{FEATURES: embedded[FEATURES][i : i + CHUNK]})[EMBEDDINGS]
+            e = refine(**{FEATURES: embedded[FEATURES][i : i + CHUNK]})[EMBEDDINGS]
             out.append(infer(**{EMBEDDINGS: e})[SCORES][:, 0])
         return np.concatenate(out) / self.scale
 

@@ -54,6 +54,16 @@ def prototypes(
     return c.astype(np.float32), labels
 
 
+def user_cosines(rows: np.ndarray, kernel: np.ndarray, *, unit: bool = False) -> np.ndarray:
+    """Cosines ``(n,)`` of embeddings ``rows`` with a cosine head's user column (slot 0 of
+    ``kernel (d, classes)``): what the artifact's ``infer`` signature gives in its first output
+    column, divided by the head's scale (``scale * l2_normalize(rows) @ l2_normalize(kernel)``,
+    export.artifact.head.scores), without a round trip through the interpreter. ``unit``: the
+    rows are unit already (not normalised again)."""
+    column = normalize(np.asarray(kernel)[:, 0])
+    return (np.asarray(rows) if unit else normalize(rows)) @ column
+
+
 def imprint_kernel(owner: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Kernel ``(d, 1 + k)``: the owner's normalised mean embedding, then the prototypes."""
     _, owner_template = imprint(owner, np.zeros(len(owner), np.int64))
@@ -278,17 +288,20 @@ def match_scores(
     head_scores: np.ndarray,
     embeddings: np.ndarray,
     templates: np.ndarray | None,
+    *,
+    unit: bool = False,
 ) -> np.ndarray:
     """Scores of captures against one user by ``config.rule``.
 
     Args:
       head_scores: ``(n,)`` cosines of the captures with the user's head column.
-      embeddings: ``(n, d)`` the captures' embeddings (the artifact's ``embed``).
+      embeddings: ``(n, d)`` the captures' embeddings (the artifact's ``embed``); ``unit``: as
+        unit rows already (not normalised again).
       templates: ``(k, d)`` the user's templates, or None (then the head scores).
     """
     if templates is None or config.rule == "head":
         return np.asarray(head_scores, np.float64)
-    e = normalize(np.asarray(embeddings, np.float32))
+    e = np.asarray(embeddings) if unit else normalize(np.asarray(embeddings, np.float32))
     if config.rule == "mean":
         return (e @ normalize(templates.mean(axis=0))).astype(np.float64)
     nearest = (e @ templates.T).max(axis=1).astype(np.float64)

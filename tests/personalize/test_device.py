@@ -17,6 +17,7 @@ from personalize import (
     EnrollmentError,
     StoreError,
     UnknownUserError,
+    load_artifact,
 )
 from personalize.keystore import FileKeyStore
 
@@ -173,6 +174,21 @@ def test_bad_device_arguments(toy_artifact, tmp_path: Path, kwargs, message: str
         _device(toy_artifact, tmp_path, **kwargs)
 
 
+def test_a_head_that_is_not_cosine_is_refused(toy_artifact, tmp_path: Path) -> None:
+    """The device scores a head by its column's cosine (personalize.head.user_cosines): an
+    artifact signed with another head kind is refused when the Device is made."""
+    from export.artifact import sign_manifest
+
+    art = tmp_path / "art"
+    shutil.copytree(toy_artifact["dir"], art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["head"]["kind"] = "dot"
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    sign_manifest(art, toy_artifact["key"])
+    with pytest.raises(ArtifactError, match="head of kind 'dot'"):
+        Device(art, tmp_path / "store", trusted_key=toy_artifact["pub"])
+
+
 def test_bad_enroll_arguments(toy_artifact, tmp_path: Path) -> None:
     dev = _device(toy_artifact, tmp_path)
     with pytest.raises(EnrollmentError, match="user name"):
@@ -214,6 +230,41 @@ def test_batched_scores_are_the_verify_scores(toy_artifact, tmp_path: Path, scop
     # another batch size may round the int8 embed and the cosine differently in float32
     np.testing.assert_allclose(many, one, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(again, many)
+
+
+@pytest.mark.parametrize("scope", ["head", NO_TRAINING])
+def test_head_column_scores_are_the_infer_signatures(
+    toy_artifact, tmp_path: Path, scope: str
+) -> None:
+    """Records that keep the head alone are scored (and calibrated) in numpy, with the head's
+    user column: the artifact's ``infer`` signature, holding the record's weights, gives the
+    same cosines, and its scores of the background give the same threshold."""
+    from devices.contract import EMBEDDINGS, INFER, SCORES
+    from personalize.threshold import threshold_at_far
+
+    dev = _device(toy_artifact, tmp_path)
+    train = scope != NO_TRAINING
+    report = dev.enroll(
+        "owner", toy_artifact["owner"], scope=scope if train else None, train=train, target_far=FAR
+    )
+    record = dev.store.load("owner")
+    assert record.scope == scope
+    Device._set_weights(dev._interp, {**dev._pristine, **record.weights})
+    infer = dev._interp.get_signature_runner(INFER)
+
+    def cosines(rows: np.ndarray) -> np.ndarray:
+        return infer(**{EMBEDDINGS: np.asarray(rows, np.float32)})[SCORES][:, 0] / dev.scale
+
+    probes = np.concatenate([toy_artifact["owner_test"][:3], toy_artifact["impostors"][:20]])
+    embedded = dev.embed(probes)
+    np.testing.assert_allclose(
+        dev.scores("owner", embedded), cosines(embedded[EMBEDDINGS]), rtol=0, atol=1e-5
+    )
+    background = load_artifact(toy_artifact["dir"], toy_artifact["pub"]).background
+    rows = background[len(background) // 2 :] if train else background
+    fit = threshold_at_far(cosines(rows), FAR, cosine=True)
+    assert report.impostors == fit.impostors
+    assert report.threshold == pytest.approx(fit.threshold, abs=1e-5)
 
 
 def test_a_larger_raw_image_is_planned_by_its_preprocessing(toy_artifact, tmp_path: Path) -> None:
