@@ -383,11 +383,12 @@ class Device:
         # See personalize.memory: float32 background arrays, the samples' inputs and the quality
         # gate's float64 copy beside the interpreter; while loading, the model, the embeddings
         # and the features file (fp16 bytes + float32 values) being converted.
-        # Beside them: the variables copied out of and into the interpreter (runner outputs,
-        # their copies, the merged dict handed to set_weights) and the training batch.
+        # When the scope trains, beside them: the variables copied out of and into the
+        # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
+        # the training batch.
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
-        weights = 3 * 4 * self.graph.variable_params()
-        host = 12 * n * image + 4 * (emb + fea) + weights + 4 * batch * max(d, feat)
+        host = 12 * n * image + 4 * (emb + fea)
+        trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
         # Before the interpreter runs: the background arrays, the inputs made so far and the
         # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
@@ -396,11 +397,14 @@ class Device:
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
-            sigs = [EMBED, GET_WEIGHTS, SET_WEIGHTS, INFER]
+            # Imprinting runs embed alone (get_weights' arena is the Device's since it was
+            # made), then numpy: no variables copied in or out, no training batch.
+            sigs, scope_host = [EMBED, GET_WEIGHTS], host
             batches = dict(common)
             if scope != NO_TRAINING:
                 name = self.manifest["scopes"][scope]["signature"]
-                sigs.append(name)
+                sigs += [SET_WEIGHTS, INFER, name]
+                scope_host = host + trained
                 batches[name] = batch
                 if trains_last_block(scope):
                     sigs.append(REFINE)
@@ -412,7 +416,7 @@ class Device:
                 batches=batches,
                 model_bytes=self.model_bytes,
                 model_stats=self.model_stats,
-                host_bytes=host,
+                host_bytes=scope_host,
                 load_bytes=load,
                 prepare_bytes=prepare,
                 held=(GET_WEIGHTS,),

@@ -4,12 +4,13 @@ measured peak of the enrolling process.
 Predicted: the larger of two moments. While the interpreter runs: what
 :func:`devices.plan_signature` says stays resident once the artifact is loaded (it includes the
 model file), plus the step bytes of every signature an enrollment calls (``embed`` on the
-samples, ``get_weights``/``set_weights``, the scope's train step at the real batch, ``infer``
-and, for wider scopes, ``refine`` on calibration chunks), summed because the interpreter keeps
-each subgraph's arena once that subgraph has run (measured: the resident set grows with each
-new signature and does not fall back), plus the host arrays then alive (the background arrays
-in float32, the samples' model inputs and the quality gate's float64 copy, three copies of the
-variables on their way out of and into the interpreter, the training batch). While the
+samples, ``get_weights`` (run when the Device was made); when the scope trains,
+``set_weights``, the scope's train step at the real batch, ``infer`` and, for wider scopes,
+``refine`` on calibration chunks), summed because the interpreter keeps each subgraph's arena
+once that subgraph has run (measured: the resident set grows with each new signature and does
+not fall back), plus the host arrays then alive (the background arrays in float32, the samples'
+model inputs and the quality gate's float64 copy; when the scope trains, three copies of the
+variables on their way out of and into the interpreter and the training batch). While the
 artifact is verified: the model file, the background arrays made so far and the file being
 converted (its bytes and its float32 values; see :func:`personalize.load_artifact`); the
 enrollment trims the heap after it, so those freed bytes do not linger. While the samples are

@@ -80,6 +80,16 @@ def test_widest_scope_that_fits_the_budget(toy_artifact, tmp_path: Path) -> None
     assert report.scope == "head_biases" and report.budget_bytes == peaks[1]
 
 
+def test_imprinting_is_planned_as_the_signatures_it_runs(toy_artifact, tmp_path: Path) -> None:
+    """Imprinting runs ``embed`` (and ``get_weights`` ran when the Device was made); scoring
+    and calibration are numpy: its plan charges no other signature and no variable copies."""
+    dev = _device(toy_artifact, tmp_path)
+    imprint, head = dev.plan(5, train=False)[NO_TRAINING], dev.plan(5)["head"]
+    assert set(imprint.by_signature) == {"embed", "get_weights"}
+    assert {"set_weights", "infer", "train"} <= set(head.by_signature)
+    assert imprint.host_bytes < head.host_bytes and imprint.peak_bytes < head.peak_bytes
+
+
 def test_over_budget_is_refused_with_the_numbers(toy_artifact, tmp_path: Path) -> None:
     dev = _device(toy_artifact, tmp_path, budget=100_000)
     plans = dev.plan(5)
