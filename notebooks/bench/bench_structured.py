@@ -36,7 +36,8 @@ identification (10 random splits) and the int8 ``embed`` speedup.
 
 Writes notebooks/results/structured.json and structured_latency.png (``--only``: those rows, the others kept;
 ``--search``: structured_search.json; ``--keep-scan``: structured_keep_scan.json, the int8
-latency of the embedding backbones narrowed to several channel budgets; ``--smoke``: nothing).
+latency of the embedding backbones narrowed to several channel budgets, ``--only`` rows
+replaced and the others kept; ``--smoke``: nothing).
 Every choice is on validation / dev data; test, FVC, ORL and timing are reported only.
 
 Expected (every row names its run: ``models.<row>.run``). LeNet-5 (2026-12-03 at 1147dfd, free
@@ -603,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"models": {}}
     if args.keep_scan:
         rows = [m for m in only if m in EMBED_ROWS] or list(EMBED_ROWS)
+        scanned = RESULTS / "structured_keep_scan.json"
+        if args.only and scanned.is_file():  # the rows not scanned now are kept
+            figures["models"] = json.loads(scanned.read_text()).get("models", {})
         for name in rows:
             figures["models"][name] = scan = keep_scan(name, dirs[name], args)
             print_table(
