@@ -844,7 +844,21 @@ class Device:
     def embed_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The ``embed`` outputs of model inputs already preprocessed (``(n, *input shape)``
         float32, as :func:`devices.preprocess.preprocess_batch` gives them; flip-averaged when
-        the artifact says so)."""
+        the artifact says so).
+
+        Raises:
+          EnrollmentError: inputs of another shape (the signature runner would resize its input
+            tensor to them and embed them without a word).
+        """
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 1 + len(self.spec.shape) or tuple(inputs.shape[1:]) != tuple(
+            self.spec.shape
+        ):
+            raise EnrollmentError(
+                f"model inputs of shape {inputs.shape}; this artifact takes (n, "
+                f"{', '.join(map(str, self.spec.shape))}): preprocess raw captures with "
+                "Device.embed (devices.preprocess.preprocess_batch)."
+            )
         chunks = [self._run_embed(inputs[i : i + CHUNK]) for i in range(0, len(inputs), CHUNK)]
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 

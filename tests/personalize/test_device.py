@@ -199,6 +199,17 @@ def test_a_head_that_is_not_cosine_is_refused(toy_artifact, tmp_path: Path) -> N
         Device(art, tmp_path / "store", trusted_key=toy_artifact["pub"])
 
 
+def test_model_inputs_of_another_shape_are_refused(toy_artifact, tmp_path: Path) -> None:
+    """``embed_inputs`` takes inputs as preprocessing makes them: other sizes are refused, not
+    resized by the signature runner and embedded as garbage."""
+    dev = _device(toy_artifact, tmp_path)
+    x = np.asarray(toy_artifact["owner"], np.float32)  # (5, 28, 28, 1)
+    assert dev.embed_inputs(x)["embeddings"].shape[0] == 5
+    for bad in (x[:, :24, :24], x[..., 0], x[0]):
+        with pytest.raises(EnrollmentError, match="model inputs of shape"):
+            dev.embed_inputs(bad)
+
+
 def test_bad_enroll_arguments(toy_artifact, tmp_path: Path) -> None:
     dev = _device(toy_artifact, tmp_path)
     with pytest.raises(EnrollmentError, match="user name"):
