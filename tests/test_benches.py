@@ -7,10 +7,29 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[1]
 BENCH = ROOT / "notebooks" / "bench"
 WORKERS = {"bench_pretrain_keras.py"}  # started by bench_pretrain, not by a user
+
+
+def _load_bench(script: str, name: str, monkeypatch) -> Any:
+    """A bench script loaded as module ``name`` (a bench script in sys.modules under its own
+    name would look like a module that shadows it: test_layout); its sibling scripts, imported
+    by their names, do not stay importable by name either."""
+    monkeypatch.syspath_prepend(str(BENCH))  # for its `_results`
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location(name, BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for loaded in set(sys.modules) - before:
+            if loaded.startswith("bench_"):
+                sys.modules.pop(loaded)
+    return module
 
 
 def test_every_bench_runs_its_main_through_run_main() -> None:
@@ -40,16 +59,7 @@ def test_enroll_timing_replaces_the_rows_figures_and_keeps_their_names(monkeypat
     in-process figures beside them; bench-enroll's speed is then the ratio of the medians."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(var, os.environ.get(var, "1"))  # the module sets them; restored after
-    monkeypatch.syspath_prepend(str(BENCH))  # for its `_results`
-    # loaded under another name: a bench script in sys.modules would look like a module that
-    # shadows it (test_layout)
-    spec = importlib.util.spec_from_file_location(
-        "_enroll_timing", BENCH / "bench_enroll_timing.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    apply_timing = module.apply_timing
+    apply_timing = _load_bench("bench_enroll_timing.py", "_enroll_timing", monkeypatch).apply_timing
 
     def side(enroll: list[float], **parts: float) -> dict:
         out = {
@@ -89,17 +99,7 @@ def test_enroll_face_headline_is_all_40_people_over_the_random_splits(monkeypatc
     """Issue 17's ``face.identification_pct`` and the Keras baseline's are the means over the
     random splits of all 40 ORL people; the fixed split's figures move beside them, and the
     5-shot target is the paired difference on those splits."""
-    monkeypatch.syspath_prepend(str(BENCH))
-    before = set(sys.modules)
-    spec = importlib.util.spec_from_file_location("_enroll", BENCH / "bench_enroll.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:  # its sibling scripts, imported by their names, must not stay importable by name
-        for name in set(sys.modules) - before:  # (test_layout looks bench script names up)
-            if name.startswith("bench_"):
-                sys.modules.pop(name)
+    module = _load_bench("bench_enroll.py", "_enroll", monkeypatch)
 
     def split(*values: float) -> dict:
         return {
@@ -156,17 +156,7 @@ def test_enroll_far_frames_at_the_artifacts_size_and_scores_the_devices_rule(mon
     )
     from pretrain.evaluation.episodes import enrollment_pools
 
-    monkeypatch.syspath_prepend(str(BENCH))
-    before = set(sys.modules)
-    spec = importlib.util.spec_from_file_location("_enroll_far", BENCH / "bench_enroll_far.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        for name in set(sys.modules) - before:
-            if name.startswith("bench_"):
-                sys.modules.pop(name)
+    module = _load_bench("bench_enroll_far.py", "_enroll_far", monkeypatch)
 
     with pytest.raises(ValueError, match="input"):
         module._embed_inputs(None, np.zeros((2, 96, 80, 1), np.float32), (112, 96))
