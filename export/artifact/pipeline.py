@@ -102,8 +102,8 @@ FLIP_AVERAGED = {
     "device's default flow (imprinting, mix 0.5 of head and nearest template), 5 random "
     "splits: 5-shot identification 45.58 -> 46.75% (+0.6 to +1.7 on every split), 3-shot "
     "37.91 -> 39.08%, 1-shot 22.47 -> 23.36% (bench_enroll_select.py --only imprint "
-    "--episodes 5 [--one-view]: notebooks/results/enroll_selection_flip.json, "
-    "enroll_selection_oneview.json); on the float model dev EER 21.97 -> 21.52% "
+    "--episodes 5 [--one-view]: notebooks/results/enroll_selection_flip.json and "
+    "enroll_selection_oneview.json at a02ad07); on the float model dev EER 21.97 -> 21.52% "
     "(pretrain/configs/embed_face_lfw.py); the wider backbone that replaced it "
     "(pretrain/configs/embed_face_wide.py) again on its float model: dev EER 16.20 -> 15.46%, "
     "5-shot 63.2 -> 66.4% (notebooks/results/embedding_face_variants.json)",
