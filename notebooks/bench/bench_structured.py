@@ -60,7 +60,10 @@ mean, -1.24 and -1.56, does not); int8 embed 2.15x and 2.14x faster. Face (2026-
 e97dda5, 0.31 of the MACs, 1,200 distilled CosFace steps each, seeds 0-2): ORL 5-shot 96.67
 +- 0.21% (PF) and 96.83 +- 0.31% (L1) against 97.25%, so pf_at_least_as_accurate is false by
 0.17 points (within the seeds' spread; seed 0: 96.90 and 97.10%, dev EER 22.0 and 21.8%
-against 22.0%); 2.08x both.
+against 22.0%); 2.08x both. That was embed_face_lfw.py's 338K EmbedNet; on the wide face
+backbone that replaced it (2026-12-03 at 7989004, the same recipe, 0.33 of the MACs) the
+fine-tuning fails: ORL 5-shot 62.8 +- 40.4% (PF; one seed never learned) and 90.4 +- 2.7% (L1)
+against 98.25%, int8 embed 2.11x / 2.17x (pc.FACE_SEPARABLE says why and what is next).
 Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
 int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
 ``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint)
@@ -69,7 +72,8 @@ and 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut
 (``--keep 0.25``, structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points
 (fingerprint) and 6-7 (face).
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
-fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached).
+fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
+wide face backbone 62 minutes, 8-12 minutes a fine-tuning).
 """
 
 from __future__ import annotations

@@ -145,8 +145,15 @@ class SeparableRecipe:
 # choose. Dev = the 120 LFW development people. The 2x2 stem (``stem_kernel``, the speed budget as
 # for prints): dev EER 22.0 -> 24.1% with the stem cut alone, 22.0 / 21.8% (PF / L1) after
 # fine-tuning (2026-12-03 at 31bcb2a); the distillation runs above had the 3x3 stem. Every figure
-# here is of embed_face_lfw.py's EmbedNet; the committed face backbone is embed_face_wide.py's
-# since 2026-12-03 (its input size and widths), whose row is not measured yet.
+# above is of embed_face_lfw.py's EmbedNet; the committed face backbone is embed_face_wide.py's
+# since 2026-12-03 (its input size and widths). On it (bench_structured.py --only face at
+# 7989004, the config below unchanged) the recipe fails: dev EER 16.2% unpruned, 27.8% with the
+# stem cut alone, 43.0 / 47.3% (PF / L1) as selected; the fine-tuning at the stage's rate 0.05
+# (training error 0.95-0.98 for epochs) brought L1 seed 0 down to 21.6% at epoch 15, still
+# falling, and PF seed 0 never learned (43.5 -> 47-48%, stopped at 13); ORL 5-shot over seeds
+# 0-2: PF 17.4 / 76.7 / 94.5%, L1 87.4 / 91.4 / 92.5% against 98.25%. The wide net, which
+# reached its best dev EER at rate 0.005 (embed_face_wide.py), needs its own fine-tuning rate
+# and time box chosen on the dev people; not done yet.
 FACE_SEPARABLE = SeparableRecipe(
     config="pretrain/configs/embed_face_wide.py",
     stage="metric",
