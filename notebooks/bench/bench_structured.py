@@ -5,6 +5,7 @@ Command:
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5]
       [--no-intra] [--smoke] [--search] [--keep-scan] [--distill W] [--keep F]
+      [--set STAGE.KEY=VALUE ...] [--name NAME]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -591,6 +592,20 @@ def main(argv: list[str] | None = None) -> int:
         "errors of the dev EER (default: the recipe's)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.KEY=VALUE",
+        help="fingerprint/face rows: an override of the backbone config the fine-tuning stage "
+        "comes from (pretrain's --set form, e.g. metric.learning_rate=0.005; repeatable)",
+    )
+    parser.add_argument(
+        "--name",
+        default="structured",
+        help="result file (notebooks/results/NAME.json) of the main rows; a side run of other "
+        "settings writes its own file, the rows of structured.json stay",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=MODELS,
@@ -644,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {write_results('structured_search', figures)}")
         return 0
     figures.update(targets=TARGETS, notes=NOTES, models={})
-    previous = RESULTS / "structured.json"
+    previous = RESULTS / f"{args.name}.json"
     if args.only and previous.is_file():
         figures["models"] = json.loads(previous.read_text()).get("models", {})
     for name in only:
@@ -665,8 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         print("\nsmoke run: nothing written under notebooks/results")
         return 0
-    print(f"\nwrote {write_results('structured', figures)}")
-    print(f"wrote {plot_latency()}")
+    print(f"\nwrote {write_results(args.name, figures)}")
+    if args.name == "structured":
+        print(f"wrote {plot_latency()}")
     return 0
 
 

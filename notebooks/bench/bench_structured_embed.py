@@ -280,6 +280,8 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     if args.significance is not None:
         filters = dataclasses.replace(recipe.filters, significance=args.significance)
         recipe = dataclasses.replace(recipe, filters=filters)
+    if args.set:
+        recipe = dataclasses.replace(recipe, overrides=(*recipe.overrides, *args.set))
     if args.smoke:
         recipe = smoke_recipe(recipe)
     module, params = pc.folded(saved)
