@@ -112,13 +112,22 @@ FACE = OtaRecipe(rounds=3, steps_per_round=80, quant_steps=40, max_identities=20
 about 22x smaller than float32 (``pfb_bytes`` in ``notebooks/results/export.json``, with the
 decoded bundle's accuracy on s21-s40). Time here (2 shared CPU cores): about 3 minutes."""
 
+GENTLE_SPARSITY: Mapping[str, float] = {
+    "stem": 0.3,
+    "depthwise": 0.5,
+    "pointwise": 0.7,
+    "embed": 0.8,
+}
+"""The 1x1 and embedding layers pruned 70% / 80% (the default: 88% / 90%), which the dev
+searches chose for the print and the wide face backbones alike."""
+
 FINGERPRINT_TASK = OtaRecipe(rounds=3, steps_per_round=100, quant_steps=50, max_identities=300)
 """The print recipe before the dev search: the task's loss alone."""
 
 FINGERPRINT = dataclasses.replace(
     FINGERPRINT_TASK,
     distill=10.0,
-    sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
+    sparsity=GENTLE_SPARSITY,
     steps_per_round=300,
     quant_steps=150,
 )
@@ -142,13 +151,8 @@ download budget, 83,168 bytes).
 FACE_LFW_TASK = OtaRecipe(rounds=3, steps_per_round=120, quant_steps=60, max_identities=500)
 """The face recipe before the dev search: the task's loss alone (dev 5-shot -9.85 points)."""
 
-FACE_LFW = OtaRecipe(
-    sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
-    rounds=3,
-    steps_per_round=720,
-    quant_steps=360,
-    max_identities=500,
-    distill=10.0,
+FACE_LFW = dataclasses.replace(
+    FACE_LFW_TASK, distill=10.0, sparsity=GENTLE_SPARSITY, steps_per_round=720, quant_steps=360
 )
 """Face EmbedNet trained on LFW + Extended Yale B (``embed_face_wide.py``, 1.0M parameters;
 retrained on its first 500 training identities with >= 2 images, distilled towards the float

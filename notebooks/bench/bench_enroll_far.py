@@ -171,7 +171,9 @@ def _verify_ms(dev: Device, user: str, images: list[np.ndarray]) -> float:
 # -- the candidate rules on the development people -------------------------------------------------
 def _input_size(art: Any) -> tuple[int, int]:
     """The artifact's model input (height, width): what the LFW role sets are framed to."""
-    return tuple(art.manifest["input"]["preprocess"]["input_size"])
+    from devices.preprocess import PreprocessSpec
+
+    return PreprocessSpec.from_dict(art.manifest["input"]["preprocess"]).input_size
 
 
 def _embed_inputs(runner: Any, inputs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
