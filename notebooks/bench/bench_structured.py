@@ -4,7 +4,7 @@ Command:
   make bench-structured
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5]
-      [--no-intra] [--smoke] [--search] [--keep-scan] [--distill W] [--keep F]
+      [--no-intra] [--smoke] [--search] [--keep-scan] [--distill W] [--keep F] [--epochs N]
       [--set STAGE.KEY=VALUE ...] [--name NAME]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
@@ -574,6 +574,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="F",
         help="fingerprint/face rows: fraction of each producer's channels kept (default: the "
         "recipe's)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fingerprint/face rows: fine-tuning epochs, the time box (default: the recipe's)",
     )
     parser.add_argument(
         "--score-steps",

@@ -275,6 +275,8 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         recipe = dataclasses.replace(recipe, distill=args.distill)
     if args.keep is not None:
         recipe = dataclasses.replace(recipe, keep=args.keep)
+    if args.epochs is not None:
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
     if args.score_steps is not None:
         recipe = dataclasses.replace(recipe, score_steps=args.score_steps)
     if args.significance is not None:
