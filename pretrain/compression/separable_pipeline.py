@@ -156,12 +156,19 @@ class SeparableRecipe:
 # metric.learning_rate=0.005 --seeds 1``, structured_face_lr0.005.json, 1ba9e8b, the same
 # structures) the dev EER after fine-tuning is 17.8 / 18.9% (PF / L1) against 43.5 / 21.6% at
 # 0.05, still falling slowly at epoch 15: dev chooses 0.005 (the override below). ORL, reported:
-# 5-shot 93.20 / 92.85% (-5.05 / -5.40 points), int8 2.16x / 2.17x. The main row (3 seeds) has
-# not been measured at this rate yet, and the time box (15 epochs) was not searched again.
+# 5-shot 93.20 / 92.85% (-5.05 / -5.40 points), int8 2.16x / 2.17x. The time box: PF seed 0
+# fine-tuned for 25 epochs (``--epochs 25 --seeds 1 --set
+# 'metric.task_options.head_init="imprint"'``, the classifier imprinted instead of random,
+# 2026-12-03 at de2e009, stopped after PF's run) read dev EER 34.1, 23.3, 19.9, 18.0, 17.6 at
+# epochs 1/4/7/11/14, 17.1, 16.9, 16.9, 17.2, 17.0, 17.8 at 16-21, 16.65 at 22 (the best), then
+# 17.0, 17.4, 16.9: still falling at 15, no plateau cut by 25. The imprinted classifier ties with the random one
+# (epochs 11-15: 17.6-18.2 against 17.8-18.1), so the stage's random start stays; the time box
+# is 30 epochs (2,400 steps; ~18 min a network on 2 free cores, what a session's 3-seed row
+# affords), room for a plateau cut of the rate after the best epoch.
 FACE_SEPARABLE = SeparableRecipe(
     config="pretrain/configs/embed_face_wide.py",
     stage="metric",
-    epochs=15,
+    epochs=30,
     identities=0,
     overrides=("metric.learning_rate=0.005",),
     distill=10.0,
