@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 BENCH = ROOT / "notebooks" / "bench"
 WORKERS = {"bench_pretrain_keras.py"}  # started by bench_pretrain, not by a user
@@ -176,3 +178,20 @@ def test_enroll_far_frames_at_the_artifacts_size_and_scores_the_devices_rule(mon
             )
             got = trial[key][:, column] if key == "mix" else trial[key][column]
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_bench_structured_keeps_fine_tuning_runs_only_in_a_workdir(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    module = _load_bench("bench_structured.py", "_structured", monkeypatch)
+    with pytest.raises(SystemExit):
+        module.main(["--resume", "--only", "face"])
+    assert "--resume continues the runs of a --workdir" in capsys.readouterr().err
+    embed = _load_bench("bench_structured_embed.py", "_structured_embed", monkeypatch)
+    with embed.run_folder(str(tmp_path), "face") as folder:
+        (Path(folder) / "kept").write_text("1")
+    assert (tmp_path / "face" / "kept").is_file()  # a workdir's runs stay for --resume
+    with embed.run_folder(None, "face") as folder:
+        temporary = Path(folder)
+        assert temporary.is_dir()
+    assert not temporary.exists()

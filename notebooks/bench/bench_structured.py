@@ -5,7 +5,7 @@ Command:
   POCKETFIT_CACHE=<print cache> python notebooks/bench/bench_structured.py [--model NAME=DIR]
       [--only lenet5|fingerprint|face ...] [--seed 0] [--seeds 3] [--runs 400] [--rounds 5]
       [--no-intra] [--smoke] [--search] [--keep-scan] [--distill W] [--keep F] [--epochs N]
-      [--set STAGE.KEY=VALUE ...] [--name NAME]
+      [--set STAGE.KEY=VALUE ...] [--name NAME] [--workdir DIR [--resume]]
 
 LeNet-5 (``lenet5``): the registered structured recipe (``pc.structured_recipe``: channels kept
 per layer, chosen on validation by ``--search``) selected by particle filters on validation
@@ -607,6 +607,18 @@ def main(argv: list[str] | None = None) -> int:
         "comes from (pretrain's --set form, e.g. metric.learning_rate=0.005; repeatable)",
     )
     parser.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="fingerprint/face rows: keep the fine-tuning runs in DIR/<row> (default: a "
+        "temporary folder) so that --resume can continue them after an interruption",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the rows' fine-tuning runs in --workdir (finished ones are read back)",
+    )
+    parser.add_argument(
         "--name",
         default="structured",
         help="result file (notebooks/results/NAME.json) of the main rows; a side run of other "
@@ -619,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run these rows only; the other rows of structured.json are kept",
     )
     args = parser.parse_args(argv)
+    if args.resume and not args.workdir:
+        parser.error("--resume continues the runs of a --workdir: give it")
     dirs = model_dirs(parser, args.model, MODELS)
     for name, folder in MODEL_DIRS.items():
         if not any(item.startswith(f"{name}=") for item in args.model):

@@ -25,6 +25,7 @@ training faces, timed on an ORL face.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -266,6 +267,16 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     }
 
 
+def run_folder(workdir: str | None, kind: str) -> contextlib.AbstractContextManager[str]:
+    """Where a row's networks are fine-tuned and exported: ``workdir/kind`` (kept, so
+    ``--resume`` continues it) or, without ``workdir``, a temporary folder."""
+    if not workdir:
+        return tempfile.TemporaryDirectory()
+    folder = Path(workdir) / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(folder))
+
+
 def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     """The ``fingerprint`` or ``face`` row of structured.json."""
     started = time.perf_counter()
@@ -295,7 +306,7 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     seeds = [args.seed + i for i in range(args.seeds)]
     runs: dict[str, list[pc.SeparableResult]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with run_folder(args.workdir, kind) as tmp:
         work = Path(tmp)
         for name, by_norm in (("particle_filter", False), ("l1_baseline", True)):
             runs[name] = []
@@ -313,6 +324,7 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
                         splits=splits,
                         structure=given,
                         seed=seed,
+                        resume=args.resume,
                     )
                 )
         # the first seed's networks are the ones exported and timed

@@ -329,6 +329,7 @@ def separable_compression(
     splits: Splits | None = None,
     structure: Structure | None = None,
     seed: int | None = None,
+    resume: bool = False,
     progress: bool = True,
 ) -> SeparableResult:
     """Select (particle filters, or L1 norms with ``l1``) -> narrow -> fine-tune.
@@ -346,6 +347,9 @@ def separable_compression(
       seed: the fine-tuning's seed (its classifier's initialisation and batch order; the
         stage's dev and training people are fixed by its dataset options, not by it); default
         the stage config's.
+      resume: continue the fine-tuning run already in ``workdir`` (a finished one is read
+        back, not trained again); the selection is made again (it is deterministic given
+        ``rng``'s state and ``structure``).
       progress: progress bars.
     """
     started = time.perf_counter()
@@ -415,7 +419,9 @@ def separable_compression(
         )
         config = dataclasses.replace(config, init_from=str(init))
         task = distilled_task(config, teacher, recipe.distill)
-        result = fit(config, workdir / "finetune", splits=splits, progress=progress, task=task)
+        result = fit(
+            config, workdir / "finetune", resume=resume, splits=splits, progress=progress, task=task
+        )
         finetuned = load_model(result.model_dir).params
         eer["finetuned"] = float(result.val_error)
         log["finetune"] = result.history

@@ -116,6 +116,20 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: Path) ->
         )
 
 
+def _stopped_early(run: dict[str, Any], config: TrainConfig, *, say: bool = False) -> bool:
+    """Whether ``run`` has met an early-stopping rule (no better epoch for
+    ``early_stop_patience`` epochs, or the rate cut below ``min_lr_scale``)."""
+    if int(run["epochs_since_best"]) >= config.early_stop_patience:
+        if say:
+            log.info("early stop: no improvement for %d epochs", config.early_stop_patience)
+        return True
+    if float(run["plateau"].scale) < config.min_lr_scale:
+        if say:
+            log.info("early stop: learning rate cut below %g of the base", config.min_lr_scale)
+        return True
+    return False
+
+
 def fit(
     config: TrainConfig,
     workdir: str | Path,
@@ -175,6 +189,8 @@ def fit(
     elif resume:
         log.info("nothing to resume in %s; starting fresh", workdir)
     start_epoch = int(run["epoch"])
+    if _stopped_early(run, config):  # a run that stopped early stays stopped when resumed
+        start_epoch = config.epochs
     if primary:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -224,11 +240,7 @@ def fit(
             stats.images_per_s,
         )
         ckpt.save(epoch + 1, run, {"config": config.to_dict(), "record": record})
-        if int(run["epochs_since_best"]) >= config.early_stop_patience:
-            log.info("early stop: no improvement for %d epochs", config.early_stop_patience)
-            break
-        if float(run["plateau"].scale) < config.min_lr_scale:
-            log.info("early stop: learning rate cut below %g of the base", config.min_lr_scale)
+        if _stopped_early(run, config, say=True):
             break
     ckpt.close()
 

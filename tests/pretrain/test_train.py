@@ -120,6 +120,18 @@ def test_early_stopping(tmp_path: Path, splits: Splits) -> None:
     assert result.epochs <= 3
 
 
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(
+    tmp_path: Path, splits: Splits
+) -> None:
+    config = make_config({**TINY, "learning_rate": 1e-12, "epochs": 20, "early_stop_patience": 2})
+    first = fit(config, tmp_path, progress=False, splits=splits)
+    assert first.epochs < 20
+    again = fit(config, tmp_path, resume=True, progress=False, splits=splits)
+    assert again.epochs == first.epochs
+    history = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(history) == first.epochs
+
+
 def test_existing_run_is_not_overwritten(tmp_path: Path, splits: Splits) -> None:
     fit(make_config({**TINY, "epochs": 1}), tmp_path, progress=False, splits=splits)
     with pytest.raises(CheckpointError, match="Pass --resume"):
