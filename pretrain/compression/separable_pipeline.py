@@ -164,7 +164,12 @@ class SeparableRecipe:
 # 17.0, 17.4, 16.9: still falling at 15, no plateau cut by 25. The imprinted classifier ties with the random one
 # (epochs 11-15: 17.6-18.2 against 17.8-18.1), so the stage's random start stays; the time box
 # is 30 epochs (2,400 steps; ~18 min a network on 2 free cores, what a session's 3-seed row
-# affords), room for a plateau cut of the rate after the best epoch.
+# affords), room for a plateau cut of the rate after the best epoch. Measured with it (the
+# main row, ``bench_structured.py --only face`` at bdd4b22, structured.json): every run's rate was
+# cut at epoch 15-16 and 24-25; dev EER PF 16.62 / 16.31 / 16.66%, L1 16.59 / 17.08 / 16.97%
+# (seeds 0-2; unpruned 16.20%); reported, ORL 5-shot PF 96.8 / 97.1 / 96.4% (96.77 +- 0.35),
+# L1 96.6 / 94.8 / 94.65% (95.35 +- 1.09) against 98.25%; int8 1.94x / 1.98x in that run's
+# timing (the side run and the keep scan read 2.16-2.20x for the same widths).
 FACE_SEPARABLE = SeparableRecipe(
     config="pretrain/configs/embed_face_wide.py",
     stage="metric",
