@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
+from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.verification import count_attempts
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
@@ -169,11 +170,10 @@ def _verify_ms(dev: Device, user: str, images: list[np.ndarray]) -> float:
 
 
 # -- the candidate rules on the development people -------------------------------------------------
-def _input_size(art: Any) -> tuple[int, int]:
-    """The artifact's model input (height, width): what the LFW role sets are framed to."""
-    from devices.preprocess import PreprocessSpec
-
-    return PreprocessSpec.from_dict(art.manifest["input"]["preprocess"]).input_size
+def _preprocess_spec(art: Any) -> PreprocessSpec:
+    """The artifact's capture preprocessing; its ``input_size`` (height, width) is what the LFW
+    role sets are framed to."""
+    return PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
 
 
 def _embed_inputs(runner: Any, inputs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -307,15 +307,14 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     """Predicted (the target) vs measured FAR of each candidate rule on the LFW dev people not
     used for calibration (2 folds by person), and the same rules on ORL (reported only); then
     the tail rules with flip-averaged embeddings (probes, templates and background)."""
-    from devices.preprocess import PreprocessSpec, preprocess_batch
     from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
 
     art = load_artifact(artifact, key)
-    size = _input_size(art)
+    spec = _preprocess_spec(art)
+    size = spec.input_size
     dev = lfw_dev_set(input_size=size)
     dev_labels = np.asarray(dev.labels)
     images, labels, order, _ = orl_all()
-    spec = PreprocessSpec.from_dict(art.manifest["input"]["preprocess"])
     inputs = {
         "dev": np.asarray(dev.images, np.float32),
         "orl": preprocess_batch(images, spec),
@@ -377,7 +376,7 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
     from pretrain.embedding.face_data import lfw_dev_set, lfw_role_set
 
     art = load_artifact(artifact, key)
-    size = _input_size(art)
+    size = _preprocess_spec(art).input_size
     dev = lfw_dev_set(input_size=size)
     labels = np.asarray(dev.labels)
     runner = art.interpreter(1).get_signature_runner(EMBED)
