@@ -228,6 +228,23 @@ def test_wide_face_config_standardises_and_trains_two_stages() -> None:
     assert "Expected" in doc and "Time here" in doc
 
 
+def test_wide15_face_config_changes_only_the_widths() -> None:
+    """embed_face_wide15.py (a measured step, not committed): embed_face_wide.py but the widths."""
+    wide = load_run(CONFIGS / "embed_face_wide.py")
+    wide15 = load_run(CONFIGS / "embed_face_wide15.py")
+    assert wide15.names == wide.names
+    for name in wide.names:
+        a, b = wide.stage(name).to_dict(), wide15.stage(name).to_dict()
+        options = b.pop("model_options")
+        assert options.pop("widths") == [72, 144, 144, 288, 288, 576, 768, 1024]
+        assert options.pop("stem_width") == 48
+        other = a.pop("model_options")
+        assert {k: v for k, v in other.items() if k not in ("widths", "stem_width")} == options
+        assert a == b
+    doc = (CONFIGS / "embed_face_wide15.py").read_text().split('"""')[1]
+    assert "Expected" in doc and "Time here" in doc
+
+
 def test_staged_configs_and_overrides() -> None:
     for name in ("embed_face", "embed_fingerprint"):
         path = CONFIGS / f"{name}.py"
