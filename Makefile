@@ -20,7 +20,7 @@ help:
 	@echo "make bench-data      synthetic fingerprints vs FVC -> notebooks/results/data.json, gallery.png"
 	@echo "make bench-devices   planner and host latency vs LiteRT measurements -> notebooks/results/devices.json"
 	@echo "make bench-compression  Deep Compression of both LeNets -> notebooks/results/compression.json, bundles/"
-	@echo "make bench-structured  structured pruning of LeNet-5 and the fingerprint EmbedNet (particle filters vs L1), narrow LiteRT speedup -> notebooks/results/structured.json"
+	@echo "make bench-structured  structured pruning of LeNet-5 and the fingerprint and face EmbedNets (particle filters vs L1), narrow LiteRT speedup -> notebooks/results/structured.json"
 	@echo "make bench-enroll    device enrollment vs imprinting vs official TFLite -> notebooks/results/enrollment.json"
 	@echo "make bench-export    LiteRT artifacts of the backbones -> notebooks/results/export.json, artifacts/"
 	@echo "make bench-reliability  fuzzing of every parser of outside bytes, crash injection into every writer, a killed and resumed pretraining run -> notebooks/results/reliability.json"
