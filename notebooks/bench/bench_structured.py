@@ -43,38 +43,36 @@ Every choice is on validation / dev data; test, FVC, ORL and timing are reported
 
 Expected (every row names its run: ``models.<row>.run``). LeNet-5 (2026-12-03 at 1147dfd, free
 cores) at 8/25/250 channels (0.234 of the MACs): particles scored after 200 masked SGD steps with
-the one-standard-error guard (``pc.structured_recipe("lenet5")`` says what chose that) keep
-L1's channels in every layer (``channels_swapped_vs_l1`` all 0), so both methods are the same
-network: test over seeds 0-2 at 4 bits 0.79 +- 0.02% each (float 0.77%) against the reference's
-0.65%, pf_at_least_as_accurate true as a tie; LiteRT infer 3.1x faster. With the paper's rule
-(error as pruned; 90e655d) the filters' masks retrained worse: 0.94 +- 0.02% against L1's 0.82
-+- 0.03%. The embedding rows cut the stem to a 2x2 window of its 3x3 kernel
-(``SeparableRecipe.stem_kernel``: the stem runs at the highest resolution on one input channel,
-where int8 time falls with the taps and hardly with the channels) and keep half of every
-producer's channels (the face row 0.4 since 2026-12-04); each method's structure is chosen
-once and fine-tuned under ``--seeds`` seeds. Fingerprint (2026-12-03 at bbc8b45, 0.29 of the
-MACs, the backbone of ``embed_fingerprint_scale2.py``, 1,250 CosFace steps each, seeds 0-2): FVC
-5-shot 68.56 +- 0.67% (PF) and 68.24 +- 0.44% (L1) against 69.80%, pf_at_least_as_accurate true
-by 0.31 points (within the spread; the fine-tuned dev EER favours L1, 4.0 against 3.8%); seed 0: 69.20% and
-68.13% (-0.60 and -1.67 points: the exported seed-0 network meets the -1 target, the seeds'
-mean, -1.24 and -1.56, does not); int8 embed 2.15x and 2.14x faster. Face (2026-12-03 at
-e97dda5, 0.31 of the MACs, 1,200 distilled CosFace steps each, seeds 0-2): ORL 5-shot 96.67
-+- 0.21% (PF) and 96.83 +- 0.31% (L1) against 97.25%, so pf_at_least_as_accurate is false by
-0.17 points (within the seeds' spread; seed 0: 96.90 and 97.10%, dev EER 22.0 and 21.8%
-against 22.0%); 2.08x both. That was embed_face_lfw.py's 338K EmbedNet. On the wide face
-backbone that replaced it (1.0M parameters, 30 distilled CosFace epochs at rate 0.005, seeds
-0-2; pc.FACE_SEPARABLE says what chose that): at keep 0.5 (bdd4b22) ORL 5-shot 96.77 +- 0.35%
-(PF) and 95.35 +- 1.09% (L1) against 98.25%, int8 1.94x / 1.98x; at keep 0.4 (0.24 of the
-MACs, the row since 2026-12-04, speed chose it) 96.47 +- 0.73% (PF; seed 0 97.15%, -1.10) and
-91.28 +- 1.52% (L1; seed 0 92.40%), pf_at_least_as_accurate true by 5.2 +- 1.0 points (dev EER
-17.47 against 19.65%), int8 2.26x / 2.28x: the speed target met, the -1 point one missed by 0.1.
-Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose
-int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
-``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint)
-and 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x
-/ 2.12x (fingerprint / face) at 0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25
-(``--keep 0.25``, structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points
-(fingerprint) and 6-7 (face).
+the one-standard-error guard (``pc.structured_recipe("lenet5")`` says what chose that) keep L1's
+channels in every layer (``channels_swapped_vs_l1`` all 0), so both methods are the same network:
+test over seeds 0-2 at 4 bits 0.79 +- 0.02% each (float 0.77%) against the reference's 0.65%,
+pf_at_least_as_accurate true as a tie; LiteRT infer 3.1x faster. With the paper's rule (error as
+pruned; 90e655d) the filters' masks retrained worse: 0.94 +- 0.02% against L1's 0.82 +- 0.03%. The
+embedding rows cut the stem to a 2x2 window of its 3x3 kernel (``SeparableRecipe.stem_kernel``: the
+stem runs at the highest resolution on one input channel, where int8 time falls with the taps and
+hardly with the channels) and keep half of every producer's channels (the face row 0.4 since
+2026-12-04); each method's structure is chosen once and fine-tuned under ``--seeds`` seeds.
+Fingerprint (2026-12-03 at bbc8b45, 0.29 of the MACs, the backbone of
+``embed_fingerprint_scale2.py``, 1,250 CosFace steps each, seeds 0-2): FVC 5-shot 68.56 +- 0.67%
+(PF) and 68.24 +- 0.44% (L1) against 69.80%, pf_at_least_as_accurate true by 0.31 points (within the
+spread; the fine-tuned dev EER favours L1, 4.0 against 3.8%); seed 0: 69.20% and 68.13% (-0.60 and
+-1.67 points: the exported seed-0 network meets the -1 target, the seeds' mean, -1.24 and -1.56,
+does not); int8 embed 2.15x and 2.14x faster. Face (2026-12-03 at e97dda5, 0.31 of the MACs, 1,200
+distilled CosFace steps each, seeds 0-2): ORL 5-shot 96.67 +- 0.21% (PF) and 96.83 +- 0.31% (L1)
+against 97.25%, so pf_at_least_as_accurate is false by 0.17 points (within the seeds' spread; seed
+0: 96.90 and 97.10%, dev EER 22.0 and 21.8% against 22.0%); 2.08x both. That was embed_face_lfw.py's
+338K EmbedNet. On the wide face backbone that replaced it (1.0M parameters, 30 distilled CosFace
+epochs at rate 0.005, seeds 0-2; pc.FACE_SEPARABLE says what chose that): at keep 0.5 (bdd4b22) ORL
+5-shot 96.77 +- 0.35% (PF) and 95.35 +- 1.09% (L1) against 98.25%, int8 1.94x / 1.98x; at keep 0.4
+(0.24 of the MACs, the row since 2026-12-04, speed chose it) 96.47 +- 0.73% (PF; seed 0 97.15%,
+-1.10) and 91.28 +- 1.52% (L1; seed 0 92.40%), pf_at_least_as_accurate true by 5.2 +- 1.0 points
+(dev EER 17.47 against 19.65%), int8 2.26x / 2.28x: the speed target met, the -1 point one missed by
+0.1. Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose int8
+conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x: ``latency_by_depth_us``
+showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint) and 25 of 53 at half width.
+``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x (fingerprint / face) at
+0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25 (``--keep 0.25``,
+structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points (fingerprint) and 6-7 (face).
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
 fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
 wide face backbone 62 minutes, 8-12 minutes a fine-tuning).
