@@ -66,16 +66,17 @@ epochs at rate 0.005, seeds 0-2; pc.FACE_SEPARABLE says what chose that): at kee
 5-shot 96.77 +- 0.35% (PF) and 95.35 +- 1.09% (L1) against 98.25%, int8 1.94x / 1.98x; at keep 0.4
 (0.24 of the MACs, the row since 2026-12-04, speed chose it) 96.47 +- 0.73% (PF; seed 0 97.15%,
 -1.10) and 91.28 +- 1.52% (L1; seed 0 92.40%), pf_at_least_as_accurate true by 5.2 +- 1.0 points
-(dev EER 17.47 against 19.65%), int8 2.26x / 2.28x: the speed target met, the -1 point one missed by
-0.1. Before the stem cut (4965a92, the 3x3 stem and the division form of the L2 norm, whose int8
-conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x: ``latency_by_depth_us``
-showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint) and 25 of 53 at half width.
-``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x (fingerprint / face) at
-0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25 (``--keep 0.25``,
+(dev EER 17.47 against 19.65%), int8 2.25x / 2.31x (the row's run, da31e29): the speed target met,
+the -1 point one missed by 0.1. Before the stem cut (4965a92, the 3x3 stem and the division form of
+the L2 norm, whose int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
+``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint) and
+25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x
+(fingerprint / face) at 0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25 (``--keep 0.25``,
 structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points (fingerprint) and 6-7 (face).
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
 fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
-wide face backbone 62 minutes, 8-12 minutes a fine-tuning).
+wide face backbone at 30 epochs: ~15 minutes a fine-tuning, ~100 minutes for the row's 6 on 2
+shared cores, 2026-12-04; ``--workdir`` + ``--resume`` spread it over sessions).
 """
 
 from __future__ import annotations
