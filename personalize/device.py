@@ -65,12 +65,13 @@ from devices.contract import (
     trains_last_block,
 )
 from devices.contract import HEAD_TENSOR as HEAD
-from devices.cosine import flip_average, mirror, normalize
+from devices.cosine import normalize
 from devices.graph import Graph
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
+from devices.views import average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
@@ -280,11 +281,12 @@ class Device:
         self.scale, self.classes = _cosine_head(artifact.manifest, self.artifact_dir)
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
         self.has_features = artifact.background_features is not None
-        # Test-time flip averaging (export's ``flip_average``): every capture is embedded with
-        # its mirror and the embeddings (imprinting, templates, the head scope) are the flip
-        # averages; the front features the wider scopes train on are the capture's own view,
-        # as the background features are (export's ``build_artifact``).
-        self.flip = bool(artifact.manifest["input"].get("flip_average", False))
+        # Test-time views (export's ``views``; ``flip_average`` in older artifacts): every
+        # capture is embedded as its views (devices.views) and the embeddings (imprinting,
+        # templates, the head scope) are their averages; the front features the wider scopes
+        # train on are the capture's own view, as the background features are (export's
+        # ``build_artifact``).
+        self.views = views_of_input(artifact.manifest["input"])
         self.model_bytes = len(artifact.model)
         self.model_stats = read_model_stats(artifact.model)  # the planner charges its nodes
         self.background_count = len(artifact.background)
@@ -385,15 +387,17 @@ class Device:
         # and the features file (fp16 bytes + float32 values) being converted.
         # When the scope trains, beside them: the variables copied out of and into the
         # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
-        # the training batch.
+        # the training batch. With test-time views, also their float32 batch
+        # (devices.views.make_views, made per call of CHUNK captures at most).
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
-        host = 12 * n * image + 4 * (emb + fea)
+        views = 4 * self.views.count * min(n, CHUNK) * image if self.views.count > 1 else 0
+        host = 12 * n * image + views + 4 * (emb + fea)
         trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
         # Before the interpreter runs: the background arrays, the inputs made so far and the
         # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
         prepare = 4 * (emb + fea) + 4 * n * image + work
-        common = {EMBED: 2 * n if self.flip else n, INFER: CHUNK, REFINE: CHUNK}
+        common = {EMBED: self.views.count * n, INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
@@ -884,17 +888,16 @@ class Device:
         return self._run_embed(x[None])
 
     def _run_embed(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """The ``embed`` outputs of preprocessed ``inputs``; with flip averaging, the images and
-        their mirrors run as one batch, the embeddings are their flip averages and the features
+        """The ``embed`` outputs of preprocessed ``inputs``; with test-time views, every view of
+        the images runs as one batch, the embeddings are their view averages and the features
         (when the artifact has wider scopes) the images' own."""
         runner = self._interp.get_signature_runner(EMBED)
-        if not self.flip:
+        if self.views.count == 1:
             return runner(**{IMAGES: inputs})
-        both = runner(**{IMAGES: np.concatenate([inputs, mirror(inputs)])})
-        n = len(inputs)
-        out = {EMBEDDINGS: flip_average(both[EMBEDDINGS][:n], both[EMBEDDINGS][n:])}
-        if FEATURES in both:
-            out[FEATURES] = both[FEATURES][:n]
+        every = runner(**{IMAGES: make_views(inputs, self.views)})
+        out = {EMBEDDINGS: average_views(every[EMBEDDINGS], self.views.count)}
+        if FEATURES in every:
+            out[FEATURES] = every[FEATURES][: len(inputs)]
         return out
 
     def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:

@@ -17,7 +17,8 @@ The device verifies ``manifest.sig`` against a key it already trusts, then each 
 before any byte reaches the interpreter (``personalize.load_artifact``).
 
 Manifest fields the device reads: ``format``, ``input`` (shape, dtype, ``preprocess``: the
-``devices.preprocess`` spec; ``flip_average`` when set: embed each capture with its mirror),
+``devices.preprocess`` spec; ``views`` when set: the test-time views each capture is embedded as,
+``devices.views``; ``flip_average``, which older artifacts carry, is the mirror view alone),
 ``embedding_dim``, ``embed_precision``, ``head``, ``variables``, ``scopes`` (signature, input,
 trained variables, ``trainable_params``), ``signatures``, ``memory_peak_bytes`` (per device
 profile and signature), ``background`` (file, count, dtype, ``source``: which people), ``ota``
@@ -56,12 +57,11 @@ from devices.contract import (
     train_input,
     train_signature,
 )
-from devices.cosine import flip_average as flip_average_rows
-from devices.cosine import mirror
 from devices.files import atomic_write, atomic_write_dir
 from devices.planner import plan_signature
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
+from devices.views import SINGLE, TestViews, embed_views
 from export.artifact.convert import build_tflite, contract
 from export.artifact.head import HeadConfig
 from export.artifact.layers import artifact_graph
@@ -100,7 +100,7 @@ def make_manifest(
     source: dict[str, Any],
     background: dict[str, Any],
     ota: dict[str, Any] | None,
-    flip_average: bool = False,
+    views: TestViews = SINGLE,
 ) -> dict[str, Any]:
     """The manifest: contract, preprocessing, scopes, memory plan, background, file hashes."""
     initial_shapes = {n: list(s) for n, s in _variable_shapes(backbone, head, scopes).items()}
@@ -134,7 +134,7 @@ def make_manifest(
             "shape": list(backbone.input_shape),
             "dtype": "float32",
             "preprocess": backbone.preprocess.to_dict(),
-            **({"flip_average": True} if flip_average else {}),
+            **({"views": views.to_dict()} if views != SINGLE else {}),
         },
         "embedding_dim": head.embedding_dim,
         "embed_precision": "int8" if int8 else "float32",
@@ -193,7 +193,7 @@ def build_artifact(
     bundle: bytes | None = None,
     source: dict[str, Any] | None = None,
     background_levels: int | None = None,
-    flip_average: bool = False,
+    views: TestViews = SINGLE,
 ) -> dict[str, Any]:
     """Builds, signs and writes an artifact directory; returns its manifest.
 
@@ -216,10 +216,10 @@ def build_artifact(
         -levels..levels times a power of two per row (float16 in the file, exactly;
         :func:`devices.bundle.download.compact_background`), so a download carries them as
         small integers; None: plain float16.
-      flip_average: the device embeds each capture and its mirror and averages the
-        embeddings (:func:`devices.cosine.flip_average`; manifest ``input.flip_average``), and
-        the background embeddings are made so too; the front features the wider scopes train
-        on stay one view's, the capture's own, for the background as on the device.
+      views: the test-time views the device embeds each capture as, averaging their
+        embeddings (:mod:`devices.views`; manifest ``input.views``), and the background
+        embeddings are made so too; the front features the wider scopes train on stay one
+        view's, the capture's own, for the background as on the device.
     """
     scopes = check_scopes(scopes)
     head = HeadConfig(backbone.embedding_dim, classes, scale)
@@ -229,9 +229,7 @@ def build_artifact(
     initial = initial_variables(backbone, kernel, scopes)
     batches = [calibration[i : i + 16] for i in range(0, len(calibration), 16)]
     model = build_tflite(backbone, head, scopes, initial, int8=int8, calibration=batches)
-    embeddings = embed_batches(model, background_images)
-    if flip_average:
-        embeddings = flip_average_rows(embeddings, embed_batches(model, mirror(background_images)))
+    embeddings = embed_views(lambda x: embed_batches(model, x), background_images, views, chunk=256)
     if background_levels is not None:
         embeddings = expand_background(*compact_background_rows(embeddings, background_levels))
     else:
@@ -261,7 +259,7 @@ def build_artifact(
         files,
         int8=int8,
         train_batch=train_batch,
-        flip_average=flip_average,
+        views=views,
         source={"name": Path(out).name, **(source or {})},
         background={
             "file": BACKGROUND,

@@ -28,12 +28,13 @@ import numpy as np
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
 from devices.files import atomic_write
+from devices.views import SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
 from export.artifact.pipeline import (
     fit_whitening,
-    flips_by_default,
     shown_path,
+    views_by_default,
     whitens_by_default,
 )
 from export.artifact.sources import Sources, data_sources
@@ -141,7 +142,7 @@ def export_download(
     background_levels: int | None = None,
     bundle_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    flip_average: bool | None = None,
+    views: TestViews | None = None,
     ota: OtaResult | None = None,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
@@ -161,8 +162,9 @@ def export_download(
         power of two (default: :func:`background_levels_for` the training dataset).
       bundle_path: where to write the download bundle too.
       progress: progress bars.
-      flip_average: the device embeds every capture with its mirror (see
-        :func:`export.artifact.build_artifact`); default :func:`flips_by_default`.
+      views: the test-time views the device embeds every capture as (see
+        :func:`export.artifact.build_artifact`); default
+        :func:`export.artifact.pipeline.views_by_default`.
       ota: a compression of this backbone by ``recipe`` made before (:func:`load_ota` of what
         :func:`save_ota` kept, e.g. the dev search's): shipped as is, not compressed again; its
         bundle must verify against ``private_key`` and decode onto this backbone.
@@ -180,8 +182,8 @@ def export_download(
         )
     if background_levels is None:
         background_levels = background_levels_for(training_dataset(saved) or "")
-    if flip_average is None:
-        flip_average = flips_by_default(saved)
+    if views is None:
+        views = views_by_default(saved)
     backbone = split_backbone(saved)
     sources = data_sources(saved, background=background)
     whitening = None
@@ -203,7 +205,7 @@ def export_download(
         sources=sources,
         scopes=scopes,
         background_levels=background_levels,
-        flip_average=flip_average,
+        views=views,
         codebook_dtype="float16" if recipe.float16 else "float32",
         source={
             "model_dir": shown_path(Path(model_dir)),
@@ -232,7 +234,7 @@ def artifact_from_bundle(
     source: dict[str, Any],
     scopes: Sequence[str] = ("head",),
     background_levels: int = BACKGROUND_LEVELS,
-    flip_average: bool = False,
+    views: TestViews = SINGLE,
     codebook_dtype: str = "float16",
     bundle_key: Any = None,
 ) -> tuple[dict[str, Any], dict[str, bytes], bytes]:
@@ -257,7 +259,7 @@ def artifact_from_bundle(
         background_source=sources.background_source,
         scopes=scopes,
         background_levels=background_levels,
-        flip_average=flip_average,
+        views=views,
         source=source,
     )
     files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.scopes import check_scopes
 from export.artifact.sources import Sources, data_sources
@@ -113,12 +114,18 @@ face and its mirror are the same person; prints and digits are not symmetric), w
 development-set measurement that chose it."""
 
 
-def flips_by_default(saved: Any) -> bool:
-    """Whether an export of ``saved`` flip-averages unless told: when the saved model says it
-    runs so (``model_options.flip_average``, which bench-embed writes from its config's
-    evaluation options) or its training dataset is in :data:`FLIP_AVERAGED`."""
+def views_by_default(saved: Any) -> TestViews:
+    """The test-time views an export of ``saved`` embeds each capture as unless told: the
+    saved model's own (``model_options.test_views``, which bench-embed writes from its config's
+    evaluation options, chosen there on development people), else flip averaging when the model
+    says it runs so (``model_options.flip_average``) or its training dataset is in
+    :data:`FLIP_AVERAGED`, else the capture alone."""
     options = saved.info.get("model_options", {})
-    return bool(options.get("flip_average")) or training_dataset(saved) in FLIP_AVERAGED
+    if options.get("test_views"):
+        return TestViews.from_dict(options["test_views"])
+    if options.get("flip_average") or training_dataset(saved) in FLIP_AVERAGED:
+        return FLIP
+    return SINGLE
 
 
 def whitens_by_default(saved: Any, backbone: Backbone) -> bool:
@@ -159,7 +166,7 @@ def export_model(
     calibration: int = 256,
     background: int = 200,
     whiten: bool | None = None,
-    flip_average: bool | None = None,
+    views: TestViews | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
@@ -181,8 +188,8 @@ def export_model(
         (:func:`fit_whitening`) into the embedding layer; default: when the backbone has
         one (EmbedNet), not for LeNets, not for the datasets whose development people it did
         not help (:func:`whitens_by_default`).
-      flip_average: the device embeds every capture with its mirror
-        (:func:`export.artifact.build_artifact`); default :func:`flips_by_default`.
+      views: the test-time views the device embeds every capture as
+        (:func:`export.artifact.build_artifact`); default :func:`views_by_default`.
       progress: show a progress bar.
 
     Returns:
@@ -238,7 +245,7 @@ def export_model(
             classes=classes,
             int8=int8,
             bundle=blob,
-            flip_average=flips_by_default(saved) if flip_average is None else flip_average,
+            views=views_by_default(saved) if views is None else views,
             source={
                 "model_dir": shown_path(model_dir),
                 "model": backbone.name,

@@ -148,8 +148,8 @@ def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
     )
 
 
-TEST_TIME = ("part", "impl", "flip_average")
-"""Saved model options a cut drops: the export cut, the implementation, test-time flipping."""
+TEST_TIME = ("part", "impl", "flip_average", "test_views")
+"""Saved model options a cut drops: the export cut, the implementation, test-time views."""
 
 
 def folded_options(module: Any, folded: Any) -> dict[str, Any]:
@@ -169,8 +169,8 @@ def split_backbone(saved: SavedModel) -> Backbone:
       SplitError: the model has no ``part`` option or its parts do not cover its parameters.
     """
     name = saved.info["model"]
-    # flip_average is how the whole model is run at test time, not a part's: the artifact
-    # carries it in its manifest (export.artifact.pipeline.flips_by_default)
+    # flip_average / test_views are how the whole model is run at test time, not a part's: the
+    # artifact carries them in its manifest (export.artifact.pipeline.views_by_default)
     options = {k: v for k, v in saved.info["model_options"].items() if k not in TEST_TIME}
     fields = {f.name for f in dataclasses.fields(build_model(name).__class__)}
     if "part" not in fields:

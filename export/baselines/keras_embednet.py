@@ -59,10 +59,10 @@ def keras_embednet(
     """
     import keras
 
-    if options.get("standardize") or options.get("embed_norm") or options.get("flip_average"):
+    if any(options.get(k) for k in ("standardize", "embed_norm", "flip_average", "test_views")):
         raise ValueError(
             "keras_embednet: fold standardisation and embed_norm first (split_backbone); "
-            "flip_average is not rebuilt."
+            "flip_average and test_views are not rebuilt."
         )
     if (
         options.get("start_block")

@@ -98,10 +98,12 @@ WHITEN_TRAIN_IMAGES = 3000
 
 def scored_options(final: Any, run: Any) -> dict[str, Any]:
     """The saved model's options: the trained ones plus the test-time options the suite scored
-    with (flip averaging), which are the model's from here on."""
+    with (flip averaging, test-time views), which are the model's from here on."""
     options = dict(final.info["model_options"])
     if run.evaluation_options.get("flip_average"):
         options["flip_average"] = True
+    if run.evaluation_options.get("test_views"):
+        options["test_views"] = dict(run.evaluation_options["test_views"])
     return options
 
 
@@ -165,23 +167,60 @@ def run_faces(
     *,
     resume: bool,
     face_config: Path = FACE_CONFIG,
+    face_model: Path | None = None,
 ) -> dict[str, Any]:
-    """The face backbone at scale (resumed in ``face_workdir``), its figures and baselines."""
+    """The face backbone at scale (resumed in ``face_workdir``; or the saved ``face_model``
+    scored again), its figures and baselines."""
     run = pretrain.load_run(face_config, overrides)
     assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
+    if face_model is not None:
+        return rescored_faces(workdir, face_model, run, resume=resume)
     print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
     if not (face_workdir / "model" / "model.json").is_file():
         raise SystemExit(
             f"error: no finished face backbone in {face_workdir} (it trains for hours): run "
             f"the command in {face_config.name}'s docstring with --workdir {face_workdir} to the "
-            "end (--resume continues it), or score its newest checkpoint with --face-checkpoint."
+            "end (--resume continues it), score its newest checkpoint with --face-checkpoint, "
+            "or score a saved backbone again with --face-model."
         )
     # The finished stages are skipped: this evaluates the job's model with the faces suite.
     result = pretrain.fit_stages(run, face_workdir, resume=True)
     assert result.evaluation is not None, f"{face_config} names no evaluation suite"
     final = pretrain.load_model(result.model_dir)
+    training = training_figures(run, result, int(final.info["params"]), face_workdir)
+    return face_result(workdir, run, final, result.evaluation, training, resume=resume)
+
+
+def rescored_faces(workdir: Path, model_dir: Path, run: StagedConfig, *, resume: bool) -> Any:
+    """A saved face backbone (e.g. the committed one, whose training folders are gone) scored
+    again by ``run``'s evaluation suite and options (its test-time views); the training figures
+    are the ones the last bench-embed measured on the job, carried with their command."""
+    print(f"\n== face: the saved backbone {model_dir}, scored again ==", flush=True)
+    final = pretrain.load_model(model_dir)
     last = run.stages[-1][1]
-    orl, dev = result.evaluation["orl"], result.evaluation["dev"]
+    evaluation = faces_suite(final.module, final.params, config=last, **run.evaluation_options)
+    previous = json.loads((RESULTS / "embedding.json").read_text())["face"]
+    training = {
+        **previous["training"],
+        "carried_from": "the bench-embed run that trained and measured it: "
+        + previous["run"]["command"],
+    }
+    return face_result(workdir, run, final, evaluation, training, resume=resume)
+
+
+def face_result(
+    workdir: Path,
+    run: StagedConfig,
+    final: Any,
+    evaluation: dict[str, Any],
+    training: dict[str, Any],
+    *,
+    resume: bool,
+) -> dict[str, Any]:
+    """The issue-14 figures of a scored face backbone, its baselines, and the model saved to
+    ``models/embed_face_lfw`` with the options it was scored with."""
+    last = run.stages[-1][1]
+    orl, dev = evaluation["orl"], evaluation["dev"]
     out = face_figures(orl)
     out["dev"] = {
         **face_figures(dev),
@@ -189,7 +228,7 @@ def run_faces(
     }
     out["baselines"] = {name: face_figures(b) for name, b in orl["baselines"].items()}
     out["baselines"]["orl_only"] = orl_only(workdir / "orl_only", resume=resume)
-    out["training"] = training_figures(run, result, int(final.info["params"]), face_workdir)
+    out["training"] = training
     roles = roles_for("", _role_options(last)).record()
     out_dir = RESULTS / "models" / "embed_face_lfw"
     if out_dir.exists():
@@ -642,6 +681,12 @@ def main() -> None:
         help="the face job's workdir (resumed; keep it outside the tree)",
     )
     parser.add_argument(
+        "--face-model",
+        metavar="MODEL_DIR",
+        help="score a saved face backbone again (e.g. notebooks/results/models/embed_face_lfw) "
+        "instead of the job in --face-workdir; training figures carried from the last run",
+    )
+    parser.add_argument(
         "--face-checkpoint",
         action="store_true",
         help="score the running face job's newest checkpoint, append to the trend",
@@ -728,6 +773,7 @@ def main() -> None:
                 args.overrides,
                 resume=args.resume,
                 face_config=face_config,
+                face_model=Path(args.face_model) if args.face_model else None,
             )
         elif args.fingerprint_workdir:
             results[modality] = fingerprint_job(

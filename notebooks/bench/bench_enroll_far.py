@@ -53,6 +53,7 @@ from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.verification import count_attempts
+from devices.views import FLIP, SINGLE, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
 from personalize.threshold import as_norm, cohort_stats, threshold_at_far, z_norm
@@ -343,7 +344,11 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         return _rule_table(folds, orl, rules)
 
     flipped = {k: _flip_average(plain[k], mirror[k]) for k in plain}
-    device = flipped if art.manifest["input"].get("flip_average") else plain
+    views = views_of_input(art.manifest["input"])
+    device = {SINGLE: plain, FLIP: flipped}.get(views) or {
+        k: embed_views(lambda x: _embed_inputs(runner, x, size), v, views)
+        for k, v in inputs.items()
+    }
     return {
         "rules": table(device, normalize(art.background), RULES),
         "flip_average": {
@@ -356,7 +361,7 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         "targets": list(RULE_TARGETS),
         "dev": f"LFW dev people ({len(people)}), 2 folds by person, {RULE_EPISODES} splits each, "
         "5-shot imprinted templates (class mean of the artifact's int8 embeddings, as the device "
-        "embeds: flip-averaged when the manifest says so); global rules "
+        "embeds: averaged over the manifest's test-time views); global rules "
         "set on one fold, measured on the other",
         "orl": f"ORL all 40 people, {episodes} splits, the global rules set on all dev people",
         "cohort": f"AS-norm: top {COHORT_TOP} of the background's first half; Z-norm: the "
@@ -411,9 +416,9 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
 
 # -- flip averaging on the device ------------------------------------------------------------------
 def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
-    """Two head-only face artifacts (what the download ships) from the committed artifact's
+    """Head-only face artifacts (what the download ships) from the committed artifact's
     compressed backbone (its ``backbone.pfb``) and background people, without and with
-    ``flip_average``, each packed into a download; signed by a key made here for the bench (the
+    flip averaging (and with the artifact's own test-time views when they are others), each packed into a download; signed by a key made here for the bench (the
     devices below trust it). Returns ``{name: {"dir", "key", "download_bytes", ...}}``."""
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -429,7 +434,10 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
     sources = data_sources(saved, background=manifest["background"]["count"])
     signer = ed25519.Ed25519PrivateKey.generate()  # the bench's own, never the publisher's
     out = {}
-    for name, flip in (("head", False), ("head_flip", True)):
+    rows = {"head": SINGLE, "head_flip": FLIP}
+    if views_of_input(manifest["input"]) not in rows.values():
+        rows["head_views"] = views_of_input(manifest["input"])
+    for name, views in rows.items():
         folder = workdir / f"face-{name}"
         built, _, blob = artifact_from_bundle(
             compressed,
@@ -437,7 +445,7 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
             folder,
             private_key=signer,
             sources=sources,
-            flip_average=flip,
+            views=views,
             bundle_key=public_key(key),
             background_levels=manifest["background"]["levels"],
             source={"model_dir": manifest["source"]["model_dir"], "model": compressed.name},
@@ -446,7 +454,8 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
             "dir": folder,
             "key": signer.public_key(),
             "download_bytes": len(blob),
-            "flip_average": bool(built["input"].get("flip_average", False)),
+            "flip_average": views_of_input(built["input"]).mirror,
+            "views": views.to_dict(),
         }
     return out
 

@@ -35,6 +35,7 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
 from tqdm.auto import tqdm
 
+from devices.views import SINGLE
 from personalize import NO_TRAINING, Device, MatchConfig, SgdConfig
 from pretrain.embedding.face_data import lfw_role_set
 from pretrain.evaluation.episodes import enrollment_pools
@@ -120,8 +121,8 @@ def main() -> None:
     parser.add_argument(
         "--one-view",
         action="store_true",
-        help="embed each image alone even when the artifact flip-averages (the comparison that "
-        "chose flip averaging: export.artifact.pipeline.FLIP_AVERAGED)",
+        help="embed each image alone even when the artifact averages test-time views (the "
+        "comparison that chose flip averaging: export.artifact.pipeline.FLIP_AVERAGED)",
     )
     args = parser.parse_args()
     if args.from_candidates:
@@ -130,8 +131,8 @@ def main() -> None:
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="select-enroll-"))
     dev = Device(args.face_artifact, workdir / "store", trusted_key=Path(args.key))
-    flip = dev.flip and not args.one_view
-    dev.flip = flip  # identification ranks people: the background rows' views do not enter
+    if args.one_view:  # identification ranks people: the background rows' views do not enter
+        dev.views = SINGLE
     size = tuple(dev.spec.shape[:2])
     data = lfw_role_set("dev", "", size)
     embedded = dev.embed_inputs(np.asarray(data.images, np.float32))
@@ -169,7 +170,7 @@ def main() -> None:
         "episodes": args.episodes,
         "first_episode": args.first_episode,
         "pool": POOL,
-        "flip_average": flip,
+        "views": dev.views.to_dict(),
         "probes": int(len(labels) - POOL * len(np.unique(labels))),
         **decide(results, str(max(args.shots)), MARGIN_PCT),
         "candidates": results,

@@ -60,6 +60,7 @@ from devices import host_info
 from devices.bundle import download as dl
 from devices.contract import MODEL
 from devices.files import atomic_write
+from devices.views import views_of_input
 from export.artifact import build_artifact, ota_search
 from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.download import export_download
@@ -343,7 +344,7 @@ def run_embedding(
         background_source=sources.background_source,
         scopes=SCOPES,
         background_levels=down.manifest["background"]["levels"],
-        flip_average=bool(down.manifest["input"].get("flip_average", False)),
+        views=views_of_input(down.manifest["input"]),
         bundle=ota.bundle,
         source={**down.manifest["source"], "model_dir": shown(model_dir)},
     )
@@ -364,7 +365,9 @@ def run_embedding(
         result["download"] = shown(out_dir.parent / f"{modality}.pfb")
 
     result["whitening"] = down.whitening
-    result["flip_average"] = bool(manifest["input"].get("flip_average", False))
+    views = views_of_input(manifest["input"])
+    result["flip_average"] = views.mirror
+    result["views"] = views.to_dict()
     uncompressed_int8 = (tmp / f"{model_dir.name}-int8_bytes" / MODEL).read_bytes()
     accuracy: dict[str, Any] = {}
     for name, (images, labels, order) in sets.items():

@@ -31,6 +31,12 @@ Test time (``evaluation_options``), chosen on the dev people among the variants 
   background people 15.51% (no better than flipping alone). The int8 flip-averaged LiteRT
   ``embed`` is 0.32 ms an image on one thread (issue 14's budget: 5 ms), its cosine with the
   float model >= 0.9988 on 200 dev faces.
+Test-time views (``evaluation_options.test_views``, :mod:`devices.views`), chosen on the dev
+  people after the flip (``/work/scratch/devviews.py``, 2026-12-04, float model, flip averaging
+  in every row): flip alone 15.46% dev EER, + four 3-pixel shifts 14.67%, + a 1.08 zoom
+  14.90%, both 14.61% (5-shot 66.4 -> 69.3%); an earlier check with scipy's shift and zoom
+  (2026-12-04, lost with its scratch folder) also ranked 2, 4, 6 px shifts and 8 shifts of 4 px
+  below 3 px. 12 embeddings a capture. ORL read once, after the choice.
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
   a step of 128 pairs, 9-10 min an epoch (103 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs 1-2x that: 4 + 40-60 epochs, 5-12 h.
@@ -86,5 +92,8 @@ def get_config() -> dict:
     }
     for part in (config["shared"], *config["stages"].values()):
         part["dataset_options"] = {**part["dataset_options"], "input_size": INPUT_SIZE}
-    config["evaluation_options"] = {**config.get("evaluation_options", {}), "flip_average": True}
+    config["evaluation_options"] = {
+        **config.get("evaluation_options", {}),
+        "test_views": {"mirror": True, "shift_px": 3, "zoom": 1.08},
+    }
     return config

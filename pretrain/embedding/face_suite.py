@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +76,17 @@ def faces_suite(
     baselines: bool = True,
     dev: bool = True,
     flip_average: bool = False,
+    test_views: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """ORL s1-s40 and the LFW dev people: ``{"orl": report, "dev": report}`` (see the module).
 
-    ``flip_average`` scores the model as it will run (EmbedNet's ``flip_average``: the image and
-    its mirror) when training ran it without; a staged config sets it in ``evaluation_options``.
+    ``test_views`` (a :class:`devices.views.TestViews` dict) or ``flip_average`` (the mirror
+    view alone) score the model as it will run (EmbedNet's options of those names) when training
+    ran it without; a staged config sets them in ``evaluation_options``.
     """
-    if flip_average:
+    if test_views:
+        module = module.clone(test_views=dict(test_views))
+    elif flip_average:
         module = module.clone(flip_average=True)
     size = _input_size(config)
     orl = orl_faces(size, root)

@@ -23,7 +23,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from devices.views import FLIP, SINGLE, TestViews, shift_index, zoom_taps
 from pretrain.models.registry import register
 from pretrain.models.running_norm import RunningStandardize, running_scale
 
@@ -76,6 +78,30 @@ def unit_rows(x: jax.Array) -> jax.Array:
     MAXIMUM and an int8 DIV, 6.9 against 2.8 us for the whole embedding tail here)."""
     squares = jnp.sum(x * x, axis=-1, keepdims=True)
     return x * jax.lax.rsqrt(jnp.maximum(squares, 1e-24))
+
+
+def _zoomed(x: jax.Array, zoom: float) -> jax.Array:
+    """``x`` (n, h, w, c) magnified by ``zoom`` about its centre, bilinear, the same size."""
+    h, w = x.shape[1:3]
+    lo, hi, f = zoom_taps(h, zoom)
+    x = x[:, lo] * (1 - f.reshape(1, h, 1, 1)) + x[:, hi] * f.reshape(1, h, 1, 1)
+    lo, hi, f = zoom_taps(w, zoom)
+    return x[:, :, lo] * (1 - f.reshape(1, 1, w, 1)) + x[:, :, hi] * f.reshape(1, 1, w, 1)
+
+
+def view_batches(x: jax.Array, views: TestViews) -> list[jax.Array]:
+    """Every test-time view of an ``(n, h, w, c)`` batch, in :meth:`TestViews.geometry`'s order
+    (what :func:`devices.views.make_views` computes in numpy; the mirror is TFLite REVERSE_V2)."""
+    h, w = x.shape[1:3]
+    out = []
+    for dy, dx, zoom, mirrored in views.geometry():
+        v = x if zoom == 1.0 else _zoomed(x, zoom)
+        if dy:
+            v = v[:, np.asarray(shift_index(h, dy))]
+        if dx:
+            v = v[:, :, np.asarray(shift_index(w, dx))]
+        out.append(jnp.flip(v, axis=2) if mirrored else v)
+    return out
 
 
 class DepthwiseConv(nn.Module):
@@ -236,6 +262,10 @@ class EmbedNet(nn.Module):
         people, see ``pretrain/configs/embed_face_lfw.py``). Only the whole network
         (image -> embedding) can do it; a cut (``part``, ``start_block``, ``stop_after``)
         refuses it: whoever composes the parts runs both views through them.
+      test_views: the test-time views as a :class:`devices.views.TestViews` dict (``mirror``,
+        ``shift_px``, ``zoom``): the embedding is the normalised sum of the unit embeddings of
+        every view (chosen on the LFW dev people, ``pretrain/configs/embed_face_wide.py``);
+        ``flip_average`` is ``{"mirror": True}``. Whole network only, as ``flip_average``.
       part: the export cut, as the LeNets have it: ``"all"`` (the whole network), ``"front"``
         (image -> the feature map of the second-to-last block: stem, block1 .. block{N-1}) or
         ``"last"`` (that feature map -> block{N}, pooling, ``embed`` and the L2 norm: the block
@@ -261,6 +291,12 @@ class EmbedNet(nn.Module):
     stop_after: int = 0
     part: str = "all"
     flip_average: bool = False
+    test_views: Any = None
+
+    def _views(self) -> TestViews:
+        if self.test_views:
+            return TestViews.from_dict(dict(self.test_views))
+        return FLIP if self.flip_average else SINGLE
 
     def _cut(self, blocks: int) -> tuple[int, int]:
         """``(start_block, stop_after)`` in force, ``part`` resolved."""
@@ -275,23 +311,25 @@ class EmbedNet(nn.Module):
         return (0, blocks - 1) if self.part == "front" else (blocks, 0)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if not self.flip_average:
+        views = self._views()
+        if views.count == 1:
             return self._embed(x)
         if self._cut(len(self.widths)) != (0, 0):
             raise ValueError(
-                "embednet: flip_average needs the whole network (part='all', no start_block or "
-                "stop_after); run both views through the parts instead."
+                "embednet: flip_average / test_views need the whole network (part='all', no "
+                "start_block or stop_after); run every view through the parts instead."
             )
         if x.ndim == 3:
             x = x[..., None]
         n = x.shape[0]
-        # One batch of both views; the mirror is a reversed width axis (TFLite REVERSE_V2).
-        both = self._embed(jnp.concatenate([x, jnp.flip(x, axis=2)], axis=0))
-        both = unit_rows(both)
-        mean = both[:n] + both[n:]
+        # One batch of every view (devices.views.make_views' order and arithmetic).
+        every = unit_rows(self._embed(jnp.concatenate(view_batches(x, views), axis=0)))
+        total = every[:n]
+        for k in range(1, views.count):
+            total = total + every[k * n : (k + 1) * n]
         if not self.normalize:
-            return 0.5 * mean
-        return unit_rows(mean)
+            return total / views.count
+        return unit_rows(total)
 
     @nn.compact
     def _embed(self, x: jax.Array) -> jax.Array:

@@ -220,13 +220,14 @@ def _edit_manifest(d: Path) -> None:
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def test_flip_average_beside_the_wider_scopes(built, tmp_path: Path) -> None:
-    # the background embeddings are the flip averages of both views; the front features the
-    # wider scopes train on stay the images' own
-    from devices.cosine import flip_average, mirror
+def test_views_beside_the_wider_scopes(built, tmp_path: Path) -> None:
+    # the background embeddings are the averages of every test-time view; the front features
+    # the wider scopes train on stay the images' own
+    from devices.views import TestViews, average_views, make_views
     from export.artifact import build_artifact
     from export.artifact.build import embed_batches
 
+    views = TestViews(mirror=True, shift_px=2, zoom=1.1)
     background = built["images"][200:264]
     manifest = build_artifact(
         built["backbone"],
@@ -237,13 +238,13 @@ def test_flip_average_beside_the_wider_scopes(built, tmp_path: Path) -> None:
         background_source="toy",
         scopes=("head", "head_biases", "last_block"),
         classes=CLASSES,
-        flip_average=True,
+        views=views,
     )
-    assert manifest["input"]["flip_average"] is True
+    assert manifest["input"]["views"] == views.to_dict()
     art = load_artifact(tmp_path / "flip", built["pub"])
     plain = embed_batches(art.model, background)
-    want = flip_average(plain, embed_batches(art.model, mirror(background)))
-    assert not np.allclose(want, plain, atol=1e-2)  # the mirrors' embeddings differ
+    want = average_views(embed_batches(art.model, make_views(background, views)), views.count)
+    assert not np.allclose(want, plain, atol=1e-2)  # the views' embeddings differ
     np.testing.assert_allclose(art.background, want, atol=2e-3)  # float16 rows
     assert art.background_features is not None
     features = embed_batches(art.model, background, output="features")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,7 @@ import pytest
 
 import pretrain
 import pretrain.embedding
+from devices.views import TestViews
 from export.artifact.sources import data_sources, source_names
 from export.artifact.split import DATASET_SPECS, SplitError, split_backbone
 from pretrain.data import ArrayDataset
@@ -76,18 +78,30 @@ def test_split_folds_standardisation_and_reads_the_staged_dataset() -> None:
         split_backbone(_saved("orl_faces", [{}], stop_after=2))
 
 
-def test_a_flip_averaged_model_is_cut_unflipped_and_exports_flipping() -> None:
-    # test-time flipping runs the whole model twice: the cut drops it, the manifest carries it
-    from export.artifact.pipeline import flips_by_default
+@pytest.mark.parametrize(
+    "options,views",
+    [
+        ({"flip_average": True}, TestViews(mirror=True)),
+        ({"test_views": {"mirror": True, "shift_px": 3, "zoom": 1.08}}, TestViews(True, 3, 1.08)),
+    ],
+    ids=["flip_average", "test_views"],
+)
+def test_a_viewed_model_is_cut_single_view_and_exports_its_views(
+    options: dict[str, Any], views: TestViews
+) -> None:
+    # test-time views run the whole model several times: the cut drops them, the manifest
+    # carries them
+    from export.artifact.pipeline import views_by_default
 
-    saved = _saved("orl_faces", [{}], flip_average=True)
+    saved = _saved("orl_faces", [{}], **options)
     backbone = split_backbone(saved)
-    assert "flip_average" not in backbone.options
+    assert not set(options) & set(backbone.options)
     x = jax.random.normal(jax.random.key(3), (2, 64, 64, 1))
-    want = saved.module.clone(flip_average=False).apply({"params": saved.params}, x)
+    single = saved.module.clone(flip_average=False, test_views=None)
+    want = single.apply({"params": saved.params}, x)
     np.testing.assert_allclose(backbone.embed()(x), want, rtol=1e-4, atol=1e-5)
-    assert flips_by_default(saved)
-    assert not flips_by_default(_saved("orl_faces", [{}]))
+    assert views_by_default(saved) == views
+    assert views_by_default(_saved("orl_faces", [{}])) == TestViews()
 
 
 def test_face_preprocessing_follows_the_training_dataset_options() -> None:

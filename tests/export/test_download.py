@@ -39,6 +39,7 @@ from devices.contract import (
 from devices.cosine import flip_average, mirror
 from devices.preprocess import preprocess_batch
 from devices.trust import KEY_ID_BYTES
+from devices.views import FLIP
 from export.artifact import build_artifact
 from export.artifact.download import compressed_backbone, pack_download
 from export.artifact.flatbuffer import int8_constants
@@ -257,9 +258,9 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
         background_source="random images",
         scopes=("head",),
         background_levels=LEVELS,
-        flip_average=True,
+        views=FLIP,
     )
-    assert manifest["input"]["flip_average"] is True
+    assert manifest["input"]["views"] == {"mirror": True, "shift_px": 0, "zoom": 1.0}
     files = {p.name: p.read_bytes() for p in (tmp_path / "art").iterdir()}
     blob = pack_download(files, packed["backbone"], packed["weights"], private_key=key)
     (tmp_path / "flip.pfb").write_bytes(blob)
@@ -268,7 +269,7 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
     for name, data in files.items():
         assert (tmp_path / "installed" / name).read_bytes() == data, name
     dev = Device(tmp_path / "installed", tmp_path / "store", trusted_key=pub)
-    assert dev.flip and dev.trainable_scopes() == ("head",)
+    assert dev.views == FLIP and dev.trainable_scopes() == ("head",)
     raw = [rng.integers(0, 256, (112, 92), dtype=np.uint8) for _ in range(6)]
     runner = load_artifact(tmp_path / "installed", pub).interpreter().get_signature_runner(EMBED)
     x = preprocess_batch(raw, dev.spec)

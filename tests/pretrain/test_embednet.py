@@ -136,5 +136,22 @@ def test_flip_average_is_the_mean_of_both_views() -> None:
     # A mirrored image has the same embedding (up to float rounding of the sum's order).
     mirrored = np.asarray(flipped.apply({"params": params}, x[:, :, ::-1]))
     np.testing.assert_allclose(mirrored, out, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="flip_average needs the whole network"):
+    with pytest.raises(ValueError, match="flip_average / test_views need the whole network"):
         flipped.clone(part="last").init(jax.random.key(0), x)
+
+
+def test_test_views_are_the_devices_views_in_jax() -> None:
+    # the float model with test_views computes what the device computes from the numpy views
+    from devices.views import TestViews, average_views, make_views
+
+    x = _images()
+    model = build_model("embednet", **TINY, feature_norm=True)
+    params = _init(model, x)
+    views = TestViews(mirror=True, shift_px=2, zoom=1.1)
+    out = np.asarray(model.clone(test_views=views.to_dict()).apply({"params": params}, x))
+    every = np.asarray(model.apply({"params": params}, make_views(np.asarray(x), views)))
+    np.testing.assert_allclose(out, average_views(every, views.count), rtol=1e-5, atol=1e-6)
+    flip = np.asarray(model.clone(flip_average=True).apply({"params": params}, x))
+    assert np.max(np.abs(out - flip)) > 1e-3  # the shifts and the zoom count
+    with pytest.raises(ValueError, match="test_views need the whole network"):
+        model.clone(test_views=views.to_dict(), start_block=1).init(jax.random.key(0), x)
