@@ -71,7 +71,7 @@ from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
-from devices.views import average_views, make_views, views_of_input
+from devices.views import TestViews, average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
@@ -287,6 +287,9 @@ class Device:
         # train on are the capture's own view, as the background features are (export's
         # ``build_artifact``).
         self.views = views_of_input(artifact.manifest["input"])
+        # ... but the enrollment samples only as the capture and its mirror (the views' own
+        # rule, devices.views.TestViews.for_enrollment: enrollment stays fast)
+        self.enroll_views = self.views.for_enrollment()
         self.model_bytes = len(artifact.model)
         self.model_stats = read_model_stats(artifact.model)  # the planner charges its nodes
         self.background_count = len(artifact.background)
@@ -390,14 +393,15 @@ class Device:
         # the training batch. With test-time views, also their float32 batch
         # (devices.views.make_views, made per call of CHUNK captures at most).
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
-        views = 4 * self.views.count * min(n, CHUNK) * image if self.views.count > 1 else 0
+        count = self.enroll_views.count
+        views = 4 * count * min(n, CHUNK) * image if count > 1 else 0
         host = 12 * n * image + views + 4 * (emb + fea)
         trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
         load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
         # Before the interpreter runs: the background arrays, the inputs made so far and the
         # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
         prepare = 4 * (emb + fea) + 4 * n * image + work
-        common = {EMBED: self.views.count * n, INFER: CHUNK, REFINE: CHUNK}
+        common = {EMBED: max(count * n, self.views.count), INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
@@ -570,7 +574,7 @@ class Device:
     def _embed_samples(self, inputs: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Step 4: the samples' ``embed`` outputs, and the milliseconds it took."""
         t0 = time.perf_counter()
-        embedded = self._run_embed(inputs)
+        embedded = self._run_embed(inputs, self.enroll_views)
         return embedded, 1e3 * (time.perf_counter() - t0)
 
     def _fit(
@@ -887,15 +891,18 @@ class Device:
         x = check_image(np.asarray(image), self.spec)
         return self._run_embed(x[None])
 
-    def _run_embed(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """The ``embed`` outputs of preprocessed ``inputs``; with test-time views, every view of
-        the images runs as one batch, the embeddings are their view averages and the features
-        (when the artifact has wider scopes) the images' own."""
+    def _run_embed(
+        self, inputs: np.ndarray, views: TestViews | None = None
+    ) -> dict[str, np.ndarray]:
+        """The ``embed`` outputs of preprocessed ``inputs``; with test-time views (default the
+        artifact's), every view of the images runs as one batch, the embeddings are their view
+        averages and the features (when the artifact has wider scopes) the images' own."""
+        views = self.views if views is None else views
         runner = self._interp.get_signature_runner(EMBED)
-        if self.views.count == 1:
+        if views.count == 1:
             return runner(**{IMAGES: inputs})
-        every = runner(**{IMAGES: make_views(inputs, self.views)})
-        out = {EMBEDDINGS: average_views(every[EMBEDDINGS], self.views.count)}
+        every = runner(**{IMAGES: make_views(inputs, views)})
+        out = {EMBEDDINGS: average_views(every[EMBEDDINGS], views.count)}
         if FEATURES in every:
             out[FEATURES] = every[FEATURES][: len(inputs)]
         return out

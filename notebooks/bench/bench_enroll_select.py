@@ -132,7 +132,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="select-enroll-"))
     dev = Device(args.face_artifact, workdir / "store", trusted_key=Path(args.key))
     if args.one_view:  # identification ranks people: the background rows' views do not enter
-        dev.views = SINGLE
+        dev.views = dev.enroll_views = SINGLE
     size = tuple(dev.spec.shape[:2])
     data = lfw_role_set("dev", "", size)
     embedded = dev.embed_inputs(np.asarray(data.images, np.float32))

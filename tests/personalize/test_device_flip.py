@@ -68,6 +68,10 @@ def test_views_average_every_view_and_keep_the_captures_features(
     flip = flip_average(every[: len(x)], every[6 * len(x) : 7 * len(x)])
     assert np.max(np.abs(want - flip)) > 1e-3  # the shifted and zoomed views count
     np.testing.assert_allclose(got["embeddings"], want, rtol=1e-5, atol=1e-6)
+    # enrollment samples: the capture and its mirror only (TestViews.for_enrollment)
+    assert dev.enroll_views == FLIP
+    samples, _ = dev._embed_samples(x)
+    np.testing.assert_allclose(samples["embeddings"], flip, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
         got["features"], plain.embed_inputs(x)["features"], rtol=1e-5, atol=1e-6
     )
