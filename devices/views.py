@@ -11,7 +11,7 @@ a fixed sequence of IEEE-754 elementwise operations, so the views of the same in
 bytes on any machine.
 
 Chosen on the LFW development people (pretrain/configs/embed_face_wide.py): flip averaging alone
-15.46% EER, with four 3-pixel shifts and a 1.08 zoom 14.57%.
+15.46% EER, with four 3-pixel shifts and a 1.08 zoom 14.61%.
 
 References:
   Parkhi, Vedaldi, Zisserman, "Deep face recognition", BMVC 2015 (embeddings averaged over

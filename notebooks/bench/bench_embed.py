@@ -308,7 +308,7 @@ def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str,
     pick = np.random.default_rng(0).permutation(len(train))[:WHITEN_TRAIN_IMAGES]
     started = time.perf_counter()
     scored = score_variants(
-        saved.module.clone(flip_average=False),
+        saved.module.clone(flip_average=False, test_views=None),
         saved.params,
         {"dev": dev, "orl": orl_faces(size)},
         background=background,

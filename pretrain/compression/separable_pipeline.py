@@ -256,7 +256,7 @@ def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> 
 
 
 def folded(saved: SavedModel) -> tuple[EmbedNet, Params]:
-    """``saved``'s EmbedNet with weight standardisation folded (``impl="fast"``, no flip).
+    """``saved``'s EmbedNet with weight standardisation folded (``impl="fast"``, one view).
 
     Raises:
       ValueError: the model is not an EmbedNet.
@@ -267,7 +267,7 @@ def folded(saved: SavedModel) -> tuple[EmbedNet, Params]:
             "use structured_compression for a plain chain (LeNet-5)."
         )
     module, params = fold_standardization(saved.module, saved.params)
-    return module.clone(impl="fast", flip_average=False), params
+    return module.clone(impl="fast", flip_average=False, test_views=None), params
 
 
 def genuine_pairs(labels: np.ndarray) -> int:

@@ -146,6 +146,15 @@ def test_recipe_and_backbone_are_checked() -> None:
         pc.folded(saved)
 
 
+def test_the_folded_backbone_runs_one_view(tiny: tuple) -> None:
+    # a saved face model records its test-time views; pruning and fine-tuning see one view
+    module, params = tiny
+    views = {"mirror": True, "shift_px": 2, "zoom": 1.1}
+    saved = pretrain.SavedModel(module.clone(flip_average=True, test_views=views), params, {})
+    folded, _ = pc.folded(saved)
+    assert folded.test_views is None and not folded.flip_average
+
+
 def test_a_given_structure_skips_the_selection(tiny: tuple, tmp_path) -> None:
     module, params = tiny
     saved = pretrain.SavedModel(module, params, {"model": "embednet"})
