@@ -851,8 +851,8 @@ class Device:
 
     def embed_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The ``embed`` outputs of model inputs already preprocessed (``(n, *input shape)``
-        float32, as :func:`devices.preprocess.preprocess_batch` gives them; flip-averaged when
-        the artifact says so).
+        float32, as :func:`devices.preprocess.preprocess_batch` gives them; averaged over the
+        artifact's test-time views, as verified captures are).
 
         Raises:
           EnrollmentError: inputs of another shape (the signature runner would resize its input

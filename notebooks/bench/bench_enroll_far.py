@@ -18,8 +18,8 @@ encrypted record; ``face_sgd``: the same with SGD forced, what SGD does to the F
     pool 5: 392 impostor attempts per enrolled finger, 19,600 per split.
   * ``threshold_rules``: how the candidate rules' predicted FAR (the target) matches the measured
     FAR on the LFW development people not used for calibration (two folds of 60 people, 3 splits
-    each, 5-shot imprinted templates on the artifact's int8 embeddings, flip-averaged when its
-    manifest says so, numpy): the device's tail fit on the held-out half of the background
+    each, 5-shot imprinted templates on the artifact's int8 embeddings, averaged over its
+    manifest's test-time views, templates as probes, numpy): the device's tail fit on the held-out half of the background
     (``tail``) or on all of it (``tail_all``), the face default flow's own (``device``: the mix
     of head and nearest template, the tail over every row), and one global threshold on raw
     cosines, Z-normed or AS-normed scores (``personalize.threshold``) set on the other fold's

@@ -102,11 +102,29 @@ def improved(error: float, best: Any) -> bool:
     return bool(np.float32(error) < np.float32(best))
 
 
+def moved_with_the_run(old: str, new: str, where: Path) -> bool:
+    """Whether ``init_from`` changed only because the run's folder moved: ``new`` lies in the
+    staged run's folder (``where``'s parent) and ``old`` ends with the same path inside it (a
+    later stage starts from an earlier stage's model, recorded as an absolute path)."""
+    if not old or not new:
+        return False
+    try:
+        inside = Path(new).resolve().relative_to(Path(where).resolve().parent)
+    except ValueError:
+        return False
+    return Path(old).parts[-len(inside.parts) :] == inside.parts
+
+
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:
     now = config.to_dict()
     # A key added to TrainConfig after the checkpoint was written had its default then.
     defaults = TrainConfig().to_dict()
     saved = {**{f.name: defaults[f.name] for f in dataclasses.fields(TrainConfig)}, **saved}
+    if moved_with_the_run(saved.get("init_from", ""), now["init_from"], where):
+        log.info(
+            "init_from moved with the run folder: %s -> %s", saved["init_from"], now["init_from"]
+        )
+        saved["init_from"] = now["init_from"]
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
     if changed:
         diffs = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)

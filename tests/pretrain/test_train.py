@@ -141,6 +141,22 @@ def test_existing_run_is_not_overwritten(tmp_path: Path, splits: Splits) -> None
         fit(changed, tmp_path, resume=True, progress=False, splits=splits)
 
 
+def test_a_staged_run_resumes_after_its_folder_moved(tmp_path: Path) -> None:
+    # a later stage records the earlier stage's model as an absolute path: a run folder copied
+    # or moved elsewhere still resumes; another model does not
+    from pretrain.train.loop import _check_resumable
+
+    old = make_config({**TINY, "init_from": "/old/place/face5/contrastive/model"})
+    moved = make_config({**TINY, "init_from": str(tmp_path / "face5" / "contrastive" / "model")})
+    _check_resumable(old.to_dict(), moved, tmp_path / "face5" / "metric")
+    other = make_config({**TINY, "init_from": str(tmp_path / "face5" / "other" / "model")})
+    with pytest.raises(CheckpointError, match="init_from"):
+        _check_resumable(old.to_dict(), other, tmp_path / "face5" / "metric")
+    elsewhere = make_config({**TINY, "init_from": "/elsewhere/contrastive/model"})
+    with pytest.raises(CheckpointError, match="init_from"):
+        _check_resumable(old.to_dict(), elsewhere, tmp_path / "face5" / "metric")
+
+
 def test_jitted_step_compiles_once(splits: Splits) -> None:
     from pretrain.train import Trainer
 
