@@ -41,6 +41,7 @@ from pretrain.compression.separable import (
     shrink_separable,
     shrink_stem,
 )
+from pretrain.compression.structure_io import load_structure, save_structure
 from pretrain.compression.structured import Structure
 from pretrain.compression.structured_pipeline import binomial_se
 from pretrain.config import TrainConfig
@@ -363,8 +364,9 @@ def separable_compression(
         stage's dev and training people are fixed by its dataset options, not by it); default
         the stage config's.
       resume: continue the fine-tuning run already in ``workdir`` (a finished one is read
-        back, not trained again); the selection is made again (it is deterministic given
-        ``rng``'s state and ``structure``).
+        back, not trained again); the selection made there by the same recipe is read back
+        (``selection.npz``; it is deterministic given ``rng``'s state and ``structure``, so
+        making it again would give the same masks after minutes of particle filters).
       progress: progress bars.
     """
     started = time.perf_counter()
@@ -379,8 +381,14 @@ def separable_compression(
     log: dict[str, Any] = {"channels_kept": keep, "stem_kernel": module.stem_kernel}
     if module is not unpruned:
         eer["stem"] = error(params)
+    choice = Path(workdir) / "selection.npz"
+    made_by = {"recipe": dataclasses.asdict(recipe), "l1": l1}
+    earlier = load_structure(choice, made_by) if resume and structure is None else None
     if structure is not None:
         log["structure_given"] = True
+    elif earlier is not None:
+        structure, log["filters"] = earlier
+        log["selection_read_back"] = str(choice)
     elif l1:
         structure = l1_separable(params, keep)
     else:
@@ -416,6 +424,8 @@ def separable_compression(
             margin=margin,
             progress=progress,
         )
+    if structure is not None and not log.get("structure_given") and earlier is None:
+        save_structure(choice, structure, made_by, log.get("filters"))
     c = separable_pruning(structure, chain)
     eer["selected"] = error(c.apply(params, c.init(params))[0])
     seconds = {"select": time.perf_counter() - started}

@@ -8,6 +8,7 @@ summation order (1e-5 of the embedding scale: unit vectors).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -171,6 +172,33 @@ def test_a_given_structure_skips_the_selection(tiny: tuple, tmp_path) -> None:
     assert result.structure is given and "filters" not in result.log
     assert result.log["structure_given"]
     assert result.module.stem_width == 3 and tuple(result.module.widths) == (4, 4, 12)
+
+
+def test_a_resumed_run_reads_its_particle_filters_choice_back(tiny: tuple, tmp_path) -> None:
+    module, params = tiny
+    saved = pretrain.SavedModel(module, params, {"model": "embednet"})
+    images = np.random.default_rng(0).normal(size=(12, 32, 32, 1)).astype(np.float32)
+    dev = ArrayDataset(images, np.repeat(np.arange(4), 3))
+    filters = pc.FilterSettings(particles=2, rounds=1, temperature=0.01, moves=1, examples=0)
+    recipe = pc.SeparableRecipe(epochs=0, stem_kernel=3, filters=filters)
+
+    def run(rng: np.random.Generator, resume: bool, r: Any = recipe) -> Any:
+        return pc.separable_compression(
+            saved, r, dev, rng=rng, workdir=tmp_path, resume=resume, progress=False
+        )
+
+    first = run(np.random.default_rng(1), resume=False)
+    assert (tmp_path / "selection.npz").is_file() and "filters" in first.log
+    rng = np.random.default_rng(1)
+    before = rng.bit_generator.state
+    again = run(rng, resume=True)
+    assert rng.bit_generator.state == before  # no particle drawn: read back
+    assert again.log["selection_read_back"].endswith("selection.npz")
+    for layer, mask in first.structure.channels.items():
+        np.testing.assert_array_equal(again.structure.channels[layer], mask)
+    # another budget is chosen again, not read back
+    other = run(np.random.default_rng(1), resume=True, r=dataclasses.replace(recipe, keep=0.75))
+    assert "selection_read_back" not in other.log and "filters" in other.log
 
 
 def test_whole_structures_are_scored_with_placeholders_and_the_margin_keeps_l1(
