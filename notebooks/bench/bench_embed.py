@@ -9,7 +9,10 @@ split, EER and FRR over all pairs) and on the LFW development people, with the H
 baselines and ``orl_only`` (the previous pipeline, ``embed_face.py``: trained on ORL s1-s20,
 evaluated on s21-s40) in the same run. ``--face-checkpoint`` instead scores the newest checkpoint
 of a running face job (without touching it) and appends the figures to
-``notebooks/results/embedding_face_trend.json``.
+``notebooks/results/embedding_face_trend.json``. ``--face-model DIR`` scores a saved backbone
+again (its training folders gone; the training figures carried from the last run); without a
+finished job in ``--face-workdir`` the committed backbone is scored so (2026-12-04: ~4 minutes
+with the ``orl_only`` baseline's training, 2 cores).
 
 Fingerprints: the shipped two-stage config (``embed_fingerprint.py``: contrastive stage 1,
 margin-softmax stage 2), its evaluation suite, then stage 2 alone for the same number of
@@ -19,8 +22,8 @@ The backbones are written to ``notebooks/results/models/embed_<name>/`` and the 
 ``notebooks/results/embedding.json``.
 
   python notebooks/bench/bench_embed.py [--only face|fingerprint] [--workdir runs/bench-embed]
-      [--face-workdir /work/runs/face5] [--face-checkpoint] [--set <stage>.key=value ...]
-      [--resume]
+      [--face-workdir /work/runs/face5 | --face-model DIR] [--face-checkpoint]
+      [--set <stage>.key=value ...] [--resume]
 
 Measured on 2 shared CPU cores (load average 6-12 from other jobs): fingerprints 52 min with the
 print cache warm (the first run also generates 18,400 synthetic prints, ~27 min, cached under
@@ -170,9 +173,15 @@ def run_faces(
     face_model: Path | None = None,
 ) -> dict[str, Any]:
     """The face backbone at scale (resumed in ``face_workdir``; or the saved ``face_model``
-    scored again), its figures and baselines."""
+    scored again, by default the committed one when ``face_workdir`` holds no finished job),
+    its figures and baselines."""
     run = pretrain.load_run(face_config, overrides)
     assert isinstance(run, StagedConfig), f"{face_config} is not a staged config"
+    committed = RESULTS / "models" / "embed_face_lfw"
+    no_job = not (face_workdir / "model" / "model.json").is_file()
+    if face_model is None and no_job and (committed / "model.json").is_file():
+        print(f"no face job in {face_workdir}: scoring the committed backbone", flush=True)
+        face_model = committed
     if face_model is not None:
         return rescored_faces(workdir, face_model, run, resume=resume)
     print(f"\n== face: two stages ({', '.join(run.names)}) in {face_workdir} ==", flush=True)
