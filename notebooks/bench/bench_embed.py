@@ -209,11 +209,11 @@ def rescored_faces(workdir: Path, model_dir: Path, run: StagedConfig, *, resume:
     last = run.stages[-1][1]
     evaluation = faces_suite(final.module, final.params, config=last, **run.evaluation_options)
     previous = json.loads((RESULTS / "embedding.json").read_text())["face"]
-    training = {
-        **previous["training"],
-        "carried_from": "the bench-embed run that trained and measured it: "
-        + previous["run"]["command"],
-    }
+    # a figure carried twice still names the run that measured it
+    carried = previous["training"].get("carried_from") or (
+        "the bench-embed run that trained and measured it: " + previous["run"]["command"]
+    )
+    training = {**previous["training"], "carried_from": carried}
     return face_result(workdir, run, final, evaluation, training, resume=resume)
 
 
