@@ -97,8 +97,10 @@ class TestViews:
         unknown = set(d) - {"mirror", "shift_px", "zoom"}
         if unknown:
             raise ViewsError(f"views: unknown field(s) {sorted(unknown)}.")
+        if not isinstance(d.get("mirror", False), bool):
+            raise ViewsError(f"views: mirror must be true or false, got {d['mirror']!r}.")
         return cls(
-            mirror=bool(d.get("mirror", False)),
+            mirror=d.get("mirror", False),
             shift_px=d.get("shift_px", 0),
             zoom=float(d.get("zoom", 1.0)),
         )

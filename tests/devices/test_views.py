@@ -71,6 +71,8 @@ def test_manifests_old_and_new_and_bad_descriptions() -> None:
     assert TestViews.from_dict(VIEWS.to_dict()) == VIEWS
     with pytest.raises(ViewsError, match="unknown field"):
         TestViews.from_dict({"mirror": True, "rotate": 5})
+    with pytest.raises(ViewsError, match="mirror must be true or false"):
+        TestViews.from_dict({"mirror": "false"})
     with pytest.raises(ViewsError, match="shift_px"):
         TestViews(shift_px=-1)
     with pytest.raises(ViewsError, match="zoom"):
