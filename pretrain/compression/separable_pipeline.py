@@ -41,7 +41,7 @@ from pretrain.compression.separable import (
     shrink_separable,
     shrink_stem,
 )
-from pretrain.compression.structure_io import load_structure, save_structure
+from pretrain.compression.structure_io import load_structure, params_digest, save_structure
 from pretrain.compression.structured import Structure
 from pretrain.compression.structured_pipeline import binomial_se
 from pretrain.config import TrainConfig
@@ -382,7 +382,7 @@ def separable_compression(
     if module is not unpruned:
         eer["stem"] = error(params)
     choice = Path(workdir) / "selection.npz"
-    made_by = {"recipe": dataclasses.asdict(recipe), "l1": l1}
+    made_by = {"recipe": dataclasses.asdict(recipe), "l1": l1, "on": params_digest(params)}
     earlier = load_structure(choice, made_by) if resume and structure is None else None
     if structure is not None:
         log["structure_given"] = True

@@ -8,6 +8,7 @@ missing or the recipe differs (the choice is then made again).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -16,7 +17,19 @@ from typing import Any
 import numpy as np
 
 from devices.files import atomic_write
+from pretrain.compression.base import named_leaves
 from pretrain.compression.structured import Structure
+
+
+def params_digest(params: Any) -> str:
+    """SHA-256 of a parameter tree's leaves (names, shapes, dtypes, bytes; tree order): which
+    network a saved choice was made on."""
+    h = hashlib.sha256()
+    for name, leaf in named_leaves(params).items():
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{name}:{a.shape}:{a.dtype};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def save_structure(path: str | Path, structure: Structure, made_by: Any, log: Any) -> None:

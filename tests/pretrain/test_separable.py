@@ -199,6 +199,11 @@ def test_a_resumed_run_reads_its_particle_filters_choice_back(tiny: tuple, tmp_p
     # another budget is chosen again, not read back
     other = run(np.random.default_rng(1), resume=True, r=dataclasses.replace(recipe, keep=0.75))
     assert "selection_read_back" not in other.log and "filters" in other.log
+    # so is the same budget on other weights
+    moved = jax.tree.map(lambda a: a * 1.01, params)
+    saved = pretrain.SavedModel(module, moved, {"model": "embednet"})
+    elsewhere = run(np.random.default_rng(1), resume=True)
+    assert "selection_read_back" not in elsewhere.log
 
 
 def test_whole_structures_are_scored_with_placeholders_and_the_margin_keeps_l1(
