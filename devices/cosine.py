@@ -55,14 +55,3 @@ def imprint(
         if len(members):
             templates[i] = members.mean(axis=0)
     return ids, normalize(templates)
-
-
-def mirror(images: np.ndarray) -> np.ndarray:
-    """Left-right mirrors of a ``(n, h, w[, c])`` batch (the width axis reversed; exact)."""
-    return np.ascontiguousarray(np.asarray(images)[:, :, ::-1])
-
-
-def flip_average(embeddings: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    """Test-time flip averaging: the normalised sum of the unit embeddings of each image and of
-    its mirror (what ``pretrain.models.EmbedNet(flip_average=True)`` computes), float32."""
-    return normalize(normalize(embeddings) + normalize(mirrored)).astype(np.float32)

@@ -125,12 +125,6 @@ def shift_index(n: int, d: int) -> np.ndarray:
     return np.clip(np.arange(n) - d, 0, n - 1)
 
 
-def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``images`` moved by ``(dy, dx)`` pixels, the border repeated into the gap (a gather)."""
-    h, w = images.shape[1:3]
-    return images[:, shift_index(h, dy)][:, :, shift_index(w, dx)]
-
-
 def zoom_taps(n: int, zoom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear taps of a ``zoom`` magnification about the centre of an ``n``-pixel axis."""
     centre = (n - 1) / 2.0
@@ -141,7 +135,7 @@ def zoom_taps(n: int, zoom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return low, high, frac
 
 
-def _zoomed(images: np.ndarray, zoom: float) -> np.ndarray:
+def _zoomed(images: Any, zoom: float) -> Any:
     """``images`` magnified by ``zoom`` about their centre, bilinear, the same size (float32)."""
     x = images.astype(np.float32)
     h, w = x.shape[1:3]
@@ -151,6 +145,18 @@ def _zoomed(images: np.ndarray, zoom: float) -> np.ndarray:
     lo, hi, f = zoom_taps(w, zoom)
     f = f.reshape((1, 1, w) + (1,) * (x.ndim - 3))
     return x[:, :, lo] * (np.float32(1) - f) + x[:, :, hi] * f
+
+
+def view_of(images: Any, dy: int, dx: int, zoom: float, mirrored: bool) -> Any:
+    """One view (a row of :meth:`TestViews.geometry`) of a ``(n, h, w[, c])`` batch, in its
+    dtype: zoomed, then moved by ``(dy, dx)`` pixels with the border repeated into the gap (a
+    gather), then mirrored. Plain indexing and elementwise arithmetic only, so a numpy array
+    and a JAX array (``pretrain.models.EmbedNet``'s ``test_views``) get the same view."""
+    v = images if zoom == 1.0 else _zoomed(images, zoom).astype(images.dtype)
+    if dy or dx:
+        h, w = v.shape[1:3]
+        v = v[:, shift_index(h, dy)][:, :, shift_index(w, dx)]
+    return v[:, :, ::-1] if mirrored else v
 
 
 def make_views(images: np.ndarray, views: TestViews) -> np.ndarray:
@@ -168,14 +174,7 @@ def make_views(images: np.ndarray, views: TestViews) -> np.ndarray:
             f"views: {images.shape[1]}x{images.shape[2]} images are too small to shift by "
             f"{views.shift_px} px."
         )
-    out = []
-    for dy, dx, zoom, mirrored in views.geometry():
-        v = images if zoom == 1.0 else _zoomed(images, zoom).astype(images.dtype)
-        if dy or dx:
-            v = _shift(v, dy, dx)
-        if mirrored:
-            v = v[:, :, ::-1]
-        out.append(v)
+    out = [view_of(images, *g) for g in views.geometry()]
     return np.ascontiguousarray(np.concatenate(out))
 
 

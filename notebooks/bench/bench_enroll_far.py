@@ -19,11 +19,11 @@ encrypted record; ``face_sgd``: the same with SGD forced, what SGD does to the F
   * ``threshold_rules``: how the candidate rules' predicted FAR (the target) matches the measured
     FAR on the LFW development people not used for calibration (two folds of 60 people, 3 splits
     each, 5-shot imprinted templates on the artifact's int8 embeddings, averaged over its
-    manifest's test-time views, templates as probes, numpy): the device's tail fit on the held-out half of the background
-    (``tail``) or on all of it (``tail_all``), the face default flow's own (``device``: the mix
-    of head and nearest template, the tail over every row), and one global threshold on raw
-    cosines, Z-normed or AS-normed scores (``personalize.threshold``) set on the other fold's
-    impostors. The same rules are reported on ORL (never chosen on). The LFW people are framed
+    manifest's test-time views, templates as probes, numpy): the device's tail fit on the
+    held-out half of the background (``tail``) or on all of it (``tail_all``), the face default
+    flow's own (``device``: the mix of head and nearest template, the tail over every row), and
+    one global threshold on raw cosines, Z-normed or AS-normed scores (``personalize.threshold``)
+    set on the other fold's impostors. The same rules are reported on ORL (never chosen on). The LFW people are framed
     at the artifact's input size.
 
 Run standalone it updates ``notebooks/results/enrollment.json`` in place (``face.far_measured``,
@@ -418,8 +418,9 @@ def background_grids(artifact: Path, key: Path, levels: tuple[int, ...]) -> dict
 def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
     """Head-only face artifacts (what the download ships) from the committed artifact's
     compressed backbone (its ``backbone.pfb``) and background people, without and with
-    flip averaging (and with the artifact's own test-time views when they are others), each packed into a download; signed by a key made here for the bench (the
-    devices below trust it). Returns ``{name: {"dir", "key", "download_bytes", ...}}``."""
+    flip averaging (and with the artifact's own test-time views when they are others), each
+    packed into a download; signed by a key made here for the bench (the devices below trust
+    it). Returns ``{name: {"dir", "key", "download_bytes", ...}}``."""
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     import pretrain
@@ -435,8 +436,9 @@ def head_downloads(artifact: Path, key: Path, workdir: Path) -> dict[str, Any]:
     signer = ed25519.Ed25519PrivateKey.generate()  # the bench's own, never the publisher's
     out = {}
     rows = {"head": SINGLE, "head_flip": FLIP}
-    if views_of_input(manifest["input"]) not in rows.values():
-        rows["head_views"] = views_of_input(manifest["input"])
+    own = views_of_input(manifest["input"])
+    if own not in rows.values():
+        rows["head_views"] = own
     for name, views in rows.items():
         folder = workdir / f"face-{name}"
         built, _, blob = artifact_from_bundle(

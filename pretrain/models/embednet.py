@@ -23,9 +23,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from devices.views import FLIP, SINGLE, TestViews, shift_index, zoom_taps
+from devices.views import FLIP, SINGLE, TestViews, view_of
 from pretrain.models.registry import register
 from pretrain.models.running_norm import RunningStandardize, running_scale
 
@@ -78,30 +77,6 @@ def unit_rows(x: jax.Array) -> jax.Array:
     MAXIMUM and an int8 DIV, 6.9 against 2.8 us for the whole embedding tail here)."""
     squares = jnp.sum(x * x, axis=-1, keepdims=True)
     return x * jax.lax.rsqrt(jnp.maximum(squares, 1e-24))
-
-
-def _zoomed(x: jax.Array, zoom: float) -> jax.Array:
-    """``x`` (n, h, w, c) magnified by ``zoom`` about its centre, bilinear, the same size."""
-    h, w = x.shape[1:3]
-    lo, hi, f = zoom_taps(h, zoom)
-    x = x[:, lo] * (1 - f.reshape(1, h, 1, 1)) + x[:, hi] * f.reshape(1, h, 1, 1)
-    lo, hi, f = zoom_taps(w, zoom)
-    return x[:, :, lo] * (1 - f.reshape(1, 1, w, 1)) + x[:, :, hi] * f.reshape(1, 1, w, 1)
-
-
-def view_batches(x: jax.Array, views: TestViews) -> list[jax.Array]:
-    """Every test-time view of an ``(n, h, w, c)`` batch, in :meth:`TestViews.geometry`'s order
-    (what :func:`devices.views.make_views` computes in numpy; the mirror is TFLite REVERSE_V2)."""
-    h, w = x.shape[1:3]
-    out = []
-    for dy, dx, zoom, mirrored in views.geometry():
-        v = x if zoom == 1.0 else _zoomed(x, zoom)
-        if dy:
-            v = v[:, np.asarray(shift_index(h, dy))]
-        if dx:
-            v = v[:, :, np.asarray(shift_index(w, dx))]
-        out.append(jnp.flip(v, axis=2) if mirrored else v)
-    return out
 
 
 class DepthwiseConv(nn.Module):
@@ -323,7 +298,8 @@ class EmbedNet(nn.Module):
             x = x[..., None]
         n = x.shape[0]
         # One batch of every view (devices.views.make_views' order and arithmetic).
-        every = unit_rows(self._embed(jnp.concatenate(view_batches(x, views), axis=0)))
+        batch = [view_of(x, *g) for g in views.geometry()]  # the mirror: TFLite REVERSE_V2
+        every = unit_rows(self._embed(jnp.concatenate(batch, axis=0)))
         total = every[:n]
         for k in range(1, views.count):
             total = total + every[k * n : (k + 1) * n]

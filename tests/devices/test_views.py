@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.cosine import flip_average
+from devices.cosine import normalize
 from devices.views import (
     FLIP,
     SINGLE,
@@ -45,6 +45,11 @@ def test_the_zoom_magnifies_about_the_centre() -> None:
     np.testing.assert_allclose(zoomed[0], 10 + (np.arange(21) - 10) / 1.25, rtol=1e-6)
     flat = make_views(np.full((1, 9, 9), 7, np.float32), TestViews(zoom=1.5))[1]
     np.testing.assert_array_equal(flat, 7)
+
+
+def flip_average(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Test-time flip averaging written out: the normalised sum of both unit embeddings."""
+    return normalize(normalize(a) + normalize(b)).astype(np.float32)
 
 
 def test_the_average_is_flip_averaging_for_the_mirror_alone() -> None:

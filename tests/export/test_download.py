@@ -36,10 +36,9 @@ from devices.contract import (
     SIGNATURE,
     ArtifactError,
 )
-from devices.cosine import flip_average, mirror
 from devices.preprocess import preprocess_batch
 from devices.trust import KEY_ID_BYTES
-from devices.views import FLIP
+from devices.views import FLIP, average_views
 from export.artifact import build_artifact
 from export.artifact.download import compressed_backbone, pack_download
 from export.artifact.flatbuffer import int8_constants
@@ -273,8 +272,10 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
     raw = [rng.integers(0, 256, (112, 92), dtype=np.uint8) for _ in range(6)]
     runner = load_artifact(tmp_path / "installed", pub).interpreter().get_signature_runner(EMBED)
     x = preprocess_batch(raw, dev.spec)
-    views = [runner(**{IMAGES: v})[EMBEDDINGS] for v in (x, mirror(x))]
+    views = [runner(**{IMAGES: v})[EMBEDDINGS] for v in (x, np.ascontiguousarray(x[:, :, ::-1]))]
     # one batch of both views on the device, two here: float32 rounding apart at most
-    np.testing.assert_allclose(dev.embed(raw)[EMBEDDINGS], flip_average(*views), atol=1e-5)
+    np.testing.assert_allclose(
+        dev.embed(raw)[EMBEDDINGS], average_views(np.concatenate(views), 2), atol=1e-5
+    )
     report = dev.enroll("owner", raw[:5], train=True, target_far=1e-2)  # faces default: imprint
     assert report.scope == "head" and dev.verify("owner", raw[5]).threshold == report.threshold
