@@ -3,6 +3,7 @@
 python -m export inspect BUNDLE --key PUBLIC.pem [--json]
 python -m export evaluate BUNDLE --dataset mnist --key PUBLIC.pem [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
+python -m export rekey PATH... --old-key OLD.pub [--key NEW_PRIVATE | --new-key] [--public P] [--dry-run]
 python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...]
 python -m export serve --artifacts DIR --key SIGNING_KEY --tokens TOKENS [--host H --port N --tls-cert C --tls-key K]
 python -m export serve --tokens TOKENS --issue DEVICE --tenant TENANT   (prints the device's token once)
@@ -49,6 +50,29 @@ def _parser() -> argparse.ArgumentParser:
         help="private key file, kept outside any repository (default: %(default)s)",
     )
     keygen.add_argument("--public", required=True, help="public key file to publish with bundles")
+    rekey = sub.add_parser(
+        "rekey",
+        help="sign artifacts and bundles again with a new key, after checking them with the old one",
+    )
+    rekey.add_argument("paths", nargs="+", help="artifact directories, .pfb files or folders")
+    rekey.add_argument(
+        "--old-key", required=True, help="the public key (PEM) that signed them until now"
+    )
+    rekey.add_argument(
+        "--key",
+        default=str(DEFAULT_PRIVATE_KEY),
+        help="the new Ed25519 private key (mode 0600) (default: %(default)s)",
+    )
+    rekey.add_argument("--new-key", action="store_true", help="create --key when it does not exist")
+    rekey.add_argument(
+        "--public",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="write the new key's public half here (repeatable), e.g. the "
+        "signing.pub beside the artifacts",
+    )
+    rekey.add_argument("--dry-run", action="store_true", help="verify and report, write nothing")
     build = sub.add_parser("build", help="a trained backbone -> a signed LiteRT artifact directory")
     build.add_argument("--backbone", required=True, help="model directory (pretrain.save_model)")
     build.add_argument("--out", required=True, help="artifact directory to write (replaced)")
@@ -145,6 +169,36 @@ def _serve(args: argparse.Namespace) -> None:
         serve(config)
 
 
+def _rekey(args: argparse.Namespace) -> None:
+    from export.artifact.pipeline import signing_key
+    from export.artifact.rekey import rekey
+    from export.bundle import write_public_key
+
+    key = signing_key(args.key, create=args.new_key and not args.dry_run)
+    done = rekey(args.paths, old_key=args.old_key, new_key=key, dry_run=args.dry_run)
+    for item in done:
+        print(f"{item.action:>8}  {item.kind:<8}  {item.path}  (signer {item.signer})")
+    counts = {a: sum(item.action == a for item in done) for a in ("signed", "kept", "other")}
+    new_id = key_id(key.public_key()).hex()
+    if args.dry_run:
+        print(
+            f"dry run: {sum(item.action == 'verified' for item in done)} to sign, verified; "
+            f"nothing written (new key id {new_id})."
+        )
+        return
+    for path in args.public:
+        write_public_key(key.public_key(), path)
+    print(
+        f"{counts['signed']} signed, {counts['kept']} already signed by key {new_id}, "
+        f"{counts['other']} signed by other keys (left alone)"
+        + (
+            f"; public key written to {', '.join(args.public)}"
+            if args.public
+            else "; publish the new public key (--public): apps must trust it"
+        )
+    )
+
+
 def _build(args: argparse.Namespace) -> None:
     from export.artifact.convert import ConversionError
     from export.artifact.pipeline import export_model, signing_key
@@ -198,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "build":
             _build(args)
+        elif args.command == "rekey":
+            _rekey(args)
         elif args.command == "serve":
             _serve(args)
         else:

@@ -183,11 +183,12 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
 
 
 def parse_manifest(data: bytes, *, where: str = MANIFEST) -> dict[str, Any]:
-    """The manifest's JSON, with the fields the loader reads checked (format, files).
+    """The manifest's JSON, with the fields the loader reads checked (format, files,
+    artifact_id).
 
     Raises:
-      ArtifactError: not JSON, another format, or a file list that is malformed or names a file
-        outside the artifact directory.
+      ArtifactError: not JSON, another format, a file list that is malformed or names a file
+        outside the artifact directory, or a kept ``artifact_id`` that is not 16 hex digits.
     """
     try:
         manifest = json.loads(data)
@@ -199,6 +200,11 @@ def parse_manifest(data: bytes, *, where: str = MANIFEST) -> dict[str, Any]:
     names = manifest.get("files")
     if not isinstance(names, dict) or MODEL not in names or BACKGROUND not in names:
         raise ArtifactError(f"{where}: lists no {MODEL} or no {BACKGROUND}.")
+    kept = manifest.get("artifact_id")
+    if kept is not None and not (
+        isinstance(kept, str) and len(kept) == 16 and all(c in "0123456789abcdef" for c in kept)
+    ):
+        raise ArtifactError(f"{where}: artifact_id {kept!r} is not 16 lowercase hex digits.")
     for name, entry in names.items():
         plain = name not in ("", ".", "..") and "/" not in name and "\\" not in name
         ok = isinstance(entry, dict) and isinstance(entry.get("bytes"), int)

@@ -208,6 +208,12 @@ def _cosine_head(manifest: dict[str, Any], where: Path) -> tuple[float, int]:
 
 
 def artifact_id(manifest: dict[str, Any]) -> str:
+    """The artifact's identity, which user records name: the hash of the manifest's file list,
+    or the ``artifact_id`` a key rotation (``export.artifact.rekey``) kept in the manifest it
+    signed (the rotation re-signs ``backbone.pfb``, so the list changes; the model does not)."""
+    kept = manifest.get("artifact_id")
+    if isinstance(kept, str):  # its form is checked by personalize.artifact.parse_manifest
+        return kept
     files = json.dumps(manifest["files"], sort_keys=True).encode()
     return hashlib.sha256(files).hexdigest()[:16]
 

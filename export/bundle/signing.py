@@ -91,8 +91,8 @@ def replace_public_key(
             raise BundleError(
                 f"{path} is the public half of another key (id {old.hex()}) than the signing "
                 f"key's (id {new.hex()}), and {', '.join(signed)} signed by it would stay: they "
-                "would no longer verify. Sign them again with this key too, or use the key "
-                "that signed them."
+                "would no longer verify. Sign them again with this key too (`python -m export "
+                "rekey PATH --old-key OLD.pub`), or use the key that signed them."
             )
     return write_public_key(public_key, path)
 
