@@ -78,9 +78,11 @@ class TestViews:
         TFLite recipe's (issue 17; 2.07 ms against 5.11 ms with two views a sample, and each int8
         face ``embed`` ~0.12 ms, so 12 views a sample would take ~8 ms), and the samples' mean
         already averages over poses. On the LFW dev people (float backbone, class-mean
-        templates, 10 splits; /work/scratch/asym.py, 2026-12-04): templates and probes with the
-        mirror alone 5-shot 67.8%, template EER 7.80%, FRR at FAR 1e-3 54.5%; both with every
-        view 70.4%, 7.28%, 50.2%; templates mirror-only, probes every view 69.6%, 7.48%, 51.8%.
+        templates, 10 splits; ``notebooks/bench/bench_face_views.py``, its ``enrollment``
+        section): templates from the mirror pair, probes with every view 5-shot 69.7%, template
+        EER 7.46%, FRR at FAR 1e-3 51.4%; templates with every view too 70.5%, 7.29%, 49.9%
+        (first measured 2026-12-04 with other splits: templates and probes mirror-only 67.8%,
+        7.80%, 54.5%).
         """
         return TestViews(mirror=self.mirror)
 

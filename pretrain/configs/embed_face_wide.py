@@ -32,11 +32,16 @@ Test time (``evaluation_options``), chosen on the dev people among the variants 
   ``embed`` is 0.32 ms an image on one thread (issue 14's budget: 5 ms), its cosine with the
   float model >= 0.9988 on 200 dev faces.
 Test-time views (``evaluation_options.test_views``, :mod:`devices.views`), chosen on the dev
-  people after the flip (``/work/scratch/devviews.py``, 2026-12-04, float model, flip averaging
-  in every row): flip alone 15.46% dev EER, + four 3-pixel shifts 14.67%, + a 1.08 zoom
-  14.90%, both 14.61% (5-shot 66.4 -> 69.3%); an earlier check with scipy's shift and zoom
-  (2026-12-04, lost with its scratch folder) also ranked 2, 4, 6 px shifts and 8 shifts of 4 px
-  below 3 px. 12 embeddings a capture. ORL read once, after the choice.
+  people after the flip (2026-12-04; measured again by ``notebooks/bench/bench_face_views.py``
+  into ``face_views_dev.json``, float model, flip averaging in every row): flip alone 15.46%
+  dev EER, + four 3-pixel shifts 14.67%, + a 1.08 zoom 14.90%, both 14.61% (5-shot 66.4 ->
+  69.3%); an earlier check with scipy's shift and zoom (2026-12-04, not kept) also ranked 2, 4,
+  6 px shifts and 8 shifts of 4 px below 3 px. 12 embeddings a capture. ORL read once, after
+  the choice. Measured after it, not adopted: + four diagonal 3-pixel shifts 14.41%, + a 1.16
+  zoom 14.40%, both 14.29% (22 views; the manifest's views cannot describe them).
+  A fine-tuning of this backbone with stronger geometry augmentation (rotation 12, translation
+  0.1, scale 0.2; rate 0.005, imprinted head, 10 epochs, 2026-12-04) did not beat it on dev:
+  single-view EER 16.27-16.67% against its 16.20%.
 Time here (2 cores shared, load average 13-14, normal priority): the contrastive stage 5.3 s
   a step of 128 pairs, 9-10 min an epoch (103 steps); CosFace 4.4-4.7 s a step of 128, 6 min
   an epoch (80 steps). At nice 19 beside other jobs 1-2x that: 4 + 40-60 epochs, 5-12 h.
