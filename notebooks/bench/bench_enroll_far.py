@@ -53,7 +53,7 @@ from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
 from devices.verification import count_attempts
-from devices.views import FLIP, SINGLE, embed_views, views_of_input
+from devices.views import FLIP, SINGLE, average_views, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
 from personalize.threshold import as_norm, cohort_stats, threshold_at_far, z_norm
@@ -299,11 +299,6 @@ def _rule_table(
     return out
 
 
-def _flip_average(emb: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    """EmbedNet's ``flip_average`` on unit embeddings: the normalised sum of both views."""
-    return normalize(normalize(emb) + normalize(mirrored))
-
-
 def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, Any]:
     """Predicted (the target) vs measured FAR of each candidate rule on the LFW dev people not
     used for calibration (2 folds by person), and the same rules on ORL (reported only); then
@@ -343,7 +338,7 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
         orl = _trials(emb["orl"], labels, background, episodes=episodes, order=order)
         return _rule_table(folds, orl, rules)
 
-    flipped = {k: _flip_average(plain[k], mirror[k]) for k in plain}
+    flipped = {k: average_views(np.concatenate([plain[k], mirror[k]]), 2) for k in plain}
     views = views_of_input(art.manifest["input"])
     device = {SINGLE: plain, FLIP: flipped}.get(views) or {
         k: embed_views(lambda x: _embed_inputs(runner, x, size), v, views)
