@@ -139,7 +139,10 @@ def rekey(
     for kind, path in find_signed(paths):
         signer = _signer(kind, path)
         if signer in verifier:
-            _verify(kind, path, verifier[signer])
+            try:
+                _verify(kind, path, verifier[signer])
+            except RekeyError as err:
+                raise RekeyError(f"{err} Nothing was signed.") from None
         plans.append((kind, path, signer))
     if not any(signer in verifier for _, _, signer in plans):
         found = ", ".join(sorted({signer.hex() for _, _, signer in plans}))
@@ -147,12 +150,19 @@ def rekey(
             f"nothing named is signed by the old key (id {keys['old'].hex()}) or the new one; "
             f"signed by another key ({found}). Nothing was signed."
         )
-    done = []
+    done: list[Rekeyed] = []
     for kind, path, signer in plans:
         if signer == keys["old"]:
             action = "verified" if dry_run else "signed"
             if not dry_run:
-                _sign(kind, path, old, new_key)
+                try:
+                    _sign(kind, path, old, new_key)
+                except RekeyError as err:
+                    signed = sum(d.action == "signed" for d in done)
+                    raise RekeyError(
+                        f"{err} {signed} items before it were signed; the rest were not (run "
+                        "rekey again once it is restored: what is signed already is kept)."
+                    ) from None
         else:
             action = "kept" if signer == keys["new"] else "other"
         done.append(Rekeyed(path, kind, action, signer.hex()))
@@ -183,7 +193,7 @@ def _verify(kind: str, path: Path, key: Any) -> None:
     except (TrustError, BundleError, OSError, KeyError, TypeError, ValueError) as err:
         if isinstance(err, RekeyError):
             raise
-        raise RekeyError(f"{path}: {err} Nothing was signed.") from None
+        raise RekeyError(f"{path}: {err}") from None
 
 
 def _verify_bundle(data: bytes, key: Any, where: str) -> container.Container:
@@ -209,7 +219,7 @@ def _verify_artifact(path: Path, key: Any) -> None:
 
 def _check(where: str, data: bytes, entry: dict[str, Any]) -> None:
     if (len(data), hashlib.sha256(data).hexdigest()) != (entry["bytes"], entry["sha256"]):
-        raise RekeyError(f"{where}: contents differ from the signed manifest. Nothing was signed.")
+        raise RekeyError(f"{where}: contents differ from the signed manifest.")
 
 
 # -- signing --------------------------------------------------------------------------------------
@@ -220,7 +230,9 @@ def resign_bundle(data: bytes, old: Any, private_key: Any) -> bytes:
     if parsed.options.get("format") != DOWNLOAD_FORMAT:
         body = data[: len(data) - container.TRAILER_BYTES]
         return body + key_id(private_key.public_key()) + signing.sign(private_key, body)
-    manifest = read_download(data, public_key=old).files[MANIFEST]
+    files = read_download(data, public_key=old).files
+    manifest = files[MANIFEST]
+    verify_file(old, manifest, files[SIGNATURE], what=f"download: {MANIFEST}")
     signature = key_id(private_key.public_key()) + signing.sign(private_key, manifest)
     records = [
         r._replace(sections=(signature,)) if r.name == SIGNATURE_RECORD else r
@@ -230,16 +242,23 @@ def resign_bundle(data: bytes, old: Any, private_key: Any) -> bytes:
 
 
 def _sign(kind: str, path: Path, old: Any, private_key: Any) -> None:
-    if kind == "bundle":
-        atomic_write(path, resign_bundle(path.read_bytes(), old, private_key))
-    else:
-        _sign_artifact(path, old, private_key)
+    try:
+        if kind == "bundle":
+            atomic_write(path, resign_bundle(path.read_bytes(), old, private_key))
+        else:
+            _sign_artifact(path, old, private_key)
+    except (TrustError, BundleError, OSError) as err:
+        raise RekeyError(f"{path}: changed since it was verified: {err}") from None
 
 
 def _sign_artifact(path: Path, old: Any, private_key: Any) -> None:
     from personalize.device import artifact_id
 
-    manifest = json.loads((path / MANIFEST).read_bytes())
+    # Verified again on the very bytes signed below: a file changed since the first check is
+    # refused, not signed.
+    text = (path / MANIFEST).read_bytes()
+    verify_file(old, text, (path / SIGNATURE).read_bytes(), what=str(path / MANIFEST))
+    manifest = json.loads(text)
     rotated = copy.deepcopy(manifest)
     rotated["artifact_id"] = artifact_id(manifest)
     old_id, new_id = key_id(old), key_id(private_key.public_key())
@@ -249,6 +268,8 @@ def _sign_artifact(path: Path, old: Any, private_key: Any) -> None:
         if not (path / name).is_file():
             raise RekeyError(f"{path / name}: not a file; an artifact directory holds only files.")
         data = (path / name).read_bytes()
+        if name in manifest["files"]:
+            _check(str(path / name), data, manifest["files"][name])
         ours = data[-container.TRAILER_BYTES :][:KEY_ID_BYTES] == old_id
         if name in manifest["files"] and name.endswith(SUFFIX) and ours:
             data = resign_bundle(data, old, private_key)

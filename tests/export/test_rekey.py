@@ -167,3 +167,29 @@ def test_a_kept_artifact_id_must_be_sixteen_hex_digits():
             parse_manifest(json.dumps({**manifest, "artifact_id": bad}).encode())
     good = parse_manifest(json.dumps({**manifest, "artifact_id": "0123456789abcdef"}).encode())
     assert good["artifact_id"] == "0123456789abcdef"
+
+
+def test_rekey_checks_again_what_it_signs(published, monkeypatch):
+    """A file changed between the check and the signing is refused, not signed; what was
+    signed before it is said, and a second run finishes once the file is restored."""
+    import export.artifact.rekey as rekey_module
+
+    folder, old, key = published["folder"], published["old"], published["key"]
+    victim = folder / "fingerprint" / "background.npy"
+    good = victim.read_bytes()
+    checked = rekey_module._verify
+
+    def check_then_change(kind: str, path: Path, verifier: Any) -> None:
+        checked(kind, path, verifier)
+        if path.name == "fingerprint":
+            victim.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+
+    monkeypatch.setattr(rekey_module, "_verify", check_then_change)
+    manifest = (folder / "fingerprint" / "manifest.json").read_bytes()
+    with pytest.raises(RekeyError, match=r"background\.npy: contents differ.*1 items before it"):
+        rekey([folder], old_key=old, new_key=key)
+    assert (folder / "fingerprint" / "manifest.json").read_bytes() == manifest
+    monkeypatch.setattr(rekey_module, "_verify", checked)
+    victim.write_bytes(good)
+    done = rekey([folder], old_key=old, new_key=key)
+    assert sorted(d.action for d in done) == ["kept", "other", "signed"]
