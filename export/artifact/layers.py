@@ -2,8 +2,9 @@
 
 The layers are those the ``embed`` flatbuffer runs: each convolution with its bias and ReLU6
 fused (one CONV_2D / DEPTHWISE_CONV_2D, as ``export.artifact.tfnative`` builds it), and for an
-EmbedNet the parameter-free ops that are real kernels there too: the global average pool (MEAN),
-the feature standardisation (when the model has ``feature_norm``) and the final
+EmbedNet the parameter-free ops that are real kernels there too: the global average pool (MEAN;
+with ``pool="gdc"`` a DEPTHWISE_CONV_2D over the whole map, with its weights), the feature
+standardisation (when the model has ``feature_norm``) and the final
 L2_NORMALIZATION, which is the embedding layer.
 """
 
@@ -120,6 +121,10 @@ def _functional(backbone: Backbone, last: list[LayerSpec], bits: int) -> list[La
         macs=macs,
     )
     middle = [op("pool", "pool", tuple(fmap), (c,), math.prod(fmap))]
+    if backbone.options.get("pool") == "gdc":  # a "VALID" depthwise conv: a weight per input
+        middle = [
+            dataclasses.replace(middle[0], op="depthwise_conv", kernel_params=math.prod(fmap))
+        ]
     if backbone.options.get("feature_norm"):
         middle.append(op("feature_norm", "normalize", (c,), (c,), 3 * c))
     tail = []

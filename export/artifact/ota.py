@@ -187,8 +187,10 @@ def recipe_for(saved: SavedModel) -> OtaRecipe:
 
 
 def kind_of(layer: str) -> str:
-    """``"block3/pointwise"`` -> ``"pointwise"``; ``"stem"`` and ``"embed"`` are themselves."""
-    return layer.rsplit("/", 1)[-1]
+    """``"block3/pointwise"`` -> ``"pointwise"``; ``"stem"`` and ``"embed"`` are themselves; an
+    EmbedNet's ``"gdc"`` pool is a depthwise convolution and compressed as one."""
+    kind = layer.rsplit("/", 1)[-1]
+    return "depthwise" if kind == "gdc" else kind
 
 
 def per_layer(params: Any, values: Mapping[str, Any]) -> dict[str, Any]:

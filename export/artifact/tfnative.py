@@ -59,6 +59,7 @@ EMBEDNET_OPTIONS = {
     "normalize",
     "standardize",
     "feature_norm",
+    "pool",
     "start_block",
     "stop_after",
 }
@@ -141,12 +142,20 @@ def _embednet(backbone: Backbone, with_features: bool) -> EmbedFn:
         p = params[f"block{i + 1}"]
         return conv(depthwise(x, p["depthwise"], strides[i]), p["pointwise"], 1)
 
+    def pool(x: Any) -> Any:
+        if net.pool != "gdc":
+            return tf.reduce_mean(x, axis=(1, 2))
+        # The GDC: one "VALID" depthwise convolution over the whole map, (h, w, c) -> (h, w, c, 1).
+        kernel = const(np.asarray(params["gdc"])[..., None])
+        y = tf.nn.depthwise_conv2d(x, kernel, (1, 1, 1, 1), "VALID")
+        return tf.reshape(y, (-1, y.shape[-1]))
+
     def run(images: Any) -> dict[str, Any]:
         x = conv(images, params["stem"], 2)
         for i in range(len(widths) - 1):
             x = block(x, i)
         features = x
-        x = tf.reduce_mean(block(x, len(widths) - 1), axis=(1, 2))
+        x = pool(block(x, len(widths) - 1))
         x = _embedding(x, params["embed"], const, feature_norm=feature_norm, normalize=normalize)
         return {"embeddings": x, **({"features": features} if with_features else {})}
 

@@ -171,7 +171,8 @@ def _sgd(w: Any, g: Any, lr: Any, wd: Any | None) -> Any:
 
 class _LastBlock(NamedTuple):
     """The shapes and variable names of an EmbedNet's last block (depthwise 3x3, pointwise 1x1,
-    mean pool, optional feature standardisation, embedding Dense, optional L2 normalisation)."""
+    mean pool or GDC, optional feature standardisation, embedding Dense, optional L2
+    normalisation)."""
 
     names: dict[str, str]  # leaf ("depthwise/kernel", ...) -> variable name
     stride: int
@@ -182,6 +183,7 @@ class _LastBlock(NamedTuple):
     c_out: int
     feature_norm: bool
     normalize: bool
+    gdc: bool  # the pool is a learned (h, w, c) weighting (EmbedNet pool="gdc"), trained too
 
 
 def _last_block(backbone: Backbone) -> _LastBlock:
@@ -191,6 +193,9 @@ def _last_block(backbone: Backbone) -> _LastBlock:
     leaves = ("depthwise/kernel", "depthwise/bias", "pointwise/kernel", "pointwise/bias")
     names = {k: block + k for k in leaves}
     names.update({"embed/kernel": LAST + "embed/kernel", "embed/bias": LAST + "embed/bias"})
+    gdc = net.pool == "gdc"
+    if gdc:
+        names["gdc"] = LAST + "gdc"
     stride = int(strides[-1])
     h_in, w_in, c_in = backbone.features_shape
     h_out, w_out = -(-h_in // stride), -(-w_in // stride)
@@ -200,7 +205,7 @@ def _last_block(backbone: Backbone) -> _LastBlock:
         pads.append([total // 2, total - total // 2])
     c_out = int(backbone.last_params[f"block{len(widths)}"]["pointwise"]["kernel"].shape[-1])
     return _LastBlock(
-        names, stride, pads, h_out, w_out, c_in, c_out, net.feature_norm, net.normalize
+        names, stride, pads, h_out, w_out, c_in, c_out, net.feature_norm, net.normalize, gdc
     )
 
 
@@ -226,8 +231,12 @@ class _EmbedNetSteps:
             ),
             v[n["pointwise/bias"]],
         )
-        m = tf.reduce_mean(tf.nn.relu6(z2), axis=(1, 2))
-        out = {"z1": z1, "a1": a1, "z2": z2, "pk": pk}
+        a2 = tf.nn.relu6(z2)
+        if b.gdc:
+            m = tf.reduce_sum(a2 * v[n["gdc"]], axis=(1, 2))
+        else:
+            m = tf.reduce_mean(a2, axis=(1, 2))
+        out = {"z1": z1, "a1": a1, "z2": z2, "a2": a2, "pk": pk}
         if b.feature_norm:
             c = m - tf.reduce_mean(m, axis=-1, keepdims=True)
             r = tf.math.rsqrt(tf.reduce_mean(c * c, axis=-1, keepdims=True) + 1e-6)
@@ -258,7 +267,13 @@ class _EmbedNetSteps:
             c, r = fw["c"], fw["r"]
             g = r * g - (r * r * r) * c * tf.reduce_mean(g * c, axis=-1, keepdims=True)
             g = g - tf.reduce_mean(g, axis=-1, keepdims=True)
-        g = tf.reshape(g * (1.0 / (b.h_out * b.w_out)), (-1, 1, 1, b.c_out))
+        if b.gdc:
+            g = tf.reshape(g, (-1, 1, 1, b.c_out))
+            if kernels:
+                grads[n["gdc"]] = tf.reduce_sum(fw["a2"] * g, axis=0)
+            g = g * v[n["gdc"]]
+        else:
+            g = tf.reshape(g * (1.0 / (b.h_out * b.w_out)), (-1, 1, 1, b.c_out))
         g = g * _relu6_mask(tf, fw["z2"])
         grads[n["pointwise/bias"]] = tf.reduce_sum(g, axis=(0, 1, 2))
         flat = tf.reshape(g, (-1, b.c_out))

@@ -84,7 +84,12 @@ def keras_embednet(
         x = relu6(f"block{i}_dw_relu6")(x)
         x = keras.layers.Conv2D(width, 1, name=f"block{i}_pw")(x)
         x = relu6(f"block{i}_pw_relu6")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if options.get("pool", "mean") == "gdc":  # a "VALID" depthwise conv over the whole map
+        h, w = (int(d) for d in np.shape(params["gdc"])[:2])
+        x = keras.layers.DepthwiseConv2D((h, w), padding="valid", use_bias=False, name="gdc")(x)
+        x = keras.layers.Flatten(name="pool")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     if options.get("feature_norm"):
         x = FeatureNorm(name="feature_norm")(x)
     x = keras.layers.Dense(dim, name="embed")(x)
@@ -116,6 +121,12 @@ def copy_weights(model: Any, params: dict[str, Any], *, blocks: int) -> None:
         put(f"block{i}_dw", depthwise, block["depthwise"]["bias"])
         put(f"block{i}_pw", block["pointwise"]["kernel"], block["pointwise"]["bias"])
     put("embed", params["embed"]["kernel"], params["embed"]["bias"])
+    if "gdc" in params:  # (h, w, c) -> Keras depthwise (h, w, c, 1), no bias
+        target = model.get_layer("gdc")
+        kernel = np.asarray(params["gdc"], np.float32)[..., None]
+        if [tuple(w.shape) for w in target.get_weights()] != [kernel.shape]:
+            raise ValueError(f"keras_embednet: layer gdc does not take a {kernel.shape} kernel.")
+        target.set_weights([kernel])
 
 
 def keras_backbone(backbone: Any) -> Any:

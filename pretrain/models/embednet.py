@@ -241,6 +241,11 @@ class EmbedNet(nn.Module):
         ``shift_px``, ``zoom``): the embedding is the normalised sum of the unit embeddings of
         every view (chosen on the LFW dev people, ``pretrain/configs/embed_face_wide.py``);
         ``flip_average`` is ``{"mirror": True}``. Whole network only, as ``flip_average``.
+      pool: how the last feature map becomes one vector: ``"mean"`` (global average pooling)
+        or ``"gdc"`` (a global depthwise convolution: a learned weight per position and
+        channel, ``params["gdc"]`` of shape ``(h, w, c)``, starting as the mean; MobileFaceNet's
+        GDC, Chen et al. 2018, without its bias). Aligned faces keep identity in where things
+        are, which the mean discards.
       part: the export cut, as the LeNets have it: ``"all"`` (the whole network), ``"front"``
         (image -> the feature map of the second-to-last block: stem, block1 .. block{N-1}) or
         ``"last"`` (that feature map -> block{N}, pooling, ``embed`` and the L2 norm: the block
@@ -267,6 +272,7 @@ class EmbedNet(nn.Module):
     part: str = "all"
     flip_average: bool = False
     test_views: Any = None
+    pool: str = "mean"
 
     def _views(self) -> TestViews:
         if self.test_views:
@@ -331,7 +337,14 @@ class EmbedNet(nn.Module):
             )(x)
         if stop_after:
             return x
-        x = jnp.mean(x, axis=(1, 2))
+        if self.pool == "gdc":
+            h, w, c = x.shape[1:4]
+            gdc = self.param("gdc", lambda _, s: jnp.full(s, 1.0 / (h * w)), (h, w, c))
+            x = jnp.einsum("nhwc,hwc->nc", x, gdc)
+        elif self.pool == "mean":
+            x = jnp.mean(x, axis=(1, 2))
+        else:
+            raise ValueError(f"embednet: pool must be 'mean' or 'gdc', got {self.pool!r}.")
         if self.feature_norm:
             x = standardize_features(x)
         x = nn.Dense(self.embedding_dim, name="embed")(x)

@@ -139,3 +139,71 @@ def test_a_kept_compression_is_shipped_as_is_and_only_for_its_recipe(compressed,
     assert not (tmp_path / "other").exists()
     with pytest.raises(ValueError, match="not a saved compression"):
         load_ota(tmp_path / "nothing")
+
+
+def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> None:
+    """An EmbedNet with ``pool="gdc"`` (its pool weights off the mean): compressed for OTA (the
+    pool as a depthwise layer), packed as a download, installed and embedding on a device; and a
+    wide artifact whose last block (pool included) the device trains."""
+    from export.artifact import build_artifact
+    from export.artifact.download import export_download
+    from export.bundle import write_public_key
+    from personalize import Device, install
+
+    options = {**TINY, "pool": "gdc"}
+    config = pretrain.make_config(
+        {
+            "model": "embednet",
+            "model_options": options,
+            "dataset": "orl_faces",
+            "dataset_options": {"train_subjects": (1, 20)},
+            "val_size": 0,
+            "batch_size": 32,
+            "task": "margin_softmax",
+            "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2},
+        }
+    )
+    module = pretrain.build_model("embednet", **options)
+    params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
+    rng = np.random.default_rng(0)
+    params = {**params, "gdc": params["gdc"] * rng.uniform(0, 2, params["gdc"].shape)}
+    pretrain.save_model(
+        tmp_path / "model",
+        model="embednet",
+        model_options=options,
+        params=params,
+        info={"config": config.to_dict()},
+    )
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_public_key(key.public_key(), tmp_path / "signing.pub")
+    down = export_download(
+        tmp_path / "model",
+        tmp_path / "artifact",
+        private_key=key,
+        key=jax.random.key(1),
+        recipe=RECIPE,
+        background=100,
+        progress=False,
+    )
+    assert "gdc" in per_layer(down.ota.params, RECIPE.bits)
+    (tmp_path / "face.pfb").write_bytes(down.bundle)
+    install(tmp_path / "face.pfb", tmp_path / "installed", tmp_path / "signing.pub")
+    images = list(rng.integers(0, 256, (6, 112, 92), dtype=np.uint8))
+    device = Device(
+        tmp_path / "installed", tmp_path / "store", trusted_key=tmp_path / "signing.pub"
+    )
+    assert device.embed(images)["embeddings"].shape == (6, TINY["embedding_dim"])
+    backbone = split_backbone(pretrain.load_model(tmp_path / "model"))
+    build_artifact(
+        backbone,
+        tmp_path / "wide",
+        private_key=key,
+        calibration=rng.normal(size=(32, 64, 64, 1)).astype(np.float32),
+        background_images=rng.normal(size=(100, 64, 64, 1)).astype(np.float32),
+        background_source="noise",
+        scopes=("head", "head_biases", "last_block"),
+    )
+    wide = Device(tmp_path / "wide", tmp_path / "store2", trusted_key=tmp_path / "signing.pub")
+    report = wide.enroll("ann", images[:5], train=True, scope="last_block", measure_memory=False)
+    assert report.scope == "last_block"
+    assert np.isfinite(wide.scores("ann", images[5:])).all()

@@ -175,3 +175,33 @@ def test_a_folded_embed_norm_backbone_builds_natively(tmp_path, save_embednet) -
     unfolded = backbone._replace(options={**backbone.options, "embed_norm": True})
     with pytest.raises(ValueError, match="does not know option"):
         native_embed(unfolded, with_features=False)
+
+
+def test_a_gdc_backbone_builds_natively_and_trains_its_pool(tmp_path, save_embednet) -> None:
+    """``pool="gdc"`` (a learned weighting of the last map, set off the mean here so that it
+    matters): the native embed and steps match JAX (checked inside, the last block's step
+    included), the last block's step trains the GDC weights without decay as JAX's does, and
+    the Keras rebuild computes the same embedding."""
+    from export.artifact.tfnative import check_against_jax as check_embed
+    from export.artifact.tfnative import native_embed
+    from export.baselines.keras_embednet import keras_backbone
+
+    options = {**TINY, "standardize": True, "pool": "gdc"}
+    saved = save_embednet(tmp_path / "m", options, info={"preprocess": FACE_SPEC.to_dict()})
+    gdc = saved.params["gdc"]
+    assert gdc.shape == (8, 8, 32) and np.allclose(gdc, 1 / 64)  # starts as the mean
+    rng = np.random.default_rng(5)
+    weights = jnp.asarray(rng.uniform(0.0, 2.0 / 64, size=gdc.shape), jnp.float32)
+    backbone = split_backbone(saved._replace(params={**saved.params, "gdc": weights}))
+    assert "gdc" in backbone.last_params
+    head = HeadConfig(backbone.embedding_dim, CLASSES)
+    assert native_steps(backbone, head, SCOPES) is not None
+    assert "last/gdc" in trained(backbone, "last_block")
+    assert "last/gdc" not in trained(backbone, "head_biases")
+    fn = native_embed(backbone, with_features=True)
+    assert fn is not None and check_embed(backbone, fn, with_features=True) <= 1e-4
+    images = rng.normal(size=(3, 64, 64, 1)).astype(np.float32)
+    keras_out = keras_backbone(backbone)(images).numpy()
+    np.testing.assert_allclose(keras_out, backbone.embed()(jnp.asarray(images)), atol=1e-5)
+    mean = backbone._replace(options={**backbone.options, "pool": "mean"})
+    assert not np.allclose(mean.embed()(jnp.asarray(images)), keras_out, atol=1e-3)

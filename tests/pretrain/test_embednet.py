@@ -155,3 +155,24 @@ def test_test_views_are_the_devices_views_in_jax() -> None:
     assert np.max(np.abs(out - flip)) > 1e-3  # the shifts and the zoom count
     with pytest.raises(ValueError, match="test_views need the whole network"):
         model.clone(test_views=views.to_dict(), start_block=1).init(jax.random.key(0), x)
+
+
+def test_gdc_pool_starts_as_the_mean_and_learns_where() -> None:
+    """``pool="gdc"``: one weight per position and channel of the last map, starting at the
+    mean (the same function as ``pool="mean"`` with the same other weights); changed weights
+    change the embedding; the tail of a cut holds them; an unknown pool is refused."""
+    x = _images(size=32)
+    mean = build_model("embednet", **TINY, feature_norm=True)
+    gdc = mean.clone(pool="gdc")
+    params = _init(gdc, x)
+    assert params["gdc"].shape == (4, 4, 32)
+    plain = {k: v for k, v in params.items() if k != "gdc"}
+    np.testing.assert_allclose(gdc.apply({"params": params}, x), mean.apply({"params": plain}, x),
+                               atol=1e-6)  # fmt: skip
+    bumped = {**params, "gdc": params["gdc"].at[0, 0].multiply(3.0)}
+    assert not np.allclose(gdc.apply({"params": bumped}, x), gdc.apply({"params": params}, x))
+    tail_params = _init(gdc.clone(start_block=3), gdc.clone(stop_after=2).apply(
+        {"params": {k: params[k] for k in ("stem", "block1", "block2")}}, x))  # fmt: skip
+    assert set(tail_params) == {"block3", "gdc", "embed"}
+    with pytest.raises(ValueError, match="pool must be"):
+        _init(mean.clone(pool="max"), x)
