@@ -195,3 +195,24 @@ def test_bench_structured_keeps_fine_tuning_runs_only_in_a_workdir(
         temporary = Path(folder)
         assert temporary.is_dir()
     assert not temporary.exists()
+
+
+def test_a_bench_keeps_its_store_keys_out_of_the_users_folder(tmp_path: Path) -> None:
+    """Devices made by a bench put their store keys under runs/bench-keys, not in
+    ~/.config/pocketfit/keys; a POCKETFIT_KEYS set by the caller wins."""
+    script = tmp_path / "bench_keys_probe.py"
+    script.write_text(
+        "import os\nfrom _results import run_main\n"
+        "def main():\n    print(os.environ['POCKETFIT_KEYS'])\n"
+        "run_main(main)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(BENCH)}
+    env.pop("POCKETFIT_KEYS", None)
+    run = lambda e: subprocess.run(  # noqa: E731
+        [sys.executable, str(script)], env=e, capture_output=True, text=True, timeout=120
+    )
+    done = run(env)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == ROOT / "runs" / "bench-keys"
+    done = run({**env, "POCKETFIT_KEYS": str(tmp_path / "mine")})
+    assert done.stdout.strip() == str(tmp_path / "mine")

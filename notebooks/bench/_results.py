@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -99,10 +100,18 @@ def _project_errors() -> tuple[type[Exception], ...]:
     )
 
 
+BENCH_KEYS = ROOT / "runs" / "bench-keys"
+
+
 def run_main(main: Callable[[], int | None]) -> NoReturn:
     """Runs a bench's ``main`` and exits with its status. The project's own errors (datasets not
     found under $POCKETFIT_DATA, a bad config, a missing checkpoint) end with their one-line
-    message and status 2 instead of a traceback; Ctrl-C ends with status 130."""
+    message and status 2 instead of a traceback; Ctrl-C ends with status 130.
+
+    The store keys of the devices a bench makes (``personalize.keystore.key_dir``) go to
+    ``runs/bench-keys`` unless ``$POCKETFIT_KEYS`` says otherwise: a bench's throwaway stores
+    must not fill the user's own key folder (``~/.config/pocketfit/keys``)."""
+    os.environ.setdefault("POCKETFIT_KEYS", str(BENCH_KEYS))
     try:
         status = main()
     except _project_errors() as err:
