@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from devices.bundle.download import read_download
+from devices.bundle.download import Download, read_download
 from devices.bundle.errors import BundleError
 from devices.contract import MANIFEST, SIGNATURE, ArtifactError
 from devices.files import atomic_write_dir
@@ -48,27 +48,10 @@ def install(
     if not path.is_file():
         raise ArtifactError(f"{path}: no such bundle.")
     try:
-        key = public_key(trusted_key)
-        download = read_download(path.read_bytes(), public_key=key, where=str(path))
-        files = download.files
-        verify_file(key, files[MANIFEST], files[SIGNATURE], what=f"{path}: {MANIFEST}")
-    except (BundleError, TrustError) as err:
+        download = verified_download(path.read_bytes(), trusted_key, where=str(path))
+    except ArtifactError as err:
         raise ArtifactError(f"{err} Nothing was installed.") from None
-    manifest = parse_manifest(files[MANIFEST], where=f"{path}: {MANIFEST}")
-    listed = set(manifest["files"])
-    carried = set(files) - {MANIFEST, SIGNATURE}
-    if listed != carried:
-        raise ArtifactError(
-            f"{path}: the signed manifest lists {sorted(listed)}, the bundle rebuilds "
-            f"{sorted(carried)}. Nothing was installed."
-        )
-    for name in sorted(listed):
-        entry, data = manifest["files"][name], files[name]
-        if (len(data), hashlib.sha256(data).hexdigest()) != (entry["bytes"], entry["sha256"]):
-            raise ArtifactError(
-                f"{path}: rebuilt {name} differs from the signed manifest ({len(data)} bytes, "
-                f"signed {entry['bytes']}). Nothing was installed."
-            )
+    files = download.files
     out = atomic_write_dir(artifact, files)
     return {
         "artifact": str(out),
@@ -76,3 +59,37 @@ def install(
         "files": {n: len(d) for n, d in sorted(files.items())},
         "key_id": download.key_id,
     }
+
+
+def verified_download(data: bytes, trusted_key: Any, *, where: str = "download") -> Download:
+    """A download bundle's bytes verified as :func:`install` does before it writes: the bundle's
+    signature with ``trusted_key``, the manifest it carries signed by that key, and every file it
+    rebuilds against that manifest (exactly the files listed, each of the signed size and
+    SHA-256).
+
+    Raises:
+      ArtifactError: any of those checks failing.
+    """
+    try:
+        key = public_key(trusted_key)
+        download = read_download(data, public_key=key, where=where)
+        files = download.files
+        verify_file(key, files[MANIFEST], files[SIGNATURE], what=f"{where}: {MANIFEST}")
+    except (BundleError, TrustError) as err:
+        raise ArtifactError(str(err)) from None
+    manifest = parse_manifest(files[MANIFEST], where=f"{where}: {MANIFEST}")
+    listed = set(manifest["files"])
+    carried = set(files) - {MANIFEST, SIGNATURE}
+    if listed != carried:
+        raise ArtifactError(
+            f"{where}: the signed manifest lists {sorted(listed)}, the bundle rebuilds "
+            f"{sorted(carried)}."
+        )
+    for name in sorted(listed):
+        entry, blob = manifest["files"][name], files[name]
+        if (len(blob), hashlib.sha256(blob).hexdigest()) != (entry["bytes"], entry["sha256"]):
+            raise ArtifactError(
+                f"{where}: rebuilt {name} differs from the signed manifest ({len(blob)} bytes, "
+                f"signed {entry['bytes']})."
+            )
+    return download

@@ -41,9 +41,9 @@ from typing import Any
 
 import devices.bundle.container as container
 from devices.bundle.download import FORMAT as DOWNLOAD_FORMAT
-from devices.bundle.download import SIGNATURE_RECORD, read_download
+from devices.bundle.download import SIGNATURE_RECORD
 from devices.bundle.errors import BundleError
-from devices.contract import MANIFEST, SIGNATURE
+from devices.contract import MANIFEST, SIGNATURE, ArtifactError
 from devices.files import atomic_write, atomic_write_dir
 from devices.trust import KEY_ID_BYTES, TrustError, key_id, public_key, verify_file
 from export.artifact.build import signed_manifest
@@ -170,6 +170,11 @@ def rekey(
 
 
 # -- verification ---------------------------------------------------------------------------------
+def _trailer_signer(data: bytes) -> bytes:
+    """The key id a ``.pfb``'s trailer names."""
+    return data[len(data) - container.TRAILER_BYTES :][:KEY_ID_BYTES]
+
+
 def _signer(kind: str, path: Path) -> bytes:
     """The key id an item's signature names (unauthenticated: only chooses the key to verify
     with, and whether the item is the old key's to move)."""
@@ -181,40 +186,29 @@ def _signer(kind: str, path: Path) -> bytes:
         raise RekeyError(f"{path}: {err}") from None
     if len(data) < container.TRAILER_BYTES:
         raise RekeyError(f"{path}: {len(data)} bytes, too short for a signed bundle.")
-    return data[-container.TRAILER_BYTES : -container.TRAILER_BYTES + KEY_ID_BYTES]
+    return _trailer_signer(data)
 
 
 def _verify(kind: str, path: Path, key: Any) -> None:
+    """As a device would: an artifact by :func:`personalize.load_artifact` (manifest signature,
+    every file's size and SHA-256) plus the signature of each bundle in it that ``key`` signed; a
+    download by :func:`personalize.install.verified_download`; a weights bundle by its
+    signature."""
+    from personalize.artifact import load_artifact
+    from personalize.install import verified_download
+
     try:
         if kind == "artifact":
-            _verify_artifact(path, key)
-        else:
-            _verify_bundle(path.read_bytes(), key, str(path))
-    except (TrustError, BundleError, OSError, KeyError, TypeError, ValueError) as err:
-        if isinstance(err, RekeyError):
-            raise
+            for name in load_artifact(path, key).manifest["files"]:
+                data = (path / name).read_bytes()
+                if name.endswith(SUFFIX) and _trailer_signer(data) == key_id(key):
+                    container.read(data, key, where=str(path / name))
+            return
+        data = path.read_bytes()
+        if container.read(data, key, where=str(path)).options.get("format") == DOWNLOAD_FORMAT:
+            verified_download(data, key, where=str(path))
+    except (TrustError, BundleError, ArtifactError, OSError) as err:
         raise RekeyError(f"{path}: {err}") from None
-
-
-def _verify_bundle(data: bytes, key: Any, where: str) -> container.Container:
-    parsed = container.read(data, key, where=where)
-    if parsed.options.get("format") == DOWNLOAD_FORMAT:
-        files = read_download(data, public_key=key, where=where).files
-        verify_file(key, files[MANIFEST], files[SIGNATURE], what=f"{where}: {MANIFEST}")
-        listed = json.loads(files[MANIFEST])["files"]
-        for name in set(files) - {MANIFEST, SIGNATURE}:
-            _check(f"{where}: rebuilt {name}", files[name], listed[name])
-    return parsed
-
-
-def _verify_artifact(path: Path, key: Any) -> None:
-    text = (path / MANIFEST).read_bytes()
-    verify_file(key, text, (path / SIGNATURE).read_bytes(), what=str(path / MANIFEST))
-    for name, entry in json.loads(text)["files"].items():
-        data = (path / name).read_bytes()
-        _check(str(path / name), data, entry)
-        if name.endswith(SUFFIX) and data[-container.TRAILER_BYTES :][:KEY_ID_BYTES] == key_id(key):
-            _verify_bundle(data, key, str(path / name))
 
 
 def _check(where: str, data: bytes, entry: dict[str, Any]) -> None:
@@ -230,9 +224,9 @@ def resign_bundle(data: bytes, old: Any, private_key: Any) -> bytes:
     if parsed.options.get("format") != DOWNLOAD_FORMAT:
         body = data[: len(data) - container.TRAILER_BYTES]
         return body + key_id(private_key.public_key()) + signing.sign(private_key, body)
-    files = read_download(data, public_key=old).files
-    manifest = files[MANIFEST]
-    verify_file(old, manifest, files[SIGNATURE], what=f"download: {MANIFEST}")
+    from personalize.install import verified_download
+
+    manifest = verified_download(data, old).files[MANIFEST]
     signature = key_id(private_key.public_key()) + signing.sign(private_key, manifest)
     records = [
         r._replace(sections=(signature,)) if r.name == SIGNATURE_RECORD else r
@@ -247,7 +241,7 @@ def _sign(kind: str, path: Path, old: Any, private_key: Any) -> None:
             atomic_write(path, resign_bundle(path.read_bytes(), old, private_key))
         else:
             _sign_artifact(path, old, private_key)
-    except (TrustError, BundleError, OSError) as err:
+    except (TrustError, BundleError, ArtifactError, OSError) as err:
         raise RekeyError(f"{path}: changed since it was verified: {err}") from None
 
 
@@ -270,7 +264,7 @@ def _sign_artifact(path: Path, old: Any, private_key: Any) -> None:
         data = (path / name).read_bytes()
         if name in manifest["files"]:
             _check(str(path / name), data, manifest["files"][name])
-        ours = data[-container.TRAILER_BYTES :][:KEY_ID_BYTES] == old_id
+        ours = _trailer_signer(data) == old_id
         if name in manifest["files"] and name.endswith(SUFFIX) and ours:
             data = resign_bundle(data, old, private_key)
             rotated["files"][name] = {

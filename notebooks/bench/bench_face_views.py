@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from devices.cosine import normalize
 from devices.verification import eer, frr_at_far
-from devices.views import TestViews, view_of
+from devices.views import TestViews, average_views, view_of
 
 MODEL = RESULTS / "models" / "embed_face_lfw"
 SHOTS, EPISODES, FAR = 5, 10, 1e-3
@@ -77,7 +77,8 @@ def _embedder(model: Path) -> tuple[Any, Any]:
 
 
 def _average(views: dict[Any, np.ndarray], geometry: list[Any]) -> np.ndarray:
-    return normalize(np.mean([views[g] for g in geometry], axis=0)).astype(np.float32)
+    """The device's view average of the views ``geometry`` lists."""
+    return average_views(np.concatenate([views[g] for g in geometry]), len(geometry))
 
 
 def candidates(dev: Any, views: dict[Any, np.ndarray]) -> dict[str, Any]:

@@ -384,6 +384,7 @@ def separable_compression(
     choice = Path(workdir) / "selection.npz"
     made_by = {"recipe": dataclasses.asdict(recipe), "l1": l1, "on": params_digest(params)}
     earlier = load_structure(choice, made_by) if resume and structure is None else None
+    chosen_here = structure is None and earlier is None
     if structure is not None:
         log["structure_given"] = True
     elif earlier is not None:
@@ -424,7 +425,7 @@ def separable_compression(
             margin=margin,
             progress=progress,
         )
-    if structure is not None and not log.get("structure_given") and earlier is None:
+    if chosen_here:
         save_structure(choice, structure, made_by, log.get("filters"))
     c = separable_pruning(structure, chain)
     eer["selected"] = error(c.apply(params, c.init(params))[0])

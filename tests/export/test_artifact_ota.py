@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,13 +28,13 @@ TINY = {
 RECIPE = OtaRecipe(rounds=1, steps_per_round=2, quant_steps=2)
 
 
-@pytest.fixture(scope="module")
-def compressed(tmp_path_factory, data_root) -> dict:
-    tmp = tmp_path_factory.mktemp("ota")
+def _save_tiny(folder: Any, options: dict, adjust: Any = None) -> None:
+    """A randomly initialised EmbedNet of ``options`` (its parameters through ``adjust``) saved
+    with the margin-softmax config on ORL s1-s20 that OTA retraining reads."""
     config = pretrain.make_config(
         {
             "model": "embednet",
-            "model_options": TINY,
+            "model_options": options,
             "dataset": "orl_faces",
             "dataset_options": {"train_subjects": (1, 20)},
             "val_size": 0,
@@ -42,15 +44,21 @@ def compressed(tmp_path_factory, data_root) -> dict:
             "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2},
         }
     )
-    module = pretrain.build_model("embednet", **TINY)
+    module = pretrain.build_model("embednet", **options)
     params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
     pretrain.save_model(
-        tmp / "model",
+        folder,
         model="embednet",
-        model_options=TINY,
-        params=params,
+        model_options=options,
+        params=params if adjust is None else adjust(params),
         info={"config": config.to_dict()},
     )
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory, data_root) -> dict:
+    tmp = tmp_path_factory.mktemp("ota")
+    _save_tiny(tmp / "model", TINY)
     saved = pretrain.load_model(tmp / "model")
     key = ed25519.Ed25519PrivateKey.generate()
     result = compress_backbone(
@@ -150,29 +158,11 @@ def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> N
     from export.bundle import write_public_key
     from personalize import Device, install
 
-    options = {**TINY, "pool": "gdc"}
-    config = pretrain.make_config(
-        {
-            "model": "embednet",
-            "model_options": options,
-            "dataset": "orl_faces",
-            "dataset_options": {"train_subjects": (1, 20)},
-            "val_size": 0,
-            "batch_size": 32,
-            "task": "margin_softmax",
-            "task_options": {"kind": "cosface", "scale": 16.0, "margin": 0.2},
-        }
-    )
-    module = pretrain.build_model("embednet", **options)
-    params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))["params"]
     rng = np.random.default_rng(0)
-    params = {**params, "gdc": params["gdc"] * rng.uniform(0, 2, params["gdc"].shape)}
-    pretrain.save_model(
+    _save_tiny(  # the pool's weights off the mean
         tmp_path / "model",
-        model="embednet",
-        model_options=options,
-        params=params,
-        info={"config": config.to_dict()},
+        {**TINY, "pool": "gdc"},
+        lambda p: {**p, "gdc": p["gdc"] * rng.uniform(0, 2, p["gdc"].shape)},
     )
     key = ed25519.Ed25519PrivateKey.generate()
     write_public_key(key.public_key(), tmp_path / "signing.pub")
