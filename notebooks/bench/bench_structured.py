@@ -572,10 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep",
         type=float,
+        nargs="+",
         default=None,
         metavar="F",
-        help="fingerprint/face rows: fraction of each producer's channels kept (default: the "
-        "recipe's)",
+        help="fingerprint/face rows: fraction of each producer's channels kept, or one per "
+        "producer, stem first (default: the recipe's)",
     )
     parser.add_argument(
         "--epochs",

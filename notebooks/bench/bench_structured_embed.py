@@ -285,7 +285,8 @@ def run_embed(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     if args.distill is not None:
         recipe = dataclasses.replace(recipe, distill=args.distill)
     if args.keep is not None:
-        recipe = dataclasses.replace(recipe, keep=args.keep)
+        keep = args.keep[0] if len(args.keep) == 1 else tuple(args.keep)
+        recipe = dataclasses.replace(recipe, keep=keep)
     if args.epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
     if args.score_steps is not None:

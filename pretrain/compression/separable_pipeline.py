@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -67,7 +67,9 @@ class SeparableRecipe:
 
     Attributes:
       keep: fraction of each prunable producer's channels kept (the FLOP budget: 0.5 keeps
-        about 0.3 of the MACs, for a >= 2x int8 LiteRT target).
+        about 0.3 of the MACs, for a >= 2x int8 LiteRT target); a tuple gives one fraction per
+        producer of :func:`separable_chain`, stem first (a budget shaped by measured latency:
+        the early producers run at the highest resolutions).
       filters: particle filter settings (``examples`` is not read: all dev prints).
       config: the backbone's pretraining config (its margin-softmax stage fine-tunes).
       stage: that stage's name.
@@ -108,7 +110,7 @@ class SeparableRecipe:
     64.9%.
     """
 
-    keep: float = 0.5
+    keep: float | tuple[float, ...] = 0.5
     filters: FilterSettings = EMBED_FILTERS
     config: str = "pretrain/configs/embed_fingerprint_scale.py"
     stage: str = "scale"
@@ -120,8 +122,9 @@ class SeparableRecipe:
     score_steps: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.keep <= 1.0:
-            raise ValueError(f"keep must be a fraction in (0, 1], got {self.keep}.")
+        fractions = self.keep if isinstance(self.keep, tuple) else (self.keep,)
+        if not fractions or not all(0.0 < k <= 1.0 for k in fractions):
+            raise ValueError(f"keep must be fractions in (0, 1], got {self.keep}.")
         if self.epochs < 0 or self.identities == 1 or self.identities < 0:
             raise ValueError(
                 f"need epochs >= 0 and identities 0 or >= 2, got {self.epochs}, {self.identities}."
@@ -228,11 +231,19 @@ def dev_eer(module: Any, dev: ArrayDataset) -> Callable[[Params], float]:
     return lambda params: verification_report(run(params, dev.images), dev.labels)["eer_pct"] / 100
 
 
-def channels_kept(module: Any, keep: float) -> dict[str, int]:
-    """``{producer: round(keep * width)}`` over :func:`separable_chain` (at least 1)."""
+def channels_kept(module: Any, keep: float | Sequence[float]) -> dict[str, int]:
+    """``{producer: round(keep * width)}`` over :func:`separable_chain` (at least 1); ``keep``
+    one fraction for every producer or one per producer, stem first."""
     widths = [module.stem_width, *module.widths[:-1]]
     chain = separable_chain(len(module.widths))
-    return {layer: max(1, round(keep * w)) for layer, w in zip(chain, widths, strict=True)}
+    fractions = [float(keep)] * len(chain) if isinstance(keep, float | int) else list(keep)
+    if len(fractions) != len(chain):
+        raise ValueError(
+            f"keep has {len(fractions)} fractions for {len(chain)} producers ({', '.join(chain)})."
+        )
+    return {
+        layer: max(1, round(k * w)) for layer, w, k in zip(chain, widths, fractions, strict=True)
+    }
 
 
 def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> TrainConfig:

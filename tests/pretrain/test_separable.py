@@ -132,9 +132,24 @@ def test_channels_kept_halves_every_producer(tiny: tuple) -> None:
     }
 
 
+def test_channels_kept_per_producer(tiny: tuple) -> None:
+    module, _ = tiny
+    assert pc.channels_kept(module, (0.5, 0.25, 1.0)) == {
+        "stem": 3,
+        "block1/pointwise": 2,
+        "block2/pointwise": 8,
+    }
+    with pytest.raises(ValueError, match="2 fractions for 3 producers"):
+        pc.channels_kept(module, (0.5, 0.5))
+
+
 def test_recipe_and_backbone_are_checked() -> None:
-    with pytest.raises(ValueError, match="keep must be a fraction"):
+    with pytest.raises(ValueError, match="keep must be fractions"):
         pc.SeparableRecipe(keep=0.0)
+    with pytest.raises(ValueError, match="keep must be fractions"):
+        pc.SeparableRecipe(keep=(0.5, 1.5))
+    with pytest.raises(ValueError, match="keep must be fractions"):
+        pc.SeparableRecipe(keep=())
     with pytest.raises(ValueError, match="identities 0 or >= 2"):
         pc.SeparableRecipe(identities=1)
     with pytest.raises(ValueError, match="distill must be >= 0"):
