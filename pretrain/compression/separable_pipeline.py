@@ -248,7 +248,12 @@ def channels_kept(module: Any, keep: float | Sequence[float]) -> dict[str, int]:
 
 def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> TrainConfig:
     """The recipe's stage of the backbone's config for the narrow network: its widths, the
-    recipe's ``identities`` and ``epochs`` (``init_from`` is set by the caller)."""
+    recipe's ``identities`` and ``epochs`` (``init_from`` is set by the caller).
+
+    The narrow network trains on one view, as the backbone's stage did and as the teacher and
+    the dev EER see it: a backbone saved with test-time views (``flip_average``,
+    ``test_views``) does not pass them on, or every training image would run through each view
+    (12 of them for the face backbone) and the loss would score their average."""
     run = load_run(recipe.config, list(recipe.overrides))
     config = run.stage(recipe.stage) if hasattr(run, "stage") else run
     options = {
@@ -258,6 +263,8 @@ def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> 
         "widths": tuple(narrow.widths),
         "standardize": False,
         "embed_norm": False,
+        "flip_average": False,
+        "test_views": None,
     }
     data = dict(config.dataset_options)
     if recipe.identities:

@@ -171,6 +171,26 @@ def test_the_folded_backbone_runs_one_view(tiny: tuple) -> None:
     assert folded.test_views is None and not folded.flip_average
 
 
+def test_the_narrow_network_fine_tunes_on_one_view(tiny: tuple) -> None:
+    # the saved model's options carry its test-time views; the fine-tuning model must not, or
+    # every training image runs through each view and the loss scores their average
+    module, params = tiny
+    views = {"mirror": True, "shift_px": 2, "zoom": 1.1}
+    options = {"stem_width": 6, "widths": (8, 8, 12), "strides": (2, 1, 2), "embedding_dim": 5}
+    info = {"model_options": {**options, "flip_average": True, "test_views": views}}
+    saved = pretrain.SavedModel(module.clone(test_views=views), params, info)
+    narrow, _ = pc.shrink_separable(
+        module,
+        params,
+        pc.l1_separable(params, pc.channels_kept(module, 0.5)),
+        pc.separable_chain(3),
+    )
+    config = pc.finetune_config(saved, pc.FACE_SEPARABLE, narrow)
+    model = pretrain.build_model("embednet", **config.model_options)
+    assert model._views().count == 1
+    assert config.model_options["stem_width"] == 3 and config.model_options["widths"] == (4, 4, 12)
+
+
 def test_a_given_structure_skips_the_selection(tiny: tuple, tmp_path) -> None:
     module, params = tiny
     saved = pretrain.SavedModel(module, params, {"model": "embednet"})
