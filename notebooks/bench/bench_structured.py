@@ -656,9 +656,10 @@ def main(argv: list[str] | None = None) -> int:
                 [f"{name} keep", "flops", "invoke us", "speedup"],
                 [
                     [k, f"{v['flops_ratio']:.3f}", f"{v['invoke_us']:.1f}", f"{v['speedup']:.2f}x"]
-                    for k, v in scan["keep"].items()
+                    for k, v in (scan["keep"] | scan["shaped"]).items()
                 ],
             )
+            print(f"{name}: shaped budget picked by speed and MACs: {scan['shaped_pick']}")
         if not args.smoke:
             print(f"wrote {write_results('structured_keep_scan', figures)}")
             print(f"wrote {plot_latency()}")

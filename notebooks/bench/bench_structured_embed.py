@@ -216,6 +216,16 @@ def latency_by_depth(
 
 
 KEEP_SCAN = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
+EARLY = 3  # stem, block1, block2: the producers at 1/2 and 1/4 of the input's resolution
+SHAPED_SCAN = ((0.3, 0.5), (0.25, 0.5), (0.3, 0.55), (0.3, 0.6), (0.25, 0.6), (0.35, 0.5))
+"""Latency-shaped budgets ``(early, late)``: ``early`` of the first :data:`EARLY` producers'
+channels kept, ``late`` of the others' (the early ones run at the highest resolutions, where the
+time is; the late ones hold most of the parameters)."""
+
+
+def shaped(early: float, late: float, producers: int) -> tuple[float, ...]:
+    """Per-producer fractions of a latency-shaped budget (stem first)."""
+    return tuple([early] * min(EARLY, producers) + [late] * max(0, producers - EARLY))
 
 
 def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
@@ -239,9 +249,11 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     chain = separable_chain(len(module.widths))
     networks = {"1.0": (module, params)}
     stem, stem_params = shrink_stem(module, params, calibration.shape[1:3], recipe.stem_kernel)
-    for keep in KEEP_SCAN:
+    budgets: dict[str, float | tuple[float, ...]] = {str(k): k for k in KEEP_SCAN}
+    budgets |= {f"{e}/{lt}": shaped(e, lt, len(chain)) for e, lt in SHAPED_SCAN}
+    for name, keep in budgets.items():
         structure = l1_separable(stem_params, pc.channels_kept(stem, keep))
-        networks[str(keep)] = shrink_separable(stem, stem_params, structure, chain)
+        networks[name] = shrink_separable(stem, stem_params, structure, chain)
     calls, macs = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (m, p) in networks.items():
@@ -250,20 +262,43 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
             calls[name] = invoker(d["path"], calibration[0])
         medians = alternating_medians(calls, rounds=3 if args.smoke else 15, repeats=200)
     base = medians["1.0"]
+    figures = {
+        name: {"invoke_us": 1e6 * t, "speedup": base / t, "flops_ratio": macs[name] / macs["1.0"]}
+        for name, t in medians.items()
+    }
+    uniform = {k: v for k, v in figures.items() if "/" not in k}
+    shaped_rows = {
+        k: {**v, "fractions": np.atleast_1d(budgets[k]).tolist()}
+        for k, v in figures.items()
+        if "/" in k
+    }
     return {
         "model_dir": str(model_dir),
         "stem_kernel": int(stem.stem_kernel),
-        "keep": {
-            name: {
-                "invoke_us": 1e6 * t,
-                "speedup": base / t,
-                "flops_ratio": macs[name] / macs["1.0"],
-            }
-            for name, t in medians.items()
-        },
+        "keep": uniform,
+        "shaped": shaped_rows,
+        "shaped_pick": shaped_pick(uniform, shaped_rows, ROWS[kind][0].keep),
         "rule": "a budget, not a network: the int8 invoke time of the L1-narrowed backbone at each "
         "fraction of channels kept (the recipe's stem_kernel), one thread, median of alternating "
-        "rounds; no accuracy read",
+        "rounds; no accuracy read. shaped: 'early/late' keeps early of the stem's, block1's and "
+        "block2's channels and late of the others'; shaped_pick: of the shaped budgets at least "
+        "as fast as uniform 0.4 in the same rounds, the one keeping the most MACs",
+    }
+
+
+def shaped_pick(
+    uniform: dict[str, Any], shaped_rows: dict[str, Any], recipe_keep: Any
+) -> dict[str, Any]:
+    """The latency-shaped budget that keeps the most MACs among those measured at least as fast
+    as uniform 0.4 (None when none is), and whether it is the recipe's."""
+    bar = uniform.get("0.4", {}).get("speedup")
+    fast = {k: v for k, v in shaped_rows.items() if bar is not None and v["speedup"] >= bar}
+    if not fast:
+        return {"budget": None, "is_recipe": False}
+    best = max(fast, key=lambda k: fast[k]["flops_ratio"])
+    return {
+        "budget": best,
+        "is_recipe": np.atleast_1d(recipe_keep).tolist() == fast[best]["fractions"],
     }
 
 

@@ -77,10 +77,23 @@ def plot_structured(
         right.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=row)
         for x, y, k in points:
             right.annotate(k, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
+        shaped = scans[row].get("shaped") or {}
+        if shaped:  # latency-shaped budgets: early/late fractions, markers only
+            colour = right.get_lines()[-1].get_color()
+            for k, v in shaped.items():
+                right.scatter(v["flops_ratio"], v["speedup"], marker="x", color=colour)
+                right.annotate(
+                    k,
+                    (v["flops_ratio"], v["speedup"]),
+                    textcoords="offset points",
+                    xytext=(3, -9),
+                    fontsize=6,
+                    color=colour,
+                )
     right.axhline(2.0, color="gray", linestyle="--", linewidth=1, label="target 2x")
     right.set_xlabel("MACs kept (fraction of the unpruned network's)")
     right.set_ylabel("int8 speedup over unpruned")
-    right.set_title("channel budget (labels: fraction of channels kept)")
+    right.set_title("channel budget (labels: fraction kept; x: early/late shaped)")
     right.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:

@@ -29,7 +29,8 @@ def test_bars_are_the_stretches_between_cuts_and_the_scan_is_drawn(tmp_path: Pat
                 "keep": {
                     "1.0": {"flops_ratio": 1, "speedup": 1},
                     "0.5": {"flops_ratio": 0.33, "speedup": 1.8},
-                }
+                },
+                "shaped": {"0.3/0.5": {"flops_ratio": 0.29, "speedup": 2.4}},
             }
         }
     }
@@ -42,6 +43,7 @@ def test_bars_are_the_stretches_between_cuts_and_the_scan_is_drawn(tmp_path: Pat
     assert sum(widths[5:]) == 60 and sum(widths[:5]) == 33
     assert [t.get_text() for t in left.get_yticklabels()] == ["face PF", "face unpruned"]
     assert len(right.lines) == 2  # the scan and the 2x target
+    assert len(right.collections) == 1  # the shaped budget, a marker
 
 
 def test_missing_results_give_an_empty_panel_not_an_error() -> None:
