@@ -137,8 +137,9 @@ class SeparableRecipe:
             raise ValueError(f"score_steps must be >= 0, got {self.score_steps}.")
 
 
-# The face backbone's row (bench_structured.py --only face). keep is the budget (0.4 of every
-# producer's channels since 2026-12-04; 0.5 as for prints before, see the end). The fine-tuning is
+# The face backbone's row (bench_structured.py --only face). keep is the budget (shaped by latency
+# since 2026-12-04, 0.4 of every producer's channels before that, 0.5 as for prints first; see the
+# end). The fine-tuning is
 # its CosFace stage on LFW + Extended Yale B (1,598 people with >= 2 images, 80 steps an epoch),
 # time-boxed to 15 epochs (1,200 steps, as the fingerprint row's 1,250), the dev people's EER
 # cutting the rate and picking the epoch as in pretraining. distill=10: the weight the OTA
