@@ -257,7 +257,7 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     calls, macs = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (m, p) in networks.items():
-            d = describe(m, p, calibration, Path(tmp), f"k{name}")
+            d = describe(m, p, calibration, Path(tmp), "k" + name.replace("/", "-"))
             macs[name] = d["macs"]
             calls[name] = invoker(d["path"], calibration[0])
         medians = alternating_medians(calls, rounds=3 if args.smoke else 15, repeats=200)
