@@ -50,8 +50,9 @@ pf_at_least_as_accurate true as a tie; LiteRT infer 3.1x faster. With the paper'
 pruned; 90e655d) the filters' masks retrained worse: 0.94 +- 0.02% against L1's 0.82 +- 0.03%. The
 embedding rows cut the stem to a 2x2 window of its 3x3 kernel (``SeparableRecipe.stem_kernel``: the
 stem runs at the highest resolution on one input channel, where int8 time falls with the taps and
-hardly with the channels) and keep half of every producer's channels (the face row 0.4 since
-2026-12-04); each method's structure is chosen once and fine-tuned under ``--seeds`` seeds.
+hardly with the channels) and keep half of every producer's channels (the face row a budget shaped
+by latency since 2026-12-04: 0.3 of the stem's, block1's and block2's, 0.5 of the others'); each
+method's structure is chosen once and fine-tuned under ``--seeds`` seeds.
 Fingerprint (2026-12-03 at bbc8b45, 0.29 of the MACs, the backbone of
 ``embed_fingerprint_scale2.py``, 1,250 CosFace steps each, seeds 0-2): FVC 5-shot 68.56 +- 0.67%
 (PF) and 68.24 +- 0.44% (L1) against 69.80%, pf_at_least_as_accurate true by 0.31 points (within the
@@ -67,7 +68,12 @@ epochs at rate 0.005, seeds 0-2; pc.FACE_SEPARABLE says what chose that): at kee
 (0.24 of the MACs, the row since 2026-12-04, speed chose it) 96.47 +- 0.73% (PF; seed 0 97.15%,
 -1.10) and 91.28 +- 1.52% (L1; seed 0 92.40%), pf_at_least_as_accurate true by 5.2 +- 1.0 points
 (dev EER 17.47 against 19.65%), int8 2.25x / 2.31x (the row's run, da31e29): the speed target met,
-the -1 point one missed by 0.1. Before the stem cut (4965a92, the 3x3 stem and the division form of
+the -1 point one missed by 0.1. Those face runs fine-tuned on the backbone's test-time views (fixed
+in 2c1ec72). With one view, the shaped budget (0.287 of the MACs; pc.FACE_SEPARABLE says what chose
+it; the row since 2026-12-04 at 19e9633): dev EER 17.20 / 17.23 / 17.73% (PF) and 22.3% (L1 seed
+0); ORL 5-shot 96.57 +- 0.08% (PF; seed 0 96.65%, -1.60) and 88.63 +- 1.50% (L1) against 98.25%,
+int8 2.35x / 2.38x: the speed target met, the -1 point one missed by 0.6 (uniform 0.4 with the
+fix, PF seed 0: dev 17.83%, ORL 96.20%). Before the stem cut (4965a92, the 3x3 stem and the division form of
 the L2 norm, whose int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
 ``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint) and
 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x
@@ -75,8 +81,8 @@ the L2 norm, whose int8 conversion cost 6.9 us of the tail) the same budget gave
 structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points (fingerprint) and 6-7 (face).
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
 fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
-wide face backbone at 30 epochs: ~15 minutes a fine-tuning, ~100 minutes for the row's 6 on 2
-shared cores, 2026-12-04; ``--workdir`` + ``--resume`` spread it over sessions).
+wide face backbone at 30 epochs, one view: ~9 minutes a fine-tuning alone, ~18 with two at once,
+about an hour for the row's 6, 2026-12-04; ``--workdir`` + ``--resume`` spread it over sessions).
 """
 
 from __future__ import annotations
