@@ -201,17 +201,20 @@ def test_the_shaped_budget_is_picked_by_speed_and_macs_alone(monkeypatch) -> Non
     embed = _load_bench("bench_structured_embed.py", "_structured_embed", monkeypatch)
     assert embed.shaped(0.3, 0.5, 8) == (0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5)
     assert embed.shaped(0.3, 0.5, 2) == (0.3, 0.3)
-    uniform = {"1.0": {"speedup": 1.0}, "0.4": {"speedup": 2.4}}
+    uniform = {"1.0": {"speedup": 1.0}, "0.4": {"speedup": 2.4, "flops_ratio": 0.24}}
     shaped = {
         "0.3/0.5": {"speedup": 2.45, "flops_ratio": 0.29, "fractions": [0.3, 0.5]},
         "0.3/0.6": {"speedup": 2.1, "flops_ratio": 0.36, "fractions": [0.3, 0.6]},  # too slow
         "0.25/0.5": {"speedup": 2.5, "flops_ratio": 0.28, "fractions": [0.25, 0.5]},
     }
-    pick = embed.shaped_pick(uniform, shaped, (0.3, 0.5))
-    assert pick == {"budget": "0.3/0.5", "is_recipe": True}
-    assert embed.shaped_pick(uniform, shaped, 0.4)["is_recipe"] is False
+    pick = embed.shaped_pick(uniform, shaped, (0.3, 0.5), "0.4")
+    assert pick == {"budget": "0.3/0.5", "against": "0.4", "is_recipe": True}
+    assert embed.shaped_pick(uniform, shaped, 0.4, "0.4")["is_recipe"] is False
     slow = {k: {**v, "speedup": 2.0} for k, v in shaped.items()}
-    assert embed.shaped_pick(uniform, slow, 0.4) == {"budget": None, "is_recipe": False}
+    assert embed.shaped_pick(uniform, slow, 0.4, "0.4")["budget"] is None
+    # as fast but fewer MACs than the uniform budget: no gain, nothing picked
+    wide = {**uniform, "0.5": {"speedup": 2.4, "flops_ratio": 0.3}}
+    assert embed.shaped_pick(wide, shaped, 0.5, "0.5")["budget"] is None
 
 
 def test_a_bench_keeps_its_store_keys_out_of_the_users_folder(tmp_path: Path) -> None:

@@ -223,6 +223,11 @@ channels kept, ``late`` of the others' (the early ones run at the highest resolu
 time is; the late ones hold most of the parameters)."""
 
 
+UNIFORM_BAR = {"fingerprint": "0.5", "face": "0.4"}
+"""Each row's uniform budget before shaping (the fraction its speed had chosen): a shaped
+budget replaces it only if measured at least as fast with more MACs kept."""
+
+
 def shaped(early: float, late: float, producers: int) -> tuple[float, ...]:
     """Per-producer fractions of a latency-shaped budget (stem first)."""
     return tuple([early] * min(EARLY, producers) + [late] * max(0, producers - EARLY))
@@ -277,28 +282,37 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
         "stem_kernel": int(stem.stem_kernel),
         "keep": uniform,
         "shaped": shaped_rows,
-        "shaped_pick": shaped_pick(uniform, shaped_rows, ROWS[kind][0].keep),
+        "shaped_pick": shaped_pick(uniform, shaped_rows, ROWS[kind][0].keep, UNIFORM_BAR[kind]),
         "rule": "a budget, not a network: the int8 invoke time of the L1-narrowed backbone at each "
         "fraction of channels kept (the recipe's stem_kernel), one thread, median of alternating "
         "rounds; no accuracy read. shaped: 'early/late' keeps early of the stem's, block1's and "
         "block2's channels and late of the others'; shaped_pick: of the shaped budgets at least "
-        "as fast as uniform 0.4 in the same rounds, the one keeping the most MACs",
+        "as fast as the row's uniform budget before shaping (face 0.4, fingerprint 0.5) in the "
+        "same rounds and keeping more MACs, the one keeping the most",
     }
 
 
 def shaped_pick(
-    uniform: dict[str, Any], shaped_rows: dict[str, Any], recipe_keep: Any
+    uniform: dict[str, Any], shaped_rows: dict[str, Any], recipe_keep: Any, bar: str
 ) -> dict[str, Any]:
-    """The latency-shaped budget that keeps the most MACs among those measured at least as fast
-    as uniform 0.4 (None when none is), and whether it is the recipe's."""
-    bar = uniform.get("0.4", {}).get("speedup")
-    fast = {k: v for k, v in shaped_rows.items() if bar is not None and v["speedup"] >= bar}
-    if not fast:
-        return {"budget": None, "is_recipe": False}
-    best = max(fast, key=lambda k: fast[k]["flops_ratio"])
+    """The latency-shaped budget that keeps the most MACs among those that beat the uniform
+    budget ``bar`` on both counts (measured at least as fast, more MACs kept; None when none
+    does), and whether it is the recipe's."""
+    ref = uniform.get(bar)
+    better = {
+        k: v
+        for k, v in shaped_rows.items()
+        if ref is not None
+        and v["speedup"] >= ref["speedup"]
+        and v["flops_ratio"] > ref["flops_ratio"]
+    }
+    if not better:
+        return {"budget": None, "against": bar, "is_recipe": False}
+    best = max(better, key=lambda k: better[k]["flops_ratio"])
     return {
         "budget": best,
-        "is_recipe": np.atleast_1d(recipe_keep).tolist() == fast[best]["fractions"],
+        "against": bar,
+        "is_recipe": np.atleast_1d(recipe_keep).tolist() == better[best]["fractions"],
     }
 
 
