@@ -79,6 +79,10 @@ the L2 norm, whose int8 conversion cost 6.9 us of the tail) the same budget gave
 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x
 (fingerprint / face) at 0.5, 2.38x / 2.26x at 0.3, 2.77x / 2.72x at 0.25; at 0.25 (``--keep 0.25``,
 structured_keep0.25.json, 3x3 stem) the 5-shot fell 14-15 points (fingerprint) and 6-7 (face).
+The scan also times latency-shaped budgets (``shaped``, early/late fractions) and picks one only if
+it beats the row's uniform budget on speed and MACs both (``shaped_pick``): the face's 0.3/0.5 does
+(2.49x at 0.287 of the MACs against 2.39x at 0.238, 2026-12-04); for prints none does (uniform 0.5,
+2.21x at 0.288, is as fast as any shaped budget and keeps more), so the fingerprint row stays.
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
 fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
 wide face backbone at 30 epochs, one view: ~9 minutes a fine-tuning alone, ~18 with two at once,
