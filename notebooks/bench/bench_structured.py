@@ -70,10 +70,13 @@ epochs at rate 0.005, seeds 0-2; pc.FACE_SEPARABLE says what chose that): at kee
 (dev EER 17.47 against 19.65%), int8 2.25x / 2.31x (the row's run, da31e29): the speed target met,
 the -1 point one missed by 0.1. Those face runs fine-tuned on the backbone's test-time views (fixed
 in 2c1ec72). With one view, the shaped budget (0.287 of the MACs; pc.FACE_SEPARABLE says what chose
-it; the row since 2026-12-04 at 19e9633): dev EER 17.20 / 17.23 / 17.73% (PF) and 22.3% (L1 seed
-0); ORL 5-shot 96.57 +- 0.08% (PF; seed 0 96.65%, -1.60) and 88.63 +- 1.50% (L1) against 98.25%,
-int8 2.35x / 2.38x: the speed target met, the -1 point one missed by 0.6 (uniform 0.4 with the
-fix, PF seed 0: dev 17.83%, ORL 96.20%). Before the stem cut (4965a92, the 3x3 stem and the division form of
+it) at 30 epochs (19e9633): dev EER 17.20 / 17.23 / 17.73% (PF), ORL 5-shot 96.57 +- 0.08% (PF;
+seed 0 96.65%, -1.60) and 88.63 +- 1.50% (L1), int8 2.35x (uniform 0.4 with the fix, PF seed 0:
+dev 17.83%, ORL 96.20%). Those runs never cut their rate; at 40 epochs (the row since 2026-12-04,
+d31344c; dev chose it) the rate is cut at epoch 32-33: dev EER PF 16.61 / 16.58 / 16.79%, L1 20.60 /
+20.98 / 22.01% (unpruned 16.20%); ORL 5-shot PF 97.80 / 97.70 / 97.55% (97.68 +- 0.13, seed 0 -0.45
+points), L1 93.80 / 92.05 / 94.10% (93.32 +- 1.11) against 98.25%; int8 2.36x / 2.37x: both targets
+met. Before the stem cut (4965a92, the 3x3 stem and the division form of
 the L2 norm, whose int8 conversion cost 6.9 us of the tail) the same budget gave 1.85x and 1.6-1.8x:
 ``latency_by_depth_us`` showed stem and block 1 taking 45 of the unpruned 104 us (fingerprint) and
 25 of 53 at half width. ``--keep-scan`` (structured_keep_scan.json, stem cut) measures 2.22x / 2.12x
@@ -85,8 +88,8 @@ it beats the row's uniform budget on speed and MACs both (``shaped_pick``): the 
 2.21x at 0.288, is as fast as any shaped budget and keeps more), so the fingerprint row stays.
 Time here (2 CPU cores, free): LeNet-5 12 minutes with 3 seeds (the filters 7 of them),
 fingerprint 38 minutes with 3 seeds, face 27 minutes with 3 seeds (the LFW faces cached; the
-wide face backbone at 30 epochs, one view: ~9 minutes a fine-tuning alone, ~18 with two at once,
-about an hour for the row's 6, 2026-12-04; ``--workdir`` + ``--resume`` spread it over sessions).
+wide face backbone at 40 epochs, one view: ~12 minutes a fine-tuning alone, ~24 with two at once,
+about 75 minutes for the row's 6, 2026-12-04; ``--workdir`` + ``--resume`` spread it over sessions).
 """
 
 from __future__ import annotations

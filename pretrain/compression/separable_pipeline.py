@@ -197,7 +197,10 @@ class SeparableRecipe:
 # ORL, reported: PF 96.57 +- 0.08% (seed 0 96.65%), L1 88.63 +- 1.50% against 98.25%; int8 2.35x.
 # Those runs never cut their rate in 30 epochs (dev EER still falling at 28-30). The time box is 40
 # epochs since (rule written before the run: 40 if PF seed 0's best dev EER falls to <= 16.90%): PF
-# seed 0 resumed to 40 cut its rate at epoch 33 and reached 16.61% (epoch 36).
+# seed 0 resumed to 40 cut its rate at epoch 33 and reached 16.61% (epoch 36). The row (d31344c,
+# seeds 0-2, each resumed from its 30-epoch run): dev EER PF 16.61 / 16.58 / 16.79%, L1 20.60 /
+# 20.98 / 22.01%; ORL, reported: PF 97.68 +- 0.13% (seed 0 97.80%, -0.45 points), L1 93.32 +-
+# 1.11% against 98.25%; int8 2.36x / 2.37x.
 FACE_SEPARABLE = SeparableRecipe(
     keep=(0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5),
     config="pretrain/configs/embed_face_wide.py",
