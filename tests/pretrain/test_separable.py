@@ -150,6 +150,8 @@ def test_recipe_and_backbone_are_checked() -> None:
         pc.SeparableRecipe(keep=(0.5, 1.5))
     with pytest.raises(ValueError, match="keep must be fractions"):
         pc.SeparableRecipe(keep=())
+    with pytest.raises(ValueError, match="keep must be fractions"):
+        pc.SeparableRecipe(keep=("0.5",))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="identities 0 or >= 2"):
         pc.SeparableRecipe(identities=1)
     with pytest.raises(ValueError, match="distill must be >= 0"):
