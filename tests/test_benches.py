@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+import pretrain.compression as pc
+
 ROOT = Path(__file__).parents[1]
 BENCH = ROOT / "notebooks" / "bench"
 WORKERS = {"bench_pretrain_keras.py"}  # started by bench_pretrain, not by a user
@@ -199,8 +201,8 @@ def test_bench_structured_keeps_fine_tuning_runs_only_in_a_workdir(
 
 def test_the_shaped_budget_is_picked_by_speed_and_macs_alone(monkeypatch) -> None:
     embed = _load_bench("bench_structured_embed.py", "_structured_embed", monkeypatch)
-    assert embed.shaped(0.3, 0.5, 8) == (0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5)
-    assert embed.shaped(0.3, 0.5, 2) == (0.3, 0.3)
+    assert pc.shaped_keep(0.3, 0.5, 8) == (0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5)
+    assert pc.shaped_keep(0.3, 0.5, 2) == (0.3, 0.3)
     uniform = {"1.0": {"speedup": 1.0}, "0.4": {"speedup": 2.4, "flops_ratio": 0.24}}
     shaped = {
         "0.3/0.5": {"speedup": 2.45, "flops_ratio": 0.29, "fractions": [0.3, 0.5]},

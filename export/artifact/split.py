@@ -25,7 +25,7 @@ import numpy as np
 
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from pretrain import SavedModel, build_model
-from pretrain.models.embednet import EmbedNet, fold_standardization
+from pretrain.models.embednet import VIEW_OPTIONS, EmbedNet, fold_standardization
 from pretrain.models.mobilefacenet import MobileFaceNet, fold_mobilefacenet
 
 # Preprocessing of models whose saved info does not carry a spec, by training dataset.
@@ -148,7 +148,7 @@ def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
     )
 
 
-TEST_TIME = ("part", "impl", "flip_average", "test_views")
+TEST_TIME = ("part", "impl", *VIEW_OPTIONS)
 """Saved model options a cut drops: the export cut, the implementation, test-time views."""
 
 

@@ -216,21 +216,13 @@ def latency_by_depth(
 
 
 KEEP_SCAN = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)
-EARLY = 3  # stem, block1, block2: the producers at 1/2 and 1/4 of the input's resolution
 SHAPED_SCAN = ((0.3, 0.5), (0.25, 0.5), (0.3, 0.55), (0.3, 0.6), (0.25, 0.6), (0.35, 0.5))
-"""Latency-shaped budgets ``(early, late)``: ``early`` of the first :data:`EARLY` producers'
-channels kept, ``late`` of the others' (the early ones run at the highest resolutions, where the
-time is; the late ones hold most of the parameters)."""
+"""Latency-shaped budgets ``(early, late)`` (``pc.shaped_keep``)."""
 
 
 UNIFORM_BAR = {"fingerprint": "0.5", "face": "0.4"}
 """Each row's uniform budget before shaping (the fraction its speed had chosen): a shaped
 budget replaces it only if measured at least as fast with more MACs kept."""
-
-
-def shaped(early: float, late: float, producers: int) -> tuple[float, ...]:
-    """Per-producer fractions of a latency-shaped budget (stem first)."""
-    return tuple([early] * min(EARLY, producers) + [late] * max(0, producers - EARLY))
 
 
 def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
@@ -255,7 +247,7 @@ def keep_scan(kind: str, model_dir: Path, args: Any) -> dict[str, Any]:
     networks = {"1.0": (module, params)}
     stem, stem_params = shrink_stem(module, params, calibration.shape[1:3], recipe.stem_kernel)
     budgets: dict[str, float | tuple[float, ...]] = {str(k): k for k in KEEP_SCAN}
-    budgets |= {f"{e}/{lt}": shaped(e, lt, len(chain)) for e, lt in SHAPED_SCAN}
+    budgets |= {f"{e}/{lt}": pc.shaped_keep(e, lt, len(chain)) for e, lt in SHAPED_SCAN}
     for name, keep in budgets.items():
         structure = l1_separable(stem_params, pc.channels_kept(stem, keep))
         networks[name] = shrink_separable(stem, stem_params, structure, chain)

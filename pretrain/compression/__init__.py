@@ -119,6 +119,7 @@ from pretrain.compression.separable_pipeline import (
     genuine_pairs,
     retrained_dev_eer,
     separable_compression,
+    shaped_keep,
 )
 from pretrain.compression.sharing import group_means, tie
 from pretrain.compression.shrink import shrink, shrink_module
@@ -248,6 +249,7 @@ __all__ = [
     "separable_compression",
     "separable_masks",
     "separable_pruning",
+    "shaped_keep",
     "shrink",
     "shrink_module",
     "shrink_separable",

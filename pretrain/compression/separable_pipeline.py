@@ -49,7 +49,7 @@ from pretrain.data import ArrayDataset
 from pretrain.embedding.suites import embed_jitted
 from pretrain.embedding.tasks import imprinted_kernel
 from pretrain.evaluation.protocol import verification_report
-from pretrain.models.embednet import EmbedNet, fold_standardization
+from pretrain.models.embednet import VIEW_OPTIONS, EmbedNet, fold_standardization
 from pretrain.staged_config import load_run
 from pretrain.train.artifacts import SavedModel, load_model, save_model
 from pretrain.train.datasets import Splits, load_splits
@@ -59,6 +59,22 @@ from pretrain.train.steps import init_state
 # Particle filter size for EmbedNet: each particle costs one embedding pass over the 800 dev
 # prints (~3-7 s here), so 4 particles x 2 rounds per producer (not searched: the time budget).
 EMBED_FILTERS = FilterSettings(particles=4, rounds=2, temperature=0.005, moves=2, examples=0)
+
+
+def _fractions(keep: float | Sequence[float]) -> tuple[float, ...]:
+    """``keep`` as a tuple: one number is ``(keep,)``."""
+    return (keep,) if isinstance(keep, float | int) else tuple(keep)
+
+
+EARLY_PRODUCERS = 3  # stem, block1, block2: at 1/2 and 1/4 of the input's resolution
+
+
+def shaped_keep(early: float, late: float, producers: int) -> tuple[float, ...]:
+    """A latency-shaped channel budget: ``early`` of the first :data:`EARLY_PRODUCERS`
+    producers' channels kept (the highest resolutions, where the int8 time is), ``late`` of the
+    others' (most of the parameters); one fraction per producer, stem first."""
+    n = min(EARLY_PRODUCERS, producers)
+    return tuple([early] * n + [late] * (producers - n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,8 +138,7 @@ class SeparableRecipe:
     score_steps: int = 0
 
     def __post_init__(self) -> None:
-        keep = self.keep
-        fractions = (keep,) if isinstance(keep, float | int) else tuple(keep)
+        fractions = _fractions(self.keep)
         if not fractions or not all(
             isinstance(k, float | int) and 0.0 < k <= 1.0 for k in fractions
         ):
@@ -204,7 +219,7 @@ class SeparableRecipe:
 # 20.98 / 22.01%; ORL, reported: PF 97.68 +- 0.13% (seed 0 97.80%, -0.45 points), L1 93.32 +-
 # 1.11% against 98.25%; int8 2.36x / 2.37x.
 FACE_SEPARABLE = SeparableRecipe(
-    keep=(0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5),
+    keep=shaped_keep(0.3, 0.5, producers=8),
     config="pretrain/configs/embed_face_wide.py",
     stage="metric",
     epochs=40,
@@ -256,7 +271,7 @@ def channels_kept(module: Any, keep: float | Sequence[float]) -> dict[str, int]:
     one fraction for every producer or one per producer, stem first."""
     widths = [module.stem_width, *module.widths[:-1]]
     chain = separable_chain(len(module.widths))
-    fractions = [float(keep)] * len(chain) if isinstance(keep, float | int) else list(keep)
+    fractions = (keep,) * len(chain) if isinstance(keep, float | int) else _fractions(keep)
     if len(fractions) != len(chain):
         raise ValueError(
             f"keep has {len(fractions)} fractions for {len(chain)} producers ({', '.join(chain)})."
@@ -276,15 +291,14 @@ def finetune_config(saved: SavedModel, recipe: SeparableRecipe, narrow: Any) -> 
     (12 of them for the face backbone) and the loss would score their average."""
     run = load_run(recipe.config, list(recipe.overrides))
     config = run.stage(recipe.stage) if hasattr(run, "stage") else run
+    saved_options = saved.info.get("model_options", {})
     options = {
-        **saved.info.get("model_options", {}),
+        **{k: v for k, v in saved_options.items() if k not in VIEW_OPTIONS},
         "stem_width": narrow.stem_width,
         "stem_kernel": narrow.stem_kernel,
         "widths": tuple(narrow.widths),
         "standardize": False,
         "embed_norm": False,
-        "flip_average": False,
-        "test_views": None,
     }
     data = dict(config.dataset_options)
     if recipe.identities:

@@ -200,6 +200,11 @@ class StemConv(nn.Module):
         return y + bias
 
 
+VIEW_OPTIONS = ("flip_average", "test_views")
+"""EmbedNet options that are test-time views, not the network: a model trained from a saved
+one's options (fine-tuning, export cuts) drops them and runs one view."""
+
+
 @register("embednet")
 class EmbedNet(nn.Module):
     """Identity embeddings from a grayscale (or any-channel) image.
