@@ -2,7 +2,7 @@
 
 An artifact directory (format ``pocketfit-artifact/1``) holds ``model.tflite`` (every device
 operation as a named signature), ``background.npy`` (and, with a scope wider than ``head``,
-``background_features.npy``), optionally ``backbone.pfb`` (the OTA bundle), ``manifest.json`` and
+``background_features.xz``), optionally ``backbone.pfb`` (the OTA bundle), ``manifest.json`` and
 ``manifest.sig`` (signer key id + Ed25519 signature of the manifest).
 
 Trainable values are *variables* named like pytree paths (``head/kernel``,
@@ -23,8 +23,10 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 BACKGROUND = "background.npy"
 # The frozen front's features of the same background people, which the wider scopes need (their
-# negatives and their threshold go through the trained last block).
-BACKGROUND_FEATURES = "background_features.npy"
+# negatives and their threshold go through the trained last block): a codebook and XZ-compressed
+# codes (devices.coded_features); artifacts written before it hold them as a plain float16 .npy.
+BACKGROUND_FEATURES = "background_features.xz"
+BACKGROUND_FEATURES_NPY = "background_features.npy"
 OTA = "backbone.pfb"
 
 # Training scopes, narrow to wide (TinyTL: train what is cheap in memory).

@@ -15,19 +15,19 @@ again (git's "racily clean" entries). Changing ctime needs the clock, not write 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
 from pathlib import Path
-from tokenize import TokenError
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices import coded_features, npy
 from devices.contract import (
     BACKGROUND,
     BACKGROUND_FEATURES,
+    BACKGROUND_FEATURES_NPY,
     FORMAT,
     MANIFEST,
     MODEL,
@@ -165,19 +165,21 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     names = manifest["files"]
     # One file at a time, each dropped once used, so that loading holds at most one file's
     # bytes beside the arrays made so far; files the device does not use are hashed streaming.
+    read_here = (MODEL, BACKGROUND, BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY)
     for name, entry in names.items():
-        if name not in (MODEL, BACKGROUND, BACKGROUND_FEATURES):
+        if name not in read_here:
             _check(base / name, entry, _hash_file(base / name, stamps))
     model = _read(base / MODEL, stamps)
     _check(base / MODEL, names[MODEL], _digest(model))
     background = _verified_array(base / BACKGROUND, names[BACKGROUND], stamps)
     features = None
-    if BACKGROUND_FEATURES in names:
-        features = _verified_array(base / BACKGROUND_FEATURES, names[BACKGROUND_FEATURES], stamps)
+    for name in (n for n in (BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY) if n in names):
+        if features is not None:
+            raise ArtifactError(f"{base / MANIFEST}: lists both {name} and {BACKGROUND_FEATURES}.")
+        features = _verified_array(base / name, names[name], stamps)
         if len(features) != len(background):
             raise ArtifactError(
-                f"{base / BACKGROUND_FEATURES}: {len(features)} rows, {BACKGROUND} has "
-                f"{len(background)}."
+                f"{base / name}: {len(features)} rows, {BACKGROUND} has {len(background)}."
             )
     return Artifact(base, manifest, model, background, features, tuple(stamps.items()))
 
@@ -243,26 +245,13 @@ def _hash_file(path: Path, stamps: dict[str, FileStamp | None]) -> tuple[int, st
 def _verified_array(
     path: Path, entry: dict[str, Any], stamps: dict[str, FileStamp | None]
 ) -> np.ndarray:
-    """A verified ``.npy`` file as float32, without a second copy of its stored values."""
+    """A verified ``.npy`` file (or coded features, ``.xz``: :mod:`devices.coded_features`) as
+    float32, without a second copy of its stored values."""
     data = _read(path, stamps)
     _check(path, entry, _digest(data))
+    coded = path.name == BACKGROUND_FEATURES
     try:
-        stream = io.BytesIO(data)
-        version = np.lib.format.read_magic(stream)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f"npy format version {version}")
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, fortran, dtype = read_header(stream)
-        if dtype.hasobject:
-            raise ValueError("object arrays are not allowed")
-        count = int(np.prod(shape))
-        flat = np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
-        values = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
-        return values.astype(np.float32)
-    except (ValueError, SyntaxError, TokenError, TypeError, OverflowError) as err:
-        # numpy's header reader tokenizes and evaluates the header text: each can refuse it.
-        raise ArtifactError(f"{path}: not a readable .npy array ({err}).") from None
+        return coded_features.decode(data) if coded else npy.read(data)[0].astype(np.float32)
+    except ValueError as err:
+        what = "coded features file" if coded else ".npy array"
+        raise ArtifactError(f"{path}: not a readable {what} ({err}).") from None

@@ -48,6 +48,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from devices.contract import (
+    BACKGROUND_FEATURES,
     EMBED,
     EMBEDDINGS,
     FEATURES,
@@ -393,7 +394,8 @@ class Device:
         batch = n + sgd.batch_negatives(n, n_bg // 2)
         # See personalize.memory: float32 background arrays, the samples' inputs and the quality
         # gate's float64 copy beside the interpreter; while loading, the model, the embeddings
-        # and the features file (fp16 bytes + float32 values) being converted.
+        # and the features being decoded (devices.coded_features: the compressed file, one byte
+        # codes and float32 values, under 6 bytes a value; a plain float16 file: 2 + 4).
         # When the scope trains, beside them: the variables copied out of and into the
         # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
         # the training batch. With test-time views, also their float32 batch
@@ -474,7 +476,7 @@ class Device:
             raise EnrollmentError(
                 f"scope {scope!r} trains the last block, so its negatives and threshold need the "
                 f"background people's features, and this artifact ships none "
-                f"(background_features.npy); use scope 'head' or an artifact that has them."
+                f"({BACKGROUND_FEATURES}); use scope 'head' or an artifact that has them."
             )
         return scope
 

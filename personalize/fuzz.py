@@ -1,6 +1,7 @@
 """Fuzz targets of the device's parsers (run by :func:`devices.fuzz.fuzz`).
 
-An artifact's manifest, signature and background arrays, its model (the LiteRT interpreter:
+An artifact's manifest, signature and background arrays (the embeddings' ``.npy`` and the front
+features' codebook and XZ-compressed codes, :mod:`devices.coded_features`), its model (the LiteRT interpreter:
 native code, so the worker process counts a segfault rather than dying with it), user records
 and continual buffers (the encrypted file, and its plaintext encrypted under the right key so
 the decoder behind the authentication sees the mutation) and capture image files. Manifest and arrays are re-signed with
@@ -22,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE, ArtifactError
+from devices import coded_features
+from devices.contract import (
+    BACKGROUND,
+    BACKGROUND_FEATURES,
+    MANIFEST,
+    MODEL,
+    SIGNATURE,
+    ArtifactError,
+)
 from devices.fuzz import Target, image_file_runner, seed_images
 from devices.trust import key_id
 from personalize.artifact import load_artifact, open_model
@@ -57,11 +66,20 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
         signed(data)
         return load_artifact(art, public)
 
-    def with_background(data: bytes) -> Any:
-        (art / BACKGROUND).write_bytes(data)
-        entry = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        signed(json.dumps({**manifest, "files": {**manifest["files"], BACKGROUND: entry}}).encode())
-        return load_artifact(art, public)
+    def with_file(name: str) -> Any:
+        def run(data: bytes) -> Any:
+            (art / name).write_bytes(data)
+            entry = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            files = {**manifest["files"], name: entry}
+            signed(json.dumps({**manifest, "files": files}).encode())
+            return load_artifact(art, public)
+
+        return run
+
+    # Front features of the background's people on an int8 activation's grid (as export writes).
+    rows = len(np.load(art / BACKGROUND))
+    levels = np.random.default_rng(0).integers(0, 40, (rows, 2, 2, 8)) * np.float32(0.0234375)
+    features = coded_features.encode(levels)
 
     original = (art / MANIFEST).read_bytes()
     good_signature = _sign(key, original)
@@ -74,7 +92,10 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
     refused = (ArtifactError,)
     return {
         "artifact_manifest": Target([original], with_manifest, refused),
-        "artifact_background": Target([(art / BACKGROUND).read_bytes()], with_background, refused),
+        "artifact_background": Target(
+            [(art / BACKGROUND).read_bytes()], with_file(BACKGROUND), refused
+        ),
+        "artifact_features": Target([features], with_file(BACKGROUND_FEATURES), refused),
         "artifact_signature": Target([good_signature], with_signature, refused),
         "litert_model": Target([(art / MODEL).read_bytes()], open_model, refused),
     }

@@ -22,7 +22,6 @@ file's SHA-256 before writing. The writer is :func:`export.artifact.download.bui
 
 from __future__ import annotations
 
-import io
 import lzma
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -30,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import devices.bundle.container as container
+from devices import npy
 from devices.bundle.codec import decode_record
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
@@ -92,13 +92,6 @@ def compact_background(embeddings: np.ndarray, levels: int = 127) -> tuple[np.nd
 def expand_background(q: np.ndarray, e: np.ndarray) -> np.ndarray:
     """The float16 background ``q * 2**e`` (exact)."""
     return np.ldexp(q.astype(np.float32), e.astype(np.int32)[:, None]).astype(np.float16)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """``np.save`` of ``array`` as bytes (no pickle; C order, whatever the array's layout)."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _blob(values: np.ndarray | None, name: str) -> bytes:
@@ -192,7 +185,7 @@ def read_download(data: bytes, *, public_key: Any, where: str = "download") -> D
             raise BundleError("the background records are missing or of mismatched shapes.")
         if np.abs(q).max(initial=0) > 127 or np.any(q != np.rint(q)):
             raise BundleError("the background holds values outside int8.")
-        background = npy_bytes(expand_background(q.astype(np.int8), e.astype(np.int8)))
+        background = npy.to_bytes(expand_background(q.astype(np.int8), e.astype(np.int8)))
         files = {
             MODEL: model,
             BACKGROUND: background,

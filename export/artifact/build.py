@@ -6,9 +6,10 @@ Files of an artifact (format ``pocketfit-artifact/1``):
                       kernels stored int8 + per-channel scales, dequantized once on load);
   ``background.npy``  float16 embeddings of background people (synthetic or public only) for
                       on-device threshold calibration;
-  ``background_features.npy``  with a wider scope than ``head``: float16 front features of the
-                      same background people (the ``features`` output of the int8 ``embed``),
-                      the negatives and calibration set of the wider scopes on the device;
+  ``background_features.xz``  with a wider scope than ``head``: front features of the same
+                      background people (the ``features`` output of the int8 ``embed``), the
+                      negatives and calibration set of the wider scopes on the device, as a
+                      float16 codebook and XZ-compressed codes (:mod:`devices.coded_features`);
   ``backbone.pfb``    optional: the backbone as a Deep Compression bundle (the OTA form);
   ``manifest.json``   what the device needs to know, with the SHA-256 of every file above;
   ``manifest.sig``    8-byte signer key id + 64-byte Ed25519 signature of ``manifest.json``.
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from devices import coded_features, npy
 from devices.bundle.download import compact_background as compact_background_rows
 from devices.bundle.download import expand_background
 from devices.contract import (
@@ -234,14 +235,10 @@ def build_artifact(
         embeddings = expand_background(*compact_background_rows(embeddings, background_levels))
     else:
         embeddings = embeddings.astype(np.float16)
-    buffer = io.BytesIO()
-    np.save(buffer, embeddings, allow_pickle=False)
-    files = {MODEL: model, BACKGROUND: buffer.getvalue()}
+    files = {MODEL: model, BACKGROUND: npy.to_bytes(embeddings)}
     if any(scope != "head" for scope in scopes):
         features = embed_batches(model, background_images, output=FEATURES)
-        buffer = io.BytesIO()
-        np.save(buffer, features.astype(np.float16), allow_pickle=False)
-        files[BACKGROUND_FEATURES] = buffer.getvalue()
+        files[BACKGROUND_FEATURES] = coded_features.encode(features)
     float_bytes = backbone.float_bytes
     ota = None
     if bundle is not None:

@@ -23,6 +23,7 @@ import numpy as np
 
 import devices.bundle.container as container
 import export.bundle.signing as signing
+from devices import npy
 from devices.bundle import download as dl
 from devices.bundle.codec import Coded
 from devices.bundle.errors import BundleError
@@ -123,7 +124,7 @@ def seed_downloads(private_key: Any) -> list[bytes]:
         manifest = {"format": "pocketfit-artifact/1", "background": {"levels": levels}}
         files = {
             MODEL: model,
-            BACKGROUND: dl.npy_bytes(background),
+            BACKGROUND: npy.to_bytes(background),
             MANIFEST: json.dumps(manifest).encode(),
             SIGNATURE: bytes(72),
         }

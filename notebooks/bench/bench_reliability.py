@@ -48,6 +48,7 @@ FACTORIES = {
     "personalize.fuzz:targets": (
         "artifact_manifest",
         "artifact_background",
+        "artifact_features",
         "artifact_signature",
         "litert_model",
         "record_file",

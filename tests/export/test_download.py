@@ -227,7 +227,7 @@ def test_a_model_not_built_from_the_kernels_is_refused(packed) -> None:
         build_download(files, packed["kernels"], model="embednet", private_key=packed["key"])
     with pytest.raises(BundleError, match="head-only"):
         build_download(
-            {**packed["files"], "background_features.npy": b""},
+            {**packed["files"], "background_features.xz": b""},
             packed["kernels"],
             model="embednet",
             private_key=packed["key"],

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from devices.contract import BACKGROUND_FEATURES
+
 IDENTITIES, NOISE = 200, 0.1
 SEEN, BACKGROUND, OWNER, IMPOSTORS = range(60), range(60, 160), 160, range(161, 200)
 CLASSES = 4
@@ -32,13 +34,13 @@ def captures(identities: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 def remove_background_features(art: Path, private_key: Any) -> None:
-    """Drops ``background_features.npy`` (which export writes for wider scopes) from an
+    """Drops ``background_features.xz`` (which export writes for wider scopes) from an
     artifact and has the publisher sign its manifest again: an artifact of an older exporter."""
     from export.artifact import sign_manifest
 
     manifest = json.loads((art / "manifest.json").read_text())
-    (art / "background_features.npy").unlink()
-    del manifest["files"]["background_features.npy"]
+    (art / BACKGROUND_FEATURES).unlink()
+    del manifest["files"][BACKGROUND_FEATURES]
     (art / "manifest.json").write_text(json.dumps(manifest))
     sign_manifest(art, private_key)
 
@@ -68,7 +70,7 @@ def toy_artifact(tmp_path_factory: pytest.TempPathFactory, make_toy_artifact) ->
         background_source="toy identities 60-159",
         classes=CLASSES,
     )
-    assert (tmp / "art" / "background_features.npy").is_file()  # export writes them
+    assert (tmp / "art" / BACKGROUND_FEATURES).is_file()  # export writes them
     shutil.copytree(tmp / "art", tmp / "art_plain")  # every scope, no background features
     remove_background_features(tmp / "art_plain", art["key"])
     owner, _ = captures([OWNER], 25, seed=14)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from devices.contract import BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY
 from personalize import (
     NO_TRAINING,
     ArtifactError,
@@ -106,12 +108,58 @@ def test_over_budget_is_refused_with_the_numbers(toy_artifact, tmp_path: Path) -
     assert dev.users() == [] and not list((tmp_path / "users").iterdir())
 
 
+def _features_as_npy(art: Path, key: Any, *, keep_coded: bool = False) -> None:
+    """Stores ``art``'s background features as an older exporter did (a plain float16 .npy),
+    then signs the manifest again."""
+    from devices import npy
+    from export.artifact import sign_manifest
+
+    coded = art / BACKGROUND_FEATURES
+    plain = npy.to_bytes(
+        load_artifact(art, key.public_key()).background_features.astype(np.float16)
+    )
+    (art / BACKGROUND_FEATURES_NPY).write_bytes(plain)
+    manifest = json.loads((art / "manifest.json").read_text())
+    files = manifest["files"]
+    files[BACKGROUND_FEATURES_NPY] = {
+        "bytes": len(plain),
+        "sha256": hashlib.sha256(plain).hexdigest(),
+    }
+    if not keep_coded:
+        coded.unlink()
+        del files[BACKGROUND_FEATURES]
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    sign_manifest(art, key)
+
+
+def test_an_older_artifact_with_plain_features_loads_the_same_values(
+    toy_artifact, tmp_path: Path
+) -> None:
+    new = load_artifact(toy_artifact["dir"], toy_artifact["pub"])
+    assert new.background_features is not None
+    assert (toy_artifact["dir"] / BACKGROUND_FEATURES).stat().st_size < 0.5 * (
+        new.background_features.size * 2
+    )  # the coded file is well under plain float16
+    old = tmp_path / "old"
+    shutil.copytree(toy_artifact["dir"], old)
+    _features_as_npy(old, toy_artifact["key"])
+    loaded = load_artifact(old, toy_artifact["pub"])
+    np.testing.assert_array_equal(loaded.background_features, new.background_features)
+    dev = Device(old, tmp_path / "store", trusted_key=toy_artifact["pub"])
+    assert dev.enroll("owner", toy_artifact["owner"], scope="last_block").scope == "last_block"
+    both = tmp_path / "both"
+    shutil.copytree(toy_artifact["dir"], both)
+    _features_as_npy(both, toy_artifact["key"], keep_coded=True)
+    with pytest.raises(ArtifactError, match="lists both"):
+        load_artifact(both, toy_artifact["pub"])
+
+
 def test_wider_scopes_need_background_features(toy_artifact, tmp_path: Path) -> None:
     dev = Device(toy_artifact["plain"], tmp_path, trusted_key=toy_artifact["pub"])
     assert dev.scopes == ("head", "head_biases", "last_block")
     assert dev.trainable_scopes() == ("head",)
     assert dev.enroll("owner", toy_artifact["owner"]).scope == "head"
-    with pytest.raises(EnrollmentError, match=r"background_features\.npy"):
+    with pytest.raises(EnrollmentError, match=r"background_features\.xz"):
         dev.enroll("owner", toy_artifact["owner"], scope="last_block")
     with pytest.raises(EnrollmentError, match="unknown scope 'everything'"):
         dev.enroll("owner", toy_artifact["owner"], scope="everything")

@@ -19,6 +19,7 @@ from personalize.store import decode_record
 TARGETS = [
     ("artifact_manifest", 150),
     ("artifact_background", 150),
+    ("artifact_features", 150),
     ("artifact_signature", 100),
     ("litert_model", 300),
     ("record_file", 200),

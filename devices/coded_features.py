@@ -1,0 +1,64 @@
+"""The background's front features as a codebook and XZ-compressed codes, lossless.
+
+The wider scopes train against, and calibrate on, the background people's front features: the
+int8 ``embed``'s ``features`` output, which takes at most 256 values (one scale, one zero point).
+Stored as plain float16 they were 12.3 MB in the face artifact (1,000 people x 6,144 features).
+Here they are kept as their distinct float16 values (the codebook: uint8 codes for 256 or fewer,
+uint16 otherwise, and a float16 array never holds more than 65,536) and one code per value. The
+people axis is last, so each feature's values over the people lie side by side, and the codes are
+XZ-compressed. The face artifact's features take 3.4 MB, and decoding gives the same float16 values
+bit for bit, so a device computes exactly what it did with the plain file.
+
+File layout: one XZ stream of ``npy(codebook float16, (k,))`` + ``npy(codes, (*features, n))``.
+"""
+
+from __future__ import annotations
+
+import lzma
+
+import numpy as np
+
+from devices import npy
+
+MAX_INFLATED = 1 << 26  # 64 MiB of codebook and codes (the face artifact: 6 MiB); bounds a bomb
+
+
+def encode(features: np.ndarray) -> bytes:
+    """``(n, *features)`` values (rounded to float16) -> the file's bytes."""
+    values = np.asarray(features, np.float16)
+    if values.ndim < 2 or not len(values):
+        raise ValueError(f"features of shape {values.shape}: expected (people, *features).")
+    if not np.isfinite(values).all():
+        raise ValueError("features hold inf or NaN.")
+    codebook, codes = np.unique(values, return_inverse=True)
+    width = np.uint8 if len(codebook) <= 256 else np.uint16
+    codes = np.moveaxis(codes.reshape(values.shape).astype(width), 0, -1)
+    body = npy.to_bytes(codebook) + npy.to_bytes(codes)
+    return lzma.compress(body, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+
+
+def decode(data: bytes) -> np.ndarray:
+    """The file's bytes -> ``(n, *features)`` float32 values.
+
+    Raises:
+      ValueError: not an XZ stream, inflating past :data:`MAX_INFLATED`, trailing bytes, or a
+        codebook and codes that do not fit each other.
+    """
+    stream = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:
+        body = stream.decompress(data, max_length=MAX_INFLATED + 1)
+    except lzma.LZMAError as err:
+        raise ValueError(f"not an XZ stream ({err})") from None
+    if not stream.eof or stream.unused_data or len(body) > MAX_INFLATED:
+        raise ValueError(f"not one XZ stream of at most {MAX_INFLATED} bytes")
+    codebook, end = npy.read(body)
+    codes, end = npy.read(body, end)
+    if end != len(body):
+        raise ValueError(f"{len(body) - end} bytes after the codes")
+    if codebook.dtype != np.float16 or codebook.ndim != 1 or not len(codebook):
+        raise ValueError(f"a codebook of {codebook.dtype} {codebook.shape}, expected float16 (k,)")
+    if codes.dtype not in (np.uint8, np.uint16) or codes.ndim < 2:
+        raise ValueError(f"codes of {codes.dtype} {codes.shape}, expected uint8|uint16 (..., n)")
+    if codes.size and int(codes.max()) >= len(codebook):
+        raise ValueError(f"a code {int(codes.max())} past the codebook's {len(codebook)} values")
+    return codebook.astype(np.float32)[np.moveaxis(codes, -1, 0)]
