@@ -70,6 +70,7 @@ from pretrain.embedding import (
     score_variants,
 )
 from pretrain.models import build_model
+from pretrain.models.embednet import one_view
 from pretrain.staged_config import StagedConfig
 from pretrain.train import load_splits
 
@@ -317,7 +318,7 @@ def face_variants(model_dir: Path, face_config: Path = FACE_CONFIG) -> dict[str,
     pick = np.random.default_rng(0).permutation(len(train))[:WHITEN_TRAIN_IMAGES]
     started = time.perf_counter()
     scored = score_variants(
-        saved.module.clone(flip_average=False, test_views=None),
+        one_view(saved.module),
         saved.params,
         {"dev": dev, "orl": orl_faces(size)},
         background=background,

@@ -65,9 +65,10 @@ def _embedder(model: Path) -> tuple[Any, Any]:
     from pretrain.configs.embed_face_wide import INPUT_SIZE  # the committed model's input
     from pretrain.embedding.face_data import lfw_dev_set
     from pretrain.embedding.suites import embed
+    from pretrain.models.embednet import one_view
 
     saved = load_model(model)
-    module = saved.module.clone(flip_average=False, test_views=None)
+    module = one_view(saved.module)
     dev = lfw_dev_set("", INPUT_SIZE)
     views: dict[tuple[int, int, float, bool], np.ndarray] = {}
     every = list(dict.fromkeys(g for geometry in CANDIDATES.values() for g in geometry))

@@ -49,7 +49,7 @@ from pretrain.data import ArrayDataset
 from pretrain.embedding.suites import embed_jitted
 from pretrain.embedding.tasks import imprinted_kernel
 from pretrain.evaluation.protocol import verification_report
-from pretrain.models.embednet import VIEW_OPTIONS, EmbedNet, fold_standardization
+from pretrain.models.embednet import VIEW_OPTIONS, EmbedNet, fold_standardization, one_view
 from pretrain.staged_config import load_run
 from pretrain.train.artifacts import SavedModel, load_model, save_model
 from pretrain.train.datasets import Splits, load_splits
@@ -320,7 +320,7 @@ def folded(saved: SavedModel) -> tuple[EmbedNet, Params]:
             "use structured_compression for a plain chain (LeNet-5)."
         )
     module, params = fold_standardization(saved.module, saved.params)
-    return module.clone(impl="fast", flip_average=False, test_views=None), params
+    return one_view(module, impl="fast"), params
 
 
 def genuine_pairs(labels: np.ndarray) -> int:

@@ -27,6 +27,7 @@ from pretrain.data import ArrayDataset
 from pretrain.embedding.suites import embed, within_identity_order
 from pretrain.evaluation.protocol import FARS
 from pretrain.evaluation.repeated import face_report
+from pretrain.models.embednet import one_view
 
 # Whitening's ridge: this fraction of the mean eigenvalue is added to every eigenvalue.
 WHITEN_RIDGE = 1e-3
@@ -56,9 +57,7 @@ def fit_whitener(vectors: np.ndarray, *, ridge: float = WHITEN_RIDGE) -> Whitene
 def pooled_features(module: nn.Module, params: Any, images: np.ndarray) -> np.ndarray:
     """The pooled, feature-normalised vector the embedding layer projects (EmbedNet)."""
     blocks = len(module.widths)
-    maps = embed(
-        module.clone(stop_after=blocks, flip_average=False, test_views=None), params, images
-    )
+    maps = embed(one_view(module, stop_after=blocks), params, images)
     x = maps.mean(axis=(1, 2))
     x = x - x.mean(axis=-1, keepdims=True)
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6)
@@ -66,7 +65,7 @@ def pooled_features(module: nn.Module, params: Any, images: np.ndarray) -> np.nd
 
 def embeddings(module: nn.Module, params: Any, images: np.ndarray, *, flip: bool) -> np.ndarray:
     """The model's embeddings of ``images``, flip-averaged (by the model itself) when ``flip``."""
-    return embed(module.clone(flip_average=flip, test_views=None), params, images)
+    return embed(one_view(module, flip_average=flip), params, images)
 
 
 def as_norm_pairs(

@@ -200,9 +200,17 @@ class StemConv(nn.Module):
         return y + bias
 
 
-VIEW_OPTIONS = ("flip_average", "test_views")
-"""EmbedNet options that are test-time views, not the network: a model trained from a saved
-one's options (fine-tuning, export cuts) drops them and runs one view."""
+ONE_VIEW: dict[str, Any] = {"flip_average": False, "test_views": None}
+"""EmbedNet options that are test-time views, not the network, each at its one-view value: a
+model trained from a saved one's options (fine-tuning, export cuts) drops them and runs one
+view (:func:`one_view` for a live module)."""
+VIEW_OPTIONS = tuple(ONE_VIEW)
+
+
+def one_view(module: nn.Module, **changes: Any) -> Any:
+    """``module`` (an EmbedNet) cloned to embed one view (every :data:`VIEW_OPTIONS` field at
+    its one-view value), with ``changes`` on top."""
+    return module.clone(**{**ONE_VIEW, **changes})
 
 
 @register("embednet")
