@@ -14,13 +14,12 @@ File layout: one XZ stream of ``npy(codebook float16, (k,))`` + ``npy(codes, (*f
 
 from __future__ import annotations
 
-import lzma
-
 import numpy as np
 
-from devices import npy
+from devices import npy, xz
 
 MAX_INFLATED = 1 << 26  # 64 MiB of codebook and codes (the face artifact: 6 MiB); bounds a bomb
+GATHER_CODES = 1 << 18  # codes looked up at once (2 MiB of intp indices)
 
 
 def encode(features: np.ndarray) -> bytes:
@@ -33,24 +32,17 @@ def encode(features: np.ndarray) -> bytes:
     codebook, codes = np.unique(values, return_inverse=True)
     width = np.uint8 if len(codebook) <= 256 else np.uint16
     codes = np.moveaxis(codes.reshape(values.shape).astype(width), 0, -1)
-    body = npy.to_bytes(codebook) + npy.to_bytes(codes)
-    return lzma.compress(body, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    return xz.compress(npy.to_bytes(codebook) + npy.to_bytes(codes))
 
 
 def decode(data: bytes) -> np.ndarray:
     """The file's bytes -> ``(n, *features)`` float32 values.
 
     Raises:
-      ValueError: not an XZ stream, inflating past :data:`MAX_INFLATED`, trailing bytes, or a
-        codebook and codes that do not fit each other.
+      ValueError: not one XZ stream (:func:`devices.xz.decompress`), inflating past
+        :data:`MAX_INFLATED`, or a codebook and codes that do not fit each other.
     """
-    stream = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    try:
-        body = stream.decompress(data, max_length=MAX_INFLATED + 1)
-    except lzma.LZMAError as err:
-        raise ValueError(f"not an XZ stream ({err})") from None
-    if not stream.eof or stream.unused_data or len(body) > MAX_INFLATED:
-        raise ValueError(f"not one XZ stream of at most {MAX_INFLATED} bytes")
+    body = xz.decompress(data, MAX_INFLATED)
     codebook, end = npy.read(body)
     codes, end = npy.read(body, end)
     if end != len(body):
@@ -61,4 +53,11 @@ def decode(data: bytes) -> np.ndarray:
         raise ValueError(f"codes of {codes.dtype} {codes.shape}, expected uint8|uint16 (..., n)")
     if codes.size and int(codes.max()) >= len(codebook):
         raise ValueError(f"a code {int(codes.max())} past the codebook's {len(codebook)} values")
-    return codebook.astype(np.float32)[np.moveaxis(codes, -1, 0)]
+    # Looked up a slice of people at a time: numpy turns an index array into intp (8 bytes a
+    # code) before it gathers, which for every code at once would outgrow the values themselves.
+    values = codebook.astype(np.float32)
+    out = np.empty((codes.shape[-1], *codes.shape[:-1]), np.float32)
+    step = max(1, GATHER_CODES // max(1, out[0].size))
+    for start in range(0, len(out), step):
+        out[start : start + step] = values[np.moveaxis(codes[..., start : start + step], -1, 0)]
+    return out

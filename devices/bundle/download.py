@@ -22,14 +22,13 @@ file's SHA-256 before writing. The writer is :func:`export.artifact.download.bui
 
 from __future__ import annotations
 
-import lzma
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 import devices.bundle.container as container
-from devices import npy
+from devices import npy, xz
 from devices.bundle.codec import decode_record
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
@@ -106,19 +105,18 @@ def inflate(data: bytes, size: Any, name: str) -> bytes:
     """An XZ stream that must inflate to exactly ``size`` bytes (bounded: no bomb)."""
     if not isinstance(size, int) or not 0 < size <= MAX_MODEL_BYTES:
         raise BundleError(f"{name}: declared size {size!r} bytes is not in 1..{MAX_MODEL_BYTES}.")
-    stream = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     try:
-        out = stream.decompress(data, max_length=size + 1)
-    except lzma.LZMAError as err:
-        raise BundleError(f"{name}: not an XZ stream ({err}).") from None
-    if len(out) != size or not stream.eof:
+        out = xz.decompress(data, size)
+    except ValueError as err:
+        raise BundleError(f"{name}: {err}; the declared size is {size} bytes.") from None
+    if len(out) != size:
         raise BundleError(f"{name}: inflates to other than the declared {size} bytes.")
     return out
 
 
 def deflate(data: bytes) -> bytes:
-    """The XZ stream :func:`inflate` reads (LZMA, strongest preset)."""
-    return lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    """The XZ stream :func:`inflate` reads (:func:`devices.xz.compress`)."""
+    return xz.compress(data)
 
 
 def _placements(raw: Any) -> list[tuple[int, str, str]]:
