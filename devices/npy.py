@@ -45,6 +45,8 @@ def read(data: bytes, offset: int = 0) -> tuple[np.ndarray, int]:
         raise ValueError(str(err)) from None
     if dtype.hasobject:
         raise ValueError("object arrays are not allowed")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"a negative dimension in shape {shape}")
     count = math.prod(shape)
     start = stream.tell()
     if count * dtype.itemsize > len(data) - start:

@@ -116,19 +116,3 @@ def test_decode_bounds_what_a_small_file_inflates_to(monkeypatch) -> None:
     assert len(bomb) < 300
     with pytest.raises(ValueError, match="more than 1000 bytes"):
         coded_features.decode(bomb)
-
-
-def test_npy_read_refuses_object_arrays_and_short_data() -> None:
-    with pytest.raises(ValueError, match="object arrays"):
-        npy.read(_object_npy())
-    data = npy.to_bytes(np.arange(10, dtype=np.int32))
-    with pytest.raises(ValueError, match="need more"):
-        npy.read(data[:-1])
-    values, end = npy.read(data)
-    assert end == len(data) and values.tolist() == list(range(10))
-
-
-def _object_npy() -> bytes:
-    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
-    header += b" " * (63 - len(header) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x00" * 8
