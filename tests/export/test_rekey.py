@@ -68,7 +68,7 @@ def test_rekey_moves_everything_to_the_new_key_and_keeps_enrolled_users(publishe
     ]
     after = _tree(folder)
     # What a device computes with is untouched; only signed files and the manifest changed.
-    for name in ("model.tflite", "background.npy", "background_features.npy", "README.txt"):
+    for name in ("model.tflite", "background.npy", "background_features.xz", "README.txt"):
         assert after[f"fingerprint/{name}"] == before[f"fingerprint/{name}"]
     assert after["lenet5.pfb"] == before["lenet5.pfb"]
     for name in ("fingerprint/backbone.pfb", "face.pfb", "fingerprint/manifest.json"):
