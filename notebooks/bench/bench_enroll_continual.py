@@ -66,6 +66,7 @@ class Person(NamedTuple):
     enroll: list[np.ndarray]
     unlocks: list[np.ndarray]  # the drifting sequence, in order
     others: list[np.ndarray]  # captures an attacker presents (their own, undrifted)
+    name: str = ""  # the set's name for the person (its folder)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -96,7 +97,12 @@ def yale_b_people(limit: int | None) -> list[Person]:
         order = [idx[j] for j in np.argsort(angle, kind="stable")]
         images = [faces.images[i] for i in order]
         people.append(
-            Person(images[:ENROLL], images[ENROLL : ENROLL + UNLOCKS], images[: 2 * ENROLL])
+            Person(
+                images[:ENROLL],
+                images[ENROLL : ENROLL + UNLOCKS],
+                images[: 2 * ENROLL],
+                faces.identities[label],
+            )
         )
     return people
 
@@ -108,7 +114,9 @@ def orl_people(limit: int | None) -> list[Person]:
     people = []
     for label in range(len(faces.identities))[:limit]:
         images = [faces.images[i] for i in range(len(faces.images)) if faces.labels[i] == label]
-        people.append(Person(images[:ENROLL], _drifting(images[ENROLL:]), images))
+        people.append(
+            Person(images[:ENROLL], _drifting(images[ENROLL:]), images, faces.identities[label])
+        )
     return people
 
 
@@ -121,7 +129,7 @@ def dev_people(limit: int | None) -> list[Person]:
     people = []
     for label in range(len(names)):
         images = [faces.images[i] for i in range(len(faces.images)) if faces.labels[i] == label]
-        people.append(Person(images[:ENROLL], _drifting(images[ENROLL:]), images))
+        people.append(Person(images[:ENROLL], _drifting(images[ENROLL:]), images, names[label]))
     return people
 
 
@@ -220,6 +228,11 @@ def run_person(
         out[name] = {
             "accepts_without": int(sum(base)),
             "accepts_with": int(sum(attacked)),
+            # the attacker cycles their captures: how many distinct ones were ever accepted
+            "captures_accepted": len(
+                {i % len(attacker.others) for i, ok in enumerate(base + attacked) if ok}
+            ),
+            "captures": len(attacker.others),
             "updates": int(what.get("updated", 0)),
             "target_far": far,
         }
@@ -256,8 +269,10 @@ def run_set(
     dev.continual = Continual(dev, config, clock=clock)
     rows = []
     t0 = time.perf_counter()
+    attackers = []
     for i in tqdm(range(len(people)), desc=desc, leave=False):
-        attacker = people[nearest_attacker(dev, people, i)] if poison else None
+        attackers.append(nearest_attacker(dev, people, i) if poison else -1)
+        attacker = people[attackers[-1]] if poison else None
         rows.append(run_person(dev, clock, people[i], attacker, poison, unlock_far))
         dev.remove("owner")
     n = len(people) * UNLOCKS
@@ -284,6 +299,17 @@ def run_set(
                 "far_without_updates": sum(p["accepts_without"] for p in parts) / attempts,
                 "far_with_updates": sum(p["accepts_with"] for p in parts) / attempts,
                 "updates": int(sum(p["updates"] for p in parts)),
+                # the owners any attack got into, by the set's names
+                "accepted_owners": [
+                    {
+                        "owner": people[i].name,
+                        "attacker": people[attackers[i]].name,
+                        **{k: p[k] for k in ("accepts_without", "accepts_with")},
+                        **{k: p[k] for k in ("captures_accepted", "captures")},
+                    }
+                    for i, p in enumerate(parts)
+                    if p["accepts_without"] or p["accepts_with"]
+                ],
             }
         out["poisoning_far"] = out["poisoning_persistent"]["far_with_updates"]
     return out
