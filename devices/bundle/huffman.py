@@ -28,6 +28,7 @@ MAX_ALPHABET = 4096
 MAX_SYMBOLS = 1 << 26  # a stream's symbol count is read from the file: bounded before allocating
 _HEAD = struct.Struct("<IHB")  # count, alphabet, mode
 MODE_CODED, MODE_CONSTANT = 0, 1
+WINDOW_BITS = 1 << 16  # bit positions whose codes are looked up at once while decoding
 
 
 class Stream(NamedTuple):
@@ -222,17 +223,21 @@ def _decode_bits(
     nbits = payload.size * 8
     if count * int(lengths[lengths > 0].min()) > nbits:
         raise BundleError(f"{what}: {count} symbols cannot fit in {nbits} bits (truncated?).")
-    bits = np.concatenate([np.unpackbits(payload), np.zeros(width, np.uint8)]).astype(np.int64)
-    window = np.lib.stride_tricks.sliding_window_view(bits, width) @ (
-        1 << np.arange(width - 1, -1, -1)
-    )
-    sym_list, len_list, win = sym_of.tolist(), len_of.tolist(), window.tolist()
+    bits = np.concatenate([np.unpackbits(payload), np.zeros(width, np.uint8)])
+    weights = 1 << np.arange(width - 1, -1, -1)
+    sym_list, len_list = sym_of.tolist(), len_of.tolist()
     out = [0] * count
-    pos = 0
+    pos, base, win = 0, 0, []
     for i in range(count):
         if pos >= nbits:
             raise BundleError(f"{what}: bits end after {i} of {count} symbols (truncated?).")
-        key = win[pos]
+        if pos - base >= len(win):
+            # The code starting at each bit, for the next WINDOW_BITS bits only: as Python ints
+            # for the whole payload they took ~300 bytes a payload byte (a 100 KB kernel: 30 MB).
+            base = pos
+            part = bits[base : base + WINDOW_BITS + width - 1].astype(np.int64)
+            win = (np.lib.stride_tricks.sliding_window_view(part, width) @ weights).tolist()
+        key = win[pos - base]
         sym = sym_list[key]
         if sym < 0:
             raise BundleError(f"{what}: bits at offset {pos} spell no code (corrupt).")

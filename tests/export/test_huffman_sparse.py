@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -48,6 +50,26 @@ def test_huffman_round_trip_is_exact(stream) -> None:
     assert info.symbols == symbols.size and info.nbytes == len(data)
     counts = np.bincount(symbols, minlength=alphabet)
     assert len(data) == huffman.stream_size(counts)
+
+
+@pytest.mark.parametrize(("window", "count"), [(3, 5_000), (64, 5_000), (None, 300_000)])
+def test_huffman_decodes_across_lookup_windows(monkeypatch, window, count: int) -> None:
+    # Codes straddle the edges of the windows the decoder looks codes up in; 300,000 skewed
+    # symbols (~700,000 bits) cross the default window's edge ten times.
+    symbols = np.random.default_rng(0).geometric(0.3, count).clip(max=40) - 1
+    data = huffman.encode(symbols, 40)
+    if window is not None:
+        monkeypatch.setattr(huffman, "WINDOW_BITS", window)
+    tracemalloc.start()
+    try:
+        decoded, info = huffman.decode(data, limit=40)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(decoded, symbols)
+    assert info.bits > (8 * huffman.WINDOW_BITS if window is None else 100 * window)
+    if window is None:  # 111 KB of payload: 10.6 MB here, 55 MB when every bit's code was kept
+        assert peak < 20e6
 
 
 @FAST
