@@ -6,8 +6,9 @@ Stored as plain float16 they were 12.3 MB in the face artifact (1,000 people x 6
 Here they are kept as their distinct float16 values (the codebook: uint8 codes for 256 or fewer,
 uint16 otherwise, and a float16 array never holds more than 65,536) and one code per value. The
 people axis is last, so each feature's values over the people lie side by side, and the codes are
-XZ-compressed. The face artifact's features take 3.4 MB, and decoding gives the same float16 values
-bit for bit, so a device computes exactly what it did with the plain file.
+XZ-compressed (:mod:`devices.xz`). The face artifact's features take 3.4 MB, and decoding gives
+the same float16 values (bit for bit on the committed artifacts; a negative zero, which ReLU
+features never hold, would read as zero), so a device computes what it did with the plain file.
 
 File layout: one XZ stream of ``npy(codebook float16, (k,))`` + ``npy(codes, (*features, n))``.
 """
@@ -23,7 +24,11 @@ GATHER_CODES = 1 << 18  # codes looked up at once (2 MiB of intp indices)
 
 
 def encode(features: np.ndarray) -> bytes:
-    """``(n, *features)`` values (rounded to float16) -> the file's bytes."""
+    """``(n, *features)`` values (rounded to float16) -> the file's bytes.
+
+    Raises:
+      ValueError: not at least two axes with one row, or a value that is inf or NaN in float16.
+    """
     values = np.asarray(features, np.float16)
     if values.ndim < 2 or not len(values):
         raise ValueError(f"features of shape {values.shape}: expected (people, *features).")

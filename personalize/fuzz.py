@@ -1,12 +1,13 @@
 """Fuzz targets of the device's parsers (run by :func:`devices.fuzz.fuzz`).
 
 An artifact's manifest, signature and background arrays (the embeddings' ``.npy`` and the front
-features' codebook and XZ-compressed codes, :mod:`devices.coded_features`), its model (the LiteRT interpreter:
-native code, so the worker process counts a segfault rather than dying with it), user records
-and continual buffers (the encrypted file, and its plaintext encrypted under the right key so
-the decoder behind the authentication sees the mutation) and capture image files. Manifest and arrays are re-signed with
-a key the target trusts, so the mutations reach the parsers behind the signature check (as from
-a compromised or buggy publisher); ``artifact_signature`` mutates the signature itself.
+features' codebook and XZ-compressed codes, :mod:`devices.coded_features`), its model (the
+LiteRT interpreter: native code, so the worker process counts a segfault rather than dying with
+it), user records and continual buffers (the encrypted file, and its plaintext encrypted under
+the right key so the decoder behind the authentication sees the mutation) and capture image
+files. Manifest and arrays are re-signed with a key the target trusts, so the mutations reach
+the parsers behind the signature check (as from a compromised or buggy publisher);
+``artifact_signature`` mutates the signature itself.
 
 The seed artifact is ``$POCKETFIT_FUZZ_ARTIFACT`` (default: the committed
 ``notebooks/results/artifacts/lenet300``). Numpy, LiteRT, Pillow and ``cryptography`` only.
