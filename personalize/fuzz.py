@@ -1,13 +1,13 @@
 """Fuzz targets of the device's parsers (run by :func:`devices.fuzz.fuzz`).
 
 An artifact's manifest, signature and background arrays (the embeddings' ``.npy`` and the front
-features' codebook and XZ-compressed codes, :mod:`devices.coded_features`), its model (the
-LiteRT interpreter: native code, so the worker process counts a segfault rather than dying with
-it), user records and continual buffers (the encrypted file, and its plaintext encrypted under
-the right key so the decoder behind the authentication sees the mutation) and capture image
-files. Manifest and arrays are re-signed with a key the target trusts, so the mutations reach
-the parsers behind the signature check (as from a compromised or buggy publisher);
-``artifact_signature`` mutates the signature itself.
+features' file of :mod:`devices.coded_features`, both as the XZ file and as the codebook and
+codes inside it), its model (the LiteRT interpreter: native code, so the worker process counts a
+segfault rather than dying with it), user records and continual buffers (the encrypted file, and
+its plaintext encrypted under the right key so the decoder behind the authentication sees the
+mutation) and capture image files. Manifest and arrays are re-signed with a key the target
+trusts, so the mutations reach the parsers behind the signature check (as from a compromised or
+buggy publisher); ``artifact_signature`` mutates the signature itself.
 
 The seed artifact is ``$POCKETFIT_FUZZ_ARTIFACT`` (default: the committed
 ``notebooks/results/artifacts/lenet300``). Numpy, LiteRT, Pillow and ``cryptography`` only.
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from devices import coded_features
+from devices import coded_features, xz
 from devices.contract import (
     BACKGROUND,
     BACKGROUND_FEATURES,
@@ -81,6 +81,10 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
     rows = len(np.load(art / BACKGROUND))
     levels = np.random.default_rng(0).integers(0, 40, (rows, 2, 2, 8)) * np.float32(0.0234375)
     features = coded_features.encode(levels)
+    # ... and what the XZ stream holds: its check rejects nearly every mutated byte, so this
+    # target mutates the codebook and codes themselves and compresses them again
+    body = xz.decompress(features, coded_features.MAX_INFLATED)
+    with_features = with_file(BACKGROUND_FEATURES)
 
     original = (art / MANIFEST).read_bytes()
     good_signature = _sign(key, original)
@@ -96,7 +100,10 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
         "artifact_background": Target(
             [(art / BACKGROUND).read_bytes()], with_file(BACKGROUND), refused
         ),
-        "artifact_features": Target([features], with_file(BACKGROUND_FEATURES), refused),
+        "artifact_features": Target([features], with_features, refused),
+        "artifact_features_body": Target(
+            [body], lambda data: with_features(xz.compress(data)), refused
+        ),
         "artifact_signature": Target([good_signature], with_signature, refused),
         "litert_model": Target([(art / MODEL).read_bytes()], open_model, refused),
     }

@@ -227,7 +227,8 @@ def _decode_bits(
     weights = 1 << np.arange(width - 1, -1, -1)
     sym_list, len_list = sym_of.tolist(), len_of.tolist()
     out = [0] * count
-    pos, base, win = 0, 0, []
+    pos, base = 0, 0
+    win: list[int] = []
     for i in range(count):
         if pos >= nbits:
             raise BundleError(f"{what}: bits end after {i} of {count} symbols (truncated?).")
@@ -236,12 +237,13 @@ def _decode_bits(
             # for the whole payload they took ~300 bytes a payload byte (a 100 KB kernel: 30 MB).
             base = pos
             part = bits[base : base + WINDOW_BITS + width - 1].astype(np.int64)
-            win = (np.lib.stride_tricks.sliding_window_view(part, width) @ weights).tolist()
+            codes_at = np.lib.stride_tricks.sliding_window_view(part, width) @ weights
+            win = codes_at.tolist()
         key = win[pos - base]
-        sym = sym_list[key]
-        if sym < 0:
+        symbol = sym_list[key]
+        if symbol < 0:
             raise BundleError(f"{what}: bits at offset {pos} spell no code (corrupt).")
-        out[i] = sym
+        out[i] = symbol
         pos += len_list[key]
     if pos > nbits:
         raise BundleError(f"{what}: the last code runs past the end of the bits (truncated?).")

@@ -49,6 +49,7 @@ FACTORIES = {
         "artifact_manifest",
         "artifact_background",
         "artifact_features",
+        "artifact_features_body",
         "artifact_signature",
         "litert_model",
         "record_file",

@@ -20,6 +20,7 @@ TARGETS = [
     ("artifact_manifest", 150),
     ("artifact_background", 150),
     ("artifact_features", 150),
+    ("artifact_features_body", 150),
     ("artifact_signature", 100),
     ("litert_model", 300),
     ("record_file", 200),
