@@ -51,8 +51,9 @@ class Artifact(NamedTuple):
       manifest: the parsed, verified manifest.
       model: the verified ``model.tflite`` bytes.
       background: ``(n, d)`` float32 background embeddings.
-      background_features: ``(n, *features)`` float32 front features of the same people, or
-        ``None`` when the artifact does not ship them (then only the ``head`` scope can train).
+      background_features: ``(n, *features)`` float16 front features of the same people (as
+        stored; the wider scopes widen them a batch at a time), or ``None`` when the artifact
+        does not ship them (then only the ``head`` scope can train).
       stamps: ``(file name, stamp)`` of every file read (the manifest, its signature and each
         file it lists), each taken before the file was read; a stamp is None for a file
         modified within :data:`RACY_NS` of being read (see :func:`unchanged`).
@@ -176,7 +177,7 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     for name in (n for n in (BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY) if n in names):
         if features is not None:
             raise ArtifactError(f"{base / MANIFEST}: lists both {name} and {BACKGROUND_FEATURES}.")
-        features = _verified_array(base / name, names[name], stamps)
+        features = _verified_array(base / name, names[name], stamps, np.float16)
         if len(features) != len(background):
             raise ArtifactError(
                 f"{base / name}: {len(features)} rows, {BACKGROUND} has {len(background)}."
@@ -243,15 +244,19 @@ def _hash_file(path: Path, stamps: dict[str, FileStamp | None]) -> tuple[int, st
 
 
 def _verified_array(
-    path: Path, entry: dict[str, Any], stamps: dict[str, FileStamp | None]
+    path: Path,
+    entry: dict[str, Any],
+    stamps: dict[str, FileStamp | None],
+    dtype: Any = np.float32,
 ) -> np.ndarray:
     """A verified ``.npy`` file (or coded features, ``.xz``: :mod:`devices.coded_features`) as
-    float32, without a second copy of its stored values."""
+    ``dtype``, without a second copy of its stored values."""
     data = _read(path, stamps)
     _check(path, entry, _digest(data))
     coded = path.name == BACKGROUND_FEATURES
     try:
-        return coded_features.decode(data) if coded else npy.read(data)[0].astype(np.float32)
+        values = coded_features.decode(data) if coded else npy.read(data)[0]
+        return values.astype(dtype)  # a copy: never a view of the file's bytes
     except ValueError as err:
         what = "coded features file" if coded else ".npy array"
         raise ArtifactError(f"{path}: not a readable {what} ({err}).") from None

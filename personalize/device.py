@@ -392,10 +392,11 @@ class Device:
         feat = int(np.prod(fshape[1:])) if fshape else 0
         image = int(np.prod(self.spec.shape))
         batch = n + sgd.batch_negatives(n, n_bg // 2)
-        # See personalize.memory: float32 background arrays, the samples' inputs and the quality
-        # gate's float64 copy beside the interpreter; while loading, the model, the embeddings
-        # and the features being decoded (devices.coded_features: the compressed file, one byte
-        # codes and float32 values, under 6 bytes a value; a plain float16 file: 2 + 4).
+        # See personalize.memory: the background embeddings (float32) and features (float16),
+        # the samples' inputs and the quality gate's float64 copy beside the interpreter; while
+        # loading, the model, the embeddings and the features being decoded
+        # (devices.coded_features: the compressed file, one byte codes and float16 values,
+        # under 4 bytes a value; a plain float16 file: 2 + 2).
         # When the scope trains, beside them: the variables copied out of and into the
         # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
         # the training batch. With test-time views, also their float32 batch
@@ -403,12 +404,12 @@ class Device:
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
         count = self.enroll_views.count
         views = 4 * count * min(n, CHUNK) * image if count > 1 else 0
-        host = 12 * n * image + views + 4 * (emb + fea)
+        host = 12 * n * image + views + 4 * emb + 2 * fea
         trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
-        load = self.model_bytes + max(6 * emb, 4 * emb + 6 * fea)
+        load = self.model_bytes + max(6 * emb, 4 * emb + 4 * fea)
         # Before the interpreter runs: the background arrays, the inputs made so far and the
         # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
-        prepare = 4 * (emb + fea) + 4 * n * image + work
+        prepare = 4 * emb + 2 * fea + 4 * n * image + work
         common = {EMBED: max(count * n, self.views.count), INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
@@ -737,8 +738,8 @@ class Device:
         scores = []
         for i in range(0, len(rows), CHUNK):
             e = rows[i : i + CHUNK]
-            if refine is not None:
-                e = refine(**{FEATURES: e})[EMBEDDINGS]
+            if refine is not None:  # features are kept float16 (personalize.load_artifact)
+                e = refine(**{FEATURES: np.asarray(e, np.float32)})[EMBEDDINGS]
             scores.append(infer(**{EMBEDDINGS: np.asarray(e, np.float32)})[SCORES][:, 0])
         return np.concatenate(scores) / self.scale
 

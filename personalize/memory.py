@@ -8,12 +8,12 @@ samples, ``get_weights`` (run when the Device was made); when the scope trains,
 ``set_weights``, the scope's train step at the real batch, ``infer`` and, for wider scopes,
 ``refine`` on calibration chunks), summed because the interpreter keeps each subgraph's arena
 once that subgraph has run (measured: the resident set grows with each new signature and does
-not fall back), plus the host arrays then alive (the background arrays in float32, the samples'
-model inputs and the quality gate's float64 copy; when the scope trains, three copies of the
-variables on their way out of and into the interpreter and the training batch). While the
-artifact is verified: the model file, the background arrays made so far and the file being
-converted (its bytes and its float32 values; see :func:`personalize.load_artifact`); the
-enrollment trims the heap after it, so those freed bytes do not linger. While the samples are
+not fall back), plus the host arrays then alive (the background embeddings in float32 and
+their front features in float16, the samples' model inputs and the quality gate's float64 copy;
+when the scope trains, three copies of the variables on their way out of and into the
+interpreter and the training batch). While the artifact is verified: the model file, the
+background arrays made so far and the file being converted (its bytes and its values; see
+:func:`personalize.load_artifact`); the enrollment trims the heap after it, so those freed bytes do not linger. While the samples are
 preprocessed (before the interpreter runs): the interpreter as the Device created it, the
 background arrays, the model inputs made so far and the preprocessing's own peak for the largest
 raw image (:func:`devices.preprocess.working_bytes`: a fingerprint's core registration of a
