@@ -174,9 +174,10 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     _check(base / MODEL, names[MODEL], _digest(model))
     background = _verified_array(base / BACKGROUND, names[BACKGROUND], stamps)
     features = None
-    for name in (n for n in (BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY) if n in names):
-        if features is not None:
-            raise ArtifactError(f"{base / MANIFEST}: lists both {name} and {BACKGROUND_FEATURES}.")
+    listed = [n for n in (BACKGROUND_FEATURES, BACKGROUND_FEATURES_NPY) if n in names]
+    if len(listed) > 1:
+        raise ArtifactError(f"{base / MANIFEST}: lists both {' and '.join(reversed(listed))}.")
+    for name in listed:
         features = _verified_array(base / name, names[name], stamps, np.float16)
         if len(features) != len(background):
             raise ArtifactError(
@@ -255,8 +256,9 @@ def _verified_array(
     _check(path, entry, _digest(data))
     coded = path.name == BACKGROUND_FEATURES
     try:
-        values = coded_features.decode(data) if coded else npy.read(data)[0]
-        return values.astype(dtype)  # a copy: never a view of the file's bytes
+        if coded:  # decoded into an array of its own: no second copy
+            return coded_features.decode(data).astype(dtype, copy=False)
+        return npy.read(data)[0].astype(dtype)  # a copy: never a view of the file's bytes
     except ValueError as err:
         what = "coded features file" if coded else ".npy array"
         raise ArtifactError(f"{path}: not a readable {what} ({err}).") from None

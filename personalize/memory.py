@@ -13,8 +13,9 @@ their front features in float16, the samples' model inputs and the quality gate'
 when the scope trains, three copies of the variables on their way out of and into the
 interpreter and the training batch). While the artifact is verified: the model file, the
 background arrays made so far and the file being converted (its bytes and its values; see
-:func:`personalize.load_artifact`); the enrollment trims the heap after it, so those freed bytes do not linger. While the samples are
-preprocessed (before the interpreter runs): the interpreter as the Device created it, the
+:func:`personalize.load_artifact`); the enrollment trims the heap after it, so those freed
+bytes do not linger. While the samples are preprocessed (before the interpreter runs): the
+interpreter as the Device created it, the
 background arrays, the model inputs made so far and the preprocessing's own peak for the largest
 raw image (:func:`devices.preprocess.working_bytes`: a fingerprint's core registration of a
 640x480 print alone allocates ~13 MB). Not predicted: Python

@@ -157,8 +157,8 @@ class SeparableRecipe:
 
 # The face backbone's row (bench_structured.py --only face). keep is the budget (shaped by latency
 # since 2026-12-04, 0.4 of every producer's channels before that, 0.5 as for prints first; see the
-# end). The fine-tuning is its CosFace stage on LFW + Extended Yale B (1,598 people with >= 2 images, 80 steps an epoch),
-# time-boxed to 15 epochs (1,200 steps, as the fingerprint row's 1,250), the dev people's EER
+# end). The fine-tuning is its CosFace stage on LFW + Extended Yale B (1,598 people with >= 2
+# images, 80 steps an epoch), time-boxed to 15 epochs (1,200 steps, as the fingerprint row's 1,250), the dev people's EER
 # cutting the rate and picking the epoch as in pretraining. distill=10: the weight the OTA
 # retraining of this same backbone chose on the same dev people (export.artifact.ota.FACE_LFW,
 # export_search_embed_face_lfw.json); not searched again here. Without it (--distill 0,
@@ -208,8 +208,8 @@ class SeparableRecipe:
 # block1 and block2 (1/2 and 1/4 of the input's resolution, where the int8 time is) and 0.5 of the
 # others'. Speed and MACs chose it, no accuracy read (``--keep-scan``'s ``shaped_pick``: of the
 # shaped budgets that beat uniform 0.4 on speed and MACs both, the one keeping the most MACs: 2.48x
-# at 0.287 of the MACs against 2.39x at 0.238); dev then confirmed it under the rule written before the runs
-# (the lower PF seed-0 fine-tuned dev EER, one view, both with the fix): 17.20% against 17.83% for
+# at 0.287 of the MACs against 2.39x at 0.238); dev then confirmed it under the rule written
+# before the runs (the lower PF seed-0 fine-tuned dev EER, one view, both with the fix): 17.20% against 17.83% for
 # uniform 0.4. The row (19e9633, seeds 0-2): dev EER PF 17.20 / 17.23 / 17.73%, L1 seed 0 22.3%;
 # ORL, reported: PF 96.57 +- 0.08% (seed 0 96.65%), L1 88.63 +- 1.50% against 98.25%; int8 2.35x.
 # Those runs never cut their rate in 30 epochs (dev EER still falling at 28-30). The time box is 40
