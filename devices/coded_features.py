@@ -15,6 +15,8 @@ File layout: one XZ stream of ``npy(codebook float16, (k,))`` + ``npy(codes, (*f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from devices import npy, xz
@@ -55,15 +57,17 @@ def decode(data: bytes) -> np.ndarray:
         raise ValueError(f"{len(body) - end} bytes after the codes")
     if codebook.dtype != np.float16 or codebook.ndim != 1 or not len(codebook):
         raise ValueError(f"a codebook of {codebook.dtype} {codebook.shape}, expected float16 (k,)")
-    if codes.dtype not in (np.uint8, np.uint16) or codes.ndim < 2:
-        raise ValueError(f"codes of {codes.dtype} {codes.shape}, expected uint8|uint16 (..., n)")
+    if codes.dtype not in (np.uint8, np.uint16) or codes.ndim < 2 or not codes.shape[-1]:
+        raise ValueError(
+            f"codes of {codes.dtype} {codes.shape}, expected uint8|uint16 (..., n > 0)"
+        )
     if codes.size and int(codes.max()) >= len(codebook):
         raise ValueError(f"a code {int(codes.max())} past the codebook's {len(codebook)} values")
     # Looked up a slice of people at a time: numpy turns an index array into intp (8 bytes a
     # code) before it gathers, which for every code at once would outgrow the values themselves.
     values = codebook
     out = np.empty((codes.shape[-1], *codes.shape[:-1]), np.float16)
-    step = max(1, GATHER_CODES // max(1, out[0].size))
+    step = max(1, GATHER_CODES // max(1, math.prod(codes.shape[:-1])))
     for start in range(0, len(out), step):
         out[start : start + step] = values[np.moveaxis(codes[..., start : start + step], -1, 0)]
     return out

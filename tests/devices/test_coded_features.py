@@ -84,6 +84,10 @@ def _xz(*parts: bytes) -> bytes:
             _xz(npy.to_bytes(np.zeros(2, np.float16)), npy.to_bytes(np.zeros(3, np.uint8))),
             "codes of",
         ),
+        (  # no people
+            _xz(npy.to_bytes(np.zeros(2, np.float16)), npy.to_bytes(np.zeros((3, 0), np.uint8))),
+            "codes of",
+        ),
         (
             _xz(npy.to_bytes(np.zeros(2, np.float16)), npy.to_bytes(np.full((2, 2), 2, np.uint8))),
             "past the codebook",
