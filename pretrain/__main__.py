@@ -6,7 +6,7 @@ python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_
     (a staged config: stages run in order, then its evaluation suite; --set <stage>.key=value)
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
 python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
-python -m pretrain data stats --source synthetic|fvc/<set>|orl [--plot stats.png]
+python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs] [--plot stats.png]
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     stats.add_argument("--identities", type=int, default=10, help="synthetic identities")
     stats.add_argument("--impressions", type=int, default=8, help="synthetic impressions each")
     stats.add_argument("--limit", type=int, default=0, help="at most this many real images")
+    stats.add_argument(
+        "--pairs",
+        action="store_true",
+        help="also genuine pairs: placement shift, rotation, residual after core registration",
+    )
     stats.add_argument("--plot", help="also save a figure to this PNG")
     stats.add_argument("--json", help="also write the statistics to this JSON file")
 
@@ -104,6 +109,7 @@ def _data(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 impressions=args.impressions,
                 limit=args.limit,
+                pairs=args.pairs,
                 progress=True,
             )
     except (DataError, ValueError) as err:

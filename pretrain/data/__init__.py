@@ -18,12 +18,15 @@ from pretrain.data.mnist import load_mnist
 from pretrain.data.paths import ENV_VAR, data_root, dataset_dir
 from pretrain.data.pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from pretrain.data.stats import PrintStats, measure, summarise
-from pretrain.data.stats_match import aligned_correlation
+from pretrain.data.stats_match import Alignment, aligned_correlation, best_alignment
+from pretrain.data.stats_pairs import MISREGISTERED_PX, pair_stats
 from pretrain.data.stats_report import format_table, plot_stats, source_stats
 
 __all__ = [
     "ENV_VAR",
+    "MISREGISTERED_PX",
     "SENSOR_SETS",
+    "Alignment",
     "ArrayDataset",
     "DataError",
     "DataNotFoundError",
@@ -32,6 +35,7 @@ __all__ = [
     "ImageSet",
     "PrintStats",
     "aligned_correlation",
+    "best_alignment",
     "data_root",
     "dataset_dir",
     "epoch_order",
@@ -45,6 +49,7 @@ __all__ = [
     "load_mnist",
     "load_orl",
     "measure",
+    "pair_stats",
     "plot_stats",
     "read_folder",
     "read_fvc",

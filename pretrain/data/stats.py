@@ -191,7 +191,8 @@ def measure(gray: np.ndarray) -> PrintStats:
     )
 
 
-def _spread(values: Sequence[float]) -> dict[str, float]:
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, p10, p90 and mean of the finite values (NaN when there are none)."""
     v = np.asarray([x for x in values if np.isfinite(x)], np.float64)
     if v.size == 0:
         return {"median": float("nan"), "p10": float("nan"), "p90": float("nan")}
@@ -217,7 +218,7 @@ def summarise(
         raise ValueError("no images to summarise.")
     out: dict[str, Any] = {"images": len(items)}
     for name in ("period_px", "coherence", "foreground_px", "foreground_fraction", "mean", "std"):
-        out[name] = _spread([float(getattr(s, name)) for s in items])
+        out[name] = spread([float(getattr(s, name)) for s in items])
     out["histogram"] = np.mean([s.histogram for s in items], axis=0).round(5).tolist()
     out["histogram_bins"] = [int(b) for b in range(0, 257, 256 // HIST_BINS)]
     estimated = [s.fp_class for s in items]

@@ -18,6 +18,7 @@ from pretrain.data.faces import read_orl
 from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.data.fvc import read_fvc
 from pretrain.data.stats import HIST_BINS, measure, summarise
+from pretrain.data.stats_pairs import MISREGISTERED_PX, pair_stats
 
 SYNTHETIC_IDENTITIES = 10  # like an FVC "B" set: 10 fingers x 8 impressions
 SYNTHETIC_IMPRESSIONS = 8
@@ -28,6 +29,12 @@ ROWS = (
     ("foreground_fraction", "foreground fraction"),
     ("mean", "mean intensity"),
     ("std", "intensity std"),
+)
+PAIR_ROWS = (
+    ("pair_shift_px", "genuine pairs: placement shift (px)"),
+    ("pair_rotation_deg", "genuine pairs: rotation (deg)"),
+    ("pair_residual_px", "genuine pairs: residual after registration (px)"),
+    ("pair_overlap_fraction", "genuine pairs: registered overlap"),
 )
 
 
@@ -53,9 +60,11 @@ def source_stats(
     impressions: int = SYNTHETIC_IMPRESSIONS,
     seed: int = 0,
     limit: int = 0,
+    pairs: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Summary statistics of ``source`` (see :func:`pretrain.data.stats.summarise`).
+    """Summary statistics of ``source`` (see :func:`pretrain.data.stats.summarise`), with
+    ``pairs`` also its genuine-pair statistics (:func:`pretrain.data.stats_pairs.pair_stats`).
 
     Args:
       source: ``synthetic``, ``fvc/<set>`` or ``orl``.
@@ -64,6 +73,7 @@ def source_stats(
       impressions: synthetic impressions per identity.
       seed: synthetic generator seed.
       limit: use at most this many images of a real source (0 = all).
+      pairs: measure genuine pairs too (prints only; about a minute a source).
       progress: progress bar while generating.
 
     Raises:
@@ -75,13 +85,19 @@ def source_stats(
         classes = [gen.master(int(i)).fp_class for i in owners]
         out = summarise([measure(im) for im in images], classes)
         out["seed"] = seed
+        if pairs:
+            out.update(pair_stats(list(images), owners.tolist()))
         return out
     if source == "orl":
         faces = read_orl(root)
         return _faces_summary(list(faces.images[: limit or None]))
     if source.startswith("fvc/") and len(source) > 4:
         prints = read_fvc(source[4:], root)
-        return summarise([measure(im) for im in prints.images[: limit or None]])
+        kept = list(prints.images[: limit or None])
+        out = summarise([measure(im) for im in kept])
+        if pairs:
+            out.update(pair_stats(kept, list(prints.labels[: len(kept)])))
+        return out
     raise DataError(
         f"unknown source {source!r}; choose synthetic, fvc/<set> (e.g. fvc/2000_DB1_B) or orl."
     )
@@ -91,7 +107,9 @@ def format_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
     """A plain text table: one column per source, median [p10-p90] per statistic, class mix."""
     names = list(stats)
     rows: list[list[str]] = [["statistic", *names]]
-    for key, label in ROWS:
+    for key, label in ROWS + PAIR_ROWS:
+        if not any(key in stats[name] for name in names):
+            continue
         cells = []
         for name in names:
             value = stats[name].get(key)
@@ -100,6 +118,16 @@ def format_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
                 continue
             cells.append(f"{value['median']:.4g} [{value['p10']:.3g}-{value['p90']:.3g}]")
         rows.append([label, *cells])
+    if any("misregistered_fraction" in stats[name] for name in names):
+        rows.append(
+            [f"genuine pairs: residual > {MISREGISTERED_PX} px"]
+            + [
+                f"{100 * stats[n]['misregistered_fraction']:.0f}%"
+                if "misregistered_fraction" in stats[n]
+                else "-"
+                for n in names
+            ]
+        )
     classes: Mapping[str, float] = next(
         (s["class_mix_estimated"] for s in stats.values() if "class_mix_estimated" in s), {}
     )
@@ -125,7 +153,8 @@ def plot_stats(stats: Mapping[str, Mapping[str, Any]], path: str | os.PathLike[s
     import matplotlib.pyplot as plt
 
     prints = {k: v for k, v in stats.items() if "period_px" in v}
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    paired = {k: v for k, v in prints.items() if "misregistered_fraction" in v}
+    fig, axes = plt.subplots(1, 5 if paired else 4, figsize=(20 if paired else 16, 3.6))
     for ax, (key, label) in zip(axes[:3], ROWS[:2] + ROWS[3:4], strict=True):
         names = list(prints)
         med = [prints[n][key]["median"] for n in names]
@@ -139,6 +168,11 @@ def plot_stats(stats: Mapping[str, Mapping[str, Any]], path: str | os.PathLike[s
         axes[3].plot((edges[:-1] + edges[1:]) / 2, value["histogram"], label=name)
     axes[3].set_title("intensity histogram", fontsize=9)
     axes[3].legend(fontsize=7)
+    if paired:
+        names = list(paired)
+        axes[4].bar(range(len(names)), [100 * paired[n]["misregistered_fraction"] for n in names])
+        axes[4].set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        axes[4].set_title(f"genuine pairs registered > {MISREGISTERED_PX} px apart (%)", fontsize=9)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=80)

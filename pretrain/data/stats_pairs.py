@@ -1,0 +1,128 @@
+"""Genuine-pair statistics: how far apart two impressions of one finger lie, and how much of that
+the device's core registration takes out.
+
+Each pair of impressions of one finger is aligned by :func:`pretrain.data.best_alignment`
+(band-passed prints, normalised correlation inside the overlap of their ridge areas, rotations
+of +-30 deg): once on the raw prints at half resolution (where the finger was placed), once on
+the model inputs after ``CORE_SPEC``'s registration (what is left for the network). The same code
+runs on the generator's output and on the FVC sets, so a difference is in the prints and the
+registration's behaviour on them, not in the measurement. A large residual means the two
+impressions were registered on different points: the network then compares two different parts
+of the finger.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from devices.preprocess import preprocess_image, to_gray_u8
+from devices.registration import CORE_SPEC
+from pretrain.data.stats import spread
+from pretrain.data.stats_match import Alignment, best_alignment
+
+ANGLES = tuple(range(-30, 31, 3))
+# A residual beyond a quarter of the 256 px registered window: far outside the backbone's
+# training translations (8% of the window) and the core's measured placement error (median
+# 5.7 px, p90 10.1 px on the synthetic dev prints; notebooks/results/fingerprint_ablation.md).
+MISREGISTERED_PX = 64
+PAIRS = 140  # genuine pairs sampled per source (an FVC B set has 280)
+
+Prepared = tuple[np.ndarray, np.ndarray]  # (band-passed print, its ridge-area support)
+
+
+def _band(x: np.ndarray) -> Prepared:
+    """Difference of Gaussians around the ridge frequency, and where it has ridge energy."""
+    band = ndimage.gaussian_filter(x, 0.8) - ndimage.gaussian_filter(x, 3.0)
+    energy = ndimage.uniform_filter(band**2, 8)
+    return band, energy > 0.2 * np.percentile(energy, 95)
+
+
+def raw_half(image: np.ndarray) -> Prepared:
+    """A raw print at half resolution (250 dpi: a ridge period is still 4-5 px), band-passed."""
+    gray = to_gray_u8(image).astype(np.float64)
+    h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
+    return _band(gray[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)))
+
+
+def registered(image: np.ndarray) -> Prepared:
+    """The model's core-registered input window (``CORE_SPEC``, 250 dpi), band-passed."""
+    return _band(preprocess_image(image, CORE_SPEC)[..., 0].astype(np.float64))
+
+
+def _padded(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, x.dtype)
+    out[: x.shape[0], : x.shape[1]] = x
+    return out
+
+
+def align(a: Prepared, b: Prepared, *, max_shift: int) -> Alignment:
+    """The best alignment of two prepared prints (padded to one shape; overlap >= 20% of the
+    smaller ridge area)."""
+    shape = (max(a[0].shape[0], b[0].shape[0]), max(a[0].shape[1], b[0].shape[1]))
+    return best_alignment(
+        _padded(a[0], shape),
+        _padded(b[0], shape),
+        angles=ANGLES,
+        max_shift=max_shift,
+        min_overlap=0.2 * min(a[1].sum(), b[1].sum()),
+        mask_a=_padded(a[1], shape),
+        mask_b=_padded(b[1], shape),
+    )
+
+
+def genuine_pairs(
+    owners: Sequence[int], count: int = PAIRS, seed: int = 0
+) -> list[tuple[int, int]]:
+    """``count`` pairs of indices with the same owner, sampled without replacement (all if fewer)."""
+    groups: dict[int, list[int]] = {}
+    for index, owner in enumerate(owners):
+        groups.setdefault(int(owner), []).append(index)
+    pairs = [p for g in groups.values() for p in itertools.combinations(g, 2)]
+    if len(pairs) <= count:
+        return pairs
+    chosen = np.random.default_rng(seed).choice(len(pairs), count, replace=False)
+    return [pairs[k] for k in sorted(chosen)]
+
+
+def _alignments(
+    images: Sequence[np.ndarray],
+    pairs: Sequence[tuple[int, int]],
+    prepare: Callable[[np.ndarray], Prepared],
+    max_shift: int,
+) -> list[Alignment]:
+    used = sorted({k for p in pairs for k in p})
+    prepared = {k: prepare(images[k]) for k in used}
+    return [align(prepared[i], prepared[j], max_shift=max_shift) for i, j in pairs]
+
+
+def pair_stats(
+    images: Sequence[np.ndarray], owners: Sequence[int], *, count: int = PAIRS, seed: int = 0
+) -> dict[str, Any]:
+    """Genuine-pair statistics of one source, in 500 dpi pixels and degrees.
+
+    Returns:
+      ``pair_shift_px`` (how far apart the finger was placed), ``pair_rotation_deg`` (absolute),
+      ``pair_residual_px`` (what the core registration leaves), ``misregistered_fraction`` (the
+      share of pairs with a residual over :data:`MISREGISTERED_PX`), ``pair_overlap_fraction``
+      (the registered windows' common ridge area, as a fraction of the window) and ``pairs``.
+    """
+    pairs = genuine_pairs(owners, count, seed)
+    if not pairs:
+        raise ValueError("no two impressions share an owner: no genuine pairs to measure.")
+    raw = _alignments(images, pairs, raw_half, max_shift=10_000)
+    reg = _alignments(images, pairs, registered, max_shift=10_000)
+    window = CORE_SPEC.input_size[0] * CORE_SPEC.input_size[1]
+    residual = [2 * float(np.hypot(r.dx, r.dy)) for r in reg]  # the inputs are at 250 dpi
+    return {
+        "pairs": len(pairs),
+        "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw]),
+        "pair_rotation_deg": spread([abs(r.degrees) for r in raw]),
+        "pair_residual_px": spread(residual),
+        "misregistered_fraction": float(np.mean([v > MISREGISTERED_PX for v in residual])),
+        "pair_overlap_fraction": spread([r.overlap / window for r in reg]),
+    }
