@@ -37,6 +37,8 @@ from pretrain.data.faces import SUBJECTS
 from pretrain.embedding.cache import lookup, store
 from pretrain.train.datasets import Splits, register_dataset
 
+DEFAULT_GENERATOR = GeneratorConfig()
+
 CHUNK = 50  # identities per cache entry: a killed generation loses at most one chunk
 # Entries hold at least this many impressions per identity; fewer are sliced from them (each
 # impression is a pure function of (seed, identity, impression)), so stages that use different
@@ -88,10 +90,17 @@ def identity_ranges(identities: int, val_identities: int, test_identities: int) 
 
 
 def _build_chunk(
-    start: int, stop: int, impressions: int, seed: int, spec: PreprocessSpec = FINGERPRINT_SPEC
+    start: int,
+    stop: int,
+    impressions: int,
+    seed: int,
+    spec: PreprocessSpec = FINGERPRINT_SPEC,
+    generator: GeneratorConfig = DEFAULT_GENERATOR,
 ) -> tuple[int, np.ndarray]:
     """Prints of identities ``start..stop-1`` (a worker process's job)."""
-    prints = synthetic_fingerprints(range(start, stop), impressions, seed=seed, spec=spec)
+    prints = synthetic_fingerprints(
+        range(start, stop), impressions, seed=seed, spec=spec, config=generator
+    )
     return start, prints.images
 
 
@@ -115,6 +124,7 @@ def synthetic_prints(
     workers: int = 0,
     spec: PreprocessSpec = FINGERPRINT_SPEC,
     min_stored: int = STORED_IMPRESSIONS,
+    generator: GeneratorConfig = DEFAULT_GENERATOR,
 ) -> ArrayDataset:
     """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
 
@@ -135,7 +145,7 @@ def synthetic_prints(
         "kind": "synthetic-fingerprints",
         "seed": seed,
         "impressions": stored,
-        "generator": dataclasses.asdict(GeneratorConfig()),
+        "generator": dataclasses.asdict(generator),
         "spec": spec.to_dict(),
         "code": _code_digest(),
     }
@@ -175,12 +185,15 @@ def synthetic_prints(
 
         if workers == 1:
             for start, stop in missing:
-                keep(*_build_chunk(start, stop, stored, seed, spec))
+                keep(*_build_chunk(start, stop, stored, seed, spec, generator))
         else:
             # spawn, not fork: the parent may already run JAX's threads.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                jobs = [pool.submit(_build_chunk, a, b, stored, seed, spec) for a, b in missing]
+                jobs = [
+                    pool.submit(_build_chunk, a, b, stored, seed, spec, generator)
+                    for a, b in missing
+                ]
                 for job in as_completed(jobs):
                     keep(*job.result())
         bar.close()
@@ -204,6 +217,7 @@ def synthetic_fingerprint_splits(
     seed: int = 0,
     cache: str = "",
     crop: str = "foreground",
+    generator: Mapping[str, Any] | None = None,
 ) -> Splits:
     """Train / validation / test identities of synthetic prints (see :func:`identity_ranges`).
 
@@ -219,18 +233,20 @@ def synthetic_fingerprint_splits(
       cache: cache folder ("" = ``$POCKETFIT_CACHE`` or ``runs/cache``).
       crop: ``"foreground"`` (``FINGERPRINT_SPEC``) or ``"core"`` (``CORE_SPEC``: the window
         registered on the print's core); see :func:`fingerprint_spec`.
+      generator: :class:`pretrain.data.GeneratorConfig` options for every split (e.g.
+        ``{"impression_shape": [320, 320], "shift_sd": 46}``); None keeps the defaults.
     """
     spec = fingerprint_spec(crop)
+    config = generator_config(generator)
     if identities < 2 or test_identities < 2:
         raise ConfigError("synthetic_fingerprints needs at least 2 training and 2 test identities.")
     ranges = identity_ranges(identities, val_identities, test_identities)
-    train = synthetic_prints(ranges.train, impressions, seed=seed, cache=cache, spec=spec)
-    test = synthetic_prints(ranges.test, held_out_impressions, seed=seed, cache=cache, spec=spec)
-    val = (
-        synthetic_prints(ranges.val, held_out_impressions, seed=seed, cache=cache, spec=spec)
-        if val_identities and validate
-        else None
+    prints = functools.partial(
+        synthetic_prints, seed=seed, cache=cache, spec=spec, generator=config
     )
+    train = prints(ranges.train, impressions)
+    test = prints(ranges.test, held_out_impressions)
+    val = prints(ranges.val, held_out_impressions) if val_identities and validate else None
     return Splits(train, val, test)
 
 
@@ -259,7 +275,17 @@ def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
         seed=a["seed"],
         cache=a["cache"],
         spec=fingerprint_spec(a["crop"]),
+        generator=generator_config(a["generator"]),
     )
+
+
+def generator_config(options: Mapping[str, Any] | None) -> GeneratorConfig:
+    """The dataset option ``generator`` as a :class:`pretrain.data.GeneratorConfig` (bad options
+    as ConfigError)."""
+    try:
+        return GeneratorConfig.from_dict(options or {})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"dataset option generator: {err}") from None
 
 
 def _subjects(bounds: Sequence[int]) -> range:

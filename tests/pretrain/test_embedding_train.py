@@ -316,3 +316,17 @@ def test_prints_in_worker_processes_match_one_process(tmp_path: Path, monkeypatc
     monkeypatch.setenv("POCKETFIT_WORKERS", "zero")
     with pytest.raises(ConfigError, match="POCKETFIT_WORKERS"):
         data.default_workers()
+
+
+def test_generator_settings_reach_the_prints_and_their_cache_key(tmp_path: Path) -> None:
+    from pretrain.data import GeneratorConfig
+    from pretrain.embedding import data
+
+    cache = str(tmp_path)
+    wide = GeneratorConfig(shift_sd=46.0, shift_max=120.0)
+    default = data.synthetic_prints(range(0, 2), 2, seed=3, cache=cache, workers=1)
+    placed = data.synthetic_prints(range(0, 2), 2, seed=3, cache=cache, workers=1, generator=wide)
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # two generators, two entries
+    assert not np.array_equal(default.images, placed.images)
+    with pytest.raises(ConfigError, match="generator: unknown generator option"):
+        data.synthetic_fingerprint_splits(identities=2, test_identities=2, generator={"sd": 1})

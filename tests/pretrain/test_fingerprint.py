@@ -137,3 +137,27 @@ def test_period_and_coherence_within_the_real_fvc_ranges(data_root: Path) -> Non
         inside = np.mean([low <= getattr(s, key) <= high for s in synthetic])
         # p10-p90 holds 80% of each real set; ask the same of most synthetic prints.
         assert inside >= 0.7, (key, inside)
+
+
+def test_placement_spread_is_a_generator_setting() -> None:
+    from pretrain.data.fingerprint.impressions import sample_placement
+
+    rng = np.random.default_rng(0)
+    narrow = np.array([sample_placement(rng, (256, 256)).shift for _ in range(2000)])
+    wide = np.array(
+        [sample_placement(rng, (320, 320), shift_sd=46, shift_max=120).shift for _ in range(2000)]
+    )
+    assert np.abs(narrow).max() <= 40 and np.std(narrow) < 16
+    assert np.abs(wide).max() <= 120 and 40 < np.std(wide) < 47
+    config = GeneratorConfig.from_dict({"impression_shape": [320, 320], "shift_sd": 46})
+    assert config.impression_shape == (320, 320) and config.shift_sd == 46
+    assert generate_impression(1, 0, seed=0, config=config).shape == (320, 320)
+    # the default settings draw the same prints as before the setting existed
+    same = GeneratorConfig(shift_sd=16.0, shift_max=40.0)
+    np.testing.assert_array_equal(
+        generate_impression(1, 2, seed=0, config=same), generate_impression(1, 2, seed=0)
+    )
+    with pytest.raises(ValueError, match=r"unknown generator option.*shift_mean"):
+        GeneratorConfig.from_dict({"shift_mean": 3})
+    with pytest.raises(ValueError, match="shift_sd and shift_max"):
+        GeneratorConfig(shift_sd=-1.0)

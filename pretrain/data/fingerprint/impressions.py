@@ -46,11 +46,22 @@ class Placement(NamedTuple):
     brake: float
 
 
-def sample_placement(rng: np.random.Generator, shape: tuple[int, int]) -> Placement:
-    """Draws a placement for an impression of ``shape`` (rotation ~ N(0, 6 deg) within 15 deg)."""
+SHIFT_SD = 16.0  # px: the window's displacement per axis, ~ N(0, SHIFT_SD) ...
+SHIFT_MAX = 40.0  # px: ... clipped to +-SHIFT_MAX
+
+
+def sample_placement(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    *,
+    shift_sd: float = SHIFT_SD,
+    shift_max: float = SHIFT_MAX,
+) -> Placement:
+    """Draws a placement for an impression of ``shape``: the window displaced by ~ N(0,
+    ``shift_sd``) px per axis within ``shift_max``, rotation ~ N(0, 6 deg) within 15 deg."""
     h, w = shape
     return Placement(
-        shift=tuple(np.clip(rng.normal(0, 16, 2), -40, 40)),
+        shift=tuple(np.clip(rng.normal(0, shift_sd, 2), -shift_max, shift_max)),
         rotation=float(np.radians(np.clip(rng.normal(0, 6), -15, 15))),
         contact_centre=(w / 2 + rng.normal(0, 15), h / 2 + rng.normal(0, 15)),
         contact_axes=(rng.uniform(45, 75), rng.uniform(55, 90)),
@@ -111,6 +122,8 @@ def render(
     shape: tuple[int, int],
     *,
     rng: np.random.Generator,
+    shift_sd: float = SHIFT_SD,
+    shift_max: float = SHIFT_MAX,
 ) -> np.ndarray:
     """One uint8 impression of a master.
 
@@ -120,11 +133,13 @@ def render(
       centre: ``(x, y)`` in the master that the impression window is centred on (before shift).
       shape: ``(h, w)`` of the impression.
       rng: draws everything about this acquisition.
+      shift_sd: spread of the finger's placement per axis (px; :func:`sample_placement`).
+      shift_max: largest placement offset per axis (px).
 
     Returns:
       uint8 ``shape``: dark ridges on a light background, like an optical sensor.
     """
-    placement = sample_placement(rng, shape)
+    placement = sample_placement(rng, shape, shift_sd=shift_sd, shift_max=shift_max)
     rows, cols = master_coordinates(placement, shape, centre)
     field = ndimage.map_coordinates(ridges, [rows, cols], order=1, mode="constant", cval=0.0)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -29,7 +29,7 @@ from tqdm import tqdm
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_image
 from pretrain.data.dataset import ArrayDataset
 from pretrain.data.fingerprint.frequency import period_map
-from pretrain.data.fingerprint.impressions import render
+from pretrain.data.fingerprint.impressions import SHIFT_MAX, SHIFT_SD, render
 from pretrain.data.fingerprint.orientation import (
     SingularPoints,
     orientation_field,
@@ -53,6 +53,8 @@ class GeneratorConfig:
       growth_step: the ridge growth grid is this many 500 dpi pixels per cell.
       iterations: Gabor growth iterations.
       seed_spacing: one growth seed per ``seed_spacing^2`` pixels of silhouette.
+      shift_sd: spread (px per axis) of where the finger is placed in an impression.
+      shift_max: largest placement offset (px per axis).
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -60,6 +62,23 @@ class GeneratorConfig:
     growth_step: int = 2
     iterations: int = 12
     seed_spacing: float = 34.0
+    shift_sd: float = SHIFT_SD
+    shift_max: float = SHIFT_MAX
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
+        """A config from JSON-able options (lists for the shapes); unknown names are refused."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown generator option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}."
+            )
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in options.items()
+        }
+        return cls(**values)
 
     def __post_init__(self) -> None:
         for name in ("master_shape", "impression_shape"):
@@ -70,6 +89,10 @@ class GeneratorConfig:
             raise ValueError("master_shape must be a multiple of growth_step.")
         if self.iterations < 1 or self.seed_spacing <= 0:
             raise ValueError("iterations and seed_spacing must be positive.")
+        if not (self.shift_sd >= 0 and self.shift_max >= 0):
+            raise ValueError(
+                f"shift_sd and shift_max must be >= 0, got {self.shift_sd}, {self.shift_max}."
+            )
 
 
 class Master(NamedTuple):
@@ -164,7 +187,15 @@ def generate_impression(
     if master is None:
         master = generate_master(identity, seed=seed, config=config)
     rng = _rng(seed, identity, 1 + impression)
-    return render(master.ridges, master.silhouette, master.centre, config.impression_shape, rng=rng)
+    return render(
+        master.ridges,
+        master.silhouette,
+        master.centre,
+        config.impression_shape,
+        rng=rng,
+        shift_sd=config.shift_sd,
+        shift_max=config.shift_max,
+    )
 
 
 class FingerprintGenerator:
