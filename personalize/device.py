@@ -24,9 +24,12 @@ a tail fitted on more impostor scores is less noisy (on the LFW development peop
 5-shot templates against the face artifact's background, target FAR 1e-4: measured 1.05e-5 from
 500 rows, 2.1e-6 from 1,000; ``notebooks/bench/bench_enroll_far.py``).
 
-The Device keeps the verified artifact (its decoded background arrays) for its life, so step 1
-costs a few ``stat`` calls, not a hash of every file; ``verify``, ``identify`` and ``scores``
-run the same check before they decide.
+The Device keeps the verified artifact (its model bytes and background embeddings) for its life,
+so step 1 costs a few ``stat`` calls, not a hash of every file; ``verify``, ``identify`` and
+``scores`` run the same check before they decide. The background people's front features, which
+only the wider scopes read, are not kept: an enrollment of such a scope reads them (verified
+again) and decodes them when it starts training, and drops them when it ends
+(:meth:`personalize.Artifact.features`), so imprinting and the head scope never hold them.
 
 The score of an image for a user follows the Device's :class:`~personalize.head.MatchConfig`:
 the cosine between its embedding (through the user's last block when a wider scope trained it)
@@ -144,7 +147,8 @@ class EnrollmentReport:
 
     Times are wall-clock milliseconds on this process (``embed_ms``: the ``embed`` call on the
     samples; ``train_ms``: imprinting, and when the scope trains, loading the head into the
-    interpreter, the SGD loop and reading the weights back; ``calibrate_ms``: scoring the
+    interpreter, the SGD loop and reading the weights back (a wider scope first reads and
+    decodes the background features); ``calibrate_ms``: scoring the
     background (in numpy with the head's column, through the interpreter for a trained last
     block) and the tail fit; ``total_ms``: everything, from the artifact
     check to the record on disk). Memory: see :mod:`personalize.memory`.
@@ -287,7 +291,7 @@ class Device:
         self.graph = Graph.from_dict(artifact.manifest["graph"])
         self.scale, self.classes = _cosine_head(artifact.manifest, self.artifact_dir)
         self.scopes: tuple[str, ...] = tuple(artifact.manifest["scopes"])
-        self.has_features = artifact.background_features is not None
+        self.has_features = artifact.features_file is not None  # decoded only when used
         # Test-time views (export's ``views``; ``flip_average`` in older artifacts): every
         # capture is embedded as its views (devices.views) and the embeddings (imprinting,
         # templates, the head scope) are their averages; the front features the wider scopes
@@ -320,9 +324,8 @@ class Device:
         self._interp = artifact.interpreter(num_threads)
         self._pristine = self._get_weights(self._interp)
         rise = held.held()
-        # ... and the verified artifact it keeps: the model bytes and the background arrays
+        # ... and the verified artifact it keeps: the model bytes and the background embeddings
         kept = len(artifact.model) + artifact.background.nbytes + self._background_unit.nbytes
-        kept += 0 if artifact.background_features is None else artifact.background_features.nbytes
         self._held_bytes = None if rise is None else rise + kept
         self._artifact: Artifact | None = artifact
         self.store = RecordStore(store_dir, keystore, keys=keys)
@@ -392,31 +395,33 @@ class Device:
         feat = int(np.prod(fshape[1:])) if fshape else 0
         image = int(np.prod(self.spec.shape))
         batch = n + sgd.batch_negatives(n, n_bg // 2)
-        # See personalize.memory: the background embeddings (float32) and features (float16),
-        # the samples' inputs and the quality gate's float64 copy beside the interpreter; while
-        # loading, the model, the embeddings and the features being decoded
-        # (devices.coded_features: the compressed file, one byte codes and float16 values,
-        # under 4 bytes a value; a plain float16 file: 2 + 2).
+        # See personalize.memory: the background embeddings (float32), the samples' inputs and
+        # the quality gate's float64 copy beside the interpreter; while loading, the model and
+        # the embeddings (the features file is only hashed, a chunk at a time).
         # When the scope trains, beside them: the variables copied out of and into the
         # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
-        # the training batch. With test-time views, also their float32 batch
-        # (devices.views.make_views, made per call of CHUNK captures at most).
+        # the training batch; a wider scope also holds the background features (float16) from
+        # the start of its training to the end of its calibration, and before it trains, while
+        # they are read and decoded (Artifact.features; devices.coded_features: the compressed
+        # file, one byte codes and float16 values, under 4 bytes a value; a plain float16 file:
+        # 2 + 2), ``embed`` has run on the samples. With test-time views, also their float32
+        # batch (devices.views.make_views, made per call of CHUNK captures at most).
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
         count = self.enroll_views.count
         views = 4 * count * min(n, CHUNK) * image if count > 1 else 0
-        host = 12 * n * image + views + 4 * emb + 2 * fea
+        host = 12 * n * image + views + 4 * emb
         trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
-        load = self.model_bytes + max(6 * emb, 4 * emb + 4 * fea)
-        # Before the interpreter runs: the background arrays, the inputs made so far and the
+        load = self.model_bytes + 6 * emb
+        # Before the interpreter runs: the background embeddings, the inputs made so far and the
         # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
-        prepare = 4 * emb + 2 * fea + 4 * n * image + work
+        prepare = 4 * emb + 4 * n * image + work
         common = {EMBED: max(count * n, self.views.count), INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
         for scope in scopes:
             # Imprinting runs embed alone (get_weights' arena is the Device's since it was
             # made), then numpy: no variables copied in or out, no training batch.
-            sigs, scope_host = [EMBED, GET_WEIGHTS], host
+            sigs, scope_host, decode = [EMBED, GET_WEIGHTS], host, 0
             batches = dict(common)
             if scope != NO_TRAINING:
                 name = self.manifest["scopes"][scope]["signature"]
@@ -425,6 +430,8 @@ class Device:
                 batches[name] = batch
                 if trains_last_block(scope):
                     sigs.append(REFINE)
+                    scope_host += 2 * fea
+                    decode = host + 4 * fea
             plans[scope] = plan_enrollment(
                 self.graph,
                 self.profile,
@@ -437,6 +444,8 @@ class Device:
                 load_bytes=load,
                 prepare_bytes=prepare,
                 held=(GET_WEIGHTS,),
+                decode_bytes=decode,
+                decoded_after=(EMBED,),
             )
         return plans
 
@@ -674,34 +683,38 @@ class Device:
         artifact = artifact or self._reverified()
         interp = self._interp
         t0 = time.perf_counter()
+        # The rows the scope trains against and calibrates on; a wider scope's features are
+        # decoded here and dropped when this call returns (personalize.memory plans it so).
+        rows = None if scope == NO_TRAINING else self._background(artifact, scope)
         kernel = imprint_kernel(embedded[EMBEDDINGS], self._centres)
         result: TrainResult | None = None
-        if scope == NO_TRAINING:
+        if rows is None:
             weights = {HEAD: kernel}  # imprinting alone: nothing for the interpreter to do
         else:
             self._set_weights(interp, {**self._pristine, HEAD: kernel})
-            result = self._train(interp, artifact, embedded, scope, sgd, seed)
+            result = self._train(interp, rows, embedded, scope, sgd, seed)
             weights = self._changed(scope, self._get_weights(interp))
         train_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
         templates = self._templates(embedded)
-        fit = self._calibrate(interp, artifact, scope, target_far, weights, templates)
+        fit = self._calibrate(interp, rows, scope, target_far, weights, templates)
         return Fitted(weights, result, fit, train_ms, 1e3 * (time.perf_counter() - t0))
 
     def _train(
         self,
         interp: Any,
-        artifact: Artifact,
+        rows: np.ndarray,
         embedded: dict[str, np.ndarray],
         scope: str,
         sgd: SgdConfig,
         seed: int,
     ) -> TrainResult:
-        """Step 6: SGD through the scope's train signature on fresh negatives each step; with
-        ``sgd.keep_best`` the weights end as those of the step (0: imprinted) that scored best
-        on the held-out negatives (:func:`personalize.head.holdout_margin`)."""
+        """Step 6: SGD through the scope's train signature on fresh negatives each step (from the
+        first half of the background ``rows`` the scope reads); with ``sgd.keep_best`` the
+        weights end as those of the step (0: imprinted) that scored best on the held-out
+        negatives (:func:`personalize.head.holdout_margin`)."""
         source = train_input(scope)
-        first_half = self._background(artifact, scope)[: len(artifact.background) // 2]
+        first_half = rows[: len(rows) // 2]
         labels = (self._proto + 1).astype(np.int32)
         held = min(sgd.holdout, len(first_half) // 4) if sgd.keep_best else 0
         train_rows, held_rows = first_half[: len(first_half) - held], first_half[-held:]
@@ -738,7 +751,7 @@ class Device:
         scores = []
         for i in range(0, len(rows), CHUNK):
             e = rows[i : i + CHUNK]
-            if refine is not None:  # features are kept float16 (personalize.load_artifact)
+            if refine is not None:  # features are stored float16 (personalize.Artifact.features)
                 e = refine(**{FEATURES: np.asarray(e, np.float32)})[EMBEDDINGS]
             scores.append(infer(**{EMBEDDINGS: np.asarray(e, np.float32)})[SCORES][:, 0])
         return np.concatenate(scores) / self.scale
@@ -763,15 +776,21 @@ class Device:
 
     @staticmethod
     def _background(artifact: Artifact, scope: str) -> np.ndarray:
-        """The background rows ``scope`` reads: embeddings, or the front's features."""
-        rows = artifact.background_features if trains_last_block(scope) else artifact.background
+        """The background rows ``scope`` reads: embeddings, or the front's features (read,
+        verified and decoded now: :meth:`personalize.Artifact.features`).
+
+        Raises:
+          ArtifactError: the features file changed since the artifact was verified, or is
+            malformed.
+        """
+        rows = artifact.features() if trains_last_block(scope) else artifact.background
         assert rows is not None  # trainable_scopes() holds wider scopes back without features
         return rows
 
     def _calibrate(
         self,
         interp: Any,
-        artifact: Artifact,
+        rows: np.ndarray | None,
         scope: str,
         target_far: float,
         weights: dict[str, np.ndarray],
@@ -780,11 +799,13 @@ class Device:
         """Step 7: the threshold from the background rows the head was not trained against (the
         held-out half after SGD, every row after imprinting only), scored as a probe by the
         Device's match rule (over ``templates`` when it uses them) with the user's ``weights``
-        (the interpreter holds them too when the scope trained)."""
-        start = 0 if scope == NO_TRAINING else len(artifact.background) // 2
+        (the interpreter holds them too when the scope trained). ``rows``: the background rows
+        the scope trained against (None for imprinting only)."""
+        start = 0 if scope == NO_TRAINING else len(self._background_unit) // 2
         unit = self._background_unit[start:]
         if trains_last_block(scope):
-            head = self._head_scores(interp, self._background(artifact, scope)[start:], True)
+            assert rows is not None
+            head = self._head_scores(interp, rows[start:], True)
         else:
             head = user_cosines(unit, weights[HEAD], unit=True)
         scores = match_scores(self.match, head, unit, templates, unit=True)

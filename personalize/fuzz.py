@@ -73,7 +73,9 @@ def _artifact_targets(workdir: Path) -> dict[str, Target]:
             entry = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             files = {**manifest["files"], name: entry}
             signed(json.dumps({**manifest, "files": files}).encode())
-            return load_artifact(art, public)
+            artifact = load_artifact(art, public)
+            # the features are decoded when a wider scope first asks for them, not at load
+            return artifact.features() if name == BACKGROUND_FEATURES else artifact
 
         return run
 

@@ -8,17 +8,21 @@ samples, ``get_weights`` (run when the Device was made); when the scope trains,
 ``set_weights``, the scope's train step at the real batch, ``infer`` and, for wider scopes,
 ``refine`` on calibration chunks), summed because the interpreter keeps each subgraph's arena
 once that subgraph has run (measured: the resident set grows with each new signature and does
-not fall back), plus the host arrays then alive (the background embeddings in float32 and
-their front features in float16, the samples' model inputs and the quality gate's float64 copy;
-when the scope trains, three copies of the variables on their way out of and into the
-interpreter and the training batch). While the artifact is verified: the model file, the
-background arrays made so far and the file being converted (its bytes and its values; see
-:func:`personalize.load_artifact`); the enrollment trims the heap after it, so those freed
-bytes do not linger. While the samples are preprocessed (before the interpreter runs): the
-interpreter as the Device created it, the
-background arrays, the model inputs made so far and the preprocessing's own peak for the largest
-raw image (:func:`devices.preprocess.working_bytes`: a fingerprint's core registration of a
-640x480 print alone allocates ~13 MB). Not predicted: Python
+not fall back), plus the host arrays then alive (the background embeddings in float32, the
+samples' model inputs and the quality gate's float64 copy; when the scope trains, three copies
+of the variables on their way out of and into the interpreter and the training batch; when it
+trains the last block, the background people's front features in float16). While the artifact
+is verified: the model file, the background arrays made so far and the file being converted
+(its bytes and its values; see :func:`personalize.load_artifact`, which hashes the features
+file without keeping it); the enrollment trims the heap after it, so those freed bytes do not
+linger. While the samples are preprocessed (before the interpreter runs): the interpreter as
+the Device created it, the background embeddings, the model inputs made so far and the
+preprocessing's own peak for the largest raw image (:func:`devices.preprocess.working_bytes`:
+a fingerprint's core registration of a 640x480 print alone allocates ~13 MB). While a scope
+that trains the last block reads and decodes the front features
+(:meth:`personalize.Artifact.features`, once per enrollment, before it trains): the interpreter
+after ``embed`` ran on the samples, the host arrays and the file's bytes, codes and values.
+Imprinting and the ``head`` scope never read the features. Not predicted: Python
 objects (the parsed manifest, small temporaries) and allocator slack, tens to hundreds of KB.
 Checked on a LeNet-300-100 artifact with 2,000 background people (a fresh process, first
 enrollment, ~6 MB): measured / predicted = 1.04 (imprinting only) to 1.10 (head + biases).
@@ -60,10 +64,16 @@ class ScopePlan:
     load_bytes: int
     by_signature: dict[str, int]
     prepare_bytes: int = 0
+    decode_bytes: int = 0
 
     @property
     def peak_bytes(self) -> int:
-        return max(self.interpreter_bytes + self.host_bytes, self.load_bytes, self.prepare_bytes)
+        return max(
+            self.interpreter_bytes + self.host_bytes,
+            self.load_bytes,
+            self.prepare_bytes,
+            self.decode_bytes,
+        )
 
 
 def plan_enrollment(
@@ -79,12 +89,15 @@ def plan_enrollment(
     model_stats: ModelStats | None = None,
     prepare_bytes: int = 0,
     held: Iterable[str] = (),
+    decode_bytes: int = 0,
+    decoded_after: Iterable[str] = (),
 ) -> ScopePlan:
     """The peak of an enrollment that calls ``signatures`` with ``batches`` (others: as planned),
     with ``host_bytes`` of arrays alive beside the interpreter, ``load_bytes`` at the peak of
     verifying the artifact and ``prepare_bytes`` while the samples are preprocessed, beside the
     interpreter as it is before the enrollment runs it (resident, plus the arenas of the ``held``
-    signatures it ran when it was created)."""
+    signatures it ran when it was created); ``decode_bytes`` (0: none) of host arrays while the
+    background features are decoded, once the ``decoded_after`` signatures have run too."""
     specs = [dataclasses.replace(s, batch=batches.get(s.name, s.batch)) for s in graph.signatures]
     g = graph.with_signatures(specs)
     plans = {
@@ -95,10 +108,15 @@ def plan_enrollment(
     resident = max(p.resident_bytes for p in plans.values())
     train = next((n for n in plans if g.signature(n).kind == "train"), None)
     batch = batches.get(train, 0) if train else 0
+    held = set(held)
     before = resident + sum(steps.get(s, 0) for s in held)
     interpreter = resident + sum(steps.values())
+    decode = 0
+    if decode_bytes:
+        ran = before + sum(steps.get(s, 0) for s in set(decoded_after) - held)
+        decode = ran + decode_bytes
     return ScopePlan(
-        scope, batch, interpreter, host_bytes, load_bytes, steps, before + prepare_bytes
+        scope, batch, interpreter, host_bytes, load_bytes, steps, before + prepare_bytes, decode
     )
 
 

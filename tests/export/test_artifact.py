@@ -246,6 +246,7 @@ def test_views_beside_the_wider_scopes(built, tmp_path: Path) -> None:
     want = average_views(embed_batches(art.model, make_views(background, views)), views.count)
     assert not np.allclose(want, plain, atol=1e-2)  # the views' embeddings differ
     np.testing.assert_allclose(art.background, want, atol=2e-3)  # float16 rows
-    assert art.background_features is not None
+    stored = art.features()
+    assert stored is not None
     features = embed_batches(art.model, background, output="features")
-    np.testing.assert_allclose(art.background_features, features, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(stored, features, rtol=2e-3, atol=2e-3)

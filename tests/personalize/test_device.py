@@ -115,9 +115,9 @@ def _features_as_npy(art: Path, key: Any, *, keep_coded: bool = False) -> None:
     from export.artifact import sign_manifest
 
     coded = art / BACKGROUND_FEATURES
-    plain = npy.to_bytes(
-        load_artifact(art, key.public_key()).background_features.astype(np.float16)
-    )
+    features = load_artifact(art, key.public_key()).features()
+    assert features is not None
+    plain = npy.to_bytes(features.astype(np.float16))
     (art / BACKGROUND_FEATURES_NPY).write_bytes(plain)
     manifest = json.loads((art / "manifest.json").read_text())
     files = manifest["files"]
@@ -135,16 +135,17 @@ def _features_as_npy(art: Path, key: Any, *, keep_coded: bool = False) -> None:
 def test_an_older_artifact_with_plain_features_loads_the_same_values(
     toy_artifact, tmp_path: Path
 ) -> None:
-    new = load_artifact(toy_artifact["dir"], toy_artifact["pub"])
-    assert new.background_features is not None
+    new = load_artifact(toy_artifact["dir"], toy_artifact["pub"]).features()
+    assert new is not None and new.dtype == np.float16
     assert (toy_artifact["dir"] / BACKGROUND_FEATURES).stat().st_size < 0.5 * (
-        new.background_features.size * 2
+        new.size * 2
     )  # the coded file is well under plain float16
     old = tmp_path / "old"
     shutil.copytree(toy_artifact["dir"], old)
     _features_as_npy(old, toy_artifact["key"])
     loaded = load_artifact(old, toy_artifact["pub"])
-    np.testing.assert_array_equal(loaded.background_features, new.background_features)
+    assert loaded.features_file == BACKGROUND_FEATURES_NPY
+    np.testing.assert_array_equal(loaded.features(), new)
     dev = Device(old, tmp_path / "store", trusted_key=toy_artifact["pub"])
     assert dev.enroll("owner", toy_artifact["owner"], scope="last_block").scope == "last_block"
     both = tmp_path / "both"

@@ -80,7 +80,9 @@ def test_unchanged_artifact_is_not_hashed_again(
     assert hashes[0] == 2 * len(dev.manifest["files"])
 
 
-@pytest.mark.parametrize("name", ["background.npy", "model.tflite", "manifest.json"])
+@pytest.mark.parametrize(
+    "name", ["background.npy", "background_features.xz", "model.tflite", "manifest.json"]
+)
 def test_file_changed_after_loading_is_refused(
     toy_artifact, tmp_path: Path, stamped, name: str
 ) -> None:
