@@ -238,3 +238,18 @@ def test_a_bench_keeps_its_store_keys_out_of_the_users_folder(tmp_path: Path) ->
     assert Path(done.stdout.strip()) == ROOT / "runs" / "bench-keys"
     done = run({**env, "POCKETFIT_KEYS": str(tmp_path / "mine")})
     assert done.stdout.strip() == str(tmp_path / "mine")
+
+
+def test_the_placement_backbone_is_adopted_by_the_registered_rule_alone(monkeypatch) -> None:
+    decide = _load_bench("bench_fingerprint_placement.py", "_placement", monkeypatch).decide
+
+    def figures(default: float, placement: float) -> dict:
+        return {"dev_eer_pct": {"default": default, "placement": placement}}
+
+    committed = figures(3.32, 4.79)
+    assert decide(committed, figures(3.5, 4.20))["adopt"]
+    assert not decide(committed, figures(3.0, 4.35))["adopt"]  # not 0.5 better on placement
+    assert not decide(committed, figures(3.90, 3.0))["adopt"]  # over 0.5 worse on default prints
+    # FVC figures take no part in it
+    fvc = {"fvc_protocol_mean_eer_pct": 1.0}
+    assert not decide(committed, {**figures(3.0, 4.35), **fvc})["adopt"]

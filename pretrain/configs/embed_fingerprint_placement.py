@@ -20,6 +20,8 @@ Command (resumable: ``--resume`` continues the newest checkpoint):
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= POCKETFIT_CACHE=/work/main/runs/cache \\
     nice -n 19 python -m pretrain --config pretrain/configs/embed_fingerprint_placement.py \\
     --workdir /work/runs/prints_placement --resume
+  then the decision: python notebooks/bench/bench_fingerprint_placement.py \\
+    --candidate /work/runs/prints_placement/placement/model
 
 What chooses what (registered before the run, 2026-12-04; dev = synthetic validation identities
 0-99 x 8, seed 0, never trained on):

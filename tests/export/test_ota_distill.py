@@ -78,7 +78,9 @@ def test_dev_search_keeps_the_best_delta_within_the_download_budget() -> None:
 def _fake_prints(calls: list):  # type: ignore[no-untyped-def]
     """A stand-in for ``synthetic_prints``: random 128x128 prints, one seed per identity range."""
 
-    def fake(identities, impressions, *, seed, cache="", progress=True, spec=None, min_stored=8):
+    def fake(
+        identities, impressions, *, seed, cache="", progress=True, spec=None, min_stored=8, **kw
+    ):
         calls.append((identities, impressions))
         n = len(identities) * impressions
         rng = np.random.default_rng(identities.start)
