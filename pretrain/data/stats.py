@@ -23,6 +23,8 @@ import numpy as np
 from scipy import ndimage
 
 from devices.preprocess import FINGERPRINT_SPEC, foreground_blocks
+from devices.registration import BLOCK as REGISTRATION_BLOCK
+from devices.registration import estimate_pose, orientation_vectors
 from pretrain.data.stats_singular import CLASSES, classify, singular_points
 
 BLOCK = 16  # foreground and coherence blocks (px)
@@ -46,6 +48,10 @@ class PrintStats:
       cores: number of detected cores.
       deltas: number of detected deltas.
       fp_class: class estimated from the singular points (see ``stats_singular.classify``).
+      core_strength: the device's registration: its core's symmetry response, in 1/1000 of
+        a perfect core's (:func:`devices.registration.estimate_pose`).
+      core_edge_px: how far that core lies inside the print: its distance to the nearest block
+        outside the orientation field's foreground or the frame, in px (block centres).
     """
 
     period_px: float
@@ -58,6 +64,8 @@ class PrintStats:
     cores: int
     deltas: int
     fp_class: str
+    core_strength: int
+    core_edge_px: float
 
 
 def foreground_mask(gray: np.ndarray, block: int = BLOCK) -> np.ndarray:
@@ -188,7 +196,22 @@ def measure(gray: np.ndarray) -> PrintStats:
         cores=len(cores),
         deltas=len(deltas),
         fp_class=classify(cores, deltas, theta_fine, fine),
+        **_registered_core(gray),
     )
+
+
+def _registered_core(gray: np.ndarray) -> dict[str, Any]:
+    """Where the device's registration finds the core: its strength and its depth in the print."""
+    pose = estimate_pose(gray)
+    vx, vy = orientation_vectors(gray)
+    inside = np.pad((vx != 0) | (vy != 0), 1)  # the frame counts as outside
+    depth = ndimage.distance_transform_edt(inside)[1:-1, 1:-1]
+    row = min(pose.row // REGISTRATION_BLOCK, depth.shape[0] - 1)
+    col = min(pose.col // REGISTRATION_BLOCK, depth.shape[1] - 1)
+    return {
+        "core_strength": pose.strength,
+        "core_edge_px": float(REGISTRATION_BLOCK * depth[row, col]),
+    }
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -217,7 +240,17 @@ def summarise(
     if not items:
         raise ValueError("no images to summarise.")
     out: dict[str, Any] = {"images": len(items)}
-    for name in ("period_px", "coherence", "foreground_px", "foreground_fraction", "mean", "std"):
+    scalars = (
+        "period_px",
+        "coherence",
+        "foreground_px",
+        "foreground_fraction",
+        "mean",
+        "std",
+        "core_strength",
+        "core_edge_px",
+    )
+    for name in scalars:
         out[name] = spread([float(getattr(s, name)) for s in items])
     out["histogram"] = np.mean([s.histogram for s in items], axis=0).round(5).tolist()
     out["histogram_bins"] = [int(b) for b in range(0, 257, 256 // HIST_BINS)]

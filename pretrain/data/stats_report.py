@@ -29,6 +29,8 @@ ROWS = (
     ("foreground_fraction", "foreground fraction"),
     ("mean", "mean intensity"),
     ("std", "intensity std"),
+    ("core_strength", "registered core: strength (/1000)"),
+    ("core_edge_px", "registered core: depth in the print (px)"),
 )
 PAIR_ROWS = (
     ("pair_shift_px", "genuine pairs: placement shift (px)"),

@@ -124,3 +124,20 @@ def test_cli_gallery_and_synthetic_stats(tmp_path: Path, capsys) -> None:
     assert main([*args, "--plot", str(plot), "--json", str(table)]) == 0
     printed = capsys.readouterr().out
     assert "ridge period (px)" in printed and plot.is_file() and table.is_file()
+
+
+def test_registered_core_depth_falls_when_the_print_is_cut_near_its_core() -> None:
+    from devices.registration import estimate_pose
+    from pretrain.data.fingerprint import FingerprintGenerator
+
+    image = FingerprintGenerator(seed=2).impression(0, 0)
+    whole = measure(image)
+    assert whole.core_strength > 500 and whole.core_edge_px >= 48
+    pose = estimate_pose(image)
+    cut = np.ascontiguousarray(image[:, max(0, pose.col - 20) :])  # the core 20 px from the frame
+    near = measure(cut)
+    assert near.core_edge_px < whole.core_edge_px and near.core_edge_px <= 32
+    summary = summarise([whole, near])
+    assert summary["core_edge_px"]["median"] == pytest.approx(
+        (whole.core_edge_px + near.core_edge_px) / 2
+    )
