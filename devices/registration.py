@@ -208,7 +208,14 @@ def _eroded(mask: np.ndarray, margin: int) -> np.ndarray:
 def estimate_pose(image: np.ndarray, config: RegistrationConfig = RegistrationConfig()) -> Pose:
     """The core's position and the rotation to upright of one print (see the module steps)."""
     gray = to_gray_u8(image)
-    vx, vy = orientation_vectors(gray, smooth=config.smooth)
+    return pose_from_vectors(gray, *orientation_vectors(gray, smooth=config.smooth), config)
+
+
+def pose_from_vectors(
+    gray: np.ndarray, vx: np.ndarray, vy: np.ndarray, config: RegistrationConfig
+) -> Pose:
+    """:func:`estimate_pose` from the print's orientation vectors, already computed with
+    ``config.smooth`` (for a caller that also reads them)."""
     re, im = symmetry_response(vx, vy, config.filter_order)
     power = re * re + im * im
     candidates = _eroded((vx != 0) | (vy != 0), config.erode)

@@ -24,6 +24,7 @@ import pretrain
 from devices.registration import CORE_SPEC
 from devices.verification import eer, pair_scores
 from pretrain.configs.embed_fingerprint_placement import GENERATOR, get_config
+from pretrain.data import ArrayDataset
 from pretrain.embedding.data import synthetic_val_set
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import evaluate_fvc, features_scorer, protocol_figures, spec_prepare
@@ -32,22 +33,26 @@ COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 MARGIN_PTS = 0.5  # the registered rule: better by >= 0.5 on placement prints, worse by <= 0.5
 
 
-def dev_eer_pct(model: pretrain.SavedModel, generator: dict[str, Any] | None) -> float:
-    """The trainer's validation EER (%) of ``model`` on the dev identities of ``generator``."""
-    options = {**get_config()["stages"]["placement"]["dataset_options"], "generator": generator}
-    dev = synthetic_val_set(**options)
+def dev_sets() -> dict[str, ArrayDataset]:
+    """The dev identities as the default and as the placement generator draw them."""
+    options = get_config()["stages"]["placement"]["dataset_options"]
+    return {
+        name: synthetic_val_set(**{**options, "generator": generator})
+        for name, generator in (("default", None), ("placement", GENERATOR))
+    }
+
+
+def dev_eer_pct(model: pretrain.SavedModel, dev: ArrayDataset) -> float:
+    """The trainer's validation EER (%) of ``model`` on ``dev``."""
     genuine, impostor = pair_scores(embed(model.module, model.params, dev.images), dev.labels)
     return 100 * eer(genuine, impostor)
 
 
-def row(path: Path, fvc: bool) -> dict[str, Any]:
+def row(path: Path, devs: dict[str, ArrayDataset], fvc: bool) -> dict[str, Any]:
     model = pretrain.load_model(path)
     out: dict[str, Any] = {
         "model": str(path),
-        "dev_eer_pct": {
-            "default": dev_eer_pct(model, None),
-            "placement": dev_eer_pct(model, GENERATOR),
-        },
+        "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
     }
     if fvc:
         features = features_scorer(lambda x: embed(model.module, model.params, x))
@@ -73,9 +78,10 @@ def main() -> None:
     parser.add_argument("--candidate", required=True, help="the placement run's model folder")
     parser.add_argument("--no-fvc", action="store_true", help="dev figures only")
     args = parser.parse_args()
+    devs = dev_sets()
     rows = {
-        "committed": row(COMMITTED, not args.no_fvc),
-        "candidate": row(Path(args.candidate), not args.no_fvc),
+        "committed": row(COMMITTED, devs, not args.no_fvc),
+        "candidate": row(Path(args.candidate), devs, not args.no_fvc),
     }
     decision = decide(rows["committed"], rows["candidate"])
     path = write_results(

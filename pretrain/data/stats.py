@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from devices.preprocess import FINGERPRINT_SPEC, foreground_blocks
 from devices.registration import BLOCK as REGISTRATION_BLOCK
-from devices.registration import estimate_pose, orientation_vectors
+from devices.registration import RegistrationConfig, orientation_vectors, pose_from_vectors
 from pretrain.data.stats_singular import CLASSES, classify, singular_points
 
 BLOCK = 16  # foreground and coherence blocks (px)
@@ -202,8 +202,9 @@ def measure(gray: np.ndarray) -> PrintStats:
 
 def _registered_core(gray: np.ndarray) -> dict[str, Any]:
     """Where the device's registration finds the core: its strength and its depth in the print."""
-    pose = estimate_pose(gray)
-    vx, vy = orientation_vectors(gray)
+    config = RegistrationConfig()
+    vx, vy = orientation_vectors(gray, smooth=config.smooth)
+    pose = pose_from_vectors(gray, vx, vy, config)
     inside = np.pad((vx != 0) | (vy != 0), 1)  # the frame counts as outside
     depth = ndimage.distance_transform_edt(inside)[1:-1, 1:-1]
     row = min(pose.row // REGISTRATION_BLOCK, depth.shape[0] - 1)

@@ -100,9 +100,13 @@ def best_alignment(
             # Index (i, j) pairs a's pixel p with b's pixel p - (i - h + 1, j - w + 1): b's
             # content sits that far up and left of a's.
             best = Alignment(
-                float(ncc[i, j]), float(angle), -int(cols[0, j]), -int(rows[i, 0]), overlap[i, j]
+                float(ncc[i, j]),
+                float(angle),
+                -int(cols[0, j]),
+                -int(rows[i, 0]),
+                float(overlap[i, j]),
             )
-    return best._replace(overlap=float(best.overlap))
+    return best
 
 
 def aligned_correlation(
