@@ -68,6 +68,7 @@ from pretrain.embedding import (
     roles_for,
     score_set,
     score_variants,
+    synthetic_report,
 )
 from pretrain.models import build_model
 from pretrain.models.embednet import one_view
@@ -576,6 +577,45 @@ def fingerprint_job(
     return out
 
 
+def rescored_fingerprint(
+    model_dir: Path, config_path: Path, overrides: list[str]
+) -> dict[str, Any]:
+    """A saved fingerprint backbone (a long run whose folders are gone) scored again by its staged
+    config's suite, without training, then saved as the committed backbone: the held-out
+    synthetic identities of the config's generator (``synthetic``) and, when that is not the
+    default generator, the same identities as the default generator renders them
+    (``synthetic_default_generator``); the FVC sets and protocol with both baselines. The training
+    figures are the model's own record (each stage's best dev EER and steps)."""
+    run = pretrain.load_run(config_path, overrides)
+    assert isinstance(run, StagedConfig), f"{config_path} is not a staged config"
+    if not (model_dir / "model.json").is_file():
+        raise SystemExit(f"error: no saved backbone in {model_dir} (no model.json).")
+    print(f"\n== fingerprint: the saved backbone {model_dir}, scored again ==", flush=True)
+    started = time.perf_counter()
+    final = pretrain.load_model(model_dir)
+    last = run.stages[-1][1]
+    evaluation = fingerprint_suite(final.module, final.params, config=last)
+    out = fingerprint_figures(evaluation)
+    if last.dataset_options.get("generator"):
+        options = {**last.dataset_options, "generator": None}
+        out["synthetic_default_generator"] = figures(
+            synthetic_report(final.module, final.params, options)
+        )
+    out["training"] = {
+        "stages": final.info["info"].get("stages", {}),
+        "checkpoint": False,
+        "dev_eer_trend": {},
+        "model_dir": str(model_dir),
+        "config": str(config_path.relative_to(ROOT))
+        if config_path.is_relative_to(ROOT)
+        else str(config_path),
+    }
+    out["eval_s"] = time.perf_counter() - started
+    out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out["model"] = save_fingerprint(final, run)
+    return out
+
+
 def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
     """Writes the fingerprint backbone to ``models/embed_fingerprint`` with the preprocessing it
     was trained on (the device repeats it from the artifact)."""
@@ -611,6 +651,22 @@ def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
         },
         "input_variants": "notebooks/results/fingerprint_ablation.json",
     }
+    placement = RESULTS / "fingerprint_placement.json"
+    if placement.exists():  # the placement generator's run against the backbone it continued
+        record = json.loads(placement.read_text())
+        out["placement_generator"] = {
+            "source": str(placement.relative_to(ROOT)),
+            "git_commit": record["machine"]["git_commit"],
+            "generator": record["generator"],
+            **{
+                name: {
+                    "dev_eer_pct": row["dev_eer_pct"],
+                    "fvc_protocol_mean_eer_pct": row["fvc_protocol_mean_eer_pct"],
+                }
+                for name, row in record["rows"].items()
+            },
+            "adopted": record["decision"]["adopt"],
+        }
     previous = RESULTS / "embedding.json"
     if previous.exists():
         old = json.loads(previous.read_text()).get("fingerprint", {})
@@ -660,9 +716,10 @@ def table(results: dict[str, Any]) -> None:
         add("face LFW dev people (10 splits)", face["dev"])
     if "fingerprint" in results:
         fp = results["fingerprint"]
-        for split in ("synthetic", "fvc"):
+        splits = [s for s in ("synthetic", "synthetic_default_generator", "fvc") if s in fp]
+        for split in splits:
             add(f"fingerprint {split}: two-stage", fp[split])
-            if "stage2_only" in fp["ablation"]:
+            if split in fp["ablation"].get("stage2_only", {}):
                 add(f"fingerprint {split}: stage 2 alone", fp["ablation"]["stage2_only"][split])
             add(
                 f"fingerprint {split}: baseline {fp[split]['baseline']['method']}",
@@ -672,11 +729,13 @@ def table(results: dict[str, Any]) -> None:
     print_table(("set / model", "EER %", "1-shot %", "3-shot %", "5-shot %"), rows)
     if "fingerprint" in results and "fvc_protocol" in results["fingerprint"]:
         print_fingerprint(results["fingerprint"])
-    if "fingerprint" in results:
-        frr = results["fingerprint"]["synthetic"]["frr_pct_at_far"]
-        print(
-            f"synthetic FRR at FAR 1e-2 / 1e-3 / 2e-5: {frr['1e-2']} / {frr['1e-3']} / {frr['2e-5']} %"
-        )
+    for split in ("synthetic", "synthetic_default_generator"):
+        if split in results.get("fingerprint", {}):
+            frr = results["fingerprint"][split]["frr_pct_at_far"]
+            print(
+                f"{split} FRR at FAR 1e-2 / 1e-3 / 2e-5: "
+                f"{frr['1e-2']:.2f} / {frr['1e-3']:.2f} / {frr['2e-5']:.2f} %"
+            )
 
 
 def main() -> None:
@@ -720,6 +779,12 @@ def main() -> None:
     parser.add_argument(
         "--fingerprint-workdir",
         help="a long fingerprint run's workdir (outside the tree): evaluate it instead of training",
+    )
+    parser.add_argument(
+        "--fingerprint-model",
+        metavar="MODEL_DIR",
+        help="score a saved fingerprint backbone again by --fingerprint-config's suite (e.g. a "
+        "finished run's <workdir>/<stage>/model) and save it as the committed one",
     )
     parser.add_argument(
         "--fingerprint-checkpoint",
@@ -785,6 +850,11 @@ def main() -> None:
                 face_config=face_config,
                 face_model=Path(args.face_model) if args.face_model else None,
             )
+        elif args.fingerprint_model:
+            results[modality] = rescored_fingerprint(
+                Path(args.fingerprint_model), fingerprint_config, args.overrides
+            )
+            results[modality]["ablation"] = job_ablation(results[modality])
         elif args.fingerprint_workdir:
             results[modality] = fingerprint_job(
                 Path(args.fingerprint_workdir), fingerprint_config, args.overrides, checkpoint=False

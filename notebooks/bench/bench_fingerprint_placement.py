@@ -10,6 +10,9 @@ generator (``GENERATOR`` of that config), then the FVC protocol on the core-regi
 device makes (reported, never used). The decision applies the registered rule to the dev figures
 measured here, the committed backbone's in the same run. Writes
 ``notebooks/results/fingerprint_placement.json``; a few minutes (the dev prints are cached).
+
+The decision in that file was taken at commit 8d4cf00, against the backbone committed then; the
+adopted candidate has since become the committed backbone, so a rerun compares against it.
 """
 
 from __future__ import annotations

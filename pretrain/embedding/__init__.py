@@ -62,6 +62,7 @@ from pretrain.embedding.suites import (
     run_suite,
     score,
     suite_names,
+    synthetic_report,
 )
 from pretrain.embedding.tasks import Contrastive, MarginSoftmax
 
@@ -113,6 +114,7 @@ __all__ = [
     "suite_names",
     "synthetic_fingerprint_splits",
     "synthetic_prints",
+    "synthetic_report",
     "synthetic_test_set",
     "synthetic_val_set",
 ]

@@ -16,7 +16,7 @@ fingers x 8 impressions, each finger its own identity, impressions 1-5 enroll an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -162,6 +162,17 @@ def fvc_sensor_sets(
     return np.concatenate(images), np.concatenate(labels), np.asarray(impressions), sets
 
 
+def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The protocol on the held-out synthetic identities of ``synthetic_fingerprint_splits(
+    **options)`` (its ``generator`` option says how they are rendered)."""
+    held = synthetic_test_set(**options)
+    order = within_identity_order(held.labels)
+    report = score(embed(module, params, held.images), held.labels, order, held.images)
+    report["set"] = held.name
+    report["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
+    return report
+
+
 @register_suite("fingerprint")
 def fingerprint_suite(
     module: nn.Module,
@@ -174,11 +185,7 @@ def fingerprint_suite(
     """Held-out synthetic identities of ``config.dataset_options``, then the real FVC sets: the
     k-shot split of the five sensor sets (``fvc``) and the FVC protocol of all six sets, with
     the HOG and LBP baselines (``fvc_protocol``)."""
-    held = synthetic_test_set(**config.dataset_options)
-    order = within_identity_order(held.labels)
-    synthetic = score(embed(module, params, held.images), held.labels, order, held.images)
-    synthetic["set"] = held.name
-    synthetic["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
+    synthetic = synthetic_report(module, params, config.dataset_options)
     spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
     images, labels, impressions, names = fvc_sensor_sets(root, sets, spec)
     fvc = score(embed(module, params, images), labels, impressions, images)
