@@ -218,8 +218,9 @@ def plan_signature(
         every subgraph the artifact holds).
       signature: a name from ``graph.signatures`` or a spec.
       profile: supplies the runtime's behaviour (``profile.runtime``); or pass ``runtime``.
-      model_bytes: the artifact's ``model.tflite`` size when known; otherwise estimated from the
-        graph (distinct constant weights + the variables' initial values).
+      model_bytes: the artifact's ``model.tflite`` size when known (the file parts then sum to
+        it exactly); otherwise estimated from the graph (distinct constant weights + the
+        variables' initial values at float32).
       model_stats: the file's node counts (:func:`devices.read_model_stats`); with them the
         runtime's bookkeeping is charged per node (see :func:`runtime_overhead`).
 
@@ -234,7 +235,12 @@ def plan_signature(
     variables = F32 * graph.variable_params()
     file_other = 0
     if model_bytes is not None:
-        file_other = max(0, model_bytes - frozen - initial)
+        # The runtime holds the file as it is. Where the file stores less than the graph says
+        # (the converter keeps the variables' initial values at int8 in the initialisation
+        # subgraph, or shares buffers between subgraphs), its size caps the two estimates.
+        frozen = min(frozen, model_bytes)
+        initial = min(initial, model_bytes - frozen)
+        file_other = model_bytes - frozen - initial
     if not rt.frozen_weights_in_ram:  # weights execute in place from flash
         frozen, initial, file_other = 0, 0, 0
     call = _call_bytes(graph, sig, rt)

@@ -76,6 +76,20 @@ def test_model_bytes_fill_the_file_and_copies_do_not_run(mlp: Graph) -> None:
     assert plan.step_bytes == 2 * 4 * (528 + 170)  # arena copies + the caller's copies
 
 
+def test_a_smaller_file_caps_the_graph_estimate(mlp: Graph) -> None:
+    # A file that stores less than the graph says (initial values at int8, shared buffers): the
+    # runtime holds the file, not the estimate.
+    whole = plan_signature(mlp, "get_weights", runtime=IDEAL)
+    estimate = whole.frozen_weights + whole.initial_values
+    plan = plan_signature(mlp, "get_weights", runtime=IDEAL, model_bytes=estimate - 1000)
+    assert plan.frozen_weights + plan.initial_values + plan.file_other == estimate - 1000
+    assert plan.file_other == 0
+    assert plan.frozen_weights == whole.frozen_weights
+    tiny = plan_signature(mlp, "get_weights", runtime=IDEAL, model_bytes=100)
+    assert (tiny.frozen_weights, tiny.initial_values, tiny.file_other) == (100, 0, 0)
+    assert tiny.trainable_weights == whole.trainable_weights  # the variables stay float32
+
+
 def test_weights_in_flash_do_not_count(mlp: Graph) -> None:
     mcu = dataclasses.replace(IDEAL, frozen_weights_in_ram=False)
     plan = plan_signature(mlp, "train", runtime=mcu, model_bytes=200_000)
