@@ -77,6 +77,11 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also genuine pairs: placement shift, rotation, residual after core registration",
     )
+    stats.add_argument(
+        "--generator",
+        metavar="JSON",
+        help="synthetic generator settings, e.g. '{\"partial_prob\": 0.6}' (GeneratorConfig)",
+    )
     stats.add_argument("--plot", help="also save a figure to this PNG")
     stats.add_argument("--json", help="also write the statistics to this JSON file")
 
@@ -101,6 +106,17 @@ def _data(args: argparse.Namespace) -> int:
 
             print(f"wrote {framing_gallery(args.out, per_set=args.per_set, seed=args.seed)}")
             return 0
+        generator = None
+        if args.generator:
+            from pretrain.data.fingerprint import GeneratorConfig
+
+            try:
+                options = json.loads(args.generator)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--generator is not JSON: {err}") from None
+            if not isinstance(options, dict):
+                raise ValueError("--generator wants a JSON object of GeneratorConfig settings.")
+            generator = GeneratorConfig.from_dict(options)
         table = {}
         for source in args.source:
             table[source] = source_stats(
@@ -111,6 +127,7 @@ def _data(args: argparse.Namespace) -> int:
                 limit=args.limit,
                 pairs=args.pairs,
                 progress=True,
+                generator=generator,
             )
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -241,11 +241,18 @@ def test_a_bench_keeps_its_store_keys_out_of_the_users_folder(tmp_path: Path) ->
 
 
 def test_the_placement_backbone_is_adopted_by_the_registered_rule_alone(monkeypatch) -> None:
-    decide = _load_bench("bench_fingerprint_placement.py", "_placement", monkeypatch).decide
+    bench = _load_bench("bench_fingerprint_generator.py", "_generator", monkeypatch)
+
+    def decide(committed: dict, candidate: dict) -> dict:
+        return bench.decide(committed, candidate, base="default", new="placement")
 
     def figures(default: float, placement: float) -> dict:
         return {"dev_eer_pct": {"default": default, "placement": placement}}
 
+    config = bench.load_config(
+        Path(__file__).parents[1] / "pretrain/configs/embed_fingerprint_placement.py"
+    )
+    assert bench.names(config) == ("default", "placement")
     committed = figures(3.32, 4.79)
     assert decide(committed, figures(3.5, 4.20))["adopt"]
     assert not decide(committed, figures(3.0, 4.35))["adopt"]  # not 0.5 better on placement

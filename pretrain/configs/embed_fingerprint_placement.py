@@ -20,7 +20,8 @@ Command (resumable: ``--resume`` continues the newest checkpoint):
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= POCKETFIT_CACHE=/work/main/runs/cache \\
     nice -n 19 python -m pretrain --config pretrain/configs/embed_fingerprint_placement.py \\
     --workdir /work/runs/prints_placement --resume
-  then the decision: python notebooks/bench/bench_fingerprint_placement.py \\
+  then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
+    --config pretrain/configs/embed_fingerprint_placement.py \\
     --candidate /work/runs/prints_placement/placement/model
 
 What chooses what (registered before the run, 2026-12-04; dev = synthetic validation identities
@@ -39,8 +40,8 @@ Measured 2026-12-04 (free cores but for a pause; 2.7 min an epoch, 29 epochs, 2 
 this generator's prints per epoch 5.43 4.96 4.68 4.79 4.88 4.46 4.50 3.82 4.14 3.79 3.89 3.31 3.54
 3.61 3.25 3.61 3.28 3.46 (rate 1e-3) 2.91 2.85 2.82 2.89 2.84 2.93 (1e-4) 2.90 2.93 2.89 (1e-5)
 2.89 2.89%, early-stopped; the best, epoch 21's, was kept as notebooks/results/models/
-embed_fingerprint_placement (commit 6a1995b). bench_fingerprint_placement: 2.82% (bar 4.29) and
-2.00% on the default prints (bar 3.82): adopted. FVC, reported only: mean EER 20.62% (committed
+embed_fingerprint_placement (commit 6a1995b). The decision (then bench_fingerprint_placement.py):
+2.82% (bar 4.29) and 2.00% on the default prints (bar 3.82): adopted. FVC, reported only: mean EER 20.62% (committed
 21.75%). It is now the committed backbone, notebooks/results/models/embed_fingerprint, written
 by ``bench_embed.py --only fingerprint --fingerprint-model <that dir> --fingerprint-config
 pretrain/configs/embed_fingerprint_placement.py`` (2026-12-05). So ``init_from`` below now names
@@ -54,6 +55,7 @@ from pretrain.configs.embed_fingerprint_scale import get_config as scale
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
 GENERATOR = {"impression_shape": [320, 320], "shift_sd": 46.0, "shift_max": 120.0}
+BASE = ("default", None)  # the generator the backbone it continued was trained on
 
 
 def get_config() -> dict:

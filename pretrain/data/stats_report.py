@@ -6,6 +6,7 @@ Sources: ``synthetic`` (the generator), ``fvc/<set>`` (a folder under ``$POCKETF
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from pretrain.data.errors import DataError
 from pretrain.data.faces import read_orl
-from pretrain.data.fingerprint import FingerprintGenerator
+from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig
 from pretrain.data.fvc import read_fvc
 from pretrain.data.stats import HIST_BINS, measure, summarise
 from pretrain.data.stats_pairs import MISREGISTERED_PX, pair_stats
@@ -64,6 +65,7 @@ def source_stats(
     limit: int = 0,
     pairs: bool = False,
     progress: bool = False,
+    generator: GeneratorConfig | None = None,
 ) -> dict[str, Any]:
     """Summary statistics of ``source`` (see :func:`pretrain.data.stats.summarise`), with
     ``pairs`` also its genuine-pair statistics (:func:`pretrain.data.stats_pairs.pair_stats`).
@@ -77,16 +79,20 @@ def source_stats(
       limit: use at most this many images of a real source (0 = all).
       pairs: measure genuine pairs too (prints only; about a minute a source).
       progress: progress bar while generating.
+      generator: the synthetic generator's settings (None: the defaults).
 
     Raises:
       DataError: unknown source; DataNotFoundError: the data are missing.
     """
     if source == "synthetic":
-        gen = FingerprintGenerator(seed=seed, cache_size=1)
+        config = generator or GeneratorConfig()
+        gen = FingerprintGenerator(seed=seed, config=config, cache_size=1)
         images, owners = gen.impressions(range(identities), impressions, progress=progress)
         classes = [gen.master(int(i)).fp_class for i in owners]
         out = summarise([measure(im) for im in images], classes)
         out["seed"] = seed
+        if config != GeneratorConfig():
+            out["generator"] = dataclasses.asdict(config)
         if pairs:
             out.update(pair_stats(list(images), owners.tolist()))
         return out

@@ -161,3 +161,25 @@ def test_placement_spread_is_a_generator_setting() -> None:
         GeneratorConfig.from_dict({"shift_mean": 3})
     with pytest.raises(ValueError, match="shift_sd and shift_max"):
         GeneratorConfig(shift_sd=-1.0)
+
+
+def test_partial_contact_is_a_generator_setting() -> None:
+    # The default settings draw the same prints as before the setting existed.
+    same = GeneratorConfig(partial_prob=0.3, partial_reach=(40.0, 120.0))
+    np.testing.assert_array_equal(
+        generate_impression(3, 1, seed=0, config=same), generate_impression(3, 1, seed=0)
+    )
+    # Every impression half lifted (the edge through the window centre) shows less print than
+    # none lifted: fewer pixels in the print's foreground.
+    config = GeneratorConfig.from_dict({"partial_prob": 1.0, "partial_reach": [0, 0]})
+    assert config.partial_reach == (0, 0)  # a tuple, from the JSON list
+    never = GeneratorConfig(partial_prob=0.0)
+    lifted = [measure(generate_impression(i, 0, seed=0, config=config)) for i in range(4)]
+    whole = [measure(generate_impression(i, 0, seed=0, config=never)) for i in range(4)]
+    shown = np.mean([m.foreground_fraction for m in lifted])
+    full = np.mean([m.foreground_fraction for m in whole])
+    assert shown < 0.8 * full, (shown, full)
+    with pytest.raises(ValueError, match="partial_prob"):
+        GeneratorConfig(partial_prob=1.5)
+    with pytest.raises(ValueError, match="partial_reach"):
+        GeneratorConfig(partial_reach=(80.0, 10.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,20 @@ def test_cli_gallery_and_synthetic_stats(tmp_path: Path, capsys) -> None:
     assert main([*args, "--plot", str(plot), "--json", str(table)]) == 0
     printed = capsys.readouterr().out
     assert "ridge period (px)" in printed and plot.is_file() and table.is_file()
+
+
+def test_cli_synthetic_stats_take_generator_settings(tmp_path: Path, capsys) -> None:
+    args = ["data", "stats", "--source", "synthetic", "--identities", "2", "--impressions", "1"]
+    table = tmp_path / "s.json"
+    options = '{"impression_shape": [192, 192], "partial_prob": 1.0}'
+    assert main([*args, "--generator", options, "--json", str(table)]) == 0
+    recorded = json.loads(table.read_text())["synthetic"]["generator"]
+    assert recorded["impression_shape"] == [192, 192] and recorded["partial_prob"] == 1.0
+    capsys.readouterr()
+    for bad, says in (("{not json", "not JSON"), ("[1]", "JSON object"), ('{"x": 1}', "unknown")):
+        assert main([*args, "--generator", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and says in err and "Traceback" not in err
 
 
 def test_registered_core_depth_falls_when_the_print_is_cut_near_its_core() -> None:

@@ -48,6 +48,8 @@ class Placement(NamedTuple):
 
 SHIFT_SD = 16.0  # px: the window's displacement per axis, ~ N(0, SHIFT_SD) ...
 SHIFT_MAX = 40.0  # px: ... clipped to +-SHIFT_MAX
+PARTIAL_PROB = 0.3  # share of impressions with partial contact (one side of the finger lifted)
+PARTIAL_REACH = (40.0, 120.0)  # px: the lifted side's edge lies this far from the window centre
 
 
 def sample_placement(
@@ -124,6 +126,8 @@ def render(
     rng: np.random.Generator,
     shift_sd: float = SHIFT_SD,
     shift_max: float = SHIFT_MAX,
+    partial_prob: float = PARTIAL_PROB,
+    partial_reach: tuple[float, float] = PARTIAL_REACH,
 ) -> np.ndarray:
     """One uint8 impression of a master.
 
@@ -135,6 +139,9 @@ def render(
       rng: draws everything about this acquisition.
       shift_sd: spread of the finger's placement per axis (px; :func:`sample_placement`).
       shift_max: largest placement offset per axis (px).
+      partial_prob: probability that one side of the finger does not touch the sensor.
+      partial_reach: ``(low, high)`` px: that side's edge lies a uniform distance in this range
+        from the window centre, in a uniform direction.
 
     Returns:
       uint8 ``shape``: dark ridges on a light background, like an optical sensor.
@@ -148,8 +155,8 @@ def render(
     radius = silhouette_radius(silhouette, rows, cols) / pressure
     edge = 1.0 - radius + 0.06 * smooth_noise(rng, shape, 12)
     contact = 1.0 / (1.0 + np.exp(-np.clip(edge * 30.0, -30, 30)))
-    if rng.random() < 0.3:
-        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(40, 120)
+    if rng.random() < partial_prob:
+        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(*partial_reach)
         side = (cols - centre[0]) * np.cos(angle) + (rows - centre[1]) * np.sin(angle)
         contact *= 1.0 / (1.0 + np.exp(np.clip((side - reach) / 8.0, -30, 30)))
 

@@ -29,7 +29,13 @@ from tqdm import tqdm
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_image
 from pretrain.data.dataset import ArrayDataset
 from pretrain.data.fingerprint.frequency import period_map
-from pretrain.data.fingerprint.impressions import SHIFT_MAX, SHIFT_SD, render
+from pretrain.data.fingerprint.impressions import (
+    PARTIAL_PROB,
+    PARTIAL_REACH,
+    SHIFT_MAX,
+    SHIFT_SD,
+    render,
+)
 from pretrain.data.fingerprint.orientation import (
     SingularPoints,
     orientation_field,
@@ -55,6 +61,8 @@ class GeneratorConfig:
       seed_spacing: one growth seed per ``seed_spacing^2`` pixels of silhouette.
       shift_sd: spread (px per axis) of where the finger is placed in an impression.
       shift_max: largest placement offset (px per axis).
+      partial_prob: share of impressions where one side of the finger does not touch.
+      partial_reach: ``(low, high)`` px from the window centre to that side's edge.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -64,6 +72,8 @@ class GeneratorConfig:
     seed_spacing: float = 34.0
     shift_sd: float = SHIFT_SD
     shift_max: float = SHIFT_MAX
+    partial_prob: float = PARTIAL_PROB
+    partial_reach: tuple[float, float] = PARTIAL_REACH
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -93,6 +103,11 @@ class GeneratorConfig:
             raise ValueError(
                 f"shift_sd and shift_max must be >= 0, got {self.shift_sd}, {self.shift_max}."
             )
+        if not 0 <= self.partial_prob <= 1:
+            raise ValueError(f"partial_prob must be in [0, 1], got {self.partial_prob}.")
+        reach = self.partial_reach
+        if len(reach) != 2 or not 0 <= reach[0] <= reach[1]:
+            raise ValueError(f"partial_reach must be (low, high), 0 <= low <= high; got {reach}.")
 
 
 class Master(NamedTuple):
@@ -195,6 +210,8 @@ def generate_impression(
         rng=rng,
         shift_sd=config.shift_sd,
         shift_max=config.shift_max,
+        partial_prob=config.partial_prob,
+        partial_reach=config.partial_reach,
     )
 
 

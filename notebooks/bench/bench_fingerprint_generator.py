@@ -1,0 +1,139 @@
+"""A fingerprint backbone trained on a more realistic generator against the committed one, by the
+rule its config registered before the run (``pretrain/configs/embed_fingerprint_placement.py``,
+``embed_fingerprint_partial.py``).
+
+    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_generator.py \\
+      --config pretrain/configs/embed_fingerprint_partial.py --candidate <workdir>/<stage>/model
+    ... --config <config> --no-fvc   (no --candidate: the committed backbone's bars alone)
+
+Per backbone: the dev EER (the trainer's validation: every pair of the synthetic validation
+identities 0-99 x 8, seed 0, cosine) on prints of the generator the committed backbone was
+trained on (the config's ``BASE``) and of the config's new one (``GENERATOR``), then the FVC
+protocol on the core-registered inputs the device makes (reported, never used). The decision
+applies the registered rule to the dev figures measured here, the committed backbone's in the
+same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` below the committed
+backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
+``notebooks/results/fingerprint_<stage>.json``; a few minutes (the dev prints are cached).
+
+``fingerprint_placement.json`` holds the decision taken at commit 8d4cf00 against the backbone
+committed then; the adopted candidate has since become the committed backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from _results import ROOT, print_table, run_main, write_results
+
+import pretrain
+from devices.registration import CORE_SPEC
+from devices.verification import eer, pair_scores
+from pretrain.data import ArrayDataset
+from pretrain.embedding.data import synthetic_val_set
+from pretrain.embedding.suites import embed
+from pretrain.evaluation import evaluate_fvc, features_scorer, protocol_figures, spec_prepare
+
+COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+MARGIN_PTS = 0.5  # the registered rule: better by >= 0.5 on the new prints, worse by <= 0.5
+
+
+def load_config(path: Path) -> ModuleType:
+    """The config module: ``get_config``, ``GENERATOR`` and ``BASE`` (name, generator options)."""
+    spec = importlib.util.spec_from_file_location(f"_generator_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"error: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("get_config", "GENERATOR", "BASE"):
+        if not hasattr(module, name):
+            raise SystemExit(f"error: {path} defines no {name} (a generator config has all three)")
+    return module
+
+
+def names(config: ModuleType) -> tuple[str, str]:
+    """(base, new): the dev sets' names, the new one being the config's single stage."""
+    stages = list(config.get_config()["stages"])
+    return config.BASE[0], stages[-1]
+
+
+def dev_sets(config: ModuleType) -> dict[str, ArrayDataset]:
+    """The dev identities as the base and as the new generator draw them."""
+    base, new = names(config)
+    options = config.get_config()["stages"][new]["dataset_options"]
+    return {
+        name: synthetic_val_set(**{**options, "generator": generator})
+        for name, generator in ((base, config.BASE[1]), (new, config.GENERATOR))
+    }
+
+
+def dev_eer_pct(model: pretrain.SavedModel, dev: ArrayDataset) -> float:
+    """The trainer's validation EER (%) of ``model`` on ``dev``."""
+    genuine, impostor = pair_scores(embed(model.module, model.params, dev.images), dev.labels)
+    return 100 * eer(genuine, impostor)
+
+
+def row(path: Path, devs: dict[str, ArrayDataset], fvc: bool) -> dict[str, Any]:
+    model = pretrain.load_model(path)
+    out: dict[str, Any] = {
+        "model": str(path),
+        "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
+    }
+    if fvc:
+        features = features_scorer(lambda x: embed(model.module, model.params, x))
+        out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(CORE_SPEC))))
+    return out
+
+
+def decide(
+    committed: dict[str, Any], candidate: dict[str, Any], *, base: str, new: str
+) -> dict[str, Any]:
+    """The registered rule on the dev figures of one run."""
+    bars = {
+        new: committed["dev_eer_pct"][new] - MARGIN_PTS,
+        base: committed["dev_eer_pct"][base] + MARGIN_PTS,
+    }
+    adopt = (
+        candidate["dev_eer_pct"][new] <= bars[new] and candidate["dev_eer_pct"][base] <= bars[base]
+    )
+    return {"bars_pct": bars, "adopt": adopt}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="the generator config of the run")
+    parser.add_argument("--candidate", help="the run's model folder (none: committed bars only)")
+    parser.add_argument("--no-fvc", action="store_true", help="dev figures only")
+    args = parser.parse_args()
+    config = load_config(Path(args.config))
+    base, new = names(config)
+    devs = dev_sets(config)
+    rows = {"committed": row(COMMITTED, devs, not args.no_fvc)}
+    if args.candidate:
+        rows["candidate"] = row(Path(args.candidate), devs, not args.no_fvc)
+    record: dict[str, Any] = {"rows": rows, "generator": config.GENERATOR, "base": config.BASE}
+    if "candidate" in rows:
+        record["decision"] = decide(rows["committed"], rows["candidate"], base=base, new=new)
+    path = write_results(f"fingerprint_{new}", record)
+    print_table(
+        ("backbone", f"dev EER % ({base})", f"dev EER % ({new})", "FVC mean EER %"),
+        [
+            (
+                k,
+                r["dev_eer_pct"][base],
+                r["dev_eer_pct"][new],
+                r.get("fvc_protocol_mean_eer_pct", "-"),
+            )
+            for k, r in rows.items()
+        ],
+    )
+    if "decision" in record:
+        print(f"adopt: {record['decision']['adopt']} (bars {record['decision']['bars_pct']})")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,64 @@
+"""Fingerprint EmbedNet on prints whose core lies near the edge of the contact, as on real
+sensors: the committed backbone (``embed_fingerprint_placement.py``'s) continued on a generator
+that also lifts one side of the finger in most impressions.
+
+Why (``data stats``, :mod:`pretrain.data.stats`): the device's core registration lands on
+different points of two impressions of one finger for 19-46% of FVC's genuine pairs against a
+few % of the generator's (``make bench-data``, notebooks/results/data.json); FVC's wrong picks
+lie near the print's edge. In FVC the core the device finds lies a median 32-57 px inside the
+print (the five sensor sets; p10 24 px), in the placement generator's prints 80 px (p10 34): the
+backbone has rarely seen a core at the edge of the contact.
+
+The generator setting (``GENERATOR``: the placement one plus ``partial_prob`` and
+``partial_reach``), chosen from those statistics and nothing else, among three measured on
+20 identities x 8 (``python -m pretrain data stats --source synthetic --identities 20 --pairs
+--generator '<options>'``, 2026-12-05), by the rule: the median core depth inside the sensor
+sets' range of medians (32-57 px):
+- placement alone (partial contact 30%, edge 40-120 px from the window centre): core depth
+  median 80.0 px (p10 33.8), misregistered pairs 11.4%;
+- partial 60%, edge 10-80 px: 64.0 (p10 28.8), 11.4%;
+- partial 90%, edge 0-60 px: **48.7** (p10 25.3), 14.3%: chosen.
+The core's strength stays high (median 947 against FVC's 723-854): weak, hard-to-find cores are
+another realism gap, not this setting's.
+
+Command (resumable: ``--resume`` continues the newest checkpoint):
+  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= POCKETFIT_CACHE=/work/main/runs/cache \\
+    nice -n 19 python -m pretrain --config pretrain/configs/embed_fingerprint_partial.py \\
+    --workdir /work/runs/prints_partial --resume
+  then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
+    --config pretrain/configs/embed_fingerprint_partial.py \\
+    --candidate /work/runs/prints_partial/partial/model
+
+What chooses what (registered before the run, 2026-12-05; dev = synthetic validation identities
+0-99 x 8, seed 0, never trained on):
+- the checkpoint: the epoch with the lowest dev EER on prints of this generator (the trainer's
+  validation);
+- adoption: this backbone replaces notebooks/results/models/embed_fingerprint only if its dev
+  EER on this generator's prints is at least 0.5 points below the committed backbone's on the
+  same prints, and its dev EER on the placement generator's prints (the committed backbone's
+  own) is at most 0.5 points above the committed backbone's. FVC is reported for both, never
+  used to choose. The committed backbone, measured before the run (``bench_fingerprint_
+  generator.py --config <this> --no-fvc``, no candidate; notebooks/results/
+  fingerprint_partial.json): 2.82% on the placement generator's dev prints, 12.68% on this
+  generator's. So the bars are <= 12.18% and <= 3.32%.
+- the recipe otherwise is the committed backbone's own (``embed_fingerprint_scale2.py``: loss,
+  rate, schedule, 4,000 training identities), started from its weights.
+"""
+
+from pretrain.configs.embed_fingerprint_placement import GENERATOR as PLACEMENT
+from pretrain.configs.embed_fingerprint_placement import get_config as placement
+
+COMMITTED = "notebooks/results/models/embed_fingerprint"
+GENERATOR = {**PLACEMENT, "partial_prob": 0.9, "partial_reach": [0.0, 60.0]}
+BASE = ("placement", PLACEMENT)  # the generator the committed backbone was trained on
+
+
+def get_config() -> dict:
+    config = placement()
+    stage = config["stages"]["placement"]
+    options = {**stage["dataset_options"], "generator": GENERATOR}
+    return {
+        "shared": config["shared"],
+        "stages": {"partial": {**stage, "init_from": COMMITTED, "dataset_options": options}},
+        "evaluation": config["evaluation"],
+    }
