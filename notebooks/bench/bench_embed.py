@@ -77,6 +77,8 @@ from pretrain.train import load_splits
 
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
+# the generator-realism runs, in order (bench_fingerprint_generator.py: fingerprint_<step>.json)
+GENERATOR_STEPS = ("placement", "partial")
 FACE_KEYS = (
     "identification_pct",
     "identification_pct_std",
@@ -606,9 +608,7 @@ def rescored_fingerprint(
         "checkpoint": False,
         "dev_eer_trend": {},
         "model_dir": str(model_dir),
-        "config": str(config_path.relative_to(ROOT))
-        if config_path.is_relative_to(ROOT)
-        else str(config_path),
+        "config": str(config_path),
     }
     out["eval_s"] = time.perf_counter() - started
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -651,17 +651,19 @@ def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
         },
         "input_variants": "notebooks/results/fingerprint_ablation.json",
     }
-    placement = RESULTS / "fingerprint_placement.json"
-    if placement.exists():  # the placement generator's run against the backbone it continued
-        record = json.loads(placement.read_text())
-        out["placement_generator"] = {
-            "source": str(placement.relative_to(ROOT)),
+    for step in GENERATOR_STEPS:  # each generator run against the backbone it continued
+        path = RESULTS / f"fingerprint_{step}.json"
+        record = json.loads(path.read_text()) if path.exists() else {}
+        if "decision" not in record:  # not decided yet
+            continue
+        out[f"{step}_generator"] = {
+            "source": str(path.relative_to(ROOT)),
             "git_commit": record["machine"]["git_commit"],
             "generator": record["generator"],
             **{
                 name: {
                     "dev_eer_pct": row["dev_eer_pct"],
-                    "fvc_protocol_mean_eer_pct": row["fvc_protocol_mean_eer_pct"],
+                    "fvc_protocol_mean_eer_pct": row.get("fvc_protocol_mean_eer_pct"),
                 }
                 for name, row in record["rows"].items()
             },
