@@ -786,7 +786,7 @@ def main() -> None:
         "--fingerprint-model",
         metavar="MODEL_DIR",
         help="score a saved fingerprint backbone again by --fingerprint-config's suite (e.g. a "
-        "finished run's <workdir>/<stage>/model) and save it as the committed one",
+        "finished run's <workdir>/model) and save it as the committed one",
     )
     parser.add_argument(
         "--fingerprint-checkpoint",

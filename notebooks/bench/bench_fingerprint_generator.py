@@ -3,7 +3,7 @@ rule its config registered before the run (``pretrain/configs/embed_fingerprint_
 ``embed_fingerprint_partial.py``).
 
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_generator.py \\
-      --config pretrain/configs/embed_fingerprint_partial.py --candidate <workdir>/<stage>/model
+      --config pretrain/configs/embed_fingerprint_partial.py --candidate <workdir>/model
     ... --config <config> --no-fvc   (no --candidate: the committed backbone's bars alone)
 
 Per backbone: the dev EER (the trainer's validation: every pair of the synthetic validation
@@ -22,7 +22,6 @@ committed then; the adopted candidate has since become the committed backbone.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,6 +31,7 @@ from _results import ROOT, print_table, run_main, write_results
 import pretrain
 from devices.registration import CORE_SPEC
 from devices.verification import eer, pair_scores
+from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset
 from pretrain.embedding.data import synthetic_val_set
 from pretrain.embedding.suites import embed
@@ -43,11 +43,10 @@ MARGIN_PTS = 0.5  # the registered rule: better by >= 0.5 on the new prints, wor
 
 def load_config(path: Path) -> ModuleType:
     """The config module: ``get_config``, ``GENERATOR`` and ``BASE`` (name, generator options)."""
-    spec = importlib.util.spec_from_file_location(f"_generator_config_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"error: cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = load_module(path)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
     for name in ("get_config", "GENERATOR", "BASE"):
         if not hasattr(module, name):
             raise SystemExit(f"error: {path} defines no {name} (a generator config has all three)")

@@ -27,7 +27,7 @@ Command (resumable: ``--resume`` continues the newest checkpoint):
     --workdir /work/runs/prints_partial --resume
   then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
     --config pretrain/configs/embed_fingerprint_partial.py \\
-    --candidate /work/runs/prints_partial/partial/model
+    --candidate /work/runs/prints_partial/model
 
 What chooses what (registered before the run, 2026-12-05; dev = synthetic validation identities
 0-99 x 8, seed 0, never trained on):

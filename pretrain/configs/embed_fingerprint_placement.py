@@ -22,7 +22,7 @@ Command (resumable: ``--resume`` continues the newest checkpoint):
     --workdir /work/runs/prints_placement --resume
   then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
     --config pretrain/configs/embed_fingerprint_placement.py \\
-    --candidate /work/runs/prints_placement/placement/model
+    --candidate /work/runs/prints_placement/model
 
 What chooses what (registered before the run, 2026-12-04; dev = synthetic validation identities
 0-99 x 8, seed 0, never trained on):
