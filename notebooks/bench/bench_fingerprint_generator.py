@@ -15,8 +15,9 @@ same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` belo
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
 ``notebooks/results/fingerprint_<stage>.json``; a few minutes (the dev prints are cached).
 
-``fingerprint_placement.json`` holds the decision taken at commit 8d4cf00 against the backbone
-committed then; the adopted candidate has since become the committed backbone.
+``fingerprint_placement.json`` and ``fingerprint_partial.json`` hold the decisions taken at
+commits 8d4cf00 and de8d562 against the backbones committed then; each adopted candidate has since
+become the committed backbone.
 """
 
 from __future__ import annotations

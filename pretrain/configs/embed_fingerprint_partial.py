@@ -45,11 +45,16 @@ What chooses what (registered before the run, 2026-12-05; dev = synthetic valida
 Measured 2026-12-05 (a bench sharing the cores for the first epochs, then free; 3.4 min an
 epoch when free, 19 epochs, 1 h 47 min): dev EER on this generator's prints per epoch 9.82 9.62
 9.29 9.32 9.39 9.46 (rate 1e-3) 8.57 8.27 8.43 8.31 8.32 (1e-4) 8.32 8.21 8.23 8.39 8.32
-(1e-5) 8.32 8.29 8.29%, early-stopped; the best, epoch 13's, is kept as notebooks/results/
-models/embed_fingerprint_partial. The decision (bench_fingerprint_generator.py at de8d562,
-fingerprint_partial.json): 8.21% on this generator's prints (bar 12.18) and 2.57% on the
-placement prints (bar 3.32): adopted. FVC, reported only: mean EER 19.64% (committed 20.62%),
+(1e-5) 8.32 8.29 8.29%, early-stopped; the best, epoch 13's, was kept as notebooks/results/
+models/embed_fingerprint_partial (commit ed5e67e). The decision (bench_fingerprint_generator.py
+at de8d562, fingerprint_partial.json): 8.21% on this generator's prints (bar 12.18) and 2.57% on
+the placement prints (bar 3.32): adopted. FVC, reported only: mean EER 19.64% (committed 20.62%),
 mean FNMR at FMR 1% 44.3% (54.1%); per set 15.7 / 19.6 / 26.4 / 19.6 / 16.8, SFinGe 12.5.
+It is now the committed backbone, notebooks/results/models/embed_fingerprint, written by
+``bench_embed.py --only fingerprint --fingerprint-model <that dir> --fingerprint-config
+pretrain/configs/embed_fingerprint_partial.py`` (2026-12-05). So ``init_from`` below now names
+this run's own result: to repeat the run, check out the backbone it continued
+(embed_fingerprint_placement.py's, notebooks/results/models/embed_fingerprint at commit ed5e67e).
 - the recipe otherwise is the committed backbone's own (``embed_fingerprint_scale2.py``: loss,
   rate, schedule, 4,000 training identities), started from its weights.
 """
