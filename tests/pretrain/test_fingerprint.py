@@ -183,3 +183,22 @@ def test_partial_contact_is_a_generator_setting() -> None:
         GeneratorConfig(partial_prob=1.5)
     with pytest.raises(ValueError, match="partial_reach"):
         GeneratorConfig(partial_reach=(80.0, 10.0))
+
+
+def test_orientation_noise_bends_the_flow_and_keeps_the_singular_points() -> None:
+    plain = generate_master(5, seed=0)
+    # The default settings draw the same masters as before the setting existed.
+    same = generate_master(5, seed=0, config=GeneratorConfig(orientation_noise=0.0))
+    np.testing.assert_array_equal(same.ridges, plain.ridges)
+    bent = generate_master(5, seed=0, config=GeneratorConfig(orientation_noise=0.5))
+    turn = bent.theta - plain.theta
+    # A smooth turn of about the asked spread (one random field; its knots are few), the same
+    # singular points and period map, and other ridges grown along the turned flow.
+    assert 0.25 < float(turn.std()) < 0.75, float(turn.std())
+    assert float(np.abs(np.diff(turn, axis=1)).max()) < 0.2  # per 2 px cell
+    np.testing.assert_array_equal(bent.points.cores, plain.points.cores)
+    np.testing.assert_array_equal(bent.period, plain.period)
+    assert not np.allclose(bent.ridges, plain.ridges)
+    assert GeneratorConfig.from_dict({"orientation_noise": 0.3}).orientation_noise == 0.3
+    with pytest.raises(ValueError, match="orientation_noise"):
+        GeneratorConfig(orientation_noise=-0.1)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_image
 from pretrain.data.dataset import ArrayDataset
-from pretrain.data.fingerprint.frequency import period_map
+from pretrain.data.fingerprint.frequency import period_map, smooth_noise
 from pretrain.data.fingerprint.impressions import (
     PARTIAL_PROB,
     PARTIAL_REACH,
@@ -46,6 +46,9 @@ from pretrain.data.fingerprint.ridges import grow_ridges
 from pretrain.data.fingerprint.silhouette import Silhouette, sample_silhouette, silhouette_radius
 
 DPI = 500
+# Knots a side of the orientation field's random turn: over the 384x320 master, one every
+# ~70 px (7 ridges), slower than the flow around a core changes, faster than the finger's shape.
+ORIENTATION_NOISE_CELLS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +66,12 @@ class GeneratorConfig:
       shift_max: largest placement offset (px per axis).
       partial_prob: share of impressions where one side of the finger does not touch.
       partial_reach: ``(low, high)`` px from the window centre to that side's edge.
+      orientation_noise: standard deviation (radians) of a smooth random turn added to the
+        master's orientation field (:data:`ORIENTATION_NOISE_CELLS` knots a side). The
+        zero-pole field's singular points are perfectly symmetric, so the device's core filter
+        answers them more strongly than real cores (``data stats``' ``core_strength``); the
+        turn keeps every singular point where it is and bends the flow around it. 0 (the
+        default) draws the prints of before the setting existed.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -74,6 +83,7 @@ class GeneratorConfig:
     shift_max: float = SHIFT_MAX
     partial_prob: float = PARTIAL_PROB
     partial_reach: tuple[float, float] = PARTIAL_REACH
+    orientation_noise: float = 0.0
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -108,6 +118,10 @@ class GeneratorConfig:
         reach = self.partial_reach
         if len(reach) != 2 or not 0 <= reach[0] <= reach[1]:
             raise ValueError(f"partial_reach must be (low, high), 0 <= low <= high; got {reach}.")
+        if not 0 <= self.orientation_noise <= 1:
+            raise ValueError(
+                f"orientation_noise must be in [0, 1] radians, got {self.orientation_noise}."
+            )
 
 
 class Master(NamedTuple):
@@ -166,6 +180,10 @@ def generate_master(
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
     cols = np.repeat((np.arange(gw) * step + (step - 1) / 2)[None, :], gh, axis=0)
     theta = orientation_field(points, rows, cols).astype(np.float32)
+    if config.orientation_noise > 0:
+        # Its own stream: the master's other draws stay those of the setting's absence.
+        bend = smooth_noise(_rng(seed, identity, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
+        theta = (theta + config.orientation_noise * bend).astype(np.float32)
     period = period_map(rng, points, rows, cols).astype(np.float32)
     inside = np.flatnonzero(silhouette_radius(silhouette, rows, cols).ravel() < 1.05)
     area = inside.size * step * step
