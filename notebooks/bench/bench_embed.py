@@ -558,6 +558,7 @@ def fingerprint_job(
         evaluation = fingerprint_suite(module, params, config=config)
         source = {"stage": stage, "epoch": epoch, "checkpoint": True}
         final = None
+        scored = (module, params, config)
     else:
         if not (job / "model" / "model.json").is_file():
             raise SystemExit(
@@ -570,7 +571,8 @@ def fingerprint_job(
         assert result.evaluation is not None, f"{config_path} names no evaluation suite"
         evaluation, final = result.evaluation, pretrain.load_model(result.model_dir)
         source = {"stages": result.stages, "checkpoint": False}
-    out = fingerprint_figures(evaluation)
+        scored = (final.module, final.params, run.stages[-1][1])
+    out = {**fingerprint_figures(evaluation), **default_generator_figures(*scored)}
     out["training"] = {**source, "dev_eer_trend": dev_trend(job), "workdir": str(job)}
     out["eval_s"] = time.perf_counter() - started
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -597,12 +599,10 @@ def rescored_fingerprint(
     final = pretrain.load_model(model_dir)
     last = run.stages[-1][1]
     evaluation = fingerprint_suite(final.module, final.params, config=last)
-    out = fingerprint_figures(evaluation)
-    if last.dataset_options.get("generator"):
-        options = {**last.dataset_options, "generator": None}
-        out["synthetic_default_generator"] = figures(
-            synthetic_report(final.module, final.params, options)
-        )
+    out = {
+        **fingerprint_figures(evaluation),
+        **default_generator_figures(final.module, final.params, last),
+    }
     out["training"] = {
         "stages": final.info["info"].get("stages", {}),
         "checkpoint": False,
@@ -614,6 +614,16 @@ def rescored_fingerprint(
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out["model"] = save_fingerprint(final, run)
     return out
+
+
+def default_generator_figures(module: Any, params: Any, config: TrainConfig) -> dict[str, Any]:
+    """``{"synthetic_default_generator": ...}``: the held-out synthetic identities as the default
+    generator renders them, when ``config`` trains on another generator (else ``{}``), so runs
+    on different generators compare on the same prints."""
+    if not config.dataset_options.get("generator"):
+        return {}
+    options = {**config.dataset_options, "generator": None}
+    return {"synthetic_default_generator": figures(synthetic_report(module, params, options))}
 
 
 def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
