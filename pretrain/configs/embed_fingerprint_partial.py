@@ -55,6 +55,14 @@ It is now the committed backbone, notebooks/results/models/embed_fingerprint, wr
 pretrain/configs/embed_fingerprint_partial.py`` (2026-12-05). So ``init_from`` below now names
 this run's own result: to repeat the run, check out the backbone it continued
 (embed_fingerprint_placement.py's, notebooks/results/models/embed_fingerprint at commit ed5e67e).
+- the core pick (``devices.registration.RegistrationConfig``), checked again on this
+  generator's dev prints with this run's backbone (a scratch check, 2026-12-05): requiring 3, 4
+  or 5 blocks of foreground around a candidate instead of ``erode=2`` put fewer cores within
+  16 px of the generator's (81 / 73 / 61% against 88%) and raised the EER (8.50 / 8.79 / 9.43%
+  against 8.21); weighting the response by the filter's share on foreground (8.14-8.20%) or by
+  a prior towards the print's centre (8.14-10.14%) moved it less than the 0.5 points a change
+  would need. The pick stays as it is: on these prints it is right; FVC's wrong picks need
+  prints that fool it (``embed_fingerprint_bent.py``).
 - the recipe otherwise is the committed backbone's own (``embed_fingerprint_scale2.py``: loss,
   rate, schedule, 4,000 training identities), started from its weights.
 """
