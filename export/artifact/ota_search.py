@@ -87,42 +87,28 @@ long (``distill_1x1_82_long3``). Those were scored on ``embed_face_lfw.py``'s ba
 recipe against the 1x1 layers pruned 70% (``wide_gentle``) and that retrained twice as long
 (``wide_gentle_long``)."""
 
+
+def _distilled(pointwise: float, embed: float, steps: int) -> OtaRecipe:
+    """The print task distilled (weight 10), the 1x1 / embedding layers pruned ``pointwise`` /
+    ``embed``, ``steps`` retraining steps per round and half as many of centroid fine-tuning."""
+    sparsity = {"stem": 0.3, "depthwise": 0.5, "pointwise": pointwise, "embed": embed}
+    return dataclasses.replace(
+        FINGERPRINT_TASK,
+        distill=10.0,
+        sparsity=sparsity,
+        steps_per_round=steps,
+        quant_steps=steps // 2,
+    )
+
+
 FINGERPRINT_CANDIDATES: dict[str, OtaRecipe] = {
     "task": FINGERPRINT_TASK,
     "distill": dataclasses.replace(FINGERPRINT_TASK, distill=10.0),
-    "distill_gentle": dataclasses.replace(
-        FINGERPRINT_TASK,
-        distill=10.0,
-        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.78, "embed": 0.85},
-    ),
-    "distill_gentler_long": dataclasses.replace(
-        FINGERPRINT_TASK,
-        distill=10.0,
-        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
-        steps_per_round=200,
-        quant_steps=100,
-    ),
-    "distill_gentler_long3": dataclasses.replace(
-        FINGERPRINT_TASK,
-        distill=10.0,
-        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
-        steps_per_round=300,
-        quant_steps=150,
-    ),
-    "distill_gentler_long6": dataclasses.replace(
-        FINGERPRINT_TASK,
-        distill=10.0,
-        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.7, "embed": 0.8},
-        steps_per_round=600,
-        quant_steps=300,
-    ),
-    "distill_gentlest_long3": dataclasses.replace(
-        FINGERPRINT_TASK,
-        distill=10.0,
-        sparsity={"stem": 0.3, "depthwise": 0.5, "pointwise": 0.65, "embed": 0.75},
-        steps_per_round=300,
-        quant_steps=150,
-    ),
+    "distill_gentle": _distilled(0.78, 0.85, FINGERPRINT_TASK.steps_per_round),
+    "distill_gentler_long": _distilled(0.7, 0.8, 200),
+    "distill_gentler_long3": _distilled(0.7, 0.8, 300),
+    "distill_gentler_long6": _distilled(0.7, 0.8, 600),
+    "distill_gentlest_long3": _distilled(0.65, 0.75, 300),
 }
 """``bench_export.py --search fingerprint``: the print recipe as it stood (the task's margin
 softmax alone), with the distillation term that cut the face recipe's dev loss, and that with

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -12,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import export
 import pretrain
+from export.artifact import ota, ota_search
 from export.artifact.ota import OtaRecipe, compress_backbone, per_layer
 from export.artifact.pipeline import check_bundle
 from export.artifact.split import split_backbone
@@ -197,3 +200,19 @@ def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> N
     report = wide.enroll("ann", images[:5], train=True, scope="last_block", measure_memory=False)
     assert report.scope == "last_block"
     assert np.isfinite(wide.scores("ann", images[5:])).all()
+
+
+@pytest.mark.parametrize(
+    ("search", "modality", "recipe"),
+    [
+        ("export_search", "face", "FACE_LFW"),
+        ("export_search_fingerprint", "fingerprint", "FINGERPRINT"),
+    ],
+)
+def test_registered_ota_recipes_are_the_searchs_choice(
+    search: str, modality: str, recipe: str
+) -> None:
+    """The recipe an export runs is the candidate the dev search chose for that backbone."""
+    results = Path(__file__).parents[2] / "notebooks" / "results" / f"{search}.json"
+    chosen = json.loads(results.read_text())["chosen"]
+    assert getattr(ota, recipe) == ota_search.CANDIDATES[modality][chosen]
