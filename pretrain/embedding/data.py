@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import inspect
 import math
 import multiprocessing
@@ -34,7 +33,7 @@ from pretrain.config import ConfigError
 from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
 from pretrain.data import fingerprint as _fingerprint
 from pretrain.data.faces import SUBJECTS
-from pretrain.embedding.cache import lookup, store
+from pretrain.embedding.cache import code_digest, lookup, store
 from pretrain.train.datasets import Splits, register_dataset
 
 DEFAULT_GENERATOR = GeneratorConfig()
@@ -60,18 +59,14 @@ def fingerprint_spec(crop: str = "foreground") -> PreprocessSpec:
 
 @functools.cache
 def _code_digest() -> str:
-    """Digest of the generator's and the preprocessing's source: a code change rebuilds the cache.
+    """Digest of the generator's and the preprocessing's code (:func:`code_digest`): a code
+    change rebuilds the cache.
 
     Read once per process: a long run keeps reading the entries of the code it runs, even when
     the files change under it.
     """
     folder = Path(inspect.getsourcefile(_fingerprint) or "").parent
-    modules = (devices.preprocess, devices.registration)
-    files = [*sorted(folder.glob("*.py")), *(Path(inspect.getsourcefile(m) or "") for m in modules)]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_digest([*sorted(folder.glob("*.py")), devices.preprocess, devices.registration])
 
 
 class IdentityRanges(NamedTuple):

@@ -20,8 +20,6 @@ validation and test splits the ``dev`` people.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,7 +31,7 @@ from devices.preprocess import FACE_FRAMES, PreprocessSpec
 from pretrain.config import ConfigError
 from pretrain.data import ArrayDataset, face_sets
 from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
-from pretrain.embedding.cache import cached
+from pretrain.embedding.cache import cached, code_digest
 from pretrain.train.datasets import Splits, register_dataset
 
 # The model input of the faces-at-scale models: ORL's framing at 96x80 (ORL's 112x92 shrunk by
@@ -111,11 +109,8 @@ def face_input_spec(input_size: Sequence[int] = INPUT_SIZE) -> PreprocessSpec:
 
 
 def _code_digest() -> str:
-    """Digest of the framing and preprocessing source: a code change rebuilds the cache."""
-    digest = hashlib.sha256()
-    for module in (devices.preprocess, face_sets):
-        digest.update(Path(inspect.getsourcefile(module) or "").read_bytes())
-    return digest.hexdigest()[:16]
+    """Digest of the framing and preprocessing code: a code change rebuilds the cache."""
+    return code_digest([devices.preprocess, face_sets])
 
 
 def framed_faces(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import inspect
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from devices.files import atomic_write
 from pretrain.config import TrainConfig
 from pretrain.data import ArrayDataset, load_mnist
 from pretrain.embedding import cached, embed, lfw_dev_set, orl_faces
+from pretrain.embedding.cache import code_digest
 from pretrain.evaluation import baselines, descriptors
 from pretrain.evaluation.curves import (
     CurveError,
@@ -85,10 +85,7 @@ FACE_IMAGES_PER_PERSON = 10
 
 
 def _code_digest() -> str:
-    digest = hashlib.sha256()
-    for module in (descriptors, baselines):
-        digest.update(Path(inspect.getsourcefile(module) or "").read_bytes())
-    return digest.hexdigest()[:16]
+    return code_digest([descriptors, baselines])
 
 
 def _config_digest(config: TrainConfig, min_epoch_examples: int = MIN_EPOCH_EXAMPLES) -> str:

@@ -13,6 +13,7 @@ import pytest
 from pretrain.config import ConfigError, make_config
 from pretrain.data import ArrayDataset
 from pretrain.embedding import augment_batch, cached, make_augment
+from pretrain.embedding.cache import code_digest
 from pretrain.embedding.tasks import MarginSoftmax, same_source
 from pretrain.staged_config import load_run, make_staged
 from pretrain.train import (
@@ -316,6 +317,24 @@ def test_prints_in_worker_processes_match_one_process(tmp_path: Path, monkeypatc
     monkeypatch.setenv("POCKETFIT_WORKERS", "zero")
     with pytest.raises(ConfigError, match="POCKETFIT_WORKERS"):
         data.default_workers()
+
+
+def test_code_digest_follows_what_runs_not_its_prose(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+
+    def digest(text: str) -> str:
+        source.write_text(text)
+        return code_digest([source])
+
+    base = digest('"""A module."""\n\nSCALE = 2\n\n\ndef f(x):\n    return SCALE * x\n')
+    # Another docstring, a comment, a constant's note, other spacing: the same code.
+    prose = digest(
+        '"""A module, described again."""\n\nSCALE = 2  # why two\n"""The scale."""\n\n'
+        'def f( x ):\n    """Doubles."""\n    return SCALE*x\n'
+    )
+    assert prose == base
+    assert digest('"""A module."""\n\nSCALE = 3\n\n\ndef f(x):\n    return SCALE * x\n') != base
+    assert digest('"""A module."""\n\nSCALE = 2\n\n\ndef f(x):\n    return x * SCALE\n') != base
 
 
 def test_generator_settings_reach_the_prints_and_their_cache_key(tmp_path: Path) -> None:
