@@ -202,3 +202,23 @@ def test_orientation_noise_bends_the_flow_and_keeps_the_singular_points() -> Non
     assert GeneratorConfig.from_dict({"orientation_noise": 0.3}).orientation_noise == 0.3
     with pytest.raises(ValueError, match="orientation_noise"):
         GeneratorConfig(orientation_noise=-0.1)
+
+
+def test_period_range_sets_the_ridge_period() -> None:
+    # The default settings draw the same masters as before the setting existed.
+    same = GeneratorConfig(period_range=(8.2, 10.8))
+    np.testing.assert_array_equal(
+        generate_master(2, seed=0, config=same).ridges, generate_master(2, seed=0).ridges
+    )
+    wide = GeneratorConfig.from_dict({"period_range": [12.0, 12.0]})
+    assert wide.period_range == (12.0, 12.0)
+    # The local periods vary around the drawn mean (noise, wider above the core and below the
+    # delta); the measured period of an impression follows it.
+    period = generate_master(2, seed=0, config=wide).period
+    assert 11.5 < float(np.median(period)) < 13.5, float(np.median(period))
+    narrow = measure(generate_impression(2, 0, seed=0, config=GeneratorConfig(period_range=(8, 8))))
+    broad = measure(generate_impression(2, 0, seed=0, config=wide))
+    assert broad.period_px > narrow.period_px + 2, (narrow.period_px, broad.period_px)
+    for bad in ((5.0, 9.0), (10.0, 9.0), (9.0, 15.0)):
+        with pytest.raises(ValueError, match="period_range"):
+            GeneratorConfig(period_range=bad)

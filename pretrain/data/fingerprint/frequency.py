@@ -41,10 +41,15 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -
 
 
 def period_map(
-    rng: np.random.Generator, points: SingularPoints, rows: np.ndarray, cols: np.ndarray
+    rng: np.random.Generator,
+    points: SingularPoints,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    period_range: tuple[float, float] = PERIOD_RANGE,
 ) -> np.ndarray:
-    """Local ridge period (px at 500 dpi) at pixel coordinates laid out on a regular grid."""
-    base = rng.uniform(*PERIOD_RANGE)
+    """Local ridge period (px at 500 dpi) at pixel coordinates laid out on a regular grid; the
+    master's mean period is drawn uniformly from ``period_range``."""
+    base = rng.uniform(*period_range)
     period = base * (1 + 0.05 * smooth_noise(rng, rows.shape, 4))
     if len(points.cores):
         top = points.cores[:, 1].min()

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_image
 from pretrain.data.dataset import ArrayDataset
-from pretrain.data.fingerprint.frequency import period_map, smooth_noise
+from pretrain.data.fingerprint.frequency import PERIOD_RANGE, period_map, smooth_noise
 from pretrain.data.fingerprint.impressions import (
     PARTIAL_PROB,
     PARTIAL_REACH,
@@ -72,6 +72,9 @@ class GeneratorConfig:
         answers them more strongly than real cores (``data stats``' ``core_strength``); the
         turn keeps every singular point where it is and bends the flow around it. 0 (the
         default) draws the prints of before the setting existed.
+      period_range: ``(low, high)`` px at 500 dpi: each master's mean ridge period is drawn
+        uniformly from it (:data:`pretrain.data.fingerprint.frequency.PERIOD_RANGE` by
+        default); local periods stay within 6-14 px.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -84,6 +87,7 @@ class GeneratorConfig:
     partial_prob: float = PARTIAL_PROB
     partial_reach: tuple[float, float] = PARTIAL_REACH
     orientation_noise: float = 0.0
+    period_range: tuple[float, float] = PERIOD_RANGE
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -121,6 +125,12 @@ class GeneratorConfig:
         if not 0 <= self.orientation_noise <= 1:
             raise ValueError(
                 f"orientation_noise must be in [0, 1] radians, got {self.orientation_noise}."
+            )
+        low, high = self.period_range if len(self.period_range) == 2 else (0.0, -1.0)
+        if not 6.0 <= low <= high <= 14.0:
+            raise ValueError(
+                f"period_range must be (low, high), 6 <= low <= high <= 14 px; got "
+                f"{self.period_range}."
             )
 
 
@@ -184,7 +194,7 @@ def generate_master(
         # Its own stream: the master's other draws stay those of the setting's absence.
         bend = smooth_noise(_rng(seed, identity, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
         theta = (theta + config.orientation_noise * bend).astype(np.float32)
-    period = period_map(rng, points, rows, cols).astype(np.float32)
+    period = period_map(rng, points, rows, cols, config.period_range).astype(np.float32)
     inside = np.flatnonzero(silhouette_radius(silhouette, rows, cols).ravel() < 1.05)
     area = inside.size * step * step
     count = max(1, min(inside.size, round(area / config.seed_spacing**2)))
