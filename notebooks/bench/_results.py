@@ -30,6 +30,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results name files portably)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def write_results(name: str, figures: dict[str, Any], *, command: str | None = None) -> Path:
     """Writes ``notebooks/results/<name>.json``: the figures plus machine, versions and command."""
     RESULTS.mkdir(parents=True, exist_ok=True)

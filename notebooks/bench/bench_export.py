@@ -52,7 +52,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, print_table, run_main, shown, write_results
 
 import export
 import pretrain
@@ -214,12 +214,6 @@ def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ..
         "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels)),
         "fvc": (images, labels, impressions),
     }
-
-
-def shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def artifact_bytes(directory: Path) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from _results import ROOT, print_table, run_main, write_results
+from _results import ROOT, print_table, run_main, shown, write_results
 
 import pretrain
 from devices.registration import CORE_SPEC
@@ -79,7 +79,7 @@ def dev_eer_pct(model: pretrain.SavedModel, dev: ArrayDataset) -> float:
 def row(path: Path, devs: dict[str, ArrayDataset], fvc: bool) -> dict[str, Any]:
     model = pretrain.load_model(path)
     out: dict[str, Any] = {
-        "model": str(path),
+        "model": shown(path),
         "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
     }
     if fvc:
