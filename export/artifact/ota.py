@@ -135,8 +135,8 @@ FINGERPRINT = dataclasses.replace(
 impressions, distilled towards the float model's embeddings, the 1x1 and embedding layers pruned
 70% / 80%, 600 retraining steps per pruning round and 300 of centroid fine-tuning). Command:
 ``make bench-export``. Expected: a download of about 76 KB, about 11x smaller than the official
-recipe's model, accuracy in ``export.json``. Time here: about 30 minutes alone, an hour with
-other jobs on the 2 cores.
+recipe's model, accuracy in ``export.json``. Time here: 32 minutes (1,914 s) beside a second
+compression on the 2 cores, so about 20 alone (the previous recipe, half as long, took 13).
 
 Chosen on the 100 synthetic validation identities (``bench_export.py --search fingerprint``:
 the installed int8 model's 5-shot over 10 splits minus the unwhitened float model's), by the
