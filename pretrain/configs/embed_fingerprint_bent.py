@@ -44,6 +44,7 @@ What chooses what (registered before the run, 2026-12-05; dev = synthetic valida
   rate, schedule, 4,000 training identities), started from its weights.
 """
 
+from pretrain.configs._continued import continued
 from pretrain.configs.embed_fingerprint_partial import GENERATOR as PARTIAL
 from pretrain.configs.embed_fingerprint_partial import get_config as partial
 
@@ -53,11 +54,4 @@ BASE = ("partial", PARTIAL)  # the generator the committed backbone was trained 
 
 
 def get_config() -> dict:
-    config = partial()
-    stage = config["stages"]["partial"]
-    options = {**stage["dataset_options"], "generator": GENERATOR}
-    return {
-        "shared": config["shared"],
-        "stages": {"bent": {**stage, "init_from": COMMITTED, "dataset_options": options}},
-        "evaluation": config["evaluation"],
-    }
+    return continued(partial(), "partial", "bent", GENERATOR, COMMITTED)

@@ -67,6 +67,7 @@ this run's own result: to repeat the run, check out the backbone it continued
   rate, schedule, 4,000 training identities), started from its weights.
 """
 
+from pretrain.configs._continued import continued
 from pretrain.configs.embed_fingerprint_placement import GENERATOR as PLACEMENT
 from pretrain.configs.embed_fingerprint_placement import get_config as placement
 
@@ -76,11 +77,4 @@ BASE = ("placement", PLACEMENT)  # the generator the committed backbone was trai
 
 
 def get_config() -> dict:
-    config = placement()
-    stage = config["stages"]["placement"]
-    options = {**stage["dataset_options"], "generator": GENERATOR}
-    return {
-        "shared": config["shared"],
-        "stages": {"partial": {**stage, "init_from": COMMITTED, "dataset_options": options}},
-        "evaluation": config["evaluation"],
-    }
+    return continued(placement(), "placement", "partial", GENERATOR, COMMITTED)

@@ -38,6 +38,7 @@ What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never
 - the recipe otherwise is the committed backbone's own, started from its weights.
 """
 
+from pretrain.configs._continued import continued
 from pretrain.configs.embed_fingerprint_bent import GENERATOR as BENT
 from pretrain.configs.embed_fingerprint_bent import get_config as bent
 
@@ -47,11 +48,4 @@ BASE = ("bent", BENT)  # the generator the committed backbone will have been tra
 
 
 def get_config() -> dict:
-    config = bent()
-    stage = config["stages"]["bent"]
-    options = {**stage["dataset_options"], "generator": GENERATOR}
-    return {
-        "shared": config["shared"],
-        "stages": {"period": {**stage, "init_from": COMMITTED, "dataset_options": options}},
-        "evaluation": config["evaluation"],
-    }
+    return continued(bent(), "bent", "period", GENERATOR, COMMITTED)

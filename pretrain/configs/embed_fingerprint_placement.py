@@ -51,6 +51,7 @@ this run's own result: to repeat the run, check out the backbone it continued
   rate, schedule, 4,000 training identities), started from its weights.
 """
 
+from pretrain.configs._continued import continued
 from pretrain.configs.embed_fingerprint_scale import get_config as scale
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
@@ -59,11 +60,4 @@ BASE = ("default", None)  # the generator the backbone it continued was trained 
 
 
 def get_config() -> dict:
-    config = scale()
-    stage = config["stages"]["scale"]
-    options = {**stage["dataset_options"], "generator": GENERATOR}
-    return {
-        "shared": config["shared"],
-        "stages": {"placement": {**stage, "init_from": COMMITTED, "dataset_options": options}},
-        "evaluation": config["evaluation"],
-    }
+    return continued(scale(), "scale", "placement", GENERATOR, COMMITTED)
