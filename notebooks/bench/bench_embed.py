@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, print_table, run_main, shown, write_results
 
 import pretrain
 from devices.preprocess import FACE_FRAMES, SPECS, PreprocessSpec
@@ -573,7 +573,7 @@ def fingerprint_job(
         source = {"stages": result.stages, "checkpoint": False}
         scored = (final.module, final.params, run.stages[-1][1])
     out = {**fingerprint_figures(evaluation), **default_generator_figures(*scored)}
-    out["training"] = {**source, "dev_eer_trend": dev_trend(job), "workdir": str(job)}
+    out["training"] = {**source, "dev_eer_trend": dev_trend(job), "workdir": shown(job)}
     out["eval_s"] = time.perf_counter() - started
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if final is not None:
@@ -607,8 +607,8 @@ def rescored_fingerprint(
         "stages": final.info["info"].get("stages", {}),
         "checkpoint": False,
         "dev_eer_trend": {},
-        "model_dir": str(model_dir),
-        "config": str(config_path),
+        "model_dir": shown(model_dir),
+        "config": shown(config_path),
     }
     out["eval_s"] = time.perf_counter() - started
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

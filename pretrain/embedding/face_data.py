@@ -20,6 +20,7 @@ validation and test splits the ``dev`` people.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -108,6 +109,7 @@ def face_input_spec(input_size: Sequence[int] = INPUT_SIZE) -> PreprocessSpec:
     return PreprocessSpec(modality="face", input_size=size, crop="none")
 
 
+@functools.cache
 def _code_digest() -> str:
     """Digest of the framing and preprocessing code: a code change rebuilds the cache."""
     return code_digest([devices.preprocess, face_sets])

@@ -84,6 +84,7 @@ CNN_OVERRIDES = ["epochs=20", "early_stop_patience=4", "keep_checkpoints=1"]
 FACE_IMAGES_PER_PERSON = 10
 
 
+@functools.cache
 def _code_digest() -> str:
     return code_digest([descriptors, baselines])
 

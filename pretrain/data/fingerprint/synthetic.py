@@ -126,11 +126,10 @@ class GeneratorConfig:
             raise ValueError(
                 f"orientation_noise must be in [0, 1] radians, got {self.orientation_noise}."
             )
-        low, high = self.period_range if len(self.period_range) == 2 else (0.0, -1.0)
-        if not 6.0 <= low <= high <= 14.0:
+        period = self.period_range
+        if len(period) != 2 or not 6.0 <= period[0] <= period[1] <= 14.0:
             raise ValueError(
-                f"period_range must be (low, high), 6 <= low <= high <= 14 px; got "
-                f"{self.period_range}."
+                f"period_range must be (low, high), 6 <= low <= high <= 14 px; got {period}."
             )
 
 
