@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from pretrain.data.paths import data_root
 from pretrain.staged_config import StagedConfig
 from pretrain.train.artifacts import load_model, save_model
 from pretrain.train.datasets import Splits
@@ -59,7 +60,13 @@ def fit_stages(
 
     Returns:
       A :class:`StagedResult`.
+
+    Raises:
+      DataNotFoundError: the config names an evaluation suite (they all read real datasets)
+        and the datasets folder is not there: said before training, not after it.
     """
+    if run.evaluation:
+        data_root(run.evaluation_options.get("root") or None)
     workdir = Path(workdir)
     primary = jax.process_index() == 0
     previous: Path | None = None

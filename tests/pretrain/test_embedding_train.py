@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pretrain.config import ConfigError, make_config
-from pretrain.data import ArrayDataset
+from pretrain.data import ArrayDataset, DataNotFoundError
 from pretrain.embedding import augment_batch, cached, make_augment
 from pretrain.embedding.cache import code_digest
 from pretrain.embedding.tasks import MarginSoftmax, same_source
@@ -172,6 +172,21 @@ def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> Non
     np.testing.assert_array_equal(
         load_model(again.model_dir).params["embed"]["kernel"], final.params["embed"]["kernel"]
     )
+
+
+def test_missing_datasets_are_said_before_training(
+    tmp_path: Path, splits: Splits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The evaluation suites read the real datasets once training ends: a run that would train
+    # for hours and then find POCKETFIT_DATA unset says so before its first step.
+    monkeypatch.delenv("POCKETFIT_DATA", raising=False)
+    config = {"stages": {"one": _config("margin_softmax", epochs=1)}, "evaluation": "fingerprint"}
+    with pytest.raises(DataNotFoundError, match="POCKETFIT_DATA is not set"):
+        fit_stages(make_staged(config), tmp_path, progress=False, splits={"one": splits})
+    assert not (tmp_path / "one").exists()
+    missing = {**config, "evaluation_options": {"root": str(tmp_path / "nowhere")}}
+    with pytest.raises(DataNotFoundError, match="is not a folder"):
+        fit_stages(make_staged(missing), tmp_path, progress=False, splits={"one": splits})
 
 
 @pytest.fixture(scope="module")
