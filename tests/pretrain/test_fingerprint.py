@@ -204,6 +204,27 @@ def test_orientation_noise_bends_the_flow_and_keeps_the_singular_points() -> Non
         GeneratorConfig(orientation_noise=-0.1)
 
 
+def test_orientation_noise_share_bends_that_share_of_the_masters() -> None:
+    bent = GeneratorConfig(orientation_noise=0.5)
+    half = GeneratorConfig(orientation_noise=0.5, orientation_noise_share=0.5)
+    kinds = []
+    for identity in range(12):
+        mixed = generate_master(identity, seed=0, config=half).theta
+        # Each master is drawn either as the bent generator's or as the plain one's, exactly.
+        if np.array_equal(mixed, generate_master(identity, seed=0, config=bent).theta):
+            kinds.append("bent")
+        else:
+            np.testing.assert_array_equal(mixed, generate_master(identity, seed=0).theta)
+            kinds.append("plain")
+    assert 2 <= kinds.count("bent") <= 10, kinds  # 12 fair draws
+    none = GeneratorConfig(orientation_noise=0.5, orientation_noise_share=0.0)
+    np.testing.assert_array_equal(
+        generate_master(3, seed=0, config=none).ridges, generate_master(3, seed=0).ridges
+    )
+    with pytest.raises(ValueError, match="orientation_noise_share"):
+        GeneratorConfig(orientation_noise_share=1.5)
+
+
 def test_period_range_sets_the_ridge_period() -> None:
     # The default settings draw the same masters as before the setting existed.
     same = GeneratorConfig(period_range=(8.2, 10.8))

@@ -72,6 +72,8 @@ class GeneratorConfig:
         answers them more strongly than real cores (``data stats``' ``core_strength``); the
         turn keeps every singular point where it is and bends the flow around it. 0 (the
         default) draws the prints of before the setting existed.
+      orientation_noise_share: the share of masters (identities) whose flow is bent; the others
+        are drawn exactly as with ``orientation_noise`` 0. 1 (the default) bends every master.
       period_range: ``(low, high)`` px at 500 dpi: each master's mean ridge period is drawn
         uniformly from it (:data:`pretrain.data.fingerprint.frequency.PERIOD_RANGE` by
         default); local periods stay within 6-14 px.
@@ -87,6 +89,7 @@ class GeneratorConfig:
     partial_prob: float = PARTIAL_PROB
     partial_reach: tuple[float, float] = PARTIAL_REACH
     orientation_noise: float = 0.0
+    orientation_noise_share: float = 1.0
     period_range: tuple[float, float] = PERIOD_RANGE
 
     @classmethod
@@ -125,6 +128,10 @@ class GeneratorConfig:
         if not 0 <= self.orientation_noise <= 1:
             raise ValueError(
                 f"orientation_noise must be in [0, 1] radians, got {self.orientation_noise}."
+            )
+        if not 0 <= self.orientation_noise_share <= 1:
+            raise ValueError(
+                f"orientation_noise_share must be in [0, 1], got {self.orientation_noise_share}."
             )
         period = self.period_range
         if len(period) != 2 or not 6.0 <= period[0] <= period[1] <= 14.0:
@@ -171,6 +178,12 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
 
+def _bent(seed: int, identity: int, share: float) -> bool:
+    """Whether ``identity``'s flow is bent (its own stream: a share of 1 draws every master as
+    before the share existed)."""
+    return share >= 1 or bool(_rng(seed, identity, 0, 2).random() < share)
+
+
 def generate_master(
     identity: int, *, seed: int, config: GeneratorConfig = GeneratorConfig()
 ) -> Master:
@@ -189,7 +202,7 @@ def generate_master(
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
     cols = np.repeat((np.arange(gw) * step + (step - 1) / 2)[None, :], gh, axis=0)
     theta = orientation_field(points, rows, cols).astype(np.float32)
-    if config.orientation_noise > 0:
+    if config.orientation_noise > 0 and _bent(seed, identity, config.orientation_noise_share):
         # Its own stream: the master's other draws stay those of the setting's absence.
         bend = smooth_noise(_rng(seed, identity, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
         theta = (theta + config.orientation_noise * bend).astype(np.float32)
