@@ -20,22 +20,10 @@ Run it after ``embed_fingerprint_period.py``'s decision, on the backbone committ
 period run is adopted, ``BASE`` becomes the period generator and ``GENERATOR`` that one plus the
 bend (the bars are then measured again, before the run).
 
-Command (resumable: ``--resume`` continues the newest checkpoint):
-  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
-    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_mixed.py --workdir /work/runs/prints_mixed --resume
-  then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
-    --config pretrain/configs/embed_fingerprint_mixed.py --candidate /work/runs/prints_mixed/model
-
-What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on):
-- the checkpoint: the epoch with the lowest dev EER on prints of this generator;
-- adoption: the candidate's dev EER on this generator's prints at least 0.5 points below the
-  committed backbone's, and on ``BASE``'s prints at most 0.5 points above; the bars are the
-  committed backbone's figures measured before the run (``bench_fingerprint_generator.py
-  --config <this> --no-fvc``, notebooks/results/fingerprint_mixed.json, 2026-12-05): 8.21% on the
-  partial-contact generator's dev prints, 11.43% on this generator's. So the bars are <= 10.93%
-  and <= 8.71%. FVC is reported for both, never used to choose.
-- the recipe otherwise is the committed backbone's own, started from its weights.
+Run and decided as ``_continued.py`` says (``<name>`` = mixed). The bars, measured before any run
+(2026-12-05, notebooks/results/fingerprint_mixed.json): the committed backbone's dev EER is
+8.21% on the partial-contact generator's prints and 11.43% on this generator's, so the candidate
+needs <= 10.93% on this generator's and <= 8.71% on the partial-contact one's.
 """
 
 from pretrain.configs._continued import continued

@@ -24,22 +24,10 @@ statistics hardly depend on the flow's bend. The bent run was not adopted (2026-
 notebooks/results/fingerprint_bent.json), so this config is that fallback: the committed
 (partial-contact) backbone continued on partial-contact prints with the wider period.
 
-Command (resumable: ``--resume`` continues the newest checkpoint):
-  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
-    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_period.py --workdir /work/runs/prints_period --resume
-  then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
-    --config pretrain/configs/embed_fingerprint_period.py --candidate /work/runs/prints_period/model
-
-What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on):
-- the checkpoint: the epoch with the lowest dev EER on prints of this generator;
-- adoption: the candidate's dev EER on this generator's prints at least 0.5 points below the
-  committed backbone's, and on ``BASE``'s prints at most 0.5 points above; the bars are the
-  committed backbone's figures measured before the run (``bench_fingerprint_generator.py
-  --config <this> --no-fvc``, 2026-12-05, notebooks/results/fingerprint_period.json): 8.21% on
-  the partial-contact generator's dev prints, 8.32% on this generator's. So the bars are
-  <= 7.82% and <= 8.71%. FVC is reported for both, never used to choose.
-- the recipe otherwise is the committed backbone's own, started from its weights.
+Run and decided as ``_continued.py`` says (``<name>`` = period). The bars, measured before the
+run (2026-12-05, notebooks/results/fingerprint_period.json): the committed backbone's dev EER is
+8.21% on the partial-contact generator's prints and 8.32% on this generator's, so the candidate
+needs <= 7.82% on this generator's and <= 8.71% on the partial-contact one's.
 """
 
 from pretrain.configs._continued import continued
