@@ -3,7 +3,8 @@
 python -m pretrain --config pretrain/configs/lenet300.py --workdir runs/lenet300 [--resume]
     [--set key=value ...] [--coordinator HOST:PORT --num-processes N --process-id I]
 python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_face
-    (a staged config: stages run in order, then its evaluation suite; --set <stage>.key=value)
+    (a staged config: stages run in order, then its evaluation suite unless --no-evaluation;
+    --set <stage>.key=value)
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
 python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs] [--plot stats.png]
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key (repeatable)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--no-evaluation",
+        action="store_true",
+        help="skip a staged config's evaluation suite (real datasets) after training",
+    )
     group = train.add_argument_group("multi-process (data parallel over machines)")
     group.add_argument("--coordinator", help="HOST:PORT of process 0")
     group.add_argument("--num-processes", type=int, default=1)
@@ -184,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         config = pretrain.load_run(args.config, args.overrides)
         if isinstance(config, pretrain.StagedConfig):
             staged = pretrain.fit_stages(
-                config, args.workdir, resume=args.resume, progress=not args.no_progress
+                config,
+                args.workdir,
+                resume=args.resume,
+                progress=not args.no_progress,
+                evaluate=not args.no_evaluation,
             )
             _print_staged(staged)
             return 0

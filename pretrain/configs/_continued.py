@@ -7,7 +7,9 @@ decided, ``<name>`` being the config's name:
 Command (resumable: ``--resume`` continues the newest checkpoint):
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
     POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_<name>.py --workdir /work/runs/prints_<name> --resume
+    --config pretrain/configs/embed_fingerprint_<name>.py --workdir /work/runs/prints_<name> \\
+    --resume --no-evaluation
+  (--no-evaluation, added after the period run started: the decision below reports FVC itself)
   then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
     --config pretrain/configs/embed_fingerprint_<name>.py --candidate /work/runs/prints_<name>/model
 

@@ -48,6 +48,7 @@ def fit_stages(
     resume: bool = False,
     progress: bool = True,
     splits: Mapping[str, Splits] | None = None,
+    evaluate: bool = True,
 ) -> StagedResult:
     """Trains the stages of ``run`` in order, then evaluates the final model.
 
@@ -57,6 +58,8 @@ def fit_stages(
       resume: skip finished stages and resume the interrupted one.
       progress: progress bars.
       splits: preloaded data per stage name (others are loaded from their config).
+      evaluate: run the config's evaluation suite (False: none, and ``evaluation`` is None; for
+        runs a bench decides, which reports the suite's sets itself).
 
     Returns:
       A :class:`StagedResult`.
@@ -65,7 +68,8 @@ def fit_stages(
       DataNotFoundError: the config names an evaluation suite (they all read real datasets)
         and the datasets folder is not there: said before training, not after it.
     """
-    if run.evaluation:
+    suite = run.evaluation if evaluate else ""
+    if suite:
         data_root(run.evaluation_options.get("root") or None)
     workdir = Path(workdir)
     primary = jax.process_index() == 0
@@ -107,11 +111,11 @@ def fit_stages(
     assert previous is not None
     final = load_model(previous)
     evaluation = None
-    if run.evaluation:
+    if suite:
         from pretrain.embedding import run_suite  # registers the suites; imports this package
 
         evaluation = run_suite(
-            run.evaluation, final.module, final.params, config=config, **run.evaluation_options
+            suite, final.module, final.params, config=config, **run.evaluation_options
         )
         if primary:
             text = json.dumps(evaluation, indent=2, default=float) + "\n"

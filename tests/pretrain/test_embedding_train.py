@@ -187,6 +187,13 @@ def test_missing_datasets_are_said_before_training(
     missing = {**config, "evaluation_options": {"root": str(tmp_path / "nowhere")}}
     with pytest.raises(DataNotFoundError, match="is not a folder"):
         fit_stages(make_staged(missing), tmp_path, progress=False, splits={"one": splits})
+    # --no-evaluation: the same config trains without the datasets, and says it evaluated nothing.
+    result = fit_stages(
+        make_staged(config), tmp_path, progress=False, splits={"one": splits}, evaluate=False
+    )
+    assert result.evaluation is None
+    assert not (tmp_path / "evaluation.json").exists()
+    assert json.loads((result.model_dir / "model.json").read_text())["info"]["evaluation"] is None
 
 
 @pytest.fixture(scope="module")
