@@ -1,6 +1,6 @@
 """Fingerprint EmbedNet on prints whose ridge period spans the sensors' (registered 2026-12-05):
-the committed backbone continued on a generator that draws each master's mean
-ridge period from a wider interval (``period_range``). Run and adopted 2026-12-05 (below).
+the committed backbone continued on a generator that draws each master's mean ridge period from
+a wider interval (``period_range``). Run and adopted 2026-12-05 (below).
 
 Why (``make bench-data``, notebooks/results/data.json): the five FVC sensor sets' median ridge
 periods span 8.53 px (2002_DB1_B) to 12.03 px (2000_DB3_B); the generator's prints measure
