@@ -1,7 +1,7 @@
 """Fingerprint EmbedNet on prints of which half have their ridge flow bent around the core: the
 committed backbone continued on a generator that bends the flow (``orientation_noise`` 0.6 rad,
 as ``embed_fingerprint_bent.py``) of half the masters (``orientation_noise_share`` 0.5) and draws
-the other half exactly as the period generator does. Registered 2026-12-05, not run yet.
+the other half exactly as the period generator does. Registered 2026-12-05; started 2026-12-05.
 
 Why (dev only): the partial-contact backbone told bent-flow fingers apart badly (dev EER 16.75% on
 bent prints against 8.21% on its own), and ``data stats`` puts bent prints nearer the sensors'
