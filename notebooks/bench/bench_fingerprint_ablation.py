@@ -2,19 +2,22 @@
 
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_ablation.py \
         [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
-        [--dev-identities 30] [--dev-scale 1.25] [--finetune-steps 250] [--pose-truth]
-        [--period-spread]
+        [--dev-identities 30] [--dev-scale 1.25] [--dev-config <generator config>]
+        [--finetune-steps 250] [--pose-truth] [--period-spread]
 
 Development data: the synthetic validation identities 0-99 of generator seed 0 (the committed
 backbone trains on identities from 300 on), 8 impressions each, scored by the FVC protocol (every
 impression pair of a finger: 2,800 genuine; first impressions across fingers: 4,950 impostor).
-Choices are made on these rows. The FVC B sets are then reported with
+Choices are made on these rows. ``--dev-config`` draws the same identities with a generator
+config's ``GENERATOR`` instead (e.g. ``embed_fingerprint_mixed.py``: half the masters' flow
+bent, so that registration fails on a share of genuine pairs as on FVC). The FVC B sets are then reported with
 :func:`pretrain.evaluation.evaluate_fvc` (mean EER over the five sensor sets; 2000_DB4_B is
 SFinGe output).
 
 Variants (model inputs): ``foreground`` (today's ``FINGERPRINT_SPEC``), ``core`` /
 ``core_rotation`` (:mod:`devices.registration`), ``core_shift9`` / ``core_turn5`` /
-``core_shift9_turn3`` (extra template views, best view scored), ``core_period`` /
+``core_shift9_turn3`` (extra template views 16 px / 10 deg apart, best view scored),
+``core_shift9_wide`` / ``core_shift5_wide`` (views 64 px apart: a 3x3 grid, or a cross), ``core_period`` /
 ``core_period_clamp`` (the print resized to the generator's mean ridge period, or into its
 range, before the core registration; ``--dev-scale s`` resizes the dev prints by ``s`` first,
 as a sensor of another resolution would), ``oracle`` (dev only: the
@@ -61,8 +64,9 @@ from devices.registration import (
     warp_window,
 )
 from export.artifact.whiten import whitener
+from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset, aligned_correlation
-from pretrain.data.fingerprint import FingerprintGenerator, master_coordinates
+from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, master_coordinates
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE
 from pretrain.data.fingerprint.impressions import sample_placement
 from pretrain.data.fvc import fvc_sets, read_fvc
@@ -162,6 +166,10 @@ def period_spread(images: Sequence[np.ndarray], owners: np.ndarray) -> dict[str,
 
 
 SHIFT9 = tuple((dr, dc) for dr in (0, -16, 16) for dc in (0, -16, 16))
+# Views as far apart as the misregistrations FVC shows (19-46% of genuine pairs registered more
+# than 64 px apart, notebooks/results/data.json), against 16 px above.
+SHIFT9_WIDE = tuple((dr, dc) for dr in (0, -64, 64) for dc in (0, -64, 64))
+SHIFT5_WIDE = ((0, 0), (-64, 0), (64, 0), (0, -64), (0, 64))
 VARIANTS: dict[str, Prepare] = {
     "foreground": default_prepare,  # today's FINGERPRINT_SPEC: window on the foreground centroid
     "core": _registered(rotate=False),
@@ -169,6 +177,8 @@ VARIANTS: dict[str, Prepare] = {
     "core_shift9": _views(SHIFT9, (0,), rotate=False),  # template views 16 px apart
     "core_turn5": _views(((0, 0),), (0, -10, 10, -20, 20), rotate=False),
     "core_shift9_turn3": _views(SHIFT9, (0, -10, 10), rotate=False),
+    "core_shift9_wide": _views(SHIFT9_WIDE, (0,), rotate=False),
+    "core_shift5_wide": _views(SHIFT5_WIDE, (0,), rotate=False),
     "core_period": _period("normalize"),
     "core_period_clamp": _period("clamp"),
 }
@@ -205,14 +215,19 @@ def matchers(
     return out
 
 
-def dev_prints(workdir: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Raw uint8 dev prints, their identities and impression numbers (1..8), cached."""
-    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}.npz"
+def dev_prints(
+    workdir: Path, generator: tuple[str, dict[str, Any]] | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Raw uint8 dev prints, their identities and impression numbers (1..8), cached; drawn by
+    the default generator, or by ``generator`` ``(name, GeneratorConfig options)``."""
+    name = "" if generator is None else f"_{generator[0]}"
+    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}{name}.npz"
     if path.exists():
         data = np.load(path)
         images, owners = data["images"], data["owners"]
     else:
-        gen = FingerprintGenerator(seed=SEED, cache_size=1)
+        config = GeneratorConfig.from_dict(generator[1] if generator else {})
+        gen = FingerprintGenerator(seed=SEED, config=config, cache_size=1)
         images, owners = gen.impressions(DEV_IDENTITIES, DEV_IMPRESSIONS, progress=True)
         workdir.mkdir(parents=True, exist_ok=True)
         np.savez(path, images=images, owners=owners)
@@ -361,11 +376,27 @@ def correlation_scorer(raw: Sequence[np.ndarray] | np.ndarray) -> Scorer:
     )
 
 
+def dev_generator(path: str | None) -> tuple[str, dict[str, Any]] | None:
+    """``(stage name, GENERATOR)`` of a generator config (``--dev-config``), or None."""
+    if path is None:
+        return None
+    try:
+        module = load_module(Path(path))
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    if not hasattr(module, "GENERATOR"):
+        raise SystemExit(f"error: {path} defines no GENERATOR (a generator config does)")
+    return list(module.get_config()["stages"])[-1], dict(module.GENERATOR)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    images, owners, impressions = dev_prints(Path(args.workdir))
+    generator = dev_generator(args.dev_config)
+    images, owners, impressions = dev_prints(Path(args.workdir), generator)
     keep = len(images) if args.dev_identities is None else args.dev_identities * DEV_IMPRESSIONS
     images, owners, impressions = images[:keep], owners[:keep], impressions[:keep]
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
+    if generator is not None:
+        suffix += f"@{generator[0]}"
     if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
         images = [rescaled(to_gray_u8(image), args.dev_scale) for image in images]
         suffix += f"@scale{args.dev_scale:g}"
@@ -426,6 +457,8 @@ def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
         out += f" --dev-identities {args.dev_identities}"
     if args.dev_scale != 1.0:
         out += f" --dev-scale {args.dev_scale:g}"
+    if args.dev_config:
+        out += f" --dev-config {args.dev_config}"
     return out + (" --no-fvc" if args.no_fvc else "")
 
 
@@ -474,6 +507,11 @@ def main() -> None:
         "--period-spread",
         action="store_true",
         help="ridge period per print: median, spread within and between fingers (dev and FVC)",
+    )
+    parser.add_argument(
+        "--dev-config",
+        help="draw the dev prints with this generator config's GENERATOR "
+        "(e.g. pretrain/configs/embed_fingerprint_mixed.py); rows get '@<its stage>'",
     )
     parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
     parser.add_argument("--workdir", default="/work/runs/prints_ablation")
