@@ -3,7 +3,7 @@
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_fingerprint_ablation.py \
         [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
         [--dev-identities 30] [--dev-scale 1.25] [--dev-config <generator config>]
-        [--finetune-steps 250] [--pose-truth] [--period-spread]
+        [--finetune-steps 250] [--pose-truth] [--period-spread] [--registration-pairs]
 
 Development data: the synthetic validation identities 0-99 of generator seed 0 (the committed
 backbone trains on identities from 300 on), 8 impressions each, scored by the FVC protocol (every
@@ -28,7 +28,8 @@ same after the shipped artifact's whitener (``backbone_whitened``). ``--finetune
 trains the backbone N more CosFace steps on the variant's inputs of 200 training identities.
 ``--pose-truth`` measures the registration against the generator's ground truth;
 ``--period-spread`` the prints' ridge periods on dev and FVC (median, spread within and between
-fingers).
+fingers); ``--registration-pairs`` which dev genuine pairs the registration lands on different
+points of the finger, why, and what it costs the backbone (:func:`registration_pairs`).
 
 Writes ``notebooks/results/fingerprint_ablation.json`` (merged by row name, so runs of single
 rows add up) and prints the table. Raw prints are cached in ``--workdir``. Times on 2 shared
@@ -39,7 +40,9 @@ cores: a variant x the three cosine matchers with FVC ~4 min; ``raw`` on 30 iden
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import itertools
 import json
 import shlex
 import shutil
@@ -53,8 +56,15 @@ import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
 
 import pretrain
-from devices.preprocess import preprocess_image, resize, to_gray_u8
+from devices.preprocess import (
+    PreprocessSpec,
+    foreground_blocks,
+    preprocess_image,
+    resize,
+    to_gray_u8,
+)
 from devices.registration import (
+    BLOCK,
     WINDOW_SPEC,
     Pose,
     RegistrationConfig,
@@ -63,12 +73,14 @@ from devices.registration import (
     registered_inputs,
     warp_window,
 )
+from devices.verification import threshold_for_far
 from export.artifact.whiten import whitener
 from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset, aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, master_coordinates
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE
-from pretrain.data.fingerprint.impressions import sample_placement
+from pretrain.data.fingerprint.impressions import Placement, sample_placement
+from pretrain.data.fingerprint.synthetic import Master
 from pretrain.data.fvc import fvc_sets, read_fvc
 from pretrain.data.stats import foreground_mask, ridge_periods
 from pretrain.embedding.suites import embed
@@ -79,6 +91,7 @@ from pretrain.evaluation import (
     default_prepare,
     evaluate_fvc,
     features_scorer,
+    fvc_pairs,
     protocol_figures,
     set_report,
     views_scorer,
@@ -92,6 +105,7 @@ SEED = 0
 # "synthetic identities 2400-2499 x 2 impressions (seed 0)").
 WHITENING = range(2400, 2500)
 BACKBONE = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+FOREGROUND_SPEC = PreprocessSpec(modality="fingerprint", input_size=(1, 1), foreground_block=BLOCK)
 
 Prepare = Callable[[Sequence[np.ndarray]], np.ndarray]
 
@@ -246,17 +260,26 @@ def whitening_prints(workdir: Path) -> list[np.ndarray]:
     return list(images)
 
 
-def oracle_windows(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.ndarray]):
-    """Dev prints turned and moved back into their master's frame by the generator's own
-    placement (rigid part; skin distortion stays): perfect rigid registration, dev only.
+def placement_of(
+    owner: int, number: int, shape: tuple[int, int], generator: GeneratorConfig
+) -> Placement:
+    """The placement of impression ``number`` (1..8) of ``owner``: the first draw of the
+    impression's stream (seed, identity, ``number``), as ``generate_impression`` makes it."""
+    rng = np.random.default_rng([SEED, int(owner), int(number)])  # impression = number - 1
+    return sample_placement(rng, shape, shift_sd=generator.shift_sd, shift_max=generator.shift_max)
 
-    The placement is the first draw of the impression's generator (seed, identity,
-    1 + impression), as ``generate_impression`` makes it.
-    """
+
+def oracle_windows(
+    owners: np.ndarray,
+    impressions: np.ndarray,
+    images: Sequence[np.ndarray],
+    generator: GeneratorConfig,
+) -> np.ndarray:
+    """Dev prints turned and moved back into their master's frame by the generator's own
+    placement (rigid part; skin distortion stays): perfect rigid registration, dev only."""
     out = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
     for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
-        rng = np.random.default_rng([SEED, int(owner), int(number)])  # impression = number - 1
-        placement = sample_placement(rng, image.shape)
+        placement = placement_of(owner, number, image.shape, generator)
         sx, sy = (round(float(v)) for v in placement.shift)
         turn = round(-float(np.degrees(placement.rotation))) % 360
         config = RegistrationConfig(core_at=(128 + sy, 128 + sx))
@@ -267,7 +290,12 @@ def oracle_windows(owners: np.ndarray, impressions: np.ndarray, images: Sequence
     return out
 
 
-def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.ndarray]) -> dict:
+def pose_truth(
+    owners: np.ndarray,
+    impressions: np.ndarray,
+    images: Sequence[np.ndarray],
+    generator: GeneratorConfig,
+) -> dict:
     """How far :func:`devices.registration.estimate_pose` lands from the generator's truth.
 
     Truth: the impression pixel whose master coordinate (``master_coordinates`` of the
@@ -275,7 +303,7 @@ def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.
     is skipped); rotation: how far each pose's angle is from its finger's circular mean pose
     angle, against the generator's own rotation spread (N(0, 6 deg) within 15 deg).
     """
-    gen = FingerprintGenerator(seed=SEED, cache_size=1)
+    gen = FingerprintGenerator(seed=SEED, config=generator, cache_size=1)
     config = RegistrationConfig(rotate=True)
     errors, spread, found = [], [], 0
     for finger in np.unique(owners):
@@ -287,10 +315,8 @@ def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.
             found += pose.found
             if pose.found:
                 angles.append(np.radians(pose.degrees))
-            rng = np.random.default_rng([SEED, int(finger), int(impressions[k])])
-            rows, cols = master_coordinates(
-                sample_placement(rng, image.shape), image.shape, master.centre
-            )
+            placement = placement_of(finger, impressions[k], image.shape, generator)
+            rows, cols = master_coordinates(placement, image.shape, master.centre)
             near = []
             for x, y in master.points.cores:
                 d = np.hypot(rows - y, cols - x)
@@ -314,6 +340,101 @@ def pose_truth(owners: np.ndarray, impressions: np.ndarray, images: Sequence[np.
             "p90": float(np.percentile(a, 90)),
         },
         "command": "python notebooks/bench/bench_fingerprint_ablation.py --pose-truth",
+    }
+
+
+# A pick this far from the other impression's, in the master, is "misregistered" (as
+# pretrain.data.stats_pairs.MISREGISTERED_PX: a quarter of the window); a pick within HIT_PX of
+# a master core found it.
+MISREGISTERED_PX = 64
+HIT_PX = 24
+DISTANCE_BINS_PX = (0, 16, 32, 64)
+
+
+def _pick_and_cause(
+    image: np.ndarray, master: Master, placement: Placement
+) -> tuple[tuple[float, float], str]:
+    """Where the device's core registration lands in the master (row, col), and why there."""
+    gray = to_gray_u8(image)
+    pose = estimate_pose(gray)
+    rows, cols = master_coordinates(placement, gray.shape, master.centre)
+    pick = (float(rows[pose.row, pose.col]), float(cols[pose.row, pose.col]))
+    fg = foreground_blocks(gray, FOREGROUND_SPEC)
+    in_contact = []
+    for x, y in master.points.cores:
+        d = np.hypot(rows - y, cols - x)
+        if d.min() < 3:
+            r, c = divmod(int(np.argmin(d)), gray.shape[1])
+            if fg[min(r // BLOCK, fg.shape[0] - 1), min(c // BLOCK, fg.shape[1] - 1)]:
+                in_contact.append((r, c))
+    if not len(master.points.cores):
+        return pick, "no_core"  # an arch
+    if not in_contact:
+        return pick, "core_not_in_contact"
+    if not pose.found:
+        return pick, "weak"
+    near = min(np.hypot(pose.row - r, pose.col - c) for r, c in in_contact)
+    return pick, "hit" if near <= HIT_PX else "wrong_pick"
+
+
+def registration_pairs(
+    owners: np.ndarray,
+    impressions: np.ndarray,
+    images: Sequence[np.ndarray],
+    generator: GeneratorConfig,
+    model: Path = BACKBONE,
+) -> dict[str, Any]:
+    """Which genuine pairs the core registration lands on different points of the finger, why,
+    and what that costs the backbone (dev prints: the generator's truth is known).
+
+    Per print, the core the device registers on (``CORE_SPEC``'s :func:`estimate_pose`) is
+    mapped into its master through the impression's placement, with a cause: ``hit`` (within
+    ``HIT_PX`` of a master core in contact), ``wrong_pick`` (a core in contact, the pick
+    elsewhere), ``weak`` (a core in contact, no response strong enough: the foreground centre
+    was used), ``core_not_in_contact`` (none in the window's foreground), ``no_core`` (an arch).
+    Per genuine pair of the protocol: the distance between its two picks in the master, binned;
+    per bin its share of the pairs and the backbone's FNMR at FMR 1% (cosine of the
+    core-registered inputs, the threshold from the protocol's impostor pairs). ``lost_pct``:
+    the share of all genuine pairs a bin loses (the bins' sum is the FNMR). For the pairs over
+    ``MISREGISTERED_PX``, the share of each pair of causes.
+    """
+    gen = FingerprintGenerator(seed=SEED, config=generator, cache_size=1)
+    picks, causes = [], []
+    for owner, number, image in zip(owners, impressions, images, strict=True):
+        placement = placement_of(owner, number, image.shape, generator)
+        pick, cause = _pick_and_cause(image, gen.master(int(owner)), placement)
+        picks.append(pick)
+        causes.append(cause)
+    where = np.asarray(picks)
+    scorer = features_scorer(backbone_features(model))(VARIANTS["core"](images))
+    pairs = fvc_pairs(owners, impressions)
+    genuine = scorer(pairs.genuine[:, 0], pairs.genuine[:, 1])
+    threshold = threshold_for_far(scorer(pairs.impostor[:, 0], pairs.impostor[:, 1]), 0.01)
+    distance = np.hypot(*(where[pairs.genuine[:, 0]] - where[pairs.genuine[:, 1]]).T)
+    rejected = genuine < threshold
+    bins: dict[str, Any] = {}
+    edges = (*DISTANCE_BINS_PX, np.inf)
+    for lo, hi in itertools.pairwise(edges):
+        inside = (distance >= lo) & (distance < hi)
+        name = f"{lo}-{hi:g}px" if np.isfinite(hi) else f">={lo}px"
+        bins[name] = {
+            "share_pct": 100 * float(inside.mean()),
+            "fnmr_pct": 100 * float(rejected[inside].mean()) if inside.any() else None,
+            "lost_pct": 100 * float((rejected & inside).mean()),
+        }
+    far = distance > MISREGISTERED_PX
+    both = collections.Counter(
+        "+".join(sorted((causes[i], causes[j]))) for i, j in pairs.genuine[far]
+    )
+    return {
+        "prints": dict(collections.Counter(causes)),
+        "genuine_pairs": len(genuine),
+        "fnmr_at_fmr1_pct": 100 * float(rejected.mean()),
+        "distance_bins": bins,
+        "misregistered_pct": 100 * float(far.mean()),
+        "misregistered_causes_pct": {
+            k: 100 * v / max(1, int(far.sum())) for k, v in both.most_common()
+        },
     }
 
 
@@ -397,14 +518,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
     if generator is not None:
         suffix += f"@{generator[0]}"
+    gen_config = GeneratorConfig.from_dict(generator[1] if generator else {})
     if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
         images = [rescaled(to_gray_u8(image), args.dev_scale) for image in images]
         suffix += f"@scale{args.dev_scale:g}"
     white_raw = whitening_prints(Path(args.workdir))
     rows: dict[str, Any] = {}
     if args.pose_truth:
-        rows["pose_truth"] = pose_truth(owners, impressions, images)
-        print(json.dumps(rows["pose_truth"], indent=1), flush=True)
+        rows[f"pose_truth{suffix}"] = pose_truth(owners, impressions, images, gen_config)
+        print(json.dumps(rows[f"pose_truth{suffix}"], indent=1), flush=True)
+    if args.registration_pairs:
+        found = registration_pairs(owners, impressions, images, gen_config)
+        found["command"] = _command("registration_pairs", "", args)
+        rows[f"registration_pairs{suffix}"] = found
+        print(json.dumps(found, indent=1), flush=True)
     if args.period_spread:
         spread = {"synthetic_dev": period_spread(images, owners)}
         for name in fvc_sets():
@@ -427,7 +554,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         oracle = variant == "oracle"
         prepare = VARIANTS["core" if oracle else variant]
         started = time.perf_counter()
-        samples = oracle_windows(owners, impressions, images) if oracle else prepare(images)
+        samples = (
+            oracle_windows(owners, impressions, images, gen_config) if oracle else prepare(images)
+        )
         prep_s = time.perf_counter() - started
         white = prepare(white_raw)
         if white.ndim == 5:
@@ -447,8 +576,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
-    out = f"python notebooks/bench/bench_fingerprint_ablation.py --variant {variant}"
-    if variant != "raw":
+    out = "python notebooks/bench/bench_fingerprint_ablation.py"
+    if variant == "registration_pairs":
+        out += " --registration-pairs"
+    else:
+        out += f" --variant {variant}"
+    if variant not in ("raw", "registration_pairs"):
         out += f" --matcher {matcher}"
     if args.finetune_steps:
         out += f" --finetune-steps {args.finetune_steps}"
@@ -495,6 +628,11 @@ def main() -> None:
     parser.add_argument("--finetune-identities", type=int, default=200)
     parser.add_argument("--pose-truth", action="store_true", help="registration vs generator truth")
     parser.add_argument(
+        "--registration-pairs",
+        action="store_true",
+        help="genuine pairs registered on different points of the finger: why, and the cost",
+    )
+    parser.add_argument(
         "--matcher", action="append", choices=["backbone", "backbone_whitened", *sorted(BASELINES)]
     )
     parser.add_argument(
@@ -516,7 +654,8 @@ def main() -> None:
     parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
     parser.add_argument("--workdir", default="/work/runs/prints_ablation")
     args = parser.parse_args()
-    args.variant = args.variant or ([] if args.pose_truth or args.period_spread else list(VARIANTS))
+    diagnostic = args.pose_truth or args.period_spread or args.registration_pairs
+    args.variant = args.variant or ([] if diagnostic else list(VARIANTS))
     args.matcher = args.matcher or ["lbp", "hog", "backbone", "backbone_whitened"]
     started = time.perf_counter()
     rows = run(args)
