@@ -151,10 +151,11 @@ placement.json) that recipe gave -1.20, EER +0.71, 75,464 bytes. On the partial-
 backbone (``embed_fingerprint_partial.py``'s; export_search_fingerprint_partial.json; float
 88.60% on its harder dev prints) it lost -4.40, EER +1.46, 75,900 bytes; pruned 65% / 75%
 -4.13, EER +1.69, 81,026 bytes; retrained six times as long (this recipe) **-2.60**, EER
-+1.20, 76,365 bytes: chosen. On the period backbone (``embed_fingerprint_period.py``'s,
-committed since 2026-12-05; export_search_fingerprint.json; float 91.00% on its dev prints)
-this recipe, the one candidate searched again: -2.17, EER +0.68, 76,077 bytes (18 minutes on 2
-free cores).
++1.20, 76,365 bytes: chosen. On the period backbone (``embed_fingerprint_period.py``'s;
+export_search_fingerprint_period.json; float 91.00% on its dev prints) this recipe, the one
+candidate searched again: -2.17, EER +0.68, 76,077 bytes. On the mixed backbone
+(``embed_fingerprint_mixed.py``'s, committed since 2026-12-05; export_search_fingerprint.json;
+float 93.33% on its dev prints): -2.00, EER +0.86, 76,076 bytes (17 minutes on 2 cores).
 """
 
 FACE_LFW_TASK = OtaRecipe(rounds=3, steps_per_round=120, quant_steps=60, max_identities=500)

@@ -4,6 +4,7 @@
         [--variant foreground --variant core ...] [--matcher lbp ...] [--no-fvc]
         [--dev-identities 30] [--dev-scale 1.25] [--dev-config <generator config>]
         [--finetune-steps 250] [--pose-truth] [--period-spread] [--registration-pairs]
+        [--tag <row suffix>]
 
 Development data: the synthetic validation identities 0-99 of generator seed 0 (the committed
 backbone trains on identities from 300 on), 8 impressions each, scored by the FVC protocol (every
@@ -518,6 +519,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
     if generator is not None:
         suffix += f"@{generator[0]}"
+    if args.tag:
+        suffix += f"@{args.tag}"
     gen_config = GeneratorConfig.from_dict(generator[1] if generator else {})
     if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
         images = [rescaled(to_gray_u8(image), args.dev_scale) for image in images]
@@ -592,6 +595,8 @@ def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
         out += f" --dev-scale {args.dev_scale:g}"
     if args.dev_config:
         out += f" --dev-config {args.dev_config}"
+    if args.tag:
+        out += f" --tag {args.tag}"
     return out + (" --no-fvc" if args.no_fvc else "")
 
 
@@ -650,6 +655,9 @@ def main() -> None:
         "--dev-config",
         help="draw the dev prints with this generator config's GENERATOR "
         "(e.g. pretrain/configs/embed_fingerprint_mixed.py); rows get '@<its stage>'",
+    )
+    parser.add_argument(
+        "--tag", help="a suffix for the rows' names ('@<tag>'), e.g. the backbone's commit"
     )
     parser.add_argument("--no-fvc", action="store_true", help="dev rows only")
     parser.add_argument("--workdir", default="/work/runs/prints_ablation")

@@ -15,10 +15,10 @@ same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` belo
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
 ``notebooks/results/fingerprint_<stage>.json``; a few minutes (the dev prints are cached).
 
-``fingerprint_placement.json``, ``fingerprint_partial.json`` and ``fingerprint_period.json``
-hold the decisions taken at commits 8d4cf00, de8d562 and 9e3b06b against the backbones committed
-then; each adopted candidate has since become the committed backbone. ``fingerprint_bent.json``
-(63f9d10) holds one not adopted.
+``fingerprint_placement.json``, ``fingerprint_partial.json``, ``fingerprint_period.json`` and
+``fingerprint_mixed.json`` hold the decisions taken at commits 8d4cf00, de8d562, 9e3b06b and
+06d648a against the backbones committed then; each adopted candidate has since become the
+committed backbone. ``fingerprint_bent.json`` (63f9d10) holds one not adopted.
 """
 
 from __future__ import annotations
