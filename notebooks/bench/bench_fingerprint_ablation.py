@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
+from bench_fingerprint_generator import load_config, names
 
 import pretrain
 from devices.preprocess import (
@@ -76,7 +77,6 @@ from devices.registration import (
 )
 from devices.verification import threshold_for_far
 from export.artifact.whiten import whitener
-from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset, aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, master_coordinates
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE
@@ -231,18 +231,17 @@ def matchers(
 
 
 def dev_prints(
-    workdir: Path, generator: tuple[str, dict[str, Any]] | None = None
+    workdir: Path, name: str | None = None, generator: GeneratorConfig | None = None
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Raw uint8 dev prints, their identities and impression numbers (1..8), cached; drawn by
-    the default generator, or by ``generator`` ``(name, GeneratorConfig options)``."""
-    name = "" if generator is None else f"_{generator[0]}"
-    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}{name}.npz"
+    the default generator, or by ``generator`` (cached under ``name``)."""
+    tail = "" if name is None else f"_{name}"
+    path = workdir / f"dev_seed{SEED}_{DEV_IDENTITIES.start}-{DEV_IDENTITIES.stop}{tail}.npz"
     if path.exists():
         data = np.load(path)
         images, owners = data["images"], data["owners"]
     else:
-        config = GeneratorConfig.from_dict(generator[1] if generator else {})
-        gen = FingerprintGenerator(seed=SEED, config=config, cache_size=1)
+        gen = FingerprintGenerator(seed=SEED, config=generator or GeneratorConfig(), cache_size=1)
         images, owners = gen.impressions(DEV_IDENTITIES, DEV_IMPRESSIONS, progress=True)
         workdir.mkdir(parents=True, exist_ok=True)
         np.savez(path, images=images, owners=owners)
@@ -318,12 +317,10 @@ def pose_truth(
                 angles.append(np.radians(pose.degrees))
             placement = placement_of(finger, impressions[k], image.shape, generator)
             rows, cols = master_coordinates(placement, image.shape, master.centre)
-            near = []
-            for x, y in master.points.cores:
-                d = np.hypot(rows - y, cols - x)
-                if d.min() < 3:
-                    r, c = divmod(int(np.argmin(d)), image.shape[1])
-                    near.append(np.hypot(pose.row - r, pose.col - c) if pose.found else np.inf)
+            near = [
+                np.hypot(pose.row - r, pose.col - c) if pose.found else np.inf
+                for r, c in cores_in_view(master, rows, cols)
+            ]
             if near:
                 errors.append(min(near))
         if len(angles) > 1:
@@ -340,8 +337,19 @@ def pose_truth(
             "median": float(np.median(a)),
             "p90": float(np.percentile(a, 90)),
         },
-        "command": "python notebooks/bench/bench_fingerprint_ablation.py --pose-truth",
     }
+
+
+def cores_in_view(master: Master, rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int]]:
+    """The impression pixels ``(row, col)`` of the master's cores: for each core, the pixel whose
+    master coordinate (``rows``, ``cols`` of :func:`master_coordinates`) is nearest it, if within
+    3 px (a core outside the window is skipped)."""
+    out = []
+    for x, y in master.points.cores:
+        d = np.hypot(rows - y, cols - x)
+        if d.min() < 3:
+            out.append(divmod(int(np.argmin(d)), rows.shape[1]))
+    return out
 
 
 # A pick this far from the other impression's, in the master, is "misregistered" (as
@@ -353,21 +361,18 @@ DISTANCE_BINS_PX = (0, 16, 32, 64)
 
 
 def _pick_and_cause(
-    image: np.ndarray, master: Master, placement: Placement
+    gray: np.ndarray, pose: Pose, master: Master, placement: Placement
 ) -> tuple[tuple[float, float], str]:
-    """Where the device's core registration lands in the master (row, col), and why there."""
-    gray = to_gray_u8(image)
-    pose = estimate_pose(gray)
+    """Where the device's core registration (``pose``) lands in the master (row, col), and why
+    there."""
     rows, cols = master_coordinates(placement, gray.shape, master.centre)
     pick = (float(rows[pose.row, pose.col]), float(cols[pose.row, pose.col]))
     fg = foreground_blocks(gray, FOREGROUND_SPEC)
-    in_contact = []
-    for x, y in master.points.cores:
-        d = np.hypot(rows - y, cols - x)
-        if d.min() < 3:
-            r, c = divmod(int(np.argmin(d)), gray.shape[1])
-            if fg[min(r // BLOCK, fg.shape[0] - 1), min(c // BLOCK, fg.shape[1] - 1)]:
-                in_contact.append((r, c))
+    in_contact = [
+        (r, c)
+        for r, c in cores_in_view(master, rows, cols)
+        if fg[min(r // BLOCK, fg.shape[0] - 1), min(c // BLOCK, fg.shape[1] - 1)]
+    ]
     if not len(master.points.cores):
         return pick, "no_core"  # an arch
     if not in_contact:
@@ -401,13 +406,17 @@ def registration_pairs(
     """
     gen = FingerprintGenerator(seed=SEED, config=generator, cache_size=1)
     picks, causes = [], []
-    for owner, number, image in zip(owners, impressions, images, strict=True):
-        placement = placement_of(owner, number, image.shape, generator)
-        pick, cause = _pick_and_cause(image, gen.master(int(owner)), placement)
+    inputs = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
+    for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
+        gray = to_gray_u8(image)
+        pose = estimate_pose(gray)  # once: the window below is CORE_SPEC's input from it
+        inputs[k] = preprocess_image(warp_window(gray, pose), WINDOW_SPEC)
+        placement = placement_of(owner, number, gray.shape, generator)
+        pick, cause = _pick_and_cause(gray, pose, gen.master(int(owner)), placement)
         picks.append(pick)
         causes.append(cause)
     where = np.asarray(picks)
-    scorer = features_scorer(backbone_features(model))(VARIANTS["core"](images))
+    scorer = features_scorer(backbone_features(model))(inputs)
     pairs = fvc_pairs(owners, impressions)
     genuine = scorer(pairs.genuine[:, 0], pairs.genuine[:, 1])
     threshold = threshold_for_far(scorer(pairs.impostor[:, 0], pairs.impostor[:, 1]), 0.01)
@@ -498,30 +507,25 @@ def correlation_scorer(raw: Sequence[np.ndarray] | np.ndarray) -> Scorer:
     )
 
 
-def dev_generator(path: str | None) -> tuple[str, dict[str, Any]] | None:
-    """``(stage name, GENERATOR)`` of a generator config (``--dev-config``), or None."""
+def dev_generator(path: str | None) -> tuple[str | None, GeneratorConfig]:
+    """``(stage name, generator)`` of a generator config (``--dev-config``, read as
+    ``bench_fingerprint_generator.py`` reads it), or ``(None, the default generator)``."""
     if path is None:
-        return None
-    try:
-        module = load_module(Path(path))
-    except ConfigError as err:
-        raise SystemExit(f"error: {err}") from None
-    if not hasattr(module, "GENERATOR"):
-        raise SystemExit(f"error: {path} defines no GENERATOR (a generator config does)")
-    return list(module.get_config()["stages"])[-1], dict(module.GENERATOR)
+        return None, GeneratorConfig()
+    config = load_config(Path(path))
+    return names(config)[1], GeneratorConfig.from_dict(config.GENERATOR)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    generator = dev_generator(args.dev_config)
-    images, owners, impressions = dev_prints(Path(args.workdir), generator)
+    name, gen_config = dev_generator(args.dev_config)
+    images, owners, impressions = dev_prints(Path(args.workdir), name, gen_config)
     keep = len(images) if args.dev_identities is None else args.dev_identities * DEV_IMPRESSIONS
     images, owners, impressions = images[:keep], owners[:keep], impressions[:keep]
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
-    if generator is not None:
-        suffix += f"@{generator[0]}"
+    if name is not None:
+        suffix += f"@{name}"
     if args.tag:
         suffix += f"@{args.tag}"
-    gen_config = GeneratorConfig.from_dict(generator[1] if generator else {})
     if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
         images = [rescaled(to_gray_u8(image), args.dev_scale) for image in images]
         suffix += f"@scale{args.dev_scale:g}"
@@ -529,10 +533,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     if args.pose_truth:
         rows[f"pose_truth{suffix}"] = pose_truth(owners, impressions, images, gen_config)
+        rows[f"pose_truth{suffix}"]["command"] = _command(args, "--pose-truth")
         print(json.dumps(rows[f"pose_truth{suffix}"], indent=1), flush=True)
     if args.registration_pairs:
         found = registration_pairs(owners, impressions, images, gen_config)
-        found["command"] = _command("registration_pairs", "", args)
+        found["command"] = _command(args, "--registration-pairs")
         rows[f"registration_pairs{suffix}"] = found
         print(json.dumps(found, indent=1), flush=True)
     if args.period_spread:
@@ -550,7 +555,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     evaluate_fvc(correlation_scorer, prepare=raw_prints, progress=False)
                 )
             )
-        row["command"] = _command("raw", "correlation", args)
+        row["command"] = _command(args, "--variant raw")
         rows[f"raw/correlation{suffix}"] = row
         print(f"raw/correlation: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
     for variant in (v for v in args.variant if v != "raw"):
@@ -572,20 +577,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["dev"]["prepare_ms_per_print"] = 1000 * prep_s / len(images)
             if not (args.no_fvc or oracle):
                 row.update(protocol_figures(evaluate_fvc(make, prepare=prepare, progress=False)))
-            row["command"] = _command(variant, name, args)
+            row["command"] = _command(args, f"--variant {variant}", f"--matcher {name}")
             rows[f"{variant}/{name}{suffix}{tuned}"] = row
             print(f"{variant}/{name}: dev EER {row['dev']['eer_pct']:.2f}%", flush=True)
     return rows
 
 
-def _command(variant: str, matcher: str, args: argparse.Namespace) -> str:
-    out = "python notebooks/bench/bench_fingerprint_ablation.py"
-    if variant == "registration_pairs":
-        out += " --registration-pairs"
-    else:
-        out += f" --variant {variant}"
-    if variant not in ("raw", "registration_pairs"):
-        out += f" --matcher {matcher}"
+def _command(args: argparse.Namespace, *flags: str) -> str:
+    """The command that makes a row: ``flags`` (what the row is), then the run's options."""
+    out = " ".join(("python notebooks/bench/bench_fingerprint_ablation.py", *flags))
     if args.finetune_steps:
         out += f" --finetune-steps {args.finetune_steps}"
         out += f" --finetune-identities {args.finetune_identities}"
