@@ -10,6 +10,7 @@ from devices.estimate import Estimate, estimate, inference_energy
 from devices.graph import GRAPH_FORMAT, Graph, GraphError, LayerSpec, SignatureSpec
 from devices.host import host_info
 from devices.kernels import KERNEL_CLASSES, kernel_class
+from devices.localiser import ANCHOR_SPEC  # registers the "anchor" crop
 from devices.measure import (
     MeasureError,
     Measurement,
@@ -44,6 +45,7 @@ from devices.timing import (
 )
 
 __all__ = [
+    "ANCHOR_SPEC",
     "CORE_SPEC",
     "FACE_SPEC",
     "FINGERPRINT_SPEC",

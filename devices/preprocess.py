@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-CROPS = ("foreground", "core", "centre_square", "none")
-# Crops built on this module by others, by name: ``devices.registration`` adds ``"core"`` (it
-# reads this module's segmentation, so this module cannot import it; ``devices/__init__`` imports
-# it, so the crop is there whenever ``devices`` is).
+CROPS = ("foreground", "core", "anchor", "centre_square", "none")
+# Crops built on this module by others, by name: ``devices.registration`` adds ``"core"`` and
+# ``devices.localiser`` ``"anchor"`` (they read this module's segmentation, so this module cannot
+# import them; ``devices/__init__`` imports them, so the crops are there whenever ``devices`` is).
 CROP_FUNCTIONS: dict[str, Callable[[np.ndarray, tuple[int, int]], np.ndarray]] = {}
 RESIZES = ("area", "bilinear")
 NORMALISATIONS = ("standardise", "unit")
@@ -57,8 +57,11 @@ class PreprocessSpec:
       crop: ``"foreground"`` (a ``crop_size`` window centred on the foreground centroid, padded
         with the background level where it leaves the image), ``"core"`` (a fingerprint's
         ``crop_size`` window registered on its core, :func:`devices.registration.core_window`),
+        ``"anchor"`` (the same window registered on the learned anchor,
+        :func:`devices.localiser.anchor_window`),
         ``"centre_square"`` (the largest centred square) or ``"none"``.
-      crop_size: ``(height, width)`` in source pixels, for ``crop="foreground"`` and ``"core"``.
+      crop_size: ``(height, width)`` in source pixels, for ``crop="foreground"``, ``"core"`` and
+        ``"anchor"``.
       resize: ``"area"`` (mean over each output pixel's footprint; for shrinking) or
         ``"bilinear"`` (half-pixel centres, clamped edges).
       normalise: ``"standardise"`` (zero mean, unit std over the crop) or ``"unit"`` (x / 255).
@@ -86,7 +89,7 @@ class PreprocessSpec:
         ):
             if value not in valid:
                 raise PreprocessError(f"{name} must be one of {', '.join(valid)}; got {value!r}.")
-        if self.crop in ("foreground", "core") and min(self.crop_size) <= 0:
+        if self.crop in ("foreground", "core", "anchor") and min(self.crop_size) <= 0:
             raise PreprocessError(f"crop={self.crop!r} needs a positive crop_size (height, width).")
         if self.foreground_block < 2:
             raise PreprocessError(f"foreground_block must be >= 2, got {self.foreground_block}.")
@@ -323,8 +326,10 @@ def preprocess_patch(patch: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 # Counted from the arrays each step keeps alive, then checked with tracemalloc over raw sizes,
 # dtypes and crops (tests/devices/test_preprocess_memory.py: within -10%..+20%).
 WORKING_FIXED = 64 * 1024  # the resize taps and small arrays
-SOURCE_BYTES = {"foreground": 16, "core": 24}  # per source pixel while the crop reads it: int64
-# block statistics (foreground); the int64 source copy and the print's background level (core)
+SOURCE_BYTES = {"foreground": 16, "core": 24, "anchor": 24}  # per source pixel while the crop
+# reads it: int64 block statistics (foreground); the int64 source copy and the print's background
+# level (core; anchor: the same orientation field and warp, and the localiser's network on the
+# 8x8-block grid, 1/64 of the pixels, stays below the warp: measured with tracemalloc)
 WARP_BYTES = 90  # per window pixel of the core crop: the warp's int64 coordinates and taps
 CONVERT_BYTES = 2  # per source pixel, channel and byte of a value (at least int32's 4) while a
 # non-uint8 or colour image becomes uint8 grey: two copies (clipped and scaled, or widened and summed)
@@ -360,7 +365,7 @@ def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.ui
     else:
         ph, pw = spec.crop_size
     source = SOURCE_BYTES.get(spec.crop, 0) * raw
-    if spec.crop == "core":
+    if spec.crop in ("core", "anchor"):
         source += WARP_BYTES * ph * pw
     oh, ow = spec.input_size
     patch = max(8 * ph * pw + 24 * oh * pw, 16 * ph * pw + 8 * oh * ow)

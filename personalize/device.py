@@ -71,6 +71,7 @@ from devices.contract import (
 from devices.contract import HEAD_TENSOR as HEAD
 from devices.cosine import normalize
 from devices.graph import Graph
+from devices.localiser import check_pin
 from devices.measure import trim_heap
 from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
@@ -287,6 +288,7 @@ class Device:
         self.manifest = artifact.manifest
         self.artifact_id = artifact_id(artifact.manifest)
         self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
+        check_pin(artifact.manifest["input"])  # other localiser weights: refused
         self.match = match or default_match(self.spec.modality)
         self.graph = Graph.from_dict(artifact.manifest["graph"])
         self.scale, self.classes = _cosine_head(artifact.manifest, self.artifact_dir)

@@ -8,6 +8,9 @@ python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
 python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs] [--plot stats.png]
+python -m pretrain localiser --generator-config pretrain/configs/embed_fingerprint_mixed.py
+    [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
+    (the learned fingerprint anchor, devices.localiser)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import logging
 import sys
 
-COMMANDS = ("train", "data")
+COMMANDS = ("train", "data", "localiser")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +53,29 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--num-processes", type=int, default=1)
     group.add_argument("--process-id", type=int, default=0)
     _data_parser(sub)
+    _localiser_parser(sub)
     return parser
+
+
+def _localiser_parser(sub: argparse._SubParsersAction) -> None:
+    loc = sub.add_parser("localiser", help="train the learned fingerprint anchor (devices)")
+    loc.add_argument(
+        "--generator-config",
+        required=True,
+        help="a config module whose GENERATOR draws the prints, e.g. "
+        "pretrain/configs/embed_fingerprint_mixed.py",
+    )
+    loc.add_argument("--workdir", default="runs/localiser", help="cached prints go here")
+    loc.add_argument("--out", default="devices/localiser.npz", help="the integer weights")
+    loc.add_argument("--json", default="notebooks/results/localiser.json", help="its figures")
+    loc.add_argument(
+        "--identities",
+        type=int,
+        default=1000,
+        help="training identities, from 300 (the next 100 choose the epoch)",
+    )
+    loc.add_argument("--epochs", type=int, default=None, help="default: LocaliserConfig's")
+    loc.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -146,6 +171,45 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _localiser(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from pretrain.config import ConfigError, load_module
+    from pretrain.data.fingerprint import GeneratorConfig
+    from pretrain.localiser import TRAIN_IDENTITIES, VAL_IDENTITIES, LocaliserConfig, fit
+
+    try:
+        module = load_module(Path(args.generator_config))
+        if not hasattr(module, "GENERATOR"):
+            raise ConfigError(f"{args.generator_config} defines no GENERATOR.")
+        generator = GeneratorConfig.from_dict(module.GENERATOR)
+        if args.identities < 1:
+            raise ConfigError(f"--identities must be >= 1, got {args.identities}.")
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = LocaliserConfig()
+    if args.epochs is not None:
+        config = dataclasses.replace(config, epochs=args.epochs)
+    train = range(TRAIN_IDENTITIES.start, TRAIN_IDENTITIES.start + args.identities)
+    figures = fit(
+        Path(args.workdir),
+        Path(args.out),
+        generator=generator,
+        train_identities=train,
+        val_identities=range(train.stop, train.stop + len(VAL_IDENTITIES)),
+        config=config,
+        progress=not args.no_progress,
+    )
+    figures["command"] = "python -m pretrain " + " ".join(sys.argv[1:])
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    print(json.dumps(figures["val_integer"]))
+    print(f"wrote {args.out} and {args.json}")
+    return 0
+
+
 def _print_staged(staged: object) -> None:
     from pretrain.train import StagedResult
 
@@ -178,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "data":
         return _data(args)
+    if args.command == "localiser":
+        return _localiser(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     import pretrain  # after parsing, so --help stays fast

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from devices import coded_features, npy
+from devices import coded_features, localiser, npy
 from devices.bundle.download import compact_background as compact_background_rows
 from devices.bundle.download import expand_background
 from devices.contract import (
@@ -135,6 +135,7 @@ def make_manifest(
             "shape": list(backbone.input_shape),
             "dtype": "float32",
             "preprocess": backbone.preprocess.to_dict(),
+            **localiser.pin(backbone.preprocess),
             **({"views": views.to_dict()} if views != SINGLE else {}),
         },
         "embedding_dim": head.embedding_dim,

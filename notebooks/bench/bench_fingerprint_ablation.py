@@ -58,9 +58,11 @@ from _results import RESULTS, ROOT, print_table, run_main, write_results
 from bench_fingerprint_generator import load_config, names
 
 import pretrain
+from devices.localiser import ANCHOR_SPEC, anchor_pose
 from devices.preprocess import (
     PreprocessSpec,
     foreground_blocks,
+    preprocess_batch,
     preprocess_image,
     resize,
     to_gray_u8,
@@ -194,6 +196,8 @@ VARIANTS: dict[str, Prepare] = {
     "core_shift9_turn3": _views(SHIFT9, (0, -10, 10), rotate=False),
     "core_shift9_wide": _views(SHIFT9_WIDE, (0,), rotate=False),
     "core_shift5_wide": _views(SHIFT5_WIDE, (0,), rotate=False),
+    # the learned anchor (devices/localiser.npz) in place of the symmetry core; same framing
+    "anchor": lambda images: preprocess_batch(list(images), ANCHOR_SPEC),
     "core_period": _period("normalize"),
     "core_period_clamp": _period("clamp"),
 }
@@ -366,7 +370,16 @@ def _pick_and_cause(
     """Where the device's core registration (``pose``) lands in the master (row, col), and why
     there."""
     rows, cols = master_coordinates(placement, gray.shape, master.centre)
-    pick = (float(rows[pose.row, pose.col]), float(cols[pose.row, pose.col]))
+    h, w = gray.shape
+    if 0 <= pose.row < h and 0 <= pose.col < w:
+        pick = (float(rows[pose.row, pose.col]), float(cols[pose.row, pose.col]))
+    else:  # a learned anchor outside the print: the placement's rigid part
+        c, s = np.cos(placement.rotation), np.sin(placement.rotation)
+        u, v = pose.col - w / 2, pose.row - h / 2
+        pick = (
+            master.centre[1] + placement.shift[1] + s * u + c * v,
+            master.centre[0] + placement.shift[0] + c * u - s * v,
+        )
     fg = foreground_blocks(gray, FOREGROUND_SPEC)
     in_contact = [
         (r, c)
@@ -389,11 +402,13 @@ def registration_pairs(
     images: Sequence[np.ndarray],
     generator: GeneratorConfig,
     model: Path = BACKBONE,
+    pose_of: Callable[[np.ndarray], Pose] = estimate_pose,
 ) -> dict[str, Any]:
     """Which genuine pairs the core registration lands on different points of the finger, why,
     and what that costs the backbone (dev prints: the generator's truth is known).
 
-    Per print, the core the device registers on (``CORE_SPEC``'s :func:`estimate_pose`) is
+    Per print, the core the device registers on (``CORE_SPEC``'s :func:`estimate_pose`, or
+    ``pose_of``, e.g. the learned anchor's :func:`devices.localiser.anchor_pose`) is
     mapped into its master through the impression's placement, with a cause: ``hit`` (within
     ``HIT_PX`` of a master core in contact), ``wrong_pick`` (a core in contact, the pick
     elsewhere), ``weak`` (a core in contact, no response strong enough: the foreground centre
@@ -409,7 +424,7 @@ def registration_pairs(
     inputs = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
     for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
         gray = to_gray_u8(image)
-        pose = estimate_pose(gray)  # once: the window below is CORE_SPEC's input from it
+        pose = pose_of(gray)  # once: the window below is the spec's input from it
         inputs[k] = preprocess_image(warp_window(gray, pose), WINDOW_SPEC)
         placement = placement_of(owner, number, gray.shape, generator)
         pick, cause = _pick_and_cause(gray, pose, gen.master(int(owner)), placement)
@@ -524,6 +539,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     suffix = "" if args.dev_identities is None else f"@dev{args.dev_identities}"
     if name is not None:
         suffix += f"@{name}"
+    if args.anchor:
+        suffix += "@anchor"
     if args.tag:
         suffix += f"@{args.tag}"
     if args.dev_scale != 1.0:  # a sensor of another resolution, simulated on the dev prints
@@ -536,7 +553,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows[f"pose_truth{suffix}"]["command"] = _command(args, "--pose-truth")
         print(json.dumps(rows[f"pose_truth{suffix}"], indent=1), flush=True)
     if args.registration_pairs:
-        found = registration_pairs(owners, impressions, images, gen_config)
+        pose_of = anchor_pose if args.anchor else estimate_pose
+        found = registration_pairs(owners, impressions, images, gen_config, pose_of=pose_of)
         found["command"] = _command(args, "--registration-pairs")
         rows[f"registration_pairs{suffix}"] = found
         print(json.dumps(found, indent=1), flush=True)
@@ -595,6 +613,8 @@ def _command(args: argparse.Namespace, *flags: str) -> str:
         out += f" --dev-scale {args.dev_scale:g}"
     if args.dev_config:
         out += f" --dev-config {args.dev_config}"
+    if args.anchor:
+        out += " --anchor"
     if args.tag:
         out += f" --tag {args.tag}"
     return out + (" --no-fvc" if args.no_fvc else "")
@@ -636,6 +656,11 @@ def main() -> None:
         "--registration-pairs",
         action="store_true",
         help="genuine pairs registered on different points of the finger: why, and the cost",
+    )
+    parser.add_argument(
+        "--anchor",
+        action="store_true",
+        help="--registration-pairs by the learned anchor (devices/localiser.npz), rows '@anchor'",
     )
     parser.add_argument(
         "--matcher", action="append", choices=["backbone", "backbone_whitened", *sorted(BASELINES)]

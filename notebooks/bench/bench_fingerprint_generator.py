@@ -9,7 +9,8 @@ rule its config registered before the run (``pretrain/configs/embed_fingerprint_
 Per backbone: the dev EER (the trainer's validation: every pair of the synthetic validation
 identities 0-99 x 8, seed 0, cosine) on prints of the generator the committed backbone was
 trained on (the config's ``BASE``) and of the config's new one (``GENERATOR``), then the FVC
-protocol on the core-registered inputs the device makes (reported, never used). The decision
+protocol on the inputs the device makes by the backbone's own spec (core- or anchor-registered;
+reported, never used). The decision
 applies the registered rule to the dev figures measured here, the committed backbone's in the
 same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` below the committed
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
@@ -31,7 +32,7 @@ from typing import Any
 from _results import ROOT, print_table, run_main, shown, write_results
 
 import pretrain
-from devices.registration import CORE_SPEC
+from devices.preprocess import PreprocessSpec
 from devices.verification import eer, pair_scores
 from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset
@@ -61,10 +62,13 @@ def names(config: ModuleType) -> tuple[str, str]:
     return config.BASE[0], stages[-1]
 
 
-def dev_sets(config: ModuleType) -> dict[str, ArrayDataset]:
-    """The dev identities as the base and as the new generator draw them."""
+def dev_sets(config: ModuleType, crop: str | None = None) -> dict[str, ArrayDataset]:
+    """The dev identities as the base and as the new generator draw them, cropped as the
+    config's stage does or by ``crop``."""
     base, new = names(config)
     options = config.get_config()["stages"][new]["dataset_options"]
+    if crop is not None:
+        options = {**options, "crop": crop}
     return {
         name: synthetic_val_set(**{**options, "generator": generator})
         for name, generator in ((base, config.BASE[1]), (new, config.GENERATOR))
@@ -77,15 +81,20 @@ def dev_eer_pct(model: pretrain.SavedModel, dev: ArrayDataset) -> float:
     return 100 * eer(genuine, impostor)
 
 
-def row(path: Path, devs: dict[str, ArrayDataset], fvc: bool) -> dict[str, Any]:
+def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
+    """A backbone's dev EERs and FVC figures, on the inputs its own spec makes (a backbone
+    registered on the learned anchor is measured on anchor windows, the others on core ones)."""
     model = pretrain.load_model(path)
+    spec = PreprocessSpec.from_dict(model.info["info"]["preprocess"])
+    devs = dev_sets(config, spec.crop)
     out: dict[str, Any] = {
         "model": shown(path),
+        "crop": spec.crop,
         "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
     }
     if fvc:
         features = features_scorer(lambda x: embed(model.module, model.params, x))
-        out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(CORE_SPEC))))
+        out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(spec))))
     return out
 
 
@@ -111,10 +120,9 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(Path(args.config))
     base, new = names(config)
-    devs = dev_sets(config)
-    rows = {"committed": row(COMMITTED, devs, not args.no_fvc)}
+    rows = {"committed": row(COMMITTED, config, not args.no_fvc)}
     if args.candidate:
-        rows["candidate"] = row(Path(args.candidate), devs, not args.no_fvc)
+        rows["candidate"] = row(Path(args.candidate), config, not args.no_fvc)
     record: dict[str, Any] = {"rows": rows, "generator": config.GENERATOR, "base": config.BASE}
     if "candidate" in rows:
         record["decision"] = decide(rows["committed"], rows["candidate"], base=base, new=new)

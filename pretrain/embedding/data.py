@@ -25,8 +25,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+import devices.localiser
 import devices.preprocess
 import devices.registration
+from devices.localiser import ANCHOR_SPEC
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from devices.registration import CORE_SPEC
 from pretrain.config import ConfigError
@@ -45,9 +47,10 @@ CHUNK = 50  # identities per cache entry: a killed generation loses at most one 
 STORED_IMPRESSIONS = 8
 
 
-# The fingerprint crops a dataset may ask for: the foreground-centred window or the window
-# registered on the core (``devices.registration``); each is the spec the saved model carries.
-FINGERPRINT_CROPS = {"foreground": FINGERPRINT_SPEC, "core": CORE_SPEC}
+# The fingerprint crops a dataset may ask for: the foreground-centred window, the window
+# registered on the core (``devices.registration``) or on the learned anchor
+# (``devices.localiser``); each is the spec the saved model carries.
+FINGERPRINT_CROPS = {"foreground": FINGERPRINT_SPEC, "core": CORE_SPEC, "anchor": ANCHOR_SPEC}
 
 
 def fingerprint_spec(crop: str = "foreground") -> PreprocessSpec:
@@ -67,6 +70,16 @@ def _code_digest() -> str:
     """
     folder = Path(inspect.getsourcefile(_fingerprint) or "").parent
     return code_digest([*sorted(folder.glob("*.py")), devices.preprocess, devices.registration])
+
+
+@functools.cache
+def _localiser_key() -> dict[str, str]:
+    """What an ``"anchor"`` crop's entries also depend on: the localiser's code and weights
+    (read once per process, as :func:`_code_digest`)."""
+    return {
+        "code": code_digest([devices.localiser]),
+        "weights_sha256": devices.localiser.weights_sha256(),
+    }
 
 
 class IdentityRanges(NamedTuple):
@@ -144,6 +157,8 @@ def synthetic_prints(
         "spec": spec.to_dict(),
         "code": _code_digest(),
     }
+    if spec.crop == "anchor":
+        base["localiser"] = _localiser_key()
     bounds = [
         (start, min(start + CHUNK, identities.stop))
         for start in range(identities.start, identities.stop, CHUNK)
@@ -226,8 +241,9 @@ def synthetic_fingerprint_splits(
         them unused (a self-supervised stage that must not see labels) and keeps the layout.
       seed: generator seed.
       cache: cache folder ("" = ``$POCKETFIT_CACHE`` or ``runs/cache``).
-      crop: ``"foreground"`` (``FINGERPRINT_SPEC``) or ``"core"`` (``CORE_SPEC``: the window
-        registered on the print's core); see :func:`fingerprint_spec`.
+      crop: ``"foreground"`` (``FINGERPRINT_SPEC``), ``"core"`` (``CORE_SPEC``: the window
+        registered on the print's core) or ``"anchor"`` (``ANCHOR_SPEC``: on the learned
+        anchor); see :func:`fingerprint_spec`.
       generator: :class:`pretrain.data.GeneratorConfig` options for every split (e.g.
         ``{"impression_shape": [320, 320], "shift_sd": 46}``); None keeps the defaults.
     """

@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from devices.localiser import ANCHOR_SPEC
 from devices.preprocess import (
     FACE_SPEC,
     FINGERPRINT_SPEC,
@@ -19,6 +20,7 @@ from devices.preprocess import (
 from devices.registration import CORE_SPEC
 
 SPECS = {
+    "anchor": ANCHOR_SPEC,
     "core": CORE_SPEC,
     "foreground": FINGERPRINT_SPEC,
     "centre_square": FACE_SPEC,
@@ -60,7 +62,7 @@ def test_planned_bytes_bound_what_preprocessing_allocates(name: str) -> None:
     spec = SPECS[name]
     ratios = {}
     for shape in SHAPES:
-        if min(shape[:2]) < min(spec.crop_size) and spec.crop == "core":
+        if min(shape[:2]) < min(spec.crop_size) and spec.crop in ("core", "anchor"):
             continue  # a core window larger than the print: covered by the other sizes
         for dtype in DTYPES:
             image = _ridges(shape, dtype)
