@@ -83,10 +83,11 @@ def data_sources(saved: SavedModel, *, calibration: int = 256, background: int =
 
 
 def stage_options(saved: SavedModel) -> list[Mapping[str, Any]]:
-    """``dataset_options`` of every training stage of ``saved`` (one for a single run)."""
+    """``dataset_options`` of every training stage of ``saved`` (one for a single run); the
+    last one's as :func:`training_config` gives them (the crop the model is used with)."""
     info = saved.info.get("info", {})
     stages = info.get("staged_config", {}).get("stages", {})
-    configs = list(stages.values()) if stages else [training_config(saved)]
+    configs = [*list(stages.values())[:-1], training_config(saved)]
     return [dict(c.get("dataset_options", {}) or {}) for c in configs]
 
 

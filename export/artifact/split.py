@@ -122,12 +122,24 @@ def training_dataset(saved: SavedModel) -> str | None:
 
 
 def training_config(saved: SavedModel) -> dict[str, Any]:
-    """The config (as saved) of the run or the last stage that trained ``saved``; {} if none."""
+    """The config (as saved) of the run or the last stage that trained ``saved``; {} if none.
+
+    A synthetic-print backbone re-registered after training (its ``preprocess`` names another
+    crop than its training data did, e.g. the learned anchor's) is used with that crop: the
+    dataset options say so, so that every set made from them (development people, OTA
+    retraining, background, evaluation) is cut as the device cuts its captures.
+    """
     info = saved.info.get("info", {})
     if "config" in info:
-        return dict(info["config"])
-    stages = info.get("staged_config", {}).get("stages", {})
-    return dict(list(stages.values())[-1]) if stages else {}
+        config = dict(info["config"])
+    else:
+        stages = info.get("staged_config", {}).get("stages", {})
+        config = dict(list(stages.values())[-1]) if stages else {}
+    crop = info.get("preprocess", {}).get("crop")
+    options = config.get("dataset_options") or {}
+    if config.get("dataset") == "synthetic_fingerprints" and crop and options.get("crop") != crop:
+        config["dataset_options"] = {**options, "crop": crop}
+    return config
 
 
 def _preprocess_of(saved: SavedModel) -> PreprocessSpec:

@@ -204,3 +204,21 @@ def _saved_lfw(stages: list[dict]) -> SavedModel:
         }
     }
     return SavedModel(None, {}, {"model": "embednet", "model_options": TINY, "info": info})
+
+
+def test_a_re_registered_print_backbone_is_used_with_its_own_crop() -> None:
+    from devices.localiser import ANCHOR_SPEC
+    from export.artifact.sources import stage_options
+    from export.artifact.split import training_config
+
+    stages = {
+        "warm": {"dataset": "synthetic_fingerprints", "dataset_options": {"crop": "core"}},
+        "main": {"dataset": "synthetic_fingerprints", "dataset_options": {"crop": "core"}},
+    }
+    info = {"staged_config": {"stages": stages}, "preprocess": ANCHOR_SPEC.to_dict()}
+    saved = SavedModel(None, {}, {"model": "embednet", "info": info})
+    assert training_config(saved)["dataset_options"]["crop"] == "anchor"
+    assert [o["crop"] for o in stage_options(saved)] == ["core", "anchor"]
+    # trained and used alike: nothing changes
+    info["preprocess"] = {**ANCHOR_SPEC.to_dict(), "crop": "core"}
+    assert training_config(saved)["dataset_options"]["crop"] == "core"
