@@ -154,8 +154,10 @@ backbone (``embed_fingerprint_partial.py``'s; export_search_fingerprint_partial.
 +1.20, 76,365 bytes: chosen. On the period backbone (``embed_fingerprint_period.py``'s;
 export_search_fingerprint_period.json; float 91.00% on its dev prints) this recipe, the one
 candidate searched again: -2.17, EER +0.68, 76,077 bytes. On the mixed backbone
-(``embed_fingerprint_mixed.py``'s, committed since 2026-12-05; export_search_fingerprint.json;
-float 93.33% on its dev prints): -2.00, EER +0.86, 76,076 bytes (17 minutes on 2 cores).
+(``embed_fingerprint_mixed.py``'s; export_search_fingerprint_mixed.json; float 93.33% on its
+dev prints): -2.00, EER +0.86, 76,076 bytes (17 minutes on 2 cores). The same backbone on the
+learned anchor's windows (``embed_fingerprint_anchor.py``, step 1, committed since 2026-12-05;
+export_search_fingerprint.json; float 98.70% on its dev prints): -1.13, EER +0.62, 75,980 bytes.
 """
 
 FACE_LFW_TASK = OtaRecipe(rounds=3, steps_per_round=120, quant_steps=60, max_identities=500)

@@ -63,10 +63,11 @@ UNWHITENED = {
     "background people 39.9-42.6% / 25.0-29.6% (eps 1e-3, 1e-2, 1e-1)",
     "synthetic_fingerprints": "the 100 synthetic validation identities x 8 impressions, "
     "5-shot identification / EER (10 random splits; `bench_export.py --search fingerprint`, "
-    "export_search_fingerprint.json, the mixed backbone): unwhitened 93.3% / 7.89%; whitened on "
-    "200 prints of 100 fresh identities 83.4% / 13.64% (eps 1e-3), 87.6% / 10.79% (1e-2), "
-    "92.1% / 8.71% (1e-1); so on each backbone since scale2's (91.5% / 4.96% unwhitened, "
-    "88.9% / 6.46% at best whitened)",
+    "export_search_fingerprint.json, the mixed backbone on anchor windows): unwhitened 98.7% / "
+    "3.05%; whitened on 200 prints of 100 fresh identities 91.3% / 9.04% (eps 1e-3), 95.1% / "
+    "6.25% (1e-2), 98.0% / 4.04% (1e-1); so on each backbone since scale2's (91.5% / 4.96% "
+    "unwhitened, 88.9% / 6.46% at best whitened; the mixed backbone on core windows 93.3% / "
+    "7.89% against 92.1% / 8.71%, export_search_fingerprint_mixed.json)",
 }
 
 
