@@ -107,20 +107,23 @@ def _init(key: jax.Array, channels: int) -> list[tuple[jax.Array, jax.Array]]:
     return params
 
 
+def _layer(x: jax.Array, w: jax.Array, b: jax.Array, dilation: int) -> jax.Array:
+    """One ``same`` convolution of the network (NCHW, OIHW), bias added."""
+    y = jax.lax.conv_general_dilated(
+        x,
+        w,
+        (1, 1),
+        "SAME",
+        rhs_dilation=(dilation, dilation),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+    )
+    return y + b[None, :, None, None]
+
+
 def forward(params: list[tuple[jax.Array, jax.Array]], x: jax.Array) -> jax.Array:
     """Float logits ``(n, gh, gw)`` of float inputs ``(n, 3, gh, gw)`` (integer input / 128)."""
     for k, ((w, b), d) in enumerate(zip(params, DILATIONS, strict=True)):
-        x = (
-            jax.lax.conv_general_dilated(
-                x,
-                w,
-                (1, 1),
-                "SAME",
-                rhs_dilation=(d, d),
-                dimension_numbers=("NCHW", "OIHW", "NCHW"),
-            )
-            + b[None, :, None, None]
-        )
+        x = _layer(x, w, b, d)
         if k < len(params) - 1:
             x = jax.nn.relu(x)
     return x[:, 0]
@@ -242,17 +245,7 @@ def _activations(params: list, x: np.ndarray) -> list[np.ndarray]:
     out = []
     h = jnp.asarray(x, jnp.float32) / INPUT_SCALE
     for (w, b), d in zip(params[:-1], DILATIONS[:-1], strict=True):
-        h = jax.nn.relu(
-            jax.lax.conv_general_dilated(
-                h,
-                w,
-                (1, 1),
-                "SAME",
-                rhs_dilation=(d, d),
-                dimension_numbers=("NCHW", "OIHW", "NCHW"),
-            )
-            + b[None, :, None, None]
-        )
+        h = jax.nn.relu(_layer(h, w, b, d))
         out.append(np.asarray(h))
     return out
 
