@@ -35,6 +35,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 from pathlib import Path
@@ -44,14 +45,7 @@ import numpy as np
 
 from devices.contract import ArtifactError
 from devices.preprocess import CROP_FUNCTIONS, PreprocessError, PreprocessSpec, to_gray_u8
-from devices.registration import (
-    BLOCK,
-    CORE_ABOVE_CENTRE,
-    Pose,
-    RegistrationConfig,
-    orientation_vectors,
-    warp_window,
-)
+from devices.registration import BLOCK, Pose, framed, orientation_vectors, warp_window
 
 PAD = 8  # blocks of zero margin: an anchor up to 64 px outside the print can be pointed at
 SHIFT = 16  # fixed-point bits of the requantisation multipliers
@@ -81,6 +75,13 @@ def conv_int(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.n
             tap = p[:, i * dilation : i * dilation + h, j * dilation : j * dilation + wd]
             out += np.tensordot(w[:, :, i, j], tap, axes=(1, 0))
     return out
+
+
+def block_centre(logits: np.ndarray) -> tuple[int, int]:
+    """``(row, col)`` px in the print of the centre of the block with the largest logit of a
+    padded-grid heatmap (the first on a tie)."""
+    i, j = divmod(int(np.argmax(logits)), logits.shape[1])
+    return (i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +114,8 @@ class Localiser:
 
     def locate(self, gray: np.ndarray) -> tuple[int, int]:
         """The anchor ``(row, col)`` in the print's pixels (may lie outside it, by up to
-        ``PAD`` blocks): the centre of the block with the largest logit (first on a tie)."""
-        logits = self.heatmap(localiser_input(gray))
-        i, j = divmod(int(np.argmax(logits)), logits.shape[1])
-        return (i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2
+        ``PAD`` blocks): :func:`block_centre` of the heatmap."""
+        return block_centre(self.heatmap(localiser_input(gray)))
 
     def to_bytes(self) -> bytes:
         arrays: dict[str, Any] = {
@@ -142,21 +141,18 @@ class Localiser:
             )
 
 
-_LOADED: dict[Path, Localiser] = {}
-
-
+@functools.cache
 def shipped(path: Path = WEIGHTS) -> Localiser:
     """The localiser that ships with this module (read once)."""
-    if path not in _LOADED:
-        if not path.exists():
-            raise PreprocessError(
-                f"{path} is missing: the learned anchor needs its weights "
-                "(python -m pretrain localiser writes them)."
-            )
-        _LOADED[path] = Localiser.from_bytes(path.read_bytes())
-    return _LOADED[path]
+    if not path.exists():
+        raise PreprocessError(
+            f"{path} is missing: the learned anchor needs its weights "
+            "(python -m pretrain localiser writes them)."
+        )
+    return Localiser.from_bytes(path.read_bytes())
 
 
+@functools.cache
 def weights_sha256(path: Path = WEIGHTS) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -193,9 +189,7 @@ def anchor_window(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``crop="anchor"``: the uint8 ``size`` window with the learned anchor where
     :func:`devices.registration.core_window` puts the core (``CORE_ABOVE_CENTRE`` px above the
     centre)."""
-    h, w = size
-    config = RegistrationConfig(size=(h, w), core_at=(h // 2 - CORE_ABOVE_CENTRE, w // 2))
-    return warp_window(gray, anchor_pose(gray), config)
+    return warp_window(gray, anchor_pose(gray), framed(size))
 
 
 CROP_FUNCTIONS["anchor"] = anchor_window

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 CROPS = ("foreground", "core", "anchor", "centre_square", "none")
+REGISTERED_CROPS = ("core", "anchor")  # a window warped onto a point the print's flow gives
+SIZED_CROPS = ("foreground", *REGISTERED_CROPS)  # the crops that need a crop_size
 # Crops built on this module by others, by name: ``devices.registration`` adds ``"core"`` and
 # ``devices.localiser`` ``"anchor"`` (they read this module's segmentation, so this module cannot
 # import them; ``devices/__init__`` imports them, so the crops are there whenever ``devices`` is).
@@ -89,7 +91,7 @@ class PreprocessSpec:
         ):
             if value not in valid:
                 raise PreprocessError(f"{name} must be one of {', '.join(valid)}; got {value!r}.")
-        if self.crop in ("foreground", "core", "anchor") and min(self.crop_size) <= 0:
+        if self.crop in SIZED_CROPS and min(self.crop_size) <= 0:
             raise PreprocessError(f"crop={self.crop!r} needs a positive crop_size (height, width).")
         if self.foreground_block < 2:
             raise PreprocessError(f"foreground_block must be >= 2, got {self.foreground_block}.")
@@ -365,7 +367,7 @@ def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.ui
     else:
         ph, pw = spec.crop_size
     source = SOURCE_BYTES.get(spec.crop, 0) * raw
-    if spec.crop in ("core", "anchor"):
+    if spec.crop in REGISTERED_CROPS:
         source += WARP_BYTES * ph * pw
     oh, ow = spec.input_size
     patch = max(8 * ph * pw + 24 * oh * pw, 16 * ph * pw + 8 * oh * ow)

@@ -291,13 +291,18 @@ WINDOW_SPEC = PreprocessSpec(modality="fingerprint", input_size=(128, 128), crop
 CORE_ABOVE_CENTRE = 30
 
 
+def framed(size: tuple[int, int]) -> RegistrationConfig:
+    """The ``size`` window with its anchor ``CORE_ABOVE_CENTRE`` px above the centre, no
+    rotation: how the ``"core"`` and ``"anchor"`` crops frame a print."""
+    h, w = size
+    return RegistrationConfig(size=(h, w), core_at=(h // 2 - CORE_ABOVE_CENTRE, w // 2))
+
+
 def core_window(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The uint8 ``size`` window of a print registered on its core (translation only), the
     core ``CORE_ABOVE_CENTRE`` px above the window's centre: ``crop="core"`` of
     :func:`devices.preprocess.preprocess_image`."""
-    h, w = size
-    config = RegistrationConfig(size=(h, w), core_at=(h // 2 - CORE_ABOVE_CENTRE, w // 2))
-    return register_print(gray, config)
+    return register_print(gray, framed(size))
 
 
 CROP_FUNCTIONS["core"] = core_window

@@ -31,10 +31,21 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from devices.localiser import INPUT_SCALE, PAD, SHIFT, Localiser, localiser_input
+from devices.localiser import (
+    INPUT_SCALE,
+    PAD,
+    SHIFT,
+    Localiser,
+    block_centre,
+    localiser_input,
+)
 from devices.registration import BLOCK
-from pretrain.data.fingerprint.anchors import impression_anchor, placement
-from pretrain.data.fingerprint.synthetic import FingerprintGenerator, GeneratorConfig
+from pretrain.data.fingerprint.anchors import impression_anchor
+from pretrain.data.fingerprint.synthetic import (
+    FingerprintGenerator,
+    GeneratorConfig,
+    impression_placement,
+)
 
 DILATIONS = (1, 2, 4, 8, 1)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
@@ -82,7 +93,7 @@ def anchor_data(
         for k in range(impressions):
             gray = gen.impression(int(identity), k)
             inputs.append(localiser_input(gray).astype(np.int16))
-            where = placement(seed, int(identity), k, shape, generator)
+            where = impression_placement(int(identity), k, seed=seed, config=generator)
             anchors.append(impression_anchor(master, where, shape))
             bar.update()
     bar.close()
@@ -152,12 +163,7 @@ def errors_px(predicted: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 
 def _predict(logits: np.ndarray) -> np.ndarray:
-    n, _, gw = logits.shape
-    flat = logits.reshape(n, -1).argmax(axis=1)
-    i, j = np.divmod(flat, gw)
-    return np.stack([(i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2], 1).astype(
-        np.float32
-    )
+    return np.asarray([block_centre(one) for one in logits], np.float32)
 
 
 def summary(errors: np.ndarray) -> dict[str, float]:
@@ -270,12 +276,7 @@ def quantise(params: list[tuple[np.ndarray, np.ndarray]], calibration: np.ndarra
 
 def integer_predictions(localiser: Localiser, x: np.ndarray) -> np.ndarray:
     """Anchors (row, col) px of the integer network on stored inputs ``x``."""
-    out = np.empty((len(x), 2), np.float32)
-    for k, xi in enumerate(x):
-        logits = localiser.heatmap(xi.astype(np.int64))
-        i, j = divmod(int(np.argmax(logits)), logits.shape[1])
-        out[k] = ((i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2)
-    return out
+    return _predict(np.stack([localiser.heatmap(xi.astype(np.int64)) for xi in x]))
 
 
 def cached_anchor_data(

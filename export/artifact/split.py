@@ -142,7 +142,8 @@ def training_config(saved: SavedModel) -> dict[str, Any]:
     return config
 
 
-def _preprocess_of(saved: SavedModel) -> PreprocessSpec:
+def preprocess_of(saved: SavedModel) -> PreprocessSpec:
+    """The preprocessing ``saved`` is used with: its ``info.preprocess``, else its dataset's."""
     info = saved.info.get("info", {})
     if "preprocess" in info:
         return PreprocessSpec.from_dict(info["preprocess"])
@@ -197,7 +198,7 @@ def split_backbone(saved: SavedModel) -> Backbone:
         options.update(folded_options(module, folded))
     elif options.get("standardize"):
         raise SplitError(f"model {name!r}: no known way to fold its weight standardisation.")
-    spec = _preprocess_of(saved)
+    spec = preprocess_of(saved)
     probe = Backbone(name, options, {}, {}, spec, (), 0)
     example = jax.ShapeDtypeStruct((1, *spec.shape), jnp.float32)
     key = jax.random.key(0)

@@ -69,10 +69,12 @@ from devices.preprocess import (
 )
 from devices.registration import (
     BLOCK,
+    CORE_SPEC,
     WINDOW_SPEC,
     Pose,
     RegistrationConfig,
     estimate_pose,
+    framed,
     register_views,
     registered_inputs,
     warp_window,
@@ -82,8 +84,8 @@ from export.artifact.whiten import whitener
 from pretrain.data import ArrayDataset, aligned_correlation
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, master_coordinates
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE
-from pretrain.data.fingerprint.impressions import Placement, sample_placement
-from pretrain.data.fingerprint.synthetic import Master
+from pretrain.data.fingerprint.impressions import Placement, rigid_to_master
+from pretrain.data.fingerprint.synthetic import Master, impression_placement
 from pretrain.data.fvc import fvc_sets, read_fvc
 from pretrain.data.stats import foreground_mask, ridge_periods
 from pretrain.embedding.suites import embed
@@ -264,13 +266,9 @@ def whitening_prints(workdir: Path) -> list[np.ndarray]:
     return list(images)
 
 
-def placement_of(
-    owner: int, number: int, shape: tuple[int, int], generator: GeneratorConfig
-) -> Placement:
-    """The placement of impression ``number`` (1..8) of ``owner``: the first draw of the
-    impression's stream (seed, identity, ``number``), as ``generate_impression`` makes it."""
-    rng = np.random.default_rng([SEED, int(owner), int(number)])  # impression = number - 1
-    return sample_placement(rng, shape, shift_sd=generator.shift_sd, shift_max=generator.shift_max)
+def placement_of(owner: int, number: int, generator: GeneratorConfig) -> Placement:
+    """The placement of impression ``number`` (1..8, as ``impressions`` counts) of ``owner``."""
+    return impression_placement(int(owner), int(number) - 1, seed=SEED, config=generator)
 
 
 def oracle_windows(
@@ -283,7 +281,7 @@ def oracle_windows(
     placement (rigid part; skin distortion stays): perfect rigid registration, dev only."""
     out = np.empty((len(images), *WINDOW_SPEC.shape), np.float32)
     for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
-        placement = placement_of(owner, number, image.shape, generator)
+        placement = placement_of(owner, number, generator)
         sx, sy = (round(float(v)) for v in placement.shift)
         turn = round(-float(np.degrees(placement.rotation))) % 360
         config = RegistrationConfig(core_at=(128 + sy, 128 + sx))
@@ -319,7 +317,7 @@ def pose_truth(
             found += pose.found
             if pose.found:
                 angles.append(np.radians(pose.degrees))
-            placement = placement_of(finger, impressions[k], image.shape, generator)
+            placement = placement_of(finger, impressions[k], generator)
             rows, cols = master_coordinates(placement, image.shape, master.centre)
             near = [
                 np.hypot(pose.row - r, pose.col - c) if pose.found else np.inf
@@ -374,12 +372,7 @@ def _pick_and_cause(
     if 0 <= pose.row < h and 0 <= pose.col < w:
         pick = (float(rows[pose.row, pose.col]), float(cols[pose.row, pose.col]))
     else:  # a learned anchor outside the print: the placement's rigid part
-        c, s = np.cos(placement.rotation), np.sin(placement.rotation)
-        u, v = pose.col - w / 2, pose.row - h / 2
-        pick = (
-            master.centre[1] + placement.shift[1] + s * u + c * v,
-            master.centre[0] + placement.shift[0] + c * u - s * v,
-        )
+        pick = rigid_to_master(placement, gray.shape, master.centre, pose.row, pose.col)
     fg = foreground_blocks(gray, FOREGROUND_SPEC)
     in_contact = [
         (r, c)
@@ -425,8 +418,10 @@ def registration_pairs(
     for k, (owner, number, image) in enumerate(zip(owners, impressions, images, strict=True)):
         gray = to_gray_u8(image)
         pose = pose_of(gray)  # once: the window below is the spec's input from it
-        inputs[k] = preprocess_image(warp_window(gray, pose), WINDOW_SPEC)
-        placement = placement_of(owner, number, gray.shape, generator)
+        inputs[k] = preprocess_image(
+            warp_window(gray, pose, framed(CORE_SPEC.crop_size)), WINDOW_SPEC
+        )
+        placement = placement_of(owner, number, generator)
         pick, cause = _pick_and_cause(gray, pose, gen.master(int(owner)), placement)
         picks.append(pick)
         causes.append(cause)

@@ -32,8 +32,8 @@ from typing import Any
 from _results import ROOT, print_table, run_main, shown, write_results
 
 import pretrain
-from devices.preprocess import PreprocessSpec
 from devices.verification import eer, pair_scores
+from export.artifact.split import preprocess_of
 from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset
 from pretrain.embedding.data import synthetic_val_set
@@ -85,7 +85,7 @@ def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
     """A backbone's dev EERs and FVC figures, on the inputs its own spec makes (a backbone
     registered on the learned anchor is measured on anchor windows, the others on core ones)."""
     model = pretrain.load_model(path)
-    spec = PreprocessSpec.from_dict(model.info["info"]["preprocess"])
+    spec = preprocess_of(model)
     devs = dev_sets(config, spec.crop)
     out: dict[str, Any] = {
         "model": shown(path),

@@ -20,7 +20,8 @@ from devices.localiser import (
 from devices.preprocess import PreprocessError, preprocess_image
 from devices.registration import BLOCK
 from pretrain.data.fingerprint import FingerprintGenerator
-from pretrain.data.fingerprint.anchors import impression_anchor, placement
+from pretrain.data.fingerprint.anchors import impression_anchor
+from pretrain.data.fingerprint.synthetic import impression_placement
 
 
 def _reference_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.ndarray:
@@ -94,7 +95,7 @@ def prints():
         master = gen.master(identity)
         for k in range(2):
             gray = gen.impression(identity, k)
-            where = placement(0, identity, k, gray.shape, gen.config)
+            where = impression_placement(identity, k, seed=0, config=gen.config)
             out.append((gray, impression_anchor(master, where, gray.shape)))
     return out
 

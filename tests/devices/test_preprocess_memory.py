@@ -12,6 +12,7 @@ from devices.localiser import ANCHOR_SPEC
 from devices.preprocess import (
     FACE_SPEC,
     FINGERPRINT_SPEC,
+    REGISTERED_CROPS,
     PreprocessError,
     PreprocessSpec,
     preprocess_image,
@@ -62,7 +63,7 @@ def test_planned_bytes_bound_what_preprocessing_allocates(name: str) -> None:
     spec = SPECS[name]
     ratios = {}
     for shape in SHAPES:
-        if min(shape[:2]) < min(spec.crop_size) and spec.crop in ("core", "anchor"):
+        if min(shape[:2]) < min(spec.crop_size) and spec.crop in REGISTERED_CROPS:
             continue  # a core window larger than the print: covered by the other sizes
         for dtype in DTYPES:
             image = _ridges(shape, dtype)

@@ -10,8 +10,8 @@ from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, mas
 from pretrain.data.fingerprint.anchors import (
     impression_anchor,
     master_anchor,
-    placement,
 )
+from pretrain.data.fingerprint.synthetic import impression_placement
 from pretrain.localiser import (
     LocaliserConfig,
     anchor_data,
@@ -34,7 +34,7 @@ def test_anchor_maps_back_to_the_master_point() -> None:
         master = gen.master(identity)
         x, y = master_anchor(master)
         for k in range(4):
-            where = placement(0, identity, k, shape, WIDE)
+            where = impression_placement(identity, k, seed=0, config=WIDE)
             row, col = impression_anchor(master, where, shape)
             if 0 <= row < shape[0] - 1 and 0 <= col < shape[1] - 1:
                 rows, cols = master_coordinates(where, shape, master.centre)

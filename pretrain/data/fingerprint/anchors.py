@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pretrain.data.fingerprint.impressions import Placement, master_coordinates, sample_placement
-from pretrain.data.fingerprint.synthetic import GeneratorConfig, Master
+from pretrain.data.fingerprint.impressions import (
+    Placement,
+    master_coordinates,
+    rigid_to_impression,
+)
+from pretrain.data.fingerprint.synthetic import Master
 
 ARCH_ROW = 0.43  # an arch's anchor row: this share of the silhouette's height from its top
 NEAR_PX = 3.0  # an impression pixel this near the master point is taken as its position
@@ -32,15 +36,6 @@ def master_anchor(master: Master) -> tuple[float, float]:
     return x, float(top + ARCH_ROW * (sil.b1 + sil.c + sil.b2))
 
 
-def placement(
-    seed: int, identity: int, impression: int, shape: tuple[int, int], config: GeneratorConfig
-) -> Placement:
-    """The placement of impression ``impression`` (0-based) of ``identity``: the first draw of
-    its stream, as :func:`~pretrain.data.fingerprint.synthetic.generate_impression` makes it."""
-    rng = np.random.default_rng([seed, identity, 1 + impression])
-    return sample_placement(rng, shape, shift_sd=config.shift_sd, shift_max=config.shift_max)
-
-
 def impression_anchor(
     master: Master, where: Placement, shape: tuple[int, int]
 ) -> tuple[float, float]:
@@ -54,8 +49,4 @@ def impression_anchor(
     if d.flat[k] <= NEAR_PX:
         r, c = divmod(k, shape[1])
         return float(r), float(c)
-    h, w = shape
-    dx = x - master.centre[0] - where.shift[0]
-    dy = y - master.centre[1] - where.shift[1]
-    cos, sin = np.cos(where.rotation), np.sin(where.rotation)
-    return float(h / 2 - sin * dx + cos * dy), float(w / 2 + cos * dx + sin * dy)
+    return rigid_to_impression(where, shape, master.centre, x, y)

@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -93,11 +93,32 @@ def master_coordinates(
     tx, ty = placement.distortion_shift
     x = x + brake * (cr * dx - sr * dy + tx - dx)
     y = y + brake * (sr * dx + cr * dy + ty - dy)
+    return rigid_to_master(placement, shape, centre, y, x)
+
+
+def rigid_to_master(
+    placement: Placement, shape: tuple[int, int], centre: tuple[float, float], row: Any, col: Any
+) -> tuple[Any, Any]:
+    """``(rows, cols)`` in the master of impression points ``(row, col)`` (scalars or arrays)
+    under the placement's rigid motion alone (no skin distortion); points outside the
+    impression map too."""
+    h, w = shape
     c, s = np.cos(placement.rotation), np.sin(placement.rotation)
-    u, v = x - w / 2, y - h / 2
-    cols = centre[0] + placement.shift[0] + c * u - s * v
-    rows = centre[1] + placement.shift[1] + s * u + c * v
-    return rows, cols
+    u, v = col - w / 2, row - h / 2
+    return centre[1] + placement.shift[1] + s * u + c * v, centre[0] + placement.shift[
+        0
+    ] + c * u - s * v
+
+
+def rigid_to_impression(
+    placement: Placement, shape: tuple[int, int], centre: tuple[float, float], x: float, y: float
+) -> tuple[float, float]:
+    """``(row, col)`` in the impression of master point ``(x, y)``: :func:`rigid_to_master`'s
+    inverse."""
+    h, w = shape
+    dx, dy = x - centre[0] - placement.shift[0], y - centre[1] - placement.shift[1]
+    c, s = np.cos(placement.rotation), np.sin(placement.rotation)
+    return float(h / 2 - s * dx + c * dy), float(w / 2 + c * dx + s * dy)
 
 
 def _scratches(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

@@ -34,7 +34,9 @@ from pretrain.data.fingerprint.impressions import (
     PARTIAL_REACH,
     SHIFT_MAX,
     SHIFT_SD,
+    Placement,
     render,
+    sample_placement,
 )
 from pretrain.data.fingerprint.orientation import (
     SingularPoints,
@@ -253,6 +255,16 @@ def generate_impression(
         partial_prob=config.partial_prob,
         partial_reach=config.partial_reach,
     )
+
+
+def impression_placement(
+    identity: int, impression: int, *, seed: int, config: GeneratorConfig = GeneratorConfig()
+) -> Placement:
+    """Where :func:`generate_impression` places impression ``impression`` of ``identity``: the
+    first draw of the impression's stream (for truth-based diagnostics and training targets)."""
+    rng = _rng(seed, identity, 1 + impression)
+    shape = config.impression_shape
+    return sample_placement(rng, shape, shift_sd=config.shift_sd, shift_max=config.shift_max)
 
 
 class FingerprintGenerator:
