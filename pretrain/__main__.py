@@ -10,7 +10,8 @@ python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs] [--plot stats.png]
 python -m pretrain localiser --generator-config pretrain/configs/embed_fingerprint_mixed.py
     [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
-    (the learned fingerprint anchor, devices.localiser)
+    (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
+    errors at the FVC sensors' image sizes)
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import argparse
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pretrain.data.fingerprint import GeneratorConfig
 
 COMMANDS = ("train", "data", "localiser")
 
@@ -72,9 +77,21 @@ def _localiser_parser(sub: argparse._SubParsersAction) -> None:
         "--identities",
         type=int,
         default=1000,
-        help="training identities, from 300 (the next 100 choose the epoch)",
+        help="training identities, from 300 (the next --val-identities choose the epoch)",
+    )
+    loc.add_argument(
+        "--val-identities",
+        type=int,
+        default=100,
+        help="held-out identities after the training ones: they choose the epoch",
     )
     loc.add_argument("--epochs", type=int, default=None, help="default: LocaliserConfig's")
+    loc.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="no training: measure the weights at --out on the held-out identities at the FVC "
+        "sensors' image sizes and add them to --json (val_by_impression_size)",
+    )
     loc.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -177,15 +194,18 @@ def _localiser(args: argparse.Namespace) -> int:
 
     from pretrain.config import ConfigError, load_module
     from pretrain.data.fingerprint import GeneratorConfig
-    from pretrain.localiser import TRAIN_IDENTITIES, VAL_IDENTITIES, LocaliserConfig, fit
+    from pretrain.localiser import TRAIN_IDENTITIES, LocaliserConfig, fit
 
     try:
         module = load_module(Path(args.generator_config))
         if not hasattr(module, "GENERATOR"):
             raise ConfigError(f"{args.generator_config} defines no GENERATOR.")
         generator = GeneratorConfig.from_dict(module.GENERATOR)
-        if args.identities < 1:
-            raise ConfigError(f"--identities must be >= 1, got {args.identities}.")
+        if args.identities < 1 or args.val_identities < 1:
+            raise ConfigError(
+                f"--identities and --val-identities must be >= 1, got {args.identities} and "
+                f"{args.val_identities}."
+            )
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -193,12 +213,15 @@ def _localiser(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
     train = range(TRAIN_IDENTITIES.start, TRAIN_IDENTITIES.start + args.identities)
+    val = range(train.stop, train.stop + args.val_identities)
+    if args.evaluate:
+        return _localiser_sizes(args, generator, val)
     figures = fit(
         Path(args.workdir),
         Path(args.out),
         generator=generator,
         train_identities=train,
-        val_identities=range(train.stop, train.stop + len(VAL_IDENTITIES)),
+        val_identities=val,
         config=config,
         progress=not args.no_progress,
     )
@@ -207,6 +230,31 @@ def _localiser(args: argparse.Namespace) -> int:
     Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures["val_integer"]))
     print(f"wrote {args.out} and {args.json}")
+    return 0
+
+
+def _localiser_sizes(args: argparse.Namespace, generator: GeneratorConfig, val: range) -> int:
+    """``localiser --evaluate``: the weights at ``--out`` at other impression sizes, into the JSON
+    beside the figures their training wrote."""
+    from pathlib import Path
+
+    from devices.localiser import Localiser
+    from pretrain.localiser import SIZE_IMPRESSIONS, size_errors
+
+    weights, table = Path(args.out), Path(args.json)
+    try:
+        localiser = Localiser.from_bytes(weights.read_bytes())
+        figures = json.loads(table.read_text()) if table.exists() else {}
+    except (OSError, ValueError, KeyError) as err:
+        print(f"error: cannot read the localiser {weights} or {table}: {err}", file=sys.stderr)
+        return 2
+    figures["val_by_impression_size"] = size_errors(
+        localiser, generator, val, SIZE_IMPRESSIONS, progress=not args.no_progress
+    )
+    figures["evaluate_command"] = "python -m pretrain " + " ".join(sys.argv[1:])
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(json.dumps(figures, indent=1) + "\n")
+    print(f"wrote {table}")
     return 0
 
 

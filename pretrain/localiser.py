@@ -7,7 +7,9 @@ on a cross-entropy over all blocks, with left-right mirrored prints as augmentat
 with the smallest median anchor error on held-out training identities is kept, then quantised
 post-training: int8 weights per layer, uint8 activations scaled by their 99.99th percentile on
 those held-out prints, the accumulators' rescaling an integer multiplier. The integer network is
-measured again on the held-out prints (the figures in the JSON).
+measured again on the held-out prints (the figures in the JSON), at the size it was trained on
+and at the five FVC sensors' image sizes (:func:`size_errors`: the same fingers under a larger or
+smaller sensor; ``python -m pretrain localiser --evaluate`` measures shipped weights alone).
 
 What chose what: the architecture (3x3 convolutions dilated 1, 2, 4, 8, 16 channels; a
 receptive field of 31 blocks, 248 px, about a print), the target's softening, the rate and the
@@ -50,6 +52,10 @@ from pretrain.data.fingerprint.synthetic import (
 DILATIONS = (1, 2, 4, 8, 1)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
 VAL_IDENTITIES = range(1300, 1400)  # held-out training identities: they choose the epoch
+SIZE_IMPRESSIONS = 4  # impressions per held-out identity in :func:`size_errors`' figures
+SENSOR_SHAPES = ((300, 300), (364, 256), (478, 448), (374, 388), (560, 296))
+"""``(h, w)`` of the five FVC sensor sets' images (their README's sizes; no print is read): the
+localiser is trained on one impression size and must hold on these."""
 KERNELS = (3, 3, 3, 3, 1)
 
 
@@ -173,6 +179,29 @@ def summary(errors: np.ndarray) -> dict[str, float]:
         "within_16px_pct": float(100 * np.mean(errors <= 16)),
         "within_32px_pct": float(100 * np.mean(errors <= 32)),
     }
+
+
+def size_errors(
+    localiser: Localiser,
+    generator: GeneratorConfig,
+    identities: range,
+    impressions: int,
+    *,
+    seed: int = 0,
+    shapes: Sequence[tuple[int, int]] = SENSOR_SHAPES,
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """The integer network's anchor errors on impressions of other sizes than it was trained on:
+    ``{"HxW": summary}`` for the trained size and each of ``shapes`` (the same fingers, the same
+    placements, a larger or smaller sensor around them)."""
+    out = {}
+    for h, w in [generator.impression_shape, *shapes]:
+        sized = dataclasses.replace(generator, impression_shape=(h, w))
+        x, anchors = anchor_data(identities, impressions, seed=seed, generator=sized)
+        out[f"{h}x{w}"] = summary(errors_px(integer_predictions(localiser, x), anchors))
+        if progress:
+            print(f"{h}x{w}: {json.dumps(out[f'{h}x{w}'])}", flush=True)
+    return out
 
 
 def train_localiser(
@@ -335,6 +364,7 @@ def fit(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(localiser.to_bytes())
     integer = summary(errors_px(integer_predictions(localiser, val[0]), val[1]))
+    sizes = size_errors(localiser, generator, val_identities, SIZE_IMPRESSIONS, seed=seed)
     return {
         "generator": dataclasses.asdict(generator),
         "train_identities": [train_identities.start, train_identities.stop],
@@ -345,6 +375,7 @@ def fit(
         "train_seconds": time.time() - start,
         "history": history,
         "val_integer": integer,
+        "val_by_impression_size": sizes,
         "weights_bytes": out.stat().st_size,
         "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
     }

@@ -3,9 +3,13 @@ that learns something, and an integer network that follows its float one."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from devices.localiser import Localiser
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig, master_coordinates
 from pretrain.data.fingerprint.anchors import (
     impression_anchor,
@@ -13,6 +17,7 @@ from pretrain.data.fingerprint.anchors import (
 )
 from pretrain.data.fingerprint.synthetic import impression_placement
 from pretrain.localiser import (
+    SENSOR_SHAPES,
     LocaliserConfig,
     anchor_data,
     errors_px,
@@ -79,3 +84,39 @@ def test_training_learns_and_quantising_keeps_it(data) -> None:
     # the integer network points where the float one does, give or take a block mostly
     floated = float_predictions(params, val[0])
     assert np.median(errors_px(integer, floated)) <= 8
+
+
+def test_cli_trains_writes_and_evaluates_sizes(tmp_path: Path, capsys) -> None:
+    from pretrain.__main__ import main
+
+    config = tmp_path / "gen.py"
+    config.write_text("GENERATOR = {'impression_shape': [128, 128], 'shift_sd': 8.0}\n")
+    out, table = tmp_path / "loc.npz", tmp_path / "loc.json"
+    common = ["--generator-config", str(config), "--out", str(out), "--json", str(table)]
+    small = ["--identities", "2", "--val-identities", "1", "--no-progress"]
+    assert main(["localiser", *common, *small, "--epochs", "1", "--workdir", str(tmp_path)]) == 0
+    figures = json.loads(table.read_text())
+    assert Localiser.from_bytes(out.read_bytes()).dilations == (1, 2, 4, 8, 1)
+    assert figures["train_identities"] == [300, 302] and figures["val_identities"] == [302, 303]
+    # the trained size and each sensor size, with a median error in pixels
+    sizes = figures["val_by_impression_size"]
+    assert list(sizes) == ["128x128", *(f"{h}x{w}" for h, w in SENSOR_SHAPES)]
+    assert all(0 <= s["median_px"] < 1000 for s in sizes.values())
+    table.write_text(json.dumps({"kept": 1}))
+    assert main(["localiser", *common, *small, "--evaluate"]) == 0
+    again = json.loads(table.read_text())
+    assert again["kept"] == 1 and again["val_by_impression_size"] == sizes  # same weights
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from pretrain.__main__ import main
+
+    config = tmp_path / "gen.py"
+    config.write_text("X = 1\n")
+    assert main(["localiser", "--generator-config", str(config)]) == 2
+    assert "defines no GENERATOR" in capsys.readouterr().err
+    config.write_text("GENERATOR = {}\n")
+    args = ["localiser", "--generator-config", str(config), "--out", str(tmp_path / "none.npz")]
+    assert main([*args, "--evaluate", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read the localiser") and "Traceback" not in err
