@@ -22,7 +22,9 @@ Registered sources (chosen by the model's training dataset, one small registry):
                               fresh generator identities after every identity the run used
                               (validation, test and training ranges), so the held-out test
                               identities are never among them; whitening: as many fresh
-                              identities again, after the background's.
+                              identities again, after the background's. All three drawn by
+                              the last stage's generator options (``generator``) and cut by
+                              its window (``crop``).
 """
 
 from __future__ import annotations
@@ -173,12 +175,14 @@ def _lfw(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
 def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
     import inspect
 
+    from pretrain.data.fingerprint import GeneratorConfig
     from pretrain.embedding import (
         fingerprint_spec,
         identity_ranges,
         synthetic_fingerprint_splits,
         synthetic_prints,
     )
+    from pretrain.embedding.data import generator_config
 
     def ranges_of(options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
@@ -192,27 +196,30 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     per = 4  # impressions per identity
     count = -(-calibration // per)
     calib_ids = range(ranges.train.start, ranges.train.start + min(count, len(ranges.train)))
-    # The model's own preprocessing (the foreground or the core-registered window).
-    spec = fingerprint_spec(a["crop"])
-    calib = synthetic_prints(calib_ids, per, seed=a["seed"], cache=a["cache"], spec=spec).images
+    # The model's own preprocessing (its window) and its last stage's generator: the prints it
+    # was trained on last are what it meets; the background's people are drawn like them.
+    spec, generator = fingerprint_spec(a["crop"]), generator_config(a["generator"])
+    drawn = {"seed": a["seed"], "cache": a["cache"], "spec": spec, "generator": generator}
+    calib = synthetic_prints(calib_ids, per, **drawn).images
     # After the last identity any stage read: never trained on, never evaluated.
     start = max(ranges_of(o)[0].train.stop for o in stages)
     shots = 2
     people = range(start, start + -(-background // shots))
     # Fresh people, used once: generate the impressions used and no more.
-    fresh = {"seed": a["seed"], "cache": a["cache"], "spec": spec, "min_stored": shots}
+    fresh = {**drawn, "min_stored": shots}
     back = synthetic_prints(people, shots, **fresh).images
     others = range(people.stop, people.stop + len(people))
     white = synthetic_prints(others, shots, **fresh).images
+    drawn_by = "" if generator == GeneratorConfig() else ", the model's last stage's generator"
     return Sources(
         np.asarray(calib[:calibration], np.float32),
         np.asarray(back[:background], np.float32),
         f"synthetic training identities {calib_ids.start}-{calib_ids.stop - 1} x {per} "
-        f"impressions (seed {a['seed']})",
+        f"impressions (seed {a['seed']}{drawn_by})",
         f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
-        f"{a['seed']}): generated fresh, never trained on, disjoint from the held-out test "
-        f"identities {ranges.test.start}-{ranges.test.stop - 1}",
+        f"{a['seed']}{drawn_by}): generated fresh, never trained on, disjoint from the held-out "
+        f"test identities {ranges.test.start}-{ranges.test.stop - 1}",
         np.asarray(white[:background], np.float32),
         f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
-        f"{a['seed']}): fresh, after the background's",
+        f"{a['seed']}{drawn_by}): fresh, after the background's",
     )

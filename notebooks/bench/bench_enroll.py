@@ -141,7 +141,8 @@ def face_set(first: int = 20) -> EvalSet:
 
 
 def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
-    """The held-out test identities of the backbone's pretraining run, raw generator output."""
+    """The held-out test identities of the backbone's pretraining run, raw output of the
+    generator its last stage drew its prints with."""
     import pretrain
     from export.artifact.sources import stage_options
     from pretrain.embedding import identity_ranges
@@ -160,16 +161,18 @@ def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
     if identities:
         test = range(test.start, min(test.stop, test.start + identities))
     per, seed = int(options["held_out_impressions"]), int(options["seed"])
+    generator = dict(options.get("generator") or {})  # the run's last stage's prints
     chunks = [test[i : i + 10] for i in range(0, len(test), 10)]
     # spawn, not fork: this process already runs JAX's and LiteRT's threads.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=spawn) as pool:
-        jobs = [pool.submit(_raw_prints, seed, chunk, per) for chunk in chunks]
+        jobs = [pool.submit(_raw_prints, seed, chunk, per, generator) for chunk in chunks]
         parts = [job.result() for job in tqdm(jobs, desc="raw synthetic prints", unit="chunk")]
     raw = np.concatenate([p[0] for p in parts])
     owners = np.concatenate([p[1] for p in parts])
+    drawn = "" if not generator else " (the run's generator)"
     return EvalSet(
-        f"synthetic-seed{options['seed']}[{test.start}:{test.stop}]x{per}",
+        f"synthetic-seed{options['seed']}[{test.start}:{test.stop}]x{per}{drawn}",
         list(raw),
         (owners - test.start).astype(np.int64),
         np.tile(np.arange(per), len(test)),
@@ -177,11 +180,15 @@ def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
     )
 
 
-def _raw_prints(seed: int, identities: range, per: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raw uint8 impressions of ``identities`` (a worker process's share)."""
-    from pretrain.data.fingerprint.synthetic import FingerprintGenerator
+def _raw_prints(
+    seed: int, identities: range, per: int, generator: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw uint8 impressions of ``identities`` drawn by ``generator``'s options (a worker
+    process's share)."""
+    from pretrain.data.fingerprint.synthetic import FingerprintGenerator, GeneratorConfig
 
-    return FingerprintGenerator(seed=seed, cache_size=1).impressions(identities, per)
+    config = GeneratorConfig.from_dict(generator)
+    return FingerprintGenerator(seed=seed, config=config, cache_size=1).impressions(identities, per)
 
 
 def fvc_set() -> EvalSet:

@@ -16,6 +16,7 @@ from devices.views import TestViews
 from export.artifact.sources import data_sources, source_names
 from export.artifact.split import DATASET_SPECS, SplitError, split_backbone
 from pretrain.data import ArrayDataset
+from pretrain.data.fingerprint import GeneratorConfig
 from pretrain.models.embednet import one_view
 from pretrain.train.artifacts import SavedModel
 
@@ -115,11 +116,22 @@ def test_face_preprocessing_follows_the_training_dataset_options() -> None:
 
 
 def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None:
-    calls, kept = [], []
+    calls, kept, drawn = [], [], []
 
-    def fake(identities, impressions, *, seed, cache="", progress=True, spec=None, min_stored=8):
+    def fake(
+        identities,
+        impressions,
+        *,
+        seed,
+        cache="",
+        progress=True,
+        spec=None,
+        min_stored=8,
+        generator=None,
+    ):
         calls.append((identities, impressions, seed))
         kept.append((spec.crop, min_stored))
+        drawn.append(generator)
         n = len(identities) * impressions
         return ArrayDataset(np.zeros((n, 128, 128, 1), np.float32), np.zeros(n, np.int32), "x")
 
@@ -147,6 +159,15 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     core = [{**stage, "crop": "core"} for stage in stages]
     data_sources(_saved("synthetic_fingerprints", core), calibration=10, background=7)
     assert [crop for crop, _ in kept] == ["core"] * 3
+    assert drawn == [GeneratorConfig()] * 6
+    # a model trained last on another generator's prints is calibrated and given background
+    # people drawn by that generator, and says so
+    drawn.clear()
+    bent = {"orientation_noise": 0.3, "impression_shape": [320, 320]}
+    staged = [stages[0], {**stages[1], "generator": bent}]
+    sources = data_sources(_saved("synthetic_fingerprints", staged), calibration=10, background=7)
+    assert drawn == [GeneratorConfig.from_dict(bent)] * 3
+    assert "last stage's generator" in sources.background_source
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:
