@@ -22,9 +22,10 @@ Registered sources (chosen by the model's training dataset, one small registry):
                               fresh generator identities after every identity the run used
                               (validation, test and training ranges), so the held-out test
                               identities are never among them; whitening: as many fresh
-                              identities again, after the background's. All three drawn by
-                              the last stage's generator options (``generator``) and cut by
-                              its window (``crop``).
+                              identities again, after the background's. All cut by the last
+                              stage's window (``crop``); calibration drawn by its generator
+                              (``generator``); background and whitening people alternately by
+                              it and by the default generator (see BACKGROUND_GENERATORS).
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ class Sources(NamedTuple):
     whitening: np.ndarray | None = None
     whitening_source: str = ""
 
+
+BACKGROUND_GENERATORS = "the model's last stage's and the default, alternating by person"
+"""Which generators draw a synthetic-print model's background people. Chosen on the development
+identities (0-99 of each generator; the artifact of the mixed backbone, 5-shot imprinted templates,
+the device's per-user tail rule): a background drawn by one generator lets the other's people
+through at many times the target (FAR / target at 1e-2, 1e-3, 1e-4, 2e-5: mixed people against
+200 default-generator rows 3.5, 4.4, 5.9, 4.4; default people against 200 mixed rows 7.0, 13.5,
+27.7, 32.8), while 400 rows alternating between them held both within 2.3 (default people 2.26,
+2.12, 2.02, 1.26; mixed 1.23, 0.45, 0.51, 0.00). The people alternate so that each half the device
+splits the background into (SGD negatives, calibration) holds both."""
 
 # (dataset options of every stage that trained the model, last stage last; counts) -> Sources
 SourceFn = Callable[[list[Mapping[str, Any]], int, int], Sources]
@@ -196,8 +207,8 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     per = 4  # impressions per identity
     count = -(-calibration // per)
     calib_ids = range(ranges.train.start, ranges.train.start + min(count, len(ranges.train)))
-    # The model's own preprocessing (its window) and its last stage's generator: the prints it
-    # was trained on last are what it meets; the background's people are drawn like them.
+    # The model's own preprocessing (its window); calibration by its last stage's generator (the
+    # prints it was trained on last).
     spec, generator = fingerprint_spec(a["crop"]), generator_config(a["generator"])
     drawn = {"seed": a["seed"], "cache": a["cache"], "spec": spec, "generator": generator}
     calib = synthetic_prints(calib_ids, per, **drawn).images
@@ -205,21 +216,38 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     start = max(ranges_of(o)[0].train.stop for o in stages)
     shots = 2
     people = range(start, start + -(-background // shots))
-    # Fresh people, used once: generate the impressions used and no more.
-    fresh = {**drawn, "min_stored": shots}
-    back = synthetic_prints(people, shots, **fresh).images
     others = range(people.stop, people.stop + len(people))
-    white = synthetic_prints(others, shots, **fresh).images
-    drawn_by = "" if generator == GeneratorConfig() else ", the model's last stage's generator"
+    # The background spans the generators: a background drawn by one generator lets the other's
+    # people through at many times the target (BACKGROUND_GENERATORS).
+    kinds = [generator] if generator == GeneratorConfig() else [generator, GeneratorConfig()]
+
+    def fresh(ids: range) -> np.ndarray:
+        """Person ``ids[i]`` drawn by ``kinds[i % len(kinds)]``, ``shots`` impressions each, in
+        person order; fresh people, used once: only the impressions used are generated."""
+        out = None
+        for k, kind in enumerate(kinds):
+            share = ids[k :: len(kinds)]
+            images = synthetic_prints(
+                share, shots, **{**drawn, "generator": kind}, min_stored=shots
+            ).images
+            if out is None:
+                out = np.empty((len(ids), shots, *images.shape[1:]), images.dtype)
+            out[k :: len(kinds)] = images.reshape(len(share), shots, *images.shape[1:])
+        assert out is not None
+        return out.reshape(-1, *out.shape[2:])
+
+    back, white = fresh(people), fresh(others)
+    calib_by = "" if len(kinds) == 1 else ", the model's last stage's generator"
+    back_by = calib_by and ", alternately by it and by the default generator"
     return Sources(
         np.asarray(calib[:calibration], np.float32),
         np.asarray(back[:background], np.float32),
         f"synthetic training identities {calib_ids.start}-{calib_ids.stop - 1} x {per} "
-        f"impressions (seed {a['seed']}{drawn_by})",
+        f"impressions (seed {a['seed']}{calib_by})",
         f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
-        f"{a['seed']}{drawn_by}): generated fresh, never trained on, disjoint from the held-out "
-        f"test identities {ranges.test.start}-{ranges.test.stop - 1}",
+        f"{a['seed']}{back_by}): generated fresh, never trained on, disjoint from the "
+        f"held-out test identities {ranges.test.start}-{ranges.test.stop - 1}",
         np.asarray(white[:background], np.float32),
         f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
-        f"{a['seed']}{drawn_by}): fresh, after the background's",
+        f"{a['seed']}{back_by}): fresh, after the background's",
     )

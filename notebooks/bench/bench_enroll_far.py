@@ -501,6 +501,85 @@ def _enroll_ms(artifact: Path, trusted: Any, *, profile: str, workdir: Path) -> 
 
 
 # -- the section bench-enroll writes --------------------------------------------------------------
+def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
+    """Does the print artifact's background calibrate people of either generator? On the model's
+    development identities (its validation range) drawn by its last stage's generator and by the
+    default one: 5-shot imprinted templates (class mean of impressions 1-5 of the artifact's int8
+    embeddings), each user's threshold by the device's tail rule on a background, every other
+    identity's 8 impressions as impostors and impressions 6-8 as genuine. Backgrounds: the
+    artifact's own, and as many rows of fresh people drawn by one generator only (after the
+    artifact's background and whitening people), for comparison. Numpy, no device."""
+    import pretrain
+    from export.artifact.sources import stage_options
+    from pretrain.data.fingerprint.synthetic import FingerprintGenerator, GeneratorConfig
+    from pretrain.embedding import identity_ranges
+
+    art = load_artifact(artifact, key)
+    spec = _preprocess_spec(art)
+    runner = art.interpreter(1).get_signature_runner(EMBED)
+    model_dir = Path(art.manifest["source"]["model_dir"])
+    defaults = {"identities": 2000, "val_identities": 100, "test_identities": 200, "seed": 0}
+    saved = pretrain.load_model(model_dir if model_dir.is_absolute() else ROOT / model_dir)
+    stages = [{**defaults, **o} for o in stage_options(saved)]
+
+    def ranges_of(o: dict[str, Any]) -> Any:
+        return identity_ranges(o["identities"], o["val_identities"], o["test_identities"])
+
+    options, ranges = stages[-1], ranges_of(stages[-1])
+    kinds = {
+        "model": GeneratorConfig.from_dict(options.get("generator") or {}),
+        "default": GeneratorConfig(),
+    }
+    rows = len(art.background)
+    # past every identity a stage read, the artifact's background and its whitening people
+    after = max(max(ranges_of(o).train.stop, ranges_of(o).test.stop) for o in stages) + 2 * rows
+
+    def embed(config: GeneratorConfig, ids: range, per: int) -> np.ndarray:
+        raw = FingerprintGenerator(seed=int(options["seed"]), config=config, cache_size=1)
+        images = raw.impressions(ids, per)[0]
+        return _embed_inputs(runner, preprocess_batch(list(images), spec), spec.input_size)
+
+    per, enrolled = 8, POOL
+    people = {name: embed(config, ranges.val, per) for name, config in kinds.items()}
+    fresh = range(after, after + -(-rows // 2))
+    backgrounds = {"artifact": normalize(art.background)}
+    for name, config in kinds.items():
+        backgrounds[f"{name}_only"] = embed(config, fresh, 2)[:rows]
+    n = len(ranges.val)
+    labels, rank = np.repeat(np.arange(n), per), np.tile(np.arange(per), n)
+    own = labels[:, None] == np.arange(n)[None, :]
+    genuine = own & (rank[:, None] >= enrolled)
+    out: dict[str, Any] = {}
+    for back_name, back in backgrounds.items():
+        for who, emb in people.items():
+            templates = normalize(
+                np.stack([emb[(labels == i) & (rank < enrolled)].mean(axis=0) for i in range(n)])
+            )
+            scores, impostor_rows = emb @ templates.T, templates @ back.T
+            cell = out.setdefault(back_name, {}).setdefault(f"{who}_people", {})
+            for far in RULE_TARGETS:
+                thresholds = np.asarray(
+                    [threshold_at_far(r, far, cosine=True).threshold for r in impostor_rows]
+                )
+                accepted = scores >= thresholds[None, :]
+                measured = float(accepted[~own].mean())
+                cell[f"{far:g}"] = {
+                    "far_over_target": measured / far,
+                    "frr_pct": 100 * float(1 - accepted[genuine].mean()),
+                }
+    return {
+        "rows": out,
+        "background_rows": rows,
+        "artifact_background": art.manifest["background"]["source"],
+        "people": f"the model's development identities {ranges.val.start}-{ranges.val.stop - 1} x "
+        f"{per} impressions drawn by each generator ({n * (n - 1) * per} impostor attempts per "
+        "generator); 5-shot imprinted templates, the device's tail rule per user",
+        "one_generator_backgrounds": f"fresh identities {fresh.start}-{fresh.stop - 1} x 2 "
+        "impressions, drawn by one generator",
+        "targets": list(RULE_TARGETS),
+    }
+
+
 def far_section(out: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Measures the FARs and writes them into bench-enroll's result ``out`` (in place)."""
     from bench_enroll import default_key
@@ -550,6 +629,7 @@ def far_section(out: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
         fp = out.setdefault("fingerprint", {}).setdefault("fvc", {})
         for name in ("far_measured", "frr_pct", "impostor_attempts", "impostor_accepts"):
             fp[name] = fvc[name]
+        section["fingerprint_backgrounds"] = fingerprint_backgrounds(artifact, key)
     return out
 
 
@@ -582,6 +662,17 @@ def table(out: dict[str, Any]) -> None:
                 "verify ms",
             ),
             devices,
+        )
+    backs = far.get("fingerprint_backgrounds", {}).get("rows", {})
+    if backs:
+        print()
+        print_table(
+            ("print background", "dev people", *(f"x target @{t:g}" for t in RULE_TARGETS)),
+            [
+                (back, who, *(r[f"{t:g}"]["far_over_target"] for t in RULE_TARGETS))
+                for back, by in backs.items()
+                for who, r in by.items()
+            ],
         )
     study = far.get("threshold_rules", {})
     header = ("rule", "target", "dev FAR", "dev x", "dev FRR %", "ORL FAR", "ORL x", "ORL FRR %")

@@ -88,9 +88,10 @@ SCOPES = ("head", "head_biases", "last_block")
 REPEATS = 50
 TRAIN_BATCH = 5  # one enrollment: 5 shots
 CLASSES = 8  # head slots of every artifact (and of the official recipe's Dense head)
-# Background people of the downloads: faces, the LFW background role (all 1,000); prints, 200
-# fresh generator identities' impressions, as before.
-BACKGROUND_PEOPLE = {"face": 1000, "fingerprint": 200}
+# Background rows of the downloads: faces, the LFW background role (all 1,000 people); prints,
+# 400 impressions of 200 fresh generator identities, alternately drawn by the model's generator and
+# the default one (export.artifact.sources.BACKGROUND_GENERATORS chose both on the dev people).
+BACKGROUND_PEOPLE = {"face": 1000, "fingerprint": 400}
 MODELS = {"face": "embed_face_lfw", "fingerprint": "embed_fingerprint"}
 OTA_KEPT = ROOT / "runs" / "ota-search"  # --search keeps each candidate's compression here
 

@@ -133,7 +133,12 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
         kept.append((spec.crop, min_stored))
         drawn.append(generator)
         n = len(identities) * impressions
-        return ArrayDataset(np.zeros((n, 128, 128, 1), np.float32), np.zeros(n, np.int32), "x")
+        # each image holds its identity and which generator drew it (1: the default)
+        marks = np.repeat(
+            [i + (generator == GeneratorConfig()) / 2 for i in identities], impressions
+        )
+        images = np.broadcast_to(marks[:, None, None, None], (n, 128, 128, 1))
+        return ArrayDataset(images.astype(np.float32), np.zeros(n, np.int32), "x")
 
     monkeypatch.setattr(pretrain.embedding, "synthetic_prints", fake)
     stages = [
@@ -165,9 +170,25 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     drawn.clear()
     bent = {"orientation_noise": 0.3, "impression_shape": [320, 320]}
     staged = [stages[0], {**stages[1], "generator": bent}]
+    calls.clear()
     sources = data_sources(_saved("synthetic_fingerprints", staged), calibration=10, background=7)
-    assert drawn == [GeneratorConfig.from_dict(bent)] * 3
-    assert "last stage's generator" in sources.background_source
+    bent_config = GeneratorConfig.from_dict(bent)
+    # calibration by the model's generator; background and whitening by both
+    assert drawn == [bent_config] + [bent_config, GeneratorConfig()] * 2
+    assert "last stage's generator" in sources.calibration_source
+    assert "alternately by it and by the default generator" in sources.background_source
+    # the background's people alternate between the generators, person by person, in order
+    marks = sources.background[:, 0, 0, 0]
+    people = calls[1][0].start
+    assert list(marks) == [
+        people,
+        people,
+        people + 1.5,
+        people + 1.5,
+        people + 2,
+        people + 2,
+        people + 3.5,
+    ]
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:
