@@ -153,6 +153,11 @@ def preprocess_of(saved: SavedModel) -> PreprocessSpec:
 
         options = training_config(saved).get("dataset_options") or {}
         return face_spec(**face_options(options))
+    if dataset == "synthetic_fingerprints":  # the window it trained on (option crop)
+        from pretrain.embedding import fingerprint_spec
+
+        options = training_config(saved).get("dataset_options") or {}
+        return fingerprint_spec(options.get("crop", "foreground"))
     if dataset in DATASET_SPECS:
         return DATASET_SPECS[dataset]
     raise SplitError(

@@ -14,7 +14,7 @@ import pretrain
 import pretrain.embedding
 from devices.views import TestViews
 from export.artifact.sources import data_sources, source_names
-from export.artifact.split import DATASET_SPECS, SplitError, split_backbone
+from export.artifact.split import DATASET_SPECS, SplitError, preprocess_of, split_backbone
 from pretrain.data import ArrayDataset
 from pretrain.data.fingerprint import GeneratorConfig
 from pretrain.models.embednet import one_view
@@ -113,6 +113,15 @@ def test_face_preprocessing_follows_the_training_dataset_options() -> None:
     spec = split_backbone(saved).preprocess
     assert (spec.input_size, spec.crop) == ((78, 64), "none")
     assert split_backbone(_saved("orl_faces", [{}])).preprocess == DATASET_SPECS["orl_faces"]
+
+
+def test_a_fresh_print_model_is_used_with_the_window_it_trained_on() -> None:
+    """A run's saved model records no ``info.preprocess``: its training crop decides (it fell
+    back to the foreground window, so an anchor-trained candidate was scored on other windows)."""
+    for crop in ("foreground", "core", "anchor"):
+        saved = _saved("synthetic_fingerprints", [{"crop": "core"}, {"crop": crop}])
+        assert preprocess_of(saved).crop == crop
+    assert preprocess_of(_saved("synthetic_fingerprints", [{}])).crop == "foreground"
 
 
 def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None:
