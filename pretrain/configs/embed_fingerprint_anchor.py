@@ -32,6 +32,18 @@ period ones. ``BASE`` is the period generator (the mixed run's other half, unben
 ``GENERATOR`` the mixed one, unchanged: what changes is the registration. Started 2026-12-05
 from a copy of the mixed run's model (``--set anchor.init_from=...``: the same weights, so that
 step 1 rewriting the committed folder cannot race the run's start).
+
+Outcome (2026-12-05, not adopted; step 1's backbone stays). At the config's rate 1e-2 the dev EER
+on the mixed prints read 4.21, 4.00, 3.97, 3.98% over epochs 1-4, above the 3.05% its starting
+weights read: the rate undid what the windows gave. Stopped at epoch 4, and, by a rule registered
+before the new run's first epoch, restarted from step 1's weights at 1e-3 (``--set
+anchor.learning_rate=0.001 --set anchor.epochs=12``; plateau rule unchanged, best epoch kept,
+same bars): 3.29, 3.26, 3.25, 3.05, 3.21, 3.14, 3.27, then at 1e-4 3.05, **3.02** (epoch 9),
+3.04, 3.04, 3.11. The decision bench (``bench_fingerprint_generator.py --config
+pretrain/configs/embed_fingerprint_anchor.py --candidate <run>/model``,
+notebooks/results/fingerprint_anchor.json): 3.03% on this generator's prints (bar 2.55: not met)
+and 4.53% on the period ones (bar 4.93: met). FVC, reported only: mean EER 14.73% against 14.23%.
+Continuing the committed backbone on anchor windows brings nothing the windows alone did not.
 """
 
 from pretrain.configs._continued import continued
