@@ -7,7 +7,8 @@ python -m pretrain --config pretrain/configs/embed_face.py --workdir runs/embed_
     --set <stage>.key=value)
 python -m pretrain data gallery --out gallery.png [--seed 0 --identities 5 --impressions 4]
 python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
-python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs] [--plot stats.png]
+python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs [--registration core]]
+    [--plot stats.png]
 python -m pretrain localiser --generator-config pretrain/configs/embed_fingerprint_mixed.py
     [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
     (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
@@ -123,7 +124,13 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     stats.add_argument(
         "--pairs",
         action="store_true",
-        help="also genuine pairs: placement shift, rotation, residual after core registration",
+        help="also genuine pairs: placement shift, rotation, residual after registration",
+    )
+    stats.add_argument(
+        "--registration",
+        choices=("anchor", "core"),
+        default="anchor",
+        help="the pairs' registration: the learned anchor (the device's) or the symmetry core",
     )
     stats.add_argument(
         "--generator",
@@ -176,6 +183,7 @@ def _data(args: argparse.Namespace) -> int:
                 pairs=args.pairs,
                 progress=True,
                 generator=generator,
+                registration=args.registration,
             )
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -4,7 +4,9 @@ the device's core registration takes out.
 Each pair of impressions of one finger is aligned by :func:`pretrain.data.best_alignment`
 (band-passed prints, normalised correlation inside the overlap of their ridge areas, rotations
 of +-30 deg): once on the raw prints at half resolution (where the finger was placed), once on
-the model inputs after ``CORE_SPEC``'s registration (what is left for the network). The same code
+the model inputs after a registration (what is left for the network): by default the learned
+anchor's (``ANCHOR_SPEC``, what the committed backbone and the device use), or the symmetry
+filter's core (``CORE_SPEC``). The same code
 runs on the generator's output and on the FVC sets, so a difference is in the prints and the
 registration's behaviour on them, not in the measurement. A large residual means the two
 impressions were registered on different points: the network then compares two different parts
@@ -20,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from devices.preprocess import preprocess_image, to_gray_u8
+from devices.localiser import ANCHOR_SPEC
+from devices.preprocess import PreprocessSpec, preprocess_image, to_gray_u8
 from devices.registration import CORE_SPEC
 from pretrain.data.stats import spread
 from pretrain.data.stats_match import Alignment, best_alignment
@@ -33,6 +36,7 @@ MISREGISTERED_PX = 64
 PAIRS = 140  # genuine pairs sampled per source (an FVC B set has 280)
 ANY_SHIFT = 10_000  # px: no bound on the shift; only the overlap requirement limits it
 
+REGISTRATIONS = {"anchor": ANCHOR_SPEC, "core": CORE_SPEC}  # by crop; the first is the device's
 Prepared = tuple[np.ndarray, np.ndarray]  # (band-passed print, its ridge-area support)
 
 
@@ -50,9 +54,9 @@ def raw_half(image: np.ndarray) -> Prepared:
     return _band(gray[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)))
 
 
-def registered(image: np.ndarray) -> Prepared:
-    """The model's core-registered input window (``CORE_SPEC``, 250 dpi), band-passed."""
-    return _band(preprocess_image(image, CORE_SPEC)[..., 0].astype(np.float64))
+def registered(image: np.ndarray, spec: PreprocessSpec = ANCHOR_SPEC) -> Prepared:
+    """The model's registered input window (``spec``: 128x128 at 250 dpi), band-passed."""
+    return _band(preprocess_image(image, spec)[..., 0].astype(np.float64))
 
 
 def _padded(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -102,25 +106,32 @@ def _alignments(
 
 
 def pair_stats(
-    images: Sequence[np.ndarray], owners: Sequence[int], *, count: int = PAIRS, seed: int = 0
+    images: Sequence[np.ndarray],
+    owners: Sequence[int],
+    *,
+    count: int = PAIRS,
+    seed: int = 0,
+    spec: PreprocessSpec = ANCHOR_SPEC,
 ) -> dict[str, Any]:
     """Genuine-pair statistics of one source, in 500 dpi pixels and degrees.
 
     Returns:
       ``pair_shift_px`` (how far apart the finger was placed), ``pair_rotation_deg`` (absolute),
-      ``pair_residual_px`` (what the core registration leaves), ``misregistered_fraction`` (the
+      ``pair_residual_px`` (what ``spec``'s registration leaves), ``misregistered_fraction`` (the
       share of pairs with a residual over :data:`MISREGISTERED_PX`), ``pair_overlap_fraction``
-      (the registered windows' common ridge area, as a fraction of the window) and ``pairs``.
+      (the registered windows' common ridge area, as a fraction of the window), ``pairs`` and
+      ``registration`` (``spec``'s crop).
     """
     pairs = genuine_pairs(owners, count, seed)
     if not pairs:
         raise ValueError("no two impressions share an owner: no genuine pairs to measure.")
     raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
-    reg = _alignments(images, pairs, registered, max_shift=ANY_SHIFT)
-    window = CORE_SPEC.input_size[0] * CORE_SPEC.input_size[1]
+    reg = _alignments(images, pairs, lambda x: registered(x, spec), max_shift=ANY_SHIFT)
+    window = spec.input_size[0] * spec.input_size[1]
     residual = [2 * float(np.hypot(r.dx, r.dy)) for r in reg]  # the inputs are at 250 dpi
     return {
         "pairs": len(pairs),
+        "registration": spec.crop,
         "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw]),
         "pair_rotation_deg": spread([abs(r.degrees) for r in raw]),
         "pair_residual_px": spread(residual),

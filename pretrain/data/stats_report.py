@@ -19,7 +19,7 @@ from pretrain.data.faces import read_orl
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig
 from pretrain.data.fvc import read_fvc
 from pretrain.data.stats import HIST_BINS, measure, summarise
-from pretrain.data.stats_pairs import MISREGISTERED_PX, pair_stats
+from pretrain.data.stats_pairs import MISREGISTERED_PX, REGISTRATIONS, pair_stats
 
 SYNTHETIC_IDENTITIES = 10  # like an FVC "B" set: 10 fingers x 8 impressions
 SYNTHETIC_IMPRESSIONS = 8
@@ -66,6 +66,7 @@ def source_stats(
     pairs: bool = False,
     progress: bool = False,
     generator: GeneratorConfig | None = None,
+    registration: str = "anchor",
 ) -> dict[str, Any]:
     """Summary statistics of ``source`` (see :func:`pretrain.data.stats.summarise`), with
     ``pairs`` also its genuine-pair statistics (:func:`pretrain.data.stats_pairs.pair_stats`).
@@ -80,10 +81,16 @@ def source_stats(
       pairs: measure genuine pairs too (prints only; about a minute a source).
       progress: progress bar while generating.
       generator: the synthetic generator's settings (None: the defaults).
+      registration: the pairs' registration, ``anchor`` (the device's) or ``core``.
 
     Raises:
       DataError: unknown source; DataNotFoundError: the data are missing.
     """
+    if registration not in REGISTRATIONS:
+        raise DataError(
+            f"registration must be one of {sorted(REGISTRATIONS)}, got {registration!r}."
+        )
+    spec = REGISTRATIONS[registration]
     if source == "synthetic":
         config = generator or GeneratorConfig()
         gen = FingerprintGenerator(seed=seed, config=config, cache_size=1)
@@ -94,7 +101,7 @@ def source_stats(
         if config != GeneratorConfig():
             out["generator"] = dataclasses.asdict(config)
         if pairs:
-            out.update(pair_stats(list(images), owners.tolist()))
+            out.update(pair_stats(list(images), owners.tolist(), spec=spec))
         return out
     if source == "orl":
         faces = read_orl(root)
@@ -104,7 +111,7 @@ def source_stats(
         kept = list(prints.images[: limit or None])
         out = summarise([measure(im) for im in kept])
         if pairs:
-            out.update(pair_stats(kept, list(prints.labels[: len(kept)])))
+            out.update(pair_stats(kept, list(prints.labels[: len(kept)]), spec=spec))
         return out
     raise DataError(
         f"unknown source {source!r}; choose synthetic, fvc/<set> (e.g. fvc/2000_DB1_B) or orl."

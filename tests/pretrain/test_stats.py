@@ -141,6 +141,15 @@ def test_cli_synthetic_stats_take_generator_settings(tmp_path: Path, capsys) -> 
         assert err.startswith("error:") and says in err and "Traceback" not in err
 
 
+def test_cli_pairs_name_their_registration(tmp_path: Path) -> None:
+    args = ["data", "stats", "--source", "synthetic", "--identities", "2", "--impressions", "2"]
+    table = tmp_path / "s.json"
+    for registration in ("anchor", "core"):
+        assert main([*args, "--pairs", "--registration", registration, "--json", str(table)]) == 0
+        stats = json.loads(table.read_text())["synthetic"]
+        assert stats["registration"] == registration and stats["pairs"] == 2
+
+
 def test_registered_core_depth_falls_when_the_print_is_cut_near_its_core() -> None:
     from devices.registration import estimate_pose
     from pretrain.data.fingerprint import FingerprintGenerator

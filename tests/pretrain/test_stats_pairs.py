@@ -8,7 +8,14 @@ from scipy import ndimage
 
 from pretrain.data import MISREGISTERED_PX, best_alignment, format_table, pair_stats
 from pretrain.data.fingerprint import FingerprintGenerator
-from pretrain.data.stats_pairs import ANY_SHIFT, align, genuine_pairs, raw_half, registered
+from pretrain.data.stats_pairs import (
+    ANY_SHIFT,
+    REGISTRATIONS,
+    align,
+    genuine_pairs,
+    raw_half,
+    registered,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +63,16 @@ def test_pair_stats_of_synthetic_prints(prints) -> None:
     assert f"residual > {MISREGISTERED_PX} px" in table and "placement shift" in table
     with pytest.raises(ValueError, match="no two impressions"):
         pair_stats(list(images[:3]), [0, 1, 2])
+
+
+def test_pairs_are_measured_after_the_registration_asked_for(prints) -> None:
+    images, owners = prints
+    core = pair_stats(list(images), owners.tolist(), spec=REGISTRATIONS["core"])
+    anchor = pair_stats(list(images), owners.tolist())
+    assert (anchor["registration"], core["registration"]) == ("anchor", "core")
+    # the same pairs and placements; only what registration leaves differs
+    assert anchor["pair_shift_px"] == core["pair_shift_px"]
+    assert core["pair_residual_px"]["median"] <= 16
 
 
 def test_a_window_registered_on_the_wrong_point_counts_as_misregistered(prints) -> None:
