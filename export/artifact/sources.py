@@ -222,19 +222,25 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     kinds = [generator] if generator == GeneratorConfig() else [generator, GeneratorConfig()]
 
     def fresh(ids: range) -> np.ndarray:
-        """Person ``ids[i]`` drawn by ``kinds[i % len(kinds)]``, ``shots`` impressions each, in
-        person order; fresh people, used once: only the impressions used are generated."""
-        out = None
+        """``shots`` impressions of each of ``ids`` in person order, person ``i`` drawn by
+        ``kinds[i % len(kinds)]`` (each generator draws a contiguous share of ``ids``, which is
+        then dealt out person by person); fresh people, used once: only the impressions used are
+        generated."""
+        order = np.concatenate([np.arange(len(ids))[k :: len(kinds)] for k in range(len(kinds))])
+        start, parts = ids.start, []
         for k, kind in enumerate(kinds):
-            share = ids[k :: len(kinds)]
-            images = synthetic_prints(
-                share, shots, **{**drawn, "generator": kind}, min_stored=shots
-            ).images
-            if out is None:
-                out = np.empty((len(ids), shots, *images.shape[1:]), images.dtype)
-            out[k :: len(kinds)] = images.reshape(len(share), shots, *images.shape[1:])
-        assert out is not None
-        return out.reshape(-1, *out.shape[2:])
+            share = range(start, start + len(range(k, len(ids), len(kinds))))
+            parts.append(
+                synthetic_prints(
+                    share, shots, **{**drawn, "generator": kind}, min_stored=shots
+                ).images
+            )
+            start = share.stop
+        images = np.concatenate(parts)
+        by_person = images.reshape(len(ids), shots, *images.shape[1:])
+        out = np.empty_like(by_person)
+        out[order] = by_person
+        return out.reshape(-1, *images.shape[1:])
 
     back, white = fresh(people), fresh(others)
     calib_by = "" if len(kinds) == 1 else ", the model's last stage's generator"

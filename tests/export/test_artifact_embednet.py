@@ -138,6 +138,7 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
         min_stored=8,
         generator=None,
     ):
+        assert identities.step == 1  # synthetic_prints draws a contiguous range
         calls.append((identities, impressions, seed))
         kept.append((spec.crop, min_stored))
         drawn.append(generator)
@@ -186,18 +187,12 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     assert drawn == [bent_config] + [bent_config, GeneratorConfig()] * 2
     assert "last stage's generator" in sources.calibration_source
     assert "alternately by it and by the default generator" in sources.background_source
-    # the background's people alternate between the generators, person by person, in order
+    # the background's people alternate between the generators, person by person: each draws
+    # a contiguous share of fresh identities
     marks = sources.background[:, 0, 0, 0]
-    people = calls[1][0].start
-    assert list(marks) == [
-        people,
-        people,
-        people + 1.5,
-        people + 1.5,
-        people + 2,
-        people + 2,
-        people + 3.5,
-    ]
+    p = calls[1][0].start
+    assert calls[2][0] == range(p + 2, p + 4)
+    assert list(marks) == [p, p, p + 2.5, p + 2.5, p + 1, p + 1, p + 3.5]
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:
