@@ -188,25 +188,12 @@ def _lfw(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
 
 @register_source("synthetic_fingerprints")
 def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
-    import inspect
-
     from pretrain.data.fingerprint import GeneratorConfig
-    from pretrain.embedding import (
-        fingerprint_spec,
-        identity_ranges,
-        synthetic_fingerprint_splits,
-        synthetic_prints,
-    )
+    from pretrain.embedding import fingerprint_spec, print_options, print_ranges, synthetic_prints
     from pretrain.embedding.data import generator_config
 
-    def ranges_of(options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
-        bound.apply_defaults()
-        a = bound.arguments
-        return identity_ranges(a["identities"], a["val_identities"], a["test_identities"]), a
-
-    ranges, a = ranges_of(stages[-1])
-    if any(ranges_of(o)[1]["seed"] != a["seed"] for o in stages):
+    a, ranges = print_options(stages[-1]), print_ranges(stages[-1])
+    if any(print_options(o)["seed"] != a["seed"] for o in stages):
         raise ValueError("the stages drew synthetic prints with different seeds.")
     per = 4  # impressions per identity
     count = -(-calibration // per)
@@ -217,7 +204,7 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     drawn = {"seed": a["seed"], "cache": a["cache"], "spec": spec, "generator": generator}
     calib = synthetic_prints(calib_ids, per, **drawn).images
     # After the last identity any stage read: never trained on, never evaluated.
-    start = max(ranges_of(o)[0].train.stop for o in stages)
+    start = max(print_ranges(o).train.stop for o in stages)
     shots = 2
     people = range(start, start + -(-background // shots))
     others = range(people.stop, people.stop + len(people))

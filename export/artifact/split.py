@@ -35,6 +35,26 @@ DATASET_SPECS = {
     "synthetic_fingerprints": FINGERPRINT_SPEC,
 }
 
+
+def _face_spec(options: dict[str, Any]) -> PreprocessSpec:
+    from pretrain.embedding import face_options, face_spec
+
+    return face_spec(**face_options(options))  # its dataset options may resize or crop
+
+
+def _print_spec(options: dict[str, Any]) -> PreprocessSpec:
+    from pretrain.embedding import fingerprint_spec
+
+    return fingerprint_spec(options.get("crop", "foreground"))  # the window it trained on
+
+
+# The spec of a model that records none, from its training dataset options, by dataset (the
+# DATASET_SPECS entry is what options that say nothing give).
+OPTION_SPECS: dict[str, Callable[[dict[str, Any]], PreprocessSpec]] = {
+    "orl_faces": _face_spec,
+    "synthetic_fingerprints": _print_spec,
+}
+
 # Training-time reparametrisations folded into plain kernels before the cut, by model class, and
 # the options that switch them (off in the exported model).
 FOLDS: dict[type, Callable[[Any, Any], tuple[Any, Any]]] = {
@@ -148,16 +168,8 @@ def preprocess_of(saved: SavedModel) -> PreprocessSpec:
     if "preprocess" in info:
         return PreprocessSpec.from_dict(info["preprocess"])
     dataset = training_dataset(saved)
-    if dataset == "orl_faces":  # its dataset options may resize or crop (pretrain face_spec)
-        from pretrain.embedding import face_options, face_spec
-
-        options = training_config(saved).get("dataset_options") or {}
-        return face_spec(**face_options(options))
-    if dataset == "synthetic_fingerprints":  # the window it trained on (option crop)
-        from pretrain.embedding import fingerprint_spec
-
-        options = training_config(saved).get("dataset_options") or {}
-        return fingerprint_spec(options.get("crop", "foreground"))
+    if dataset in OPTION_SPECS:  # the dataset options it trained on shape its inputs
+        return OPTION_SPECS[dataset](training_config(saved).get("dataset_options") or {})
     if dataset in DATASET_SPECS:
         return DATASET_SPECS[dataset]
     raise SplitError(

@@ -43,7 +43,7 @@ from pretrain.data.fingerprint import (  # noqa: E402
     GeneratorConfig,
     save_gallery,
 )
-from pretrain.data.stats_pairs import REGISTRATIONS, pair_stats  # noqa: E402
+from pretrain.data.stats_pairs import REGISTRATIONS, residual_stats  # noqa: E402
 from pretrain.data.stats_report import (  # noqa: E402
     SYNTHETIC_IDENTITIES,
     SYNTHETIC_IMPRESSIONS,
@@ -96,7 +96,7 @@ def time_generator() -> dict[str, object]:
 
 def core_pairs(images: Sequence[np.ndarray], owners: Sequence[int]) -> dict[str, Any]:
     """The same genuine pairs' residual figures when registered on the symmetry core."""
-    figures = pair_stats(images, owners, spec=REGISTRATIONS["core"])
+    figures = residual_stats(images, owners, spec=REGISTRATIONS["core"])
     return {k: figures[k] for k in ("pair_residual_px", "misregistered_fraction", "registration")}
 
 

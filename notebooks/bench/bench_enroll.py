@@ -145,19 +145,10 @@ def synthetic_set(model_dir: Path, identities: int | None) -> EvalSet:
     generator its last stage drew its prints with."""
     import pretrain
     from export.artifact.sources import stage_options
-    from pretrain.embedding import identity_ranges
+    from pretrain.embedding import print_options, print_ranges
 
-    options = {
-        "identities": 2000,
-        "val_identities": 100,
-        "test_identities": 200,
-        "held_out_impressions": 8,
-        "seed": 0,
-        **stage_options(pretrain.load_model(model_dir))[-1],
-    }
-    test = identity_ranges(
-        options["identities"], options["val_identities"], options["test_identities"]
-    ).test
+    options = print_options(stage_options(pretrain.load_model(model_dir))[-1])
+    test = print_ranges(options).test
     if identities:
         test = range(test.start, min(test.stop, test.start + identities))
     per, seed = int(options["held_out_impressions"]), int(options["seed"])

@@ -512,27 +512,23 @@ def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
     import pretrain
     from export.artifact.sources import stage_options
     from pretrain.data.fingerprint.synthetic import FingerprintGenerator, GeneratorConfig
-    from pretrain.embedding import identity_ranges
+    from pretrain.embedding import print_options, print_ranges
 
     art = load_artifact(artifact, key)
     spec = _preprocess_spec(art)
     runner = art.interpreter(1).get_signature_runner(EMBED)
     model_dir = Path(art.manifest["source"]["model_dir"])
-    defaults = {"identities": 2000, "val_identities": 100, "test_identities": 200, "seed": 0}
     saved = pretrain.load_model(model_dir if model_dir.is_absolute() else ROOT / model_dir)
-    stages = [{**defaults, **o} for o in stage_options(saved)]
-
-    def ranges_of(o: dict[str, Any]) -> Any:
-        return identity_ranges(o["identities"], o["val_identities"], o["test_identities"])
-
-    options, ranges = stages[-1], ranges_of(stages[-1])
+    stages = [print_options(o) for o in stage_options(saved)]
+    options, ranges = stages[-1], print_ranges(stages[-1])
     kinds = {
         "model": GeneratorConfig.from_dict(options.get("generator") or {}),
         "default": GeneratorConfig(),
     }
     rows = len(art.background)
-    # past every identity a stage read, the artifact's background and its whitening people
-    after = max(max(ranges_of(o).train.stop, ranges_of(o).test.stop) for o in stages) + 2 * rows
+    # past every identity a stage read, then the artifact's background and whitening people
+    after = max(max(print_ranges(o).train.stop, print_ranges(o).test.stop) for o in stages)
+    after += 2 * rows
 
     def embed(config: GeneratorConfig, ids: range, per: int) -> np.ndarray:
         raw = FingerprintGenerator(seed=int(options["seed"]), config=config, cache_size=1)

@@ -66,16 +66,15 @@ from export.artifact.convert import size_breakdown, subgraph_ops
 from export.artifact.download import export_download
 from export.artifact.ota import load_ota, recipe_for
 from export.artifact.pipeline import export_model, signing_key
-from export.artifact.split import split_backbone, training_config, training_dataset
+from export.artifact.split import (
+    preprocess_of,
+    split_backbone,
+    training_config,
+    training_dataset,
+)
 from export.baselines import build_official
 from personalize import install
-from pretrain.embedding import (
-    face_options,
-    fingerprint_spec,
-    fvc_sensor_sets,
-    orl_subjects,
-    synthetic_test_set,
-)
+from pretrain.embedding import face_options, fvc_sensor_sets, orl_subjects, synthetic_test_set
 from pretrain.embedding.face_data import lfw_dev_set
 from pretrain.embedding.face_suite import orl_faces
 from pretrain.embedding.suites import within_identity_order
@@ -217,10 +216,8 @@ def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ..
         faces = orl_subjects(range(21, 41), "", **face_options(options))
         return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
     held = synthetic_test_set(**options)
-    # the prints cut as the model's spec cuts them (the training config's crop is the one it
-    # is used with: export.artifact.split.training_config)
-    spec = fingerprint_spec(options.get("crop", "foreground"))
-    images, labels, impressions, _ = fvc_sensor_sets(spec=spec)
+    # the prints cut as the model's spec cuts them
+    images, labels, impressions, _ = fvc_sensor_sets(spec=preprocess_of(saved))
     return {
         "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels)),
         "fvc": (images, labels, impressions),

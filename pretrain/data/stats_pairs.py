@@ -122,19 +122,41 @@ def pair_stats(
       (the registered windows' common ridge area, as a fraction of the window), ``pairs`` and
       ``registration`` (``spec``'s crop).
     """
-    pairs = genuine_pairs(owners, count, seed)
-    if not pairs:
-        raise ValueError("no two impressions share an owner: no genuine pairs to measure.")
+    pairs = _pairs(owners, count, seed)
     raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
+    return {
+        "pairs": len(pairs),
+        "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw]),
+        "pair_rotation_deg": spread([abs(r.degrees) for r in raw]),
+        **residual_stats(images, owners, count=count, seed=seed, spec=spec),
+    }
+
+
+def residual_stats(
+    images: Sequence[np.ndarray],
+    owners: Sequence[int],
+    *,
+    count: int = PAIRS,
+    seed: int = 0,
+    spec: PreprocessSpec = ANCHOR_SPEC,
+) -> dict[str, Any]:
+    """:func:`pair_stats`' figures of what ``spec``'s registration leaves (``registration``,
+    ``pair_residual_px``, ``misregistered_fraction``, ``pair_overlap_fraction``), without the
+    raw prints' alignment: the same pairs measured under another registration."""
+    pairs = _pairs(owners, count, seed)
     reg = _alignments(images, pairs, lambda x: registered(x, spec), max_shift=ANY_SHIFT)
     window = spec.input_size[0] * spec.input_size[1]
     residual = [2 * float(np.hypot(r.dx, r.dy)) for r in reg]  # the inputs are at 250 dpi
     return {
-        "pairs": len(pairs),
         "registration": spec.crop,
-        "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw]),
-        "pair_rotation_deg": spread([abs(r.degrees) for r in raw]),
         "pair_residual_px": spread(residual),
         "misregistered_fraction": float(np.mean([v > MISREGISTERED_PX for v in residual])),
         "pair_overlap_fraction": spread([r.overlap / window for r in reg]),
     }
+
+
+def _pairs(owners: Sequence[int], count: int, seed: int) -> list[tuple[int, int]]:
+    pairs = genuine_pairs(owners, count, seed)
+    if not pairs:
+        raise ValueError("no two impressions share an owner: no genuine pairs to measure.")
+    return pairs

@@ -272,11 +272,23 @@ def synthetic_val_set(**options: Any) -> ArrayDataset:
     return _held_out("val", options)
 
 
-def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
+def print_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataset options of a ``synthetic_fingerprints`` run with every default filled in (the
+    arguments :func:`synthetic_fingerprint_splits` receives); unknown options are a TypeError."""
     bound = inspect.signature(synthetic_fingerprint_splits).bind(**options)
     bound.apply_defaults()
-    a = bound.arguments
-    ranges = identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
+    return dict(bound.arguments)
+
+
+def print_ranges(options: Mapping[str, Any]) -> IdentityRanges:
+    """The train / validation / test identity ranges of :func:`print_options`' ``options``."""
+    a = print_options(options)
+    return identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
+
+
+def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
+    a = print_options(options)
+    ranges = print_ranges(a)
     identities = getattr(ranges, split)
     if len(identities) < 2:
         raise ConfigError(f"the {split} split has {len(identities)} identities; 2 are needed.")

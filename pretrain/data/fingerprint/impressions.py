@@ -105,9 +105,9 @@ def rigid_to_master(
     h, w = shape
     c, s = np.cos(placement.rotation), np.sin(placement.rotation)
     u, v = col - w / 2, row - h / 2
-    return centre[1] + placement.shift[1] + s * u + c * v, centre[0] + placement.shift[
-        0
-    ] + c * u - s * v
+    rows = centre[1] + placement.shift[1] + s * u + c * v
+    cols = centre[0] + placement.shift[0] + c * u - s * v
+    return rows, cols
 
 
 def rigid_to_impression(
