@@ -9,8 +9,12 @@ Per source (the generator's 10 fingers x 8 impressions, each FVC set) the print 
 :mod:`pretrain.data.stats` and the genuine-pair statistics of :mod:`pretrain.data.stats_pairs`:
 how far apart two impressions of one finger were placed, and how far apart the device's
 registration (the learned anchor) leaves them (``misregistered_fraction``: the pairs more than
-``MISREGISTERED_PX`` apart after registration); ``core_registration``: the same pairs after the
-symmetry filter's core, the previous backbones' registration.
+``MISREGISTERED_PX`` apart after registration); whether the learned anchor lands on the same
+point of the finger in both impressions (``anchors_apart_fraction``: one anchor carried into the
+other impression through the raw prints' alignment lands more than ``MISREGISTERED_PX`` from the
+other's; ``second_peak_agrees_fraction``: of those, the share a second registration hypothesis
+could recover); ``core_registration``: the same pairs after the symmetry filter's core, the
+previous backbones' registration.
 
 Speed is measured in this process pinned to one core with BLAS limited to one thread, on
 ``IDENTITIES`` fresh identities x ``IMPRESSIONS`` impressions at the size the backbone is fed

@@ -11,6 +11,11 @@ runs on the generator's output and on the FVC sets, so a difference is in the pr
 registration's behaviour on them, not in the measurement. A large residual means the two
 impressions were registered on different points: the network then compares two different parts
 of the finger.
+
+:func:`anchor_agreement` asks the same of the learned anchor directly, without a second
+alignment: one impression's anchor carried into the other through the raw prints' alignment
+lands how far from the other's own anchor, and would the localiser's second-best peak have
+agreed where the best did not.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from devices.localiser import ANCHOR_SPEC
+from devices.localiser import ANCHOR_SPEC, PAD, Localiser, localiser_input, shipped
 from devices.preprocess import PreprocessSpec, preprocess_image, to_gray_u8
-from devices.registration import CORE_SPEC
+from devices.registration import BLOCK, CORE_SPEC
 from pretrain.data.stats import spread
 from pretrain.data.stats_match import Alignment, best_alignment
 
@@ -35,6 +40,7 @@ ANGLES = tuple(range(-30, 31, 3))
 MISREGISTERED_PX = 64
 PAIRS = 140  # genuine pairs sampled per source (an FVC B set has 280)
 ANY_SHIFT = 10_000  # px: no bound on the shift; only the overlap requirement limits it
+PEAK_SEPARATION = 4  # blocks (32 px): the second peak is the best one at least this far away
 
 REGISTRATIONS = {"anchor": ANCHOR_SPEC, "core": CORE_SPEC}  # by crop; the first is the device's
 Prepared = tuple[np.ndarray, np.ndarray]  # (band-passed print, its ridge-area support)
@@ -99,10 +105,11 @@ def _alignments(
     pairs: Sequence[tuple[int, int]],
     prepare: Callable[[np.ndarray], Prepared],
     max_shift: int,
-) -> list[Alignment]:
+) -> dict[tuple[int, int], Alignment]:
+    """Each pair's alignment (:func:`align`), keyed by the pair."""
     used = sorted({k for p in pairs for k in p})
     prepared = {k: prepare(images[k]) for k in used}
-    return [align(prepared[i], prepared[j], max_shift=max_shift) for i, j in pairs]
+    return {(i, j): align(prepared[i], prepared[j], max_shift=max_shift) for i, j in pairs}
 
 
 def pair_stats(
@@ -126,9 +133,14 @@ def pair_stats(
     raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
     return {
         "pairs": len(pairs),
-        "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw]),
-        "pair_rotation_deg": spread([abs(r.degrees) for r in raw]),
+        "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw.values()]),
+        "pair_rotation_deg": spread([abs(r.degrees) for r in raw.values()]),
         **residual_stats(images, owners, count=count, seed=seed, spec=spec),
+        **(
+            anchor_agreement(images, owners, raw=raw, count=count, seed=seed)
+            if spec.crop == "anchor"
+            else {}
+        ),
     }
 
 
@@ -144,7 +156,9 @@ def residual_stats(
     ``pair_residual_px``, ``misregistered_fraction``, ``pair_overlap_fraction``), without the
     raw prints' alignment: the same pairs measured under another registration."""
     pairs = _pairs(owners, count, seed)
-    reg = _alignments(images, pairs, lambda x: registered(x, spec), max_shift=ANY_SHIFT)
+    reg = list(
+        _alignments(images, pairs, lambda x: registered(x, spec), max_shift=ANY_SHIFT).values()
+    )
     window = spec.input_size[0] * spec.input_size[1]
     residual = [2 * float(np.hypot(r.dx, r.dy)) for r in reg]  # the inputs are at 250 dpi
     return {
@@ -152,6 +166,80 @@ def residual_stats(
         "pair_residual_px": spread(residual),
         "misregistered_fraction": float(np.mean([v > MISREGISTERED_PX for v in residual])),
         "pair_overlap_fraction": spread([r.overlap / window for r in reg]),
+    }
+
+
+def carried(point: tuple[float, float], found: Alignment, shape: tuple[int, int]) -> np.ndarray:
+    """Where ``point`` (row, col) of the first print of an :func:`align`-ed pair lies in the
+    second, in the same pixels: the second print turned by ``found.degrees`` about the centre of
+    the common ``shape`` and moved by ``(found.dy, found.dx)`` lies on the first, so the point is
+    moved back and turned back."""
+    c = (np.asarray(shape, np.float64) - 1) / 2
+    y, x = np.asarray(point, np.float64) + np.array([found.dy, found.dx]) - c
+    t = np.deg2rad(-found.degrees)  # ndimage.rotate's sense, undone
+    return c + np.array([y * np.cos(t) - x * np.sin(t), y * np.sin(t) + x * np.cos(t)])
+
+
+def anchor_peaks(
+    gray: np.ndarray, localiser: Localiser, count: int = 2, separation: int = PEAK_SEPARATION
+) -> np.ndarray:
+    """``(count, 2)`` (row, col) px: the learned anchor (the heatmap's best block, as
+    :meth:`devices.localiser.Localiser.locate`), then the best blocks at least ``separation``
+    blocks from every earlier one."""
+    logits = localiser.heatmap(localiser_input(gray)).astype(np.float64)
+    out = []
+    for _ in range(count):
+        i, j = divmod(int(np.argmax(logits)), logits.shape[1])
+        out.append(((i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2))
+        logits[
+            max(0, i - separation) : i + separation + 1, max(0, j - separation) : j + separation + 1
+        ] = -np.inf
+    return np.asarray(out, np.float64)
+
+
+def anchor_agreement(
+    images: Sequence[np.ndarray],
+    owners: Sequence[int],
+    *,
+    count: int = PAIRS,
+    seed: int = 0,
+    localiser: Localiser | None = None,
+    raw: dict[tuple[int, int], Alignment] | None = None,
+) -> dict[str, Any]:
+    """Does the learned anchor land on the same point of the finger in two impressions?
+
+    For each genuine pair (:func:`pair_stats`' pairs), the first impression's anchor carried
+    into the second through the raw prints' alignment (:func:`carried`), against the second's
+    own anchor, in 500 dpi px.
+
+    Returns:
+      ``anchor_gap_px`` (the distances' spread), ``anchors_apart_fraction`` (the share of pairs
+      more than :data:`MISREGISTERED_PX` apart) and ``second_peak_agrees_fraction`` (of those, the
+      share where some pair of the two impressions' two best peaks lies within it: what a second
+      registration hypothesis could recover at most; 0 when no pair is apart).
+    """
+    localiser = localiser or shipped()
+    pairs = _pairs(owners, count, seed)
+    if raw is None:
+        raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
+    used = sorted({k for p in pairs for k in p})
+    grays = {k: to_gray_u8(images[k]) for k in used}
+    peaks = {k: anchor_peaks(grays[k], localiser) for k in used}
+    gaps, second = [], []
+    for i, j in pairs:
+        shape = tuple(max(a, b) // 2 for a, b in zip(grays[i].shape, grays[j].shape, strict=True))
+        gap = [
+            float(np.hypot(*(2 * carried(p / 2, raw[i, j], shape) - q)))
+            for p in peaks[i]
+            for q in peaks[j]
+        ]
+        gaps.append(gap[0])
+        if gap[0] > MISREGISTERED_PX:
+            second.append(min(gap) <= MISREGISTERED_PX)
+    return {
+        "anchor_gap_px": spread(gaps),
+        "anchors_apart_fraction": float(np.mean([g > MISREGISTERED_PX for g in gaps])),
+        "second_peak_agrees_fraction": float(np.mean(second)) if second else 0.0,
     }
 
 

@@ -38,6 +38,7 @@ PAIR_ROWS = (
     ("pair_rotation_deg", "genuine pairs: rotation (deg)"),
     ("pair_residual_px", "genuine pairs: residual after registration (px)"),
     ("pair_overlap_fraction", "genuine pairs: registered overlap"),
+    ("anchor_gap_px", "genuine pairs: anchors apart on the finger (px)"),
 )
 
 
@@ -139,6 +140,17 @@ def format_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
             + [
                 f"{100 * stats[n]['misregistered_fraction']:.0f}%"
                 if "misregistered_fraction" in stats[n]
+                else "-"
+                for n in names
+            ]
+        )
+    if any("anchors_apart_fraction" in stats[name] for name in names):
+        rows.append(
+            [f"genuine pairs: anchors > {MISREGISTERED_PX} px apart (2nd peak agrees)"]
+            + [
+                f"{100 * stats[n]['anchors_apart_fraction']:.0f}% "
+                f"({100 * stats[n]['second_peak_agrees_fraction']:.0f}%)"
+                if "anchors_apart_fraction" in stats[n]
                 else "-"
                 for n in names
             ]

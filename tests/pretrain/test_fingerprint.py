@@ -243,3 +243,27 @@ def test_period_range_sets_the_ridge_period() -> None:
     for bad in ((5.0, 9.0), (10.0, 9.0), (9.0, 15.0)):
         with pytest.raises(ValueError, match="period_range"):
             GeneratorConfig(period_range=bad)
+
+
+def test_finger_scale_draws_larger_fingertips() -> None:
+    # Scale 1 draws the masters of before the setting existed.
+    np.testing.assert_array_equal(
+        generate_master(4, seed=0, config=GeneratorConfig(finger_scale=1.0)).ridges,
+        generate_master(4, seed=0).ridges,
+    )
+    base = generate_master(4, seed=0).silhouette
+    large = GeneratorConfig.from_dict(
+        {"finger_scale": 1.25, "master_shape": [512, 432], "impression_shape": [448, 448]}
+    )
+    sil = generate_master(4, seed=0, config=large).silhouette
+    # The same draws, every length scaled.
+    for name in ("a1", "a2", "b1", "b2", "c"):
+        assert getattr(sil, name) == pytest.approx(1.25 * getattr(base, name)), name
+    # A larger finger covers more of a large impression.
+    small = GeneratorConfig(master_shape=(512, 432), impression_shape=(448, 448))
+    fg_small = measure(generate_impression(4, 0, seed=0, config=small)).foreground_px
+    fg_large = measure(generate_impression(4, 0, seed=0, config=large)).foreground_px
+    assert fg_large > 1.15 * fg_small, (fg_small, fg_large)
+    for bad in (0.4, 2.5):
+        with pytest.raises(ValueError, match="finger_scale"):
+            GeneratorConfig(finger_scale=bad)

@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from devices.localiser import shipped
 from pretrain.data import MISREGISTERED_PX, best_alignment, format_table, pair_stats
 from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.data.stats_pairs import (
     ANY_SHIFT,
     REGISTRATIONS,
     align,
+    anchor_agreement,
+    anchor_peaks,
+    carried,
     genuine_pairs,
     raw_half,
     registered,
@@ -89,3 +93,43 @@ def test_genuine_pairs_samples_without_replacement() -> None:
     chosen = genuine_pairs(owners, count=20, seed=1)
     assert len(set(chosen)) == 20 and all(owners[i] == owners[j] for i, j in chosen)
     assert chosen == genuine_pairs(owners, count=20, seed=1)
+
+
+def test_a_point_is_carried_to_where_the_second_print_holds_it(prints) -> None:
+    images, _ = prints
+    canvas = np.full((360, 360), int(np.median(images[0])), np.uint8)
+    canvas[52:308, 52:308] = images[0]
+    marker = np.zeros((360, 360))
+    marker[150, 200] = 1000.0  # a point of the first print, (row, col) at 500 dpi
+
+    def move(x: np.ndarray, order: int) -> np.ndarray:  # 24 px down, 16 px left, turned 12 deg
+        return ndimage.rotate(np.roll(x, (24, -16), axis=(0, 1)), -12, reshape=False, order=order)
+
+    second = move(canvas.astype(np.float64), 1).astype(np.uint8)
+    where = np.unravel_index(np.argmax(move(marker, 1)), marker.shape)
+    found = align(raw_half(canvas), raw_half(second), max_shift=ANY_SHIFT)
+    assert found.degrees == 12
+    half = carried((75.0, 100.0), found, (180, 180))
+    assert np.hypot(*(2 * half - where)) <= 6, (2 * half, where)
+
+
+def test_anchor_agreement_of_synthetic_prints(prints) -> None:
+    images, owners = prints
+    figures = anchor_agreement(list(images), owners.tolist())
+    assert figures["anchor_gap_px"]["median"] <= 16
+    assert figures["anchors_apart_fraction"] <= 1 / 9
+    assert 0 <= figures["second_peak_agrees_fraction"] <= 1
+    # the anchor figures come with the anchor registration's pair statistics only
+    anchor = pair_stats(list(images), owners.tolist())
+    assert "anchors_apart_fraction" in anchor
+    assert f"anchors > {MISREGISTERED_PX} px apart" in format_table({"synthetic": anchor})
+    core = pair_stats(list(images), owners.tolist(), spec=REGISTRATIONS["core"])
+    assert "anchors_apart_fraction" not in core
+
+
+def test_anchor_peaks_start_at_the_anchor_and_keep_apart(prints) -> None:
+    images, _ = prints
+    peaks = anchor_peaks(images[0], shipped(), count=3)
+    assert peaks[0].tolist() == list(shipped().locate(images[0]))
+    # the later peaks keep their distance from the earlier ones (4 blocks = 32 px)
+    assert all(np.abs(peaks[k] - peaks[m]).max() > 32 for k in range(3) for m in range(k))

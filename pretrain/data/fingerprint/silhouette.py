@@ -34,11 +34,14 @@ class Silhouette(NamedTuple):
     cy: float
 
 
-def sample_silhouette(rng: np.random.Generator, shape: tuple[int, int]) -> Silhouette:
-    """Draws a silhouette (12-14 mm wide, 12-18 mm tall) centred in a canvas of ``shape``."""
-    a1, a2 = rng.uniform(112, 138, size=2)
-    b1, b2 = rng.uniform(105, 135), rng.uniform(75, 105)
-    c = rng.uniform(60, 125)
+def sample_silhouette(
+    rng: np.random.Generator, shape: tuple[int, int], scale: float = 1.0
+) -> Silhouette:
+    """Draws a silhouette (12-14 mm wide, 12-18 mm tall, times ``scale``) centred in a canvas of
+    ``shape``; the same draws of ``rng`` at every scale."""
+    a1, a2 = scale * rng.uniform(112, 138, size=2)
+    b1, b2 = scale * rng.uniform(105, 135), scale * rng.uniform(75, 105)
+    c = scale * rng.uniform(60, 125)
     height = b1 + c + b2
     cy = (shape[0] - height) / 2 + b1 + c / 2
     cx = shape[1] / 2 + (a1 - a2) / 2
