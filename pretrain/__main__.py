@@ -10,6 +10,7 @@ python -m pretrain data faces --out face_framing.png [--seed 0 --per-set 8]
 python -m pretrain data stats --source synthetic|fvc/<set>|orl [--pairs [--registration core]]
     [--plot stats.png]
 python -m pretrain localiser --generator-config pretrain/configs/embed_fingerprint_mixed.py
+    [--generator-config <another> ...] [--identities N ...]
     [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
     (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
     errors at the FVC sensors' image sizes)
@@ -68,8 +69,10 @@ def _localiser_parser(sub: argparse._SubParsersAction) -> None:
     loc.add_argument(
         "--generator-config",
         required=True,
+        action="append",
         help="a config module whose GENERATOR draws the prints, e.g. "
-        "pretrain/configs/embed_fingerprint_mixed.py",
+        "pretrain/configs/embed_fingerprint_mixed.py; repeat to train on several generators "
+        "(--evaluate measures the first one's prints)",
     )
     loc.add_argument("--workdir", default="runs/localiser", help="cached prints go here")
     loc.add_argument("--out", default="devices/localiser.npz", help="the integer weights")
@@ -77,14 +80,16 @@ def _localiser_parser(sub: argparse._SubParsersAction) -> None:
     loc.add_argument(
         "--identities",
         type=int,
-        default=1000,
-        help="training identities, from 300 (the next --val-identities choose the epoch)",
+        action="append",
+        help="training identities, from 300 (default 1000); one per --generator-config, or "
+        "one for all",
     )
     loc.add_argument(
         "--val-identities",
         type=int,
         default=100,
-        help="held-out identities after the training ones: they choose the epoch",
+        help="held-out identities after every generator's training ones, drawn by each: they "
+        "choose the epoch",
     )
     loc.add_argument("--epochs", type=int, default=None, help="default: LocaliserConfig's")
     loc.add_argument(
@@ -204,14 +209,24 @@ def _localiser(args: argparse.Namespace) -> int:
     from pretrain.data.fingerprint import GeneratorConfig
     from pretrain.localiser import TRAIN_IDENTITIES, LocaliserConfig, fit
 
+    counts = args.identities or [TRAIN_IDENTITIES.stop - TRAIN_IDENTITIES.start]
     try:
-        module = load_module(Path(args.generator_config))
-        if not hasattr(module, "GENERATOR"):
-            raise ConfigError(f"{args.generator_config} defines no GENERATOR.")
-        generator = GeneratorConfig.from_dict(module.GENERATOR)
-        if args.identities < 1 or args.val_identities < 1:
+        generators = []
+        for path in args.generator_config:
+            module = load_module(Path(path))
+            if not hasattr(module, "GENERATOR"):
+                raise ConfigError(f"{path} defines no GENERATOR.")
+            generators.append(GeneratorConfig.from_dict(module.GENERATOR))
+        if len(counts) == 1:
+            counts = counts * len(generators)
+        if len(counts) != len(generators):
             raise ConfigError(
-                f"--identities and --val-identities must be >= 1, got {args.identities} and "
+                f"give one --identities for all generators or one per --generator-config "
+                f"({len(generators)}), got {len(counts)}."
+            )
+        if min(counts) < 1 or args.val_identities < 1:
+            raise ConfigError(
+                f"--identities and --val-identities must be >= 1, got {counts} and "
                 f"{args.val_identities}."
             )
     except (ConfigError, ValueError) as err:
@@ -220,14 +235,15 @@ def _localiser(args: argparse.Namespace) -> int:
     config = LocaliserConfig()
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
-    train = range(TRAIN_IDENTITIES.start, TRAIN_IDENTITIES.start + args.identities)
-    val = range(train.stop, train.stop + args.val_identities)
+    start = TRAIN_IDENTITIES.start
+    train = [range(start, start + n) for n in counts]
+    val = range(start + max(counts), start + max(counts) + args.val_identities)
     if args.evaluate:
-        return _localiser_sizes(args, generator, val)
+        return _localiser_sizes(args, generators[0], val)
     figures = fit(
         Path(args.workdir),
         Path(args.out),
-        generator=generator,
+        generators=generators,
         train_identities=train,
         val_identities=val,
         config=config,

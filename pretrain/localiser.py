@@ -53,6 +53,7 @@ DILATIONS = (1, 2, 4, 8, 1)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
 VAL_IDENTITIES = range(1300, 1400)  # held-out training identities: they choose the epoch
 SIZE_IMPRESSIONS = 4  # impressions per held-out identity in :func:`size_errors`' figures
+CALIBRATION = 200  # held-out prints (evenly spaced) that set the activations' scales
 SENSOR_SHAPES = ((300, 300), (364, 256), (478, 448), (374, 388), (560, 296))
 """``(h, w)`` of the five FVC sensor sets' images (their README's sizes; no print is read): the
 localiser is trained on one impression size and must hold on these."""
@@ -337,37 +338,66 @@ def cached_anchor_data(
     return data
 
 
+def padded_to(x: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Inputs ``(n, 3, gh, gw)`` zero-padded on the bottom and right to ``grid``: a smaller print
+    seen by a larger sensor, its anchors unchanged."""
+    out = np.zeros((x.shape[0], x.shape[1], *grid), x.dtype)
+    out[:, :, : x.shape[2], : x.shape[3]] = x
+    return out
+
+
 def fit(
     workdir: Path,
     out: Path,
     *,
-    generator: GeneratorConfig,
-    train_identities: range = TRAIN_IDENTITIES,
+    generators: Sequence[GeneratorConfig],
+    train_identities: Sequence[range] = (TRAIN_IDENTITIES,),
     val_identities: range = VAL_IDENTITIES,
     impressions: int = 8,
     seed: int = 0,
     config: LocaliserConfig = LocaliserConfig(),
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Trains, quantises and writes the localiser to ``out``; returns its figures."""
-    train = cached_anchor_data(
-        workdir, train_identities, impressions, seed=seed, generator=generator, progress=progress
-    )
-    val = cached_anchor_data(
-        workdir, val_identities, impressions, seed=seed, generator=generator, progress=progress
-    )
+    """Trains, quantises and writes the localiser to ``out``; returns its figures.
+
+    ``generators[k]`` draws the prints of ``train_identities[k]``; each draws ``val_identities``
+    too, and the epoch is chosen on all of them. Prints of different sizes share one grid (the
+    largest; smaller ones padded, :func:`padded_to`). The figures at other image sizes
+    (:func:`size_errors`) are of ``generators[0]``'s prints."""
+    if not generators or len(generators) != len(train_identities):
+        raise ValueError("fit needs one training identity range per generator.")
+    train_sets = [
+        cached_anchor_data(workdir, ids, impressions, seed=seed, generator=g, progress=progress)
+        for g, ids in zip(generators, train_identities, strict=True)
+    ]
+    val_sets = [
+        cached_anchor_data(
+            workdir, val_identities, impressions, seed=seed, generator=g, progress=progress
+        )
+        for g in generators
+    ]
+    grid = tuple(max(x.shape[k] for x, _ in train_sets) for k in (2, 3))
+    assert len(grid) == 2
+
+    def joined(sets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.concatenate([padded_to(x, grid) for x, _ in sets]),
+            np.concatenate([a for _, a in sets]),
+        )
+
+    train, val = joined(train_sets), joined(val_sets)
+    width = max(g.impression_shape[1] for g in generators)
     start = time.time()
-    params, history = train_localiser(
-        train, val, config, width=generator.impression_shape[1], progress=progress
-    )
-    localiser = quantise(params, val[0][:200])
+    params, history = train_localiser(train, val, config, width=width, progress=progress)
+    step = max(1, len(val[0]) // CALIBRATION)
+    localiser = quantise(params, val[0][::step][:CALIBRATION])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(localiser.to_bytes())
     integer = summary(errors_px(integer_predictions(localiser, val[0]), val[1]))
-    sizes = size_errors(localiser, generator, val_identities, SIZE_IMPRESSIONS, seed=seed)
+    sizes = size_errors(localiser, generators[0], val_identities, SIZE_IMPRESSIONS, seed=seed)
     return {
-        "generator": dataclasses.asdict(generator),
-        "train_identities": [train_identities.start, train_identities.stop],
+        "generators": [dataclasses.asdict(g) for g in generators],
+        "train_identities": [[r.start, r.stop] for r in train_identities],
         "val_identities": [val_identities.start, val_identities.stop],
         "impressions": impressions,
         "seed": seed,
@@ -375,6 +405,10 @@ def fit(
         "train_seconds": time.time() - start,
         "history": history,
         "val_integer": integer,
+        "val_integer_by_generator": [
+            summary(errors_px(integer_predictions(localiser, padded_to(x, grid)), a))
+            for x, a in val_sets
+        ],
         "val_by_impression_size": sizes,
         "weights_bytes": out.stat().st_size,
         "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),

@@ -23,6 +23,7 @@ from pretrain.localiser import (
     errors_px,
     float_predictions,
     integer_predictions,
+    padded_to,
     quantise,
     target_cells,
     train_localiser,
@@ -97,7 +98,7 @@ def test_cli_trains_writes_and_evaluates_sizes(tmp_path: Path, capsys) -> None:
     assert main(["localiser", *common, *small, "--epochs", "1", "--workdir", str(tmp_path)]) == 0
     figures = json.loads(table.read_text())
     assert Localiser.from_bytes(out.read_bytes()).dilations == (1, 2, 4, 8, 1)
-    assert figures["train_identities"] == [300, 302] and figures["val_identities"] == [302, 303]
+    assert figures["train_identities"] == [[300, 302]] and figures["val_identities"] == [302, 303]
     # the trained size and each sensor size, with a median error in pixels
     sizes = figures["val_by_impression_size"]
     assert list(sizes) == ["128x128", *(f"{h}x{w}" for h, w in SENSOR_SHAPES)]
@@ -106,6 +107,38 @@ def test_cli_trains_writes_and_evaluates_sizes(tmp_path: Path, capsys) -> None:
     assert main(["localiser", *common, *small, "--evaluate"]) == 0
     again = json.loads(table.read_text())
     assert again["kept"] == 1 and again["val_by_impression_size"] == sizes  # same weights
+
+
+def test_cli_trains_on_two_generators_of_different_sizes(tmp_path: Path) -> None:
+    from pretrain.__main__ import main
+
+    small, large = tmp_path / "small.py", tmp_path / "large.py"
+    small.write_text("GENERATOR = {'impression_shape': [128, 128], 'shift_sd': 8.0}\n")
+    large.write_text(
+        "GENERATOR = {'impression_shape': [192, 160], 'shift_sd': 8.0, 'finger_scale': 1.1}\n"
+    )
+    out, table = tmp_path / "loc.npz", tmp_path / "loc.json"
+    args = ["localiser", "--generator-config", str(small), "--generator-config", str(large)]
+    files = ["--out", str(out), "--json", str(table), "--workdir", str(tmp_path)]
+    rest = ["--val-identities", "1", "--epochs", "1", "--no-progress"]
+    assert main([*args, *files, "--identities", "2", "--identities", "1", *rest]) == 0
+    figures = json.loads(table.read_text())
+    # each generator its own training identities; the held-out ones after all of them, from both
+    assert figures["train_identities"] == [[300, 302], [300, 301]]
+    assert figures["val_identities"] == [302, 303]
+    assert [g["impression_shape"] for g in figures["generators"]] == [[128, 128], [192, 160]]
+    assert len(figures["val_integer_by_generator"]) == 2
+    assert "128x128" in figures["val_by_impression_size"]  # the first generator's sizes
+    bad = [*args, *files, "--identities", "2", "--identities", "1", "--identities", "1", *rest]
+    assert main(bad) == 2
+
+
+def test_padding_keeps_a_small_print_where_it_was() -> None:
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.int16).reshape(2, 3, 4, 5)
+    padded = padded_to(x, (6, 7))
+    assert padded.shape == (2, 3, 6, 7)
+    np.testing.assert_array_equal(padded[:, :, :4, :5], x)
+    assert not padded[:, :, 4:].any() and not padded[:, :, :, 5:].any()
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
