@@ -44,6 +44,11 @@ pretrain/configs/embed_fingerprint_anchor.py --candidate <run>/model``,
 notebooks/results/fingerprint_anchor.json): 3.03% on this generator's prints (bar 2.55: not met)
 and 4.53% on the period ones (bar 4.93: met). FVC, reported only: mean EER 14.73% against 14.23%.
 Continuing the committed backbone on anchor windows brings nothing the windows alone did not.
+
+The localiser these figures used (sha 94ad0d35: trained on the mixed prints at 320x320) was
+replaced on 2026-12-05 by one trained on those and on fingers as large as the FVC sensors see
+(``pretrain/configs/localiser_large_fingers.py``, sha 4397e31c), by a rule registered before it
+trained: the committed backbone's dev EER on its windows 2.96% (was 3.05%).
 """
 
 from pretrain.configs._continued import continued
