@@ -1,6 +1,8 @@
 """Trains the learned fingerprint anchor (:mod:`devices.localiser`) on synthetic prints.
 
-Inputs are :func:`devices.localiser.localiser_input` of generator prints; the target is the
+Inputs are :func:`devices.localiser.localiser_input` of generator prints (of one generator, or
+of several: the shipped weights saw the mixed prints at 320x320 and the same on fingers as large
+as the FVC sensors see, ``pretrain/configs/localiser_large_fingers.py``); the target is the
 block of the print's anchor (:mod:`pretrain.data.fingerprint.anchors`), softened by a Gaussian of
 one block. The float network (the integer one's layers, ReLU, no normalisation) is trained by Adam
 on a cross-entropy over all blocks, with left-right mirrored prints as augmentation; the epoch
@@ -56,7 +58,7 @@ SIZE_IMPRESSIONS = 4  # impressions per held-out identity in :func:`size_errors`
 CALIBRATION = 200  # held-out prints (evenly spaced) that set the activations' scales
 SENSOR_SHAPES = ((300, 300), (364, 256), (478, 448), (374, 388), (560, 296))
 """``(h, w)`` of the five FVC sensor sets' images (their README's sizes; no print is read): the
-localiser is trained on one impression size and must hold on these."""
+localiser is trained on one or two impression sizes and must hold on these."""
 KERNELS = (3, 3, 3, 3, 1)
 
 
@@ -376,8 +378,7 @@ def fit(
         )
         for g in generators
     ]
-    grid = tuple(max(x.shape[k] for x, _ in train_sets) for k in (2, 3))
-    assert len(grid) == 2
+    grid = (max(x.shape[2] for x, _ in train_sets), max(x.shape[3] for x, _ in train_sets))
 
     def joined(sets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         return (
