@@ -77,11 +77,15 @@ def conv_int(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.n
     return out
 
 
+def cell_centre(i: int, j: int) -> tuple[int, int]:
+    """``(row, col)`` px in the print of the centre of block ``(i, j)`` of the padded grid."""
+    return (i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2
+
+
 def block_centre(logits: np.ndarray) -> tuple[int, int]:
     """``(row, col)`` px in the print of the centre of the block with the largest logit of a
     padded-grid heatmap (the first on a tie)."""
-    i, j = divmod(int(np.argmax(logits)), logits.shape[1])
-    return (i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2
+    return cell_centre(*divmod(int(np.argmax(logits)), logits.shape[1]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -394,7 +394,8 @@ def fit(
     localiser = quantise(params, val[0][::step][:CALIBRATION])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(localiser.to_bytes())
-    integer = summary(errors_px(integer_predictions(localiser, val[0]), val[1]))
+    errors = errors_px(integer_predictions(localiser, val[0]), val[1])
+    ends = np.cumsum([len(a) for _, a in val_sets])
     sizes = size_errors(localiser, generators[0], val_identities, SIZE_IMPRESSIONS, seed=seed)
     return {
         "generators": [dataclasses.asdict(g) for g in generators],
@@ -405,11 +406,8 @@ def fit(
         "config": dataclasses.asdict(config),
         "train_seconds": time.time() - start,
         "history": history,
-        "val_integer": integer,
-        "val_integer_by_generator": [
-            summary(errors_px(integer_predictions(localiser, padded_to(x, grid)), a))
-            for x, a in val_sets
-        ],
+        "val_integer": summary(errors),
+        "val_integer_by_generator": [summary(e) for e in np.split(errors, ends[:-1])],
         "val_by_impression_size": sizes,
         "weights_bytes": out.stat().st_size,
         "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from devices.localiser import ANCHOR_SPEC, PAD, Localiser, localiser_input, shipped
+from devices.localiser import ANCHOR_SPEC, Localiser, cell_centre, localiser_input, shipped
 from devices.preprocess import PreprocessSpec, preprocess_image, to_gray_u8
-from devices.registration import BLOCK, CORE_SPEC
+from devices.registration import CORE_SPEC
 from pretrain.data.stats import spread
 from pretrain.data.stats_match import Alignment, best_alignment
 
@@ -135,12 +135,8 @@ def pair_stats(
         "pairs": len(pairs),
         "pair_shift_px": spread([2 * float(np.hypot(r.dx, r.dy)) for r in raw.values()]),
         "pair_rotation_deg": spread([abs(r.degrees) for r in raw.values()]),
-        **residual_stats(images, owners, count=count, seed=seed, spec=spec),
-        **(
-            anchor_agreement(images, owners, raw=raw, count=count, seed=seed)
-            if spec.crop == "anchor"
-            else {}
-        ),
+        **_residual(images, pairs, spec),
+        **(_agreement(images, raw, shipped()) if spec.crop == "anchor" else {}),
     }
 
 
@@ -155,7 +151,12 @@ def residual_stats(
     """:func:`pair_stats`' figures of what ``spec``'s registration leaves (``registration``,
     ``pair_residual_px``, ``misregistered_fraction``, ``pair_overlap_fraction``), without the
     raw prints' alignment: the same pairs measured under another registration."""
-    pairs = _pairs(owners, count, seed)
+    return _residual(images, _pairs(owners, count, seed), spec)
+
+
+def _residual(
+    images: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]], spec: PreprocessSpec
+) -> dict[str, Any]:
     reg = list(
         _alignments(images, pairs, lambda x: registered(x, spec), max_shift=ANY_SHIFT).values()
     )
@@ -190,7 +191,7 @@ def anchor_peaks(
     out = []
     for _ in range(count):
         i, j = divmod(int(np.argmax(logits)), logits.shape[1])
-        out.append(((i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2))
+        out.append(cell_centre(i, j))
         logits[
             max(0, i - separation) : i + separation + 1, max(0, j - separation) : j + separation + 1
         ] = -np.inf
@@ -204,7 +205,6 @@ def anchor_agreement(
     count: int = PAIRS,
     seed: int = 0,
     localiser: Localiser | None = None,
-    raw: dict[tuple[int, int], Alignment] | None = None,
 ) -> dict[str, Any]:
     """Does the learned anchor land on the same point of the finger in two impressions?
 
@@ -218,18 +218,22 @@ def anchor_agreement(
       share where some pair of the two impressions' two best peaks lies within it: what a second
       registration hypothesis could recover at most; 0 when no pair is apart).
     """
-    localiser = localiser or shipped()
     pairs = _pairs(owners, count, seed)
-    if raw is None:
-        raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
-    used = sorted({k for p in pairs for k in p})
+    raw = _alignments(images, pairs, raw_half, max_shift=ANY_SHIFT)
+    return _agreement(images, raw, localiser or shipped())
+
+
+def _agreement(
+    images: Sequence[np.ndarray], raw: dict[tuple[int, int], Alignment], localiser: Localiser
+) -> dict[str, Any]:
+    used = sorted({k for p in raw for k in p})
     grays = {k: to_gray_u8(images[k]) for k in used}
     peaks = {k: anchor_peaks(grays[k], localiser) for k in used}
     gaps, second = [], []
-    for i, j in pairs:
+    for (i, j), found in raw.items():
         shape = tuple(max(a, b) // 2 for a, b in zip(grays[i].shape, grays[j].shape, strict=True))
         gap = [
-            float(np.hypot(*(2 * carried(p / 2, raw[i, j], shape) - q)))
+            float(np.hypot(*(2 * carried(p / 2, found, shape) - q)))
             for p in peaks[i]
             for q in peaks[j]
         ]

@@ -134,27 +134,24 @@ def format_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
                 continue
             cells.append(f"{value['median']:.4g} [{value['p10']:.3g}-{value['p90']:.3g}]")
         rows.append([label, *cells])
-    if any("misregistered_fraction" in stats[name] for name in names):
-        rows.append(
-            [f"genuine pairs: residual > {MISREGISTERED_PX} px"]
-            + [
-                f"{100 * stats[n]['misregistered_fraction']:.0f}%"
-                if "misregistered_fraction" in stats[n]
-                else "-"
-                for n in names
-            ]
-        )
-    if any("anchors_apart_fraction" in stats[name] for name in names):
-        rows.append(
-            [f"genuine pairs: anchors > {MISREGISTERED_PX} px apart (2nd peak agrees)"]
-            + [
-                f"{100 * stats[n]['anchors_apart_fraction']:.0f}% "
-                f"({100 * stats[n]['second_peak_agrees_fraction']:.0f}%)"
-                if "anchors_apart_fraction" in stats[n]
-                else "-"
-                for n in names
-            ]
-        )
+    fractions = (
+        (
+            "misregistered_fraction",
+            f"genuine pairs: residual > {MISREGISTERED_PX} px",
+            lambda v: f"{100 * v['misregistered_fraction']:.0f}%",
+        ),
+        (
+            "anchors_apart_fraction",
+            f"genuine pairs: anchors > {MISREGISTERED_PX} px apart (2nd peak agrees)",
+            lambda v: (
+                f"{100 * v['anchors_apart_fraction']:.0f}% "
+                f"({100 * v['second_peak_agrees_fraction']:.0f}%)"
+            ),
+        ),
+    )
+    for key, label, cell in fractions:
+        if any(key in stats[name] for name in names):
+            rows.append([label] + [cell(stats[n]) if key in stats[n] else "-" for n in names])
     classes: Mapping[str, float] = next(
         (s["class_mix_estimated"] for s in stats.values() if "class_mix_estimated" in s), {}
     )
