@@ -22,6 +22,8 @@ from pretrain.data.fingerprint import (
     sample_singular_points,
     synthetic_fingerprints,
 )
+from pretrain.data.fingerprint.creases import FIELDS as CREASE_FIELDS
+from pretrain.data.fingerprint.creases import crease_map
 from pretrain.data.fvc import SENSOR_SETS
 
 
@@ -267,3 +269,40 @@ def test_finger_scale_draws_larger_fingertips() -> None:
     for bad in (0.4, 2.5):
         with pytest.raises(ValueError, match="finger_scale"):
             GeneratorConfig(finger_scale=bad)
+
+
+def test_creases_are_white_lines_of_the_finger() -> None:
+    # No creases draws the prints of before the setting existed; creases draw nothing else.
+    plain = generate_impression(5, 1, seed=0)
+    np.testing.assert_array_equal(
+        generate_impression(5, 1, seed=0, config=GeneratorConfig(creases=0.0)), plain
+    )
+    creased = GeneratorConfig.from_dict({"creases": 6.0})
+    master = generate_master(5, seed=0, config=creased)
+    assert master.creases.shape[1] == len(CREASE_FIELDS) and len(master.creases) > 0
+    np.testing.assert_array_equal(master.ridges, generate_master(5, seed=0).ridges)
+    # A crease only takes ink away: the print gets lighter along lines, nowhere darker.
+    image = generate_impression(5, 1, seed=0, config=creased)
+    diff = image.astype(int) - plain.astype(int)
+    assert diff.min() >= -1 and (diff > 20).mean() > 0.002, (diff.min(), (diff > 20).mean())
+    # The same creases in every impression: the master's, not the acquisition's.
+    again = generate_master(5, seed=0, config=creased).creases
+    np.testing.assert_array_equal(again, master.creases)
+    assert not np.array_equal(generate_master(6, seed=0, config=creased).creases, again)
+    with pytest.raises(ValueError, match="creases"):
+        GeneratorConfig(creases=-1.0)
+
+
+def test_crease_map_follows_the_line_and_opens_under_light_pressure() -> None:
+    # One straight horizontal crease through (100, 50), 80 px long, half-width 2, full depth.
+    crease = np.array([[100.0, 50.0, 0.0, 80.0, 2.0, 0.0, 1.0]])
+    rows, cols = np.mgrid[0:100, 0:200].astype(np.float32)
+    firm = crease_map(crease, rows, cols, pressure=1.02)
+    light = crease_map(crease, rows, cols, pressure=0.78)
+    assert firm[50, 100] == pytest.approx(1.0)
+    assert firm[50, 175] == 0.0 and firm[20, 100] == 0.0  # past its end; far across it
+    assert light.sum() > 1.3 * firm.sum()
+    # A bend moves the middle line across the crease at its ends, not at its centre.
+    bent = crease_map(crease + np.array([0, 0, 0, 0, 0, 10.0, 0]), rows, cols, pressure=1.0)
+    assert bent[50, 100] == pytest.approx(1.0)
+    assert bent[56, 130] > 0.5 > bent[50, 130]  # offset 10 * (30 / 40)^2 = 5.6 px

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from pretrain.data.fingerprint.creases import crease_map
 from pretrain.data.fingerprint.frequency import smooth_noise
 from pretrain.data.fingerprint.silhouette import Silhouette, silhouette_radius
 
@@ -149,6 +150,7 @@ def render(
     shift_max: float = SHIFT_MAX,
     partial_prob: float = PARTIAL_PROB,
     partial_reach: tuple[float, float] = PARTIAL_REACH,
+    creases: np.ndarray | None = None,
 ) -> np.ndarray:
     """One uint8 impression of a master.
 
@@ -163,6 +165,9 @@ def render(
       partial_prob: probability that one side of the finger does not touch the sensor.
       partial_reach: ``(low, high)`` px: that side's edge lies a uniform distance in this range
         from the window centre, in a uniform direction.
+      creases: the finger's skin creases in master pixels
+        (:func:`~pretrain.data.fingerprint.creases.sample_creases`); they draw nothing from
+        ``rng``, so an impression without them is the one of before they existed.
 
     Returns:
       uint8 ``shape``: dark ridges on a light background, like an optical sensor.
@@ -197,6 +202,8 @@ def render(
     wet = smooth_noise(rng, shape, 10) > 1.9 + 2.5 * condition
     ink = np.where(wet, np.maximum(ink, rng.uniform(0.5, 0.9)), ink)
     ink *= 1.0 - _scratches(rng, shape)
+    if creases is not None and len(creases):
+        ink *= 1.0 - crease_map(creases, rows, cols, pressure)
     ink *= contact * np.clip(0.85 + 0.25 * smooth_noise(rng, shape, 3), 0.4, 1.0)
 
     background = rng.uniform(170, 245) + rng.uniform(3, 15) * smooth_noise(rng, shape, 2)

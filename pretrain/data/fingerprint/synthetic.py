@@ -28,6 +28,8 @@ from tqdm import tqdm
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_image
 from pretrain.data.dataset import ArrayDataset
+from pretrain.data.fingerprint.creases import FIELDS as CREASE_FIELDS
+from pretrain.data.fingerprint.creases import sample_creases
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE, period_map, smooth_noise
 from pretrain.data.fingerprint.impressions import (
     PARTIAL_PROB,
@@ -51,6 +53,7 @@ DPI = 500
 # Knots a side of the orientation field's random turn: over the 384x320 master, one every
 # ~70 px (7 ridges), slower than the flow around a core changes, faster than the finger's shape.
 ORIENTATION_NOISE_CELLS = 5
+NO_CREASES = np.zeros((0, len(CREASE_FIELDS)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +87,10 @@ class GeneratorConfig:
         finger than the default one touches (``data stats``' ``foreground_px``, median 81k px
         over the five sets against 57k for the default fingers in a 400x400 impression): 1.25
         matches them in 448x448 impressions. 1 (the default) draws the prints of before.
+      creases: the mean number of skin creases per finger (Poisson;
+        :mod:`~pretrain.data.fingerprint.creases`): white lines across the ridges at the same
+        place of the finger in every impression. Drawn on the master's own stream, so 0 (the
+        default) draws the prints of before.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -99,6 +106,7 @@ class GeneratorConfig:
     orientation_noise_share: float = 1.0
     period_range: tuple[float, float] = PERIOD_RANGE
     finger_scale: float = 1.0
+    creases: float = 0.0
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -143,6 +151,8 @@ class GeneratorConfig:
             )
         if not 0.5 <= self.finger_scale <= 2.0:
             raise ValueError(f"finger_scale must be in [0.5, 2], got {self.finger_scale}.")
+        if not 0 <= self.creases <= 20:
+            raise ValueError(f"creases must be in [0, 20] per finger, got {self.creases}.")
         period = self.period_range
         if len(period) != 2 or not 6.0 <= period[0] <= period[1] <= 14.0:
             raise ValueError(
@@ -160,6 +170,8 @@ class Master(NamedTuple):
       theta: float32 ridge orientation on the growth grid (radians, image axes).
       period: float32 ridge period on the growth grid, in 500 dpi pixels.
       centre: ``(x, y)`` impression windows are centred on (before their random shift).
+      creases: float64 ``(k, 7)`` skin creases in master pixels
+        (:func:`~pretrain.data.fingerprint.creases.sample_creases`; none by default).
     """
 
     ridges: np.ndarray
@@ -168,6 +180,7 @@ class Master(NamedTuple):
     theta: np.ndarray
     period: np.ndarray
     centre: tuple[float, float]
+    creases: np.ndarray = NO_CREASES
 
     @property
     def fp_class(self) -> str:
@@ -229,7 +242,11 @@ def generate_master(
         centre = (0.5 * (cx + silhouette.cx), cy + 30.0)
     else:
         centre = (silhouette.cx, silhouette.cy)
-    return Master(ridges.astype(np.float32), silhouette, points, theta, period, centre)
+    creases = NO_CREASES
+    if config.creases > 0:  # its own stream, like the bend's
+        crease_rng = _rng(seed, identity, 0, 3)
+        creases = sample_creases(crease_rng, silhouette, config.creases, config.finger_scale)
+    return Master(ridges.astype(np.float32), silhouette, points, theta, period, centre, creases)
 
 
 def generate_impression(
@@ -262,6 +279,7 @@ def generate_impression(
         shift_max=config.shift_max,
         partial_prob=config.partial_prob,
         partial_reach=config.partial_reach,
+        creases=master.creases,
     )
 
 
