@@ -21,6 +21,11 @@ Steps:
 2. :class:`Localiser` - 3x3 convolutions with growing dilation and ReLU, then a 1x1 convolution
    to one logit per block (:meth:`Localiser.heatmap`); the anchor is the centre of the block with
    the largest logit (:meth:`Localiser.locate`).
+3. Optionally (a spec's ``second_anchor_below``), a print whose heatmap is flat - its best logit
+   beats the best one :data:`PEAK_SEPARATION` or more blocks away by less than the gate - also
+   gives a window at that second peak (:func:`anchor_windows`); a matcher scores the best of the
+   windows. On real prints the heatmap is flat far more often than on synthetic ones, and the
+   two impressions' anchors disagree mostly there.
 
 Trained by ``python -m pretrain localiser`` (:mod:`pretrain.localiser`), which writes
 ``localiser.npz`` and a JSON of its figures.
@@ -44,13 +49,20 @@ from typing import Any
 import numpy as np
 
 from devices.contract import ArtifactError
-from devices.preprocess import CROP_FUNCTIONS, PreprocessError, PreprocessSpec, to_gray_u8
+from devices.preprocess import (
+    CROP_FUNCTIONS,
+    VIEW_FUNCTIONS,
+    PreprocessError,
+    PreprocessSpec,
+    to_gray_u8,
+)
 from devices.registration import BLOCK, Pose, framed, orientation_vectors, warp_window
 
 PAD = 8  # blocks of zero margin: an anchor up to 64 px outside the print can be pointed at
 SHIFT = 16  # fixed-point bits of the requantisation multipliers
 INPUT_SCALE = 128  # the float network's input is the integer input / INPUT_SCALE
 WEIGHTS = Path(__file__).with_name("localiser.npz")
+PEAK_SEPARATION = 4  # blocks (32 px): the second peak is the best one at least this far away
 
 
 def localiser_input(gray: np.ndarray) -> np.ndarray:
@@ -80,6 +92,24 @@ def conv_int(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int) -> np.n
 def cell_centre(i: int, j: int) -> tuple[int, int]:
     """``(row, col)`` px in the print of the centre of block ``(i, j)`` of the padded grid."""
     return (i - PAD) * BLOCK + BLOCK // 2, (j - PAD) * BLOCK + BLOCK // 2
+
+
+def peaks(
+    logits: np.ndarray, count: int = 2, separation: int = PEAK_SEPARATION
+) -> list[tuple[int, int, int]]:
+    """``(i, j, logit)`` of a heatmap's best block (the first on a tie), then of the best
+    blocks at least ``separation`` blocks (in rows or columns) from every earlier one."""
+    left = np.asarray(logits, np.float64).copy()
+    out = []
+    for _ in range(count):
+        i, j = divmod(int(np.argmax(left)), left.shape[1])
+        if not np.isfinite(left[i, j]):
+            break
+        out.append((i, j, int(logits[i, j])))
+        left[
+            max(0, i - separation) : i + separation + 1, max(0, j - separation) : j + separation + 1
+        ] = -np.inf
+    return out
 
 
 def block_centre(logits: np.ndarray) -> tuple[int, int]:
@@ -196,9 +226,39 @@ def anchor_window(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return warp_window(gray, anchor_pose(gray), framed(size))
 
 
+def anchor_hypotheses(
+    gray: np.ndarray, below: int, localiser: Localiser | None = None
+) -> list[tuple[int, int]]:
+    """``(row, col)`` px of the anchor, then, when the heatmap's best logit beats the second
+    peak's (:func:`peaks`) by less than ``below``, of that second peak (``below`` 0: never)."""
+    found = peaks((localiser or shipped()).heatmap(localiser_input(gray)))
+    points = [cell_centre(i, j) for i, j, _ in found]
+    if len(found) < 2 or found[0][2] - found[1][2] >= below:
+        return points[:1]
+    return points
+
+
+def anchor_windows(gray: np.ndarray, size: tuple[int, int], below: int) -> list[np.ndarray]:
+    """The uint8 ``size`` windows of :func:`anchor_hypotheses` (the first is
+    :func:`anchor_window`'s)."""
+    return [
+        warp_window(gray, Pose(row, col, 0, 0, True), framed(size))
+        for row, col in anchor_hypotheses(gray, below)
+    ]
+
+
 CROP_FUNCTIONS["anchor"] = anchor_window
+VIEW_FUNCTIONS["anchor"] = anchor_windows
 
 ANCHOR_SPEC = PreprocessSpec(
     modality="fingerprint", input_size=(128, 128), crop="anchor", crop_size=(256, 256)
 )
 """``CORE_SPEC`` with the learned anchor in place of the symmetry filter's core."""
+
+# Chosen on synthetic dev prints only (/work/notes/gated_rule.txt, notebooks/results/
+# fingerprint_ablation.md): the 10th percentile of these weights' heatmap margins on the mixed
+# generator's validation prints (ids 0-99 x 8), best of the 5/10/20/30% gates there; confirmed on
+# ids 5000-5099. Tied to the weights (sha 4397e31c): new weights need it chosen again.
+SECOND_ANCHOR_BELOW = 4816
+ANCHOR_VIEWS_SPEC = dataclasses.replace(ANCHOR_SPEC, second_anchor_below=SECOND_ANCHOR_BELOW)
+"""``ANCHOR_SPEC`` whose flat-heatmap prints also give the second peak's window."""

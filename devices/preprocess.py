@@ -41,6 +41,9 @@ SIZED_CROPS = ("foreground", *REGISTERED_CROPS)  # the crops that need a crop_si
 # ``devices.localiser`` ``"anchor"`` (they read this module's segmentation, so this module cannot
 # import them; ``devices/__init__`` imports them, so the crops are there whenever ``devices`` is).
 CROP_FUNCTIONS: dict[str, Callable[[np.ndarray, tuple[int, int]], np.ndarray]] = {}
+# Crops that can give more than one window (``devices.localiser`` adds ``"anchor"``): ``(gray,
+# crop_size, gate) -> windows``, the first being the crop's own (:func:`preprocess_views`).
+VIEW_FUNCTIONS: dict[str, Callable[[np.ndarray, tuple[int, int], int], list[np.ndarray]]] = {}
 RESIZES = ("area", "bilinear")
 NORMALISATIONS = ("standardise", "unit")
 
@@ -70,6 +73,10 @@ class PreprocessSpec:
       foreground_block: block side (px) of the foreground segmentation.
       foreground_threshold: a block is foreground when its standard deviation exceeds this
         fraction of the 90th percentile of block standard deviations.
+      second_anchor_below: ``crop="anchor"`` only: a print whose localiser heatmap margin (best
+        logit minus the second peak's) is below this also gives a window at the second peak
+        (:func:`preprocess_views`, :func:`devices.localiser.anchor_windows`); 0 (the default)
+        never. Left out of :meth:`to_dict` at 0, so specs written before it read the same.
     """
 
     modality: str
@@ -80,6 +87,7 @@ class PreprocessSpec:
     normalise: str = "standardise"
     foreground_block: int = 16
     foreground_threshold: float = 0.35
+    second_anchor_below: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_size", _pair(self.input_size, "input_size"))
@@ -99,6 +107,15 @@ class PreprocessSpec:
             raise PreprocessError(
                 f"foreground_threshold must be in (0, 1), got {self.foreground_threshold}."
             )
+        if not isinstance(self.second_anchor_below, int) or self.second_anchor_below < 0:
+            raise PreprocessError(
+                f"second_anchor_below must be an int >= 0, got {self.second_anchor_below!r}."
+            )
+        if self.second_anchor_below and self.crop != "anchor":
+            raise PreprocessError(
+                f"second_anchor_below needs crop='anchor' (a localiser's heatmap), got "
+                f"crop={self.crop!r}."
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -109,7 +126,14 @@ class PreprocessSpec:
         """A JSON-ready dict (tuples become lists); :meth:`from_dict` inverts it."""
         out = dataclasses.asdict(self)
         out["input_size"], out["crop_size"] = list(self.input_size), list(self.crop_size)
+        if not self.second_anchor_below:
+            del out["second_anchor_below"]
         return out
+
+    @property
+    def max_views(self) -> int:
+        """How many windows :func:`preprocess_views` may give a print (1 or 2)."""
+        return 2 if self.second_anchor_below else 1
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -309,6 +333,21 @@ def preprocess_image(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return preprocess_patch(crop(to_gray_u8(image), spec), spec)
 
 
+def preprocess_views(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """float32 ``(v, *spec.shape)``: :func:`preprocess_image`'s input first, then, for a spec
+    with ``second_anchor_below`` and a print whose heatmap is flat, the second peak's window
+    (``v`` is 1 or 2; a matcher scores the best of them)."""
+    return np.stack([preprocess_patch(w, spec) for w in crop_views(to_gray_u8(image), spec)])
+
+
+def crop_views(gray: np.ndarray, spec: PreprocessSpec) -> list[np.ndarray]:
+    """The crops :func:`preprocess_views` normalises: :func:`crop`'s window, then for a spec
+    with ``second_anchor_below`` and a flat heatmap the second peak's (``VIEW_FUNCTIONS``)."""
+    if not spec.second_anchor_below:
+        return [crop(gray, spec)]
+    return VIEW_FUNCTIONS[spec.crop](gray, spec.crop_size, spec.second_anchor_below)
+
+
 def preprocess_patch(patch: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """The model input of an image already cropped (``crop(to_gray_u8(image), spec)``): resized
     and normalised as :func:`preprocess_image` does (for a caller that reads the crop too, e.g.
@@ -379,6 +418,17 @@ def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.n
     out = np.empty((len(images), *spec.shape), np.float32)
     for i, image in enumerate(images):
         out[i] = preprocess_image(image, spec)
+    return out
+
+
+def preprocess_batch_views(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """float32 ``(n, spec.max_views, *spec.shape)``: each image's :func:`preprocess_views`, a
+    print with fewer views padded with its first (which leaves a best-of-views score as is)."""
+    out = np.empty((len(images), spec.max_views, *spec.shape), np.float32)
+    for i, image in enumerate(images):
+        views = preprocess_views(image, spec)
+        out[i, : len(views)] = views
+        out[i, len(views) :] = views[0]
     return out
 
 

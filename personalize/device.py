@@ -73,7 +73,12 @@ from devices.cosine import normalize
 from devices.graph import Graph
 from devices.localiser import check_pin
 from devices.measure import trim_heap
-from devices.preprocess import PreprocessSpec, preprocess_batch, working_bytes
+from devices.preprocess import (
+    PreprocessSpec,
+    preprocess_batch,
+    preprocess_batch_views,
+    working_bytes,
+)
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
@@ -100,6 +105,7 @@ from personalize.offload import Offload, OffloadOutcome, Remote, offload_enrollm
 from personalize.quality import as_samples, check_image, check_samples
 from personalize.store import RecordStore, UserRecord, check_name
 from personalize.threshold import TailFit, threshold_at_far
+from personalize.windows import best_window, window_of, with_windows
 
 DEFAULT_FAR = 1 / 50_000
 CHUNK = 64  # rows per infer / refine call during calibration
@@ -878,8 +884,17 @@ class Device:
     def embed(self, images: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """The artifact's ``embed`` outputs (``embeddings``, and ``features`` when a wider scope
         is exported) of many raw captures, preprocessed as enrollment does but without the quality
-        gate (for scoring a whole evaluation set; ``verify`` gates each capture)."""
-        return self.embed_inputs(preprocess_batch(cast(Sequence[np.ndarray], images), self.spec))
+        gate (for scoring a whole evaluation set; ``verify`` gates each capture). With a second
+        registration hypothesis in the spec, the further windows' outputs ride along
+        (:mod:`personalize.windows`)."""
+        captures = cast(Sequence[np.ndarray], images)
+        if self.spec.max_views == 1:
+            return self.embed_inputs(preprocess_batch(captures, self.spec))
+        inputs = preprocess_batch_views(captures, self.spec)  # (n, windows, ...)
+        further = inputs[:, 1:].reshape(-1, *inputs.shape[2:])
+        return with_windows(
+            self.embed_inputs(inputs[:, 0]), self.embed_inputs(further), inputs.shape[1] - 1
+        )
 
     def embed_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The ``embed`` outputs of model inputs already preprocessed (``(n, *input shape)``
@@ -920,8 +935,14 @@ class Device:
         return self._scores(embedded, self._record(user))
 
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        x = check_image(np.asarray(image), self.spec)
-        return self._run_embed(x[None])
+        """One capture's ``embed`` outputs, as :meth:`embed` gives them (after the gate)."""
+        if self.spec.max_views == 1:
+            return self._run_embed(check_image(np.asarray(image), self.spec)[None])
+        x = check_image(np.asarray(image), self.spec, views=True)
+        x = np.concatenate([x, np.repeat(x[:1], self.spec.max_views - len(x), axis=0)])
+        out = self._run_embed(x)
+        first = {k: v[:1] for k, v in out.items()}
+        return with_windows(first, {k: v[1:] for k, v in out.items()}, len(x) - 1)
 
     def _run_embed(
         self, inputs: np.ndarray, views: TestViews | None = None
@@ -940,8 +961,14 @@ class Device:
         return out
 
     def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
-        """Scores of embedded captures for ``record`` by the match rule its threshold was set
-        with (the record's ``meta["match"]``; the head alone for records without templates)."""
+        """Scores of embedded captures for ``record``: each capture's best window
+        (:mod:`personalize.windows`; most captures have one) by :meth:`_window_scores`."""
+        return best_window(embedded, lambda w: self._window_scores(w, record))[0]
+
+    def _window_scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
+        """Scores of one window of embedded captures for ``record`` by the match rule its
+        threshold was set with (the record's ``meta["match"]``; the head alone for records
+        without templates)."""
         head = self._head_scores_of(embedded, record)
         rule = record.meta.get("match")
         match = MatchConfig(**rule) if isinstance(rule, dict) else MatchConfig(rule="head")
@@ -976,10 +1003,12 @@ class Device:
         self._reverified()
         record = self._record(user)
         embedded = self._embed(image)
-        score = float(self._scores(embedded, record)[0])
+        scores, which = best_window(embedded, lambda w: self._window_scores(w, record))
+        score = float(scores[0])
         decision = Decision(score >= record.threshold, score, record.threshold)
         if adapt and self.continual is not None:
-            self.continual.observe(record, embedded, decision)
+            # The window that matched is the one the user's buffer learns from.
+            self.continual.observe(record, window_of(embedded, 0, int(which[0])), decision)
         return decision
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:

@@ -19,7 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from devices.cosine import normalize
-from devices.preprocess import PreprocessError, PreprocessSpec, crop, preprocess_patch, to_gray_u8
+from devices.preprocess import (
+    PreprocessError,
+    PreprocessSpec,
+    crop,
+    crop_views,
+    preprocess_patch,
+    to_gray_u8,
+)
 from personalize.errors import EnrollmentError
 
 MIN_STD = 2.0
@@ -60,8 +67,12 @@ def as_samples(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(x) for x in images]
 
 
-def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.ndarray:
-    """Checks one image and returns its model input ``spec.shape`` (float32).
+def check_image(
+    image: np.ndarray, spec: PreprocessSpec, index: int = 0, *, views: bool = False
+) -> np.ndarray:
+    """Checks one image and returns its model input ``spec.shape`` (float32); with ``views``,
+    the inputs of all its windows ``(v, *spec.shape)``, the first one's checked
+    (:func:`devices.preprocess.preprocess_views`).
 
     Raises:
       QualityError: the reason, naming ``index``.
@@ -92,8 +103,10 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
                 index, f"float values up to {top:g}: expected intensities in [0, 1] (divide by 255)"
             )
     try:
-        patch = crop(to_gray_u8(image), spec)  # once: a fingerprint's crop is its registration
-        model_input = preprocess_patch(patch, spec)
+        # Once: a fingerprint's crop is its registration.
+        patches = crop_views(to_gray_u8(image), spec) if views else [crop(to_gray_u8(image), spec)]
+        patch = patches[0]
+        model_input = np.stack([preprocess_patch(p, spec) for p in patches])
     except PreprocessError as err:
         raise QualityError(index, str(err)) from None
     std = float(patch.std())
@@ -106,7 +119,7 @@ def check_image(image: np.ndarray, spec: PreprocessSpec, index: int = 0) -> np.n
             f"saturated ({100 * saturated:.0f}% of pixels at 0 or 255 > "
             f"{100 * MAX_SATURATED:.0f}%)",
         )
-    return model_input
+    return model_input if views else model_input[0]
 
 
 def check_samples(

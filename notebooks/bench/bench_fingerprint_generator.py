@@ -38,7 +38,7 @@ from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset
 from pretrain.embedding.data import synthetic_val_set
 from pretrain.embedding.suites import embed
-from pretrain.evaluation import evaluate_fvc, features_scorer, protocol_figures, spec_prepare
+from pretrain.evaluation import evaluate_fvc, protocol_figures, spec_prepare, spec_scorer
 
 COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 MARGIN_PTS = 0.5  # the registered rule: better by >= 0.5 on the new prints, worse by <= 0.5
@@ -93,7 +93,7 @@ def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
         "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
     }
     if fvc:
-        features = features_scorer(lambda x: embed(model.module, model.params, x))
+        features = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
         out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(spec))))
     return out
 

@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from devices.localiser import ANCHOR_SPEC, Localiser, cell_centre, localiser_input, shipped
+from devices.localiser import (
+    ANCHOR_SPEC,
+    PEAK_SEPARATION,
+    Localiser,
+    cell_centre,
+    localiser_input,
+    peaks,
+    shipped,
+)
 from devices.preprocess import PreprocessSpec, preprocess_image, to_gray_u8
 from devices.registration import CORE_SPEC
 from pretrain.data.stats import spread
@@ -40,7 +48,6 @@ ANGLES = tuple(range(-30, 31, 3))
 MISREGISTERED_PX = 64
 PAIRS = 140  # genuine pairs sampled per source (an FVC B set has 280)
 ANY_SHIFT = 10_000  # px: no bound on the shift; only the overlap requirement limits it
-PEAK_SEPARATION = 4  # blocks (32 px): the second peak is the best one at least this far away
 
 REGISTRATIONS = {"anchor": ANCHOR_SPEC, "core": CORE_SPEC}  # by crop; the first is the device's
 Prepared = tuple[np.ndarray, np.ndarray]  # (band-passed print, its ridge-area support)
@@ -186,16 +193,9 @@ def anchor_peaks(
 ) -> np.ndarray:
     """``(count, 2)`` (row, col) px: the learned anchor (the heatmap's best block, as
     :meth:`devices.localiser.Localiser.locate`), then the best blocks at least ``separation``
-    blocks from every earlier one."""
-    logits = localiser.heatmap(localiser_input(gray)).astype(np.float64)
-    out = []
-    for _ in range(count):
-        i, j = divmod(int(np.argmax(logits)), logits.shape[1])
-        out.append(cell_centre(i, j))
-        logits[
-            max(0, i - separation) : i + separation + 1, max(0, j - separation) : j + separation + 1
-        ] = -np.inf
-    return np.asarray(out, np.float64)
+    blocks from every earlier one (:func:`devices.localiser.peaks`)."""
+    found = peaks(localiser.heatmap(localiser_input(gray)), count, separation)
+    return np.asarray([cell_centre(i, j) for i, j, _ in found], np.float64)
 
 
 def anchor_agreement(

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 import devices.localiser
 import devices.preprocess
 import devices.registration
-from devices.localiser import ANCHOR_SPEC
+from devices.localiser import ANCHOR_SPEC, ANCHOR_VIEWS_SPEC
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
 from devices.registration import CORE_SPEC
 from pretrain.config import ConfigError
@@ -50,7 +50,14 @@ STORED_IMPRESSIONS = 8
 # The fingerprint crops a dataset may ask for: the foreground-centred window, the window
 # registered on the core (``devices.registration``) or on the learned anchor
 # (``devices.localiser``); each is the spec the saved model carries.
-FINGERPRINT_CROPS = {"foreground": FINGERPRINT_SPEC, "core": CORE_SPEC, "anchor": ANCHOR_SPEC}
+# ``"anchor_views"`` trains on the same windows as ``"anchor"``; its spec adds the second
+# registration hypothesis a matcher scores (:data:`devices.localiser.ANCHOR_VIEWS_SPEC`).
+FINGERPRINT_CROPS = {
+    "foreground": FINGERPRINT_SPEC,
+    "core": CORE_SPEC,
+    "anchor": ANCHOR_SPEC,
+    "anchor_views": ANCHOR_VIEWS_SPEC,
+}
 
 
 def fingerprint_spec(crop: str = "foreground") -> PreprocessSpec:
@@ -154,7 +161,8 @@ def synthetic_prints(
         "seed": seed,
         "impressions": stored,
         "generator": dataclasses.asdict(generator),
-        "spec": spec.to_dict(),
+        # The entries are first windows, the same with or without a second hypothesis.
+        "spec": dataclasses.replace(spec, second_anchor_below=0).to_dict(),
         "code": _code_digest(),
     }
     if spec.crop == "anchor":
@@ -242,8 +250,9 @@ def synthetic_fingerprint_splits(
       seed: generator seed.
       cache: cache folder ("" = ``$POCKETFIT_CACHE`` or ``runs/cache``).
       crop: ``"foreground"`` (``FINGERPRINT_SPEC``), ``"core"`` (``CORE_SPEC``: the window
-        registered on the print's core) or ``"anchor"`` (``ANCHOR_SPEC``: on the learned
-        anchor); see :func:`fingerprint_spec`.
+        registered on the print's core), ``"anchor"`` (``ANCHOR_SPEC``: on the learned
+        anchor) or ``"anchor_views"`` (the same windows; its spec lets a matcher add the second
+        peak's on a flat heatmap); see :func:`fingerprint_spec`.
       generator: :class:`pretrain.data.GeneratorConfig` options for every split (e.g.
         ``{"impression_shape": [320, 320], "shift_sd": 46}``); None keeps the defaults.
     """

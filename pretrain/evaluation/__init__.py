@@ -41,6 +41,7 @@ from pretrain.evaluation.fvc_protocol import (
     scores_report,
     set_report,
     spec_prepare,
+    spec_scorer,
     views_scorer,
 )
 from pretrain.evaluation.linear import (
@@ -121,6 +122,7 @@ __all__ = [
     "scores_report",
     "set_report",
     "spec_prepare",
+    "spec_scorer",
     "summarize",
     "val_size",
     "verification_report",

@@ -29,7 +29,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from devices.cosine import normalize
-from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_batch
+from devices.preprocess import (
+    FINGERPRINT_SPEC,
+    PreprocessSpec,
+    preprocess_batch,
+    preprocess_batch_views,
+)
 from devices.verification import eer
 from pretrain.data.fvc import SENSOR_SETS, SYNTHETIC_SET, fvc_sets, read_fvc
 
@@ -153,24 +158,30 @@ def features_scorer(features_of: Callable[[np.ndarray], np.ndarray]) -> MakeScor
     return lambda samples: cosine_scorer(features_of(samples))
 
 
-def max_cosine_scorer(features: np.ndarray) -> Scorer:
+def max_cosine_scorer(features: np.ndarray, *, every_view: bool = False) -> Scorer:
     """A :data:`Scorer` over views ``(n, v, d)``: the best cosine between any view of the
-    template ``i`` and view 0 of the probe ``j`` (matching under the views' shifts or turns)."""
+    template ``i`` and view 0 of the probe ``j`` (matching under the views' shifts or turns);
+    ``every_view``: between any view of each (a print's registration hypotheses,
+    :func:`devices.preprocess.preprocess_views`)."""
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 3:
         raise FvcProtocolError(f"view features must be (n, views, d), got shape {x.shape}.")
     x = normalize(x)
+    if every_view:
+        return lambda i, j: np.einsum("kvd,kwd->kvw", x[i], x[j]).max(axis=(1, 2))
     return lambda i, j: np.einsum("kvd,kd->kv", x[i], x[j, 0]).max(axis=1)
 
 
-def views_scorer(features_of: Callable[[np.ndarray], np.ndarray]) -> MakeScorer:
+def views_scorer(
+    features_of: Callable[[np.ndarray], np.ndarray], *, every_view: bool = False
+) -> MakeScorer:
     """Like :func:`features_scorer` for samples ``(n, v, ...)`` with a view axis, scored by
     :func:`max_cosine_scorer`."""
 
     def make(samples: np.ndarray) -> Scorer:
         n, v = samples.shape[:2]
         flat = features_of(samples.reshape(n * v, *samples.shape[2:]))
-        return max_cosine_scorer(flat.reshape(n, v, -1))
+        return max_cosine_scorer(flat.reshape(n, v, -1), every_view=every_view)
 
     return make
 
@@ -261,8 +272,22 @@ def protocol_figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def spec_prepare(spec: PreprocessSpec) -> Prepare:
-    """A :data:`Prepare` that preprocesses every print with ``spec`` (as the device does)."""
+    """A :data:`Prepare` that preprocesses every print with ``spec`` (as the device does):
+    ``(n, *spec.shape)``, or ``(n, views, *spec.shape)`` for a spec with a second registration
+    hypothesis (:func:`devices.preprocess.preprocess_batch_views`)."""
+    if spec.max_views > 1:
+        return lambda images: preprocess_batch_views(images, spec)
     return lambda images: preprocess_batch(images, spec)
+
+
+def spec_scorer(
+    features_of: Callable[[np.ndarray], np.ndarray], spec: PreprocessSpec
+) -> MakeScorer:
+    """The cosine matcher of :func:`spec_prepare`'s samples: of the embeddings, or the best
+    over both prints' views (:func:`views_scorer`, ``every_view``)."""
+    if spec.max_views > 1:
+        return views_scorer(features_of, every_view=True)
+    return features_scorer(features_of)
 
 
 def matchers_protocol(
@@ -289,7 +314,7 @@ def matchers_protocol(
     """
     out = protocol_figures(
         evaluate_fvc(
-            features_scorer(features_of),
+            spec_scorer(features_of, spec),
             sets=sets,
             root=root,
             prepare=spec_prepare(spec),

@@ -9,12 +9,17 @@ import pytest
 from devices.contract import ArtifactError
 from devices.localiser import (
     ANCHOR_SPEC,
+    ANCHOR_VIEWS_SPEC,
     PAD,
+    SECOND_ANCHOR_BELOW,
     Localiser,
+    anchor_hypotheses,
     anchor_pose,
     anchor_window,
+    anchor_windows,
     conv_int,
     localiser_input,
+    peaks,
     shipped,
 )
 from devices.preprocess import PreprocessError, preprocess_image
@@ -129,3 +134,52 @@ def test_an_artifact_pins_the_weights_its_windows_need() -> None:
     check_pin({"preprocess": CORE_SPEC.to_dict()})  # nothing pinned: accepted
     with pytest.raises(ArtifactError, match="export it again"):
         check_pin({PIN: "0" * 64})
+
+
+def test_peaks_are_the_best_blocks_kept_apart() -> None:
+    logits = np.zeros((20, 20), np.int64)
+    logits[5, 5], logits[6, 6], logits[15, 4] = 900, 800, 700  # (6, 6) is too near (5, 5)
+    assert peaks(logits, 3) == [(5, 5, 900), (15, 4, 700), (0, 0, 0)]
+    assert peaks(logits, 1) == [(5, 5, 900)]
+
+
+def test_a_flat_heatmap_gives_a_second_window(prints) -> None:
+    import dataclasses
+
+    from devices.preprocess import preprocess_batch_views, preprocess_views
+
+    gray, _ = prints[0]
+    first = anchor_pose(gray)[:2]
+    assert anchor_hypotheses(gray, 0) == [first]  # gate 0: never a second
+    both = anchor_hypotheses(gray, 2**40)  # every heatmap is flatter than that
+    assert both[0] == first and max(np.abs(np.subtract(both[1], first))) >= 4 * BLOCK
+    assert [w.shape for w in anchor_windows(gray, (256, 256), 2**40)] == [(256, 256)] * 2
+    # The first view is the spec's one window; the batch pads a one-window print with it.
+    spec = dataclasses.replace(ANCHOR_SPEC, second_anchor_below=2**40)
+    views = preprocess_views(gray, spec)
+    assert views.shape == (2, *ANCHOR_SPEC.shape)
+    np.testing.assert_array_equal(views[0], preprocess_image(gray, ANCHOR_SPEC))
+    assert not np.array_equal(views[0], views[1])
+    never = dataclasses.replace(ANCHOR_SPEC, second_anchor_below=1)  # only an exact tie
+    batch = preprocess_batch_views([gray, gray], never)
+    assert batch.shape == (2, 2, *ANCHOR_SPEC.shape)
+    np.testing.assert_array_equal(batch[1, 0], views[0])
+    np.testing.assert_array_equal(batch[1, 1], views[0])  # no second window: the first again
+    # The shipped gate: about one dev print in ten gets a second window.
+    gated = [len(anchor_hypotheses(g, SECOND_ANCHOR_BELOW)) == 2 for g, _ in prints]
+    assert sum(gated) <= len(prints) // 2, gated
+
+
+def test_a_second_window_needs_the_anchor_and_leaves_old_specs_alone() -> None:
+    import dataclasses
+
+    from devices.preprocess import PreprocessSpec
+    from devices.registration import CORE_SPEC
+
+    assert "second_anchor_below" not in ANCHOR_SPEC.to_dict()  # specs written before it
+    assert ANCHOR_SPEC.max_views == 1 and ANCHOR_VIEWS_SPEC.max_views == 2
+    assert PreprocessSpec.from_dict(ANCHOR_VIEWS_SPEC.to_dict()) == ANCHOR_VIEWS_SPEC
+    with pytest.raises(PreprocessError, match="needs crop='anchor'"):
+        dataclasses.replace(CORE_SPEC, second_anchor_below=100)
+    with pytest.raises(PreprocessError, match="int >= 0"):
+        dataclasses.replace(ANCHOR_SPEC, second_anchor_below=-1)

@@ -188,3 +188,27 @@ def test_matchers_protocol_scores_the_model_and_each_baseline(data_root: Path) -
     # The baseline on the foreground window is exactly evaluate_fvc's default.
     assert lbp == protocol_figures(direct)
     assert set(out["fvc_protocol"]) == {"2000_DB1_B"}
+
+
+def test_every_view_scores_the_best_window_of_both_prints() -> None:
+    # Probe 1's second window (e0) is what matches template 0's first (e0); its first does not.
+    features = np.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [3.0, 0.0]]])
+    i, j = np.array([0]), np.array([1])
+    np.testing.assert_allclose(max_cosine_scorer(features)(i, j), [0.0])  # probe's view 0 only
+    np.testing.assert_allclose(max_cosine_scorer(features, every_view=True)(i, j), [1.0])
+    np.testing.assert_allclose(max_cosine_scorer(features, every_view=True)(j, i), [1.0])
+
+
+def test_a_spec_with_a_second_window_is_prepared_and_scored_by_views() -> None:
+    from devices.localiser import ANCHOR_SPEC, ANCHOR_VIEWS_SPEC
+    from pretrain.data.fingerprint import generate_impression
+    from pretrain.evaluation import spec_prepare, spec_scorer
+
+    prints = [generate_impression(k, 0, seed=0) for k in range(3)]
+    assert spec_prepare(ANCHOR_SPEC)(prints).shape == (3, *ANCHOR_SPEC.shape)
+    views = spec_prepare(ANCHOR_VIEWS_SPEC)(prints)
+    assert views.shape == (3, 2, *ANCHOR_SPEC.shape)
+    np.testing.assert_array_equal(views[:, 0], spec_prepare(ANCHOR_SPEC)(prints))
+    flat = lambda x: x.reshape(len(x), -1)[:, :50]  # noqa: E731
+    same = spec_scorer(flat, ANCHOR_VIEWS_SPEC)(views)(np.arange(3), np.arange(3))
+    np.testing.assert_allclose(same, 1.0, atol=1e-9)
