@@ -255,8 +255,8 @@ ANCHOR_SPEC = PreprocessSpec(
 )
 """``CORE_SPEC`` with the learned anchor in place of the symmetry filter's core."""
 
-# Chosen on synthetic dev prints only (/work/notes/gated_rule.txt, notebooks/results/
-# fingerprint_ablation.md): the 10th percentile of these weights' heatmap margins on the mixed
+# Chosen on synthetic dev prints only (notebooks/results/fingerprint_ablation.md, "A second
+# window where the heatmap is flat"): the 10th percentile of these weights' heatmap margins on the mixed
 # generator's validation prints (ids 0-99 x 8), best of the 5/10/20/30% gates there; confirmed on
 # ids 5000-5099. Tied to the weights (sha 4397e31c): new weights need it chosen again.
 SECOND_ANCHOR_BELOW = 4816

@@ -73,12 +73,7 @@ from devices.cosine import normalize
 from devices.graph import Graph
 from devices.localiser import check_pin
 from devices.measure import trim_heap
-from devices.preprocess import (
-    PreprocessSpec,
-    preprocess_batch,
-    preprocess_batch_views,
-    working_bytes,
-)
+from devices.preprocess import PreprocessSpec, preprocess_batch, preprocess_views, working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
@@ -890,11 +885,25 @@ class Device:
         captures = cast(Sequence[np.ndarray], images)
         if self.spec.max_views == 1:
             return self.embed_inputs(preprocess_batch(captures, self.spec))
-        inputs = preprocess_batch_views(captures, self.spec)  # (n, windows, ...)
-        further = inputs[:, 1:].reshape(-1, *inputs.shape[2:])
-        return with_windows(
-            self.embed_inputs(inputs[:, 0]), self.embed_inputs(further), inputs.shape[1] - 1
-        )
+        return self._with_windows([preprocess_views(x, self.spec) for x in captures])
+
+    def _with_windows(self, views: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The ``embed`` outputs of captures' windows (``(v, *input shape)`` each, v >= 1): the
+        first windows', then each further window's (a capture without it repeats its first;
+        only the windows there are run)."""
+        first = self.embed_inputs(np.stack([v[0] for v in views]))
+        further: dict[str, list[np.ndarray]] = {k: [] for k in first}
+        for j in range(1, self.spec.max_views):
+            rows = {k: np.array(v, copy=True) for k, v in first.items()}
+            have = [i for i, v in enumerate(views) if len(v) > j]
+            if have:
+                out = self.embed_inputs(np.stack([views[i][j] for i in have]))
+                for k in rows:
+                    rows[k][have] = out[k]
+            for k in rows:
+                further[k].append(rows[k])
+        stacked = {k: np.stack(v, axis=1).reshape(-1, *v[0].shape[1:]) for k, v in further.items()}
+        return with_windows(first, stacked, self.spec.max_views - 1)
 
     def embed_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The ``embed`` outputs of model inputs already preprocessed (``(n, *input shape)``
@@ -938,11 +947,7 @@ class Device:
         """One capture's ``embed`` outputs, as :meth:`embed` gives them (after the gate)."""
         if self.spec.max_views == 1:
             return self._run_embed(check_image(np.asarray(image), self.spec)[None])
-        x = check_image(np.asarray(image), self.spec, views=True)
-        x = np.concatenate([x, np.repeat(x[:1], self.spec.max_views - len(x), axis=0)])
-        out = self._run_embed(x)
-        first = {k: v[:1] for k, v in out.items()}
-        return with_windows(first, {k: v[1:] for k, v in out.items()}, len(x) - 1)
+        return self._with_windows([check_image(np.asarray(image), self.spec, views=True)])
 
     def _run_embed(
         self, inputs: np.ndarray, views: TestViews | None = None

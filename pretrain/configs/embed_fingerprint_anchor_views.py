@@ -15,8 +15,8 @@ every print a second window (the heatmap's second peak) recovered some of those 
 impostors alike too (dev EER 3.05 -> 3.14%, not adopted). Gating it on the heatmap's margin keeps
 the second window to the prints that need it.
 
-What chose what (rule written before measuring: /work/notes/gated_rule.txt, summarised in
-notebooks/results/fingerprint_ablation.md): the gate, among the 5 / 10 / 20 / 30% quantiles of the
+What chose what (a rule written before measuring, quoted in notebooks/results/
+fingerprint_ablation.md, "A second window where the heatmap is flat"): the gate, among the 5 / 10 / 20 / 30% quantiles of the
 margins on the mixed generator's dev prints (val ids 0-99 x 8, seed 0; all 2,800 genuine and
 316,800 impostor pairs), the 10% one (4,815; EER 2.96 -> 2.80%, FNMR at FMR 1% 7.46 -> 7.11, FRR
 at FAR 1e-3 24.04 -> 23.11); confirmed on ids 5000-5099 x 8, which neither the backbone nor the

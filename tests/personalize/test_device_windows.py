@@ -39,16 +39,21 @@ def test_a_capture_scores_its_best_window(toy_artifact, tmp_path: Path, monkeypa
     # The toy's images, "registered" as themselves; the second window is the capture upside
     # down (what a second anchor would cut: another part of the same picture).
     monkeypatch.setitem(CROP_FUNCTIONS, "anchor", lambda gray, size: gray)
-    monkeypatch.setitem(
-        VIEW_FUNCTIONS, "anchor", lambda gray, size, below: [gray, np.ascontiguousarray(gray[::-1])]
-    )
+    def two_if_even(gray: np.ndarray, size: tuple[int, int], below: int) -> list[np.ndarray]:
+        flipped = np.ascontiguousarray(gray[::-1])
+        return [gray, flipped] if int(gray.sum()) % 2 == 0 else [gray]
+
+    monkeypatch.setitem(VIEW_FUNCTIONS, "anchor", two_if_even)
     dev = Device(toy_artifact["dir"], tmp_path, trusted_key=toy_artifact["pub"])
     dev.spec = dataclasses.replace(
         plain.spec, crop="anchor", crop_size=plain.spec.input_size, second_anchor_below=1
     )
     probes = np.concatenate([toy_artifact["owner_test"][:6], toy_artifact["impostors"][:6]])
     first = plain.scores("owner", probes)
-    want = np.maximum(first, plain.scores("owner", probes[:, ::-1]))
+    gray = (np.rint(np.clip(probes[..., 0], 0, 1) * 255)).astype(np.int64)
+    two = gray.reshape(len(probes), -1).sum(axis=1) % 2 == 0
+    assert 0 < two.sum() < len(probes)  # captures with one window and with two
+    want = np.where(two, np.maximum(first, plain.scores("owner", probes[:, ::-1])), first)
     assert np.any(want > first + 1e-3)  # some probes score higher upside down
     embedded = dev.embed(probes)
     assert embedded[PREFIX + "embeddings"].shape[:2] == (len(probes), 1)
