@@ -106,17 +106,24 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
     """Cosine scores of every unordered pair: ``(genuine, impostor)``.
 
     Args:
-      embeddings: ``(n, d)``; normalised here, so any scale works.
+      embeddings: ``(n, d)``; normalised here, so any scale works. Or ``(n, w, d)``: each
+        sample's windows (a print's registration hypotheses), a pair scoring the best cosine
+        over the two samples' windows.
       labels: ``(n,)`` identity of each row.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels)
-    if x.ndim != 2 or labels.shape != (x.shape[0],):
+    if x.ndim not in (2, 3) or labels.shape != (x.shape[0],):
         raise ValueError(
-            f"need (n, d) embeddings and (n,) labels, got {x.shape} and {labels.shape}."
+            f"need (n, d) or (n, windows, d) embeddings and (n,) labels, got {x.shape} and "
+            f"{labels.shape}."
         )
     x = normalize(x)
-    sim = x @ x.T
+    if x.ndim == 2:
+        sim = x @ x.T
+    else:
+        windows = range(x.shape[1])
+        sim = np.max([x[:, a] @ x[:, b].T for a in windows for b in windows], axis=0)
     i, j = np.triu_indices(x.shape[0], k=1)
     same = labels[i] == labels[j]
     return sim[i, j][same], sim[i, j][~same]

@@ -29,10 +29,16 @@ import devices.localiser
 import devices.preprocess
 import devices.registration
 from devices.localiser import ANCHOR_SPEC, ANCHOR_VIEWS_SPEC
-from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec, preprocess_batch_views
 from devices.registration import CORE_SPEC
 from pretrain.config import ConfigError
-from pretrain.data import ArrayDataset, GeneratorConfig, load_orl, synthetic_fingerprints
+from pretrain.data import (
+    ArrayDataset,
+    FingerprintGenerator,
+    GeneratorConfig,
+    load_orl,
+    synthetic_fingerprints,
+)
 from pretrain.data import fingerprint as _fingerprint
 from pretrain.data.faces import SUBJECTS
 from pretrain.embedding.cache import code_digest, lookup, store
@@ -273,6 +279,19 @@ def synthetic_fingerprint_splits(
 def synthetic_test_set(**options: Any) -> ArrayDataset:
     """The test (evaluation) identities of ``synthetic_fingerprint_splits(**options)`` alone."""
     return _held_out("test", options)
+
+
+def synthetic_test_windows(**options: Any) -> np.ndarray:
+    """float32 ``(n, w, *shape)``: every window of the test identities' prints, in
+    :func:`synthetic_test_set`'s order, for a crop whose spec gives a print more than one
+    (:func:`devices.preprocess.preprocess_batch_views`; ``w`` is its ``max_views``). Drawn again,
+    not cached (the cache holds first windows): about a minute for 1,600 prints."""
+    a = print_options(options)
+    generator = FingerprintGenerator(seed=a["seed"], config=generator_config(a["generator"]))
+    images, _ = generator.impressions(
+        print_ranges(a).test, a["held_out_impressions"], progress=True
+    )
+    return preprocess_batch_views(list(images), fingerprint_spec(a["crop"]))
 
 
 def synthetic_val_set(**options: Any) -> ArrayDataset:

@@ -25,12 +25,13 @@ import numpy as np
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import TrainConfig
-from pretrain.data import SENSOR_SETS, read_fvc
+from pretrain.data import SENSOR_SETS, ArrayDataset, read_fvc
 from pretrain.embedding.data import (
     face_options,
     fingerprint_spec,
     orl_subjects,
     synthetic_test_set,
+    synthetic_test_windows,
 )
 from pretrain.evaluation import BASELINES, evaluate_features, matchers_protocol
 
@@ -167,10 +168,27 @@ def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any])
     **options)`` (its ``generator`` option says how they are rendered)."""
     held = synthetic_test_set(**options)
     order = within_identity_order(held.labels)
-    report = score(embed(module, params, held.images), held.labels, order, held.images)
+    features = embed(module, params, held.images)
+    if fingerprint_spec(options.get("crop", "foreground")).max_views > 1:
+        features = window_features(module, params, held, options)
+    report = score(features, held.labels, order, held.images)
     report["set"] = held.name
     report["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
     return report
+
+
+def window_features(
+    module: nn.Module, params: Any, held: ArrayDataset, options: Mapping[str, Any]
+) -> np.ndarray:
+    """``(n, w, d)`` embeddings of every window of the held-out prints (the first windows are
+    ``held``'s own), for a spec with a second registration hypothesis: the protocol then scores
+    each pair's best windows and each probe's best window, as the device does."""
+    windows = synthetic_test_windows(**options)
+    if not np.array_equal(windows[:, 0], held.images):
+        raise RuntimeError("the held-out prints drawn again differ from the cached ones.")
+    n, w = windows.shape[:2]
+    flat = embed(module, params, windows.reshape(n * w, *windows.shape[2:]))
+    return np.asarray(flat).reshape(n, w, -1)
 
 
 @register_suite("fingerprint")

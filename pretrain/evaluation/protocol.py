@@ -66,8 +66,11 @@ def imprint(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def identify(templates: np.ndarray, classes: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """The class of the most cosine-similar template for each query."""
-    return classes[np.argmax(normalize(queries) @ templates.T, axis=1)]
+    """The class of the most cosine-similar template for each query (``(n, d)``, or ``(n, w,
+    d)`` windows: each query's best window)."""
+    q = normalize(np.asarray(queries, np.float64))
+    sims = q @ templates.T if q.ndim == 2 else np.einsum("nwd,cd->nwc", q, templates).max(axis=1)
+    return classes[np.argmax(sims, axis=1)]
 
 
 def identification_accuracy(
@@ -80,14 +83,16 @@ def identification_accuracy(
     """k-shot identification accuracy (percent) by imprinting, for each k in ``shots``.
 
     Each identity enrolls its first k samples (see :func:`enroll_probe_split`, pool = max k); the
-    probe set is the same for every k.
+    probe set is the same for every k. ``features`` ``(n, w, d)`` are windows: the templates are
+    imprinted from the first windows and a probe scores its best window (as the device does).
     """
     labels = np.asarray(labels)
+    first = features if features.ndim == 2 else features[:, 0]
     enroll, probe = enroll_probe_split(labels, pool=max(shots), order=order)
     out = {}
     for k in shots:
         chosen = np.concatenate([enroll[labels[enroll] == c][:k] for c in np.unique(labels)])
-        classes, templates = imprint(features[chosen], labels[chosen])
+        classes, templates = imprint(first[chosen], labels[chosen])
         predicted = identify(templates, classes, features[probe])
         out[str(k)] = float(100.0 * np.mean(predicted == labels[probe]))
     return out

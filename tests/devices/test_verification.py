@@ -63,6 +63,18 @@ def test_pair_scores() -> None:
     np.testing.assert_allclose(impostor, [0.0, 0.0])
 
 
+def test_pair_scores_take_the_best_windows() -> None:
+    # Sample 1's second window matches sample 0's first; sample 2 matches nothing.
+    x = np.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [4.0, 0.0]], [[-1.0, 0.0], [0.0, -1.0]]])
+    genuine, impostor = pair_scores(x, np.array([7, 7, 8]))
+    np.testing.assert_allclose(genuine, [1.0])  # first windows alone: 0
+    np.testing.assert_allclose(impostor, [0.0, 0.0])
+    one = pair_scores(x[:, :1], np.array([7, 7, 8]))
+    np.testing.assert_allclose(one[0], pair_scores(x[:, 0], np.array([7, 7, 8]))[0])
+    with pytest.raises(ValueError, match="windows"):
+        pair_scores(np.zeros((3, 2, 2, 2)), np.array([7, 7, 8]))
+
+
 def test_bad_scores() -> None:
     with pytest.raises(ValueError, match="NaN"):
         eer(np.array([np.nan]), np.array([0.1]))

@@ -371,3 +371,24 @@ def test_generator_settings_reach_the_prints_and_their_cache_key(tmp_path: Path)
     assert not np.array_equal(default.images, placed.images)
     with pytest.raises(ConfigError, match="generator: unknown generator option"):
         data.synthetic_fingerprint_splits(identities=2, test_identities=2, generator={"sd": 1})
+
+
+def test_the_held_out_windows_start_with_the_cached_prints(tmp_path: Path) -> None:
+    from pretrain.embedding import data
+
+    options = {
+        "identities": 2,
+        "val_identities": 2,
+        "test_identities": 2,
+        "held_out_impressions": 2,
+        "crop": "anchor_views",
+        "cache": str(tmp_path),
+    }
+    held = data.synthetic_test_set(**options)
+    windows = data.synthetic_test_windows(**options)
+    assert windows.shape == (len(held.images), 2, *held.images.shape[1:])
+    np.testing.assert_array_equal(windows[:, 0], held.images)
+    # The same cache entries as the one-window crop: the windows are the same.
+    plain = data.synthetic_test_set(**{**options, "crop": "anchor"})
+    np.testing.assert_array_equal(plain.images, held.images)
+    assert len(list(tmp_path.glob("*.npz"))) == 1

@@ -42,6 +42,17 @@ def test_identification_toy_gallery() -> None:
     assert acc == {"1": pytest.approx(200 / 3), "2": pytest.approx(200 / 3)}
 
 
+def test_identification_by_the_probes_best_window() -> None:
+    # Enrolled from first windows; person 2's probe is right only by its second window.
+    axes = np.eye(3)
+    first = np.concatenate([axes, np.array([[1.0, 0, 0], [0, 1.0, 0], [1.0, 0.1, 0]])])
+    second = np.concatenate([axes, np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])])
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    one = identification_accuracy(first, labels, shots=(1,))
+    both = identification_accuracy(np.stack([first, second], axis=1), labels, shots=(1,))
+    assert one == {"1": pytest.approx(200 / 3)} and both == {"1": 100.0}
+
+
 def test_report_keys_and_small_sets() -> None:
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 8)
