@@ -39,6 +39,7 @@ def test_a_capture_scores_its_best_window(toy_artifact, tmp_path: Path, monkeypa
     # The toy's images, "registered" as themselves; the second window is the capture upside
     # down (what a second anchor would cut: another part of the same picture).
     monkeypatch.setitem(CROP_FUNCTIONS, "anchor", lambda gray, size: gray)
+
     def two_if_even(gray: np.ndarray, size: tuple[int, int], below: int) -> list[np.ndarray]:
         flipped = np.ascontiguousarray(gray[::-1])
         return [gray, flipped] if int(gray.sum()) % 2 == 0 else [gray]
