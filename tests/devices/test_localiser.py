@@ -170,6 +170,14 @@ def test_a_flat_heatmap_gives_a_second_window(prints) -> None:
     assert sum(gated) <= len(prints) // 2, gated
 
 
+def test_the_gate_was_chosen_for_the_shipped_weights() -> None:
+    from devices.localiser import SECOND_ANCHOR_WEIGHTS, weights_sha256
+
+    # Retrained weights have other logits: choose SECOND_ANCHOR_BELOW again on the dev prints
+    # (notebooks/results/fingerprint_ablation.md says how), then update both constants.
+    assert weights_sha256() == SECOND_ANCHOR_WEIGHTS
+
+
 def test_a_second_window_needs_the_anchor_and_leaves_old_specs_alone() -> None:
     import dataclasses
 
