@@ -170,7 +170,7 @@ def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any])
     order = within_identity_order(held.labels)
     features = embed(module, params, held.images)
     if fingerprint_spec(options.get("crop", "foreground")).max_views > 1:
-        features = window_features(module, params, held, options)
+        features = window_features(module, params, held, features, options)
     report = score(features, held.labels, order, held.images)
     report["set"] = held.name
     report["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
@@ -178,17 +178,25 @@ def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any])
 
 
 def window_features(
-    module: nn.Module, params: Any, held: ArrayDataset, options: Mapping[str, Any]
+    module: nn.Module,
+    params: Any,
+    held: ArrayDataset,
+    first: np.ndarray,
+    options: Mapping[str, Any],
 ) -> np.ndarray:
-    """``(n, w, d)`` embeddings of every window of the held-out prints (the first windows are
-    ``held``'s own), for a spec with a second registration hypothesis: the protocol then scores
-    each pair's best windows and each probe's best window, as the device does."""
+    """``(n, w, d)`` embeddings of every window of the held-out prints, for a spec with a second
+    registration hypothesis: the protocol then scores each pair's best windows and each probe's
+    best window, as the device does. ``first`` holds the embeddings of ``held``'s own (first)
+    windows; only the further windows a print has are run (a padded one repeats its first)."""
     windows = synthetic_test_windows(**options)
     if not np.array_equal(windows[:, 0], held.images):
         raise RuntimeError("the held-out prints drawn again differ from the cached ones.")
-    n, w = windows.shape[:2]
-    flat = embed(module, params, windows.reshape(n * w, *windows.shape[2:]))
-    return np.asarray(flat).reshape(n, w, -1)
+    out = np.repeat(np.asarray(first)[:, None], windows.shape[1], axis=1)
+    for j in range(1, windows.shape[1]):
+        have = np.flatnonzero(np.any(windows[:, j] != windows[:, 0], axis=(1, 2, 3)))
+        if have.size:
+            out[have, j] = np.asarray(embed(module, params, windows[have, j]))
+    return out
 
 
 @register_suite("fingerprint")
