@@ -407,7 +407,17 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         **{k: report["baseline"][k] for k in KEYS},
     }
     out["baselines"] = {name: {k: b[k] for k in KEYS} for name, b in report["baselines"].items()}
-    for k in ("identities", "samples", "genuine_pairs", "impostor_pairs", "split", "set", "sets"):
+    for k in (
+        "identities",
+        "samples",
+        "genuine_pairs",
+        "impostor_pairs",
+        "split",
+        "set",
+        "sets",
+        "domain_offset",
+        "domain_offset_by_set",
+    ):
         if k in report:
             out[k] = report[k]
     if "frr_not_measured" in report:

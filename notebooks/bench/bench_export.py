@@ -217,7 +217,7 @@ def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ..
         return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
     held = synthetic_test_set(**options)
     # the prints cut as the model's spec cuts them
-    images, labels, impressions, _ = fvc_sensor_sets(spec=preprocess_of(saved))
+    images, labels, impressions, *_ = fvc_sensor_sets(spec=preprocess_of(saved))
     return {
         "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels)),
         "fvc": (images, labels, impressions),

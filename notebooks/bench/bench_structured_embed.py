@@ -148,7 +148,7 @@ class EvalSet(NamedTuple):
 def fingerprint_eval(stage: Any, smoke: bool) -> EvalSet:
     """The FVC B sensor sets in the crop the backbone trained on (impressions in order)."""
     crop = stage.dataset_options.get("crop", "foreground")
-    images, labels, impressions, _ = fvc_sensor_sets("", spec=fingerprint_spec(crop))
+    images, labels, impressions, *_ = fvc_sensor_sets("", spec=fingerprint_spec(crop))
     if smoke:
         images, labels, impressions = images[:80], labels[:80], impressions[:80]
     return EvalSet(

@@ -34,6 +34,7 @@ from pretrain.embedding.data import (
     synthetic_test_windows,
 )
 from pretrain.evaluation import BASELINES, evaluate_features, matchers_protocol
+from pretrain.evaluation.domain import domain_offset, offsets_by_group
 
 Suite = Callable[..., dict[str, Any]]
 _SUITES: dict[str, Suite] = {}
@@ -114,6 +115,7 @@ def score(
     report["baselines"] = baselines
     report["identities"] = int(np.unique(labels).size)
     report["samples"] = int(labels.size)
+    report["domain_offset"] = domain_offset(features, labels)
     return report
 
 
@@ -144,23 +146,31 @@ def face_suite(
 def fvc_sensor_sets(
     root: str = "", sets: tuple[str, ...] = SENSOR_SETS, spec: PreprocessSpec = FINGERPRINT_SPEC
 ) -> tuple[Any, ...]:
-    """The real-sensor FVC B sets as one identity set: ``(images, labels, impression, names)``.
+    """The real-sensor FVC B sets as one identity set: ``(images, labels, impression, names,
+    set_of)``.
 
-    Each finger of each set is its own identity (labels ``10 * set + finger``); ``impression`` is
-    the number in the file name (1-8).
+    Each finger of each set is its own identity (the sets' labels follow one another);
+    ``impression`` is the number in the file name (1-8); ``set_of`` is each print's set name.
     """
-    images, labels, impressions = [], [], []
+    images, labels, impressions, set_of = [], [], [], []
     offset = 0
     for name in sets:
         raw = read_fvc(name, root or None)
         data = raw.preprocess(spec)
         images.append(data.images)
         labels.append(data.labels + offset)
+        set_of += [name] * len(data.labels)
         offset += len(raw.identities)
         for path in raw.paths:
             match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
             impressions.append(int(match[1]) if match else 0)
-    return np.concatenate(images), np.concatenate(labels), np.asarray(impressions), sets
+    return (
+        np.concatenate(images),
+        np.concatenate(labels),
+        np.asarray(impressions),
+        sets,
+        np.asarray(set_of),
+    )
 
 
 def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,9 +223,11 @@ def fingerprint_suite(
     the HOG and LBP baselines (``fvc_protocol``)."""
     synthetic = synthetic_report(module, params, config.dataset_options)
     spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
-    images, labels, impressions, names = fvc_sensor_sets(root, sets, spec)
-    fvc = score(embed(module, params, images), labels, impressions, images)
+    images, labels, impressions, names, set_of = fvc_sensor_sets(root, sets, spec)
+    features = embed(module, params, images)
+    fvc = score(features, labels, impressions, images)
     fvc["sets"] = list(names)
+    fvc["domain_offset_by_set"] = offsets_by_group(features, labels, set_of)
     fvc["split"] = "per finger, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
     protocol = matchers_protocol(
         lambda x: embed(module, params, x), spec=spec, baselines=BASELINES, root=root or None

@@ -24,6 +24,7 @@ from pretrain.evaluation.descriptors import (
     gist_bank,
     gist_features,
 )
+from pretrain.evaluation.domain import DomainOffsetError, domain_offset, offsets_by_group
 from pretrain.evaluation.fvc_protocol import (
     FvcProtocolError,
     MakeScorer,
@@ -81,6 +82,7 @@ __all__ = [
     "CurveError",
     "DescriptorError",
     "DescriptorSpec",
+    "DomainOffsetError",
     "FvcProtocolError",
     "LinearError",
     "LinearModel",
@@ -93,6 +95,7 @@ __all__ = [
     "crossing_point",
     "default_prepare",
     "dense_sift_features",
+    "domain_offset",
     "draw_subset",
     "enroll_probe_split",
     "evaluate_features",
@@ -116,6 +119,7 @@ __all__ = [
     "matchers_protocol",
     "max_cosine_scorer",
     "normalize",
+    "offsets_by_group",
     "protocol_figures",
     "random_enrollment",
     "repeated_identification",
