@@ -4,7 +4,7 @@ python -m export inspect BUNDLE --key PUBLIC.pem [--json]
 python -m export evaluate BUNDLE --dataset mnist --key PUBLIC.pem [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
 python -m export rekey PATH... --old-key OLD.pub [--key NEW_PRIVATE | --new-key] [--public P] [--dry-run]
-python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...]
+python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...] [--sensor-captures DIR]
 python -m export serve --artifacts DIR --key SIGNING_KEY --tokens TOKENS [--host H --port N --tls-cert C --tls-key K]
 python -m export serve --tokens TOKENS --issue DEVICE --tenant TENANT   (prints the device's token once)
 """
@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     whiten.add_argument(
         "--no-whiten", dest="whiten", action="store_false", help="keep the embedding as trained"
     )
+    build.add_argument(
+        "--sensor-captures",
+        metavar="PATH",
+        help="calibrate to a sensor: a folder of its captures (or one .npy batch) of people other "
+        "than its users, unlabeled (>= 20); the direction they share is projected out of the "
+        "embedding (export.artifact.sensor)",
+    )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     serve = sub.add_parser("serve", help="the offload service: downloads and enrollment training")
     serve.add_argument("--artifacts", help="folder of artifact directories and .pfb bundles")
@@ -200,6 +207,7 @@ def _rekey(args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
+    from devices.imagefile import read_folder
     from export.artifact.convert import ConversionError
     from export.artifact.pipeline import export_model, signing_key
     from export.bundle import write_public_key
@@ -218,6 +226,7 @@ def _build(args: argparse.Namespace) -> None:
             int8=not args.float,
             classes=args.classes,
             whiten=args.whiten,
+            sensor_captures=read_folder(args.sensor_captures) if args.sensor_captures else None,
         )
     except ConversionError as err:
         raise ValueError(str(err)) from None
@@ -225,11 +234,17 @@ def _build(args: argparse.Namespace) -> None:
         print(json.dumps(manifest))
         return
     files = ", ".join(f"{n} {f['bytes']:,} B" for n, f in manifest["files"].items())
-    ota = manifest["ota"]
+    ota, sensor = manifest["ota"], manifest["source"].get("sensor_calibration")
     print(
         f"{args.out}: {manifest['source']['model']} artifact, embed {manifest['embed_precision']}, "
         f"scopes {', '.join(manifest['scopes'])}; {files}"
         + (f"; OTA bundle {ota['ratio']:.1f}x smaller than the float backbone" if ota else "")
+        + (
+            f"; calibrated to the sensor on {sensor['captures']} captures (their mean embedding's "
+            f"norm {sensor['mean_unit_norm_before']:.2f} -> {sensor['mean_unit_norm_after']:.2f})"
+            if sensor
+            else ""
+        )
         + f"; signed by key {key_id(key.public_key()).hex()}"
     )
 

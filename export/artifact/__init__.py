@@ -40,8 +40,15 @@ from export.artifact.ota import (
     recipe_for,
     save_ota,
 )
-from export.artifact.pipeline import check_bundle, export_model, fit_whitening, signing_key
+from export.artifact.pipeline import (
+    calibrate_to_sensor,
+    check_bundle,
+    export_model,
+    fit_whitening,
+    signing_key,
+)
 from export.artifact.scopes import check_scopes, initial_variables, train_fn, trained
+from export.artifact.sensor import SensorCalibrationError, sensor_projection
 from export.artifact.sources import Sources, data_sources, register_source, source_names
 from export.artifact.split import DATASET_SPECS, Backbone, SplitError, split_backbone
 from export.artifact.tfnative import native_embed, register_builder
@@ -56,6 +63,7 @@ __all__ = [
     "HeadConfig",
     "OtaRecipe",
     "OtaResult",
+    "SensorCalibrationError",
     "Signature",
     "Sources",
     "SplitError",
@@ -64,6 +72,7 @@ __all__ = [
     "artifact_graph",
     "build_artifact",
     "build_tflite",
+    "calibrate_to_sensor",
     "can_whiten",
     "check_builtins",
     "check_bundle",
@@ -89,6 +98,7 @@ __all__ = [
     "register_source",
     "register_steps",
     "save_ota",
+    "sensor_projection",
     "sign_manifest",
     "signed_manifest",
     "signing_key",

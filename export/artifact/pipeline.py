@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from devices.preprocess import preprocess_batch
 from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.scopes import check_scopes
+from export.artifact.sensor import SensorCalibrationError, check_captures, sensor_projection
 from export.artifact.sources import Sources, data_sources
-from export.artifact.split import Backbone, split_backbone, training_dataset
+from export.artifact.split import Backbone, preprocess_of, split_backbone, training_dataset
 from export.artifact.whiten import EPS, UNWHITENED, can_whiten, fold_whitening, whitener
 from export.bundle import BundleError, read_bundle, signing
 
@@ -153,6 +155,27 @@ def fit_whitening(
     return whitener(backbone.embeddings(images), eps), record
 
 
+def calibrate_to_sensor(
+    backbone: Backbone, saved: Any, captures: Sequence[np.ndarray]
+) -> tuple[Backbone, dict[str, Any]]:
+    """``backbone`` with the direction ``captures`` share projected out of its embedding
+    (:mod:`export.artifact.sensor`), and the manifest's record. The captures are raw, as the
+    device receives them: preprocessed by the model's spec (their first registration windows)
+    and embedded in float by ``backbone`` (after any fold already in it).
+
+    Raises:
+      SensorCalibrationError: too few captures or ones that are not images.
+      WhiteningError: a backbone without a normalised ``embed`` layer to fold into.
+    """
+    images = check_captures(captures)
+    try:
+        inputs = preprocess_batch(images, preprocess_of(saved))
+    except ValueError as err:
+        raise SensorCalibrationError(f"cannot preprocess the sensor captures: {err}") from None
+    p, record = sensor_projection(backbone.embeddings(inputs))
+    return fold_whitening(backbone, p), record
+
+
 def export_model(
     model_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -167,6 +190,7 @@ def export_model(
     background: int = 200,
     whiten: bool | None = None,
     views: TestViews | None = None,
+    sensor_captures: Sequence[np.ndarray] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
@@ -190,6 +214,10 @@ def export_model(
         not help (:func:`whitens_by_default`).
       views: the test-time views the device embeds every capture as
         (:func:`export.artifact.build_artifact`); default :func:`views_by_default`.
+      sensor_captures: raw captures from the sensor the artifact is for, of people other than
+        its users, unlabeled: the direction they share is projected out of the embedding
+        (:mod:`export.artifact.sensor`, folded after the whitener). Not with ``bundle``: a
+        bundle made before the calibration would install another backbone.
       progress: show a progress bar.
 
     Returns:
@@ -199,9 +227,18 @@ def export_model(
       FileNotFoundError: no model in ``model_dir``.
       ValueError: unknown scope, a model that cannot be cut, a dataset without sources.
       BundleError: a bundle that is unreadable, unsigned by the key, or of another model.
-      WhiteningError: ``whiten=True`` for a backbone without a normalised embedding layer.
+      WhiteningError: ``whiten=True`` (or ``sensor_captures``) for a backbone without a
+        normalised embedding layer.
+      SensorCalibrationError: too few or unusable ``sensor_captures``, or with ``bundle``.
     """
     scopes = check_scopes(scopes)  # before any slow step
+    if sensor_captures is not None:
+        sensor_captures = check_captures(sensor_captures)
+        if bundle is not None:
+            raise SensorCalibrationError(
+                "a bundle made before the sensor calibration would install the uncalibrated "
+                "backbone: build without --bundle, or compress the calibrated backbone."
+            )
     if classes < 2:
         raise ValueError(f"the head needs at least 2 class slots, got {classes}.")
     model_dir = Path(model_dir)
@@ -222,6 +259,9 @@ def export_model(
         if whiten or (whiten is None and whitens_by_default(saved, backbone)):
             w, whitening = fit_whitening(backbone, sources)
             backbone = fold_whitening(backbone, w)
+        sensor = None
+        if sensor_captures is not None:
+            backbone, sensor = calibrate_to_sensor(backbone, saved, sensor_captures)
         bar.update()
         bar.set_postfix_str(steps[2])
         key = private_key if private_key is not None else signing_key(signing.DEFAULT_PRIVATE_KEY)
@@ -251,6 +291,7 @@ def export_model(
                 "model": backbone.name,
                 "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
                 "whitening": whitening,
+                **({"sensor_calibration": sensor} if sensor else {}),
                 **({"bundle_key_id": ota["key_id"]} if ota else {}),
             },
         )

@@ -100,7 +100,9 @@ def can_whiten(backbone: Backbone) -> bool:
 
 
 def fold_whitening(backbone: Backbone, w: np.ndarray) -> Backbone:
-    """The same backbone with ``w`` folded into its ``embed`` layer (see the module doc).
+    """The same backbone with ``w`` folded into its ``embed`` layer (see the module doc); any
+    linear map of the embedding folds the same way (a sensor calibration's projection,
+    :mod:`export.artifact.sensor`).
 
     Raises:
       WhiteningError: the backbone has no normalised ``embed`` layer or ``w`` has another size.

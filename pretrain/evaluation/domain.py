@@ -14,9 +14,10 @@ Two numbers show it, on any labelled set of embeddings:
     different identities (0 when people are unrelated; a domain offset raises it by about
     ``mean_unit_norm ** 2``).
 
-Measured on the committed fingerprint backbone's int8 artifact (2026-12-06, first windows;
-``notebooks/results/fingerprint_ablation.md``, "Real prints share one direction"): the held-out
-synthetic people 0.15 / 0.04, the five FVC sensor sets 0.59-0.73 / 0.41-0.45.
+Measured by bench-embed on the committed fingerprint backbone (float, first windows;
+``embedding.json`` ``fingerprint.*.domain_offset``): the held-out synthetic people 0.08 / 0.00,
+the default generator's 0.27 / 0.07, the five FVC sensor sets 0.56-0.71 / 0.27-0.46
+(``notebooks/results/fingerprint_ablation.md``, "Real prints share one direction").
 """
 
 from __future__ import annotations

@@ -190,6 +190,9 @@ class _NoPart(nn.Module):
         ("otherkey", "signed by another key"),
         ("nokey", "pass --new-key"),
         ("openkey", "chmod 600"),
+        ("fewcaptures", "at least 20 captures from the sensor"),
+        ("nocaptures", "no capture files"),
+        ("captures_bundle", "bundle made before the sensor calibration"),
     ],
 )
 def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, message: str):
@@ -210,6 +213,14 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
         args += ["--scope", "everything"]
     elif case in ("nokey", "openkey"):
         pass
+    elif case in ("fewcaptures", "nocaptures", "captures_bundle"):
+        folder = _captures(tmp / f"{case}-captures", 3 if case == "fewcaptures" else 20)
+        if case == "nocaptures":
+            for file in folder.iterdir():
+                file.rename(file.with_suffix(".txt"))
+        args += ["--sensor-captures", str(folder)]
+        if case == "captures_bundle":
+            args += ["--bundle", str(tmp / "tiny.pfb")]
     elif case == "nopart":
         monkeypatch.setitem(registry._MODELS, "nopart", _NoPart)
         params = _NoPart().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
@@ -246,6 +257,50 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
     assert not (tmp / f"err-{case}").exists()
+
+
+def _captures(folder: Path, n: int) -> Path:
+    """``n`` ORL faces of people the tiny model did not train on (s21 on), as PNG files."""
+    from PIL import Image
+
+    from pretrain.data.faces import read_orl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    faces = read_orl()
+    for i, image in enumerate(faces.images[-n:]):
+        Image.fromarray(np.asarray(image, np.uint8)).save(folder / f"capture{i:02d}.png")
+    return folder
+
+
+def test_build_calibrates_to_a_sensor_from_its_captures(tiny, capsys) -> None:
+    """24 unlabeled captures: the direction they share leaves the artifact's embedding
+    (unwhitened, where this random-init net's faces share much of one direction)."""
+    tmp = tiny["tmp"]
+    folder = _captures(tmp / "sensor", 24)
+    key = ed25519.Ed25519PrivateKey.generate()
+    _write_key(key, tmp / "sensor.key")
+    out = tmp / "art-sensor"
+    args = ["build", "--backbone", str(tmp / "model"), "--out", str(out)]
+    args += ["--key", str(tmp / "sensor.key"), "--public", str(tmp / "sensor.pub")]
+    code = main([*args, "--no-whiten", "--sensor-captures", str(folder)])
+    assert code == 0
+    assert "calibrated to the sensor on 24 captures" in capsys.readouterr().out
+    art = load_artifact(out, tmp / "sensor.pub")
+    record = art.manifest["source"]["sensor_calibration"]
+    assert record["captures"] == 24 and record["directions"] == 1
+    assert record["mean_unit_norm_after"] < record["mean_unit_norm_before"]
+    # the int8 artifact's embeddings of the captures: the shared part is gone on the device too
+    saved = pretrain.load_model(tmp / "model")
+    from devices.imagefile import read_folder
+    from devices.preprocess import preprocess_batch
+    from export.artifact.split import preprocess_of
+
+    inputs = preprocess_batch(read_folder(folder), preprocess_of(saved))
+    got = art.interpreter().get_signature_runner("embed")(images=inputs)["embeddings"]
+    got = got / np.linalg.norm(got, axis=1, keepdims=True)
+    cone = float(np.linalg.norm(got.mean(axis=0)))
+    assert cone == pytest.approx(record["mean_unit_norm_after"], abs=0.05)
+    assert cone < record["mean_unit_norm_before"] - 0.1
 
 
 def _write_key(key, path: Path) -> None:
