@@ -32,11 +32,13 @@ from devices.views import SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
 from export.artifact.pipeline import (
+    calibrate_to_sensor,
     fit_whitening,
     shown_path,
     views_by_default,
     whitens_by_default,
 )
+from export.artifact.sensor import SensorCalibrationError, check_captures
 from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone, training_dataset
 from export.artifact.whiten import fold_whitening
@@ -113,8 +115,9 @@ class DownloadResult(NamedTuple):
       bundle: the download's bytes (written to ``<out>.pfb`` when asked).
       files: the artifact's files, as the device rebuilds them.
       manifest: the artifact's manifest.
-      backbone: the compressed backbone (kernels on their int8 grid, whitening folded in).
-      float_backbone: the same backbone uncompressed, whitening folded in (the reference).
+      backbone: the compressed backbone (kernels on their int8 grid, whitening and any sensor
+        calibration folded in).
+      float_backbone: the same backbone uncompressed, with the same folds (the reference).
       ota: the compression run (its weights bundle, history, recipe).
       whitening: the manifest's record of the whitener.
       sources: the calibration and background images the artifact was built with.
@@ -144,6 +147,7 @@ def export_download(
     progress: bool = True,
     views: TestViews | None = None,
     ota: OtaResult | None = None,
+    sensor_captures: Sequence[np.ndarray] | None = None,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
 
@@ -168,10 +172,23 @@ def export_download(
       ota: a compression of this backbone by ``recipe`` made before (:func:`load_ota` of what
         :func:`save_ota` kept, e.g. the dev search's): shipped as is, not compressed again; its
         bundle must verify against ``private_key`` and decode onto this backbone.
+      sensor_captures: unlabeled captures from the sensor the download is for (people other
+        than its users): the direction they share is projected out of the embedding after the
+        whitener and before compression (:func:`export.artifact.pipeline.calibrate_to_sensor`).
+        Not with ``ota``: a compression made before the calibration would ship the uncalibrated
+        backbone.
 
     Raises:
       ValueError: ``ota`` was made by another recipe.
+      SensorCalibrationError: too few or unusable ``sensor_captures``, or with ``ota``.
     """
+    if sensor_captures is not None:
+        sensor_captures = check_captures(sensor_captures)
+        if ota is not None:
+            raise SensorCalibrationError(
+                "a compression made before the sensor calibration would ship the uncalibrated "
+                "backbone: compress the calibrated one (no ota)."
+            )
     import pretrain
 
     saved = pretrain.load_model(model_dir)
@@ -191,6 +208,9 @@ def export_download(
         w, whitening = fit_whitening(backbone, sources)
         whitening["bundle"] = "the compressed backbone is the whitened one (fold, then compress)"
         backbone = fold_whitening(backbone, w)
+    sensor = None
+    if sensor_captures is not None:
+        backbone, sensor = calibrate_to_sensor(backbone, saved, sensor_captures)
     if ota is None:
         start = {**backbone.front_params, **backbone.last_params}
         ota = compress_backbone(
@@ -212,6 +232,7 @@ def export_download(
             "model": backbone.name,
             "calibration": f"{len(sources.calibration)} images: {sources.calibration_source}",
             "whitening": whitening,
+            **({"sensor_calibration": sensor} if sensor else {}),
             "compression": {
                 "method": "Deep Compression retrained on the embedding task "
                 "(export.artifact.ota), kernels on their int8 grid (devices.bundle.grid)",

@@ -17,6 +17,7 @@ import pretrain
 from export.artifact import ota, ota_search
 from export.artifact.ota import OtaRecipe, compress_backbone, per_layer
 from export.artifact.pipeline import check_bundle
+from export.artifact.sensor import SensorCalibrationError
 from export.artifact.split import split_backbone
 
 TINY = {
@@ -148,8 +149,62 @@ def test_a_kept_compression_is_shipped_as_is_and_only_for_its_recipe(compressed,
             progress=False,
         )
     assert not (tmp_path / "other").exists()
+    captures = [np.full((112, 92), i, np.uint8) for i in range(20)]
+    with pytest.raises(SensorCalibrationError, match="made before the sensor calibration"):
+        export_download(
+            compressed["dir"],
+            tmp_path / "calibrated",
+            private_key=key,
+            key=jax.random.key(1),
+            recipe=RECIPE,
+            ota=kept,
+            sensor_captures=captures,
+            progress=False,
+        )
+    assert not (tmp_path / "calibrated").exists()
     with pytest.raises(ValueError, match="not a saved compression"):
         load_ota(tmp_path / "nothing")
+
+
+def test_a_sensor_calibrated_download_compresses_the_calibrated_backbone(tmp_path) -> None:
+    """The captures' shared direction is folded in before compression: the backbone the
+    compression started from (the download's float reference) embeds the captures without it,
+    and the download installs."""
+    from devices.preprocess import preprocess_batch
+    from export.artifact.download import export_download
+    from export.artifact.split import preprocess_of
+    from export.bundle import write_public_key
+    from personalize import install
+
+    rng = np.random.default_rng(3)
+    _save_tiny(tmp_path / "model", TINY, lambda p: p)
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_public_key(key.public_key(), tmp_path / "signing.pub")
+    # captures sharing a pattern (a bright band), as one sensor's prints share its look
+    captures = rng.integers(0, 120, (30, 112, 92), dtype=np.uint8)
+    captures[:, 40:70] += 120
+    down = export_download(
+        tmp_path / "model",
+        tmp_path / "artifact",
+        private_key=key,
+        key=jax.random.key(1),
+        recipe=RECIPE,
+        background=100,
+        sensor_captures=list(captures),
+        progress=False,
+    )
+    record = down.manifest["source"]["sensor_calibration"]
+    assert record["captures"] == 30 and record["directions"] == 1
+    inputs = preprocess_batch(
+        list(captures), preprocess_of(pretrain.load_model(tmp_path / "model"))
+    )
+    e = np.asarray(down.float_backbone.embeddings(inputs), np.float64)
+    cone = float(np.linalg.norm((e / np.linalg.norm(e, axis=1, keepdims=True)).mean(axis=0)))
+    assert cone == pytest.approx(record["mean_unit_norm_after"], abs=1e-4)
+    assert record["mean_unit_norm_after"] < record["mean_unit_norm_before"] - 0.5
+    (tmp_path / "s.pfb").write_bytes(down.bundle)
+    installed = install(tmp_path / "s.pfb", tmp_path / "installed", tmp_path / "signing.pub")
+    assert installed["key_id"]
 
 
 def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> None:
