@@ -59,6 +59,23 @@ def _save_tiny(folder: Any, options: dict, adjust: Any = None) -> None:
     )
 
 
+def _download(tmp_path: Path, key: Any, **options: Any) -> Any:
+    """The download of the tiny model saved in ``tmp_path / "model"``, compressed by
+    :data:`RECIPE` (100 background people), into ``tmp_path / "artifact"``."""
+    from export.artifact.download import export_download
+
+    return export_download(
+        tmp_path / "model",
+        tmp_path / "artifact",
+        private_key=key,
+        key=jax.random.key(1),
+        recipe=RECIPE,
+        background=100,
+        progress=False,
+        **options,
+    )
+
+
 @pytest.fixture(scope="module")
 def compressed(tmp_path_factory, data_root) -> dict:
     tmp = tmp_path_factory.mktemp("ota")
@@ -171,7 +188,6 @@ def test_a_sensor_calibrated_download_compresses_the_calibrated_backbone(tmp_pat
     compression started from (the download's float reference) embeds the captures without it,
     and the download installs."""
     from devices.preprocess import preprocess_batch
-    from export.artifact.download import export_download
     from export.artifact.split import preprocess_of
     from export.bundle import write_public_key
     from personalize import install
@@ -183,16 +199,7 @@ def test_a_sensor_calibrated_download_compresses_the_calibrated_backbone(tmp_pat
     # captures sharing a pattern (a bright band), as one sensor's prints share its look
     captures = rng.integers(0, 120, (30, 112, 92), dtype=np.uint8)
     captures[:, 40:70] += 120
-    down = export_download(
-        tmp_path / "model",
-        tmp_path / "artifact",
-        private_key=key,
-        key=jax.random.key(1),
-        recipe=RECIPE,
-        background=100,
-        sensor_captures=list(captures),
-        progress=False,
-    )
+    down = _download(tmp_path, key, sensor_captures=list(captures))
     record = down.manifest["source"]["sensor_calibration"]
     assert record["captures"] == 30 and record["directions"] == 1
     inputs = preprocess_batch(
@@ -212,7 +219,6 @@ def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> N
     pool as a depthwise layer), packed as a download, installed and embedding on a device; and a
     wide artifact whose last block (pool included) the device trains."""
     from export.artifact import build_artifact
-    from export.artifact.download import export_download
     from export.bundle import write_public_key
     from personalize import Device, install
 
@@ -224,15 +230,7 @@ def test_a_gdc_backbone_goes_all_the_way_to_the_device(tmp_path, data_root) -> N
     )
     key = ed25519.Ed25519PrivateKey.generate()
     write_public_key(key.public_key(), tmp_path / "signing.pub")
-    down = export_download(
-        tmp_path / "model",
-        tmp_path / "artifact",
-        private_key=key,
-        key=jax.random.key(1),
-        recipe=RECIPE,
-        background=100,
-        progress=False,
-    )
+    down = _download(tmp_path, key)
     assert "gdc" in per_layer(down.ota.params, RECIPE.bits)
     (tmp_path / "face.pfb").write_bytes(down.bundle)
     install(tmp_path / "face.pfb", tmp_path / "installed", tmp_path / "signing.pub")
