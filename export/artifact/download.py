@@ -38,7 +38,7 @@ from export.artifact.pipeline import (
     views_by_default,
     whitens_by_default,
 )
-from export.artifact.sensor import SensorCalibrationError, check_captures
+from export.artifact.sensor import check_calibration
 from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone, training_dataset
 from export.artifact.whiten import fold_whitening
@@ -183,12 +183,8 @@ def export_download(
       SensorCalibrationError: too few or unusable ``sensor_captures``, or with ``ota``.
     """
     if sensor_captures is not None:
-        sensor_captures = check_captures(sensor_captures)
-        if ota is not None:
-            raise SensorCalibrationError(
-                "a compression made before the sensor calibration would ship the uncalibrated "
-                "backbone: compress the calibrated one (no ota)."
-            )
+        made_before = None if ota is None else "compression"
+        sensor_captures = check_calibration(sensor_captures, made_before=made_before)
     import pretrain
 
     saved = pretrain.load_model(model_dir)

@@ -26,7 +26,12 @@ from devices.preprocess import preprocess_batch
 from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.scopes import check_scopes
-from export.artifact.sensor import SensorCalibrationError, check_captures, sensor_projection
+from export.artifact.sensor import (
+    SensorCalibrationError,
+    check_calibration,
+    check_captures,
+    sensor_projection,
+)
 from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, preprocess_of, split_backbone, training_dataset
 from export.artifact.whiten import EPS, UNWHITENED, can_whiten, fold_whitening, whitener
@@ -233,12 +238,8 @@ def export_model(
     """
     scopes = check_scopes(scopes)  # before any slow step
     if sensor_captures is not None:
-        sensor_captures = check_captures(sensor_captures)
-        if bundle is not None:
-            raise SensorCalibrationError(
-                "a bundle made before the sensor calibration would install the uncalibrated "
-                "backbone: build without --bundle, or compress the calibrated backbone."
-            )
+        made_before = None if bundle is None else "bundle"
+        sensor_captures = check_calibration(sensor_captures, made_before=made_before)
     if classes < 2:
         raise ValueError(f"the head needs at least 2 class slots, got {classes}.")
     model_dir = Path(model_dir)

@@ -113,3 +113,22 @@ def check_captures(captures: Sequence[np.ndarray]) -> list[np.ndarray]:
                 f"capture {i} has shape {image.shape}: not an image (h, w[, c])."
             )
     return images
+
+
+def check_calibration(
+    captures: Sequence[np.ndarray], *, made_before: str | None
+) -> list[np.ndarray]:
+    """:func:`check_captures` at an export's start, before any slow step; ``made_before`` names
+    a compressed form the caller was handed (``"bundle"``, ``"compression"``), which a
+    calibration cannot ship: it was made from the uncalibrated backbone.
+
+    Raises:
+      SensorCalibrationError: as :func:`check_captures`, or ``made_before`` is given.
+    """
+    images = check_captures(captures)
+    if made_before is not None:
+        raise SensorCalibrationError(
+            f"a {made_before} made before the sensor calibration would ship the uncalibrated "
+            "backbone: compress the calibrated one instead."
+        )
+    return images
