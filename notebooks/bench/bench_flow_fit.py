@@ -1,8 +1,8 @@
-"""Fits the generator's loop flows to SFinGe's own prints (FVC2000 DB4, synthetic).
+"""Fits the generator's loop and whorl flows to SFinGe's own prints (FVC2000 DB4, synthetic).
 
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_flow_fit.py
 
-Every DB4 print that reads as a loop with one core is fitted by
+Every DB4 print that reads as a loop with one core or as a whorl is fitted by
 :func:`pretrain.data.flowfit.fit_table`; the table goes to
 ``pretrain/data/fingerprint/flow_sfinge.npz`` (``GeneratorConfig(flow="sfinge")`` draws from it)
 and the fit's figures to ``notebooks/results/flow_fit.json``. DB4 is the SFinGe method's output,
@@ -11,6 +11,8 @@ from then on.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from _results import ROOT, print_table, run_main, write_results
@@ -25,29 +27,31 @@ SET = "2000_DB4_B"
 def main() -> None:
     prints = read_fvc(SET)
     table, fits = fit_table(prints.images)
-    np.savez(TABLE, core=table.core, delta=table.delta, offset=table.offset)
+    np.savez(TABLE, **table._asdict())
+    by_class: dict[str, Any] = {}
+    for name in ("left_loop", "whorl"):
+        chosen = [f for f in fits if f.fp_class == name]
+        by_class[name] = {
+            "fitted": len(chosen),
+            "residual_before": float(np.mean([f.error_before for f in chosen])),
+            "residual_after": float(np.mean([f.error_after for f in chosen])),
+            "correction_mean": np.mean([f.corrections for f in chosen], axis=0).round(3).tolist(),
+            "delta_offsets_median_px": np.median([f.deltas for f in chosen], axis=0)
+            .round(1)
+            .tolist(),
+        }
     figures = {
         "set": SET,
         "prints": len(prints),
-        "loops_fitted": len(fits),
-        "residual_before": float(np.mean([f.error_before for f in fits])),
-        "residual_after": float(np.mean([f.error_after for f in fits])),
-        "core_correction_mean": table.core.mean(axis=0).round(3).tolist(),
-        "delta_correction_mean": table.delta.mean(axis=0).round(3).tolist(),
-        "delta_offset_median_px": np.median(table.offset, axis=0).round(1).tolist(),
+        "classes": by_class,
         "table": str(TABLE.relative_to(ROOT)),
     }
     write_results("flow_fit", figures)
     print_table(
-        ["prints", "loops fitted", "residual before", "after", "delta offset (px)"],
+        ["class", "prints fitted", "residual before", "after"],
         [
-            [
-                len(prints),
-                len(fits),
-                figures["residual_before"],
-                figures["residual_after"],
-                figures["delta_offset_median_px"],
-            ]
+            [name, c["fitted"], c["residual_before"], c["residual_after"]]
+            for name, c in by_class.items()
         ],
     )
 

@@ -1,7 +1,8 @@
-"""Fingerprint EmbedNet on prints whose loops flow as SFinGe's do: the committed backbone
-continued, on its own anchor windows, on the mixed generator with ``flow="sfinge"`` (each loop's
-Vizcaya-Gerhardt corrections and delta offset drawn from those fitted to SFinGe's prints,
-:mod:`pretrain.data.fingerprint.flow`). Registered 2026-12-06, before the run.
+"""Fingerprint EmbedNet on prints whose loops and whorls flow as SFinGe's do: the committed
+backbone continued, on its own anchor windows, on the mixed generator with ``flow="sfinge"``
+(each loop's and whorl's singular points and Vizcaya-Gerhardt corrections drawn from those
+fitted to SFinGe's prints, :mod:`pretrain.data.fingerprint.flow`). Registered 2026-12-06, before
+the run.
 
 Why: the committed backbone puts every real print in a narrow cone (the mean of their unit
 embeddings has norm 0.56-0.71 per FVC set; the synthetic dev prints' 0.08), and SFinGe's prints
@@ -9,11 +10,19 @@ sit in it too. Diagnosed on FVC (read as a diagnosis, notebooks/results/fingerpr
 "The cone is the loops' flow"): our own ridge growth on a real print's smoothed orientation field
 lands where the real print does (projection on the cone's axis 0.67 against 0.66), whatever the
 period (0.67) or smoothing (0.63 at 3 blocks); the zero-pole field at the print's own singular
-points does not (0.14). Loops drawn with corrections fitted to SFinGe's loops move towards the
-cone (the committed backbone's projection, dev-style prints 5000-5099: 0.00 -> 0.18 on this
-generator's, -0.00 -> 0.29 on clean default ones). A backbone that learns to tell such loops
-apart should stop collapsing them. Only DB4 (SFinGe's output) was fitted; the five sensor sets
-were not read for the table.
+points does not (0.14). Loops and whorls drawn with corrections fitted to SFinGe's move towards
+the cone (the committed backbone's projection, dev-style prints 5000-5099 x 4: 0.00 -> 0.22 on
+this generator's, -0.00 -> 0.36 on clean default ones; loops alone 0.18 / 0.29). A backbone that
+learns to tell such prints apart should stop collapsing them. Only DB4 (SFinGe's output) was
+fitted; the five sensor sets were not read for the table.
+
+A first start with loops only (bars 2.96 / 4.29%) was stopped while its prints were still being
+drawn, before any epoch, to add the whorls (28% of prints); the bars below are re-measured.
+
+The bars (2026-12-06, before the run): the committed backbone's dev EER is 2.96% on the mixed
+generator's prints and 7.39% on this generator's, so the candidate needs <= 6.89% on this
+generator's and <= 3.46% on the mixed one's. The committed backbone tells these flows apart far
+worse than its own: the collapse the cone shows on real prints, seen on synthetic ones.
 
 What chooses what (registered before the run; dev = synthetic validation identities 0-99 x 8,
 seed 0, never trained on), as ``_continued.py`` says (``<name>`` = flow):

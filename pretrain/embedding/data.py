@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import inspect
 import math
 import multiprocessing
@@ -40,6 +41,7 @@ from pretrain.data import (
     synthetic_fingerprints,
 )
 from pretrain.data import fingerprint as _fingerprint
+from pretrain.data.fingerprint import flow as _flow
 from pretrain.data.faces import SUBJECTS
 from pretrain.embedding.cache import code_digest, lookup, store
 from pretrain.train.datasets import Splits, register_dataset
@@ -93,6 +95,13 @@ def _localiser_key() -> dict[str, str]:
         "code": code_digest([devices.localiser]),
         "weights_sha256": devices.localiser.weights_sha256(),
     }
+
+
+@functools.cache
+def _flow_table_sha256() -> str:
+    """What a fitted flow's entries also depend on: the table they draw from (read once per
+    process, as :func:`_code_digest`)."""
+    return hashlib.sha256(_flow.TABLE.read_bytes()).hexdigest()
 
 
 class IdentityRanges(NamedTuple):
@@ -173,6 +182,8 @@ def synthetic_prints(
     }
     if spec.crop == "anchor":
         base["localiser"] = _localiser_key()
+    if generator.flow != "zero_pole":
+        base["flow_table_sha256"] = _flow_table_sha256()
     bounds = [
         (start, min(start + CHUNK, identities.stop))
         for start in range(identities.start, identities.stop, CHUNK)

@@ -373,6 +373,26 @@ def test_generator_settings_reach_the_prints_and_their_cache_key(tmp_path: Path)
         data.synthetic_fingerprint_splits(identities=2, test_identities=2, generator={"sd": 1})
 
 
+def test_a_fitted_flow_table_is_part_of_the_cache_key(tmp_path: Path, monkeypatch) -> None:
+    from pretrain.data import GeneratorConfig
+    from pretrain.embedding import data
+
+    cache, fitted = str(tmp_path / "cache"), GeneratorConfig(flow="sfinge")
+    data.synthetic_prints(range(0, 1), 1, seed=3, cache=cache, workers=1, generator=fitted)
+    data.synthetic_prints(range(0, 1), 1, seed=3, cache=cache, workers=1, generator=fitted)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    # A refitted table (other bytes) must not reuse the prints drawn from the old one.
+    other = tmp_path / "flow.npz"
+    other.write_bytes(data._flow.TABLE.read_bytes() + b"refit")
+    monkeypatch.setattr(data._flow, "TABLE", other)
+    data._flow_table_sha256.cache_clear()
+    try:
+        data.synthetic_prints(range(0, 1), 1, seed=3, cache=cache, workers=1, generator=fitted)
+    finally:
+        data._flow_table_sha256.cache_clear()
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
 def test_the_held_out_windows_start_with_the_cached_prints(tmp_path: Path) -> None:
     from pretrain.embedding import data
 

@@ -1,4 +1,4 @@
-"""Loop flows fitted to prints: the table, the generator's ``flow`` setting and the fit."""
+"""Loop and whorl flows fitted to prints: the table, the generator's ``flow`` setting, the fit."""
 
 from __future__ import annotations
 
@@ -6,25 +6,32 @@ import numpy as np
 import pytest
 
 from pretrain.data.fingerprint import GeneratorConfig, SingularPoints, generate_master
-from pretrain.data.fingerprint.flow import ENDS, fitted_loop, load_table, mirrored, periodic
+from pretrain.data.fingerprint.flow import ENDS, fitted_flow, load_table, mirrored, periodic
 from pretrain.data.fingerprint.orientation import orientation_field
-from pretrain.data.flowfit import LoopFit, fit_loop, fit_table, plausible
+from pretrain.data.flowfit import Fit, fit_print, fit_table, plausible
 
 SFINGE = GeneratorConfig(flow="sfinge")
 LOOPS = ("left_loop", "right_loop")
+FITTED = (*LOOPS, "whorl")
 
 
-def test_the_table_holds_left_loops_with_the_delta_below_right() -> None:
+def test_the_table_holds_left_loops_and_whorls_with_the_deltas_below() -> None:
     table = load_table()
-    assert table.core.shape == table.delta.shape == (len(table.offset), len(ENDS))
-    assert len(table.offset) >= 10
-    # Every row passed the fit's plausibility check: delta to the lower right of the core.
-    assert (table.offset[:, 0] > 0).all() and (table.offset[:, 1] > 0).all()
-    assert not table.core.flags.writeable
+    n, m = len(table.loop_offset), len(table.whorl_cores)
+    assert table.loop_core.shape == table.loop_delta.shape == (n, len(ENDS))
+    assert table.whorl_corrections.shape == (m, 4, len(ENDS))
+    assert n >= 10 and m >= 5
+    # Every row passed the fit's plausibility check: a loop's delta to the lower right of its
+    # core, a whorl's below its cores, one on each side; a whorl's upper core first.
+    assert (table.loop_offset > 0).all()
+    assert (table.whorl_deltas[:, :, 1] > 0).all()
+    assert (table.whorl_deltas[:, 0, 0] < 0).all() and (table.whorl_deltas[:, 1, 0] > 0).all()
+    assert (table.whorl_cores[:, 0, 1] <= table.whorl_cores[:, 1, 1]).all()
+    assert not table.loop_core.flags.writeable
 
 
 def test_periodic_extends_by_whole_turns() -> None:
-    values = ENDS + load_table().core[0]
+    values = ENDS + load_table().loop_core[0]
     angles = np.linspace(-np.pi, np.pi, 7)
     np.testing.assert_allclose(
         periodic(values, angles + 2 * np.pi), periodic(values, angles) + 2 * np.pi
@@ -37,14 +44,14 @@ def test_mirrored_corrections_draw_the_mirror_image() -> None:
     left = SingularPoints(
         "left_loop",
         np.array([[150.0, 160.0]]),
-        np.array([[150.0, 160.0]]) + table.offset[0],
-        np.stack([ENDS + table.core[0], ENDS + table.delta[0]]),
+        np.array([[150.0, 160.0]]) + table.loop_offset[0],
+        np.stack([ENDS + table.loop_core[0], ENDS + table.loop_delta[0]]),
     )
     width = 320.0
     right = SingularPoints(
         "right_loop",
         np.array([[width - 150.0, 160.0]]),
-        np.array([[width - 150.0 - table.offset[0][0], 160.0 + table.offset[0][1]]]),
+        np.array([[width - 150.0 - table.loop_offset[0][0], 160.0 + table.loop_offset[0][1]]]),
         np.stack([mirrored(left.corrections[0]), mirrored(left.corrections[1])]),
     )
     rows, cols = np.mgrid[10:380:23, 5:315:19].astype(float)
@@ -56,29 +63,38 @@ def test_mirrored_corrections_draw_the_mirror_image() -> None:
     np.testing.assert_allclose(mirrored(mirrored(left.corrections[0])), left.corrections[0])
 
 
-def test_sfinge_flow_changes_the_loops_and_nothing_else() -> None:
-    changed = 0
-    for identity in range(12):
+def test_sfinge_flow_changes_the_loops_and_whorls_and_nothing_else() -> None:
+    table = load_table()
+    changed = set()
+    for identity in range(16):
         plain = generate_master(identity, seed=0)
         fitted = generate_master(identity, seed=0, config=SFINGE)
         assert plain.points.fp_class == fitted.points.fp_class
-        np.testing.assert_array_equal(plain.points.cores, fitted.points.cores)
-        if plain.points.fp_class not in LOOPS:
+        np.testing.assert_array_equal(plain.silhouette, fitted.silhouette)
+        if plain.points.fp_class not in FITTED:
             np.testing.assert_array_equal(plain.ridges, fitted.ridges)
             continue
-        changed += 1
+        changed.add(plain.points.fp_class)
+        assert not np.array_equal(plain.ridges, fitted.ridges)
+        if plain.points.fp_class == "whorl":
+            # Placed on the plain whorl's cores' midpoint, shaped as a fitted one.
+            centre = plain.points.cores.mean(axis=0)
+            np.testing.assert_allclose(fitted.points.cores.mean(axis=0), centre, atol=1e-9)
+            rel = fitted.points.deltas - centre
+            assert np.isclose(table.whorl_deltas, rel).all(axis=(1, 2)).any()
+            continue
+        np.testing.assert_array_equal(plain.points.cores, fitted.points.cores)
         offset = fitted.points.deltas[0] - fitted.points.cores[0]
         if fitted.points.fp_class == "right_loop":
             offset[0] = -offset[0]
-        assert np.isclose(load_table().offset, offset).all(axis=1).any()
-        assert not np.array_equal(plain.ridges, fitted.ridges)
-    assert changed >= 4
+        assert np.isclose(table.loop_offset, offset).all(axis=1).any()
+    assert changed == set(FITTED)
 
 
-def test_fitted_loop_refuses_other_classes() -> None:
-    whorl = SingularPoints("whorl", np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((4, len(ENDS))))
-    with pytest.raises(ValueError, match="loops"):
-        fitted_loop(np.random.default_rng(0), whorl, load_table())
+def test_fitted_flows_refuse_other_classes() -> None:
+    arch = SingularPoints("arch", np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="loops and whorls"):
+        fitted_flow(np.random.default_rng(0), arch, load_table())
 
 
 def test_an_unknown_flow_is_refused() -> None:
@@ -86,39 +102,47 @@ def test_an_unknown_flow_is_refused() -> None:
         GeneratorConfig(flow="spiral")
 
 
-def test_the_fit_finds_a_known_loop_again() -> None:
+def test_the_fit_finds_known_flows_again() -> None:
     # Masters drawn with known corrections and deltas: the fit must explain their flow far
-    # better than the identity does, and put the delta near where it was drawn.
-    errors, misses = [], []
-    for identity in range(12):
+    # better than the identity does, and put the deltas near where they were drawn.
+    errors, misses, classes = [], [], set()
+    for identity in range(16):
         master = generate_master(identity, seed=0, config=SFINGE)
-        if master.points.fp_class not in LOOPS:
+        if master.points.fp_class not in FITTED:
             continue
-        fit = fit_loop(master.image())
+        fit = fit_print(master.image())
         if fit is None:
             continue
-        truth = master.points.deltas[0] - master.points.cores[0]
-        truth[0] = abs(truth[0])  # the fit mirrors right loops to left ones
+        classes.add(fit.fp_class)
+        centre = master.points.cores.mean(axis=0)
+        truth = master.points.deltas - centre
+        if master.points.fp_class in LOOPS:
+            truth[:, 0] = abs(truth[:, 0])  # the fit mirrors right loops to left ones
         errors.append((fit.error_before, fit.error_after))
-        misses.append(float(np.hypot(*(fit.offset - truth))))
-    assert len(misses) >= 4
-    assert all(after < 0.25 * before for before, after in errors)
+        misses.extend(np.hypot(*(fit.deltas - truth).T))
+    assert classes == {"left_loop", "whorl"}
+    assert all(after < 0.5 * before for before, after in errors)
     assert np.median(misses) < 30.0
 
 
 def test_implausible_deltas_are_dropped() -> None:
     zero = np.zeros(len(ENDS))
 
-    def fit(offset: tuple[float, float]) -> LoopFit:
-        return LoopFit(zero, zero, np.array(offset), 0.2, 0.01)
+    def fit(offset: tuple[float, float]) -> Fit:
+        return Fit("left_loop", np.zeros((1, 2)), np.array([offset]), zero[None], 0.2, 0.01)
 
     assert plausible(fit((80.0, 100.0)))
     assert not plausible(fit((80.0, -100.0)))  # above the core
     assert not plausible(fit((-80.0, 100.0)))  # on the opening's side
     assert not plausible(fit((20.0, 30.0)))  # too near
     assert not plausible(fit((300.0, 300.0)))  # too far
+    whorl = Fit(
+        "whorl", np.zeros((2, 2)), np.array([[-90.0, 100.0], [90.0, 100.0]]), zero, 0.2, 0.0
+    )
+    assert plausible(whorl)
+    assert not plausible(whorl._replace(deltas=whorl.deltas[::-1]))  # each on the other side
 
 
 def test_a_table_of_no_loops_is_refused() -> None:
-    with pytest.raises(ValueError, match="no image read as a loop"):
+    with pytest.raises(ValueError, match="needs loops and whorls"):
         fit_table([np.full((300, 300), 255, np.uint8)])

@@ -1,17 +1,18 @@
-"""Loop flows fitted to prints: the Vizcaya-Gerhardt corrections of a loop's core and delta.
+"""Loop and whorl flows fitted to prints: the Vizcaya-Gerhardt corrections of their singular points.
 
 The zero-pole model with corrections near the identity (:mod:`.orientation`) opens a loop
-sideways, towards a delta placed close beside it. Fitted to SFinGe's own prints (FVC2000 DB4,
-whose generator fits these corrections to real prints), the core's correction is far from the
-identity and the delta sits further below: the loop opens downwards and its legs run
-steeply down, as on real fingers (``pretrain.data.stats``: loop axis, share of steep ridges
-below the core). A backbone that never saw such loops maps them all to one place: with the
-identity-like corrections, the committed backbone puts real prints in a narrow cone
-(notebooks/results/fingerprint_ablation.md, "The cone is the loops' flow").
+sideways, towards a delta placed close beside it, and draws whorls as round as the model is.
+Fitted to SFinGe's own prints (FVC2000 DB4, whose generator fits these corrections to real
+prints), the corrections are far from the identity and the deltas sit further below: loops open
+downwards, their legs run steeply down, as on real fingers (``pretrain.data.stats``-style
+figures in notebooks/results/fingerprint_ablation.md). A backbone that never saw such flows maps
+them all to one place: with identity-like corrections, the committed backbone puts real prints
+in a narrow cone (fingerprint_ablation.md, "The cone is the loops' flow").
 
-``flow="sfinge"`` in :class:`~.synthetic.GeneratorConfig` draws each loop's corrections and
-delta offset from the fitted table (one fitted print at random, mirrored for right loops), with
-the same small noise the default draws add; other classes are unchanged. The table is written
+``flow="sfinge"`` in :class:`~.synthetic.GeneratorConfig` draws each loop's and each whorl's
+singular points around its own core (a whorl: around its cores' midpoint) and their corrections
+from one fitted print of the table, at random, with the default draws' noise; a right loop takes
+a fitted left loop's mirror image. Arches and tented arches are unchanged. The table is written
 by ``notebooks/bench/bench_flow_fit.py`` with :func:`pretrain.data.flowfit.fit_table`.
 
 References:
@@ -35,29 +36,42 @@ from pretrain.data.fingerprint.orientation import (
 )
 
 FLOWS = ("zero_pole", "sfinge")
+FITTED_CLASSES = ("left_loop", "right_loop", "whorl")
 TABLE = Path(__file__).with_name("flow_sfinge.npz")
 ENDS = np.linspace(-np.pi, np.pi, CORRECTION_SEGMENTS + 1)
 
 
 class FlowTable(NamedTuple):
-    """Fitted left loops: ``core`` and ``delta`` ``(n, CORRECTION_SEGMENTS + 1)`` corrections
-    minus the identity (radians, at :data:`ENDS`), ``offset`` ``(n, 2)`` delta minus core
-    ``(x, y)`` px at 500 dpi (x > 0: the delta on the right, as a left loop has it)."""
+    """Fitted flows. Corrections are minus the identity (radians, at :data:`ENDS`); positions
+    are ``(x, y)`` px at 500 dpi (y down).
 
-    core: np.ndarray
-    delta: np.ndarray
-    offset: np.ndarray
+    Attributes:
+      loop_core, loop_delta: ``(n, len(ENDS))`` a left loop's core and delta corrections.
+      loop_offset: ``(n, 2)`` its delta minus its core (x > 0: the delta on the right).
+      whorl_cores, whorl_deltas: ``(m, 2, 2)`` a whorl's cores (upper first) and deltas (left
+        first), minus the cores' midpoint.
+      whorl_corrections: ``(m, 4, len(ENDS))`` cores' then deltas' corrections.
+    """
+
+    loop_core: np.ndarray
+    loop_delta: np.ndarray
+    loop_offset: np.ndarray
+    whorl_cores: np.ndarray
+    whorl_deltas: np.ndarray
+    whorl_corrections: np.ndarray
 
 
 @functools.lru_cache(maxsize=2)
 def load_table(path: Path = TABLE) -> FlowTable:
     """The fitted table in ``path`` (read once; arrays are read-only)."""
     with np.load(path) as data:
-        table = FlowTable(data["core"], data["delta"], data["offset"])
+        table = FlowTable(*(data[name] for name in FlowTable._fields))
     for array in table:
         array.setflags(write=False)
-    if not len(table.core) or not (len(table.core) == len(table.delta) == len(table.offset)):
-        raise ValueError(f"{path}: the flow table is empty or its arrays differ in length.")
+    loops = {len(table.loop_core), len(table.loop_delta), len(table.loop_offset)}
+    whorls = {len(table.whorl_cores), len(table.whorl_deltas), len(table.whorl_corrections)}
+    if len(loops) != 1 or len(whorls) != 1 or 0 in loops | whorls:
+        raise ValueError(f"{path}: a class of the flow table is empty or its arrays differ.")
     return table
 
 
@@ -74,18 +88,32 @@ def mirrored(values: np.ndarray) -> np.ndarray:
     return -periodic(values, np.pi - ENDS)
 
 
-def fitted_loop(
+def _noise(rng: np.random.Generator, rows: int) -> np.ndarray:
+    noise = np.clip(rng.normal(0, CORRECTION_STD, (rows, len(ENDS))), -0.3, 0.3)
+    noise[:, -1] = noise[:, 0]  # g(pi) - g(-pi) = 2 pi keeps the field continuous
+    return noise
+
+
+def fitted_flow(
     rng: np.random.Generator, points: SingularPoints, table: FlowTable
 ) -> SingularPoints:
-    """``points`` (a loop) with the delta and corrections of one fitted print drawn from
-    ``table``, plus the default draws' noise; the core stays where it is."""
+    """``points`` (a loop or a whorl) with the singular points and corrections of one fitted
+    print drawn from ``table``, plus the default draws' noise, placed on its own core (a loop)
+    or its cores' midpoint (a whorl)."""
+    if points.fp_class == "whorl":
+        k = int(rng.integers(len(table.whorl_cores)))
+        centre = points.cores.mean(axis=0)
+        return points._replace(
+            cores=centre + table.whorl_cores[k],
+            deltas=centre + table.whorl_deltas[k],
+            corrections=ENDS + table.whorl_corrections[k] + _noise(rng, 4),
+        )
     if points.fp_class not in ("left_loop", "right_loop"):
-        raise ValueError(f"fitted flows are for loops, not {points.fp_class!r}.")
-    k = int(rng.integers(len(table.core)))
-    noise = np.clip(rng.normal(0, CORRECTION_STD, (2, len(ENDS))), -0.3, 0.3)
-    noise[:, -1] = noise[:, 0]
-    core, delta = ENDS + table.core[k] + noise[0], ENDS + table.delta[k] + noise[1]
-    offset = np.array(table.offset[k], float)
+        raise ValueError(f"fitted flows are for loops and whorls, not {points.fp_class!r}.")
+    k = int(rng.integers(len(table.loop_core)))
+    noise = _noise(rng, 2)
+    core, delta = ENDS + table.loop_core[k] + noise[0], ENDS + table.loop_delta[k] + noise[1]
+    offset = np.array(table.loop_offset[k], float)
     if points.fp_class == "right_loop":
         core, delta = mirrored(core), mirrored(delta)
         offset[0] = -offset[0]

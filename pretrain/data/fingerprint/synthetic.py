@@ -30,7 +30,7 @@ from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec, preprocess_imag
 from pretrain.data.dataset import ArrayDataset
 from pretrain.data.fingerprint.creases import FIELDS as CREASE_FIELDS
 from pretrain.data.fingerprint.creases import sample_creases
-from pretrain.data.fingerprint.flow import FLOWS, fitted_loop, load_table
+from pretrain.data.fingerprint.flow import FITTED_CLASSES, FLOWS, fitted_flow, load_table
 from pretrain.data.fingerprint.frequency import PERIOD_RANGE, period_map, smooth_noise
 from pretrain.data.fingerprint.impressions import (
     PARTIAL_PROB,
@@ -93,9 +93,10 @@ class GeneratorConfig:
         place of the finger in every impression. Drawn on the master's own stream, so 0 (the
         default) draws the prints of before.
       flow: ``"zero_pole"`` (the default) corrects each singular point's zero-pole field by a
-        small random turn of the identity; ``"sfinge"`` gives each loop the corrections and
-        delta offset of a loop fitted to SFinGe's prints (:mod:`~pretrain.data.fingerprint.flow`),
-        drawn on its own stream, so the master's other draws stay those of the default.
+        small random turn of the identity; ``"sfinge"`` gives each loop and whorl the singular
+        points and corrections of one fitted to SFinGe's prints
+        (:mod:`~pretrain.data.fingerprint.flow`), drawn on its own stream, so the master's
+        other draws stay those of the default.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -228,8 +229,8 @@ def generate_master(
     step = config.growth_step
     silhouette = sample_silhouette(rng, config.master_shape, config.finger_scale)
     points = sample_singular_points(rng, sample_class(rng), silhouette)
-    if config.flow == "sfinge" and points.fp_class in ("left_loop", "right_loop"):
-        points = fitted_loop(_rng(seed, identity, 0, 4), points, load_table())
+    if config.flow == "sfinge" and points.fp_class in FITTED_CLASSES:
+        points = fitted_flow(_rng(seed, identity, 0, 4), points, load_table())
     gh, gw = config.master_shape[0] // step, config.master_shape[1] // step
     # Cell (i, j) covers pixels [i*step, (i+1)*step): its centre is at i*step + (step-1)/2.
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
