@@ -41,8 +41,8 @@ from pretrain.data import (
     synthetic_fingerprints,
 )
 from pretrain.data import fingerprint as _fingerprint
-from pretrain.data.fingerprint import flow as _flow
 from pretrain.data.faces import SUBJECTS
+from pretrain.data.fingerprint import flow as _flow
 from pretrain.embedding.cache import code_digest, lookup, store
 from pretrain.train.datasets import Splits, register_dataset
 
