@@ -25,12 +25,22 @@ from scipy import ndimage
 from devices.preprocess import FINGERPRINT_SPEC, foreground_blocks
 from devices.registration import BLOCK as REGISTRATION_BLOCK
 from devices.registration import RegistrationConfig, orientation_vectors, pose_from_vectors
-from pretrain.data.stats_singular import CLASSES, classify, singular_points
+from pretrain.data.stats_singular import (
+    CLASSES,
+    classify,
+    core_axis,
+    singular_points,
+    smooth_orientation,
+)
 
 BLOCK = 16  # foreground and coherence blocks (px)
 PERIOD_WINDOW = 64  # spectral window for the ridge period (px)
 PERIOD_RANGE = (3.0, 25.0)  # periods considered (px)
 HIST_BINS = 16
+FLOW_RADIUS = 160.0  # px around a core where the flow statistics look
+FLOW_GAP = 40.0  # px: blocks this near the core's row are neither above nor below it
+FLOW_COHERENCE = 0.3  # blocks below it are too unsure of their orientation to count
+STEEP_DEGREES = 30.0  # ridges this close to vertical are steep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +62,11 @@ class PrintStats:
         a perfect core's (:func:`devices.registration.estimate_pose`).
       core_edge_px: how far that core lies inside the print: its distance to the nearest block
         outside the orientation field's foreground or the frame, in px (block centres).
+      loop_axis_deg: where a print with one core opens, seen from it (degrees, image axes: 90
+        is straight down); NaN without exactly one core.
+      steep_below_core: of the coherent foreground blocks 40-160 px below that core (within
+        :data:`FLOW_RADIUS`), the share whose ridges run within 30 degrees of vertical: a
+        loop's legs; NaN without exactly one core or such blocks.
     """
 
     period_px: float
@@ -66,6 +81,8 @@ class PrintStats:
     fp_class: str
     core_strength: int
     core_edge_px: float
+    loop_axis_deg: float = float("nan")
+    steep_below_core: float = float("nan")
 
 
 def foreground_mask(gray: np.ndarray, block: int = BLOCK) -> np.ndarray:
@@ -197,7 +214,37 @@ def measure(gray: np.ndarray) -> PrintStats:
         deltas=len(deltas),
         fp_class=classify(cores, deltas, theta_fine, fine),
         **_registered_core(gray),
+        **_flow_around_core(gray, mask, cores, theta_fine, fine),
     )
+
+
+def _flow_around_core(
+    gray: np.ndarray,
+    mask: np.ndarray,
+    cores: list[tuple[float, float]],
+    theta_fine: np.ndarray,
+    fine: int,
+) -> dict[str, float]:
+    """The loop's axis and the share of steep ridges below a print's single core (the flow
+    statistics of :class:`PrintStats`)."""
+    if len(cores) != 1:
+        return {}
+    axis = float(np.degrees(core_axis(theta_fine, cores[0], fine, radius=6)) % 360)
+    theta, coherence = orientation_and_coherence(gray)
+    theta = smooth_orientation(theta, 1.0)
+    rows, cols = (np.indices(theta.shape) + 0.5) * BLOCK
+    cx, cy = cores[0]
+    below = (
+        mask[: theta.shape[0], : theta.shape[1]]
+        & (coherence > FLOW_COHERENCE)
+        & (np.hypot(cols - cx, rows - cy) < FLOW_RADIUS)
+        & (rows > cy + FLOW_GAP)
+    )
+    steep = np.abs(np.cos(theta[below])) < np.sin(np.radians(STEEP_DEGREES))
+    return {
+        "loop_axis_deg": axis,
+        "steep_below_core": float(steep.mean()) if below.any() else float("nan"),
+    }
 
 
 def _registered_core(gray: np.ndarray) -> dict[str, Any]:
@@ -250,6 +297,8 @@ def summarise(
         "std",
         "core_strength",
         "core_edge_px",
+        "loop_axis_deg",
+        "steep_below_core",
     )
     for name in scalars:
         out[name] = spread([float(getattr(s, name)) for s in items])

@@ -32,6 +32,8 @@ ROWS = (
     ("std", "intensity std"),
     ("core_strength", "registered core: strength (/1000)"),
     ("core_edge_px", "registered core: depth in the print (px)"),
+    ("loop_axis_deg", "one core: where the loop opens (deg, 90 down)"),
+    ("steep_below_core", "one core: steep ridges below it (share)"),
 )
 PAIR_ROWS = (
     ("pair_shift_px", "genuine pairs: placement shift (px)"),
