@@ -224,7 +224,7 @@ def _flow_around_core(
     cores: list[tuple[float, float]],
     theta_fine: np.ndarray,
     fine: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The loop's axis and the share of steep ridges below a print's single core (the flow
     statistics of :class:`PrintStats`)."""
     if len(cores) != 1:

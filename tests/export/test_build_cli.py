@@ -129,7 +129,9 @@ def test_int8_embed_matches_the_folded_model(built, data_root) -> None:
     ref = np.asarray(built["module"].apply({"params": built["params"]}, faces))
     saved = pretrain.load_model(built["tmp"] / "model")
     backbone = split_backbone(saved)
-    np.testing.assert_allclose(np.asarray(backbone.embed()(faces)), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(backbone.embed()(jnp.asarray(faces))), ref, rtol=1e-4, atol=1e-5
+    )
     # ...whitened on the background people (the export's default for an EmbedNet)...
     w, _ = fit_whitening(backbone, data_sources(saved))
     ref = ref @ w / np.linalg.norm(ref @ w, axis=1, keepdims=True)
