@@ -97,6 +97,9 @@ class GeneratorConfig:
         points and corrections of one fitted to SFinGe's prints
         (:mod:`~pretrain.data.fingerprint.flow`), drawn on its own stream, so the master's
         other draws stay those of the default.
+      flow_share: with ``flow="sfinge"``, the share of masters (identities) that take a fitted
+        flow; the others are drawn exactly as with ``"zero_pole"``. 1 (the default) fits every
+        loop and whorl.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -114,6 +117,7 @@ class GeneratorConfig:
     finger_scale: float = 1.0
     creases: float = 0.0
     flow: str = "zero_pole"
+    flow_share: float = 1.0
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -162,6 +166,8 @@ class GeneratorConfig:
             raise ValueError(f"creases must be in [0, 20] per finger, got {self.creases}.")
         if self.flow not in FLOWS:
             raise ValueError(f"flow must be one of {', '.join(FLOWS)}; got {self.flow!r}.")
+        if not 0 <= self.flow_share <= 1:
+            raise ValueError(f"flow_share must be in [0, 1], got {self.flow_share}.")
         period = self.period_range
         if len(period) != 2 or not 6.0 <= period[0] <= period[1] <= 14.0:
             raise ValueError(
@@ -216,6 +222,11 @@ def _bent(seed: int, identity: int, share: float) -> bool:
     return share >= 1 or bool(_rng(seed, identity, 0, 2).random() < share)
 
 
+def _fitted(seed: int, identity: int, share: float) -> bool:
+    """Whether ``identity`` takes a fitted flow (its own stream, as :func:`_bent`'s)."""
+    return share >= 1 or bool(_rng(seed, identity, 0, 5).random() < share)
+
+
 def generate_master(
     identity: int, *, seed: int, config: GeneratorConfig = GeneratorConfig()
 ) -> Master:
@@ -229,7 +240,11 @@ def generate_master(
     step = config.growth_step
     silhouette = sample_silhouette(rng, config.master_shape, config.finger_scale)
     points = sample_singular_points(rng, sample_class(rng), silhouette)
-    if config.flow == "sfinge" and points.fp_class in FITTED_CLASSES:
+    if (
+        config.flow == "sfinge"
+        and points.fp_class in FITTED_CLASSES
+        and _fitted(seed, identity, config.flow_share)
+    ):
         points = fitted_flow(_rng(seed, identity, 0, 4), points, load_table())
     gh, gw = config.master_shape[0] // step, config.master_shape[1] // step
     # Cell (i, j) covers pixels [i*step, (i+1)*step): its centre is at i*step + (step-1)/2.
