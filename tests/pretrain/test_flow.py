@@ -146,3 +146,27 @@ def test_implausible_deltas_are_dropped() -> None:
 def test_a_table_of_no_loops_is_refused() -> None:
     with pytest.raises(ValueError, match="needs loops and whorls"):
         fit_table([np.full((300, 300), 255, np.uint8)])
+
+
+def test_flow_share_fits_that_share_of_the_masters() -> None:
+    none = GeneratorConfig(flow="sfinge", flow_share=0.0)
+    half = GeneratorConfig(flow="sfinge", flow_share=0.5)
+    fitted, plain = 0, 0
+    for identity in range(16):
+        default = generate_master(identity, seed=0)
+        np.testing.assert_array_equal(
+            generate_master(identity, seed=0, config=none).ridges, default.ridges
+        )
+        if default.points.fp_class not in FITTED:
+            continue
+        mixed = generate_master(identity, seed=0, config=half)
+        if np.array_equal(mixed.ridges, default.ridges):
+            plain += 1
+        else:  # a fitted one is the same master as with every loop and whorl fitted
+            np.testing.assert_array_equal(
+                mixed.ridges, generate_master(identity, seed=0, config=SFINGE).ridges
+            )
+            fitted += 1
+    assert fitted >= 2 and plain >= 2
+    with pytest.raises(ValueError, match="flow_share"):
+        GeneratorConfig(flow="sfinge", flow_share=1.5)
