@@ -83,18 +83,21 @@ def _start(label: str, cores: list, deltas: list) -> tuple[np.ndarray, np.ndarra
 def fit_print(gray: np.ndarray) -> Fit | None:
     """The fit of ``gray`` (uint8, 500 dpi) if it reads as a loop with one core or a whorl with
     a core, else None (arches, tented arches and unreadable prints)."""
-    _, _, _, label, cores, _ = _flow(gray)
+    flow = _flow(gray)
+    label, cores = flow[3], flow[4]
     if label == "right_loop" and len(cores) == 1:
-        return _fit(gray[:, ::-1], "left_loop")
+        return _fit(_flow(gray[:, ::-1]), "left_loop")
     if label == "left_loop" and len(cores) == 1:
-        return _fit(gray, "left_loop")
+        return _fit(flow, "left_loop")
     if label == "whorl" and cores:
-        return _fit(gray, "whorl")
+        return _fit(flow, "whorl")
     return None
 
 
-def _fit(gray: np.ndarray, expected: str) -> Fit | None:
-    mask, theta, coherence, label, cores, deltas = _flow(gray)
+def _fit(
+    flow: tuple[np.ndarray, np.ndarray, np.ndarray, str, list, list], expected: str
+) -> Fit | None:
+    mask, theta, coherence, label, cores, deltas = flow
     if label != expected or not cores or (expected == "left_loop" and len(cores) != 1):
         return None  # mirroring moved a point across a block edge: skip rather than guess
     start_cores, start_deltas = _start(label, cores, deltas)
