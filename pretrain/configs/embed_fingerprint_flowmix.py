@@ -25,6 +25,17 @@ The bars (2026-12-06, before the run): the committed backbone's dev EER is 2.96%
 generator's prints and 4.89% on this generator's, so the candidate needs <= 4.39% on this
 generator's and <= 3.46% on the mixed one's.
 
+Measured 2026-12-06 (8 epochs, 30 min of training): dev EER on this generator's prints per epoch
+4.18 4.11 4.00 3.77 3.79 **3.68** 3.82 3.79%; epoch 6's is the candidate. The decision
+(notebooks/results/fingerprint_flowmix.json): 3.68% on this generator's prints (bar 4.39) and
+3.05% on the mixed ones (bar 3.46): **adopted**. FVC, reported only: mean EER 11.91% (committed
+12.48%); per set 9.64 / 10.36 / 10.36 / 17.78 / 11.43 (committed 10.00 / 12.50 / 8.89 / 17.78 /
+13.21); FNMR at FMR 1% 29.57% (33.79%); SFinGe, which the flow table was fitted on, 4.44
+(5.71); the sensor sets' cone 0.62 -> 0.58. The model is kept in
+notebooks/results/models/embed_fingerprint_flowmix until it replaces the committed backbone
+(bench_embed, then the artifacts, enrollment and demo rebuilt from it): not done in the session
+that ran it.
+
 Command:
   cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
