@@ -34,3 +34,16 @@ def continued(config: dict, stage: str, name: str, generator: dict, init_from: s
         "stages": {name: {**base, "init_from": init_from, "dataset_options": options}},
         "evaluation": config["evaluation"],
     }
+
+
+def continued_on_views(name: str, generator: dict, init_from: str, **settings: object) -> dict:
+    """The partial-contact stage continued as :func:`continued` does, on the committed
+    backbone's own anchor windows (``crop="anchor_views"``), with ``settings`` (rate, epochs)
+    replacing the stage's: the shape of the flow runs (``embed_fingerprint_flow*.py``)."""
+    from pretrain.configs.embed_fingerprint_partial import get_config as partial
+
+    config = continued(partial(), "partial", name, generator, init_from)
+    stage = config["stages"][name]
+    stage["dataset_options"] = {**stage["dataset_options"], "crop": "anchor_views"}
+    stage.update(settings)
+    return config

@@ -45,9 +45,8 @@ race the run's start):
     --resume --no-evaluation --set flow.init_from=/work/runs/committed_fp_model
 """
 
-from pretrain.configs._continued import continued
+from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_mixed import GENERATOR as MIXED
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
 GENERATOR = {**MIXED, "flow": "sfinge"}
@@ -55,8 +54,4 @@ BASE = ("mixed", MIXED)  # the generator the committed backbone was trained on
 
 
 def get_config() -> dict:
-    config = continued(partial(), "partial", "flow", GENERATOR, COMMITTED)
-    stage = config["stages"]["flow"]
-    stage["dataset_options"] = {**stage["dataset_options"], "crop": "anchor_views"}
-    stage.update(learning_rate=0.001, epochs=12)
-    return config
+    return continued_on_views("flow", GENERATOR, COMMITTED, learning_rate=0.001, epochs=12)

@@ -44,9 +44,8 @@ Command:
     --resume --no-evaluation --set flowmix.init_from=/work/runs/committed_fp_model
 """
 
-from pretrain.configs._continued import continued
+from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_mixed import GENERATOR as MIXED
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
 GENERATOR = {**MIXED, "flow": "sfinge", "flow_share": 0.5}
@@ -54,8 +53,4 @@ BASE = ("mixed", MIXED)  # the generator the committed backbone was trained on
 
 
 def get_config() -> dict:
-    config = continued(partial(), "partial", "flowmix", GENERATOR, COMMITTED)
-    stage = config["stages"]["flowmix"]
-    stage["dataset_options"] = {**stage["dataset_options"], "crop": "anchor_views"}
-    stage.update(learning_rate=0.001, epochs=8)
-    return config
+    return continued_on_views("flowmix", GENERATOR, COMMITTED, learning_rate=0.001, epochs=8)
