@@ -36,13 +36,13 @@ def continued(config: dict, stage: str, name: str, generator: dict, init_from: s
     }
 
 
-def continued_on_views(name: str, generator: dict, init_from: str, **settings: object) -> dict:
-    """The partial-contact stage continued as :func:`continued` does, on the committed
-    backbone's own anchor windows (``crop="anchor_views"``), with ``settings`` (rate, epochs)
-    replacing the stage's: the shape of the flow runs (``embed_fingerprint_flow*.py``)."""
-    from pretrain.configs.embed_fingerprint_partial import get_config as partial
-
-    config = continued(partial(), "partial", name, generator, init_from)
+def continued_on_views(
+    config: dict, stage: str, name: str, generator: dict, init_from: str, **settings: object
+) -> dict:
+    """:func:`continued`, on the committed backbone's own anchor windows
+    (``crop="anchor_views"``), with ``settings`` (rate, epochs) replacing the stage's: the shape
+    of the flow runs (``embed_fingerprint_flow*.py``)."""
+    config = continued(config, stage, name, generator, init_from)
     stage = config["stages"][name]
     stage["dataset_options"] = {**stage["dataset_options"], "crop": "anchor_views"}
     stage.update(settings)

@@ -47,6 +47,7 @@ race the run's start):
 
 from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_mixed import GENERATOR as MIXED
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
 GENERATOR = {**MIXED, "flow": "sfinge"}
@@ -54,4 +55,6 @@ BASE = ("mixed", MIXED)  # the generator the committed backbone was trained on
 
 
 def get_config() -> dict:
-    return continued_on_views("flow", GENERATOR, COMMITTED, learning_rate=0.001, epochs=12)
+    return continued_on_views(
+        partial(), "partial", "flow", GENERATOR, COMMITTED, learning_rate=0.001, epochs=12
+    )

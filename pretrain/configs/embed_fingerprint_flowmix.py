@@ -46,6 +46,7 @@ Command:
 
 from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_mixed import GENERATOR as MIXED
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
 
 COMMITTED = "notebooks/results/models/embed_fingerprint"
 GENERATOR = {**MIXED, "flow": "sfinge", "flow_share": 0.5}
@@ -53,4 +54,6 @@ BASE = ("mixed", MIXED)  # the generator the committed backbone was trained on
 
 
 def get_config() -> dict:
-    return continued_on_views("flowmix", GENERATOR, COMMITTED, learning_rate=0.001, epochs=8)
+    return continued_on_views(
+        partial(), "partial", "flowmix", GENERATOR, COMMITTED, learning_rate=0.001, epochs=8
+    )
