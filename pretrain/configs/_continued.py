@@ -43,7 +43,7 @@ def continued_on_views(
     (``crop="anchor_views"``), with ``settings`` (rate, epochs) replacing the stage's: the shape
     of the flow runs (``embed_fingerprint_flow*.py``)."""
     config = continued(config, stage, name, generator, init_from)
-    stage = config["stages"][name]
-    stage["dataset_options"] = {**stage["dataset_options"], "crop": "anchor_views"}
-    stage.update(settings)
+    run = config["stages"][name]
+    run["dataset_options"] = {**run["dataset_options"], "crop": "anchor_views"}
+    run.update(settings)
     return config
