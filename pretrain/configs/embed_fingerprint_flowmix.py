@@ -31,10 +31,11 @@ Measured 2026-12-06 (8 epochs, 30 min of training): dev EER on this generator's 
 3.05% on the mixed ones (bar 3.46): **adopted**. FVC, reported only: mean EER 11.91% (committed
 12.48%); per set 9.64 / 10.36 / 10.36 / 17.78 / 11.43 (committed 10.00 / 12.50 / 8.89 / 17.78 /
 13.21); FNMR at FMR 1% 29.57% (33.79%); SFinGe, which the flow table was fitted on, 4.44
-(5.71); the sensor sets' cone 0.62 -> 0.58. The model is kept in
-notebooks/results/models/embed_fingerprint_flowmix until it replaces the committed backbone
-(bench_embed, then the artifacts, enrollment and demo rebuilt from it): not done in the session
-that ran it.
+(5.71); the sensor sets' cone 0.62 -> 0.58. It is the committed backbone since 2026-12-06
+(``bench_embed.py --only fingerprint --fingerprint-model <its model> --fingerprint-config
+<this>``; held-out synthetic prints of this generator: EER 3.52%, FRR at FAR 1e-3 34.30%; the
+default generator's 1.09% / 6.41%). The run's own folder, models/embed_fingerprint_flowmix, is
+dropped (in git at bec674f).
 
 Command:
   cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
