@@ -78,7 +78,16 @@ from pretrain.train import load_splits
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
 # the generator-realism runs, in order (bench_fingerprint_generator.py: fingerprint_<step>.json)
-GENERATOR_STEPS = ("placement", "partial", "bent", "period", "mixed")  # undecided ones are skipped
+GENERATOR_STEPS = (
+    "placement",
+    "partial",
+    "bent",
+    "period",
+    "mixed",
+    "flow",
+    "flowmix",
+    "steep",
+)  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",
     "identification_pct_std",

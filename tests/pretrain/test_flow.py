@@ -170,3 +170,55 @@ def test_flow_share_fits_that_share_of_the_masters() -> None:
     assert fitted >= 2 and plain >= 2
     with pytest.raises(ValueError, match="flow_share"):
         GeneratorConfig(flow="sfinge", flow_share=1.5)
+
+
+def test_a_blended_flow_lies_between_two_fitted_prints() -> None:
+    table = load_table()
+    loop = SingularPoints(
+        "left_loop", np.array([[150.0, 160.0]]), np.array([[200.0, 260.0]]), np.zeros((2, 3))
+    )
+    between = 0
+    for seed in range(40):
+        offset = fitted_flow(np.random.default_rng(seed), loop, table, blend=True).deltas[0]
+        offset = offset - loop.cores[0]
+        # On a segment between two rows: some pair (i, j) and w in [0, 1] give the offset.
+        a, b = table.loop_offset[:, None], table.loop_offset[None, :]
+        span = b - a
+        w = ((offset - a) * span).sum(-1) / np.maximum((span**2).sum(-1), 1e-12)
+        on = np.linalg.norm(a + np.clip(w, 0, 1)[..., None] * span - offset, axis=-1) < 1e-6
+        assert on.any()
+        between += not np.isclose(table.loop_offset, offset).all(axis=1).any()
+    assert between >= 30  # a blend is rarely one of the table's prints
+
+
+def test_blended_flows_draw_other_masters_on_the_same_loops_and_whorls() -> None:
+    blend = GeneratorConfig(flow="sfinge_blend")
+    for identity in range(8):
+        fitted = generate_master(identity, seed=0, config=SFINGE)
+        blended = generate_master(identity, seed=0, config=blend)
+        assert fitted.points.fp_class == blended.points.fp_class
+        centre = fitted.points.cores.mean(axis=0)  # a loop's core, a whorl's cores' midpoint
+        np.testing.assert_allclose(blended.points.cores.mean(axis=0), centre, atol=1e-9)
+        if fitted.points.fp_class in FITTED:
+            assert not np.array_equal(fitted.ridges, blended.ridges)
+
+
+def test_loop_delta_scale_moves_a_loops_delta_and_nothing_else() -> None:
+    steep = GeneratorConfig(flow="sfinge_blend", loop_delta_scale=(0.6, 1.6))
+    blend = GeneratorConfig(flow="sfinge_blend")
+    seen = 0
+    for identity in range(8):
+        a = generate_master(identity, seed=0, config=blend).points
+        b = generate_master(identity, seed=0, config=steep).points
+        np.testing.assert_array_equal(a.cores, b.cores)
+        np.testing.assert_array_equal(a.corrections, b.corrections)
+        if a.fp_class in LOOPS:
+            np.testing.assert_allclose(
+                np.abs(b.deltas - b.cores), np.abs(a.deltas - a.cores) * [0.6, 1.6]
+            )
+            seen += 1
+        else:
+            np.testing.assert_array_equal(a.deltas, b.deltas)
+    assert seen >= 2
+    with pytest.raises(ValueError, match="loop_delta_scale"):
+        GeneratorConfig(flow="sfinge", loop_delta_scale=(0.0, 1.0))

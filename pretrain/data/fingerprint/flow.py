@@ -12,7 +12,11 @@ in a narrow cone (fingerprint_ablation.md, "The cone is the loops' flow").
 ``flow="sfinge"`` in :class:`~.synthetic.GeneratorConfig` draws each loop's and each whorl's
 singular points around its own core (a whorl: around its cores' midpoint) and their corrections
 from one fitted print of the table, at random, with the default draws' noise; a right loop takes
-a fitted left loop's mirror image. Arches and tented arches are unchanged. The table is written
+a fitted left loop's mirror image. Arches and tented arches are unchanged. ``flow="sfinge_blend"``
+draws two fitted prints of the class and a weight w ~ U(0, 1), and takes (1 - w) of the one plus
+w of the other (positions and corrections alike; a blend of increasing corrections is one): a
+table of n prints gives a continuum of flows instead of n, so that a flow is an identity's own and
+not shared with one in n identities. The table is written
 by ``notebooks/bench/bench_flow_fit.py`` with :func:`pretrain.data.flowfit.fit_table`.
 
 References:
@@ -35,7 +39,7 @@ from pretrain.data.fingerprint.orientation import (
     SingularPoints,
 )
 
-FLOWS = ("zero_pole", "sfinge")
+FLOWS = ("zero_pole", "sfinge", "sfinge_blend")
 FITTED_CLASSES = ("left_loop", "right_loop", "whorl")
 TABLE = Path(__file__).with_name("flow_sfinge.npz")
 ENDS = np.linspace(-np.pi, np.pi, CORRECTION_SEGMENTS + 1)
@@ -94,26 +98,45 @@ def _noise(rng: np.random.Generator, rows: int) -> np.ndarray:
     return noise
 
 
+def _drawn(rng: np.random.Generator, rows: int, blend: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Table rows and their weights: one row (weight 1), or two rows weighted 1 - w and w."""
+    if not blend:
+        return np.array([rng.integers(rows)]), np.ones(1)
+    w = rng.random()
+    return rng.integers(rows, size=2), np.array([1 - w, w])
+
+
+def _mix(array: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return np.tensordot(weights, np.asarray(array, float)[rows], axes=1)
+
+
 def fitted_flow(
-    rng: np.random.Generator, points: SingularPoints, table: FlowTable
+    rng: np.random.Generator,
+    points: SingularPoints,
+    table: FlowTable,
+    *,
+    blend: bool = False,
+    delta_scale: tuple[float, float] = (1.0, 1.0),
 ) -> SingularPoints:
     """``points`` (a loop or a whorl) with the singular points and corrections of one fitted
-    print drawn from ``table``, plus the default draws' noise, placed on its own core (a loop)
-    or its cores' midpoint (a whorl)."""
+    print drawn from ``table`` (``blend``: a random blend of two), plus the default draws'
+    noise, placed on its own core (a loop) or its cores' midpoint (a whorl); a loop's delta
+    offset from its core is scaled by ``delta_scale`` ``(x, y)``."""
     if points.fp_class == "whorl":
-        k = int(rng.integers(len(table.whorl_cores)))
+        rows, weights = _drawn(rng, len(table.whorl_cores), blend)
         centre = points.cores.mean(axis=0)
         return points._replace(
-            cores=centre + table.whorl_cores[k],
-            deltas=centre + table.whorl_deltas[k],
-            corrections=ENDS + table.whorl_corrections[k] + _noise(rng, 4),
+            cores=centre + _mix(table.whorl_cores, rows, weights),
+            deltas=centre + _mix(table.whorl_deltas, rows, weights),
+            corrections=ENDS + _mix(table.whorl_corrections, rows, weights) + _noise(rng, 4),
         )
     if points.fp_class not in ("left_loop", "right_loop"):
         raise ValueError(f"fitted flows are for loops and whorls, not {points.fp_class!r}.")
-    k = int(rng.integers(len(table.loop_core)))
+    rows, weights = _drawn(rng, len(table.loop_core), blend)
     noise = _noise(rng, 2)
-    core, delta = ENDS + table.loop_core[k] + noise[0], ENDS + table.loop_delta[k] + noise[1]
-    offset = np.array(table.loop_offset[k], float)
+    core = ENDS + _mix(table.loop_core, rows, weights) + noise[0]
+    delta = ENDS + _mix(table.loop_delta, rows, weights) + noise[1]
+    offset = _mix(table.loop_offset, rows, weights) * np.asarray(delta_scale, float)
     if points.fp_class == "right_loop":
         core, delta = mirrored(core), mirrored(delta)
         offset[0] = -offset[0]

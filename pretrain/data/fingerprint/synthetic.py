@@ -96,10 +96,17 @@ class GeneratorConfig:
         small random turn of the identity; ``"sfinge"`` gives each loop and whorl the singular
         points and corrections of one fitted to SFinGe's prints
         (:mod:`~pretrain.data.fingerprint.flow`), drawn on its own stream, so the master's
-        other draws stay those of the default.
-      flow_share: with ``flow="sfinge"``, the share of masters (identities) that take a fitted
+        other draws stay those of the default; ``"sfinge_blend"`` a random blend of two such.
+      flow_share: with a fitted ``flow``, the share of masters (identities) that take a fitted
         flow; the others are drawn exactly as with ``"zero_pole"``. 1 (the default) fits every
         loop and whorl.
+      loop_delta_scale: ``(x, y)`` factors on a fitted loop's delta offset from its core. The
+        FVC sensor sets' one-core prints run steeper below the core than SFinGe's and have
+        their delta further down (``data stats``-style flow medians: 0.55 of the ridges there
+        within 30 deg of vertical, the delta 156 px away at 69 deg below the horizontal; a
+        blend of the table's flows: 0.25, 137 px, 53 deg). ``(0.6, 1.6)`` matches them
+        (0.56, 155 px, 54 deg; notebooks/results/fingerprint_ablation.md, "Steeper loops").
+        ``(1, 1)`` (the default) keeps the table's.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -118,6 +125,7 @@ class GeneratorConfig:
     creases: float = 0.0
     flow: str = "zero_pole"
     flow_share: float = 1.0
+    loop_delta_scale: tuple[float, float] = (1.0, 1.0)
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -168,6 +176,9 @@ class GeneratorConfig:
             raise ValueError(f"flow must be one of {', '.join(FLOWS)}; got {self.flow!r}.")
         if not 0 <= self.flow_share <= 1:
             raise ValueError(f"flow_share must be in [0, 1], got {self.flow_share}.")
+        scale = self.loop_delta_scale
+        if len(scale) != 2 or not all(0.25 <= v <= 4.0 for v in scale):
+            raise ValueError(f"loop_delta_scale must be (x, y), each in [0.25, 4]; got {scale}.")
         period = self.period_range
         if len(period) != 2 or not 6.0 <= period[0] <= period[1] <= 14.0:
             raise ValueError(
@@ -241,11 +252,18 @@ def generate_master(
     silhouette = sample_silhouette(rng, config.master_shape, config.finger_scale)
     points = sample_singular_points(rng, sample_class(rng), silhouette)
     if (
-        config.flow == "sfinge"
+        config.flow != "zero_pole"
         and points.fp_class in FITTED_CLASSES
         and _fitted(seed, identity, config.flow_share)
     ):
-        points = fitted_flow(_rng(seed, identity, 0, 4), points, load_table())
+        blend = config.flow == "sfinge_blend"
+        points = fitted_flow(
+            _rng(seed, identity, 0, 4),
+            points,
+            load_table(),
+            blend=blend,
+            delta_scale=config.loop_delta_scale,
+        )
     gh, gw = config.master_shape[0] // step, config.master_shape[1] // step
     # Cell (i, j) covers pixels [i*step, (i+1)*step): its centre is at i*step + (step-1)/2.
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
