@@ -176,3 +176,20 @@ def fit_table(images: Iterable[np.ndarray]) -> tuple[FlowTable, list[Fit]]:
         whorl_corrections=np.stack([f.corrections for f in whorls]),
     )
     return table, fits
+
+
+FLOW_STATS = ("steep_below_core", "delta_distance_px", "delta_angle_deg")
+
+
+def closest_medians(
+    target: dict[str, float], candidates: dict[str, dict[str, float]]
+) -> tuple[str, dict[str, float]]:
+    """The candidate whose :data:`FLOW_STATS` medians lie closest to ``target``'s (the smallest
+    sum of relative gaps), and every candidate's gap."""
+    if not candidates:
+        raise ValueError("no candidates to choose from.")
+    gaps = {
+        name: float(sum(abs(found[k] - target[k]) / abs(target[k]) for k in FLOW_STATS))
+        for name, found in candidates.items()
+    }
+    return min(gaps, key=gaps.__getitem__), gaps

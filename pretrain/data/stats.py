@@ -67,6 +67,10 @@ class PrintStats:
       steep_below_core: of the coherent foreground blocks 40-160 px below that core (within
         :data:`FLOW_RADIUS`), the share whose ridges run within 30 degrees of vertical: a
         loop's legs; NaN without exactly one core or such blocks.
+      delta_distance_px: with one core, how far its nearest delta lies (px); NaN without exactly
+        one core or without a delta.
+      delta_angle_deg: that delta's direction below the horizontal through the core (degrees;
+        90 is straight below, 0 level with it, negative above); NaN likewise.
     """
 
     period_px: float
@@ -83,6 +87,8 @@ class PrintStats:
     core_edge_px: float
     loop_axis_deg: float = float("nan")
     steep_below_core: float = float("nan")
+    delta_distance_px: float = float("nan")
+    delta_angle_deg: float = float("nan")
 
 
 def foreground_mask(gray: np.ndarray, block: int = BLOCK) -> np.ndarray:
@@ -215,6 +221,7 @@ def measure(gray: np.ndarray) -> PrintStats:
         fp_class=classify(cores, deltas, theta_fine, fine),
         **_registered_core(gray),
         **_flow_around_core(gray, mask, cores, theta_fine, fine),
+        **_delta_from_core(cores, deltas),
     )
 
 
@@ -244,6 +251,21 @@ def _flow_around_core(
     return {
         "loop_axis_deg": axis,
         "steep_below_core": float(steep.mean()) if below.any() else float("nan"),
+    }
+
+
+def _delta_from_core(
+    cores: list[tuple[float, float]], deltas: list[tuple[float, float]]
+) -> dict[str, Any]:
+    """Where a print's single core's nearest delta lies from it (the statistics of
+    :class:`PrintStats`)."""
+    if len(cores) != 1 or not deltas:
+        return {}
+    offsets = np.asarray(deltas, float) - np.asarray(cores[0], float)
+    dx, dy = offsets[np.argmin(np.hypot(*offsets.T))]
+    return {
+        "delta_distance_px": float(np.hypot(dx, dy)),
+        "delta_angle_deg": float(np.degrees(np.arctan2(dy, abs(dx)))),
     }
 
 
@@ -299,6 +321,8 @@ def summarise(
         "core_edge_px",
         "loop_axis_deg",
         "steep_below_core",
+        "delta_distance_px",
+        "delta_angle_deg",
     )
     for name in scalars:
         out[name] = spread([float(getattr(s, name)) for s in items])

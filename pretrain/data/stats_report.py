@@ -34,6 +34,8 @@ ROWS = (
     ("core_edge_px", "registered core: depth in the print (px)"),
     ("loop_axis_deg", "one core: where the loop opens (deg, 90 down)"),
     ("steep_below_core", "one core: steep ridges below it (share)"),
+    ("delta_distance_px", "one core: its nearest delta's distance (px)"),
+    ("delta_angle_deg", "one core: that delta below the horizontal (deg)"),
 )
 PAIR_ROWS = (
     ("pair_shift_px", "genuine pairs: placement shift (px)"),

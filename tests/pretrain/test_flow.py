@@ -222,3 +222,16 @@ def test_loop_delta_scale_moves_a_loops_delta_and_nothing_else() -> None:
     assert seen >= 2
     with pytest.raises(ValueError, match="loop_delta_scale"):
         GeneratorConfig(flow="sfinge", loop_delta_scale=(0.0, 1.0))
+
+
+def test_closest_medians_takes_the_smallest_relative_gap() -> None:
+    from pretrain.data.flowfit import closest_medians
+
+    target = {"steep_below_core": 0.5, "delta_distance_px": 150.0, "delta_angle_deg": 70.0}
+    near = {"steep_below_core": 0.45, "delta_distance_px": 150.0, "delta_angle_deg": 63.0}
+    far = {"steep_below_core": 0.5, "delta_distance_px": 100.0, "delta_angle_deg": 70.0}
+    chosen, gaps = closest_medians(target, {"near": near, "far": far})
+    assert chosen == "near"
+    assert gaps["near"] == pytest.approx(0.2) and gaps["far"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no candidates"):
+        closest_medians(target, {})

@@ -189,3 +189,23 @@ def test_fitted_loops_run_steeper_below_their_core_than_zero_pole_ones() -> None
 
     # Measured 0.16 and 0.26 (the sensor sets' prints: about 0.5).
     assert steep("sfinge") > steep("zero_pole") + 0.05
+
+
+def test_a_loops_delta_is_measured_where_the_generator_put_it() -> None:
+    from pretrain.data.fingerprint import GeneratorConfig, generate_master
+
+    assert np.isnan(measure(stripes(9.0, 30.0)).delta_distance_px)
+    checked = 0
+    for identity in range(24):
+        master = generate_master(identity, seed=0, config=GeneratorConfig(flow="sfinge"))
+        points = master.points
+        if points.fp_class not in ("left_loop", "right_loop"):
+            continue
+        stats = measure(master.image())
+        if np.isnan(stats.delta_distance_px):  # the delta off the finger, or a core missed
+            continue
+        dx, dy = points.deltas[0] - points.cores[0]
+        assert stats.delta_distance_px == pytest.approx(np.hypot(dx, dy), abs=24)
+        assert stats.delta_angle_deg == pytest.approx(np.degrees(np.arctan2(dy, abs(dx))), abs=15)
+        checked += 1
+    assert checked >= 3

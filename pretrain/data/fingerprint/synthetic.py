@@ -101,12 +101,12 @@ class GeneratorConfig:
         flow; the others are drawn exactly as with ``"zero_pole"``. 1 (the default) fits every
         loop and whorl.
       loop_delta_scale: ``(x, y)`` factors on a fitted loop's delta offset from its core. The
-        FVC sensor sets' one-core prints run steeper below the core than SFinGe's and have
-        their delta further down (``data stats``-style flow medians: 0.55 of the ridges there
-        within 30 deg of vertical, the delta 156 px away at 69 deg below the horizontal; a
-        blend of the table's flows: 0.25, 137 px, 53 deg). ``(0.6, 1.6)`` matches them
-        (0.56, 155 px, 54 deg; notebooks/results/fingerprint_ablation.md, "Steeper loops").
-        ``(1, 1)`` (the default) keeps the table's.
+        FVC sensor sets' one-core prints run steeper below the core than the fitted flows draw
+        them (:class:`pretrain.data.stats.PrintStats` medians: 0.42 of the ridges there within
+        30 deg of vertical, the nearest delta 109 px away at 56 deg below the horizontal; a
+        blend of the table's flows: 0.24, 130 px, 57 deg). ``(0.8, 1.3)`` lies closest to
+        them (0.41, 139 px, 62 deg; ``notebooks/bench/bench_flow_stats.py``). ``(1, 1)`` (the
+        default) keeps the table's.
     """
 
     master_shape: tuple[int, int] = (384, 320)
