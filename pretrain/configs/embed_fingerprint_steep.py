@@ -34,6 +34,15 @@ the flowmix generator's prints and 3.87% on this generator's (3.63% on blends of
 flows without the steeper loops; 4.39% with (0.6, 1.6)), so the candidate needs <= 3.37% on
 this generator's and <= 4.18% on the flowmix one's.
 
+Measured 2026-12-06 (8 epochs, resumed once after epoch 1: a second copy of the job had been
+started by mistake and both wrote epoch 1's checkpoint; their figures were identical, one was
+stopped): dev EER on this generator's prints per epoch 3.65 3.81 3.69 3.68 3.66 3.64 3.61
+**3.57**%; epoch 8's is the candidate. The decision (notebooks/results/fingerprint_steep.json):
+3.57% on this generator's prints (bar 3.37) and 3.68% on the flowmix ones (bar 4.18): **not
+adopted**. FVC, reported only: mean EER 11.69% (committed 11.91%); per set 11.11 / 8.93 / 11.43
+/ 15.56 / 11.43 (committed 9.64 / 10.36 / 10.36 / 17.78 / 11.43); FNMR at FMR 1% 29.64%
+(29.57%).
+
 Command:
   cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
