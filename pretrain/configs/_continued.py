@@ -13,6 +13,15 @@ Command (resumable: ``--resume`` continues the newest checkpoint):
   then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
     --config pretrain/configs/embed_fingerprint_<name>.py --candidate /work/runs/prints_<name>/model
 
+The flow runs (``embed_fingerprint_flow*.py``, ``embed_fingerprint_steep.py``, built by
+:func:`continued_on_views`) start from a copy of the committed model, so that nothing rewriting
+the committed folder can race the run's start:
+  cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
+  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
+    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
+    --config pretrain/configs/embed_fingerprint_<name>.py --workdir /work/runs/prints_<name> \\
+    --resume --no-evaluation --set <name>.init_from=/work/runs/committed_fp_model
+
 What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on):
 - the checkpoint: the epoch with the lowest dev EER on prints of the config's ``GENERATOR``;
 - adoption: the candidate's dev EER on ``GENERATOR``'s prints at least 0.5 points below the

@@ -36,13 +36,7 @@ seed 0, never trained on), as ``_continued.py`` says (``<name>`` = flow):
   1e-2 undid the committed backbone's gains (``embed_fingerprint_anchor.py``). FVC is reported
   for both, never used to choose.
 
-Command (from a copy of the committed model, so that nothing rewriting the committed folder can
-race the run's start):
-  cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
-  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
-    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_flow.py --workdir /work/runs/prints_flow \\
-    --resume --no-evaluation --set flow.init_from=/work/runs/committed_fp_model
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = flow.
 """
 
 from pretrain.configs._continued import continued_on_views

@@ -37,12 +37,7 @@ Measured 2026-12-06 (8 epochs, 30 min of training): dev EER on this generator's 
 default generator's 1.09% / 6.41%). The run's own folder, models/embed_fingerprint_flowmix, is
 dropped (in git at bec674f).
 
-Command:
-  cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
-  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
-    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_flowmix.py --workdir /work/runs/prints_flowmix \\
-    --resume --no-evaluation --set flowmix.init_from=/work/runs/committed_fp_model
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = flowmix.
 """
 
 from pretrain.configs._continued import continued_on_views

@@ -43,12 +43,7 @@ adopted**. FVC, reported only: mean EER 11.69% (committed 11.91%); per set 11.11
 / 15.56 / 11.43 (committed 9.64 / 10.36 / 10.36 / 17.78 / 11.43); FNMR at FMR 1% 29.64%
 (29.57%).
 
-Command:
-  cp -r notebooks/results/models/embed_fingerprint /work/runs/committed_fp_model
-  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
-    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
-    --config pretrain/configs/embed_fingerprint_steep.py --workdir /work/runs/prints_steep \\
-    --resume --no-evaluation --set steep.init_from=/work/runs/committed_fp_model
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = steep.
 """
 
 from pretrain.configs._continued import continued_on_views
