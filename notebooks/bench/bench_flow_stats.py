@@ -54,13 +54,12 @@ def medians(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def main() -> None:
     images = [im for name in SENSOR_SETS for im in read_fvc(name).images]
+    grid = {f"sfinge_blend {x} {y}": (x, y) for x, y in GRID}
     settings = {
         **BASELINES,
         **{
-            f"sfinge_blend {x} {y}": GeneratorConfig(
-                impression_shape=SHAPE, flow="sfinge_blend", loop_delta_scale=(x, y)
-            )
-            for x, y in GRID
+            name: GeneratorConfig(impression_shape=SHAPE, flow="sfinge_blend", loop_delta_scale=xy)
+            for name, xy in grid.items()
         },
     }
     with ProcessPoolExecutor(2) as pool:
@@ -74,7 +73,6 @@ def main() -> None:
         )
     target = medians(real)
     found = {name: medians(r) for name, r in rows.items()}
-    grid = {f"sfinge_blend {x} {y}": (x, y) for x, y in GRID}
     chosen, gaps = closest_medians(target, {name: found[name] for name in grid})
     figures: dict[str, Any] = {
         "fvc_sensor_sets": {"prints": len(images), "one_core": _one_core(real), **target},

@@ -52,12 +52,23 @@ class Fit(NamedTuple):
     error_after: float
 
 
-def _flow(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, list, list]:
+class BlockFlow(NamedTuple):
+    """A print's block flow and what it reads as (``BLOCK`` px blocks)."""
+
+    mask: np.ndarray
+    theta: np.ndarray
+    coherence: np.ndarray
+    label: str
+    cores: list
+    deltas: list
+
+
+def _flow(gray: np.ndarray) -> BlockFlow:
     mask = foreground_mask(gray)
     theta, coherence = orientation_and_coherence(gray)
     theta = smooth_orientation(theta, 1.0)
     cores, deltas = singular_points(theta, mask, BLOCK)
-    return mask, theta, coherence, classify(cores, deltas, theta, BLOCK), cores, deltas
+    return BlockFlow(mask, theta, coherence, classify(cores, deltas, theta, BLOCK), cores, deltas)
 
 
 def _start(label: str, cores: list, deltas: list) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +95,7 @@ def fit_print(gray: np.ndarray) -> Fit | None:
     """The fit of ``gray`` (uint8, 500 dpi) if it reads as a loop with one core or a whorl with
     a core, else None (arches, tented arches and unreadable prints)."""
     flow = _flow(gray)
-    label, cores = flow[3], flow[4]
+    label, cores = flow.label, flow.cores
     if label == "right_loop" and len(cores) == 1:
         return _fit(_flow(gray[:, ::-1]), "left_loop")
     if label == "left_loop" and len(cores) == 1:
@@ -94,9 +105,7 @@ def fit_print(gray: np.ndarray) -> Fit | None:
     return None
 
 
-def _fit(
-    flow: tuple[np.ndarray, np.ndarray, np.ndarray, str, list, list], expected: str
-) -> Fit | None:
+def _fit(flow: BlockFlow, expected: str) -> Fit | None:
     mask, theta, coherence, label, cores, deltas = flow
     if label != expected or not cores or (expected == "left_loop" and len(cores) != 1):
         return None  # mirroring moved a point across a block edge: skip rather than guess

@@ -227,15 +227,10 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
 
-def _bent(seed: int, identity: int, share: float) -> bool:
-    """Whether ``identity``'s flow is bent (its own stream: a share of 1 draws every master as
-    before the share existed)."""
-    return share >= 1 or bool(_rng(seed, identity, 0, 2).random() < share)
-
-
-def _fitted(seed: int, identity: int, share: float) -> bool:
-    """Whether ``identity`` takes a fitted flow (its own stream, as :func:`_bent`'s)."""
-    return share >= 1 or bool(_rng(seed, identity, 0, 5).random() < share)
+def _chosen(seed: int, identity: int, share: float, stream: int) -> bool:
+    """Whether ``identity`` is among a setting's ``share`` of masters, drawn on the setting's
+    own ``stream`` (a share of 1 draws every master as before the share existed)."""
+    return share >= 1 or bool(_rng(seed, identity, 0, stream).random() < share)
 
 
 def generate_master(
@@ -254,7 +249,7 @@ def generate_master(
     if (
         config.flow != "zero_pole"
         and points.fp_class in FITTED_CLASSES
-        and _fitted(seed, identity, config.flow_share)
+        and _chosen(seed, identity, config.flow_share, 5)
     ):
         blend = config.flow == "sfinge_blend"
         points = fitted_flow(
@@ -269,7 +264,7 @@ def generate_master(
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
     cols = np.repeat((np.arange(gw) * step + (step - 1) / 2)[None, :], gh, axis=0)
     theta = orientation_field(points, rows, cols).astype(np.float32)
-    if config.orientation_noise > 0 and _bent(seed, identity, config.orientation_noise_share):
+    if config.orientation_noise > 0 and _chosen(seed, identity, config.orientation_noise_share, 2):
         # Its own stream: the master's other draws stay those of the setting's absence.
         bend = smooth_noise(_rng(seed, identity, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
         theta = (theta + config.orientation_noise * bend).astype(np.float32)
