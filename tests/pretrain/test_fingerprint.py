@@ -227,6 +227,36 @@ def test_orientation_noise_share_bends_that_share_of_the_masters() -> None:
         GeneratorConfig(orientation_noise_share=1.5)
 
 
+def test_flow_twins_share_the_flow_and_differ_in_ridge_detail() -> None:
+    twins = GeneratorConfig(twin_share=1.0)
+    for even in (0, 2):
+        a = generate_master(even, seed=0, config=twins)
+        b = generate_master(even + 1, seed=0, config=twins)
+        # The even identity is the plain generator's; its partner takes its flow and period.
+        np.testing.assert_array_equal(a.ridges, generate_master(even, seed=0).ridges)
+        np.testing.assert_array_equal(a.theta, b.theta)
+        np.testing.assert_array_equal(a.period, b.period)
+        assert a.silhouette == b.silhouette and a.centre == b.centre
+        # Grown from other seeds: the ridges are another pattern on the same flow.
+        corr = np.corrcoef(a.ridges.ravel(), b.ridges.ravel())[0, 1]
+        assert abs(corr) < 0.5, corr
+    half = GeneratorConfig(twin_share=0.5)
+    kinds = [
+        np.array_equal(
+            generate_master(k + 1, seed=0, config=half).theta,
+            generate_master(k, seed=0, config=half).theta,
+        )
+        for k in range(0, 24, 2)
+    ]
+    assert 2 <= sum(kinds) <= 10, kinds  # 12 fair draws
+    none = GeneratorConfig(twin_share=0.0)
+    np.testing.assert_array_equal(
+        generate_master(3, seed=0, config=none).ridges, generate_master(3, seed=0).ridges
+    )
+    with pytest.raises(ValueError, match="twin_share"):
+        GeneratorConfig(twin_share=-0.5)
+
+
 def test_period_range_sets_the_ridge_period() -> None:
     # The default settings draw the same masters as before the setting existed.
     same = GeneratorConfig(period_range=(8.2, 10.8))

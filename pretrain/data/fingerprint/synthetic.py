@@ -107,6 +107,13 @@ class GeneratorConfig:
         blend of the table's flows: 0.24, 130 px, 57 deg). ``(0.8, 1.3)`` lies closest to
         them (0.41, 139 px, 62 deg; ``notebooks/bench/bench_flow_stats.py``). ``(1, 1)`` (the
         default) keeps the table's.
+      twin_share: the share of identity pairs ``(2k, 2k + 1)`` that are flow twins: the odd
+        identity takes its even partner's fingertip, class, singular points, flow and period
+        map, and grows its own ridges from its own seeds, so the two differ in ridge detail
+        (minutiae) only. Each master alone is drawn as without the setting (the even one is
+        unchanged, the odd one is another draw of the same generator); only pairs of fingers
+        change. Real fingers share much of their flow (the FVC cone), which the backbone
+        should not read as identity. 0 (the default) draws the prints of before.
     """
 
     master_shape: tuple[int, int] = (384, 320)
@@ -126,6 +133,7 @@ class GeneratorConfig:
     flow: str = "zero_pole"
     flow_share: float = 1.0
     loop_delta_scale: tuple[float, float] = (1.0, 1.0)
+    twin_share: float = 0.0
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> GeneratorConfig:
@@ -176,6 +184,8 @@ class GeneratorConfig:
             raise ValueError(f"flow must be one of {', '.join(FLOWS)}; got {self.flow!r}.")
         if not 0 <= self.flow_share <= 1:
             raise ValueError(f"flow_share must be in [0, 1], got {self.flow_share}.")
+        if not 0 <= self.twin_share <= 1:
+            raise ValueError(f"twin_share must be in [0, 1], got {self.twin_share}.")
         scale = self.loop_delta_scale
         if len(scale) != 2 or not all(0.25 <= v <= 4.0 for v in scale):
             raise ValueError(f"loop_delta_scale must be (x, y), each in [0.25, 4]; got {scale}.")
@@ -233,6 +243,15 @@ def _chosen(seed: int, identity: int, share: float, stream: int) -> bool:
     return share >= 1 or bool(_rng(seed, identity, 0, stream).random() < share)
 
 
+def flow_identity(identity: int, *, seed: int, config: GeneratorConfig = GeneratorConfig()) -> int:
+    """The identity whose flow ``identity``'s master takes: its even partner when the pair is
+    among ``config.twin_share``'s flow twins, else itself."""
+    partner = identity - identity % 2
+    if config.twin_share <= 0 or partner == identity:
+        return identity
+    return partner if _chosen(seed, partner, config.twin_share, 6) else identity
+
+
 def generate_master(
     identity: int, *, seed: int, config: GeneratorConfig = GeneratorConfig()
 ) -> Master:
@@ -242,18 +261,20 @@ def generate_master(
     field (zero-pole model with Vizcaya-Gerhardt correction); ridge period map; ridge growth by
     iterative space-variant Gabor filtering from random seeds; interpolation to 500 dpi.
     """
-    rng = _rng(seed, identity, 0)
+    # A flow twin draws everything but its ridge seeds (and creases) as its partner does.
+    source = flow_identity(identity, seed=seed, config=config)
+    rng = _rng(seed, source, 0)
     step = config.growth_step
     silhouette = sample_silhouette(rng, config.master_shape, config.finger_scale)
     points = sample_singular_points(rng, sample_class(rng), silhouette)
     if (
         config.flow != "zero_pole"
         and points.fp_class in FITTED_CLASSES
-        and _chosen(seed, identity, config.flow_share, 5)
+        and _chosen(seed, source, config.flow_share, 5)
     ):
         blend = config.flow == "sfinge_blend"
         points = fitted_flow(
-            _rng(seed, identity, 0, 4),
+            _rng(seed, source, 0, 4),
             points,
             load_table(),
             blend=blend,
@@ -264,16 +285,19 @@ def generate_master(
     rows = np.repeat((np.arange(gh) * step + (step - 1) / 2)[:, None], gw, axis=1)
     cols = np.repeat((np.arange(gw) * step + (step - 1) / 2)[None, :], gh, axis=0)
     theta = orientation_field(points, rows, cols).astype(np.float32)
-    if config.orientation_noise > 0 and _chosen(seed, identity, config.orientation_noise_share, 2):
+    if config.orientation_noise > 0 and _chosen(seed, source, config.orientation_noise_share, 2):
         # Its own stream: the master's other draws stay those of the setting's absence.
-        bend = smooth_noise(_rng(seed, identity, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
+        bend = smooth_noise(_rng(seed, source, 0, 1), theta.shape, ORIENTATION_NOISE_CELLS)
         theta = (theta + config.orientation_noise * bend).astype(np.float32)
     period = period_map(rng, points, rows, cols, config.period_range).astype(np.float32)
     inside = np.flatnonzero(silhouette_radius(silhouette, rows, cols).ravel() < 1.05)
     area = inside.size * step * step
     count = max(1, min(inside.size, round(area / config.seed_spacing**2)))
     seeds = np.zeros(theta.shape, np.float32)
-    seeds.ravel()[rng.choice(inside, count, replace=False)] = rng.choice([-4.0, 4.0], count)
+    seed_rng = rng if source == identity else _rng(seed, identity, 0, 7)
+    seeds.ravel()[seed_rng.choice(inside, count, replace=False)] = seed_rng.choice(
+        [-4.0, 4.0], count
+    )
     grown = grow_ridges(theta, period / step, seeds, iterations=config.iterations)
     ridges = ndimage.zoom(grown, step, order=3, grid_mode=True, mode="grid-mirror")
     if len(points.cores):
