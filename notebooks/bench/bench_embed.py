@@ -87,6 +87,7 @@ GENERATOR_STEPS = (
     "flow",
     "flowmix",
     "steep",
+    "twins",
 )  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",

@@ -1,7 +1,7 @@
 """Fingerprint EmbedNet on flow twins: the committed backbone continued, on its own anchor
 windows, on the flowmix generator with every identity pair ``(2k, 2k + 1)`` drawn as flow twins
 (``twin_share`` 1): the two fingers share fingertip, flow and ridge period and differ in ridge
-detail (minutiae) only. Registered 2026-12-06 08:25 UTC, before any figure of it.
+detail (minutiae) only. Registered 2026-12-06 08:11 UTC (b06e2e1), before any figure of it.
 
 Why (dev and unlabeled statistics only): the diagnosis in
 notebooks/results/fingerprint_ablation.md ("Real prints share one direction", "The cone is the
@@ -24,6 +24,11 @@ as ``_continued.py`` says (``<name>`` = twins):
   notebooks/results/fingerprint_twins.json);
 - the rate 1e-3 and 8 epochs, as the flowmix and steep runs; the share 1 because each print's
   own distribution does not change with it (nothing is forgotten by drawing other prints).
+
+The bars (2026-12-06 08:13 UTC, before any epoch): the committed backbone's dev EER is 3.68% on
+the flowmix generator's prints and 4.91% on this generator's (the 50 twin pairs are 1% of the
+impostor pairs and cost it 1.2 points), so the candidate needs <= 4.41% on this generator's and
+<= 4.18% on the flowmix one's.
 
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = twins.
 """
