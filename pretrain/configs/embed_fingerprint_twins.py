@@ -30,6 +30,14 @@ the flowmix generator's prints and 4.91% on this generator's (the 50 twin pairs 
 impostor pairs and cost it 1.2 points), so the candidate needs <= 4.41% on this generator's and
 <= 4.18% on the flowmix one's.
 
+Measured 2026-12-06 (8 epochs, 29 min of training; the prints took 14 min): dev EER on this
+generator's prints per epoch 5.14 4.75 5.35 5.25 5.21 5.09 5.11 5.13%; epoch 2's is the
+candidate. Training error stayed at 25-28% (the twins' classes). The decision
+(notebooks/results/fingerprint_twins.json): 4.75% on this generator's prints (bar 4.41) and
+3.86% on the flowmix ones (bar 4.18): **not adopted**. FVC, reported only: mean EER 11.86%
+(committed 11.91%); per set 10.36 / 9.29 / 11.07 / 17.50 / 11.07 (committed 9.64 / 10.36 /
+10.36 / 17.78 / 11.43); FNMR at FMR 1% 29.71% (29.57%).
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = twins.
 """
 
