@@ -16,6 +16,17 @@ as ``_continued.py`` says (``<name>`` = twins_fast):
 - adoption: as ``embed_fingerprint_twins.py``, against the same bars, measured before that run
   on the same committed backbone: <= 4.41% on twin prints, <= 4.18% on flowmix prints.
 
+Measured 2026-12-06 (10 epochs, 37 min; the plateau rule cut the rate to 3e-4 after epoch 5
+and 3e-5 after 8, and the run ended at its floor): dev EER on the twin prints per epoch 5.21
+**4.72** 5.25 5.21 5.24 4.95 5.11 5.07 4.91 4.86%; epoch 2's is the candidate. Training error
+30 -> 23%. The decision (notebooks/results/fingerprint_twins_fast.json): 4.72% on the twin
+prints (bar 4.41) and 3.84% on the flowmix ones (bar 4.18): **not adopted**. Its twin EER
+(genuine against twin pairs alone, :func:`pretrain.evaluation.twin_separation`) is 43.3%
+against the committed backbone's 43.5%: it did not learn to tell twins apart. FVC, reported
+only: mean EER 11.33% (committed 11.91%); per set 9.64 / 10.71 / 10.00 / 15.56 / 10.71
+(committed 9.64 / 10.36 / 10.36 / 17.78 / 11.43); FNMR at FMR 1% 27.00% (29.57%); SFinGe 6.67
+(4.44).
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = twins_fast (the twin prints are
 cached from the twins run).
 """
