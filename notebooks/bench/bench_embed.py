@@ -70,6 +70,8 @@ from pretrain.embedding import (
     score_variants,
     synthetic_report,
 )
+from pretrain.embedding.data import print_ranges, synthetic_val_set
+from pretrain.evaluation import twin_separation
 from pretrain.models import build_model
 from pretrain.models.embednet import one_view
 from pretrain.staged_config import StagedConfig
@@ -592,7 +594,11 @@ def fingerprint_job(
         evaluation, final = result.evaluation, pretrain.load_model(result.model_dir)
         source = {"stages": result.stages, "checkpoint": False}
         scored = (final.module, final.params, run.stages[-1][1])
-    out = {**fingerprint_figures(evaluation), **default_generator_figures(*scored)}
+    out = {
+        **fingerprint_figures(evaluation),
+        **default_generator_figures(*scored),
+        **twin_figures(*scored),
+    }
     out["training"] = {**source, "dev_eer_trend": dev_trend(job), "workdir": shown(job)}
     out["eval_s"] = time.perf_counter() - started
     out["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -622,6 +628,7 @@ def rescored_fingerprint(
     out = {
         **fingerprint_figures(evaluation),
         **default_generator_figures(final.module, final.params, last),
+        **twin_figures(final.module, final.params, last),
     }
     out["training"] = {
         "stages": final.info["info"].get("stages", {}),
@@ -644,6 +651,19 @@ def default_generator_figures(module: Any, params: Any, config: TrainConfig) -> 
         return {}
     options = {**config.dataset_options, "generator": None}
     return {"synthetic_default_generator": figures(synthetic_report(module, params, options))}
+
+
+def twin_figures(module: Any, params: Any, config: TrainConfig) -> dict[str, Any]:
+    """``{"synthetic_twins": ...}``: the dev identities (never trained on) drawn by ``config``'s
+    generator as flow twins (``twin_share`` 1), scored by
+    :func:`pretrain.evaluation.twin_separation`: whether the backbone reads ridge detail or only
+    the flow (a twin EER near 50% is blind to ridge detail)."""
+    generator = {**(config.dataset_options.get("generator") or {}), "twin_share": 1.0}
+    options = {**config.dataset_options, "generator": generator}
+    dev = synthetic_val_set(**options)
+    identities = np.asarray(print_ranges(options).val)  # twins are identities 2k and 2k + 1
+    features = embed(module, params, dev.images)
+    return {"synthetic_twins": twin_separation(features, identities[dev.labels])}
 
 
 def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
@@ -761,6 +781,13 @@ def table(results: dict[str, Any]) -> None:
     print_table(("set / model", "EER %", "1-shot %", "3-shot %", "5-shot %"), rows)
     if "fingerprint" in results and "fvc_protocol" in results["fingerprint"]:
         print_fingerprint(results["fingerprint"])
+    twins = results.get("fingerprint", {}).get("synthetic_twins")
+    if twins:
+        print(
+            f"flow twins (dev): genuine / twin / other cosine {twins['genuine_cosine_mean']:.2f} / "
+            f"{twins['twin_cosine_mean']:.2f} / {twins['impostor_cosine_mean']:.2f}, "
+            f"twin EER {twins['twin_eer_pct']:.1f} % (50 = blind to ridge detail)"
+        )
     for split in ("synthetic", "synthetic_default_generator"):
         if split in results.get("fingerprint", {}):
             frr = results["fingerprint"][split]["frr_pct_at_far"]

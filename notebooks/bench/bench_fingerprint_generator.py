@@ -10,7 +10,8 @@ Per backbone: the dev EER (the trainer's validation: every pair of the synthetic
 identities 0-99 x 8, seed 0, cosine) on prints of the generator the committed backbone was
 trained on (the config's ``BASE``) and of the config's new one (``GENERATOR``), then the FVC
 protocol on the inputs the device makes by the backbone's own spec (core- or anchor-registered;
-reported, never used). The decision
+reported, never used). When the new generator draws flow twins (``twin_share``), each row also
+holds ``twins``: :func:`pretrain.evaluation.twin_separation` on its dev prints. The decision
 applies the registered rule to the dev figures measured here, the committed backbone's in the
 same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` below the committed
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
@@ -29,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 from _results import ROOT, print_table, run_main, shown, write_results
 
 import pretrain
@@ -38,7 +40,13 @@ from pretrain.config import ConfigError, load_module
 from pretrain.data import ArrayDataset
 from pretrain.embedding.data import synthetic_val_set
 from pretrain.embedding.suites import embed
-from pretrain.evaluation import evaluate_fvc, protocol_figures, spec_prepare, spec_scorer
+from pretrain.evaluation import (
+    evaluate_fvc,
+    protocol_figures,
+    spec_prepare,
+    spec_scorer,
+    twin_separation,
+)
 
 COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 MARGIN_PTS = 0.5  # the registered rule: better by >= 0.5 on the new prints, worse by <= 0.5
@@ -75,9 +83,9 @@ def dev_sets(config: ModuleType, crop: str | None = None) -> dict[str, ArrayData
     }
 
 
-def dev_eer_pct(model: pretrain.SavedModel, dev: ArrayDataset) -> float:
-    """The trainer's validation EER (%) of ``model`` on ``dev``."""
-    genuine, impostor = pair_scores(embed(model.module, model.params, dev.images), dev.labels)
+def dev_eer_pct(features: np.ndarray, dev: ArrayDataset) -> float:
+    """The trainer's validation EER (%) of a backbone's ``features`` of ``dev``."""
+    genuine, impostor = pair_scores(features, dev.labels)
     return 100 * eer(genuine, impostor)
 
 
@@ -87,11 +95,15 @@ def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
     model = pretrain.load_model(path)
     spec = preprocess_of(model)
     devs = dev_sets(config, spec.crop)
+    embedded = {name: embed(model.module, model.params, dev.images) for name, dev in devs.items()}
     out: dict[str, Any] = {
         "model": shown(path),
         "crop": spec.crop,
-        "dev_eer_pct": {name: dev_eer_pct(model, dev) for name, dev in devs.items()},
+        "dev_eer_pct": {name: dev_eer_pct(embedded[name], dev) for name, dev in devs.items()},
     }
+    new = names(config)[1]
+    if config.GENERATOR.get("twin_share", 0) > 0:  # dev identities 0-99: twins are 2k, 2k + 1
+        out["twins"] = twin_separation(embedded[new], devs[new].labels)
     if fvc:
         features = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
         out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(spec))))

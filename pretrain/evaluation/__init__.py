@@ -70,6 +70,7 @@ from pretrain.evaluation.repeated import (
     random_enrollment,
     repeated_identification,
 )
+from pretrain.evaluation.twins import TwinSeparationError, twin_separation
 
 __all__ = [
     "BASELINES",
@@ -89,6 +90,7 @@ __all__ = [
     "MakeScorer",
     "Scorer",
     "Subset",
+    "TwinSeparationError",
     "choose_l2_k_shot",
     "choose_linear",
     "cosine_scorer",
@@ -128,6 +130,7 @@ __all__ = [
     "spec_prepare",
     "spec_scorer",
     "summarize",
+    "twin_separation",
     "val_size",
     "verification_report",
     "views_scorer",
