@@ -90,6 +90,7 @@ GENERATOR_STEPS = (
     "flowmix",
     "steep",
     "twins",
+    "twins_fast",
 )  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",
