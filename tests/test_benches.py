@@ -260,3 +260,14 @@ def test_the_placement_backbone_is_adopted_by_the_registered_rule_alone(monkeypa
     # FVC figures take no part in it
     fvc = {"fvc_protocol_mean_eer_pct": 1.0}
     assert not decide(committed, {**figures(3.0, 4.35), **fvc})["adopt"]
+
+
+def test_a_rescored_backbone_keeps_the_backbone_it_replaced(monkeypatch) -> None:
+    bench = _load_bench("bench_embed.py", "_embed", monkeypatch)
+    figures = {"fvc_protocol": {"2000_DB1_B": {"eer_pct": 9.6}}, "synthetic": {"eer_pct": 3.5}}
+    one = {**figures, "model": {"params_sha256": "aa"}}
+    assert bench.same_backbone(one, {**figures, "model": {"params_sha256": "aa"}})
+    assert not bench.same_backbone(one, {**figures, "model": {"params_sha256": "bb"}})
+    # a record from before the digest was kept: the same figures mean the same backbone
+    assert bench.same_backbone(figures, one)
+    assert not bench.same_backbone(figures, {**one, "synthetic": {"eer_pct": 3.0}})

@@ -682,18 +682,33 @@ def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
         params=final.params,
         info={**final.info["info"], "preprocess": spec.to_dict()},
     )
+    saved = json.loads((out_dir / "model.json").read_text())
     return {
         "dir": str(out_dir.relative_to(ROOT)),
         "params": final.info["params"],
+        "params_sha256": saved.get("params_sha256"),
         "model_options": options,
         "config": run.to_dict(),
     }
 
 
+def same_backbone(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two fingerprint results score one backbone (a re-score): the same parameters'
+    digest, or, for a record written before the digest was kept, the same FVC protocol and
+    held-out synthetic figures."""
+    digests = old.get("model", {}).get("params_sha256"), new.get("model", {}).get("params_sha256")
+    if all(digests):
+        return digests[0] == digests[1]
+    return old.get("fvc_protocol") == new.get("fvc_protocol") and old.get("synthetic", {}).get(
+        "eer_pct"
+    ) == new.get("synthetic", {}).get("eer_pct")
+
+
 def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
     """What the long run's parts did: each stage's best dev EER (the warm stage on a subset of
     identities, then all of them), and the backbone it replaces (the previous ``embedding.json``
-    fingerprint figures, when they hold the FVC protocol). The input variants (registration)
+    fingerprint figures, when they hold the FVC protocol; a re-score of the same backbone keeps
+    the previous record's). The input variants (registration)
     are measured by ``bench_fingerprint_ablation.py`` (``fingerprint_ablation.json``)."""
     out: dict[str, Any] = {
         "stages": {
@@ -724,7 +739,10 @@ def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
     if previous.exists():
         old = json.loads(previous.read_text()).get("fingerprint", {})
         keys = ("fvc_protocol", "fvc_protocol_mean_eer_pct", "fvc_protocol_mean_fnmr_at_fmr1_pct")
-        if "fvc_protocol" in old:
+        if same_backbone(old, result):  # a re-score: the backbone it replaced stays the same
+            if "previous_backbone" in old.get("ablation", {}):
+                out["previous_backbone"] = old["ablation"]["previous_backbone"]
+        elif "fvc_protocol" in old:
             out["previous_backbone"] = {
                 "synthetic": old["synthetic"],
                 **{k: old[k] for k in keys if k in old},
