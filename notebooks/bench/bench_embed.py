@@ -70,7 +70,7 @@ from pretrain.embedding import (
     score_variants,
     synthetic_report,
 )
-from pretrain.embedding.data import print_ranges, synthetic_val_set
+from pretrain.embedding.data import synthetic_val_set
 from pretrain.evaluation import twin_separation
 from pretrain.models import build_model
 from pretrain.models.embednet import one_view
@@ -661,10 +661,8 @@ def twin_figures(module: Any, params: Any, config: TrainConfig) -> dict[str, Any
     the flow (a twin EER near 50% is blind to ridge detail)."""
     generator = {**(config.dataset_options.get("generator") or {}), "twin_share": 1.0}
     options = {**config.dataset_options, "generator": generator}
-    dev = synthetic_val_set(**options)
-    identities = np.asarray(print_ranges(options).val)  # twins are identities 2k and 2k + 1
-    features = embed(module, params, dev.images)
-    return {"synthetic_twins": twin_separation(features, identities[dev.labels])}
+    dev = synthetic_val_set(**options)  # identities 0..n-1, labelled so: twins are 2k, 2k + 1
+    return {"synthetic_twins": twin_separation(embed(module, params, dev.images), dev.labels)}
 
 
 def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:

@@ -29,12 +29,10 @@ from pretrain.data.fingerprint.synthetic import impression_placement
 from pretrain.data.minutiae import (
     MinutiaeDensity,
     density,
+    found_in,
     master_mask,
     master_minutiae,
-    print_mask,
     recovered,
-    ridge_skeleton,
-    skeleton_minutiae,
 )
 
 IDENTITIES = range(9000, 9050)
@@ -60,8 +58,7 @@ def summary(rows: list[MinutiaeDensity]) -> dict[str, Any]:
 
 
 def measured(gray: np.ndarray) -> tuple[list, np.ndarray, MinutiaeDensity]:
-    mask = print_mask(gray)
-    found = skeleton_minutiae(ridge_skeleton(gray, mask), mask)
+    found, mask = found_in(gray)
     return found, mask, density(found, mask)
 
 

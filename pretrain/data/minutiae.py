@@ -355,16 +355,26 @@ def skeleton_minutiae(
     return [m for i, m in enumerate(items) if i not in gone and inside[round(m.y), round(m.x)]]
 
 
-def minutiae(gray: np.ndarray) -> list[Minutia]:
-    """The minutiae of a uint8 500 dpi print: :func:`ridge_skeleton` then
-    :func:`skeleton_minutiae` in :func:`print_mask`."""
+def found_in(gray: np.ndarray) -> tuple[list[Minutia], np.ndarray]:
+    """The minutiae of a uint8 500 dpi print (:func:`ridge_skeleton` then
+    :func:`skeleton_minutiae` in :func:`print_mask`) and that mask; none in an empty mask."""
     mask = print_mask(gray)
+    return skeleton_minutiae(ridge_skeleton(gray, mask), mask), mask
+
+
+def minutiae(gray: np.ndarray) -> list[Minutia]:
+    """The minutiae of a uint8 500 dpi print (:func:`found_in`).
+
+    Raises:
+      MinutiaeError: not 2-D, or no foreground left after eroding the print's edge.
+    """
+    found, mask = found_in(gray)
     if not mask.any():
         raise MinutiaeError(
             f"no foreground in the {np.shape(gray)} print after eroding its edge by {EDGE_PX} "
             "px: is it blank, or smaller than a few 16-px blocks?"
         )
-    return skeleton_minutiae(ridge_skeleton(gray, mask), mask)
+    return found
 
 
 def master_minutiae(master: Master) -> list[Minutia]:
@@ -390,13 +400,13 @@ def minutiae_density(gray: np.ndarray) -> MinutiaeDensity:
     Raises:
       MinutiaeError: not 2-D, or no foreground left after the erosion.
     """
-    mask = print_mask(gray)
+    found, mask = found_in(gray)
     if not inside_margin(mask, MARGIN_PX).any():
         raise MinutiaeError(
             f"no foreground in the {np.shape(gray)} print after eroding its edge by "
             f"{EDGE_PX + MARGIN_PX} px: is it blank, or smaller than a few 16-px blocks?"
         )
-    return density(skeleton_minutiae(ridge_skeleton(gray, mask), mask), mask)
+    return density(found, mask)
 
 
 class Recovery(NamedTuple):
