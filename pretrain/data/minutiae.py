@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage, signal
 from skimage.morphology import remove_small_holes, remove_small_objects, skeletonize
 
+from devices.preprocess import PreprocessSpec, crop, to_gray_u8
 from pretrain.data.fingerprint.silhouette import silhouette_radius
 from pretrain.data.fingerprint.synthetic import Master
 from pretrain.data.stats import BLOCK, foreground_mask
@@ -122,6 +123,15 @@ def print_mask(gray: np.ndarray) -> np.ndarray:
     _, coherence = ridge_orientation(band_pass(gray), QUALITY_SIGMA)
     mask &= ndimage.binary_fill_holes(coherence > MIN_COHERENCE)
     return inside_margin(mask, EDGE_PX)
+
+
+def window_area_mm2(image: np.ndarray, spec: PreprocessSpec) -> float:
+    """Readable print (:func:`print_mask`, mm^2) inside the window ``spec`` crops from a 500 dpi
+    print: how much of the print a backbone with that preprocessing sees. The window is read at
+    the print's own resolution (before the resize to the model's input); its frame counts as
+    the print's edge."""
+    window = crop(to_gray_u8(np.asarray(image)), spec)
+    return float(print_mask(window).sum()) / PX_PER_MM**2
 
 
 def master_mask(master: Master) -> np.ndarray:

@@ -219,7 +219,7 @@ def measure(gray: np.ndarray) -> PrintStats:
         cores=len(cores),
         deltas=len(deltas),
         fp_class=classify(cores, deltas, theta_fine, fine),
-        **_registered_core(gray),
+        **registered_core(gray),
         **_flow_around_core(gray, mask, cores, theta_fine, fine),
         **_delta_from_core(cores, deltas),
     )
@@ -269,7 +269,7 @@ def _delta_from_core(
     }
 
 
-def _registered_core(gray: np.ndarray) -> dict[str, Any]:
+def registered_core(gray: np.ndarray) -> dict[str, Any]:
     """Where the device's registration finds the core: its strength and its depth in the print."""
     config = RegistrationConfig()
     vx, vy = orientation_vectors(gray, smooth=config.smooth)

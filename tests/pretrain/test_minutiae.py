@@ -208,3 +208,21 @@ def test_recovered_counts_true_minutiae_found_again_and_spurious_ones() -> None:
     r = recovered(truth, found, mask, tolerance=10.0)
     assert (r.found_again, r.expected, r.spurious, r.found) == (1, 2, 1, 2)
     assert recovered(truth, [], mask).expected == 2
+
+
+def test_window_area_counts_the_readable_print_inside_the_window() -> None:
+    from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
+    from pretrain.data.minutiae import window_area_mm2
+
+    image = generate_impression(3, 0, seed=0, config=GeneratorConfig())
+    window_mm2 = 256 * 256 / PX_PER_MM**2  # FINGERPRINT_SPEC's 256 x 256 window at 500 dpi
+    whole = window_area_mm2(image, FINGERPRINT_SPEC)
+    assert 0.4 * window_mm2 < whole < window_mm2
+    blank = image.copy()
+    blank[:, : image.shape[1] // 2] = 255  # the left half lifted off the sensor
+    half = window_area_mm2(blank, FINGERPRINT_SPEC)
+    assert 0 < half < 0.75 * whole
+    small = PreprocessSpec(
+        modality="fingerprint", input_size=(64, 64), crop="foreground", crop_size=(128, 128)
+    )
+    assert window_area_mm2(image, small) < 0.5 * whole  # a quarter of the window's area
