@@ -86,6 +86,9 @@ class Augment:
         return bool(self.rotate or self.translate or self.scale or self.flip or self.warp)
 
 
+TARGET_FILL = -1.0  # a target map's value where the image shows nothing of it (ignored)
+
+
 def make_augment(options: Mapping[str, Any] | None) -> Augment:
     """An :class:`Augment` from a dict of options; unknown options are an error listing them."""
     valid = [f.name for f in dataclasses.fields(Augment)]
@@ -159,12 +162,18 @@ def _erase(key: jax.Array, image: jax.Array, aug: Augment, fill: jax.Array) -> j
     return jnp.where(inside, fill, image)
 
 
-def _one(key: jax.Array, image: jax.Array, aug: Augment) -> jax.Array:
-    """Augments one ``(h, w)`` image."""
+def _one(
+    key: jax.Array, image: jax.Array, aug: Augment, target: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array | None]:
+    """Augments one ``(h, w)`` image; a ``target`` map of it (``(h, w)``) moves with it: the
+    same geometry and erasure (:data:`TARGET_FILL` where the image shows nothing of it), no
+    photometric change."""
     k_geo, k_gamma, k_blur, k_noise, k_noise2, k_erase = jax.random.split(key, 6)
     fill = _fill_value(image, aug.fill)
+    unseen = jnp.float32(TARGET_FILL)
     if aug.geometric:
         image = _geometry(k_geo, image, aug, fill)
+        target = None if target is None else _geometry(k_geo, target, aug, unseen)
     if aug.gamma:
         lo, hi = jnp.min(image), jnp.max(image)
         unit = (image - lo) / jnp.maximum(hi - lo, 1e-6)
@@ -178,20 +187,32 @@ def _one(key: jax.Array, image: jax.Array, aug: Augment) -> jax.Array:
         image = image + sigma * jax.random.normal(k_noise2, image.shape)
     if aug.erase:
         image = _erase(k_erase, image, aug, fill)
+        target = None if target is None else _erase(k_erase, target, aug, unseen)
     mean = jnp.mean(image)
-    return (image - mean) / jnp.maximum(jnp.std(image), 1e-6)
+    return (image - mean) / jnp.maximum(jnp.std(image), 1e-6), target
 
 
 def augment_batch(key: jax.Array, images: jax.Array, aug: Augment) -> jax.Array:
     """Augments every image of ``(n, h, w, 1)`` (or ``(n, h, w)``) with its own key.
 
+    A second channel (``(n, h, w, 2)``) is a target map of each image (a minutiae map,
+    :mod:`pretrain.data.minutiae_maps`): it moves with its image (:func:`_one`) and comes back
+    unstandardised in the same channel.
+
     Returns:
-      The augmented batch, same shape, standardised per image.
+      The augmented batch, same shape, the images standardised per image.
     """
     squeeze = images.ndim == 4
-    if squeeze and images.shape[-1] != 1:
-        raise ValueError(f"augmentation takes grayscale images, got {images.shape[-1]} channels.")
-    x = images[..., 0] if squeeze else images
+    if squeeze and images.shape[-1] not in (1, 2):
+        raise ValueError(
+            f"augmentation takes grayscale images (and a target map), got {images.shape[-1]} "
+            "channels."
+        )
+    x = images.astype(jnp.float32)
     keys = jax.random.split(key, x.shape[0])
-    out = jax.vmap(lambda k, im: _one(k, im, aug))(keys, x.astype(jnp.float32))
+    if squeeze and images.shape[-1] == 2:
+        moved, maps = jax.vmap(lambda k, im, t: _one(k, im, aug, t))(keys, x[..., 0], x[..., 1])
+        return jnp.stack([moved, maps], axis=-1)
+    x = x[..., 0] if squeeze else x
+    out = jax.vmap(lambda k, im: _one(k, im, aug)[0])(keys, x)
     return out[..., None] if squeeze else out

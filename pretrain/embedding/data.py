@@ -29,6 +29,9 @@ from tqdm.auto import tqdm
 import devices.localiser
 import devices.preprocess
 import devices.registration
+import pretrain.data.minutiae
+import pretrain.data.minutiae_maps
+import pretrain.data.stats
 from devices.localiser import ANCHOR_SPEC, ANCHOR_VIEWS_SPEC
 from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, PreprocessSpec, preprocess_batch_views
 from devices.registration import CORE_SPEC
@@ -53,6 +56,7 @@ CHUNK = 50  # identities per cache entry: a killed generation loses at most one 
 # impression is a pure function of (seed, identity, impression)), so stages that use different
 # counts of the same identities share the entries.
 STORED_IMPRESSIONS = 8
+CACHED = ("prints", "minutiae_maps")  # what synthetic_prints draws and caches
 
 
 # The fingerprint crops a dataset may ask for: the foreground-centred window, the window
@@ -85,6 +89,13 @@ def _code_digest() -> str:
     """
     folder = Path(inspect.getsourcefile(_fingerprint) or "").parent
     return code_digest([*sorted(folder.glob("*.py")), devices.preprocess, devices.registration])
+
+
+@functools.cache
+def _maps_digest() -> str:
+    """What minutiae maps' entries also depend on: the code that finds and maps the minutiae
+    (read once per process, as :func:`_code_digest`)."""
+    return code_digest([pretrain.data.minutiae, pretrain.data.minutiae_maps, pretrain.data.stats])
 
 
 @functools.cache
@@ -126,8 +137,15 @@ def _build_chunk(
     seed: int,
     spec: PreprocessSpec = FINGERPRINT_SPEC,
     generator: GeneratorConfig = DEFAULT_GENERATOR,
+    what: str = "prints",
 ) -> tuple[int, np.ndarray]:
-    """Prints of identities ``start..stop-1`` (a worker process's job)."""
+    """Prints (or, ``what="minutiae_maps"``, their minutiae maps) of identities
+    ``start..stop-1`` (a worker process's job)."""
+    if what == "minutiae_maps":
+        maps = pretrain.data.minutiae_maps.minutiae_maps(
+            range(start, stop), impressions, seed=seed, spec=spec, config=generator
+        )
+        return start, maps
     prints = synthetic_fingerprints(
         range(start, stop), impressions, seed=seed, spec=spec, config=generator
     )
@@ -155,8 +173,11 @@ def synthetic_prints(
     spec: PreprocessSpec = FINGERPRINT_SPEC,
     min_stored: int = STORED_IMPRESSIONS,
     generator: GeneratorConfig = DEFAULT_GENERATOR,
+    what: str = "prints",
 ) -> ArrayDataset:
-    """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached.
+    """Preprocessed synthetic prints of ``identities`` (labels 0.. in that order), cached; with
+    ``what="minutiae_maps"``, their minutiae maps instead
+    (:func:`pretrain.data.minutiae_maps.minutiae_maps`, same order and shape), cached apart.
 
     Entries hold ``max(impressions, min_stored)`` impressions per identity, so that stages
     using fewer share them; people drawn once with few impressions (an artifact's background)
@@ -170,9 +191,11 @@ def synthetic_prints(
     """
     if impressions < 1:
         raise ConfigError(f"impressions must be >= 1, got {impressions}.")
+    if what not in CACHED:
+        raise ConfigError(f"what must be one of {CACHED}, got {what!r}.")
     stored = max(impressions, min_stored)
     base = {
-        "kind": "synthetic-fingerprints",
+        "kind": "synthetic-fingerprints" if what == "prints" else "synthetic-minutiae-maps",
         "seed": seed,
         "impressions": stored,
         "generator": dataclasses.asdict(generator),
@@ -184,15 +207,15 @@ def synthetic_prints(
         base["localiser"] = _localiser_key()
     if generator.flow != "zero_pole":
         base["flow_table_sha256"] = _flow_table_sha256()
+    if what == "minutiae_maps":
+        base["maps_code"] = _maps_digest()
     bounds = [
         (start, min(start + CHUNK, identities.stop))
         for start in range(identities.start, identities.stop, CHUNK)
     ]
     chunks: dict[int, np.ndarray] = {}
     for start, stop in bounds:
-        found = lookup(
-            {**base, "identities": [start, stop]}, directory=cache or None, prefix="prints"
-        )
+        found = lookup({**base, "identities": [start, stop]}, directory=cache or None, prefix=what)
         if found is not None:
             chunks[start] = found["images"]
     missing = [(start, stop) for start, stop in bounds if start not in chunks]
@@ -201,7 +224,7 @@ def synthetic_prints(
         todo = sum((stop - start) * stored for start, stop in missing)
         bar = tqdm(
             total=todo,
-            desc=f"synthetic prints (seed {seed}, {workers} processes)",
+            desc=f"synthetic {what.replace('_', ' ')} (seed {seed}, {workers} processes)",
             unit="print",
             disable=not progress,
             mininterval=1.0,
@@ -213,20 +236,20 @@ def synthetic_prints(
                 {**base, "identities": [start, sizes[start]]},
                 {"images": images},
                 directory=cache or None,
-                prefix="prints",
+                prefix=what,
             )
             chunks[start] = images
             bar.update(len(images))
 
         if workers == 1:
             for start, stop in missing:
-                keep(*_build_chunk(start, stop, stored, seed, spec, generator))
+                keep(*_build_chunk(start, stop, stored, seed, spec, generator, what))
         else:
             # spawn, not fork: the parent may already run JAX's threads.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 jobs = [
-                    pool.submit(_build_chunk, a, b, stored, seed, spec, generator)
+                    pool.submit(_build_chunk, a, b, stored, seed, spec, generator, what)
                     for a, b in missing
                 ]
                 for job in as_completed(jobs):
@@ -239,7 +262,7 @@ def synthetic_prints(
     stacked = np.concatenate(images) if images else np.zeros((0, *spec.shape), np.float32)
     labels = np.repeat(np.arange(len(identities), dtype=np.int32), impressions)
     name = f"synthetic-seed{seed}[{identities.start}:{identities.stop}]x{impressions}"
-    return ArrayDataset(stacked, labels, name)
+    return ArrayDataset(stacked, labels, name if what == "prints" else f"{name}-minutiae")
 
 
 def synthetic_fingerprint_splits(
@@ -253,6 +276,7 @@ def synthetic_fingerprint_splits(
     cache: str = "",
     crop: str = "foreground",
     generator: Mapping[str, Any] | None = None,
+    minutiae_maps: bool = False,
 ) -> Splits:
     """Train / validation / test identities of synthetic prints (see :func:`identity_ranges`).
 
@@ -272,6 +296,10 @@ def synthetic_fingerprint_splits(
         peak's on a flat heatmap); see :func:`fingerprint_spec`.
       generator: :class:`pretrain.data.GeneratorConfig` options for every split (e.g.
         ``{"impression_shape": [320, 320], "shift_sd": 46}``); None keeps the defaults.
+      minutiae_maps: the training images carry a second channel, each print's minutiae map
+        (:mod:`pretrain.data.minutiae_maps`; a registered crop only), for a task that trains a
+        minutiae head beside the identity loss (``margin_softmax``'s ``minutiae_weight``). The
+        held-out splits stay one-channel prints.
     """
     spec = fingerprint_spec(crop)
     config = generator_config(generator)
@@ -282,6 +310,12 @@ def synthetic_fingerprint_splits(
         synthetic_prints, seed=seed, cache=cache, spec=spec, generator=config
     )
     train = prints(ranges.train, impressions)
+    if minutiae_maps:
+        if spec.crop not in pretrain.data.minutiae_maps.MAP_CROPS:
+            raise ConfigError(f"minutiae_maps need a registered crop (anchor, core), got {crop!r}.")
+        maps = prints(ranges.train, impressions, what="minutiae_maps")
+        both = np.concatenate([train.images, maps.images], axis=-1)
+        train = ArrayDataset(both, train.labels, f"{train.name}+minutiae")
     test = prints(ranges.test, held_out_impressions)
     val = prints(ranges.val, held_out_impressions) if val_identities and validate else None
     return Splits(train, val, test)

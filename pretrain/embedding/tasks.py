@@ -23,6 +23,12 @@ import numpy as np
 
 from pretrain.embedding.augment import augment_batch, make_augment
 from pretrain.embedding.losses import MARGINS, cosine_logits, margin_softmax_loss, nt_xent
+from pretrain.embedding.minutiae_head import (
+    embed_and_features,
+    head_channels,
+    init_head,
+    minutiae_loss,
+)
 from pretrain.train.tasks import ApplyFn, EmbeddingEval, Params, register_task
 
 HEAD_INITS = ("random", "imprint")
@@ -97,6 +103,11 @@ class MarginSoftmax(EmbeddingEval):
         normalised mean embedding of its training images under the saved model, so the first
         steps refine a classifier that already agrees with the backbone instead of pulling the
         backbone towards random directions; Qi et al. 2018). A fresh run ignores it.
+      minutiae_weight: adds this times the loss of a minutiae-map head on block
+        ``minutiae_block`` (:mod:`pretrain.embedding.minutiae_head`); the training images
+        then carry their minutiae map as a second channel (the dataset option
+        ``minutiae_maps``). 0 (the default): no head.
+      minutiae_block: the block whose feature map the head reads.
       seed: seeds the augmentation (set from the run's seed).
     """
 
@@ -109,9 +120,16 @@ class MarginSoftmax(EmbeddingEval):
     temperature: float = 0.1
     projection: Sequence[int] = (256, 128)
     head_init: str = "random"
+    minutiae_weight: float = 0.0
+    minutiae_block: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.minutiae_weight < 0 or self.minutiae_block < 1:
+            raise ValueError(
+                f"need minutiae_weight >= 0 and minutiae_block >= 1, got {self.minutiae_weight}, "
+                f"{self.minutiae_block}."
+            )
         if self.head_init not in HEAD_INITS:
             raise ValueError(
                 f"margin_softmax head_init must be one of {HEAD_INITS}, got {self.head_init!r}."
@@ -144,11 +162,15 @@ class MarginSoftmax(EmbeddingEval):
     ) -> Params:
         if num_classes < 2:
             raise ValueError(f"margin_softmax needs at least 2 identities, got {num_classes}.")
+        example = example[..., :1] if self.minutiae_weight else example
         k_model, k_head = jax.random.split(key)
         model = module.init(k_model, example)["params"]
         dim = _embedding_dim(module, model, example)
         kernel = jax.random.normal(k_head, (dim, num_classes)) / math.sqrt(dim)
         params = {"model": model, "classifier": {"kernel": kernel}}
+        if self.minutiae_weight:
+            channels = head_channels(module, model, example, self.minutiae_block)
+            params["minutiae"] = init_head(jax.random.fold_in(key, 2), channels)
         if self.contrastive_weight:
             k_proj = jax.random.fold_in(key, 1)
             params["projection"] = self._contrastive().init(module, k_proj, example)["projection"]
@@ -164,6 +186,8 @@ class MarginSoftmax(EmbeddingEval):
         """
         if self.head_init != "imprint":
             return params
+        if self.minutiae_weight:
+            images = images[..., :1]  # the print, not its minutiae map
         kernel = params["classifier"]["kernel"]
         imprinted = imprinted_kernel(module, params["model"], images, labels, kernel.shape[1])
         return {**params, "classifier": {"kernel": jnp.asarray(imprinted, kernel.dtype)}}
@@ -187,7 +211,20 @@ class MarginSoftmax(EmbeddingEval):
         else:
             x = augment_batch(key, images, aug) if self.augment else images
             targets = labels
-        embeddings = apply_fn({"params": params["model"]}, x)
+        side = {}
+        if self.minutiae_weight:
+            if x.shape[-1] != 2:
+                raise ValueError(
+                    "minutiae_weight needs the minutiae maps as the images' second channel "
+                    "(the dataset option minutiae_maps)."
+                )
+            x, maps = x[..., :1], x[..., 1]
+            embeddings, features = embed_and_features(
+                apply_fn, params["model"], x, self.minutiae_block
+            )
+            side["minutiae_loss"] = minutiae_loss(params["minutiae"], features, maps)
+        else:
+            embeddings = apply_fn({"params": params["model"]}, x)
         cosines = cosine_logits(embeddings, params["classifier"]["kernel"])
         loss = margin_softmax_loss(
             cosines, targets, scale=self.scale, margin=self.margin_at(step), kind=self.kind
@@ -200,7 +237,9 @@ class MarginSoftmax(EmbeddingEval):
                 z[:n], z[n:], temperature=self.temperature, duplicates=same_source(images)
             )
             loss = loss + self.contrastive_weight * contrast.mean()
-        return loss, {"errors": errors}
+        if side:
+            loss = loss + self.minutiae_weight * side["minutiae_loss"]
+        return loss, {"errors": errors, **side}
 
 
 def same_source(images: jax.Array) -> jax.Array:

@@ -240,6 +240,7 @@ def fit(
             "lr": float(f"{config.learning_rate * float(state.lr_scale):.6g}"),
             "train_loss": stats.loss,
             "train_error": stats.error,
+            **{f"train_{k}": v for k, v in stats.extra.items()},
             "val_loss": val_loss,
             "val_error": val_error,
             "epoch_s": stats.seconds,

@@ -34,6 +34,7 @@ class EpochStats(NamedTuple):
     steps: int
     seconds: float
     images_per_s: float
+    extra: dict[str, float]  # the means of a task's other step metrics (e.g. a side loss)
 
 
 class EvalStats(NamedTuple):
@@ -183,8 +184,11 @@ class Trainer:
         errors = float(np.sum([h["errors"] for h in host]))
         timed = (steps - 1) * self.config.batch_size
         rate = timed / (end - first_done) if steps > 1 else float("nan")
+        extra = {
+            k: float(np.mean([h[k] for h in host])) for k in host[0] if k not in ("loss", "errors")
+        }
         stats = EpochStats(
-            loss, errors / (steps * self.config.batch_size), steps, end - start, rate
+            loss, errors / (steps * self.config.batch_size), steps, end - start, rate, extra
         )
         return state, stats
 

@@ -1,0 +1,50 @@
+"""Fingerprint EmbedNet with a minutiae head: ``embed_fingerprint_twins_fast.py``'s run (the
+committed backbone continued on flow twins at 3e-3 for up to 12 epochs) plus a minutiae-map head
+on block 4 trained beside CosFace on the generator's ground truth (DeepPrint-style multi-task
+training, :mod:`pretrain.embedding.minutiae_head`, maps from :mod:`pretrain.data.minutiae_maps`).
+Registered 2026-12-06, before any figure of it.
+
+Why (dev and generator truth only): the committed backbone cannot tell flow twins apart (two
+fingers with the same fingertip, flow and ridge period, different minutiae: genuine-vs-twin EER
+43.5%, 50% = blind), and continuing it on twins at 1e-3 or 3e-3 did not teach it (43.1 / 43.3%;
+notebooks/results/fingerprint_ablation.md, "Flow twins"). The identity loss alone never asks the
+inner features where the minutiae are; the head does, on every training print, from the master's
+minutiae mapped into the print's window. Only the head is new: the data, rate, epochs and
+schedule are twins_fast's, so the two runs compare the head alone.
+
+Settings, fixed before the run from the training data only:
+- block 4 (16 x 16 cells of 16 px at 500 dpi, about two ridge periods; 128 channels): the
+  middle of the network, so four blocks remain to turn minutiae into identity;
+- ``minutiae_weight`` 5: twins_fast's CosFace training loss was 7.1-9.9 per epoch (its
+  metrics.jsonl), the head's binary cross-entropy at its prior is about 0.25 a cell; 5 starts the
+  head at about a sixth of the loss: a share of the gradient without letting it lead.
+
+What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on),
+as ``_continued.py`` says (``<name>`` = minutiae):
+- the checkpoint: the epoch with the lowest dev EER on the twin generator's prints;
+- adoption: as ``embed_fingerprint_twins.py``, against the same bars, measured before those runs
+  on the same committed backbone: <= 4.41% on twin prints, <= 4.18% on flowmix prints. The twin
+  EER (genuine against twin pairs, :func:`pretrain.evaluation.twin_separation`) is reported as
+  the yardstick of ridge detail; FVC is reported only.
+
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae (the twin prints are
+cached from the twins run; the minutiae maps are drawn once, about 20 minutes on 2 cores).
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_twins import BASE, COMMITTED, GENERATOR
+
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
+
+MINUTIAE = {"minutiae_weight": 5.0, "minutiae_block": 4}
+
+
+def get_config() -> dict:
+    config = continued_on_views(
+        partial(), "partial", "minutiae", GENERATOR, COMMITTED, learning_rate=0.003, epochs=12
+    )
+    run = config["stages"]["minutiae"]
+    run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
+    run["task_options"] = {**run["task_options"], **MINUTIAE}
+    return config

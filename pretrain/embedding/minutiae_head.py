@@ -1,0 +1,73 @@
+"""A minutiae-map head on an inner block of the backbone, trained beside the identity loss
+(DeepPrint-style multi-task training: Engelsma, Cao, Jain, "Learning a Fixed-Length
+Fingerprint Representation", IEEE TPAMI 2019).
+
+The head is one linear map (a 1x1 convolution) from the feature map block ``block`` outputs to a
+minutia logit per cell: the block's features must then say where minutiae are, which the
+identity loss alone never asked of them (flow twins, notebooks/results/fingerprint_ablation.md).
+The target is the print's minutiae map (:mod:`pretrain.data.minutiae_maps`) pooled to the
+block's grid by the maximum: a cell is 1 if a minutia lies in it, 0 if none does, and ignored
+where the print shows nothing (every pixel of the cell is ``TARGET_FILL``). The head is the
+task's own parameter and is dropped when the model is saved: the exported backbone is unchanged
+in shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from pretrain.train.tasks import ApplyFn, Params
+
+
+def block_name(block: int) -> str:
+    return f"block{block}"
+
+
+def embed_and_features(
+    apply_fn: ApplyFn, model: Params, images: jax.Array, block: int
+) -> tuple[jax.Array, jax.Array]:
+    """The model's embeddings of ``images`` and the feature map its block ``block`` outputs."""
+    name = block_name(block)
+    embeddings, state = apply_fn(
+        {"params": model},
+        images,
+        capture_intermediates=lambda module, method: module.name == name and method == "__call__",
+        mutable=["intermediates"],
+    )
+    return embeddings, state["intermediates"][name]["__call__"][0]
+
+
+def init_head(key: jax.Array, channels: int) -> Params:
+    """The head's parameters: a ``(channels, 1)`` kernel and a bias, set so that the first
+    logit is a minutia's prior (about one cell in ten holds one)."""
+    kernel = jax.random.normal(key, (channels, 1)) * 0.01
+    return {"kernel": kernel, "bias": jnp.full((1,), -2.0)}
+
+
+def pooled_target(maps: jax.Array, grid: tuple[int, int]) -> jax.Array:
+    """``(n, gh, gw)``: each cell's largest map value (``maps`` ``(n, h, w)``, ``h`` a multiple
+    of ``gh``); negative where the cell shows no print."""
+    n, h, w = maps.shape
+    fh, fw = h // grid[0], w // grid[1]
+    return jnp.max(maps.reshape(n, grid[0], fh, grid[1], fw), axis=(2, 4))
+
+
+def minutiae_loss(head: Params, features: jax.Array, maps: jax.Array) -> jax.Array:
+    """Mean binary cross-entropy of the head's logits over the cells that show print."""
+    logits = (features @ head["kernel"])[..., 0] + head["bias"][0]
+    target = pooled_target(maps, features.shape[1:3])
+    seen = (target >= 0).astype(logits.dtype)
+    per_cell = optax.sigmoid_binary_cross_entropy(logits, jnp.clip(target, 0.0, 1.0))
+    return jnp.sum(per_cell * seen) / jnp.maximum(jnp.sum(seen), 1.0)
+
+
+def head_channels(module: Any, model: Params, example: jax.Array, block: int) -> int:
+    """Channels of the feature map block ``block`` outputs (shape inference only)."""
+    shape = jax.eval_shape(
+        lambda p: embed_and_features(module.apply, p, example, block)[1], model
+    ).shape
+    return int(shape[-1])
