@@ -211,8 +211,13 @@ def augment_batch(key: jax.Array, images: jax.Array, aug: Augment) -> jax.Array:
     x = images.astype(jnp.float32)
     keys = jax.random.split(key, x.shape[0])
     if squeeze and images.shape[-1] == 2:
-        moved, maps = jax.vmap(lambda k, im, t: _one(k, im, aug, t))(keys, x[..., 0], x[..., 1])
-        return jnp.stack([moved, maps], axis=-1)
+
+        def with_target(k: jax.Array, im: jax.Array, t: jax.Array) -> jax.Array:
+            moved, target = _one(k, im, aug, t)
+            assert target is not None
+            return jnp.stack([moved, target], axis=-1)
+
+        return jax.vmap(with_target)(keys, x[..., 0], x[..., 1])
     x = x[..., 0] if squeeze else x
     out = jax.vmap(lambda k, im: _one(k, im, aug)[0])(keys, x)
     return out[..., None] if squeeze else out

@@ -59,7 +59,7 @@ def pooled_target(maps: jax.Array, grid: tuple[int, int]) -> jax.Array:
 def minutiae_loss(head: Params, features: jax.Array, maps: jax.Array) -> jax.Array:
     """Mean binary cross-entropy of the head's logits over the cells that show print."""
     logits = (features @ head["kernel"])[..., 0] + head["bias"][0]
-    target = pooled_target(maps, features.shape[1:3])
+    target = pooled_target(maps, (features.shape[1], features.shape[2]))
     seen = (target >= 0).astype(logits.dtype)
     per_cell = optax.sigmoid_binary_cross_entropy(logits, jnp.clip(target, 0.0, 1.0))
     return jnp.sum(per_cell * seen) / jnp.maximum(jnp.sum(seen), 1.0)
