@@ -27,6 +27,18 @@ as ``_continued.py`` says (``<name>`` = minutiae):
   EER (genuine against twin pairs, :func:`pretrain.evaluation.twin_separation`) is reported as
   the yardstick of ridge detail; FVC is reported only.
 
+Measured 2026-12-06 (the maps took 23 min on 2 cores; then 10 epochs, 46 min; the plateau rule
+cut the rate to 3e-4 after epoch 5 and 3e-5 after 8, and the run ended at its floor): dev EER on
+the twin prints per epoch 5.18 **4.88** 5.29 5.13 5.05 5.04 5.00 5.07 5.08 5.07%; epoch 2's is
+the candidate. The head's loss a cell 0.494 0.470 0.459 0.452 0.448 0.443 0.443 0.442 0.442 0.441
+(a constant prediction scores 0.570 on the training maps, a perfect one 0.148): block 4 learnt
+a little of where the minutiae are. The decision (notebooks/results/fingerprint_minutiae.json):
+4.88% on the twin prints (bar 4.41) and 4.04% on the flowmix ones (bar 4.18): **not adopted**.
+Twin EER 43.2% (committed 43.5%): the twins are still told apart by nothing but noise. FVC,
+reported only: mean EER 10.90% (committed 11.91%, twins_fast 11.33%); per set 9.29 / 9.64 /
+9.64 / 15.56 / 10.36 (committed 9.64 / 10.36 / 10.36 / 17.78 / 11.43); FNMR at FMR 1% 26.1%
+(29.6%); SFinGe 6.43 (4.44).
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae (the twin prints are
 cached from the twins run; the minutiae maps are drawn once, about 20 minutes on 2 cores).
 """
@@ -35,7 +47,7 @@ from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_partial import get_config as partial
 from pretrain.configs.embed_fingerprint_twins import BASE, COMMITTED, GENERATOR
 
-__all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "MINUTIAE", "get_config"]
 
 MINUTIAE = {"minutiae_weight": 5.0, "minutiae_block": 4}
 

@@ -1,0 +1,35 @@
+"""Fingerprint EmbedNet with a stronger minutiae head pull: ``embed_fingerprint_minutiae.py``'s
+run with ``minutiae_weight`` 20 instead of 5, for 6 epochs instead of up to 12. Registered
+2026-12-06, before any figure of it (after the minutiae run's figures, which chose it).
+
+Why (dev and training figures only): in the minutiae run the head's loss fell only from 0.49 to
+0.44 a cell (a constant prediction scores 0.57 on the training maps, a perfect one 0.15), and at
+weight 5 it was about a fifth of the loss (9.5-12.3 in all); the dev EER on twin prints stayed
+at 4.88-5.29% and the twin EER at 43.2% (committed 43.5%). Whether a head that leads the gradient
+makes block 4 read minutiae is the question: at 20 the head's term starts about as large as
+CosFace's. 6 epochs: the minutiae run's dev EER and head loss moved little after the rate's
+first cut (epoch 6).
+
+What chooses what: as ``embed_fingerprint_minutiae.py`` (the checkpoint by the dev EER on twin
+prints; adoption against the same bars, <= 4.41% on twin prints and <= 4.18% on flowmix ones;
+the twin EER reported; FVC reported only).
+
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae_strong (prints and maps
+cached from the minutiae run).
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, MINUTIAE
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
+
+
+def get_config() -> dict:
+    config = continued_on_views(
+        partial(), "partial", "minutiae_strong", GENERATOR, COMMITTED, learning_rate=0.003, epochs=6
+    )
+    run = config["stages"]["minutiae_strong"]
+    run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
+    run["task_options"] = {**run["task_options"], **MINUTIAE, "minutiae_weight": 20.0}
+    return config
