@@ -108,6 +108,8 @@ class MarginSoftmax(EmbeddingEval):
         then carry their minutiae map as a second channel (the dataset option
         ``minutiae_maps``). 0 (the default): no head.
       minutiae_block: the block whose feature map the head reads.
+      minutiae_hidden: channels of the head's own 3x3 convolution before its 1x1 output (0:
+        the output alone, a linear head).
       seed: seeds the augmentation (set from the run's seed).
     """
 
@@ -122,13 +124,14 @@ class MarginSoftmax(EmbeddingEval):
     head_init: str = "random"
     minutiae_weight: float = 0.0
     minutiae_block: int = 4
+    minutiae_hidden: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.minutiae_weight < 0 or self.minutiae_block < 1:
+        if self.minutiae_weight < 0 or self.minutiae_block < 1 or self.minutiae_hidden < 0:
             raise ValueError(
-                f"need minutiae_weight >= 0 and minutiae_block >= 1, got {self.minutiae_weight}, "
-                f"{self.minutiae_block}."
+                "need minutiae_weight >= 0, minutiae_block >= 1 and minutiae_hidden >= 0, got "
+                f"{self.minutiae_weight}, {self.minutiae_block}, {self.minutiae_hidden}."
             )
         if self.head_init not in HEAD_INITS:
             raise ValueError(
@@ -170,7 +173,9 @@ class MarginSoftmax(EmbeddingEval):
         params = {"model": model, "classifier": {"kernel": kernel}}
         if self.minutiae_weight:
             channels = head_channels(module, model, example, self.minutiae_block)
-            params["minutiae"] = init_head(jax.random.fold_in(key, 2), channels)
+            params["minutiae"] = init_head(
+                jax.random.fold_in(key, 2), channels, self.minutiae_hidden
+            )
         if self.contrastive_weight:
             k_proj = jax.random.fold_in(key, 1)
             params["projection"] = self._contrastive().init(module, k_proj, example)["projection"]

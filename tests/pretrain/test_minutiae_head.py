@@ -103,12 +103,16 @@ def test_the_head_trains_beside_the_identity_loss_and_is_not_saved(tmp_path: Pat
     assert len(losses) == 2 and all(0 < v < 1 for v in losses), losses
 
 
-def test_the_minutiae_loss_falls_where_the_dots_can_be_seen() -> None:
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_the_minutiae_loss_falls_where_the_dots_can_be_seen(hidden: int) -> None:
     people = people_with_dots(12, 8, 0, True)
     x, labels = jnp.asarray(people.images), jnp.asarray(people.labels)
-    task = MarginSoftmax(scale=16.0, margin=0.2, minutiae_weight=1.0, minutiae_block=1)
+    task = MarginSoftmax(
+        scale=16.0, margin=0.2, minutiae_weight=1.0, minutiae_block=1, minutiae_hidden=hidden
+    )
     module = build_model("embednet", **TINY)
     params = task.init(module, jax.random.key(0), x[:1], num_classes=12)
+    assert ("conv" in params["minutiae"]) == bool(hidden)
     opt = optax.sgd(0.05, momentum=0.9)
     state = opt.init(params)
     step = jax.jit(
