@@ -1,0 +1,38 @@
+"""Fingerprint EmbedNet with a convolutional minutiae head: ``embed_fingerprint_minutiae.py``'s
+run (the head on block 4 at weight 5) with a head of its own capacity, a 3x3 convolution to 64
+channels and a ReLU before the 1x1 output (``minutiae_hidden`` 64), for 6 epochs. Registered
+2026-12-06, before any figure of it (after the two linear-head runs and the diagnostics, which
+chose it).
+
+Why (training prints and dev figures only; notebooks/results/fingerprint_ablation.md, "Minutiae
+head"): the two linear heads learnt little (cell cross-entropy 0.441 and 0.416; a constant's 0.57)
+and changed nothing on dev (twin EER 43.2%). Linear probes of the committed backbone find
+minutiae weakly in every block (0.47-0.56), yet the hand-built extractor finds the truth maps'
+cells from the same windows with precision 0.84 and recall 0.63: the targets are learnable, a
+linear read of the backbone is not enough. A head that can compute (one convolution over the
+block's 3 x 3 cells) asks block 4 for what a minutia detector needs rather than for minutiae
+themselves. 6 epochs: the earlier runs moved little after the rate's first cut.
+
+What chooses what: as ``embed_fingerprint_minutiae.py`` (the checkpoint by the dev EER on twin
+prints; adoption against the same bars, <= 4.41% on twin prints and <= 4.18% on flowmix ones;
+the twin EER reported; FVC reported only).
+
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae_conv (prints and maps
+cached from the minutiae run).
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, MINUTIAE
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
+
+
+def get_config() -> dict:
+    config = continued_on_views(
+        partial(), "partial", "minutiae_conv", GENERATOR, COMMITTED, learning_rate=0.003, epochs=6
+    )
+    run = config["stages"]["minutiae_conv"]
+    run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
+    run["task_options"] = {**run["task_options"], **MINUTIAE, "minutiae_hidden": 64}
+    return config
