@@ -47,16 +47,23 @@ from pretrain.configs._continued import continued_on_views
 from pretrain.configs.embed_fingerprint_partial import get_config as partial
 from pretrain.configs.embed_fingerprint_twins import BASE, COMMITTED, GENERATOR
 
-__all__ = ["BASE", "COMMITTED", "GENERATOR", "MINUTIAE", "get_config"]
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "MINUTIAE", "get_config", "minutiae_run"]
 
 MINUTIAE = {"minutiae_weight": 5.0, "minutiae_block": 4}
 
 
-def get_config() -> dict:
+def minutiae_run(name: str, epochs: int, **head: object) -> dict:
+    """The committed backbone continued on the twin prints with their minutiae maps and a
+    minutiae head (:data:`MINUTIAE`, ``head`` replacing its options), at 3e-3 for ``epochs``:
+    the shape of the minutiae runs."""
     config = continued_on_views(
-        partial(), "partial", "minutiae", GENERATOR, COMMITTED, learning_rate=0.003, epochs=12
+        partial(), "partial", name, GENERATOR, COMMITTED, learning_rate=0.003, epochs=epochs
     )
-    run = config["stages"]["minutiae"]
+    run = config["stages"][name]
     run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
-    run["task_options"] = {**run["task_options"], **MINUTIAE}
+    run["task_options"] = {**run["task_options"], **MINUTIAE, **head}
     return config
+
+
+def get_config() -> dict:
+    return minutiae_run("minutiae", 12)

@@ -21,18 +21,10 @@ Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae_conv (prin
 cached from the minutiae run).
 """
 
-from pretrain.configs._continued import continued_on_views
-from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, MINUTIAE
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, minutiae_run
 
 __all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
 
 
 def get_config() -> dict:
-    config = continued_on_views(
-        partial(), "partial", "minutiae_conv", GENERATOR, COMMITTED, learning_rate=0.003, epochs=6
-    )
-    run = config["stages"]["minutiae_conv"]
-    run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
-    run["task_options"] = {**run["task_options"], **MINUTIAE, "minutiae_hidden": 64}
-    return config
+    return minutiae_run("minutiae_conv", 6, minutiae_hidden=64)

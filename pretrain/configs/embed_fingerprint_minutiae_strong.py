@@ -26,18 +26,10 @@ Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae_strong (pr
 cached from the minutiae run).
 """
 
-from pretrain.configs._continued import continued_on_views
-from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, MINUTIAE
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_minutiae import BASE, COMMITTED, GENERATOR, minutiae_run
 
 __all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
 
 
 def get_config() -> dict:
-    config = continued_on_views(
-        partial(), "partial", "minutiae_strong", GENERATOR, COMMITTED, learning_rate=0.003, epochs=6
-    )
-    run = config["stages"]["minutiae_strong"]
-    run["dataset_options"] = {**run["dataset_options"], "minutiae_maps": True}
-    run["task_options"] = {**run["task_options"], **MINUTIAE, "minutiae_weight": 20.0}
-    return config
+    return minutiae_run("minutiae_strong", 6, minutiae_weight=20.0)
