@@ -17,6 +17,12 @@ What chooses what: as ``embed_fingerprint_minutiae.py`` (the checkpoint by the d
 prints; adoption against the same bars, <= 4.41% on twin prints and <= 4.18% on flowmix ones;
 the twin EER reported; FVC reported only).
 
+Measured 2026-12-06 (6 epochs, 27 min): dev EER on the twin prints per epoch 5.21 **4.73** 5.31
+5.25 5.28 5.07%; epoch 2's is the candidate. Head loss 0.481 -> 0.416. The decision
+(notebooks/results/fingerprint_minutiae_conv.json): 4.73% on the twin prints (bar 4.41) and
+3.95% on the flowmix ones (bar 4.18): **not adopted**. Twin EER 43.1%. FVC, reported only: mean
+EER 11.04%; per set 9.64 / 9.64 / 9.29 / 15.56 / 11.07.
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = minutiae_conv (prints and maps
 cached from the minutiae run).
 """
