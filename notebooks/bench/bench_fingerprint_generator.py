@@ -17,10 +17,14 @@ same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` belo
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
 ``notebooks/results/fingerprint_<stage>.json``; a few minutes (the dev prints are cached).
 
-``fingerprint_placement.json``, ``fingerprint_partial.json``, ``fingerprint_period.json`` and
-``fingerprint_mixed.json`` hold the decisions taken at commits 8d4cf00, de8d562, 9e3b06b and
-06d648a against the backbones committed then; each adopted candidate has since become the
-committed backbone. ``fingerprint_bent.json`` (63f9d10) holds one not adopted.
+The decisions taken so far, each against the backbone committed then (the commit each file
+records, ``machine.git_commit``): adopted, each the committed backbone in its turn,
+``fingerprint_placement.json`` (8d4cf00), ``fingerprint_partial.json`` (de8d562),
+``fingerprint_period.json`` (9e3b06b), ``fingerprint_mixed.json`` (06d648a) and
+``fingerprint_flowmix.json`` (b938af4); not adopted, ``fingerprint_bent.json`` (b548556),
+``_anchor`` (6d754f0), ``_flow`` (21edeb6), ``_steep`` (8489bf5), ``_twins`` and
+``_twins_fast`` (074ccf4), ``_minutiae`` (969fd25), ``_minutiae_strong`` (df98d38) and
+``_minutiae_conv`` (852fccd).
 """
 
 from __future__ import annotations
