@@ -55,6 +55,9 @@ class TrainConfig:
       dataset_options: keyword options of the dataset loader (e.g. how many identities).
       init_from: a model directory written by ``save_model`` whose parameters initialise the
         model ("" = random initialisation); a later stage starts from an earlier one this way.
+      init_new: top-level model parameters the ``init_from`` model lacks (a part grown on a
+        trained model, e.g. EmbedNet's ``ridge`` and ``ridge_gate``): they start as a fresh
+        run's; every other parameter must be the saved model's, shape for shape.
     """
 
     model: str = "lenet300"
@@ -81,8 +84,11 @@ class TrainConfig:
     task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     dataset_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     init_from: str = ""
+    init_new: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.init_new and not self.init_from:
+            raise ConfigError("init_new names parameters init_from lacks; set init_from too.")
         positive = ("batch_size", "eval_batch_size", "epochs", "learning_rate", "keep_checkpoints")
         for name in positive:
             if not getattr(self, name) > 0:
@@ -107,6 +113,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (tuples become lists)."""
         out = dataclasses.asdict(self)
+        out["init_new"] = list(self.init_new)
         for name in NESTED:
             out[name] = _jsonable(dict(getattr(self, name)))
         return out
@@ -150,6 +157,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         value = float(value) if ok else value
     elif expected is str:
         ok = isinstance(value, str)
+    elif expected == tuple[str, ...]:
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
     else:
         ok = isinstance(value, Mapping)
     if not ok:

@@ -2,8 +2,8 @@
 (DeepPrint-style multi-task training: Engelsma, Cao, Jain, "Learning a Fixed-Length
 Fingerprint Representation", IEEE TPAMI 2019).
 
-The head is one linear map (a 1x1 convolution) from the feature map block ``block`` outputs to a
-minutia logit per cell, optionally after a 3x3 convolution and a ReLU of its own (``hidden``):
+The head is one linear map (a 1x1 convolution) from the feature map an inner block (or
+EmbedNet's ridge branch) outputs to a minutia logit per cell, optionally after a 3x3 convolution and a ReLU of its own (``hidden``):
 the block's features must then say where minutiae are, which the identity loss alone never
 asked of them (flow twins, notebooks/results/fingerprint_ablation.md).
 The target is the print's minutiae map (:mod:`pretrain.data.minutiae_maps`) pooled to the
@@ -29,10 +29,10 @@ def block_name(block: int) -> str:
 
 
 def embed_and_features(
-    apply_fn: ApplyFn, model: Params, images: jax.Array, block: int
+    apply_fn: ApplyFn, model: Params, images: jax.Array, name: str
 ) -> tuple[jax.Array, jax.Array]:
-    """The model's embeddings of ``images`` and the feature map its block ``block`` outputs."""
-    name = block_name(block)
+    """The model's embeddings of ``images`` and the feature map its submodule ``name`` outputs
+    (``block_name(k)`` for block ``k``, ``"ridge"`` for EmbedNet's ridge branch)."""
     embeddings, state = apply_fn(
         {"params": model},
         images,
@@ -90,9 +90,9 @@ def minutiae_loss(head: Params, features: jax.Array, maps: jax.Array) -> jax.Arr
     return jnp.sum(per_cell * seen) / jnp.maximum(jnp.sum(seen), 1.0)
 
 
-def head_channels(module: Any, model: Params, example: jax.Array, block: int) -> int:
-    """Channels of the feature map block ``block`` outputs (shape inference only)."""
+def head_channels(module: Any, model: Params, example: jax.Array, name: str) -> int:
+    """Channels of the feature map submodule ``name`` outputs (shape inference only)."""
     shape = jax.eval_shape(
-        lambda p: embed_and_features(module.apply, p, example, block)[1], model
+        lambda p: embed_and_features(module.apply, p, example, name)[1], model
     ).shape
     return int(shape[-1])

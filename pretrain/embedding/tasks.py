@@ -24,6 +24,7 @@ import numpy as np
 from pretrain.embedding.augment import augment_batch, make_augment
 from pretrain.embedding.losses import MARGINS, cosine_logits, margin_softmax_loss, nt_xent
 from pretrain.embedding.minutiae_head import (
+    block_name,
     embed_and_features,
     head_channels,
     init_head,
@@ -108,6 +109,8 @@ class MarginSoftmax(EmbeddingEval):
         then carry their minutiae map as a second channel (the dataset option
         ``minutiae_maps``). 0 (the default): no head.
       minutiae_block: the block whose feature map the head reads.
+      minutiae_layer: the submodule whose feature map the head reads instead, by name (e.g.
+        ``"ridge"``, EmbedNet's ridge branch before its gate); "" (the default): the block.
       minutiae_hidden: channels of the head's own 3x3 convolution before its 1x1 output (0:
         the output alone, a linear head).
       seed: seeds the augmentation (set from the run's seed).
@@ -125,6 +128,7 @@ class MarginSoftmax(EmbeddingEval):
     minutiae_weight: float = 0.0
     minutiae_block: int = 4
     minutiae_hidden: int = 0
+    minutiae_layer: str = ""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -152,6 +156,9 @@ class MarginSoftmax(EmbeddingEval):
             )
         make_augment(self.augment)  # validate now, not at the first step
 
+    def _minutiae_source(self) -> str:
+        return self.minutiae_layer or block_name(self.minutiae_block)
+
     def _contrastive(self) -> Contrastive:
         return Contrastive(
             temperature=self.temperature,
@@ -172,7 +179,7 @@ class MarginSoftmax(EmbeddingEval):
         kernel = jax.random.normal(k_head, (dim, num_classes)) / math.sqrt(dim)
         params = {"model": model, "classifier": {"kernel": kernel}}
         if self.minutiae_weight:
-            channels = head_channels(module, model, example, self.minutiae_block)
+            channels = head_channels(module, model, example, self._minutiae_source())
             params["minutiae"] = init_head(
                 jax.random.fold_in(key, 2), channels, self.minutiae_hidden
             )
@@ -225,7 +232,7 @@ class MarginSoftmax(EmbeddingEval):
                 )
             x, maps = x[..., :1], x[..., 1]
             embeddings, features = embed_and_features(
-                apply_fn, params["model"], x, self.minutiae_block
+                apply_fn, params["model"], x, self._minutiae_source()
             )
             side["minutiae_loss"] = minutiae_loss(params["minutiae"], features, maps)
         else:

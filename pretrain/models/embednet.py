@@ -200,6 +200,47 @@ class StemConv(nn.Module):
         return y + bias
 
 
+class RidgeBranch(nn.Module):
+    """A side path that reads the stem's output at its full resolution and joins the trunk at a
+    later block (DeepPrint's second branch, Engelsma et al. 2019, in EmbedNet's blocks).
+
+    The trunk's first stride leaves a fingerprint's ridges a period of 1-1.5 pixels, too few
+    to hold ridge endings; the branch keeps them at the stem's 2-3: two separable blocks at
+    stride 1, then ``downsample`` blocks at stride 2 down to the joining block's grid, the last
+    one ``out`` channels wide. It returns those features ungated; :class:`EmbedNet` adds them
+    to the trunk through a per-channel gate that starts at zero, so a trained backbone grown
+    by a branch starts as the same function."""
+
+    width: int
+    out: int
+    downsample: int
+    impl: str = "fast"
+    standardize: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        ws = self.standardize
+        for k in (1, 2):
+            x = SeparableBlock(self.width, 1, self.impl, ws, name=f"block{k}")(x)
+        for k in range(1, self.downsample + 1):
+            features = self.out if k == self.downsample else 2 * self.width
+            x = SeparableBlock(features, 2, self.impl, ws, name=f"down{k}")(x)
+        return x
+
+
+def ridge_downsample(strides: Sequence[int], into: int) -> int:
+    """How many stride-2 blocks take the stem's grid to block ``into``'s: the product of the
+    first ``into`` strides must be a power of two of at least 2."""
+    product = math.prod(int(s) for s in strides[:into])
+    steps = product.bit_length() - 1
+    if product < 2 or 2**steps != product:
+        raise ValueError(
+            f"embednet: the ridge branch joins block {into}, whose grid the stem's reaches by a "
+            f"stride of {product}; it needs a power of two >= 2 (strides {tuple(strides)})."
+        )
+    return steps
+
+
 ONE_VIEW: dict[str, Any] = {"flip_average": False, "test_views": None}
 """EmbedNet options that are test-time views, not the network, each at its one-view value: a
 model trained from a saved one's options (fine-tuning, export cuts) drops them and runs one
@@ -259,6 +300,12 @@ class EmbedNet(nn.Module):
         channel, ``params["gdc"]`` of shape ``(h, w, c)``, starting as the mean; MobileFaceNet's
         GDC, Chen et al. 2018, without its bias). Aligned faces keep identity in where things
         are, which the mean discards.
+      ridge_width: channels of a :class:`RidgeBranch` from the stem's output to block
+        ``ridge_into``'s (0, the default: none). Its features join the trunk after that block
+        through ``params["ridge_gate"]`` (one weight per channel, starting at zero: a saved
+        backbone grown by a branch starts as the same function). A cut must keep the stem and
+        block ``ridge_into`` on the same side.
+      ridge_into: the block after which the branch joins.
       part: the export cut, as the LeNets have it: ``"all"`` (the whole network), ``"front"``
         (image -> the feature map of the second-to-last block: stem, block1 .. block{N-1}) or
         ``"last"`` (that feature map -> block{N}, pooling, ``embed`` and the L2 norm: the block
@@ -286,6 +333,8 @@ class EmbedNet(nn.Module):
     flip_average: bool = False
     test_views: Any = None
     pool: str = "mean"
+    ridge_width: int = 0
+    ridge_into: int = 4
 
     def _views(self) -> TestViews:
         if self.test_views:
@@ -326,6 +375,26 @@ class EmbedNet(nn.Module):
             return total / views.count
         return unit_rows(total)
 
+    def _ridge_steps(self, start_block: int, last: int) -> int:
+        """The stride-2 blocks of the branch this cut runs (0: it runs none: no branch, or
+        the cut ends before the branch joins or starts after it); a cut that runs the join but
+        not the stem is refused."""
+        if not self.ridge_width:
+            return 0
+        if not 1 <= self.ridge_into <= len(self.widths):
+            raise ValueError(
+                f"embednet: ridge_into must be a block in 1..{len(self.widths)}, "
+                f"got {self.ridge_into}."
+            )
+        if not start_block <= self.ridge_into <= last:
+            return 0
+        if start_block:
+            raise ValueError(
+                f"embednet: the ridge branch runs from the stem to block {self.ridge_into}; a cut "
+                f"starting at block {start_block} runs the join without the stem."
+            )
+        return ridge_downsample(self.strides, self.ridge_into)
+
     @nn.compact
     def _embed(self, x: jax.Array) -> jax.Array:
         blocks = len(self.widths)
@@ -340,14 +409,23 @@ class EmbedNet(nn.Module):
             x = x[..., None]
         _check_impl(self.impl)
         ws = self.standardize
+        last = stop_after or blocks
+        ridge_steps = self._ridge_steps(start_block, last)
         if start_block == 0:
             stem = StemConv(self.stem_width, 2, ws, self.stem_kernel, name="stem")
             x = nn.relu6(stem(x))
-        last = stop_after or blocks
+        stem_out = x
         for i in range(max(start_block, 1) - 1, last):
             x = SeparableBlock(
                 self.widths[i], self.strides[i], self.impl, ws, name=f"block{i + 1}"
             )(x)
+            if ridge_steps and i + 1 == self.ridge_into:
+                width = self.widths[i]
+                branch = RidgeBranch(
+                    self.ridge_width, width, ridge_steps, self.impl, ws, name="ridge"
+                )
+                gate = self.param("ridge_gate", nn.initializers.zeros, (width,))
+                x = x + branch(stem_out) * gate
         if stop_after:
             return x
         if self.pool == "gdc":

@@ -108,7 +108,15 @@ class Trainer:
     def _initial_model(self, params: Any) -> Any:
         """The parameters of ``config.init_from``, checked against this model's shapes."""
         saved = load_model(self.config.init_from)
-        fresh = self.task.model_params(params)
+        every = self.task.model_params(params)
+        new = self.config.init_new
+        missing = sorted(set(new) - set(every))
+        if missing:
+            raise ConfigError(
+                f"init_new names {missing}, which {self.config.model!r} with "
+                f"{dict(self.config.model_options)} does not have (it has {sorted(every)})."
+            )
+        fresh = {k: v for k, v in every.items() if k not in new}
         want: Any = jax.tree_util.tree_structure(fresh)
         same_tree = want == jax.tree_util.tree_structure(saved.params)
         shapes_ok = bool(same_tree) and all(
@@ -119,11 +127,14 @@ class Trainer:
             raise ConfigError(
                 f"init_from {self.config.init_from}: its {saved.info.get('model')!r} parameters "
                 f"({count_params(saved.params)}) do not fit {self.config.model!r} with "
-                f"{dict(self.config.model_options)} ({count_params(fresh)})."
+                f"{dict(self.config.model_options)} ({count_params(fresh)}"
+                + (f" without init_new {list(new)}" if new else "")
+                + ")."
             )
-        return jax.tree.map(
+        loaded = jax.tree.map(
             lambda a, b: np.asarray(a, dtype=np.asarray(b).dtype), saved.params, fresh
         )
+        return {**loaded, **{k: every[k] for k in new}}
 
     def replicate(self, tree: Any) -> Any:
         """Places a pytree on every device of the mesh."""

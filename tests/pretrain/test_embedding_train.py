@@ -15,6 +15,7 @@ from pretrain.data import ArrayDataset, DataNotFoundError
 from pretrain.embedding import augment_batch, cached, make_augment
 from pretrain.embedding.cache import code_digest
 from pretrain.embedding.tasks import MarginSoftmax, same_source
+from pretrain.models import build_model
 from pretrain.staged_config import load_run, make_staged
 from pretrain.train import (
     EmbeddingEval,
@@ -215,6 +216,50 @@ def test_init_from_must_fit(one_stage: Path, splits: Splits) -> None:
     )
     with pytest.raises(ConfigError, match="do not fit"):
         Trainer(wider, splits.train.images, num_classes=12).init_state(jax.random.key(0))
+
+
+def test_a_backbone_grown_by_a_ridge_branch_starts_as_the_saved_one(
+    one_stage: Path, splits: Splits
+) -> None:
+    grown = {**TINY, "ridge_width": 8, "ridge_into": 2}
+    new = ["ridge", "ridge_gate"]
+    options = {"model_options": grown, "init_from": str(one_stage)}
+    config = make_config(_config("margin_softmax", init_new=new, **options))
+    state = Trainer(config, splits.train.images, num_classes=12).init_state(jax.random.key(0))
+    params = jax.tree.map(np.asarray, state.params["model"])
+    saved = load_model(one_stage)
+    assert set(params) == set(saved.params) | set(new)
+    module, x = build_model("embednet", **grown), splits.test.images
+    before = saved.module.apply({"params": saved.params}, x)
+    np.testing.assert_allclose(module.apply({"params": params}, x), before, atol=1e-6)
+    opened = {**params, "ridge_gate": np.ones_like(params["ridge_gate"])}
+    assert np.abs(module.apply({"params": opened}, x) - before).max() > 1e-3
+    with pytest.raises(ConfigError, match="do not fit"):
+        plain = make_config(_config("margin_softmax", **options))
+        Trainer(plain, splits.train.images, num_classes=12).init_state(jax.random.key(0))
+    with pytest.raises(ConfigError, match="does not have"):
+        wrong = make_config(_config("margin_softmax", init_new=["ridge", "branch"], **options))
+        Trainer(wrong, splits.train.images, num_classes=12).init_state(jax.random.key(0))
+    with pytest.raises(ConfigError, match="set init_from"):
+        make_config(_config("margin_softmax", init_new=new))
+    with pytest.raises(ConfigError, match="init_new must be"):
+        make_config(_config("margin_softmax", init_new="ridge", **options))
+
+
+def test_the_ridge_branch_runs_from_the_stem_to_its_block() -> None:
+    grown = {**TINY, "ridge_width": 8, "ridge_into": 2}
+    key, x = jax.random.key(0), jnp.zeros((1, 32, 32, 1))
+    params = build_model("embednet", **grown).init(key, x)["params"]
+    shapes = jax.tree.map(np.shape, params["ridge"])
+    assert shapes["block1"]["pointwise"]["kernel"] == (1, 1, 8, 8)  # at the stem's grid
+    assert shapes["down2"]["pointwise"]["kernel"] == (1, 1, 16, 32)  # block 2's width
+    assert "ridge" not in build_model("embednet", stop_after=1, **grown).init(key, x)["params"]
+    with pytest.raises(ValueError, match="without the stem"):
+        build_model("embednet", start_block=2, **grown).init(key, jnp.zeros((1, 8, 8, 16)))
+    with pytest.raises(ValueError, match="power of two"):
+        build_model("embednet", **{**grown, "strides": (3, 1)}).init(key, x)
+    with pytest.raises(ValueError, match="ridge_into must be"):
+        build_model("embednet", **{**grown, "ridge_into": 3}).init(key, x)
 
 
 def test_imprinted_head_is_each_identity_mean_embedding(one_stage: Path, splits: Splits) -> None:

@@ -127,6 +127,23 @@ def test_the_minutiae_loss_falls_where_the_dots_can_be_seen(hidden: int) -> None
     assert side[-1] < 0.85 * side[0], (side[0], side[-1])
 
 
+def test_the_head_can_read_the_ridge_branch_before_its_gate() -> None:
+    people = people_with_dots(12, 8, 0, True)
+    x, labels = jnp.asarray(people.images), jnp.asarray(people.labels)
+    task = MarginSoftmax(scale=16.0, margin=0.2, minutiae_weight=1.0, minutiae_layer="ridge")
+    module = build_model("embednet", **TINY, ridge_width=8, ridge_into=2)
+    params = task.init(module, jax.random.key(0), x[:1], num_classes=12)
+    assert params["minutiae"]["kernel"].shape == (32, 1)  # the branch's output: block 2's width
+    grads = jax.grad(lambda p: task.loss(module.apply, p, x, labels, 0)[0])(params)
+    # The gate starts shut, so only the head's loss reaches the branch's first block.
+    reach = grads["model"]["ridge"]["block1"]["pointwise"]["kernel"]
+    assert float(jnp.abs(reach).max()) > 0
+    plain = MarginSoftmax(scale=16.0, margin=0.2)
+    params.pop("minutiae")
+    grads = jax.grad(lambda p: plain.loss(module.apply, p, x[..., :1], labels, 0)[0])(params)
+    assert float(jnp.abs(grads["model"]["ridge"]["block1"]["pointwise"]["kernel"]).max()) == 0
+
+
 def test_a_minutiae_head_needs_the_maps() -> None:
     task = MarginSoftmax(minutiae_weight=1.0, minutiae_block=1)
     with pytest.raises(ValueError, match="second channel"):
