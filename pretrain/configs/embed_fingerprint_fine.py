@@ -28,6 +28,14 @@ as ``_continued.py`` says (``<name>`` = fine):
   EER (genuine against twin pairs, :func:`pretrain.evaluation.twin_separation`) is reported as
   the yardstick of ridge detail; FVC is reported only.
 
+Measured 2026-12-06 (paused, not ended by its rule): dev EER on the twin prints per epoch
+6.45 6.21 6.00 6.11% (the committed backbone starts at 4.91%), training error 58 -> 48% (the
+control, twins_fast: 30 -> 23%): moving the stride throws the committed weights far back, and
+four epochs recovered little. The run was stopped during epoch 5 (14:18 UTC) to give the two
+cores to ``embed_fingerprint_ridge.py``, which grows a full-resolution path beside the trunk
+instead of changing it. Its checkpoints stay in ``/work/runs/prints_fine``; ``--resume``
+finishes the registered 12 epochs and the decision stands as written above.
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fine (the twin prints are cached
 from the twins run).
 """
