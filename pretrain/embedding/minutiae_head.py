@@ -3,10 +3,10 @@
 Fingerprint Representation", IEEE TPAMI 2019).
 
 The head is one linear map (a 1x1 convolution) from the feature map an inner block (or
-EmbedNet's ridge branch) outputs to a minutia logit per cell, optionally after a 3x3 convolution and a ReLU of its own (``hidden``):
-the block's features must then say where minutiae are, which the identity loss alone never
-asked of them (flow twins, notebooks/results/fingerprint_ablation.md).
-The target is the print's minutiae map (:mod:`pretrain.data.minutiae_maps`) pooled to the
+EmbedNet's ridge branch) outputs to a minutia logit per cell, optionally after a 3x3
+convolution and a ReLU of its own (``hidden``): the block's features must then say where
+minutiae are, which the identity loss alone never asked of them (flow twins,
+notebooks/results/fingerprint_ablation.md). The target is the print's minutiae map (:mod:`pretrain.data.minutiae_maps`) pooled to the
 block's grid by the maximum: a cell is 1 if a minutia lies in it, 0 if none does, and ignored
 where the print shows nothing (every pixel of the cell is ``TARGET_FILL``). The head is the
 task's own parameter and is dropped when the model is saved: the exported backbone is unchanged
