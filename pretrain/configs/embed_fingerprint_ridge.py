@@ -32,6 +32,19 @@ as ``_continued.py`` says (``<name>`` = ridge):
   EER (:func:`pretrain.evaluation.twin_separation`) is reported as the yardstick of ridge
   detail; FVC is reported only.
 
+Measured 2026-12-06 (10 epochs, 75 min; the plateau rule cut the rate to 3e-4 after epoch 5
+and 3e-5 after 8, and the run ended at its floor): dev EER on the twin prints per epoch 5.17
+**4.82** 5.21 5.20 5.25 5.00 5.02 5.00 4.93 4.93%; epoch 2's is the candidate. The head's loss
+a cell 0.555 0.549 0.546 0.543 0.539 0.537 0.536 0.536 0.535 0.535 (a constant scores 0.570;
+the minutiae run's head on block 4 went 0.494 -> 0.441): the fresh branch, at the continuation's
+rate, learnt less of the maps than block 4's trained features held. The gate opened to a mean
+of 0.003 (largest 0.021) a channel: the identity loss barely took the branch. The decision
+(notebooks/results/fingerprint_ridge.json): 4.82% on the twin prints (bar 4.41) and 4.11% on
+the flowmix ones (bar 4.18): **not adopted**. Twin EER 42.9% (committed 43.5%). FVC, reported
+only: mean EER 10.90% (committed 11.91%); per set 9.64 / 10.00 / 8.93 / 15.56 / 10.36
+(committed 9.64 / 10.36 / 10.36 / 17.78 / 11.43); FNMR at FMR 1% 28.07% (29.57%); SFinGe 6.67
+(4.44).
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = ridge (the twin prints and their
 minutiae maps are cached from the minutiae runs).
 """
