@@ -58,6 +58,9 @@ class TrainConfig:
       init_new: top-level model parameters the ``init_from`` model lacks (a part grown on a
         trained model, e.g. EmbedNet's ``ridge`` and ``ridge_gate``): they start as a fresh
         run's; every other parameter must be the saved model's, shape for shape.
+      init_new_lr_scale: the ``init_new`` parameters' rate as a multiple of ``learning_rate``
+        (1: the same rate), so a grown part can learn at a fresh run's rate while the trained
+        rest continues at a continuation's.
     """
 
     model: str = "lenet300"
@@ -85,10 +88,15 @@ class TrainConfig:
     dataset_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     init_from: str = ""
     init_new: tuple[str, ...] = ()
+    init_new_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.init_new and not self.init_from:
             raise ConfigError("init_new names parameters init_from lacks; set init_from too.")
+        if not self.init_new_lr_scale > 0:
+            raise ConfigError(f"init_new_lr_scale must be positive, got {self.init_new_lr_scale}.")
+        if self.init_new_lr_scale != 1.0 and not self.init_new:
+            raise ConfigError("init_new_lr_scale scales the init_new parameters; name them.")
         positive = ("batch_size", "eval_batch_size", "epochs", "learning_rate", "keep_checkpoints")
         for name in positive:
             if not getattr(self, name) > 0:

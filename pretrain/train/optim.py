@@ -21,16 +21,34 @@ def weight_mask(params: Any) -> Any:
     return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
 
 
+def new_mask(names: tuple[str, ...]) -> Any:
+    """A mask function: True for the leaves under a dict key in ``names`` (at any depth, so the
+    model's ``ridge`` is found inside a task's ``{"model": ...}``)."""
+
+    def mask(params: Any) -> Any:
+        def grown(path: Any, _: Any) -> bool:
+            return any(getattr(k, "key", None) in names for k in path)
+
+        return jax.tree_util.tree_map_with_path(grown, params)
+
+    return mask
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """SGD: ``v <- m v + (g + wd w)``, ``w <- w - lr v`` (weight decay inside the update).
 
-    Biases are not decayed unless ``config.decay_biases``.
+    Biases are not decayed unless ``config.decay_biases``. With ``config.init_new`` and an
+    ``init_new_lr_scale`` other than 1, those parameters' updates are scaled by it (a grown
+    part at a fresh run's rate while the trained rest continues at the continuation's).
     """
     mask = None if config.decay_biases else weight_mask
-    return optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=mask),
-        optax.sgd(config.learning_rate, momentum=config.momentum or None, nesterov=config.nesterov),
+    steps = [optax.add_decayed_weights(config.weight_decay, mask=mask)]
+    if config.init_new and config.init_new_lr_scale != 1.0:
+        steps.append(optax.masked(optax.scale(config.init_new_lr_scale), new_mask(config.init_new)))
+    steps.append(
+        optax.sgd(config.learning_rate, momentum=config.momentum or None, nesterov=config.nesterov)
     )
+    return optax.chain(*steps)
 
 
 def make_plateau(config: TrainConfig) -> optax.GradientTransformationExtraArgs:

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import pretrain.compression as pc
-from pretrain.config import make_config
+from pretrain.config import ConfigError, make_config
 from pretrain.train import (
     CheckpointError,
     Splits,
@@ -46,6 +46,21 @@ def test_update_includes_weight_decay_on_weights_only() -> None:
     updates, _ = tx.update(grads, tx.init(params), params)
     np.testing.assert_allclose(updates["kernel"], -0.1 * (1.0 + 0.01 * 3.0), rtol=1e-6)
     np.testing.assert_allclose(updates["bias"], -0.1 * 1.0, rtol=1e-6)
+
+
+def test_grown_parameters_can_learn_at_their_own_rate() -> None:
+    base = {"learning_rate": 0.1, "momentum": 0.0, "weight_decay": 0.0, "init_from": "m"}
+    config = make_config({**base, "init_new": ["ridge"], "init_new_lr_scale": 10.0})
+    tx = make_optimizer(config)
+    params = {"model": {"ridge": {"kernel": jnp.zeros((2, 2))}, "stem": jnp.zeros((2, 2))}}
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["model"]["ridge"]["kernel"], -1.0, rtol=1e-6)
+    np.testing.assert_allclose(updates["model"]["stem"], -0.1, rtol=1e-6)
+    with pytest.raises(ConfigError, match="name them"):
+        make_config({**base, "init_new_lr_scale": 10.0})
+    with pytest.raises(ConfigError, match="must be positive"):
+        make_config({**base, "init_new": ["ridge"], "init_new_lr_scale": 0.0})
 
 
 def test_momentum_accumulates() -> None:
