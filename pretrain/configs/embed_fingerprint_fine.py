@@ -33,8 +33,11 @@ Measured 2026-12-06 (paused, not ended by its rule): dev EER on the twin prints 
 control, twins_fast: 30 -> 23%): moving the stride throws the committed weights far back, and
 four epochs recovered little. The run was stopped during epoch 5 (14:18 UTC) to give the two
 cores to ``embed_fingerprint_ridge.py``, which grows a full-resolution path beside the trunk
-instead of changing it. Its checkpoints stay in ``/work/runs/prints_fine``; ``--resume``
-finishes the registered 12 epochs and the decision stands as written above.
+instead of changing it, and resumed at 15:44 UTC: epochs 5-8 read 5.95 **5.73** 5.86 6.14%
+(training error 46 -> 41%) at 3e-3, the plateau rule not yet triggered. Its best epoch's twin EER
+was 48.2% after epoch 3 (a scratch model of the checkpoint; committed 43.5%). The session ended
+with the run in epoch 9; its checkpoints stay in ``/work/runs/prints_fine``, ``--resume``
+finishes the registered 12 epochs, and the decision stands as written above.
 
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fine (the twin prints are cached
 from the twins run).
