@@ -6,11 +6,11 @@ The head is one linear map (a 1x1 convolution) from the feature map an inner blo
 EmbedNet's ridge branch) outputs to a minutia logit per cell, optionally after a 3x3
 convolution and a ReLU of its own (``hidden``): the block's features must then say where
 minutiae are, which the identity loss alone never asked of them (flow twins,
-notebooks/results/fingerprint_ablation.md). The target is the print's minutiae map (:mod:`pretrain.data.minutiae_maps`) pooled to the
-block's grid by the maximum: a cell is 1 if a minutia lies in it, 0 if none does, and ignored
-where the print shows nothing (every pixel of the cell is ``TARGET_FILL``). The head is the
-task's own parameter and is dropped when the model is saved: the exported backbone is unchanged
-in shape.
+notebooks/results/fingerprint_ablation.md). The target is the print's minutiae map
+(:mod:`pretrain.data.minutiae_maps`) pooled to the block's grid by the maximum: a cell is 1 if
+a minutia lies in it, 0 if none does, and ignored where the print shows nothing (every pixel
+of the cell is ``TARGET_FILL``). The head is the task's own parameter and is dropped when the
+model is saved: the exported backbone is unchanged in shape.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def embed_and_features(
 def init_head(key: jax.Array, channels: int, hidden: int = 0) -> Params:
     """The head's parameters: a ``(c, 1)`` kernel and a bias, set so that the first logit is a
     prior of 0.12 (bias -2; on the training maps 25% of the cells that show print hold a
-    minutia). With ``hidden`` > 0 a 3x3 convolution to ``hidden`` channels and a ReLU come first (``"conv"``: He-initialised), so the head can
-    find minutiae the block's features do not hold linearly; ``c`` is then ``hidden``."""
+    minutia). With ``hidden`` > 0 a 3x3 convolution to ``hidden`` channels and a ReLU come
+    first (``"conv"``: He-initialised), so the head can find minutiae the block's features do
+    not hold linearly; ``c`` is then ``hidden``."""
     k_out, k_conv = key, jax.random.fold_in(key, 1)
     head: Params = {}
     if hidden:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from pretrain.config import TrainConfig
+from pretrain.train.tasks import Task
 
 
 def weight_mask(params: Any) -> Any:
@@ -21,30 +22,34 @@ def weight_mask(params: Any) -> Any:
     return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
 
 
-def new_mask(names: tuple[str, ...]) -> Any:
-    """A mask function: True for the leaves under a dict key in ``names`` (at any depth, so the
-    model's ``ridge`` is found inside a task's ``{"model": ...}``)."""
+def new_mask(names: tuple[str, ...], task: Task | None) -> Any:
+    """A mask function: True for the leaves of the model's top-level parameters in ``names``
+    (the model's part found by ``task.model_params``; without a task the params are the model)."""
 
     def mask(params: Any) -> Any:
-        def grown(path: Any, _: Any) -> bool:
-            return any(getattr(k, "key", None) in names for k in path)
-
-        return jax.tree_util.tree_map_with_path(grown, params)
+        model = task.model_params(params) if task is not None else params
+        grown = {k: jax.tree.map(lambda _, k=k: k in names, v) for k, v in model.items()}
+        if task is None:
+            return grown
+        return task.with_model_params(jax.tree.map(lambda _: False, params), grown)
 
     return mask
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(config: TrainConfig, task: Task | None = None) -> optax.GradientTransformation:
     """SGD: ``v <- m v + (g + wd w)``, ``w <- w - lr v`` (weight decay inside the update).
 
     Biases are not decayed unless ``config.decay_biases``. With ``config.init_new`` and an
     ``init_new_lr_scale`` other than 1, those parameters' updates are scaled by it (a grown
     part at a fresh run's rate while the trained rest continues at the continuation's).
+    ``task`` says where the model's part of the parameters is (None: they are the model's).
     """
     mask = None if config.decay_biases else weight_mask
     steps = [optax.add_decayed_weights(config.weight_decay, mask=mask)]
     if config.init_new and config.init_new_lr_scale != 1.0:
-        steps.append(optax.masked(optax.scale(config.init_new_lr_scale), new_mask(config.init_new)))
+        steps.append(
+            optax.masked(optax.scale(config.init_new_lr_scale), new_mask(config.init_new, task))
+        )
     steps.append(
         optax.sgd(config.learning_rate, momentum=config.momentum or None, nesterov=config.nesterov)
     )

@@ -79,7 +79,7 @@ class Trainer:
         except ValueError as err:  # unknown model, task or option: a config mistake
             raise ConfigError(str(err)) from None
         self.num_classes = num_classes
-        self.tx = make_optimizer(config)
+        self.tx = make_optimizer(config, self.task)
         self._example = example[:1]
         self._rep = replicated(self.mesh)
         self._bat = batch_sharded(self.mesh)

@@ -16,6 +16,7 @@ from pretrain.config import ConfigError, make_config
 from pretrain.train import (
     CheckpointError,
     Splits,
+    build_task,
     fit,
     load_model,
     make_optimizer,
@@ -51,7 +52,7 @@ def test_update_includes_weight_decay_on_weights_only() -> None:
 def test_grown_parameters_can_learn_at_their_own_rate() -> None:
     base = {"learning_rate": 0.1, "momentum": 0.0, "weight_decay": 0.0, "init_from": "m"}
     config = make_config({**base, "init_new": ["ridge"], "init_new_lr_scale": 10.0})
-    tx = make_optimizer(config)
+    tx = make_optimizer(config, build_task("margin_softmax", {}))
     params = {"model": {"ridge": {"kernel": jnp.zeros((2, 2))}, "stem": jnp.zeros((2, 2))}}
     grads = jax.tree.map(jnp.ones_like, params)
     updates, _ = tx.update(grads, tx.init(params), params)
