@@ -46,7 +46,19 @@ def _memory_gb() -> float | None:
     return None
 
 
+RESULTS = "notebooks/results/"
+"""Benchmark outputs: a change here does not make the code that produced a figure dirty (a bench
+writing its own new JSON would otherwise mark its own commit ``+dirty``)."""
+
+
+def _dirty(porcelain: str) -> bool:
+    """Whether ``git status --porcelain`` output shows a change outside :data:`RESULTS`."""
+    paths = (line[3:].split(" -> ")[-1].strip('"') for line in porcelain.splitlines() if line)
+    return any(not path.startswith(RESULTS) for path in paths)
+
+
 def _git_commit(cwd: Path) -> str | None:
+    """HEAD's commit, with ``+dirty`` when code (anything outside :data:`RESULTS`) differs."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
@@ -58,7 +70,7 @@ def _git_commit(cwd: Path) -> str | None:
     dirty = subprocess.run(
         ["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True
     )
-    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    return out.stdout.strip() + ("+dirty" if _dirty(dirty.stdout) else "")
 
 
 def host_info(repo: str | os.PathLike[str] | None = None) -> dict[str, Any]:
