@@ -14,6 +14,9 @@ python -m pretrain localiser --generator-config pretrain/configs/embed_fingerpri
     [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
     (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
     errors at the FVC sensors' image sizes)
+python -m pretrain snapshot --workdir runs/embed_face [--stage NAME] [--epoch N] [--out DIR]
+    (the best parameters so far of a run that is still going or was stopped, as a model:
+    <run folder>/snapshot by default; the run itself is not touched)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pretrain.data.fingerprint import GeneratorConfig
 
-COMMANDS = ("train", "data", "localiser")
+COMMANDS = ("train", "data", "localiser", "snapshot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +64,38 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--process-id", type=int, default=0)
     _data_parser(sub)
     _localiser_parser(sub)
+    _snapshot_parser(sub)
     return parser
+
+
+def _snapshot_parser(sub: argparse._SubParsersAction) -> None:
+    snap = sub.add_parser(
+        "snapshot", help="write a run's best parameters so far (from a checkpoint) as a model"
+    )
+    snap.add_argument("--workdir", required=True, help="the run's --workdir")
+    snap.add_argument("--stage", help="the stage, when a staged run has several with checkpoints")
+    snap.add_argument(
+        "--epoch", type=int, help="the checkpoint (default: the newest); the best up to it"
+    )
+    snap.add_argument("--out", help="the model folder (default: <run folder>/snapshot)")
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from pretrain.config import ConfigError
+    from pretrain.train.checkpoint import CheckpointError
+    from pretrain.train.snapshot import snapshot_model
+
+    try:
+        out = snapshot_model(args.workdir, stage=args.stage, epoch=args.epoch, out=args.out)
+    except (CheckpointError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    info = json.loads((out / "model.json").read_text())["info"]
+    print(
+        f"wrote {out}: best of epochs 1-{info['snapshot']['checkpoint']}, held-out "
+        f"{info['error_kind']} {info['val_error_pct']:.2f}%"
+    )
+    return 0
 
 
 def _localiser_parser(sub: argparse._SubParsersAction) -> None:
@@ -316,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         return _data(args)
     if args.command == "localiser":
         return _localiser(args)
+    if args.command == "snapshot":
+        return _snapshot(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     import pretrain  # after parsing, so --help stays fast

@@ -32,6 +32,10 @@ class Checkpointer:
         """The newest saved epoch, or None."""
         return self._manager.latest_step()
 
+    def epochs(self) -> list[int]:
+        """The saved epochs, oldest first."""
+        return sorted(self._manager.all_steps())
+
     def save(self, epoch: int, state: Any, meta: dict[str, Any]) -> None:
         """Writes the checkpoint of ``epoch`` (atomically: Orbax renames a finished temp dir)."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
@@ -50,6 +54,16 @@ class Checkpointer:
             raise CheckpointError(
                 f"checkpoint {epoch} in {self.directory} does not match this run's state: {err}"
             ) from err
+        return restored.state, dict(restored.meta)
+
+    def restore_saved(self, epoch: int) -> tuple[Any, dict[str, Any]]:
+        """Restores ``epoch`` as saved (nested dicts of host arrays), without a run to match:
+        for reading a checkpoint outside the run that wrote it."""
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
+        try:
+            restored = self._manager.restore(epoch, args=args)
+        except (ValueError, KeyError, FileNotFoundError) as err:
+            raise CheckpointError(f"checkpoint {epoch} in {self.directory}: {err}") from err
         return restored.state, dict(restored.meta)
 
     def close(self) -> None:
