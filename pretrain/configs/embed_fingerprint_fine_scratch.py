@@ -1,0 +1,64 @@
+"""Fingerprint EmbedNet with block 1's stride moved to block 4, trained from scratch on the twin
+prints: ``embed_fingerprint_fine.py``'s network (strides (1, 1, 2, 2, 2, 1, 2, 1): blocks 1-2 at
+the stem's 64 x 64 grid, where a ridge period is 1.9-3.1 px instead of 0.95-1.55), with
+``embed_fingerprint_scale.py``'s recipe (SimCLR on 500 identities, then CosFace on 4,000 at
+1e-2 until the plateau rule stops it) on the twin generator's prints
+(``embed_fingerprint_twins.py``'s ``GENERATOR``: the flowmix prints, every identity paired with
+a twin that shares its flow), on the committed backbone's anchor windows. Registered
+2026-12-06, before any figure of it.
+
+Why (dev only): below two pixels a ridge period the trunk's features alias the ridges from
+block 1 on (``fingerprint_ablation.md``, "Ridges at full resolution"). Two continuations of the
+committed backbone could not test it: moving the stride threw its weights back (fine: 6.45% dev
+EER after one epoch against 4.91% at the start, best 5.73% in 8 epochs), and a fresh full-
+resolution branch beside the trunk was barely used (ridge: the gate opened to 0.003 a channel).
+A network that never learnt on aliased ridges is the test that remains. The committed lineage
+took about 80 epochs over several generators; this one gets one generator and up to 40 epochs
+(each about twice the committed net's multiply-adds: ~23 M against ~11 M).
+
+What chooses what (dev = synthetic validation identities 0-99 x 8 of the twin generator, seed
+0, never trained on):
+- each stage's checkpoint: its epoch with the lowest dev EER (the trainer's validation);
+  the stage's budget: the plateau rule (patience 3, x0.1, stop after 8 epochs without a best);
+- adoption: ``embed_fingerprint_twins.py``'s bars, measured on the committed backbone before
+  those runs: <= 4.41% dev EER on the twin prints and <= 4.18% on the flowmix prints
+  (``bench_fingerprint_generator.py --config`` this file ``--candidate <workdir>/model``). The
+  twin EER (genuine against twin pairs) is reported as the yardstick of ridge detail; FVC is
+  reported only.
+- everything else is the named configs' own: the scale recipe's rates, batch, margin and
+  augmentation; the fine run's strides; the twins run's prints and windows.
+
+Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
+the run spans sessions):
+  POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
+    POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
+    --config pretrain/configs/embed_fingerprint_fine_scratch.py \\
+    --workdir /work/runs/prints_fine_scratch --resume --no-evaluation
+  an interim look: python -m pretrain snapshot --workdir /work/runs/prints_fine_scratch
+    --stage fine_scratch (the best epoch so far, into the stage's snapshot/)
+  then the decision: python notebooks/bench/bench_fingerprint_generator.py \\
+    --config pretrain/configs/embed_fingerprint_fine_scratch.py \\
+    --candidate /work/runs/prints_fine_scratch/model
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_fine import STRIDES
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_scale import get_config as scale
+from pretrain.configs.embed_fingerprint_twins import BASE, COMMITTED, GENERATOR
+
+__all__ = ["BASE", "COMMITTED", "GENERATOR", "get_config"]
+
+
+def get_config() -> dict:
+    twins = continued_on_views(partial(), "partial", "twins", GENERATOR, COMMITTED)
+    prints = dict(twins["stages"]["twins"]["dataset_options"])
+    config = scale()
+    config["shared"]["model_options"] = {**config["shared"]["model_options"], "strides": STRIDES}
+    contrastive = config["stages"]["contrastive"]
+    contrastive["dataset_options"] = {**prints, "identities": 500}
+    metric = config["stages"].pop("scale")
+    metric["dataset_options"] = prints
+    config["stages"]["fine_scratch"] = metric
+    config["evaluation"] = twins["evaluation"]
+    return config
