@@ -37,7 +37,14 @@ instead of changing it, and resumed at 15:44 UTC: epochs 5-8 read 5.95 **5.73** 
 (training error 46 -> 41%) at 3e-3, the plateau rule not yet triggered. Its best epoch's twin EER
 was 48.2% after epoch 3 (a scratch model of the checkpoint; committed 43.5%). The session ended
 with the run in epoch 9; its checkpoints stay in ``/work/runs/prints_fine``, ``--resume``
-finishes the registered 12 epochs, and the decision stands as written above.
+would finish the registered 12 epochs.
+Closed 2026-12-06 without the last four epochs (their cores went to
+``embed_fingerprint_fine_scratch.py``, the same network from scratch): decided on the best of
+epochs 1-8 (epoch 6; ``python -m pretrain snapshot --workdir /work/runs/prints_fine``), by the
+rule above (notebooks/results/fingerprint_fine.json): 5.73% on the twin prints (bar 4.41),
+4.64% on the flowmix ones (bar 4.18): **not adopted**. Twin EER 47.5% (committed 43.5%). FVC,
+reported only: mean EER 11.56% (committed 11.91%); per set 7.86 / 11.11 / 7.14 / 17.78 / 13.93,
+SFinGe 2.22.
 
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fine (the twin prints are cached
 from the twins run).
