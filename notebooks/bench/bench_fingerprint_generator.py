@@ -10,7 +10,10 @@ Per backbone: the dev EER (the trainer's validation: every pair of the synthetic
 identities 0-99 x 8, seed 0, cosine) on prints of the generator the committed backbone was
 trained on (the config's ``BASE``) and of the config's new one (``GENERATOR``), then the FVC
 protocol on the inputs the device makes by the backbone's own spec (core- or anchor-registered;
-reported, never used). When the new generator draws flow twins (``twin_share``), each row also
+reported, never used), with ``fvc_bootstrap``: the mean EER's 95% interval over fingers for
+each and for the candidate's difference from the committed backbone (paired,
+:func:`pretrain.evaluation.fvc_bootstrap.mean_eer_interval`; 45 impostor pairs a set make FVC
+differences of a point or two noise). When the new generator draws flow twins (``twin_share``), each row also
 holds ``twins``: :func:`pretrain.evaluation.twin_separation` on its dev prints. The decision
 applies the registered rule to the dev figures measured here, the committed backbone's in the
 same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` below the committed
@@ -23,8 +26,9 @@ records, ``machine.git_commit``): adopted, each the committed backbone in its tu
 ``fingerprint_period.json`` (9e3b06b), ``fingerprint_mixed.json`` (06d648a) and
 ``fingerprint_flowmix.json`` (b938af4); not adopted, ``fingerprint_bent.json`` (b548556),
 ``_anchor`` (6d754f0), ``_flow`` (21edeb6), ``_steep`` (8489bf5), ``_twins`` and
-``_twins_fast`` (074ccf4), ``_minutiae`` (969fd25), ``_minutiae_strong`` (df98d38) and
-``_minutiae_conv`` (852fccd).
+``_twins_fast`` (074ccf4), ``_minutiae`` (969fd25), ``_minutiae_strong`` (df98d38),
+``_minutiae_conv`` (852fccd), ``_ridge`` (cdf593f) and ``_fine`` (aeb4838, on a snapshot of the
+run's best epoch).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from pretrain.embedding.data import synthetic_val_set
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import (
     evaluate_fvc,
+    mean_eer_interval,
     protocol_figures,
     spec_prepare,
     spec_scorer,
@@ -93,9 +98,10 @@ def dev_eer_pct(features: np.ndarray, dev: ArrayDataset) -> float:
     return 100 * eer(genuine, impostor)
 
 
-def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
+def row(path: Path, config: ModuleType, fvc: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """A backbone's dev EERs and FVC figures, on the inputs its own spec makes (a backbone
-    registered on the learned anchor is measured on anchor windows, the others on core ones)."""
+    registered on the learned anchor is measured on anchor windows, the others on core ones),
+    and its FVC scores per set (empty without ``fvc``)."""
     model = pretrain.load_model(path)
     spec = preprocess_of(model)
     devs = dev_sets(config, spec.crop)
@@ -108,10 +114,12 @@ def row(path: Path, config: ModuleType, fvc: bool) -> dict[str, Any]:
     new = names(config)[1]
     if config.GENERATOR.get("twin_share", 0) > 0:  # dev identities 0-99: twins are 2k, 2k + 1
         out["twins"] = twin_separation(embedded[new], devs[new].labels)
-    if fvc:
-        features = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
-        out.update(protocol_figures(evaluate_fvc(features, prepare=spec_prepare(spec))))
-    return out
+    if not fvc:
+        return out, {}
+    features = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
+    report = evaluate_fvc(features, prepare=spec_prepare(spec), keep_scores=True)
+    out.update(protocol_figures(report))
+    return out, report["scores"]
 
 
 def decide(
@@ -136,10 +144,14 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(Path(args.config))
     base, new = names(config)
-    rows = {"committed": row(COMMITTED, config, not args.no_fvc)}
+    paths = {"committed": COMMITTED}
     if args.candidate:
-        rows["candidate"] = row(Path(args.candidate), config, not args.no_fvc)
+        paths["candidate"] = Path(args.candidate)
+    measured = {k: row(path, config, not args.no_fvc) for k, path in paths.items()}
+    rows = {k: figures for k, (figures, _) in measured.items()}
     record: dict[str, Any] = {"rows": rows, "generator": config.GENERATOR, "base": config.BASE}
+    if not args.no_fvc:
+        record["fvc_bootstrap"] = mean_eer_interval({k: sc for k, (_, sc) in measured.items()})
     if "candidate" in rows:
         record["decision"] = decide(rows["committed"], rows["candidate"], base=base, new=new)
     path = write_results(f"fingerprint_{new}", record)
@@ -155,6 +167,9 @@ def main() -> None:
             for k, r in rows.items()
         ],
     )
+    for k, d in record.get("fvc_bootstrap", {}).get("difference_pct", {}).items():
+        lo, hi = d["ci_pct"]
+        print(f"FVC mean EER, {k} - {d['vs']}: 95% interval [{lo:+.2f}, {hi:+.2f}] (reported only)")
     if "decision" in record:
         print(f"adopt: {record['decision']['adopt']} (bars {record['decision']['bars_pct']})")
     print(f"wrote {path}")

@@ -25,6 +25,7 @@ from pretrain.evaluation.descriptors import (
     gist_features,
 )
 from pretrain.evaluation.domain import DomainOffsetError, domain_offset, offsets_by_group
+from pretrain.evaluation.fvc_bootstrap import SetScores, mean_eer_interval
 from pretrain.evaluation.fvc_protocol import (
     FvcProtocolError,
     MakeScorer,
@@ -41,6 +42,7 @@ from pretrain.evaluation.fvc_protocol import (
     protocol_figures,
     scores_report,
     set_report,
+    set_scores,
     spec_prepare,
     spec_scorer,
     views_scorer,
@@ -89,6 +91,7 @@ __all__ = [
     "LinearModel",
     "MakeScorer",
     "Scorer",
+    "SetScores",
     "Subset",
     "TwinSeparationError",
     "choose_l2_k_shot",
@@ -120,6 +123,7 @@ __all__ = [
     "linear_cell",
     "matchers_protocol",
     "max_cosine_scorer",
+    "mean_eer_interval",
     "normalize",
     "offsets_by_group",
     "protocol_figures",
@@ -127,6 +131,7 @@ __all__ = [
     "repeated_identification",
     "scores_report",
     "set_report",
+    "set_scores",
     "spec_prepare",
     "spec_scorer",
     "summarize",

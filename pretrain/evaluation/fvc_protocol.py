@@ -37,6 +37,7 @@ from devices.preprocess import (
 )
 from devices.verification import eer
 from pretrain.data.fvc import SENSOR_SETS, SYNTHETIC_SET, fvc_sets, read_fvc
+from pretrain.evaluation.fvc_bootstrap import SetScores, mean_eer_interval
 
 FMR_TARGET = 0.01
 ALL_SETS = (*SENSOR_SETS[:3], SYNTHETIC_SET, *SENSOR_SETS[3:])
@@ -186,12 +187,22 @@ def views_scorer(
     return make
 
 
-def set_report(scorer: Scorer, fingers: np.ndarray, impressions: np.ndarray) -> dict[str, Any]:
-    """The protocol on one set: :func:`fvc_pairs`, score them, :func:`scores_report`."""
+def set_scores(scorer: Scorer, fingers: np.ndarray, impressions: np.ndarray) -> SetScores:
+    """The protocol's scores on one set (:func:`fvc_pairs`, scored), with their fingers."""
     pairs = fvc_pairs(fingers, impressions)
-    genuine = scorer(pairs.genuine[:, 0], pairs.genuine[:, 1])
-    impostor = scorer(pairs.impostor[:, 0], pairs.impostor[:, 1])
-    return scores_report(genuine, impostor)
+    fingers = np.asarray(fingers)
+    return SetScores(
+        genuine=_finite(scorer(pairs.genuine[:, 0], pairs.genuine[:, 1]), "genuine"),
+        genuine_fingers=fingers[pairs.genuine[:, 0]],
+        impostor=_finite(scorer(pairs.impostor[:, 0], pairs.impostor[:, 1]), "impostor"),
+        impostor_fingers=fingers[pairs.impostor],
+    )
+
+
+def set_report(scorer: Scorer, fingers: np.ndarray, impressions: np.ndarray) -> dict[str, Any]:
+    """The protocol on one set: :func:`set_scores`, then :func:`scores_report`."""
+    scores = set_scores(scorer, fingers, impressions)
+    return scores_report(scores.genuine, scores.impostor)
 
 
 def impression_numbers(paths: Sequence[Path]) -> np.ndarray:
@@ -223,6 +234,7 @@ def evaluate_fvc(
     root: str | os.PathLike[str] | None = None,
     prepare: Prepare = default_prepare,
     progress: bool = True,
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
     """The FVC protocol on each set under ``$POCKETFIT_DATA/fvc`` for one matcher.
 
@@ -233,6 +245,8 @@ def evaluate_fvc(
       root: override for ``$POCKETFIT_DATA``.
       prepare: raw uint8 prints -> samples (default :func:`default_prepare`).
       progress: show a progress bar over the sets.
+      keep_scores: also return every set's :class:`SetScores` under ``"scores"`` (for
+        :func:`pretrain.evaluation.fvc_bootstrap.mean_eer_interval`; not JSON).
 
     Returns:
       ``{"sets": {name: scores_report}, "mean_eer_pct": mean over the sensor sets present,
@@ -243,25 +257,32 @@ def evaluate_fvc(
         present = set(fvc_sets(root))
         sets = [n for n in ALL_SETS if n in present] + sorted(present - set(ALL_SETS))
     out: dict[str, dict[str, Any]] = {}
+    kept: dict[str, SetScores] = {}
     for name in tqdm(list(sets), desc="FVC protocol", unit="set", disable=not progress):
         raw = read_fvc(name, root)
         scorer = make_scorer(prepare(raw.images))
-        out[name] = set_report(scorer, raw.labels, impression_numbers(raw.paths))
+        kept[name] = set_scores(scorer, raw.labels, impression_numbers(raw.paths))
+        out[name] = scores_report(kept[name].genuine, kept[name].impostor)
     sensors = [n for n in SENSOR_SETS if n in out]
     fnmr = [out[n]["fnmr_at_fmr1_pct"] for n in sensors]
-    return {
+    report: dict[str, Any] = {
         "sets": out,
         "mean_eer_pct": mean_eer(out),
         "mean_fnmr_at_fmr1_pct": float(np.mean(fnmr)) if fnmr else None,
         "mean_over": sensors,
     }
+    if keep_scores:
+        report["scores"] = kept
+    return report
 
 
 def protocol_figures(report: dict[str, Any]) -> dict[str, Any]:
     """The result-file keys of one matcher's :func:`evaluate_fvc` report: ``fvc_protocol``
     ``{set: {"eer_pct", "fnmr_at_fmr1_pct"}}``, ``fvc_protocol_mean_eer_pct`` and
-    ``fvc_protocol_mean_fnmr_at_fmr1_pct`` (means over the sensor sets)."""
-    return {
+    ``fvc_protocol_mean_fnmr_at_fmr1_pct`` (means over the sensor sets); a report with its scores
+    kept adds ``fvc_protocol_mean_eer_ci95_pct``, the mean EER's 95% bootstrap interval over
+    fingers (:func:`pretrain.evaluation.fvc_bootstrap.mean_eer_interval`)."""
+    figures = {
         "fvc_protocol": {
             name: {k: r[k] for k in ("eer_pct", "fnmr_at_fmr1_pct")}
             for name, r in report["sets"].items()
@@ -269,6 +290,10 @@ def protocol_figures(report: dict[str, Any]) -> dict[str, Any]:
         "fvc_protocol_mean_eer_pct": report["mean_eer_pct"],
         "fvc_protocol_mean_fnmr_at_fmr1_pct": report["mean_fnmr_at_fmr1_pct"],
     }
+    if report.get("scores") and report["mean_over"]:
+        interval = mean_eer_interval({"m": report["scores"]}, level=0.95)
+        figures["fvc_protocol_mean_eer_ci95_pct"] = interval["mean_eer_pct"]["m"]["ci_pct"]
+    return figures
 
 
 def spec_prepare(spec: PreprocessSpec) -> Prepare:
@@ -310,7 +335,8 @@ def matchers_protocol(
       sets, root: as :func:`evaluate_fvc`.
 
     Returns:
-      :func:`protocol_figures` of the model, with ``"baselines": {name: protocol_figures}``.
+      :func:`protocol_figures` of the model, with ``"baselines": {name: protocol_figures}``
+      (each with its mean EER's bootstrap interval).
     """
     out = protocol_figures(
         evaluate_fvc(
@@ -319,6 +345,7 @@ def matchers_protocol(
             root=root,
             prepare=spec_prepare(spec),
             progress=False,
+            keep_scores=True,
         )
     )
     out["baselines"] = {
@@ -329,6 +356,7 @@ def matchers_protocol(
                 root=root,
                 prepare=spec_prepare(baseline_spec),
                 progress=False,
+                keep_scores=True,
             )
         )
         for name, fn in (baselines or {}).items()

@@ -179,9 +179,14 @@ def test_matchers_protocol_scores_the_model_and_each_baseline(data_root: Path) -
         "fvc_protocol",
         "fvc_protocol_mean_eer_pct",
         "fvc_protocol_mean_fnmr_at_fmr1_pct",
+        "fvc_protocol_mean_eer_ci95_pct",
         "baselines",
     }
-    lbp = out["baselines"]["lbp"]
+    lo, hi = out["fvc_protocol_mean_eer_ci95_pct"]
+    assert lo <= out["fvc_protocol_mean_eer_pct"] <= hi and lo < hi  # 10 fingers: not exact
+    lbp = dict(out["baselines"]["lbp"])
+    assert "fvc_protocol_mean_eer_ci95_pct" in lbp
+    lbp.pop("fvc_protocol_mean_eer_ci95_pct")
     direct = evaluate_fvc(
         features_scorer(lbp_features), sets=["2000_DB1_B"], root=data_root, progress=False
     )
