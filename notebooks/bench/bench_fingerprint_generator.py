@@ -13,8 +13,9 @@ protocol on the inputs the device makes by the backbone's own spec (core- or anc
 reported, never used), with ``fvc_bootstrap``: the mean EER's 95% interval over fingers for
 each and for the candidate's difference from the committed backbone (paired,
 :func:`pretrain.evaluation.fvc_bootstrap.mean_eer_interval`; 45 impostor pairs a set make FVC
-differences of a point or two noise). When the new generator draws flow twins (``twin_share``), each row also
-holds ``twins``: :func:`pretrain.evaluation.twin_separation` on its dev prints. The decision
+differences of a point or two noise). When the new generator draws flow twins
+(``twin_share``), each row also holds ``twins``: :func:`pretrain.evaluation.twin_separation`
+on its dev prints. The decision
 applies the registered rule to the dev figures measured here, the committed backbone's in the
 same run: the candidate's dev EER on the new prints at least ``MARGIN_PTS`` below the committed
 backbone's, and on the base prints at most ``MARGIN_PTS`` above. Writes
