@@ -75,7 +75,7 @@ def snapshot_model(
         epoch = latest if epoch is None else epoch
         saved = ckpt.epochs()
         if epoch not in saved:
-            kept = ", ".join(str(e) for e in sorted(saved))
+            kept = ", ".join(str(e) for e in saved)
             raise CheckpointError(f"no checkpoint of epoch {epoch} in {folder} (kept: {kept}).")
         state, meta = ckpt.restore_saved(epoch)
     finally:
