@@ -165,3 +165,70 @@ def count_attempts(
     acc, rej = int(accept[impostor].sum()), int((~accept[genuine]).sum())
     frr = rej / n_gen if n_gen else float("nan")
     return Attempts(acc / n_imp, frr, n_imp, acc, n_gen, rej)
+
+
+def impostor_counts(
+    scores: np.ndarray,
+    thresholds: np.ndarray,
+    capture_people: np.ndarray,
+    users: np.ndarray,
+    impostor: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Impostor attempts and accepts of a score matrix, by (user, impostor person).
+
+    Args:
+      scores, thresholds, impostor: as :func:`count_attempts`.
+      capture_people: ``(captures,)`` who gave each capture.
+      users: ``(users,)`` who each enrolled user is (the same labels).
+
+    Returns:
+      ``(people, accepts, attempts)``: the sorted labels of users and captures, and ``(p, p)``
+      counts, row = the enrolled person, column = the impostor (zero on the diagonal).
+    """
+    s = np.asarray(scores, np.float64)
+    accept = (s >= np.asarray(thresholds, np.float64)[None, :]) & impostor
+    people = np.unique(np.concatenate([np.asarray(capture_people), np.asarray(users)]))
+    rows = np.searchsorted(people, np.asarray(users))
+    cols = np.searchsorted(people, np.asarray(capture_people))
+    accepts = np.zeros((people.size, people.size), np.int64)
+    attempts = np.zeros_like(accepts)
+    for u, row in enumerate(rows):
+        np.add.at(accepts[row], cols, accept[:, u])
+        np.add.at(attempts[row], cols, impostor[:, u])
+    return people, accepts, attempts
+
+
+def far_interval(
+    accepts: np.ndarray,
+    attempts: np.ndarray,
+    *,
+    rounds: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[float]:
+    """A bootstrap interval of the FAR over people (the sampled unit: attempts of one pair of
+    people are not independent), from :func:`impostor_counts`' ``(p, p)`` counts: each draw
+    takes ``p`` people with replacement and sums the counts between draws of different people.
+
+    Returns:
+      ``[low, high]`` FAR (0..1) at ``level``.
+    """
+    a, n = np.asarray(accepts, np.float64), np.asarray(attempts, np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != n.shape or a.shape[0] < 2:
+        raise ValueError(f"need (p, p) accepts and attempts, p >= 2; got {a.shape}, {n.shape}.")
+    if rounds < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"need rounds >= 1 and level in (0, 1), got {rounds} and {level}.")
+    p = a.shape[0]
+    if not (n * (1 - np.eye(p))).sum() > 0:
+        raise ValueError("no impostor attempts between different people.")
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    while len(values) < rounds:
+        drawn = np.asarray(rng.integers(0, p, size=p))
+        cells = np.ix_(drawn, drawn)
+        other = drawn[:, None] != drawn[None, :]
+        tried = float((n[cells] * other).sum())
+        if tried > 0:  # a draw of one person has no impostor attempt: drawn again
+            values.append(float((a[cells] * other).sum()) / tried)
+    tail = 100 * (1 - level) / 2
+    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]

@@ -16,6 +16,10 @@ encrypted record; ``face_sgd``: the same with SGD forced, what SGD does to the F
     against other thresholds in other splits, so they are not independent draws.
   * ``fingerprint.fvc``: the five real-sensor FVC B sets (50 fingers x 8), the same protocol with
     pool 5: 392 impostor attempts per enrolled finger, 19,600 per split.
+  Both also report ``far_ci95``, a bootstrap interval of the FAR over people (the attempts of
+  one pair of people are one draw, not hundreds: :func:`devices.verification.far_interval`),
+  and ``impostor_accepts_by_pair``, the (enrolled, impostor) pairs that were accepted, most
+  first.
   * ``threshold_rules``: how the candidate rules' predicted FAR (the target) matches the measured
     FAR on the LFW development people not used for calibration (two folds of 60 people, 3 splits
     each, 5-shot imprinted templates on the artifact's int8 embeddings, averaged over its
@@ -43,7 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, write_results
@@ -52,7 +56,7 @@ from tqdm.auto import tqdm
 from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
-from devices.verification import count_attempts
+from devices.verification import count_attempts, far_interval, impostor_counts
 from devices.views import FLIP, SINGLE, average_views, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
@@ -69,26 +73,44 @@ TIMED = 15  # enrollments timed per artifact (medians: the machine is shared)
 
 
 # -- data -----------------------------------------------------------------------------------------
-def orl_all() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
-    """ORL's 40 people, raw captures: images, labels, rank within the person, name."""
+class Captures(NamedTuple):
+    """A set's raw captures: images, labels, rank within the person, the set's name, and each
+    label's person (``people[label]``, e.g. ORL's folder ``s28``)."""
+
+    images: list[np.ndarray]
+    labels: np.ndarray
+    order: np.ndarray
+    name: str
+    people: list[str]
+
+
+def orl_all() -> Captures:
+    """ORL's 40 people."""
     from pretrain.data.faces import read_orl
 
     faces = read_orl()
     order = np.asarray([int(p.stem) - 1 for p in faces.paths])
-    return list(faces.images), np.asarray(faces.labels), order, "orl[s1-s40]"
+    labels = np.asarray(faces.labels)
+    return Captures(list(faces.images), labels, order, "orl[s1-s40]", list(faces.identities))
 
 
-def fvc_all() -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
-    """The five real-sensor FVC B sets (bench-enroll's ``fvc_set``)."""
+def fvc_all() -> Captures:
+    """The five real-sensor FVC B sets (bench-enroll's ``fvc_set``, which numbers the fingers
+    set after set), a finger named ``<set>/<finger>``."""
     from bench_enroll import fvc_set
 
+    from pretrain.data import SENSOR_SETS, read_fvc
+
     data = fvc_set()
-    return data.images, data.labels, data.order, data.name
+    people = [f"{name}/{finger}" for name in SENSOR_SETS for finger in read_fvc(name).identities]
+    if len(people) != int(data.labels.max()) + 1:
+        raise RuntimeError(f"{len(people)} FVC fingers named for {data.labels.max() + 1} labels.")
+    return Captures(data.images, data.labels, data.order, data.name, people)
 
 
 # -- the device's default flow -----------------------------------------------------------------------
 def device_far(
-    load: Callable[[], tuple[list[np.ndarray], np.ndarray, np.ndarray, str]],
+    load: Callable[[], Captures],
     artifact: Path,
     key: Path,
     *,
@@ -100,10 +122,12 @@ def device_far(
     """Every person enrolls 5-shot on a fresh device per split; all captures attempt everyone.
     ``train``: None is the device's default flow for the artifact's modality (its
     ``MatchConfig.train``), True forces SGD in the widest scope that fits, False imprinting."""
-    images, labels, order, name = load()
+    images, labels, order, name, people = load()
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
     embedded = probe_dev.embed(images)
     totals = np.zeros(4, np.int64)  # impostor attempts, accepts, genuine attempts, rejects
+    everyone = np.unique(labels)
+    by_pair = np.zeros((2, everyone.size, everyone.size), np.int64)  # accepts, attempts
     per_episode, thresholds, calibrate_ms, scopes, refused = [], [], [], set(), 0
     for episode in tqdm(range(1, episodes + 1), desc=f"{name} splits"):
         pool, probe = enrollment_pools(labels, pool=POOL, episode=episode, order=order)
@@ -128,6 +152,10 @@ def device_far(
             got.genuine_rejects,
         )
         per_episode.append(got.impostor_accepts)
+        who, accepts, attempts = impostor_counts(matrix, t, labels, np.asarray(enrolled), ~own)
+        at = np.ix_(np.searchsorted(everyone, who), np.searchsorted(everyone, who))
+        by_pair[0][at] += accepts
+        by_pair[1][at] += attempts
         thresholds += t.tolist()
         calibrate_ms += [r.calibrate_ms for r in reports]
         scopes |= {r.scope for r in reports}
@@ -143,7 +171,9 @@ def device_far(
         "impostor_accepts": int(totals[1]),
         "frr_pct": float(100 * totals[3] / totals[2]),
         "genuine_attempts": int(totals[2]),
+        "far_ci95": far_interval(by_pair[0], by_pair[1]),
         "impostor_accepts_per_episode": per_episode,
+        "impostor_accepts_by_pair": _pairs(by_pair, [people[k] for k in everyone]),
         "failures_to_enroll": refused,
         "episodes": episodes,
         "scopes": sorted(scopes),
@@ -154,7 +184,26 @@ def device_far(
         "captures on a fresh device; every capture of every other person of the set is one "
         "impostor attempt against each enrolled person's threshold, the person's other captures "
         "are genuine attempts; attempts are summed over the splits",
+        "far_ci95_protocol": "95% bootstrap interval over people (2,000 draws of the set's "
+        "people with replacement, attempts between draws of different people; "
+        "devices.verification.far_interval): one pair of look-alikes can carry the FAR",
     }
+
+
+def _pairs(by_pair: np.ndarray, people: list[str], most: int = 10) -> list[dict[str, Any]]:
+    """The (enrolled, impostor) pairs with accepts, most first (at most ``most``)."""
+    accepts, attempts = by_pair
+    rows, cols = np.nonzero(accepts)
+    ranked = sorted(zip(rows.tolist(), cols.tolist(), strict=True), key=lambda rc: -accepts[rc])
+    return [
+        {
+            "enrolled": people[r],
+            "impostor": people[c],
+            "accepts": int(accepts[r, c]),
+            "attempts": int(attempts[r, c]),
+        }
+        for r, c in ranked[:most]
+    ]
 
 
 def _verify_ms(dev: Device, user: str, images: list[np.ndarray]) -> float:
@@ -310,7 +359,7 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     size = spec.input_size
     dev = lfw_dev_set(input_size=size)
     dev_labels = np.asarray(dev.labels)
-    images, labels, order, _ = orl_all()
+    images, labels, order, _, _ = orl_all()
     inputs = {
         "dev": np.asarray(dev.images, np.float32),
         "orl": preprocess_batch(images, spec),
@@ -484,7 +533,7 @@ def flip_section(artifact: Path, key: Path, *, profile: str, workdir: Path, epis
 def _enroll_ms(artifact: Path, trusted: Any, *, profile: str, workdir: Path) -> dict[str, float]:
     """Median embed / train / calibrate / total ms of 5-shot enrollments on one warm device
     (``TIMED`` people after one untimed)."""
-    images, labels, _, _ = orl_all()
+    images, labels, _, _, _ = orl_all()
     dev = Device(
         artifact, Path(tempfile.mkdtemp(dir=workdir)), profile=profile, trusted_key=trusted
     )
@@ -638,6 +687,7 @@ def table(out: dict[str, Any]) -> None:
             r["impostor_attempts"],
             r["impostor_accepts"],
             r["far_measured"],
+            "-" if "far_ci95" not in r else "{:.1e} - {:.1e}".format(*r["far_ci95"]),
             r["far_over_target"],
             r["frr_pct"],
             r["verify_ms_median"],
@@ -653,6 +703,7 @@ def table(out: dict[str, Any]) -> None:
                 "impostor attempts",
                 "accepts",
                 "FAR",
+                "95% over people",
                 "x target",
                 "FRR %",
                 "verify ms",

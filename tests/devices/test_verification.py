@@ -98,3 +98,42 @@ def test_count_attempts_refuses_mismatched_shapes() -> None:
         count_attempts(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2), bool), np.ones((3, 2), bool))
     with pytest.raises(ValueError, match="no impostor"):
         count_attempts(np.zeros((3, 2)), np.zeros(2), np.ones((3, 2), bool), np.zeros((3, 2), bool))
+
+
+def test_impostor_counts_by_enrolled_person_and_impostor() -> None:
+    from devices.verification import impostor_counts
+
+    # Captures of people 0, 0, 1, 2; users 0 and 1 enrolled; user 0 accepts >= 0.5.
+    scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.6, 0.9], [0.2, 0.8]])
+    capture_people = np.array([0, 0, 1, 2])
+    users = np.array([0, 1])
+    impostor = capture_people[:, None] != users[None, :]
+    people, accepts, attempts = impostor_counts(
+        scores, np.array([0.5, 0.75]), capture_people, users, impostor
+    )
+    assert people.tolist() == [0, 1, 2]
+    # user 0: person 1's capture (0.6) accepted, person 2's (0.2) not;
+    # user 1: person 0's captures 0.1, 0.7 rejected, person 2's 0.8 accepted.
+    assert accepts.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    assert attempts.tolist() == [[0, 1, 1], [2, 0, 1], [0, 0, 0]]
+
+
+def test_far_interval_is_wide_when_one_pair_carries_the_accepts() -> None:
+    from devices.verification import far_interval
+
+    p = 40
+    attempts = np.full((p, p), 100) * (1 - np.eye(p, dtype=np.int64))
+    lookalikes = np.zeros((p, p), np.int64)
+    lookalikes[27, 36] = lookalikes[36, 27] = 20  # 40 accepts, all one pair (ORL's s28, s37)
+    point = lookalikes.sum() / attempts.sum()
+    lo, hi = far_interval(lookalikes, attempts, rounds=500)
+    assert lo == 0.0 and hi > 2 * point  # draws without the pair accept no one
+    spread = np.full((p, p), 1) * (1 - np.eye(p, dtype=np.int64))  # 1 accept each pair
+    lo, hi = far_interval(spread, attempts, rounds=500)
+    assert lo == pytest.approx(0.01) and hi == pytest.approx(0.01)
+    with pytest.raises(ValueError, match=r"\(p, p\)"):
+        far_interval(spread[:1, :1], attempts[:1, :1])
+    with pytest.raises(ValueError, match="rounds"):
+        far_interval(spread, attempts, rounds=0)
+    with pytest.raises(ValueError, match="no impostor attempts"):
+        far_interval(spread, np.eye(p, dtype=np.int64))
