@@ -74,14 +74,17 @@ TIMED = 15  # enrollments timed per artifact (medians: the machine is shared)
 
 # -- data -----------------------------------------------------------------------------------------
 class Captures(NamedTuple):
-    """A set's raw captures: images, labels, rank within the person, the set's name, and each
-    label's person (``people[label]``, e.g. ORL's folder ``s28``)."""
+    """A set's raw captures: images, labels, rank within the person, the set's name, each
+    label's name (``people[label]``, e.g. ORL's folder ``s28``), and each label's finger or face
+    (``owners[label]``: labels of one owner are one person under two names, e.g. a finger that
+    two FVC sets captured; their attempts at each other are neither genuine nor impostor)."""
 
     images: list[np.ndarray]
     labels: np.ndarray
     order: np.ndarray
     name: str
     people: list[str]
+    owners: list[str]
 
 
 def orl_all() -> Captures:
@@ -91,7 +94,8 @@ def orl_all() -> Captures:
     faces = read_orl()
     order = np.asarray([int(p.stem) - 1 for p in faces.paths])
     labels = np.asarray(faces.labels)
-    return Captures(list(faces.images), labels, order, "orl[s1-s40]", list(faces.identities))
+    people = list(faces.identities)
+    return Captures(list(faces.images), labels, order, "orl[s1-s40]", people, people)
 
 
 def fvc_all() -> Captures:
@@ -99,13 +103,15 @@ def fvc_all() -> Captures:
     set after set), a finger named ``<set>/<finger>``."""
     from bench_enroll import fvc_set
 
-    from pretrain.data import SENSOR_SETS, read_fvc
+    from pretrain.data import SENSOR_SETS, finger_owner, read_fvc
 
     data = fvc_set()
-    people = [f"{name}/{finger}" for name in SENSOR_SETS for finger in read_fvc(name).identities]
-    if len(people) != int(data.labels.max()) + 1:
-        raise RuntimeError(f"{len(people)} FVC fingers named for {data.labels.max() + 1} labels.")
-    return Captures(data.images, data.labels, data.order, data.name, people)
+    fingers = [(name, finger) for name in SENSOR_SETS for finger in read_fvc(name).identities]
+    if len(fingers) != int(data.labels.max()) + 1:
+        raise RuntimeError(f"{len(fingers)} FVC fingers named for {data.labels.max() + 1} labels.")
+    people = [f"{name}/{finger}" for name, finger in fingers]
+    owners = [finger_owner(name, finger) for name, finger in fingers]
+    return Captures(data.images, data.labels, data.order, data.name, people, owners)
 
 
 # -- the device's default flow -----------------------------------------------------------------------
@@ -122,10 +128,12 @@ def device_far(
     """Every person enrolls 5-shot on a fresh device per split; all captures attempt everyone.
     ``train``: None is the device's default flow for the artifact's modality (its
     ``MatchConfig.train``), True forces SGD in the widest scope that fits, False imprinting."""
-    images, labels, order, name, people = load()
+    images, labels, order, name, people, owners = load()
+    owner = np.unique(owners, return_inverse=True)[1]  # label -> its owner's number
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
     embedded = probe_dev.embed(images)
     totals = np.zeros(4, np.int64)  # impostor attempts, accepts, genuine attempts, rejects
+    excluded = 0  # attempts of one owner under another label: neither genuine nor impostor
     everyone = np.unique(labels)
     by_pair = np.zeros((2, everyone.size, everyone.size), np.int64)  # accepts, attempts
     per_episode, thresholds, calibrate_ms, scopes, refused = [], [], [], set(), 0
@@ -144,7 +152,9 @@ def device_far(
         matrix = np.stack([dev.scores(f"p{p}", embedded) for p in enrolled], axis=1)
         t = np.asarray([dev.store.load(f"p{p}").threshold for p in enrolled])
         own = labels[:, None] == np.asarray(enrolled)[None, :]
-        got = count_attempts(matrix, t, own & probe[:, None], ~own)
+        same = owner[labels][:, None] == owner[np.asarray(enrolled)][None, :]
+        excluded += int((same & ~own).sum())
+        got = count_attempts(matrix, t, own & probe[:, None], ~same)
         totals += (
             got.impostor_attempts,
             got.impostor_accepts,
@@ -152,7 +162,7 @@ def device_far(
             got.genuine_rejects,
         )
         per_episode.append(got.impostor_accepts)
-        who, accepts, attempts = impostor_counts(matrix, t, labels, np.asarray(enrolled), ~own)
+        who, accepts, attempts = impostor_counts(matrix, t, labels, np.asarray(enrolled), ~same)
         at = np.ix_(np.searchsorted(everyone, who), np.searchsorted(everyone, who))
         by_pair[0][at] += accepts
         by_pair[1][at] += attempts
@@ -169,6 +179,7 @@ def device_far(
         "within_target_x10": far <= TARGET_SLACK * DEFAULT_FAR,
         "impostor_attempts": int(totals[0]),
         "impostor_accepts": int(totals[1]),
+        "attempts_excluded_same_owner": excluded,
         "frr_pct": float(100 * totals[3] / totals[2]),
         "genuine_attempts": int(totals[2]),
         "far_ci95": far_interval(by_pair[0], by_pair[1]),
@@ -183,7 +194,9 @@ def device_far(
         "attempts": f"per split (seeds 1..{episodes}) every person enrolls {POOL} random "
         "captures on a fresh device; every capture of every other person of the set is one "
         "impostor attempt against each enrolled person's threshold, the person's other captures "
-        "are genuine attempts; attempts are summed over the splits",
+        "are genuine attempts; attempts are summed over the splits. A finger two sets captured "
+        "(pretrain.data.SAME_FINGERS: 2000_DB1_B and 2000_DB2_B) is one owner: its captures in "
+        "the other set attempt it neither as genuine nor as impostor",
         "far_ci95_protocol": "95% bootstrap interval over people (2,000 draws of the set's "
         "people with replacement, attempts between draws of different people; "
         "devices.verification.far_interval): one pair of look-alikes can carry the FAR",
@@ -359,7 +372,7 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     size = spec.input_size
     dev = lfw_dev_set(input_size=size)
     dev_labels = np.asarray(dev.labels)
-    images, labels, order, _, _ = orl_all()
+    images, labels, order = orl_all()[:3]
     inputs = {
         "dev": np.asarray(dev.images, np.float32),
         "orl": preprocess_batch(images, spec),
@@ -533,7 +546,7 @@ def flip_section(artifact: Path, key: Path, *, profile: str, workdir: Path, epis
 def _enroll_ms(artifact: Path, trusted: Any, *, profile: str, workdir: Path) -> dict[str, float]:
     """Median embed / train / calibrate / total ms of 5-shot enrollments on one warm device
     (``TIMED`` people after one untimed)."""
-    images, labels, _, _, _ = orl_all()
+    images, labels = orl_all()[:2]
     dev = Device(
         artifact, Path(tempfile.mkdtemp(dir=workdir)), profile=profile, trusted_key=trusted
     )

@@ -12,7 +12,14 @@ from pretrain.data.fingerprint import (
     synthetic_fingerprints,
 )
 from pretrain.data.folders import ImageSet, load_folder, read_folder, read_image
-from pretrain.data.fvc import SENSOR_SETS, fvc_sets, load_fvc, read_fvc
+from pretrain.data.fvc import (
+    SAME_FINGERS,
+    SENSOR_SETS,
+    finger_owner,
+    fvc_sets,
+    load_fvc,
+    read_fvc,
+)
 from pretrain.data.idx import read_idx, read_idx_bytes
 from pretrain.data.mnist import load_mnist
 from pretrain.data.paths import ENV_VAR, data_root, dataset_dir
@@ -25,6 +32,7 @@ from pretrain.data.stats_report import format_table, plot_stats, source_stats
 __all__ = [
     "ENV_VAR",
     "MISREGISTERED_PX",
+    "SAME_FINGERS",
     "SENSOR_SETS",
     "Alignment",
     "ArrayDataset",
@@ -40,6 +48,7 @@ __all__ = [
     "dataset_dir",
     "epoch_order",
     "eval_batches",
+    "finger_owner",
     "format_table",
     "fvc_sets",
     "generate_impression",

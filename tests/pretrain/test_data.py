@@ -193,3 +193,11 @@ def test_eval_batches_cover_every_example_once() -> None:
 def test_batch_that_does_not_split_is_refused() -> None:
     with pytest.raises(ValueError, match="does not split evenly over 3 processes"):
         next(train_batches(dataset(30), 8, key=jax.random.key(0), epoch=0, process_count=3))
+
+
+def test_fvc2000_db1_and_db2_hold_the_same_fingers() -> None:
+    from pretrain.data import SAME_FINGERS, SENSOR_SETS, finger_owner
+
+    assert finger_owner("2000_DB2_B", "103") == finger_owner("2000_DB1_B", "103")
+    assert finger_owner("2000_DB3_B", "103") != finger_owner("2000_DB1_B", "103")
+    assert set(SAME_FINGERS) | set(SAME_FINGERS.values()) <= set(SENSOR_SETS)
