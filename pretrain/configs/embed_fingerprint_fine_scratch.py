@@ -28,6 +28,11 @@ What chooses what (dev = synthetic validation identities 0-99 x 8 of the twin ge
 - everything else is the named configs' own: the scale recipe's rates, batch, margin and
   augmentation; the fine run's strides; the twins run's prints and windows.
 
+Progress (the figures so far; the decision is taken only on the finished run): started
+2026-12-06 18:08 UTC. SimCLR dev EER per epoch 48.86 48.68 46.79% (62 steps each; the scale
+lineage's first two read 41.8 and 36.8 on its easier prints at the coarse strides); CosFace
+epoch 1 36.64% (696 s, with a test suite sharing the cores).
+
 Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
 the run spans sessions):
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
