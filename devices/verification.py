@@ -198,6 +198,21 @@ def impostor_counts(
     return people, accepts, attempts
 
 
+def draw_people(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A bootstrap draw of ``n`` of ``n`` people (indices) with replacement, at least two of
+    them distinct: a draw of one person has no impostor comparison, and is drawn again."""
+    while True:
+        drawn = np.asarray(rng.integers(0, n, size=n))
+        if np.unique(drawn).size >= 2:
+            return drawn
+
+
+def bootstrap_interval(values: np.ndarray, level: float) -> list[float]:
+    """The percentile interval ``[low, high]`` holding ``level`` of bootstrap ``values``."""
+    tail = 100 * (1 - level) / 2
+    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
+
+
 def far_interval(
     accepts: np.ndarray,
     attempts: np.ndarray,
@@ -224,11 +239,10 @@ def far_interval(
     rng = np.random.default_rng(seed)
     values: list[float] = []
     while len(values) < rounds:
-        drawn = np.asarray(rng.integers(0, p, size=p))
+        drawn = draw_people(rng, p)
         cells = np.ix_(drawn, drawn)
         other = drawn[:, None] != drawn[None, :]
         tried = float((n[cells] * other).sum())
-        if tried > 0:  # a draw of one person has no impostor attempt: drawn again
+        if tried > 0:  # people drawn with no attempt between them: drawn again
             values.append(float((a[cells] * other).sum()) / tried)
-    tail = 100 * (1 - level) / 2
-    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
+    return bootstrap_interval(np.asarray(values), level)

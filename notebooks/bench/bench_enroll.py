@@ -114,13 +114,15 @@ HEAD = MatchConfig(rule="head")
 
 
 class EvalSet(NamedTuple):
-    """Raw captures of one evaluation set: images, identity labels, rank within the identity."""
+    """Raw captures of one evaluation set: images, identity labels, rank within the identity,
+    and (where the set names them) each label's name, ``people[label]``."""
 
     name: str
     images: list[np.ndarray]
     labels: np.ndarray
     order: np.ndarray
     split: str
+    people: tuple[str, ...] = ()
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -183,15 +185,17 @@ def _raw_prints(
 
 
 def fvc_set() -> EvalSet:
-    """The real-sensor FVC B sets, each finger its own identity; impressions 1-5 pool, 6-8 probe."""
+    """The real-sensor FVC B sets, each finger its own identity (named ``<set>/<finger>``);
+    impressions 1-5 pool, 6-8 probe."""
     from pretrain.data import SENSOR_SETS, read_fvc
 
-    images, labels, order, offset = [], [], [], 0
+    images, labels, order, people, offset = [], [], [], [], 0
     for name in SENSOR_SETS:
         raw = read_fvc(name)
         images += list(raw.images)
         labels.append(np.asarray(raw.labels) + offset)
         offset += len(raw.identities)
+        people += [f"{name}/{finger}" for finger in raw.identities]
         for path in raw.paths:
             match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
             order.append(int(match[1]) - 1 if match else 0)
@@ -201,6 +205,7 @@ def fvc_set() -> EvalSet:
         np.concatenate(labels),
         np.asarray(order),
         f"per finger, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-8 probe",
+        tuple(people),
     )
 
 

@@ -99,19 +99,15 @@ def orl_all() -> Captures:
 
 
 def fvc_all() -> Captures:
-    """The five real-sensor FVC B sets (bench-enroll's ``fvc_set``, which numbers the fingers
-    set after set), a finger named ``<set>/<finger>``."""
+    """The five real-sensor FVC B sets (bench-enroll's ``fvc_set``), a finger's owner by
+    :func:`pretrain.data.finger_owner`."""
     from bench_enroll import fvc_set
 
-    from pretrain.data import SENSOR_SETS, finger_owner, read_fvc
+    from pretrain.data import finger_owner
 
     data = fvc_set()
-    fingers = [(name, finger) for name in SENSOR_SETS for finger in read_fvc(name).identities]
-    if len(fingers) != int(data.labels.max()) + 1:
-        raise RuntimeError(f"{len(fingers)} FVC fingers named for {data.labels.max() + 1} labels.")
-    people = [f"{name}/{finger}" for name, finger in fingers]
-    owners = [finger_owner(name, finger) for name, finger in fingers]
-    return Captures(data.images, data.labels, data.order, data.name, people, owners)
+    owners = [finger_owner(*person.split("/", 1)) for person in data.people]
+    return Captures(data.images, data.labels, data.order, data.name, list(data.people), owners)
 
 
 # -- the device's default flow -----------------------------------------------------------------------
@@ -162,10 +158,9 @@ def device_far(
             got.genuine_rejects,
         )
         per_episode.append(got.impostor_accepts)
-        who, accepts, attempts = impostor_counts(matrix, t, labels, np.asarray(enrolled), ~same)
-        at = np.ix_(np.searchsorted(everyone, who), np.searchsorted(everyone, who))
-        by_pair[0][at] += accepts
-        by_pair[1][at] += attempts
+        # every label gives captures, so the counts' people are always ``everyone``
+        _, accepts, attempts = impostor_counts(matrix, t, labels, np.asarray(enrolled), ~same)
+        by_pair += (accepts, attempts)
         thresholds += t.tolist()
         calibrate_ms += [r.calibrate_ms for r in reports]
         scopes |= {r.scope for r in reports}

@@ -119,8 +119,9 @@ def row(path: Path, config: ModuleType, fvc: bool) -> tuple[dict[str, Any], dict
         return out, {}
     features = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
     report = evaluate_fvc(features, prepare=spec_prepare(spec), keep_scores=True)
+    scores = report.pop("scores")  # bootstrapped once for all rows, paired, in main()
     out.update(protocol_figures(report))
-    return out, report["scores"]
+    return out, scores
 
 
 def decide(
@@ -152,7 +153,10 @@ def main() -> None:
     rows = {k: figures for k, (figures, _) in measured.items()}
     record: dict[str, Any] = {"rows": rows, "generator": config.GENERATOR, "base": config.BASE}
     if not args.no_fvc:
-        record["fvc_bootstrap"] = mean_eer_interval({k: sc for k, (_, sc) in measured.items()})
+        boot = mean_eer_interval({k: sc for k, (_, sc) in measured.items()})
+        record["fvc_bootstrap"] = boot
+        for k, figures in rows.items():  # each row's own interval: the same draws, unpaired
+            figures["fvc_protocol_mean_eer_ci95_pct"] = boot["mean_eer_pct"][k]["ci_pct"]
     if "candidate" in rows:
         record["decision"] = decide(rows["committed"], rows["candidate"], base=base, new=new)
     path = write_results(f"fingerprint_{new}", record)

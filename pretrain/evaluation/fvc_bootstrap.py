@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from devices.verification import eer
+from devices.verification import bootstrap_interval, draw_people, eer
 from pretrain.data.fvc import SENSOR_SETS
 
 ROUNDS = 2000
@@ -71,20 +71,6 @@ def _draw_eer(sets: Sequence[_Indexed], draws: Sequence[np.ndarray]) -> float:
     return float(np.mean(eers))
 
 
-def _draw(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` of ``n`` fingers with replacement, at least two distinct (one finger drawn ``n``
-    times has no impostor pair: redrawn, as a set of one finger would not be scored)."""
-    while True:
-        drawn = rng.integers(0, n, size=n)
-        if np.unique(drawn).size >= 2:
-            return drawn
-
-
-def _interval(values: np.ndarray, level: float) -> list[float]:
-    tail = 100 * (1 - level) / 2
-    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
-
-
 def mean_eer_interval(
     matchers: Mapping[str, Mapping[str, SetScores]],
     *,
@@ -123,17 +109,18 @@ def mean_eer_interval(
     rng = np.random.default_rng(seed)
     values = {m: np.empty(rounds) for m in matchers}
     for r in range(rounds):
-        draws = [_draw(rng, n) for n in counts]
+        draws = [draw_people(rng, n) for n in counts]
         for m, laid in layout.items():
             values[m][r] = 100 * _draw_eer(laid, draws)
     out: dict[str, Any] = {"level": level, "rounds": rounds, "sets": sets}
     out["mean_eer_pct"] = {
-        m: {"ci_pct": _interval(v, level), "sd_pct": float(np.std(v))} for m, v in values.items()
+        m: {"ci_pct": bootstrap_interval(v, level), "sd_pct": float(np.std(v))}
+        for m, v in values.items()
     }
     out["difference_pct"] = {
         m: {
             "vs": first,
-            "ci_pct": _interval(values[m] - values[first], level),
+            "ci_pct": bootstrap_interval(values[m] - values[first], level),
             "sd_pct": float(np.std(values[m] - values[first])),
         }
         for m in matchers
