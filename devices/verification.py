@@ -102,7 +102,9 @@ def frr_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float |
     return float(np.mean(gen < t))
 
 
-def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pair_scores(
+    embeddings: np.ndarray, labels: np.ndarray, owners: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores of every unordered pair: ``(genuine, impostor)``.
 
     Args:
@@ -110,6 +112,9 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
         sample's windows (a print's registration hypotheses), a pair scoring the best cosine
         over the two samples' windows.
       labels: ``(n,)`` identity of each row.
+      owners: ``(n,)`` whose each row is, where one owner holds several labels (one finger
+        captured in two sets): a pair of two labels of one owner is neither genuine nor
+        impostor, and is left out.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels)
@@ -118,6 +123,8 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
             f"need (n, d) or (n, windows, d) embeddings and (n,) labels, got {x.shape} and "
             f"{labels.shape}."
         )
+    if owners is not None and np.shape(owners) != labels.shape:
+        raise ValueError(f"owners of shape {np.shape(owners)}: expected {labels.shape}.")
     x = normalize(x)
     if x.ndim == 2:
         sim = x @ x.T
@@ -126,7 +133,11 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
         sim = np.max([x[:, a] @ x[:, b].T for a in windows for b in windows], axis=0)
     i, j = np.triu_indices(x.shape[0], k=1)
     same = labels[i] == labels[j]
-    return sim[i, j][same], sim[i, j][~same]
+    other = ~same
+    if owners is not None:
+        owner = np.asarray(owners)
+        other &= owner[i] != owner[j]
+    return sim[i, j][same], sim[i, j][other]
 
 
 class Attempts(NamedTuple):

@@ -143,6 +143,22 @@ def test_enroll_face_headline_is_all_40_people_over_the_random_splits(monkeypatc
     )
 
 
+def test_enroll_set_names_the_captures_of_an_enrolled_fingers_other_label(monkeypatch) -> None:
+    """bench-enroll scores no capture against another label of its own finger (FVC2000 DB1
+    and DB2 hold the same fingers): those are neither offered nor impostor attempts."""
+    import numpy as np
+
+    module = _load_bench("bench_enroll.py", "_enroll", monkeypatch)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    owners = ("A/101", "B/102", "A/101")  # labels 0 and 2: one finger in two sets
+    data = module.EvalSet("toy", [], labels, np.zeros(6), "", ("A/101", "B/102", "C/101"), owners)
+    twin = data.same_owner([0, 1, 2])
+    assert (
+        twin.tolist() == [[False, False, True]] * 2 + [[False] * 3] * 2 + [[True] + [False] * 2] * 2
+    )
+    assert not data._replace(owners=()).same_owner([0, 1, 2]).any()
+
+
 def test_enroll_far_frames_at_the_artifacts_size_and_scores_the_devices_rule(monkeypatch) -> None:
     """bench-enroll-far's threshold study refuses model inputs of another size than the
     artifact's (the signature runner would resize its input and embed them silently), and its
@@ -271,3 +287,64 @@ def test_a_rescored_backbone_keeps_the_backbone_it_replaced(monkeypatch) -> None
     # a record from before the digest was kept: the same figures mean the same backbone
     assert bench.same_backbone(figures, one)
     assert not bench.same_backbone(figures, {**one, "synthetic": {"eer_pct": 3.0}})
+
+
+def test_a_partial_rerun_keeps_the_files_machine_and_records_its_own(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """A bench that updates one section of a results file in place (bench-enroll-far,
+    bench-enroll-continual) keeps the machine and command of the run that wrote the file and
+    puts its own in the section: the file's provenance stays that of its figures."""
+    import json
+
+    results = _load_bench("_results.py", "_results_for_test", monkeypatch)
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    first = {"machine": {"git_commit": "abc"}, "command": "bench_enroll.py"}
+    section = results.this_run()
+    assert set(section) == {"machine", "command"} and section["machine"]["git_commit"]
+    path = results.write_results(
+        "r", {"far": {"x": 1, **section}}, command=first["command"], machine=first["machine"]
+    )
+    written = json.loads(path.read_text())
+    assert written["machine"] == first["machine"] and written["command"] == "bench_enroll.py"
+    assert written["far"]["machine"] == json.loads(json.dumps(section["machine"]))
+    fresh = json.loads(results.write_results("s", {}).read_text())
+    assert fresh["machine"]["git_commit"] == section["machine"]["git_commit"]
+
+
+def test_enroll_rerun_of_one_modality_keeps_the_others_figures(monkeypatch) -> None:
+    """``bench_enroll.py --only fingerprint`` replaces the fingerprint's figures and keeps the
+    face run's (headline keys, file machine); ``--only face`` keeps the fingerprint's, its far
+    rows included. ``runs`` names the run behind each modality's figures."""
+    module = _load_bench("bench_enroll.py", "_enroll", monkeypatch)
+    face_run = {"machine": {"git_commit": "face"}, "command": "bench_enroll.py"}
+    previous = {
+        **face_run,
+        "face": {"identification_pct": {"5": 99.0}},
+        "fingerprint": {"fvc": {"identification_pct": {"5": 82.0}, "far_measured": 0.04}},
+        "baselines": {"imprint_only": {"face": 1, "fingerprint": 2}, "tflite_official": {}},
+        "sizes": {"face": 3, "fingerprint": 4},
+        "far": {"face": 5, "fingerprint_fvc": 6},
+        "targets": {"face_5shot_pct": 99.0},
+    }
+    new_fp = {
+        "fingerprint": {"fvc": {"identification_pct": {"5": 88.0}}},
+        "baselines": {"imprint_only": {"fingerprint": 7}, "tflite_official": {"fingerprint": 8}},
+        "sizes": {"fingerprint": 9},
+        "targets": {"face_5shot_pct": None},
+    }
+    merged = module.with_earlier_modalities(previous, new_fp, ("fingerprint",))
+    assert merged["fingerprint"]["fvc"]["identification_pct"] == {"5": 88.0}
+    assert merged["face"] == previous["face"] and merged["targets"] == previous["targets"]
+    assert merged["baselines"]["imprint_only"] == {"face": 1, "fingerprint": 7}
+    assert merged["baselines"]["tflite_official"] == {"fingerprint": 8}
+    assert merged["sizes"] == {"face": 3, "fingerprint": 9} and merged["far"]["face"] == 5
+    assert "machine" not in merged and merged["runs"]["face"] == face_run
+    assert merged["runs"]["fingerprint"]["command"] != "bench_enroll.py"
+    new_face = {"face": {"identification_pct": {"5": 98.0}}, "sizes": {"face": 10}}
+    merged = module.with_earlier_modalities(previous, new_face, ("face",))
+    assert merged["face"]["identification_pct"] == {"5": 98.0}
+    assert merged["fingerprint"] == previous["fingerprint"]
+    assert merged["sizes"] == {"face": 10, "fingerprint": 4}
+    assert merged["far"] == {"fingerprint_fvc": 6}  # the face's far rows: this run's far_section
+    assert merged["runs"]["fingerprint"] == face_run  # the file's run measured both

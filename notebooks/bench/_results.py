@@ -36,12 +36,25 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def write_results(name: str, figures: dict[str, Any], *, command: str | None = None) -> Path:
-    """Writes ``notebooks/results/<name>.json``: the figures plus machine, versions and command."""
+def this_run() -> dict[str, Any]:
+    """The running bench's machine, versions, git commit and command line."""
+    return {"machine": host_info(ROOT), "command": " ".join(shlex.quote(a) for a in sys.argv)}
+
+
+def write_results(
+    name: str,
+    figures: dict[str, Any],
+    *,
+    command: str | None = None,
+    machine: dict[str, Any] | None = None,
+) -> Path:
+    """Writes ``notebooks/results/<name>.json``: the figures plus machine, versions and command
+    (``command`` / ``machine``: a partial rerun that updates a file in place keeps those of the
+    run that wrote it, and records its own in its section, :func:`this_run`)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {
         **figures,
-        "machine": host_info(ROOT),
+        "machine": machine or host_info(ROOT),
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
     path = RESULTS / f"{name}.json"

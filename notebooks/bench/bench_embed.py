@@ -428,6 +428,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "split",
         "set",
         "sets",
+        "same_fingers",
         "domain_offset",
         "domain_offset_by_set",
     ):

@@ -53,12 +53,15 @@ the backbone rebuilt natively in Keras with the trained weights copied in
       [--key signing.pub] [--profile phone_cpu] [--only face|fingerprint] [--identities N]
 
 Artifacts default to ``notebooks/results/artifacts/{face,fingerprint}``; the trusted key to
-``signing.pub`` in the artifact's parent folder. Writes ``notebooks/results/enrollment.json``.
+``signing.pub`` in the artifact's parent folder. Writes ``notebooks/results/enrollment.json``;
+``--only`` one modality updates that file's figures of it and keeps the other's (the face run
+drives the headline keys; ``runs`` names the run behind each modality's figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import os
@@ -69,12 +72,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
 from bench_enroll_continual import run as continual
 from bench_enroll_far import far_section
 from bench_enroll_timing import TIMED_KEYS, apply_timing, speed_rounds
@@ -115,7 +119,8 @@ HEAD = MatchConfig(rule="head")
 
 class EvalSet(NamedTuple):
     """Raw captures of one evaluation set: images, identity labels, rank within the identity,
-    and (where the set names them) each label's name, ``people[label]``."""
+    and (where the set names them) each label's name, ``people[label]``, and whose it is,
+    ``owners[label]`` (one finger in two sets: two labels of one owner)."""
 
     name: str
     images: list[np.ndarray]
@@ -123,6 +128,18 @@ class EvalSet(NamedTuple):
     order: np.ndarray
     split: str
     people: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+
+    def same_owner(self, enrolled: Sequence[int]) -> np.ndarray:
+        """``(captures, enrolled)`` bool: the capture is of another label of the enrolled
+        label's owner, so it is neither a genuine nor an impostor attempt (all False when the
+        set names no owners)."""
+        if not self.owners:
+            return np.zeros((self.labels.size, len(enrolled)), bool)
+        owner = np.unique(self.owners, return_inverse=True)[1]
+        ids = np.asarray(enrolled)
+        mine = owner[self.labels][:, None] == owner[ids][None, :]
+        return mine & (self.labels[:, None] != ids[None, :])
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -185,9 +202,9 @@ def _raw_prints(
 
 
 def fvc_set() -> EvalSet:
-    """The real-sensor FVC B sets, each finger its own identity (named ``<set>/<finger>``);
-    impressions 1-5 pool, 6-8 probe."""
-    from pretrain.data import SENSOR_SETS, read_fvc
+    """The real-sensor FVC B sets, each finger its own identity (named ``<set>/<finger>``, its
+    owner by :func:`pretrain.data.finger_owner`); impressions 1-5 pool, 6-8 probe."""
+    from pretrain.data import SENSOR_SETS, finger_owner, read_fvc
 
     images, labels, order, people, offset = [], [], [], [], 0
     for name in SENSOR_SETS:
@@ -206,6 +223,7 @@ def fvc_set() -> EvalSet:
         np.asarray(order),
         f"per finger, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-8 probe",
         tuple(people),
+        tuple(finger_owner(*person.split("/", 1)) for person in people),
     )
 
 
@@ -262,8 +280,11 @@ def evaluate_scope(
         matrix = np.stack([dev.scores(f"p{identity}", embedded) for identity in enrolled], axis=1)
         if not episode:
             _check_against_verify(dev, data, matrix, enrolled, records)
+        # Another label of a capture's own owner is not offered (nor an impostor attempt).
         # Probes of people who could not enroll count as misidentified.
-        predicted = np.asarray(enrolled)[np.argmax(matrix[probe], axis=1)]
+        twin = data.same_owner(enrolled)
+        offered = np.where(twin, -np.inf, matrix)
+        predicted = np.asarray(enrolled)[np.argmax(offered[probe], axis=1)]
         out["identification_pct"][str(k)] = float(100 * np.mean(predicted == data.labels[probe]))
         out["scope"] = reports[0].scope
         out.setdefault("failure_to_enroll", {})[str(k)] = refused
@@ -272,7 +293,7 @@ def evaluate_scope(
             own = data.labels[:, None] == np.asarray(enrolled)[None, :]
             accept = matrix >= thresholds[None, :]
             genuine = own & probe[:, None]
-            impostor = ~own
+            impostor = ~own & ~twin
             out.update(
                 frr_pct=float(100 * (1 - accept[genuine].mean())),
                 far_measured=float(accept[impostor].mean()),
@@ -438,6 +459,7 @@ def official_baseline(
         },
     }
     label_of = {identity: c for c, identity in enumerate(ids)}
+    twin = data.same_owner(ids)  # another label of the probe's owner: not offered
 
     def gallery(pool: dict[int, np.ndarray], probe: np.ndarray, k: int) -> tuple[Any, ...]:
         """A fresh head trained on everyone's first k: (pct, chosen, labels, losses, ms)."""
@@ -447,7 +469,8 @@ def official_baseline(
         t0 = time.perf_counter()
         losses = fresh.train(bottlenecks[chosen], y, epochs=OFFICIAL_EPOCHS, batch=OFFICIAL_BATCH)
         train_ms = 1e3 * (time.perf_counter() - t0)
-        predicted = np.asarray(ids)[np.argmax(fresh.infer(inputs[probe]), axis=1)]
+        logits = np.where(twin[probe], -np.inf, fresh.infer(inputs[probe]))
+        predicted = np.asarray(ids)[np.argmax(logits, axis=1)]
         pct = float(100 * np.mean(predicted == data.labels[probe]))
         return pct, chosen, y, losses, train_ms
 
@@ -500,6 +523,57 @@ def official_baseline(
                 out["peak_memory_bytes"] = max(peaks.values())
                 out["peak_memory_by_signature"] = peaks
     return out, blob
+
+
+# -- a rerun of one modality ---------------------------------------------------------------------
+MODALITIES = ("face", "fingerprint")
+# Where the fingerprint run's figures lie in the results; everything else is the face run's
+# (the headline keys, the targets, the Keras baseline and continual personalization).
+FINGERPRINT_PATHS = (
+    ("fingerprint",),
+    ("baselines", "imprint_only", "fingerprint"),
+    ("baselines", "tflite_official", "fingerprint"),
+    ("peak_memory", "fingerprint"),
+    ("sizes", "fingerprint"),
+)
+
+
+def _moved(source: dict[str, Any], target: dict[str, Any], path: tuple[str, ...]) -> None:
+    """``target[path] = source[path]`` (nothing when ``source`` lacks it)."""
+    *parents, last = path
+    for key in parents:
+        source = source.get(key) or {}
+        target = target.setdefault(key, {})
+    if last in source:
+        target[last] = source[last]
+
+
+def with_earlier_modalities(
+    previous: dict[str, Any], new: dict[str, Any], ran: tuple[str, ...]
+) -> dict[str, Any]:
+    """The results of a run of some modalities (``--only``) merged into the file's ``previous``
+    ones: the modality that did not run keeps its figures (and, when the face did not run, the
+    headline keys and the file's machine and command stay the face run's). ``runs`` records
+    each modality's run (machine, versions, commit, command)."""
+    runs = dict(previous.get("runs") or {})
+    earlier = {"machine": previous.get("machine"), "command": previous.get("command")}
+    for name in MODALITIES:
+        runs.setdefault(name, earlier)
+    for name in ran:
+        runs[name] = this_run()
+    previous = copy.deepcopy(previous)  # merged in place below: neither input changes
+    if "face" in ran:  # the fingerprint's figures (far included) are the file's
+        merged, source = copy.deepcopy(new), previous
+        merged.setdefault("far", {}).update(
+            {k: v for k, v in (previous.get("far") or {}).items() if k.startswith("fingerprint")}
+        )
+    else:  # the face run's file, with the fingerprint's figures of this run
+        merged = {k: v for k, v in previous.items() if k not in ("machine", "command")}
+        source = new
+    for path in FINGERPRINT_PATHS:
+        _moved(source, merged, path)
+    merged["runs"] = runs
+    return merged
 
 
 # -- one modality --------------------------------------------------------------------------------
@@ -1243,14 +1317,25 @@ def main() -> None:
         futures = {name: pool.submit(modality, *job) for name, job in jobs.items()}
         raw = {name: future.result() for name, future in futures.items()}
     out = summarize(raw)
+    path = RESULTS / f"{args.name}.json"
+    earlier: dict[str, Any] = {}
+    if set(raw) != set(MODALITIES) and path.is_file():  # --only: the other modality's stay
+        previous = json.loads(path.read_text())
+        out = with_earlier_modalities(previous, out, tuple(raw))
+        if "face" not in raw:
+            earlier = {"machine": previous.get("machine"), "command": previous.get("command")}
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
     if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py
         face = Path(args.face_artifact)
         face_key = Path(args.key) if args.key else default_key(face)
         out["continual"] = continual(face, face_key, workdir / "continual")
-    out["wall_s"] = time.perf_counter() - started
+    wall_s = time.perf_counter() - started
+    if earlier:  # the file's wall time and machine stay those of its face run
+        out["runs"]["fingerprint"]["wall_s"] = wall_s
+    else:
+        out["wall_s"] = wall_s
     out["profile"] = args.profile
-    path = write_results(args.name, out)
+    path = write_results(args.name, out, **earlier)
     table(out)
     print(f"\nwrote {path.relative_to(ROOT)}")
 

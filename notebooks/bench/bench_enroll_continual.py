@@ -36,18 +36,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
 from tqdm.auto import tqdm
 
-from devices import host_info
 from devices.files import atomic_write
 from personalize import DEFAULT_FAR, Device, QualityError, check_image
 from personalize.continual import Continual, ContinualConfig
@@ -501,9 +498,8 @@ def main() -> None:
         print(f"wrote {path.relative_to(ROOT)}")
         return
     out = run(artifact, key, workdir, sets=tuple(args.sets), people=args.people)
-    command = " ".join(shlex.quote(a) for a in sys.argv)
     for result in out["sets"].values():
-        result.update(machine=host_info(ROOT), command=command)
+        result.update(this_run())
     # The rest of the file as bench_enroll.py wrote it; sets measured by another run are kept.
     path = RESULTS / "enrollment.json"
     merged = json.loads(path.read_text()) if path.is_file() else {}

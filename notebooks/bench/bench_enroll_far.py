@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
 from tqdm.auto import tqdm
 
 from devices.contract import EMBED, EMBEDDINGS, IMAGES
@@ -103,11 +103,9 @@ def fvc_all() -> Captures:
     :func:`pretrain.data.finger_owner`."""
     from bench_enroll import fvc_set
 
-    from pretrain.data import finger_owner
-
     data = fvc_set()
-    owners = [finger_owner(*person.split("/", 1)) for person in data.people]
-    return Captures(data.images, data.labels, data.order, data.name, list(data.people), owners)
+    people, owners = list(data.people), list(data.owners)
+    return Captures(data.images, data.labels, data.order, data.name, people, owners)
 
 
 # -- the device's default flow -----------------------------------------------------------------------
@@ -780,8 +778,9 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{args.name}.json"
     out = json.loads(path.read_text()) if path.is_file() else {}
-    command = out.pop("command", None)
-    out.pop("machine", None)
+    # The file's own machine and command stay those of the bench-enroll run that wrote it; this
+    # run's go in the sections it updates.
+    command, machine = out.pop("command", None), out.pop("machine", None)
     if args.grids:
         from bench_enroll import default_key
 
@@ -789,7 +788,8 @@ def main() -> None:
         key = Path(args.key) if args.key else default_key(face)
         grids = background_grids(face, key, tuple(args.grids))
         out.setdefault("far", {})["background_grids"] = grids
-        write_results(args.name, out, command=command)
+        out["far"]["background_grids_run"] = this_run()
+        write_results(args.name, out, command=command, machine=machine)
         print_table(
             ("grid", "record B", *(f"FAR/target @{t:g}" for t in RULE_TARGETS), "FRR % @2e-05"),
             [
@@ -806,10 +806,8 @@ def main() -> None:
     started = time.perf_counter()
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))
     out["far"]["wall_s"] = time.perf_counter() - started
-    out["far"]["command"] = "python notebooks/bench/bench_enroll_far.py " + " ".join(
-        f"--only {o}" for o in (args.only or ())
-    )
-    write_results(args.name, out, command=command)
+    out["far"].update(this_run())
+    write_results(args.name, out, command=command, machine=machine)
     table(out)
     print(f"\nupdated {path.relative_to(ROOT)}")
 

@@ -193,14 +193,17 @@ def jax_embed(module: Any, params: Any, images: np.ndarray, batch: int = 200) ->
     return embed(module, params, images, batch_size=batch)
 
 
-def protocol(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dict[str, Any]:
-    report = evaluate_features(features, labels, order=order)
+def protocol(
+    features: np.ndarray, labels: np.ndarray, order: np.ndarray, owners: np.ndarray | None = None
+) -> dict[str, Any]:
+    report = evaluate_features(features, labels, order=order, owners=owners)
     return {"identification_pct": report["identification_pct"], "eer_pct": report["eer_pct"]}
 
 
-def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ...]]:
-    """``{set: (images, labels, order)}``: the protocol's people, never seen in pretraining
-    (the first set is the headline one: ORL all 40 for faces, held-out synthetic for prints)."""
+def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[Any, ...]]:
+    """``{set: (images, labels, order, owners)}``: the protocol's people, never seen in
+    pretraining (the first set is the headline one: ORL all 40 for faces, held-out synthetic
+    for prints); ``owners`` is None but for FVC, where two sets hold the same fingers."""
     options = training_config(saved).get("dataset_options", {})
     if modality == "face" and training_dataset(saved) == "lfw_yale_b":
         size = tuple(options.get("input_size", (96, 80)))
@@ -209,18 +212,19 @@ def evaluation_sets(modality: str, saved: Any) -> dict[str, tuple[np.ndarray, ..
         }
         orl, dev = orl_faces(size), lfw_dev_set("", size, **roles)
         return {
-            "orl": (orl.images, orl.labels, within_identity_order(orl.labels)),
-            "lfw_dev": (dev.images, dev.labels, within_identity_order(dev.labels)),
+            "orl": (orl.images, orl.labels, within_identity_order(orl.labels), None),
+            "lfw_dev": (dev.images, dev.labels, within_identity_order(dev.labels), None),
         }
     if modality == "face":  # preprocessed as in training (input_size / crop options)
         faces = orl_subjects(range(21, 41), "", **face_options(options))
-        return {"orl_s21_s40": (faces.images, faces.labels, within_identity_order(faces.labels))}
+        order = within_identity_order(faces.labels)
+        return {"orl_s21_s40": (faces.images, faces.labels, order, None)}
     held = synthetic_test_set(**options)
     # the prints cut as the model's spec cuts them
-    images, labels, impressions, *_ = fvc_sensor_sets(spec=preprocess_of(saved))
+    prints = fvc_sensor_sets(spec=preprocess_of(saved))
     return {
-        "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels)),
-        "fvc": (images, labels, impressions),
+        "synthetic_held_out": (held.images, held.labels, within_identity_order(held.labels), None),
+        "fvc": (prints.images, prints.labels, prints.impressions, prints.owners),
     }
 
 
@@ -264,9 +268,11 @@ def installed_identical(bundle: Path, files: dict[str, bytes], public: Path, tmp
     return got.keys() == files.keys() and all(got[n] == files[n] for n in files)
 
 
-def repeated(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> dict[str, Any]:
+def repeated(
+    features: np.ndarray, labels: np.ndarray, order: np.ndarray, owners: np.ndarray | None
+) -> dict[str, Any]:
     """bench-embed's figures: identification over 10 random enrollment splits, EER."""
-    report = face_report(features, labels, order=order)
+    report = face_report(features, labels, order=order, owners=owners)
     return {"identification_pct": report["identification_pct"], "eer_pct": report["eer_pct"]}
 
 
@@ -372,24 +378,24 @@ def run_embedding(
     result["views"] = views.to_dict()
     uncompressed_int8 = (tmp / f"{model_dir.name}-int8_bytes" / MODEL).read_bytes()
     accuracy: dict[str, Any] = {}
-    for name, (images, labels, order) in sets.items():
+    for name, (images, labels, order, owners) in sets.items():
         print(f"protocol on {name} ({len(images)} images)", flush=True)
         trained_e = jax_embed(saved.module, saved.params, images)
         float_e = down.float_backbone.embeddings(images)
         int8_e = interpreter_embed(uncompressed_int8, images)
         device_e = interpreter_embed(device_model, images)
         row: dict[str, Any] = {
-            "float": protocol(float_e, labels, order),
-            "float_as_trained": protocol(trained_e, labels, order),
-            "int8": protocol(int8_e, labels, order),
-            "ota_decoded": protocol(down.backbone.embeddings(images), labels, order),
-            "compressed_int8": protocol(device_e, labels, order),
+            "float": protocol(float_e, labels, order, owners),
+            "float_as_trained": protocol(trained_e, labels, order, owners),
+            "int8": protocol(int8_e, labels, order, owners),
+            "ota_decoded": protocol(down.backbone.embeddings(images), labels, order, owners),
+            "compressed_int8": protocol(device_e, labels, order, owners),
             "int8_front_float_last": protocol(
-                interpreter_embed(model, images, refine=True), labels, order
+                interpreter_embed(model, images, refine=True), labels, order, owners
             ),
             "repeated_splits": {
-                "float": repeated(float_e, labels, order),
-                "compressed_int8": repeated(device_e, labels, order),
+                "float": repeated(float_e, labels, order, owners),
+                "compressed_int8": repeated(device_e, labels, order, owners),
             },
         }
         rep = row["repeated_splits"]

@@ -67,11 +67,16 @@ def smoke_recipe(recipe: pc.SeparableRecipe) -> pc.SeparableRecipe:
 Scores = dict[str, Any]
 
 
-def five_shot_scores(features: np.ndarray, labels: np.ndarray, order: np.ndarray) -> Scores:
+def five_shot_scores(
+    features: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray,
+    owners: np.ndarray | None = None,
+) -> Scores:
     """bench-embed's figures (``face_report``): 5-shot identification over 10 random enrollment
     splits (seed 0) and on the fixed split (the first images of each identity by ``order``
-    enroll), EER over all pairs."""
-    r = face_report(features, labels, order=order)
+    enroll), EER over all pairs (``owners``: FVC's fingers, see ``face_report``)."""
+    r = face_report(features, labels, order=order, owners=owners)
     return {
         "identification_5shot_pct": r["identification_pct"]["5"],
         "identification_5shot_std_pct": r["identification_pct_std"]["5"],
@@ -133,31 +138,34 @@ def time_embed(paths: dict[str, Path], image: np.ndarray, rounds: int) -> dict[s
 
 class EvalSet(NamedTuple):
     """What a row reports on: its images, identities and the order of each identity's images
-    (the fixed split enrolls the first ones), and the wording of its accuracy."""
+    (the fixed split enrolls the first ones), the wording of its accuracy, and whose each image
+    is where one owner holds two labels (FVC's fingers)."""
 
     images: np.ndarray
     labels: np.ndarray
     order: np.ndarray
     accuracy: str
+    owners: np.ndarray | None = None
 
     def scores(self, embed: Any, params: Any) -> Scores:
         """:func:`five_shot_scores` of the network ``embed(params, images)``."""
-        return five_shot_scores(embed(params, self.images), self.labels, self.order)
+        features = embed(params, self.images)
+        return five_shot_scores(features, self.labels, self.order, self.owners)
 
 
 def fingerprint_eval(stage: Any, smoke: bool) -> EvalSet:
     """The FVC B sensor sets in the crop the backbone trained on (impressions in order)."""
     crop = stage.dataset_options.get("crop", "foreground")
-    images, labels, impressions, *_ = fvc_sensor_sets("", spec=fingerprint_spec(crop))
-    if smoke:
-        images, labels, impressions = images[:80], labels[:80], impressions[:80]
+    prints = fvc_sensor_sets("", spec=fingerprint_spec(crop))
+    keep = slice(80 if smoke else None)
     return EvalSet(
-        images,
-        labels,
-        impressions,
+        prints.images[keep],
+        prints.labels[keep],
+        prints.impressions[keep],
         "5-shot identification on the FVC B sensor sets (50 fingers x 8), mean over 10 random "
         "enrollment splits (the same for every network); accuracy_delta_pts: pruned minus "
         "unpruned, in points",
+        prints.owners[keep],
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -25,7 +25,7 @@ import numpy as np
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import TrainConfig
-from pretrain.data import SENSOR_SETS, ArrayDataset, read_fvc
+from pretrain.data import SENSOR_SETS, ArrayDataset, finger_owner, read_fvc
 from pretrain.embedding.data import (
     face_options,
     fingerprint_spec,
@@ -99,16 +99,22 @@ def within_identity_order(labels: np.ndarray) -> np.ndarray:
 
 
 def score(
-    features: np.ndarray, labels: np.ndarray, order: np.ndarray, images: np.ndarray
+    features: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray,
+    images: np.ndarray,
+    owners: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The protocol on ``features``, and on each baseline's features of ``images``.
+    """The protocol on ``features``, and on each baseline's features of ``images`` (``owners``:
+    see :func:`pretrain.evaluation.identification_accuracy`).
 
     ``baseline`` is the stronger traditional method by 5-shot identification (the comparison a
     skeptic would pick); ``baselines`` holds both.
     """
-    report = evaluate_features(features, labels, order=order)
+    report = evaluate_features(features, labels, order=order, owners=owners)
     baselines = {
-        name: evaluate_features(fn(images), labels, order=order) for name, fn in BASELINES.items()
+        name: evaluate_features(fn(images), labels, order=order, owners=owners)
+        for name, fn in BASELINES.items()
     }
     best = max(baselines, key=lambda k: baselines[k]["identification_pct"]["5"])
     report["baseline"] = {"method": best, **baselines[best]}
@@ -143,16 +149,29 @@ def face_suite(
     return report
 
 
+class SensorSets(NamedTuple):
+    """The real-sensor FVC B sets as one identity set (see :func:`fvc_sensor_sets`)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    impressions: np.ndarray
+    names: tuple[str, ...]
+    set_of: np.ndarray
+    owners: np.ndarray
+
+
 def fvc_sensor_sets(
     root: str = "", sets: tuple[str, ...] = SENSOR_SETS, spec: PreprocessSpec = FINGERPRINT_SPEC
-) -> tuple[Any, ...]:
-    """The real-sensor FVC B sets as one identity set: ``(images, labels, impression, names,
-    set_of)``.
+) -> SensorSets:
+    """The real-sensor FVC B sets as one identity set.
 
     Each finger of each set is its own identity (the sets' labels follow one another);
-    ``impression`` is the number in the file name (1-8); ``set_of`` is each print's set name.
+    ``impressions`` holds the number in the file name (1-8), ``set_of`` each print's set name and
+    ``owners`` each print's finger by :func:`pretrain.data.finger_owner` (two sets hold the same
+    fingers, :data:`pretrain.data.SAME_FINGERS`): score with ``owners`` so that those are
+    neither impostor pairs nor wrong answers.
     """
-    images, labels, impressions, set_of = [], [], [], []
+    images, labels, impressions, set_of, owners = [], [], [], [], []
     offset = 0
     for name in sets:
         raw = read_fvc(name, root or None)
@@ -160,16 +179,18 @@ def fvc_sensor_sets(
         images.append(data.images)
         labels.append(data.labels + offset)
         set_of += [name] * len(data.labels)
+        owners += [finger_owner(name, raw.identities[label]) for label in data.labels.tolist()]
         offset += len(raw.identities)
         for path in raw.paths:
             match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
             impressions.append(int(match[1]) if match else 0)
-    return (
+    return SensorSets(
         np.concatenate(images),
         np.concatenate(labels),
         np.asarray(impressions),
         sets,
         np.asarray(set_of),
+        np.asarray(owners),
     )
 
 
@@ -223,12 +244,16 @@ def fingerprint_suite(
     the HOG and LBP baselines (``fvc_protocol``)."""
     synthetic = synthetic_report(module, params, config.dataset_options)
     spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
-    images, labels, impressions, names, set_of = fvc_sensor_sets(root, sets, spec)
-    features = embed(module, params, images)
-    fvc = score(features, labels, impressions, images)
-    fvc["sets"] = list(names)
-    fvc["domain_offset_by_set"] = offsets_by_group(features, labels, set_of)
+    prints = fvc_sensor_sets(root, sets, spec)
+    features = embed(module, params, prints.images)
+    fvc = score(features, prints.labels, prints.impressions, prints.images, prints.owners)
+    fvc["sets"] = list(prints.names)
+    fvc["domain_offset_by_set"] = offsets_by_group(features, prints.labels, prints.set_of)
     fvc["split"] = "per finger, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
+    fvc["same_fingers"] = (
+        "one finger in two sets (pretrain.data.SAME_FINGERS) is two identities, never scored "
+        "against each other: not an impostor pair, not a wrong answer"
+    )
     protocol = matchers_protocol(
         lambda x: embed(module, params, x), spec=spec, baselines=BASELINES, root=root or None
     )

@@ -65,12 +65,41 @@ def imprint(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return cosine_imprint(embeddings, labels)
 
 
-def identify(templates: np.ndarray, classes: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def identify(
+    templates: np.ndarray,
+    classes: np.ndarray,
+    queries: np.ndarray,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
     """The class of the most cosine-similar template for each query (``(n, d)``, or ``(n, w,
-    d)`` windows: each query's best window)."""
+    d)`` windows: each query's best window); ``allowed`` ``(n, classes)``, when given, says
+    which classes each query may be given."""
     q = normalize(np.asarray(queries, np.float64))
     sims = q @ templates.T if q.ndim == 2 else np.einsum("nwd,cd->nwc", q, templates).max(axis=1)
+    if allowed is not None:
+        sims = np.where(allowed, sims, -np.inf)
     return classes[np.argmax(sims, axis=1)]
+
+
+def owner_of_labels(labels: np.ndarray, owners: np.ndarray) -> dict[Any, Any]:
+    """``{label: owner}``; raises ValueError when a label has rows of two owners."""
+    mapping: dict[Any, Any] = {}
+    for label, owner in zip(np.asarray(labels).tolist(), np.asarray(owners).tolist(), strict=True):
+        if mapping.setdefault(label, owner) != owner:
+            raise ValueError(f"label {label!r} has two owners: {mapping[label]!r} and {owner!r}.")
+    return mapping
+
+
+def offered(
+    probe_labels: np.ndarray, classes: np.ndarray, owner_of: dict[Any, Any] | None
+) -> np.ndarray | None:
+    """``(probes, classes)``: which classes a probe may be given, for :func:`identify` (every
+    class but the other labels of the probe's own owner), or None without owners."""
+    if owner_of is None:
+        return None
+    mine = np.asarray([owner_of[c] for c in np.asarray(probe_labels).tolist()])
+    theirs = np.asarray([owner_of[c] for c in np.asarray(classes).tolist()])
+    return (mine[:, None] != theirs[None, :]) | (np.asarray(probe_labels)[:, None] == classes)
 
 
 def identification_accuracy(
@@ -79,31 +108,39 @@ def identification_accuracy(
     shots: Sequence[int] = SHOTS,
     *,
     order: np.ndarray | None = None,
+    owners: np.ndarray | None = None,
 ) -> dict[str, float]:
     """k-shot identification accuracy (percent) by imprinting, for each k in ``shots``.
 
     Each identity enrolls its first k samples (see :func:`enroll_probe_split`, pool = max k); the
     probe set is the same for every k. ``features`` ``(n, w, d)`` are windows: the templates are
     imprinted from the first windows and a probe scores its best window (as the device does).
+    ``owners`` ``(n,)``, where one owner holds several labels (one finger in two sets): a probe
+    is not offered the other labels of its own owner (neither right nor wrong to pick).
     """
     labels = np.asarray(labels)
     first = features if features.ndim == 2 else features[:, 0]
     enroll, probe = enroll_probe_split(labels, pool=max(shots), order=order)
+    owner_of = None if owners is None else owner_of_labels(labels, owners)
     out = {}
     for k in shots:
         chosen = np.concatenate([enroll[labels[enroll] == c][:k] for c in np.unique(labels)])
         classes, templates = imprint(first[chosen], labels[chosen])
-        predicted = identify(templates, classes, features[probe])
+        allowed = offered(labels[probe], classes, owner_of)
+        predicted = identify(templates, classes, features[probe], allowed)
         out[str(k)] = float(100.0 * np.mean(predicted == labels[probe]))
     return out
 
 
-def verification_report(features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """EER and FRR at each FAR of :data:`FARS`, in percent, over all pairs.
+def verification_report(
+    features: np.ndarray, labels: np.ndarray, owners: np.ndarray | None = None
+) -> dict[str, Any]:
+    """EER and FRR at each FAR of :data:`FARS`, in percent, over all pairs (``owners``: see
+    :func:`devices.verification.pair_scores`).
 
     A FAR the impostor pairs are too few to measure is reported as None, with the count needed.
     """
-    genuine, impostor = pair_scores(features, labels)
+    genuine, impostor = pair_scores(features, labels, owners)
     frr, missing = {}, {}
     for name, far in FARS.items():
         value = frr_at_far(genuine, impostor, far)
@@ -127,9 +164,13 @@ def evaluate_features(
     *,
     shots: Sequence[int] = SHOTS,
     order: np.ndarray | None = None,
+    owners: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Verification report plus k-shot identification, for any feature vectors."""
+    """Verification report plus k-shot identification, for any feature vectors (``owners``:
+    where one owner holds several labels, see :func:`identification_accuracy`)."""
     return {
-        **verification_report(features, labels),
-        "identification_pct": identification_accuracy(features, labels, shots, order=order),
+        **verification_report(features, labels, owners),
+        "identification_pct": identification_accuracy(
+            features, labels, shots, order=order, owners=owners
+        ),
     }

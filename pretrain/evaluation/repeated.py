@@ -21,6 +21,8 @@ from pretrain.evaluation.protocol import (
     identification_accuracy,
     identify,
     imprint,
+    offered,
+    owner_of_labels,
     verification_report,
 )
 
@@ -60,11 +62,13 @@ def repeated_identification(
     *,
     splits: int = SPLITS,
     seed: int = 0,
+    owners: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """k-shot identification by imprinting, over ``splits`` random enrollment splits.
 
     Split ``i`` of every k draws from ``np.random.default_rng([seed, i])``, so a model compared
-    with another under the same seed sees the same enrollments.
+    with another under the same seed sees the same enrollments. ``owners``: see
+    :func:`pretrain.evaluation.identification_accuracy`.
 
     Returns:
       ``{"mean": {k: pct}, "std": {k: pct}, "per_split": {k: [pct, ...]}, "splits": n}``.
@@ -72,13 +76,15 @@ def repeated_identification(
     if splits < 1:
         raise ValueError(f"splits must be >= 1, got {splits}.")
     labels = np.asarray(labels)
+    owner_of = None if owners is None else owner_of_labels(labels, owners)
     per_split: dict[str, list[float]] = {str(k): [] for k in shots}
     for i in range(splits):
         for k in shots:
             rng = np.random.default_rng([seed, i, k])
             enroll, probe = random_enrollment(labels, k, rng=rng)
             classes, templates = imprint(features[enroll], labels[enroll])
-            hits = identify(templates, classes, features[probe]) == labels[probe]
+            allowed = offered(labels[probe], classes, owner_of)
+            hits = identify(templates, classes, features[probe], allowed) == labels[probe]
             per_split[str(k)].append(float(100.0 * np.mean(hits)))
     return {
         "mean": {k: float(np.mean(v)) for k, v in per_split.items()},
@@ -96,6 +102,7 @@ def face_report(
     shots: Sequence[int] = SHOTS,
     splits: int = SPLITS,
     seed: int = 0,
+    owners: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The issue-14 figures of one face set: random-split and fixed-split identification and
     verification over all pairs.
@@ -105,19 +112,22 @@ def face_report(
       labels: ``(n,)`` identities.
       order: rank of each sample within its identity; the fixed split enrolls the first
         ``max(shots)`` (ORL: images 1-5 enroll, 6-10 probe).
-      shots, splits, seed: see :func:`repeated_identification`.
+      shots, splits, seed, owners: see :func:`repeated_identification`.
 
     Returns:
       ``identification_pct`` (mean over the random splits), ``identification_pct_std``,
       ``identification_pct_fixed``, ``eer_pct``, ``frr_pct_at_far`` and the pair counts.
     """
-    repeated = repeated_identification(features, labels, shots, splits=splits, seed=seed)
+    repeated = repeated_identification(
+        features, labels, shots, splits=splits, seed=seed, owners=owners
+    )
+    fixed = identification_accuracy(features, labels, shots, order=order, owners=owners)
     return {
         "identification_pct": repeated["mean"],
         "identification_pct_std": repeated["std"],
         "identification_splits": repeated["splits"],
-        "identification_pct_fixed": identification_accuracy(features, labels, shots, order=order),
-        **verification_report(features, labels),
+        "identification_pct_fixed": fixed,
+        **verification_report(features, labels, owners),
         "identities": int(np.unique(labels).size),
         "samples": int(np.asarray(labels).size),
     }

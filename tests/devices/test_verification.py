@@ -63,6 +63,18 @@ def test_pair_scores() -> None:
     np.testing.assert_allclose(impostor, [0.0, 0.0])
 
 
+def test_pair_scores_leave_out_two_labels_of_one_owner() -> None:
+    # Labels 7 and 9 are one finger in two sets: their pair is neither genuine nor impostor.
+    x = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    labels = np.array([7, 7, 8, 9])
+    genuine, impostor = pair_scores(x, labels, np.array(["a", "a", "b", "a"]))
+    np.testing.assert_allclose(genuine, [1.0])
+    np.testing.assert_allclose(impostor, [0.0, 0.0, np.sqrt(0.5)])
+    assert pair_scores(x, labels)[1].size == 5
+    with pytest.raises(ValueError, match="owners of shape"):
+        pair_scores(x, labels, np.array(["a", "b"]))
+
+
 def test_pair_scores_take_the_best_windows() -> None:
     # Sample 1's second window matches sample 0's first; sample 2 matches nothing.
     x = np.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [4.0, 0.0]], [[-1.0, 0.0], [0.0, -1.0]]])

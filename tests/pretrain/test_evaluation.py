@@ -53,6 +53,23 @@ def test_identification_by_the_probes_best_window() -> None:
     assert one == {"1": pytest.approx(200 / 3)} and both == {"1": 100.0}
 
 
+def test_identification_does_not_offer_the_probes_other_label() -> None:
+    # Labels 0 and 2 are one owner (one finger in two sets). Label 2's probe lies nearer label
+    # 0's template: without owners it is a wrong answer; with them label 0 is not offered, and
+    # the probe goes to its own label. Label 1's probe, nearer label 0, stays wrong.
+    enroll = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    probes = np.array([[1.0, 0, 0], [1.0, 0.2, 0], [1.0, 0, 0.5]])
+    features, labels = np.concatenate([enroll, probes]), np.array([0, 1, 2, 0, 1, 2])
+    owners = np.array(["f", "g", "f", "f", "g", "f"])
+    plain = identification_accuracy(features, labels, shots=(1,))
+    paired = identification_accuracy(features, labels, shots=(1,), owners=owners)
+    assert plain == {"1": pytest.approx(100 / 3)} and paired == {"1": pytest.approx(200 / 3)}
+    report = evaluate_features(features, labels, shots=(1,), owners=owners)
+    assert report["impostor_pairs"] == 15 - 3 - 4  # 3 genuine, 4 pairs of labels 0 and 2
+    with pytest.raises(ValueError, match="two owners"):
+        identification_accuracy(features, labels, shots=(1,), owners=np.array(list("fgffgg")))
+
+
 def test_report_keys_and_small_sets() -> None:
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 8)

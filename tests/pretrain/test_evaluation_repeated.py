@@ -50,3 +50,19 @@ def test_face_report_has_the_issue_keys() -> None:
     assert report["identification_pct_fixed"]["5"] == 100.0
     assert report["eer_pct"] == 0.0 and report["identities"] == 6 and report["samples"] == 60
     assert set(report["frr_pct_at_far"]) >= {"1e-3"}
+
+
+def test_repeated_splits_do_not_offer_the_probes_other_label() -> None:
+    # Labels 0 and 2 are one finger in two sets. Label 2's capture [1, 0, 0.1] lies nearer
+    # label 0 than its other capture, whichever of the two enrolls: without owners one of
+    # label 2's probes is wrong in every split; with them every probe is right.
+    features = np.array(
+        [[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0], [0.2, 0, 1.0], [1.0, 0, 0.1]]
+    )
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    owners = np.array(["f", "f", "g", "g", "f", "f"])
+    plain = face_report(features, labels, shots=(1,), splits=4)
+    paired = face_report(features, labels, shots=(1,), splits=4, owners=owners)
+    assert plain["identification_pct"] == {"1": pytest.approx(500 / 6)}
+    assert paired["identification_pct"] == {"1": 100.0}
+    assert paired["impostor_pairs"] == plain["impostor_pairs"] - 4

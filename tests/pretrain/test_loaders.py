@@ -164,3 +164,31 @@ def test_fvc_errors(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(DataNotFoundError, match="No 'fvc' folder"):
         read_fvc("mine", tmp_path / "elsewhere")
+
+
+def test_fvc_sensor_sets_name_each_prints_finger(tmp_path: Path) -> None:
+    """Pooled as identities, FVC2000 DB1 and DB2 (one set of fingers on two sensors) keep a
+    label per set and share an owner per finger; DB3's fingers are others."""
+    from pretrain.embedding import fvc_sensor_sets
+
+    yy, xx = np.mgrid[:120, :100]
+    for name in ("2000_DB1_B", "2000_DB2_B", "2000_DB3_B"):
+        for finger in (101, 102):
+            for impression in (1, 2):
+                ridges = 127 + 100 * np.sin((xx + 3 * impression + finger) / 3.0 + yy / 7.0)
+                folder = tmp_path / "fvc" / name
+                folder.mkdir(parents=True, exist_ok=True)
+                tifffile.imwrite(folder / f"{finger}_{impression}.tif", ridges.astype(np.uint8))
+    prints = fvc_sensor_sets(str(tmp_path), ("2000_DB1_B", "2000_DB2_B", "2000_DB3_B"))
+    assert prints.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert prints.impressions.tolist() == [1, 2] * 6
+    assert (
+        prints.owners.tolist()
+        == ["2000_DB1_B/101"] * 2
+        + ["2000_DB1_B/102"] * 2
+        + ["2000_DB1_B/101"] * 2
+        + ["2000_DB1_B/102"] * 2
+        + ["2000_DB3_B/101"] * 2
+        + ["2000_DB3_B/102"] * 2
+    )
+    assert prints.images.shape[0] == 12 and prints.set_of[4] == "2000_DB2_B"
