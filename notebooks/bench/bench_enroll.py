@@ -80,7 +80,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
 from bench_enroll_continual import run as continual
-from bench_enroll_far import far_section
+from bench_enroll_far import STALE_KEYS, far_section
 from bench_enroll_timing import TIMED_KEYS, apply_timing, speed_rounds
 from tqdm.auto import tqdm
 
@@ -1325,6 +1325,10 @@ def main() -> None:
         if "face" not in raw:
             earlier = {"machine": previous.get("machine"), "command": previous.get("command")}
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
+    for name in raw:  # this run's far rows replace a standalone far run's
+        (out.get("runs") or {}).pop(f"far_{name}", None)
+    for stale in STALE_KEYS:
+        out["far"].pop(stale, None)
     if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py
         face = Path(args.face_artifact)
         face_key = Path(args.key) if args.key else default_key(face)

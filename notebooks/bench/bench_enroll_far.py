@@ -32,7 +32,9 @@ encrypted record; ``face_sgd``: the same with SGD forced, what SGD does to the F
 
 Run standalone it updates ``notebooks/results/enrollment.json`` in place (``face.far_measured``,
 ``face.impostor_attempts``, ``fingerprint.fvc.far_measured``, ``fingerprint.fvc.frr_pct`` and
-the ``far`` section); ``bench_enroll.py`` calls :func:`far_section` on its own result.
+the ``far`` section), keeps the file's machine and command (its bench-enroll run's) and names
+its own in ``runs.far_<modality>``; ``bench_enroll.py`` calls :func:`far_section` on its own
+result.
 
   python notebooks/bench/bench_enroll_far.py [--far-episodes 10] [--only face|fingerprint]
   python notebooks/bench/bench_enroll_far.py --grids 15 9 7 5   (the face background's grid)
@@ -69,6 +71,8 @@ TARGET_SLACK = 10.0  # issue 17: measured FAR <= 10 x the target on another set
 RULE_TARGETS = (1e-2, 1e-3, 1e-4, 2e-5)
 RULE_EPISODES = 3
 COHORT_TOP = 100  # AS-norm's top-k of the cohort
+# What the far section once held of the single run that wrote it (now in ``runs``).
+STALE_KEYS = ("command", "machine", "wall_s")
 TIMED = 15  # enrollments timed per artifact (medians: the machine is shared)
 
 
@@ -805,8 +809,12 @@ def main() -> None:
         return
     started = time.perf_counter()
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))
-    out["far"]["wall_s"] = time.perf_counter() - started
-    out["far"].update(this_run())
+    # Whose figures: ``runs`` names the run behind each modality's far rows.
+    runs = out.setdefault("runs", {})
+    for name in args.only or ("face", "fingerprint"):
+        runs[f"far_{name}"] = {**this_run(), "wall_s": time.perf_counter() - started}
+    for stale in STALE_KEYS:
+        out["far"].pop(stale, None)
     write_results(args.name, out, command=command, machine=machine)
     table(out)
     print(f"\nupdated {path.relative_to(ROOT)}")
