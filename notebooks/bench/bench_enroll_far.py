@@ -560,6 +560,44 @@ def _enroll_ms(artifact: Path, trusted: Any, *, profile: str, workdir: Path) -> 
 
 
 # -- the section bench-enroll writes --------------------------------------------------------------
+GENERATORS = ("model", "default")  # the backbone's last stage's generator, the default one
+
+
+class PrintSource:
+    """Synthetic prints of a print artifact's backbone (``manifest``: the artifact's, naming the
+    saved backbone it was built from): its development identities (``dev``,
+    its last stage's validation range, never trained on) and any other, drawn by its last
+    stage's generator (``"model"``) or the default one (``"default"``) under the run's seed;
+    ``last_read`` is past every identity any stage read."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        import pretrain
+        from export.artifact.sources import stage_options
+        from pretrain.data.fingerprint.synthetic import GeneratorConfig
+        from pretrain.embedding import print_options, print_ranges
+
+        model_dir = Path(manifest["source"]["model_dir"])
+        saved = pretrain.load_model(model_dir if model_dir.is_absolute() else ROOT / model_dir)
+        stages = [print_options(o) for o in stage_options(saved)]
+        options = stages[-1]
+        self.seed = int(options["seed"])
+        self.dev = print_ranges(options).val
+        self.last_read = max(
+            max(print_ranges(o).train.stop, print_ranges(o).test.stop) for o in stages
+        )
+        self.configs = {
+            "model": GeneratorConfig.from_dict(options.get("generator") or {}),
+            "default": GeneratorConfig(),
+        }
+
+    def draw(self, kind: str, ids: range, per: int) -> list[np.ndarray]:
+        """``per`` impressions of each identity in ``ids`` (identity-major), raw captures."""
+        from pretrain.data.fingerprint.synthetic import FingerprintGenerator
+
+        raw = FingerprintGenerator(seed=self.seed, config=self.configs[kind], cache_size=1)
+        return list(raw.impressions(ids, per)[0])
+
+
 def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
     """Does the print artifact's background calibrate people of either generator? On the model's
     development identities (its validation range) drawn by its last stage's generator and by the
@@ -568,39 +606,25 @@ def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
     identity's 8 impressions as impostors and impressions 6-8 as genuine. Backgrounds: the
     artifact's own, and as many rows of fresh people drawn by one generator only (after the
     artifact's background and whitening people), for comparison. Numpy, no device."""
-    import pretrain
-    from export.artifact.sources import stage_options
-    from pretrain.data.fingerprint.synthetic import FingerprintGenerator, GeneratorConfig
-    from pretrain.embedding import print_options, print_ranges
-
     art = load_artifact(artifact, key)
     spec = _preprocess_spec(art)
     runner = art.interpreter(1).get_signature_runner(EMBED)
-    model_dir = Path(art.manifest["source"]["model_dir"])
-    saved = pretrain.load_model(model_dir if model_dir.is_absolute() else ROOT / model_dir)
-    stages = [print_options(o) for o in stage_options(saved)]
-    options, ranges = stages[-1], print_ranges(stages[-1])
-    kinds = {
-        "model": GeneratorConfig.from_dict(options.get("generator") or {}),
-        "default": GeneratorConfig(),
-    }
+    prints = PrintSource(art.manifest)
     rows = len(art.background)
     # past every identity a stage read, then the artifact's background and whitening people
-    after = max(max(print_ranges(o).train.stop, print_ranges(o).test.stop) for o in stages)
-    after += 2 * rows
+    after = prints.last_read + 2 * rows
 
-    def embed(config: GeneratorConfig, ids: range, per: int) -> np.ndarray:
-        raw = FingerprintGenerator(seed=int(options["seed"]), config=config, cache_size=1)
-        images = raw.impressions(ids, per)[0]
-        return _embed_inputs(runner, preprocess_batch(list(images), spec), spec.input_size)
+    def embed(kind: str, ids: range, per: int) -> np.ndarray:
+        images = prints.draw(kind, ids, per)
+        return _embed_inputs(runner, preprocess_batch(images, spec), spec.input_size)
 
     per, enrolled = 8, POOL
-    people = {name: embed(config, ranges.val, per) for name, config in kinds.items()}
+    people = {kind: embed(kind, prints.dev, per) for kind in GENERATORS}
     fresh = range(after, after + -(-rows // 2))
     backgrounds = {"artifact": normalize(art.background)}
-    for name, config in kinds.items():
-        backgrounds[f"{name}_only"] = embed(config, fresh, 2)[:rows]
-    n = len(ranges.val)
+    for kind in GENERATORS:
+        backgrounds[f"{kind}_only"] = embed(kind, fresh, 2)[:rows]
+    n = len(prints.dev)
     labels, rank = np.repeat(np.arange(n), per), np.tile(np.arange(per), n)
     own = labels[:, None] == np.arange(n)[None, :]
     genuine = own & (rank[:, None] >= enrolled)
@@ -626,7 +650,7 @@ def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
         "rows": out,
         "background_rows": rows,
         "artifact_background": art.manifest["background"]["source"],
-        "people": f"the model's development identities {ranges.val.start}-{ranges.val.stop - 1} x "
+        "people": f"the model's development identities {prints.dev.start}-{prints.dev.stop - 1} x "
         f"{per} impressions drawn by each generator ({n * (n - 1) * per} impostor attempts per "
         "generator); 5-shot imprinted templates, the device's tail rule per user",
         "one_generator_backgrounds": f"fresh identities {fresh.start}-{fresh.stop - 1} x 2 "

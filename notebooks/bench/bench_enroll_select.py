@@ -1,6 +1,6 @@
-"""bench-enroll-select: choose the device's enrollment defaults on the LFW development people only.
+"""bench-enroll-select: choose the device's enrollment defaults on development people only.
 
-Reads the face artifact's LFW ``dev`` people (``pretrain.embedding.face_data.lfw_role_set``: 120
+Faces (the default): reads the face artifact's LFW ``dev`` people (``pretrain.embedding.face_data.lfw_role_set``: 120
 people with 6-40 images, never trained on, disjoint from the artifact's background; ORL is never
 read) as model inputs, embeds them once with the artifact's int8 ``embed``, and on ``--episodes``
 random splits (each person: 5 random images form the pool, k-shot enrolls the first k, the rest
@@ -15,9 +15,16 @@ SGD through the artifact's train signature, threshold; nothing saved) for each c
 Closed-set identification (each probe to the highest-scoring person) per candidate and k. The
 chosen defaults (``SgdConfig``, ``MatchConfig``) are the best 5-shot mean over the episodes.
 
-  python notebooks/bench/bench_enroll_select.py [--face-artifact DIR] [--episodes 2]
+Fingerprints (``--modality fingerprint``): the print artifact's development identities (its
+backbone's validation range, 100 x 8 impressions drawn by the generator of its last stage,
+never trained on; FVC is never read), embedded by ``Device.embed`` as the device embeds a
+capture (a probe scores its best window; enrollment takes the first windows, as ``enroll``).
 
-Writes ``notebooks/results/enroll_selection.json`` (about 20 minutes on two cores).
+  python notebooks/bench/bench_enroll_select.py [--face-artifact DIR] [--episodes 2]
+  python notebooks/bench/bench_enroll_select.py --modality fingerprint --episodes 3 \
+      --name enroll_selection_fingerprint
+
+Writes ``notebooks/results/enroll_selection.json`` (faces: about 20 minutes on two cores).
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, ROOT, print_table, run_main, write_results
+from _results import RESULTS, print_table, run_main, shown, write_results
 from tqdm.auto import tqdm
 
 from devices.views import SINGLE
 from personalize import NO_TRAINING, Device, MatchConfig, SgdConfig
+from personalize.windows import windows
 from pretrain.embedding.face_data import lfw_role_set
 from pretrain.evaluation.episodes import enrollment_pools
 
@@ -86,9 +94,10 @@ def identify(
     pools, probe = enrollment_pools(labels, pool=POOL, episode=episode)
     ids = sorted(pools)
     probes = {key: v[probe] for key, v in embedded.items()}
+    first = windows(embedded)[0]  # enrollment embeds a capture's first window only
     records, steps = [], []
     for identity in ids:
-        shots = {key: v[pools[identity][:k]] for key, v in embedded.items()}
+        shots = {key: v[pools[identity][:k]] for key, v in first.items()}
         record, fitted = dev.record_of(f"p{identity}", shots, scope, sgd, seed=episode)
         records.append(record)
         if fitted.result is not None:
@@ -110,7 +119,11 @@ def identify(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modality", choices=("face", "fingerprint"), default="face")
     parser.add_argument("--face-artifact", default=str(RESULTS / "artifacts" / "face"))
+    parser.add_argument(
+        "--fingerprint-artifact", default=str(RESULTS / "artifacts" / "fingerprint")
+    )
     parser.add_argument("--key", default=str(RESULTS / "artifacts" / "signing.pub"))
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
@@ -130,15 +143,13 @@ def main() -> None:
         return
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="select-enroll-"))
-    dev = Device(args.face_artifact, workdir / "store", trusted_key=Path(args.key))
+    artifact = Path(getattr(args, f"{args.modality}_artifact"))
+    dev = Device(artifact, workdir / "store", trusted_key=Path(args.key))
     if args.one_view:  # identification ranks people: the background rows' views do not enter
         dev.views = dev.enroll_views = SINGLE
-    size = tuple(dev.spec.shape[:2])
-    data = lfw_role_set("dev", "", size)
-    embedded = dev.embed_inputs(np.asarray(data.images, np.float32))
-    labels = np.asarray(data.labels)
+    name, embedded, labels = (face_dev if args.modality == "face" else print_dev)(dev)
     # people with at least POOL + 1 images (every dev person has 6 or more)
-    print(f"{data.name}: {len(labels)} images, {len(np.unique(labels))} people", flush=True)
+    print(f"{name}: {len(labels)} images, {len(np.unique(labels))} people", flush=True)
     results: dict[str, Any] = {}
     rows = []
     todo = [
@@ -166,7 +177,8 @@ def main() -> None:
         write_results(f"{args.name}_partial", {"candidates": results})  # survives a kill
     print_table(("candidate (5-shot)", *MATCHES), rows)
     out = {
-        "set": data.name,
+        "modality": args.modality,
+        "set": name,
         "episodes": args.episodes,
         "first_episode": args.first_episode,
         "pool": POOL,
@@ -175,9 +187,35 @@ def main() -> None:
         **decide(results, str(max(args.shots)), MARGIN_PCT),
         "candidates": results,
         "wall_s": time.perf_counter() - t0,
-        "artifact": str(Path(args.face_artifact).resolve().relative_to(ROOT)),
+        "artifact": shown(artifact),
     }
     write_results(args.name, out)
+
+
+def face_dev(dev: Device) -> tuple[str, dict[str, np.ndarray], np.ndarray]:
+    """The LFW dev people as the face artifact's model inputs, embedded: (name, embedded,
+    labels)."""
+    data = lfw_role_set("dev", "", tuple(dev.spec.shape[:2]))
+    embedded = dev.embed_inputs(np.asarray(data.images, np.float32))
+    return data.name, embedded, np.asarray(data.labels)
+
+
+def print_dev(dev: Device) -> tuple[str, dict[str, np.ndarray], np.ndarray]:
+    """The print artifact's development identities (8 impressions each, its last stage's
+    generator), embedded as the device embeds captures: (name, embedded, labels)."""
+    from bench_enroll_far import PrintSource
+
+    prints = PrintSource(dev.manifest)
+    per = 8
+    images = prints.draw("model", prints.dev, per)
+    labels = np.repeat(np.arange(len(prints.dev)), per)
+    embedded = dev.embed(images)
+    first, last = prints.dev.start, prints.dev.stop - 1
+    return (
+        f"synthetic dev identities {first}-{last} x {per} (the model's generator)",
+        embedded,
+        labels,
+    )
 
 
 def decide(results: dict[str, Any], k: str, margin: float) -> dict[str, Any]:
