@@ -320,8 +320,11 @@ def on_device(
 
     The enrollment runs as an app runs it: ``python -m personalize enroll`` in a fresh process
     that loads numpy and LiteRT only (this one holds JAX and TensorFlow, whose pages would
-    count in its peak memory); verification then reads the record it stored."""
-    from personalize import Device
+    count in its peak memory), by the device's default for prints (imprinting, chosen on
+    development prints: ``personalize.head.DEFAULT_MATCH``); verification then reads the record
+    it stored. The other flow (SGD where the default imprints, else imprinting) is scored
+    beside it (``comparison``)."""
+    from personalize import NO_TRAINING, Device
 
     store = workdir / "device_store"
     shutil.rmtree(store, ignore_errors=True)
@@ -330,15 +333,20 @@ def on_device(
     np.save(samples, owner[: c.enroll])
     report = enroll_in_fresh_process(artifact, public, store, samples, c.target_far)
     dev = Device(artifact, store, profile="phone_cpu", trusted_key=public, num_threads=1)
-    imprint = Device(
+    other = Device(
         artifact,
-        workdir / "device_store_imprint",
+        workdir / "device_store_comparison",
         profile="phone_cpu",
         trusted_key=public,
         num_threads=1,
     )
-    imprint.enroll(
-        "owner", list(owner[: c.enroll]), train=False, measure_memory=False, target_far=c.target_far
+    trains = report["scope"] == NO_TRAINING  # the default imprinted: the comparison trains
+    compared = other.enroll(
+        "owner",
+        list(owner[: c.enroll]),
+        train=trains,
+        measure_memory=False,
+        target_far=c.target_far,
     )
 
     def run(device: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float]]:
@@ -355,15 +363,20 @@ def on_device(
     crowd = images[ids != 0]
     g_scores, g_accept, g_ms = run(dev, genuine)
     i_scores, i_accept, i_ms = run(dev, crowd)
-    ig, _, _ = run(imprint, genuine)
-    ii, _, _ = run(imprint, crowd)
+    og, _, _ = run(other, genuine)
+    oi, _, _ = run(other, crowd)
     identified, _ = dev.identify(genuine[0])
     return {
         "report": report,
         "genuine_scores": g_scores.tolist(),
         "impostor_scores": i_scores.tolist(),
-        "imprint_genuine_scores": ig.tolist(),
-        "imprint_impostor_scores": ii.tolist(),
+        "comparison": {
+            "flow": f"SGD ({compared.scope})" if trains else "imprint only",
+            "steps": compared.steps,
+            "threshold": compared.threshold,
+            "genuine_scores": og.tolist(),
+            "impostor_scores": oi.tolist(),
+        },
         "frr_pct": float(100 * (1 - g_accept.mean())),
         "far_pct": float(100 * i_accept.mean()),
         "genuine_attempts": len(genuine),
@@ -377,6 +390,22 @@ def on_device(
 
 
 # -- report --------------------------------------------------------------------------------------
+def _flow(r: dict[str, Any]) -> str:
+    """How an enrollment report's head was made: imprinting, or SGD in a scope."""
+    if not r["steps"]:
+        return f"imprinting (scope {r['scope']}, no SGD)"
+    return (
+        f"SGD in {r['scope']}: {r['steps']} steps, loss {r['initial_loss']:.3f} -> "
+        f"{r['final_loss']:.3f}"
+    )
+
+
+def _rate(scores: list[float], threshold: float, accepted: bool = False) -> str:
+    """The percentage of ``scores`` rejected (below ``threshold``), or accepted."""
+    x = np.asarray(scores)
+    return f"{100 * np.mean(x >= threshold if accepted else x < threshold):.1f}%"
+
+
 def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     r = s["device"]["report"]
     mib = lambda b: "n/a" if b is None else f"{b / 2**20:.2f} MiB"  # noqa: E731
@@ -395,10 +424,11 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("verification accuracy", f"{d['accuracy_pct']:.1f}% (balanced: 100 - (FRR + FAR) / 2)"),
         ("identify(owner probe)", str(d["identify_owner"])),
+        ("enrollment (the device's default)", _flow(r)),
         (
-            "training scope (planner)",
-            f"{r['scope']} ({r['steps']} SGD steps, loss "
-            f"{r['initial_loss']:.3f} -> {r['final_loss']:.3f})",
+            f"compared: {d['comparison']['flow']}",
+            f"FRR {_rate(d['comparison']['genuine_scores'], d['comparison']['threshold'])}, "
+            f"FAR {_rate(d['comparison']['impostor_scores'], d['comparison']['threshold'], True)}",
         ),
         ("float32 backbone", f"{s['sizes']['float_backbone_bytes']:,} B"),
         (
@@ -445,7 +475,8 @@ def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -
     ax.set_ylabel("KiB")
     ax.set_title("sizes", fontsize=10)
     ax = fig.add_subplot(grid[1, :3])
-    every = d["impostor_scores"] + d["genuine_scores"] + d["imprint_impostor_scores"]
+    other = d["comparison"]
+    every = d["impostor_scores"] + d["genuine_scores"] + other["impostor_scores"]
     low = min(every) - 0.05
     high = max(1.0, r["threshold"]) + 0.05 if r["threshold"] < 1.5 else 1.05
     bins = np.linspace(low, high, 60).tolist()
@@ -466,16 +497,16 @@ def figure(s: dict[str, Any], images: np.ndarray, ids: np.ndarray, path: Path) -
         density=True,
     )
     ax.hist(
-        d["imprint_impostor_scores"],
+        other["impostor_scores"],
         bins,
         histtype="step",
         color="#c44",
         ls="--",
         density=True,
-        label="impostors, imprint only",
+        label=f"impostors, {other['flow']}",
     )
     ax.axvline(r["threshold"], color="k", ls=":", label=f"threshold (FAR {r['target_far']:.0e})")
-    ax.set_xlabel("cosine score against the owner's head")
+    ax.set_xlabel("score against the owner (the device's match rule)")
     ax.set_title(f"verification: FRR {d['frr_pct']:.1f}%, FAR {d['far_pct']:.2f}%", fontsize=10)
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[1, 3:])

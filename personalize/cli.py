@@ -1,7 +1,8 @@
 """The ``python -m personalize`` commands, as functions over :class:`personalize.Device`.
 
 python -m personalize enroll   --artifact DIR --store DIR --key PUB --user NAME IMAGE...
-    [--profile P] [--budget BYTES] [--scope S | --no-train] [--target-far F] [--no-adapt] [--json]
+    [--profile P] [--budget BYTES] [--scope S | --train | --no-train] [--target-far F] [--no-adapt]
+    [--json]
 python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE
     [--no-adapt] [--json]
 python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--json]
@@ -60,8 +61,15 @@ def parser() -> argparse.ArgumentParser:
     enroll = sub.add_parser("enroll", help="enroll a user from a few images")
     common(enroll)
     enroll.add_argument("--user", required=True)
-    enroll.add_argument("--scope", help="force a training scope (default: widest that fits)")
-    enroll.add_argument("--no-train", action="store_true", help="imprinting only, no SGD")
+    training = enroll.add_mutually_exclusive_group()
+    training.add_argument("--scope", help="force a training scope (SGD; default: the modality's)")
+    training.add_argument(
+        "--train",
+        action="store_true",
+        help="SGD in the widest scope that fits the budget, even where the artifact's modality "
+        "imprints by default (faces and prints: chosen on development people)",
+    )
+    training.add_argument("--no-train", action="store_true", help="imprinting only, no SGD")
     enroll.add_argument("--target-far", type=float, default=DEFAULT_FAR)
     enroll.add_argument("images", nargs="+")
     adapt_help = (
@@ -152,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         report = dev.enroll(
             args.user,
             read_all(args.images),
-            train=False if args.no_train else None,  # None: the artifact modality default
+            # None: the artifact modality's default (personalize.head.DEFAULT_MATCH)
+            train=False if args.no_train else (True if args.train else None),
             scope=NO_TRAINING if args.no_train else args.scope,
             target_far=args.target_far,
         )

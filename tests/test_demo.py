@@ -102,7 +102,7 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     )
     assert device["frr_pct"] == pytest.approx(100 * np.mean(genuine < threshold))
     assert device["far_pct"] == pytest.approx(100 * np.mean(impostor >= threshold))
-    assert (
-        device["report"]["steps"] >= 1 and device["model_bytes"] == summary["sizes"]["model_bytes"]
-    )
+    # one of the two flows trains: the device's default for prints, and the other beside it
+    assert (device["report"]["steps"] >= 1) != (device["comparison"]["steps"] >= 1)
+    assert device["model_bytes"] == summary["sizes"]["model_bytes"]
     assert summary["sizes"]["pfb_bytes"] == (tmp_path / "backbone.pfb").stat().st_size

@@ -139,3 +139,21 @@ def test_verify_adapts_unless_told_not_to(toy_artifact, tmp_path: Path, capsys) 
     )
     assert main(["remove", "--store", str(store), "--user", "owner"]) == OK
     assert not buffers[0].exists()
+
+
+def test_enroll_train_and_no_train_choose_the_flow(toy_artifact, tmp_path: Path, capsys) -> None:
+    """``--train`` runs SGD in the widest scope that fits, ``--no-train`` imprints; they and
+    ``--scope`` exclude each other (argparse's exit 2 and usage, not a traceback)."""
+    batch = tmp_path / "owner.npy"
+    np.save(batch, toy_artifact["owner"][:5])
+    reports = {}
+    for flag in ("--train", "--no-train"):
+        store = tmp_path / flag.strip("-")
+        args = _args(toy_artifact, store, "enroll", "--user", "o", flag, "--json", str(batch))
+        assert main(args) == OK
+        reports[flag] = json.loads(capsys.readouterr().out)
+    assert reports["--train"]["steps"] >= 1 and reports["--train"]["scope"] != "none"
+    assert reports["--no-train"]["steps"] == 0 and reports["--no-train"]["scope"] == "none"
+    with pytest.raises(SystemExit) as exit_:
+        main(_args(toy_artifact, tmp_path / "s", "enroll", "--user", "o", "--train", "--no-train"))
+    assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
