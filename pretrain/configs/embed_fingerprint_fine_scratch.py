@@ -31,7 +31,8 @@ What chooses what (dev = synthetic validation identities 0-99 x 8 of the twin ge
 Progress (the figures so far; the decision is taken only on the finished run): started
 2026-12-06 18:08 UTC. SimCLR dev EER per epoch 48.86 48.68 46.79% (62 steps each; the scale
 lineage's first two read 41.8 and 36.8 on its easier prints at the coarse strides); CosFace
-epoch 1 36.64% (696 s, with a test suite sharing the cores).
+epochs 1-8 36.64 32.44 29.94 26.50 21.36 14.14 12.82 10.92% (500-700 s each on the shared
+cores; resumed from epoch 3's checkpoint at the next session, epoch 4 restarted).
 
 Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
 the run spans sessions):
