@@ -189,7 +189,75 @@ def main() -> None:
         "wall_s": time.perf_counter() - t0,
         "artifact": shown(artifact),
     }
+    chosen = out["chosen"]
+    if chosen["training"] == "imprint":  # does the chosen rule's threshold hold, beside the head's
+        rules = {name: MATCHES[name] for name in dict.fromkeys(("head", chosen["match"]))}
+        out["verification"] = verification(
+            artifact, Path(args.key), embedded, labels, rules, args.first_episode, args.episodes
+        )
+        print_table(
+            ("rule", *(f"FAR/target @{t:g}" for t in TARGETS), *(f"FRR % @{t:g}" for t in TARGETS)),
+            [
+                (
+                    name,
+                    *(f"{row[f'{t:g}']['far_over_target']:.2f}" for t in TARGETS),
+                    *(f"{row[f'{t:g}']['frr_pct']:.1f}" for t in TARGETS),
+                )
+                for name, row in out["verification"]["rules"].items()
+            ],
+        )
     write_results(args.name, out)
+
+
+TARGETS = (2e-5, 1e-3, 3e-3)  # the device's default FAR, and two a dev set can measure
+
+
+def verification(
+    artifact: Path,
+    key: Path,
+    embedded: dict[str, np.ndarray],
+    labels: np.ndarray,
+    rules: dict[str, MatchConfig],
+    first_episode: int,
+    episodes: int,
+) -> dict[str, Any]:
+    """Accept/reject by imprinted records at each rule's own per-user threshold (the device's
+    tail rule on the artifact's background, at each target FAR): every capture of every other
+    dev person is an impostor attempt, the person's probes are genuine ones, summed over the
+    selection's splits. A rule chosen by identification must also keep its threshold."""
+    workdir = Path(tempfile.mkdtemp(prefix="select-verify-"))
+    first = windows(embedded)[0]
+    out: dict[str, Any] = {}
+    for name, match in rules.items():
+        dev = Device(artifact, workdir / name, trusted_key=key, match=match)
+        counts = {t: np.zeros(4, np.int64) for t in TARGETS}  # far accepts/attempts, frr
+        for episode in range(first_episode, first_episode + episodes):
+            pools, probe = enrollment_pools(labels, pool=POOL, episode=episode)
+            for identity in sorted(pools):
+                shots = {key: v[pools[identity][:POOL]] for key, v in first.items()}
+                own = labels == identity
+                for target in TARGETS:
+                    record, _ = dev.record_of(
+                        f"p{identity}", shots, NO_TRAINING, target_far=target, seed=episode
+                    )
+                    accept = dev.score_record(embedded, record) >= record.threshold
+                    genuine = own & probe
+                    counts[target] += [
+                        accept[~own].sum(),
+                        (~own).sum(),
+                        (~accept[genuine]).sum(),
+                        genuine.sum(),
+                    ]
+        out[name] = {
+            f"{t:g}": {
+                "far_measured": float(c[0] / c[1]),
+                "far_over_target": float(c[0] / c[1] / t),
+                "impostor_attempts": int(c[1]),
+                "frr_pct": float(100 * c[2] / c[3]),
+            }
+            for t, c in counts.items()
+        }
+    return {"rules": out, "note": verification.__doc__}
 
 
 def face_dev(dev: Device) -> tuple[str, dict[str, np.ndarray], np.ndarray]:
