@@ -31,8 +31,9 @@ What chooses what (dev = synthetic validation identities 0-99 x 8 of the twin ge
 Progress (the figures so far; the decision is taken only on the finished run): started
 2026-12-06 18:08 UTC. SimCLR dev EER per epoch 48.86 48.68 46.79% (62 steps each; the scale
 lineage's first two read 41.8 and 36.8 on its easier prints at the coarse strides); CosFace
-epochs 1-8 36.64 32.44 29.94 26.50 21.36 14.14 12.82 10.92% (500-700 s each on the shared
-cores; resumed from epoch 3's checkpoint at the next session, epoch 4 restarted).
+epochs 1-11 36.64 32.44 29.94 26.50 21.36 14.14 12.82 10.92 10.14 10.04 9.14% (500-1,260 s
+each on the shared cores; resumed from epoch 3's checkpoint at the next session, epoch 4
+restarted; the rate still 1e-2, no plateau yet).
 
 Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
 the run spans sessions):
