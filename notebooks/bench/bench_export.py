@@ -160,19 +160,33 @@ def embed_ops(model: bytes) -> dict[str, Any]:
 
 
 def five_shot_flips(
-    reference: np.ndarray, other: np.ndarray, labels: np.ndarray, order: np.ndarray
+    reference: np.ndarray,
+    other: np.ndarray,
+    labels: np.ndarray,
+    order: np.ndarray,
+    owners: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Which 5-shot probes change their answer between two embeddings of the same images, and
     the float cosine margin (best - runner-up template) each changed probe had: a probe that
-    flips on a margin of a few thousandths is a tie, not a calibration failure."""
-    from pretrain.evaluation.protocol import enroll_probe_split, imprint, normalize
+    flips on a margin of a few thousandths is a tie, not a calibration failure. ``owners``: a
+    probe is not offered its own owner's other labels (``pretrain.evaluation``)."""
+    from pretrain.evaluation.protocol import (
+        enroll_probe_split,
+        imprint,
+        normalize,
+        offered,
+        owner_of_labels,
+    )
 
     enroll, probe = enroll_probe_split(labels, pool=5, order=order)
     chosen = np.concatenate([enroll[labels[enroll] == c][:5] for c in np.unique(labels)])
+    owner_of = None if owners is None else owner_of_labels(labels, owners)
     right, scores = {}, {}
     for name, features in (("reference", reference), ("other", other)):
         classes, templates = imprint(features[chosen], labels[chosen])
-        scores[name] = normalize(features[probe]) @ templates.T
+        sims = normalize(features[probe]) @ templates.T
+        allowed = offered(labels[probe], classes, owner_of)
+        scores[name] = sims if allowed is None else np.where(allowed, sims, -np.inf)
         right[name] = classes[np.argmax(scores[name], axis=1)] == labels[probe]
     top = np.sort(scores["reference"], axis=1)
     margins = top[:, -1] - top[:, -2]
@@ -414,7 +428,7 @@ def run_embedding(
         )
         row["int8_within_0_5_pts"] = row["int8_loss_5shot_pts"] <= 0.5
         row["int8_float_cosine_mean"] = float(np.mean(np.sum(int8_e * float_e, axis=1)))
-        row["int8_5shot_flips"] = five_shot_flips(float_e, int8_e, labels, order)
+        row["int8_5shot_flips"] = five_shot_flips(float_e, int8_e, labels, order, owners)
         row["samples"] = len(images)
         row["identities"] = int(np.unique(labels).size)
         # One probe changing its answer moves 5-shot accuracy by this much.
