@@ -52,10 +52,11 @@ def write_results(
     (``command`` / ``machine``: a partial rerun that updates a file in place keeps those of the
     run that wrote it, and records its own in its section, :func:`this_run`)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    own = this_run()
     record = {
         **figures,
-        "machine": machine or host_info(ROOT),
-        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "machine": machine or own["machine"],
+        "command": command or own["command"],
     }
     path = RESULTS / f"{name}.json"
     return atomic_write(path, (json.dumps(_clean(record), indent=2) + "\n").encode())

@@ -80,7 +80,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
 from bench_enroll_continual import run as continual
-from bench_enroll_far import STALE_KEYS, far_section
+from bench_enroll_far import far_section
 from bench_enroll_timing import TIMED_KEYS, apply_timing, speed_rounds
 from tqdm.auto import tqdm
 
@@ -96,6 +96,7 @@ from personalize import (
 )
 from pretrain.evaluation.episodes import enrollment_pools, paired_difference
 from pretrain.evaluation.episodes import matching_rules as episode_matching_rules
+from pretrain.evaluation.protocol import offered
 
 SHOTS = (1, 3, 5)
 POOL = 5
@@ -136,10 +137,9 @@ class EvalSet(NamedTuple):
         set names no owners)."""
         if not self.owners:
             return np.zeros((self.labels.size, len(enrolled)), bool)
-        owner = np.unique(self.owners, return_inverse=True)[1]
-        ids = np.asarray(enrolled)
-        mine = owner[self.labels][:, None] == owner[ids][None, :]
-        return mine & (self.labels[:, None] != ids[None, :])
+        allowed = offered(self.labels, np.asarray(enrolled), dict(enumerate(self.owners)))
+        assert allowed is not None  # None only without owners
+        return ~allowed
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -1327,8 +1327,6 @@ def main() -> None:
     far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
     for name in raw:  # this run's far rows replace a standalone far run's
         (out.get("runs") or {}).pop(f"far_{name}", None)
-    for stale in STALE_KEYS:
-        out["far"].pop(stale, None)
     if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py
         face = Path(args.face_artifact)
         face_key = Path(args.key) if args.key else default_key(face)

@@ -49,7 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from _results import RESULTS, ROOT, print_table, run_main, this_run, write_results
@@ -65,6 +65,9 @@ from personalize.head import default_match
 from personalize.threshold import as_norm, cohort_stats, threshold_at_far, z_norm
 from pretrain.evaluation.episodes import enrollment_pools
 
+if TYPE_CHECKING:  # bench_enroll imports this module: its set type, for annotations only
+    from bench_enroll import EvalSet
+
 POOL = 5  # captures per person drawn for enrollment (5-shot)
 EPISODES = 10
 TARGET_SLACK = 10.0  # issue 17: measured FAR <= 10 x the target on another set
@@ -77,44 +80,27 @@ TIMED = 15  # enrollments timed per artifact (medians: the machine is shared)
 
 
 # -- data -----------------------------------------------------------------------------------------
-class Captures(NamedTuple):
-    """A set's raw captures: images, labels, rank within the person, the set's name, each
-    label's name (``people[label]``, e.g. ORL's folder ``s28``), and each label's finger or face
-    (``owners[label]``: labels of one owner are one person under two names, e.g. a finger that
-    two FVC sets captured; their attempts at each other are neither genuine nor impostor)."""
+def orl_all() -> EvalSet:
+    """ORL's 40 people (bench-enroll's evaluation set; each person their own owner)."""
+    from bench_enroll import EvalSet
 
-    images: list[np.ndarray]
-    labels: np.ndarray
-    order: np.ndarray
-    name: str
-    people: list[str]
-    owners: list[str]
-
-
-def orl_all() -> Captures:
-    """ORL's 40 people."""
     from pretrain.data.faces import read_orl
 
     faces = read_orl()
     order = np.asarray([int(p.stem) - 1 for p in faces.paths])
-    labels = np.asarray(faces.labels)
-    people = list(faces.identities)
-    return Captures(list(faces.images), labels, order, "orl[s1-s40]", people, people)
-
-
-def fvc_all() -> Captures:
-    """The five real-sensor FVC B sets (bench-enroll's ``fvc_set``), a finger's owner by
-    :func:`pretrain.data.finger_owner`."""
-    from bench_enroll import fvc_set
-
-    data = fvc_set()
-    people, owners = list(data.people), list(data.owners)
-    return Captures(data.images, data.labels, data.order, data.name, people, owners)
+    return EvalSet(
+        "orl[s1-s40]",
+        list(faces.images),
+        np.asarray(faces.labels),
+        order,
+        f"per person, {POOL} random captures enroll per split, the rest probe",
+        tuple(faces.identities),
+    )
 
 
 # -- the device's default flow -----------------------------------------------------------------------
 def device_far(
-    load: Callable[[], Captures],
+    load: Callable[[], EvalSet],
     artifact: Path,
     key: Path,
     *,
@@ -126,8 +112,8 @@ def device_far(
     """Every person enrolls 5-shot on a fresh device per split; all captures attempt everyone.
     ``train``: None is the device's default flow for the artifact's modality (its
     ``MatchConfig.train``), True forces SGD in the widest scope that fits, False imprinting."""
-    images, labels, order, name, people, owners = load()
-    owner = np.unique(owners, return_inverse=True)[1]  # label -> its owner's number
+    data = load()
+    images, labels, order = data.images, data.labels, data.order
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
     embedded = probe_dev.embed(images)
     totals = np.zeros(4, np.int64)  # impostor attempts, accepts, genuine attempts, rejects
@@ -135,7 +121,7 @@ def device_far(
     everyone = np.unique(labels)
     by_pair = np.zeros((2, everyone.size, everyone.size), np.int64)  # accepts, attempts
     per_episode, thresholds, calibrate_ms, scopes, refused = [], [], [], set(), 0
-    for episode in tqdm(range(1, episodes + 1), desc=f"{name} splits"):
+    for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} splits"):
         pool, probe = enrollment_pools(labels, pool=POOL, episode=episode, order=order)
         store = Path(tempfile.mkdtemp(dir=workdir, prefix=f"far-{episode}-"))
         dev = Device(artifact, store, profile=profile, trusted_key=key, num_threads=1)
@@ -150,8 +136,9 @@ def device_far(
         matrix = np.stack([dev.scores(f"p{p}", embedded) for p in enrolled], axis=1)
         t = np.asarray([dev.store.load(f"p{p}").threshold for p in enrolled])
         own = labels[:, None] == np.asarray(enrolled)[None, :]
-        same = owner[labels][:, None] == owner[np.asarray(enrolled)][None, :]
-        excluded += int((same & ~own).sum())
+        twin = data.same_owner(enrolled)  # another label of the enrolled one's owner
+        same = own | twin
+        excluded += int(twin.sum())
         got = count_attempts(matrix, t, own & probe[:, None], ~same)
         totals += (
             got.impostor_attempts,
@@ -169,7 +156,7 @@ def device_far(
     verify_ms = _verify_ms(dev, f"p{enrolled[0]}", images[: min(len(images), 20)])
     far = float(totals[1] / totals[0])
     return {
-        "set": name,
+        "set": data.name,
         "far_measured": far,
         "far_target": DEFAULT_FAR,
         "far_over_target": far / DEFAULT_FAR,
@@ -181,7 +168,7 @@ def device_far(
         "genuine_attempts": int(totals[2]),
         "far_ci95": far_interval(by_pair[0], by_pair[1]),
         "impostor_accepts_per_episode": per_episode,
-        "impostor_accepts_by_pair": _pairs(by_pair, [people[k] for k in everyone]),
+        "impostor_accepts_by_pair": _pairs(by_pair, [data.people[k] for k in everyone]),
         "failures_to_enroll": refused,
         "episodes": episodes,
         "scopes": sorted(scopes),
@@ -369,7 +356,8 @@ def threshold_rules(artifact: Path, key: Path, *, episodes: int) -> dict[str, An
     size = spec.input_size
     dev = lfw_dev_set(input_size=size)
     dev_labels = np.asarray(dev.labels)
-    images, labels, order = orl_all()[:3]
+    orl = orl_all()
+    images, labels, order = orl.images, orl.labels, orl.order
     inputs = {
         "dev": np.asarray(dev.images, np.float32),
         "orl": preprocess_batch(images, spec),
@@ -543,7 +531,8 @@ def flip_section(artifact: Path, key: Path, *, profile: str, workdir: Path, epis
 def _enroll_ms(artifact: Path, trusted: Any, *, profile: str, workdir: Path) -> dict[str, float]:
     """Median embed / train / calibrate / total ms of 5-shot enrollments on one warm device
     (``TIMED`` people after one untimed)."""
-    images, labels = orl_all()[:2]
+    orl = orl_all()
+    images, labels = orl.images, orl.labels
     dev = Device(
         artifact, Path(tempfile.mkdtemp(dir=workdir)), profile=profile, trusted_key=trusted
     )
@@ -661,11 +650,13 @@ def fingerprint_backgrounds(artifact: Path, key: Path) -> dict[str, Any]:
 
 def far_section(out: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Measures the FARs and writes them into bench-enroll's result ``out`` (in place)."""
-    from bench_enroll import default_key
+    from bench_enroll import default_key, fvc_set
 
     only = getattr(args, "only", None) or ("face", "fingerprint")
     episodes = getattr(args, "far_episodes", EPISODES)
     section: dict[str, Any] = out.setdefault("far", {})
+    for stale in STALE_KEYS:  # of the single run that once wrote the section: now in ``runs``
+        section.pop(stale, None)
     if "face" in only:
         artifact = Path(args.face_artifact)
         key = Path(args.key) if args.key else default_key(artifact)
@@ -702,7 +693,7 @@ def far_section(out: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
         artifact = Path(args.fingerprint_artifact)
         key = Path(args.key) if args.key else default_key(artifact)
         fvc = device_far(
-            fvc_all, artifact, key, profile=args.profile, workdir=workdir, episodes=episodes
+            fvc_set, artifact, key, profile=args.profile, workdir=workdir, episodes=episodes
         )
         section["fingerprint_fvc"] = fvc
         fp = out.setdefault("fingerprint", {}).setdefault("fvc", {})
@@ -837,8 +828,6 @@ def main() -> None:
     runs = out.setdefault("runs", {})
     for name in args.only or ("face", "fingerprint"):
         runs[f"far_{name}"] = {**this_run(), "wall_s": time.perf_counter() - started}
-    for stale in STALE_KEYS:
-        out["far"].pop(stale, None)
     write_results(args.name, out, command=command, machine=machine)
     table(out)
     print(f"\nupdated {path.relative_to(ROOT)}")
