@@ -65,7 +65,6 @@ import copy
 import json
 import multiprocessing
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -204,7 +203,7 @@ def _raw_prints(
 def fvc_set() -> EvalSet:
     """The real-sensor FVC B sets, each finger its own identity (named ``<set>/<finger>``, its
     owner by :func:`pretrain.data.finger_owner`); impressions 1-5 pool, 6-8 probe."""
-    from pretrain.data import SENSOR_SETS, finger_owner, read_fvc
+    from pretrain.data import SENSOR_SETS, finger_owner, impression_numbers, read_fvc
 
     images, labels, order, people, offset = [], [], [], [], 0
     for name in SENSOR_SETS:
@@ -213,14 +212,12 @@ def fvc_set() -> EvalSet:
         labels.append(np.asarray(raw.labels) + offset)
         offset += len(raw.identities)
         people += [f"{name}/{finger}" for finger in raw.identities]
-        for path in raw.paths:
-            match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
-            order.append(int(match[1]) - 1 if match else 0)
+        order.append(impression_numbers(raw.paths) - 1)
     return EvalSet(
         "fvc[" + ",".join(SENSOR_SETS) + "]",
         images,
         np.concatenate(labels),
-        np.asarray(order),
+        np.concatenate(order),
         f"per finger, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-8 probe",
         tuple(people),
         tuple(finger_owner(*person.split("/", 1)) for person in people),

@@ -17,6 +17,7 @@ from pretrain.data.fvc import (
     SENSOR_SETS,
     finger_owner,
     fvc_sets,
+    impression_numbers,
     load_fvc,
     read_fvc,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "fvc_sets",
     "generate_impression",
     "generate_master",
+    "impression_numbers",
     "load_folder",
     "load_fvc",
     "load_mnist",

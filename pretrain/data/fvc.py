@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.data.dataset import ArrayDataset
@@ -45,6 +48,21 @@ _NAME = re.compile(r"^(\d+)_(\d+)\.tiff?$", re.IGNORECASE)
 def finger_owner(set_name: str, finger: str) -> str:
     """``<set>/<finger>`` of the finger itself: the set of :data:`SAME_FINGERS` it repeats."""
     return f"{SAME_FINGERS.get(set_name, set_name)}/{finger}"
+
+
+def impression_numbers(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """The impression number of each ``<finger>_<impression>.tif`` file (int64 ``(n,)``).
+
+    Raises:
+      DataError: a file not named ``<finger>_<impression>.tif`` (named in the message).
+    """
+    numbers = []
+    for path in paths:
+        match = _NAME.match(Path(path).name)
+        if not match:
+            raise DataError(f"{path}: not named <finger>_<impression>.tif (e.g. 101_1.tif).")
+        numbers.append(int(match[2]))
+    return np.asarray(numbers, np.int64)
 
 
 def fvc_dir(root: str | os.PathLike[str] | None = None) -> Path:

@@ -15,7 +15,6 @@ fingers x 8 impressions, each finger its own identity, impressions 1-5 enroll an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
 from pretrain.config import TrainConfig
-from pretrain.data import SENSOR_SETS, ArrayDataset, finger_owner, read_fvc
+from pretrain.data import SENSOR_SETS, ArrayDataset, finger_owner, impression_numbers, read_fvc
 from pretrain.embedding.data import (
     face_options,
     fingerprint_spec,
@@ -181,13 +180,11 @@ def fvc_sensor_sets(
         set_of += [name] * len(data.labels)
         owners += [finger_owner(name, raw.identities[label]) for label in data.labels.tolist()]
         offset += len(raw.identities)
-        for path in raw.paths:
-            match = re.search(r"_(\d+)\.tiff?$", path.name, re.IGNORECASE)
-            impressions.append(int(match[1]) if match else 0)
+        impressions.append(impression_numbers(raw.paths))
     return SensorSets(
         np.concatenate(images),
         np.concatenate(labels),
-        np.asarray(impressions),
+        np.concatenate(impressions),
         sets,
         np.asarray(set_of),
         np.asarray(owners),

@@ -20,9 +20,7 @@ References:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,7 +34,13 @@ from devices.preprocess import (
     preprocess_batch_views,
 )
 from devices.verification import eer
-from pretrain.data.fvc import SENSOR_SETS, SYNTHETIC_SET, fvc_sets, read_fvc
+from pretrain.data.fvc import (
+    SENSOR_SETS,
+    SYNTHETIC_SET,
+    fvc_sets,
+    impression_numbers,
+    read_fvc,
+)
 from pretrain.evaluation.fvc_bootstrap import SetScores, mean_eer_interval
 
 FMR_TARGET = 0.01
@@ -51,8 +55,6 @@ Prepare = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 MakeScorer = Callable[[np.ndarray], Scorer]
 """Prepared samples of one set -> the scorer of that set's pairs."""
-
-_IMPRESSION = re.compile(r"_(\d+)\.tiff?$", re.IGNORECASE)
 
 
 class FvcProtocolError(ValueError):
@@ -203,17 +205,6 @@ def set_report(scorer: Scorer, fingers: np.ndarray, impressions: np.ndarray) -> 
     """The protocol on one set: :func:`set_scores`, then :func:`scores_report`."""
     scores = set_scores(scorer, fingers, impressions)
     return scores_report(scores.genuine, scores.impostor)
-
-
-def impression_numbers(paths: Sequence[Path]) -> np.ndarray:
-    """The impression number in each ``<finger>_<impression>.tif`` file name."""
-    numbers = []
-    for path in paths:
-        match = _IMPRESSION.search(Path(path).name)
-        if not match:
-            raise FvcProtocolError(f"{path}: not named <finger>_<impression>.tif.")
-        numbers.append(int(match[1]))
-    return np.asarray(numbers, np.int64)
 
 
 def default_prepare(images: Sequence[np.ndarray]) -> np.ndarray:

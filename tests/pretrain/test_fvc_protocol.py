@@ -15,7 +15,6 @@ from pretrain.evaluation import (
     features_scorer,
     fnmr_at_fmr,
     fvc_pairs,
-    impression_numbers,
     lbp_features,
     matchers_protocol,
     max_cosine_scorer,
@@ -115,12 +114,6 @@ def test_set_report_scores_the_protocol_pairs() -> None:
     # of the way, where FAR = FRR = 1/41.
     assert report["fnmr_at_fmr1_pct"] == pytest.approx(2.5, abs=1e-12)
     assert report["eer_pct"] == pytest.approx(100 / 41, abs=1e-9)
-
-
-def test_impression_numbers_from_file_names() -> None:
-    assert impression_numbers([Path("a/101_3.tif"), Path("102_8.TIF")]).tolist() == [3, 8]
-    with pytest.raises(FvcProtocolError, match="<finger>_<impression>"):
-        impression_numbers([Path("101-3.tif")])
 
 
 def test_real_set_through_a_baseline(data_root: Path) -> None:

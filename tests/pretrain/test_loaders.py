@@ -14,6 +14,7 @@ from pretrain.data import (
     DataError,
     DataNotFoundError,
     fvc_sets,
+    impression_numbers,
     load_folder,
     load_fvc,
     load_orl,
@@ -164,6 +165,12 @@ def test_fvc_errors(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(DataNotFoundError, match="No 'fvc' folder"):
         read_fvc("mine", tmp_path / "elsewhere")
+
+
+def test_impression_numbers_from_file_names() -> None:
+    assert impression_numbers([Path("a/101_3.tif"), Path("102_8.TIF")]).tolist() == [3, 8]
+    with pytest.raises(DataError, match="<finger>_<impression>"):
+        impression_numbers([Path("101-3.tif")])
 
 
 def test_fvc_sensor_sets_name_each_prints_finger(tmp_path: Path) -> None:
