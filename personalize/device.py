@@ -398,9 +398,10 @@ class Device:
         feat = int(np.prod(fshape[1:])) if fshape else 0
         image = int(np.prod(self.spec.shape))
         batch = n + sgd.batch_negatives(n, n_bg // 2)
-        # See personalize.memory: the background embeddings (float32), the samples' inputs and
-        # the quality gate's float64 copy beside the interpreter; while loading, the model and
-        # the embeddings (the features file is only hashed, a chunk at a time).
+        # See personalize.memory: the background embeddings and their unit-length copy (float32,
+        # both kept for the Device's life), the samples' inputs and the quality gate's float64
+        # copy beside the interpreter; while loading, the model and the embeddings (the features
+        # file is only hashed, a chunk at a time).
         # When the scope trains, beside them: the variables copied out of and into the
         # interpreter (runner outputs, their copies, the merged dict handed to set_weights) and
         # the training batch; a wider scope also holds the background features (float16) from
@@ -412,12 +413,13 @@ class Device:
         emb, fea = n_bg * d, (n_bg * feat if self.has_features else 0)
         count = self.enroll_views.count
         views = 4 * count * min(n, CHUNK) * image if count > 1 else 0
-        host = 12 * n * image + views + 4 * emb
+        host = 12 * n * image + views + 8 * emb
         trained = 3 * 4 * self.graph.variable_params() + 4 * batch * max(d, feat)
         load = self.model_bytes + 6 * emb
-        # Before the interpreter runs: the background embeddings, the inputs made so far and the
-        # preprocessing of the largest raw image (``work``, devices.preprocess.working_bytes).
-        prepare = 4 * emb + 4 * n * image + work
+        # Before the interpreter runs: the background embeddings (both copies), the inputs made
+        # so far and the preprocessing of the largest raw image (``work``,
+        # devices.preprocess.working_bytes).
+        prepare = 8 * emb + 4 * n * image + work
         common = {EMBED: max(count * n, self.views.count), INFER: CHUNK, REFINE: CHUNK}
         scopes = self.trainable_scopes() if train else (NO_TRAINING,)
         plans = {}
