@@ -119,6 +119,25 @@ def make_toy():
     return toy_dataset
 
 
+def tiny_lenet_config(**overrides: Any) -> dict[str, Any]:
+    """The training config of a tiny LeNet-300 (hidden 32, 16) that learns the toy dataset in a
+    few steps, with ``overrides`` (any config key)."""
+    return {
+        "model": "lenet300",
+        "model_options": {"hidden": (32, 16)},
+        "batch_size": 32,
+        "eval_batch_size": 100,
+        "learning_rate": 0.05,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_lenet() -> Callable[..., dict[str, Any]]:
+    """The :func:`tiny_lenet_config` factory."""
+    return tiny_lenet_config
+
+
 def build_toy_artifact(
     tmp: Path,
     splits: Any,
@@ -144,16 +163,7 @@ def build_toy_artifact(
     options: dict[str, Any] = {"hidden": hidden}
     if num_classes is not None:
         options["num_classes"] = num_classes
-    config = pretrain.make_config(
-        {
-            "model": "lenet300",
-            "model_options": options,
-            "batch_size": 32,
-            "eval_batch_size": 100,
-            "epochs": 3,
-            "learning_rate": 0.05,
-        }
-    )
+    config = pretrain.make_config(tiny_lenet_config(model_options=options, epochs=3))
     pretrain.fit(config, tmp / "run", progress=False, splits=splits)
     key = generate_key(tmp / "signing.key", tmp / "signing.pub")
     backbone = split_backbone(pretrain.load_model(tmp / "run" / "model"))

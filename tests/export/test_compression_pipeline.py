@@ -17,16 +17,8 @@ from pretrain.train import Splits, Trainer
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory, make_toy):
-    config = make_config(
-        {
-            "model": "lenet300",
-            "model_options": {"hidden": (32, 16)},
-            "batch_size": 32,
-            "eval_batch_size": 100,
-            "learning_rate": 0.05,
-        }
-    )
+def saved(tmp_path_factory, make_toy, tiny_lenet):
+    config = make_config(tiny_lenet())
     trainer = Trainer(config, make_toy(32).images)
     params = jax.device_get(trainer.init_state(jax.random.key(0)).params)
     folder = tmp_path_factory.mktemp("model")

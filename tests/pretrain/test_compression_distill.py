@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -17,14 +18,10 @@ from pretrain.train import Splits, Trainer
 from pretrain.train.steps import init_state
 from pretrain.train.tasks import Classification
 
-TINY = {
-    "model": "lenet300",
-    "model_options": {"hidden": (32, 16)},
-    "batch_size": 32,
-    "eval_batch_size": 100,
-    "learning_rate": 0.05,
-    "weight_decay": 0.0,
-}
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lenet: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return tiny_lenet(weight_decay=0.0)
 
 
 def numpy_soft(logits: np.ndarray, teacher: np.ndarray, t: float) -> np.ndarray:
@@ -99,8 +96,8 @@ def test_recipe_refuses_bad_distillation_settings() -> None:
 
 
 @pytest.fixture(scope="module")
-def toy(make_toy):
-    config = make_config(TINY)
+def toy(make_toy, tiny: dict[str, Any]):
+    config = make_config(tiny)
     splits = Splits(make_toy(320, seed=0), make_toy(100, seed=1), make_toy(100, seed=2))
     trainer = Trainer(config, splits.train.images)
     params = jax.device_get(trainer.init_state(jax.random.key(0)).params)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -13,18 +15,15 @@ from pretrain.config import make_config
 from pretrain.train import Splits, Trainer
 from pretrain.train.artifacts import SavedModel
 
-TINY = {
-    "model": "lenet300",
-    "model_options": {"hidden": (32, 16)},
-    "batch_size": 32,
-    "eval_batch_size": 100,
-    "learning_rate": 0.05,
-}
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lenet: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return tiny_lenet()
 
 
 @pytest.fixture(scope="module")
-def setup(make_toy):
-    config = make_config(TINY)
+def setup(make_toy, tiny: dict[str, Any]):
+    config = make_config(tiny)
     splits = Splits(make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2))
     trainer = Trainer(config, splits.train.images)
     params = jax.device_get(trainer.init_state(jax.random.key(0)).params)
@@ -79,9 +78,9 @@ def test_quantized_retraining_keeps_weights_shared_and_zeros_zero(setup) -> None
         assert set(np.unique(w)) <= set(np.asarray(result.state.centroids[name]))
 
 
-def test_retrained_error_scores_a_structure_after_masked_steps(setup) -> None:
+def test_retrained_error_scores_a_structure_after_masked_steps(setup, tiny: dict[str, Any]) -> None:
     config, splits, params = setup
-    saved = SavedModel(None, params, {"model": config.model, "info": {"config": TINY}})
+    saved = SavedModel(None, params, {"model": config.model, "info": {"config": tiny}})
     recipe = pc.StructuredRecipe(
         plan={"fc1": pc.LayerPlan(8)}, chain=("fc1", "fc2", "fc3"), lr=0.05, score_steps=20
     )

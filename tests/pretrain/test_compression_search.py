@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import pytest
@@ -15,13 +17,10 @@ from pretrain.compression import pipeline, search
 from pretrain.config import make_config
 from pretrain.train import Splits, Trainer
 
-TINY = {
-    "model": "lenet300",
-    "model_options": {"hidden": (32, 16)},
-    "batch_size": 32,
-    "eval_batch_size": 100,
-    "learning_rate": 0.05,
-}
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lenet: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return tiny_lenet()
 
 
 def trial(name: str, val: float, ratio: float) -> pc.Trial:
@@ -39,8 +38,10 @@ def test_choose_takes_the_lowest_validation_error_among_ratios_reached() -> None
         pc.choose([], 50)
 
 
-def test_search_never_sees_the_test_split(tmp_path, make_toy, monkeypatch) -> None:
-    config = make_config(TINY)
+def test_search_never_sees_the_test_split(
+    tmp_path, make_toy, monkeypatch, tiny: dict[str, Any]
+) -> None:
+    config = make_config(tiny)
     trainer = Trainer(config, make_toy(32).images)
     params = jax.device_get(trainer.init_state(jax.random.key(0)).params)
     pretrain.save_model(

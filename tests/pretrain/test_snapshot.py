@@ -3,7 +3,9 @@ model :func:`fit` writes at the end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,22 +15,17 @@ from pretrain.config import make_config
 from pretrain.train import CheckpointError, Splits, fit, load_model
 from pretrain.train.snapshot import snapshot_model
 
-TINY = {
-    "model": "lenet300",
-    "model_options": {"hidden": (32, 16)},
-    "batch_size": 32,
-    "eval_batch_size": 100,
-    "learning_rate": 0.05,
-    "epochs": 3,
-    "keep_checkpoints": 3,
-}
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lenet: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return tiny_lenet(epochs=3, keep_checkpoints=3)
 
 
 @pytest.fixture(scope="module")
-def run(make_toy, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run(make_toy, tmp_path_factory: pytest.TempPathFactory, tiny: dict[str, Any]) -> Path:
     splits = Splits(make_toy(640, seed=0), make_toy(200, seed=1), make_toy(200, seed=2))
     workdir = tmp_path_factory.mktemp("run")
-    fit(make_config(TINY), workdir, progress=False, splits=splits)
+    fit(make_config(tiny), workdir, progress=False, splits=splits)
     return workdir
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,14 +26,10 @@ from pretrain.train import (
     plateau_step,
 )
 
-TINY = {
-    "model": "lenet300",
-    "model_options": {"hidden": (32, 16)},
-    "batch_size": 32,
-    "eval_batch_size": 100,
-    "learning_rate": 0.05,
-    "plateau_patience": 1,
-}
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lenet: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return tiny_lenet(plateau_patience=1)
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +90,14 @@ def _params(path: Path) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-def test_resume_continues_exactly(tmp_path: Path, splits: Splits) -> None:
+def test_resume_continues_exactly(tmp_path: Path, splits: Splits, tiny: dict[str, Any]) -> None:
     # Patience high so both runs keep the last epoch's params as "best" only by improvement.
     straight = fit(
-        make_config({**TINY, "epochs": 2}), tmp_path / "a", progress=False, splits=splits
+        make_config({**tiny, "epochs": 2}), tmp_path / "a", progress=False, splits=splits
     )
-    fit(make_config({**TINY, "epochs": 1}), tmp_path / "b", progress=False, splits=splits)
+    fit(make_config({**tiny, "epochs": 1}), tmp_path / "b", progress=False, splits=splits)
     resumed = fit(
-        make_config({**TINY, "epochs": 2}),
+        make_config({**tiny, "epochs": 2}),
         tmp_path / "b",
         resume=True,
         progress=False,
@@ -116,8 +114,10 @@ def test_resume_continues_exactly(tmp_path: Path, splits: Splits) -> None:
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in straight.history]
 
 
-def test_training_learns_and_writes_outputs(tmp_path: Path, splits: Splits) -> None:
-    result = fit(make_config({**TINY, "epochs": 4}), tmp_path, progress=False, splits=splits)
+def test_training_learns_and_writes_outputs(
+    tmp_path: Path, splits: Splits, tiny: dict[str, Any]
+) -> None:
+    result = fit(make_config({**tiny, "epochs": 4}), tmp_path, progress=False, splits=splits)
     assert result.test_error < 0.05  # the toy classes are easy; chance is 0.9
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < losses[0]
@@ -129,17 +129,17 @@ def test_training_learns_and_writes_outputs(tmp_path: Path, splits: Splits) -> N
     assert config["model_options"]["hidden"] == [32, 16]
 
 
-def test_early_stopping(tmp_path: Path, splits: Splits) -> None:
+def test_early_stopping(tmp_path: Path, splits: Splits, tiny: dict[str, Any]) -> None:
     # A learning rate of ~0 never improves on the first epoch's validation error.
-    config = make_config({**TINY, "learning_rate": 1e-12, "epochs": 20, "early_stop_patience": 2})
+    config = make_config({**tiny, "learning_rate": 1e-12, "epochs": 20, "early_stop_patience": 2})
     result = fit(config, tmp_path, progress=False, splits=splits)
     assert result.epochs <= 3
 
 
 def test_a_run_that_stopped_early_stays_stopped_when_resumed(
-    tmp_path: Path, splits: Splits
+    tmp_path: Path, splits: Splits, tiny: dict[str, Any]
 ) -> None:
-    config = make_config({**TINY, "learning_rate": 1e-12, "epochs": 20, "early_stop_patience": 2})
+    config = make_config({**tiny, "learning_rate": 1e-12, "epochs": 20, "early_stop_patience": 2})
     first = fit(config, tmp_path, progress=False, splits=splits)
     assert first.epochs < 20
     again = fit(config, tmp_path, resume=True, progress=False, splits=splits)
@@ -148,35 +148,37 @@ def test_a_run_that_stopped_early_stays_stopped_when_resumed(
     assert len(history) == first.epochs
 
 
-def test_existing_run_is_not_overwritten(tmp_path: Path, splits: Splits) -> None:
-    fit(make_config({**TINY, "epochs": 1}), tmp_path, progress=False, splits=splits)
+def test_existing_run_is_not_overwritten(
+    tmp_path: Path, splits: Splits, tiny: dict[str, Any]
+) -> None:
+    fit(make_config({**tiny, "epochs": 1}), tmp_path, progress=False, splits=splits)
     with pytest.raises(CheckpointError, match="Pass --resume"):
-        fit(make_config({**TINY, "epochs": 1}), tmp_path, progress=False, splits=splits)
+        fit(make_config({**tiny, "epochs": 1}), tmp_path, progress=False, splits=splits)
     with pytest.raises(CheckpointError, match=r"config changed \(learning_rate: 0.05 -> 0.1\)"):
-        changed = make_config({**TINY, "epochs": 2, "learning_rate": 0.1})
+        changed = make_config({**tiny, "epochs": 2, "learning_rate": 0.1})
         fit(changed, tmp_path, resume=True, progress=False, splits=splits)
 
 
-def test_a_staged_run_resumes_after_its_folder_moved(tmp_path: Path) -> None:
+def test_a_staged_run_resumes_after_its_folder_moved(tmp_path: Path, tiny: dict[str, Any]) -> None:
     # a later stage records the earlier stage's model as an absolute path: a run folder copied
     # or moved elsewhere still resumes; another model does not
     from pretrain.train.loop import _check_resumable
 
-    old = make_config({**TINY, "init_from": "/old/place/face5/contrastive/model"})
-    moved = make_config({**TINY, "init_from": str(tmp_path / "face5" / "contrastive" / "model")})
+    old = make_config({**tiny, "init_from": "/old/place/face5/contrastive/model"})
+    moved = make_config({**tiny, "init_from": str(tmp_path / "face5" / "contrastive" / "model")})
     _check_resumable(old.to_dict(), moved, tmp_path / "face5" / "metric")
-    other = make_config({**TINY, "init_from": str(tmp_path / "face5" / "other" / "model")})
+    other = make_config({**tiny, "init_from": str(tmp_path / "face5" / "other" / "model")})
     with pytest.raises(CheckpointError, match="init_from"):
         _check_resumable(old.to_dict(), other, tmp_path / "face5" / "metric")
-    elsewhere = make_config({**TINY, "init_from": "/elsewhere/contrastive/model"})
+    elsewhere = make_config({**tiny, "init_from": "/elsewhere/contrastive/model"})
     with pytest.raises(CheckpointError, match="init_from"):
         _check_resumable(old.to_dict(), elsewhere, tmp_path / "face5" / "metric")
 
 
-def test_jitted_step_compiles_once(splits: Splits) -> None:
+def test_jitted_step_compiles_once(splits: Splits, tiny: dict[str, Any]) -> None:
     from pretrain.train import Trainer
 
-    trainer = Trainer(make_config({**TINY, "epochs": 1}), splits.train.images)
+    trainer = Trainer(make_config({**tiny, "epochs": 1}), splits.train.images)
     state = trainer.init_state(jax.random.key(0))
     for epoch in range(2):
         state, _ = trainer.train_epoch(
@@ -185,11 +187,11 @@ def test_jitted_step_compiles_once(splits: Splits) -> None:
     assert trainer._train_step._cache_size() == 1
 
 
-def test_optax_sgd_reference_agrees(splits: Splits) -> None:
+def test_optax_sgd_reference_agrees(splits: Splits, tiny: dict[str, Any]) -> None:
     """Our step equals a hand-written optax step on the same batch."""
     from pretrain.train import Trainer, global_batch, train_step_fn
 
-    config = make_config({**TINY, "epochs": 1})
+    config = make_config({**tiny, "epochs": 1})
     trainer = Trainer(config, splits.train.images)
     state = trainer.init_state(jax.random.key(0))
     x, y = splits.train.images[:32], splits.train.labels[:32]
@@ -226,14 +228,16 @@ def test_a_tie_is_no_improvement_whichever_way_float32_rounds(error: float) -> N
     assert improved(error, jnp.asarray(jnp.inf, jnp.float32))
 
 
-def test_a_built_task_replaces_the_configs(tmp_path: Path, splits: Splits) -> None:
+def test_a_built_task_replaces_the_configs(
+    tmp_path: Path, splits: Splits, tiny: dict[str, Any]
+) -> None:
     # Pure distillation towards a teacher that always says class 0: the model learns that, not
     # the labels (with the config's own task the toy classes are learnt: the test above).
     def teacher(images: jax.Array) -> jax.Array:
         return jnp.zeros((images.shape[0], 10)).at[:, 0].set(10.0)
 
     task = pc.Distillation(teacher=teacher, weight=1.0, temperature=1.0)
-    config = make_config({**TINY, "epochs": 2})
+    config = make_config({**tiny, "epochs": 2})
     result = fit(config, tmp_path, progress=False, splits=splits, task=task)
     saved = load_model(result.model_dir)
     logits = saved.module.apply({"params": saved.params}, splits.test.images)
