@@ -257,8 +257,6 @@ def face_result(
     out["training"] = training
     roles = roles_for("", _role_options(last)).record()
     out_dir = RESULTS / "models" / "embed_face_lfw"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     # The preprocessing and the framing travel with the model: the device frames, then resizes.
     options = scored_options(final, run)
     pretrain.save_model(
@@ -479,8 +477,6 @@ def run_modality(
     assert two.evaluation is not None and alone.evaluation is not None
 
     out_dir = RESULTS / "models" / f"embed_{modality}"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     final = pretrain.load_model(two.model_dir)
     # The input preprocessing travels with the model, so export repeats it exactly on the device.
     options = scored_options(final, run)
@@ -668,10 +664,11 @@ def twin_figures(module: Any, params: Any, config: TrainConfig) -> dict[str, Any
 
 def save_fingerprint(final: Any, run: StagedConfig) -> dict[str, Any]:
     """Writes the fingerprint backbone to ``models/embed_fingerprint`` with the preprocessing it
-    was trained on (the device repeats it from the artifact)."""
+    was trained on (the device repeats it from the artifact). ``pretrain.save_model`` swaps the
+    pair of files in at once, so the committed backbone itself may be the one rescored
+    (``--fingerprint-model notebooks/results/models/embed_fingerprint``): a failed save leaves
+    it as it was."""
     out_dir = RESULTS / "models" / "embed_fingerprint"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     options = scored_options(final, run)
     spec = input_spec("fingerprint", run.stages[-1][1])
     pretrain.save_model(
