@@ -26,10 +26,12 @@ from devices.policy import Decision, PolicyConfig, Situation, decide
 from devices.preprocess import (
     FACE_SPEC,
     FINGERPRINT_SPEC,
+    SENSOR_DPI,
     PreprocessError,
     PreprocessSpec,
     preprocess_batch,
     preprocess_image,
+    to_sensor_dpi,
 )
 from devices.profiles import Profile, ProfileError, load_profile, load_profiles, profile_names
 from devices.registration import CORE_SPEC  # registers the "core" crop
@@ -52,6 +54,7 @@ __all__ = [
     "GRAPH_FORMAT",
     "KERNEL_CLASSES",
     "SCOPES",
+    "SENSOR_DPI",
     "ArtifactError",
     "Decision",
     "Estimate",
@@ -101,6 +104,7 @@ __all__ = [
     "reset_peak",
     "routed_cost",
     "rss_status",
+    "to_sensor_dpi",
     "trim_heap",
     "widest_fitting_scope",
 ]

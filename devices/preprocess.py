@@ -321,6 +321,35 @@ def resize(image: np.ndarray, size: tuple[int, int], method: str = "area") -> np
     return x
 
 
+SENSOR_DPI = 500
+"""The resolution every fingerprint spec's pixels are measured in (a print's ridge period is
+8-11 px there). A sensor that captures at another resolution is brought to it first
+(:func:`to_sensor_dpi`), as a device does before the capture enters the artifact."""
+
+
+def to_sensor_dpi(image: np.ndarray, dpi: float) -> np.ndarray:
+    """A print captured at ``dpi`` resampled to :data:`SENSOR_DPI`: uint8 grey, each side scaled
+    by ``SENSOR_DPI / dpi`` (rounded to whole pixels), area averaging (bilinear when enlarging),
+    rounded half to even. A 500 dpi capture comes back as its grey copy, unchanged.
+
+    Raises:
+      PreprocessError: ``dpi`` is not a positive finite number, or the print would shrink below
+        a pixel.
+    """
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < float("inf"):
+        raise PreprocessError(f"a sensor resolution must be a positive number of dpi, got {dpi!r}.")
+    gray = to_gray_u8(image)
+    if dpi == SENSOR_DPI:
+        return gray.copy()
+    size = (round(gray.shape[0] * SENSOR_DPI / dpi), round(gray.shape[1] * SENSOR_DPI / dpi))
+    if min(size) < 1:
+        raise PreprocessError(
+            f"a {gray.shape[1]}x{gray.shape[0]} print at {dpi} dpi is under a pixel at "
+            f"{SENSOR_DPI} dpi."
+        )
+    return np.clip(np.rint(resize(gray, size, "area")), 0, 255).astype(np.uint8)
+
+
 def preprocess_image(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """One raw image -> the float32 model input ``(h, w, 1)`` described by ``spec``.
 

@@ -2,10 +2,10 @@
 
 python -m personalize enroll   --artifact DIR --store DIR --key PUB --user NAME IMAGE...
     [--profile P] [--budget BYTES] [--scope S | --train | --no-train] [--target-far F] [--no-adapt]
-    [--json]
+    [--dpi N] [--json]
 python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE
-    [--no-adapt] [--json]
-python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--json]
+    [--no-adapt] [--dpi N] [--json]
+python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--dpi N] [--json]
 python -m personalize list     --store DIR
 python -m personalize remove   --store DIR --user NAME
 python -m personalize install  --bundle X.pfb --artifact DIR --key PUB [--json]
@@ -19,6 +19,9 @@ above the threshold re-trains the user's head (at most a few times a day). ``--n
 it off: ``enroll`` keeps no buffer, ``verify`` never changes the record.
 
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
+Fingerprint artifacts take 500 dpi captures; ``--dpi N`` (enroll, verify, identify) names another
+sensor's resolution, and its captures are resampled to 500 dpi first
+(:func:`devices.preprocess.to_sensor_dpi`).
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
 usage error (the message says why).
 """
@@ -30,6 +33,7 @@ import json
 import sys
 from typing import Any
 
+from devices.preprocess import SENSOR_DPI, PreprocessError, to_sensor_dpi
 from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
@@ -54,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--profile", default="host", help="device profile (default host)")
             cmd.add_argument("--budget", type=int, help="memory budget in bytes (default: profile)")
             cmd.add_argument("--threads", type=int, default=1, help="interpreter threads")
+            cmd.add_argument(
+                "--dpi",
+                type=float,
+                help=f"the fingerprint sensor's resolution (default {SENSOR_DPI}, the artifact's); "
+                "captures at another are resampled to it",
+            )
         else:
             cmd.add_argument("--artifact", help="ignored: records are listed without the model")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
@@ -124,11 +134,25 @@ def _device(args: argparse.Namespace) -> Device:
     )
 
 
-def _one_image(args: argparse.Namespace) -> Any:
+def _one_image(args: argparse.Namespace, dev: Device) -> Any:
     images = read_images(args.images[0])
     if len(images) != 1:
         raise PersonalizeError(f"{args.images[0]}: holds {len(images)} images; give one.")
-    return images[0]
+    return _at_sensor_dpi(args, dev, images)[0]
+
+
+def _at_sensor_dpi(args: argparse.Namespace, dev: Device, images: list[Any]) -> list[Any]:
+    """The captures as the artifact takes them: with ``--dpi``, a print resampled to 500 dpi."""
+    if args.dpi is None:
+        return images
+    if dev.spec.modality != "fingerprint":
+        raise PersonalizeError(
+            f"--dpi is a fingerprint sensor's resolution; this artifact is {dev.spec.modality}."
+        )
+    try:
+        return [to_sensor_dpi(image, args.dpi) for image in images]
+    except PreprocessError as err:
+        raise PersonalizeError(f"--dpi {args.dpi:g}: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "enroll":
         report = dev.enroll(
             args.user,
-            read_all(args.images),
+            _at_sensor_dpi(args, dev, read_all(args.images)),
             # None: the artifact modality's default (personalize.head.DEFAULT_MATCH)
             train=False if args.no_train else (True if args.train else None),
             scope=NO_TRAINING if args.no_train else args.scope,
@@ -181,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return OK
     if args.command == "verify":
-        d = dev.verify(args.user, _one_image(args))
+        d = dev.verify(args.user, _one_image(args, dev))
         adapted = dev.continual.last.outcome if dev.continual is not None else "off"
         _out(
             args,
@@ -192,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return OK if d.accept else REJECTED
-    user, score = dev.identify(_one_image(args))
+    user, score = dev.identify(_one_image(args, dev))
     _out(
         args,
         {"user": user, "score": score},

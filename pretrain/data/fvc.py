@@ -1,7 +1,8 @@
 """FVC-style fingerprint sets under ``$POCKETFIT_DATA/fvc/<set>/<finger>_<impression>.tif``.
 
-The shared "B" sets hold 10 fingers x 8 impressions at 500 dpi. ``2000_DB4_B`` was made by SFinGe;
-the other five come from real sensors (:data:`SENSOR_SETS`).
+The shared "B" sets hold 10 fingers x 8 impressions, at 500 dpi but for FVC2002 DB2's 569
+(:data:`SET_DPI`; read at 500). ``2000_DB4_B`` was made by SFinGe; the other five come from real
+sensors (:data:`SENSOR_SETS`).
 
 References:
   Maio, Maltoni, Cappelli, Wayman, Jain, "FVC2000: fingerprint verification competition",
@@ -17,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
+from devices.preprocess import FINGERPRINT_SPEC, SENSOR_DPI, PreprocessSpec, to_sensor_dpi
 from pretrain.data.dataset import ArrayDataset
 from pretrain.data.errors import DataError, DataNotFoundError
-from pretrain.data.folders import EXTENSIONS, ImageSet, build_set
+from pretrain.data.folders import EXTENSIONS, ImageSet, build_set, read_image
 from pretrain.data.paths import ENV_VAR, dataset_dir
 
-# (height, width) of each shared set; all 500 dpi.
+# (height, width) of each shared set's files (500 dpi, but for SET_DPI's).
 SET_SIZES = {
     "2000_DB1_B": (300, 300),
     "2000_DB2_B": (364, 256),
@@ -32,6 +33,13 @@ SET_SIZES = {
     "2002_DB1_B": (374, 388),
     "2002_DB2_B": (560, 296),
 }
+SET_DPI = {"2002_DB2_B": 569}
+"""Sets whose sensor is not 500 dpi: FVC2002 DB2 (Biometrika FX2000, 296 x 560) captures at 569
+dpi (Maio et al., ICPR 2002, table 1). :func:`read_fvc` brings its prints to
+:data:`devices.preprocess.SENSOR_DPI` as a device on that sensor would
+(:func:`devices.preprocess.to_sensor_dpi`); until 2026-12-06 they were read as 500 dpi, ridges
+14% wider than every other set's. Taken from the documented resolution alone, before any figure
+of it and whatever the figures say (FVC chooses nothing)."""
 SENSOR_SETS = ("2000_DB1_B", "2000_DB2_B", "2000_DB3_B", "2002_DB1_B", "2002_DB2_B")
 SYNTHETIC_SET = "2000_DB4_B"
 SAME_FINGERS = {"2000_DB2_B": "2000_DB1_B"}
@@ -83,7 +91,8 @@ def fvc_sets(root: str | os.PathLike[str] | None = None) -> list[str]:
 
 
 def read_fvc(name: str, root: str | os.PathLike[str] | None = None) -> ImageSet:
-    """Reads one FVC set as uint8 images; labels index the fingers in numeric order.
+    """Reads one FVC set as uint8 images at 500 dpi (:data:`SET_DPI`'s sets resampled); labels
+    index the fingers in numeric order.
 
     Args:
       name: set folder, e.g. ``"2000_DB1_B"``.
@@ -116,7 +125,10 @@ def read_fvc(name: str, root: str | os.PathLike[str] | None = None) -> ImageSet:
     if not fingers:
         raise DataError(f"{folder}: no <finger>_<impression>.tif files.")
     groups = [(str(f), [p for _, p in sorted(fingers[f])]) for f in sorted(fingers)]
-    return build_set(groups, f"fvc/{name}")
+    dpi = SET_DPI.get(name, SENSOR_DPI)
+    if dpi == SENSOR_DPI:
+        return build_set(groups, f"fvc/{name}")
+    return build_set(groups, f"fvc/{name}", read=lambda path: to_sensor_dpi(read_image(path), dpi))
 
 
 def load_fvc(

@@ -14,6 +14,7 @@ from devices.preprocess import (
     FACE_SPEC,
     FINGERPRINT_SPEC,
     LFW_FRAME,
+    SENSOR_DPI,
     YALE_B_FRAME,
     FaceFrame,
     PreprocessError,
@@ -27,6 +28,7 @@ from devices.preprocess import (
     resize,
     resize_taps,
     to_gray_u8,
+    to_sensor_dpi,
 )
 
 
@@ -71,6 +73,33 @@ def test_bilinear_keeps_a_ramp_linear() -> None:
     out = resize(ramp, (4, 20), "bilinear")
     inner = out[0, 1:-1]
     np.testing.assert_allclose(np.diff(inner), 0.5, rtol=1e-12)
+
+
+def test_a_569_dpi_print_comes_to_500_dpi_ridges() -> None:
+    # FVC2002 DB2's sensor: 296 x 560 at 569 dpi; ridges of a 9 px period at 500 dpi span
+    # 9 * 569 / 500 px there, and 9 px again once resampled.
+    cols = np.arange(296)
+    ridges = 128 + 100 * np.sin(2 * np.pi * cols / (9 * 569 / 500))
+    capture = np.tile(np.rint(ridges), (560, 1)).astype(np.uint8)
+    out = to_sensor_dpi(capture, 569)
+    assert out.dtype == np.uint8 and out.shape == (492, 260)
+    row = out[246].astype(np.float64) - out[246].mean()
+    spectrum = np.abs(np.fft.rfft(row))
+    assert 260 / np.argmax(spectrum) == pytest.approx(9.0, rel=0.03)
+
+
+def test_sensor_dpi_keeps_500_and_halves_1000_by_block_means() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (64, 48)).astype(np.uint8)
+    assert np.array_equal(to_sensor_dpi(image, SENSOR_DPI), image)
+    halved = to_sensor_dpi(image, 2 * SENSOR_DPI)
+    blocks = image.reshape(32, 2, 24, 2).astype(np.float64).mean(axis=(1, 3))
+    assert np.array_equal(halved, np.rint(blocks).astype(np.uint8))
+
+
+@pytest.mark.parametrize("dpi", [0, -500, float("nan"), float("inf"), "500", True])
+def test_sensor_dpi_refuses_what_is_not_a_resolution(dpi: object) -> None:
+    with pytest.raises(PreprocessError, match="positive number of dpi"):
+        to_sensor_dpi(np.zeros((8, 8), np.uint8), dpi)  # type: ignore[arg-type]
 
 
 def test_gray_conversion_is_integer_exact() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personalize import Device
+from personalize import Device, cli
 from personalize.cli import ERROR, OK, REJECTED, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +158,49 @@ def test_enroll_train_and_no_train_choose_the_flow(toy_artifact, tmp_path: Path,
     with pytest.raises(SystemExit) as exit_:
         main(_args(toy_artifact, tmp_path / "s", "enroll", "--user", "o", "--train", "--no-train"))
     assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_dpi_brings_another_sensors_prints_to_the_artifacts(
+    toy_artifact, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """``--dpi 1000``: a capture twice the size (each pixel a 2 x 2 block) enrolls and verifies
+    as the 500 dpi capture does; a non-print artifact, or a resolution that is not one, is
+    refused with the reason."""
+    store = tmp_path / "store"
+    owner = np.rint(np.clip(toy_artifact["owner"][:5, ..., 0], 0, 1) * 255).astype(np.uint8)
+    probe = np.rint(np.clip(toy_artifact["owner_test"][0, ..., 0], 0, 1) * 255).astype(np.uint8)
+    double = lambda x: np.repeat(np.repeat(x, 2, axis=-2), 2, axis=-1)  # noqa: E731
+    for name, images in {"plain": owner, "double": double(owner)}.items():
+        np.save(tmp_path / f"{name}.npy", images)
+        np.save(tmp_path / f"{name}_probe.npy", probe if name == "plain" else double(probe))
+    refused = _args(toy_artifact, store, "enroll", "--user", "o", "--dpi", "1000")
+    assert main([*refused, str(tmp_path / "double.npy")]) == ERROR
+    assert "--dpi is a fingerprint sensor's resolution; this artifact is digit" in (
+        capsys.readouterr().err
+    )
+
+    made = cli._device
+
+    def as_prints(args: Any) -> Device:  # the toy's digits, taken as prints
+        dev = made(args)
+        dev.spec = dataclasses.replace(dev.spec, modality="fingerprint")
+        return dev
+
+    monkeypatch.setattr(cli, "_device", as_prints)
+    scores = {}
+    for name, dpi in (("plain", []), ("double", ["--dpi", "1000"])):
+        enroll = _args(toy_artifact, store, "enroll", "--user", name, "--no-train", *dpi)
+        assert main([*enroll, str(tmp_path / f"{name}.npy")]) == OK
+        verify = _args(toy_artifact, store, "verify", "--user", name, "--no-adapt", "--json", *dpi)
+        main([*verify, str(tmp_path / f"{name}_probe.npy")])
+        scores[name] = json.loads(capsys.readouterr().out.splitlines()[-1])["score"]
+    assert scores["double"] == pytest.approx(scores["plain"], abs=1e-6)
+    # ... and it is applied: the 500 dpi probe said to be 1000 dpi shrinks to 14 x 14 first
+    halved = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
+    assert main([*halved, str(tmp_path / "plain_probe.npy")]) == ERROR
+    assert "14x14 pixels, smaller than the model input" in capsys.readouterr().err
+    bad = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "0")
+    assert main([*bad, str(tmp_path / "plain_probe.npy")]) == ERROR
+    assert "--dpi 0: a sensor resolution must be a positive number of dpi" in (
+        capsys.readouterr().err
+    )

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, SENSOR_DPI
 from pretrain.data import (
     DataError,
     DataNotFoundError,
@@ -23,7 +23,7 @@ from pretrain.data import (
     read_image,
     read_orl,
 )
-from pretrain.data.fvc import SET_SIZES
+from pretrain.data.fvc import SET_DPI, SET_SIZES
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,9 @@ def test_fvc_sets(fvc_root: Path, name: str) -> None:
     if name not in fvc_sets(fvc_root):
         pytest.skip(f"{name} not present")
     raw = read_fvc(name, fvc_root)
-    assert len(raw) == 80 and {im.shape for im in raw.images} == {SET_SIZES[name]}
+    scale = SENSOR_DPI / SET_DPI.get(name, SENSOR_DPI)  # read at 500 dpi
+    size = tuple(round(side * scale) for side in SET_SIZES[name])
+    assert len(raw) == 80 and {im.shape for im in raw.images} == {size}
     assert np.bincount(raw.labels).tolist() == [8] * 10
     assert raw.identities == tuple(str(f) for f in range(101, 111))
     prints = load_fvc(name, fvc_root)
