@@ -28,8 +28,8 @@ records, ``machine.git_commit``): adopted, each the committed backbone in its tu
 ``fingerprint_flowmix.json`` (b938af4); not adopted, ``fingerprint_bent.json`` (b548556),
 ``_anchor`` (6d754f0), ``_flow`` (21edeb6), ``_steep`` (8489bf5), ``_twins`` and
 ``_twins_fast`` (074ccf4), ``_minutiae`` (969fd25), ``_minutiae_strong`` (df98d38),
-``_minutiae_conv`` (852fccd), ``_ridge`` (cdf593f) and ``_fine`` (8e47d4d, on a snapshot of the
-run's best epoch).
+``_minutiae_conv`` (852fccd), ``_ridge`` (cdf593f), ``_fine`` (8e47d4d, on a snapshot of the
+run's best epoch) and ``_fine_scratch`` (a9f4965, a snapshot of its best epoch, 18 of 22).
 """
 
 from __future__ import annotations
