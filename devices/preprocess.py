@@ -336,7 +336,8 @@ def to_sensor_dpi(image: np.ndarray, dpi: float) -> np.ndarray:
       PreprocessError: ``dpi`` is not a positive finite number, or the print would shrink below
         a pixel.
     """
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < float("inf"):
+    real = (int, float, np.integer, np.floating)
+    if isinstance(dpi, bool) or not isinstance(dpi, real) or not 0 < dpi < float("inf"):
         raise PreprocessError(f"a sensor resolution must be a positive number of dpi, got {dpi!r}.")
     gray = to_gray_u8(image)
     if dpi == SENSOR_DPI:

@@ -91,6 +91,7 @@ def test_a_569_dpi_print_comes_to_500_dpi_ridges() -> None:
 def test_sensor_dpi_keeps_500_and_halves_1000_by_block_means() -> None:
     image = np.random.default_rng(0).integers(0, 256, (64, 48)).astype(np.uint8)
     assert np.array_equal(to_sensor_dpi(image, SENSOR_DPI), image)
+    assert np.array_equal(to_sensor_dpi(image, np.int64(SENSOR_DPI)), image)  # numpy numbers too
     halved = to_sensor_dpi(image, 2 * SENSOR_DPI)
     blocks = image.reshape(32, 2, 24, 2).astype(np.float64).mean(axis=(1, 3))
     assert np.array_equal(halved, np.rint(blocks).astype(np.uint8))
