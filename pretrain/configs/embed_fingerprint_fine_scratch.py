@@ -28,17 +28,18 @@ What chooses what (dev = synthetic validation identities 0-99 x 8 of the twin ge
 - everything else is the named configs' own: the scale recipe's rates, batch, margin and
   augmentation; the fine run's strides; the twins run's prints and windows.
 
-Progress (the figures so far; the decision is taken only on the finished run): started
-2026-12-06 18:08 UTC. SimCLR dev EER per epoch 48.86 48.68 46.79% (62 steps each; the scale
-lineage's first two read 41.8 and 36.8 on its easier prints at the coarse strides); CosFace
-epochs 1-22 36.64 32.44 29.94 26.50 21.36 14.14 12.82 10.92 10.14 10.04 9.14 8.82 7.54 8.00 7.91
-8.28 | 7.29 **6.79** 6.81 7.04 6.86 | 6.93% (450-1,260 s each on the shared cores; the rate cut
-to 1e-3 at epoch 17 and to 1e-4 at 22 by the plateau rule; resumed across sessions from the
-newest checkpoint). The best epoch so far, 18, as a snapshot (``bench_fingerprint_generator.py``
-on ``<workdir>/fine_scratch/snapshot``, fingerprint_fine_scratch.json): 6.79% on twin prints (bar
-4.41), 6.19% on flowmix prints (bar 4.18): **not adopted**; FVC, reported only, 13.33% against
-the committed backbone's 12.20% in the same run (paired interval -1.53 to +5.19 points). Its
-control from scratch at the committed strides: ``embed_fingerprint_coarse_scratch.py``.
+Measured (2026-12-06, 18:08 UTC to 23:40 UTC across two sessions): SimCLR dev EER per epoch
+48.86 48.68 46.79% (62 steps each; the scale lineage's first two read 41.8 and 36.8 on its easier
+prints at the coarse strides); CosFace epochs 1-26 36.64 32.44 29.94 26.50 21.36 14.14 12.82 10.92
+10.14 10.04 9.14 8.82 7.54 8.00 7.91 8.28 | 7.29 **6.79** 6.81 7.04 6.86 | 6.93 6.92 6.81 6.84
+6.85% (400-1,260 s each on the shared cores; the rate cut to 1e-3 at epoch 17, 1e-4 at 22, 1e-5
+at 25; stopped by the plateau rule after epoch 26, eight without a best). The run's model is
+epoch 18's (the same parameters as the snapshot measured during epoch 24). The decision
+(``bench_fingerprint_generator.py``, fingerprint_fine_scratch.json): 6.79% on twin prints (bar
+4.41), 6.19% on flowmix prints (bar 4.18), twin EER 49.5% (committed 43.5): **not adopted**;
+FVC, reported only, 13.33% against the committed backbone's 12.20% in the same run (paired
+interval -1.53 to +5.19 points). Its control from scratch at the committed strides:
+``embed_fingerprint_coarse_scratch.py``.
 
 Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
 the run spans sessions):
