@@ -155,6 +155,7 @@ def face_set(first: int = 20) -> EvalSet:
         faces.labels[keep] - first,
         np.asarray(order),
         "per subject, images 1-5 enroll (first k for k-shot), 6-10 probe",
+        tuple(faces.identities[first:40]),
     )
 
 
@@ -203,24 +204,17 @@ def _raw_prints(
 def fvc_set() -> EvalSet:
     """The real-sensor FVC B sets, each finger its own identity (named ``<set>/<finger>``, its
     owner by :func:`pretrain.data.finger_owner`); impressions 1-5 pool, 6-8 probe."""
-    from pretrain.data import SENSOR_SETS, finger_owner, impression_numbers, read_fvc
+    from pretrain.data import SENSOR_SETS, read_sensor_sets
 
-    images, labels, order, people, offset = [], [], [], [], 0
-    for name in SENSOR_SETS:
-        raw = read_fvc(name)
-        images += list(raw.images)
-        labels.append(np.asarray(raw.labels) + offset)
-        offset += len(raw.identities)
-        people += [f"{name}/{finger}" for finger in raw.identities]
-        order.append(impression_numbers(raw.paths) - 1)
+    prints = read_sensor_sets()
     return EvalSet(
         "fvc[" + ",".join(SENSOR_SETS) + "]",
-        images,
-        np.concatenate(labels),
-        np.concatenate(order),
+        list(prints.images),
+        prints.labels,
+        prints.impressions - 1,
         f"per finger, impressions 1-{POOL} enroll (first k for k-shot), {POOL + 1}-8 probe",
-        tuple(people),
-        tuple(finger_owner(*person.split("/", 1)) for person in people),
+        prints.fingers,
+        prints.owners,
     )
 
 

@@ -82,20 +82,10 @@ TIMED = 15  # enrollments timed per artifact (medians: the machine is shared)
 # -- data -----------------------------------------------------------------------------------------
 def orl_all() -> EvalSet:
     """ORL's 40 people (bench-enroll's evaluation set; each person their own owner)."""
-    from bench_enroll import EvalSet
+    from bench_enroll import face_set
 
-    from pretrain.data.faces import read_orl
-
-    faces = read_orl()
-    order = np.asarray([int(p.stem) - 1 for p in faces.paths])
-    return EvalSet(
-        "orl[s1-s40]",
-        list(faces.images),
-        np.asarray(faces.labels),
-        order,
-        f"per person, {POOL} random captures enroll per split, the rest probe",
-        tuple(faces.identities),
-    )
+    split = f"per person, {POOL} random captures enroll per split, the rest probe"
+    return face_set(first=0)._replace(split=split)
 
 
 # -- the device's default flow -----------------------------------------------------------------------

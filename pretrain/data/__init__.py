@@ -15,11 +15,13 @@ from pretrain.data.folders import ImageSet, load_folder, read_folder, read_image
 from pretrain.data.fvc import (
     SAME_FINGERS,
     SENSOR_SETS,
+    SensorPrints,
     finger_owner,
     fvc_sets,
     impression_numbers,
     load_fvc,
     read_fvc,
+    read_sensor_sets,
 )
 from pretrain.data.idx import read_idx, read_idx_bytes
 from pretrain.data.mnist import load_mnist
@@ -43,6 +45,7 @@ __all__ = [
     "GeneratorConfig",
     "ImageSet",
     "PrintStats",
+    "SensorPrints",
     "aligned_correlation",
     "best_alignment",
     "data_root",
@@ -68,6 +71,7 @@ __all__ = [
     "read_idx_bytes",
     "read_image",
     "read_orl",
+    "read_sensor_sets",
     "save_gallery",
     "source_stats",
     "split_off",

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -129,6 +130,54 @@ def read_fvc(name: str, root: str | os.PathLike[str] | None = None) -> ImageSet:
     if dpi == SENSOR_DPI:
         return build_set(groups, f"fvc/{name}")
     return build_set(groups, f"fvc/{name}", read=lambda path: to_sensor_dpi(read_image(path), dpi))
+
+
+class SensorPrints(NamedTuple):
+    """Several FVC sets as one identity set of raw prints (see :func:`read_sensor_sets`).
+
+    Attributes:
+      images: raw uint8 prints at 500 dpi, set after set.
+      labels: ``(n,)`` each print's finger, numbered across the sets (each set's own follow on).
+      impressions: ``(n,)`` the impression number in each file name (1-8).
+      set_of: ``(n,)`` each print's set name.
+      fingers: each label's name, ``<set>/<finger>``.
+      owners: each label's finger by :func:`finger_owner` (two sets may hold the same fingers).
+    """
+
+    images: tuple[np.ndarray, ...]
+    labels: np.ndarray
+    impressions: np.ndarray
+    set_of: np.ndarray
+    fingers: tuple[str, ...]
+    owners: tuple[str, ...]
+
+
+def read_sensor_sets(
+    root: str | os.PathLike[str] | None = None, sets: Sequence[str] = SENSOR_SETS
+) -> SensorPrints:
+    """The FVC ``sets`` (default the five real-sensor ones) read as one identity set, each finger
+    of each set its own label; score with ``owners`` so that one finger under two sensors is
+    neither an impostor pair nor a wrong answer (:data:`SAME_FINGERS`)."""
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    impressions: list[np.ndarray] = []
+    set_of: list[str] = []
+    fingers: list[str] = []
+    for name in sets:
+        raw = read_fvc(name, root)
+        images += raw.images
+        labels.append(np.asarray(raw.labels) + len(fingers))
+        impressions.append(impression_numbers(raw.paths))
+        set_of += [name] * len(raw)
+        fingers += [f"{name}/{finger}" for finger in raw.identities]
+    return SensorPrints(
+        tuple(images),
+        np.concatenate(labels),
+        np.concatenate(impressions),
+        np.asarray(set_of),
+        tuple(fingers),
+        tuple(finger_owner(*finger.split("/", 1)) for finger in fingers),
+    )
 
 
 def load_fvc(

@@ -22,9 +22,9 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from devices.preprocess import FINGERPRINT_SPEC, PreprocessSpec
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessError, PreprocessSpec, preprocess_batch
 from pretrain.config import TrainConfig
-from pretrain.data import SENSOR_SETS, ArrayDataset, finger_owner, impression_numbers, read_fvc
+from pretrain.data import SENSOR_SETS, ArrayDataset, DataError, read_sensor_sets
 from pretrain.embedding.data import (
     face_options,
     fingerprint_spec,
@@ -170,24 +170,18 @@ def fvc_sensor_sets(
     fingers, :data:`pretrain.data.SAME_FINGERS`): score with ``owners`` so that those are
     neither impostor pairs nor wrong answers.
     """
-    images, labels, impressions, set_of, owners = [], [], [], [], []
-    offset = 0
-    for name in sets:
-        raw = read_fvc(name, root or None)
-        data = raw.preprocess(spec)
-        images.append(data.images)
-        labels.append(data.labels + offset)
-        set_of += [name] * len(data.labels)
-        owners += [finger_owner(name, raw.identities[label]) for label in data.labels.tolist()]
-        offset += len(raw.identities)
-        impressions.append(impression_numbers(raw.paths))
+    prints = read_sensor_sets(root or None, sets)
+    try:
+        images = preprocess_batch(prints.images, spec)
+    except PreprocessError as err:
+        raise DataError(f"fvc[{','.join(sets)}]: {err}") from err
     return SensorSets(
-        np.concatenate(images),
-        np.concatenate(labels),
-        np.concatenate(impressions),
+        images,
+        prints.labels,
+        prints.impressions,
         sets,
-        np.asarray(set_of),
-        np.asarray(owners),
+        prints.set_of,
+        np.asarray(prints.owners)[prints.labels],
     )
 
 
