@@ -327,27 +327,47 @@ SENSOR_DPI = 500
 (:func:`to_sensor_dpi`), as a device does before the capture enters the artifact."""
 
 
+def check_dpi(dpi: Any) -> float:
+    """``dpi`` as a float, if it is a sensor resolution (a positive finite number).
+
+    Raises:
+      PreprocessError: it is not.
+    """
+    real = (int, float, np.integer, np.floating)
+    if isinstance(dpi, bool) or not isinstance(dpi, real) or not 0 < dpi < float("inf"):
+        raise PreprocessError(f"a sensor resolution must be a positive number of dpi, got {dpi!r}.")
+    return float(dpi)
+
+
+def sensor_shape(shape: Sequence[int], dpi: float) -> tuple[int, int]:
+    """The ``(h, w)`` a capture of ``shape`` (``(h, w[, c])``) taken at ``dpi`` has at
+    :data:`SENSOR_DPI` (each side scaled by ``SENSOR_DPI / dpi``, rounded to whole pixels).
+
+    Raises:
+      PreprocessError: ``dpi`` is not a positive finite number, or the capture would shrink
+        below a pixel.
+    """
+    check_dpi(dpi)
+    h, w = int(shape[0]), int(shape[1])
+    size = (round(h * SENSOR_DPI / dpi), round(w * SENSOR_DPI / dpi))
+    if min(size) < 1:
+        raise PreprocessError(f"a {w}x{h} print at {dpi} dpi is under a pixel at {SENSOR_DPI} dpi.")
+    return size
+
+
 def to_sensor_dpi(image: np.ndarray, dpi: float) -> np.ndarray:
-    """A print captured at ``dpi`` resampled to :data:`SENSOR_DPI`: uint8 grey, each side scaled
-    by ``SENSOR_DPI / dpi`` (rounded to whole pixels), area averaging (bilinear when enlarging),
-    rounded half to even. A 500 dpi capture comes back as its grey copy, unchanged.
+    """A print captured at ``dpi`` resampled to :data:`SENSOR_DPI`: uint8 grey of
+    :func:`sensor_shape`, area averaging (bilinear when enlarging), rounded half to even. A 500
+    dpi capture comes back as its grey copy, unchanged.
 
     Raises:
       PreprocessError: ``dpi`` is not a positive finite number, or the print would shrink below
         a pixel.
     """
-    real = (int, float, np.integer, np.floating)
-    if isinstance(dpi, bool) or not isinstance(dpi, real) or not 0 < dpi < float("inf"):
-        raise PreprocessError(f"a sensor resolution must be a positive number of dpi, got {dpi!r}.")
     gray = to_gray_u8(image)
+    size = sensor_shape(gray.shape, dpi)
     if dpi == SENSOR_DPI:
         return gray.copy()
-    size = (round(gray.shape[0] * SENSOR_DPI / dpi), round(gray.shape[1] * SENSOR_DPI / dpi))
-    if min(size) < 1:
-        raise PreprocessError(
-            f"a {gray.shape[1]}x{gray.shape[0]} print at {dpi} dpi is under a pixel at "
-            f"{SENSOR_DPI} dpi."
-        )
     return np.clip(np.rint(resize(gray, size, "area")), 0, 255).astype(np.uint8)
 
 
@@ -410,17 +430,25 @@ SOURCE_BYTES = {"foreground": 16, "core": 24, "anchor": 24}  # per source pixel 
 WARP_BYTES = 90  # per window pixel of the core crop: the warp's int64 coordinates and taps
 CONVERT_BYTES = 2  # per source pixel, channel and byte of a value (at least int32's 4) while a
 # non-uint8 or colour image becomes uint8 grey: two copies (clipped and scaled, or widened and summed)
+RESAMPLE_BYTES = 24  # per pixel of the first axis's output in to_sensor_dpi: the float64
+# accumulator, its next value, and the gathered rows (then their product, once they are freed)
 
 
-def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.uint8) -> int:
+def working_bytes(
+    spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.uint8, dpi: float = SENSOR_DPI
+) -> int:
     """Peak bytes :func:`preprocess_image` allocates for one raw image of ``shape`` and ``dtype``
-    (beyond the image itself and the float32 model input it returns), for a device's memory plan.
+    (beyond the image itself and the float32 model input it returns), for a device's memory plan;
+    for a capture at another ``dpi``, of ``preprocess_image(to_sensor_dpi(image, dpi), spec)``.
 
     The steps run one after another, so the peak is the largest of them: converting to uint8 grey
     (copies of a non-uint8 or colour image), the crop reading the source (int64 statistics, and a
     core crop's warp over its window), and resizing then standardising the patch (a float64 copy,
     the accumulator, gathered rows and their product along the first axis; or the int64 values and
     their squares). The uint8 grey copy of a non-uint8 or colour image stays alive throughout.
+    At another resolution, first the resampling (the grey copy, its float64 copy and, along the
+    first axis, the accumulator, its next value and the gathered rows at the new height), then the
+    steps above on the resampled uint8 print, which stays alive beside them.
 
     Example:
       >>> working_bytes(FINGERPRINT_SPEC, (300, 300)) > 300 * 300
@@ -428,13 +456,18 @@ def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.ui
     """
     if len(shape) < 2:
         raise PreprocessError(f"expected an image shape (h, w[, c]), got {tuple(shape)}.")
+    if dpi != SENSOR_DPI:
+        h, w = int(shape[0]), int(shape[1])
+        oh, ow = sensor_shape(shape, dpi)
+        convert = _convert_bytes(shape, dtype)
+        grey = 0 if convert == 0 else h * w
+        resample = grey + 8 * h * w + RESAMPLE_BYTES * oh * max(w, ow)
+        resampled = oh * ow + working_bytes(spec, (oh, ow))
+        return max(WORKING_FIXED + grey + convert, WORKING_FIXED + resample, resampled)
     h, w = int(shape[0]), int(shape[1])
-    channels = int(shape[2]) if len(shape) > 2 else 1
-    itemsize = np.dtype(dtype).itemsize
     raw = h * w
-    grey = 0 if (itemsize == 1 and channels == 1) else raw
-    colour = 3 if channels >= 3 else 1
-    convert = 0 if grey == 0 else CONVERT_BYTES * max(itemsize, 4) * colour * raw
+    convert = _convert_bytes(shape, dtype)
+    grey = 0 if convert == 0 else raw
     if spec.crop == "none":
         ph, pw = h, w
     elif spec.crop == "centre_square":
@@ -447,6 +480,16 @@ def working_bytes(spec: PreprocessSpec, shape: Sequence[int], dtype: Any = np.ui
     oh, ow = spec.input_size
     patch = max(8 * ph * pw + 24 * oh * pw, 16 * ph * pw + 8 * oh * ow)
     return WORKING_FIXED + grey + max(convert, source, patch)
+
+
+def _convert_bytes(shape: Sequence[int], dtype: Any) -> int:
+    """What making uint8 grey of a non-uint8 or colour image allocates (0 for uint8 grey)."""
+    channels = int(shape[2]) if len(shape) > 2 else 1
+    itemsize = np.dtype(dtype).itemsize
+    if itemsize == 1 and channels == 1:
+        return 0
+    colour = 3 if channels >= 3 else 1
+    return CONVERT_BYTES * max(itemsize, 4) * colour * int(shape[0]) * int(shape[1])
 
 
 def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:

@@ -20,8 +20,8 @@ it off: ``enroll`` keeps no buffer, ``verify`` never changes the record.
 
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
 Fingerprint artifacts take 500 dpi captures; ``--dpi N`` (enroll, verify, identify) names another
-sensor's resolution, and its captures are resampled to 500 dpi first
-(:func:`devices.preprocess.to_sensor_dpi`).
+sensor's resolution, and its captures are resampled to 500 dpi first (the Device's
+``sensor_dpi``, :func:`devices.preprocess.to_sensor_dpi`).
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
 usage error (the message says why).
 """
@@ -33,7 +33,7 @@ import json
 import sys
 from typing import Any
 
-from devices.preprocess import SENSOR_DPI, PreprocessError, to_sensor_dpi
+from devices.preprocess import SENSOR_DPI
 from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
@@ -131,28 +131,15 @@ def _device(args: argparse.Namespace) -> Device:
         num_threads=args.threads,
         keys=args.keys,
         continual=ContinualConfig() if getattr(args, "adapt", False) else None,
+        sensor_dpi=args.dpi,
     )
 
 
-def _one_image(args: argparse.Namespace, dev: Device) -> Any:
+def _one_image(args: argparse.Namespace) -> Any:
     images = read_images(args.images[0])
     if len(images) != 1:
         raise PersonalizeError(f"{args.images[0]}: holds {len(images)} images; give one.")
-    return _at_sensor_dpi(args, dev, images)[0]
-
-
-def _at_sensor_dpi(args: argparse.Namespace, dev: Device, images: list[Any]) -> list[Any]:
-    """The captures as the artifact takes them: with ``--dpi``, a print resampled to 500 dpi."""
-    if args.dpi is None:
-        return images
-    if dev.spec.modality != "fingerprint":
-        raise PersonalizeError(
-            f"--dpi is a fingerprint sensor's resolution; this artifact is {dev.spec.modality}."
-        )
-    try:
-        return [to_sensor_dpi(image, args.dpi) for image in images]
-    except PreprocessError as err:
-        raise PersonalizeError(f"--dpi {args.dpi:g}: {err}") from None
+    return images[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "enroll":
         report = dev.enroll(
             args.user,
-            _at_sensor_dpi(args, dev, read_all(args.images)),
+            read_all(args.images),
             # None: the artifact modality's default (personalize.head.DEFAULT_MATCH)
             train=False if args.no_train else (True if args.train else None),
             scope=NO_TRAINING if args.no_train else args.scope,
@@ -205,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return OK
     if args.command == "verify":
-        d = dev.verify(args.user, _one_image(args, dev))
+        d = dev.verify(args.user, _one_image(args))
         adapted = dev.continual.last.outcome if dev.continual is not None else "off"
         _out(
             args,
@@ -216,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return OK if d.accept else REJECTED
-    user, score = dev.identify(_one_image(args, dev))
+    user, score = dev.identify(_one_image(args))
     _out(
         args,
         {"user": user, "score": score},

@@ -73,7 +73,16 @@ from devices.cosine import normalize
 from devices.graph import Graph
 from devices.localiser import check_pin
 from devices.measure import trim_heap
-from devices.preprocess import PreprocessSpec, preprocess_batch, preprocess_views, working_bytes
+from devices.preprocess import (
+    SENSOR_DPI,
+    PreprocessError,
+    PreprocessSpec,
+    check_dpi,
+    preprocess_batch,
+    preprocess_views,
+    to_sensor_dpi,
+    working_bytes,
+)
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
@@ -244,13 +253,18 @@ class Device:
         of the artifact's modality, chosen on development people).
       continual: keep learning each user from accepted captures after enrollment
         (:mod:`personalize.continual`); None (default) never changes a record after enrollment.
+      sensor_dpi: the resolution of the phone's fingerprint sensor, for a fingerprint artifact;
+        every capture (enroll, verify, identify, embed, scores) is resampled from it to the
+        500 dpi the artifact takes (:func:`devices.preprocess.to_sensor_dpi`), and the memory
+        plan counts the resampling. None (default): captures are 500 dpi.
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
         one this store already admitted (rollback).
       StoreError: the key does not open the store, its file is unsafe, or the store is of
         format 1 (the message says how to migrate it).
-      EnrollmentError: a bad profile, budget or thread count.
+      EnrollmentError: a bad profile, budget, thread count or sensor resolution (or one given
+        for an artifact that is not of prints).
 
     Example:
       >>> dev = Device("art", "store", trusted_key="signing.pub")
@@ -270,6 +284,7 @@ class Device:
         keys: str | os.PathLike[str] | None = None,
         match: MatchConfig | None = None,
         continual: ContinualConfig | None = None,
+        sensor_dpi: float | None = None,
     ) -> None:
         if trusted_key is None:
             raise ArtifactError(
@@ -290,6 +305,7 @@ class Device:
         self.artifact_id = artifact_id(artifact.manifest)
         self.spec = PreprocessSpec.from_dict(artifact.manifest["input"]["preprocess"])
         check_pin(artifact.manifest["input"])  # other localiser weights: refused
+        self.sensor_dpi = self._sensor_dpi(sensor_dpi)
         self.match = match or default_match(self.spec.modality)
         self.graph = Graph.from_dict(artifact.manifest["graph"])
         self.scale, self.classes = _cosine_head(artifact.manifest, self.artifact_dir)
@@ -338,6 +354,26 @@ class Device:
         self._plan_memo: dict[tuple[int, SgdConfig, int, int, bool], dict[str, ScopePlan]] = {}
         self.continual = Continual(self, continual) if continual is not None else None
 
+    def _sensor_dpi(self, dpi: Any) -> float:
+        """The captures' resolution: ``dpi`` checked (prints only), or 500 when None."""
+        if dpi is None:
+            return float(SENSOR_DPI)
+        if self.spec.modality != "fingerprint":
+            raise EnrollmentError(
+                f"a sensor resolution ({dpi!r} dpi) is a fingerprint sensor's; this artifact is "
+                f"{self.spec.modality}, whose captures are taken as they are."
+            )
+        try:
+            return check_dpi(dpi)
+        except PreprocessError as err:
+            raise EnrollmentError(str(err)) from None
+
+    def _at_sensor(self, captures: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        """Raw captures at the artifact's resolution (resampled when the sensor's differs)."""
+        if self.sensor_dpi == SENSOR_DPI:
+            return captures
+        return [to_sensor_dpi(x, self.sensor_dpi) for x in captures]
+
     # -- users ------------------------------------------------------------------------------
     def users(self) -> list[str]:
         """Enrolled user names, sorted."""
@@ -372,9 +408,12 @@ class Device:
     ) -> dict[str, ScopePlan]:
         """Predicted enrollment peak of each trainable scope (or of imprinting only) for
         ``samples`` enrollment images of shape ``image`` (raw uint8 ``(h, w)`` or
-        ``(h, w, c)``; default: the smallest the preprocessing takes, its crop window or the
-        model input)."""
-        work = working_bytes(self.spec, image or self._smallest_image())
+        ``(h, w, c)`` from the sensor, at ``sensor_dpi``; default: the smallest the
+        preprocessing takes, its crop window or the model input)."""
+        if image is None:
+            work = working_bytes(self.spec, self._smallest_image())
+        else:
+            work = working_bytes(self.spec, image, dpi=self.sensor_dpi)
         return self._plans(samples, SgdConfig(), self.background_count, work, train=train)
 
     def _smallest_image(self) -> tuple[int, int]:
@@ -538,8 +577,10 @@ class Device:
         if measure_memory:
             meter.start()
         artifact = self._reverified()
-        inputs = check_samples(images, self.spec)
-        work = max(working_bytes(self.spec, x.shape, x.dtype) for x in as_samples(images))
+        inputs = check_samples(images, self.spec, dpi=self.sensor_dpi)
+        work = max(
+            working_bytes(self.spec, x.shape, x.dtype, self.sensor_dpi) for x in as_samples(images)
+        )
         plans = self._plans(
             len(inputs), request.sgd, len(artifact.background), work, train=request.train
         )
@@ -884,7 +925,7 @@ class Device:
         gate (for scoring a whole evaluation set; ``verify`` gates each capture). With a second
         registration hypothesis in the spec, the further windows' outputs ride along
         (:mod:`personalize.windows`)."""
-        captures = cast(Sequence[np.ndarray], images)
+        captures = self._at_sensor(cast(Sequence[np.ndarray], images))
         if self.spec.max_views == 1:
             return self.embed_inputs(preprocess_batch(captures, self.spec))
         return self._with_windows([preprocess_views(x, self.spec) for x in captures])
@@ -947,9 +988,10 @@ class Device:
 
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """One capture's ``embed`` outputs, as :meth:`embed` gives them (after the gate)."""
+        image, dpi = np.asarray(image), self.sensor_dpi
         if self.spec.max_views == 1:
-            return self._run_embed(check_image(np.asarray(image), self.spec)[None])
-        return self._with_windows([check_image(np.asarray(image), self.spec, views=True)])
+            return self._run_embed(check_image(image, self.spec, dpi=dpi)[None])
+        return self._with_windows([check_image(image, self.spec, views=True, dpi=dpi)])
 
     def _run_embed(
         self, inputs: np.ndarray, views: TestViews | None = None

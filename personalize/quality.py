@@ -2,7 +2,8 @@
 
 Checks, in order, for every sample (messages name the sample by its index):
   * dtype: uint8, uint16 or float (floats are intensities in [0, 1]);
-  * shape: ``(h, w)`` or ``(h, w, 1|3|4)``, at least the model input's height and width;
+  * shape: ``(h, w)`` or ``(h, w, 1|3|4)``, at least the model input's height and width (a
+    print from a sensor of another resolution: once resampled to 500 dpi, as it is next);
   * NaN or infinite values; float images on a 0-255 scale;
   * blank or constant: the standard deviation of the cropped grayscale image below
     :data:`MIN_STD` gray levels;
@@ -20,12 +21,15 @@ import numpy as np
 
 from devices.cosine import normalize
 from devices.preprocess import (
+    SENSOR_DPI,
     PreprocessError,
     PreprocessSpec,
     crop,
     crop_views,
     preprocess_patch,
+    sensor_shape,
     to_gray_u8,
+    to_sensor_dpi,
 )
 from personalize.errors import EnrollmentError
 
@@ -68,11 +72,17 @@ def as_samples(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def check_image(
-    image: np.ndarray, spec: PreprocessSpec, index: int = 0, *, views: bool = False
+    image: np.ndarray,
+    spec: PreprocessSpec,
+    index: int = 0,
+    *,
+    views: bool = False,
+    dpi: float = SENSOR_DPI,
 ) -> np.ndarray:
     """Checks one image and returns its model input ``spec.shape`` (float32); with ``views``,
     the inputs of all its windows ``(v, *spec.shape)``, the first one's checked
-    (:func:`devices.preprocess.preprocess_views`).
+    (:func:`devices.preprocess.preprocess_views`). A print captured at another ``dpi`` is
+    resampled to 500 dpi once its values pass (:func:`devices.preprocess.to_sensor_dpi`).
 
     Raises:
       QualityError: the reason, naming ``index``.
@@ -88,10 +98,15 @@ def check_image(
     need_h, need_w = spec.input_size
     if not channels_ok:
         raise QualityError(index, f"shape {image.shape} is not (h, w) or (h, w, 1|3|4)")
-    if image.shape[0] * MAX_UPSCALE < need_h or image.shape[1] * MAX_UPSCALE < need_w:
+    try:
+        h, w = sensor_shape(image.shape, dpi)
+    except PreprocessError as err:
+        raise QualityError(index, str(err)) from None
+    if h * MAX_UPSCALE < need_h or w * MAX_UPSCALE < need_w:
+        at = "" if dpi == SENSOR_DPI else f" at {SENSOR_DPI} dpi (captured at {dpi:g})"
         raise QualityError(
             index,
-            f"{image.shape[0]}x{image.shape[1]} pixels, smaller than the model input "
+            f"{h}x{w} pixels{at}, smaller than the model input "
             f"{need_h}x{need_w} (by more than {MAX_UPSCALE:g}x a side)",
         )
     if np.issubdtype(image.dtype, np.floating):
@@ -103,8 +118,9 @@ def check_image(
                 index, f"float values up to {top:g}: expected intensities in [0, 1] (divide by 255)"
             )
     try:
+        gray = to_gray_u8(image) if dpi == SENSOR_DPI else to_sensor_dpi(image, dpi)
         # Once: a fingerprint's crop is its registration.
-        patches = crop_views(to_gray_u8(image), spec) if views else [crop(to_gray_u8(image), spec)]
+        patches = crop_views(gray, spec) if views else [crop(gray, spec)]
         patch = patches[0]
         model_input = np.stack([preprocess_patch(p, spec) for p in patches])
     except PreprocessError as err:
@@ -123,9 +139,14 @@ def check_image(
 
 
 def check_samples(
-    images: np.ndarray | Sequence[np.ndarray], spec: PreprocessSpec, *, min_samples: int = 1
+    images: np.ndarray | Sequence[np.ndarray],
+    spec: PreprocessSpec,
+    *,
+    min_samples: int = 1,
+    dpi: float = SENSOR_DPI,
 ) -> np.ndarray:
-    """Checks enrollment samples and returns their model inputs ``(n, *spec.shape)`` float32.
+    """Checks enrollment samples (captured at ``dpi``, see :func:`check_image`) and returns
+    their model inputs ``(n, *spec.shape)`` float32.
 
     Raises:
       QualityError: the first refused sample and why (or too few samples).
@@ -133,7 +154,7 @@ def check_samples(
     samples = as_samples(images)
     if len(samples) < min_samples:
         raise QualityError(None, f"{len(samples)} given, at least {min_samples} needed")
-    inputs = np.stack([check_image(x, spec, i) for i, x in enumerate(samples)])
+    inputs = np.stack([check_image(x, spec, i, dpi=dpi) for i, x in enumerate(samples)])
     flat = inputs.reshape(len(inputs), -1).astype(np.float64)
     flat -= flat.mean(axis=1, keepdims=True)
     flat = normalize(flat)

@@ -188,7 +188,7 @@ def _attempts(
 
 def _passes_gate(dev: Device, image: np.ndarray) -> bool:
     try:
-        check_image(np.asarray(image), dev.spec)
+        check_image(np.asarray(image), dev.spec, dpi=dev.sensor_dpi)
     except QualityError:
         return False
     return True

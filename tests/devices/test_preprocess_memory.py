@@ -16,6 +16,8 @@ from devices.preprocess import (
     PreprocessError,
     PreprocessSpec,
     preprocess_image,
+    sensor_shape,
+    to_sensor_dpi,
     working_bytes,
 )
 from devices.registration import CORE_SPEC
@@ -87,3 +89,36 @@ def test_a_large_print_costs_more_than_its_model_input() -> None:
 def test_bad_shape_is_a_clear_error() -> None:
     with pytest.raises(PreprocessError, match="image shape"):
         working_bytes(FINGERPRINT_SPEC, (300,))
+
+
+def _peak_at(image: np.ndarray, spec: PreprocessSpec, dpi: float) -> int:
+    preprocess_image(to_sensor_dpi(image, dpi), spec)
+    tracemalloc.start()
+    try:
+        preprocess_image(to_sensor_dpi(image, dpi), spec)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dpi", [400, 569, 1000])
+def test_planned_bytes_bound_a_capture_from_another_sensor(dpi: int) -> None:
+    """A print from a sensor of another resolution is resampled to 500 dpi first (the device's
+    ``sensor_dpi``): the plan counts that step too, within the same bounds."""
+    ratios = {}
+    for name in ("core", "foreground"):
+        spec = SPECS[name]
+        for shape in [(300, 300), (388, 374), (560, 296), (480, 640), (250, 250, 3)]:
+            if min(sensor_shape(shape, dpi)) < min(spec.crop_size) and name == "core":
+                continue
+            for dtype in (np.uint8, np.float32):
+                image = _ridges(shape, dtype)
+                planned = working_bytes(spec, shape, dtype, dpi)
+                ratios[name, shape, dtype.__name__] = planned / _peak_at(image, spec, dpi)
+    low, high = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
+    assert ratios[low] >= 0.9, (low, ratios[low])
+    assert ratios[high] <= 1.2, (high, ratios[high])
+    # ... and a large capture at a high resolution costs more than its 500 dpi copy would
+    assert working_bytes(CORE_SPEC, (960, 1280), np.uint8, 1000) > working_bytes(
+        CORE_SPEC, (480, 640)
+    )

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personalize import Device, cli
+from devices.preprocess import PreprocessSpec
+from personalize import Device
 from personalize.cli import ERROR, OK, REJECTED, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,18 +176,16 @@ def test_dpi_brings_another_sensors_prints_to_the_artifacts(
         np.save(tmp_path / f"{name}_probe.npy", probe if name == "plain" else double(probe))
     refused = _args(toy_artifact, store, "enroll", "--user", "o", "--dpi", "1000")
     assert main([*refused, str(tmp_path / "double.npy")]) == ERROR
-    assert "--dpi is a fingerprint sensor's resolution; this artifact is digit" in (
+    assert "(1000.0 dpi) is a fingerprint sensor's; this artifact is digit" in (
         capsys.readouterr().err
     )
 
-    made = cli._device
+    read = PreprocessSpec.from_dict
 
-    def as_prints(args: Any) -> Device:  # the toy's digits, taken as prints
-        dev = made(args)
-        dev.spec = dataclasses.replace(dev.spec, modality="fingerprint")
-        return dev
+    def as_prints(data: Any) -> PreprocessSpec:  # the toy's digits, taken as prints
+        return dataclasses.replace(read(data), modality="fingerprint")
 
-    monkeypatch.setattr(cli, "_device", as_prints)
+    monkeypatch.setattr(PreprocessSpec, "from_dict", staticmethod(as_prints))
     scores = {}
     for name, dpi in (("plain", []), ("double", ["--dpi", "1000"])):
         enroll = _args(toy_artifact, store, "enroll", "--user", name, "--no-train", *dpi)
@@ -198,9 +197,11 @@ def test_dpi_brings_another_sensors_prints_to_the_artifacts(
     # ... and it is applied: the 500 dpi probe said to be 1000 dpi shrinks to 14 x 14 first
     halved = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
     assert main([*halved, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "14x14 pixels, smaller than the model input" in capsys.readouterr().err
+    assert "14x14 pixels at 500 dpi (captured at 1000), smaller than the model input" in (
+        capsys.readouterr().err
+    )
     bad = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "0")
     assert main([*bad, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "--dpi 0: a sensor resolution must be a positive number of dpi" in (
+    assert "a sensor resolution must be a positive number of dpi, got 0.0" in (
         capsys.readouterr().err
     )

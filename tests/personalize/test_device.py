@@ -226,6 +226,7 @@ def test_artifact_is_verified_and_records_are_bound_to_it(toy_artifact, tmp_path
         ({"budget": "1MB"}, "budget must be"),
         ({"num_threads": 0}, "num_threads"),
         ({"profile": "toaster"}, "unknown profile 'toaster'"),
+        ({"sensor_dpi": 569}, "a fingerprint sensor's; this artifact is digit"),
     ],
 )
 def test_bad_device_arguments(toy_artifact, tmp_path: Path, kwargs, message: str) -> None:
