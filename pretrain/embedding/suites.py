@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from devices.preprocess import FINGERPRINT_SPEC, PreprocessError, PreprocessSpec, preprocess_batch
+from devices.preprocess import FINGERPRINT_SPEC, PreprocessError, PreprocessSpec, preprocess_image
 from pretrain.config import TrainConfig
 from pretrain.data import SENSOR_SETS, ArrayDataset, DataError, read_sensor_sets
 from pretrain.embedding.data import (
@@ -171,10 +171,13 @@ def fvc_sensor_sets(
     neither impostor pairs nor wrong answers.
     """
     prints = read_sensor_sets(root or None, sets)
-    try:
-        images = preprocess_batch(prints.images, spec)
-    except PreprocessError as err:
-        raise DataError(f"fvc[{','.join(sets)}]: {err}") from err
+    images = np.empty((len(prints.images), *spec.shape), np.float32)
+    for i, image in enumerate(prints.images):
+        try:
+            images[i] = preprocess_image(image, spec)
+        except PreprocessError as err:  # named as its file is: <finger>_<impression>
+            finger = prints.fingers[prints.labels[i]]
+            raise DataError(f"fvc/{finger}_{prints.impressions[i]}: {err}") from err
     return SensorSets(
         images,
         prints.labels,

@@ -9,7 +9,13 @@ import pytest
 import tifffile
 from PIL import Image
 
-from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC, SENSOR_DPI
+from devices.preprocess import (
+    FACE_SPEC,
+    FINGERPRINT_SPEC,
+    SENSOR_DPI,
+    PreprocessError,
+    PreprocessSpec,
+)
 from pretrain.data import (
     DataError,
     DataNotFoundError,
@@ -201,3 +207,27 @@ def test_fvc_sensor_sets_name_each_prints_finger(tmp_path: Path) -> None:
         + ["2000_DB3_B/102"] * 2
     )
     assert prints.images.shape[0] == 12 and prints.set_of[4] == "2000_DB2_B"
+
+
+def test_fvc_sensor_sets_name_the_print_that_fails(tmp_path: Path, monkeypatch) -> None:
+    """A print the preprocessing refuses is named as its file is (set, finger, impression)."""
+    from pretrain.embedding import fvc_sensor_sets, suites
+
+    yy, xx = np.mgrid[:120, :100]
+    folder = tmp_path / "fvc" / "2000_DB1_B"
+    folder.mkdir(parents=True)
+    for finger in (101, 102):
+        for impression in (1, 2):
+            ridges = 127 + 100 * np.sin((xx + 3 * impression + finger) / 3.0 + yy / 7.0)
+            tifffile.imwrite(folder / f"{finger}_{impression}.tif", ridges.astype(np.uint8))
+    calls = []
+
+    def refuse_the_third(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+        calls.append(image)
+        if len(calls) == 3:
+            raise PreprocessError("a stand-in refusal.")
+        return np.zeros(spec.shape, np.float32)
+
+    monkeypatch.setattr(suites, "preprocess_image", refuse_the_third)
+    with pytest.raises(DataError, match=r"^fvc/2000_DB1_B/102_1: a stand-in refusal\.$"):
+        fvc_sensor_sets(str(tmp_path), ("2000_DB1_B",))
