@@ -333,26 +333,29 @@ class Device:
         self._centres, self._proto = prototypes(artifact.background[:half], self.classes - 1)
         # ... and so are its background embeddings as unit rows (every calibration scores them)
         self._background_unit = normalize(artifact.background).astype(np.float32)
-        # One interpreter for the Device's life: enrollment and matching share it (each call
-        # sets the weights it needs), so enrollment runs warm kernels, as an app's would.
-        # What the interpreter keeps resident (see personalize.memory): its own rise, measured
-        # with the runtime library already mapped, plus the verified model bytes it runs from.
-        load_runtime()
-        held = PeakMeter()
-        held.start()
-        self._interp = artifact.interpreter(num_threads)
-        self._pristine = self._get_weights(self._interp)
-        rise = held.held()
-        # ... and the verified artifact it keeps: the model bytes and the background embeddings
-        kept = len(artifact.model) + artifact.background.nbytes + self._background_unit.nbytes
-        self._held_bytes = None if rise is None else rise + kept
-        self._artifact: Artifact | None = artifact
+        self._hold_interpreter(artifact)
         self.store = RecordStore(store_dir, keystore, keys=keys)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
         self._plan_memo: dict[tuple[int, SgdConfig, int, int, bool], dict[str, ScopePlan]] = {}
         self.continual = Continual(self, continual) if continual is not None else None
+
+    def _hold_interpreter(self, artifact: Artifact) -> None:
+        """One interpreter for the Device's life: enrollment and matching share it (each call
+        sets the weights it needs), so enrollment runs warm kernels, as an app's would."""
+        # What the interpreter keeps resident (see personalize.memory): its own rise, measured
+        # with the runtime library already mapped, plus the verified model bytes it runs from.
+        load_runtime()
+        held = PeakMeter()
+        held.start()
+        self._interp = artifact.interpreter(self.num_threads)
+        self._pristine = self._get_weights(self._interp)
+        rise = held.held()
+        # ... and the verified artifact it keeps: the model bytes and the background embeddings
+        kept = len(artifact.model) + artifact.background.nbytes + self._background_unit.nbytes
+        self._held_bytes = None if rise is None else rise + kept
+        self._artifact: Artifact | None = artifact
 
     def _sensor_dpi(self, dpi: Any) -> float:
         """The captures' resolution: ``dpi`` checked (prints only), or 500 when None."""
