@@ -22,6 +22,18 @@ never trained on):
   <= 4.18% flowmix prints; ``bench_fingerprint_generator.py --config`` this file
   ``--candidate <workdir>/model``); FVC is reported only.
 
+Interim (2026-12-07; not the registered reading, which waits for the run's end): stop 64's run
+was lost with its machine after 3 CosFace epochs and was started again at 00:41 UTC. SimCLR dev
+EER 47.18 43.75 41.86%; CosFace epochs 1-18 46.54 29.86 20.47 16.48 14.40 11.57 10.59 8.79 9.03
+8.45 8.04 7.68 7.54 7.79 8.43 7.89 | **6.89** 6.90% (about 320 s each; the rate cut to 1e-3 at
+epoch 17). The best of epochs 1-18 (epoch 17, ``python -m pretrain snapshot``), measured by
+``bench_fingerprint_generator.py`` (fingerprint_coarse_scratch.json): 6.89% on twin prints (bar
+4.41), 6.35% on flowmix prints (bar 4.18), twin EER 49.3% (committed 43.5, fine_scratch 49.5);
+FVC, reported only, 12.81% (committed 12.20 in the same run). What is settled already, since a
+best only falls: the finer strides did not help (that needed this run's best >= 7.29%); tie
+(within 0.5 of 6.79) or cost (<= 6.29) waits for the end. And the twin blindness is the
+from-scratch budget's, not the strides': both runs read about 49.5%.
+
 Command (resumable; about half of fine_scratch's multiply-adds a step):
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
     POCKETFIT_CACHE=/work/main/runs/cache python -m pretrain \\
