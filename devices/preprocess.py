@@ -456,18 +456,15 @@ def working_bytes(
     """
     if len(shape) < 2:
         raise PreprocessError(f"expected an image shape (h, w[, c]), got {tuple(shape)}.")
-    if dpi != SENSOR_DPI:
-        h, w = int(shape[0]), int(shape[1])
-        oh, ow = sensor_shape(shape, dpi)
-        convert = _convert_bytes(shape, dtype)
-        grey = 0 if convert == 0 else h * w
-        resample = grey + 8 * h * w + RESAMPLE_BYTES * oh * max(w, ow)
-        resampled = oh * ow + working_bytes(spec, (oh, ow))
-        return max(WORKING_FIXED + grey + convert, WORKING_FIXED + resample, resampled)
     h, w = int(shape[0]), int(shape[1])
     raw = h * w
     convert = _convert_bytes(shape, dtype)
     grey = 0 if convert == 0 else raw
+    if dpi != SENSOR_DPI:
+        oh, ow = sensor_shape(shape, dpi)
+        resample = grey + 8 * raw + RESAMPLE_BYTES * oh * max(w, ow)
+        resampled = oh * ow + working_bytes(spec, (oh, ow))
+        return max(WORKING_FIXED + grey + convert, WORKING_FIXED + resample, resampled)
     if spec.crop == "none":
         ph, pw = h, w
     elif spec.crop == "centre_square":
