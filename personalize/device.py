@@ -882,6 +882,7 @@ class Device:
             "enrolled_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "match": dataclasses.asdict(self.match),
             "best_step": fitted.result.best_step if fitted.result else 0,
+            **self._dpi_meta(),
             **extra,
         }
         record = UserRecord(request.user, fit.threshold, scope, weights, meta, templates)
@@ -896,7 +897,20 @@ class Device:
                 f"user {user!r} was enrolled with another artifact "
                 f"({record.meta.get('artifact')}, this one is {self.artifact_id}); enroll again."
             )
+        enrolled = record.meta.get("sensor_dpi", self.sensor_dpi)  # older records: unchecked
+        if enrolled != self.sensor_dpi:
+            raise StoreError(
+                f"user {user!r} was enrolled from captures at {enrolled:g} dpi; this Device takes "
+                f"them at {self.sensor_dpi:g} dpi (sensor_dpi), so the owner's captures would be "
+                f"scaled wrongly. Construct it with sensor_dpi={enrolled:g}, or enroll again."
+            )
         return record
+
+    def _dpi_meta(self) -> dict[str, float]:
+        """A print record keeps the resolution its captures came at, which :meth:`_record`
+        checks: a Device later constructed with another ``sensor_dpi`` would scale the owner's
+        captures wrongly and reject them without saying why."""
+        return {"sensor_dpi": self.sensor_dpi} if self.spec.modality == "fingerprint" else {}
 
     def record_of(
         self,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from devices.preprocess import PreprocessSpec, working_bytes
-from personalize import NO_TRAINING, Device, EnrollmentError, QualityError
+from personalize import NO_TRAINING, Device, EnrollmentError, QualityError, StoreError
 
 
 def _double(x: np.ndarray) -> np.ndarray:
@@ -86,3 +86,28 @@ def test_a_resolution_that_is_not_one_is_refused(
 ) -> None:
     with pytest.raises(EnrollmentError, match="a sensor resolution must be a positive number"):
         Device(toy_artifact["dir"], tmp_path, trusted_key=toy_artifact["pub"], sensor_dpi=dpi)
+
+
+def test_a_record_keeps_the_resolution_it_was_enrolled_at(
+    toy_artifact, tmp_path: Path, as_prints
+) -> None:
+    art = toy_artifact
+    owner, probe = _u8(art["owner"][:5]), _u8(art["owner_test"][:1])
+    hi = Device(art["dir"], tmp_path, trusted_key=art["pub"], sensor_dpi=1000)
+    hi.enroll("o", _double(owner), train=False, measure_memory=False)
+    assert hi.store.load("o").meta["sensor_dpi"] == 1000.0
+    # the same store under a Device that forgot the sensor's resolution: refused, with the reason
+    plain = Device(art["dir"], tmp_path, trusted_key=art["pub"])
+    for call in (lambda: plain.verify("o", _double(probe)[0]), lambda: plain.identify(probe[0])):
+        with pytest.raises(StoreError, match=r"enrolled from captures at 1000 dpi.*at 500 dpi"):
+            call()
+    again = Device(art["dir"], tmp_path, trusted_key=art["pub"], sensor_dpi=1000)
+    expected = hi.verify("o", _double(probe)[0], adapt=False).score
+    assert again.verify("o", _double(probe)[0], adapt=False).score == pytest.approx(expected)
+
+
+def test_a_record_of_another_modality_keeps_no_resolution(toy_artifact, tmp_path: Path) -> None:
+    art = toy_artifact
+    device = Device(art["dir"], tmp_path, trusted_key=art["pub"])
+    device.enroll("o", art["owner"][:5], train=False, measure_memory=False)
+    assert "sensor_dpi" not in device.store.load("o").meta
