@@ -490,19 +490,35 @@ def _convert_bytes(shape: Sequence[int], dtype: Any) -> int:
 
 
 def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
-    """Preprocesses each image; returns float32 ``(n, *spec.shape)``."""
+    """Preprocesses each image; returns float32 ``(n, *spec.shape)``.
+
+    Raises:
+      PreprocessError: an image cannot be preprocessed; the message starts with its index.
+    """
     out = np.empty((len(images), *spec.shape), np.float32)
     for i, image in enumerate(images):
-        out[i] = preprocess_image(image, spec)
+        out[i] = _numbered(i, preprocess_image, image, spec)
     return out
+
+
+def _numbered(i: int, step: Callable[..., Any], *args: Any) -> Any:
+    """``step(*args)`` for image ``i`` of a batch; its PreprocessError names the image."""
+    try:
+        return step(*args)
+    except PreprocessError as err:
+        raise PreprocessError(f"image {i}: {err}") from None
 
 
 def preprocess_batch_views(images: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
     """float32 ``(n, spec.max_views, *spec.shape)``: each image's :func:`preprocess_views`, a
-    print with fewer views padded with its first (which leaves a best-of-views score as is)."""
+    print with fewer views padded with its first (which leaves a best-of-views score as is).
+
+    Raises:
+      PreprocessError: an image cannot be preprocessed; the message starts with its index.
+    """
     out = np.empty((len(images), spec.max_views, *spec.shape), np.float32)
     for i, image in enumerate(images):
-        views = preprocess_views(image, spec)
+        views = _numbered(i, preprocess_views, image, spec)
         out[i, : len(views)] = views
         out[i, len(views) :] = views[0]
     return out

@@ -24,6 +24,7 @@ from devices.preprocess import (
     foreground_centre,
     frame_face,
     preprocess_batch,
+    preprocess_batch_views,
     preprocess_image,
     resize,
     resize_taps,
@@ -148,6 +149,16 @@ def test_preprocess_is_bit_identical_and_batches_match() -> None:
     b = np.stack([preprocess_image(im, FINGERPRINT_SPEC) for im in images])
     assert a.tobytes() == b.tobytes()
     assert a.tobytes() == preprocess_batch(images, FINGERPRINT_SPEC).tobytes()
+
+
+@pytest.mark.parametrize("batch", [preprocess_batch, preprocess_batch_views])
+def test_a_batch_names_the_image_it_refuses(batch) -> None:
+    images = [striped_print(), striped_print(), np.zeros((4, 4, 4, 4), np.uint8), striped_print()]
+    with pytest.raises(PreprocessError, match=r"^image 2: ") as caught:
+        batch(images, FINGERPRINT_SPEC)
+    with pytest.raises(PreprocessError) as alone:
+        preprocess_image(images[2], FINGERPRINT_SPEC)
+    assert str(caught.value) == f"image 2: {alone.value}"  # the image's own reason, numbered
 
 
 def test_unit_normalisation_and_flat_images() -> None:
