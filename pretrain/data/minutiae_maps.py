@@ -31,11 +31,12 @@ from devices.registration import Pose, estimate_pose, framed, warp_window
 from pretrain.data.fingerprint.impressions import rigid_to_impression
 from pretrain.data.fingerprint.synthetic import (
     GeneratorConfig,
+    Master,
     generate_impression,
     generate_master,
     impression_placement,
 )
-from pretrain.data.minutiae import master_minutiae, print_mask
+from pretrain.data.minutiae import Minutia, master_minutiae, print_mask
 
 SIGMA_PX = 1.5  # model-input px: a bump about a third of a ridge period wide at 128 x 128
 UNREAD = -1.0  # map value where the window shows no readable print
@@ -110,11 +111,48 @@ def minutiae_maps(
         truth = master_minutiae(master)
         for k in range(impressions):
             image = generate_impression(identity, k, seed=seed, config=config, master=master)
-            placement = impression_placement(identity, k, seed=seed, config=config)
-            shape = config.impression_shape
-            points = np.array(
-                [rigid_to_impression(placement, shape, master.centre, m.x, m.y) for m in truth],
-                np.float64,
-            ).reshape(-1, 2)
+            placed = _placed(truth, identity, k, seed, config, master)
+            points = np.array([(m.y, m.x) for m in placed], np.float64).reshape(-1, 2)
             out.append(window_map(image, points, spec))
     return np.stack(out) if out else np.zeros((0, *spec.shape), np.float32)
+
+
+def _placed(
+    truth: list[Minutia],
+    identity: int,
+    impression: int,
+    seed: int,
+    config: GeneratorConfig,
+    master: Master,
+) -> list[Minutia]:
+    """A master's minutiae moved into one impression by its rigid placement (a direction turns
+    with the finger: the impression's x axis is the master's turned by the placement)."""
+    placement = impression_placement(identity, impression, seed=seed, config=config)
+    shape = config.impression_shape
+    out = []
+    for m in truth:
+        row, col = rigid_to_impression(placement, shape, master.centre, m.x, m.y)
+        angle = (m.angle - placement.rotation + np.pi) % (2 * np.pi) - np.pi
+        out.append(Minutia(col, row, m.kind, angle))
+    return out
+
+
+def impression_minutiae(
+    identity: int, impression: int, *, seed: int, config: GeneratorConfig | None = None
+) -> tuple[np.ndarray, list[Minutia]]:
+    """An impression (uint8, as :func:`generate_impression` draws it) and the minutiae it shows
+    by the generator's ground truth: its master's minutiae placed rigidly, those on the
+    impression's readable print (:func:`pretrain.data.minutiae.print_mask`). What a minutiae
+    extractor would find with no error but the impression's non-rigid distortion (not undone)."""
+    config = config or GeneratorConfig()
+    master = generate_master(identity, seed=seed, config=config)
+    image = generate_impression(identity, impression, seed=seed, config=config, master=master)
+    readable = print_mask(image)
+    h, w = readable.shape
+    placed = _placed(master_minutiae(master), identity, impression, seed, config, master)
+    inside = [
+        m
+        for m in placed
+        if 0 <= round(m.y) < h and 0 <= round(m.x) < w and readable[round(m.y), round(m.x)]
+    ]
+    return image, inside

@@ -1,0 +1,177 @@
+"""Would minutiae matching add to the fingerprint embedding? Measured on development prints only.
+
+    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_minutiae_fusion.py
+
+The committed backbone's cosine against a classical minutiae matcher
+(:mod:`pretrain.evaluation.minutiae_match`) and their sum (cosine + w x the minutiae score), on
+the synthetic validation identities (0-99 x 8, seed 0, never trained on) of two generators: the
+committed backbone's own (``embed_fingerprint_flowmix.py``'s ``GENERATOR``) and its flow twins
+(``embed_fingerprint_twins.py``'s: identities 2k and 2k + 1 share fingertip, flow and period and
+differ in ridge detail, which the embedding barely sees: the yardstick of ridge detail). The
+minutiae come two ways: found in the impression by :mod:`pretrain.data.minutiae` (a yardstick
+extractor: band-pass, thinning, crossing number), and the generator's ground truth
+(:func:`pretrain.data.minutiae_maps.impression_minutiae`: the master's minutiae placed rigidly,
+those on the readable print; what a perfect extractor would give). The pairs are the FVC
+protocol's (every impression pair of an identity; first impressions of every two identities),
+and for the twins every impression of one twin against every impression of the other (the twin
+EER: genuine against twin pairs).
+
+What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
+embedding, and whether the extractor or the matcher limits it. No choice is taken here: the
+weights ``W`` are a fixed grid, and the file says which would be chosen on these dev prints.
+Writes ``notebooks/results/minutiae_fusion.json``; about 10 minutes on 2 cores (the prints and
+their minutiae are drawn again each run; the embeddings' prints are cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+from _results import ROOT, print_table, run_main, write_results
+from tqdm.auto import tqdm
+
+import pretrain
+from devices.cosine import normalize
+from devices.verification import eer
+from export.artifact.split import preprocess_of
+from pretrain.config import load_module
+from pretrain.data.fingerprint.synthetic import GeneratorConfig
+from pretrain.data.minutiae import MinutiaeError, minutiae
+from pretrain.data.minutiae_maps import impression_minutiae
+from pretrain.embedding.data import print_ranges, synthetic_val_set
+from pretrain.embedding.suites import embed
+from pretrain.evaluation import fvc_pairs
+from pretrain.evaluation.minutiae_match import match_score, minutiae_array
+
+COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+CONFIGS = {
+    "flowmix": ROOT / "pretrain" / "configs" / "embed_fingerprint_flowmix.py",
+    "twins": ROOT / "pretrain" / "configs" / "embed_fingerprint_twins.py",
+}
+STAGE = "flowmix"  # both configs' dev prints are drawn as this stage's options say
+IMPRESSIONS = 8
+W = (0.25, 0.5, 1.0, 2.0, 4.0)  # the sum's weights of the minutiae score (a fixed grid)
+
+
+def identity_minutiae(job: tuple[int, dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(found, truth) minutiae arrays of each impression of one identity (a worker's job)."""
+    identity, options = job
+    config = GeneratorConfig.from_dict(options)
+    out = []
+    for k in range(IMPRESSIONS):
+        image, truth = impression_minutiae(identity, k, seed=0, config=config)
+        try:
+            found = minutiae_array(minutiae(image))
+        except MinutiaeError:  # no readable print: nothing to match
+            found = np.zeros((0, 4))
+        out.append((found, minutiae_array(truth)))
+    return out
+
+
+def dev_minutiae(generator: dict[str, Any], identities: range) -> dict[str, list[np.ndarray]]:
+    """``{"found": [...], "truth": [...]}`` per dev print, identity-major."""
+    jobs = [(i, generator) for i in identities]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        done = list(tqdm(pool.map(identity_minutiae, jobs), total=len(jobs), desc="minutiae"))
+    prints = [p for identity in done for p in identity]
+    return {"found": [p[0] for p in prints], "truth": [p[1] for p in prints]}
+
+
+def pair_eer(score: Any, genuine: np.ndarray, other: np.ndarray) -> float:
+    """EER (%) of ``score(pairs)`` on genuine pairs against ``other`` pairs."""
+    return 100 * eer(score(genuine), score(other))
+
+
+def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
+    """The dev figures of one generator's prints."""
+    module = load_module(CONFIGS[name])
+    options = load_module(CONFIGS["flowmix"]).get_config()["stages"][STAGE]["dataset_options"]
+    identities = print_ranges(options).val
+    dev = synthetic_val_set(**{**options, "generator": module.GENERATOR, "crop": spec.crop})
+    unit = normalize(np.asarray(embed(model.module, model.params, dev.images), np.float64))
+    n = len(identities)
+    pairs = fvc_pairs(np.repeat(np.arange(n), IMPRESSIONS), np.tile(np.arange(IMPRESSIONS), n))
+    found = dev_minutiae(module.GENERATOR, identities)
+    cosine = {}
+    for kind in ("genuine", "impostor"):
+        p = getattr(pairs, kind)
+        cosine[kind] = np.einsum("kd,kd->k", unit[p[:, 0]], unit[p[:, 1]])
+    sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
+    if module.GENERATOR.get("twin_share", 0) > 0:
+        k = IMPRESSIONS
+        sets["twin"] = np.array(
+            [(a, b) for t in range(0, n - 1, 2) for a in range(k * t, k * t + k)
+             for b in range(k * (t + 1), k * (t + 2))]
+        )  # fmt: skip
+        cosine["twin"] = np.einsum("kd,kd->k", unit[sets["twin"][:, 0]], unit[sets["twin"][:, 1]])
+    out: dict[str, Any] = {
+        "prints": len(dev.labels),
+        "minutiae_per_print_median": {
+            kind: float(np.median([len(m) for m in found[kind]])) for kind in found
+        },
+    }
+    for against in [k for k in sets if k != "genuine"]:
+        row: dict[str, Any] = {"embedding": 100 * eer(cosine["genuine"], cosine[against])}
+        for kind, per_print in found.items():
+            match = {
+                s: np.array([match_score(per_print[a], per_print[b]) for a, b in sets[s]])
+                for s in ("genuine", against)
+            }
+            row[f"minutiae_{kind}"] = 100 * eer(match["genuine"], match[against])
+            row[f"sum_{kind}"] = {
+                str(w): 100
+                * eer(
+                    cosine["genuine"] + w * match["genuine"],
+                    cosine[against] + w * match[against],
+                )
+                for w in W
+            }
+        out["eer_pct" if against == "impostor" else "twin_eer_pct"] = row
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.parse_args()
+    started = time.time()
+    model = pretrain.load_model(COMMITTED)
+    spec = preprocess_of(model)
+    results = {name: one_generator(name, model, spec) for name in CONFIGS}
+    record: dict[str, Any] = {
+        "generators": results,
+        "weights": list(W),
+        "definition": (
+            "EER % on dev prints (synthetic validation identities x 8, seed 0): the committed "
+            "backbone's cosine ('embedding'), the minutiae matcher's score on minutiae found by "
+            "the extractor ('minutiae_found') or the generator's truth ('minutiae_truth'), and "
+            "cosine + w x that score ('sum_found', 'sum_truth', per w). eer_pct: genuine against "
+            "the FVC protocol's impostor pairs; twin_eer_pct: genuine against twin pairs."
+        ),
+        "seconds": time.time() - started,
+    }
+    path = write_results("minutiae_fusion", record)
+    rows = []
+    for name, r in results.items():
+        for key in ("eer_pct", "twin_eer_pct"):
+            if key in r:
+                e = r[key]
+                best = {k: min(e[f"sum_{k}"].values()) for k in ("found", "truth")}
+                rows.append(
+                    (f"{name} {key}", e["embedding"], e["minutiae_found"], best["found"],
+                     e["minutiae_truth"], best["truth"])
+                )  # fmt: skip
+    print_table(
+        ("dev prints", "embedding", "minutiae found", "best sum", "minutiae truth", "best sum"),
+        rows,
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    run_main(main)

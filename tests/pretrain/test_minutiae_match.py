@@ -1,0 +1,87 @@
+"""The minutiae matcher: rigid alignment by Hough voting and one-to-one pairing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pretrain.data.minutiae import BIFURCATION, ENDING, Minutia
+from pretrain.data.minutiae_maps import impression_minutiae
+from pretrain.evaluation.minutiae_match import (
+    MAX_TURN,
+    MinutiaeMatchError,
+    alignments,
+    match_score,
+    minutiae_array,
+)
+
+
+def _random_print(rng: np.random.Generator, n: int = 30, size: float = 300.0) -> np.ndarray:
+    xy = rng.uniform(0, size, (n, 2))
+    return np.column_stack([xy, rng.uniform(-np.pi, np.pi, n), rng.integers(0, 2, n)])
+
+
+def _moved(m: np.ndarray, turn: float, dx: float, dy: float) -> np.ndarray:
+    c, s = np.cos(turn), np.sin(turn)
+    x = c * m[:, 0] - s * m[:, 1] + dx
+    y = s * m[:, 0] + c * m[:, 1] + dy
+    return np.column_stack([x, y, (m[:, 2] + turn + np.pi) % (2 * np.pi) - np.pi, m[:, 3]])
+
+
+def test_a_print_turned_and_shifted_matches_itself_fully() -> None:
+    a = _random_print(np.random.default_rng(0))
+    b = _moved(a, np.radians(20), 30.0, -15.0)
+    assert match_score(a, b) == 1.0
+    turn, dx, dy = alignments(a, b)[0]
+    # the turn averages the neighbouring bins' votes too (a few chance pairs among them)
+    assert turn == pytest.approx(np.radians(20), abs=np.radians(1.5))
+    assert (dx, dy) == pytest.approx((30.0, -15.0), abs=1.0)
+    # ... a part of it (a partial print) too: the smaller print's minutiae all pair
+    assert match_score(a[:12], b) == 1.0
+
+
+def test_jitter_within_the_tolerances_still_pairs() -> None:
+    rng = np.random.default_rng(1)
+    a = _random_print(rng)
+    b = _moved(a, np.radians(-10), -20.0, 40.0)
+    b[:, :2] += rng.normal(0, 2.0, (len(b), 2))  # distortion of a couple of pixels
+    b[:, 2] += rng.normal(0, np.radians(5), len(b))
+    assert match_score(a, b) >= 0.9
+
+
+def test_unrelated_prints_pair_few_minutiae() -> None:
+    rng = np.random.default_rng(2)
+    scores = [match_score(_random_print(rng), _random_print(rng)) for _ in range(10)]
+    assert max(scores) < 0.4  # chance pairs of one Hough bin, far from a genuine 1.0
+
+
+def test_a_turn_beyond_the_limit_is_not_tried() -> None:
+    a = _random_print(np.random.default_rng(3))
+    b = _moved(a, MAX_TURN + np.radians(40), 0.0, 0.0)
+    assert match_score(a, b) < 0.4
+
+
+def test_bad_and_tiny_inputs() -> None:
+    a = _random_print(np.random.default_rng(4))
+    assert match_score(a[:1], a) == 0.0 and match_score(a, np.zeros((0, 4))) == 0.0
+    for bad in (a[:, :3], np.full((3, 4), np.nan), a[0]):
+        with pytest.raises(MinutiaeMatchError, match=r"\(n, 4\) finite rows"):
+            match_score(bad, a)
+
+
+def test_minutiae_without_a_direction_are_dropped() -> None:
+    found = [Minutia(1.0, 2.0, ENDING, 0.5), Minutia(3.0, 4.0, BIFURCATION, float("nan"))]
+    np.testing.assert_array_equal(minutiae_array(found), [[1.0, 2.0, 0.5, 0.0]])
+    assert minutiae_array([]).shape == (0, 4)
+
+
+def test_ground_truth_minutiae_tell_fingers_apart() -> None:
+    """Two impressions of one generator finger share their placed master minutiae; another
+    finger's do not pair."""
+    truth = {
+        (i, k): minutiae_array(impression_minutiae(i, k, seed=0)[1]) for i in (0, 1) for k in (0, 1)
+    }
+    assert min(len(t) for t in truth.values()) >= 5
+    same = [match_score(truth[(i, 0)], truth[(i, 1)]) for i in (0, 1)]
+    other = [match_score(truth[(0, k)], truth[(1, k)]) for k in (0, 1)]
+    assert min(same) > max(other) + 0.2
