@@ -195,9 +195,15 @@ def test_dpi_brings_another_sensors_prints_to_the_artifacts(
         scores[name] = json.loads(capsys.readouterr().out.splitlines()[-1])["score"]
     assert scores["double"] == pytest.approx(scores["plain"], abs=1e-6)
     # ... and it is applied: the 500 dpi probe said to be 1000 dpi shrinks to 14 x 14 first
-    halved = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
+    halved = _args(toy_artifact, store, "verify", "--user", "double", "--dpi", "1000")
     assert main([*halved, str(tmp_path / "plain_probe.npy")]) == ERROR
     assert "14x14 pixels at 500 dpi (captured at 1000), smaller than the model input" in (
+        capsys.readouterr().err
+    )
+    # a user enrolled at 500 dpi, verified as if the sensor were 1000 dpi: refused, saying why
+    other = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
+    assert main([*other, str(tmp_path / "plain_probe.npy")]) == ERROR
+    assert "enrolled from captures at 500 dpi; this Device takes them at 1000 dpi" in (
         capsys.readouterr().err
     )
     bad = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "0")
