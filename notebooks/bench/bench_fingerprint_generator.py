@@ -29,8 +29,8 @@ records, ``machine.git_commit``): adopted, each the committed backbone in its tu
 ``_anchor`` (6d754f0), ``_flow`` (21edeb6), ``_steep`` (8489bf5), ``_twins`` and
 ``_twins_fast`` (074ccf4), ``_minutiae`` (969fd25), ``_minutiae_strong`` (df98d38),
 ``_minutiae_conv`` (852fccd), ``_ridge`` (cdf593f), ``_fine`` (8e47d4d, on a snapshot of the
-run's best epoch) and ``_fine_scratch`` (a9f4965, a snapshot of its best epoch, 18 of 22);
-``_coarse_scratch`` holds an interim look (a snapshot of its best of epochs 1-18, 2026-12-07).
+run's best epoch), ``_fine_scratch`` (a9f4965, a snapshot of its best epoch, 18 of 22) and
+``_coarse_scratch`` (3c8b5b1, the run's model: its best epoch, 19 of 27).
 """
 
 from __future__ import annotations

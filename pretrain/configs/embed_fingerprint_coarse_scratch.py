@@ -22,17 +22,20 @@ never trained on):
   <= 4.18% flowmix prints; ``bench_fingerprint_generator.py --config`` this file
   ``--candidate <workdir>/model``); FVC is reported only.
 
-Interim (2026-12-07; not the registered reading, which waits for the run's end): stop 64's run
-was lost with its machine after 3 CosFace epochs and was started again at 00:41 UTC. SimCLR dev
-EER 47.18 43.75 41.86%; CosFace epochs 1-18 46.54 29.86 20.47 16.48 14.40 11.57 10.59 8.79 9.03
-8.45 8.04 7.68 7.54 7.79 8.43 7.89 | **6.89** 6.90% (about 320 s each; the rate cut to 1e-3 at
-epoch 17). The best of epochs 1-18 (epoch 17, ``python -m pretrain snapshot``), measured by
-``bench_fingerprint_generator.py`` (fingerprint_coarse_scratch.json): 6.89% on twin prints (bar
-4.41), 6.35% on flowmix prints (bar 4.18), twin EER 49.3% (committed 43.5, fine_scratch 49.5);
-FVC, reported only, 12.81% (committed 12.20 in the same run). What is settled already, since a
-best only falls: the finer strides did not help (that needed this run's best >= 7.29%); tie
-(within 0.5 of 6.79) or cost (<= 6.29) waits for the end. And the twin blindness is the
-from-scratch budget's, not the strides': both runs read about 49.5%.
+Measured (2026-12-07, across two sessions; stop 64's first run was lost with its machine after
+3 CosFace epochs and was started again at 00:41 UTC): SimCLR dev EER 47.18 43.75 41.86%;
+CosFace epochs 1-27 46.54 29.86 20.47 16.48 14.40 11.57 10.59 8.79 9.03 8.45 8.04 7.68 7.54 7.79
+8.43 7.89 | 6.89 6.90 **6.75** 6.89 6.93 7.04 | 6.93 6.95 6.89 | 6.89 6.89% (320-525 s each; the
+rate cut to 1e-3 at epoch 17, 1e-4 at 23, 1e-5 at 26; stopped by the plateau rule after epoch
+27, eight without a best). The run's model is epoch 19's. The decision
+(``bench_fingerprint_generator.py`` at 3c8b5b1, fingerprint_coarse_scratch.json): 6.75% on twin
+prints (bar 4.41), 6.00% on flowmix prints (bar 4.18), twin EER 49.0% (committed 43.5,
+fine_scratch 49.5): **not adopted**; FVC, reported only, 12.67% against the committed
+backbone's 12.20% in the same run (paired interval -1.70 to +4.39 points). **The registered
+reading: a tie** (fine_scratch's 6.79% is 0.04 points above this run's 6.75, within the 0.5 the
+dev set resolves): from scratch, at this budget, moving block 1's stride to block 4 neither
+helped nor cost. Both networks are blind to flow twins (49.0 and 49.5%), so the committed
+lineage's 43.5% comes from its longer history over several generators, not from its strides.
 
 Command (resumable; about half of fine_scratch's multiply-adds a step):
   POCKETFIT_DATA=/work/shared/datasets XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= \\
