@@ -39,7 +39,7 @@ epoch 18's (the same parameters as the snapshot measured during epoch 24). The d
 4.41), 6.19% on flowmix prints (bar 4.18), twin EER 49.5% (committed 43.5): **not adopted**;
 FVC, reported only, 13.33% against the committed backbone's 12.20% in the same run (paired
 interval -1.53 to +5.19 points). Its control from scratch at the committed strides:
-``embed_fingerprint_coarse_scratch.py``.
+``embed_fingerprint_coarse_scratch.py`` (a tie: 6.75%, 2026-12-07).
 
 Command (resumable: ``--resume`` continues the newest checkpoint; a finished stage is skipped;
 the run spans sessions):
