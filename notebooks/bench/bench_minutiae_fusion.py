@@ -18,8 +18,8 @@ EER: genuine against twin pairs).
 
 What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
 embedding, and whether the extractor or the matcher limits it. No choice is taken here: the
-weights ``W`` are a fixed grid, and the file says which would be chosen on these dev prints.
-Writes ``notebooks/results/minutiae_fusion.json``; about 10 minutes on 2 cores (the prints and
+weights ``W`` are a fixed grid, every one reported (the table prints the best of each).
+Writes ``notebooks/results/minutiae_fusion.json``; about 14 minutes on 2 cores (the prints and
 their minutiae are drawn again each run; the embeddings' prints are cached).
 """
 
@@ -47,6 +47,7 @@ from pretrain.embedding.data import print_ranges, synthetic_val_set
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import fvc_pairs
 from pretrain.evaluation.minutiae_match import match_score, minutiae_array
+from pretrain.evaluation.twins import twin_pairs
 
 COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 CONFIGS = {
@@ -83,11 +84,6 @@ def dev_minutiae(generator: dict[str, Any], identities: range) -> dict[str, list
     return {"found": [p[0] for p in prints], "truth": [p[1] for p in prints]}
 
 
-def pair_eer(score: Any, genuine: np.ndarray, other: np.ndarray) -> float:
-    """EER (%) of ``score(pairs)`` on genuine pairs against ``other`` pairs."""
-    return 100 * eer(score(genuine), score(other))
-
-
 def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
     """The dev figures of one generator's prints."""
     module = load_module(CONFIGS[name])
@@ -98,18 +94,14 @@ def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
     n = len(identities)
     pairs = fvc_pairs(np.repeat(np.arange(n), IMPRESSIONS), np.tile(np.arange(IMPRESSIONS), n))
     found = dev_minutiae(module.GENERATOR, identities)
-    cosine = {}
-    for kind in ("genuine", "impostor"):
-        p = getattr(pairs, kind)
-        cosine[kind] = np.einsum("kd,kd->k", unit[p[:, 0]], unit[p[:, 1]])
     sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
     if module.GENERATOR.get("twin_share", 0) > 0:
-        k = IMPRESSIONS
-        sets["twin"] = np.array(
-            [(a, b) for t in range(0, n - 1, 2) for a in range(k * t, k * t + k)
-             for b in range(k * (t + 1), k * (t + 2))]
-        )  # fmt: skip
-        cosine["twin"] = np.einsum("kd,kd->k", unit[sets["twin"][:, 0]], unit[sets["twin"][:, 1]])
+        sets["twin"] = twin_pairs(dev.labels)
+    cosine = {s: np.einsum("kd,kd->k", unit[p[:, 0]], unit[p[:, 1]]) for s, p in sets.items()}
+    matched = {
+        kind: {s: np.array([match_score(per[a], per[b]) for a, b in p]) for s, p in sets.items()}
+        for kind, per in found.items()
+    }
     out: dict[str, Any] = {
         "prints": len(dev.labels),
         "minutiae_per_print_median": {
@@ -118,11 +110,7 @@ def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
     }
     for against in [k for k in sets if k != "genuine"]:
         row: dict[str, Any] = {"embedding": 100 * eer(cosine["genuine"], cosine[against])}
-        for kind, per_print in found.items():
-            match = {
-                s: np.array([match_score(per_print[a], per_print[b]) for a, b in sets[s]])
-                for s in ("genuine", against)
-            }
+        for kind, match in matched.items():
             row[f"minutiae_{kind}"] = 100 * eer(match["genuine"], match[against])
             row[f"sum_{kind}"] = {
                 str(w): 100

@@ -32,6 +32,14 @@ class TwinSeparationError(ValueError):
     """Embeddings and labels that cannot be measured; the message says why."""
 
 
+def twin_pairs(labels: np.ndarray) -> np.ndarray:
+    """``(m, 2)`` index pairs ``i < j`` of samples of two twins (labels ``2k`` and ``2k + 1``),
+    row-major."""
+    y = np.asarray(labels)
+    twin = (y[:, None] // 2 == y[None, :] // 2) & (y[:, None] != y[None, :])
+    return np.argwhere(np.triu(twin, 1))
+
+
 def twin_separation(features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """The mean cosines of genuine, twin and other pairs, and the genuine-vs-twin EER.
 
@@ -58,8 +66,10 @@ def twin_separation(features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     cos = e @ e.T
     upper = np.triu(np.ones(cos.shape, bool), 1)
     same = y[:, None] == y[None, :]
-    twin = (y[:, None] // 2 == y[None, :] // 2) & ~same
-    genuine, twins, other = cos[same & upper], cos[twin & upper], cos[~same & ~twin & upper]
+    rows, cols = twin_pairs(y).T
+    twin = np.zeros(cos.shape, bool)
+    twin[rows, cols] = True
+    genuine, twins, other = cos[same & upper], cos[rows, cols], cos[~same & ~twin & upper]
     if not len(genuine) or not len(twins):
         raise TwinSeparationError(
             "need two samples of some finger and samples of both fingers of some pair (2k, "
