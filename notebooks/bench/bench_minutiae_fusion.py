@@ -19,7 +19,7 @@ EER: genuine against twin pairs).
 What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
 embedding, and whether the extractor or the matcher limits it. No choice is taken here: the
 weights ``W`` are a fixed grid, every one reported (the table prints the best of each).
-Writes ``notebooks/results/minutiae_fusion.json``; about 14 minutes on 2 cores (the prints and
+Writes ``notebooks/results/minutiae_fusion.json``; 6 minutes on 2 cores alone (the prints and
 their minutiae are drawn again each run; the embeddings' prints are cached).
 """
 
