@@ -14,6 +14,10 @@ python -m pretrain localiser --generator-config pretrain/configs/embed_fingerpri
     [--workdir runs/localiser --out devices/localiser.npz --json notebooks/results/localiser.json]
     (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
     errors at the FVC sensors' image sizes)
+python -m pretrain minutiae-detector --generator-config pretrain/configs/embed_fingerprint_flowmix.py
+    [--workdir runs/minutiae_detector --out notebooks/results/models/minutiae_detector.npz
+    --json notebooks/results/minutiae_detector.json] [--steps N]
+    (the learned minutiae detector, pretrain.minutiae_detector; resumes from --workdir)
 python -m pretrain snapshot --workdir runs/embed_face [--stage NAME] [--epoch N] [--out DIR]
     (the best parameters so far of a run that is still going or was stopped, as a model:
     <run folder>/snapshot by default; the run itself is not touched)
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pretrain.data.fingerprint import GeneratorConfig
 
-COMMANDS = ("train", "data", "localiser", "snapshot")
+COMMANDS = ("train", "data", "localiser", "minutiae-detector", "snapshot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--process-id", type=int, default=0)
     _data_parser(sub)
     _localiser_parser(sub)
+    _detector_parser(sub)
     _snapshot_parser(sub)
     return parser
 
@@ -133,6 +138,68 @@ def _localiser_parser(sub: argparse._SubParsersAction) -> None:
         "sensors' image sizes and add them to --json (val_by_impression_size)",
     )
     loc.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _detector_parser(sub: argparse._SubParsersAction) -> None:
+    det = sub.add_parser(
+        "minutiae-detector", help="train the learned minutiae detector on generator truth"
+    )
+    det.add_argument(
+        "--generator-config",
+        required=True,
+        help="a config module whose GENERATOR draws the prints, e.g. "
+        "pretrain/configs/embed_fingerprint_flowmix.py",
+    )
+    det.add_argument(
+        "--workdir", default="runs/minutiae_detector", help="cached prints and the checkpoint"
+    )
+    det.add_argument(
+        "--out",
+        default="notebooks/results/models/minutiae_detector.npz",
+        help="the chosen weights and threshold",
+    )
+    det.add_argument(
+        "--json", default="notebooks/results/minutiae_detector.json", help="its figures"
+    )
+    det.add_argument("--steps", type=int, default=None, help="default: DetectorConfig's")
+    det.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _detector(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from pretrain.config import ConfigError, load_module
+    from pretrain.data.fingerprint import GeneratorConfig
+    from pretrain.minutiae_detector import DetectorConfig, fit
+
+    try:
+        module = load_module(Path(args.generator_config))
+        if not hasattr(module, "GENERATOR"):
+            raise ConfigError(f"{args.generator_config} defines no GENERATOR.")
+        generator = GeneratorConfig.from_dict(module.GENERATOR)
+        if args.steps is not None and args.steps < 1:
+            raise ConfigError(f"--steps must be >= 1, got {args.steps}.")
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = DetectorConfig()
+    if args.steps is not None:
+        config = dataclasses.replace(config, steps=args.steps)
+    figures = fit(
+        Path(args.workdir),
+        Path(args.out),
+        generator=generator,
+        config=config,
+        progress=not args.no_progress,
+    )
+    figures["command"] = "python -m pretrain " + " ".join(sys.argv[1:])
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    at = f"{figures['threshold']:.2f}"
+    print(f"held-out training identities at threshold {at}: {json.dumps(figures['val'][at])}")
+    print(f"wrote {args.out} and {args.json}")
+    return 0
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -350,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         return _data(args)
     if args.command == "localiser":
         return _localiser(args)
+    if args.command == "minutiae-detector":
+        return _detector(args)
     if args.command == "snapshot":
         return _snapshot(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -11,7 +11,9 @@ differ in ridge detail, which the embedding barely sees: the yardstick of ridge 
 minutiae come two ways: found in the impression by :mod:`pretrain.data.minutiae` (a yardstick
 extractor: band-pass, thinning, crossing number), and the generator's ground truth
 (:func:`pretrain.data.minutiae_maps.impression_minutiae`: the master's minutiae placed rigidly,
-those on the readable print; what a perfect extractor would give). The pairs are the FVC
+those on the readable print; what a perfect extractor would give), and the learned detector
+(:mod:`pretrain.minutiae_detector`, trained on other identities' truth; its committed weights
+and the threshold chosen with them, ``models/minutiae_detector.npz``). The pairs are the FVC
 protocol's (every impression pair of an identity; first impressions of every two identities),
 and for the twins every impression of one twin against every impression of the other (the twin
 EER: genuine against twin pairs).
@@ -48,8 +50,11 @@ from pretrain.embedding.suites import embed
 from pretrain.evaluation import fvc_pairs
 from pretrain.evaluation.minutiae_match import match_score, minutiae_array
 from pretrain.evaluation.twins import twin_pairs
+from pretrain.minutiae_detector import detect, load_weights
 
 COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
+DETECTOR = ROOT / "notebooks" / "results" / "models" / "minutiae_detector.npz"
+KINDS = ("found", "truth", "detected")
 CONFIGS = {
     "flowmix": ROOT / "pretrain" / "configs" / "embed_fingerprint_flowmix.py",
     "twins": ROOT / "pretrain" / "configs" / "embed_fingerprint_twins.py",
@@ -59,8 +64,11 @@ IMPRESSIONS = 8
 W = (0.25, 0.5, 1.0, 2.0, 4.0)  # the sum's weights of the minutiae score (a fixed grid)
 
 
-def identity_minutiae(job: tuple[int, dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(found, truth) minutiae arrays of each impression of one identity (a worker's job)."""
+def identity_minutiae(
+    job: tuple[int, dict[str, Any]],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(found, truth) minutiae arrays and the image of each impression of one identity (a
+    worker's job)."""
     identity, options = job
     config = GeneratorConfig.from_dict(options)
     out = []
@@ -70,18 +78,24 @@ def identity_minutiae(job: tuple[int, dict[str, Any]]) -> list[tuple[np.ndarray,
             found = minutiae_array(minutiae(image))
         except MinutiaeError:  # no readable print: nothing to match
             found = np.zeros((0, 4))
-        out.append((found, minutiae_array(truth)))
+        out.append((found, minutiae_array(truth), image))
     return out
 
 
 def dev_minutiae(generator: dict[str, Any], identities: range) -> dict[str, list[np.ndarray]]:
-    """``{"found": [...], "truth": [...]}`` per dev print, identity-major."""
+    """``{"found": [...], "truth": [...], "detected": [...]}`` per dev print, identity-major."""
     jobs = [(i, generator) for i in identities]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:
         done = list(tqdm(pool.map(identity_minutiae, jobs), total=len(jobs), desc="minutiae"))
     prints = [p for identity in done for p in identity]
-    return {"found": [p[0] for p in prints], "truth": [p[1] for p in prints]}
+    params, threshold = load_weights(DETECTOR)
+    detected = detect(params, np.stack([p[2] for p in prints]), threshold)
+    return {
+        "found": [p[0] for p in prints],
+        "truth": [p[1] for p in prints],
+        "detected": detected,
+    }
 
 
 def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
@@ -137,8 +151,9 @@ def main() -> None:
         "definition": (
             "EER % on dev prints (synthetic validation identities x 8, seed 0): the committed "
             "backbone's cosine ('embedding'), the minutiae matcher's score on minutiae found by "
-            "the extractor ('minutiae_found') or the generator's truth ('minutiae_truth'), and "
-            "cosine + w x that score ('sum_found', 'sum_truth', per w). eer_pct: genuine against "
+            "the extractor ('minutiae_found'), the generator's truth ('minutiae_truth') or the "
+            "learned detector ('minutiae_detected'), and cosine + w x that score ('sum_found', "
+            "'sum_truth', 'sum_detected', per w). eer_pct: genuine against "
             "the FVC protocol's impostor pairs; twin_eer_pct: genuine against twin pairs."
         ),
         "seconds": time.time() - started,
@@ -149,13 +164,13 @@ def main() -> None:
         for key in ("eer_pct", "twin_eer_pct"):
             if key in r:
                 e = r[key]
-                best = {k: min(e[f"sum_{k}"].values()) for k in ("found", "truth")}
+                best = {k: min(e[f"sum_{k}"].values()) for k in KINDS}
                 rows.append(
-                    (f"{name} {key}", e["embedding"], e["minutiae_found"], best["found"],
-                     e["minutiae_truth"], best["truth"])
+                    (f"{name} {key}", e["embedding"],
+                     *[v for k in KINDS for v in (e[f"minutiae_{k}"], best[k])])
                 )  # fmt: skip
     print_table(
-        ("dev prints", "embedding", "minutiae found", "best sum", "minutiae truth", "best sum"),
+        ("dev prints", "embedding", *[h for k in KINDS for h in (f"minutiae {k}", "best sum")]),
         rows,
     )
     print(f"wrote {path}")
