@@ -520,11 +520,12 @@ def save_weights(
     path: Path, params: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float
 ) -> None:
     """Writes float32 weights and the chosen threshold to ``path`` (npz)."""
-    arrays = {f"w{k}": np.asarray(w, np.float32) for k, (w, _) in enumerate(params)}
+    arrays: dict[str, Any] = {"threshold": np.float32(threshold)}
+    arrays |= {f"w{k}": np.asarray(w, np.float32) for k, (w, _) in enumerate(params)}
     arrays |= {f"b{k}": np.asarray(b, np.float32) for k, (_, b) in enumerate(params)}
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        np.savez(f, threshold=np.float32(threshold), **arrays)
+        np.savez(f, **arrays)
 
 
 def load_weights(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
