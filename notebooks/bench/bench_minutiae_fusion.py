@@ -1,6 +1,6 @@
-"""Would minutiae matching add to the fingerprint embedding? Measured on development prints only.
+"""Would minutiae matching add to the fingerprint embedding? Judged on development prints.
 
-    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_minutiae_fusion.py
+    POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_minutiae_fusion.py [--no-fvc]
 
 The committed backbone's cosine against a classical minutiae matcher
 (:mod:`pretrain.evaluation.minutiae_match`) and their sum (cosine + w x the minutiae score), on
@@ -8,7 +8,7 @@ the synthetic validation identities (0-99 x 8, seed 0, never trained on) of two 
 committed backbone's own (``embed_fingerprint_flowmix.py``'s ``GENERATOR``) and its flow twins
 (``embed_fingerprint_twins.py``'s: identities 2k and 2k + 1 share fingertip, flow and period and
 differ in ridge detail, which the embedding barely sees: the yardstick of ridge detail). The
-minutiae come two ways: found in the impression by :mod:`pretrain.data.minutiae` (a yardstick
+minutiae come three ways: found in the impression by :mod:`pretrain.data.minutiae` (a yardstick
 extractor: band-pass, thinning, crossing number), and the generator's ground truth
 (:func:`pretrain.data.minutiae_maps.impression_minutiae`: the master's minutiae placed rigidly,
 those on the readable print; what a perfect extractor would give), and the learned detector
@@ -20,9 +20,13 @@ EER: genuine against twin pairs).
 
 What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
 embedding, and whether the extractor or the matcher limits it. No choice is taken here: the
-weights ``W`` are a fixed grid, every one reported (the table prints the best of each).
-Writes ``notebooks/results/minutiae_fusion.json``; 6 minutes on 2 cores alone (the prints and
-their minutiae are drawn again each run; the embeddings' prints are cached).
+weights ``W`` are a fixed grid, every one reported (the table prints the best of each); the
+learned detector's rule is in ``notebooks/results/fingerprint_ablation.md``. The FVC sets are
+read after the dev figures, for the protocol of the cosine, of the detector's minutiae and of
+their sums (``fvc_reported_only``, every weight): reported, never chosen on. Writes
+``notebooks/results/minutiae_fusion.json``; 6 minutes on 2 cores alone without the detector and
+FVC (the prints and their minutiae are drawn again each run; the embeddings' prints are
+cached).
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from devices.verification import eer
 from export.artifact.split import preprocess_of
 from pretrain.config import load_module
 from pretrain.data.fingerprint.synthetic import GeneratorConfig
+from pretrain.data.fvc import SENSOR_SETS, fvc_sets, impression_numbers, read_fvc
 from pretrain.data.minutiae import MinutiaeError, minutiae
 from pretrain.data.minutiae_maps import impression_minutiae
 from pretrain.embedding.data import print_ranges, synthetic_val_set
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import fvc_pairs
+from pretrain.evaluation.fvc_protocol import ALL_SETS, spec_prepare, spec_scorer
 from pretrain.evaluation.minutiae_match import match_score, minutiae_array
 from pretrain.evaluation.twins import twin_pairs
 from pretrain.minutiae_detector import detect, load_weights
@@ -123,30 +129,69 @@ def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
         },
     }
     for against in [k for k in sets if k != "genuine"]:
-        row: dict[str, Any] = {"embedding": 100 * eer(cosine["genuine"], cosine[against])}
-        for kind, match in matched.items():
-            row[f"minutiae_{kind}"] = 100 * eer(match["genuine"], match[against])
-            row[f"sum_{kind}"] = {
-                str(w): 100
-                * eer(
-                    cosine["genuine"] + w * match["genuine"],
-                    cosine[against] + w * match[against],
-                )
-                for w in W
-            }
-        out["eer_pct" if against == "impostor" else "twin_eer_pct"] = row
+        out["eer_pct" if against == "impostor" else "twin_eer_pct"] = eer_row(
+            cosine, matched, against
+        )
+    return out
+
+
+def eer_row(
+    cosine: dict[str, np.ndarray], matched: dict[str, dict[str, np.ndarray]], against: str
+) -> dict[str, Any]:
+    """EER % of genuine against ``against`` pairs: the cosine's, each minutiae kind's score's and
+    their sums' (per weight of :data:`W`)."""
+    row: dict[str, Any] = {"embedding": 100 * eer(cosine["genuine"], cosine[against])}
+    for kind, match in matched.items():
+        row[f"minutiae_{kind}"] = 100 * eer(match["genuine"], match[against])
+        row[f"sum_{kind}"] = {
+            str(w): 100
+            * eer(cosine["genuine"] + w * match["genuine"], cosine[against] + w * match[against])
+            for w in W
+        }
+    return row
+
+
+def fvc_report(model: Any, spec: Any) -> dict[str, Any]:
+    """Reported only (no choice is taken from it): the FVC protocol of the cosine, the learned
+    detector's minutiae through the matcher, and their sums, per set and over the sensor sets."""
+    params, threshold = load_weights(DETECTOR)
+    make_scorer = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
+    out: dict[str, Any] = {}
+    for name in [n for n in ALL_SETS if n in set(fvc_sets())]:
+        raw = read_fvc(name)
+        cos = make_scorer(spec_prepare(spec)(raw.images))
+        found = detect(params, np.stack(raw.images), threshold)
+        pairs = fvc_pairs(raw.labels, impression_numbers(raw.paths))
+        sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
+        cosine = {s: cos(p[:, 0], p[:, 1]) for s, p in sets.items()}
+        match = {
+            s: np.array([match_score(found[a], found[b]) for a, b in p]) for s, p in sets.items()
+        }
+        out[name] = eer_row(cosine, {"detected": match}, "impostor")
+        out[name]["minutiae_per_print_median"] = float(np.median([len(m) for m in found]))
+    sensors = [n for n in SENSOR_SETS if n in out]
+    if sensors:
+        out["mean_over_sensor_sets"] = {
+            "embedding": float(np.mean([out[n]["embedding"] for n in sensors])),
+            "minutiae_detected": float(np.mean([out[n]["minutiae_detected"] for n in sensors])),
+            "sum_detected": {
+                str(w): float(np.mean([out[n]["sum_detected"][str(w)] for n in sensors])) for w in W
+            },
+        }
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.parse_args()
+    parser.add_argument("--no-fvc", action="store_true", help="dev prints only (no FVC report)")
+    args = parser.parse_args()
     started = time.time()
     model = pretrain.load_model(COMMITTED)
     spec = preprocess_of(model)
     results = {name: one_generator(name, model, spec) for name in CONFIGS}
     record: dict[str, Any] = {
         "generators": results,
+        "fvc_reported_only": {} if args.no_fvc else fvc_report(model, spec),
         "weights": list(W),
         "definition": (
             "EER % on dev prints (synthetic validation identities x 8, seed 0): the committed "
@@ -154,7 +199,9 @@ def main() -> None:
             "the extractor ('minutiae_found'), the generator's truth ('minutiae_truth') or the "
             "learned detector ('minutiae_detected'), and cosine + w x that score ('sum_found', "
             "'sum_truth', 'sum_detected', per w). eer_pct: genuine against "
-            "the FVC protocol's impostor pairs; twin_eer_pct: genuine against twin pairs."
+            "the FVC protocol's impostor pairs; twin_eer_pct: genuine against twin pairs. "
+            "fvc_reported_only: the FVC protocol per set (cosine, detected minutiae, their sums) "
+            "and the means over the five sensor sets; reported, never chosen on."
         ),
         "seconds": time.time() - started,
     }
@@ -173,6 +220,15 @@ def main() -> None:
         ("dev prints", "embedding", *[h for k in KINDS for h in (f"minutiae {k}", "best sum")]),
         rows,
     )
+    fvc = record["fvc_reported_only"]
+    if fvc:
+        print_table(
+            ("FVC (reported only)", "embedding", "minutiae detected", *[f"sum w {w}" for w in W]),
+            [
+                (name, r["embedding"], r["minutiae_detected"], *r["sum_detected"].values())
+                for name, r in fvc.items()
+            ],
+        )
     print(f"wrote {path}")
 
 
