@@ -555,7 +555,6 @@ def fit(
     val = cached_detector_data(
         workdir, val_identities, impressions, seed=seed, generator=generator, progress=progress
     )
-    started = time.time()
     params, history = train_detector(
         train, val, config, checkpoint=workdir / "detector-checkpoint.pkl", progress=progress
     )
@@ -570,7 +569,7 @@ def fit(
         "seed": seed,
         "config": dataclasses.asdict(config),
         "true_minutiae_per_print_median": float(np.median([len(t) for t in train[1]])),
-        "train_seconds": time.time() - started,
+        "train_seconds": sum(row["seconds"] for row in history),  # over resumed sessions too
         "history": history,
         "threshold": float(threshold),
         "val": table,
