@@ -56,6 +56,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from devices.minutiae_detector import BINS, CELL, LAYERS, bin_angles, decode, normalised
 from pretrain.data.fingerprint.impressions import master_coordinates, rigid_to_impression
 from pretrain.data.fingerprint.synthetic import (
     FingerprintGenerator,
@@ -65,18 +66,6 @@ from pretrain.data.fingerprint.synthetic import (
 )
 from pretrain.data.minutiae import Minutia, master_minutiae, print_mask
 
-CELL = 4  # px per output cell (the network's stride)
-BINS = 24  # direction bins over the full turn (15 degrees each)
-LAYERS = (  # (kernel, stride, dilation, channels out)
-    (5, 2, 1, 32),
-    (3, 1, 1, 32),
-    (3, 2, 1, 64),
-    (3, 1, 1, 64),
-    (3, 1, 2, 64),
-    (3, 1, 4, 64),
-    (3, 1, 8, 64),
-    (1, 1, 1, 1 + 2 + BINS),
-)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
 VAL_IDENTITIES = range(1300, 1350)  # held-out training identities: checkpoint and threshold
 MATCH_PX = 8.0  # a found minutia within this of an unclaimed true one is a hit
@@ -256,15 +245,6 @@ def mirrored(images: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return images[:, :, ::-1], maps
 
 
-def normalised(images: np.ndarray) -> np.ndarray:
-    """float32 ``(n, h, w, 1)``: each image less its mean over its spread, ridges (dark)
-    positive."""
-    x = np.asarray(images, np.float32)
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    spread = x.std(axis=(1, 2), keepdims=True) + 1e-3
-    return ((mean - x) / spread)[..., None]
-
-
 def init(key: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
     """He-initialised weights ``(k, k, in, out)`` and zero biases of :data:`LAYERS`."""
     params, cin = [], 1
@@ -298,10 +278,6 @@ def forward(params: Sequence[tuple[Any, Any]], x: jax.Array) -> jax.Array:
     return x
 
 
-def _bins() -> np.ndarray:
-    return (np.arange(BINS) + 0.5) * 2 * np.pi / BINS - np.pi
-
-
 def loss(
     params: Sequence[tuple[Any, Any]], x: jax.Array, t: jax.Array, positive_weight: float
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
@@ -316,7 +292,7 @@ def loss(
         + (1 - pos) * (1 - ignored) * jax.nn.softplus(logit)
     ).sum() / count
     offset = (jnp.abs(jax.nn.sigmoid(out[..., 1:3]) - t[..., 2:4]).sum(-1) * pos).sum() / count
-    turn = jnp.asarray(_bins())
+    turn = jnp.asarray(bin_angles())
     gap = jnp.mod(t[..., 4:5] - turn + jnp.pi, 2 * jnp.pi) - jnp.pi
     soft = jnp.exp(-0.5 * (gap / (2 * np.pi / BINS)) ** 2)
     soft = soft / soft.sum(-1, keepdims=True)
@@ -325,12 +301,6 @@ def loss(
 
 
 _FORWARD = jax.jit(forward)
-
-
-def _maxpool3(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    h, w = a.shape[1:]
-    return np.max([p[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=0)
 
 
 def outputs(params: Sequence[tuple[Any, Any]], images: np.ndarray, batch: int = 16) -> np.ndarray:
@@ -342,23 +312,6 @@ def outputs(params: Sequence[tuple[Any, Any]], images: np.ndarray, batch: int = 
             for i in range(0, len(images), batch)
         ]
     )
-
-
-def decode(out: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """``(n, 4)`` rows x, y, angle, kind (0) of each image's minutiae from raw outputs."""
-    prob = 1.0 / (1.0 + np.exp(-out[..., 0]))
-    peaks = (prob >= _maxpool3(prob)) & (prob >= threshold)
-    turn = np.exp(1j * _bins())
-    found = []
-    for k in range(len(out)):
-        r, c = np.nonzero(peaks[k])
-        offset = 1.0 / (1.0 + np.exp(-out[k, r, c, 1:3]))
-        logits = out[k, r, c, 3:]
-        p = np.exp(logits - logits.max(-1, keepdims=True))
-        angle = np.angle((p * turn).sum(-1))
-        x, y = (c + offset[:, 0]) * CELL, (r + offset[:, 1]) * CELL
-        found.append(np.column_stack([x, y, angle, np.zeros(len(r))]))
-    return found
 
 
 def detect(

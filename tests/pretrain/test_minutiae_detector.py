@@ -127,3 +127,27 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
     assert main(["minutiae-detector", "--generator-config", str(good), "--steps", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--steps" in err
+
+
+def test_the_device_detector_repeats_the_trained_network(tmp_path: Path) -> None:
+    """devices.minutiae_detector (numpy, float32) gives the JAX network's outputs and minutiae."""
+    import jax
+
+    from devices.minutiae_detector import MinutiaeDetector
+    from pretrain.minutiae_detector import init, outputs
+
+    params = [(np.asarray(w), np.asarray(b)) for w, b in init(jax.random.PRNGKey(3))]
+    images = np.stack([_truth(300 + i, 1)[0] for i in range(2)])
+    save_weights(tmp_path / "w.npz", params, 0.5)
+    device = MinutiaeDetector.load(tmp_path / "w.npz")
+    ref = outputs(params, images)
+    for image, expected in zip(images, ref, strict=True):
+        got = device.outputs(image)
+        assert got.shape == expected.shape
+        # float32 sums in another order: a tolerance no CPU's rounding reaches
+        assert np.abs(got - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max()))
+    logits = ref.copy()
+    logits[..., 0] = np.where(logits[..., 0] > np.quantile(logits[..., 0], 0.99), 5.0, -5.0)
+    assert [len(m) for m in decode(logits, 0.5)] == [
+        len(decode(logits[k : k + 1], 0.5)[0]) for k in range(2)
+    ]
