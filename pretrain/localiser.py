@@ -50,6 +50,7 @@ from pretrain.data.fingerprint.synthetic import (
     GeneratorConfig,
     impression_placement,
 )
+from pretrain.npz_cache import save_npz, settings_digest
 
 DILATIONS = (1, 2, 4, 8, 1)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
@@ -321,22 +322,15 @@ def cached_anchor_data(
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`anchor_data`, kept in ``workdir`` under a name of its settings."""
-    key = hashlib.sha256(
-        json.dumps(
-            [identities.start, identities.stop, impressions, seed, dataclasses.asdict(generator)],
-            sort_keys=True,
-            default=list,
-        ).encode()
-    ).hexdigest()[:16]
+    key = settings_digest(
+        [identities.start, identities.stop, impressions, seed, dataclasses.asdict(generator)]
+    )
     path = workdir / f"anchors-{identities.start}-{identities.stop}-{key}.npz"
     if path.exists():
         with np.load(path) as z:
             return z["inputs"], z["anchors"]
     data = anchor_data(identities, impressions, seed=seed, generator=generator, progress=progress)
-    workdir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npz")
-    np.savez(partial, inputs=data[0], anchors=data[1])
-    partial.replace(path)
+    save_npz(path, inputs=data[0], anchors=data[1])
     return data
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 import pickle
 import time
@@ -65,6 +64,7 @@ from pretrain.data.fingerprint.synthetic import (
     impression_placement,
 )
 from pretrain.data.minutiae import Minutia, master_minutiae, print_mask
+from pretrain.npz_cache import save_npz, settings_digest
 
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
 VAL_IDENTITIES = range(1300, 1350)  # held-out training identities: checkpoint and threshold
@@ -191,21 +191,17 @@ def cached_detector_data(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """:func:`detector_data`, kept in ``workdir`` under a name of its settings (and of this
     module's truth rule)."""
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                identities.start,
-                identities.stop,
-                impressions,
-                seed,
-                dataclasses.asdict(generator),
-                NEAR_PX,
-                "truth-v1",
-            ],
-            sort_keys=True,
-            default=list,
-        ).encode()
-    ).hexdigest()[:16]
+    key = settings_digest(
+        [
+            identities.start,
+            identities.stop,
+            impressions,
+            seed,
+            dataclasses.asdict(generator),
+            NEAR_PX,
+            "truth-v1",
+        ]
+    )
     path = workdir / f"detector-{identities.start}-{identities.stop}-{key}.npz"
     if path.exists():
         with np.load(path) as z:
@@ -214,11 +210,8 @@ def cached_detector_data(
     images, truth = detector_data(
         identities, impressions, seed=seed, generator=generator, progress=progress
     )
-    workdir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npz")
     counts = np.asarray([len(t) for t in truth])
-    np.savez(partial, images=images, truth=np.concatenate(truth), counts=counts)
-    partial.replace(path)
+    save_npz(path, images=images, truth=np.concatenate(truth), counts=counts)
     return images, truth
 
 

@@ -7,10 +7,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pretrain.data.fingerprint import GeneratorConfig
+
+
+def _written(args: argparse.Namespace, figures: dict[str, Any]) -> int:
+    """Writes a command's figures (and the command) to ``--json``; says where both files went."""
+    from pathlib import Path
+
+    figures["command"] = "python -m pretrain " + " ".join(sys.argv[1:])
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    print(f"wrote {args.out} and {args.json}")
+    return 0
 
 
 def localiser_parser(sub: argparse._SubParsersAction) -> None:
@@ -103,13 +114,9 @@ def detector(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.no_progress,
     )
-    figures["command"] = "python -m pretrain " + " ".join(sys.argv[1:])
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     at = f"{figures['threshold']:.2f}"
     print(f"held-out training identities at threshold {at}: {json.dumps(figures['val'][at])}")
-    print(f"wrote {args.out} and {args.json}")
-    return 0
+    return _written(args, figures)
 
 
 def localiser(args: argparse.Namespace) -> int:
@@ -160,12 +167,8 @@ def localiser(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.no_progress,
     )
-    figures["command"] = "python -m pretrain " + " ".join(sys.argv[1:])
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures["val_integer"]))
-    print(f"wrote {args.out} and {args.json}")
-    return 0
+    return _written(args, figures)
 
 
 def _localiser_sizes(args: argparse.Namespace, generator: GeneratorConfig, val: range) -> int:
