@@ -24,9 +24,8 @@ weights ``W`` are a fixed grid, every one reported (the table prints the best of
 learned detector's rule is in ``notebooks/results/fingerprint_ablation.md``. The FVC sets are
 read after the dev figures, for the protocol of the cosine, of the detector's minutiae and of
 their sums (``fvc_reported_only``, every weight): reported, never chosen on. Writes
-``notebooks/results/minutiae_fusion.json``; 6 minutes on 2 cores alone without the detector and
-FVC (the prints and their minutiae are drawn again each run; the embeddings' prints are
-cached).
+``notebooks/results/minutiae_fusion.json``; 7.5 minutes on 2 cores alone (the prints and their
+minutiae are drawn again each run; the embeddings' prints are cached).
 """
 
 from __future__ import annotations
