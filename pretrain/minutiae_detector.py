@@ -7,8 +7,8 @@ prints its minutiae give a matcher EER of 41%, the generator's true minutiae 13%
 
 Input: a uint8 500 dpi impression, normalised by its own mean and spread (ridges positive). A
 fully convolutional network (:data:`LAYERS`: two stride-2 layers, then dilated 3x3 layers, a
-receptive field of about 70 px, eight ridges) gives for every :data:`CELL` x :data:`CELL` px cell
-a minutia logit, the minutia's offset inside the cell (two sigmoids) and its direction as
+receptive field of 133 px, about fourteen ridges) gives for every :data:`CELL` x :data:`CELL` px
+cell a minutia logit, the minutia's offset inside the cell (two sigmoids) and its direction as
 :data:`BINS` bins of the full turn. Targets (:func:`targets`): a cell holds a minutia when a true
 minutia lies in it; the cells around one are ignored by the logit's loss (a minutia on a cell's
 edge, the truth's own pixel of error); the direction is a cross-entropy against a Gaussian of one
