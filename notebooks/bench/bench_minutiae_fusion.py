@@ -53,7 +53,13 @@ from pretrain.embedding.data import print_ranges, synthetic_val_set
 from pretrain.embedding.suites import embed
 from pretrain.evaluation import fvc_pairs
 from pretrain.evaluation.fvc_bootstrap import SetScores, mean_eer_interval
-from pretrain.evaluation.fvc_protocol import ALL_SETS, spec_prepare, spec_scorer
+from pretrain.evaluation.fvc_protocol import (
+    ALL_SETS,
+    Scorer,
+    set_scores,
+    spec_prepare,
+    spec_scorer,
+)
 from pretrain.evaluation.minutiae_match import match_score, minutiae_array
 from pretrain.evaluation.twins import twin_pairs
 from pretrain.minutiae_detector import detect, load_weights
@@ -88,15 +94,16 @@ def identity_minutiae(
     return out
 
 
-def dev_minutiae(generator: dict[str, Any], identities: range) -> dict[str, list[np.ndarray]]:
+def dev_minutiae(
+    generator: dict[str, Any], identities: range, detector: tuple[Any, float]
+) -> dict[str, list[np.ndarray]]:
     """``{"found": [...], "truth": [...], "detected": [...]}`` per dev print, identity-major."""
     jobs = [(i, generator) for i in identities]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:
         done = list(tqdm(pool.map(identity_minutiae, jobs), total=len(jobs), desc="minutiae"))
     prints = [p for identity in done for p in identity]
-    params, threshold = load_weights(DETECTOR)
-    detected = detect(params, np.stack([p[2] for p in prints]), threshold)
+    detected = detect(detector[0], np.stack([p[2] for p in prints]), detector[1])
     return {
         "found": [p[0] for p in prints],
         "truth": [p[1] for p in prints],
@@ -104,7 +111,7 @@ def dev_minutiae(generator: dict[str, Any], identities: range) -> dict[str, list
     }
 
 
-def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
+def one_generator(name: str, model: Any, spec: Any, detector: tuple[Any, float]) -> dict[str, Any]:
     """The dev figures of one generator's prints."""
     module = load_module(CONFIGS[name])
     options = load_module(CONFIGS["flowmix"]).get_config()["stages"][STAGE]["dataset_options"]
@@ -113,7 +120,7 @@ def one_generator(name: str, model: Any, spec: Any) -> dict[str, Any]:
     unit = normalize(np.asarray(embed(model.module, model.params, dev.images), np.float64))
     n = len(identities)
     pairs = fvc_pairs(np.repeat(np.arange(n), IMPRESSIONS), np.tile(np.arange(IMPRESSIONS), n))
-    found = dev_minutiae(module.GENERATOR, identities)
+    found = dev_minutiae(module.GENERATOR, identities, detector)
     sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
     if module.GENERATOR.get("twin_share", 0) > 0:
         sets["twin"] = twin_pairs(dev.labels)
@@ -151,10 +158,17 @@ def eer_row(
     return row
 
 
-def fvc_report(model: Any, spec: Any) -> dict[str, Any]:
+def minutiae_scorer(found: list[np.ndarray]) -> Scorer:
+    """The matcher's score of prints ``i[k]`` and ``j[k]`` of one set's minutiae ``found``."""
+    return lambda i, j: np.array(
+        [match_score(found[a], found[b]) for a, b in zip(i, j, strict=True)]
+    )
+
+
+def fvc_report(model: Any, spec: Any, detector: tuple[Any, float]) -> dict[str, Any]:
     """Reported only (no choice is taken from it): the FVC protocol of the cosine, the learned
     detector's minutiae through the matcher, and their sums, per set and over the sensor sets."""
-    params, threshold = load_weights(DETECTOR)
+    params, threshold = detector
     make_scorer = spec_scorer(lambda x: embed(model.module, model.params, x), spec)
     out: dict[str, Any] = {}
     kept: dict[str, dict[str, SetScores]] = {
@@ -162,23 +176,17 @@ def fvc_report(model: Any, spec: Any) -> dict[str, Any]:
     }
     for name in [n for n in ALL_SETS if n in set(fvc_sets())]:
         raw = read_fvc(name)
-        cos = make_scorer(spec_prepare(spec)(raw.images))
+        fingers, impressions = raw.labels, impression_numbers(raw.paths)
         found = detect(params, np.stack(raw.images), threshold)
-        pairs = fvc_pairs(raw.labels, impression_numbers(raw.paths))
-        sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
-        cosine = {s: cos(p[:, 0], p[:, 1]) for s, p in sets.items()}
-        match = {
-            s: np.array([match_score(found[a], found[b]) for a, b in p]) for s, p in sets.items()
-        }
-        out[name] = eer_row(cosine, {"detected": match}, "impostor")
+        cos = set_scores(make_scorer(spec_prepare(spec)(raw.images)), fingers, impressions)
+        match = set_scores(minutiae_scorer(found), fingers, impressions)
+        cosine = {"genuine": cos.genuine, "impostor": cos.impostor}
+        matched = {"genuine": match.genuine, "impostor": match.impostor}
+        out[name] = eer_row(cosine, {"detected": matched}, "impostor")
         out[name]["minutiae_per_print_median"] = float(np.median([len(m) for m in found]))
-        fingers = np.asarray(raw.labels)
         for key, w in [("embedding", 0.0)] + [(f"sum w {w}", w) for w in W]:
-            kept[key][name] = SetScores(
-                genuine=cosine["genuine"] + w * match["genuine"],
-                genuine_fingers=fingers[pairs.genuine[:, 0]],
-                impostor=cosine["impostor"] + w * match["impostor"],
-                impostor_fingers=fingers[pairs.impostor],
+            kept[key][name] = cos._replace(
+                genuine=cos.genuine + w * match.genuine, impostor=cos.impostor + w * match.impostor
             )
     sensors = [n for n in SENSOR_SETS if n in out]
     if sensors:
@@ -202,10 +210,11 @@ def main() -> None:
     started = time.time()
     model = pretrain.load_model(COMMITTED)
     spec = preprocess_of(model)
-    results = {name: one_generator(name, model, spec) for name in CONFIGS}
+    detector = load_weights(DETECTOR)
+    results = {name: one_generator(name, model, spec, detector) for name in CONFIGS}
     record: dict[str, Any] = {
         "generators": results,
-        "fvc_reported_only": {} if args.no_fvc else fvc_report(model, spec),
+        "fvc_reported_only": {} if args.no_fvc else fvc_report(model, spec, detector),
         "weights": list(W),
         "definition": (
             "EER % on dev prints (synthetic validation identities x 8, seed 0): the committed "
