@@ -16,7 +16,9 @@ those on the readable print; what a perfect extractor would give), and the learn
 and the threshold chosen with them, ``models/minutiae_detector.npz``). The pairs are the FVC
 protocol's (every impression pair of an identity; first impressions of every two identities),
 and for the twins every impression of one twin against every impression of the other (the twin
-EER: genuine against twin pairs).
+EER: genuine against twin pairs). Every matcher score is taken over the two prints' overlap
+(their readable masks, :func:`pretrain.data.minutiae.print_mask`; since 2026-12-07, the overlap
+matcher's registration in ``notebooks/results/fingerprint_ablation.md``).
 
 What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
 embedding, and whether the extractor or the matcher limits it. No choice is taken here: the
@@ -47,7 +49,7 @@ from export.artifact.split import preprocess_of
 from pretrain.config import load_module
 from pretrain.data.fingerprint.synthetic import GeneratorConfig
 from pretrain.data.fvc import SENSOR_SETS, fvc_sets, impression_numbers, read_fvc
-from pretrain.data.minutiae import MinutiaeError, minutiae
+from pretrain.data.minutiae import MinutiaeError, minutiae, print_mask
 from pretrain.data.minutiae_maps import impression_minutiae
 from pretrain.embedding.data import print_ranges, synthetic_val_set
 from pretrain.embedding.suites import embed
@@ -78,9 +80,9 @@ W = (0.25, 0.5, 1.0, 2.0, 4.0)  # the sum's weights of the minutiae score (a fix
 
 def identity_minutiae(
     job: tuple[int, dict[str, Any]],
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(found, truth) minutiae arrays and the image of each impression of one identity (a
-    worker's job)."""
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(found, truth) minutiae arrays, the image and its readable mask of each impression of
+    one identity (a worker's job)."""
     identity, options = job
     config = GeneratorConfig.from_dict(options)
     out = []
@@ -90,25 +92,23 @@ def identity_minutiae(
             found = minutiae_array(minutiae(image))
         except MinutiaeError:  # no readable print: nothing to match
             found = np.zeros((0, 4))
-        out.append((found, minutiae_array(truth), image))
+        out.append((found, minutiae_array(truth), image, print_mask(image)))
     return out
 
 
 def dev_minutiae(
     generator: dict[str, Any], identities: range, detector: tuple[Any, float]
-) -> dict[str, list[np.ndarray]]:
-    """``{"found": [...], "truth": [...], "detected": [...]}`` per dev print, identity-major."""
+) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
+    """``{"found": [...], "truth": [...], "detected": [...]}`` per dev print, identity-major,
+    and the prints' readable masks."""
     jobs = [(i, generator) for i in identities]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:
         done = list(tqdm(pool.map(identity_minutiae, jobs), total=len(jobs), desc="minutiae"))
     prints = [p for identity in done for p in identity]
     detected = detect(detector[0], np.stack([p[2] for p in prints]), detector[1])
-    return {
-        "found": [p[0] for p in prints],
-        "truth": [p[1] for p in prints],
-        "detected": detected,
-    }
+    kinds = {"found": [p[0] for p in prints], "truth": [p[1] for p in prints], "detected": detected}
+    return kinds, [p[3] for p in prints]
 
 
 def one_generator(name: str, model: Any, spec: Any, detector: tuple[Any, float]) -> dict[str, Any]:
@@ -120,13 +120,16 @@ def one_generator(name: str, model: Any, spec: Any, detector: tuple[Any, float])
     unit = normalize(np.asarray(embed(model.module, model.params, dev.images), np.float64))
     n = len(identities)
     pairs = fvc_pairs(np.repeat(np.arange(n), IMPRESSIONS), np.tile(np.arange(IMPRESSIONS), n))
-    found = dev_minutiae(module.GENERATOR, identities, detector)
+    found, masks = dev_minutiae(module.GENERATOR, identities, detector)
     sets = {"genuine": pairs.genuine, "impostor": pairs.impostor}
     if module.GENERATOR.get("twin_share", 0) > 0:
         sets["twin"] = twin_pairs(dev.labels)
     cosine = {s: np.einsum("kd,kd->k", unit[p[:, 0]], unit[p[:, 1]]) for s, p in sets.items()}
     matched = {
-        kind: {s: np.array([match_score(per[a], per[b]) for a, b in p]) for s, p in sets.items()}
+        kind: {
+            s: np.array([match_score(per[a], per[b], masks[a], masks[b]) for a, b in p])
+            for s, p in sets.items()
+        }
         for kind, per in found.items()
     }
     out: dict[str, Any] = {
@@ -158,10 +161,11 @@ def eer_row(
     return row
 
 
-def minutiae_scorer(found: list[np.ndarray]) -> Scorer:
-    """The matcher's score of prints ``i[k]`` and ``j[k]`` of one set's minutiae ``found``."""
+def minutiae_scorer(found: list[np.ndarray], masks: list[np.ndarray]) -> Scorer:
+    """The matcher's score of prints ``i[k]`` and ``j[k]`` of one set's minutiae ``found`` over
+    their readable ``masks``' overlap."""
     return lambda i, j: np.array(
-        [match_score(found[a], found[b]) for a, b in zip(i, j, strict=True)]
+        [match_score(found[a], found[b], masks[a], masks[b]) for a, b in zip(i, j, strict=True)]
     )
 
 
@@ -179,7 +183,8 @@ def fvc_report(model: Any, spec: Any, detector: tuple[Any, float]) -> dict[str, 
         fingers, impressions = raw.labels, impression_numbers(raw.paths)
         found = detect(params, np.stack(raw.images), threshold)
         cos = set_scores(make_scorer(spec_prepare(spec)(raw.images)), fingers, impressions)
-        match = set_scores(minutiae_scorer(found), fingers, impressions)
+        masks = [print_mask(g) for g in raw.images]
+        match = set_scores(minutiae_scorer(found, masks), fingers, impressions)
         cosine = {"genuine": cos.genuine, "impostor": cos.impostor}
         matched = {"genuine": match.genuine, "impostor": match.impostor}
         out[name] = eer_row(cosine, {"detected": matched}, "impostor")

@@ -85,3 +85,41 @@ def test_ground_truth_minutiae_tell_fingers_apart() -> None:
     same = [match_score(truth[(i, 0)], truth[(i, 1)]) for i in (0, 1)]
     other = [match_score(truth[(0, k)], truth[(1, k)]) for k in (0, 1)]
     assert min(same) > max(other) + 0.2
+
+
+def _partial(a: np.ndarray, keep_left_of: float) -> tuple[np.ndarray, np.ndarray]:
+    """A print moved into a 600 x 600 frame, its minutiae left of ``keep_left_of`` only, and
+    its readable mask (that part of the frame)."""
+    b = _moved(a, np.radians(15), 150.0, 120.0)
+    mask = np.zeros((600, 600), bool)
+    mask[:, : int(keep_left_of)] = True
+    return b[b[:, 0] < keep_left_of], mask
+
+
+def test_over_the_overlap_a_partial_print_scores_as_its_overlap_allows() -> None:
+    a = _random_print(np.random.default_rng(5))
+    full = np.ones((600, 600), bool)
+    b, mask_b = _partial(a, 300.0)
+    assert 8 <= len(b) < len(a)
+    # every minutia either print could show of the other is paired: the whole score
+    assert match_score(a, b, full, mask_b) == pytest.approx(1.0)
+    assert match_score(b, a, mask_b, full) == pytest.approx(1.0)
+    # told that b's whole frame was readable, a's minutiae carried outside b's part count
+    # against the pair (the mapping is checked both ways)
+    assert match_score(a, b, full, full) == pytest.approx(len(b) / len(a))
+    assert match_score(b, a, full, full) == pytest.approx(len(b) / len(a))
+
+
+def test_over_the_overlap_unrelated_prints_stay_low() -> None:
+    rng = np.random.default_rng(6)
+    full = np.ones((600, 600), bool)
+    scores = [match_score(_random_print(rng), _random_print(rng), full, full) for _ in range(10)]
+    assert max(scores) < 0.2
+
+
+def test_masks_come_in_pairs_and_two_dimensional() -> None:
+    a = _random_print(np.random.default_rng(7))
+    with pytest.raises(MinutiaeMatchError, match="both prints' masks"):
+        match_score(a, a, np.ones((9, 9), bool), None)
+    with pytest.raises(MinutiaeMatchError, match="2-D"):
+        match_score(a, a, np.ones(9, bool), np.ones((9, 9), bool))
