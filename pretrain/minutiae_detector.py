@@ -1,7 +1,7 @@
 """A learned minutiae detector, trained on the generator's ground truth (FingerNet-style).
 
 The classical extractor (:mod:`pretrain.data.minutiae`: band-pass, thinning, crossing number)
-finds minutiae that the matcher (:mod:`pretrain.evaluation.minutiae_match`) cannot use: on dev
+finds minutiae that the matcher (:mod:`devices.minutiae_match`) cannot use: on dev
 prints its minutiae give a matcher EER of 41%, the generator's true minutiae 13%
 (``minutiae_fusion.json``). This network learns the extractor's job from the truth instead.
 

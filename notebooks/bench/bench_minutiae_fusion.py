@@ -3,7 +3,7 @@
     POCKETFIT_DATA=../shared/datasets python notebooks/bench/bench_minutiae_fusion.py [--no-fvc]
 
 The committed backbone's cosine against a classical minutiae matcher
-(:mod:`pretrain.evaluation.minutiae_match`) and their sum (cosine + w x the minutiae score), on
+(:mod:`devices.minutiae_match`) and their sum (cosine + w x the minutiae score), on
 the synthetic validation identities (0-99 x 8, seed 0, never trained on) of two generators: the
 committed backbone's own (``embed_fingerprint_flowmix.py``'s ``GENERATOR``) and its flow twins
 (``embed_fingerprint_twins.py``'s: identities 2k and 2k + 1 share fingertip, flow and period and
@@ -17,7 +17,7 @@ and the threshold chosen with them, ``models/minutiae_detector.npz``). The pairs
 protocol's (every impression pair of an identity; first impressions of every two identities),
 and for the twins every impression of one twin against every impression of the other (the twin
 EER: genuine against twin pairs). Every matcher score is taken over the two prints' overlap
-(their readable masks, :func:`pretrain.data.minutiae.print_mask`; since 2026-12-07, the overlap
+(their readable masks, :func:`devices.readable.readable_mask`; since 2026-12-07, the overlap
 matcher's registration in ``notebooks/results/fingerprint_ablation.md``).
 
 What it is for: whether the matcher half of a minutiae pipeline earns a place beside the
@@ -44,12 +44,14 @@ from tqdm.auto import tqdm
 
 import pretrain
 from devices.cosine import normalize
+from devices.minutiae_match import match_score
+from devices.readable import readable_mask
 from devices.verification import eer
 from export.artifact.split import preprocess_of
 from pretrain.config import load_module
 from pretrain.data.fingerprint.synthetic import GeneratorConfig
 from pretrain.data.fvc import SENSOR_SETS, fvc_sets, impression_numbers, read_fvc
-from pretrain.data.minutiae import MinutiaeError, minutiae, print_mask
+from pretrain.data.minutiae import MinutiaeError, minutiae, minutiae_array
 from pretrain.data.minutiae_maps import impression_minutiae
 from pretrain.embedding.data import print_ranges, synthetic_val_set
 from pretrain.embedding.suites import embed
@@ -62,7 +64,6 @@ from pretrain.evaluation.fvc_protocol import (
     spec_prepare,
     spec_scorer,
 )
-from pretrain.evaluation.minutiae_match import match_score, minutiae_array
 from pretrain.evaluation.twins import twin_pairs
 from pretrain.minutiae_detector import detect, load_weights
 
@@ -92,7 +93,7 @@ def identity_minutiae(
             found = minutiae_array(minutiae(image))
         except MinutiaeError:  # no readable print: nothing to match
             found = np.zeros((0, 4))
-        out.append((found, minutiae_array(truth), image, print_mask(image)))
+        out.append((found, minutiae_array(truth), image, readable_mask(image)))
     return out
 
 
@@ -183,7 +184,7 @@ def fvc_report(model: Any, spec: Any, detector: tuple[Any, float]) -> dict[str, 
         fingers, impressions = raw.labels, impression_numbers(raw.paths)
         found = detect(params, np.stack(raw.images), threshold)
         cos = set_scores(make_scorer(spec_prepare(spec)(raw.images)), fingers, impressions)
-        masks = [print_mask(g) for g in raw.images]
+        masks = [readable_mask(g) for g in raw.images]
         match = set_scores(minutiae_scorer(found, masks), fingers, impressions)
         cosine = {"genuine": cos.genuine, "impostor": cos.impostor}
         matched = {"genuine": match.genuine, "impostor": match.impostor}

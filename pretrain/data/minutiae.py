@@ -387,6 +387,17 @@ def minutiae(gray: np.ndarray) -> list[Minutia]:
     return found
 
 
+KINDS = {ENDING: 0, BIFURCATION: 1}  # a minutiae array's kind column
+
+
+def minutiae_array(found: Sequence[Minutia]) -> np.ndarray:
+    """``(n, 4)`` float64 rows x, y, angle, kind (0 ending, 1 bifurcation) of the minutiae with a
+    direction, as :mod:`devices.minutiae_match` takes them (a minutia whose direction could not
+    be measured cannot vote)."""
+    rows = [(m.x, m.y, m.angle, KINDS[m.kind]) for m in found if np.isfinite(m.angle)]
+    return np.asarray(rows, np.float64).reshape(-1, 4)
+
+
 def master_minutiae(master: Master) -> list[Minutia]:
     """The minutiae of a generator master, from its clean ridge field (``ridges > 0``) inside
     its silhouette: the ones its impressions should show."""

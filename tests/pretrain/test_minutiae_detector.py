@@ -13,9 +13,8 @@ from pretrain.data.fingerprint.synthetic import (
     FingerprintGenerator,
     GeneratorConfig,
 )
-from pretrain.data.minutiae import master_minutiae, print_mask
+from pretrain.data.minutiae import master_minutiae, minutiae_array, print_mask
 from pretrain.data.minutiae_maps import impression_minutiae
-from pretrain.evaluation.minutiae_match import minutiae_array
 from pretrain.minutiae_detector import (
     BINS,
     CELL,

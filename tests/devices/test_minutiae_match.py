@@ -1,19 +1,11 @@
-"""The minutiae matcher: rigid alignment by Hough voting and one-to-one pairing."""
+"""The minutiae matcher: rigid alignment by Hough voting, one-to-one pairing, the overlap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pretrain.data.minutiae import BIFURCATION, ENDING, Minutia
-from pretrain.data.minutiae_maps import impression_minutiae
-from pretrain.evaluation.minutiae_match import (
-    MAX_TURN,
-    MinutiaeMatchError,
-    alignments,
-    match_score,
-    minutiae_array,
-)
+from devices.minutiae_match import MAX_TURN, MinutiaeMatchError, alignments, match_score
 
 
 def _random_print(rng: np.random.Generator, n: int = 30, size: float = 300.0) -> np.ndarray:
@@ -67,24 +59,6 @@ def test_bad_and_tiny_inputs() -> None:
     for bad in (a[:, :3], np.full((3, 4), np.nan), a[0]):
         with pytest.raises(MinutiaeMatchError, match=r"\(n, 4\) finite rows"):
             match_score(bad, a)
-
-
-def test_minutiae_without_a_direction_are_dropped() -> None:
-    found = [Minutia(1.0, 2.0, ENDING, 0.5), Minutia(3.0, 4.0, BIFURCATION, float("nan"))]
-    np.testing.assert_array_equal(minutiae_array(found), [[1.0, 2.0, 0.5, 0.0]])
-    assert minutiae_array([]).shape == (0, 4)
-
-
-def test_ground_truth_minutiae_tell_fingers_apart() -> None:
-    """Two impressions of one generator finger share their placed master minutiae; another
-    finger's do not pair."""
-    truth = {
-        (i, k): minutiae_array(impression_minutiae(i, k, seed=0)[1]) for i in (0, 1) for k in (0, 1)
-    }
-    assert min(len(t) for t in truth.values()) >= 5
-    same = [match_score(truth[(i, 0)], truth[(i, 1)]) for i in (0, 1)]
-    other = [match_score(truth[(0, k)], truth[(1, k)]) for k in (0, 1)]
-    assert min(same) > max(other) + 0.2
 
 
 def _partial(a: np.ndarray, keep_left_of: float) -> tuple[np.ndarray, np.ndarray]:

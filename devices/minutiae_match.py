@@ -28,7 +28,8 @@ version, 22.2% with centring alone and 18.9% with centring and the grid; the tru
 gives; the development identities were not used to choose.
 
 Why the overlap (2026-12-07, the same held-out identities, the detector's committed weights, its
-prints' masks by :func:`pretrain.data.minutiae.print_mask`): the learned detector's minutiae
+prints' masks by :func:`pretrain.data.minutiae.print_mask`, which
+:func:`devices.readable.readable_mask` repeats): the learned detector's minutiae
 gave a matcher EER of 19.5% on flowmix prints and 20.1% on twin prints (twin EER 25.0) with
 ``m / min(n_a, n_b)``, 15.7% and 15.4% (19.8) over the overlap; the generator's true minutiae
 15.5 and 14.5% -> 10.6 and 9.1%. A diagnosis there: an impostor pair pairs a median of 4
@@ -39,15 +40,19 @@ two apart where the smaller count does not. Tried there and not kept: the floor 
 variance foreground instead of the readable print (19.7), the convex hull of the minutiae (18.8),
 and local minutia cylinder codes (MCC) alone (28.8) or as a gate on pairs (19.9).
 
-What it is for: the matcher half of a minutiae pipeline, measured against the embedding on the
+What it is for: the matcher half of a minutiae pipeline beside the embedding, measured on the
 development prints (``notebooks/bench/bench_minutiae_fusion.py``), with minutiae found by
-:mod:`pretrain.data.minutiae` or taken from the generator's ground truth
-(:func:`pretrain.data.minutiae_maps.impression_minutiae`). It runs on numpy alone.
+:mod:`pretrain.data.minutiae`, taken from the generator's ground truth
+(:func:`pretrain.data.minutiae_maps.impression_minutiae`) or by the learned detector
+(:mod:`devices.minutiae_detector`), and the readable masks of :mod:`devices.readable`. It runs on
+numpy alone, so the phone repeats it. Minutiae are ``(n, 4)`` rows x, y (px at 500 dpi, image
+axes), direction (radians), kind (0 ending, 1 bifurcation; not used);
+:func:`pretrain.data.minutiae.minutiae_array` makes them from the yardstick extractor's.
 
 Example:
-  >>> a, b = minutiae_array(minutiae(gray_a)), minutiae_array(minutiae(gray_b))
+  >>> a, b = detector.detect(gray_a), detector.detect(gray_b)
   >>> match_score(a, b)  # 0 (nothing in common) .. 1 (every minutia of the smaller print)
-  >>> match_score(a, b, print_mask(gray_a), print_mask(gray_b))  # over the prints' overlap
+  >>> match_score(a, b, readable_mask(gray_a), readable_mask(gray_b))  # over their overlap
 
 Reference:
   Maltoni, Maio, Jain, Prabhakar, Handbook of Fingerprint Recognition, 2nd ed., Springer 2009,
@@ -57,11 +62,7 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-
-from pretrain.data.minutiae import BIFURCATION, ENDING, Minutia
 
 MAX_TURN = np.radians(45.0)  # a print is not turned further than this on a sensor
 TURN_STEP = np.radians(5.0)  # the grid of turns tried
@@ -71,18 +72,10 @@ PAIR_PX = 14.0  # px: distortion moves a minutia about a ridge period and a half
 PAIR_TURN = np.radians(25.0)
 TOP = 3  # alignments tried: the fullest bins
 FLOOR = 3  # the overlap's counts are at least this (two chance pairs of tiny overlaps score low)
-KINDS = {ENDING: 0, BIFURCATION: 1}
 
 
 class MinutiaeMatchError(ValueError):
     """Minutiae arrays that are not ``(n, 4)`` finite x, y, angle, kind rows."""
-
-
-def minutiae_array(found: Sequence[Minutia]) -> np.ndarray:
-    """``(n, 4)`` float64 rows x, y, angle, kind (0 ending, 1 bifurcation) of the minutiae with a
-    direction (a minutia whose direction could not be measured cannot vote)."""
-    rows = [(m.x, m.y, m.angle, KINDS[m.kind]) for m in found if np.isfinite(m.angle)]
-    return np.asarray(rows, np.float64).reshape(-1, 4)
 
 
 def _checked(m: np.ndarray, name: str) -> np.ndarray:
