@@ -20,6 +20,7 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -117,21 +118,40 @@ class MinutiaeDetector:
           DetectorError: missing, unreadable, or not :data:`LAYERS`' shapes.
         """
         try:
-            with np.load(path) as z:
-                weights = tuple(np.asarray(z[f"w{k}"], np.float32) for k in range(len(LAYERS)))
-                biases = tuple(np.asarray(z[f"b{k}"], np.float32) for k in range(len(LAYERS)))
-                threshold = float(z["threshold"])
-        except (OSError, KeyError, ValueError) as err:
-            raise DetectorError(f"cannot read minutiae detector weights {path}: {err}") from err
+            with np.load(path, allow_pickle=False) as z:
+                return cls.from_arrays(z, str(path))
+        except (OSError, ValueError) as err:
+            raise DetectorError(f"cannot read minutiae detector weights {path}: {err}") from None
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], where: str) -> MinutiaeDetector:
+        """The detector of arrays named as :meth:`load` reads them (``where`` names them in
+        errors).
+
+        Raises:
+          DetectorError: an array missing, or not :data:`LAYERS`' shapes.
+        """
+        try:
+            weights = tuple(np.asarray(arrays[f"w{k}"], np.float32) for k in range(len(LAYERS)))
+            biases = tuple(np.asarray(arrays[f"b{k}"], np.float32) for k in range(len(LAYERS)))
+            threshold = float(arrays["threshold"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DetectorError(f"{where}: not minutiae detector weights ({err}).") from None
         cin = 1
         for k, ((kernel, _, _, cout), w, b) in enumerate(zip(LAYERS, weights, biases, strict=True)):
             if w.shape != (kernel, kernel, cin, cout) or b.shape != (cout,):
                 raise DetectorError(
-                    f"{path}: layer {k} has weights {w.shape} and bias {b.shape}; "
+                    f"{where}: layer {k} has weights {w.shape} and bias {b.shape}; "
                     f"expected {(kernel, kernel, cin, cout)} and {(cout,)}."
                 )
             cin = cout
         return cls(weights, biases, threshold)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`from_arrays` reads."""
+        out = {"threshold": np.array(self.threshold, np.float32)}
+        out |= {f"w{k}": w for k, w in enumerate(self.weights)}
+        return out | {f"b{k}": b for k, b in enumerate(self.biases)}
 
     def outputs(self, gray: np.ndarray) -> np.ndarray:
         """Raw outputs ``(h // CELL, w // CELL, 3 + BINS)`` of one uint8 print (cropped to

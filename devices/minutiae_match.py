@@ -15,7 +15,8 @@ partial print is not punished for the minutiae the other shows outside it). With
 ``m^2 / (n_a' n_b')``, where ``n_a'`` counts ``a``'s minutiae that the alignment carries into
 ``b``'s readable print and ``n_b'`` the other way (each at least ``m`` and :data:`FLOOR`): only
 the minutiae both prints could show count against a pair of prints, as in NIST's Bozorth3 and
-the handbook's normalisations by the overlap.
+the handbook's normalisations by the overlap. The masks may be coarser than the pixels (the
+device keeps them in the detector's 4-px cells, :mod:`devices.print_minutiae`).
 
 Why a grid of turns rather than each pair's own direction difference (the first version, to
 2026-12-07): a minutia's direction is measured to about 10 degrees, and a turn off by 10 degrees
@@ -155,10 +156,10 @@ def _carried(points: np.ndarray, turn: float, shift: np.ndarray) -> np.ndarray:
     return np.stack([c * x - s * y, s * x + c * y], axis=1) + shift
 
 
-def _inside(points: np.ndarray, mask: np.ndarray) -> int:
-    """How many of ``points`` (x, y) fall on a true pixel of ``mask``."""
+def _inside(points: np.ndarray, mask: np.ndarray, cell: int = 1) -> int:
+    """How many of ``points`` (x, y px) fall on a true cell of ``mask`` (``cell`` px a side)."""
     h, w = mask.shape
-    x, y = np.rint(points[:, 0]).astype(int), np.rint(points[:, 1]).astype(int)
+    x, y = np.rint(points[:, 0]).astype(int) // cell, np.rint(points[:, 1]).astype(int) // cell
     seen = (x >= 0) & (x < w) & (y >= 0) & (y < h)
     return int(mask[y[seen], x[seen]].sum())
 
@@ -168,6 +169,7 @@ def _overlap(
     b: np.ndarray,
     masks: tuple[np.ndarray, np.ndarray],
     alignment: tuple[float, float, float],
+    cell: int = 1,
 ) -> tuple[int, int]:
     """``(n_a', n_b')``: ``a``'s minutiae carried by ``alignment`` (found between the centred
     prints) onto ``b``'s mask, and ``b``'s carried back onto ``a``'s."""
@@ -176,16 +178,21 @@ def _overlap(
     shift = np.array([dx, dy])
     onto_b = _carried(a[:, :2] - mean_a, turn, shift + mean_b)
     back = _carried(b[:, :2] - mean_b - shift, -turn, mean_a)
-    return _inside(onto_b, masks[1]), _inside(back, masks[0])
+    return _inside(onto_b, masks[1], cell), _inside(back, masks[0], cell)
 
 
 def match_score(
-    a: np.ndarray, b: np.ndarray, mask_a: np.ndarray | None = None, mask_b: np.ndarray | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    mask_a: np.ndarray | None = None,
+    mask_b: np.ndarray | None = None,
+    *,
+    cell: int = 1,
 ) -> float:
     """How alike two prints' minutiae are (0 with fewer than two minutiae on either side): the
     best tried alignment's pairs over the smaller count, or, given both prints' readable masks
-    (boolean, in their own pixels), its pairs squared over the minutiae each could show of the
-    other's (see the module).
+    (boolean, in their own pixels, or in cells of ``cell`` px a side), its pairs squared over the
+    minutiae each could show of the other's (see the module).
 
     Raises:
       MinutiaeMatchError: ``a`` or ``b`` is not ``(n, 4)`` finite rows, or only one mask is
@@ -210,7 +217,7 @@ def match_score(
         if masks is None:
             score = m / min(len(a), len(b))
         else:
-            n_a, n_b = (max(n, m, FLOOR) for n in _overlap(a, b, masks, t))
+            n_a, n_b = (max(n, m, FLOOR) for n in _overlap(a, b, masks, t, cell))
             score = m * m / (n_a * n_b)
         best = max(best, score)
     return best
