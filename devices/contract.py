@@ -27,6 +27,7 @@ BACKGROUND = "background.npy"
 # codes (devices.coded_features); artifacts written before it hold them as a plain float16 .npy.
 BACKGROUND_FEATURES = "background_features.xz"
 BACKGROUND_FEATURES_NPY = "background_features.npy"
+BACKGROUND_MINUTIAE = "background_minutiae.npz"  # the background's prints (fingerprint fusion)
 OTA = "backbone.pfb"
 
 # Training scopes, narrow to wide (TinyTL: train what is cheap in memory).

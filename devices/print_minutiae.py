@@ -20,9 +20,12 @@ never trained on) the pairwise sum cosine + w x minutiae score at w 0.25, the be
 grid 0.25 .. 4 on both dev sets, beat the embedding alone by 0.57 (flowmix prints) and 0.81
 (twin prints) points EER, past the 0.5 registered beforehand. FVC was read after, reported only.
 
-An artifact that fuses ships one ``.npz`` (:func:`fusion_bytes`, :func:`read_fusion`): the
-detector's weights and threshold, the fusion weight, and the background people's prints (the
-same people and order as its background embeddings) in the stored form.
+The detector's weights ship with this package (``devices/minutiae_detector.npz``, trained by
+``python -m pretrain minutiae-detector``). An artifact that fuses lists them by SHA-256 in its
+manifest's ``minutiae`` entry (with the weight and the cell size; :func:`fusion_entry`), so
+that a device with other weights refuses it, and ships the background people's prints (the same
+people and order as its background embeddings) as :data:`devices.contract.BACKGROUND_MINUTIAE`
+(:func:`prints_bytes`, :func:`read_prints`).
 
 Stored form (:func:`to_arrays`): the minutiae of ``k`` prints stacked ``(n, 4)`` float32 with
 their counts, and the masks' shapes with their bits packed row-major and zlib-compressed (a
@@ -31,21 +34,25 @@ their counts, and the masks' shapes with their bits packed row-major and zlib-co
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from devices.minutiae_detector import CELL, DetectorError, MinutiaeDetector
+from devices.contract import BACKGROUND_MINUTIAE
+from devices.minutiae_detector import CELL, MinutiaeDetector
 from devices.minutiae_match import match_score
 from devices.readable import readable_mask
 
 FUSION_WEIGHT = 0.25  # the minutiae score's weight beside the cosine (chosen on dev prints)
 FIELDS = ("minutiae", "counts", "shapes", "masks")  # the arrays of the stored form
-BACKGROUND = "background_"  # the artifact's fusion file: the background prints' field prefix
+DETECTOR_WEIGHTS = Path(__file__).with_name("minutiae_detector.npz")  # shipped, pinned
 
 
 class PrintSetError(ValueError):
@@ -154,38 +161,81 @@ def from_arrays(arrays: Mapping[str, np.ndarray], prefix: str = "") -> PrintSet:
 
 
 class Fusion(NamedTuple):
-    """What an artifact ships for the fingerprint fusion: the detector, the background people's
-    prints (row for row its background embeddings') and the minutiae score's weight."""
+    """What a device needs for the fingerprint fusion: the detector, the background people's
+    prints (row for row the artifact's background embeddings) and the minutiae score's weight."""
 
     detector: MinutiaeDetector
     background: PrintSet
     weight: float
 
 
-def fusion_bytes(detector: MinutiaeDetector, background: PrintSet, weight: float) -> bytes:
-    """The artifact's fusion file (an uncompressed ``.npz``)."""
-    arrays = detector.arrays() | to_arrays(background, BACKGROUND)
-    arrays["weight"] = np.array(weight, np.float32)
+def prints_bytes(prints: PrintSet) -> bytes:
+    """The artifact's file of the background people's prints (an uncompressed ``.npz`` of
+    :func:`to_arrays`)."""
     buffer = io.BytesIO()
     save: Any = np.savez  # the stubs reserve keyword names for options
-    save(buffer, **arrays)
+    save(buffer, **to_arrays(prints))
     return buffer.getvalue()
 
 
-def read_fusion(data: bytes, where: str) -> Fusion:
-    """The :class:`Fusion` of :func:`fusion_bytes`' file (``where`` names it in errors).
+def read_prints(data: bytes, where: str) -> PrintSet:
+    """The prints of :func:`prints_bytes`' file (``where`` names it in errors).
 
     Raises:
-      PrintSetError: not a readable fusion file (the detector's weights, the background prints
-        or the weight missing or malformed).
+      PrintSetError: not a readable file of prints.
     """
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        detector = MinutiaeDetector.from_arrays(arrays, where)
-        weight = float(arrays["weight"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DetectorError) as err:
-        raise PrintSetError(f"{where}: not a fusion file ({err}).") from None
-    if not np.isfinite(weight) or weight <= 0:
-        raise PrintSetError(f"{where}: fusion weight {weight} is not a positive number.")
-    return Fusion(detector, from_arrays(arrays, BACKGROUND), weight)
+        return from_arrays(arrays)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise PrintSetError(f"{where}: not a file of prints ({err}).") from None
+
+
+@functools.cache
+def detector_sha256(path: Path = DETECTOR_WEIGHTS) -> str:
+    """The SHA-256 of the detector's weights shipped with this package."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@functools.cache
+def shipped_detector() -> MinutiaeDetector:
+    """The detector whose weights ship with this package (``devices/minutiae_detector.npz``)."""
+    return MinutiaeDetector.load(DETECTOR_WEIGHTS)
+
+
+def fusion_entry(count: int, weight: float = FUSION_WEIGHT) -> dict[str, Any]:
+    """The artifact manifest's ``minutiae`` entry for ``count`` background prints."""
+    return {
+        "file": BACKGROUND_MINUTIAE,
+        "count": count,
+        "weight": weight,
+        "detector_sha256": detector_sha256(),
+        "cell": CELL,
+    }
+
+
+def fusion_of(entry: Any, prints: PrintSet, background_rows: int, where: str) -> Fusion:
+    """The device's :class:`Fusion` from the manifest's ``minutiae`` entry and the background
+    prints read from its file.
+
+    Raises:
+      PrintSetError: the entry is malformed, pins other detector weights than the ones shipped
+        here, or counts other prints than the file (or the background embeddings) holds.
+    """
+    ok = isinstance(entry, dict) and isinstance(entry.get("weight"), int | float)
+    if not ok or not np.isfinite(entry["weight"]) or entry["weight"] <= 0:
+        raise PrintSetError(f"{where}: the manifest's minutiae entry {entry!r} is malformed.")
+    if entry.get("detector_sha256") != detector_sha256() or entry.get("cell") != CELL:
+        raise PrintSetError(
+            f"{where}: the artifact was exported for minutiae detector weights "
+            f"{str(entry.get('detector_sha256'))[:12]}, this device has "
+            f"{detector_sha256()[:12]} (devices/minutiae_detector.npz): install the pocketfit "
+            "it was exported with, or export it again."
+        )
+    if not prints.size == entry.get("count") == background_rows:
+        raise PrintSetError(
+            f"{where}: {prints.size} background prints, the manifest says {entry.get('count')}, "
+            f"the background holds {background_rows} embeddings."
+        )
+    return Fusion(shipped_detector(), prints, float(entry["weight"]))

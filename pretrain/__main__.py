@@ -15,7 +15,7 @@ python -m pretrain localiser --generator-config pretrain/configs/embed_fingerpri
     (the learned fingerprint anchor, devices.localiser; --evaluate: no training, the weights'
     errors at the FVC sensors' image sizes)
 python -m pretrain minutiae-detector --generator-config pretrain/configs/embed_fingerprint_flowmix.py
-    [--workdir runs/minutiae_detector --out notebooks/results/models/minutiae_detector.npz
+    [--workdir runs/minutiae_detector --out devices/minutiae_detector.npz
     --json notebooks/results/minutiae_detector.json] [--steps N]
     (the learned minutiae detector, pretrain.minutiae_detector; resumes from --workdir)
 python -m pretrain snapshot --workdir runs/embed_face [--stage NAME] [--epoch N] [--out DIR]

@@ -76,7 +76,7 @@ def detector_parser(sub: argparse._SubParsersAction) -> None:
     )
     det.add_argument(
         "--out",
-        default="notebooks/results/models/minutiae_detector.npz",
+        default="devices/minutiae_detector.npz",
         help="the chosen weights and threshold",
     )
     det.add_argument(

@@ -13,7 +13,7 @@ extractor: band-pass, thinning, crossing number), and the generator's ground tru
 (:func:`pretrain.data.minutiae_maps.impression_minutiae`: the master's minutiae placed rigidly,
 those on the readable print; what a perfect extractor would give), and the learned detector
 (:mod:`pretrain.minutiae_detector`, trained on other identities' truth; its committed weights
-and the threshold chosen with them, ``models/minutiae_detector.npz``). The pairs are the FVC
+and the threshold chosen with them, ``devices/minutiae_detector.npz``). The pairs are the FVC
 protocol's (every impression pair of an identity; first impressions of every two identities),
 and for the twins every impression of one twin against every impression of the other (the twin
 EER: genuine against twin pairs). Every matcher score is taken over the two prints' overlap
@@ -68,7 +68,7 @@ from pretrain.evaluation.twins import twin_pairs
 from pretrain.minutiae_detector import detect, load_weights
 
 COMMITTED = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
-DETECTOR = ROOT / "notebooks" / "results" / "models" / "minutiae_detector.npz"
+DETECTOR = ROOT / "devices" / "minutiae_detector.npz"
 KINDS = ("found", "truth", "detected")
 CONFIGS = {
     "flowmix": ROOT / "pretrain" / "configs" / "embed_fingerprint_flowmix.py",

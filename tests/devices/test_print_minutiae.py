@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from devices.minutiae_detector import MinutiaeDetector
 from devices.print_minutiae import (
+    FUSION_WEIGHT,
     PrintSet,
     PrintSetError,
     best_scores,
     cell_mask,
     describe,
+    detector_sha256,
     from_arrays,
-    fusion_bytes,
-    read_fusion,
+    fusion_entry,
+    fusion_of,
+    prints_bytes,
+    read_prints,
+    shipped_detector,
     to_arrays,
 )
 
@@ -99,19 +101,24 @@ def test_a_cell_is_readable_where_any_of_its_pixels_is() -> None:
     assert cells[1, 2] and cells.sum() == 1
 
 
-DETECTOR = Path(__file__).parents[2] / "notebooks" / "results" / "models" / "minutiae_detector.npz"
-
-
-def test_the_fusion_file_gives_back_detector_background_and_weight() -> None:
-    detector = MinutiaeDetector.load(DETECTOR)
+def test_the_background_file_and_the_manifest_entry_make_the_fusion() -> None:
     background = _prints(np.random.default_rng(3), [(80, 80), (80, 80), (120, 112)])
-    fusion = read_fusion(fusion_bytes(detector, background, 0.25), "minutiae.npz")
-    assert fusion.weight == pytest.approx(0.25) and fusion.background.size == 3
-    assert fusion.detector.threshold == pytest.approx(detector.threshold)
-    for a, b in zip(fusion.detector.weights, detector.weights, strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(fusion.background.masks[2], background.masks[2])
-    data = fusion_bytes(detector, background, 0.25)
-    for bad in (data[: len(data) // 2], fusion_bytes(detector, background, -1.0), b"junk"):
-        with pytest.raises(PrintSetError, match=r"minutiae\.npz"):
-            read_fusion(bad, "minutiae.npz")
+    prints = read_prints(prints_bytes(background), "background_minutiae.npz")
+    np.testing.assert_array_equal(prints.masks[2], background.masks[2])
+    entry = fusion_entry(3)
+    assert entry["detector_sha256"] == detector_sha256() and entry["weight"] == FUSION_WEIGHT
+    fusion = fusion_of(entry, prints, 3, "artifact")
+    assert fusion.weight == FUSION_WEIGHT and fusion.detector is shipped_detector()
+    data = prints_bytes(background)
+    for bad in (data[: len(data) // 2], b"junk"):
+        with pytest.raises(PrintSetError, match=r"background_minutiae\.npz"):
+            read_prints(bad, "background_minutiae.npz")
+    refused = [
+        ({**entry, "detector_sha256": "0" * 64}, 3, "detector weights 000000000000"),
+        ({**entry, "weight": -1.0}, 3, "malformed"),
+        (entry, 4, "4 embeddings"),
+        ({**entry, "count": 2}, 3, "manifest says 2"),
+    ]
+    for bad_entry, rows, message in refused:
+        with pytest.raises(PrintSetError, match=message):
+            fusion_of(bad_entry, prints, rows, "artifact")
