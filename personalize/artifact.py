@@ -34,12 +34,14 @@ from devices.contract import (
     BACKGROUND,
     BACKGROUND_FEATURES,
     BACKGROUND_FEATURES_NPY,
+    BACKGROUND_MINUTIAE,
     FORMAT,
     MANIFEST,
     MODEL,
     SIGNATURE,
     ArtifactError,
 )
+from devices.print_minutiae import PrintSet, PrintSetError, read_prints
 from devices.trust import TrustError, public_key, verify_file
 
 # Files modified this recently are verified again on every use: above the timestamp tick of any
@@ -60,6 +62,8 @@ class Artifact(NamedTuple):
       stamps: ``(file name, stamp)`` of every file read (the manifest, its signature and each
         file it lists), each taken before the file was read; a stamp is None for a file
         modified within :data:`RACY_NS` of being read (see :func:`unchanged`).
+      prints: the background people's prints for the fingerprint fusion, row for row
+        ``background`` (:mod:`devices.print_minutiae`), or None: the artifact ships none.
     """
 
     directory: Path
@@ -67,6 +71,7 @@ class Artifact(NamedTuple):
     model: bytes
     background: np.ndarray
     stamps: tuple[tuple[str, FileStamp | None], ...] = ()
+    prints: PrintSet | None = None
 
     @property
     def features_file(self) -> str | None:
@@ -209,13 +214,41 @@ def load_artifact(directory: str | os.PathLike[str], trusted_key: Any) -> Artifa
     # One file at a time, each dropped once used, so that loading holds at most one file's
     # bytes beside the arrays made so far; files the device does not use now (the background
     # features: Artifact.features reads them again) are hashed streaming.
+    read_now = (MODEL, BACKGROUND, BACKGROUND_MINUTIAE)
     for name, entry in names.items():
-        if name not in (MODEL, BACKGROUND):
+        if name not in read_now:
             _check(base / name, entry, _hash_file(base / name, stamps))
+    prints = _verified_prints(base, manifest, stamps)
     model = _read(base / MODEL, stamps)
     _check(base / MODEL, names[MODEL], _digest(model))
     background = _verified_array(base / BACKGROUND, names[BACKGROUND], stamps)
-    return Artifact(base, manifest, model, background, tuple(stamps.items()))
+    return Artifact(base, manifest, model, background, tuple(stamps.items()), prints)
+
+
+def _verified_prints(
+    base: Path, manifest: dict[str, Any], stamps: dict[str, FileStamp | None]
+) -> PrintSet | None:
+    """The background people's prints the manifest lists, verified and decoded (None when it
+    lists none).
+
+    Raises:
+      ArtifactError: the file differs from the signed manifest or does not decode, or the
+        manifest lists it without a ``minutiae`` entry (or the other way round).
+    """
+    listed = BACKGROUND_MINUTIAE in manifest["files"]
+    if listed != ("minutiae" in manifest):
+        raise ArtifactError(
+            f"{base / MANIFEST}: {BACKGROUND_MINUTIAE} and the minutiae entry come together."
+        )
+    if not listed:
+        return None
+    path = base / BACKGROUND_MINUTIAE
+    data = _read(path, stamps)
+    _check(path, manifest["files"][BACKGROUND_MINUTIAE], _digest(data))
+    try:
+        return read_prints(data, str(path))
+    except PrintSetError as err:
+        raise ArtifactError(str(err)) from None
 
 
 def parse_manifest(data: bytes, *, where: str = MANIFEST) -> dict[str, Any]:

@@ -69,6 +69,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from devices.contract import ArtifactError
 from devices.files import atomic_write, crash_point, fsync_dir
+from devices.print_minutiae import PrintSet, PrintSetError, from_arrays, to_arrays
 from personalize.errors import StoreError, UnknownUserError
 from personalize.keystore import SECRET_MODE, FileKeyStore, KeyStore, key_dir
 
@@ -88,6 +89,7 @@ SUFFIX = ".rec"
 STALE_TMP_S = 600.0
 STORE_MODE = 0o700  # the store's folders: only the owner lists or enters them
 TEMPLATES = "~templates"  # the npz entry of the templates (no artifact tensor name has a ~)
+PRINTS = "~prints_"  # the npz entries' prefix of the owner's prints (devices.print_minutiae)
 MAX_TEMPLATES = 64  # enrollment takes a few samples; more in a record is a faulty writer
 
 
@@ -102,6 +104,8 @@ class UserRecord(NamedTuple):
       meta: everything else worth keeping (target FAR, samples, artifact id, times).
       templates: ``(k, d)`` the owner's enrollment embeddings (unit rows), or None (a record
         migrated from format 2, or enrolled with templates off).
+      prints: a fingerprint owner's enrollment prints (minutiae and readable masks) when the
+        device fuses the minutiae score (:mod:`devices.print_minutiae`), else None.
     """
 
     user: str
@@ -110,6 +114,7 @@ class UserRecord(NamedTuple):
     weights: dict[str, np.ndarray]
     meta: dict[str, Any]
     templates: np.ndarray | None = None
+    prints: PrintSet | None = None
 
 
 def check_name(user: Any) -> str:
@@ -189,22 +194,25 @@ def old_format_error(directory: Path, keys: Path) -> StoreError:
 
 
 def encode_record(record: UserRecord) -> bytes:
-    """The plaintext of a record: 4-byte header length, JSON header, npz of the weights and the
-    templates."""
+    """The plaintext of a record: 4-byte header length, JSON header, npz of the weights, the
+    templates and the prints."""
     templates = record.templates
-    if TEMPLATES in record.weights:
-        raise ValueError(f"{TEMPLATES!r} is reserved for the templates, not a weight name.")
+    if any(k == TEMPLATES or k.startswith(PRINTS) for k in record.weights):
+        raise ValueError(f"{TEMPLATES!r} and {PRINTS!r}... are reserved, not weight names.")
     header = {
         "user": record.user,
         "threshold": float(record.threshold),
         "scope": record.scope,
         "meta": record.meta,
         "templates": 0 if templates is None else len(templates),
+        **({} if record.prints is None else {"prints": record.prints.size}),
     }
     text = json.dumps(header, sort_keys=True).encode()
     arrays = {k: np.asarray(v, np.float32) for k, v in record.weights.items()}
     if templates is not None:
         arrays[TEMPLATES] = np.asarray(templates, np.float32)
+    if record.prints is not None:
+        arrays |= to_arrays(record.prints, PRINTS)
     buffer = io.BytesIO()
     save: Any = np.savez  # the stubs reserve keyword names for options
     save(buffer, **arrays)
@@ -239,8 +247,11 @@ def decode_record(plain: bytes) -> UserRecord:
         (size,) = struct.unpack("<I", plain[:4])
         header = json.loads(plain[4 : 4 + size])
         with np.load(io.BytesIO(plain[4 + size :]), allow_pickle=False) as npz:
-            weights = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+            stored = {k: npz[k] for k in npz.files}
+        owner = {k: stored.pop(k) for k in list(stored) if k.startswith(PRINTS)}
+        weights = {k: np.asarray(v, np.float32) for k, v in stored.items()}
         templates = weights.pop(TEMPLATES, None)
+        prints = from_arrays(owner, PRINTS) if "prints" in header else None
         record = UserRecord(
             header["user"],
             float(header["threshold"]),
@@ -248,9 +259,12 @@ def decode_record(plain: bytes) -> UserRecord:
             weights,
             header["meta"],
             templates,
+            prints,
         )
         count = header.get("templates", 0)
-    except _MALFORMED as err:
+        if prints is not None and prints.size != header["prints"]:
+            raise ValueError(f"{prints.size} prints stored, the header says {header['prints']}")
+    except (*_MALFORMED, PrintSetError) as err:
         raise StoreError(f"not a user record ({type(err).__name__}: {err})"[:300]) from None
     ok = isinstance(record.user, str) and isinstance(record.scope, str)
     if not (ok and isinstance(record.meta, dict) and np.isfinite(record.threshold)):
@@ -278,6 +292,7 @@ def _copied(record: UserRecord) -> UserRecord:
     """A copy a caller may change without changing the remembered record."""
     templates = None if record.templates is None else record.templates.copy()
     weights = {k: v.copy() for k, v in record.weights.items()}
+    # the prints' arrays are never changed in place (a new enrollment makes new ones)
     return record._replace(weights=weights, meta=copy.deepcopy(record.meta), templates=templates)
 
 

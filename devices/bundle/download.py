@@ -10,7 +10,9 @@ its raw bytes) whose options say ``"format": "pocketfit-download/1"`` and whose 
   * ``download/background`` (coded integers -127..127) and ``download/background_exponent``
     (int8): the background embeddings, each row ``q * 2**e`` (:func:`compact_background`), so
     ``background.npy`` (float16) is rebuilt exactly;
-  * ``download/manifest`` (XZ) and ``download/manifest_sig``: the artifact's signed manifest.
+  * ``download/manifest`` (XZ) and ``download/manifest_sig``: the artifact's signed manifest;
+  * ``download/background_minutiae`` (XZ), when the artifact has it: the background people's
+    prints for the fingerprint fusion (:mod:`devices.print_minutiae`), as the file is.
 
 The options' ``bytes`` give the model's and the manifest's sizes; ``placements`` list, for each int8 weight buffer, its byte offset in the model, the
 kernel and its layout (``row``: the kernel's own order; ``last-axis-first``: output channels
@@ -32,7 +34,7 @@ from devices import npy, xz
 from devices.bundle.codec import decode_record
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
-from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE
+from devices.contract import BACKGROUND, BACKGROUND_MINUTIAE, MANIFEST, MODEL, SIGNATURE
 
 FORMAT = "pocketfit-download/1"
 SKELETON = "download/skeleton"
@@ -40,7 +42,15 @@ BACKGROUND_Q = "download/background"
 BACKGROUND_EXPONENT = "download/background_exponent"
 MANIFEST_RECORD = "download/manifest"
 SIGNATURE_RECORD = "download/manifest_sig"
-SIDE_RECORDS = (SKELETON, BACKGROUND_Q, BACKGROUND_EXPONENT, MANIFEST_RECORD, SIGNATURE_RECORD)
+MINUTIAE_RECORD = "download/background_minutiae"
+SIDE_RECORDS = (
+    SKELETON,
+    BACKGROUND_Q,
+    BACKGROUND_EXPONENT,
+    MANIFEST_RECORD,
+    SIGNATURE_RECORD,
+    MINUTIAE_RECORD,
+)
 LAYOUTS = ("row", "last-axis-first")
 MAX_MODEL_BYTES = 1 << 26  # 64 MiB: pocketfit's models are < 2 MiB; bounds an LZMA bomb
 
@@ -194,6 +204,12 @@ def read_download(data: bytes, *, public_key: Any, where: str = "download") -> D
             ),
             SIGNATURE: _blob(arrays.get(SIGNATURE_RECORD), SIGNATURE_RECORD),
         }
+        if MINUTIAE_RECORD in arrays:
+            files[BACKGROUND_MINUTIAE] = inflate(
+                _blob(arrays[MINUTIAE_RECORD], MINUTIAE_RECORD),
+                sizes.get(BACKGROUND_MINUTIAE),
+                MINUTIAE_RECORD,
+            )
     except BundleError as err:
         raise BundleError(f"{where}: {err}") from None
     return Download(files, parsed.nbytes, parsed.key_id.hex(), dict(parsed.record_bytes))

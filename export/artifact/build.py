@@ -45,6 +45,7 @@ from devices.bundle.download import expand_background
 from devices.contract import (
     BACKGROUND,
     BACKGROUND_FEATURES,
+    BACKGROUND_MINUTIAE,
     EMBED,
     EMBEDDINGS,
     FEATURES,
@@ -60,6 +61,7 @@ from devices.contract import (
 )
 from devices.files import atomic_write, atomic_write_dir
 from devices.planner import plan_signature
+from devices.print_minutiae import PrintSet, fusion_entry, prints_bytes
 from devices.profiles import load_profile, profile_names
 from devices.tflite_file import read_model_stats
 from devices.views import SINGLE, TestViews, embed_views
@@ -196,6 +198,7 @@ def build_artifact(
     source: dict[str, Any] | None = None,
     background_levels: int | None = None,
     views: TestViews = SINGLE,
+    background_prints: PrintSet | None = None,
 ) -> dict[str, Any]:
     """Builds, signs and writes an artifact directory; returns its manifest.
 
@@ -222,7 +225,15 @@ def build_artifact(
         embeddings (:mod:`devices.views`; manifest ``input.views``), and the background
         embeddings are made so too; the front features the wider scopes train on stay one
         view's, the capture's own, for the background as on the device.
+      background_prints: fingerprints: the background people's minutiae and masks, row for
+        row ``background_images`` (:func:`export.artifact.fusion.background_prints`), shipped
+        as ``background_minutiae.npz`` with the manifest's ``minutiae`` entry (the fusion's
+        weight and the detector weights' SHA-256; :mod:`devices.print_minutiae`).
     """
+    if background_prints is not None and background_prints.size != len(background_images):
+        raise ValueError(
+            f"{background_prints.size} background prints for {len(background_images)} images."
+        )
     scopes = check_scopes(scopes)
     head = HeadConfig(backbone.embedding_dim, classes, scale)
     kernel = np.zeros(
@@ -240,6 +251,8 @@ def build_artifact(
     if any(scope != "head" for scope in scopes):
         features = embed_batches(model, background_images, output=FEATURES)
         files[BACKGROUND_FEATURES] = coded_features.encode(features)
+    if background_prints is not None:
+        files[BACKGROUND_MINUTIAE] = prints_bytes(background_prints)
     float_bytes = backbone.float_bytes
     ota = None
     if bundle is not None:
@@ -268,6 +281,8 @@ def build_artifact(
         },
         ota=ota,
     )
+    if background_prints is not None:
+        manifest["minutiae"] = fusion_entry(background_prints.size)
     write_artifact(out, files, manifest, private_key)
     return manifest
 

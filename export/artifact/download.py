@@ -28,8 +28,10 @@ import numpy as np
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
 from devices.files import atomic_write
+from devices.print_minutiae import PrintSet
 from devices.views import SINGLE, TestViews
 from export.artifact.build import build_artifact
+from export.artifact.fusion import background_prints
 from export.artifact.ota import OtaRecipe, OtaResult, compress_backbone, recipe_for
 from export.artifact.pipeline import (
     calibrate_to_sensor,
@@ -43,7 +45,7 @@ from export.artifact.sources import Sources, data_sources
 from export.artifact.split import Backbone, split_backbone, training_dataset
 from export.artifact.whiten import fold_whitening
 from export.bundle import read_bundle
-from export.bundle.download import DOWNLOAD_FILES, as_coded, build_download
+from export.bundle.download import DOWNLOAD_FILES, OPTIONAL_FILES, as_coded, build_download
 
 BACKGROUND_LEVELS = 15
 """The download's background values: ``q`` in -15..15 (5 bits) times a power of two per row.
@@ -148,6 +150,7 @@ def export_download(
     views: TestViews | None = None,
     ota: OtaResult | None = None,
     sensor_captures: Sequence[np.ndarray] | None = None,
+    minutiae: bool = True,
 ) -> DownloadResult:
     """Saved model -> (whitened,) compressed backbone -> signed artifact in ``out`` (+ download).
 
@@ -177,6 +180,9 @@ def export_download(
         whitener and before compression (:func:`export.artifact.pipeline.calibrate_to_sensor`).
         Not with ``ota``: a compression made before the calibration would ship the uncalibrated
         backbone.
+      minutiae: fingerprints: ship the background people's prints for the fusion of the
+        embedding with the minutiae score (:mod:`devices.print_minutiae`); False leaves them out
+        (the device then scores by the embedding alone).
 
     Raises:
       ValueError: ``ota`` was made by another recipe.
@@ -223,6 +229,7 @@ def export_download(
         background_levels=background_levels,
         views=views,
         codebook_dtype="float16" if recipe.float16 else "float32",
+        background_prints=background_prints(sources, progress=progress) if minutiae else None,
         source={
             "model_dir": shown_path(Path(model_dir)),
             "model": backbone.name,
@@ -254,6 +261,7 @@ def artifact_from_bundle(
     views: TestViews = SINGLE,
     codebook_dtype: str = "float16",
     bundle_key: Any = None,
+    background_prints: PrintSet | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes], bytes]:
     """The signed artifact in ``out`` of ``compressed`` (:func:`compressed_backbone` of
     ``bundle``) with ``sources``' calibration and background people, and its download.
@@ -262,6 +270,8 @@ def artifact_from_bundle(
       scopes: training scopes; only a head-only artifact packs into a download.
       source: the manifest's record of where the backbone came from.
       bundle_key: the public key that signed ``bundle`` (default ``private_key``'s).
+      background_prints: fingerprints: the background people's prints for the fusion
+        (:func:`export.artifact.fusion.background_prints`), shipped in artifact and download.
 
     Returns:
       ``(manifest, files, download)``: the artifact's manifest and files, and the download's
@@ -278,10 +288,11 @@ def artifact_from_bundle(
         background_levels=background_levels,
         views=views,
         source=source,
+        background_prints=background_prints,
     )
     files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
     blob = b""
-    if set(files) == set(DOWNLOAD_FILES):
+    if set(files) - set(OPTIONAL_FILES) == set(DOWNLOAD_FILES):
         blob = pack_download(
             files,
             compressed,

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from devices.preprocess import preprocess_batch
 from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
+from export.artifact.fusion import background_prints
 from export.artifact.scopes import check_scopes
 from export.artifact.sensor import (
     SensorCalibrationError,
@@ -197,6 +198,7 @@ def export_model(
     views: TestViews | None = None,
     sensor_captures: Sequence[np.ndarray] | None = None,
     progress: bool = True,
+    minutiae: bool = True,
 ) -> dict[str, Any]:
     """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
 
@@ -224,6 +226,8 @@ def export_model(
         (:mod:`export.artifact.sensor`, folded after the whitener). Not with ``bundle``: a
         bundle made before the calibration would install another backbone.
       progress: show a progress bar.
+      minutiae: fingerprints: ship the background people's prints for the fusion of the
+        embedding with the minutiae score (:mod:`devices.print_minutiae`); False leaves them out.
 
     Returns:
       The manifest.
@@ -287,6 +291,7 @@ def export_model(
             int8=int8,
             bundle=blob,
             views=views_by_default(saved) if views is None else views,
+            background_prints=background_prints(sources, progress=progress) if minutiae else None,
             source={
                 "model_dir": shown_path(model_dir),
                 "model": backbone.name,

@@ -50,6 +50,9 @@ class Sources(NamedTuple):
       background_source: a human-readable description of ``background``.
       whitening: images of the people the whitener is fitted on (None: the background's).
       whitening_source: a human-readable description of ``whitening``.
+      background_raw: fingerprints only: draws the background people's raw uint8 500 dpi
+        prints, row for row ``background``, when called (their minutiae and masks calibrate
+        the fingerprint fusion, :mod:`devices.print_minutiae`); None for the other datasets.
     """
 
     calibration: np.ndarray
@@ -58,6 +61,7 @@ class Sources(NamedTuple):
     background_source: str
     whitening: np.ndarray | None = None
     whitening_source: str = ""
+    background_raw: Callable[[], tuple[np.ndarray, ...]] | None = None
 
 
 BACKGROUND_GENERATORS = "the model's last stage's and the default, alternating by person"
@@ -188,7 +192,7 @@ def _lfw(stages: list[Mapping[str, Any]], calibration: int, background: int) -> 
 
 @register_source("synthetic_fingerprints")
 def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background: int) -> Sources:
-    from pretrain.data.fingerprint import GeneratorConfig
+    from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig
     from pretrain.embedding import fingerprint_spec, print_options, print_ranges, synthetic_prints
     from pretrain.embedding.data import generator_config
 
@@ -212,26 +216,40 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
     # people through at many times the target (BACKGROUND_GENERATORS).
     kinds = [generator] if generator == GeneratorConfig() else [generator, GeneratorConfig()]
 
-    def fresh(ids: range) -> np.ndarray:
-        """``shots`` impressions of each of ``ids`` in person order, person ``i`` drawn by
+    def dealt(ids: range, draw: Callable[[range, GeneratorConfig], np.ndarray]) -> list[Any]:
+        """``shots`` prints of each of ``ids`` in person order, person ``i`` drawn by
         ``kinds[i % len(kinds)]`` (each generator draws a contiguous share of ``ids``, which is
-        then dealt out person by person); fresh people, used once: only the impressions used are
-        generated."""
+        then dealt out person by person); ``draw(share, kind)`` gives a share's prints, person
+        major."""
         order = np.concatenate([np.arange(len(ids))[k :: len(kinds)] for k in range(len(kinds))])
-        start, parts = ids.start, []
+        start, drawn_by_person = ids.start, []
         for k, kind in enumerate(kinds):
             share = range(start, start + len(range(k, len(ids), len(kinds))))
-            parts.append(
-                synthetic_prints(
-                    share, shots, **{**drawn, "generator": kind}, min_stored=shots
-                ).images
-            )
+            prints = list(draw(share, kind))
+            drawn_by_person += [prints[i * shots : (i + 1) * shots] for i in range(len(share))]
             start = share.stop
-        images = np.concatenate(parts)
-        by_person = images.reshape(len(ids), shots, *images.shape[1:])
-        out = np.empty_like(by_person)
-        out[order] = by_person
-        return out.reshape(-1, *images.shape[1:])
+        out: list[Any] = [None] * len(ids)
+        for person, prints in zip(order, drawn_by_person, strict=True):
+            out[person] = prints
+        return [p for prints in out for p in prints]
+
+    def fresh(ids: range) -> np.ndarray:
+        """Preprocessed prints of fresh people, used once: only the impressions used are
+        generated."""
+
+        def draw(share: range, kind: GeneratorConfig) -> np.ndarray:
+            kw = {**drawn, "generator": kind}
+            return synthetic_prints(share, shots, **kw, min_stored=shots).images
+
+        return np.stack(dealt(ids, draw))
+
+    def raw(ids: range) -> tuple[np.ndarray, ...]:
+        """The same people's raw 500 dpi impressions (what a sensor gives the device)."""
+
+        def draw(share: range, kind: GeneratorConfig) -> np.ndarray:
+            return FingerprintGenerator(seed=a["seed"], config=kind).impressions(share, shots)[0]
+
+        return tuple(dealt(ids, draw))
 
     back, white = fresh(people), fresh(others)
     calib_by = "" if len(kinds) == 1 else ", the model's last stage's generator"
@@ -247,4 +265,5 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
         np.asarray(white[:background], np.float32),
         f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}{back_by}): fresh, after the background's",
+        lambda: raw(people)[:background],
     )

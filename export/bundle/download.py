@@ -20,9 +20,10 @@ from devices.bundle import download as dl
 from devices.bundle.codec import Coded, decode_record, encode_tensor
 from devices.bundle.errors import BundleError
 from devices.bundle.grid import snap
-from devices.contract import BACKGROUND, MANIFEST, MODEL, SIGNATURE
+from devices.contract import BACKGROUND, BACKGROUND_MINUTIAE, MANIFEST, MODEL, SIGNATURE
 
 DOWNLOAD_FILES = (MODEL, BACKGROUND, MANIFEST, SIGNATURE)
+OPTIONAL_FILES = (BACKGROUND_MINUTIAE,)  # carried as they are (XZ) when the artifact has them
 _MIN_PLACED_BYTES = 16  # shorter byte strings could match by chance
 
 
@@ -105,7 +106,8 @@ def build_download(
     ``files`` (an artifact's) byte for byte.
 
     Args:
-      files: the artifact's files: model, background, manifest and its signature only.
+      files: the artifact's files: model, background, manifest and its signature, and the
+        background's prints when it has them (:data:`OPTIONAL_FILES`).
       kernels: the compressed backbone's kernels by leaf path (``"block3/pointwise/kernel"``).
       model: the backbone's registered model name (recorded in the container).
       private_key: Ed25519 key signing the bundle.
@@ -116,7 +118,7 @@ def build_download(
       BundleError: other files, a model that does not hold the kernels exactly, or a rebuild that
         differs.
     """
-    extra = sorted(set(files) - set(DOWNLOAD_FILES))
+    extra = sorted(set(files) - set(DOWNLOAD_FILES) - set(OPTIONAL_FILES))
     if extra or set(DOWNLOAD_FILES) - set(files):
         raise BundleError(
             f"a download carries {', '.join(DOWNLOAD_FILES)}; the artifact has "
@@ -145,10 +147,13 @@ def build_download(
         _bytes_record(dl.SIGNATURE_RECORD, files[SIGNATURE]),
     ]
     sizes = {MODEL: len(files[MODEL]), MANIFEST: len(files[MANIFEST])}
+    if BACKGROUND_MINUTIAE in files:
+        records.append(_bytes_record(dl.MINUTIAE_RECORD, dl.deflate(files[BACKGROUND_MINUTIAE])))
+        sizes[BACKGROUND_MINUTIAE] = len(files[BACKGROUND_MINUTIAE])
     options = {"format": dl.FORMAT, "bytes": sizes, "placements": placements}
     blob = container.write(model, options, records, private_key)
     rebuilt = dl.read_download(blob, public_key=private_key.public_key()).files
-    wrong = [n for n in DOWNLOAD_FILES if rebuilt.get(n) != files[n]]
+    wrong = [n for n in files if rebuilt.get(n) != files[n]]
     if wrong:
         raise BundleError(f"the download does not rebuild {', '.join(wrong)} byte for byte.")
     return blob

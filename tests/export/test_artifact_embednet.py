@@ -16,7 +16,7 @@ from devices.views import TestViews
 from export.artifact.sources import data_sources, source_names
 from export.artifact.split import DATASET_SPECS, SplitError, preprocess_of, split_backbone
 from pretrain.data import ArrayDataset
-from pretrain.data.fingerprint import GeneratorConfig
+from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig
 from pretrain.models.embednet import one_view
 from pretrain.train.artifacts import SavedModel
 
@@ -193,6 +193,16 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     p = calls[1][0].start
     assert calls[2][0] == range(p + 2, p + 4)
     assert list(marks) == [p, p, p + 2.5, p + 2.5, p + 1, p + 1, p + 3.5]
+    # the same people's raw prints, row for row (the fingerprint fusion's background prints)
+    assert sources.background_raw is not None
+    raw = sources.background_raw()
+    assert len(raw) == 7 and raw[0].dtype == np.uint8
+    by = {
+        "bent": FingerprintGenerator(seed=3, config=bent_config),
+        "default": FingerprintGenerator(seed=3, config=GeneratorConfig()),
+    }
+    for row, kind, identity, shot in [(2, "default", p + 2, 0), (5, "bent", p + 1, 1)]:
+        np.testing.assert_array_equal(raw[row], by[kind].impression(identity, shot))
 
 
 def test_face_sources_refuse_evaluation_people(data_root) -> None:

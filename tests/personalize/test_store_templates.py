@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.print_minutiae import PrintSet
 from personalize import RecordStore, StoreError, UserRecord, migrate_store
 from personalize.cli import main as cli_main
 from personalize.store import FORMAT2_MAGIC, VERSION, decode_record, encode_record
@@ -109,3 +110,39 @@ def test_a_tampered_format_2_record_is_not_migrated(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="fails authentication"):
         migrate_store(tmp_path / "store", keys=tmp_path / "keys")
+
+
+def _prints(k: int = 3) -> PrintSet:
+    rng = np.random.default_rng(4)
+    minutiae = tuple(
+        rng.uniform(0, 80, (int(rng.integers(0, 20)), 4)).astype(np.float32) for _ in range(k)
+    )
+    return PrintSet(minutiae, tuple(rng.random((80, 80)) < 0.5 for _ in range(k)))
+
+
+def test_an_owners_prints_round_trip_encrypted(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    prints = _prints()
+    path = store.save(_record(templates=_templates())._replace(prints=prints))
+    back = store.load("alice")
+    assert back.prints is not None and back.prints.size == 3
+    for a, b in zip(
+        prints.minutiae + prints.masks, back.prints.minutiae + back.prints.masks, strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert set(back.weights) == {"head__kernel"}  # the prints are not weights
+    assert prints.minutiae[0].tobytes()[:16] not in path.read_bytes()
+    assert _store(tmp_path).load("alice").prints is not None
+    store.save(_record())
+    assert store.load("alice").prints is None
+
+
+def test_a_header_that_disagrees_with_the_prints_is_refused() -> None:
+    plain = encode_record(_record()._replace(prints=_prints(3)))
+    (size,) = struct.unpack("<I", plain[:4])
+    for count in (b"2", b"-1", b'"3"'):
+        header = plain[4 : 4 + size].replace(b'"prints": 3', b'"prints": ' + count)
+        with pytest.raises(StoreError, match="not a user record"):
+            decode_record(struct.pack("<I", len(header)) + header + plain[4 + size :])
+    with pytest.raises(ValueError, match="reserved"):
+        encode_record(_record()._replace(weights={"~prints_masks": np.zeros(2)}))
