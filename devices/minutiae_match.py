@@ -105,25 +105,24 @@ def alignments(a: np.ndarray, b: np.ndarray, top: int = TOP) -> list[tuple[float
     i, j = (g.ravel() for g in np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij"))
     own = _wrap(b[j, 2] - a[i, 2])
     grid = np.arange(-MAX_TURN, MAX_TURN + 1e-9, TURN_STEP)
-    keys, shifts = [], []
-    for k, turn in enumerate(grid):
-        near = np.abs(_wrap(own - turn)) <= TURN_TOLERANCE
-        if not near.any():
-            continue
-        c, s = np.cos(turn), np.sin(turn)
-        tx = b[j[near], 0] - (c * a[i[near], 0] - s * a[i[near], 1])
-        ty = b[j[near], 1] - (s * a[i[near], 0] + c * a[i[near], 1])
-        keys.append(np.stack([np.full(tx.size, k), tx // SHIFT_BIN, ty // SHIFT_BIN], axis=1))
-        shifts.append(np.stack([tx, ty], axis=1))
-    if not keys:
+    # every (grid turn, pair) that votes, turn-major: one array operation for all turns
+    k, pair = np.nonzero(np.abs(_wrap(own[None, :] - grid[:, None])) <= TURN_TOLERANCE)
+    if k.size == 0:
         return []
-    key, shift = np.concatenate(keys), np.concatenate(shifts)
-    bins, which, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    which = which.ravel()
+    c, s = np.cos(grid[k]), np.sin(grid[k])
+    ai, bj = i[pair], j[pair]
+    tx = b[bj, 0] - (c * a[ai, 0] - s * a[ai, 1])
+    ty = b[bj, 1] - (s * a[ai, 0] + c * a[ai, 1])
+    bx, by = (tx // SHIFT_BIN).astype(np.int64), (ty // SHIFT_BIN).astype(np.int64)
+    # one integer per (turn, x bin, y bin), in their lexicographic order
+    span_x, span_y = bx.max() - bx.min() + 1, by.max() - by.min() + 1
+    code = (k * span_x + (bx - bx.min())) * span_y + (by - by.min())
+    _, which, counts = np.unique(code, return_inverse=True, return_counts=True)
     out = []
-    for k in np.argsort(-counts, kind="stable")[:top]:
-        dx, dy = np.median(shift[which == k], axis=0)
-        out.append((float(grid[int(bins[k, 0])]), float(dx), float(dy)))
+    for b_ in np.argsort(-counts, kind="stable")[:top]:
+        members = which == b_
+        dx, dy = np.median(tx[members]), np.median(ty[members])
+        out.append((float(grid[k[members][0]]), float(dx), float(dy)))
     return out
 
 

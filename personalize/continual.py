@@ -90,6 +90,7 @@ class Learner(Protocol):
         target_far: float,
         *,
         seed: int = 0,
+        prints: Any = None,
     ) -> Any: ...
 
 
@@ -465,7 +466,12 @@ class Continual:
             )
         positives = buffer.positives()
         fitted = dev.fit_embedded(
-            positives, record.scope, self.config.sgd, target_far, seed=meta["updates"] + 1
+            positives,
+            record.scope,
+            self.config.sgd,
+            target_far,
+            seed=meta["updates"] + 1,
+            prints=record.prints,  # a fused record's threshold stays on fused scores
         )
         fit = fitted.fit
         updates, day = meta["updates"] + 1, meta["day"]
@@ -483,7 +489,13 @@ class Continual:
         # The threshold was set on the match rule over these positives' templates: keep them.
         templates = templates_of(positives[EMBEDDINGS]) if dev.match.templates else None
         new = UserRecord(
-            record.user, fit.threshold, record.scope, fitted.weights, new_meta, templates
+            record.user,
+            fit.threshold,
+            record.scope,
+            fitted.weights,
+            new_meta,
+            templates,
+            record.prints,
         )
         today = meta["updates_today"] + 1
         after = {**meta, "updates": updates, "updates_today": today, "pending": 0}

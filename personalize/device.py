@@ -80,15 +80,19 @@ from devices.preprocess import (
     check_dpi,
     preprocess_batch,
     preprocess_views,
+    sensor_shape,
     to_sensor_dpi,
     working_bytes,
 )
+from devices.print_minutiae import PrintSet
+from devices.print_minutiae import working_bytes as print_working_bytes
 from devices.profiles import Profile, ProfileError, load_profile
 from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
 from personalize.errors import EnrollmentError, StoreError
+from personalize.fusion import PrintFusion
 from personalize.head import (
     MatchConfig,
     SgdConfig,
@@ -333,6 +337,10 @@ class Device:
         self._centres, self._proto = prototypes(artifact.background[:half], self.classes - 1)
         # ... and so are its background embeddings as unit rows (every calibration scores them)
         self._background_unit = normalize(artifact.background).astype(np.float32)
+        # The fingerprint fusion the artifact ships (None: it ships none); new enrollments fuse
+        # when the match config asks for it, and every record is scored as it was enrolled.
+        self._fusion = PrintFusion.of(artifact)
+        self.fuses = self.match.minutiae and self._fusion is not None
         self._hold_interpreter(artifact)
         self.store = RecordStore(store_dir, keystore, keys=keys)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
@@ -354,6 +362,7 @@ class Device:
         rise = held.held()
         # ... and the verified artifact it keeps: the model bytes and the background embeddings
         kept = len(artifact.model) + artifact.background.nbytes + self._background_unit.nbytes
+        kept += 0 if self._fusion is None else self._fusion.held_bytes
         self._held_bytes = None if rise is None else rise + kept
         self._artifact: Artifact | None = artifact
 
@@ -565,8 +574,7 @@ class Device:
           measure_memory: measure the process's peak RSS rise (resets the process's VmHWM).
           offload: service, consent, situation (:func:`personalize.offload.offload_enrollment`).
 
-        Returns:
-          An :class:`EnrollmentReport`.
+        Returns an :class:`EnrollmentReport`.
 
         Raises:
           EnrollmentError: a refused sample (:class:`personalize.QualityError`, naming it and
@@ -581,16 +589,17 @@ class Device:
             meter.start()
         artifact = self._reverified()
         inputs = check_samples(images, self.spec, dpi=self.sensor_dpi)
-        work = max(
-            working_bytes(self.spec, x.shape, x.dtype, self.sensor_dpi) for x in as_samples(images)
-        )
+        work = self._working_bytes(as_samples(images))
         plans = self._plans(
             len(inputs), request.sgd, len(artifact.background), work, train=request.train
         )
         embedded, embed_ms = self._embed_samples(inputs)
-        chosen, fitted, outcome = self._fit(request, artifact, embedded, plans, seed, offload)
+        prints = self.describe(images) if self.fuses else None
+        chosen, fitted, outcome = self._fit(
+            request, artifact, embedded, plans, seed, offload, prints
+        )
         measured, note = self._measured_peak(meter if measure_memory else None)
-        self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta())
+        self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta(), prints)
         result, fit = fitted.result, fitted.fit
         return EnrollmentReport(
             user=request.user,
@@ -617,6 +626,15 @@ class Device:
             where=outcome.where,
             offload=outcome.to_dict(),
         )
+
+    def _working_bytes(self, captures: Sequence[np.ndarray]) -> int:
+        """The largest capture's preprocessing peak, or, when enrollment fuses, finding its
+        prints' if larger (:func:`devices.print_minutiae.working_bytes`, at 500 dpi)."""
+        work = max(working_bytes(self.spec, x.shape, x.dtype, self.sensor_dpi) for x in captures)
+        if not self.fuses:
+            return work
+        at_sensor = [sensor_shape(x.shape, self.sensor_dpi) for x in captures]
+        return max(work, max(print_working_bytes(shape) for shape in at_sensor))
 
     def _measured_peak(self, meter: PeakMeter | None) -> tuple[int | None, str]:
         """The enrollment's measured peak (the RSS rise over what the device held before) and
@@ -652,18 +670,26 @@ class Device:
         plans: dict[str, ScopePlan],
         seed: int,
         offload: Offload | None,
+        prints: PrintSet | None = None,
     ) -> tuple[ScopePlan, Fitted, OffloadOutcome]:
         """Steps 5-7 by the offload service when the policy sends them and its signed reply
-        verifies; otherwise here, in the widest scope that fits."""
+        verifies; otherwise here, in the widest scope that fits. A fused enrollment (``prints``:
+        the owner's) stays here: the service holds no prints to set the threshold on."""
         outcome = OffloadOutcome()
-        if offload is not None and request.train:
+        if offload is not None and request.train and prints is None:
             outcome = offload_enrollment(self, offload, request, embedded, plans, seed)
         if outcome.remote is not None:
             # the local plan of the scope the service trained (what it would have cost here)
             return plans[outcome.remote.scope], self._install(outcome.remote), outcome
         chosen = self._choose_scope(plans, request.scope)
         fitted = self.fit_embedded(
-            embedded, chosen.scope, request.sgd, request.target_far, seed=seed, artifact=artifact
+            embedded,
+            chosen.scope,
+            request.sgd,
+            request.target_far,
+            seed=seed,
+            artifact=artifact,
+            prints=prints,
         )
         return chosen, fitted, outcome
 
@@ -719,6 +745,7 @@ class Device:
         *,
         seed: int = 0,
         artifact: Artifact | None = None,
+        prints: PrintSet | None = None,
     ) -> Fitted:
         """Steps 5-7 on embedded samples: imprint the head, SGD with weight decay through the
         scope's signature, the threshold; the offload service runs this same method.
@@ -728,7 +755,14 @@ class Device:
             that trains the last block).
           scope: an exported trainable scope, or ``"none"`` (imprinting only).
           artifact: this Device's artifact, verified by the caller; default checked here (step 1).
+          prints: the owner's prints (:meth:`describe`): the threshold is set on the fused
+            scores (:mod:`personalize.fusion`); None: on the embedding's alone.
+
+        Raises:
+          EnrollmentError: ``prints`` for an artifact that ships no fusion.
         """
+        if prints is not None and self._fusion is None:
+            raise EnrollmentError("owner prints given, but the artifact ships no fusion.")
         artifact = artifact or self._reverified()
         interp = self._interp
         t0 = time.perf_counter()
@@ -746,7 +780,7 @@ class Device:
         train_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
         templates = self._templates(embedded)
-        fit = self._calibrate(interp, rows, scope, target_far, weights, templates)
+        fit = self._calibrate(interp, rows, scope, target_far, weights, templates, prints)
         return Fitted(weights, result, fit, train_ms, 1e3 * (time.perf_counter() - t0))
 
     def _train(
@@ -844,12 +878,14 @@ class Device:
         target_far: float,
         weights: dict[str, np.ndarray],
         templates: np.ndarray | None = None,
+        prints: PrintSet | None = None,
     ) -> TailFit:
         """Step 7: the threshold from the background rows the head was not trained against (the
         held-out half after SGD, every row after imprinting only), scored as a probe by the
         Device's match rule (over ``templates`` when it uses them) with the user's ``weights``
         (the interpreter holds them too when the scope trained). ``rows``: the background rows
-        the scope trained against (None for imprinting only)."""
+        the scope trained against (None for imprinting only). With the owner's ``prints``, the
+        background people's fused scores (their prints are the same rows)."""
         start = 0 if scope == NO_TRAINING else len(self._background_unit) // 2
         unit = self._background_unit[start:]
         if trains_last_block(scope):
@@ -858,7 +894,10 @@ class Device:
         else:
             head = user_cosines(unit, weights[HEAD], unit=True)
         scores = match_scores(self.match, head, unit, templates, unit=True)
-        return threshold_at_far(scores, target_far, cosine=True)
+        if prints is None:
+            return threshold_at_far(scores, target_far, cosine=True)
+        assert self._fusion is not None  # fit_embedded checked
+        return threshold_at_far(scores + self._fusion.background(prints, start), target_far)
 
     def _save(
         self,
@@ -868,8 +907,9 @@ class Device:
         embedded: dict[str, np.ndarray],
         samples: int,
         extra: dict[str, Any],
+        prints: PrintSet | None = None,
     ) -> None:
-        """Step 8: the user's changed weights, threshold and templates (of ``embedded``),
+        """Step 8: the user's changed weights, threshold, templates (of ``embedded``) and prints,
         encrypted on disk; the enrollment captures anchor continual learning (if enabled)."""
         templates = self._templates(embedded)
         weights, fit = fitted.weights, fitted.fit
@@ -885,7 +925,7 @@ class Device:
             **self._dpi_meta(),
             **extra,
         }
-        record = UserRecord(request.user, fit.threshold, scope, weights, meta, templates)
+        record = UserRecord(request.user, fit.threshold, scope, weights, meta, templates, prints)
         self.store.save(record)
         self._start_continual(request.user, embedded)
 
@@ -921,20 +961,52 @@ class Device:
         *,
         target_far: float = DEFAULT_FAR,
         seed: int = 0,
+        prints: PrintSet | None = None,
     ) -> tuple[UserRecord, Fitted]:
         """An enrollment from embedded samples kept in memory, not saved (what a selection
         script scores many variants of; :meth:`score_record` scores it as :meth:`verify` would).
+        ``prints``: the samples' prints (:meth:`describe`), which a fusing Device needs.
+
+        Raises:
+          EnrollmentError: a fusing Device without ``prints``, or ``prints`` for one that does
+            not fuse.
         """
-        fitted = self.fit_embedded(embedded, scope, sgd or SgdConfig(), target_far, seed=seed)
+        if self.fuses != (prints is not None):
+            raise EnrollmentError(
+                "this Device fuses the minutiae score: pass the samples' prints (describe)"
+                if self.fuses
+                else "this Device does not fuse the minutiae score: pass no prints."
+            )
+        fitted = self.fit_embedded(
+            embedded, scope, sgd or SgdConfig(), target_far, seed=seed, prints=prints
+        )
         meta = {"match": dataclasses.asdict(self.match), "target_far": target_far}
         templates = self._templates(embedded)
-        return UserRecord(
-            user, fitted.fit.threshold, scope, fitted.weights, meta, templates
-        ), fitted
+        record = UserRecord(user, fitted.fit.threshold, scope, fitted.weights, meta, templates)
+        return record._replace(prints=prints), fitted
 
-    def score_record(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
-        """The scores :meth:`scores` gives, for a record held in memory."""
-        return self._scores(embedded, record)
+    def score_record(
+        self,
+        embedded: dict[str, np.ndarray],
+        record: UserRecord,
+        prints: PrintSet | None = None,
+    ) -> np.ndarray:
+        """The scores :meth:`scores` gives, for a record held in memory (``prints``: the
+        captures', for a record that keeps prints)."""
+        return self._scores(embedded, record, prints)
+
+    def describe(self, images: np.ndarray | Sequence[np.ndarray]) -> PrintSet:
+        """The minutiae and readable masks of raw fingerprint captures (at this Device's
+        ``sensor_dpi``), as enrollment and verification find them for the fusion.
+
+        Raises:
+          EnrollmentError: the artifact ships no fusion (not a fingerprint artifact, or exported
+            without the background prints).
+        """
+        if self._fusion is None:
+            raise EnrollmentError("this artifact ships no minutiae fusion (background prints).")
+        captures = self._at_sensor(as_samples(cast(Sequence[np.ndarray], images)))
+        return self._fusion.describe(captures)
 
     def embed(self, images: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """The artifact's ``embed`` outputs (``embeddings``, and ``features`` when a wider scope
@@ -987,7 +1059,10 @@ class Device:
         return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
     def scores(
-        self, user: str, images: np.ndarray | Sequence[np.ndarray] | dict[str, np.ndarray]
+        self,
+        user: str,
+        images: np.ndarray | Sequence[np.ndarray] | dict[str, np.ndarray],
+        prints: PrintSet | None = None,
     ) -> np.ndarray:
         """The scores ``verify`` gives, of many captures against ``user`` at once.
 
@@ -995,13 +1070,19 @@ class Device:
           user: an enrolled user.
           images: raw captures, or what :meth:`embed` returned for them (to score many users
             without embedding the captures again).
+          prints: with embedded ``images``, the captures' prints (:meth:`describe`), which a
+            user enrolled with the minutiae fusion needs; found here for raw captures.
 
         Returns:
-          ``(n,)`` float cosines.
+          ``(n,)`` float scores: cosines, plus the weighted minutiae score for a fused record.
         """
         self._reverified()
-        embedded = images if isinstance(images, dict) else self.embed(images)
-        return self._scores(embedded, self._record(user))
+        record = self._record(user)
+        if isinstance(images, dict):
+            return self._scores(images, record, prints)
+        if record.prints is not None and prints is None:
+            prints = self.describe(images)
+        return self._scores(self.embed(images), record, prints)
 
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """One capture's ``embed`` outputs, as :meth:`embed` gives them (after the gate)."""
@@ -1026,10 +1107,34 @@ class Device:
             out[FEATURES] = every[FEATURES][: len(inputs)]
         return out
 
-    def _scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
+    def _scores(
+        self,
+        embedded: dict[str, np.ndarray],
+        record: UserRecord,
+        prints: PrintSet | None = None,
+    ) -> np.ndarray:
         """Scores of embedded captures for ``record``: each capture's best window
-        (:mod:`personalize.windows`; most captures have one) by :meth:`_window_scores`."""
-        return best_window(embedded, lambda w: self._window_scores(w, record))[0]
+        (:mod:`personalize.windows`; most captures have one) by :meth:`_window_scores`, plus
+        the weighted minutiae score of the captures' ``prints`` for a record that keeps prints."""
+        scores = best_window(embedded, lambda w: self._window_scores(w, record))[0]
+        return scores + self._minutiae_scores(record, prints)
+
+    def _minutiae_scores(self, record: UserRecord, prints: PrintSet | None) -> np.ndarray | float:
+        """The weighted minutiae scores of captures' ``prints`` against ``record``'s (0 for a
+        record enrolled without the fusion).
+
+        Raises:
+          EnrollmentError: the record keeps prints and the captures' are not given.
+        """
+        if record.prints is None:
+            return 0.0
+        if prints is None:
+            raise EnrollmentError(
+                f"user {record.user!r} was enrolled with the minutiae fusion: pass the captures' "
+                "prints (Device.describe) with embedded captures."
+            )
+        assert self._fusion is not None  # the record names this artifact, which ships it
+        return self._fusion.scores(prints, record.prints)
 
     def _window_scores(self, embedded: dict[str, np.ndarray], record: UserRecord) -> np.ndarray:
         """Scores of one window of embedded captures for ``record`` by the match rule its
@@ -1070,7 +1175,8 @@ class Device:
         record = self._record(user)
         embedded = self._embed(image)
         scores, which = best_window(embedded, lambda w: self._window_scores(w, record))
-        score = float(scores[0])
+        prints = None if record.prints is None else self.describe([image])
+        score = float(scores[0] + np.asarray(self._minutiae_scores(record, prints)).ravel()[0])
         decision = Decision(score >= record.threshold, score, record.threshold)
         if adapt and self.continual is not None:
             # The window that matched is the one the user's buffer learns from.
@@ -1088,9 +1194,12 @@ class Device:
         best: tuple[str | None, float] = (None, float("-inf"))
         margin = float("-inf")
         top = float("-inf")
+        prints: PrintSet | None = None
         for user in self.users():
             record = self._record(user)
-            score = float(self._scores(embedded, record)[0])
+            if record.prints is not None and prints is None:
+                prints = self.describe([image])  # once, for every fused record
+            score = float(self._scores(embedded, record, prints)[0])
             top = max(top, score)
             if score >= record.threshold and score - record.threshold > margin:
                 best, margin = (user, score), score - record.threshold

@@ -250,6 +250,8 @@ class MatchConfig:
       templates: keep the owner's enrollment embeddings in their (encrypted) record.
       train: what ``Device.enroll(train=None)`` does: SGD on the head (``True``) or imprinting
         only (``False``; the ``nearest`` and ``mean`` rules do not read the head at all).
+      minutiae: fingerprints: add the weighted minutiae score (:mod:`personalize.fusion`) when
+        the artifact ships the fusion; a record enrolled so keeps the owner's prints.
 
     The device's defaults per modality: :func:`default_match`.
     """
@@ -258,6 +260,7 @@ class MatchConfig:
     mix: float = 0.5
     templates: bool = True
     train: bool = True
+    minutiae: bool = False
 
     def __post_init__(self) -> None:
         if self.rule not in MATCH_RULES:
