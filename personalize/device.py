@@ -349,6 +349,11 @@ class Device:
         self._plan_memo: dict[tuple[int, SgdConfig, int, int, bool], dict[str, ScopePlan]] = {}
         self.continual = Continual(self, continual) if continual is not None else None
 
+    @property
+    def fusion_weight(self) -> float | None:
+        """The minutiae score's weight in fused scores, or None: the artifact ships no fusion."""
+        return None if self._fusion is None else self._fusion.weight
+
     def _hold_interpreter(self, artifact: Artifact) -> None:
         """One interpreter for the Device's life: enrollment and matching share it (each call
         sets the weights it needs), so enrollment runs warm kernels, as an app's would."""

@@ -1,0 +1,234 @@
+"""Does the device's fingerprint default fuse the minutiae score? Chosen on development prints.
+
+    python notebooks/bench/bench_enroll_fusion.py [--episodes 2]
+
+The print artifact's development identities (its backbone's validation range, 100 x 8
+impressions drawn by the generator of its last stage, never trained on; FVC is never read), as
+the device takes captures: on ``--episodes`` random splits (each identity: 5 random impressions
+enroll, the other 3 probe) every identity is enrolled by ``personalize.Device.record_of`` with
+the device's fingerprint default (imprinting, the mix 0.5 of head and nearest template), once as
+it is and once fusing the minutiae score (``MatchConfig(minutiae=True)``: the owner's prints in
+the record, the threshold on the background's fused scores; :mod:`personalize.fusion`). Per
+variant: closed-set identification of the probes (5-shot), and verification at each target FAR
+(the record's own threshold; every capture of every other identity an impostor attempt, the
+identity's probes genuine ones): measured FAR over the target and FRR.
+
+The minutiae term of a capture against a record is the weighted best score against the record's
+five prints; the scores of every ordered pair of dev prints are computed once
+(:func:`devices.minutiae_match.match_score` over the prints' cell masks, as
+:func:`devices.print_minutiae.best_scores` does) and the term read from them. Thresholds come
+from the device itself (``record_of``).
+
+Decision rule (registered 2026-12-07 in ``notebooks/results/fingerprint_ablation.md`` before the
+run): the fingerprint default fuses if the fused variant's FRR at the device's target FAR
+(2e-5) is lower than the plain one's and its FAR over target at 1e-3 (the lowest target the dev
+set measures) is no more than 1.5x the plain one's; identification is reported.
+
+Writes ``notebooks/results/enroll_fusion_fingerprint.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _results import RESULTS, print_table, run_main, shown, write_results
+from bench_enroll_far import PrintSource
+from tqdm.auto import tqdm
+
+from devices.minutiae_detector import CELL
+from devices.minutiae_match import match_score
+from devices.print_minutiae import PrintSet
+from personalize import NO_TRAINING, Device, default_match
+from personalize.windows import windows
+from pretrain.evaluation.episodes import enrollment_pools
+
+POOL = 5
+PER = 8
+TARGETS = (2e-5, 1e-3)
+FUSED_FRR_AT = 2e-5  # the device's default target FAR
+FAR_CHECK_AT, FAR_RATIO_MAX = 1e-3, 1.5
+RULE = (
+    "fuse by default if the fused variant's FRR at the device's target FAR (2e-5) is lower than "
+    "the plain one's and its FAR over target at 1e-3 is at most 1.5x the plain one's"
+)
+
+
+def _pair_rows(job: tuple[PrintSet, list[int]]) -> np.ndarray:
+    """Rows ``i`` of the ordered-pair minutiae score matrix (a worker's job)."""
+    prints, rows = job
+    n = prints.size
+    out = np.zeros((len(rows), n))
+    for r, i in enumerate(rows):
+        for j in range(n):
+            if i != j:
+                m = (prints.minutiae[i], prints.minutiae[j])
+                out[r, j] = match_score(*m, prints.masks[i], prints.masks[j], cell=CELL)
+    return out
+
+
+def pair_scores(prints: PrintSet) -> np.ndarray:
+    """``(n, n)``: the minutiae score of print ``i`` (a probe) against print ``j`` (enrolled)."""
+    chunks = [list(range(i, prints.size, 16)) for i in range(16)]
+    context = multiprocessing.get_context("spawn")
+    out = np.zeros((prints.size, prints.size))
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        jobs = [(prints, rows) for rows in chunks]
+        done = tqdm(pool.map(_pair_rows, jobs), total=len(jobs), desc="minutiae pairs")
+        for rows, block in zip(chunks, done, strict=True):
+            out[rows] = block
+    return out
+
+
+def episode_counts(
+    devs: dict[str, Device],
+    embedded: dict[str, np.ndarray],
+    prints: PrintSet,
+    pairs: np.ndarray,
+    labels: np.ndarray,
+    episode: int,
+) -> dict[str, dict[str, Any]]:
+    """One split's identification hits and verification counts per variant."""
+    pools, probe = enrollment_pools(labels, pool=POOL, episode=episode)
+    first = windows(embedded)[0]  # enrollment embeds a capture's first window only
+    ids = sorted(pools)
+    out: dict[str, dict[str, Any]] = {}
+    for name, dev in devs.items():
+        counts = {t: np.zeros(4, np.int64) for t in TARGETS}
+        scores = []
+        for identity in tqdm(ids, desc=f"episode {episode} {name}", leave=False):
+            pool = pools[identity][:POOL]
+            shots = {k: v[pool] for k, v in first.items()}
+            owner = prints.take(pool) if dev.fuses else None
+            records = {
+                t: dev.record_of(f"p{identity}", shots, NO_TRAINING, target_far=t, prints=owner)[0]
+                for t in TARGETS
+            }
+            base = dev.score_record(embedded, records[TARGETS[0]]._replace(prints=None))
+            if dev.fusion_weight is not None and dev.fuses:
+                base = base + dev.fusion_weight * pairs[:, pool].max(axis=1)
+            scores.append(base)
+            own = labels == identity
+            genuine = own & probe
+            for t, record in records.items():
+                accept = base >= record.threshold
+                counts[t] += [
+                    accept[~own].sum(),
+                    (~own).sum(),
+                    (~accept[genuine]).sum(),
+                    genuine.sum(),
+                ]
+        predicted = np.asarray(ids)[np.argmax(np.stack(scores, axis=1), axis=1)]
+        out[name] = {
+            "identification_hits": int((predicted == labels)[probe].sum()),
+            "probes": int(probe.sum()),
+            "counts": {f"{t:g}": c.tolist() for t, c in counts.items()},
+        }
+    return out
+
+
+def summary(per_episode: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Identification % and, per target, FAR, FAR over target and FRR % summed over episodes."""
+    out: dict[str, Any] = {}
+    for name in per_episode[0]:
+        hits = sum(e[name]["identification_hits"] for e in per_episode)
+        probes = sum(e[name]["probes"] for e in per_episode)
+        row: dict[str, Any] = {"identification_pct_5shot": 100 * hits / probes}
+        for t in TARGETS:
+            c = np.sum([e[name]["counts"][f"{t:g}"] for e in per_episode], axis=0)
+            row[f"{t:g}"] = {
+                "far_measured": float(c[0] / c[1]),
+                "far_over_target": float(c[0] / c[1] / t),
+                "impostor_attempts": int(c[1]),
+                "frr_pct": float(100 * c[2] / c[3]),
+            }
+        out[name] = row
+    return out
+
+
+def decide(rows: dict[str, Any]) -> dict[str, Any]:
+    """The registered rule (module docstring)."""
+    plain, fused = rows["plain"], rows["fused"]
+    frr_lower = fused[f"{FUSED_FRR_AT:g}"]["frr_pct"] < plain[f"{FUSED_FRR_AT:g}"]["frr_pct"]
+    ratio = fused[f"{FAR_CHECK_AT:g}"]["far_over_target"] / max(
+        plain[f"{FAR_CHECK_AT:g}"]["far_over_target"], 1e-12
+    )
+    return {
+        "fuse_by_default": bool(frr_lower and ratio <= FAR_RATIO_MAX),
+        "frr_lower_at_device_target": bool(frr_lower),
+        "far_over_target_ratio_at_1e-3": float(ratio),
+        "rule": RULE,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--artifact", default=str(RESULTS / "artifacts" / "fingerprint"))
+    parser.add_argument("--key", default=str(RESULTS / "artifacts" / "signing.pub"))
+    parser.add_argument("--episodes", type=int, default=2)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="enroll-fusion-"))
+    artifact, key = Path(args.artifact), Path(args.key)
+    base = default_match("fingerprint")
+    fused = dataclasses.replace(base, minutiae=True)
+    devs = {
+        "plain": Device(artifact, workdir / "plain", trusted_key=key, match=base),
+        "fused": Device(artifact, workdir / "fused", trusted_key=key, match=fused),
+    }
+    if not devs["fused"].fuses:
+        raise SystemExit(f"{artifact}: the artifact ships no background prints (export it again)")
+    source = PrintSource(devs["plain"].manifest)
+    images = source.draw("model", source.dev, PER)
+    labels = np.repeat(np.arange(len(source.dev)), PER)
+    embedded = devs["plain"].embed(images)
+    prints = devs["fused"].describe(images)
+    pairs = pair_scores(prints)
+    per_episode = [
+        episode_counts(devs, embedded, prints, pairs, labels, e)
+        for e in range(1, args.episodes + 1)
+    ]
+    rows = summary(per_episode)
+    record = {
+        "set": f"synthetic dev identities {source.dev.start}-{source.dev.stop - 1} x {PER} "
+        "(the model's generator)",
+        "episodes": args.episodes,
+        "pool": POOL,
+        "default_match": dataclasses.asdict(base),
+        "weight": devs["fused"].fusion_weight,
+        "variants": rows,
+        **decide(rows),
+        "per_episode": per_episode,
+        "artifact": shown(artifact),
+        "wall_s": time.perf_counter() - t0,
+    }
+    path = write_results("enroll_fusion_fingerprint", record)
+    print_table(
+        (
+            "variant",
+            "5-shot id %",
+            *(f"FAR/target @{t:g}" for t in TARGETS),
+            *(f"FRR % @{t:g}" for t in TARGETS),
+        ),
+        [
+            (
+                name,
+                f"{r['identification_pct_5shot']:.2f}",
+                *(f"{r[f'{t:g}']['far_over_target']:.2f}" for t in TARGETS),
+                *(f"{r[f'{t:g}']['frr_pct']:.1f}" for t in TARGETS),
+            )
+            for name, r in rows.items()
+        ],
+    )
+    print(f"fuse by default: {record['fuse_by_default']}; wrote {path}")
+
+
+if __name__ == "__main__":
+    run_main(main)
