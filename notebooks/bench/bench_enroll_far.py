@@ -106,6 +106,8 @@ def device_far(
     images, labels, order = data.images, data.labels, data.order
     probe_dev = Device(artifact, workdir / "probe-store", profile=profile, trusted_key=key)
     embedded = probe_dev.embed(images)
+    # a fusing default keeps the owners' prints: every capture's are found once
+    prints = probe_dev.describe(images) if probe_dev.fuses else None
     totals = np.zeros(4, np.int64)  # impostor attempts, accepts, genuine attempts, rejects
     excluded = 0  # attempts of one owner under another label: neither genuine nor impostor
     everyone = np.unique(labels)
@@ -123,7 +125,7 @@ def device_far(
                 enrolled.append(person)
             except QualityError:  # a failure to enroll: not attempted, counted
                 refused += 1
-        matrix = np.stack([dev.scores(f"p{p}", embedded) for p in enrolled], axis=1)
+        matrix = np.stack([dev.scores(f"p{p}", embedded, prints) for p in enrolled], axis=1)
         t = np.asarray([dev.store.load(f"p{p}").threshold for p in enrolled])
         own = labels[:, None] == np.asarray(enrolled)[None, :]
         twin = data.same_owner(enrolled)  # another label of the enrolled one's owner

@@ -28,6 +28,7 @@ from devices.bundle.download import (
 from devices.bundle.grid import fixed_scales, snap
 from devices.contract import (
     BACKGROUND,
+    BACKGROUND_MINUTIAE,
     EMBED,
     EMBEDDINGS,
     IMAGES,
@@ -37,6 +38,7 @@ from devices.contract import (
     ArtifactError,
 )
 from devices.preprocess import preprocess_batch
+from devices.print_minutiae import PrintSet
 from devices.trust import KEY_ID_BYTES
 from devices.views import FLIP, average_views
 from export.artifact import build_artifact
@@ -279,3 +281,47 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
     )
     report = dev.enroll("owner", raw[:5], train=True, target_far=1e-2)  # faces default: imprint
     assert report.scope == "head" and dev.verify("owner", raw[5]).threshold == report.threshold
+
+
+def test_a_download_carries_the_background_prints_and_installs_them(packed) -> None:
+    """A fingerprint artifact's background prints (the minutiae fusion) travel in the download
+    and come back byte for byte; the installed artifact reads them."""
+    tmp, key = packed["tmp"], packed["key"]
+    rng = np.random.default_rng(5)
+    minutiae = tuple(
+        rng.uniform(0, 80, (int(rng.integers(3, 30)), 4)).astype(np.float32) for _ in range(96)
+    )
+    prints = PrintSet(minutiae, tuple(rng.random((20, 20)) < 0.6 for _ in range(96)))
+    images = np.random.default_rng(0).standard_normal((96, 64, 64, 1)).astype(np.float32)
+    manifest = build_artifact(
+        packed["backbone"],
+        tmp / "built-prints",
+        private_key=key,
+        calibration=images[:32],
+        background_images=images,
+        background_source="random images",
+        scopes=("head",),
+        background_levels=LEVELS,
+        background_prints=prints,
+    )
+    assert manifest["minutiae"]["count"] == 96 and BACKGROUND_MINUTIAE in manifest["files"]
+    files = {p.name: p.read_bytes() for p in (tmp / "built-prints").iterdir()}
+    blob = build_download(files, packed["kernels"], model="embednet", private_key=key)
+    install_to = tmp / "installed-prints"
+    (tmp / "prints.pfb").write_bytes(blob)
+    install(tmp / "prints.pfb", install_to, tmp / "signing.pub")
+    for name, data in files.items():
+        assert (install_to / name).read_bytes() == data, name
+    loaded = load_artifact(install_to, tmp / "signing.pub")
+    assert loaded.prints is not None and loaded.prints.size == 96
+    np.testing.assert_array_equal(loaded.prints.minutiae[7], minutiae[7])
+    with pytest.raises(ValueError, match="95 background prints"):
+        build_artifact(
+            packed["backbone"],
+            tmp / "built-wrong",
+            private_key=key,
+            calibration=images[:32],
+            background_images=images,
+            background_source="random images",
+            background_prints=prints.take(range(95)),
+        )
