@@ -426,11 +426,16 @@ class Device:
         """Predicted enrollment peak of each trainable scope (or of imprinting only) for
         ``samples`` enrollment images of shape ``image`` (raw uint8 ``(h, w)`` or
         ``(h, w, c)`` from the sensor, at ``sensor_dpi``; default: the smallest the
-        preprocessing takes, its crop window or the model input)."""
+        preprocessing takes, its crop window or the model input). A fusing Device counts
+        finding the captures' prints too."""
         if image is None:
-            work = working_bytes(self.spec, self._smallest_image())
+            at_500 = self._smallest_image()
+            work = working_bytes(self.spec, at_500)
         else:
+            at_500 = sensor_shape(image, self.sensor_dpi)
             work = working_bytes(self.spec, image, dpi=self.sensor_dpi)
+        if self.fuses:
+            work = max(work, print_working_bytes(at_500))
         return self._plans(samples, SgdConfig(), self.background_count, work, train=train)
 
     def _smallest_image(self) -> tuple[int, int]:

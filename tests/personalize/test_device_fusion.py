@@ -21,7 +21,7 @@ from devices.print_minutiae import (
     prints_bytes,
     shipped_detector,
 )
-from personalize import ArtifactError, Device, EnrollmentError, MatchConfig
+from personalize import NO_TRAINING, ArtifactError, Device, EnrollmentError, MatchConfig
 from pretrain.data.fingerprint import FingerprintGenerator
 
 FUSED = MatchConfig(rule="head", train=False, minutiae=True)
@@ -68,9 +68,13 @@ def test_a_fused_enrollment_keeps_the_prints_and_adds_the_minutiae_score(
     assert dev.fuses
     plain = Device(fused["dir"], tmp_path / "plain", trusted_key=fused["pub"])
     assert not plain.fuses  # the toy's default match does not ask for it
-    dev.enroll("o", fused["owner"], measure_memory=False)
+    report = dev.enroll("o", fused["owner"], measure_memory=False)
     record = dev.store.load("o")
     assert record.prints is not None and record.prints.size == 5
+    # the plan counts finding the prints (136 bytes a pixel: more than preprocessing takes)
+    peak = dev.plan(5, image=(256, 256), train=False)[NO_TRAINING].peak_bytes
+    assert report.predicted_peak_bytes == peak
+    assert peak > plain.plan(5, image=(256, 256), train=False)[NO_TRAINING].peak_bytes
     # the threshold is set on the background's fused scores: above the embedding's alone
     unfused = Device(fused["dir"], tmp_path / "unfused", trusted_key=fused["pub"], match=FUSED)
     unfused.fuses = False
