@@ -53,7 +53,7 @@ from devices.readable import readable_mask
 FUSION_WEIGHT = 0.25  # the minutiae score's weight beside the cosine (chosen on dev prints)
 # Peak bytes per pixel of a 500 dpi print that describe() allocates: the detector's float32
 # activations (tracemalloc: 129.6 at 256 x 256, 128.5 at 600 x 600), then the readable mask's
-# float64 filters (116.2 .. 114.3); a few percent over the largest.
+# float64 filters (100.1 at 256 x 256, 98.7 at 480 x 448); a few percent over the largest.
 DESCRIBE_BYTES_PER_PX = 136
 FIELDS = ("minutiae", "counts", "shapes", "masks")  # the arrays of the stored form
 DETECTOR_WEIGHTS = Path(__file__).with_name("minutiae_detector.npz")  # shipped, pinned

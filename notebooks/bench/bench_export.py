@@ -58,8 +58,9 @@ import export
 import pretrain
 from devices import host_info
 from devices.bundle import download as dl
-from devices.contract import MODEL
+from devices.contract import BACKGROUND_MINUTIAE, MODEL
 from devices.files import atomic_write
+from devices.print_minutiae import read_prints
 from devices.views import views_of_input
 from export.artifact import build_artifact, ota_search
 from export.artifact.convert import size_breakdown, subgraph_ops
@@ -369,6 +370,11 @@ def run_embedding(
         views=views_of_input(down.manifest["input"]),
         bundle=ota.bundle,
         source={**down.manifest["source"], "model_dir": shown(model_dir)},
+        background_prints=(
+            read_prints(down.files[BACKGROUND_MINUTIAE], BACKGROUND_MINUTIAE)
+            if BACKGROUND_MINUTIAE in down.files
+            else None
+        ),
     )
     model = (out_dir / MODEL).read_bytes()
     device_model = down.files[MODEL]
