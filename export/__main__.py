@@ -4,7 +4,7 @@ python -m export inspect BUNDLE --key PUBLIC.pem [--json]
 python -m export evaluate BUNDLE --dataset mnist --key PUBLIC.pem [--json]
 python -m export keygen [--private ~/.config/pocketfit/signing.key] --public DIR/signing.pub
 python -m export rekey PATH... --old-key OLD.pub [--key NEW_PRIVATE | --new-key] [--public P] [--dry-run]
-python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...] [--sensor-captures DIR] [--no-minutiae]
+python -m export build --backbone MODEL_DIR --out DIR [--key K | --new-key] [--bundle B.pfb] [--scope head|head_biases|last_block ...] [--sensor-captures DIR] [--minutiae]
 python -m export serve --artifacts DIR --key SIGNING_KEY --tokens TOKENS [--host H --port N --tls-cert C --tls-key K]
 python -m export serve --tokens TOKENS --issue DEVICE --tenant TENANT   (prints the device's token once)
 """
@@ -121,10 +121,10 @@ def _parser() -> argparse.ArgumentParser:
         "embedding (export.artifact.sensor)",
     )
     build.add_argument(
-        "--no-minutiae",
+        "--minutiae",
         action="store_true",
-        help="fingerprints: leave out the background people's prints (the device then scores "
-        "by the embedding alone; default: shipped, for the minutiae fusion)",
+        help="fingerprints: ship the background people's prints, so that a device may fuse the "
+        "minutiae score with the embedding's (MatchConfig(minutiae=True))",
     )
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     serve = sub.add_parser("serve", help="the offload service: downloads and enrollment training")
@@ -233,7 +233,7 @@ def _build(args: argparse.Namespace) -> None:
             classes=args.classes,
             whiten=args.whiten,
             sensor_captures=read_folder(args.sensor_captures) if args.sensor_captures else None,
-            minutiae=not args.no_minutiae,
+            minutiae=args.minutiae,
         )
     except ConversionError as err:
         raise ValueError(str(err)) from None

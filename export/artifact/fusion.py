@@ -1,9 +1,10 @@
 """The fingerprint fusion's side of an artifact: the background people's prints.
 
-A fingerprint artifact ships, beside the background people's embeddings, the same people's
-minutiae and readable masks (:mod:`devices.print_minutiae`): the device scores its owner's
-threshold impostors by the fused score, as it scores captures. They are found on the people's raw
-prints by the detector that ships with ``devices`` (the manifest pins its weights).
+A fingerprint artifact exported with ``minutiae`` (``python -m export build --minutiae``) ships,
+beside the background people's embeddings, the same people's minutiae and readable masks
+(:mod:`devices.print_minutiae`): a fusing device scores its owner's threshold impostors by the
+fused score, as it scores captures. They are found on the people's raw prints by the detector
+that ships with ``devices`` (the manifest pins its weights).
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def export_model(
     views: TestViews | None = None,
     sensor_captures: Sequence[np.ndarray] | None = None,
     progress: bool = True,
-    minutiae: bool = True,
+    minutiae: bool = False,
 ) -> dict[str, Any]:
     """Builds the signed artifact of the model saved in ``model_dir`` into ``out``.
 
@@ -227,7 +227,9 @@ def export_model(
         bundle made before the calibration would install another backbone.
       progress: show a progress bar.
       minutiae: fingerprints: ship the background people's prints for the fusion of the
-        embedding with the minutiae score (:mod:`devices.print_minutiae`); False leaves them out.
+        embedding with the minutiae score (:mod:`devices.print_minutiae`; a Device fuses only
+        with ``MatchConfig(minutiae=True)``); off by default until the device's default fuses
+        (``notebooks/results/fingerprint_ablation.md``, "The device path").
 
     Returns:
       The manifest.

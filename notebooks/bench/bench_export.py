@@ -300,6 +300,7 @@ def run_embedding(
     *,
     smoke: bool,
     ota_dir: Path | None = None,
+    minutiae: bool = False,
 ) -> dict[str, Any]:
     print(f"\n== {modality}: {model_dir} ==", flush=True)
     saved = pretrain.load_model(model_dir)
@@ -328,6 +329,7 @@ def run_embedding(
         background=BACKGROUND_PEOPLE[modality],
         bundle_path=bundle_path,
         ota=None if ota_dir is None else load_ota(ota_dir),
+        minutiae=minutiae,
     )
     result["ota_reused_from"] = None if ota_dir is None else shown(ota_dir)
     ota = down.ota
@@ -647,6 +649,12 @@ def main() -> int:
         help="Ed25519 private key (PEM), kept outside the repository",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny OTA recipe, temporary output")
+    parser.add_argument(
+        "--minutiae",
+        action="store_true",
+        help="the fingerprint artifact and download ship the background people's prints (the "
+        "minutiae fusion, devices.print_minutiae)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="full run, temporary output")
     parser.add_argument(
         "--search",
@@ -712,6 +720,7 @@ def main() -> int:
                     tmp,
                     smoke=args.smoke,
                     ota_dir=reuse.get(name),
+                    minutiae=args.minutiae and name == "fingerprint",
                 )
             else:
                 results[name] = run_lenet(name, dirs[name], artifacts / name, key, tmp)
