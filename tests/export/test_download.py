@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -70,6 +71,20 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
     for k, v in tree.items():
         out.update(_leaves(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
+
+
+def _built(packed: dict, out: Path, images: np.ndarray, **options: Any) -> dict:
+    """The manifest of ``packed``'s compressed backbone built into ``out`` (head only, the
+    download's background levels) with ``images`` as background (their first 32 calibrate)."""
+    return build_artifact(
+        packed["backbone"],
+        out,
+        private_key=packed["key"],
+        calibration=images[:32],
+        background_images=images,
+        background_source="random images",
+        **{"scopes": ("head",), "background_levels": LEVELS, **options},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -250,17 +265,7 @@ def test_a_flip_averaged_download_installs_and_the_device_embeds_both_views(
 ) -> None:
     key, rng = packed["key"], np.random.default_rng(1)
     images = rng.standard_normal((96, 64, 64, 1)).astype(np.float32)
-    manifest = build_artifact(
-        packed["backbone"],
-        tmp_path / "art",
-        private_key=key,
-        calibration=images[:32],
-        background_images=images,
-        background_source="random images",
-        scopes=("head",),
-        background_levels=LEVELS,
-        views=FLIP,
-    )
+    manifest = _built(packed, tmp_path / "art", images, views=FLIP)
     assert manifest["input"]["views"] == {"mirror": True, "shift_px": 0, "zoom": 1.0}
     files = {p.name: p.read_bytes() for p in (tmp_path / "art").iterdir()}
     blob = pack_download(files, packed["backbone"], packed["weights"], private_key=key)
@@ -293,17 +298,7 @@ def test_a_download_carries_the_background_prints_and_installs_them(packed) -> N
     )
     prints = PrintSet(minutiae, tuple(rng.random((20, 20)) < 0.6 for _ in range(96)))
     images = np.random.default_rng(0).standard_normal((96, 64, 64, 1)).astype(np.float32)
-    manifest = build_artifact(
-        packed["backbone"],
-        tmp / "built-prints",
-        private_key=key,
-        calibration=images[:32],
-        background_images=images,
-        background_source="random images",
-        scopes=("head",),
-        background_levels=LEVELS,
-        background_prints=prints,
-    )
+    manifest = _built(packed, tmp / "built-prints", images, background_prints=prints)
     assert manifest["minutiae"]["count"] == 96 and BACKGROUND_MINUTIAE in manifest["files"]
     files = {p.name: p.read_bytes() for p in (tmp / "built-prints").iterdir()}
     blob = build_download(files, packed["kernels"], model="embednet", private_key=key)
@@ -316,12 +311,4 @@ def test_a_download_carries_the_background_prints_and_installs_them(packed) -> N
     assert loaded.prints is not None and loaded.prints.size == 96
     np.testing.assert_array_equal(loaded.prints.minutiae[7], minutiae[7])
     with pytest.raises(ValueError, match="95 background prints"):
-        build_artifact(
-            packed["backbone"],
-            tmp / "built-wrong",
-            private_key=key,
-            calibration=images[:32],
-            background_images=images,
-            background_source="random images",
-            background_prints=prints.take(range(95)),
-        )
+        _built(packed, tmp / "built-wrong", images, background_prints=prints.take(range(95)))
