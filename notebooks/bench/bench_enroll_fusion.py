@@ -24,7 +24,10 @@ run): the fingerprint default fuses if the fused variant's FRR at the device's t
 (2e-5) is lower than the plain one's and its FAR over target at 1e-3 (the lowest target the dev
 set measures) is no more than 1.5x the plain one's; identification is reported.
 
-Writes ``notebooks/results/enroll_fusion_fingerprint.json``.
+Writes ``notebooks/results/enroll_fusion_fingerprint.json`` (19 minutes on two cores). Needs a
+print artifact exported with the background prints (``bench_export.py --only fingerprint
+--minutiae``, or ``python -m export build --minutiae``). Measured 2026-12-07: the default does
+not fuse (FRR at 2e-5 63.3% fused against 53.3%; ``fingerprint_ablation.md``).
 """
 
 from __future__ import annotations
@@ -170,7 +173,9 @@ def decide(rows: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--artifact", default=str(RESULTS / "artifacts" / "fingerprint"))
+    parser.add_argument(
+        "--artifact", default=str(RESULTS / "artifacts" / "fingerprint")
+    )  # + prints
     parser.add_argument("--key", default=str(RESULTS / "artifacts" / "signing.pub"))
     parser.add_argument("--episodes", type=int, default=2)
     args = parser.parse_args()
