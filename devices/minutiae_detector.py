@@ -158,7 +158,10 @@ class MinutiaeDetector:
         multiples of :data:`CELL`)."""
         image = np.asarray(gray)
         if image.ndim != 2 or min(image.shape) < 2 * CELL:
-            raise DetectorError(f"a 2-D grey print is needed, got shape {image.shape}.")
+            raise DetectorError(
+                f"a 2-D grey print of at least {2 * CELL} x {2 * CELL} pixels is needed, got shape "
+                f"{image.shape}."
+            )
         h, w = (image.shape[0] // CELL) * CELL, (image.shape[1] // CELL) * CELL
         x = normalised(image[None, :h, :w])[0]
         for k, (layer, wk, bk) in enumerate(zip(LAYERS, self.weights, self.biases, strict=True)):

@@ -37,3 +37,5 @@ def test_zero_weights_find_nothing_and_a_bad_image_is_refused(tmp_path: Path) ->
     assert detector.detect(image).shape == (0, 4)  # every probability 0.5, below the threshold 0.6
     with pytest.raises(DetectorError, match="2-D"):
         detector.detect(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(DetectorError, match=r"at least 8 x 8 pixels .* \(5, 40\)"):
+        detector.detect(np.zeros((5, 40), np.uint8))
