@@ -88,11 +88,13 @@ def _checked(m: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _centred(m: np.ndarray) -> np.ndarray:
-    """Minutiae rows with x, y less their mean (the score is the same; see the module)."""
+def _centred(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minutiae rows with x, y less their mean (the score is the same; see the module), and
+    that mean."""
     out = m.copy()
-    out[:, :2] -= m[:, :2].mean(axis=0)
-    return out
+    mean = m[:, :2].mean(axis=0)
+    out[:, :2] -= mean
+    return out, mean
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -164,19 +166,20 @@ def _inside(points: np.ndarray, mask: np.ndarray, cell: int = 1) -> int:
 
 
 def _overlap(
-    a: np.ndarray,
-    b: np.ndarray,
+    centred: tuple[np.ndarray, np.ndarray],
+    means: tuple[np.ndarray, np.ndarray],
     masks: tuple[np.ndarray, np.ndarray],
     alignment: tuple[float, float, float],
     cell: int = 1,
 ) -> tuple[int, int]:
-    """``(n_a', n_b')``: ``a``'s minutiae carried by ``alignment`` (found between the centred
-    prints) onto ``b``'s mask, and ``b``'s carried back onto ``a``'s."""
+    """``(n_a', n_b')``: the first print's minutiae (``centred``, less their ``means``) carried by
+    ``alignment`` (found between the centred prints) onto the second's mask, and the second's
+    carried back onto the first's."""
+    (ac, bc), (mean_a, mean_b) = centred, means
     turn, dx, dy = alignment
-    mean_a, mean_b = a[:, :2].mean(axis=0), b[:, :2].mean(axis=0)
     shift = np.array([dx, dy])
-    onto_b = _carried(a[:, :2] - mean_a, turn, shift + mean_b)
-    back = _carried(b[:, :2] - mean_b - shift, -turn, mean_a)
+    onto_b = _carried(ac[:, :2], turn, shift + mean_b)
+    back = _carried(bc[:, :2] - shift, -turn, mean_a)
     return _inside(onto_b, masks[1], cell), _inside(back, masks[0], cell)
 
 
@@ -209,14 +212,15 @@ def match_score(
             )
     if len(a) < 2 or len(b) < 2:
         return 0.0
-    ac, bc = _centred(a), _centred(b)
+    (ac, mean_a), (bc, mean_b) = _centred(a), _centred(b)
     best = 0.0
     for t in alignments(ac, bc):
         m = paired(ac, bc, t)
         if masks is None:
             score = m / min(len(a), len(b))
         else:
-            n_a, n_b = (max(n, m, FLOOR) for n in _overlap(a, b, masks, t, cell))
+            overlap = _overlap((ac, bc), (mean_a, mean_b), masks, t, cell)
+            n_a, n_b = (max(n, m, FLOOR) for n in overlap)
             score = m * m / (n_a * n_b)
         best = max(best, score)
     return best

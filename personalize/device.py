@@ -340,7 +340,6 @@ class Device:
         # The fingerprint fusion the artifact ships (None: it ships none); new enrollments fuse
         # when the match config asks for it, and every record is scored as it was enrolled.
         self._fusion = PrintFusion.of(artifact)
-        self.fuses = self.match.minutiae and self._fusion is not None
         self._hold_interpreter(artifact)
         self.store = RecordStore(store_dir, keystore, keys=keys)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
@@ -348,6 +347,12 @@ class Device:
         # and SGD settings: computed once per combination (the planner walks every signature).
         self._plan_memo: dict[tuple[int, SgdConfig, int, int, bool], dict[str, ScopePlan]] = {}
         self.continual = Continual(self, continual) if continual is not None else None
+
+    @property
+    def fuses(self) -> bool:
+        """Whether new enrollments fuse the minutiae score: the match config asks for it and the
+        artifact ships the fusion."""
+        return self.match.minutiae and self._fusion is not None
 
     @property
     def fusion_weight(self) -> float | None:
@@ -428,14 +433,10 @@ class Device:
         ``(h, w, c)`` from the sensor, at ``sensor_dpi``; default: the smallest the
         preprocessing takes, its crop window or the model input). A fusing Device counts
         finding the captures' prints too."""
-        if image is None:
-            at_500 = self._smallest_image()
-            work = working_bytes(self.spec, at_500)
+        if image is None:  # the smallest is in the artifact's pixels (500 dpi)
+            work = self._capture_work(self._smallest_image(), np.uint8, SENSOR_DPI)
         else:
-            at_500 = sensor_shape(image, self.sensor_dpi)
-            work = working_bytes(self.spec, image, dpi=self.sensor_dpi)
-        if self.fuses:
-            work = max(work, print_working_bytes(at_500))
+            work = self._capture_work(image, np.uint8, self.sensor_dpi)
         return self._plans(samples, SgdConfig(), self.background_count, work, train=train)
 
     def _smallest_image(self) -> tuple[int, int]:
@@ -638,13 +639,17 @@ class Device:
         )
 
     def _working_bytes(self, captures: Sequence[np.ndarray]) -> int:
-        """The largest capture's preprocessing peak, or, when enrollment fuses, finding its
-        prints' if larger (:func:`devices.print_minutiae.working_bytes`, at 500 dpi)."""
-        work = max(working_bytes(self.spec, x.shape, x.dtype, self.sensor_dpi) for x in captures)
+        """The largest working peak of the enrollment's captures (:meth:`_capture_work`)."""
+        return max(self._capture_work(x.shape, x.dtype, self.sensor_dpi) for x in captures)
+
+    def _capture_work(self, shape: Sequence[int], dtype: Any, dpi: float) -> int:
+        """The preprocessing peak of a capture of ``shape`` and ``dtype`` taken at ``dpi``, or,
+        when enrollment fuses, finding its prints' if larger
+        (:func:`devices.print_minutiae.working_bytes`, at 500 dpi)."""
+        work = working_bytes(self.spec, shape, dtype, dpi)
         if not self.fuses:
             return work
-        at_sensor = [sensor_shape(x.shape, self.sensor_dpi) for x in captures]
-        return max(work, max(print_working_bytes(shape) for shape in at_sensor))
+        return max(work, print_working_bytes(sensor_shape(shape, dpi)))
 
     def _measured_peak(self, meter: PeakMeter | None) -> tuple[int | None, str]:
         """The enrollment's measured peak (the RSS rise over what the device held before) and
@@ -1186,7 +1191,7 @@ class Device:
         embedded = self._embed(image)
         scores, which = best_window(embedded, lambda w: self._window_scores(w, record))
         prints = None if record.prints is None else self.describe([image])
-        score = float(scores[0] + np.asarray(self._minutiae_scores(record, prints)).ravel()[0])
+        score = float((scores + self._minutiae_scores(record, prints))[0])
         decision = Decision(score >= record.threshold, score, record.threshold)
         if adapt and self.continual is not None:
             # The window that matched is the one the user's buffer learns from.

@@ -37,7 +37,11 @@ class PrintFusion:
 
     def __init__(self, fusion: Fusion) -> None:
         self.fusion = fusion
-        self.weight = fusion.weight
+
+    @property
+    def weight(self) -> float:
+        """The minutiae score's weight in fused scores (the artifact's)."""
+        return self.fusion.weight
 
     @classmethod
     def of(cls, artifact: Artifact) -> PrintFusion | None:

@@ -9,7 +9,6 @@ that ships with ``devices`` (the manifest pins its weights).
 
 from __future__ import annotations
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from devices.print_minutiae import PrintSet, describe, shipped_detector
@@ -28,9 +27,5 @@ def background_prints(sources: Sources, *, progress: bool = True) -> PrintSet | 
     raw = sources.background_raw()
     if len(raw) != len(sources.background):
         raise ValueError(f"{len(raw)} raw background prints for {len(sources.background)} rows.")
-    detector = shipped_detector()
-    parts = [
-        describe(detector, [np.asarray(gray)])
-        for gray in tqdm(raw, desc="background minutiae", unit="print", disable=not progress)
-    ]
-    return PrintSet(tuple(p.minutiae[0] for p in parts), tuple(p.masks[0] for p in parts))
+    shown = tqdm(raw, desc="background minutiae", unit="print", disable=not progress)
+    return describe(shipped_detector(), shown)

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from devices.minutiae_detector import CELL
 from devices.minutiae_match import match_score
 from devices.print_minutiae import PrintSet
+from devices.verification import count_attempts
 from personalize import NO_TRAINING, Device, default_match
 from personalize.windows import windows
 from pretrain.evaluation.episodes import enrollment_pools
@@ -103,8 +104,9 @@ def episode_counts(
     first = windows(embedded)[0]  # enrollment embeds a capture's first window only
     ids = sorted(pools)
     out: dict[str, dict[str, Any]] = {}
+    own = labels[:, None] == np.asarray(ids)[None, :]  # (captures, people)
     for name, dev in devs.items():
-        counts = {t: np.zeros(4, np.int64) for t in TARGETS}
+        thresholds: dict[float, list[float]] = {t: [] for t in TARGETS}
         scores = []
         for identity in tqdm(ids, desc=f"episode {episode} {name}", leave=False):
             pool = pools[identity][:POOL]
@@ -118,21 +120,23 @@ def episode_counts(
             if dev.fusion_weight is not None and dev.fuses:
                 base = base + dev.fusion_weight * pairs[:, pool].max(axis=1)
             scores.append(base)
-            own = labels == identity
-            genuine = own & probe
             for t, record in records.items():
-                accept = base >= record.threshold
-                counts[t] += [
-                    accept[~own].sum(),
-                    (~own).sum(),
-                    (~accept[genuine]).sum(),
-                    genuine.sum(),
-                ]
-        predicted = np.asarray(ids)[np.argmax(np.stack(scores, axis=1), axis=1)]
+                thresholds[t].append(record.threshold)
+        matrix = np.stack(scores, axis=1)
+        counts = {}
+        for t, kept in thresholds.items():
+            got = count_attempts(matrix, np.asarray(kept), own & probe[:, None], ~own)
+            counts[t] = [
+                got.impostor_accepts,
+                got.impostor_attempts,
+                got.genuine_rejects,
+                got.genuine_attempts,
+            ]
+        predicted = np.asarray(ids)[np.argmax(matrix, axis=1)]
         out[name] = {
             "identification_hits": int((predicted == labels)[probe].sum()),
             "probes": int(probe.sum()),
-            "counts": {f"{t:g}": c.tolist() for t, c in counts.items()},
+            "counts": {f"{t:g}": c for t, c in counts.items()},
         }
     return out
 

@@ -3,6 +3,7 @@ a Device that adds the weighted minutiae score, records that keep the owner's pr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -76,8 +77,8 @@ def test_a_fused_enrollment_keeps_the_prints_and_adds_the_minutiae_score(
     assert report.predicted_peak_bytes == peak
     assert peak > plain.plan(5, image=(256, 256), train=False)[NO_TRAINING].peak_bytes
     # the threshold is set on the background's fused scores: above the embedding's alone
-    unfused = Device(fused["dir"], tmp_path / "unfused", trusted_key=fused["pub"], match=FUSED)
-    unfused.fuses = False
+    same_rule = dataclasses.replace(FUSED, minutiae=False)
+    unfused = Device(fused["dir"], tmp_path / "unfused", trusted_key=fused["pub"], match=same_rule)
     unfused.enroll("o", fused["owner"], measure_memory=False)
     assert record.threshold > unfused.store.load("o").threshold
     for capture in (fused["probe"], fused["other"]):
