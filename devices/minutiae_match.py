@@ -104,15 +104,24 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
 def alignments(a: np.ndarray, b: np.ndarray, top: int = TOP) -> list[tuple[float, float, float]]:
     """Up to ``top`` rigid alignments ``(turn, dx, dy)`` carrying ``a`` onto ``b``, the fullest
     Hough bins first (none when no two minutiae can correspond)."""
-    i, j = (g.ravel() for g in np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij"))
-    own = _wrap(b[j, 2] - a[i, 2])
+    own = _wrap(b[None, :, 2] - a[:, None, 2])
     grid = np.arange(-MAX_TURN, MAX_TURN + 1e-9, TURN_STEP)
-    # every (grid turn, pair) that votes, turn-major: one array operation for all turns
-    k, pair = np.nonzero(np.abs(_wrap(own[None, :] - grid[:, None])) <= TURN_TOLERANCE)
+    # the pairs whose turn is near the grid (|own - turn| beyond pi never wraps back near it),
+    # then every (grid turn, pair) that votes: the grid turns a few steps either side of its own
+    ai, bj = np.nonzero(np.abs(own) <= MAX_TURN + TURN_TOLERANCE + 1e-9)
+    near = own[ai, bj]
+    reach = int(np.ceil(TURN_TOLERANCE / TURN_STEP))
+    below = np.floor((near - grid[0]) / TURN_STEP).astype(np.int64)
+    k = (below[None, :] + np.arange(-reach, reach + 2)[:, None]).ravel()
+    pair = np.tile(np.arange(near.size), 2 * reach + 2)
+    votes = (k >= 0) & (k < grid.size)
+    k, pair = k[votes], pair[votes]
+    votes = np.abs(near[pair] - grid[k]) <= TURN_TOLERANCE
+    k, pair = k[votes], pair[votes]
     if k.size == 0:
         return []
     c, s = np.cos(grid[k]), np.sin(grid[k])
-    ai, bj = i[pair], j[pair]
+    ai, bj = ai[pair], bj[pair]
     tx = b[bj, 0] - (c * a[ai, 0] - s * a[ai, 1])
     ty = b[bj, 1] - (s * a[ai, 0] + c * a[ai, 1])
     bx, by = (tx // SHIFT_BIN).astype(np.int64), (ty // SHIFT_BIN).astype(np.int64)

@@ -39,13 +39,12 @@ class ReadableError(ValueError):
 def _along(x: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
     """``x`` correlated with a centred odd ``kernel`` along ``axis``, the edges mirrored
     (``d c b a | a b c d``, scipy.ndimage's "reflect"): one product of the padded rows' windows
-    (a view) with the kernel."""
+    (a view) with the kernel, taken along the first axis (windows across contiguous rows: 5x
+    faster than along the last)."""
     r = len(kernel) // 2
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (r, r)
-    p = np.pad(x, pad, mode="symmetric")
-    windows = np.lib.stride_tricks.sliding_window_view(p, len(kernel), axis=axis)
-    return np.asarray(windows @ kernel)
+    p = np.pad(np.moveaxis(x, axis, 0), [(r, r)] + [(0, 0)] * (x.ndim - 1), mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(p, len(kernel), axis=0)
+    return np.ascontiguousarray(np.moveaxis(windows @ kernel, 0, axis))
 
 
 def gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -74,11 +73,10 @@ def coherence(gray: np.ndarray) -> np.ndarray:
     return np.hypot(gxx - gyy, 2 * gxy) / np.maximum(gxx + gyy, 1e-9)
 
 
-def _cross_grown(mask: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
-    """``mask`` grown by one pixel to its 4 neighbours (kept ``within``, if given)."""
+def _cross_grown(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel to its 4 neighbours."""
     p = np.pad(mask, 1)
-    grown = p[1:-1, 1:-1] | p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
-    return grown if within is None else grown & within
+    return p[1:-1, 1:-1] | p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -88,11 +86,22 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     edge = np.zeros_like(mask)
     edge[[0, -1], :], edge[:, [0, -1]] = True, True
     reach = free & edge
-    while True:
-        grown = _cross_grown(reach, free)
+    while True:  # a few sweeps: each carries the reach along whole runs of rows, then columns
+        grown = _along_runs(_along_runs(reach.T, free.T).T, free)
         if np.array_equal(grown, reach):
             return ~reach
         reach = grown
+
+
+def _along_runs(reach: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """``reach`` (within ``free``) grown to the whole of every run of ``free`` pixels along a row
+    that it touches: what 4-connected steps along the row reach."""
+    starts = free & ~np.pad(free, ((0, 0), (1, 0)))[:, :-1]
+    run = np.cumsum(starts.ravel()).reshape(free.shape) * free  # 0 outside free pixels
+    touched = np.zeros(int(run.max()) + 1, bool)
+    touched[run[reach]] = True
+    touched[0] = False
+    return touched[run]
 
 
 def _closed(blocks: np.ndarray) -> np.ndarray:
@@ -124,15 +133,15 @@ def inside_margin(mask: np.ndarray, margin: float) -> np.ndarray:
     h, w = mask.shape
     r = int(np.ceil(margin))
     p = np.pad(mask, r + 1)  # the frame, and beyond, is outside
-    outside = np.cumsum(np.pad(~p, ((0, 0), (1, 0))), axis=1)  # row prefix counts
+    outside = np.cumsum(np.pad(~p, ((0, 0), (1, 0))), axis=1, dtype=np.int32)  # row prefixes
     keep = np.ones((h, w), bool)
     for dy in range(-r, r + 1):
         if dy * dy >= margin * margin:
             continue
         reach = int(np.ceil(np.sqrt(margin * margin - dy * dy))) - 1  # |dx| below the margin
         rows = outside[r + 1 + dy : r + 1 + dy + h]
-        lo = np.arange(w) + r + 1 - reach
-        keep &= rows[:, lo + 2 * reach + 1] - rows[:, lo] == 0
+        lo = r + 1 - reach  # the window of column x: prefixes x + lo .. x + lo + 2 reach + 1
+        keep &= rows[:, lo + 2 * reach + 1 : lo + 2 * reach + 1 + w] == rows[:, lo : lo + w]
     return keep
 
 
@@ -141,10 +150,10 @@ def readable_mask(gray: np.ndarray) -> np.ndarray:
     module's recipe).
 
     Raises:
-      ReadableError: ``gray`` is not 2-D.
+      ReadableError: ``gray`` is not 2-D, or empty.
     """
     gray = np.asarray(gray)
-    if gray.ndim != 2:
+    if gray.ndim != 2 or gray.size == 0:
         raise ReadableError(f"expected a 2-D grayscale print, got shape {gray.shape}.")
     mask = foreground(gray) & fill_holes(coherence(gray) > MIN_COHERENCE)
     return inside_margin(mask, EDGE_PX)

@@ -2,7 +2,7 @@
 
 python -m personalize enroll   --artifact DIR --store DIR --key PUB --user NAME IMAGE...
     [--profile P] [--budget BYTES] [--scope S | --train | --no-train] [--target-far F] [--no-adapt]
-    [--dpi N] [--json]
+    [--minutiae] [--dpi N] [--json]
 python -m personalize verify   --artifact DIR --store DIR --key PUB --user NAME IMAGE
     [--no-adapt] [--dpi N] [--json]
 python -m personalize identify --artifact DIR --store DIR --key PUB IMAGE [--dpi N] [--json]
@@ -21,7 +21,9 @@ it off: ``enroll`` keeps no buffer, ``verify`` never changes the record.
 Images are image files (PNG, JPEG, PGM, TIFF, BMP) or ``.npy`` arrays (one image or a batch).
 Fingerprint artifacts take 500 dpi captures; ``--dpi N`` (enroll, verify, identify) names another
 sensor's resolution, and its captures are resampled to 500 dpi first (the Device's
-``sensor_dpi``, :func:`devices.preprocess.to_sensor_dpi`).
+``sensor_dpi``, :func:`devices.preprocess.to_sensor_dpi`). ``enroll --minutiae`` fuses the
+minutiae score with the embedding's (:mod:`personalize.fusion`; an artifact exported with
+``--minutiae``); verify and identify score every record as it was enrolled.
 Exit codes: 0 done / accepted / identified; 1 rejected / nobody identified; 2 refused input or
 usage error (the message says why).
 """
@@ -29,6 +31,7 @@ usage error (the message says why).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -37,12 +40,14 @@ from devices.preprocess import SENSOR_DPI
 from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
 from personalize.errors import PersonalizeError
+from personalize.head import default_match
 from personalize.images import read_all, read_images
 from personalize.install import install
 from personalize.migrate import migrate_store
 from personalize.store import RecordStore
 
 OK, REJECTED, ERROR = 0, 1, 2
+_fused = dataclasses.replace(default_match("fingerprint"), minutiae=True)  # enroll --minutiae
 
 
 def parser() -> argparse.ArgumentParser:
@@ -81,6 +86,13 @@ def parser() -> argparse.ArgumentParser:
     )
     training.add_argument("--no-train", action="store_true", help="imprinting only, no SGD")
     enroll.add_argument("--target-far", type=float, default=DEFAULT_FAR)
+    enroll.add_argument(
+        "--minutiae",
+        action="store_true",
+        help="fingerprints: add the minutiae score to the embedding's (the artifact must ship "
+        "its background prints: python -m export build --minutiae); the record keeps the "
+        "owner's prints, and verify and identify score it so",
+    )
     enroll.add_argument("images", nargs="+")
     adapt_help = (
         "continual personalization: accepted captures well above the threshold re-train the "
@@ -132,6 +144,8 @@ def _device(args: argparse.Namespace) -> Device:
         keys=args.keys,
         continual=ContinualConfig() if getattr(args, "adapt", False) else None,
         sensor_dpi=args.dpi,
+        # only a fingerprint artifact ships the fusion; any other is refused with the reason
+        match=_fused if getattr(args, "minutiae", False) else None,
     )
 
 

@@ -340,6 +340,12 @@ class Device:
         # The fingerprint fusion the artifact ships (None: it ships none); new enrollments fuse
         # when the match config asks for it, and every record is scored as it was enrolled.
         self._fusion = PrintFusion.of(artifact)
+        if self.match.minutiae and self._fusion is None:
+            raise ArtifactError(
+                "the match config asks for the minutiae fusion (minutiae=True), but this "
+                "artifact ships no background prints: export it with `python -m export build "
+                "--minutiae`, or leave minutiae off."
+            )
         self._hold_interpreter(artifact)
         self.store = RecordStore(store_dir, keystore, keys=keys)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
@@ -350,9 +356,9 @@ class Device:
 
     @property
     def fuses(self) -> bool:
-        """Whether new enrollments fuse the minutiae score: the match config asks for it and the
-        artifact ships the fusion."""
-        return self.match.minutiae and self._fusion is not None
+        """Whether new enrollments fuse the minutiae score: the match config asks for it (the
+        artifact then ships the fusion: a Device that cannot fuse as asked is refused)."""
+        return self.match.minutiae
 
     @property
     def fusion_weight(self) -> float | None:

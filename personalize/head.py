@@ -250,8 +250,9 @@ class MatchConfig:
       templates: keep the owner's enrollment embeddings in their (encrypted) record.
       train: what ``Device.enroll(train=None)`` does: SGD on the head (``True``) or imprinting
         only (``False``; the ``nearest`` and ``mean`` rules do not read the head at all).
-      minutiae: fingerprints: add the weighted minutiae score (:mod:`personalize.fusion`) when
-        the artifact ships the fusion; a record enrolled so keeps the owner's prints.
+      minutiae: fingerprints: add the weighted minutiae score (:mod:`personalize.fusion`); the
+        artifact must ship the fusion (a Device refuses it otherwise); a record enrolled so
+        keeps the owner's prints.
 
     The device's defaults per modality: :func:`default_match`.
     """

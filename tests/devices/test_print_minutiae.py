@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,9 @@ from devices.print_minutiae import (
     read_prints,
     shipped_detector,
     to_arrays,
+    working_bytes,
 )
+from pretrain.data.fingerprint.synthetic import FingerprintGenerator
 
 
 def _prints(rng: np.random.Generator, shapes: list[tuple[int, int]]) -> PrintSet:
@@ -91,6 +95,22 @@ def test_describe_runs_the_detector_and_the_mask() -> None:
     prints = describe(Fixed(), [np.full((64, 64), 200, np.uint8)] * 2)
     assert prints.size == 2 and prints.minutiae[0].dtype == np.float32
     assert prints.masks[0].shape == (16, 16) and not prints.masks[0].any()  # 4-px cells
+
+
+def test_describe_allocates_no_more_than_the_memory_plan_counts() -> None:
+    gray = FingerprintGenerator(seed=4).impression(0, 0)
+    detector = shipped_detector()
+    for shape in ((gray.shape[0], gray.shape[1]), (480, 448)):
+        image = np.full(shape, 200, np.uint8)
+        h, w = min(shape[0], gray.shape[0]), min(shape[1], gray.shape[1])
+        image[:h, :w] = gray[:h, :w]
+        tracemalloc.start()
+        try:
+            describe(detector, [image])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert 0.8 * working_bytes(shape) < peak <= working_bytes(shape)
 
 
 def test_a_cell_is_readable_where_any_of_its_pixels_is() -> None:

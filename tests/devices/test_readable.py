@@ -37,6 +37,22 @@ def test_the_pieces_repeat_scipy() -> None:
             np.testing.assert_array_equal(inside_margin(blobs, margin), depth >= margin)
 
 
+def test_holes_are_filled_through_winding_passages() -> None:
+    # a spiral corridor reaches the frame only after many turns, and random masks near the
+    # percolation density have rambling free regions: each needs many sweeps of runs
+    spiral = np.ones((41, 41), bool)
+    lo, hi, side = 1, 39, 0
+    while lo < hi:
+        spiral[lo, lo:hi] = spiral[lo:hi, hi - 1] = False
+        spiral[hi - 1, lo + 2 : hi] = spiral[lo + 2 : hi, lo + 2] = False
+        lo, hi, side = lo + 4, hi - 4, side + 1
+    spiral[0, 1] = False  # the corridor's mouth
+    rng = np.random.default_rng(5)
+    masks = [spiral, ~spiral] + [rng.random((47, 61)) < p for p in (0.3, 0.4, 0.5, 0.6, 0.7)]
+    for mask in masks:
+        np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+
+
 @pytest.mark.parametrize(
     "config",
     [GeneratorConfig(), GeneratorConfig(impression_shape=(320, 320), partial_prob=1.0)],
@@ -56,6 +72,8 @@ def test_blank_and_bad_prints() -> None:
     assert not readable_mask(np.full((64, 80), 200, np.uint8)).any()
     with pytest.raises(ReadableError, match="2-D"):
         readable_mask(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ReadableError, match="2-D"):
+        readable_mask(np.zeros((0, 40), np.uint8))
 
 
 def test_the_device_modules_need_numpy_alone() -> None:

@@ -23,6 +23,7 @@ from devices.print_minutiae import (
     shipped_detector,
 )
 from personalize import NO_TRAINING, ArtifactError, Device, EnrollmentError, MatchConfig
+from personalize.cli import ERROR, OK, main
 from pretrain.data.fingerprint import FingerprintGenerator
 
 FUSED = MatchConfig(rule="head", train=False, minutiae=True)
@@ -117,6 +118,13 @@ def test_embedded_captures_need_their_prints(fused, tmp_path: Path) -> None:
         plain.record_of("x", shots, "none", prints=record.prints)
 
 
+def test_a_fusion_the_artifact_does_not_ship_is_refused(toy_artifact, tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"ships no background prints.*--minutiae"):
+        Device(
+            toy_artifact["plain"], tmp_path / "store", trusted_key=toy_artifact["pub"], match=FUSED
+        )
+
+
 def test_an_artifact_with_other_detector_weights_or_a_changed_file_is_refused(
     fused, tmp_path: Path
 ) -> None:
@@ -138,3 +146,31 @@ def test_an_artifact_with_other_detector_weights_or_a_changed_file_is_refused(
     _ship(fewer, fused["key"], fusion_entry(399), data)
     with pytest.raises(ArtifactError, match="manifest says 399"):
         Device(fewer, tmp_path / "s3", trusted_key=fused["pub"])
+
+
+def test_the_cli_enrolls_with_the_fusion_and_verifies_as_enrolled(
+    fused, toy_artifact, tmp_path: Path, capsys
+) -> None:
+    np.save(tmp_path / "owner.npy", np.stack(fused["owner"]))
+    np.save(tmp_path / "probe.npy", fused["probe"])
+    store = tmp_path / "store"
+
+    def run(art: Path, *rest: str) -> int:
+        where = ["--artifact", str(art), "--store", str(store), "--key", str(fused["pub"])]
+        return main([rest[0], *where, *rest[1:], "--no-adapt", "--json"])
+
+    assert (
+        run(fused["dir"], "enroll", "--user", "o", "--minutiae", str(tmp_path / "owner.npy")) == OK
+    )
+    capsys.readouterr()
+    run(fused["dir"], "verify", "--user", "o", str(tmp_path / "probe.npy"))
+    said = json.loads(capsys.readouterr().out)
+    dev = Device(fused["dir"], store, trusted_key=fused["pub"])  # a plain Device: as enrolled
+    record = dev.store.load("o")
+    assert record.prints is not None and record.prints.size == 5
+    assert said["score"] == pytest.approx(dev.verify("o", fused["probe"], adapt=False).score)
+    alone = dev.score_record(dev.embed([fused["probe"]]), record._replace(prints=None))[0]
+    assert said["score"] > alone  # the owner's print adds its minutiae score
+    args = ("enroll", "--user", "p", "--minutiae", str(tmp_path / "owner.npy"))
+    assert run(toy_artifact["plain"], *args) == ERROR
+    assert "--minutiae" in capsys.readouterr().err
