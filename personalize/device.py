@@ -112,7 +112,7 @@ from personalize.memory import PeakMeter, ScopePlan, plan_enrollment
 from personalize.offload import Offload, OffloadOutcome, Remote, offload_enrollment
 from personalize.quality import as_samples, check_image, check_samples
 from personalize.store import RecordStore, UserRecord, check_name
-from personalize.threshold import TailFit, threshold_at_far
+from personalize.threshold import TailFit, fused_threshold_at_far, threshold_at_far
 from personalize.windows import best_window, window_of, with_windows
 
 DEFAULT_FAR = 1 / 50_000
@@ -918,7 +918,8 @@ class Device:
         if prints is None:
             return threshold_at_far(scores, target_far, cosine=True)
         assert self._fusion is not None  # fit_embedded checked
-        return threshold_at_far(scores + self._fusion.background(prints, start), target_far)
+        fused = scores + self._fusion.background(prints, start)
+        return fused_threshold_at_far(fused, target_far, self._fusion.weight)
 
     def _save(
         self,

@@ -10,7 +10,7 @@ import pytest
 from devices.cosine import normalize
 from devices.verification import threshold_for_far
 from personalize import threshold_at_far
-from personalize.threshold import as_norm, cohort_stats, gpd_pwm, z_norm
+from personalize.threshold import as_norm, cohort_stats, fused_threshold_at_far, gpd_pwm, z_norm
 
 
 def _gauss_sf(t: float, mu: float, sd: float) -> float:
@@ -70,6 +70,27 @@ def test_cosine_thresholds_stay_reachable() -> None:
     assert fit.method == "exponential_tail_fisher_z"
     with pytest.raises(ValueError, match="cosine"):
         threshold_at_far(scores * 3, 2e-5, cosine=True)
+
+
+def test_fused_thresholds_are_fitted_as_scaled_cosines() -> None:
+    rng = np.random.default_rng(4)
+    cos = np.clip(0.5 + 0.1 * rng.standard_normal(200), -1.0, 1.0)
+    minutiae = np.where(rng.random(200) < 0.1, rng.random(200), 0.0)  # chance pairings
+    fused = cos + 0.25 * minutiae
+    fit = fused_threshold_at_far(fused, 2e-5, 0.25)
+    scaled = threshold_at_far(fused / 1.25, 2e-5, cosine=True)
+    assert fit.threshold == pytest.approx(1.25 * scaled.threshold, rel=1e-12)
+    assert fused.max() < fit.threshold < 1.25  # reachable: below the fused scores' bound
+    assert fit.method == "exponential_tail_fisher_z_fused"
+    # the raw scale's exponential tail (the fit before) lies far above: the bound is ignored
+    assert threshold_at_far(fused, 2e-5).threshold > fit.threshold
+    # enough scores for the FAR: the empirical threshold of the fused scores themselves
+    many = np.concatenate([fused] * 300)  # 60,000 >= 1 / 2e-5
+    empirical = fused_threshold_at_far(many, 2e-5, 0.25)
+    assert empirical.method == "empirical_fused"
+    assert empirical.threshold == pytest.approx(threshold_at_far(many, 2e-5).threshold)
+    with pytest.raises(ValueError, match="weight"):
+        fused_threshold_at_far(fused, 2e-5, -0.1)
 
 
 def test_cohort_stats_are_the_top_cosines() -> None:
