@@ -185,7 +185,9 @@ def decide(rows: dict[str, Any]) -> dict[str, Any]:
 def fresh(source: PrintSource, dev: Device, start: int, stop: int) -> range:
     """Identities ``start .. stop - 1``, refused unless past every identity the model's stages
     read and the artifact's background and whitening people (as many again after them)."""
-    after = source.last_read + 2 * dev.background_count
+    # the export draws 2 impressions a background person, then as many whitening people
+    # (export.artifact.sources, synthetic_fingerprints)
+    after = source.last_read + 2 * -(-dev.background_count // 2)
     if not after <= start < stop:
         raise SystemExit(
             f"--identities {start} {stop}: fresh identities start at {after} (the model read "
