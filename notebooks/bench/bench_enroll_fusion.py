@@ -28,7 +28,8 @@ not met (FRR at 2e-5 63.3% fused against 53.3%). The second (2026-12-07 12:35 UT
 fused thresholds moved to Fisher's z, :func:`personalize.threshold.fused_threshold_at_far`,
 chosen on fresh identities 4500-4599; decided on fresh identities 4600-4699,
 ``--identities 4600 4700``): the same FRR condition, and at 2e-5 and at 1e-3 the fused FAR over
-target at most 1.5x the plain one's or at most 1 (:data:`RULE`). Identification is reported.
+target at most 1.5x the plain one's or at most 1 (:data:`RULE`): not met (FRR at 2e-5 34.0%
+fused against 49.8%, but FAR over target 6.6 against 3.2). Identification is reported.
 
 Writes ``notebooks/results/enroll_fusion_fingerprint.json`` (dev identities; 19 minutes on two
 cores), or ``enroll_fusion_fingerprint_START-LAST.json`` for ``--identities``; ``cost``: finding
