@@ -131,10 +131,18 @@ def alignments(a: np.ndarray, b: np.ndarray, top: int = TOP) -> list[tuple[float
     _, which, counts = np.unique(code, return_inverse=True, return_counts=True)
     out = []
     for b_ in np.argsort(-counts, kind="stable")[:top]:
-        members = which == b_
-        dx, dy = np.median(tx[members]), np.median(ty[members])
-        out.append((float(grid[k[members][0]]), float(dx), float(dy)))
+        members = np.flatnonzero(which == b_)
+        dx, dy = _median(tx[members]), _median(ty[members])
+        out.append((float(grid[k[members[0]]]), dx, dy))
     return out
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a few values (the same number, without its checks: a pair's scoring
+    takes six)."""
+    v = np.sort(values)
+    half = len(v) // 2
+    return float(v[half]) if len(v) % 2 else float((v[half - 1] + v[half]) / 2)
 
 
 def paired(a: np.ndarray, b: np.ndarray, alignment: tuple[float, float, float]) -> int:
@@ -147,11 +155,10 @@ def paired(a: np.ndarray, b: np.ndarray, alignment: tuple[float, float, float]) 
     dist = np.hypot(x[:, None] - b[None, :, 0], y[:, None] - b[None, :, 1])
     apart = np.abs(_wrap(a[:, 2, None] + turn - b[None, :, 2]))
     cost = np.where((dist <= PAIR_PX) & (apart <= PAIR_TURN), dist, np.inf).ravel()
+    near = np.flatnonzero(np.isfinite(cost))  # the few pairs within the tolerances
     used_a, used_b = np.zeros(len(a), bool), np.zeros(len(b), bool)
     count = 0
-    for flat in np.argsort(cost, kind="stable"):
-        if not np.isfinite(cost[flat]):
-            break
+    for flat in near[np.argsort(cost[near], kind="stable")]:
         r, q = divmod(int(flat), len(b))
         if not (used_a[r] or used_b[q]):
             used_a[r] = used_b[q] = True
@@ -159,19 +166,20 @@ def paired(a: np.ndarray, b: np.ndarray, alignment: tuple[float, float, float]) 
     return count
 
 
-def _carried(points: np.ndarray, turn: float, shift: np.ndarray) -> np.ndarray:
-    """``(n, 2)`` x, y of ``points`` turned by ``turn`` about the origin, then shifted."""
+def _carried(
+    x: np.ndarray, y: np.ndarray, turn: float, sx: float, sy: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of points turned by ``turn`` about the origin, then shifted by ``(sx, sy)``."""
     c, s = np.cos(turn), np.sin(turn)
-    x, y = points[:, 0], points[:, 1]
-    return np.stack([c * x - s * y, s * x + c * y], axis=1) + shift
+    return c * x - s * y + sx, s * x + c * y + sy
 
 
-def _inside(points: np.ndarray, mask: np.ndarray, cell: int = 1) -> int:
-    """How many of ``points`` (x, y px) fall on a true cell of ``mask`` (``cell`` px a side)."""
+def _inside(x: np.ndarray, y: np.ndarray, mask: np.ndarray, cell: int = 1) -> int:
+    """How many of the points (x, y px) fall on a true cell of ``mask`` (``cell`` px a side)."""
     h, w = mask.shape
-    x, y = np.rint(points[:, 0]).astype(int) // cell, np.rint(points[:, 1]).astype(int) // cell
-    seen = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    return int(mask[y[seen], x[seen]].sum())
+    col, row = np.rint(x).astype(int) // cell, np.rint(y).astype(int) // cell
+    seen = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    return int(mask[row[seen], col[seen]].sum())
 
 
 def _overlap(
@@ -186,10 +194,9 @@ def _overlap(
     carried back onto the first's."""
     (ac, bc), (mean_a, mean_b) = centred, means
     turn, dx, dy = alignment
-    shift = np.array([dx, dy])
-    onto_b = _carried(ac[:, :2], turn, shift + mean_b)
-    back = _carried(bc[:, :2] - shift, -turn, mean_a)
-    return _inside(onto_b, masks[1], cell), _inside(back, masks[0], cell)
+    onto_b = _carried(ac[:, 0], ac[:, 1], turn, dx + mean_b[0], dy + mean_b[1])
+    back = _carried(bc[:, 0] - dx, bc[:, 1] - dy, -turn, mean_a[0], mean_a[1])
+    return _inside(*onto_b, masks[1], cell), _inside(*back, masks[0], cell)
 
 
 def match_score(
