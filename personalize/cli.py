@@ -47,7 +47,7 @@ from personalize.migrate import migrate_store
 from personalize.store import RecordStore
 
 OK, REJECTED, ERROR = 0, 1, 2
-_fused = dataclasses.replace(default_match("fingerprint"), minutiae=True)  # enroll --minutiae
+_FUSED = dataclasses.replace(default_match("fingerprint"), minutiae=True)  # enroll --minutiae
 
 
 def parser() -> argparse.ArgumentParser:
@@ -145,7 +145,7 @@ def _device(args: argparse.Namespace) -> Device:
         continual=ContinualConfig() if getattr(args, "adapt", False) else None,
         sensor_dpi=args.dpi,
         # only a fingerprint artifact ships the fusion; any other is refused with the reason
-        match=_fused if getattr(args, "minutiae", False) else None,
+        match=_FUSED if getattr(args, "minutiae", False) else None,
     )
 
 
