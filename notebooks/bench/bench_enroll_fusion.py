@@ -133,7 +133,7 @@ def episode_counts(
             for t, record in records.items():
                 thresholds[t].append(record.threshold)
         matrix = np.stack(scores, axis=1)
-        counts = {}
+        counts, accepting = {}, {}
         for t, kept in thresholds.items():
             got = count_attempts(matrix, np.asarray(kept), own & probe[:, None], ~own)
             counts[t] = [
@@ -142,13 +142,44 @@ def episode_counts(
                 got.genuine_rejects,
                 got.genuine_attempts,
             ]
+            accepting[t] = accepting_pairs(matrix >= np.asarray(kept)[None, :], ~own, labels, ids)
         predicted = np.asarray(ids)[np.argmax(matrix, axis=1)]
         out[name] = {
             "identification_hits": int((predicted == labels)[probe].sum()),
             "probes": int(probe.sum()),
             "counts": {f"{t:g}": c for t, c in counts.items()},
+            "accepting_pairs": {f"{t:g}": a for t, a in accepting.items()},
         }
     return out
+
+
+def accepting_pairs(
+    accepted: np.ndarray, impostor: np.ndarray, labels: np.ndarray, ids: list[int]
+) -> list[list[int]]:
+    """``[enrolled, impostor, accepts]`` (identities as indices into the set) of every pair with an
+    accepted impostor attempt, the most accepts first (whether a few lookalikes make the FAR)."""
+    rows, cols = np.nonzero(accepted & impostor)
+    pairs: dict[tuple[int, int], int] = {}
+    for r, c in zip(rows, cols, strict=True):
+        key = (int(ids[c]), int(labels[r]))
+        pairs[key] = pairs.get(key, 0) + 1
+    return [[a, b, n] for (a, b), n in sorted(pairs.items(), key=lambda kv: -kv[1])]
+
+
+def concentration(
+    per_episode: list[dict[str, dict[str, Any]]], name: str, t: float
+) -> dict[str, Any]:
+    """How the accepted impostor attempts at ``t`` spread over pairs of identities (summed over
+    episodes): how many pairs, and the share of the pair with the most."""
+    pairs: dict[tuple[int, int], int] = {}
+    for e in per_episode:
+        for a, b, n in e[name]["accepting_pairs"][f"{t:g}"]:
+            pairs[(a, b)] = pairs.get((a, b), 0) + n
+    total = sum(pairs.values())
+    return {
+        "identity_pairs": len(pairs),
+        "largest_pair_share": max(pairs.values()) / total if total else 0.0,
+    }
 
 
 def summary(per_episode: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -165,6 +196,7 @@ def summary(per_episode: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
                 "far_over_target": float(c[0] / c[1] / t),
                 "impostor_attempts": int(c[1]),
                 "frr_pct": float(100 * c[2] / c[3]),
+                "accepts": concentration(per_episode, name, t),
             }
         out[name] = row
     return out
