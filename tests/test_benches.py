@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import pretrain.compression as pc
@@ -348,3 +349,37 @@ def test_enroll_rerun_of_one_modality_keeps_the_others_figures(monkeypatch) -> N
     assert merged["sizes"] == {"face": 10, "fingerprint": 4}
     assert merged["far"] == {"fingerprint_fvc": 6}  # the face's far rows: this run's far_section
     assert merged["runs"]["fingerprint"] == face_run  # the file's run measured both
+
+
+def test_the_fusion_default_is_decided_by_the_registered_rule(monkeypatch) -> None:
+    bench = _load_bench("bench_enroll_fusion.py", "_enroll_fusion", monkeypatch)
+
+    def rows(frr: float, far_device: float, far_check: float) -> dict:
+        return {
+            "2e-05": {"frr_pct": frr, "far_over_target": far_device},
+            "0.001": {"frr_pct": 10.0, "far_over_target": far_check},
+        }
+
+    plain = rows(49.8, 3.16, 2.52)
+    assert not bench.decide({"plain": plain, "fused": rows(34.0, 6.63, 2.71)})["fuse_by_default"]
+    assert bench.decide({"plain": plain, "fused": rows(34.0, 4.70, 3.70)})["fuse_by_default"]
+    assert not bench.decide({"plain": plain, "fused": rows(50.0, 1.0, 1.0)})["fuse_by_default"]
+    # a plain variant without accepts: the fused one may still reach the target itself
+    none = rows(53.3, 0.0, 1.26)
+    assert bench.decide({"plain": none, "fused": rows(40.0, 1.0, 1.07)})["fuse_by_default"]
+    assert not bench.decide({"plain": none, "fused": rows(40.0, 1.2, 1.07)})["fuse_by_default"]
+
+
+def test_fusion_accepts_are_counted_by_identity_pair(monkeypatch) -> None:
+    bench = _load_bench("bench_enroll_fusion.py", "_enroll_fusion", monkeypatch)
+    labels = np.repeat(np.arange(3), 2)  # captures of identities 0, 0, 1, 1, 2, 2
+    ids = [0, 1, 2]
+    impostor = labels[:, None] != np.asarray(ids)[None, :]
+    accepted = np.zeros((6, 3), bool)
+    accepted[[2, 3, 4], 0] = True  # identity 0's record accepts 1 twice and 2 once
+    accepted[0, 0] = True  # its own capture: not an impostor attempt
+    pairs = bench.accepting_pairs(accepted, impostor, labels, ids)
+    assert pairs == [[0, 1, 2], [0, 2, 1]]
+    episode = {"fused": {"accepting_pairs": {"2e-05": pairs}}}
+    spread = bench.concentration([episode, episode], "fused", 2e-5)
+    assert spread == {"identity_pairs": 2, "largest_pair_share": 4 / 6}
