@@ -1013,9 +1013,12 @@ class Device:
         record: UserRecord,
         prints: PrintSet | None = None,
     ) -> np.ndarray:
-        """The scores :meth:`scores` gives, for a record held in memory (``prints``: the
-        captures', for a record that keeps prints)."""
-        return self._scores(embedded, record, prints)
+        """The scores :meth:`scores` gives, for a record held in memory: each capture's best
+        window (:mod:`personalize.windows`; most captures have one) by :meth:`_window_scores`,
+        plus the weighted minutiae score of the captures' ``prints`` for a record that keeps
+        prints."""
+        scores = best_window(embedded, lambda w: self._window_scores(w, record))[0]
+        return scores + self._minutiae_scores(record, prints)
 
     def describe(self, images: np.ndarray | Sequence[np.ndarray]) -> PrintSet:
         """The minutiae and readable masks of raw fingerprint captures (at this Device's
@@ -1101,10 +1104,10 @@ class Device:
         self._reverified()
         record = self._record(user)
         if isinstance(images, dict):
-            return self._scores(images, record, prints)
+            return self.score_record(images, record, prints)
         if record.prints is not None and prints is None:
             prints = self.describe(images)
-        return self._scores(self.embed(images), record, prints)
+        return self.score_record(self.embed(images), record, prints)
 
     def _embed(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """One capture's ``embed`` outputs, as :meth:`embed` gives them (after the gate)."""
@@ -1128,18 +1131,6 @@ class Device:
         if FEATURES in every:
             out[FEATURES] = every[FEATURES][: len(inputs)]
         return out
-
-    def _scores(
-        self,
-        embedded: dict[str, np.ndarray],
-        record: UserRecord,
-        prints: PrintSet | None = None,
-    ) -> np.ndarray:
-        """Scores of embedded captures for ``record``: each capture's best window
-        (:mod:`personalize.windows`; most captures have one) by :meth:`_window_scores`, plus
-        the weighted minutiae score of the captures' ``prints`` for a record that keeps prints."""
-        scores = best_window(embedded, lambda w: self._window_scores(w, record))[0]
-        return scores + self._minutiae_scores(record, prints)
 
     def _minutiae_scores(self, record: UserRecord, prints: PrintSet | None) -> np.ndarray | float:
         """The weighted minutiae scores of captures' ``prints`` against ``record``'s (0 for a
@@ -1221,7 +1212,7 @@ class Device:
             record = self._record(user)
             if record.prints is not None and prints is None:
                 prints = self.describe([image])  # once, for every fused record
-            score = float(self._scores(embedded, record, prints)[0])
+            score = float(self.score_record(embedded, record, prints)[0])
             top = max(top, score)
             if score >= record.threshold and score - record.threshold > margin:
                 best, margin = (user, score), score - record.threshold
