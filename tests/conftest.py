@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,18 @@ _xla_flags = os.environ.get("XLA_FLAGS", "")
 if "--xla_backend_optimization_level" not in _xla_flags:
     os.environ["XLA_FLAGS"] = f"{_xla_flags} --xla_backend_optimization_level=0".strip()
 
+# One persistent XLA compilation cache for the run: the same small programs compile in many
+# files, in both workers and in the processes the tests start (a killed-and-resumed run, a worker
+# pair, the CLIs), so a program compiled once is loaded after that (the resume test 33 -> 23 s).
+# Created by the process that starts the run, before any worker (they inherit the environment),
+# removed when it ends. A cache folder the user set wins, and is kept.
+_OWN_XLA_CACHE: str | None = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
+    _OWN_XLA_CACHE = tempfile.mkdtemp(prefix="pocketfit-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_XLA_CACHE
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -44,6 +57,7 @@ SLOW_FILES = (
     "tests/test_notebooks.py",
     "tests/test_demo.py",
     "tests/pretrain/test_embedding_train.py",
+    "tests/pretrain/test_minutiae_head.py",
     "tests/pretrain/test_mobilefacenet.py",
     "tests/pretrain/test_resume.py",
     "tests/pretrain/test_cli.py",
@@ -55,6 +69,11 @@ SLOW_FILES = (
     "tests/pretrain/test_embedding_face.py",
     "tests/pretrain/test_xla_cpu.py",
 )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_XLA_CACHE is not None:
+        shutil.rmtree(_OWN_XLA_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

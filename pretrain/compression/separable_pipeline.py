@@ -364,9 +364,7 @@ def retrained_dev_eer(
     train = splits.train
     trainer = CompressedTrainer(config, train.images, empty, empty.init(params), task=task)
     classes = int(np.max(train.labels)) + 1
-    start = trainer.task.init(
-        trainer.module, jax.random.key(config.seed), train.images[:1], num_classes=classes
-    )
+    start = trainer.fresh_params(jax.random.key(config.seed), classes)
     kernel = imprinted_kernel(module, params, train.images, train.labels, classes)
     start = {**start, "classifier": {"kernel": jnp.asarray(kernel)}}
     error = dev_eer(module, dev)

@@ -97,13 +97,23 @@ class Trainer:
         (the task's own parameters, e.g. a classifier over identities, start fresh, or from
         the ``train`` data when the task has an ``init_from_data`` step).
         """
-        params = self.task.init(self.module, key, self._example, num_classes=self.num_classes)
+        params = self.fresh_params(key, self.num_classes)
         if self.config.init_from:
             params = self.task.with_model_params(params, self._initial_model(params))
             from_data = getattr(self.task, "init_from_data", None)
             if from_data is not None and train is not None:
                 params = from_data(self.module, params, train.images, train.labels)
         return self.replicate(init_state(params, self.tx))
+
+    def fresh_params(self, key: jax.Array, num_classes: int) -> Any:
+        """The task's freshly initialised parameters (model and task heads) from ``key``.
+
+        Compiled as one program: run op by op, a model's init dispatches every layer's sampling
+        and takes 2-3x as long (12 s against 5 s for a 4-block EmbedNet at 128 px).
+        """
+        return jax.jit(
+            lambda k: self.task.init(self.module, k, self._example, num_classes=num_classes)
+        )(key)
 
     def _initial_model(self, params: Any) -> Any:
         """The parameters of ``config.init_from``, checked against this model's shapes."""
