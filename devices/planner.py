@@ -13,7 +13,9 @@ at the peak of the schedule: the activations live at once (inference: a layer's 
 output; training: the inputs every trained layer keeps for the backward pass plus the gradient
 pair in flight), the gradients of the scope's weights and the step's workspace (the copies
 ``READ_VARIABLE`` makes, the updated values before ``ASSIGN_VARIABLE``, and the packed copies a
-weight-packing runtime makes of the trained kernels). Sums where the tensors coexist, maxima
+weight-packing runtime makes of the trained kernels), and, read from the model file, the copies
+of variables a call runs but does not train (an exported ``refine`` and a bias-only step read
+the last block's kernels from the variables). Sums where the tensors coexist, maxima
 where the arena reuses memory; the runtime's arena holds the activations with a measured factor
 (``Runtime.arena_factor``) over their ideal liveness bound.
 
@@ -63,6 +65,7 @@ class MemoryPlan:
     step_bytes: int
     dynamic_tensors: int = 0  # heap-allocated dynamic outputs of this call (in step_bytes)
     scratch: int = 0  # the builtin convs' im2col buffer (in step_bytes)
+    variable_reads: int = 0  # READ_VARIABLE copies the layer graph does not see (in step_bytes)
 
     @property
     def resident_bytes(self) -> int:
@@ -245,6 +248,7 @@ def plan_signature(
         frozen, initial, file_other = 0, 0, 0
     call = _call_bytes(graph, sig, rt)
     heap = _heap_bytes(sig, rt, model_stats)
+    reads = _unplanned_reads(graph, sig, model_stats)
     return MemoryPlan(
         signature=sig.name,
         kind=sig.kind,
@@ -262,9 +266,10 @@ def plan_signature(
         activations=call.activations,
         gradients=call.gradients,
         workspace=call.workspace,
-        step_bytes=call.step + heap.dynamic + heap.prepared + heap.scratch,
+        step_bytes=call.step + reads + heap.dynamic + heap.prepared + heap.scratch,
         dynamic_tensors=heap.dynamic,
         scratch=heap.scratch,
+        variable_reads=reads,
     )
 
 
@@ -361,6 +366,23 @@ def runtime_overhead(graph: Graph, runtime: Runtime, stats: ModelStats | None = 
 
 def _weighted(graph: Graph, sig: SignatureSpec) -> set[str]:
     return {name for name, part, _ in _pieces(graph, sig) if part == "kernel"}
+
+
+def _unplanned_reads(graph: Graph, sig: SignatureSpec, model_stats: ModelStats | None) -> int:
+    """READ_VARIABLE copies beyond the ones the layer graph plans (read from the file).
+
+    A call that runs layers held as variables for a wider scope copies them into its arena:
+    an exported ``refine`` reads the last block's kernels, and a ``train_head_biases`` step
+    reads them too though it trains only their biases (the face artifact: 2.6 MB the graph
+    does not show). A train step's own weights and slots are planned already, and
+    ``get_weights`` / ``set_weights`` are their variables' copies.
+    """
+    if model_stats is None or sig.kind in ("get_weights", "set_weights"):
+        return 0
+    planned = 0
+    if sig.kind == "train" and sig.scope is not None:
+        planned = F32 * graph.trainable_params(sig.scope) * (1 + graph.optimizer_slots)
+    return max(0, model_stats.work_of(sig.name).variable_reads - planned)
 
 
 def packed_trained_bytes(graph: Graph, sig: SignatureSpec, runtime: Runtime) -> int:

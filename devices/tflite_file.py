@@ -139,6 +139,9 @@ _NOT_KERNELS = frozenset({129, 142, 143, 144})  # CALL_ONCE, VAR_HANDLE, READ/AS
 _ITEM_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 12: 8, 15: 4, 16: 2}
 
 
+READ_VARIABLE = 143  # BuiltinOperator: copies a resource variable's value into a tensor
+
+
 class ModelFileError(ValueError):
     """Not a readable ``.tflite`` flatbuffer; the message says where it broke."""
 
@@ -165,6 +168,8 @@ class SubgraphWork:
     # builtin layer nodes over a variable filter: FULLY_CONNECTED, and CONV_2D / TRANSPOSE_CONV
     variable_fc: int = 0
     variable_conv: int = 0
+    # bytes the subgraph's READ_VARIABLE nodes copy out of the variables into its arena
+    variable_reads: int = 0
 
     @property
     def matmul_form(self) -> bool:
@@ -327,6 +332,7 @@ class _Tally:
     delegated: int = 0
     variable_fc: int = 0
     variable_conv: int = 0
+    variable_reads: int = 0  # bytes of READ_VARIABLE outputs
     fixed: int = 0  # bytes of run-time-shaped outputs
     per_row: int = 0  # the same per batch row
     elements: dict[str, list[int]] = dataclasses.field(default_factory=dict)
@@ -350,6 +356,10 @@ class _Tally:
         takes = code in XNNPACK_BUILTINS and typed and not runtime_shape and static
         if code == 3 and not takes and len(ins) > 1 and outs:
             self.im2col.extend(_im2col(info[ins[0]], info[ins[1]], info[outs[0]]))
+        if code == READ_VARIABLE:
+            for o in self._known(outs):
+                _, kind, _, shape, sig = info[o]
+                self.variable_reads += _ITEM_BYTES.get(kind, 4) * _elements(shape, sig)
         if not static:
             self.variable_fc += code == 9
             self.variable_conv += code in _CONVS
@@ -389,6 +399,7 @@ class _Tally:
             im2col=tuple(self.im2col),
             variable_fc=self.variable_fc,
             variable_conv=self.variable_conv,
+            variable_reads=self.variable_reads,
         )
 
 

@@ -173,6 +173,26 @@ def test_manifest_describes_the_artifact(built, artifact) -> None:
         assert plan[sig.name] == want.peak_bytes, sig.name
 
 
+def test_the_plan_holds_the_variables_a_call_copies(artifact) -> None:
+    """``refine`` runs the last block from its variables, and READ_VARIABLE copies them into the
+    call's arena: the file shows the copies and the plan adds the ones the layer graph does not
+    (a train step's own weights are planned already)."""
+    from devices import load_profile, plan_signature, read_model_stats
+
+    graph = Graph.from_dict(artifact.manifest["graph"])
+    stats, profile = read_model_stats(artifact.model), load_profile("phone_cpu")
+    held = 4 * sum(layer.kernel_params for layer in graph.last_block if layer.kernel_params)
+    reads = stats.work_of("refine").variable_reads
+    assert held > 0 and reads >= held
+    without = plan_signature(graph, "refine", profile)
+    refine = plan_signature(graph, "refine", profile, model_stats=stats)
+    assert refine.variable_reads == reads and without.variable_reads == 0
+    assert refine.step_bytes >= without.step_bytes + reads
+    wide = plan_signature(graph, "train_last_block", profile, model_stats=stats)
+    assert stats.work_of("train_last_block").variable_reads > 0 and wide.variable_reads == 0
+    assert stats.work_of("embed").variable_reads == 0
+
+
 def _copy(built, name: str) -> Path:
     target = built["tmp"] / name
     shutil.rmtree(target, ignore_errors=True)
