@@ -19,7 +19,9 @@ weight: 12 bytes and 4 ops per trained scalar). A step whose file shows the matr
 their forward at ``forward_matmul_variable``, input gradients at ``backward_matmul`` (the builtin
 fully connected kernel over a variable) and kernel gradients at ``weight_gradient_matmul``, each
 measured on probes (:data:`devices.server.probes.TRAIN_PROBES`); a depthwise kernel's gradient there is
-nine shifted products summed, elementwise nodes the file's counts charge (``delegated``).
+nine shifted products summed, elementwise nodes the file's counts charge (``delegated``). The
+variables a call copies but does not train (an exported ``refine``'s last block; the file's
+``READ_VARIABLE`` outputs, the planner's ``unplanned_reads``) pay the copy's traffic.
 
 References:
   S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model for
@@ -36,6 +38,7 @@ from typing import Any
 
 from devices.graph import Graph, LayerSpec, SignatureSpec
 from devices.kernels import efficiency_key, kernel_class
+from devices.planner import unplanned_reads
 from devices.profiles import Profile
 from devices.tflite_file import ModelStats
 
@@ -212,6 +215,9 @@ def estimate(
     sig = graph.signature(signature) if isinstance(signature, str) else signature
     form = model_stats is not None and model_stats.work_of(sig.name).matmul_form
     passes = _passes(graph, sig, profile, form)
+    reads = unplanned_reads(graph, sig, model_stats)
+    if reads:  # variables the call copies but does not train (the planner's same bytes)
+        passes.append(_Pass(0.0, 0.0, 2.0 * reads, profile.compute_precision(32), "copy"))
     weights = sum(int(p.weight_bytes) for p in passes if p.ops and p.weight_bytes)
     # Weights that execute in place from flash (microcontrollers) are read from there.
     in_sram = 0 < weights <= profile.sram_bytes and profile.runtime.frozen_weights_in_ram

@@ -248,7 +248,7 @@ def plan_signature(
         frozen, initial, file_other = 0, 0, 0
     call = _call_bytes(graph, sig, rt)
     heap = _heap_bytes(sig, rt, model_stats)
-    reads = _unplanned_reads(graph, sig, model_stats)
+    reads = unplanned_reads(graph, sig, model_stats)
     return MemoryPlan(
         signature=sig.name,
         kind=sig.kind,
@@ -368,7 +368,7 @@ def _weighted(graph: Graph, sig: SignatureSpec) -> set[str]:
     return {name for name, part, _ in _pieces(graph, sig) if part == "kernel"}
 
 
-def _unplanned_reads(graph: Graph, sig: SignatureSpec, model_stats: ModelStats | None) -> int:
+def unplanned_reads(graph: Graph, sig: SignatureSpec, model_stats: ModelStats | None) -> int:
     """READ_VARIABLE copies beyond the ones the layer graph plans (read from the file).
 
     A call that runs layers held as variables for a wider scope copies them into its arena:

@@ -191,6 +191,15 @@ def test_the_plan_holds_the_variables_a_call_copies(artifact) -> None:
     wide = plan_signature(graph, "train_last_block", profile, model_stats=stats)
     assert stats.work_of("train_last_block").variable_reads > 0 and wide.variable_reads == 0
     assert stats.work_of("embed").variable_reads == 0
+    # and copying them takes time: read and written once at the profile's bandwidth
+    from devices import estimate
+
+    gap = estimate(graph, "refine", profile, model_stats=stats).latency_s - (
+        estimate(graph, "refine", profile).latency_s
+    )
+    assert gap >= 2 * reads / max(
+        profile.sram_bandwidth_bytes_per_s, profile.dram_bandwidth_bytes_per_s
+    )
 
 
 def _copy(built, name: str) -> Path:
