@@ -53,6 +53,10 @@ from devices.tflite_file import read_model_stats
 
 CALIBRATION_REFERENCE = {"widths": (16, 32, 64, 128), "input_hw": 64, "embed_dim": 64}
 
+CALL_RUNS = 2000  # timed calls per process of the call-cost models (microseconds each)
+PROBE_PROCESSES = 3  # fresh processes per peak and bandwidth probe; the fastest is kept
+CALL_REPEATS = 3  # fresh processes per call-cost model; the fastest is kept
+
 
 def build_probe_models(directory: Path) -> dict[str, Path]:
     """The calibration models (TensorFlow converter), keyed by purpose."""
@@ -194,7 +198,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
     }
     calls = (
         f"measured by devices.server.calibrate.measure_call_costs on {day}: LiteRT default "
-        f"delegates (XNNPACK), 1 thread, fastest of {CALL_RUNS} calls in each of 3 processes"
+        f"delegates (XNNPACK), 1 thread, fastest of {CALL_RUNS} calls in each of {CALL_REPEATS} processes"
     )
     sources = {k: f"{how}: {w}" for k, w in what.items()}
     sources.update({k: f"{calls}: {w}" for k, w in IO_SOURCES.items()})
@@ -338,11 +342,9 @@ IO_SOURCES = {
 }
 
 
-CALL_RUNS = 2000  # timed calls per process of the call-cost models (microseconds each)
-PROBE_PROCESSES = 3  # fresh processes per peak and bandwidth probe; the fastest is kept
-
-
-def measure_call_costs(directory: Path, runs: int = 30, repeats: int = 3) -> dict[str, float]:
+def measure_call_costs(
+    directory: Path, runs: int = 30, repeats: int = CALL_REPEATS
+) -> dict[str, float]:
     """The signature runner's fixed cost per call, per input tensor and per output tensor.
 
     Models of one float [1, 16] input plus 1 into one output, of 8 inputs summed into one
