@@ -28,6 +28,7 @@ from pretrain.embedding.data import (
     synthetic_fingerprint_splits,
     synthetic_prints,
     synthetic_test_set,
+    synthetic_train_set,
     synthetic_val_set,
 )
 from pretrain.embedding.face_data import (
@@ -120,5 +121,6 @@ __all__ = [
     "synthetic_prints",
     "synthetic_report",
     "synthetic_test_set",
+    "synthetic_train_set",
     "synthetic_val_set",
 ]

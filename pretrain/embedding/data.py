@@ -339,6 +339,23 @@ def synthetic_test_windows(**options: Any) -> np.ndarray:
     return preprocess_batch_views(list(images), fingerprint_spec(a["crop"]))
 
 
+def synthetic_train_set(**options: Any) -> ArrayDataset:
+    """The training identities of ``synthetic_fingerprint_splits(**options)`` alone, the same
+    prints, without drawing the held-out splits: for a retraining that never evaluates (the
+    OTA compression; drawing the 200 test identities it never read took a minute of
+    ``make demo``). The images only: no minutiae maps.
+    """
+    a = print_options(options)
+    return synthetic_prints(
+        print_ranges(a).train,
+        a["impressions"],
+        seed=a["seed"],
+        cache=a["cache"],
+        spec=fingerprint_spec(a["crop"]),
+        generator=generator_config(a["generator"]),
+    )
+
+
 def synthetic_val_set(**options: Any) -> ArrayDataset:
     """The validation (development) identities of ``synthetic_fingerprint_splits(**options)``
     alone: what choices after training (export recipes, whitening) are made on."""

@@ -457,3 +457,27 @@ def test_the_held_out_windows_start_with_the_cached_prints(tmp_path: Path) -> No
     plain = data.synthetic_test_set(**{**options, "crop": "anchor"})
     np.testing.assert_array_equal(plain.images, held.images)
     assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+def test_the_training_prints_alone_draw_no_held_out_identity(tmp_path: Path, monkeypatch) -> None:
+    """``synthetic_train_set`` is the splits' training set, and draws only its identities."""
+    from pretrain.embedding import data
+
+    options = {
+        "identities": 3,
+        "impressions": 2,
+        "val_identities": 2,
+        "test_identities": 2,
+        "held_out_impressions": 2,
+        "cache": str(tmp_path),
+    }
+    splits = data.synthetic_fingerprint_splits(**options)
+    drawn: list[range] = []
+    draw = data.synthetic_prints
+    monkeypatch.setattr(
+        data, "synthetic_prints", lambda ids, *a, **k: drawn.append(ids) or draw(ids, *a, **k)
+    )
+    alone = data.synthetic_train_set(**options)
+    assert drawn == [data.print_ranges(options).train]
+    np.testing.assert_array_equal(alone.images, splits.train.images)
+    np.testing.assert_array_equal(alone.labels, splits.train.labels)
