@@ -147,8 +147,9 @@ def fit_whitening(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The whitener of ``backbone``'s float embeddings of the dataset's whitening people (the
     background's images where it names none), and the manifest's record of it."""
-    if sources.whitening is not None:
-        images, where = sources.whitening, sources.whitening_source
+    drawn = sources.whitening_images()
+    if drawn is not None:
+        images, where = drawn, sources.whitening_source
     else:
         images, where = sources.background, f"the background images: {sources.background_source}"
     record = {

@@ -48,7 +48,9 @@ class Sources(NamedTuple):
       background: ``(m, h, w, c)`` float32 images of background people.
       calibration_source: a human-readable description of ``calibration``.
       background_source: a human-readable description of ``background``.
-      whitening: images of the people the whitener is fitted on (None: the background's).
+      whitening: images of the people the whitener is fitted on, or a function drawing them
+        when called (fresh generator people: only an export that whitens pays for them);
+        None: the background's. :meth:`whitening_images` gives the images.
       whitening_source: a human-readable description of ``whitening``.
       background_raw: fingerprints only: draws the background people's raw uint8 500 dpi
         prints, row for row ``background``, when called (their minutiae and masks calibrate
@@ -59,9 +61,13 @@ class Sources(NamedTuple):
     background: np.ndarray
     calibration_source: str
     background_source: str
-    whitening: np.ndarray | None = None
+    whitening: np.ndarray | Callable[[], np.ndarray] | None = None
     whitening_source: str = ""
     background_raw: Callable[[], tuple[np.ndarray, ...]] | None = None
+
+    def whitening_images(self) -> np.ndarray | None:
+        """The whitening people's images (drawn now if ``whitening`` draws them), or None."""
+        return self.whitening() if callable(self.whitening) else self.whitening
 
 
 BACKGROUND_GENERATORS = "the model's last stage's and the default, alternating by person"
@@ -251,7 +257,7 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
 
         return tuple(dealt(ids, draw))
 
-    back, white = fresh(people), fresh(others)
+    back = fresh(people)
     calib_by = "" if len(kinds) == 1 else ", the model's last stage's generator"
     back_by = calib_by and ", alternately by it and by the default generator"
     return Sources(
@@ -262,7 +268,7 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
         f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}{back_by}): generated fresh, never trained on, disjoint from the "
         f"held-out test identities {ranges.test.start}-{ranges.test.stop - 1}",
-        np.asarray(white[:background], np.float32),
+        lambda: np.asarray(fresh(others)[:background], np.float32),
         f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}{back_by}): fresh, after the background's",
         lambda: raw(people)[:background],

@@ -156,7 +156,9 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
         {"identities": 200, "impressions": 8, "seed": 3},
     ]
     sources = data_sources(_saved("synthetic_fingerprints", stages), calibration=10, background=7)
-    (calib, per, seed), (people, shots, _), (others, _, _) = calls
+    (calib, per, seed), (people, shots, _) = calls  # the whitening people: drawn when asked
+    white = sources.whitening_images()
+    ((others, _, _),) = calls[2:]
     test = range(100, 300)  # default 100 validation, then 200 test identities
     assert seed == 3 and calib.start >= test.stop and per * len(calib) >= 10
     assert people.start >= 300 + 400  # after every identity any stage trained on
@@ -165,14 +167,16 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     assert "disjoint from the held-out test identities 100-299" in sources.background_source
     # the whitener's people: as many again, fresh, none of the background's
     assert others.start >= people.stop and len(others) == len(people)
-    assert sources.whitening is not None and len(sources.whitening) == 7
+    assert callable(sources.whitening) and white is not None and len(white) == 7
     assert f"{others.start}-{others.stop - 1}" in sources.whitening_source
     # the model's own window; fresh people generate only the impressions they give
     assert kept == [("foreground", 8), ("foreground", shots), ("foreground", shots)]
     kept.clear()
     calls.clear()
     core = [{**stage, "crop": "core"} for stage in stages]
-    data_sources(_saved("synthetic_fingerprints", core), calibration=10, background=7)
+    lazy = data_sources(_saved("synthetic_fingerprints", core), calibration=10, background=7)
+    assert [crop for crop, _ in kept] == ["core"] * 2  # not the whitening people yet
+    lazy.whitening_images()
     assert [crop for crop, _ in kept] == ["core"] * 3
     assert drawn == [GeneratorConfig()] * 6
     # a model trained last on another generator's prints is calibrated and given background
@@ -182,6 +186,7 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     staged = [stages[0], {**stages[1], "generator": bent}]
     calls.clear()
     sources = data_sources(_saved("synthetic_fingerprints", staged), calibration=10, background=7)
+    sources.whitening_images()
     bent_config = GeneratorConfig.from_dict(bent)
     # calibration by the model's generator; background and whitening by both
     assert drawn == [bent_config] + [bent_config, GeneratorConfig()] * 2
@@ -243,7 +248,7 @@ def test_lfw_sources_are_the_background_role_and_training_images(monkeypatch) ->
     assert asked["role"] == "background" and asked["splits"]["min_images"] == 1
     assert sources.background.shape == (20, 4, 4, 1) and np.all(sources.background == -1)
     calib = {float(v) for v in sources.calibration[:, 0, 0, 0]}
-    white = {float(v) for v in sources.whitening[:, 0, 0, 0]}
+    white = {float(v) for v in sources.whitening_images()[:, 0, 0, 0]}
     assert len(calib) == 50 and len(white) == 20 and not calib & white  # distinct training images
     assert "LFW background role" in sources.background_source
     with pytest.raises(ValueError, match="background role has 30 people"):
