@@ -323,7 +323,7 @@ def synthetic_fingerprint_splits(
 
 def synthetic_test_set(**options: Any) -> ArrayDataset:
     """The test (evaluation) identities of ``synthetic_fingerprint_splits(**options)`` alone."""
-    return _held_out("test", options)
+    return _one_split("test", options)
 
 
 def synthetic_test_windows(**options: Any) -> np.ndarray:
@@ -345,21 +345,13 @@ def synthetic_train_set(**options: Any) -> ArrayDataset:
     OTA compression; drawing the 200 test identities it never read took a minute of
     ``make demo``). The images only: no minutiae maps.
     """
-    a = print_options(options)
-    return synthetic_prints(
-        print_ranges(a).train,
-        a["impressions"],
-        seed=a["seed"],
-        cache=a["cache"],
-        spec=fingerprint_spec(a["crop"]),
-        generator=generator_config(a["generator"]),
-    )
+    return _one_split("train", options)
 
 
 def synthetic_val_set(**options: Any) -> ArrayDataset:
     """The validation (development) identities of ``synthetic_fingerprint_splits(**options)``
     alone: what choices after training (export recipes, whitening) are made on."""
-    return _held_out("val", options)
+    return _one_split("val", options)
 
 
 def print_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -376,7 +368,8 @@ def print_ranges(options: Mapping[str, Any]) -> IdentityRanges:
     return identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
 
 
-def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
+def _one_split(split: str, options: dict[str, Any]) -> ArrayDataset:
+    """One split's prints, as :func:`synthetic_fingerprint_splits` draws them."""
     a = print_options(options)
     ranges = print_ranges(a)
     identities = getattr(ranges, split)
@@ -384,7 +377,7 @@ def _held_out(split: str, options: dict[str, Any]) -> ArrayDataset:
         raise ConfigError(f"the {split} split has {len(identities)} identities; 2 are needed.")
     return synthetic_prints(
         identities,
-        a["held_out_impressions"],
+        a["impressions"] if split == "train" else a["held_out_impressions"],
         seed=a["seed"],
         cache=a["cache"],
         spec=fingerprint_spec(a["crop"]),
