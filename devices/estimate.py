@@ -158,6 +158,15 @@ def _passes(
     return passes
 
 
+def _copies(
+    graph: Graph, sig: SignatureSpec, profile: Profile, model_stats: ModelStats | None
+) -> list[_Pass]:
+    """The copy of the variables a call reads but does not train (the planner's same bytes,
+    :func:`devices.planner.unplanned_reads`): read once, written once."""
+    reads = unplanned_reads(graph, sig, model_stats)
+    return [_Pass(0.0, 0.0, 2.0 * reads, profile.compute_precision(32), "copy")] if reads else []
+
+
 def dispatch_s(kind: str, delegated: bool, profile: Profile) -> float:
     """Fixed time of one layer pass: none for a variable copy (no layer); XNNPACK's per-node
     cost (``kernel_costs.delegated_node_s``, ~20 ns on the host) for a layer the delegate runs
@@ -214,10 +223,7 @@ def estimate(
     """
     sig = graph.signature(signature) if isinstance(signature, str) else signature
     form = model_stats is not None and model_stats.work_of(sig.name).matmul_form
-    passes = _passes(graph, sig, profile, form)
-    reads = unplanned_reads(graph, sig, model_stats)
-    if reads:  # variables the call copies but does not train (the planner's same bytes)
-        passes.append(_Pass(0.0, 0.0, 2.0 * reads, profile.compute_precision(32), "copy"))
+    passes = _passes(graph, sig, profile, form) + _copies(graph, sig, profile, model_stats)
     weights = sum(int(p.weight_bytes) for p in passes if p.ops and p.weight_bytes)
     # Weights that execute in place from flash (microcontrollers) are read from there.
     in_sram = 0 < weights <= profile.sram_bytes and profile.runtime.frozen_weights_in_ram
