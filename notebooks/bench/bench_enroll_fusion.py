@@ -45,6 +45,7 @@ import dataclasses
 import multiprocessing
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,8 @@ def accepting_pairs(
     """``[enrolled, impostor, accepts]`` (identities as indices into the set) of every pair with an
     accepted impostor attempt, the most accepts first (whether a few lookalikes make the FAR)."""
     rows, cols = np.nonzero(accepted & impostor)
-    pairs: dict[tuple[int, int], int] = {}
-    for r, c in zip(rows, cols, strict=True):
-        key = (int(ids[c]), int(labels[r]))
-        pairs[key] = pairs.get(key, 0) + 1
-    return [[a, b, n] for (a, b), n in sorted(pairs.items(), key=lambda kv: -kv[1])]
+    pairs = Counter((int(ids[c]), int(labels[r])) for r, c in zip(rows, cols, strict=True))
+    return [[a, b, n] for (a, b), n in pairs.most_common()]
 
 
 def concentration(
@@ -171,11 +169,10 @@ def concentration(
 ) -> dict[str, Any]:
     """How the accepted impostor attempts at ``t`` spread over pairs of identities (summed over
     episodes): how many pairs, and the share of the pair with the most."""
-    pairs: dict[tuple[int, int], int] = {}
+    pairs: Counter[tuple[int, int]] = Counter()
     for e in per_episode:
-        for a, b, n in e[name]["accepting_pairs"][f"{t:g}"]:
-            pairs[(a, b)] = pairs.get((a, b), 0) + n
-    total = sum(pairs.values())
+        pairs.update({(a, b): n for a, b, n in e[name]["accepting_pairs"][f"{t:g}"]})
+    total = pairs.total()
     return {
         "identity_pairs": len(pairs),
         "largest_pair_share": max(pairs.values()) / total if total else 0.0,
