@@ -18,10 +18,15 @@ The rule (registered in notebooks/results/fingerprint_ablation.md, "Contact grid
 bench first ran): among the settings whose median core depth lies inside the sensor sets'
 range of medians, the one whose median window area is nearest the median of the sensor sets'
 medians; none if no setting keeps the core depth. Writes ``notebooks/results/contact_grid.json``.
+
+``--fingertips``: the same figures and rule over :data:`FINGERTIP_GRID` (the fingertip's size,
+the impression's and two partial-contact settings; "Fingertip grid" in the same notes, registered
+before it first ran); writes ``notebooks/results/fingertip_grid.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
@@ -43,6 +48,15 @@ GRID = (
     *((p, reach) for p in (0.9, 0.6, 0.3) for reach in ((0.0, 60.0), (30.0, 90.0), (60.0, 120.0))),
     (0.0, (0.0, 60.0)),
 )
+# (finger_scale, impression side px, partial_prob, partial_reach): the training generator's
+# (1.0, 320, 0.9, (0, 60)) among them; a larger fingertip gets localiser_large_fingers' canvas.
+FINGERTIP_GRID = tuple(
+    (scale, side, prob, reach)
+    for scale in (1.0, 1.15, 1.25, 1.4)
+    for side in (320, 448)
+    for prob, reach in ((0.9, (0.0, 60.0)), (0.6, (30.0, 90.0)))
+)
+LARGE_CANVAS = [512, 432]
 
 
 def figures(images: Any) -> dict[str, float]:
@@ -77,7 +91,33 @@ def chosen(grid: list[dict[str, Any]], area: float, depth: tuple[float, float]) 
     return min(keep, key=lambda i: abs(grid[i]["window_mm2_median"] - area))
 
 
+def settings(fingertips: bool) -> list[dict[str, Any]]:
+    """The grid's generator settings (what each replaces in the training generator's)."""
+    if not fingertips:
+        return [{"partial_prob": p, "partial_reach": list(r)} for p, r in GRID]
+    out = []
+    for scale, side, prob, reach in FINGERTIP_GRID:
+        setting = {"finger_scale": scale, "impression_shape": [side, side]}
+        setting |= {"partial_prob": prob, "partial_reach": list(reach)}
+        out.append(setting | ({"master_shape": LARGE_CANVAS} if scale > 1 else {}))
+    return out
+
+
+def label(g: dict[str, Any]) -> str:
+    name = (
+        f"p {g['partial_prob']:.1f} reach {g['partial_reach'][0]:.0f}-{g['partial_reach'][1]:.0f}"
+    )
+    if "finger_scale" in g:
+        name = f"scale {g['finger_scale']:.2f} {g['impression_shape'][0]} px {name}"
+    return name
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--fingertips", action="store_true", help="the fingertip grid (fingertip_grid.json)"
+    )
+    args = parser.parse_args()
     fvc = {
         name: figures(tqdm(read_fvc(name).images, desc=name, leave=False)) for name in SENSOR_SETS
     }
@@ -86,15 +126,9 @@ def main() -> None:
     depth = (float(min(medians)), float(max(medians)))
     base = load_module(FLOWMIX).GENERATOR
     grid = []
-    for prob, reach in tqdm(GRID, desc="settings", unit="setting"):
-        config = GeneratorConfig.from_dict({**base, "partial_prob": prob, "partial_reach": reach})
-        grid.append(
-            {
-                "partial_prob": prob,
-                "partial_reach": list(reach),
-                **figures(generator_prints(config)),
-            }
-        )
+    for setting in tqdm(settings(args.fingertips), desc="settings", unit="setting"):
+        config = GeneratorConfig.from_dict({**base, **setting})
+        grid.append({**setting, **figures(generator_prints(config))})
     pick = chosen(grid, area, depth)
     record = {
         "fvc": fvc,
@@ -106,12 +140,15 @@ def main() -> None:
         "impressions": IMPRESSIONS,
         "window": ANCHOR_SPEC.to_dict(),
     }
-    path = write_results("contact_grid", record)
+    path = write_results("fingertip_grid" if args.fingertips else "contact_grid", record)
     rows = [(f"FVC {k}", v["window_mm2_median"], v["core_edge_px_median"]) for k, v in fvc.items()]
     for i, g in enumerate(grid):
-        name = f"p {g['partial_prob']:.1f} reach {g['partial_reach'][0]:.0f}-{g['partial_reach'][1]:.0f}"
         rows.append(
-            (name + (" *" if i == pick else ""), g["window_mm2_median"], g["core_edge_px_median"])
+            (
+                label(g) + (" *" if i == pick else ""),
+                g["window_mm2_median"],
+                g["core_edge_px_median"],
+            )
         )
     print_table(("source", "window mm2", "core depth px"), rows)
     print(
