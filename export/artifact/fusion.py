@@ -24,7 +24,7 @@ def background_prints(sources: Sources, *, progress: bool = True) -> PrintSet | 
     """
     if sources.background_raw is None:
         return None
-    raw = sources.background_raw()
+    raw = sources.background_raw.get()
     if len(raw) != len(sources.background):
         raise ValueError(f"{len(raw)} raw background prints for {len(sources.background)} rows.")
     shown = tqdm(raw, desc="background minutiae", unit="print", disable=not progress)

@@ -38,7 +38,6 @@ from export.artifact.split import TEST_TIME, folded_options, training_config, tr
 from export.bundle import build_bundle
 from pretrain import SavedModel, build_model, make_config
 from pretrain.data import ArrayDataset
-from pretrain.embedding import synthetic_train_set
 from pretrain.models.embednet import EmbedNet, fold_standardization
 from pretrain.train import load_splits
 from pretrain.train.steps import init_state
@@ -269,15 +268,11 @@ def _retrain_splits(saved: SavedModel, recipe: OtaRecipe) -> tuple[Any, ArrayDat
     options = dict(values.get("dataset_options") or {})
     if values.get("dataset") == "synthetic_fingerprints":
         options["identities"] = min(options.get("identities", 2000), recipe.max_identities)
-        options["validate"] = False  # retraining never validates: skip generating those prints
     values["dataset_options"] = options
     if not recipe.augment:
         values["task_options"] = {**(values.get("task_options") or {}), "augment": {}}
     config = make_config(values, where="OTA retraining config")
-    if values.get("dataset") == "synthetic_fingerprints" and not options.get("minutiae_maps"):
-        train = synthetic_train_set(**config.dataset_options)  # no held-out prints drawn
-    else:
-        train = load_splits(config).train
+    train = load_splits(config).train  # the held-out splits are never drawn
     keep = train.labels < recipe.max_identities
     if not keep.all():
         train = ArrayDataset(train.images[keep], train.labels[keep], train.name)

@@ -38,6 +38,7 @@ import numpy as np
 from devices.registry import Registry
 from export.artifact.split import training_config, training_dataset
 from pretrain import SavedModel
+from pretrain.data import Later, now
 
 
 class Sources(NamedTuple):
@@ -48,12 +49,12 @@ class Sources(NamedTuple):
       background: ``(m, h, w, c)`` float32 images of background people.
       calibration_source: a human-readable description of ``calibration``.
       background_source: a human-readable description of ``background``.
-      whitening: images of the people the whitener is fitted on, or a function drawing them
-        when called (fresh generator people: only an export that whitens pays for them);
+      whitening: images of the people the whitener is fitted on, or a ``Later`` drawing them
+        when first read (fresh generator people: only an export that whitens pays for them);
         None: the background's. :meth:`whitening_images` gives the images.
       whitening_source: a human-readable description of ``whitening``.
-      background_raw: fingerprints only: draws the background people's raw uint8 500 dpi
-        prints, row for row ``background``, when called (their minutiae and masks calibrate
+      background_raw: fingerprints only: the background people's raw uint8 500 dpi prints,
+        row for row ``background``, drawn when first read (their minutiae and masks calibrate
         the fingerprint fusion, :mod:`devices.print_minutiae`); None for the other datasets.
     """
 
@@ -61,13 +62,13 @@ class Sources(NamedTuple):
     background: np.ndarray
     calibration_source: str
     background_source: str
-    whitening: np.ndarray | Callable[[], np.ndarray] | None = None
+    whitening: np.ndarray | Later[np.ndarray] | None = None
     whitening_source: str = ""
-    background_raw: Callable[[], tuple[np.ndarray, ...]] | None = None
+    background_raw: Later[tuple[np.ndarray, ...]] | None = None
 
     def whitening_images(self) -> np.ndarray | None:
-        """The whitening people's images (drawn now if ``whitening`` draws them), or None."""
-        return self.whitening() if callable(self.whitening) else self.whitening
+        """The whitening people's images (drawn now if they were not yet), or None."""
+        return None if self.whitening is None else now(self.whitening)
 
 
 BACKGROUND_GENERATORS = "the model's last stage's and the default, alternating by person"
@@ -268,8 +269,8 @@ def _fingerprints(stages: list[Mapping[str, Any]], calibration: int, background:
         f"synthetic identities {people.start}-{people.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}{back_by}): generated fresh, never trained on, disjoint from the "
         f"held-out test identities {ranges.test.start}-{ranges.test.stop - 1}",
-        lambda: np.asarray(fresh(others)[:background], np.float32),
+        Later(lambda: np.asarray(fresh(others)[:background], np.float32)),
         f"synthetic identities {others.start}-{others.stop - 1} x {shots} impressions (seed "
         f"{a['seed']}{back_by}): fresh, after the background's",
-        lambda: raw(people)[:background],
+        Later(lambda: raw(people)[:background]),
     )

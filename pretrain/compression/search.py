@@ -114,7 +114,7 @@ def without_test(splits: Splits) -> Splits:
     """``splits`` with an empty test set: what a search may see."""
     test = splits.test
     empty = ArrayDataset(test.images[:0], test.labels[:0], f"{test.name} (withheld)")
-    return splits._replace(test=empty)
+    return Splits(splits.train, splits.val, empty)
 
 
 def choose(trials: Sequence[Trial], min_ratio: float) -> str:

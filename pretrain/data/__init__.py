@@ -1,6 +1,6 @@
 """Datasets for server pretraining: loaders, synthetic fingerprints, statistics, batches."""
 
-from pretrain.data.dataset import ArrayDataset, split_off
+from pretrain.data.dataset import ArrayDataset, Later, now, split_off
 from pretrain.data.errors import DataError, DataNotFoundError
 from pretrain.data.faces import load_orl, read_orl
 from pretrain.data.fingerprint import (
@@ -44,6 +44,7 @@ __all__ = [
     "FingerprintGenerator",
     "GeneratorConfig",
     "ImageSet",
+    "Later",
     "PrintStats",
     "SensorPrints",
     "aligned_correlation",
@@ -63,6 +64,7 @@ __all__ = [
     "load_mnist",
     "load_orl",
     "measure",
+    "now",
     "pair_stats",
     "plot_stats",
     "read_folder",

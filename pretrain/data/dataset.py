@@ -1,12 +1,16 @@
-"""An in-memory labelled dataset and the splits the trainers use."""
+"""An in-memory labelled dataset, the splits the trainers use, and parts drawn when first read."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 import numpy as np
 
 from pretrain.data.errors import DataError
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,3 +54,32 @@ def split_off(dataset: ArrayDataset, size: int, *, seed: int) -> tuple[ArrayData
     order = np.random.default_rng(seed).permutation(len(dataset))
     held, rest = np.sort(order[:size]), np.sort(order[size:])
     return dataset.take(rest, f"{dataset.name}[train]"), dataset.take(held, f"{dataset.name}[val]")
+
+
+class Later(Generic[T]):
+    """A value drawn when it is first asked for (:meth:`get`), and only once.
+
+    A loader hands out the parts it may not need to draw this way (a held-out split, the
+    whitening people): a reader of one part never pays for the others. ``Later(draw)`` keeps
+    ``draw`` until the first :meth:`get` and the value after it.
+    """
+
+    def __init__(self, draw: Callable[[], T]) -> None:
+        self._draw: Callable[[], T] | None = draw
+        self._value: T | None = None
+
+    def get(self) -> T:
+        """The value, drawn now if this is the first call."""
+        if self._draw is not None:
+            self._value, self._draw = self._draw(), None
+        return cast(T, self._value)
+
+    @property
+    def drawn(self) -> bool:
+        """Whether :meth:`get` has drawn the value."""
+        return self._draw is None
+
+
+def now(part: T | Later[T]) -> T:
+    """``part``'s value: a :class:`Later` is drawn (once), anything else is the value itself."""
+    return part.get() if isinstance(part, Later) else part

@@ -28,7 +28,6 @@ from pretrain.embedding.data import (
     synthetic_fingerprint_splits,
     synthetic_prints,
     synthetic_test_set,
-    synthetic_train_set,
     synthetic_val_set,
 )
 from pretrain.embedding.face_data import (
@@ -121,6 +120,5 @@ __all__ = [
     "synthetic_prints",
     "synthetic_report",
     "synthetic_test_set",
-    "synthetic_train_set",
     "synthetic_val_set",
 ]

@@ -40,6 +40,7 @@ from pretrain.data import (
     ArrayDataset,
     FingerprintGenerator,
     GeneratorConfig,
+    Later,
     load_orl,
     synthetic_fingerprints,
 )
@@ -309,21 +310,27 @@ def synthetic_fingerprint_splits(
     prints = functools.partial(
         synthetic_prints, seed=seed, cache=cache, spec=spec, generator=config
     )
-    train = prints(ranges.train, impressions)
-    if minutiae_maps:
-        if spec.crop not in pretrain.data.minutiae_maps.MAP_CROPS:
-            raise ConfigError(f"minutiae_maps need a registered crop (anchor, core), got {crop!r}.")
+    if minutiae_maps and spec.crop not in pretrain.data.minutiae_maps.MAP_CROPS:
+        raise ConfigError(f"minutiae_maps need a registered crop (anchor, core), got {crop!r}.")
+
+    def train() -> ArrayDataset:
+        drawn = prints(ranges.train, impressions)
+        if not minutiae_maps:
+            return drawn
         maps = prints(ranges.train, impressions, what="minutiae_maps")
-        both = np.concatenate([train.images, maps.images], axis=-1)
-        train = ArrayDataset(both, train.labels, f"{train.name}+minutiae")
-    test = prints(ranges.test, held_out_impressions)
-    val = prints(ranges.val, held_out_impressions) if val_identities and validate else None
-    return Splits(train, val, test)
+        both = np.concatenate([drawn.images, maps.images], axis=-1)
+        return ArrayDataset(both, drawn.labels, f"{drawn.name}+minutiae")
+
+    # Each split is drawn when first read: a reader of one split never draws the others.
+    val = None
+    if val_identities and validate:
+        val = Later(lambda: prints(ranges.val, held_out_impressions))
+    return Splits(Later(train), val, Later(lambda: prints(ranges.test, held_out_impressions)))
 
 
 def synthetic_test_set(**options: Any) -> ArrayDataset:
     """The test (evaluation) identities of ``synthetic_fingerprint_splits(**options)`` alone."""
-    return _one_split("test", options)
+    return synthetic_fingerprint_splits(**options).test
 
 
 def synthetic_test_windows(**options: Any) -> np.ndarray:
@@ -339,19 +346,14 @@ def synthetic_test_windows(**options: Any) -> np.ndarray:
     return preprocess_batch_views(list(images), fingerprint_spec(a["crop"]))
 
 
-def synthetic_train_set(**options: Any) -> ArrayDataset:
-    """The training identities of ``synthetic_fingerprint_splits(**options)`` alone, the same
-    prints, without drawing the held-out splits: for a retraining that never evaluates (the
-    OTA compression; drawing the 200 test identities it never read took a minute of
-    ``make demo``). The images only: no minutiae maps.
-    """
-    return _one_split("train", options)
-
-
 def synthetic_val_set(**options: Any) -> ArrayDataset:
     """The validation (development) identities of ``synthetic_fingerprint_splits(**options)``
-    alone: what choices after training (export recipes, whitening) are made on."""
-    return _one_split("val", options)
+    alone (also for a stage that left them unused, ``validate=False``): what choices after
+    training (export recipes, whitening) are made on."""
+    val = synthetic_fingerprint_splits(**{**options, "validate": True}).val
+    if val is None:
+        raise ConfigError("the options hold no validation identities (val_identities=0).")
+    return val
 
 
 def print_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -366,23 +368,6 @@ def print_ranges(options: Mapping[str, Any]) -> IdentityRanges:
     """The train / validation / test identity ranges of :func:`print_options`' ``options``."""
     a = print_options(options)
     return identity_ranges(a["identities"], a["val_identities"], a["test_identities"])
-
-
-def _one_split(split: str, options: dict[str, Any]) -> ArrayDataset:
-    """One split's prints, as :func:`synthetic_fingerprint_splits` draws them."""
-    a = print_options(options)
-    ranges = print_ranges(a)
-    identities = getattr(ranges, split)
-    if len(identities) < 2:
-        raise ConfigError(f"the {split} split has {len(identities)} identities; 2 are needed.")
-    return synthetic_prints(
-        identities,
-        a["impressions"] if split == "train" else a["held_out_impressions"],
-        seed=a["seed"],
-        cache=a["cache"],
-        spec=fingerprint_spec(a["crop"]),
-        generator=generator_config(a["generator"]),
-    )
 
 
 def generator_config(options: Mapping[str, Any] | None) -> GeneratorConfig:

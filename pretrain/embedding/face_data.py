@@ -30,7 +30,7 @@ import numpy as np
 import devices.preprocess
 from devices.preprocess import FACE_FRAMES, PreprocessSpec
 from pretrain.config import ConfigError
-from pretrain.data import ArrayDataset, face_sets
+from pretrain.data import ArrayDataset, Later, face_sets
 from pretrain.data.face_sets import LFW, YALE_B, image_counts, read_framed
 from pretrain.embedding.cache import cached, code_digest
 from pretrain.train.datasets import Splits, register_dataset
@@ -237,24 +237,29 @@ def lfw_yale_splits(
     if min_images < 1:
         raise ConfigError(f"min_images must be >= 1, got {min_images}.")
     roles = roles_for(root, RoleOptions(dev_people, background_people, role_seed))
-    counts = image_counts(LFW, root or None)
-    # People below min_images are never read (the same set and order _keep_min_images keeps).
-    people = [p for p in roles.train if counts[p] >= min_images]
-    lfw, _ = framed_faces(LFW, people, input_size=input_size, root=root, cache=cache)
-    parts = [lfw]
-    if yale_b:
-        yale, _ = framed_faces(YALE_B, None, input_size=input_size, root=root, cache=cache)
-        offset = int(lfw.labels.max()) + 1
-        parts.append(ArrayDataset(yale.images, yale.labels + offset, YALE_B))
-    merged = ArrayDataset(
-        np.concatenate([p.images for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        "lfw+yale_b" if yale_b else "lfw",
-    )
-    train = _keep_min_images(merged, min_images)
-    train = ArrayDataset(train.images, train.labels, f"{merged.name}[train, >={min_images} img]")
-    dev = lfw_dev_set(root, input_size, dev_people, background_people, role_seed, cache)
-    return Splits(train, dev, dev)
+
+    def train() -> ArrayDataset:
+        counts = image_counts(LFW, root or None)
+        # People below min_images are never read (the same set and order _keep_min_images keeps).
+        people = [p for p in roles.train if counts[p] >= min_images]
+        lfw, _ = framed_faces(LFW, people, input_size=input_size, root=root, cache=cache)
+        parts = [lfw]
+        if yale_b:
+            yale, _ = framed_faces(YALE_B, None, input_size=input_size, root=root, cache=cache)
+            offset = int(lfw.labels.max()) + 1
+            parts.append(ArrayDataset(yale.images, yale.labels + offset, YALE_B))
+        merged = ArrayDataset(
+            np.concatenate([p.images for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            "lfw+yale_b" if yale_b else "lfw",
+        )
+        kept = _keep_min_images(merged, min_images)
+        return ArrayDataset(kept.images, kept.labels, f"{merged.name}[train, >={min_images} img]")
+
+    # Each part is drawn when first read (the dev people once, for validation and test).
+    args = (root, input_size, dev_people, background_people, role_seed, cache)
+    dev = Later(lambda: lfw_dev_set(*args))
+    return Splits(Later(train), dev, dev)
 
 
 register_dataset("lfw_yale_b", lfw_yale_splits)

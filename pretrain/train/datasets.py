@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from pretrain.config import ConfigError, TrainConfig
-from pretrain.data import ArrayDataset, load_mnist, split_off
+from pretrain.data import ArrayDataset, Later, load_mnist, now, split_off
 
 
-class Splits(NamedTuple):
-    """Train / validation / test. ``val`` is None when no examples are held out."""
+class Splits:
+    """Train / validation / test. ``val`` is None when no examples are held out.
 
-    train: ArrayDataset
-    val: ArrayDataset | None
-    test: ArrayDataset
+    A loader may give any part as a :class:`pretrain.data.Later`: it is drawn when first read,
+    once, so a reader of the training set alone (the OTA retraining) never draws the held-out
+    people. One ``Later`` given for two parts (validation = test) is drawn once for both.
+    """
+
+    def __init__(
+        self,
+        train: ArrayDataset | Later[ArrayDataset],
+        val: ArrayDataset | Later[ArrayDataset] | None,
+        test: ArrayDataset | Later[ArrayDataset],
+    ) -> None:
+        self._train, self._val, self._test = train, val, test
+
+    @property
+    def train(self) -> ArrayDataset:
+        return now(self._train)
+
+    @property
+    def val(self) -> ArrayDataset | None:
+        return None if self._val is None else now(self._val)
+
+    @property
+    def test(self) -> ArrayDataset:
+        return now(self._test)
 
 
 # A loader takes the dataset options as keywords and returns ``(train, test)``, or a

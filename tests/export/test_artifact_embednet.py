@@ -15,7 +15,7 @@ import pretrain.embedding
 from devices.views import TestViews
 from export.artifact.sources import data_sources, source_names
 from export.artifact.split import DATASET_SPECS, SplitError, preprocess_of, split_backbone
-from pretrain.data import ArrayDataset
+from pretrain.data import ArrayDataset, Later
 from pretrain.data.fingerprint import FingerprintGenerator, GeneratorConfig
 from pretrain.models.embednet import one_view
 from pretrain.train.artifacts import SavedModel
@@ -167,7 +167,7 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     assert "disjoint from the held-out test identities 100-299" in sources.background_source
     # the whitener's people: as many again, fresh, none of the background's
     assert others.start >= people.stop and len(others) == len(people)
-    assert callable(sources.whitening) and white is not None and len(white) == 7
+    assert isinstance(sources.whitening, Later) and white is not None and len(white) == 7
     assert f"{others.start}-{others.stop - 1}" in sources.whitening_source
     # the model's own window; fresh people generate only the impressions they give
     assert kept == [("foreground", 8), ("foreground", shots), ("foreground", shots)]
@@ -200,7 +200,7 @@ def test_fingerprint_background_people_are_fresh_identities(monkeypatch) -> None
     assert list(marks) == [p, p, p + 2.5, p + 2.5, p + 1, p + 1, p + 3.5]
     # the same people's raw prints, row for row (the fingerprint fusion's background prints)
     assert sources.background_raw is not None
-    raw = sources.background_raw()
+    raw = sources.background_raw.get()
     assert len(raw) == 7 and raw[0].dtype == np.uint8
     by = {
         "bent": FingerprintGenerator(seed=3, config=bent_config),

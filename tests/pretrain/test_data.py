@@ -14,9 +14,11 @@ from pretrain.data import (
     ArrayDataset,
     DataError,
     DataNotFoundError,
+    Later,
     epoch_order,
     eval_batches,
     load_mnist,
+    now,
     read_idx,
     read_idx_bytes,
     split_off,
@@ -153,6 +155,23 @@ def test_split_off_is_a_partition() -> None:
     assert sorted(np.concatenate([rest.labels, held.labels]).tolist()) == list(range(100))
     again, _ = split_off(dataset(100), 20, seed=3)
     np.testing.assert_array_equal(rest.labels, again.labels)
+
+
+def test_a_later_part_is_drawn_when_first_read_and_once() -> None:
+    from pretrain.train import Splits
+
+    draws: list[str] = []
+
+    def draw(name: str, n: int) -> Later[ArrayDataset]:
+        return Later(lambda: draws.append(name) or dataset(n))
+
+    held = draw("held", 3)
+    splits = Splits(draw("train", 5), held, held)  # validation = test, one draw
+    assert draws == [] and not held.drawn
+    assert len(splits.train) == 5 and splits.train is splits.train and draws == ["train"]
+    assert splits.test is splits.val and draws == ["train", "held"] and held.drawn
+    eager = dataset(2)
+    assert now(eager) is eager and Splits(eager, None, eager).val is None
 
 
 @pytest.mark.parametrize("processes", [1, 2, 4])

@@ -459,8 +459,9 @@ def test_the_held_out_windows_start_with_the_cached_prints(tmp_path: Path) -> No
     assert len(list(tmp_path.glob("*.npz"))) == 1
 
 
-def test_the_training_prints_alone_draw_no_held_out_identity(tmp_path: Path, monkeypatch) -> None:
-    """``synthetic_train_set`` is the splits' training set, and draws only its identities."""
+def test_each_split_is_drawn_when_first_read_and_once(tmp_path: Path, monkeypatch) -> None:
+    """The splits draw no identity until a split is read, then that split's alone, once: the
+    OTA retraining (the training set only) never draws the held-out identities."""
     from pretrain.embedding import data
 
     options = {
@@ -471,13 +472,25 @@ def test_the_training_prints_alone_draw_no_held_out_identity(tmp_path: Path, mon
         "held_out_impressions": 2,
         "cache": str(tmp_path),
     }
-    splits = data.synthetic_fingerprint_splits(**options)
     drawn: list[range] = []
     draw = data.synthetic_prints
     monkeypatch.setattr(
         data, "synthetic_prints", lambda ids, *a, **k: drawn.append(ids) or draw(ids, *a, **k)
     )
-    alone = data.synthetic_train_set(**options)
-    assert drawn == [data.print_ranges(options).train]
-    np.testing.assert_array_equal(alone.images, splits.train.images)
-    np.testing.assert_array_equal(alone.labels, splits.train.labels)
+    ranges = data.print_ranges(options)
+    values = {"dataset": "synthetic_fingerprints", "dataset_options": options, "val_size": 0}
+    config = make_config(values)
+    splits = load_splits(config)
+    assert drawn == []
+    train = splits.train
+    assert drawn == [ranges.train] and splits.train is train  # drawn once
+    assert len(train) == 3 * 2 and set(train.labels.tolist()) == {0, 1, 2}
+    test = splits.test
+    assert drawn == [ranges.train, ranges.test]
+    np.testing.assert_array_equal(test.images, data.synthetic_test_set(**options).images)
+    val = splits.val
+    assert val is not None and drawn[-1] == ranges.val and len(val) == 2 * 2
+    # A stage that leaves the validation identities unused never draws them; the development
+    # set is still there for choices made after training.
+    assert data.synthetic_fingerprint_splits(**{**options, "validate": False}).val is None
+    np.testing.assert_array_equal(data.synthetic_val_set(**options).images, val.images)
