@@ -133,13 +133,13 @@ KERNEL_CLASS: dict[int, str] = {
 # the estimator's layer passes charge their compute; XNNPACK's other nodes (elementwise,
 # reductions, copies) are charged per output element (class ``delegated``).
 _LAYER_KERNELS = frozenset({3, 4, 9, 67, 126})
-# Resource-variable and control nodes: their copies are the estimator's variable passes.
-_NOT_KERNELS = frozenset({129, 142, 143, 144})  # CALL_ONCE, VAR_HANDLE, READ/ASSIGN_VARIABLE
+# BuiltinOperator codes of the resource-variable and control nodes.
+CALL_ONCE, VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE = 129, 142, 143, 144
+# Their copies are the estimator's variable passes, not kernels (READ_VARIABLE copies a resource
+# variable's value into a tensor).
+_NOT_KERNELS = frozenset({CALL_ONCE, VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE})
 # TensorType -> bytes per element (the types a dynamic output can have here).
 _ITEM_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 12: 8, 15: 4, 16: 2}
-
-
-READ_VARIABLE = 143  # BuiltinOperator: copies a resource variable's value into a tensor
 
 
 class ModelFileError(ValueError):

@@ -140,6 +140,15 @@ def pair_scores(
     return sim[i, j][same], sim[i, j][other]
 
 
+def genuine_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``(i, j)``, ``i < j``, of every genuine pair, in :func:`pair_scores`' order of
+    its genuine scores."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(labels.shape[0], k=1)
+    same = labels[i] == labels[j]
+    return i[same], j[same]
+
+
 class Attempts(NamedTuple):
     """Accept/reject counts of verification attempts at per-user thresholds."""
 
@@ -207,6 +216,16 @@ def impostor_counts(
         np.add.at(accepts[row], cols, accept[:, u])
         np.add.at(attempts[row], cols, impostor[:, u])
     return people, accepts, attempts
+
+
+def accepting_pairs(accepts: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(row, column, accepts)`` of every cell of :func:`impostor_counts`' ``accepts`` (row =
+    the enrolled person, column = the impostor) with an accepted attempt, the most accepts
+    first, ties in row-major order: whether a few lookalikes make a FAR."""
+    rows, cols = np.nonzero(accepts)
+    counts = np.asarray(accepts)[rows, cols]
+    order = np.argsort(-counts, kind="stable")
+    return [(int(rows[k]), int(cols[k]), int(counts[k])) for k in order]
 
 
 def draw_people(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -375,10 +375,11 @@ def test_fusion_accepts_are_counted_by_identity_pair(monkeypatch) -> None:
     labels = np.repeat(np.arange(3), 2)  # captures of identities 0, 0, 1, 1, 2, 2
     ids = [0, 1, 2]
     impostor = labels[:, None] != np.asarray(ids)[None, :]
-    accepted = np.zeros((6, 3), bool)
-    accepted[[2, 3, 4], 0] = True  # identity 0's record accepts 1 twice and 2 once
-    accepted[0, 0] = True  # its own capture: not an impostor attempt
-    pairs = bench.accepting_pairs(accepted, impostor, labels, ids)
+    scores = np.zeros((6, 3))
+    scores[[2, 3, 4], 0] = 0.9  # identity 0's record accepts 1 twice and 2 once
+    scores[0, 0] = 0.9  # its own capture: not an impostor attempt
+    scores[5, 1] = 0.7  # under identity 1's threshold
+    pairs = bench.identity_pairs(scores, np.asarray([0.5, 0.8, 0.5]), impostor, labels, ids)
     assert pairs == [[0, 1, 2], [0, 2, 1]]
     episode = {"fused": {"accepting_pairs": {"2e-05": pairs}}}
     spread = bench.concentration([episode, episode], "fused", 2e-5)

@@ -196,10 +196,7 @@ def _kernel_figures(costs: dict[str, float], day: str) -> dict[str, Any]:
         "delegated_element_s": "float ADD of [8,8,8,128] (XNNPACK): latency slope of 4 vs 16 nodes per output element",
         "io_byte_s": "one ZEROS_LIKE node on [1, 16384] vs [1, 262144] float: latency slope per byte of input + output (set into the input tensor, read out to a fresh array; the kernel's own writes are in it)",
     }
-    calls = (
-        f"measured by devices.server.calibrate.measure_call_costs on {day}: LiteRT default "
-        f"delegates (XNNPACK), 1 thread, fastest of {CALL_RUNS} calls in each of {CALL_REPEATS} processes"
-    )
+    calls = _calls_how(day=day)
     sources = {k: f"{how}: {w}" for k, w in what.items()}
     sources.update({k: f"{calls}: {w}" for k, w in IO_SOURCES.items()})
     return {k: {"value": v, "source": sources[k]} for k, v in costs.items()}
@@ -414,6 +411,17 @@ def _how(runs: int) -> str:
     return f"measured by devices.server.calibrate on {day}: LiteRT default delegates (XNNPACK), 1 thread, fastest of {runs} calls"
 
 
+def _calls_how(runs: int = 0, day: str = "") -> str:
+    """How :func:`measure_call_costs` measured (``runs`` as asked of it): every call-cost
+    figure's source starts with this."""
+    day = day or datetime.date.today().isoformat()
+    return (
+        f"measured by devices.server.calibrate.measure_call_costs on {day}: LiteRT default "
+        f"delegates (XNNPACK), 1 thread, fastest of {max(runs, CALL_RUNS)} calls in each of "
+        f"{CALL_REPEATS} processes"
+    )
+
+
 REFERENCES = f"reference artifacts {CALIBRATION_REFERENCE} (all scopes; head only; int8 embed)"
 
 
@@ -451,7 +459,7 @@ def _speed_figures(
         },
         "call_overhead_s": {
             "value": calls["call_overhead_s"],
-            "source": f"{_how(max(runs, CALL_RUNS))}: {CALL_SOURCE}",
+            "source": f"{_calls_how(runs)}: {CALL_SOURCE}",
         },
         "compute_efficiency": _efficiency_figures(speed, probes, how, REFERENCES),
     }
@@ -487,8 +495,7 @@ def update_speed(
     doc = json.loads(target.read_text())
     doc.update(_speed_figures(calls, probes, speed, runs))
     for key, what in IO_SOURCES.items():
-        how = _how(max(runs, CALL_RUNS))
-        doc["kernel_costs"][key] = {"value": calls[key], "source": f"{how}: {what}"}
+        doc["kernel_costs"][key] = {"value": calls[key], "source": f"{_calls_how(runs)}: {what}"}
     target.write_text(json.dumps(doc, indent=2) + "\n")
     load_profile(target)
     for key, name, slope, ops in probes:

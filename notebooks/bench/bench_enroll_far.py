@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
-from devices.verification import count_attempts, far_interval, impostor_counts
+from devices.verification import accepting_pairs, count_attempts, far_interval, impostor_counts
 from devices.views import FLIP, SINGLE, average_views, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
@@ -182,16 +182,14 @@ def device_far(
 def _pairs(by_pair: np.ndarray, people: list[str], most: int = 10) -> list[dict[str, Any]]:
     """The (enrolled, impostor) pairs with accepts, most first (at most ``most``)."""
     accepts, attempts = by_pair
-    rows, cols = np.nonzero(accepts)
-    ranked = sorted(zip(rows.tolist(), cols.tolist(), strict=True), key=lambda rc: -accepts[rc])
     return [
         {
             "enrolled": people[r],
             "impostor": people[c],
-            "accepts": int(accepts[r, c]),
+            "accepts": n,
             "attempts": int(attempts[r, c]),
         }
-        for r, c in ranked[:most]
+        for r, c, n in accepting_pairs(accepts)[:most]
     ]
 
 

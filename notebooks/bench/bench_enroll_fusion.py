@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 from devices.minutiae_detector import CELL
 from devices.minutiae_match import match_score
 from devices.print_minutiae import PrintSet
-from devices.verification import count_attempts
+from devices.verification import accepting_pairs, count_attempts, impostor_counts
 from personalize import NO_TRAINING, Device, default_match
 from personalize.windows import windows
 from pretrain.evaluation.episodes import enrollment_pools
@@ -143,7 +143,7 @@ def episode_counts(
                 got.genuine_rejects,
                 got.genuine_attempts,
             ]
-            accepting[t] = accepting_pairs(matrix >= np.asarray(kept)[None, :], ~own, labels, ids)
+            accepting[t] = identity_pairs(matrix, np.asarray(kept), ~own, labels, ids)
         predicted = np.asarray(ids)[np.argmax(matrix, axis=1)]
         out[name] = {
             "identification_hits": int((predicted == labels)[probe].sum()),
@@ -154,14 +154,17 @@ def episode_counts(
     return out
 
 
-def accepting_pairs(
-    accepted: np.ndarray, impostor: np.ndarray, labels: np.ndarray, ids: list[int]
+def identity_pairs(
+    scores: np.ndarray,
+    thresholds: np.ndarray,
+    impostor: np.ndarray,
+    labels: np.ndarray,
+    ids: list[int],
 ) -> list[list[int]]:
-    """``[enrolled, impostor, accepts]`` (identities as indices into the set) of every pair with an
-    accepted impostor attempt, the most accepts first (whether a few lookalikes make the FAR)."""
-    rows, cols = np.nonzero(accepted & impostor)
-    pairs = Counter((int(ids[c]), int(labels[r])) for r, c in zip(rows, cols, strict=True))
-    return [[a, b, n] for (a, b), n in pairs.most_common()]
+    """``[enrolled, impostor, accepts]`` (identities) of every pair with an accepted impostor
+    attempt, the most accepts first (:func:`devices.verification.accepting_pairs`)."""
+    people, accepts, _ = impostor_counts(scores, thresholds, labels, np.asarray(ids), impostor)
+    return [[int(people[r]), int(people[c]), n] for r, c, n in accepting_pairs(accepts)]
 
 
 def concentration(

@@ -130,6 +130,15 @@ def test_impostor_counts_by_enrolled_person_and_impostor() -> None:
     assert attempts.tolist() == [[0, 1, 1], [2, 0, 1], [0, 0, 0]]
 
 
+def test_accepting_pairs_rank_the_pairs_with_accepts() -> None:
+    from devices.verification import accepting_pairs
+
+    accepts = np.array([[0, 1, 3], [2, 0, 1], [0, 0, 0]])
+    # the most accepts first; the two pairs with one accept each in row-major order
+    assert accepting_pairs(accepts) == [(0, 2, 3), (1, 0, 2), (0, 1, 1), (1, 2, 1)]
+    assert accepting_pairs(np.zeros((3, 3), np.int64)) == []
+
+
 def test_far_interval_is_wide_when_one_pair_carries_the_accepts() -> None:
     from devices.verification import far_interval
 
