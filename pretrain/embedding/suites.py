@@ -188,14 +188,24 @@ def fvc_sensor_sets(
     )
 
 
-def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The protocol on the held-out synthetic identities of ``synthetic_fingerprint_splits(
-    **options)`` (its ``generator`` option says how they are rendered)."""
+def synthetic_features(
+    module: nn.Module, params: Any, options: Mapping[str, Any]
+) -> tuple[ArrayDataset, np.ndarray]:
+    """The held-out synthetic identities of ``synthetic_fingerprint_splits(**options)`` and their
+    features as the protocol scores them: ``(n, d)``, or ``(n, w, d)`` for every window of a
+    spec with a second registration hypothesis (:func:`window_features`)."""
     held = synthetic_test_set(**options)
-    order = within_identity_order(held.labels)
     features = embed(module, params, held.images)
     if fingerprint_spec(options.get("crop", "foreground")).max_views > 1:
         features = window_features(module, params, held, features, options)
+    return held, features
+
+
+def synthetic_report(module: nn.Module, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The protocol on the held-out synthetic identities of ``synthetic_fingerprint_splits(
+    **options)`` (its ``generator`` option says how they are rendered)."""
+    held, features = synthetic_features(module, params, options)
+    order = within_identity_order(held.labels)
     report = score(features, held.labels, order, held.images)
     report["set"] = held.name
     report["split"] = "per identity, impressions 1-5 enroll (first k for k-shot), 6-8 probe"
