@@ -141,13 +141,14 @@ def training_dataset(saved: SavedModel) -> str | None:
     return list(stages.values())[-1].get("dataset") if stages else None
 
 
-def training_config(saved: SavedModel) -> dict[str, Any]:
+def training_config(saved: SavedModel, *, as_trained: bool = False) -> dict[str, Any]:
     """The config (as saved) of the run or the last stage that trained ``saved``; {} if none.
 
     A synthetic-print backbone re-registered after training (its ``preprocess`` names another
     crop than its training data did, e.g. the learned anchor's) is used with that crop: the
     dataset options say so, so that every set made from them (development people, OTA
-    retraining, background, evaluation) is cut as the device cuts its captures.
+    retraining, background, evaluation) is cut as the device cuts its captures. ``as_trained``
+    keeps the crop it was trained and evaluated with (bench-embed's scoring of it).
     """
     info = saved.info.get("info", {})
     if "config" in info:
@@ -155,7 +156,7 @@ def training_config(saved: SavedModel) -> dict[str, Any]:
     else:
         stages = info.get("staged_config", {}).get("stages", {})
         config = dict(list(stages.values())[-1]) if stages else {}
-    crop = info.get("preprocess", {}).get("crop")
+    crop = None if as_trained else info.get("preprocess", {}).get("crop")
     options = config.get("dataset_options") or {}
     if config.get("dataset") == "synthetic_fingerprints" and crop and options.get("crop") != crop:
         config["dataset_options"] = {**options, "crop": crop}

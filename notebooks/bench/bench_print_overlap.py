@@ -11,7 +11,8 @@ the generator's truth gives the finger area both impressions' readable regions c
 area and by the overlap ratio, the share of the false rejects that small overlaps make, and the
 FRR without them: how much of issue 15's synthetic target (FRR <= 10% at FAR 1e-3) the data's
 partial contact decides, and how much the model. Nothing is chosen here. Writes
-``notebooks/results/fingerprint_overlap.json``; about five minutes on 2 cores.
+``notebooks/results/fingerprint_overlap.json`` (``--out``: another name, for another backbone);
+about five minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 import pretrain
 from devices.verification import genuine_pairs, pair_scores, threshold_for_far
+from export.artifact.split import training_config
 from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.data.overlap import CELL_PX, overlap_ratio, readable_cells, shared_mm2
 from pretrain.embedding.data import generator_config, print_options, print_ranges
@@ -76,13 +78,16 @@ def binned(value: np.ndarray, edges: tuple[float, ...], rejected: np.ndarray) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(MODEL), help="fingerprint backbone directory")
+    parser.add_argument(
+        "--out", default="fingerprint_overlap", help="results name (notebooks/results/<out>.json)"
+    )
     args = parser.parse_args()
     saved = pretrain.load_model(args.model)
     # The options it was trained and is scored with (bench-embed's windows), not re-registered
-    # to the device's crop as export.artifact.split.training_config gives them.
-    config = saved.info.get("info", {}).get("config") or {}
+    # to the device's crop.
+    config = training_config(saved, as_trained=True)
     if config.get("dataset") != "synthetic_fingerprints":
-        raise SystemExit(f"{args.model}: no training config on synthetic prints in its info.")
+        raise SystemExit(f"{args.model}: not a backbone trained on synthetic prints.")
     options = dict(config["dataset_options"])
     held, features = synthetic_features(saved.module, saved.params, options)
     baseline = verification_report(features, held.labels)
@@ -131,7 +136,7 @@ def main() -> None:
         ),
         "cell_px": CELL_PX,
     }
-    path = write_results("fingerprint_overlap", record)
+    path = write_results(args.out, record)
     by_area = record["by_shared_mm2"]
     rows = [
         (

@@ -279,6 +279,7 @@ def test_a_re_registered_print_backbone_is_used_with_its_own_crop() -> None:
     info = {"staged_config": {"stages": stages}, "preprocess": ANCHOR_SPEC.to_dict()}
     saved = SavedModel(None, {}, {"model": "embednet", "info": info})
     assert training_config(saved)["dataset_options"]["crop"] == "anchor"
+    assert training_config(saved, as_trained=True)["dataset_options"]["crop"] == "core"
     assert [o["crop"] for o in stage_options(saved)] == ["core", "anchor"]
     # trained and used alike: nothing changes
     info["preprocess"] = {**ANCHOR_SPEC.to_dict(), "crop": "core"}
