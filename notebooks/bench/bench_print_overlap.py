@@ -32,7 +32,7 @@ from pretrain.data.fingerprint import FingerprintGenerator
 from pretrain.data.overlap import CELL_PX, overlap_ratio, readable_cells, shared_mm2
 from pretrain.embedding.data import generator_config, print_options, print_ranges
 from pretrain.embedding.suites import synthetic_features
-from pretrain.evaluation.protocol import verification_report
+from pretrain.evaluation.protocol import scores_report
 
 MODEL = ROOT / "notebooks" / "results" / "models" / "embed_fingerprint"
 FAR = 1e-3
@@ -90,8 +90,8 @@ def main() -> None:
         raise SystemExit(f"{args.model}: not a backbone trained on synthetic prints.")
     options = dict(config["dataset_options"])
     held, features = synthetic_features(saved.module, saved.params, options)
-    baseline = verification_report(features, held.labels)
     genuine, impostor = pair_scores(features, held.labels)
+    baseline = scores_report(genuine, impostor)
     threshold = threshold_for_far(impostor, FAR)
     rejected = genuine < threshold
     cells = truth_cells(options)

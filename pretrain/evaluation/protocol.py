@@ -140,7 +140,12 @@ def verification_report(
 
     A FAR the impostor pairs are too few to measure is reported as None, with the count needed.
     """
-    genuine, impostor = pair_scores(features, labels, owners)
+    return scores_report(*pair_scores(features, labels, owners))
+
+
+def scores_report(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:
+    """:func:`verification_report` of pair scores already computed: ``(genuine, impostor)`` as
+    :func:`devices.verification.pair_scores` gives them."""
     frr, missing = {}, {}
     for name, far in FARS.items():
         value = frr_at_far(genuine, impostor, far)
