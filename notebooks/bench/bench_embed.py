@@ -91,6 +91,7 @@ GENERATOR_STEPS = (
     "steep",
     "twins",
     "twins_fast",
+    "fingertip",
 )  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",
