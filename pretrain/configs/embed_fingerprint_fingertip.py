@@ -32,9 +32,10 @@ dev EER on this generator's prints per epoch 2.82 2.71 2.64 2.93 2.64 2.55 **2.4
 generator's prints (bar 3.40) and 3.70% on the flowmix ones (bar 4.18): **adopted**. FVC, reported
 only: mean EER 11.21% (committed 12.20%; paired 95% interval of the difference -3.73 to +0.70);
 per set 9.64 / 8.89 / 9.64 / 16.79 / 11.11 (committed 9.64 / 10.36 / 10.36 / 17.78 / 12.86);
-FNMR at FMR 1% 27.00% (31.29%); SFinGe 3.93 (4.44). Its weights are
-notebooks/results/models/embed_fingerprint_fingertip until the switch (the artifact, the
-enrollment bench and the demo measured again on it).
+FNMR at FMR 1% 27.00% (31.29%); SFinGe 3.93 (4.44). It is the committed backbone since
+2026-12-07 (notebooks/results/models/embed_fingerprint; ``bench_embed.py --only fingerprint
+--fingerprint-model <it> --fingerprint-config <this>``: the same figures, held-out synthetic
+prints of this generator EER 1.70%, FRR at FAR 1e-3 13.27%).
 
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fingertip.
 """
