@@ -26,6 +26,10 @@ as ``_continued.py`` says (``<name>`` = fingertip8k):
 - the recipe is the fingertip run's (rate 1e-3, the same schedule) over 6 epochs of 1,000 steps
   (6,000 steps against its 4,000), set by the time a session has, not measured.
 
+The bars (2026-12-07, before the run): the committed backbone's dev EER is 2.46% on the
+fingertip generator's prints and 3.70% on the flowmix ones, so the candidate needs <= 1.96% and
+<= 4.20%.
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fingertip8k.
 """
 
