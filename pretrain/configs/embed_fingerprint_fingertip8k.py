@@ -12,9 +12,10 @@ The data: identities 300-8299 x 8 impressions of ``embed_fingerprint_fingertip.p
 move (dev 0-99, test 100-299); the artifact's background and whitening people are drawn after
 every identity a backbone read (``export.artifact.sources``), so they move to 8300 on. The
 fixed fresh ranges other benches used (4500-4699: the threshold tail rule and the fusion
-decision; 4700-4799: ``bench_enroll_far``'s one-generator backgrounds) fall inside the new
-training range: those choices were made before this run, on a backbone that never read them;
-a later choice must draw its people after 8300.
+decision) fall inside the new training range: those choices were made before this run, on a
+backbone that never read them; a later choice must draw its people after 8300.
+(``bench_enroll_far``'s one-generator backgrounds, 4700-4799 so far, follow the model's last
+identity and move by themselves.)
 
 What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on),
 as ``_continued.py`` says (``<name>`` = fingertip8k):
