@@ -32,8 +32,8 @@ fingertip generator's prints and 3.70% on the flowmix ones, so the candidate nee
 <= 4.20%.
 
 Measured 2026-12-07 (6 epochs, 83 min of training beside other jobs, a 10-minute pause
-included, after 36 min drawing the 32,000 new prints): dev EER on the fingertip prints per epoch 2.60 2.57 2.71 2.43 **2.36** 2.46%;
-epoch 5's is the candidate. The decision (notebooks/results/fingerprint_fingertip8k.json): 2.36%
+included, after 36 min drawing the 32,000 new prints): dev EER on the fingertip prints per
+epoch 2.60 2.57 2.71 2.43 **2.36** 2.46%; epoch 5's is the candidate. The decision (notebooks/results/fingerprint_fingertip8k.json): 2.36%
 on the fingertip prints (bar 1.96) and 4.39% on the flowmix ones (bar 4.20): **not adopted**.
 FVC, reported only: mean EER 11.02% (committed 11.21%; paired 95% interval of the difference
 -1.57 to +0.70). Twice the fingers, at this length, moved the dev EER 0.1 points.
