@@ -92,6 +92,7 @@ GENERATOR_STEPS = (
     "twins",
     "twins_fast",
     "fingertip",
+    "fingertip8k",
 )  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",
