@@ -1,0 +1,43 @@
+"""The shipped (fingertip) print backbone continued at a tenth of its rate: does annealing help?
+
+Registered 2026-12-07 23:50 UTC (notebooks/results/fingerprint_ablation.md, "A lower rate"),
+before any figure of the run.
+
+Why (dev only): every continued run since the placement run trained at a fixed 1e-3. Their
+plateau controller (patience 3 on the dev EER) never cut the rate. The fingertip run's dev EER
+fell at 7 of its 8 epochs (2.82 2.71 2.64 2.93 2.64 2.55 2.46 2.50%), so all 8 ran at 1e-3, and
+so did fingertip8k's 6. The dev EER has wandered by about 0.1-0.3 points from epoch to epoch at
+that rate; SGD with momentum at a fixed rate stops at the noise floor the rate sets, and a cut is
+the usual next step of any schedule. Two fresh runs of other sizes were tried (scale, fingers);
+the schedule was not.
+
+The run: the shipped backbone, continued on its own generator's prints (the fingertip
+generator, the same 4,000 identities 300-4299 x 8 impressions, anchor windows), the same recipe
+with the rate at 1e-4 (``learning_rate``) for 5 epochs of 500 steps. The epochs are set by the
+session's time, not measured.
+
+What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on),
+the flow runs' rule (``_continued.py``, ``<name>`` = anneal), fixed now:
+- the checkpoint: the epoch with the lowest dev EER on the fingertip generator's prints;
+- adoption: that dev EER at least 0.5 points below the shipped backbone's, and on ``BASE``'s
+  prints (the flowmix generator) at most 0.5 above. The bars are the shipped backbone's figures,
+  measured before the run (``bench_fingerprint_generator.py --config <this> --no-fvc``,
+  notebooks/results/fingerprint_anneal.json).
+FVC is reported for both, never used to choose.
+
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = anneal.
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_fingertip import GENERATOR
+from pretrain.configs.embed_fingerprint_flowmix import GENERATOR as FLOWMIX
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+
+COMMITTED = "notebooks/results/models/embed_fingerprint"
+BASE = ("flowmix", FLOWMIX)  # the generator the backbone before the fingertip one trained on
+
+
+def get_config() -> dict:
+    return continued_on_views(
+        partial(), "partial", "anneal", GENERATOR, COMMITTED, learning_rate=0.0001, epochs=5
+    )
