@@ -80,20 +80,6 @@ from pretrain.train import load_splits
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
 # the generator-realism runs, in order (bench_fingerprint_generator.py: fingerprint_<step>.json)
-GENERATOR_STEPS = (
-    "placement",
-    "partial",
-    "bent",
-    "period",
-    "mixed",
-    "flow",
-    "flowmix",
-    "steep",
-    "twins",
-    "twins_fast",
-    "fingertip",
-    "fingertip8k",
-)  # undecided ones are skipped
 FACE_KEYS = (
     "identification_pct",
     "identification_pct_std",
@@ -702,6 +688,17 @@ def same_backbone(old: dict[str, Any], new: dict[str, Any]) -> bool:
     ) == new.get("synthetic", {}).get("eer_pct")
 
 
+def decided_runs() -> list[tuple[str, Path, dict[str, Any]]]:
+    """Every decided training run (``fingerprint_<name>.json`` holding a ``decision``, as
+    ``bench_fingerprint_generator.py`` writes it): ``(name, path, record)``, oldest first."""
+    runs = []
+    for path in RESULTS.glob("fingerprint_*.json"):
+        record = json.loads(path.read_text())
+        if "decision" in record:
+            runs.append((path.stem.removeprefix("fingerprint_"), path, record))
+    return sorted(runs, key=lambda run: run[2]["machine"]["utc"])
+
+
 def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
     """What the long run's parts did: each stage's best dev EER (the warm stage on a subset of
     identities, then all of them), and the backbone it replaces (the previous ``embedding.json``
@@ -715,11 +712,7 @@ def job_ablation(result: dict[str, Any]) -> dict[str, Any]:
         },
         "input_variants": "notebooks/results/fingerprint_ablation.json",
     }
-    for step in GENERATOR_STEPS:  # each generator run against the backbone it continued
-        path = RESULTS / f"fingerprint_{step}.json"
-        record = json.loads(path.read_text()) if path.exists() else {}
-        if "decision" not in record:  # not decided yet
-            continue
+    for step, path, record in decided_runs():  # each run against the backbone it continued
         out[f"{step}_generator"] = {
             "source": str(path.relative_to(ROOT)),
             "git_commit": record["machine"]["git_commit"],
