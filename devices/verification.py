@@ -10,6 +10,8 @@ FRR = rejected genuine comparisons / genuine comparisons.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -226,6 +228,22 @@ def accepting_pairs(accepts: np.ndarray) -> list[tuple[int, int, int]]:
     counts = np.asarray(accepts)[rows, cols]
     order = np.argsort(-counts, kind="stable")
     return [(int(rows[k]), int(cols[k]), int(counts[k])) for k in order]
+
+
+def far_by_group(
+    accepts: np.ndarray, attempts: np.ndarray, groups: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """:func:`impostor_counts`' counts split by whether the impostor comes from the enrolled
+    person's group (``groups[k]`` names person ``k``'s: the sensor set a print came from) or
+    another: ``{"same_group" | "other_group": {"attempts", "accepts", "far"}}`` (``far`` NaN
+    with no attempts). On a phone an impostor meets the owner's own sensor: the same group."""
+    g = np.asarray(groups)
+    same = g[:, None] == g[None, :]
+    out = {}
+    for name, cells in (("same_group", same), ("other_group", ~same)):
+        tried, took = int(np.asarray(attempts)[cells].sum()), int(np.asarray(accepts)[cells].sum())
+        out[name] = {"attempts": tried, "accepts": took, "far": took / tried if tried else math.nan}
+    return out
 
 
 def draw_people(rng: np.random.Generator, n: int) -> np.ndarray:

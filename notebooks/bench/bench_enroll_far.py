@@ -58,7 +58,13 @@ from tqdm.auto import tqdm
 from devices.contract import EMBED, EMBEDDINGS, IMAGES
 from devices.cosine import normalize
 from devices.preprocess import PreprocessSpec, preprocess_batch
-from devices.verification import accepting_pairs, count_attempts, far_interval, impostor_counts
+from devices.verification import (
+    accepting_pairs,
+    count_attempts,
+    far_by_group,
+    far_interval,
+    impostor_counts,
+)
 from devices.views import FLIP, SINGLE, average_views, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
 from personalize.head import default_match
@@ -147,6 +153,8 @@ def device_far(
         scopes |= {r.scope for r in reports}
     verify_ms = _verify_ms(dev, f"p{enrolled[0]}", images[: min(len(images), 20)])
     far = float(totals[1] / totals[0])
+    names = [data.people[k] for k in everyone]
+    sensors = [name.rpartition("/")[0] for name in names]  # FVC people are "<set>/<finger>"
     return {
         "set": data.name,
         "far_measured": far,
@@ -160,7 +168,12 @@ def device_far(
         "genuine_attempts": int(totals[2]),
         "far_ci95": far_interval(by_pair[0], by_pair[1]),
         "impostor_accepts_per_episode": per_episode,
-        "impostor_accepts_by_pair": _pairs(by_pair, [data.people[k] for k in everyone]),
+        "impostor_accepts_by_pair": _pairs(by_pair, names),
+        **(
+            {"far_by_sensor": far_by_group(by_pair[0], by_pair[1], sensors)}
+            if len(set(sensors)) > 1
+            else {}
+        ),
         "failures_to_enroll": refused,
         "episodes": episodes,
         "scopes": sorted(scopes),
@@ -173,6 +186,15 @@ def device_far(
         "are genuine attempts; attempts are summed over the splits. A finger two sets captured "
         "(pretrain.data.SAME_FINGERS: 2000_DB1_B and 2000_DB2_B) is one owner: its captures in "
         "the other set attempt it neither as genuine nor as impostor",
+        **(
+            {
+                "far_by_sensor_protocol": "the same attempts, split by whether the impostor's "
+                "captures come from the enrolled finger's sensor set (same_group: what a phone's "
+                "one sensor meets) or another's (other_group); reported, never chosen on"
+            }
+            if len(set(sensors)) > 1
+            else {}
+        ),
         "far_ci95_protocol": "95% bootstrap interval over people (2,000 draws of the set's "
         "people with replacement, attempts between draws of different people; "
         "devices.verification.far_interval): one pair of look-alikes can carry the FAR",

@@ -139,6 +139,18 @@ def test_accepting_pairs_rank_the_pairs_with_accepts() -> None:
     assert accepting_pairs(np.zeros((3, 3), np.int64)) == []
 
 
+def test_far_by_group_splits_same_and_other_group_attempts() -> None:
+    from devices.verification import far_by_group
+
+    attempts = np.array([[0, 4, 2], [4, 0, 2], [8, 8, 0]])
+    accepts = np.array([[0, 1, 2], [0, 0, 0], [0, 4, 0]])
+    got = far_by_group(accepts, attempts, ["a", "a", "b"])  # people 0, 1 share sensor a
+    assert got["same_group"] == {"attempts": 8, "accepts": 1, "far": 1 / 8}
+    assert got["other_group"] == {"attempts": 20, "accepts": 6, "far": 6 / 20}
+    alone = far_by_group(accepts, attempts, ["a", "b", "c"])  # no two people share a group
+    assert alone["same_group"]["attempts"] == 0 and np.isnan(alone["same_group"]["far"])
+
+
 def test_far_interval_is_wide_when_one_pair_carries_the_accepts() -> None:
     from devices.verification import far_interval
 
