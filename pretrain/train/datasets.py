@@ -38,6 +38,19 @@ class Splits:
     def test(self) -> ArrayDataset:
         return now(self._test)
 
+    def __repr__(self) -> str:
+        """Each part's size, or ``later`` for one not drawn yet (the repr draws nothing)."""
+
+        def shown(part: ArrayDataset | Later[ArrayDataset] | None) -> str:
+            if part is None:
+                return "None"
+            if isinstance(part, Later) and not part.drawn:
+                return "later"
+            return f"{len(now(part))} examples"
+
+        parts = {"train": self._train, "val": self._val, "test": self._test}
+        return f"Splits({', '.join(f'{n}={shown(p)}' for n, p in parts.items())})"
+
 
 # A loader takes the dataset options as keywords and returns ``(train, test)``, or a
 # :class:`Splits` when it holds out its own validation data (e.g. whole identities).

@@ -167,9 +167,11 @@ def test_a_later_part_is_drawn_when_first_read_and_once() -> None:
 
     held = draw("held", 3)
     splits = Splits(draw("train", 5), held, held)  # validation = test, one draw
+    assert repr(splits) == "Splits(train=later, val=later, test=later)"  # and draws nothing
     assert draws == [] and not held.drawn
     assert len(splits.train) == 5 and splits.train is splits.train and draws == ["train"]
     assert splits.test is splits.val and draws == ["train", "held"] and held.drawn
+    assert repr(splits) == "Splits(train=5 examples, val=3 examples, test=3 examples)"
     eager = dataset(2)
     assert now(eager) is eager and Splits(eager, None, eager).val is None
 
