@@ -64,6 +64,8 @@ from devices.verification import (
     far_by_group,
     far_interval,
     impostor_counts,
+    min_impostors_for,
+    threshold_for_far,
 )
 from devices.views import FLIP, SINGLE, average_views, embed_views, views_of_input
 from personalize import DEFAULT_FAR, Device, QualityError, load_artifact
@@ -119,6 +121,8 @@ def device_far(
     everyone = np.unique(labels)
     by_pair = np.zeros((2, everyone.size, everyone.size), np.int64)  # accepts, attempts
     per_episode, thresholds, calibrate_ms, scopes, refused = [], [], [], set(), 0
+    groups = np.asarray([person.rpartition("/")[0] for person in data.people])  # FVC: sensor
+    pooled = _Pooled()
     for episode in tqdm(range(1, episodes + 1), desc=f"{data.name} splits"):
         pool, probe = enrollment_pools(labels, pool=POOL, episode=episode, order=order)
         store = Path(tempfile.mkdtemp(dir=workdir, prefix=f"far-{episode}-"))
@@ -138,6 +142,7 @@ def device_far(
         same = own | twin
         excluded += int(twin.sum())
         got = count_attempts(matrix, t, own & probe[:, None], ~same)
+        pooled.add(matrix, own & probe[:, None], ~same, groups[labels], groups[enrolled])
         totals += (
             got.impostor_attempts,
             got.impostor_accepts,
@@ -174,6 +179,8 @@ def device_far(
             if len(set(sensors)) > 1
             else {}
         ),
+        "oracle_one_threshold": pooled.oracle(),
+        **({"held_out_sensor": pooled.held_out_group()} if np.unique(groups).size > 1 else {}),
         "failures_to_enroll": refused,
         "episodes": episodes,
         "scopes": sorted(scopes),
@@ -199,6 +206,84 @@ def device_far(
         "people with replacement, attempts between draws of different people; "
         "devices.verification.far_interval): one pair of look-alikes can carry the FAR",
     }
+
+
+class _Pooled:
+    """Every split's genuine and impostor scores, with the group (the FVC sensor set) of the
+    enrolled person and of the capture, for two diagnostics that read the labels (reported,
+    never a device setting): :meth:`oracle` and :meth:`held_out_group`."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("genuine", "genuine_group", "impostor", "enrolled", "capture")
+        }
+
+    def add(
+        self,
+        matrix: np.ndarray,
+        genuine: np.ndarray,
+        impostor: np.ndarray,
+        capture_groups: np.ndarray,
+        enrolled_groups: np.ndarray,
+    ) -> None:
+        """One split: ``matrix`` (captures, enrolled) and its genuine / impostor masks."""
+        rows = np.broadcast_to(capture_groups[:, None], matrix.shape)
+        cols = np.broadcast_to(enrolled_groups[None, :], matrix.shape)
+        for name, value in (
+            ("genuine", matrix[genuine]),
+            ("genuine_group", cols[genuine]),
+            ("impostor", matrix[impostor]),
+            ("enrolled", cols[impostor]),
+            ("capture", rows[impostor]),
+        ):
+            self.parts[name].append(value)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.concatenate(self.parts[name])
+
+    def oracle(self) -> dict[str, Any]:
+        """The FRR of one threshold for every user, set on these very impostor attempts at
+        ``TARGET_SLACK x DEFAULT_FAR``: what perfect calibration to this set would leave of the
+        owners, so that a FAR miss reads as the threshold's or the backbone's."""
+        far = TARGET_SLACK * DEFAULT_FAR
+        impostor = self["impostor"]
+        if impostor.size < min_impostors_for(far):
+            return {"far": far, "threshold": None, "frr_pct": None}
+        t = threshold_for_far(impostor, far)
+        return {
+            "far": far,
+            "threshold": t,
+            "frr_pct": 100 * float(np.mean(self["genuine"] < t)),
+            "protocol": "a threshold set on these impostor attempts' scores (reads the labels: "
+            "reported only, never chosen on), the same for every enrolled person",
+        }
+
+    def held_out_group(self) -> dict[str, Any]:
+        """Each group's attempts at one threshold for ``DEFAULT_FAR`` set on the impostor
+        attempts among the other groups only (enrolled and impostor both elsewhere): would a
+        background of real captures from other sensors hold on this one?"""
+        imp, enrolled, capture = self["impostor"], self["enrolled"], self["capture"]
+        gen, gen_group = self["genuine"], self["genuine_group"]
+        counts = np.zeros(4, np.int64)  # impostor attempts, accepts, genuine attempts, rejects
+        per_group = {}
+        for group in np.unique(enrolled):
+            t = threshold_for_far(imp[(enrolled != group) & (capture != group)], DEFAULT_FAR)
+            mine, own = enrolled == group, gen_group == group
+            got = (mine.sum(), (imp[mine] >= t).sum(), own.sum(), (gen[own] < t).sum())
+            counts += np.asarray(got, np.int64)
+            per_group[str(group)] = {"threshold": t, "far": float(got[1] / got[0])}
+        far = float(counts[1] / counts[0])
+        return {
+            "far_measured": far,
+            "far_over_target": far / DEFAULT_FAR,
+            "frr_pct": float(100 * counts[3] / counts[2]),
+            "impostor_attempts": int(counts[0]),
+            "by_group": per_group,
+            "protocol": "for each sensor set, one threshold for the target FAR set on the "
+            "impostor attempts among the other four sets (FVC read with labels: a diagnostic "
+            "of what a real-print background would do, never a device setting), applied to "
+            "every attempt on that set's enrolled fingers",
+        }
 
 
 def _pairs(by_pair: np.ndarray, people: list[str], most: int = 10) -> list[dict[str, Any]]:
