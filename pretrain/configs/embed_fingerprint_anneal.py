@@ -29,6 +29,13 @@ The bars, measured before the run (notebooks/results/fingerprint_anneal.json): t
 backbone's dev EER is 2.46% on the fingertip generator's prints and 3.70% on the flowmix ones,
 so the candidate needs <= 1.96% and <= 4.20%.
 
+Measured 2026-12-08 (5 epochs, 18 min of training after 21 min drawing the 32,000 prints): dev
+EER on the fingertip prints per epoch 2.46 2.50 **2.45** 2.57 2.58%; epoch 3's is the candidate.
+The decision (notebooks/results/fingerprint_anneal.json): 2.45% on the fingertip prints (bar
+1.96) and 4.00% on the flowmix ones (bar 4.20): **not adopted**. FVC, reported only: mean EER
+11.07% (shipped 11.21%; paired 95% interval of the difference -0.57 to +0.64). A tenth of the
+rate moved the dev EER by 0.02 points: the schedule is not what holds the backbone back.
+
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = anneal.
 """
 
