@@ -113,3 +113,11 @@ def load_model(directory: str | os.PathLike[str]) -> SavedModel:
             f"{meta['params']}."
         )
     return SavedModel(module, params, meta)
+
+
+def params_digest(directory: str | os.PathLike[str]) -> str | None:
+    """The SHA-256 of a saved model's ``params.npz`` as its ``model.json`` records it (None for
+    a model saved before it was recorded): which weights a run started from, wherever the
+    folder it named has gone since."""
+    meta = json.loads((Path(directory) / "model.json").read_text())
+    return meta.get("params_sha256")

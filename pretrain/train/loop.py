@@ -16,7 +16,7 @@ import numpy as np
 
 from devices.files import atomic_write
 from pretrain.config import TrainConfig
-from pretrain.train.artifacts import save_model
+from pretrain.train.artifacts import params_digest, save_model
 from pretrain.train.checkpoint import Checkpointer, CheckpointError
 from pretrain.train.datasets import Splits, load_splits
 from pretrain.train.optim import make_plateau, plateau_step
@@ -182,6 +182,10 @@ def fit(
     plateau = make_plateau(config)
 
     state = trainer.init_state(init_key, splits.train)
+    # read now, beside the weights init_state loaded: the folder may be gone when the run ends
+    started_from = {
+        "init_from_params_sha256": params_digest(config.init_from) if config.init_from else None
+    }
     # The train step donates its state, so nothing else may hold the state's buffers: copies.
     run: dict[str, Any] = trainer.replicate(
         {
@@ -283,6 +287,7 @@ def fit(
                 "wall_s": time.perf_counter() - started,
                 "val_error_pct": 100 * best_val,
                 "test_error_pct": 100 * test.error,
+                **(started_from if config.init_from else {}),
             },
         )
     rates_sorted = sorted(r for r in rates if not math.isnan(r))

@@ -161,6 +161,10 @@ def test_two_stages_end_to_end_and_resume(tmp_path: Path, splits: Splits) -> Non
     assert all(s["error_kind"] == "eer" for s in result.stages.values())
     metric_info = json.loads((tmp_path / "metric" / "model" / "model.json").read_text())
     assert metric_info["info"]["config"]["init_from"] == str(tmp_path / "contrastive" / "model")
+    first = json.loads((tmp_path / "contrastive" / "model" / "model.json").read_text())
+    # which weights it started from, even once that folder is gone
+    assert metric_info["info"]["init_from_params_sha256"] == first["params_sha256"]
+    assert "init_from_params_sha256" not in first["info"]
     final = load_model(result.model_dir)
     assert set(final.params) == {"stem", "block1", "block2", "embed"}  # no task parameters
     out = final.module.apply({"params": final.params}, splits.test.images)
