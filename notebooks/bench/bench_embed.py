@@ -79,7 +79,6 @@ from pretrain.train import load_splits
 
 MODALITIES = ("face", "fingerprint")
 KEYS = ("eer_pct", "frr_pct_at_far", "identification_pct")
-# the generator-realism runs, in order (bench_fingerprint_generator.py: fingerprint_<step>.json)
 FACE_KEYS = (
     "identification_pct",
     "identification_pct_std",

@@ -158,8 +158,8 @@ def device_far(
         scopes |= {r.scope for r in reports}
     verify_ms = _verify_ms(dev, f"p{enrolled[0]}", images[: min(len(images), 20)])
     far = float(totals[1] / totals[0])
-    names = [data.people[k] for k in everyone]
-    sensors = [name.rpartition("/")[0] for name in names]  # FVC people are "<set>/<finger>"
+    sensors = groups[everyone]
+    several = np.unique(sensors).size > 1  # FVC's sensor sets; one group for ORL
     return {
         "set": data.name,
         "far_measured": far,
@@ -173,14 +173,9 @@ def device_far(
         "genuine_attempts": int(totals[2]),
         "far_ci95": far_interval(by_pair[0], by_pair[1]),
         "impostor_accepts_per_episode": per_episode,
-        "impostor_accepts_by_pair": _pairs(by_pair, names),
-        **(
-            {"far_by_sensor": far_by_group(by_pair[0], by_pair[1], sensors)}
-            if len(set(sensors)) > 1
-            else {}
-        ),
+        "impostor_accepts_by_pair": _pairs(by_pair, [data.people[k] for k in everyone]),
         "oracle_one_threshold": pooled.oracle(),
-        **({"held_out_sensor": pooled.held_out_group()} if np.unique(groups).size > 1 else {}),
+        **(_by_sensor(by_pair, sensors, pooled) if several else {}),
         "failures_to_enroll": refused,
         "episodes": episodes,
         "scopes": sorted(scopes),
@@ -193,18 +188,20 @@ def device_far(
         "are genuine attempts; attempts are summed over the splits. A finger two sets captured "
         "(pretrain.data.SAME_FINGERS: 2000_DB1_B and 2000_DB2_B) is one owner: its captures in "
         "the other set attempt it neither as genuine nor as impostor",
-        **(
-            {
-                "far_by_sensor_protocol": "the same attempts, split by whether the impostor's "
-                "captures come from the enrolled finger's sensor set (same_group: what a phone's "
-                "one sensor meets) or another's (other_group); reported, never chosen on"
-            }
-            if len(set(sensors)) > 1
-            else {}
-        ),
         "far_ci95_protocol": "95% bootstrap interval over people (2,000 draws of the set's "
         "people with replacement, attempts between draws of different people; "
         "devices.verification.far_interval): one pair of look-alikes can carry the FAR",
+    }
+
+
+def _by_sensor(by_pair: np.ndarray, sensors: np.ndarray, pooled: _Pooled) -> dict[str, Any]:
+    """The FAR split by sensor set, and a threshold from the other sets (both read labels)."""
+    return {
+        "far_by_sensor": far_by_group(by_pair[0], by_pair[1], list(sensors)),
+        "far_by_sensor_protocol": "the same attempts, split by whether the impostor's captures "
+        "come from the enrolled finger's sensor set (same_group: what a phone's one sensor "
+        "meets) or another's (other_group); reported, never chosen on",
+        "held_out_sensor": pooled.held_out_group(),
     }
 
 

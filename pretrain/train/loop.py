@@ -183,9 +183,9 @@ def fit(
 
     state = trainer.init_state(init_key, splits.train)
     # read now, beside the weights init_state loaded: the folder may be gone when the run ends
-    started_from = {
-        "init_from_params_sha256": params_digest(config.init_from) if config.init_from else None
-    }
+    started_from = (
+        {"init_from_params_sha256": params_digest(config.init_from)} if config.init_from else {}
+    )
     # The train step donates its state, so nothing else may hold the state's buffers: copies.
     run: dict[str, Any] = trainer.replicate(
         {
@@ -287,7 +287,7 @@ def fit(
                 "wall_s": time.perf_counter() - started,
                 "val_error_pct": 100 * best_val,
                 "test_error_pct": 100 * test.error,
-                **(started_from if config.init_from else {}),
+                **started_from,
             },
         )
     rates_sorted = sorted(r for r in rates if not math.isnan(r))
