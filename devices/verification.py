@@ -133,8 +133,7 @@ def pair_scores(
     else:
         windows = range(x.shape[1])
         sim = np.max([x[:, a] @ x[:, b].T for a in windows for b in windows], axis=0)
-    i, j = np.triu_indices(x.shape[0], k=1)
-    same = labels[i] == labels[j]
+    i, j, same = _unordered_pairs(labels)
     other = ~same
     if owners is not None:
         owner = np.asarray(owners)
@@ -142,12 +141,17 @@ def pair_scores(
     return sim[i, j][same], sim[i, j][other]
 
 
+def _unordered_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every unordered pair of rows ``(i, j)``, ``i < j``, and whether it shares a label."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(labels.shape[0], k=1)
+    return i, j, labels[i] == labels[j]
+
+
 def genuine_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows ``(i, j)``, ``i < j``, of every genuine pair, in :func:`pair_scores`' order of
     its genuine scores."""
-    labels = np.asarray(labels)
-    i, j = np.triu_indices(labels.shape[0], k=1)
-    same = labels[i] == labels[j]
+    i, j, same = _unordered_pairs(labels)
     return i[same], j[same]
 
 

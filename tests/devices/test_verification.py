@@ -170,3 +170,17 @@ def test_far_interval_is_wide_when_one_pair_carries_the_accepts() -> None:
         far_interval(spread, attempts, rounds=0)
     with pytest.raises(ValueError, match="no impostor attempts"):
         far_interval(spread, np.eye(p, dtype=np.int64))
+
+
+def test_genuine_pairs_follow_the_order_of_pair_scores() -> None:
+    from devices.verification import genuine_pairs, pair_scores
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 4))
+    labels = np.array([0, 1, 0, 2, 1, 0, 2])
+    genuine, impostor = pair_scores(x, labels)
+    i, j = genuine_pairs(labels)
+    assert (i < j).all() and (labels[i] == labels[j]).all()
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(genuine, np.sum(unit[i] * unit[j], axis=1), rtol=1e-12)
+    assert genuine.size + impostor.size == 7 * 6 // 2 and genuine.size == 3 + 1 + 1
