@@ -1300,12 +1300,18 @@ def main() -> None:
                 "`python -m export build` or pass --{name}-artifact."
             )
         key = Path(args.key) if args.key else default_key(artifact)
-        jobs[name] = (name, artifact, key, args, Path(tempfile.mkdtemp(dir=workdir)))
+        jobs[name] = (name, artifact, key, args)
     # The modalities are independent: one process each (spawned: no JAX/TF state forked), so the
-    # two cores both work; each one's timings and its baselines' share the same conditions.
+    # two cores both work; each one's timings and its baselines' share the same conditions. Their
+    # devices' stores are scratch, removed after the run.
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=spawn) as pool:
-        futures = {name: pool.submit(modality, *job) for name, job in jobs.items()}
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as scratch,
+        ProcessPoolExecutor(max_workers=len(jobs), mp_context=spawn) as pool,
+    ):
+        futures = {
+            name: pool.submit(modality, *job, Path(scratch) / name) for name, job in jobs.items()
+        }
         raw = {name: future.result() for name, future in futures.items()}
     out = summarize(raw)
     path = RESULTS / f"{args.name}.json"
@@ -1315,7 +1321,8 @@ def main() -> None:
         out = with_earlier_modalities(previous, out, tuple(raw))
         if "face" not in raw:
             earlier = {"machine": previous.get("machine"), "command": previous.get("command")}
-    far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))  # FAR on unseen people (issue 17)
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:  # the devices' stores: not kept
+        far_section(out, args, Path(scratch))  # FAR on unseen people (issue 17)
     for name in raw:  # this run's far rows replace a standalone far run's
         (out.get("runs") or {}).pop(f"far_{name}", None)
     if "face" in raw:  # issue 17 item 3: notebooks/bench/bench_enroll_continual.py

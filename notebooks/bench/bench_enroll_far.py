@@ -917,7 +917,8 @@ def main() -> None:
         )
         return
     started = time.perf_counter()
-    far_section(out, args, Path(tempfile.mkdtemp(dir=workdir)))
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:  # ~270 MB of devices' stores
+        far_section(out, args, Path(scratch))
     # Whose figures: ``runs`` names the run behind each modality's far rows.
     runs = out.setdefault("runs", {})
     for name in args.only or ("face", "fingerprint"):
