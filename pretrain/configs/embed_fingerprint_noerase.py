@@ -1,0 +1,47 @@
+"""The shipped (fingertip) print backbone continued without random erasing: does the augmentation
+hold the fit back?
+
+Registered 2026-12-08 01:30 UTC (notebooks/results/fingerprint_ablation.md, "Without erasing"),
+before any figure of the run.
+
+Why (dev only): at a tenth of the rate (``embed_fingerprint_anneal.py``) the backbone's top-1
+error on its own augmented training prints stayed at 9.8-10.2% per epoch, while neither more
+fingers nor a lower rate moved its dev EER. Either the network is too small for the task or the
+task is made too hard by its augmentation. Random erasing (half the prints lose up to a quarter
+of their area to a bright patch) is the augmentation that removes the most print, and since the
+fingertip generator lifts 60% of its impressions off the sensor on one side, the prints already
+lose area the way a sensor's do. This run drops the erasing, everything else kept.
+
+The run: the shipped backbone continued on its own generator's prints (the fingertip generator,
+the same 4,000 identities 300-4299 x 8 impressions, anchor windows) with the fingertip run's
+recipe (rate 1e-3) and ``erase`` 0, for 5 epochs of 500 steps (a length set by the session's
+time, not measured).
+
+What chooses what (dev = synthetic validation identities 0-99 x 8, seed 0, never trained on),
+the flow runs' rule (``_continued.py``, ``<name>`` = noerase), fixed now:
+- the checkpoint: the epoch with the lowest dev EER on the fingertip generator's prints;
+- adoption: that dev EER at least 0.5 points below the shipped backbone's, and on ``BASE``'s
+  prints (the flowmix generator) at most 0.5 above. The bars are the shipped backbone's figures,
+  measured before the run (``bench_fingerprint_generator.py --config <this> --no-fvc``,
+  notebooks/results/fingerprint_noerase.json).
+FVC is reported for both, never used to choose.
+
+Command: ``_continued.py``'s for the flow runs, ``<name>`` = noerase.
+"""
+
+from pretrain.configs._continued import continued_on_views
+from pretrain.configs.embed_fingerprint_fingertip import GENERATOR
+from pretrain.configs.embed_fingerprint_flowmix import GENERATOR as FLOWMIX
+from pretrain.configs.embed_fingerprint_partial import get_config as partial
+
+COMMITTED = "notebooks/results/models/embed_fingerprint"
+BASE = ("flowmix", FLOWMIX)  # the generator the backbone before the fingertip one trained on
+
+
+def get_config() -> dict:
+    config = continued_on_views(
+        partial(), "partial", "noerase", GENERATOR, COMMITTED, learning_rate=0.001, epochs=5
+    )
+    options = config["stages"]["noerase"]["task_options"]
+    options["augment"] = {**options["augment"], "erase": 0.0}
+    return config
