@@ -39,16 +39,10 @@ rate moved the dev EER by 0.02 points: the schedule is not what holds the backbo
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = anneal.
 """
 
-from pretrain.configs._continued import continued_on_views
-from pretrain.configs.embed_fingerprint_fingertip import GENERATOR
-from pretrain.configs.embed_fingerprint_flowmix import GENERATOR as FLOWMIX
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_fingertip import BASE, GENERATOR, on_its_prints
 
-COMMITTED = "notebooks/results/models/embed_fingerprint"
-BASE = ("flowmix", FLOWMIX)  # the generator the backbone before the fingertip one trained on
+__all__ = ["BASE", "GENERATOR", "get_config"]  # what bench_fingerprint_generator.py reads
 
 
 def get_config() -> dict:
-    return continued_on_views(
-        partial(), "partial", "anneal", GENERATOR, COMMITTED, learning_rate=0.0001, epochs=5
-    )
+    return on_its_prints("anneal", learning_rate=0.0001, epochs=5)

@@ -59,3 +59,10 @@ def get_config() -> dict:
     return continued_on_views(
         partial(), "partial", "fingertip", GENERATOR, COMMITTED, learning_rate=0.001, epochs=8
     )
+
+
+def on_its_prints(name: str, **settings: object) -> dict:
+    """A run after this one: the shipped (fingertip) backbone continued on this generator's
+    prints, as stage ``name``, with ``settings`` (rate, epochs) replacing the stage's
+    (``embed_fingerprint_fingertip8k.py``, ``_anneal.py``, ``_noerase.py``)."""
+    return continued_on_views(partial(), "partial", name, GENERATOR, COMMITTED, **settings)

@@ -33,28 +33,23 @@ fingertip generator's prints and 3.70% on the flowmix ones, so the candidate nee
 
 Measured 2026-12-07 (6 epochs, 83 min of training beside other jobs, a 10-minute pause
 included, after 36 min drawing the 32,000 new prints): dev EER on the fingertip prints per
-epoch 2.60 2.57 2.71 2.43 **2.36** 2.46%; epoch 5's is the candidate. The decision (notebooks/results/fingerprint_fingertip8k.json): 2.36%
-on the fingertip prints (bar 1.96) and 4.39% on the flowmix ones (bar 4.20): **not adopted**.
+epoch 2.60 2.57 2.71 2.43 **2.36** 2.46%; epoch 5's is the candidate. The decision
+(notebooks/results/fingerprint_fingertip8k.json): 2.36% on the fingertip prints (bar 1.96) and
+4.39% on the flowmix ones (bar 4.20): **not adopted**.
 FVC, reported only: mean EER 11.02% (committed 11.21%; paired 95% interval of the difference
 -1.57 to +0.70). Twice the fingers, at this length, moved the dev EER 0.1 points.
 
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = fingertip8k.
 """
 
-from pretrain.configs._continued import continued_on_views
-from pretrain.configs.embed_fingerprint_fingertip import GENERATOR
-from pretrain.configs.embed_fingerprint_flowmix import GENERATOR as FLOWMIX
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_fingertip import BASE, GENERATOR, on_its_prints
 
-COMMITTED = "notebooks/results/models/embed_fingerprint"
-BASE = ("flowmix", FLOWMIX)  # the generator the backbone before the fingertip one trained on
+__all__ = ["BASE", "GENERATOR", "get_config"]  # what bench_fingerprint_generator.py reads
 IDENTITIES = 8000
 
 
 def get_config() -> dict:
-    config = continued_on_views(
-        partial(), "partial", "fingertip8k", GENERATOR, COMMITTED, learning_rate=0.001, epochs=6
-    )
+    config = on_its_prints("fingertip8k", learning_rate=0.001, epochs=6)
     run = config["stages"]["fingertip8k"]
     run["dataset_options"] = {**run["dataset_options"], "identities": IDENTITIES}
     return config

@@ -42,19 +42,13 @@ EER does not move: the augmentation is not what holds the dev figure.
 Command: ``_continued.py``'s for the flow runs, ``<name>`` = noerase.
 """
 
-from pretrain.configs._continued import continued_on_views
-from pretrain.configs.embed_fingerprint_fingertip import GENERATOR
-from pretrain.configs.embed_fingerprint_flowmix import GENERATOR as FLOWMIX
-from pretrain.configs.embed_fingerprint_partial import get_config as partial
+from pretrain.configs.embed_fingerprint_fingertip import BASE, GENERATOR, on_its_prints
 
-COMMITTED = "notebooks/results/models/embed_fingerprint"
-BASE = ("flowmix", FLOWMIX)  # the generator the backbone before the fingertip one trained on
+__all__ = ["BASE", "GENERATOR", "get_config"]  # what bench_fingerprint_generator.py reads
 
 
 def get_config() -> dict:
-    config = continued_on_views(
-        partial(), "partial", "noerase", GENERATOR, COMMITTED, learning_rate=0.001, epochs=5
-    )
+    config = on_its_prints("noerase", learning_rate=0.001, epochs=5)
     options = config["stages"]["noerase"]["task_options"]
     options["augment"] = {**options["augment"], "erase": 0.0}
     return config
