@@ -126,6 +126,23 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def check_replaceable(out: Path, marker: str) -> None:
+    """Raises FolderError unless :func:`atomic_write_dir` may replace ``out`` (missing, an empty
+    folder, or one holding ``marker`` and no subfolder)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise FolderError(f"{out} is a file, not a folder. Nothing was written.")
+    entries = list(out.iterdir())
+    folders = sorted(p.name for p in entries if p.is_dir())
+    if entries and (folders or not (out / marker).is_file()):
+        held = f"holds folders ({', '.join(folders[:3])})" if folders else f"has no {marker}"
+        raise FolderError(
+            f"{out} {held}: it is not a folder this writes, and replacing it would delete what "
+            "it holds. Nothing was written; choose a new or empty folder."
+        )
+
+
 def _remove_stale(out: Path) -> None:
     """Removes the temp folders writers of ``out`` left when killed (older than STALE_S)."""
     now = time.time()
@@ -135,16 +152,32 @@ def _remove_stale(out: Path) -> None:
                 shutil.rmtree(stale)
 
 
+class FolderError(OSError):
+    """A folder write refused: ``path`` holds something other than the kind of folder the writer
+    replaces (nothing was written)."""
+
+
 def atomic_write_dir(
-    path: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o644
+    path: str | os.PathLike[str], files: Mapping[str, bytes], *, marker: str, mode: int = 0o644
 ) -> Path:
     """Writes a folder of ``{name: bytes}``: a fresh sibling folder (every file fsynced) swapped
     into place, so ``path`` holds the old set of files or the new one.
 
     The swap is one atomic exchange where the system has it (Linux); elsewhere the old folder is
     renamed aside first, leaving a moment without ``path`` (``.<name>.old`` holds it then).
+
+    Args:
+      marker: the file that marks the kind of folder this writer writes (an artifact's
+        ``manifest.json``, a model's ``model.json``). The swap drops whatever the old folder
+        held, so an existing ``path`` is replaced only if it is an empty folder, or one that holds
+        ``marker`` and no subfolder: a user's folder of documents, a training run or a backbone
+        given where an artifact belongs stays as it was.
+
+    Raises:
+      FolderError: ``path`` is a file, or a folder of another kind; nothing is written.
     """
     out = Path(path).expanduser()
+    check_replaceable(out, marker)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))

@@ -186,7 +186,10 @@ def _rekey(args: argparse.Namespace) -> None:
     from export.artifact.pipeline import signing_key
     from export.artifact.rekey import rekey
     from export.bundle import write_public_key
+    from export.bundle.signing import check_public_path
 
+    for path in args.public:  # before anything is signed: never over the private key
+        check_public_path(path, args.key)
     key = signing_key(args.key, create=args.new_key and not args.dry_run)
     done = rekey(args.paths, old_key=args.old_key, new_key=key, dry_run=args.dry_run)
     for item in done:
@@ -217,7 +220,10 @@ def _build(args: argparse.Namespace) -> None:
     from export.artifact.convert import ConversionError
     from export.artifact.pipeline import export_model, signing_key
     from export.bundle import write_public_key
+    from export.bundle.signing import check_public_path
 
+    if args.public:  # before the key is made or read: never over the private key
+        check_public_path(args.public, args.key)
     key = signing_key(args.key, create=args.new_key)
     if args.public:
         write_public_key(key.public_key(), args.public)

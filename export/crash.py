@@ -81,12 +81,12 @@ def _artifact_targets(key: Any) -> dict[str, CrashTarget]:
 
     return {
         "artifact_write": CrashTarget(
-            lambda f: atomic_write_dir(f / "artifact", old),
+            lambda f: atomic_write_dir(f / "artifact", old, marker=MANIFEST),
             lambda f: write_artifact(f / "artifact", files, manifest, key),
             lambda f: artifact_state(f / "artifact", key.public_key()),
         ),
         "artifact_resign": CrashTarget(
-            lambda f: atomic_write_dir(f / "artifact", new),
+            lambda f: atomic_write_dir(f / "artifact", new, marker=MANIFEST),
             lambda f: sign_manifest(f / "artifact", rotated),
             resign_state,
         ),

@@ -230,7 +230,7 @@ def targets(workdir: Path) -> dict[str, CrashTarget]:
     )
 
     def install_old(folder: Path) -> None:
-        atomic_write_dir(folder / "artifact", old)
+        atomic_write_dir(folder / "artifact", old, marker=MANIFEST)
 
     out = {
         "store_create": CrashTarget(
@@ -248,7 +248,7 @@ def targets(workdir: Path) -> dict[str, CrashTarget]:
         ),
         "artifact_install": CrashTarget(
             install_old,
-            lambda f: atomic_write_dir(f / "artifact", new),
+            lambda f: atomic_write_dir(f / "artifact", new, marker=MANIFEST),
             lambda f: artifact_state(f / "artifact", key.public_key()),
         ),
     }

@@ -22,7 +22,7 @@ from typing import Any
 from devices.bundle.download import Download, read_download
 from devices.bundle.errors import BundleError
 from devices.contract import MANIFEST, SIGNATURE, ArtifactError
-from devices.files import atomic_write_dir
+from devices.files import atomic_write_dir, check_replaceable
 from devices.trust import TrustError, public_key, verify_file
 from personalize.artifact import parse_manifest
 
@@ -43,8 +43,11 @@ def install(
     Raises:
       ArtifactError: unreadable, wrongly signed, truncated or tampered bundle, or files that
         differ from the signed manifest; ``artifact`` is then left untouched.
+      FolderError: ``artifact`` is a file, or a folder that holds no artifact (a user's folder,
+        a model): never replaced.
     """
     path = Path(bundle)
+    check_replaceable(Path(artifact).expanduser(), MANIFEST)  # before the bundle's decoding
     if not path.is_file():
         raise ArtifactError(f"{path}: no such bundle.")
     try:
@@ -52,7 +55,7 @@ def install(
     except ArtifactError as err:
         raise ArtifactError(f"{err} Nothing was installed.") from None
     files = download.files
-    out = atomic_write_dir(artifact, files)
+    out = atomic_write_dir(artifact, files, marker=MANIFEST)
     return {
         "artifact": str(out),
         "bundle_bytes": download.nbytes,

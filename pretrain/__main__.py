@@ -84,13 +84,14 @@ def _snapshot_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
+    from devices.files import FolderError
     from pretrain.config import ConfigError
     from pretrain.train.checkpoint import CheckpointError
     from pretrain.train.snapshot import snapshot_model
 
     try:
         out = snapshot_model(args.workdir, stage=args.stage, epoch=args.epoch, out=args.out)
-    except (CheckpointError, ConfigError) as err:
+    except (CheckpointError, ConfigError, FolderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     info = json.loads((out / "model.json").read_text())["info"]

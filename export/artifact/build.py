@@ -292,7 +292,9 @@ def write_artifact(
 ) -> Path:
     """Writes an artifact folder: ``files`` and the signed manifest, swapped in as one folder
     (:func:`devices.files.atomic_write_dir`: a killed writer leaves the old artifact or the new)."""
-    return atomic_write_dir(out, {**files, **signed_manifest(manifest, private_key)})
+    return atomic_write_dir(
+        out, {**files, **signed_manifest(manifest, private_key)}, marker=MANIFEST
+    )
 
 
 def signed_manifest(manifest: dict[str, Any], private_key: Any) -> dict[str, bytes]:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from devices.contract import MANIFEST
+from devices.files import check_replaceable
 from devices.preprocess import preprocess_batch
 from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
@@ -242,6 +244,7 @@ def export_model(
       WhiteningError: ``whiten=True`` (or ``sensor_captures``) for a backbone without a
         normalised embedding layer.
       SensorCalibrationError: too few or unusable ``sensor_captures``, or with ``bundle``.
+      FolderError: ``out`` is a file or a folder other than an artifact (checked first).
     """
     scopes = check_scopes(scopes)  # before any slow step
     if sensor_captures is not None:
@@ -249,6 +252,7 @@ def export_model(
         sensor_captures = check_calibration(sensor_captures, made_before=made_before)
     if classes < 2:
         raise ValueError(f"the head needs at least 2 class slots, got {classes}.")
+    check_replaceable(Path(out).expanduser(), MANIFEST)  # a backbone or a user's folder: refused
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"{model_dir}: no such model directory.")

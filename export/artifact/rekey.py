@@ -278,4 +278,4 @@ def _sign_artifact(path: Path, old: Any, private_key: Any) -> None:
     utc = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     step = {"from": old_id.hex(), "to": new_id.hex(), "utc": utc}
     rotated["rekeyed"] = [*rotated.get("rekeyed", []), step]
-    atomic_write_dir(path, {**files, **signed_manifest(rotated, private_key)})
+    atomic_write_dir(path, {**files, **signed_manifest(rotated, private_key)}, marker=MANIFEST)

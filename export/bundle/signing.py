@@ -40,14 +40,20 @@ def _ed25519() -> Any:
 def generate_key(private_path: str | os.PathLike[str], public_path: str | os.PathLike[str]) -> Any:
     """Creates an Ed25519 key pair; writes the private key (mode 0600) and the public key.
 
-    Refuses to overwrite an existing private key.
+    Refuses to overwrite an existing private key, and a ``public_path`` that is the private
+    key's own or another private key's (:func:`check_public_path`).
 
     Returns:
       The private key.
+
+    Raises:
+      FileExistsError: a private key is at ``private_path``.
+      BundleError: ``public_path`` is ``private_path``, a folder, or a private key.
     """
     from cryptography.hazmat.primitives import serialization
 
     private_path, public_path = Path(private_path).expanduser(), Path(public_path).expanduser()
+    check_public_path(public_path, private_path)
     if private_path.exists():
         raise FileExistsError(f"{private_path} exists; not overwriting a private key.")
     key = _ed25519().Ed25519PrivateKey.generate()
@@ -63,10 +69,33 @@ def generate_key(private_path: str | os.PathLike[str], public_path: str | os.Pat
     return key
 
 
+def check_public_path(
+    path: str | os.PathLike[str], private: str | os.PathLike[str] | None = None
+) -> Path:
+    """``path`` as a place for a public key: refused (BundleError) where a private key is or will
+    be (``private``), so a ``--public`` that names the signing key's own file cannot replace it
+    with its public half (the key, and every signature it made, would be lost)."""
+    out = Path(path).expanduser()
+    if private is not None and out.resolve() == Path(private).expanduser().resolve():
+        raise BundleError(f"--public names the private key's file {out}: give another file.")
+    if out.is_dir():
+        raise BundleError(f"{out} is a folder; --public names the public key's file.")
+    if out.is_file():
+        with out.open("rb") as file:
+            if b"PRIVATE KEY" in file.read(4096):
+                raise BundleError(
+                    f"{out} holds a private key; the public key is not written over it (give "
+                    "--public another file, e.g. signing.pub)."
+                )
+    return out
+
+
 def write_public_key(public_key: Any, path: str | os.PathLike[str]) -> Path:
-    """Writes a public key as PEM (atomically: :func:`devices.files.atomic_write`)."""
+    """Writes a public key as PEM (atomically: :func:`devices.files.atomic_write`); never over a
+    private key (:func:`check_public_path`)."""
     from cryptography.hazmat.primitives import serialization
 
+    path = check_public_path(path)
     pem = public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from flax import traverse_util
 
-from devices.files import atomic_write_dir
+from devices.files import atomic_write_dir, check_replaceable
 from pretrain.models import build_model, count_params
 
 FORMAT = "pocketfit-model/1"
@@ -50,8 +50,13 @@ def save_model(
       model_options: its options, so :func:`load_model` rebuilds the same module.
       params: parameter pytree (nested dicts of arrays).
       info: anything else worth keeping (metrics, config, data).
+
+    Raises:
+      devices.files.FolderError: ``directory`` is a file, or a folder that is not a model's
+        (one with subfolders, or files but no ``model.json``); nothing is written.
     """
     out = Path(directory)
+    check_replaceable(out, "model.json")  # a run's folder, an artifact: never written over
     out.mkdir(parents=True, exist_ok=True)
     flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
     arrays: dict[str, Any] = {k: np.asarray(v) for k, v in flat.items()}
@@ -74,7 +79,7 @@ def save_model(
     files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # what else is there
     files["params.npz"] = blob
     files["model.json"] = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
-    return atomic_write_dir(out, files)
+    return atomic_write_dir(out, files, marker="model.json")
 
 
 def load_model(directory: str | os.PathLike[str]) -> SavedModel:

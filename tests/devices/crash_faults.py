@@ -44,7 +44,7 @@ def _file_state(folder: Path) -> str:
 
 def targets(workdir: Path) -> dict[str, CrashTarget]:
     def pair(data: bytes):
-        return lambda f: atomic_write_dir(f / "pair", {"a": data, "b": data})
+        return lambda f: atomic_write_dir(f / "pair", {"a": data, "b": data}, marker="a")
 
     return {
         "torn_pair": CrashTarget(

@@ -38,7 +38,7 @@ def test_steps_are_counted_in_pieces(tmp_path: Path) -> None:
         atomic_write(tmp_path / "f", bytes(10_000))
         one = crash_steps()
         arm_crash(1 << 40)
-        atomic_write_dir(tmp_path / "d", {"x": bytes(10_000), "y": b""})
+        atomic_write_dir(tmp_path / "d", {"x": bytes(10_000), "y": b""}, marker="x")
         two = crash_steps()
     finally:
         arm_crash(None)
@@ -48,7 +48,29 @@ def test_steps_are_counted_in_pieces(tmp_path: Path) -> None:
 
 
 def test_a_folder_is_exchanged_whole(tmp_path: Path) -> None:
-    atomic_write_dir(tmp_path / "d", {"a": b"1", "b": b"1"})
-    atomic_write_dir(tmp_path / "d", {"a": b"2"})
+    atomic_write_dir(tmp_path / "d", {"a": b"1", "b": b"1"}, marker="a")
+    atomic_write_dir(tmp_path / "d", {"a": b"2"}, marker="a")
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a"]
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # the old folder is gone
+
+
+def test_a_folder_of_another_kind_is_never_replaced(tmp_path: Path) -> None:
+    from devices.files import FolderError
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("years of work")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "model.json").write_text("{}")  # its marker, but a subfolder the swap would drop
+    file = tmp_path / "signing.pub"
+    file.write_text("key")
+    for path, message in ((docs, "has no a"), (run, "holds folders"), (file, "is a file, not")):
+        with pytest.raises(FolderError, match=message):
+            atomic_write_dir(path, {"a": b"new"}, marker="a")
+    assert (docs / "thesis.txt").read_text() == "years of work"
+    assert (run / "checkpoints").is_dir() and file.read_text() == "key"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "run", "signing.pub"]
+    (tmp_path / "empty").mkdir()
+    atomic_write_dir(tmp_path / "empty", {"a": b"1"}, marker="a")  # an empty folder is taken
+    assert (tmp_path / "empty" / "a").read_bytes() == b"1"

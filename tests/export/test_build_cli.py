@@ -327,6 +327,33 @@ def test_manifest_records_the_feature_cache_shape(built) -> None:
     ]
 
 
+def test_a_public_key_is_never_written_over_a_private_one(tiny, tmp_path: Path, capsys) -> None:
+    from export.__main__ import main as export_main
+
+    private = tmp_path / "signing.key"
+    assert export_main(["keygen", "--private", str(private), "--public", str(private)]) == 2
+    assert "--public names the private key's file" in capsys.readouterr().err
+    assert not private.exists()
+    assert export_main(["keygen", "--private", str(private), "--public", str(tmp_path / "p")]) == 0
+    pem = private.read_bytes()
+    backbone = tiny["tmp"] / "model"
+    out = tmp_path / "art"
+    build = ["build", "--backbone", str(backbone), "--out", str(out), "--key", str(private)]
+    assert export_main([*build, "--public", str(private)]) == 2
+    assert "private key" in capsys.readouterr().err
+    other = tmp_path / "other.key"
+    other.write_bytes(pem)
+    rekey = ["rekey", str(out), "--old-key", str(tmp_path / "p"), "--key", str(private)]
+    assert export_main([*rekey, "--public", str(other)]) == 2
+    assert "holds a private key" in capsys.readouterr().err
+    assert private.read_bytes() == pem == other.read_bytes() and not out.exists()
+    before = sorted(p.name for p in backbone.iterdir())
+    assert export_main(["build", "--backbone", str(backbone), "--out", str(backbone),
+                        "--key", str(private)]) == 2  # fmt: skip
+    assert "has no manifest.json" in capsys.readouterr().err
+    assert sorted(p.name for p in backbone.iterdir()) == before
+
+
 def test_a_signing_key_is_created_only_when_asked(tmp_path: Path) -> None:
     from export.artifact.pipeline import signing_key
 

@@ -212,6 +212,20 @@ def test_the_cli_installs_and_refuses(packed, capsys) -> None:
     assert "signed by another key" in capsys.readouterr().err
 
 
+def test_install_never_replaces_a_folder_that_holds_no_artifact(packed, capsys) -> None:
+    tmp = packed["tmp"]
+    docs = tmp / "docs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("years of work")
+    key_file = tmp / "signing.pub"
+    for target in (docs, key_file):
+        args = ["install", "--bundle", str(tmp / "face.pfb"), "--artifact", str(target)]
+        assert personalize_main([*args, "--key", str(key_file)]) == 2
+        assert "Nothing was written" in capsys.readouterr().err
+    assert [p.name for p in docs.iterdir()] == ["thesis.txt"] and key_file.is_file()
+    assert not [p for p in tmp.iterdir() if p.name.startswith((".docs", ".signing"))]
+
+
 def test_reader_verifies_before_it_decodes(packed) -> None:
     blob, key = packed["blob"], packed["key"]
     download = read_download(blob, public_key=key.public_key())

@@ -66,6 +66,14 @@ def test_the_command_writes_it_and_refuses_what_is_not_there(
         snapshot_model(run, stage="late")
 
 
+def test_a_snapshot_never_writes_over_the_run(run: Path, capsys: pytest.CaptureFixture[str]):
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["snapshot", "--workdir", str(run), "--out", str(run)]) == 2
+    assert "holds folders" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert (run / "checkpoints").is_dir() and load_model(run / "model").params
+
+
 def test_a_staged_runs_stage_is_found_or_must_be_named(run: Path, tmp_path: Path) -> None:
     from pretrain.train.snapshot import run_folder
 
