@@ -43,9 +43,9 @@ def _face_spec(options: dict[str, Any]) -> PreprocessSpec:
 
 
 def _print_spec(options: dict[str, Any]) -> PreprocessSpec:
-    from pretrain.embedding import fingerprint_spec
+    from pretrain.embedding import print_spec
 
-    return fingerprint_spec(options.get("crop", "foreground"))  # the window it trained on
+    return print_spec(options)  # the window it trained on
 
 
 # The spec of a model that records none, from its training dataset options, by dataset (the

@@ -59,12 +59,12 @@ from pretrain.embedding import (
     face_options,
     face_spec,
     faces_suite,
-    fingerprint_spec,
     fingerprint_suite,
     lfw_role_set,
     lfw_yale_splits,
     orl_faces,
     orl_subjects,
+    print_spec,
     roles_for,
     score_set,
     score_variants,
@@ -430,7 +430,7 @@ def input_spec(modality: str, config: TrainConfig) -> PreprocessSpec:
     if modality == "face":
         return face_spec(**face_options(config.dataset_options))
     if modality == "fingerprint":
-        return fingerprint_spec(config.dataset_options.get("crop", "foreground"))
+        return print_spec(config.dataset_options)
     return SPECS[modality]
 
 

@@ -44,6 +44,7 @@ import numpy as np
 from _results import ROOT, print_table, run_main, shown, write_results
 
 import pretrain
+from devices.preprocess import PreprocessSpec
 from devices.verification import eer, pair_scores
 from export.artifact.split import preprocess_of
 from pretrain.config import ConfigError, load_module
@@ -81,13 +82,13 @@ def names(config: ModuleType) -> tuple[str, str]:
     return config.BASE[0], stages[-1]
 
 
-def dev_sets(config: ModuleType, crop: str | None = None) -> dict[str, ArrayDataset]:
-    """The dev identities as the base and as the new generator draw them, cropped as the
-    config's stage does or by ``crop``."""
+def dev_sets(config: ModuleType, spec: PreprocessSpec | None = None) -> dict[str, ArrayDataset]:
+    """The dev identities as the base and as the new generator draw them, cut as the config's
+    stage does or as ``spec`` (a backbone's own crop and window)."""
     base, new = names(config)
     options = config.get_config()["stages"][new]["dataset_options"]
-    if crop is not None:
-        options = {**options, "crop": crop}
+    if spec is not None:
+        options = {**options, "crop": spec.crop, "window": spec.crop_size[0]}
     return {
         name: synthetic_val_set(**{**options, "generator": generator})
         for name, generator in ((base, config.BASE[1]), (new, config.GENERATOR))
@@ -102,11 +103,12 @@ def dev_eer_pct(features: np.ndarray, dev: ArrayDataset) -> float:
 
 def row(path: Path, config: ModuleType, fvc: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """A backbone's dev EERs and FVC figures, on the inputs its own spec makes (a backbone
-    registered on the learned anchor is measured on anchor windows, the others on core ones),
+    registered on the learned anchor is measured on anchor windows, the others on core ones;
+    each at its own window size),
     and its FVC scores per set (empty without ``fvc``)."""
     model = pretrain.load_model(path)
     spec = preprocess_of(model)
-    devs = dev_sets(config, spec.crop)
+    devs = dev_sets(config, spec)
     embedded = {name: embed(model.module, model.params, dev.images) for name, dev in devs.items()}
     out: dict[str, Any] = {
         "model": shown(path),

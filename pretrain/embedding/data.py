@@ -73,11 +73,31 @@ FINGERPRINT_CROPS = {
 }
 
 
-def fingerprint_spec(crop: str = "foreground") -> PreprocessSpec:
-    """The model-input spec of synthetic and real prints for the dataset option ``crop``."""
+def fingerprint_spec(crop: str = "foreground", window: int = 0) -> PreprocessSpec:
+    """The model-input spec of synthetic and real prints for the dataset options ``crop`` and
+    ``window``: a square window of ``window`` source pixels in place of the crop's own (0: the
+    crop's, 256 x 256), cut to the model input at the crop's scale (a 320-px window is a
+    160 x 160 input at 500 dpi's half)."""
     if crop not in FINGERPRINT_CROPS:
         raise ConfigError(f"crop must be one of {sorted(FINGERPRINT_CROPS)}, got {crop!r}.")
-    return FINGERPRINT_CROPS[crop]
+    spec = FINGERPRINT_CROPS[crop]
+    if not window:
+        return spec
+    scale = spec.input_size[0] / spec.crop_size[0]
+    if window < 64 or (window * scale) % 1:
+        raise ConfigError(
+            f"window must be 0 (the crop's) or >= 64 source px that the crop's scale "
+            f"{scale:g} cuts to whole pixels, got {window}."
+        )
+    size = int(window * scale)
+    return dataclasses.replace(spec, crop_size=(window, window), input_size=(size, size))
+
+
+def print_spec(options: Mapping[str, Any]) -> PreprocessSpec:
+    """The model-input spec of a ``synthetic_fingerprints`` run's dataset ``options`` (its
+    ``crop`` and ``window``; :func:`fingerprint_spec`): what its prints were cut as, which the
+    evaluation, the export and the device repeat."""
+    return fingerprint_spec(options.get("crop", "foreground"), int(options.get("window", 0)))
 
 
 @functools.cache
@@ -278,6 +298,7 @@ def synthetic_fingerprint_splits(
     crop: str = "foreground",
     generator: Mapping[str, Any] | None = None,
     minutiae_maps: bool = False,
+    window: int = 0,
 ) -> Splits:
     """Train / validation / test identities of synthetic prints (see :func:`identity_ranges`).
 
@@ -301,8 +322,10 @@ def synthetic_fingerprint_splits(
         (:mod:`pretrain.data.minutiae_maps`; a registered crop only), for a task that trains a
         minutiae head beside the identity loss (``margin_softmax``'s ``minutiae_weight``). The
         held-out splits stay one-channel prints.
+      window: the window's side in source pixels (0: the crop's own, 256); the model input
+        keeps the crop's scale (:func:`fingerprint_spec`).
     """
-    spec = fingerprint_spec(crop)
+    spec = fingerprint_spec(crop, window)
     config = generator_config(generator)
     if identities < 2 or test_identities < 2:
         raise ConfigError("synthetic_fingerprints needs at least 2 training and 2 test identities.")
@@ -343,7 +366,7 @@ def synthetic_test_windows(**options: Any) -> np.ndarray:
     images, _ = generator.impressions(
         print_ranges(a).test, a["held_out_impressions"], progress=True
     )
-    return preprocess_batch_views(list(images), fingerprint_spec(a["crop"]))
+    return preprocess_batch_views(list(images), print_spec(a))
 
 
 def synthetic_val_set(**options: Any) -> ArrayDataset:

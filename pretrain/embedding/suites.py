@@ -27,8 +27,8 @@ from pretrain.config import TrainConfig
 from pretrain.data import SENSOR_SETS, ArrayDataset, DataError, read_sensor_sets
 from pretrain.embedding.data import (
     face_options,
-    fingerprint_spec,
     orl_subjects,
+    print_spec,
     synthetic_test_set,
     synthetic_test_windows,
 )
@@ -196,7 +196,7 @@ def synthetic_features(
     spec with a second registration hypothesis (:func:`window_features`)."""
     held = synthetic_test_set(**options)
     features = embed(module, params, held.images)
-    if fingerprint_spec(options.get("crop", "foreground")).max_views > 1:
+    if print_spec(options).max_views > 1:
         features = window_features(module, params, held, features, options)
     return held, features
 
@@ -247,7 +247,7 @@ def fingerprint_suite(
     k-shot split of the five sensor sets (``fvc``) and the FVC protocol of all six sets, with
     the HOG and LBP baselines (``fvc_protocol``)."""
     synthetic = synthetic_report(module, params, config.dataset_options)
-    spec = fingerprint_spec(config.dataset_options.get("crop", "foreground"))
+    spec = print_spec(config.dataset_options)
     prints = fvc_sensor_sets(root, sets, spec)
     features = embed(module, params, prints.images)
     fvc = score(features, prints.labels, prints.impressions, prints.images, prints.owners)
