@@ -422,6 +422,28 @@ def test_generator_settings_reach_the_prints_and_their_cache_key(tmp_path: Path)
         data.synthetic_fingerprint_splits(identities=2, test_identities=2, generator={"sd": 1})
 
 
+def test_a_larger_window_keeps_the_crops_scale_and_reaches_the_prints(tmp_path: Path) -> None:
+    from devices.localiser import ANCHOR_VIEWS_SPEC
+    from export.artifact.split import OPTION_SPECS
+    from pretrain.embedding import data
+
+    options = {"crop": "anchor_views", "window": 320}
+    spec = data.print_spec(options)
+    assert (spec.crop_size, spec.input_size) == ((320, 320), (160, 160))
+    assert spec.second_anchor_below == ANCHOR_VIEWS_SPEC.second_anchor_below
+    assert data.print_spec({"crop": "anchor_views"}) == ANCHOR_VIEWS_SPEC  # 0: the crop's own
+    assert data.fingerprint_spec("anchor_views", 256) == ANCHOR_VIEWS_SPEC
+    assert OPTION_SPECS["synthetic_fingerprints"](options) == spec  # the export cuts the same
+    for bad in (32, 321):
+        with pytest.raises(ConfigError, match="window must be"):
+            data.print_spec({"crop": "anchor", "window": bad})
+    splits = data.synthetic_fingerprint_splits(
+        identities=2, test_identities=2, val_identities=0, impressions=1, held_out_impressions=1,
+        cache=str(tmp_path), crop="foreground", window=192,
+    )  # fmt: skip
+    assert splits.test.images.shape[1:3] == (96, 96)
+
+
 def test_a_fitted_flow_table_is_part_of_the_cache_key(tmp_path: Path, monkeypatch) -> None:
     from pretrain.data import GeneratorConfig
     from pretrain.embedding import data
