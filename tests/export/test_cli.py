@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from export.__main__ import main
 from export.bundle import Coded
 
 ROOT = Path(__file__).parents[2]
+ARTIFACTS = ROOT / "notebooks" / "results" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,38 @@ def test_evaluate_prints_one_json_object(signed, mnist_dir, capsys) -> None:
     assert {"test_error_pct", "ratio", "bytes", "reference_bytes"} <= set(result)
     assert 0.0 <= result["test_error_pct"] <= 100.0 and result["examples"] == 10_000
     assert result["ratio"] == pytest.approx(result["reference_bytes"] / result["bytes"])
+
+
+def _lenet300(folder: Path, name: str, classes: int, options: dict) -> Path:
+    """A signed LeNet-300 (32-16 hidden) bundle of ``classes`` outputs, at ``folder/name``."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    export.bundle.write_public_key(key.public_key(), folder / f"{name}.pub")
+    tensors = {}
+    for i, (a, b) in enumerate([(784, 32), (32, 16), (16, classes)], start=1):
+        tensors[f"fc{i}/kernel"] = np.zeros((a, b), np.float32)
+        tensors[f"fc{i}/bias"] = np.zeros(b, np.float32)
+    data = export.build_bundle(tensors, model="lenet300", options=options, private_key=key)
+    return export.write_bundle(folder / f"{name}.pfb", data)
+
+
+def test_evaluate_refuses_what_is_not_a_classifier_of_the_dataset(tmp_path: Path, capsys) -> None:
+    """Refused from the shapes, before the test split is read: no "error 100.00%" (exit 0)."""
+    pub = str(ARTIFACTS / "signing.pub")
+    shutil.copy(ARTIFACTS / "fingerprint" / "backbone.pfb", tmp_path / "backbone.pfb")
+    shutil.copy(ARTIFACTS / "face.pfb", tmp_path / "face.pfb")
+    twelve = _lenet300(tmp_path, "twelve", 12, {"hidden": [32, 16], "num_classes": 12})
+    mislabelled = _lenet300(tmp_path, "mislabelled", 12, {"hidden": [32, 16]})
+    cases = [
+        (tmp_path / "backbone.pfb", pub, "its embednet gives 128 outputs an image, not 10 class"),
+        (tmp_path / "face.pfb", pub, "is an artifact's download bundle (pocketfit-download/1)"),
+        (twelve, str(tmp_path / "twelve.pub"), "gives 12 outputs an image, not 10 class scores"),
+        (mislabelled, str(tmp_path / "mislabelled.pub"), "does not take mnist's 28x28x1 images"),
+    ]
+    for path, key, says in cases:
+        assert main(["evaluate", str(path), "--dataset", "mnist", "--key", key]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and err.count("\n") == 1, err
+        assert "not a mnist classifier" in err
 
 
 def test_tampered_bundle_is_a_clean_error(signed, tmp_path: Path, capsys) -> None:
