@@ -29,7 +29,7 @@ from export.bundle import (
 )
 from export.evaluate import DATASETS, evaluate_bundle
 
-KEY_HELP = "the trusted public key (PEM) the bundle must be signed with (required to verify)"
+KEY_HELP = "the trusted public key (PEM) the bundle must be signed with (a key beside it is not)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,12 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="verify a bundle and print its per-layer size table")
     inspect.add_argument("bundle", help="a .pfb file")
-    inspect.add_argument("--key", help=KEY_HELP)
+    inspect.add_argument("--key", required=True, help=KEY_HELP)
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate = sub.add_parser("evaluate", help="verify, decode and measure the test error")
     evaluate.add_argument("bundle", help="a .pfb file")
     evaluate.add_argument("--dataset", required=True, choices=DATASETS)
-    evaluate.add_argument("--key", help=KEY_HELP)
+    evaluate.add_argument("--key", required=True, help=KEY_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
     keygen.add_argument(

@@ -29,6 +29,7 @@ from devices.trust import key_id as key_id
 DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
 PUBLIC_KEY_NAME = "signing.pub"
 PRIVATE_MODE = 0o600
+PUBLIC_PEM = b"-----BEGIN PUBLIC KEY-----"
 
 
 def _ed25519() -> Any:
@@ -50,6 +51,11 @@ def generate_key(private_path: str | os.PathLike[str], public_path: str | os.Pat
     private_path, public_path = Path(private_path).expanduser(), Path(public_path).expanduser()
     if private_path.exists():
         raise FileExistsError(f"{private_path} exists; not overwriting a private key.")
+    if public_path.is_dir():  # checked before the private key is written: a re-run would fail
+        raise IsADirectoryError(
+            f"public key path {public_path} is a directory; give a file, e.g. "
+            f"{public_path / PUBLIC_KEY_NAME}."
+        )
     key = _ed25519().Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -118,9 +124,16 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
     from cryptography.hazmat.primitives import serialization
 
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise BundleError(f"private key {file} is a directory; give the key's file.")
     if not file.is_file():
         raise BundleError(
             f"private key {file} not found; create one with `python -m export keygen`."
+        )
+    if file.read_bytes().lstrip().startswith(PUBLIC_PEM):  # before the mode: no chmod advice
+        raise BundleError(
+            f"{file} is a public key (the public half); signing needs its private key "
+            f"(default {DEFAULT_PRIVATE_KEY})."
         )
     _check_private_mode(file)
     try:

@@ -81,6 +81,8 @@ class Tokens:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise TokenError(f"tokens file {self.path} is a directory; give the file's path.")
         if not self.path.is_file():
             raise TokenError(
                 f"tokens file {self.path} not found; issue one with "

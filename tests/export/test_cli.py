@@ -112,9 +112,51 @@ def test_a_key_beside_the_bundle_is_never_trusted(signed, capsys) -> None:
     """signing.pub sits beside the bundle, yet without --key nothing is verified or decoded."""
     path, _ = signed
     assert (path.parent / "signing.pub").is_file()
-    assert main(["inspect", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "pass --key" in err and "fc1" not in err
+    for command in (["inspect", str(path)], ["evaluate", str(path), "--dataset", "mnist"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(command)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "the following arguments are required: --key" in err
+        assert "fc1" not in err
+    with pytest.raises(SystemExit):
+        main(["inspect", "-h"])
+    assert "[--key KEY]" not in capsys.readouterr().out  # shown as required, not optional
+    with pytest.raises(export.BundleError, match="pass --key"):  # the library's own refusal
+        export.read_bundle(path)
+
+
+def test_a_directory_is_named_as_one(signed, tmp_path: Path, capsys) -> None:
+    path, _ = signed
+    pub = str(path.parent / "signing.pub")
+    cases = [
+        (["inspect", str(tmp_path), "--key", pub], f"{tmp_path} is a directory; give a bundle"),
+        (["inspect", str(path), "--key", str(tmp_path)], f"public key {tmp_path} is a directory"),
+    ]
+    for argv, says in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and "not found" not in err
+
+
+def test_keygen_checks_the_public_path_before_writing_the_private_key(tmp_path: Path, capsys):
+    private = tmp_path / "k.key"
+    args = ["keygen", "--private", str(private), "--public", str(tmp_path)]
+    assert main(args) == 2
+    assert f"public key path {tmp_path} is a directory" in capsys.readouterr().err
+    assert not private.exists()  # so the corrected re-run is not refused
+    assert main([*args[:-1], str(tmp_path / "k.pub")]) == 0
+
+
+def test_a_public_key_given_as_the_signing_key_is_named_as_one(tmp_path: Path) -> None:
+    from export.bundle.signing import load_private_key
+
+    export.generate_key(tmp_path / "k.key", tmp_path / "k.pub")
+    (tmp_path / "k.pub").chmod(0o644)
+    with pytest.raises(export.BundleError, match=r"is a public key \(the public half\)") as err:
+        load_private_key(tmp_path / "k.pub")
+    assert "chmod" not in str(err.value)
+    with pytest.raises(export.BundleError, match="is a directory"):
+        load_private_key(tmp_path)
 
 
 def test_wrong_key_and_missing_files_are_clean_errors(signed, tmp_path: Path, capsys) -> None:

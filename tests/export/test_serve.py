@@ -52,6 +52,8 @@ def test_bad_device_names_are_refused(tmp_path: Path, device: str) -> None:
 def test_unreadable_tokens_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(TokenError, match="not found; issue one"):
         Tokens(tmp_path / "missing.json")
+    with pytest.raises(TokenError, match="is a directory; give the file's path"):
+        Tokens(tmp_path)
     (tmp_path / "bad.json").write_text('{"format": "x", "devices": []}')
     with pytest.raises(TokenError, match="not a readable tokens file"):
         Tokens(tmp_path / "bad.json")
