@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import devices
+from devices.cli_args import at_least
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,11 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--profile", required=True, help="profile name (see `list`) or a .json path")
     plan.add_argument("--json", action="store_true")
     energy = sub.add_parser("energy", help="energy and latency per call, on one or more profiles")
-    energy.add_argument("--artifact", help="artifact directory")
-    energy.add_argument("--signature", help="only this signature (default: all)")
-    energy.add_argument("--weights-bytes", type=int, help="a backbone known by its stored size")
-    energy.add_argument("--macs", type=int, help="its multiply-accumulates per example")
-    energy.add_argument("--bits", type=int, default=32, help="its stored precision (default 32)")
+    source = energy.add_mutually_exclusive_group(required=True)
+    source.add_argument("--artifact", help="artifact directory")
+    source.add_argument(
+        "--weights-bytes", type=at_least(0), help="a backbone known by its stored size"
+    )
+    energy.add_argument("--signature", help="with --artifact: only this signature (default: all)")
+    energy.add_argument(
+        "--macs", type=at_least(0), help="with --weights-bytes: multiply-accumulates per example"
+    )
+    energy.add_argument(
+        "--bits", type=at_least(1), help="with --weights-bytes: its stored precision (default 32)"
+    )
     energy.add_argument("--profile", action="append", help="profile(s); default: all")
     energy.add_argument("--json", action="store_true")
     off = sub.add_parser("offload", help="local or cloud enrollment, and why")
@@ -47,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     off.add_argument("--charging", action="store_true")
     off.add_argument("--consent", action="store_true", help="the user allows sending embeddings")
     off.add_argument("--scope", help="training scope (default: the widest that fits)")
-    off.add_argument("--free-bytes", type=int, help="memory free now (default: the profile's)")
+    off.add_argument(
+        "--free-bytes", type=at_least(0), help="memory free now (default: the profile's)"
+    )
     cal = sub.add_parser("calibrate", help="measure this machine into the host profile")
     cal.add_argument("--out", help="where to write (default devices/profiles/host.json)")
     cal.add_argument(
@@ -191,6 +201,10 @@ def _energy(args: argparse.Namespace) -> int:
     names = args.profile or devices.profile_names()
     profiles = [devices.load_profile(n) for n in names]
     rows: list[dict[str, Any]] = []
+    if args.artifact and (args.macs is not None or args.bits is not None):
+        raise ValueError("--macs and --bits describe a --weights-bytes backbone, not --artifact.")
+    if args.weights_bytes is not None and args.signature:
+        raise ValueError("--signature picks one of an --artifact's signatures.")
     if args.artifact:
         graph = devices.load_graph(args.artifact)
         sigs = [graph.signature(args.signature)] if args.signature else list(graph.signatures)
@@ -206,9 +220,10 @@ def _energy(args: argparse.Namespace) -> int:
                         "weights_in_sram": e.weights_in_sram,
                     }
                 )
-    elif args.weights_bytes is not None and args.macs is not None:
+    elif args.macs is not None:
+        bits = 32 if args.bits is None else args.bits
         for p in profiles:
-            r = devices.inference_energy(args.weights_bytes, args.macs, p, bits=args.bits)
+            r = devices.inference_energy(args.weights_bytes, args.macs, p, bits=bits)
             rows.append(
                 {
                     "profile": p.name,
@@ -219,7 +234,7 @@ def _energy(args: argparse.Namespace) -> int:
                 }
             )
     else:
-        raise ValueError("energy needs --artifact DIR, or --weights-bytes N and --macs N.")
+        raise ValueError("--weights-bytes N needs --macs N.")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

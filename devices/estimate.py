@@ -291,7 +291,13 @@ def inference_energy(
 
     For the "which backbone fits in SRAM" table: ``weight_bytes`` as stored (dense fp32, int8 or
     Deep-Compression-sized), ``macs`` per example, computed at the precision ``bits`` maps to.
+
+    Raises:
+      ValueError: a negative size or count, or ``bits`` < 1.
     """
+    counts = {"weight_bytes": weight_bytes, "macs": macs, "activation_bytes": activation_bytes}
+    if min(counts.values()) < 0 or bits < 1:
+        raise ValueError(f"need sizes and counts >= 0 and bits >= 1, got {counts}, bits {bits}.")
     precision = profile.compute_precision(bits)
     fits = weight_bytes <= profile.sram_bytes
     level_pj = profile.sram_pj_per_byte if fits else profile.dram_pj_per_byte

@@ -251,6 +251,8 @@ def _kernel_costs(r: _Reader) -> dict[str, float]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ProfileError(f"{path} is a directory; give a profile file (.json) or a name.")
     if not path.is_file():
         raise ProfileError(f"{path}: profile file not found.")
     try:

@@ -36,6 +36,8 @@ def public_key(source: Any) -> ed25519.Ed25519PublicKey:
     where = "key bytes"
     if isinstance(source, str | os.PathLike):
         path = Path(source).expanduser()
+        if path.is_dir():
+            raise TrustError(f"public key {path} is a directory; give its PEM file (signing.pub).")
         if not path.is_file():
             raise TrustError(f"public key {path} not found.")
         where, source = str(path), path.read_bytes()

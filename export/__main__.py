@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from devices.cli_args import at_least, port
 from export.bundle import (
     DEFAULT_PRIVATE_KEY,
     BundleError,
@@ -28,7 +29,7 @@ from export.bundle import (
 )
 from export.evaluate import DATASETS, evaluate_bundle
 
-KEY_HELP = "the trusted public key (PEM) the bundle must be signed with (required to verify)"
+KEY_HELP = "the trusted public key (PEM) the bundle must be signed with (a key beside it is not)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,12 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="verify a bundle and print its per-layer size table")
     inspect.add_argument("bundle", help="a .pfb file")
-    inspect.add_argument("--key", help=KEY_HELP)
+    inspect.add_argument("--key", required=True, help=KEY_HELP)
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate = sub.add_parser("evaluate", help="verify, decode and measure the test error")
     evaluate.add_argument("bundle", help="a .pfb file")
     evaluate.add_argument("--dataset", required=True, choices=DATASETS)
-    evaluate.add_argument("--key", help=KEY_HELP)
+    evaluate.add_argument("--key", required=True, help=KEY_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
     keygen.add_argument(
@@ -136,18 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
     serve.add_argument(
-        "--port", type=int, default=8443, help="port, 0 for a free one (default: %(default)s)"
+        "--port", type=port, default=8443, help="port, 0 for a free one (default: %(default)s)"
     )
     serve.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS with")
     serve.add_argument("--tls-key", help="its private key (PEM)")
     serve.add_argument(
-        "--max-request-bytes", type=int, default=4 * 2**20, help="default: %(default)s"
+        "--max-request-bytes", type=at_least(1), default=4 * 2**20, help="default: %(default)s"
     )
     serve.add_argument(
         "--rate", type=float, default=20.0, help="requests/s per device (default: %(default)s)"
     )
     serve.add_argument(
-        "--burst", type=int, default=40, help="burst per device (default: %(default)s)"
+        "--burst", type=at_least(1), default=40, help="burst per device (default: %(default)s)"
     )
     serve.add_argument(
         "--issue", metavar="DEVICE", help="add a device to --tokens, print its token, exit"
@@ -157,12 +158,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from export.serve import Limits, ServeConfig, issue_token, serve
+    from export.serve import Limits, ServeConfig, issue_token, serve, tenant_of
 
     if args.issue:
         if not args.tenant:
             raise ValueError("--issue needs --tenant.")
+        before = tenant_of(args.tokens, args.issue)
         print(issue_token(args.tokens, args.issue, args.tenant))
+        if before is not None:  # on stderr: stdout is the token alone, for scripts
+            moved = f"; it moved from tenant {before} to tenant {args.tenant}"
+            print(
+                f"note: device {args.issue} was already registered: its old token no longer "
+                f"works{moved if before != args.tenant else ''}.",
+                file=sys.stderr,
+            )
         return
     if not (args.artifacts and args.key):
         raise ValueError("serve needs --artifacts and --key (or --issue DEVICE --tenant T).")

@@ -8,22 +8,73 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from devices.bundle.download import FORMAT as DOWNLOAD_FORMAT
 from export.bundle import Bundle, read_bundle
 
-DATASETS = ("mnist",)
+
+class Dataset(NamedTuple):
+    """A test split a bundle can be measured on: its loader, image shape and class count."""
+
+    load: Callable[[], Any]
+    image_shape: tuple[int, ...]
+    classes: int
+
+
+def _mnist() -> Any:
+    import pretrain
+
+    return pretrain.load_mnist("test")
+
+
+TEST_SETS = {"mnist": Dataset(_mnist, (28, 28, 1), 10)}
+DATASETS = tuple(TEST_SETS)
 
 
 def _test_split(name: str) -> Any:
+    if name not in TEST_SETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    return TEST_SETS[name].load()
+
+
+def check_classifier(bundle: Bundle, dataset: str, where: str = "bundle") -> None:
+    """Refuses a bundle whose network is not a classifier of ``dataset``'s images: a download
+    bundle (an artifact, not a network), or a network whose output is not one logit per class
+    (an embedding backbone), found from the shapes alone (nothing is computed).
+
+    Raises:
+      ValueError: the bundle is not a classifier for ``dataset``; the message says what it is.
+    """
+    import flax
+    import jax
+
     import pretrain
 
-    loaders: dict[str, Callable[[], Any]] = {"mnist": lambda: pretrain.load_mnist("test")}
-    if name not in loaders:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    return loaders[name]()
+    spec = TEST_SETS[dataset]
+    if bundle.options.get("format") == DOWNLOAD_FORMAT:
+        raise ValueError(
+            f"{where} is an artifact's download bundle ({DOWNLOAD_FORMAT}), not a {dataset} "
+            "classifier; evaluate measures a classifier's .pfb (e.g. pretrain/configs/lenet300.py's)."
+        )
+    module = pretrain.build_model(bundle.model, **bundle.options)
+    images = jax.ShapeDtypeStruct((1, *spec.image_shape), np.float32)
+    try:
+        out = jax.eval_shape(lambda p, x: module.apply({"params": p}, x), bundle.params, images)
+        shape = tuple(out.shape)
+    except (ValueError, TypeError, AttributeError, flax.errors.FlaxError) as err:
+        raise ValueError(
+            f"{where}: its {bundle.model} does not take {dataset}'s "
+            f"{'x'.join(map(str, spec.image_shape))} images ({str(err).splitlines()[0]}); not a "
+            f"{dataset} classifier."
+        ) from None
+    if shape != (1, spec.classes):
+        raise ValueError(
+            f"{where}: its {bundle.model} gives {shape[-1] if shape else 'no'} outputs an image, "
+            f"not {spec.classes} class scores: not a {dataset} classifier (an embedding backbone?)."
+        )
 
 
 def measure_error(
@@ -49,7 +100,8 @@ def measure_error(
 def evaluate_bundle(
     path: str | os.PathLike[str], *, dataset: str = "mnist", public_key: Any = None
 ) -> dict[str, Any]:
-    """Verifies and decodes ``path``, then measures its test error.
+    """Verifies and decodes ``path``, checks it classifies ``dataset``, then measures its test
+    error.
 
     Returns:
       ``{"test_error_pct", "ratio", "bytes", "reference_bytes", "model", "dataset", "examples",
@@ -58,6 +110,7 @@ def evaluate_bundle(
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     bundle = read_bundle(path, public_key=public_key)
+    check_classifier(bundle, dataset, str(path))
     error, n = measure_error(bundle, dataset)
     return {
         "test_error_pct": error,

@@ -30,6 +30,7 @@ import json
 import logging
 import sys
 
+from devices.cli_args import at_least
 from pretrain import tools_cli
 
 COMMANDS = ("train", "data", "localiser", "minutiae-detector", "snapshot")
@@ -62,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     group = train.add_argument_group("multi-process (data parallel over machines)")
     group.add_argument("--coordinator", help="HOST:PORT of process 0")
-    group.add_argument("--num-processes", type=int, default=1)
-    group.add_argument("--process-id", type=int, default=0)
+    group.add_argument("--num-processes", type=at_least(1), default=1)
+    group.add_argument("--process-id", type=at_least(0), default=0, help="0 .. --num-processes - 1")
     _data_parser(sub)
     tools_cli.localiser_parser(sub)
     tools_cli.detector_parser(sub)
@@ -102,18 +103,36 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf")  # what both matplotlib and Pillow write
+
+
+def _image_file(text: str) -> str:
+    """An argparse ``type``: the path of an image file to write (not a folder)."""
+    from pathlib import Path
+
+    if Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a directory; give an image file path, e.g. {Path(text) / 'out.png'}"
+        )
+    if Path(text).suffix.lower() not in IMAGE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text}: give an image file path ending in {', '.join(IMAGE_SUFFIXES)}"
+        )
+    return text
+
+
 def _data_parser(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="synthetic fingerprint gallery and dataset statistics")
     tasks = data.add_subparsers(dest="task", required=True)
     gallery = tasks.add_parser("gallery", help="masters and impressions of synthetic prints")
-    gallery.add_argument("--out", required=True, help="PNG to write")
+    gallery.add_argument("--out", required=True, type=_image_file, help="PNG to write")
     gallery.add_argument("--seed", type=int, default=0)
-    gallery.add_argument("--identities", type=int, default=5)
-    gallery.add_argument("--impressions", type=int, default=4)
+    gallery.add_argument("--identities", type=at_least(1), default=5)
+    gallery.add_argument("--impressions", type=at_least(0), default=4)
     faces = tasks.add_parser("faces", help="LFW, Extended Yale B and ORL in ORL's framing")
-    faces.add_argument("--out", required=True, help="PNG to write")
+    faces.add_argument("--out", required=True, type=_image_file, help="PNG to write")
     faces.add_argument("--seed", type=int, default=0)
-    faces.add_argument("--per-set", type=int, default=8, help="faces per dataset row")
+    faces.add_argument("--per-set", type=at_least(1), default=8, help="faces per dataset row")
     stats = tasks.add_parser(
         "stats", help="ridge period, coherence, foreground, histogram, classes"
     )
@@ -124,9 +143,13 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
         help="synthetic, fvc/<set> or orl (repeatable: side by side)",
     )
     stats.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
-    stats.add_argument("--identities", type=int, default=10, help="synthetic identities")
-    stats.add_argument("--impressions", type=int, default=8, help="synthetic impressions each")
-    stats.add_argument("--limit", type=int, default=0, help="at most this many real images")
+    stats.add_argument("--identities", type=at_least(1), default=10, help="synthetic identities")
+    stats.add_argument(
+        "--impressions", type=at_least(1), default=8, help="synthetic impressions each"
+    )
+    stats.add_argument(
+        "--limit", type=at_least(1), help="at most this many real images (default: all)"
+    )
     stats.add_argument(
         "--pairs",
         action="store_true",
@@ -143,7 +166,7 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
         metavar="JSON",
         help="synthetic generator settings, e.g. '{\"partial_prob\": 0.6}' (GeneratorConfig)",
     )
-    stats.add_argument("--plot", help="also save a figure to this PNG")
+    stats.add_argument("--plot", type=_image_file, help="also save a figure to this PNG")
     stats.add_argument("--json", help="also write the statistics to this JSON file")
 
 
@@ -185,7 +208,7 @@ def _data(args: argparse.Namespace) -> int:
                 identities=args.identities,
                 seed=args.seed,
                 impressions=args.impressions,
-                limit=args.limit,
+                limit=args.limit or 0,
                 pairs=args.pairs,
                 progress=True,
                 generator=generator,
@@ -227,6 +250,22 @@ def _headline(report: dict) -> dict:
     return out
 
 
+def _check_train_args(args: argparse.Namespace) -> None:
+    """What the parser cannot check alone, before any data is read or a process group joined."""
+    from pathlib import Path
+
+    from pretrain.config import ConfigError
+
+    if args.process_id >= args.num_processes:
+        raise ConfigError(
+            f"--process-id {args.process_id} is not one of the {args.num_processes} processes "
+            f"(0 .. {args.num_processes - 1})."
+        )
+    workdir = Path(args.workdir).expanduser()
+    if workdir.exists() and not workdir.is_dir():
+        raise ConfigError(f"--workdir {workdir} is a file; give a directory (it is created).")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
@@ -245,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     import pretrain  # after parsing, so --help stays fast
 
     try:
+        _check_train_args(args)
         if args.num_processes > 1:
             if not args.coordinator:
                 raise pretrain.ConfigError("--num-processes > 1 needs --coordinator HOST:PORT.")

@@ -56,6 +56,7 @@ DILATIONS = (1, 2, 4, 8, 1)
 TRAIN_IDENTITIES = range(300, 1300)  # backbone training identities (300.. in every run)
 VAL_IDENTITIES = range(1300, 1400)  # held-out training identities: they choose the epoch
 SIZE_IMPRESSIONS = 4  # impressions per held-out identity in :func:`size_errors`' figures
+IMPRESSIONS = 8  # impressions per training identity (each also mirrored)
 CALIBRATION = 200  # held-out prints (evenly spaced) that set the activations' scales
 SENSOR_SHAPES = ((300, 300), (364, 256), (478, 448), (374, 388), (560, 296))
 """``(h, w)`` of the five FVC sensor sets' images (their README's sizes; no print is read): the
@@ -82,6 +83,12 @@ class LocaliserConfig:
     learning_rate: float = 3e-3
     sigma_blocks: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}."
+            )
 
 
 def anchor_data(
@@ -342,6 +349,23 @@ def padded_to(x: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def check_batches(
+    train_identities: Sequence[range], impressions: int, config: LocaliserConfig
+) -> None:
+    """Refuses a run too small for one batch: an epoch of no step (an empty schedule).
+
+    Raises:
+      ValueError: fewer training prints (mirrored ones included) than ``config.batch_size``.
+    """
+    prints = 2 * impressions * sum(len(r) for r in train_identities)
+    if prints < config.batch_size:
+        raise ValueError(
+            f"{sum(len(r) for r in train_identities)} training identities give {prints} prints "
+            f"({impressions} impressions, mirrored), fewer than one batch of "
+            f"{config.batch_size}: train on more identities."
+        )
+
+
 def fit(
     workdir: Path,
     out: Path,
@@ -349,7 +373,7 @@ def fit(
     generators: Sequence[GeneratorConfig],
     train_identities: Sequence[range] = (TRAIN_IDENTITIES,),
     val_identities: range = VAL_IDENTITIES,
-    impressions: int = 8,
+    impressions: int = IMPRESSIONS,
     seed: int = 0,
     config: LocaliserConfig = LocaliserConfig(),
     progress: bool = True,
@@ -362,6 +386,7 @@ def fit(
     (:func:`size_errors`) are of ``generators[0]``'s prints."""
     if not generators or len(generators) != len(train_identities):
         raise ValueError("fit needs one training identity range per generator.")
+    check_batches(train_identities, impressions, config)
     train_sets = [
         cached_anchor_data(workdir, ids, impressions, seed=seed, generator=g, progress=progress)
         for g, ids in zip(generators, train_identities, strict=True)

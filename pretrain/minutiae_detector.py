@@ -95,6 +95,11 @@ class DetectorConfig:
     eval_every: int = 1000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        counts = {"steps": self.steps, "batch_size": self.batch_size, "eval_every": self.eval_every}
+        if min(counts.values()) < 1:
+            raise ValueError(f"{counts} must all be >= 1.")
+
 
 def impression_truth(
     master: Master,

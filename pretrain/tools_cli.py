@@ -9,6 +9,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from devices.cli_args import at_least
+
 if TYPE_CHECKING:
     from pretrain.data.fingerprint import GeneratorConfig
 
@@ -34,24 +36,34 @@ def localiser_parser(sub: argparse._SubParsersAction) -> None:
         "pretrain/configs/embed_fingerprint_mixed.py; repeat to train on several generators "
         "(--evaluate measures the first one's prints)",
     )
-    loc.add_argument("--workdir", default="runs/localiser", help="cached prints go here")
-    loc.add_argument("--out", default="devices/localiser.npz", help="the integer weights")
-    loc.add_argument("--json", default="notebooks/results/localiser.json", help="its figures")
+    loc.add_argument(
+        "--workdir", default="runs/localiser", help="cached prints go here (default: %(default)s)"
+    )
+    loc.add_argument(
+        "--out",
+        default="devices/localiser.npz",
+        help="the integer weights (default: %(default)s, the shipped ones: replaced)",
+    )
+    loc.add_argument(
+        "--json",
+        default="notebooks/results/localiser.json",
+        help="its figures (default: %(default)s)",
+    )
     loc.add_argument(
         "--identities",
-        type=int,
+        type=at_least(1),
         action="append",
         help="training identities, from 300 (default 1000); one per --generator-config, or "
         "one for all",
     )
     loc.add_argument(
         "--val-identities",
-        type=int,
+        type=at_least(1),
         default=100,
         help="held-out identities after every generator's training ones, drawn by each: they "
         "choose the epoch",
     )
-    loc.add_argument("--epochs", type=int, default=None, help="default: LocaliserConfig's")
+    loc.add_argument("--epochs", type=at_least(1), default=None, help="default: LocaliserConfig's")
     loc.add_argument(
         "--evaluate",
         action="store_true",
@@ -72,17 +84,21 @@ def detector_parser(sub: argparse._SubParsersAction) -> None:
         "pretrain/configs/embed_fingerprint_flowmix.py",
     )
     det.add_argument(
-        "--workdir", default="runs/minutiae_detector", help="cached prints and the checkpoint"
+        "--workdir",
+        default="runs/minutiae_detector",
+        help="cached prints and the checkpoint (default: %(default)s)",
     )
     det.add_argument(
         "--out",
         default="devices/minutiae_detector.npz",
-        help="the chosen weights and threshold",
+        help="the chosen weights and threshold (default: %(default)s, the shipped ones: replaced)",
     )
     det.add_argument(
-        "--json", default="notebooks/results/minutiae_detector.json", help="its figures"
+        "--json",
+        default="notebooks/results/minutiae_detector.json",
+        help="its figures (default: %(default)s)",
     )
-    det.add_argument("--steps", type=int, default=None, help="default: DetectorConfig's")
+    det.add_argument("--steps", type=at_least(1), default=None, help="default: DetectorConfig's")
     det.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -99,8 +115,6 @@ def detector(args: argparse.Namespace) -> int:
         if not hasattr(module, "GENERATOR"):
             raise ConfigError(f"{args.generator_config} defines no GENERATOR.")
         generator = GeneratorConfig.from_dict(module.GENERATOR)
-        if args.steps is not None and args.steps < 1:
-            raise ConfigError(f"--steps must be >= 1, got {args.steps}.")
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -125,7 +139,13 @@ def localiser(args: argparse.Namespace) -> int:
 
     from pretrain.config import ConfigError, load_module
     from pretrain.data.fingerprint import GeneratorConfig
-    from pretrain.localiser import TRAIN_IDENTITIES, LocaliserConfig, fit
+    from pretrain.localiser import (
+        IMPRESSIONS,
+        TRAIN_IDENTITIES,
+        LocaliserConfig,
+        check_batches,
+        fit,
+    )
 
     counts = args.identities or [TRAIN_IDENTITIES.stop - TRAIN_IDENTITIES.start]
     try:
@@ -142,19 +162,16 @@ def localiser(args: argparse.Namespace) -> int:
                 f"give one --identities for all generators or one per --generator-config "
                 f"({len(generators)}), got {len(counts)}."
             )
-        if min(counts) < 1 or args.val_identities < 1:
-            raise ConfigError(
-                f"--identities and --val-identities must be >= 1, got {counts} and "
-                f"{args.val_identities}."
-            )
+        config = LocaliserConfig()
+        if args.epochs is not None:
+            config = dataclasses.replace(config, epochs=args.epochs)
+        start = TRAIN_IDENTITIES.start
+        train = [range(start, start + n) for n in counts]
+        if not args.evaluate:
+            check_batches(train, IMPRESSIONS, config)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    config = LocaliserConfig()
-    if args.epochs is not None:
-        config = dataclasses.replace(config, epochs=args.epochs)
-    start = TRAIN_IDENTITIES.start
-    train = [range(start, start + n) for n in counts]
     val = range(start + max(counts), start + max(counts) + args.val_identities)
     if args.evaluate:
         return _localiser_sizes(args, generators[0], val)

@@ -91,6 +91,8 @@ def read_bundle(
         data, where = bytes(source), "bundle"
     else:
         file = Path(source).expanduser()
+        if file.is_dir():
+            raise BundleError(f"{file} is a directory; give a bundle file (.pfb).")
         if not file.is_file():
             raise BundleError(f"{file} not found.")
         data, where = file.read_bytes(), str(file)

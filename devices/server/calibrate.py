@@ -481,6 +481,7 @@ def update_speed(
     """
 
     target = target or PROFILE_DIR / "host.json"
+    profile = load_profile(target)  # a missing or bad profile is refused before minutes of work
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(workdir) if workdir else Path(tmp)
         log("converting the call probes, the kernel probes and the calibration references ...")
@@ -491,7 +492,7 @@ def update_speed(
         for key, kwargs in (("full", {}), ("int8", {"int8": True})):
             if not (refs[key] / "model.tflite").is_file():
                 build_reference(refs[key], **kwargs, **CALIBRATION_REFERENCE)  # type: ignore[arg-type]
-        calls, probes, speed = measure_speed(base, refs, load_profile(target), runs)
+        calls, probes, speed = measure_speed(base, refs, profile, runs)
     doc = json.loads(target.read_text())
     doc.update(_speed_figures(calls, probes, speed, runs))
     for key, what in IO_SOURCES.items():

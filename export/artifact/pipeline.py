@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from devices.contract import MANIFEST
 from devices.files import check_replaceable
-from devices.preprocess import preprocess_batch
 from devices.views import FLIP, SINGLE, TestViews
 from export.artifact.build import build_artifact
 from export.artifact.fusion import background_prints
@@ -176,13 +175,28 @@ def calibrate_to_sensor(
       SensorCalibrationError: too few captures or ones that are not images.
       WhiteningError: a backbone without a normalised ``embed`` layer to fold into.
     """
-    images = check_captures(captures)
-    try:
-        inputs = preprocess_batch(images, preprocess_of(saved))
-    except ValueError as err:
-        raise SensorCalibrationError(f"cannot preprocess the sensor captures: {err}") from None
-    p, record = sensor_projection(backbone.embeddings(inputs))
+    p, record = sensor_projection(backbone.embeddings(sensor_inputs(saved, captures)))
     return fold_whitening(backbone, p), record
+
+
+def sensor_inputs(saved: Any, captures: Sequence[np.ndarray]) -> np.ndarray:
+    """The model inputs of raw sensor ``captures``, through the device's own gate
+    (:func:`personalize.check_image`): captures the device would refuse (too small for the model
+    input, blank, saturated, not an image) would calibrate the artifact to images it never sees.
+
+    Raises:
+      SensorCalibrationError: too few captures, or the first the device refuses and why.
+    """
+    from personalize import QualityError, check_image
+
+    images, spec = check_captures(captures), preprocess_of(saved)
+    try:
+        return np.stack([check_image(image, spec, i) for i, image in enumerate(images)])
+    except QualityError as err:
+        raise SensorCalibrationError(
+            f"cannot preprocess the sensor captures: capture {err.index}: {err.reason}; the "
+            "device refuses such images, so they cannot calibrate its artifact."
+        ) from None
 
 
 def export_model(
@@ -263,6 +277,8 @@ def export_model(
     try:
         bar.set_postfix_str(steps[0])
         saved = pretrain.load_model(model_dir)
+        if sensor_captures is not None:
+            sensor_inputs(saved, sensor_captures)  # refused before the slow steps
         backbone = split_backbone(saved)
         bar.update()
         bar.set_postfix_str(steps[1])

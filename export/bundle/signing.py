@@ -29,6 +29,7 @@ from devices.trust import key_id as key_id
 DEFAULT_PRIVATE_KEY = Path("~/.config/pocketfit/signing.key")
 PUBLIC_KEY_NAME = "signing.pub"
 PRIVATE_MODE = 0o600
+PUBLIC_PEM = b"-----BEGIN PUBLIC KEY-----"
 
 
 def _ed25519() -> Any:
@@ -78,8 +79,10 @@ def check_public_path(
     out = Path(path).expanduser()
     if private is not None and out.resolve() == Path(private).expanduser().resolve():
         raise BundleError(f"--public names the private key's file {out}: give another file.")
-    if out.is_dir():
-        raise BundleError(f"{out} is a folder; --public names the public key's file.")
+    if out.is_dir():  # checked before a private key is written: a re-run would fail
+        raise BundleError(
+            f"public key path {out} is a directory; give a file, e.g. {out / PUBLIC_KEY_NAME}."
+        )
     if out.is_file():
         with out.open("rb") as file:
             if b"PRIVATE KEY" in file.read(4096):
@@ -147,9 +150,16 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
     from cryptography.hazmat.primitives import serialization
 
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise BundleError(f"private key {file} is a directory; give the key's file.")
     if not file.is_file():
         raise BundleError(
             f"private key {file} not found; create one with `python -m export keygen`."
+        )
+    if file.read_bytes().lstrip().startswith(PUBLIC_PEM):  # before the mode: no chmod advice
+        raise BundleError(
+            f"{file} is a public key (the public half); signing needs its private key "
+            f"(default {DEFAULT_PRIVATE_KEY})."
         )
     _check_private_mode(file)
     try:

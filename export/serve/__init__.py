@@ -11,7 +11,7 @@ from export.serve.limits import RateLimiter
 from export.serve.relay import Relay
 from export.serve.server import ServeConfig, build, serve, serve_in_thread
 from export.serve.tls import self_signed
-from export.serve.tokens import Client, TokenError, Tokens, issue_token
+from export.serve.tokens import Client, TokenError, Tokens, issue_token, tenant_of
 
 __all__ = [
     "Client",
@@ -31,4 +31,5 @@ __all__ = [
     "self_signed",
     "serve",
     "serve_in_thread",
+    "tenant_of",
 ]

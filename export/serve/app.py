@@ -44,6 +44,10 @@ class Limits:
     rate_per_s: float = 20.0
     burst: int = 40
 
+    def __post_init__(self) -> None:
+        if self.max_request_bytes < 1:
+            raise ValueError(f"max_request_bytes must be >= 1, got {self.max_request_bytes}.")
+
 
 class JsonLines(logging.Formatter):
     """One JSON object per record: the message as ``event`` plus the record's ``fields``."""

@@ -8,10 +8,12 @@ import dataclasses
 import logging
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -63,10 +65,33 @@ def _log_to_stderr() -> None:
         LOG.propagate = False
 
 
+def _check_tls(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> None:
+    """Loads the certificate and its key as the server will, so that a bad pair is refused
+    before the service says it is listening (uvicorn loads them only once serving)."""
+    for what, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if Path(path).is_dir():
+            raise ValueError(f"{what} {path} is a directory; give a PEM file.")
+        if not Path(path).is_file():
+            raise ValueError(f"{what} {path} not found.")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as err:
+        why = (
+            "the key is not the certificate's"
+            if err.reason == "KEY_VALUES_MISMATCH"
+            else "not a PEM certificate and its private key"
+        )
+        raise ValueError(f"TLS certificate {cert} with key {key}: {why}.") from None
+    except OSError as err:
+        raise ValueError(f"TLS certificate {cert} with key {key}: {err.strerror}.") from None
+
+
 def build(config: ServeConfig) -> tuple[Any, Trainer]:
-    """The app and its trainer (keys, tokens and artifacts read and checked)."""
+    """The app and its trainer (TLS files, keys, tokens and artifacts read and checked)."""
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ValueError("TLS needs both --tls-cert and --tls-key.")
+    if config.tls_cert and config.tls_key:
+        _check_tls(config.tls_cert, config.tls_key)
     private = load_private_key(config.key)
     public = load_public_key(config.artifact_key) if config.artifact_key else private.public_key()
     trainer = Trainer(config.artifacts, private, public)

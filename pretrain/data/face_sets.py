@@ -116,6 +116,8 @@ def framing_gallery(
     LFW and Yale B rows show random people (``seed``) through their frames; ORL's row is its own
     images, the framing the others copy. Every face is area-resized to ``size`` (height, width).
     """
+    if per_set < 1:
+        raise ValueError(f"per_set must be >= 1 faces a row, got {per_set}.")
     rng = np.random.default_rng(seed)
     rows = []
     for name in (LFW, YALE_B):

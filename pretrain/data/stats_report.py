@@ -95,6 +95,8 @@ def source_stats(
         raise DataError(
             f"registration must be one of {sorted(REGISTRATIONS)}, got {registration!r}."
         )
+    if limit < 0:
+        raise DataError(f"limit must be >= 1 images (or 0 for all), got {limit}.")
     spec = REGISTRATIONS[registration]
     if source == "synthetic":
         config = generator or GeneratorConfig()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import devices
 from devices.__main__ import main
 from devices.server.chains import write_chain
 
@@ -93,7 +94,9 @@ def test_offload_prints_one_line(artifact: Path, capsys) -> None:
             "not an artifact directory",
         ),
         (["plan", "--artifact", "{artifact}", "--profile", "toaster"], "unknown profile 'toaster'"),
-        (["energy"], "needs --artifact"),
+        (["energy", "--weights-bytes", "1000"], "--weights-bytes N needs --macs N"),
+        (["energy", "--artifact", "{artifact}", "--bits", "8"], "describe a --weights-bytes"),
+        (["energy", "--weights-bytes", "9", "--macs", "9", "--signature", "embed"], "--artifact's"),
         (["energy", "--artifact", "{artifact}", "--signature", "fly"], "no signature 'fly'"),
         (
             [
@@ -110,6 +113,9 @@ def test_offload_prints_one_line(artifact: Path, capsys) -> None:
             "battery_level 2.0",
         ),
         (["plan", "--artifact", "{bad}", "--profile", "mcu"], "graph.layers[0].op"),
+        (["plan", "--artifact", "{artifact}", "--profile", "{bad}"], "bad is a directory; give a"),
+        # refused before the probes are converted and timed (12 s and more)
+        (["calibrate", "--speed", "--out", "{bad}/missing.json"], "profile file not found"),
     ],
 )
 def test_clean_errors(argv, says: str, artifact: Path, tmp_path: Path, mlp, capsys) -> None:
@@ -125,8 +131,32 @@ def test_clean_errors(argv, says: str, artifact: Path, tmp_path: Path, mlp, caps
     assert err.startswith("error: ") and says in err and "Traceback" not in err
 
 
-def test_usage_errors_exit_2(capsys) -> None:
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["plan", "--profile", "mcu"], "--artifact"),
+        (["energy"], "one of the arguments --artifact --weights-bytes is required"),
+        (["energy", "--weights-bytes", "-1000", "--macs", "5"], "--weights-bytes: must be >= 0"),
+        (["energy", "--weights-bytes", "1000", "--macs", "-5000"], "--macs: must be >= 0"),
+        (["energy", "--weights-bytes", "1", "--macs", "1", "--bits", "0"], "--bits: must be >= 1"),
+        (["energy", "--weights-bytes", "1", "--macs", "1", "--bits", "-3"], "--bits: must be >="),
+        (
+            ["energy", "--artifact", "a", "--weights-bytes", "1"],
+            "--weights-bytes: not allowed with argument --artifact",
+        ),
+        (["offload", "--free-bytes", "-1"], "--free-bytes: must be >= 0"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], says: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["plan", "--profile", "mcu"])
+        main(argv)
     assert exit_.value.code == 2
-    assert "--artifact" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
+
+
+def test_inference_energy_refuses_negative_sizes() -> None:
+    profile = devices.load_profile("mcu")
+    for kw in ({"weight_bytes": -1}, {"macs": -1}, {"activation_bytes": -1}, {"bits": 0}):
+        args = {"weight_bytes": 10, "macs": 10, "bits": 8, **kw}
+        with pytest.raises(ValueError, match="need sizes and counts >= 0 and bits >= 1"):
+            devices.inference_energy(args.pop("weight_bytes"), args.pop("macs"), profile, **args)

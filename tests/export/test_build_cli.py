@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import export
 import pretrain
-from devices.preprocess import FACE_SPEC
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC
 from export.__main__ import main
 from export.artifact.convert import op_names, size_breakdown
 from export.artifact.head import HeadConfig, imprint
@@ -195,6 +195,7 @@ class _NoPart(nn.Module):
         ("fewcaptures", "at least 20 captures from the sensor"),
         ("nocaptures", "no capture files"),
         ("captures_bundle", "bundle made before the sensor calibration"),
+        ("small_captures", "capture 0: 112x92 pixels, smaller than the model input 128x128"),
     ],
 )
 def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, message: str):
@@ -215,6 +216,16 @@ def test_build_errors_are_one_clear_line(tiny, monkeypatch, capsys, case: str, m
         args += ["--scope", "everything"]
     elif case in ("nokey", "openkey"):
         pass
+    elif case == "small_captures":  # ORL faces for a print model: the device refuses them
+        pretrain.save_model(
+            tmp / "print_model",
+            model="embednet",
+            model_options=TINY,
+            params=tiny["params"],
+            info={"config": _config(), "preprocess": FINGERPRINT_SPEC.to_dict()},
+        )
+        args[2] = str(tmp / "print_model")
+        args += ["--sensor-captures", str(_captures(tmp / f"{case}-captures", 20))]
     elif case in ("fewcaptures", "nocaptures", "captures_bundle"):
         folder = _captures(tmp / f"{case}-captures", 3 if case == "fewcaptures" else 20)
         if case == "nocaptures":

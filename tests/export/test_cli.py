@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from export.__main__ import main
 from export.bundle import Coded
 
 ROOT = Path(__file__).parents[2]
+ARTIFACTS = ROOT / "notebooks" / "results" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,38 @@ def test_evaluate_prints_one_json_object(signed, mnist_dir, capsys) -> None:
     assert result["ratio"] == pytest.approx(result["reference_bytes"] / result["bytes"])
 
 
+def _lenet300(folder: Path, name: str, classes: int, options: dict) -> Path:
+    """A signed LeNet-300 (32-16 hidden) bundle of ``classes`` outputs, at ``folder/name``."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    export.bundle.write_public_key(key.public_key(), folder / f"{name}.pub")
+    tensors = {}
+    for i, (a, b) in enumerate([(784, 32), (32, 16), (16, classes)], start=1):
+        tensors[f"fc{i}/kernel"] = np.zeros((a, b), np.float32)
+        tensors[f"fc{i}/bias"] = np.zeros(b, np.float32)
+    data = export.build_bundle(tensors, model="lenet300", options=options, private_key=key)
+    return export.write_bundle(folder / f"{name}.pfb", data)
+
+
+def test_evaluate_refuses_what_is_not_a_classifier_of_the_dataset(tmp_path: Path, capsys) -> None:
+    """Refused from the shapes, before the test split is read: no "error 100.00%" (exit 0)."""
+    pub = str(ARTIFACTS / "signing.pub")
+    shutil.copy(ARTIFACTS / "fingerprint" / "backbone.pfb", tmp_path / "backbone.pfb")
+    shutil.copy(ARTIFACTS / "face.pfb", tmp_path / "face.pfb")
+    twelve = _lenet300(tmp_path, "twelve", 12, {"hidden": [32, 16], "num_classes": 12})
+    mislabelled = _lenet300(tmp_path, "mislabelled", 12, {"hidden": [32, 16]})
+    cases = [
+        (tmp_path / "backbone.pfb", pub, "its embednet gives 128 outputs an image, not 10 class"),
+        (tmp_path / "face.pfb", pub, "is an artifact's download bundle (pocketfit-download/1)"),
+        (twelve, str(tmp_path / "twelve.pub"), "gives 12 outputs an image, not 10 class scores"),
+        (mislabelled, str(tmp_path / "mislabelled.pub"), "does not take mnist's 28x28x1 images"),
+    ]
+    for path, key, says in cases:
+        assert main(["evaluate", str(path), "--dataset", "mnist", "--key", key]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and err.count("\n") == 1, err
+        assert "not a mnist classifier" in err
+
+
 def test_tampered_bundle_is_a_clean_error(signed, tmp_path: Path, capsys) -> None:
     path, _ = signed
     data = bytearray(path.read_bytes())
@@ -78,9 +112,51 @@ def test_a_key_beside_the_bundle_is_never_trusted(signed, capsys) -> None:
     """signing.pub sits beside the bundle, yet without --key nothing is verified or decoded."""
     path, _ = signed
     assert (path.parent / "signing.pub").is_file()
-    assert main(["inspect", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "pass --key" in err and "fc1" not in err
+    for command in (["inspect", str(path)], ["evaluate", str(path), "--dataset", "mnist"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(command)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "the following arguments are required: --key" in err
+        assert "fc1" not in err
+    with pytest.raises(SystemExit):
+        main(["inspect", "-h"])
+    assert "[--key KEY]" not in capsys.readouterr().out  # shown as required, not optional
+    with pytest.raises(export.BundleError, match="pass --key"):  # the library's own refusal
+        export.read_bundle(path)
+
+
+def test_a_directory_is_named_as_one(signed, tmp_path: Path, capsys) -> None:
+    path, _ = signed
+    pub = str(path.parent / "signing.pub")
+    cases = [
+        (["inspect", str(tmp_path), "--key", pub], f"{tmp_path} is a directory; give a bundle"),
+        (["inspect", str(path), "--key", str(tmp_path)], f"public key {tmp_path} is a directory"),
+    ]
+    for argv, says in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and "not found" not in err
+
+
+def test_keygen_checks_the_public_path_before_writing_the_private_key(tmp_path: Path, capsys):
+    private = tmp_path / "k.key"
+    args = ["keygen", "--private", str(private), "--public", str(tmp_path)]
+    assert main(args) == 2
+    assert f"public key path {tmp_path} is a directory" in capsys.readouterr().err
+    assert not private.exists()  # so the corrected re-run is not refused
+    assert main([*args[:-1], str(tmp_path / "k.pub")]) == 0
+
+
+def test_a_public_key_given_as_the_signing_key_is_named_as_one(tmp_path: Path) -> None:
+    from export.bundle.signing import load_private_key
+
+    export.generate_key(tmp_path / "k.key", tmp_path / "k.pub")
+    (tmp_path / "k.pub").chmod(0o644)
+    with pytest.raises(export.BundleError, match=r"is a public key \(the public half\)") as err:
+        load_private_key(tmp_path / "k.pub")
+    assert "chmod" not in str(err.value)
+    with pytest.raises(export.BundleError, match="is a directory"):
+        load_private_key(tmp_path)
 
 
 def test_wrong_key_and_missing_files_are_clean_errors(signed, tmp_path: Path, capsys) -> None:

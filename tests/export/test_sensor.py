@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from devices.preprocess import FACE_SPEC
+from devices.preprocess import FACE_SPEC, FINGERPRINT_SPEC
 from export.artifact.pipeline import calibrate_to_sensor
 from export.artifact.sensor import (
     MIN_CAPTURES,
@@ -107,3 +107,23 @@ def test_captures_the_spec_cannot_read_are_one_clear_error(tmp_path, save_embedn
     captures = [np.zeros((112, 92, 2), np.uint8)] * MIN_CAPTURES  # two channels: no image mode
     with pytest.raises(SensorCalibrationError, match="cannot preprocess the sensor captures"):
         calibrate_to_sensor(split_backbone(saved), saved, captures)
+
+
+def test_captures_the_device_would_refuse_cannot_calibrate(tmp_path, save_embednet) -> None:
+    """ORL's 112x92 faces for a print model of 128x128 inputs: the device refuses them (its
+    quality gate), so they are refused here too, in the device's words."""
+    saved = save_embednet(
+        tmp_path / "m",
+        {**TINY, "feature_norm": True},
+        info={"preprocess": FINGERPRINT_SPEC.to_dict()},
+    )
+    rng = np.random.default_rng(0)
+    captures = [rng.integers(0, 256, size=(112, 92), dtype=np.uint8) for _ in range(MIN_CAPTURES)]
+    with pytest.raises(
+        SensorCalibrationError,
+        match=r"capture 0: 112x92 pixels, smaller than the model input 128x128 .*device refuses",
+    ):
+        calibrate_to_sensor(split_backbone(saved), saved, captures)
+    blank = [np.full((300, 300), 128, np.uint8)] * MIN_CAPTURES
+    with pytest.raises(SensorCalibrationError, match="capture 0: blank or constant"):
+        calibrate_to_sensor(split_backbone(saved), saved, blank)

@@ -1,11 +1,15 @@
 """The offload service's parts that need no artifact: tokens, rate limits, the wire format,
-the signed reply's checks and the CLI's token issuing."""
+the signed reply's checks and the CLI's token issuing and argument checks; and, on a folder of
+one committed manifest, a running service following its tokens file."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,16 @@ import pytest
 
 from export.__main__ import main
 from export.bundle import generate_key
-from export.serve import RateLimiter, TokenError, Tokens, issue_token
+from export.serve import (
+    Limits,
+    RateLimiter,
+    ServeConfig,
+    TokenError,
+    Tokens,
+    issue_token,
+    self_signed,
+    serve_in_thread,
+)
 from personalize.offload import OffloadError, canonical, decode_array, encode_array, read_reply
 
 
@@ -39,6 +52,8 @@ def test_bad_device_names_are_refused(tmp_path: Path, device: str) -> None:
 def test_unreadable_tokens_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(TokenError, match="not found; issue one"):
         Tokens(tmp_path / "missing.json")
+    with pytest.raises(TokenError, match="is a directory; give the file's path"):
+        Tokens(tmp_path)
     (tmp_path / "bad.json").write_text('{"format": "x", "devices": []}')
     with pytest.raises(TokenError, match="not a readable tokens file"):
         Tokens(tmp_path / "bad.json")
@@ -166,3 +181,107 @@ def test_cli_issues_tokens_and_refuses_bad_use(
         == 2
     )
     assert "not found" in capsys.readouterr().err
+
+
+ARTIFACTS = Path(__file__).parents[2] / "notebooks" / "results" / "artifacts"
+
+
+def _served(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of one artifact as the service lists it (its manifest only: no job is run),
+    and a service key; returns both."""
+    folder = tmp_path / "artifacts"
+    (folder / "lenet300").mkdir(parents=True)
+    shutil.copy(ARTIFACTS / "lenet300" / "manifest.json", folder / "lenet300")
+    generate_key(tmp_path / "service.key", tmp_path / "service.pub")
+    return folder, tmp_path / "service.key"
+
+
+def _status(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def test_a_running_service_follows_its_tokens_file(tmp_path: Path) -> None:
+    folder, key = _served(tmp_path)
+    file = tmp_path / "tokens.json"
+    old = issue_token(file, "phone1", "acme")
+    config = ServeConfig(folder, key, file, artifact_key=ARTIFACTS / "signing.pub", port=0)
+    with serve_in_thread(config) as url:
+        assert config.host == "127.0.0.1"
+        listing = f"{url}/v1/artifacts"
+        assert _status(listing, old) == 200
+        new = issue_token(file, "phone1", "acme")  # re-issued: the old one is revoked
+        assert (_status(listing, old), _status(listing, new)) == (401, 200)
+        added = issue_token(file, "phone2", "acme")
+        assert _status(listing, added) == 200
+        file.write_text("{")  # half-edited: the last good registry is kept
+        assert (_status(listing, new), _status(listing, old)) == (200, 401)
+        file.unlink()
+        assert _status(listing, added) == 200
+
+
+def test_the_cli_says_a_reissued_device_lost_its_old_token_or_tenant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "tokens.json"
+    issue = ["serve", "--tokens", str(file), "--issue", "phone1", "--tenant"]
+    assert main([*issue, "acme"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*issue, "acme"]) == 0
+    err = capsys.readouterr().err
+    assert "already registered: its old token no longer works." in err and "moved" not in err
+    assert main([*issue, "other"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.split()) == 1  # the token alone on stdout
+    assert "moved from tenant acme to tenant other" in err
+    assert Tokens(file).lookup(out.strip()).tenant == "other"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--port", "70000", "argument --port: 70000 is not a port: use 0-65535"),
+        ("--port", "-1", "argument --port: -1 is not a port"),
+        ("--max-request-bytes", "0", "argument --max-request-bytes: must be >= 1, got 0"),
+        ("--burst", "0", "argument --burst: must be >= 1, got 0"),
+    ],
+)
+def test_serve_refuses_bad_numbers_in_one_line(
+    flag: str, value: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["serve", "--tokens", str(tmp_path / "t.json"), "--artifacts", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--key", str(tmp_path / "k"), flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="max_request_bytes must be >= 1"):
+        Limits(max_request_bytes=0)
+
+
+def test_a_bad_tls_pair_is_refused_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, key = _served(tmp_path)
+    file = tmp_path / "tokens.json"
+    issue_token(file, "phone1", "acme")
+    cert, tls_key = self_signed(tmp_path / "tls")
+    _, other_key = self_signed(tmp_path / "other")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    argv = ["serve", "--artifacts", str(folder), "--key", str(key), "--tokens", str(file)]
+    argv += ["--artifact-key", str(ARTIFACTS / "signing.pub"), "--port", "0"]
+    cases = [
+        (garbage, tls_key, "not a PEM certificate and its private key"),
+        (cert, other_key, "the key is not the certificate's"),
+        (tmp_path, tls_key, f"--tls-cert {tmp_path} is a directory"),
+        (cert, tmp_path / "none.pem", "--tls-key"),
+    ]
+    for tls_cert, tls_private, says in cases:
+        assert main([*argv, "--tls-cert", str(tls_cert), "--tls-key", str(tls_private)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("error: ") and says in err, err
+        assert err.count("\n") == 1 and "listening" not in err

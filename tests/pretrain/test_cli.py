@@ -36,6 +36,24 @@ def test_distributed_needs_a_coordinator(tmp_path: Path, capsys) -> None:
     assert code == 2 and "--coordinator" in capsys.readouterr().err
 
 
+def test_bad_process_counts_and_a_file_workdir_are_clean_errors(tmp_path: Path, capsys) -> None:
+    base = ["--config", CONFIG, "--workdir", str(tmp_path)]
+    args = [*base, "--num-processes", "2", "--coordinator", "127.0.0.1:1", "--process-id", "5"]
+    assert main(args) == 2
+    assert (
+        capsys.readouterr().err == "error: --process-id 5 is not one of the 2 processes (0 .. 1).\n"
+    )
+    for flag, value in (("--num-processes", "0"), ("--process-id", "-1")):
+        with pytest.raises(SystemExit) as exit_:
+            main([*base, flag, value])
+        assert exit_.value.code == 2 and f"argument {flag}: must be >=" in capsys.readouterr().err
+    file = tmp_path / "file"
+    file.write_text("")
+    assert main(["--config", CONFIG, "--workdir", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --workdir {file} is a file") and err.count("\n") == 1
+
+
 @pytest.mark.data
 def test_tiny_real_run_end_to_end(tmp_path: Path, mnist_dir: Path) -> None:
     """The smoke test: the real command on a small slice of real MNIST, then a resume."""

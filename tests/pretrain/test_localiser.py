@@ -153,3 +153,20 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main([*args, "--evaluate", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read the localiser") and "Traceback" not in err
+    train = ["localiser", "--generator-config", str(config), "--workdir", str(tmp_path)]
+    for flag in ("--epochs", "--identities", "--val-identities"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*train, flag, "0"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and f"argument {flag}: must be >= 1, got 0" in err
+    assert main([*train, "--identities", "1"]) == 2  # 16 prints: no batch of 32
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 training identities give 16 prints") and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.npz"))  # refused before any print was drawn
+    with pytest.raises(ValueError, match="epochs and batch_size must be >= 1"):
+        LocaliserConfig(epochs=0)
+    with pytest.raises(SystemExit):
+        main(["localiser", "-h"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: devices/localiser.npz" in help_text
+    assert "default: notebooks/results/localiser.json" in help_text

@@ -123,9 +123,20 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
     assert main(["minutiae-detector", "--generator-config", str(config)]) == 2
     assert "defines no GENERATOR" in capsys.readouterr().err
     good = Path(__file__).parents[2] / "pretrain" / "configs" / "embed_fingerprint_flowmix.py"
-    assert main(["minutiae-detector", "--generator-config", str(good), "--steps", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["minutiae-detector", "--generator-config", str(good), "--steps", "0"])
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--steps" in err
+    assert exit_.value.code == 2 and "argument --steps: must be >= 1, got 0" in err
+    with pytest.raises(ValueError, match="must all be >= 1"):
+        DetectorConfig(batch_size=0)
+    help_text = _help(["minutiae-detector", "-h"], capsys)
+    assert "default: devices/minutiae_detector.npz" in help_text
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        main(argv)
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps help lines
 
 
 def test_the_device_detector_repeats_the_trained_network(tmp_path: Path) -> None:

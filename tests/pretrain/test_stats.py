@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from pretrain.__main__ import main
-from pretrain.data import measure, summarise
+from pretrain.data import DataError, measure, summarise
 from pretrain.data.stats import orientation_and_coherence, ridge_periods
+from pretrain.data.stats_report import source_stats
 from pretrain.data.stats_singular import classify, poincare, singular_points
 
 
@@ -112,6 +113,32 @@ def test_cli_missing_fvc_set_names_the_setting(tmp_path: Path, capsys, monkeypat
     code = main(["data", "stats", "--source", "fvc/2000_DB1_B"])
     err = capsys.readouterr().err
     assert code == 2 and "POCKETFIT_DATA" in err and "fvc" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["stats", "--source", "orl", "--limit", "-3"], "argument --limit: must be >= 1, got -3"),
+        (["stats", "--source", "orl", "--limit", "0"], "argument --limit: must be >= 1, got 0"),
+        (["faces", "--out", "f.png", "--per-set", "0"], "argument --per-set: must be >= 1"),
+        (["gallery", "--out", "g.png", "--identities", "0"], "argument --identities: must be >="),
+        (["gallery", "--out", "{tmp}"], "{tmp} is a directory; give an image file path"),
+        (["gallery", "--out", "{tmp}/g"], "give an image file path ending in .png"),
+        (["stats", "--source", "orl", "--plot", "{tmp}"], "is a directory; give an image file"),
+    ],
+)
+def test_cli_refuses_bad_counts_and_paths_in_one_line(
+    argv: list[str], says: str, tmp_path: Path, capsys
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", *(a.format(tmp=tmp_path) for a in argv)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says.format(tmp=tmp_path) in err and "Traceback" not in err
+
+
+def test_a_negative_limit_is_refused_by_the_library_too() -> None:
+    with pytest.raises(DataError, match="limit must be >= 1"):
+        source_stats("orl", limit=-3)
 
 
 def test_cli_gallery_and_synthetic_stats(tmp_path: Path, capsys) -> None:
