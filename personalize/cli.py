@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from typing import Any
 
@@ -129,8 +130,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with every non-finite float as None: JSON has no Infinity or NaN."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, sort_keys=True) if args.json else text)
+    print(json.dumps(_finite(data), sort_keys=True, allow_nan=False) if args.json else text)
+
+
+def _warn(lines: list[str]) -> None:
+    """One line on stderr per record a command could not read or score, and went on without."""
+    for line in lines:
+        print(f"warning: skipped: {line}", file=sys.stderr)
+
+
+def _read_only(args: argparse.Namespace) -> bool:
+    """Whether the command only reads the store (it is then never created nor written)."""
+    return args.command == "identify" or (args.command == "verify" and not args.adapt)
 
 
 def _device(args: argparse.Namespace) -> Device:
@@ -146,6 +169,7 @@ def _device(args: argparse.Namespace) -> Device:
         sensor_dpi=args.dpi,
         # only a fingerprint artifact ships the fusion; any other is refused with the reason
         match=_FUSED if getattr(args, "minutiae", False) else None,
+        read_only=_read_only(args),
     )
 
 
@@ -158,7 +182,8 @@ def _one_image(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "list":
-        users = RecordStore(args.store, create=False, keys=args.keys).users()
+        users, unreadable = RecordStore(args.store, keys=args.keys, read_only=True).listing()
+        _warn(unreadable)
         _out(args, {"users": users}, "\n".join(users) if users else "(no users enrolled)")
         return OK
     if args.command == "install":
@@ -217,11 +242,13 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return OK if d.accept else REJECTED
-    user, score = dev.identify(_one_image(args))
+    user, score, skipped = dev.identification(_one_image(args))
+    _warn(skipped)
+    best = f"best score {score:.4f}" if math.isfinite(score) else "no record scored"
     _out(
         args,
         {"user": user, "score": score},
-        f"{user}: score {score:.4f}" if user else f"nobody (best score {score:.4f})",
+        f"{user}: score {score:.4f}" if user else f"nobody ({best})",
     )
     return OK if user else REJECTED
 

@@ -91,7 +91,7 @@ from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
-from personalize.errors import EnrollmentError, StoreError
+from personalize.errors import EnrollmentError, StoreError, UnknownUserError
 from personalize.fusion import PrintFusion
 from personalize.head import (
     MatchConfig,
@@ -146,6 +146,21 @@ class Fitted(NamedTuple):
     fit: TailFit
     train_ms: float
     calibrate_ms: float
+
+
+class Identification(NamedTuple):
+    """Who a capture shows (:meth:`Device.identification`).
+
+    Attributes:
+      user: the enrolled user it shows, or None.
+      score: that user's score, else the best score (``-inf`` when no record was scored).
+      skipped: one line per record that could not be scored (unreadable, or enrolled with
+        another artifact or sensor resolution): which and why.
+    """
+
+    user: str | None
+    score: float
+    skipped: list[str]
 
 
 class Decision(NamedTuple):
@@ -261,6 +276,9 @@ class Device:
         every capture (enroll, verify, identify, embed, scores) is resampled from it to the
         500 dpi the artifact takes (:func:`devices.preprocess.to_sensor_dpi`), and the memory
         plan counts the resampling. None (default): captures are 500 dpi.
+      read_only: open an existing store without writing it (verify without adapting,
+        identify; a store on read-only media): no store, key or keycheck is created, and
+        enroll and remove are refused (:class:`~personalize.store.RecordStore`).
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
@@ -289,7 +307,10 @@ class Device:
         match: MatchConfig | None = None,
         continual: ContinualConfig | None = None,
         sensor_dpi: float | None = None,
+        read_only: bool = False,
     ) -> None:
+        if read_only and continual is not None:
+            raise EnrollmentError("continual learning writes the store; a read-only Device cannot.")
         if trusted_key is None:
             raise ArtifactError(
                 "trusted_key is required: the publisher's Ed25519 public key the app ships with "
@@ -347,7 +368,7 @@ class Device:
                 "--minutiae`, or leave minutiae off."
             )
         self._hold_interpreter(artifact)
-        self.store = RecordStore(store_dir, keystore, keys=keys)
+        self.store = RecordStore(store_dir, keystore, keys=keys, read_only=read_only)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
@@ -1197,10 +1218,18 @@ class Device:
         return decision
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:
-        """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score.
+        """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score
+        (:meth:`identification`, without the records it skipped)."""
+        found = self.identification(image)
+        return found.user, found.score
+
+    def identification(self, image: np.ndarray) -> Identification:
+        """Who ``image`` shows, among the users whose record this Device can score.
 
         Among the users whose threshold the score reaches, the one with the largest margin
-        (score - threshold) wins.
+        (score - threshold) wins. A record that cannot be read (tampered, rolled back) or
+        scored here (another artifact, another sensor resolution) is skipped, and named in
+        ``skipped`` with the reason: one user's record does not lock everyone out.
         """
         self._reverified()
         embedded = self._embed(image)
@@ -1208,15 +1237,23 @@ class Device:
         margin = float("-inf")
         top = float("-inf")
         prints: PrintSet | None = None
-        for user in self.users():
-            record = self._record(user)
+        listing = self.store.listing()
+        skipped = list(listing.unreadable)
+        for user in listing.users:
+            try:
+                record = self._record(user)
+            except (StoreError, UnknownUserError) as err:  # unknown: removed since listed
+                skipped.append(str(err))
+                continue
             if record.prints is not None and prints is None:
                 prints = self.describe([image])  # once, for every fused record
             score = float(self.score_record(embedded, record, prints)[0])
             top = max(top, score)
             if score >= record.threshold and score - record.threshold > margin:
                 best, margin = (user, score), score - record.threshold
-        return best if best[0] is not None else (None, top)
+        if best[0] is None:
+            return Identification(None, top, skipped)
+        return Identification(best[0], best[1], skipped)
 
     # -- weights I/O ------------------------------------------------------------------------
     @staticmethod

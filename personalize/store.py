@@ -117,6 +117,19 @@ class UserRecord(NamedTuple):
     prints: PrintSet | None = None
 
 
+class Listing(NamedTuple):
+    """A store's readable users and its refused record files (:meth:`RecordStore.listing`).
+
+    Attributes:
+      users: the names of the users whose record reads, sorted.
+      unreadable: one line per record file that does not (tampered, rolled back, another
+        key's, ...): the file and why.
+    """
+
+    users: list[str]
+    unreadable: list[str]
+
+
 def check_name(user: Any) -> str:
     """A valid user name: a non-empty string of printable characters, at most 100."""
     if not isinstance(user, str) or not user.strip():
@@ -304,12 +317,23 @@ class RecordStore:
       keystore: supplies the key and the rollback counters; default a :class:`FileKeyStore`
         ``<keys>/store-<store id>.key``.
       create: create the store if it does not exist (otherwise a missing store is an error).
-      keys: the key folder of the default keystore (default :func:`key_dir`).
+      keys: the key folder of the default keystore (default :func:`key_dir`); never inside the
+        store (a copy of the store would carry its key).
       allow_format_2: open a store that still holds format-2 records (the migration does).
+      read_only: open an existing store without writing anything (no folder made or chmodded,
+        no key or keycheck created, no stale temp file removed, no counter advanced), so a
+        store on read-only media can be read; :meth:`save`, :meth:`remove` and :meth:`wipe`
+        are refused.
+
+    A key (and the keycheck) is only ever created with a new store: a store whose keycheck is
+    there but whose key is not, or which holds records but no keycheck, is refused, since a new
+    key would never open its records.
 
     Raises:
-      StoreError: the key is refused or does not open this store, no store (``create=False``),
-        a store of format 1 or with records of format 2 (the message says how to migrate it).
+      StoreError: the key is refused or does not open this store, or is missing; no store
+        (``create=False`` or ``read_only``); records without a keycheck; a key folder inside
+        the store; a store of format 1 or with records of format 2 (the message says how to
+        migrate it).
     """
 
     def __init__(
@@ -320,20 +344,27 @@ class RecordStore:
         create: bool = True,
         keys: str | os.PathLike[str] | None = None,
         allow_format_2: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.users_dir = self.directory / "users"
-        if not create and not self.users_dir.is_dir():
-            raise StoreError(f"{self.directory}: no user store here.")
-        for folder in (self.directory, self.users_dir):
-            folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
-            folder.chmod(STORE_MODE)  # the umask may widen nothing, but older stores were 0755
+        self.read_only = read_only
         keys_dir = Path(keys).expanduser() if keys is not None else key_dir()
+        if keystore is None:
+            self._check_key_folder(keys_dir)
+        if (read_only or not create) and not self.users_dir.is_dir():
+            raise StoreError(f"{self.directory}: no user store here.")
+        if not read_only:
+            for folder in (self.directory, self.users_dir):
+                folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+                folder.chmod(STORE_MODE)  # the umask may widen nothing; older stores were 0755
         check = self._read_check(keys_dir)
         self.store_id = check[len(CHECK_MAGIC) : len(CHECK_MAGIC) + ID_BYTES].hex() if check else ""
         if not check:
             self.store_id = secrets.token_hex(ID_BYTES)
-        self.keystore = keystore or FileKeyStore(keys_dir / f"store-{self.store_id}.key")
+        self.keystore = keystore or FileKeyStore(
+            keys_dir / f"store-{self.store_id}.key", create=not check
+        )
         key = self.keystore.key()
         if len(key) != 32:
             raise StoreError(f"the keystore returned a {len(key)}-byte key; AES-256 needs 32.")
@@ -341,9 +372,23 @@ class RecordStore:
         self._names = subkey(key, b"names")
         self._known: dict[str, tuple[bytes, int, UserRecord]] = {}  # file name -> last decoded
         self._check_key(check)
-        self._remove_stale()
+        if not read_only:
+            self._remove_stale()
         if not allow_format_2:
             self._refuse_format_2()
+
+    def _check_key_folder(self, keys: Path) -> None:
+        """Refuses a key folder inside the store: whoever copies the store would get its key."""
+        if keys.resolve().is_relative_to(self.directory.resolve()):
+            raise StoreError(
+                f"the key folder {keys} is inside the store {self.directory}; keep it outside "
+                "(a copy of the store would carry its key). Nothing was changed."
+            )
+
+    def _record_files(self) -> list[Path]:
+        """The store's record files (not the temp files of writers), sorted."""
+        paths = self.users_dir.glob(f"*{SUFFIX}")
+        return sorted(p for p in paths if not p.name.startswith("."))
 
     def _read_check(self, keys: Path) -> bytes:
         path = self.directory / "keycheck"
@@ -357,6 +402,15 @@ class RecordStore:
             raise old_format_error(self.directory, keys)
         if data and (not data.startswith(CHECK_MAGIC) or len(data) < len(CHECK_MAGIC) + ID_BYTES):
             raise StoreError(f"{path}: not a pocketfit store key check (modified?).")
+        records = [] if data else self._record_files()
+        if records:
+            raise StoreError(
+                f"{self.directory}: {len(records)} user record(s) but no keycheck file (deleted "
+                "or lost?); refusing to open it, since a new key would never read them. Restore "
+                f"{path} from a backup (or remove the records). Nothing was changed."
+            )
+        if not data and self.read_only:
+            raise StoreError(f"{self.directory}: no user store here (no keycheck, no records).")
         return data
 
     def _check_key(self, data: bytes) -> None:
@@ -409,9 +463,7 @@ class RecordStore:
         """Record files of format 2 (before templates), which :mod:`personalize.migrate`
         re-seals as format 3."""
         old = []
-        for path in sorted(self.users_dir.glob(f"*{SUFFIX}")):
-            if path.name.startswith("."):
-                continue
+        for path in self._record_files():
             with path.open("rb") as f:
                 if f.read(len(FORMAT2_MAGIC)) == FORMAT2_MAGIC:
                     old.append(path)
@@ -422,9 +474,15 @@ class RecordStore:
         if old:
             raise format_2_error(self.directory, len(old))
 
+    def _writable(self) -> None:
+        """Refuses a change to a store opened read-only."""
+        if self.read_only:
+            raise StoreError(f"{self.directory}: opened read-only; nothing was changed.")
+
     def save(self, record: UserRecord) -> Path:
         """Encrypts and atomically writes (or replaces) ``record.user``'s record, one version
         newer than the newest the keystore has seen."""
+        self._writable()
         file_id = self.file_id(record.user)
         version = self.keystore.counter(f"record:{file_id}") + 1
         path = self.users_dir / (file_id + SUFFIX)
@@ -446,18 +504,28 @@ class RecordStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
+        return self._checked(path, data, user)
+
+    def _checked(self, path: Path, data: bytes, user: str | None = None) -> UserRecord:
+        """The record in ``path``'s bytes, authenticated, named ``user`` (None: any user whose
+        record file this is) and no older than the newest this store has seen.
+
+        Raises:
+          StoreError: it is not (see :meth:`load`).
+        """
         version, record = self._decoded(path, data)
-        if record.user != user:  # the associated data binds the name; a faulty writer may not
-            raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
-        name = f"record:{self.file_id(user)}"
+        # the associated data binds the file id; a faulty writer may not have bound the name
+        if (user is not None and record.user != user) or self.file_id(record.user) != path.stem:
+            raise StoreError(f"{path}: record names {record.user!r}, not this file's user.")
+        name = f"record:{path.stem}"
         newest = self.keystore.counter(name)
         if version < newest:
             raise StoreError(
-                f"{path}: {user!r}'s record is version {version}, but this store has seen "
+                f"{path}: {record.user!r}'s record is version {version}, but this store has seen "
                 f"version {newest}: an older record restored (rollback); refusing it. Enroll "
-                f"{user!r} again."
+                f"{record.user!r} again."
             )
-        if version > newest:  # a save killed before it advanced the counter
+        if version > newest and not self.read_only:  # a save killed before it advanced it
             self.keystore.advance(name, version)
         return record
 
@@ -480,22 +548,24 @@ class RecordStore:
         return known[1], _copied(known[2])
 
     def users(self) -> list[str]:
-        """Names of the users with a readable record, sorted (each record is decrypted: the file
-        names are hashes)."""
-        names = []
-        for path in self.users_dir.glob(f"*{SUFFIX}"):
-            if path.name.startswith("."):
-                continue
+        """Names of the users with a readable record, sorted (:meth:`listing` says which
+        records are not readable, and why)."""
+        return self.listing().users
+
+    def listing(self) -> Listing:
+        """The users whose record reads as :meth:`load` reads it, sorted, and why each other
+        record file was refused (each record is decrypted: the file names are hashes)."""
+        names, unreadable = [], []
+        for path in self._record_files():
             try:
-                user = self._decoded(path, path.read_bytes())[1].user
-            except (StoreError, OSError):
-                continue  # load() says what is wrong with it
-            if self.file_id(user) + SUFFIX == path.name:
-                names.append(user)
-        return sorted(names)
+                names.append(self._checked(path, path.read_bytes()).user)
+            except (StoreError, OSError) as err:
+                unreadable.append(str(err))
+        return Listing(sorted(names), unreadable)
 
     def _delete(self, path: Path) -> None:
         """Deletes a record file and advances its counter past it, so it cannot come back."""
+        self._writable()
         name = f"record:{path.name[: -len(SUFFIX)]}"
         try:
             data = path.read_bytes()
@@ -521,6 +591,7 @@ class RecordStore:
 
     def wipe(self) -> int:
         """Deletes every record (and temp file); returns how many records were deleted."""
+        self._writable()
         count = 0
         for p in self.users_dir.iterdir():
             if p.name.endswith(SUFFIX) and not p.name.startswith("."):
@@ -533,7 +604,8 @@ class RecordStore:
 
     def admit_artifact(self, manifest: dict[str, Any]) -> None:
         """Refuses an artifact older than one this store admitted under the same name (an
-        older signed artifact put back: rollback), then remembers this one's creation time.
+        older signed artifact put back: rollback), then remembers this one's creation time
+        (unless the store was opened read-only: then the next writer remembers it).
 
         Raises:
           ArtifactError: older than the newest admitted, or without a creation time.
@@ -553,4 +625,5 @@ class RecordStore:
                 f"created {seen}: an older artifact put back (rollback); refusing it. Install "
                 "the newest artifact."
             )
-        self.keystore.advance(f"artifact:{name}", stamp)
+        if not self.read_only:
+            self.keystore.advance(f"artifact:{name}", stamp)
