@@ -216,11 +216,13 @@ def run(args: argparse.Namespace) -> int:
             target_far=args.target_far,
         )
         measured = report.measured_peak_bytes
+        replaced = " (its previous record replaced)" if report.replaced else ""
         _out(
             args,
             report.to_dict(),
             (
-                f"enrolled {report.user}: {report.samples} samples, scope {report.scope}, "
+                f"enrolled {report.user}{replaced}: {report.samples} samples, scope "
+                f"{report.scope}, "
                 f"{report.steps} steps (loss {report.initial_loss} -> {report.final_loss}), "
                 f"threshold {report.threshold:.4f} for FAR {report.target_far:g} "
                 f"({report.threshold_method}); embed {report.embed_ms:.1f} ms, train "

@@ -207,6 +207,7 @@ class EnrollmentReport:
     memory_note: str = ""
     where: str = "device"  # "device" or "cloud": who trained the weights installed
     offload: dict[str, Any] = dataclasses.field(default_factory=dict)  # the policy, the reason
+    replaced: bool = False  # the user had a record, which this enrollment replaced
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -597,7 +598,7 @@ class Device:
         measure_memory: bool = True,
         offload: Offload | None = None,
     ) -> EnrollmentReport:
-        """Enrolls (or re-enrolls) ``user`` from a few images of them.
+        """Enrolls (or re-enrolls: the report's ``replaced``) ``user`` from a few images of them.
 
         Args:
           user: the user name (printable, at most 100 characters).
@@ -637,6 +638,7 @@ class Device:
             request, artifact, embedded, plans, seed, offload, prints
         )
         measured, note = self._measured_peak(meter if measure_memory else None)
+        replaced = self.store.has(request.user)
         self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta(), prints)
         result, fit = fitted.result, fitted.fit
         return EnrollmentReport(
@@ -663,6 +665,7 @@ class Device:
             memory_note=note,
             where=outcome.where,
             offload=outcome.to_dict(),
+            replaced=replaced,
         )
 
     def _working_bytes(self, captures: Sequence[np.ndarray]) -> int:

@@ -474,6 +474,10 @@ class RecordStore:
         if old:
             raise format_2_error(self.directory, len(old))
 
+    def has(self, user: str) -> bool:
+        """Whether ``user`` has a record file (readable or not): saving one replaces it."""
+        return self.path(user).exists()
+
     def _writable(self) -> None:
         """Refuses a change to a store opened read-only."""
         if self.read_only:

@@ -348,3 +348,17 @@ def test_a_store_on_read_only_media_is_read(toy_artifact, tmp_path: Path) -> Non
     listed, identified, verified = done.stdout.splitlines()
     assert listed == "owner" and identified.startswith("owner: score")
     assert verified.startswith("ACCEPT owner")
+
+
+def test_enrolling_again_says_the_record_was_replaced(toy_artifact, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    np.save(tmp_path / "owner.npy", toy_artifact["owner"])
+    enroll = _args(toy_artifact, store, "enroll", "--user", "o", "--no-train", "--no-adapt")
+    assert main([*enroll, "--json", str(tmp_path / "owner.npy")]) == OK
+    assert json.loads(capsys.readouterr().out)["replaced"] is False
+    assert main([*enroll, str(tmp_path / "owner.npy")]) == OK
+    assert capsys.readouterr().out.startswith(
+        "enrolled o (its previous record replaced): 5 samples"
+    )
+    assert main([*enroll, "--user", "p", str(tmp_path / "owner.npy")]) == OK
+    assert capsys.readouterr().out.startswith("enrolled p: 5 samples")
