@@ -37,10 +37,10 @@ import math
 import sys
 from typing import Any
 
-from devices.preprocess import SENSOR_DPI
+from devices.preprocess import SENSOR_DPI, PreprocessError, check_dpi
 from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
-from personalize.errors import PersonalizeError
+from personalize.errors import PersonalizeError, SensorDpiError
 from personalize.head import default_match
 from personalize.images import read_all, read_images
 from personalize.install import install
@@ -145,10 +145,33 @@ def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(_finite(data), sort_keys=True, allow_nan=False) if args.json else text)
 
 
-def _warn(lines: list[str]) -> None:
+def _message(err: Exception) -> str:
+    """The one-line message of a refusal, in the CLI's terms (its options, not the API's)."""
+    if isinstance(err, SensorDpiError):
+        return (
+            f"user {err.user!r} was enrolled from captures at {err.enrolled:g} dpi; these are "
+            f"taken as {err.given:g} dpi (--dpi), so the owner's captures would be scaled "
+            f"wrongly. Give --dpi {err.enrolled:g}, or enroll again."
+        )
+    return str(err)
+
+
+def _warn(skipped: list[str] | list[PersonalizeError]) -> None:
     """One line on stderr per record a command could not read or score, and went on without."""
-    for line in lines:
-        print(f"warning: skipped: {line}", file=sys.stderr)
+    for err in skipped:
+        print(
+            f"warning: skipped: {err if isinstance(err, str) else _message(err)}", file=sys.stderr
+        )
+
+
+def _dpi(args: argparse.Namespace) -> float | None:
+    """``--dpi``, checked here so that its refusal names the option."""
+    if args.dpi is None:
+        return None
+    try:
+        return check_dpi(args.dpi)
+    except PreprocessError as err:
+        raise PersonalizeError(f"--dpi {args.dpi:g}: {err}") from None
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -166,7 +189,7 @@ def _device(args: argparse.Namespace) -> Device:
         num_threads=args.threads,
         keys=args.keys,
         continual=ContinualConfig() if getattr(args, "adapt", False) else None,
-        sensor_dpi=args.dpi,
+        sensor_dpi=_dpi(args),
         # only a fingerprint artifact ships the fusion; any other is refused with the reason
         match=_FUSED if getattr(args, "minutiae", False) else None,
         read_only=_read_only(args),
@@ -260,5 +283,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (PersonalizeError, ValueError, OSError) as err:  # ArtifactError, TrustError too
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_message(err)}", file=sys.stderr)
         return ERROR

@@ -91,7 +91,13 @@ from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
-from personalize.errors import EnrollmentError, StoreError, UnknownUserError
+from personalize.errors import (
+    EnrollmentError,
+    PersonalizeError,
+    SensorDpiError,
+    StoreError,
+    UnknownUserError,
+)
 from personalize.fusion import PrintFusion
 from personalize.head import (
     MatchConfig,
@@ -154,13 +160,13 @@ class Identification(NamedTuple):
     Attributes:
       user: the enrolled user it shows, or None.
       score: that user's score, else the best score (``-inf`` when no record was scored).
-      skipped: one line per record that could not be scored (unreadable, or enrolled with
-        another artifact or sensor resolution): which and why.
+      skipped: the error of each record that could not be scored (unreadable, or enrolled
+        with another artifact or sensor resolution): one line, which and why.
     """
 
     user: str | None
     score: float
-    skipped: list[str]
+    skipped: list[PersonalizeError]
 
 
 class Decision(NamedTuple):
@@ -985,10 +991,13 @@ class Device:
             )
         enrolled = record.meta.get("sensor_dpi", self.sensor_dpi)  # older records: unchecked
         if enrolled != self.sensor_dpi:
-            raise StoreError(
+            raise SensorDpiError(
                 f"user {user!r} was enrolled from captures at {enrolled:g} dpi; this Device takes "
                 f"them at {self.sensor_dpi:g} dpi (sensor_dpi), so the owner's captures would be "
-                f"scaled wrongly. Construct it with sensor_dpi={enrolled:g}, or enroll again."
+                f"scaled wrongly. Construct it with sensor_dpi={enrolled:g}, or enroll again.",
+                user=user,
+                enrolled=enrolled,
+                given=self.sensor_dpi,
             )
         return record
 
@@ -1241,12 +1250,12 @@ class Device:
         top = float("-inf")
         prints: PrintSet | None = None
         listing = self.store.listing()
-        skipped = list(listing.unreadable)
+        skipped: list[PersonalizeError] = [StoreError(line) for line in listing.unreadable]
         for user in listing.users:
             try:
                 record = self._record(user)
             except (StoreError, UnknownUserError) as err:  # unknown: removed since listed
-                skipped.append(str(err))
+                skipped.append(err)
                 continue
             if record.prints is not None and prints is None:
                 prints = self.describe([image])  # once, for every fused record

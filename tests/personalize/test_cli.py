@@ -206,14 +206,21 @@ def test_dpi_brings_another_sensors_prints_to_the_artifacts(
     # a user enrolled at 500 dpi, verified as if the sensor were 1000 dpi: refused, saying why
     other = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
     assert main([*other, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "enrolled from captures at 500 dpi; this Device takes them at 1000 dpi" in (
-        capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "enrolled from captures at 500 dpi; these are taken as 1000 dpi (--dpi)" in err
+    assert "Give --dpi 500, or enroll again." in err and "sensor_dpi" not in err
     bad = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "0")
     assert main([*bad, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "a sensor resolution must be a positive number of dpi, got 0.0" in (
+    assert "--dpi 0: a sensor resolution must be a positive number of dpi, got 0.0" in (
         capsys.readouterr().err
     )
+    # a resolution no sensor has (dpi 1 once asked numpy for 270 GiB): one line, naming --dpi
+    for dpi in ("1", "5000"):
+        tiny = _args(toy_artifact, store, "enroll", "--user", "t", "--no-train", "--dpi", dpi)
+        assert main([*tiny, str(tmp_path / "plain.npy")]) == ERROR
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --dpi {dpi}: a sensor resolution of {dpi} dpi is outside")
+        assert len(err.strip().splitlines()) == 1
 
 
 def _strict_json(text: str) -> Any:

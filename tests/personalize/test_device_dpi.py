@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from devices.preprocess import PreprocessSpec, working_bytes
-from personalize import NO_TRAINING, Device, EnrollmentError, QualityError, StoreError
+from personalize import (
+    NO_TRAINING,
+    Device,
+    EnrollmentError,
+    QualityError,
+    SensorDpiError,
+    StoreError,
+)
 
 
 def _double(x: np.ndarray) -> np.ndarray:
@@ -104,7 +111,8 @@ def test_a_record_keeps_the_resolution_it_was_enrolled_at(
         plain.verify("o", _double(probe)[0])
     # ... and skipped by identify, which names it and identifies among the others
     user, _, skipped = plain.identification(probe[0])
-    assert user is None and len(skipped) == 1 and re.search(reason, skipped[0])
+    assert user is None and len(skipped) == 1 and re.search(reason, str(skipped[0]))
+    assert isinstance(skipped[0], SensorDpiError) and skipped[0].enrolled == 1000.0
     again = Device(art["dir"], tmp_path, trusted_key=art["pub"], sensor_dpi=1000)
     expected = hi.verify("o", _double(probe)[0], adapt=False).score
     assert again.verify("o", _double(probe)[0], adapt=False).score == pytest.approx(expected)
