@@ -141,6 +141,7 @@ class _Request(NamedTuple):
     scope: str | None  # forced scope, or None: the widest that fits
     target_far: float
     sgd: SgdConfig
+    replaced: bool  # the user has a record, which the enrollment replaces
 
 
 class Fitted(NamedTuple):
@@ -438,7 +439,8 @@ class Device:
     def remove(self, user: str) -> None:
         """Deletes a user's record (:class:`UnknownUserError` if there is none) and continual
         buffer."""
-        self.store.remove(self._name(user))
+        self._name(user)  # checked; the spelling as given also finds an older store's record
+        self.store.remove(user)
         forget(self.store, user)
 
     def wipe(self) -> int:
@@ -608,8 +610,7 @@ class Device:
 
         Args:
           user: the user name (printable, at most 100 characters).
-          images: ``(n, h, w[, c])`` array or a list of images: uint8, uint16 or floats in
-            [0, 1]; raw captures (the artifact's preprocessing is applied here).
+          images: raw captures, ``(n, h, w[, c])`` or a list: uint8, uint16 or floats in [0, 1].
           train: ``False``: imprinting only (scope ``"none"``); ``None``: ``match.train`` says.
           scope: force a training scope (``head``, ``head_biases``, ``last_block``, or ``"none"``
             for imprinting only); default the widest whose predicted peak fits the budget.
@@ -644,7 +645,6 @@ class Device:
             request, artifact, embedded, plans, seed, offload, prints
         )
         measured, note = self._measured_peak(meter if measure_memory else None)
-        replaced = self.store.has(request.user)
         self._save(request, chosen.scope, fitted, embedded, len(inputs), outcome.meta(), prints)
         result, fit = fitted.result, fitted.fit
         return EnrollmentReport(
@@ -671,7 +671,7 @@ class Device:
             memory_note=note,
             where=outcome.where,
             offload=outcome.to_dict(),
-            replaced=replaced,
+            replaced=request.replaced,
         )
 
     def _working_bytes(self, captures: Sequence[np.ndarray]) -> int:
@@ -752,7 +752,7 @@ class Device:
         target_far: float,
         sgd: SgdConfig | None,
     ) -> _Request:
-        """Step 0: the arguments, checked (nothing has been read yet)."""
+        """Step 0: the arguments, checked, and whether the user has a record to replace."""
         name = self._name(user)
         if train is None:
             train = self.match.train or scope not in (None, NO_TRAINING)
@@ -760,7 +760,8 @@ class Device:
         forced = self._check_scope(scope, train)
         if not 0.0 < float(target_far) < 1.0:
             raise EnrollmentError(f"target_far must be in (0, 1), got {target_far!r}.")
-        return _Request(name, train, forced, float(target_far), sgd or SgdConfig())
+        replaced = self.store.has(name)
+        return _Request(name, train, forced, float(target_far), sgd or SgdConfig(), replaced)
 
     def _reverified(self) -> Artifact:
         """Step 1: the verified artifact, if its files are unchanged on disk (by their stat);
@@ -983,7 +984,8 @@ class Device:
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:
-        record = self.store.load(self._name(user))
+        self._name(user)  # checked; the spelling as given also finds an older store's record
+        record = self.store.load(user)
         if record.meta.get("artifact") != self.artifact_id:
             raise StoreError(
                 f"user {user!r} was enrolled with another artifact "

@@ -35,6 +35,16 @@ again (the result is a function of the bytes and the key, which it holds anyway)
 check runs on every load: the bytes are read, compared in full, the name and the rollback
 counter checked.
 
+User names are normalised to Unicode NFC (:func:`check_name`), so the composed and decomposed
+spellings of a name are one user. Stores written before hashed the spelling they were given: a
+record under another spelling (as given, or NFD) is still found, and replaced by the NFC one when
+the user is saved again.
+
+A store opened ``read_only`` (list, identify, verify without adaptation) is never written: a
+missing one is not created, a key or keycheck never minted, so it can sit on read-only media. A
+key is only created with a new store: records without a keycheck, or a keycheck without its key,
+are refused rather than given a new key that would never read them.
+
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
 mix; the counter is advanced after the rename (a record newer than its counter is a save killed
@@ -56,6 +66,7 @@ import os
 import secrets
 import struct
 import time
+import unicodedata
 import zipfile
 from pathlib import Path
 from tokenize import TokenError
@@ -131,12 +142,14 @@ class Listing(NamedTuple):
 
 
 def check_name(user: Any) -> str:
-    """A valid user name: a non-empty string of printable characters, at most 100."""
+    """A valid user name (a non-empty string of printable characters, at most 100) in Unicode
+    normal form C: the composed and decomposed spellings of a name (``"\u00e9"`` and
+    ``"e\u0301"``) are one user, whose record file is named after the NFC spelling."""
     if not isinstance(user, str) or not user.strip():
         raise ValueError(f"user name must be a non-empty string, got {user!r}.")
     if len(user) > MAX_NAME or not user.isprintable():
         raise ValueError(f"user name {user!r}: at most {MAX_NAME} printable characters.")
-    return user
+    return unicodedata.normalize("NFC", user)
 
 
 def subkey(master: bytes, purpose: bytes) -> bytes:
@@ -150,8 +163,15 @@ def _aad(file_id: str, version: int, magic: bytes = MAGIC) -> bytes:
 
 
 def file_id(names_key: bytes, user: str) -> str:
-    """A record file's stem: HMAC-SHA256 of the user name under the store's name key."""
-    return hmac.new(names_key, check_name(user).encode(), hashlib.sha256).hexdigest()[:32]
+    """A record file's stem: HMAC-SHA256 of the user name (NFC, :func:`check_name`) under the
+    store's name key."""
+    return _spelling_id(names_key, check_name(user))
+
+
+def _spelling_id(names_key: bytes, spelling: str) -> str:
+    """The stem of one spelling of a name, as it is (records written before names were
+    normalised hash the spelling they were given)."""
+    return hmac.new(names_key, spelling.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def seal(aead: AESGCM, file_id: str, version: int, plaintext: bytes) -> bytes:
@@ -447,7 +467,27 @@ class RecordStore:
         return file_id(self._names, user)
 
     def path(self, user: str) -> Path:
+        """The record file of ``user`` (named after the NFC spelling, :func:`check_name`)."""
         return self.users_dir / (self.file_id(user) + SUFFIX)
+
+    def is_file_of(self, name: str, stem: str) -> bool:
+        """Whether ``stem`` is the record file stem of a record naming ``name``: its NFC
+        spelling's, or (written before names were normalised) the spelling's own."""
+        nfc = unicodedata.normalize("NFC", name)
+        return stem in (_spelling_id(self._names, nfc), _spelling_id(self._names, name))
+
+    def _older_paths(self, user: str) -> list[Path]:
+        """Existing record files of other spellings of ``user``'s name (as given, and NFD),
+        which stores wrote before names were normalised to NFC."""
+        spellings = {user, unicodedata.normalize("NFD", user)} - {check_name(user)}
+        paths = [self.users_dir / (_spelling_id(self._names, x) + SUFFIX) for x in spellings]
+        return sorted(p for p in paths if p.exists())
+
+    def _find(self, user: str) -> Path:
+        """``user``'s record file: :meth:`path`, or one an older store wrote for another
+        spelling of the name (None of them exists: :meth:`path`)."""
+        path = self.path(user)
+        return path if path.exists() else next(iter(self._older_paths(user)), path)
 
     def seal(self, file_id: str, version: int, plaintext: bytes) -> bytes:
         """A record file's bytes under this store's key (:func:`seal`)."""
@@ -476,7 +516,7 @@ class RecordStore:
 
     def has(self, user: str) -> bool:
         """Whether ``user`` has a record file (readable or not): saving one replaces it."""
-        return self.path(user).exists()
+        return self._find(user).exists()
 
     def _writable(self) -> None:
         """Refuses a change to a store opened read-only."""
@@ -487,12 +527,17 @@ class RecordStore:
         """Encrypts and atomically writes (or replaces) ``record.user``'s record, one version
         newer than the newest the keystore has seen."""
         self._writable()
+        name = check_name(record.user)
+        older = self._older_paths(record.user)
+        record = record._replace(user=name)
         file_id = self.file_id(record.user)
         version = self.keystore.counter(f"record:{file_id}") + 1
         path = self.users_dir / (file_id + SUFFIX)
         self._known.pop(path.name, None)
         atomic_write(path, self.seal(file_id, version, encode_record(record)), mode=SECRET_MODE)
         self.keystore.advance(f"record:{file_id}", version)
+        for old in older:  # the user's record under an older spelling: replaced by this one
+            self._delete(old)
         return path
 
     def load(self, user: str) -> UserRecord:
@@ -503,12 +548,12 @@ class RecordStore:
           StoreError: the record was modified, truncated, renamed, written with another key, or
             is older than the newest this store has seen (restored from a backup).
         """
-        path = self.path(user)
+        path = self._find(user)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
-        return self._checked(path, data, user)
+        return self._checked(path, data, check_name(user))
 
     def _checked(self, path: Path, data: bytes, user: str | None = None) -> UserRecord:
         """The record in ``path``'s bytes, authenticated, named ``user`` (None: any user whose
@@ -519,7 +564,8 @@ class RecordStore:
         """
         version, record = self._decoded(path, data)
         # the associated data binds the file id; a faulty writer may not have bound the name
-        if (user is not None and record.user != user) or self.file_id(record.user) != path.stem:
+        named = unicodedata.normalize("NFC", record.user)
+        if (user is not None and named != user) or not self.is_file_of(record.user, path.stem):
             raise StoreError(f"{path}: record names {record.user!r}, not this file's user.")
         name = f"record:{path.stem}"
         newest = self.keystore.counter(name)
@@ -589,7 +635,7 @@ class RecordStore:
           UnknownUserError: no record.
         """
         try:
-            self._delete(self.path(user))
+            self._delete(self._find(user))
         except UnknownUserError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
 

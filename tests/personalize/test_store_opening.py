@@ -4,6 +4,8 @@ stays outside the store, and records that do not read are named rather than drop
 from __future__ import annotations
 
 import errno
+import hashlib
+import hmac
 import os
 import shutil
 from pathlib import Path
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from personalize import RecordStore, StoreError, UserRecord
+from personalize.store import encode_record
 
 
 def _record(user: str, value: float = 1.0) -> UserRecord:
@@ -128,3 +131,33 @@ def test_records_that_do_not_read_are_named_not_dropped(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "store" / "users")
     (tmp_path / "store" / "users").mkdir()
     assert fresh.listing() == ([], [])
+
+
+def test_the_composed_and_decomposed_spellings_are_one_user(tmp_path: Path) -> None:
+    composed, decomposed = "\u00e9lise", "e\u0301lise"
+    store = _store(tmp_path)
+    path = store.save(_record(decomposed, 1.0))
+    assert store.users() == [composed] and store.path(decomposed) == store.path(composed) == path
+    assert store.load(decomposed).user == store.load(composed).user == composed
+    store.save(_record(composed, 2.0))  # the same user enrolled again
+    assert store.users() == [composed] and store.load(decomposed).threshold == 2.0
+
+
+def test_a_record_written_before_names_were_normalised_still_loads(tmp_path: Path) -> None:
+    """An older store hashed the spelling it was given: its NFD record is found by either
+    spelling, and enrolling the user again replaces it (no second record)."""
+    composed, decomposed = "\u00e9lise", "e\u0301lise"
+    store = _store(tmp_path)
+    stem = hmac.new(store._names, decomposed.encode(), hashlib.sha256).hexdigest()[:32]
+    older = store.users_dir / f"{stem}.rec"
+    older.write_bytes(store.seal(stem, 1, encode_record(_record(decomposed, 1.0))))
+    assert older != store.path(composed)
+    assert store.listing() == ([decomposed], [])
+    for spelling in (composed, decomposed):
+        assert store.has(spelling) and store.load(spelling).threshold == 1.0
+    store.save(_record(composed, 2.0))
+    assert not older.exists() and store.listing() == ([composed], [])
+    older.write_bytes(store.seal(stem, 1, encode_record(_record(decomposed, 1.0))))
+    users, unreadable = store.listing()  # put back: refused, its deletion advanced its counter
+    assert users == [composed] and len(unreadable) == 1 and "rollback" in unreadable[0]
+    assert store.load(decomposed).threshold == 2.0
