@@ -327,8 +327,15 @@ SENSOR_DPI = 500
 (:func:`to_sensor_dpi`), as a device does before the capture enters the artifact."""
 
 
+DPI_RANGE = (250.0, 1500.0)
+"""The sensor resolutions a capture is taken from: fingerprint sensors capture at 500 dpi (the
+FBI's standard; FVC's at 500, 569 and 512) up to 1000 (high-resolution ones). Below 250 a ridge
+period (8-11 px at 500 dpi) is under 5 px, too few to register; far outside the range the number
+is a typo, whose resampling would ask for an image of hundreds of GiB (``dpi=1``)."""
+
+
 def check_dpi(dpi: Any) -> float:
-    """``dpi`` as a float, if it is a sensor resolution (a positive finite number).
+    """``dpi`` as a float, if it is a sensor resolution (a number within :data:`DPI_RANGE`).
 
     Raises:
       PreprocessError: it is not.
@@ -336,6 +343,12 @@ def check_dpi(dpi: Any) -> float:
     real = (int, float, np.integer, np.floating)
     if isinstance(dpi, bool) or not isinstance(dpi, real) or not 0 < dpi < float("inf"):
         raise PreprocessError(f"a sensor resolution must be a positive number of dpi, got {dpi!r}.")
+    low, high = DPI_RANGE
+    if not low <= dpi <= high:
+        raise PreprocessError(
+            f"a sensor resolution of {float(dpi):g} dpi is outside {low:g}..{high:g} dpi "
+            "(fingerprint sensors capture at 500 to 1000 dpi)."
+        )
     return float(dpi)
 
 

@@ -12,15 +12,28 @@ from devices.contract import ArtifactError
 from devices.trust import TrustError
 from personalize.artifact import Artifact, load_artifact
 from personalize.continual import Continual, ContinualConfig
-from personalize.device import DEFAULT_FAR, NO_TRAINING, Decision, Device, EnrollmentReport
-from personalize.errors import EnrollmentError, PersonalizeError, StoreError, UnknownUserError
+from personalize.device import (
+    DEFAULT_FAR,
+    NO_TRAINING,
+    Decision,
+    Device,
+    EnrollmentReport,
+    Identification,
+)
+from personalize.errors import (
+    EnrollmentError,
+    PersonalizeError,
+    SensorDpiError,
+    StoreError,
+    UnknownUserError,
+)
 from personalize.head import MatchConfig, SgdConfig, default_match
 from personalize.install import install
 from personalize.keystore import FileKeyStore, KeyStore, MemoryKeyStore, key_dir
 from personalize.migrate import migrate_store
 from personalize.offload import Consent, Offload, OffloadError
 from personalize.quality import QualityError, check_image, check_samples
-from personalize.store import RecordStore, UserRecord
+from personalize.store import Listing, RecordStore, UserRecord
 from personalize.threshold import TailFit, threshold_at_far
 from personalize.timing import enrollment_seconds, time_enrollments
 from personalize.tree import GalleryTree, Match, RoutedClassifier, flat_search, tree_search
@@ -39,7 +52,9 @@ __all__ = [
     "EnrollmentReport",
     "FileKeyStore",
     "GalleryTree",
+    "Identification",
     "KeyStore",
+    "Listing",
     "Match",
     "MatchConfig",
     "MemoryKeyStore",
@@ -49,6 +64,7 @@ __all__ = [
     "QualityError",
     "RecordStore",
     "RoutedClassifier",
+    "SensorDpiError",
     "SgdConfig",
     "StoreError",
     "TailFit",

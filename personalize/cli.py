@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from typing import Any
 
-from devices.preprocess import SENSOR_DPI
+from devices.preprocess import SENSOR_DPI, PreprocessError, check_dpi
 from personalize.continual import ContinualConfig, forget
 from personalize.device import DEFAULT_FAR, NO_TRAINING, Device
-from personalize.errors import PersonalizeError
+from personalize.errors import PersonalizeError, SensorDpiError
 from personalize.head import default_match
 from personalize.images import read_all, read_images
 from personalize.install import install
@@ -129,8 +130,53 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with every non-finite float as None: JSON has no Infinity or NaN."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, sort_keys=True) if args.json else text)
+    print(json.dumps(_finite(data), sort_keys=True, allow_nan=False) if args.json else text)
+
+
+def _message(err: Exception) -> str:
+    """The one-line message of a refusal, in the CLI's terms (its options, not the API's)."""
+    if isinstance(err, SensorDpiError):
+        return (
+            f"user {err.user!r} was enrolled from captures at {err.enrolled:g} dpi; these are "
+            f"taken as {err.given:g} dpi (--dpi), so the owner's captures would be scaled "
+            f"wrongly. Give --dpi {err.enrolled:g}, or enroll again."
+        )
+    return str(err)
+
+
+def _warn(skipped: list[str] | list[PersonalizeError]) -> None:
+    """One line on stderr per record a command could not read or score, and went on without."""
+    for err in skipped:
+        print(
+            f"warning: skipped: {err if isinstance(err, str) else _message(err)}", file=sys.stderr
+        )
+
+
+def _dpi(args: argparse.Namespace) -> float | None:
+    """``--dpi``, checked here so that its refusal names the option."""
+    if args.dpi is None:
+        return None
+    try:
+        return check_dpi(args.dpi)
+    except PreprocessError as err:
+        raise PersonalizeError(f"--dpi {args.dpi:g}: {err}") from None
+
+
+def _read_only(args: argparse.Namespace) -> bool:
+    """Whether the command only reads the store (it is then never created nor written)."""
+    return args.command == "identify" or (args.command == "verify" and not args.adapt)
 
 
 def _device(args: argparse.Namespace) -> Device:
@@ -143,9 +189,10 @@ def _device(args: argparse.Namespace) -> Device:
         num_threads=args.threads,
         keys=args.keys,
         continual=ContinualConfig() if getattr(args, "adapt", False) else None,
-        sensor_dpi=args.dpi,
+        sensor_dpi=_dpi(args),
         # only a fingerprint artifact ships the fusion; any other is refused with the reason
         match=_FUSED if getattr(args, "minutiae", False) else None,
+        read_only=_read_only(args),
     )
 
 
@@ -158,7 +205,8 @@ def _one_image(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "list":
-        users = RecordStore(args.store, create=False, keys=args.keys).users()
+        users, unreadable = RecordStore(args.store, keys=args.keys, read_only=True).listing()
+        _warn(unreadable)
         _out(args, {"users": users}, "\n".join(users) if users else "(no users enrolled)")
         return OK
     if args.command == "install":
@@ -191,11 +239,13 @@ def run(args: argparse.Namespace) -> int:
             target_far=args.target_far,
         )
         measured = report.measured_peak_bytes
+        replaced = " (its previous record replaced)" if report.replaced else ""
         _out(
             args,
             report.to_dict(),
             (
-                f"enrolled {report.user}: {report.samples} samples, scope {report.scope}, "
+                f"enrolled {report.user}{replaced}: {report.samples} samples, scope "
+                f"{report.scope}, "
                 f"{report.steps} steps (loss {report.initial_loss} -> {report.final_loss}), "
                 f"threshold {report.threshold:.4f} for FAR {report.target_far:g} "
                 f"({report.threshold_method}); embed {report.embed_ms:.1f} ms, train "
@@ -217,11 +267,13 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return OK if d.accept else REJECTED
-    user, score = dev.identify(_one_image(args))
+    user, score, skipped = dev.identification(_one_image(args))
+    _warn(skipped)
+    best = f"best score {score:.4f}" if math.isfinite(score) else "no record scored"
     _out(
         args,
         {"user": user, "score": score},
-        f"{user}: score {score:.4f}" if user else f"nobody (best score {score:.4f})",
+        f"{user}: score {score:.4f}" if user else f"nobody ({best})",
     )
     return OK if user else REJECTED
 
@@ -231,5 +283,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (PersonalizeError, ValueError, OSError) as err:  # ArtifactError, TrustError too
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_message(err)}", file=sys.stderr)
         return ERROR

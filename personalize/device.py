@@ -91,7 +91,13 @@ from devices.tflite_file import read_model_stats
 from devices.views import TestViews, average_views, make_views, views_of_input
 from personalize.artifact import Artifact, load_artifact, load_runtime, unchanged
 from personalize.continual import Continual, ContinualConfig, forget, forget_all
-from personalize.errors import EnrollmentError, StoreError
+from personalize.errors import (
+    EnrollmentError,
+    PersonalizeError,
+    SensorDpiError,
+    StoreError,
+    UnknownUserError,
+)
 from personalize.fusion import PrintFusion
 from personalize.head import (
     MatchConfig,
@@ -135,6 +141,7 @@ class _Request(NamedTuple):
     scope: str | None  # forced scope, or None: the widest that fits
     target_far: float
     sgd: SgdConfig
+    replaced: bool  # the user has a record, which the enrollment replaces
 
 
 class Fitted(NamedTuple):
@@ -146,6 +153,21 @@ class Fitted(NamedTuple):
     fit: TailFit
     train_ms: float
     calibrate_ms: float
+
+
+class Identification(NamedTuple):
+    """Who a capture shows (:meth:`Device.identification`).
+
+    Attributes:
+      user: the enrolled user it shows, or None.
+      score: that user's score, else the best score (``-inf`` when no record was scored).
+      skipped: the error of each record that could not be scored (unreadable, or enrolled
+        with another artifact or sensor resolution): one line, which and why.
+    """
+
+    user: str | None
+    score: float
+    skipped: list[PersonalizeError]
 
 
 class Decision(NamedTuple):
@@ -192,6 +214,7 @@ class EnrollmentReport:
     memory_note: str = ""
     where: str = "device"  # "device" or "cloud": who trained the weights installed
     offload: dict[str, Any] = dataclasses.field(default_factory=dict)  # the policy, the reason
+    replaced: bool = False  # the user had a record, which this enrollment replaced
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -261,6 +284,9 @@ class Device:
         every capture (enroll, verify, identify, embed, scores) is resampled from it to the
         500 dpi the artifact takes (:func:`devices.preprocess.to_sensor_dpi`), and the memory
         plan counts the resampling. None (default): captures are 500 dpi.
+      read_only: open an existing store without writing it (verify without adapting,
+        identify; a store on read-only media): no store, key or keycheck is created, and
+        enroll and remove are refused (:class:`~personalize.store.RecordStore`).
 
     Raises:
       ArtifactError: the artifact is missing, modified, signed by another key, or older than
@@ -289,7 +315,10 @@ class Device:
         match: MatchConfig | None = None,
         continual: ContinualConfig | None = None,
         sensor_dpi: float | None = None,
+        read_only: bool = False,
     ) -> None:
+        if read_only and continual is not None:
+            raise EnrollmentError("continual learning writes the store; a read-only Device cannot.")
         if trusted_key is None:
             raise ArtifactError(
                 "trusted_key is required: the publisher's Ed25519 public key the app ships with "
@@ -347,7 +376,7 @@ class Device:
                 "--minutiae`, or leave minutiae off."
             )
         self._hold_interpreter(artifact)
-        self.store = RecordStore(store_dir, keystore, keys=keys)
+        self.store = RecordStore(store_dir, keystore, keys=keys, read_only=read_only)
         self.store.admit_artifact(artifact.manifest)  # an older signed artifact is refused
         # Plans depend on the artifact, profile and budget (fixed here) and on the sample count
         # and SGD settings: computed once per combination (the planner walks every signature).
@@ -410,7 +439,8 @@ class Device:
     def remove(self, user: str) -> None:
         """Deletes a user's record (:class:`UnknownUserError` if there is none) and continual
         buffer."""
-        self.store.remove(self._name(user))
+        self._name(user)  # checked; the spelling as given also finds an older store's record
+        self.store.remove(user)
         forget(self.store, user)
 
     def wipe(self) -> int:
@@ -576,12 +606,11 @@ class Device:
         measure_memory: bool = True,
         offload: Offload | None = None,
     ) -> EnrollmentReport:
-        """Enrolls (or re-enrolls) ``user`` from a few images of them.
+        """Enrolls (or re-enrolls: the report's ``replaced``) ``user`` from a few images of them.
 
         Args:
           user: the user name (printable, at most 100 characters).
-          images: ``(n, h, w[, c])`` array or a list of images: uint8, uint16 or floats in
-            [0, 1]; raw captures (the artifact's preprocessing is applied here).
+          images: raw captures, ``(n, h, w[, c])`` or a list: uint8, uint16 or floats in [0, 1].
           train: ``False``: imprinting only (scope ``"none"``); ``None``: ``match.train`` says.
           scope: force a training scope (``head``, ``head_biases``, ``last_block``, or ``"none"``
             for imprinting only); default the widest whose predicted peak fits the budget.
@@ -642,6 +671,7 @@ class Device:
             memory_note=note,
             where=outcome.where,
             offload=outcome.to_dict(),
+            replaced=request.replaced,
         )
 
     def _working_bytes(self, captures: Sequence[np.ndarray]) -> int:
@@ -722,7 +752,7 @@ class Device:
         target_far: float,
         sgd: SgdConfig | None,
     ) -> _Request:
-        """Step 0: the arguments, checked (nothing has been read yet)."""
+        """Step 0: the arguments, checked, and whether the user has a record to replace."""
         name = self._name(user)
         if train is None:
             train = self.match.train or scope not in (None, NO_TRAINING)
@@ -730,7 +760,8 @@ class Device:
         forced = self._check_scope(scope, train)
         if not 0.0 < float(target_far) < 1.0:
             raise EnrollmentError(f"target_far must be in (0, 1), got {target_far!r}.")
-        return _Request(name, train, forced, float(target_far), sgd or SgdConfig())
+        replaced = self.store.has(name)
+        return _Request(name, train, forced, float(target_far), sgd or SgdConfig(), replaced)
 
     def _reverified(self) -> Artifact:
         """Step 1: the verified artifact, if its files are unchanged on disk (by their stat);
@@ -953,7 +984,8 @@ class Device:
 
     # -- matching ---------------------------------------------------------------------------
     def _record(self, user: str) -> UserRecord:
-        record = self.store.load(self._name(user))
+        self._name(user)  # checked; the spelling as given also finds an older store's record
+        record = self.store.load(user)
         if record.meta.get("artifact") != self.artifact_id:
             raise StoreError(
                 f"user {user!r} was enrolled with another artifact "
@@ -961,10 +993,13 @@ class Device:
             )
         enrolled = record.meta.get("sensor_dpi", self.sensor_dpi)  # older records: unchecked
         if enrolled != self.sensor_dpi:
-            raise StoreError(
+            raise SensorDpiError(
                 f"user {user!r} was enrolled from captures at {enrolled:g} dpi; this Device takes "
                 f"them at {self.sensor_dpi:g} dpi (sensor_dpi), so the owner's captures would be "
-                f"scaled wrongly. Construct it with sensor_dpi={enrolled:g}, or enroll again."
+                f"scaled wrongly. Construct it with sensor_dpi={enrolled:g}, or enroll again.",
+                user=user,
+                enrolled=enrolled,
+                given=self.sensor_dpi,
             )
         return record
 
@@ -1197,10 +1232,18 @@ class Device:
         return decision
 
     def identify(self, image: np.ndarray) -> tuple[str | None, float]:
-        """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score.
+        """The enrolled user ``image`` shows, or ``None``; and that user's (or the best) score
+        (:meth:`identification`, without the records it skipped)."""
+        found = self.identification(image)
+        return found.user, found.score
+
+    def identification(self, image: np.ndarray) -> Identification:
+        """Who ``image`` shows, among the users whose record this Device can score.
 
         Among the users whose threshold the score reaches, the one with the largest margin
-        (score - threshold) wins.
+        (score - threshold) wins. A record that cannot be read (tampered, rolled back) or
+        scored here (another artifact, another sensor resolution) is skipped, and named in
+        ``skipped`` with the reason: one user's record does not lock everyone out.
         """
         self._reverified()
         embedded = self._embed(image)
@@ -1208,15 +1251,23 @@ class Device:
         margin = float("-inf")
         top = float("-inf")
         prints: PrintSet | None = None
-        for user in self.users():
-            record = self._record(user)
+        listing = self.store.listing()
+        skipped: list[PersonalizeError] = [StoreError(line) for line in listing.unreadable]
+        for user in listing.users:
+            try:
+                record = self._record(user)
+            except (StoreError, UnknownUserError) as err:  # unknown: removed since listed
+                skipped.append(err)
+                continue
             if record.prints is not None and prints is None:
                 prints = self.describe([image])  # once, for every fused record
             score = float(self.score_record(embedded, record, prints)[0])
             top = max(top, score)
             if score >= record.threshold and score - record.threshold > margin:
                 best, margin = (user, score), score - record.threshold
-        return best if best[0] is not None else (None, top)
+        if best[0] is None:
+            return Identification(None, top, skipped)
+        return Identification(best[0], best[1], skipped)
 
     # -- weights I/O ------------------------------------------------------------------------
     @staticmethod

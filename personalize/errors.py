@@ -17,3 +17,13 @@ class StoreError(PersonalizeError):
 
 class UnknownUserError(PersonalizeError, LookupError):
     """No record for this user in the store."""
+
+
+class SensorDpiError(StoreError):
+    """A record enrolled from captures at another sensor resolution than the Device takes;
+    ``user``, ``enrolled`` and ``given`` let a front end name its own remedy (the CLI's
+    ``--dpi``)."""
+
+    def __init__(self, message: str, *, user: str, enrolled: float, given: float) -> None:
+        super().__init__(message)
+        self.user, self.enrolled, self.given = user, enrolled, given

@@ -91,15 +91,22 @@ class FileKeyStore(KeyStore):
     The key is created atomically (written to a temp file, fsynced, then hard-linked into place,
     which fails if another process created it first); the counters are rewritten atomically. A
     key or counter file readable or writable by group or others is refused, as is a key of the
-    wrong size.
+    wrong size. With ``create=False`` (the store already exists, so its key must too) a missing
+    key is refused instead of created: a new key would open none of the store's records.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path).expanduser()
         self.counters_path = self.path.with_name(self.path.name + ".counters")
+        self.create = create
 
     def key(self) -> bytes:
         if not self.path.exists():
+            if not self.create:
+                raise StoreError(
+                    f"key file {self.path}: missing, so it cannot open its store (another key "
+                    "folder, or the key was lost); nothing was created."
+                )
             self._create()
         _check_secret_file(self.path, "key file")
         data = self.path.read_bytes()

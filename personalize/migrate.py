@@ -122,7 +122,7 @@ def migrate_records(
         version, plain = open_sealed(store._aead, path, path.read_bytes(), FORMAT2_MAGIC)
         record = decode_record(plain)
         stem = path.name[: -len(SUFFIX)]
-        if store.file_id(record.user) != stem:
+        if not store.is_file_of(record.user, stem):
             raise StoreError(f"{path}: record names {record.user!r}, another file; not migrated.")
         name = f"record:{stem}"
         newest = store.keystore.counter(name)

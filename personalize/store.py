@@ -35,6 +35,16 @@ again (the result is a function of the bytes and the key, which it holds anyway)
 check runs on every load: the bytes are read, compared in full, the name and the rollback
 counter checked.
 
+User names are normalised to Unicode NFC (:func:`check_name`), so the composed and decomposed
+spellings of a name are one user. Stores written before hashed the spelling they were given: a
+record under another spelling (as given, or NFD) is still found, and replaced by the NFC one when
+the user is saved again.
+
+A store opened ``read_only`` (list, identify, verify without adaptation) is never written: a
+missing one is not created, a key or keycheck never minted, so it can sit on read-only media. A
+key is only created with a new store: records without a keycheck, or a keycheck without its key,
+are refused rather than given a new key that would never read them.
+
 Writes go to a temp file in the same directory, are fsynced, renamed over the old record and
 the directory fsynced, so a killed process leaves either the old or the new record, never a
 mix; the counter is advanced after the rename (a record newer than its counter is a save killed
@@ -56,6 +66,7 @@ import os
 import secrets
 import struct
 import time
+import unicodedata
 import zipfile
 from pathlib import Path
 from tokenize import TokenError
@@ -117,13 +128,28 @@ class UserRecord(NamedTuple):
     prints: PrintSet | None = None
 
 
+class Listing(NamedTuple):
+    """A store's readable users and its refused record files (:meth:`RecordStore.listing`).
+
+    Attributes:
+      users: the names of the users whose record reads, sorted.
+      unreadable: one line per record file that does not (tampered, rolled back, another
+        key's, ...): the file and why.
+    """
+
+    users: list[str]
+    unreadable: list[str]
+
+
 def check_name(user: Any) -> str:
-    """A valid user name: a non-empty string of printable characters, at most 100."""
+    """A valid user name (a non-empty string of printable characters, at most 100) in Unicode
+    normal form C: the composed and decomposed spellings of a name (``"\u00e9"`` and
+    ``"e\u0301"``) are one user, whose record file is named after the NFC spelling."""
     if not isinstance(user, str) or not user.strip():
         raise ValueError(f"user name must be a non-empty string, got {user!r}.")
     if len(user) > MAX_NAME or not user.isprintable():
         raise ValueError(f"user name {user!r}: at most {MAX_NAME} printable characters.")
-    return user
+    return unicodedata.normalize("NFC", user)
 
 
 def subkey(master: bytes, purpose: bytes) -> bytes:
@@ -137,8 +163,15 @@ def _aad(file_id: str, version: int, magic: bytes = MAGIC) -> bytes:
 
 
 def file_id(names_key: bytes, user: str) -> str:
-    """A record file's stem: HMAC-SHA256 of the user name under the store's name key."""
-    return hmac.new(names_key, check_name(user).encode(), hashlib.sha256).hexdigest()[:32]
+    """A record file's stem: HMAC-SHA256 of the user name (NFC, :func:`check_name`) under the
+    store's name key."""
+    return _spelling_id(names_key, check_name(user))
+
+
+def _spelling_id(names_key: bytes, spelling: str) -> str:
+    """The stem of one spelling of a name, as it is (records written before names were
+    normalised hash the spelling they were given)."""
+    return hmac.new(names_key, spelling.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def seal(aead: AESGCM, file_id: str, version: int, plaintext: bytes) -> bytes:
@@ -304,12 +337,23 @@ class RecordStore:
       keystore: supplies the key and the rollback counters; default a :class:`FileKeyStore`
         ``<keys>/store-<store id>.key``.
       create: create the store if it does not exist (otherwise a missing store is an error).
-      keys: the key folder of the default keystore (default :func:`key_dir`).
+      keys: the key folder of the default keystore (default :func:`key_dir`); never inside the
+        store (a copy of the store would carry its key).
       allow_format_2: open a store that still holds format-2 records (the migration does).
+      read_only: open an existing store without writing anything (no folder made or chmodded,
+        no key or keycheck created, no stale temp file removed, no counter advanced), so a
+        store on read-only media can be read; :meth:`save`, :meth:`remove` and :meth:`wipe`
+        are refused.
+
+    A key (and the keycheck) is only ever created with a new store: a store whose keycheck is
+    there but whose key is not, or which holds records but no keycheck, is refused, since a new
+    key would never open its records.
 
     Raises:
-      StoreError: the key is refused or does not open this store, no store (``create=False``),
-        a store of format 1 or with records of format 2 (the message says how to migrate it).
+      StoreError: the key is refused or does not open this store, or is missing; no store
+        (``create=False`` or ``read_only``); records without a keycheck; a key folder inside
+        the store; a store of format 1 or with records of format 2 (the message says how to
+        migrate it).
     """
 
     def __init__(
@@ -320,20 +364,27 @@ class RecordStore:
         create: bool = True,
         keys: str | os.PathLike[str] | None = None,
         allow_format_2: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.users_dir = self.directory / "users"
-        if not create and not self.users_dir.is_dir():
-            raise StoreError(f"{self.directory}: no user store here.")
-        for folder in (self.directory, self.users_dir):
-            folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
-            folder.chmod(STORE_MODE)  # the umask may widen nothing, but older stores were 0755
+        self.read_only = read_only
         keys_dir = Path(keys).expanduser() if keys is not None else key_dir()
+        if keystore is None:
+            self._check_key_folder(keys_dir)
+        if (read_only or not create) and not self.users_dir.is_dir():
+            raise StoreError(f"{self.directory}: no user store here.")
+        if not read_only:
+            for folder in (self.directory, self.users_dir):
+                folder.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+                folder.chmod(STORE_MODE)  # the umask may widen nothing; older stores were 0755
         check = self._read_check(keys_dir)
         self.store_id = check[len(CHECK_MAGIC) : len(CHECK_MAGIC) + ID_BYTES].hex() if check else ""
         if not check:
             self.store_id = secrets.token_hex(ID_BYTES)
-        self.keystore = keystore or FileKeyStore(keys_dir / f"store-{self.store_id}.key")
+        self.keystore = keystore or FileKeyStore(
+            keys_dir / f"store-{self.store_id}.key", create=not check
+        )
         key = self.keystore.key()
         if len(key) != 32:
             raise StoreError(f"the keystore returned a {len(key)}-byte key; AES-256 needs 32.")
@@ -341,9 +392,23 @@ class RecordStore:
         self._names = subkey(key, b"names")
         self._known: dict[str, tuple[bytes, int, UserRecord]] = {}  # file name -> last decoded
         self._check_key(check)
-        self._remove_stale()
+        if not read_only:
+            self._remove_stale()
         if not allow_format_2:
             self._refuse_format_2()
+
+    def _check_key_folder(self, keys: Path) -> None:
+        """Refuses a key folder inside the store: whoever copies the store would get its key."""
+        if keys.resolve().is_relative_to(self.directory.resolve()):
+            raise StoreError(
+                f"the key folder {keys} is inside the store {self.directory}; keep it outside "
+                "(a copy of the store would carry its key). Nothing was changed."
+            )
+
+    def _record_files(self) -> list[Path]:
+        """The store's record files (not the temp files of writers), sorted."""
+        paths = self.users_dir.glob(f"*{SUFFIX}")
+        return sorted(p for p in paths if not p.name.startswith("."))
 
     def _read_check(self, keys: Path) -> bytes:
         path = self.directory / "keycheck"
@@ -357,6 +422,15 @@ class RecordStore:
             raise old_format_error(self.directory, keys)
         if data and (not data.startswith(CHECK_MAGIC) or len(data) < len(CHECK_MAGIC) + ID_BYTES):
             raise StoreError(f"{path}: not a pocketfit store key check (modified?).")
+        records = [] if data else self._record_files()
+        if records:
+            raise StoreError(
+                f"{self.directory}: {len(records)} user record(s) but no keycheck file (deleted "
+                "or lost?); refusing to open it, since a new key would never read them. Restore "
+                f"{path} from a backup (or remove the records). Nothing was changed."
+            )
+        if not data and self.read_only:
+            raise StoreError(f"{self.directory}: no user store here (no keycheck, no records).")
         return data
 
     def _check_key(self, data: bytes) -> None:
@@ -393,7 +467,27 @@ class RecordStore:
         return file_id(self._names, user)
 
     def path(self, user: str) -> Path:
+        """The record file of ``user`` (named after the NFC spelling, :func:`check_name`)."""
         return self.users_dir / (self.file_id(user) + SUFFIX)
+
+    def is_file_of(self, name: str, stem: str) -> bool:
+        """Whether ``stem`` is the record file stem of a record naming ``name``: its NFC
+        spelling's, or (written before names were normalised) the spelling's own."""
+        nfc = unicodedata.normalize("NFC", name)
+        return stem in (_spelling_id(self._names, nfc), _spelling_id(self._names, name))
+
+    def _older_paths(self, user: str) -> list[Path]:
+        """Existing record files of other spellings of ``user``'s name (as given, and NFD),
+        which stores wrote before names were normalised to NFC."""
+        spellings = {user, unicodedata.normalize("NFD", user)} - {check_name(user)}
+        paths = [self.users_dir / (_spelling_id(self._names, x) + SUFFIX) for x in spellings]
+        return sorted(p for p in paths if p.exists())
+
+    def _find(self, user: str) -> Path:
+        """``user``'s record file: :meth:`path`, or one an older store wrote for another
+        spelling of the name (None of them exists: :meth:`path`)."""
+        path = self.path(user)
+        return path if path.exists() else next(iter(self._older_paths(user)), path)
 
     def seal(self, file_id: str, version: int, plaintext: bytes) -> bytes:
         """A record file's bytes under this store's key (:func:`seal`)."""
@@ -409,9 +503,7 @@ class RecordStore:
         """Record files of format 2 (before templates), which :mod:`personalize.migrate`
         re-seals as format 3."""
         old = []
-        for path in sorted(self.users_dir.glob(f"*{SUFFIX}")):
-            if path.name.startswith("."):
-                continue
+        for path in self._record_files():
             with path.open("rb") as f:
                 if f.read(len(FORMAT2_MAGIC)) == FORMAT2_MAGIC:
                     old.append(path)
@@ -422,15 +514,30 @@ class RecordStore:
         if old:
             raise format_2_error(self.directory, len(old))
 
+    def has(self, user: str) -> bool:
+        """Whether ``user`` has a record file (readable or not): saving one replaces it."""
+        return self._find(user).exists()
+
+    def _writable(self) -> None:
+        """Refuses a change to a store opened read-only."""
+        if self.read_only:
+            raise StoreError(f"{self.directory}: opened read-only; nothing was changed.")
+
     def save(self, record: UserRecord) -> Path:
         """Encrypts and atomically writes (or replaces) ``record.user``'s record, one version
         newer than the newest the keystore has seen."""
+        self._writable()
+        name = check_name(record.user)
+        older = self._older_paths(record.user)
+        record = record._replace(user=name)
         file_id = self.file_id(record.user)
         version = self.keystore.counter(f"record:{file_id}") + 1
         path = self.users_dir / (file_id + SUFFIX)
         self._known.pop(path.name, None)
         atomic_write(path, self.seal(file_id, version, encode_record(record)), mode=SECRET_MODE)
         self.keystore.advance(f"record:{file_id}", version)
+        for old in older:  # the user's record under an older spelling: replaced by this one
+            self._delete(old)
         return path
 
     def load(self, user: str) -> UserRecord:
@@ -441,23 +548,34 @@ class RecordStore:
           StoreError: the record was modified, truncated, renamed, written with another key, or
             is older than the newest this store has seen (restored from a backup).
         """
-        path = self.path(user)
+        path = self._find(user)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
+        return self._checked(path, data, check_name(user))
+
+    def _checked(self, path: Path, data: bytes, user: str | None = None) -> UserRecord:
+        """The record in ``path``'s bytes, authenticated, named ``user`` (None: any user whose
+        record file this is) and no older than the newest this store has seen.
+
+        Raises:
+          StoreError: it is not (see :meth:`load`).
+        """
         version, record = self._decoded(path, data)
-        if record.user != user:  # the associated data binds the name; a faulty writer may not
-            raise StoreError(f"{path}: record names {record.user!r}, not {user!r}.")
-        name = f"record:{self.file_id(user)}"
+        # the associated data binds the file id; a faulty writer may not have bound the name
+        named = unicodedata.normalize("NFC", record.user)
+        if (user is not None and named != user) or not self.is_file_of(record.user, path.stem):
+            raise StoreError(f"{path}: record names {record.user!r}, not this file's user.")
+        name = f"record:{path.stem}"
         newest = self.keystore.counter(name)
         if version < newest:
             raise StoreError(
-                f"{path}: {user!r}'s record is version {version}, but this store has seen "
+                f"{path}: {record.user!r}'s record is version {version}, but this store has seen "
                 f"version {newest}: an older record restored (rollback); refusing it. Enroll "
-                f"{user!r} again."
+                f"{record.user!r} again."
             )
-        if version > newest:  # a save killed before it advanced the counter
+        if version > newest and not self.read_only:  # a save killed before it advanced it
             self.keystore.advance(name, version)
         return record
 
@@ -480,22 +598,24 @@ class RecordStore:
         return known[1], _copied(known[2])
 
     def users(self) -> list[str]:
-        """Names of the users with a readable record, sorted (each record is decrypted: the file
-        names are hashes)."""
-        names = []
-        for path in self.users_dir.glob(f"*{SUFFIX}"):
-            if path.name.startswith("."):
-                continue
+        """Names of the users with a readable record, sorted (:meth:`listing` says which
+        records are not readable, and why)."""
+        return self.listing().users
+
+    def listing(self) -> Listing:
+        """The users whose record reads as :meth:`load` reads it, sorted, and why each other
+        record file was refused (each record is decrypted: the file names are hashes)."""
+        names, unreadable = [], []
+        for path in self._record_files():
             try:
-                user = self._decoded(path, path.read_bytes())[1].user
-            except (StoreError, OSError):
-                continue  # load() says what is wrong with it
-            if self.file_id(user) + SUFFIX == path.name:
-                names.append(user)
-        return sorted(names)
+                names.append(self._checked(path, path.read_bytes()).user)
+            except (StoreError, OSError) as err:
+                unreadable.append(str(err))
+        return Listing(sorted(names), unreadable)
 
     def _delete(self, path: Path) -> None:
         """Deletes a record file and advances its counter past it, so it cannot come back."""
+        self._writable()
         name = f"record:{path.name[: -len(SUFFIX)]}"
         try:
             data = path.read_bytes()
@@ -515,12 +635,13 @@ class RecordStore:
           UnknownUserError: no record.
         """
         try:
-            self._delete(self.path(user))
+            self._delete(self._find(user))
         except UnknownUserError:
             raise UnknownUserError(f"no enrolled user {user!r} in {self.directory}.") from None
 
     def wipe(self) -> int:
         """Deletes every record (and temp file); returns how many records were deleted."""
+        self._writable()
         count = 0
         for p in self.users_dir.iterdir():
             if p.name.endswith(SUFFIX) and not p.name.startswith("."):
@@ -533,7 +654,8 @@ class RecordStore:
 
     def admit_artifact(self, manifest: dict[str, Any]) -> None:
         """Refuses an artifact older than one this store admitted under the same name (an
-        older signed artifact put back: rollback), then remembers this one's creation time.
+        older signed artifact put back: rollback), then remembers this one's creation time
+        (unless the store was opened read-only: then the next writer remembers it).
 
         Raises:
           ArtifactError: older than the newest admitted, or without a creation time.
@@ -553,4 +675,5 @@ class RecordStore:
                 f"created {seen}: an older artifact put back (rollback); refusing it. Install "
                 "the newest artifact."
             )
-        self.keystore.advance(f"artifact:{name}", stamp)
+        if not self.read_only:
+            self.keystore.advance(f"artifact:{name}", stamp)

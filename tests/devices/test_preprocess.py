@@ -104,6 +104,13 @@ def test_sensor_dpi_refuses_what_is_not_a_resolution(dpi: object) -> None:
         to_sensor_dpi(np.zeros((8, 8), np.uint8), dpi)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("dpi", [1, 249.9, 1500.1, 1e9])
+def test_sensor_dpi_refuses_a_resolution_no_sensor_has(dpi: float) -> None:
+    """``dpi=1`` once asked for a 270 GiB array; refused before anything is allocated."""
+    with pytest.raises(PreprocessError, match=r"outside 250\.\.1500 dpi"):
+        to_sensor_dpi(np.zeros((300, 300), np.uint8), dpi)
+
+
 def test_gray_conversion_is_integer_exact() -> None:
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], np.uint8)
     assert to_gray_u8(rgb).tolist() == [[76, 150, 29, 18]]  # (299 R + 587 G + 114 B + 500) // 1000

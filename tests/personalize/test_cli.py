@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -203,11 +206,166 @@ def test_dpi_brings_another_sensors_prints_to_the_artifacts(
     # a user enrolled at 500 dpi, verified as if the sensor were 1000 dpi: refused, saying why
     other = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "1000")
     assert main([*other, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "enrolled from captures at 500 dpi; this Device takes them at 1000 dpi" in (
-        capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "enrolled from captures at 500 dpi; these are taken as 1000 dpi (--dpi)" in err
+    assert "Give --dpi 500, or enroll again." in err and "sensor_dpi" not in err
     bad = _args(toy_artifact, store, "verify", "--user", "plain", "--dpi", "0")
     assert main([*bad, str(tmp_path / "plain_probe.npy")]) == ERROR
-    assert "a sensor resolution must be a positive number of dpi, got 0.0" in (
+    assert "--dpi 0: a sensor resolution must be a positive number of dpi, got 0.0" in (
         capsys.readouterr().err
     )
+    # a resolution no sensor has (dpi 1 once asked numpy for 270 GiB): one line, naming --dpi
+    for dpi in ("1", "5000"):
+        tiny = _args(toy_artifact, store, "enroll", "--user", "t", "--no-train", "--dpi", dpi)
+        assert main([*tiny, str(tmp_path / "plain.npy")]) == ERROR
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --dpi {dpi}: a sensor resolution of {dpi} dpi is outside")
+        assert len(err.strip().splitlines()) == 1
+
+
+def _strict_json(text: str) -> Any:
+    """``text`` parsed as JSON proper: Infinity and NaN are not JSON."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every path under ``folder`` with its mtime and contents (what a write would change)."""
+    return {
+        str(p): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else b"")
+        for p in [folder, *folder.rglob("*")]
+    }
+
+
+def test_read_only_commands_create_nothing(toy_artifact, tmp_path: Path, capsys) -> None:
+    """identify, verify --no-adapt and list on a folder with no store: "no user store here",
+    nothing created; on an existing store they change nothing, and JSON is JSON (no
+    -Infinity when no record was scored)."""
+    np.save(tmp_path / "probe.npy", toy_artifact["owner_test"][0])
+    probe, keys = str(tmp_path / "probe.npy"), ["--keys", str(tmp_path / "keys")]
+    new = tmp_path / "new"
+    for argv in (
+        _args(toy_artifact, new, "identify", *keys, "--json", probe),
+        _args(toy_artifact, new, "verify", "--user", "o", "--no-adapt", *keys, probe),
+        ["list", "--store", str(new), *keys],
+    ):
+        assert main(argv) == ERROR
+        assert "no user store here" in capsys.readouterr().err
+        assert not new.exists() and not (tmp_path / "keys").exists()
+    store = tmp_path / "store"
+    assert main(_args(toy_artifact, store, "remove", "--user", "x", *keys)) == ERROR  # none yet
+    from personalize import RecordStore
+
+    RecordStore(store, keys=tmp_path / "keys")  # an empty store
+    before = _tree(tmp_path)
+    assert main(_args(toy_artifact, store, "identify", *keys, "--json", probe)) == REJECTED
+    assert _strict_json(capsys.readouterr().out) == {"user": None, "score": None}
+    assert main(_args(toy_artifact, store, "identify", *keys, probe)) == REJECTED
+    assert capsys.readouterr().out.strip() == "nobody (no record scored)"
+    assert _tree(tmp_path) == before
+
+
+def test_list_and_identify_warn_about_records_they_cannot_read(
+    toy_artifact, tmp_path: Path, capsys
+) -> None:
+    """A tampered record, a rolled-back one and one of another artifact: list and identify
+    name each on stderr (one line each) and go on with the others; verify of one is an error."""
+    store, keys = tmp_path / "store", ["--keys", str(tmp_path / "keys")]
+    np.save(tmp_path / "owner.npy", toy_artifact["owner"])
+    np.save(tmp_path / "other.npy", toy_artifact["impostors"][:5])
+    np.save(tmp_path / "probe.npy", toy_artifact["owner_test"][0])
+    enroll = ["enroll", "--no-train", "--no-adapt", "--target-far", "0.01", *keys, "--user"]
+    for user, images in (("owner", "owner"), ("tampered", "other"), ("rolled", "other")):
+        assert (
+            main(_args(toy_artifact, store, *enroll, user, str(tmp_path / f"{images}.npy"))) == OK
+        )
+    plain = {**toy_artifact, "dir": toy_artifact["plain"]}  # another artifact (no features)
+    assert main(_args(plain, store, *enroll, "elsewhere", str(tmp_path / "other.npy"))) == OK
+    capsys.readouterr()
+    from personalize import RecordStore
+
+    ro = RecordStore(store, keys=tmp_path / "keys", read_only=True)
+    rolled = ro.path("rolled")
+    old = rolled.read_bytes()
+    assert main(_args(toy_artifact, store, *enroll, "rolled", str(tmp_path / "other.npy"))) == OK
+    rolled.write_bytes(old)  # an authentic older record put back
+    data = bytearray(ro.path("tampered").read_bytes())
+    data[40] ^= 1
+    ro.path("tampered").write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["list", "--store", str(store), *keys]) == OK
+    out, err = capsys.readouterr()
+    assert out.split() == ["elsewhere", "owner"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(x.startswith("warning: skipped: ") for x in lines)
+    assert "fails authentication" in err and "rollback" in err
+    identify = _args(toy_artifact, store, "identify", *keys, "--json", str(tmp_path / "probe.npy"))
+    assert main(identify) == OK
+    out, err = capsys.readouterr()
+    assert _strict_json(out)["user"] == "owner"
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and "'elsewhere' was enrolled with another artifact" in err
+    for user in ("tampered", "rolled"):
+        verify = _args(toy_artifact, store, "verify", "--user", user, "--no-adapt", *keys)
+        assert main([*verify, str(tmp_path / "probe.npy")]) == ERROR
+        assert "refusing it" in capsys.readouterr().err
+
+
+def _read_only_mount_works(folder: Path) -> bool:
+    """Whether this process may bind-mount ``folder`` read-only in a new mount namespace."""
+    if shutil.which("unshare") is None:
+        return False
+    ro = f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder}"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", ro], capture_output=True)
+    return done.returncode == 0
+
+
+def test_a_store_on_read_only_media_is_read(toy_artifact, tmp_path: Path) -> None:
+    """list, identify and verify --no-adapt on a store mounted read-only (a real read-only
+    bind mount in a private mount namespace; skipped where this process may not mount)."""
+    store, keys = tmp_path / "store", ["--keys", str(tmp_path / "keys")]
+    np.save(tmp_path / "owner.npy", toy_artifact["owner"])
+    np.save(tmp_path / "probe.npy", toy_artifact["owner_test"][0])
+    enroll = ["enroll", "--user", "owner", "--no-train", "--target-far", "0.01", *keys]
+    assert main(_args(toy_artifact, store, *enroll, str(tmp_path / "owner.npy"))) == OK
+    if not _read_only_mount_works(store):
+        pytest.skip("no read-only bind mount here (unshare -m and mount need privileges)")
+    probe = str(tmp_path / "probe.npy")
+    commands = [
+        ["list", "--store", str(store), *keys],
+        _args(toy_artifact, store, "identify", *keys, probe),
+        _args(toy_artifact, store, "verify", "--user", "owner", "--no-adapt", *keys, probe),
+    ]
+    run = " && ".join(
+        " ".join(shlex.quote(a) for a in [sys.executable, "-m", "personalize", *argv])
+        for argv in commands
+    )
+    ro = f"mount --bind {store} {store} && mount -o remount,ro,bind {store} {store}"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{ro} && {run}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    listed, identified, verified = done.stdout.splitlines()
+    assert listed == "owner" and identified.startswith("owner: score")
+    assert verified.startswith("ACCEPT owner")
+
+
+def test_enrolling_again_says_the_record_was_replaced(toy_artifact, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    np.save(tmp_path / "owner.npy", toy_artifact["owner"])
+    enroll = _args(toy_artifact, store, "enroll", "--user", "o", "--no-train", "--no-adapt")
+    assert main([*enroll, "--json", str(tmp_path / "owner.npy")]) == OK
+    assert json.loads(capsys.readouterr().out)["replaced"] is False
+    assert main([*enroll, str(tmp_path / "owner.npy")]) == OK
+    assert capsys.readouterr().out.startswith(
+        "enrolled o (its previous record replaced): 5 samples"
+    )
+    assert main([*enroll, "--user", "p", str(tmp_path / "owner.npy")]) == OK
+    assert capsys.readouterr().out.startswith("enrolled p: 5 samples")

@@ -5,6 +5,7 @@ embed, scores), and the memory plan counts the resampling."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ import numpy as np
 import pytest
 
 from devices.preprocess import PreprocessSpec, working_bytes
-from personalize import NO_TRAINING, Device, EnrollmentError, QualityError, StoreError
+from personalize import (
+    NO_TRAINING,
+    Device,
+    EnrollmentError,
+    QualityError,
+    SensorDpiError,
+    StoreError,
+)
 
 
 def _double(x: np.ndarray) -> np.ndarray:
@@ -98,9 +106,13 @@ def test_a_record_keeps_the_resolution_it_was_enrolled_at(
     assert hi.store.load("o").meta["sensor_dpi"] == 1000.0
     # the same store under a Device that forgot the sensor's resolution: refused, with the reason
     plain = Device(art["dir"], tmp_path, trusted_key=art["pub"])
-    for call in (lambda: plain.verify("o", _double(probe)[0]), lambda: plain.identify(probe[0])):
-        with pytest.raises(StoreError, match=r"enrolled from captures at 1000 dpi.*at 500 dpi"):
-            call()
+    reason = r"enrolled from captures at 1000 dpi.*at 500 dpi"
+    with pytest.raises(StoreError, match=reason):
+        plain.verify("o", _double(probe)[0])
+    # ... and skipped by identify, which names it and identifies among the others
+    user, _, skipped = plain.identification(probe[0])
+    assert user is None and len(skipped) == 1 and re.search(reason, str(skipped[0]))
+    assert isinstance(skipped[0], SensorDpiError) and skipped[0].enrolled == 1000.0
     again = Device(art["dir"], tmp_path, trusted_key=art["pub"], sensor_dpi=1000)
     expected = hi.verify("o", _double(probe)[0], adapt=False).score
     assert again.verify("o", _double(probe)[0], adapt=False).score == pytest.approx(expected)

@@ -60,10 +60,11 @@ def test_the_key_is_outside_the_store_and_names_are_hashed(tmp_path: Path) -> No
     assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
     # the same name hashes differently in another store (another key)
     assert RecordStore(tmp_path / "s2", keys=tmp_path / "keys").path("alice").name != path.name
-    # a copy of the store's folder opens nothing without the key folder
+    # a copy of the store's folder opens nothing without the key folder (and mints no key)
     shutil.copytree(tmp_path / "store", tmp_path / "copy")
-    with pytest.raises(StoreError, match="does not open this store"):
+    with pytest.raises(StoreError, match="missing, so it cannot open its store"):
         RecordStore(tmp_path / "copy", keys=tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_the_default_key_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -98,10 +99,9 @@ def test_a_platform_keystore_plugs_in_and_a_record_needs_its_key(tmp_path: Path)
     keystore = MemoryKeyStore(b"k" * 32)
     RecordStore(tmp_path, keystore).save(_record())
     assert RecordStore(tmp_path, keystore).load("alice").threshold == 1.5
-    # Without the keycheck file the wrong key is caught by the record's own authentication.
+    # A record moved into another key's store is caught by the record's own authentication.
     path = RecordStore(tmp_path, keystore).path("alice")
-    (tmp_path / "keycheck").unlink()
-    other = RecordStore(tmp_path, MemoryKeyStore(b"x" * 32))
+    other = RecordStore(tmp_path / "other", MemoryKeyStore(b"x" * 32))
     path.rename(other.path("alice"))  # where the other key looks for alice
     with pytest.raises(StoreError, match="fails authentication"):
         other.load("alice")
