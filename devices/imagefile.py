@@ -12,6 +12,7 @@ claimed pixel count before decoding and read a TIFF's first page only. Errors ar
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def read_pil(path: str | os.PathLike[str], keep: Sequence[str]) -> np.ndarray:
     """An image file Pillow reads, in its own mode if in ``keep``, else converted to ``L``."""
     from PIL import Image
 
-    with Image.open(path) as image:
+    with warnings.catch_warnings():  # the size is bounded below (MAX_PIXELS), more tightly
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        opened = Image.open(path)
+    with opened as image:
         _check_size(image.size)
         image.load()  # decode now, so truncated files fail here
         return np.asarray(image if image.mode in keep else image.convert("L"))

@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
                 "captures at another are resampled to it",
             )
         else:
-            cmd.add_argument("--artifact", help="ignored: records are listed without the model")
+            cmd.add_argument("--artifact", help="ignored: the store is read without the model")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     enroll = sub.add_parser("enroll", help="enroll a user from a few images")
@@ -226,7 +226,10 @@ def run(args: argparse.Namespace) -> int:
         return OK
     if args.command == "migrate":
         count = migrate_store(args.store, keys=args.keys)
-        _out(args, {"migrated": count}, f"migrated {count} record(s) of {args.store}")
+        done = f"migrated {count} record(s) of {args.store}"
+        _out(
+            args, {"migrated": count}, done if count else f"{args.store} is current: nothing to do"
+        )
         return OK
     dev = _device(args)
     if args.command == "enroll":

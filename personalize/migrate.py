@@ -140,14 +140,15 @@ def migrate_store(
     directory: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None
 ) -> int:
     """Migrates a format-1 store, or a format-2 store's format-2 records, in place; returns
-    how many records were migrated.
+    how many records were migrated (0: the store is already current, nothing changed).
 
     Args:
       directory: the store.
       keys: the key folder the new key goes to (default :func:`personalize.keystore.key_dir`).
 
     Raises:
-      StoreError: nothing to migrate, or its key does not open it (nothing is changed then).
+      StoreError: no store of a known format here, or its key does not open it (nothing is
+        changed then).
     """
     base = Path(directory)
     old_key_path = base / OLD_KEY
@@ -156,10 +157,7 @@ def migrate_store(
         if old_key_path.exists():
             _finish(base)  # a run killed after the switch
             return 0
-        count = migrate_records(base, keys=keys)
-        if not count:
-            raise StoreError(f"{base}: already format 2 with format-3 records; nothing to migrate.")
-        return count
+        return migrate_records(base, keys=keys)  # 0: already current, as a second run finds it
     if not old_key_path.exists() or not check.exists():
         raise StoreError(f"{base}: no format-1 store here ({OLD_KEY} or keycheck missing).")
     old_key = FileKeyStore(old_key_path).key()  # its mode and size checked

@@ -54,3 +54,22 @@ def test_unknown_file_types_name_the_expected_ones(tmp_path: Path) -> None:
     (tmp_path / "x.gif").write_bytes(b"GIF89a")
     with pytest.raises(ImageReadError, match=r"unknown image type; expected one of \.png"):
         read_images(tmp_path / "x.gif")
+
+
+def test_a_huge_claimed_size_is_one_error_and_no_library_warning(tmp_path: Path) -> None:
+    import struct
+    import warnings
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)  # 1e8 px: Pillow warns
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would fail here
+        with pytest.raises(ImageReadError, match="claims 100,000,000 values"):
+            read_images(path)
