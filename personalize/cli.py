@@ -226,9 +226,9 @@ def run(args: argparse.Namespace) -> int:
         return OK
     if args.command == "migrate":
         count = migrate_store(args.store, keys=args.keys)
-        done = f"migrated {count} record(s) of {args.store}"
+        said = f"migrated {count} record(s) of {args.store}"
         _out(
-            args, {"migrated": count}, done if count else f"{args.store} is current: nothing to do"
+            args, {"migrated": count}, said if count else f"{args.store} is current: nothing to do"
         )
         return OK
     dev = _device(args)
