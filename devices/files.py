@@ -126,16 +126,16 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def check_replaceable(out: Path, marker: str) -> None:
+def check_replaceable(out: Path, marker: str | None) -> None:
     """Raises FolderError unless :func:`atomic_write_dir` may replace ``out`` (missing, an empty
-    folder, or one holding ``marker`` and no subfolder)."""
+    folder, or one holding ``marker`` (any file, for None) and no subfolder)."""
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir():
         raise FolderError(f"{out} is a file, not a folder. Nothing was written.")
     entries = list(out.iterdir())
     folders = sorted(p.name for p in entries if p.is_dir())
-    if entries and (folders or not (out / marker).is_file()):
+    if entries and (folders or (marker is not None and not (out / marker).is_file())):
         held = f"holds folders ({', '.join(folders[:3])})" if folders else f"has no {marker}"
         raise FolderError(
             f"{out} {held}: it is not a folder this writes, and replacing it would delete what "
@@ -158,7 +158,11 @@ class FolderError(OSError):
 
 
 def atomic_write_dir(
-    path: str | os.PathLike[str], files: Mapping[str, bytes], *, marker: str, mode: int = 0o644
+    path: str | os.PathLike[str],
+    files: Mapping[str, bytes],
+    *,
+    marker: str | None,
+    mode: int = 0o644,
 ) -> Path:
     """Writes a folder of ``{name: bytes}``: a fresh sibling folder (every file fsynced) swapped
     into place, so ``path`` holds the old set of files or the new one.
@@ -168,10 +172,11 @@ def atomic_write_dir(
 
     Args:
       marker: the file that marks the kind of folder this writer writes (an artifact's
-        ``manifest.json``, a model's ``model.json``). The swap drops whatever the old folder
-        held, so an existing ``path`` is replaced only if it is an empty folder, or one that holds
-        ``marker`` and no subfolder: a user's folder of documents, a training run or a backbone
-        given where an artifact belongs stays as it was.
+        ``manifest.json``). The swap drops whatever the old folder held, so an existing ``path``
+        is replaced only if it is an empty folder, or one that holds ``marker`` and no
+        subfolder: a user's folder of documents, a training run or a backbone given where an
+        artifact belongs stays as it was. None: a writer that carries the old folder's files
+        over into ``files`` (a model's save), so any folder without subfolders may be replaced.
 
     Raises:
       FolderError: ``path`` is a file, or a folder of another kind; nothing is written.

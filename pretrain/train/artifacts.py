@@ -52,11 +52,11 @@ def save_model(
       info: anything else worth keeping (metrics, config, data).
 
     Raises:
-      devices.files.FolderError: ``directory`` is a file, or a folder that is not a model's
-        (one with subfolders, or files but no ``model.json``); nothing is written.
+      devices.files.FolderError: ``directory`` is a file, or a folder with subfolders (a
+        training run's: the swap would drop them); nothing is written.
     """
     out = Path(directory)
-    check_replaceable(out, "model.json")  # a run's folder, an artifact: never written over
+    check_replaceable(out, None)  # a run's folder (checkpoints/, model/): never written over
     out.mkdir(parents=True, exist_ok=True)
     flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
     arrays: dict[str, Any] = {k: np.asarray(v) for k, v in flat.items()}
@@ -79,7 +79,7 @@ def save_model(
     files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # what else is there
     files["params.npz"] = blob
     files["model.json"] = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
-    return atomic_write_dir(out, files, marker="model.json")
+    return atomic_write_dir(out, files, marker=None)  # its other files are carried over
 
 
 def load_model(directory: str | os.PathLike[str]) -> SavedModel:
