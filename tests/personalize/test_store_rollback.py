@@ -135,8 +135,9 @@ def test_a_format_1_store_is_refused_then_migrated(tmp_path: Path, capsys) -> No
     assert store.users() == ["alice", "bob"] and store.load("bob").threshold == 2.0
     inside = sorted(p.name for p in store_dir.rglob("*"))
     assert "store.key" not in inside and not any("YWxpY2U" in n for n in inside)
-    with pytest.raises(StoreError, match="already format 2"):
-        migrate_store(store_dir, keys=tmp_path / "keys")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in store_dir.rglob("*"))
+    assert migrate_store(store_dir, keys=tmp_path / "keys") == 0  # a second run: nothing to do
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in store_dir.rglob("*")) == before
 
 
 def test_an_interrupted_migration_is_finished_by_running_it_again(tmp_path: Path) -> None:
