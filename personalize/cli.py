@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import math
 import sys
@@ -152,6 +153,11 @@ def _message(err: Exception) -> str:
             f"user {err.user!r} was enrolled from captures at {err.enrolled:g} dpi; these are "
             f"taken as {err.given:g} dpi (--dpi), so the owner's captures would be scaled "
             f"wrongly. Give --dpi {err.enrolled:g}, or enroll again."
+        )
+    if isinstance(err, OSError) and err.errno == errno.EROFS:
+        return (
+            f"{err} (the store is on read-only media: verify --no-adapt, identify and list read "
+            "it without writing)"
         )
     return str(err)
 

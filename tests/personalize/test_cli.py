@@ -339,10 +339,12 @@ def test_a_store_on_read_only_media_is_read(toy_artifact, tmp_path: Path) -> Non
         _args(toy_artifact, store, "identify", *keys, probe),
         _args(toy_artifact, store, "verify", "--user", "owner", "--no-adapt", *keys, probe),
     ]
-    run = " && ".join(
+    adapting = _args(toy_artifact, store, "verify", "--user", "owner", *keys, probe)
+    shell = [
         " ".join(shlex.quote(a) for a in [sys.executable, "-m", "personalize", *argv])
-        for argv in commands
-    )
+        for argv in [*commands, adapting]
+    ]
+    run = " && ".join(shell[:-1]) + f" && {{ {shell[-1]}; echo rc=$?; }}"
     ro = f"mount --bind {store} {store} && mount -o remount,ro,bind {store} {store}"
     done = subprocess.run(
         ["unshare", "-m", "sh", "-c", f"{ro} && {run}"],
@@ -352,9 +354,11 @@ def test_a_store_on_read_only_media_is_read(toy_artifact, tmp_path: Path) -> Non
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr
-    listed, identified, verified = done.stdout.splitlines()
+    listed, identified, verified, adapted = done.stdout.splitlines()
     assert listed == "owner" and identified.startswith("owner: score")
     assert verified.startswith("ACCEPT owner")
+    # adapting writes the store: refused in one line that names the way to read it
+    assert adapted == "rc=2" and "read-only media: verify --no-adapt" in done.stderr
 
 
 def test_enrolling_again_says_the_record_was_replaced(toy_artifact, tmp_path: Path, capsys) -> None:
