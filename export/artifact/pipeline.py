@@ -175,7 +175,12 @@ def calibrate_to_sensor(
       SensorCalibrationError: too few captures or ones that are not images.
       WhiteningError: a backbone without a normalised ``embed`` layer to fold into.
     """
-    p, record = sensor_projection(backbone.embeddings(sensor_inputs(saved, captures)))
+    return fold_to_sensor(backbone, sensor_inputs(saved, captures))
+
+
+def fold_to_sensor(backbone: Backbone, inputs: np.ndarray) -> tuple[Backbone, dict[str, Any]]:
+    """:func:`calibrate_to_sensor` on captures already made model inputs (:func:`sensor_inputs`)."""
+    p, record = sensor_projection(backbone.embeddings(inputs))
     return fold_whitening(backbone, p), record
 
 
@@ -277,8 +282,8 @@ def export_model(
     try:
         bar.set_postfix_str(steps[0])
         saved = pretrain.load_model(model_dir)
-        if sensor_captures is not None:
-            sensor_inputs(saved, sensor_captures)  # refused before the slow steps
+        # the device's gate refuses bad captures before the slow steps; made inputs once
+        inputs = None if sensor_captures is None else sensor_inputs(saved, sensor_captures)
         backbone = split_backbone(saved)
         bar.update()
         bar.set_postfix_str(steps[1])
@@ -288,8 +293,8 @@ def export_model(
             w, whitening = fit_whitening(backbone, sources)
             backbone = fold_whitening(backbone, w)
         sensor = None
-        if sensor_captures is not None:
-            backbone, sensor = calibrate_to_sensor(backbone, saved, sensor_captures)
+        if inputs is not None:
+            backbone, sensor = fold_to_sensor(backbone, inputs)
         bar.update()
         bar.set_postfix_str(steps[2])
         key = private_key if private_key is not None else signing_key(signing.DEFAULT_PRIVATE_KEY)
